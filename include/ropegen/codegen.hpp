@@ -1,0 +1,61 @@
+// Code generation: KernelSpec x Target -> GeneratedSource (HIP text, entry, launch plan).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ropegen/spec.hpp"
+#include "ropegen/target.hpp"
+
+namespace ropegen {
+
+/// How a generated kernel is launched. Chosen by codegen from the spec and wave size.
+struct LaunchPlan {
+  int wave = 32;             ///< wave (warp) size the plan was made for
+  int vec = 1;               ///< elements per vector load/store
+  int lanes_per_head = 1;    ///< threads that cover one head row
+  int tokens_per_block = 1;  ///< tokens a block covers along grid x
+  int head_groups = 1;       ///< thread groups per token; each walks every head_groups-th task
+  int num_tasks = 1;         ///< head rows per token (Q heads + K heads [+ V heads])
+  int block_threads = 1;     ///< threads per block (a multiple of the wave size)
+
+  /// Grid for a launch of `num_tokens` tokens. `parallelism` is how many blocks the device
+  /// wants in flight: when the tokens alone give fewer blocks, head tasks are split across
+  /// grid y. Returns {grid_x, grid_y}; {0, 0} for zero tokens.
+  std::pair<unsigned, unsigned> grid(long long num_tokens, int parallelism) const;
+};
+
+/// Alignment a launch needs from its arguments (bytes for pointers, elements for strides).
+struct ArgAlignment {
+  int tensor_bytes = 1;      ///< q, k, v, k_cache, v_cache
+  int row_elems = 1;         ///< q_stride, k_stride, v_stride are multiples of this
+  int table_bytes = 4;       ///< cos, sin
+  int table_elems = 1;       ///< cos_sin_stride is a multiple of this
+};
+
+/// Output of the generator: complete, self-contained source for one target.
+struct GeneratedSource {
+  KernelSpec spec;
+  Target target;
+  LaunchPlan plan;
+  ArgAlignment align;
+  std::string source;       ///< the whole translation unit
+  std::string entry;        ///< kernel symbol, extern "C"
+  std::string host_entry;   ///< host target only: symbol of the launcher that loops blocks
+  std::string source_hash;  ///< FNV-1a 64 of source, hex
+  std::string abi = "ropegen_kernel_args/1";  ///< argument ABI: one struct by value
+};
+
+/// Generates the kernel for a spec and target. Throws Error(Spec) if the spec's wave size
+/// is not supported by the target.
+GeneratedSource generate(const KernelSpec& spec, const Target& target);
+
+/// Text of an embedded template or header, by file name ("rope_kv.hip", "kernel_args.h").
+const std::string& template_text(const std::string& name);
+/// Names of all embedded templates.
+std::vector<std::string> template_names();
+
+/// Test hook: replaces an embedded template's text for this process ("" restores it).
+void override_template_for_testing(const std::string& name, const std::string& text);
+
+}  // namespace ropegen

@@ -1,0 +1,60 @@
+// Compiler backends: GeneratedSource -> CodeObject, behind one interface and a registry.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ropegen/codegen.hpp"
+
+namespace ropegen {
+
+/// Options a caller may add to a compile.
+struct CompileOptions {
+  std::vector<std::string> extra;  ///< appended to the backend's own flags
+};
+
+/// A compiled kernel: the bytes a runtime loads, with what it needs to launch them.
+struct CodeObject {
+  std::string backend;          ///< compiler that produced it ("host-cxx", ...)
+  std::string backend_version;
+  std::string target_id;        ///< Target::id() it was built for
+  std::string format;           ///< "elf-so" (host), "hsaco", "cubin", "ptx"
+  std::string entry;            ///< kernel symbol
+  std::string host_entry;       ///< host target: launcher symbol
+  LaunchPlan plan;
+  ArgAlignment align;
+  KernelSpec spec;
+  std::vector<unsigned char> bytes;
+  std::string options;          ///< the compiler command / flags used
+  std::string log;              ///< compiler output (warnings)
+  double compile_ms = 0;
+};
+
+/// One compiler backend. Implementations live under src/compile/<name>/.
+class Compiler {
+ public:
+  virtual ~Compiler() = default;
+  /// Short stable name ("host-cxx"); used by --compiler and in cache keys.
+  virtual std::string name() const = 0;
+  /// Version text of the underlying compiler; part of cache keys. Empty if unavailable.
+  virtual std::string version() const = 0;
+  /// Whether the backend can run on this machine; if not, `why` says what is missing.
+  virtual bool available(std::string* why) const = 0;
+  /// Whether it can produce code for the target; if not, `why` says so.
+  virtual bool supports(const Target& target, std::string* why) const = 0;
+  /// Compiles; throws Error(Compile) with the log, options and dumped source on failure.
+  virtual CodeObject compile(const GeneratedSource& src, const CompileOptions& opts) const = 0;
+};
+
+/// Every registered backend, in order of preference.
+const std::vector<const Compiler*>& compilers();
+
+/// Picks the backend for a target: `forced` (a name) if given, else the first that is
+/// available and supports the target. Throws Error(Compile) explaining each refusal.
+const Compiler& select_compiler(const Target& target, const std::string& forced = "");
+
+/// Factory for the host C++ backend (src/compile/host).
+std::unique_ptr<Compiler> make_host_compiler();
+
+}  // namespace ropegen

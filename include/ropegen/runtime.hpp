@@ -1,0 +1,61 @@
+// Device runtimes: load a CodeObject and launch it, plus the memory operations the
+// verifier needs. One implementation per vendor under src/runtime/<name>/.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "ropegen/compile.hpp"
+#include "ropegen/kernel_args.h"
+
+namespace ropegen {
+
+class Runtime;
+
+/// A loaded, launchable kernel. Owned by the caller; unloads on destruction.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  const KernelSpec& spec() const { return spec_; }
+  const LaunchPlan& plan() const { return plan_; }
+  const ArgAlignment& align() const { return align_; }
+  /// Checks the arguments, then launches on `stream` (nullptr: the default stream).
+  /// `parallelism` overrides the blocks-in-flight hint (0: the runtime's).
+  void launch(const ropegen_kernel_args& args, void* stream = nullptr, int parallelism = 0) const;
+
+ protected:
+  Kernel(const CodeObject& co) : spec_(co.spec), plan_(co.plan), align_(co.align) {}
+  virtual void launch_checked(const ropegen_kernel_args& args, unsigned grid_x, unsigned grid_y,
+                              void* stream) const = 0;
+  virtual int default_parallelism() const = 0;
+
+ private:
+  KernelSpec spec_;
+  LaunchPlan plan_;
+  ArgAlignment align_;
+};
+
+/// Throws Error(Launch) naming the first argument that does not fit the kernel.
+void check_args(const KernelSpec& spec, const ArgAlignment& align, const ropegen_kernel_args& a);
+
+/// A device (or the host) that runs kernels.
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual std::string name() const = 0;
+  /// Target of the device this runtime drives.
+  virtual Target target() const = 0;
+  virtual std::unique_ptr<Kernel> load(const CodeObject& code) = 0;
+  // Memory, for the verifier and tests. Device pointers are opaque to the host.
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void free(void* ptr) = 0;
+  virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+};
+
+/// The CPU runtime: loads host-cxx shared objects from memory and runs them in-process.
+std::unique_ptr<Runtime> make_host_runtime();
+
+}  // namespace ropegen

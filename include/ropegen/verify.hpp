@@ -1,0 +1,49 @@
+// Runs a loaded kernel on random inputs and compares every output buffer with the
+// independent double-precision reference. Used by `ropegen --verify` and the tests.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ropegen/runtime.hpp"
+
+namespace ropegen {
+
+/// Shape of one verification run.
+struct VerifyCase {
+  long long tokens = 37;          ///< odd on purpose
+  bool packed_qkv = false;        ///< q, k, v interleaved in one [tokens, q+2kv heads, D] buffer
+  double padding = 0.15;          ///< fraction of tokens with slot -1 (paged/contiguous caches)
+  bool slots_from_positions = false;  ///< contiguous caches: pass no slot_mapping
+  bool combined_table = true;     ///< one [max_pos, rot] cos|sin table (vLLM) vs two arrays
+  long long max_position = 4096;  ///< positions are drawn below this
+  int parallelism = 0;            ///< launch hint; > 1 on the host splits heads over grid y
+  uint64_t seed = 1;
+};
+
+/// Errors found in one output buffer.
+struct OutputReport {
+  std::string name;
+  long long rounded = 0;      ///< elements checked against a bound (rotated values)
+  long long exact = 0;        ///< elements that must match bit for bit
+  long long failures = 0;
+  double max_abs_error = 0;   ///< over rounded elements
+  double max_error_ratio = 0; ///< max |error| / bound; <= 1 passes
+  std::string first_failure;  ///< description of the first failing element
+};
+
+struct VerifyReport {
+  std::vector<OutputReport> outputs;
+  bool passed = true;
+  /// A table with one line per output.
+  std::string describe() const;
+};
+
+/// Builds random inputs for the kernel's spec, launches it, and checks every buffer.
+VerifyReport verify(Runtime& runtime, const Kernel& kernel, const VerifyCase& c);
+
+/// Tolerance statement printed with results.
+const char* tolerance_text();
+
+}  // namespace ropegen

@@ -1,0 +1,245 @@
+// ropegen command-line tool: spec from flags / one-line text / a spec file -> generated
+// source, compiled code object, or a verification run.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ropegen/codegen.hpp"
+#include "ropegen/compile.hpp"
+#include "ropegen/error.hpp"
+#include "ropegen/runtime.hpp"
+#include "ropegen/spec.hpp"
+#include "ropegen/verify.hpp"
+
+namespace {
+
+using nlohmann::json;
+using namespace ropegen;
+
+/// Exit codes: 0 success, 1 an error in input or in a stage, 2 bad usage, 3 verification
+/// found wrong results.
+enum Exit { kOk = 0, kError = 1, kUsage = 2, kMismatch = 3 };
+
+struct Flags {
+  // Spec fields as the user typed them; each becomes "key=value" for the DSL parser, so flags
+  // get the same checks and diagnostics as spec files.
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string one_line;
+  std::string spec_file;
+  std::string kernel;
+  std::string arch = "host";
+  std::string compiler;
+  bool emit = false;
+  bool json = false;
+  bool list_targets = false;
+  bool verify = false;
+  long long tokens = 37;
+  unsigned long long seed = 1;
+};
+
+json plan_json(const LaunchPlan& p) {
+  return {{"wave", p.wave},
+          {"vec", p.vec},
+          {"lanes_per_head", p.lanes_per_head},
+          {"tokens_per_block", p.tokens_per_block},
+          {"head_groups", p.head_groups},
+          {"tasks_per_token", p.num_tasks},
+          {"block_threads", p.block_threads}};
+}
+
+int list_targets(bool as_json) {
+  json rows = json::array();
+  for (const auto& t : known_targets()) {
+    rows.push_back({{"arch", t.arch},
+                    {"vendor", to_string(t.vendor)},
+                    {"family", t.family},
+                    {"default_wave", t.default_wave},
+                    {"waves", t.waves},
+                    {"features", t.features}});
+  }
+  if (as_json) {
+    std::cout << rows.dump(2) << "\n";
+    return kOk;
+  }
+  std::printf("%-9s %-7s %-7s %-6s %-7s %s\n", "target", "vendor", "family", "wave", "allowed", "features");
+  for (const auto& t : known_targets()) {
+    std::string waves, feats;
+    for (int w : t.waves) waves += (waves.empty() ? "" : ",") + std::to_string(w);
+    for (const auto& f : t.features) feats += (feats.empty() ? "" : ", ") + f + "+/-";
+    std::printf("%-9s %-7s %-7s %-6d %-7s %s\n", t.arch, to_string(t.vendor), t.family,
+                t.default_wave, waves.c_str(), feats.empty() ? "-" : feats.c_str());
+  }
+  return kOk;
+}
+
+std::vector<ParsedSpec> resolve_specs(const Flags& f) {
+  std::string overrides;
+  for (const auto& kv : f.fields) overrides += (overrides.empty() ? "" : " ") + kv.first + "=" + kv.second;
+  if (!f.one_line.empty()) overrides = f.one_line + (overrides.empty() ? "" : " " + overrides);
+  std::vector<ParsedSpec> specs;
+  if (!f.spec_file.empty()) {
+    specs = load_spec_file(f.spec_file);
+    if (!f.kernel.empty()) {
+      std::vector<ParsedSpec> picked;
+      std::string names;
+      for (auto& s : specs) {
+        names += (names.empty() ? "" : ", ") + s.spec.name;
+        if (s.spec.name == f.kernel) picked.push_back(s);
+      }
+      if (picked.empty())
+        throw Error(ErrorKind::Spec, "no kernel named '" + f.kernel + "' in " + f.spec_file +
+                                         " (it has: " + names + ")");
+      specs = picked;
+    }
+    if (!overrides.empty())
+      for (auto& s : specs) s = parse_spec_line(overrides, s, "<command line>");
+  } else {
+    if (!f.kernel.empty()) throw Error(ErrorKind::Spec, "--kernel needs --spec FILE");
+    ParsedSpec s = parse_spec_line(overrides, "<command line>");
+    s.spec.name = "cli";
+    specs.push_back(s);
+  }
+  return specs;
+}
+
+int run(const Flags& f) {
+  if (f.list_targets) return list_targets(f.json);
+  Target target = parse_target(f.arch);
+  std::vector<ParsedSpec> specs = resolve_specs(f);
+  json out = json::array();
+  bool all_passed = true;
+  for (const ParsedSpec& ps : specs) {
+    check_target(ps, target);
+    GeneratedSource gen = generate(ps.spec, target);
+    json j = {{"kernel", ps.spec.name},
+              {"spec", ps.spec.canonical()},
+              {"hash", ps.spec.hash()},
+              {"target", target.id()},
+              {"family", target.family},
+              {"wave", gen.plan.wave},
+              {"entry", gen.entry},
+              {"plan", plan_json(gen.plan)},
+              {"source_hash", gen.source_hash}};
+    if (f.emit) {
+      if (f.json) {
+        j["source"] = gen.source;
+        out.push_back(j);
+      } else {
+        std::cout << gen.source;
+      }
+      continue;
+    }
+    if (!f.json) {
+      std::printf("kernel   %s\nspec     %s\nhash     %s\ntarget   %s (%s), wave %d\n",
+                  ps.spec.name.c_str(), ps.spec.canonical().c_str(), ps.spec.hash().c_str(),
+                  target.id().c_str(), target.family.c_str(), gen.plan.wave);
+      std::printf("plan     vec=%d lanes/head=%d tokens/block=%d head-groups=%d block=%d\n",
+                  gen.plan.vec, gen.plan.lanes_per_head, gen.plan.tokens_per_block,
+                  gen.plan.head_groups, gen.plan.block_threads);
+      std::printf("entry    %s\n", gen.entry.c_str());
+    }
+    const Compiler& compiler = select_compiler(target, f.compiler);
+    CodeObject co = compiler.compile(gen, {});
+    j["compiler"] = compiler.name();
+    j["compiler_version"] = co.backend_version;
+    j["compile_ms"] = co.compile_ms;
+    j["code_object_bytes"] = co.bytes.size();
+    if (!f.json)
+      std::printf("compiler %s (%s)\nbuilt    %zu bytes (%s) in %.0f ms\n", compiler.name().c_str(),
+                  co.backend_version.c_str(), co.bytes.size(), co.format.c_str(), co.compile_ms);
+    if (f.verify) {
+      if (target.vendor != Vendor::Host)
+        throw Error(ErrorKind::Launch, "--verify runs on the host target only in this build; use --arch host");
+      auto rt = make_host_runtime();
+      auto kernel = rt->load(co);
+      VerifyCase vc;
+      vc.tokens = f.tokens;
+      vc.seed = f.seed;
+      VerifyReport rep = verify(*rt, *kernel, vc);
+      json outputs = json::array();
+      for (const auto& o : rep.outputs)
+        outputs.push_back({{"output", o.name},
+                           {"rotated", o.rounded},
+                           {"exact", o.exact},
+                           {"max_abs_error", o.max_abs_error},
+                           {"max_error_over_bound", o.max_error_ratio},
+                           {"failures", o.failures}});
+      j["verify"] = {{"tokens", f.tokens}, {"seed", f.seed}, {"passed", rep.passed},
+                     {"tolerance", tolerance_text()}, {"outputs", outputs}};
+      if (!f.json) {
+        std::printf("verify   %lld tokens, seed %llu, on %s\n", f.tokens, f.seed, rt->name().c_str());
+        std::printf("tolerance %s\n%s", tolerance_text(), rep.describe().c_str());
+        std::printf("result   %s\n", rep.passed ? "PASS" : "FAIL");
+      }
+      all_passed = all_passed && rep.passed;
+    }
+    if (f.json) out.push_back(j);
+    else if (specs.size() > 1) std::printf("\n");
+  }
+  if (f.json) std::cout << out.dump(2) << "\n";
+  return all_passed ? kOk : kMismatch;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ropegen: just-in-time RoPE + KV-cache-append kernel compiler"};
+  app.set_version_flag("--version", std::string("ropegen ") + "0.1.0");
+  Flags f;
+  app.add_option("spec_text", f.one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
+  struct FieldFlag {
+    const char* flag;
+    const char* key;
+    const char* help;
+  };
+  const FieldFlag field_flags[] = {
+      {"--op", "op", "rope | kv_append | rope_kv_append (default rope_kv_append)"},
+      {"--head-dim", "head_dim", "elements per head (default 128)"},
+      {"--rotary-dim", "rotary_dim", "rotated elements per head, even, <= head_dim (default head_dim)"},
+      {"--style", "style", "neox | gptj (default neox)"},
+      {"--q-heads", "q_heads", "query heads (default 32)"},
+      {"--kv-heads", "kv_heads", "key/value heads, divides q_heads (default 8)"},
+      {"--dtype", "dtype", "f32 | f16 | bf16 (default bf16)"},
+      {"--index", "index", "i32 | i64 for positions and slots (default i32)"},
+      {"--cos-sin", "cos_sin", "table | compute(theta = B, scaling = linear(factor = F))"},
+      {"--cache", "cache", "paged(block = 16, order = nhd) | contiguous(order = hnd)"},
+      {"--wave", "wave", "32 | 64 | auto (default: the target's)"},
+  };
+  // Values are collected in command-line order; the DSL parser checks them.
+  std::vector<std::pair<CLI::Option*, const char*>> field_opts;
+  std::vector<std::string> values(std::size(field_flags));
+  for (size_t i = 0; i < std::size(field_flags); ++i) {
+    auto* opt = app.add_option(field_flags[i].flag, values[i], field_flags[i].help)->group("Spec fields");
+    field_opts.emplace_back(opt, field_flags[i].key);
+  }
+  app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host)");
+  app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks");
+  app.add_option("--kernel", f.kernel, "only this kernel of the spec file");
+  app.add_option("--compiler", f.compiler, "force a compiler backend (host-cxx)");
+  app.add_flag("--emit", f.emit, "print the generated source instead of compiling");
+  app.add_flag("--json", f.json, "machine-readable output");
+  app.add_flag("--list-targets", f.list_targets, "list known targets and exit");
+  app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
+  app.add_option("--tokens", f.tokens, "tokens for --verify (default 37)")->check(CLI::Range(0LL, 1LL << 24));
+  app.add_option("--seed", f.seed, "random seed for --verify (default 1)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+  for (size_t i = 0; i < field_opts.size(); ++i)
+    if (field_opts[i].first->count()) f.fields.emplace_back(field_opts[i].second, values[i]);
+  try {
+    return run(f);
+  } catch (const Error& e) {
+    std::fflush(stdout);
+    std::cerr << e.what() << "\n";
+    return kError;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "error (internal): " << e.what() << "\n";
+    return kError;
+  }
+}

@@ -1,0 +1,217 @@
+// The generator: binds the spec's constants into the templates and picks the schedule.
+#include "ropegen/codegen.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "ropegen/error.hpp"
+
+namespace ropegen {
+
+namespace embedded {
+// Defined in the build-generated templates_embedded.cpp.
+extern const std::vector<std::pair<std::string, std::string>>& files();
+}  // namespace embedded
+
+namespace {
+std::mutex g_override_mu;
+std::map<std::string, std::string>& overrides() {
+  static std::map<std::string, std::string> m;
+  return m;
+}
+
+/// Per-vendor differences, as data: which preludes to paste, whether to add a host
+/// launcher. Templates themselves never test the vendor.
+struct Dialect {
+  std::vector<std::string> preludes;
+  bool host_launcher;
+};
+
+Dialect dialect_for(Vendor v) {
+  switch (v) {
+    case Vendor::Amd: return {{"prelude_amd.h", "sincos_portable.h"}, false};
+    case Vendor::Nvidia: return {{"prelude_nvidia.h"}, false};
+    case Vendor::Host: return {{"prelude_host.h"}, true};
+  }
+  throw Error(ErrorKind::Internal, "no dialect for vendor");
+}
+
+int pow2_floor(int x) {
+  int p = 1;
+  while (p * 2 <= x) p *= 2;
+  return p;
+}
+
+/// Hex float literal: exact, and accepted by every compiler ropegen drives.
+std::string float_literal(float f) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%af", static_cast<double>(f));
+  return buf;
+}
+
+const char* elem_type(DType t) {
+  switch (t) {
+    case DType::F32: return "float";
+    case DType::F16: return "rg_f16";
+    case DType::BF16: return "rg_bf16";
+  }
+  return "?";
+}
+
+}  // namespace
+
+const std::string& template_text(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(g_override_mu);
+    auto it = overrides().find(name);
+    if (it != overrides().end()) return it->second;
+  }
+  for (const auto& f : embedded::files())
+    if (f.first == name) return f.second;
+  throw Error(ErrorKind::Internal, "no embedded template named '" + name + "'");
+}
+
+std::vector<std::string> template_names() {
+  std::vector<std::string> out;
+  for (const auto& f : embedded::files()) out.push_back(f.first);
+  return out;
+}
+
+void override_template_for_testing(const std::string& name, const std::string& text) {
+  std::lock_guard<std::mutex> lock(g_override_mu);
+  if (text.empty()) overrides().erase(name);
+  else overrides()[name] = text;
+}
+
+std::pair<unsigned, unsigned> LaunchPlan::grid(long long num_tokens, int parallelism) const {
+  if (num_tokens <= 0) return {0, 0};
+  long long gx = (num_tokens + tokens_per_block - 1) / tokens_per_block;
+  long long max_gy = (num_tasks + head_groups - 1) / head_groups;
+  long long gy = 1;
+  if (gx < parallelism) gy = std::min<long long>(max_gy, (parallelism + gx - 1) / gx);
+  return {static_cast<unsigned>(gx), static_cast<unsigned>(std::max<long long>(1, gy))};
+}
+
+GeneratedSource generate(const KernelSpec& spec, const Target& target) {
+  const int wave = spec.wave_for(target);
+  if (!target.supports_wave(wave)) {
+    throw Error(ErrorKind::Spec, "wave = " + std::to_string(wave) + " is not supported by target " +
+                                     target.id());
+  }
+  const bool rotates = spec.uses_rope();
+  const bool neox = rotates && spec.style == Style::Neox;
+  const int hd = spec.head_dim;
+  const int rot = rotates ? spec.rotary_dim : 0;
+  const int bytes = dtype_bytes(spec.dtype);
+
+  // Widest vector (at most 16 bytes) that tiles every part of the head row.
+  int vec = 16 / bytes;
+  for (; vec > 1; vec /= 2) {
+    bool ok = hd % vec == 0 && (hd - rot) % vec == 0;
+    if (neox) ok = ok && (rot / 2) % vec == 0;
+    if (rotates && !neox) ok = ok && rot % vec == 0;
+    if (ok) break;
+  }
+  if (rotates && !neox && vec < 2) vec = 2;  // a GPT-J vector holds whole pairs; rot is even
+  const int rot_units = neox ? rot / (2 * vec) : rot / vec;
+  const int lanes = rot_units + (hd - rot) / vec;
+  const int nj = !rotates ? 1 : neox ? vec : vec / 2;
+
+  LaunchPlan plan;
+  plan.wave = wave;
+  plan.vec = vec;
+  plan.lanes_per_head = lanes;
+  plan.num_tasks = (spec.uses_q() ? spec.q_heads : 0) + spec.kv_heads * (spec.uses_cache() ? 2 : 1);
+  // About 256 threads per block, whole waves. Each head group walks about four head tasks
+  // per token so cos/sin loads are shared; the rest of the block covers more tokens.
+  const int items = std::max(1, 256 / lanes);
+  plan.head_groups = std::min(items, pow2_floor(std::max(1, plan.num_tasks / 4)));
+  plan.tokens_per_block = std::max(1, items / plan.head_groups);
+  const int used = plan.tokens_per_block * plan.head_groups * lanes;
+  plan.block_threads = (used + wave - 1) / wave * wave;
+
+  GeneratedSource out;
+  out.spec = spec;
+  out.target = target;
+  out.plan = plan;
+  out.align.tensor_bytes = vec * bytes;
+  out.align.row_elems = vec;
+  out.align.table_bytes = std::min(16, nj * 4);
+  out.align.table_elems = out.align.table_bytes / 4;
+  out.entry = std::string("ropegen_") + to_string(spec.op) + "_" + spec.hash().substr(0, 12);
+
+  std::ostringstream os;
+  os << "// Generated by ropegen. Do not edit: change the spec or templates/ instead.\n"
+     << "// spec:   " << spec.canonical() << "\n"
+     << "// target: " << target.id() << " (" << target.family << "), wave " << wave << "\n"
+     << "// plan:   vec=" << vec << " lanes/head=" << lanes << " tokens/block=" << plan.tokens_per_block
+     << " head-groups=" << plan.head_groups << " tasks/token=" << plan.num_tasks
+     << " block=" << plan.block_threads << "\n";
+  const Dialect dialect = dialect_for(target.vendor);
+  auto paste = [&](const std::string& name) {
+    os << "\n// ---- " << name << " ----\n" << template_text(name);
+  };
+  for (const auto& p : dialect.preludes) paste(p);
+  paste("kernel_args.h");
+  paste("rope_common.h");
+
+  os << "\n// ---- bindings for this spec ----\n"
+     << "namespace rg_spec {\n"
+     << "using Elem = " << elem_type(spec.dtype) << ";\n"
+     << "using Index = " << (spec.index == IndexType::I32 ? "int" : "long long") << ";\n"
+     << "constexpr int HEAD_DIM = " << hd << ";\n"
+     << "constexpr int ROT_SPAN = " << rot << ";  // rotary_dim; 0 when the op does not rotate\n"
+     << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
+     << "constexpr int KV_HEADS = " << spec.kv_heads << ";\n"
+     << "constexpr bool HAS_Q = " << (spec.uses_q() ? "true" : "false") << ";\n"
+     << "constexpr bool HAS_CACHE = " << (spec.uses_cache() ? "true" : "false") << ";\n"
+     << "constexpr bool ROTATES = " << (rotates ? "true" : "false") << ";\n"
+     << "constexpr bool NEOX = " << (neox ? "true" : "false") << ";\n"
+     << "constexpr bool COS_SIN_TABLE = "
+     << (!rotates || spec.cos_sin.source == CosSinSource::Table ? "true" : "false") << ";\n"
+     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
+     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
+     << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
+     << "constexpr int VEC = " << vec << ";\n"
+     << "constexpr int NJ = " << nj << ";  // cos/sin values per thread\n"
+     << "constexpr int CS_ALIGN = " << out.align.table_bytes << ";\n"
+     << "constexpr int ROT_UNITS = " << rot_units << ";\n"
+     << "constexpr int LANES = " << lanes << ";\n"
+     << "constexpr int NUM_TASKS = " << plan.num_tasks << ";\n"
+     << "constexpr int TOKENS_PER_BLOCK = " << plan.tokens_per_block << ";\n"
+     << "constexpr int HEAD_GROUPS = " << plan.head_groups << ";\n";
+  if (rotates && spec.cos_sin.source == CosSinSource::Compute) {
+    // inv_freq_j = theta^(-2j/d) / factor, in double, rounded once to fp32 (rope-math.md).
+    const double factor = spec.cos_sin.scaling == Scaling::Linear ? spec.cos_sin.factor : 1.0;
+    os << "RG_CONST_ARRAY float INV_FREQ[" << rot / 2 << "] = {";
+    for (int j = 0; j < rot / 2; ++j) {
+      const double inv = std::pow(spec.cos_sin.theta, -2.0 * j / rot) / factor;
+      os << (j % 4 == 0 ? "\n    " : " ") << float_literal(static_cast<float>(inv)) << ",";
+    }
+    os << "\n};\n";
+  } else {
+    os << "RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables\n";
+  }
+  os << "}  // namespace rg_spec\n";
+  paste("rope_kv.hip");
+  os << "\n// ---- entry ----\n"
+     << "RG_KERNEL(" << plan.block_threads << ") " << out.entry << "(ropegen_kernel_args args) {\n"
+     << "  rg_kernel::run(args);\n"
+     << "}\n";
+  if (dialect.host_launcher) {
+    out.host_entry = out.entry + "_host";
+    os << "\nextern \"C\" void " << out.host_entry
+       << "(unsigned grid_x, unsigned grid_y, unsigned block_x, const ropegen_kernel_args* args) {\n"
+       << "  rg_host_run(grid_x, grid_y, block_x, [&] { " << out.entry << "(*args); });\n"
+       << "}\n";
+  }
+  out.source = os.str();
+  out.source_hash = hex64(fnv1a64(out.source));
+  return out;
+}
+
+}  // namespace ropegen

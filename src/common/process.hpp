@@ -1,0 +1,29 @@
+// Running external tools (compilers) without a shell, capturing their output.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ropegen::detail {
+
+struct ProcessResult {
+  int exit_code = -1;   ///< exit status, or -1 if it could not start / died by a signal
+  std::string output;   ///< stdout and stderr, interleaved
+  std::string error;    ///< why it could not start, if it did not
+};
+
+/// Runs argv[0] (looked up in PATH) with the arguments; never throws.
+ProcessResult run_process(const std::vector<std::string>& argv);
+
+/// Creates a fresh private temporary directory; throws Error(Io) on failure.
+std::string make_temp_dir(const std::string& prefix);
+/// Removes a directory tree, ignoring errors.
+void remove_tree(const std::string& path);
+/// Reads a whole file; throws Error(Io).
+std::string read_file(const std::string& path);
+/// Writes a whole file; throws Error(Io).
+void write_file(const std::string& path, const std::string& data);
+/// Joins argv into one line for messages (quotes arguments with spaces).
+std::string join_command(const std::vector<std::string>& argv);
+
+}  // namespace ropegen::detail

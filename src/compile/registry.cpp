@@ -1,0 +1,48 @@
+// The compiler registry and backend selection.
+#include <memory>
+
+#include "ropegen/compile.hpp"
+#include "ropegen/error.hpp"
+
+namespace ropegen {
+
+const std::vector<const Compiler*>& compilers() {
+  static const std::vector<std::unique_ptr<Compiler>> owned = [] {
+    std::vector<std::unique_ptr<Compiler>> v;
+    v.push_back(make_host_compiler());
+    return v;
+  }();
+  static const std::vector<const Compiler*> list = [] {
+    std::vector<const Compiler*> v;
+    for (const auto& c : owned) v.push_back(c.get());
+    return v;
+  }();
+  return list;
+}
+
+const Compiler& select_compiler(const Target& target, const std::string& forced) {
+  std::string reasons;
+  for (const Compiler* c : compilers()) {
+    if (!forced.empty() && c->name() != forced) continue;
+    std::string why;
+    if (!c->available(&why)) {
+      reasons += "\n  " + c->name() + ": not available: " + why;
+      continue;
+    }
+    if (!c->supports(target, &why)) {
+      reasons += "\n  " + c->name() + ": " + why;
+      continue;
+    }
+    return *c;
+  }
+  if (!forced.empty() && reasons.empty()) {
+    std::string names;
+    for (const Compiler* c : compilers()) names += (names.empty() ? "" : ", ") + c->name();
+    throw Error(ErrorKind::Compile, "unknown compiler '" + forced + "'; known: " + names);
+  }
+  Error e(ErrorKind::Compile, "no compiler can build for target " + target.id() + ":" + reasons);
+  e.target = target.id();
+  throw e.finish();
+}
+
+}  // namespace ropegen

@@ -1,0 +1,52 @@
+// An independent double-precision model of the three ops. It shares no code with the
+// templates: its own decoding of f16/bf16, its own pair indexing, its own cache addressing,
+// written from design.md and rope-math.md.
+#pragma once
+
+#include <vector>
+
+#include "ropegen/spec.hpp"
+
+namespace ropegen::reference {
+
+/// Where a [tokens, heads, head_dim] tensor lives inside one of the problem's buffers.
+struct TensorView {
+  int buffer = -1;        ///< index into Problem::buffers
+  long long offset = 0;   ///< elements before token 0
+  long long stride = 0;   ///< elements between tokens
+};
+
+/// Everything one launch reads, as host data in the kernel's storage formats.
+struct Problem {
+  KernelSpec spec;
+  long long tokens = 0;
+  std::vector<std::vector<unsigned char>> buffers;  ///< dtype-typed storage buffers
+  std::vector<const char*> buffer_names;
+  TensorView q, k, v;
+  int k_cache = -1, v_cache = -1;                   ///< buffer indices
+  long long max_seq = 0;                            ///< contiguous hnd
+  std::vector<long long> positions;
+  std::vector<long long> slots;                     ///< empty: slot = position (contiguous)
+  std::vector<float> table;                         ///< cos/sin storage
+  long long cos_offset = 0, sin_offset = 0, table_stride = 0;
+};
+
+/// What one element of a buffer must hold after the launch.
+struct Expected {
+  std::vector<double> value;         ///< rotated elements: exact real result
+  std::vector<double> bound;         ///< allowed |stored - value|
+  std::vector<unsigned char> exact;  ///< 1: must equal the initial/copied bits exactly
+  std::vector<unsigned char> bits;   ///< expected bytes where exact
+};
+
+/// The value of one stored element, decoded exactly.
+double decode(DType t, const unsigned char* p);
+/// Distance to the next representable value above |x| in the dtype.
+double ulp(DType t, double x);
+
+/// Expected contents of every buffer after the op, with per-element error bounds:
+/// f32: 4u(|x0 c| + |x1 s|), u = 2^-24; f16/bf16: that plus one ulp of the dtype at the
+/// result; computed cos/sin add 4u(|x0| + |x1|) for the device's sin/cos.
+std::vector<Expected> expect(const Problem& p);
+
+}  // namespace ropegen::reference

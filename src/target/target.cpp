@@ -1,0 +1,109 @@
+#include "ropegen/target.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "ropegen/error.hpp"
+
+namespace ropegen {
+
+const char* to_string(Vendor vendor) {
+  switch (vendor) {
+    case Vendor::Amd: return "amd";
+    case Vendor::Nvidia: return "nvidia";
+    case Vendor::Host: return "host";
+  }
+  return "unknown";
+}
+
+const std::vector<TargetInfo>& known_targets() {
+  static const std::vector<TargetInfo> table = {
+      {"gfx90a", Vendor::Amd, "CDNA2", 64, {64}, {"sramecc", "xnack"}},
+      {"gfx942", Vendor::Amd, "CDNA3", 64, {64}, {"sramecc", "xnack"}},
+      {"gfx1030", Vendor::Amd, "RDNA2", 32, {32, 64}, {}},
+      {"gfx1100", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
+      {"gfx1101", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
+      {"gfx1102", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
+      {"sm_80", Vendor::Nvidia, "Ampere", 32, {32}, {}},
+      {"sm_86", Vendor::Nvidia, "Ampere", 32, {32}, {}},
+      {"sm_89", Vendor::Nvidia, "Ada", 32, {32}, {}},
+      {"sm_90", Vendor::Nvidia, "Hopper", 32, {32}, {}},
+      // The host target emulates either wave layout, so CI runs both schedules.
+      {"host", Vendor::Host, "CPU", 32, {32, 64}, {}},
+  };
+  return table;
+}
+
+std::string Target::id() const {
+  std::string out = arch;
+  for (const auto& f : features) out += ":" + f;
+  return out;
+}
+
+bool Target::supports_wave(int wave) const {
+  return std::find(waves.begin(), waves.end(), wave) != waves.end();
+}
+
+static std::string known_list() {
+  std::string out;
+  for (const auto& t : known_targets()) {
+    if (!out.empty()) out += ", ";
+    out += t.arch;
+  }
+  return out;
+}
+
+Target parse_target(const std::string& text) {
+  std::vector<std::string> parts;
+  {
+    std::string cur;
+    for (char c : text) {
+      if (c == ':') {
+        parts.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    parts.push_back(cur);
+  }
+  const std::string& arch = parts[0];
+  const TargetInfo* info = nullptr;
+  for (const auto& t : known_targets())
+    if (arch == t.arch) info = &t;
+  if (!info) {
+    throw Error(ErrorKind::Target, "unknown target '" + (arch.empty() ? text : arch) +
+                                       "'; known targets: " + known_list());
+  }
+  Target t;
+  t.vendor = info->vendor;
+  t.arch = info->arch;
+  t.family = info->family;
+  t.default_wave = info->default_wave;
+  t.waves = info->waves;
+  std::vector<std::string> seen;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    if (p.size() < 2 || (p.back() != '+' && p.back() != '-')) {
+      throw Error(ErrorKind::Target, "bad feature '" + p + "' in target '" + text +
+                                         "': expected NAME+ or NAME- (e.g. xnack-)");
+    }
+    std::string name = p.substr(0, p.size() - 1);
+    if (std::find(info->features.begin(), info->features.end(), name) == info->features.end()) {
+      std::string valid;
+      for (const auto& f : info->features) valid += (valid.empty() ? "" : ", ") + f;
+      throw Error(ErrorKind::Target,
+                  "target " + t.arch + " has no feature '" + name + "'" +
+                      (valid.empty() ? std::string(" (it takes no features)")
+                                     : "; valid features: " + valid));
+    }
+    if (std::find(seen.begin(), seen.end(), name) != seen.end())
+      throw Error(ErrorKind::Target, "feature '" + name + "' given twice in target '" + text + "'");
+    seen.push_back(name);
+    t.features.push_back(p);
+  }
+  std::sort(t.features.begin(), t.features.end());
+  return t;
+}
+
+}  // namespace ropegen

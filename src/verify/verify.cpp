@@ -1,0 +1,250 @@
+#include "ropegen/verify.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "../reference/reference.hpp"
+#include "ropegen/error.hpp"
+
+namespace ropegen {
+namespace {
+
+/// A random finite value of magnitude 2^-6 .. 4, written straight as dtype bits.
+void random_element(DType t, std::mt19937_64& rng, unsigned char* out) {
+  const uint64_t r = rng();
+  const unsigned sign = r & 1;
+  const int e = static_cast<int>((r >> 1) % 8) - 6;  // exponent -6 .. 1
+  if (t == DType::F32) {
+    uint32_t bits = (sign << 31) | (static_cast<uint32_t>(e + 127) << 23) | static_cast<uint32_t>((r >> 8) & 0x7fffff);
+    std::memcpy(out, &bits, 4);
+  } else if (t == DType::BF16) {
+    uint16_t bits = static_cast<uint16_t>((sign << 15) | ((e + 127) << 7) | ((r >> 8) & 0x7f));
+    std::memcpy(out, &bits, 2);
+  } else {
+    uint16_t bits = static_cast<uint16_t>((sign << 15) | ((e + 15) << 10) | ((r >> 8) & 0x3ff));
+    std::memcpy(out, &bits, 2);
+  }
+}
+
+struct DeviceBuffers {
+  Runtime& rt;
+  std::vector<void*> ptrs;
+  ~DeviceBuffers() {
+    for (void* p : ptrs) rt.free(p);
+  }
+  void* upload(const void* data, size_t bytes) {
+    void* p = rt.alloc(bytes ? bytes : 1);
+    ptrs.push_back(p);
+    if (bytes) rt.copy_to_device(p, data, bytes);
+    return p;
+  }
+};
+
+std::string format_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+}  // namespace
+
+const char* tolerance_text() {
+  return "rotated values: |out - ref| <= 4u(|x0 c| + |x1 s|) [+ 4u(|x0| + |x1|) for computed "
+         "cos/sin] [+ 1 ulp of f16/bf16], u = 2^-24; everything else bit-exact";
+}
+
+std::string VerifyReport::describe() const {
+  std::ostringstream os;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-8s %10s %10s %12s %12s %9s\n", "output", "rotated", "exact",
+                "max |err|", "err/bound", "failures");
+  os << line;
+  for (const auto& o : outputs) {
+    std::snprintf(line, sizeof line, "%-8s %10lld %10lld %12.3g %12.3f %9lld\n", o.name.c_str(),
+                  o.rounded, o.exact, o.max_abs_error, o.max_error_ratio, o.failures);
+    os << line;
+    if (!o.first_failure.empty()) os << "  first failure: " << o.first_failure << "\n";
+  }
+  return os.str();
+}
+
+VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
+  const KernelSpec& s = kernel.spec();
+  const ArgAlignment& al = kernel.align();
+  const int bytes = dtype_bytes(s.dtype);
+  const long long D = s.head_dim, T = c.tokens;
+  const long long HQ = s.uses_q() ? s.q_heads : 0, HK = s.kv_heads;
+  const long long HV = s.uses_cache() ? s.kv_heads : 0;
+  std::mt19937_64 rng(c.seed);
+  reference::Problem p;
+  p.spec = s;
+  p.tokens = T;
+
+  auto fill = [&](std::vector<unsigned char>& buf, long long elems) {
+    buf.resize(static_cast<size_t>(elems) * bytes);
+    for (long long i = 0; i < elems; ++i) random_element(s.dtype, rng, &buf[i * bytes]);
+  };
+  // Row strides get a little slack (one vector) so stride handling is exercised.
+  const long long slack = al.row_elems;
+  if (c.packed_qkv) {
+    const long long stride = (HQ + HK + HV) * D + slack;
+    p.buffers.emplace_back();
+    fill(p.buffers[0], T * stride);
+    p.buffer_names.push_back("qkv");
+    p.q = {0, 0, stride};
+    p.k = {0, HQ * D, stride};
+    p.v = {0, (HQ + HK) * D, stride};
+  } else {
+    auto add = [&](const char* name, long long heads) {
+      reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, heads * D + slack};
+      p.buffers.emplace_back();
+      fill(p.buffers.back(), std::max<long long>(1, T * tv.stride));
+      p.buffer_names.push_back(name);
+      return tv;
+    };
+    if (HQ) p.q = add("q", HQ);
+    p.k = add("k", HK);
+    if (HV) p.v = add("v", HV);
+  }
+
+  // Positions, slots and cache.
+  const bool rope = s.uses_rope();
+  long long max_pos = std::max<long long>(c.max_position, 1);
+  long long cache_slots = 0;
+  if (s.uses_cache()) {
+    cache_slots = std::max<long long>(2 * T + 3, 8);
+    if (s.cache.kind == CacheKind::Paged)
+      cache_slots = (cache_slots + s.cache.block - 1) / s.cache.block * s.cache.block;
+    p.max_seq = cache_slots;
+    std::vector<long long> pool(static_cast<size_t>(cache_slots));
+    std::iota(pool.begin(), pool.end(), 0);
+    std::shuffle(pool.begin(), pool.end(), rng);
+    std::uniform_real_distribution<double> u01(0, 1);
+    if (c.slots_from_positions && s.cache.kind == CacheKind::Contiguous) {
+      p.positions.assign(pool.begin(), pool.begin() + T);  // distinct positions = slots
+      max_pos = std::max(max_pos, cache_slots);
+    } else {
+      p.slots.assign(pool.begin(), pool.begin() + T);
+      for (auto& slot : p.slots)
+        if (u01(rng) < c.padding) slot = -1;
+      if (T > 1) p.slots[1] = -1;  // at least one padding token whenever there are two
+    }
+    const long long cache_elems = cache_slots * HK * D;
+    p.k_cache = static_cast<int>(p.buffers.size());
+    p.buffers.emplace_back();
+    fill(p.buffers.back(), cache_elems);
+    p.buffer_names.push_back("k_cache");
+    p.v_cache = static_cast<int>(p.buffers.size());
+    p.buffers.emplace_back();
+    fill(p.buffers.back(), cache_elems);
+    p.buffer_names.push_back("v_cache");
+  }
+  if (p.positions.empty() && (rope || s.uses_cache())) {
+    std::uniform_int_distribution<long long> pos_dist(0, max_pos - 1);
+    for (long long t = 0; t < T; ++t) p.positions.push_back(pos_dist(rng));
+  }
+  if (rope && s.cos_sin.source == CosSinSource::Table) {
+    const long long half = s.rotary_dim / 2;
+    // Real cos/sin values of plain RoPE, rounded to fp32.
+    auto angle = [&](long long pos, long long j) {
+      return static_cast<double>(pos) * std::pow(10000.0, -2.0 * j / s.rotary_dim);
+    };
+    if (c.combined_table) {
+      p.table_stride = 2 * half;  // [max_pos, rot] = [cos | sin]
+      p.cos_offset = 0;
+      p.sin_offset = half;
+    } else {
+      p.table_stride = (half + al.table_elems - 1) / al.table_elems * al.table_elems + al.table_elems;
+      p.cos_offset = 0;
+      p.sin_offset = max_pos * p.table_stride;
+    }
+    p.table.assign(static_cast<size_t>(c.combined_table ? max_pos * p.table_stride
+                                                         : 2 * max_pos * p.table_stride), 0.0f);
+    for (long long pos = 0; pos < max_pos; ++pos)
+      for (long long j = 0; j < half; ++j) {
+        p.table[p.cos_offset + pos * p.table_stride + j] = static_cast<float>(std::cos(angle(pos, j)));
+        p.table[p.sin_offset + pos * p.table_stride + j] = static_cast<float>(std::sin(angle(pos, j)));
+      }
+  }
+
+  // Upload, launch, download.
+  DeviceBuffers dev{rt, {}};
+  std::vector<void*> bufs;
+  for (const auto& b : p.buffers) bufs.push_back(dev.upload(b.data(), b.size()));
+  auto encode_index = [&](const std::vector<long long>& v) -> void* {
+    if (v.empty()) return nullptr;
+    if (s.index == IndexType::I64) return dev.upload(v.data(), v.size() * 8);
+    std::vector<int32_t> w(v.begin(), v.end());
+    return dev.upload(w.data(), w.size() * 4);
+  };
+  ropegen_kernel_args a{};
+  auto elem_ptr = [&](const reference::TensorView& tv) -> void* {
+    if (tv.buffer < 0) return nullptr;
+    return static_cast<unsigned char*>(bufs[tv.buffer]) + tv.offset * bytes;
+  };
+  a.q = elem_ptr(p.q);
+  a.k = elem_ptr(p.k);
+  a.v = elem_ptr(p.v);
+  a.q_stride = p.q.stride;
+  a.k_stride = p.k.stride;
+  a.v_stride = p.v.stride;
+  a.k_cache = p.k_cache >= 0 ? bufs[p.k_cache] : nullptr;
+  a.v_cache = p.v_cache >= 0 ? bufs[p.v_cache] : nullptr;
+  a.positions = encode_index(p.positions);
+  a.slot_mapping = encode_index(p.slots);
+  if (!p.table.empty()) {
+    auto* table = static_cast<float*>(dev.upload(p.table.data(), p.table.size() * 4));
+    a.cos = table + p.cos_offset;
+    a.sin = table + p.sin_offset;
+    a.cos_sin_stride = p.table_stride;
+  }
+  a.num_tokens = T;
+  a.max_seq = p.max_seq;
+  kernel.launch(a, nullptr, c.parallelism);
+  rt.synchronize();
+
+  std::vector<reference::Expected> want = reference::expect(p);
+  VerifyReport report;
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    std::vector<unsigned char> got(p.buffers[b].size());
+    rt.copy_to_host(got.data(), bufs[b], got.size());
+    OutputReport o;
+    o.name = p.buffer_names[b];
+    const reference::Expected& w = want[b];
+    for (size_t i = 0; i < w.exact.size(); ++i) {
+      const unsigned char* g = &got[i * bytes];
+      std::string fail;
+      if (w.exact[i]) {
+        ++o.exact;
+        if (std::memcmp(g, &w.bits[i * bytes], bytes) != 0)
+          fail = "element " + std::to_string(i) + " should be unchanged/copied bit for bit: got " +
+                 format_g(reference::decode(s.dtype, g)) + ", want " +
+                 format_g(reference::decode(s.dtype, &w.bits[i * bytes]));
+      } else {
+        ++o.rounded;
+        const double v = reference::decode(s.dtype, g);
+        const double err = std::fabs(v - w.value[i]);
+        const double ratio = w.bound[i] > 0 ? err / w.bound[i] : (err == 0 ? 0 : INFINITY);
+        if (!(err <= w.bound[i]) || std::isnan(v))
+          fail = "element " + std::to_string(i) + ": got " + format_g(v) + ", want " +
+                 format_g(w.value[i]) + " within " + format_g(w.bound[i]);
+        o.max_abs_error = std::max(o.max_abs_error, err);
+        o.max_error_ratio = std::max(o.max_error_ratio, ratio);
+      }
+      if (!fail.empty()) {
+        if (o.failures == 0) o.first_failure = fail;
+        ++o.failures;
+      }
+    }
+    if (o.failures) report.passed = false;
+    report.outputs.push_back(o);
+  }
+  return report;
+}
+
+}  // namespace ropegen

@@ -1,0 +1,29 @@
+// Prelude for AMD targets. Uses clang's AMDGPU builtins only, so the same text compiles
+// with hipRTC (which predefines the HIP keywords) and with clang -nogpuinc -nogpulib
+// (which does not, and has no ROCm device library for gfx11 here).
+#ifndef __global__
+#define __global__ __attribute__((global))
+#endif
+#ifndef __device__
+#define __device__ __attribute__((device))
+#endif
+#define RG_DEVICE __device__ inline __attribute__((always_inline))
+#define RG_KERNEL(threads) \
+  extern "C" __global__ __attribute__((amdgpu_flat_work_group_size(1, threads))) void
+#define RG_CONST_ARRAY __device__ const
+
+RG_DEVICE int rg_thread_x() { return static_cast<int>(__builtin_amdgcn_workitem_id_x()); }
+RG_DEVICE int rg_block_x() { return static_cast<int>(__builtin_amdgcn_workgroup_id_x()); }
+RG_DEVICE int rg_block_y() { return static_cast<int>(__builtin_amdgcn_workgroup_id_y()); }
+// Number of work-groups in y, from the HSA dispatch packet: grid_size_y (work-items, at
+// byte 16) over workgroup_size_y (at byte 6).
+RG_DEVICE int rg_grid_y() {
+  const unsigned short* packet =
+      static_cast<const unsigned short*>(__builtin_amdgcn_dispatch_ptr());
+  const unsigned group = packet[3];
+  const unsigned items = reinterpret_cast<const unsigned*>(packet)[4];
+  return static_cast<int>((items + group - 1) / group);
+}
+
+RG_DEVICE float rg_as_float(unsigned u) { return __builtin_bit_cast(float, u); }
+RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f); }

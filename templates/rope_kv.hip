@@ -1,0 +1,140 @@
+// RoPE and KV-cache append for a whole batch in one launch.
+//
+// Codegen binds the constants of namespace rg_spec (head sizes, dtype, vector width,
+// launch shape); this file is the algorithm. Work is split by "units" of a head row:
+//  - NeoX, rotary part: one vector from each half, so a thread holds both elements of
+//    each of its pairs and every element is read exactly once;
+//  - GPT-J, rotary part: one vector of adjacent pairs;
+//  - past rotary_dim (or for copies): one vector that passes through unchanged.
+// LANES threads cover one head row. A thread serves one token and walks the head tasks of
+// its head group (Q heads, then K heads, then V heads), reusing the cos/sin values it
+// loaded once for that token. Blocks cover TOKENS_PER_BLOCK tokens along x; the launch may
+// split the head tasks across blocks along y (decode batches).
+
+namespace rg_kernel {
+using namespace rg_spec;
+
+struct alignas(VEC * sizeof(Elem)) Vec {
+  Elem e[VEC];
+};
+struct alignas(CS_ALIGN) CsVec {
+  float e[NJ];
+};
+
+// One head row to process: read src, write dst (may be src), rotate or copy.
+struct Task {
+  const Elem* src;
+  Elem* dst;
+  bool rotate;
+};
+
+// Row index (in units of HEAD_DIM elements) of a slot in the cache.
+RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
+  if (CACHE_PAGED) {
+    const long long block = slot / CACHE_BLOCK;
+    const long long offset = slot - block * CACHE_BLOCK;
+    return CACHE_HND ? (block * KV_HEADS + kv_head) * CACHE_BLOCK + offset
+                     : (block * CACHE_BLOCK + offset) * KV_HEADS + kv_head;
+  }
+  return CACHE_HND ? kv_head * max_seq + slot : slot * KV_HEADS + kv_head;
+}
+
+RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
+  if (HAS_Q) {
+    if (h < Q_HEADS) {
+      Elem* q = static_cast<Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM;
+      return Task{q, q, true};
+    }
+    h -= Q_HEADS;
+  }
+  const bool is_v = HAS_CACHE && h >= KV_HEADS;
+  const int kv_head = is_v ? h - KV_HEADS : h;
+  const Elem* src = is_v ? static_cast<const Elem*>(a.v) + t * a.v_stride
+                         : static_cast<const Elem*>(a.k) + t * a.k_stride;
+  src += static_cast<long long>(kv_head) * HEAD_DIM;
+  if (!HAS_CACHE) return Task{src, const_cast<Elem*>(src), true};  // rope: K in place
+  if (slot < 0) return Task{src, nullptr, false};                 // padding token
+  Elem* cache = static_cast<Elem*>(is_v ? a.v_cache : a.k_cache);
+  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, ROTATES && !is_v};
+}
+
+RG_DEVICE void rotate_neox(Vec& lo, Vec& hi, const float* c, const float* s) {
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float x0 = rg_to_f32(lo.e[i]);
+    const float x1 = rg_to_f32(hi.e[i]);
+    rg_from_f32(x0 * c[i] - x1 * s[i], lo.e[i]);
+    rg_from_f32(x1 * c[i] + x0 * s[i], hi.e[i]);
+  }
+}
+
+RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
+#pragma unroll
+  for (int i = 0; i < VEC / 2; ++i) {
+    const float x0 = rg_to_f32(v.e[2 * i]);
+    const float x1 = rg_to_f32(v.e[2 * i + 1]);
+    rg_from_f32(x0 * c[i] - x1 * s[i], v.e[2 * i]);
+    rg_from_f32(x1 * c[i] + x0 * s[i], v.e[2 * i + 1]);
+  }
+}
+
+RG_DEVICE void run(const ropegen_kernel_args& a) {
+  const int tid = rg_thread_x();
+  const int lane = tid % LANES;
+  const int item = tid / LANES;
+  if (item >= TOKENS_PER_BLOCK * HEAD_GROUPS) return;
+  const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + item / HEAD_GROUPS;
+  if (t >= a.num_tokens) return;
+  const int group = item % HEAD_GROUPS;
+
+  const bool rot_lane = ROTATES && lane < ROT_UNITS;
+  const bool two_vectors = NEOX && rot_lane;  // also for copies: same lanes, same vectors
+  const int off0 = lane < ROT_UNITS ? lane * VEC : ROT_SPAN + (lane - ROT_UNITS) * VEC;
+  const int off1 = off0 + ROT_SPAN / 2;
+
+  float c[NJ];
+  float s[NJ];
+  if (rot_lane) {
+    const long long pos = static_cast<const Index*>(a.positions)[t];
+    const int j0 = lane * NJ;
+    if (COS_SIN_TABLE) {
+      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos * a.cos_sin_stride + j0);
+      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos * a.cos_sin_stride + j0);
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) {
+        c[i] = cv.e[i];
+        s[i] = sv.e[i];
+      }
+    } else {
+      const float p = static_cast<float>(pos);
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) rg_sincos(p * INV_FREQ[j0 + i], &s[i], &c[i]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
+  }
+
+  long long slot = 0;
+  if (HAS_CACHE) {
+    slot = a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
+                          : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+  }
+
+  for (int h = rg_block_y() * HEAD_GROUPS + group; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
+    const Task task = task_for(a, t, h, slot);
+    if (!task.dst) continue;
+    Vec x0 = *reinterpret_cast<const Vec*>(task.src + off0);
+    if (two_vectors) {
+      Vec x1 = *reinterpret_cast<const Vec*>(task.src + off1);
+      if (task.rotate) rotate_neox(x0, x1, c, s);
+      *reinterpret_cast<Vec*>(task.dst + off0) = x0;
+      *reinterpret_cast<Vec*>(task.dst + off1) = x1;
+    } else {
+      if (task.rotate && rot_lane) rotate_gptj(x0, c, s);
+      *reinterpret_cast<Vec*>(task.dst + off0) = x0;
+    }
+  }
+}
+
+}  // namespace rg_kernel
