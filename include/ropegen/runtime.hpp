@@ -55,7 +55,7 @@ class Runtime {
   virtual void synchronize() = 0;
 };
 
-/// The CPU runtime: loads host-cxx shared objects from memory and runs them in-process.
+/// The CPU runtime: loads host-cxx shared objects and runs them in-process.
 std::unique_ptr<Runtime> make_host_runtime();
 
 }  // namespace ropegen

@@ -105,8 +105,12 @@ struct Writer {
         sn = std::sin(static_cast<double>(angle));
       }
       const double x0 = x(i0), x1 = x(i1);
-      const double v = e == i0 ? x0 * c - x1 * sn : x1 * c + x0 * sn;
-      double b = 4 * kU * (std::fabs(x0 * c) + std::fabs(x1 * sn));
+      // First of the pair: x0 c - x1 s; second: x1 c + x0 s. The bound uses this element's
+      // own two products.
+      const double p_cos = e == i0 ? x0 * c : x1 * c;
+      const double p_sin = e == i0 ? -x1 * sn : x0 * sn;
+      const double v = p_cos + p_sin;
+      double b = 4 * kU * (std::fabs(p_cos) + std::fabs(p_sin));
       if (computed) b += 4 * kU * (std::fabs(x0) + std::fabs(x1));
       if (s.dtype != DType::F32) b += ulp(s.dtype, std::fabs(v) + b);
       Expected& o = out[dst_buf];

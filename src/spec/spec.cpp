@@ -34,7 +34,7 @@ const char* to_string(CacheOrder v) { return v == CacheOrder::Hnd ? "hnd" : "nhd
 int dtype_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
 
 uint64_t fnv1a64(const std::string& bytes) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 14695981039346656037ull;  // FNV-1a 64 offset basis
   for (unsigned char c : bytes) {
     h ^= c;
     h *= 1099511628211ull;

@@ -1,13 +1,11 @@
-// Host runtime: loads a host-cxx shared object from memory (memfd + dlopen) and calls its
+// Host runtime: loads a host-cxx shared object (dlopen) and calls its
 // launcher, which runs every block and thread of the grid on the calling thread.
 #include <dlfcn.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
+#include "../../common/process.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 
@@ -43,22 +41,19 @@ class HostRuntime final : public Runtime {
     if (co.format != "elf-so" || co.host_entry.empty())
       throw Error(ErrorKind::Load, "the host runtime loads host-cxx shared objects, not '" +
                                        co.format + "' code objects for " + co.target_id);
-    int fd = memfd_create(co.entry.c_str(), MFD_CLOEXEC);
-    if (fd < 0) throw Error(ErrorKind::Load, std::string("memfd_create: ") + std::strerror(errno));
-    size_t done = 0;
-    while (done < co.bytes.size()) {
-      ssize_t n = write(fd, co.bytes.data() + done, co.bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        int err = errno;
-        close(fd);
-        throw Error(ErrorKind::Load, std::string("writing the code object: ") + std::strerror(err));
-      }
-      done += static_cast<size_t>(n);
+    // dlopen needs a file, and glibc reuses an already loaded object whose path matches, so
+    // each load gets a fresh private directory; the file is removed once mapped.
+    const std::string dir = detail::make_temp_dir("ropegen-load");
+    const std::string path = dir + "/" + co.entry + ".so";
+    void* handle = nullptr;
+    try {
+      detail::write_file(path, std::string(co.bytes.begin(), co.bytes.end()));
+      handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    } catch (...) {
+      detail::remove_tree(dir);
+      throw;
     }
-    const std::string path = "/proc/self/fd/" + std::to_string(fd);
-    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    close(fd);  // the mapping keeps the object alive
+    detail::remove_tree(dir);
     if (!handle) {
       const char* err = dlerror();
       throw Error(ErrorKind::Load, std::string("cannot load host code object for ") + co.entry +

@@ -1,0 +1,222 @@
+// Codegen: golden sources, launch plans per wave size, and the template helpers
+// (conversions, portable sin/cos) compiled directly from templates/ on the host.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "ropegen/codegen.hpp"
+#include "reference/reference.hpp"
+
+// The templates are real code: compile the host prelude, the conversions and the AMD
+// fallback sin/cos right here.
+#include "../templates/prelude_host.h"
+#include "../templates/rope_common.h"
+namespace portable {
+#include "../templates/sincos_portable.h"
+}
+
+using namespace ropegen;
+
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Compares with tests/golden/NAME; ROPEGEN_UPDATE_GOLDEN=1 rewrites the file instead.
+void check_golden(const std::string& name, const std::string& text) {
+  const std::string path = std::string(ROPEGEN_GOLDEN_DIR) + "/" + name;
+  const char* update = std::getenv("ROPEGEN_UPDATE_GOLDEN");
+  if (update && std::string(update) == "1") {
+    std::ofstream(path, std::ios::binary) << text;
+    MESSAGE("rewrote " << path);
+    return;
+  }
+  const std::string want = read(path);
+  CAPTURE(path);
+  REQUIRE_MESSAGE(!want.empty(), "golden file missing; run with ROPEGEN_UPDATE_GOLDEN=1");
+  if (want != text) {
+    // Point at the first differing line rather than dumping two whole sources.
+    std::istringstream a(want), b(text);
+    std::string la, lb;
+    int line = 0;
+    while (true) {
+      ++line;
+      bool ea = !std::getline(a, la), eb = !std::getline(b, lb);
+      if (ea || eb || la != lb) {
+        FAIL_CHECK("generated source differs from " << name << " at line " << line << "\n  golden:    "
+                                                  << la << "\n  generated: " << lb);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("codegen: golden sources") {
+  check_golden("llama3_8b_gfx1100.hip",
+               generate(parse_spec_line("head_dim=128").spec, parse_target("gfx1100")).source);
+  check_golden("gptj_partial_f16_gfx90a.hip",
+               generate(parse_spec_line("op=rope head_dim=256 rotary_dim=64 style=gptj dtype=f16 "
+                                        "q_heads=16 kv_heads=16 index=i64").spec,
+                        parse_target("gfx90a:sramecc+:xnack-"))
+                   .source);
+  check_golden("compute_contiguous_f32_sm90.hip",
+               generate(parse_spec_line("head_dim=64 dtype=f32 q_heads=8 kv_heads=1 "
+                                        "cos_sin=compute(theta=500000,scaling=linear(factor=2)) "
+                                        "cache=contiguous(order=hnd)").spec,
+                        parse_target("sm_90"))
+                   .source);
+  check_golden("kv_append_host.hip",
+               generate(parse_spec_line("op=kv_append head_dim=96 kv_heads=4 dtype=f16 "
+                                        "cache=paged(block=32,order=hnd)").spec,
+                        parse_target("host"))
+                   .source);
+}
+
+TEST_CASE("codegen: the plan follows vector width and wave size") {
+  const KernelSpec s = parse_spec_line("head_dim=128").spec;  // bf16, neox, 32 q / 8 kv
+  GeneratedSource w32 = generate(s, parse_target("gfx1100"));
+  CHECK(w32.plan.wave == 32);
+  CHECK(w32.plan.vec == 8);             // 16-byte vectors of bf16
+  CHECK(w32.plan.lanes_per_head == 8);  // 64 pairs per head / 8 pairs per lane
+  CHECK(w32.plan.num_tasks == 48);      // 32 q + 8 k + 8 v
+  CHECK(w32.plan.block_threads % 32 == 0);
+  CHECK(w32.source.find("wave 32") != std::string::npos);
+  GeneratedSource w64 = generate(s, parse_target("gfx90a"));
+  CHECK(w64.plan.wave == 64);
+  CHECK(w64.plan.block_threads % 64 == 0);
+  CHECK(w64.plan.block_threads / w64.plan.lanes_per_head >= 8);  // several heads per wave
+  CHECK(w64.source.find("wave 64") != std::string::npos);
+  CHECK(w64.source.find("prelude_amd.h") != std::string::npos);
+  CHECK(generate(s, parse_target("sm_90")).source.find("prelude_nvidia.h") != std::string::npos);
+
+  // f32 uses 4-element vectors; GPT-J keeps pairs inside a vector.
+  GeneratedSource f32 = generate(parse_spec_line("dtype=f32").spec, parse_target("sm_90"));
+  CHECK(f32.plan.vec == 4);
+  CHECK(f32.plan.lanes_per_head == 16);
+  GeneratedSource gptj = generate(parse_spec_line("style=gptj").spec, parse_target("sm_90"));
+  CHECK(gptj.plan.vec == 8);
+  CHECK(gptj.plan.lanes_per_head == 16);
+  // Partial rotary where the halves are not vector-aligned narrows the vector.
+  GeneratedSource narrow = generate(parse_spec_line("head_dim=96 rotary_dim=24").spec, parse_target("sm_90"));
+  CHECK(narrow.plan.vec == 4);
+  CHECK(narrow.plan.lanes_per_head == 3 + 18);
+  GeneratedSource one = generate(parse_spec_line("head_dim=64 rotary_dim=2").spec, parse_target("sm_90"));
+  CHECK(one.plan.vec == 1);
+}
+
+TEST_CASE("codegen: grid covers every token and splits heads only when blocks are few") {
+  GeneratedSource g = generate(parse_spec_line("").spec, parse_target("sm_90"));
+  const LaunchPlan& p = g.plan;
+  CHECK(p.grid(0, 264) == std::make_pair(0u, 0u));
+  auto one = p.grid(1, 264);
+  CHECK(one.first == 1u);
+  CHECK(one.second == static_cast<unsigned>((p.num_tasks + p.head_groups - 1) / p.head_groups));
+  auto big = p.grid(32768, 264);
+  CHECK(static_cast<long long>(big.first) * p.tokens_per_block >= 32768);
+  CHECK(big.second == 1u);
+}
+
+TEST_CASE("codegen: generation is deterministic and the source hash tracks the text") {
+  const KernelSpec s = parse_spec_line("dtype=f16").spec;
+  GeneratedSource a = generate(s, parse_target("gfx1100"));
+  GeneratedSource b = generate(s, parse_target("gfx1100"));
+  CHECK(a.source == b.source);
+  CHECK(a.source_hash == b.source_hash);
+  CHECK(a.source_hash != generate(s, parse_target("gfx1101")).source_hash);
+  CHECK(a.entry.rfind("ropegen_rope_kv_append_", 0) == 0);
+}
+
+TEST_CASE("templates: f16 and bf16 decode every bit pattern like the reference") {
+  for (uint32_t b = 0; b < 65536; ++b) {
+    const rg_f16 h{static_cast<unsigned short>(b)};
+    const rg_bf16 bf{static_cast<unsigned short>(b)};
+    const unsigned char bytes[2] = {static_cast<unsigned char>(b & 0xff), static_cast<unsigned char>(b >> 8)};
+    const double rh = reference::decode(DType::F16, bytes);
+    const double rb = reference::decode(DType::BF16, bytes);
+    if (std::isnan(rh)) CHECK(std::isnan(rg_to_f32(h)));
+    else if (rg_to_f32(h) != rh) FAIL_CHECK("f16 bits " << b);
+    if (std::isnan(rb)) CHECK(std::isnan(rg_to_f32(bf)));
+    else if (rg_to_f32(bf) != rb) FAIL_CHECK("bf16 bits " << b);
+  }
+}
+
+namespace {
+/// Round-to-nearest-even of x onto the grid of a dtype, in double: the nearest of the two
+/// neighbours, ties to the even mantissa. Independent of the templates.
+double round_ref(DType t, double x, double max_finite) {
+  const double a = std::fabs(x);
+  const double u = reference::ulp(t, a);
+  const double lo = std::floor(a / u) * u;
+  double r;
+  const double d = a - lo;
+  if (d < u / 2) r = lo;
+  else if (d > u / 2) r = lo + u;
+  else r = std::fmod(lo / u, 2.0) == 0 ? lo : lo + u;
+  const double overflow = max_finite + reference::ulp(t, max_finite) / 2;
+  if (a >= overflow) r = INFINITY;
+  return x < 0 ? -r : r;
+}
+}  // namespace
+
+TEST_CASE("templates: f32 -> f16/bf16 rounds to nearest even") {
+  std::mt19937 rng(7);
+  const double max_f16 = 65504.0, max_bf16 = 3.3895313892515355e38;
+  int checked = 0;
+  for (int i = 0; i < 400000; ++i) {
+    // Random bit patterns across the whole float range, plus exact ties.
+    uint32_t bits = rng();
+    if (i % 4 == 1) bits = (bits & 0xffff0000u) | 0x8000u;   // bf16 tie
+    if (i % 4 == 2) bits = (bits & 0xffffe000u) | 0x1000u;   // f16 tie (normal range)
+    float f;
+    std::memcpy(&f, &bits, 4);
+    if (std::isnan(f)) continue;
+    rg_f16 h;
+    rg_bf16 b;
+    rg_from_f32(f, h);
+    rg_from_f32(f, b);
+    const double want_h = round_ref(DType::F16, f, max_f16);
+    const double want_b = round_ref(DType::BF16, f, max_bf16);
+    if (rg_to_f32(h) != want_h) FAIL_CHECK("f16 of " << f << " gave " << rg_to_f32(h) << " want " << want_h);
+    if (rg_to_f32(b) != want_b) FAIL_CHECK("bf16 of " << f << " gave " << rg_to_f32(b) << " want " << want_b);
+    ++checked;
+  }
+  // Edge values.
+  const float edges[] = {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, 5.9604645e-8f, 2.9802322e-8f,
+                         2.98023259e-8f, 6.1035156e-5f, 6.1035152e-5f, 1e-40f, -1e-45f, 3.0e38f};
+  for (float f : edges) {
+    rg_f16 h;
+    rg_from_f32(f, h);
+    CHECK(rg_to_f32(h) == round_ref(DType::F16, f, max_f16));
+  }
+  CHECK(checked > 300000);
+}
+
+TEST_CASE("templates: portable sin/cos (AMD fallback) within 2 ulp") {
+  std::mt19937 rng(11);
+  double worst = 0;
+  for (int i = 0; i < 200000; ++i) {
+    // Angles as the kernel forms them: position (up to 2^20) times an inverse frequency.
+    const float pos = static_cast<float>(rng() % (1u << 20));
+    const float inv = std::pow(10000.0f, -static_cast<float>(rng() % 64) / 64.0f);
+    const float x = i % 2 ? pos * inv : std::ldexp(static_cast<float>(rng()) / 4294967296.0f, 3);
+    float s, c;
+    portable::rg_sincos(x, &s, &c);
+    const double rs = std::sin(static_cast<double>(x)), rc = std::cos(static_cast<double>(x));
+    // Error in ulps of 1 (u = 2^-24 units): the same scale the kernel bound uses.
+    worst = std::max(worst, std::fabs(s - rs) / std::ldexp(1.0, -24));
+    worst = std::max(worst, std::fabs(c - rc) / std::ldexp(1.0, -24));
+  }
+  MESSAGE("portable sincos worst error: " << worst << " u");
+  CHECK(worst <= 4.0);  // the kernel bound allows 4u per cos/sin value
+}

@@ -1,0 +1,100 @@
+// Parser: the accepted forms of the DSL.
+#include <doctest/doctest.h>
+
+#include "ropegen/dsl.hpp"
+#include "ropegen/spec.hpp"
+
+using namespace ropegen;
+
+TEST_CASE("dsl: a file with comments, several kernels and nested values") {
+  const std::string text = R"(# two kernels
+kernel llama3_8b {
+  op         = rope_kv_append        # fused
+  head_dim   = 128
+  q_heads    = 32; kv_heads = 8
+  dtype      = bf16
+  cos_sin    = compute(theta = 500000, scaling = linear(factor = 2))
+  cache      = paged(block = 16, order = nhd)
+  wave       = 32
+}
+kernel small{op=rope head_dim=64 rotary_dim=32 style=gptj q_heads=4 kv_heads=4 dtype=f16 index=i64}
+)";
+  auto specs = parse_spec_file("two.rg", text);
+  REQUIRE(specs.size() == 2);
+  const KernelSpec& a = specs[0].spec;
+  CHECK(a.name == "llama3_8b");
+  CHECK(a.op == Op::RopeKvAppend);
+  CHECK(a.head_dim == 128);
+  CHECK(a.rotary_dim == 128);
+  CHECK(a.q_heads == 32);
+  CHECK(a.kv_heads == 8);
+  CHECK(a.dtype == DType::BF16);
+  CHECK(a.cos_sin.source == CosSinSource::Compute);
+  CHECK(a.cos_sin.theta == 500000.0);
+  CHECK(a.cos_sin.scaling == Scaling::Linear);
+  CHECK(a.cos_sin.factor == 2.0);
+  CHECK(a.cache.kind == CacheKind::Paged);
+  CHECK(a.cache.block == 16);
+  CHECK(a.cache.order == CacheOrder::Nhd);
+  CHECK(a.wave == 32);
+  const KernelSpec& b = specs[1].spec;
+  CHECK(b.name == "small");
+  CHECK(b.op == Op::Rope);
+  CHECK(b.rotary_dim == 32);
+  CHECK(b.style == Style::Gptj);
+  CHECK(b.dtype == DType::F16);
+  CHECK(b.index == IndexType::I64);
+  // Locations of set keys are kept for later diagnostics.
+  REQUIRE(specs[0].origin.keys.count("wave"));
+  CHECK(specs[0].origin.keys.at("wave").line == 9);
+}
+
+TEST_CASE("dsl: one-line form, bare words for defaults, separators") {
+  ParsedSpec p = parse_spec_line("head_dim=64, dtype=f32; cache=contiguous wave=auto");
+  CHECK(p.spec.head_dim == 64);
+  CHECK(p.spec.rotary_dim == 64);  // follows head_dim
+  CHECK(p.spec.dtype == DType::F32);
+  CHECK(p.spec.cache.kind == CacheKind::Contiguous);
+  CHECK(p.spec.cache.order == CacheOrder::Hnd);  // contiguous defaults to ROCmForge's layout
+  CHECK(p.spec.wave == 0);
+  ParsedSpec q = parse_spec_line("cache = paged cos_sin = compute");
+  CHECK(q.spec.cache.block == 16);
+  CHECK(q.spec.cos_sin.theta == 10000.0);
+  CHECK(q.spec.cos_sin.scaling == Scaling::None);
+  ParsedSpec e = parse_spec_line("");
+  CHECK(e.spec.canonical() == KernelSpec{}.canonical());
+}
+
+TEST_CASE("dsl: flag layers override a file's values") {
+  auto specs = parse_spec_file("f.rg", "kernel k { head_dim = 64 dtype = f16 }");
+  ParsedSpec p = parse_spec_line("dtype=bf16 head_dim=256", specs[0], "<command line>");
+  CHECK(p.spec.dtype == DType::BF16);
+  CHECK(p.spec.head_dim == 256);
+  CHECK(p.spec.rotary_dim == 256);
+  CHECK(p.spec.name == "k");
+  ParsedSpec r = parse_spec_line("rotary_dim=64", specs[0], "<command line>");
+  CHECK(r.spec.rotary_dim == 64);
+}
+
+TEST_CASE("dsl: numbers in several spellings") {
+  CHECK(parse_spec_line("cos_sin=compute(theta=5e5)").spec.cos_sin.theta == 500000.0);
+  CHECK(parse_spec_line("cos_sin=compute(theta=1000000.0)").spec.cos_sin.theta == 1e6);
+  CHECK(parse_spec_line("cos_sin=compute(scaling=linear(factor=0.5))").spec.cos_sin.factor == 0.5);
+}
+
+TEST_CASE("dsl: canonical text is itself a valid one-line spec (round trip)") {
+  const char* lines[] = {
+      "",
+      "op=rope style=gptj rotary_dim=64 dtype=f16 index=i64",
+      "op=kv_append cache=contiguous(order=nhd) kv_heads=4",
+      "cos_sin=compute(theta=500000,scaling=linear(factor=8)) wave=64",
+      "cache=paged(block=32,order=hnd) q_heads=64 kv_heads=1",
+  };
+  for (const char* l : lines) {
+    CAPTURE(l);
+    KernelSpec s = parse_spec_line(l).spec;
+    KernelSpec back = parse_spec_line(s.canonical()).spec;
+    CHECK(back.canonical() == s.canonical());
+    CHECK(back.hash() == s.hash());
+  }
+}

@@ -1,0 +1,224 @@
+// One case per user-facing message: each bad input names what was wrong and where.
+#include <doctest/doctest.h>
+
+#include <functional>
+
+#include "ropegen/codegen.hpp"
+#include "ropegen/compile.hpp"
+#include "ropegen/error.hpp"
+#include "ropegen/runtime.hpp"
+#include "ropegen/spec.hpp"
+
+using namespace ropegen;
+
+namespace {
+
+/// Runs fn, which must throw ropegen::Error of `kind` whose message holds `needle`;
+/// line/col, when given, must match the reported location.
+void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle,
+                  int line = 0, int col = 0) {
+  CAPTURE(needle);
+  try {
+    fn();
+    FAIL("no error thrown");
+  } catch (const Error& e) {
+    CAPTURE(e.what());
+    CHECK(e.kind() == kind);
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    if (line) CHECK(e.loc().line == line);
+    if (col) CHECK(e.loc().col == col);
+  }
+}
+
+void file(const std::string& text, const std::string& needle, int line, int col,
+          ErrorKind kind = ErrorKind::Spec) {
+  expect_error([&] { parse_spec_file("t.rg", text); }, kind, needle, line, col);
+}
+
+void oneline(const std::string& text, const std::string& needle, int col,
+             ErrorKind kind = ErrorKind::Spec) {
+  expect_error([&] { parse_spec_line(text); }, kind, needle, 1, col);
+}
+
+}  // namespace
+
+TEST_CASE("errors: diagnostics print file:line:col, the line and a caret") {
+  try {
+    parse_spec_file("model.rg", "kernel k {\n  head_dim = 128\n  dtyp = bf16\n}\n");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) ==
+          "model.rg:3:3: error: unknown key 'dtyp'; did you mean 'dtype'? (valid keys: op, "
+          "head_dim, rotary_dim, style, q_heads, kv_heads, dtype, index, cos_sin, cache, wave)\n"
+          "    dtyp = bf16\n"
+          "    ^~~~");
+  }
+}
+
+TEST_CASE("errors: parse") {
+  const auto P = ErrorKind::Parse;
+  file("head_dim = 128", "expected 'kernel NAME {' but found a name 'head_dim'", 1, 1, P);
+  file("kernel { }", "expected a kernel name after 'kernel'", 1, 8, P);
+  file("kernel k head_dim = 1", "expected '{' after 'kernel k'", 1, 10, P);
+  file("kernel k {\n head_dim = 128\n", "missing '}' to close kernel 'k' opened here", 1, 10, P);
+  file("kernel a {\n head_dim = 64\nkernel b { }", "missing '}' to close kernel 'a' before the next 'kernel'", 3, 1, P);
+  file("kernel k { = 3 }", "expected a key such as 'head_dim', found '='", 1, 12, P);
+  file("kernel k { head_dim 128 }", "expected '=' after 'head_dim'", 1, 21, P);
+  file("kernel k { head_dim = }", "expected a value for 'head_dim', found '}'", 1, 23, P);
+  file("kernel k { cache = paged(16) }", "expected an argument name in 'paged(...)'", 1, 26, P);
+  file("kernel k { cache = paged(block 16) }", "expected '=' after argument 'block'", 1, 32, P);
+  file("kernel k { cache = paged(block = 16", "missing ')' to close 'paged(' opened here", 1, 25, P);
+  file("kernel k { cache = paged(block = 16 order = nhd) }", "expected ',' or ')' in 'paged(...)'", 1, 37, P);
+  file("kernel k { head_dim = 12x }", "'12x' is not a number", 1, 23, P);
+  file("kernel k { cos_sin = compute(theta = 1e999) }", "number '1e999' is out of range", 1, 38, P);
+  file("# nothing here\n", "no kernel found", 1, 1, P);
+  file("kernel k { head_dim = 128 @ }", "invalid character '@'", 1, 27, P);
+  oneline("kernel k { }", "kernel blocks belong in a spec file", 1, P);
+}
+
+TEST_CASE("errors: keys and values") {
+  file("kernel k {\n  head_dimm = 128\n}", "unknown key 'head_dimm'; did you mean 'head_dim'?", 2, 3);
+  file("kernel k {\n  colour = 1\n}", "unknown key 'colour' (valid keys: op,", 2, 3);
+  file("kernel k {\n  dtype = bf17\n}", "invalid value 'bf17' for dtype; valid values: f32, f16, bf16 (did you mean 'bf16'?)", 2, 11);
+  file("kernel k { style = interleaved }", "invalid value 'interleaved' for style; valid values: neox, gptj", 1, 20);
+  file("kernel k { op = rope_kv }", "invalid value 'rope_kv' for op; valid values: rope, kv_append, rope_kv_append", 1, 17);
+  file("kernel k { index = 32 }", "invalid value '32' for index; valid values: i32, i64", 1, 20);
+  file("kernel k { head_dim = 12.5 }", "expected an integer for head_dim, found '12.5'", 1, 23);
+  file("kernel k { head_dim = bf16 }", "expected an integer for head_dim, found 'bf16'", 1, 23);
+  file("kernel k { head_dim = 4096 }", "head_dim = 4096 is out of range; expected 2 to 1024", 1, 23);
+  file("kernel k { q_heads = 0 }", "q_heads = 0 is out of range; expected 1 to 1024", 1, 22);
+  file("kernel k {\n  dtype = f16\n  dtype = bf16\n}", "duplicate key 'dtype' (first set at line 2, column 3)", 3, 3);
+  file("kernel k { wave = 16 }", "invalid value '16' for wave; valid values: 32, 64, auto", 1, 19);
+  file("kernel k { wave = fast }", "invalid value 'fast' for wave", 1, 19);
+  file("kernel k { cache = paged(blok = 16) }", "unknown argument 'blok' for paged(...); did you mean 'block'?", 1, 26);
+  file("kernel k { cache = paged(block = 16, block = 32) }", "argument 'block' given twice", 1, 38);
+  file("kernel k { cache = paged(block = 0) }", "block = 0 is out of range; expected 1 to 4096", 1, 34);
+  file("kernel k { cache = paged(order = xyz) }", "invalid value 'xyz' for order; valid values: hnd, nhd", 1, 34);
+  file("kernel k { cache = ring }", "invalid value 'ring' for cache; valid values: contiguous(order = hnd | nhd)", 1, 20);
+  file("kernel k { cos_sin = tables }", "invalid value 'tables' for cos_sin; valid values: table, compute(", 1, 22);
+  file("kernel k { cos_sin = compute(theta = -5) }", "theta = -5 is out of range; expected more than 1", 1, 38);
+  file("kernel k { cos_sin = compute(scaling = yarn) }", "invalid scaling 'yarn'; valid: none, linear(factor = F)", 1, 40);
+  file("kernel k { cos_sin = compute(scaling = linear()) }", "linear(...) needs factor = F", 1, 40);
+  file("kernel k { cos_sin = compute(scaling = linear(factor = 0)) }", "factor = 0 is out of range; expected more than 0", 1, 56);
+  file("kernel k { }\nkernel k { }", "kernel 'k' is defined twice (first at line 1)", 2, 8);
+}
+
+TEST_CASE("errors: contradictions point at the key that breaks the rule") {
+  file("kernel k {\n  head_dim = 127\n}", "head_dim = 127 must be even", 2, 14);
+  file("kernel k {\n  rotary_dim = 63\n  head_dim = 128\n}", "rotary_dim = 63 must be even", 2, 16);
+  file("kernel k {\n  head_dim = 64\n  rotary_dim = 128\n}", "rotary_dim = 128 must be at least 2 and at most head_dim = 64", 3, 16);
+  file("kernel k {\n  q_heads = 32\n  kv_heads = 6\n}", "q_heads = 32 is not a multiple of kv_heads = 6", 3, 14);
+  file("kernel k {\n  op = rope\n  cache = contiguous\n}", "key 'cache' has no effect for op = rope", 3, 11);
+  file("kernel k {\n  op = kv_append\n  style = gptj\n}", "key 'style' has no effect for op = kv_append", 3, 11);
+  file("kernel k {\n  op = kv_append\n  q_heads = 4\n}", "key 'q_heads' has no effect for op = kv_append", 3, 13);
+  // A wave the target cannot run: found when the target is known, still pointing at the line.
+  auto specs = parse_spec_file("w.rg", "kernel k {\n  head_dim = 128\n  wave = 32\n}");
+  expect_error([&] { check_target(specs[0], parse_target("gfx90a")); }, ErrorKind::Spec,
+               "w.rg:3:10: error: wave = 32 is not supported by target gfx90a (CDNA2); supported: 64", 3, 10);
+  expect_error([&] { check_target(parse_spec_line("wave=64"), parse_target("sm_90")); },
+               ErrorKind::Spec, "wave = 64 is not supported by target sm_90");
+  expect_error([&] { generate(parse_spec_line("wave=32").spec, parse_target("gfx942")); },
+               ErrorKind::Spec, "wave = 32 is not supported by target gfx942");
+}
+
+TEST_CASE("errors: files and targets") {
+  expect_error([] { load_spec_file("/nonexistent/x.rg"); }, ErrorKind::Io,
+               "cannot open spec file '/nonexistent/x.rg'");
+  expect_error([] { parse_target("gfx9000"); }, ErrorKind::Target,
+               "unknown target 'gfx9000'; known targets: gfx90a, gfx942, gfx1030, gfx1100");
+  expect_error([] { parse_target(""); }, ErrorKind::Target, "unknown target ''");
+  expect_error([] { parse_target("gfx90a:xnack"); }, ErrorKind::Target,
+               "bad feature 'xnack' in target 'gfx90a:xnack': expected NAME+ or NAME-");
+  expect_error([] { parse_target("gfx90a:wave64+"); }, ErrorKind::Target,
+               "target gfx90a has no feature 'wave64'; valid features: sramecc, xnack");
+  expect_error([] { parse_target("gfx1100:xnack-"); }, ErrorKind::Target,
+               "target gfx1100 has no feature 'xnack' (it takes no features)");
+  expect_error([] { parse_target("gfx90a:xnack-:xnack+"); }, ErrorKind::Target,
+               "feature 'xnack' given twice");
+}
+
+TEST_CASE("errors: compiler selection and compile failures") {
+  expect_error([] { select_compiler(parse_target("host"), "nvcc"); }, ErrorKind::Compile,
+               "unknown compiler 'nvcc'; known: host-cxx");
+  expect_error([] { select_compiler(parse_target("sm_90"), "host-cxx"); }, ErrorKind::Compile,
+               "host-cxx: builds only for target host, not sm_90");
+  expect_error([] { select_compiler(parse_target("gfx1100")); }, ErrorKind::Compile,
+               "no compiler can build for target gfx1100");
+  // A broken template (test hook) surfaces the compiler's log, options and source path.
+  override_template_for_testing("rope_common.h", "this is not C++;\n");
+  try {
+    GeneratedSource g = generate(parse_spec_line("op=rope").spec, parse_target("host"));
+    select_compiler(g.target).compile(g, {});
+    FAIL("no error");
+  } catch (const Error& e) {
+    const std::string w = e.what();
+    CAPTURE(w);
+    CHECK(e.kind() == ErrorKind::Compile);
+    CHECK(w.find("host-cxx failed to compile ropegen_rope_") != std::string::npos);
+    CHECK(w.find("compiler log:") != std::string::npos);
+    CHECK(w.find("this is not C++") != std::string::npos);  // the log quotes the bad line
+    CHECK(w.find("options: c++") != std::string::npos);
+    CHECK(!e.source_path.empty());
+  }
+  override_template_for_testing("rope_common.h", "");
+}
+
+TEST_CASE("errors: launch arguments are checked before launching") {
+  auto rt = make_host_runtime();
+  GeneratedSource g = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64").spec, parse_target("host"));
+  auto kernel = rt->load(select_compiler(g.target).compile(g, {}));
+  alignas(64) static unsigned char buf[1 << 16];
+  alignas(64) static float table[1024];
+  static int idx[4] = {0, 1, 2, 3};
+  auto good = [&] {
+    ropegen_kernel_args a{};
+    a.q = buf;
+    a.k = buf + 4096;
+    a.v = buf + 8192;
+    a.k_cache = buf + 16384;
+    a.v_cache = buf + 32768;
+    a.positions = idx;
+    a.slot_mapping = idx;
+    a.cos = table;
+    a.sin = table + 32;
+    a.cos_sin_stride = 64;
+    a.num_tokens = 2;
+    a.q_stride = 4 * 64;
+    a.k_stride = a.v_stride = 2 * 64;
+    return a;
+  };
+  CHECK_NOTHROW(kernel->launch(good()));
+  struct Case {
+    const char* needle;
+    std::function<void(ropegen_kernel_args&)> mutate;
+  };
+  const Case cases[] = {
+      {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
+      {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
+      {"argument 'k' is null", [](auto& a) { a.k = nullptr; }},
+      {"argument 'v' is null", [](auto& a) { a.v = nullptr; }},
+      {"argument 'k_cache' is null", [](auto& a) { a.k_cache = nullptr; }},
+      {"argument 'slot_mapping' is null but a paged cache needs a slot per token", [](auto& a) { a.slot_mapping = nullptr; }},
+      {"argument 'positions' is null but RoPE needs a position per token", [](auto& a) { a.positions = nullptr; }},
+      {"argument 'cos' is null but the spec says cos_sin = table", [](auto& a) { a.cos = nullptr; }},
+      {"argument 'q_stride' = 100 is smaller than one token's row of 256 elements", [](auto& a) { a.q_stride = 100; }},
+      {"argument 'k_stride' = 132 must be a multiple of 8 elements", [](auto& a) { a.k_stride = 132; }},
+      {"argument 'q' must be aligned to 16 bytes", [](auto& a) { a.q = buf + 2; }},
+      {"argument 'cos_sin_stride' = 16 is smaller than rotary_dim / 2 = 32", [](auto& a) { a.cos_sin_stride = 16; }},
+  };
+  for (const auto& c : cases) {
+    ropegen_kernel_args a = good();
+    c.mutate(a);
+    expect_error([&] { kernel->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // max_seq matters only for contiguous(order = hnd).
+  GeneratedSource h = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 cache=contiguous").spec, parse_target("host"));
+  auto hk = rt->load(select_compiler(h.target).compile(h, {}));
+  expect_error([&] { hk->launch(good()); }, ErrorKind::Launch,
+               "argument 'max_seq' = 0 must be positive for a contiguous(order = hnd) cache");
+  // Loading a code object for another runtime is refused, not crashed on.
+  CodeObject foreign;
+  foreign.format = "cubin";
+  foreign.target_id = "sm_90";
+  expect_error([&] { rt->load(foreign); }, ErrorKind::Load, "the host runtime loads host-cxx shared objects");
+}

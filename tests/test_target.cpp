@@ -1,0 +1,42 @@
+// Target table and target-id parsing.
+#include <doctest/doctest.h>
+
+#include "ropegen/error.hpp"
+#include "ropegen/target.hpp"
+
+using namespace ropegen;
+
+TEST_CASE("target: known ids and their facts") {
+  Target t = parse_target("gfx1100");
+  CHECK(t.vendor == Vendor::Amd);
+  CHECK(t.family == "RDNA3");
+  CHECK(t.default_wave == 32);
+  CHECK(t.supports_wave(64));
+  Target c = parse_target("gfx90a");
+  CHECK(c.default_wave == 64);
+  CHECK_FALSE(c.supports_wave(32));
+  Target n = parse_target("sm_90");
+  CHECK(n.vendor == Vendor::Nvidia);
+  CHECK(n.default_wave == 32);
+  CHECK_FALSE(n.supports_wave(64));
+  Target h = parse_target("host");
+  CHECK(h.vendor == Vendor::Host);
+  CHECK(h.supports_wave(32));
+  CHECK(h.supports_wave(64));
+}
+
+TEST_CASE("target: features are normalised into sorted order") {
+  CHECK(parse_target("gfx90a:xnack-:sramecc+").id() == "gfx90a:sramecc+:xnack-");
+  CHECK(parse_target("gfx942:xnack+").id() == "gfx942:xnack+");
+  CHECK(parse_target("gfx1030").id() == "gfx1030");
+  CHECK(parse_target("gfx90a:sramecc+").features == std::vector<std::string>{"sramecc+"});
+}
+
+TEST_CASE("target: every table row parses to itself") {
+  for (const auto& info : known_targets()) {
+    CAPTURE(info.arch);
+    Target t = parse_target(info.arch);
+    CHECK(t.id() == info.arch);
+    CHECK(t.supports_wave(t.default_wave));
+  }
+}
