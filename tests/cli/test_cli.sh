@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# End-to-end checks of the ropegen command: exit codes and messages.
+# Usage: test_cli.sh PATH_TO_ROPEGEN
+set -u
+bin="$1"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fails=0
+pass=0
+
+# expect NAME WANT_RC NEEDLE -- ARGS...
+expect() {
+  local name="$1" want="$2" needle="$3"
+  shift 4
+  local out rc
+  out=$("$bin" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "FAIL $name: exit $rc, want $want"; echo "$out" | head -20; fails=$((fails + 1)); return
+  fi
+  if ! grep -qF -- "$needle" <<<"$out"; then
+    echo "FAIL $name: output lacks '$needle'"; echo "$out" | head -20; fails=$((fails + 1)); return
+  fi
+  pass=$((pass + 1))
+}
+
+cat >"$work/bad.rg" <<'RG'
+kernel llama {
+  head_dim = 128
+  dtype    = bf17
+}
+RG
+cat >"$work/two.rg" <<'RG'
+kernel a { head_dim = 64 q_heads = 4 kv_heads = 2 }
+kernel b { op = rope head_dim = 64 q_heads = 4 kv_heads = 4 style = gptj dtype = f16 }
+RG
+
+expect "spec file error on line 3" 1 "$work/bad.rg:3:14: error: invalid value 'bf17' for dtype" -- --spec "$work/bad.rg"
+expect "caret under the value" 1 "             ^~~~" -- --spec "$work/bad.rg"
+expect "flag error names the command line" 1 "<command line>:1:10: error: head_dim = 127 must be even" -- --head-dim 127
+expect "unknown target" 1 "unknown target 'gfx1200'; known targets:" -- --head-dim 128 --arch gfx1200
+expect "unknown flag is a usage error" 2 "--frobnicate" -- --frobnicate
+expect "wave the target cannot run" 1 "wave = 32 is not supported by target gfx90a" -- --head-dim 128 --arch gfx90a --wave 32 --emit
+expect "missing kernel in file" 1 "no kernel named 'zzz'" -- --spec "$work/two.rg" --kernel zzz
+expect "missing spec file" 1 "cannot open spec file" -- --spec "$work/nope.rg"
+expect "list targets" 0 "gfx1100" -- --list-targets
+expect "emit gfx1100 is wave32" 0 "// target: gfx1100 (RDNA3), wave 32" -- --head-dim 128 --arch gfx1100 --emit
+expect "emit gfx90a is wave64" 0 "// target: gfx90a (CDNA2), wave 64" -- --head-dim 128 --arch gfx90a --emit
+expect "emit sm_90 uses the NVIDIA prelude" 0 "prelude_nvidia.h" -- --head-dim 128 --arch sm_90 --emit
+expect "one-line spec argument" 0 "op=rope head_dim=64" -- "op=rope head_dim=64" --arch gfx1030 --emit
+expect "json emit" 0 '"wave": 64' -- --head-dim 128 --arch gfx942 --emit --json
+expect "verify on host" 0 "result   PASS" -- --head-dim 128 --arch host --verify
+expect "verify json" 0 '"passed": true' -- --head-dim 64 --dtype f16 --style gptj --arch host --verify --json --tokens 5
+expect "verify every kernel of a file" 0 "op=rope head_dim=64" -- --spec "$work/two.rg" --arch host --verify
+expect "flags override the file" 0 "dtype=f32" -- --spec "$work/two.rg" --kernel a --dtype f32 --arch host --emit
+
+echo "$pass passed, $fails failed"
+[ "$fails" -eq 0 ]
