@@ -54,7 +54,13 @@ const std::vector<const Compiler*>& compilers();
 /// available and supports the target. Throws Error(Compile) explaining each refusal.
 const Compiler& select_compiler(const Target& target, const std::string& forced = "");
 
-/// Factory for the host C++ backend (src/compile/host).
-std::unique_ptr<Compiler> make_host_compiler();
+/// Picks like select_compiler, with `forced` defaulting to $ROPEGEN_COMPILER.
+const Compiler& select_compiler_env(const Target& target, const std::string& forced = "");
+
+// Backend factories, one folder each under src/compile/.
+std::unique_ptr<Compiler> make_hiprtc_compiler();        ///< amd/: hipRTC + comgr (dlopen)
+std::unique_ptr<Compiler> make_clang_amdgpu_compiler();  ///< amd/: clang's AMDGPU backend
+std::unique_ptr<Compiler> make_nvrtc_compiler();         ///< nvidia/: NVRTC (dlopen)
+std::unique_ptr<Compiler> make_host_compiler();          ///< host/: the system C++ compiler
 
 }  // namespace ropegen

@@ -1,4 +1,5 @@
 // The compiler registry and backend selection.
+#include <cstdlib>
 #include <memory>
 
 #include "ropegen/compile.hpp"
@@ -9,6 +10,9 @@ namespace ropegen {
 const std::vector<const Compiler*>& compilers() {
   static const std::vector<std::unique_ptr<Compiler>> owned = [] {
     std::vector<std::unique_ptr<Compiler>> v;
+    v.push_back(make_hiprtc_compiler());
+    v.push_back(make_clang_amdgpu_compiler());
+    v.push_back(make_nvrtc_compiler());
     v.push_back(make_host_compiler());
     return v;
   }();
@@ -43,6 +47,16 @@ const Compiler& select_compiler(const Target& target, const std::string& forced)
   Error e(ErrorKind::Compile, "no compiler can build for target " + target.id() + ":" + reasons);
   e.target = target.id();
   throw e.finish();
+}
+
+}  // namespace ropegen
+
+namespace ropegen {
+
+const Compiler& select_compiler_env(const Target& target, const std::string& forced) {
+  if (!forced.empty()) return select_compiler(target, forced);
+  const char* env = std::getenv("ROPEGEN_COMPILER");
+  return select_compiler(target, env && *env ? env : "");
 }
 
 }  // namespace ropegen

@@ -1,0 +1,123 @@
+// clang-amdgpu: LLVM's AMDGPU backend through the clang driver. Builds a loadable code
+// object (an AMDGPU ELF, not an offload bundle) for any ISA the installed clang knows,
+// including gfx11 and gfx942, without the ROCm device library: the templates use clang
+// builtins only. Picks the newest clang-19..clang-15 on PATH, or $ROPEGEN_CLANG.
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <sstream>
+
+#include "../../common/process.hpp"
+#include "amd.hpp"
+#include "ropegen/error.hpp"
+
+namespace ropegen {
+namespace {
+
+struct ClangInfo {
+  std::string path;
+  std::string version;
+  std::vector<std::string> cpus;
+  std::string problem;
+};
+
+const ClangInfo& clang_info() {
+  static const ClangInfo info = [] {
+    ClangInfo c;
+    c.path = detail::find_program("ROPEGEN_CLANG", {"clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang"});
+    if (c.path.empty()) {
+      c.problem = "no clang found on PATH (apt-get install clang-19 lld-19, or set ROPEGEN_CLANG)";
+      return c;
+    }
+    detail::ProcessResult v = detail::run_process({c.path, "--version"});
+    if (v.exit_code != 0) {
+      c.problem = "'" + c.path + " --version' failed: " + v.error;
+      return c;
+    }
+    c.version = v.output.substr(0, v.output.find('\n'));
+    detail::ProcessResult l =
+        detail::run_process({c.path, "--target=amdgcn-amd-amdhsa", "-nogpulib", "-print-supported-cpus"});
+    std::istringstream in(l.output);
+    std::string line;
+    while (std::getline(in, line)) {
+      line.erase(0, line.find_first_not_of(" \t"));
+      if (line.rfind("gfx", 0) == 0) c.cpus.push_back(line.substr(0, line.find_first_of(" \t")));
+    }
+    if (c.cpus.empty()) c.problem = c.path + " has no AMDGPU target (-print-supported-cpus listed no gfx ISA)";
+    return c;
+  }();
+  return info;
+}
+
+class ClangAmdgpuCompiler final : public Compiler {
+ public:
+  std::string name() const override { return "clang-amdgpu"; }
+  std::string version() const override { return clang_info().version; }
+  bool available(std::string* why) const override {
+    if (clang_info().problem.empty()) return true;
+    if (why) *why = clang_info().problem;
+    return false;
+  }
+  bool supports(const Target& t, std::string* why) const override {
+    if (t.vendor != Vendor::Amd) {
+      if (why) *why = "builds only for AMD targets, not " + t.id();
+      return false;
+    }
+    const auto& cpus = clang_info().cpus;
+    if (std::find(cpus.begin(), cpus.end(), t.arch) == cpus.end()) {
+      if (why) *why = clang_info().version + " does not know ISA " + t.arch;
+      return false;
+    }
+    return true;
+  }
+
+  CodeObject compile(const GeneratedSource& src, const CompileOptions& opts) const override {
+    std::string why;
+    if (!available(&why) || !supports(src.target, &why)) {
+      Error e(ErrorKind::Compile, "clang-amdgpu cannot build for " + src.target.id() + ": " + why);
+      e.target = src.target.id();
+      throw e.finish();
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    const std::string dir = detail::make_temp_dir("ropegen-clang");
+    const std::string in = dir + "/" + src.entry + ".hip", out = dir + "/" + src.entry + ".hsaco";
+    std::vector<std::string> argv = {clang_info().path, "-x", "hip", "--offload-arch=" + src.target.id(),
+                                     "-nogpulib", "-nogpuinc", "--cuda-device-only",
+                                     "--no-gpu-bundle-output", "-O3", "-std=c++17"};
+    if (src.plan.wave == 64 && amd_default_wave(src.target) == 32) argv.push_back("-mwavefrontsize64");
+    for (const auto& x : opts.extra) argv.push_back(x);
+    argv.insert(argv.end(), {"-o", out, in});
+    detail::ProcessResult r;
+    std::string bytes;
+    try {
+      detail::write_file(in, src.source);
+      r = detail::run_process(argv);
+      if (r.exit_code == 0) bytes = detail::read_file(out);
+    } catch (...) {
+      detail::remove_tree(dir);
+      throw;
+    }
+    detail::remove_tree(dir);
+    if (r.exit_code != 0 || bytes.empty()) {
+      Error e(ErrorKind::Compile, "clang-amdgpu failed to compile " + src.entry +
+                                      (r.error.empty() ? "" : ": " + r.error));
+      e.target = src.target.id();
+      e.options = detail::join_command(argv);
+      e.log = r.output;
+      e.source_path = detail::dump_failed_source(src);
+      throw e.finish();
+    }
+    CodeObject co = make_amd_code_object(src, name(), version(), std::move(bytes));
+    co.options = detail::join_command(argv);
+    co.log = r.output;
+    co.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    check_amd_code_object(co, src);
+    return co;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Compiler> make_clang_amdgpu_compiler() { return std::make_unique<ClangAmdgpuCompiler>(); }
+
+}  // namespace ropegen

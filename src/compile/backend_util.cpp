@@ -1,0 +1,68 @@
+#include "backend_util.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "../common/process.hpp"
+
+namespace ropegen::detail {
+
+std::string dump_failed_source(const GeneratedSource& src) {
+  try {
+    std::string dir;
+    const char* env = std::getenv("ROPEGEN_DUMP_DIR");
+    if (env && *env) {
+      dir = env;
+      mkdir(dir.c_str(), 0755);
+    } else {
+      dir = make_temp_dir("ropegen-failed");
+    }
+    const std::string path = dir + "/" + src.entry + "." + src.target.arch + ".hip";
+    write_file(path, src.source);
+    return path;
+  } catch (...) {
+    return "";
+  }
+}
+
+CodeObject base_code_object(const GeneratedSource& src, const std::string& backend,
+                            const std::string& version, const std::string& format,
+                            std::string bytes) {
+  CodeObject co;
+  co.backend = backend;
+  co.backend_version = version;
+  co.target_id = src.target.id();
+  co.format = format;
+  co.entry = src.entry;
+  co.host_entry = src.host_entry;
+  co.plan = src.plan;
+  co.align = src.align;
+  co.spec = src.spec;
+  co.bytes.assign(bytes.begin(), bytes.end());
+  return co;
+}
+
+std::string find_program(const char* env, const std::vector<std::string>& names) {
+  if (env) {
+    const char* v = std::getenv(env);
+    if (v && *v) return v;
+  }
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  for (const auto& n : names) {
+    size_t start = 0;
+    while (start <= p.size()) {
+      size_t end = p.find(':', start);
+      if (end == std::string::npos) end = p.size();
+      std::string dir = p.substr(start, end - start);
+      std::string full = (dir.empty() ? "." : dir) + "/" + n;
+      if (access(full.c_str(), X_OK) == 0) return full;
+      start = end + 1;
+    }
+  }
+  return "";
+}
+
+}  // namespace ropegen::detail
