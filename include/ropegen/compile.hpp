@@ -39,6 +39,8 @@ class Compiler {
   virtual std::string name() const = 0;
   /// Version text of the underlying compiler; part of cache keys. Empty if unavailable.
   virtual std::string version() const = 0;
+  /// Which vendor's targets the backend is for.
+  virtual Vendor vendor() const = 0;
   /// Whether the backend can run on this machine; if not, `why` says what is missing.
   virtual bool available(std::string* why) const = 0;
   /// Whether it can produce code for the target; if not, `why` says so.
@@ -52,10 +54,10 @@ const std::vector<const Compiler*>& compilers();
 
 /// Picks the backend for a target: `forced` (a name) if given, else the first that is
 /// available and supports the target. Throws Error(Compile) explaining each refusal.
-const Compiler& select_compiler(const Target& target, const std::string& forced = "");
-
-/// Picks like select_compiler, with `forced` defaulting to $ROPEGEN_COMPILER.
-const Compiler& select_compiler_env(const Target& target, const std::string& forced = "");
+/// `skipped`, if given, receives "name: why" for backends of the target's vendor that were
+/// passed over (e.g. hiprtc for an ISA its comgr does not list).
+const Compiler& select_compiler(const Target& target, const std::string& forced = "",
+                                std::string* skipped = nullptr);
 
 // Backend factories, one folder each under src/compile/.
 std::unique_ptr<Compiler> make_hiprtc_compiler();        ///< amd/: hipRTC + comgr (dlopen)

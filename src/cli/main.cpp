@@ -5,7 +5,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
+#include "ropegen/cache.hpp"
 #include "ropegen/codegen.hpp"
+#include "ropegen/inspect.hpp"
+#include "ropegen/jit.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
@@ -34,9 +39,17 @@ struct Flags {
   bool json = false;
   bool list_targets = false;
   bool verify = false;
+  bool disasm = false;
+  std::string output;
   long long tokens = 37;
   unsigned long long seed = 1;
 };
+
+/// One Jit per process, made on first use with the options of that call.
+Jit& shared_jit(const JitOptions& o) {
+  static Jit jit(o);
+  return jit;
+}
 
 json plan_json(const LaunchPlan& p) {
   return {{"wave", p.wave},
@@ -139,15 +152,63 @@ int run(const Flags& f) {
                   gen.plan.head_groups, gen.plan.block_threads);
       std::printf("entry    %s\n", gen.entry.c_str());
     }
-    const Compiler& compiler = select_compiler(target, f.compiler);
-    CodeObject co = compiler.compile(gen, {});
-    j["compiler"] = compiler.name();
+    JitOptions jo = JitOptions::from_env();
+    if (!f.compiler.empty()) jo.compiler = f.compiler;
+    Jit& jit = shared_jit(jo);
+    BuildInfo b = jit.build(ps.spec, target);
+    const CodeObject& co = *b.code;
+    CodeObjectInfo ci = inspect(co);
+    json kernels = json::array();
+    for (const auto& k : ci.kernels)
+      kernels.push_back({{"name", k.name}, {"wave", k.wave}, {"vgprs", k.vgprs}, {"sgprs", k.sgprs},
+                         {"registers", k.registers}, {"lds_bytes", k.lds_bytes},
+                         {"scratch_bytes", k.scratch_bytes}, {"max_threads", k.max_threads}});
+    j["compiler"] = co.backend;
     j["compiler_version"] = co.backend_version;
+    j["compiler_note"] = b.compiler_note;
+    j["isa"] = ci.isa;
+    j["kernels"] = kernels;
+    j["cache"] = b.origin == "compiled" ? "miss" : "hit";
+    j["origin"] = b.origin;
     j["compile_ms"] = co.compile_ms;
-    j["code_object_bytes"] = co.bytes.size();
-    if (!f.json)
-      std::printf("compiler %s (%s)\nbuilt    %zu bytes (%s) in %.0f ms\n", compiler.name().c_str(),
-                  co.backend_version.c_str(), co.bytes.size(), co.format.c_str(), co.compile_ms);
+    j["request_ms"] = b.ms;
+    j["code_object"] = {{"format", co.format}, {"bytes", co.bytes.size()}, {"path", b.path}, {"key", b.key_hash}};
+    if (!f.json) {
+      std::printf("compiler %s (%s)\n", co.backend.c_str(), co.backend_version.c_str());
+      if (!b.compiler_note.empty()) std::printf("         fell back: %s\n", b.compiler_note.c_str());
+      for (const auto& k : ci.kernels) {
+        std::string res;
+        if (k.wave > 0) res += "wave " + std::to_string(k.wave) + ", ";
+        if (k.vgprs >= 0) res += std::to_string(k.vgprs) + " VGPRs, " + std::to_string(k.sgprs) + " SGPRs, ";
+        if (k.registers >= 0) res += std::to_string(k.registers) + " registers, ";
+        if (k.lds_bytes >= 0) res += "LDS " + std::to_string(k.lds_bytes) + " B, ";
+        if (k.scratch_bytes >= 0) res += "scratch " + std::to_string(k.scratch_bytes) + " B, ";
+        res += "isa " + ci.isa;
+        std::printf("resources %s: %s\n", k.name.c_str(), res.c_str());
+      }
+      if (b.origin == "compiled")
+        std::printf("cache    miss: compiled in %.0f ms\n", co.compile_ms);
+      else
+        std::printf("cache    hit (%s) in %.2f ms\n", b.origin.c_str(), b.ms);
+      std::printf("code     %zu bytes (%s) %s\n", co.bytes.size(), co.format.c_str(),
+                  b.path.empty() ? "(memory only)" : b.path.c_str());
+    }
+    for (const auto& w : jit.take_warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    if (!f.output.empty()) {
+      std::string path = f.output;
+      if (specs.size() > 1) path += "." + ps.spec.name;
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(reinterpret_cast<const char*>(co.bytes.data()), static_cast<std::streamsize>(co.bytes.size()));
+      out.close();
+      if (!out) throw Error(ErrorKind::Io, "cannot write code object to '" + path + "'");
+      j["written_to"] = path;
+      if (!f.json) std::printf("wrote    %s\n", path.c_str());
+    }
+    if (f.disasm) {
+      std::string text = disassemble(co);
+      if (f.json) j["disasm"] = text;
+      else std::printf("%s", text.c_str());
+    }
     if (f.verify) {
       if (target.vendor != Vendor::Host)
         throw Error(ErrorKind::Launch, "--verify runs on the host target only in this build; use --arch host");
@@ -216,8 +277,10 @@ int main(int argc, char** argv) {
   app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host)");
   app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks");
   app.add_option("--kernel", f.kernel, "only this kernel of the spec file");
-  app.add_option("--compiler", f.compiler, "force a compiler backend (host-cxx)");
+  app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)");
   app.add_flag("--emit", f.emit, "print the generated source instead of compiling");
+  app.add_flag("--disasm", f.disasm, "print the ISA of the compiled kernel");
+  app.add_option("-o,--output", f.output, "write the code object to this file");
   app.add_flag("--json", f.json, "machine-readable output");
   app.add_flag("--list-targets", f.list_targets, "list known targets and exit");
   app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");

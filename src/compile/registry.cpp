@@ -24,17 +24,21 @@ const std::vector<const Compiler*>& compilers() {
   return list;
 }
 
-const Compiler& select_compiler(const Target& target, const std::string& forced) {
+const Compiler& select_compiler(const Target& target, const std::string& forced, std::string* skipped) {
   std::string reasons;
   for (const Compiler* c : compilers()) {
     if (!forced.empty() && c->name() != forced) continue;
     std::string why;
     if (!c->available(&why)) {
       reasons += "\n  " + c->name() + ": not available: " + why;
+      if (skipped && c->vendor() == target.vendor)
+        *skipped += (skipped->empty() ? "" : "; ") + c->name() + ": not available: " + why;
       continue;
     }
     if (!c->supports(target, &why)) {
       reasons += "\n  " + c->name() + ": " + why;
+      if (skipped && c->vendor() == target.vendor)
+        *skipped += (skipped->empty() ? "" : "; ") + c->name() + ": " + why;
       continue;
     }
     return *c;
@@ -47,16 +51,6 @@ const Compiler& select_compiler(const Target& target, const std::string& forced)
   Error e(ErrorKind::Compile, "no compiler can build for target " + target.id() + ":" + reasons);
   e.target = target.id();
   throw e.finish();
-}
-
-}  // namespace ropegen
-
-namespace ropegen {
-
-const Compiler& select_compiler_env(const Target& target, const std::string& forced) {
-  if (!forced.empty()) return select_compiler(target, forced);
-  const char* env = std::getenv("ROPEGEN_COMPILER");
-  return select_compiler(target, env && *env ? env : "");
 }
 
 }  // namespace ropegen

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "../../common/process.hpp"
+#include "../probe_cache.hpp"
 #include "amd.hpp"
 #include "ropegen/error.hpp"
 
@@ -29,21 +30,29 @@ const ClangInfo& clang_info() {
       c.problem = "no clang found on PATH (apt-get install clang-19 lld-19, or set ROPEGEN_CLANG)";
       return c;
     }
-    detail::ProcessResult v = detail::run_process({c.path, "--version"});
-    if (v.exit_code != 0) {
-      c.problem = "'" + c.path + " --version' failed: " + v.error;
-      return c;
-    }
-    c.version = v.output.substr(0, v.output.find('\n'));
-    detail::ProcessResult l =
-        detail::run_process({c.path, "--target=amdgcn-amd-amdhsa", "-nogpulib", "-print-supported-cpus"});
-    std::istringstream in(l.output);
-    std::string line;
-    while (std::getline(in, line)) {
-      line.erase(0, line.find_first_not_of(" \t"));
-      if (line.rfind("gfx", 0) == 0) c.cpus.push_back(line.substr(0, line.find_first_of(" \t")));
-    }
-    if (c.cpus.empty()) c.problem = c.path + " has no AMDGPU target (-print-supported-cpus listed no gfx ISA)";
+    nlohmann::json j = detail::cached_probe("clang:" + c.path, {c.path}, [&] {
+      nlohmann::json r = {{"problem", ""}, {"version", ""}, {"cpus", nlohmann::json::array()}};
+      detail::ProcessResult v = detail::run_process({c.path, "--version"});
+      if (v.exit_code != 0) {
+        r["problem"] = "'" + c.path + " --version' failed: " + v.error;
+        return r;
+      }
+      r["version"] = v.output.substr(0, v.output.find('\n'));
+      detail::ProcessResult l =
+          detail::run_process({c.path, "--target=amdgcn-amd-amdhsa", "-nogpulib", "-print-supported-cpus"});
+      std::istringstream in(l.output);
+      std::string line;
+      while (std::getline(in, line)) {
+        line.erase(0, line.find_first_not_of(" \t"));
+        if (line.rfind("gfx", 0) == 0) r["cpus"].push_back(line.substr(0, line.find_first_of(" \t")));
+      }
+      if (r["cpus"].empty())
+        r["problem"] = c.path + " has no AMDGPU target (-print-supported-cpus listed no gfx ISA)";
+      return r;
+    });
+    c.problem = j.value("problem", "");
+    c.version = j.value("version", "");
+    c.cpus = j.value("cpus", std::vector<std::string>{});
     return c;
   }();
   return info;
@@ -52,6 +61,7 @@ const ClangInfo& clang_info() {
 class ClangAmdgpuCompiler final : public Compiler {
  public:
   std::string name() const override { return "clang-amdgpu"; }
+  Vendor vendor() const override { return Vendor::Amd; }
   std::string version() const override { return clang_info().version; }
   bool available(std::string* why) const override {
     if (clang_info().problem.empty()) return true;

@@ -13,6 +13,7 @@
 
 #include "../../common/dynlib.hpp"
 #include "../../common/process.hpp"
+#include "../probe_cache.hpp"
 #include "amd.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
@@ -110,13 +111,43 @@ Hiprtc& hiprtc() {
   return h;
 }
 
+/// What hiprtc can do here, from the probe cache when the libraries are unchanged, so a
+/// cache hit does not pay for loading comgr.
+struct HiprtcProbe {
+  std::string problem, version;
+  std::vector<std::string> isas;
+};
+
+const HiprtcProbe& probe() {
+  static const HiprtcProbe p = [] {
+    auto run = [] {
+      Hiprtc& h = hiprtc();
+      return nlohmann::json{{"problem", h.problem}, {"version", h.version_text}, {"isas", h.isas}};
+    };
+    HiprtcProbe r;
+    if (const char* off = std::getenv("ROPEGEN_DISABLE_HIPRTC"); off && std::string(off) == "1") {
+      r.problem = "disabled by ROPEGEN_DISABLE_HIPRTC=1";
+      return r;
+    }
+    const std::string hip = detail::resolve_library({"libamdhip64.so.5", "libamdhip64.so"});
+    const std::string comgr = detail::resolve_library({"libamd_comgr.so.2", "libamd_comgr.so"});
+    nlohmann::json j = hip.empty() || comgr.empty() ? run() : detail::cached_probe("hiprtc", {hip, comgr}, run);
+    r.problem = j.value("problem", "");
+    r.version = j.value("version", "");
+    r.isas = j.value("isas", std::vector<std::string>{});
+    return r;
+  }();
+  return p;
+}
+
 class HiprtcCompiler final : public Compiler {
  public:
   std::string name() const override { return "hiprtc"; }
-  std::string version() const override { return hiprtc().version_text; }
+  Vendor vendor() const override { return Vendor::Amd; }
+  std::string version() const override { return probe().version; }
   bool available(std::string* why) const override {
-    if (hiprtc().problem.empty()) return true;
-    if (why) *why = hiprtc().problem;
+    if (probe().problem.empty()) return true;
+    if (why) *why = probe().problem;
     return false;
   }
   bool supports(const Target& t, std::string* why) const override {
@@ -124,9 +155,9 @@ class HiprtcCompiler final : public Compiler {
       if (why) *why = "builds only for AMD targets, not " + t.id();
       return false;
     }
-    const auto& isas = hiprtc().isas;
+    const auto& isas = probe().isas;
     if (std::find(isas.begin(), isas.end(), t.arch) == isas.end()) {
-      if (why) *why = "comgr " + hiprtc().version_text + " does not list ISA " + t.arch;
+      if (why) *why = "comgr does not list ISA " + t.arch + " (" + probe().version + ")";
       return false;
     }
     return true;
@@ -140,6 +171,7 @@ class HiprtcCompiler final : public Compiler {
       throw e.finish();
     }
     Hiprtc& h = hiprtc();
+    if (!h.problem.empty()) throw Error(ErrorKind::Compile, "hiprtc: " + h.problem);
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::string> options = {"--offload-arch=" + src.target.id(), "-O3", "-std=c++17"};
     if (src.plan.wave == 64 && amd_default_wave(src.target) == 32) options.push_back("-mwavefrontsize64");

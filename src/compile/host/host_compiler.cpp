@@ -20,6 +20,7 @@ class HostCompiler final : public Compiler {
  public:
   std::string name() const override { return "host-cxx"; }
 
+  Vendor vendor() const override { return Vendor::Host; }
   std::string version() const override {
     std::call_once(version_once_, [this] {
       detail::ProcessResult r = detail::run_process({host_cxx(), "--version"});

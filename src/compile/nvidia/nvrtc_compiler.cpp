@@ -8,6 +8,7 @@
 #include "../../common/dynlib.hpp"
 #include "../../common/process.hpp"
 #include "../backend_util.hpp"
+#include "../probe_cache.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
 
@@ -85,15 +86,39 @@ Nvrtc& nvrtc() {
   return n;
 }
 
+/// What NVRTC can do here, from the probe cache when the library is unchanged.
+struct NvrtcProbe {
+  std::string problem, version;
+  std::vector<int> archs;
+};
+
+const NvrtcProbe& probe() {
+  static const NvrtcProbe p = [] {
+    auto run = [] {
+      Nvrtc& n = nvrtc();
+      return nlohmann::json{{"problem", n.problem}, {"version", n.version_text}, {"archs", n.archs}};
+    };
+    const std::string lib = detail::resolve_library(nvrtc_candidates());
+    nlohmann::json j = lib.empty() ? run() : detail::cached_probe("nvrtc", {lib}, run);
+    NvrtcProbe r;
+    r.problem = j.value("problem", "");
+    r.version = j.value("version", "");
+    r.archs = j.value("archs", std::vector<int>{});
+    return r;
+  }();
+  return p;
+}
+
 int sm_number(const Target& t) { return std::atoi(t.arch.c_str() + 3); }
 
 class NvrtcCompiler final : public Compiler {
  public:
   std::string name() const override { return "nvrtc"; }
-  std::string version() const override { return nvrtc().version_text; }
+  Vendor vendor() const override { return Vendor::Nvidia; }
+  std::string version() const override { return probe().version; }
   bool available(std::string* why) const override {
-    if (nvrtc().problem.empty()) return true;
-    if (why) *why = nvrtc().problem;
+    if (probe().problem.empty()) return true;
+    if (why) *why = probe().problem;
     return false;
   }
   bool supports(const Target& t, std::string* why) const override {
@@ -101,9 +126,9 @@ class NvrtcCompiler final : public Compiler {
       if (why) *why = "builds only for NVIDIA targets, not " + t.id();
       return false;
     }
-    const auto& a = nvrtc().archs;
+    const auto& a = probe().archs;
     if (!a.empty() && std::find(a.begin(), a.end(), sm_number(t)) == a.end()) {
-      if (why) *why = nvrtc().version_text + " does not support " + t.arch;
+      if (why) *why = probe().version + " does not support " + t.arch;
       return false;
     }
     return true;
@@ -117,6 +142,7 @@ class NvrtcCompiler final : public Compiler {
       throw e.finish();
     }
     Nvrtc& n = nvrtc();
+    if (!n.problem.empty()) throw Error(ErrorKind::Compile, "nvrtc: " + n.problem);
     auto t0 = std::chrono::steady_clock::now();
     bool want_ptx = false;
     std::vector<std::string> options = {"--gpu-architecture=" + src.target.arch, "-std=c++17"};

@@ -1,0 +1,58 @@
+// The JIT: spec + target -> code object, through the in-process map, read-only bundles,
+// the user cache directory, and finally a compile.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ropegen/cache.hpp"
+#include "ropegen/compile.hpp"
+
+namespace ropegen {
+
+/// Options of a Jit. from_env() reads the ROPEGEN_* variables (docs/env.md).
+struct JitOptions {
+  std::string cache_dir;                 ///< user cache directory; "" disables the disk cache
+  std::vector<std::string> bundle_dirs;  ///< read-only directories searched first
+  std::string compiler;                  ///< force a backend by name; "" = choose
+  bool no_compile = false;               ///< a miss is an error naming the key
+  std::string dump_dir;                  ///< write source, options, log, metadata per compile
+  uint64_t max_bytes = 512ull << 20;     ///< user cache size cap (LRU eviction)
+  int verbose = 0;                       ///< 1: one line per build on stderr
+
+  static JitOptions from_env();
+};
+
+/// Result of a build request.
+struct BuildInfo {
+  std::shared_ptr<const CodeObject> code;
+  std::string origin;         ///< "memory", "bundle", "disk" or "compiled"
+  std::string path;           ///< entry file on disk, "" when memory-only
+  std::string key_hash;
+  std::string compiler_note;  ///< backends skipped before the one used, and why
+  double ms = 0;              ///< wall time of this request
+};
+
+/// Thread-safe; one compile per key per process even under concurrent requests.
+class Jit {
+ public:
+  explicit Jit(JitOptions options = JitOptions::from_env());
+  ~Jit();
+  Jit(const Jit&) = delete;
+  Jit& operator=(const Jit&) = delete;
+
+  BuildInfo build(const KernelSpec& spec, const Target& target, const CompileOptions& opts = {});
+  /// Warnings collected so far (corrupt entries rebuilt, disk cache unwritable, ...); clears them.
+  std::vector<std::string> take_warnings();
+  const JitOptions& options() const;
+  /// Compiles this Jit has run (for tests and reports).
+  size_t compiles() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ropegen

@@ -1,0 +1,94 @@
+#include "probe_cache.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+
+#include "../common/process.hpp"
+#include "ropegen/cache.hpp"
+
+namespace ropegen::detail {
+namespace {
+
+std::string fingerprint(const std::vector<std::string>& files) {
+  std::string out;
+  for (const auto& f : files) {
+    char resolved[PATH_MAX];
+    struct stat st {};
+    if (!realpath(f.c_str(), resolved) || stat(resolved, &st) != 0) {
+      out += f + ":missing;";
+      continue;
+    }
+    out += std::string(resolved) + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) +
+           "." + std::to_string(st.st_mtim.tv_nsec) + ";";
+  }
+  return out;
+}
+
+std::mutex g_mu;
+
+}  // namespace
+
+nlohmann::json cached_probe(const std::string& tool, const std::vector<std::string>& files,
+                            const std::function<nlohmann::json()>& probe) {
+  const char* off = std::getenv("ROPEGEN_DISABLE_DISK_CACHE");
+  if (off && *off && std::string(off) != "0") return probe();
+  const std::string dir = default_cache_dir();
+  const std::string path = dir + "/probes-1.json";
+  const std::string fp = fingerprint(files);
+  std::lock_guard<std::mutex> lock(g_mu);
+  nlohmann::json all = nlohmann::json::object();
+  try {
+    all = nlohmann::json::parse(read_file(path));
+    if (!all.is_object()) all = nlohmann::json::object();
+    auto it = all.find(tool);
+    if (it != all.end() && it->value("fingerprint", "") == fp && it->contains("result")) return it->at("result");
+  } catch (...) {
+    all = nlohmann::json::object();  // missing or corrupt: probe again and rewrite
+  }
+  nlohmann::json result = probe();
+  try {
+    all[tool] = {{"fingerprint", fp}, {"result", result}};
+    mkdir(dir.c_str(), 0755);
+    const std::string tmp = path + ".tmp-" + std::to_string(getpid());
+    write_file(tmp, all.dump(1));
+    if (rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+  } catch (...) {
+    // An unwritable cache only costs the probe next time.
+  }
+  return result;
+}
+
+std::string resolve_library(const std::vector<std::string>& names) {
+  std::vector<std::string> dirs;
+  if (const char* l = std::getenv("LD_LIBRARY_PATH")) {
+    std::string s = l, cur;
+    for (size_t i = 0; i <= s.size(); ++i) {
+      if (i == s.size() || s[i] == ':') {
+        if (!cur.empty()) dirs.push_back(cur);
+        cur.clear();
+      } else {
+        cur += s[i];
+      }
+    }
+  }
+  for (const char* d : {"/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64",
+                        "/usr/lib", "/lib", "/opt/rocm/lib", "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"})
+    dirs.push_back(d);
+  for (const auto& n : names) {
+    if (n.find('/') != std::string::npos) {
+      if (access(n.c_str(), R_OK) == 0) return n;
+      continue;
+    }
+    for (const auto& d : dirs) {
+      std::string p = d + "/" + n;
+      if (access(p.c_str(), R_OK) == 0) return p;
+    }
+  }
+  return "";
+}
+
+}  // namespace ropegen::detail
