@@ -6,7 +6,13 @@ packages=(
   cmake make g++            # build
   libcli11-dev              # command-line parsing (ropegen CLI)
   doctest-dev               # test framework
-  nlohmann-json3-dev        # --json output
+  nlohmann-json3-dev        # JSON: --json output, cache entry headers, AMDGPU metadata (msgpack)
+  clang-19 lld-19           # clang-amdgpu backend: AMDGPU code objects for any ISA LLVM knows
+  llvm-19                   # llvm-objdump: --disasm and the ISA checks for AMD
+  libamdhip64-5             # hipRTC (ROCm 5.2), loaded at run time with dlopen
+  libamd-comgr2             # comgr: the ISA list checked before calling hipRTC
+  libhiprtc-builtins5       # headers hipRTC compiles against
+  rocm-device-libs          # device bitcode hipRTC links by default
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -16,5 +22,5 @@ if ((${#missing[@]})); then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

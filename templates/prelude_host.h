@@ -1,7 +1,6 @@
 // Prelude for the host target: the generated kernel runs as plain C++ on the CPU.
 // A launch runs every block and thread in turn; the kernels use no shared memory and no
 // barriers, so this order gives exactly the results of a parallel launch.
-#include <cmath>
 #include <cstring>
 
 #define RG_DEVICE static inline
@@ -28,10 +27,25 @@ RG_DEVICE unsigned rg_as_uint(float f) {
   std::memcpy(&u, &f, sizeof u);
   return u;
 }
-RG_DEVICE void rg_sincos(float x, float* s, float* c) {
-  *s = std::sin(x);
-  *c = std::cos(x);
-}
+
+// Raw types of 16, 8, 4 and 2 bytes, as on the GPUs.
+typedef unsigned int rg_u32x4 __attribute__((vector_size(16)));
+typedef unsigned int rg_u32x2 __attribute__((vector_size(8)));
+template <int Bytes> struct rg_raw;
+template <> struct rg_raw<16> { using type = rg_u32x4; };
+template <> struct rg_raw<8> { using type = rg_u32x2; };
+template <> struct rg_raw<4> { using type = unsigned int; };
+template <> struct rg_raw<2> { using type = unsigned short; };
+// Word i of a raw vector (i is a constant once loops are unrolled).
+RG_DEVICE unsigned rg_word(const rg_u32x4& r, int i) { return r[i]; }
+RG_DEVICE unsigned rg_word(const rg_u32x2& r, int i) { return r[i]; }
+RG_DEVICE unsigned rg_word(unsigned r, int) { return r; }
+RG_DEVICE unsigned rg_word(unsigned short r, int) { return r; }
+RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
+RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
+RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
+RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
+RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 
 template <class Kernel>
 static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kernel&& kernel) {
@@ -45,3 +59,5 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kern
         kernel();
       }
 }
+template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
+template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }

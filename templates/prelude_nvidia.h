@@ -10,5 +10,26 @@ RG_DEVICE int rg_grid_y() { return static_cast<int>(gridDim.y); }
 
 RG_DEVICE float rg_as_float(unsigned u) { return __uint_as_float(u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __float_as_uint(f); }
-// Full-accuracy sincosf (no fast math): within 2 ulp over the whole range.
-RG_DEVICE void rg_sincos(float x, float* s, float* c) { sincosf(x, s, c); }
+
+// Raw types of 16, 8, 4 and 2 bytes: whole-vector loads and stores (ld/st.global.v4.u32).
+template <int Bytes> struct rg_raw;
+template <> struct rg_raw<16> { using type = uint4; };
+template <> struct rg_raw<8> { using type = uint2; };
+template <> struct rg_raw<4> { using type = unsigned int; };
+template <> struct rg_raw<2> { using type = unsigned short; };
+// Word i of a raw vector (i is a constant once loops are unrolled).
+RG_DEVICE unsigned rg_word(const uint4& r, int i) { return i == 0 ? r.x : i == 1 ? r.y : i == 2 ? r.z : r.w; }
+RG_DEVICE unsigned rg_word(const uint2& r, int i) { return i == 0 ? r.x : r.y; }
+RG_DEVICE unsigned rg_word(unsigned r, int) { return r; }
+RG_DEVICE unsigned rg_word(unsigned short r, int) { return r; }
+RG_DEVICE void rg_set_word(uint4& r, int i, unsigned v) {
+  if (i == 0) r.x = v; else if (i == 1) r.y = v; else if (i == 2) r.z = v; else r.w = v;
+}
+RG_DEVICE void rg_set_word(uint2& r, int i, unsigned v) {
+  if (i == 0) r.x = v; else r.y = v;
+}
+RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
+RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
+RG_DEVICE double rg_rint(double x) { return rint(x); }
+template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
+template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }

@@ -54,3 +54,20 @@ RG_DEVICE void rg_from_f32(float f, rg_f16& out) {
   }
   out.bits = static_cast<unsigned short>(sign | h);
 }
+
+// Element <-> bits of its storage type, selected by a tag pointer so one template body
+// serves every dtype.
+RG_DEVICE float rg_decode_bits(unsigned b, const float*) { return rg_as_float(b); }
+RG_DEVICE float rg_decode_bits(unsigned b, const rg_bf16*) { return rg_to_f32(rg_bf16{static_cast<unsigned short>(b)}); }
+RG_DEVICE float rg_decode_bits(unsigned b, const rg_f16*) { return rg_to_f32(rg_f16{static_cast<unsigned short>(b)}); }
+RG_DEVICE unsigned rg_encode_bits(float x, const float*) { return rg_as_uint(x); }
+RG_DEVICE unsigned rg_encode_bits(float x, const rg_bf16*) {
+  rg_bf16 e;
+  rg_from_f32(x, e);
+  return e.bits;
+}
+RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
+  rg_f16 e;
+  rg_from_f32(x, e);
+  return e.bits;
+}

@@ -14,12 +14,36 @@
 namespace rg_kernel {
 using namespace rg_spec;
 
-struct alignas(VEC * sizeof(Elem)) Vec {
-  Elem e[VEC];
-};
+// A vector of VEC elements is held as its raw storage (16 bytes at most), so every load
+// and store is a single memory instruction; elements are unpacked with shifts.
+using Vec = typename rg_raw<VEC * static_cast<int>(sizeof(Elem))>::type;
+static_assert(sizeof(Vec) == VEC * sizeof(Elem), "no raw type of the vector's size");
+constexpr bool WIDE = sizeof(Elem) == 4;  // one element per 32-bit word, else two
+
 struct alignas(CS_ALIGN) CsVec {
   float e[NJ];
 };
+
+RG_DEVICE Vec load_vec(const Elem* p) { return rg_load(reinterpret_cast<const Vec*>(p)); }
+RG_DEVICE void store_vec(Elem* p, const Vec& v) { rg_store(reinterpret_cast<Vec*>(p), v); }
+
+RG_DEVICE float get(const Vec& v, int i) {
+  const Elem* tag = nullptr;
+  if (WIDE) return rg_decode_bits(rg_word(v, i), tag);
+  const unsigned w = rg_word(v, i >> 1);
+  return rg_decode_bits((i & 1) ? w >> 16 : w & 0xffffu, tag);
+}
+
+RG_DEVICE void set(Vec& v, int i, float x) {
+  const Elem* tag = nullptr;
+  const unsigned b = rg_encode_bits(x, tag);
+  if (WIDE) {
+    rg_set_word(v, i, b);
+    return;
+  }
+  const unsigned w = rg_word(v, i >> 1);
+  rg_set_word(v, i >> 1, (i & 1) ? (w & 0xffffu) | (b << 16) : (w & 0xffff0000u) | b);
+}
 
 // One head row to process: read src, write dst (may be src), rotate or copy.
 struct Task {
@@ -61,20 +85,20 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
 RG_DEVICE void rotate_neox(Vec& lo, Vec& hi, const float* c, const float* s) {
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
-    const float x0 = rg_to_f32(lo.e[i]);
-    const float x1 = rg_to_f32(hi.e[i]);
-    rg_from_f32(x0 * c[i] - x1 * s[i], lo.e[i]);
-    rg_from_f32(x1 * c[i] + x0 * s[i], hi.e[i]);
+    const float x0 = get(lo, i);
+    const float x1 = get(hi, i);
+    set(lo, i, x0 * c[i] - x1 * s[i]);
+    set(hi, i, x1 * c[i] + x0 * s[i]);
   }
 }
 
 RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 #pragma unroll
   for (int i = 0; i < VEC / 2; ++i) {
-    const float x0 = rg_to_f32(v.e[2 * i]);
-    const float x1 = rg_to_f32(v.e[2 * i + 1]);
-    rg_from_f32(x0 * c[i] - x1 * s[i], v.e[2 * i]);
-    rg_from_f32(x1 * c[i] + x0 * s[i], v.e[2 * i + 1]);
+    const float x0 = get(v, 2 * i);
+    const float x1 = get(v, 2 * i + 1);
+    set(v, 2 * i, x0 * c[i] - x1 * s[i]);
+    set(v, 2 * i + 1, x1 * c[i] + x0 * s[i]);
   }
 }
 
@@ -124,15 +148,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   for (int h = rg_block_y() * HEAD_GROUPS + group; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;
-    Vec x0 = *reinterpret_cast<const Vec*>(task.src + off0);
+    Vec x0 = load_vec(task.src + off0);
     if (two_vectors) {
-      Vec x1 = *reinterpret_cast<const Vec*>(task.src + off1);
+      Vec x1 = load_vec(task.src + off1);
       if (task.rotate) rotate_neox(x0, x1, c, s);
-      *reinterpret_cast<Vec*>(task.dst + off0) = x0;
-      *reinterpret_cast<Vec*>(task.dst + off1) = x1;
+      store_vec(task.dst + off0, x0);
+      store_vec(task.dst + off1, x1);
     } else {
       if (task.rotate && rot_lane) rotate_gptj(x0, c, s);
-      *reinterpret_cast<Vec*>(task.dst + off0) = x0;
+      store_vec(task.dst + off0, x0);
     }
   }
 }

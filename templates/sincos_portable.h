@@ -1,11 +1,12 @@
-// sin and cos of a float without a device math library (AMD targets built without the
-// ROCm device library). Range reduction by pi/2 in double with a three-part constant
+// sin and cos of a float, the same code on every target: no device math library is
+// needed (AMD builds have none), no local memory is used (CUDA's sincosf keeps a stack
+// array for its slow path), and the host runs exactly what the GPUs run. Range reduction by pi/2 in double with a three-part constant
 // (exact products for |x| < 2^20, good to ~1e-16 relative well beyond), then single
 // precision minimax polynomials on [-pi/4, pi/4]. Accuracy: within 2 ulp of sin/cos of the
 // float argument (checked on the host target by the test suite).
 RG_DEVICE void rg_sincos(float x, float* s, float* c) {
   const double xd = x;
-  const double k = __builtin_rint(xd * 0.63661977236758134308);  // 2/pi
+  const double k = rg_rint(xd * 0.63661977236758134308);  // 2/pi
   double r = xd - k * 1.57079632673412561417e+00;                // pi/2, first 33 bits
   r = r - k * 6.07710050630396597660e-11;                        // next 33 bits
   r = r - k * 2.02226624879595063154e-21;                        // the rest

@@ -242,6 +242,98 @@ int run(const Flags& f) {
   return all_passed ? kOk : kMismatch;
 }
 
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (size_t i = 0; i <= s.size(); ++i) {
+    if (i == s.size() || s[i] == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (s[i] != ' ') {
+      cur += s[i];
+    }
+  }
+  return out;
+}
+
+/// `ropegen cache list|stats|verify|prune|clear`: the user cache directory.
+int run_cache(const std::string& action, const std::string& dir_flag, long long max_bytes, bool as_json) {
+  const std::string dir = dir_flag.empty() ? default_cache_dir() : dir_flag;
+  DiskCache cache(dir, false);
+  if (action == "clear") {
+    size_t n = cache.clear();
+    std::printf("removed %zu entries from %s\n", n, dir.c_str());
+    return kOk;
+  }
+  if (action == "prune") {
+    uint64_t cap = max_bytes >= 0 ? static_cast<uint64_t>(max_bytes) : default_cache_max_bytes();
+    size_t n = cache.prune(cap);
+    std::printf("removed %zu entries from %s (cap %llu bytes)\n", n, dir.c_str(), static_cast<unsigned long long>(cap));
+    return kOk;
+  }
+  std::vector<CacheEntryInfo> entries = cache.list();
+  uint64_t total = 0;
+  size_t bad = 0;
+  json rows = json::array();
+  for (const auto& e : entries) {
+    total += e.bytes;
+    bad += e.valid ? 0 : 1;
+    rows.push_back({{"path", e.path}, {"bytes", e.bytes}, {"last_used", e.last_used}, {"valid", e.valid},
+                    {"problem", e.problem}, {"spec", e.spec}, {"target", e.target}, {"backend", e.backend},
+                    {"entry", e.entry}});
+  }
+  if (as_json) {
+    std::cout << json{{"dir", dir}, {"entries", rows}, {"bytes", total}, {"invalid", bad},
+                      {"max_bytes", default_cache_max_bytes()}}.dump(2) << "\n";
+  } else if (action == "list" || action == "verify") {
+    for (const auto& e : entries) {
+      if (e.valid && action == "list")
+        std::printf("%-10s %-14s %7llu B  %s  %s\n", e.target.c_str(), e.backend.c_str(),
+                    static_cast<unsigned long long>(e.bytes), e.entry.c_str(), e.spec.c_str());
+      else if (!e.valid)
+        std::printf("INVALID %s: %s\n", e.path.c_str(), e.problem.c_str());
+    }
+    if (action == "verify") std::printf("%zu entries, %zu invalid, in %s\n", entries.size(), bad, dir.c_str());
+  } else {
+    std::printf("dir      %s\nentries  %zu (%zu invalid)\nbytes    %llu\ncap      %llu\n", dir.c_str(),
+                entries.size(), bad, static_cast<unsigned long long>(total),
+                static_cast<unsigned long long>(default_cache_max_bytes()));
+  }
+  return action == "verify" && bad ? kError : kOk;
+}
+
+/// `ropegen bundle`: prebuild code objects for several targets into a directory that
+/// deployments use read-only through ROPEGEN_CACHE_PATH.
+int run_bundle(const Flags& f, const std::string& archs, const std::string& out_dir) {
+  if (out_dir.empty()) throw Error(ErrorKind::Io, "bundle needs -o DIR");
+  std::vector<Target> targets;
+  for (const auto& a : split_commas(archs)) targets.push_back(parse_target(a));
+  if (targets.empty()) throw Error(ErrorKind::Target, "bundle needs --arch with one or more targets");
+  std::vector<ParsedSpec> specs = resolve_specs(f);
+  JitOptions jo = JitOptions::from_env();
+  jo.cache_dir = out_dir;
+  jo.bundle_dirs.clear();
+  jo.no_compile = false;
+  jo.max_bytes = ~0ull;
+  if (!f.compiler.empty()) jo.compiler = f.compiler;
+  Jit jit(jo);
+  const size_t total = specs.size() * targets.size();
+  size_t done = 0;
+  for (const auto& t : targets) {
+    for (const auto& ps : specs) {
+      check_target(ps, t);
+      BuildInfo b = jit.build(ps.spec, t);
+      ++done;
+      std::printf("[%zu/%zu] %-8s %-22s %-12s %s %.0f ms\n", done, total, ps.spec.name.c_str(), t.id().c_str(),
+                  b.code->backend.c_str(), b.origin == "compiled" ? "built" : "present", b.ms);
+      std::fflush(stdout);
+      for (const auto& w : jit.take_warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    }
+  }
+  std::printf("bundle   %s: %zu code objects; use with ROPEGEN_CACHE_PATH=%s\n", out_dir.c_str(), total, out_dir.c_str());
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -286,6 +378,22 @@ int main(int argc, char** argv) {
   app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
   app.add_option("--tokens", f.tokens, "tokens for --verify (default 37)")->check(CLI::Range(0LL, 1LL << 24));
   app.add_option("--seed", f.seed, "random seed for --verify (default 1)");
+  CLI::App* cache_cmd = app.add_subcommand("cache", "inspect or clean the user cache directory");
+  std::string cache_action, cache_dir;
+  long long max_bytes = -1;
+  cache_cmd->add_option("action", cache_action, "list | stats | verify | prune | clear")
+      ->required()
+      ->check(CLI::IsMember({"list", "stats", "verify", "prune", "clear"}));
+  cache_cmd->add_option("--dir", cache_dir, "cache directory (default: $ROPEGEN_CACHE_DIR, ...)");
+  cache_cmd->add_option("--max-bytes", max_bytes, "prune: size cap (default $ROPEGEN_CACHE_MAX_BYTES)");
+  cache_cmd->add_flag("--json", f.json, "machine-readable output");
+  CLI::App* bundle_cmd = app.add_subcommand("bundle", "prebuild code objects for several targets into DIR");
+  std::string bundle_archs, bundle_out;
+  bundle_cmd->add_option("--arch", bundle_archs, "comma-separated targets, e.g. gfx90a,gfx942,gfx1100,sm_90")->required();
+  bundle_cmd->add_option("--spec", f.spec_file, "spec file (default: the spec from the flags)");
+  bundle_cmd->add_option("--kernel", f.kernel, "only this kernel of the spec file");
+  bundle_cmd->add_option("--compiler", f.compiler, "force a backend");
+  bundle_cmd->add_option("-o,--output", bundle_out, "output directory")->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -295,6 +403,8 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < field_opts.size(); ++i)
     if (field_opts[i].first->count()) f.fields.emplace_back(field_opts[i].second, values[i]);
   try {
+    if (*cache_cmd) return run_cache(cache_action, cache_dir, max_bytes, f.json);
+    if (*bundle_cmd) return run_bundle(f, bundle_archs, bundle_out);
     return run(f);
   } catch (const Error& e) {
     std::fflush(stdout);

@@ -34,8 +34,8 @@ struct Dialect {
 Dialect dialect_for(Vendor v) {
   switch (v) {
     case Vendor::Amd: return {{"prelude_amd.h", "sincos_portable.h"}, false};
-    case Vendor::Nvidia: return {{"prelude_nvidia.h"}, false};
-    case Vendor::Host: return {{"prelude_host.h"}, true};
+    case Vendor::Nvidia: return {{"prelude_nvidia.h", "sincos_portable.h"}, false};
+    case Vendor::Host: return {{"prelude_host.h", "sincos_portable.h"}, true};
   }
   throw Error(ErrorKind::Internal, "no dialect for vendor");
 }

@@ -7,7 +7,6 @@
 // Prelude for the host target: the generated kernel runs as plain C++ on the CPU.
 // A launch runs every block and thread in turn; the kernels use no shared memory and no
 // barriers, so this order gives exactly the results of a parallel launch.
-#include <cmath>
 #include <cstring>
 
 #define RG_DEVICE static inline
@@ -34,10 +33,25 @@ RG_DEVICE unsigned rg_as_uint(float f) {
   std::memcpy(&u, &f, sizeof u);
   return u;
 }
-RG_DEVICE void rg_sincos(float x, float* s, float* c) {
-  *s = std::sin(x);
-  *c = std::cos(x);
-}
+
+// Raw types of 16, 8, 4 and 2 bytes, as on the GPUs.
+typedef unsigned int rg_u32x4 __attribute__((vector_size(16)));
+typedef unsigned int rg_u32x2 __attribute__((vector_size(8)));
+template <int Bytes> struct rg_raw;
+template <> struct rg_raw<16> { using type = rg_u32x4; };
+template <> struct rg_raw<8> { using type = rg_u32x2; };
+template <> struct rg_raw<4> { using type = unsigned int; };
+template <> struct rg_raw<2> { using type = unsigned short; };
+// Word i of a raw vector (i is a constant once loops are unrolled).
+RG_DEVICE unsigned rg_word(const rg_u32x4& r, int i) { return r[i]; }
+RG_DEVICE unsigned rg_word(const rg_u32x2& r, int i) { return r[i]; }
+RG_DEVICE unsigned rg_word(unsigned r, int) { return r; }
+RG_DEVICE unsigned rg_word(unsigned short r, int) { return r; }
+RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
+RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
+RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
+RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
+RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 
 template <class Kernel>
 static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kernel&& kernel) {
@@ -50,6 +64,33 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kern
         rg_index.thread_x = tx;
         kernel();
       }
+}
+template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
+template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
+
+// ---- sincos_portable.h ----
+// sin and cos of a float, the same code on every target: no device math library is
+// needed (AMD builds have none), no local memory is used (CUDA's sincosf keeps a stack
+// array for its slow path), and the host runs exactly what the GPUs run. Range reduction by pi/2 in double with a three-part constant
+// (exact products for |x| < 2^20, good to ~1e-16 relative well beyond), then single
+// precision minimax polynomials on [-pi/4, pi/4]. Accuracy: within 2 ulp of sin/cos of the
+// float argument (checked on the host target by the test suite).
+RG_DEVICE void rg_sincos(float x, float* s, float* c) {
+  const double xd = x;
+  const double k = rg_rint(xd * 0.63661977236758134308);  // 2/pi
+  double r = xd - k * 1.57079632673412561417e+00;                // pi/2, first 33 bits
+  r = r - k * 6.07710050630396597660e-11;                        // next 33 bits
+  r = r - k * 2.02226624879595063154e-21;                        // the rest
+  const float y = static_cast<float>(r);
+  const float z = y * y;
+  const float sin_y = y + y * z * (-1.6666654611e-1f + z * (8.3321608736e-3f + z * -1.9515295891e-4f));
+  const float cos_y = 1.0f - 0.5f * z +
+                      z * z * (4.166664568298827e-2f + z * (-1.388731625493765e-3f + z * 2.443315711809948e-5f));
+  const long long q = static_cast<long long>(k) & 3;
+  if (q == 0) { *s = sin_y; *c = cos_y; }
+  else if (q == 1) { *s = cos_y; *c = -sin_y; }
+  else if (q == 2) { *s = -sin_y; *c = -cos_y; }
+  else { *s = -cos_y; *c = sin_y; }
 }
 
 // ---- kernel_args.h ----
@@ -139,6 +180,23 @@ RG_DEVICE void rg_from_f32(float f, rg_f16& out) {
   out.bits = static_cast<unsigned short>(sign | h);
 }
 
+// Element <-> bits of its storage type, selected by a tag pointer so one template body
+// serves every dtype.
+RG_DEVICE float rg_decode_bits(unsigned b, const float*) { return rg_as_float(b); }
+RG_DEVICE float rg_decode_bits(unsigned b, const rg_bf16*) { return rg_to_f32(rg_bf16{static_cast<unsigned short>(b)}); }
+RG_DEVICE float rg_decode_bits(unsigned b, const rg_f16*) { return rg_to_f32(rg_f16{static_cast<unsigned short>(b)}); }
+RG_DEVICE unsigned rg_encode_bits(float x, const float*) { return rg_as_uint(x); }
+RG_DEVICE unsigned rg_encode_bits(float x, const rg_bf16*) {
+  rg_bf16 e;
+  rg_from_f32(x, e);
+  return e.bits;
+}
+RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
+  rg_f16 e;
+  rg_from_f32(x, e);
+  return e.bits;
+}
+
 // ---- bindings for this spec ----
 namespace rg_spec {
 using Elem = rg_f16;
@@ -183,12 +241,36 @@ RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables
 namespace rg_kernel {
 using namespace rg_spec;
 
-struct alignas(VEC * sizeof(Elem)) Vec {
-  Elem e[VEC];
-};
+// A vector of VEC elements is held as its raw storage (16 bytes at most), so every load
+// and store is a single memory instruction; elements are unpacked with shifts.
+using Vec = typename rg_raw<VEC * static_cast<int>(sizeof(Elem))>::type;
+static_assert(sizeof(Vec) == VEC * sizeof(Elem), "no raw type of the vector's size");
+constexpr bool WIDE = sizeof(Elem) == 4;  // one element per 32-bit word, else two
+
 struct alignas(CS_ALIGN) CsVec {
   float e[NJ];
 };
+
+RG_DEVICE Vec load_vec(const Elem* p) { return rg_load(reinterpret_cast<const Vec*>(p)); }
+RG_DEVICE void store_vec(Elem* p, const Vec& v) { rg_store(reinterpret_cast<Vec*>(p), v); }
+
+RG_DEVICE float get(const Vec& v, int i) {
+  const Elem* tag = nullptr;
+  if (WIDE) return rg_decode_bits(rg_word(v, i), tag);
+  const unsigned w = rg_word(v, i >> 1);
+  return rg_decode_bits((i & 1) ? w >> 16 : w & 0xffffu, tag);
+}
+
+RG_DEVICE void set(Vec& v, int i, float x) {
+  const Elem* tag = nullptr;
+  const unsigned b = rg_encode_bits(x, tag);
+  if (WIDE) {
+    rg_set_word(v, i, b);
+    return;
+  }
+  const unsigned w = rg_word(v, i >> 1);
+  rg_set_word(v, i >> 1, (i & 1) ? (w & 0xffffu) | (b << 16) : (w & 0xffff0000u) | b);
+}
 
 // One head row to process: read src, write dst (may be src), rotate or copy.
 struct Task {
@@ -230,20 +312,20 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
 RG_DEVICE void rotate_neox(Vec& lo, Vec& hi, const float* c, const float* s) {
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
-    const float x0 = rg_to_f32(lo.e[i]);
-    const float x1 = rg_to_f32(hi.e[i]);
-    rg_from_f32(x0 * c[i] - x1 * s[i], lo.e[i]);
-    rg_from_f32(x1 * c[i] + x0 * s[i], hi.e[i]);
+    const float x0 = get(lo, i);
+    const float x1 = get(hi, i);
+    set(lo, i, x0 * c[i] - x1 * s[i]);
+    set(hi, i, x1 * c[i] + x0 * s[i]);
   }
 }
 
 RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 #pragma unroll
   for (int i = 0; i < VEC / 2; ++i) {
-    const float x0 = rg_to_f32(v.e[2 * i]);
-    const float x1 = rg_to_f32(v.e[2 * i + 1]);
-    rg_from_f32(x0 * c[i] - x1 * s[i], v.e[2 * i]);
-    rg_from_f32(x1 * c[i] + x0 * s[i], v.e[2 * i + 1]);
+    const float x0 = get(v, 2 * i);
+    const float x1 = get(v, 2 * i + 1);
+    set(v, 2 * i, x0 * c[i] - x1 * s[i]);
+    set(v, 2 * i + 1, x1 * c[i] + x0 * s[i]);
   }
 }
 
@@ -293,15 +375,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   for (int h = rg_block_y() * HEAD_GROUPS + group; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;
-    Vec x0 = *reinterpret_cast<const Vec*>(task.src + off0);
+    Vec x0 = load_vec(task.src + off0);
     if (two_vectors) {
-      Vec x1 = *reinterpret_cast<const Vec*>(task.src + off1);
+      Vec x1 = load_vec(task.src + off1);
       if (task.rotate) rotate_neox(x0, x1, c, s);
-      *reinterpret_cast<Vec*>(task.dst + off0) = x0;
-      *reinterpret_cast<Vec*>(task.dst + off1) = x1;
+      store_vec(task.dst + off0, x0);
+      store_vec(task.dst + off1, x1);
     } else {
       if (task.rotate && rot_lane) rotate_gptj(x0, c, s);
-      *reinterpret_cast<Vec*>(task.dst + off0) = x0;
+      store_vec(task.dst + off0, x0);
     }
   }
 }

@@ -1,0 +1,193 @@
+// Compiler backends: each compiles the default spec and a matrix of specs for its targets;
+// the code objects' metadata is checked (ISA, wave size, no scratch), not just success.
+// A backend that is not installed is skipped with a printed reason, unless it is named in
+// ROPEGEN_REQUIRE_BACKENDS (CI sets it, so there a missing compiler fails).
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "ropegen/codegen.hpp"
+#include "ropegen/compile.hpp"
+#include "ropegen/error.hpp"
+#include "ropegen/inspect.hpp"
+
+using namespace ropegen;
+
+namespace {
+
+const Compiler* backend(const std::string& name) {
+  for (const Compiler* c : compilers())
+    if (c->name() == name) return c;
+  return nullptr;
+}
+
+bool required(const std::string& name) {
+  const char* r = std::getenv("ROPEGEN_REQUIRE_BACKENDS");
+  return r && ("," + std::string(r) + ",").find("," + name + ",") != std::string::npos;
+}
+
+/// The backend if it can run here; otherwise prints why and returns null (or fails when
+/// the backend is required).
+const Compiler* usable(const std::string& name) {
+  const Compiler* c = backend(name);
+  REQUIRE(c != nullptr);
+  std::string why;
+  if (!c->available(&why)) {
+    if (required(name)) FAIL("backend " << name << " is required but not available: " << why);
+    MESSAGE("skipping " << name << ": " << why);
+    return nullptr;
+  }
+  return c;
+}
+
+const char* kMatrix[] = {
+    "head_dim=128",
+    "head_dim=128 dtype=f32 style=gptj cache=contiguous(order=hnd)",
+    "head_dim=64 dtype=f16 cache=paged(block=32,order=hnd) index=i64",
+    "op=rope head_dim=128 rotary_dim=64 style=gptj dtype=f16",
+    "op=kv_append head_dim=256 kv_heads=4 dtype=f32 cache=contiguous(order=nhd)",
+    "head_dim=96 rotary_dim=24 q_heads=8 kv_heads=1 cos_sin=compute(theta=500000,scaling=linear(factor=4))",
+    "head_dim=64 rotary_dim=2 q_heads=4 kv_heads=4",
+};
+
+void compile_matrix(const Compiler& c, const std::string& target_id, int wave) {
+  const Target t = parse_target(target_id);
+  for (const char* line : kMatrix) {
+    std::string spec_text = std::string(line) + (wave ? " wave=" + std::to_string(wave) : "");
+    CAPTURE(spec_text);
+    CAPTURE(target_id);
+    GeneratedSource g = generate(parse_spec_line(spec_text).spec, t);
+    CodeObject co = c.compile(g, {});
+    CHECK(co.backend == c.name());
+    CHECK(co.target_id == t.id());
+    CodeObjectInfo info = inspect(co);
+    REQUIRE(info.kernels.size() == 1);
+    const KernelResources& k = info.kernels[0];
+    CHECK(k.name == g.entry);
+    CHECK(k.scratch_bytes == 0);  // no spills, no stack
+    if (t.vendor == Vendor::Amd) {
+      CHECK(co.format == "hsaco");
+      CHECK(info.isa.substr(0, info.isa.find(':')) == t.arch);
+      CHECK(k.wave == g.plan.wave);
+      CHECK(k.lds_bytes == 0);
+      CHECK(k.spills == 0);
+      CHECK(k.vgprs > 0);
+      CHECK(k.max_threads == g.plan.block_threads);
+    } else {
+      CHECK(co.format == "cubin");
+      CHECK(k.registers > 0);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("compile: hiprtc for gfx90a and gfx1030") {
+  const Compiler* c = usable("hiprtc");
+  if (!c) return;
+  CHECK(c->supports(parse_target("gfx90a"), nullptr));
+  CHECK(c->supports(parse_target("gfx1030"), nullptr));
+  std::string why;
+  // ROCm 5.2's comgr does not list gfx11: refused before hipRTC is called (it would abort).
+  if (!c->supports(parse_target("gfx1100"), &why)) CHECK(why.find("does not list ISA gfx1100") != std::string::npos);
+  compile_matrix(*c, "gfx90a", 0);
+  compile_matrix(*c, "gfx90a:sramecc+:xnack-", 0);
+  compile_matrix(*c, "gfx1030", 0);
+  compile_matrix(*c, "gfx1030", 64);
+}
+
+TEST_CASE("compile: clang-amdgpu for gfx1100 (wave32 and wave64), gfx1101, gfx1102, gfx942") {
+  const Compiler* c = usable("clang-amdgpu");
+  if (!c) return;
+  compile_matrix(*c, "gfx1100", 32);
+  compile_matrix(*c, "gfx1100", 64);
+  compile_matrix(*c, "gfx1101", 0);
+  compile_matrix(*c, "gfx1102", 0);
+  compile_matrix(*c, "gfx942", 0);
+  compile_matrix(*c, "gfx90a:xnack-", 0);
+}
+
+TEST_CASE("compile: nvrtc for sm_80 and sm_90, cubin and PTX") {
+  const Compiler* c = usable("nvrtc");
+  if (!c) return;
+  compile_matrix(*c, "sm_80", 0);
+  compile_matrix(*c, "sm_90", 0);
+  GeneratedSource g = generate(parse_spec_line("").spec, parse_target("sm_90"));
+  CodeObject ptx = c->compile(g, {{"--ptx"}});
+  CHECK(ptx.format == "ptx");
+  const std::string text(ptx.bytes.begin(), ptx.bytes.end());
+  CHECK(text.find(".entry " + g.entry) != std::string::npos);
+  CHECK(text.find("ld.global.v4") != std::string::npos);  // 16-byte vector loads
+}
+
+TEST_CASE("compile: selection by target and the fallback note") {
+  std::string note;
+  if (backend("clang-amdgpu")->available(nullptr)) {
+    const Compiler& c = select_compiler(parse_target("gfx1100"), "", &note);
+    CHECK(c.name() == "clang-amdgpu");
+    if (backend("hiprtc")->available(nullptr)) CHECK(note.find("hiprtc: comgr does not list ISA gfx1100") != std::string::npos);
+  }
+  CHECK(select_compiler(parse_target("host")).name() == "host-cxx");
+  if (backend("nvrtc")->available(nullptr)) CHECK(select_compiler(parse_target("sm_90")).name() == "nvrtc");
+  // A forced backend that cannot serve the target is a clear error, not a crash.
+  try {
+    select_compiler(parse_target("gfx1100"), "nvrtc");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("nvrtc: ") != std::string::npos);
+    CHECK(e.kind() == ErrorKind::Compile);
+  }
+  try {
+    select_compiler(parse_target("gfx1100"), "hiprtc");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("hiprtc") != std::string::npos);
+  }
+}
+
+TEST_CASE("compile: a broken template surfaces the GPU compiler's log") {
+  for (const char* name : {"clang-amdgpu", "nvrtc", "hiprtc"}) {
+    const Compiler* c = usable(name);
+    if (!c) continue;
+    const char* target = std::string(name) == "nvrtc" ? "sm_90" : std::string(name) == "hiprtc" ? "gfx90a" : "gfx1100";
+    override_template_for_testing("rope_common.h", "struct broken { int x = undefined_name_here; };\n");
+    try {
+      GeneratedSource g = generate(parse_spec_line("").spec, parse_target(target));
+      c->compile(g, {});
+      FAIL("no error from " << name);
+    } catch (const Error& e) {
+      const std::string w = e.what();
+      CAPTURE(w);
+      CHECK(e.kind() == ErrorKind::Compile);
+      CHECK(w.find(std::string(name) + " failed to compile") != std::string::npos);
+      CHECK(w.find("undefined_name_here") != std::string::npos);
+      CHECK(w.find("options: ") != std::string::npos);
+      CHECK(w.find("target: ") != std::string::npos);
+      CHECK(!e.source_path.empty());
+    }
+    override_template_for_testing("rope_common.h", "");
+  }
+}
+
+TEST_CASE("compile: AMD ISA has 128-bit global loads and stores, no scratch (default spec)") {
+  const Compiler* c = usable("clang-amdgpu");
+  if (!c) return;
+  for (const char* t : {"gfx1100", "gfx942", "gfx90a"}) {
+    CAPTURE(t);
+    GeneratedSource g = generate(parse_spec_line("head_dim=128").spec, parse_target(t));
+    CodeObject co = c->compile(g, {});
+    std::string isa;
+    try {
+      isa = disassemble(co);
+    } catch (const Error& e) {
+      MESSAGE("skipping ISA check: " << e.what());
+      return;
+    }
+    const bool rdna = std::string(t) == "gfx1100";
+    CHECK(isa.find(rdna ? "global_load_b128" : "global_load_dwordx4") != std::string::npos);
+    CHECK(isa.find(rdna ? "global_store_b128" : "global_store_dwordx4") != std::string::npos);
+    CHECK(isa.find("scratch_") == std::string::npos);
+    CHECK(isa.find("buffer_store_dword") == std::string::npos);  // no private-memory spills
+  }
+}
