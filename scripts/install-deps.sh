@@ -9,7 +9,8 @@ packages=(
   nlohmann-json3-dev        # JSON: --json output, cache entry headers, AMDGPU metadata (msgpack)
   clang-19 lld-19           # clang-amdgpu backend: AMDGPU code objects for any ISA LLVM knows
   llvm-19                   # llvm-objdump: --disasm and the ISA checks for AMD
-  libamdhip64-5             # hipRTC (ROCm 5.2), loaded at run time with dlopen
+  libamdhip64-5             # hipRTC and the HIP runtime (ROCm 5.2), loaded with dlopen
+  libamdhip64-dev           # HIP headers: hipDeviceProp_t layout for the HIP runtime
   libamd-comgr2             # comgr: the ISA list checked before calling hipRTC
   libhiprtc-builtins5       # headers hipRTC compiles against
   rocm-device-libs          # device bitcode hipRTC links by default

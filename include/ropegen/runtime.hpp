@@ -44,8 +44,12 @@ class Runtime {
  public:
   virtual ~Runtime() = default;
   virtual std::string name() const = 0;
+  /// The device in words ("NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)").
+  virtual std::string device_name() const { return name(); }
   /// Target of the device this runtime drives.
   virtual Target target() const = 0;
+  /// Multiprocessors (SMs / CUs); 1 on the host.
+  virtual int multiprocessors() const { return 1; }
   virtual std::unique_ptr<Kernel> load(const CodeObject& code) = 0;
   // Memory, for the verifier and tests. Device pointers are opaque to the host.
   virtual void* alloc(size_t bytes) = 0;
@@ -57,5 +61,12 @@ class Runtime {
 
 /// The CPU runtime: loads host-cxx shared objects and runs them in-process.
 std::unique_ptr<Runtime> make_host_runtime();
+/// CUDA through the driver API. device < 0: the current context's device, else device 0.
+/// Throws Error(Load) saying why when there is no driver or no device.
+std::unique_ptr<Runtime> make_cuda_runtime(int device = -1);
+/// HIP (AMD). Throws Error(Load) when there is no AMD GPU (checked before calling HIP).
+std::unique_ptr<Runtime> make_hip_runtime(int device = -1);
+/// "cuda", "hip", "host", or "auto": the first GPU runtime that has a device, else host.
+std::unique_ptr<Runtime> open_runtime(const std::string& name = "auto", int device = -1);
 
 }  // namespace ropegen

@@ -43,6 +43,18 @@ struct VerifyReport {
 /// Builds random inputs for the kernel's spec, launches it, and checks every buffer.
 VerifyReport verify(Runtime& runtime, const Kernel& kernel, const VerifyCase& c);
 
+/// One entry of the verification matrix: a one-line spec, a launch shape, and why it is there.
+struct MatrixCase {
+  std::string spec;
+  VerifyCase vc;
+  std::string note;
+};
+
+/// The matrix the tests and `ropegen --verify --matrix` run: every op x style x dtype x
+/// cache layout, partial rotary, GQA 1/4/8 and MQA, i32/i64, odd token counts, padding,
+/// packed QKV, both cos/sin sources, wave64 and split-head schedules.
+std::vector<MatrixCase> verification_matrix();
+
 /// Tolerance statement printed with results.
 const char* tolerance_text();
 

@@ -85,3 +85,22 @@ void Kernel::launch(const ropegen_kernel_args& args, void* stream, int paralleli
 }
 
 }  // namespace ropegen
+
+namespace ropegen {
+
+std::unique_ptr<Runtime> open_runtime(const std::string& name, int device) {
+  if (name == "cuda") return make_cuda_runtime(device);
+  if (name == "hip") return make_hip_runtime(device);
+  if (name == "host") return make_host_runtime();
+  if (name != "auto") throw Error(ErrorKind::Load, "unknown runtime '" + name + "'; valid: auto, cuda, hip, host");
+  for (auto make : {make_cuda_runtime, make_hip_runtime}) {
+    try {
+      return make(device);
+    } catch (const Error&) {
+      // No such GPU here: try the next.
+    }
+  }
+  return make_host_runtime();
+}
+
+}  // namespace ropegen

@@ -1,0 +1,79 @@
+/* ropegen C API: for engines in C, Rust, Python (ctypes) and anything with a C FFI.
+ *
+ * Every function returns a status; on failure ropegen_last_error() gives the message
+ * (thread-local, valid until the next call on the same thread). No C++ exception crosses
+ * this interface, and every entry point checks its arguments. */
+#ifndef ROPEGEN_H
+#define ROPEGEN_H
+
+#include <stddef.h>
+
+#include "ropegen/kernel_args.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ropegen_status {
+  ROPEGEN_OK = 0,
+  ROPEGEN_ERROR_INVALID_ARGUMENT = 1, /* a null pointer or bad value passed to this API */
+  ROPEGEN_ERROR_PARSE = 2,            /* spec text did not parse */
+  ROPEGEN_ERROR_SPEC = 3,             /* spec is contradictory or unsupported by the target */
+  ROPEGEN_ERROR_TARGET = 4,
+  ROPEGEN_ERROR_COMPILE = 5,
+  ROPEGEN_ERROR_LOAD = 6,             /* includes "no such device / no driver" */
+  ROPEGEN_ERROR_LAUNCH = 7,           /* argument checks before a launch, or the launch itself */
+  ROPEGEN_ERROR_CACHE = 8,
+  ROPEGEN_ERROR_IO = 9,
+  ROPEGEN_ERROR_INTERNAL = 10
+} ropegen_status;
+
+typedef struct ropegen_context ropegen_context; /* one device (or the host) + a JIT */
+typedef struct ropegen_kernel ropegen_kernel;   /* a loaded kernel; owned by the caller */
+
+/* Launch shape and argument requirements of a kernel. */
+typedef struct ropegen_kernel_info {
+  int block_threads;
+  int wave;
+  int vec;              /* elements per vector; strides must be multiples */
+  int tensor_align;     /* bytes: q, k, v, caches */
+  int table_align;      /* bytes: cos, sin */
+  char entry[96];       /* kernel symbol */
+  char target[64];      /* target id */
+} ropegen_kernel_info;
+
+/* Message of the last failure on this thread ("" if none). */
+const char* ropegen_last_error(void);
+/* "0.1.0" */
+const char* ropegen_version_string(void);
+
+/* runtime: "auto", "cuda", "hip" or "host"; device: -1 for the default. */
+ropegen_status ropegen_context_create(const char* runtime, int device, ropegen_context** out);
+void ropegen_context_destroy(ropegen_context* ctx);
+/* Target id of the context's device, e.g. "sm_90" or "host". */
+ropegen_status ropegen_context_target(const ropegen_context* ctx, char* buf, size_t len);
+
+/* A kernel for a one-line spec ("head_dim=128 dtype=bf16 ..."): compiled or from cache. */
+ropegen_status ropegen_kernel_create(ropegen_context* ctx, const char* spec, ropegen_kernel** out);
+void ropegen_kernel_destroy(ropegen_kernel* kernel);
+ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_kernel_info* out);
+/* Checks the arguments, then launches on `stream` (CUstream / hipStream_t; NULL: default). */
+ropegen_status ropegen_kernel_launch(const ropegen_kernel* kernel, const ropegen_kernel_args* args, void* stream);
+
+/* Device memory of the context's runtime (host runtime: aligned host memory). */
+ropegen_status ropegen_alloc(ropegen_context* ctx, size_t bytes, void** out);
+ropegen_status ropegen_free(ropegen_context* ctx, void* ptr);
+ropegen_status ropegen_copy_to_device(ropegen_context* ctx, void* dst, const void* src, size_t bytes);
+ropegen_status ropegen_copy_to_host(ropegen_context* ctx, void* dst, const void* src, size_t bytes);
+ropegen_status ropegen_synchronize(ropegen_context* ctx);
+
+/* Runs the kernel on random inputs against the reference (ropegen --verify); *passed is
+ * 1 or 0. */
+ropegen_status ropegen_kernel_verify(ropegen_context* ctx, const ropegen_kernel* kernel, long long tokens,
+                                     unsigned long long seed, int* passed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ROPEGEN_H */

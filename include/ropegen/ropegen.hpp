@@ -1,0 +1,83 @@
+// ropegen's embedded C++ API: one include for engines.
+//
+//   auto ctx = ropegen::Context::open();                 // the GPU this process sees, else host
+//   auto k = ctx->kernel("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16");
+//   ropegen_kernel_args a{};  ... fill pointers, strides, num_tokens ...
+//   k->launch(a, stream);                                // checks arguments, then launches
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ropegen/codegen.hpp"
+#include "ropegen/compile.hpp"
+#include "ropegen/error.hpp"
+#include "ropegen/jit.hpp"
+#include "ropegen/kernel_args.h"
+#include "ropegen/runtime.hpp"
+#include "ropegen/spec.hpp"
+#include "ropegen/target.hpp"
+
+namespace ropegen {
+
+/// A small builder for specs in code; build() validates like the DSL does.
+class SpecBuilder {
+ public:
+  SpecBuilder& op(Op v) { s_.op = v; return *this; }
+  SpecBuilder& head_dim(int v) { s_.head_dim = v; if (!rot_set_) s_.rotary_dim = v; return *this; }
+  SpecBuilder& rotary_dim(int v) { s_.rotary_dim = v; rot_set_ = true; return *this; }
+  SpecBuilder& style(Style v) { s_.style = v; return *this; }
+  SpecBuilder& heads(int q, int kv) { s_.q_heads = q; s_.kv_heads = kv; return *this; }
+  SpecBuilder& dtype(DType v) { s_.dtype = v; return *this; }
+  SpecBuilder& index(IndexType v) { s_.index = v; return *this; }
+  SpecBuilder& cos_sin_table() { s_.cos_sin = CosSin{}; return *this; }
+  SpecBuilder& cos_sin_compute(double theta, double linear_factor = 1.0) {
+    s_.cos_sin.source = CosSinSource::Compute;
+    s_.cos_sin.theta = theta;
+    s_.cos_sin.scaling = linear_factor == 1.0 ? Scaling::None : Scaling::Linear;
+    s_.cos_sin.factor = linear_factor;
+    return *this;
+  }
+  SpecBuilder& paged(int block, CacheOrder order = CacheOrder::Nhd) { s_.cache = {CacheKind::Paged, block, order}; return *this; }
+  SpecBuilder& contiguous(CacheOrder order = CacheOrder::Hnd) { s_.cache = {CacheKind::Contiguous, 16, order}; return *this; }
+  SpecBuilder& wave(int v) { s_.wave = v; return *this; }
+  /// Validates (throws Error(Spec)) and returns the spec.
+  KernelSpec build() const;
+
+ private:
+  KernelSpec s_;
+  bool rot_set_ = false;
+};
+
+/// One device (or the host) plus a Jit: asks for kernels by spec, compiles or loads them
+/// from the cache, and keeps them loaded. Thread-safe; a warm kernel() is a map lookup.
+class Context {
+ public:
+  Context(std::unique_ptr<Runtime> runtime, JitOptions options = JitOptions::from_env());
+  /// runtime: "auto" (a GPU if any, else host), "cuda", "hip", "host".
+  static std::unique_ptr<Context> open(const std::string& runtime = "auto", int device = -1,
+                                       JitOptions options = JitOptions::from_env());
+
+  Runtime& runtime() { return *runtime_; }
+  const Target& target() const { return target_; }
+  Jit& jit() { return jit_; }
+
+  /// The kernel for a spec on this context's device.
+  std::shared_ptr<Kernel> kernel(const KernelSpec& spec, const CompileOptions& opts = {});
+  /// The kernel for a one-line spec ("head_dim=128 dtype=bf16").
+  std::shared_ptr<Kernel> kernel(const std::string& spec_text);
+  /// How the last kernel() request was served ("memory", "disk", "compiled", ...).
+  BuildInfo last_build() const;
+
+ private:
+  std::unique_ptr<Runtime> runtime_;
+  Target target_;
+  Jit jit_;
+  mutable std::mutex mu_;
+  std::map<const CodeObject*, std::shared_ptr<Kernel>> loaded_;
+  BuildInfo last_;
+};
+
+}  // namespace ropegen

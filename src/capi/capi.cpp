@@ -1,0 +1,175 @@
+// The C API: handles over Context and Kernel; every exception becomes a status code.
+#include "ropegen/ropegen.h"
+
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "ropegen/ropegen.hpp"
+#include "ropegen/verify.hpp"
+#include "ropegen/cache.hpp"
+
+struct ropegen_context {
+  std::unique_ptr<ropegen::Context> ctx;
+};
+
+struct ropegen_kernel {
+  std::shared_ptr<ropegen::Kernel> kernel;
+  std::string entry, target;
+};
+
+namespace {
+
+thread_local std::string g_last_error;
+
+ropegen_status status_of(ropegen::ErrorKind k) {
+  using ropegen::ErrorKind;
+  switch (k) {
+    case ErrorKind::Parse: return ROPEGEN_ERROR_PARSE;
+    case ErrorKind::Spec: return ROPEGEN_ERROR_SPEC;
+    case ErrorKind::Target: return ROPEGEN_ERROR_TARGET;
+    case ErrorKind::Codegen: return ROPEGEN_ERROR_INTERNAL;
+    case ErrorKind::Compile: return ROPEGEN_ERROR_COMPILE;
+    case ErrorKind::Load: return ROPEGEN_ERROR_LOAD;
+    case ErrorKind::Launch: return ROPEGEN_ERROR_LAUNCH;
+    case ErrorKind::Cache: return ROPEGEN_ERROR_CACHE;
+    case ErrorKind::Io: return ROPEGEN_ERROR_IO;
+    case ErrorKind::Internal: return ROPEGEN_ERROR_INTERNAL;
+  }
+  return ROPEGEN_ERROR_INTERNAL;
+}
+
+/// Runs fn, turning every exception into a status and a message.
+template <typename Fn>
+ropegen_status guard(Fn&& fn) {
+  try {
+    fn();
+    g_last_error.clear();
+    return ROPEGEN_OK;
+  } catch (const ropegen::Error& e) {
+    g_last_error = e.what();
+    return status_of(e.kind());
+  } catch (const std::bad_alloc&) {
+    g_last_error = "out of memory";
+    return ROPEGEN_ERROR_INTERNAL;
+  } catch (const std::exception& e) {
+    g_last_error = std::string("internal error: ") + e.what();
+    return ROPEGEN_ERROR_INTERNAL;
+  } catch (...) {
+    g_last_error = "internal error: unknown exception";
+    return ROPEGEN_ERROR_INTERNAL;
+  }
+}
+
+ropegen_status invalid(const char* fn, const char* what) {
+  g_last_error = std::string(fn) + ": " + what;
+  return ROPEGEN_ERROR_INVALID_ARGUMENT;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* ropegen_last_error(void) { return g_last_error.c_str(); }
+const char* ropegen_version_string(void) { return ropegen::ropegen_version(); }
+
+ropegen_status ropegen_context_create(const char* runtime, int device, ropegen_context** out) {
+  if (!out) return invalid("ropegen_context_create", "out is NULL");
+  *out = nullptr;
+  return guard([&] {
+    auto c = std::make_unique<ropegen_context>();
+    c->ctx = ropegen::Context::open(runtime ? runtime : "auto", device);
+    *out = c.release();
+  });
+}
+
+void ropegen_context_destroy(ropegen_context* ctx) { delete ctx; }
+
+ropegen_status ropegen_context_target(const ropegen_context* ctx, char* buf, size_t len) {
+  if (!ctx) return invalid("ropegen_context_target", "ctx is NULL");
+  if (!buf || len == 0) return invalid("ropegen_context_target", "buf is NULL or len is 0");
+  const std::string id = ctx->ctx->target().id();
+  if (id.size() + 1 > len) return invalid("ropegen_context_target", "buffer too small");
+  std::memcpy(buf, id.c_str(), id.size() + 1);
+  return ROPEGEN_OK;
+}
+
+ropegen_status ropegen_kernel_create(ropegen_context* ctx, const char* spec, ropegen_kernel** out) {
+  if (!out) return invalid("ropegen_kernel_create", "out is NULL");
+  *out = nullptr;
+  if (!ctx) return invalid("ropegen_kernel_create", "ctx is NULL");
+  if (!spec) return invalid("ropegen_kernel_create", "spec is NULL");
+  return guard([&] {
+    auto k = std::make_unique<ropegen_kernel>();
+    k->kernel = ctx->ctx->kernel(std::string(spec));
+    ropegen::BuildInfo b = ctx->ctx->last_build();
+    k->entry = b.code->entry;
+    k->target = b.code->target_id;
+    *out = k.release();
+  });
+}
+
+void ropegen_kernel_destroy(ropegen_kernel* kernel) { delete kernel; }
+
+ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_kernel_info* out) {
+  if (!kernel) return invalid("ropegen_kernel_get_info", "kernel is NULL");
+  if (!out) return invalid("ropegen_kernel_get_info", "out is NULL");
+  std::memset(out, 0, sizeof *out);
+  const auto& p = kernel->kernel->plan();
+  const auto& a = kernel->kernel->align();
+  out->block_threads = p.block_threads;
+  out->wave = p.wave;
+  out->vec = p.vec;
+  out->tensor_align = a.tensor_bytes;
+  out->table_align = a.table_bytes;
+  std::strncpy(out->entry, kernel->entry.c_str(), sizeof out->entry - 1);
+  std::strncpy(out->target, kernel->target.c_str(), sizeof out->target - 1);
+  return ROPEGEN_OK;
+}
+
+ropegen_status ropegen_kernel_launch(const ropegen_kernel* kernel, const ropegen_kernel_args* args, void* stream) {
+  if (!kernel) return invalid("ropegen_kernel_launch", "kernel is NULL");
+  if (!args) return invalid("ropegen_kernel_launch", "args is NULL");
+  return guard([&] { kernel->kernel->launch(*args, stream); });
+}
+
+ropegen_status ropegen_alloc(ropegen_context* ctx, size_t bytes, void** out) {
+  if (!ctx || !out) return invalid("ropegen_alloc", "ctx or out is NULL");
+  *out = nullptr;
+  return guard([&] { *out = ctx->ctx->runtime().alloc(bytes); });
+}
+
+ropegen_status ropegen_free(ropegen_context* ctx, void* ptr) {
+  if (!ctx) return invalid("ropegen_free", "ctx is NULL");
+  return guard([&] { ctx->ctx->runtime().free(ptr); });
+}
+
+ropegen_status ropegen_copy_to_device(ropegen_context* ctx, void* dst, const void* src, size_t bytes) {
+  if (!ctx || (bytes && (!dst || !src))) return invalid("ropegen_copy_to_device", "NULL argument");
+  return guard([&] { ctx->ctx->runtime().copy_to_device(dst, src, bytes); });
+}
+
+ropegen_status ropegen_copy_to_host(ropegen_context* ctx, void* dst, const void* src, size_t bytes) {
+  if (!ctx || (bytes && (!dst || !src))) return invalid("ropegen_copy_to_host", "NULL argument");
+  return guard([&] { ctx->ctx->runtime().copy_to_host(dst, src, bytes); });
+}
+
+ropegen_status ropegen_synchronize(ropegen_context* ctx) {
+  if (!ctx) return invalid("ropegen_synchronize", "ctx is NULL");
+  return guard([&] { ctx->ctx->runtime().synchronize(); });
+}
+
+ropegen_status ropegen_kernel_verify(ropegen_context* ctx, const ropegen_kernel* kernel, long long tokens,
+                                     unsigned long long seed, int* passed) {
+  if (!ctx || !kernel || !passed) return invalid("ropegen_kernel_verify", "NULL argument");
+  if (tokens < 0) return invalid("ropegen_kernel_verify", "tokens is negative");
+  *passed = 0;
+  return guard([&] {
+    ropegen::VerifyCase c;
+    c.tokens = tokens;
+    c.seed = seed;
+    *passed = ropegen::verify(ctx->ctx->runtime(), *kernel->kernel, c).passed ? 1 : 0;
+  });
+}
+
+}  // extern "C"

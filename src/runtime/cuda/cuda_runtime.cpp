@@ -1,0 +1,220 @@
+// CUDA runtime through the driver API, loaded with dlopen (libcuda.so.1), so the same
+// binary starts on machines without an NVIDIA driver and reports that instead.
+// Works in the context current on the calling thread if there is one (so pointers from
+// PyTorch, CuPy or an engine's allocator can be passed directly), else in the device's
+// primary context.
+#include <cstring>
+#include <mutex>
+
+#include "../../common/dynlib.hpp"
+#include "ropegen/error.hpp"
+#include "ropegen/runtime.hpp"
+
+namespace ropegen {
+namespace {
+
+using CUresult = int;
+using CUdevice = int;
+using CUcontext = void*;
+using CUmodule = void*;
+using CUfunction = void*;
+using CUstream = void*;
+using CUdeviceptr = unsigned long long;
+
+struct Driver {
+  detail::DynLib lib{{"libcuda.so.1", "libcuda.so"}};
+  CUresult (*cuInit)(unsigned) = nullptr;
+  CUresult (*cuDeviceGetCount)(int*) = nullptr;
+  CUresult (*cuDeviceGet)(CUdevice*, int) = nullptr;
+  CUresult (*cuDeviceGetAttribute)(int*, int, CUdevice) = nullptr;
+  CUresult (*cuDeviceGetName)(char*, int, CUdevice) = nullptr;
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext*, CUdevice) = nullptr;
+  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice) = nullptr;
+  CUresult (*cuCtxGetCurrent)(CUcontext*) = nullptr;
+  CUresult (*cuCtxSetCurrent)(CUcontext) = nullptr;
+  CUresult (*cuCtxGetDevice)(CUdevice*) = nullptr;
+  CUresult (*cuCtxSynchronize)() = nullptr;
+  CUresult (*cuModuleLoadData)(CUmodule*, const void*) = nullptr;
+  CUresult (*cuModuleUnload)(CUmodule) = nullptr;
+  CUresult (*cuModuleGetFunction)(CUfunction*, CUmodule, const char*) = nullptr;
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                             CUstream, void**, void**) = nullptr;
+  CUresult (*cuMemAlloc)(CUdeviceptr*, size_t) = nullptr;
+  CUresult (*cuMemFree)(CUdeviceptr) = nullptr;
+  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void*, size_t) = nullptr;
+  CUresult (*cuMemcpyDtoH)(void*, CUdeviceptr, size_t) = nullptr;
+  CUresult (*cuGetErrorString)(CUresult, const char**) = nullptr;
+  std::string problem;
+
+  Driver() {
+    if (!lib.ok()) {
+      problem = "no NVIDIA driver: libcuda.so.1 cannot be loaded (" + lib.error() + ")";
+      return;
+    }
+    bool ok = lib.sym("cuInit", cuInit) && lib.sym("cuDeviceGetCount", cuDeviceGetCount) &&
+              lib.sym("cuDeviceGet", cuDeviceGet) && lib.sym("cuDeviceGetAttribute", cuDeviceGetAttribute) &&
+              lib.sym("cuDeviceGetName", cuDeviceGetName) &&
+              lib.sym("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain) &&
+              lib.sym("cuDevicePrimaryCtxRelease_v2", cuDevicePrimaryCtxRelease) &&
+              lib.sym("cuCtxGetCurrent", cuCtxGetCurrent) && lib.sym("cuCtxSetCurrent", cuCtxSetCurrent) &&
+              lib.sym("cuCtxGetDevice", cuCtxGetDevice) && lib.sym("cuCtxSynchronize", cuCtxSynchronize) &&
+              lib.sym("cuModuleLoadData", cuModuleLoadData) && lib.sym("cuModuleUnload", cuModuleUnload) &&
+              lib.sym("cuModuleGetFunction", cuModuleGetFunction) && lib.sym("cuLaunchKernel", cuLaunchKernel) &&
+              lib.sym("cuMemAlloc_v2", cuMemAlloc) && lib.sym("cuMemFree_v2", cuMemFree) &&
+              lib.sym("cuMemcpyHtoD_v2", cuMemcpyHtoD) && lib.sym("cuMemcpyDtoH_v2", cuMemcpyDtoH) &&
+              lib.sym("cuGetErrorString", cuGetErrorString);
+    if (!ok) {
+      problem = "incomplete NVIDIA driver library: " + lib.error();
+      return;
+    }
+    CUresult r = cuInit(0);
+    if (r != 0) problem = "cuInit failed: " + err(r);
+  }
+
+  std::string err(CUresult r) const {
+    const char* s = nullptr;
+    if (cuGetErrorString && cuGetErrorString(r, &s) == 0 && s) return s;
+    return "CUDA error " + std::to_string(r);
+  }
+};
+
+Driver& driver() {
+  static Driver d;
+  return d;
+}
+
+void check(CUresult r, const char* what, ErrorKind kind = ErrorKind::Launch) {
+  if (r != 0) throw Error(kind, std::string(what) + ": " + driver().err(r));
+}
+
+class CudaRuntime;
+
+class CudaKernel final : public Kernel {
+ public:
+  CudaKernel(const CodeObject& co, CUmodule m, CUfunction f, CUcontext ctx, int parallelism)
+      : Kernel(co), module_(m), fn_(f), ctx_(ctx), parallelism_(parallelism) {}
+  ~CudaKernel() override { driver().cuModuleUnload(module_); }
+
+ protected:
+  void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, void* stream) const override {
+    ropegen_kernel_args copy = args;
+    void* params[] = {&copy};
+    check(driver().cuLaunchKernel(fn_, gx, gy, 1, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
+                                  static_cast<CUstream>(stream), params, nullptr),
+          "cuLaunchKernel");
+  }
+  int default_parallelism() const override { return parallelism_; }
+
+ private:
+  CUmodule module_;
+  CUfunction fn_;
+  CUcontext ctx_;
+  int parallelism_;
+};
+
+class CudaRuntime final : public Runtime {
+ public:
+  explicit CudaRuntime(int device) {
+    Driver& d = driver();
+    if (!d.problem.empty()) throw Error(ErrorKind::Load, d.problem);
+    int count = 0;
+    check(d.cuDeviceGetCount(&count), "cuDeviceGetCount", ErrorKind::Load);
+    CUcontext current = nullptr;
+    d.cuCtxGetCurrent(&current);
+    if (device < 0 && current) {
+      // The caller's context decides the device.
+      check(d.cuCtxGetDevice(&device_), "cuCtxGetDevice", ErrorKind::Load);
+      ctx_ = current;
+    } else {
+      if (device < 0) device = 0;
+      if (device >= count)
+        throw Error(ErrorKind::Load, "CUDA device " + std::to_string(device) + " does not exist (" +
+                                         std::to_string(count) + " present)");
+      check(d.cuDeviceGet(&device_, device), "cuDeviceGet", ErrorKind::Load);
+      check(d.cuDevicePrimaryCtxRetain(&ctx_, device_), "cuDevicePrimaryCtxRetain", ErrorKind::Load);
+      owns_primary_ = true;
+      if (!current) check(d.cuCtxSetCurrent(ctx_), "cuCtxSetCurrent", ErrorKind::Load);
+    }
+    int major = 0, minor = 0, sms = 0;
+    d.cuDeviceGetAttribute(&major, 75, device_);  // COMPUTE_CAPABILITY_MAJOR
+    d.cuDeviceGetAttribute(&minor, 76, device_);  // COMPUTE_CAPABILITY_MINOR
+    d.cuDeviceGetAttribute(&sms, 16, device_);    // MULTIPROCESSOR_COUNT
+    char name[256] = {0};
+    d.cuDeviceGetName(name, sizeof name - 1, device_);
+    name_ = name;
+    sms_ = sms;
+    arch_ = "sm_" + std::to_string(major) + std::to_string(minor);
+  }
+  ~CudaRuntime() override {
+    if (owns_primary_) driver().cuDevicePrimaryCtxRelease(device_);
+  }
+
+  std::string name() const override { return "cuda"; }
+  std::string device_name() const override { return name_ + " (" + arch_ + ", " + std::to_string(sms_) + " SMs)"; }
+  Target target() const override {
+    try {
+      return parse_target(arch_);
+    } catch (const Error&) {
+      throw Error(ErrorKind::Target, "device " + name_ + " is " + arch_ + ", which ropegen has no target for");
+    }
+  }
+  int multiprocessors() const override { return sms_; }
+
+  std::unique_ptr<Kernel> load(const CodeObject& co) override {
+    if (co.format != "cubin" && co.format != "ptx")
+      throw Error(ErrorKind::Load, "the CUDA runtime loads cubin or PTX, not '" + co.format + "' for " + co.target_id);
+    bind();
+    std::string image(co.bytes.begin(), co.bytes.end());  // PTX must be NUL-terminated
+    CUmodule m = nullptr;
+    check(driver().cuModuleLoadData(&m, image.c_str()), ("cuModuleLoadData for " + co.entry).c_str(), ErrorKind::Load);
+    CUfunction f = nullptr;
+    CUresult r = driver().cuModuleGetFunction(&f, m, co.entry.c_str());
+    if (r != 0) {
+      driver().cuModuleUnload(m);
+      check(r, ("cuModuleGetFunction " + co.entry).c_str(), ErrorKind::Load);
+    }
+    // Enough blocks in flight to cover every SM a few times.
+    return std::make_unique<CudaKernel>(co, m, f, ctx_, 4 * sms_);
+  }
+
+  void* alloc(size_t bytes) override {
+    bind();
+    CUdeviceptr p = 0;
+    check(driver().cuMemAlloc(&p, bytes ? bytes : 1), "cuMemAlloc");
+    return reinterpret_cast<void*>(p);
+  }
+  void free(void* p) override {
+    if (p) driver().cuMemFree(reinterpret_cast<CUdeviceptr>(p));
+  }
+  void copy_to_device(void* dst, const void* src, size_t n) override {
+    bind();
+    check(driver().cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(dst), src, n), "cuMemcpyHtoD");
+  }
+  void copy_to_host(void* dst, const void* src, size_t n) override {
+    bind();
+    check(driver().cuMemcpyDtoH(dst, reinterpret_cast<CUdeviceptr>(src), n), "cuMemcpyDtoH");
+  }
+  void synchronize() override {
+    bind();
+    check(driver().cuCtxSynchronize(), "cuCtxSynchronize");
+  }
+
+ private:
+  // Calls from other threads need this runtime's context current.
+  void bind() {
+    CUcontext cur = nullptr;
+    driver().cuCtxGetCurrent(&cur);
+    if (cur != ctx_) check(driver().cuCtxSetCurrent(ctx_), "cuCtxSetCurrent");
+  }
+  CUdevice device_ = 0;
+  CUcontext ctx_ = nullptr;
+  bool owns_primary_ = false;
+  std::string name_, arch_;
+  int sms_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Runtime> make_cuda_runtime(int device) { return std::make_unique<CudaRuntime>(device); }
+
+}  // namespace ropegen

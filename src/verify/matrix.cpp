@@ -1,0 +1,87 @@
+// The verification matrix shared by the numerics tests (host in CI, CUDA on the GPU
+// machine) and `ropegen --verify --matrix`.
+#include <string>
+
+#include "ropegen/verify.hpp"
+
+namespace ropegen {
+
+std::vector<MatrixCase> verification_matrix() {
+  std::vector<MatrixCase> m;
+  auto add = [&](const std::string& spec, VerifyCase vc, const std::string& note) { m.push_back({spec, vc, note}); };
+  auto tokens = [](long long n) {
+    VerifyCase v;
+    v.tokens = n;
+    return v;
+  };
+  // Every op x style x dtype x cache layout.
+  const char* dtypes[] = {"f32", "f16", "bf16"};
+  const char* styles[] = {"neox", "gptj"};
+  const char* caches[] = {"paged(block=16,order=nhd)", "paged(block=8,order=hnd)", "contiguous(order=hnd)",
+                          "contiguous(order=nhd)"};
+  const std::string shape = " head_dim=128 q_heads=8 kv_heads=2";
+  for (const char* d : dtypes) {
+    for (const char* s : styles) add("op=rope style=" + std::string(s) + " dtype=" + d + shape, tokens(37), "op x style x dtype");
+    for (const char* c : caches)
+      add("op=kv_append dtype=" + std::string(d) + " cache=" + c + " head_dim=128 kv_heads=2", tokens(37), "kv_append layouts");
+    for (const char* s : styles)
+      for (const char* c : caches)
+        add("op=rope_kv_append style=" + std::string(s) + " dtype=" + d + " cache=" + c + shape, tokens(37),
+            "fused: style x dtype x layout");
+  }
+  // Partial rotary and narrow vectors.
+  for (const char* s : {"head_dim=128 rotary_dim=64 style=neox q_heads=4 kv_heads=2",
+                        "head_dim=128 rotary_dim=64 style=gptj q_heads=4 kv_heads=2",
+                        "head_dim=96 rotary_dim=24 dtype=f16 q_heads=4 kv_heads=4",
+                        "head_dim=80 rotary_dim=32 dtype=f16 q_heads=4 kv_heads=4 op=rope",
+                        "head_dim=256 rotary_dim=64 style=gptj dtype=f32 q_heads=2 kv_heads=2",
+                        "head_dim=64 rotary_dim=2 q_heads=2 kv_heads=1",
+                        "head_dim=64 rotary_dim=6 style=gptj dtype=f32 q_heads=2 kv_heads=1"})
+    add(s, tokens(19), "partial rotary");
+  // GQA ratios 1, 4, 8 and MQA.
+  for (const char* h : {"q_heads=8 kv_heads=8", "q_heads=8 kv_heads=2", "q_heads=16 kv_heads=2", "q_heads=8 kv_heads=1"}) {
+    add(std::string("head_dim=64 ") + h, tokens(21), "GQA/MQA");
+    add(std::string("op=rope head_dim=64 style=gptj ") + h, tokens(21), "GQA/MQA rope");
+  }
+  // Index types, token counts, padding, packed QKV, slots from positions, table layouts.
+  add("index=i64 head_dim=64 q_heads=4 kv_heads=2", tokens(29), "i64 paged");
+  add("index=i64 op=kv_append cache=contiguous(order=nhd) head_dim=64 kv_heads=2", tokens(29), "i64 contiguous");
+  add("index=i64 op=rope head_dim=64 q_heads=4 kv_heads=2", tokens(29), "i64 rope");
+  for (long long t : {1LL, 2LL, 3LL, 5LL, 129LL}) add("head_dim=128 q_heads=8 kv_heads=2", tokens(t), "token count");
+  add("head_dim=128 q_heads=8 kv_heads=2", tokens(0), "zero tokens: nothing changes");
+  VerifyCase all_pad = tokens(17);
+  all_pad.padding = 1.0;
+  add("head_dim=64 q_heads=4 kv_heads=2 dtype=f16", all_pad, "every slot is padding: Q rotated, cache untouched");
+  VerifyCase packed = tokens(23);
+  packed.packed_qkv = true;
+  add("head_dim=128 q_heads=8 kv_heads=2", packed, "packed QKV");
+  add("op=rope head_dim=128 q_heads=8 kv_heads=2 style=gptj dtype=f16", packed, "packed QKV rope");
+  add("op=kv_append head_dim=64 kv_heads=2 dtype=f32", packed, "packed KV append");
+  VerifyCase by_pos = tokens(31);
+  by_pos.slots_from_positions = true;
+  add("head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)", by_pos, "contiguous, slot = position");
+  add("op=kv_append head_dim=64 kv_heads=2 cache=contiguous(order=nhd)", by_pos, "contiguous, slot = position");
+  VerifyCase split = tokens(27);
+  split.combined_table = false;
+  add("head_dim=128 q_heads=8 kv_heads=2 style=gptj", split, "separate cos and sin arrays");
+  add("head_dim=128 rotary_dim=96 q_heads=8 kv_heads=2 dtype=f32", split, "separate arrays, partial");
+  // cos/sin computed from theta, large positions.
+  VerifyCase far = tokens(33);
+  far.max_position = 1 << 20;
+  for (const char* s : {"cos_sin=compute head_dim=128 q_heads=4 kv_heads=2",
+                        "cos_sin=compute(theta=500000) dtype=f32 head_dim=128 q_heads=4 kv_heads=2 style=gptj",
+                        "cos_sin=compute(theta=500000,scaling=linear(factor=8)) dtype=f16 head_dim=64 q_heads=4 kv_heads=1",
+                        "cos_sin=compute(theta=10000,scaling=linear(factor=2)) op=rope dtype=f32 head_dim=80 rotary_dim=32 q_heads=2 kv_heads=2"})
+    add(s, far, "computed cos/sin");
+  // Schedules: wave64, heads split over grid y, a prefill-sized batch.
+  add("wave=64 head_dim=128 q_heads=8 kv_heads=2", tokens(37), "wave64 schedule");
+  add("wave=64 op=rope style=gptj dtype=f16 head_dim=64 q_heads=8 kv_heads=8", tokens(9), "wave64 schedule");
+  VerifyCase decode = tokens(3);
+  decode.parallelism = 64;
+  add("head_dim=128 q_heads=32 kv_heads=8", decode, "decode-like head split");
+  add("op=kv_append head_dim=128 kv_heads=8 dtype=f32", decode, "head split kv_append");
+  add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(2048), "prefill-sized batch");
+  return m;
+}
+
+}  // namespace ropegen

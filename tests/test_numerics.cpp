@@ -1,0 +1,80 @@
+// Numerics: the generated kernels themselves against the independent double-precision
+// reference over the verification matrix (src/verify/matrix.cpp).
+//   ROPEGEN_TEST_RUNTIME=host (default): compiled by the host C++ compiler, run on the CPU.
+//   ROPEGEN_TEST_RUNTIME=cuda: compiled by NVRTC, run on the GPU; skipped with a printed
+//   reason where there is no NVIDIA driver or device.
+//   ROPEGEN_TEST_SHARD=i/n runs every n-th case from i.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "ropegen/ropegen.hpp"
+#include "ropegen/verify.hpp"
+
+using namespace ropegen;
+
+namespace {
+
+std::string runtime_name() {
+  const char* r = std::getenv("ROPEGEN_TEST_RUNTIME");
+  return r && *r ? r : "host";
+}
+
+/// The context for the selected runtime, or null (with the reason printed) if it has no device.
+Context* context() {
+  static std::unique_ptr<Context> ctx;
+  static std::string why;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    try {
+      JitOptions o = JitOptions::from_env();
+      ctx = Context::open(runtime_name(), -1, o);
+      std::printf("numerics on %s: %s\n", runtime_name().c_str(), ctx->runtime().device_name().c_str());
+    } catch (const Error& e) {
+      why = e.what();
+      std::printf("SKIPPED: numerics on runtime '%s': %s\n", runtime_name().c_str(), why.c_str());
+    }
+  }
+  return ctx.get();
+}
+
+bool in_shard(size_t index) {
+  const char* env = std::getenv("ROPEGEN_TEST_SHARD");
+  int shard = 0, count = 1;
+  if (!env || std::sscanf(env, "%d/%d", &shard, &count) != 2 || count < 1) return true;
+  return static_cast<int>(index % static_cast<size_t>(count)) == shard;
+}
+
+}  // namespace
+
+TEST_CASE("numerics: the verification matrix against the reference") {
+  Context* ctx = context();
+  if (!ctx) return;
+  const auto matrix = verification_matrix();
+  size_t ran = 0;
+  for (size_t i = 0; i < matrix.size(); ++i) {
+    if (!in_shard(i)) continue;
+    const MatrixCase& c = matrix[i];
+    CAPTURE(c.spec);
+    CAPTURE(c.note);
+    CAPTURE(c.vc.tokens);
+    KernelSpec spec = parse_spec_line(c.spec).spec;
+    if (!ctx->target().supports_wave(spec.wave_for(ctx->target()))) {
+      MESSAGE("not on this target (wave): " << c.spec);
+      continue;
+    }
+    auto kernel = ctx->kernel(spec);
+    VerifyReport r = verify(ctx->runtime(), *kernel, c.vc);
+    INFO(r.describe());
+    CHECK(r.passed);
+    long long rotated = 0;
+    for (const auto& o : r.outputs) rotated += o.rounded;
+    if (spec.uses_rope() && c.vc.tokens > 0 && c.vc.padding < 1.0) CHECK(rotated > 0);
+    ++ran;
+  }
+  MESSAGE("ran " << ran << " of " << matrix.size() << " matrix cases on " << runtime_name());
+  CHECK(ran > 0);
+}
