@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -57,6 +58,13 @@ class Runtime {
   virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() = 0;
+  /// A new stream (nullptr on the host, which has none).
+  virtual void* create_stream() { return nullptr; }
+  virtual void destroy_stream(void* /*stream*/) {}
+  virtual void synchronize_stream(void* stream) { (void)stream; synchronize(); }
+  /// Device time of what `work` enqueues on `stream`, in milliseconds (events on GPUs,
+  /// a steady clock on the host).
+  virtual double time_ms(const std::function<void()>& work, void* stream);
 };
 
 /// The CPU runtime: loads host-cxx shared objects and runs them in-process.

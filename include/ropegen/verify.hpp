@@ -20,6 +20,7 @@ struct VerifyCase {
   long long max_position = 4096;  ///< positions are drawn below this
   int parallelism = 0;            ///< launch hint; > 1 on the host splits heads over grid y
   uint64_t seed = 1;
+  void* stream = nullptr;         ///< launch on this stream (nullptr: the default stream)
 };
 
 /// Errors found in one output buffer.

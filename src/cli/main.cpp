@@ -13,6 +13,7 @@
 #include "ropegen/jit.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
+#include "ropegen/ropegen.hpp"
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"
 #include "ropegen/verify.hpp"
@@ -34,6 +35,9 @@ struct Flags {
   std::string spec_file;
   std::string kernel;
   std::string arch = "host";
+  bool arch_given = false;
+  int device = -1;
+  bool matrix = false;
   std::string compiler;
   bool emit = false;
   bool json = false;
@@ -116,9 +120,57 @@ std::vector<ParsedSpec> resolve_specs(const Flags& f) {
   return specs;
 }
 
+/// The runtime that runs `target` here: host, or the GPU (--device) of the target's vendor.
+std::unique_ptr<Runtime> runtime_for(const Target& target, int device) {
+  if (target.vendor == Vendor::Host) return make_host_runtime();
+  std::unique_ptr<Runtime> rt = target.vendor == Vendor::Nvidia ? make_cuda_runtime(device) : make_hip_runtime(device);
+  const Target have = rt->target();
+  if (have.arch != target.arch)
+    throw Error(ErrorKind::Target, "--verify for " + target.id() + " needs that GPU, but the device is " +
+                                       rt->device_name() + "; use --arch " + have.id() + " or --device N");
+  return rt;
+}
+
+/// `--verify --matrix`: the test matrix on the target's device.
+int run_matrix(const Target& target, int device, bool as_json) {
+  auto ctx = std::make_unique<Context>(runtime_for(target, device));
+  std::vector<MatrixCase> m = verification_matrix();
+  int passed = 0, failed = 0, skipped = 0;
+  json rows = json::array();
+  if (!as_json) std::printf("matrix on %s, tolerance: %s\n", ctx->runtime().device_name().c_str(), tolerance_text());
+  for (const auto& c : m) {
+    KernelSpec spec = parse_spec_line(c.spec, "<matrix>").spec;
+    if (!target.supports_wave(spec.wave_for(target))) {
+      ++skipped;
+      continue;
+    }
+    VerifyReport r = verify(ctx->runtime(), *ctx->kernel(spec), c.vc);
+    double worst = 0;
+    for (const auto& o : r.outputs) worst = std::max(worst, o.max_error_ratio);
+    (r.passed ? passed : failed)++;
+    rows.push_back({{"spec", c.spec}, {"tokens", c.vc.tokens}, {"note", c.note}, {"passed", r.passed},
+                    {"max_error_over_bound", worst}});
+    if (!as_json) {
+      std::printf("%s  err/bound %.3f  tokens %-5lld %s\n", r.passed ? "PASS" : "FAIL", worst, c.vc.tokens, c.spec.c_str());
+      if (!r.passed) std::printf("%s", r.describe().c_str());
+    }
+  }
+  if (as_json)
+    std::cout << json{{"device", ctx->runtime().device_name()}, {"passed", passed}, {"failed", failed},
+                      {"skipped", skipped}, {"cases", rows}}.dump(2) << "\n";
+  else
+    std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  return failed ? kMismatch : kOk;
+}
+
 int run(const Flags& f) {
   if (f.list_targets) return list_targets(f.json);
   Target target = parse_target(f.arch);
+  if (f.device >= 0 && !f.arch_given) target = open_runtime("auto", f.device)->target();
+  if (f.matrix) {
+    if (!f.verify) throw Error(ErrorKind::Spec, "--matrix goes with --verify");
+    return run_matrix(target, f.device, f.json);
+  }
   std::vector<ParsedSpec> specs = resolve_specs(f);
   json out = json::array();
   bool all_passed = true;
@@ -210,9 +262,7 @@ int run(const Flags& f) {
       else std::printf("%s", text.c_str());
     }
     if (f.verify) {
-      if (target.vendor != Vendor::Host)
-        throw Error(ErrorKind::Launch, "--verify runs on the host target only in this build; use --arch host");
-      auto rt = make_host_runtime();
+      auto rt = runtime_for(target, f.device);
       auto kernel = rt->load(co);
       VerifyCase vc;
       vc.tokens = f.tokens;
@@ -229,7 +279,7 @@ int run(const Flags& f) {
       j["verify"] = {{"tokens", f.tokens}, {"seed", f.seed}, {"passed", rep.passed},
                      {"tolerance", tolerance_text()}, {"outputs", outputs}};
       if (!f.json) {
-        std::printf("verify   %lld tokens, seed %llu, on %s\n", f.tokens, f.seed, rt->name().c_str());
+        std::printf("verify   %lld tokens, seed %llu, on %s\n", f.tokens, f.seed, rt->device_name().c_str());
         std::printf("tolerance %s\n%s", tolerance_text(), rep.describe().c_str());
         std::printf("result   %s\n", rep.passed ? "PASS" : "FAIL");
       }
@@ -366,7 +416,9 @@ int main(int argc, char** argv) {
     auto* opt = app.add_option(field_flags[i].flag, values[i], field_flags[i].help)->group("Spec fields");
     field_opts.emplace_back(opt, field_flags[i].key);
   }
-  app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host)");
+  auto* arch_opt = app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host, or the --device's)");
+  app.add_option("--device", f.device, "GPU index for --verify; without --arch the target is that GPU's");
+  app.add_flag("--matrix", f.matrix, "with --verify: run the whole verification matrix");
   app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks");
   app.add_option("--kernel", f.kernel, "only this kernel of the spec file");
   app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)");
@@ -400,6 +452,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
   }
+  f.arch_given = arch_opt->count() > 0;
   for (size_t i = 0; i < field_opts.size(); ++i)
     if (field_opts[i].first->count()) f.fields.emplace_back(field_opts[i].second, values[i]);
   try {

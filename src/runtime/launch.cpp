@@ -1,4 +1,5 @@
 // Argument checks shared by every runtime, and the common launch path.
+#include <chrono>
 #include <cstdint>
 
 #include "ropegen/error.hpp"
@@ -101,6 +102,18 @@ std::unique_ptr<Runtime> open_runtime(const std::string& name, int device) {
     }
   }
   return make_host_runtime();
+}
+
+}  // namespace ropegen
+
+namespace ropegen {
+
+double Runtime::time_ms(const std::function<void()>& work, void* stream) {
+  synchronize_stream(stream);
+  auto t0 = std::chrono::steady_clock::now();
+  work();
+  synchronize_stream(stream);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace ropegen

@@ -205,8 +205,8 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   }
   a.num_tokens = T;
   a.max_seq = p.max_seq;
-  kernel.launch(a, nullptr, c.parallelism);
-  rt.synchronize();
+  kernel.launch(a, c.stream, c.parallelism);
+  rt.synchronize_stream(c.stream);
 
   std::vector<reference::Expected> want = reference::expect(p);
   VerifyReport report;

@@ -44,6 +44,14 @@ struct Driver {
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void*, size_t) = nullptr;
   CUresult (*cuMemcpyDtoH)(void*, CUdeviceptr, size_t) = nullptr;
   CUresult (*cuGetErrorString)(CUresult, const char**) = nullptr;
+  CUresult (*cuStreamCreate)(CUstream*, unsigned) = nullptr;
+  CUresult (*cuStreamDestroy)(CUstream) = nullptr;
+  CUresult (*cuStreamSynchronize)(CUstream) = nullptr;
+  CUresult (*cuEventCreate)(void**, unsigned) = nullptr;
+  CUresult (*cuEventRecord)(void*, CUstream) = nullptr;
+  CUresult (*cuEventSynchronize)(void*) = nullptr;
+  CUresult (*cuEventElapsedTime)(float*, void*, void*) = nullptr;
+  CUresult (*cuEventDestroy)(void*) = nullptr;
   std::string problem;
 
   Driver() {
@@ -62,7 +70,11 @@ struct Driver {
               lib.sym("cuModuleGetFunction", cuModuleGetFunction) && lib.sym("cuLaunchKernel", cuLaunchKernel) &&
               lib.sym("cuMemAlloc_v2", cuMemAlloc) && lib.sym("cuMemFree_v2", cuMemFree) &&
               lib.sym("cuMemcpyHtoD_v2", cuMemcpyHtoD) && lib.sym("cuMemcpyDtoH_v2", cuMemcpyDtoH) &&
-              lib.sym("cuGetErrorString", cuGetErrorString);
+              lib.sym("cuGetErrorString", cuGetErrorString) && lib.sym("cuStreamCreate", cuStreamCreate) &&
+              lib.sym("cuStreamDestroy_v2", cuStreamDestroy) && lib.sym("cuStreamSynchronize", cuStreamSynchronize) &&
+              lib.sym("cuEventCreate", cuEventCreate) && lib.sym("cuEventRecord", cuEventRecord) &&
+              lib.sym("cuEventSynchronize", cuEventSynchronize) &&
+              lib.sym("cuEventElapsedTime", cuEventElapsedTime) && lib.sym("cuEventDestroy_v2", cuEventDestroy);
     if (!ok) {
       problem = "incomplete NVIDIA driver library: " + lib.error();
       return;
@@ -197,6 +209,42 @@ class CudaRuntime final : public Runtime {
   void synchronize() override {
     bind();
     check(driver().cuCtxSynchronize(), "cuCtxSynchronize");
+  }
+  void* create_stream() override {
+    bind();
+    CUstream s = nullptr;
+    check(driver().cuStreamCreate(&s, 1 /*CU_STREAM_NON_BLOCKING*/), "cuStreamCreate");
+    return s;
+  }
+  void destroy_stream(void* s) override {
+    if (s) driver().cuStreamDestroy(static_cast<CUstream>(s));
+  }
+  void synchronize_stream(void* s) override {
+    bind();
+    check(driver().cuStreamSynchronize(static_cast<CUstream>(s)), "cuStreamSynchronize");
+  }
+  double time_ms(const std::function<void()>& work, void* stream) override {
+    bind();
+    Driver& d = driver();
+    void* start = nullptr;
+    void* stop = nullptr;
+    check(d.cuEventCreate(&start, 0), "cuEventCreate");
+    check(d.cuEventCreate(&stop, 0), "cuEventCreate");
+    float ms = 0;
+    try {
+      check(d.cuEventRecord(start, static_cast<CUstream>(stream)), "cuEventRecord");
+      work();
+      check(d.cuEventRecord(stop, static_cast<CUstream>(stream)), "cuEventRecord");
+      check(d.cuEventSynchronize(stop), "cuEventSynchronize");
+      check(d.cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
+    } catch (...) {
+      d.cuEventDestroy(start);
+      d.cuEventDestroy(stop);
+      throw;
+    }
+    d.cuEventDestroy(start);
+    d.cuEventDestroy(stop);
+    return ms;
   }
 
  private:

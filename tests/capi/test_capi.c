@@ -1,0 +1,103 @@
+/* The C API, from C: a kernel on the host runtime, its results, and every error path the
+ * interface promises (status codes and ropegen_last_error text, never a crash). */
+#include <stdio.h>
+#include <string.h>
+
+#include "ropegen/ropegen.h"
+
+static int passed = 0, failed = 0;
+
+#define EXPECT(cond, what)                                              \
+  do {                                                                  \
+    if (cond) {                                                         \
+      ++passed;                                                         \
+    } else {                                                            \
+      ++failed;                                                         \
+      printf("FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, what, ropegen_last_error()); \
+    }                                                                   \
+  } while (0)
+
+int main(void) {
+  ropegen_context* ctx = NULL;
+  ropegen_kernel* k = NULL;
+  EXPECT(ropegen_context_create("host", -1, &ctx) == ROPEGEN_OK, "host context");
+  char target[32];
+  EXPECT(ropegen_context_target(ctx, target, sizeof target) == ROPEGEN_OK && strcmp(target, "host") == 0, "target is host");
+  EXPECT(ropegen_kernel_create(ctx, "head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", &k) == ROPEGEN_OK, "kernel");
+  ropegen_kernel_info info;
+  EXPECT(ropegen_kernel_get_info(k, &info) == ROPEGEN_OK && info.vec == 8 && info.block_threads > 0, "info");
+  EXPECT(strncmp(info.entry, "ropegen_rope_kv_append_", 23) == 0, "entry name");
+  int ok = 0;
+  EXPECT(ropegen_kernel_verify(ctx, k, 33, 7, &ok) == ROPEGEN_OK && ok == 1, "verify against the reference");
+
+  /* A real launch through the C API: one token, f32 so the result is easy to check. */
+  ropegen_kernel* r = NULL;
+  EXPECT(ropegen_kernel_create(ctx, "op=rope head_dim=4 q_heads=1 kv_heads=1 dtype=f32", &r) == ROPEGEN_OK, "rope kernel");
+  float q[4] = {1, 2, 3, 4}, kk[4] = {1, 0, 0, 1};
+  float cos_t[2] = {0.0f, 1.0f}, sin_t[2] = {1.0f, 0.0f}; /* pair 0 turns by 90 degrees, pair 1 not */
+  int pos = 0;
+  void *dq = NULL, *dk = NULL, *dc = NULL, *ds = NULL, *dp = NULL;
+  ropegen_alloc(ctx, sizeof q, &dq);
+  ropegen_alloc(ctx, sizeof kk, &dk);
+  ropegen_alloc(ctx, sizeof cos_t, &dc);
+  ropegen_alloc(ctx, sizeof sin_t, &ds);
+  ropegen_alloc(ctx, sizeof pos, &dp);
+  ropegen_copy_to_device(ctx, dq, q, sizeof q);
+  ropegen_copy_to_device(ctx, dk, kk, sizeof kk);
+  ropegen_copy_to_device(ctx, dc, cos_t, sizeof cos_t);
+  ropegen_copy_to_device(ctx, ds, sin_t, sizeof sin_t);
+  ropegen_copy_to_device(ctx, dp, &pos, sizeof pos);
+  ropegen_kernel_args a;
+  memset(&a, 0, sizeof a);
+  a.q = dq;
+  a.k = dk;
+  a.positions = dp;
+  a.cos = (const float*)dc;
+  a.sin = (const float*)ds;
+  a.cos_sin_stride = 2;
+  a.num_tokens = 1;
+  a.q_stride = 4;
+  a.k_stride = 4;
+  EXPECT(ropegen_kernel_launch(r, &a, NULL) == ROPEGEN_OK, "launch");
+  ropegen_synchronize(ctx);
+  float out[4];
+  ropegen_copy_to_host(ctx, out, dq, sizeof out);
+  /* NeoX pairs (0,2) and (1,3): (1,3) by 90 degrees -> (-3, 1); (2,4) unchanged. */
+  EXPECT(out[0] == -3.0f && out[1] == 2.0f && out[2] == 1.0f && out[3] == 4.0f, "rotated values");
+
+  /* Errors: status codes and messages. */
+  EXPECT(ropegen_kernel_create(ctx, "head_dim = 12x", &k) == ROPEGEN_ERROR_PARSE, "parse error status");
+  EXPECT(strstr(ropegen_last_error(), "<spec>:1:12: error: '12x' is not a number") != NULL, "parse error text");
+  EXPECT(ropegen_kernel_create(ctx, "q_heads=32 kv_heads=6", &k) == ROPEGEN_ERROR_SPEC, "spec error status");
+  EXPECT(strstr(ropegen_last_error(), "not a multiple of kv_heads") != NULL, "spec error text");
+  EXPECT(k == NULL, "no kernel on failure");
+  EXPECT(ropegen_kernel_create(NULL, "head_dim=64", &k) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null ctx");
+  EXPECT(ropegen_kernel_create(ctx, NULL, &k) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null spec");
+  EXPECT(ropegen_kernel_create(ctx, "head_dim=64", NULL) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null out");
+  EXPECT(ropegen_kernel_launch(NULL, &a, NULL) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null kernel");
+  EXPECT(ropegen_kernel_launch(r, NULL, NULL) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null args");
+  a.q = NULL;
+  EXPECT(ropegen_kernel_launch(r, &a, NULL) == ROPEGEN_ERROR_LAUNCH, "null q");
+  EXPECT(strstr(ropegen_last_error(), "argument 'q' is null") != NULL, "names the argument");
+  a.q = dq;
+  a.q_stride = 2;
+  EXPECT(ropegen_kernel_launch(r, &a, NULL) == ROPEGEN_ERROR_LAUNCH, "short stride");
+  EXPECT(strstr(ropegen_last_error(), "q_stride") != NULL, "names the stride");
+  ropegen_context* bad = NULL;
+  EXPECT(ropegen_context_create("metal", -1, &bad) == ROPEGEN_ERROR_LOAD && bad == NULL, "unknown runtime");
+  EXPECT(ropegen_context_create("host", -1, NULL) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null out ctx");
+  EXPECT(ropegen_context_target(ctx, target, 2) == ROPEGEN_ERROR_INVALID_ARGUMENT, "small buffer");
+  EXPECT(ropegen_kernel_verify(ctx, r, -1, 1, &ok) == ROPEGEN_ERROR_INVALID_ARGUMENT, "negative tokens");
+
+  ropegen_free(ctx, dq);
+  ropegen_free(ctx, dk);
+  ropegen_free(ctx, dc);
+  ropegen_free(ctx, ds);
+  ropegen_free(ctx, dp);
+  ropegen_kernel_destroy(r);
+  ropegen_kernel_destroy(k);
+  ropegen_kernel_destroy(NULL); /* destroying NULL is a no-op */
+  ropegen_context_destroy(ctx);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
