@@ -50,6 +50,13 @@ struct GeneratedSource {
 /// is not supported by the target.
 GeneratedSource generate(const KernelSpec& spec, const Target& target);
 
+/// Wraps a hand-written kernel body (using the prelude's portable names and taking one
+/// ropegen_kernel_args) into a complete source for a target: preludes, the argument
+/// header, the body, and on the host a launcher `entry + "_host"`. Used for benchmark
+/// baselines and tests; `plan` and `spec` are recorded as given.
+GeneratedSource wrap_kernel_body(const std::string& body, const std::string& entry, const Target& target,
+                                 const LaunchPlan& plan, const KernelSpec& spec);
+
 /// Text of an embedded template or header, by file name ("rope_kv.hip", "kernel_args.h").
 const std::string& template_text(const std::string& name);
 /// Names of all embedded templates.

@@ -57,6 +57,8 @@ class Runtime {
   virtual void free(void* ptr) = 0;
   virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  /// Device-to-device copy, enqueued on `stream`.
+  virtual void copy_on_device(void* dst, const void* src, size_t bytes, void* stream) = 0;
   virtual void synchronize() = 0;
   /// A new stream (nullptr on the host, which has none).
   virtual void* create_stream() { return nullptr; }

@@ -96,6 +96,28 @@ std::pair<unsigned, unsigned> LaunchPlan::grid(long long num_tokens, int paralle
   return {static_cast<unsigned>(gx), static_cast<unsigned>(std::max<long long>(1, gy))};
 }
 
+GeneratedSource wrap_kernel_body(const std::string& body, const std::string& entry, const Target& target,
+                                 const LaunchPlan& plan, const KernelSpec& spec) {
+  GeneratedSource out;
+  out.spec = spec;
+  out.target = target;
+  out.plan = plan;
+  out.entry = entry;
+  std::ostringstream os;
+  const Dialect dialect = dialect_for(target.vendor);
+  for (const auto& p : dialect.preludes) os << template_text(p);
+  os << template_text("kernel_args.h") << template_text("rope_common.h") << body;
+  if (dialect.host_launcher) {
+    out.host_entry = entry + "_host";
+    os << "\nextern \"C\" void " << out.host_entry
+       << "(unsigned grid_x, unsigned grid_y, unsigned block_x, const ropegen_kernel_args* args) {\n"
+       << "  rg_host_run(grid_x, grid_y, block_x, [&] { " << entry << "(*args); });\n}\n";
+  }
+  out.source = os.str();
+  out.source_hash = hex64(fnv1a64(out.source));
+  return out;
+}
+
 GeneratedSource generate(const KernelSpec& spec, const Target& target) {
   const int wave = spec.wave_for(target);
   if (!target.supports_wave(wave)) {

@@ -43,6 +43,7 @@ struct Driver {
   CUresult (*cuMemFree)(CUdeviceptr) = nullptr;
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void*, size_t) = nullptr;
   CUresult (*cuMemcpyDtoH)(void*, CUdeviceptr, size_t) = nullptr;
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream) = nullptr;
   CUresult (*cuGetErrorString)(CUresult, const char**) = nullptr;
   CUresult (*cuStreamCreate)(CUstream*, unsigned) = nullptr;
   CUresult (*cuStreamDestroy)(CUstream) = nullptr;
@@ -69,7 +70,7 @@ struct Driver {
               lib.sym("cuModuleLoadData", cuModuleLoadData) && lib.sym("cuModuleUnload", cuModuleUnload) &&
               lib.sym("cuModuleGetFunction", cuModuleGetFunction) && lib.sym("cuLaunchKernel", cuLaunchKernel) &&
               lib.sym("cuMemAlloc_v2", cuMemAlloc) && lib.sym("cuMemFree_v2", cuMemFree) &&
-              lib.sym("cuMemcpyHtoD_v2", cuMemcpyHtoD) && lib.sym("cuMemcpyDtoH_v2", cuMemcpyDtoH) &&
+              lib.sym("cuMemcpyHtoD_v2", cuMemcpyHtoD) && lib.sym("cuMemcpyDtoH_v2", cuMemcpyDtoH) && lib.sym("cuMemcpyDtoDAsync_v2", cuMemcpyDtoDAsync) &&
               lib.sym("cuGetErrorString", cuGetErrorString) && lib.sym("cuStreamCreate", cuStreamCreate) &&
               lib.sym("cuStreamDestroy_v2", cuStreamDestroy) && lib.sym("cuStreamSynchronize", cuStreamSynchronize) &&
               lib.sym("cuEventCreate", cuEventCreate) && lib.sym("cuEventRecord", cuEventRecord) &&
@@ -205,6 +206,12 @@ class CudaRuntime final : public Runtime {
   void copy_to_host(void* dst, const void* src, size_t n) override {
     bind();
     check(driver().cuMemcpyDtoH(dst, reinterpret_cast<CUdeviceptr>(src), n), "cuMemcpyDtoH");
+  }
+  void copy_on_device(void* dst, const void* src, size_t n, void* stream) override {
+    bind();
+    check(driver().cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(dst), reinterpret_cast<CUdeviceptr>(src), n,
+                                     static_cast<CUstream>(stream)),
+          "cuMemcpyDtoDAsync");
   }
   void synchronize() override {
     bind();

@@ -38,6 +38,7 @@ struct Hip {
   int (*hipFree)(void*) = nullptr;
   int (*hipMemcpyHtoD)(void*, void*, size_t) = nullptr;
   int (*hipMemcpyDtoH)(void*, void*, size_t) = nullptr;
+  int (*hipMemcpyDtoDAsync)(void*, void*, size_t, hipStream_t) = nullptr;
   int (*hipDeviceSynchronize)() = nullptr;
   const char* (*hipGetErrorString)(int) = nullptr;
   std::string problem;
@@ -60,7 +61,7 @@ struct Hip {
               lib.sym("hipModuleGetFunction", hipModuleGetFunction) &&
               lib.sym("hipModuleLaunchKernel", hipModuleLaunchKernel) && lib.sym("hipMalloc", hipMalloc) &&
               lib.sym("hipFree", hipFree) && lib.sym("hipMemcpyHtoD", hipMemcpyHtoD) &&
-              lib.sym("hipMemcpyDtoH", hipMemcpyDtoH) && lib.sym("hipDeviceSynchronize", hipDeviceSynchronize) &&
+              lib.sym("hipMemcpyDtoH", hipMemcpyDtoH) && lib.sym("hipMemcpyDtoDAsync", hipMemcpyDtoDAsync) && lib.sym("hipDeviceSynchronize", hipDeviceSynchronize) &&
               lib.sym("hipGetErrorString", hipGetErrorString);
     if (!ok) {
       problem = "incomplete libamdhip64: " + lib.error();
@@ -156,6 +157,10 @@ class HipRuntime final : public Runtime {
   void copy_to_host(void* dst, const void* src, size_t n) override {
     bind();
     check(hip().hipMemcpyDtoH(dst, const_cast<void*>(src), n), "hipMemcpyDtoH");
+  }
+  void copy_on_device(void* dst, const void* src, size_t n, void* stream) override {
+    bind();
+    check(hip().hipMemcpyDtoDAsync(dst, const_cast<void*>(src), n, static_cast<hipStream_t>(stream)), "hipMemcpyDtoDAsync");
   }
   void synchronize() override {
     bind();

@@ -75,6 +75,7 @@ class HostRuntime final : public Runtime {
   void free(void* ptr) override { std::free(ptr); }
   void copy_to_device(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void copy_to_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void copy_on_device(void* dst, const void* src, size_t bytes, void*) override { std::memmove(dst, src, bytes); }
   void synchronize() override {}
 };
 

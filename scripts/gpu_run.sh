@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the GPU suites and the kernel benchmark on an NVIDIA machine, from binaries built
+# here and staged by scripts/stage_gpu.sh into build-gpu/. Writes logs to $OUT (or ./gpu-out).
+set -u
+out="${OUT:-gpu-out}"
+mkdir -p "$out"
+b=build-gpu
+export ROPEGEN_CACHE_DIR="$PWD/$b/cache"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.txt" 2>&1
+rc=0
+run() { # name, command...
+  local name="$1"; shift
+  echo "== $name: $*" | tee -a "$out/summary.txt"
+  "$@" > "$out/$name.log" 2>&1
+  local r=$?
+  tail -3 "$out/$name.log" | tee -a "$out/summary.txt"
+  echo "   exit $r" | tee -a "$out/summary.txt"
+  [ $r -eq 0 ] || rc=1
+}
+run gpu_numerics env ROPEGEN_TEST_RUNTIME=cuda "$b/ropegen_numerics"
+run api "$b/ropegen_api_tests"
+run compile_nvrtc "$b/ropegen_compile_tests" "--test-case=*nvrtc*"
+run cli_matrix "$b/ropegen" --verify --matrix --device 0
+run cli_verify "$b/ropegen" --head-dim 128 --arch sm_90 --verify --tokens 4096
+run torch python3 scripts/torch_check.py "$b/libropegen_c.so"
+run bench "$b/ropegen_kernel_bench" --csv "$out/kernel_bench.csv"
+run compile_bench "$b/ropegen_compile_bench" "$b/ropegen"
+exit $rc
