@@ -27,6 +27,7 @@ struct Options {
   std::string runtime = "cuda";
   bool quick = false;
   std::string csv = "kernel_bench.csv";
+  bool sweep = false;  // try launch plans for the Llama shape instead of the full table
 };
 
 double median(std::vector<double> v) {
@@ -172,6 +173,7 @@ int run(int argc, char** argv) {
     if (a == "--runtime" && i + 1 < argc) o.runtime = argv[++i];
     else if (a == "--quick") o.quick = true;
     else if (a == "--csv" && i + 1 < argc) o.csv = argv[++i];
+    else if (a == "--sweep") o.sweep = true;
     else {
       std::fprintf(stderr, "usage: %s [--runtime cuda|host] [--quick] [--csv FILE]\n", argv[0]);
       return 2;
@@ -250,6 +252,27 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     empty_us = time_per_call_us(rt, stream, 1, [&](int) { empty->launch(a, stream, 1); }, o.quick);
   }
   std::printf("empty kernel launch: %.2f us per launch (back to back, no host synchronisation)\n\n", empty_us);
+
+  if (o.sweep) {
+    // Launch plans (tokens per block x head groups) for the Llama-3-8B bf16 shape.
+    const KernelSpec s = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
+    std::printf("%-8s %7s %10s %8s\n", "plan", "tokens", "us/call", "%copy");
+    for (long long T : {1LL, 32LL, 256LL, 2048LL, 8192LL}) {
+      Workload w = make_workload(rt, s, T);
+      for (auto [tpb, hg] : std::vector<std::pair<int, int>>{{1, 8}, {1, 16}, {1, 32}, {2, 8}, {2, 16}, {4, 8},
+                                                              {8, 4}, {4, 4}, {16, 2}, {8, 8}, {2, 32}, {1, 64}}) {
+        JitOptions jo = JitOptions::from_env();
+        jo.plan = {tpb, hg};
+        Context c(open_runtime(o.runtime), jo);
+        auto k = c.kernel(s);
+        double us = time_per_call_us(rt, stream, w.sets, [&](int set) { k->launch(w.args(set), stream); }, o.quick);
+        double gbs = ideal_bytes(s, T) / (us * 1e-6) / 1e9;
+        std::printf("%2dx%-5d %7lld %10.2f %7.1f%%\n", tpb, hg, T, us, 100 * gbs / copy_gbs);
+      }
+    }
+    rt.destroy_stream(stream);
+    return 0;
+  }
 
   std::vector<Row> rows;
   auto run_spec = [&](const std::string& name, const std::string& text, long long T) {

@@ -46,9 +46,20 @@ struct GeneratedSource {
   std::string abi = "ropegen_kernel_args/1";  ///< argument ABI: one struct by value
 };
 
+/// Overrides of the schedule codegen would choose (0 = codegen's choice). For tuning; set
+/// through JitOptions::plan / ROPEGEN_PLAN="TOKENSxGROUPS".
+struct PlanChoice {
+  int tokens_per_block = 0;
+  int head_groups = 0;
+  bool empty() const { return tokens_per_block == 0 && head_groups == 0; }
+};
+
+/// Parses "TOKENSxGROUPS" (e.g. "4x8"); throws Error(Spec) naming the text.
+PlanChoice parse_plan_choice(const std::string& text);
+
 /// Generates the kernel for a spec and target. Throws Error(Spec) if the spec's wave size
-/// is not supported by the target.
-GeneratedSource generate(const KernelSpec& spec, const Target& target);
+/// is not supported by the target, or a plan choice makes a block over 1024 threads.
+GeneratedSource generate(const KernelSpec& spec, const Target& target, const PlanChoice& choice = {});
 
 /// Wraps a hand-written kernel body (using the prelude's portable names and taking one
 /// ropegen_kernel_args) into a complete source for a target: preludes, the argument

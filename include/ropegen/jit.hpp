@@ -21,6 +21,7 @@ struct JitOptions {
   std::string dump_dir;                  ///< write source, options, log, metadata per compile
   uint64_t max_bytes = 512ull << 20;     ///< user cache size cap (LRU eviction)
   int verbose = 0;                       ///< 1: one line per build on stderr
+  PlanChoice plan;                       ///< schedule override for tuning (ROPEGEN_PLAN)
 
   static JitOptions from_env();
 };

@@ -33,9 +33,11 @@ struct Dialect {
 
 Dialect dialect_for(Vendor v) {
   switch (v) {
-    case Vendor::Amd: return {{"prelude_amd.h", "sincos_portable.h"}, false};
-    case Vendor::Nvidia: return {{"prelude_nvidia.h", "sincos_portable.h"}, false};
-    case Vendor::Host: return {{"prelude_host.h", "sincos_portable.h"}, true};
+    case Vendor::Amd:
+      return {{"prelude_amd.h", "convert_bf16_soft.h", "convert_f16_amd.h", "sincos_portable.h"}, false};
+    case Vendor::Nvidia: return {{"prelude_nvidia.h", "convert_nvidia.h", "sincos_portable.h"}, false};
+    case Vendor::Host:
+      return {{"prelude_host.h", "convert_bf16_soft.h", "convert_f16_soft.h", "sincos_portable.h"}, true};
   }
   throw Error(ErrorKind::Internal, "no dialect for vendor");
 }
@@ -118,7 +120,17 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
   return out;
 }
 
-GeneratedSource generate(const KernelSpec& spec, const Target& target) {
+PlanChoice parse_plan_choice(const std::string& text) {
+  PlanChoice c;
+  char x = 0;
+  char extra = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c", &c.tokens_per_block, &x, &c.head_groups, &extra) != 3 || x != 'x' ||
+      c.tokens_per_block < 1 || c.head_groups < 1)
+    throw Error(ErrorKind::Spec, "bad plan '" + text + "': expected TOKENSxGROUPS, e.g. 4x8");
+  return c;
+}
+
+GeneratedSource generate(const KernelSpec& spec, const Target& target, const PlanChoice& choice) {
   const int wave = spec.wave_for(target);
   if (!target.supports_wave(wave)) {
     throw Error(ErrorKind::Spec, "wave = " + std::to_string(wave) + " is not supported by target " +
@@ -153,6 +165,11 @@ GeneratedSource generate(const KernelSpec& spec, const Target& target) {
   const int items = std::max(1, 256 / lanes);
   plan.head_groups = std::min(items, pow2_floor(std::max(1, plan.num_tasks / 4)));
   plan.tokens_per_block = std::max(1, items / plan.head_groups);
+  if (choice.head_groups > 0) plan.head_groups = choice.head_groups;
+  if (choice.tokens_per_block > 0) plan.tokens_per_block = choice.tokens_per_block;
+  if (static_cast<long long>(plan.tokens_per_block) * plan.head_groups * lanes > 1024)
+    throw Error(ErrorKind::Spec, "plan " + std::to_string(plan.tokens_per_block) + "x" +
+                                     std::to_string(plan.head_groups) + " needs more than 1024 threads per block");
   const int used = plan.tokens_per_block * plan.head_groups * lanes;
   plan.block_threads = (used + wave - 1) / wave * wave;
 

@@ -48,6 +48,7 @@ JitOptions JitOptions::from_env() {
   if (const char* d = std::getenv("ROPEGEN_DUMP_DIR"); d && *d) o.dump_dir = d;
   o.max_bytes = default_cache_max_bytes();
   if (const char* v = std::getenv("ROPEGEN_VERBOSE"); v && *v) o.verbose = std::atoi(v);
+  if (const char* p = std::getenv("ROPEGEN_PLAN"); p && *p) o.plan = parse_plan_choice(p);
   return o;
 }
 
@@ -83,7 +84,7 @@ struct Jit::Impl {
 
   BuildInfo build_uncached(const KernelSpec& spec, const Target& target, const CompileOptions& copts,
                            std::chrono::steady_clock::time_point t0) {
-    GeneratedSource src = generate(spec, target);
+    GeneratedSource src = generate(spec, target, opts.plan);
     // Which backend, and why others of the same vendor were passed over.
     std::string note;
     const Compiler* chosen = &select_compiler(target, opts.compiler, &note);

@@ -68,6 +68,55 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kern
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
 
+// ---- convert_bf16_soft.h ----
+// bf16 <-> fp32 in integer code (targets without a bf16 convert instruction).
+RG_DEVICE float rg_bf16_bits_to_f32(unsigned b) { return rg_as_float(b << 16); }
+RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
+  const unsigned x = rg_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40u;  // NaN stays a quiet NaN
+  return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;                    // round to nearest even
+}
+
+// ---- convert_f16_soft.h ----
+// f16 <-> fp32 in integer code (the host target; exact IEEE rounding to nearest even).
+RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
+  const unsigned sign = (b & 0x8000u) << 16;
+  const unsigned e = (b >> 10) & 0x1fu;
+  const unsigned m = b & 0x3ffu;
+  if (e == 0) {  // zero or subnormal: m * 2^-24
+    const float v = static_cast<float>(m) * 5.9604644775390625e-8f;
+    return sign ? -v : v;
+  }
+  if (e == 31) return rg_as_float(sign | 0x7f800000u | (m << 13));
+  return rg_as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
+  const unsigned x = rg_as_uint(f);
+  const unsigned sign = (x >> 16) & 0x8000u;
+  const unsigned ax = x & 0x7fffffffu;
+  unsigned h;
+  if (ax >= 0x7f800000u) {
+    h = ax > 0x7f800000u ? 0x7e00u : 0x7c00u;  // NaN, infinity
+  } else if (ax >= 0x477ff000u) {
+    h = 0x7c00u;  // at or above 65520: rounds to infinity
+  } else if (ax < 0x38800000u) {  // below 2^-14: subnormal half or zero
+    if (ax <= 0x33000000u) {
+      h = 0;  // at most 2^-25: rounds to zero (2^-25 itself is a tie, to even)
+    } else {
+      const unsigned shift = 126u - (ax >> 23);
+      const unsigned m = (ax & 0x7fffffu) | 0x800000u;
+      const unsigned rem = m & ((1u << shift) - 1u);
+      const unsigned half = 1u << (shift - 1u);
+      h = m >> shift;
+      if (rem > half || (rem == half && (h & 1u))) ++h;
+    }
+  } else {
+    const unsigned r = ax - 0x38000000u;  // rebias the exponent from 127 to 15
+    h = (r + 0xfffu + ((r >> 13) & 1u)) >> 13;
+  }
+  return sign | h;
+}
+
 // ---- sincos_portable.h ----
 // sin and cos of a float, the same code on every target: no device math library is
 // needed (AMD builds have none), no local memory is used (CUDA's sincosf keeps a stack
@@ -123,62 +172,20 @@ typedef struct ropegen_kernel_args {
 #endif /* ROPEGEN_KERNEL_ARGS_H */
 
 // ---- rope_common.h ----
-// Storage types and conversions shared by all kernels. Everything computes in fp32; a
-// value is rounded once, to nearest even, when it is stored. The conversions are plain
-// integer code so every target (GPU or host) rounds bit-identically.
+// Storage types shared by all kernels. Everything computes in fp32; a value is rounded
+// once, to nearest even, when it is stored. The bit conversions (rg_*_bits_*) come from
+// the target's convert_*.h: hardware instructions where the target has them, integer code
+// elsewhere; all round to nearest even, so every target stores the same bits.
 
 struct rg_bf16 { unsigned short bits; };
 struct rg_f16 { unsigned short bits; };
 
 RG_DEVICE float rg_to_f32(float x) { return x; }
-RG_DEVICE float rg_to_f32(rg_bf16 x) { return rg_as_float(static_cast<unsigned>(x.bits) << 16); }
-RG_DEVICE float rg_to_f32(rg_f16 x) {
-  const unsigned sign = (static_cast<unsigned>(x.bits) & 0x8000u) << 16;
-  const unsigned e = (x.bits >> 10) & 0x1fu;
-  const unsigned m = x.bits & 0x3ffu;
-  if (e == 0) {  // zero or subnormal: m * 2^-24
-    const float v = static_cast<float>(m) * 5.9604644775390625e-8f;
-    return sign ? -v : v;
-  }
-  if (e == 31) return rg_as_float(sign | 0x7f800000u | (m << 13));
-  return rg_as_float(sign | ((e + 112u) << 23) | (m << 13));
-}
-
+RG_DEVICE float rg_to_f32(rg_bf16 x) { return rg_bf16_bits_to_f32(x.bits); }
+RG_DEVICE float rg_to_f32(rg_f16 x) { return rg_f16_bits_to_f32(x.bits); }
 RG_DEVICE void rg_from_f32(float f, float& out) { out = f; }
-RG_DEVICE void rg_from_f32(float f, rg_bf16& out) {
-  const unsigned x = rg_as_uint(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) {  // NaN stays a quiet NaN
-    out.bits = static_cast<unsigned short>((x >> 16) | 0x40u);
-    return;
-  }
-  out.bits = static_cast<unsigned short>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-RG_DEVICE void rg_from_f32(float f, rg_f16& out) {
-  const unsigned x = rg_as_uint(f);
-  const unsigned sign = (x >> 16) & 0x8000u;
-  const unsigned ax = x & 0x7fffffffu;
-  unsigned h;
-  if (ax >= 0x7f800000u) {
-    h = ax > 0x7f800000u ? 0x7e00u : 0x7c00u;  // NaN, infinity
-  } else if (ax >= 0x477ff000u) {
-    h = 0x7c00u;  // at or above 65520: rounds to infinity
-  } else if (ax < 0x38800000u) {  // below 2^-14: subnormal half or zero
-    if (ax <= 0x33000000u) {
-      h = 0;  // at most 2^-25: rounds to zero (2^-25 itself is a tie, to even)
-    } else {
-      const unsigned shift = 126u - (ax >> 23);
-      const unsigned m = (ax & 0x7fffffu) | 0x800000u;
-      const unsigned rem = m & ((1u << shift) - 1u);
-      const unsigned half = 1u << (shift - 1u);
-      h = m >> shift;
-      if (rem > half || (rem == half && (h & 1u))) ++h;
-    }
-  } else {
-    const unsigned r = ax - 0x38000000u;  // rebias the exponent from 127 to 15
-    h = (r + 0xfffu + ((r >> 13) & 1u)) >> 13;
-  }
-  out.bits = static_cast<unsigned short>(sign | h);
-}
+RG_DEVICE void rg_from_f32(float f, rg_bf16& out) { out.bits = static_cast<unsigned short>(rg_f32_to_bf16_bits(f)); }
+RG_DEVICE void rg_from_f32(float f, rg_f16& out) { out.bits = static_cast<unsigned short>(rg_f32_to_f16_bits(f)); }
 
 // Element <-> bits of its storage type, selected by a tag pointer so one template body
 // serves every dtype.

@@ -134,6 +134,9 @@ class CudaRuntime final : public Runtime {
     check(d.cuDeviceGetCount(&count), "cuDeviceGetCount", ErrorKind::Load);
     CUcontext current = nullptr;
     d.cuCtxGetCurrent(&current);
+    // A current context that no longer works (e.g. a released primary context) counts as none.
+    CUdevice probe = 0;
+    if (current && d.cuCtxGetDevice(&probe) != 0) current = nullptr;
     if (device < 0 && current) {
       // The caller's context decides the device.
       check(d.cuCtxGetDevice(&device_), "cuCtxGetDevice", ErrorKind::Load);
@@ -159,7 +162,12 @@ class CudaRuntime final : public Runtime {
     arch_ = "sm_" + std::to_string(major) + std::to_string(minor);
   }
   ~CudaRuntime() override {
-    if (owns_primary_) driver().cuDevicePrimaryCtxRelease(device_);
+    if (!owns_primary_) return;
+    // Leave no thread pointing at a context this runtime may have been the last user of.
+    CUcontext cur = nullptr;
+    driver().cuCtxGetCurrent(&cur);
+    if (cur == ctx_) driver().cuCtxSetCurrent(nullptr);
+    driver().cuDevicePrimaryCtxRelease(device_);
   }
 
   std::string name() const override { return "cuda"; }
