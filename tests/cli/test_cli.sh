@@ -54,5 +54,27 @@ expect "verify json" 0 '"passed": true' -- --head-dim 64 --dtype f16 --style gpt
 expect "verify every kernel of a file" 0 "op=rope head_dim=64" -- --spec "$work/two.rg" --arch host --verify
 expect "flags override the file" 0 "dtype=f32" -- --spec "$work/two.rg" --kernel a --dtype f32 --arch host --emit
 
+# The main job, the cache and bundles, in a private cache directory.
+export ROPEGEN_CACHE_DIR="$work/cache"
+expect "main job compiles gfx1100 (miss)" 0 "cache    miss: compiled" -- --head-dim 128 --arch gfx1100
+expect "main job reports resources" 0 "wave 32, " -- --head-dim 128 --arch gfx1100
+expect "second run is a disk hit" 0 "cache    hit (disk)" -- --head-dim 128 --arch gfx1100
+expect "fallback is explained" 0 "fell back: hiprtc: comgr does not list ISA gfx1100" -- --head-dim 128 --arch gfx1100
+expect "main job json" 0 '"cache": "hit"' -- --head-dim 128 --arch gfx1100 --json
+expect "write the code object" 0 "wrote    $work/k.hsaco" -- --head-dim 128 --arch gfx942 -o "$work/k.hsaco"
+[ -s "$work/k.hsaco" ] && pass=$((pass + 1)) || { echo "FAIL -o wrote nothing"; fails=$((fails + 1)); }
+expect "disassembly" 0 "global_load_b128" -- --head-dim 128 --arch gfx1100 --disasm
+expect "forced backend that cannot serve the target" 1 "nvrtc: builds only for NVIDIA targets, not gfx1100" -- --head-dim 128 --arch gfx1100 --compiler nvrtc
+expect "cache list" 0 "clang-amdgpu" -- cache list
+expect "cache stats" 0 "entries  2 (0 invalid)" -- cache stats
+printf 'junk' > "$work/cache/00000000deadbeef.rgco"
+expect "cache verify finds a damaged entry" 1 "INVALID $work/cache/00000000deadbeef.rgco: not a ropegen cache entry" -- cache verify
+expect "prune removes damaged entries first" 0 "removed 1 entries" -- cache prune
+expect "cache clear" 0 "removed 2 entries" -- cache clear
+ROPEGEN_NO_COMPILE=1 expect "no-compile miss names the key" 1 "ROPEGEN_NO_COMPILE is set and no cache entry exists" -- --head-dim 48 --arch host
+expect "bundle for a fleet" 0 "bundle   $work/bundle: 4 code objects" -- bundle --arch gfx90a,gfx1100 --spec "$work/two.rg" -o "$work/bundle"
+ROPEGEN_CACHE_PATH="$work/bundle" ROPEGEN_NO_COMPILE=1 expect "bundle serves a run without compiling" 0 "cache    hit (bundle)" -- --spec "$work/two.rg" --kernel a --arch gfx1100
+expect "bundle with an unknown target" 1 "unknown target 'gfx9'" -- bundle --arch gfx90a,gfx9 --spec "$work/two.rg" -o "$work/b2"
+
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]
