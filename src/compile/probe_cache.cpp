@@ -37,7 +37,7 @@ nlohmann::json cached_probe(const std::string& tool, const std::vector<std::stri
   const char* off = std::getenv("ROPEGEN_DISABLE_DISK_CACHE");
   if (off && *off && std::string(off) != "0") return probe();
   const std::string dir = default_cache_dir();
-  const std::string path = dir + "/probes-1.json";
+  const std::string path = dir + "/probes-2.json";
   const std::string fp = fingerprint(files);
   std::lock_guard<std::mutex> lock(g_mu);
   nlohmann::json all = nlohmann::json::object();

@@ -11,7 +11,7 @@
 
 namespace ropegen::detail {
 
-/// The probe result for `tool`: from <cache dir>/probes-1.json when the fingerprint of
+/// The probe result for `tool`: from <cache dir>/probes-2.json when the fingerprint of
 /// `files` matches, else from `probe()` (then stored). Never throws for cache trouble.
 nlohmann::json cached_probe(const std::string& tool, const std::vector<std::string>& files,
                             const std::function<nlohmann::json()>& probe);

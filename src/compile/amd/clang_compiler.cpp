@@ -2,6 +2,10 @@
 // object (an AMDGPU ELF, not an offload bundle) for any ISA the installed clang knows,
 // including gfx11 and gfx942, without the ROCm device library: the templates use clang
 // builtins only. Picks the newest clang-19..clang-15 on PATH, or $ROPEGEN_CLANG.
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <mutex>
@@ -46,8 +50,18 @@ const ClangInfo& clang_info() {
         line.erase(0, line.find_first_not_of(" \t"));
         if (line.rfind("gfx", 0) == 0) r["cpus"].push_back(line.substr(0, line.find_first_of(" \t")));
       }
-      if (r["cpus"].empty())
+      if (r["cpus"].empty()) {
         r["problem"] = c.path + " has no AMDGPU target (-print-supported-cpus listed no gfx ISA)";
+        return r;
+      }
+      // The driver links code objects with the ld.lld installed beside it.
+      char resolved[4096];
+      if (realpath(c.path.c_str(), resolved)) {
+        std::string dir = resolved;
+        dir = dir.substr(0, dir.rfind('/'));
+        if (access((dir + "/ld.lld").c_str(), X_OK) != 0)
+          r["problem"] = c.path + " cannot link AMDGPU code objects: no ld.lld in " + dir + " (install lld of the same version)";
+      }
       return r;
     });
     c.problem = j.value("problem", "");
