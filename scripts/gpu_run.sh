@@ -24,6 +24,5 @@ run cli_matrix "$b/ropegen" --verify --matrix --device 0
 run cli_verify "$b/ropegen" --head-dim 128 --arch sm_90 --verify --tokens 4096
 run torch python3 scripts/torch_check.py "$b/libropegen_c.so"
 run bench "$b/ropegen_kernel_bench" --csv "$out/kernel_bench.csv"
-run compile_bench "$b/ropegen_compile_bench" "$b/ropegen"
 run sweep "$b/ropegen_kernel_bench" --sweep
 exit $rc
