@@ -8,6 +8,7 @@
 // The working set never sits in L2 between iterations: each launch uses the next of enough
 // buffer sets (offsets into one pool per tensor) to cover at least 4x the L2 size.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -251,7 +252,29 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     ropegen_kernel_args a = w.args(0);
     empty_us = time_per_call_us(rt, stream, 1, [&](int) { empty->launch(a, stream, 1); }, o.quick);
   }
-  std::printf("empty kernel launch: %.2f us per launch (back to back, no host synchronisation)\n\n", empty_us);
+  std::printf("empty kernel launch: %.2f us per launch (back to back, no host synchronisation)\n", empty_us);
+
+  // Host-side cost of Kernel::launch (argument checks, grid, driver call): wall time of the
+  // enqueueing loop alone, for the decode kernel.
+  {
+    KernelSpec s = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
+    auto k = ctx->kernel(s);
+    Workload w = make_workload(rt, s, 1);
+    const int n = 1000;
+    std::vector<double> per;
+    for (int r = 0; r < 5; ++r) {
+      rt.synchronize_stream(stream);
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < n; ++i) k->launch(w.args(i % w.sets), stream);
+      per.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / n);
+      rt.synchronize_stream(stream);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 100000; ++i) ctx->kernel(s);
+    const double get_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 100000;
+    std::printf("host side: %.2f us per Kernel::launch (checks + driver enqueue), %.3f us per warm Context::kernel()\n\n",
+                median(per), get_us);
+  }
 
   if (o.sweep) {
     // Launch plans (tokens per block x head groups) for the Llama-3-8B bf16 shape.
