@@ -34,10 +34,12 @@ struct Dialect {
 Dialect dialect_for(Vendor v) {
   switch (v) {
     case Vendor::Amd:
-      return {{"prelude_amd.h", "convert_bf16_soft.h", "convert_f16_amd.h", "sincos_portable.h"}, false};
+      return {{"prelude_amd.h", "raw_vector_ext.h", "convert_bf16_soft.h", "convert_f16_amd.h", "sincos_portable.h"},
+              false};
     case Vendor::Nvidia: return {{"prelude_nvidia.h", "convert_nvidia.h", "sincos_portable.h"}, false};
     case Vendor::Host:
-      return {{"prelude_host.h", "convert_bf16_soft.h", "convert_f16_soft.h", "sincos_portable.h"}, true};
+      return {{"prelude_host.h", "raw_vector_ext.h", "convert_bf16_soft.h", "convert_f16_soft.h", "sincos_portable.h"},
+              true};
   }
   throw Error(ErrorKind::Internal, "no dialect for vendor");
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "../common/process.hpp"
+#include "ropegen/error.hpp"
 
 namespace ropegen::detail {
 
@@ -42,6 +43,33 @@ CodeObject base_code_object(const GeneratedSource& src, const std::string& backe
   co.spec = src.spec;
   co.bytes.assign(bytes.begin(), bytes.end());
   return co;
+}
+
+void ensure_can_build(const Compiler& c, const Target& t) {
+  std::string why;
+  if (c.available(&why) && c.supports(t, &why)) return;
+  Error e(ErrorKind::Compile, c.name() + " cannot build for " + t.id() + ": " + why);
+  e.target = t.id();
+  throw e.finish();
+}
+
+bool same_vendor(const Compiler& c, const Target& t, std::string* why) {
+  if (c.vendor() == t.vendor) return true;
+  if (why) {
+    const char* v = c.vendor() == Vendor::Amd ? "AMD targets" : c.vendor() == Vendor::Nvidia ? "NVIDIA targets" : "target host";
+    *why = std::string("builds only for ") + v + ", not " + t.id();
+  }
+  return false;
+}
+
+void throw_compile_failure(const Compiler& c, const GeneratedSource& src, const std::string& what,
+                           const std::string& options, const std::string& log) {
+  Error e(ErrorKind::Compile, c.name() + " failed to compile " + src.entry + (what.empty() ? "" : ": " + what));
+  e.target = src.target.id();
+  e.options = options;
+  e.log = log;
+  e.source_path = dump_failed_source(src);
+  throw e.finish();
 }
 
 std::string find_program(const char* env, const std::vector<std::string>& names) {

@@ -16,6 +16,18 @@ CodeObject base_code_object(const GeneratedSource& src, const std::string& backe
                             const std::string& version, const std::string& format,
                             std::string bytes);
 
+/// Throws Error(Compile) "<backend> cannot build for <target>: why" unless the backend is
+/// available and supports the target.
+void ensure_can_build(const Compiler& c, const Target& t);
+
+/// False (with `why`) when the target belongs to another vendor than the backend's.
+bool same_vendor(const Compiler& c, const Target& t, std::string* why);
+
+/// Throws the Error(Compile) of a failed compile: stage, target, options, log, and the path
+/// the source was dumped to.
+[[noreturn]] void throw_compile_failure(const Compiler& c, const GeneratedSource& src, const std::string& what,
+                                        const std::string& options, const std::string& log);
+
 /// Finds the first program of `names` on PATH (or the value of env var `env` if set).
 /// Returns "" when none is found.
 std::string find_program(const char* env, const std::vector<std::string>& names);

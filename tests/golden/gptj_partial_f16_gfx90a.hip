@@ -34,8 +34,20 @@ RG_DEVICE int rg_grid_y() {
 RG_DEVICE float rg_as_float(unsigned u) { return __builtin_bit_cast(float, u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f); }
 
-// Raw types of 16, 8, 4 and 2 bytes: whole-vector loads and stores (global_load_b128 /
-// global_load_dwordx4 and the matching stores).
+RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
+// Kernel pointers are global memory; saying so keeps clang from falling back to flat
+// instructions where it cannot prove it (e.g. through a select of two pointers).
+template <class T> RG_DEVICE T rg_load(const T* p) {
+  return *(const __attribute__((address_space(1))) T*)p;  // C cast: may change address space
+}
+template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
+  *(__attribute__((address_space(1))) T*)p = v;
+}
+
+// ---- raw_vector_ext.h ----
+// Raw types of 16, 8, 4 and 2 bytes for compilers with GCC/clang vector extensions (AMD
+// targets and the host): a vector load or store is one memory instruction
+// (global_load_b128 / global_load_dwordx4 on AMD). NVIDIA uses CUDA's uint4/uint2 instead.
 typedef unsigned int rg_u32x4 __attribute__((vector_size(16)));
 typedef unsigned int rg_u32x2 __attribute__((vector_size(8)));
 template <int Bytes> struct rg_raw;
@@ -52,15 +64,6 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
-// Kernel pointers are global memory; saying so keeps clang from falling back to flat
-// instructions where it cannot prove it (e.g. through a select of two pointers).
-template <class T> RG_DEVICE T rg_load(const T* p) {
-  return *(const __attribute__((address_space(1))) T*)p;  // C cast: may change address space
-}
-template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
-  *(__attribute__((address_space(1))) T*)p = v;
-}
 
 // ---- convert_bf16_soft.h ----
 // bf16 <-> fp32 in integer code (targets without a bf16 convert instruction).

@@ -83,10 +83,7 @@ class ClangAmdgpuCompiler final : public Compiler {
     return false;
   }
   bool supports(const Target& t, std::string* why) const override {
-    if (t.vendor != Vendor::Amd) {
-      if (why) *why = "builds only for AMD targets, not " + t.id();
-      return false;
-    }
+    if (!detail::same_vendor(*this, t, why)) return false;
     const auto& cpus = clang_info().cpus;
     if (std::find(cpus.begin(), cpus.end(), t.arch) == cpus.end()) {
       if (why) *why = clang_info().version + " does not know ISA " + t.arch;
@@ -96,12 +93,7 @@ class ClangAmdgpuCompiler final : public Compiler {
   }
 
   CodeObject compile(const GeneratedSource& src, const CompileOptions& opts) const override {
-    std::string why;
-    if (!available(&why) || !supports(src.target, &why)) {
-      Error e(ErrorKind::Compile, "clang-amdgpu cannot build for " + src.target.id() + ": " + why);
-      e.target = src.target.id();
-      throw e.finish();
-    }
+    detail::ensure_can_build(*this, src.target);
     auto t0 = std::chrono::steady_clock::now();
     const std::string dir = detail::make_temp_dir("ropegen-clang");
     const std::string in = dir + "/" + src.entry + ".hip", out = dir + "/" + src.entry + ".hsaco";
@@ -123,13 +115,7 @@ class ClangAmdgpuCompiler final : public Compiler {
     }
     detail::remove_tree(dir);
     if (r.exit_code != 0 || bytes.empty()) {
-      Error e(ErrorKind::Compile, "clang-amdgpu failed to compile " + src.entry +
-                                      (r.error.empty() ? "" : ": " + r.error));
-      e.target = src.target.id();
-      e.options = detail::join_command(argv);
-      e.log = r.output;
-      e.source_path = detail::dump_failed_source(src);
-      throw e.finish();
+      detail::throw_compile_failure(*this, src, r.error, detail::join_command(argv), r.output);
     }
     CodeObject co = make_amd_code_object(src, name(), version(), std::move(bytes));
     co.options = detail::join_command(argv);

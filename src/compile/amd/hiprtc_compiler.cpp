@@ -151,10 +151,7 @@ class HiprtcCompiler final : public Compiler {
     return false;
   }
   bool supports(const Target& t, std::string* why) const override {
-    if (t.vendor != Vendor::Amd) {
-      if (why) *why = "builds only for AMD targets, not " + t.id();
-      return false;
-    }
+    if (!detail::same_vendor(*this, t, why)) return false;
     const auto& isas = probe().isas;
     if (std::find(isas.begin(), isas.end(), t.arch) == isas.end()) {
       if (why) *why = "comgr does not list ISA " + t.arch + " (" + probe().version + ")";
@@ -164,12 +161,7 @@ class HiprtcCompiler final : public Compiler {
   }
 
   CodeObject compile(const GeneratedSource& src, const CompileOptions& opts) const override {
-    std::string why;
-    if (!available(&why) || !supports(src.target, &why)) {
-      Error e(ErrorKind::Compile, "hiprtc cannot build for " + src.target.id() + ": " + why);
-      e.target = src.target.id();
-      throw e.finish();
-    }
+    detail::ensure_can_build(*this, src.target);
     Hiprtc& h = hiprtc();
     if (!h.problem.empty()) throw Error(ErrorKind::Compile, "hiprtc: " + h.problem);
     auto t0 = std::chrono::steady_clock::now();
@@ -196,13 +188,7 @@ class HiprtcCompiler final : public Compiler {
     }
     h.destroy(&prog);
     if (rc != 0 || bytes.empty()) {
-      Error e(ErrorKind::Compile, "hiprtc failed to compile " + src.entry + ": " +
-                                      (rc ? h.err(rc) : "no code produced"));
-      e.target = src.target.id();
-      e.options = detail::join_command(options);
-      e.log = log;
-      e.source_path = detail::dump_failed_source(src);
-      throw e.finish();
+      detail::throw_compile_failure(*this, src, rc ? h.err(rc) : "no code produced", detail::join_command(options), log);
     }
     CodeObject co = make_amd_code_object(src, name(), version(), std::move(bytes));
     co.options = detail::join_command(options);

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "../../common/process.hpp"
+#include "../backend_util.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
 
@@ -40,17 +41,11 @@ class HostCompiler final : public Compiler {
   }
 
   bool supports(const Target& target, std::string* why) const override {
-    if (target.vendor == Vendor::Host) return true;
-    if (why) *why = "builds only for target host, not " + target.id();
-    return false;
+    return detail::same_vendor(*this, target, why);
   }
 
   CodeObject compile(const GeneratedSource& src, const CompileOptions& opts) const override {
-    if (!supports(src.target, nullptr)) {
-      Error e(ErrorKind::Compile, "host-cxx cannot build for target " + src.target.id());
-      e.target = src.target.id();
-      throw e.finish();
-    }
+    detail::ensure_can_build(*this, src.target);
     auto t0 = std::chrono::steady_clock::now();
     const std::string dir = detail::make_temp_dir("ropegen-host");
     const std::string cpp = dir + "/" + src.entry + ".cpp";
@@ -68,14 +63,8 @@ class HostCompiler final : public Compiler {
       throw;
     }
     if (r.exit_code != 0) {
-      // Keep the source for the user; the directory is named in the error.
-      Error e(ErrorKind::Compile, "host-cxx failed to compile " + src.entry +
-                                      (r.error.empty() ? "" : ": " + r.error));
-      e.target = src.target.id();
-      e.options = detail::join_command(argv);
-      e.log = r.output;
-      e.source_path = cpp;
-      throw e.finish();
+      detail::remove_tree(dir);
+      detail::throw_compile_failure(*this, src, r.error, detail::join_command(argv), r.output);
     }
     CodeObject co;
     try {

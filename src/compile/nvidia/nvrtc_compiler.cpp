@@ -122,10 +122,7 @@ class NvrtcCompiler final : public Compiler {
     return false;
   }
   bool supports(const Target& t, std::string* why) const override {
-    if (t.vendor != Vendor::Nvidia) {
-      if (why) *why = "builds only for NVIDIA targets, not " + t.id();
-      return false;
-    }
+    if (!detail::same_vendor(*this, t, why)) return false;
     const auto& a = probe().archs;
     if (!a.empty() && std::find(a.begin(), a.end(), sm_number(t)) == a.end()) {
       if (why) *why = probe().version + " does not support " + t.arch;
@@ -135,12 +132,7 @@ class NvrtcCompiler final : public Compiler {
   }
 
   CodeObject compile(const GeneratedSource& src, const CompileOptions& opts) const override {
-    std::string why;
-    if (!available(&why) || !supports(src.target, &why)) {
-      Error e(ErrorKind::Compile, "nvrtc cannot build for " + src.target.id() + ": " + why);
-      e.target = src.target.id();
-      throw e.finish();
-    }
+    detail::ensure_can_build(*this, src.target);
     Nvrtc& n = nvrtc();
     if (!n.problem.empty()) throw Error(ErrorKind::Compile, "nvrtc: " + n.problem);
     auto t0 = std::chrono::steady_clock::now();
@@ -177,12 +169,7 @@ class NvrtcCompiler final : public Compiler {
     }
     n.destroy(&prog);
     if (rc != 0 || bytes.empty()) {
-      Error e(ErrorKind::Compile, "nvrtc failed to compile " + src.entry + ": " + (rc ? n.err(rc) : "no code produced"));
-      e.target = src.target.id();
-      e.options = detail::join_command(options);
-      e.log = log;
-      e.source_path = detail::dump_failed_source(src);
-      throw e.finish();
+      detail::throw_compile_failure(*this, src, rc ? n.err(rc) : "no code produced", detail::join_command(options), log);
     }
     CodeObject co = detail::base_code_object(src, name(), version(), want_ptx ? "ptx" : "cubin", std::move(bytes));
     co.options = detail::join_command(options);
