@@ -65,6 +65,9 @@ int main(void) {
   /* NeoX pairs (0,2) and (1,3): (1,3) by 90 degrees -> (-3, 1); (2,4) unchanged. */
   EXPECT(out[0] == -3.0f && out[1] == 2.0f && out[2] == 1.0f && out[3] == 4.0f, "rotated values");
 
+  ropegen_kernel_destroy(k);
+  k = NULL;
+
   /* Errors: status codes and messages. */
   EXPECT(ropegen_kernel_create(ctx, "head_dim = 12x", &k) == ROPEGEN_ERROR_PARSE, "parse error status");
   EXPECT(strstr(ropegen_last_error(), "<spec>:1:12: error: '12x' is not a number") != NULL, "parse error text");
