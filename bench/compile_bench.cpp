@@ -10,6 +10,7 @@
 
 #include "../src/common/process.hpp"
 #include "ropegen/jit.hpp"
+#include "ropegen/runtime.hpp"
 
 using namespace ropegen;
 using Clock = std::chrono::steady_clock;
@@ -64,6 +65,33 @@ int main(int argc, char** argv) {
     auto t0 = Clock::now();
     for (int i = 0; i < n; ++i) jit.build(s, t);
     std::printf("in-process hit: %.3f us per build() (%d calls)\n", ms_since(t0) * 1000.0 / n, n);
+  }
+
+  // ropegen's own part of a launch: argument checks and the grid (no device involved).
+  {
+    const KernelSpec s = parse_spec_line("head_dim=128").spec;
+    GeneratedSource g = generate(s, parse_target("sm_90"));
+    alignas(64) static unsigned char buf[1 << 20];
+    static float table[1024];
+    static int idx[1] = {0};
+    ropegen_kernel_args a{};
+    a.q = buf;
+    a.k = a.k_cache = a.v_cache = buf;
+    a.v = buf;
+    a.positions = a.slot_mapping = idx;
+    a.cos = a.sin = table;
+    a.cos_sin_stride = 128;
+    a.num_tokens = 1;
+    a.q_stride = 32 * 128;
+    a.k_stride = a.v_stride = 8 * 128;
+    const int n = 1000000;
+    unsigned sink = 0;
+    auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      check_args(s, g.align, a);
+      sink += g.plan.grid(1 + (i & 7), 528).second;
+    }
+    std::printf("launch checks + grid: %.3f us per launch (%u)\n", ms_since(t0) * 1000.0 / n, sink & 1);
   }
 
   // A whole ropegen process that hits the disk cache (the entry was stored above).
