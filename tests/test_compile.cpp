@@ -173,10 +173,18 @@ TEST_CASE("compile: a broken template surfaces the GPU compiler's log") {
 TEST_CASE("compile: AMD ISA has 128-bit global loads and stores, no scratch (default spec)") {
   const Compiler* c = usable("clang-amdgpu");
   if (!c) return;
-  for (const char* t : {"gfx1100", "gfx942", "gfx90a"}) {
+  const Compiler* h = usable("hiprtc");
+  struct Case {
+    const Compiler* backend;
+    const char* target;
+  };
+  for (const Case& cs : {Case{c, "gfx1100"}, Case{c, "gfx942"}, Case{c, "gfx90a"}, Case{h, "gfx90a"}}) {
+    if (!cs.backend) continue;
+    const char* t = cs.target;
     CAPTURE(t);
+    CAPTURE(cs.backend->name());
     GeneratedSource g = generate(parse_spec_line("head_dim=128").spec, parse_target(t));
-    CodeObject co = c->compile(g, {});
+    CodeObject co = cs.backend->compile(g, {});
     std::string isa;
     try {
       isa = disassemble(co);
@@ -189,5 +197,38 @@ TEST_CASE("compile: AMD ISA has 128-bit global loads and stores, no scratch (def
     CHECK(isa.find(rdna ? "global_store_b128" : "global_store_dwordx4") != std::string::npos);
     CHECK(isa.find("scratch_") == std::string::npos);
     CHECK(isa.find("buffer_store_dword") == std::string::npos);  // no private-memory spills
+  }
+}
+
+TEST_CASE("compile: AMD register counts and occupancy of the default spec") {
+  // Waves per SIMD that the VGPR count allows: CDNA has 512 VGPRs per lane (granule 8, at
+  // most 8 waves); RDNA3 in wave32 has 1536 (granule 16 here, at most 16 waves).
+  auto waves = [](const Target& t, int vgprs) {
+    const bool cdna = t.default_wave == 64;
+    const int file = cdna ? 512 : 1536, granule = cdna ? 8 : 16, cap = cdna ? 8 : 16;
+    const int alloc = (vgprs + granule - 1) / granule * granule;
+    return std::min(cap, file / alloc);
+  };
+  for (const char* t : {"gfx1100", "gfx942", "gfx90a"}) {
+    const Target target = parse_target(t);
+    std::string note;
+    const Compiler* c = nullptr;
+    try {
+      c = &select_compiler(target, "", &note);
+    } catch (const Error& e) {
+      if (required("clang-amdgpu")) FAIL(e.what());
+      MESSAGE("skipping " << t << ": " << e.what());
+      continue;
+    }
+    for (const char* dtype : {"bf16", "f16", "f32"}) {
+      GeneratedSource g = generate(parse_spec_line(std::string("head_dim=128 dtype=") + dtype).spec, target);
+      const KernelResources k = inspect(c->compile(g, {})).kernels.at(0);
+      const int w = waves(target, k.vgprs);
+      MESSAGE(std::string(t) << " " << std::string(dtype) << " (" << c->name() << "): " << k.vgprs << " VGPRs -> " << w << " waves per SIMD");
+      CHECK(k.scratch_bytes == 0);
+      if (target.family == "RDNA3") CHECK(w == 16);  // full occupancy
+      else CHECK(w >= 7);                             // CDNA: 7 of 8 for 16-bit types (see README)
+      if (std::string(dtype) == "f32") CHECK(w == (target.family == "RDNA3" ? 16 : 8));
+    }
   }
 }
