@@ -43,7 +43,6 @@ struct GeneratedSource {
   std::string entry;        ///< kernel symbol, extern "C"
   std::string host_entry;   ///< host target only: symbol of the launcher that loops blocks
   std::string source_hash;  ///< FNV-1a 64 of source, hex
-  std::string abi = "ropegen_kernel_args/1";  ///< argument ABI: one struct by value
 };
 
 /// Overrides of the schedule codegen would choose (0 = codegen's choice). For tuning; set

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "../common/process.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {
@@ -304,19 +305,8 @@ std::string default_cache_dir() {
 }
 
 std::vector<std::string> default_bundle_dirs() {
-  std::vector<std::string> out;
   const char* p = std::getenv("ROPEGEN_CACHE_PATH");
-  if (!p) return out;
-  std::string s = p, cur;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == ':') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += s[i];
-    }
-  }
-  return out;
+  return p ? detail::split_nonempty(p, ':') : std::vector<std::string>{};
 }
 
 uint64_t default_cache_max_bytes() {

@@ -1,12 +1,14 @@
 // ropegen command-line tool: spec from flags / one-line text / a spec file -> generated
 // source, compiled code object, or a verification run.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
 
+#include "../common/process.hpp"
 #include "ropegen/cache.hpp"
 #include "ropegen/codegen.hpp"
 #include "ropegen/inspect.hpp"
@@ -292,20 +294,6 @@ int run(const Flags& f) {
   return all_passed ? kOk : kMismatch;
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == ',') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else if (s[i] != ' ') {
-      cur += s[i];
-    }
-  }
-  return out;
-}
-
 /// `ropegen cache list|stats|verify|prune|clear`: the user cache directory.
 int run_cache(const std::string& action, const std::string& dir_flag, long long max_bytes, bool as_json) {
   const std::string dir = dir_flag.empty() ? default_cache_dir() : dir_flag;
@@ -357,7 +345,9 @@ int run_cache(const std::string& action, const std::string& dir_flag, long long 
 int run_bundle(const Flags& f, const std::string& archs, const std::string& out_dir) {
   if (out_dir.empty()) throw Error(ErrorKind::Io, "bundle needs -o DIR");
   std::vector<Target> targets;
-  for (const auto& a : split_commas(archs)) targets.push_back(parse_target(a));
+  std::string list = archs;
+  list.erase(std::remove(list.begin(), list.end(), ' '), list.end());
+  for (const auto& a : detail::split_nonempty(list, ',')) targets.push_back(parse_target(a));
   if (targets.empty()) throw Error(ErrorKind::Target, "bundle needs --arch with one or more targets");
   std::vector<ParsedSpec> specs = resolve_specs(f);
   JitOptions jo = JitOptions::from_env();

@@ -106,6 +106,21 @@ void write_file(const std::string& path, const std::string& data) {
   if (!out) throw Error(ErrorKind::Io, "cannot write '" + path + "'");
 }
 
+std::vector<std::string> split_nonempty(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text) {
+    if (c == sep) {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
 std::string join_command(const std::vector<std::string>& argv) {
   std::string out;
   for (const auto& a : argv) {

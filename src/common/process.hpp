@@ -23,6 +23,9 @@ void remove_tree(const std::string& path);
 std::string read_file(const std::string& path);
 /// Writes a whole file; throws Error(Io).
 void write_file(const std::string& path, const std::string& data);
+/// Splits on `sep`, dropping empty parts ("a::b" -> {"a", "b"}).
+std::vector<std::string> split_nonempty(const std::string& text, char sep);
+
 /// Joins argv into one line for messages (quotes arguments with spaces).
 std::string join_command(const std::vector<std::string>& argv);
 

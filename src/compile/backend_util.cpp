@@ -78,16 +78,15 @@ std::string find_program(const char* env, const std::vector<std::string>& names)
     if (v && *v) return v;
   }
   const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
+  const std::vector<std::string> dirs = split_nonempty(path ? path : "/usr/bin:/bin", ':');
   for (const auto& n : names) {
-    size_t start = 0;
-    while (start <= p.size()) {
-      size_t end = p.find(':', start);
-      if (end == std::string::npos) end = p.size();
-      std::string dir = p.substr(start, end - start);
-      std::string full = (dir.empty() ? "." : dir) + "/" + n;
+    if (n.find('/') != std::string::npos) {
+      if (access(n.c_str(), X_OK) == 0) return n;
+      continue;
+    }
+    for (const auto& dir : dirs) {
+      std::string full = dir + "/" + n;
       if (access(full.c_str(), X_OK) == 0) return full;
-      start = end + 1;
     }
   }
   return "";

@@ -64,17 +64,7 @@ nlohmann::json cached_probe(const std::string& tool, const std::vector<std::stri
 
 std::string resolve_library(const std::vector<std::string>& names) {
   std::vector<std::string> dirs;
-  if (const char* l = std::getenv("LD_LIBRARY_PATH")) {
-    std::string s = l, cur;
-    for (size_t i = 0; i <= s.size(); ++i) {
-      if (i == s.size() || s[i] == ':') {
-        if (!cur.empty()) dirs.push_back(cur);
-        cur.clear();
-      } else {
-        cur += s[i];
-      }
-    }
-  }
+  if (const char* l = std::getenv("LD_LIBRARY_PATH")) dirs = split_nonempty(l, ':');
   for (const char* d : {"/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64",
                         "/usr/lib", "/lib", "/opt/rocm/lib", "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"})
     dirs.push_back(d);
