@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <thread>
 
 #include "ropegen/ropegen.hpp"
 #include "ropegen/verify.hpp"
@@ -88,6 +89,11 @@ TEST_CASE("api: CUDA: non-default stream, two specs in one process, foreign code
   INFO(rb.describe());
   CHECK(rb.passed);
   ctx->runtime().destroy_stream(stream);
+  // Launching from a thread where no context is current (an engine's worker thread).
+  VerifyReport from_thread;
+  std::thread worker([&] { from_thread = verify(ctx->runtime(), *b, VerifyCase{}); });
+  worker.join();
+  CHECK(from_thread.passed);
   // A host code object is refused by the CUDA runtime with a message, not a crash.
   CodeObject host_co;
   host_co.format = "elf-so";

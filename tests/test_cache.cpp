@@ -292,3 +292,26 @@ TEST_CASE("cache: prune keeps the cap by evicting least recently used entries") 
   CHECK(cache.clear() == 2);
   CHECK(cache.list().empty());
 }
+
+TEST_CASE("cache: the Jit keeps the user directory under its size cap") {
+  TempDir dir;
+  uint64_t one = 0;
+  {
+    Jit probe(opts_for(dir.path));
+    probe.build(spec("op=rope head_dim=16 q_heads=2 kv_heads=1"), host());
+    one = DiskCache(dir.path, false).list().at(0).bytes;
+    DiskCache(dir.path, false).clear();
+  }
+  JitOptions o = opts_for(dir.path);
+  o.max_bytes = one * 2 + one / 2;  // room for two entries of this size
+  Jit jit(o);
+  for (int hd : {16, 24, 32, 40}) {
+    std::string text = "op=rope head_dim=" + std::to_string(hd) + " q_heads=2 kv_heads=1";
+    jit.build(spec(text.c_str()), host());
+  }
+  auto left = DiskCache(dir.path, false).list();
+  CHECK(left.size() == 2);
+  uint64_t total = 0;
+  for (const auto& e : left) total += e.bytes;
+  CHECK(total <= o.max_bytes);
+}

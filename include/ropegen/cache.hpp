@@ -58,10 +58,12 @@ class DiskCache {
   /// Path an entry for `key` has (or would have).
   std::string path_for(const CacheKey& key) const;
 
-  std::vector<CacheEntryInfo> list() const;
-  /// Removes least-recently-used entries until the total is at most `max_bytes`.
-  /// Returns the number of files removed.
-  size_t prune(uint64_t max_bytes) const;
+  /// The entries with sizes and last-use times; `read_entries` also opens each one to
+  /// check it and fill in spec, target and backend (slower).
+  std::vector<CacheEntryInfo> list(bool read_entries = true) const;
+  /// Removes least-recently-used entries until the total is at most `max_bytes`; with
+  /// `check_entries`, damaged entries go first whatever the total. Returns files removed.
+  size_t prune(uint64_t max_bytes, bool check_entries = true) const;
   /// Removes every entry (and stray temp files). Returns the number removed.
   size_t clear() const;
 

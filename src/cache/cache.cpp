@@ -224,7 +224,7 @@ std::string DiskCache::store(const CacheKey& key, const CodeObject& co) const {
   return path;
 }
 
-std::vector<CacheEntryInfo> DiskCache::list() const {
+std::vector<CacheEntryInfo> DiskCache::list(bool read_entries) const {
   std::vector<CacheEntryInfo> out;
   DIR* d = opendir(dir_.c_str());
   if (!d) return out;
@@ -237,6 +237,11 @@ std::vector<CacheEntryInfo> DiskCache::list() const {
     if (stat(info.path.c_str(), &st) != 0) continue;
     info.bytes = static_cast<uint64_t>(st.st_size);
     info.last_used = st.st_mtime;
+    if (!read_entries) {
+      info.valid = true;  // not checked
+      out.push_back(info);
+      continue;
+    }
     bool ok = false;
     std::string bytes = read_all(info.path, &ok);
     try {
@@ -259,11 +264,12 @@ std::vector<CacheEntryInfo> DiskCache::list() const {
   return out;
 }
 
-size_t DiskCache::prune(uint64_t max_bytes) const {
+size_t DiskCache::prune(uint64_t max_bytes, bool check_entries) const {
   if (read_only_) bad("cache directory " + dir_ + " is read-only");
-  auto entries = list();
+  auto entries = list(check_entries);
   uint64_t total = 0;
   for (const auto& e : entries) total += e.bytes;
+  if (!check_entries && total <= max_bytes) return 0;
   // Broken entries go first, then least recently used.
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
     if (a.valid != b.valid) return !a.valid;

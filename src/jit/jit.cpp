@@ -133,7 +133,7 @@ struct Jit::Impl {
     if (write) {
       try {
         path = user.store(key, co);
-        user.prune(opts.max_bytes);
+        user.prune(opts.max_bytes, /*check_entries=*/false);  // sizes only: cheap after every store
       } catch (const Error& e) {
         {
           std::lock_guard<std::mutex> lock(mu);

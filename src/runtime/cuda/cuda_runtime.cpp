@@ -110,6 +110,10 @@ class CudaKernel final : public Kernel {
 
  protected:
   void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, void* stream) const override {
+    // Engines launch from their own threads: make this kernel's context current there.
+    CUcontext cur = nullptr;
+    driver().cuCtxGetCurrent(&cur);
+    if (cur != ctx_) check(driver().cuCtxSetCurrent(ctx_), "cuCtxSetCurrent");
     ropegen_kernel_args copy = args;
     void* params[] = {&copy};
     check(driver().cuLaunchKernel(fn_, gx, gy, 1, static_cast<unsigned>(plan().block_threads), 1, 1, 0,

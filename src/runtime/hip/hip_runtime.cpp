@@ -83,12 +83,13 @@ void check(int r, const std::string& what, ErrorKind kind = ErrorKind::Launch) {
 
 class HipKernel final : public Kernel {
  public:
-  HipKernel(const CodeObject& co, hipModule_t m, hipFunction_t f, int parallelism)
-      : Kernel(co), module_(m), fn_(f), parallelism_(parallelism) {}
+  HipKernel(const CodeObject& co, hipModule_t m, hipFunction_t f, int device, int parallelism)
+      : Kernel(co), module_(m), fn_(f), device_(device), parallelism_(parallelism) {}
   ~HipKernel() override { hip().hipModuleUnload(module_); }
 
  protected:
   void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, void* stream) const override {
+    check(hip().hipSetDevice(device_), "hipSetDevice");  // the calling thread may be on another device
     ropegen_kernel_args copy = args;
     void* params[] = {&copy};
     check(hip().hipModuleLaunchKernel(fn_, gx, gy, 1, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
@@ -100,6 +101,7 @@ class HipKernel final : public Kernel {
  private:
   hipModule_t module_;
   hipFunction_t fn_;
+  int device_;
   int parallelism_;
 };
 
@@ -139,7 +141,7 @@ class HipRuntime final : public Runtime {
       hip().hipModuleUnload(m);
       check(r, "hipModuleGetFunction " + co.entry, ErrorKind::Load);
     }
-    return std::make_unique<HipKernel>(co, m, f, 4 * cus_);
+    return std::make_unique<HipKernel>(co, m, f, device_, 4 * cus_);
   }
   void* alloc(size_t bytes) override {
     bind();
