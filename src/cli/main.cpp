@@ -418,7 +418,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", f.json, "machine-readable output");
   app.add_flag("--list-targets", f.list_targets, "list known targets and exit");
   app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
-  app.add_option("--tokens", f.tokens, "tokens for --verify (default 37)")->check(CLI::Range(0LL, 1LL << 24));
+  app.add_option("--tokens", f.tokens, "tokens for --verify (default 37, at most 16384: the reference keeps every element)")
+      ->check(CLI::Range(0LL, 16384LL));
   app.add_option("--seed", f.seed, "random seed for --verify (default 1)");
   CLI::App* cache_cmd = app.add_subcommand("cache", "inspect or clean the user cache directory");
   std::string cache_action, cache_dir;
@@ -452,6 +453,10 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::fflush(stdout);
     std::cerr << e.what() << "\n";
+    return kError;
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    std::cerr << "error: out of memory (for --verify, try fewer --tokens)\n";
     return kError;
   } catch (const std::exception& e) {
     std::fflush(stdout);
