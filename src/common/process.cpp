@@ -121,6 +121,20 @@ std::vector<std::string> split_nonempty(const std::string& text, char sep) {
   return out;
 }
 
+std::string find_file(const std::vector<std::string>& names, const std::vector<std::string>& dirs, int mode) {
+  for (const auto& n : names) {
+    if (n.find('/') != std::string::npos) {
+      if (access(n.c_str(), mode) == 0) return n;
+      continue;
+    }
+    for (const auto& d : dirs) {
+      std::string full = d + "/" + n;
+      if (access(full.c_str(), mode) == 0) return full;
+    }
+  }
+  return "";
+}
+
 std::string join_command(const std::vector<std::string>& argv) {
   std::string out;
   for (const auto& a : argv) {

@@ -26,6 +26,10 @@ void write_file(const std::string& path, const std::string& data);
 /// Splits on `sep`, dropping empty parts ("a::b" -> {"a", "b"}).
 std::vector<std::string> split_nonempty(const std::string& text, char sep);
 
+/// The first of `names` found in `dirs` (a name containing '/' is taken as a path) that
+/// access(2) allows with `mode` (R_OK, X_OK); "" when none is.
+std::string find_file(const std::vector<std::string>& names, const std::vector<std::string>& dirs, int mode);
+
 /// Joins argv into one line for messages (quotes arguments with spaces).
 std::string join_command(const std::vector<std::string>& argv);
 

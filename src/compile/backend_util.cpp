@@ -78,18 +78,7 @@ std::string find_program(const char* env, const std::vector<std::string>& names)
     if (v && *v) return v;
   }
   const char* path = std::getenv("PATH");
-  const std::vector<std::string> dirs = split_nonempty(path ? path : "/usr/bin:/bin", ':');
-  for (const auto& n : names) {
-    if (n.find('/') != std::string::npos) {
-      if (access(n.c_str(), X_OK) == 0) return n;
-      continue;
-    }
-    for (const auto& dir : dirs) {
-      std::string full = dir + "/" + n;
-      if (access(full.c_str(), X_OK) == 0) return full;
-    }
-  }
-  return "";
+  return find_file(names, split_nonempty(path ? path : "/usr/bin:/bin", ':'), X_OK);
 }
 
 }  // namespace ropegen::detail

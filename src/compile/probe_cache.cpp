@@ -68,17 +68,7 @@ std::string resolve_library(const std::vector<std::string>& names) {
   for (const char* d : {"/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64",
                         "/usr/lib", "/lib", "/opt/rocm/lib", "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"})
     dirs.push_back(d);
-  for (const auto& n : names) {
-    if (n.find('/') != std::string::npos) {
-      if (access(n.c_str(), R_OK) == 0) return n;
-      continue;
-    }
-    for (const auto& d : dirs) {
-      std::string p = d + "/" + n;
-      if (access(p.c_str(), R_OK) == 0) return p;
-    }
-  }
-  return "";
+  return find_file(names, dirs, R_OK);
 }
 
 }  // namespace ropegen::detail
