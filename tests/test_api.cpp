@@ -104,3 +104,27 @@ TEST_CASE("api: CUDA: non-default stream, two specs in one process, foreign code
   args.num_tokens = 1;
   CHECK_THROWS_WITH_AS(a->launch(args), doctest::Contains("argument 'q' is null"), Error);
 }
+
+TEST_CASE("api: SpecBuilder::set takes any schema field in DSL syntax, with the DSL's messages") {
+  KernelSpec s = SpecBuilder().set("cache", "contiguous(order = nhd)").set("head_dim", "64").set("dtype", "f16").build();
+  CHECK(s.canonical() == parse_spec_line("cache=contiguous(order=nhd) head_dim=64 dtype=f16").spec.canonical());
+  CHECK_THROWS_WITH_AS(SpecBuilder().set("dtyp", "f16"), doctest::Contains("unknown key 'dtyp'; did you mean 'dtype'?"), Error);
+  CHECK_THROWS_WITH_AS(SpecBuilder().set("head_dim", "4096"), doctest::Contains("head_dim = 4096 is out of range; expected 2 to 1024"), Error);
+  // Out-of-range values set through the typed setters are caught by build(), same message.
+  CHECK_THROWS_WITH_AS(SpecBuilder().cos_sin_compute(0).build(),
+                       doctest::Contains("theta = 0 is out of range; expected more than 1 and at most 1e+12"), Error);
+  CHECK_THROWS_WITH_AS(SpecBuilder().paged(0).build(), doctest::Contains("block = 0 is out of range; expected 1 to 4096"), Error);
+  CHECK_THROWS_WITH_AS(SpecBuilder().op(Op::KvAppend).style(Style::Gptj).build(),
+                       doctest::Contains("key 'style' has no effect for op = kv_append"), Error);
+}
+
+TEST_CASE("api: Context::kernel(KernelSpec) validates a spec built by hand") {
+  auto ctx = Context::open("host");
+  KernelSpec s;
+  s.cos_sin.source = CosSinSource::Compute;
+  s.cos_sin.theta = 0;
+  CHECK_THROWS_WITH_AS(ctx->kernel(s), doctest::Contains("theta = 0 is out of range"), Error);
+  KernelSpec g;
+  g.q_heads = 6;
+  CHECK_THROWS_WITH_AS(ctx->kernel(g), doctest::Contains("not a multiple of kv_heads"), Error);
+}

@@ -1,6 +1,10 @@
 // KernelSpec: defaults, canonical form and a hash that never changes.
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "ropegen/error.hpp"
 #include "ropegen/spec.hpp"
 
 using namespace ropegen;
@@ -62,4 +66,119 @@ TEST_CASE("spec: wave against the target") {
   CHECK(autowave.spec.wave_for(gfx1100) == 32);
   CHECK_NOTHROW(check_target(parse_spec_line("wave=64"), gfx1100));
   CHECK_NOTHROW(check_target(parse_spec_line("wave=64"), parse_target("host")));
+}
+
+TEST_CASE("spec: every field reaches the canonical text, the hash and the request key") {
+  // The default op uses every field; each example value of a field, set alone, must give a
+  // spec that differs from every other example of that field in all three identities.
+  const KernelSpec base = parse_spec_line("head_dim=128").spec;
+  for (const SpecField& f : spec_fields()) {
+    CAPTURE(f.key);
+    REQUIRE(f.used_by(base.op));
+    REQUIRE(f.examples.size() >= 2);
+    std::vector<KernelSpec> variants;
+    for (const char* ex : f.examples) {
+      CAPTURE(ex);
+      variants.push_back(parse_spec_line(std::string(f.key) + "=" + ex).spec);
+    }
+    for (size_t i = 0; i < variants.size(); ++i)
+      for (size_t j = 0; j < variants.size(); ++j) {
+        if (i == j) continue;
+        CAPTURE(f.examples[i]);
+        CAPTURE(f.examples[j]);
+        CHECK(variants[i].canonical() != variants[j].canonical());
+        CHECK(variants[i].hash() != variants[j].hash());
+        CHECK(compare_specs(variants[i], variants[j]) != 0);
+        CHECK(compare_specs(variants[i], variants[j]) == -compare_specs(variants[j], variants[i]));
+      }
+    // And a spec that differs in no field compares equal.
+    KernelSpec copy = variants[0];
+    copy.name = "another label";
+    CHECK(compare_specs(copy, variants[0]) == 0);
+  }
+}
+
+TEST_CASE("spec: the request key ignores exactly what the canonical text leaves out") {
+  KernelSpec a = parse_spec_line("op=kv_append").spec;
+  KernelSpec b = a;
+  b.style = Style::Gptj;  // not used by kv_append
+  CHECK(a.canonical() == b.canonical());
+  CHECK(compare_specs(a, b) == 0);
+  KernelSpec t = parse_spec_line("cos_sin=table").spec;
+  KernelSpec u = t;
+  u.cos_sin.theta = 5;  // a table has no theta
+  CHECK(compare_specs(t, u) == 0);
+}
+
+TEST_CASE("spec: every field has a CLI flag, a default and a row in docs/dsl.md") {
+  std::ifstream in(ROPEGEN_DOCS_DIR "/dsl.md");
+  REQUIRE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  // docs/dsl.md carries the table that `ropegen --list-keys` prints, verbatim.
+  CHECK(ss.str().find(spec_fields_markdown()) != std::string::npos);
+  for (const SpecField& f : spec_fields()) {
+    CHECK(f.flag().rfind("--", 0) == 0);
+    CHECK(f.flag().find('_') == std::string::npos);
+    CHECK(!f.default_text().empty());
+    CHECK(find_spec_field(f.key) == &f);
+  }
+  CHECK(find_spec_field("colour") == nullptr);
+}
+
+TEST_CASE("spec: a spec built in code gets the DSL's range messages") {
+  auto msg_of = [](const auto& fn) -> std::string {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return e.message();
+    }
+    return "no error";
+  };
+  struct Case {
+    const char* line;
+    void (*mutate)(KernelSpec&);
+  };
+  const Case cases[] = {
+      {"head_dim=4096", [](KernelSpec& s) { s.head_dim = 4096; }},
+      {"q_heads=0", [](KernelSpec& s) { s.q_heads = 0; }},
+      {"kv_heads=2000", [](KernelSpec& s) { s.kv_heads = 2000; }},
+      {"cache=paged(block=0)", [](KernelSpec& s) { s.cache.block = 0; }},
+      {"cos_sin=compute(theta=0)",
+       [](KernelSpec& s) {
+         s.cos_sin.source = CosSinSource::Compute;
+         s.cos_sin.theta = 0;
+       }},
+      {"cos_sin=compute(theta=10000,scaling=linear(factor=0))",
+       [](KernelSpec& s) {
+         s.cos_sin.source = CosSinSource::Compute;
+         s.cos_sin.scaling = Scaling::Linear;
+         s.cos_sin.factor = 0;
+       }},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.line);
+    const std::string dsl = msg_of([&] { parse_spec_line(c.line); });
+    KernelSpec s;
+    c.mutate(s);
+    CHECK(msg_of([&] { validate(s, "<test>"); }) == dsl);
+  }
+}
+
+TEST_CASE("dsl: lists parse with locations; a malformed list names what was wrong") {
+  dsl::Source src("<t>", "f = [1.0, 1.02, 3]");
+  dsl::KernelDecl d = dsl::parse_entries(src);
+  REQUIRE(d.entries.size() == 1);
+  const dsl::Value& v = d.entries[0].value;
+  CHECK(v.kind == dsl::Value::Kind::List);
+  REQUIRE(v.items.size() == 3);
+  CHECK(v.items[1].number == doctest::Approx(1.02));
+  CHECK(v.items[2].loc.col == 17);
+  CHECK(dsl::parse_entries(dsl::Source("<t>", "f = []")).entries[0].value.items.empty());
+  CHECK_THROWS_WITH(dsl::parse_entries(dsl::Source("<t>", "f = [1, 2")),
+                    doctest::Contains("missing ']' to close the list"));
+  CHECK_THROWS_WITH(dsl::parse_entries(dsl::Source("<t>", "f = [1 2]")),
+                    doctest::Contains("expected ',' or ']' in a list"));
+  // No field takes a list yet: the value is rejected with the field's own message.
+  CHECK_THROWS_WITH(parse_spec_line("head_dim=[1,2]"), doctest::Contains("expected an integer for head_dim, found a list"));
 }

@@ -25,15 +25,17 @@ class Source {
   std::vector<size_t> line_starts_;
 };
 
-/// A value: `bf16`, `128`, `5e5`, or a call `paged(block = 16, order = nhd)`.
+/// A value: `bf16`, `128`, `5e5`, a call `paged(block = 16, order = nhd)` or a list
+/// `[1.0, 1.02, 1.5]`.
 struct Value {
-  enum class Kind { Ident, Number, Call };
+  enum class Kind { Ident, Number, Call, List };
   Kind kind = Kind::Ident;
   std::string text;  ///< identifier / call name, or the number's spelling
   double number = 0; ///< for Number
   bool is_integer = false;
   struct Arg;
   std::vector<Arg> args;  ///< for Call
+  std::vector<Value> items;  ///< for List
   SourceLoc loc;          ///< the whole value (for calls: the name)
 };
 

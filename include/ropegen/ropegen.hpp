@@ -22,33 +22,39 @@
 
 namespace ropegen {
 
-/// A small builder for specs in code; build() validates like the DSL does.
+/// A small builder for specs in code; build() validates like the DSL does, with the same
+/// messages. set(key, value) takes any field of the schema in DSL syntax; the typed setters
+/// are shorthands for the common ones.
 class SpecBuilder {
  public:
-  SpecBuilder& op(Op v) { s_.op = v; return *this; }
-  SpecBuilder& head_dim(int v) { s_.head_dim = v; if (!rot_set_) s_.rotary_dim = v; return *this; }
-  SpecBuilder& rotary_dim(int v) { s_.rotary_dim = v; rot_set_ = true; return *this; }
-  SpecBuilder& style(Style v) { s_.style = v; return *this; }
-  SpecBuilder& heads(int q, int kv) { s_.q_heads = q; s_.kv_heads = kv; return *this; }
-  SpecBuilder& dtype(DType v) { s_.dtype = v; return *this; }
-  SpecBuilder& index(IndexType v) { s_.index = v; return *this; }
-  SpecBuilder& cos_sin_table() { s_.cos_sin = CosSin{}; return *this; }
+  /// Any spec field by its DSL key and value text ("cache", "paged(block = 32)").
+  SpecBuilder& set(const std::string& key, const std::string& value);
+  SpecBuilder& op(Op v) { s_.op = v; return mark("op"); }
+  SpecBuilder& head_dim(int v) { s_.head_dim = v; if (!rot_set_) s_.rotary_dim = v; return mark("head_dim"); }
+  SpecBuilder& rotary_dim(int v) { s_.rotary_dim = v; rot_set_ = true; return mark("rotary_dim"); }
+  SpecBuilder& style(Style v) { s_.style = v; return mark("style"); }
+  SpecBuilder& heads(int q, int kv) { s_.q_heads = q; s_.kv_heads = kv; mark("q_heads"); return mark("kv_heads"); }
+  SpecBuilder& dtype(DType v) { s_.dtype = v; return mark("dtype"); }
+  SpecBuilder& index(IndexType v) { s_.index = v; return mark("index"); }
+  SpecBuilder& cos_sin_table() { s_.cos_sin = CosSin{}; return mark("cos_sin"); }
   SpecBuilder& cos_sin_compute(double theta, double linear_factor = 1.0) {
     s_.cos_sin.source = CosSinSource::Compute;
     s_.cos_sin.theta = theta;
     s_.cos_sin.scaling = linear_factor == 1.0 ? Scaling::None : Scaling::Linear;
     s_.cos_sin.factor = linear_factor;
-    return *this;
+    return mark("cos_sin");
   }
-  SpecBuilder& paged(int block, CacheOrder order = CacheOrder::Nhd) { s_.cache = {CacheKind::Paged, block, order}; return *this; }
-  SpecBuilder& contiguous(CacheOrder order = CacheOrder::Hnd) { s_.cache = {CacheKind::Contiguous, 16, order}; return *this; }
-  SpecBuilder& wave(int v) { s_.wave = v; return *this; }
+  SpecBuilder& paged(int block, CacheOrder order = CacheOrder::Nhd) { s_.cache = {CacheKind::Paged, block, order}; return mark("cache"); }
+  SpecBuilder& contiguous(CacheOrder order = CacheOrder::Hnd) { s_.cache = {CacheKind::Contiguous, 16, order}; return mark("cache"); }
+  SpecBuilder& wave(int v) { s_.wave = v; return mark("wave"); }
   /// Validates (throws Error(Spec)) and returns the spec.
   KernelSpec build() const;
 
  private:
+  SpecBuilder& mark(const char* key);
   KernelSpec s_;
   bool rot_set_ = false;
+  std::vector<std::string> set_;
 };
 
 /// One device (or the host) plus a Jit: asks for kernels by spec, compiles or loads them

@@ -20,6 +20,8 @@ enum class Scaling { None, Linear };
 enum class CacheKind { Contiguous, Paged };
 enum class CacheOrder { Hnd, Nhd };
 
+/// Name of an enum value as written in the DSL ("rope_kv_append", "bf16", ...). The names
+/// come from one table per enum (src/spec/schema.cpp), also used for parsing.
 const char* to_string(Op v);
 const char* to_string(Style v);
 const char* to_string(DType v);
@@ -112,7 +114,52 @@ ParsedSpec parse_spec_line(const std::string& text, const std::string& source_na
 ParsedSpec parse_spec_line(const std::string& text, const ParsedSpec& base,
                            const std::string& source_name);
 
+/// One field of a kernel spec: the single declaration that DSL lowering, range checks,
+/// canonical text, the in-memory request key, CLI flags, SpecBuilder::set and the
+/// documented key list derive from (src/spec/schema.cpp holds the table).
+struct SpecField {
+  const char* key;      ///< DSL key; the CLI flag is "--" + key with '_' -> '-'
+  const char* values;   ///< accepted values, as shown in help and docs
+  const char* help;     ///< one line: what the field means
+  const char* default_note;  ///< when the default follows another field ("head_dim"); else null
+  unsigned ops;         ///< bit (1 << Op) for each op that uses the field
+  /// Valid values, pairwise different in meaning (docs and the field-mutation test).
+  std::vector<const char*> examples;
+  /// Parses and range-checks a DSL value into the spec; throws Error(Spec) at the value.
+  void (*lower)(const SpecField& f, const dsl::Value& v, KernelSpec& s);
+  /// Appends the canonical text of the field's value.
+  void (*text)(const KernelSpec& s, std::string& out);
+  /// Range check of a built value; "" when fine, else the same message the DSL gives.
+  std::string (*check)(const SpecField& f, const KernelSpec& s);
+  /// Three-way comparison of the field's value (the request key).
+  int (*compare)(const KernelSpec& a, const KernelSpec& b);
+
+  bool used_by(Op op) const { return (ops >> static_cast<unsigned>(op)) & 1u; }
+  /// "--head-dim".
+  std::string flag() const;
+  /// The default as canonical text, or default_note.
+  std::string default_text() const;
+};
+
+/// Every spec field, in canonical order.
+const std::vector<SpecField>& spec_fields();
+/// The field for a key, or null.
+const SpecField* find_spec_field(const std::string& key);
 /// The keys the DSL accepts, in canonical order.
 const std::vector<std::string>& spec_keys();
+/// Three-way comparison of two specs over the fields their op uses (the op first); 0 exactly
+/// when their canonical texts are equal. No strings are built.
+int compare_specs(const KernelSpec& a, const KernelSpec& b);
+/// Validates a spec built in code (no source locations): field ranges, then cross-field
+/// rules. Same messages as the DSL; throws Error(Spec). `set_keys` names the keys the
+/// caller set explicitly (for "has no effect for op" checks); `where` names the caller.
+void validate(const KernelSpec& spec, const std::string& where,
+              const std::vector<std::string>& set_keys = {});
+/// Lowers one field given as DSL text onto `spec` (value syntax and range only; the
+/// cross-field rules run in validate()). Unknown keys get the DSL's message.
+const SpecField& lower_field(const std::string& key, const std::string& value, KernelSpec& spec,
+                             const std::string& source_name);
+/// The documented key table (markdown), as docs/dsl.md holds it.
+std::string spec_fields_markdown();
 
 }  // namespace ropegen

@@ -1,12 +1,24 @@
 #include "ropegen/ropegen.hpp"
 
+#include <algorithm>
+
 namespace ropegen {
 
+SpecBuilder& SpecBuilder::mark(const char* key) {
+  if (std::find(set_.begin(), set_.end(), key) == set_.end()) set_.push_back(key);
+  return *this;
+}
+
+SpecBuilder& SpecBuilder::set(const std::string& key, const std::string& value) {
+  // Only this field: cross-field rules wait for build().
+  const SpecField& f = lower_field(key, value, s_, "<SpecBuilder>");
+  if (key == "rotary_dim") rot_set_ = true;
+  if (key == "head_dim" && !rot_set_) s_.rotary_dim = s_.head_dim;
+  return mark(f.key);
+}
+
 KernelSpec SpecBuilder::build() const {
-  ParsedSpec p;
-  p.spec = s_;
-  p.origin.kernel.file = "<SpecBuilder>";
-  validate(p);
+  validate(s_, "<SpecBuilder>", set_);
   return s_;
 }
 
@@ -20,6 +32,8 @@ std::unique_ptr<Context> Context::open(const std::string& runtime, int device, J
 std::shared_ptr<Kernel> Context::kernel(const KernelSpec& spec, const CompileOptions& opts) {
   ParsedSpec p;
   p.spec = spec;
+  p.origin.kernel.file = "<KernelSpec>";
+  validate(p);
   check_target(p, target_);
   BuildInfo b = jit_.build(spec, target_, opts);
   std::lock_guard<std::mutex> lock(mu_);

@@ -381,30 +381,15 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("ropegen ") + "0.1.0");
   Flags f;
   app.add_option("spec_text", f.one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
-  struct FieldFlag {
-    const char* flag;
-    const char* key;
-    const char* help;
-  };
-  const FieldFlag field_flags[] = {
-      {"--op", "op", "rope | kv_append | rope_kv_append (default rope_kv_append)"},
-      {"--head-dim", "head_dim", "elements per head (default 128)"},
-      {"--rotary-dim", "rotary_dim", "rotated elements per head, even, <= head_dim (default head_dim)"},
-      {"--style", "style", "neox | gptj (default neox)"},
-      {"--q-heads", "q_heads", "query heads (default 32)"},
-      {"--kv-heads", "kv_heads", "key/value heads, divides q_heads (default 8)"},
-      {"--dtype", "dtype", "f32 | f16 | bf16 (default bf16)"},
-      {"--index", "index", "i32 | i64 for positions and slots (default i32)"},
-      {"--cos-sin", "cos_sin", "table | compute(theta = B, scaling = linear(factor = F))"},
-      {"--cache", "cache", "paged(block = 16, order = nhd) | contiguous(order = hnd)"},
-      {"--wave", "wave", "32 | 64 | auto (default: the target's)"},
-  };
-  // Values are collected in command-line order; the DSL parser checks them.
+  // One flag per spec field, from the schema; values are collected in command-line order
+  // and the DSL parser checks them.
   std::vector<std::pair<CLI::Option*, const char*>> field_opts;
-  std::vector<std::string> values(std::size(field_flags));
-  for (size_t i = 0; i < std::size(field_flags); ++i) {
-    auto* opt = app.add_option(field_flags[i].flag, values[i], field_flags[i].help)->group("Spec fields");
-    field_opts.emplace_back(opt, field_flags[i].key);
+  std::vector<std::string> values(spec_fields().size());
+  for (size_t i = 0; i < spec_fields().size(); ++i) {
+    const SpecField& sf = spec_fields()[i];
+    const std::string help = std::string(sf.help) + " [" + sf.values + "; default " + sf.default_text() + "]";
+    auto* opt = app.add_option(sf.flag(), values[i], help)->group("Spec fields");
+    field_opts.emplace_back(opt, sf.key);
   }
   auto* arch_opt = app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host, or the --device's)");
   app.add_option("--device", f.device, "GPU index for --verify; without --arch the target is that GPU's");
@@ -417,6 +402,8 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", f.output, "write the code object to this file");
   app.add_flag("--json", f.json, "machine-readable output");
   app.add_flag("--list-targets", f.list_targets, "list known targets and exit");
+  bool list_keys = false;
+  app.add_flag("--list-keys", list_keys, "print the spec keys (markdown table, as in docs/dsl.md) and exit");
   app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
   app.add_option("--tokens", f.tokens, "tokens for --verify (default 37, at most 16384: the reference keeps every element)")
       ->check(CLI::Range(0LL, 16384LL));
@@ -447,6 +434,10 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < field_opts.size(); ++i)
     if (field_opts[i].first->count()) f.fields.emplace_back(field_opts[i].second, values[i]);
   try {
+    if (list_keys) {
+      std::cout << spec_fields_markdown();
+      return kOk;
+    }
     if (*cache_cmd) return run_cache(cache_action, cache_dir, max_bytes, f.json);
     if (*bundle_cmd) return run_bundle(f, bundle_archs, bundle_out);
     return run(f);

@@ -46,7 +46,7 @@ SourceLoc Source::loc(size_t offset, size_t length) const {
 
 namespace {
 
-enum class Tok { Ident, Number, LBrace, RBrace, LParen, RParen, Equals, Comma, Semi, End, Bad };
+enum class Tok { Ident, Number, LBrace, RBrace, LParen, RParen, LBracket, RBracket, Equals, Comma, Semi, End, Bad };
 
 struct Token {
   Tok kind;
@@ -63,6 +63,8 @@ const char* describe(Tok t) {
     case Tok::RBrace: return "'}'";
     case Tok::LParen: return "'('";
     case Tok::RParen: return "')'";
+    case Tok::LBracket: return "'['";
+    case Tok::RBracket: return "']'";
     case Tok::Equals: return "'='";
     case Tok::Comma: return "','";
     case Tok::Semi: return "';'";
@@ -90,6 +92,8 @@ class Lexer {
       case '}': return single(Tok::RBrace);
       case '(': return single(Tok::LParen);
       case ')': return single(Tok::RParen);
+      case '[': return single(Tok::LBracket);
+      case ']': return single(Tok::RBracket);
       case '=': return single(Tok::Equals);
       case ',': return single(Tok::Comma);
       case ';': return single(Tok::Semi);
@@ -215,6 +219,27 @@ class Parser {
       v.kind = Value::Kind::Number;
       v.text = tok_.text;
       parse_number(tok_, v);
+      advance();
+      return v;
+    }
+    if (tok_.kind == Tok::LBracket) {
+      v.kind = Value::Kind::List;
+      v.text = "[...]";
+      Token open = tok_;
+      advance();
+      if (tok_.kind != Tok::RBracket) {
+        for (;;) {
+          v.items.push_back(value("an item of the list for " + what));
+          if (tok_.kind == Tok::Comma) {
+            advance();
+            continue;
+          }
+          if (tok_.kind == Tok::RBracket) break;
+          if (tok_.kind == Tok::End)
+            throw Error(ErrorKind::Parse, "missing ']' to close the list opened here", loc(open));
+          fail(tok_, "expected ',' or ']' in a list, found " + show(tok_));
+        }
+      }
       advance();
       return v;
     }

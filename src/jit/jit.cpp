@@ -19,17 +19,15 @@
 namespace ropegen {
 namespace {
 
-/// Identity of a request, compared field by field so a warm lookup builds no strings.
+/// Identity of a request: the spec compared through the schema (every field, no strings
+/// built), then target, compiler and options.
 struct RequestKey {
   KernelSpec spec;
   std::string target, compiler, options;
-  auto tie() const {
-    const KernelSpec& s = spec;
-    return std::tie(s.op, s.head_dim, s.rotary_dim, s.style, s.q_heads, s.kv_heads, s.dtype, s.index,
-                    s.cos_sin.source, s.cos_sin.theta, s.cos_sin.scaling, s.cos_sin.factor, s.cache.kind,
-                    s.cache.block, s.cache.order, s.wave, target, compiler, options);
+  bool operator<(const RequestKey& o) const {
+    if (int c = compare_specs(spec, o.spec)) return c < 0;
+    return std::tie(target, compiler, options) < std::tie(o.target, o.compiler, o.options);
   }
-  bool operator<(const RequestKey& o) const { return tie() < o.tie(); }
 };
 
 bool env_true(const char* name) {

@@ -1,0 +1,439 @@
+// The spec schema: every field of KernelSpec declared once, with its DSL lowering, range
+// check, canonical text and comparison. Everything else (lowering loop, canonical(), the
+// request key, CLI flags, SpecBuilder::set, docs) walks this table.
+//
+// To add a field: a member in KernelSpec (spec.hpp), one row in spec_fields() below, its
+// use in the family's template binding (codegen) and in the reference. The field-mutation
+// test (tests/test_spec.cpp) then checks that the new field reaches the key and hash.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <tuple>
+
+#include "detail.hpp"
+#include "ropegen/spec.hpp"
+
+namespace ropegen {
+namespace spec_detail {
+
+std::string format_double(double d) {
+  char buf[64];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  return buf;
+}
+
+static size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string suggestion(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(word, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  size_t limit = std::max<size_t>(2, word.size() / 3);
+  if (best_d <= limit) return "; did you mean '" + best + "'?";
+  return "";
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+void fail(const SourceLoc& loc, const std::string& msg) { throw Error(ErrorKind::Spec, msg, loc); }
+
+}  // namespace spec_detail
+
+using namespace spec_detail;
+
+namespace {
+
+// ---- enum names: one table per enum, for parsing and printing ----
+
+template <class E>
+using Names = std::vector<std::pair<std::string, E>>;
+
+const Names<Op>& names(Op*) {
+  static const Names<Op> n = {{"rope", Op::Rope}, {"kv_append", Op::KvAppend}, {"rope_kv_append", Op::RopeKvAppend}};
+  return n;
+}
+const Names<Style>& names(Style*) {
+  static const Names<Style> n = {{"neox", Style::Neox}, {"gptj", Style::Gptj}};
+  return n;
+}
+const Names<DType>& names(DType*) {
+  static const Names<DType> n = {{"f32", DType::F32}, {"f16", DType::F16}, {"bf16", DType::BF16}};
+  return n;
+}
+const Names<IndexType>& names(IndexType*) {
+  static const Names<IndexType> n = {{"i32", IndexType::I32}, {"i64", IndexType::I64}};
+  return n;
+}
+const Names<CacheOrder>& names(CacheOrder*) {
+  static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}};
+  return n;
+}
+
+template <class E>
+const Names<E>& names_of() {
+  return names(static_cast<E*>(nullptr));
+}
+
+template <class E>
+const char* name_of(E v) {
+  for (const auto& n : names_of<E>())
+    if (n.second == v) return n.first.c_str();
+  return "?";
+}
+
+// ---- value helpers: the DSL's messages, shared with the checks of built specs ----
+
+std::string describe_value(const dsl::Value& v) {
+  if (v.kind == dsl::Value::Kind::Call) return "'" + v.text + "(...)'";
+  if (v.kind == dsl::Value::Kind::List) return "a list";
+  return "'" + v.text + "'";
+}
+
+/// Picks one of the named words; errors list the valid ones.
+template <typename E>
+E pick(const dsl::Value& v, const std::string& what) {
+  const Names<E>& options = names_of<E>();
+  std::vector<std::string> valid;
+  for (const auto& o : options) valid.push_back(o.first);
+  if (v.kind == dsl::Value::Kind::Ident) {
+    for (const auto& o : options)
+      if (o.first == v.text) return o.second;
+  }
+  std::string hint = v.kind == dsl::Value::Kind::Ident ? suggestion(v.text, valid) : "";
+  if (!hint.empty()) hint = " (" + hint.substr(2) + ")";
+  fail(v.loc, "invalid value " + describe_value(v) + " for " + what + "; valid values: " + join(valid) + hint);
+}
+
+struct IntRange {
+  long long lo, hi;
+  std::string check(const std::string& what, long long v) const {
+    if (v >= lo && v <= hi) return "";
+    return what + " = " + std::to_string(v) + " is out of range; expected " + std::to_string(lo) + " to " +
+           std::to_string(hi);
+  }
+};
+
+struct RealRange {
+  double lo, hi;
+  bool lo_open;
+  std::string check(const std::string& what, double v, const std::string& spelled) const {
+    bool below = lo_open ? !(v > lo) : !(v >= lo);
+    if (!below && v <= hi) return "";
+    return what + " = " + spelled + " is out of range; expected " + (lo_open ? "more than " : "at least ") +
+           format_double(lo) + " and at most " + format_double(hi);
+  }
+  std::string check(const std::string& what, double v) const { return check(what, v, format_double(v)); }
+};
+
+long long integer(const dsl::Value& v, const std::string& what, const IntRange& r) {
+  if (v.kind != dsl::Value::Kind::Number || !v.is_integer)
+    fail(v.loc, "expected an integer for " + what + ", found " + describe_value(v));
+  if (v.number < static_cast<double>(r.lo) || v.number > static_cast<double>(r.hi))
+    fail(v.loc, what + " = " + v.text + " is out of range; expected " + std::to_string(r.lo) + " to " +
+                    std::to_string(r.hi));
+  return static_cast<long long>(v.number);
+}
+
+double real(const dsl::Value& v, const std::string& what, const RealRange& r) {
+  if (v.kind != dsl::Value::Kind::Number)
+    fail(v.loc, "expected a number for " + what + ", found " + describe_value(v));
+  std::string problem = r.check(what, v.number, v.text);
+  if (!problem.empty()) fail(v.loc, problem);
+  return v.number;
+}
+
+/// Walks the named arguments of a call, rejecting unknown and repeated ones.
+template <class Fn>
+void for_args(const dsl::Value& call, const std::vector<std::string>& allowed, Fn&& fn) {
+  std::map<std::string, SourceLoc> seen;
+  for (const auto& a : call.args) {
+    if (std::find(allowed.begin(), allowed.end(), a.name) == allowed.end()) {
+      fail(a.name_loc, "unknown argument '" + a.name + "' for " + call.text + "(...)" +
+                           suggestion(a.name, allowed) + " (valid: " + join(allowed) + ")");
+    }
+    auto it = seen.find(a.name);
+    if (it != seen.end()) {
+      fail(a.name_loc, "argument '" + a.name + "' given twice (first at column " + std::to_string(it->second.col) +
+                           ")");
+    }
+    seen[a.name] = a.name_loc;
+    fn(a);
+  }
+}
+
+/// A call value (`name(...)`), as opposed to a bare word or number.
+bool is_call_named(const dsl::Value& v, const char* name) {
+  return (v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call) && v.text == name;
+}
+
+template <class T>
+int cmp(const T& a, const T& b) {
+  return a < b ? -1 : b < a ? 1 : 0;
+}
+
+// ---- field kinds ----
+
+constexpr unsigned bit(Op op) { return 1u << static_cast<unsigned>(op); }
+constexpr unsigned kAllOps = bit(Op::Rope) | bit(Op::KvAppend) | bit(Op::RopeKvAppend);
+constexpr unsigned kRopeOps = bit(Op::Rope) | bit(Op::RopeKvAppend);  // they rotate (and read q)
+constexpr unsigned kCacheOps = bit(Op::KvAppend) | bit(Op::RopeKvAppend);
+
+/// An integer member with a range.
+template <int KernelSpec::*M, long long Lo, long long Hi>
+SpecField int_field(const char* key, const char* values, const char* help, const char* note, unsigned ops,
+                    std::vector<const char*> examples) {
+  return SpecField{key,
+                   values,
+                   help,
+                   note,
+                   ops,
+                   std::move(examples),
+                   [](const SpecField& f, const dsl::Value& v, KernelSpec& s) {
+                     s.*M = static_cast<int>(integer(v, f.key, IntRange{Lo, Hi}));
+                   },
+                   [](const KernelSpec& s, std::string& out) { out += std::to_string(s.*M); },
+                   [](const SpecField& f, const KernelSpec& s) { return IntRange{Lo, Hi}.check(f.key, s.*M); },
+                   [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.*M, b.*M); }};
+}
+
+/// An enum member; its names come from the enum's table.
+template <class E, E KernelSpec::*M>
+SpecField enum_field(const char* key, const char* help, unsigned ops) {
+  static const std::string values = [] {
+    std::string v;
+    for (const auto& n : names_of<E>()) v += (v.empty() ? "" : " | ") + n.first;
+    return v;
+  }();
+  std::vector<const char*> examples;
+  for (const auto& n : names_of<E>()) examples.push_back(n.first.c_str());
+  return SpecField{key,
+                   values.c_str(),
+                   help,
+                   nullptr,
+                   ops,
+                   std::move(examples),
+                   [](const SpecField& f, const dsl::Value& v, KernelSpec& s) { s.*M = pick<E>(v, f.key); },
+                   [](const KernelSpec& s, std::string& out) { out += name_of(s.*M); },
+                   [](const SpecField& f, const KernelSpec& s) -> std::string {
+                     for (const auto& n : names_of<E>())
+                       if (n.second == s.*M) return "";
+                     return std::string(f.key) + " has an invalid value";
+                   },
+                   [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.*M, b.*M); }};
+}
+
+// ---- the composite fields ----
+
+const RealRange kTheta{1.0, 1e12, true};
+const RealRange kFactor{0.0, 1e6, true};
+const IntRange kBlock{1, 4096};
+
+const char* const kCosSinValues = "table | compute(theta = B, scaling = none | linear(factor = F))";
+const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd) | contiguous(order = hnd | nhd)";
+
+void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  CosSin cs;
+  if (v.kind == dsl::Value::Kind::Ident && v.text == "table") {
+    s.cos_sin = cs;
+    return;
+  }
+  if (!is_call_named(v, "compute"))
+    fail(v.loc, "invalid value " + describe_value(v) + " for cos_sin; valid values: table, compute(theta = B, "
+                                                       "scaling = none | linear(factor = F))");
+  cs.source = CosSinSource::Compute;
+  for_args(v, {"theta", "scaling"}, [&](const dsl::Value::Arg& a) {
+    if (a.name == "theta") {
+      cs.theta = real(a.value, "theta", kTheta);
+      return;
+    }
+    const dsl::Value& sc = a.value;
+    if (sc.kind == dsl::Value::Kind::Ident && sc.text == "none") {
+      cs.scaling = Scaling::None;
+    } else if (is_call_named(sc, "linear")) {
+      cs.scaling = Scaling::Linear;
+      bool has_factor = false;
+      for_args(sc, {"factor"}, [&](const dsl::Value::Arg& f) {
+        cs.factor = real(f.value, "factor", kFactor);
+        has_factor = true;
+      });
+      if (!has_factor) fail(sc.loc, "linear(...) needs factor = F");
+    } else {
+      fail(sc.loc, "invalid scaling " + describe_value(sc) + "; valid: none, linear(factor = F)");
+    }
+  });
+  s.cos_sin = cs;
+}
+
+void text_cos_sin(const KernelSpec& s, std::string& out) {
+  const CosSin& c = s.cos_sin;
+  if (c.source == CosSinSource::Table) {
+    out += "table";
+    return;
+  }
+  out += "compute(theta=" + format_double(c.theta) + ",scaling=";
+  out += c.scaling == Scaling::None ? "none" : "linear(factor=" + format_double(c.factor) + ")";
+  out += ")";
+}
+
+std::string check_cos_sin(const SpecField&, const KernelSpec& s) {
+  const CosSin& c = s.cos_sin;
+  if (c.source == CosSinSource::Table) return "";
+  std::string p = kTheta.check("theta", c.theta);
+  if (p.empty() && c.scaling == Scaling::Linear) p = kFactor.check("factor", c.factor);
+  return p;
+}
+
+int compare_cos_sin(const KernelSpec& a, const KernelSpec& b) {
+  // Parameters that do not reach the kernel (theta of a table) do not make a difference.
+  const CosSin &x = a.cos_sin, &y = b.cos_sin;
+  if (int c = cmp(x.source, y.source)) return c;
+  if (x.source == CosSinSource::Table) return 0;
+  if (int c = cmp(x.theta, y.theta)) return c;
+  if (int c = cmp(x.scaling, y.scaling)) return c;
+  return x.scaling == Scaling::Linear ? cmp(x.factor, y.factor) : 0;
+}
+
+void lower_cache(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  CacheLayout c;
+  if (is_call_named(v, "contiguous")) {
+    c.kind = CacheKind::Contiguous;
+    c.order = CacheOrder::Hnd;
+    for_args(v, {"order"}, [&](const dsl::Value::Arg& a) { c.order = pick<CacheOrder>(a.value, "order"); });
+  } else if (is_call_named(v, "paged")) {
+    c.kind = CacheKind::Paged;
+    for_args(v, {"block", "order"}, [&](const dsl::Value::Arg& a) {
+      if (a.name == "block") c.block = static_cast<int>(integer(a.value, "block", kBlock));
+      else c.order = pick<CacheOrder>(a.value, "order");
+    });
+  } else {
+    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
+                           ? suggestion(v.text, {"contiguous", "paged"})
+                           : "";
+    fail(v.loc, "invalid value " + describe_value(v) +
+                    " for cache; valid values: contiguous(order = hnd | nhd), paged(block = B, order = nhd | hnd)" +
+                    hint);
+  }
+  s.cache = c;
+}
+
+void text_cache(const KernelSpec& s, std::string& out) {
+  const CacheLayout& c = s.cache;
+  if (c.kind == CacheKind::Contiguous)
+    out += std::string("contiguous(order=") + name_of(c.order) + ")";
+  else
+    out += "paged(block=" + std::to_string(c.block) + ",order=" + name_of(c.order) + ")";
+}
+
+std::string check_cache(const SpecField&, const KernelSpec& s) {
+  return s.cache.kind == CacheKind::Paged ? kBlock.check("block", s.cache.block) : "";
+}
+
+int compare_cache(const KernelSpec& a, const KernelSpec& b) {
+  const CacheLayout &x = a.cache, &y = b.cache;
+  if (int c = cmp(x.kind, y.kind)) return c;
+  if (int c = cmp(x.order, y.order)) return c;
+  return x.kind == CacheKind::Paged ? cmp(x.block, y.block) : 0;
+}
+
+void lower_wave(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  if (v.kind == dsl::Value::Kind::Ident && v.text == "auto") {
+    s.wave = 0;
+    return;
+  }
+  const std::string bad = "invalid value " + describe_value(v) + " for wave; valid values: 32, 64, auto";
+  if (v.kind != dsl::Value::Kind::Number) fail(v.loc, bad);
+  long long w = integer(v, "wave", IntRange{1, 1024});
+  if (w != 32 && w != 64) fail(v.loc, bad);
+  s.wave = static_cast<int>(w);
+}
+
+}  // namespace
+
+const std::vector<SpecField>& spec_fields() {
+  static const std::vector<SpecField> fields = {
+      enum_field<Op, &KernelSpec::op>("op", "what the kernel does", kAllOps),
+      int_field<&KernelSpec::head_dim, 2, 1024>("head_dim", "even, 2..1024", "elements per head", nullptr,
+                                                     kAllOps, {"64", "128", "256"}),
+      int_field<&KernelSpec::rotary_dim, 2, 1024>("rotary_dim", "even, 2..head_dim",
+                                                       "rotated elements per head; the rest pass through",
+                                                       "head_dim", kRopeOps, {"32", "64"}),
+      enum_field<Style, &KernelSpec::style>("style", "rotation pairs: neox (i, i + rot/2), gptj (2i, 2i + 1)",
+                                            kRopeOps),
+      int_field<&KernelSpec::q_heads, 1, 1024>("q_heads", "1..1024, a multiple of kv_heads", "query heads",
+                                                    nullptr, kRopeOps, {"32", "64"}),
+      int_field<&KernelSpec::kv_heads, 1, 1024>("kv_heads", "1..1024", "key/value heads (GQA, MQA)", nullptr,
+                                                     kAllOps, {"1", "8", "16"}),
+      enum_field<DType, &KernelSpec::dtype>("dtype", "element type of q, k, v and the cache", kAllOps),
+      enum_field<IndexType, &KernelSpec::index>("index", "integer type of positions and slots", kAllOps),
+      SpecField{"cos_sin",
+                kCosSinValues,
+                "fp32 tables indexed by position, or computed in the kernel",
+                nullptr,
+                kRopeOps,
+                {"table", "compute(theta=10000)", "compute(theta=500000)", "compute(theta=10000,scaling=linear(factor=2))",
+                 "compute(theta=10000,scaling=linear(factor=4))"},
+                lower_cos_sin,
+                text_cos_sin,
+                check_cos_sin,
+                compare_cos_sin},
+      SpecField{"cache",
+                kCacheValues,
+                "KV-cache layout the kernel writes",
+                nullptr,
+                kCacheOps,
+                {"paged(block=16)", "paged(block=32)", "paged(block=16,order=hnd)", "contiguous(order=hnd)",
+                 "contiguous(order=nhd)"},
+                lower_cache,
+                text_cache,
+                check_cache,
+                compare_cache},
+      SpecField{"wave",
+                "32 | 64 | auto",
+                "wave (warp) size; auto: the target's default",
+                nullptr,
+                kAllOps,
+                {"auto", "32", "64"},
+                lower_wave,
+                [](const KernelSpec& s, std::string& out) { out += s.wave ? std::to_string(s.wave) : "auto"; },
+                [](const SpecField&, const KernelSpec& s) -> std::string {
+                  return s.wave == 0 || s.wave == 32 || s.wave == 64 ? "" : "wave must be 32, 64 or auto";
+                },
+                [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.wave, b.wave); }},
+  };
+  return fields;
+}
+
+const char* to_string(Op v) { return name_of(v); }
+const char* to_string(Style v) { return name_of(v); }
+const char* to_string(DType v) { return name_of(v); }
+const char* to_string(IndexType v) { return name_of(v); }
+const char* to_string(CacheOrder v) { return name_of(v); }
+
+}  // namespace ropegen
