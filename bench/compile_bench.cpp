@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     alignas(64) static unsigned char buf[1 << 20];
     static float table[1024];
     static int idx[1] = {0};
-    ropegen_kernel_args a{};
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
     a.q = buf;
     a.k = a.k_cache = a.v_cache = buf;
     a.v = buf;

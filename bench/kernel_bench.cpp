@@ -65,7 +65,7 @@ struct Workload {
   int eb = 2;
 
   ropegen_kernel_args args(int set) const {
-    ropegen_kernel_args a{};
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
     a.q = q.c() + static_cast<size_t>(set) * q_set * eb;
     a.k = k.c() + static_cast<size_t>(set) * kv_set * eb;
     a.v = v.c() + static_cast<size_t>(set) * kv_set * eb;

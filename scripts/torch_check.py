@@ -8,11 +8,32 @@ import sys
 import torch
 
 
+P, I = ctypes.c_void_p, ctypes.c_longlong
+
+
 class Args(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_void_p) for n in
-                ("q", "k", "v", "k_cache", "v_cache", "positions", "slot_mapping", "cos", "sin")] + \
-               [(n, ctypes.c_longlong) for n in
-                ("num_tokens", "q_stride", "k_stride", "v_stride", "cos_sin_stride", "max_seq")]
+    """Mirror of ropegen_kernel_args (include/ropegen/kernel_args.h), checked at start-up
+    against the layout the library reports."""
+    _fields_ = [("size", ctypes.c_uint), ("abi_version", ctypes.c_uint), ("num_tokens", I),
+                ("positions", P), ("slot_mapping", P), ("q", P), ("q_stride", I), ("k", P), ("k_stride", I),
+                ("v", P), ("v_stride", I), ("cos", P), ("sin", P), ("cos_sin_stride", I),
+                ("k_cache", P), ("v_cache", P), ("max_seq", I)]
+
+
+class Field(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("offset", ctypes.c_size_t), ("size", ctypes.c_size_t)]
+
+
+def check_layout(lib):
+    """Returns the ABI version after checking Args field by field against the library."""
+    lib.ropegen_kernel_args_layout.restype = ctypes.POINTER(Field)
+    n, size, version = ctypes.c_size_t(), ctypes.c_size_t(), ctypes.c_uint()
+    fields = lib.ropegen_kernel_args_layout(ctypes.byref(n), ctypes.byref(size), ctypes.byref(version))
+    theirs = [(fields[i].name.decode(), fields[i].offset, fields[i].size) for i in range(n.value)]
+    ours = [(name, getattr(Args, name).offset, getattr(Args, name).size) for name, _ in Args._fields_]
+    if theirs != ours or size.value != ctypes.sizeof(Args):
+        raise SystemExit(f"Args does not match the library's ropegen_kernel_args:\n ours   {ours}\n theirs {theirs}")
+    return version.value
 
 
 def main(lib_path):
@@ -26,6 +47,7 @@ def main(lib_path):
 
     torch.cuda.init()
     torch.zeros(1, device="cuda")  # PyTorch makes the primary context current first
+    abi = check_layout(lib)
     ok(lib.ropegen_context_create(b"cuda", -1, ctypes.byref(ctx)), "context")
     failures = 0
     for dtype_name, dtype in (("bf16", torch.bfloat16), ("f16", torch.float16), ("f32", torch.float32)):
@@ -49,9 +71,11 @@ def main(lib_path):
             k_cache = torch.zeros(nblocks, B, KVH, D, device="cuda", dtype=dtype)
             v_cache = torch.zeros_like(k_cache)
             q_ref, k_in = q.clone(), k.clone()
-            a = Args(q.data_ptr(), k.data_ptr(), v.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(),
-                     pos.data_ptr(), slots.data_ptr(), cos_sin.data_ptr(), cos_sin.data_ptr() + 4 * (D // 2),
-                     T, qkv.stride(0), qkv.stride(0), qkv.stride(0), D, 0)
+            a = Args(size=ctypes.sizeof(Args), abi_version=abi, num_tokens=T, positions=pos.data_ptr(),
+                     slot_mapping=slots.data_ptr(), q=q.data_ptr(), q_stride=qkv.stride(0), k=k.data_ptr(),
+                     k_stride=qkv.stride(0), v=v.data_ptr(), v_stride=qkv.stride(0), cos=cos_sin.data_ptr(),
+                     sin=cos_sin.data_ptr() + 4 * (D // 2), cos_sin_stride=D, k_cache=k_cache.data_ptr(),
+                     v_cache=v_cache.data_ptr(), max_seq=0)
             stream = torch.cuda.current_stream().cuda_stream
             ok(lib.ropegen_kernel_launch(kernel, ctypes.byref(a), ctypes.c_void_p(stream)), "launch")
             torch.cuda.synchronize()

@@ -100,7 +100,7 @@ TEST_CASE("api: CUDA: non-default stream, two specs in one process, foreign code
   host_co.target_id = "host";
   CHECK_THROWS_WITH_AS(ctx->runtime().load(host_co), doctest::Contains("loads cubin or PTX"), Error);
   // Argument checks hold on the GPU path too.
-  ropegen_kernel_args args{};
+  ropegen_kernel_args args = ROPEGEN_KERNEL_ARGS_INIT;
   args.num_tokens = 1;
   CHECK_THROWS_WITH_AS(a->launch(args), doctest::Contains("argument 'q' is null"), Error);
 }

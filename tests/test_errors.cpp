@@ -168,7 +168,7 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   alignas(64) static float table[1024];
   static int idx[4] = {0, 1, 2, 3};
   auto good = [&] {
-    ropegen_kernel_args a{};
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
     a.q = buf;
     a.k = buf + 4096;
     a.v = buf + 8192;
@@ -191,6 +191,11 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   };
   const Case cases[] = {
       {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 128 and ABI version 2",
+       [](auto& a) { a = ropegen_kernel_args{}; }},
+      {"argument block has size 128 and ABI version 1, but this kernel takes size 128 and ABI version 2",
+       [](auto& a) { a.abi_version = 1; }},
+      {"argument block has size 120 and ABI version 2", [](auto& a) { a.size -= 8; }},
       {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
       {"argument 'k' is null", [](auto& a) { a.k = nullptr; }},
       {"argument 'v' is null", [](auto& a) { a.v = nullptr; }},

@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
       rt.copy_to_device(p, data, bytes);
       return p;
     };
-    ropegen_kernel_args a{};
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
     a.q = upload(q.data(), q.size() * 2);
     a.k = upload(k.data(), k.size() * 2);
     a.v = upload(v.data(), v.size() * 2);

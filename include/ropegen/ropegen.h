@@ -42,6 +42,19 @@ typedef struct ropegen_kernel_info {
   char target[64];      /* target id */
 } ropegen_kernel_info;
 
+/* One field of the argument block: name, byte offset and byte size. */
+typedef struct ropegen_kernel_args_field {
+  const char* name;
+  size_t offset;
+  size_t size;
+} ropegen_kernel_args_field;
+
+/* The argument block as this library was compiled: its fields in order; *count receives
+ * their number, *size sizeof(ropegen_kernel_args) and *abi_version
+ * ROPEGEN_KERNEL_ABI_VERSION (each pointer may be NULL). Bindings that keep their own copy
+ * of ropegen_kernel_args check it against this. */
+const ropegen_kernel_args_field* ropegen_kernel_args_layout(size_t* count, size_t* size, unsigned* abi_version);
+
 /* Message of the last failure on this thread ("" if none). */
 const char* ropegen_last_error(void);
 /* "0.1.0" */

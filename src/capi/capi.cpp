@@ -1,6 +1,7 @@
 // The C API: handles over Context and Kernel; every exception becomes a status code.
 #include "ropegen/ropegen.h"
 
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -125,6 +126,24 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
   std::strncpy(out->entry, kernel->entry.c_str(), sizeof out->entry - 1);
   std::strncpy(out->target, kernel->target.c_str(), sizeof out->target - 1);
   return ROPEGEN_OK;
+}
+
+const ropegen_kernel_args_field* ropegen_kernel_args_layout(size_t* count, size_t* size, unsigned* abi_version) {
+#define ROPEGEN_FIELD(name) \
+  { #name, offsetof(ropegen_kernel_args, name), sizeof(static_cast<ropegen_kernel_args*>(nullptr)->name) }
+  // In declaration order; tests/capi checks that the fields tile the whole block.
+  static const ropegen_kernel_args_field fields[] = {
+      ROPEGEN_FIELD(size),     ROPEGEN_FIELD(abi_version), ROPEGEN_FIELD(num_tokens),     ROPEGEN_FIELD(positions),
+      ROPEGEN_FIELD(slot_mapping), ROPEGEN_FIELD(q),       ROPEGEN_FIELD(q_stride),       ROPEGEN_FIELD(k),
+      ROPEGEN_FIELD(k_stride), ROPEGEN_FIELD(v),           ROPEGEN_FIELD(v_stride),       ROPEGEN_FIELD(cos),
+      ROPEGEN_FIELD(sin),      ROPEGEN_FIELD(cos_sin_stride), ROPEGEN_FIELD(k_cache),     ROPEGEN_FIELD(v_cache),
+      ROPEGEN_FIELD(max_seq),
+  };
+#undef ROPEGEN_FIELD
+  if (count) *count = sizeof fields / sizeof fields[0];
+  if (size) *size = sizeof(ropegen_kernel_args);
+  if (abi_version) *abi_version = ROPEGEN_KERNEL_ABI_VERSION;
+  return fields;
 }
 
 ropegen_status ropegen_kernel_launch(const ropegen_kernel* kernel, const ropegen_kernel_args* args, void* stream) {

@@ -110,7 +110,7 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
   std::ostringstream os;
   const Dialect dialect = dialect_for(target.vendor);
   for (const auto& p : dialect.preludes) os << template_text(p);
-  os << template_text("kernel_args.h") << template_text("rope_common.h") << body;
+  os << "#define ROPEGEN_KERNEL_SOURCE 1\n" << template_text("kernel_args.h") << template_text("rope_common.h") << body;
   if (dialect.host_launcher) {
     out.host_entry = entry + "_host";
     os << "\nextern \"C\" void " << out.host_entry
@@ -197,6 +197,7 @@ GeneratedSource generate(const KernelSpec& spec, const Target& target, const Pla
     os << "\n// ---- " << name << " ----\n" << template_text(name);
   };
   for (const auto& p : dialect.preludes) paste(p);
+  os << "\n#define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block";
   paste("kernel_args.h");
   paste("rope_common.h");
 

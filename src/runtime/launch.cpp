@@ -32,6 +32,11 @@ void row_stride(long long stride, long long row, int multiple, const char* name)
 }  // namespace
 
 void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_kernel_args& a) {
+  if (a.size != sizeof(ropegen_kernel_args) || a.abi_version != ROPEGEN_KERNEL_ABI_VERSION)
+    bad("argument block has size " + std::to_string(a.size) + " and ABI version " + std::to_string(a.abi_version) +
+        ", but this kernel takes size " + std::to_string(sizeof(ropegen_kernel_args)) + " and ABI version " +
+        std::to_string(ROPEGEN_KERNEL_ABI_VERSION) +
+        " (initialise it with ROPEGEN_KERNEL_ARGS_INIT from the kernel_args.h of this ropegen)");
   if (a.num_tokens < 0) bad("argument 'num_tokens' = " + std::to_string(a.num_tokens) + " is negative");
   if (a.num_tokens == 0) return;
   const long long kv_row = static_cast<long long>(spec.kv_heads) * spec.head_dim;

@@ -182,7 +182,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     std::vector<int32_t> w(v.begin(), v.end());
     return dev.upload(w.data(), w.size() * 4);
   };
-  ropegen_kernel_args a{};
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
   auto elem_ptr = [&](const reference::TensorView& tv) -> void* {
     if (tv.buffer < 0) return nullptr;
     return static_cast<unsigned char*>(bufs[tv.buffer]) + tv.offset * bytes;

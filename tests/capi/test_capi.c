@@ -1,5 +1,6 @@
 /* The C API, from C: a kernel on the host runtime, its results, and every error path the
  * interface promises (status codes and ropegen_last_error text, never a crash). */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,8 +18,28 @@ static int passed = 0, failed = 0;
     }                                                                   \
   } while (0)
 
+/* The layout table describes the compiled header: fields in order, each at an offset no
+ * earlier than the previous end, aligned to its own size, and together covering the
+ * block up to its size (so a field missing from the table would leave a hole). */
+static void check_layout(void) {
+  size_t n = 0, size = 0, end = 0, i;
+  unsigned version = 0;
+  const ropegen_kernel_args_field* f = ropegen_kernel_args_layout(&n, &size, &version);
+  EXPECT(f != NULL && n > 0, "layout table");
+  EXPECT(size == sizeof(ropegen_kernel_args) && version == ROPEGEN_KERNEL_ABI_VERSION, "layout size and version");
+  for (i = 0; i < n; ++i) {
+    EXPECT(f[i].offset >= end && f[i].offset < end + f[i].size && f[i].offset % f[i].size == 0, f[i].name);
+    end = f[i].offset + f[i].size;
+  }
+  EXPECT(end == size, "fields cover the whole block");
+  EXPECT(strcmp(f[0].name, "size") == 0 && f[0].offset == offsetof(ropegen_kernel_args, size), "size first");
+  EXPECT(strcmp(f[1].name, "abi_version") == 0 && f[1].offset == offsetof(ropegen_kernel_args, abi_version), "version second");
+  EXPECT(strcmp(f[n - 1].name, "max_seq") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, max_seq), "last field");
+}
+
 int main(void) {
   ropegen_context* ctx = NULL;
+  check_layout();
   ropegen_kernel* k = NULL;
   EXPECT(ropegen_context_create("host", -1, &ctx) == ROPEGEN_OK, "host context");
   char target[32];
@@ -47,8 +68,7 @@ int main(void) {
   ropegen_copy_to_device(ctx, dc, cos_t, sizeof cos_t);
   ropegen_copy_to_device(ctx, ds, sin_t, sizeof sin_t);
   ropegen_copy_to_device(ctx, dp, &pos, sizeof pos);
-  ropegen_kernel_args a;
-  memset(&a, 0, sizeof a);
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
   a.q = dq;
   a.k = dk;
   a.positions = dp;
@@ -58,6 +78,11 @@ int main(void) {
   a.num_tokens = 1;
   a.q_stride = 4;
   a.k_stride = 4;
+  a.abi_version = 1;
+  EXPECT(ropegen_kernel_launch(r, &a, NULL) == ROPEGEN_ERROR_LAUNCH &&
+             strstr(ropegen_last_error(), "ABI version 1, but this kernel takes") != NULL,
+         "mismatched argument block refused");
+  a.abi_version = ROPEGEN_KERNEL_ABI_VERSION;
   EXPECT(ropegen_kernel_launch(r, &a, NULL) == ROPEGEN_OK, "launch");
   ropegen_synchronize(ctx);
   float out[4];

@@ -146,32 +146,67 @@ RG_DEVICE void rg_sincos(float x, float* s, float* c) {
   else { *s = -cos_y; *c = sin_y; }
 }
 
+#define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
 /* ropegen kernel arguments: the one argument every generated kernel takes, by value.
  * C-compatible and free of includes: the same text is compiled into the generated kernels
- * (NVRTC, hipRTC, clang, host C++) and by the callers that fill it in.
+ * (NVRTC, hipRTC, clang, host C++) and by the callers that fill it in. It is the single
+ * source of the argument block: the C API describes its layout at run time
+ * (ropegen_kernel_args_layout) and every other language's copy is checked against that.
+ *
+ * Versioned: the block starts with its size and ABI version. Initialise it with
+ * ROPEGEN_KERNEL_ARGS_INIT; a launch whose block has another size or version is refused
+ * with a message naming both. New fields are appended as new groups, with a new version.
  * All strides count elements, not bytes. */
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
+#define ROPEGEN_KERNEL_ABI_VERSION 2
+
 typedef struct ropegen_kernel_args {
-  void* q;                  /* [tokens, q_heads, head_dim], row stride q_stride; rotated in place */
-  void* k;                  /* [tokens, kv_heads, head_dim], row stride k_stride (rope: in place) */
-  const void* v;            /* [tokens, kv_heads, head_dim], row stride v_stride */
-  void* k_cache;            /* layout from the spec's cache field */
-  void* v_cache;
+  /* ---- header ---- */
+  unsigned int size;        /* sizeof(ropegen_kernel_args) as the caller compiled it */
+  unsigned int abi_version; /* ROPEGEN_KERNEL_ABI_VERSION as the caller compiled it */
+  long long num_tokens;
+
+  /* ---- per token: every op ---- */
   const void* positions;    /* index-typed, one per token */
   const void* slot_mapping; /* index-typed cache slot per token, < 0 skips; optional for
                                contiguous caches (then the position is the slot) */
+
+  /* ---- activations: [tokens, heads, head_dim] rows, token stride in elements ---- */
+  void* q;                  /* [tokens, q_heads, head_dim]; rotated in place (rope ops) */
+  long long q_stride;       /* elements between consecutive tokens of q */
+  void* k;                  /* [tokens, kv_heads, head_dim] (rope: rotated in place) */
+  long long k_stride;
+  const void* v;            /* [tokens, kv_heads, head_dim] (cache ops) */
+  long long v_stride;
+
+  /* ---- rotation: rope ops with cos_sin = table ---- */
   const float* cos;         /* cos[pos * cos_sin_stride + j], j < rotary_dim / 2 */
   const float* sin;         /* sin[pos * cos_sin_stride + j] */
-  long long num_tokens;
-  long long q_stride;       /* elements between consecutive tokens of q */
-  long long k_stride;
-  long long v_stride;
   long long cos_sin_stride; /* elements between consecutive positions of cos and sin */
+
+  /* ---- KV cache: cache ops; layout from the spec's cache field ---- */
+  void* k_cache;
+  void* v_cache;
   long long max_seq;        /* contiguous(order = hnd): slots per head in the cache */
 } ropegen_kernel_args;
+
+#ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
+/* An argument block with its header filled in and every other field zero. */
+static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
+#ifdef __cplusplus
+  ropegen_kernel_args a = {};
+#else
+  ropegen_kernel_args a = {0};
+#endif
+  a.size = (unsigned int)sizeof(ropegen_kernel_args);
+  a.abi_version = ROPEGEN_KERNEL_ABI_VERSION;
+  return a;
+}
+#define ROPEGEN_KERNEL_ARGS_INIT ropegen_kernel_args_init()
+#endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
 

@@ -1,26 +1,72 @@
 //! A Rust engine calling ropegen through its C API, with a hand-written `extern "C"` block
 //! (std only). Asks for a kernel at run time, launches it on buffers it owns, and checks it.
 use std::ffi::{CStr, CString};
-use std::os::raw::{c_char, c_int, c_longlong, c_ulonglong, c_void};
+use std::os::raw::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
 use std::ptr;
 
+/// Mirror of `ropegen_kernel_args` (include/ropegen/kernel_args.h); `check_layout` compares
+/// it with the layout the library reports before anything is launched.
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct KernelArgs {
-    q: *mut c_void,
-    k: *mut c_void,
-    v: *const c_void,
-    k_cache: *mut c_void,
-    v_cache: *mut c_void,
+    size: c_uint,
+    abi_version: c_uint,
+    num_tokens: c_longlong,
     positions: *const c_void,
     slot_mapping: *const c_void,
+    q: *mut c_void,
+    q_stride: c_longlong,
+    k: *mut c_void,
+    k_stride: c_longlong,
+    v: *const c_void,
+    v_stride: c_longlong,
     cos: *const f32,
     sin: *const f32,
-    num_tokens: c_longlong,
-    q_stride: c_longlong,
-    k_stride: c_longlong,
-    v_stride: c_longlong,
     cos_sin_stride: c_longlong,
+    k_cache: *mut c_void,
+    v_cache: *mut c_void,
     max_seq: c_longlong,
+}
+
+#[repr(C)]
+struct ArgsField {
+    name: *const c_char,
+    offset: usize,
+    size: usize,
+}
+
+macro_rules! field_of {
+    ($f:ident) => {{
+        let a = std::mem::MaybeUninit::<KernelArgs>::uninit();
+        let base = a.as_ptr() as usize;
+        let p = unsafe { std::ptr::addr_of!((*a.as_ptr()).$f) };
+        (stringify!($f).to_string(), p as usize - base, std::mem::size_of_val(unsafe { &*p }))
+    }};
+}
+
+/// Our KernelArgs, field by field, against the library's; returns the ABI version.
+fn check_layout() -> c_uint {
+    let ours = vec![
+        field_of!(size), field_of!(abi_version), field_of!(num_tokens), field_of!(positions),
+        field_of!(slot_mapping), field_of!(q), field_of!(q_stride), field_of!(k), field_of!(k_stride),
+        field_of!(v), field_of!(v_stride), field_of!(cos), field_of!(sin), field_of!(cos_sin_stride),
+        field_of!(k_cache), field_of!(v_cache), field_of!(max_seq),
+    ];
+    let (mut n, mut size, mut version) = (0usize, 0usize, 0 as c_uint);
+    let theirs: Vec<(String, usize, usize)> = unsafe {
+        let f = ropegen_kernel_args_layout(&mut n, &mut size, &mut version);
+        (0..n)
+            .map(|i| {
+                let e = &*f.add(i);
+                (CStr::from_ptr(e.name).to_string_lossy().into_owned(), e.offset, e.size)
+            })
+            .collect()
+    };
+    if ours != theirs || size != std::mem::size_of::<KernelArgs>() {
+        eprintln!("KernelArgs does not match the library's ropegen_kernel_args:\n ours   {:?}\n theirs {:?}", ours, theirs);
+        std::process::exit(1);
+    }
+    version
 }
 
 #[repr(C)]
@@ -39,6 +85,7 @@ enum Kernel {}
 
 extern "C" {
     fn ropegen_last_error() -> *const c_char;
+    fn ropegen_kernel_args_layout(count: *mut usize, size: *mut usize, abi_version: *mut c_uint) -> *const ArgsField;
     fn ropegen_context_create(runtime: *const c_char, device: c_int, out: *mut *mut Context) -> c_int;
     fn ropegen_context_destroy(ctx: *mut Context);
     fn ropegen_kernel_create(ctx: *mut Context, spec: *const c_char, out: *mut *mut Kernel) -> c_int;
@@ -54,6 +101,7 @@ fn last_error() -> String {
 
 fn main() {
     // The host runtime: Rust owns plain memory here; on a GPU the pointers would be device memory.
+    let abi_version = check_layout();
     let runtime = CString::new("host").unwrap();
     let spec = CString::new("op=rope head_dim=8 q_heads=2 kv_heads=1 dtype=f32").unwrap();
     unsafe {
@@ -87,6 +135,8 @@ fn main() {
         }
         let positions: [i32; 1] = [1];
         let args = KernelArgs {
+            size: std::mem::size_of::<KernelArgs>() as c_uint,
+            abi_version,
             q: q.0.as_mut_ptr() as *mut c_void,
             k: k.0.as_mut_ptr() as *mut c_void,
             v: ptr::null(),
