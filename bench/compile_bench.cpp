@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
         o.compiler = r.backend;
         Jit jit(o);
         KernelSpec s = parse_spec_line("head_dim=128 q_heads=" + std::to_string(8 * (rep + 1))).spec;
-        BuildInfo b = jit.build(s, parse_target(r.target));
+        Build b = jit.build(s, parse_target(r.target));
         times.push_back(b.code->compile_ms);
       }
       std::printf("%-14s %-10s %12.1f %12zu\n", r.backend, r.target, median(times), times.size());

@@ -303,7 +303,9 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     auto k = ctx->kernel(s);
     Workload w = make_workload(rt, s, T);
     double us = time_per_call_us(rt, stream, w.sets, [&](int set) { k->launch(w.args(set), stream); }, o.quick);
-    rows.push_back({name, "fused", s.canonical(), T, us, ideal_bytes(s, T)});
+    const LaunchPlan& p = k->build()->plan();  // what was built (ROPEGEN_PLAN included)
+    rows.push_back({name, "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
+                    s.canonical(), T, us, ideal_bytes(s, T)});
   };
   auto run_unfused = [&](const std::string& name, const std::string& text, long long T) {
     KernelSpec fused = parse_spec_line(text, "<bench>").spec;

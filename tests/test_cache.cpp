@@ -57,17 +57,17 @@ TEST_CASE("cache: miss, then disk hit in a new Jit, then memory hit") {
   std::string path;
   {
     Jit jit(opts_for(dir.path));
-    BuildInfo a = jit.build(s, host());
+    Build a = jit.build(s, host());
     CHECK(a.origin == "compiled");
     CHECK(!a.path.empty());
     path = a.path;
-    BuildInfo b = jit.build(s, host());
+    Build b = jit.build(s, host());
     CHECK(b.origin == "memory");
     CHECK(b.code == a.code);
     CHECK(jit.compiles() == 1);
   }
   Jit again(opts_for(dir.path));
-  BuildInfo c = again.build(s, host());
+  Build c = again.build(s, host());
   CHECK(c.origin == "disk");
   CHECK(c.path == path);
   CHECK(again.compiles() == 0);
@@ -113,7 +113,7 @@ TEST_CASE("cache: corrupt, truncated and foreign entries are rebuilt with a warn
     CAPTURE(expect);
     detail::write_file(path, bytes);
     Jit jit(opts_for(dir.path));
-    BuildInfo b = jit.build(s, host());
+    Build b = jit.build(s, host());
     CHECK(b.origin == "compiled");
     auto w = jit.take_warnings();
     REQUIRE(w.size() == 1);
@@ -149,10 +149,10 @@ TEST_CASE("cache: corrupt, truncated and foreign entries are rebuilt with a warn
 TEST_CASE("cache: unwritable directory means memory only, with one warning") {
   JitOptions o = opts_for("/dev/null/ropegen-cache");  // cannot be created, even by root
   Jit jit(o);
-  BuildInfo a = jit.build(spec("op=rope head_dim=32 q_heads=2 kv_heads=2"), host());
+  Build a = jit.build(spec("op=rope head_dim=32 q_heads=2 kv_heads=2"), host());
   CHECK(a.origin == "compiled");
   CHECK(a.path.empty());
-  BuildInfo b = jit.build(spec("op=rope head_dim=32 q_heads=2 kv_heads=1"), host());
+  Build b = jit.build(spec("op=rope head_dim=32 q_heads=2 kv_heads=1"), host());
   CHECK(b.origin == "compiled");
   auto w = jit.take_warnings();
   REQUIRE(w.size() == 1);
@@ -172,7 +172,7 @@ TEST_CASE("cache: read-only bundle directories are searched first and never writ
   o.bundle_dirs = {"/nonexistent/bundle", bundle.path};
   o.no_compile = true;
   Jit jit(o);
-  BuildInfo b = jit.build(s, host());
+  Build b = jit.build(s, host());
   CHECK(b.origin == "bundle");
   CHECK(b.path.rfind(bundle.path, 0) == 0);
   CHECK(DiskCache(user.path, false).list().empty());
@@ -202,7 +202,7 @@ TEST_CASE("cache: ROPEGEN_DUMP_DIR gets source, options, log and metadata") {
   JitOptions o = opts_for(dir.path);
   o.dump_dir = dump.path;
   Jit jit(o);
-  BuildInfo b = jit.build(spec("op=rope head_dim=32 q_heads=2 kv_heads=2"), host());
+  Build b = jit.build(spec("op=rope head_dim=32 q_heads=2 kv_heads=2"), host());
   const std::string base = dump.path + "/" + b.code->entry + ".host";
   CHECK(detail::read_file(base + ".hip").find("rg_kernel::run") != std::string::npos);
   CHECK(detail::read_file(base + ".options").find("-O2") != std::string::npos);
@@ -250,7 +250,7 @@ TEST_CASE("cache: processes racing on one key never load a torn file") {
       for (int round = 0; round < 3 && rc == 0; ++round) {
         try {
           Jit j(opts_for(dir.path));  // fresh memory each round: disk hit or compile + store
-          BuildInfo b = j.build(s, host());
+          Build b = j.build(s, host());
           if (std::string(b.code->bytes.begin(), b.code->bytes.end()) != want) rc = 2;
           for (const auto& w : j.take_warnings())
             if (w.find("unusable") != std::string::npos) rc = 3;  // a torn or damaged read

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     // Llama-3-8B's layer: 32 Q heads, 8 KV heads, head_dim 128, bf16, paged cache.
     ropegen::KernelSpec spec = ropegen::SpecBuilder().head_dim(128).heads(32, 8).dtype(ropegen::DType::BF16).paged(16).build();
     auto kernel = ctx->kernel(spec);
-    std::printf("kernel: %s (%s)\n", ctx->last_build().code->entry.c_str(), ctx->last_build().origin.c_str());
+    std::printf("kernel: %s (%s)\n", kernel->build()->code->entry.c_str(), kernel->build()->origin.c_str());
 
     // The engine's own buffers: here a small batch of 4 tokens in a 4-block paged cache.
     ropegen::Runtime& rt = ctx->runtime();

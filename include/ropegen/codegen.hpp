@@ -56,8 +56,12 @@ struct PlanChoice {
 /// Parses "TOKENSxGROUPS" (e.g. "4x8"); throws Error(Spec) naming the text.
 PlanChoice parse_plan_choice(const std::string& text);
 
-/// Generates the kernel for a spec and target. Throws Error(Spec) if the spec's wave size
-/// is not supported by the target, or a plan choice makes a block over 1024 threads.
+/// The launch plan for a spec on a target (pure: no text). Throws Error(Spec) if the spec's
+/// wave size is not supported by the target, or a plan choice makes a block over 1024 threads.
+LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& choice = {});
+/// The source of a spec for a target under a given plan (from plan()).
+GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchPlan& plan);
+/// emit(spec, target, plan(spec, target, choice)).
 GeneratedSource generate(const KernelSpec& spec, const Target& target, const PlanChoice& choice = {});
 
 /// Wraps a hand-written kernel body (using the prelude's portable names and taking one

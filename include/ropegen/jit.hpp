@@ -26,14 +26,16 @@ struct JitOptions {
   static JitOptions from_env();
 };
 
-/// Result of a build request.
-struct BuildInfo {
+/// What a build request produced: everything a report needs, so nobody recomputes it.
+struct Build {
+  GeneratedSource generated;  ///< the source, plan and alignment that were built
   std::shared_ptr<const CodeObject> code;
   std::string origin;         ///< "memory", "bundle", "disk" or "compiled"
   std::string path;           ///< entry file on disk, "" when memory-only
   std::string key_hash;
   std::string compiler_note;  ///< backends skipped before the one used, and why
-  double ms = 0;              ///< wall time of this request
+  double ms = 0;              ///< wall time of this request (code->compile_ms: of the compile)
+  const LaunchPlan& plan() const { return generated.plan; }
 };
 
 /// Thread-safe; one compile per key per process even under concurrent requests.
@@ -44,7 +46,9 @@ class Jit {
   Jit(const Jit&) = delete;
   Jit& operator=(const Jit&) = delete;
 
-  BuildInfo build(const KernelSpec& spec, const Target& target, const CompileOptions& opts = {});
+  Build build(const KernelSpec& spec, const Target& target, const CompileOptions& opts = {});
+  /// The source build() would compile for a spec (the options' plan override applied).
+  GeneratedSource generate(const KernelSpec& spec, const Target& target) const;
   /// Warnings collected so far (corrupt entries rebuilt, disk cache unwritable, ...); clears them.
   std::vector<std::string> take_warnings();
   const JitOptions& options() const;

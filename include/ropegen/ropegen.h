@@ -31,7 +31,7 @@ typedef enum ropegen_status {
 typedef struct ropegen_context ropegen_context; /* one device (or the host) + a JIT */
 typedef struct ropegen_kernel ropegen_kernel;   /* a loaded kernel; owned by the caller */
 
-/* Launch shape and argument requirements of a kernel. */
+/* Launch shape and argument requirements of a kernel, from the kernel's own build. */
 typedef struct ropegen_kernel_info {
   int block_threads;
   int wave;
@@ -40,6 +40,9 @@ typedef struct ropegen_kernel_info {
   int table_align;      /* bytes: cos, sin */
   char entry[96];       /* kernel symbol */
   char target[64];      /* target id */
+  int tokens_per_block; /* plan: tokens a block covers */
+  int head_groups;      /* plan: thread groups per token */
+  char origin[16];      /* where the code object came from: "compiled", "disk", "bundle" */
 } ropegen_kernel_info;
 
 /* One field of the argument block: name, byte offset and byte size. */

@@ -74,8 +74,6 @@ class Context {
   std::shared_ptr<Kernel> kernel(const KernelSpec& spec, const CompileOptions& opts = {});
   /// The kernel for a one-line spec ("head_dim=128 dtype=bf16").
   std::shared_ptr<Kernel> kernel(const std::string& spec_text);
-  /// How the last kernel() request was served ("memory", "disk", "compiled", ...).
-  BuildInfo last_build() const;
 
  private:
   std::unique_ptr<Runtime> runtime_;
@@ -83,7 +81,6 @@ class Context {
   Jit jit_;
   mutable std::mutex mu_;
   std::map<const CodeObject*, std::shared_ptr<Kernel>> loaded_;
-  BuildInfo last_;
 };
 
 }  // namespace ropegen

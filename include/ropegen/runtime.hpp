@@ -13,6 +13,7 @@
 namespace ropegen {
 
 class Runtime;
+struct Build;
 
 /// A loaded, launchable kernel. Owned by the caller; unloads on destruction.
 class Kernel {
@@ -21,6 +22,11 @@ class Kernel {
   const KernelSpec& spec() const { return spec_; }
   const LaunchPlan& plan() const { return plan_; }
   const ArgAlignment& align() const { return align_; }
+  /// How this kernel was built (source, plan, code object, origin, key); null for a kernel
+  /// loaded directly from a CodeObject rather than through Context::kernel().
+  const Build* build() const { return build_.get(); }
+  /// Records the build a kernel was loaded from (Context does, once, before sharing it).
+  void set_build(std::shared_ptr<const Build> b) { build_ = std::move(b); }
   /// Checks the arguments, then launches on `stream` (nullptr: the default stream).
   /// `parallelism` overrides the blocks-in-flight hint (0: the runtime's).
   void launch(const ropegen_kernel_args& args, void* stream = nullptr, int parallelism = 0) const;
@@ -35,6 +41,7 @@ class Kernel {
   KernelSpec spec_;
   LaunchPlan plan_;
   ArgAlignment align_;
+  std::shared_ptr<const Build> build_;
 };
 
 /// Throws Error(Launch) naming the first argument that does not fit the kernel.

@@ -35,14 +35,14 @@ std::shared_ptr<Kernel> Context::kernel(const KernelSpec& spec, const CompileOpt
   p.origin.kernel.file = "<KernelSpec>";
   validate(p);
   check_target(p, target_);
-  BuildInfo b = jit_.build(spec, target_, opts);
+  Build b = jit_.build(spec, target_, opts);
   std::lock_guard<std::mutex> lock(mu_);
-  last_ = b;
   auto it = loaded_.find(b.code.get());
   if (it != loaded_.end()) return it->second;
-  // The map holds the code object alive through BuildInfo's shared_ptr in the Jit.
+  // The kernel keeps its Build (and so its code object) alive.
   std::shared_ptr<Kernel> k = runtime_->load(*b.code);
-  loaded_.emplace(b.code.get(), k);
+  k->set_build(std::make_shared<const Build>(std::move(b)));
+  loaded_.emplace(k->build()->code.get(), k);
   return k;
 }
 
@@ -50,9 +50,6 @@ std::shared_ptr<Kernel> Context::kernel(const std::string& spec_text) {
   return kernel(parse_spec_line(spec_text, "<spec>").spec);
 }
 
-BuildInfo Context::last_build() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return last_;
-}
+
 
 }  // namespace ropegen

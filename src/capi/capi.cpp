@@ -15,8 +15,7 @@ struct ropegen_context {
 };
 
 struct ropegen_kernel {
-  std::shared_ptr<ropegen::Kernel> kernel;
-  std::string entry, target;
+  std::shared_ptr<ropegen::Kernel> kernel;  // carries its own Build: what info reports
 };
 
 namespace {
@@ -103,9 +102,6 @@ ropegen_status ropegen_kernel_create(ropegen_context* ctx, const char* spec, rop
   return guard([&] {
     auto k = std::make_unique<ropegen_kernel>();
     k->kernel = ctx->ctx->kernel(std::string(spec));
-    ropegen::BuildInfo b = ctx->ctx->last_build();
-    k->entry = b.code->entry;
-    k->target = b.code->target_id;
     *out = k.release();
   });
 }
@@ -116,15 +112,20 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
   if (!kernel) return invalid("ropegen_kernel_get_info", "kernel is NULL");
   if (!out) return invalid("ropegen_kernel_get_info", "out is NULL");
   std::memset(out, 0, sizeof *out);
-  const auto& p = kernel->kernel->plan();
-  const auto& a = kernel->kernel->align();
+  const ropegen::Build* b = kernel->kernel->build();
+  if (!b) return invalid("ropegen_kernel_get_info", "kernel has no build record (internal)");
+  const auto& p = b->plan();
+  const auto& a = b->generated.align;
   out->block_threads = p.block_threads;
   out->wave = p.wave;
   out->vec = p.vec;
   out->tensor_align = a.tensor_bytes;
   out->table_align = a.table_bytes;
-  std::strncpy(out->entry, kernel->entry.c_str(), sizeof out->entry - 1);
-  std::strncpy(out->target, kernel->target.c_str(), sizeof out->target - 1);
+  out->tokens_per_block = p.tokens_per_block;
+  out->head_groups = p.head_groups;
+  std::strncpy(out->entry, b->code->entry.c_str(), sizeof out->entry - 1);
+  std::strncpy(out->target, b->code->target_id.c_str(), sizeof out->target - 1);
+  std::strncpy(out->origin, b->origin.c_str(), sizeof out->origin - 1);
   return ROPEGEN_OK;
 }
 

@@ -176,9 +176,17 @@ int run(const Flags& f) {
   std::vector<ParsedSpec> specs = resolve_specs(f);
   json out = json::array();
   bool all_passed = true;
+  JitOptions jo = JitOptions::from_env();
+  if (!f.compiler.empty()) jo.compiler = f.compiler;
+  Jit& jit = shared_jit(jo);
   for (const ParsedSpec& ps : specs) {
     check_target(ps, target);
-    GeneratedSource gen = generate(ps.spec, target);
+    // --emit shows the source a build would compile; otherwise everything below is
+    // reported from the build itself (ROPEGEN_PLAN included).
+    Build b;
+    if (f.emit) b.generated = jit.generate(ps.spec, target);
+    else b = jit.build(ps.spec, target);
+    const GeneratedSource& gen = b.generated;
     json j = {{"kernel", ps.spec.name},
               {"spec", ps.spec.canonical()},
               {"hash", ps.spec.hash()},
@@ -206,10 +214,6 @@ int run(const Flags& f) {
                   gen.plan.head_groups, gen.plan.block_threads);
       std::printf("entry    %s\n", gen.entry.c_str());
     }
-    JitOptions jo = JitOptions::from_env();
-    if (!f.compiler.empty()) jo.compiler = f.compiler;
-    Jit& jit = shared_jit(jo);
-    BuildInfo b = jit.build(ps.spec, target);
     const CodeObject& co = *b.code;
     CodeObjectInfo ci = inspect(co);
     json kernels = json::array();
@@ -362,7 +366,7 @@ int run_bundle(const Flags& f, const std::string& archs, const std::string& out_
   for (const auto& t : targets) {
     for (const auto& ps : specs) {
       check_target(ps, t);
-      BuildInfo b = jit.build(ps.spec, t);
+      Build b = jit.build(ps.spec, t);
       ++done;
       std::printf("[%zu/%zu] %-8s %-22s %-12s %s %.0f ms\n", done, total, ps.spec.name.c_str(), t.id().c_str(),
                   b.code->backend.c_str(), b.origin == "compiled" ? "built" : "present", b.ms);

@@ -132,7 +132,7 @@ PlanChoice parse_plan_choice(const std::string& text) {
   return c;
 }
 
-GeneratedSource generate(const KernelSpec& spec, const Target& target, const PlanChoice& choice) {
+LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& choice) {
   const int wave = spec.wave_for(target);
   if (!target.supports_wave(wave)) {
     throw Error(ErrorKind::Spec, "wave = " + std::to_string(wave) + " is not supported by target " +
@@ -155,7 +155,6 @@ GeneratedSource generate(const KernelSpec& spec, const Target& target, const Pla
   if (rotates && !neox && vec < 2) vec = 2;  // a GPT-J vector holds whole pairs; rot is even
   const int rot_units = neox ? rot / (2 * vec) : rot / vec;
   const int lanes = rot_units + (hd - rot) / vec;
-  const int nj = !rotates ? 1 : neox ? vec : vec / 2;
 
   LaunchPlan plan;
   plan.wave = wave;
@@ -174,6 +173,24 @@ GeneratedSource generate(const KernelSpec& spec, const Target& target, const Pla
                                      std::to_string(plan.head_groups) + " needs more than 1024 threads per block");
   const int used = plan.tokens_per_block * plan.head_groups * lanes;
   plan.block_threads = (used + wave - 1) / wave * wave;
+  return plan;
+}
+
+GeneratedSource generate(const KernelSpec& spec, const Target& target, const PlanChoice& choice) {
+  return emit(spec, target, plan(spec, target, choice));
+}
+
+GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchPlan& plan) {
+  const bool rotates = spec.uses_rope();
+  const bool neox = rotates && spec.style == Style::Neox;
+  const int hd = spec.head_dim;
+  const int rot = rotates ? spec.rotary_dim : 0;
+  const int bytes = dtype_bytes(spec.dtype);
+  const int vec = plan.vec;
+  const int wave = plan.wave;
+  const int lanes = plan.lanes_per_head;
+  const int rot_units = neox ? rot / (2 * vec) : rot / vec;
+  const int nj = !rotates ? 1 : neox ? vec : vec / 2;
 
   GeneratedSource out;
   out.spec = spec;

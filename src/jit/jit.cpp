@@ -53,7 +53,7 @@ JitOptions JitOptions::from_env() {
 struct Jit::Impl {
   JitOptions opts;
   std::mutex mu;
-  std::map<RequestKey, std::shared_future<BuildInfo>> memory;
+  std::map<RequestKey, std::shared_future<Build>> memory;
   std::vector<std::string> warnings;
   bool disk_writable = true;
   size_t compiles = 0;
@@ -80,14 +80,15 @@ struct Jit::Impl {
     }
   }
 
-  BuildInfo build_uncached(const KernelSpec& spec, const Target& target, const CompileOptions& copts,
+  Build build_uncached(const KernelSpec& spec, const Target& target, const CompileOptions& copts,
                            std::chrono::steady_clock::time_point t0) {
-    GeneratedSource src = generate(spec, target, opts.plan);
+    GeneratedSource src = ropegen::generate(spec, target, opts.plan);
     // Which backend, and why others of the same vendor were passed over.
     std::string note;
     const Compiler* chosen = &select_compiler(target, opts.compiler, &note);
     const CacheKey key = make_cache_key(src, *chosen, copts);
-    BuildInfo info;
+    Build info;
+    info.generated = src;
     info.key_hash = key.hash;
     info.compiler_note = note;
     auto finish = [&](CodeObject co, const char* origin, std::string path) {
@@ -149,6 +150,10 @@ Jit::~Jit() = default;
 
 const JitOptions& Jit::options() const { return impl_->opts; }
 
+GeneratedSource Jit::generate(const KernelSpec& spec, const Target& target) const {
+  return ropegen::generate(spec, target, impl_->opts.plan);
+}
+
 size_t Jit::compiles() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->compiles;
@@ -161,12 +166,12 @@ std::vector<std::string> Jit::take_warnings() {
   return out;
 }
 
-BuildInfo Jit::build(const KernelSpec& spec, const Target& target, const CompileOptions& copts) {
+Build Jit::build(const KernelSpec& spec, const Target& target, const CompileOptions& copts) {
   const auto t0 = std::chrono::steady_clock::now();
   RequestKey rk{spec, target.id(), impl_->opts.compiler, {}};
   for (const auto& o : copts.extra) rk.options += o + '\n';
-  std::promise<BuildInfo> promise;
-  std::shared_future<BuildInfo> future;
+  std::promise<Build> promise;
+  std::shared_future<Build> future;
   bool owner = false;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
@@ -180,13 +185,13 @@ BuildInfo Jit::build(const KernelSpec& spec, const Target& target, const Compile
     }
   }
   if (!owner) {
-    BuildInfo hit = future.get();  // waits while another thread builds the same key
+    Build hit = future.get();  // waits while another thread builds the same key
     hit.origin = "memory";
     hit.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return hit;
   }
   try {
-    BuildInfo info = impl_->build_uncached(spec, target, copts, t0);
+    Build info = impl_->build_uncached(spec, target, copts, t0);
     promise.set_value(info);
     return info;
   } catch (...) {

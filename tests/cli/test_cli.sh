@@ -75,6 +75,11 @@ ROPEGEN_NO_COMPILE=1 expect "no-compile miss names the key" 1 "ROPEGEN_NO_COMPIL
 expect "bundle for a fleet" 0 "bundle   $work/bundle: 4 code objects" -- bundle --arch gfx90a,gfx1100 --spec "$work/two.rg" -o "$work/bundle"
 ROPEGEN_CACHE_PATH="$work/bundle" ROPEGEN_NO_COMPILE=1 expect "bundle serves a run without compiling" 0 "cache    hit (bundle)" -- --spec "$work/two.rg" --kernel a --arch gfx1100
 expect "bundle with an unknown target" 1 "unknown target 'gfx9'" -- bundle --arch gfx90a,gfx9 --spec "$work/two.rg" -o "$work/b2"
+# The plan shown is the plan built, in text, --json and --emit (ROPEGEN_PLAN overrides it).
+ROPEGEN_PLAN=2x4 expect "plan override in text" 0 "tokens/block=2 head-groups=4" -- --head-dim 128 --arch sm_90
+ROPEGEN_PLAN=2x4 expect "plan override in --json" 0 '"head_groups": 4' -- --head-dim 128 --arch sm_90 --json
+ROPEGEN_PLAN=2x4 expect "plan override in --emit" 0 "tokens/block=2 head-groups=4" -- --head-dim 128 --arch sm_90 --emit
+expect "list keys" 0 "| cos_sin | table \\| compute" -- --list-keys
 
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]
