@@ -3,6 +3,12 @@
 // the target's convert_*.h: hardware instructions where the target has them, integer code
 // elsewhere; all round to nearest even, so every target stores the same bits.
 
+// A stretch of a head row, rotated or copied (codegen lists a row's segments).
+struct rg_segment {
+  int offset, length;
+  bool rotate;
+};
+
 struct rg_bf16 { unsigned short bits; };
 struct rg_f16 { unsigned short bits; };
 

@@ -132,29 +132,106 @@ PlanChoice parse_plan_choice(const std::string& text) {
   return c;
 }
 
+std::vector<RowSegment> row_segments(const KernelSpec& spec) {
+  if (!spec.uses_rope()) return {{0, spec.head_dim, false}};
+  std::vector<RowSegment> row = {{0, spec.rotary_dim, true}};
+  if (spec.rotary_dim < spec.head_dim) row.push_back({spec.rotary_dim, spec.head_dim - spec.rotary_dim, false});
+  return row;
+}
+
+namespace {
+
+/// Lanes (threads) a segment needs at a vector width: a NeoX rotated segment takes one
+/// vector from each half per lane.
+int segment_lanes(const RowSegment& sg, bool neox, int vec) {
+  return sg.rotate && neox ? sg.length / (2 * vec) : sg.length / vec;
+}
+
+/// Whether a vector width tiles a segment (for NeoX rotation, each half of it).
+bool tiles(const RowSegment& sg, bool neox, int vec) {
+  if (sg.offset % vec != 0 || sg.length % vec != 0) return false;
+  return !(sg.rotate && neox) || (sg.length / 2) % vec == 0;
+}
+
+/// The rope_kv family: one head row per task (Q heads, K heads, V heads), each row a list
+/// of segments that are rotated or copied.
+void bind_rope_kv(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlignment& align, std::ostream& os) {
+  const bool rotates = spec.uses_rope();
+  const bool neox = rotates && spec.style == Style::Neox;
+  const int nj = !rotates ? 1 : neox ? plan.vec : plan.vec / 2;
+  const std::vector<RowSegment> row = row_segments(spec);
+  os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
+     << "constexpr int KV_HEADS = " << spec.kv_heads << ";\n"
+     << "constexpr bool HAS_Q = " << (spec.uses_q() ? "true" : "false") << ";\n"
+     << "constexpr bool HAS_CACHE = " << (spec.uses_cache() ? "true" : "false") << ";\n"
+     << "constexpr bool ROTATES = " << (rotates ? "true" : "false") << ";\n"
+     << "constexpr bool NEOX = " << (neox ? "true" : "false") << ";\n"
+     << "constexpr bool COS_SIN_TABLE = "
+     << (!rotates || spec.cos_sin.source == CosSinSource::Table ? "true" : "false") << ";\n"
+     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
+     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
+     << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
+     << "constexpr int NJ = " << nj << ";  // cos/sin values per thread\n"
+     << "constexpr int CS_ALIGN = " << align.table_bytes << ";\n"
+     << "constexpr int NUM_TASKS = " << plan.num_tasks << ";\n"
+     << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
+     << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
+     << "RG_DEVICE rg_segment row_segment(int i) {\n"
+     << "  constexpr rg_segment row[NUM_SEGMENTS] = {";
+  for (size_t i = 0; i < row.size(); ++i)
+    os << (i ? ", " : "") << "{" << row[i].offset << ", " << row[i].length << ", " << (row[i].rotate ? "true" : "false")
+       << "}";
+  os << "};\n  return row[i];\n}\n";
+  if (rotates && spec.cos_sin.source == CosSinSource::Compute) {
+    // inv_freq_j = theta^(-2j/d) / factor, in double, rounded once to fp32 (rope-math.md).
+    const int rot = spec.rotary_dim;
+    const double factor = spec.cos_sin.scaling == Scaling::Linear ? spec.cos_sin.factor : 1.0;
+    os << "RG_CONST_ARRAY float INV_FREQ[" << rot / 2 << "] = {";
+    for (int j = 0; j < rot / 2; ++j) {
+      const double inv = std::pow(spec.cos_sin.theta, -2.0 * j / rot) / factor;
+      os << (j % 4 == 0 ? "\n    " : " ") << float_literal(static_cast<float>(inv)) << ",";
+    }
+    os << "\n};\n";
+  } else {
+    os << "RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables\n";
+  }
+}
+
+}  // namespace
+
+const std::vector<KernelFamily>& kernel_families() {
+  static const std::vector<KernelFamily> families = {
+      {"rope_kv", "rope_kv.hip", {Op::Rope, Op::KvAppend, Op::RopeKvAppend}, bind_rope_kv},
+  };
+  return families;
+}
+
+const KernelFamily& family_for(Op op) {
+  for (const KernelFamily& f : kernel_families())
+    for (Op o : f.ops)
+      if (o == op) return f;
+  throw Error(ErrorKind::Internal, std::string("no kernel family serves op = ") + to_string(op));
+}
+
 LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& choice) {
   const int wave = spec.wave_for(target);
   if (!target.supports_wave(wave)) {
     throw Error(ErrorKind::Spec, "wave = " + std::to_string(wave) + " is not supported by target " +
                                      target.id());
   }
-  const bool rotates = spec.uses_rope();
-  const bool neox = rotates && spec.style == Style::Neox;
-  const int hd = spec.head_dim;
-  const int rot = rotates ? spec.rotary_dim : 0;
-  const int bytes = dtype_bytes(spec.dtype);
+  const bool neox = spec.uses_rope() && spec.style == Style::Neox;
+  const std::vector<RowSegment> row = row_segments(spec);
 
-  // Widest vector (at most 16 bytes) that tiles every part of the head row.
-  int vec = 16 / bytes;
+  // Widest vector (at most 16 bytes) that tiles every segment of the head row.
+  int vec = 16 / dtype_bytes(spec.dtype);
   for (; vec > 1; vec /= 2) {
-    bool ok = hd % vec == 0 && (hd - rot) % vec == 0;
-    if (neox) ok = ok && (rot / 2) % vec == 0;
-    if (rotates && !neox) ok = ok && rot % vec == 0;
+    bool ok = true;
+    for (const RowSegment& sg : row) ok = ok && tiles(sg, neox, vec);
     if (ok) break;
   }
-  if (rotates && !neox && vec < 2) vec = 2;  // a GPT-J vector holds whole pairs; rot is even
-  const int rot_units = neox ? rot / (2 * vec) : rot / vec;
-  const int lanes = rot_units + (hd - rot) / vec;
+  if (spec.uses_rope() && !neox && vec < 2) vec = 2;  // a GPT-J vector holds whole pairs; rot is even
+  int lanes = 0;
+  for (const RowSegment& sg : row) lanes += segment_lanes(sg, neox, vec);
 
   LaunchPlan plan;
   plan.wave = wave;
@@ -181,23 +258,17 @@ GeneratedSource generate(const KernelSpec& spec, const Target& target, const Pla
 }
 
 GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchPlan& plan) {
+  const KernelFamily& family = family_for(spec.op);
   const bool rotates = spec.uses_rope();
   const bool neox = rotates && spec.style == Style::Neox;
-  const int hd = spec.head_dim;
-  const int rot = rotates ? spec.rotary_dim : 0;
-  const int bytes = dtype_bytes(spec.dtype);
-  const int vec = plan.vec;
-  const int wave = plan.wave;
-  const int lanes = plan.lanes_per_head;
-  const int rot_units = neox ? rot / (2 * vec) : rot / vec;
-  const int nj = !rotates ? 1 : neox ? vec : vec / 2;
+  const int nj = !rotates ? 1 : neox ? plan.vec : plan.vec / 2;
 
   GeneratedSource out;
   out.spec = spec;
   out.target = target;
   out.plan = plan;
-  out.align.tensor_bytes = vec * bytes;
-  out.align.row_elems = vec;
+  out.align.tensor_bytes = plan.vec * dtype_bytes(spec.dtype);
+  out.align.row_elems = plan.vec;
   out.align.table_bytes = std::min(16, nj * 4);
   out.align.table_elems = out.align.table_bytes / 4;
   out.entry = std::string("ropegen_") + to_string(spec.op) + "_" + spec.hash().substr(0, 12);
@@ -205,10 +276,11 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   std::ostringstream os;
   os << "// Generated by ropegen. Do not edit: change the spec or templates/ instead.\n"
      << "// spec:   " << spec.canonical() << "\n"
-     << "// target: " << target.id() << " (" << target.family << "), wave " << wave << "\n"
-     << "// plan:   vec=" << vec << " lanes/head=" << lanes << " tokens/block=" << plan.tokens_per_block
-     << " head-groups=" << plan.head_groups << " tasks/token=" << plan.num_tasks
-     << " block=" << plan.block_threads << "\n";
+     << "// target: " << target.id() << " (" << target.family << "), wave " << plan.wave << "\n"
+     << "// plan:   vec=" << plan.vec << " lanes/head=" << plan.lanes_per_head
+     << " tokens/block=" << plan.tokens_per_block << " head-groups=" << plan.head_groups
+     << " tasks/token=" << plan.num_tasks << " block=" << plan.block_threads << "\n"
+     << "// family: " << family.name << "\n";
   const Dialect dialect = dialect_for(target.vendor);
   auto paste = [&](const std::string& name) {
     os << "\n// ---- " << name << " ----\n" << template_text(name);
@@ -218,45 +290,19 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   paste("kernel_args.h");
   paste("rope_common.h");
 
+  // Bindings every family gets (element and index types, plan), then the family's own.
   os << "\n// ---- bindings for this spec ----\n"
      << "namespace rg_spec {\n"
      << "using Elem = " << elem_type(spec.dtype) << ";\n"
      << "using Index = " << (spec.index == IndexType::I32 ? "int" : "long long") << ";\n"
-     << "constexpr int HEAD_DIM = " << hd << ";\n"
-     << "constexpr int ROT_SPAN = " << rot << ";  // rotary_dim; 0 when the op does not rotate\n"
-     << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
-     << "constexpr int KV_HEADS = " << spec.kv_heads << ";\n"
-     << "constexpr bool HAS_Q = " << (spec.uses_q() ? "true" : "false") << ";\n"
-     << "constexpr bool HAS_CACHE = " << (spec.uses_cache() ? "true" : "false") << ";\n"
-     << "constexpr bool ROTATES = " << (rotates ? "true" : "false") << ";\n"
-     << "constexpr bool NEOX = " << (neox ? "true" : "false") << ";\n"
-     << "constexpr bool COS_SIN_TABLE = "
-     << (!rotates || spec.cos_sin.source == CosSinSource::Table ? "true" : "false") << ";\n"
-     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
-     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
-     << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
-     << "constexpr int VEC = " << vec << ";\n"
-     << "constexpr int NJ = " << nj << ";  // cos/sin values per thread\n"
-     << "constexpr int CS_ALIGN = " << out.align.table_bytes << ";\n"
-     << "constexpr int ROT_UNITS = " << rot_units << ";\n"
-     << "constexpr int LANES = " << lanes << ";\n"
-     << "constexpr int NUM_TASKS = " << plan.num_tasks << ";\n"
+     << "constexpr int HEAD_DIM = " << spec.head_dim << ";\n"
+     << "constexpr int VEC = " << plan.vec << ";\n"
+     << "constexpr int LANES = " << plan.lanes_per_head << ";\n"
      << "constexpr int TOKENS_PER_BLOCK = " << plan.tokens_per_block << ";\n"
      << "constexpr int HEAD_GROUPS = " << plan.head_groups << ";\n";
-  if (rotates && spec.cos_sin.source == CosSinSource::Compute) {
-    // inv_freq_j = theta^(-2j/d) / factor, in double, rounded once to fp32 (rope-math.md).
-    const double factor = spec.cos_sin.scaling == Scaling::Linear ? spec.cos_sin.factor : 1.0;
-    os << "RG_CONST_ARRAY float INV_FREQ[" << rot / 2 << "] = {";
-    for (int j = 0; j < rot / 2; ++j) {
-      const double inv = std::pow(spec.cos_sin.theta, -2.0 * j / rot) / factor;
-      os << (j % 4 == 0 ? "\n    " : " ") << float_literal(static_cast<float>(inv)) << ",";
-    }
-    os << "\n};\n";
-  } else {
-    os << "RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables\n";
-  }
+  family.bind(spec, plan, out.align, os);
   os << "}  // namespace rg_spec\n";
-  paste("rope_kv.hip");
+  paste(family.template_file);
   os << "\n// ---- entry ----\n"
      << "RG_KERNEL(" << plan.block_threads << ") " << out.entry << "(ropegen_kernel_args args) {\n"
      << "  rg_kernel::run(args);\n"

@@ -2,6 +2,7 @@
 // spec:   op=rope_kv_append head_dim=128 rotary_dim=128 style=neox q_heads=32 kv_heads=8 dtype=bf16 index=i32 cos_sin=table cache=paged(block=16,order=nhd) wave=auto
 // target: gfx1100 (RDNA3), wave 32
 // plan:   vec=8 lanes/head=8 tokens/block=4 head-groups=8 tasks/token=48 block=256
+// family: rope_kv
 
 // ---- prelude_amd.h ----
 // Prelude for AMD targets. Uses clang's AMDGPU builtins only, so the same text compiles
@@ -178,6 +179,12 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 // the target's convert_*.h: hardware instructions where the target has them, integer code
 // elsewhere; all round to nearest even, so every target stores the same bits.
 
+// A stretch of a head row, rotated or copied (codegen lists a row's segments).
+struct rg_segment {
+  int offset, length;
+  bool rotate;
+};
+
 struct rg_bf16 { unsigned short bits; };
 struct rg_f16 { unsigned short bits; };
 
@@ -210,7 +217,10 @@ namespace rg_spec {
 using Elem = rg_bf16;
 using Index = int;
 constexpr int HEAD_DIM = 128;
-constexpr int ROT_SPAN = 128;  // rotary_dim; 0 when the op does not rotate
+constexpr int VEC = 8;
+constexpr int LANES = 8;
+constexpr int TOKENS_PER_BLOCK = 4;
+constexpr int HEAD_GROUPS = 8;
 constexpr int Q_HEADS = 32;
 constexpr int KV_HEADS = 8;
 constexpr bool HAS_Q = true;
@@ -221,14 +231,15 @@ constexpr bool COS_SIN_TABLE = true;
 constexpr bool CACHE_PAGED = true;
 constexpr bool CACHE_HND = false;
 constexpr int CACHE_BLOCK = 16;
-constexpr int VEC = 8;
 constexpr int NJ = 8;  // cos/sin values per thread
 constexpr int CS_ALIGN = 16;
-constexpr int ROT_UNITS = 8;
-constexpr int LANES = 8;
 constexpr int NUM_TASKS = 48;
-constexpr int TOKENS_PER_BLOCK = 4;
-constexpr int HEAD_GROUPS = 8;
+// The head row, in order: [offset, offset + length) rotated or copied.
+constexpr int NUM_SEGMENTS = 1;
+RG_DEVICE rg_segment row_segment(int i) {
+  constexpr rg_segment row[NUM_SEGMENTS] = {{0, 128, true}};
+  return row[i];
+}
 RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables
 }  // namespace rg_spec
 
@@ -236,11 +247,12 @@ RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables
 // RoPE and KV-cache append for a whole batch in one launch.
 //
 // Codegen binds the constants of namespace rg_spec (head sizes, dtype, vector width,
-// launch shape); this file is the algorithm. Work is split by "units" of a head row:
-//  - NeoX, rotary part: one vector from each half, so a thread holds both elements of
+// launch shape, the row's segments); this file is the algorithm. A head row is a list of
+// segments (row_segment(i)), each rotated or copied, split into "units" of one lane:
+//  - NeoX, rotated segment: one vector from each half, so a thread holds both elements of
 //    each of its pairs and every element is read exactly once;
-//  - GPT-J, rotary part: one vector of adjacent pairs;
-//  - past rotary_dim (or for copies): one vector that passes through unchanged.
+//  - GPT-J, rotated segment: one vector of adjacent pairs;
+//  - copied segment: one vector that passes through unchanged.
 // LANES threads cover one head row. A thread serves one token and walks the head tasks of
 // its head group (Q heads, then K heads, then V heads), reusing the cos/sin values it
 // loaded once for that token. Blocks cover TOKENS_PER_BLOCK tokens along x; the launch may
@@ -346,16 +358,29 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (t >= a.num_tokens) return;
   const int group = item % HEAD_GROUPS;
 
-  const bool rot_lane = ROTATES && lane < ROT_UNITS;
+  // The segment and unit this lane covers.
+  int first = 0, unit = 0, off0 = 0, half = 0;
+  bool rot_lane = false;
+#pragma unroll
+  for (int i = 0; i < NUM_SEGMENTS; ++i) {
+    const rg_segment sg = row_segment(i);
+    const int units = sg.rotate && NEOX ? sg.length / (2 * VEC) : sg.length / VEC;
+    if (lane >= first && lane < first + units) {
+      unit = lane - first;
+      off0 = sg.offset + unit * VEC;
+      half = sg.rotate && NEOX ? sg.length / 2 : 0;
+      rot_lane = sg.rotate;
+    }
+    first += units;
+  }
   const bool two_vectors = NEOX && rot_lane;  // also for copies: same lanes, same vectors
-  const int off0 = lane < ROT_UNITS ? lane * VEC : ROT_SPAN + (lane - ROT_UNITS) * VEC;
-  const int off1 = off0 + ROT_SPAN / 2;
+  const int off1 = off0 + half;
 
   float c[NJ];
   float s[NJ];
   if (rot_lane) {
     const long long pos = static_cast<const Index*>(a.positions)[t];
-    const int j0 = lane * NJ;
+    const int j0 = unit * NJ;
     if (COS_SIN_TABLE) {
       const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos * a.cos_sin_stride + j0);
       const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos * a.cos_sin_stride + j0);

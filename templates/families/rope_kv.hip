@@ -1,11 +1,12 @@
 // RoPE and KV-cache append for a whole batch in one launch.
 //
 // Codegen binds the constants of namespace rg_spec (head sizes, dtype, vector width,
-// launch shape); this file is the algorithm. Work is split by "units" of a head row:
-//  - NeoX, rotary part: one vector from each half, so a thread holds both elements of
+// launch shape, the row's segments); this file is the algorithm. A head row is a list of
+// segments (row_segment(i)), each rotated or copied, split into "units" of one lane:
+//  - NeoX, rotated segment: one vector from each half, so a thread holds both elements of
 //    each of its pairs and every element is read exactly once;
-//  - GPT-J, rotary part: one vector of adjacent pairs;
-//  - past rotary_dim (or for copies): one vector that passes through unchanged.
+//  - GPT-J, rotated segment: one vector of adjacent pairs;
+//  - copied segment: one vector that passes through unchanged.
 // LANES threads cover one head row. A thread serves one token and walks the head tasks of
 // its head group (Q heads, then K heads, then V heads), reusing the cos/sin values it
 // loaded once for that token. Blocks cover TOKENS_PER_BLOCK tokens along x; the launch may
@@ -111,16 +112,29 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (t >= a.num_tokens) return;
   const int group = item % HEAD_GROUPS;
 
-  const bool rot_lane = ROTATES && lane < ROT_UNITS;
+  // The segment and unit this lane covers.
+  int first = 0, unit = 0, off0 = 0, half = 0;
+  bool rot_lane = false;
+#pragma unroll
+  for (int i = 0; i < NUM_SEGMENTS; ++i) {
+    const rg_segment sg = row_segment(i);
+    const int units = sg.rotate && NEOX ? sg.length / (2 * VEC) : sg.length / VEC;
+    if (lane >= first && lane < first + units) {
+      unit = lane - first;
+      off0 = sg.offset + unit * VEC;
+      half = sg.rotate && NEOX ? sg.length / 2 : 0;
+      rot_lane = sg.rotate;
+    }
+    first += units;
+  }
   const bool two_vectors = NEOX && rot_lane;  // also for copies: same lanes, same vectors
-  const int off0 = lane < ROT_UNITS ? lane * VEC : ROT_SPAN + (lane - ROT_UNITS) * VEC;
-  const int off1 = off0 + ROT_SPAN / 2;
+  const int off1 = off0 + half;
 
   float c[NJ];
   float s[NJ];
   if (rot_lane) {
     const long long pos = static_cast<const Index*>(a.positions)[t];
-    const int j0 = lane * NJ;
+    const int j0 = unit * NJ;
     if (COS_SIN_TABLE) {
       const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos * a.cos_sin_stride + j0);
       const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos * a.cos_sin_stride + j0);
