@@ -335,9 +335,9 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 }
 
 RG_DEVICE void run(const ropegen_kernel_args& a) {
-  const int tid = rg_thread_x();
-  const int lane = tid % LANES;
-  const int item = tid / LANES;
+  const unsigned tid = static_cast<unsigned>(rg_thread_x());  // unsigned: lane is known to be in [0, LANES)
+  const int lane = static_cast<int>(tid % LANES);
+  const int item = static_cast<int>(tid / LANES);
   if (item >= TOKENS_PER_BLOCK * HEAD_GROUPS) return;
   const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + item / HEAD_GROUPS;
   if (t >= a.num_tokens) return;
