@@ -164,7 +164,7 @@ TEST_CASE("compile: a broken template surfaces the GPU compiler's log") {
       CHECK(w.find("undefined_name_here") != std::string::npos);
       CHECK(w.find("options: ") != std::string::npos);
       CHECK(w.find("target: ") != std::string::npos);
-      CHECK(!e.source_path.empty());
+      CHECK(!e.context("source").empty());
     }
     override_template_for_testing("rope_common.h", "");
   }

@@ -155,7 +155,9 @@ TEST_CASE("errors: compiler selection and compile failures") {
     CHECK(w.find("compiler log:") != std::string::npos);
     CHECK(w.find("this is not C++") != std::string::npos);  // the log quotes the bad line
     CHECK(w.find("options: c++") != std::string::npos);
-    CHECK(!e.source_path.empty());
+    CHECK(!e.context("source").empty());
+    CHECK(e.context("target") == "host");
+    CHECK(e.fault() == Fault::Environment);
   }
   override_template_for_testing("rope_common.h", "");
 }
@@ -223,4 +225,15 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   foreign.format = "cubin";
   foreign.target_id = "sm_90";
   expect_error([&] { rt->load(foreign); }, ErrorKind::Load, "the host runtime loads host-cxx shared objects");
+}
+
+TEST_CASE("errors: complete when constructed; whose fault") {
+  const Error e(ErrorKind::Compile, "it broke", {{"target", "gfx1100"}, {"compiler log", "line 1\nline 2\n"}});
+  CHECK(std::string(e.what()) == "error: it broke\n  target: gfx1100\n  compiler log:\nline 1\nline 2\n");
+  CHECK(e.context("target") == "gfx1100");
+  CHECK(e.context("options").empty());
+  CHECK(Error(ErrorKind::Spec, "x").fault() == Fault::User);
+  CHECK(Error(ErrorKind::Internal, "x").fault() == Fault::Internal);
+  CHECK(std::string(Error(ErrorKind::Internal, "x").what()) == "error (internal): x");
+  CHECK(Error(ErrorKind::Load, "x").fault() == Fault::Environment);
 }

@@ -3,14 +3,25 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ropegen {
 
-/// Which pipeline stage raised an error; Internal marks a broken invariant, not a user mistake.
+/// What went wrong, by stage. fault() says whose fault it is.
 enum class ErrorKind { Parse, Spec, Target, Codegen, Compile, Load, Launch, Cache, Io, Internal };
+
+/// Whose fault an error is: the caller's input (spec text, flags, arguments, an
+/// unsupported target), the machine (a missing compiler or driver, a full disk, a damaged
+/// cache file), or ropegen's own (a broken invariant: report it).
+enum class Fault { User, Environment, Internal };
 
 /// Name of an error kind as printed in messages ("parse", "spec", ...).
 const char* to_string(ErrorKind kind);
+/// "user", "environment", "internal".
+const char* to_string(Fault fault);
+/// The fault of each kind.
+Fault fault_of(ErrorKind kind);
 
 /// A position in a source text (DSL file, one-line form or command-line flags).
 struct SourceLoc {
@@ -22,35 +33,34 @@ struct SourceLoc {
   bool known() const { return line > 0; }
 };
 
-/// The one error type ropegen throws. what() is the full, printable message.
+/// Context of an error, in the order printed: ("target", "gfx1100"), ("options", ...),
+/// ("source", path of the dumped source), ("compiler log", ...).
+using ErrorContext = std::vector<std::pair<std::string, std::string>>;
+
+/// The one error type ropegen throws; complete and immutable once constructed. what() is
+/// the full, printable message.
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, std::string message);
-  Error(ErrorKind kind, std::string message, SourceLoc loc);
+  Error(ErrorKind kind, std::string message, SourceLoc loc = {}, ErrorContext context = {});
+  Error(ErrorKind kind, std::string message, ErrorContext context)
+      : Error(kind, std::move(message), SourceLoc{}, std::move(context)) {}
 
   ErrorKind kind() const { return kind_; }
+  Fault fault() const { return fault_of(kind_); }
   /// The message without location or context decoration.
   const std::string& message() const { return message_; }
   const SourceLoc& loc() const { return loc_; }
-
-  // Context fields, filled where they apply.
-  std::string target;       ///< target id, e.g. "gfx1100"
-  std::string options;      ///< compiler options used
-  std::string log;          ///< compiler log
-  std::string source_path;  ///< where the failing source was dumped
-
-  /// Rebuilds what() after context fields were set.
-  Error& finish();
+  const ErrorContext& context() const { return context_; }
+  /// A context value by key ("target", "options", "source", "compiler log"); "" if absent.
+  const std::string& context(const std::string& key) const;
+  const char* what() const noexcept override { return what_.c_str(); }
 
  private:
-  static std::string format(ErrorKind kind, const std::string& message, const SourceLoc& loc,
-                            const Error* ctx);
   ErrorKind kind_;
   std::string message_;
   SourceLoc loc_;
+  ErrorContext context_;
   std::string what_;
- public:
-  const char* what() const noexcept override { return what_.c_str(); }
 };
 
 }  // namespace ropegen

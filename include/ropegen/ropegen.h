@@ -28,6 +28,11 @@ typedef enum ropegen_status {
   ROPEGEN_ERROR_INTERNAL = 10
 } ropegen_status;
 
+/* Whose fault a status is: 0 none (ROPEGEN_OK); 1 the caller's (bad spec text, arguments,
+ * an unsupported target); 2 the machine's (a missing compiler or driver, an unwritable or
+ * damaged cache); 3 ropegen's own (a broken internal invariant: please report it). */
+int ropegen_status_fault(ropegen_status status);
+
 typedef struct ropegen_context ropegen_context; /* one device (or the host) + a JIT */
 typedef struct ropegen_kernel ropegen_kernel;   /* a loaded kernel; owned by the caller */
 

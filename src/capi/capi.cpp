@@ -129,6 +129,17 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
   return ROPEGEN_OK;
 }
 
+int ropegen_status_fault(ropegen_status status) {
+  using ropegen::ErrorKind;
+  if (status == ROPEGEN_OK) return 0;
+  if (status == ROPEGEN_ERROR_INVALID_ARGUMENT) return 1;
+  for (int k = 0; k <= static_cast<int>(ErrorKind::Internal); ++k) {
+    const auto kind = static_cast<ErrorKind>(k);
+    if (status_of(kind) == status) return 1 + static_cast<int>(ropegen::fault_of(kind));
+  }
+  return 3;
+}
+
 const ropegen_kernel_args_field* ropegen_kernel_args_layout(size_t* count, size_t* size, unsigned* abi_version) {
 #define ROPEGEN_FIELD(name) \
   { #name, offsetof(ropegen_kernel_args, name), sizeof(static_cast<ropegen_kernel_args*>(nullptr)->name) }

@@ -20,20 +20,34 @@ const char* to_string(ErrorKind kind) {
   return "unknown";
 }
 
-Error::Error(ErrorKind kind, std::string message) : Error(kind, std::move(message), SourceLoc{}) {}
-
-Error::Error(ErrorKind kind, std::string message, SourceLoc loc)
-    : std::runtime_error(message), kind_(kind), message_(std::move(message)), loc_(std::move(loc)) {
-  what_ = format(kind_, message_, loc_, nullptr);
+const char* to_string(Fault fault) {
+  switch (fault) {
+    case Fault::User: return "user";
+    case Fault::Environment: return "environment";
+    case Fault::Internal: return "internal";
+  }
+  return "unknown";
 }
 
-Error& Error::finish() {
-  what_ = format(kind_, message_, loc_, this);
-  return *this;
+Fault fault_of(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::Parse:
+    case ErrorKind::Spec:
+    case ErrorKind::Target:
+    case ErrorKind::Launch: return Fault::User;
+    case ErrorKind::Compile:
+    case ErrorKind::Load:
+    case ErrorKind::Cache:
+    case ErrorKind::Io: return Fault::Environment;
+    case ErrorKind::Codegen:
+    case ErrorKind::Internal: return Fault::Internal;
+  }
+  return Fault::Internal;
 }
 
-std::string Error::format(ErrorKind kind, const std::string& message, const SourceLoc& loc,
-                          const Error* ctx) {
+namespace {
+
+std::string format(ErrorKind kind, const std::string& message, const SourceLoc& loc, const ErrorContext& ctx) {
   std::ostringstream os;
   if (loc.known()) {
     os << loc.file << ':' << loc.line << ':' << loc.col << ": error: " << message;
@@ -47,16 +61,33 @@ std::string Error::format(ErrorKind kind, const std::string& message, const Sour
     }
   } else {
     os << "error";
-    if (kind == ErrorKind::Internal) os << " (internal)";
+    if (fault_of(kind) == Fault::Internal) os << " (internal)";
     os << ": " << message;
   }
-  if (ctx) {
-    if (!ctx->target.empty()) os << "\n  target: " << ctx->target;
-    if (!ctx->options.empty()) os << "\n  options: " << ctx->options;
-    if (!ctx->source_path.empty()) os << "\n  source: " << ctx->source_path;
-    if (!ctx->log.empty()) os << "\n  compiler log:\n" << ctx->log;
+  for (const auto& kv : ctx) {
+    if (kv.second.empty()) continue;
+    // A log is multi-line: it starts on a line of its own.
+    if (kv.second.find('\n') != std::string::npos) os << "\n  " << kv.first << ":\n" << kv.second;
+    else os << "\n  " << kv.first << ": " << kv.second;
   }
   return os.str();
+}
+
+}  // namespace
+
+Error::Error(ErrorKind kind, std::string message, SourceLoc loc, ErrorContext context)
+    : std::runtime_error(message),
+      kind_(kind),
+      message_(std::move(message)),
+      loc_(std::move(loc)),
+      context_(std::move(context)),
+      what_(format(kind_, message_, loc_, context_)) {}
+
+const std::string& Error::context(const std::string& key) const {
+  static const std::string none;
+  for (const auto& kv : context_)
+    if (kv.first == key) return kv.second;
+  return none;
 }
 
 }  // namespace ropegen

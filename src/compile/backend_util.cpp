@@ -48,9 +48,7 @@ CodeObject base_code_object(const GeneratedSource& src, const std::string& backe
 void ensure_can_build(const Compiler& c, const Target& t) {
   std::string why;
   if (c.available(&why) && c.supports(t, &why)) return;
-  Error e(ErrorKind::Compile, c.name() + " cannot build for " + t.id() + ": " + why);
-  e.target = t.id();
-  throw e.finish();
+  throw Error(ErrorKind::Compile, c.name() + " cannot build for " + t.id() + ": " + why, {{"target", t.id()}});
 }
 
 bool same_vendor(const Compiler& c, const Target& t, std::string* why) {
@@ -64,12 +62,11 @@ bool same_vendor(const Compiler& c, const Target& t, std::string* why) {
 
 void throw_compile_failure(const Compiler& c, const GeneratedSource& src, const std::string& what,
                            const std::string& options, const std::string& log) {
-  Error e(ErrorKind::Compile, c.name() + " failed to compile " + src.entry + (what.empty() ? "" : ": " + what));
-  e.target = src.target.id();
-  e.options = options;
-  e.log = log;
-  e.source_path = dump_failed_source(src);
-  throw e.finish();
+  throw Error(ErrorKind::Compile, c.name() + " failed to compile " + src.entry + (what.empty() ? "" : ": " + what),
+              {{"target", src.target.id()},
+               {"options", options},
+               {"source", dump_failed_source(src)},
+               {"compiler log", log.empty() || log.back() == '\n' ? log : log + "\n"}});
 }
 
 std::string find_program(const char* env, const std::vector<std::string>& names) {

@@ -48,9 +48,8 @@ const Compiler& select_compiler(const Target& target, const std::string& forced,
     for (const Compiler* c : compilers()) names += (names.empty() ? "" : ", ") + c->name();
     throw Error(ErrorKind::Compile, "unknown compiler '" + forced + "'; known: " + names);
   }
-  Error e(ErrorKind::Compile, "no compiler can build for target " + target.id() + ":" + reasons);
-  e.target = target.id();
-  throw e.finish();
+  throw Error(ErrorKind::Compile, "no compiler can build for target " + target.id() + ":" + reasons,
+              {{"target", target.id()}});
 }
 
 }  // namespace ropegen

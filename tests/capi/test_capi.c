@@ -40,6 +40,10 @@ static void check_layout(void) {
 int main(void) {
   ropegen_context* ctx = NULL;
   check_layout();
+  EXPECT(ropegen_status_fault(ROPEGEN_OK) == 0 && ropegen_status_fault(ROPEGEN_ERROR_PARSE) == 1 &&
+             ropegen_status_fault(ROPEGEN_ERROR_LAUNCH) == 1 && ropegen_status_fault(ROPEGEN_ERROR_COMPILE) == 2 &&
+             ropegen_status_fault(ROPEGEN_ERROR_IO) == 2 && ropegen_status_fault(ROPEGEN_ERROR_INTERNAL) == 3,
+         "status faults");
   ropegen_kernel* k = NULL;
   EXPECT(ropegen_context_create("host", -1, &ctx) == ROPEGEN_OK, "host context");
   char target[32];

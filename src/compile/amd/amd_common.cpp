@@ -13,10 +13,8 @@ CodeObject make_amd_code_object(const GeneratedSource& src, const std::string& b
 void check_amd_code_object(const CodeObject& co, const GeneratedSource& src) {
   CodeObjectInfo info = inspect(co);
   auto fail = [&](const std::string& why) {
-    Error e(ErrorKind::Compile, co.backend + " produced a code object that does not match the request: " + why);
-    e.target = src.target.id();
-    e.options = co.options;
-    throw e.finish();
+    throw Error(ErrorKind::Compile, co.backend + " produced a code object that does not match the request: " + why,
+                {{"target", src.target.id()}, {"options", co.options}});
   };
   if (info.isa.substr(0, info.isa.find(':')) != src.target.arch)
     fail("ISA " + info.isa + ", asked for " + src.target.id());
