@@ -157,7 +157,7 @@ const HiprtcProbe& probe() {
     // Keyed on the files the resolved symbols come from, not on names searched for.
     std::vector<std::string> files = {h.file};
     if (!h.comgr_file.empty()) files.push_back(h.comgr_file);
-    nlohmann::json j = detail::cached_probe("hiprtc", files, run);
+    nlohmann::json j = detail::cached_probe("hiprtc-2", files, run);
     r.version = j.value("version", "");
     r.isas = j.value("isas", std::vector<std::string>{});
     r.gate = !h.comgr_file.empty() || h.needs_isa_gate();
