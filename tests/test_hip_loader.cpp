@@ -4,8 +4,8 @@
 // its own CTest test (hip_loader_<scenario>) that sets the environment and runs the test
 // cases of that scenario; run outside CTest, a scenario case says so and does nothing.
 // These tests cover discovery and ABI logic only; nothing here ran on AMD hardware.
-#include <doctest/doctest.h>
 #include <dlfcn.h>
+#include <doctest/doctest.h>
 #include <limits.h>
 #include <stdlib.h>
 
@@ -313,7 +313,9 @@ TEST_CASE("hip loader rocm7: streams pass through, events time the device, image
     const GeneratedSource g =
         generate(parse_spec_line("op=kv_append head_dim=64 kv_heads=1 dtype=f32 cache=contiguous(order=nhd)").spec,
                  parse_target("gfx1100"));
-    std::string bytes = "\x7f" "ELF";
+    std::string bytes =
+        "\x7f"
+        "ELF";
     bytes.resize(64, '\0');
     const CodeObject co = make_amd_code_object(g, "test", "0", bytes);
     k = rt->load(co);

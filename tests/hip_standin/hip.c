@@ -184,10 +184,15 @@ STANDIN_EXPORT int hipEventDestroy(void* e) {
 }
 STANDIN_EXPORT const char* hipGetErrorString(int r) {
   switch (r) {
-    case 100: return "hipErrorNoDevice";
-    case 101: return "hipErrorInvalidDevice";
-    case 200: return "hipErrorInvalidImage";
-    case 400: return "hipErrorInvalidHandle";
-    default: return "hipErrorUnknown";
+    case 100:
+      return "hipErrorNoDevice";
+    case 101:
+      return "hipErrorInvalidDevice";
+    case 200:
+      return "hipErrorInvalidImage";
+    case 400:
+      return "hipErrorInvalidHandle";
+    default:
+      return "hipErrorUnknown";
   }
 }

@@ -1,10 +1,10 @@
 /* Call log shared by the stand-in libraries: each stand-in library records the calls it
  * receives, readable through standin_log(). */
-#include "standin.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "standin.h"
 
 static char g_log[1 << 16];
 static size_t g_len;

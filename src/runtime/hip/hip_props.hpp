@@ -16,11 +16,11 @@ namespace ropegen::detail {
 
 /// Offsets of the fields ropegen reads, for one hipDeviceProp_t revision.
 struct HipPropsLayout {
-  const char* symbol;                ///< the export that fills this layout
-  size_t size;                       ///< sizeof the struct
-  size_t name;                       ///< char name[256]
-  size_t multi_processor_count;      ///< int multiProcessorCount
-  size_t gcn_arch_name;              ///< char gcnArchName[256]
+  const char* symbol;            ///< the export that fills this layout
+  size_t size;                   ///< sizeof the struct
+  size_t name;                   ///< char name[256]
+  size_t multi_processor_count;  ///< int multiProcessorCount
+  size_t gcn_arch_name;          ///< char gcnArchName[256]
 };
 
 inline constexpr size_t kHipNameBytes = 256;
@@ -32,8 +32,8 @@ inline constexpr size_t kHipPropsBufferBytes = 8192;
 
 /// The fields ropegen uses.
 struct HipDeviceProps {
-  std::string name;   ///< "AMD Instinct MI300X"
-  std::string arch;   ///< gcnArchName, e.g. "gfx90a:sramecc+:xnack-"
+  std::string name;  ///< "AMD Instinct MI300X"
+  std::string arch;  ///< gcnArchName, e.g. "gfx90a:sramecc+:xnack-"
   int multiprocessors = 0;
 };
 

@@ -38,8 +38,8 @@ struct Hip {
   int (*hipModuleLoadData)(hipModule_t*, const void*) = nullptr;
   int (*hipModuleUnload)(hipModule_t) = nullptr;
   int (*hipModuleGetFunction)(hipFunction_t*, hipModule_t, const char*) = nullptr;
-  int (*hipModuleLaunchKernel)(hipFunction_t, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                               unsigned, hipStream_t, void**, void**) = nullptr;
+  int (*hipModuleLaunchKernel)(hipFunction_t, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                               hipStream_t, void**, void**) = nullptr;
   int (*hipMalloc)(void**, size_t) = nullptr;
   int (*hipFree)(void*) = nullptr;
   int (*hipMemcpyHtoD)(void*, void*, size_t) = nullptr;
@@ -157,8 +157,8 @@ class MappedImage {
   explicit MappedImage(const std::vector<unsigned char>& bytes) : size_(bytes.empty() ? 1 : bytes.size()) {
     void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
-      throw Error(ErrorKind::Load, "mmap of " + std::to_string(size_) + " bytes for a code object image failed: " +
-                                       std::strerror(errno));
+      throw Error(ErrorKind::Load, "mmap of " + std::to_string(size_) +
+                                       " bytes for a code object image failed: " + std::strerror(errno));
     if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
     mprotect(p, size_, PROT_READ);
     data_ = p;
@@ -212,8 +212,8 @@ class HipRuntime final : public Runtime {
     if (count == 0) throw Error(ErrorKind::Load, "no AMD GPU: hipGetDeviceCount found none (" + h.lib->file + ")");
     if (device < 0) check(h.hipGetDevice(&device), "hipGetDevice", ErrorKind::Load);  // the caller's device
     if (device >= count)
-      throw Error(ErrorKind::Load, "HIP device " + std::to_string(device) + " does not exist (" +
-                                       std::to_string(count) + " present)");
+      throw Error(ErrorKind::Load,
+                  "HIP device " + std::to_string(device) + " does not exist (" + std::to_string(count) + " present)");
     device_ = device;
     std::vector<unsigned char> buf(detail::kHipPropsBufferBytes, 0);
     check(h.hipGetDeviceProperties(buf.data(), device), h.props_layout->symbol, ErrorKind::Load);
@@ -235,7 +235,8 @@ class HipRuntime final : public Runtime {
 
   std::unique_ptr<Kernel> load(const CodeObject& co) override {
     if (co.format != "hsaco")
-      throw Error(ErrorKind::Load, "the HIP runtime loads AMDGPU code objects, not '" + co.format + "' for " + co.target_id);
+      throw Error(ErrorKind::Load,
+                  "the HIP runtime loads AMDGPU code objects, not '" + co.format + "' for " + co.target_id);
     DeviceGuard g(device_);
     auto image = std::make_unique<MappedImage>(co.bytes);
     hipModule_t m = nullptr;
