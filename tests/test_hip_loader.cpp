@@ -400,3 +400,44 @@ TEST_CASE("hip loader unknown_gpu: a GPU without a target names the device") {
     CHECK(has(w, "unknown target 'gfx9999'"));
   }
 }
+
+namespace {
+
+/// hipRTC from the machine's own ROCm (Debian's 5.2 here); null (with a message) when it has
+/// none, a failure when CI requires it.
+const Compiler* system_hiprtc() {
+  const Compiler& c = hiprtc_backend();
+  std::string why;
+  if (c.available(&why)) return &c;
+  const char* req = std::getenv("ROPEGEN_REQUIRE_BACKENDS");
+  if (req && has("," + std::string(req) + ",", ",hiprtc,")) FAIL("hiprtc is required but not available: " << why);
+  MESSAGE("no hipRTC on this machine: " << why);
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("hip loader probe_warm: the hipRTC probe is stored in the probe cache") {
+  if (!in_scenario("probe_warm")) return;
+  const Compiler* c = system_hiprtc();
+  if (!c) return;
+  CHECK(has(c->version(), "code object v"));
+}
+
+TEST_CASE("hip loader probe_hit: a probe cache hit keys on the loaded files and does not load comgr") {
+  if (!in_scenario("probe_hit")) return;
+  const Compiler* c = system_hiprtc();
+  if (!c) return;
+  // The answers come from the cache entry hip_loader_probe_warm wrote...
+  CHECK(has(c->version(), "code object v"));
+  CHECK(c->supports(parse_target("gfx90a"), nullptr));
+  // ...whose fingerprint is the files hipRTC's and comgr's symbols resolve to.
+  const std::string comgr = AmdLibs::get().comgr_file_hint();
+  CHECK_FALSE(comgr.empty());
+  for (const char* name : {"libamd_comgr.so.3", "libamd_comgr.so.2", "libamd_comgr.so"}) {
+    CAPTURE(name);
+    CHECK(dlopen(name, RTLD_NOW | RTLD_NOLOAD) == nullptr);  // comgr was not loaded
+  }
+  // Opening it gives the file the hint named.
+  CHECK(file_of(AmdLibs::get().comgr(), "amd_comgr_get_isa_count") == comgr);
+}

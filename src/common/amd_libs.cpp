@@ -142,13 +142,35 @@ const AmdLib& AmdLibs::hiprtc_locked() {
   return hiprtc_ = lib;
 }
 
+bool AmdLibs::comgr_loaded_locked() {
+  // The comgr hipRTC itself loaded (ROCm 5.x links it; later releases may load it lazily).
+  if (comgr_done_) return comgr_.ok();
+  for (const auto& n : search_.comgr)
+    if (try_open(n, RTLD_NOW | RTLD_LOCAL, comgr_, true)) return comgr_done_ = true;
+  return false;
+}
+
+std::string AmdLibs::comgr_beside_hiprtc_locked() {
+  const AmdLib& rtc = hiprtc_locked();
+  const std::string dir = rtc.ok() ? dir_of(rtc.file) : std::string();
+  if (dir.empty()) return "";
+  for (const auto& n : search_.comgr) {
+    char resolved[PATH_MAX];
+    if (realpath((dir + "/" + n).c_str(), resolved)) return resolved;
+  }
+  return "";
+}
+
+std::string AmdLibs::comgr_file_hint() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (comgr_done_ || comgr_loaded_locked()) return comgr_.file;
+  return comgr_beside_hiprtc_locked();
+}
+
 const AmdLib& AmdLibs::comgr() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (comgr_done_) return comgr_;
+  if (comgr_done_ || comgr_loaded_locked()) return comgr_;
   comgr_done_ = true;
-  // The comgr hipRTC itself loaded (ROCm 5.x links it; later releases may load it lazily).
-  for (const auto& n : search_.comgr)
-    if (try_open(n, RTLD_NOW | RTLD_LOCAL, comgr_, true)) return comgr_;
   const AmdLib& rtc = hiprtc_locked();
   const std::string dir = rtc.ok() ? dir_of(rtc.file) : std::string();
   if (!dir.empty())

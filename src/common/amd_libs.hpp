@@ -72,6 +72,10 @@ class AmdLibs {
   const AmdLib& hiprtc();
   /// comgr: the copy hipRTC loaded, else one beside hipRTC, else by search (.so.3, .so.2).
   const AmdLib& comgr();
+  /// The file comgr() opens, told without loading it where that is exact (a comgr already
+  /// in the process, or one beside hipRTC); "" when only opening it can tell. Lets a probe
+  /// cache hit skip loading comgr (about 20 ms).
+  std::string comgr_file_hint();
 
  private:
   AmdSearch search_;
@@ -80,6 +84,8 @@ class AmdLibs {
   AmdLib hip_, hiprtc_, comgr_;
   const AmdLib& hip_locked();
   const AmdLib& hiprtc_locked();
+  bool comgr_loaded_locked();
+  std::string comgr_beside_hiprtc_locked();
 };
 
 }  // namespace ropegen::detail

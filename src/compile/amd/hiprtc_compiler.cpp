@@ -49,6 +49,8 @@ struct Hiprtc {
   ComgrVersionFn comgr_version = nullptr;
   std::string file;        // the library the hiprtc* symbols come from
   std::string comgr_file;  // "" when comgr was not found
+  std::string comgr_problem;
+  std::once_flag comgr_once;
   int rocm_major = -1;     // from the library's file name; -1 unknown
   std::string problem;     // empty when usable
 
@@ -79,21 +81,38 @@ struct Hiprtc {
     }
     file = detail::library_file(reinterpret_cast<void*>(create));
     rocm_major = detail::soname_major(file);
-    const detail::AmdLib& comgr = libs.comgr();
-    std::string comgr_missing;
-    if (comgr.ok()) {
-      comgr.sym("amd_comgr_get_isa_count", isa_count, &comgr_missing);
-      comgr.sym("amd_comgr_get_isa_name", isa_name, &comgr_missing);
-      comgr.sym("amd_comgr_get_version", comgr_version, &comgr_missing);
-      if (comgr_missing.empty()) comgr_file = detail::library_file(reinterpret_cast<void*>(isa_count));
-    }
+    // comgr is needed for the ISA list only, so a probe cache hit does not load it when
+    // its file can be told without loading.
+    comgr_file = libs.comgr_file_hint();
+    if (comgr_file.empty()) load_comgr();
     // ROCm 5.x's hipRTC aborts the whole process for an ISA it does not know: it is only
     // used with comgr's ISA list in hand. Later releases report such ISAs as errors.
     if (comgr_file.empty() && needs_isa_gate())
-      problem = "comgr " + std::string(comgr.ok() ? "incomplete (" + comgr.file + ": missing " + comgr_missing + ")"
-                                                  : "not found (" + comgr.tried + ")") +
-                ", and " + file + " (ROCm " + (rocm_major < 0 ? "version unknown" : std::to_string(rocm_major)) +
+      problem = "comgr " + comgr_problem + ", and " + file + " (ROCm " +
+                (rocm_major < 0 ? "version unknown" : std::to_string(rocm_major)) +
                 ") is only safe with comgr's ISA list";
+  }
+
+  /// Opens comgr and resolves its entry points; comgr_file is "" (with comgr_problem) when
+  /// that fails.
+  void load_comgr() {
+    std::call_once(comgr_once, [this] {
+      const detail::AmdLib& comgr = detail::AmdLibs::get().comgr();
+      std::string missing;
+      if (comgr.ok()) {
+        comgr.sym("amd_comgr_get_isa_count", isa_count, &missing);
+        comgr.sym("amd_comgr_get_isa_name", isa_name, &missing);
+        comgr.sym("amd_comgr_get_version", comgr_version, &missing);
+      }
+      if (comgr.ok() && missing.empty()) {
+        comgr_file = detail::library_file(reinterpret_cast<void*>(isa_count));
+      } else {
+        comgr_file.clear();
+        isa_count = nullptr;
+        comgr_problem = comgr.ok() ? "incomplete (" + comgr.file + ": missing " + missing + ")"
+                                   : "not found (" + comgr.tried + ")";
+      }
+    });
   }
 
   /// ROCm 5.x (or a version that cannot be told) needs the ISA list before every compile.
@@ -125,6 +144,7 @@ const HiprtcProbe& probe() {
       return r;
     }
     auto run = [&h] {
+      h.load_comgr();
       std::vector<std::string> isas;
       size_t n = 0;
       if (h.isa_count && h.isa_count(&n) == 0) {
