@@ -192,9 +192,11 @@ TEST_CASE("hip loader rocm52: hipRTC inside libamdhip64.so.5, comgr .so.2, R0000
   CHECK(file_of(libs.hip(), "hipGetDeviceProperties") == hip_file);
   CHECK(dlsym(libs.hip().handle, "hipGetDevicePropertiesR0600") == nullptr);
   CHECK(file_of(libs.hiprtc(), "hiprtcCreateProgram") == hip_file);
-  CHECK(libs.hiprtc().handle == libs.hip().handle);  // one handle for both users
+  CHECK(libs.hiprtc().handle == libs.hip().handle);                      // one handle for both users
+  CHECK(libs.comgr_file_hint() == standin("rocm52/libamd_comgr.so.2"));  // beside hipRTC, told unloaded
+  CHECK(dlopen("libamd_comgr.so.2", RTLD_NOW | RTLD_NOLOAD) == nullptr);
   CHECK(file_of(libs.comgr(), "amd_comgr_get_isa_count") == standin("rocm52/libamd_comgr.so.2"));
-  CHECK(libs.comgr().already_loaded);  // the comgr libamdhip64 itself loaded
+  CHECK_FALSE(libs.comgr().already_loaded);
   check_runtime("Standin R0000 rocm52", "gfx90a:sramecc+:xnack-", 104);
   CHECK(has(call_log(libs.hip()), "hipGetDeviceProperties 0"));
   const Compiler& c = hiprtc_backend();
@@ -219,6 +221,7 @@ TEST_CASE("hip loader rocm6: hipRTC inside libamdhip64.so.6, R0600 properties pr
   CHECK(file_of(libs.hip(), "hipGetDevicePropertiesR0600") == hip_file);
   CHECK(file_of(libs.hiprtc(), "hiprtcCreateProgram") == hip_file);
   CHECK(file_of(libs.comgr(), "amd_comgr_get_isa_count") == standin("rocm6/libamd_comgr.so.2"));
+  CHECK(libs.comgr().already_loaded);  // the comgr the HIP library had loaded
   check_runtime("Standin R0600 rocm6", "gfx1100", 48);
   const std::string log = call_log(libs.hip());
   CHECK(has(log, "hipGetDevicePropertiesR0600 0"));

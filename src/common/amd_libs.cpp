@@ -143,7 +143,7 @@ const AmdLib& AmdLibs::hiprtc_locked() {
 }
 
 bool AmdLibs::comgr_loaded_locked() {
-  // The comgr hipRTC itself loaded (ROCm 5.x links it; later releases may load it lazily).
+  // The comgr hipRTC itself loaded, as a dependency or with dlopen at its first use.
   if (comgr_done_) return comgr_.ok();
   for (const auto& n : search_.comgr)
     if (try_open(n, RTLD_NOW | RTLD_LOCAL, comgr_, true)) return comgr_done_ = true;
