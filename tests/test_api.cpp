@@ -60,7 +60,7 @@ TEST_CASE("api: a Context serves kernels from memory after the first request") {
 TEST_CASE("api: runtimes report a missing device instead of failing hard") {
   struct stat st {};
   if (stat("/dev/kfd", &st) != 0) {
-    CHECK_THROWS_WITH_AS(make_hip_runtime(), doctest::Contains("no AMD GPU: /dev/kfd does not exist"), Error);
+    CHECK_THROWS_WITH_AS(make_hip_runtime(), doctest::Contains("no AMD GPU"), Error);
   }
   try {
     auto rt = make_cuda_runtime();

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "compile/amd/amd.hpp"
 #include "ropegen/codegen.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
@@ -74,6 +75,11 @@ void compile_matrix(const Compiler& c, const std::string& target_id, int wave) {
       CHECK(k.spills == 0);
       CHECK(k.vgprs > 0);
       CHECK(k.max_threads == g.plan.block_threads);
+      // The code object version is pinned by the backend and stated twice in the object.
+      CHECK(info.code_object_version >= 4);
+      CHECK(amd_elf_code_object_version(co.bytes) == info.code_object_version);
+      CHECK(co.options.find("-mcode-object-version=" + std::to_string(info.code_object_version)) != std::string::npos);
+      CHECK(co.backend_version.find("code object v" + std::to_string(info.code_object_version)) != std::string::npos);
     } else {
       CHECK(co.format == "cubin");
       CHECK(k.registers > 0);
@@ -92,6 +98,11 @@ TEST_CASE("compile: hiprtc for gfx90a and gfx1030") {
   // ROCm 5.2's comgr does not list gfx11: refused before hipRTC is called (it would abort).
   if (!c->supports(parse_target("gfx1100"), &why)) CHECK(why.find("does not list ISA gfx1100") != std::string::npos);
   compile_matrix(*c, "gfx90a", 0);
+  // ROCm 5.2's hipRTC accepts -mcode-object-version= but always emits v4: it is asked for v4.
+  if (c->version().find("libamdhip64.so.5") != std::string::npos) {
+    GeneratedSource g = generate(parse_spec_line("").spec, parse_target("gfx90a"));
+    CHECK(inspect(c->compile(g, {})).code_object_version == 4);
+  }
   compile_matrix(*c, "gfx90a:sramecc+:xnack-", 0);
   compile_matrix(*c, "gfx1030", 0);
   compile_matrix(*c, "gfx1030", 64);
@@ -106,6 +117,48 @@ TEST_CASE("compile: clang-amdgpu for gfx1100 (wave32 and wave64), gfx1101, gfx11
   compile_matrix(*c, "gfx1102", 0);
   compile_matrix(*c, "gfx942", 0);
   compile_matrix(*c, "gfx90a:xnack-", 0);
+}
+
+TEST_CASE("compile: clang-amdgpu for the added targets (gfx908, gfx1031/1032, gfx1150/1151, gfx1200/1201, gfx950)") {
+  const Compiler* c = usable("clang-amdgpu");
+  if (!c) return;
+  for (const char* t : {"gfx908", "gfx1031", "gfx1032", "gfx1150", "gfx1151", "gfx1200", "gfx1201", "gfx950"}) {
+    CAPTURE(t);
+    const Target target = parse_target(t);
+    std::string why;
+    if (!c->supports(target, &why)) {
+      // clang 19 does not know gfx950 (LLVM 20 does): refused by name, never a compiler crash.
+      CHECK(std::string(t) == "gfx950");
+      CHECK(why.find("does not know ISA gfx950") != std::string::npos);
+      continue;
+    }
+    GeneratedSource g = generate(parse_spec_line("head_dim=128").spec, target);
+    CodeObject co = c->compile(g, {});
+    CodeObjectInfo info = inspect(co);
+    CHECK(info.isa.substr(0, info.isa.find(':')) == t);
+    REQUIRE(info.kernels.size() == 1);
+    CHECK(info.kernels[0].wave == target.default_wave);
+    CHECK(info.kernels[0].scratch_bytes == 0);
+    CHECK(info.code_object_version == amd_elf_code_object_version(co.bytes));
+  }
+}
+
+TEST_CASE("compile: clang-amdgpu code object version is pinned and a mismatch is caught") {
+  const Compiler* c = usable("clang-amdgpu");
+  if (!c) return;
+  GeneratedSource g = generate(parse_spec_line("").spec, parse_target("gfx1100"));
+  CodeObject co = c->compile(g, {});
+  const int v = inspect(co).code_object_version;
+  CHECK(co.options.find("-mcode-object-version=" + std::to_string(v)) != std::string::npos);
+  if (c->version().find("clang version 19") != std::string::npos) CHECK(v == 5);
+  check_amd_code_object(co, g, v);  // what was asked: no error
+  const std::string mismatch = "code object version v" + std::to_string(v) + " in the ELF header and v" +
+                               std::to_string(v) + " in the metadata (amdhsa.version), asked for v" +
+                               std::to_string(v - 1);
+  CHECK_THROWS_WITH_AS(check_amd_code_object(co, g, v - 1), doctest::Contains(mismatch.c_str()), Error);
+  co.bytes[8] = static_cast<unsigned char>(co.bytes[8] - 1);  // EI_ABIVERSION says one version older
+  CHECK_THROWS_WITH_AS(check_amd_code_object(co, g, v), doctest::Contains("in the ELF header and v"), Error);
+  CHECK(amd_elf_code_object_version(co.bytes) == v - 1);
 }
 
 TEST_CASE("compile: nvrtc for sm_80 and sm_90, cubin and PTX") {

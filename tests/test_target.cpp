@@ -40,3 +40,24 @@ TEST_CASE("target: every table row parses to itself") {
     CHECK(t.supports_wave(t.default_wave));
   }
 }
+
+TEST_CASE("target: AMD GPUs of ROCm 6 and 7 (CDNA, RDNA2/3/3.5/4) are in the table") {
+  struct Row {
+    const char* arch;
+    const char* family;
+    int wave;
+  };
+  for (const Row& r : {Row{"gfx908", "CDNA", 64}, Row{"gfx950", "CDNA4", 64}, Row{"gfx1031", "RDNA2", 32},
+                       Row{"gfx1032", "RDNA2", 32}, Row{"gfx1150", "RDNA3.5", 32}, Row{"gfx1151", "RDNA3.5", 32},
+                       Row{"gfx1200", "RDNA4", 32}, Row{"gfx1201", "RDNA4", 32}}) {
+    CAPTURE(r.arch);
+    const Target t = parse_target(r.arch);
+    CHECK(t.vendor == Vendor::Amd);
+    CHECK(t.family == r.family);
+    CHECK(t.default_wave == r.wave);
+    CHECK(t.supports_wave(64));
+    CHECK(t.supports_wave(32) == (r.wave == 32));
+  }
+  CHECK(parse_target("gfx908:xnack-:sramecc+").id() == "gfx908:sramecc+:xnack-");
+  CHECK(parse_target("gfx950:sramecc+").id() == "gfx950:sramecc+");
+}

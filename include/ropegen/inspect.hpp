@@ -25,6 +25,7 @@ struct KernelResources {
 /// What a code object says about itself.
 struct CodeObjectInfo {
   std::string isa;         ///< AMD: "gfx1100" (+ features); NVIDIA: "sm_90"; host: "host"
+  int code_object_version = -1;  ///< AMD: from the metadata's amdhsa.version (4, 5, ...); -1 elsewhere
   std::vector<KernelResources> kernels;
 };
 

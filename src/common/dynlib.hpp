@@ -1,5 +1,6 @@
-// Loading vendor libraries (hipRTC, comgr, NVRTC, the CUDA driver) at run time, so one
-// build runs on machines that lack some of them; a missing one is reported, not fatal.
+// Loading vendor libraries (NVRTC, the CUDA driver) at run time, so one build runs on
+// machines that lack some of them; a missing one is reported, not fatal. AMD's libraries
+// (libamdhip64, hipRTC, comgr) go through the one shared loader in amd_libs.hpp.
 #pragma once
 
 #include <dlfcn.h>

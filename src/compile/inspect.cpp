@@ -94,6 +94,10 @@ CodeObjectInfo inspect_amd(const CodeObject& co) {
         std::string target = meta.value("amdhsa.target", "");
         auto pos = target.rfind("--");
         info.isa = pos == std::string::npos ? target : target.substr(pos + 2);
+        // amdhsa.version [1, n]: code object v3 is [1, 0], v4 [1, 1], v5 [1, 2], ...
+        auto ver = meta.find("amdhsa.version");
+        if (ver != meta.end() && ver->is_array() && ver->size() == 2 && ver->at(0) == 1 && ver->at(1).is_number())
+          info.code_object_version = ver->at(1).get<int>() + 3;
         for (const auto& k : meta.value("amdhsa.kernels", nlohmann::json::array())) {
           KernelResources r;
           r.name = k.value(".name", "");

@@ -18,6 +18,8 @@ nlohmann::json cached_probe(const std::string& tool, const std::vector<std::stri
 
 /// Where the dynamic loader would find one of `names` ("" if not in the usual places:
 /// $LD_LIBRARY_PATH, the system library directories, /opt/rocm/lib, CUDA's lib64).
+/// A guess made without loading (NVRTC's probe); a probe of libraries that are loaded
+/// anyway keys on detail::library_file() of the resolved symbols instead (hipRTC's).
 std::string resolve_library(const std::vector<std::string>& names);
 
 }  // namespace ropegen::detail

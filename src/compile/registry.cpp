@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "backend_util.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
 
@@ -29,6 +30,13 @@ const Compiler& select_compiler(const Target& target, const std::string& forced,
   for (const Compiler* c : compilers()) {
     if (!forced.empty() && c->name() != forced) continue;
     std::string why;
+    // Vendor first: asking availability loads the vendor's libraries (hipRTC's probe opens
+    // libamdhip64 and comgr), which a build for another vendor's target must not pay for.
+    if (c->vendor() != target.vendor) {
+      detail::same_vendor(*c, target, &why);
+      reasons += "\n  " + c->name() + ": " + why;
+      continue;
+    }
     if (!c->available(&why)) {
       reasons += "\n  " + c->name() + ": not available: " + why;
       if (skipped && c->vendor() == target.vendor)

@@ -18,12 +18,20 @@ const char* to_string(Vendor vendor) {
 
 const std::vector<TargetInfo>& known_targets() {
   static const std::vector<TargetInfo> table = {
+      {"gfx908", Vendor::Amd, "CDNA", 64, {64}, {"sramecc", "xnack"}},
       {"gfx90a", Vendor::Amd, "CDNA2", 64, {64}, {"sramecc", "xnack"}},
       {"gfx942", Vendor::Amd, "CDNA3", 64, {64}, {"sramecc", "xnack"}},
+      {"gfx950", Vendor::Amd, "CDNA4", 64, {64}, {"sramecc", "xnack"}},  // clang >= 20; hipRTC of ROCm >= 6.4
       {"gfx1030", Vendor::Amd, "RDNA2", 32, {32, 64}, {}},
+      {"gfx1031", Vendor::Amd, "RDNA2", 32, {32, 64}, {}},
+      {"gfx1032", Vendor::Amd, "RDNA2", 32, {32, 64}, {}},
       {"gfx1100", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
       {"gfx1101", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
       {"gfx1102", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
+      {"gfx1150", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}},
+      {"gfx1151", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}},
+      {"gfx1200", Vendor::Amd, "RDNA4", 32, {32, 64}, {}},
+      {"gfx1201", Vendor::Amd, "RDNA4", 32, {32, 64}, {}},
       {"sm_80", Vendor::Nvidia, "Ampere", 32, {32}, {}},
       {"sm_86", Vendor::Nvidia, "Ampere", 32, {32}, {}},
       {"sm_89", Vendor::Nvidia, "Ada", 32, {32}, {}},

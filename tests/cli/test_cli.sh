@@ -38,7 +38,7 @@ RG
 expect "spec file error on line 3" 1 "$work/bad.rg:3:14: error: invalid value 'bf17' for dtype" -- --spec "$work/bad.rg"
 expect "caret under the value" 1 "             ^~~~" -- --spec "$work/bad.rg"
 expect "flag error names the command line" 1 "<command line>:1:10: error: head_dim = 127 must be even" -- --head-dim 127
-expect "unknown target" 1 "unknown target 'gfx1200'; known targets:" -- --head-dim 128 --arch gfx1200
+expect "unknown target" 1 "unknown target 'gfx1300'; known targets:" -- --head-dim 128 --arch gfx1300
 expect "unknown flag is a usage error" 2 "--frobnicate" -- --frobnicate
 expect "wave the target cannot run" 1 "wave = 32 is not supported by target gfx90a" -- --head-dim 128 --arch gfx90a --wave 32 --emit
 expect "missing kernel in file" 1 "no kernel named 'zzz'" -- --spec "$work/two.rg" --kernel zzz

@@ -13,8 +13,13 @@ inline int amd_default_wave(const Target& t) { return t.default_wave; }
 CodeObject make_amd_code_object(const GeneratedSource& src, const std::string& backend,
                                 const std::string& version, std::string bytes);
 
-/// Reads the metadata back and checks ISA and wave size against what was asked;
+/// Reads the metadata back and checks ISA, wave size and code object version (the
+/// metadata's amdhsa.version and the ELF header's EI_ABIVERSION) against what was asked;
 /// throws Error(Compile) on a mismatch (a compiler that silently built something else).
-void check_amd_code_object(const CodeObject& co, const GeneratedSource& src);
+void check_amd_code_object(const CodeObject& co, const GeneratedSource& src, int code_object_version);
+
+/// The code object version the ELF header states (e_ident[EI_ABIVERSION] + 2 under
+/// ELFOSABI_AMDGPU_HSA: 2 = v4, 3 = v5); -1 if it is not an HSA code object.
+int amd_elf_code_object_version(const std::vector<unsigned char>& bytes);
 
 }  // namespace ropegen

@@ -21,7 +21,8 @@ namespace {
 
 struct ClangInfo {
   std::string path;
-  std::string version;
+  std::string version;  // "--version" line plus the code object version (part of the cache key)
+  int code_object_version = 4;
   std::vector<std::string> cpus;
   std::string problem;
 };
@@ -66,6 +67,12 @@ const ClangInfo& clang_info() {
     });
     c.problem = j.value("problem", "");
     c.version = j.value("version", "");
+    // Pinned, not left to the default (v4 before clang 17, v5 after): the ROCm 6 and 7
+    // runtimes load v5; older clangs are paired with older ROCm and keep v4.
+    const auto at = c.version.find("version ");
+    const int major = at == std::string::npos ? 0 : std::atoi(c.version.c_str() + at + 8);
+    c.code_object_version = major >= 17 ? 5 : 4;
+    if (!c.version.empty()) c.version += ", code object v" + std::to_string(c.code_object_version);
     c.cpus = j.value("cpus", std::vector<std::string>{});
     return c;
   }();
@@ -99,7 +106,8 @@ class ClangAmdgpuCompiler final : public Compiler {
     const std::string in = dir + "/" + src.entry + ".hip", out = dir + "/" + src.entry + ".hsaco";
     std::vector<std::string> argv = {clang_info().path, "-x", "hip", "--offload-arch=" + src.target.id(),
                                      "-nogpulib", "-nogpuinc", "--cuda-device-only",
-                                     "--no-gpu-bundle-output", "-O3", "-std=c++17"};
+                                     "--no-gpu-bundle-output", "-O3", "-std=c++17",
+                                     "-mcode-object-version=" + std::to_string(clang_info().code_object_version)};
     if (src.plan.wave == 64 && amd_default_wave(src.target) == 32) argv.push_back("-mwavefrontsize64");
     for (const auto& x : opts.extra) argv.push_back(x);
     argv.insert(argv.end(), {"-o", out, in});
@@ -121,7 +129,7 @@ class ClangAmdgpuCompiler final : public Compiler {
     co.options = detail::join_command(argv);
     co.log = r.output;
     co.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    check_amd_code_object(co, src);
+    check_amd_code_object(co, src, clang_info().code_object_version);
     return co;
   }
 };

@@ -1,7 +1,8 @@
-// hiprtc: AMD's runtime compiler (libamdhip64 + comgr). Loaded with dlopen so the same
-// binary runs where ROCm is absent. Before any compile, comgr's ISA list is checked:
+// hiprtc: AMD's runtime compiler (libhiprtc on ROCm 7; inside libamdhip64 on ROCm 5.x/6.x)
+// and comgr, opened through the process's one AMD loader (src/common/amd_libs.hpp) so the
+// same binary runs where ROCm is absent. Before any compile, comgr's ISA list is checked:
 // ROCm 5.2's hipRTC aborts the whole process when asked for an ISA it does not know
-// (e.g. gfx1100), so it is never called for one.
+// (e.g. gfx1100), so it is never called for one; without comgr it is not used at all.
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "../../common/dynlib.hpp"
+#include "../../common/amd_libs.hpp"
 #include "../../common/process.hpp"
 #include "../probe_cache.hpp"
 #include "amd.hpp"
@@ -34,9 +35,8 @@ using IsaCountFn = int (*)(size_t*);
 using IsaNameFn = int (*)(size_t, const char**);
 using ComgrVersionFn = void (*)(size_t*, size_t*);
 
+/// hipRTC's and comgr's entry points, resolved from the process's AMD libraries.
 struct Hiprtc {
-  detail::DynLib lib{{"libamdhip64.so.5", "libamdhip64.so", "libhiprtc.so"}};
-  detail::DynLib comgr{{"libamd_comgr.so.2", "libamd_comgr.so"}};
   CreateFn create = nullptr;
   CompileFn compile = nullptr;
   SizeFn log_size = nullptr, code_size = nullptr;
@@ -44,66 +44,82 @@ struct Hiprtc {
   DestroyFn destroy = nullptr;
   VersionFn version = nullptr;
   ErrStrFn err = nullptr;
-  std::vector<std::string> isas;  // "gfx1030", "gfx90a", ... as comgr lists them
-  std::string version_text;
-  std::string problem;            // empty when usable
+  IsaCountFn isa_count = nullptr;
+  IsaNameFn isa_name = nullptr;
+  ComgrVersionFn comgr_version = nullptr;
+  std::string file;        // the library the hiprtc* symbols come from
+  std::string comgr_file;  // "" when comgr was not found
+  std::string comgr_problem;
+  std::once_flag comgr_once;
+  int rocm_major = -1;     // from the library's file name; -1 unknown
+  std::string problem;     // empty when usable
 
   Hiprtc() {
     if (const char* off = std::getenv("ROPEGEN_DISABLE_HIPRTC"); off && std::string(off) == "1") {
       problem = "disabled by ROPEGEN_DISABLE_HIPRTC=1";
       return;
     }
-    if (!lib.ok()) {
-      problem = "libamdhip64 not found (" + lib.error() + ")";
+    detail::AmdLibs& libs = detail::AmdLibs::get();
+    const detail::AmdLib& rtc = libs.hiprtc();
+    if (!rtc.ok()) {
+      problem = "hipRTC not found (" + rtc.tried + ")";
       return;
     }
-    if (!comgr.ok()) {
-      problem = "libamd_comgr not found (" + comgr.error() + ")";
+    std::string missing;
+    rtc.sym("hiprtcCreateProgram", create, &missing);
+    rtc.sym("hiprtcCompileProgram", compile, &missing);
+    rtc.sym("hiprtcGetProgramLogSize", log_size, &missing);
+    rtc.sym("hiprtcGetProgramLog", log, &missing);
+    rtc.sym("hiprtcGetCodeSize", code_size, &missing);
+    rtc.sym("hiprtcGetCode", code, &missing);
+    rtc.sym("hiprtcDestroyProgram", destroy, &missing);
+    rtc.sym("hiprtcVersion", version, &missing);
+    rtc.sym("hiprtcGetErrorString", err, &missing);
+    if (!missing.empty()) {
+      problem = "incomplete hipRTC " + rtc.file + ": missing " + missing;
       return;
     }
-    bool ok = lib.sym("hiprtcCreateProgram", create) && lib.sym("hiprtcCompileProgram", compile) &&
-              lib.sym("hiprtcGetProgramLogSize", log_size) && lib.sym("hiprtcGetProgramLog", log) &&
-              lib.sym("hiprtcGetCodeSize", code_size) && lib.sym("hiprtcGetCode", code) &&
-              lib.sym("hiprtcDestroyProgram", destroy) && lib.sym("hiprtcVersion", version) &&
-              lib.sym("hiprtcGetErrorString", err);
-    IsaCountFn isa_count = nullptr;
-    IsaNameFn isa_name = nullptr;
-    ComgrVersionFn comgr_version = nullptr;
-    ok = ok && comgr.sym("amd_comgr_get_isa_count", isa_count) &&
-         comgr.sym("amd_comgr_get_isa_name", isa_name) && comgr.sym("amd_comgr_get_version", comgr_version);
-    if (!ok) {
-      problem = lib.error() + " " + comgr.error();
-      return;
-    }
-    size_t n = 0;
-    if (isa_count(&n) != 0) {
-      problem = "amd_comgr_get_isa_count failed";
-      return;
-    }
-    for (size_t i = 0; i < n; ++i) {
-      const char* name = nullptr;
-      if (isa_name(i, &name) == 0 && name) {
-        std::string s = name;  // "amdgcn-amd-amdhsa--gfx1030[:features]"
-        auto pos = s.rfind("--");
-        s = pos == std::string::npos ? s : s.substr(pos + 2);
-        s = s.substr(0, s.find(':'));
-        if (std::find(isas.begin(), isas.end(), s) == isas.end()) isas.push_back(s);
-      }
-    }
-    int major = 0, minor = 0;
-    version(&major, &minor);
-    size_t cmaj = 0, cmin = 0;
-    comgr_version(&cmaj, &cmin);
-    // hiprtcVersion's numbers do not follow ROCm releases; the library file name does.
-    std::string file = lib.path();
-    Dl_info dl{};
-    char resolved[4096];
-    if (dladdr(reinterpret_cast<void*>(create), &dl) && dl.dli_fname && realpath(dl.dli_fname, resolved))
-      file = resolved;
-    version_text = "hipRTC " + file.substr(file.rfind('/') + 1) + " (hiprtcVersion " +
-                   std::to_string(major) + "." + std::to_string(minor) + ", comgr " +
-                   std::to_string(cmaj) + "." + std::to_string(cmin) + ")";
+    file = detail::library_file(reinterpret_cast<void*>(create));
+    rocm_major = detail::soname_major(file);
+    // comgr is needed for the ISA list only, so a probe cache hit does not load it when
+    // its file can be told without loading.
+    comgr_file = libs.comgr_file_hint();
+    if (comgr_file.empty()) load_comgr();
+    // ROCm 5.x's hipRTC aborts the whole process for an ISA it does not know: it is only
+    // used with comgr's ISA list in hand. Later releases report such ISAs as errors.
+    if (comgr_file.empty() && needs_isa_gate())
+      problem = "comgr " + comgr_problem + ", and " + file + " (ROCm " +
+                (rocm_major < 0 ? "version unknown" : std::to_string(rocm_major)) +
+                ") is only safe with comgr's ISA list";
   }
+
+  /// Opens comgr and resolves its entry points; comgr_file is "" (with comgr_problem) when
+  /// that fails.
+  void load_comgr() {
+    std::call_once(comgr_once, [this] {
+      const detail::AmdLib& comgr = detail::AmdLibs::get().comgr();
+      std::string missing;
+      if (comgr.ok()) {
+        comgr.sym("amd_comgr_get_isa_count", isa_count, &missing);
+        comgr.sym("amd_comgr_get_isa_name", isa_name, &missing);
+        comgr.sym("amd_comgr_get_version", comgr_version, &missing);
+      }
+      if (comgr.ok() && missing.empty()) {
+        comgr_file = detail::library_file(reinterpret_cast<void*>(isa_count));
+      } else {
+        comgr_file.clear();
+        isa_count = nullptr;
+        comgr_problem = comgr.ok() ? "incomplete (" + comgr.file + ": missing " + missing + ")"
+                                   : "not found (" + comgr.tried + ")";
+      }
+    });
+  }
+
+  /// ROCm 5.x (or a version that cannot be told) needs the ISA list before every compile.
+  bool needs_isa_gate() const { return rocm_major < 6; }
+  /// The code object version asked for: ROCm 5.x's hipRTC emits v4 whatever it is told;
+  /// ROCm 6 and 7 default to v5, which their runtimes load.
+  int code_object_version() const { return rocm_major >= 6 ? 5 : 4; }
 };
 
 Hiprtc& hiprtc() {
@@ -112,29 +128,59 @@ Hiprtc& hiprtc() {
 }
 
 /// What hiprtc can do here, from the probe cache when the libraries are unchanged, so a
-/// cache hit does not pay for loading comgr.
+/// cache hit does not pay for asking comgr.
 struct HiprtcProbe {
   std::string problem, version;
   std::vector<std::string> isas;
+  bool gate = true;  // supports() only what comgr lists
 };
 
 const HiprtcProbe& probe() {
   static const HiprtcProbe p = [] {
-    auto run = [] {
-      Hiprtc& h = hiprtc();
-      return nlohmann::json{{"problem", h.problem}, {"version", h.version_text}, {"isas", h.isas}};
-    };
     HiprtcProbe r;
-    if (const char* off = std::getenv("ROPEGEN_DISABLE_HIPRTC"); off && std::string(off) == "1") {
-      r.problem = "disabled by ROPEGEN_DISABLE_HIPRTC=1";
+    Hiprtc& h = hiprtc();
+    if (!h.problem.empty()) {
+      r.problem = h.problem;
       return r;
     }
-    const std::string hip = detail::resolve_library({"libamdhip64.so.5", "libamdhip64.so"});
-    const std::string comgr = detail::resolve_library({"libamd_comgr.so.2", "libamd_comgr.so"});
-    nlohmann::json j = hip.empty() || comgr.empty() ? run() : detail::cached_probe("hiprtc", {hip, comgr}, run);
-    r.problem = j.value("problem", "");
+    auto run = [&h] {
+      h.load_comgr();
+      std::vector<std::string> isas;
+      size_t n = 0;
+      if (h.isa_count && h.isa_count(&n) == 0) {
+        for (size_t i = 0; i < n; ++i) {
+          const char* name = nullptr;
+          if (h.isa_name(i, &name) == 0 && name) {
+            std::string s = name;  // "amdgcn-amd-amdhsa--gfx1030[:features]"
+            auto pos = s.rfind("--");
+            s = pos == std::string::npos ? s : s.substr(pos + 2);
+            s = s.substr(0, s.find(':'));
+            if (std::find(isas.begin(), isas.end(), s) == isas.end()) isas.push_back(s);
+          }
+        }
+      }
+      int major = 0, minor = 0;
+      h.version(&major, &minor);
+      std::string comgr = "no comgr";
+      if (h.comgr_version) {
+        size_t cmaj = 0, cmin = 0;
+        h.comgr_version(&cmaj, &cmin);
+        comgr = "comgr " + std::to_string(cmaj) + "." + std::to_string(cmin);
+      }
+      // hiprtcVersion's numbers do not follow ROCm releases; the library file name does.
+      // The code object version is part of the version text, so of every cache key.
+      const std::string version = "hipRTC " + h.file.substr(h.file.rfind('/') + 1) + " (hiprtcVersion " +
+                                  std::to_string(major) + "." + std::to_string(minor) + ", " + comgr +
+                                  ", code object v" + std::to_string(h.code_object_version()) + ")";
+      return nlohmann::json{{"version", version}, {"isas", isas}};
+    };
+    // Keyed on the files the resolved symbols come from, not on names searched for.
+    std::vector<std::string> files = {h.file};
+    if (!h.comgr_file.empty()) files.push_back(h.comgr_file);
+    nlohmann::json j = detail::cached_probe("hiprtc-2", files, run);
     r.version = j.value("version", "");
     r.isas = j.value("isas", std::vector<std::string>{});
+    r.gate = !h.comgr_file.empty() || h.needs_isa_gate();
     return r;
   }();
   return p;
@@ -153,7 +199,7 @@ class HiprtcCompiler final : public Compiler {
   bool supports(const Target& t, std::string* why) const override {
     if (!detail::same_vendor(*this, t, why)) return false;
     const auto& isas = probe().isas;
-    if (std::find(isas.begin(), isas.end(), t.arch) == isas.end()) {
+    if (probe().gate && std::find(isas.begin(), isas.end(), t.arch) == isas.end()) {
       if (why) *why = "comgr does not list ISA " + t.arch + " (" + probe().version + ")";
       return false;
     }
@@ -165,7 +211,9 @@ class HiprtcCompiler final : public Compiler {
     Hiprtc& h = hiprtc();
     if (!h.problem.empty()) throw Error(ErrorKind::Compile, "hiprtc: " + h.problem);
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::string> options = {"--offload-arch=" + src.target.id(), "-O3", "-std=c++17"};
+    const int cov = h.code_object_version();
+    std::vector<std::string> options = {"--offload-arch=" + src.target.id(), "-O3", "-std=c++17",
+                                        "-mcode-object-version=" + std::to_string(cov)};
     if (src.plan.wave == 64 && amd_default_wave(src.target) == 32) options.push_back("-mwavefrontsize64");
     for (const auto& x : opts.extra) options.push_back(x);
     std::vector<const char*> argv;
@@ -194,7 +242,7 @@ class HiprtcCompiler final : public Compiler {
     co.options = detail::join_command(options);
     co.log = log;
     co.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    check_amd_code_object(co, src);
+    check_amd_code_object(co, src, cov);
     return co;
   }
 };
