@@ -328,7 +328,7 @@ TEST_CASE("hip loader rocm7: streams pass through, events time the device, image
   CHECK(current_device(hip) == 1);
   alignas(256) static float buf[4][256];
   alignas(16) static int slots[1] = {0};
-  ropegen_kernel_args a{};
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
   a.k = buf[0];
   a.v = buf[1];
   a.k_cache = buf[2];
