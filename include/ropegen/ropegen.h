@@ -63,13 +63,34 @@ typedef struct ropegen_kernel_args_field {
  * of ropegen_kernel_args check it against this. */
 const ropegen_kernel_args_field* ropegen_kernel_args_layout(size_t* count, size_t* size, unsigned* abi_version);
 
+/* A status's name ("ROPEGEN_ERROR_SPEC"); "unknown status" for values not listed above. */
+const char* ropegen_status_string(ropegen_status status);
+
 /* Message of the last failure on this thread ("" if none). */
 const char* ropegen_last_error(void);
 /* "0.1.0" */
 const char* ropegen_version_string(void);
 
-/* runtime: "auto", "cuda", "hip" or "host"; device: -1 for the default. */
+/* runtime: "auto", "cuda", "hip" or "host"; device: -1 for the default. JIT options come
+ * from the environment (docs/env.md). */
 ropegen_status ropegen_context_create(const char* runtime, int device, ropegen_context** out);
+
+/* Per-context JIT options; each NULL string or negative flag keeps the environment's value
+ * (docs/env.md), so ROPEGEN_CONTEXT_OPTIONS_INIT gives exactly ropegen_context_create. */
+typedef struct ropegen_context_options {
+  size_t size;            /* sizeof(ropegen_context_options), from the INIT macro */
+  const char* cache_dir;  /* user cache directory; "" disables the disk cache ($ROPEGEN_CACHE_DIR) */
+  const char* cache_path; /* read-only bundle directories, ':'-separated ($ROPEGEN_CACHE_PATH) */
+  const char* compiler;   /* force a backend: "hiprtc", "clang-amdgpu", "nvrtc", "host-cxx" ($ROPEGEN_COMPILER) */
+  const char* dump_dir;   /* write source, options and log per compile here ($ROPEGEN_DUMP_DIR) */
+  int no_compile;         /* 1: a cache miss is an error; 0: compile; -1: $ROPEGEN_NO_COMPILE */
+  int verbose;            /* 1: one line per build on stderr; -1: $ROPEGEN_VERBOSE */
+} ropegen_context_options;
+#define ROPEGEN_CONTEXT_OPTIONS_INIT {sizeof(ropegen_context_options), NULL, NULL, NULL, NULL, -1, -1}
+
+ropegen_status ropegen_context_create_with_options(const char* runtime, int device,
+                                                   const ropegen_context_options* options,
+                                                   ropegen_context** out);
 void ropegen_context_destroy(ropegen_context* ctx);
 /* Target id of the context's device, e.g. "sm_90" or "host". */
 ropegen_status ropegen_context_target(const ropegen_context* ctx, char* buf, size_t len);
@@ -78,6 +99,16 @@ ropegen_status ropegen_context_target(const ropegen_context* ctx, char* buf, siz
 ropegen_status ropegen_kernel_create(ropegen_context* ctx, const char* spec, ropegen_kernel** out);
 void ropegen_kernel_destroy(ropegen_kernel* kernel);
 ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_kernel_info* out);
+/* The kernel described as JSON, from its own build: its canonical spec, target, entry,
+ * plan, origin, and "arguments": one object per field of ropegen_kernel_args the kernel
+ * reads, in header order, with "name", "required" (a null pointer is refused), "why",
+ * "dtype" ("bf16", "f16", "f32", "i32", "i64"), "access" ("read", "write", "read_write"),
+ * "align" (bytes), "shape" (dimensions; "tokens" is num_tokens, null is free) and
+ * "stride" (the field giving the token or position stride, with its "stride_multiple").
+ * Writes at most len bytes including the terminating NUL; *needed (if not NULL) receives
+ * the size the whole text needs. Bindings check their arguments from this, so a new spec
+ * key or family needs no change in them. */
+ropegen_status ropegen_kernel_describe(const ropegen_kernel* kernel, char* buf, size_t len, size_t* needed);
 /* Checks the arguments, then launches on `stream` (CUstream / hipStream_t; NULL: default). */
 ropegen_status ropegen_kernel_launch(const ropegen_kernel* kernel, const ropegen_kernel_args* args, void* stream);
 

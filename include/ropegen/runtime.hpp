@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ropegen/compile.hpp"
 #include "ropegen/kernel_args.h"
@@ -43,6 +44,37 @@ class Kernel {
   ArgAlignment align_;
   std::shared_ptr<const Build> build_;
 };
+
+/// One field of ropegen_kernel_args: name, byte offset, byte size (header order).
+struct ArgField {
+  const char* name;
+  size_t offset;
+  size_t size;
+};
+/// Every field of the argument block, in header order.
+const std::vector<ArgField>& kernel_args_fields();
+
+/// Dimensions in ArgRequirement::shape that are not fixed numbers.
+constexpr long long kDimTokens = -1;  ///< num_tokens
+constexpr long long kDimFree = -2;    ///< any size (cache blocks, table positions)
+
+/// A pointer field of ropegen_kernel_args that a kernel reads: the one description that
+/// the launch checks and the bindings' checks (ropegen_kernel_describe) come from.
+struct ArgRequirement {
+  explicit ArgRequirement(const char* field) : name(field) {}
+  const char* name;            ///< field name
+  bool required = true;        ///< a null pointer is refused
+  std::string why;             ///< why it is required
+  std::string dtype;           ///< "bf16", "f16", "f32", "i32", "i64"
+  const char* access = "read"; ///< "read", "write", "read_write"
+  int align = 1;               ///< bytes
+  std::vector<long long> shape;  ///< dimensions, kDimTokens / kDimFree where not fixed
+  const char* stride = nullptr;  ///< field holding the first dimension's stride (elements)
+  long long min_stride = 0;      ///< at least this many elements
+  int stride_multiple = 1;       ///< and a multiple of this
+};
+/// The pointer arguments of a kernel for a spec, in header order.
+std::vector<ArgRequirement> argument_requirements(const KernelSpec& spec, const ArgAlignment& align);
 
 /// Throws Error(Launch) naming the first argument that does not fit the kernel.
 void check_args(const KernelSpec& spec, const ArgAlignment& align, const ropegen_kernel_args& a);

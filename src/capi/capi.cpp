@@ -9,6 +9,8 @@
 #include "ropegen/ropegen.hpp"
 #include "ropegen/verify.hpp"
 #include "ropegen/cache.hpp"
+#include "api/describe.hpp"
+#include "common/process.hpp"
 
 struct ropegen_context {
   std::unique_ptr<ropegen::Context> ctx;
@@ -71,6 +73,23 @@ ropegen_status invalid(const char* fn, const char* what) {
 extern "C" {
 
 const char* ropegen_last_error(void) { return g_last_error.c_str(); }
+
+const char* ropegen_status_string(ropegen_status status) {
+  switch (status) {
+    case ROPEGEN_OK: return "ROPEGEN_OK";
+    case ROPEGEN_ERROR_INVALID_ARGUMENT: return "ROPEGEN_ERROR_INVALID_ARGUMENT";
+    case ROPEGEN_ERROR_PARSE: return "ROPEGEN_ERROR_PARSE";
+    case ROPEGEN_ERROR_SPEC: return "ROPEGEN_ERROR_SPEC";
+    case ROPEGEN_ERROR_TARGET: return "ROPEGEN_ERROR_TARGET";
+    case ROPEGEN_ERROR_COMPILE: return "ROPEGEN_ERROR_COMPILE";
+    case ROPEGEN_ERROR_LOAD: return "ROPEGEN_ERROR_LOAD";
+    case ROPEGEN_ERROR_LAUNCH: return "ROPEGEN_ERROR_LAUNCH";
+    case ROPEGEN_ERROR_CACHE: return "ROPEGEN_ERROR_CACHE";
+    case ROPEGEN_ERROR_IO: return "ROPEGEN_ERROR_IO";
+    case ROPEGEN_ERROR_INTERNAL: return "ROPEGEN_ERROR_INTERNAL";
+  }
+  return "unknown status";
+}
 const char* ropegen_version_string(void) { return ropegen::ropegen_version(); }
 
 ropegen_status ropegen_context_create(const char* runtime, int device, ropegen_context** out) {
@@ -79,6 +98,30 @@ ropegen_status ropegen_context_create(const char* runtime, int device, ropegen_c
   return guard([&] {
     auto c = std::make_unique<ropegen_context>();
     c->ctx = ropegen::Context::open(runtime ? runtime : "auto", device);
+    *out = c.release();
+  });
+}
+
+ropegen_status ropegen_context_create_with_options(const char* runtime, int device,
+                                                   const ropegen_context_options* options, ropegen_context** out) {
+  if (!out) return invalid("ropegen_context_create_with_options", "out is NULL");
+  *out = nullptr;
+  if (!options) return invalid("ropegen_context_create_with_options", "options is NULL");
+  if (options->size != sizeof(ropegen_context_options))
+    return invalid("ropegen_context_create_with_options",
+                   ("options->size is " + std::to_string(options->size) + ", expected " +
+                    std::to_string(sizeof(ropegen_context_options)) + " (use ROPEGEN_CONTEXT_OPTIONS_INIT)")
+                       .c_str());
+  return guard([&] {
+    ropegen::JitOptions o = ropegen::JitOptions::from_env();
+    if (options->cache_dir) o.cache_dir = options->cache_dir;
+    if (options->cache_path) o.bundle_dirs = ropegen::detail::split_nonempty(options->cache_path, ':');
+    if (options->compiler) o.compiler = options->compiler;
+    if (options->dump_dir) o.dump_dir = options->dump_dir;
+    if (options->no_compile >= 0) o.no_compile = options->no_compile != 0;
+    if (options->verbose >= 0) o.verbose = options->verbose;
+    auto c = std::make_unique<ropegen_context>();
+    c->ctx = ropegen::Context::open(runtime ? runtime : "auto", device, std::move(o));
     *out = c.release();
   });
 }
@@ -141,21 +184,33 @@ int ropegen_status_fault(ropegen_status status) {
 }
 
 const ropegen_kernel_args_field* ropegen_kernel_args_layout(size_t* count, size_t* size, unsigned* abi_version) {
-#define ROPEGEN_FIELD(name) \
-  { #name, offsetof(ropegen_kernel_args, name), sizeof(static_cast<ropegen_kernel_args*>(nullptr)->name) }
-  // In declaration order; tests/capi checks that the fields tile the whole block.
-  static const ropegen_kernel_args_field fields[] = {
-      ROPEGEN_FIELD(size),     ROPEGEN_FIELD(abi_version), ROPEGEN_FIELD(num_tokens),     ROPEGEN_FIELD(positions),
-      ROPEGEN_FIELD(slot_mapping), ROPEGEN_FIELD(q),       ROPEGEN_FIELD(q_stride),       ROPEGEN_FIELD(k),
-      ROPEGEN_FIELD(k_stride), ROPEGEN_FIELD(v),           ROPEGEN_FIELD(v_stride),       ROPEGEN_FIELD(cos),
-      ROPEGEN_FIELD(sin),      ROPEGEN_FIELD(cos_sin_stride), ROPEGEN_FIELD(k_cache),     ROPEGEN_FIELD(v_cache),
-      ROPEGEN_FIELD(max_seq),
-  };
-#undef ROPEGEN_FIELD
-  if (count) *count = sizeof fields / sizeof fields[0];
+  // Same table as the launch checks use (kernel_args_fields), in C form.
+  static const std::vector<ropegen_kernel_args_field> fields = [] {
+    std::vector<ropegen_kernel_args_field> out;
+    for (const auto& f : ropegen::kernel_args_fields()) out.push_back({f.name, f.offset, f.size});
+    return out;
+  }();
+  if (count) *count = fields.size();
   if (size) *size = sizeof(ropegen_kernel_args);
   if (abi_version) *abi_version = ROPEGEN_KERNEL_ABI_VERSION;
-  return fields;
+  return fields.data();
+}
+
+ropegen_status ropegen_kernel_describe(const ropegen_kernel* kernel, char* buf, size_t len, size_t* needed) {
+  if (!kernel) return invalid("ropegen_kernel_describe", "kernel is NULL");
+  if (!buf && len > 0) return invalid("ropegen_kernel_describe", "buf is NULL but len is not 0");
+  return guard([&] {
+    const ropegen::Build* b = kernel->kernel->build();
+    if (!b) throw ropegen::Error(ropegen::ErrorKind::Internal, "kernel has no build record");
+    const std::string text = ropegen::describe_kernel(*b).dump();
+    if (needed) *needed = text.size() + 1;
+    if (len == 0) return;
+    if (text.size() + 1 > len)
+      throw ropegen::Error(ropegen::ErrorKind::Io, "ropegen_kernel_describe: buffer of " + std::to_string(len) +
+                                                       " bytes is too small; " + std::to_string(text.size() + 1) +
+                                                       " needed");
+    std::memcpy(buf, text.c_str(), text.size() + 1);
+  });
 }
 
 ropegen_status ropegen_kernel_launch(const ropegen_kernel* kernel, const ropegen_kernel_args* args, void* stream) {

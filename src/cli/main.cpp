@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "../common/process.hpp"
+#include "../api/describe.hpp"
 #include "ropegen/cache.hpp"
 #include "ropegen/codegen.hpp"
 #include "ropegen/inspect.hpp"
@@ -55,16 +56,6 @@ struct Flags {
 Jit& shared_jit(const JitOptions& o) {
   static Jit jit(o);
   return jit;
-}
-
-json plan_json(const LaunchPlan& p) {
-  return {{"wave", p.wave},
-          {"vec", p.vec},
-          {"lanes_per_head", p.lanes_per_head},
-          {"tokens_per_block", p.tokens_per_block},
-          {"head_groups", p.head_groups},
-          {"tasks_per_token", p.num_tasks},
-          {"block_threads", p.block_threads}};
 }
 
 int list_targets(bool as_json) {
@@ -187,15 +178,7 @@ int run(const Flags& f) {
     if (f.emit) b.generated = jit.generate(ps.spec, target);
     else b = jit.build(ps.spec, target);
     const GeneratedSource& gen = b.generated;
-    json j = {{"kernel", ps.spec.name},
-              {"spec", ps.spec.canonical()},
-              {"hash", ps.spec.hash()},
-              {"target", target.id()},
-              {"family", target.family},
-              {"wave", gen.plan.wave},
-              {"entry", gen.entry},
-              {"plan", plan_json(gen.plan)},
-              {"source_hash", gen.source_hash}};
+    json j = describe_kernel(b);
     if (f.emit) {
       if (f.json) {
         j["source"] = gen.source;

@@ -1,6 +1,8 @@
 // Argument checks shared by every runtime, and the common launch path.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
@@ -10,26 +12,115 @@ namespace {
 
 [[noreturn]] void bad(const std::string& msg) { throw Error(ErrorKind::Launch, msg); }
 
-void need(const void* p, const char* name, const char* why) {
-  if (!p) bad(std::string("argument '") + name + "' is null but " + why);
-}
-
 void aligned(const void* p, int bytes, const char* name) {
   if (p && reinterpret_cast<std::uintptr_t>(p) % static_cast<unsigned>(bytes) != 0)
     bad(std::string("argument '") + name + "' must be aligned to " + std::to_string(bytes) +
         " bytes for this kernel's vector width");
 }
 
-void row_stride(long long stride, long long row, int multiple, const char* name) {
-  if (stride < row)
-    bad(std::string("argument '") + name + "' = " + std::to_string(stride) +
-        " is smaller than one token's row of " + std::to_string(row) + " elements");
-  if (stride % multiple != 0)
-    bad(std::string("argument '") + name + "' = " + std::to_string(stride) +
-        " must be a multiple of " + std::to_string(multiple) + " elements (vector width)");
+const ArgField& field(const char* name) {
+  for (const ArgField& f : kernel_args_fields())
+    if (std::strcmp(f.name, name) == 0) return f;
+  throw Error(ErrorKind::Internal, std::string("no argument field named '") + name + "'");
 }
 
+const void* pointer_at(const ropegen_kernel_args& a, const char* name) {
+  const void* p;
+  std::memcpy(&p, reinterpret_cast<const char*>(&a) + field(name).offset, sizeof p);
+  return p;
+}
+
+long long integer_at(const ropegen_kernel_args& a, const char* name) {
+  long long v;
+  std::memcpy(&v, reinterpret_cast<const char*>(&a) + field(name).offset, sizeof v);
+  return v;
+}
+
+const char* index_dtype(const KernelSpec& s) { return s.index == IndexType::I32 ? "i32" : "i64"; }
+
 }  // namespace
+
+const std::vector<ArgField>& kernel_args_fields() {
+#define ROPEGEN_FIELD(name) \
+  ArgField { #name, offsetof(ropegen_kernel_args, name), sizeof(static_cast<ropegen_kernel_args*>(nullptr)->name) }
+  // In declaration order; tests/capi checks that the fields tile the whole block.
+  static const std::vector<ArgField> fields = {
+      ROPEGEN_FIELD(size),     ROPEGEN_FIELD(abi_version),    ROPEGEN_FIELD(num_tokens), ROPEGEN_FIELD(positions),
+      ROPEGEN_FIELD(slot_mapping), ROPEGEN_FIELD(q),          ROPEGEN_FIELD(q_stride),   ROPEGEN_FIELD(k),
+      ROPEGEN_FIELD(k_stride), ROPEGEN_FIELD(v),              ROPEGEN_FIELD(v_stride),   ROPEGEN_FIELD(cos),
+      ROPEGEN_FIELD(sin),      ROPEGEN_FIELD(cos_sin_stride), ROPEGEN_FIELD(k_cache),    ROPEGEN_FIELD(v_cache),
+      ROPEGEN_FIELD(max_seq),
+  };
+#undef ROPEGEN_FIELD
+  return fields;
+}
+
+std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const ArgAlignment& al) {
+  std::vector<ArgRequirement> out;
+  const std::string elem = to_string(s.dtype);
+  const long long hd = s.head_dim;
+  const bool paged = s.cache.kind == CacheKind::Paged;
+  if (s.uses_cache() || s.uses_rope()) {
+    ArgRequirement pos{"positions"};
+    pos.required = s.uses_rope();
+    pos.why = s.uses_rope() ? "RoPE needs a position per token"
+                            : "without slot_mapping a contiguous cache is written at each position";
+    pos.dtype = index_dtype(s);
+    pos.shape = {kDimTokens};
+    out.push_back(pos);
+  }
+  if (s.uses_cache()) {
+    ArgRequirement slots{"slot_mapping"};
+    slots.required = paged;
+    slots.why = paged ? "a paged cache needs a slot per token" : "optional: the position is the slot";
+    slots.dtype = index_dtype(s);
+    slots.shape = {kDimTokens};
+    out.push_back(slots);
+  }
+  auto rows = [&](const char* name, const char* stride, int heads, const char* access, std::string why) {
+    ArgRequirement r{name};
+    r.why = std::move(why);
+    r.dtype = elem;
+    r.access = access;
+    r.align = al.tensor_bytes;
+    r.shape = {kDimTokens, heads, hd};
+    r.stride = stride;
+    r.min_stride = heads * hd;
+    r.stride_multiple = al.row_elems;
+    out.push_back(r);
+  };
+  if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
+  rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write", "every op reads k");
+  if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
+  if (s.uses_rope() && s.cos_sin.source == CosSinSource::Table) {
+    for (const char* name : {"cos", "sin"}) {
+      ArgRequirement t{name};
+      t.why = "the spec says cos_sin = table";
+      t.dtype = "f32";
+      t.align = al.table_bytes;
+      t.shape = {kDimFree, s.rotary_dim / 2};
+      t.stride = "cos_sin_stride";
+      t.min_stride = s.rotary_dim / 2;
+      t.stride_multiple = al.table_elems;
+      out.push_back(t);
+    }
+  }
+  if (s.uses_cache()) {
+    const long long kv = s.kv_heads, b = s.cache.block;
+    const bool hnd = s.cache.order == CacheOrder::Hnd;
+    for (const char* name : {"k_cache", "v_cache"}) {
+      ArgRequirement c{name};
+      c.why = "the op appends to the cache";
+      c.dtype = elem;
+      c.access = "write";
+      c.align = al.tensor_bytes;
+      if (paged) c.shape = hnd ? std::vector<long long>{kDimFree, kv, b, hd} : std::vector<long long>{kDimFree, b, kv, hd};
+      else c.shape = hnd ? std::vector<long long>{kv, kDimFree, hd} : std::vector<long long>{kDimFree, kv, hd};
+      out.push_back(c);
+    }
+  }
+  return out;
+}
 
 void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_kernel_args& a) {
   if (a.size != sizeof(ropegen_kernel_args) || a.abi_version != ROPEGEN_KERNEL_ABI_VERSION)
@@ -39,46 +130,28 @@ void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_ke
         " (initialise it with ROPEGEN_KERNEL_ARGS_INIT from the kernel_args.h of this ropegen)");
   if (a.num_tokens < 0) bad("argument 'num_tokens' = " + std::to_string(a.num_tokens) + " is negative");
   if (a.num_tokens == 0) return;
-  const long long kv_row = static_cast<long long>(spec.kv_heads) * spec.head_dim;
-  if (spec.uses_q()) {
-    need(a.q, "q", ("op = " + std::string(to_string(spec.op)) + " rotates q").c_str());
-    aligned(a.q, al.tensor_bytes, "q");
-    row_stride(a.q_stride, static_cast<long long>(spec.q_heads) * spec.head_dim, al.row_elems, "q_stride");
-  }
-  need(a.k, "k", "every op reads k");
-  aligned(a.k, al.tensor_bytes, "k");
-  row_stride(a.k_stride, kv_row, al.row_elems, "k_stride");
-  if (spec.uses_cache()) {
-    need(a.v, "v", "the op appends v to the cache");
-    aligned(a.v, al.tensor_bytes, "v");
-    row_stride(a.v_stride, kv_row, al.row_elems, "v_stride");
-    need(a.k_cache, "k_cache", "the op appends to the cache");
-    need(a.v_cache, "v_cache", "the op appends to the cache");
-    aligned(a.k_cache, al.tensor_bytes, "k_cache");
-    aligned(a.v_cache, al.tensor_bytes, "v_cache");
-    if (spec.cache.kind == CacheKind::Paged)
-      need(a.slot_mapping, "slot_mapping", "a paged cache needs a slot per token");
-    else if (!a.slot_mapping)
-      need(a.positions, "positions", "without slot_mapping a contiguous cache is written at each position");
-    if (spec.cache.kind == CacheKind::Contiguous && spec.cache.order == CacheOrder::Hnd && a.max_seq <= 0)
-      bad("argument 'max_seq' = " + std::to_string(a.max_seq) +
-          " must be positive for a contiguous(order = hnd) cache");
-  }
-  if (spec.uses_rope()) {
-    need(a.positions, "positions", "RoPE needs a position per token");
-    if (spec.cos_sin.source == CosSinSource::Table) {
-      need(a.cos, "cos", "the spec says cos_sin = table");
-      need(a.sin, "sin", "the spec says cos_sin = table");
-      aligned(a.cos, al.table_bytes, "cos");
-      aligned(a.sin, al.table_bytes, "sin");
-      if (a.cos_sin_stride < spec.rotary_dim / 2)
-        bad("argument 'cos_sin_stride' = " + std::to_string(a.cos_sin_stride) +
-            " is smaller than rotary_dim / 2 = " + std::to_string(spec.rotary_dim / 2));
-      if (a.cos_sin_stride % al.table_elems != 0)
-        bad("argument 'cos_sin_stride' = " + std::to_string(a.cos_sin_stride) +
-            " must be a multiple of " + std::to_string(al.table_elems));
+  for (const ArgRequirement& r : argument_requirements(spec, al)) {
+    const void* p = pointer_at(a, r.name);
+    if (!p) {
+      // positions may be left out of a contiguous append only when slot_mapping is given.
+      const bool needed = r.required || (std::strcmp(r.name, "positions") == 0 && !a.slot_mapping);
+      if (needed) bad(std::string("argument '") + r.name + "' is null but " + r.why);
+      continue;
     }
+    aligned(p, r.align, r.name);
+    if (!r.stride) continue;
+    const long long stride = integer_at(a, r.stride);
+    if (stride < r.min_stride)
+      bad(std::string("argument '") + r.stride + "' = " + std::to_string(stride) + " is smaller than " +
+          (r.shape.size() == 3 ? "one token's row of " + std::to_string(r.min_stride) + " elements"
+                               : "rotary_dim / 2 = " + std::to_string(r.min_stride)));
+    if (stride % r.stride_multiple != 0)
+      bad(std::string("argument '") + r.stride + "' = " + std::to_string(stride) + " must be a multiple of " +
+          std::to_string(r.stride_multiple) + (r.shape.size() == 3 ? " elements (vector width)" : ""));
   }
+  if (spec.uses_cache() && spec.cache.kind == CacheKind::Contiguous && spec.cache.order == CacheOrder::Hnd &&
+      a.max_seq <= 0)
+    bad("argument 'max_seq' = " + std::to_string(a.max_seq) + " must be positive for a contiguous(order = hnd) cache");
 }
 
 void Kernel::launch(const ropegen_kernel_args& args, void* stream, int parallelism) const {

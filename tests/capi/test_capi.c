@@ -49,6 +49,42 @@ int main(void) {
   char target[32];
   EXPECT(ropegen_context_target(ctx, target, sizeof target) == ROPEGEN_OK && strcmp(target, "host") == 0, "target is host");
   EXPECT(ropegen_kernel_create(ctx, "head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", &k) == ROPEGEN_OK, "kernel");
+  {
+    /* The description a binding checks its arguments from. */
+    size_t needed = 0;
+    char small[8];
+    EXPECT(ropegen_kernel_describe(k, NULL, 0, &needed) == ROPEGEN_OK && needed > 100, "describe: size query");
+    EXPECT(ropegen_kernel_describe(k, small, sizeof small, NULL) != ROPEGEN_OK &&
+               strstr(ropegen_last_error(), "too small") != NULL,
+           "describe: small buffer refused");
+    static char text[8192];
+    EXPECT(needed <= sizeof text && ropegen_kernel_describe(k, text, sizeof text, NULL) == ROPEGEN_OK, "describe");
+    EXPECT(strstr(text, "\"name\":\"q\"") != NULL && strstr(text, "\"shape\":[\"tokens\",4,64]") != NULL,
+           "describe: q's shape");
+    EXPECT(strstr(text, "\"name\":\"k_cache\"") != NULL && strstr(text, "[null,16,2,64]") != NULL,
+           "describe: paged cache shape");
+    EXPECT(strstr(text, "\"stride_multiple\":8") != NULL, "describe: vector width");
+  }
+  EXPECT(strcmp(ropegen_status_string(ROPEGEN_ERROR_SPEC), "ROPEGEN_ERROR_SPEC") == 0 &&
+             strcmp(ropegen_status_string((ropegen_status)99), "unknown status") == 0,
+         "status strings");
+  {
+    /* Per-context options: no compiling allowed and an empty cache path -> a clear miss. */
+    ropegen_context_options o = ROPEGEN_CONTEXT_OPTIONS_INIT;
+    ropegen_context* strict = NULL;
+    ropegen_kernel* none = NULL;
+    o.no_compile = 1;
+    o.cache_dir = "";
+    EXPECT(ropegen_context_create_with_options("host", -1, &o, &strict) == ROPEGEN_OK, "context with options");
+    EXPECT(ropegen_kernel_create(strict, "head_dim=48 q_heads=2 kv_heads=2", &none) == ROPEGEN_ERROR_CACHE &&
+               strstr(ropegen_last_error(), "no cache entry exists") != NULL,
+           "no_compile from the options");
+    ropegen_context_destroy(strict);
+    o.size = 3;
+    EXPECT(ropegen_context_create_with_options("host", -1, &o, &strict) == ROPEGEN_ERROR_INVALID_ARGUMENT &&
+               strstr(ropegen_last_error(), "options->size is 3") != NULL,
+           "options size checked");
+  }
   ropegen_kernel_info info;
   EXPECT(ropegen_kernel_get_info(k, &info) == ROPEGEN_OK && info.vec == 8 && info.block_threads > 0, "info");
   EXPECT(strncmp(info.entry, "ropegen_rope_kv_append_", 23) == 0, "entry name");

@@ -1,0 +1,55 @@
+#include "describe.hpp"
+
+#include "ropegen/runtime.hpp"
+
+namespace ropegen {
+
+nlohmann::json plan_json(const LaunchPlan& p) {
+  return {{"wave", p.wave},
+          {"vec", p.vec},
+          {"lanes_per_head", p.lanes_per_head},
+          {"tokens_per_block", p.tokens_per_block},
+          {"head_groups", p.head_groups},
+          {"tasks_per_token", p.num_tasks},
+          {"block_threads", p.block_threads}};
+}
+
+nlohmann::json describe_kernel(const Build& b) {
+  const GeneratedSource& g = b.generated;
+  nlohmann::json args = nlohmann::json::array();
+  for (const ArgRequirement& r : argument_requirements(g.spec, g.align)) {
+    nlohmann::json shape = nlohmann::json::array();
+    for (long long d : r.shape) {
+      if (d == kDimTokens) shape.push_back("tokens");
+      else if (d == kDimFree) shape.push_back(nullptr);
+      else shape.push_back(d);
+    }
+    nlohmann::json a = {{"name", r.name}, {"required", r.required}, {"why", r.why},   {"dtype", r.dtype},
+                        {"access", r.access}, {"align", r.align}, {"shape", shape}};
+    if (r.stride) {
+      a["stride"] = r.stride;
+      a["min_stride"] = r.min_stride;
+      a["stride_multiple"] = r.stride_multiple;
+    }
+    args.push_back(a);
+  }
+  nlohmann::json j = {{"kernel", g.spec.name},
+                      {"spec", g.spec.canonical()},
+                      {"hash", g.spec.hash()},
+                      {"op", to_string(g.spec.op)},
+                      {"target", g.target.id()},
+                      {"family", g.target.family},
+                      {"wave", g.plan.wave},
+                      {"entry", g.entry},
+                      {"plan", plan_json(g.plan)},
+                      {"source_hash", g.source_hash},
+                      {"arguments", args}};
+  if (b.code) {
+    j["origin"] = b.origin;
+    j["key"] = b.key_hash;
+    j["compiler"] = b.code->backend;
+  }
+  return j;
+}
+
+}  // namespace ropegen
