@@ -1,11 +1,16 @@
 // Block-level primitives (RG_SHARED, rg_barrier) on every target: kernels that reduce and
-// exchange values through block-shared memory run on the host target (the launcher
-// emulates each block cooperatively) and are checked bit for bit against values computed
-// here; the same bodies compile for NVIDIA and AMD, whose code objects must use shared
-// memory / LDS. GPU backends that are not installed are skipped with a printed reason,
-// unless named in ROPEGEN_REQUIRE_BACKENDS (as in test_compile.cpp).
+// exchange values through block-shared memory run and are checked bit for bit against
+// values computed here; the same bodies compile for NVIDIA and AMD, whose code objects
+// must use shared memory / LDS.
+//   ROPEGEN_TEST_RUNTIME=host (default): the host target, whose launcher emulates each
+//   block cooperatively; "host:" cases test that emulation itself.
+//   ROPEGEN_TEST_RUNTIME=cuda: the same launches on the GPU; skipped with a printed reason
+//   where there is no NVIDIA driver or device.
+// GPU compilers that are not installed are skipped with a printed reason, unless named in
+// ROPEGEN_REQUIRE_BACKENDS (as in test_compile.cpp).
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -120,10 +125,50 @@ GeneratedSource wrap(const std::string& body, const std::string& entry, const Ta
   return wrap_kernel_body(body, entry, target, block_plan(target, grid_y), arg_spec());
 }
 
-std::unique_ptr<Kernel> host_kernel(Runtime& rt, const std::string& body, const std::string& entry) {
-  const Target host = parse_target("host");
-  return rt.load(select_compiler(host).compile(wrap(body, entry, host), {}));
+std::string runtime_name() {
+  const char* r = std::getenv("ROPEGEN_TEST_RUNTIME");
+  return r && *r ? r : "host";
 }
+
+/// The runtime the launch tests use (ROPEGEN_TEST_RUNTIME: host by default, or cuda), or
+/// null, with the reason printed, when it has no device.
+Runtime* runtime() {
+  static std::unique_ptr<Runtime> rt;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    try {
+      rt = open_runtime(runtime_name());
+      std::printf("block tests on %s: %s\n", runtime_name().c_str(), rt->device_name().c_str());
+    } catch (const Error& e) {
+      std::printf("SKIPPED: block tests on runtime '%s': %s\n", runtime_name().c_str(), e.what());
+    }
+  }
+  return rt.get();
+}
+
+std::unique_ptr<Kernel> load_kernel(Runtime& rt, const std::string& body, const std::string& entry) {
+  const Target t = rt.target();
+  return rt.load(select_compiler(t).compile(wrap(body, entry, t), {}));
+}
+
+/// Device memory holding a copy of `data`, freed on scope exit.
+struct DeviceCopy {
+  Runtime& rt;
+  size_t bytes;
+  void* p;
+  template <class T>
+  DeviceCopy(Runtime& r, const std::vector<T>& data) : rt(r), bytes(data.size() * sizeof(T)), p(r.alloc(bytes)) {
+    rt.copy_to_device(p, data.data(), bytes);
+  }
+  DeviceCopy(const DeviceCopy&) = delete;
+  DeviceCopy& operator=(const DeviceCopy&) = delete;
+  ~DeviceCopy() { rt.free(p); }
+  template <class T>
+  void read(std::vector<T>& data) const {
+    rt.copy_to_host(data.data(), p, bytes);
+  }
+};
 
 constexpr float kUnwritten = -7.0f;
 constexpr int kUnwrittenIndex = -1;
@@ -146,18 +191,21 @@ struct Launch {
       x = static_cast<float>(static_cast<int>(r >> 9) - (1 << 22)) * 0x1p-20f;  // about [-4, 4)
     }
   }
-  void run(const Kernel& k) {
+  void run(Runtime& rt, const Kernel& k) {
+    DeviceCopy d_in(rt, in), d_out(rt, out), d_index(rt, index), d_ranges(rt, ranges);
     ropegen_kernel_args a{};
-    a.v = in.data();
-    a.q = out.data();
-    a.k = out.data();  // checked as non-null, never read
-    a.k_cache = index.data();
-    a.positions = ranges.data();
+    a.v = d_in.p;
+    a.q = d_out.p;
+    a.k = d_out.p;  // checked as non-null, never read
+    a.k_cache = d_index.p;
+    a.positions = d_ranges.p;
     a.num_tokens = grid_x;
     a.q_stride = a.k_stride = kThreads;
     k.launch(a, nullptr, grid_y > 1 ? 1 << 30 : 1);  // enough parallelism asked for: grid y = grid_y
+    rt.synchronize();
+    d_out.read(out);
+    d_index.read(index);
   }
-  long long block(int bx, int by) const { return static_cast<long long>(by) * grid_x + bx; }
   int expected_index(long long b, int t) const {
     return t + 1000 * static_cast<int>(b % grid_x) + 100000 * static_cast<int>(b / grid_x);
   }
@@ -211,16 +259,17 @@ std::vector<int> mixed_ranges() {
 
 }  // namespace
 
-TEST_CASE("block: tree reduction in shared memory with barriers and early returns on the host") {
-  auto rt = make_host_runtime();
-  auto k = host_kernel(*rt, kSumSquares, "rg_block_sum_squares");
+TEST_CASE("block: tree reduction in shared memory with barriers and early returns") {
+  Runtime* rt = runtime();
+  if (!rt) return;
+  auto k = load_kernel(*rt, kSumSquares, "rg_block_sum_squares");
   Launch all(4, 2, 1);
-  all.run(*k);
+  all.run(*rt, *k);
   CHECK(sum_squares_mismatches(all) == 0);
 
   Launch mixed(4, 2, 2);
   mixed.ranges = mixed_ranges();
-  mixed.run(*k);
+  mixed.run(*rt, *k);
   CHECK(sum_squares_mismatches(mixed) == 0);
 
   // Grid y of 1: the same kernel, blocks along x only.
@@ -229,48 +278,49 @@ TEST_CASE("block: tree reduction in shared memory with barriers and early return
     row.ranges[2 * b] = b;
     row.ranges[2 * b + 1] = kThreads - 3 * b;
   }
-  row.run(*k);
+  row.run(*rt, *k);
   CHECK(sum_squares_mismatches(row) == 0);
 }
 
-TEST_CASE("block: two exchanges through shared memory, threads returning between barriers, on the host") {
-  auto rt = make_host_runtime();
-  auto k = host_kernel(*rt, kReverse, "rg_block_reverse");
+TEST_CASE("block: two exchanges through shared memory, threads returning between barriers") {
+  Runtime* rt = runtime();
+  if (!rt) return;
+  auto k = load_kernel(*rt, kReverse, "rg_block_reverse");
   Launch L(3, 2, 4);
-  L.run(*k);
+  L.run(*rt, *k);
   CHECK(reverse_mismatches(L) == 0);
   // A second launch of the same kernel reuses nothing stale.
   Launch again(2, 1, 5);
-  again.run(*k);
+  again.run(*rt, *k);
   CHECK(reverse_mismatches(again) == 0);
 }
 
-TEST_CASE("block: these checks fail when barriers do nothing (threads run to completion in turn)") {
+TEST_CASE("block: host: these checks fail when barriers do nothing (threads run to completion in turn)") {
   // The bodies with rg_barrier() defined away after the prelude: the host then runs each
   // thread to its end before the next starts, and the results must no longer match.
   const std::string noop = "#define rg_barrier() ((void)0)\n";
   auto rt = make_host_runtime();
-  auto sum = host_kernel(*rt, noop + kSumSquares, "rg_block_sum_squares");
+  auto sum = load_kernel(*rt, noop + kSumSquares, "rg_block_sum_squares");
   Launch mixed(4, 2, 2);
   mixed.ranges = mixed_ranges();
-  mixed.run(*sum);
+  mixed.run(*rt, *sum);
   CHECK(sum_squares_mismatches(mixed) > 0);
-  auto rev = host_kernel(*rt, noop + kReverse, "rg_block_reverse");
+  auto rev = load_kernel(*rt, noop + kReverse, "rg_block_reverse");
   Launch L(3, 2, 4);
-  L.run(*rev);
+  L.run(*rt, *rev);
   CHECK(reverse_mismatches(L) > 0);
 }
 
-TEST_CASE("block: concurrent launches on two OS threads keep their own shared memory") {
+TEST_CASE("block: host: concurrent launches on two OS threads keep their own shared memory") {
   auto rt = make_host_runtime();
-  auto k = host_kernel(*rt, kSumSquares, "rg_block_sum_squares");
+  auto k = load_kernel(*rt, kSumSquares, "rg_block_sum_squares");
   int bad[2] = {0, 0};
   auto worker = [&](int w) {
     for (int rep = 0; rep < 20; ++rep) {
       Launch L(4, 2, static_cast<unsigned>(100 * w + rep));
       L.ranges = mixed_ranges();
       if (w == 1) L.ranges[0] = 3;  // the two threads' blocks differ
-      L.run(*k);
+      L.run(*rt, *k);
       bad[w] += sum_squares_mismatches(L);
     }
   };
@@ -281,7 +331,7 @@ TEST_CASE("block: concurrent launches on two OS threads keep their own shared me
   CHECK(bad[1] == 0);
 }
 
-TEST_CASE("block: RG_SHARED and rg_barrier compile for NVIDIA and AMD and use shared memory") {
+TEST_CASE("block: compile: RG_SHARED and rg_barrier compile for NVIDIA and AMD and use shared memory") {
   struct Case {
     const char* backend;
     const char* target;
