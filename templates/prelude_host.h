@@ -65,20 +65,22 @@ struct rg_host_launch {
 };
 static thread_local rg_host_launch* rg_launch;
 
+// The fiber machinery below is templates, reached from the launcher only through pointers
+// that the first barrier sets: a kernel that never calls rg_barrier() does not compile it
+// or link against it.
+
 // A kernel has no way to report an error: a launch that cannot map its fibers' stacks (or
 // whose context calls fail) aborts the process.
+template <int = 0>
 RG_DEVICE void rg_host_check(bool ok) {
   if (!ok) __builtin_abort();
 }
 
 // Out of line: getcontext returns twice, and nothing of the caller's may live across it.
-__attribute__((noinline)) static inline void rg_host_init_context(ucontext_t* c) {
+template <int = 0>
+__attribute__((noinline)) static void rg_host_init_context(ucontext_t* c) {
   rg_host_check(getcontext(c) == 0);
 }
-
-// The fiber machinery below is templates, reached from the launcher only through pointers
-// that the first barrier sets: a kernel that never calls rg_barrier() does not compile it
-// or link against it.
 
 // A fiber's thread has returned: unlink it and run the next live thread, or wake the
 // launching stack when it was the last.
