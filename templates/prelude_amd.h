@@ -7,10 +7,15 @@
 #ifndef __device__
 #define __device__ __attribute__((device))
 #endif
+#ifndef __shared__
+#define __shared__ __attribute__((shared))
+#endif
 #define RG_DEVICE __device__ inline __attribute__((always_inline))
 #define RG_KERNEL(threads) \
   extern "C" __global__ __attribute__((amdgpu_flat_work_group_size(1, threads))) void
 #define RG_CONST_ARRAY __device__ const
+// Block-shared storage (LDS), declared inside a kernel body: `RG_SHARED float partial[256];`.
+#define RG_SHARED __shared__
 
 RG_DEVICE int rg_thread_x() { return static_cast<int>(__builtin_amdgcn_workitem_id_x()); }
 RG_DEVICE int rg_block_x() { return static_cast<int>(__builtin_amdgcn_workgroup_id_x()); }
@@ -23,6 +28,13 @@ RG_DEVICE int rg_grid_y() {
   const unsigned group = packet[3];
   const unsigned items = reinterpret_cast<const unsigned*>(packet)[4];
   return static_cast<int>((items + group - 1) / group);
+}
+// Block-wide barrier with work-group release/acquire fences around it, as HIP's
+// __syncthreads(): LDS and global writes before it are visible to the block after it.
+RG_DEVICE void rg_barrier() {
+  __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
+  __builtin_amdgcn_s_barrier();
+  __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
 }
 
 RG_DEVICE float rg_as_float(unsigned u) { return __builtin_bit_cast(float, u); }

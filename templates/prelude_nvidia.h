@@ -2,11 +2,15 @@
 #define RG_DEVICE __device__ __forceinline__
 #define RG_KERNEL(threads) extern "C" __global__ void __launch_bounds__(threads)
 #define RG_CONST_ARRAY __device__ const
+// Block-shared storage, declared inside a kernel body: `RG_SHARED float partial[256];`.
+#define RG_SHARED __shared__
 
 RG_DEVICE int rg_thread_x() { return static_cast<int>(threadIdx.x); }
 RG_DEVICE int rg_block_x() { return static_cast<int>(blockIdx.x); }
 RG_DEVICE int rg_block_y() { return static_cast<int>(blockIdx.y); }
 RG_DEVICE int rg_grid_y() { return static_cast<int>(gridDim.y); }
+// Block-wide barrier; shared and global writes before it are visible to the block after it.
+RG_DEVICE void rg_barrier() { __syncthreads(); }
 
 RG_DEVICE float rg_as_float(unsigned u) { return __uint_as_float(u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __float_as_uint(f); }
