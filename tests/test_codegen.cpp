@@ -14,7 +14,7 @@
 
 // The templates are real code: compile the host prelude, the conversions and the AMD
 // fallback sin/cos right here.
-#include "../templates/prelude_host.h"
+#include "../src/vendors/host/prelude_host.h"
 #include "../templates/raw_vector_ext.h"
 #include "../templates/convert_bf16_soft.h"
 #include "../templates/convert_f16_soft.h"

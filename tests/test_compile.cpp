@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "compile/amd/amd.hpp"
+#include "vendors/amd/amd.hpp"
 #include "ropegen/codegen.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"

@@ -138,7 +138,7 @@ TEST_CASE("errors: files and targets") {
 
 TEST_CASE("errors: compiler selection and compile failures") {
   expect_error([] { select_compiler(parse_target("host"), "nvcc"); }, ErrorKind::Compile,
-               "unknown compiler 'nvcc'; known: hiprtc, clang-amdgpu, nvrtc, host-cxx");
+               "unknown compiler 'nvcc'; known: nvrtc, hiprtc, clang-amdgpu, host-cxx");
   expect_error([] { select_compiler(parse_target("sm_90"), "host-cxx"); }, ErrorKind::Compile,
                "host-cxx: builds only for target host, not sm_90");
   // A broken template (test hook) surfaces the compiler's log, options and source path.

@@ -12,13 +12,13 @@
 #include <cstring>
 #include <string>
 
-#include "common/amd_libs.hpp"
-#include "compile/amd/amd.hpp"
+#include "vendors/amd/amd_libs.hpp"
+#include "vendors/amd/amd.hpp"
 #include "ropegen/codegen.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
-#include "runtime/hip/hip_props.hpp"
+#include "vendors/amd/hip_props.hpp"
 
 #if __has_include(<hip/hip_runtime_api.h>) && __has_include(<hip/hip_version.h>)
 #define __HIP_PLATFORM_AMD__ 1

@@ -61,3 +61,20 @@ TEST_CASE("target: AMD GPUs of ROCm 6 and 7 (CDNA, RDNA2/3/3.5/4) are in the tab
   CHECK(parse_target("gfx908:xnack-:sramecc+").id() == "gfx908:sramecc+:xnack-");
   CHECK(parse_target("gfx950:sramecc+").id() == "gfx950:sramecc+");
 }
+
+TEST_CASE("targets: capabilities are data (fp8 variants, conversion instructions)") {
+  // Pinned from the vendors' ISA documents: fp8 cvt from sm_89 (PTX ISA 7.8); gfx942 has
+  // the FNUZ encodings (MI300 ISA), gfx950 and gfx12 the OCP ones.
+  CHECK(parse_target("sm_90").caps.fp8_ocp);
+  CHECK(parse_target("sm_89").caps.hw_fp8);
+  CHECK_FALSE(parse_target("sm_80").caps.fp8_ocp);
+  CHECK(parse_target("gfx942").caps.fp8_fnuz);
+  CHECK_FALSE(parse_target("gfx942").caps.fp8_ocp);
+  CHECK(parse_target("gfx1201").caps.fp8_ocp);
+  CHECK_FALSE(parse_target("gfx1100").caps.fp8_ocp);
+  CHECK_FALSE(parse_target("gfx1100").caps.fp8_fnuz);
+  CHECK(parse_target("host").caps.fp8_ocp);   // integer code: the host emulates both
+  CHECK(parse_target("host").caps.fp8_fnuz);
+  CHECK_FALSE(parse_target("host").caps.hw_fp8);
+  CHECK(parse_target("gfx90a:xnack-").caps.hw_f16);
+}

@@ -11,6 +11,16 @@ enum class Vendor { Amd, Nvidia, Host };
 
 const char* to_string(Vendor vendor);
 
+/// What a target's hardware can do, as data (codegen and spec checks read it, templates
+/// never test the vendor).
+struct TargetCaps {
+  bool fp8_ocp = false;   ///< OCP fp8 (e4m3fn, e5m2): NVIDIA sm_89+, AMD gfx950 and gfx12
+  bool fp8_fnuz = false;  ///< FNUZ fp8 (e4m3fnuz, e5m2fnuz): AMD gfx942
+  bool hw_f16 = false;    ///< f32 -> f16 conversion instruction (round to nearest even)
+  bool hw_bf16 = false;   ///< f32 -> bf16 conversion instruction (round to nearest even)
+  bool hw_fp8 = false;    ///< fp8 conversion instructions (else integer code)
+};
+
 /// A parsed target id with the facts codegen and the compilers need.
 struct Target {
   Vendor vendor = Vendor::Host;
@@ -19,6 +29,7 @@ struct Target {
   std::vector<std::string> features;///< normalised, sorted: "sramecc+", "xnack-"
   int default_wave = 32;            ///< wave (warp) size used when the spec says auto
   std::vector<int> waves;           ///< wave sizes the target can run
+  TargetCaps caps;
 
   /// Canonical id: arch plus features in sorted order ("gfx90a:sramecc+:xnack-").
   std::string id() const;
@@ -36,6 +47,7 @@ struct TargetInfo {
   int default_wave;
   std::vector<int> waves;
   std::vector<std::string> features;  ///< feature names the arch accepts ("sramecc", "xnack")
+  TargetCaps caps;
 };
 
 /// Every target ropegen knows, in table order.

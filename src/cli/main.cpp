@@ -10,6 +10,7 @@
 
 #include "../common/process.hpp"
 #include "../api/describe.hpp"
+#include "../vendors/vendors.hpp"
 #include "ropegen/cache.hpp"
 #include "ropegen/codegen.hpp"
 #include "ropegen/inspect.hpp"
@@ -66,19 +67,23 @@ int list_targets(bool as_json) {
                     {"family", t.family},
                     {"default_wave", t.default_wave},
                     {"waves", t.waves},
-                    {"features", t.features}});
+                    {"features", t.features},
+                    {"caps", {{"fp8_ocp", t.caps.fp8_ocp}, {"fp8_fnuz", t.caps.fp8_fnuz}, {"hw_f16", t.caps.hw_f16},
+                              {"hw_bf16", t.caps.hw_bf16}, {"hw_fp8", t.caps.hw_fp8}}}});
   }
   if (as_json) {
     std::cout << rows.dump(2) << "\n";
     return kOk;
   }
-  std::printf("%-9s %-7s %-7s %-6s %-7s %s\n", "target", "vendor", "family", "wave", "allowed", "features");
+  std::printf("%-9s %-7s %-7s %-6s %-7s %-10s %s\n", "target", "vendor", "family", "wave", "allowed", "fp8",
+              "features");
   for (const auto& t : known_targets()) {
     std::string waves, feats;
     for (int w : t.waves) waves += (waves.empty() ? "" : ",") + std::to_string(w);
     for (const auto& f : t.features) feats += (feats.empty() ? "" : ", ") + f + "+/-";
-    std::printf("%-9s %-7s %-7s %-6d %-7s %s\n", t.arch, to_string(t.vendor), t.family,
-                t.default_wave, waves.c_str(), feats.empty() ? "-" : feats.c_str());
+    const char* fp8 = t.caps.fp8_ocp && t.caps.fp8_fnuz ? "ocp, fnuz" : t.caps.fp8_ocp ? "ocp" : t.caps.fp8_fnuz ? "fnuz" : "-";
+    std::printf("%-9s %-7s %-7s %-6d %-7s %-10s %s\n", t.arch, to_string(t.vendor), t.family, t.default_wave,
+                waves.c_str(), fp8, feats.empty() ? "-" : feats.c_str());
   }
   return kOk;
 }
@@ -115,8 +120,8 @@ std::vector<ParsedSpec> resolve_specs(const Flags& f) {
 
 /// The runtime that runs `target` here: host, or the GPU (--device) of the target's vendor.
 std::unique_ptr<Runtime> runtime_for(const Target& target, int device) {
-  if (target.vendor == Vendor::Host) return make_host_runtime();
-  std::unique_ptr<Runtime> rt = target.vendor == Vendor::Nvidia ? make_cuda_runtime(device) : make_hip_runtime(device);
+  std::unique_ptr<Runtime> rt = vendor_info(target.vendor).runtime(device);
+  if (target.vendor == Vendor::Host) return rt;
   const Target have = rt->target();
   if (have.arch != target.arch)
     throw Error(ErrorKind::Target, "--verify for " + target.id() + " needs that GPU, but the device is " +

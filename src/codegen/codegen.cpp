@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "../vendors/vendors.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {
@@ -22,26 +23,6 @@ std::mutex g_override_mu;
 std::map<std::string, std::string>& overrides() {
   static std::map<std::string, std::string> m;
   return m;
-}
-
-/// Per-vendor differences, as data: which preludes to paste, whether to add a host
-/// launcher. Templates themselves never test the vendor.
-struct Dialect {
-  std::vector<std::string> preludes;
-  bool host_launcher;
-};
-
-Dialect dialect_for(Vendor v) {
-  switch (v) {
-    case Vendor::Amd:
-      return {{"prelude_amd.h", "raw_vector_ext.h", "convert_bf16_soft.h", "convert_f16_amd.h", "sincos_portable.h"},
-              false};
-    case Vendor::Nvidia: return {{"prelude_nvidia.h", "convert_nvidia.h", "sincos_portable.h"}, false};
-    case Vendor::Host:
-      return {{"prelude_host.h", "raw_vector_ext.h", "convert_bf16_soft.h", "convert_f16_soft.h", "sincos_portable.h"},
-              true};
-  }
-  throw Error(ErrorKind::Internal, "no dialect for vendor");
 }
 
 int pow2_floor(int x) {
@@ -108,7 +89,7 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
   out.plan = plan;
   out.entry = entry;
   std::ostringstream os;
-  const Dialect dialect = dialect_for(target.vendor);
+  const VendorInfo& dialect = vendor_info(target.vendor);
   for (const auto& p : dialect.preludes) os << template_text(p);
   os << "#define ROPEGEN_KERNEL_SOURCE 1\n" << template_text("kernel_args.h") << template_text("rope_common.h") << body;
   if (dialect.host_launcher) {
@@ -281,7 +262,7 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << " tokens/block=" << plan.tokens_per_block << " head-groups=" << plan.head_groups
      << " tasks/token=" << plan.num_tasks << " block=" << plan.block_threads << "\n"
      << "// family: " << family.name << "\n";
-  const Dialect dialect = dialect_for(target.vendor);
+  const VendorInfo& dialect = vendor_info(target.vendor);
   auto paste = [&](const std::string& name) {
     os << "\n// ---- " << name << " ----\n" << template_text(name);
   };

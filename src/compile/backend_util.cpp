@@ -1,5 +1,7 @@
 #include "backend_util.hpp"
 
+#include "../vendors/vendors.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,8 +56,8 @@ void ensure_can_build(const Compiler& c, const Target& t) {
 bool same_vendor(const Compiler& c, const Target& t, std::string* why) {
   if (c.vendor() == t.vendor) return true;
   if (why) {
-    const char* v = c.vendor() == Vendor::Amd ? "AMD targets" : c.vendor() == Vendor::Nvidia ? "NVIDIA targets" : "target host";
-    *why = std::string("builds only for ") + v + ", not " + t.id();
+    const std::string v = c.vendor() == Vendor::Host ? "target host" : std::string(vendor_info(c.vendor()).name) + " targets";
+    *why = "builds only for " + v + ", not " + t.id();
   }
   return false;
 }

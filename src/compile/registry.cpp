@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "../vendors/vendors.hpp"
 #include "backend_util.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
@@ -11,10 +12,8 @@ namespace ropegen {
 const std::vector<const Compiler*>& compilers() {
   static const std::vector<std::unique_ptr<Compiler>> owned = [] {
     std::vector<std::unique_ptr<Compiler>> v;
-    v.push_back(make_hiprtc_compiler());
-    v.push_back(make_clang_amdgpu_compiler());
-    v.push_back(make_nvrtc_compiler());
-    v.push_back(make_host_compiler());
+    for (const VendorInfo& vendor : vendors())
+      for (auto make : vendor.compilers) v.push_back(make());
     return v;
   }();
   static const std::vector<const Compiler*> list = [] {

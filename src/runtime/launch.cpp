@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../vendors/vendors.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 
@@ -168,13 +169,16 @@ void Kernel::launch(const ropegen_kernel_args& args, void* stream, int paralleli
 namespace ropegen {
 
 std::unique_ptr<Runtime> open_runtime(const std::string& name, int device) {
-  if (name == "cuda") return make_cuda_runtime(device);
-  if (name == "hip") return make_hip_runtime(device);
-  if (name == "host") return make_host_runtime();
-  if (name != "auto") throw Error(ErrorKind::Load, "unknown runtime '" + name + "'; valid: auto, cuda, hip, host");
-  for (auto make : {make_cuda_runtime, make_hip_runtime}) {
+  std::string valid = "auto";
+  for (const VendorInfo& v : vendors()) {
+    if (name == v.runtime_name) return v.runtime(device);
+    valid += std::string(", ") + v.runtime_name;
+  }
+  if (name != "auto") throw Error(ErrorKind::Load, "unknown runtime '" + name + "'; valid: " + valid);
+  for (const VendorInfo& v : vendors()) {
+    if (v.vendor == Vendor::Host) return v.runtime(device);  // the last row: no GPU worked
     try {
-      return make(device);
+      return v.runtime(device);
     } catch (const Error&) {
       // No such GPU here: try the next.
     }

@@ -17,27 +17,36 @@ const char* to_string(Vendor vendor) {
 }
 
 const std::vector<TargetInfo>& known_targets() {
+  // Capabilities: {fp8_ocp, fp8_fnuz, hw_f16, hw_bf16, hw_fp8}.
+  const TargetCaps cdna{false, false, true, false, false};
+  const TargetCaps cdna3{false, true, true, false, true};   // v_cvt_pk_fp8_f32 (FNUZ)
+  const TargetCaps cdna4{true, false, true, true, true};   // OCP fp8, v_cvt_pk_bf16_f32
+  const TargetCaps rdna{false, false, true, false, false};
+  const TargetCaps rdna4{true, false, true, false, true};  // OCP fp8 conversions
+  const TargetCaps ampere{false, false, true, true, false};
+  const TargetCaps ada{true, false, true, true, true};     // cvt.rn.satfinite.e4m3x2/e5m2x2
+  const TargetCaps host{true, true, false, false, false};  // integer code for every format
   static const std::vector<TargetInfo> table = {
-      {"gfx908", Vendor::Amd, "CDNA", 64, {64}, {"sramecc", "xnack"}},
-      {"gfx90a", Vendor::Amd, "CDNA2", 64, {64}, {"sramecc", "xnack"}},
-      {"gfx942", Vendor::Amd, "CDNA3", 64, {64}, {"sramecc", "xnack"}},
-      {"gfx950", Vendor::Amd, "CDNA4", 64, {64}, {"sramecc", "xnack"}},  // clang >= 20; hipRTC of ROCm >= 6.4
-      {"gfx1030", Vendor::Amd, "RDNA2", 32, {32, 64}, {}},
-      {"gfx1031", Vendor::Amd, "RDNA2", 32, {32, 64}, {}},
-      {"gfx1032", Vendor::Amd, "RDNA2", 32, {32, 64}, {}},
-      {"gfx1100", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
-      {"gfx1101", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
-      {"gfx1102", Vendor::Amd, "RDNA3", 32, {32, 64}, {}},
-      {"gfx1150", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}},
-      {"gfx1151", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}},
-      {"gfx1200", Vendor::Amd, "RDNA4", 32, {32, 64}, {}},
-      {"gfx1201", Vendor::Amd, "RDNA4", 32, {32, 64}, {}},
-      {"sm_80", Vendor::Nvidia, "Ampere", 32, {32}, {}},
-      {"sm_86", Vendor::Nvidia, "Ampere", 32, {32}, {}},
-      {"sm_89", Vendor::Nvidia, "Ada", 32, {32}, {}},
-      {"sm_90", Vendor::Nvidia, "Hopper", 32, {32}, {}},
+      {"gfx908", Vendor::Amd, "CDNA", 64, {64}, {"sramecc", "xnack"}, cdna},
+      {"gfx90a", Vendor::Amd, "CDNA2", 64, {64}, {"sramecc", "xnack"}, cdna},
+      {"gfx942", Vendor::Amd, "CDNA3", 64, {64}, {"sramecc", "xnack"}, cdna3},
+      {"gfx950", Vendor::Amd, "CDNA4", 64, {64}, {"sramecc", "xnack"}, cdna4},  // clang >= 20; hipRTC of ROCm >= 6.4
+      {"gfx1030", Vendor::Amd, "RDNA2", 32, {32, 64}, {}, rdna},
+      {"gfx1031", Vendor::Amd, "RDNA2", 32, {32, 64}, {}, rdna},
+      {"gfx1032", Vendor::Amd, "RDNA2", 32, {32, 64}, {}, rdna},
+      {"gfx1100", Vendor::Amd, "RDNA3", 32, {32, 64}, {}, rdna},
+      {"gfx1101", Vendor::Amd, "RDNA3", 32, {32, 64}, {}, rdna},
+      {"gfx1102", Vendor::Amd, "RDNA3", 32, {32, 64}, {}, rdna},
+      {"gfx1150", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}, rdna},
+      {"gfx1151", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}, rdna},
+      {"gfx1200", Vendor::Amd, "RDNA4", 32, {32, 64}, {}, rdna4},
+      {"gfx1201", Vendor::Amd, "RDNA4", 32, {32, 64}, {}, rdna4},
+      {"sm_80", Vendor::Nvidia, "Ampere", 32, {32}, {}, ampere},
+      {"sm_86", Vendor::Nvidia, "Ampere", 32, {32}, {}, ampere},
+      {"sm_89", Vendor::Nvidia, "Ada", 32, {32}, {}, ada},
+      {"sm_90", Vendor::Nvidia, "Hopper", 32, {32}, {}, ada},
       // The host target emulates either wave layout, so CI runs both schedules.
-      {"host", Vendor::Host, "CPU", 32, {32, 64}, {}},
+      {"host", Vendor::Host, "CPU", 32, {32, 64}, {}, host},
   };
   return table;
 }
@@ -89,6 +98,7 @@ Target parse_target(const std::string& text) {
   t.family = info->family;
   t.default_wave = info->default_wave;
   t.waves = info->waves;
+  t.caps = info->caps;
   std::vector<std::string> seen;
   for (size_t i = 1; i < parts.size(); ++i) {
     const std::string& p = parts[i];

@@ -5,7 +5,7 @@
 #include <mutex>
 
 #include "../../common/process.hpp"
-#include "../backend_util.hpp"
+#include "../../compile/backend_util.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
 

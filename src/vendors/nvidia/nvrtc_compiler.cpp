@@ -7,8 +7,8 @@
 
 #include "../../common/dynlib.hpp"
 #include "../../common/process.hpp"
-#include "../backend_util.hpp"
-#include "../probe_cache.hpp"
+#include "../../compile/backend_util.hpp"
+#include "../../compile/probe_cache.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
 

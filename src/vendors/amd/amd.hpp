@@ -1,7 +1,7 @@
 // Pieces shared by the two AMD backends (hiprtc, clang-amdgpu).
 #pragma once
 
-#include "../backend_util.hpp"
+#include "../../compile/backend_util.hpp"
 #include "ropegen/compile.hpp"
 
 namespace ropegen {

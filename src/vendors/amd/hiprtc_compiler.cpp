@@ -1,5 +1,5 @@
 // hiprtc: AMD's runtime compiler (libhiprtc on ROCm 7; inside libamdhip64 on ROCm 5.x/6.x)
-// and comgr, opened through the process's one AMD loader (src/common/amd_libs.hpp) so the
+// and comgr, opened through the process's one AMD loader (src/vendors/amd/amd_libs.hpp) so the
 // same binary runs where ROCm is absent. Before any compile, comgr's ISA list is checked:
 // ROCm 5.2's hipRTC aborts the whole process when asked for an ISA it does not know
 // (e.g. gfx1100), so it is never called for one; without comgr it is not used at all.
@@ -12,9 +12,9 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "../../common/amd_libs.hpp"
+#include "amd_libs.hpp"
 #include "../../common/process.hpp"
-#include "../probe_cache.hpp"
+#include "../../compile/probe_cache.hpp"
 #include "amd.hpp"
 #include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"

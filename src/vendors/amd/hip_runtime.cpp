@@ -1,5 +1,5 @@
 // HIP runtime (AMD), loaded with dlopen through the process's one AMD loader
-// (src/common/amd_libs.hpp), so the binary runs where ROCm is absent and shares the HIP
+// (src/vendors/amd/amd_libs.hpp), so the binary runs where ROCm is absent and shares the HIP
 // runtime a host framework (PyTorch) already loaded. Needs no HIP headers: the device
 // properties layouts it reads are defined in hip_props.hpp.
 // No AMD GPU exists on the machines this project is built and tested on: this file is
@@ -12,7 +12,7 @@
 #include <new>
 #include <vector>
 
-#include "../../common/amd_libs.hpp"
+#include "amd_libs.hpp"
 #include "hip_props.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"

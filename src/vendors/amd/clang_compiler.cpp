@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "../../common/process.hpp"
-#include "../probe_cache.hpp"
+#include "../../compile/probe_cache.hpp"
 #include "amd.hpp"
 #include "ropegen/error.hpp"
 
