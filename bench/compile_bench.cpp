@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "../src/common/process.hpp"
-#include "ropegen/jit.hpp"
+#include "jit/jit.hpp"
 #include "ropegen/runtime.hpp"
 
 using namespace ropegen;

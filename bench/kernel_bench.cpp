@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "compile/compile.hpp"
+#include "jit/jit.hpp"
 #include "ropegen/ropegen.hpp"
 
 using namespace ropegen;

@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "compile/compile.hpp"
+#include "jit/jit.hpp"
 #include "ropegen/ropegen.hpp"
-#include "ropegen/verify.hpp"
+#include "verify/verify.hpp"
 
 using namespace ropegen;
 

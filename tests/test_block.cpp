@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "ropegen/codegen.hpp"
-#include "ropegen/compile.hpp"
+#include "codegen/codegen.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
-#include "ropegen/inspect.hpp"
+#include "compile/inspect.hpp"
 #include "ropegen/runtime.hpp"
 
 using namespace ropegen;

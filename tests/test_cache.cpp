@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "common/process.hpp"
-#include "ropegen/cache.hpp"
+#include "cache/cache.hpp"
 #include "ropegen/error.hpp"
-#include "ropegen/jit.hpp"
+#include "jit/jit.hpp"
 
 using namespace ropegen;
 

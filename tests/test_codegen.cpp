@@ -9,7 +9,7 @@
 #include <random>
 #include <sstream>
 
-#include "ropegen/codegen.hpp"
+#include "codegen/codegen.hpp"
 #include "reference/reference.hpp"
 
 // The templates are real code: compile the host prelude, the conversions and the AMD

@@ -8,10 +8,10 @@
 #include <string>
 
 #include "vendors/amd/amd.hpp"
-#include "ropegen/codegen.hpp"
-#include "ropegen/compile.hpp"
+#include "codegen/codegen.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
-#include "ropegen/inspect.hpp"
+#include "compile/inspect.hpp"
 
 using namespace ropegen;
 

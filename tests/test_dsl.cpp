@@ -1,7 +1,7 @@
 // Parser: the accepted forms of the DSL.
 #include <doctest/doctest.h>
 
-#include "ropegen/dsl.hpp"
+#include "dsl/dsl.hpp"
 #include "ropegen/spec.hpp"
 
 using namespace ropegen;

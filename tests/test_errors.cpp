@@ -3,8 +3,8 @@
 
 #include <functional>
 
-#include "ropegen/codegen.hpp"
-#include "ropegen/compile.hpp"
+#include "codegen/codegen.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"

@@ -14,8 +14,8 @@
 
 #include "vendors/amd/amd_libs.hpp"
 #include "vendors/amd/amd.hpp"
-#include "ropegen/codegen.hpp"
-#include "ropegen/compile.hpp"
+#include "codegen/codegen.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 #include "vendors/amd/hip_props.hpp"

@@ -10,8 +10,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "jit/jit.hpp"
 #include "ropegen/ropegen.hpp"
-#include "ropegen/verify.hpp"
+#include "verify/verify.hpp"
 
 using namespace ropegen;
 

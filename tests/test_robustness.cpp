@@ -5,10 +5,10 @@
 #include <random>
 #include <string>
 
-#include "ropegen/codegen.hpp"
-#include "ropegen/compile.hpp"
+#include "codegen/codegen.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
-#include "ropegen/inspect.hpp"
+#include "compile/inspect.hpp"
 #include "ropegen/spec.hpp"
 
 using namespace ropegen;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ropegen/error.hpp"
+#include "dsl/dsl.hpp"
 #include "ropegen/spec.hpp"
 
 using namespace ropegen;

@@ -11,11 +11,9 @@
 #include <mutex>
 #include <string>
 
-#include "ropegen/codegen.hpp"
-#include "ropegen/compile.hpp"
 #include "ropegen/error.hpp"
-#include "ropegen/jit.hpp"
 #include "ropegen/kernel_args.h"
+#include "ropegen/plan.hpp"
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"
 #include "ropegen/target.hpp"
@@ -57,30 +55,42 @@ class SpecBuilder {
   std::vector<std::string> set_;
 };
 
+class Jit;
+struct JitOptions;
+struct CompileOptions;
+
 /// One device (or the host) plus a Jit: asks for kernels by spec, compiles or loads them
 /// from the cache, and keeps them loaded. Thread-safe; a warm kernel() is a map lookup.
 class Context {
  public:
-  Context(std::unique_ptr<Runtime> runtime, JitOptions options = JitOptions::from_env());
+  /// JIT options from the environment (docs/env.md).
+  explicit Context(std::unique_ptr<Runtime> runtime);
+  Context(std::unique_ptr<Runtime> runtime, const JitOptions& options);
+  ~Context();
   /// runtime: "auto" (a GPU if any, else host), "cuda", "hip", "host".
-  static std::unique_ptr<Context> open(const std::string& runtime = "auto", int device = -1,
-                                       JitOptions options = JitOptions::from_env());
+  static std::unique_ptr<Context> open(const std::string& runtime = "auto", int device = -1);
+  static std::unique_ptr<Context> open(const std::string& runtime, int device, const JitOptions& options);
 
   Runtime& runtime() { return *runtime_; }
   const Target& target() const { return target_; }
-  Jit& jit() { return jit_; }
+  /// The JIT behind this context (internal type; for tools and tests).
+  Jit& jit() { return *jit_; }
 
   /// The kernel for a spec on this context's device.
-  std::shared_ptr<Kernel> kernel(const KernelSpec& spec, const CompileOptions& opts = {});
+  std::shared_ptr<Kernel> kernel(const KernelSpec& spec);
+  std::shared_ptr<Kernel> kernel(const KernelSpec& spec, const CompileOptions& opts);
   /// The kernel for a one-line spec ("head_dim=128 dtype=bf16").
   std::shared_ptr<Kernel> kernel(const std::string& spec_text);
+  /// Runs a kernel of this context on random inputs against the independent reference
+  /// (what `ropegen --verify` does); true when every output is within its bound.
+  bool verify(const Kernel& kernel, long long tokens = 37, unsigned long long seed = 1);
 
  private:
   std::unique_ptr<Runtime> runtime_;
   Target target_;
-  Jit jit_;
+  std::unique_ptr<Jit> jit_;
   mutable std::mutex mu_;
-  std::map<const CodeObject*, std::shared_ptr<Kernel>> loaded_;
+  std::map<const void*, std::shared_ptr<Kernel>> loaded_;  // by code object
 };
 
 }  // namespace ropegen

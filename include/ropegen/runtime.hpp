@@ -8,13 +8,16 @@
 #include <string>
 #include <vector>
 
-#include "ropegen/compile.hpp"
+#include "ropegen/plan.hpp"
+#include "ropegen/spec.hpp"
+#include "ropegen/target.hpp"
 #include "ropegen/kernel_args.h"
 
 namespace ropegen {
 
 class Runtime;
 struct Build;
+struct CodeObject;
 
 /// A loaded, launchable kernel. Owned by the caller; unloads on destruction.
 class Kernel {
@@ -24,8 +27,12 @@ class Kernel {
   const LaunchPlan& plan() const { return plan_; }
   const ArgAlignment& align() const { return align_; }
   /// How this kernel was built (source, plan, code object, origin, key); null for a kernel
-  /// loaded directly from a CodeObject rather than through Context::kernel().
+  /// loaded directly from a CodeObject rather than through Context::kernel(). Build is an
+  /// internal type: embedders use describe().
   const Build* build() const { return build_.get(); }
+  /// The kernel as JSON, from its own build: spec, target, entry, plan, origin, arguments
+  /// (the same text as ropegen_kernel_describe).
+  std::string describe() const;
   /// Records the build a kernel was loaded from (Context does, once, before sharing it).
   void set_build(std::shared_ptr<const Build> b) { build_ = std::move(b); }
   /// Checks the arguments, then launches on `stream` (nullptr: the default stream).
@@ -33,7 +40,7 @@ class Kernel {
   void launch(const ropegen_kernel_args& args, void* stream = nullptr, int parallelism = 0) const;
 
  protected:
-  Kernel(const CodeObject& co) : spec_(co.spec), plan_(co.plan), align_(co.align) {}
+  explicit Kernel(const CodeObject& co);
   virtual void launch_checked(const ropegen_kernel_args& args, unsigned grid_x, unsigned grid_y,
                               void* stream) const = 0;
   virtual int default_parallelism() const = 0;

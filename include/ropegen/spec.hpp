@@ -6,10 +6,15 @@
 #include <string>
 #include <vector>
 
-#include "ropegen/dsl.hpp"
+#include "ropegen/error.hpp"
 #include "ropegen/target.hpp"
 
 namespace ropegen {
+
+namespace dsl {
+struct Value;
+struct KernelDecl;
+}  // namespace dsl
 
 enum class Op { Rope, KvAppend, RopeKvAppend };
 enum class Style { Neox, Gptj };

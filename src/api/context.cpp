@@ -1,5 +1,8 @@
 #include "ropegen/ropegen.hpp"
 
+#include "jit/jit.hpp"
+#include "verify/verify.hpp"
+
 #include <algorithm>
 
 namespace ropegen {
@@ -22,11 +25,28 @@ KernelSpec SpecBuilder::build() const {
   return s_;
 }
 
-Context::Context(std::unique_ptr<Runtime> runtime, JitOptions options)
-    : runtime_(std::move(runtime)), target_(runtime_->target()), jit_(std::move(options)) {}
+Context::Context(std::unique_ptr<Runtime> runtime) : Context(std::move(runtime), JitOptions::from_env()) {}
 
-std::unique_ptr<Context> Context::open(const std::string& runtime, int device, JitOptions options) {
-  return std::make_unique<Context>(open_runtime(runtime, device), std::move(options));
+Context::Context(std::unique_ptr<Runtime> runtime, const JitOptions& options)
+    : runtime_(std::move(runtime)), target_(runtime_->target()), jit_(std::make_unique<Jit>(options)) {}
+
+Context::~Context() = default;
+
+std::unique_ptr<Context> Context::open(const std::string& runtime, int device) {
+  return open(runtime, device, JitOptions::from_env());
+}
+
+std::unique_ptr<Context> Context::open(const std::string& runtime, int device, const JitOptions& options) {
+  return std::make_unique<Context>(open_runtime(runtime, device), options);
+}
+
+std::shared_ptr<Kernel> Context::kernel(const KernelSpec& spec) { return kernel(spec, CompileOptions{}); }
+
+bool Context::verify(const Kernel& kernel, long long tokens, unsigned long long seed) {
+  VerifyCase vc;
+  vc.tokens = tokens;
+  vc.seed = seed;
+  return ropegen::verify(*runtime_, kernel, vc).passed;
 }
 
 std::shared_ptr<Kernel> Context::kernel(const KernelSpec& spec, const CompileOptions& opts) {
@@ -35,7 +55,7 @@ std::shared_ptr<Kernel> Context::kernel(const KernelSpec& spec, const CompileOpt
   p.origin.kernel.file = "<KernelSpec>";
   validate(p);
   check_target(p, target_);
-  Build b = jit_.build(spec, target_, opts);
+  Build b = jit_->build(spec, target_, opts);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = loaded_.find(b.code.get());
   if (it != loaded_.end()) return it->second;

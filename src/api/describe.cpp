@@ -14,6 +14,11 @@ nlohmann::json plan_json(const LaunchPlan& p) {
           {"block_threads", p.block_threads}};
 }
 
+std::string Kernel::describe() const {
+  if (!build_) throw Error(ErrorKind::Internal, "this kernel was not loaded through a Context: no build record");
+  return describe_kernel(*build_).dump();
+}
+
 nlohmann::json describe_kernel(const Build& b) {
   const GeneratedSource& g = b.generated;
   nlohmann::json args = nlohmann::json::array();

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ropegen/jit.hpp"
+#include "jit/jit.hpp"
 
 namespace ropegen {
 

@@ -1,4 +1,4 @@
-#include "ropegen/cache.hpp"
+#include "cache/cache.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "ropegen/ropegen.hpp"
-#include "ropegen/verify.hpp"
-#include "ropegen/cache.hpp"
+#include "verify/verify.hpp"
+#include "cache/cache.hpp"
 #include "api/describe.hpp"
 #include "common/process.hpp"
 

@@ -11,16 +11,16 @@
 #include "../common/process.hpp"
 #include "../api/describe.hpp"
 #include "../vendors/vendors.hpp"
-#include "ropegen/cache.hpp"
-#include "ropegen/codegen.hpp"
-#include "ropegen/inspect.hpp"
-#include "ropegen/jit.hpp"
-#include "ropegen/compile.hpp"
+#include "cache/cache.hpp"
+#include "codegen/codegen.hpp"
+#include "compile/inspect.hpp"
+#include "jit/jit.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/ropegen.hpp"
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"
-#include "ropegen/verify.hpp"
+#include "verify/verify.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // The generator: binds the spec's constants into the templates and picks the schedule.
-#include "ropegen/codegen.hpp"
+#include "codegen/codegen.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "ropegen/compile.hpp"
+#include "compile/compile.hpp"
 
 namespace ropegen::detail {
 

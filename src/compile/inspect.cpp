@@ -1,6 +1,6 @@
 // Code-object inspection: ELF sections, AMDGPU metadata (msgpack in an NT_AMDGPU_METADATA
 // note, decoded with nlohmann::json), cubin .nv.info attributes, and disassembly.
-#include "ropegen/inspect.hpp"
+#include "compile/inspect.hpp"
 
 #include <cstdint>
 #include <cstring>

@@ -8,7 +8,7 @@
 #include <mutex>
 
 #include "../common/process.hpp"
-#include "ropegen/cache.hpp"
+#include "cache/cache.hpp"
 
 namespace ropegen::detail {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "../vendors/vendors.hpp"
 #include "backend_util.hpp"
-#include "ropegen/compile.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {

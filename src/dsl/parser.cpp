@@ -11,7 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "ropegen/dsl.hpp"
+#include "dsl/dsl.hpp"
 
 namespace ropegen::dsl {
 

@@ -1,5 +1,5 @@
 // The JIT pipeline: codegen -> cache lookups -> compile -> cache store.
-#include "ropegen/jit.hpp"
+#include "jit/jit.hpp"
 
 #include <sys/stat.h>
 
@@ -14,7 +14,7 @@
 
 #include "../common/process.hpp"
 #include "ropegen/error.hpp"
-#include "ropegen/inspect.hpp"
+#include "compile/inspect.hpp"
 
 namespace ropegen {
 namespace {

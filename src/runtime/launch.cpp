@@ -7,6 +7,7 @@
 #include "../vendors/vendors.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
+#include "compile/compile.hpp"
 
 namespace ropegen {
 namespace {
@@ -154,6 +155,8 @@ void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_ke
       a.max_seq <= 0)
     bad("argument 'max_seq' = " + std::to_string(a.max_seq) + " must be positive for a contiguous(order = hnd) cache");
 }
+
+Kernel::Kernel(const CodeObject& co) : spec_(co.spec), plan_(co.plan), align_(co.align) {}
 
 void Kernel::launch(const ropegen_kernel_args& args, void* stream, int parallelism) const {
   check_args(spec_, align_, args);

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "detail.hpp"
+#include "dsl/dsl.hpp"
 #include "ropegen/spec.hpp"
 
 namespace ropegen {

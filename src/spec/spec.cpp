@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "detail.hpp"
+#include "dsl/dsl.hpp"
 #include "ropegen/spec.hpp"
 
 namespace ropegen {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ropegen/compile.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/runtime.hpp"
 
 namespace ropegen {

@@ -2,7 +2,7 @@
 // machine) and `ropegen --verify --matrix`.
 #include <string>
 
-#include "ropegen/verify.hpp"
+#include "verify/verify.hpp"
 
 namespace ropegen {
 

@@ -1,4 +1,4 @@
-#include "ropegen/verify.hpp"
+#include "verify/verify.hpp"
 
 #include <algorithm>
 #include <cmath>

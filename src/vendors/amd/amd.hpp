@@ -2,7 +2,7 @@
 #pragma once
 
 #include "../../compile/backend_util.hpp"
-#include "ropegen/compile.hpp"
+#include "compile/compile.hpp"
 
 namespace ropegen {
 

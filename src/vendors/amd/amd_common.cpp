@@ -1,7 +1,7 @@
 #include "amd.hpp"
 
 #include "ropegen/error.hpp"
-#include "ropegen/inspect.hpp"
+#include "compile/inspect.hpp"
 
 namespace ropegen {
 

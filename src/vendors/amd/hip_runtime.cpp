@@ -15,6 +15,7 @@
 #include "amd_libs.hpp"
 #include "hip_props.hpp"
 #include "ropegen/error.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/runtime.hpp"
 
 namespace ropegen {

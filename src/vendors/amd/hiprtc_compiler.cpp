@@ -16,7 +16,7 @@
 #include "../../common/process.hpp"
 #include "../../compile/probe_cache.hpp"
 #include "amd.hpp"
-#include "ropegen/compile.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {

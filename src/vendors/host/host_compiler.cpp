@@ -6,7 +6,7 @@
 
 #include "../../common/process.hpp"
 #include "../../compile/backend_util.hpp"
-#include "ropegen/compile.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {

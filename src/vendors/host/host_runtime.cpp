@@ -7,6 +7,7 @@
 
 #include "../../common/process.hpp"
 #include "ropegen/error.hpp"
+#include "compile/compile.hpp"
 #include "ropegen/runtime.hpp"
 
 namespace ropegen {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "ropegen/cache.hpp"
-#include "ropegen/compile.hpp"
+#include "cache/cache.hpp"
+#include "compile/compile.hpp"
 
 namespace ropegen {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "ropegen/compile.hpp"
+#include "compile/compile.hpp"
 
 namespace ropegen {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "ropegen/codegen.hpp"
+#include "codegen/codegen.hpp"
 
 namespace ropegen {
 
