@@ -199,6 +199,10 @@ TEST_CASE("errors: launch arguments are checked before launching") {
        [](auto& a) { a.abi_version = 1; }},
       {"argument block has size 120 and ABI version 2", [](auto& a) { a.size -= 8; }},
       {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
+      {"argument 'q' is null", [](auto& a) {  // an empty block: the activations are named first
+         a = ROPEGEN_KERNEL_ARGS_INIT;
+         a.num_tokens = 2;
+       }},
       {"argument 'k' is null", [](auto& a) { a.k = nullptr; }},
       {"argument 'v' is null", [](auto& a) { a.v = nullptr; }},
       {"argument 'k_cache' is null", [](auto& a) { a.k_cache = nullptr; }},

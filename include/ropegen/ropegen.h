@@ -100,8 +100,8 @@ ropegen_status ropegen_kernel_create(ropegen_context* ctx, const char* spec, rop
 void ropegen_kernel_destroy(ropegen_kernel* kernel);
 ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_kernel_info* out);
 /* The kernel described as JSON, from its own build: its canonical spec, target, entry,
- * plan, origin, and "arguments": one object per field of ropegen_kernel_args the kernel
- * reads, in header order, with "name", "required" (a null pointer is refused), "why",
+ * plan, origin, and "arguments": one object per pointer of ropegen_kernel_args the kernel
+ * reads, in the order the launch checks them, with "name", "required" (a null pointer is refused), "why",
  * "dtype" ("bf16", "f16", "f32", "i32", "i64"), "access" ("read", "write", "read_write"),
  * "align" (bytes), "shape" (dimensions; "tokens" is num_tokens, null is free) and
  * "stride" (the field giving the token or position stride, with its "stride_multiple").

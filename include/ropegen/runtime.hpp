@@ -80,7 +80,8 @@ struct ArgRequirement {
   long long min_stride = 0;      ///< at least this many elements
   int stride_multiple = 1;       ///< and a multiple of this
 };
-/// The pointer arguments of a kernel for a spec, in header order.
+/// The pointer arguments of a kernel for a spec, in the order the launch checks them
+/// (activations, per-token indices, tables, caches).
 std::vector<ArgRequirement> argument_requirements(const KernelSpec& spec, const ArgAlignment& align);
 
 /// Throws Error(Launch) naming the first argument that does not fit the kernel.

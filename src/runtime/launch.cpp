@@ -62,6 +62,21 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
   const std::string elem = to_string(s.dtype);
   const long long hd = s.head_dim;
   const bool paged = s.cache.kind == CacheKind::Paged;
+  auto rows = [&](const char* name, const char* stride, int heads, const char* access, std::string why) {
+    ArgRequirement r{name};
+    r.why = std::move(why);
+    r.dtype = elem;
+    r.access = access;
+    r.align = al.tensor_bytes;
+    r.shape = {kDimTokens, heads, hd};
+    r.stride = stride;
+    r.min_stride = heads * hd;
+    r.stride_multiple = al.row_elems;
+    out.push_back(r);
+  };
+  if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
+  rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write", "every op reads k");
+  if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
   if (s.uses_cache() || s.uses_rope()) {
     ArgRequirement pos{"positions"};
     pos.required = s.uses_rope();
@@ -79,21 +94,6 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     slots.shape = {kDimTokens};
     out.push_back(slots);
   }
-  auto rows = [&](const char* name, const char* stride, int heads, const char* access, std::string why) {
-    ArgRequirement r{name};
-    r.why = std::move(why);
-    r.dtype = elem;
-    r.access = access;
-    r.align = al.tensor_bytes;
-    r.shape = {kDimTokens, heads, hd};
-    r.stride = stride;
-    r.min_stride = heads * hd;
-    r.stride_multiple = al.row_elems;
-    out.push_back(r);
-  };
-  if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
-  rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write", "every op reads k");
-  if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
   if (s.uses_rope() && s.cos_sin.source == CosSinSource::Table) {
     for (const char* name : {"cos", "sin"}) {
       ArgRequirement t{name};
