@@ -19,6 +19,41 @@ class Runtime;
 struct Build;
 struct CodeObject;
 
+/// One field of ropegen_kernel_args: name, byte offset, byte size (header order).
+struct ArgField {
+  const char* name;
+  size_t offset;
+  size_t size;
+};
+/// Every field of the argument block, in header order.
+const std::vector<ArgField>& kernel_args_fields();
+
+/// Dimensions in ArgRequirement::shape that are not fixed numbers.
+constexpr long long kDimTokens = -1;  ///< num_tokens
+constexpr long long kDimFree = -2;    ///< any size (cache blocks, table positions)
+
+/// A pointer field of ropegen_kernel_args that a kernel reads: the one description that
+/// the launch checks and the bindings' checks (ropegen_kernel_describe) come from.
+struct ArgRequirement {
+  explicit ArgRequirement(const char* field) : name(field) {}
+  const char* name;            ///< field name
+  bool required = true;        ///< a null pointer is refused
+  std::string why;             ///< why it is required
+  std::string dtype;           ///< "bf16", "f16", "f32", "i32", "i64"
+  const char* access = "read"; ///< "read", "write", "read_write"
+  int align = 1;               ///< bytes
+  std::vector<long long> shape;  ///< dimensions, kDimTokens / kDimFree where not fixed
+  const char* stride = nullptr;  ///< field holding the first dimension's stride (elements)
+  long long min_stride = 0;      ///< at least this many elements
+  int stride_multiple = 1;       ///< and a multiple of this
+  bool unless_slots = false;     ///< also required when slot_mapping is null
+  size_t offset = 0;             ///< byte offset of the field in ropegen_kernel_args
+  size_t stride_offset = 0;      ///< byte offset of the stride field
+};
+/// The pointer arguments of a kernel for a spec, in the order the launch checks them
+/// (activations, per-token indices, tables, caches).
+std::vector<ArgRequirement> argument_requirements(const KernelSpec& spec, const ArgAlignment& align);
+
 /// A loaded, launchable kernel. Owned by the caller; unloads on destruction.
 class Kernel {
  public:
@@ -49,42 +84,15 @@ class Kernel {
   KernelSpec spec_;
   LaunchPlan plan_;
   ArgAlignment align_;
+  std::vector<ArgRequirement> requirements_;  // computed once: launches only compare
   std::shared_ptr<const Build> build_;
 };
 
-/// One field of ropegen_kernel_args: name, byte offset, byte size (header order).
-struct ArgField {
-  const char* name;
-  size_t offset;
-  size_t size;
-};
-/// Every field of the argument block, in header order.
-const std::vector<ArgField>& kernel_args_fields();
-
-/// Dimensions in ArgRequirement::shape that are not fixed numbers.
-constexpr long long kDimTokens = -1;  ///< num_tokens
-constexpr long long kDimFree = -2;    ///< any size (cache blocks, table positions)
-
-/// A pointer field of ropegen_kernel_args that a kernel reads: the one description that
-/// the launch checks and the bindings' checks (ropegen_kernel_describe) come from.
-struct ArgRequirement {
-  explicit ArgRequirement(const char* field) : name(field) {}
-  const char* name;            ///< field name
-  bool required = true;        ///< a null pointer is refused
-  std::string why;             ///< why it is required
-  std::string dtype;           ///< "bf16", "f16", "f32", "i32", "i64"
-  const char* access = "read"; ///< "read", "write", "read_write"
-  int align = 1;               ///< bytes
-  std::vector<long long> shape;  ///< dimensions, kDimTokens / kDimFree where not fixed
-  const char* stride = nullptr;  ///< field holding the first dimension's stride (elements)
-  long long min_stride = 0;      ///< at least this many elements
-  int stride_multiple = 1;       ///< and a multiple of this
-};
-/// The pointer arguments of a kernel for a spec, in the order the launch checks them
-/// (activations, per-token indices, tables, caches).
-std::vector<ArgRequirement> argument_requirements(const KernelSpec& spec, const ArgAlignment& align);
-
-/// Throws Error(Launch) naming the first argument that does not fit the kernel.
+/// Throws Error(Launch) naming the first argument that does not fit the kernel. Allocates
+/// nothing when the arguments fit (it runs on every launch).
+void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpec& spec,
+                const ropegen_kernel_args& a);
+/// The same, computing the requirements first.
 void check_args(const KernelSpec& spec, const ArgAlignment& align, const ropegen_kernel_args& a);
 
 /// A device (or the host) that runs kernels.

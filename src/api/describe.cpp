@@ -20,7 +20,7 @@ std::string Kernel::describe() const {
 }
 
 nlohmann::json describe_kernel(const Build& b) {
-  const GeneratedSource& g = b.generated;
+  const GeneratedSource& g = *b.generated;
   nlohmann::json args = nlohmann::json::array();
   for (const ArgRequirement& r : argument_requirements(g.spec, g.align)) {
     nlohmann::json shape = nlohmann::json::array();

@@ -158,7 +158,7 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
   const ropegen::Build* b = kernel->kernel->build();
   if (!b) return invalid("ropegen_kernel_get_info", "kernel has no build record (internal)");
   const auto& p = b->plan();
-  const auto& a = b->generated.align;
+  const auto& a = b->generated->align;
   out->block_threads = p.block_threads;
   out->wave = p.wave;
   out->vec = p.vec;

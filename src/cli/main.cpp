@@ -180,9 +180,9 @@ int run(const Flags& f) {
     // --emit shows the source a build would compile; otherwise everything below is
     // reported from the build itself (ROPEGEN_PLAN included).
     Build b;
-    if (f.emit) b.generated = jit.generate(ps.spec, target);
+    if (f.emit) b.generated = std::make_shared<const GeneratedSource>(jit.generate(ps.spec, target));
     else b = jit.build(ps.spec, target);
-    const GeneratedSource& gen = b.generated;
+    const GeneratedSource& gen = *b.generated;
     json j = describe_kernel(b);
     if (f.emit) {
       if (f.json) {

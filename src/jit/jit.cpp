@@ -88,7 +88,7 @@ struct Jit::Impl {
     const Compiler* chosen = &select_compiler(target, opts.compiler, &note);
     const CacheKey key = make_cache_key(src, *chosen, copts);
     Build info;
-    info.generated = src;
+    info.generated = std::make_shared<const GeneratedSource>(src);
     info.key_hash = key.hash;
     info.compiler_note = note;
     auto finish = [&](CodeObject co, const char* origin, std::string path) {
@@ -191,6 +191,8 @@ Build Jit::build(const KernelSpec& spec, const Target& target, const CompileOpti
     return hit;
   }
   try {
+    // Validated here, on a miss: a spec found in the map passed this when it was added.
+    validate(spec, "<KernelSpec>");
     Build info = impl_->build_uncached(spec, target, copts, t0);
     promise.set_value(info);
     return info;

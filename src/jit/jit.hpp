@@ -28,14 +28,15 @@ struct JitOptions {
 
 /// What a build request produced: everything a report needs, so nobody recomputes it.
 struct Build {
-  GeneratedSource generated;  ///< the source, plan and alignment that were built
+  /// The source, plan and alignment that were built (shared: a warm hit copies no text).
+  std::shared_ptr<const GeneratedSource> generated;
   std::shared_ptr<const CodeObject> code;
   std::string origin;         ///< "memory", "bundle", "disk" or "compiled"
   std::string path;           ///< entry file on disk, "" when memory-only
   std::string key_hash;
   std::string compiler_note;  ///< backends skipped before the one used, and why
   double ms = 0;              ///< wall time of this request (code->compile_ms: of the compile)
-  const LaunchPlan& plan() const { return generated.plan; }
+  const LaunchPlan& plan() const { return generated->plan; }
 };
 
 /// Thread-safe; one compile per key per process even under concurrent requests.

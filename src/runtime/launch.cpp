@@ -26,15 +26,15 @@ const ArgField& field(const char* name) {
   throw Error(ErrorKind::Internal, std::string("no argument field named '") + name + "'");
 }
 
-const void* pointer_at(const ropegen_kernel_args& a, const char* name) {
+const void* pointer_at(const ropegen_kernel_args& a, size_t offset) {
   const void* p;
-  std::memcpy(&p, reinterpret_cast<const char*>(&a) + field(name).offset, sizeof p);
+  std::memcpy(&p, reinterpret_cast<const char*>(&a) + offset, sizeof p);
   return p;
 }
 
-long long integer_at(const ropegen_kernel_args& a, const char* name) {
+long long integer_at(const ropegen_kernel_args& a, size_t offset) {
   long long v;
-  std::memcpy(&v, reinterpret_cast<const char*>(&a) + field(name).offset, sizeof v);
+  std::memcpy(&v, reinterpret_cast<const char*>(&a) + offset, sizeof v);
   return v;
 }
 
@@ -84,6 +84,7 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
                             : "without slot_mapping a contiguous cache is written at each position";
     pos.dtype = index_dtype(s);
     pos.shape = {kDimTokens};
+    pos.unless_slots = !s.uses_rope();
     out.push_back(pos);
   }
   if (s.uses_cache()) {
@@ -121,10 +122,19 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
       out.push_back(c);
     }
   }
+  for (ArgRequirement& r : out) {
+    r.offset = field(r.name).offset;
+    if (r.stride) r.stride_offset = field(r.stride).offset;
+  }
   return out;
 }
 
 void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_kernel_args& a) {
+  check_args(argument_requirements(spec, al), spec, a);
+}
+
+void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpec& spec,
+                const ropegen_kernel_args& a) {
   if (a.size != sizeof(ropegen_kernel_args) || a.abi_version != ROPEGEN_KERNEL_ABI_VERSION)
     bad("argument block has size " + std::to_string(a.size) + " and ABI version " + std::to_string(a.abi_version) +
         ", but this kernel takes size " + std::to_string(sizeof(ropegen_kernel_args)) + " and ABI version " +
@@ -132,17 +142,17 @@ void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_ke
         " (initialise it with ROPEGEN_KERNEL_ARGS_INIT from the kernel_args.h of this ropegen)");
   if (a.num_tokens < 0) bad("argument 'num_tokens' = " + std::to_string(a.num_tokens) + " is negative");
   if (a.num_tokens == 0) return;
-  for (const ArgRequirement& r : argument_requirements(spec, al)) {
-    const void* p = pointer_at(a, r.name);
+  for (const ArgRequirement& r : requirements) {
+    const void* p = pointer_at(a, r.offset);
     if (!p) {
       // positions may be left out of a contiguous append only when slot_mapping is given.
-      const bool needed = r.required || (std::strcmp(r.name, "positions") == 0 && !a.slot_mapping);
+      const bool needed = r.required || (r.unless_slots && !a.slot_mapping);
       if (needed) bad(std::string("argument '") + r.name + "' is null but " + r.why);
       continue;
     }
     aligned(p, r.align, r.name);
     if (!r.stride) continue;
-    const long long stride = integer_at(a, r.stride);
+    const long long stride = integer_at(a, r.stride_offset);
     if (stride < r.min_stride)
       bad(std::string("argument '") + r.stride + "' = " + std::to_string(stride) + " is smaller than " +
           (r.shape.size() == 3 ? "one token's row of " + std::to_string(r.min_stride) + " elements"
@@ -156,10 +166,11 @@ void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_ke
     bad("argument 'max_seq' = " + std::to_string(a.max_seq) + " must be positive for a contiguous(order = hnd) cache");
 }
 
-Kernel::Kernel(const CodeObject& co) : spec_(co.spec), plan_(co.plan), align_(co.align) {}
+Kernel::Kernel(const CodeObject& co)
+    : spec_(co.spec), plan_(co.plan), align_(co.align), requirements_(argument_requirements(co.spec, co.align)) {}
 
 void Kernel::launch(const ropegen_kernel_args& args, void* stream, int parallelism) const {
-  check_args(spec_, align_, args);
+  check_args(requirements_, spec_, args);
   if (args.num_tokens == 0) return;
   auto grid = plan_.grid(args.num_tokens, parallelism > 0 ? parallelism : default_parallelism());
   if (grid.first == 0 || static_cast<long long>(grid.first) * plan_.tokens_per_block < args.num_tokens)
