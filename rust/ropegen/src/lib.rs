@@ -668,7 +668,11 @@ impl Kernel {
                     Some(l) => l,
                     None => continue,
                 };
-                let cap = self.cache_slots(r, len, args.raw.max_seq);
+                // contiguous(order = hnd) without max_seq: the library refuses it, naming max_seq.
+                let cap = match self.cache_slots(r, len, args.raw.max_seq) {
+                    Some(c) => c,
+                    None => continue,
+                };
                 let max = unsafe { ix.max_checked(n) };
                 if max >= 0 && max as usize >= cap {
                     return Err(launch_err(format!(
@@ -685,13 +689,15 @@ impl Kernel {
     }
 
     /// Slots a cache buffer of `len` elements holds, for this kernel's cache layout.
-    fn cache_slots(&self, r: &ArgRequirement, len: usize, max_seq: i64) -> usize {
+    fn cache_slots(&self, r: &ArgRequirement, len: usize, max_seq: i64) -> Option<usize> {
         let fixed: usize = r.shape.iter().map(|d| if let Dim::Fixed(x) = d { *x as usize } else { 1 }).product();
         if r.shape.get(1) == Some(&Dim::Free) {
-            return max_seq.max(0) as usize; // contiguous(order = hnd); length checked above
+            // contiguous(order = hnd): max_seq slots per head; the length is checked above.
+            return if max_seq > 0 { Some(max_seq as usize) } else { None };
         }
+        // paged: whole blocks of `block` slots; contiguous(order = nhd): one slot per row.
         let block = if r.shape.len() == 4 { spec_number(&self.spec, "block=").unwrap_or(1) } else { 1 };
-        (len / fixed.max(1)) * block
+        Some((len / fixed.max(1)) * block)
     }
 }
 
