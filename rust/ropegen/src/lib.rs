@@ -564,11 +564,14 @@ impl Kernel {
     /// enqueued, so device memory must outlive the work (DeviceBuffer's drop frees it
     /// through the runtime).
     pub fn launch(&self, args: &Args<'_>, stream: Stream) -> Result<()> {
-        self.check(args)?;
+        self.check_args(args)?;
         check(unsafe { sys::ropegen_kernel_launch(self.raw, &args.raw, stream.0) })
     }
 
-    fn check(&self, args: &Args<'_>) -> Result<()> {
+    /// The checks [`Kernel::launch`] makes in Rust before calling the library (host slices'
+    /// placement, element types and lengths, index ranges); the library's own checks run
+    /// at launch.
+    pub fn check_args(&self, args: &Args<'_>) -> Result<()> {
         let n = args.raw.num_tokens;
         if !self.host {
             if let Some(f) = FIELDS.iter().find(|f| matches!(args.bufs[f.slot()].as_ref(), Some(b) if b.host)) {
