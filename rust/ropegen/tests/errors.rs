@@ -4,7 +4,7 @@
 mod common;
 
 use common::{random, tables, Aligned};
-use ropegen::{Args, Context, ContextOptions, Fault, Status, Stream};
+use ropegen::{Args, Context, Fault, Status, Stream};
 
 const SPEC: &str = "op=rope head_dim=64 q_heads=8 kv_heads=2 dtype=f32";
 
@@ -219,34 +219,4 @@ fn slots_outside_the_cache_are_refused() {
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("max_seq"), "{}", e.message());
     assert!(kc.iter().all(|&x| x == 0.0));
-}
-
-#[test]
-fn options_no_compile_and_cache_dir() {
-    let dir = std::env::temp_dir().join(format!("ropegen-rust-options-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    // An empty cache and no compiling: a miss is an error naming the key.
-    let strict = ContextOptions::new().cache_dir(&dir).no_compile(true).verbose(false);
-    let ctx = Context::with_options("host", -1, &strict).unwrap();
-    let e = ctx.kernel("op=rope head_dim=32 q_heads=1 kv_heads=1 dtype=f32").unwrap_err();
-    assert_eq!(e.fault(), Fault::Machine, "{}", e);
-    assert!(e.message().to_lowercase().contains("no_compile") || e.message().contains("ROPEGEN_NO_COMPILE"), "{}", e.message());
-
-    // Compile into that directory, then a fresh context with no_compile finds it on disk.
-    let ctx = Context::with_options("host", -1, &ContextOptions::new().cache_dir(&dir)).unwrap();
-    let k = ctx.kernel("op=rope head_dim=32 q_heads=1 kv_heads=1 dtype=f32").unwrap();
-    assert_eq!(k.info().origin, "compiled");
-    drop(k);
-    drop(ctx);
-    let ctx = Context::with_options("host", -1, &strict).unwrap();
-    let k = ctx.kernel("op=rope head_dim=32 q_heads=1 kv_heads=1 dtype=f32").unwrap();
-    assert_eq!(k.info().origin, "disk");
-    assert!(k.describe().contains("\"origin\":\"disk\""), "{}", k.describe());
-    assert!(k.spec().contains("head_dim=32"), "{}", k.spec());
-    let names: Vec<&str> = k.arguments().iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["positions", "q", "k", "cos", "sin"]);
-    let info = k.info();
-    assert!(info.vec > 0 && info.block_threads > 0 && info.tensor_align >= 4 && info.entry.starts_with("ropegen_"), "{:?}", info);
-    assert!(ctx.verify(&k, 17, 1).unwrap());
-    let _ = std::fs::remove_dir_all(&dir);
 }
