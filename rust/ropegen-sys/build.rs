@@ -12,6 +12,12 @@ fn main() {
         }
     };
     let dir = dir.canonicalize().unwrap_or(dir);
+    if !dir.join("libropegen_c.so").exists() {
+        println!(
+            "cargo:warning=no libropegen_c.so in {} (build it: cmake --build build --target ropegen_c, or set ROPEGEN_LIB_DIR)",
+            dir.display()
+        );
+    }
     let dir = dir.display().to_string();
     println!("cargo:rustc-link-search=native={}", dir);
     println!("cargo:rustc-link-lib=dylib=ropegen_c");

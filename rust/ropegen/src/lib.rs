@@ -16,6 +16,21 @@
 //! # Ok::<(), ropegen::Error>(())
 //! ```
 //!
+//! On a GPU the engine passes its own device memory (the README's example, compiled here):
+//!
+//! ```no_run
+//! use ropegen::{Args, Context, DevicePtr, Stream};
+//! # fn f(ptrs: [*mut std::ffi::c_void; 8], stream: *mut std::ffi::c_void, n: usize) -> Result<(), ropegen::Error> {
+//! let ctx = Context::new("auto", -1)?;                  // the GPU this process sees, else the host
+//! let k = ctx.kernel("op=rope_kv_append head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=contiguous(order=hnd)")?;
+//! let [q, key, v, kc, vc, pos, cos, sin] = ptrs.map(|p| unsafe { DevicePtr::new(p) });   // engine's device memory
+//! let args = Args::new(n).q(q, 32 * 128).k(key, 8 * 128).v(v, 8 * 128).positions(pos)
+//!     .cos_sin(cos, sin, 64).caches(kc, vc).max_seq(4096);
+//! k.launch(&args, unsafe { Stream::from_raw(stream) })?;   // Err(ropegen::Error): status, fault, message
+//! println!("{:?} {}", k.info(), k.describe());             // plan, alignments, entry, target, origin; JSON
+//! # Ok(()) }
+//! ```
+//!
 //! What is checked where: this crate checks what it can see cheaply — a host slice's element
 //! type and length against the kernel's argument shapes (from `ropegen_kernel_describe`),
 //! positions inside the cos/sin tables and slots inside the cache when those are host
@@ -573,6 +588,18 @@ impl Kernel {
     /// at launch.
     pub fn check_args(&self, args: &Args<'_>) -> Result<()> {
         let n = args.raw.num_tokens;
+        for f in FIELDS.iter() {
+            if let Some((ctx, host_target)) = args.bufs[f.slot()].as_ref().and_then(|b| b.owner) {
+                // Another context's memory is fine only when both are the host runtime.
+                if ctx != Arc::as_ptr(&self.ctx) && !(host_target && self.host) {
+                    return Err(launch_err(format!(
+                        "argument '{}' is a DeviceBuffer of another Context than the kernel's ({})",
+                        f.name(),
+                        self.info.target
+                    )));
+                }
+            }
+        }
         if !self.host {
             if let Some(f) = FIELDS.iter().find(|f| matches!(args.bufs[f.slot()].as_ref(), Some(b) if b.host)) {
                 return Err(launch_err(format!(
@@ -586,7 +613,20 @@ impl Kernel {
             return Ok(()); // nothing is read; the library checks the rest
         }
         let n = n as usize;
-        let index = |f: Field| args.bufs[f.slot()].as_ref().and_then(|b| b.index.map(|ix| (b, ix)));
+        // Index values are read where the kernel would read them on this thread: host
+        // slices (their type checked below), and DeviceBuffers of a host-runtime kernel.
+        let index = |f: Field| -> Option<IndexView> {
+            let b = args.bufs[f.slot()].as_ref()?;
+            let readable = b.host || (self.host && b.owner.is_some());
+            let r = self.arguments.iter().find(|r| r.name == f.name())?;
+            let wide = r.dtype == "i64";
+            let len = b.bytes? / if wide { 8 } else { 4 };
+            if readable {
+                Some(IndexView { ptr: b.ptr, len, wide })
+            } else {
+                None
+            }
+        };
         let mut rotary_half = 0usize;
         let mut table_stride = 0usize;
         for r in &self.arguments {
@@ -637,7 +677,7 @@ impl Kernel {
         }
         // Index values, where both the indices and the memory they select are host slices.
         let positions = index(Field::Positions);
-        if let Some((pb, ix)) = positions {
+        if let Some(ix) = positions {
             let max = unsafe { ix.max_checked(n) };
             if ix.min(n) < 0 && rotary_half > 0 {
                 return Err(launch_err("a position is negative".into()));
@@ -655,10 +695,10 @@ impl Kernel {
                     }
                 }
             }
-            let _ = pb;
         }
-        let slots = index(Field::SlotMapping).or(positions);
-        if let Some((_, ix)) = slots {
+        // Slots: slot_mapping when given (unreadable: unchecked), else the positions.
+        let slots = if args.bufs[Field::SlotMapping.slot()].is_some() { index(Field::SlotMapping) } else { positions };
+        if let Some(ix) = slots {
             for (f, r) in [Field::KCache, Field::VCache]
                 .iter()
                 .filter_map(|f| self.arguments.iter().find(|r| r.name == f.name()).map(|r| (*f, r)))
@@ -738,7 +778,6 @@ pub trait Element: Copy + sealed::Sealed {
 pub struct ElemKind {
     rust: &'static str,
     dtypes: &'static [&'static str],
-    index: Option<bool>, // Some(wide) for i32 / i64
 }
 
 mod sealed {
@@ -751,19 +790,19 @@ mod sealed {
 }
 
 impl Element for f32 {
-    const KIND: ElemKind = ElemKind { rust: "f32", dtypes: &["f32"], index: None };
+    const KIND: ElemKind = ElemKind { rust: "f32", dtypes: &["f32"] };
 }
 impl Element for u16 {
-    const KIND: ElemKind = ElemKind { rust: "u16", dtypes: &["bf16", "f16"], index: None };
+    const KIND: ElemKind = ElemKind { rust: "u16", dtypes: &["bf16", "f16"] };
 }
 impl Element for i32 {
-    const KIND: ElemKind = ElemKind { rust: "i32", dtypes: &["i32"], index: Some(false) };
+    const KIND: ElemKind = ElemKind { rust: "i32", dtypes: &["i32"] };
 }
 impl Element for i64 {
-    const KIND: ElemKind = ElemKind { rust: "i64", dtypes: &["i64"], index: Some(true) };
+    const KIND: ElemKind = ElemKind { rust: "i64", dtypes: &["i64"] };
 }
 impl Element for u8 {
-    const KIND: ElemKind = ElemKind { rust: "u8", dtypes: &[], index: None };
+    const KIND: ElemKind = ElemKind { rust: "u8", dtypes: &[] };
 }
 
 /// Index values readable on the host (positions, slot_mapping as host slices).
@@ -793,10 +832,14 @@ impl IndexView {
 
 #[derive(Clone, Copy, Debug)]
 struct BufInfo {
+    ptr: *const c_void,
     bytes: Option<usize>,
+    /// Host slices: their element type.
     elem: Option<ElemKind>,
+    /// A host slice (Rust memory).
     host: bool,
-    index: Option<IndexView>,
+    /// A DeviceBuffer: the context it came from, and whether that is the host runtime.
+    owner: Option<(*const ContextInner, bool)>,
 }
 
 impl BufInfo {
@@ -823,7 +866,13 @@ pub struct ConstBuf<'a> {
 
 impl<'a, T: Element> From<&'a mut [T]> for MutBuf<'a> {
     fn from(s: &'a mut [T]) -> Self {
-        let info = BufInfo { bytes: Some(std::mem::size_of_val(s)), elem: Some(T::KIND), host: true, index: None };
+        let info = BufInfo {
+            ptr: s.as_ptr() as *const c_void,
+            bytes: Some(std::mem::size_of_val(s)),
+            elem: Some(T::KIND),
+            host: true,
+            owner: None,
+        };
         MutBuf { ptr: s.as_mut_ptr() as *mut c_void, info, _life: PhantomData }
     }
 }
@@ -836,8 +885,13 @@ impl<'a, T: Element> From<&'a mut Vec<T>> for MutBuf<'a> {
 
 impl<'a, T: Element> From<&'a [T]> for ConstBuf<'a> {
     fn from(s: &'a [T]) -> Self {
-        let index = T::KIND.index.map(|wide| IndexView { ptr: s.as_ptr() as *const c_void, len: s.len(), wide });
-        let info = BufInfo { bytes: Some(std::mem::size_of_val(s)), elem: Some(T::KIND), host: true, index };
+        let info = BufInfo {
+            ptr: s.as_ptr() as *const c_void,
+            bytes: Some(std::mem::size_of_val(s)),
+            elem: Some(T::KIND),
+            host: true,
+            owner: None,
+        };
         ConstBuf { ptr: s.as_ptr() as *const c_void, info, _life: PhantomData }
     }
 }
@@ -862,13 +916,13 @@ impl<'a> From<DevicePtr<'a>> for ConstBuf<'a> {
 
 impl<'a> From<&'a mut DeviceBuffer> for MutBuf<'a> {
     fn from(d: &'a mut DeviceBuffer) -> Self {
-        MutBuf::from(d.device_ptr())
+        MutBuf { ptr: d.ptr, info: d.info(), _life: PhantomData }
     }
 }
 
 impl<'a> From<&'a DeviceBuffer> for ConstBuf<'a> {
     fn from(d: &'a DeviceBuffer) -> Self {
-        ConstBuf::from(d.device_ptr())
+        ConstBuf { ptr: d.ptr, info: d.info(), _life: PhantomData }
     }
 }
 
@@ -1077,7 +1131,7 @@ impl<'a> DevicePtr<'a> {
         self.ptr
     }
     fn info(&self) -> BufInfo {
-        BufInfo { bytes: self.bytes, elem: None, host: false, index: None }
+        BufInfo { ptr: self.ptr, bytes: self.bytes, elem: None, host: false, owner: None }
     }
 }
 
@@ -1116,6 +1170,10 @@ impl DeviceBuffer {
     }
     pub fn as_raw(&self) -> *mut c_void {
         self.ptr
+    }
+    fn info(&self) -> BufInfo {
+        let owner = Some((Arc::as_ptr(&self.ctx), self.ctx.target == "host"));
+        BufInfo { ptr: self.ptr, bytes: Some(self.bytes), elem: None, host: false, owner }
     }
     fn fits(&self, bytes: usize) -> Result<()> {
         if bytes > self.bytes {

@@ -220,3 +220,29 @@ fn slots_outside_the_cache_are_refused() {
     assert!(e.message().contains("max_seq"), "{}", e.message());
     assert!(kc.iter().all(|&x| x == 0.0));
 }
+
+#[test]
+fn device_buffer_indices_are_checked_on_the_host() {
+    // On the host runtime a DeviceBuffer is host memory: its positions are read and checked
+    // like a slice's, and its size bounds the tables.
+    let ctx = Context::new("host", -1).unwrap();
+    let kernel = ctx.kernel(SPEC).unwrap();
+    let b = bufs(4);
+    let mut q = ctx.alloc_from(&b.q[..]).unwrap();
+    let mut k = ctx.alloc_from(&b.k[..]).unwrap();
+    let (cos, sin) = (ctx.alloc_from(&b.cos[..]).unwrap(), ctx.alloc_from(&b.sin[..]).unwrap());
+    let far = ctx.alloc_from(&[0i32, 1, 2, 9][..]).unwrap();
+    let args = Args::new(4).q(&mut q, 512).k(&mut k, 128).positions(&far).cos_sin(&cos, &sin, 32);
+    let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
+    assert!(e.message().contains("position 9 is past the end of 'cos'"), "{}", e.message());
+    // A buffer of another host context is host memory too: accepted.
+    let other = Context::new("host", -1).unwrap();
+    let pos = other.alloc_from(&b.pos[..]).unwrap();
+    let args = Args::new(4).q(&mut q, 512).k(&mut k, 128).positions(&pos).cos_sin(&cos, &sin, 32);
+    kernel.launch(&args, Stream::DEFAULT).unwrap();
+    // A short DeviceBuffer is refused by its size.
+    let short = ctx.alloc(100).unwrap();
+    let args = Args::new(4).q(&mut q, 512).k(&mut k, 128).positions(&pos).cos_sin(&short, &sin, 32);
+    let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
+    assert!(e.message().contains("'cos' holds 25 elements"), "{}", e.message());
+}
