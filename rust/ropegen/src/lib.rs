@@ -650,7 +650,8 @@ impl Kernel {
             let stride = r.stride.as_deref().and_then(|s| Field::stride_value(&args.raw, s)).unwrap_or(0);
             let need = match r.shape.first() {
                 Some(Dim::Tokens) if r.shape.len() == 1 => n,
-                Some(Dim::Tokens) => (n - 1) * stride.max(fixed) + fixed,
+                // Saturating: a huge stride must fail the check, not wrap around it.
+                Some(Dim::Tokens) => (n - 1).saturating_mul(stride.max(fixed)).saturating_add(fixed),
                 // cos / sin: [positions, rotary_dim / 2]
                 Some(Dim::Free) if r.shape.len() == 2 => {
                     rotary_half = fixed;
@@ -658,7 +659,7 @@ impl Kernel {
                     fixed
                 }
                 // contiguous(order = hnd): [kv_heads, max_seq, head_dim]
-                _ if r.shape.get(1) == Some(&Dim::Free) => fixed * args.raw.max_seq.max(0) as usize,
+                _ if r.shape.get(1) == Some(&Dim::Free) => fixed.saturating_mul(args.raw.max_seq.max(0) as usize),
                 _ => fixed,
             };
             if let Some(len) = b.elems(elem_size(&r.dtype)) {
@@ -675,7 +676,7 @@ impl Kernel {
                 }
             }
         }
-        // Index values, where both the indices and the memory they select are host slices.
+        // Index values, where they are readable and the memory they select has a known size.
         let positions = index(Field::Positions);
         if let Some(ix) = positions {
             let max = unsafe { ix.max_checked(n) };
@@ -684,7 +685,7 @@ impl Kernel {
             }
             for f in [Field::Cos, Field::Sin] {
                 if let Some(len) = args.bufs[f.slot()].as_ref().and_then(|b| b.elems(4)) {
-                    if max >= 0 && (max as usize) * table_stride + rotary_half > len {
+                    if max >= 0 && (max as usize).saturating_mul(table_stride).saturating_add(rotary_half) > len {
                         return Err(launch_err(format!(
                             "position {} is past the end of '{}' ({} elements, cos_sin_stride {})",
                             max,
@@ -740,7 +741,7 @@ impl Kernel {
         }
         // paged: whole blocks of `block` slots; contiguous(order = nhd): one slot per row.
         let block = if r.shape.len() == 4 { spec_number(&self.spec, "block=").unwrap_or(1) } else { 1 };
-        Some((len / fixed.max(1)) * block)
+        Some((len / fixed.max(1)).saturating_mul(block))
     }
 }
 

@@ -113,6 +113,22 @@ fn short_or_mistyped_slices_are_refused() {
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("'q'"), "{}", e.message());
 
+    // A stride so large that (tokens - 1) * stride overflows: still refused.
+    let args = Args::new(4)
+        .q(&mut b.q[..], usize::MAX / 2)
+        .k(&mut b.k[..], 128)
+        .positions(&b.pos[..])
+        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
+    assert!(e.message().contains("'q'"), "{}", e.message());
+    let huge: Vec<i32> = vec![0, 1, 2, i32::MAX];
+    let args = Args::new(4)
+        .q(&mut b.q[..], 512)
+        .k(&mut b.k[..], 128)
+        .positions(&huge[..])
+        .cos_sin(&b.cos[..], &b.sin[..], usize::MAX / 4);
+    assert!(kernel.launch(&args, Stream::DEFAULT).is_err());
+
     // Too few positions.
     let args = Args::new(4)
         .q(&mut b.q[..], 512)
