@@ -176,7 +176,11 @@ extern "C" {
     pub fn ropegen_last_error() -> *const c_char;
     pub fn ropegen_version_string() -> *const c_char;
 
-    pub fn ropegen_context_create(runtime: *const c_char, device: c_int, out: *mut *mut ropegen_context) -> ropegen_status;
+    pub fn ropegen_context_create(
+        runtime: *const c_char,
+        device: c_int,
+        out: *mut *mut ropegen_context,
+    ) -> ropegen_status;
     pub fn ropegen_context_create_with_options(
         runtime: *const c_char,
         device: c_int,
@@ -186,16 +190,39 @@ extern "C" {
     pub fn ropegen_context_destroy(ctx: *mut ropegen_context);
     pub fn ropegen_context_target(ctx: *const ropegen_context, buf: *mut c_char, len: usize) -> ropegen_status;
 
-    pub fn ropegen_kernel_create(ctx: *mut ropegen_context, spec: *const c_char, out: *mut *mut ropegen_kernel) -> ropegen_status;
+    pub fn ropegen_kernel_create(
+        ctx: *mut ropegen_context,
+        spec: *const c_char,
+        out: *mut *mut ropegen_kernel,
+    ) -> ropegen_status;
     pub fn ropegen_kernel_destroy(kernel: *mut ropegen_kernel);
     pub fn ropegen_kernel_get_info(kernel: *const ropegen_kernel, out: *mut ropegen_kernel_info) -> ropegen_status;
-    pub fn ropegen_kernel_describe(kernel: *const ropegen_kernel, buf: *mut c_char, len: usize, needed: *mut usize) -> ropegen_status;
-    pub fn ropegen_kernel_launch(kernel: *const ropegen_kernel, args: *const ropegen_kernel_args, stream: *mut c_void) -> ropegen_status;
+    pub fn ropegen_kernel_describe(
+        kernel: *const ropegen_kernel,
+        buf: *mut c_char,
+        len: usize,
+        needed: *mut usize,
+    ) -> ropegen_status;
+    pub fn ropegen_kernel_launch(
+        kernel: *const ropegen_kernel,
+        args: *const ropegen_kernel_args,
+        stream: *mut c_void,
+    ) -> ropegen_status;
 
     pub fn ropegen_alloc(ctx: *mut ropegen_context, bytes: usize, out: *mut *mut c_void) -> ropegen_status;
     pub fn ropegen_free(ctx: *mut ropegen_context, ptr: *mut c_void) -> ropegen_status;
-    pub fn ropegen_copy_to_device(ctx: *mut ropegen_context, dst: *mut c_void, src: *const c_void, bytes: usize) -> ropegen_status;
-    pub fn ropegen_copy_to_host(ctx: *mut ropegen_context, dst: *mut c_void, src: *const c_void, bytes: usize) -> ropegen_status;
+    pub fn ropegen_copy_to_device(
+        ctx: *mut ropegen_context,
+        dst: *mut c_void,
+        src: *const c_void,
+        bytes: usize,
+    ) -> ropegen_status;
+    pub fn ropegen_copy_to_host(
+        ctx: *mut ropegen_context,
+        dst: *mut c_void,
+        src: *const c_void,
+        bytes: usize,
+    ) -> ropegen_status;
     pub fn ropegen_synchronize(ctx: *mut ropegen_context) -> ropegen_status;
 
     pub fn ropegen_kernel_verify(
@@ -223,8 +250,23 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize)> {
         }};
     }
     fields!(
-        size, abi_version, num_tokens, positions, slot_mapping, q, q_stride, k, k_stride, v, v_stride, cos, sin,
-        cos_sin_stride, k_cache, v_cache, max_seq
+        size,
+        abi_version,
+        num_tokens,
+        positions,
+        slot_mapping,
+        q,
+        q_stride,
+        k,
+        k_stride,
+        v,
+        v_stride,
+        cos,
+        sin,
+        cos_sin_stride,
+        k_cache,
+        v_cache,
+        max_seq
     )
 }
 

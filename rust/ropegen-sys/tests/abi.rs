@@ -68,16 +68,50 @@ fn size_of_pointee<T>(_: *const T) -> usize {
 /// What the probe must print, from the Rust declarations.
 fn rust_lines() -> Vec<String> {
     let mut out = Vec::new();
-    layout!(out, ropegen_kernel_args {
-        size, abi_version, num_tokens, positions, slot_mapping, q, q_stride, k, k_stride, v, v_stride,
-        cos, sin, cos_sin_stride, k_cache, v_cache, max_seq
-    });
-    layout!(out, ropegen_kernel_info {
-        block_threads, wave, vec, tensor_align, table_align, entry, target, tokens_per_block, head_groups, origin
-    });
+    layout!(
+        out,
+        ropegen_kernel_args {
+            size,
+            abi_version,
+            num_tokens,
+            positions,
+            slot_mapping,
+            q,
+            q_stride,
+            k,
+            k_stride,
+            v,
+            v_stride,
+            cos,
+            sin,
+            cos_sin_stride,
+            k_cache,
+            v_cache,
+            max_seq
+        }
+    );
+    layout!(
+        out,
+        ropegen_kernel_info {
+            block_threads,
+            wave,
+            vec,
+            tensor_align,
+            table_align,
+            entry,
+            target,
+            tokens_per_block,
+            head_groups,
+            origin
+        }
+    );
     layout!(out, ropegen_kernel_args_field { name, offset, size });
     layout!(out, ropegen_context_options { size, cache_dir, cache_path, compiler, dump_dir, no_compile, verbose });
-    out.push(format!("struct ropegen_status size {} align {}", size_of::<ropegen_status>(), align_of::<ropegen_status>()));
+    out.push(format!(
+        "struct ropegen_status size {} align {}",
+        size_of::<ropegen_status>(),
+        align_of::<ropegen_status>()
+    ));
     for (name, v) in [
         ("ROPEGEN_KERNEL_ABI_VERSION", ROPEGEN_KERNEL_ABI_VERSION as i64),
         ("ROPEGEN_OK", ROPEGEN_OK as i64),

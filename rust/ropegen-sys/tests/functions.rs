@@ -12,7 +12,8 @@ fn header() -> String {
         _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../include"),
     };
     let path = dir.join("ropegen/ropegen.h");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {} ({}): set ROPEGEN_INCLUDE_DIR", path.display(), e))
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {} ({}): set ROPEGEN_INCLUDE_DIR", path.display(), e))
 }
 
 fn strip_c_comments(s: &str) -> String {
@@ -80,14 +81,11 @@ fn drop_name(p: &str) -> String {
 type Proto = (String, Vec<String>, String); // name, parameter types, return type
 
 fn c_prototypes() -> Vec<Proto> {
-    let text: String = strip_c_comments(&header())
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text: String =
+        strip_c_comments(&header()).lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
     let mut out = Vec::new();
     for chunk in text.split(';') {
-        let decl = chunk[chunk.rfind(|c| c == '{' || c == '}').map_or(0, |i| i + 1)..].trim();
+        let decl = chunk[chunk.rfind(&['{', '}'][..]).map_or(0, |i| i + 1)..].trim();
         if decl.starts_with("typedef") || !decl.contains('(') {
             continue;
         }
@@ -98,12 +96,8 @@ fn c_prototypes() -> Vec<Proto> {
         let ret = head[..name_at].trim();
         let ret = if ret == "void" { String::new() } else { c_to_rust(ret) };
         let params_text = &decl[open + 1..decl.rfind(')').unwrap()];
-        let params: Vec<String> = params_text
-            .split(',')
-            .map(drop_name)
-            .filter(|p| !p.is_empty())
-            .map(|p| c_to_rust(&p))
-            .collect();
+        let params: Vec<String> =
+            params_text.split(',').map(drop_name).filter(|p| !p.is_empty()).map(|p| c_to_rust(&p)).collect();
         out.push((name, params, ret));
     }
     out
@@ -113,11 +107,8 @@ fn rust_prototypes() -> Vec<Proto> {
     let src = include_str!("../src/lib.rs");
     let start = src.find("extern \"C\" {").expect("no extern block");
     let end = start + src[start..].find("\n}\n").expect("extern block not closed");
-    let block: String = src[start + 12..end]
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let block: String =
+        src[start + 12..end].lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join(" ");
     let mut out = Vec::new();
     for decl in block.split(';') {
         let decl = decl.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -149,7 +140,9 @@ fn every_header_function_is_declared_alike() {
     for p in &c {
         match rust.iter().find(|r| r.0 == p.0) {
             None => problems.push(format!("{} is in ropegen.h but not in ropegen-sys", p.0)),
-            Some(r) if r != p => problems.push(format!("{}:\n  C    {:?} -> {:?}\n  Rust {:?} -> {:?}", p.0, p.1, p.2, r.1, r.2)),
+            Some(r) if r != p => {
+                problems.push(format!("{}:\n  C    {:?} -> {:?}\n  Rust {:?} -> {:?}", p.0, p.1, p.2, r.1, r.2))
+            }
             _ => {}
         }
     }

@@ -721,10 +721,7 @@ impl Kernel {
                 if max >= 0 && max as usize >= cap {
                     return Err(launch_err(format!(
                         "slot {} is outside '{}', which holds {} slots ({} elements)",
-                        max,
-                        r.name,
-                        cap,
-                        len
+                        max, r.name, cap, len
                     )));
                 }
             }

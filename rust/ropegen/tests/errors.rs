@@ -95,92 +95,86 @@ fn short_or_mistyped_slices_are_refused() {
     // q holds 4 tokens of 8 heads x 64, but 5 tokens are asked for.
     let mut pos5: Vec<i32> = b.pos.clone();
     pos5.push(0);
-    let args = Args::new(5)
-        .q(&mut b.q[..], 512)
-        .k(&mut b.k[..], 128)
-        .positions(&pos5[..])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args =
+        Args::new(5).q(&mut b.q[..], 512).k(&mut b.k[..], 128).positions(&pos5[..]).cos_sin(&b.cos[..], &b.sin[..], 32);
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert_eq!(e.status(), Status::Launch);
     assert!(e.message().contains("'q' holds 2048 elements") && e.message().contains("2560"), "{}", e.message());
 
     // A stride past the slice's end for the last token.
-    let args = Args::new(4)
-        .q(&mut b.q[..], 576)
-        .k(&mut b.k[..], 128)
-        .positions(&b.pos[..])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args = Args::new(4).q(&mut b.q[..], 576).k(&mut b.k[..], 128).positions(&b.pos[..]).cos_sin(
+        &b.cos[..],
+        &b.sin[..],
+        32,
+    );
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("'q'"), "{}", e.message());
 
     // A stride so large that (tokens - 1) * stride overflows: still refused.
-    let args = Args::new(4)
-        .q(&mut b.q[..], usize::MAX / 2)
-        .k(&mut b.k[..], 128)
-        .positions(&b.pos[..])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args = Args::new(4).q(&mut b.q[..], usize::MAX / 2).k(&mut b.k[..], 128).positions(&b.pos[..]).cos_sin(
+        &b.cos[..],
+        &b.sin[..],
+        32,
+    );
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("'q'"), "{}", e.message());
     let huge: Vec<i32> = vec![0, 1, 2, i32::MAX];
-    let args = Args::new(4)
-        .q(&mut b.q[..], 512)
-        .k(&mut b.k[..], 128)
-        .positions(&huge[..])
-        .cos_sin(&b.cos[..], &b.sin[..], usize::MAX / 4);
+    let args = Args::new(4).q(&mut b.q[..], 512).k(&mut b.k[..], 128).positions(&huge[..]).cos_sin(
+        &b.cos[..],
+        &b.sin[..],
+        usize::MAX / 4,
+    );
     assert!(kernel.launch(&args, Stream::DEFAULT).is_err());
 
     // Too few positions.
-    let args = Args::new(4)
-        .q(&mut b.q[..], 512)
-        .k(&mut b.k[..], 128)
-        .positions(&b.pos[..3])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args = Args::new(4).q(&mut b.q[..], 512).k(&mut b.k[..], 128).positions(&b.pos[..3]).cos_sin(
+        &b.cos[..],
+        &b.sin[..],
+        32,
+    );
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("'positions'"), "{}", e.message());
 
     // i64 positions for an index=i32 kernel, u16 data for an f32 kernel.
     let pos64: Vec<i64> = vec![0, 1, 2, 3];
-    let args = Args::new(4)
-        .q(&mut b.q[..], 512)
-        .k(&mut b.k[..], 128)
-        .positions(&pos64[..])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args = Args::new(4).q(&mut b.q[..], 512).k(&mut b.k[..], 128).positions(&pos64[..]).cos_sin(
+        &b.cos[..],
+        &b.sin[..],
+        32,
+    );
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("slice of i64") && e.message().contains("i32"), "{}", e.message());
     let mut half = Aligned::from_slice(&vec![0u16; 4 * 512]);
-    let args = Args::new(4)
-        .q(&mut half[..], 512)
-        .k(&mut b.k[..], 128)
-        .positions(&b.pos[..])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args = Args::new(4).q(&mut half[..], 512).k(&mut b.k[..], 128).positions(&b.pos[..]).cos_sin(
+        &b.cos[..],
+        &b.sin[..],
+        32,
+    );
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("slice of u16") && e.message().contains("f32"), "{}", e.message());
 
     // A position past the end of the 4-row tables (the device would read past them).
     let far: Vec<i32> = vec![0, 1, 2, 4];
-    let args = Args::new(4)
-        .q(&mut b.q[..], 512)
-        .k(&mut b.k[..], 128)
-        .positions(&far[..])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args =
+        Args::new(4).q(&mut b.q[..], 512).k(&mut b.k[..], 128).positions(&far[..]).cos_sin(&b.cos[..], &b.sin[..], 32);
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("position 4 is past the end of 'cos'"), "{}", e.message());
 
     // Misaligned q (one element in): the library's alignment check.
-    let args = Args::new(3)
-        .q(&mut b.q[1..], 512)
-        .k(&mut b.k[..], 128)
-        .positions(&b.pos[..])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args = Args::new(3).q(&mut b.q[1..], 512).k(&mut b.k[..], 128).positions(&b.pos[..]).cos_sin(
+        &b.cos[..],
+        &b.sin[..],
+        32,
+    );
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("aligned"), "{}", e.message());
 
     // A stride that is not a whole row: the library's stride check.
-    let args = Args::new(2)
-        .q(&mut b.q[..], 100)
-        .k(&mut b.k[..], 128)
-        .positions(&b.pos[..])
-        .cos_sin(&b.cos[..], &b.sin[..], 32);
+    let args = Args::new(2).q(&mut b.q[..], 100).k(&mut b.k[..], 128).positions(&b.pos[..]).cos_sin(
+        &b.cos[..],
+        &b.sin[..],
+        32,
+    );
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("q_stride"), "{}", e.message());
 

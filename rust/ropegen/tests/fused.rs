@@ -10,7 +10,16 @@ use ropegen::{Args, Context, Stream};
 const SENTINEL: f32 = -12345.5;
 
 #[allow(clippy::too_many_arguments)]
-fn run(ctx: &Context, head_dim: usize, q_heads: usize, kv_heads: usize, start: usize, n: usize, max_seq: usize, slots: Option<Vec<i32>>) {
+fn run(
+    ctx: &Context,
+    head_dim: usize,
+    q_heads: usize,
+    kv_heads: usize,
+    start: usize,
+    n: usize,
+    max_seq: usize,
+    slots: Option<Vec<i32>>,
+) {
     let spec = format!(
         "op=rope_kv_append cache=contiguous(order=hnd) dtype=f32 head_dim={} q_heads={} kv_heads={}",
         head_dim, q_heads, kv_heads

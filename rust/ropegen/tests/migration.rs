@@ -68,9 +68,8 @@ fn seed_rope_contract_all_shapes() {
 fn seed_rope_q_only_and_device_buffers() {
     let ctx = Context::new("host", -1).unwrap();
     let (seq_len, num_heads, head_dim) = (64usize, 32usize, 128usize);
-    let kernel = ctx
-        .kernel(&format!("op=rope head_dim={} q_heads={} kv_heads=1 dtype=f32", head_dim, num_heads))
-        .unwrap();
+    let kernel =
+        ctx.kernel(&format!("op=rope head_dim={} q_heads={} kv_heads=1 dtype=f32", head_dim, num_heads)).unwrap();
     let q0 = random(seq_len * num_heads * head_dim, 5);
     let (cos, sin) = tables(seq_len, head_dim);
     let positions: Vec<i32> = (0..seq_len as i32).collect();
@@ -81,11 +80,11 @@ fn seed_rope_q_only_and_device_buffers() {
     let mut q = ctx.alloc_from(&q0).unwrap();
     let mut k_scratch = ctx.alloc(seq_len * head_dim * 4).unwrap();
     let (c, s, p) = (ctx.alloc_from(&cos).unwrap(), ctx.alloc_from(&sin).unwrap(), ctx.alloc_from(&positions).unwrap());
-    let args = Args::new(seq_len)
-        .q(&mut q, num_heads * head_dim)
-        .k(&mut k_scratch, head_dim)
-        .positions(&p)
-        .cos_sin(&c, &s, head_dim / 2);
+    let args = Args::new(seq_len).q(&mut q, num_heads * head_dim).k(&mut k_scratch, head_dim).positions(&p).cos_sin(
+        &c,
+        &s,
+        head_dim / 2,
+    );
     kernel.launch(&args, Stream::DEFAULT).unwrap();
     ctx.synchronize().unwrap();
     let got: Vec<f32> = q.to_vec().unwrap();

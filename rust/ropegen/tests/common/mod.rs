@@ -112,7 +112,13 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], bound: &[f64]) {
         let err = (got[i] as f64 - want[i] as f64).abs();
         // The reference rounds to f32 once more: allow that half ulp of the result too.
         let allowed = bound[i] + (want[i].abs() as f64) * 2f64.powi(-24);
-        let ratio = if allowed > 0.0 { err / allowed } else if err > 0.0 { f64::INFINITY } else { 0.0 };
+        let ratio = if allowed > 0.0 {
+            err / allowed
+        } else if err > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        };
         if ratio > worst.1 {
             worst = (i, ratio);
         }
