@@ -14,6 +14,11 @@ packages=(
   libhiprtc-builtins5       # headers hipRTC compiles against
   rocm-device-libs          # device bitcode hipRTC links by default
 )
+# Rust: the crates in rust/ build offline with Debian's cargo (rustc 1.63). A cargo already
+# on PATH or from rustup (~/.cargo/bin) is used as it is.
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+  packages+=(cargo)         # cargo + rustc: `cargo test` of rust/ and the Rust example
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,310 @@
+//! Raw FFI of ropegen's C API: `include/ropegen/ropegen.h` and
+//! `include/ropegen/kernel_args.h`, written by hand (no bindgen, no external crates).
+//!
+//! Every struct here is checked against the C header by this crate's tests: the argument
+//! block field by field against `ropegen_kernel_args_layout()`, and every struct's size and
+//! field offsets against `ropegen_abi_probe`, a C program built by CMake from the header.
+//! For a safe API use the `ropegen` crate.
+#![allow(non_camel_case_types)]
+
+use std::os::raw::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
+
+/// `ROPEGEN_KERNEL_ABI_VERSION`: the version of `ropegen_kernel_args` this copy mirrors.
+pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 2;
+
+/// `ropegen_status` (a C enum: `int`-sized on every platform ropegen builds for).
+pub type ropegen_status = c_int;
+pub const ROPEGEN_OK: ropegen_status = 0;
+/// A null pointer or bad value passed to the API.
+pub const ROPEGEN_ERROR_INVALID_ARGUMENT: ropegen_status = 1;
+/// Spec text did not parse.
+pub const ROPEGEN_ERROR_PARSE: ropegen_status = 2;
+/// Spec is contradictory or unsupported by the target.
+pub const ROPEGEN_ERROR_SPEC: ropegen_status = 3;
+pub const ROPEGEN_ERROR_TARGET: ropegen_status = 4;
+pub const ROPEGEN_ERROR_COMPILE: ropegen_status = 5;
+/// Includes "no such device / no driver".
+pub const ROPEGEN_ERROR_LOAD: ropegen_status = 6;
+/// Argument checks before a launch, or the launch itself.
+pub const ROPEGEN_ERROR_LAUNCH: ropegen_status = 7;
+pub const ROPEGEN_ERROR_CACHE: ropegen_status = 8;
+pub const ROPEGEN_ERROR_IO: ropegen_status = 9;
+pub const ROPEGEN_ERROR_INTERNAL: ropegen_status = 10;
+
+/// Opaque: one device (or the host) plus a JIT.
+#[repr(C)]
+pub struct ropegen_context {
+    _private: [u8; 0],
+}
+
+/// Opaque: a loaded kernel, owned by the caller.
+#[repr(C)]
+pub struct ropegen_kernel {
+    _private: [u8; 0],
+}
+
+/// The kernel argument block (`kernel_args.h`), passed by value to every generated kernel.
+/// Strides count elements. Start from [`ropegen_kernel_args::init`]
+/// (`ROPEGEN_KERNEL_ARGS_INIT`): size and ABI version filled in, the rest zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ropegen_kernel_args {
+    pub size: c_uint,
+    pub abi_version: c_uint,
+    pub num_tokens: c_longlong,
+    pub positions: *const c_void,
+    pub slot_mapping: *const c_void,
+    pub q: *mut c_void,
+    pub q_stride: c_longlong,
+    pub k: *mut c_void,
+    pub k_stride: c_longlong,
+    pub v: *const c_void,
+    pub v_stride: c_longlong,
+    pub cos: *const f32,
+    pub sin: *const f32,
+    pub cos_sin_stride: c_longlong,
+    pub k_cache: *mut c_void,
+    pub v_cache: *mut c_void,
+    pub max_seq: c_longlong,
+}
+
+impl ropegen_kernel_args {
+    /// `ROPEGEN_KERNEL_ARGS_INIT`: the header filled in, every other field zero.
+    pub fn init() -> Self {
+        ropegen_kernel_args {
+            size: std::mem::size_of::<ropegen_kernel_args>() as c_uint,
+            abi_version: ROPEGEN_KERNEL_ABI_VERSION,
+            num_tokens: 0,
+            positions: std::ptr::null(),
+            slot_mapping: std::ptr::null(),
+            q: std::ptr::null_mut(),
+            q_stride: 0,
+            k: std::ptr::null_mut(),
+            k_stride: 0,
+            v: std::ptr::null(),
+            v_stride: 0,
+            cos: std::ptr::null(),
+            sin: std::ptr::null(),
+            cos_sin_stride: 0,
+            k_cache: std::ptr::null_mut(),
+            v_cache: std::ptr::null_mut(),
+            max_seq: 0,
+        }
+    }
+}
+
+impl Default for ropegen_kernel_args {
+    fn default() -> Self {
+        Self::init()
+    }
+}
+
+/// Launch shape and argument requirements of a kernel, from the kernel's own build.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ropegen_kernel_info {
+    pub block_threads: c_int,
+    pub wave: c_int,
+    /// Elements per vector; strides must be multiples.
+    pub vec: c_int,
+    /// Bytes: q, k, v, caches.
+    pub tensor_align: c_int,
+    /// Bytes: cos, sin.
+    pub table_align: c_int,
+    /// Kernel symbol (NUL-terminated).
+    pub entry: [c_char; 96],
+    /// Target id (NUL-terminated).
+    pub target: [c_char; 64],
+    pub tokens_per_block: c_int,
+    pub head_groups: c_int,
+    /// "compiled", "disk" or "bundle" (NUL-terminated).
+    pub origin: [c_char; 16],
+}
+
+/// One field of the argument block: name, byte offset and byte size.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ropegen_kernel_args_field {
+    pub name: *const c_char,
+    pub offset: usize,
+    pub size: usize,
+}
+
+/// Per-context JIT options; a null string or a negative flag keeps the environment's value.
+/// Start from [`ropegen_context_options::init`] (`ROPEGEN_CONTEXT_OPTIONS_INIT`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ropegen_context_options {
+    pub size: usize,
+    pub cache_dir: *const c_char,
+    pub cache_path: *const c_char,
+    pub compiler: *const c_char,
+    pub dump_dir: *const c_char,
+    pub no_compile: c_int,
+    pub verbose: c_int,
+}
+
+impl ropegen_context_options {
+    /// `ROPEGEN_CONTEXT_OPTIONS_INIT`: everything from the environment.
+    pub fn init() -> Self {
+        ropegen_context_options {
+            size: std::mem::size_of::<ropegen_context_options>(),
+            cache_dir: std::ptr::null(),
+            cache_path: std::ptr::null(),
+            compiler: std::ptr::null(),
+            dump_dir: std::ptr::null(),
+            no_compile: -1,
+            verbose: -1,
+        }
+    }
+}
+
+impl Default for ropegen_context_options {
+    fn default() -> Self {
+        Self::init()
+    }
+}
+
+extern "C" {
+    pub fn ropegen_status_fault(status: ropegen_status) -> c_int;
+    pub fn ropegen_kernel_args_layout(
+        count: *mut usize,
+        size: *mut usize,
+        abi_version: *mut c_uint,
+    ) -> *const ropegen_kernel_args_field;
+    pub fn ropegen_status_string(status: ropegen_status) -> *const c_char;
+    pub fn ropegen_last_error() -> *const c_char;
+    pub fn ropegen_version_string() -> *const c_char;
+
+    pub fn ropegen_context_create(
+        runtime: *const c_char,
+        device: c_int,
+        out: *mut *mut ropegen_context,
+    ) -> ropegen_status;
+    pub fn ropegen_context_create_with_options(
+        runtime: *const c_char,
+        device: c_int,
+        options: *const ropegen_context_options,
+        out: *mut *mut ropegen_context,
+    ) -> ropegen_status;
+    pub fn ropegen_context_destroy(ctx: *mut ropegen_context);
+    pub fn ropegen_context_target(ctx: *const ropegen_context, buf: *mut c_char, len: usize) -> ropegen_status;
+
+    pub fn ropegen_kernel_create(
+        ctx: *mut ropegen_context,
+        spec: *const c_char,
+        out: *mut *mut ropegen_kernel,
+    ) -> ropegen_status;
+    pub fn ropegen_kernel_destroy(kernel: *mut ropegen_kernel);
+    pub fn ropegen_kernel_get_info(kernel: *const ropegen_kernel, out: *mut ropegen_kernel_info) -> ropegen_status;
+    pub fn ropegen_kernel_describe(
+        kernel: *const ropegen_kernel,
+        buf: *mut c_char,
+        len: usize,
+        needed: *mut usize,
+    ) -> ropegen_status;
+    pub fn ropegen_kernel_launch(
+        kernel: *const ropegen_kernel,
+        args: *const ropegen_kernel_args,
+        stream: *mut c_void,
+    ) -> ropegen_status;
+
+    pub fn ropegen_alloc(ctx: *mut ropegen_context, bytes: usize, out: *mut *mut c_void) -> ropegen_status;
+    pub fn ropegen_free(ctx: *mut ropegen_context, ptr: *mut c_void) -> ropegen_status;
+    pub fn ropegen_copy_to_device(
+        ctx: *mut ropegen_context,
+        dst: *mut c_void,
+        src: *const c_void,
+        bytes: usize,
+    ) -> ropegen_status;
+    pub fn ropegen_copy_to_host(
+        ctx: *mut ropegen_context,
+        dst: *mut c_void,
+        src: *const c_void,
+        bytes: usize,
+    ) -> ropegen_status;
+    pub fn ropegen_synchronize(ctx: *mut ropegen_context) -> ropegen_status;
+
+    pub fn ropegen_kernel_verify(
+        ctx: *mut ropegen_context,
+        kernel: *const ropegen_kernel,
+        tokens: c_longlong,
+        seed: c_ulonglong,
+        passed: *mut c_int,
+    ) -> ropegen_status;
+}
+
+/// The Rust copy of the argument block, field by field: (name, byte offset, byte size), in
+/// declaration order. The tests (and the `ropegen` crate, before its first launch) compare
+/// it with `ropegen_kernel_args_layout()`.
+pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize)> {
+    macro_rules! fields {
+        ($($f:ident),*) => {{
+            let a = std::mem::MaybeUninit::<ropegen_kernel_args>::uninit();
+            let base = a.as_ptr() as usize;
+            vec![$({
+                // addr_of! on a field of an uninitialised value: no read, no reference.
+                let p = unsafe { std::ptr::addr_of!((*a.as_ptr()).$f) };
+                (stringify!($f), p as usize - base, size_of_pointee(p))
+            }),*]
+        }};
+    }
+    fields!(
+        size,
+        abi_version,
+        num_tokens,
+        positions,
+        slot_mapping,
+        q,
+        q_stride,
+        k,
+        k_stride,
+        v,
+        v_stride,
+        cos,
+        sin,
+        cos_sin_stride,
+        k_cache,
+        v_cache,
+        max_seq
+    )
+}
+
+fn size_of_pointee<T>(_: *const T) -> usize {
+    std::mem::size_of::<T>()
+}
+
+/// The library's argument block: (fields as (name, offset, size), total size, ABI version).
+pub fn kernel_args_layout_c() -> (Vec<(String, usize, usize)>, usize, c_uint) {
+    let (mut n, mut size, mut version) = (0usize, 0usize, 0 as c_uint);
+    let mut out = Vec::new();
+    unsafe {
+        let f = ropegen_kernel_args_layout(&mut n, &mut size, &mut version);
+        for i in 0..n {
+            let e = &*f.add(i);
+            let name = std::ffi::CStr::from_ptr(e.name).to_string_lossy().into_owned();
+            out.push((name, e.offset, e.size));
+        }
+    }
+    (out, size, version)
+}
+
+/// Ok when this crate's `ropegen_kernel_args` is the library's, field by field (names,
+/// offsets, sizes), in total size and in ABI version; else a message showing both.
+pub fn check_kernel_args_layout() -> Result<(), String> {
+    let ours = kernel_args_layout_rust();
+    let (theirs, size, version) = kernel_args_layout_c();
+    let ours_cmp: Vec<(String, usize, usize)> = ours.iter().map(|&(n, o, s)| (n.to_string(), o, s)).collect();
+    let our_size = std::mem::size_of::<ropegen_kernel_args>();
+    if ours_cmp != theirs || size != our_size || version != ROPEGEN_KERNEL_ABI_VERSION {
+        return Err(format!(
+            "ropegen-sys's ropegen_kernel_args (size {}, ABI version {}) does not match libropegen_c's \
+             (size {}, ABI version {}):\n  ours   {:?}\n  theirs {:?}",
+            our_size, ROPEGEN_KERNEL_ABI_VERSION, size, version, ours_cmp, theirs
+        ));
+    }
+    Ok(())
+}
+
+/// Where build.rs found libropegen_c (ROPEGEN_LIB_DIR or the repository's build/).
+pub const LIB_DIR: &str = env!("ROPEGEN_LIB_DIR_USED");

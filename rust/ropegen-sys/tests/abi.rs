@@ -1,0 +1,189 @@
+//! ropegen-sys against the C header.
+//!
+//! `kernel_args_layout`: the argument block against what the library reports at run time
+//! (ropegen_kernel_args_layout: names, offsets, sizes, total size, ABI version).
+//! `structs_match_c_probe`: every struct's size, alignment and field offsets/sizes, the
+//! status values and the INIT macros against `ropegen_abi_probe`, a C program CMake builds
+//! from ropegen.h next to libropegen_c (or $ROPEGEN_ABI_PROBE). A missing probe fails.
+use ropegen_sys::*;
+use std::ffi::CStr;
+use std::mem::{align_of, size_of, MaybeUninit};
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn kernel_args_layout() {
+    if let Err(e) = check_kernel_args_layout() {
+        panic!("{}", e);
+    }
+    let (fields, size, version) = kernel_args_layout_c();
+    assert_eq!(fields.len(), 17);
+    assert_eq!(size, size_of::<ropegen_kernel_args>());
+    assert_eq!(version, ROPEGEN_KERNEL_ABI_VERSION);
+    let a = ropegen_kernel_args::init();
+    assert_eq!(a.size as usize, size);
+    assert_eq!(a.abi_version, version);
+}
+
+#[test]
+fn status_values_match_library_names() {
+    let names = [
+        (ROPEGEN_OK, "ROPEGEN_OK"),
+        (ROPEGEN_ERROR_INVALID_ARGUMENT, "ROPEGEN_ERROR_INVALID_ARGUMENT"),
+        (ROPEGEN_ERROR_PARSE, "ROPEGEN_ERROR_PARSE"),
+        (ROPEGEN_ERROR_SPEC, "ROPEGEN_ERROR_SPEC"),
+        (ROPEGEN_ERROR_TARGET, "ROPEGEN_ERROR_TARGET"),
+        (ROPEGEN_ERROR_COMPILE, "ROPEGEN_ERROR_COMPILE"),
+        (ROPEGEN_ERROR_LOAD, "ROPEGEN_ERROR_LOAD"),
+        (ROPEGEN_ERROR_LAUNCH, "ROPEGEN_ERROR_LAUNCH"),
+        (ROPEGEN_ERROR_CACHE, "ROPEGEN_ERROR_CACHE"),
+        (ROPEGEN_ERROR_IO, "ROPEGEN_ERROR_IO"),
+        (ROPEGEN_ERROR_INTERNAL, "ROPEGEN_ERROR_INTERNAL"),
+    ];
+    for &(v, name) in names.iter() {
+        let s = unsafe { CStr::from_ptr(ropegen_status_string(v)) }.to_str().unwrap();
+        assert_eq!(s, name, "status value {}", v);
+    }
+    let s = unsafe { CStr::from_ptr(ropegen_status_string(11)) }.to_str().unwrap();
+    assert_eq!(s, "unknown status", "a status past ROPEGEN_ERROR_INTERNAL exists in the library but not here");
+}
+
+macro_rules! layout {
+    ($out:ident, $t:ident { $($f:ident),* }) => {{
+        $out.push(format!("struct {} size {} align {}", stringify!($t), size_of::<$t>(), align_of::<$t>()));
+        let a = MaybeUninit::<$t>::uninit();
+        let base = a.as_ptr() as usize;
+        $({
+            let p = unsafe { std::ptr::addr_of!((*a.as_ptr()).$f) };
+            $out.push(format!("field {}.{} offset {} size {}", stringify!($t), stringify!($f),
+                              p as usize - base, size_of_pointee(p)));
+        })*
+    }};
+}
+
+fn size_of_pointee<T>(_: *const T) -> usize {
+    size_of::<T>()
+}
+
+/// What the probe must print, from the Rust declarations.
+fn rust_lines() -> Vec<String> {
+    let mut out = Vec::new();
+    layout!(
+        out,
+        ropegen_kernel_args {
+            size,
+            abi_version,
+            num_tokens,
+            positions,
+            slot_mapping,
+            q,
+            q_stride,
+            k,
+            k_stride,
+            v,
+            v_stride,
+            cos,
+            sin,
+            cos_sin_stride,
+            k_cache,
+            v_cache,
+            max_seq
+        }
+    );
+    layout!(
+        out,
+        ropegen_kernel_info {
+            block_threads,
+            wave,
+            vec,
+            tensor_align,
+            table_align,
+            entry,
+            target,
+            tokens_per_block,
+            head_groups,
+            origin
+        }
+    );
+    layout!(out, ropegen_kernel_args_field { name, offset, size });
+    layout!(out, ropegen_context_options { size, cache_dir, cache_path, compiler, dump_dir, no_compile, verbose });
+    out.push(format!(
+        "struct ropegen_status size {} align {}",
+        size_of::<ropegen_status>(),
+        align_of::<ropegen_status>()
+    ));
+    for (name, v) in [
+        ("ROPEGEN_KERNEL_ABI_VERSION", ROPEGEN_KERNEL_ABI_VERSION as i64),
+        ("ROPEGEN_OK", ROPEGEN_OK as i64),
+        ("ROPEGEN_ERROR_INVALID_ARGUMENT", ROPEGEN_ERROR_INVALID_ARGUMENT as i64),
+        ("ROPEGEN_ERROR_PARSE", ROPEGEN_ERROR_PARSE as i64),
+        ("ROPEGEN_ERROR_SPEC", ROPEGEN_ERROR_SPEC as i64),
+        ("ROPEGEN_ERROR_TARGET", ROPEGEN_ERROR_TARGET as i64),
+        ("ROPEGEN_ERROR_COMPILE", ROPEGEN_ERROR_COMPILE as i64),
+        ("ROPEGEN_ERROR_LOAD", ROPEGEN_ERROR_LOAD as i64),
+        ("ROPEGEN_ERROR_LAUNCH", ROPEGEN_ERROR_LAUNCH as i64),
+        ("ROPEGEN_ERROR_CACHE", ROPEGEN_ERROR_CACHE as i64),
+        ("ROPEGEN_ERROR_IO", ROPEGEN_ERROR_IO as i64),
+        ("ROPEGEN_ERROR_INTERNAL", ROPEGEN_ERROR_INTERNAL as i64),
+    ] {
+        out.push(format!("const {} {}", name, v));
+    }
+    let o = ropegen_context_options::init();
+    out.push(format!(
+        "init ropegen_context_options size {} no_compile {} verbose {} nulls {}",
+        o.size,
+        o.no_compile,
+        o.verbose,
+        (o.cache_dir.is_null() && o.cache_path.is_null() && o.compiler.is_null() && o.dump_dir.is_null()) as i32
+    ));
+    let a = ropegen_kernel_args::init();
+    out.push(format!("init ropegen_kernel_args size {} abi_version {}", a.size, a.abi_version));
+    out
+}
+
+fn probe_path() -> PathBuf {
+    match std::env::var("ROPEGEN_ABI_PROBE") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(LIB_DIR).join("ropegen_abi_probe"),
+    }
+}
+
+#[test]
+fn structs_match_c_probe() {
+    let probe = probe_path();
+    let out = Command::new(&probe).output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run the C layout probe {} ({}): build it with `cmake --build build --target ropegen_abi_probe` \
+             or point ROPEGEN_ABI_PROBE at it",
+            probe.display(),
+            e
+        )
+    });
+    assert!(out.status.success(), "{} failed: {:?}", probe.display(), out.status);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let c: Vec<&str> = text.lines().collect();
+    let rust = rust_lines();
+    let mut diffs = Vec::new();
+    for i in 0..c.len().max(rust.len()) {
+        let (a, b) = (c.get(i).copied().unwrap_or("<none>"), rust.get(i).map(|s| s.as_str()).unwrap_or("<none>"));
+        if a != b {
+            diffs.push(format!("  C:    {}\n  Rust: {}", a, b));
+        }
+    }
+    assert!(diffs.is_empty(), "ropegen-sys differs from ropegen.h:\n{}", diffs.join("\n"));
+    assert!(c.len() > 40, "the probe printed too little:\n{}", text);
+}
+
+#[test]
+fn version_and_last_error() {
+    let v = unsafe { CStr::from_ptr(ropegen_version_string()) }.to_str().unwrap();
+    assert!(v.split('.').count() == 3, "version {}", v);
+    let mut ctx: *mut ropegen_context = std::ptr::null_mut();
+    let status = unsafe { ropegen_context_create(b"no-such-runtime\0".as_ptr() as *const _, -1, &mut ctx) };
+    assert_eq!(status, ROPEGEN_ERROR_LOAD);
+    assert!(ctx.is_null());
+    let msg = unsafe { CStr::from_ptr(ropegen_last_error()) }.to_string_lossy().into_owned();
+    assert!(msg.contains("no-such-runtime"), "{}", msg);
+    assert_eq!(unsafe { ropegen_status_fault(ROPEGEN_OK) }, 0);
+    assert_eq!(unsafe { ropegen_status_fault(ROPEGEN_ERROR_PARSE) }, 1);
+}

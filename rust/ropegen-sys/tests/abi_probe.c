@@ -1,0 +1,86 @@
+/* Prints the C layout of every struct and constant of ropegen.h, one item per line:
+ *   struct NAME size N align A
+ *   field NAME.FIELD offset O size S
+ *   const NAME VALUE
+ * Built by CMake (rust/CMakeLists.txt) with the compiler the library was built with; the
+ * ropegen-sys test `abi` compares it, line by line, with the Rust declarations. */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ropegen/ropegen.h"
+
+#define STRUCT(T) printf("struct %s size %zu align %zu\n", #T, sizeof(T), _Alignof(T))
+#define FIELD(T, F) printf("field %s.%s offset %zu size %zu\n", #T, #F, offsetof(T, F), sizeof(((T*)0)->F))
+#define CONST(C) printf("const %s %lld\n", #C, (long long)(C))
+
+int main(void) {
+  STRUCT(ropegen_kernel_args);
+  FIELD(ropegen_kernel_args, size);
+  FIELD(ropegen_kernel_args, abi_version);
+  FIELD(ropegen_kernel_args, num_tokens);
+  FIELD(ropegen_kernel_args, positions);
+  FIELD(ropegen_kernel_args, slot_mapping);
+  FIELD(ropegen_kernel_args, q);
+  FIELD(ropegen_kernel_args, q_stride);
+  FIELD(ropegen_kernel_args, k);
+  FIELD(ropegen_kernel_args, k_stride);
+  FIELD(ropegen_kernel_args, v);
+  FIELD(ropegen_kernel_args, v_stride);
+  FIELD(ropegen_kernel_args, cos);
+  FIELD(ropegen_kernel_args, sin);
+  FIELD(ropegen_kernel_args, cos_sin_stride);
+  FIELD(ropegen_kernel_args, k_cache);
+  FIELD(ropegen_kernel_args, v_cache);
+  FIELD(ropegen_kernel_args, max_seq);
+
+  STRUCT(ropegen_kernel_info);
+  FIELD(ropegen_kernel_info, block_threads);
+  FIELD(ropegen_kernel_info, wave);
+  FIELD(ropegen_kernel_info, vec);
+  FIELD(ropegen_kernel_info, tensor_align);
+  FIELD(ropegen_kernel_info, table_align);
+  FIELD(ropegen_kernel_info, entry);
+  FIELD(ropegen_kernel_info, target);
+  FIELD(ropegen_kernel_info, tokens_per_block);
+  FIELD(ropegen_kernel_info, head_groups);
+  FIELD(ropegen_kernel_info, origin);
+
+  STRUCT(ropegen_kernel_args_field);
+  FIELD(ropegen_kernel_args_field, name);
+  FIELD(ropegen_kernel_args_field, offset);
+  FIELD(ropegen_kernel_args_field, size);
+
+  STRUCT(ropegen_context_options);
+  FIELD(ropegen_context_options, size);
+  FIELD(ropegen_context_options, cache_dir);
+  FIELD(ropegen_context_options, cache_path);
+  FIELD(ropegen_context_options, compiler);
+  FIELD(ropegen_context_options, dump_dir);
+  FIELD(ropegen_context_options, no_compile);
+  FIELD(ropegen_context_options, verbose);
+
+  STRUCT(ropegen_status);
+
+  CONST(ROPEGEN_KERNEL_ABI_VERSION);
+  CONST(ROPEGEN_OK);
+  CONST(ROPEGEN_ERROR_INVALID_ARGUMENT);
+  CONST(ROPEGEN_ERROR_PARSE);
+  CONST(ROPEGEN_ERROR_SPEC);
+  CONST(ROPEGEN_ERROR_TARGET);
+  CONST(ROPEGEN_ERROR_COMPILE);
+  CONST(ROPEGEN_ERROR_LOAD);
+  CONST(ROPEGEN_ERROR_LAUNCH);
+  CONST(ROPEGEN_ERROR_CACHE);
+  CONST(ROPEGEN_ERROR_IO);
+  CONST(ROPEGEN_ERROR_INTERNAL);
+
+  /* The INIT macros' values, which ropegen-sys's init() functions reproduce. */
+  {
+    ropegen_context_options o = ROPEGEN_CONTEXT_OPTIONS_INIT;
+    printf("init ropegen_context_options size %zu no_compile %d verbose %d nulls %d\n", o.size, o.no_compile,
+           o.verbose, !o.cache_dir && !o.cache_path && !o.compiler && !o.dump_dir);
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+    printf("init ropegen_kernel_args size %u abi_version %u\n", a.size, a.abi_version);
+  }
+  return 0;
+}

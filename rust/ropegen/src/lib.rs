@@ -1,0 +1,1203 @@
+//! Safe Rust API of ropegen: RoPE and KV-cache kernels generated, compiled and cached at run
+//! time for the device in hand (NVIDIA, AMD, or the host CPU), over the C API in
+//! `libropegen_c` (see the `ropegen-sys` crate).
+//!
+//! ```no_run
+//! use ropegen::{Args, Context, Stream};
+//! let ctx = Context::new("host", -1)?;
+//! let kernel = ctx.kernel("op=rope head_dim=128 q_heads=32 kv_heads=8 dtype=f32")?;
+//! # let (mut q, mut k, pos, cos, sin) = (vec![0f32; 4096], vec![0f32; 1024], vec![0i32; 1], vec![0f32; 64], vec![0f32; 64]);
+//! let args = Args::new(1)
+//!     .q(&mut q[..], 32 * 128)
+//!     .k(&mut k[..], 8 * 128)
+//!     .positions(&pos[..])
+//!     .cos_sin(&cos[..], &sin[..], 64);
+//! kernel.launch(&args, Stream::DEFAULT)?;
+//! # Ok::<(), ropegen::Error>(())
+//! ```
+//!
+//! On a GPU the engine passes its own device memory (the README's example, compiled here):
+//!
+//! ```no_run
+//! use ropegen::{Args, Context, DevicePtr, Stream};
+//! # fn f(ptrs: [*mut std::ffi::c_void; 8], stream: *mut std::ffi::c_void, n: usize) -> Result<(), ropegen::Error> {
+//! let ctx = Context::new("auto", -1)?;                  // the GPU this process sees, else the host
+//! let k = ctx.kernel("op=rope_kv_append head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=contiguous(order=hnd)")?;
+//! let [q, key, v, kc, vc, pos, cos, sin] = ptrs.map(|p| unsafe { DevicePtr::new(p) });   // engine's device memory
+//! let args = Args::new(n).q(q, 32 * 128).k(key, 8 * 128).v(v, 8 * 128).positions(pos)
+//!     .cos_sin(cos, sin, 64).caches(kc, vc).max_seq(4096);
+//! k.launch(&args, unsafe { Stream::from_raw(stream) })?;   // Err(ropegen::Error): status, fault, message
+//! println!("{:?} {}", k.info(), k.describe());             // plan, alignments, entry, target, origin; JSON
+//! # Ok(()) }
+//! ```
+//!
+//! What is checked where: this crate checks what it can see cheaply — a host slice's element
+//! type and length against the kernel's argument shapes (from `ropegen_kernel_describe`),
+//! positions inside the cos/sin tables and slots inside the cache when those are host
+//! slices, and that host slices go only to host kernels. The C library checks the rest
+//! before every launch (null pointers, strides, alignment, the argument block's ABI).
+//! Device pointers ([`DevicePtr`]) are unchecked beyond that: their constructor is unsafe.
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::marker::PhantomData;
+use std::os::raw::{c_char, c_void};
+use std::path::Path;
+use std::ptr;
+use std::sync::Arc;
+
+pub use ropegen_sys as sys;
+
+mod json;
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// Which kind of failure a status is (`ropegen_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// A null pointer or bad value passed to the API.
+    InvalidArgument,
+    /// Spec text did not parse.
+    Parse,
+    /// Spec is contradictory or unsupported by the target.
+    Spec,
+    Target,
+    Compile,
+    /// Includes "no such device / no driver".
+    Load,
+    /// Argument checks before a launch (in Rust or in C), or the launch itself.
+    Launch,
+    Cache,
+    Io,
+    Internal,
+    /// A status this crate does not know (a newer library).
+    Unknown(i32),
+}
+
+impl Status {
+    pub fn from_raw(s: sys::ropegen_status) -> Option<Status> {
+        Some(match s {
+            sys::ROPEGEN_OK => return None,
+            sys::ROPEGEN_ERROR_INVALID_ARGUMENT => Status::InvalidArgument,
+            sys::ROPEGEN_ERROR_PARSE => Status::Parse,
+            sys::ROPEGEN_ERROR_SPEC => Status::Spec,
+            sys::ROPEGEN_ERROR_TARGET => Status::Target,
+            sys::ROPEGEN_ERROR_COMPILE => Status::Compile,
+            sys::ROPEGEN_ERROR_LOAD => Status::Load,
+            sys::ROPEGEN_ERROR_LAUNCH => Status::Launch,
+            sys::ROPEGEN_ERROR_CACHE => Status::Cache,
+            sys::ROPEGEN_ERROR_IO => Status::Io,
+            sys::ROPEGEN_ERROR_INTERNAL => Status::Internal,
+            other => Status::Unknown(other),
+        })
+    }
+    pub fn to_raw(self) -> sys::ropegen_status {
+        match self {
+            Status::InvalidArgument => sys::ROPEGEN_ERROR_INVALID_ARGUMENT,
+            Status::Parse => sys::ROPEGEN_ERROR_PARSE,
+            Status::Spec => sys::ROPEGEN_ERROR_SPEC,
+            Status::Target => sys::ROPEGEN_ERROR_TARGET,
+            Status::Compile => sys::ROPEGEN_ERROR_COMPILE,
+            Status::Load => sys::ROPEGEN_ERROR_LOAD,
+            Status::Launch => sys::ROPEGEN_ERROR_LAUNCH,
+            Status::Cache => sys::ROPEGEN_ERROR_CACHE,
+            Status::Io => sys::ROPEGEN_ERROR_IO,
+            Status::Internal => sys::ROPEGEN_ERROR_INTERNAL,
+            Status::Unknown(v) => v,
+        }
+    }
+    /// The library's name for it ("ROPEGEN_ERROR_SPEC").
+    pub fn name(self) -> String {
+        unsafe { cstr(sys::ropegen_status_string(self.to_raw())) }
+    }
+}
+
+/// Whose fault an error is (`ropegen_status_fault`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// The caller's: bad spec text, arguments, an unsupported target.
+    Caller,
+    /// The machine's: a missing compiler or driver, an unwritable or damaged cache.
+    Machine,
+    /// ropegen's own: a broken internal invariant (please report it).
+    Ropegen,
+}
+
+/// A failed ropegen call: its status, whose fault it is, and the library's message
+/// (`ropegen_last_error`, copied right after the call on the calling thread).
+#[derive(Clone, Debug)]
+pub struct Error {
+    status: Status,
+    fault: Fault,
+    message: String,
+}
+
+impl Error {
+    fn from_status(s: sys::ropegen_status, message: String) -> Error {
+        let status = Status::from_raw(s).unwrap_or(Status::Internal);
+        let fault = match unsafe { sys::ropegen_status_fault(s) } {
+            1 => Fault::Caller,
+            2 => Fault::Machine,
+            _ => Fault::Ropegen,
+        };
+        Error { status, fault, message }
+    }
+    /// An error found by this crate's own checks (always the caller's).
+    fn caller(status: Status, message: String) -> Error {
+        Error { status, fault: Fault::Caller, message }
+    }
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    pub fn fault(&self) -> Fault {
+        self.fault
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status.name(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+unsafe fn cstr(p: *const c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+/// Ok, or the error with the thread-local message copied now.
+fn check(status: sys::ropegen_status) -> Result<()> {
+    if status == sys::ROPEGEN_OK {
+        return Ok(());
+    }
+    let message = unsafe { cstr(sys::ropegen_last_error()) };
+    Err(Error::from_status(status, message))
+}
+
+fn c_string(what: &str, s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::caller(Status::InvalidArgument, format!("{} contains a NUL byte", what)))
+}
+
+/// The library's version ("0.1.0").
+pub fn version() -> String {
+    unsafe { cstr(sys::ropegen_version_string()) }
+}
+
+/// Checks ropegen-sys's copy of the argument block against the loaded library's (names,
+/// offsets, sizes, total size, ABI version). [`Context::new`] runs it before anything can
+/// be launched.
+pub fn check_abi() -> Result<()> {
+    sys::check_kernel_args_layout().map_err(|m| Error::caller(Status::InvalidArgument, m))
+}
+
+// ---------------------------------------------------------------------------------------
+// Context
+
+/// JIT options of one context (`ropegen_context_options`). Anything not set keeps the
+/// environment's value (docs/env.md).
+#[derive(Clone, Debug, Default)]
+pub struct ContextOptions {
+    cache_dir: Option<CString>,
+    cache_path: Option<CString>,
+    compiler: Option<CString>,
+    dump_dir: Option<CString>,
+    no_compile: Option<bool>,
+    verbose: Option<bool>,
+    bad: Option<String>,
+}
+
+impl ContextOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    fn set(&mut self, what: &str, s: &str) -> Option<CString> {
+        match CString::new(s) {
+            Ok(c) => Some(c),
+            Err(_) => {
+                self.bad = Some(format!("option {} contains a NUL byte", what));
+                None
+            }
+        }
+    }
+    /// User cache directory; "" disables the disk cache (`ROPEGEN_CACHE_DIR`).
+    pub fn cache_dir<P: AsRef<Path>>(mut self, dir: P) -> Self {
+        let s = dir.as_ref().to_string_lossy().into_owned();
+        self.cache_dir = self.set("cache_dir", &s);
+        self
+    }
+    /// Read-only bundle directories, searched in order (`ROPEGEN_CACHE_PATH`).
+    pub fn cache_path<P: AsRef<Path>>(mut self, dirs: &[P]) -> Self {
+        let s: Vec<String> = dirs.iter().map(|d| d.as_ref().to_string_lossy().into_owned()).collect();
+        self.cache_path = self.set("cache_path", &s.join(":"));
+        self
+    }
+    /// Force a backend: "hiprtc", "clang-amdgpu", "nvrtc", "host-cxx" (`ROPEGEN_COMPILER`).
+    pub fn compiler(mut self, name: &str) -> Self {
+        self.compiler = self.set("compiler", name);
+        self
+    }
+    /// Write source, options and log of every compile here (`ROPEGEN_DUMP_DIR`).
+    pub fn dump_dir<P: AsRef<Path>>(mut self, dir: P) -> Self {
+        let s = dir.as_ref().to_string_lossy().into_owned();
+        self.dump_dir = self.set("dump_dir", &s);
+        self
+    }
+    /// true: a cache miss is an error instead of a compile (`ROPEGEN_NO_COMPILE`).
+    pub fn no_compile(mut self, on: bool) -> Self {
+        self.no_compile = Some(on);
+        self
+    }
+    /// true: one line per build on stderr (`ROPEGEN_VERBOSE`).
+    pub fn verbose(mut self, on: bool) -> Self {
+        self.verbose = Some(on);
+        self
+    }
+    fn raw(&self) -> sys::ropegen_context_options {
+        let p = |s: &Option<CString>| s.as_ref().map_or(ptr::null(), |c| c.as_ptr());
+        let flag = |f: Option<bool>| f.map_or(-1, |b| b as i32);
+        sys::ropegen_context_options {
+            cache_dir: p(&self.cache_dir),
+            cache_path: p(&self.cache_path),
+            compiler: p(&self.compiler),
+            dump_dir: p(&self.dump_dir),
+            no_compile: flag(self.no_compile),
+            verbose: flag(self.verbose),
+            ..sys::ropegen_context_options::init()
+        }
+    }
+}
+
+struct ContextInner {
+    raw: *mut sys::ropegen_context,
+    target: String,
+}
+
+// The C++ Context is thread-safe (kernel creation is locked, a launch is const), and the
+// handle is only destroyed when the last Arc goes.
+unsafe impl Send for ContextInner {}
+unsafe impl Sync for ContextInner {}
+
+impl Drop for ContextInner {
+    fn drop(&mut self) {
+        unsafe { sys::ropegen_context_destroy(self.raw) }
+    }
+}
+
+/// One device (or the host) plus a JIT. Cheap to clone (shared); kernels and device
+/// buffers keep it alive. Send + Sync: share it between threads.
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<ContextInner>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Context({})", self.inner.target)
+    }
+}
+
+impl Context {
+    /// runtime: "auto", "cuda", "hip" or "host"; device -1: the default. JIT options come
+    /// from the environment.
+    pub fn new(runtime: &str, device: i32) -> Result<Context> {
+        Self::open(runtime, device, None)
+    }
+
+    /// Like [`Context::new`], with per-context JIT options.
+    pub fn with_options(runtime: &str, device: i32, options: &ContextOptions) -> Result<Context> {
+        Self::open(runtime, device, Some(options))
+    }
+
+    fn open(runtime: &str, device: i32, options: Option<&ContextOptions>) -> Result<Context> {
+        check_abi()?;
+        let rt = c_string("runtime", runtime)?;
+        let mut raw: *mut sys::ropegen_context = ptr::null_mut();
+        match options {
+            None => check(unsafe { sys::ropegen_context_create(rt.as_ptr(), device, &mut raw) })?,
+            Some(o) => {
+                if let Some(m) = &o.bad {
+                    return Err(Error::caller(Status::InvalidArgument, m.clone()));
+                }
+                let opts = o.raw();
+                check(unsafe { sys::ropegen_context_create_with_options(rt.as_ptr(), device, &opts, &mut raw) })?
+            }
+        }
+        let mut inner = ContextInner { raw, target: String::new() };
+        let mut buf = [0 as c_char; 256];
+        check(unsafe { sys::ropegen_context_target(raw, buf.as_mut_ptr(), buf.len()) })?;
+        inner.target = unsafe { cstr(buf.as_ptr()) };
+        Ok(Context { inner: Arc::new(inner) })
+    }
+
+    /// Target id of the device ("sm_90", "gfx1100", "host").
+    pub fn target(&self) -> &str {
+        &self.inner.target
+    }
+
+    /// The raw handle, for calls this crate does not wrap. Valid while `self` lives.
+    pub fn as_raw(&self) -> *mut sys::ropegen_context {
+        self.inner.raw
+    }
+
+    /// A kernel for a one-line spec (`"op=rope head_dim=128 dtype=f32"`): compiled on the
+    /// first request, then from the in-process or disk cache.
+    pub fn kernel(&self, spec: &str) -> Result<Kernel> {
+        let s = c_string("spec", spec)?;
+        let mut raw: *mut sys::ropegen_kernel = ptr::null_mut();
+        check(unsafe { sys::ropegen_kernel_create(self.inner.raw, s.as_ptr(), &mut raw) })?;
+        // Owned from here on: Drop destroys it if anything below fails.
+        let mut k = Kernel {
+            raw,
+            ctx: self.inner.clone(),
+            info: KernelInfo::default(),
+            describe: String::new(),
+            spec: String::new(),
+            arguments: Vec::new(),
+            host: false,
+        };
+        let mut info: sys::ropegen_kernel_info = unsafe { std::mem::zeroed() };
+        check(unsafe { sys::ropegen_kernel_get_info(raw, &mut info) })?;
+        k.info = KernelInfo::from_raw(&info);
+        k.host = k.info.target == "host";
+        k.describe = describe_text(raw)?;
+        let parsed = json::parse(&k.describe)
+            .map_err(|e| Error::caller(Status::Internal, format!("ropegen_kernel_describe gave bad JSON: {}", e)))?;
+        k.spec = parsed.get("spec").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        k.arguments = parse_arguments(&parsed)?;
+        Ok(k)
+    }
+
+    /// `size` bytes of device memory (host runtime: aligned host memory).
+    pub fn alloc(&self, bytes: usize) -> Result<DeviceBuffer> {
+        let mut p: *mut c_void = ptr::null_mut();
+        check(unsafe { sys::ropegen_alloc(self.inner.raw, bytes, &mut p) })?;
+        Ok(DeviceBuffer { ptr: p, bytes, ctx: self.inner.clone() })
+    }
+
+    /// Device memory holding a copy of `data`.
+    pub fn alloc_from<T: Element>(&self, data: &[T]) -> Result<DeviceBuffer> {
+        let mut b = self.alloc(std::mem::size_of_val(data))?;
+        b.copy_from_host(data)?;
+        Ok(b)
+    }
+
+    /// Waits for the device's work.
+    pub fn synchronize(&self) -> Result<()> {
+        check(unsafe { sys::ropegen_synchronize(self.inner.raw) })
+    }
+
+    /// Runs the kernel on random inputs against ropegen's reference (`ropegen --verify`).
+    pub fn verify(&self, kernel: &Kernel, tokens: i64, seed: u64) -> Result<bool> {
+        let mut passed = 0;
+        check(unsafe { sys::ropegen_kernel_verify(self.inner.raw, kernel.raw, tokens, seed, &mut passed) })?;
+        Ok(passed == 1)
+    }
+}
+
+fn describe_text(raw: *const sys::ropegen_kernel) -> Result<String> {
+    let mut needed = 0usize;
+    check(unsafe { sys::ropegen_kernel_describe(raw, ptr::null_mut(), 0, &mut needed) })?;
+    let mut buf = vec![0u8; needed.max(1)];
+    check(unsafe { sys::ropegen_kernel_describe(raw, buf.as_mut_ptr() as *mut c_char, buf.len(), &mut needed) })?;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    buf.truncate(end);
+    String::from_utf8(buf).map_err(|_| Error::caller(Status::Internal, "describe text is not UTF-8".into()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Kernel
+
+/// Launch shape and argument requirements (`ropegen_kernel_info`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelInfo {
+    pub block_threads: i32,
+    pub wave: i32,
+    /// Elements per vector; strides must be multiples.
+    pub vec: i32,
+    /// Bytes: q, k, v, caches.
+    pub tensor_align: i32,
+    /// Bytes: cos, sin.
+    pub table_align: i32,
+    /// Tokens one block covers.
+    pub tokens_per_block: i32,
+    /// Thread groups per token.
+    pub head_groups: i32,
+    /// Kernel symbol.
+    pub entry: String,
+    /// Target id.
+    pub target: String,
+    /// Where the code object came from: "compiled", "disk", "bundle".
+    pub origin: String,
+}
+
+impl KernelInfo {
+    fn from_raw(i: &sys::ropegen_kernel_info) -> KernelInfo {
+        let s = |a: &[c_char]| {
+            let bytes: Vec<u8> = a.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        KernelInfo {
+            block_threads: i.block_threads,
+            wave: i.wave,
+            vec: i.vec,
+            tensor_align: i.tensor_align,
+            table_align: i.table_align,
+            tokens_per_block: i.tokens_per_block,
+            head_groups: i.head_groups,
+            entry: s(&i.entry),
+            target: s(&i.target),
+            origin: s(&i.origin),
+        }
+    }
+}
+
+/// One dimension of an argument's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    /// num_tokens.
+    Tokens,
+    /// Any size (table positions, cache slots or blocks).
+    Free,
+    Fixed(i64),
+}
+
+/// What a kernel reads from one pointer field of the argument block (from
+/// `ropegen_kernel_describe`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgRequirement {
+    pub name: String,
+    /// A null pointer is refused.
+    pub required: bool,
+    pub why: String,
+    /// "bf16", "f16", "f32", "i32", "i64".
+    pub dtype: String,
+    /// "read", "write", "read_write".
+    pub access: String,
+    /// Bytes.
+    pub align: i64,
+    pub shape: Vec<Dim>,
+    /// The field holding the first dimension's stride (elements).
+    pub stride: Option<String>,
+    pub stride_multiple: i64,
+}
+
+fn parse_arguments(v: &json::Value) -> Result<Vec<ArgRequirement>> {
+    let bad = |what: &str| Error::caller(Status::Internal, format!("ropegen_kernel_describe: {}", what));
+    let args = v.get("arguments").and_then(|a| a.as_array()).ok_or_else(|| bad("no \"arguments\""))?;
+    let mut out = Vec::new();
+    for a in args {
+        let s = |k: &str| a.get(k).and_then(|x| x.as_str()).map(|x| x.to_string());
+        let name = s("name").ok_or_else(|| bad("an argument without a name"))?;
+        let mut shape = Vec::new();
+        for d in a.get("shape").and_then(|x| x.as_array()).unwrap_or(&[]) {
+            shape.push(match d {
+                json::Value::Null => Dim::Free,
+                json::Value::Str(t) if t == "tokens" => Dim::Tokens,
+                json::Value::Num(n) => Dim::Fixed(*n as i64),
+                other => return Err(bad(&format!("argument {}: unknown dimension {:?}", name, other))),
+            });
+        }
+        out.push(ArgRequirement {
+            required: a.get("required").and_then(|x| x.as_bool()).unwrap_or(true),
+            why: s("why").unwrap_or_default(),
+            dtype: s("dtype").unwrap_or_default(),
+            access: s("access").unwrap_or_default(),
+            align: a.get("align").and_then(|x| x.as_i64()).unwrap_or(1),
+            shape,
+            stride: s("stride"),
+            stride_multiple: a.get("stride_multiple").and_then(|x| x.as_i64()).unwrap_or(1),
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// A loaded kernel. Keeps its context alive. Send + Sync: a launch does not modify it.
+pub struct Kernel {
+    raw: *mut sys::ropegen_kernel,
+    ctx: Arc<ContextInner>,
+    info: KernelInfo,
+    describe: String,
+    spec: String,
+    arguments: Vec<ArgRequirement>,
+    host: bool,
+}
+
+unsafe impl Send for Kernel {}
+unsafe impl Sync for Kernel {}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        unsafe { sys::ropegen_kernel_destroy(self.raw) }
+    }
+}
+
+impl fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Kernel({} for {}: {})", self.info.entry, self.info.target, self.spec)
+    }
+}
+
+impl Kernel {
+    pub fn info(&self) -> &KernelInfo {
+        &self.info
+    }
+    /// `ropegen_kernel_describe`: the kernel as JSON (canonical spec, target, entry, plan,
+    /// origin, arguments).
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+    /// The canonical spec text (every key, defaults filled in).
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+    /// The pointer arguments this kernel reads, in header order.
+    pub fn arguments(&self) -> &[ArgRequirement] {
+        &self.arguments
+    }
+    pub fn as_raw(&self) -> *const sys::ropegen_kernel {
+        self.raw
+    }
+    /// The context it was created in.
+    pub fn context(&self) -> Context {
+        Context { inner: self.ctx.clone() }
+    }
+
+    /// Checks the arguments (here, then in the library) and launches on `stream`. On the
+    /// host runtime the launch runs to completion on the calling thread; on a GPU it is
+    /// enqueued, so device memory must outlive the work (DeviceBuffer's drop frees it
+    /// through the runtime).
+    pub fn launch(&self, args: &Args<'_>, stream: Stream) -> Result<()> {
+        self.check_args(args)?;
+        check(unsafe { sys::ropegen_kernel_launch(self.raw, &args.raw, stream.0) })
+    }
+
+    /// The checks [`Kernel::launch`] makes in Rust before calling the library (host slices'
+    /// placement, element types and lengths, index ranges); the library's own checks run
+    /// at launch.
+    pub fn check_args(&self, args: &Args<'_>) -> Result<()> {
+        let n = args.raw.num_tokens;
+        for f in FIELDS.iter() {
+            if let Some((ctx, host_target)) = args.bufs[f.slot()].as_ref().and_then(|b| b.owner) {
+                // Another context's memory is fine only when both are the host runtime.
+                if ctx != Arc::as_ptr(&self.ctx) && !(host_target && self.host) {
+                    return Err(launch_err(format!(
+                        "argument '{}' is a DeviceBuffer of another Context than the kernel's ({})",
+                        f.name(),
+                        self.info.target
+                    )));
+                }
+            }
+        }
+        if !self.host {
+            if let Some(f) = FIELDS.iter().find(|f| matches!(args.bufs[f.slot()].as_ref(), Some(b) if b.host)) {
+                return Err(launch_err(format!(
+                    "argument '{}' is a host slice but the kernel runs on {}: pass device memory (DeviceBuffer or DevicePtr)",
+                    f.name(),
+                    self.info.target
+                )));
+            }
+        }
+        if n <= 0 {
+            return Ok(()); // nothing is read; the library checks the rest
+        }
+        let n = n as usize;
+        // Index values are read where the kernel would read them on this thread: host
+        // slices (their type checked below), and DeviceBuffers of a host-runtime kernel.
+        let index = |f: Field| -> Option<IndexView> {
+            let b = args.bufs[f.slot()].as_ref()?;
+            let readable = b.host || (self.host && b.owner.is_some());
+            let r = self.arguments.iter().find(|r| r.name == f.name())?;
+            let wide = r.dtype == "i64";
+            let len = b.bytes? / if wide { 8 } else { 4 };
+            if readable {
+                Some(IndexView { ptr: b.ptr, len, wide })
+            } else {
+                None
+            }
+        };
+        let mut rotary_half = 0usize;
+        let mut table_stride = 0usize;
+        for r in &self.arguments {
+            let field = match Field::from_name(&r.name) {
+                Some(f) => f,
+                None => continue,
+            };
+            let b = match args.bufs[field.slot()].as_ref() {
+                Some(b) => b,
+                None => continue, // null: the library says whether that is allowed
+            };
+            if let Some(elem) = b.elem {
+                if !elem.dtypes.contains(&r.dtype.as_str()) {
+                    return Err(launch_err(format!(
+                        "argument '{}' is a slice of {} but the kernel's {} is {}",
+                        r.name, elem.rust, r.name, r.dtype
+                    )));
+                }
+            }
+            let fixed: usize = r.shape.iter().map(|d| if let Dim::Fixed(x) = d { *x as usize } else { 1 }).product();
+            let stride = r.stride.as_deref().and_then(|s| Field::stride_value(&args.raw, s)).unwrap_or(0);
+            let need = match r.shape.first() {
+                Some(Dim::Tokens) if r.shape.len() == 1 => n,
+                // Saturating: a huge stride must fail the check, not wrap around it.
+                Some(Dim::Tokens) => (n - 1).saturating_mul(stride.max(fixed)).saturating_add(fixed),
+                // cos / sin: [positions, rotary_dim / 2]
+                Some(Dim::Free) if r.shape.len() == 2 => {
+                    rotary_half = fixed;
+                    table_stride = stride.max(fixed);
+                    fixed
+                }
+                // contiguous(order = hnd): [kv_heads, max_seq, head_dim]
+                _ if r.shape.get(1) == Some(&Dim::Free) => fixed.saturating_mul(args.raw.max_seq.max(0) as usize),
+                _ => fixed,
+            };
+            if let Some(len) = b.elems(elem_size(&r.dtype)) {
+                if len < need {
+                    return Err(launch_err(format!(
+                        "argument '{}' holds {} elements but {} tokens need at least {} (shape {:?}{})",
+                        r.name,
+                        len,
+                        n,
+                        need,
+                        r.shape,
+                        r.stride.as_ref().map(|s| format!(", {} = {}", s, stride)).unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        // Index values, where they are readable and the memory they select has a known size.
+        let positions = index(Field::Positions);
+        if let Some(ix) = positions {
+            let max = unsafe { ix.max_checked(n) };
+            if ix.min(n) < 0 && rotary_half > 0 {
+                return Err(launch_err("a position is negative".into()));
+            }
+            for f in [Field::Cos, Field::Sin] {
+                if let Some(len) = args.bufs[f.slot()].as_ref().and_then(|b| b.elems(4)) {
+                    if max >= 0 && (max as usize).saturating_mul(table_stride).saturating_add(rotary_half) > len {
+                        return Err(launch_err(format!(
+                            "position {} is past the end of '{}' ({} elements, cos_sin_stride {})",
+                            max,
+                            f.name(),
+                            len,
+                            table_stride
+                        )));
+                    }
+                }
+            }
+        }
+        // Slots: slot_mapping when given (unreadable: unchecked), else the positions.
+        let slots = if args.bufs[Field::SlotMapping.slot()].is_some() { index(Field::SlotMapping) } else { positions };
+        if let Some(ix) = slots {
+            for (f, r) in [Field::KCache, Field::VCache]
+                .iter()
+                .filter_map(|f| self.arguments.iter().find(|r| r.name == f.name()).map(|r| (*f, r)))
+            {
+                let b = match args.bufs[f.slot()].as_ref() {
+                    Some(b) => b,
+                    None => continue,
+                };
+                let len = match b.elems(elem_size(&r.dtype)) {
+                    Some(l) => l,
+                    None => continue,
+                };
+                // contiguous(order = hnd) without max_seq: the library refuses it, naming max_seq.
+                let cap = match self.cache_slots(r, len, args.raw.max_seq) {
+                    Some(c) => c,
+                    None => continue,
+                };
+                let max = unsafe { ix.max_checked(n) };
+                if max >= 0 && max as usize >= cap {
+                    return Err(launch_err(format!(
+                        "slot {} is outside '{}', which holds {} slots ({} elements)",
+                        max, r.name, cap, len
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Slots a cache buffer of `len` elements holds, for this kernel's cache layout.
+    fn cache_slots(&self, r: &ArgRequirement, len: usize, max_seq: i64) -> Option<usize> {
+        let fixed: usize = r.shape.iter().map(|d| if let Dim::Fixed(x) = d { *x as usize } else { 1 }).product();
+        if r.shape.get(1) == Some(&Dim::Free) {
+            // contiguous(order = hnd): max_seq slots per head; the length is checked above.
+            return if max_seq > 0 { Some(max_seq as usize) } else { None };
+        }
+        // paged: whole blocks of `block` slots; contiguous(order = nhd): one slot per row.
+        let block = if r.shape.len() == 4 { spec_number(&self.spec, "block=").unwrap_or(1) } else { 1 };
+        Some((len / fixed.max(1)).saturating_mul(block))
+    }
+}
+
+fn spec_number(spec: &str, key: &str) -> Option<usize> {
+    let at = spec.find(key)? + key.len();
+    let digits: String = spec[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+fn elem_size(dtype: &str) -> usize {
+    match dtype {
+        "f16" | "bf16" => 2,
+        "f32" | "i32" => 4,
+        "i64" => 8,
+        _ => 1,
+    }
+}
+
+fn launch_err(m: String) -> Error {
+    Error::caller(Status::Launch, m)
+}
+
+// ---------------------------------------------------------------------------------------
+// Arguments
+
+/// Element types a host slice may hold. f32; u16 for bf16 and f16 bit patterns; i32 and
+/// i64 for positions and slots; u8 for raw bytes (copies only).
+pub trait Element: Copy + sealed::Sealed {
+    #[doc(hidden)]
+    const KIND: ElemKind;
+}
+
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct ElemKind {
+    rust: &'static str,
+    dtypes: &'static [&'static str],
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for u16 {}
+    impl Sealed for i32 {}
+    impl Sealed for i64 {}
+    impl Sealed for u8 {}
+}
+
+impl Element for f32 {
+    const KIND: ElemKind = ElemKind { rust: "f32", dtypes: &["f32"] };
+}
+impl Element for u16 {
+    const KIND: ElemKind = ElemKind { rust: "u16", dtypes: &["bf16", "f16"] };
+}
+impl Element for i32 {
+    const KIND: ElemKind = ElemKind { rust: "i32", dtypes: &["i32"] };
+}
+impl Element for i64 {
+    const KIND: ElemKind = ElemKind { rust: "i64", dtypes: &["i64"] };
+}
+impl Element for u8 {
+    const KIND: ElemKind = ElemKind { rust: "u8", dtypes: &[] };
+}
+
+/// Index values readable on the host (positions, slot_mapping as host slices).
+#[derive(Clone, Copy, Debug)]
+struct IndexView {
+    ptr: *const c_void,
+    len: usize,
+    wide: bool,
+}
+
+impl IndexView {
+    unsafe fn get(&self, i: usize) -> i64 {
+        if self.wide {
+            *(self.ptr as *const i64).add(i)
+        } else {
+            *(self.ptr as *const i32).add(i) as i64
+        }
+    }
+    /// Largest of the first n values (-1 if none or n > len).
+    unsafe fn max_checked(&self, n: usize) -> i64 {
+        (0..n.min(self.len)).map(|i| self.get(i)).max().unwrap_or(-1)
+    }
+    fn min(&self, n: usize) -> i64 {
+        unsafe { (0..n.min(self.len)).map(|i| self.get(i)).min().unwrap_or(0) }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct BufInfo {
+    ptr: *const c_void,
+    bytes: Option<usize>,
+    /// Host slices: their element type.
+    elem: Option<ElemKind>,
+    /// A host slice (Rust memory).
+    host: bool,
+    /// A DeviceBuffer: the context it came from, and whether that is the host runtime.
+    owner: Option<(*const ContextInner, bool)>,
+}
+
+impl BufInfo {
+    fn elems(&self, elem_size: usize) -> Option<usize> {
+        self.bytes.map(|b| b / elem_size.max(1))
+    }
+}
+
+/// Memory the kernel may write: a host slice (host runtime), a [`DevicePtr`], or a
+/// `&mut DeviceBuffer`.
+pub struct MutBuf<'a> {
+    ptr: *mut c_void,
+    info: BufInfo,
+    _life: PhantomData<&'a mut ()>,
+}
+
+/// Memory the kernel only reads: a host slice (host runtime), a [`DevicePtr`], or a
+/// `&DeviceBuffer`.
+pub struct ConstBuf<'a> {
+    ptr: *const c_void,
+    info: BufInfo,
+    _life: PhantomData<&'a ()>,
+}
+
+impl<'a, T: Element> From<&'a mut [T]> for MutBuf<'a> {
+    fn from(s: &'a mut [T]) -> Self {
+        let info = BufInfo {
+            ptr: s.as_ptr() as *const c_void,
+            bytes: Some(std::mem::size_of_val(s)),
+            elem: Some(T::KIND),
+            host: true,
+            owner: None,
+        };
+        MutBuf { ptr: s.as_mut_ptr() as *mut c_void, info, _life: PhantomData }
+    }
+}
+
+impl<'a, T: Element> From<&'a mut Vec<T>> for MutBuf<'a> {
+    fn from(s: &'a mut Vec<T>) -> Self {
+        MutBuf::from(&mut s[..])
+    }
+}
+
+impl<'a, T: Element> From<&'a [T]> for ConstBuf<'a> {
+    fn from(s: &'a [T]) -> Self {
+        let info = BufInfo {
+            ptr: s.as_ptr() as *const c_void,
+            bytes: Some(std::mem::size_of_val(s)),
+            elem: Some(T::KIND),
+            host: true,
+            owner: None,
+        };
+        ConstBuf { ptr: s.as_ptr() as *const c_void, info, _life: PhantomData }
+    }
+}
+
+impl<'a, T: Element> From<&'a Vec<T>> for ConstBuf<'a> {
+    fn from(s: &'a Vec<T>) -> Self {
+        ConstBuf::from(&s[..])
+    }
+}
+
+impl<'a> From<DevicePtr<'a>> for MutBuf<'a> {
+    fn from(d: DevicePtr<'a>) -> Self {
+        MutBuf { ptr: d.ptr, info: d.info(), _life: PhantomData }
+    }
+}
+
+impl<'a> From<DevicePtr<'a>> for ConstBuf<'a> {
+    fn from(d: DevicePtr<'a>) -> Self {
+        ConstBuf { ptr: d.ptr, info: d.info(), _life: PhantomData }
+    }
+}
+
+impl<'a> From<&'a mut DeviceBuffer> for MutBuf<'a> {
+    fn from(d: &'a mut DeviceBuffer) -> Self {
+        MutBuf { ptr: d.ptr, info: d.info(), _life: PhantomData }
+    }
+}
+
+impl<'a> From<&'a DeviceBuffer> for ConstBuf<'a> {
+    fn from(d: &'a DeviceBuffer) -> Self {
+        ConstBuf { ptr: d.ptr, info: d.info(), _life: PhantomData }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Positions,
+    SlotMapping,
+    Q,
+    K,
+    V,
+    Cos,
+    Sin,
+    KCache,
+    VCache,
+}
+
+const FIELDS: [Field; 9] = [
+    Field::Positions,
+    Field::SlotMapping,
+    Field::Q,
+    Field::K,
+    Field::V,
+    Field::Cos,
+    Field::Sin,
+    Field::KCache,
+    Field::VCache,
+];
+
+impl Field {
+    fn slot(self) -> usize {
+        self as usize
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Field::Positions => "positions",
+            Field::SlotMapping => "slot_mapping",
+            Field::Q => "q",
+            Field::K => "k",
+            Field::V => "v",
+            Field::Cos => "cos",
+            Field::Sin => "sin",
+            Field::KCache => "k_cache",
+            Field::VCache => "v_cache",
+        }
+    }
+    fn from_name(name: &str) -> Option<Field> {
+        FIELDS.iter().copied().find(|f| f.name() == name)
+    }
+    fn stride_value(a: &sys::ropegen_kernel_args, name: &str) -> Option<usize> {
+        let v = match name {
+            "q_stride" => a.q_stride,
+            "k_stride" => a.k_stride,
+            "v_stride" => a.v_stride,
+            "cos_sin_stride" => a.cos_sin_stride,
+            _ => return None,
+        };
+        Some(v.max(0) as usize)
+    }
+}
+
+/// The arguments of one launch (`ropegen_kernel_args`), borrowing every buffer for `'a`:
+/// the borrow checker keeps them alive and unaliased while the arguments exist. Strides
+/// count elements. Unset pointers are null.
+pub struct Args<'a> {
+    raw: sys::ropegen_kernel_args,
+    bufs: [Option<BufInfo>; 9],
+    _life: PhantomData<&'a mut ()>,
+}
+
+impl<'a> Args<'a> {
+    pub fn new(num_tokens: usize) -> Self {
+        let mut raw = sys::ropegen_kernel_args::init();
+        raw.num_tokens = num_tokens as i64;
+        Args { raw, bufs: [None; 9], _life: PhantomData }
+    }
+    /// Changes the token count (e.g. to reuse the arguments for a shorter batch).
+    pub fn num_tokens(mut self, n: usize) -> Self {
+        self.raw.num_tokens = n as i64;
+        self
+    }
+    /// Queries `[tokens, q_heads, head_dim]`, rotated in place; `stride`: elements between tokens.
+    pub fn q<B: Into<MutBuf<'a>>>(mut self, q: B, stride: usize) -> Self {
+        let b = q.into();
+        self.raw.q = b.ptr;
+        self.raw.q_stride = stride as i64;
+        self.bufs[Field::Q.slot()] = Some(b.info);
+        self
+    }
+    /// Keys `[tokens, kv_heads, head_dim]` (op = rope: rotated in place; cache ops: read).
+    pub fn k<B: Into<MutBuf<'a>>>(mut self, k: B, stride: usize) -> Self {
+        let b = k.into();
+        self.raw.k = b.ptr;
+        self.raw.k_stride = stride as i64;
+        self.bufs[Field::K.slot()] = Some(b.info);
+        self
+    }
+    /// Values `[tokens, kv_heads, head_dim]` (cache ops).
+    pub fn v<B: Into<ConstBuf<'a>>>(mut self, v: B, stride: usize) -> Self {
+        let b = v.into();
+        self.raw.v = b.ptr;
+        self.raw.v_stride = stride as i64;
+        self.bufs[Field::V.slot()] = Some(b.info);
+        self
+    }
+    /// One position per token (i32 or i64, as the spec's `index`).
+    pub fn positions<B: Into<ConstBuf<'a>>>(mut self, p: B) -> Self {
+        let b = p.into();
+        self.raw.positions = b.ptr;
+        self.bufs[Field::Positions.slot()] = Some(b.info);
+        self
+    }
+    /// One cache slot per token; negative: padding, nothing is written. Optional for
+    /// contiguous caches (then the position is the slot).
+    pub fn slot_mapping<B: Into<ConstBuf<'a>>>(mut self, s: B) -> Self {
+        let b = s.into();
+        self.raw.slot_mapping = b.ptr;
+        self.bufs[Field::SlotMapping.slot()] = Some(b.info);
+        self
+    }
+    /// fp32 tables: `cos[pos * stride + j]`, `sin[pos * stride + j]`, j < rotary_dim / 2.
+    pub fn cos_sin<C: Into<ConstBuf<'a>>, S: Into<ConstBuf<'a>>>(mut self, cos: C, sin: S, stride: usize) -> Self {
+        let (c, s) = (cos.into(), sin.into());
+        self.raw.cos = c.ptr as *const f32;
+        self.raw.sin = s.ptr as *const f32;
+        self.raw.cos_sin_stride = stride as i64;
+        self.bufs[Field::Cos.slot()] = Some(c.info);
+        self.bufs[Field::Sin.slot()] = Some(s.info);
+        self
+    }
+    /// The K and V caches, in the spec's cache layout.
+    pub fn caches<K: Into<MutBuf<'a>>, V: Into<MutBuf<'a>>>(mut self, k_cache: K, v_cache: V) -> Self {
+        let (k, v) = (k_cache.into(), v_cache.into());
+        self.raw.k_cache = k.ptr;
+        self.raw.v_cache = v.ptr;
+        self.bufs[Field::KCache.slot()] = Some(k.info);
+        self.bufs[Field::VCache.slot()] = Some(v.info);
+        self
+    }
+    /// Slots per head of a `contiguous(order = hnd)` cache.
+    pub fn max_seq(mut self, max_seq: usize) -> Self {
+        self.raw.max_seq = max_seq as i64;
+        self
+    }
+    /// The argument block as it will be passed.
+    pub fn as_raw(&self) -> &sys::ropegen_kernel_args {
+        &self.raw
+    }
+}
+
+/// A stream to launch on (`CUstream` / `hipStream_t`); [`Stream::DEFAULT`] is null, the
+/// default stream (the host runtime has no streams and ignores it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stream(*mut c_void);
+
+unsafe impl Send for Stream {}
+unsafe impl Sync for Stream {}
+
+impl Stream {
+    pub const DEFAULT: Stream = Stream(ptr::null_mut());
+    /// # Safety
+    /// `raw` is null or a live stream of the context's runtime and device.
+    pub unsafe fn from_raw(raw: *mut c_void) -> Stream {
+        Stream(raw)
+    }
+    pub fn as_raw(self) -> *mut c_void {
+        self.0
+    }
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Stream::DEFAULT
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Device memory
+
+/// A raw device pointer (from the engine's allocator, PyTorch, ...) for a launch, valid
+/// for `'a`.
+#[derive(Clone, Copy, Debug)]
+pub struct DevicePtr<'a> {
+    ptr: *mut c_void,
+    bytes: Option<usize>,
+    _life: PhantomData<&'a ()>,
+}
+
+impl<'a> DevicePtr<'a> {
+    /// # Safety
+    /// `ptr` is memory of the kernel's device (or host memory for the host runtime), valid
+    /// for `'a`, large enough for what the kernel reads or writes through it, not used by
+    /// anything else meanwhile; index buffers hold positions and slots inside the tables
+    /// and caches they select.
+    pub unsafe fn new(ptr: *mut c_void) -> DevicePtr<'a> {
+        DevicePtr { ptr, bytes: None, _life: PhantomData }
+    }
+    /// Like [`DevicePtr::new`], with its size in bytes, which the launch checks against the
+    /// kernel's argument shapes.
+    ///
+    /// # Safety
+    /// As for [`DevicePtr::new`], and `bytes` is at most the allocation's size.
+    pub unsafe fn with_len(ptr: *mut c_void, bytes: usize) -> DevicePtr<'a> {
+        DevicePtr { ptr, bytes: Some(bytes), _life: PhantomData }
+    }
+    pub fn as_raw(self) -> *mut c_void {
+        self.ptr
+    }
+    fn info(&self) -> BufInfo {
+        BufInfo { ptr: self.ptr, bytes: self.bytes, elem: None, host: false, owner: None }
+    }
+}
+
+/// Device memory from the context's runtime (`ropegen_alloc`), freed on drop (host runtime:
+/// aligned host memory).
+pub struct DeviceBuffer {
+    ptr: *mut c_void,
+    bytes: usize,
+    ctx: Arc<ContextInner>,
+}
+
+unsafe impl Send for DeviceBuffer {}
+unsafe impl Sync for DeviceBuffer {}
+
+impl Drop for DeviceBuffer {
+    fn drop(&mut self) {
+        unsafe {
+            sys::ropegen_free(self.ctx.raw, self.ptr);
+        }
+    }
+}
+
+impl fmt::Debug for DeviceBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeviceBuffer({:p}, {} bytes)", self.ptr, self.bytes)
+    }
+}
+
+impl DeviceBuffer {
+    pub fn len_bytes(&self) -> usize {
+        self.bytes
+    }
+    /// The pointer with its size, borrowed from the buffer.
+    pub fn device_ptr(&self) -> DevicePtr<'_> {
+        DevicePtr { ptr: self.ptr, bytes: Some(self.bytes), _life: PhantomData }
+    }
+    pub fn as_raw(&self) -> *mut c_void {
+        self.ptr
+    }
+    fn info(&self) -> BufInfo {
+        let owner = Some((Arc::as_ptr(&self.ctx), self.ctx.target == "host"));
+        BufInfo { ptr: self.ptr, bytes: Some(self.bytes), elem: None, host: false, owner }
+    }
+    fn fits(&self, bytes: usize) -> Result<()> {
+        if bytes > self.bytes {
+            return Err(Error::caller(
+                Status::InvalidArgument,
+                format!("copy of {} bytes does not fit a DeviceBuffer of {} bytes", bytes, self.bytes),
+            ));
+        }
+        Ok(())
+    }
+    /// Copies `src` to the start of the buffer.
+    pub fn copy_from_host<T: Element>(&mut self, src: &[T]) -> Result<()> {
+        let n = std::mem::size_of_val(src);
+        self.fits(n)?;
+        check(unsafe { sys::ropegen_copy_to_device(self.ctx.raw, self.ptr, src.as_ptr() as *const c_void, n) })
+    }
+    /// Copies the start of the buffer into `dst`.
+    pub fn copy_to_host<T: Element>(&self, dst: &mut [T]) -> Result<()> {
+        let n = std::mem::size_of_val(dst);
+        self.fits(n)?;
+        check(unsafe { sys::ropegen_copy_to_host(self.ctx.raw, dst.as_mut_ptr() as *mut c_void, self.ptr, n) })
+    }
+    /// The buffer's contents as a Vec of `T` (its length rounded down).
+    pub fn to_vec<T: Element + Default>(&self) -> Result<Vec<T>> {
+        let mut v = vec![T::default(); self.bytes / std::mem::size_of::<T>()];
+        self.copy_to_host(&mut v)?;
+        Ok(v)
+    }
+}
