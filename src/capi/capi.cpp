@@ -199,18 +199,17 @@ const ropegen_kernel_args_field* ropegen_kernel_args_layout(size_t* count, size_
 ropegen_status ropegen_kernel_describe(const ropegen_kernel* kernel, char* buf, size_t len, size_t* needed) {
   if (!kernel) return invalid("ropegen_kernel_describe", "kernel is NULL");
   if (!buf && len > 0) return invalid("ropegen_kernel_describe", "buf is NULL but len is not 0");
-  return guard([&] {
-    const ropegen::Build* b = kernel->kernel->build();
-    if (!b) throw ropegen::Error(ropegen::ErrorKind::Internal, "kernel has no build record");
-    const std::string text = ropegen::describe_kernel(*b).dump();
-    if (needed) *needed = text.size() + 1;
-    if (len == 0) return;
-    if (text.size() + 1 > len)
-      throw ropegen::Error(ropegen::ErrorKind::Io, "ropegen_kernel_describe: buffer of " + std::to_string(len) +
-                                                       " bytes is too small; " + std::to_string(text.size() + 1) +
-                                                       " needed");
-    std::memcpy(buf, text.c_str(), text.size() + 1);
-  });
+  std::string text;
+  ropegen_status st = guard([&] { text = kernel->kernel->describe(); });
+  if (st != ROPEGEN_OK) return st;
+  if (needed) *needed = text.size() + 1;
+  if (len == 0) return ROPEGEN_OK;
+  if (text.size() + 1 > len)
+    return invalid("ropegen_kernel_describe", ("buffer of " + std::to_string(len) + " bytes is too small; " +
+                                               std::to_string(text.size() + 1) + " needed")
+                                                  .c_str());
+  std::memcpy(buf, text.c_str(), text.size() + 1);
+  return ROPEGEN_OK;
 }
 
 ropegen_status ropegen_kernel_launch(const ropegen_kernel* kernel, const ropegen_kernel_args* args, void* stream) {
