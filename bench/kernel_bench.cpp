@@ -1,5 +1,7 @@
 // Kernel benchmark: the generated kernels against the device's own limits, measured in one
-// run: device-to-device copy bandwidth and the time of an empty kernel launch. Also the
+// run: device-to-device copy bandwidth and the time of an empty kernel launch. Each row is
+// timed twice: launches back to back on a stream (what a host loop costs) and inside a CUDA
+// graph (what an engine's decode step costs; the empty kernel's graph node is the floor). Also the
 // unfused pair (rope, then kv_append) and a seed-style baseline (fp32, one 256-thread block
 // per token and head, scalar loads). Not a test.
 //
@@ -161,10 +163,27 @@ double time_per_call_us(Runtime& rt, void* stream, int sets, Launch&& launch, bo
   return median(per);
 }
 
+/// Median microseconds per call inside a CUDA graph: `calls` calls (rotating buffer sets)
+/// captured once, the graph replayed; -1 where the runtime has no graphs.
+template <typename Launch>
+double graph_per_call_us(Runtime& rt, void* stream, int sets, Launch&& launch, bool quick) {
+  const int calls = std::max(sets, 200);
+  std::vector<double> per;
+  try {
+    for (int r = 0; r < (quick ? 2 : 5); ++r)
+      per.push_back(rt.graph_time_ms([&] { for (int i = 0; i < calls; ++i) launch(i % sets); }, stream,
+                                     quick ? 2 : 5) * 1000.0 / calls);
+  } catch (const Error&) {
+    return -1;
+  }
+  return median(per);
+}
+
 struct Row {
   std::string name, variant, spec;
   long long tokens;
   double us, bytes;
+  double graph_us;  ///< -1: no graphs on this runtime
 };
 
 }  // namespace
@@ -248,13 +267,18 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
   auto seed_append = helper(seed_src, "rg_seed_append", 8, 256);
   const int all_heads = 1 << 30;  // parallelism hint: grid y covers every head
 
-  double empty_us = 0;
+  double empty_us = 0, empty_graph_us = -1;
   {
     Workload w = make_workload(rt, llama_f32, 1);
     ropegen_kernel_args a = w.args(0);
     empty_us = time_per_call_us(rt, stream, 1, [&](int) { empty->launch(a, stream, 1); }, o.quick);
+    empty_graph_us = graph_per_call_us(rt, stream, 1, [&](int) { empty->launch(a, stream, 1); }, o.quick);
   }
   std::printf("empty kernel launch: %.2f us per launch (back to back, no host synchronisation)\n", empty_us);
+  if (empty_graph_us >= 0)
+    std::printf("empty kernel in a CUDA graph: %.2f us per node (the floor of graph mode)\n", empty_graph_us);
+  else
+    std::printf("graph mode: not available on this runtime\n");
 
   // Host-side cost of Kernel::launch (argument checks, grid, driver call): wall time of the
   // enqueueing loop alone, for the decode kernel.
@@ -304,10 +328,12 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     KernelSpec s = parse_spec_line(text, "<bench>").spec;
     auto k = ctx->kernel(s);
     Workload w = make_workload(rt, s, T);
-    double us = time_per_call_us(rt, stream, w.sets, [&](int set) { k->launch(w.args(set), stream); }, o.quick);
+    auto launch = [&](int set) { k->launch(w.args(set), stream); };
+    double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
+    double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
     const LaunchPlan& p = k->build()->plan();  // what was built (ROPEGEN_PLAN included)
     rows.push_back({name, "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
-                    s.canonical(), T, us, ideal_bytes(s, T)});
+                    s.canonical(), T, us, ideal_bytes(s, T), graph_us});
   };
   auto run_unfused = [&](const std::string& name, const std::string& text, long long T) {
     KernelSpec fused = parse_spec_line(text, "<bench>").spec;
@@ -317,25 +343,30 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     auto kr = ctx->kernel(rope);
     auto ka = ctx->kernel(append);
     Workload w = make_workload(rt, fused, T);
-    double us = time_per_call_us(rt, stream, w.sets, [&](int set) {
+    auto launch = [&](int set) {
       ropegen_kernel_args a = w.args(set);
       kr->launch(a, stream);
       ka->launch(a, stream);
-    }, o.quick);
-    rows.push_back({name, "unfused rope + kv_append", fused.canonical(), T, us, ideal_bytes(rope, T) + ideal_bytes(append, T)});
+    };
+    double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
+    double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
+    rows.push_back({name, "unfused rope + kv_append", fused.canonical(), T, us,
+                    ideal_bytes(rope, T) + ideal_bytes(append, T), graph_us});
   };
   auto run_seed = [&](long long T) {
     Workload w = make_workload(rt, llama_f32, T);
     KernelSpec rope = llama_f32, append = llama_f32;
     rope.op = Op::Rope;
     append.op = Op::KvAppend;
-    double us = time_per_call_us(rt, stream, w.sets, [&](int set) {
+    auto launch = [&](int set) {
       ropegen_kernel_args a = w.args(set);
       seed_rope->launch(a, stream, all_heads);
       seed_append->launch(a, stream, all_heads);
-    }, o.quick);
+    };
+    double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
+    double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
     rows.push_back({"seed-style f32", "baseline: 2 kernels, 256 thr/head, scalar", llama_f32.canonical(), T, us,
-                    ideal_bytes(rope, T) + ideal_bytes(append, T)});
+                    ideal_bytes(rope, T) + ideal_bytes(append, T), graph_us});
   };
 
   const std::string llama = "head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=paged(block=16,order=nhd)";
@@ -361,17 +392,22 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     run_seed(T);
   }
 
-  std::printf("%-16s %-42s %7s %10s %12s %9s %7s\n", "shape", "variant", "tokens", "us/call", "ideal bytes",
-              "GB/s", "%copy");
+  std::printf("%-16s %-42s %7s %10s %12s %9s %7s %10s %7s\n", "shape", "variant", "tokens", "us/call", "ideal bytes",
+              "GB/s", "%copy", "graph us", "%copy");
   std::ofstream csv(o.csv);
-  csv << "device,copy_GBps,empty_launch_us,shape,variant,tokens,us_per_call,ideal_bytes,GBps,pct_copy,spec\n";
+  csv << "device,copy_GBps,empty_launch_us,empty_graph_us,shape,variant,tokens,us_per_call,ideal_bytes,GBps,pct_copy,"
+         "graph_us_per_call,graph_pct_copy,spec\n";
   for (const Row& r : rows) {
     const double gbs = r.bytes / (r.us * 1e-6) / 1e9;
-    std::printf("%-16s %-42s %7lld %10.2f %12.0f %9.1f %6.1f%%\n", r.name.c_str(), r.variant.c_str(), r.tokens,
-                r.us, r.bytes, gbs, 100.0 * gbs / copy_gbs);
-    csv << '"' << rt.device_name() << "\"," << copy_gbs << ',' << empty_us << ",\"" << r.name << "\",\"" << r.variant
-        << "\"," << r.tokens << ',' << r.us << ',' << r.bytes << ',' << gbs << ',' << 100.0 * gbs / copy_gbs << ",\""
-        << r.spec << "\"\n";
+    const double graph_gbs = r.graph_us > 0 ? r.bytes / (r.graph_us * 1e-6) / 1e9 : 0;
+    std::printf("%-16s %-42s %7lld %10.2f %12.0f %9.1f %6.1f%%", r.name.c_str(), r.variant.c_str(), r.tokens, r.us,
+                r.bytes, gbs, 100.0 * gbs / copy_gbs);
+    if (r.graph_us > 0) std::printf(" %10.2f %6.1f%%\n", r.graph_us, 100.0 * graph_gbs / copy_gbs);
+    else std::printf(" %10s %7s\n", "-", "-");
+    csv << '"' << rt.device_name() << "\"," << copy_gbs << ',' << empty_us << ',' << empty_graph_us << ",\""
+        << r.name << "\",\"" << r.variant << "\"," << r.tokens << ',' << r.us << ',' << r.bytes << ',' << gbs << ','
+        << 100.0 * gbs / copy_gbs << ',' << r.graph_us << ',' << (r.graph_us > 0 ? 100.0 * graph_gbs / copy_gbs : -1)
+        << ",\"" << r.spec << "\"\n";
   }
   std::printf("\nwrote %s\n", o.csv.c_str());
   rt.destroy_stream(stream);

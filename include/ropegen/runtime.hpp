@@ -122,6 +122,10 @@ class Runtime {
   /// Device time of what `work` enqueues on `stream`, in milliseconds (events on GPUs,
   /// a steady clock on the host).
   virtual double time_ms(const std::function<void()>& work, void* stream);
+  /// Device time of one replay, in milliseconds, of a graph captured from what `work`
+  /// enqueues on `stream` (a created stream): captured once, replayed `replays` times.
+  /// Throws Error(Launch) where the runtime has no graphs (the host).
+  virtual double graph_time_ms(const std::function<void()>& work, void* stream, int replays);
 };
 
 /// The CPU runtime: loads host-cxx shared objects and runs them in-process.

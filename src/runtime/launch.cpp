@@ -204,6 +204,10 @@ std::unique_ptr<Runtime> open_runtime(const std::string& name, int device) {
 
 namespace ropegen {
 
+double Runtime::graph_time_ms(const std::function<void()>&, void*, int) {
+  throw Error(ErrorKind::Launch, "the " + name() + " runtime has no graph capture");
+}
+
 double Runtime::time_ms(const std::function<void()>& work, void* stream) {
   synchronize_stream(stream);
   auto t0 = std::chrono::steady_clock::now();

@@ -54,6 +54,14 @@ struct Driver {
   CUresult (*cuEventSynchronize)(void*) = nullptr;
   CUresult (*cuEventElapsedTime)(float*, void*, void*) = nullptr;
   CUresult (*cuEventDestroy)(void*) = nullptr;
+  // CUDA graphs (optional: the benchmark's graph mode).
+  CUresult (*cuStreamBeginCapture)(CUstream, int) = nullptr;
+  CUresult (*cuStreamEndCapture)(CUstream, void**) = nullptr;
+  CUresult (*cuGraphInstantiateWithFlags)(void**, void*, unsigned long long) = nullptr;
+  CUresult (*cuGraphLaunch)(void*, CUstream) = nullptr;
+  CUresult (*cuGraphExecDestroy)(void*) = nullptr;
+  CUresult (*cuGraphDestroy)(void*) = nullptr;
+  bool graphs = false;
   std::string problem;
 
   Driver() {
@@ -81,6 +89,11 @@ struct Driver {
       problem = "incomplete NVIDIA driver library: " + lib.error();
       return;
     }
+    graphs = lib.sym("cuStreamBeginCapture_v2", cuStreamBeginCapture) &&
+             lib.sym("cuStreamEndCapture", cuStreamEndCapture) &&
+             lib.sym("cuGraphInstantiateWithFlags", cuGraphInstantiateWithFlags) &&
+             lib.sym("cuGraphLaunch", cuGraphLaunch) && lib.sym("cuGraphExecDestroy", cuGraphExecDestroy) &&
+             lib.sym("cuGraphDestroy", cuGraphDestroy);
     CUresult r = cuInit(0);
     if (r != 0) problem = "cuInit failed: " + err(r);
   }
@@ -243,6 +256,40 @@ class CudaRuntime final : public Runtime {
     bind();
     check(driver().cuStreamSynchronize(static_cast<CUstream>(s)), "cuStreamSynchronize");
   }
+  double graph_time_ms(const std::function<void()>& work, void* stream, int replays) override {
+    bind();
+    Driver& d = driver();
+    if (!d.graphs) throw Error(ErrorKind::Launch, "this NVIDIA driver has no CUDA graph entry points");
+    if (!stream) throw Error(ErrorKind::Launch, "graph capture needs a created stream, not the default stream");
+    CUstream s = static_cast<CUstream>(stream);
+    void* graph = nullptr;
+    void* exec = nullptr;
+    check(d.cuStreamBeginCapture(s, 0 /* CU_STREAM_CAPTURE_MODE_GLOBAL */), "cuStreamBeginCapture");
+    try {
+      work();
+    } catch (...) {
+      d.cuStreamEndCapture(s, &graph);
+      if (graph) d.cuGraphDestroy(graph);
+      throw;
+    }
+    check(d.cuStreamEndCapture(s, &graph), "cuStreamEndCapture");
+    double ms = 0;
+    try {
+      check(d.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiateWithFlags");
+      check(d.cuGraphLaunch(exec, s), "cuGraphLaunch");  // warm up
+      ms = time_ms([&] {
+        for (int r = 0; r < replays; ++r) check(d.cuGraphLaunch(exec, s), "cuGraphLaunch");
+      }, stream) / replays;
+    } catch (...) {
+      if (exec) d.cuGraphExecDestroy(exec);
+      d.cuGraphDestroy(graph);
+      throw;
+    }
+    d.cuGraphExecDestroy(exec);
+    d.cuGraphDestroy(graph);
+    return ms;
+  }
+
   double time_ms(const std::function<void()>& work, void* stream) override {
     bind();
     Driver& d = driver();
