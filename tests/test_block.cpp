@@ -10,6 +10,8 @@
 // ROPEGEN_REQUIRE_BACKENDS (as in test_compile.cpp).
 #include <doctest/doctest.h>
 
+#include "backends.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -79,30 +81,9 @@ RG_KERNEL(256) rg_block_reverse(ropegen_kernel_args a) {
 }
 )";
 
-const Compiler* backend(const std::string& name) {
-  for (const Compiler* c : compilers())
-    if (c->name() == name) return c;
-  return nullptr;
-}
-
-bool required(const std::string& name) {
-  const char* r = std::getenv("ROPEGEN_REQUIRE_BACKENDS");
-  return r && ("," + std::string(r) + ",").find("," + name + ",") != std::string::npos;
-}
-
-/// The backend if it can run here; otherwise prints why and returns null (or fails when
-/// the backend is required).
-const Compiler* usable(const std::string& name) {
-  const Compiler* c = backend(name);
-  REQUIRE(c != nullptr);
-  std::string why;
-  if (!c->available(&why)) {
-    if (required(name)) FAIL("backend " << name << " is required but not available: " << why);
-    MESSAGE("skipping " << name << ": " << why);
-    return nullptr;
-  }
-  return c;
-}
+using test::backend;
+using test::required;
+using test::usable;
 
 /// The kernels' plan: 256 threads, one block per "token" along x, and grid y up to
 /// `grid_y` when the launch asks for that much parallelism.

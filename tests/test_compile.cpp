@@ -4,6 +4,8 @@
 // ROPEGEN_REQUIRE_BACKENDS (CI sets it, so there a missing compiler fails).
 #include <doctest/doctest.h>
 
+#include "backends.hpp"
+
 #include <cstdlib>
 #include <string>
 
@@ -17,30 +19,9 @@ using namespace ropegen;
 
 namespace {
 
-const Compiler* backend(const std::string& name) {
-  for (const Compiler* c : compilers())
-    if (c->name() == name) return c;
-  return nullptr;
-}
-
-bool required(const std::string& name) {
-  const char* r = std::getenv("ROPEGEN_REQUIRE_BACKENDS");
-  return r && ("," + std::string(r) + ",").find("," + name + ",") != std::string::npos;
-}
-
-/// The backend if it can run here; otherwise prints why and returns null (or fails when
-/// the backend is required).
-const Compiler* usable(const std::string& name) {
-  const Compiler* c = backend(name);
-  REQUIRE(c != nullptr);
-  std::string why;
-  if (!c->available(&why)) {
-    if (required(name)) FAIL("backend " << name << " is required but not available: " << why);
-    MESSAGE("skipping " << name << ": " << why);
-    return nullptr;
-  }
-  return c;
-}
+using test::backend;
+using test::required;
+using test::usable;
 
 const char* kMatrix[] = {
     "head_dim=128",
