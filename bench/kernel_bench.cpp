@@ -305,7 +305,7 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
   if (o.sweep) {
     // Launch plans (tokens per block x head groups) for the Llama-3-8B bf16 shape.
     const KernelSpec s = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
-    std::printf("%-8s %7s %10s %8s\n", "plan", "tokens", "us/call", "%copy");
+    std::printf("%-8s %7s %10s %8s %10s %8s\n", "plan", "tokens", "us/call", "%copy", "graph us", "%copy");
     for (long long T : {1LL, 32LL, 256LL, 2048LL, 8192LL}) {
       Workload w = make_workload(rt, s, T);
       for (auto [tpb, hg] : std::vector<std::pair<int, int>>{{1, 8}, {1, 16}, {1, 32}, {2, 8}, {2, 16}, {4, 8},
@@ -314,9 +314,13 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
         jo.plan = {tpb, hg};
         Context c(open_runtime(o.runtime), jo);
         auto k = c.kernel(s);
-        double us = time_per_call_us(rt, stream, w.sets, [&](int set) { k->launch(w.args(set), stream); }, o.quick);
+        auto launch = [&](int set) { k->launch(w.args(set), stream); };
+        double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
+        double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
         double gbs = ideal_bytes(s, T) / (us * 1e-6) / 1e9;
-        std::printf("%2dx%-5d %7lld %10.2f %7.1f%%\n", tpb, hg, T, us, 100 * gbs / copy_gbs);
+        double graph_gbs = graph_us > 0 ? ideal_bytes(s, T) / (graph_us * 1e-6) / 1e9 : 0;
+        std::printf("%2dx%-5d %7lld %10.2f %7.1f%% %10.2f %7.1f%%\n", tpb, hg, T, us, 100 * gbs / copy_gbs, graph_us,
+                    100 * graph_gbs / copy_gbs);
       }
     }
     rt.destroy_stream(stream);
