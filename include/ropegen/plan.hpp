@@ -14,6 +14,7 @@ struct LaunchPlan {
   int head_groups = 1;       ///< thread groups per token; each walks every head_groups-th task
   int num_tasks = 1;         ///< head rows per token (Q heads + K heads [+ V heads])
   int block_threads = 1;     ///< threads per block (a multiple of the wave size)
+  bool prefetch_first = false;  ///< load the first task's row before the position -> cos/sin chain
 
   /// Grid for a launch of `num_tokens` tokens. `parallelism` is how many blocks the device
   /// wants in flight: when the tokens alone give fewer blocks, head tasks are split across

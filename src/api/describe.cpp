@@ -11,7 +11,8 @@ nlohmann::json plan_json(const LaunchPlan& p) {
           {"tokens_per_block", p.tokens_per_block},
           {"head_groups", p.head_groups},
           {"tasks_per_token", p.num_tasks},
-          {"block_threads", p.block_threads}};
+          {"block_threads", p.block_threads},
+          {"prefetch_first", p.prefetch_first}};
 }
 
 std::string Kernel::describe() const {

@@ -201,6 +201,7 @@ constexpr int VEC = 4;
 constexpr int LANES = 8;
 constexpr int TOKENS_PER_BLOCK = 16;
 constexpr int HEAD_GROUPS = 2;
+constexpr bool PREFETCH_FIRST = true;
 constexpr int Q_HEADS = 8;
 constexpr int KV_HEADS = 1;
 constexpr bool HAS_Q = true;
@@ -299,21 +300,26 @@ RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
   return CACHE_HND ? kv_head * max_seq + slot : slot * KV_HEADS + kv_head;
 }
 
-RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
-  if (HAS_Q) {
-    if (h < Q_HEADS) {
-      Elem* q = static_cast<Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM;
-      return Task{q, q, true};
-    }
-    h -= Q_HEADS;
-  }
+// Source row of head task h (Q heads, then K heads, then V heads) of token t.
+RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h) {
+  if (HAS_Q && h < Q_HEADS)
+    return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM;
+  if (HAS_Q) h -= Q_HEADS;
   const bool is_v = HAS_CACHE && h >= KV_HEADS;
   const int kv_head = is_v ? h - KV_HEADS : h;
   const Elem* src = is_v ? static_cast<const Elem*>(a.v) + t * a.v_stride
                          : static_cast<const Elem*>(a.k) + t * a.k_stride;
-  src += static_cast<long long>(kv_head) * HEAD_DIM;
+  return src + static_cast<long long>(kv_head) * HEAD_DIM;
+}
+
+RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
+  const Elem* src = task_src(a, t, h);
+  if (HAS_Q && h < Q_HEADS) return Task{src, const_cast<Elem*>(src), true};  // q in place
+  if (HAS_Q) h -= Q_HEADS;
   if (!HAS_CACHE) return Task{src, const_cast<Elem*>(src), true};  // rope: K in place
   if (slot < 0) return Task{src, nullptr, false};                 // padding token
+  const bool is_v = h >= KV_HEADS;
+  const int kv_head = is_v ? h - KV_HEADS : h;
   Elem* cache = static_cast<Elem*>(is_v ? a.v_cache : a.k_cache);
   return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, ROTATES && !is_v};
 }
@@ -365,6 +371,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const bool two_vectors = NEOX && rot_lane;  // also for copies: same lanes, same vectors
   const int off1 = off0 + half;
 
+  // The first task's source row depends on neither the position nor the slot: with
+  // PREFETCH_FIRST its loads are issued before the position -> cos/sin chain, so the two
+  // memory round trips overlap (at decode sizes a thread has about one task).
+  const int h_first = rg_block_y() * HEAD_GROUPS + group;
+  Vec f0{}, f1{};
+  if (PREFETCH_FIRST && h_first < NUM_TASKS) {
+    const Elem* src = task_src(a, t, h_first);
+    f0 = load_vec(src + off0);
+    if (two_vectors) f1 = load_vec(src + off1);
+  }
+
   float c[NJ];
   float s[NJ];
   if (rot_lane) {
@@ -394,12 +411,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
                           : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
   }
 
-  for (int h = rg_block_y() * HEAD_GROUPS + group; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
+  for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;
-    Vec x0 = load_vec(task.src + off0);
+    const bool fetched = PREFETCH_FIRST && h == h_first;
+    Vec x0 = fetched ? f0 : load_vec(task.src + off0);
     if (two_vectors) {
-      Vec x1 = load_vec(task.src + off1);
+      Vec x1 = fetched ? f1 : load_vec(task.src + off1);
       if (task.rotate) rotate_neox(x0, x1, c, s);
       store_vec(task.dst + off0, x0);
       store_vec(task.dst + off1, x1);
