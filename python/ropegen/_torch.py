@@ -64,7 +64,7 @@ def _make_custom_op(name, mutated):
     params = ", ".join(f"{n}: {T} = None" for n in OP_ARGS)
     src = (f"def impl(spec: str, {params}) -> None:\n"
            f"    run(spec, dict({', '.join(f'{n}={n}' for n in OP_ARGS)}))\n")
-    ns = {"Optional": __import__("typing").Optional, "torch": torch}
+    ns = {"Optional": __import__("typing").Optional, "torch": torch, "__name__": __name__}
     exec(src, dict(ns, run=_run), ns)
     fns = {}
     exec(src, dict(ns, run=_fake), fns)
