@@ -13,6 +13,7 @@ _TYPESTR = {"f4": "f32", "f2": "f16", "i4": "i32", "i8": "i64", "f8": "f64", "i2
 _DL_CPU, _DL_CUDA, _DL_CUDA_HOST, _DL_CUDA_MANAGED = 1, 2, 3, 13
 
 _TORCH_DTYPES = None
+_CPU = ("cpu", None)
 
 
 def torch_module():
@@ -118,9 +119,15 @@ def view(name, obj, need_ptr=True):
     """The View of `obj`; ArgumentError naming `name` for anything else."""
     torch = torch_module()
     if torch is not None and isinstance(obj, torch.Tensor):
-        dev = obj.device
-        device = ("cpu", None) if dev.type == "cpu" else (dev.type, dev.index)
-        dtype = torch_dtypes(torch).get(obj.dtype, str(obj.dtype).replace("torch.", ""))
+        if obj.is_cuda:
+            device = ("cuda", obj.get_device())
+        elif obj.is_cpu:
+            device = _CPU
+        else:  # meta, mps, ...: named, so the device check can say what it got
+            device = (obj.device.type, obj.device.index)
+        dtype = _TORCH_DTYPES.get(obj.dtype) if _TORCH_DTYPES else None
+        if dtype is None:
+            dtype = torch_dtypes(torch).get(obj.dtype, str(obj.dtype).replace("torch.", ""))
         return View(obj.data_ptr() if need_ptr else 0, obj.shape, obj.stride(), dtype, device, False, obj,
                     obj.element_size(), True)
     iface = getattr(obj, "__cuda_array_interface__", None)

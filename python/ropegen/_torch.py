@@ -68,7 +68,7 @@ def _make_custom_op(name, mutated):
     exec(src, dict(ns, run=_run), ns)
     fns = {}
     exec(src, dict(ns, run=_fake), fns)
-    op = torch.library.custom_op(f"ropegen::{name}", ns["impl"], mutates_args=tuple(mutated))
+    op = torch.library.custom_op(f"ropegen::{name}", mutates_args=tuple(mutated))(ns["impl"])
     op.register_fake(fns["impl"])
     return getattr(torch.ops.ropegen, name)
 
