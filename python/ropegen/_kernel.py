@@ -343,7 +343,12 @@ class Kernel:
         the PyTorch operator: on `stream` (an address, torch.cuda.Stream or cupy stream),
         else PyTorch's (or CuPy's) current stream of the arrays' device, else the default."""
         if stream is not None and not isinstance(stream, int):
-            stream = getattr(stream, "cuda_stream", None) or getattr(stream, "ptr", None) or stream
+            for attr in ("cuda_stream", "ptr", "value"):  # torch.cuda.Stream, cupy Stream, c_void_p
+                if hasattr(stream, attr):
+                    stream = getattr(stream, attr)
+                    break
+            else:
+                raise Error(f"stream {stream!r}: expected an address, a torch.cuda.Stream or a CuPy stream", None, 1)
         self._launch_views(self._views(arrays), stream)
 
     def __call__(self, stream=None, **arrays):
