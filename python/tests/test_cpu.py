@@ -9,6 +9,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paths  # noqa: E402,F401  (the package and library from a source checkout)
 import ropegen  # noqa: E402
 from ropegen import _lib  # noqa: E402
 from cases import Case, run  # noqa: E402
