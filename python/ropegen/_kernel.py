@@ -2,6 +2,7 @@
 import ctypes
 import json
 import threading
+import weakref
 
 from . import _arrays
 from ._arrays import View, view
@@ -10,7 +11,9 @@ from ._lib import ArgumentError, Error, Library
 _lib = Library()
 _lock = threading.RLock()
 _contexts = {}  # (runtime, device) -> Context, the default-options contexts
-_registry = {}  # (canonical spec, device kind, device index) -> Kernel: what the PyTorch op launches
+# (canonical spec, device kind, device index) -> Kernel: what the PyTorch operator launches.
+# Weak: the registry never keeps a user's context alive.
+_registry = weakref.WeakValueDictionary()
 
 # Fields of the argument block filled from something other than a described pointer
 # argument: the header, num_tokens, and the size of a contiguous hnd cache.
@@ -96,9 +99,13 @@ class Context:
         _lib.check(_lib.lib.ropegen_synchronize(self._handle), "synchronize")
 
     def __del__(self):
+        # Kernels and their context form a cycle (ctx._kernels, kernel.context), which the
+        # garbage collector finalizes in any order: kernels go first, whichever runs first.
         h = getattr(self, "_handle", None)
         if h and _lib is not None:
-            self._kernels.clear()
+            for k in list(getattr(self, "_kernels", {}).values()):
+                k._destroy()
+            self._handle = None
             _lib.lib.ropegen_context_destroy(h)
 
     def __repr__(self):
@@ -182,10 +189,14 @@ class Kernel:
         with _lock:
             _registry.setdefault((self.spec,) + self.device, self)
 
-    def __del__(self):
+    def _destroy(self):
         h = getattr(self, "_handle", None)
+        self._handle = None
         if h and _lib is not None:
             _lib.lib.ropegen_kernel_destroy(h)
+
+    def __del__(self):
+        self._destroy()
 
     def __repr__(self):
         return f"ropegen.Kernel({self.spec!r}, target={self.target!r})"

@@ -125,6 +125,20 @@ class Api(unittest.TestCase):
         self.assertIs(k.context, ctx)
         self.assertEqual(k.description["origin"], "compiled")
 
+    def test_contexts_and_kernels_are_freed_in_any_order(self):
+        import gc
+        for i in range(6):
+            ctx = ropegen.Context("host", cache_dir="")
+            k = ctx.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32")
+            if i % 2:
+                del ctx  # the kernel keeps its context alive
+                self.assertIsNotNone(k.context._handle)
+            ctx = k = None
+            gc.collect()
+        defaults = list(ropegen._kernel._contexts.values())
+        leaked = [k for k in list(ropegen._kernel._registry.values()) if not any(k.context is c for c in defaults)]
+        self.assertEqual(leaked, [], "kernels of dropped contexts stay registered")
+
     def test_spec_errors_carry_status(self):
         with self.assertRaises(ropegen.Error) as e:
             ropegen.kernel("head_dim==64", device="cpu")
