@@ -22,7 +22,15 @@ run api "$b/ropegen_api_tests"
 run compile_nvrtc "$b/ropegen_compile_tests" "--test-case=*nvrtc*"
 run cli_matrix "$b/ropegen" --verify --matrix --device 0
 run cli_verify "$b/ropegen" --head-dim 128 --arch sm_90 --verify --tokens 4096
-run torch python3 scripts/torch_check.py "$b/libropegen_c.so"
+# The Python package from the source tree with the staged library: its CPU and GPU tests
+# (numerics against PyTorch, torch.compile, CUDA graphs, streams), then its overhead figures.
+if python3 -c "import pytest" 2>/dev/null; then
+  pytests=(python3 -m pytest -rs -p no:cacheprovider python/tests)
+else
+  pytests=(python3 -m unittest discover -v -s python/tests -p "test_*.py")
+fi
+run python env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 "${pytests[@]}"
+run python_bench env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 python3 python/bench_overhead.py
 run bench "$b/ropegen_kernel_bench" --csv "$out/kernel_bench.csv"
 run sweep "$b/ropegen_kernel_bench" --sweep
 exit $rc

@@ -13,6 +13,12 @@ packages=(
   libamd-comgr2             # comgr: the ISA list checked before calling hipRTC
   libhiprtc-builtins5       # headers hipRTC compiles against
   rocm-device-libs          # device bitcode hipRTC links by default
+  python3-setuptools        # builds the Python package (python/setup.py), offline: pip --no-build-isolation
+  python3-pip               # pip install ./python
+  python3-venv              # the python_install test installs the package into a fresh venv
+  python3-numpy             # Python tests: reference model and NumPy arrays (__array_interface__, DLPack)
+  python3-torch             # Python tests: PyTorch tensors, bf16, the custom operator (1.13 on Debian 12, CPU)
+  python3-pytest            # runs python/tests (CTest falls back to unittest without it)
 )
 # Rust: the crates in rust/ build offline with Debian's cargo (rustc 1.63). A cargo already
 # on PATH or from rustup (~/.cargo/bin) is used as it is.

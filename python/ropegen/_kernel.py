@@ -1,0 +1,392 @@
+"""Contexts, kernels, argument checks from the kernel's own description, and launches."""
+import ctypes
+import json
+import threading
+import weakref
+
+from . import _arrays
+from ._arrays import View, view
+from ._lib import ArgumentError, Error, Library
+
+_lib = Library()
+_lock = threading.RLock()
+_contexts = {}  # (runtime, device) -> Context, the default-options contexts
+# (canonical spec, device kind, device index) -> Kernel: what the PyTorch operator launches.
+# Weak: the registry never keeps a user's context alive.
+_registry = weakref.WeakValueDictionary()
+
+# Fields of the argument block filled from something other than a described pointer
+# argument: the header, num_tokens, and the size of a contiguous hnd cache.
+_TOKENS, _MAX_SEQ = "num_tokens", "max_seq"
+
+
+def _device_str(device):
+    kind, index = device
+    return kind if index is None else f"{kind}:{index}"
+
+
+def _prod(xs):
+    p = 1
+    for x in xs:
+        p *= x
+    return p
+
+
+def _fmt_shape(shape):
+    return "[" + ", ".join("num_tokens" if d == "tokens" else "any" if d is None else str(d) for d in shape) + "]"
+
+
+def parse_device(device):
+    """(runtime, device index) for the C API, and the device arrays must be on:
+    None -> the current CUDA device if PyTorch sees one, else "auto"; "cpu"/"host";
+    "cuda", "cuda:N", N, torch.device."""
+    if device is None:
+        torch = _arrays.torch_module()
+        if torch is not None and torch.cuda.is_available():
+            return "cuda", torch.cuda.current_device()
+        return "auto", -1
+    if isinstance(device, int):
+        return "cuda", device
+    text = str(device)
+    if text in ("cpu", "host"):
+        return "host", -1
+    if text == "cuda":
+        torch = _arrays.torch_module()
+        return "cuda", (torch.cuda.current_device() if torch is not None and torch.cuda.is_available() else 0)
+    if text.startswith("cuda:") and text[5:].isdigit():
+        return "cuda", int(text[5:])
+    raise Error(f"device {device!r}: expected None, 'cpu', 'cuda', 'cuda:N', an index or a torch.device", None, 1)
+
+
+class Context:
+    """A device (or the host) and its JIT. Options left None keep the environment's
+    ROPEGEN_* values (docs/env.md)."""
+
+    def __init__(self, runtime="auto", device=-1, cache_dir=None, cache_path=None, compiler=None, dump_dir=None,
+                 no_compile=None, verbose=None):
+        from ._lib import _ContextOptions
+        enc = lambda s: None if s is None else str(s).encode()
+        opts = _ContextOptions(ctypes.sizeof(_ContextOptions), enc(cache_dir), enc(cache_path), enc(compiler),
+                               enc(dump_dir), -1 if no_compile is None else int(bool(no_compile)),
+                               -1 if verbose is None else int(bool(verbose)))
+        if runtime == "cuda":
+            _prime_torch_cuda(device)
+        handle = ctypes.c_void_p()
+        _lib.check(_lib.lib.ropegen_context_create_with_options(runtime.encode(), int(device), ctypes.byref(opts),
+                                                                ctypes.byref(handle)),
+                   f"context (runtime {runtime}, device {device})")
+        self._handle = handle
+        buf = ctypes.create_string_buffer(64)
+        _lib.check(_lib.lib.ropegen_context_target(handle, buf, 64), "context target")
+        self.target = buf.value.decode()
+        self.runtime = runtime
+        if self.target == "host":
+            self.device = ("cpu", None)
+        else:
+            self.device = ("cuda", device if device >= 0 else None)
+        self._kernels = {}
+
+    def kernel(self, spec=None, **fields):
+        text = spec_text(spec, **fields)
+        with _lock:
+            k = self._kernels.get(text)
+            if k is None:
+                k = Kernel(self, text)
+                self._kernels[text] = k
+            return k
+
+    def synchronize(self):
+        _lib.check(_lib.lib.ropegen_synchronize(self._handle), "synchronize")
+
+    def __del__(self):
+        # Kernels and their context form a cycle (ctx._kernels, kernel.context), which the
+        # garbage collector finalizes in any order: kernels go first, whichever runs first.
+        h = getattr(self, "_handle", None)
+        if h and _lib is not None:
+            for k in list(getattr(self, "_kernels", {}).values()):
+                k._destroy()
+            self._handle = None
+            _lib.lib.ropegen_context_destroy(h)
+
+    def __repr__(self):
+        return f"ropegen.Context(target={self.target!r}, device={_device_str(self.device)!r})"
+
+
+def _prime_torch_cuda(device):
+    """With PyTorch present, let it make the device's primary context current first, so
+    ropegen and PyTorch share one context (ropegen's CUDA runtime works in the current one)."""
+    torch = _arrays.torch_module()
+    if torch is not None and torch.cuda.is_available():
+        idx = device if device >= 0 else torch.cuda.current_device()
+        with torch.cuda.device(idx):
+            torch.zeros(1, device=f"cuda:{idx}")
+
+
+def context(device=None):
+    """The default-options context for a device, created once per (runtime, device)."""
+    key = parse_device(device)
+    with _lock:
+        ctx = _contexts.get(key)
+        if ctx is None:
+            ctx = Context(*key)
+            _contexts[key] = ctx
+        return ctx
+
+
+def spec_text(spec=None, **fields):
+    """The one-line spec: `spec` text followed by `key=value` for each keyword."""
+    parts = [spec.strip()] if spec else []
+    for key, value in fields.items():
+        if isinstance(value, bool):
+            raise Error(f"spec field {key}: expected a number or a word, got {value!r}", "ROPEGEN_ERROR_PARSE", 1)
+        parts.append(f"{key}={value}")
+    if not parts:
+        raise Error("empty spec: give spec text or fields, e.g. ropegen.kernel(head_dim=128)", "ROPEGEN_ERROR_PARSE", 1)
+    return " ".join(parts)
+
+
+def kernel(spec=None, *, context=None, device=None, **fields):
+    """A kernel for a spec (text, keyword fields, or both), compiled or from the cache.
+    `context` or `device` picks where it runs (default: the current CUDA device if PyTorch
+    sees one, else what the C API's "auto" finds)."""
+    if context is not None and device is not None:
+        raise Error("give context= or device=, not both", None, 1)
+    ctx = context if context is not None else globals()["context"](device)
+    return ctx.kernel(spec, **fields)
+
+
+class Kernel:
+    """A loaded kernel. Call it with the arguments named as in ropegen_kernel_args."""
+
+    def __init__(self, ctx, text):
+        self.context = ctx
+        handle = ctypes.c_void_p()
+        _lib.check(_lib.lib.ropegen_kernel_create(ctx._handle, text.encode(), ctypes.byref(handle)), f"kernel '{text}'")
+        self._handle = handle
+        needed = ctypes.c_size_t()
+        _lib.check(_lib.lib.ropegen_kernel_describe(handle, None, 0, ctypes.byref(needed)), "describe")
+        buf = ctypes.create_string_buffer(needed.value)
+        _lib.check(_lib.lib.ropegen_kernel_describe(handle, buf, needed.value, None), "describe")
+        self.description = json.loads(buf.value.decode())
+        self.spec = self.description["spec"]
+        self.op_name = self.description.get("op")
+        self.target = self.description.get("target", ctx.target)
+        self.device = ctx.device
+        self.arguments = {a["name"]: a for a in self.description["arguments"]}
+        fields = set(_lib.KernelArgs.field_names)
+        for name, a in self.arguments.items():
+            for f in (name, a.get("stride")):
+                if f and f not in fields:
+                    raise Error(f"kernel describes argument field '{f}', which the library's layout lacks", None, 3)
+        self.mutated = tuple(n for n, a in self.arguments.items() if a["access"] in ("write", "read_write"))
+        tables = [n for n in ("cos", "sin") if n in self.arguments]
+        self._half_rot = self.arguments["cos"]["shape"][1] if tables else None
+        self._plans = {}
+        self.op = None
+        if _arrays.torch_module() is not None:
+            from . import _torch
+            _torch.attach(self)
+        with _lock:
+            _registry.setdefault((self.spec,) + self.device, self)
+
+    def _destroy(self):
+        h = getattr(self, "_handle", None)
+        self._handle = None
+        if h and _lib is not None:
+            _lib.lib.ropegen_kernel_destroy(h)
+
+    def __del__(self):
+        self._destroy()
+
+    def __repr__(self):
+        return f"ropegen.Kernel({self.spec!r}, target={self.target!r})"
+
+    # ---- argument checks -------------------------------------------------------------
+    def _device_ok(self, dev):
+        if dev[0] != self.device[0]:
+            return False
+        return self.device[1] is None or dev[1] is None or dev[1] == self.device[1]
+
+    def _expect_device(self):
+        if self.device[0] == "cpu":
+            return "host memory (CPU tensors or NumPy arrays): the kernel's target is host"
+        return f"{_device_str(self.device)} memory: the kernel's target is {self.target}"
+
+    def _plan(self, views, check_device=True):
+        """Checks shapes, dtypes, devices, strides and access; returns the integer fields
+        (num_tokens, stride fields, max_seq). Alignment needs addresses: _check_addresses."""
+        for name in views:
+            if name not in self.arguments:
+                if name in _lib.KernelArgs.field_names:
+                    raise ArgumentError(name, f"this kernel ({self.op_name}) does not take it; it takes "
+                                              f"{', '.join(self.arguments)}")
+                raise ArgumentError(name, f"unknown argument; this kernel takes {', '.join(self.arguments)}"
+                                          + (" (or cos_sin_cache)" if self._half_rot else ""))
+        ints = {}
+        tokens_from = None
+        for name, a in self.arguments.items():
+            v = views.get(name)
+            if v is None:
+                if a["required"]:
+                    raise ArgumentError(name, f"missing: {a['why']}")
+                continue
+            if check_device and not self._device_ok(v.device):
+                raise ArgumentError(name, f"is in {_device_str(v.device)} memory, expected {self._expect_device()}")
+            if v.dtype != a["dtype"]:
+                raise ArgumentError(name, f"has dtype {v.dtype}, expected {a['dtype']}")
+            if v.readonly and a["access"] != "read":
+                raise ArgumentError(name, f"is read-only, but the kernel writes it ({a['access']})")
+            want, dims, strides = a["shape"], v.shape, v.strides
+            if len(dims) == len(want):
+                ok = all(w in ("tokens", None) or d == w for d, w in zip(dims, want))
+            elif len(dims) == 2 and len(want) > 2 and all(isinstance(w, int) for w in want[1:]):
+                ok = dims[1] == _prod(want[1:])  # rows flattened: [tokens, heads * head_dim]
+            else:
+                ok = False
+            if not ok:
+                raise ArgumentError(name, f"has shape {list(dims)}, expected {_fmt_shape(want)}"
+                                          + (" or [num_tokens, " + str(_prod(want[1:])) + "]"
+                                             if len(want) > 2 and want[0] == "tokens" else ""))
+            if want and want[0] == "tokens":
+                if tokens_from is None:
+                    tokens_from = name
+                    ints[_TOKENS] = dims[0]
+                elif dims[0] != ints[_TOKENS]:
+                    raise ArgumentError(name, f"has {dims[0]} tokens, but {tokens_from} has {ints[_TOKENS]}")
+            stride_field = a.get("stride")
+            first = 1 if stride_field else 0
+            acc = 1
+            for i in range(len(dims) - 1, first - 1, -1):
+                if dims[i] != 1 and strides[i] != acc:
+                    what = "inner dimensions" if stride_field else "all dimensions"
+                    raise ArgumentError(name, f"has strides {list(strides)} for shape {list(dims)}; its {what} must "
+                                              f"be contiguous (row-major), expected stride {acc} in dimension {i}")
+                acc *= dims[i]
+            if stride_field:
+                s = strides[0] if dims[0] != 1 else max(strides[0], acc)
+                if s < a["min_stride"]:
+                    raise ArgumentError(name, f"row stride {s} ({stride_field}) is below the minimum "
+                                              f"{a['min_stride']} elements")
+                if s % a["stride_multiple"]:
+                    raise ArgumentError(name, f"row stride {s} ({stride_field}) must be a multiple of "
+                                              f"{a['stride_multiple']} elements (the kernel's vector width)")
+                if ints.get(stride_field, s) != s:
+                    other = next(n for n, b in self.arguments.items() if b.get("stride") == stride_field and n in views)
+                    raise ArgumentError(name, f"row stride {s} differs from {other}'s {ints[stride_field]}; both "
+                                              f"share {stride_field}")
+                ints[stride_field] = s
+            # A contiguous hnd cache ([kv_heads, max_seq, head_dim]) passes its slot count.
+            if name in ("k_cache", "v_cache") and len(want) == 3 and want[1] is None and _MAX_SEQ in _lib.KernelArgs.field_names:
+                if ints.get(_MAX_SEQ, dims[1]) != dims[1]:
+                    raise ArgumentError(name, f"has {dims[1]} slots per head, but k_cache has {ints[_MAX_SEQ]}")
+                ints[_MAX_SEQ] = dims[1]
+        if tokens_from is None:
+            ints[_TOKENS] = 0
+        return ints
+
+    def _check_addresses(self, views):
+        for name, v in views.items():
+            align = self.arguments[name]["align"]
+            if v.ptr % align:
+                raise ArgumentError(name, f"address {v.ptr:#x} is not aligned to {align} bytes (the kernel's vector "
+                                          f"width); offset views of a larger buffer must start on that boundary")
+
+    def _views(self, arrays, need_ptr=True):
+        views = {}
+        table = arrays.pop("cos_sin_cache", None)
+        for name, obj in arrays.items():
+            if obj is not None:
+                views[name] = view(name, obj, need_ptr)
+        if table is not None:
+            if self._half_rot is None:
+                raise ArgumentError("cos_sin_cache", f"this kernel ({self.spec}) reads no cos/sin table")
+            if "cos" in views or "sin" in views:
+                raise ArgumentError("cos_sin_cache", "give either cos_sin_cache or cos and sin")
+            t = view("cos_sin_cache", table, need_ptr)
+            h = self._half_rot
+            if len(t.shape) != 2 or t.shape[1] != 2 * h:
+                raise ArgumentError("cos_sin_cache", f"has shape {list(t.shape)}, expected [max_position, {2 * h}] "
+                                                     f"(rotary_dim columns: cos then sin)")
+            for name, off in (("cos", 0), ("sin", h * t.itemsize)):
+                views[name] = View(t.ptr + off if need_ptr else 0, (t.shape[0], h), t.strides, t.dtype, t.device,
+                                   t.readonly, t.owner, t.itemsize, t.is_torch)
+        return views
+
+    def _launch_views(self, views, stream, use_cache=True):
+        key = None
+        if use_cache:
+            key = tuple((n, v.shape, v.strides, v.dtype, v.device, v.readonly) for n, v in views.items())
+            ints = self._plans.get(key)
+        else:
+            ints = None
+        if ints is None:
+            ints = self._plan(views)
+            if key is not None:
+                if len(self._plans) > 256:
+                    self._plans.clear()
+                self._plans[key] = ints
+        self._check_addresses(views)
+        a = _lib.new_args()
+        for name, v in views.items():
+            setattr(a, name, v.ptr)
+        for name, value in ints.items():
+            setattr(a, name, value)
+        if stream is None:
+            stream = self._current_stream(views)
+        _lib.check(_lib.lib.ropegen_kernel_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
+
+    def _current_stream(self, views):
+        if self.device[0] == "cpu":
+            return None
+        torch = _arrays.torch_module()
+        for v in views.values():
+            if v.is_torch:
+                return torch.cuda.current_stream(v.device[1]).cuda_stream
+        import sys
+        cupy = sys.modules.get("cupy")
+        if cupy is not None:
+            return cupy.cuda.get_current_stream().ptr
+        return None
+
+    # ---- calls -----------------------------------------------------------------------
+    def launch(self, stream=None, **arrays):
+        """Checks every argument against the kernel's description and launches, without
+        the PyTorch operator: on `stream` (an address, torch.cuda.Stream or cupy stream),
+        else PyTorch's (or CuPy's) current stream of the arrays' device, else the default."""
+        if stream is not None and not isinstance(stream, int):
+            for attr in ("cuda_stream", "ptr", "value"):  # torch.cuda.Stream, cupy Stream, c_void_p
+                if hasattr(stream, attr):
+                    stream = getattr(stream, attr)
+                    break
+            else:
+                raise Error(f"stream {stream!r}: expected an address, a torch.cuda.Stream or a CuPy stream", None, 1)
+        self._launch_views(self._views(arrays), stream)
+
+    def __call__(self, stream=None, **arrays):
+        """k(q=..., k=..., v=..., k_cache=..., v_cache=..., positions=..., slot_mapping=...,
+        cos=..., sin=... | cos_sin_cache=...). Under torch.compile the call is the custom
+        operator ropegen::launch_*; eagerly it launches directly (the same checks)."""
+        if stream is None and self.op is not None and _is_compiling():
+            return _call_op(self, arrays)
+        return self.launch(stream=stream, **arrays)
+
+
+def _not_compiling():
+    return False
+
+
+# Set when a kernel is created with PyTorch imported (never while tracing): PyTorch's own
+# is_compiling, which dynamo folds to True, and the function that calls the operator.
+_is_compiling = _not_compiling
+_call_op = None
+
+
+def kernel_for(spec, device):
+    """The kernel the PyTorch operator launches for `spec` on `device` (kind, index): the
+    one created for it, else one from the default context of that device."""
+    k = _registry.get((spec,) + device)
+    if k is None and device[1] is not None:
+        k = _registry.get((spec, device[0], None))
+    if k is None:
+        k = context("cpu" if device[0] == "cpu" else f"cuda:{device[1] or 0}").kernel(spec)
+    return k

@@ -1,0 +1,405 @@
+"""The package on the host target (CI): numerics against reference.py, argument errors,
+the PyTorch operator, the generated argument block. Run: python3 -m pytest python/tests"""
+import ctypes
+import os
+import re
+import sys
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paths  # noqa: E402,F401  (the package and library from a source checkout)
+import ropegen  # noqa: E402
+from ropegen import _lib  # noqa: E402
+from cases import Case, run  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # the numerics with NumPy storage still run
+    torch = None
+NO_TORCH = "PyTorch is not installed (Debian: python3-torch)"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _host_compiler_missing():
+    """These tests compile for the host target with the system C++ compiler. A GPU machine
+    without one skips them with the reason; CTest sets ROPEGEN_TEST_REQUIRE_HOST=1, so there
+    a missing compiler fails instead."""
+    try:
+        ropegen.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32", device="cpu")
+    except ropegen.Error as e:
+        if e.fault == 2 and os.environ.get("ROPEGEN_TEST_REQUIRE_HOST") != "1":
+            return f"the host target cannot compile here: {e}"
+        raise
+    return None
+
+
+NO_HOST = _host_compiler_missing()
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+class Numerics(unittest.TestCase):
+    """Each case checks q, k, both caches (rows written, rows untouched) and pass-through."""
+
+    def test_neox_f32_paged_gqa_padding_numpy(self):
+        run(Case(style="neox", dtype="f32", cache="paged", order="nhd", q_heads=8, kv_heads=2))
+
+    def test_gptj_f16_contiguous_hnd_partial_numpy(self):
+        run(Case(style="gptj", dtype="f16", cache="contiguous", order="hnd", head_dim=64, rot=32))
+
+    def test_neox_f16_contiguous_nhd_positions_are_slots_numpy(self):
+        run(Case(dtype="f16", cache="contiguous", order="nhd", slots_given=False, pad=False))
+
+    def test_rope_only_f32_packed_partial_numpy(self):
+        run(Case(op="rope", dtype="f32", rot=48, packed=True, q_heads=4, kv_heads=4, index="i64"))
+
+    def test_kv_append_f16_paged_hnd_numpy(self):
+        run(Case(op="kv_append", dtype="f16", cache="paged", order="hnd", block=8))
+
+    def test_dlpack_producer(self):
+        """Arrays seen only through __dlpack__ (a wrapper hides NumPy's __array_interface__)."""
+        if not hasattr(np.ndarray, "__dlpack__"):
+            self.skipTest("this NumPy has no __dlpack__")
+
+        class OnlyDLPack:
+            def __init__(self, a):
+                self.a = a
+
+            def __dlpack__(self, stream=None):
+                return self.a.__dlpack__()
+
+            def __dlpack_device__(self):
+                return self.a.__dlpack_device__()
+
+        spec = "head_dim=64 kv_heads=2 dtype=f32 cache=contiguous(order=nhd) op=kv_append"
+        k = ropegen.kernel(spec, device="cpu")
+        kk = np.arange(3 * 2 * 64, dtype=np.float32).reshape(3, 2, 64)
+        v = -kk
+        kc, vc = np.zeros((10, 2, 64), np.float32), np.zeros((10, 2, 64), np.float32)
+        slots = np.array([4, -1, 9], np.int32)
+        k(k=OnlyDLPack(kk), v=OnlyDLPack(v), k_cache=OnlyDLPack(kc), v_cache=OnlyDLPack(vc),
+          slot_mapping=OnlyDLPack(slots))
+        np.testing.assert_array_equal(kc[[4, 9]], kk[[0, 2]])
+        np.testing.assert_array_equal(vc[[4, 9]], v[[0, 2]])
+        self.assertEqual(np.count_nonzero(kc[[0, 1, 2, 3, 5, 6, 7, 8]]), 0)
+
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_neox_bf16_packed_paged_hnd_cos_sin_cache_torch(self):
+        run(Case(dtype="bf16", backend="torch", packed=True, cache="paged", order="hnd", table="cos_sin_cache",
+                 index="i64"))
+
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_gptj_bf16_contiguous_nhd_partial_torch(self):
+        run(Case(style="gptj", dtype="bf16", backend="torch", cache="contiguous", order="nhd", rot=32, q_heads=16,
+                 kv_heads=1))
+
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_rope_f16_torch_packed(self):
+        run(Case(op="rope", dtype="f16", backend="torch", packed=True, table="cos_sin_cache", q_heads=6, kv_heads=3))
+
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_f32_torch_two_dim_rows(self):
+        """[tokens, heads * head_dim] rows are accepted like [tokens, heads, head_dim]."""
+        run(Case(dtype="f32", backend="torch", packed=True, table="cos_sin_cache"))
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+class Api(unittest.TestCase):
+    def test_spec_from_keywords_and_cache(self):
+        self.assertEqual(ropegen.spec_text(head_dim=128, dtype="bf16"), "head_dim=128 dtype=bf16")
+        self.assertEqual(ropegen.spec_text("op=rope", cache="x"), "op=rope cache=x")
+        a = ropegen.kernel(head_dim=64, q_heads=4, kv_heads=2, dtype="f32", device="cpu")
+        b = ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=f32", device="cpu")
+        self.assertIs(a, b)  # same context (cached per runtime/device), same spec text
+        self.assertIs(ropegen.context("cpu"), a.context)
+        self.assertIn("head_dim=64", a.spec)
+        self.assertEqual(a.target, "host")
+        c = ropegen.kernel(head_dim=64, q_heads=4, kv_heads=2, dtype="f32", cache="paged(block=8,order=hnd)",
+                           device="cpu")
+        self.assertIn("cache=paged(block=8,order=hnd)", c.spec)
+
+    def test_context_with_options(self):
+        ctx = ropegen.Context("host", cache_dir="", verbose=False)  # memory-only cache
+        k = ropegen.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32", context=ctx)
+        self.assertIs(k.context, ctx)
+        self.assertEqual(k.description["origin"], "compiled")
+
+    def test_contexts_and_kernels_are_freed_in_any_order(self):
+        import gc
+        for i in range(6):
+            ctx = ropegen.Context("host", cache_dir="")
+            k = ctx.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32")
+            if i % 2:
+                del ctx  # the kernel keeps its context alive
+                self.assertIsNotNone(k.context._handle)
+            ctx = k = None
+            gc.collect()
+        defaults = list(ropegen._kernel._contexts.values())
+        leaked = [k for k in list(ropegen._kernel._registry.values()) if not any(k.context is c for c in defaults)]
+        self.assertEqual(leaked, [], "kernels of dropped contexts stay registered")
+
+    def test_spec_errors_carry_status(self):
+        with self.assertRaises(ropegen.Error) as e:
+            ropegen.kernel("head_dim==64", device="cpu")
+        self.assertEqual(e.exception.status, "ROPEGEN_ERROR_PARSE")
+        self.assertEqual(e.exception.fault, 1)
+        with self.assertRaises(ropegen.Error) as e:
+            ropegen.kernel("head_dim=64 q_heads=6 kv_heads=4", device="cpu")
+        self.assertEqual(e.exception.status, "ROPEGEN_ERROR_SPEC")
+        self.assertIn("kv_heads", str(e.exception))
+        with self.assertRaises(ropegen.Error):
+            ropegen.kernel(device="cpu")
+        with self.assertRaises(ropegen.Error):
+            ropegen.kernel("head_dim=64", device="tpu")
+
+    def test_stream_argument(self):
+        k = ropegen.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32", device="cpu")
+        q = np.ones((2, 2, 32), np.float32)
+        args = dict(q=q, k=np.ones((2, 1, 32), np.float32), positions=np.array([1, 3], np.int32),
+                    cos=np.full((4, 16), 0.5, np.float32), sin=np.full((4, 16), 0.25, np.float32))
+        k(stream=ctypes.c_void_p(None), **args)  # the host runtime runs in the call
+        self.assertTrue(np.allclose(q[:, :, :16], 0.25) and np.allclose(q[:, :, 16:], 0.75))
+        with self.assertRaises(ropegen.Error):
+            k(stream="fast", **args)
+
+    def test_zero_tokens_is_a_no_op(self):
+        k = ropegen.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32", device="cpu")
+        k(q=np.zeros((0, 2, 32), np.float32), k=np.zeros((0, 1, 32), np.float32), positions=np.zeros(0, np.int32),
+          cos=np.zeros((4, 16), np.float32), sin=np.zeros((4, 16), np.float32))
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+class ArgumentErrors(unittest.TestCase):
+    """Each mismatch raises ropegen.ArgumentError (a ropegen.Error and a ValueError) that
+    names the argument and what was expected."""
+
+    SPEC = "head_dim=64 q_heads=4 kv_heads=2 dtype=f32 cache=paged(block=16)"
+
+    def setUp(self):
+        self.k = ropegen.kernel(self.SPEC, device="cpu")
+        T = 5
+        self.a = dict(q=np.ones((T, 4, 64), np.float32), k=np.ones((T, 2, 64), np.float32),
+                      v=np.ones((T, 2, 64), np.float32), k_cache=np.zeros((4, 16, 2, 64), np.float32),
+                      v_cache=np.zeros((4, 16, 2, 64), np.float32), positions=np.arange(T, dtype=np.int32),
+                      slot_mapping=np.arange(T, dtype=np.int32), cos_sin_cache=np.ones((32, 64), np.float32))
+
+    def fails(self, name, pattern, **change):
+        args = dict(self.a)
+        for key, value in change.items():
+            if value is None:
+                del args[key]
+            else:
+                args[key] = value
+        with self.assertRaises(ropegen.Error) as e:
+            self.k(**args)
+        err = e.exception
+        self.assertIsInstance(err, ValueError)
+        self.assertEqual(err.argument, name, str(err))
+        self.assertIn(f"'{name}'", str(err))
+        self.assertRegex(str(err), pattern)
+        return err
+
+    def test_valid_arguments_launch(self):
+        self.k(**self.a)  # the baseline every other test changes one thing of
+
+    def test_wrong_dtype(self):
+        self.fails("q", r"dtype f16, expected f32", q=self.a["q"].astype(np.float16))
+        self.fails("positions", r"dtype i64, expected i32", positions=np.arange(5, dtype=np.int64))
+
+    def test_wrong_shape(self):
+        self.fails("q", r"shape \[5, 3, 64\], expected \[num_tokens, 4, 64\]", q=np.ones((5, 3, 64), np.float32))
+        self.fails("k_cache", r"expected \[any, 16, 2, 64\]", k_cache=np.zeros((4, 8, 2, 64), np.float32))
+        self.fails("cos_sin_cache", r"expected \[max_position, 64\]", cos_sin_cache=np.ones((32, 32), np.float32))
+
+    def test_token_counts_disagree(self):
+        self.fails("k", r"4 tokens, but positions has 5", k=np.ones((4, 2, 64), np.float32))
+
+    def test_non_contiguous_inner_dims(self):
+        wide = np.ones((5, 4, 128), np.float32)
+        self.fails("q", r"inner dimensions must be contiguous", q=wide[:, :, ::2])
+        self.fails("v_cache", r"all dimensions must be contiguous",
+                   v_cache=np.zeros((8, 16, 2, 64), np.float32)[::2])
+
+    def test_misaligned(self):
+        flat = np.ones(5 * 4 * 64 + 1, np.float32)
+        self.fails("q", r"not aligned to 16 bytes", q=flat[1:].reshape(5, 4, 64))
+
+    def test_row_stride(self):
+        buf = np.ones((5, 4 * 64 + 2), np.float32)  # a stride that is not a multiple of the vector width
+        self.fails("q", r"row stride 258 \(q_stride\) must be a multiple of 4", q=buf[:, :256])
+        small = np.lib.stride_tricks.as_strided(np.ones(2048, np.float32), (5, 4, 64), (4 * 128, 4 * 64, 4))
+        self.fails("q", r"row stride 128 \(q_stride\) is below the minimum 256", q=small)
+
+    def test_missing_required(self):
+        err = self.fails("slot_mapping", r"missing: a paged cache needs a slot per token", slot_mapping=None)
+        self.fails("positions", r"missing: RoPE needs a position", positions=None)
+        self.fails("cos", r"missing", cos_sin_cache=None)
+
+    def test_wrong_device(self):
+        class CudaArray:  # what CuPy hands over: device memory the host kernel cannot read
+            __cuda_array_interface__ = {"shape": (5, 4, 64), "typestr": "<f4", "data": (0x7F0000000000, False),
+                                        "version": 3, "strides": None}
+        self.fails("q", r"is in cuda memory, expected host memory", q=CudaArray())
+        if torch is not None:
+            self.fails("k", r"is in meta memory", k=torch.empty(5, 2, 64, device="meta"))
+
+    def test_read_only_output(self):
+        kc = self.a["k_cache"].copy()
+        kc.flags.writeable = False
+        self.fails("k_cache", r"read-only", k_cache=kc)
+
+    def test_unknown_and_unused_arguments(self):
+        self.fails("qq", r"unknown argument; this kernel takes positions, slot_mapping, q", qq=self.a["q"])
+        rope = ropegen.kernel("op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f32", device="cpu")
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            rope(q=self.a["q"], k=self.a["k"], positions=self.a["positions"], cos_sin_cache=self.a["cos_sin_cache"],
+                 v=self.a["v"])
+        self.assertIn("'v': this kernel (rope) does not take it", str(e.exception))
+
+    def test_not_an_array(self):
+        self.fails("q", r"expected a tensor or array", q=[1.0, 2.0])
+
+    def test_shared_table_stride(self):
+        args = dict(self.a)
+        del args["cos_sin_cache"]
+        args["cos"] = np.ones((32, 32), np.float32)
+        args["sin"] = np.ones((32, 64), np.float32)[:, :32]
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            self.k(**args)
+        self.assertEqual(e.exception.argument, "sin")
+        self.assertIn("differs from cos's 32; both share cos_sin_stride", str(e.exception))
+
+    def test_c_launch_checks_surface_as_error(self):
+        """What only the C API checks (null positions with a contiguous cache and no slots)
+        comes back as ropegen.Error with the launch status."""
+        k = ropegen.kernel("op=kv_append head_dim=64 kv_heads=2 dtype=f32 cache=contiguous(order=nhd)", device="cpu")
+        with self.assertRaises(ropegen.Error) as e:
+            k(k=self.a["k"], v=self.a["v"], k_cache=np.zeros((8, 2, 64), np.float32),
+              v_cache=np.zeros((8, 2, 64), np.float32))
+        self.assertEqual(e.exception.status, "ROPEGEN_ERROR_LAUNCH")
+        self.assertIn("positions", str(e.exception))
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+class Layout(unittest.TestCase):
+    def test_generated_block_matches_library_and_header(self):
+        lib = ropegen._library
+        A = ropegen.KernelArgs
+        self.assertEqual(ctypes.sizeof(A), lib.args_size)
+        for name, offset, size in ropegen.args_layout:
+            self.assertEqual((getattr(A, name).offset, getattr(A, name).size), (offset, size), name)
+        # The header's fields, in order, are the library's: read from the header text itself.
+        text = open(os.path.join(ROOT, "include", "ropegen", "kernel_args.h")).read()
+        body = text[text.index("typedef struct ropegen_kernel_args {"):text.index("} ropegen_kernel_args;")]
+        body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+        names = re.findall(r"\b(\w+)\s*;", body)
+        self.assertEqual(names, [f[0] for f in ropegen.args_layout])
+        version = int(re.search(r"#define ROPEGEN_KERNEL_ABI_VERSION (\d+)", text).group(1))
+        self.assertEqual(ropegen.abi_version, version)
+        a = lib.new_args()
+        self.assertEqual((a.size, a.abi_version), (lib.args_size, version))
+
+    def test_generation_follows_a_changed_layout(self):
+        """A field appended by a later ABI needs no Python change: offsets, gaps and the
+        tail come from the table alone."""
+        fields = list(ropegen.args_layout) + [("rotary_offset", 132, 4), ("scales", 136, 8)]
+        A = _lib.generate_args_struct(fields, 152, 3)
+        self.assertEqual((A.rotary_offset.offset, A.scales.offset, ctypes.sizeof(A)), (132, 136, 152))
+        self.assertEqual(A.q.offset, dict((f[0], f[1]) for f in fields)["q"])
+        with self.assertRaises(ImportError):
+            _lib.generate_args_struct(fields + [("overlap", 140, 8)], 152, 3)
+        with self.assertRaises(ImportError):
+            _lib.generate_args_struct(fields, 140, 3)  # shorter than its fields
+
+    def test_block_launches_through_c(self):
+        """The generated block is what the C API takes: a direct ropegen_kernel_launch."""
+        k = ropegen.kernel("op=kv_append head_dim=32 kv_heads=1 dtype=f32 cache=contiguous(order=nhd)", device="cpu")
+        kk, v = np.full((2, 1, 32), 3.0, np.float32), np.full((2, 1, 32), 4.0, np.float32)
+        kc, vc = np.zeros((4, 1, 32), np.float32), np.zeros((4, 1, 32), np.float32)
+        slots = np.array([3, 1], np.int32)
+        a = ropegen._library.new_args()
+        a.num_tokens = 2
+        a.k, a.v, a.k_stride, a.v_stride = kk.ctypes.data, v.ctypes.data, 32, 32
+        a.k_cache, a.v_cache, a.slot_mapping = kc.ctypes.data, vc.ctypes.data, slots.ctypes.data
+        ropegen._library.check(ropegen._library.lib.ropegen_kernel_launch(k._handle, ctypes.byref(a), None), "launch")
+        self.assertTrue((kc[[1, 3]] == 3.0).all() and (vc[[1, 3]] == 4.0).all() and (kc[[0, 2]] == 0).all())
+        a.abi_version = 999
+        with self.assertRaises(ropegen.Error) as e:
+            ropegen._library.check(ropegen._library.lib.ropegen_kernel_launch(k._handle, ctypes.byref(a), None), "launch")
+        self.assertIn("ABI version 999", str(e.exception))
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+@unittest.skipIf(torch is None, NO_TORCH)
+class TorchOperator(unittest.TestCase):
+    def test_operator_registered_with_mutations(self):
+        k = ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=f32", device="cpu")
+        self.assertIsNotNone(k.op)
+        self.assertEqual(k.mutated, ("q", "k_cache", "v_cache"))
+        schema = str(k.op.default._schema) if hasattr(k.op, "default") else str(k.op._schema)
+        self.assertRegex(schema, r"Tensor\(\w+!\)\? q")
+        self.assertRegex(schema, r"Tensor\(\w+!\)\? k_cache")
+        self.assertRegex(schema, r"Tensor\(\w+!\)\? v_cache")
+        self.assertRegex(schema, r"Tensor\? k\b")  # read only: no alias annotation
+        self.assertIn("str spec", schema)
+        rope = ropegen.kernel("op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f32", device="cpu")
+        self.assertEqual(rope.mutated, ("q", "k"))
+        self.assertIsNot(rope.op, k.op)
+
+    def test_operator_eager_numerics(self):
+        run(Case(dtype="bf16", backend="torch", call="op", cache="paged", order="nhd", table="cos_sin_cache"))
+        run(Case(op="rope", dtype="f32", backend="torch", call="op", packed=True))
+
+    def test_operator_checks(self):
+        k = ropegen.kernel("op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f32", device="cpu")
+        q, kk = torch.ones(3, 4, 64), torch.ones(3, 2, 64)
+        pos, tab = torch.zeros(3, dtype=torch.int32), torch.ones(8, 64)
+        with self.assertRaises(RuntimeError) as e:  # through the dispatcher: the message survives
+            k.op(k.spec, q=q.half(), k=kk, positions=pos, cos=tab[:, :32], sin=tab[:, 32:])
+        self.assertIn("argument 'q': has dtype f16, expected f32", str(e.exception))
+
+    def test_meta_tensors(self):
+        """The fake/meta implementation checks shapes and dtypes without touching memory."""
+        k = ropegen.kernel("op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f32", device="cpu")
+        m = dict(device="meta")
+        args = dict(q=torch.empty(3, 4, 64, **m), k=torch.empty(3, 2, 64, **m),
+                    positions=torch.empty(3, dtype=torch.int32, **m), cos=torch.empty(8, 32, **m),
+                    sin=torch.empty(8, 32, **m))
+        try:
+            k.op(k.spec, **args)
+        except NotImplementedError as e:
+            self.skipTest(f"this PyTorch has no Python Meta kernels: {e}")
+        args["q"] = torch.empty(3, 5, 64, **m)
+        with self.assertRaises(RuntimeError) as e:
+            k.op(k.spec, **args)
+        self.assertIn("argument 'q': has shape [3, 5, 64]", str(e.exception))
+
+    @unittest.skipUnless(torch is not None and hasattr(torch, "compile"),
+                         f"torch.compile needs PyTorch 2.0+ (installed: {getattr(torch, '__version__', None)})")
+    def test_compile_fullgraph_cpu(self):
+        """fullgraph=True fails on any graph break; aot_eager runs functionalization (the
+        declared mutations) without needing a C++ toolchain for inductor."""
+        k = ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=f32 index=i64", device="cpu")
+
+        def step(q, kk, v, kc, vc, pos, slots, table):
+            k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=pos, slot_mapping=slots, cos_sin_cache=table)
+            return q * 2
+
+        g = torch.Generator().manual_seed(0)
+        T = 9
+        mk = lambda: (torch.randn(T, 4, 64, generator=g), torch.randn(T, 2, 64, generator=g),
+                      torch.randn(T, 2, 64, generator=g), torch.zeros(4, 16, 2, 64), torch.zeros(4, 16, 2, 64),
+                      torch.randperm(64, generator=g)[:T], torch.randperm(64, generator=g)[:T],
+                      torch.randn(64, 64, generator=g))
+        a = mk()
+        b = [x.clone() for x in a]
+        out_eager = step(*a)
+        out = torch.compile(step, fullgraph=True, backend="aot_eager")(*b)
+        torch.testing.assert_close(out, out_eager, rtol=0, atol=0)
+        for x, y in zip(a, b):  # the mutations reached the caller's tensors
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,246 @@
+"""The package on an NVIDIA GPU through PyTorch: numerics against reference.py, the custom
+operator under torch.compile(fullgraph=True), CUDA graph capture and replay, and launches
+on a non-default stream. Skipped (with the reason) where PyTorch or CUDA is missing.
+
+    ROPEGEN_LIB_DIR=build-gpu PYTHONPATH=python python3 -m pytest -rs python/tests/test_gpu.py
+    (or python3 python/tests/test_gpu.py without pytest)"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paths  # noqa: E402,F401  (the package and library from a source checkout)
+try:
+    import torch
+except ImportError:
+    torch = None
+import ropegen  # noqa: E402
+
+try:  # the NumPy reference model; the PyTorch-only tests below run without it
+    from cases import Case, run
+    NO_NUMPY = None
+except ImportError as e:
+    NO_NUMPY = f"NumPy is not installed ({e})"
+
+if torch is None:
+    SKIP = "PyTorch is not installed"
+elif not torch.cuda.is_available():
+    SKIP = f"no CUDA device visible to PyTorch {torch.__version__}"
+else:
+    SKIP = None
+HAS_COMPILE = torch is not None and hasattr(torch, "compile") and hasattr(torch.library, "custom_op")
+
+
+def llama_inputs(T, packed=False, seed=0, device="cuda"):
+    """Llama-3-8B shaped bf16 inputs for a paged cache, with one padding slot."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    QH, KVH, D, B = 32, 8, 128, 16
+    if packed:
+        qkv = torch.randn(T, (QH + 2 * KVH) * D, device=device, generator=g).bfloat16()
+        q, k, v = qkv[:, :QH * D], qkv[:, QH * D:(QH + KVH) * D], qkv[:, (QH + KVH) * D:]
+    else:
+        q = torch.randn(T, QH, D, device=device, generator=g).bfloat16()
+        k = torch.randn(T, KVH, D, device=device, generator=g).bfloat16()
+        v = torch.randn(T, KVH, D, device=device, generator=g).bfloat16()
+    nb = (2 * T + B - 1) // B + 1
+    kc = torch.zeros(nb, B, KVH, D, device=device, dtype=torch.bfloat16)
+    vc = torch.zeros_like(kc)
+    pos = torch.randint(0, 4096, (T,), device=device, generator=g)
+    slots = torch.randperm(nb * B, device=device, generator=g)[:T]
+    if T > 2:
+        slots[T // 2] = -1
+    inv = 1.0 / 10000.0 ** (torch.arange(0, D, 2, dtype=torch.float64, device=device) / D)
+    ang = torch.arange(4096, dtype=torch.float64, device=device)[:, None] * inv[None, :]
+    table = torch.cat([ang.cos(), ang.sin()], dim=1).float()  # vLLM's [max_pos, rot] = [cos | sin]
+    return dict(q=q, k=k, v=v, k_cache=kc, v_cache=vc, positions=pos, slot_mapping=slots, cos_sin_cache=table)
+
+
+def torch_reference(a):
+    """PyTorch (float64) of the same formulas: rotated q, cache rows for k and v."""
+    T = a["positions"].shape[0]
+    D = a["k_cache"].shape[-1]
+    tab = a["cos_sin_cache"].double()
+    c, s = tab[a["positions"], :D // 2][:, None, :], tab[a["positions"], D // 2:][:, None, :]
+
+    def rope(x):
+        x = x.double().reshape(T, -1, D)
+        x0, x1 = x[..., :D // 2], x[..., D // 2:]
+        return torch.cat([x0 * c - x1 * s, x1 * c + x0 * s], dim=-1)
+
+    return rope(a["q"]), rope(a["k"]), a["v"].double().reshape(T, -1, D)
+
+
+def check_against(test, a, q_before, k_before, v_before):
+    want_q, want_k, want_v = torch_reference(dict(a, q=q_before, k=k_before, v=v_before))
+    T, D = a["positions"].shape[0], a["k_cache"].shape[-1]
+    tol = dict(rtol=2 ** -7, atol=2 ** -8)  # one bf16 rounding of the fp32 result
+    torch.testing.assert_close(a["q"].double().reshape(T, -1, D), want_q, **tol)
+    keep = a["slot_mapping"] >= 0
+    rows_k = a["k_cache"].reshape(-1, *a["k_cache"].shape[2:])[a["slot_mapping"][keep]].double()
+    rows_v = a["v_cache"].reshape(-1, *a["v_cache"].shape[2:])[a["slot_mapping"][keep]].double()
+    torch.testing.assert_close(rows_k, want_k[keep], **tol)
+    test.assertTrue(torch.equal(rows_v, want_v[keep]), "v_cache rows are exact copies of v")
+    written = (a["k_cache"].reshape(-1, a["k_cache"].shape[-2] * D) != 0).any(dim=1).sum().item()
+    test.assertEqual(written, int(keep.sum().item()), "only the tokens' slots are written (padding skipped)")
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class Gpu(unittest.TestCase):
+    SPEC = "head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 index=i64 cache=paged(block=16,order=nhd)"
+
+    def kernel(self):
+        return ropegen.kernel(self.SPEC, device="cuda")
+
+    @unittest.skipIf(NO_NUMPY, NO_NUMPY or "")
+    def test_numerics_matrix(self):
+        """The reference.py cases through CUDA tensors (bf16, f16, f32; NeoX, GPT-J; paged,
+        contiguous; packed QKV; partial rotary)."""
+        for c in (Case(dtype="bf16", backend="torch", device="cuda", packed=True, table="cos_sin_cache"),
+                  Case(dtype="bf16", backend="torch", device="cuda", style="gptj", rot=32, cache="contiguous",
+                       order="hnd"),
+                  Case(dtype="f16", backend="torch", device="cuda", cache="paged", order="hnd", index="i64"),
+                  Case(dtype="f32", backend="torch", device="cuda", op="rope", packed=True),
+                  Case(dtype="bf16", backend="torch", device="cuda", op="kv_append", cache="contiguous",
+                       order="nhd"),
+                  Case(dtype="bf16", backend="torch", device="cuda", call="op", tokens=300)):
+            with self.subTest(spec=c.spec()):
+                k = run(c)
+                self.assertTrue(k.target.startswith("sm_"), k.target)
+
+    def test_numerics_llama_bf16_against_torch(self):
+        k = self.kernel()
+        for T in (1, 7, 4096):
+            a = llama_inputs(T, packed=True, seed=T)
+            before = a["q"].clone(), a["k"].clone(), a["v"].clone()
+            k(**a)
+            torch.cuda.synchronize()
+            check_against(self, a, *before)
+
+    def test_wrong_device(self):
+        k = self.kernel()
+        a = llama_inputs(5)
+        a["q"] = a["q"].cpu()
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(**a)
+        self.assertIn("argument 'q': is in cpu memory, expected cuda:", str(e.exception))
+
+    def test_non_default_stream(self):
+        """Work queued behind a sleeping kernel on stream s: if the launch went anywhere but s
+        it would finish during the sleep."""
+        k = self.kernel()
+        a = llama_inputs(64)
+        q0 = a["q"].clone()
+        torch.cuda.synchronize()
+        s = torch.cuda.Stream()
+        with torch.cuda.stream(s):
+            torch.cuda._sleep(200_000_000)  # ~0.1 s on an H100
+            k(**a)
+        other = torch.cuda.Stream()
+        with torch.cuda.stream(other):
+            snapshot = a["q"].to("cpu")  # copies on `other`, which does not wait for s
+        self.assertFalse(s.query(), "the sleep should still be running")
+        self.assertTrue(torch.equal(snapshot, q0.cpu()), "q changed before stream s reached the launch")
+        s.synchronize()
+        self.assertFalse(torch.equal(a["q"], q0))
+        # An explicit stream argument goes to that stream too.
+        a2 = llama_inputs(64, seed=5)
+        before = a2["q"].clone(), a2["k"].clone(), a2["v"].clone()
+        s2 = torch.cuda.Stream()
+        k(stream=s2, **a2)
+        s2.synchronize()
+        check_against(self, a2, *before)
+
+    def test_cuda_graph_capture_and_replay(self):
+        k = self.kernel()
+        a = llama_inputs(32, seed=1)
+        fresh = llama_inputs(32, seed=2)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up outside the graph, as PyTorch recommends
+            k(**a)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            k(**a)
+        # New inputs in the captured buffers, then replay.
+        for name in ("q", "k", "v", "positions", "slot_mapping"):
+            a[name].copy_(fresh[name])
+        a["k_cache"].zero_()
+        a["v_cache"].zero_()
+        before = a["q"].clone(), a["k"].clone(), a["v"].clone()
+        graph.replay()
+        torch.cuda.synchronize()
+        check_against(self, a, *before)
+
+    @unittest.skipUnless(HAS_COMPILE, "torch.compile with torch.library.custom_op needs PyTorch 2.4+")
+    def test_compile_fullgraph(self):
+        self._compile(packed=False)
+
+    @unittest.skipUnless(HAS_COMPILE, "torch.compile with torch.library.custom_op needs PyTorch 2.4+")
+    def test_compile_fullgraph_packed_qkv(self):
+        """q, k, v as views of one packed tensor: the operator mutates views of a shared base."""
+        self._compile(packed=True)
+
+    def _compile(self, packed):
+        k = self.kernel()
+
+        def step(q, key, v, k_cache, v_cache, positions, slot_mapping, cos_sin_cache):
+            k(q=q, k=key, v=v, k_cache=k_cache, v_cache=v_cache, positions=positions, slot_mapping=slot_mapping,
+              cos_sin_cache=cos_sin_cache)
+            return q.float().sum(), k_cache
+
+        names = ("q", "k", "v", "k_cache", "v_cache", "positions", "slot_mapping", "cos_sin_cache")
+        a = llama_inputs(48, packed=packed, seed=3)
+        if hasattr(torch, "_dynamo") and hasattr(torch._dynamo, "explain"):
+            torch._dynamo.reset()
+            probe = llama_inputs(48, packed=packed, seed=3)
+            explained = torch._dynamo.explain(step)(*(probe[n] for n in names))
+            self.assertEqual(explained.graph_break_count, 0, str(explained.break_reasons))
+            ops = [str(n.target) for g in explained.graphs for n in g.graph.nodes if n.op == "call_function"]
+            self.assertTrue(any("ropegen" in o for o in ops), ops)
+        torch._dynamo.reset()
+        compiled = torch.compile(step, fullgraph=True)  # any graph break is an error
+        before = a["q"].clone(), a["k"].clone(), a["v"].clone()
+        total, kc = compiled(*(a[n] for n in names))
+        torch.cuda.synchronize()
+        check_against(self, a, *before)
+        self.assertEqual(kc.data_ptr(), a["k_cache"].data_ptr())
+        # A second call with other values (same shapes) reuses the graph and is right too.
+        b = llama_inputs(48, packed=packed, seed=4)
+        before = b["q"].clone(), b["k"].clone(), b["v"].clone()
+        compiled(*(b[n] for n in names))
+        torch.cuda.synchronize()
+        check_against(self, b, *before)
+
+    @unittest.skipUnless(HAS_COMPILE, "torch.compile with torch.library.custom_op needs PyTorch 2.4+")
+    def test_compile_reduce_overhead(self):
+        """mode="reduce-overhead" (CUDA graphs where PyTorch applies them) stays right across calls."""
+        k = self.kernel()
+
+        def step(q, key, v, k_cache, v_cache, positions, slot_mapping, cos_sin_cache):
+            k(q=q, k=key, v=v, k_cache=k_cache, v_cache=v_cache, positions=positions, slot_mapping=slot_mapping,
+              cos_sin_cache=cos_sin_cache)
+
+        names = ("q", "k", "v", "k_cache", "v_cache", "positions", "slot_mapping", "cos_sin_cache")
+        torch._dynamo.reset()
+        compiled = torch.compile(step, fullgraph=True, mode="reduce-overhead")
+        for seed in (10, 11, 12):
+            a = llama_inputs(16, seed=seed)
+            before = a["q"].clone(), a["k"].clone(), a["v"].clone()
+            compiled(*(a[n] for n in names))
+            torch.cuda.synchronize()
+            check_against(self, a, *before)
+
+    @unittest.skipUnless(HAS_COMPILE, "torch.library.opcheck needs PyTorch 2.4+")
+    def test_opcheck(self):
+        """PyTorch's own consistency checks of the operator (schema, fake, functionalization)."""
+        k = self.kernel()
+        a = llama_inputs(8, seed=6)
+        tab = a.pop("cos_sin_cache")
+        a["cos"], a["sin"] = tab[:, :64], tab[:, 64:]
+        torch.library.opcheck(k.op.default, (k.spec,), a,
+                              test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
+
+
+if __name__ == "__main__":
+    unittest.main()
