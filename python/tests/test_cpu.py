@@ -213,7 +213,7 @@ class ArgumentErrors(unittest.TestCase):
         self.fails("cos_sin_cache", r"expected \[max_position, 64\]", cos_sin_cache=np.ones((32, 32), np.float32))
 
     def test_token_counts_disagree(self):
-        self.fails("k", r"4 tokens, but positions has 5", k=np.ones((4, 2, 64), np.float32))
+        self.fails("k", r"4 tokens, but q has 5", k=np.ones((4, 2, 64), np.float32))
 
     def test_non_contiguous_inner_dims(self):
         wide = np.ones((5, 4, 128), np.float32)
@@ -250,7 +250,7 @@ class ArgumentErrors(unittest.TestCase):
         self.fails("k_cache", r"read-only", k_cache=kc)
 
     def test_unknown_and_unused_arguments(self):
-        self.fails("qq", r"unknown argument; this kernel takes positions, slot_mapping, q", qq=self.a["q"])
+        self.fails("qq", r"unknown argument; this kernel takes q, k, v, positions, slot_mapping", qq=self.a["q"])
         rope = ropegen.kernel("op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f32", device="cpu")
         with self.assertRaises(ropegen.ArgumentError) as e:
             rope(q=self.a["q"], k=self.a["k"], positions=self.a["positions"], cos_sin_cache=self.a["cos_sin_cache"],
