@@ -19,6 +19,7 @@ run() { # name, command...
 }
 run gpu_numerics env ROPEGEN_TEST_RUNTIME=cuda "$b/ropegen_numerics"
 run api "$b/ropegen_api_tests"
+run gpu_block env ROPEGEN_TEST_RUNTIME=cuda "$b/ropegen_block_tests" "--test-case-exclude=*host:*,*compile:*"
 run compile_nvrtc "$b/ropegen_compile_tests" "--test-case=*nvrtc*"
 run cli_matrix "$b/ropegen" --verify --matrix --device 0
 run cli_verify "$b/ropegen" --head-dim 128 --arch sm_90 --verify --tokens 4096

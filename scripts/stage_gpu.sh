@@ -3,7 +3,7 @@
 # machine, which has CUDA but none of this machine's build tree).
 set -eu
 rm -rf build-gpu && mkdir -p build-gpu
-cp build/ropegen build/libropegen_c.so build/tests/ropegen_numerics build/tests/ropegen_api_tests \
+cp build/ropegen build/libropegen_c.so build/tests/ropegen_numerics build/tests/ropegen_api_tests build/tests/ropegen_block_tests \
    build/tests/ropegen_compile_tests build/bench/ropegen_kernel_bench build/bench/ropegen_compile_bench build-gpu/
 strip build-gpu/* 2>/dev/null || true
 # The Python package runs from the working tree's python/ (pure Python) with this
