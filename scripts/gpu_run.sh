@@ -2,7 +2,7 @@
 # Runs the GPU suites and the kernel benchmark on an NVIDIA machine, from binaries built
 # here and staged by scripts/stage_gpu.sh into build-gpu/. Writes logs to $OUT (or ./gpu-out).
 set -u
-out=gpu-out  # the caller collects what it needs from here
+out=${OUT:-gpu-out}  # the device tool collects $OUT; else ./gpu-out
 mkdir -p "$out"
 b=build-gpu
 export ROPEGEN_CACHE_DIR="$PWD/$b/cache"
