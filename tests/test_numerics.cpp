@@ -63,8 +63,8 @@ TEST_CASE("numerics: the verification matrix against the reference") {
     CAPTURE(c.note);
     CAPTURE(c.vc.tokens);
     KernelSpec spec = parse_spec_line(c.spec).spec;
-    if (!ctx->target().supports_wave(spec.wave_for(ctx->target()))) {
-      MESSAGE("not on this target (wave): " << c.spec);
+    if (!target_can_run(spec, ctx->target())) {
+      MESSAGE("not on this target (wave, pdl): " << c.spec);
       continue;
     }
     auto kernel = ctx->kernel(spec);

@@ -24,6 +24,9 @@ enum class CosSinSource { Table, Compute };
 enum class Scaling { None, Linear };
 enum class CacheKind { Contiguous, Paged };
 enum class CacheOrder { Hnd, Nhd };
+/// Programmatic dependent launch (NVIDIA sm_90+): overlap the kernel's start with the
+/// previous kernel in the stream; reads of q, k, v wait for it, indices and tables do not.
+enum class Pdl { Off, On };
 
 /// Name of an enum value as written in the DSL ("rope_kv_append", "bf16", ...). The names
 /// come from one table per enum (src/spec/schema.cpp), also used for parsing.
@@ -32,6 +35,7 @@ const char* to_string(Style v);
 const char* to_string(DType v);
 const char* to_string(IndexType v);
 const char* to_string(CacheOrder v);
+const char* to_string(Pdl v);
 /// Bytes of one element of a storage dtype.
 int dtype_bytes(DType t);
 
@@ -65,6 +69,7 @@ struct KernelSpec {
   CosSin cos_sin;
   CacheLayout cache;
   int wave = 0;                 ///< 0: the target's default
+  Pdl pdl = Pdl::Off;
 
   bool uses_rope() const { return op != Op::KvAppend; }
   bool uses_cache() const { return op != Op::Rope; }
@@ -106,8 +111,10 @@ ParsedSpec lower(const dsl::KernelDecl& decl, const ParsedSpec& base);
 /// pointing at the explicitly set key that breaks them.
 void validate(const ParsedSpec& spec);
 
-/// Checks the spec against a target (wave size); throws Error(Spec) pointing at `wave`.
+/// Checks the spec against a target (wave size, pdl); throws Error(Spec) pointing at the key.
 void check_target(const ParsedSpec& spec, const Target& target);
+/// Whether check_target() passes (for test matrices that skip what a target cannot run).
+bool target_can_run(const KernelSpec& spec, const Target& target);
 
 /// Parses a file of kernel blocks (name is used in diagnostics).
 std::vector<ParsedSpec> parse_spec_file(const std::string& name, const std::string& text);
@@ -128,6 +135,9 @@ struct SpecField {
   const char* help;     ///< one line: what the field means
   const char* default_note;  ///< when the default follows another field ("head_dim"); else null
   unsigned ops;         ///< bit (1 << Op) for each op that uses the field
+  /// Left out of the canonical text while it has its default, so fields added later do not
+  /// change the text, hash and cache keys of the specs that existed before them.
+  bool omit_default;
   /// Valid values, pairwise different in meaning (docs and the field-mutation test).
   std::vector<const char*> examples;
   /// Parses and range-checks a DSL value into the spec; throws Error(Spec) at the value.

@@ -19,6 +19,7 @@ struct TargetCaps {
   bool hw_f16 = false;    ///< f32 -> f16 conversion instruction (round to nearest even)
   bool hw_bf16 = false;   ///< f32 -> bf16 conversion instruction (round to nearest even)
   bool hw_fp8 = false;    ///< fp8 conversion instructions (else integer code)
+  bool pdl = false;       ///< programmatic dependent launch (griddepcontrol); the host accepts it as a no-op
 };
 
 /// A parsed target id with the facts codegen and the compilers need.

@@ -138,7 +138,7 @@ int run_matrix(const Target& target, int device, bool as_json) {
   if (!as_json) std::printf("matrix on %s, tolerance: %s\n", ctx->runtime().device_name().c_str(), tolerance_text());
   for (const auto& c : m) {
     KernelSpec spec = parse_spec_line(c.spec, "<matrix>").spec;
-    if (!target.supports_wave(spec.wave_for(target))) {
+    if (!target_can_run(spec, target)) {
       ++skipped;
       continue;
     }

@@ -233,7 +233,8 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   plan.block_threads = (used + wave - 1) / wave * wave;
   // Measured on the H100 (graph mode, 256 tokens); on AMD CDNA the bf16 kernel is already
   // over the 64 VGPRs of full occupancy, and no AMD GPU is here to weigh the trade.
-  plan.prefetch_first = target.vendor != Vendor::Amd;
+  // Under PDL the rows may only be read after the wait for the previous kernel.
+  plan.prefetch_first = target.vendor != Vendor::Amd && spec.pdl == Pdl::Off;
   return plan;
 }
 
@@ -284,7 +285,8 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << "constexpr int LANES = " << plan.lanes_per_head << ";\n"
      << "constexpr int TOKENS_PER_BLOCK = " << plan.tokens_per_block << ";\n"
      << "constexpr int HEAD_GROUPS = " << plan.head_groups << ";\n"
-     << "constexpr bool PREFETCH_FIRST = " << (plan.prefetch_first ? "true" : "false") << ";\n";
+     << "constexpr bool PREFETCH_FIRST = " << (plan.prefetch_first ? "true" : "false") << ";\n"
+     << "constexpr bool PDL = " << (spec.pdl == Pdl::On ? "true" : "false") << ";\n";
   family.bind(spec, plan, out.align, os);
   os << "}  // namespace rg_spec\n";
   paste(family.template_file);

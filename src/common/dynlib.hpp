@@ -34,6 +34,7 @@ class DynLib {
   bool ok() const { return handle_ != nullptr; }
   const std::string& error() const { return error_; }
   const std::string& path() const { return path_; }
+  void* handle() const { return handle_; }
 
   /// Looks up a symbol; records a missing one in error() and returns false.
   template <typename Fn>

@@ -92,6 +92,10 @@ const Names<IndexType>& names(IndexType*) {
   static const Names<IndexType> n = {{"i32", IndexType::I32}, {"i64", IndexType::I64}};
   return n;
 }
+const Names<Pdl>& names(Pdl*) {
+  static const Names<Pdl> n = {{"off", Pdl::Off}, {"on", Pdl::On}};
+  return n;
+}
 const Names<CacheOrder>& names(CacheOrder*) {
   static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}};
   return n;
@@ -215,6 +219,7 @@ SpecField int_field(const char* key, const char* values, const char* help, const
                    help,
                    note,
                    ops,
+                   false,
                    std::move(examples),
                    [](const SpecField& f, const dsl::Value& v, KernelSpec& s) {
                      s.*M = static_cast<int>(integer(v, f.key, IntRange{Lo, Hi}));
@@ -226,7 +231,7 @@ SpecField int_field(const char* key, const char* values, const char* help, const
 
 /// An enum member; its names come from the enum's table.
 template <class E, E KernelSpec::*M>
-SpecField enum_field(const char* key, const char* help, unsigned ops) {
+SpecField enum_field(const char* key, const char* help, unsigned ops, bool omit_default = false) {
   static const std::string values = [] {
     std::string v;
     for (const auto& n : names_of<E>()) v += (v.empty() ? "" : " | ") + n.first;
@@ -239,6 +244,7 @@ SpecField enum_field(const char* key, const char* help, unsigned ops) {
                    help,
                    nullptr,
                    ops,
+                   omit_default,
                    std::move(examples),
                    [](const SpecField& f, const dsl::Value& v, KernelSpec& s) { s.*M = pick<E>(v, f.key); },
                    [](const KernelSpec& s, std::string& out) { out += name_of(s.*M); },
@@ -398,6 +404,7 @@ const std::vector<SpecField>& spec_fields() {
                 "fp32 tables indexed by position, or computed in the kernel",
                 nullptr,
                 kRopeOps,
+                false,
                 {"table", "compute(theta=10000)", "compute(theta=500000)", "compute(theta=10000,scaling=linear(factor=2))",
                  "compute(theta=10000,scaling=linear(factor=4))"},
                 lower_cos_sin,
@@ -409,6 +416,7 @@ const std::vector<SpecField>& spec_fields() {
                 "KV-cache layout the kernel writes",
                 nullptr,
                 kCacheOps,
+                false,
                 {"paged(block=16)", "paged(block=32)", "paged(block=16,order=hnd)", "contiguous(order=hnd)",
                  "contiguous(order=nhd)"},
                 lower_cache,
@@ -420,6 +428,7 @@ const std::vector<SpecField>& spec_fields() {
                 "wave (warp) size; auto: the target's default",
                 nullptr,
                 kAllOps,
+                false,
                 {"auto", "32", "64"},
                 lower_wave,
                 [](const KernelSpec& s, std::string& out) { out += s.wave ? std::to_string(s.wave) : "auto"; },
@@ -427,6 +436,10 @@ const std::vector<SpecField>& spec_fields() {
                   return s.wave == 0 || s.wave == 32 || s.wave == 64 ? "" : "wave must be 32, 64 or auto";
                 },
                 [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.wave, b.wave); }},
+      enum_field<Pdl, &KernelSpec::pdl>("pdl",
+                                        "programmatic dependent launch: start while the previous kernel in the "
+                                        "stream finishes (NVIDIA sm_90+)",
+                                        kAllOps, /*omit_default=*/true),
   };
   return fields;
 }
@@ -436,5 +449,6 @@ const char* to_string(Style v) { return name_of(v); }
 const char* to_string(DType v) { return name_of(v); }
 const char* to_string(IndexType v) { return name_of(v); }
 const char* to_string(CacheOrder v) { return name_of(v); }
+const char* to_string(Pdl v) { return name_of(v); }
 
 }  // namespace ropegen

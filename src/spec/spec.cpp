@@ -35,8 +35,10 @@ using namespace spec_detail;
 
 std::string KernelSpec::canonical() const {
   std::string out;
+  static const KernelSpec defaults;
   for (const SpecField& f : spec_fields()) {
     if (!f.used_by(op)) continue;
+    if (f.omit_default && f.compare(*this, defaults) == 0) continue;
     if (!out.empty()) out += ' ';
     out += f.key;
     out += '=';
@@ -196,6 +198,26 @@ void check_target(const ParsedSpec& p, const Target& target) {
     fail(loc, "wave = " + std::to_string(wave) + " is not supported by target " + target.id() +
                   " (" + target.family + "); supported: " + valid);
   }
+  if (p.spec.pdl == Pdl::On && !target.caps.pdl) {
+    std::string valid;
+    for (const auto& t : known_targets())
+      if (t.caps.pdl) valid += (valid.empty() ? "" : ", ") + std::string(t.arch);
+    auto it = p.origin.keys.find("pdl");
+    fail(it != p.origin.keys.end() ? it->second : p.origin.kernel,
+         "pdl = on needs programmatic dependent launch, which target " + target.id() + " (" + target.family +
+             ") does not have; targets with it: " + valid);
+  }
+}
+
+bool target_can_run(const KernelSpec& spec, const Target& target) {
+  ParsedSpec p;
+  p.spec = spec;
+  try {
+    check_target(p, target);
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
 }
 
 static ParsedSpec defaults() {

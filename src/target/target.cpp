@@ -17,7 +17,7 @@ const char* to_string(Vendor vendor) {
 }
 
 const std::vector<TargetInfo>& known_targets() {
-  // Capabilities: {fp8_ocp, fp8_fnuz, hw_f16, hw_bf16, hw_fp8}.
+  // Capabilities: {fp8_ocp, fp8_fnuz, hw_f16, hw_bf16, hw_fp8, pdl}.
   const TargetCaps cdna{false, false, true, false, false};
   const TargetCaps cdna3{false, true, true, false, true};   // v_cvt_pk_fp8_f32 (FNUZ)
   const TargetCaps cdna4{true, false, true, true, true};   // OCP fp8, v_cvt_pk_bf16_f32
@@ -25,7 +25,8 @@ const std::vector<TargetInfo>& known_targets() {
   const TargetCaps rdna4{true, false, true, false, true};  // OCP fp8 conversions
   const TargetCaps ampere{false, false, true, true, false};
   const TargetCaps ada{true, false, true, true, true};     // cvt.rn.satfinite.e4m3x2/e5m2x2
-  const TargetCaps host{true, true, false, false, false};  // integer code for every format
+  const TargetCaps hopper{true, false, true, true, true, true};  // + griddepcontrol (PDL)
+  const TargetCaps host{true, true, false, false, false, true};  // integer code for every format; PDL a no-op
   static const std::vector<TargetInfo> table = {
       {"gfx908", Vendor::Amd, "CDNA", 64, {64}, {"sramecc", "xnack"}, cdna},
       {"gfx90a", Vendor::Amd, "CDNA2", 64, {64}, {"sramecc", "xnack"}, cdna},
@@ -44,7 +45,7 @@ const std::vector<TargetInfo>& known_targets() {
       {"sm_80", Vendor::Nvidia, "Ampere", 32, {32}, {}, ampere},
       {"sm_86", Vendor::Nvidia, "Ampere", 32, {32}, {}, ampere},
       {"sm_89", Vendor::Nvidia, "Ada", 32, {32}, {}, ada},
-      {"sm_90", Vendor::Nvidia, "Hopper", 32, {32}, {}, ada},
+      {"sm_90", Vendor::Nvidia, "Hopper", 32, {32}, {}, hopper},
       // The host target emulates either wave layout, so CI runs both schedules.
       {"host", Vendor::Host, "CPU", 32, {32, 64}, {}, host},
   };

@@ -14,6 +14,10 @@ std::vector<MatrixCase> verification_matrix() {
     v.tokens = n;
     return v;
   };
+  // Programmatic dependent launch: on sm_90 a cuLaunchKernelEx launch whose kernel reads
+  // q, k, v after griddepcontrol.wait; on the host the same template with no-op waits.
+  add("pdl=on" + std::string(" head_dim=128 q_heads=8 kv_heads=2 dtype=bf16"), tokens(37), "pdl, fused");
+  add("pdl=on op=rope head_dim=64 q_heads=4 kv_heads=4 dtype=f16", tokens(5), "pdl, rope");
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};

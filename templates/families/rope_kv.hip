@@ -138,6 +138,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // The first task's source row depends on neither the position nor the slot: with
   // PREFETCH_FIRST its loads are issued before the position -> cos/sin chain, so the two
   // memory round trips overlap (at decode sizes a thread has about one task).
+  // Under PDL the next kernel may start launching now; this one reads q, k, v only after
+  // the previous kernel is done (below), the indices and tables before.
+  if (PDL) rg_allow_next_grid();
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
@@ -175,6 +178,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
                           : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
   }
 
+  if (PDL) rg_wait_prior_grid();
   for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;

@@ -18,6 +18,19 @@ RG_DEVICE int rg_block_y() { return static_cast<int>(blockIdx.y); }
 RG_DEVICE int rg_grid_y() { return static_cast<int>(gridDim.y); }
 // Block-wide barrier; shared and global writes before it are visible to the block after it.
 RG_DEVICE void rg_barrier() { __syncthreads(); }
+// Programmatic dependent launch (sm_90+): wait until the previous kernel in the stream has
+// finished and its writes are visible; let the next kernel start launching. Without a PDL
+// launch both return at once; before sm_90 they are empty.
+RG_DEVICE void rg_wait_prior_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+RG_DEVICE void rg_allow_next_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
 
 RG_DEVICE float rg_as_float(unsigned u) { return __uint_as_float(u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __float_as_uint(f); }
@@ -202,6 +215,7 @@ constexpr int LANES = 8;
 constexpr int TOKENS_PER_BLOCK = 16;
 constexpr int HEAD_GROUPS = 2;
 constexpr bool PREFETCH_FIRST = true;
+constexpr bool PDL = false;
 constexpr int Q_HEADS = 8;
 constexpr int KV_HEADS = 1;
 constexpr bool HAS_Q = true;
@@ -374,6 +388,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // The first task's source row depends on neither the position nor the slot: with
   // PREFETCH_FIRST its loads are issued before the position -> cos/sin chain, so the two
   // memory round trips overlap (at decode sizes a thread has about one task).
+  // Under PDL the next kernel may start launching now; this one reads q, k, v only after
+  // the previous kernel is done (below), the indices and tables before.
+  if (PDL) rg_allow_next_grid();
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
@@ -411,6 +428,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
                           : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
   }
 
+  if (PDL) rg_wait_prior_grid();
   for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;

@@ -177,6 +177,9 @@ RG_DEVICE void rg_barrier() {
   rg_host_check(swapcontext(&s.context[me], &s.context[to]) == 0);
   rg_index.thread_x = me;
 }
+// A host launch runs after the previous one has returned: nothing to wait for.
+RG_DEVICE void rg_wait_prior_grid() {}
+RG_DEVICE void rg_allow_next_grid() {}
 
 template <class Callable>
 static void rg_host_invoke(void* kernel) {
@@ -420,6 +423,7 @@ constexpr int LANES = 12;
 constexpr int TOKENS_PER_BLOCK = 10;
 constexpr int HEAD_GROUPS = 2;
 constexpr bool PREFETCH_FIRST = true;
+constexpr bool PDL = false;
 constexpr int Q_HEADS = 32;
 constexpr int KV_HEADS = 4;
 constexpr bool HAS_Q = false;
@@ -583,6 +587,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // The first task's source row depends on neither the position nor the slot: with
   // PREFETCH_FIRST its loads are issued before the position -> cos/sin chain, so the two
   // memory round trips overlap (at decode sizes a thread has about one task).
+  // Under PDL the next kernel may start launching now; this one reads q, k, v only after
+  // the previous kernel is done (below), the indices and tables before.
+  if (PDL) rg_allow_next_grid();
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
@@ -620,6 +627,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
                           : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
   }
 
+  if (PDL) rg_wait_prior_grid();
   for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;

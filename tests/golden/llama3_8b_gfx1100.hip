@@ -43,6 +43,9 @@ RG_DEVICE void rg_barrier() {
   __builtin_amdgcn_s_barrier();
   __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
 }
+// No programmatic dependent launch on AMD: kernels in a stream run in order.
+RG_DEVICE void rg_wait_prior_grid() {}
+RG_DEVICE void rg_allow_next_grid() {}
 
 RG_DEVICE float rg_as_float(unsigned u) { return __builtin_bit_cast(float, u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f); }
@@ -234,6 +237,7 @@ constexpr int LANES = 8;
 constexpr int TOKENS_PER_BLOCK = 4;
 constexpr int HEAD_GROUPS = 8;
 constexpr bool PREFETCH_FIRST = false;
+constexpr bool PDL = false;
 constexpr int Q_HEADS = 32;
 constexpr int KV_HEADS = 8;
 constexpr bool HAS_Q = true;
@@ -397,6 +401,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // The first task's source row depends on neither the position nor the slot: with
   // PREFETCH_FIRST its loads are issued before the position -> cos/sin chain, so the two
   // memory round trips overlap (at decode sizes a thread has about one task).
+  // Under PDL the next kernel may start launching now; this one reads q, k, v only after
+  // the previous kernel is done (below), the indices and tables before.
+  if (PDL) rg_allow_next_grid();
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
@@ -434,6 +441,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
                           : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
   }
 
+  if (PDL) rg_wait_prior_grid();
   for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;

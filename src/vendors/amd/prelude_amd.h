@@ -36,6 +36,9 @@ RG_DEVICE void rg_barrier() {
   __builtin_amdgcn_s_barrier();
   __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
 }
+// No programmatic dependent launch on AMD: kernels in a stream run in order.
+RG_DEVICE void rg_wait_prior_grid() {}
+RG_DEVICE void rg_allow_next_grid() {}
 
 RG_DEVICE float rg_as_float(unsigned u) { return __builtin_bit_cast(float, u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f); }

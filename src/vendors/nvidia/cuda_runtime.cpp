@@ -22,6 +22,26 @@ using CUfunction = void*;
 using CUstream = void*;
 using CUdeviceptr = unsigned long long;
 
+// cuLaunchKernelEx's configuration, laid out as cuda.h (CUDA 12+) defines it: a launch
+// attribute is an id padded to 8 bytes and a 64-byte value union.
+struct CUlaunchAttribute {
+  int id;
+  char pad[4];
+  union {
+    char bytes[64];
+    int programmatic_stream_serialization_allowed;
+  } value;
+};
+static_assert(sizeof(CUlaunchAttribute) == 72, "CUlaunchAttribute layout");
+struct CUlaunchConfig {
+  unsigned grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_bytes;
+  CUstream stream;
+  CUlaunchAttribute* attrs;
+  unsigned num_attrs;
+};
+static_assert(sizeof(CUlaunchConfig) == 56, "CUlaunchConfig layout");
+constexpr int kAttrProgrammaticStreamSerialization = 6;  // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+
 struct Driver {
   detail::DynLib lib{{"libcuda.so.1", "libcuda.so"}};
   CUresult (*cuInit)(unsigned) = nullptr;
@@ -54,6 +74,7 @@ struct Driver {
   CUresult (*cuEventSynchronize)(void*) = nullptr;
   CUresult (*cuEventElapsedTime)(float*, void*, void*) = nullptr;
   CUresult (*cuEventDestroy)(void*) = nullptr;
+  CUresult (*cuLaunchKernelEx)(const CUlaunchConfig*, CUfunction, void**, void**) = nullptr;  // optional: PDL
   // CUDA graphs (optional: the benchmark's graph mode).
   CUresult (*cuStreamBeginCapture)(CUstream, int) = nullptr;
   CUresult (*cuStreamEndCapture)(CUstream, void**) = nullptr;
@@ -89,6 +110,7 @@ struct Driver {
       problem = "incomplete NVIDIA driver library: " + lib.error();
       return;
     }
+    cuLaunchKernelEx = reinterpret_cast<decltype(cuLaunchKernelEx)>(dlsym(lib.handle(), "cuLaunchKernelEx"));
     graphs = lib.sym("cuStreamBeginCapture_v2", cuStreamBeginCapture) &&
              lib.sym("cuStreamEndCapture", cuStreamEndCapture) &&
              lib.sym("cuGraphInstantiateWithFlags", cuGraphInstantiateWithFlags) &&
@@ -130,6 +152,19 @@ class CudaKernel final : public Kernel {
     if (cur != ctx_) check(driver().cuCtxSetCurrent(ctx_), "cuCtxSetCurrent");
     ropegen_kernel_args copy = args;
     void* params[] = {&copy};
+    if (spec().pdl == Pdl::On) {
+      // Programmatic stream serialization: the kernel may start before the previous one in
+      // the stream ends; it waits for it (griddepcontrol.wait) before reading q, k, v.
+      if (!driver().cuLaunchKernelEx)
+        throw Error(ErrorKind::Launch, "pdl = on needs cuLaunchKernelEx, which this NVIDIA driver lacks");
+      CUlaunchAttribute attr{};
+      attr.id = kAttrProgrammaticStreamSerialization;
+      attr.value.programmatic_stream_serialization_allowed = 1;
+      CUlaunchConfig cfg{gx, gy, 1, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
+                         static_cast<CUstream>(stream), &attr, 1};
+      check(driver().cuLaunchKernelEx(&cfg, fn_, params, nullptr), "cuLaunchKernelEx");
+      return;
+    }
     check(driver().cuLaunchKernel(fn_, gx, gy, 1, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
                                   static_cast<CUstream>(stream), params, nullptr),
           "cuLaunchKernel");

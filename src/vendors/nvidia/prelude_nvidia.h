@@ -11,6 +11,19 @@ RG_DEVICE int rg_block_y() { return static_cast<int>(blockIdx.y); }
 RG_DEVICE int rg_grid_y() { return static_cast<int>(gridDim.y); }
 // Block-wide barrier; shared and global writes before it are visible to the block after it.
 RG_DEVICE void rg_barrier() { __syncthreads(); }
+// Programmatic dependent launch (sm_90+): wait until the previous kernel in the stream has
+// finished and its writes are visible; let the next kernel start launching. Without a PDL
+// launch both return at once; before sm_90 they are empty.
+RG_DEVICE void rg_wait_prior_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+RG_DEVICE void rg_allow_next_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
 
 RG_DEVICE float rg_as_float(unsigned u) { return __uint_as_float(u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __float_as_uint(f); }
