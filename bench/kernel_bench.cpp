@@ -396,6 +396,45 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     run_seed(T);
   }
 
+  // Programmatic dependent launch: a producer that writes q, k and v (as the end of a QKV
+  // projection would), then the fused kernel, without and with pdl = on. The producer lets
+  // its dependent launch early; with PDL the fused kernel loads its indices and cos/sin rows
+  // while the producer finishes, and waits for it before reading q, k, v.
+  const char* producer_src = R"(
+RG_KERNEL(256) rg_producer(ropegen_kernel_args a) {
+  rg_allow_next_grid();
+  const long long t = rg_block_x();
+  if (t >= a.num_tokens) return;
+  unsigned* q = static_cast<unsigned*>(a.q) + t * a.q_stride / 2;
+  unsigned* k = static_cast<unsigned*>(a.k) + t * a.k_stride / 2;
+  unsigned* v = static_cast<unsigned*>(const_cast<void*>(a.v)) + t * a.v_stride / 2;
+  const unsigned one = 0x3f803f80u;  // two bf16 1.0
+  for (int i = rg_thread_x(); i < 32 * 128 / 2; i += 256) q[i] = one;
+  for (int i = rg_thread_x(); i < 8 * 128 / 2; i += 256) {
+    k[i] = one;
+    v[i] = one;
+  }
+}
+)";
+  auto producer = helper(producer_src, "rg_producer", 1, 256);
+  for (long long T : std::vector<long long>{1, 32, 256, 2048}) {
+    for (const char* mode : {"off", "on"}) {
+      KernelSpec s = parse_spec_line(llama + " pdl=" + mode, "<bench>").spec;
+      if (!target_can_run(s, target)) continue;
+      auto k = ctx->kernel(s);
+      Workload w = make_workload(rt, s, T);
+      auto launch = [&](int set) {
+        ropegen_kernel_args a = w.args(set);
+        producer->launch(a, stream, 1);
+        k->launch(a, stream);
+      };
+      double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
+      double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
+      rows.push_back({"producer+fused", std::string("pdl=") + mode, s.canonical(), T, us,
+                      ideal_bytes(s, T) + 2.0 * static_cast<double>(T) * (32 + 16) * 128, graph_us});
+    }
+  }
+
   std::printf("%-16s %-42s %7s %10s %12s %9s %7s %10s %7s\n", "shape", "variant", "tokens", "us/call", "ideal bytes",
               "GB/s", "%copy", "graph us", "%copy");
   std::ofstream csv(o.csv);
