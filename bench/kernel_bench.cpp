@@ -3,7 +3,10 @@
 // unfused pair (rope, then kv_append) and a seed-style baseline (fp32, one 256-thread block
 // per token and head, scalar loads). Not a test.
 //
-//   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--csv FILE]
+//   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR]
+//
+// The CSV goes to the build tree unless --csv says where; kernels are compiled into a
+// private cache directory (also in the build tree), never the user's.
 //
 // The working set never sits in L2 between iterations: each launch uses the next of enough
 // buffer sets (offsets into one pool per tensor) to cover at least 4x the L2 size.
@@ -11,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -29,7 +33,8 @@ constexpr double kL2Bytes = 50.0 * 1024 * 1024;  // H100: 50 MiB
 struct Options {
   std::string runtime = "cuda";
   bool quick = false;
-  std::string csv = "kernel_bench.csv";
+  std::string csv = ROPEGEN_BENCH_DIR "/kernel_bench.csv";
+  std::string cache_dir = ROPEGEN_BENCH_DIR "/bench-cache";
   bool sweep = false;  // try launch plans for the Llama shape instead of the full table
 };
 
@@ -177,11 +182,20 @@ int run(int argc, char** argv) {
     else if (a == "--quick") o.quick = true;
     else if (a == "--csv" && i + 1 < argc) o.csv = argv[++i];
     else if (a == "--sweep") o.sweep = true;
+    else if (a == "--cache-dir" && i + 1 < argc) o.cache_dir = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--runtime cuda|host] [--quick] [--csv FILE]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR]\n"
+                   "  --sweep      try launch plans for the Llama shape instead of the full table\n"
+                   "  --csv        where to write the results (default %s)\n"
+                   "  --cache-dir  private cache for the benchmark's kernels (default %s)\n",
+                   argv[0], ROPEGEN_BENCH_DIR "/kernel_bench.csv", ROPEGEN_BENCH_DIR "/bench-cache");
       return 2;
     }
   }
+  // Every Jit of this process (the Context's and the sweep's) reads its options from the
+  // environment: point them at the private cache.
+  setenv("ROPEGEN_CACHE_DIR", o.cache_dir.c_str(), 1);
   std::unique_ptr<Context> ctx;
   try {
     ctx = Context::open(o.runtime);
@@ -364,6 +378,7 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
   std::printf("%-16s %-42s %7s %10s %12s %9s %7s\n", "shape", "variant", "tokens", "us/call", "ideal bytes",
               "GB/s", "%copy");
   std::ofstream csv(o.csv);
+  if (!csv) throw Error(ErrorKind::Io, "cannot write the CSV to '" + o.csv + "'");
   csv << "device,copy_GBps,empty_launch_us,shape,variant,tokens,us_per_call,ideal_bytes,GBps,pct_copy,spec\n";
   for (const Row& r : rows) {
     const double gbs = r.bytes / (r.us * 1e-6) / 1e9;
