@@ -122,6 +122,14 @@ class Runtime {
   /// Device time of what `work` enqueues on `stream`, in milliseconds (events on GPUs,
   /// a steady clock on the host).
   virtual double time_ms(const std::function<void()>& work, void* stream);
+  /// How open_runtime() chose this runtime: "" when asked for by name; for "auto" and
+  /// "gpu", the runtime taken and, when "auto" fell back to the host, what each GPU
+  /// runtime said ("auto: host, because no GPU was found (cuda: ...; hip: ...)").
+  const std::string& selection() const { return selection_; }
+  void set_selection(std::string why) { selection_ = std::move(why); }
+
+ private:
+  std::string selection_;
 };
 
 /// The CPU runtime: loads host-cxx shared objects and runs them in-process.
@@ -131,7 +139,9 @@ std::unique_ptr<Runtime> make_host_runtime();
 std::unique_ptr<Runtime> make_cuda_runtime(int device = -1);
 /// HIP (AMD). Throws Error(Load) when there is no AMD GPU (checked before calling HIP).
 std::unique_ptr<Runtime> make_hip_runtime(int device = -1);
-/// "cuda", "hip", "host", or "auto": the first GPU runtime that has a device, else host.
+/// "cuda", "hip", "host"; "gpu": the first GPU runtime that has the device, else
+/// Error(Load) naming what each GPU runtime found; "auto": the same, else the host, with
+/// the reason in Runtime::selection() (and on stderr with ROPEGEN_VERBOSE=1).
 std::unique_ptr<Runtime> open_runtime(const std::string& name = "auto", int device = -1);
 
 }  // namespace ropegen
