@@ -565,7 +565,7 @@ std::vector<std::string> option_names(const CLI::Option* o) {
   return out;
 }
 
-bool takes_value(const CLI::Option* o) { return o->get_type_size() != 0; }
+bool takes_value(const CLI::Option* o) { return o->get_expected_max() > 0; }
 
 /// Words a value of this flag can be: targets, or an enum field's names; empty for free text.
 std::vector<std::string> value_words(const CLI::Option* o) {

@@ -193,7 +193,11 @@ fi
   pass=$((pass + 1)) || { echo "FAIL bash completion of 'cache pr'"; fails=$((fails + 1)); }
 (source "$work/ropegen.bash"; COMP_WORDS=(ropegen --dtype b); COMP_CWORD=2; _ropegen; [ "${COMPREPLY[*]}" = "bf16" ]) &&
   pass=$((pass + 1)) || { echo "FAIL bash completion of '--dtype b'"; fails=$((fails + 1)); }
+(source "$work/ropegen.bash"; COMP_WORDS=(ropegen --verify --tok); COMP_CWORD=2; _ropegen; [ "${COMPREPLY[*]}" = "--tokens" ]) &&
+  pass=$((pass + 1)) || { echo "FAIL bash completion after a flag without a value"; fails=$((fails + 1)); }
 "$bin" --generate-completion zsh >"$work/_ropegen" && grep -q "^#compdef ropegen" "$work/_ropegen" &&
+  grep -qF "'--verify[run on the target with random inputs against the reference]' \\" "$work/_ropegen" &&
+  grep -qF "'--dtype[element type of q, k, v and the cache]:value:(f32 f16 bf16)'" "$work/_ropegen" &&
   { ! command -v zsh >/dev/null || zsh -n "$work/_ropegen"; } &&
   pass=$((pass + 1)) || { echo "FAIL zsh completion"; fails=$((fails + 1)); }
 expect "man page" 0 ".TH ROPEGEN 1" -- --generate-man
