@@ -5,8 +5,9 @@
 //
 //   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR]
 //
-// The CSV goes to the build tree unless --csv says where; kernels are compiled into a
-// private cache directory (also in the build tree), never the user's.
+// The CSV goes beside the executable (the build tree's bench/) unless --csv says where, never
+// to the working directory; kernels are compiled into a private cache directory there too,
+// never the user's.
 //
 // The working set never sits in L2 between iterations: each launch uses the next of enough
 // buffer sets (offsets into one pool per tensor) to cover at least 4x the L2 size.
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -33,8 +35,8 @@ constexpr double kL2Bytes = 50.0 * 1024 * 1024;  // H100: 50 MiB
 struct Options {
   std::string runtime = "cuda";
   bool quick = false;
-  std::string csv = ROPEGEN_BENCH_DIR "/kernel_bench.csv";
-  std::string cache_dir = ROPEGEN_BENCH_DIR "/bench-cache";
+  std::string csv;        // default: <directory of the executable>/kernel_bench.csv
+  std::string cache_dir;  // default: <directory of the executable>/bench-cache
   bool sweep = false;  // try launch plans for the Llama shape instead of the full table
 };
 
@@ -176,6 +178,18 @@ struct Row {
 
 int run(int argc, char** argv) {
   Options o;
+  // Beside the executable: the build tree when run from it, the staging folder when copied.
+  std::string here = ".";
+  {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) {
+      const std::string exe(buf, static_cast<size_t>(n));
+      here = exe.substr(0, exe.rfind('/'));
+    }
+  }
+  o.csv = here + "/kernel_bench.csv";
+  o.cache_dir = here + "/bench-cache";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--runtime" && i + 1 < argc) o.runtime = argv[++i];
@@ -189,7 +203,7 @@ int run(int argc, char** argv) {
                    "  --sweep      try launch plans for the Llama shape instead of the full table\n"
                    "  --csv        where to write the results (default %s)\n"
                    "  --cache-dir  private cache for the benchmark's kernels (default %s)\n",
-                   argv[0], ROPEGEN_BENCH_DIR "/kernel_bench.csv", ROPEGEN_BENCH_DIR "/bench-cache");
+                   argv[0], o.csv.c_str(), o.cache_dir.c_str());
       return 2;
     }
   }
