@@ -265,6 +265,7 @@ TEST_CASE("errors: suggestions by meaning, not only by spelling") {
   // Typos still get one.
   oneline("dtype=bf17", "(did you mean 'bf16'?)", 7);
   oneline("style=neoxx", "(did you mean 'neox'?)", 7);
+  oneline("style=nexo", "(did you mean 'neox'?)", 7);  // two letters swapped: one edit
   oneline("dtyp=f16", "unknown key 'dtyp'; did you mean 'dtype'?", 1);
 }
 

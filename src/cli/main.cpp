@@ -803,7 +803,9 @@ int main(int argc, char** argv) {
   app.add_flag("--generate-man", generate_man, "print the man page")->group("");
 
   CLI::App* cache_cmd = app.add_subcommand("cache", "inspect or clean the user cache directory");
-  cache_cmd->require_subcommand(1);
+  // The action is checked after parsing, so a misspelt one gets a suggestion.
+  cache_cmd->require_subcommand(0, 1);
+  cache_cmd->allow_extras();  // a misspelt action, reported below
   std::string cache_dir;
   std::string max_bytes;
   const std::pair<const char*, const char*> cache_actions[] = {
@@ -891,9 +893,21 @@ int main(int argc, char** argv) {
       std::cout << spec_fields_markdown();
       return kOk;
     }
-    if (*cache_cmd)
-      for (CLI::App* sub : cache_subs)
+    if (*cache_cmd) {
+      std::vector<std::string> actions;
+      const std::vector<std::string> extra = cache_cmd->remaining(true);
+      for (CLI::App* sub : cache_subs) {
+        if (*sub && !extra.empty())
+          throw UsageError("cache " + sub->get_name() + " takes no argument '" + extra[0] + "' (ropegen cache " +
+                           sub->get_name() + " --help)");
         if (*sub) return run_cache(sub->get_name(), cache_dir, max_bytes, f.json);
+        actions.push_back(sub->get_name());
+      }
+      if (extra.empty())
+        throw UsageError("cache needs a command: " + spec_detail::join(actions) + " (ropegen cache --help)");
+      throw UsageError("unknown cache command '" + extra[0] + "'" + spec_detail::suggestion(extra[0], actions) +
+                       " (commands: " + spec_detail::join(actions) + ")");
+    }
     if (*bundle_cmd) return run_bundle(f, bundle_archs, bundle_out);
     return run(f);
   } catch (const UsageError& e) {

@@ -162,7 +162,9 @@ expect "flag value with a second key" 1 "expected one value for 'head_dim', foun
 expect "hex number" 1 "'0x80' is not a number" -- --head-dim 0x80 --emit
 # Item 14: cache subcommands with their own help; --dir must exist; list has a header.
 expect "cache subcommand help" 0 "--max-bytes" -- cache prune --help
-expect "cache needs an action" 2 "A subcommand is required" -- cache
+expect "cache needs an action" 2 "cache needs a command: list, stats, verify, prune, clear" -- cache
+expect "mistyped cache action" 2 "unknown cache command 'lsit'; did you mean 'list'?" -- cache lsit
+expect "unknown flag of a cache action" 2 "cache list takes no argument '--bogus'" -- cache list --bogus
 expect "cache --dir missing" 1 "cache directory '$work/nope' does not exist" -- cache list --dir "$work/nope"
 "$bin" --head-dim 128 --arch host >/dev/null 2>&1
 expect "cache list header" 0 "target     backend            bytes  last used" -- cache list
