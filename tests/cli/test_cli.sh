@@ -161,7 +161,8 @@ expect "flag the op ignores still an error" 1 "key 'style' has no effect for op 
 expect "flag value with a second key" 1 "expected one value for 'head_dim', found '64 dtype=f32'" -- --head-dim "64 dtype=f32" --emit
 expect "hex number" 1 "'0x80' is not a number" -- --head-dim 0x80 --emit
 # Item 14: cache subcommands with their own help; --dir must exist; list has a header.
-expect "cache subcommand help" 0 "--max-bytes" -- cache prune --help
+expect "cache subcommand help" 0 "cache prune [OPTIONS]" -- cache prune --help
+expect "cache subcommand help names its options" 0 "--max-bytes" -- cache prune --help
 expect "cache needs an action" 2 "cache needs a command: list, stats, verify, prune, clear" -- cache
 expect "mistyped cache action" 2 "unknown cache command 'lsit'; did you mean 'list'?" -- cache lsit
 expect "unknown flag of a cache action" 2 "cache list takes no argument '--bogus'" -- cache list --bogus
