@@ -5,7 +5,11 @@
 // unfused pair (rope, then kv_append) and a seed-style baseline (fp32, one 256-thread block
 // per token and head, scalar loads). Not a test.
 //
-//   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--csv FILE]
+//   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR]
+//
+// The CSV goes beside the executable (the build tree's bench/) unless --csv says where, never
+// to the working directory; kernels are compiled into a private cache directory there too,
+// never the user's.
 //
 // The working set never sits in L2 between iterations: each launch uses the next of enough
 // buffer sets (offsets into one pool per tensor) to cover at least 4x the L2 size.
@@ -13,7 +17,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -31,7 +37,8 @@ constexpr double kL2Bytes = 50.0 * 1024 * 1024;  // H100: 50 MiB
 struct Options {
   std::string runtime = "cuda";
   bool quick = false;
-  std::string csv = "kernel_bench.csv";
+  std::string csv;        // default: <directory of the executable>/kernel_bench.csv
+  std::string cache_dir;  // default: <directory of the executable>/bench-cache
   bool sweep = false;  // try launch plans for the Llama shape instead of the full table
 };
 
@@ -190,17 +197,38 @@ struct Row {
 
 int run(int argc, char** argv) {
   Options o;
+  // Beside the executable: the build tree when run from it, the staging folder when copied.
+  std::string here = ".";
+  {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) {
+      const std::string exe(buf, static_cast<size_t>(n));
+      here = exe.substr(0, exe.rfind('/'));
+    }
+  }
+  o.csv = here + "/kernel_bench.csv";
+  o.cache_dir = here + "/bench-cache";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--runtime" && i + 1 < argc) o.runtime = argv[++i];
     else if (a == "--quick") o.quick = true;
     else if (a == "--csv" && i + 1 < argc) o.csv = argv[++i];
     else if (a == "--sweep") o.sweep = true;
+    else if (a == "--cache-dir" && i + 1 < argc) o.cache_dir = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--runtime cuda|host] [--quick] [--csv FILE]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR]\n"
+                   "  --sweep      try launch plans for the Llama shape instead of the full table\n"
+                   "  --csv        where to write the results (default %s)\n"
+                   "  --cache-dir  private cache for the benchmark's kernels (default %s)\n",
+                   argv[0], o.csv.c_str(), o.cache_dir.c_str());
       return 2;
     }
   }
+  // Every Jit of this process (the Context's and the sweep's) reads its options from the
+  // environment: point them at the private cache.
+  setenv("ROPEGEN_CACHE_DIR", o.cache_dir.c_str(), 1);
   std::unique_ptr<Context> ctx;
   try {
     ctx = Context::open(o.runtime);
@@ -438,6 +466,7 @@ RG_KERNEL(256) rg_producer(ropegen_kernel_args a) {
   std::printf("%-16s %-42s %7s %10s %12s %9s %7s %10s %7s\n", "shape", "variant", "tokens", "us/call", "ideal bytes",
               "GB/s", "%copy", "graph us", "%copy");
   std::ofstream csv(o.csv);
+  if (!csv) throw Error(ErrorKind::Io, "cannot write the CSV to '" + o.csv + "'");
   csv << "device,copy_GBps,empty_launch_us,empty_graph_us,shape,variant,tokens,us_per_call,ideal_bytes,GBps,pct_copy,"
          "graph_us_per_call,graph_pct_copy,spec\n";
   for (const Row& r : rows) {

@@ -10,6 +10,7 @@
 #include "compile/compile.hpp"
 #include "jit/jit.hpp"
 #include "ropegen/ropegen.hpp"
+#include "skip.hpp"
 #include "verify/verify.hpp"
 
 using namespace ropegen;
@@ -20,7 +21,7 @@ std::unique_ptr<Context> cuda_or_skip() {
   try {
     return Context::open("cuda");
   } catch (const Error& e) {
-    std::printf("SKIPPED (CUDA part): %s\n", e.what());
+    ropegen_test::skip_for_device(std::string("CUDA part: ") + e.what());
     return nullptr;
   }
 }
@@ -135,4 +136,24 @@ TEST_CASE("api: Context::kernel(KernelSpec) validates a spec built by hand") {
   KernelSpec g;
   g.q_heads = 6;
   CHECK_THROWS_WITH_AS(ctx->kernel(g), doctest::Contains("not a multiple of kv_heads"), Error);
+}
+
+TEST_CASE("api: 'auto' says which runtime it chose and why; 'gpu' never falls back") {
+  std::unique_ptr<Runtime> a = open_runtime("auto");
+  CHECK(open_runtime("host")->selection().empty());  // asked for by name: nothing to explain
+  if (a->target().vendor == Vendor::Host) {
+    // No GPU here: auto says so, naming what each GPU runtime found; gpu is an error.
+    CHECK(a->selection().find("auto: host, because no GPU was found (cuda: ") == 0);
+    CHECK(a->selection().find("; hip: ") != std::string::npos);
+    CHECK_THROWS_WITH_AS(open_runtime("gpu"), doctest::Contains("no GPU found (cuda: "), Error);
+    CHECK_THROWS_WITH_AS(open_runtime("gpu", 3), doctest::Contains("no GPU 3 found"), Error);
+    CHECK_THROWS_WITH_AS(Context::open("gpu"), doctest::Contains("no GPU found"), Error);
+    CHECK(Context::open("auto")->runtime().selection().find("auto: host") == 0);
+  } else {
+    CHECK(a->selection().find("auto: ") == 0);
+    std::unique_ptr<Runtime> g = open_runtime("gpu");
+    CHECK(g->target().id() == a->target().id());
+    CHECK(g->selection().find("gpu: ") == 0);
+  }
+  CHECK_THROWS_WITH_AS(open_runtime("tpu"), doctest::Contains("valid: auto, gpu, cuda, hip, host"), Error);
 }

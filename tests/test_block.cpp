@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "codegen/codegen.hpp"
+#include "skip.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 #include "compile/inspect.hpp"
@@ -122,7 +123,7 @@ Runtime* runtime() {
       rt = open_runtime(runtime_name());
       std::printf("block tests on %s: %s\n", runtime_name().c_str(), rt->device_name().c_str());
     } catch (const Error& e) {
-      std::printf("SKIPPED: block tests on runtime '%s': %s\n", runtime_name().c_str(), e.what());
+      ropegen_test::skip_for_device("block tests on runtime '" + runtime_name() + "': " + e.what());
     }
   }
   return rt.get();

@@ -155,6 +155,21 @@ TEST_CASE("compile: nvrtc for sm_80 and sm_90, cubin and PTX") {
   CHECK(text.find("ld.global.v4") != std::string::npos);  // 16-byte vector loads
 }
 
+TEST_CASE("compile: nvrtc for the added targets (sm_75, sm_90a, sm_100, sm_120)") {
+  const Compiler* c = usable("nvrtc");
+  if (!c) return;
+  for (const char* arch : {"sm_75", "sm_90a", "sm_100", "sm_120"}) {
+    CAPTURE(arch);
+    std::string why;
+    REQUIRE_MESSAGE(c->supports(parse_target(arch), &why), why);
+    compile_matrix(*c, arch, 0);
+    // The cubin says which architecture it is for.
+    GeneratedSource g = generate(parse_spec_line("dtype=bf16").spec, parse_target(arch));
+    CodeObject co = c->compile(g, {});
+    CHECK(inspect(co).isa == arch);
+  }
+}
+
 TEST_CASE("compile: selection by target and the fallback note") {
   std::string note;
   if (backend("clang-amdgpu")->available(nullptr)) {

@@ -79,7 +79,7 @@ TEST_CASE("errors: keys and values") {
   file("kernel k {\n  head_dimm = 128\n}", "unknown key 'head_dimm'; did you mean 'head_dim'?", 2, 3);
   file("kernel k {\n  colour = 1\n}", "unknown key 'colour' (valid keys: op,", 2, 3);
   file("kernel k {\n  dtype = bf17\n}", "invalid value 'bf17' for dtype; valid values: f32, f16, bf16 (did you mean 'bf16'?)", 2, 11);
-  file("kernel k { style = interleaved }", "invalid value 'interleaved' for style; valid values: neox, gptj", 1, 20);
+  file("kernel k { style = sideways }", "invalid value 'sideways' for style; valid values: neox, gptj", 1, 20);
   file("kernel k { op = rope_kv }", "invalid value 'rope_kv' for op; valid values: rope, kv_append, rope_kv_append", 1, 17);
   file("kernel k { index = 32 }", "invalid value '32' for index; valid values: i32, i64", 1, 20);
   file("kernel k { head_dim = 12.5 }", "expected an integer for head_dim, found '12.5'", 1, 23);
@@ -240,4 +240,47 @@ TEST_CASE("errors: complete when constructed; whose fault") {
   CHECK(Error(ErrorKind::Internal, "x").fault() == Fault::Internal);
   CHECK(std::string(Error(ErrorKind::Internal, "x").what()) == "error (internal): x");
   CHECK(Error(ErrorKind::Load, "x").fault() == Fault::Environment);
+}
+
+TEST_CASE("errors: numbers are decimal") {
+  const auto P = ErrorKind::Parse;
+  file("kernel k { head_dim = 0x80 }", "'0x80' is not a number (numbers are decimal", 1, 23, P);
+  file("kernel k { cos_sin = compute(theta = 0x1p4) }", "'0x1p4' is not a number", 1, 38, P);
+  oneline("head_dim=+0x40", "'+0x40' is not a number", 10, P);
+  CHECK(parse_spec_line("head_dim=128 cos_sin=compute(theta=5e5)").spec.head_dim == 128);
+}
+
+TEST_CASE("errors: suggestions by meaning, not only by spelling") {
+  // A type width is not a typo of another width.
+  oneline("dtype=fp8", "invalid value 'fp8' for dtype; valid values: f32, f16, bf16", 7);
+  for (const char* wrong : {"dtype=fp8", "dtype=f64", "dtype=int8", "index=i16"}) {
+    CAPTURE(wrong);
+    try {
+      parse_spec_line(wrong);
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("did you mean") == std::string::npos);
+    }
+  }
+  // Typos still get one.
+  oneline("dtype=bf17", "(did you mean 'bf16'?)", 7);
+  oneline("style=neoxx", "(did you mean 'neox'?)", 7);
+  oneline("style=nexo", "(did you mean 'neox'?)", 7);  // two letters swapped: one edit
+  oneline("dtyp=f16", "unknown key 'dtyp'; did you mean 'dtype'?", 1);
+}
+
+TEST_CASE("spec: value aliases are input only") {
+  CHECK(parse_spec_line("dtype=bfloat16").spec.dtype == DType::BF16);
+  CHECK(parse_spec_line("dtype=float16").spec.dtype == DType::F16);
+  CHECK(parse_spec_line("dtype=half").spec.dtype == DType::F16);
+  CHECK(parse_spec_line("dtype=float32").spec.dtype == DType::F32);
+  CHECK(parse_spec_line("style=interleaved").spec.style == Style::Gptj);
+  CHECK(parse_spec_line("style=rotate_half").spec.style == Style::Neox);
+  // The canonical text, and so the key, is the same as for the canonical names.
+  CHECK(parse_spec_line("dtype=half style=interleaved").spec.canonical() ==
+        parse_spec_line("dtype=f16 style=gptj").spec.canonical());
+  CHECK(parse_spec_line("dtype=half").spec.canonical().find("dtype=f16") != std::string::npos);
+  KernelSpec s;
+  lower_field("dtype", "bfloat16", s, "<test>");
+  CHECK(s.dtype == DType::BF16);
 }

@@ -12,6 +12,7 @@
 
 #include "jit/jit.hpp"
 #include "ropegen/ropegen.hpp"
+#include "skip.hpp"
 #include "verify/verify.hpp"
 
 using namespace ropegen;
@@ -36,7 +37,7 @@ Context* context() {
       std::printf("numerics on %s: %s\n", runtime_name().c_str(), ctx->runtime().device_name().c_str());
     } catch (const Error& e) {
       why = e.what();
-      std::printf("SKIPPED: numerics on runtime '%s': %s\n", runtime_name().c_str(), why.c_str());
+      ropegen_test::skip_for_device("numerics on runtime '" + runtime_name() + "': " + why);
     }
   }
   return ctx.get();

@@ -78,3 +78,42 @@ TEST_CASE("targets: capabilities are data (fp8 variants, conversion instructions
   CHECK_FALSE(parse_target("host").caps.hw_fp8);
   CHECK(parse_target("gfx90a:xnack-").caps.hw_f16);
 }
+
+TEST_CASE("targets: NVIDIA sm_75, sm_90a, sm_100 and sm_120 with their capabilities") {
+  struct Row {
+    const char* arch;
+    const char* family;
+    bool fp8_ocp, hw_bf16;
+  };
+  for (const Row& r : {Row{"sm_75", "Turing", false, false}, Row{"sm_90a", "Hopper", true, true},
+                       Row{"sm_100", "Blackwell", true, true}, Row{"sm_120", "Blackwell", true, true}}) {
+    CAPTURE(r.arch);
+    const Target t = parse_target(r.arch);
+    CHECK(t.vendor == Vendor::Nvidia);
+    CHECK(t.family == r.family);
+    CHECK(t.default_wave == 32);
+    CHECK(t.caps.fp8_ocp == r.fp8_ocp);  // OCP fp8 from sm_89
+    CHECK(t.caps.hw_fp8 == r.fp8_ocp);
+    CHECK(t.caps.hw_bf16 == r.hw_bf16);  // bf16 conversions from sm_80
+    CHECK_FALSE(t.caps.fp8_fnuz);
+  }
+}
+
+TEST_CASE("targets: unknown spellings suggest the target meant") {
+  auto message = [](const std::string& text) {
+    try {
+      parse_target(text);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message("sm90").find("unknown target 'sm90'; did you mean 'sm_90'?") != std::string::npos);
+  CHECK(message("SM_90").find("did you mean 'sm_90'?") != std::string::npos);
+  CHECK(message("compute_80").find("did you mean 'sm_80'?") != std::string::npos);
+  CHECK(message("gfx110").find("did you mean 'gfx1100', 'gfx1101' or 'gfx1102'?") != std::string::npos);
+  CHECK(message("GFX90A").find("did you mean 'gfx90a'?") != std::string::npos);
+  // No guesses where there is nothing close: the list of known targets follows.
+  CHECK(message("gfx1300").find("did you mean") == std::string::npos);
+  CHECK(message("gfx1300").find("known targets: gfx908") != std::string::npos);
+}

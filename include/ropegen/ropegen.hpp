@@ -67,7 +67,8 @@ class Context {
   explicit Context(std::unique_ptr<Runtime> runtime);
   Context(std::unique_ptr<Runtime> runtime, const JitOptions& options);
   ~Context();
-  /// runtime: "auto" (a GPU if any, else host), "cuda", "hip", "host".
+  /// runtime: "auto" (a GPU if any, else host; runtime().selection() says which and why),
+  /// "gpu" (a GPU or an error), "cuda", "hip", "host".
   static std::unique_ptr<Context> open(const std::string& runtime = "auto", int device = -1);
   static std::unique_ptr<Context> open(const std::string& runtime, int device, const JitOptions& options);
 

@@ -126,6 +126,14 @@ class Runtime {
   /// enqueues on `stream` (a created stream): captured once, replayed `replays` times.
   /// Throws Error(Launch) where the runtime has no graphs (the host).
   virtual double graph_time_ms(const std::function<void()>& work, void* stream, int replays);
+  /// How open_runtime() chose this runtime: "" when asked for by name; for "auto" and
+  /// "gpu", the runtime taken and, when "auto" fell back to the host, what each GPU
+  /// runtime said ("auto: host, because no GPU was found (cuda: ...; hip: ...)").
+  const std::string& selection() const { return selection_; }
+  void set_selection(std::string why) { selection_ = std::move(why); }
+
+ private:
+  std::string selection_;
 };
 
 /// The CPU runtime: loads host-cxx shared objects and runs them in-process.
@@ -135,7 +143,9 @@ std::unique_ptr<Runtime> make_host_runtime();
 std::unique_ptr<Runtime> make_cuda_runtime(int device = -1);
 /// HIP (AMD). Throws Error(Load) when there is no AMD GPU (checked before calling HIP).
 std::unique_ptr<Runtime> make_hip_runtime(int device = -1);
-/// "cuda", "hip", "host", or "auto": the first GPU runtime that has a device, else host.
+/// "cuda", "hip", "host"; "gpu": the first GPU runtime that has the device, else
+/// Error(Load) naming what each GPU runtime found; "auto": the same, else the host, with
+/// the reason in Runtime::selection() (and on stderr with ROPEGEN_VERBOSE=1).
 std::unique_ptr<Runtime> open_runtime(const std::string& name = "auto", int device = -1);
 
 }  // namespace ropegen

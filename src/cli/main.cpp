@@ -3,11 +3,15 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
-#include <fstream>
-
+#include "../common/env.hpp"
 #include "../common/process.hpp"
 #include "../api/describe.hpp"
 #include "../vendors/vendors.hpp"
@@ -16,10 +20,12 @@
 #include "compile/inspect.hpp"
 #include "jit/jit.hpp"
 #include "compile/compile.hpp"
+#include "dsl/dsl.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/ropegen.hpp"
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"
+#include "spec/detail.hpp"
 #include "verify/verify.hpp"
 
 namespace {
@@ -27,9 +33,49 @@ namespace {
 using nlohmann::json;
 using namespace ropegen;
 
-/// Exit codes: 0 success, 1 an error in input or in a stage, 2 bad usage, 3 verification
-/// found wrong results.
+/// Exit codes, declared once: main returns them and `--help` lists them from kExitCodes.
 enum Exit { kOk = 0, kError = 1, kUsage = 2, kMismatch = 3 };
+struct ExitCode {
+  Exit code;
+  const char* meaning;
+};
+constexpr ExitCode kExitCodes[] = {
+    {kOk, "success"},
+    {kError, "wrong input (a spec, target, file or flag value) or a failed stage (compiler, cache, device)"},
+    {kUsage, "wrong command line: an unknown flag or command, or flags that cannot act together"},
+    {kMismatch, "--verify found results outside the tolerance"},
+};
+
+std::string exit_codes_help() {
+  std::string out = "Exit codes:\n";
+  for (const ExitCode& e : kExitCodes) out += "  " + std::to_string(e.code) + "  " + e.meaning + "\n";
+  return out;
+}
+
+/// A command line that cannot act as written (exit 2); the message names the flags.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Reports an error: the printable text on stderr and, with --json, one object on stdout
+/// {"error": {kind, message, location, fault, exit_code}}; fields that do not apply are null.
+int report_error(bool as_json, int code, const std::string& kind, const std::string& fault,
+                 const std::string& message, const std::string& printable, const SourceLoc* loc = nullptr,
+                 const ErrorContext* context = nullptr) {
+  std::fflush(stdout);
+  std::cerr << printable << (printable.empty() || printable.back() != '\n' ? "\n" : "");
+  if (as_json) {
+    json e = {{"kind", kind}, {"message", message}, {"fault", fault}, {"exit_code", code}, {"location", nullptr}};
+    if (loc && loc->known()) e["location"] = {{"file", loc->file}, {"line", loc->line}, {"col", loc->col}};
+    if (context && !context->empty()) {
+      json c = json::object();
+      for (const auto& kv : *context) c[kv.first] = kv.second;
+      e["context"] = c;
+    }
+    std::cout << json{{"error", e}}.dump(2) << "\n";
+  }
+  return code;
+}
 
 struct Flags {
   // Spec fields as the user typed them; each becomes "key=value" for the DSL parser, so flags
@@ -59,39 +105,90 @@ Jit& shared_jit(const JitOptions& o) {
   return jit;
 }
 
-int list_targets(bool as_json) {
+/// The compiler a build for `arch` would use on this machine, or why none can.
+struct TargetCompiler {
+  std::string name;  ///< "" when none is available
+  std::string why;   ///< when none: the reasons of each backend
+};
+
+TargetCompiler compiler_for(const char* arch, const std::string& forced) {
+  try {
+    return {select_compiler(parse_target(arch), forced).name(), ""};
+  } catch (const Error& e) {
+    return {"", e.message()};
+  }
+}
+
+int list_targets(bool as_json, const std::string& forced) {
   json rows = json::array();
+  std::vector<TargetCompiler> comp;
   for (const auto& t : known_targets()) {
+    comp.push_back(compiler_for(t.arch, forced));
+    json c = comp.back().name.empty() ? json(nullptr) : json(comp.back().name);
     rows.push_back({{"arch", t.arch},
                     {"vendor", to_string(t.vendor)},
                     {"family", t.family},
                     {"default_wave", t.default_wave},
                     {"waves", t.waves},
                     {"features", t.features},
+                    {"compiler", c},
+                    {"available", !comp.back().name.empty()},
                     {"caps", {{"fp8_ocp", t.caps.fp8_ocp}, {"fp8_fnuz", t.caps.fp8_fnuz}, {"hw_f16", t.caps.hw_f16},
                               {"hw_bf16", t.caps.hw_bf16}, {"hw_fp8", t.caps.hw_fp8}}}});
+    if (comp.back().name.empty()) rows.back()["unavailable_because"] = comp.back().why;
   }
   if (as_json) {
     std::cout << rows.dump(2) << "\n";
     return kOk;
   }
-  std::printf("%-9s %-7s %-7s %-6s %-7s %-10s %s\n", "target", "vendor", "family", "wave", "allowed", "fp8",
-              "features");
+  std::printf("%-9s %-7s %-8s %-5s %-8s %-10s %-13s %-9s %s\n", "target", "vendor", "family", "wave", "allowed",
+              "fp8", "compiler", "available", "features");
+  size_t i = 0;
   for (const auto& t : known_targets()) {
+    const TargetCompiler& c = comp[i++];
     std::string waves, feats;
     for (int w : t.waves) waves += (waves.empty() ? "" : ",") + std::to_string(w);
     for (const auto& f : t.features) feats += (feats.empty() ? "" : ", ") + f + "+/-";
     const char* fp8 = t.caps.fp8_ocp && t.caps.fp8_fnuz ? "ocp, fnuz" : t.caps.fp8_ocp ? "ocp" : t.caps.fp8_fnuz ? "fnuz" : "-";
-    std::printf("%-9s %-7s %-7s %-6d %-7s %-10s %s\n", t.arch, to_string(t.vendor), t.family, t.default_wave,
-                waves.c_str(), fp8, feats.empty() ? "-" : feats.c_str());
+    std::printf("%-9s %-7s %-8s %-5d %-8s %-10s %-13s %-9s %s\n", t.arch, to_string(t.vendor), t.family,
+                t.default_wave, waves.c_str(), fp8, c.name.empty() ? "-" : c.name.c_str(),
+                c.name.empty() ? "no" : "yes", feats.empty() ? "-" : feats.c_str());
   }
+  std::printf("\n'compiler' is what a build for the target would use on this machine (--compiler or\n"
+              "$ROPEGEN_COMPILER forces one); --json gives the reason where none is available.\n");
   return kOk;
 }
 
+/// The op a one-line text sets, if it sets one (the final op decides which flags act).
+bool op_of_line(const std::string& line, Op& op) {
+  if (line.empty()) return false;
+  dsl::Source src("<command line>", line);
+  for (const dsl::Entry& e : dsl::parse_entries(src).entries)
+    if (e.key == "op") {
+      KernelSpec scratch;
+      lower_field("op", e.value.text, scratch, "<command line>");
+      op = scratch.op;
+      return true;
+    }
+  return false;
+}
+
+/// Spec flags, each checked to hold exactly one value of its key ("--head-dim '64 dtype=f32'"
+/// is an error, not a second key), then joined into one-line text. A flag for a key the
+/// final op does not use is dropped when it equals the default (it says nothing).
+std::string flag_overrides(const Flags& f, Op final_op) {
+  std::string out;
+  const KernelSpec defaults;
+  for (const auto& kv : f.fields) {
+    KernelSpec value;
+    const SpecField& field = lower_field(kv.first, kv.second, value, "<command line>");
+    if (!field.used_by(final_op) && field.compare(defaults, value) == 0) continue;
+    out += (out.empty() ? "" : " ") + kv.first + "=" + kv.second;
+  }
+  return out;
+}
+
 std::vector<ParsedSpec> resolve_specs(const Flags& f) {
-  std::string overrides;
-  for (const auto& kv : f.fields) overrides += (overrides.empty() ? "" : " ") + kv.first + "=" + kv.second;
-  if (!f.one_line.empty()) overrides = f.one_line + (overrides.empty() ? "" : " " + overrides);
   std::vector<ParsedSpec> specs;
   if (!f.spec_file.empty()) {
     specs = load_spec_file(f.spec_file);
@@ -107,13 +204,41 @@ std::vector<ParsedSpec> resolve_specs(const Flags& f) {
                                          " (it has: " + names + ")");
       specs = picked;
     }
-    if (!overrides.empty())
-      for (auto& s : specs) s = parse_spec_line(overrides, s, "<command line>");
   } else {
     if (!f.kernel.empty()) throw Error(ErrorKind::Spec, "--kernel needs --spec FILE");
-    ParsedSpec s = parse_spec_line(overrides, "<command line>");
-    s.spec.name = "cli";
-    specs.push_back(s);
+    specs.push_back(parse_spec_line("", "<command line>"));
+    specs.back().spec.name = "cli";
+  }
+  // The op after the overrides: the --op flag, else the one-line text's, else the file's.
+  bool op_given = false;
+  Op new_op = Op::RopeKvAppend;
+  for (const auto& kv : f.fields)
+    if (kv.first == "op") {
+      KernelSpec scratch;
+      lower_field("op", kv.second, scratch, "<command line>");
+      new_op = scratch.op;
+      op_given = true;
+    }
+  if (!op_given) op_given = op_of_line(f.one_line, new_op);
+  for (auto& s : specs) {
+    const Op final_op = op_given ? new_op : s.spec.op;
+    std::string overrides = flag_overrides(f, final_op);
+    if (!f.one_line.empty()) overrides = f.one_line + (overrides.empty() ? "" : " " + overrides);
+    if (overrides.empty()) continue;
+    // A file's keys that the new op does not use go, with a note: the flags changed the op.
+    if (!f.spec_file.empty() && final_op != s.spec.op) {
+      std::string dropped;
+      for (const SpecField& field : spec_fields())
+        if (!field.used_by(final_op) && s.origin.keys.erase(field.key))
+          dropped += (dropped.empty() ? "" : ", ") + std::string(field.key);
+      if (!dropped.empty())
+        std::fprintf(stderr, "note: kernel '%s': op = %s does not use %s from %s; dropped\n", s.spec.name.c_str(),
+                     to_string(final_op), dropped.c_str(), f.spec_file.c_str());
+    }
+    const std::string name = s.spec.name;
+    s = f.spec_file.empty() ? parse_spec_line(overrides, "<command line>")
+                            : parse_spec_line(overrides, s, "<command line>");
+    s.spec.name = name;
   }
   return specs;
 }
@@ -161,14 +286,29 @@ int run_matrix(const Target& target, int device, bool as_json) {
   return failed ? kMismatch : kOk;
 }
 
+/// A resource count for --json: absent where the code object does not say (-1).
+void put_count(json& j, const char* key, int v) {
+  if (v >= 0) j[key] = v;
+}
+
+/// Writes `bytes` to `path` (-o); throws Error(Io).
+void write_output(const std::string& path, const char* data, size_t size, const char* what) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data, static_cast<std::streamsize>(size));
+  out.close();
+  if (!out) throw Error(ErrorKind::Io, std::string("cannot write ") + what + " to '" + path + "'");
+}
+
 int run(const Flags& f) {
-  if (f.list_targets) return list_targets(f.json);
+  if (f.list_targets) return list_targets(f.json, f.compiler);
   Target target = parse_target(f.arch);
-  if (f.device >= 0 && !f.arch_given) target = open_runtime("auto", f.device)->target();
-  if (f.matrix) {
-    if (!f.verify) throw Error(ErrorKind::Spec, "--matrix goes with --verify");
-    return run_matrix(target, f.device, f.json);
+  // --device asks for a GPU: one that is not there is an error naming what was found,
+  // never a quiet run on the host.
+  if (f.device >= 0) {
+    std::unique_ptr<Runtime> gpu = open_runtime("gpu", f.device);
+    if (!f.arch_given) target = gpu->target();
   }
+  if (f.matrix) return run_matrix(target, f.device, f.json);
   std::vector<ParsedSpec> specs = resolve_specs(f);
   json out = json::array();
   bool all_passed = true;
@@ -177,6 +317,7 @@ int run(const Flags& f) {
   Jit& jit = shared_jit(jo);
   for (const ParsedSpec& ps : specs) {
     check_target(ps, target);
+    const std::string out_path = f.output.empty() ? "" : specs.size() > 1 ? f.output + "." + ps.spec.name : f.output;
     // --emit shows the source a build would compile; otherwise everything below is
     // reported from the build itself (ROPEGEN_PLAN included).
     Build b;
@@ -185,14 +326,23 @@ int run(const Flags& f) {
     const GeneratedSource& gen = *b.generated;
     json j = describe_kernel(b);
     if (f.emit) {
+      if (!out_path.empty()) {
+        write_output(out_path, gen.source.data(), gen.source.size(), "the source");
+        j["written_to"] = out_path;
+        if (!f.json) std::printf("wrote    %s\n", out_path.c_str());
+      }
       if (f.json) {
-        j["source"] = gen.source;
+        if (out_path.empty()) j["source"] = gen.source;
         out.push_back(j);
-      } else {
+      } else if (out_path.empty()) {
         std::cout << gen.source;
       }
       continue;
     }
+    const CodeObject& co = *b.code;
+    // The disassembler runs before anything is printed, so a missing tool is the only output.
+    std::string disasm_text;
+    if (f.disasm) disasm_text = disassemble(co);
     if (!f.json) {
       std::printf("kernel   %s\nspec     %s\nhash     %s\ntarget   %s (%s), wave %d\n",
                   ps.spec.name.c_str(), ps.spec.canonical().c_str(), ps.spec.hash().c_str(),
@@ -202,23 +352,33 @@ int run(const Flags& f) {
                   gen.plan.head_groups, gen.plan.block_threads);
       std::printf("entry    %s\n", gen.entry.c_str());
     }
-    const CodeObject& co = *b.code;
     CodeObjectInfo ci = inspect(co);
     json kernels = json::array();
-    for (const auto& k : ci.kernels)
-      kernels.push_back({{"name", k.name}, {"wave", k.wave}, {"vgprs", k.vgprs}, {"sgprs", k.sgprs},
-                         {"registers", k.registers}, {"lds_bytes", k.lds_bytes},
-                         {"scratch_bytes", k.scratch_bytes}, {"max_threads", k.max_threads}});
+    for (const auto& k : ci.kernels) {
+      json kj = {{"name", k.name}};
+      put_count(kj, "wave", k.wave);
+      put_count(kj, "vgprs", k.vgprs);
+      put_count(kj, "sgprs", k.sgprs);
+      put_count(kj, "registers", k.registers);
+      put_count(kj, "lds_bytes", k.lds_bytes);
+      put_count(kj, "scratch_bytes", k.scratch_bytes);
+      put_count(kj, "max_threads", k.max_threads);
+      put_count(kj, "spills", k.spills);
+      kernels.push_back(kj);
+    }
     j["compiler"] = co.backend;
     j["compiler_version"] = co.backend_version;
-    j["compiler_note"] = b.compiler_note;
+    j["compiler_note"] = b.compiler_note.empty() ? json(nullptr) : json(b.compiler_note);
     j["isa"] = ci.isa;
     j["kernels"] = kernels;
     j["cache"] = b.origin == "compiled" ? "miss" : "hit";
     j["origin"] = b.origin;
     j["compile_ms"] = co.compile_ms;
     j["request_ms"] = b.ms;
-    j["code_object"] = {{"format", co.format}, {"bytes", co.bytes.size()}, {"path", b.path}, {"key", b.key_hash}};
+    j["code_object"] = {{"format", co.format},
+                        {"bytes", co.bytes.size()},
+                        {"path", b.path.empty() ? json(nullptr) : json(b.path)},
+                        {"key", b.key_hash}};
     if (!f.json) {
       std::printf("compiler %s (%s)\n", co.backend.c_str(), co.backend_version.c_str());
       if (!b.compiler_note.empty()) std::printf("         fell back: %s\n", b.compiler_note.c_str());
@@ -240,20 +400,14 @@ int run(const Flags& f) {
                   b.path.empty() ? "(memory only)" : b.path.c_str());
     }
     for (const auto& w : jit.take_warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    if (!f.output.empty()) {
-      std::string path = f.output;
-      if (specs.size() > 1) path += "." + ps.spec.name;
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      out.write(reinterpret_cast<const char*>(co.bytes.data()), static_cast<std::streamsize>(co.bytes.size()));
-      out.close();
-      if (!out) throw Error(ErrorKind::Io, "cannot write code object to '" + path + "'");
-      j["written_to"] = path;
-      if (!f.json) std::printf("wrote    %s\n", path.c_str());
+    if (!out_path.empty()) {
+      write_output(out_path, reinterpret_cast<const char*>(co.bytes.data()), co.bytes.size(), "the code object");
+      j["written_to"] = out_path;
+      if (!f.json) std::printf("wrote    %s\n", out_path.c_str());
     }
     if (f.disasm) {
-      std::string text = disassemble(co);
-      if (f.json) j["disasm"] = text;
-      else std::printf("%s", text.c_str());
+      if (f.json) j["disasm"] = disasm_text;
+      else std::printf("%s", disasm_text.c_str());
     }
     if (f.verify) {
       auto rt = runtime_for(target, f.device);
@@ -286,19 +440,37 @@ int run(const Flags& f) {
   return all_passed ? kOk : kMismatch;
 }
 
+/// "2026-11-25 15:07" in local time, or "-" when unknown.
+std::string format_time(int64_t seconds) {
+  if (seconds <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
 /// `ropegen cache list|stats|verify|prune|clear`: the user cache directory.
-int run_cache(const std::string& action, const std::string& dir_flag, long long max_bytes, bool as_json) {
+int run_cache(const std::string& action, const std::string& dir_flag, const std::string& max_bytes, bool as_json) {
+  // The cap the JIT evicts to (ROPEGEN_CACHE_MAX_BYTES, sizes with K/M/G), unless --max-bytes.
+  uint64_t cap = JitOptions::from_env().max_bytes;
+  if (!max_bytes.empty()) detail::parse_byte_size(max_bytes, cap);  // checked when parsed
+  // A directory the user names must exist: a typo would otherwise read as an empty cache.
+  if (!dir_flag.empty() && !std::filesystem::is_directory(dir_flag))
+    throw Error(ErrorKind::Io, "cache directory '" + dir_flag + "' does not exist");
   const std::string dir = dir_flag.empty() ? default_cache_dir() : dir_flag;
   DiskCache cache(dir, false);
   if (action == "clear") {
     size_t n = cache.clear();
-    std::printf("removed %zu entries from %s\n", n, dir.c_str());
+    if (as_json) std::cout << json{{"dir", dir}, {"removed", n}}.dump(2) << "\n";
+    else std::printf("removed %zu entries from %s\n", n, dir.c_str());
     return kOk;
   }
   if (action == "prune") {
-    uint64_t cap = max_bytes >= 0 ? static_cast<uint64_t>(max_bytes) : default_cache_max_bytes();
     size_t n = cache.prune(cap);
-    std::printf("removed %zu entries from %s (cap %llu bytes)\n", n, dir.c_str(), static_cast<unsigned long long>(cap));
+    if (as_json) std::cout << json{{"dir", dir}, {"removed", n}, {"max_bytes", cap}}.dump(2) << "\n";
+    else std::printf("removed %zu entries from %s (cap %llu bytes)\n", n, dir.c_str(), static_cast<unsigned long long>(cap));
     return kOk;
   }
   std::vector<CacheEntryInfo> entries = cache.list();
@@ -308,26 +480,36 @@ int run_cache(const std::string& action, const std::string& dir_flag, long long 
   for (const auto& e : entries) {
     total += e.bytes;
     bad += e.valid ? 0 : 1;
-    rows.push_back({{"path", e.path}, {"bytes", e.bytes}, {"last_used", e.last_used}, {"valid", e.valid},
-                    {"problem", e.problem}, {"spec", e.spec}, {"target", e.target}, {"backend", e.backend},
-                    {"entry", e.entry}});
+    json r = {{"path", e.path}, {"bytes", e.bytes}, {"last_used", e.last_used}, {"valid", e.valid}};
+    if (e.valid) {
+      r.update({{"spec", e.spec}, {"target", e.target}, {"backend", e.backend}, {"entry", e.entry}});
+    } else {
+      r["problem"] = e.problem;
+    }
+    rows.push_back(r);
   }
   if (as_json) {
     std::cout << json{{"dir", dir}, {"entries", rows}, {"bytes", total}, {"invalid", bad},
-                      {"max_bytes", default_cache_max_bytes()}}.dump(2) << "\n";
-  } else if (action == "list" || action == "verify") {
-    for (const auto& e : entries) {
-      if (e.valid && action == "list")
-        std::printf("%-10s %-14s %7llu B  %s  %s\n", e.target.c_str(), e.backend.c_str(),
-                    static_cast<unsigned long long>(e.bytes), e.entry.c_str(), e.spec.c_str());
-      else if (!e.valid)
-        std::printf("INVALID %s: %s\n", e.path.c_str(), e.problem.c_str());
-    }
-    if (action == "verify") std::printf("%zu entries, %zu invalid, in %s\n", entries.size(), bad, dir.c_str());
+                      {"max_bytes", cap}}.dump(2) << "\n";
+  } else if (action == "list") {
+    std::printf("%-10s %-14s %9s  %-16s  %-24s %s\n", "target", "backend", "bytes", "last used", "entry", "spec");
+    for (const auto& e : entries)
+      if (e.valid)
+        std::printf("%-10s %-14s %9llu  %-16s  %-24s %s\n", e.target.c_str(), e.backend.c_str(),
+                    static_cast<unsigned long long>(e.bytes), format_time(e.last_used).c_str(), e.entry.c_str(),
+                    e.spec.c_str());
+    for (const auto& e : entries)
+      if (!e.valid) std::printf("INVALID %s: %s\n", e.path.c_str(), e.problem.c_str());
+    std::printf("%zu entries (%zu invalid), %llu bytes, in %s\n", entries.size(), bad,
+                static_cast<unsigned long long>(total), dir.c_str());
+  } else if (action == "verify") {
+    for (const auto& e : entries)
+      if (!e.valid) std::printf("INVALID %s: %s\n", e.path.c_str(), e.problem.c_str());
+    std::printf("%zu entries, %zu invalid, in %s\n", entries.size(), bad, dir.c_str());
   } else {
     std::printf("dir      %s\nentries  %zu (%zu invalid)\nbytes    %llu\ncap      %llu\n", dir.c_str(),
                 entries.size(), bad, static_cast<unsigned long long>(total),
-                static_cast<unsigned long long>(default_cache_max_bytes()));
+                static_cast<unsigned long long>(cap));
   }
   return action == "verify" && bad ? kError : kOk;
 }
@@ -366,13 +548,225 @@ int run_bundle(const Flags& f, const std::string& archs, const std::string& out_
   return kOk;
 }
 
+// ---- shell completion and the man page, generated from the CLI definition ----
+
+/// Visible options of an app (hidden ones have an empty group), help first.
+std::vector<const CLI::Option*> visible_options(const CLI::App& app) {
+  std::vector<const CLI::Option*> out;
+  for (const CLI::Option* o : app.get_options())
+    if (!o->get_group().empty() && !(o->get_lnames().empty() && o->get_snames().empty())) out.push_back(o);
+  return out;
+}
+
+std::vector<std::string> option_names(const CLI::Option* o) {
+  std::vector<std::string> out;
+  for (const auto& n : o->get_snames()) out.push_back("-" + n);
+  for (const auto& n : o->get_lnames()) out.push_back("--" + n);
+  return out;
+}
+
+bool takes_value(const CLI::Option* o) { return o->get_expected_max() > 0; }
+
+/// Words a value of this flag can be: targets, or an enum field's names; empty for free text.
+std::vector<std::string> value_words(const CLI::Option* o) {
+  std::vector<std::string> out;
+  const auto& l = o->get_lnames();
+  if (std::find(l.begin(), l.end(), "arch") != l.end()) {
+    for (const auto& t : known_targets()) out.push_back(t.arch);
+    return out;
+  }
+  for (const SpecField& sf : spec_fields()) {
+    const std::string flag = sf.flag();
+    if (std::find(l.begin(), l.end(), flag.substr(2)) == l.end()) continue;
+    const std::string v = sf.values;
+    if (v.find_first_of("(.") != std::string::npos || v.find(" | ") == std::string::npos) return out;
+    for (size_t pos = 0; pos < v.size();) {
+      size_t bar = v.find(" | ", pos);
+      out.push_back(v.substr(pos, bar == std::string::npos ? std::string::npos : bar - pos));
+      pos = bar == std::string::npos ? v.size() : bar + 3;
+    }
+  }
+  return out;
+}
+
+bool takes_file(const CLI::Option* o) {
+  for (const auto& n : o->get_lnames())
+    if (n == "spec" || n == "output" || n == "dir") return true;
+  return false;
+}
+
+std::string join_words(const std::vector<std::string>& v, const char* sep = " ") {
+  std::string out;
+  for (const auto& w : v) out += (out.empty() ? "" : sep) + w;
+  return out;
+}
+
+/// Each app with its command path ("", "cache", "cache list"), depth first.
+void walk_apps(CLI::App* app, const std::string& path, std::vector<std::pair<std::string, CLI::App*>>& out) {
+  out.emplace_back(path, app);
+  for (CLI::App* sub : app->get_subcommands([](CLI::App*) { return true; }))
+    walk_apps(sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), out);
+}
+
+std::string bash_completion(CLI::App& app) {
+  std::vector<std::pair<std::string, CLI::App*>> apps;
+  walk_apps(&app, "", apps);
+  std::string s = "# bash completion for ropegen; generated by `ropegen --generate-completion bash`.\n"
+                  "_ropegen() {\n"
+                  "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\" cmd=\"\" i w\n"
+                  "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+                  "    w=\"${COMP_WORDS[i]}\"\n"
+                  "    case \"$cmd|$w\" in\n";
+  for (const auto& [path, a] : apps) {
+    if (path.empty()) continue;
+    const size_t sp = path.rfind(' ');
+    const std::string parent = sp == std::string::npos ? "" : path.substr(0, sp);
+    s += "      \"" + parent + "|" + a->get_name() + "\") cmd=\"" + path + "\" ;;\n";
+  }
+  s += "    esac\n  done\n  case \"$prev\" in\n";
+  std::set<std::string> seen;
+  for (const auto& [path, a] : apps)
+    for (const CLI::Option* o : visible_options(*a)) {
+      if (!takes_value(o)) continue;
+      const std::string names = join_words(option_names(o), "|");
+      if (!seen.insert(names).second) continue;
+      const std::vector<std::string> words = value_words(o);
+      if (!words.empty())
+        s += "    " + names + ") COMPREPLY=($(compgen -W \"" + join_words(words) + "\" -- \"$cur\")); return ;;\n";
+      else if (takes_file(o))
+        s += "    " + names + ") COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n";
+      else
+        s += "    " + names + ") return ;;\n";
+    }
+  s += "  esac\n  case \"$cmd\" in\n";
+  for (const auto& [path, a] : apps) {
+    std::vector<std::string> words;
+    for (const CLI::Option* o : visible_options(*a))
+      for (const auto& n : option_names(o)) words.push_back(n);
+    for (CLI::App* sub : a->get_subcommands([](CLI::App*) { return true; })) words.push_back(sub->get_name());
+    s += "    \"" + path + "\") COMPREPLY=($(compgen -W \"" + join_words(words) + "\" -- \"$cur\")) ;;\n";
+  }
+  s += "  esac\n}\ncomplete -F _ropegen ropegen\n";
+  return s;
+}
+
+/// Text for a zsh _arguments description: brackets and quotes escaped.
+std::string zsh_text(const std::string& text) {
+  std::string out;
+  for (char c : text.substr(0, text.find(" [")).substr(0, 100)) {
+    if (c == '[' || c == ']' || c == ':' || c == '\\') out += '\\';
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out;
+}
+
+std::string zsh_function(const std::string& path) {
+  std::string name = "_ropegen";
+  for (char c : path) name += c == ' ' || c == '-' ? '_' : c;
+  if (!path.empty() && name.back() != '_') name.insert(8, "_");
+  return name;
+}
+
+std::string zsh_completion(CLI::App& app) {
+  std::vector<std::pair<std::string, CLI::App*>> apps;
+  walk_apps(&app, "", apps);
+  std::string s = "#compdef ropegen\n# zsh completion for ropegen; generated by `ropegen --generate-completion zsh`.\n";
+  for (const auto& [path, a] : apps) {
+    const auto subs = a->get_subcommands([](CLI::App*) { return true; });
+    s += "\n" + zsh_function(path) + "() {\n  local curcontext=\"$curcontext\" state line\n  _arguments -C";
+    for (const CLI::Option* o : visible_options(*a)) {
+      const std::vector<std::string> names = option_names(o);
+      const std::string desc = "[" + zsh_text(o->get_description()) + "]";
+      std::string action;
+      if (takes_value(o)) {
+        const std::vector<std::string> words = value_words(o);
+        action = !words.empty() ? ":value:(" + join_words(words) + ")" : takes_file(o) ? ":file:_files" : ":value: ";
+      }
+      if (names.size() == 1) {
+        s += " \\\n    '" + names[0] + desc + action + "'";
+      } else {
+        s += " \\\n    '(" + join_words(names) + ")'{" + join_words(names, ",") + "}'" + desc + action + "'";
+      }
+    }
+    if (!subs.empty()) {
+      s += " \\\n    '1: :((";
+      for (CLI::App* sub : subs) s += sub->get_name() + "\\:\"" + zsh_text(sub->get_description()) + "\" ";
+      s += "))' \\\n    '*::arg:->args'\n  case $state in\n    args)\n      case $line[1] in\n";
+      for (CLI::App* sub : subs)
+        s += "        " + sub->get_name() + ") " + zsh_function(path.empty() ? sub->get_name() : path + " " + sub->get_name()) + " ;;\n";
+      s += "      esac ;;\n  esac\n";
+    } else {
+      s += "\n";
+    }
+    s += "}\n";
+  }
+  s += "\n_ropegen \"$@\"\n";
+  return s;
+}
+
+/// roff text: backslashes and hyphens escaped, a leading '.' or '\'' protected.
+std::string roff(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') out += "\\e";
+    else if (c == '-') out += "\\-";
+    else out += c;
+  }
+  if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out.insert(0, "\\&");
+  return out;
+}
+
+void man_options(const CLI::App& app, std::string& s) {
+  std::string group;
+  for (const CLI::Option* o : visible_options(app)) {
+    if (o->get_group() != group && app.get_parent() == nullptr) {
+      group = o->get_group();
+      s += ".SS " + roff(group) + "\n";
+    }
+    s += ".TP\n.B " + roff(join_words(option_names(o), ", ")) + (takes_value(o) ? " \\fIVALUE\\fR" : "") + "\n" +
+         roff(o->get_description()) + "\n";
+  }
+}
+
+std::string man_page(CLI::App& app) {
+  std::string s = ".TH ROPEGEN 1 \"\" \"ropegen 0.1.0\" \"User Commands\"\n"
+                  ".\\\" Generated by `ropegen --generate-man` from the command's definition.\n"
+                  ".SH NAME\nropegen \\- " + roff(app.get_description().substr(app.get_description().find(": ") + 2)) +
+                  "\n.SH SYNOPSIS\n.B ropegen\n[\\fIOPTIONS\\fR] [\\fISPEC_TEXT\\fR]\n";
+  std::vector<std::pair<std::string, CLI::App*>> apps;
+  walk_apps(&app, "", apps);
+  for (const auto& [path, a] : apps)
+    if (!path.empty() && a->get_subcommands([](CLI::App*) { return true; }).empty())
+      s += ".br\n.B ropegen " + roff(path) + "\n[\\fIOPTIONS\\fR]\n";
+  s += ".SH DESCRIPTION\nropegen turns a kernel spec (flags, one-line text such as \\fBhead_dim=128 dtype=bf16\\fR, or a\n"
+       "spec file) into generated source, a compiled code object, or a verification run.\n.SH OPTIONS\n";
+  man_options(app, s);
+  s += ".SH COMMANDS\n";
+  for (const auto& [path, a] : apps) {
+    if (path.empty()) continue;
+    s += ".SS ropegen " + roff(path) + "\n" + roff(a->get_description()) + "\n";
+    man_options(*a, s);
+  }
+  s += ".SH EXIT STATUS\n";
+  for (const ExitCode& e : kExitCodes) s += ".TP\n.B " + std::to_string(e.code) + "\n" + roff(e.meaning) + "\n";
+  s += ".SH ENVIRONMENT\nROPEGEN_CACHE_DIR, ROPEGEN_CACHE_PATH, ROPEGEN_CACHE_MAX_BYTES, ROPEGEN_NO_COMPILE,\n"
+       "ROPEGEN_COMPILER, ROPEGEN_DUMP_DIR, ROPEGEN_VERBOSE, ROPEGEN_PLAN and more: see docs/env.md.\n";
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --json holds for errors too, including those of the command line itself.
+  bool json_errors = false;
+  for (int i = 1; i < argc; ++i) json_errors = json_errors || std::string(argv[i]) == "--json";
   CLI::App app{"ropegen: just-in-time RoPE + KV-cache-append kernel compiler"};
   app.set_version_flag("--version", std::string("ropegen ") + "0.1.0");
+  app.footer(exit_codes_help());
   Flags f;
-  app.add_option("spec_text", f.one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
+  auto* spec_text_opt =
+      app.add_option("spec_text", f.one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
   // One flag per spec field, from the schema; values are collected in command-line order
   // and the DSL parser checks them.
   std::vector<std::pair<CLI::Option*, const char*>> field_opts;
@@ -384,31 +778,58 @@ int main(int argc, char** argv) {
     field_opts.emplace_back(opt, sf.key);
   }
   auto* arch_opt = app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host, or the --device's)");
-  app.add_option("--device", f.device, "GPU index for --verify; without --arch the target is that GPU's");
-  app.add_flag("--matrix", f.matrix, "with --verify: run the whole verification matrix");
-  app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks");
-  app.add_option("--kernel", f.kernel, "only this kernel of the spec file");
-  app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)");
-  app.add_flag("--emit", f.emit, "print the generated source instead of compiling");
-  app.add_flag("--disasm", f.disasm, "print the ISA of the compiled kernel");
-  app.add_option("-o,--output", f.output, "write the code object to this file");
-  app.add_flag("--json", f.json, "machine-readable output");
-  app.add_flag("--list-targets", f.list_targets, "list known targets and exit");
+  auto* device_opt = app.add_option("--device", f.device, "GPU index (an error when there is no such GPU); without --arch the target is that GPU's");
+  auto* verify_opt = app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
+  auto* matrix_opt = app.add_flag("--matrix", f.matrix, "with --verify: run the whole verification matrix")->needs(verify_opt);
+  auto* spec_opt = app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks");
+  auto* kernel_opt = app.add_option("--kernel", f.kernel, "only this kernel of the spec file")->needs(spec_opt);
+  auto* compiler_opt = app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)");
+  auto* emit_opt = app.add_flag("--emit", f.emit, "print the generated source instead of compiling (with -o: write it there)");
+  auto* disasm_opt = app.add_flag("--disasm", f.disasm, "print the ISA of the compiled kernel");
+  auto* output_opt = app.add_option("-o,--output", f.output, "write the code object (with --emit: the source) to this file");
+  app.add_flag("--json", f.json, "machine-readable output, errors included");
+  auto* list_targets_opt = app.add_flag("--list-targets", f.list_targets, "list known targets with the compiler each would use here, and exit");
   bool list_keys = false;
-  app.add_flag("--list-keys", list_keys, "print the spec keys (markdown table, as in docs/dsl.md) and exit");
-  app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
+  auto* list_keys_opt = app.add_flag("--list-keys", list_keys, "print the spec keys (markdown table, as in docs/dsl.md) and exit");
   app.add_option("--tokens", f.tokens, "tokens for --verify (default 37, at most 16384: the reference keeps every element)")
-      ->check(CLI::Range(0LL, 16384LL));
-  app.add_option("--seed", f.seed, "random seed for --verify (default 1)");
+      ->check(CLI::Range(0LL, 16384LL))
+      ->needs(verify_opt);
+  app.add_option("--seed", f.seed, "random seed for --verify (default 1)")->needs(verify_opt);
+  std::string generate_completion;
+  bool generate_man = false;
+  app.add_option("--generate-completion", generate_completion, "print a shell completion script")
+      ->check(CLI::IsMember({"bash", "zsh"}))
+      ->group("");
+  app.add_flag("--generate-man", generate_man, "print the man page")->group("");
+
   CLI::App* cache_cmd = app.add_subcommand("cache", "inspect or clean the user cache directory");
-  std::string cache_action, cache_dir;
-  long long max_bytes = -1;
-  cache_cmd->add_option("action", cache_action, "list | stats | verify | prune | clear")
-      ->required()
-      ->check(CLI::IsMember({"list", "stats", "verify", "prune", "clear"}));
-  cache_cmd->add_option("--dir", cache_dir, "cache directory (default: $ROPEGEN_CACHE_DIR, ...)");
-  cache_cmd->add_option("--max-bytes", max_bytes, "prune: size cap (default $ROPEGEN_CACHE_MAX_BYTES)");
-  cache_cmd->add_flag("--json", f.json, "machine-readable output");
+  // The action is checked after parsing, so a misspelt one gets a suggestion.
+  cache_cmd->require_subcommand(0, 1);
+  cache_cmd->allow_extras();  // a misspelt action, reported below
+  std::string cache_dir;
+  std::string max_bytes;
+  const std::pair<const char*, const char*> cache_actions[] = {
+      {"list", "list the entries: target, backend, size, last use, entry point, spec"},
+      {"stats", "entry count, total size and the size cap"},
+      {"verify", "check every entry; exit 1 when one is damaged"},
+      {"prune", "evict least-recently-used entries (damaged ones first) down to the size cap"},
+      {"clear", "remove every entry"},
+  };
+  std::vector<CLI::App*> cache_subs;
+  for (const auto& [name, help] : cache_actions) {
+    CLI::App* sub = cache_cmd->add_subcommand(name, help);
+    sub->add_option("--dir", cache_dir, "cache directory, which must exist (default: $ROPEGEN_CACHE_DIR, else $XDG_CACHE_HOME/ropegen or ~/.cache/ropegen)");
+    sub->add_flag("--json", f.json, "machine-readable output, errors included");
+    if (std::string(name) == "prune")
+      sub->add_option("--max-bytes", max_bytes, "size cap: bytes, or with K, M, G (default $ROPEGEN_CACHE_MAX_BYTES, else 512M)")
+          ->check(CLI::Validator(
+              [](std::string& v) {
+                uint64_t n = 0;
+                return detail::parse_byte_size(v, n) ? std::string() : "'" + v + "' is not a size (bytes, or with K, M, G: 512M, 1G)";
+              },
+              "SIZE"));
+    cache_subs.push_back(sub);
+  }
   CLI::App* bundle_cmd = app.add_subcommand("bundle", "prebuild code objects for several targets into DIR");
   std::string bundle_archs, bundle_out;
   bundle_cmd->add_option("--arch", bundle_archs, "comma-separated targets, e.g. gfx90a,gfx942,gfx1100,sm_90")->required();
@@ -418,32 +839,89 @@ int main(int argc, char** argv) {
   bundle_cmd->add_option("-o,--output", bundle_out, "output directory")->required();
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e) == 0 ? kOk : kUsage;  // --help, --version
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? kOk : kUsage;
+    // A value that is not one of its flag's (--tokens 99999, --device abc) is wrong input,
+    // as --head-dim abc is; anything else is a command line that cannot act.
+    const bool bad_value = dynamic_cast<const CLI::ValidationError*>(&e) || dynamic_cast<const CLI::ConversionError*>(&e);
+    const int code = bad_value ? kError : kUsage;
+    std::ostringstream text;
+    app.exit(e, text, text);
+    return report_error(json_errors, code, bad_value ? "value" : "usage", "user", e.what(), text.str());
   }
   f.arch_given = arch_opt->count() > 0;
   for (size_t i = 0; i < field_opts.size(); ++i)
     if (field_opts[i].first->count()) f.fields.emplace_back(field_opts[i].second, values[i]);
   try {
+    if (!generate_completion.empty()) {
+      std::cout << (generate_completion == "bash" ? bash_completion(app) : zsh_completion(app));
+      return kOk;
+    }
+    if (generate_man) {
+      std::cout << man_page(app);
+      return kOk;
+    }
+    // Spec text holds key=value pairs; a bare word is a mistyped command or flag.
+    if (spec_text_opt->count() && f.one_line.find('=') == std::string::npos) {
+      std::vector<std::string> names;
+      for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
+      for (const CLI::Option* o : visible_options(app))
+        for (const auto& n : o->get_lnames()) names.push_back("--" + n);
+      throw UsageError("unknown command '" + f.one_line + "'" + spec_detail::suggestion(f.one_line, names) +
+                       " (commands: cache, bundle; spec text holds key=value pairs, e.g. \"head_dim=128\")");
+    }
+    // Flags that could not act are errors, not silently ignored.
+    const bool spec_input = !f.fields.empty() || spec_text_opt->count() || spec_opt->count() || kernel_opt->count();
+    if (output_opt->count() && f.output.empty()) throw UsageError("-o needs a file name");
+    if (f.emit && f.disasm) throw UsageError("--disasm shows compiled code, and --emit does not compile: drop one");
+    if (f.emit && f.verify) throw UsageError("--verify runs compiled code, and --emit does not compile: drop one");
+    if (f.emit && compiler_opt->count()) throw UsageError("--compiler picks a compiler, and --emit does not compile: drop one");
+    for (auto* only : {list_targets_opt, list_keys_opt}) {
+      if (!only->count()) continue;
+      const char* name = only == list_targets_opt ? "--list-targets" : "--list-keys";
+      if (spec_input || emit_opt->count() || disasm_opt->count() || output_opt->count() || verify_opt->count() ||
+          device_opt->count() || arch_opt->count() || (only == list_keys_opt && list_targets_opt->count()))
+        throw UsageError(std::string(name) + " takes no spec, target or action flags (only --json" +
+                         (only == list_targets_opt ? ", --compiler" : "") + ")");
+      if (only == list_keys_opt && (f.json || compiler_opt->count()))
+        throw UsageError("--list-keys takes no other flags");
+    }
+    if (matrix_opt->count() && (spec_input || output_opt->count() || disasm_opt->count()))
+      throw UsageError("--matrix runs its own specs: it takes no spec flags, -o or --disasm");
     if (list_keys) {
       std::cout << spec_fields_markdown();
       return kOk;
     }
-    if (*cache_cmd) return run_cache(cache_action, cache_dir, max_bytes, f.json);
+    if (*cache_cmd) {
+      std::vector<std::string> actions;
+      const std::vector<std::string> extra = cache_cmd->remaining(true);
+      for (CLI::App* sub : cache_subs) {
+        if (*sub && !extra.empty())
+          throw UsageError("cache " + sub->get_name() + " takes no argument '" + extra[0] + "' (ropegen cache " +
+                           sub->get_name() + " --help)");
+        if (*sub) return run_cache(sub->get_name(), cache_dir, max_bytes, f.json);
+        actions.push_back(sub->get_name());
+      }
+      if (extra.empty())
+        throw UsageError("cache needs a command: " + spec_detail::join(actions) + " (ropegen cache --help)");
+      throw UsageError("unknown cache command '" + extra[0] + "'" + spec_detail::suggestion(extra[0], actions) +
+                       " (commands: " + spec_detail::join(actions) + ")");
+    }
     if (*bundle_cmd) return run_bundle(f, bundle_archs, bundle_out);
     return run(f);
+  } catch (const UsageError& e) {
+    return report_error(f.json || json_errors, kUsage, "usage", "user", e.what(),
+                        std::string("error: ") + e.what() + "\nRun with --help for more information.");
   } catch (const Error& e) {
-    std::fflush(stdout);
-    std::cerr << e.what() << "\n";
-    return kError;
+    return report_error(f.json || json_errors, kError, to_string(e.kind()), to_string(e.fault()), e.message(),
+                        e.what(), &e.loc(), &e.context());
   } catch (const std::bad_alloc&) {
-    std::fflush(stdout);
-    std::cerr << "error: out of memory (for --verify, try fewer --tokens)\n";
-    return kError;
+    return report_error(f.json || json_errors, kError, "memory", "environment",
+                        "out of memory (for --verify, try fewer --tokens)",
+                        "error: out of memory (for --verify, try fewer --tokens)");
   } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::cerr << "error (internal): " << e.what() << "\n";
-    return kError;
+    return report_error(f.json || json_errors, kError, "internal", "internal", e.what(),
+                        std::string("error (internal): ") + e.what());
   }
 }

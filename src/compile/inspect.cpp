@@ -180,9 +180,18 @@ std::string disassemble(const CodeObject& co) {
     std::string arch = co.target_id.substr(0, co.target_id.find(':'));
     argv = {tool, "-d", "--mcpu=" + arch};
   } else if (co.format == "cubin") {
-    tool = detail::find_program("ROPEGEN_CUOBJDUMP", {"cuobjdump", "/usr/local/cuda/bin/cuobjdump"});
-    if (tool.empty()) throw Error(ErrorKind::Io, "--disasm needs cuobjdump from the CUDA toolkit");
-    argv = {tool, "-sass"};
+    // nvdisasm reads a cubin directly; cuobjdump -sass is the other tool of the toolkit.
+    tool = detail::find_program("ROPEGEN_NVDISASM", {"nvdisasm", "/usr/local/cuda/bin/nvdisasm"});
+    if (!tool.empty()) {
+      argv = {tool};
+    } else {
+      tool = detail::find_program("ROPEGEN_CUOBJDUMP", {"cuobjdump", "/usr/local/cuda/bin/cuobjdump"});
+      if (tool.empty())
+        throw Error(ErrorKind::Io,
+                    "--disasm needs nvdisasm or cuobjdump from the CUDA toolkit (looked on PATH and in "
+                    "/usr/local/cuda/bin; set ROPEGEN_NVDISASM or ROPEGEN_CUOBJDUMP)");
+      argv = {tool, "-sass"};
+    }
   } else {
     tool = detail::find_program(nullptr, {"objdump"});
     if (tool.empty()) throw Error(ErrorKind::Io, "--disasm needs objdump for host code objects");

@@ -281,6 +281,9 @@ class Parser {
     const std::string& s = t.text;
     char* end = nullptr;
     errno = 0;
+    // Decimal only: strtod would also take hex ("0x80", "0x1p4"), infinities and NaNs.
+    if (s.find_first_not_of("0123456789.eE+-") != std::string::npos)
+      fail(t, "'" + s + "' is not a number (numbers are decimal, e.g. 128 or 5e5)");
     double d = std::strtod(s.c_str(), &end);
     if (end != s.c_str() + s.size() || s.empty()) fail(t, "'" + s + "' is not a number");
     if (errno == ERANGE || !std::isfinite(d)) fail(t, "number '" + s + "' is out of range");

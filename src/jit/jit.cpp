@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "../common/env.hpp"
 #include "../common/process.hpp"
 #include "ropegen/error.hpp"
 #include "compile/inspect.hpp"
@@ -45,8 +46,23 @@ JitOptions JitOptions::from_env() {
   o.no_compile = env_true("ROPEGEN_NO_COMPILE");
   if (const char* d = std::getenv("ROPEGEN_DUMP_DIR"); d && *d) o.dump_dir = d;
   o.max_bytes = default_cache_max_bytes();
+  // Values that cannot be used leave the default in place with one warning naming the
+  // variable: a typo in the environment must not stop a program that embeds ropegen.
+  if (const char* v = std::getenv("ROPEGEN_CACHE_MAX_BYTES"); v && *v) {
+    uint64_t n = 0;
+    if (detail::parse_byte_size(v, n)) o.max_bytes = n;
+    else
+      detail::warn_env_once("ROPEGEN_CACHE_MAX_BYTES", v,
+                            "not a size (bytes, or with K, M, G: 512M, 1G); using " + std::to_string(o.max_bytes));
+  }
   if (const char* v = std::getenv("ROPEGEN_VERBOSE"); v && *v) o.verbose = std::atoi(v);
-  if (const char* p = std::getenv("ROPEGEN_PLAN"); p && *p) o.plan = parse_plan_choice(p);
+  if (const char* p = std::getenv("ROPEGEN_PLAN"); p && *p) {
+    try {
+      o.plan = parse_plan_choice(p);
+    } catch (const Error& e) {
+      detail::warn_env_once("ROPEGEN_PLAN", p, e.message() + "; using the planner's choice");
+    }
+  }
   return o;
 }
 

@@ -2,6 +2,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "../vendors/vendors.hpp"
@@ -183,21 +185,34 @@ void Kernel::launch(const ropegen_kernel_args& args, void* stream, int paralleli
 namespace ropegen {
 
 std::unique_ptr<Runtime> open_runtime(const std::string& name, int device) {
-  std::string valid = "auto";
+  std::string valid = "auto, gpu";
   for (const VendorInfo& v : vendors()) {
     if (name == v.runtime_name) return v.runtime(device);
     valid += std::string(", ") + v.runtime_name;
   }
-  if (name != "auto") throw Error(ErrorKind::Load, "unknown runtime '" + name + "'; valid: " + valid);
+  if (name != "auto" && name != "gpu") throw Error(ErrorKind::Load, "unknown runtime '" + name + "'; valid: " + valid);
+  // The GPU vendors' runtimes in table order; the first that opens wins. What each said is
+  // kept: "gpu" fails with it, "auto" reports it beside the host it falls back to.
+  auto chosen = [](std::unique_ptr<Runtime> rt, std::string why) {
+    if (const char* v = std::getenv("ROPEGEN_VERBOSE"); v && std::atoi(v) > 0)
+      std::fprintf(stderr, "ropegen: runtime %s\n", why.c_str());
+    rt->set_selection(std::move(why));
+    return rt;
+  };
+  std::string tried;
   for (const VendorInfo& v : vendors()) {
-    if (v.vendor == Vendor::Host) return v.runtime(device);  // the last row: no GPU worked
+    if (v.vendor == Vendor::Host) continue;
     try {
-      return v.runtime(device);
-    } catch (const Error&) {
-      // No such GPU here: try the next.
+      std::unique_ptr<Runtime> rt = v.runtime(device);
+      const std::string why = name + ": " + v.runtime_name + " (" + rt->device_name() + ")";
+      return chosen(std::move(rt), why);
+    } catch (const Error& e) {
+      tried += (tried.empty() ? "" : "; ") + std::string(v.runtime_name) + ": " + e.message();
     }
   }
-  return make_host_runtime();
+  const std::string what = device >= 0 ? "GPU " + std::to_string(device) : "GPU";
+  if (name == "gpu") throw Error(ErrorKind::Load, "no " + what + " found (" + tried + ")");
+  return chosen(make_host_runtime(), "auto: host, because no " + what + " was found (" + tried + ")");
 }
 
 }  // namespace ropegen

@@ -28,15 +28,19 @@ std::string format_double(double d) {
   return buf;
 }
 
+/// Edits (insert, delete, substitute, swap two neighbours) from a to b: "lsit" is one from
+/// "list", as typed.
 static size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  std::vector<size_t> before(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
       size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) cur[j] = std::min(cur[j], before[j - 2] + 1);
     }
+    std::swap(before, prev);
     std::swap(prev, cur);
   }
   return prev[b.size()];
@@ -52,9 +56,19 @@ std::string suggestion(const std::string& word, const std::vector<std::string>& 
       best = c;
     }
   }
+  // Close relative to the word's length, and never between two type widths: "fp8" is not
+  // a typo of "f32", while "bf17" (no such width) is one of "bf16".
   size_t limit = std::max<size_t>(2, word.size() / 3);
-  if (best_d <= limit) return "; did you mean '" + best + "'?";
-  return "";
+  if (best_d > limit || 2 * best_d >= word.size()) return "";
+  auto width = [](const std::string& w) -> long {
+    const size_t digits = w.find_first_of("0123456789");
+    if (digits == 0 || digits == std::string::npos || w.find_first_not_of("0123456789", digits) != std::string::npos)
+      return 0;
+    const long n = std::atol(w.c_str() + digits);
+    return n > 0 && (n & (n - 1)) == 0 ? n : 0;  // a power of two: a width someone means
+  };
+  if (width(word) && width(best) && width(word) != width(best)) return "";
+  return "; did you mean '" + best + "'?";
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -106,6 +120,28 @@ const Names<E>& names_of() {
   return names(static_cast<E*>(nullptr));
 }
 
+// Other spellings users type, accepted as input only: canonical text, docs and errors use
+// the names above.
+template <class E>
+const Names<E>& aliases(E*) {
+  static const Names<E> none;
+  return none;
+}
+const Names<Style>& aliases(Style*) {
+  static const Names<Style> n = {{"rotate_half", Style::Neox}, {"interleaved", Style::Gptj}};
+  return n;
+}
+const Names<DType>& aliases(DType*) {
+  static const Names<DType> n = {
+      {"float32", DType::F32}, {"float16", DType::F16}, {"half", DType::F16}, {"bfloat16", DType::BF16}};
+  return n;
+}
+
+template <class E>
+const Names<E>& aliases_of() {
+  return aliases(static_cast<E*>(nullptr));
+}
+
 template <class E>
 const char* name_of(E v) {
   for (const auto& n : names_of<E>())
@@ -129,6 +165,8 @@ E pick(const dsl::Value& v, const std::string& what) {
   for (const auto& o : options) valid.push_back(o.first);
   if (v.kind == dsl::Value::Kind::Ident) {
     for (const auto& o : options)
+      if (o.first == v.text) return o.second;
+    for (const auto& o : aliases_of<E>())
       if (o.first == v.text) return o.second;
   }
   std::string hint = v.kind == dsl::Value::Kind::Ident ? suggestion(v.text, valid) : "";

@@ -1,6 +1,7 @@
 #include "ropegen/target.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "ropegen/error.hpp"
@@ -23,6 +24,7 @@ const std::vector<TargetInfo>& known_targets() {
   const TargetCaps cdna4{true, false, true, true, true};   // OCP fp8, v_cvt_pk_bf16_f32
   const TargetCaps rdna{false, false, true, false, false};
   const TargetCaps rdna4{true, false, true, false, true};  // OCP fp8 conversions
+  const TargetCaps turing{false, false, true, false, false};  // no bf16 conversions before sm_80
   const TargetCaps ampere{false, false, true, true, false};
   const TargetCaps ada{true, false, true, true, true};     // cvt.rn.satfinite.e4m3x2/e5m2x2
   const TargetCaps hopper{true, false, true, true, true, true};  // + griddepcontrol (PDL)
@@ -42,10 +44,14 @@ const std::vector<TargetInfo>& known_targets() {
       {"gfx1151", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}, rdna},
       {"gfx1200", Vendor::Amd, "RDNA4", 32, {32, 64}, {}, rdna4},
       {"gfx1201", Vendor::Amd, "RDNA4", 32, {32, 64}, {}, rdna4},
+      {"sm_75", Vendor::Nvidia, "Turing", 32, {32}, {}, turing},
       {"sm_80", Vendor::Nvidia, "Ampere", 32, {32}, {}, ampere},
       {"sm_86", Vendor::Nvidia, "Ampere", 32, {32}, {}, ampere},
       {"sm_89", Vendor::Nvidia, "Ada", 32, {32}, {}, ada},
       {"sm_90", Vendor::Nvidia, "Hopper", 32, {32}, {}, hopper},
+      {"sm_90a", Vendor::Nvidia, "Hopper", 32, {32}, {}, hopper},  // arch-specific (wgmma, setmaxnreg)
+      {"sm_100", Vendor::Nvidia, "Blackwell", 32, {32}, {}, hopper},
+      {"sm_120", Vendor::Nvidia, "Blackwell", 32, {32}, {}, hopper},  // GeForce / RTX Pro Blackwell
       // The host target emulates either wave layout, so CI runs both schedules.
       {"host", Vendor::Host, "CPU", 32, {32, 64}, {}, host},
   };
@@ -60,6 +66,28 @@ std::string Target::id() const {
 
 bool Target::supports_wave(int wave) const {
   return std::find(waves.begin(), waves.end(), wave) != waves.end();
+}
+
+/// "; did you mean 'sm_90'?" for the spellings people type: another case, "sm90" without
+/// the underscore, "compute_90", a prefix of a few targets ("gfx110" -> gfx1100..gfx1102).
+/// No guesses by edit distance: gfx1300 is not a typo of gfx1200.
+static std::string target_hint(const std::string& arch) {
+  std::string a;
+  for (char c : arch) a += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (a.size() > 2 && a.compare(0, 2, "sm") == 0 && std::isdigit(static_cast<unsigned char>(a[2])))
+    a.insert(2, "_");
+  if (a.compare(0, 8, "compute_") == 0) a = "sm_" + a.substr(8);
+  std::vector<std::string> hits;
+  for (const auto& t : known_targets())
+    if (a == t.arch) return "; did you mean '" + a + "'?";
+  if (a.size() >= 4)
+    for (const auto& t : known_targets())
+      if (std::string(t.arch).compare(0, a.size(), a) == 0) hits.push_back(t.arch);
+  if (hits.empty() || hits.size() > 3) return "";
+  std::string out = "; did you mean ";
+  for (size_t i = 0; i < hits.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == hits.size() ? " or " : ", ") + ("'" + hits[i] + "'");
+  return out + "?";
 }
 
 static std::string known_list() {
@@ -90,8 +118,8 @@ Target parse_target(const std::string& text) {
   for (const auto& t : known_targets())
     if (arch == t.arch) info = &t;
   if (!info) {
-    throw Error(ErrorKind::Target, "unknown target '" + (arch.empty() ? text : arch) +
-                                       "'; known targets: " + known_list());
+    throw Error(ErrorKind::Target, "unknown target '" + (arch.empty() ? text : arch) + "'" + target_hint(arch) +
+                                       "; known targets: " + known_list());
   }
   Target t;
   t.vendor = info->vendor;

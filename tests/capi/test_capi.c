@@ -154,6 +154,23 @@ int main(void) {
   ropegen_context* bad = NULL;
   EXPECT(ropegen_context_create("metal", -1, &bad) == ROPEGEN_ERROR_LOAD && bad == NULL, "unknown runtime");
   EXPECT(ropegen_context_create("host", -1, NULL) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null out ctx");
+  {
+    /* "gpu" never falls back: where "auto" gives the host, "gpu" is an error naming why. */
+    ropegen_context* any = NULL;
+    char any_target[64];
+    EXPECT(ropegen_context_create("auto", -1, &any) == ROPEGEN_OK, "auto context");
+    EXPECT(ropegen_context_target(any, any_target, sizeof any_target) == ROPEGEN_OK, "auto target");
+    ropegen_context* gpu = NULL;
+    const ropegen_status gs = ropegen_context_create("gpu", -1, &gpu);
+    if (strcmp(any_target, "host") == 0) {
+      EXPECT(gs == ROPEGEN_ERROR_LOAD && gpu == NULL, "gpu without a GPU");
+      EXPECT(strstr(ropegen_last_error(), "no GPU found (cuda: ") != NULL, "gpu names what it found");
+    } else {
+      EXPECT(gs == ROPEGEN_OK, "gpu with a GPU");
+    }
+    ropegen_context_destroy(gpu);
+    ropegen_context_destroy(any);
+  }
   EXPECT(ropegen_context_target(ctx, target, 2) == ROPEGEN_ERROR_INVALID_ARGUMENT, "small buffer");
   EXPECT(ropegen_kernel_verify(ctx, r, -1, 1, &ok) == ROPEGEN_ERROR_INVALID_ARGUMENT, "negative tokens");
 

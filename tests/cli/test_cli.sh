@@ -24,6 +24,34 @@ expect() {
   pass=$((pass + 1))
 }
 
+# expect_json NAME WANT_RC JQ_LIKE_NEEDLE -- ARGS...: stdout alone (stderr dropped) holds the needle.
+expect_stdout() {
+  local name="$1" want="$2" needle="$3"
+  shift 4
+  local out rc
+  out=$("$bin" "$@" 2>/dev/null)
+  rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "FAIL $name: exit $rc, want $want"; echo "$out" | head -20; fails=$((fails + 1)); return
+  fi
+  if ! grep -qF -- "$needle" <<<"$out"; then
+    echo "FAIL $name: stdout lacks '$needle'"; echo "$out" | head -20; fails=$((fails + 1)); return
+  fi
+  pass=$((pass + 1))
+}
+
+# expect_not NAME NEEDLE -- ARGS...: the output (stdout and stderr) lacks the needle.
+expect_not() {
+  local name="$1" needle="$2"
+  shift 3
+  local out
+  out=$("$bin" "$@" 2>&1)
+  if grep -qF -- "$needle" <<<"$out"; then
+    echo "FAIL $name: output has '$needle'"; echo "$out" | head -20; fails=$((fails + 1)); return
+  fi
+  pass=$((pass + 1))
+}
+
 cat >"$work/bad.rg" <<'RG'
 kernel llama {
   head_dim = 128
@@ -80,6 +108,105 @@ ROPEGEN_PLAN=2x4 expect "plan override in text" 0 "tokens/block=2 head-groups=4"
 ROPEGEN_PLAN=2x4 expect "plan override in --json" 0 '"head_groups": 4' -- --head-dim 128 --arch sm_90 --json
 ROPEGEN_PLAN=2x4 expect "plan override in --emit" 0 "tokens/block=2 head-groups=4" -- --head-dim 128 --arch sm_90 --emit
 expect "list keys" 0 "| cos_sin | table \\| compute" -- --list-keys
+
+# Issue 12, item 1: --device asks for a GPU; one that is not there is an error naming what was found.
+if ! [ -e /dev/nvidia0 ] && ! [ -e /dev/kfd ]; then
+  expect "missing --device is an error" 1 "no GPU 0 found (cuda: " -- --verify --matrix --device 0
+  expect "missing --device names hip too" 1 "; hip: " -- --head-dim 64 --device 0 --emit
+fi
+# Item 5: --json errors are one object on stdout, with a location where known and no -1.
+expect_stdout "json spec error" 1 '"kind": "spec"' -- --spec "$work/bad.rg" --json
+expect_stdout "json error location" 1 '"line": 3' -- --spec "$work/bad.rg" --json
+expect_stdout "json error fault" 1 '"fault": "user"' -- --head-dim 127 --json
+expect_stdout "json usage error" 2 '"kind": "usage"' -- --frobnicate --json
+expect_stdout "json target error without location" 1 '"location": null' -- --arch gfx1300 --json
+expect_not "json resources have no -1" ': -1' -- --head-dim 64 --arch host --json
+expect_not "json AMD resources have no -1" ': -1' -- --head-dim 128 --arch gfx1100 --json
+expect_not "json AMD resources have no registers" '"registers"' -- --head-dim 128 --arch gfx1100 --json
+if "$bin" --list-targets | grep -q "^sm_90 .* nvrtc"; then
+  expect_not "json NVIDIA resources have no -1" ': -1' -- --head-dim 128 --arch sm_90 --json
+  expect_not "json NVIDIA resources have no VGPRs" '"vgprs"' -- --head-dim 128 --arch sm_90 --json
+fi
+# Item 6: exit codes, the same for every bad value, and listed in --help.
+expect "bad --tokens value is exit 1" 1 "not in range" -- --verify --tokens 99999
+expect "bad --head-dim value is exit 1" 1 "expected an integer for head_dim" -- --head-dim abc
+expect "help lists exit codes" 0 "  3  --verify found results outside the tolerance" -- --help
+expect "help lists usage exit code" 0 "  2  wrong command line" -- --help
+# Item 7: flags that cannot act are errors; --emit -o writes the source.
+expect "emit -o writes the source" 0 "wrote    $work/k.hip" -- --head-dim 64 --arch host --emit -o "$work/k.hip"
+grep -q "RG_KERNEL" "$work/k.hip" && pass=$((pass + 1)) || { echo "FAIL --emit -o wrote no source"; fails=$((fails + 1)); }
+expect "emit with disasm" 2 "--emit does not compile" -- --head-dim 64 --emit --disasm
+expect "emit with verify" 2 "--emit does not compile" -- --head-dim 64 --emit --verify
+expect "tokens without verify" 2 "--tokens requires --verify" -- --head-dim 64 --tokens 5
+expect "seed without verify" 2 "--seed requires --verify" -- --head-dim 64 --seed 5
+expect "list-targets with spec flags" 2 "--list-targets takes no spec" -- --list-targets --head-dim 64
+expect "empty -o" 2 "-o needs a file name" -- --head-dim 64 -o ""
+expect "matrix without verify" 2 "--matrix requires --verify" -- --matrix
+# Item 9: a mistyped command is an unknown command with a suggestion, not spec text.
+expect "mistyped bundle" 2 "unknown command 'bundel'; did you mean 'bundle'?" -- bundel
+expect "version as a command" 2 "did you mean '--version'?" -- version
+expect "list-targets as a command" 2 "did you mean '--list-targets'?" -- list-targets
+# Item 10: --list-targets says which compiler each target would use here.
+expect "list-targets names the compiler" 0 "host-cxx      yes" -- --list-targets
+expect_stdout "list-targets json availability" 0 '"available": true' -- --list-targets --json
+# Item 12: flags override a spec file; a changed op drops the keys it does not use, with a note.
+cat >"$work/models.rg" <<'RG'
+kernel m { head_dim = 128 q_heads = 8 kv_heads = 8 cache = paged(block = 32, order = hnd) }
+RG
+expect "op override drops unused keys" 0 "does not use cache from $work/models.rg; dropped" -- --spec "$work/models.rg" --op rope --arch host --emit
+expect "op override result" 0 "op=rope head_dim=128" -- --spec "$work/models.rg" --op rope --arch host --emit
+expect "flag equal to the default is fine" 0 "op=kv_append" -- --op kv_append --style neox --arch host --emit
+expect "flag the op ignores still an error" 1 "key 'style' has no effect for op = kv_append" -- --op kv_append --style gptj --arch host --emit
+# Item 13: a flag's value is one value.
+expect "flag value with a second key" 1 "expected one value for 'head_dim', found '64 dtype=f32'" -- --head-dim "64 dtype=f32" --emit
+expect "hex number" 1 "'0x80' is not a number" -- --head-dim 0x80 --emit
+# Item 14: cache subcommands with their own help; --dir must exist; list has a header.
+expect "cache subcommand help" 0 "cache prune [OPTIONS]" -- cache prune --help
+expect "cache subcommand help names its options" 0 "--max-bytes" -- cache prune --help
+expect "cache needs an action" 2 "cache needs a command: list, stats, verify, prune, clear" -- cache
+expect "mistyped cache action" 2 "unknown cache command 'lsit'; did you mean 'list'?" -- cache lsit
+expect "unknown flag of a cache action" 2 "cache list takes no argument '--bogus'" -- cache list --bogus
+expect "cache --dir missing" 1 "cache directory '$work/nope' does not exist" -- cache list --dir "$work/nope"
+"$bin" --head-dim 128 --arch host >/dev/null 2>&1
+expect "cache list header" 0 "target     backend            bytes  last used" -- cache list
+expect "cache list last used" 0 "host       host-cxx" -- cache list
+# Item 8: environment values that cannot be used are one warning naming the variable.
+ROPEGEN_CACHE_MAX_BYTES=1G expect "size with a suffix" 0 "cap      1073741824" -- cache stats
+ROPEGEN_CACHE_MAX_BYTES=abc expect "bad size warns" 0 "ropegen: warning: ROPEGEN_CACHE_MAX_BYTES=abc: not a size" -- --head-dim 64 --arch host
+ROPEGEN_PLAN=4by8 expect "bad plan warns" 0 "ropegen: warning: ROPEGEN_PLAN=4by8: bad plan '4by8'" -- --head-dim 64 --arch host --emit
+n=$(ROPEGEN_PLAN=4by8 "$bin" --head-dim 64 --arch host --verify 2>&1 | grep -c "warning: ROPEGEN_PLAN")
+[ "$n" -eq 1 ] && pass=$((pass + 1)) || { echo "FAIL ROPEGEN_PLAN warned $n times"; fails=$((fails + 1)); }
+expect "prune --max-bytes with a suffix" 0 "(cap 1048576 bytes)" -- cache prune --max-bytes 1M
+expect "prune --max-bytes bad value" 1 "'lots' is not a size" -- cache prune --max-bytes lots
+# Item 16: --disasm needs a disassembler; a missing one is the only output.
+if ! command -v cuobjdump >/dev/null && ! command -v nvdisasm >/dev/null && ! [ -x /usr/local/cuda/bin/cuobjdump ] &&
+   ! [ -x /usr/local/cuda/bin/nvdisasm ] && "$bin" --list-targets | grep -q "^sm_90 .* nvrtc"; then
+  expect "disasm without a tool" 1 "--disasm needs nvdisasm or cuobjdump" -- --head-dim 128 --arch sm_90 --disasm
+  expect_not "disasm error comes first" "kernel   cli" -- --head-dim 128 --arch sm_90 --disasm
+  mkdir -p "$work/bin"
+  printf '#!/bin/sh\necho "fake nvdisasm of $1"\n' >"$work/bin/nvdisasm"
+  chmod +x "$work/bin/nvdisasm"
+  PATH="$work/bin:$PATH" expect "disasm with nvdisasm" 0 "fake nvdisasm of" -- --head-dim 128 --arch sm_90 --disasm
+fi
+# Item 18: completion scripts and the man page come from the CLI definition.
+"$bin" --generate-completion bash >"$work/ropegen.bash" && bash -n "$work/ropegen.bash" &&
+  grep -q -- "--head-dim" "$work/ropegen.bash" && grep -q "gfx1100" "$work/ropegen.bash" &&
+  pass=$((pass + 1)) || { echo "FAIL bash completion"; fails=$((fails + 1)); }
+(source "$work/ropegen.bash"; COMP_WORDS=(ropegen cache pr); COMP_CWORD=2; _ropegen; [ "${COMPREPLY[*]}" = "prune" ]) &&
+  pass=$((pass + 1)) || { echo "FAIL bash completion of 'cache pr'"; fails=$((fails + 1)); }
+(source "$work/ropegen.bash"; COMP_WORDS=(ropegen --dtype b); COMP_CWORD=2; _ropegen; [ "${COMPREPLY[*]}" = "bf16" ]) &&
+  pass=$((pass + 1)) || { echo "FAIL bash completion of '--dtype b'"; fails=$((fails + 1)); }
+(source "$work/ropegen.bash"; COMP_WORDS=(ropegen --verify --tok); COMP_CWORD=2; _ropegen; [ "${COMPREPLY[*]}" = "--tokens" ]) &&
+  pass=$((pass + 1)) || { echo "FAIL bash completion after a flag without a value"; fails=$((fails + 1)); }
+"$bin" --generate-completion zsh >"$work/_ropegen" && grep -q "^#compdef ropegen" "$work/_ropegen" &&
+  grep -qF "'--verify[run on the target with random inputs against the reference]' \\" "$work/_ropegen" &&
+  grep -qF "'--dtype[element type of q, k, v and the cache]:value:(f32 f16 bf16)'" "$work/_ropegen" &&
+  { ! command -v zsh >/dev/null || zsh -n "$work/_ropegen"; } &&
+  pass=$((pass + 1)) || { echo "FAIL zsh completion"; fails=$((fails + 1)); }
+expect "man page" 0 ".TH ROPEGEN 1" -- --generate-man
+expect "man page options" 0 '\-\-head\-dim' -- --generate-man
+expect "generate-completion is hidden" 0 "Options:" -- --help
+expect_not "generate-completion not in help" "generate-completion" -- --help
 
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -1,4 +1,5 @@
-// f16/bf16 <-> fp32 with the hardware convert instructions (sm_80+), rounding to nearest even.
+// f16/bf16 <-> fp32 with the hardware convert instructions, rounding to nearest even (bf16:
+// sm_80+; before that, integer code).
 RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
   float f;
   asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(static_cast<unsigned short>(b)));
@@ -11,7 +12,14 @@ RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
 }
 RG_DEVICE float rg_bf16_bits_to_f32(unsigned b) { return __uint_as_float(b << 16); }
 RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
+#if __CUDA_ARCH__ >= 800
   unsigned short h;
   asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
   return h;
+#else
+  // sm_75 has no bf16 convert instruction: round to nearest even in integer code.
+  const unsigned x = __float_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40u;  // NaN stays a quiet NaN
+  return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+#endif
 }
