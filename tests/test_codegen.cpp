@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "codegen/codegen.hpp"
+#include "codegen/scaling.hpp"
 #include "reference/reference.hpp"
 
 // The templates are real code: compile the host prelude, the conversions and the AMD
@@ -222,4 +223,65 @@ TEST_CASE("templates: portable sin/cos (AMD fallback) within 2 ulp") {
   }
   MESSAGE("portable sincos worst error: " << worst << " u");
   CHECK(worst <= 4.0);  // the kernel bound allows 4u per cos/sin value
+}
+
+TEST_CASE("scaling families: frequencies against Hugging Face transformers and the reference") {
+  // Values printed by transformers 5.17 (modeling_rope_utils.ROPE_INIT_FUNCTIONS, float32) on
+  // the GPU machine for head_dim 128 (scripts/hf_rope_pins.py): pinned from outside the project.
+  struct Pin {
+    const char* spec;
+    double attention;
+    std::vector<std::pair<int, double>> inv;
+  };
+  const Pin pins[] = {
+      {"cos_sin=compute(theta=10000,scaling=linear(factor=4))", 1.0,
+       {{0, 0.25}, {8, 0.07905694097280502}, {20, 0.014058532193303108}, {40, 0.0007905694656074047},
+        {63, 2.8869548259535804e-05}}},
+      // transformers' "dynamic" at twice the original length is static NTK with factor 3.
+      {"cos_sin=compute(theta=10000,scaling=ntk(factor=3))", 1.0,
+       {{0, 1.0}, {8, 0.27505096793174744}, {20, 0.03967646509408951}, {40, 0.0015742216492071748},
+        {63, 3.849273343803361e-05}}},
+      {"cos_sin=compute(theta=1000000,scaling=yarn(factor=4,original_max_position_embeddings=32768))",
+       1.138629436111989,
+       {{0, 1.0}, {8, 0.17782793939113617}, {20, 0.01333521492779255}, {24, 0.005375321488827467},
+        {28, 0.0018482765881344676}, {32, 0.0006029411451891065}, {40, 4.4456985051510856e-05},
+        {63, 3.102344408034696e-07}}},
+      {"cos_sin=compute(theta=10000,scaling=yarn(factor=40,original_max_position_embeddings=4096,beta_fast=32,"
+       "beta_slow=1,mscale=1,mscale_all_dim=0.8))",
+       1.0569662567531275,
+       {{0, 1.0}, {16, 0.10000000149011612}, {24, 0.026879360899329185}, {28, 0.012447956018149853},
+        {32, 0.005500000435858965}, {48, 2.499999936844688e-05}, {63, 2.886954689529375e-06}}},
+      {"cos_sin=compute(theta=500000,scaling=llama3(factor=8,low_freq_factor=1,high_freq_factor=4,"
+       "original_max_position_embeddings=8192))",
+       1.0,
+       {{0, 1.0}, {8, 0.193922758102417}, {20, 0.016560440883040428}, {24, 0.00729266507551074},
+        {28, 0.0032114461064338684}, {32, 0.0005248460220173001}, {40, 3.428102354519069e-05},
+        {63, 3.068925877869333e-07}}},
+  };
+  for (const Pin& p : pins) {
+    CAPTURE(p.spec);
+    const CosSin cs = parse_spec_line(std::string(p.spec) + " head_dim=128").spec.cos_sin;
+    const ScaledFrequencies sf = scaled_frequencies(cs, 128);
+    CHECK(sf.attention == doctest::Approx(p.attention).epsilon(1e-9));
+    CHECK(reference::attention(cs) == doctest::Approx(p.attention).epsilon(1e-9));
+    for (const auto& [j, want] : p.inv) {
+      CAPTURE(j);
+      // transformers computes in float32: agree to a few float32 ulps.
+      CHECK(sf.inv_freq[j] == doctest::Approx(want).epsilon(1e-6));
+      CHECK(reference::inv_freq(cs, j, 128) == doctest::Approx(want).epsilon(1e-6));
+    }
+  }
+  // Every family: codegen and the reference agree at every index, in double.
+  for (const char* s : {"compute(scaling=ntk_alpha(alpha=1000))",
+                        "compute(scaling=yarn(factor=4,original_max_position_embeddings=32768,truncate=false))",
+                        "compute(scaling=yarn(factor=4,original_max_position_embeddings=32768,attention_factor=0.5))",
+                        "compute(theta=10000,scaling=deepseek_yarn(factor=40,original_max_position_embeddings=4096,"
+                        "beta_fast=32,beta_slow=1,mscale=0.707,mscale_all_dim=0.707,attn_factor=1.5,"
+                        "extrapolation_factor=0.5))"}) {
+    CAPTURE(s);
+    const CosSin cs = parse_spec_line(std::string("cos_sin=") + s + " head_dim=64").spec.cos_sin;
+    const ScaledFrequencies sf = scaled_frequencies(cs, 64);
+    CHECK(sf.attention == doctest::Approx(reference::attention(cs)).epsilon(1e-14));
+    for (int j = 0; j < 32; ++j) CHECK(sf.inv_freq[j] == doctest::Approx(reference::inv_freq(cs, j, 64)).epsilon(1e-13));
+  }
 }

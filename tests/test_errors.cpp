@@ -96,8 +96,14 @@ TEST_CASE("errors: keys and values") {
   file("kernel k { cache = ring }", "invalid value 'ring' for cache; valid values: contiguous(order = hnd | nhd)", 1, 20);
   file("kernel k { cos_sin = tables }", "invalid value 'tables' for cos_sin; valid values: table, compute(", 1, 22);
   file("kernel k { cos_sin = compute(theta = -5) }", "theta = -5 is out of range; expected more than 1", 1, 38);
-  file("kernel k { cos_sin = compute(scaling = yarn) }", "invalid scaling 'yarn'; valid: none, linear(factor = F)", 1, 40);
-  file("kernel k { cos_sin = compute(scaling = linear()) }", "linear(...) needs factor = F", 1, 40);
+  file("kernel k { cos_sin = compute(scaling = yarn) }", "scaling yarn needs its parameters: yarn(factor, original_max_position_embeddings, beta_fast = 32", 1, 40);
+  file("kernel k { cos_sin = compute(scaling = yarm(factor = 2)) }", "invalid scaling 'yarm(...)'; valid: none, linear(factor), ntk(factor)", 1, 40);
+  file("kernel k { cos_sin = compute(scaling = llama3(factor = 8, low_freq_factor = 1, high_freq_factor = 4)) }",
+       "llama3(...) needs original_max_position_embeddings", 1, 40);
+  file("kernel k { cos_sin = compute(scaling = yarn(factor = 4, original_max_position_embeddings = 4096, truncate = 1)) }",
+       "expected true or false for truncate, found '1'", 1, 109);
+  file("kernel k { cos_sin = compute(scaling = ntk_alpha(alpha = 0)) }", "alpha = 0 is out of range; expected more than 0", 1, 58);
+  file("kernel k { cos_sin = compute(scaling = linear()) }", "linear(...) needs factor (linear(factor))", 1, 40);
   file("kernel k { cos_sin = compute(scaling = linear(factor = 0)) }", "factor = 0 is out of range; expected more than 0", 1, 56);
   file("kernel k { }\nkernel k { }", "kernel 'k' is defined twice (first at line 1)", 2, 8);
 }

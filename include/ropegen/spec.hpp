@@ -21,7 +21,8 @@ enum class Style { Neox, Gptj };
 enum class DType { F32, F16, BF16 };
 enum class IndexType { I32, I64 };
 enum class CosSinSource { Table, Compute };
-enum class Scaling { None, Linear };
+/// RoPE scaling families (rope-math.md), with the parameter names of the models' configs.
+enum class Scaling { None, Linear, Ntk, NtkAlpha, Yarn, DeepseekYarn, Llama3 };
 enum class CacheKind { Contiguous, Paged };
 enum class CacheOrder { Hnd, Nhd };
 /// Programmatic dependent launch (NVIDIA sm_90+): overlap the kernel's start with the
@@ -44,8 +45,33 @@ struct CosSin {
   CosSinSource source = CosSinSource::Table;
   double theta = 10000.0;       ///< base b, for Compute
   Scaling scaling = Scaling::None;
-  double factor = 1.0;          ///< linear scaling factor
+  /// The family's parameters by name, in the family's declared order (scaling_families()):
+  /// required ones, defaults filled in, optional ones only when given. Booleans are 0 or 1.
+  std::vector<std::pair<std::string, double>> params;
+
+  /// A parameter's value, or `fallback` when it is absent.
+  double param(const std::string& name, double fallback = 0) const;
+  bool has(const std::string& name) const;
 };
+
+/// One parameter of a scaling family.
+struct ScalingParam {
+  const char* name;
+  enum Kind { Required, Default, Optional } kind;
+  double def;          ///< for Default
+  double lo, hi;       ///< range; lo is exclusive when lo_open
+  bool lo_open;
+  bool boolean;        ///< written true/false
+};
+/// A scaling family: its DSL name and parameters.
+struct ScalingFamily {
+  Scaling id;
+  const char* name;
+  std::vector<ScalingParam> params;
+};
+/// Every scaling family (none first).
+const std::vector<ScalingFamily>& scaling_families();
+const ScalingFamily& scaling_family(Scaling id);
 
 /// Where K and V go.
 struct CacheLayout {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "../vendors/vendors.hpp"
+#include "scaling.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {
@@ -164,17 +165,18 @@ void bind_rope_kv(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlign
        << "}";
   os << "};\n  return row[i];\n}\n";
   if (rotates && spec.cos_sin.source == CosSinSource::Compute) {
-    // inv_freq_j = theta^(-2j/d) / factor, in double, rounded once to fp32 (rope-math.md).
-    const int rot = spec.rotary_dim;
-    const double factor = spec.cos_sin.scaling == Scaling::Linear ? spec.cos_sin.factor : 1.0;
-    os << "RG_CONST_ARRAY float INV_FREQ[" << rot / 2 << "] = {";
-    for (int j = 0; j < rot / 2; ++j) {
-      const double inv = std::pow(spec.cos_sin.theta, -2.0 * j / rot) / factor;
-      os << (j % 4 == 0 ? "\n    " : " ") << float_literal(static_cast<float>(inv)) << ",";
-    }
+    // The scaling family's inv_freq_j and attention factor, in double, each rounded once to
+    // fp32 (rope-math.md).
+    const ScaledFrequencies sf = scaled_frequencies(spec.cos_sin, spec.rotary_dim);
+    os << "constexpr float ATTENTION = " << float_literal(static_cast<float>(sf.attention))
+       << ";  // multiplies cos and sin\n";
+    os << "RG_CONST_ARRAY float INV_FREQ[" << sf.inv_freq.size() << "] = {";
+    for (size_t j = 0; j < sf.inv_freq.size(); ++j)
+      os << (j % 4 == 0 ? "\n    " : " ") << float_literal(static_cast<float>(sf.inv_freq[j])) << ",";
     os << "\n};\n";
   } else {
-    os << "RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables\n";
+    os << "constexpr float ATTENTION = 1.0f;\n"
+       << "RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables\n";
   }
 }
 

@@ -40,9 +40,69 @@ double ulp(DType t, double x) {
   return std::ldexp(1.0, e - mant_bits);
 }
 
+// Scaling families, written from rope-math.md one frequency at a time (independently of
+// codegen's scaling.cpp, which transforms whole vectors).
+static double mscale_of(double scale, double k) { return scale > 1 ? 1.0 + 0.1 * k * std::log(scale) : 1.0; }
+
+double inv_freq(const CosSin& cs, int j, int d) {
+  const double pi = std::acos(-1.0);
+  const double base = cs.theta;
+  const double plain = 1.0 / std::pow(base, 2.0 * j / d);
+  switch (cs.scaling) {
+    case Scaling::None: return plain;
+    case Scaling::Linear: return plain / cs.param("factor");
+    case Scaling::Ntk: return 1.0 / std::pow(base * std::pow(cs.param("factor"), d / (d - 2.0)), 2.0 * j / d);
+    case Scaling::NtkAlpha: return 1.0 / std::pow(base * std::pow(cs.param("alpha"), d / (d - 2.0)), 2.0 * j / d);
+    case Scaling::Yarn:
+    case Scaling::DeepseekYarn: {
+      const double L = cs.param("original_max_position_embeddings");
+      const bool trunc = cs.scaling == Scaling::DeepseekYarn || cs.param("truncate", 1) != 0;
+      // The dimension index at which a frequency makes r turns over L positions.
+      auto dim_for = [&](double turns) { return d * std::log(L / (turns * 2 * pi)) / (2 * std::log(base)); };
+      double lo = dim_for(cs.param("beta_fast")), hi = dim_for(cs.param("beta_slow"));
+      if (trunc) {
+        lo = std::floor(lo);
+        hi = std::ceil(hi);
+      }
+      if (lo < 0) lo = 0;
+      if (hi > d - 1) hi = d - 1;
+      if (hi == lo) hi = lo + 0.001;
+      double t = (j - lo) / (hi - lo);
+      t = t < 0 ? 0 : t > 1 ? 1 : t;
+      double keep = 1 - t;  // share of the original (extrapolated) frequency
+      if (cs.scaling == Scaling::DeepseekYarn) keep *= cs.param("extrapolation_factor", 1);
+      return keep * plain + (1 - keep) * plain / cs.param("factor");
+    }
+    case Scaling::Llama3: {
+      const double L = cs.param("original_max_position_embeddings");
+      const double lf = cs.param("low_freq_factor"), hf = cs.param("high_freq_factor");
+      const double wl = 2 * pi / plain;
+      if (wl < L / hf) return plain;
+      if (wl > L / lf) return plain / cs.param("factor");
+      const double smooth = (L / wl - lf) / (hf - lf);
+      return smooth * plain + (1 - smooth) * plain / cs.param("factor");
+    }
+  }
+  return plain;
+}
+
+double attention(const CosSin& cs) {
+  const double f = cs.param("factor", 1);
+  if (cs.scaling == Scaling::Yarn) {
+    if (cs.has("attention_factor")) return cs.param("attention_factor");
+    if (cs.has("mscale") && cs.has("mscale_all_dim"))
+      return mscale_of(f, cs.param("mscale")) / mscale_of(f, cs.param("mscale_all_dim"));
+    return mscale_of(f, 1);
+  }
+  if (cs.scaling == Scaling::DeepseekYarn)
+    return cs.param("attn_factor", 1) * mscale_of(f, cs.param("mscale")) / mscale_of(f, cs.param("mscale_all_dim"));
+  return 1;
+}
+
 namespace {
 
 const double kU = std::ldexp(1.0, -24);
+
 
 /// Element offset of (slot, kv_head, 0) in a cache, from the layouts in design.md.
 long long cache_offset(const KernelSpec& s, long long slot, int h, long long max_seq) {
@@ -92,17 +152,17 @@ struct Writer {
         i0 = 2 * j;
         i1 = 2 * j + 1;
       }
-      double c, sn;
+      double c, sn, attention = 1;
       bool computed = s.cos_sin.source == CosSinSource::Compute;
       if (!computed) {
         c = p.table[p.cos_offset + pos * p.table_stride + j];
         sn = p.table[p.sin_offset + pos * p.table_stride + j];
       } else {
-        const double factor = s.cos_sin.scaling == Scaling::Linear ? s.cos_sin.factor : 1.0;
-        const float inv = static_cast<float>(std::pow(s.cos_sin.theta, -2.0 * j / d) / factor);
+        const float inv = static_cast<float>(inv_freq(s.cos_sin, j, d));
         const float angle = static_cast<float>(pos) * inv;  // one fp32 multiply, as specified
-        c = std::cos(static_cast<double>(angle));
-        sn = std::sin(static_cast<double>(angle));
+        attention = static_cast<float>(reference::attention(s.cos_sin));
+        c = std::cos(static_cast<double>(angle)) * attention;
+        sn = std::sin(static_cast<double>(angle)) * attention;
       }
       const double x0 = x(i0), x1 = x(i1);
       // First of the pair: x0 c - x1 s; second: x1 c + x0 s. The bound uses this element's
@@ -111,7 +171,8 @@ struct Writer {
       const double p_sin = e == i0 ? -x1 * sn : x0 * sn;
       const double v = p_cos + p_sin;
       double b = 4 * kU * (std::fabs(p_cos) + std::fabs(p_sin));
-      if (computed) b += 4 * kU * (std::fabs(x0) + std::fabs(x1));
+      if (computed) b += 4 * kU * attention * (std::fabs(x0) + std::fabs(x1));
+      if (attention != 1) b += 2 * kU * (std::fabs(p_cos) + std::fabs(p_sin));  // c * m, s * m in fp32
       if (s.dtype != DType::F32) b += ulp(s.dtype, std::fabs(v) + b);
       Expected& o = out[dst_buf];
       o.exact[dst_off + e] = 0;

@@ -9,6 +9,11 @@
 
 namespace ropegen::reference {
 
+/// A scaling family's inv_freq_j for rotary dimension d, and its attention factor: the
+/// reference's own implementation of rope-math.md (codegen has another).
+double inv_freq(const CosSin& cs, int j, int d);
+double attention(const CosSin& cs);
+
 /// Where a [tokens, heads, head_dim] tensor lives inside one of the problem's buffers.
 struct TensorView {
   int buffer = -1;        ///< index into Problem::buffers

@@ -297,11 +297,37 @@ SpecField enum_field(const char* key, const char* help, unsigned ops, bool omit_
 // ---- the composite fields ----
 
 const RealRange kTheta{1.0, 1e12, true};
-const RealRange kFactor{0.0, 1e6, true};
 const IntRange kBlock{1, 4096};
 
-const char* const kCosSinValues = "table | compute(theta = B, scaling = none | linear(factor = F))";
+const char* const kCosSinValues =
+    "table | compute(theta = B, scaling = none | linear(...) | ntk(...) | ntk_alpha(...) | yarn(...) | "
+    "deepseek_yarn(...) | llama3(...))";
 const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd) | contiguous(order = hnd | nhd)";
+
+std::string family_syntax(const ScalingFamily& f) {
+  std::string out = std::string(f.name) + "(";
+  bool first = true;
+  for (const ScalingParam& p : f.params) {
+    out += (first ? "" : ", ") + std::string(p.name);
+    if (p.kind == ScalingParam::Default) out += " = " + (p.boolean ? std::string(p.def ? "true" : "false") : format_double(p.def));
+    if (p.kind == ScalingParam::Optional) out += "?";
+    first = false;
+  }
+  return out + ")";
+}
+
+std::string families_list() {
+  std::string out;
+  for (const ScalingFamily& f : scaling_families())
+    out += (out.empty() ? "" : ", ") + (f.id == Scaling::None ? std::string("none") : family_syntax(f));
+  return out;
+}
+
+/// The range message of a parameter, or "".
+std::string check_param(const ScalingParam& p, double v, const std::string& spelled) {
+  if (p.boolean) return v == 0 || v == 1 ? "" : std::string(p.name) + " must be true or false";
+  return RealRange{p.lo, p.hi, p.lo_open}.check(p.name, v, spelled);
+}
 
 void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   CosSin cs;
@@ -311,7 +337,7 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   }
   if (!is_call_named(v, "compute"))
     fail(v.loc, "invalid value " + describe_value(v) + " for cos_sin; valid values: table, compute(theta = B, "
-                                                       "scaling = none | linear(factor = F))");
+                                                       "scaling = S)");
   cs.source = CosSinSource::Compute;
   for_args(v, {"theta", "scaling"}, [&](const dsl::Value::Arg& a) {
     if (a.name == "theta") {
@@ -319,18 +345,48 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
       return;
     }
     const dsl::Value& sc = a.value;
-    if (sc.kind == dsl::Value::Kind::Ident && sc.text == "none") {
-      cs.scaling = Scaling::None;
-    } else if (is_call_named(sc, "linear")) {
-      cs.scaling = Scaling::Linear;
-      bool has_factor = false;
-      for_args(sc, {"factor"}, [&](const dsl::Value::Arg& f) {
-        cs.factor = real(f.value, "factor", kFactor);
-        has_factor = true;
-      });
-      if (!has_factor) fail(sc.loc, "linear(...) needs factor = F");
-    } else {
-      fail(sc.loc, "invalid scaling " + describe_value(sc) + "; valid: none, linear(factor = F)");
+    const ScalingFamily* fam = nullptr;
+    std::vector<std::string> names;
+    for (const ScalingFamily& f : scaling_families()) {
+      names.push_back(f.name);
+      const bool bare_ok = f.params.empty() && sc.kind == dsl::Value::Kind::Ident;
+      if (sc.text == f.name && (bare_ok || sc.kind == dsl::Value::Kind::Call)) fam = &f;
+    }
+    for (const ScalingFamily& f : scaling_families())
+      if (!fam && sc.text == f.name && sc.kind == dsl::Value::Kind::Ident)
+        fail(sc.loc, "scaling " + std::string(f.name) + " needs its parameters: " + family_syntax(f));
+    if (!fam) {
+      std::string hint = sc.kind == dsl::Value::Kind::Number ? "" : suggestion(sc.text, names);
+      fail(sc.loc, "invalid scaling " + describe_value(sc) + "; valid: " + families_list() + hint);
+    }
+    cs.scaling = fam->id;
+    std::vector<std::string> allowed;
+    for (const ScalingParam& p : fam->params) allowed.push_back(p.name);
+    std::map<std::string, double> given;
+    for_args(sc, allowed, [&](const dsl::Value::Arg& arg) {
+      const ScalingParam& p = *std::find_if(fam->params.begin(), fam->params.end(),
+                                            [&](const ScalingParam& q) { return arg.name == q.name; });
+      double value;
+      if (p.boolean) {
+        const dsl::Value& b = arg.value;
+        if (b.kind != dsl::Value::Kind::Ident || (b.text != "true" && b.text != "false"))
+          fail(b.loc, "expected true or false for " + arg.name + ", found " + describe_value(b));
+        value = b.text == "true" ? 1 : 0;
+      } else {
+        if (arg.value.kind != dsl::Value::Kind::Number)
+          fail(arg.value.loc, "expected a number for " + arg.name + ", found " + describe_value(arg.value));
+        value = arg.value.number;
+        std::string problem = check_param(p, value, arg.value.text);
+        if (!problem.empty()) fail(arg.value.loc, problem);
+      }
+      given[arg.name] = value;
+    });
+    for (const ScalingParam& p : fam->params) {
+      auto it = given.find(p.name);
+      if (it != given.end()) cs.params.emplace_back(p.name, it->second);
+      else if (p.kind == ScalingParam::Default) cs.params.emplace_back(p.name, p.def);
+      else if (p.kind == ScalingParam::Required)
+        fail(sc.loc, std::string(fam->name) + "(...) needs " + p.name + " (" + family_syntax(*fam) + ")");
     }
   });
   s.cos_sin = cs;
@@ -342,8 +398,19 @@ void text_cos_sin(const KernelSpec& s, std::string& out) {
     out += "table";
     return;
   }
-  out += "compute(theta=" + format_double(c.theta) + ",scaling=";
-  out += c.scaling == Scaling::None ? "none" : "linear(factor=" + format_double(c.factor) + ")";
+  const ScalingFamily& fam = scaling_family(c.scaling);
+  out += "compute(theta=" + format_double(c.theta) + ",scaling=" + fam.name;
+  if (!fam.params.empty()) {
+    out += "(";
+    bool first = true;
+    for (const auto& kv : c.params) {
+      const bool boolean = std::any_of(fam.params.begin(), fam.params.end(),
+                                       [&](const ScalingParam& p) { return kv.first == p.name && p.boolean; });
+      out += (first ? "" : ",") + kv.first + "=" + (boolean ? (kv.second ? "true" : "false") : format_double(kv.second));
+      first = false;
+    }
+    out += ")";
+  }
   out += ")";
 }
 
@@ -351,8 +418,20 @@ std::string check_cos_sin(const SpecField&, const KernelSpec& s) {
   const CosSin& c = s.cos_sin;
   if (c.source == CosSinSource::Table) return "";
   std::string p = kTheta.check("theta", c.theta);
-  if (p.empty() && c.scaling == Scaling::Linear) p = kFactor.check("factor", c.factor);
-  return p;
+  if (!p.empty()) return p;
+  const ScalingFamily& fam = scaling_family(c.scaling);
+  for (const ScalingParam& sp : fam.params) {
+    if (!c.has(sp.name)) {
+      if (sp.kind != ScalingParam::Optional) return std::string(fam.name) + "(...) needs " + sp.name;
+      continue;
+    }
+    std::string problem = check_param(sp, c.param(sp.name), format_double(c.param(sp.name)));
+    if (!problem.empty()) return problem;
+  }
+  for (const auto& kv : c.params)
+    if (std::none_of(fam.params.begin(), fam.params.end(), [&](const ScalingParam& sp) { return kv.first == sp.name; }))
+      return "unknown argument '" + kv.first + "' for " + fam.name + "(...)";
+  return "";
 }
 
 int compare_cos_sin(const KernelSpec& a, const KernelSpec& b) {
@@ -362,7 +441,7 @@ int compare_cos_sin(const KernelSpec& a, const KernelSpec& b) {
   if (x.source == CosSinSource::Table) return 0;
   if (int c = cmp(x.theta, y.theta)) return c;
   if (int c = cmp(x.scaling, y.scaling)) return c;
-  return x.scaling == Scaling::Linear ? cmp(x.factor, y.factor) : 0;
+  return cmp(x.params, y.params);
 }
 
 void lower_cache(const SpecField&, const dsl::Value& v, KernelSpec& s) {
@@ -421,6 +500,50 @@ void lower_wave(const SpecField&, const dsl::Value& v, KernelSpec& s) {
 
 }  // namespace
 
+const std::vector<ScalingFamily>& scaling_families() {
+  using P = ScalingParam;
+  const double big = 1e9;
+  const P factor{"factor", P::Required, 0, 0, 1e6, true, false};
+  const P omax{"original_max_position_embeddings", P::Required, 0, 0, big, true, false};
+  static const std::vector<ScalingFamily> families = {
+      {Scaling::None, "none", {}},
+      {Scaling::Linear, "linear", {factor}},
+      {Scaling::Ntk, "ntk", {factor}},
+      {Scaling::NtkAlpha, "ntk_alpha", {{"alpha", P::Required, 0, 0, 1e6, true, false}}},
+      {Scaling::Yarn,
+       "yarn",
+       {factor, omax, {"beta_fast", P::Default, 32, 0, 1e6, true, false}, {"beta_slow", P::Default, 1, 0, 1e6, true, false},
+        {"attention_factor", P::Optional, 0, 0, 1e6, true, false}, {"mscale", P::Optional, 0, 0, 1e6, false, false},
+        {"mscale_all_dim", P::Optional, 0, 0, 1e6, false, false}, {"truncate", P::Default, 1, 0, 1, false, true}}},
+      {Scaling::DeepseekYarn,
+       "deepseek_yarn",
+       {factor, omax, {"beta_fast", P::Required, 0, 0, 1e6, true, false}, {"beta_slow", P::Required, 0, 0, 1e6, true, false},
+        {"mscale", P::Required, 0, 0, 1e6, false, false}, {"mscale_all_dim", P::Required, 0, 0, 1e6, false, false},
+        {"attn_factor", P::Default, 1, 0, 1e6, true, false}, {"extrapolation_factor", P::Default, 1, 0, 1e6, false, false}}},
+      {Scaling::Llama3,
+       "llama3",
+       {factor, {"low_freq_factor", P::Required, 0, 0, 1e6, true, false},
+        {"high_freq_factor", P::Required, 0, 0, 1e6, true, false}, omax}},
+  };
+  return families;
+}
+
+const ScalingFamily& scaling_family(Scaling id) {
+  for (const ScalingFamily& f : scaling_families())
+    if (f.id == id) return f;
+  throw Error(ErrorKind::Internal, "no scaling family row");
+}
+
+double CosSin::param(const std::string& name, double fallback) const {
+  for (const auto& kv : params)
+    if (kv.first == name) return kv.second;
+  return fallback;
+}
+
+bool CosSin::has(const std::string& name) const {
+  return std::any_of(params.begin(), params.end(), [&](const auto& kv) { return kv.first == name; });
+}
+
 const std::vector<SpecField>& spec_fields() {
   static const std::vector<SpecField> fields = {
       enum_field<Op, &KernelSpec::op>("op", "what the kernel does", kAllOps),
@@ -444,7 +567,15 @@ const std::vector<SpecField>& spec_fields() {
                 kRopeOps,
                 false,
                 {"table", "compute(theta=10000)", "compute(theta=500000)", "compute(theta=10000,scaling=linear(factor=2))",
-                 "compute(theta=10000,scaling=linear(factor=4))"},
+                 "compute(theta=10000,scaling=linear(factor=4))", "compute(scaling=ntk(factor=2))",
+                 "compute(scaling=ntk_alpha(alpha=2))",
+                 "compute(scaling=yarn(factor=4,original_max_position_embeddings=32768))",
+                 "compute(scaling=yarn(factor=4,original_max_position_embeddings=32768,truncate=false))",
+                 "compute(scaling=yarn(factor=4,original_max_position_embeddings=32768,mscale=1,mscale_all_dim=1))",
+                 "compute(scaling=deepseek_yarn(factor=40,original_max_position_embeddings=4096,beta_fast=32,"
+                 "beta_slow=1,mscale=1,mscale_all_dim=1))",
+                 "compute(scaling=llama3(factor=8,low_freq_factor=1,high_freq_factor=4,"
+                 "original_max_position_embeddings=8192))"},
                 lower_cos_sin,
                 text_cos_sin,
                 check_cos_sin,

@@ -18,6 +18,17 @@ std::vector<MatrixCase> verification_matrix() {
   // q, k, v after griddepcontrol.wait; on the host the same template with no-op waits.
   add("pdl=on" + std::string(" head_dim=128 q_heads=8 kv_heads=2 dtype=bf16"), tokens(37), "pdl, fused");
   add("pdl=on op=rope head_dim=64 q_heads=4 kv_heads=4 dtype=f16", tokens(5), "pdl, rope");
+  // Scaling families computed in the kernel (frequencies and attention factor baked in).
+  for (const char* sc : {"llama3(factor=8,low_freq_factor=1,high_freq_factor=4,original_max_position_embeddings=8192)",
+                         "yarn(factor=4,original_max_position_embeddings=32768)",
+                         "deepseek_yarn(factor=40,original_max_position_embeddings=4096,beta_fast=32,beta_slow=1,"
+                         "mscale=1,mscale_all_dim=0.8)",
+                         "ntk(factor=2)", "ntk_alpha(alpha=1000)"})
+    add(std::string("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cos_sin=compute(theta=500000,scaling=") + sc + ")",
+        tokens(37), "scaling family");
+  add("op=rope style=gptj head_dim=192 rotary_dim=64 q_heads=4 kv_heads=4 dtype=f32 "
+      "cos_sin=compute(scaling=yarn(factor=4,original_max_position_embeddings=4096,attention_factor=0.7))",
+      tokens(19), "yarn with attention factor, partial rotary");
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};

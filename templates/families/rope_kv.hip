@@ -165,7 +165,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     } else {
       const float p = static_cast<float>(pos);
 #pragma unroll
-      for (int i = 0; i < NJ; ++i) rg_sincos(p * INV_FREQ[j0 + i], &s[i], &c[i]);
+      for (int i = 0; i < NJ; ++i) {
+        rg_sincos(p * INV_FREQ[j0 + i], &s[i], &c[i]);
+        if (ATTENTION != 1.0f) {  // the scaling family's attention factor (a table holds it already)
+          c[i] *= ATTENTION;
+          s[i] *= ATTENTION;
+        }
+      }
     }
   } else {
 #pragma unroll

@@ -243,6 +243,7 @@ RG_DEVICE rg_segment row_segment(int i) {
   constexpr rg_segment row[NUM_SEGMENTS] = {{0, 64, true}};
   return row[i];
 }
+constexpr float ATTENTION = 0x1p+0f;  // multiplies cos and sin
 RG_CONST_ARRAY float INV_FREQ[32] = {
     0x1p-1f, 0x1.53c38ap-2f, 0x1.c2ef76p-3f, 0x1.2b3dc6p-3f,
     0x1.8d275ep-4f, 0x1.078d3ep-4f, 0x1.5dc95ap-5f, 0x1.d03cdp-6f,
@@ -423,7 +424,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     } else {
       const float p = static_cast<float>(pos);
 #pragma unroll
-      for (int i = 0; i < NJ; ++i) rg_sincos(p * INV_FREQ[j0 + i], &s[i], &c[i]);
+      for (int i = 0; i < NJ; ++i) {
+        rg_sincos(p * INV_FREQ[j0 + i], &s[i], &c[i]);
+        if (ATTENTION != 1.0f) {  // the scaling family's attention factor (a table holds it already)
+          c[i] *= ATTENTION;
+          s[i] *= ATTENTION;
+        }
+      }
     }
   } else {
 #pragma unroll

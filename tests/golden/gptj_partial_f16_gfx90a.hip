@@ -257,6 +257,7 @@ RG_DEVICE rg_segment row_segment(int i) {
   constexpr rg_segment row[NUM_SEGMENTS] = {{0, 64, true}, {64, 192, false}};
   return row[i];
 }
+constexpr float ATTENTION = 1.0f;
 RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables
 }  // namespace rg_spec
 
@@ -428,7 +429,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     } else {
       const float p = static_cast<float>(pos);
 #pragma unroll
-      for (int i = 0; i < NJ; ++i) rg_sincos(p * INV_FREQ[j0 + i], &s[i], &c[i]);
+      for (int i = 0; i < NJ; ++i) {
+        rg_sincos(p * INV_FREQ[j0 + i], &s[i], &c[i]);
+        if (ATTENTION != 1.0f) {  // the scaling family's attention factor (a table holds it already)
+          c[i] *= ATTENTION;
+          s[i] *= ATTENTION;
+        }
+      }
     }
   } else {
 #pragma unroll

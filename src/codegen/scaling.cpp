@@ -1,0 +1,93 @@
+#include "scaling.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ropegen {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+/// Plain RoPE frequencies for base b: b^(-2j/d).
+std::vector<double> plain(double base, int d) {
+  std::vector<double> f(d / 2);
+  for (int j = 0; j < d / 2; ++j) f[j] = std::pow(base, -2.0 * j / d);
+  return f;
+}
+
+/// YaRN's mscale: 1 for s <= 1, else 0.1 k ln(s) + 1.
+double yarn_g(double s, double k) { return s <= 1 ? 1.0 : 0.1 * k * std::log(s) + 1.0; }
+
+/// YaRN blend of interpolated (f / factor) and extrapolated (f) frequencies; the mask is
+/// scaled by `extrapolation` (deepseek_yarn's extrapolation_factor; 1 for yarn).
+void yarn_blend(std::vector<double>& f, const CosSin& cs, int d, bool truncate, double extrapolation) {
+  const double factor = cs.param("factor"), L = cs.param("original_max_position_embeddings");
+  const double b = cs.theta;
+  auto corr = [&](double r) { return d * std::log(L / (2 * kPi * r)) / (2 * std::log(b)); };
+  double low = corr(cs.param("beta_fast")), high = corr(cs.param("beta_slow"));
+  if (truncate) {
+    low = std::floor(low);
+    high = std::ceil(high);
+  }
+  low = std::max(low, 0.0);
+  high = std::min(high, static_cast<double>(d - 1));
+  if (low == high) high += 0.001;
+  for (int j = 0; j < d / 2; ++j) {
+    const double ramp = std::clamp((j - low) / (high - low), 0.0, 1.0);
+    const double mask = (1 - ramp) * extrapolation;
+    f[j] = (f[j] / factor) * (1 - mask) + f[j] * mask;
+  }
+}
+
+}  // namespace
+
+ScaledFrequencies scaled_frequencies(const CosSin& cs, int d) {
+  ScaledFrequencies out;
+  const double exponent = static_cast<double>(d) / (d - 2);
+  switch (cs.scaling) {
+    case Scaling::None: out.inv_freq = plain(cs.theta, d); break;
+    case Scaling::Linear:
+      out.inv_freq = plain(cs.theta, d);
+      for (double& f : out.inv_freq) f /= cs.param("factor");
+      break;
+    case Scaling::Ntk: out.inv_freq = plain(cs.theta * std::pow(cs.param("factor"), exponent), d); break;
+    case Scaling::NtkAlpha: out.inv_freq = plain(cs.theta * std::pow(cs.param("alpha"), exponent), d); break;
+    case Scaling::Yarn: {
+      out.inv_freq = plain(cs.theta, d);
+      yarn_blend(out.inv_freq, cs, d, cs.param("truncate", 1) != 0, 1.0);
+      const double factor = cs.param("factor");
+      if (cs.has("attention_factor")) out.attention = cs.param("attention_factor");
+      else if (cs.has("mscale") && cs.has("mscale_all_dim"))
+        out.attention = yarn_g(factor, cs.param("mscale")) / yarn_g(factor, cs.param("mscale_all_dim"));
+      else out.attention = yarn_g(factor, 1.0);
+      break;
+    }
+    case Scaling::DeepseekYarn: {
+      out.inv_freq = plain(cs.theta, d);
+      yarn_blend(out.inv_freq, cs, d, true, cs.param("extrapolation_factor", 1));
+      const double factor = cs.param("factor");
+      out.attention = yarn_g(factor, cs.param("mscale")) / yarn_g(factor, cs.param("mscale_all_dim")) *
+                      cs.param("attn_factor", 1);
+      break;
+    }
+    case Scaling::Llama3: {
+      out.inv_freq = plain(cs.theta, d);
+      const double factor = cs.param("factor"), lf = cs.param("low_freq_factor"), hf = cs.param("high_freq_factor");
+      const double L = cs.param("original_max_position_embeddings");
+      for (double& f : out.inv_freq) {
+        const double wavelen = 2 * kPi / f;
+        if (wavelen < L / hf) continue;
+        if (wavelen > L / lf) {
+          f /= factor;
+          continue;
+        }
+        const double sigma = (L / wavelen - lf) / (hf - lf);
+        f = (1 - sigma) * f / factor + sigma * f;
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace ropegen

@@ -1,0 +1,19 @@
+// The frequencies of a RoPE scaling family (rope-math.md), computed at generation time in
+// double and baked into the kernel.
+#pragma once
+
+#include <vector>
+
+#include "ropegen/spec.hpp"
+
+namespace ropegen {
+
+struct ScaledFrequencies {
+  std::vector<double> inv_freq;  ///< rotary_dim / 2 values
+  double attention = 1.0;        ///< m: multiplies cos and sin
+};
+
+/// inv_freq_j and the attention factor of cos_sin = compute(...) for a rotary dimension.
+ScaledFrequencies scaled_frequencies(const CosSin& cs, int rotary_dim);
+
+}  // namespace ropegen
