@@ -290,3 +290,10 @@ TEST_CASE("spec: value aliases are input only") {
   lower_field("dtype", "bfloat16", s, "<test>");
   CHECK(s.dtype == DType::BF16);
 }
+
+TEST_CASE("errors: rotary_offset") {
+  file("kernel k { head_dim = 128\n rotary_dim = 64\n rotary_offset = 80 }",
+       "rotary_offset + rotary_dim = 144 is more than head_dim = 128", 3, 18);
+  file("kernel k { head_dim = 128\n rotary_dim = 64\n rotary_offset = 7 }", "rotary_offset = 7 must be even", 3, 18);
+  file("kernel k { op = kv_append\n rotary_offset = 8 }", "key 'rotary_offset' has no effect for op = kv_append", 2, 18);
+}

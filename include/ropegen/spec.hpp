@@ -87,6 +87,7 @@ struct KernelSpec {
   Op op = Op::RopeKvAppend;
   int head_dim = 128;
   int rotary_dim = 128;
+  int rotary_offset = 0;        ///< first rotated element: [rotary_offset, + rotary_dim) turns
   Style style = Style::Neox;
   int q_heads = 32;
   int kv_heads = 8;
@@ -164,7 +165,8 @@ struct SpecField {
   /// Left out of the canonical text while it has its default, so fields added later do not
   /// change the text, hash and cache keys of the specs that existed before them.
   bool omit_default;
-  /// Valid values, pairwise different in meaning (docs and the field-mutation test).
+  /// Valid values, pairwise different in meaning (docs and the field-mutation test); an
+  /// example may end with other `key=value` entries it needs to be valid on its own.
   std::vector<const char*> examples;
   /// Parses and range-checks a DSL value into the spec; throws Error(Spec) at the value.
   void (*lower)(const SpecField& f, const dsl::Value& v, KernelSpec& s);

@@ -116,8 +116,11 @@ PlanChoice parse_plan_choice(const std::string& text) {
 
 std::vector<RowSegment> row_segments(const KernelSpec& spec) {
   if (!spec.uses_rope()) return {{0, spec.head_dim, false}};
-  std::vector<RowSegment> row = {{0, spec.rotary_dim, true}};
-  if (spec.rotary_dim < spec.head_dim) row.push_back({spec.rotary_dim, spec.head_dim - spec.rotary_dim, false});
+  const int r0 = spec.rotary_offset, r1 = spec.rotary_offset + spec.rotary_dim;
+  std::vector<RowSegment> row;
+  if (r0 > 0) row.push_back({0, r0, false});
+  row.push_back({r0, spec.rotary_dim, true});
+  if (r1 < spec.head_dim) row.push_back({r1, spec.head_dim - r1, false});
   return row;
 }
 

@@ -133,12 +133,14 @@ struct Writer {
   void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long pos) {
     const KernelSpec& s = p.spec;
     const int d = s.rotary_dim;
-    auto x = [&](int e) { return decode(s.dtype, &p.buffers[src_buf][(src_off + e) * bytes]); };
-    for (int e = 0; e < s.head_dim; ++e) {
-      if (e >= d) {  // beyond rotary_dim: unchanged
+    const int r0 = s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
+    auto x = [&](int e) { return decode(s.dtype, &p.buffers[src_buf][(src_off + r0 + e) * bytes]); };
+    for (int row_e = 0; row_e < s.head_dim; ++row_e) {
+      const int e = row_e - r0;  // index within the rotated stretch
+      if (e < 0 || e >= d) {  // outside the rotated stretch: unchanged
         Expected& o = out[dst_buf];
-        o.exact[dst_off + e] = 1;
-        std::memcpy(&o.bits[(dst_off + e) * bytes], &p.buffers[src_buf][(src_off + e) * bytes], bytes);
+        o.exact[dst_off + row_e] = 1;
+        std::memcpy(&o.bits[(dst_off + row_e) * bytes], &p.buffers[src_buf][(src_off + row_e) * bytes], bytes);
         continue;
       }
       // The pair (x0, x1) this element belongs to, and whether it is the first of the two.
@@ -175,9 +177,9 @@ struct Writer {
       if (attention != 1) b += 2 * kU * (std::fabs(p_cos) + std::fabs(p_sin));  // c * m, s * m in fp32
       if (s.dtype != DType::F32) b += ulp(s.dtype, std::fabs(v) + b);
       Expected& o = out[dst_buf];
-      o.exact[dst_off + e] = 0;
-      o.value[dst_off + e] = v;
-      o.bound[dst_off + e] = b;
+      o.exact[dst_off + row_e] = 0;
+      o.value[dst_off + row_e] = v;
+      o.bound[dst_off + row_e] = b;
     }
   }
 };

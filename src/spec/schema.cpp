@@ -251,13 +251,13 @@ constexpr unsigned kCacheOps = bit(Op::KvAppend) | bit(Op::RopeKvAppend);
 /// An integer member with a range.
 template <int KernelSpec::*M, long long Lo, long long Hi>
 SpecField int_field(const char* key, const char* values, const char* help, const char* note, unsigned ops,
-                    std::vector<const char*> examples) {
+                    std::vector<const char*> examples, bool omit_default = false) {
   return SpecField{key,
                    values,
                    help,
                    note,
                    ops,
-                   false,
+                   omit_default,
                    std::move(examples),
                    [](const SpecField& f, const dsl::Value& v, KernelSpec& s) {
                      s.*M = static_cast<int>(integer(v, f.key, IntRange{Lo, Hi}));
@@ -552,6 +552,12 @@ const std::vector<SpecField>& spec_fields() {
       int_field<&KernelSpec::rotary_dim, 2, 1024>("rotary_dim", "even, 2..head_dim",
                                                        "rotated elements per head; the rest pass through",
                                                        "head_dim", kRopeOps, {"32", "64"}),
+      int_field<&KernelSpec::rotary_offset, 0, 1022>("rotary_offset", "even, 0..head_dim - rotary_dim",
+                                                     "first rotated element (DeepSeek's q_pe after q_nope: 128)",
+                                                     nullptr, kRopeOps,
+                                                     // examples may set other keys so they are valid alone
+                                                     {"0 rotary_dim=64", "32 rotary_dim=64", "64 rotary_dim=64"},
+                                                     /*omit_default=*/true),
       enum_field<Style, &KernelSpec::style>("style", "rotation pairs: neox (i, i + rot/2), gptj (2i, 2i + 1)",
                                             kRopeOps),
       int_field<&KernelSpec::q_heads, 1, 1024>("q_heads", "1..1024, a multiple of kv_heads", "query heads",

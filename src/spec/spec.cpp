@@ -144,6 +144,12 @@ void validate(const ParsedSpec& p) {
     if (s.rotary_dim > s.head_dim)
       fail(where("rotary_dim"), "rotary_dim = " + std::to_string(s.rotary_dim) +
                                     " must be at least 2 and at most head_dim = " + std::to_string(s.head_dim));
+    if (s.rotary_offset % 2 != 0)
+      fail(where("rotary_offset"), "rotary_offset = " + std::to_string(s.rotary_offset) + " must be even");
+    if (s.rotary_offset + s.rotary_dim > s.head_dim)
+      fail(where(is_set("rotary_offset") ? "rotary_offset" : "rotary_dim"),
+           "rotary_offset + rotary_dim = " + std::to_string(s.rotary_offset + s.rotary_dim) +
+               " is more than head_dim = " + std::to_string(s.head_dim) + " (the rotated stretch must fit in the head)");
   }
   if (s.uses_q() && s.q_heads % s.kv_heads != 0) {
     fail(where(is_set("kv_heads") ? "kv_heads" : "q_heads"),

@@ -29,6 +29,16 @@ std::vector<MatrixCase> verification_matrix() {
   add("op=rope style=gptj head_dim=192 rotary_dim=64 q_heads=4 kv_heads=4 dtype=f32 "
       "cos_sin=compute(scaling=yarn(factor=4,original_max_position_embeddings=4096,attention_factor=0.7))",
       tokens(19), "yarn with attention factor, partial rotary");
+  // The rotated stretch elsewhere in the head: DeepSeek's q_pe after q_nope (GPT-J pairs,
+  // deepseek_yarn), and a stretch in the middle of the head (NeoX, fused with the cache).
+  add("op=rope style=gptj head_dim=192 rotary_dim=64 rotary_offset=128 q_heads=4 kv_heads=4 dtype=bf16 "
+      "cos_sin=compute(scaling=deepseek_yarn(factor=40,original_max_position_embeddings=4096,beta_fast=32,"
+      "beta_slow=1,mscale=0.707,mscale_all_dim=0.707))",
+      tokens(21), "rotary_offset, DeepSeek-like");
+  add("head_dim=128 rotary_dim=64 rotary_offset=32 q_heads=8 kv_heads=2 dtype=f16", tokens(37),
+      "rotary_offset in the middle, fused");
+  add("head_dim=96 rotary_dim=2 rotary_offset=94 style=gptj q_heads=2 kv_heads=1 dtype=f32", tokens(5),
+      "rotary_offset: the last pair only");
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};
