@@ -10,7 +10,11 @@
 
 namespace ropegen {
 
+/// Most tokens a verification run takes (the CLI's --tokens limit).
+constexpr long long kMaxVerifyTokens = 16384;
+
 /// Shape of one verification run.
+
 struct VerifyCase {
   long long tokens = 37;          ///< odd on purpose
   bool packed_qkv = false;        ///< q, k, v interleaved in one [tokens, q+2kv heads, D] buffer
