@@ -1,6 +1,9 @@
 // One case per user-facing message: each bad input names what was wrong and where.
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <limits>
+
 #include <functional>
 
 #include "codegen/codegen.hpp"
@@ -212,6 +215,11 @@ TEST_CASE("errors: launch arguments are checked before launching") {
       {"argument 'q_stride' = 100 is smaller than one token's row of 256 elements", [](auto& a) { a.q_stride = 100; }},
       {"argument 'k_stride' = 132 must be a multiple of 8 elements", [](auto& a) { a.k_stride = 132; }},
       {"argument 'q' must be aligned to 16 bytes", [](auto& a) { a.q = buf + 2; }},
+      // Index pointers are checked like the others: aligned to their element size.
+      {"argument 'positions' must be aligned to 4 bytes (the size of its i32 elements)",
+       [](auto& a) { a.positions = reinterpret_cast<unsigned char*>(idx) + 2; }},
+      {"argument 'slot_mapping' must be aligned to 4 bytes (the size of its i32 elements)",
+       [](auto& a) { a.slot_mapping = reinterpret_cast<unsigned char*>(idx) + 1; }},
       {"argument 'cos_sin_stride' = 16 is smaller than rotary_dim / 2 = 32", [](auto& a) { a.cos_sin_stride = 16; }},
   };
   for (const auto& c : cases) {
@@ -224,6 +232,14 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   auto hk = rt->load(select_compiler(h.target).compile(h, {}));
   expect_error([&] { hk->launch(good()); }, ErrorKind::Launch,
                "argument 'max_seq' = 0 must be positive for a contiguous(order = hnd) cache");
+  // A launch so large that rounding it up to whole blocks would overflow is refused.
+  expect_error([&] {
+    ropegen_kernel_args a = good();
+    a.num_tokens = std::numeric_limits<long long>::max();
+    kernel->launch(a);
+  }, ErrorKind::Launch, "is too large for one launch");
+  // Sizes whose rounding would wrap are refused, not served with a tiny buffer.
+  expect_error([&] { rt->alloc(SIZE_MAX - 100); }, ErrorKind::Launch, "bytes is too large");
   // Loading a code object for another runtime is refused, not crashed on.
   CodeObject foreign;
   foreign.format = "cubin";

@@ -266,7 +266,9 @@ void check_entry(const CodeObject& co, const std::string& key_text) {
   } catch (const Error& e) {
     bad(std::string("its fields do not describe a kernel: ") + e.message());
   }
-  check_entry(co, key_text, make_cache_key(src, opts), src);
+  const CacheKey key = make_cache_key(src, opts);
+  if (key.text != key_text) bad("its spec, target or schedule does not match its key");
+  check_entry(co, key_text, key, src);
 }
 
 std::string untrusted_dir_reason(const std::string& dir) {

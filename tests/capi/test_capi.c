@@ -50,6 +50,24 @@ int main(void) {
   EXPECT(ropegen_context_target(ctx, target, sizeof target) == ROPEGEN_OK && strcmp(target, "host") == 0, "target is host");
   EXPECT(ropegen_kernel_create(ctx, "head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", &k) == ROPEGEN_OK, "kernel");
   {
+    /* A size whose rounding would wrap is an error, never a tiny buffer. */
+    void* huge = NULL;
+    EXPECT(ropegen_alloc(ctx, (size_t)-1 - 100, &huge) != ROPEGEN_OK && huge == NULL &&
+               strstr(ropegen_last_error(), "too large") != NULL,
+           "alloc: SIZE_MAX - 100 refused");
+  }
+  {
+    /* Deep nesting is a parse error with a location, not a stack overflow. */
+    static char deep[9000 + 16];
+    ropegen_kernel* none = NULL;
+    memcpy(deep, "head_dim = ", 11);
+    memset(deep + 11, '[', 9000);
+    deep[11 + 9000] = 0;
+    EXPECT(ropegen_kernel_create(ctx, deep, &none) == ROPEGEN_ERROR_PARSE && none == NULL &&
+               strstr(ropegen_last_error(), "<spec>:1:76: error: values are nested more than 64 deep") != NULL,
+           "deeply nested spec refused");
+  }
+  {
     /* The description a binding checks its arguments from. */
     size_t needed = 0;
     char small[8];
