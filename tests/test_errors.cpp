@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <limits>
 
+#include <filesystem>
 #include <functional>
 
 #include "codegen/codegen.hpp"
+#include "common/process.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
@@ -163,6 +165,33 @@ TEST_CASE("errors: compiler selection and compile failures") {
     CHECK(e.fault() == Fault::Environment);
   }
   override_template_for_testing("rope_common.h", "");
+}
+
+TEST_CASE("errors: a failed compile leaves only the dumped source behind") {
+  const std::string tmp = detail::make_temp_dir("ropegen-errors-test");
+  const char* old = std::getenv("TMPDIR");
+  const std::string saved = old ? old : "";
+  setenv("TMPDIR", tmp.c_str(), 1);
+  override_template_for_testing("rope_common.h", "this is not C++;\n");
+  std::string source;
+  try {
+    GeneratedSource g = generate(parse_spec_line("op=rope head_dim=8 q_heads=1 kv_heads=1").spec, parse_target("host"));
+    select_compiler(g.target).compile(g, {});
+    FAIL("no error");
+  } catch (const Error& e) {
+    source = e.context("source");
+  }
+  override_template_for_testing("rope_common.h", "");
+  if (old) setenv("TMPDIR", saved.c_str(), 1);
+  else unsetenv("TMPDIR");
+  // The compiler's scratch directory is gone; the source the error names is kept.
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(tmp)) left.push_back(e.path().filename().string());
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].rfind("ropegen-failed-", 0) == 0);
+  CHECK(source.rfind(tmp + "/ropegen-failed-", 0) == 0);
+  CHECK(detail::read_file(source).find("this is not C++") != std::string::npos);
+  detail::remove_tree(tmp);
 }
 
 TEST_CASE("errors: launch arguments are checked before launching") {
