@@ -139,7 +139,13 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
         if (u01(rng) < c.padding) slot = -1;
       if (T > 1) p.slots[1] = -1;  // at least one padding token whenever there are two
     }
-    const long long cache_elems = cache_slots * HK * D;
+    if (c.past_max_seq) {
+      auto& idx = p.slots.empty() ? p.positions : p.slots;
+      for (long long t = 2; t < T; t += 3) idx[static_cast<size_t>(t)] = cache_slots + t % 8;
+      max_pos = std::max(max_pos, cache_slots + 8);
+    }
+    // Slack rows after the last head catch writes past the cache (compared like the rest).
+    const long long cache_elems = cache_slots * HK * D + (c.past_max_seq ? 8 * D : 0);
     p.k_cache = static_cast<int>(p.buffers.size());
     p.buffers.emplace_back();
     fill(p.buffers.back(), cache_elems);

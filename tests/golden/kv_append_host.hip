@@ -522,7 +522,12 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
                          : static_cast<const Elem*>(a.k) + t * a.k_stride;
   src += static_cast<long long>(kv_head) * HEAD_DIM;
   if (!HAS_CACHE) return Task{src, const_cast<Elem*>(src), true};  // rope: K in place
-  if (slot < 0) return Task{src, nullptr, false};                 // padding token
+  // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
+  // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
+  const bool skip = CACHE_HND && !CACHE_PAGED
+                        ? static_cast<unsigned long long>(slot) >= static_cast<unsigned long long>(a.max_seq)
+                        : slot < 0;
+  if (skip) return Task{src, nullptr, false};
   Elem* cache = static_cast<Elem*>(is_v ? a.v_cache : a.k_cache);
   return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, ROTATES && !is_v};
 }
