@@ -476,7 +476,10 @@ size_t write_bundle_manifest(const std::string& dir) {
     std::string bytes, why;
     if (!read_entry_file(dir + "/" + n, &bytes, &why)) bad("cannot add " + dir + "/" + n + " to the manifest: " + why);
     text += detail::sha256_hex(bytes) + "  " + n + "\n";
+    // A bundle is an explicit output, deployed for other users: readable, never writable.
+    if (chmod((dir + "/" + n).c_str(), 0644) != 0) bad("cannot make " + dir + "/" + n + " readable: " + std::strerror(errno));
   }
+  if (chmod(dir.c_str(), 0755) != 0) bad("cannot make " + dir + " readable: " + std::strerror(errno));
   try {
     detail::write_file(dir + "/" + kBundleManifest, text, 0644, /*sync=*/true);
   } catch (const Error& e) {

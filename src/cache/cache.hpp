@@ -117,8 +117,9 @@ class DiskCache {
   bool read_only_;
 };
 
-/// Writes the manifest (kBundleManifest) of a bundle directory: the SHA-256 of every entry.
-/// Returns the number of entries listed. Throws Error(Cache).
+/// Writes the manifest (kBundleManifest) of a bundle directory: the SHA-256 of every entry;
+/// makes the entries and manifest 0644 and the directory 0755 (a bundle is deployed for
+/// other users to read). Returns the number of entries listed. Throws Error(Cache).
 size_t write_bundle_manifest(const std::string& dir);
 
 /// $ROPEGEN_CACHE_DIR, else $XDG_CACHE_HOME/ropegen, else ~/.cache/ropegen, else

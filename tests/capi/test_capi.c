@@ -174,6 +174,10 @@ int main(void) {
   EXPECT(ropegen_context_create("host", -1, NULL) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null out ctx");
   EXPECT(ropegen_context_target(ctx, target, 2) == ROPEGEN_ERROR_INVALID_ARGUMENT, "small buffer");
   EXPECT(ropegen_kernel_verify(ctx, r, -1, 1, &ok) == ROPEGEN_ERROR_INVALID_ARGUMENT, "negative tokens");
+  /* Sizes derived from tokens would overflow: refused before anything is allocated. */
+  EXPECT(ropegen_kernel_verify(ctx, r, 1LL << 60, 1, &ok) != ROPEGEN_OK &&
+             strstr(ropegen_last_error(), "is outside 0..16384") != NULL,
+         "huge token count");
 
   ropegen_free(ctx, dq);
   ropegen_free(ctx, dk);

@@ -74,6 +74,8 @@ expect "cache clear" 0 "removed 2 entries" -- cache clear
 ROPEGEN_NO_COMPILE=1 expect "no-compile miss names the key" 1 "ROPEGEN_NO_COMPILE is set and no cache entry exists" -- --head-dim 48 --arch host
 expect "bundle for a fleet" 0 "bundle   $work/bundle: 4 code objects" -- bundle --arch gfx90a,gfx1100 --spec "$work/two.rg" -o "$work/bundle"
 ROPEGEN_CACHE_PATH="$work/bundle" ROPEGEN_NO_COMPILE=1 expect "bundle serves a run without compiling" 0 "cache    hit (bundle)" -- --spec "$work/two.rg" --kernel a --arch gfx1100
+[ "$(stat -c %a "$work/bundle")" = 755 ] && [ "$(stat -c %a "$work/bundle"/*.rgco | sort -u)" = 644 ] && pass=$((pass + 1)) ||
+  { echo "FAIL bundle modes: $(stat -c '%a %n' "$work/bundle" "$work/bundle"/*)"; fails=$((fails + 1)); }
 [ -s "$work/bundle/SHA256SUMS" ] && (cd "$work/bundle" && sha256sum -c --quiet SHA256SUMS) && pass=$((pass + 1)) ||
   { echo "FAIL bundle manifest missing or wrong"; fails=$((fails + 1)); }
 # A machine without any compiler is served by the bundle: no compiler probe on a hit.
