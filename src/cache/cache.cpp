@@ -262,7 +262,9 @@ void check_entry(const CodeObject& co, const std::string& key_text) {
     choice.tokens_per_block = co.plan.tokens_per_block;
     choice.head_groups = co.plan.head_groups;
     src = generate(co.spec, target, choice);
-    opts.extra = detail::split_nonempty(key_field(key_text, "options"), ' ');
+    // The options line as one option: joined again, it is the same text whatever its spaces.
+    const std::string options = key_field(key_text, "options");
+    if (!options.empty()) opts.extra = {options};
   } catch (const Error& e) {
     bad(std::string("its fields do not describe a kernel: ") + e.message());
   }
