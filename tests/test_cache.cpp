@@ -706,3 +706,41 @@ TEST_CASE("cache: processes asking for one key compile it once per machine") {
   // The lock file stays (removing it would let two processes lock different files).
   CHECK(access((dir.path + "/" + make_cache_key(generate(s, host()), {}).hash + ".lock").c_str(), F_OK) == 0);
 }
+
+TEST_CASE("cache: header numbers of the wrong type or range are damage, never converted") {
+  // Found by tests/fuzz/fuzz_cache_entry: a float outside int's range in the plan.
+  TempDir dir;
+  const KernelSpec s = spec("op=rope head_dim=16 q_heads=2 kv_heads=2 dtype=f32");
+  std::string path;
+  {
+    Jit jit(opts_for(dir.path));
+    path = jit.build(s, host()).path;
+  }
+  const std::string good = detail::read_file(path);
+  const uint64_t header_len = [&] {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(good[16 + i])) << (8 * i);
+    return v;
+  }();
+  const std::string header = good.substr(24, header_len);
+  for (const char* bad_value : {"8.11111e+76", "3000000000", "\"16\"", "-1e300"}) {
+    CAPTURE(bad_value);
+    // Replace the first number of "plan" and rebuild the entry with a valid checksum.
+    std::string h = header;
+    const size_t at = h.find("\"plan\":[") + 8;
+    h.replace(at, h.find(',', at) - at, bad_value);
+    std::string entry = good.substr(0, 16);
+    for (int i = 0; i < 8; ++i) entry += static_cast<char>((h.size() >> (8 * i)) & 0xff);
+    entry += h;
+    entry += good.substr(24 + header_len, good.size() - 8 - 24 - header_len);
+    const uint64_t sum = fnv1a64(entry);
+    for (int i = 0; i < 8; ++i) entry += static_cast<char>((sum >> (8 * i)) & 0xff);
+    try {
+      parse_entry(entry);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Cache);
+      CHECK(contains(e.message(), "where a 32-bit integer belongs"));
+    }
+  }
+}

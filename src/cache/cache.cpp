@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -42,15 +43,24 @@ uint64_t get_u64(const std::string& s, size_t at) {
 nlohmann::json plan_to_json(const LaunchPlan& p) {
   return {p.wave, p.vec, p.lanes_per_head, p.tokens_per_block, p.head_groups, p.num_tasks, p.block_threads};
 }
+/// An int field of a header: anything else (a float, a string, out of range) is damage,
+/// never a conversion (a float outside int's range is undefined behaviour).
+int int_field(const nlohmann::json& v) {
+  if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT32_MAX)) return static_cast<int>(v.get<uint64_t>());
+  if (v.is_number_integer() && v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX)
+    return static_cast<int>(v.get<int64_t>());
+  bad(std::string("bad metadata: a ") + v.type_name() + " value where a 32-bit integer belongs");
+}
+
 LaunchPlan plan_from_json(const nlohmann::json& j) {
   LaunchPlan p;
-  p.wave = j.at(0);
-  p.vec = j.at(1);
-  p.lanes_per_head = j.at(2);
-  p.tokens_per_block = j.at(3);
-  p.head_groups = j.at(4);
-  p.num_tasks = j.at(5);
-  p.block_threads = j.at(6);
+  p.wave = int_field(j.at(0));
+  p.vec = int_field(j.at(1));
+  p.lanes_per_head = int_field(j.at(2));
+  p.tokens_per_block = int_field(j.at(3));
+  p.head_groups = int_field(j.at(4));
+  p.num_tasks = int_field(j.at(5));
+  p.block_threads = int_field(j.at(6));
   return p;
 }
 
@@ -215,10 +225,11 @@ CodeObject parse_entry(const std::string& b, std::string* key_text) {
     co.spec = parse_spec_line(meta.at("spec").get<std::string>(), "<cache entry>").spec;
     co.plan = plan_from_json(meta.at("plan"));
     const auto& al = meta.at("align");
-    co.align = {al.at(0), al.at(1), al.at(2), al.at(3)};
+    co.align = {int_field(al.at(0)), int_field(al.at(1)), int_field(al.at(2)), int_field(al.at(3))};
     co.options = meta.at("options");
     co.log = meta.at("log");
-    co.compile_ms = meta.at("compile_ms");
+    if (!meta.at("compile_ms").is_number()) bad("bad metadata: compile_ms is not a number");
+    co.compile_ms = meta.at("compile_ms").get<double>();
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Cache) throw;
     bad(std::string("bad metadata: ") + e.what());
