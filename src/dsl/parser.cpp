@@ -80,7 +80,7 @@ const char* describe(Tok t) {
 
 class Lexer {
  public:
-  explicit Lexer(const Source& src) : src_(src), s_(src.text()) {}
+  explicit Lexer(const Source& src) : s_(src.text()) {}
 
   Token next() {
     skip_space();
@@ -141,7 +141,6 @@ class Lexer {
       }
     }
   }
-  const Source& src_;
   const std::string& s_;
   size_t pos_ = 0;
 };
