@@ -14,11 +14,11 @@
 #include <optional>
 #include <thread>
 
+#include "cache/cache.hpp"
 #include "common/process.hpp"
 #include "common/sha256.hpp"
-#include "cache/cache.hpp"
-#include "ropegen/error.hpp"
 #include "jit/jit.hpp"
+#include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 
 using namespace ropegen;
@@ -58,13 +58,17 @@ struct EnvGuard {
   void set(const char* name, const char* value) {
     const char* old = std::getenv(name);
     saved.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
   }
   ~EnvGuard() {
     for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
-      if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
-      else unsetenv(it->first.c_str());
+      if (it->second)
+        setenv(it->first.c_str(), it->second->c_str(), 1);
+      else
+        unsetenv(it->first.c_str());
     }
   }
 };
@@ -110,12 +114,12 @@ TEST_CASE("cache: the key changes when any key field changes, and names no compi
   };
   const KernelSpec base = spec("");
   const std::string k0 = key(base, "gfx90a");
-  CHECK(key(base, "gfx90a") == k0);  // stable
-  CHECK(key(spec("dtype=f16"), "gfx90a") != k0);                // spec
-  CHECK(key(base, "gfx90a:xnack-") != k0);                      // target features
-  CHECK(key(base, "gfx942") != k0);                             // target
+  CHECK(key(base, "gfx90a") == k0);                                // stable
+  CHECK(key(spec("dtype=f16"), "gfx90a") != k0);                   // spec
+  CHECK(key(base, "gfx90a:xnack-") != k0);                         // target features
+  CHECK(key(base, "gfx942") != k0);                                // target
   CHECK(key(spec("wave=64"), "gfx1100") != key(base, "gfx1100"));  // wave
-  CHECK(key(base, "gfx90a", {{"-O2"}}) != k0);                  // options
+  CHECK(key(base, "gfx90a", {{"-O2"}}) != k0);                     // options
   // The source hash is in the key: a template change makes a new key.
   GeneratedSource g = generate(base, parse_target("gfx90a"));
   CacheKey k = make_cache_key(g, {});
@@ -420,7 +424,8 @@ TEST_CASE("cache: entries and directories owned by another user are refused") {
   }
   const char* name = "ropegen-test-other";
   if (!getpwnam(name)) {
-    const std::string cmd = std::string("useradd --system --no-create-home --shell /usr/sbin/nologin ") + name + " 2>&1";
+    const std::string cmd =
+        std::string("useradd --system --no-create-home --shell /usr/sbin/nologin ") + name + " 2>&1";
     const int rc = std::system(cmd.c_str());
     (void)rc;
   }
@@ -629,7 +634,8 @@ TEST_CASE("cache: SHA-256 matches the FIPS 180-4 test vectors") {
   CHECK(detail::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(detail::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  CHECK(detail::sha256_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu") ==
+  CHECK(detail::sha256_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmn"
+                           "opqrsmnopqrstnopqrstu") ==
         "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
   CHECK(detail::sha256_hex(std::string(1000000, 'a')) ==
         "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");

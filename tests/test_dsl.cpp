@@ -118,7 +118,8 @@ TEST_CASE("dsl: nesting deeper than 64 is an error with a location, not a stack 
       const std::string w = e.what();
       CAPTURE(w);
       const int step = static_cast<int>(std::string(open).size());
-      const std::string where = "deep.rg:2:" + std::to_string(7 + 64 * step) + ": error: values are nested more than 64 deep";
+      const std::string where =
+          "deep.rg:2:" + std::to_string(7 + 64 * step) + ": error: values are nested more than 64 deep";
       CHECK(w.rfind(where, 0) == 0);
     }
   }
@@ -138,7 +139,7 @@ TEST_CASE("dsl: memory is linear in the length of a line") {
   const SourceLoc& last = d.entries[0].value.items.back().loc;
   CHECK(last.col == static_cast<int>(text.size()) - 1);
   CHECK(last.text.get() == d.entries[0].value.items.front().loc.text.get());  // one shared text
-  CHECK(last.line_text() == text);  // extracted when a message needs it
+  CHECK(last.line_text() == text);                                            // extracted when a message needs it
   // And the whole message is still the same text with a caret.
   try {
     parse_spec_line(text);

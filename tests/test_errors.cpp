@@ -2,10 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
-#include <limits>
-
 #include <filesystem>
 #include <functional>
+#include <limits>
 
 #include "codegen/codegen.hpp"
 #include "common/process.hpp"
@@ -182,8 +181,10 @@ TEST_CASE("errors: a failed compile leaves only the dumped source behind") {
     source = e.context("source");
   }
   override_template_for_testing("rope_common.h", "");
-  if (old) setenv("TMPDIR", saved.c_str(), 1);
-  else unsetenv("TMPDIR");
+  if (old)
+    setenv("TMPDIR", saved.c_str(), 1);
+  else
+    unsetenv("TMPDIR");
   // The compiler's scratch directory is gone; the source the error names is kept.
   std::vector<std::string> left;
   for (const auto& e : std::filesystem::directory_iterator(tmp)) left.push_back(e.path().filename().string());
@@ -231,14 +232,16 @@ TEST_CASE("errors: launch arguments are checked before launching") {
        [](auto& a) { a.abi_version = 1; }},
       {"argument block has size 120 and ABI version 2", [](auto& a) { a.size -= 8; }},
       {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
-      {"argument 'q' is null", [](auto& a) {  // an empty block: the activations are named first
+      {"argument 'q' is null",
+       [](auto& a) {  // an empty block: the activations are named first
          a = ROPEGEN_KERNEL_ARGS_INIT;
          a.num_tokens = 2;
        }},
       {"argument 'k' is null", [](auto& a) { a.k = nullptr; }},
       {"argument 'v' is null", [](auto& a) { a.v = nullptr; }},
       {"argument 'k_cache' is null", [](auto& a) { a.k_cache = nullptr; }},
-      {"argument 'slot_mapping' is null but a paged cache needs a slot per token", [](auto& a) { a.slot_mapping = nullptr; }},
+      {"argument 'slot_mapping' is null but a paged cache needs a slot per token",
+       [](auto& a) { a.slot_mapping = nullptr; }},
       {"argument 'positions' is null but RoPE needs a position per token", [](auto& a) { a.positions = nullptr; }},
       {"argument 'cos' is null but the spec says cos_sin = table", [](auto& a) { a.cos = nullptr; }},
       {"argument 'q_stride' = 100 is smaller than one token's row of 256 elements", [](auto& a) { a.q_stride = 100; }},
@@ -262,11 +265,13 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   expect_error([&] { hk->launch(good()); }, ErrorKind::Launch,
                "argument 'max_seq' = 0 must be positive for a contiguous(order = hnd) cache");
   // A launch so large that rounding it up to whole blocks would overflow is refused.
-  expect_error([&] {
-    ropegen_kernel_args a = good();
-    a.num_tokens = std::numeric_limits<long long>::max();
-    kernel->launch(a);
-  }, ErrorKind::Launch, "is too large for one launch");
+  expect_error(
+      [&] {
+        ropegen_kernel_args a = good();
+        a.num_tokens = std::numeric_limits<long long>::max();
+        kernel->launch(a);
+      },
+      ErrorKind::Launch, "is too large for one launch");
   // Sizes whose rounding would wrap are refused, not served with a tiny buffer.
   expect_error([&] { rt->alloc(SIZE_MAX - 100); }, ErrorKind::Launch, "bytes is too large");
   // Loading a code object for another runtime is refused, not crashed on.

@@ -11,10 +11,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <nlohmann/json.hpp>
-#include <map>
-#include <sstream>
 #include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "../common/process.hpp"
 #include "../common/sha256.hpp"
@@ -46,7 +46,8 @@ nlohmann::json plan_to_json(const LaunchPlan& p) {
 /// An int field of a header: anything else (a float, a string, out of range) is damage,
 /// never a conversion (a float outside int's range is undefined behaviour).
 int int_field(const nlohmann::json& v) {
-  if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT32_MAX)) return static_cast<int>(v.get<uint64_t>());
+  if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT32_MAX))
+    return static_cast<int>(v.get<uint64_t>());
   if (v.is_number_integer() && v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX)
     return static_cast<int>(v.get<int64_t>());
   bad(std::string("bad metadata: a ") + v.type_name() + " value where a 32-bit integer belongs");
@@ -72,7 +73,8 @@ bool read_entry_file(const std::string& path, std::string* out, std::string* why
   why->clear();
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
-    if (errno != ENOENT && errno != ENOTDIR) *why = errno == ELOOP ? "it is a symbolic link" : std::string("cannot open it: ") + std::strerror(errno);
+    if (errno != ENOENT && errno != ENOTDIR)
+      *why = errno == ELOOP ? "it is a symbolic link" : std::string("cannot open it: ") + std::strerror(errno);
     return false;
   }
   struct stat st {};
@@ -128,7 +130,8 @@ std::map<std::string, std::string> read_manifest(const std::string& dir) {
   const std::string path = dir + "/" + kBundleManifest;
   std::string text, why;
   if (!read_entry_file(path, &text, &why)) {
-    if (why.empty()) bad("bundle " + dir + " has no manifest " + kBundleManifest + " (write bundles with `ropegen bundle`)");
+    if (why.empty())
+      bad("bundle " + dir + " has no manifest " + kBundleManifest + " (write bundles with `ropegen bundle`)");
     bad("refusing the manifest " + path + ": " + why);
   }
   std::map<std::string, std::string> out;
@@ -288,7 +291,8 @@ std::string untrusted_dir_reason(const std::string& dir) {
   struct stat st {};
   if (stat(dir.c_str(), &st) != 0) return std::string("cannot stat it: ") + std::strerror(errno);
   if (!S_ISDIR(st.st_mode)) return "it is not a directory";
-  if (st.st_uid != geteuid() && st.st_uid != 0) return "it is owned by another user (uid " + std::to_string(st.st_uid) + ")";
+  if (st.st_uid != geteuid() && st.st_uid != 0)
+    return "it is owned by another user (uid " + std::to_string(st.st_uid) + ")";
   if (st.st_mode & (S_IWGRP | S_IWOTH)) return "it is writable by group or others";
   return "";
 }
@@ -311,7 +315,7 @@ std::optional<CodeObject> DiskCache::load(const CacheKey& key, const GeneratedSo
     std::string key_text;
     CodeObject co = parse_entry(bytes, &key_text);
     check_entry(co, key_text, key, src);
-    if (!want.accepts(co)) return std::nullopt;  // another compiler's build: not an error
+    if (!want.accepts(co)) return std::nullopt;                      // another compiler's build: not an error
     if (!read_only_) utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // last use, for LRU pruning
     return co;
   } catch (const Error& e) {
@@ -490,7 +494,8 @@ size_t write_bundle_manifest(const std::string& dir) {
     if (!read_entry_file(dir + "/" + n, &bytes, &why)) bad("cannot add " + dir + "/" + n + " to the manifest: " + why);
     text += detail::sha256_hex(bytes) + "  " + n + "\n";
     // A bundle is an explicit output, deployed for other users: readable, never writable.
-    if (chmod((dir + "/" + n).c_str(), 0644) != 0) bad("cannot make " + dir + "/" + n + " readable: " + std::strerror(errno));
+    if (chmod((dir + "/" + n).c_str(), 0644) != 0)
+      bad("cannot make " + dir + "/" + n + " readable: " + std::strerror(errno));
   }
   if (chmod(dir.c_str(), 0755) != 0) bad("cannot make " + dir + " readable: " + std::strerror(errno));
   try {
@@ -509,8 +514,9 @@ std::string default_cache_dir(std::string* why_none) {
   // it first and plant code there. The runtime directory is private to this user.
   if (const char* r = std::getenv("XDG_RUNTIME_DIR"); r && *r) return std::string(r) + "/ropegen";
   if (why_none)
-    *why_none = "no cache directory: ROPEGEN_CACHE_DIR, XDG_CACHE_HOME, HOME and XDG_RUNTIME_DIR are all unset; "
-                "caching in memory only";
+    *why_none =
+        "no cache directory: ROPEGEN_CACHE_DIR, XDG_CACHE_HOME, HOME and XDG_RUNTIME_DIR are all unset; "
+        "caching in memory only";
   return "";
 }
 

@@ -384,9 +384,10 @@ int run_bundle(const Flags& f, const std::string& archs, const std::string& out_
       try {
         Build b = jit.build(ps.spec, t);
         ok = !b.path.empty();  // memory only: the bundle lacks it
+        const char* what = !ok ? "NOT WRITTEN" : b.origin == "compiled" ? "built" : "present";
         char buf[512];
         std::snprintf(buf, sizeof buf, "%-8s %-22s %-12s %s %.0f ms", ps.spec.name.c_str(), t.id().c_str(),
-                      b.code->backend.c_str(), !ok ? "NOT WRITTEN" : b.origin == "compiled" ? "built" : "present", b.ms);
+                      b.code->backend.c_str(), what, b.ms);
         line = buf;
       } catch (const Error& e) {
         line = ps.spec.name + " " + t.id() + " FAILED: " + e.what();

@@ -100,7 +100,8 @@ std::string size_text(size_t bytes) {
 std::string read_file(const std::string& path, size_t max_bytes, bool regular_only, const char* what) {
   const int flags = O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK | O_NOFOLLOW : 0);
   int fd = open(path.c_str(), flags);
-  if (fd < 0) throw Error(ErrorKind::Io, std::string("cannot open ") + what + " '" + path + "': " + std::strerror(errno));
+  if (fd < 0)
+    throw Error(ErrorKind::Io, std::string("cannot open ") + what + " '" + path + "': " + std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0 || (regular_only && !S_ISREG(st.st_mode))) {
     close(fd);

@@ -190,7 +190,10 @@ std::string disassemble(const CodeObject& co) {
   }
   const std::string dir = detail::make_temp_dir("ropegen-disasm");
   // A fixed name: nothing read from a code object becomes part of a path.
-  const char* ext = co.format == "cubin" ? ".cubin" : co.format == "ptx" ? ".ptx" : co.format == "hsaco" ? ".hsaco" : ".so";
+  const char* ext = co.format == "cubin"   ? ".cubin"
+                    : co.format == "ptx"   ? ".ptx"
+                    : co.format == "hsaco" ? ".hsaco"
+                                           : ".so";
   const std::string file = dir + "/code" + ext;
   detail::ProcessResult r;
   try {

@@ -222,8 +222,7 @@ class Parser {
       explicit Depth(int& depth) : d(++depth) {}
       ~Depth() { --d; }
     } depth(depth_);
-    if (depth_ > kMaxNesting)
-      fail(tok_, "values are nested more than " + std::to_string(kMaxNesting) + " deep");
+    if (depth_ > kMaxNesting) fail(tok_, "values are nested more than " + std::to_string(kMaxNesting) + " deep");
     Value v;
     v.loc = loc(tok_);
     if (tok_.kind == Tok::Number) {

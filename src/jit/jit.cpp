@@ -10,13 +10,13 @@
 #include <future>
 #include <map>
 #include <mutex>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "../common/process.hpp"
-#include "ropegen/error.hpp"
 #include "compile/inspect.hpp"
+#include "ropegen/error.hpp"
 
 namespace ropegen {
 namespace {
@@ -123,7 +123,8 @@ struct Jit::Impl {
       if (!trusted(dir, "skipping this bundle")) continue;
       DiskCache bundle(dir, true);
       std::string problem;
-      if (auto co = bundle.load(key, src, pinned, &problem)) return finish(std::move(*co), "bundle", bundle.path_for(key));
+      if (auto co = bundle.load(key, src, pinned, &problem))
+        return finish(std::move(*co), "bundle", bundle.path_for(key));
       if (!problem.empty()) warn(problem);
     }
     DiskCache user(opts.cache_dir, false);
@@ -132,8 +133,7 @@ struct Jit::Impl {
       std::lock_guard<std::mutex> lock(mu);
       use_disk = disk_writable && !opts.cache_dir.empty();
     }
-    if (use_disk && access(opts.cache_dir.c_str(), F_OK) == 0 &&
-        !trusted(opts.cache_dir, "caching in memory only")) {
+    if (use_disk && access(opts.cache_dir.c_str(), F_OK) == 0 && !trusted(opts.cache_dir, "caching in memory only")) {
       std::lock_guard<std::mutex> lock(mu);
       disk_writable = use_disk = false;
     }
@@ -155,8 +155,8 @@ struct Jit::Impl {
     if (use_disk)
       if (auto co = load_user(true)) return finish(std::move(*co), "disk", user.path_for(key));
     if (opts.no_compile) {
-      throw Error(ErrorKind::Cache, "ROPEGEN_NO_COMPILE is set and no cache entry exists for " + src.entry +
-                                        " on " + target.id() + " (key " + key.hash + "):\n" + key.text +
+      throw Error(ErrorKind::Cache, "ROPEGEN_NO_COMPILE is set and no cache entry exists for " + src.entry + " on " +
+                                        target.id() + " (key " + key.hash + "):\n" + key.text +
                                         (opts.compiler.empty() ? "" : "backend=" + opts.compiler + "\n"));
     }
     // One compile per key on this machine: wait for another process compiling the same key,

@@ -67,7 +67,8 @@ std::vector<MatrixCase> verification_matrix() {
   add("index=i64 op=kv_append head_dim=64 kv_heads=3 dtype=f32 cache=contiguous(order=hnd)", past,
       "contiguous hnd i64: slots >= max_seq skipped");
   past.slots_from_positions = true;
-  add("op=kv_append head_dim=32 kv_heads=2 cache=contiguous(order=hnd)", past, "contiguous hnd: positions >= max_seq skipped");
+  add("op=kv_append head_dim=32 kv_heads=2 cache=contiguous(order=hnd)", past,
+      "contiguous hnd: positions >= max_seq skipped");
   VerifyCase split = tokens(27);
   split.combined_table = false;
   add("head_dim=128 q_heads=8 kv_heads=2 style=gptj", split, "separate cos and sin arrays");

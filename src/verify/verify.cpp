@@ -77,8 +77,8 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   // The reference keeps every element in doubles; this bound also keeps every size below
   // (tokens * heads * head_dim * bytes) far from overflowing.
   if (c.tokens < 0 || c.tokens > kMaxVerifyTokens)
-    throw Error(ErrorKind::Spec, "verify: tokens = " + std::to_string(c.tokens) + " is outside 0.." +
-                                     std::to_string(kMaxVerifyTokens));
+    throw Error(ErrorKind::Spec,
+                "verify: tokens = " + std::to_string(c.tokens) + " is outside 0.." + std::to_string(kMaxVerifyTokens));
   const KernelSpec& s = kernel.spec();
   const ArgAlignment& al = kernel.align();
   const int bytes = dtype_bytes(s.dtype);

@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "../../common/process.hpp"
-#include "ropegen/error.hpp"
 #include "compile/compile.hpp"
+#include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 
 namespace ropegen {
