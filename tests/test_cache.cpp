@@ -1,18 +1,25 @@
 // The code-object cache and the Jit: hits, keys, damaged entries, read-only and unwritable
 // directories, one compile per key under threads, processes racing on one key.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <thread>
 
-#include "common/process.hpp"
 #include "cache/cache.hpp"
-#include "ropegen/error.hpp"
+#include "common/process.hpp"
+#include "common/sha256.hpp"
 #include "jit/jit.hpp"
+#include "ropegen/error.hpp"
+#include "ropegen/runtime.hpp"
 
 using namespace ropegen;
 
@@ -37,17 +44,42 @@ const Target& host() {
 
 KernelSpec spec(const char* text) { return parse_spec_line(text).spec; }
 
-/// A fake backend, to vary the backend fields of a key.
-struct FakeCompiler : Compiler {
-  std::string n, v;
-  FakeCompiler(std::string name, std::string ver) : n(std::move(name)), v(std::move(ver)) {}
-  std::string name() const override { return n; }
-  Vendor vendor() const override { return Vendor::Host; }
-  std::string version() const override { return v; }
-  bool available(std::string*) const override { return true; }
-  bool supports(const Target&, std::string*) const override { return true; }
-  CodeObject compile(const GeneratedSource&, const CompileOptions&) const override { return {}; }
+unsigned mode_of(const std::string& path) {
+  struct stat st {};
+  REQUIRE(lstat(path.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+
+/// Sets or unsets environment variables for one scope.
+struct EnvGuard {
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+  void set(const char* name, const char* value) {
+    const char* old = std::getenv(name);
+    saved.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  }
+  ~EnvGuard() {
+    for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
+      if (it->second)
+        setenv(it->first.c_str(), it->second->c_str(), 1);
+      else
+        unsetenv(it->first.c_str());
+    }
+  }
 };
+
+/// Builds `s` in a fresh Jit over `dir` and returns its warnings.
+std::vector<std::string> rebuild_warnings(const std::string& dir, const KernelSpec& s, const char* want_origin) {
+  Jit jit(opts_for(dir));
+  Build b = jit.build(s, host());
+  CHECK(b.origin == want_origin);
+  return jit.take_warnings();
+}
 
 }  // namespace
 
@@ -76,28 +108,35 @@ TEST_CASE("cache: miss, then disk hit in a new Jit, then memory hit") {
   CHECK(c.code->spec.canonical() == s.canonical());
 }
 
-TEST_CASE("cache: the key changes when any key field changes") {
-  FakeCompiler a("x", "1.0"), b("y", "1.0"), a2("x", "1.1");
-  auto key = [](const KernelSpec& s, const char* t, const Compiler& c, CompileOptions o = {}) {
-    return make_cache_key(generate(s, parse_target(t)), c, o).hash;
+TEST_CASE("cache: the key changes when any key field changes, and names no compiler") {
+  auto key = [](const KernelSpec& s, const char* t, CompileOptions o = {}) {
+    return make_cache_key(generate(s, parse_target(t)), o).hash;
   };
   const KernelSpec base = spec("");
-  const std::string k0 = key(base, "gfx90a", a);
-  CHECK(key(base, "gfx90a", a) == k0);  // stable
-  CHECK(key(spec("dtype=f16"), "gfx90a", a) != k0);                // spec
-  CHECK(key(base, "gfx90a:xnack-", a) != k0);                      // target features
-  CHECK(key(base, "gfx942", a) != k0);                             // target
-  CHECK(key(spec("wave=64"), "gfx1100", a) != key(base, "gfx1100", a));  // wave
-  CHECK(key(base, "gfx90a", b) != k0);                             // backend
-  CHECK(key(base, "gfx90a", a2) != k0);                            // backend version
-  CHECK(key(base, "gfx90a", a, {{"-O2"}}) != k0);                  // options
+  const std::string k0 = key(base, "gfx90a");
+  CHECK(key(base, "gfx90a") == k0);                                // stable
+  CHECK(key(spec("dtype=f16"), "gfx90a") != k0);                   // spec
+  CHECK(key(base, "gfx90a:xnack-") != k0);                         // target features
+  CHECK(key(base, "gfx942") != k0);                                // target
+  CHECK(key(spec("wave=64"), "gfx1100") != key(base, "gfx1100"));  // wave
+  CHECK(key(base, "gfx90a", {{"-O2"}}) != k0);                     // options
   // The source hash is in the key: a template change makes a new key.
   GeneratedSource g = generate(base, parse_target("gfx90a"));
-  CacheKey k = make_cache_key(g, a, {});
+  CacheKey k = make_cache_key(g, {});
   g.source_hash = "0000000000000000";
-  CHECK(make_cache_key(g, a, {}).hash != k.hash);
+  CHECK(make_cache_key(g, {}).hash != k.hash);
   CHECK(k.text.find("format=" + std::to_string(kCacheFormatVersion)) != std::string::npos);
   CHECK(k.text.find(std::string("ropegen=") + ropegen_version()) != std::string::npos);
+  // Computed without a compiler: the compiler is recorded in the entry and matched there.
+  CHECK(k.text.find("backend") == std::string::npos);
+  CodeObject co;
+  co.backend = "x";
+  co.backend_version = "1.0";
+  CHECK(CompilerMatch{}.accepts(co));
+  CHECK(CompilerMatch{"x", ""}.accepts(co));
+  CHECK(!CompilerMatch{"y", ""}.accepts(co));
+  CHECK(CompilerMatch{"x", "1.0"}.accepts(co));
+  CHECK(!CompilerMatch{"x", "1.1"}.accepts(co));
 }
 
 TEST_CASE("cache: corrupt, truncated and foreign entries are rebuilt with a warning") {
@@ -168,6 +207,7 @@ TEST_CASE("cache: read-only bundle directories are searched first and never writ
     Jit maker(opts_for(bundle.path));
     maker.build(s, host());
   }
+  CHECK(write_bundle_manifest(bundle.path) == 1);
   JitOptions o = opts_for(user.path);
   o.bundle_dirs = {"/nonexistent/bundle", bundle.path};
   o.no_compile = true;
@@ -192,7 +232,7 @@ TEST_CASE("cache: ROPEGEN_NO_COMPILE turns a miss into an error naming the key")
     const std::string w = e.what();
     CHECK(w.find("ROPEGEN_NO_COMPILE is set and no cache entry exists") != std::string::npos);
     CHECK(w.find("spec=op=rope head_dim=16") != std::string::npos);
-    CHECK(w.find("backend=host-cxx") != std::string::npos);
+    CHECK(w.find("target=host") != std::string::npos);
   }
   CHECK(jit.compiles() == 0);
 }
@@ -314,4 +354,399 @@ TEST_CASE("cache: the Jit keeps the user directory under its size cap") {
   uint64_t total = 0;
   for (const auto& e : left) total += e.bytes;
   CHECK(total <= o.max_bytes);
+}
+
+TEST_CASE("cache: directories are created 0700 and entries 0600") {
+  TempDir dir;
+  const std::string sub = dir.path + "/a/b";
+  Jit jit(opts_for(sub));
+  Build b = jit.build(spec("op=rope head_dim=64 q_heads=2 kv_heads=1"), host());
+  CHECK(mode_of(sub) == 0700);
+  CHECK(mode_of(b.path) == 0600);
+}
+
+TEST_CASE("cache: files and directories others can write, symlinks and FIFOs are refused") {
+  alarm(120);  // a FIFO that blocks a read would hang here: fail instead
+  TempDir dir, elsewhere;
+  const KernelSpec s = spec("op=rope head_dim=64 q_heads=2 kv_heads=2 dtype=f32");
+  std::string path;
+  {
+    Jit jit(opts_for(dir.path));
+    path = jit.build(s, host()).path;
+  }
+  const std::string good = detail::read_file(path);
+  // A group/world-writable entry: refused with the reason, rebuilt, private again.
+  REQUIRE(chmod(path.c_str(), 0666) == 0);
+  auto w = rebuild_warnings(dir.path, s, "compiled");
+  REQUIRE(w.size() == 1);
+  CHECK(contains(w[0], "refusing cache entry " + path + ": it is writable by group or others"));
+  CHECK(mode_of(path) == 0600);
+  // A symlink to a valid entry: not followed.
+  detail::write_file(elsewhere.path + "/entry", good);
+  REQUIRE(unlink(path.c_str()) == 0);
+  REQUIRE(symlink((elsewhere.path + "/entry").c_str(), path.c_str()) == 0);
+  w = rebuild_warnings(dir.path, s, "compiled");
+  REQUIRE(w.size() == 1);
+  CHECK(contains(w[0], "it is a symbolic link"));
+  CHECK(mode_of(path) == 0600);  // replaced by a regular file; the link target untouched
+  CHECK(detail::read_file(elsewhere.path + "/entry") == good);
+  // A FIFO: no hang, in a build or in a listing (`cache verify`).
+  REQUIRE(unlink(path.c_str()) == 0);
+  REQUIRE(mkfifo(path.c_str(), 0600) == 0);
+  REQUIRE(mkfifo((dir.path + "/00000000deadbeef.rgco").c_str(), 0600) == 0);
+  w = rebuild_warnings(dir.path, s, "compiled");
+  REQUIRE(w.size() == 1);
+  CHECK(contains(w[0], "it is not a regular file"));
+  auto listed = DiskCache(dir.path, false).list();
+  REQUIRE(listed.size() == 2);
+  CHECK(!listed[0].valid);
+  CHECK(listed[0].problem == "it is not a regular file");
+  CHECK(listed[1].valid);
+  // A directory others can write: nothing is loaded from it or stored in it.
+  REQUIRE(chmod(dir.path.c_str(), 0777) == 0);
+  {
+    Jit jit(opts_for(dir.path));
+    Build b = jit.build(s, host());
+    CHECK(b.origin == "compiled");
+    CHECK(b.path.empty());
+    w = jit.take_warnings();
+    REQUIRE(w.size() == 1);
+    CHECK(w[0] == "not loading code from " + dir.path + ": it is writable by group or others; caching in memory only");
+  }
+  REQUIRE(chmod(dir.path.c_str(), 0700) == 0);
+  alarm(0);
+}
+
+TEST_CASE("cache: entries and directories owned by another user are refused") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: needs root to create a second user (useradd) and chown to it");
+    return;
+  }
+  const char* name = "ropegen-test-other";
+  if (!getpwnam(name)) {
+    const std::string cmd =
+        std::string("useradd --system --no-create-home --shell /usr/sbin/nologin ") + name + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    (void)rc;
+  }
+  const passwd* pw = getpwnam(name);
+  if (!pw) {
+    MESSAGE("skipped: useradd could not create a second user");
+    return;
+  }
+  const uid_t other = pw->pw_uid;
+  const gid_t group = pw->pw_gid;
+  TempDir dir, bundle;
+  const KernelSpec s = spec("op=rope head_dim=32 q_heads=2 kv_heads=2 dtype=f32");
+  std::string path;
+  {
+    Jit jit(opts_for(dir.path));
+    path = jit.build(s, host()).path;
+  }
+  // A file the other user owns (and so could have written) is not loaded.
+  REQUIRE(chown(path.c_str(), other, group) == 0);
+  auto w = rebuild_warnings(dir.path, s, "compiled");
+  REQUIRE(w.size() == 1);
+  CHECK(contains(w[0], "it is owned by another user (uid " + std::to_string(other) + ")"));
+  // The other user writes a file into a directory they own, in their own process; a Jit
+  // pointed at that directory loads nothing from it.
+  REQUIRE(chown(dir.path.c_str(), other, group) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (setgid(group) != 0 || setuid(other) != 0) _exit(2);
+    try {
+      detail::write_file(dir.path + "/planted", "code");
+    } catch (...) {
+      _exit(3);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  {
+    Jit jit(opts_for(dir.path));
+    Build b = jit.build(s, host());
+    CHECK(b.origin == "compiled");
+    CHECK(b.path.empty());
+    w = jit.take_warnings();
+    REQUIRE(w.size() == 1);
+    CHECK(contains(w[0], "not loading code from " + dir.path + ": it is owned by another user"));
+  }
+  // A bundle owned by another user is skipped too.
+  {
+    Jit maker(opts_for(bundle.path));
+    maker.build(s, host());
+  }
+  write_bundle_manifest(bundle.path);
+  REQUIRE(chown(bundle.path.c_str(), other, group) == 0);
+  JitOptions o = opts_for("");
+  o.bundle_dirs = {bundle.path};
+  o.no_compile = true;
+  Jit jit(o);
+  CHECK_THROWS_AS(jit.build(s, host()), Error);
+  w = jit.take_warnings();
+  REQUIRE(w.size() == 1);
+  CHECK(contains(w[0], "not loading code from " + bundle.path + ": it is owned by another user"));
+  CHECK(contains(w[0], "skipping this bundle"));
+  REQUIRE(chown(dir.path.c_str(), 0, 0) == 0);
+  REQUIRE(chown(bundle.path.c_str(), 0, 0) == 0);
+}
+
+TEST_CASE("cache: no predictable shared directory when HOME is unset") {
+  EnvGuard env;
+  env.set("ROPEGEN_CACHE_DIR", nullptr);
+  env.set("XDG_CACHE_HOME", nullptr);
+  env.set("HOME", nullptr);
+  env.set("XDG_RUNTIME_DIR", nullptr);
+  env.set("ROPEGEN_DISABLE_DISK_CACHE", nullptr);
+  std::string why;
+  CHECK(default_cache_dir(&why).empty());
+  CHECK(contains(why, "caching in memory only"));
+  JitOptions o = JitOptions::from_env();
+  CHECK(o.cache_dir.empty());
+  o.compiler = "host-cxx";
+  Jit jit(o);
+  auto w = jit.take_warnings();
+  REQUIRE(w.size() == 1);
+  CHECK(contains(w[0], "HOME"));
+  env.set("XDG_RUNTIME_DIR", "/run/user/4242");
+  CHECK(default_cache_dir() == "/run/user/4242/ropegen");
+}
+
+TEST_CASE("cache: every header field the request determines is checked; names never come from a file") {
+  TempDir dir;
+  const KernelSpec s = spec("op=rope_kv_append head_dim=64 q_heads=4 kv_heads=2 dtype=f32");
+  std::string path;
+  {
+    Jit jit(opts_for(dir.path));
+    path = jit.build(s, host()).path;
+  }
+  const std::string good = detail::read_file(path);
+  struct Edit {
+    const char* problem;
+    std::function<void(CodeObject&)> change;
+  };
+  const Edit edits[] = {
+      {"its launch plan does not match the request", [](CodeObject& co) { co.plan.tokens_per_block = 0; }},
+      {"its launch plan does not match the request", [](CodeObject& co) { co.plan.block_threads = 1 << 20; }},
+      {"its argument alignment does not match the request", [](CodeObject& co) { co.align.tensor_bytes = 1; }},
+      {"its entry symbol does not match the request", [](CodeObject& co) { co.entry = "../../../tmp/x"; }},
+      {"its host entry symbol does not match the request", [](CodeObject& co) { co.host_entry = "system"; }},
+      {"its spec does not match the request", [](CodeObject& co) { co.spec.head_dim = 128; }},
+      {"its target does not match the request", [](CodeObject& co) { co.target_id = "gfx90a"; }},
+  };
+  for (const Edit& e : edits) {
+    CAPTURE(e.problem);
+    // A valid checksum over edited fields: only the comparison with the request catches it.
+    std::string key_text;
+    CodeObject co = parse_entry(good, &key_text);
+    e.change(co);
+    detail::write_file(path, serialize_entry(CacheKey{key_text, hex64(fnv1a64(key_text))}, co));
+    auto listed = DiskCache(dir.path, false).list();  // `cache verify`
+    REQUIRE(listed.size() == 1);
+    CHECK(!listed[0].valid);
+    const bool keyed = contains(e.problem, "spec") || contains(e.problem, "target");  // they change the key
+    CHECK(listed[0].problem == (keyed ? "its spec, target or schedule does not match its key" : e.problem));
+    auto w = rebuild_warnings(dir.path, s, "compiled");
+    REQUIRE(w.size() == 1);
+    CHECK(contains(w[0], e.problem));
+    CHECK(DiskCache(dir.path, false).list().at(0).valid);
+  }
+}
+
+TEST_CASE("cache: the host runtime never uses a name from the code object in a path") {
+  TempDir scratch, dir;
+  EnvGuard env;
+  env.set("TMPDIR", scratch.path.c_str());
+  Jit jit(opts_for(dir.path));
+  CodeObject co = *jit.build(spec("op=rope head_dim=16 q_heads=1 kv_heads=1 dtype=f32"), host()).code;
+  co.entry = "../escaped";
+  auto kernel = open_runtime("host")->load(co);
+  CHECK(kernel != nullptr);
+  CHECK(access((scratch.path + "/escaped.so").c_str(), F_OK) != 0);
+}
+
+TEST_CASE("cache: bundles are checked against their SHA-256 manifest") {
+  TempDir bundle, user;
+  const KernelSpec s = spec("op=rope head_dim=48 q_heads=2 kv_heads=2 dtype=f16");
+  std::string path;
+  {
+    Jit maker(opts_for(bundle.path));
+    path = maker.build(s, host()).path;
+  }
+  JitOptions o = opts_for(user.path);
+  o.bundle_dirs = {bundle.path};
+  o.no_compile = true;
+  o.compiler.clear();  // any compiler's entry
+  auto attempt = [&](const char* want_warning) {
+    CAPTURE(want_warning);
+    Jit jit(o);
+    std::string origin;
+    try {
+      origin = jit.build(s, host()).origin;
+    } catch (const Error& e) {
+      CHECK(contains(e.what(), "ROPEGEN_NO_COMPILE is set"));
+    }
+    auto w = jit.take_warnings();
+    if (!want_warning) {
+      CHECK(w.empty());
+      CHECK(origin == "bundle");
+      return;
+    }
+    CHECK(origin.empty());
+    REQUIRE(w.size() == 1);
+    CHECK(contains(w[0], want_warning));
+  };
+  attempt("has no manifest SHA256SUMS");
+  CHECK(write_bundle_manifest(bundle.path) == 1);
+  CHECK(mode_of(bundle.path + "/SHA256SUMS") == 0644);
+  CHECK(detail::read_file(bundle.path + "/SHA256SUMS") ==
+        detail::sha256_hex(detail::read_file(path)) + "  " + path.substr(path.rfind('/') + 1) + "\n");
+  attempt(nullptr);
+  // Edited after the manifest was written (checksum and fields still valid).
+  std::string key_text;
+  const std::string good = detail::read_file(path);
+  CodeObject co = parse_entry(good, &key_text);
+  co.compile_ms += 1;
+  detail::write_file(path, serialize_entry(CacheKey{key_text, hex64(fnv1a64(key_text))}, co));
+  attempt("its SHA-256 does not match the bundle's manifest");
+  auto listed = DiskCache(bundle.path, true).list();
+  REQUIRE(listed.size() == 1);
+  CHECK(contains(listed[0].problem, "SHA-256 does not match the manifest"));
+  detail::write_file(path, good);
+  attempt(nullptr);
+  // Pinning a compiler: an entry built by another one is not served.
+  o.compiler = "nvrtc";
+  Jit pinned(o);
+  try {
+    pinned.build(s, host());
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(contains(e.what(), "backend=nvrtc"));
+  }
+}
+
+TEST_CASE("cache: SHA-256 matches the FIPS 180-4 test vectors") {
+  CHECK(detail::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(detail::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(detail::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(detail::sha256_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmn"
+                           "opqrsmnopqrstnopqrstu") ==
+        "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+  CHECK(detail::sha256_hex(std::string(1000000, 'a')) ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  // Incremental updates split anywhere give the same digest.
+  detail::Sha256 inc;
+  const std::string msg = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  inc.update(msg.data(), 5);
+  inc.update(msg.data() + 5, msg.size() - 5);
+  CHECK(inc.hex() == detail::sha256_hex(msg));
+}
+
+TEST_CASE("cache: a planted symlink never makes ropegen overwrite another file") {
+  TempDir dir, dump, victims;
+  const KernelSpec s = spec("op=rope head_dim=24 q_heads=3 kv_heads=1 dtype=f32");
+  const GeneratedSource g = generate(s, host());
+  const std::string victim = victims.path + "/precious";
+  detail::write_file(victim, "precious");
+  // At the dump file's name and at the entry's name.
+  REQUIRE(symlink(victim.c_str(), (dump.path + "/" + g.entry + ".host.hip").c_str()) == 0);
+  REQUIRE(symlink(victim.c_str(), (dir.path + "/" + make_cache_key(g, {}).hash + ".rgco").c_str()) == 0);
+  JitOptions o = opts_for(dir.path);
+  o.dump_dir = dump.path;
+  Jit jit(o);
+  Build b = jit.build(s, host());
+  CHECK(b.origin == "compiled");
+  CHECK(detail::read_file(victim) == "precious");
+  CHECK(mode_of(dump.path + "/" + g.entry + ".host.hip") == 0600);  // a regular file now
+  CHECK(mode_of(b.path) == 0600);
+}
+
+TEST_CASE("cache: stale temporary files are counted and pruned") {
+  TempDir dir;
+  detail::write_file(dir.path + "/.tmp-old123", "partial entry of a writer that died");
+  detail::write_file(dir.path + "/.tmp-new456", "a writer still at work");
+  const timespec old[2] = {{time(nullptr) - 3600, 0}, {time(nullptr) - 3600, 0}};
+  REQUIRE(utimensat(AT_FDCWD, (dir.path + "/.tmp-old123").c_str(), old, 0) == 0);
+  DiskCache cache(dir.path, false);
+  CHECK(cache.stats().stale_temp_files == 1);
+  CHECK(cache.stats().stale_temp_bytes == 35);
+  CHECK(cache.prune(1ull << 30) == 1);
+  CHECK(access((dir.path + "/.tmp-old123").c_str(), F_OK) != 0);
+  CHECK(access((dir.path + "/.tmp-new456").c_str(), F_OK) == 0);
+  CHECK(cache.stats().stale_temp_files == 0);
+}
+
+TEST_CASE("cache: processes asking for one key compile it once per machine") {
+  TempDir dir;
+  const KernelSpec s = spec("op=rope head_dim=56 q_heads=7 kv_heads=1 dtype=f32");
+  std::vector<pid_t> kids;
+  for (int p = 0; p < 4; ++p) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      try {
+        Jit j(opts_for(dir.path));
+        Build b = j.build(s, host());
+        _exit(b.origin == "compiled" ? 10 : b.origin == "disk" ? 20 : 30);
+      } catch (...) {
+        _exit(40);
+      }
+    }
+    kids.push_back(pid);
+  }
+  int compiled = 0, loaded = 0;
+  for (pid_t k : kids) {
+    int status = 0;
+    waitpid(k, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    compiled += WEXITSTATUS(status) == 10;
+    loaded += WEXITSTATUS(status) == 20;
+  }
+  CHECK(compiled == 1);
+  CHECK(loaded == 3);
+  // The lock file stays (removing it would let two processes lock different files).
+  CHECK(access((dir.path + "/" + make_cache_key(generate(s, host()), {}).hash + ".lock").c_str(), F_OK) == 0);
+}
+
+TEST_CASE("cache: header numbers of the wrong type or range are damage, never converted") {
+  // Found by tests/fuzz/fuzz_cache_entry: a float outside int's range in the plan.
+  TempDir dir;
+  const KernelSpec s = spec("op=rope head_dim=16 q_heads=2 kv_heads=2 dtype=f32");
+  std::string path;
+  {
+    Jit jit(opts_for(dir.path));
+    path = jit.build(s, host()).path;
+  }
+  const std::string good = detail::read_file(path);
+  const uint64_t header_len = [&] {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(good[16 + i])) << (8 * i);
+    return v;
+  }();
+  const std::string header = good.substr(24, header_len);
+  for (const char* bad_value : {"8.11111e+76", "3000000000", "\"16\"", "-1e300"}) {
+    CAPTURE(bad_value);
+    // Replace the first number of "plan" and rebuild the entry with a valid checksum.
+    std::string h = header;
+    const size_t at = h.find("\"plan\":[") + 8;
+    h.replace(at, h.find(',', at) - at, bad_value);
+    std::string entry = good.substr(0, 16);
+    for (int i = 0; i < 8; ++i) entry += static_cast<char>((h.size() >> (8 * i)) & 0xff);
+    entry += h;
+    entry += good.substr(24 + header_len, good.size() - 8 - 24 - header_len);
+    const uint64_t sum = fnv1a64(entry);
+    for (int i = 0; i < 8; ++i) entry += static_cast<char>((sum >> (8 * i)) & 0xff);
+    try {
+      parse_entry(entry);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Cache);
+      CHECK(contains(e.message(), "where a 32-bit integer belongs"));
+    }
+  }
 }

@@ -98,3 +98,55 @@ TEST_CASE("dsl: canonical text is itself a valid one-line spec (round trip)") {
     CHECK(back.hash() == s.hash());
   }
 }
+
+TEST_CASE("dsl: nesting deeper than 64 is an error with a location, not a stack overflow") {
+  // 64 levels parse (the value is then judged by the spec, not the parser).
+  const std::string ok = "kernel k {\n  x = " + std::string(64, '[') + std::string(64, ']') + "\n}\n";
+  try {
+    parse_spec_file("ok.rg", ok);
+  } catch (const Error& e) {
+    CHECK(e.kind() != ErrorKind::Parse);
+  }
+  for (const char* open : {"[", "f(a = "}) {
+    std::string text = "kernel k {\n  x = ";
+    for (int i = 0; i < 9000; ++i) text += open;
+    try {
+      parse_spec_file("deep.rg", text);
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Parse);
+      const std::string w = e.what();
+      CAPTURE(w);
+      const int step = static_cast<int>(std::string(open).size());
+      const std::string where =
+          "deep.rg:2:" + std::to_string(7 + 64 * step) + ": error: values are nested more than 64 deep";
+      CHECK(w.rfind(where, 0) == 0);
+    }
+  }
+}
+
+TEST_CASE("dsl: memory is linear in the length of a line") {
+  // A 160 KB one-line spec: 54,000 list items, each a token with a location. Locations
+  // share the text, so this takes a few MB, not a copy of the line per token (5 GB).
+  std::string text = "rotary_dim = [";
+  for (int i = 0; i < 54000; ++i) text += "1, ";
+  text += "1]";
+  REQUIRE(text.size() > 160000);
+  dsl::Source src("<long>", text);
+  dsl::KernelDecl d = dsl::parse_entries(src);
+  REQUIRE(d.entries.size() == 1);
+  REQUIRE(d.entries[0].value.items.size() == 54001);
+  const SourceLoc& last = d.entries[0].value.items.back().loc;
+  CHECK(last.col == static_cast<int>(text.size()) - 1);
+  CHECK(last.text.get() == d.entries[0].value.items.front().loc.text.get());  // one shared text
+  CHECK(last.line_text() == text);                                            // extracted when a message needs it
+  // And the whole message is still the same text with a caret.
+  try {
+    parse_spec_line(text);
+    FAIL("no error");
+  } catch (const Error& e) {
+    const std::string w = e.what();
+    CHECK(w.rfind("<spec>:1:14: error: ", 0) == 0);
+    CHECK(w.find("\n  rotary_dim = [1, 1, 1") != std::string::npos);
+  }
+}

@@ -1,9 +1,13 @@
 // One case per user-facing message: each bad input names what was wrong and where.
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <limits>
 
 #include "codegen/codegen.hpp"
+#include "common/process.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
@@ -168,6 +172,35 @@ TEST_CASE("errors: compiler selection and compile failures") {
   override_template_for_testing("rope_common.h", "");
 }
 
+TEST_CASE("errors: a failed compile leaves only the dumped source behind") {
+  const std::string tmp = detail::make_temp_dir("ropegen-errors-test");
+  const char* old = std::getenv("TMPDIR");
+  const std::string saved = old ? old : "";
+  setenv("TMPDIR", tmp.c_str(), 1);
+  override_template_for_testing("rope_common.h", "this is not C++;\n");
+  std::string source;
+  try {
+    GeneratedSource g = generate(parse_spec_line("op=rope head_dim=8 q_heads=1 kv_heads=1").spec, parse_target("host"));
+    select_compiler(g.target).compile(g, {});
+    FAIL("no error");
+  } catch (const Error& e) {
+    source = e.context("source");
+  }
+  override_template_for_testing("rope_common.h", "");
+  if (old)
+    setenv("TMPDIR", saved.c_str(), 1);
+  else
+    unsetenv("TMPDIR");
+  // The compiler's scratch directory is gone; the source the error names is kept.
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(tmp)) left.push_back(e.path().filename().string());
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].rfind("ropegen-failed-", 0) == 0);
+  CHECK(source.rfind(tmp + "/ropegen-failed-", 0) == 0);
+  CHECK(detail::read_file(source).find("this is not C++") != std::string::npos);
+  detail::remove_tree(tmp);
+}
+
 TEST_CASE("errors: launch arguments are checked before launching") {
   auto rt = make_host_runtime();
   GeneratedSource g = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64").spec, parse_target("host"));
@@ -205,19 +238,26 @@ TEST_CASE("errors: launch arguments are checked before launching") {
        [](auto& a) { a.abi_version = 1; }},
       {"argument block has size 120 and ABI version 2", [](auto& a) { a.size -= 8; }},
       {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
-      {"argument 'q' is null", [](auto& a) {  // an empty block: the activations are named first
+      {"argument 'q' is null",
+       [](auto& a) {  // an empty block: the activations are named first
          a = ROPEGEN_KERNEL_ARGS_INIT;
          a.num_tokens = 2;
        }},
       {"argument 'k' is null", [](auto& a) { a.k = nullptr; }},
       {"argument 'v' is null", [](auto& a) { a.v = nullptr; }},
       {"argument 'k_cache' is null", [](auto& a) { a.k_cache = nullptr; }},
-      {"argument 'slot_mapping' is null but a paged cache needs a slot per token", [](auto& a) { a.slot_mapping = nullptr; }},
+      {"argument 'slot_mapping' is null but a paged cache needs a slot per token",
+       [](auto& a) { a.slot_mapping = nullptr; }},
       {"argument 'positions' is null but RoPE needs a position per token", [](auto& a) { a.positions = nullptr; }},
       {"argument 'cos' is null but the spec says cos_sin = table", [](auto& a) { a.cos = nullptr; }},
       {"argument 'q_stride' = 100 is smaller than one token's row of 256 elements", [](auto& a) { a.q_stride = 100; }},
       {"argument 'k_stride' = 132 must be a multiple of 8 elements", [](auto& a) { a.k_stride = 132; }},
       {"argument 'q' must be aligned to 16 bytes", [](auto& a) { a.q = buf + 2; }},
+      // Index pointers are checked like the others: aligned to their element size.
+      {"argument 'positions' must be aligned to 4 bytes (the size of its i32 elements)",
+       [](auto& a) { a.positions = reinterpret_cast<unsigned char*>(idx) + 2; }},
+      {"argument 'slot_mapping' must be aligned to 4 bytes (the size of its i32 elements)",
+       [](auto& a) { a.slot_mapping = reinterpret_cast<unsigned char*>(idx) + 1; }},
       {"argument 'cos_sin_stride' = 16 is smaller than rotary_dim / 2 = 32", [](auto& a) { a.cos_sin_stride = 16; }},
   };
   for (const auto& c : cases) {
@@ -230,6 +270,16 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   auto hk = rt->load(select_compiler(h.target).compile(h, {}));
   expect_error([&] { hk->launch(good()); }, ErrorKind::Launch,
                "argument 'max_seq' = 0 must be positive for a contiguous(order = hnd) cache");
+  // A launch so large that rounding it up to whole blocks would overflow is refused.
+  expect_error(
+      [&] {
+        ropegen_kernel_args a = good();
+        a.num_tokens = std::numeric_limits<long long>::max();
+        kernel->launch(a);
+      },
+      ErrorKind::Launch, "is too large for one launch");
+  // Sizes whose rounding would wrap are refused, not served with a tiny buffer.
+  expect_error([&] { rt->alloc(SIZE_MAX - 100); }, ErrorKind::Launch, "bytes is too large");
   // Loading a code object for another runtime is refused, not crashed on.
   CodeObject foreign;
   foreign.format = "cubin";

@@ -1,6 +1,8 @@
 // ropegen error type: one exception class with a kind and context fields.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -29,7 +31,12 @@ struct SourceLoc {
   int line = 0;           ///< 1-based; 0 when unknown
   int col = 0;            ///< 1-based column of the first character
   int length = 1;         ///< characters to underline
-  std::string line_text;  ///< the whole source line, for the caret display
+  /// The source text, shared by every location in it (never copied per location), and
+  /// the byte range of this location's line in it.
+  std::shared_ptr<const std::string> text;
+  size_t line_begin = 0, line_end = 0;
+  /// The whole source line, for the caret display; "" when there is no text.
+  std::string line_text() const;
   bool known() const { return line > 0; }
 };
 

@@ -92,6 +92,10 @@ ropegen_status ropegen_context_create_with_options(const char* runtime, int devi
                                                    const ropegen_context_options* options,
                                                    ropegen_context** out);
 void ropegen_context_destroy(ropegen_context* ctx);
+/* Seals a directory of cache entries as a bundle (what `ropegen bundle` does last): writes
+ * its SHA256SUMS manifest, without which ROPEGEN_CACHE_PATH / cache_path serves nothing
+ * from it (docs/cache.md, Trust). `entries` (may be NULL) receives the number listed. */
+ropegen_status ropegen_bundle_write_manifest(const char* dir, size_t* entries);
 /* Target id of the context's device, e.g. "sm_90" or "host". */
 ropegen_status ropegen_context_target(const ropegen_context* ctx, char* buf, size_t len);
 

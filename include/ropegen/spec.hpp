@@ -145,7 +145,7 @@ bool target_can_run(const KernelSpec& spec, const Target& target);
 
 /// Parses a file of kernel blocks (name is used in diagnostics).
 std::vector<ParsedSpec> parse_spec_file(const std::string& name, const std::string& text);
-/// Reads and parses a spec file from disk.
+/// Reads and parses a spec file from disk (at most 16 MiB).
 std::vector<ParsedSpec> load_spec_file(const std::string& path);
 /// Parses the one-line form "head_dim=128 dtype=bf16" on top of defaults.
 ParsedSpec parse_spec_line(const std::string& text, const std::string& source_name = "<spec>");

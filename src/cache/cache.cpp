@@ -8,12 +8,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
-#include <random>
+#include <sstream>
 
 #include "../common/process.hpp"
+#include "../common/sha256.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {
@@ -39,60 +43,130 @@ uint64_t get_u64(const std::string& s, size_t at) {
 nlohmann::json plan_to_json(const LaunchPlan& p) {
   return {p.wave, p.vec, p.lanes_per_head, p.tokens_per_block, p.head_groups, p.num_tasks, p.block_threads};
 }
+/// An int field of a header: anything else (a float, a string, out of range) is damage,
+/// never a conversion (a float outside int's range is undefined behaviour).
+int int_field(const nlohmann::json& v) {
+  if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT32_MAX))
+    return static_cast<int>(v.get<uint64_t>());
+  if (v.is_number_integer() && v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX)
+    return static_cast<int>(v.get<int64_t>());
+  bad(std::string("bad metadata: a ") + v.type_name() + " value where a 32-bit integer belongs");
+}
+
 LaunchPlan plan_from_json(const nlohmann::json& j) {
   LaunchPlan p;
-  p.wave = j.at(0);
-  p.vec = j.at(1);
-  p.lanes_per_head = j.at(2);
-  p.tokens_per_block = j.at(3);
-  p.head_groups = j.at(4);
-  p.num_tasks = j.at(5);
-  p.block_threads = j.at(6);
+  p.wave = int_field(j.at(0));
+  p.vec = int_field(j.at(1));
+  p.lanes_per_head = int_field(j.at(2));
+  p.tokens_per_block = int_field(j.at(3));
+  p.head_groups = int_field(j.at(4));
+  p.num_tasks = int_field(j.at(5));
+  p.block_threads = int_field(j.at(6));
   return p;
 }
 
-std::string read_all(const std::string& path, bool* ok) {
-  *ok = false;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string out;
+/// Reads an entry file without following a symlink or blocking on a FIFO, and only if it is
+/// safe to run code from: a regular file owned by this user or root, not writable by group
+/// or others (checked on the open descriptor, so the file checked is the file read).
+/// Returns false with `why` ("" when the file does not exist).
+bool read_entry_file(const std::string& path, std::string* out, std::string* why) {
+  why->clear();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno != ENOENT && errno != ENOTDIR)
+      *why = errno == ELOOP ? "it is a symbolic link" : std::string("cannot open it: ") + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    *why = std::string("cannot stat it: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    *why = "it is not a regular file";
+  } else if (st.st_uid != geteuid() && st.st_uid != 0) {
+    *why = "it is owned by another user (uid " + std::to_string(st.st_uid) + ")";
+  } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    *why = "it is writable by group or others";
+  }
+  if (!why->empty()) {
+    close(fd);
+    return false;
+  }
+  out->clear();
+  out->reserve(static_cast<size_t>(st.st_size));
   char buf[65536];
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
+      *why = std::string("cannot read it: ") + std::strerror(errno);
       close(fd);
-      return {};
+      return false;
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    out->append(buf, static_cast<size_t>(n));
   }
   close(fd);
-  *ok = true;
-  return out;
+  return true;
 }
 
 bool mkdirs(const std::string& dir) {
   std::string cur;
   for (size_t i = 0; i <= dir.size(); ++i) {
     if (i == dir.size() || dir[i] == '/') {
-      if (!cur.empty() && mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return false;
+      if (!cur.empty() && mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) return false;
     }
     if (i < dir.size()) cur += dir[i];
   }
   return true;
 }
 
-}  // namespace
+bool ends_with(const std::string& s, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
 
-CacheKey make_cache_key(const GeneratedSource& src, const Compiler& compiler, const CompileOptions& opts) {
+/// The manifest of a bundle directory: file name -> SHA-256 hex. Throws Error(Cache).
+std::map<std::string, std::string> read_manifest(const std::string& dir) {
+  const std::string path = dir + "/" + kBundleManifest;
+  std::string text, why;
+  if (!read_entry_file(path, &text, &why)) {
+    if (why.empty())
+      bad("bundle " + dir + " has no manifest " + kBundleManifest + " (write bundles with `ropegen bundle`)");
+    bad("refusing the manifest " + path + ": " + why);
+  }
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() < 67 || line.compare(64, 2, "  ") != 0) bad("malformed manifest " + path);
+    out[line.substr(66)] = line.substr(0, 64);
+  }
+  return out;
+}
+
+std::string option_text(const CompileOptions& opts) {
   std::string options;
   for (const auto& o : opts.extra) options += (options.empty() ? "" : " ") + o;
+  return options;
+}
+
+/// The value of line `name=` of a key text.
+std::string key_field(const std::string& key_text, const std::string& name) {
+  const std::string tag = "\n" + name + "=";
+  size_t at = ("\n" + key_text).find(tag);
+  if (at == std::string::npos) return "";
+  at += tag.size() - 1;
+  const size_t end = key_text.find('\n', at);
+  return key_text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+}  // namespace
+
+CacheKey make_cache_key(const GeneratedSource& src, const CompileOptions& opts) {
   CacheKey k;
   k.text = "format=" + std::to_string(kCacheFormatVersion) + "\nropegen=" + ropegen_version() +
            "\nspec=" + src.spec.canonical() + "\nsource=" + src.source_hash + "\ntarget=" + src.target.id() +
-           "\nwave=" + std::to_string(src.plan.wave) + "\nbackend=" + compiler.name() +
-           "\nbackend_version=" + compiler.version() + "\noptions=" + options + "\n";
+           "\nwave=" + std::to_string(src.plan.wave) + "\noptions=" + option_text(opts) + "\n";
   k.hash = hex64(fnv1a64(k.text));
   return k;
 }
@@ -122,7 +196,7 @@ std::string serialize_entry(const CacheKey& key, const CodeObject& co) {
   return out;
 }
 
-CodeObject parse_entry(const std::string& b, const CacheKey* expect, std::string* key_text) {
+CodeObject parse_entry(const std::string& b, std::string* key_text) {
   if (b.size() < sizeof kMagic + 32 || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
     bad("not a ropegen cache entry (bad magic or too short)");
   size_t at = sizeof kMagic;
@@ -145,7 +219,6 @@ CodeObject parse_entry(const std::string& b, const CacheKey* expect, std::string
     nlohmann::json meta = nlohmann::json::parse(header);
     const std::string key = meta.at("key");
     if (key_text) *key_text = key;
-    if (expect && key != expect->text) bad("key mismatch (a different kernel under the same hash)");
     co.backend = meta.at("backend");
     co.backend_version = meta.at("backend_version");
     co.target_id = meta.at("target");
@@ -155,10 +228,11 @@ CodeObject parse_entry(const std::string& b, const CacheKey* expect, std::string
     co.spec = parse_spec_line(meta.at("spec").get<std::string>(), "<cache entry>").spec;
     co.plan = plan_from_json(meta.at("plan"));
     const auto& al = meta.at("align");
-    co.align = {al.at(0), al.at(1), al.at(2), al.at(3)};
+    co.align = {int_field(al.at(0)), int_field(al.at(1)), int_field(al.at(2)), int_field(al.at(3))};
     co.options = meta.at("options");
     co.log = meta.at("log");
-    co.compile_ms = meta.at("compile_ms");
+    if (!meta.at("compile_ms").is_number()) bad("bad metadata: compile_ms is not a number");
+    co.compile_ms = meta.at("compile_ms").get<double>();
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Cache) throw;
     bad(std::string("bad metadata: ") + e.what());
@@ -173,13 +247,75 @@ DiskCache::DiskCache(std::string dir, bool read_only) : dir_(std::move(dir)), re
 
 std::string DiskCache::path_for(const CacheKey& key) const { return dir_ + "/" + key.hash + kSuffix; }
 
-std::optional<CodeObject> DiskCache::load(const CacheKey& key, std::string* problem) const {
-  const std::string path = path_for(key);
-  bool ok = false;
-  std::string bytes = read_all(path, &ok);
-  if (!ok) return std::nullopt;
+void check_entry(const CodeObject& co, const std::string& key_text, const CacheKey& key, const GeneratedSource& src) {
+  if (key_text != key.text) bad("key mismatch (a different kernel under the same hash)");
+  auto differs = [](const char* what) { bad(std::string("its ") + what + " does not match the request"); };
+  if (compare_specs(co.spec, src.spec) != 0) differs("spec");
+  if (co.target_id != src.target.id()) differs("target");
+  const LaunchPlan &a = co.plan, &b = src.plan;
+  if (a.wave != b.wave || a.vec != b.vec || a.lanes_per_head != b.lanes_per_head ||
+      a.tokens_per_block != b.tokens_per_block || a.head_groups != b.head_groups || a.num_tasks != b.num_tasks ||
+      a.block_threads != b.block_threads)
+    differs("launch plan");
+  const ArgAlignment &x = co.align, &y = src.align;
+  if (x.tensor_bytes != y.tensor_bytes || x.row_elems != y.row_elems || x.table_bytes != y.table_bytes ||
+      x.table_elems != y.table_elems)
+    differs("argument alignment");
+  if (co.entry != src.entry) differs("entry symbol");
+  if (co.host_entry != src.host_entry) differs("host entry symbol");
+}
+
+void check_entry(const CodeObject& co, const std::string& key_text) {
+  GeneratedSource src;
+  CompileOptions opts;
   try {
-    CodeObject co = parse_entry(bytes, &key);
+    const Target target = parse_target(co.target_id);
+    // The schedule is the one part of a request that is not in the spec (ROPEGEN_PLAN):
+    // take it from the entry; the source hash in the key then has to match.
+    PlanChoice choice;
+    choice.tokens_per_block = co.plan.tokens_per_block;
+    choice.head_groups = co.plan.head_groups;
+    src = generate(co.spec, target, choice);
+    // The options line as one option: joined again, it is the same text whatever its spaces.
+    const std::string options = key_field(key_text, "options");
+    if (!options.empty()) opts.extra = {options};
+  } catch (const Error& e) {
+    bad(std::string("its fields do not describe a kernel: ") + e.message());
+  }
+  const CacheKey key = make_cache_key(src, opts);
+  if (key.text != key_text) bad("its spec, target or schedule does not match its key");
+  check_entry(co, key_text, key, src);
+}
+
+std::string untrusted_dir_reason(const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) return std::string("cannot stat it: ") + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return "it is not a directory";
+  if (st.st_uid != geteuid() && st.st_uid != 0)
+    return "it is owned by another user (uid " + std::to_string(st.st_uid) + ")";
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) return "it is writable by group or others";
+  return "";
+}
+
+std::optional<CodeObject> DiskCache::load(const CacheKey& key, const GeneratedSource& src, const CompilerMatch& want,
+                                          std::string* problem) const {
+  const std::string path = path_for(key);
+  std::string bytes, why;
+  if (!read_entry_file(path, &bytes, &why)) {
+    if (!why.empty() && problem) *problem = "refusing cache entry " + path + ": " + why;
+    return std::nullopt;
+  }
+  try {
+    if (read_only_) {
+      const auto manifest = read_manifest(dir_);
+      auto it = manifest.find(key.hash + kSuffix);
+      if (it == manifest.end()) bad("it is not listed in the bundle's manifest");
+      if (it->second != detail::sha256_hex(bytes)) bad("its SHA-256 does not match the bundle's manifest");
+    }
+    std::string key_text;
+    CodeObject co = parse_entry(bytes, &key_text);
+    check_entry(co, key_text, key, src);
+    if (!want.accepts(co)) return std::nullopt;                      // another compiler's build: not an error
     if (!read_only_) utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // last use, for LRU pruning
     return co;
   } catch (const Error& e) {
@@ -188,53 +324,78 @@ std::optional<CodeObject> DiskCache::load(const CacheKey& key, std::string* prob
   }
 }
 
+int DiskCache::lock(const CacheKey& key) const {
+  if (read_only_ || !mkdirs(dir_)) return -1;
+  const std::string path = dir_ + "/" + key.hash + ".lock";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -1;
+  }
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  // An OFD lock belongs to this open file description: threads and processes alike wait,
+  // and the kernel releases it when the process dies.
+  while (fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+    if (errno == EINTR) continue;
+    close(fd);
+    return -1;  // no OFD locks here (old kernel, some network file systems): compile anyway
+  }
+  return fd;
+}
+
 std::string DiskCache::store(const CacheKey& key, const CodeObject& co) const {
   if (read_only_) bad("cache directory " + dir_ + " is read-only");
   if (!mkdirs(dir_)) bad("cannot create cache directory " + dir_ + ": " + std::strerror(errno));
-  const std::string data = serialize_entry(key, co);
-  static std::atomic<unsigned> counter{0};
-  std::random_device rd;
-  const std::string tmp = dir_ + "/.tmp-" + key.hash + "-" + std::to_string(getpid()) + "-" +
-                          std::to_string(counter++) + "-" + std::to_string(rd());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) bad("cannot write to cache directory " + dir_ + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      close(fd);
-      unlink(tmp.c_str());
-      bad("cannot write cache entry in " + dir_ + ": " + std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    bad("cannot flush cache entry in " + dir_ + ": " + std::strerror(err));
-  }
   const std::string path = path_for(key);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    bad("cannot rename cache entry into place in " + dir_ + ": " + std::strerror(err));
+  try {
+    detail::write_file(path, serialize_entry(key, co), 0600, /*sync=*/true);
+  } catch (const Error& e) {
+    bad("cannot write cache entry in " + dir_ + ": " + e.message());
   }
   return path;
 }
 
+CacheDirStats DiskCache::stats() const {
+  CacheDirStats out;
+  DIR* d = opendir(dir_.c_str());
+  if (!d) return out;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind(detail::kTempPrefix, 0) != 0) continue;
+    struct stat st {};
+    if (lstat((dir_ + "/" + name).c_str(), &st) != 0 || now - st.st_mtime < kStaleTempSeconds) continue;
+    ++out.stale_temp_files;
+    out.stale_temp_bytes += static_cast<uint64_t>(st.st_size);
+  }
+  closedir(d);
+  return out;
+}
+
 std::vector<CacheEntryInfo> DiskCache::list(bool read_entries) const {
   std::vector<CacheEntryInfo> out;
+  // A directory with a manifest (a bundle) is checked against it too.
+  std::optional<std::map<std::string, std::string>> manifest;
+  if (read_entries && access((dir_ + "/" + kBundleManifest).c_str(), F_OK) == 0) {
+    try {
+      manifest = read_manifest(dir_);
+    } catch (const Error&) {
+      manifest.emplace();  // unreadable: no entry matches it
+    }
+  }
   DIR* d = opendir(dir_.c_str());
   if (!d) return out;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    if (name.size() < 6 || name.compare(name.size() - 5, 5, kSuffix) != 0) continue;
+    if (name.size() < 6 || !ends_with(name, kSuffix)) continue;
     CacheEntryInfo info;
     info.path = dir_ + "/" + name;
     struct stat st {};
-    if (stat(info.path.c_str(), &st) != 0) continue;
+    if (lstat(info.path.c_str(), &st) != 0) continue;
     info.bytes = static_cast<uint64_t>(st.st_size);
     info.last_used = st.st_mtime;
     if (!read_entries) {
@@ -242,13 +403,15 @@ std::vector<CacheEntryInfo> DiskCache::list(bool read_entries) const {
       out.push_back(info);
       continue;
     }
-    bool ok = false;
-    std::string bytes = read_all(info.path, &ok);
+    std::string bytes, why;
     try {
-      if (!ok) bad("unreadable");
+      if (!read_entry_file(info.path, &bytes, &why)) bad(why.empty() ? "unreadable" : why);
+      if (manifest && (!manifest->count(name) || manifest->at(name) != detail::sha256_hex(bytes)))
+        bad("its SHA-256 does not match the manifest " + std::string(kBundleManifest));
       std::string key_text;
-      CodeObject co = parse_entry(bytes, nullptr, &key_text);
+      CodeObject co = parse_entry(bytes, &key_text);
       if (hex64(fnv1a64(key_text)) + kSuffix != name) bad("file name does not match its key");
+      check_entry(co, key_text);
       info.valid = true;
       info.spec = co.spec.canonical();
       info.target = co.target_id;
@@ -266,16 +429,31 @@ std::vector<CacheEntryInfo> DiskCache::list(bool read_entries) const {
 
 size_t DiskCache::prune(uint64_t max_bytes, bool check_entries) const {
   if (read_only_) bad("cache directory " + dir_ + " is read-only");
+  size_t removed = 0;
+  if (stats().stale_temp_files > 0) {
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    std::vector<std::string> stale;
+    if (DIR* d = opendir(dir_.c_str())) {
+      while (dirent* e = readdir(d)) {
+        const std::string name = e->d_name;
+        struct stat st {};
+        if (name.rfind(detail::kTempPrefix, 0) == 0 && lstat((dir_ + "/" + name).c_str(), &st) == 0 &&
+            now - st.st_mtime >= kStaleTempSeconds)
+          stale.push_back(dir_ + "/" + name);
+      }
+      closedir(d);
+    }
+    for (const auto& p : stale) removed += unlink(p.c_str()) == 0 ? 1 : 0;
+  }
   auto entries = list(check_entries);
   uint64_t total = 0;
   for (const auto& e : entries) total += e.bytes;
-  if (!check_entries && total <= max_bytes) return 0;
+  if (!check_entries && total <= max_bytes) return removed;
   // Broken entries go first, then least recently used.
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
     if (a.valid != b.valid) return !a.valid;
     return a.last_used < b.last_used;
   });
-  size_t removed = 0;
   for (const auto& e : entries) {
     if (total <= max_bytes && e.valid) break;
     if (unlink(e.path.c_str()) == 0) {
@@ -294,8 +472,7 @@ size_t DiskCache::clear() const {
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    bool entry = name.size() > 5 && name.compare(name.size() - 5, 5, kSuffix) == 0;
-    if (entry || name.rfind(".tmp-", 0) == 0) names.push_back(name);
+    if (ends_with(name, kSuffix) || name.rfind(detail::kTempPrefix, 0) == 0) names.push_back(name);
   }
   closedir(d);
   for (const auto& n : names)
@@ -303,11 +480,44 @@ size_t DiskCache::clear() const {
   return removed;
 }
 
-std::string default_cache_dir() {
+size_t write_bundle_manifest(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (ends_with(e->d_name, kSuffix)) names.push_back(e->d_name);
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  std::string text;
+  for (const auto& n : names) {
+    std::string bytes, why;
+    if (!read_entry_file(dir + "/" + n, &bytes, &why)) bad("cannot add " + dir + "/" + n + " to the manifest: " + why);
+    text += detail::sha256_hex(bytes) + "  " + n + "\n";
+    // A bundle is an explicit output, deployed for other users: readable, never writable.
+    if (chmod((dir + "/" + n).c_str(), 0644) != 0)
+      bad("cannot make " + dir + "/" + n + " readable: " + std::strerror(errno));
+  }
+  if (chmod(dir.c_str(), 0755) != 0) bad("cannot make " + dir + " readable: " + std::strerror(errno));
+  try {
+    detail::write_file(dir + "/" + kBundleManifest, text, 0644, /*sync=*/true);
+  } catch (const Error& e) {
+    bad("cannot write the bundle manifest: " + e.message());
+  }
+  return names.size();
+}
+
+std::string default_cache_dir(std::string* why_none) {
   if (const char* d = std::getenv("ROPEGEN_CACHE_DIR"); d && *d) return d;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/ropegen";
   if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/ropegen";
-  return "/tmp/ropegen-cache-" + std::to_string(getuid());
+  // Never a predictable shared path such as /tmp/ropegen-<uid>: another user could create
+  // it first and plant code there. The runtime directory is private to this user.
+  if (const char* r = std::getenv("XDG_RUNTIME_DIR"); r && *r) return std::string(r) + "/ropegen";
+  if (why_none)
+    *why_none =
+        "no cache directory: ROPEGEN_CACHE_DIR, XDG_CACHE_HOME, HOME and XDG_RUNTIME_DIR are all unset; "
+        "caching in memory only";
+  return "";
 }
 
 std::vector<std::string> default_bundle_dirs() {
@@ -315,14 +525,6 @@ std::vector<std::string> default_bundle_dirs() {
   return p ? detail::split_nonempty(p, ':') : std::vector<std::string>{};
 }
 
-uint64_t default_cache_max_bytes() {
-  const char* v = std::getenv("ROPEGEN_CACHE_MAX_BYTES");
-  if (v && *v) {
-    char* end = nullptr;
-    unsigned long long n = std::strtoull(v, &end, 10);
-    if (end && *end == '\0') return n;
-  }
-  return 512ull << 20;
-}
+uint64_t default_cache_max_bytes() { return 512ull << 20; }
 
 }  // namespace ropegen

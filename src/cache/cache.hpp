@@ -11,27 +11,53 @@
 
 namespace ropegen {
 
-/// Bumped whenever the entry file layout changes; part of every key.
-constexpr int kCacheFormatVersion = 1;
+/// Bumped whenever the entry file layout or the key changes; part of every key.
+constexpr int kCacheFormatVersion = 2;
 /// ropegen's own version; part of every key.
 const char* ropegen_version();
+/// Name of a bundle's manifest: `sha256sum` lines ("<hex>  <file>") of its entries.
+constexpr const char* kBundleManifest = "SHA256SUMS";
+/// Temporary files older than this are stale (a writer died): prune removes them.
+constexpr int64_t kStaleTempSeconds = 300;
 
-/// A cache key: the full text (stored in the entry and compared on load) and its hash
-/// (the file name).
+/// A cache key: what the user asked for, computed without a compiler (so a bundle serves a
+/// machine that has none). The compiler that built an entry is recorded in the entry.
 struct CacheKey {
-  std::string text;
-  std::string hash;
+  std::string text;  ///< format, ropegen, spec, source hash, target, wave, options
+  std::string hash;  ///< FNV-1a 64 of text: the file name
 };
 
-/// Key for compiling `src` with `compiler` and `opts`: canonical spec, source hash, target
-/// with features, wave size, backend name and version, options, ropegen and format versions.
-CacheKey make_cache_key(const GeneratedSource& src, const Compiler& compiler, const CompileOptions& opts);
+/// Key for building `src` with `opts`: canonical spec, source hash, target with features,
+/// wave size, options, ropegen and format versions.
+CacheKey make_cache_key(const GeneratedSource& src, const CompileOptions& opts);
+
+/// Which compilers' entries a lookup accepts; an empty field accepts any. Bundles: any,
+/// or the backend the user pinned. The user directory: the backend and version that would
+/// compile now, so a compiler upgrade rebuilds.
+struct CompilerMatch {
+  std::string backend;
+  std::string version;
+  bool accepts(const CodeObject& co) const {
+    return (backend.empty() || co.backend == backend) && (version.empty() || co.backend_version == version);
+  }
+};
 
 /// Entry file bytes for a code object: header, key, metadata, payload, checksum.
 std::string serialize_entry(const CacheKey& key, const CodeObject& co);
 /// Parses entry bytes; throws Error(Cache) saying what is wrong (magic, version, size,
-/// checksum, key mismatch when `expect` is given).
-CodeObject parse_entry(const std::string& bytes, const CacheKey* expect, std::string* key_text = nullptr);
+/// checksum). `key_text` receives the stored key.
+CodeObject parse_entry(const std::string& bytes, std::string* key_text = nullptr);
+/// Checks a parsed entry against the request it claims to serve: the stored key must be
+/// `key`, and every field the request determines (spec, target, plan, alignment, entry
+/// symbols) must equal `src`'s. Throws Error(Cache) naming the first field that differs.
+void check_entry(const CodeObject& co, const std::string& key_text, const CacheKey& key, const GeneratedSource& src);
+/// The same check with the request recomputed from the entry itself (its spec, target and
+/// schedule), for `ropegen cache verify`, which has no request.
+void check_entry(const CodeObject& co, const std::string& key_text);
+
+/// Why ropegen must not load code from directory `dir` ("" when it may): it is not a
+/// directory, is owned by another user (root excepted), or is writable by group or others.
+std::string untrusted_dir_reason(const std::string& dir);
 
 /// One file of a cache directory, for listings.
 struct CacheEntryInfo {
@@ -43,6 +69,12 @@ struct CacheEntryInfo {
   std::string spec, target, backend, entry;
 };
 
+/// Counts of a directory's files besides entries.
+struct CacheDirStats {
+  size_t stale_temp_files = 0;  ///< ".tmp-*" older than kStaleTempSeconds
+  uint64_t stale_temp_bytes = 0;
+};
+
 /// A directory of entries. Read-only directories (prebuilt bundles) are only read.
 class DiskCache {
  public:
@@ -50,19 +82,32 @@ class DiskCache {
   const std::string& dir() const { return dir_; }
   bool read_only() const { return read_only_; }
 
-  /// The entry for `key` if present and intact. A corrupt or foreign file is reported in
-  /// `problem` (and counts as absent); it is never fatal.
-  std::optional<CodeObject> load(const CacheKey& key, std::string* problem) const;
-  /// Writes atomically (unique temp file, flush, fsync, rename). Throws Error(Cache) on failure.
+  /// The entry for `key` if present, intact, safe to load (a regular file owned by this
+  /// user or root, not writable by others; in a read-only directory also listed with its
+  /// SHA-256 in the manifest), built by a compiler `want` accepts, and matching `src` in
+  /// every field the request determines. A file that fails a check is reported in
+  /// `problem` (and counts as absent); it is never fatal. The caller checks the directory
+  /// itself with untrusted_dir_reason().
+  std::optional<CodeObject> load(const CacheKey& key, const GeneratedSource& src, const CompilerMatch& want,
+                                 std::string* problem) const;
+  /// Writes atomically (unique temp file, mode 0600, flush, fsync, rename); creates the
+  /// directory with mode 0700. Throws Error(Cache) on failure.
   std::string store(const CacheKey& key, const CodeObject& co) const;
+  /// Blocks until this process holds the machine-wide lock of `key` (an OFD lock on
+  /// `<hash>.lock`, released when the fd closes or the process dies; the file is never
+  /// removed). Returns the fd to close, or -1 when locking is not possible here.
+  int lock(const CacheKey& key) const;
   /// Path an entry for `key` has (or would have).
   std::string path_for(const CacheKey& key) const;
 
   /// The entries with sizes and last-use times; `read_entries` also opens each one to
   /// check it and fill in spec, target and backend (slower).
   std::vector<CacheEntryInfo> list(bool read_entries = true) const;
+  /// Temporary files left by writers that died.
+  CacheDirStats stats() const;
   /// Removes least-recently-used entries until the total is at most `max_bytes`; with
-  /// `check_entries`, damaged entries go first whatever the total. Returns files removed.
+  /// `check_entries`, damaged entries go first whatever the total; stale temporary files
+  /// always go. Returns files removed.
   size_t prune(uint64_t max_bytes, bool check_entries = true) const;
   /// Removes every entry (and stray temp files). Returns the number removed.
   size_t clear() const;
@@ -72,11 +117,19 @@ class DiskCache {
   bool read_only_;
 };
 
-/// $ROPEGEN_CACHE_DIR, else $XDG_CACHE_HOME/ropegen, else ~/.cache/ropegen.
-std::string default_cache_dir();
+/// Writes the manifest (kBundleManifest) of a bundle directory: the SHA-256 of every entry;
+/// makes the entries and manifest 0644 and the directory 0755 (a bundle is deployed for
+/// other users to read). Returns the number of entries listed. Throws Error(Cache).
+size_t write_bundle_manifest(const std::string& dir);
+
+/// $ROPEGEN_CACHE_DIR, else $XDG_CACHE_HOME/ropegen, else ~/.cache/ropegen, else
+/// $XDG_RUNTIME_DIR/ropegen; "" (memory only) when none is set, never a shared path.
+/// `why_none`, if given, receives the reason when the result is "".
+std::string default_cache_dir(std::string* why_none = nullptr);
 /// Directories in $ROPEGEN_CACHE_PATH (colon-separated), read-only.
 std::vector<std::string> default_bundle_dirs();
-/// $ROPEGEN_CACHE_MAX_BYTES, default 512 MiB.
+/// The user cache cap when $ROPEGEN_CACHE_MAX_BYTES is unset: 512 MiB (JitOptions::from_env
+/// reads the variable, with K/M/G, and warns about a bad value).
 uint64_t default_cache_max_bytes();
 
 }  // namespace ropegen

@@ -137,6 +137,14 @@ ropegen_status ropegen_context_target(const ropegen_context* ctx, char* buf, siz
   return ROPEGEN_OK;
 }
 
+ropegen_status ropegen_bundle_write_manifest(const char* dir, size_t* entries) {
+  if (!dir) return invalid("ropegen_bundle_write_manifest", "dir is NULL");
+  return guard([&] {
+    const size_t n = ropegen::write_bundle_manifest(dir);
+    if (entries) *entries = n;
+  });
+}
+
 ropegen_status ropegen_kernel_create(ropegen_context* ctx, const char* spec, ropegen_kernel** out) {
   if (!out) return invalid("ropegen_kernel_create", "out is NULL");
   *out = nullptr;

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -459,7 +461,9 @@ int run_cache(const std::string& action, const std::string& dir_flag, const std:
   // A directory the user names must exist: a typo would otherwise read as an empty cache.
   if (!dir_flag.empty() && !std::filesystem::is_directory(dir_flag))
     throw Error(ErrorKind::Io, "cache directory '" + dir_flag + "' does not exist");
-  const std::string dir = dir_flag.empty() ? default_cache_dir() : dir_flag;
+  std::string why_none;
+  const std::string dir = dir_flag.empty() ? default_cache_dir(&why_none) : dir_flag;
+  if (dir.empty()) throw Error(ErrorKind::Cache, why_none + "; use --dir");
   DiskCache cache(dir, false);
   if (action == "clear") {
     size_t n = cache.clear();
@@ -488,8 +492,10 @@ int run_cache(const std::string& action, const std::string& dir_flag, const std:
     }
     rows.push_back(r);
   }
+  const CacheDirStats extra = cache.stats();
   if (as_json) {
     std::cout << json{{"dir", dir}, {"entries", rows}, {"bytes", total}, {"invalid", bad},
+                      {"stale_temp_files", extra.stale_temp_files}, {"stale_temp_bytes", extra.stale_temp_bytes},
                       {"max_bytes", cap}}.dump(2) << "\n";
   } else if (action == "list") {
     std::printf("%-10s %-14s %9s  %-16s  %-24s %s\n", "target", "backend", "bytes", "last used", "entry", "spec");
@@ -510,13 +516,16 @@ int run_cache(const std::string& action, const std::string& dir_flag, const std:
     std::printf("dir      %s\nentries  %zu (%zu invalid)\nbytes    %llu\ncap      %llu\n", dir.c_str(),
                 entries.size(), bad, static_cast<unsigned long long>(total),
                 static_cast<unsigned long long>(cap));
+    std::printf("stale    %zu temporary files (%llu bytes; prune removes them)\n", extra.stale_temp_files,
+                static_cast<unsigned long long>(extra.stale_temp_bytes));
   }
   return action == "verify" && bad ? kError : kOk;
 }
 
 /// `ropegen bundle`: prebuild code objects for several targets into a directory that
-/// deployments use read-only through ROPEGEN_CACHE_PATH.
-int run_bundle(const Flags& f, const std::string& archs, const std::string& out_dir) {
+/// deployments use read-only through ROPEGEN_CACHE_PATH; its manifest (SHA-256 of every
+/// entry) is checked when they load. Exits non-zero when any entry was not written.
+int run_bundle(const Flags& f, const std::string& archs, const std::string& out_dir, int jobs) {
   if (out_dir.empty()) throw Error(ErrorKind::Io, "bundle needs -o DIR");
   std::vector<Target> targets;
   std::string list = archs;
@@ -524,27 +533,67 @@ int run_bundle(const Flags& f, const std::string& archs, const std::string& out_
   for (const auto& a : detail::split_nonempty(list, ',')) targets.push_back(parse_target(a));
   if (targets.empty()) throw Error(ErrorKind::Target, "bundle needs --arch with one or more targets");
   std::vector<ParsedSpec> specs = resolve_specs(f);
+  std::vector<std::pair<const Target*, const ParsedSpec*>> work;
+  for (const auto& t : targets)
+    for (const auto& ps : specs) {
+      check_target(ps, t);
+      work.emplace_back(&t, &ps);
+    }
   JitOptions jo = JitOptions::from_env();
   jo.cache_dir = out_dir;
+  jo.cache_note.clear();
   jo.bundle_dirs.clear();
   jo.no_compile = false;
   jo.max_bytes = ~0ull;
   if (!f.compiler.empty()) jo.compiler = f.compiler;
   Jit jit(jo);
-  const size_t total = specs.size() * targets.size();
-  size_t done = 0;
-  for (const auto& t : targets) {
-    for (const auto& ps : specs) {
-      check_target(ps, t);
-      Build b = jit.build(ps.spec, t);
+  const size_t total = work.size();
+  if (jobs <= 0) jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::mutex mu;
+  size_t next = 0, done = 0, written = 0;
+  auto worker = [&] {
+    for (;;) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (next == total) return;
+        i = next++;
+      }
+      const Target& t = *work[i].first;
+      const ParsedSpec& ps = *work[i].second;
+      std::string line;
+      bool ok = false;
+      try {
+        Build b = jit.build(ps.spec, t);
+        ok = !b.path.empty();  // memory only: the bundle lacks it
+        const char* what = !ok ? "NOT WRITTEN" : b.origin == "compiled" ? "built" : "present";
+        char buf[512];
+        std::snprintf(buf, sizeof buf, "%-8s %-22s %-12s %s %.0f ms", ps.spec.name.c_str(), t.id().c_str(),
+                      b.code->backend.c_str(), what, b.ms);
+        line = buf;
+      } catch (const Error& e) {
+        line = ps.spec.name + " " + t.id() + " FAILED: " + e.what();
+      }
+      std::lock_guard<std::mutex> lock(mu);
       ++done;
-      std::printf("[%zu/%zu] %-8s %-22s %-12s %s %.0f ms\n", done, total, ps.spec.name.c_str(), t.id().c_str(),
-                  b.code->backend.c_str(), b.origin == "compiled" ? "built" : "present", b.ms);
+      written += ok ? 1 : 0;
+      std::printf("[%zu/%zu] %s\n", done, total, line.c_str());
       std::fflush(stdout);
       for (const auto& w : jit.take_warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
     }
+  };
+  std::vector<std::thread> threads;
+  for (int j = 1; j < std::min<int>(jobs, static_cast<int>(total)); ++j) threads.emplace_back(worker);
+  worker();
+  for (auto& th : threads) th.join();
+  if (written != total) {
+    std::fprintf(stderr, "error: bundle %s: %zu of %zu code objects were not written\n", out_dir.c_str(),
+                 total - written, total);
+    return kError;
   }
-  std::printf("bundle   %s: %zu code objects; use with ROPEGEN_CACHE_PATH=%s\n", out_dir.c_str(), total, out_dir.c_str());
+  write_bundle_manifest(out_dir);
+  std::printf("bundle   %s: %zu code object%s and %s; use with ROPEGEN_CACHE_PATH=%s\n", out_dir.c_str(), total,
+              total == 1 ? "" : "s", kBundleManifest, out_dir.c_str());
   return kOk;
 }
 
@@ -837,6 +886,8 @@ int main(int argc, char** argv) {
   bundle_cmd->add_option("--kernel", f.kernel, "only this kernel of the spec file");
   bundle_cmd->add_option("--compiler", f.compiler, "force a backend");
   bundle_cmd->add_option("-o,--output", bundle_out, "output directory")->required();
+  int bundle_jobs = 0;
+  bundle_cmd->add_option("-j,--jobs", bundle_jobs, "parallel builds (default: the number of cores)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -908,7 +959,7 @@ int main(int argc, char** argv) {
       throw UsageError("unknown cache command '" + extra[0] + "'" + spec_detail::suggestion(extra[0], actions) +
                        " (commands: " + spec_detail::join(actions) + ")");
     }
-    if (*bundle_cmd) return run_bundle(f, bundle_archs, bundle_out);
+    if (*bundle_cmd) return run_bundle(f, bundle_archs, bundle_out, bundle_jobs);
     return run(f);
   } catch (const UsageError& e) {
     return report_error(f.json || json_errors, kUsage, "usage", "user", e.what(),

@@ -75,7 +75,8 @@ void override_template_for_testing(const std::string& name, const std::string& t
 
 std::pair<unsigned, unsigned> LaunchPlan::grid(long long num_tokens, int parallelism) const {
   if (num_tokens <= 0) return {0, 0};
-  long long gx = (num_tokens + tokens_per_block - 1) / tokens_per_block;
+  // Rounded up without num_tokens + tokens_per_block - 1, which overflows near LLONG_MAX.
+  long long gx = num_tokens / tokens_per_block + (num_tokens % tokens_per_block != 0);
   long long max_gy = (num_tasks + head_groups - 1) / head_groups;
   long long gy = 1;
   if (gx < parallelism) gy = std::min<long long>(max_gy, (parallelism + gx - 1) / gx);

@@ -45,17 +45,23 @@ Fault fault_of(ErrorKind kind) {
   return Fault::Internal;
 }
 
+std::string SourceLoc::line_text() const {
+  if (!text || line_begin > line_end || line_end > text->size()) return "";
+  return text->substr(line_begin, line_end - line_begin);
+}
+
 namespace {
 
 std::string format(ErrorKind kind, const std::string& message, const SourceLoc& loc, const ErrorContext& ctx) {
   std::ostringstream os;
   if (loc.known()) {
     os << loc.file << ':' << loc.line << ':' << loc.col << ": error: " << message;
-    if (!loc.line_text.empty()) {
-      os << "\n  " << loc.line_text << "\n  ";
+    const std::string line_text = loc.line_text();
+    if (!line_text.empty()) {
+      os << "\n  " << line_text << "\n  ";
       // Keep tabs so the caret lines up under the same characters.
-      for (int i = 1; i < loc.col && i - 1 < static_cast<int>(loc.line_text.size()); ++i)
-        os << (loc.line_text[i - 1] == '\t' ? '\t' : ' ');
+      for (int i = 1; i < loc.col && i - 1 < static_cast<int>(line_text.size()); ++i)
+        os << (line_text[i - 1] == '\t' ? '\t' : ' ');
       os << '^';
       for (int i = 1; i < loc.length; ++i) os << '~';
     }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "ropegen/error.hpp"
 
@@ -89,21 +88,83 @@ void remove_tree(const std::string& path) {
   std::filesystem::remove_all(path, ec);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::Io, "cannot open '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(ErrorKind::Io, "cannot read '" + path + "'");
-  return ss.str();
+namespace {
+
+std::string size_text(size_t bytes) {
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
 }
 
-void write_file(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(ErrorKind::Io, "cannot create '" + path + "'");
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  out.flush();
-  if (!out) throw Error(ErrorKind::Io, "cannot write '" + path + "'");
+}  // namespace
+
+std::string read_file(const std::string& path, size_t max_bytes, bool regular_only, const char* what) {
+  const int flags = O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK | O_NOFOLLOW : 0);
+  int fd = open(path.c_str(), flags);
+  if (fd < 0)
+    throw Error(ErrorKind::Io, std::string("cannot open ") + what + " '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || (regular_only && !S_ISREG(st.st_mode))) {
+    close(fd);
+    throw Error(ErrorKind::Io, std::string(what) + " '" + path + "' is not a regular file");
+  }
+  std::string out;
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= max_bytes)
+    out.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      throw Error(ErrorKind::Io, std::string("cannot read ") + what + " '" + path + "': " + std::strerror(err));
+    }
+    if (n == 0) break;
+    if (static_cast<size_t>(n) > max_bytes - out.size()) {
+      close(fd);
+      throw Error(ErrorKind::Io, std::string(what) + " '" + path + "' is larger than " + size_text(max_bytes));
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+void write_file(const std::string& path, const std::string& data, mode_t mode, bool sync) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string templ = dir + "/" + kTempPrefix + "XXXXXX";
+  std::vector<char> name(templ.begin(), templ.end());
+  name.push_back('\0');
+  // mkostemp: a random name created O_CREAT | O_EXCL (never through a symlink), mode 0600.
+  int fd = mkostemp(name.data(), O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorKind::Io, "cannot create a file in '" + dir + "': " + std::strerror(errno));
+  const std::string tmp = name.data();
+  auto fail = [&](const std::string& doing) {
+    const int err = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    throw Error(ErrorKind::Io, "cannot " + doing + " '" + path + "': " + std::strerror(err));
+  };
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write");
+    done += static_cast<size_t>(n);
+  }
+  if (mode != 0600 && fchmod(fd, mode) != 0) fail("set the mode of");
+  if (sync && fsync(fd) != 0) fail("flush");
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(tmp.c_str());
+    throw Error(ErrorKind::Io, "cannot write '" + path + "': " + std::strerror(err));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    unlink(tmp.c_str());
+    throw Error(ErrorKind::Io, "cannot create '" + path + "': " + std::strerror(err));
+  }
 }
 
 std::vector<std::string> split_nonempty(const std::string& text, char sep) {

@@ -1,6 +1,10 @@
 // Running external tools (compilers) without a shell, capturing their output.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,10 +23,19 @@ ProcessResult run_process(const std::vector<std::string>& argv);
 std::string make_temp_dir(const std::string& prefix);
 /// Removes a directory tree, ignoring errors.
 void remove_tree(const std::string& path);
-/// Reads a whole file; throws Error(Io).
-std::string read_file(const std::string& path);
-/// Writes a whole file; throws Error(Io).
-void write_file(const std::string& path, const std::string& data);
+/// Reads a whole file of at most `max_bytes`; throws Error(Io) naming `what` and the path.
+/// With `regular_only` (the default) a FIFO, device or directory is refused before anything
+/// is read: the file is opened O_NONBLOCK | O_NOFOLLOW and checked with fstat, so a planted
+/// FIFO cannot hang the caller.
+std::string read_file(const std::string& path, size_t max_bytes = SIZE_MAX, bool regular_only = true,
+                      const char* what = "file");
+/// Replaces `path` with `data`: writes a fresh file beside it (random name ".tmp-XXXXXX",
+/// created O_EXCL with mode 0600, then chmod'ed to `mode`), fsyncs it when `sync`, and
+/// renames it over `path`. A symlink planted at `path` is replaced, never followed; readers
+/// see the old file or the whole new one. Throws Error(Io).
+void write_file(const std::string& path, const std::string& data, mode_t mode = 0600, bool sync = false);
+/// Prefix of the temporary files write_file() leaves behind if it dies mid-write.
+constexpr const char* kTempPrefix = ".tmp-";
 /// Splits on `sep`, dropping empty parts ("a::b" -> {"a", "b"}).
 std::vector<std::string> split_nonempty(const std::string& text, char sep);
 

@@ -18,7 +18,7 @@ std::string dump_failed_source(const GeneratedSource& src) {
     const char* env = std::getenv("ROPEGEN_DUMP_DIR");
     if (env && *env) {
       dir = env;
-      mkdir(dir.c_str(), 0755);
+      mkdir(dir.c_str(), 0700);
     } else {
       dir = make_temp_dir("ropegen-failed");
     }

@@ -198,7 +198,12 @@ std::string disassemble(const CodeObject& co) {
     argv = {tool, "-d", "--no-show-raw-insn"};
   }
   const std::string dir = detail::make_temp_dir("ropegen-disasm");
-  const std::string file = dir + "/" + co.entry + "." + co.format;
+  // A fixed name: nothing read from a code object becomes part of a path.
+  const char* ext = co.format == "cubin"   ? ".cubin"
+                    : co.format == "ptx"   ? ".ptx"
+                    : co.format == "hsaco" ? ".hsaco"
+                                           : ".so";
+  const std::string file = dir + "/code" + ext;
   detail::ProcessResult r;
   try {
     detail::write_file(file, std::string(co.bytes.begin(), co.bytes.end()));

@@ -37,6 +37,8 @@ nlohmann::json cached_probe(const std::string& tool, const std::vector<std::stri
   const char* off = std::getenv("ROPEGEN_DISABLE_DISK_CACHE");
   if (off && *off && std::string(off) != "0") return probe();
   const std::string dir = default_cache_dir();
+  // Only a private directory: the probes name the compilers ropegen runs.
+  if (dir.empty() || (access(dir.c_str(), F_OK) == 0 && !untrusted_dir_reason(dir).empty())) return probe();
   const std::string path = dir + "/probes-2.json";
   const std::string fp = fingerprint(files);
   std::lock_guard<std::mutex> lock(g_mu);
@@ -52,10 +54,8 @@ nlohmann::json cached_probe(const std::string& tool, const std::vector<std::stri
   nlohmann::json result = probe();
   try {
     all[tool] = {{"fingerprint", fp}, {"result", result}};
-    mkdir(dir.c_str(), 0755);
-    const std::string tmp = path + ".tmp-" + std::to_string(getpid());
-    write_file(tmp, all.dump(1));
-    if (rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+    mkdir(dir.c_str(), 0700);
+    write_file(path, all.dump(1));
   } catch (...) {
     // An unwritable cache only costs the probe next time.
   }

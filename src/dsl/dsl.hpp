@@ -15,13 +15,13 @@ class Source {
  public:
   Source(std::string name, std::string text);
   const std::string& name() const { return name_; }
-  const std::string& text() const { return text_; }
-  /// Location of a byte offset, with its line text filled in.
+  const std::string& text() const { return *text_; }
+  /// Location of a byte offset; it shares the text (no copy of the line).
   SourceLoc loc(size_t offset, size_t length) const;
 
  private:
   std::string name_;
-  std::string text_;
+  std::shared_ptr<const std::string> text_;
   std::vector<size_t> line_starts_;
 };
 
@@ -59,6 +59,10 @@ struct KernelDecl {
   SourceLoc name_loc;
   std::vector<Entry> entries;
 };
+
+/// Deepest nesting of calls and lists a value may have; deeper input is a parse error
+/// (recursion depth, so stack use, stays bounded).
+constexpr int kMaxNesting = 64;
 
 /// Parses a file holding one or more kernel blocks. Throws Error(Parse) with a location.
 std::vector<KernelDecl> parse_file(const Source& src);

@@ -15,14 +15,16 @@
 
 namespace ropegen::dsl {
 
-Source::Source(std::string name, std::string text) : name_(std::move(name)), text_(std::move(text)) {
+Source::Source(std::string name, std::string text)
+    : name_(std::move(name)), text_(std::make_shared<const std::string>(std::move(text))) {
   line_starts_.push_back(0);
-  for (size_t i = 0; i < text_.size(); ++i)
-    if (text_[i] == '\n') line_starts_.push_back(i + 1);
+  for (size_t i = 0; i < text_->size(); ++i)
+    if ((*text_)[i] == '\n') line_starts_.push_back(i + 1);
 }
 
 SourceLoc Source::loc(size_t offset, size_t length) const {
-  if (offset > text_.size()) offset = text_.size();
+  const std::string& text = *text_;
+  if (offset > text.size()) offset = text.size();
   size_t line = 0;
   // Binary search for the last line start <= offset.
   size_t lo = 0, hi = line_starts_.size();
@@ -32,15 +34,17 @@ SourceLoc Source::loc(size_t offset, size_t length) const {
   }
   line = lo;
   size_t start = line_starts_[line];
-  size_t end = text_.find('\n', start);
-  if (end == std::string::npos) end = text_.size();
+  size_t end = text.find('\n', start);
+  if (end == std::string::npos) end = text.size();
+  if (end > start && text[end - 1] == '\r') --end;
   SourceLoc l;
   l.file = name_;
   l.line = static_cast<int>(line) + 1;
   l.col = static_cast<int>(offset - start) + 1;
   l.length = static_cast<int>(length == 0 ? 1 : length);
-  l.line_text = text_.substr(start, end - start);
-  if (!l.line_text.empty() && l.line_text.back() == '\r') l.line_text.pop_back();
+  l.text = text_;
+  l.line_begin = start;
+  l.line_end = end;
   return l;
 }
 
@@ -76,7 +80,7 @@ const char* describe(Tok t) {
 
 class Lexer {
  public:
-  explicit Lexer(const Source& src) : src_(src), s_(src.text()) {}
+  explicit Lexer(const Source& src) : s_(src.text()) {}
 
   Token next() {
     skip_space();
@@ -137,7 +141,6 @@ class Lexer {
       }
     }
   }
-  const Source& src_;
   const std::string& s_;
   size_t pos_ = 0;
 };
@@ -213,6 +216,13 @@ class Parser {
   }
 
   Value value(const std::string& what) {
+    // Bounded recursion: deeply nested input must not overflow the stack.
+    struct Depth {
+      int& d;
+      explicit Depth(int& depth) : d(++depth) {}
+      ~Depth() { --d; }
+    } depth(depth_);
+    if (depth_ > kMaxNesting) fail(tok_, "values are nested more than " + std::to_string(kMaxNesting) + " deep");
     Value v;
     v.loc = loc(tok_);
     if (tok_.kind == Tok::Number) {
@@ -308,6 +318,7 @@ class Parser {
   const Source& src_;
   Lexer lex_;
   Token tok_;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "jit/jit.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -10,12 +11,13 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "../common/env.hpp"
 #include "../common/process.hpp"
-#include "ropegen/error.hpp"
 #include "compile/inspect.hpp"
+#include "ropegen/error.hpp"
 
 namespace ropegen {
 namespace {
@@ -40,7 +42,7 @@ bool env_true(const char* name) {
 
 JitOptions JitOptions::from_env() {
   JitOptions o;
-  o.cache_dir = env_true("ROPEGEN_DISABLE_DISK_CACHE") ? "" : default_cache_dir();
+  if (!env_true("ROPEGEN_DISABLE_DISK_CACHE")) o.cache_dir = default_cache_dir(&o.cache_note);
   o.bundle_dirs = default_bundle_dirs();
   if (const char* c = std::getenv("ROPEGEN_COMPILER"); c && *c) o.compiler = c;
   o.no_compile = env_true("ROPEGEN_NO_COMPILE");
@@ -72,6 +74,7 @@ struct Jit::Impl {
   std::map<RequestKey, std::shared_future<Build>> memory;
   std::vector<std::string> warnings;
   bool disk_writable = true;
+  std::set<std::string> refused_dirs;  // warned about once
   size_t compiles = 0;
 
   void warn(const std::string& w) {
@@ -82,8 +85,9 @@ struct Jit::Impl {
 
   void dump(const GeneratedSource& src, const CodeObject& co) {
     try {
-      mkdir(opts.dump_dir.c_str(), 0755);
-      const std::string base = opts.dump_dir + "/" + co.entry + "." + src.target.arch;
+      mkdir(opts.dump_dir.c_str(), 0700);
+      // Names come from the request, never from a file.
+      const std::string base = opts.dump_dir + "/" + src.entry + "." + src.target.arch;
       detail::write_file(base + ".hip", src.source);
       detail::write_file(base + ".options", co.options + "\n");
       detail::write_file(base + ".log", co.log);
@@ -96,17 +100,28 @@ struct Jit::Impl {
     }
   }
 
+  /// Whether code may be loaded from `dir` (see untrusted_dir_reason); warns once per
+  /// directory when not. A missing directory is simply empty.
+  bool trusted(const std::string& dir, const char* consequence) {
+    if (access(dir.c_str(), F_OK) != 0) return false;
+    const std::string why = untrusted_dir_reason(dir);
+    if (why.empty()) return true;
+    bool first;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      first = refused_dirs.insert(dir).second;
+    }
+    if (first) warn("not loading code from " + dir + ": " + why + "; " + consequence);
+    return false;
+  }
+
   Build build_uncached(const KernelSpec& spec, const Target& target, const CompileOptions& copts,
                            std::chrono::steady_clock::time_point t0) {
     GeneratedSource src = ropegen::generate(spec, target, opts.plan);
-    // Which backend, and why others of the same vendor were passed over.
-    std::string note;
-    const Compiler* chosen = &select_compiler(target, opts.compiler, &note);
-    const CacheKey key = make_cache_key(src, *chosen, copts);
+    const CacheKey key = make_cache_key(src, copts);
     Build info;
     info.generated = std::make_shared<const GeneratedSource>(src);
     info.key_hash = key.hash;
-    info.compiler_note = note;
     auto finish = [&](CodeObject co, const char* origin, std::string path) {
       info.code = std::make_shared<const CodeObject>(std::move(co));
       info.origin = origin;
@@ -114,24 +129,64 @@ struct Jit::Impl {
       info.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (opts.verbose)
         std::fprintf(stderr, "ropegen: %s %s for %s (%s, key %s) in %.1f ms\n", origin, info.code->entry.c_str(),
-                     target.id().c_str(), chosen->name().c_str(), key.hash.c_str(), info.ms);
+                     target.id().c_str(), info.code->backend.c_str(), key.hash.c_str(), info.ms);
       return info;
     };
+    // Bundles serve what was asked, built by any compiler unless one is pinned: no compiler
+    // is probed, so a machine without compilers is served.
+    const CompilerMatch pinned{opts.compiler, ""};
     for (const auto& dir : opts.bundle_dirs) {
+      if (!trusted(dir, "skipping this bundle")) continue;
       DiskCache bundle(dir, true);
       std::string problem;
-      if (auto co = bundle.load(key, &problem)) return finish(std::move(*co), "bundle", bundle.path_for(key));
+      if (auto co = bundle.load(key, src, pinned, &problem))
+        return finish(std::move(*co), "bundle", bundle.path_for(key));
       if (!problem.empty()) warn(problem);
     }
     DiskCache user(opts.cache_dir, false);
-    if (!opts.cache_dir.empty()) {
-      std::string problem;
-      if (auto co = user.load(key, &problem)) return finish(std::move(*co), "disk", user.path_for(key));
-      if (!problem.empty()) warn(problem + "; rebuilding it");
+    bool use_disk;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      use_disk = disk_writable && !opts.cache_dir.empty();
     }
+    if (use_disk && access(opts.cache_dir.c_str(), F_OK) == 0 && !trusted(opts.cache_dir, "caching in memory only")) {
+      std::lock_guard<std::mutex> lock(mu);
+      disk_writable = use_disk = false;
+    }
+    // The user directory: without compiling, any compiler's entry; else the entry of the
+    // compiler that would build it now (a compiler upgrade rebuilds).
+    std::string note;
+    const Compiler* chosen = nullptr;
+    if (!opts.no_compile) {
+      chosen = &select_compiler(target, opts.compiler, &note);
+      info.compiler_note = note;
+    }
+    const CompilerMatch match = chosen ? CompilerMatch{chosen->name(), chosen->version()} : pinned;
+    auto load_user = [&](bool report) -> std::optional<CodeObject> {
+      std::string problem;
+      auto co = user.load(key, src, match, &problem);
+      if (!co && report && !problem.empty()) warn(problem + "; rebuilding it");
+      return co;
+    };
+    if (use_disk)
+      if (auto co = load_user(true)) return finish(std::move(*co), "disk", user.path_for(key));
     if (opts.no_compile) {
-      throw Error(ErrorKind::Cache, "ROPEGEN_NO_COMPILE is set and no cache entry exists for " + src.entry +
-                                        " on " + target.id() + " (key " + key.hash + "):\n" + key.text);
+      throw Error(ErrorKind::Cache, "ROPEGEN_NO_COMPILE is set and no cache entry exists for " + src.entry + " on " +
+                                        target.id() + " (key " + key.hash + "):\n" + key.text +
+                                        (opts.compiler.empty() ? "" : "backend=" + opts.compiler + "\n"));
+    }
+    // One compile per key on this machine: wait for another process compiling the same key,
+    // then take its entry.
+    struct LockFile {
+      int fd = -1;
+      ~LockFile() {
+        if (fd >= 0) close(fd);
+      }
+    } held;
+    if (use_disk) {
+      held.fd = user.lock(key);
+      if (held.fd >= 0)
+        if (auto co = load_user(false)) return finish(std::move(*co), "disk", user.path_for(key));
     }
     CodeObject co = chosen->compile(src, copts);
     {
@@ -140,12 +195,7 @@ struct Jit::Impl {
     }
     if (!opts.dump_dir.empty()) dump(src, co);
     std::string path;
-    bool write;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      write = disk_writable && !opts.cache_dir.empty();
-    }
-    if (write) {
+    if (use_disk) {
       try {
         path = user.store(key, co);
         user.prune(opts.max_bytes, /*check_entries=*/false);  // sizes only: cheap after every store
@@ -161,7 +211,10 @@ struct Jit::Impl {
   }
 };
 
-Jit::Jit(JitOptions options) : impl_(std::make_unique<Impl>()) { impl_->opts = std::move(options); }
+Jit::Jit(JitOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->opts = std::move(options);
+  if (!impl_->opts.cache_note.empty()) impl_->warn(impl_->opts.cache_note);
+}
 Jit::~Jit() = default;
 
 const JitOptions& Jit::options() const { return impl_->opts; }

@@ -22,6 +22,7 @@ struct JitOptions {
   uint64_t max_bytes = 512ull << 20;     ///< user cache size cap (LRU eviction)
   int verbose = 0;                       ///< 1: one line per build on stderr
   PlanChoice plan;                       ///< schedule override for tuning (ROPEGEN_PLAN)
+  std::string cache_note;                ///< why from_env() found no cache directory; warned once
 
   static JitOptions from_env();
 };
@@ -39,7 +40,8 @@ struct Build {
   const LaunchPlan& plan() const { return generated->plan; }
 };
 
-/// Thread-safe; one compile per key per process even under concurrent requests.
+/// Thread-safe; one compile per key per process even under concurrent requests, and per
+/// machine across processes that share the user cache directory (a per-key lock file).
 class Jit {
  public:
   explicit Jit(JitOptions options = JitOptions::from_env());

@@ -216,6 +216,8 @@ std::vector<Expected> expect(const Problem& p) {
     }
     const long long slot = p.slots.empty() ? pos : p.slots[t];
     if (slot < 0) continue;  // padding
+    // contiguous(order = hnd): [kv_heads, max_seq, head_dim]; a slot past max_seq is skipped.
+    if (s.cache.kind == CacheKind::Contiguous && s.cache.order == CacheOrder::Hnd && slot >= p.max_seq) continue;
     for (int h = 0; h < s.kv_heads; ++h) {
       const long long dst = cache_offset(s, slot, h, p.max_seq);
       const long long ksrc = p.k.offset + t * p.k.stride + h * D;

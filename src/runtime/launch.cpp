@@ -16,10 +16,11 @@ namespace {
 
 [[noreturn]] void bad(const std::string& msg) { throw Error(ErrorKind::Launch, msg); }
 
-void aligned(const void* p, int bytes, const char* name) {
+void aligned(const void* p, int bytes, const ArgRequirement& r) {
   if (p && reinterpret_cast<std::uintptr_t>(p) % static_cast<unsigned>(bytes) != 0)
-    bad(std::string("argument '") + name + "' must be aligned to " + std::to_string(bytes) +
-        " bytes for this kernel's vector width");
+    bad(std::string("argument '") + r.name + "' must be aligned to " + std::to_string(bytes) + " bytes " +
+        (r.dtype == "i32" || r.dtype == "i64" ? "(the size of its " + r.dtype + " elements)"
+                                              : std::string("for this kernel's vector width")));
 }
 
 const ArgField& field(const char* name) {
@@ -41,6 +42,7 @@ long long integer_at(const ropegen_kernel_args& a, size_t offset) {
 }
 
 const char* index_dtype(const KernelSpec& s) { return s.index == IndexType::I32 ? "i32" : "i64"; }
+int index_bytes(const KernelSpec& s) { return s.index == IndexType::I32 ? 4 : 8; }
 
 }  // namespace
 
@@ -85,6 +87,7 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     pos.why = s.uses_rope() ? "RoPE needs a position per token"
                             : "without slot_mapping a contiguous cache is written at each position";
     pos.dtype = index_dtype(s);
+    pos.align = index_bytes(s);
     pos.shape = {kDimTokens};
     pos.unless_slots = !s.uses_rope();
     out.push_back(pos);
@@ -94,6 +97,7 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     slots.required = paged;
     slots.why = paged ? "a paged cache needs a slot per token" : "optional: the position is the slot";
     slots.dtype = index_dtype(s);
+    slots.align = index_bytes(s);
     slots.shape = {kDimTokens};
     out.push_back(slots);
   }
@@ -152,7 +156,7 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
       if (needed) bad(std::string("argument '") + r.name + "' is null but " + r.why);
       continue;
     }
-    aligned(p, r.align, r.name);
+    aligned(p, r.align, r);
     if (!r.stride) continue;
     const long long stride = integer_at(a, r.stride_offset);
     if (stride < r.min_stride)

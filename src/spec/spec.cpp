@@ -8,6 +8,7 @@
 #include <functional>
 #include <sstream>
 
+#include "../common/process.hpp"
 #include "detail.hpp"
 #include "dsl/dsl.hpp"
 #include "ropegen/spec.hpp"
@@ -248,13 +249,13 @@ std::vector<ParsedSpec> parse_spec_file(const std::string& name, const std::stri
   return out;
 }
 
+namespace {
+constexpr size_t kMaxSpecBytes = 16u << 20;  // far above any real spec; bounds --spec /dev/zero
+}  // namespace
+
 std::vector<ParsedSpec> load_spec_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::Io, "cannot open spec file '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(ErrorKind::Io, "cannot read spec file '" + path + "'");
-  return parse_spec_file(path, ss.str());
+  // Any file type (a pipe or /dev/stdin works), but bounded: /dev/zero must not read forever.
+  return parse_spec_file(path, detail::read_file(path, kMaxSpecBytes, /*regular_only=*/false, "spec file"));
 }
 
 ParsedSpec parse_spec_line(const std::string& text, const std::string& source_name) {

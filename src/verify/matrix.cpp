@@ -86,6 +86,14 @@ std::vector<MatrixCase> verification_matrix() {
   by_pos.slots_from_positions = true;
   add("head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)", by_pos, "contiguous, slot = position");
   add("op=kv_append head_dim=64 kv_heads=2 cache=contiguous(order=nhd)", by_pos, "contiguous, slot = position");
+  VerifyCase past = tokens(25);
+  past.past_max_seq = true;
+  add("head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)", past, "contiguous hnd: slots >= max_seq skipped");
+  add("index=i64 op=kv_append head_dim=64 kv_heads=3 dtype=f32 cache=contiguous(order=hnd)", past,
+      "contiguous hnd i64: slots >= max_seq skipped");
+  past.slots_from_positions = true;
+  add("op=kv_append head_dim=32 kv_heads=2 cache=contiguous(order=hnd)", past,
+      "contiguous hnd: positions >= max_seq skipped");
   VerifyCase split = tokens(27);
   split.combined_table = false;
   add("head_dim=128 q_heads=8 kv_heads=2 style=gptj", split, "separate cos and sin arrays");

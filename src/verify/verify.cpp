@@ -74,6 +74,11 @@ std::string VerifyReport::describe() const {
 }
 
 VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
+  // The reference keeps every element in doubles; this bound also keeps every size below
+  // (tokens * heads * head_dim * bytes) far from overflowing.
+  if (c.tokens < 0 || c.tokens > kMaxVerifyTokens)
+    throw Error(ErrorKind::Spec,
+                "verify: tokens = " + std::to_string(c.tokens) + " is outside 0.." + std::to_string(kMaxVerifyTokens));
   const KernelSpec& s = kernel.spec();
   const ArgAlignment& al = kernel.align();
   const int bytes = dtype_bytes(s.dtype);
@@ -134,7 +139,13 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
         if (u01(rng) < c.padding) slot = -1;
       if (T > 1) p.slots[1] = -1;  // at least one padding token whenever there are two
     }
-    const long long cache_elems = cache_slots * HK * D;
+    if (c.past_max_seq) {
+      auto& idx = p.slots.empty() ? p.positions : p.slots;
+      for (long long t = 2; t < T; t += 3) idx[static_cast<size_t>(t)] = cache_slots + t % 8;
+      max_pos = std::max(max_pos, cache_slots + 8);
+    }
+    // Slack rows after the last head catch writes past the cache (compared like the rest).
+    const long long cache_elems = cache_slots * HK * D + (c.past_max_seq ? 8 * D : 0);
     p.k_cache = static_cast<int>(p.buffers.size());
     p.buffers.emplace_back();
     fill(p.buffers.back(), cache_elems);

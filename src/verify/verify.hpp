@@ -10,12 +10,17 @@
 
 namespace ropegen {
 
+/// Most tokens a verification run takes (the CLI's --tokens limit).
+constexpr long long kMaxVerifyTokens = 16384;
+
 /// Shape of one verification run.
 struct VerifyCase {
   long long tokens = 37;          ///< odd on purpose
   bool packed_qkv = false;        ///< q, k, v interleaved in one [tokens, q+2kv heads, D] buffer
   double padding = 0.15;          ///< fraction of tokens with slot -1 (paged/contiguous caches)
   bool slots_from_positions = false;  ///< contiguous caches: pass no slot_mapping
+  bool past_max_seq = false;      ///< every third slot is >= max_seq (contiguous hnd skips them);
+                                  ///< the caches get slack rows that must stay untouched
   bool combined_table = true;     ///< one [max_pos, rot] cos|sin table (vLLM) vs two arrays
   long long max_position = 4096;  ///< positions are drawn below this
   int parallelism = 0;            ///< launch hint; > 1 on the host splits heads over grid y

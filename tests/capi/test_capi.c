@@ -2,6 +2,7 @@
  * interface promises (status codes and ropegen_last_error text, never a crash). */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ropegen/ropegen.h"
@@ -50,6 +51,24 @@ int main(void) {
   EXPECT(ropegen_context_target(ctx, target, sizeof target) == ROPEGEN_OK && strcmp(target, "host") == 0, "target is host");
   EXPECT(ropegen_kernel_create(ctx, "head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", &k) == ROPEGEN_OK, "kernel");
   {
+    /* A size whose rounding would wrap is an error, never a tiny buffer. */
+    void* huge = NULL;
+    EXPECT(ropegen_alloc(ctx, (size_t)-1 - 100, &huge) != ROPEGEN_OK && huge == NULL &&
+               strstr(ropegen_last_error(), "too large") != NULL,
+           "alloc: SIZE_MAX - 100 refused");
+  }
+  {
+    /* Deep nesting is a parse error with a location, not a stack overflow. */
+    static char deep[9000 + 16];
+    ropegen_kernel* none = NULL;
+    memcpy(deep, "head_dim = ", 11);
+    memset(deep + 11, '[', 9000);
+    deep[11 + 9000] = 0;
+    EXPECT(ropegen_kernel_create(ctx, deep, &none) == ROPEGEN_ERROR_PARSE && none == NULL &&
+               strstr(ropegen_last_error(), "<spec>:1:76: error: values are nested more than 64 deep") != NULL,
+           "deeply nested spec refused");
+  }
+  {
     /* The description a binding checks its arguments from. */
     size_t needed = 0;
     char small[8];
@@ -68,6 +87,36 @@ int main(void) {
   EXPECT(strcmp(ropegen_status_string(ROPEGEN_ERROR_SPEC), "ROPEGEN_ERROR_SPEC") == 0 &&
              strcmp(ropegen_status_string((ropegen_status)99), "unknown status") == 0,
          "status strings");
+  {
+    /* A bundle: entries built into a directory, sealed with their manifest, then served
+     * without compiling; unsealed, the directory serves nothing. */
+    char dir[] = "/tmp/ropegen-capi-bundle-XXXXXX";
+    char cmd[64];
+    ropegen_context_options o = ROPEGEN_CONTEXT_OPTIONS_INIT;
+    ropegen_context *maker = NULL, *deployed = NULL;
+    ropegen_kernel* bk = NULL;
+    size_t n = 0;
+    const char* spec = "op=rope head_dim=32 q_heads=2 kv_heads=2 dtype=f32";
+    EXPECT(mkdtemp(dir) != NULL, "bundle directory");
+    o.cache_dir = dir;
+    EXPECT(ropegen_context_create_with_options("host", -1, &o, &maker) == ROPEGEN_OK, "bundle maker");
+    EXPECT(ropegen_kernel_create(maker, spec, &bk) == ROPEGEN_OK, "bundle entry");
+    ropegen_kernel_destroy(bk);
+    bk = NULL;
+    ropegen_context_destroy(maker);
+    o.cache_dir = "";
+    o.cache_path = dir;
+    o.no_compile = 1;
+    EXPECT(ropegen_context_create_with_options("host", -1, &o, &deployed) == ROPEGEN_OK, "deployed context");
+    EXPECT(ropegen_kernel_create(deployed, spec, &bk) == ROPEGEN_ERROR_CACHE, "an unsealed bundle serves nothing");
+    EXPECT(ropegen_bundle_write_manifest(dir, &n) == ROPEGEN_OK && n == 1, "seal the bundle");
+    EXPECT(ropegen_kernel_create(deployed, spec, &bk) == ROPEGEN_OK, "a sealed bundle serves");
+    ropegen_kernel_destroy(bk);
+    ropegen_context_destroy(deployed);
+    EXPECT(ropegen_bundle_write_manifest(NULL, NULL) == ROPEGEN_ERROR_INVALID_ARGUMENT, "manifest: NULL dir");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    EXPECT(system(cmd) == 0, "remove the bundle directory");
+  }
   {
     /* Per-context options: no compiling allowed and an empty cache path -> a clear miss. */
     ropegen_context_options o = ROPEGEN_CONTEXT_OPTIONS_INIT;
@@ -173,6 +222,10 @@ int main(void) {
   }
   EXPECT(ropegen_context_target(ctx, target, 2) == ROPEGEN_ERROR_INVALID_ARGUMENT, "small buffer");
   EXPECT(ropegen_kernel_verify(ctx, r, -1, 1, &ok) == ROPEGEN_ERROR_INVALID_ARGUMENT, "negative tokens");
+  /* Sizes derived from tokens would overflow: refused before anything is allocated. */
+  EXPECT(ropegen_kernel_verify(ctx, r, 1LL << 60, 1, &ok) != ROPEGEN_OK &&
+             strstr(ropegen_last_error(), "is outside 0..16384") != NULL,
+         "huge token count");
 
   ropegen_free(ctx, dq);
   ropegen_free(ctx, dk);

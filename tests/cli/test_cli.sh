@@ -102,11 +102,38 @@ expect "cache clear" 0 "removed 2 entries" -- cache clear
 ROPEGEN_NO_COMPILE=1 expect "no-compile miss names the key" 1 "ROPEGEN_NO_COMPILE is set and no cache entry exists" -- --head-dim 48 --arch host
 expect "bundle for a fleet" 0 "bundle   $work/bundle: 4 code objects" -- bundle --arch gfx90a,gfx1100 --spec "$work/two.rg" -o "$work/bundle"
 ROPEGEN_CACHE_PATH="$work/bundle" ROPEGEN_NO_COMPILE=1 expect "bundle serves a run without compiling" 0 "cache    hit (bundle)" -- --spec "$work/two.rg" --kernel a --arch gfx1100
+[ "$(stat -c %a "$work/bundle")" = 755 ] && [ "$(stat -c %a "$work/bundle"/*.rgco | sort -u)" = 644 ] && pass=$((pass + 1)) ||
+  { echo "FAIL bundle modes: $(stat -c '%a %n' "$work/bundle" "$work/bundle"/*)"; fails=$((fails + 1)); }
+[ -s "$work/bundle/SHA256SUMS" ] && (cd "$work/bundle" && sha256sum -c --quiet SHA256SUMS) && pass=$((pass + 1)) ||
+  { echo "FAIL bundle manifest missing or wrong"; fails=$((fails + 1)); }
+# A machine without any compiler is served by the bundle: no compiler probe on a hit.
+no_compilers=(env ROPEGEN_CACHE_PATH="$work/bundle" ROPEGEN_NO_COMPILE=1 ROPEGEN_CACHE_DIR="$work/empty-cache"
+              ROPEGEN_HOST_CXX=/nonexistent ROPEGEN_CLANG=/nonexistent ROPEGEN_DISABLE_HIPRTC=1 ROPEGEN_CUDA_HOME=/nonexistent)
+expect "bundle for the host" 0 "bundle   $work/hostbundle: 1 code object and SHA256SUMS" -- bundle --arch host --spec "$work/two.rg" --kernel b -o "$work/hostbundle"
+out=$(env ROPEGEN_CACHE_PATH="$work/hostbundle" ROPEGEN_NO_COMPILE=1 ROPEGEN_CACHE_DIR="$work/empty-cache" \
+      ROPEGEN_HOST_CXX=/nonexistent "$bin" --spec "$work/two.rg" --kernel b --arch host --verify 2>&1)
+grep -qF "cache    hit (bundle)" <<<"$out" && grep -qF "result   PASS" <<<"$out" && pass=$((pass + 1)) ||
+  { echo "FAIL host bundle without a host compiler"; echo "$out" | head; fails=$((fails + 1)); }
+out=$("${no_compilers[@]}" "$bin" --spec "$work/two.rg" --kernel a --arch gfx1100 2>&1)
+grep -qF "cache    hit (bundle)" <<<"$out" && pass=$((pass + 1)) ||
+  { echo "FAIL gfx1100 bundle without compilers"; echo "$out" | head; fails=$((fails + 1)); }
+expect "bundle that cannot be written fails" 1 "1 of 1 code objects were not written" -- --head-dim 32 bundle --arch host -o /proc/ropegen-bundle
 expect "bundle with an unknown target" 1 "unknown target 'gfx9'" -- bundle --arch gfx90a,gfx9 --spec "$work/two.rg" -o "$work/b2"
 # The plan shown is the plan built, in text, --json and --emit (ROPEGEN_PLAN overrides it).
 ROPEGEN_PLAN=2x4 expect "plan override in text" 0 "tokens/block=2 head-groups=4" -- --head-dim 128 --arch sm_90
 ROPEGEN_PLAN=2x4 expect "plan override in --json" 0 '"head_groups": 4' -- --head-dim 128 --arch sm_90 --json
 ROPEGEN_PLAN=2x4 expect "plan override in --emit" 0 "tokens/block=2 head-groups=4" -- --head-dim 128 --arch sm_90 --emit
+# Input that must not hang: a spec from /dev/zero, a FIFO in the cache.
+out=$(timeout 60 "$bin" --spec /dev/zero --arch host 2>&1); rc=$?
+[ "$rc" -eq 1 ] && grep -qF "spec file '/dev/zero' is larger than 16 MiB" <<<"$out" && pass=$((pass + 1)) ||
+  { echo "FAIL --spec /dev/zero: exit $rc"; echo "$out" | head -3; fails=$((fails + 1)); }
+mkdir -p "$work/fifo-cache" && chmod 700 "$work/fifo-cache" && mkfifo "$work/fifo-cache/00000000feedf00d.rgco"
+out=$(ROPEGEN_CACHE_DIR="$work/fifo-cache" timeout 60 "$bin" cache verify 2>&1); rc=$?
+[ "$rc" -eq 1 ] && grep -qF "00000000feedf00d.rgco: it is not a regular file" <<<"$out" && pass=$((pass + 1)) ||
+  { echo "FAIL cache verify with a FIFO: exit $rc"; echo "$out" | head -3; fails=$((fails + 1)); }
+printf 'partial' > "$work/fifo-cache/.tmp-dead01" && touch -d '1 hour ago' "$work/fifo-cache/.tmp-dead01"
+ROPEGEN_CACHE_DIR="$work/fifo-cache" expect "stats count stale temporary files" 0 "stale    1 temporary files (7 bytes" -- cache stats
+ROPEGEN_CACHE_DIR="$work/fifo-cache" expect "prune removes them" 0 "removed 2 entries" -- cache prune
 expect "list keys" 0 "| cos_sin | table \\| compute" -- --list-keys
 
 # Issue 12, item 1: --device asks for a GPU; one that is not there is an error naming what was found.

@@ -531,7 +531,12 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   if (HAS_Q && h < Q_HEADS) return Task{src, const_cast<Elem*>(src), true};  // q in place
   if (HAS_Q) h -= Q_HEADS;
   if (!HAS_CACHE) return Task{src, const_cast<Elem*>(src), true};  // rope: K in place
-  if (slot < 0) return Task{src, nullptr, false};                 // padding token
+  // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
+  // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
+  const bool skip = CACHE_HND && !CACHE_PAGED
+                        ? static_cast<unsigned long long>(slot) >= static_cast<unsigned long long>(a.max_seq)
+                        : slot < 0;
+  if (skip) return Task{src, nullptr, false};
   const bool is_v = h >= KV_HEADS;
   const int kv_head = is_v ? h - KV_HEADS : h;
   Elem* cache = static_cast<Elem*>(is_v ? a.v_cache : a.k_cache);

@@ -188,6 +188,7 @@ extern "C" {
         out: *mut *mut ropegen_context,
     ) -> ropegen_status;
     pub fn ropegen_context_destroy(ctx: *mut ropegen_context);
+    pub fn ropegen_bundle_write_manifest(dir: *const c_char, entries: *mut usize) -> ropegen_status;
     pub fn ropegen_context_target(ctx: *const ropegen_context, buf: *mut c_char, len: usize) -> ropegen_status;
 
     pub fn ropegen_kernel_create(

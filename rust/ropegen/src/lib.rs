@@ -405,6 +405,16 @@ impl Context {
     }
 }
 
+/// Seals a directory of cache entries as a bundle (what `ropegen bundle` does last): writes
+/// its SHA-256 manifest, without which `cache_path` serves nothing from it. Returns the
+/// number of entries listed.
+pub fn write_bundle_manifest<P: AsRef<std::path::Path>>(dir: P) -> Result<usize> {
+    let c = c_string("dir", &dir.as_ref().to_string_lossy())?;
+    let mut n = 0usize;
+    check(unsafe { sys::ropegen_bundle_write_manifest(c.as_ptr(), &mut n) })?;
+    Ok(n)
+}
+
 fn describe_text(raw: *const sys::ropegen_kernel) -> Result<String> {
     let mut needed = 0usize;
     check(unsafe { sys::ropegen_kernel_describe(raw, ptr::null_mut(), 0, &mut needed) })?;

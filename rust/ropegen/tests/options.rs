@@ -56,6 +56,8 @@ fn prebuilt_bundle_through_cache_path() {
         let build = Context::with_options("host", -1, &ContextOptions::new().cache_dir(&bundle)).unwrap();
         assert_eq!(build.kernel(spec).unwrap().info().origin, "compiled");
     }
+    // Sealed with its SHA-256 manifest: an unsealed directory serves nothing.
+    assert_eq!(ropegen::write_bundle_manifest(&bundle).unwrap(), 1);
     // The engine: no user cache, no compiling, the bundle on cache_path.
     let opts =
         ContextOptions::new().cache_dir("").cache_path(&[scratch("empty-first"), bundle.clone()]).no_compile(true);

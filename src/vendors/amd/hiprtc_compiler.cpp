@@ -218,6 +218,10 @@ class HiprtcCompiler final : public Compiler {
     for (const auto& x : opts.extra) options.push_back(x);
     std::vector<const char*> argv;
     for (const auto& o : options) argv.push_back(o.c_str());
+    // ROCm 5.2's hipRTC (comgr underneath) crashes when two threads compile at once
+    // (seen with `ropegen bundle -j2`): one program at a time per process.
+    static std::mutex one_at_a_time;
+    std::lock_guard<std::mutex> serial(one_at_a_time);
     hiprtcProgram prog = nullptr;
     int rc = h.create(&prog, src.source.c_str(), (src.entry + ".hip").c_str(), 0, nullptr, nullptr);
     if (rc != 0) throw Error(ErrorKind::Compile, std::string("hiprtcCreateProgram: ") + h.err(rc));

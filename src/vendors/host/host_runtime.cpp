@@ -2,12 +2,13 @@
 // launcher, which runs every block and thread of the grid on the calling thread.
 #include <dlfcn.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
 #include "../../common/process.hpp"
-#include "ropegen/error.hpp"
 #include "compile/compile.hpp"
+#include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 
 namespace ropegen {
@@ -43,9 +44,10 @@ class HostRuntime final : public Runtime {
       throw Error(ErrorKind::Load, "the host runtime loads host-cxx shared objects, not '" +
                                        co.format + "' code objects for " + co.target_id);
     // dlopen needs a file, and glibc reuses an already loaded object whose path matches, so
-    // each load gets a fresh private directory; the file is removed once mapped.
+    // each load gets a fresh private directory; the file is removed once mapped. Its name is
+    // fixed: nothing read from a cache entry becomes part of a path.
     const std::string dir = detail::make_temp_dir("ropegen-load");
-    const std::string path = dir + "/" + co.entry + ".so";
+    const std::string path = dir + "/code.so";
     void* handle = nullptr;
     try {
       detail::write_file(path, std::string(co.bytes.begin(), co.bytes.end()));
@@ -69,6 +71,9 @@ class HostRuntime final : public Runtime {
   }
 
   void* alloc(size_t bytes) override {
+    // Rounded up to 256 bytes plus 256 of slack; a size whose rounding would wrap is refused.
+    if (bytes > SIZE_MAX - 512)
+      throw Error(ErrorKind::Launch, "host allocation of " + std::to_string(bytes) + " bytes is too large");
     void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
     if (!p) throw Error(ErrorKind::Launch, "host allocation of " + std::to_string(bytes) + " bytes failed");
     return p;
