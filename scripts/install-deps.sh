@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev        # JSON: --json output, cache entry headers, AMDGPU metadata (msgpack)
   clang-19 lld-19           # clang-amdgpu backend: AMDGPU code objects for any ISA LLVM knows
   llvm-19                   # llvm-objdump: --disasm and the ISA checks for AMD
+  libclang-rt-19-dev        # libFuzzer, ASan and UBSan runtimes for clang 19 (the fuzz stage of .ci/run)
   libamdhip64-5             # hipRTC and the HIP runtime (ROCm 5.2), loaded with dlopen (no headers needed)
   libamd-comgr2             # comgr: the ISA list checked before calling hipRTC
   libhiprtc-builtins5       # headers hipRTC compiles against
