@@ -303,14 +303,15 @@ class Layout(unittest.TestCase):
     def test_generation_follows_a_changed_layout(self):
         """A field appended by a later ABI needs no Python change: offsets, gaps and the
         tail come from the table alone."""
-        fields = list(ropegen.args_layout) + [("rotary_offset", 132, 4), ("scales", 136, 8)]
-        A = _lib.generate_args_struct(fields, 152, 3)
-        self.assertEqual((A.rotary_offset.offset, A.scales.offset, ctypes.sizeof(A)), (132, 136, 152))
+        end = ropegen._library.args_size  # the block as this library has it
+        fields = list(ropegen.args_layout) + [("rotary_offset", end + 4, 4), ("scales", end + 8, 8)]
+        A = _lib.generate_args_struct(fields, end + 24, 4)
+        self.assertEqual((A.rotary_offset.offset, A.scales.offset, ctypes.sizeof(A)), (end + 4, end + 8, end + 24))
         self.assertEqual(A.q.offset, dict((f[0], f[1]) for f in fields)["q"])
         with self.assertRaises(ImportError):
-            _lib.generate_args_struct(fields + [("overlap", 140, 8)], 152, 3)
+            _lib.generate_args_struct(fields + [("overlap", end + 12, 8)], end + 24, 4)
         with self.assertRaises(ImportError):
-            _lib.generate_args_struct(fields, 140, 3)  # shorter than its fields
+            _lib.generate_args_struct(fields, end + 12, 4)  # shorter than its fields
 
     def test_block_launches_through_c(self):
         """The generated block is what the C API takes: a direct ropegen_kernel_launch."""
