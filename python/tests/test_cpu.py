@@ -330,6 +330,31 @@ class Layout(unittest.TestCase):
             ropegen._library.check(ropegen._library.lib.ropegen_kernel_launch(k._handle, ctypes.byref(a), None), "launch")
         self.assertIn("ABI version 999", str(e.exception))
 
+    def test_checks_bounds(self):
+        """checks = bounds: cache_slots and table_rows come from the arrays' shapes; a token
+        out of range is skipped and recorded in the u64 error words."""
+        k = ropegen.kernel("head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) checks=bounds",
+                           device="cpu")
+        q, kk = np.full((3, 1, 32), 1.0, np.float32), np.full((3, 1, 32), 2.0, np.float32)
+        v = np.full((3, 1, 32), 3.0, np.float32)
+        kc, vc = np.zeros((4, 1, 32), np.float32), np.zeros((4, 1, 32), np.float32)
+        table = np.concatenate([np.ones((8, 16), np.float32), np.zeros((8, 16), np.float32)], axis=1)  # no turn
+        err = np.zeros(4, np.uint64)
+        k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 8, 1], np.int32),
+          slot_mapping=np.array([0, 1, 4], np.int32), cos_sin_cache=table, bounds_error=err)
+        # Token 1's position 8 is past the 8-row table; token 2's slot 4 past the 4-slot cache.
+        self.assertEqual(int(err[0]), 1)
+        self.assertIn(int(err[1]), (1, 2))
+        self.assertTrue((kc[0] == 2.0).all() and (kc[1:] == 0).all() and (vc[1:] == 0).all())
+        err[:] = 0
+        k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
+          slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table, bounds_error=err)
+        self.assertEqual(int(err[0]), 0)
+        self.assertTrue((kc[[0, 1, 3]] == 2.0).all() and (kc[2] == 0).all())
+        with self.assertRaises(ropegen.ArgumentError):
+            k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
+              slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table)
+
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")
 @unittest.skipIf(torch is None, NO_TORCH)
