@@ -333,4 +333,19 @@ TEST_CASE("api: checks = bounds skips out-of-range tokens and records the first"
     CHECK(!std::equal(kc.begin() + 7 * D, kc.begin() + 8 * D, cache.begin() + 7 * D));  // slot 7 written (head 0)
   }
   for (void* p : owned) rt.free(p);
+
+  // verify() reads the buffer: slots past max_seq (which checks = none skips silently) are
+  // skipped whole and recorded by a checked kernel, and verify reports it.
+  VerifyCase past;
+  past.tokens = 25;
+  past.past_max_seq = true;
+  auto hnd = ctx->kernel("head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)");
+  auto hnd_checked = ctx->kernel("checks=bounds head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)");
+  CHECK(verify(rt, *hnd, past).passed);
+  const VerifyReport bad = verify(rt, *hnd_checked, past);
+  CHECK_FALSE(bad.passed);
+  REQUIRE(!bad.outputs.empty());
+  CHECK(bad.outputs.back().name == "bounds");
+  CHECK(bad.outputs.back().first_failure.find("recorded a bounds violation: token 2, slot") !=
+        std::string::npos);
 }

@@ -292,6 +292,7 @@ TEST_CASE("errors: launch arguments are checked before launching") {
       {"argument 'cache_slots' = 0 must be positive with checks = bounds", [](auto& a) { a.cache_slots = 0; }},
       {"argument 'table_rows' = -1 must be positive with checks = bounds and cos_sin = table",
        [](auto& a) { a.table_rows = -1; }},
+      {"argument 'cache_slots' = 72057594037927936 must be below 2^56", [](auto& a) { a.cache_slots = 1LL << 56; }},
   };
   for (const auto& c : checked_cases) {
     ropegen_kernel_args a = checked();

@@ -180,6 +180,11 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
       a.max_seq <= 0)
     bad("argument 'max_seq' = " + std::to_string(a.max_seq) + " must be positive for a contiguous(order = hnd) cache");
   if (spec.checks == Checks::Bounds) {
+    // The limit shares word 3 of bounds_error with the kind (bits 56..63).
+    constexpr long long kMaxLimit = 1LL << 56;
+    if (a.cache_slots >= kMaxLimit || a.table_rows >= kMaxLimit)
+      bad(std::string("argument '") + (a.cache_slots >= kMaxLimit ? "cache_slots" : "table_rows") + "' = " +
+          std::to_string(a.cache_slots >= kMaxLimit ? a.cache_slots : a.table_rows) + " must be below 2^56");
     if (spec.uses_cache() && a.cache_slots <= 0)
       bad("argument 'cache_slots' = " + std::to_string(a.cache_slots) +
           " must be positive with checks = bounds (the slots the caches hold)");
