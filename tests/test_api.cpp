@@ -306,7 +306,7 @@ TEST_CASE("api: checks = bounds skips out-of-range tokens and records the first"
     const BoundsError c = read_bounds_error(rt, err);
     CHECK((c.violated && c.token == 1 && c.value == -5 && c.limit == 0 && c.kind == 1));
     const std::vector<float> qo = download(a.q, q.size());
-    CHECK(std::equal(qo.begin() + D, qo.end(), q.begin() + D));  // token 1 untouched
+    CHECK(std::equal(qo.begin() + D, qo.end(), q.begin() + D));      // token 1 untouched
     CHECK_FALSE(std::equal(qo.begin(), qo.begin() + D, q.begin()));  // token 0 rotated
   }
   {
@@ -346,6 +346,5 @@ TEST_CASE("api: checks = bounds skips out-of-range tokens and records the first"
   CHECK_FALSE(bad.passed);
   REQUIRE(!bad.outputs.empty());
   CHECK(bad.outputs.back().name == "bounds");
-  CHECK(bad.outputs.back().first_failure.find("recorded a bounds violation: token 2, slot") !=
-        std::string::npos);
+  CHECK(bad.outputs.back().first_failure.find("recorded a bounds violation: token 2, slot") != std::string::npos);
 }

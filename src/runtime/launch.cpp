@@ -20,7 +20,7 @@ void aligned(const void* p, int bytes, const ArgRequirement& r) {
   if (p && reinterpret_cast<std::uintptr_t>(p) % static_cast<unsigned>(bytes) != 0)
     bad(std::string("argument '") + r.name + "' must be aligned to " + std::to_string(bytes) + " bytes " +
         (r.dtype == "i32" || r.dtype == "i64" || r.dtype == "u64" ? "(the size of its " + r.dtype + " elements)"
-                                              : std::string("for this kernel's vector width")));
+                                                                  : std::string("for this kernel's vector width")));
 }
 
 const ArgField& field(const char* name) {
@@ -55,7 +55,9 @@ const std::vector<ArgField>& kernel_args_fields() {
       ROPEGEN_FIELD(slot_mapping), ROPEGEN_FIELD(q),          ROPEGEN_FIELD(q_stride),   ROPEGEN_FIELD(k),
       ROPEGEN_FIELD(k_stride), ROPEGEN_FIELD(v),              ROPEGEN_FIELD(v_stride),   ROPEGEN_FIELD(cos),
       ROPEGEN_FIELD(sin),      ROPEGEN_FIELD(cos_sin_stride), ROPEGEN_FIELD(k_cache),    ROPEGEN_FIELD(v_cache),
-      ROPEGEN_FIELD(max_seq),  ROPEGEN_FIELD(cache_slots),    ROPEGEN_FIELD(table_rows), ROPEGEN_FIELD(bounds_error),
+      ROPEGEN_FIELD(max_seq),
+      // ABI version 3: checks = bounds.
+      ROPEGEN_FIELD(cache_slots), ROPEGEN_FIELD(table_rows), ROPEGEN_FIELD(bounds_error),
   };
 #undef ROPEGEN_FIELD
   return fields;
@@ -183,8 +185,8 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
     // The limit shares word 3 of bounds_error with the kind (bits 56..63).
     constexpr long long kMaxLimit = 1LL << 56;
     if (a.cache_slots >= kMaxLimit || a.table_rows >= kMaxLimit)
-      bad(std::string("argument '") + (a.cache_slots >= kMaxLimit ? "cache_slots" : "table_rows") + "' = " +
-          std::to_string(a.cache_slots >= kMaxLimit ? a.cache_slots : a.table_rows) + " must be below 2^56");
+      bad(std::string("argument '") + (a.cache_slots >= kMaxLimit ? "cache_slots" : "table_rows") +
+          "' = " + std::to_string(a.cache_slots >= kMaxLimit ? a.cache_slots : a.table_rows) + " must be below 2^56");
     if (spec.uses_cache() && a.cache_slots <= 0)
       bad("argument 'cache_slots' = " + std::to_string(a.cache_slots) +
           " must be positive with checks = bounds (the slots the caches hold)");

@@ -270,8 +270,8 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     o.exact = 1;
     if (e.violated) {
       o.failures = 1;
-      o.first_failure = "the kernel recorded a bounds violation: token " + std::to_string(e.token) +
-                        ", " + (e.kind == 1 ? "position " : "slot ") + std::to_string(e.value) + ", limit " +
+      o.first_failure = "the kernel recorded a bounds violation: token " + std::to_string(e.token) + ", " +
+                        (e.kind == 1 ? "position " : "slot ") + std::to_string(e.value) + ", limit " +
                         std::to_string(e.limit);
       report.passed = false;
     }

@@ -363,15 +363,16 @@ typedef struct ropegen_kernel_args {
   long long max_seq;        /* contiguous(order = hnd): slots per head in the cache */
 
   /* ---- checks = bounds (ABI version 3); ignored otherwise ---- */
-  long long cache_slots;    /* slots the caches hold (paged: blocks * block; contiguous:
-                               max_seq); a token with slot >= cache_slots is skipped */
-  long long table_rows;     /* positions the cos/sin table holds (cos_sin = table); a token
-                               with position < 0 or >= table_rows is skipped */
+  long long cache_slots;            /* slots the caches hold (paged: blocks * block;
+                                       contiguous: max_seq); slot >= cache_slots: skipped */
+  long long table_rows;             /* positions the cos/sin table holds (cos_sin = table);
+                                       position < 0 or >= table_rows: skipped */
   unsigned long long* bounds_error; /* device memory, 4 words zeroed by the caller:
-                               [0] = 1 once a violation was recorded, [1] = token,
-                               [2] = offending value (as a signed 64-bit integer),
-                               [3] = limit | (kind << 56), kind 1 = position, 2 = slot;
-                               read it with ropegen_kernel_check, zero it again to reset */
+                                       [0] = 1 once a violation was recorded, [1] = token,
+                                       [2] = offending value (a signed 64-bit integer),
+                                       [3] = limit | (kind << 56), kind 1 = position,
+                                       2 = slot; ropegen_kernel_check reads it, zeroing
+                                       it resets it */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
