@@ -73,6 +73,7 @@ struct Workload {
   long long q_set = 0, kv_set = 0, cache_set = 0;  // elements per set
   long long cache_slots = 0;
   DevBuf q, k, v, kc, vc, pos, slots, table;
+  DevBuf bounds;  // checks = bounds: the zeroed error buffer (in-range data: stays zero)
   int eb = 2;
 
   ropegen_kernel_args args(int set) const {
@@ -91,6 +92,9 @@ struct Workload {
     a.q_stride = static_cast<long long>(spec.q_heads) * spec.head_dim;
     a.k_stride = a.v_stride = static_cast<long long>(spec.kv_heads) * spec.head_dim;
     a.max_seq = cache_slots;
+    a.cache_slots = cache_slots;  // paged(block = 16) and contiguous alike: a multiple of 16
+    a.table_rows = tokens;        // the table holds positions 0 .. tokens - 1
+    a.bounds_error = static_cast<unsigned long long*>(bounds.p);
     return a;
   }
 };
@@ -149,6 +153,9 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T) {
     }
   w.table = DevBuf(rt, table.size() * 4);
   rt.copy_to_device(w.table.p, table.data(), table.size() * 4);
+  const unsigned long long zero[4] = {0, 0, 0, 0};
+  w.bounds = DevBuf(rt, sizeof zero);
+  rt.copy_to_device(w.bounds.p, zero, sizeof zero);
   return w;
 }
 
@@ -363,6 +370,8 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     auto launch = [&](int set) { k->launch(w.args(set), stream); };
     double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
     double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
+    if (s.checks == Checks::Bounds && read_bounds_error(rt, w.bounds.p).violated)
+      throw Error(ErrorKind::Internal, "checks = bounds recorded a violation on in-range data: " + s.canonical());
     const LaunchPlan& p = k->build()->plan();  // what was built (ROPEGEN_PLAN included)
     rows.push_back({name, "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
                     s.canonical(), T, us, ideal_bytes(s, T), graph_us});
@@ -412,6 +421,8 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
   for (long long T : {prefill, o.quick ? 256LL : 32768LL}) {
     run_spec("cos_sin=compute", llama + " cos_sin=compute(theta=500000)", T);
   }
+  // The opt-in checked mode: the cost of the position and slot checks beside the plain rows.
+  for (long long T : {1LL, 256LL, prefill}) run_spec("checks=bounds", llama + " checks=bounds", T);
   for (long long T : {1LL, prefill}) {
     run_spec("head_dim 64", "head_dim=64 q_heads=32 kv_heads=8 dtype=bf16", T);
     run_spec("head_dim 256", "head_dim=256 q_heads=32 kv_heads=8 dtype=bf16", T);

@@ -4,8 +4,11 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "compile/compile.hpp"
 #include "jit/jit.hpp"
@@ -156,4 +159,192 @@ TEST_CASE("api: 'auto' says which runtime it chose and why; 'gpu' never falls ba
     CHECK(g->selection().find("gpu: ") == 0);
   }
   CHECK_THROWS_WITH_AS(open_runtime("tpu"), doctest::Contains("valid: auto, gpu, cuda, hip, host"), Error);
+}
+
+// checks = bounds on the host: out-of-range tokens are skipped whole and the first one is
+// recorded; the other tokens come out exactly as a checks = none kernel makes them.
+TEST_CASE("api: checks = bounds skips out-of-range tokens and records the first") {
+  auto ctx = Context::open("host");
+  Runtime& rt = ctx->runtime();
+  const std::string shape = " head_dim=64 q_heads=2 kv_heads=1 dtype=f32 cache=paged(block=4,order=nhd)";
+  auto checked = ctx->kernel("checks=bounds" + shape);
+  auto plain = ctx->kernel(shape);
+  const int D = 64, HQ = 2, SLOTS = 16, ROWS = 32, HALF = 32;
+  // Token:          0  1   2   3   4  5
+  // position:       3  4   5  32  -1  6    (32 is past the 32-row table, -1 is negative)
+  // slot:           0 16  -1   2   3  5    (16 is past the 16-slot cache, -1 is padding)
+  const std::vector<int> pos = {3, 4, 5, 32, -1, 6}, slot = {0, 16, -1, 2, 3, 5};
+  const int T = static_cast<int>(pos.size());
+  auto values = [](size_t n, float base) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = base + 0.001f * static_cast<float>(i % 997);
+    return v;
+  };
+  const std::vector<float> q0 = values(T * HQ * D, 1.0f), k0 = values(T * D, 2.0f), v0 = values(T * D, 3.0f);
+  const std::vector<float> cache0 = values(SLOTS * D, -1.0f);
+  std::vector<float> table(2 * ROWS * HALF);
+  for (int p = 0; p < ROWS; ++p)
+    for (int j = 0; j < HALF; ++j) {
+      table[p * HALF + j] = std::cos(0.1f * p * (j + 1));
+      table[(ROWS + p) * HALF + j] = std::sin(0.1f * p * (j + 1));
+    }
+  struct Out {
+    std::vector<float> q, k, kc, vc;
+  };
+  std::vector<void*> owned;
+  auto upload = [&](const void* data, size_t bytes) {
+    void* p = rt.alloc(bytes);
+    rt.copy_to_device(p, data, bytes);
+    owned.push_back(p);
+    return p;
+  };
+  auto download = [&](const void* p, size_t n) {
+    std::vector<float> v(n);
+    rt.copy_to_host(v.data(), p, n * sizeof(float));
+    return v;
+  };
+  // Launches `kernel` on the tokens listed, from fresh copies of the inputs.
+  auto run = [&](Kernel& kernel, const std::vector<int>& tokens, unsigned long long* err) {
+    std::vector<float> q, k, v;
+    std::vector<int> p, s;
+    for (int t : tokens) {
+      q.insert(q.end(), q0.begin() + t * HQ * D, q0.begin() + (t + 1) * HQ * D);
+      k.insert(k.end(), k0.begin() + t * D, k0.begin() + (t + 1) * D);
+      v.insert(v.end(), v0.begin() + t * D, v0.begin() + (t + 1) * D);
+      p.push_back(pos[t]);
+      s.push_back(slot[t]);
+    }
+    const size_t n = tokens.size();
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+    a.num_tokens = static_cast<long long>(n);
+    a.q = upload(q.data(), q.size() * 4);
+    a.k = upload(k.data(), k.size() * 4);
+    a.v = upload(v.data(), v.size() * 4);
+    a.q_stride = HQ * D;
+    a.k_stride = a.v_stride = D;
+    a.positions = upload(p.data(), n * 4);
+    a.slot_mapping = upload(s.data(), n * 4);
+    const float* tab = static_cast<const float*>(upload(table.data(), table.size() * 4));
+    a.cos = tab;
+    a.sin = tab + ROWS * HALF;
+    a.cos_sin_stride = HALF;
+    a.k_cache = upload(cache0.data(), cache0.size() * 4);
+    a.v_cache = upload(cache0.data(), cache0.size() * 4);
+    a.cache_slots = SLOTS;
+    a.table_rows = ROWS;
+    a.bounds_error = err;
+    kernel.launch(a);
+    rt.synchronize();
+    return Out{download(a.q, q.size()), download(a.k, k.size()), download(a.k_cache, cache0.size()),
+               download(a.v_cache, cache0.size())};
+  };
+  const unsigned long long zero[4] = {0, 0, 0, 0};
+  auto* err = static_cast<unsigned long long*>(upload(zero, sizeof zero));
+  CHECK_FALSE(read_bounds_error(rt, err).violated);
+
+  const Out got = run(*checked, {0, 1, 2, 3, 4, 5}, err);
+  const Out want = run(*plain, {0, 2, 5}, nullptr);  // the good tokens only, unchecked
+  // The first violation: token 1's slot 16 against 16 slots.
+  const BoundsError e = read_bounds_error(rt, err);
+  CHECK(e.violated);
+  CHECK(e.token == 1);
+  CHECK(e.value == 16);
+  CHECK(e.limit == SLOTS);
+  CHECK(e.kind == 2);
+  // Good tokens as the unchecked kernel makes them; bad tokens untouched (not rotated).
+  const int good[] = {0, 2, 5};
+  for (int i = 0; i < 3; ++i) {
+    const int t = good[i];
+    CHECK(std::equal(got.q.begin() + t * HQ * D, got.q.begin() + (t + 1) * HQ * D, want.q.begin() + i * HQ * D));
+    CHECK(std::equal(got.k.begin() + t * D, got.k.begin() + (t + 1) * D, want.k.begin() + i * D));
+  }
+  for (int t : {1, 3, 4}) {
+    CHECK(std::equal(got.q.begin() + t * HQ * D, got.q.begin() + (t + 1) * HQ * D, q0.begin() + t * HQ * D));
+    CHECK(std::equal(got.k.begin() + t * D, got.k.begin() + (t + 1) * D, k0.begin() + t * D));
+  }
+  // The caches: the good tokens' rows written, every other row (slots 2 and 3 of the
+  // bad-position tokens included) as it was.
+  CHECK(got.kc == want.kc);
+  CHECK(got.vc == want.vc);
+  CHECK(got.kc != cache0);
+  for (int s : {2, 3}) CHECK(std::equal(got.kc.begin() + s * D, got.kc.begin() + (s + 1) * D, cache0.begin() + s * D));
+
+  // The buffer keeps the first violation until the caller zeroes it.
+  run(*checked, {3}, err);
+  CHECK(read_bounds_error(rt, err).token == 1);
+  rt.copy_to_device(err, zero, sizeof zero);
+  run(*checked, {2, 4}, err);  // token 1 of this launch: position -1
+  const BoundsError p = read_bounds_error(rt, err);
+  CHECK(p.violated);
+  CHECK(p.token == 1);
+  CHECK(p.value == -1);
+  CHECK(p.limit == ROWS);
+  CHECK(p.kind == 1);
+  rt.copy_to_device(err, zero, sizeof zero);
+  run(*checked, {3, 0}, err);  // position 32 against 32 rows
+  const BoundsError r = read_bounds_error(rt, err);
+  CHECK((r.violated && r.token == 0 && r.value == 32 && r.limit == ROWS && r.kind == 1));
+  rt.copy_to_device(err, zero, sizeof zero);
+  run(*checked, {0, 2, 5}, err);  // in range: nothing recorded
+  CHECK_FALSE(read_bounds_error(rt, err).violated);
+
+  // Computed cos/sin: only the lower bound; a contiguous(order = hnd) cache: slot max_seq,
+  // which checks = none skips silently, is recorded.
+  {
+    auto rope = ctx->kernel("checks=bounds op=rope head_dim=64 q_heads=1 kv_heads=1 dtype=f32 cos_sin=compute");
+    std::vector<float> q = values(2 * D, 1.0f), k = values(2 * D, 2.0f);
+    const int p2[2] = {100000, -5};
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+    a.num_tokens = 2;
+    a.q = upload(q.data(), q.size() * 4);
+    a.k = upload(k.data(), k.size() * 4);
+    a.q_stride = a.k_stride = D;
+    a.positions = upload(p2, sizeof p2);
+    a.bounds_error = err;
+    rt.copy_to_device(err, zero, sizeof zero);
+    rope->launch(a);
+    const BoundsError c = read_bounds_error(rt, err);
+    CHECK((c.violated && c.token == 1 && c.value == -5 && c.limit == 0 && c.kind == 1));
+    const std::vector<float> qo = download(a.q, q.size());
+    CHECK(std::equal(qo.begin() + D, qo.end(), q.begin() + D));      // token 1 untouched
+    CHECK_FALSE(std::equal(qo.begin(), qo.begin() + D, q.begin()));  // token 0 rotated
+  }
+  {
+    auto app = ctx->kernel("checks=bounds op=kv_append head_dim=64 kv_heads=2 dtype=f32 cache=contiguous(order=hnd)");
+    std::vector<float> k = values(2 * 2 * D, 2.0f), cache = values(2 * 8 * D, -1.0f);
+    const int s2[2] = {7, 8};
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+    a.num_tokens = 2;
+    a.k = upload(k.data(), k.size() * 4);
+    a.v = upload(k.data(), k.size() * 4);
+    a.k_stride = a.v_stride = 2 * D;
+    a.slot_mapping = upload(s2, sizeof s2);
+    a.k_cache = upload(cache.data(), cache.size() * 4);
+    a.v_cache = upload(cache.data(), cache.size() * 4);
+    a.max_seq = 8;
+    a.bounds_error = err;
+    CHECK_THROWS_WITH_AS(app->launch(a), doctest::Contains("argument 'cache_slots' = 0 must be positive"), Error);
+    a.cache_slots = 8;
+    rt.copy_to_device(err, zero, sizeof zero);
+    app->launch(a);
+    const BoundsError c = read_bounds_error(rt, err);
+    CHECK((c.violated && c.token == 1 && c.value == 8 && c.limit == 8 && c.kind == 2));
+    const std::vector<float> kc = download(a.k_cache, cache.size());
+    CHECK(!std::equal(kc.begin() + 7 * D, kc.begin() + 8 * D, cache.begin() + 7 * D));  // slot 7 written (head 0)
+  }
+  for (void* p : owned) rt.free(p);
+
+  // verify() reads the buffer: slots past max_seq (which checks = none skips silently) are
+  // skipped whole and recorded by a checked kernel, and verify reports it.
+  VerifyCase past;
+  past.tokens = 25;
+  past.past_max_seq = true;
+  auto hnd = ctx->kernel("head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)");
+  auto hnd_checked = ctx->kernel("checks=bounds head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)");
+  CHECK(verify(rt, *hnd, past).passed);
+  const VerifyReport bad = verify(rt, *hnd_checked, past);
+  CHECK_FALSE(bad.passed);
+  REQUIRE(!bad.outputs.empty());
+  CHECK(bad.outputs.back().name == "bounds");
+  CHECK(bad.outputs.back().first_failure.find("recorded a bounds violation: token 2, slot") != std::string::npos);
 }

@@ -31,6 +31,9 @@ const char* kMatrix[] = {
     "op=kv_append head_dim=256 kv_heads=4 dtype=f32 cache=contiguous(order=nhd)",
     "head_dim=96 rotary_dim=24 q_heads=8 kv_heads=1 cos_sin=compute(theta=500000,scaling=linear(factor=4))",
     "head_dim=64 rotary_dim=2 q_heads=4 kv_heads=4",
+    // checks = bounds: the compare-and-swap of every vendor's prelude (atomicCAS, __atomic_*).
+    "head_dim=128 checks=bounds",
+    "op=rope head_dim=64 q_heads=4 kv_heads=4 cos_sin=compute checks=bounds",
 };
 
 void compile_matrix(const Compiler& c, const std::string& target_id, int wave) {

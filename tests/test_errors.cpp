@@ -232,11 +232,11 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   };
   const Case cases[] = {
       {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
-      {"argument block has size 0 and ABI version 0, but this kernel takes size 128 and ABI version 2",
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 152 and ABI version 3",
        [](auto& a) { a = ropegen_kernel_args{}; }},
-      {"argument block has size 128 and ABI version 1, but this kernel takes size 128 and ABI version 2",
-       [](auto& a) { a.abi_version = 1; }},
-      {"argument block has size 120 and ABI version 2", [](auto& a) { a.size -= 8; }},
+      {"argument block has size 152 and ABI version 2, but this kernel takes size 152 and ABI version 3",
+       [](auto& a) { a.abi_version = 2; }},
+      {"argument block has size 144 and ABI version 3", [](auto& a) { a.size -= 8; }},
       {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
       {"argument 'q' is null",
        [](auto& a) {  // an empty block: the activations are named first
@@ -270,6 +270,37 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   auto hk = rt->load(select_compiler(h.target).compile(h, {}));
   expect_error([&] { hk->launch(good()); }, ErrorKind::Launch,
                "argument 'max_seq' = 0 must be positive for a contiguous(order = hnd) cache");
+  // checks = bounds: the error buffer is a required pointer; cache_slots and table_rows
+  // must be given (the caches and the table a token is checked against).
+  GeneratedSource cb =
+      generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 checks=bounds").spec, parse_target("host"));
+  auto ck = rt->load(select_compiler(cb.target).compile(cb, {}));
+  alignas(8) static unsigned long long err[4] = {};
+  auto checked = [&] {
+    ropegen_kernel_args a = good();
+    a.bounds_error = err;
+    a.cache_slots = 64;
+    a.table_rows = 16;
+    return a;
+  };
+  CHECK_NOTHROW(ck->launch(checked()));
+  CHECK(err[0] == 0);
+  const Case checked_cases[] = {
+      {"argument 'bounds_error' is null but the spec says checks = bounds", [](auto& a) { a.bounds_error = nullptr; }},
+      {"argument 'bounds_error' must be aligned to 8 bytes (the size of its u64 elements)",
+       [](auto& a) { a.bounds_error = reinterpret_cast<unsigned long long*>(reinterpret_cast<char*>(err) + 4); }},
+      {"argument 'cache_slots' = 0 must be positive with checks = bounds", [](auto& a) { a.cache_slots = 0; }},
+      {"argument 'table_rows' = -1 must be positive with checks = bounds and cos_sin = table",
+       [](auto& a) { a.table_rows = -1; }},
+      {"argument 'cache_slots' = 72057594037927936 must be below 2^56", [](auto& a) { a.cache_slots = 1LL << 56; }},
+  };
+  for (const auto& c : checked_cases) {
+    ropegen_kernel_args a = checked();
+    c.mutate(a);
+    expect_error([&] { ck->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // Without checks the three fields are ignored.
+  CHECK_NOTHROW(kernel->launch(good()));
   // A launch so large that rounding it up to whole blocks would overflow is refused.
   expect_error(
       [&] {

@@ -11,7 +11,7 @@
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 2
+#define ROPEGEN_KERNEL_ABI_VERSION 3
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -41,6 +41,18 @@ typedef struct ropegen_kernel_args {
   void* k_cache;
   void* v_cache;
   long long max_seq;        /* contiguous(order = hnd): slots per head in the cache */
+
+  /* ---- checks = bounds (ABI version 3); ignored otherwise ---- */
+  long long cache_slots;            /* slots the caches hold (paged: blocks * block;
+                                       contiguous: max_seq); slot >= cache_slots: skipped */
+  long long table_rows;             /* positions the cos/sin table holds (cos_sin = table);
+                                       position < 0 or >= table_rows: skipped */
+  unsigned long long* bounds_error; /* device memory, 4 words zeroed by the caller:
+                                       [0] = 1 once a violation was recorded, [1] = token,
+                                       [2] = offending value (a signed 64-bit integer),
+                                       [3] = limit | (kind << 56), kind 1 = position,
+                                       2 = slot; ropegen_kernel_check reads it, zeroing
+                                       it resets it */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

@@ -106,7 +106,7 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
 /* The kernel described as JSON, from its own build: its canonical spec, target, entry,
  * plan, origin, and "arguments": one object per pointer of ropegen_kernel_args the kernel
  * reads, in the order the launch checks them, with "name", "required" (a null pointer is refused), "why",
- * "dtype" ("bf16", "f16", "f32", "i32", "i64"), "access" ("read", "write", "read_write"),
+ * "dtype" ("bf16", "f16", "f32", "i32", "i64", "u64"), "access" ("read", "write", "read_write"),
  * "align" (bytes), "shape" (dimensions; "tokens" is num_tokens, null is free) and
  * "stride" (the field giving the token or position stride, with its "stride_multiple").
  * Writes at most len bytes including the terminating NUL; *needed (if not NULL) receives
@@ -122,6 +122,26 @@ ropegen_status ropegen_free(ropegen_context* ctx, void* ptr);
 ropegen_status ropegen_copy_to_device(ropegen_context* ctx, void* dst, const void* src, size_t bytes);
 ropegen_status ropegen_copy_to_host(ropegen_context* ctx, void* dst, const void* src, size_t bytes);
 ropegen_status ropegen_synchronize(ropegen_context* ctx);
+
+/* checks = bounds: what a kernel recorded in its bounds_error buffer (kernel_args.h), the
+ * first out-of-range token it skipped. The buffer is ROPEGEN_BOUNDS_ERROR_BYTES of device
+ * memory (ropegen_alloc), 8-byte aligned, that the caller zeroes before the launches it
+ * wants checked; zeroing it again (ropegen_copy_to_device of zeros, or a memset on the
+ * stream) resets it. A kernel skips every offending token; the buffer keeps the first one
+ * recorded (on a GPU, the first to get there; on the host, the lowest token). */
+typedef struct ropegen_bounds_error {
+  int violated;    /* 1 once a violation was recorded, else 0 and the rest 0 */
+  long long token; /* index of the token in its launch */
+  long long value; /* the offending position or slot */
+  long long limit; /* the range it had to lie in: [0, limit) (table_rows or cache_slots); 0 for
+                      a position with cos_sin = compute, where only the lower bound is checked */
+  int kind;        /* 1: position, 2: slot */
+} ropegen_bounds_error;
+#define ROPEGEN_BOUNDS_ERROR_BYTES 32
+
+/* Waits for the context's device (ropegen_synchronize), copies the bounds_error buffer back
+ * and decodes it into *out; ROPEGEN_OK whether or not a violation was recorded. */
+ropegen_status ropegen_kernel_check(ropegen_context* ctx, const void* bounds_error_buffer, ropegen_bounds_error* out);
 
 /* Runs the kernel on random inputs against the reference (ropegen --verify); *passed is
  * 1 or 0. */

@@ -39,7 +39,7 @@ struct ArgRequirement {
   const char* name;            ///< field name
   bool required = true;        ///< a null pointer is refused
   std::string why;             ///< why it is required
-  std::string dtype;           ///< "bf16", "f16", "f32", "i32", "i64"
+  std::string dtype;           ///< "bf16", "f16", "f32", "i32", "i64", "u64"
   const char* access = "read"; ///< "read", "write", "read_write"
   int align = 1;               ///< bytes
   std::vector<long long> shape;  ///< dimensions, kDimTokens / kDimFree where not fixed
@@ -94,6 +94,27 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
                 const ropegen_kernel_args& a);
 /// The same, computing the requirements first.
 void check_args(const KernelSpec& spec, const ArgAlignment& align, const ropegen_kernel_args& a);
+
+class Runtime;
+
+/// What a checks = bounds kernel recorded in its bounds_error buffer (ropegen_kernel_args):
+/// the first out-of-range token it skipped. The buffer is 4 words of device memory that
+/// the caller zeroes before the launches it wants checked (zero it again to reset).
+struct BoundsError {
+  bool violated = false;
+  long long token = 0;  ///< index of the token in its launch
+  long long value = 0;  ///< the offending position or slot
+  long long limit = 0;  ///< the range it had to lie in is [0, limit) (0 for a position with
+                        ///< cos_sin = compute: only the lower bound is checked)
+  int kind = 0;         ///< 1: position, 2: slot (0 when not violated)
+};
+/// Bytes of the bounds_error buffer: 4 unsigned 64-bit words.
+constexpr size_t kBoundsErrorBytes = 4 * sizeof(unsigned long long);
+/// Decodes the buffer's words: [0] = 1 once recorded, [1] token, [2] value,
+/// [3] = limit | (kind << 56).
+BoundsError decode_bounds_error(const unsigned long long words[4]);
+/// Waits for the runtime's work (synchronize), copies the buffer back and decodes it.
+BoundsError read_bounds_error(Runtime& runtime, const void* device_buffer);
 
 /// A device (or the host) that runs kernels.
 class Runtime {

@@ -28,6 +28,10 @@ enum class CacheOrder { Hnd, Nhd };
 /// Programmatic dependent launch (NVIDIA sm_90+): overlap the kernel's start with the
 /// previous kernel in the stream; reads of q, k, v wait for it, indices and tables do not.
 enum class Pdl { Off, On };
+/// Checked mode for out-of-range buffer contents: with bounds, a token whose position is
+/// past the cos/sin table (or negative) or whose slot is past the cache is skipped and the
+/// first such token is recorded in the bounds_error buffer (ropegen_kernel_check).
+enum class Checks { None, Bounds };
 
 /// Name of an enum value as written in the DSL ("rope_kv_append", "bf16", ...). The names
 /// come from one table per enum (src/spec/schema.cpp), also used for parsing.
@@ -37,6 +41,7 @@ const char* to_string(DType v);
 const char* to_string(IndexType v);
 const char* to_string(CacheOrder v);
 const char* to_string(Pdl v);
+const char* to_string(Checks v);
 /// Bytes of one element of a storage dtype.
 int dtype_bytes(DType t);
 
@@ -97,6 +102,7 @@ struct KernelSpec {
   CacheLayout cache;
   int wave = 0;                 ///< 0: the target's default
   Pdl pdl = Pdl::Off;
+  Checks checks = Checks::None;
 
   bool uses_rope() const { return op != Op::KvAppend; }
   bool uses_cache() const { return op != Op::Rope; }

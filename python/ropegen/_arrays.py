@@ -7,9 +7,9 @@ from ._lib import ArgumentError
 
 # (DLPack type code, bits) -> ropegen dtype name
 _DL_DTYPES = {(2, 32): "f32", (2, 16): "f16", (4, 16): "bf16", (0, 32): "i32", (0, 64): "i64",
-              (2, 64): "f64", (0, 8): "i8", (0, 16): "i16", (1, 8): "u8"}
+              (2, 64): "f64", (0, 8): "i8", (0, 16): "i16", (1, 8): "u8", (1, 64): "u64"}
 # numpy typestr kind+size (little-endian or not applicable) -> ropegen dtype name
-_TYPESTR = {"f4": "f32", "f2": "f16", "i4": "i32", "i8": "i64", "f8": "f64", "i2": "i16", "i1": "i8", "u1": "u8"}
+_TYPESTR = {"f4": "f32", "f2": "f16", "i4": "i32", "i8": "i64", "f8": "f64", "i2": "i16", "i1": "i8", "u1": "u8", "u8": "u64"}
 _DL_CPU, _DL_CUDA, _DL_CUDA_HOST, _DL_CUDA_MANAGED = 1, 2, 3, 13
 
 _TORCH_DTYPES = None

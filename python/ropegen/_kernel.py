@@ -18,6 +18,7 @@ _registry = weakref.WeakValueDictionary()
 # Fields of the argument block filled from something other than a described pointer
 # argument: the header, num_tokens, and the size of a contiguous hnd cache.
 _TOKENS, _MAX_SEQ = "num_tokens", "max_seq"
+_CACHE_SLOTS, _TABLE_ROWS = "cache_slots", "table_rows"  # checks = bounds (ABI version 3)
 
 
 def _device_str(device):
@@ -232,7 +233,8 @@ class Kernel:
                 continue
             if check_device and not self._device_ok(v.device):
                 raise ArgumentError(name, f"is in {_device_str(v.device)} memory, expected {self._expect_device()}")
-            if v.dtype != a["dtype"]:
+            # u64 (checks = bounds' error words): int64 memory holds the same bits (torch has no uint64).
+            if v.dtype != a["dtype"] and not (a["dtype"] == "u64" and v.dtype == "i64"):
                 raise ArgumentError(name, f"has dtype {v.dtype}, expected {a['dtype']}")
             if v.readonly and a["access"] != "read":
                 raise ArgumentError(name, f"is read-only, but the kernel writes it ({a['access']})")
@@ -280,6 +282,15 @@ class Kernel:
                 if ints.get(_MAX_SEQ, dims[1]) != dims[1]:
                     raise ArgumentError(name, f"has {dims[1]} slots per head, but k_cache has {ints[_MAX_SEQ]}")
                 ints[_MAX_SEQ] = dims[1]
+            # checks = bounds: the slots the caches hold and the positions the table holds.
+            if "bounds_error" in self.arguments:
+                if name in ("k_cache", "v_cache") and _CACHE_SLOTS in _lib.KernelArgs.field_names:
+                    slots = _prod(dims) // self.arguments["k"]["min_stride"]
+                    if ints.get(_CACHE_SLOTS, slots) != slots:
+                        raise ArgumentError(name, f"holds {slots} slots, but k_cache holds {ints[_CACHE_SLOTS]}")
+                    ints[_CACHE_SLOTS] = slots
+                if name in ("cos", "sin") and _TABLE_ROWS in _lib.KernelArgs.field_names:
+                    ints[_TABLE_ROWS] = min(dims[0], ints.get(_TABLE_ROWS, dims[0]))
         if tokens_from is None:
             ints[_TOKENS] = 0
         return ints

@@ -303,14 +303,15 @@ class Layout(unittest.TestCase):
     def test_generation_follows_a_changed_layout(self):
         """A field appended by a later ABI needs no Python change: offsets, gaps and the
         tail come from the table alone."""
-        fields = list(ropegen.args_layout) + [("rotary_offset", 132, 4), ("scales", 136, 8)]
-        A = _lib.generate_args_struct(fields, 152, 3)
-        self.assertEqual((A.rotary_offset.offset, A.scales.offset, ctypes.sizeof(A)), (132, 136, 152))
+        end = ropegen._library.args_size  # the block as this library has it
+        fields = list(ropegen.args_layout) + [("rotary_offset", end + 4, 4), ("scales", end + 8, 8)]
+        A = _lib.generate_args_struct(fields, end + 24, 4)
+        self.assertEqual((A.rotary_offset.offset, A.scales.offset, ctypes.sizeof(A)), (end + 4, end + 8, end + 24))
         self.assertEqual(A.q.offset, dict((f[0], f[1]) for f in fields)["q"])
         with self.assertRaises(ImportError):
-            _lib.generate_args_struct(fields + [("overlap", 140, 8)], 152, 3)
+            _lib.generate_args_struct(fields + [("overlap", end + 12, 8)], end + 24, 4)
         with self.assertRaises(ImportError):
-            _lib.generate_args_struct(fields, 140, 3)  # shorter than its fields
+            _lib.generate_args_struct(fields, end + 12, 4)  # shorter than its fields
 
     def test_block_launches_through_c(self):
         """The generated block is what the C API takes: a direct ropegen_kernel_launch."""
@@ -328,6 +329,31 @@ class Layout(unittest.TestCase):
         with self.assertRaises(ropegen.Error) as e:
             ropegen._library.check(ropegen._library.lib.ropegen_kernel_launch(k._handle, ctypes.byref(a), None), "launch")
         self.assertIn("ABI version 999", str(e.exception))
+
+    def test_checks_bounds(self):
+        """checks = bounds: cache_slots and table_rows come from the arrays' shapes; a token
+        out of range is skipped and recorded in the u64 error words."""
+        k = ropegen.kernel("head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) checks=bounds",
+                           device="cpu")
+        q, kk = np.full((3, 1, 32), 1.0, np.float32), np.full((3, 1, 32), 2.0, np.float32)
+        v = np.full((3, 1, 32), 3.0, np.float32)
+        kc, vc = np.zeros((4, 1, 32), np.float32), np.zeros((4, 1, 32), np.float32)
+        table = np.concatenate([np.ones((8, 16), np.float32), np.zeros((8, 16), np.float32)], axis=1)  # no turn
+        err = np.zeros(4, np.uint64)
+        k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 8, 1], np.int32),
+          slot_mapping=np.array([0, 1, 4], np.int32), cos_sin_cache=table, bounds_error=err)
+        # Token 1's position 8 is past the 8-row table; token 2's slot 4 past the 4-slot cache.
+        self.assertEqual(int(err[0]), 1)
+        self.assertIn(int(err[1]), (1, 2))
+        self.assertTrue((kc[0] == 2.0).all() and (kc[1:] == 0).all() and (vc[1:] == 0).all())
+        err[:] = 0
+        k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
+          slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table, bounds_error=err)
+        self.assertEqual(int(err[0]), 0)
+        self.assertTrue((kc[[0, 1, 3]] == 2.0).all() and (kc[2] == 0).all())
+        with self.assertRaises(ropegen.ArgumentError):
+            k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
+              slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table)
 
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")

@@ -252,6 +252,19 @@ ropegen_status ropegen_synchronize(ropegen_context* ctx) {
   return guard([&] { ctx->ctx->runtime().synchronize(); });
 }
 
+ropegen_status ropegen_kernel_check(ropegen_context* ctx, const void* bounds_error_buffer, ropegen_bounds_error* out) {
+  if (!ctx || !bounds_error_buffer || !out) return invalid("ropegen_kernel_check", "NULL argument");
+  *out = ropegen_bounds_error{};
+  return guard([&] {
+    const ropegen::BoundsError e = ropegen::read_bounds_error(ctx->ctx->runtime(), bounds_error_buffer);
+    out->violated = e.violated ? 1 : 0;
+    out->token = e.token;
+    out->value = e.value;
+    out->limit = e.limit;
+    out->kind = e.kind;
+  });
+}
+
 ropegen_status ropegen_kernel_verify(ropegen_context* ctx, const ropegen_kernel* kernel, long long tokens,
                                      unsigned long long seed, int* passed) {
   if (!ctx || !kernel || !passed) return invalid("ropegen_kernel_verify", "NULL argument");

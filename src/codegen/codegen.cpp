@@ -292,7 +292,8 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << "constexpr int TOKENS_PER_BLOCK = " << plan.tokens_per_block << ";\n"
      << "constexpr int HEAD_GROUPS = " << plan.head_groups << ";\n"
      << "constexpr bool PREFETCH_FIRST = " << (plan.prefetch_first ? "true" : "false") << ";\n"
-     << "constexpr bool PDL = " << (spec.pdl == Pdl::On ? "true" : "false") << ";\n";
+     << "constexpr bool PDL = " << (spec.pdl == Pdl::On ? "true" : "false") << ";\n"
+     << "constexpr bool CHECKED = " << (spec.checks == Checks::Bounds ? "true" : "false") << ";\n";
   family.bind(spec, plan, out.align, os);
   os << "}  // namespace rg_spec\n";
   paste(family.template_file);

@@ -19,8 +19,8 @@ namespace {
 void aligned(const void* p, int bytes, const ArgRequirement& r) {
   if (p && reinterpret_cast<std::uintptr_t>(p) % static_cast<unsigned>(bytes) != 0)
     bad(std::string("argument '") + r.name + "' must be aligned to " + std::to_string(bytes) + " bytes " +
-        (r.dtype == "i32" || r.dtype == "i64" ? "(the size of its " + r.dtype + " elements)"
-                                              : std::string("for this kernel's vector width")));
+        (r.dtype == "i32" || r.dtype == "i64" || r.dtype == "u64" ? "(the size of its " + r.dtype + " elements)"
+                                                                  : std::string("for this kernel's vector width")));
 }
 
 const ArgField& field(const char* name) {
@@ -56,6 +56,8 @@ const std::vector<ArgField>& kernel_args_fields() {
       ROPEGEN_FIELD(k_stride), ROPEGEN_FIELD(v),              ROPEGEN_FIELD(v_stride),   ROPEGEN_FIELD(cos),
       ROPEGEN_FIELD(sin),      ROPEGEN_FIELD(cos_sin_stride), ROPEGEN_FIELD(k_cache),    ROPEGEN_FIELD(v_cache),
       ROPEGEN_FIELD(max_seq),
+      // ABI version 3: checks = bounds.
+      ROPEGEN_FIELD(cache_slots), ROPEGEN_FIELD(table_rows), ROPEGEN_FIELD(bounds_error),
   };
 #undef ROPEGEN_FIELD
   return fields;
@@ -128,6 +130,15 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
       out.push_back(c);
     }
   }
+  if (s.checks == Checks::Bounds) {
+    ArgRequirement e{"bounds_error"};
+    e.why = "the spec says checks = bounds";
+    e.dtype = "u64";
+    e.access = "read_write";
+    e.align = 8;
+    e.shape = {4};
+    out.push_back(e);
+  }
   for (ArgRequirement& r : out) {
     r.offset = field(r.name).offset;
     if (r.stride) r.stride_offset = field(r.stride).offset;
@@ -170,6 +181,38 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
   if (spec.uses_cache() && spec.cache.kind == CacheKind::Contiguous && spec.cache.order == CacheOrder::Hnd &&
       a.max_seq <= 0)
     bad("argument 'max_seq' = " + std::to_string(a.max_seq) + " must be positive for a contiguous(order = hnd) cache");
+  if (spec.checks == Checks::Bounds) {
+    // The limit shares word 3 of bounds_error with the kind (bits 56..63).
+    constexpr long long kMaxLimit = 1LL << 56;
+    if (a.cache_slots >= kMaxLimit || a.table_rows >= kMaxLimit)
+      bad(std::string("argument '") + (a.cache_slots >= kMaxLimit ? "cache_slots" : "table_rows") +
+          "' = " + std::to_string(a.cache_slots >= kMaxLimit ? a.cache_slots : a.table_rows) + " must be below 2^56");
+    if (spec.uses_cache() && a.cache_slots <= 0)
+      bad("argument 'cache_slots' = " + std::to_string(a.cache_slots) +
+          " must be positive with checks = bounds (the slots the caches hold)");
+    if (spec.uses_rope() && spec.cos_sin.source == CosSinSource::Table && a.table_rows <= 0)
+      bad("argument 'table_rows' = " + std::to_string(a.table_rows) +
+          " must be positive with checks = bounds and cos_sin = table (the positions the table holds)");
+  }
+}
+
+BoundsError decode_bounds_error(const unsigned long long w[4]) {
+  BoundsError e;
+  if (w[0] == 0) return e;
+  e.violated = true;
+  e.token = static_cast<long long>(w[1]);
+  e.value = static_cast<long long>(w[2]);
+  e.limit = static_cast<long long>(w[3] & ((1ull << 56) - 1));
+  e.kind = static_cast<int>(w[3] >> 56);
+  return e;
+}
+
+BoundsError read_bounds_error(Runtime& runtime, const void* device_buffer) {
+  if (!device_buffer) throw Error(ErrorKind::Launch, "the bounds_error buffer is null");
+  unsigned long long w[4];
+  runtime.synchronize();
+  runtime.copy_to_host(w, device_buffer, sizeof w);
+  return decode_bounds_error(w);
 }
 
 Kernel::Kernel(const CodeObject& co)

@@ -110,6 +110,10 @@ const Names<Pdl>& names(Pdl*) {
   static const Names<Pdl> n = {{"off", Pdl::Off}, {"on", Pdl::On}};
   return n;
 }
+const Names<Checks>& names(Checks*) {
+  static const Names<Checks> n = {{"none", Checks::None}, {"bounds", Checks::Bounds}};
+  return n;
+}
 const Names<CacheOrder>& names(CacheOrder*) {
   static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}};
   return n;
@@ -615,6 +619,11 @@ const std::vector<SpecField>& spec_fields() {
                                         "programmatic dependent launch: start while the previous kernel in the "
                                         "stream finishes (NVIDIA sm_90+)",
                                         kAllOps, /*omit_default=*/true),
+      enum_field<Checks, &KernelSpec::checks>("checks",
+                                              "bounds: skip a token whose position is past the cos/sin table or "
+                                              "negative, or whose slot is past the cache, and record the first "
+                                              "in bounds_error",
+                                              kAllOps, /*omit_default=*/true),
   };
   return fields;
 }
@@ -625,5 +634,6 @@ const char* to_string(DType v) { return name_of(v); }
 const char* to_string(IndexType v) { return name_of(v); }
 const char* to_string(CacheOrder v) { return name_of(v); }
 const char* to_string(Pdl v) { return name_of(v); }
+const char* to_string(Checks v) { return name_of(v); }
 
 }  // namespace ropegen

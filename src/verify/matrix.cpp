@@ -114,6 +114,18 @@ std::vector<MatrixCase> verification_matrix() {
   add("head_dim=128 q_heads=32 kv_heads=8", decode, "decode-like head split");
   add("op=kv_append head_dim=128 kv_heads=8 dtype=f32", decode, "head split kv_append");
   add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(2048), "prefill-sized batch");
+  // checks = bounds on in-range data: the same results, nothing recorded (verify() checks
+  // the bounds_error buffer), for every op, both table modes, padding and the head split.
+  add("checks=bounds head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "checks=bounds, fused");
+  add("checks=bounds op=rope style=gptj head_dim=64 q_heads=4 kv_heads=4 dtype=f16", split, "checks=bounds, rope");
+  add("checks=bounds op=kv_append head_dim=64 kv_heads=2 dtype=f32 cache=contiguous(order=hnd)", tokens(29),
+      "checks=bounds, kv_append");
+  add("checks=bounds op=kv_append head_dim=64 kv_heads=2 cache=contiguous(order=nhd)", by_pos,
+      "checks=bounds, slot = position");
+  add("checks=bounds cos_sin=compute index=i64 head_dim=128 q_heads=4 kv_heads=2 cache=paged(block=8,order=hnd)", far,
+      "checks=bounds, computed cos/sin");
+  add("checks=bounds pdl=on head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "checks=bounds, pdl");
+  add("checks=bounds head_dim=128 q_heads=32 kv_heads=8", decode, "checks=bounds, head split");
   return m;
 }
 

@@ -216,6 +216,14 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   }
   a.num_tokens = T;
   a.max_seq = p.max_seq;
+  const bool checked = s.checks == Checks::Bounds;
+  if (checked) {
+    // Every index is in range here, so the kernel must record nothing.
+    a.cache_slots = s.uses_cache() ? cache_slots : 0;
+    a.table_rows = p.table.empty() ? 0 : max_pos;
+    const unsigned long long zero[4] = {0, 0, 0, 0};
+    a.bounds_error = static_cast<unsigned long long*>(dev.upload(zero, sizeof zero));
+  }
   kernel.launch(a, c.stream, c.parallelism);
   rt.synchronize_stream(c.stream);
 
@@ -253,6 +261,20 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       }
     }
     if (o.failures) report.passed = false;
+    report.outputs.push_back(o);
+  }
+  if (checked) {
+    const BoundsError e = read_bounds_error(rt, a.bounds_error);
+    OutputReport o;
+    o.name = "bounds";
+    o.exact = 1;
+    if (e.violated) {
+      o.failures = 1;
+      o.first_failure = "the kernel recorded a bounds violation: token " + std::to_string(e.token) + ", " +
+                        (e.kind == 1 ? "position " : "slot ") + std::to_string(e.value) + ", limit " +
+                        std::to_string(e.limit);
+      report.passed = false;
+    }
     report.outputs.push_back(o);
   }
   return report;

@@ -154,9 +154,35 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     if (two_vectors) f1 = load_vec(src + off1);
   }
 
+  // checks = bounds: a token whose position is outside the table (or negative) or whose slot
+  // is past the cache is skipped whole, before anything is read through the index; one
+  // thread per token records the first violation (after the PDL wait, below).
+  int bad_kind = 0;
+  long long bad_value = 0, bad_limit = 0;
+  if (CHECKED) {
+    if (ROTATES) {
+      const long long pos = static_cast<const Index*>(a.positions)[t];
+      if (pos < 0 || (COS_SIN_TABLE && pos >= a.table_rows)) {
+        bad_kind = 1;
+        bad_value = pos;
+        bad_limit = COS_SIN_TABLE ? a.table_rows : 0;
+      }
+    }
+    if (HAS_CACHE && bad_kind == 0) {
+      const long long sl = a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
+                                          : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+      if (sl >= a.cache_slots) {  // negative: padding, skipped below as without checks
+        bad_kind = 2;
+        bad_value = sl;
+        bad_limit = a.cache_slots;
+      }
+    }
+  }
+  const bool skip_token = CHECKED && bad_kind != 0;
+
   float c[NJ];
   float s[NJ];
-  if (rot_lane) {
+  if (rot_lane && !skip_token) {
     const long long pos = static_cast<const Index*>(a.positions)[t];
     const int j0 = unit * NJ;
     if (COS_SIN_TABLE) {
@@ -190,6 +216,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
 
   if (PDL) rg_wait_prior_grid();
+  if (skip_token) {
+    if (lane == 0 && group == 0 && rg_block_y() == 0 &&
+        rg_atomic_cas_u64(a.bounds_error, 0ull, 1ull) == 0ull) {
+      a.bounds_error[1] = static_cast<unsigned long long>(t);
+      a.bounds_error[2] = static_cast<unsigned long long>(bad_value);
+      a.bounds_error[3] = static_cast<unsigned long long>(bad_limit) | (static_cast<unsigned long long>(bad_kind) << 56);
+    }
+    return;
+  }
   for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;

@@ -35,7 +35,8 @@ static void check_layout(void) {
   EXPECT(end == size, "fields cover the whole block");
   EXPECT(strcmp(f[0].name, "size") == 0 && f[0].offset == offsetof(ropegen_kernel_args, size), "size first");
   EXPECT(strcmp(f[1].name, "abi_version") == 0 && f[1].offset == offsetof(ropegen_kernel_args, abi_version), "version second");
-  EXPECT(strcmp(f[n - 1].name, "max_seq") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, max_seq), "last field");
+  EXPECT(strcmp(f[n - 1].name, "bounds_error") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, bounds_error),
+         "last field");
 }
 
 int main(void) {
@@ -178,6 +179,60 @@ int main(void) {
   ropegen_copy_to_host(ctx, out, dq, sizeof out);
   /* NeoX pairs (0,2) and (1,3): (1,3) by 90 degrees -> (-3, 1); (2,4) unchanged. */
   EXPECT(out[0] == -3.0f && out[1] == 2.0f && out[2] == 1.0f && out[3] == 4.0f, "rotated values");
+
+  /* checks = bounds: token 1's position 5 is past the one-row table, so it is skipped and
+   * recorded; token 0 is rotated as above. */
+  {
+    ropegen_kernel* cr = NULL;
+    EXPECT(ropegen_kernel_create(ctx, "op=rope head_dim=4 q_heads=1 kv_heads=1 dtype=f32 checks=bounds", &cr) ==
+               ROPEGEN_OK,
+           "checked rope kernel");
+    float q2[8] = {1, 2, 3, 4, 1, 2, 3, 4}, k2[8] = {1, 0, 0, 1, 1, 0, 0, 1};
+    int pos2[2] = {0, 5};
+    unsigned long long zero[4] = {0, 0, 0, 0};
+    void *dq2 = NULL, *dk2 = NULL, *dp2 = NULL, *derr = NULL;
+    ropegen_alloc(ctx, sizeof q2, &dq2);
+    ropegen_alloc(ctx, sizeof k2, &dk2);
+    ropegen_alloc(ctx, sizeof pos2, &dp2);
+    ropegen_alloc(ctx, ROPEGEN_BOUNDS_ERROR_BYTES, &derr);
+    ropegen_copy_to_device(ctx, dq2, q2, sizeof q2);
+    ropegen_copy_to_device(ctx, dk2, k2, sizeof k2);
+    ropegen_copy_to_device(ctx, dp2, pos2, sizeof pos2);
+    ropegen_copy_to_device(ctx, derr, zero, sizeof zero);
+    ropegen_bounds_error be;
+    EXPECT(ropegen_kernel_check(ctx, derr, &be) == ROPEGEN_OK && be.violated == 0, "zeroed buffer: nothing recorded");
+    ropegen_kernel_args c = a;
+    c.q = dq2;
+    c.k = dk2;
+    c.positions = dp2;
+    c.num_tokens = 2;
+    c.q_stride = 4;
+    c.table_rows = 1;
+    EXPECT(ropegen_kernel_launch(cr, &c, NULL) == ROPEGEN_ERROR_LAUNCH &&
+               strstr(ropegen_last_error(), "argument 'bounds_error' is null") != NULL,
+           "checked kernel needs the error buffer");
+    c.bounds_error = (unsigned long long*)derr;
+    EXPECT(ropegen_kernel_launch(cr, &c, NULL) == ROPEGEN_OK, "checked launch");
+    EXPECT(ropegen_kernel_check(ctx, derr, &be) == ROPEGEN_OK, "check");
+    EXPECT(be.violated == 1 && be.token == 1 && be.value == 5 && be.limit == 1 && be.kind == 1,
+           "recorded: token 1, position 5, limit 1");
+    float out2[8];
+    ropegen_copy_to_host(ctx, out2, dq2, sizeof out2);
+    EXPECT(out2[0] == -3.0f && out2[1] == 2.0f && out2[2] == 1.0f && out2[3] == 4.0f, "good token rotated");
+    EXPECT(out2[4] == 1.0f && out2[5] == 2.0f && out2[6] == 3.0f && out2[7] == 4.0f, "bad token untouched");
+    /* Reset: zero the buffer; a launch with in-range data records nothing. */
+    ropegen_copy_to_device(ctx, derr, zero, sizeof zero);
+    c.num_tokens = 1;
+    EXPECT(ropegen_kernel_launch(cr, &c, NULL) == ROPEGEN_OK, "checked launch, good data");
+    EXPECT(ropegen_kernel_check(ctx, derr, &be) == ROPEGEN_OK && be.violated == 0 && be.kind == 0, "reset");
+    EXPECT(ropegen_kernel_check(ctx, NULL, &be) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null buffer");
+    EXPECT(ropegen_kernel_check(ctx, derr, NULL) == ROPEGEN_ERROR_INVALID_ARGUMENT, "null out");
+    ropegen_free(ctx, dq2);
+    ropegen_free(ctx, dk2);
+    ropegen_free(ctx, dp2);
+    ropegen_free(ctx, derr);
+    ropegen_kernel_destroy(cr);
+  }
 
   ropegen_kernel_destroy(k);
   k = NULL;

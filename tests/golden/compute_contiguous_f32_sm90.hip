@@ -31,6 +31,11 @@ RG_DEVICE void rg_allow_next_grid() {
   asm volatile("griddepcontrol.launch_dependents;");
 #endif
 }
+// Compare-and-swap of a 64-bit word in global memory; returns the old value (checks = bounds).
+RG_DEVICE unsigned long long rg_atomic_cas_u64(unsigned long long* p, unsigned long long expected,
+                                               unsigned long long desired) {
+  return atomicCAS(p, expected, desired);
+}
 
 RG_DEVICE float rg_as_float(unsigned u) { return __uint_as_float(u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __float_as_uint(f); }
@@ -125,7 +130,7 @@ RG_DEVICE void rg_sincos(float x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 2
+#define ROPEGEN_KERNEL_ABI_VERSION 3
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -155,6 +160,18 @@ typedef struct ropegen_kernel_args {
   void* k_cache;
   void* v_cache;
   long long max_seq;        /* contiguous(order = hnd): slots per head in the cache */
+
+  /* ---- checks = bounds (ABI version 3); ignored otherwise ---- */
+  long long cache_slots;            /* slots the caches hold (paged: blocks * block;
+                                       contiguous: max_seq); slot >= cache_slots: skipped */
+  long long table_rows;             /* positions the cos/sin table holds (cos_sin = table);
+                                       position < 0 or >= table_rows: skipped */
+  unsigned long long* bounds_error; /* device memory, 4 words zeroed by the caller:
+                                       [0] = 1 once a violation was recorded, [1] = token,
+                                       [2] = offending value (a signed 64-bit integer),
+                                       [3] = limit | (kind << 56), kind 1 = position,
+                                       2 = slot; ropegen_kernel_check reads it, zeroing
+                                       it resets it */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -224,6 +241,7 @@ constexpr int TOKENS_PER_BLOCK = 16;
 constexpr int HEAD_GROUPS = 2;
 constexpr bool PREFETCH_FIRST = true;
 constexpr bool PDL = false;
+constexpr bool CHECKED = false;
 constexpr int Q_HEADS = 8;
 constexpr int KV_HEADS = 1;
 constexpr bool HAS_Q = true;
@@ -413,9 +431,35 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     if (two_vectors) f1 = load_vec(src + off1);
   }
 
+  // checks = bounds: a token whose position is outside the table (or negative) or whose slot
+  // is past the cache is skipped whole, before anything is read through the index; one
+  // thread per token records the first violation (after the PDL wait, below).
+  int bad_kind = 0;
+  long long bad_value = 0, bad_limit = 0;
+  if (CHECKED) {
+    if (ROTATES) {
+      const long long pos = static_cast<const Index*>(a.positions)[t];
+      if (pos < 0 || (COS_SIN_TABLE && pos >= a.table_rows)) {
+        bad_kind = 1;
+        bad_value = pos;
+        bad_limit = COS_SIN_TABLE ? a.table_rows : 0;
+      }
+    }
+    if (HAS_CACHE && bad_kind == 0) {
+      const long long sl = a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
+                                          : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+      if (sl >= a.cache_slots) {  // negative: padding, skipped below as without checks
+        bad_kind = 2;
+        bad_value = sl;
+        bad_limit = a.cache_slots;
+      }
+    }
+  }
+  const bool skip_token = CHECKED && bad_kind != 0;
+
   float c[NJ];
   float s[NJ];
-  if (rot_lane) {
+  if (rot_lane && !skip_token) {
     const long long pos = static_cast<const Index*>(a.positions)[t];
     const int j0 = unit * NJ;
     if (COS_SIN_TABLE) {
@@ -449,6 +493,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
 
   if (PDL) rg_wait_prior_grid();
+  if (skip_token) {
+    if (lane == 0 && group == 0 && rg_block_y() == 0 &&
+        rg_atomic_cas_u64(a.bounds_error, 0ull, 1ull) == 0ull) {
+      a.bounds_error[1] = static_cast<unsigned long long>(t);
+      a.bounds_error[2] = static_cast<unsigned long long>(bad_value);
+      a.bounds_error[3] = static_cast<unsigned long long>(bad_limit) | (static_cast<unsigned long long>(bad_kind) << 56);
+    }
+    return;
+  }
   for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
     if (!task.dst) continue;

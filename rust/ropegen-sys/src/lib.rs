@@ -10,7 +10,7 @@
 use std::os::raw::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
 
 /// `ROPEGEN_KERNEL_ABI_VERSION`: the version of `ropegen_kernel_args` this copy mirrors.
-pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 2;
+pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 3;
 
 /// `ropegen_status` (a C enum: `int`-sized on every platform ropegen builds for).
 pub type ropegen_status = c_int;
@@ -43,6 +43,21 @@ pub struct ropegen_kernel {
     _private: [u8; 0],
 }
 
+/// `ROPEGEN_BOUNDS_ERROR_BYTES`: size of the bounds_error buffer (4 u64 words).
+pub const ROPEGEN_BOUNDS_ERROR_BYTES: usize = 32;
+
+/// What a checks = bounds kernel recorded (`ropegen_kernel_check`): the first out-of-range
+/// token; kind 1 = position, 2 = slot; the value had to lie in [0, limit).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ropegen_bounds_error {
+    pub violated: c_int,
+    pub token: c_longlong,
+    pub value: c_longlong,
+    pub limit: c_longlong,
+    pub kind: c_int,
+}
+
 /// The kernel argument block (`kernel_args.h`), passed by value to every generated kernel.
 /// Strides count elements. Start from [`ropegen_kernel_args::init`]
 /// (`ROPEGEN_KERNEL_ARGS_INIT`): size and ABI version filled in, the rest zero.
@@ -66,6 +81,11 @@ pub struct ropegen_kernel_args {
     pub k_cache: *mut c_void,
     pub v_cache: *mut c_void,
     pub max_seq: c_longlong,
+    /// checks = bounds (ABI version 3): slots the caches hold, positions the table holds,
+    /// and the 4-word device buffer the first violation is recorded in.
+    pub cache_slots: c_longlong,
+    pub table_rows: c_longlong,
+    pub bounds_error: *mut c_ulonglong,
 }
 
 impl ropegen_kernel_args {
@@ -89,6 +109,9 @@ impl ropegen_kernel_args {
             k_cache: std::ptr::null_mut(),
             v_cache: std::ptr::null_mut(),
             max_seq: 0,
+            cache_slots: 0,
+            table_rows: 0,
+            bounds_error: std::ptr::null_mut(),
         }
     }
 }
@@ -226,6 +249,12 @@ extern "C" {
     ) -> ropegen_status;
     pub fn ropegen_synchronize(ctx: *mut ropegen_context) -> ropegen_status;
 
+    pub fn ropegen_kernel_check(
+        ctx: *mut ropegen_context,
+        bounds_error_buffer: *const c_void,
+        out: *mut ropegen_bounds_error,
+    ) -> ropegen_status;
+
     pub fn ropegen_kernel_verify(
         ctx: *mut ropegen_context,
         kernel: *const ropegen_kernel,
@@ -267,7 +296,10 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize)> {
         cos_sin_stride,
         k_cache,
         v_cache,
-        max_seq
+        max_seq,
+        cache_slots,
+        table_rows,
+        bounds_error
     )
 }
 

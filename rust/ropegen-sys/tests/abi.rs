@@ -17,7 +17,7 @@ fn kernel_args_layout() {
         panic!("{}", e);
     }
     let (fields, size, version) = kernel_args_layout_c();
-    assert_eq!(fields.len(), 17);
+    assert_eq!(fields.len(), 20);
     assert_eq!(size, size_of::<ropegen_kernel_args>());
     assert_eq!(version, ROPEGEN_KERNEL_ABI_VERSION);
     let a = ropegen_kernel_args::init();
@@ -87,7 +87,10 @@ fn rust_lines() -> Vec<String> {
             cos_sin_stride,
             k_cache,
             v_cache,
-            max_seq
+            max_seq,
+            cache_slots,
+            table_rows,
+            bounds_error
         }
     );
     layout!(
@@ -107,6 +110,7 @@ fn rust_lines() -> Vec<String> {
     );
     layout!(out, ropegen_kernel_args_field { name, offset, size });
     layout!(out, ropegen_context_options { size, cache_dir, cache_path, compiler, dump_dir, no_compile, verbose });
+    layout!(out, ropegen_bounds_error { violated, token, value, limit, kind });
     out.push(format!(
         "struct ropegen_status size {} align {}",
         size_of::<ropegen_status>(),
@@ -125,6 +129,7 @@ fn rust_lines() -> Vec<String> {
         ("ROPEGEN_ERROR_CACHE", ROPEGEN_ERROR_CACHE as i64),
         ("ROPEGEN_ERROR_IO", ROPEGEN_ERROR_IO as i64),
         ("ROPEGEN_ERROR_INTERNAL", ROPEGEN_ERROR_INTERNAL as i64),
+        ("ROPEGEN_BOUNDS_ERROR_BYTES", ROPEGEN_BOUNDS_ERROR_BYTES as i64),
     ] {
         out.push(format!("const {} {}", name, v));
     }

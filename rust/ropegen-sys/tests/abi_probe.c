@@ -32,6 +32,9 @@ int main(void) {
   FIELD(ropegen_kernel_args, k_cache);
   FIELD(ropegen_kernel_args, v_cache);
   FIELD(ropegen_kernel_args, max_seq);
+  FIELD(ropegen_kernel_args, cache_slots);
+  FIELD(ropegen_kernel_args, table_rows);
+  FIELD(ropegen_kernel_args, bounds_error);
 
   STRUCT(ropegen_kernel_info);
   FIELD(ropegen_kernel_info, block_threads);
@@ -59,6 +62,13 @@ int main(void) {
   FIELD(ropegen_context_options, no_compile);
   FIELD(ropegen_context_options, verbose);
 
+  STRUCT(ropegen_bounds_error);
+  FIELD(ropegen_bounds_error, violated);
+  FIELD(ropegen_bounds_error, token);
+  FIELD(ropegen_bounds_error, value);
+  FIELD(ropegen_bounds_error, limit);
+  FIELD(ropegen_bounds_error, kind);
+
   STRUCT(ropegen_status);
 
   CONST(ROPEGEN_KERNEL_ABI_VERSION);
@@ -73,6 +83,7 @@ int main(void) {
   CONST(ROPEGEN_ERROR_CACHE);
   CONST(ROPEGEN_ERROR_IO);
   CONST(ROPEGEN_ERROR_INTERNAL);
+  CONST(ROPEGEN_BOUNDS_ERROR_BYTES);
 
   /* The INIT macros' values, which ropegen-sys's init() functions reproduce. */
   {

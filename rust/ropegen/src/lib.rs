@@ -397,12 +397,38 @@ impl Context {
         check(unsafe { sys::ropegen_synchronize(self.inner.raw) })
     }
 
+    /// What a `checks = bounds` kernel recorded in `buffer` (after waiting for the device):
+    /// `None`, or the first out-of-range token it skipped. Zero the buffer to reset it.
+    pub fn check_bounds(&self, buffer: &DeviceBuffer) -> Result<Option<BoundsViolation>> {
+        let mut e = sys::ropegen_bounds_error::default();
+        check(unsafe { sys::ropegen_kernel_check(self.inner.raw, buffer.ptr, &mut e) })?;
+        Ok(if e.violated != 0 {
+            Some(BoundsViolation { token: e.token, value: e.value, limit: e.limit, kind: e.kind })
+        } else {
+            None
+        })
+    }
+
     /// Runs the kernel on random inputs against ropegen's reference (`ropegen --verify`).
     pub fn verify(&self, kernel: &Kernel, tokens: i64, seed: u64) -> Result<bool> {
         let mut passed = 0;
         check(unsafe { sys::ropegen_kernel_verify(self.inner.raw, kernel.raw, tokens, seed, &mut passed) })?;
         Ok(passed == 1)
     }
+}
+
+/// Bytes of a `checks = bounds` error buffer (4 u64 words).
+pub const BOUNDS_ERROR_BYTES: usize = sys::ROPEGEN_BOUNDS_ERROR_BYTES;
+
+/// The first out-of-range token a `checks = bounds` kernel skipped: its index in the
+/// launch, the offending value, the range `[0, limit)` it had to lie in (0 for a position
+/// with `cos_sin = compute`: only the lower bound) and the kind (1 position, 2 slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoundsViolation {
+    pub token: i64,
+    pub value: i64,
+    pub limit: i64,
+    pub kind: i32,
 }
 
 /// Seals a directory of cache entries as a bundle (what `ropegen bundle` does last): writes
@@ -687,6 +713,10 @@ impl Kernel {
             }
         }
         // Index values, where they are readable and the memory they select has a known size.
+        // A checks = bounds kernel checks them itself (skipping and recording what is out of range).
+        if self.arguments.iter().any(|r| r.name == "bounds_error") {
+            return Ok(());
+        }
         let positions = index(Field::Positions);
         if let Some(ix) = positions {
             let max = unsafe { ix.max_checked(n) };
@@ -1072,6 +1102,15 @@ impl<'a> Args<'a> {
     /// Slots per head of a `contiguous(order = hnd)` cache.
     pub fn max_seq(mut self, max_seq: usize) -> Self {
         self.raw.max_seq = max_seq as i64;
+        self
+    }
+    /// `checks = bounds`: the error buffer (at least [`BOUNDS_ERROR_BYTES`], zeroed by the
+    /// caller: [`Context::check_bounds`] reads it), the slots the caches hold (paged:
+    /// blocks * block; contiguous: max_seq) and the positions the cos/sin table holds.
+    pub fn bounds_error(mut self, buffer: &'a mut DeviceBuffer, cache_slots: usize, table_rows: usize) -> Self {
+        self.raw.bounds_error = buffer.ptr as *mut u64;
+        self.raw.cache_slots = cache_slots as i64;
+        self.raw.table_rows = table_rows as i64;
         self
     }
     /// The argument block as it will be passed.

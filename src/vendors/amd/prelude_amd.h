@@ -39,6 +39,12 @@ RG_DEVICE void rg_barrier() {
 // No programmatic dependent launch on AMD: kernels in a stream run in order.
 RG_DEVICE void rg_wait_prior_grid() {}
 RG_DEVICE void rg_allow_next_grid() {}
+// Compare-and-swap of a 64-bit word in global memory; returns the old value (checks = bounds).
+RG_DEVICE unsigned long long rg_atomic_cas_u64(unsigned long long* p, unsigned long long expected,
+                                               unsigned long long desired) {
+  __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  return expected;
+}
 
 RG_DEVICE float rg_as_float(unsigned u) { return __builtin_bit_cast(float, u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f); }

@@ -173,6 +173,12 @@ RG_DEVICE void rg_barrier() {
 // A host launch runs after the previous one has returned: nothing to wait for.
 RG_DEVICE void rg_wait_prior_grid() {}
 RG_DEVICE void rg_allow_next_grid() {}
+// Compare-and-swap of a 64-bit word in global memory; returns the old value (checks = bounds).
+RG_DEVICE unsigned long long rg_atomic_cas_u64(unsigned long long* p, unsigned long long expected,
+                                               unsigned long long desired) {
+  __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return expected;
+}
 
 template <class Callable>
 static void rg_host_invoke(void* kernel) {

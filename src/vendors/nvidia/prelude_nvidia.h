@@ -24,6 +24,11 @@ RG_DEVICE void rg_allow_next_grid() {
   asm volatile("griddepcontrol.launch_dependents;");
 #endif
 }
+// Compare-and-swap of a 64-bit word in global memory; returns the old value (checks = bounds).
+RG_DEVICE unsigned long long rg_atomic_cas_u64(unsigned long long* p, unsigned long long expected,
+                                               unsigned long long desired) {
+  return atomicCAS(p, expected, desired);
+}
 
 RG_DEVICE float rg_as_float(unsigned u) { return __uint_as_float(u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __float_as_uint(f); }
