@@ -68,31 +68,16 @@ fn size_of_pointee<T>(_: *const T) -> usize {
 /// What the probe must print, from the Rust declarations.
 fn rust_lines() -> Vec<String> {
     let mut out = Vec::new();
-    layout!(
-        out,
-        ropegen_kernel_args {
-            size,
-            abi_version,
-            num_tokens,
-            positions,
-            slot_mapping,
-            q,
-            q_stride,
-            k,
-            k_stride,
-            v,
-            v_stride,
-            cos,
-            sin,
-            cos_sin_stride,
-            k_cache,
-            v_cache,
-            max_seq,
-            cache_slots,
-            table_rows,
-            bounds_error
-        }
-    );
+    // The argument block's fields come from the crate's own list (kernel_args_layout_rust), so
+    // the probe checks that list too.
+    out.push(format!(
+        "struct ropegen_kernel_args size {} align {}",
+        size_of::<ropegen_kernel_args>(),
+        align_of::<ropegen_kernel_args>()
+    ));
+    for (name, offset, size) in kernel_args_layout_rust() {
+        out.push(format!("field ropegen_kernel_args.{} offset {} size {}", name, offset, size));
+    }
     layout!(
         out,
         ropegen_kernel_info {
