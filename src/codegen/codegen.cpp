@@ -133,6 +133,12 @@ int segment_lanes(const RowSegment& sg, bool neox, int vec) {
   return sg.rotate && neox ? sg.length / (2 * vec) : sg.length / vec;
 }
 
+/// cos/sin values a rotating lane holds: one per pair its vector(s) cover.
+int cos_sin_per_lane(const KernelSpec& spec, int vec) {
+  if (!spec.uses_rope()) return 1;
+  return spec.style == Style::Neox ? vec : vec / 2;
+}
+
 /// Whether a vector width tiles a segment (for NeoX rotation, each half of it).
 bool tiles(const RowSegment& sg, bool neox, int vec) {
   if (sg.offset % vec != 0 || sg.length % vec != 0) return false;
@@ -144,7 +150,7 @@ bool tiles(const RowSegment& sg, bool neox, int vec) {
 void bind_rope_kv(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlignment& align, std::ostream& os) {
   const bool rotates = spec.uses_rope();
   const bool neox = rotates && spec.style == Style::Neox;
-  const int nj = !rotates ? 1 : neox ? plan.vec : plan.vec / 2;
+  const int nj = cos_sin_per_lane(spec, plan.vec);
   const std::vector<RowSegment> row = row_segments(spec);
   os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
      << "constexpr int KV_HEADS = " << spec.kv_heads << ";\n"
@@ -250,9 +256,7 @@ GeneratedSource generate(const KernelSpec& spec, const Target& target, const Pla
 
 GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchPlan& plan) {
   const KernelFamily& family = family_for(spec.op);
-  const bool rotates = spec.uses_rope();
-  const bool neox = rotates && spec.style == Style::Neox;
-  const int nj = !rotates ? 1 : neox ? plan.vec : plan.vec / 2;
+  const int nj = cos_sin_per_lane(spec, plan.vec);
 
   GeneratedSource out;
   out.spec = spec;
