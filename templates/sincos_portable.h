@@ -21,3 +21,24 @@ RG_DEVICE void rg_sincos(float x, float* s, float* c) {
   else if (q == 2) { *s = -sin_y; *c = -cos_y; }
   else { *s = -cos_y; *c = sin_y; }
 }
+
+// angle = exact: sin and cos of a double angle (|x| < 2^26 * pi / 2), reduced by pi/2 with a
+// three-part constant whose first two parts have 27 significant bits, so k * part is exact
+// for every k < 2^26; the reduced angle is then good to ~1e-16 and the float polynomials
+// above give a few fp32 ulps of the fp64 result at any position below 2^24.
+RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
+  const double k = rg_rint(x * 0.63661977236758134308);  // 2/pi
+  double r = x - k * 0x1.921fb54p+0;                         // pi/2, first 27 bits
+  r = r - k * 0x1.10b461p-30;                                // next 27 bits
+  r = r - k * 0x1.a62633145c06ep-58;                          // the rest
+  const float y = static_cast<float>(r);
+  const float z = y * y;
+  const float sin_y = y + y * z * (-1.6666654611e-1f + z * (8.3321608736e-3f + z * -1.9515295891e-4f));
+  const float cos_y = 1.0f - 0.5f * z +
+                      z * z * (4.166664568298827e-2f + z * (-1.388731625493765e-3f + z * 2.443315711809948e-5f));
+  const long long q = static_cast<long long>(k) & 3;
+  if (q == 0) { *s = sin_y; *c = cos_y; }
+  else if (q == 1) { *s = cos_y; *c = -sin_y; }
+  else if (q == 2) { *s = -sin_y; *c = -cos_y; }
+  else { *s = -cos_y; *c = sin_y; }
+}

@@ -232,11 +232,15 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   };
   const Case cases[] = {
       {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
-      {"argument block has size 0 and ABI version 0, but this kernel takes size 152 and ABI version 3",
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 224 and ABI version 4",
        [](auto& a) { a = ropegen_kernel_args{}; }},
-      {"argument block has size 152 and ABI version 2, but this kernel takes size 152 and ABI version 3",
-       [](auto& a) { a.abi_version = 2; }},
-      {"argument block has size 144 and ABI version 3", [](auto& a) { a.size -= 8; }},
+      {"argument block has size 224 and ABI version 3, but this kernel takes size 224 and ABI version 4",
+       [](auto& a) { a.abi_version = 3; }},
+      {"argument block has size 216 and ABI version 4", [](auto& a) { a.size -= 8; }},
+      {"argument 'q_head_stride' = 32 is smaller than head_dim = 64", [](auto& a) { a.q_head_stride = 32; }},
+      {"argument 'k_head_stride' = 68 must be a multiple of 8 elements", [](auto& a) { a.k_head_stride = 68; }},
+      {"argument 'v_stride' = 128 is smaller than one token's 2 heads 72 apart (136 elements)",
+       [](auto& a) { a.v_head_stride = 72; }},
       {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
       {"argument 'q' is null",
        [](auto& a) {  // an empty block: the activations are named first

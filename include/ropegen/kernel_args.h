@@ -11,7 +11,7 @@
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 3
+#define ROPEGEN_KERNEL_ABI_VERSION 4
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -25,9 +25,11 @@ typedef struct ropegen_kernel_args {
                                contiguous caches (then the position is the slot) */
 
   /* ---- activations: [tokens, heads, head_dim] rows, token stride in elements ---- */
-  void* q;                  /* [tokens, q_heads, head_dim]; rotated in place (rope ops) */
+  void* q;                  /* [tokens, q_heads, head_dim]; rotated in place (rope ops) unless
+                               q_out is given */
   long long q_stride;       /* elements between consecutive tokens of q */
-  void* k;                  /* [tokens, kv_heads, head_dim] (rope: rotated in place) */
+  void* k;                  /* [tokens, kv_heads, head_dim] (rope: rotated in place unless
+                               k_out is given; optional for rope: null rotates q only) */
   long long k_stride;
   const void* v;            /* [tokens, kv_heads, head_dim] (cache ops) */
   long long v_stride;
@@ -53,6 +55,21 @@ typedef struct ropegen_kernel_args {
                                        [3] = limit | (kind << 56), kind 1 = position,
                                        2 = slot; ropegen_kernel_check reads it, zeroing
                                        it resets it */
+
+  /* ---- layouts and run-time lengths (ABI version 4); zero/null: the defaults ---- */
+  long long q_head_stride;  /* elements between heads of q; 0: head_dim (heads packed) */
+  long long k_head_stride;  /* of k */
+  long long v_head_stride;  /* of v */
+  void* q_out;              /* rope ops: the rotated q goes here, [tokens, q_heads, head_dim]
+                               with heads packed; null: q is rotated in place */
+  long long q_out_stride;   /* elements between tokens of q_out */
+  void* k_out;              /* rope: the rotated k goes here instead of in place;
+                               rope_kv_append: the rotated k is also written here */
+  long long k_out_stride;
+  long long positions_stride; /* positions = mrope/imrope: positions is [3, tokens] (t, h, w
+                                 rows), elements between rows; 0: num_tokens */
+  const void* seq_lens;     /* index-typed, one per token: the length of the token's sequence
+                               (dynamic and longrope with choose = runtime) */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

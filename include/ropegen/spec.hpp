@@ -22,7 +22,13 @@ enum class DType { F32, F16, BF16 };
 enum class IndexType { I32, I64 };
 enum class CosSinSource { Table, Compute };
 /// RoPE scaling families (rope-math.md), with the parameter names of the models' configs.
-enum class Scaling { None, Linear, Ntk, NtkAlpha, Yarn, DeepseekYarn, Llama3 };
+enum class Scaling { None, Linear, Ntk, NtkAlpha, Yarn, DeepseekYarn, Llama3, Dynamic, Longrope };
+/// Where the angle's product and range reduction happen: fp32 (p * inv_freq rounded to fp32,
+/// as Hugging Face, vLLM and the models' training code) or exact (double, then sin/cos of
+/// the reduced angle in fp32: a few fp32 ulps from the fp64 result at any position < 2^24).
+enum class Angle { Fp32, Exact };
+/// The position rows a token has: one, or three (t, h, w) for multimodal RoPE.
+enum class PositionsKind { Single, Mrope, Imrope };
 enum class CacheKind { Contiguous, Paged };
 enum class CacheOrder { Hnd, Nhd };
 /// Programmatic dependent launch (NVIDIA sm_90+): overlap the kernel's start with the
@@ -42,6 +48,7 @@ const char* to_string(IndexType v);
 const char* to_string(CacheOrder v);
 const char* to_string(Pdl v);
 const char* to_string(Checks v);
+const char* to_string(Angle v);
 /// Bytes of one element of a storage dtype.
 int dtype_bytes(DType t);
 
@@ -51,12 +58,29 @@ struct CosSin {
   double theta = 10000.0;       ///< base b, for Compute
   Scaling scaling = Scaling::None;
   /// The family's parameters by name, in the family's declared order (scaling_families()):
-  /// required ones, defaults filled in, optional ones only when given. Booleans are 0 or 1.
+  /// required ones, defaults filled in, optional ones only when given. Booleans are 0 or 1;
+  /// a word parameter holds the index of its word.
   std::vector<std::pair<std::string, double>> params;
+  /// List parameters (longrope's factors: rotary_dim / 2 values each), by name.
+  std::vector<std::pair<std::string, std::vector<double>>> lists;
 
   /// A parameter's value, or `fallback` when it is absent.
   double param(const std::string& name, double fallback = 0) const;
   bool has(const std::string& name) const;
+  bool has_list(const std::string& name) const;
+  /// A list parameter (empty when absent).
+  const std::vector<double>& list(const std::string& name) const;
+  /// Whether the family reads the sequence length at run time (argument seq_lens):
+  /// dynamic and longrope with choose = runtime.
+  bool runtime_length() const;
+};
+
+/// The position rows of a token: positions = single | mrope(sections) | imrope(sections).
+struct Positions {
+  PositionsKind kind = PositionsKind::Single;
+  std::vector<int> sections;  ///< mrope/imrope: frequency indices per row (t, h, w), sum d/2
+  /// The row (0 = t, 1 = h, 2 = w) that frequency index j of d/2 reads.
+  int row_of(int j) const;
 };
 
 /// One parameter of a scaling family.
@@ -67,6 +91,8 @@ struct ScalingParam {
   double lo, hi;       ///< range; lo is exclusive when lo_open
   bool lo_open;
   bool boolean;        ///< written true/false
+  bool list = false;   ///< a list of rotary_dim / 2 numbers, each in the range
+  std::vector<const char*> words = {};  ///< a word parameter: its words (value = index)
 };
 /// A scaling family: its DSL name and parameters.
 struct ScalingFamily {
@@ -103,6 +129,8 @@ struct KernelSpec {
   int wave = 0;                 ///< 0: the target's default
   Pdl pdl = Pdl::Off;
   Checks checks = Checks::None;
+  Angle angle = Angle::Fp32;
+  Positions positions;
 
   bool uses_rope() const { return op != Op::KvAppend; }
   bool uses_cache() const { return op != Op::Rope; }

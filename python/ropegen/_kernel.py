@@ -257,7 +257,15 @@ class Kernel:
                     raise ArgumentError(name, f"has {dims[0]} tokens, but {tokens_from} has {ints[_TOKENS]}")
             stride_field = a.get("stride")
             first = 1 if stride_field else 0
-            acc = 1
+            # q, k, v given as [tokens, heads, head_dim] with padded heads (vLLM's layout):
+            # the head stride goes to <name>_head_stride.
+            head_field = f"{name}_head_stride"
+            if (stride_field and len(dims) == 3 and len(want) == 3 and head_field in _lib.KernelArgs.field_names
+                    and dims[1] > 1 and strides[2] == 1 and strides[1] != dims[2]):
+                ints[head_field] = strides[1]
+                first = 2
+                acc = strides[1] * dims[1]
+            acc = 1 if first < 2 else acc
             for i in range(len(dims) - 1, first - 1, -1):
                 if dims[i] != 1 and strides[i] != acc:
                     what = "inner dimensions" if stride_field else "all dimensions"

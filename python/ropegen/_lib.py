@@ -61,7 +61,7 @@ class _ContextOptions(ctypes.Structure):
 # The one ABI version this binding's launch code knows how to fill: the header fields
 # (size, abi_version) and "everything else is a pointer or an int64 named in the
 # kernel's description". A library with another version is refused at import.
-SUPPORTED_ABI = (3,)
+SUPPORTED_ABI = (4,)
 _INT_TYPES = {1: ctypes.c_uint8, 2: ctypes.c_uint16, 4: ctypes.c_uint32, 8: ctypes.c_int64}
 
 

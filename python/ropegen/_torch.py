@@ -19,7 +19,7 @@ from ._lib import Error
 # The pointer arguments of ropegen_kernel_args, in header order: the operator's schema.
 # A kernel argument not listed here can be launched eagerly (Kernel.launch) but not through
 # the operator; _kernel checks that every name the library describes is a field.
-OP_ARGS = ("positions", "slot_mapping", "q", "k", "v", "cos", "sin", "k_cache", "v_cache")
+OP_ARGS = ("positions", "slot_mapping", "q", "k", "v", "cos", "sin", "k_cache", "v_cache", "q_out", "k_out", "seq_lens")
 
 HAS_CUSTOM_OP = hasattr(torch.library, "custom_op") and hasattr(torch.library, "register_fake")
 HAS_LIBRARY = hasattr(torch.library, "Library")

@@ -39,6 +39,12 @@ std::string float_literal(float f) {
   return buf;
 }
 
+std::string double_literal(double d) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%a", d);
+  return buf;
+}
+
 const char* elem_type(DType t) {
   switch (t) {
     case DType::F32: return "float";
@@ -174,19 +180,59 @@ void bind_rope_kv(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlign
     os << (i ? ", " : "") << "{" << row[i].offset << ", " << row[i].length << ", " << (row[i].rotate ? "true" : "false")
        << "}";
   os << "};\n  return row[i];\n}\n";
-  if (rotates && spec.cos_sin.source == CosSinSource::Compute) {
-    // The scaling family's inv_freq_j and attention factor, in double, each rounded once to
-    // fp32 (rope-math.md).
-    const ScaledFrequencies sf = scaled_frequencies(spec.cos_sin, spec.rotary_dim);
-    os << "constexpr float ATTENTION = " << float_literal(static_cast<float>(sf.attention))
-       << ";  // multiplies cos and sin\n";
-    os << "RG_CONST_ARRAY float INV_FREQ[" << sf.inv_freq.size() << "] = {";
-    for (size_t j = 0; j < sf.inv_freq.size(); ++j)
-      os << (j % 4 == 0 ? "\n    " : " ") << float_literal(static_cast<float>(sf.inv_freq[j])) << ",";
+  // Position rows (multimodal RoPE): which row frequency index j reads is row_of(j) in the
+  // template, from these sections.
+  const Positions& pr = spec.positions;
+  const bool multi = rotates && pr.kind != PositionsKind::Single;
+  os << "constexpr int POSITION_ROWS = " << (multi ? 3 : 1) << ";\n"
+     << "constexpr bool POSITIONS_INTERLEAVED = " << (multi && pr.kind == PositionsKind::Imrope ? "true" : "false")
+     << ";\n";
+  for (int r = 0; r < 3; ++r) os << "constexpr int SECTION" << r << " = " << (multi ? pr.sections[r] : 0) << ";\n";
+  os << "constexpr bool ANGLE_EXACT = " << (rotates && spec.angle == Angle::Exact ? "true" : "false") << ";\n"
+     << "constexpr int ROTARY_DIM = " << spec.rotary_dim << ";\n";
+  // A table of the frequencies as floats (the fp32 angle) and as doubles (angle = exact).
+  auto table = [&](const char* name, const std::vector<double>& v, bool as_double) {
+    if (v.empty()) {
+      os << "RG_CONST_ARRAY " << (as_double ? "double " : "float ") << name << "[1] = {0};  // unused\n";
+      return;
+    }
+    os << "RG_CONST_ARRAY " << (as_double ? "double " : "float ") << name << "[" << v.size() << "] = {";
+    for (size_t j = 0; j < v.size(); ++j)
+      os << (j % 4 == 0 ? "\n    " : " ")
+         << (as_double ? double_literal(v[j]) : float_literal(static_cast<float>(v[j]))) << ",";
     os << "\n};\n";
+  };
+  const CosSin& cs = spec.cos_sin;
+  if (rotates && cs.source == CosSinSource::Compute) {
+    // The scaling family's inv_freq_j and attention factor, computed in double (rope-math.md).
+    const ScaledFrequencies sf = scaled_frequencies(cs, spec.rotary_dim);
+    const bool exact = spec.angle == Angle::Exact;
+    const int rule = !cs.runtime_length() ? 0 : cs.scaling == Scaling::Dynamic ? 1 : 2;
+    const double exponent = static_cast<double>(spec.rotary_dim) / (spec.rotary_dim - 2);
+    os << "constexpr float ATTENTION = " << float_literal(static_cast<float>(sf.attention))
+       << ";  // multiplies cos and sin\n"
+       << "constexpr float ATTENTION_LONG = "
+       << float_literal(static_cast<float>(sf.inv_freq_long.empty() ? sf.attention : sf.attention_long)) << ";\n"
+       << "// Run-time length rule: 0 none, 1 dynamic (base from seq_lens), 2 longrope (long set\n"
+       << "// when seq_lens > original_max_position_embeddings).\n"
+       << "constexpr int LENGTH_RULE = " << rule << ";\n"
+       << "constexpr double LENGTH_ORIGINAL = " << double_literal(cs.param("original_max_position_embeddings", 0))
+       << ";\n"
+       << "constexpr double DYNAMIC_FACTOR = " << double_literal(cs.param("factor", 1)) << ";\n"
+       << "constexpr double DYNAMIC_EXPONENT = " << double_literal(exponent) << ";  // d / (d - 2)\n"
+       << "constexpr double LN_THETA = " << double_literal(std::log(cs.theta)) << ";\n";
+    table("INV_FREQ", rule == 1 || exact ? std::vector<double>{} : sf.inv_freq, false);
+    table("INV_FREQ_D", rule == 1 || !exact ? std::vector<double>{} : sf.inv_freq, true);
+    table("INV_FREQ_LONG", rule != 2 || exact ? std::vector<double>{} : sf.inv_freq_long, false);
+    table("INV_FREQ_LONG_D", rule != 2 || !exact ? std::vector<double>{} : sf.inv_freq_long, true);
   } else {
     os << "constexpr float ATTENTION = 1.0f;\n"
-       << "RG_CONST_ARRAY float INV_FREQ[1] = {0.0f};  // cos/sin come from tables\n";
+       << "constexpr float ATTENTION_LONG = 1.0f;\n"
+       << "constexpr int LENGTH_RULE = 0;\n"
+       << "constexpr double LENGTH_ORIGINAL = 0, DYNAMIC_FACTOR = 1, DYNAMIC_EXPONENT = 1, LN_THETA = 0;\n"
+       << "// cos/sin come from tables\n";
+    for (const char* n : {"INV_FREQ", "INV_FREQ_LONG"}) table(n, {}, false);
+    for (const char* n : {"INV_FREQ_D", "INV_FREQ_LONG_D"}) table(n, {}, true);
   }
 }
 

@@ -86,6 +86,37 @@ ScaledFrequencies scaled_frequencies(const CosSin& cs, int d) {
       }
       break;
     }
+    case Scaling::Dynamic: {
+      // choose = static: the base for max_model_len (vLLM's choice); choose = runtime: the
+      // kernel scales the base per token from seq_lens, and this is the set for lengths
+      // up to original_max_position_embeddings.
+      double base = cs.theta;
+      if (cs.param("choose", 0) != 0) {
+        const double f = cs.param("factor"), L = cs.param("original_max_position_embeddings");
+        const double len = cs.param("max_model_len");
+        if (len > L) base *= std::pow(f * len / L - (f - 1), exponent);
+      }
+      out.inv_freq = plain(base, d);
+      break;
+    }
+    case Scaling::Longrope: {
+      const double L = cs.param("original_max_position_embeddings");
+      const double Lmax = cs.param("max_position_embeddings");
+      double m = Lmax > L ? std::sqrt(1 + std::log(Lmax / L) / std::log(L)) : 1.0;
+      if (cs.has("attention_factor")) m = cs.param("attention_factor");
+      auto with = [&](const char* list, const char* mscale, std::vector<double>& f, double& att) {
+        f = plain(cs.theta, d);
+        const std::vector<double>& e = cs.list(list);
+        for (int j = 0; j < d / 2; ++j) f[j] /= e[j];
+        att = cs.has(mscale) ? cs.param(mscale) : m;
+      };
+      const bool runtime = cs.param("choose", 0) == 0;
+      const bool fixed_long = !runtime && cs.param("max_model_len") > L;
+      with(fixed_long ? "long_factor" : "short_factor", fixed_long ? "long_mscale" : "short_mscale", out.inv_freq,
+           out.attention);
+      if (runtime) with("long_factor", "long_mscale", out.inv_freq_long, out.attention_long);
+      break;
+    }
   }
   return out;
 }

@@ -44,7 +44,7 @@ double ulp(DType t, double x) {
 // codegen's scaling.cpp, which transforms whole vectors).
 static double mscale_of(double scale, double k) { return scale > 1 ? 1.0 + 0.1 * k * std::log(scale) : 1.0; }
 
-double inv_freq(const CosSin& cs, int j, int d) {
+double inv_freq(const CosSin& cs, int j, int d, double seq_len) {
   const double pi = std::acos(-1.0);
   const double base = cs.theta;
   const double plain = 1.0 / std::pow(base, 2.0 * j / d);
@@ -73,6 +73,19 @@ double inv_freq(const CosSin& cs, int j, int d) {
       if (cs.scaling == Scaling::DeepseekYarn) keep *= cs.param("extrapolation_factor", 1);
       return keep * plain + (1 - keep) * plain / cs.param("factor");
     }
+    case Scaling::Dynamic: {
+      // The base grows once the sequence passes the trained length.
+      const double L = cs.param("original_max_position_embeddings"), f = cs.param("factor");
+      const double len = cs.param("choose", 0) != 0 ? cs.param("max_model_len") : seq_len;
+      double b = base;
+      if (len > L) b = base * std::pow(f * len / L - (f - 1), d / (d - 2.0));
+      return std::pow(b, -2.0 * j / d);
+    }
+    case Scaling::Longrope: {
+      const double L = cs.param("original_max_position_embeddings");
+      const double len = cs.param("choose", 0) != 0 ? cs.param("max_model_len") : seq_len;
+      return plain / cs.list(len > L ? "long_factor" : "short_factor")[static_cast<size_t>(j)];
+    }
     case Scaling::Llama3: {
       const double L = cs.param("original_max_position_embeddings");
       const double lf = cs.param("low_freq_factor"), hf = cs.param("high_freq_factor");
@@ -86,7 +99,35 @@ double inv_freq(const CosSin& cs, int j, int d) {
   return plain;
 }
 
-double attention(const CosSin& cs) {
+int position_row(const Positions& p, int j) {
+  if (p.kind == PositionsKind::Single) return 0;
+  if (p.kind == PositionsKind::Mrope) {
+    int end = 0;
+    for (int r = 0; r < 3; ++r)
+      if (j < (end += p.sections[r])) return r;
+    return 2;
+  }
+  // imrope: index j asks for row j % 3; h and w serve while they have indices left,
+  // everything else is t.
+  int left[3] = {p.sections[0], p.sections[1], p.sections[2]};
+  int row = 0;
+  for (int i = 0; i <= j; ++i) {
+    row = i % 3 != 0 && left[i % 3] > 0 ? i % 3 : 0;
+    --left[row];
+  }
+  return row;
+}
+
+double attention(const CosSin& cs, double seq_len) {
+  if (cs.scaling == Scaling::Longrope) {
+    const double L = cs.param("original_max_position_embeddings");
+    const double len = cs.param("choose", 0) != 0 ? cs.param("max_model_len") : seq_len;
+    const char* own = len > L ? "long_mscale" : "short_mscale";
+    if (cs.has(own)) return cs.param(own);
+    if (cs.has("attention_factor")) return cs.param("attention_factor");
+    const double ratio = cs.param("max_position_embeddings") / L;
+    return ratio > 1 ? std::sqrt(1 + std::log(ratio) / std::log(L)) : 1.0;
+  }
   const double f = cs.param("factor", 1);
   if (cs.scaling == Scaling::Yarn) {
     if (cs.has("attention_factor")) return cs.param("attention_factor");
@@ -130,7 +171,9 @@ struct Writer {
     }
   }
 
-  void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long pos) {
+  /// pos(j): the position frequency index j uses; seq_len: the token's sequence length.
+  template <class PosFn>
+  void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, PosFn pos_of, double seq_len) {
     const KernelSpec& s = p.spec;
     const int d = s.rotary_dim;
     const int r0 = s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
@@ -154,17 +197,20 @@ struct Writer {
         i0 = 2 * j;
         i1 = 2 * j + 1;
       }
-      double c, sn, attention = 1;
+      const long long pos = pos_of(j);
+      double c, sn, attention = 1, angle = 0;
       bool computed = s.cos_sin.source == CosSinSource::Compute;
       if (!computed) {
         c = p.table[p.cos_offset + pos * p.table_stride + j];
         sn = p.table[p.sin_offset + pos * p.table_stride + j];
       } else {
-        const float inv = static_cast<float>(inv_freq(s.cos_sin, j, d));
-        const float angle = static_cast<float>(pos) * inv;  // one fp32 multiply, as specified
-        attention = static_cast<float>(reference::attention(s.cos_sin));
-        c = std::cos(static_cast<double>(angle)) * attention;
-        sn = std::sin(static_cast<double>(angle)) * attention;
+        const double inv = inv_freq(s.cos_sin, j, d, seq_len);
+        // angle = fp32: one fp32 multiply of fp32 values, as specified; exact: in double.
+        angle = s.angle == Angle::Exact ? static_cast<double>(pos) * inv
+                                        : static_cast<float>(pos) * static_cast<float>(inv);
+        attention = static_cast<float>(reference::attention(s.cos_sin, seq_len));
+        c = std::cos(angle) * attention;
+        sn = std::sin(angle) * attention;
       }
       const double x0 = x(i0), x1 = x(i1);
       // First of the pair: x0 c - x1 s; second: x1 c + x0 s. The bound uses this element's
@@ -174,6 +220,10 @@ struct Writer {
       const double v = p_cos + p_sin;
       double b = 4 * kU * (std::fabs(p_cos) + std::fabs(p_sin));
       if (computed) b += 4 * kU * attention * (std::fabs(x0) + std::fabs(x1));
+      // dynamic with choose = runtime: the kernel computes inv_freq in double from the
+      // token's length, which may round to the neighbouring float: one fp32 ulp of the angle.
+      if (computed && s.angle == Angle::Fp32 && s.cos_sin.scaling == Scaling::Dynamic && s.cos_sin.runtime_length())
+        b += 2 * kU * std::fabs(angle) * attention * (std::fabs(x0) + std::fabs(x1));
       if (attention != 1) b += 2 * kU * (std::fabs(p_cos) + std::fabs(p_sin));  // c * m, s * m in fp32
       if (s.dtype != DType::F32) b += ulp(s.dtype, std::fabs(v) + b);
       Expected& o = out[dst_buf];
@@ -199,30 +249,45 @@ std::vector<Expected> expect(const Problem& p) {
   }
   Writer w{p, out, bytes};
   const long long D = s.head_dim;
+  auto hs = [&](const TensorView& v) { return v.head_stride ? v.head_stride : D; };
+  const long long rows_apart = p.positions_stride ? p.positions_stride : p.tokens;
   for (long long t = 0; t < p.tokens; ++t) {
     const long long pos = p.positions.empty() ? 0 : p.positions[t];
+    auto pos_of = [&](int j) { return p.positions[position_row(s.positions, j) * rows_apart + t]; };
+    const double seq_len = p.seq_lens.empty() ? 0 : static_cast<double>(p.seq_lens[t]);
     if (s.op != Op::KvAppend) {
       for (int h = 0; h < s.q_heads; ++h) {
-        const long long off = p.q.offset + t * p.q.stride + h * D;
-        w.rotate_row(p.q.buffer, off, p.q.buffer, off, pos);
+        const long long off = p.q.offset + t * p.q.stride + h * hs(p.q);
+        if (p.q_out.buffer >= 0)
+          w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, pos_of, seq_len);
+        else
+          w.rotate_row(p.q.buffer, off, p.q.buffer, off, pos_of, seq_len);
       }
     }
     if (s.op == Op::Rope) {
-      for (int h = 0; h < s.kv_heads; ++h) {
-        const long long off = p.k.offset + t * p.k.stride + h * D;
-        w.rotate_row(p.k.buffer, off, p.k.buffer, off, pos);
+      for (int h = 0; h < s.kv_heads && p.k.buffer >= 0; ++h) {
+        const long long off = p.k.offset + t * p.k.stride + h * hs(p.k);
+        if (p.k_out.buffer >= 0)
+          w.rotate_row(p.k.buffer, off, p.k_out.buffer, p.k_out.offset + t * p.k_out.stride + h * D, pos_of, seq_len);
+        else
+          w.rotate_row(p.k.buffer, off, p.k.buffer, off, pos_of, seq_len);
       }
       continue;
     }
+    // rope_kv_append with k_out: the rotated k is written there for every token, padding too.
+    if (s.op == Op::RopeKvAppend && p.k_out.buffer >= 0)
+      for (int h = 0; h < s.kv_heads; ++h)
+        w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride + h * hs(p.k), p.k_out.buffer,
+                     p.k_out.offset + t * p.k_out.stride + h * D, pos_of, seq_len);
     const long long slot = p.slots.empty() ? pos : p.slots[t];
     if (slot < 0) continue;  // padding
     // contiguous(order = hnd): [kv_heads, max_seq, head_dim]; a slot past max_seq is skipped.
     if (s.cache.kind == CacheKind::Contiguous && s.cache.order == CacheOrder::Hnd && slot >= p.max_seq) continue;
     for (int h = 0; h < s.kv_heads; ++h) {
       const long long dst = cache_offset(s, slot, h, p.max_seq);
-      const long long ksrc = p.k.offset + t * p.k.stride + h * D;
-      const long long vsrc = p.v.offset + t * p.v.stride + h * D;
-      if (s.op == Op::RopeKvAppend) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, pos);
+      const long long ksrc = p.k.offset + t * p.k.stride + h * hs(p.k);
+      const long long vsrc = p.v.offset + t * p.v.stride + h * hs(p.v);
+      if (s.op == Op::RopeKvAppend) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, pos_of, seq_len);
       else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst);
       w.copy_row(p.v.buffer, vsrc, p.v_cache, dst);
     }

@@ -11,14 +11,19 @@ namespace ropegen::reference {
 
 /// A scaling family's inv_freq_j for rotary dimension d, and its attention factor: the
 /// reference's own implementation of rope-math.md (codegen has another).
-double inv_freq(const CosSin& cs, int j, int d);
-double attention(const CosSin& cs);
+/// `seq_len` is the token's sequence length, read by the families whose frequencies depend
+/// on it (dynamic, longrope with choose = runtime); the static choice uses max_model_len.
+double inv_freq(const CosSin& cs, int j, int d, double seq_len = 0);
+double attention(const CosSin& cs, double seq_len = 0);
+/// The position row (0 = t, 1 = h, 2 = w) frequency index j of d/2 reads.
+int position_row(const Positions& p, int j);
 
 /// Where a [tokens, heads, head_dim] tensor lives inside one of the problem's buffers.
 struct TensorView {
   int buffer = -1;        ///< index into Problem::buffers
   long long offset = 0;   ///< elements before token 0
   long long stride = 0;   ///< elements between tokens
+  long long head_stride = 0;  ///< elements between heads; 0: head_dim
 };
 
 /// Everything one launch reads, as host data in the kernel's storage formats.
@@ -28,9 +33,12 @@ struct Problem {
   std::vector<std::vector<unsigned char>> buffers;  ///< dtype-typed storage buffers
   std::vector<const char*> buffer_names;
   TensorView q, k, v;
+  TensorView q_out, k_out;                          ///< out-of-place outputs (buffer -1: none)
   int k_cache = -1, v_cache = -1;                   ///< buffer indices
   long long max_seq = 0;                            ///< contiguous hnd
-  std::vector<long long> positions;
+  std::vector<long long> positions;                 ///< positions = mrope/imrope: 3 rows
+  long long positions_stride = 0;                   ///< elements between rows; 0: tokens
+  std::vector<long long> seq_lens;                  ///< per token (run-time length families)
   std::vector<long long> slots;                     ///< empty: slot = position (contiguous)
   std::vector<float> table;                         ///< cos/sin storage
   long long cos_offset = 0, sin_offset = 0, table_stride = 0;

@@ -58,6 +58,10 @@ const std::vector<ArgField>& kernel_args_fields() {
       ROPEGEN_FIELD(max_seq),
       // ABI version 3: checks = bounds.
       ROPEGEN_FIELD(cache_slots), ROPEGEN_FIELD(table_rows), ROPEGEN_FIELD(bounds_error),
+      // ABI version 4: head strides, out-of-place outputs, position rows, sequence lengths.
+      ROPEGEN_FIELD(q_head_stride), ROPEGEN_FIELD(k_head_stride), ROPEGEN_FIELD(v_head_stride),
+      ROPEGEN_FIELD(q_out), ROPEGEN_FIELD(q_out_stride), ROPEGEN_FIELD(k_out), ROPEGEN_FIELD(k_out_stride),
+      ROPEGEN_FIELD(positions_stride), ROPEGEN_FIELD(seq_lens),
   };
 #undef ROPEGEN_FIELD
   return fields;
@@ -81,8 +85,17 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     out.push_back(r);
   };
   if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
-  rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write", "every op reads k");
+  rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write",
+       s.uses_cache() ? "the op appends k to the cache" : "optional for op = rope: null rotates q only");
+  if (!s.uses_cache()) out.back().required = false;
   if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
+  if (s.uses_rope()) {  // out-of-place outputs, heads packed
+    rows("q_out", "q_out_stride", s.q_heads, "write", "optional: the rotated q goes here instead of in place");
+    out.back().required = false;
+    rows("k_out", "k_out_stride", s.kv_heads, "write",
+         s.uses_cache() ? "optional: the rotated k is also written here" : "optional: the rotated k goes here instead of in place");
+    out.back().required = false;
+  }
   if (s.uses_cache() || s.uses_rope()) {
     ArgRequirement pos{"positions"};
     pos.required = s.uses_rope();
@@ -91,8 +104,20 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     pos.dtype = index_dtype(s);
     pos.align = index_bytes(s);
     pos.shape = {kDimTokens};
+    if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {
+      pos.why = "RoPE needs t, h, w positions per token (rows positions_stride apart; 0: num_tokens)";
+      pos.shape = {3, kDimTokens};
+    }
     pos.unless_slots = !s.uses_rope();
     out.push_back(pos);
+  }
+  if (s.uses_rope() && s.cos_sin.runtime_length()) {
+    ArgRequirement len{"seq_lens"};
+    len.why = std::string(scaling_family(s.cos_sin.scaling).name) + " with choose = runtime reads each token's sequence length";
+    len.dtype = index_dtype(s);
+    len.align = index_bytes(s);
+    len.shape = {kDimTokens};
+    out.push_back(len);
   }
   if (s.uses_cache()) {
     ArgRequirement slots{"slot_mapping"};
@@ -178,6 +203,40 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
       bad(std::string("argument '") + r.stride + "' = " + std::to_string(stride) + " must be a multiple of " +
           std::to_string(r.stride_multiple) + (r.shape.size() == 3 ? " elements (vector width)" : ""));
   }
+  // Head strides (vLLM's padded heads): whole vectors, at least a head apart, and a token's
+  // heads inside its row.
+  struct HeadLayout {
+    const char* tensor;
+    const char* field;
+    const void* ptr;
+    long long head_stride, stride, heads;
+  };
+  const HeadLayout layouts[] = {
+      {"q", "q_head_stride", a.q, a.q_head_stride, a.q_stride, spec.uses_q() ? spec.q_heads : 0},
+      {"k", "k_head_stride", a.k, a.k_head_stride, a.k_stride, spec.kv_heads},
+      {"v", "v_head_stride", a.v, a.v_head_stride, a.v_stride, spec.uses_cache() ? spec.kv_heads : 0}};
+  for (const HeadLayout& h : layouts) {
+    if (h.head_stride == 0 || !h.ptr || h.heads == 0) continue;
+    const std::string name = std::string("argument '") + h.field + "' = " + std::to_string(h.head_stride);
+    if (h.head_stride < spec.head_dim)
+      bad(name + " is smaller than head_dim = " + std::to_string(spec.head_dim) + " (0 means packed heads)");
+    int multiple = 1;
+    for (const ArgRequirement& r : requirements)
+      if (std::strcmp(r.name, h.tensor) == 0) multiple = r.stride_multiple;
+    if (h.head_stride % multiple != 0)
+      bad(name + " must be a multiple of " + std::to_string(multiple) + " elements (vector width)");
+    const long long row = (h.heads - 1) * h.head_stride + spec.head_dim;
+    if (h.stride < row)
+      bad(std::string("argument '") + h.tensor + "_stride' = " + std::to_string(h.stride) + " is smaller than one token's " +
+          std::to_string(h.heads) + " heads " + std::to_string(h.head_stride) + " apart (" + std::to_string(row) +
+          " elements)");
+  }
+  if (spec.uses_rope() && !spec.uses_cache() && !a.k && a.k_out)
+    bad("argument 'k_out' is set but 'k' is null: there is no k to rotate");
+  if (spec.uses_rope() && spec.positions.kind != PositionsKind::Single && a.positions_stride != 0 &&
+      a.positions_stride < a.num_tokens)
+    bad("argument 'positions_stride' = " + std::to_string(a.positions_stride) + " is smaller than num_tokens = " +
+        std::to_string(a.num_tokens) + " (the t, h, w rows of positions would overlap)");
   if (spec.uses_cache() && spec.cache.kind == CacheKind::Contiguous && spec.cache.order == CacheOrder::Hnd &&
       a.max_seq <= 0)
     bad("argument 'max_seq' = " + std::to_string(a.max_seq) + " must be positive for a contiguous(order = hnd) cache");

@@ -114,6 +114,10 @@ const Names<Checks>& names(Checks*) {
   static const Names<Checks> n = {{"none", Checks::None}, {"bounds", Checks::Bounds}};
   return n;
 }
+const Names<Angle>& names(Angle*) {
+  static const Names<Angle> n = {{"fp32", Angle::Fp32}, {"exact", Angle::Exact}};
+  return n;
+}
 const Names<CacheOrder>& names(CacheOrder*) {
   static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}};
   return n;
@@ -273,14 +277,15 @@ SpecField int_field(const char* key, const char* values, const char* help, const
 
 /// An enum member; its names come from the enum's table.
 template <class E, E KernelSpec::*M>
-SpecField enum_field(const char* key, const char* help, unsigned ops, bool omit_default = false) {
+SpecField enum_field(const char* key, const char* help, unsigned ops, bool omit_default = false,
+                     std::vector<const char*> examples = {}) {
   static const std::string values = [] {
     std::string v;
     for (const auto& n : names_of<E>()) v += (v.empty() ? "" : " | ") + n.first;
     return v;
   }();
-  std::vector<const char*> examples;
-  for (const auto& n : names_of<E>()) examples.push_back(n.first.c_str());
+  if (examples.empty())
+    for (const auto& n : names_of<E>()) examples.push_back(n.first.c_str());
   return SpecField{key,
                    values.c_str(),
                    help,
@@ -305,7 +310,8 @@ const IntRange kBlock{1, 4096};
 
 const char* const kCosSinValues =
     "table | compute(theta = B, scaling = none | linear(...) | ntk(...) | ntk_alpha(...) | yarn(...) | "
-    "deepseek_yarn(...) | llama3(...))";
+    "deepseek_yarn(...) | llama3(...) | dynamic(...) | longrope(...))";
+const char* const kPositionsValues = "single | mrope(sections = [t, h, w]) | imrope(sections = [t, h, w])";
 const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd) | contiguous(order = hnd | nhd)";
 
 std::string family_syntax(const ScalingFamily& f) {
@@ -313,7 +319,11 @@ std::string family_syntax(const ScalingFamily& f) {
   bool first = true;
   for (const ScalingParam& p : f.params) {
     out += (first ? "" : ", ") + std::string(p.name);
-    if (p.kind == ScalingParam::Default) out += " = " + (p.boolean ? std::string(p.def ? "true" : "false") : format_double(p.def));
+    if (p.list) out += " = [...]";
+    if (p.kind == ScalingParam::Default)
+      out += " = " + (p.boolean            ? std::string(p.def ? "true" : "false")
+                      : !p.words.empty()   ? std::string(p.words[static_cast<size_t>(p.def)])
+                                           : format_double(p.def));
     if (p.kind == ScalingParam::Optional) out += "?";
     first = false;
   }
@@ -371,7 +381,30 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
       const ScalingParam& p = *std::find_if(fam->params.begin(), fam->params.end(),
                                             [&](const ScalingParam& q) { return arg.name == q.name; });
       double value;
-      if (p.boolean) {
+      if (p.list) {
+        const dsl::Value& l = arg.value;
+        if (l.kind != dsl::Value::Kind::List)
+          fail(l.loc, "expected a list of numbers for " + arg.name + " (rotary_dim / 2 of them), found " +
+                          describe_value(l));
+        std::vector<double> items;
+        for (const dsl::Value& it : l.items) {
+          if (it.kind != dsl::Value::Kind::Number)
+            fail(it.loc, "expected a number in " + arg.name + ", found " + describe_value(it));
+          std::string problem = check_param(p, it.number, it.text);
+          if (!problem.empty()) fail(it.loc, arg.name + "[" + std::to_string(items.size()) + "]: " + problem);
+          items.push_back(it.number);
+        }
+        cs.lists.emplace_back(arg.name, std::move(items));
+        return;
+      }
+      if (!p.words.empty()) {
+        const dsl::Value& w = arg.value;
+        std::vector<std::string> valid(p.words.begin(), p.words.end());
+        auto at = std::find(valid.begin(), valid.end(), w.text);
+        if (w.kind != dsl::Value::Kind::Ident || at == valid.end())
+          fail(w.loc, "invalid value " + describe_value(w) + " for " + arg.name + "; valid values: " + join(valid));
+        value = static_cast<double>(at - valid.begin());
+      } else if (p.boolean) {
         const dsl::Value& b = arg.value;
         if (b.kind != dsl::Value::Kind::Ident || (b.text != "true" && b.text != "false"))
           fail(b.loc, "expected true or false for " + arg.name + ", found " + describe_value(b));
@@ -386,6 +419,11 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
       given[arg.name] = value;
     });
     for (const ScalingParam& p : fam->params) {
+      if (p.list) {
+        if (!cs.has_list(p.name) && p.kind == ScalingParam::Required)
+          fail(sc.loc, std::string(fam->name) + "(...) needs " + p.name + " (" + family_syntax(*fam) + ")");
+        continue;
+      }
       auto it = given.find(p.name);
       if (it != given.end()) cs.params.emplace_back(p.name, it->second);
       else if (p.kind == ScalingParam::Default) cs.params.emplace_back(p.name, p.def);
@@ -408,9 +446,20 @@ void text_cos_sin(const KernelSpec& s, std::string& out) {
     out += "(";
     bool first = true;
     for (const auto& kv : c.params) {
-      const bool boolean = std::any_of(fam.params.begin(), fam.params.end(),
-                                       [&](const ScalingParam& p) { return kv.first == p.name && p.boolean; });
-      out += (first ? "" : ",") + kv.first + "=" + (boolean ? (kv.second ? "true" : "false") : format_double(kv.second));
+      const ScalingParam* p = nullptr;
+      for (const ScalingParam& q : fam.params)
+        if (kv.first == q.name) p = &q;
+      std::string v = format_double(kv.second);
+      if (p && p->boolean) v = kv.second ? "true" : "false";
+      if (p && !p->words.empty() && kv.second >= 0 && kv.second < static_cast<double>(p->words.size()))
+        v = p->words[static_cast<size_t>(kv.second)];
+      out += (first ? "" : ",") + kv.first + "=" + v;
+      first = false;
+    }
+    for (const auto& kv : c.lists) {
+      out += (first ? "" : ",") + kv.first + "=[";
+      for (size_t i = 0; i < kv.second.size(); ++i) out += (i ? "," : "") + format_double(kv.second[i]);
+      out += "]";
       first = false;
     }
     out += ")";
@@ -425,6 +474,18 @@ std::string check_cos_sin(const SpecField&, const KernelSpec& s) {
   if (!p.empty()) return p;
   const ScalingFamily& fam = scaling_family(c.scaling);
   for (const ScalingParam& sp : fam.params) {
+    if (sp.list) {
+      if (!c.has_list(sp.name)) {
+        if (sp.kind == ScalingParam::Required) return std::string(fam.name) + "(...) needs " + sp.name;
+        continue;
+      }
+      const std::vector<double>& l = c.list(sp.name);
+      for (size_t i = 0; i < l.size(); ++i) {
+        std::string problem = check_param(sp, l[i], format_double(l[i]));
+        if (!problem.empty()) return sp.name + ("[" + std::to_string(i) + "]: ") + problem;
+      }
+      continue;
+    }
     if (!c.has(sp.name)) {
       if (sp.kind != ScalingParam::Optional) return std::string(fam.name) + "(...) needs " + sp.name;
       continue;
@@ -433,7 +494,12 @@ std::string check_cos_sin(const SpecField&, const KernelSpec& s) {
     if (!problem.empty()) return problem;
   }
   for (const auto& kv : c.params)
-    if (std::none_of(fam.params.begin(), fam.params.end(), [&](const ScalingParam& sp) { return kv.first == sp.name; }))
+    if (std::none_of(fam.params.begin(), fam.params.end(),
+                     [&](const ScalingParam& sp) { return kv.first == sp.name && !sp.list; }))
+      return "unknown argument '" + kv.first + "' for " + fam.name + "(...)";
+  for (const auto& kv : c.lists)
+    if (std::none_of(fam.params.begin(), fam.params.end(),
+                     [&](const ScalingParam& sp) { return kv.first == sp.name && sp.list; }))
       return "unknown argument '" + kv.first + "' for " + fam.name + "(...)";
   return "";
 }
@@ -445,7 +511,8 @@ int compare_cos_sin(const KernelSpec& a, const KernelSpec& b) {
   if (x.source == CosSinSource::Table) return 0;
   if (int c = cmp(x.theta, y.theta)) return c;
   if (int c = cmp(x.scaling, y.scaling)) return c;
-  return cmp(x.params, y.params);
+  if (int c = cmp(x.params, y.params)) return c;
+  return cmp(x.lists, y.lists);
 }
 
 void lower_cache(const SpecField&, const dsl::Value& v, KernelSpec& s) {
@@ -502,6 +569,59 @@ void lower_wave(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   s.wave = static_cast<int>(w);
 }
 
+const IntRange kSection{0, 512};
+
+void lower_positions(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  Positions p;
+  if (v.kind == dsl::Value::Kind::Ident && v.text == "single") {
+    s.positions = p;
+    return;
+  }
+  if (is_call_named(v, "mrope")) p.kind = PositionsKind::Mrope;
+  else if (is_call_named(v, "imrope")) p.kind = PositionsKind::Imrope;
+  else {
+    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
+                           ? suggestion(v.text, {"single", "mrope", "imrope"})
+                           : "";
+    fail(v.loc, "invalid value " + describe_value(v) + " for positions; valid values: " + kPositionsValues + hint);
+  }
+  for_args(v, {"sections"}, [&](const dsl::Value::Arg& a) {
+    if (a.value.kind != dsl::Value::Kind::List || a.value.items.size() != 3)
+      fail(a.value.loc, "sections must be a list of 3 integers (frequency indices per t, h, w row), found " +
+                            (a.value.kind == dsl::Value::Kind::List
+                                 ? "a list of " + std::to_string(a.value.items.size())
+                                 : describe_value(a.value)));
+    for (const dsl::Value& it : a.value.items) p.sections.push_back(static_cast<int>(integer(it, "sections[i]", kSection)));
+  });
+  if (p.sections.empty()) fail(v.loc, std::string(v.text) + "(...) needs sections = [t, h, w]");
+  s.positions = p;
+}
+
+void text_positions(const KernelSpec& s, std::string& out) {
+  const Positions& p = s.positions;
+  if (p.kind == PositionsKind::Single) {
+    out += "single";
+    return;
+  }
+  out += p.kind == PositionsKind::Mrope ? "mrope(sections=[" : "imrope(sections=[";
+  for (size_t i = 0; i < p.sections.size(); ++i) out += (i ? "," : "") + std::to_string(p.sections[i]);
+  out += "])";
+}
+
+std::string check_positions(const SpecField&, const KernelSpec& s) {
+  const Positions& p = s.positions;
+  if (p.kind == PositionsKind::Single) return p.sections.empty() ? "" : "positions = single takes no sections";
+  if (p.sections.size() != 3) return "sections must be a list of 3 integers (frequency indices per t, h, w row)";
+  for (int x : p.sections)
+    if (std::string e = kSection.check("sections[i]", x); !e.empty()) return e;
+  return "";
+}
+
+int compare_positions(const KernelSpec& a, const KernelSpec& b) {
+  if (int c = cmp(a.positions.kind, b.positions.kind)) return c;
+  return cmp(a.positions.sections, b.positions.sections);
+}
+
 }  // namespace
 
 const std::vector<ScalingFamily>& scaling_families() {
@@ -528,6 +648,20 @@ const std::vector<ScalingFamily>& scaling_families() {
        "llama3",
        {factor, {"low_freq_factor", P::Required, 0, 0, 1e6, true, false},
         {"high_freq_factor", P::Required, 0, 0, 1e6, true, false}, omax}},
+      // choose: runtime reads the sequence length (seq_lens) per token; static decides once
+      // from max_model_len, as vLLM does.
+      {Scaling::Dynamic,
+       "dynamic",
+       {factor, omax, {"choose", P::Default, 0, 0, 1, false, false, false, {"runtime", "static"}},
+        {"max_model_len", P::Optional, 0, 0, big, true, false}}},
+      {Scaling::Longrope,
+       "longrope",
+       {{"short_factor", P::Required, 0, 0, 1e6, true, false, true}, {"long_factor", P::Required, 0, 0, 1e6, true, false, true},
+        omax, {"max_position_embeddings", P::Required, 0, 0, big, true, false},
+        {"attention_factor", P::Optional, 0, 0, 1e6, true, false}, {"short_mscale", P::Optional, 0, 0, 1e6, true, false},
+        {"long_mscale", P::Optional, 0, 0, 1e6, true, false},
+        {"choose", P::Default, 0, 0, 1, false, false, false, {"runtime", "static"}},
+        {"max_model_len", P::Optional, 0, 0, big, true, false}}},
   };
   return families;
 }
@@ -546,6 +680,36 @@ double CosSin::param(const std::string& name, double fallback) const {
 
 bool CosSin::has(const std::string& name) const {
   return std::any_of(params.begin(), params.end(), [&](const auto& kv) { return kv.first == name; });
+}
+
+bool CosSin::has_list(const std::string& name) const {
+  return std::any_of(lists.begin(), lists.end(), [&](const auto& kv) { return kv.first == name; });
+}
+
+const std::vector<double>& CosSin::list(const std::string& name) const {
+  static const std::vector<double> none;
+  for (const auto& kv : lists)
+    if (kv.first == name) return kv.second;
+  return none;
+}
+
+bool CosSin::runtime_length() const {
+  return source == CosSinSource::Compute && (scaling == Scaling::Dynamic || scaling == Scaling::Longrope) &&
+         param("choose", 0) == 0;
+}
+
+int Positions::row_of(int j) const {
+  if (kind == PositionsKind::Single) return 0;
+  if (kind == PositionsKind::Mrope) {  // contiguous sections
+    if (j < sections[0]) return 0;
+    return j < sections[0] + sections[1] ? 1 : 2;
+  }
+  // imrope: rows cycle t, h, w over j while a row has indices left (Qwen3-VL's
+  // mrope_interleaved: index j goes to h when j % 3 == 1 and j < 3 * sections[1], to w
+  // when j % 3 == 2 and j < 3 * sections[2], else to t).
+  if (j % 3 == 1 && j < 3 * sections[1]) return 1;
+  if (j % 3 == 2 && j < 3 * sections[2]) return 2;
+  return 0;
 }
 
 const std::vector<SpecField>& spec_fields() {
@@ -585,7 +749,15 @@ const std::vector<SpecField>& spec_fields() {
                  "compute(scaling=deepseek_yarn(factor=40,original_max_position_embeddings=4096,beta_fast=32,"
                  "beta_slow=1,mscale=1,mscale_all_dim=1))",
                  "compute(scaling=llama3(factor=8,low_freq_factor=1,high_freq_factor=4,"
-                 "original_max_position_embeddings=8192))"},
+                 "original_max_position_embeddings=8192))",
+                 "compute(scaling=dynamic(factor=2,original_max_position_embeddings=4096)) rotary_dim=8",
+                 "compute(scaling=dynamic(factor=2,original_max_position_embeddings=4096,choose=static,"
+                 "max_model_len=8192)) rotary_dim=8",
+                 "compute(scaling=longrope(short_factor=[1,1,1,1],long_factor=[1,2,3,4],"
+                 "original_max_position_embeddings=4096,max_position_embeddings=131072)) rotary_dim=8",
+                 "compute(scaling=longrope(short_factor=[1,1,1,1],long_factor=[1,2,3,4],"
+                 "original_max_position_embeddings=4096,max_position_embeddings=131072,choose=static,"
+                 "max_model_len=131072)) rotary_dim=8"},
                 lower_cos_sin,
                 text_cos_sin,
                 check_cos_sin,
@@ -624,6 +796,25 @@ const std::vector<SpecField>& spec_fields() {
                                               "negative, or whose slot is past the cache, and record the first "
                                               "in bounds_error",
                                               kAllOps, /*omit_default=*/true),
+      SpecField{"positions",
+                kPositionsValues,
+                "position rows per token: one, or t/h/w rows ([3, tokens], positions_stride apart) for multimodal "
+                "RoPE; sections split the rotary_dim / 2 frequencies among the rows, contiguous (mrope) or "
+                "cycling (imrope)",
+                nullptr,
+                kRopeOps,
+                /*omit_default=*/true,
+                {"single", "mrope(sections=[16,24,24])", "mrope(sections=[24,20,20])", "imrope(sections=[24,20,20])"},
+                lower_positions,
+                text_positions,
+                check_positions,
+                compare_positions},
+      enum_field<Angle, &KernelSpec::angle>("angle",
+                                            "cos_sin = compute: fp32 rounds p * inv_freq to fp32 (as the models "
+                                            "were trained); exact reduces the angle in double (a few fp32 ulps "
+                                            "from fp64 at any position below 2^24)",
+                                            kRopeOps, /*omit_default=*/true,
+                                            {"fp32 cos_sin=compute", "exact cos_sin=compute"}),
   };
   return fields;
 }
@@ -635,5 +826,6 @@ const char* to_string(IndexType v) { return name_of(v); }
 const char* to_string(CacheOrder v) { return name_of(v); }
 const char* to_string(Pdl v) { return name_of(v); }
 const char* to_string(Checks v) { return name_of(v); }
+const char* to_string(Angle v) { return name_of(v); }
 
 }  // namespace ropegen

@@ -152,6 +152,37 @@ void validate(const ParsedSpec& p) {
            "rotary_offset + rotary_dim = " + std::to_string(s.rotary_offset + s.rotary_dim) +
                " is more than head_dim = " + std::to_string(s.head_dim) + " (the rotated stretch must fit in the head)");
   }
+  if (s.uses_rope()) {
+    const int half = s.rotary_dim / 2;
+    const CosSin& cs = s.cos_sin;
+    if (cs.source == CosSinSource::Compute) {
+      const ScalingFamily& fam = scaling_family(cs.scaling);
+      for (const ScalingParam& sp : fam.params)
+        if (sp.list && cs.has_list(sp.name) && static_cast<int>(cs.list(sp.name).size()) != half)
+          fail(where("cos_sin"), std::string(fam.name) + "(...): " + sp.name + " has " +
+                                     std::to_string(cs.list(sp.name).size()) + " values; expected rotary_dim / 2 = " +
+                                     std::to_string(half));
+      if (cs.has("choose")) {
+        const bool fixed = cs.param("choose") != 0;
+        if (fixed && !cs.has("max_model_len"))
+          fail(where("cos_sin"), std::string(fam.name) + "(...): choose = static needs max_model_len (the length "
+                                                          "the choice is made for, as vLLM's max_model_len)");
+        if (!fixed && cs.has("max_model_len"))
+          fail(where("cos_sin"), std::string(fam.name) + "(...): max_model_len is only used with choose = static; "
+                                                          "choose = runtime reads each token's seq_lens");
+      }
+    }
+    if (s.angle == Angle::Exact && cs.source != CosSinSource::Compute)
+      fail(where("angle"), "angle = exact needs cos_sin = compute (with a table the caller computes the angles)");
+    if (s.positions.kind != PositionsKind::Single) {
+      int sum = 0;
+      for (int x : s.positions.sections) sum += x;
+      if (sum != half)
+        fail(where("positions"), std::string(s.positions.kind == PositionsKind::Mrope ? "mrope" : "imrope") +
+                                     "(...): sections add up to " + std::to_string(sum) +
+                                     "; they must add up to rotary_dim / 2 = " + std::to_string(half));
+    }
+  }
   if (s.uses_q() && s.q_heads % s.kv_heads != 0) {
     fail(where(is_set("kv_heads") ? "kv_heads" : "q_heads"),
          "q_heads = " + std::to_string(s.q_heads) + " is not a multiple of kv_heads = " +

@@ -39,6 +39,64 @@ std::vector<MatrixCase> verification_matrix() {
       "rotary_offset in the middle, fused");
   add("head_dim=96 rotary_dim=2 rotary_offset=94 style=gptj q_heads=2 kv_heads=1 dtype=f32", tokens(5),
       "rotary_offset: the last pair only");
+  // Families that read the sequence length at run time (seq_lens), and their static choice.
+  const std::string lr32 = "short_factor=[1,1.02,1.04,1.06,1.08,1.1,1.2,1.3,1.4,1.5,1.6,1.7,1.8,1.9,2,2.1],"
+                           "long_factor=[1,1.5,2,2.5,3,4,5,6,7,8,9,10,12,14,16,20],"
+                           "original_max_position_embeddings=4096,max_position_embeddings=131072";
+  for (const std::string& sc :
+       {std::string("dynamic(factor=4,original_max_position_embeddings=2048)"),
+        std::string("dynamic(factor=4,original_max_position_embeddings=2048,choose=static,max_model_len=8192)"),
+        "longrope(" + lr32 + ")", "longrope(" + lr32 + ",choose=static,max_model_len=131072)",
+        "longrope(" + lr32 + ",short_mscale=1.1,long_mscale=1.3)"})
+    for (const char* op : {"rope_kv_append", "rope"})
+      add(std::string("op=") + op + " head_dim=64 rotary_dim=32 q_heads=4 kv_heads=2 dtype=bf16 "
+                                    "cos_sin=compute(theta=10000,scaling=" + sc + ")",
+          tokens(29), "run-time length family");
+  add("op=rope style=gptj head_dim=96 rotary_dim=32 q_heads=2 kv_heads=1 dtype=f32 "
+      "cos_sin=compute(scaling=longrope(" + lr32 + "))",
+      tokens(17), "longrope, f32 gptj partial");
+  // Multimodal RoPE: three position rows, contiguous (mrope) or cycling (imrope) sections,
+  // with tables and computed cos/sin, every rope op.
+  for (const char* pos : {"mrope(sections=[16,24,24])", "imrope(sections=[24,20,20])"}) {
+    add(std::string("positions=") + pos + " head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "multimodal, table");
+    add(std::string("positions=") + pos + " head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cos_sin=compute(theta=1000000)",
+        tokens(37), "multimodal, computed");
+    add(std::string("op=rope positions=") + pos + " head_dim=128 q_heads=4 kv_heads=4 dtype=f32 style=gptj",
+        tokens(19), "multimodal, rope gptj");
+  }
+  add("positions=mrope(sections=[2,3,3]) head_dim=64 rotary_dim=16 q_heads=4 kv_heads=2 dtype=f16", tokens(19),
+      "multimodal, partial rotary");
+  // angle = exact at positions up to 2^24 (the fp32 angle would be off by up to ~1 rad).
+  VerifyCase huge = tokens(33);
+  huge.max_position = 1LL << 24;
+  for (const char* s : {"angle=exact cos_sin=compute(theta=10000) head_dim=128 q_heads=4 kv_heads=2 dtype=f32",
+                        "angle=exact cos_sin=compute(theta=500000,scaling=llama3(factor=8,low_freq_factor=1,"
+                        "high_freq_factor=4,original_max_position_embeddings=8192)) head_dim=128 q_heads=4 kv_heads=2",
+                        "angle=exact op=rope style=gptj cos_sin=compute(scaling=yarn(factor=4,"
+                        "original_max_position_embeddings=32768)) head_dim=64 q_heads=2 kv_heads=2 dtype=f32",
+                        "angle=exact positions=imrope(sections=[24,20,20]) cos_sin=compute(theta=5000000) head_dim=128 "
+                        "q_heads=4 kv_heads=2"})
+    add(s, huge, "angle = exact, far positions");
+  add("angle=exact cos_sin=compute(theta=10000,scaling=dynamic(factor=2,original_max_position_embeddings=1024)) "
+      "head_dim=64 q_heads=4 kv_heads=2 dtype=f32", tokens(29), "angle = exact, dynamic");
+  // Layouts: padded heads (head strides), out-of-place outputs, q only.
+  VerifyCase padded = tokens(23);
+  padded.head_strides = true;
+  add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", padded, "head strides, fused");
+  add("op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f16 style=gptj", padded, "head strides, rope");
+  add("op=kv_append head_dim=64 kv_heads=2 dtype=f32", padded, "head strides, kv_append");
+  VerifyCase out = tokens(21);
+  out.out_of_place = true;
+  add("op=rope head_dim=128 rotary_dim=64 q_heads=8 kv_heads=2 dtype=bf16", out, "q_out and k_out, rope");
+  add("head_dim=128 q_heads=8 kv_heads=2 dtype=f16", out, "q_out and k_out, fused (k also to the cache)");
+  out.head_strides = true;
+  add("op=rope head_dim=64 q_heads=4 kv_heads=4 dtype=f32 style=gptj", out, "out of place from padded heads");
+  VerifyCase q_only = tokens(19);
+  q_only.without_k = true;
+  add("op=rope head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=8 kv_heads=1 dtype=bf16", q_only,
+      "rope on q only (k null)");
+  q_only.out_of_place = true;
+  add("op=rope head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", q_only, "q only, to q_out");
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};

@@ -94,8 +94,10 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     buf.resize(static_cast<size_t>(elems) * bytes);
     for (long long i = 0; i < elems; ++i) random_element(s.dtype, rng, &buf[i * bytes]);
   };
-  // Row strides get a little slack (one vector) so stride handling is exercised.
+  // Row strides get a little slack (one vector) so stride handling is exercised; with
+  // head_strides every head does too.
   const long long slack = al.row_elems;
+  const long long HS = c.head_strides ? D + slack : D;
   if (c.packed_qkv) {
     const long long stride = (HQ + HK + HV) * D + slack;
     p.buffers.emplace_back();
@@ -106,15 +108,26 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     p.v = {0, (HQ + HK) * D, stride};
   } else {
     auto add = [&](const char* name, long long heads) {
-      reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, heads * D + slack};
+      reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, heads * HS + slack, c.head_strides ? HS : 0};
       p.buffers.emplace_back();
       fill(p.buffers.back(), std::max<long long>(1, T * tv.stride));
       p.buffer_names.push_back(name);
       return tv;
     };
     if (HQ) p.q = add("q", HQ);
-    p.k = add("k", HK);
+    if (!(c.without_k && s.op == Op::Rope)) p.k = add("k", HK);
     if (HV) p.v = add("v", HV);
+  }
+  if (c.out_of_place && s.uses_rope()) {  // packed heads, a token stride with slack
+    auto add_out = [&](const char* name, long long heads) {
+      reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, heads * D + slack, 0};
+      p.buffers.emplace_back();
+      fill(p.buffers.back(), std::max<long long>(1, T * tv.stride));
+      p.buffer_names.push_back(name);
+      return tv;
+    };
+    p.q_out = add_out("q_out", HQ);
+    if (p.k.buffer >= 0) p.k_out = add_out("k_out", HK);
   }
 
   // Positions, slots and cache.
@@ -158,6 +171,23 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   if (p.positions.empty() && (rope || s.uses_cache())) {
     std::uniform_int_distribution<long long> pos_dist(0, max_pos - 1);
     for (long long t = 0; t < T; ++t) p.positions.push_back(pos_dist(rng));
+  }
+  if (rope && s.positions.kind != PositionsKind::Single) {
+    // Three rows (t, h, w) with slack between them; every third token is text (the same
+    // position in each row), the others get their own h and w.
+    p.positions_stride = T + 3;
+    std::vector<long long> rows(static_cast<size_t>(3 * p.positions_stride), 0);
+    std::uniform_int_distribution<long long> pos_dist(0, max_pos - 1);
+    for (long long t = 0; t < T; ++t)
+      for (int r = 0; r < 3; ++r)
+        rows[static_cast<size_t>(r * p.positions_stride + t)] = r == 0 || t % 3 == 0 ? p.positions[t] : pos_dist(rng);
+    p.positions = rows;
+  }
+  if (rope && s.cos_sin.runtime_length()) {
+    // Sequence lengths on both sides of original_max_position_embeddings.
+    const long long L = static_cast<long long>(s.cos_sin.param("original_max_position_embeddings"));
+    std::uniform_int_distribution<long long> len_dist(1, 3 * L);
+    for (long long t = 0; t < T; ++t) p.seq_lens.push_back(t % 4 == 0 ? L : t % 4 == 1 ? L + 1 : len_dist(rng));
   }
   if (rope && s.cos_sin.source == CosSinSource::Table) {
     const long long half = s.rotary_dim / 2;
@@ -204,10 +234,19 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   a.q_stride = p.q.stride;
   a.k_stride = p.k.stride;
   a.v_stride = p.v.stride;
+  a.q_head_stride = p.q.head_stride;
+  a.k_head_stride = p.k.head_stride;
+  a.v_head_stride = p.v.head_stride;
+  a.q_out = elem_ptr(p.q_out);
+  a.q_out_stride = p.q_out.stride;
+  a.k_out = elem_ptr(p.k_out);
+  a.k_out_stride = p.k_out.stride;
+  a.positions_stride = p.positions_stride;
   a.k_cache = p.k_cache >= 0 ? bufs[p.k_cache] : nullptr;
   a.v_cache = p.v_cache >= 0 ? bufs[p.v_cache] : nullptr;
   a.positions = encode_index(p.positions);
   a.slot_mapping = encode_index(p.slots);
+  a.seq_lens = encode_index(p.seq_lens);
   if (!p.table.empty()) {
     auto* table = static_cast<float*>(dev.upload(p.table.data(), p.table.size() * 4));
     a.cos = table + p.cos_offset;

@@ -23,6 +23,9 @@ struct VerifyCase {
                                   ///< the caches get slack rows that must stay untouched
   bool combined_table = true;     ///< one [max_pos, rot] cos|sin table (vLLM) vs two arrays
   long long max_position = 4096;  ///< positions are drawn below this
+  bool head_strides = false;      ///< heads padded by one vector (q/k/v_head_stride, vLLM's layout)
+  bool out_of_place = false;      ///< rope ops write q_out and k_out (rope_kv_append: k_out too)
+  bool without_k = false;         ///< op = rope: k is null, only q is rotated
   int parallelism = 0;            ///< launch hint; > 1 on the host splits heads over grid y
   uint64_t seed = 1;
   void* stream = nullptr;         ///< launch on this stream (nullptr: the default stream)

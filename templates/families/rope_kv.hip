@@ -46,12 +46,16 @@ RG_DEVICE void set(Vec& v, int i, float x) {
   rg_set_word(v, i >> 1, (i & 1) ? (w & 0xffffu) | (b << 16) : (w & 0xffff0000u) | b);
 }
 
-// One head row to process: read src, write dst (may be src), rotate or copy.
+// One head row to process: read src, write dst (may be src) and dst2 (when not null),
+// rotate or copy.
 struct Task {
   const Elem* src;
   Elem* dst;
+  Elem* dst2;
   bool rotate;
 };
+
+RG_DEVICE long long head_stride(long long given) { return given ? given : HEAD_DIM; }
 
 // Row index (in units of HEAD_DIM elements) of a slot in the cache.
 RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
@@ -64,33 +68,94 @@ RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
   return CACHE_HND ? kv_head * max_seq + slot : slot * KV_HEADS + kv_head;
 }
 
-// Source row of head task h (Q heads, then K heads, then V heads) of token t.
+// Source row of head task h (Q heads, then K heads, then V heads) of token t; null for K
+// heads when op = rope is given no k.
 RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h) {
   if (HAS_Q && h < Q_HEADS)
-    return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM;
+    return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * head_stride(a.q_head_stride);
   if (HAS_Q) h -= Q_HEADS;
   const bool is_v = HAS_CACHE && h >= KV_HEADS;
   const int kv_head = is_v ? h - KV_HEADS : h;
+  if (!HAS_CACHE && !a.k) return nullptr;
   const Elem* src = is_v ? static_cast<const Elem*>(a.v) + t * a.v_stride
                          : static_cast<const Elem*>(a.k) + t * a.k_stride;
-  return src + static_cast<long long>(kv_head) * HEAD_DIM;
+  return src + static_cast<long long>(kv_head) * head_stride(is_v ? a.v_head_stride : a.k_head_stride);
 }
 
 RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
   const Elem* src = task_src(a, t, h);
-  if (HAS_Q && h < Q_HEADS) return Task{src, const_cast<Elem*>(src), true};  // q in place
+  if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out
+    Elem* out = a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
+                        : const_cast<Elem*>(src);
+    return Task{src, out, nullptr, true};
+  }
   if (HAS_Q) h -= Q_HEADS;
-  if (!HAS_CACHE) return Task{src, const_cast<Elem*>(src), true};  // rope: K in place
+  Elem* k_out = a.k_out && h < KV_HEADS
+                    ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
+                    : nullptr;
+  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr};  // rope: K
   // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
   // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
   const bool skip = CACHE_HND && !CACHE_PAGED
                         ? static_cast<unsigned long long>(slot) >= static_cast<unsigned long long>(a.max_seq)
                         : slot < 0;
-  if (skip) return Task{src, nullptr, false};
   const bool is_v = h >= KV_HEADS;
+  // A padding token's k_out row is still written (it is an activation, not a cache row).
+  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v};
   const int kv_head = is_v ? h - KV_HEADS : h;
   Elem* cache = static_cast<Elem*>(is_v ? a.v_cache : a.k_cache);
-  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, ROTATES && !is_v};
+  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v};
+}
+
+// Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
+RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
+  const long long stride = a.positions_stride ? a.positions_stride : a.num_tokens;
+  return static_cast<long long>(static_cast<const Index*>(a.positions)[r * stride + t]);
+}
+
+// The position row frequency index j reads (rope-math.md, multimodal RoPE).
+RG_DEVICE int row_of(int j) {
+  if (POSITION_ROWS == 1) return 0;
+  if (!POSITIONS_INTERLEAVED) return j < SECTION0 ? 0 : j < SECTION0 + SECTION1 ? 1 : 2;
+  if (j % 3 == 1 && j < 3 * SECTION1) return 1;
+  if (j % 3 == 2 && j < 3 * SECTION2) return 2;
+  return 0;
+}
+
+// ln(x) for x >= 1 in double (the dynamic family's base): x = m 2^e with m near 1 (the
+// exponent from x's float bits, exact powers of two), then 2 atanh((m - 1) / (m + 1)).
+RG_DEVICE double ln_d(double x) {
+  const int e = static_cast<int>((rg_as_uint(static_cast<float>(x)) >> 23) & 0xff) - 127;
+  double m = x * static_cast<double>(rg_as_float(static_cast<unsigned>(127 - e) << 23));
+  double k = e;
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    k += 1;
+  } else if (m < 0.7071067811865476) {
+    m *= 2;
+    k -= 1;
+  }
+  const double z = (m - 1) / (m + 1), z2 = z * z;
+  double sum = 0, term = z;
+#pragma unroll
+  for (int n = 1; n <= 25; n += 2) {
+    sum += term / n;
+    term *= z2;
+  }
+  return k * 0.69314718055994530942 + 2 * sum;
+}
+
+// exp(y) in double for -87 < y <= 0: y = k ln2 + r, |r| <= ln2 / 2, Taylor series of e^r.
+RG_DEVICE double exp_d(double y) {
+  const double k = rg_rint(y * 1.4426950408889634074);
+  const double r = (y - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+  double sum = 1, term = 1;
+#pragma unroll
+  for (int n = 1; n <= 16; ++n) {
+    term *= r / n;
+    sum += term;
+  }
+  return sum * static_cast<double>(rg_as_float(static_cast<unsigned>(127 + static_cast<int>(k)) << 23));
 }
 
 RG_DEVICE void rotate_neox(Vec& lo, Vec& hi, const float* c, const float* s) {
@@ -150,8 +215,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
     const Elem* src = task_src(a, t, h_first);
-    f0 = load_vec(src + off0);
-    if (two_vectors) f1 = load_vec(src + off1);
+    if (src) {
+      f0 = load_vec(src + off0);
+      if (two_vectors) f1 = load_vec(src + off1);
+    }
   }
 
   // checks = bounds: a token whose position is outside the table (or negative) or whose slot
@@ -161,11 +228,14 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   long long bad_value = 0, bad_limit = 0;
   if (CHECKED) {
     if (ROTATES) {
-      const long long pos = static_cast<const Index*>(a.positions)[t];
-      if (pos < 0 || (COS_SIN_TABLE && pos >= a.table_rows)) {
-        bad_kind = 1;
-        bad_value = pos;
-        bad_limit = COS_SIN_TABLE ? a.table_rows : 0;
+#pragma unroll
+      for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is recorded
+        const long long pos = position(a, t, r);
+        if (pos < 0 || (COS_SIN_TABLE && pos >= a.table_rows)) {
+          bad_kind = 1;
+          bad_value = pos;
+          bad_limit = COS_SIN_TABLE ? a.table_rows : 0;
+        }
       }
     }
     if (HAS_CACHE && bad_kind == 0) {
@@ -183,24 +253,52 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   float c[NJ];
   float s[NJ];
   if (rot_lane && !skip_token) {
-    const long long pos = static_cast<const Index*>(a.positions)[t];
+    long long pos_row[POSITION_ROWS];
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
     const int j0 = unit * NJ;
     if (COS_SIN_TABLE) {
-      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos * a.cos_sin_stride + j0);
-      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos * a.cos_sin_stride + j0);
 #pragma unroll
-      for (int i = 0; i < NJ; ++i) {
-        c[i] = cv.e[i];
-        s[i] = sv.e[i];
+      for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
+        const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
+        const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + j0);
+#pragma unroll
+        for (int i = 0; i < NJ; ++i) {
+          if (row_of(j0 + i) != r) continue;
+          c[i] = cv.e[i];
+          s[i] = sv.e[i];
+        }
       }
     } else {
-      const float p = static_cast<float>(pos);
+      // The token's frequency set: fixed, or chosen by its sequence length (longrope with
+      // choose = runtime), or scaled by it (dynamic with choose = runtime).
+      bool use_long = false;
+      double ln_base = 0;
+      if (LENGTH_RULE != 0) {
+        const double len = static_cast<double>(static_cast<const Index*>(a.seq_lens)[t]);
+        use_long = LENGTH_RULE == 2 && len > LENGTH_ORIGINAL;
+        if (LENGTH_RULE == 1) {
+          const double ratio = DYNAMIC_FACTOR * len / LENGTH_ORIGINAL - (DYNAMIC_FACTOR - 1);
+          ln_base = LN_THETA + (ratio > 1 ? DYNAMIC_EXPONENT * ln_d(ratio) : 0.0);
+        }
+      }
+      const float attention = use_long ? ATTENTION_LONG : ATTENTION;
 #pragma unroll
       for (int i = 0; i < NJ; ++i) {
-        rg_sincos(p * INV_FREQ[j0 + i], &s[i], &c[i]);
-        if (ATTENTION != 1.0f) {  // the scaling family's attention factor (a table holds it already)
-          c[i] *= ATTENTION;
-          s[i] *= ATTENTION;
+        const int j = j0 + i;
+        const long long pos = pos_row[row_of(j)];
+        if (LENGTH_RULE == 1) {  // inv_freq_j = base'^(-2j/d), in double
+          const double inv = exp_d(-2.0 * j / ROTARY_DIM * ln_base);
+          if (ANGLE_EXACT) rg_sincos_exact(static_cast<double>(pos) * inv, &s[i], &c[i]);
+          else rg_sincos(static_cast<float>(pos) * static_cast<float>(inv), &s[i], &c[i]);
+        } else if (ANGLE_EXACT) {
+          rg_sincos_exact(static_cast<double>(pos) * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
+        } else {
+          rg_sincos(static_cast<float>(pos) * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
+        }
+        if (ATTENTION != 1.0f || ATTENTION_LONG != 1.0f) {  // the family's attention factor (a table holds it)
+          c[i] *= attention;
+          s[i] *= attention;
         }
       }
     }
@@ -227,7 +325,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
     const Task task = task_for(a, t, h, slot);
-    if (!task.dst) continue;
+    if (!task.dst || !task.src) continue;
     const bool fetched = PREFETCH_FIRST && h == h_first;
     Vec x0 = fetched ? f0 : load_vec(task.src + off0);
     if (two_vectors) {
@@ -235,9 +333,14 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (task.rotate) rotate_neox(x0, x1, c, s);
       store_vec(task.dst + off0, x0);
       store_vec(task.dst + off1, x1);
+      if (task.dst2) {
+        store_vec(task.dst2 + off0, x0);
+        store_vec(task.dst2 + off1, x1);
+      }
     } else {
       if (task.rotate && rot_lane) rotate_gptj(x0, c, s);
       store_vec(task.dst + off0, x0);
+      if (task.dst2) store_vec(task.dst2 + off0, x0);
     }
   }
 }

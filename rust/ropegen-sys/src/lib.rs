@@ -10,7 +10,7 @@
 use std::os::raw::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
 
 /// `ROPEGEN_KERNEL_ABI_VERSION`: the version of `ropegen_kernel_args` this copy mirrors.
-pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 3;
+pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 4;
 
 /// `ropegen_status` (a C enum: `int`-sized on every platform ropegen builds for).
 pub type ropegen_status = c_int;
@@ -86,6 +86,18 @@ pub struct ropegen_kernel_args {
     pub cache_slots: c_longlong,
     pub table_rows: c_longlong,
     pub bounds_error: *mut c_ulonglong,
+    /// ABI version 4: head strides (0: packed heads), out-of-place outputs (null: in
+    /// place), the row stride of [3, tokens] positions (mrope/imrope; 0: num_tokens) and
+    /// per-token sequence lengths (dynamic and longrope with choose = runtime).
+    pub q_head_stride: c_longlong,
+    pub k_head_stride: c_longlong,
+    pub v_head_stride: c_longlong,
+    pub q_out: *mut c_void,
+    pub q_out_stride: c_longlong,
+    pub k_out: *mut c_void,
+    pub k_out_stride: c_longlong,
+    pub positions_stride: c_longlong,
+    pub seq_lens: *const c_void,
 }
 
 impl ropegen_kernel_args {
@@ -112,6 +124,15 @@ impl ropegen_kernel_args {
             cache_slots: 0,
             table_rows: 0,
             bounds_error: std::ptr::null_mut(),
+            q_head_stride: 0,
+            k_head_stride: 0,
+            v_head_stride: 0,
+            q_out: std::ptr::null_mut(),
+            q_out_stride: 0,
+            k_out: std::ptr::null_mut(),
+            k_out_stride: 0,
+            positions_stride: 0,
+            seq_lens: std::ptr::null(),
         }
     }
 }
@@ -299,7 +320,16 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize)> {
         max_seq,
         cache_slots,
         table_rows,
-        bounds_error
+        bounds_error,
+        q_head_stride,
+        k_head_stride,
+        v_head_stride,
+        q_out,
+        q_out_stride,
+        k_out,
+        k_out_stride,
+        positions_stride,
+        seq_lens
     )
 }
 

@@ -35,6 +35,15 @@ int main(void) {
   FIELD(ropegen_kernel_args, cache_slots);
   FIELD(ropegen_kernel_args, table_rows);
   FIELD(ropegen_kernel_args, bounds_error);
+  FIELD(ropegen_kernel_args, q_head_stride);
+  FIELD(ropegen_kernel_args, k_head_stride);
+  FIELD(ropegen_kernel_args, v_head_stride);
+  FIELD(ropegen_kernel_args, q_out);
+  FIELD(ropegen_kernel_args, q_out_stride);
+  FIELD(ropegen_kernel_args, k_out);
+  FIELD(ropegen_kernel_args, k_out_stride);
+  FIELD(ropegen_kernel_args, positions_stride);
+  FIELD(ropegen_kernel_args, seq_lens);
 
   STRUCT(ropegen_kernel_info);
   FIELD(ropegen_kernel_info, block_threads);

@@ -1015,6 +1015,8 @@ impl Field {
             "k_stride" => a.k_stride,
             "v_stride" => a.v_stride,
             "cos_sin_stride" => a.cos_sin_stride,
+            "q_out_stride" => a.q_out_stride,
+            "k_out_stride" => a.k_out_stride,
             _ => return None,
         };
         Some(v.max(0) as usize)
