@@ -832,6 +832,8 @@ int main(int argc, char** argv) {
   auto* matrix_opt = app.add_flag("--matrix", f.matrix, "with --verify: run the whole verification matrix")->needs(verify_opt);
   auto* spec_opt = app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks");
   auto* kernel_opt = app.add_option("--kernel", f.kernel, "only this kernel of the spec file")->needs(spec_opt);
+  // Spelled out for scripts that run a whole file (models/*.rg); it is already the default.
+  auto* all_opt = app.add_flag("--all", "with --spec: every kernel of the file (the default without --kernel)")->needs(spec_opt);
   auto* compiler_opt = app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)");
   auto* emit_opt = app.add_flag("--emit", f.emit, "print the generated source instead of compiling (with -o: write it there)");
   auto* disasm_opt = app.add_flag("--disasm", f.disasm, "print the ISA of the compiled kernel");
@@ -924,6 +926,8 @@ int main(int argc, char** argv) {
     }
     // Flags that could not act are errors, not silently ignored.
     const bool spec_input = !f.fields.empty() || spec_text_opt->count() || spec_opt->count() || kernel_opt->count();
+    if (all_opt->count() && kernel_opt->count())
+      throw UsageError("--all runs every kernel of the file, and --kernel picks one: drop one");
     if (output_opt->count() && f.output.empty()) throw UsageError("-o needs a file name");
     if (f.emit && f.disasm) throw UsageError("--disasm shows compiled code, and --emit does not compile: drop one");
     if (f.emit && f.verify) throw UsageError("--verify runs compiled code, and --emit does not compile: drop one");

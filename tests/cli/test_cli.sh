@@ -80,6 +80,9 @@ expect "json emit" 0 '"wave": 64' -- --head-dim 128 --arch gfx942 --emit --json
 expect "verify on host" 0 "result   PASS" -- --head-dim 128 --arch host --verify
 expect "verify json" 0 '"passed": true' -- --head-dim 64 --dtype f16 --style gptj --arch host --verify --json --tokens 5
 expect "verify every kernel of a file" 0 "op=rope head_dim=64" -- --spec "$work/two.rg" --arch host --verify
+expect "--all verifies every kernel of a file" 0 "op=rope head_dim=64" -- --spec "$work/two.rg" --all --arch host --verify
+expect "--all with --kernel is a usage error" 2 "--all runs every kernel of the file, and --kernel picks one" -- --spec "$work/two.rg" --all --kernel a --emit
+expect "--all needs --spec" 2 "--all requires --spec" -- --all --head-dim 64 --emit
 expect "flags override the file" 0 "dtype=f32" -- --spec "$work/two.rg" --kernel a --dtype f32 --arch host --emit
 
 # The main job, the cache and bundles, in a private cache directory.
