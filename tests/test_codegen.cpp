@@ -23,6 +23,9 @@
 namespace portable {
 #include "../templates/sincos_portable.h"
 }
+namespace amd {
+#include "../src/vendors/amd/convert_bf16_amd.h"
+}
 
 using namespace ropegen;
 
@@ -172,6 +175,26 @@ double round_ref(DType t, double x, double max_finite) {
   return x < 0 ? -r : r;
 }
 }  // namespace
+
+TEST_CASE("templates: AMD's f32 -> bf16 (a select) gives the same bits as the soft one") {
+  // Every sign/exponent/high-mantissa half with the low halves around the rounding point and
+  // its ends: ties, NaN payloads (quiet and signalling), infinities, values that round up
+  // into the next exponent or to infinity.
+  const uint32_t lows[] = {0x0000u, 0x0001u, 0x3fffu, 0x7fffu, 0x8000u, 0x8001u, 0xc000u, 0xffffu};
+  long mismatches = 0;
+  for (uint32_t hi = 0; hi < 0x10000u; ++hi)
+    for (uint32_t lo : lows) {
+      const uint32_t bits = hi << 16 | lo;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      if (amd::rg_f32_to_bf16_bits(f) != rg_f32_to_bf16_bits(f) && ++mismatches <= 5)
+        FAIL_CHECK("bits " << std::hex << bits << ": amd " << amd::rg_f32_to_bf16_bits(f) << ", soft "
+                           << rg_f32_to_bf16_bits(f));
+      if (amd::rg_bf16_bits_to_f32(hi) != rg_bf16_bits_to_f32(hi) && !std::isnan(rg_bf16_bits_to_f32(hi)))
+        ++mismatches;
+    }
+  CHECK(mismatches == 0);
+}
 
 TEST_CASE("templates: f32 -> f16/bf16 rounds to nearest even") {
   std::mt19937 rng(7);

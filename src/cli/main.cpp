@@ -360,6 +360,7 @@ int run(const Flags& f) {
       json kj = {{"name", k.name}};
       put_count(kj, "wave", k.wave);
       put_count(kj, "vgprs", k.vgprs);
+      put_count(kj, "agprs", k.agprs);
       put_count(kj, "sgprs", k.sgprs);
       put_count(kj, "registers", k.registers);
       put_count(kj, "lds_bytes", k.lds_bytes);

@@ -103,6 +103,7 @@ CodeObjectInfo inspect_amd(const CodeObject& co) {
           r.name = k.value(".name", "");
           r.wave = as_int(k, ".wavefront_size");
           r.vgprs = as_int(k, ".vgpr_count");
+          r.agprs = as_int(k, ".agpr_count");
           r.sgprs = as_int(k, ".sgpr_count");
           r.lds_bytes = as_int(k, ".group_segment_fixed_size");
           r.scratch_bytes = as_int(k, ".private_segment_fixed_size");

@@ -14,6 +14,7 @@ struct KernelResources {
   std::string name;
   int wave = -1;           ///< AMD .wavefront_size
   int vgprs = -1;          ///< AMD .vgpr_count
+  int agprs = -1;          ///< AMD .agpr_count (accumulation registers; ISAs with MFMA only)
   int sgprs = -1;          ///< AMD .sgpr_count
   int registers = -1;      ///< NVIDIA registers per thread
   int lds_bytes = -1;      ///< static LDS / shared memory

@@ -11,7 +11,7 @@ const std::vector<VendorInfo>& vendors() {
       {Vendor::Amd,
        "AMD",
        "hip",
-       {"prelude_amd.h", "raw_vector_ext.h", "convert_bf16_soft.h", "convert_f16_amd.h", "sincos_portable.h"},
+       {"prelude_amd.h", "raw_vector_ext.h", "convert_bf16_amd.h", "convert_f16_amd.h", "sincos_portable.h"},
        false,
        {make_hiprtc_compiler, make_clang_amdgpu_compiler},
        make_hip_runtime},

@@ -27,6 +27,23 @@ struct ClangInfo {
   std::string problem;
 };
 
+/// Flags for a target beyond the ISA, -O3, C++17, the code object version and the wave.
+/// CDNA: -fno-slp-vectorize. On the ISAs with packed fp32 math (gfx90a, gfx942) the SLP
+/// vectorizer pairs each rotation's products into v_pk_mul_f32, which wants every (cos, sin)
+/// pair in two adjacent registers, so the kernel keeps a second, paired copy of its cos/sin
+/// values: the default bf16 kernel needs 66-67 VGPRs instead of 50-51 (full occupancy, 8
+/// waves per SIMD, needs <= 64) and runs more instructions (the copies and the pairs' adds).
+/// gfx908 has no packed fp32 (nothing changes there). hipRTC does not get the flag: the
+/// ROCm 5.2 one vectorizes again when comgr generates code from the bitcode, where the flag
+/// does not reach, and there the flag only moved f16 from 62 to 66 VGPRs.
+std::vector<std::string> target_flags(const Target& t) {
+  if (t.family.rfind("CDNA", 0) == 0) return {"-fno-slp-vectorize"};
+  return {};
+}
+/// What target_flags() adds, in the version text: cache entries are matched on it, so entries
+/// built under another policy are rebuilt.
+constexpr const char* kTargetFlagsNote = "CDNA: -fno-slp-vectorize";
+
 const ClangInfo& clang_info() {
   static const ClangInfo info = [] {
     ClangInfo c;
@@ -72,7 +89,8 @@ const ClangInfo& clang_info() {
     const auto at = c.version.find("version ");
     const int major = at == std::string::npos ? 0 : std::atoi(c.version.c_str() + at + 8);
     c.code_object_version = major >= 17 ? 5 : 4;
-    if (!c.version.empty()) c.version += ", code object v" + std::to_string(c.code_object_version);
+    if (!c.version.empty())
+      c.version += ", code object v" + std::to_string(c.code_object_version) + ", " + kTargetFlagsNote;
     c.cpus = j.value("cpus", std::vector<std::string>{});
     return c;
   }();
@@ -109,6 +127,7 @@ class ClangAmdgpuCompiler final : public Compiler {
                                      "--no-gpu-bundle-output", "-O3", "-std=c++17",
                                      "-mcode-object-version=" + std::to_string(clang_info().code_object_version)};
     if (src.plan.wave == 64 && amd_default_wave(src.target) == 32) argv.push_back("-mwavefrontsize64");
+    for (const auto& x : target_flags(src.target)) argv.push_back(x);
     for (const auto& x : opts.extra) argv.push_back(x);
     argv.insert(argv.end(), {"-o", out, in});
     detail::ProcessResult r;
