@@ -237,10 +237,9 @@ TEST_CASE("errors: launch arguments are checked before launching") {
       {"argument block has size 224 and ABI version 3, but this kernel takes size 224 and ABI version 4",
        [](auto& a) { a.abi_version = 3; }},
       {"argument block has size 216 and ABI version 4", [](auto& a) { a.size -= 8; }},
-      {"argument 'q_head_stride' = 32 is smaller than head_dim = 64", [](auto& a) { a.q_head_stride = 32; }},
-      {"argument 'k_head_stride' = 68 must be a multiple of 8 elements", [](auto& a) { a.k_head_stride = 68; }},
-      {"argument 'v_stride' = 128 is smaller than one token's 2 heads 72 apart (136 elements)",
-       [](auto& a) { a.v_head_stride = 72; }},
+      {"argument 'q_head_stride' = 72 needs heads = strided in the spec", [](auto& a) { a.q_head_stride = 72; }},
+      {"argument 'q_out' is set but the spec has outputs = in_place (set outputs = separate)",
+       [](auto& a) { a.q_out = buf; }},
       {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
       {"argument 'q' is null",
        [](auto& a) {  // an empty block: the activations are named first
@@ -268,6 +267,27 @@ TEST_CASE("errors: launch arguments are checked before launching") {
     ropegen_kernel_args a = good();
     c.mutate(a);
     expect_error([&] { kernel->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // heads = strided and outputs = separate: head strides and out-of-place rows are checked.
+  GeneratedSource st = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 heads=strided outputs=separate").spec,
+                                parse_target("host"));
+  auto sk = rt->load(select_compiler(st.target).compile(st, {}));
+  CHECK_NOTHROW(sk->launch(good()));
+  const Case strided_cases[] = {
+      {"argument 'q_head_stride' = 32 is smaller than head_dim = 64", [](auto& a) { a.q_head_stride = 32; }},
+      {"argument 'k_head_stride' = 68 must be a multiple of 8 elements", [](auto& a) { a.k_head_stride = 68; }},
+      {"argument 'v_stride' = 128 is smaller than one token's 2 heads 72 apart (136 elements)",
+       [](auto& a) { a.v_head_stride = 72; }},
+      {"argument 'q_out_stride' = 0 is smaller than one token's row of 256 elements", [](auto& a) { a.q_out = buf + 40960; }},
+      {"argument 'k_out' must be aligned to 16 bytes", [](auto& a) {
+         a.k_out = buf + 40962;
+         a.k_out_stride = 128;
+       }},
+  };
+  for (const auto& c : strided_cases) {
+    ropegen_kernel_args a = good();
+    c.mutate(a);
+    expect_error([&] { sk->launch(a); }, ErrorKind::Launch, c.needle);
   }
   // max_seq matters only for contiguous(order = hnd).
   GeneratedSource h = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 cache=contiguous").spec, parse_target("host"));

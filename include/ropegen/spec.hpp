@@ -27,6 +27,13 @@ enum class Scaling { None, Linear, Ntk, NtkAlpha, Yarn, DeepseekYarn, Llama3, Dy
 /// as Hugging Face, vLLM and the models' training code) or exact (double, then sin/cos of
 /// the reduced angle in fp32: a few fp32 ulps from the fp64 result at any position < 2^24).
 enum class Angle { Fp32, Exact };
+/// Where the heads of q, k and v sit in a token's row: packed (head_dim apart) or strided
+/// (q/k/v_head_stride apart: vLLM's padded heads). A spec key so the packed kernel keeps
+/// its constant addressing (and its registers on AMD).
+enum class Heads { Packed, Strided };
+/// Rope ops: rotate q and k in place, or write them to q_out and k_out (rope_kv_append:
+/// the rotated k goes to the cache and to k_out).
+enum class Outputs { InPlace, Separate };
 /// The position rows a token has: one, or three (t, h, w) for multimodal RoPE.
 enum class PositionsKind { Single, Mrope, Imrope };
 enum class CacheKind { Contiguous, Paged };
@@ -49,6 +56,8 @@ const char* to_string(CacheOrder v);
 const char* to_string(Pdl v);
 const char* to_string(Checks v);
 const char* to_string(Angle v);
+const char* to_string(Heads v);
+const char* to_string(Outputs v);
 /// Bytes of one element of a storage dtype.
 int dtype_bytes(DType t);
 
@@ -130,6 +139,8 @@ struct KernelSpec {
   Pdl pdl = Pdl::Off;
   Checks checks = Checks::None;
   Angle angle = Angle::Fp32;
+  Heads heads = Heads::Packed;
+  Outputs outputs = Outputs::InPlace;
   Positions positions;
 
   bool uses_rope() const { return op != Op::KvAppend; }

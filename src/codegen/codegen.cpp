@@ -189,7 +189,10 @@ void bind_rope_kv(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlign
      << ";\n";
   for (int r = 0; r < 3; ++r) os << "constexpr int SECTION" << r << " = " << (multi ? pr.sections[r] : 0) << ";\n";
   os << "constexpr bool ANGLE_EXACT = " << (rotates && spec.angle == Angle::Exact ? "true" : "false") << ";\n"
-     << "constexpr int ROTARY_DIM = " << spec.rotary_dim << ";\n";
+     << "constexpr int ROTARY_DIM = " << spec.rotary_dim << ";\n"
+     << "constexpr bool HEAD_STRIDES = " << (spec.heads == Heads::Strided ? "true" : "false") << ";\n"
+     << "constexpr bool SEPARATE_OUTPUTS = " << (rotates && spec.outputs == Outputs::Separate ? "true" : "false")
+     << ";\n";
   // A table of the frequencies as floats (the fp32 angle) and as doubles (angle = exact).
   auto table = [&](const char* name, const std::vector<double>& v, bool as_double) {
     if (v.empty()) {

@@ -89,7 +89,7 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
        s.uses_cache() ? "the op appends k to the cache" : "optional for op = rope: null rotates q only");
   if (!s.uses_cache()) out.back().required = false;
   if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
-  if (s.uses_rope()) {  // out-of-place outputs, heads packed
+  if (s.uses_rope() && s.outputs == Outputs::Separate) {  // out-of-place outputs, heads packed
     rows("q_out", "q_out_stride", s.q_heads, "write", "optional: the rotated q goes here instead of in place");
     out.back().required = false;
     rows("k_out", "k_out_stride", s.kv_heads, "write",
@@ -218,6 +218,8 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
   for (const HeadLayout& h : layouts) {
     if (h.head_stride == 0 || !h.ptr || h.heads == 0) continue;
     const std::string name = std::string("argument '") + h.field + "' = " + std::to_string(h.head_stride);
+    if (spec.heads != Heads::Strided && h.head_stride != spec.head_dim)
+      bad(name + " needs heads = strided in the spec (this kernel's heads are packed, head_dim apart)");
     if (h.head_stride < spec.head_dim)
       bad(name + " is smaller than head_dim = " + std::to_string(spec.head_dim) + " (0 means packed heads)");
     int multiple = 1;
@@ -231,6 +233,9 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
           std::to_string(h.heads) + " heads " + std::to_string(h.head_stride) + " apart (" + std::to_string(row) +
           " elements)");
   }
+  if ((a.q_out || a.k_out) && !(spec.uses_rope() && spec.outputs == Outputs::Separate))
+    bad(std::string("argument '") + (a.q_out ? "q_out" : "k_out") + "' is set but the spec has " +
+        (spec.uses_rope() ? "outputs = in_place (set outputs = separate)" : "op = kv_append, which rotates nothing"));
   if (spec.uses_rope() && !spec.uses_cache() && !a.k && a.k_out)
     bad("argument 'k_out' is set but 'k' is null: there is no k to rotate");
   if (spec.uses_rope() && spec.positions.kind != PositionsKind::Single && a.positions_stride != 0 &&

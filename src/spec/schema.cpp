@@ -118,6 +118,14 @@ const Names<Angle>& names(Angle*) {
   static const Names<Angle> n = {{"fp32", Angle::Fp32}, {"exact", Angle::Exact}};
   return n;
 }
+const Names<Heads>& names(Heads*) {
+  static const Names<Heads> n = {{"packed", Heads::Packed}, {"strided", Heads::Strided}};
+  return n;
+}
+const Names<Outputs>& names(Outputs*) {
+  static const Names<Outputs> n = {{"in_place", Outputs::InPlace}, {"separate", Outputs::Separate}};
+  return n;
+}
 const Names<CacheOrder>& names(CacheOrder*) {
   static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}};
   return n;
@@ -815,6 +823,14 @@ const std::vector<SpecField>& spec_fields() {
                                             "from fp64 at any position below 2^24)",
                                             kRopeOps, /*omit_default=*/true,
                                             {"fp32 cos_sin=compute", "exact cos_sin=compute"}),
+      enum_field<Heads, &KernelSpec::heads>("heads",
+                                            "packed: a token's heads are head_dim apart; strided: "
+                                            "q/k/v_head_stride apart (vLLM's padded heads)",
+                                            kAllOps, /*omit_default=*/true),
+      enum_field<Outputs, &KernelSpec::outputs>("outputs",
+                                                "in_place: q and k are rotated where they are; separate: to q_out "
+                                                "and k_out (rope_kv_append: k to the cache and k_out)",
+                                                kRopeOps, /*omit_default=*/true),
   };
   return fields;
 }
@@ -827,5 +843,7 @@ const char* to_string(CacheOrder v) { return name_of(v); }
 const char* to_string(Pdl v) { return name_of(v); }
 const char* to_string(Checks v) { return name_of(v); }
 const char* to_string(Angle v) { return name_of(v); }
+const char* to_string(Heads v) { return name_of(v); }
+const char* to_string(Outputs v) { return name_of(v); }
 
 }  // namespace ropegen

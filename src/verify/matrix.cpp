@@ -82,21 +82,23 @@ std::vector<MatrixCase> verification_matrix() {
   // Layouts: padded heads (head strides), out-of-place outputs, q only.
   VerifyCase padded = tokens(23);
   padded.head_strides = true;
-  add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", padded, "head strides, fused");
-  add("op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f16 style=gptj", padded, "head strides, rope");
-  add("op=kv_append head_dim=64 kv_heads=2 dtype=f32", padded, "head strides, kv_append");
+  add("heads=strided head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", padded, "head strides, fused");
+  add("heads=strided op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f16 style=gptj", padded, "head strides, rope");
+  add("heads=strided op=kv_append head_dim=64 kv_heads=2 dtype=f32", padded, "head strides, kv_append");
   VerifyCase out = tokens(21);
   out.out_of_place = true;
-  add("op=rope head_dim=128 rotary_dim=64 q_heads=8 kv_heads=2 dtype=bf16", out, "q_out and k_out, rope");
-  add("head_dim=128 q_heads=8 kv_heads=2 dtype=f16", out, "q_out and k_out, fused (k also to the cache)");
+  add("outputs=separate op=rope head_dim=128 rotary_dim=64 q_heads=8 kv_heads=2 dtype=bf16", out,
+      "q_out and k_out, rope");
+  add("outputs=separate head_dim=128 q_heads=8 kv_heads=2 dtype=f16", out, "q_out and k_out, fused (k also to the cache)");
   out.head_strides = true;
-  add("op=rope head_dim=64 q_heads=4 kv_heads=4 dtype=f32 style=gptj", out, "out of place from padded heads");
+  add("outputs=separate heads=strided op=rope head_dim=64 q_heads=4 kv_heads=4 dtype=f32 style=gptj", out,
+      "out of place from padded heads");
   VerifyCase q_only = tokens(19);
   q_only.without_k = true;
   add("op=rope head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=8 kv_heads=1 dtype=bf16", q_only,
       "rope on q only (k null)");
   q_only.out_of_place = true;
-  add("op=rope head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", q_only, "q only, to q_out");
+  add("outputs=separate op=rope head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", q_only, "q only, to q_out");
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};

@@ -55,7 +55,8 @@ struct Task {
   bool rotate;
 };
 
-RG_DEVICE long long head_stride(long long given) { return given ? given : HEAD_DIM; }
+// heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
+RG_DEVICE long long head_stride(long long given) { return HEAD_STRIDES && given ? given : HEAD_DIM; }
 
 // Row index (in units of HEAD_DIM elements) of a slot in the cache.
 RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
@@ -85,12 +86,12 @@ RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h)
 RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
   const Elem* src = task_src(a, t, h);
   if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out
-    Elem* out = a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
+    Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
     return Task{src, out, nullptr, true};
   }
   if (HAS_Q) h -= Q_HEADS;
-  Elem* k_out = a.k_out && h < KV_HEADS
+  Elem* k_out = SEPARATE_OUTPUTS && a.k_out && h < KV_HEADS
                     ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
                     : nullptr;
   if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr};  // rope: K
