@@ -70,6 +70,14 @@ typedef struct ropegen_kernel_args {
                                  rows), elements between rows; 0: num_tokens */
   const void* seq_lens;     /* index-typed, one per token: the length of the token's sequence
                                (dynamic and longrope with choose = runtime) */
+
+  /* ---- fp8 scales and QK-RMSNorm weights (ABI version 4), device memory ---- */
+  const float* k_scale;     /* cache_dtype = fp8: k is stored as x / k_scale[0] (per_tensor) or
+                               x / k_scale[kv_head] (per_head) */
+  const float* v_scale;     /* the same for v */
+  const float* q_scale;     /* q_dtype = fp8: q_out holds q / q_scale[0] */
+  const void* q_norm_weight; /* qk_norm = rms(...): head_dim weights of the activation dtype */
+  const void* k_norm_weight;
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

@@ -52,7 +52,9 @@ struct ArgRequirement {
 };
 /// The pointer arguments of a kernel for a spec, in the order the launch checks them
 /// (activations, per-token indices, tables, caches).
-std::vector<ArgRequirement> argument_requirements(const KernelSpec& spec, const ArgAlignment& align);
+/// `target` names fp8 element types by the encoding the target uses (null: as the spec says).
+std::vector<ArgRequirement> argument_requirements(const KernelSpec& spec, const ArgAlignment& align,
+                                                  const Target* target = nullptr);
 
 /// A loaded, launchable kernel. Owned by the caller; unloads on destruction.
 class Kernel {
@@ -61,6 +63,8 @@ class Kernel {
   const KernelSpec& spec() const { return spec_; }
   const LaunchPlan& plan() const { return plan_; }
   const ArgAlignment& align() const { return align_; }
+  /// The pointer arguments it reads and writes (argument_requirements for its target).
+  const std::vector<ArgRequirement>& arguments() const { return requirements_; }
   /// How this kernel was built (source, plan, code object, origin, key); null for a kernel
   /// loaded directly from a CodeObject rather than through Context::kernel(). Build is an
   /// internal type: embedders use describe().

@@ -34,6 +34,20 @@ enum class Heads { Packed, Strided };
 /// Rope ops: rotate q and k in place, or write them to q_out and k_out (rope_kv_append:
 /// the rotated k goes to the cache and to k_out).
 enum class Outputs { InPlace, Separate };
+/// Storage type of the KV cache (and of an fp8 q output): auto is the activation dtype.
+/// fp8_e4m3 / fp8_e5m2 use the target's encoding (OCP where the target has it, else AMD's
+/// FNUZ); the _fnuz names ask for FNUZ explicitly (gfx942, host).
+enum class StoreType { Auto, F32, F16, BF16, Fp8E4m3, Fp8E5m2, Fp8E4m3Fnuz, Fp8E5m2Fnuz };
+/// Where fp8 scales come from: one float (per_tensor) or one per KV head (per_head), read
+/// from device memory (k_scale, v_scale) so a captured graph stays valid when they change.
+enum class Scales { PerTensor, PerHead };
+/// RMSNorm of each q and k head before the rotation (Qwen3, Gemma 3): none or rms(eps,
+/// gemma) with weights q_norm_weight and k_norm_weight (gemma: x * (1 + w)).
+struct QkNorm {
+  bool on = false;
+  double eps = 1e-6;
+  bool gemma = false;
+};
 /// The position rows a token has: one, or three (t, h, w) for multimodal RoPE.
 enum class PositionsKind { Single, Mrope, Imrope };
 enum class CacheKind { Contiguous, Paged };
@@ -56,6 +70,8 @@ const char* to_string(CacheOrder v);
 const char* to_string(Pdl v);
 const char* to_string(Checks v);
 const char* to_string(Angle v);
+const char* to_string(StoreType v);
+const char* to_string(Scales v);
 const char* to_string(Heads v);
 const char* to_string(Outputs v);
 /// Bytes of one element of a storage dtype.
@@ -141,11 +157,17 @@ struct KernelSpec {
   Angle angle = Angle::Fp32;
   Heads heads = Heads::Packed;
   Outputs outputs = Outputs::InPlace;
+  StoreType cache_dtype = StoreType::Auto;
+  StoreType q_dtype = StoreType::Auto;  ///< fp8: the rotated q goes to q_out in fp8 (q_scale)
+  Scales scales = Scales::PerTensor;
+  QkNorm qk_norm;
   Positions positions;
 
   bool uses_rope() const { return op != Op::KvAppend; }
   bool uses_cache() const { return op != Op::Rope; }
   bool uses_q() const { return op != Op::KvAppend; }
+  /// Whether the cache or the q output is stored in fp8 (scales apply).
+  bool uses_fp8() const;
 
   /// Canonical text: every field that changes the generated code, in a fixed order,
   /// defaults filled in; fields the op does not use are left out.
@@ -155,6 +177,9 @@ struct KernelSpec {
   /// The wave size for a target: the spec's, or the target's default.
   int wave_for(const Target& t) const { return wave ? wave : t.default_wave; }
 };
+
+/// Whether a store type is one of the fp8 formats.
+bool is_fp8(StoreType t);
 
 /// FNV-1a 64-bit hash of a byte string.
 uint64_t fnv1a64(const std::string& bytes);
@@ -185,6 +210,10 @@ void validate(const ParsedSpec& spec);
 
 /// Checks the spec against a target (wave size, pdl); throws Error(Spec) pointing at the key.
 void check_target(const ParsedSpec& spec, const Target& target);
+/// Whether a target can store a type (fp8 needs the target's fp8 encodings), and whether
+/// an fp8 type is stored in AMD's FNUZ encoding there (else OCP).
+bool target_stores(const TargetCaps& t, StoreType s);
+bool fp8_fnuz_on(const TargetCaps& t, StoreType s);
 /// Whether check_target() passes (for test matrices that skip what a target cannot run).
 bool target_can_run(const KernelSpec& spec, const Target& target);
 

@@ -23,7 +23,7 @@ std::string Kernel::describe() const {
 nlohmann::json describe_kernel(const Build& b) {
   const GeneratedSource& g = *b.generated;
   nlohmann::json args = nlohmann::json::array();
-  for (const ArgRequirement& r : argument_requirements(g.spec, g.align)) {
+  for (const ArgRequirement& r : argument_requirements(g.spec, g.align, &g.target)) {
     nlohmann::json shape = nlohmann::json::array();
     for (long long d : r.shape) {
       if (d == kDimTokens) shape.push_back("tokens");

@@ -153,7 +153,24 @@ bool tiles(const RowSegment& sg, bool neox, int vec) {
 
 /// The rope_kv family: one head row per task (Q heads, K heads, V heads), each row a list
 /// of segments that are rotated or copied.
-void bind_rope_kv(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlignment& align, std::ostream& os) {
+/// The converter name of an fp8 store type on a target ("e4m3", "e5m2fnuz", ...).
+std::string fp8_suffix(const Target& target, StoreType t) {
+  const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
+  return std::string(e4m3 ? "e4m3" : "e5m2") + (fp8_fnuz_on(target.caps, t) ? "fnuz" : "");
+}
+
+/// Binds an fp8 store type: `flag` (whether it is fp8) and `encoder(lo, hi)`, two codes
+/// with lo in bits 0-7.
+void bind_fp8(const char* flag, const char* encoder, const Target& target, StoreType t, bool used, std::ostream& os) {
+  const bool fp8 = used && is_fp8(t);
+  os << "constexpr bool " << flag << " = " << (fp8 ? "true" : "false") << ";\n"
+     << "RG_DEVICE unsigned " << encoder << "(float lo, float hi) { "
+     << (fp8 ? "return rg_fp8_encode2_" + fp8_suffix(target, t) + "(lo, hi);" : std::string("(void)lo; (void)hi; return 0u;"))
+     << " }\n";
+}
+
+void bind_rope_kv(const KernelSpec& spec, const Target& target, const LaunchPlan& plan, const ArgAlignment& align,
+                  std::ostream& os) {
   const bool rotates = spec.uses_rope();
   const bool neox = rotates && spec.style == Style::Neox;
   const int nj = cos_sin_per_lane(spec, plan.vec);
@@ -169,6 +186,12 @@ void bind_rope_kv(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlign
      << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
      << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
      << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
+     << "// fp8 stores (cache_dtype, q_dtype), their scales, and qk_norm.\n"
+     << "using CacheElem = " << (spec.uses_cache() && is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n"
+     << "constexpr bool SCALES_PER_HEAD = " << (spec.scales == Scales::PerHead ? "true" : "false") << ";\n"
+     << "constexpr bool QK_NORM = " << (rotates && spec.qk_norm.on ? "true" : "false") << ";\n"
+     << "constexpr float NORM_EPS = " << float_literal(static_cast<float>(spec.qk_norm.eps)) << ";\n"
+     << "constexpr bool NORM_GEMMA = " << (spec.qk_norm.gemma ? "true" : "false") << ";\n"
      << "constexpr int NJ = " << nj << ";  // cos/sin values per thread\n"
      << "constexpr int CS_ALIGN = " << align.table_bytes << ";\n"
      << "constexpr int NUM_TASKS = " << plan.num_tasks << ";\n"
@@ -182,6 +205,8 @@ void bind_rope_kv(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlign
   os << "};\n  return row[i];\n}\n";
   // Position rows (multimodal RoPE): which row frequency index j reads is row_of(j) in the
   // template, from these sections.
+  bind_fp8("CACHE_FP8", "cache_encode2", target, spec.cache_dtype, spec.uses_cache(), os);
+  bind_fp8("Q_FP8", "q_encode2", target, spec.q_dtype, rotates, os);
   const Positions& pr = spec.positions;
   const bool multi = rotates && pr.kind != PositionsKind::Single;
   os << "constexpr int POSITION_ROWS = " << (multi ? 3 : 1) << ";\n"
@@ -333,6 +358,8 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   os << "\n#define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block";
   paste("kernel_args.h");
   paste("rope_common.h");
+  if (spec.uses_fp8())
+    for (const auto& h : dialect.fp8_headers) paste(h);
 
   // Bindings every family gets (element and index types, plan), then the family's own.
   os << "\n// ---- bindings for this spec ----\n"
@@ -346,8 +373,9 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << "constexpr int HEAD_GROUPS = " << plan.head_groups << ";\n"
      << "constexpr bool PREFETCH_FIRST = " << (plan.prefetch_first ? "true" : "false") << ";\n"
      << "constexpr bool PDL = " << (spec.pdl == Pdl::On ? "true" : "false") << ";\n"
-     << "constexpr bool CHECKED = " << (spec.checks == Checks::Bounds ? "true" : "false") << ";\n";
-  family.bind(spec, plan, out.align, os);
+     << "constexpr bool CHECKED = " << (spec.checks == Checks::Bounds ? "true" : "false") << ";\n"
+     << "constexpr int BLOCK_THREADS = " << plan.block_threads << ";\n";
+  family.bind(spec, target, plan, out.align, os);
   os << "}  // namespace rg_spec\n";
   paste(family.template_file);
   os << "\n// ---- entry ----\n"

@@ -44,7 +44,8 @@ struct KernelFamily {
   const char* template_file;  ///< under templates/families/
   std::vector<Op> ops;        ///< the ops it serves
   /// Writes the family's constants (inside namespace rg_spec) for a spec and plan.
-  void (*bind)(const KernelSpec& spec, const LaunchPlan& plan, const ArgAlignment& align, std::ostream& os);
+  void (*bind)(const KernelSpec& spec, const Target& target, const LaunchPlan& plan, const ArgAlignment& align,
+               std::ostream& os);
 };
 
 /// Every family, and the one that serves an op (Error(Internal) if none does).

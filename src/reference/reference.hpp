@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "fp8.hpp"
 #include "ropegen/spec.hpp"
 
 namespace ropegen::reference {
@@ -39,6 +40,10 @@ struct Problem {
   std::vector<long long> positions;                 ///< positions = mrope/imrope: 3 rows
   long long positions_stride = 0;                   ///< elements between rows; 0: tokens
   std::vector<long long> seq_lens;                  ///< per token (run-time length families)
+  std::vector<int> buffer_fp8;                      ///< per buffer: -1 (the dtype) or an Fp8Format
+  std::vector<float> k_scale, v_scale;              ///< fp8 cache: one, or one per KV head
+  float q_scale = 1;                                ///< fp8 q_out
+  std::vector<double> q_norm_weight, k_norm_weight; ///< qk_norm weights (decoded)
   std::vector<long long> slots;                     ///< empty: slot = position (contiguous)
   std::vector<float> table;                         ///< cos/sin storage
   long long cos_offset = 0, sin_offset = 0, table_stride = 0;
@@ -56,6 +61,9 @@ struct Expected {
 double decode(DType t, const unsigned char* p);
 /// Distance to the next representable value above |x| in the dtype.
 double ulp(DType t, double x);
+/// The step between neighbouring values of an fp8 format at magnitude |x| (the larger of
+/// the two steps around it).
+double fp8_step(Fp8Format f, double x);
 
 /// Expected contents of every buffer after the op, with per-element error bounds:
 /// f32: 4u(|x0 c| + |x1 s|), u = 2^-24; f16/bf16: that plus one ulp of the dtype at the

@@ -61,13 +61,30 @@ const std::vector<ArgField>& kernel_args_fields() {
       // ABI version 4: head strides, out-of-place outputs, position rows, sequence lengths.
       ROPEGEN_FIELD(q_head_stride), ROPEGEN_FIELD(k_head_stride), ROPEGEN_FIELD(v_head_stride),
       ROPEGEN_FIELD(q_out), ROPEGEN_FIELD(q_out_stride), ROPEGEN_FIELD(k_out), ROPEGEN_FIELD(k_out_stride),
-      ROPEGEN_FIELD(positions_stride), ROPEGEN_FIELD(seq_lens),
+      ROPEGEN_FIELD(positions_stride), ROPEGEN_FIELD(seq_lens), ROPEGEN_FIELD(k_scale), ROPEGEN_FIELD(v_scale),
+      ROPEGEN_FIELD(q_scale), ROPEGEN_FIELD(q_norm_weight), ROPEGEN_FIELD(k_norm_weight),
   };
 #undef ROPEGEN_FIELD
   return fields;
 }
 
-std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const ArgAlignment& al) {
+/// The element name of a store type on a target (fp8: the encoding the target uses), and
+/// its bytes.
+std::string store_name(const KernelSpec& s, StoreType t, const Target* target) {
+  if (t == StoreType::Auto) return to_string(s.dtype);
+  if (!is_fp8(t)) return to_string(t);
+  const bool fnuz = target ? fp8_fnuz_on(target->caps, t) : (t == StoreType::Fp8E4m3Fnuz || t == StoreType::Fp8E5m2Fnuz);
+  const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
+  return std::string(e4m3 ? "fp8_e4m3" : "fp8_e5m2") + (fnuz ? "fnuz" : "");
+}
+
+int store_bytes(const KernelSpec& s, StoreType t) {
+  if (t == StoreType::Auto) return dtype_bytes(s.dtype);
+  if (is_fp8(t)) return 1;
+  return t == StoreType::F32 ? 4 : 2;
+}
+
+std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target) {
   std::vector<ArgRequirement> out;
   const std::string elem = to_string(s.dtype);
   const long long hd = s.head_dim;
@@ -90,8 +107,12 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
   if (!s.uses_cache()) out.back().required = false;
   if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
   if (s.uses_rope() && s.outputs == Outputs::Separate) {  // out-of-place outputs, heads packed
-    rows("q_out", "q_out_stride", s.q_heads, "write", "optional: the rotated q goes here instead of in place");
-    out.back().required = false;
+    const bool q8 = is_fp8(s.q_dtype);
+    rows("q_out", "q_out_stride", s.q_heads, "write",
+         q8 ? "q_dtype = fp8: the rotated q is written here in fp8" : "optional: the rotated q goes here instead of in place");
+    out.back().required = q8;
+    out.back().dtype = store_name(s, s.q_dtype, target);
+    out.back().align = al.row_elems * store_bytes(s, s.q_dtype);
     rows("k_out", "k_out_stride", s.kv_heads, "write",
          s.uses_cache() ? "optional: the rotated k is also written here" : "optional: the rotated k goes here instead of in place");
     out.back().required = false;
@@ -147,14 +168,36 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     for (const char* name : {"k_cache", "v_cache"}) {
       ArgRequirement c{name};
       c.why = "the op appends to the cache";
-      c.dtype = elem;
+      c.dtype = store_name(s, s.cache_dtype, target);
       c.access = "write";
-      c.align = al.tensor_bytes;
+      c.align = al.row_elems * store_bytes(s, s.cache_dtype);
       if (paged) c.shape = hnd ? std::vector<long long>{kDimFree, kv, b, hd} : std::vector<long long>{kDimFree, b, kv, hd};
       else c.shape = hnd ? std::vector<long long>{kv, kDimFree, hd} : std::vector<long long>{kDimFree, kv, hd};
       out.push_back(c);
     }
   }
+  auto scale = [&](const char* name, long long n, std::string why) {
+    ArgRequirement r{name};
+    r.why = std::move(why);
+    r.dtype = "f32";
+    r.align = 4;
+    r.shape = {n};
+    out.push_back(r);
+  };
+  if (s.uses_cache() && is_fp8(s.cache_dtype))
+    for (const char* name : {"k_scale", "v_scale"})
+      scale(name, s.scales == Scales::PerHead ? s.kv_heads : 1,
+            std::string("the fp8 cache stores x / scale (scales = ") + to_string(s.scales) + ")");
+  if (s.uses_rope() && is_fp8(s.q_dtype)) scale("q_scale", 1, "the fp8 q_out stores q / q_scale");
+  if (s.uses_rope() && s.qk_norm.on)
+    for (const char* name : {"q_norm_weight", "k_norm_weight"}) {
+      ArgRequirement w{name};
+      w.why = "the spec says qk_norm = rms(...)";
+      w.dtype = elem;
+      w.align = al.tensor_bytes;
+      w.shape = {hd};
+      out.push_back(w);
+    }
   if (s.checks == Checks::Bounds) {
     ArgRequirement e{"bounds_error"};
     e.why = "the spec says checks = bounds";
@@ -172,7 +215,7 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
 }
 
 void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_kernel_args& a) {
-  check_args(argument_requirements(spec, al), spec, a);
+  check_args(argument_requirements(spec, al, nullptr), spec, a);
 }
 
 void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpec& spec,
@@ -280,7 +323,10 @@ BoundsError read_bounds_error(Runtime& runtime, const void* device_buffer) {
 }
 
 Kernel::Kernel(const CodeObject& co)
-    : spec_(co.spec), plan_(co.plan), align_(co.align), requirements_(argument_requirements(co.spec, co.align)) {}
+    : spec_(co.spec), plan_(co.plan), align_(co.align) {
+  const Target target = parse_target(co.target_id);
+  requirements_ = argument_requirements(co.spec, co.align, &target);
+}
 
 void Kernel::launch(const ropegen_kernel_args& args, void* stream, int parallelism) const {
   check_args(requirements_, spec_, args);

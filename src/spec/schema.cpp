@@ -126,6 +126,17 @@ const Names<Outputs>& names(Outputs*) {
   static const Names<Outputs> n = {{"in_place", Outputs::InPlace}, {"separate", Outputs::Separate}};
   return n;
 }
+const Names<StoreType>& names(StoreType*) {
+  static const Names<StoreType> n = {{"auto", StoreType::Auto},          {"f32", StoreType::F32},
+                                     {"f16", StoreType::F16},            {"bf16", StoreType::BF16},
+                                     {"fp8_e4m3", StoreType::Fp8E4m3},   {"fp8_e5m2", StoreType::Fp8E5m2},
+                                     {"fp8_e4m3fnuz", StoreType::Fp8E4m3Fnuz}, {"fp8_e5m2fnuz", StoreType::Fp8E5m2Fnuz}};
+  return n;
+}
+const Names<Scales>& names(Scales*) {
+  static const Names<Scales> n = {{"per_tensor", Scales::PerTensor}, {"per_head", Scales::PerHead}};
+  return n;
+}
 const Names<CacheOrder>& names(CacheOrder*) {
   static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}};
   return n;
@@ -578,6 +589,53 @@ void lower_wave(const SpecField&, const dsl::Value& v, KernelSpec& s) {
 }
 
 const IntRange kSection{0, 512};
+const RealRange kEps{0, 1, true};
+
+void lower_qk_norm(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  QkNorm n;
+  if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
+    s.qk_norm = n;
+    return;
+  }
+  if (!is_call_named(v, "rms")) {
+    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
+                           ? suggestion(v.text, {"none", "rms"})
+                           : "";
+    fail(v.loc, "invalid value " + describe_value(v) + " for qk_norm; valid values: none, rms(eps = E, gemma = "
+                                                       "false | true)" + hint);
+  }
+  n.on = true;
+  for_args(v, {"eps", "gemma"}, [&](const dsl::Value::Arg& a) {
+    if (a.name == "eps") {
+      n.eps = real(a.value, "eps", kEps);
+      return;
+    }
+    const dsl::Value& b = a.value;
+    if (b.kind != dsl::Value::Kind::Ident || (b.text != "true" && b.text != "false"))
+      fail(b.loc, "expected true or false for gemma, found " + describe_value(b));
+    n.gemma = b.text == "true";
+  });
+  s.qk_norm = n;
+}
+
+void text_qk_norm(const KernelSpec& s, std::string& out) {
+  if (!s.qk_norm.on) {
+    out += "none";
+    return;
+  }
+  out += "rms(eps=" + format_double(s.qk_norm.eps) + ",gemma=" + (s.qk_norm.gemma ? "true" : "false") + ")";
+}
+
+std::string check_qk_norm(const SpecField&, const KernelSpec& s) {
+  return s.qk_norm.on ? kEps.check("eps", s.qk_norm.eps) : "";
+}
+
+int compare_qk_norm(const KernelSpec& a, const KernelSpec& b) {
+  if (int c = cmp(a.qk_norm.on, b.qk_norm.on)) return c;
+  if (!a.qk_norm.on) return 0;
+  if (int c = cmp(a.qk_norm.eps, b.qk_norm.eps)) return c;
+  return cmp(a.qk_norm.gemma, b.qk_norm.gemma);
+}
 
 void lower_positions(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   Positions p;
@@ -831,6 +889,30 @@ const std::vector<SpecField>& spec_fields() {
                                                 "in_place: q and k are rotated where they are; separate: to q_out "
                                                 "and k_out (rope_kv_append: k to the cache and k_out)",
                                                 kRopeOps, /*omit_default=*/true),
+      enum_field<StoreType, &KernelSpec::cache_dtype>(
+          "cache_dtype",
+          "storage of the KV cache; auto: dtype; fp8 stores saturate(round(x / scale)) with the target's "
+          "encoding (OCP, else FNUZ; _fnuz asks for FNUZ)",
+          kCacheOps, /*omit_default=*/true,
+          {"auto", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz", "f32 dtype=f32"}),
+      enum_field<StoreType, &KernelSpec::q_dtype>(
+          "q_dtype", "auto: q keeps dtype; fp8: the rotated q goes to q_out in fp8, scaled by q_scale", kRopeOps,
+          /*omit_default=*/true, {"auto", "fp8_e4m3 outputs=separate", "fp8_e5m2 outputs=separate"}),
+      enum_field<Scales, &KernelSpec::scales>(
+          "scales", "fp8 cache scales: one float (per_tensor) or one per KV head (per_head) in k_scale, v_scale",
+          kCacheOps, /*omit_default=*/true, {"per_tensor cache_dtype=fp8_e4m3", "per_head cache_dtype=fp8_e4m3"}),
+      SpecField{"qk_norm",
+                "none | rms(eps = E, gemma = false | true)",
+                "RMSNorm of each q and k head before RoPE (fp32, weights q_norm_weight and k_norm_weight; gemma: "
+                "x * (1 + w))",
+                nullptr,
+                kRopeOps,
+                /*omit_default=*/true,
+                {"none", "rms(eps=1e-6)", "rms(eps=1e-5)", "rms(eps=1e-6,gemma=true)"},
+                lower_qk_norm,
+                text_qk_norm,
+                check_qk_norm,
+                compare_qk_norm},
   };
   return fields;
 }
@@ -843,6 +925,14 @@ const char* to_string(CacheOrder v) { return name_of(v); }
 const char* to_string(Pdl v) { return name_of(v); }
 const char* to_string(Checks v) { return name_of(v); }
 const char* to_string(Angle v) { return name_of(v); }
+const char* to_string(StoreType v) { return name_of(v); }
+const char* to_string(Scales v) { return name_of(v); }
+
+bool is_fp8(StoreType t) {
+  return t == StoreType::Fp8E4m3 || t == StoreType::Fp8E5m2 || t == StoreType::Fp8E4m3Fnuz || t == StoreType::Fp8E5m2Fnuz;
+}
+
+bool KernelSpec::uses_fp8() const { return (uses_cache() && is_fp8(cache_dtype)) || (uses_rope() && is_fp8(q_dtype)); }
 const char* to_string(Heads v) { return name_of(v); }
 const char* to_string(Outputs v) { return name_of(v); }
 

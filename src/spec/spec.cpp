@@ -183,6 +183,20 @@ void validate(const ParsedSpec& p) {
                                      "; they must add up to rotary_dim / 2 = " + std::to_string(half));
     }
   }
+  if (s.uses_cache() && s.cache_dtype != StoreType::Auto && !is_fp8(s.cache_dtype) &&
+      std::string(to_string(s.cache_dtype)) != to_string(s.dtype))
+    fail(where("cache_dtype"), std::string("cache_dtype = ") + to_string(s.cache_dtype) + " with dtype = " +
+                                   to_string(s.dtype) + ": a cache that is not fp8 has the activation dtype");
+  if (s.uses_rope() && s.q_dtype != StoreType::Auto) {
+    if (!is_fp8(s.q_dtype))
+      fail(where("q_dtype"), std::string("q_dtype = ") + to_string(s.q_dtype) +
+                                 ": only fp8 formats (fp8_e4m3, fp8_e5m2, ...) or auto");
+    if (s.outputs != Outputs::Separate)
+      fail(where("q_dtype"), std::string("q_dtype = ") + to_string(s.q_dtype) +
+                                 " needs outputs = separate: the fp8 q is written to q_out");
+  }
+  if (s.uses_cache() && s.scales == Scales::PerHead && !is_fp8(s.cache_dtype))
+    fail(where("scales"), "scales = per_head needs an fp8 cache_dtype (the scales quantize the cache)");
   if (s.uses_q() && s.q_heads % s.kv_heads != 0) {
     fail(where(is_set("kv_heads") ? "kv_heads" : "q_heads"),
          "q_heads = " + std::to_string(s.q_heads) + " is not a multiple of kv_heads = " +
@@ -245,6 +259,29 @@ void check_target(const ParsedSpec& p, const Target& target) {
          "pdl = on needs programmatic dependent launch, which target " + target.id() + " (" + target.family +
              ") does not have; targets with it: " + valid);
   }
+  for (const char* key : {"cache_dtype", "q_dtype"}) {
+    const StoreType st = std::string(key) == "cache_dtype" ? (p.spec.uses_cache() ? p.spec.cache_dtype : StoreType::Auto)
+                                                           : (p.spec.uses_rope() ? p.spec.q_dtype : StoreType::Auto);
+    if (target_stores(target.caps, st)) continue;
+    const bool fnuz = st == StoreType::Fp8E4m3Fnuz || st == StoreType::Fp8E5m2Fnuz;
+    std::string valid;
+    for (const auto& t : known_targets())
+      if (target_stores(t.caps, st)) valid += (valid.empty() ? "" : ", ") + std::string(t.arch);
+    auto it = p.origin.keys.find(key);
+    fail(it != p.origin.keys.end() ? it->second : p.origin.kernel,
+         std::string(key) + " = " + to_string(st) + " needs " + (fnuz ? "the FNUZ fp8 encodings" : "fp8 encodings (OCP or FNUZ)") +
+             ", which target " + target.id() + " (" + target.family + ") does not have; targets with them: " + valid);
+  }
+}
+
+bool target_stores(const TargetCaps& t, StoreType s) {
+  if (!is_fp8(s)) return true;
+  if (s == StoreType::Fp8E4m3Fnuz || s == StoreType::Fp8E5m2Fnuz) return t.fp8_fnuz;
+  return t.fp8_ocp || t.fp8_fnuz;
+}
+
+bool fp8_fnuz_on(const TargetCaps& t, StoreType s) {
+  return s == StoreType::Fp8E4m3Fnuz || s == StoreType::Fp8E5m2Fnuz || (is_fp8(s) && !t.fp8_ocp);
 }
 
 bool target_can_run(const KernelSpec& spec, const Target& target) {

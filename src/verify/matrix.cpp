@@ -99,6 +99,37 @@ std::vector<MatrixCase> verification_matrix() {
       "rope on q only (k null)");
   q_only.out_of_place = true;
   add("outputs=separate op=rope head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", q_only, "q only, to q_out");
+  // fp8 KV caches (the target's encoding; host: OCP, and FNUZ when asked), per-tensor and
+  // per-head scales, every layout, fp8 q output; V copies must match bit for bit.
+  for (const char* f8 : {"fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz"}) {
+    add(std::string("cache_dtype=") + f8 + " head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "fp8 cache");
+    add(std::string("cache_dtype=") + f8 + " scales=per_head op=kv_append head_dim=64 kv_heads=4 dtype=f16 "
+                                           "cache=contiguous(order=hnd)",
+        tokens(29), "fp8 cache, per-head scales, kv_append");
+  }
+  for (const char* c : {"paged(block=8,order=hnd)", "contiguous(order=nhd)"})
+    add(std::string("cache_dtype=fp8_e4m3 scales=per_head style=gptj dtype=f32 head_dim=64 q_heads=4 kv_heads=2 cache=") + c,
+        tokens(23), "fp8 cache layouts");
+  add("cache_dtype=fp8_e4m3 q_dtype=fp8_e4m3 outputs=separate head_dim=128 q_heads=8 kv_heads=2", tokens(21),
+      "fp8 q_out and cache");
+  add("q_dtype=fp8_e5m2 outputs=separate op=rope head_dim=64 rotary_dim=32 q_heads=4 kv_heads=2 dtype=f16", tokens(19),
+      "fp8 q_out, rope, partial");
+  add("cache_dtype=fp8_e4m3 head_dim=96 rotary_dim=2 rotary_offset=94 style=gptj q_heads=2 kv_heads=1 dtype=f32", tokens(5),
+      "fp8 cache, narrow vectors");
+  // QK-RMSNorm before RoPE: every op that rotates, both weight forms, partial rotary, fp8.
+  add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "qk_norm, fused");
+  add("qk_norm=rms(eps=1e-6,gemma=true) op=rope head_dim=256 q_heads=4 kv_heads=2 dtype=bf16", tokens(19),
+      "qk_norm gemma, rope, head_dim 256");
+  add("qk_norm=rms(eps=1e-5) style=gptj rotary_dim=64 head_dim=128 q_heads=4 kv_heads=4 dtype=f32", tokens(19),
+      "qk_norm, gptj partial");
+  add("qk_norm=rms(eps=1e-6) cache_dtype=fp8_e4m3 cos_sin=compute(theta=1000000) head_dim=128 q_heads=8 kv_heads=2",
+      tokens(29), "qk_norm + fp8 cache, computed");
+  VerifyCase norm_split = tokens(3);
+  norm_split.parallelism = 64;
+  add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=32 kv_heads=8 dtype=f16", norm_split, "qk_norm, head split");
+  add("qk_norm=rms(eps=1e-6) checks=bounds head_dim=64 q_heads=4 kv_heads=2", tokens(17), "qk_norm, checks");
+  add("qk_norm=rms(eps=1e-6) pdl=on head_dim=128 q_heads=8 kv_heads=2", tokens(33), "qk_norm, pdl");
+  add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2", tokens(2048), "qk_norm, prefill-sized");
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};

@@ -55,7 +55,9 @@ std::string format_g(double v) {
 
 const char* tolerance_text() {
   return "rotated values: |out - ref| <= 4u(|x0 c| + |x1 s|) [+ 4u(|x0| + |x1|) for computed "
-         "cos/sin] [+ 1 ulp of f16/bf16], u = 2^-24; everything else bit-exact";
+         "cos/sin] [+ 1 ulp of f16/bf16], u = 2^-24; qk_norm inputs: + (head_dim + 8)u|y| [+ 1 ulp of "
+         "f16/bf16]; fp8 stores: the bound / scale + one step of the format at the result; everything "
+         "else (copies, fp8 copies of v) bit-exact";
 }
 
 std::string VerifyReport::describe() const {
@@ -94,6 +96,27 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     buf.resize(static_cast<size_t>(elems) * bytes);
     for (long long i = 0; i < elems; ++i) random_element(s.dtype, rng, &buf[i * bytes]);
   };
+  // fp8 buffers (the cache, an fp8 q_out): the format the kernel's target encodes, filled
+  // with random finite codes.
+  auto fp8_of = [&](const char* name) -> int {
+    for (const ArgRequirement& r : kernel.arguments()) {
+      if (std::strcmp(r.name, name) != 0) continue;
+      const std::pair<const char*, reference::Fp8Format> formats[] = {
+          {"fp8_e4m3", reference::Fp8Format::E4M3}, {"fp8_e5m2", reference::Fp8Format::E5M2},
+          {"fp8_e4m3fnuz", reference::Fp8Format::E4M3Fnuz}, {"fp8_e5m2fnuz", reference::Fp8Format::E5M2Fnuz}};
+      for (const auto& f : formats)
+        if (r.dtype == f.first) return static_cast<int>(f.second);
+    }
+    return -1;
+  };
+  auto fill_fp8 = [&](std::vector<unsigned char>& buf, long long elems, int format) {
+    buf.resize(static_cast<size_t>(elems));
+    for (auto& b : buf) {
+      b = static_cast<unsigned char>(rng());
+      if (std::isnan(reference::fp8_decode(static_cast<reference::Fp8Format>(format), b))) b = 0;
+    }
+  };
+  p.buffer_fp8.clear();
   // Row strides get a little slack (one vector) so stride handling is exercised; with
   // head_strides every head does too.
   const long long slack = al.row_elems;
@@ -118,11 +141,16 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     if (!(c.without_k && s.op == Op::Rope)) p.k = add("k", HK);
     if (HV) p.v = add("v", HV);
   }
-  if (c.out_of_place && s.uses_rope()) {  // packed heads, a token stride with slack
+  const bool fp8_q = s.uses_rope() && is_fp8(s.q_dtype);
+  if ((c.out_of_place || fp8_q) && s.uses_rope()) {  // packed heads, a token stride with slack
     auto add_out = [&](const char* name, long long heads) {
       reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, heads * D + slack, 0};
       p.buffers.emplace_back();
-      fill(p.buffers.back(), std::max<long long>(1, T * tv.stride));
+      const int f = std::strcmp(name, "q_out") == 0 ? fp8_of("q_out") : -1;
+      p.buffer_fp8.resize(p.buffers.size(), -1);
+      p.buffer_fp8.back() = f;
+      if (f >= 0) fill_fp8(p.buffers.back(), std::max<long long>(1, T * tv.stride), f);
+      else fill(p.buffers.back(), std::max<long long>(1, T * tv.stride));
       p.buffer_names.push_back(name);
       return tv;
     };
@@ -159,14 +187,25 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     }
     // Slack rows after the last head catch writes past the cache (compared like the rest).
     const long long cache_elems = cache_slots * HK * D + (c.past_max_seq ? 8 * D : 0);
-    p.k_cache = static_cast<int>(p.buffers.size());
-    p.buffers.emplace_back();
-    fill(p.buffers.back(), cache_elems);
-    p.buffer_names.push_back("k_cache");
-    p.v_cache = static_cast<int>(p.buffers.size());
-    p.buffers.emplace_back();
-    fill(p.buffers.back(), cache_elems);
-    p.buffer_names.push_back("v_cache");
+    const int f = fp8_of("k_cache");
+    for (const char* name : {"k_cache", "v_cache"}) {
+      (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = static_cast<int>(p.buffers.size());
+      p.buffers.emplace_back();
+      p.buffer_fp8.resize(p.buffers.size(), -1);
+      p.buffer_fp8.back() = f;
+      if (f >= 0) fill_fp8(p.buffers.back(), cache_elems, f);
+      else fill(p.buffers.back(), cache_elems);
+      p.buffer_names.push_back(name);
+    }
+    if (f >= 0) {
+      // Scales that saturate some values (0.005), reach the subnormals (2), and lie between.
+      const float pattern[] = {0.01f, 2.0f, 0.005f, 0.25f};
+      const long long n = s.scales == Scales::PerHead ? HK : 1;
+      for (long long h = 0; h < n; ++h) {
+        p.k_scale.push_back(pattern[h % 4]);
+        p.v_scale.push_back(pattern[(h + 1) % 4]);
+      }
+    }
   }
   if (p.positions.empty() && (rope || s.uses_cache())) {
     std::uniform_int_distribution<long long> pos_dist(0, max_pos - 1);
@@ -213,6 +252,19 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       }
   }
 
+  if (fp8_q) p.q_scale = 0.02f;
+  std::vector<unsigned char> q_weight_bits, k_weight_bits;
+  if (rope && s.qk_norm.on) {
+    // Weights around 1 (Gemma's around 0: it multiplies by 1 + w), random signs.
+    fill(q_weight_bits, D);
+    fill(k_weight_bits, D);
+    for (long long e = 0; e < D; ++e) {
+      p.q_norm_weight.push_back(reference::decode(s.dtype, &q_weight_bits[static_cast<size_t>(e * bytes)]));
+      p.k_norm_weight.push_back(reference::decode(s.dtype, &k_weight_bits[static_cast<size_t>(e * bytes)]));
+    }
+  }
+  p.buffer_fp8.resize(p.buffers.size(), -1);
+
   // Upload, launch, download.
   DeviceBuffers dev{rt, {}};
   std::vector<void*> bufs;
@@ -247,6 +299,15 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   a.positions = encode_index(p.positions);
   a.slot_mapping = encode_index(p.slots);
   a.seq_lens = encode_index(p.seq_lens);
+  if (!p.k_scale.empty()) {
+    a.k_scale = static_cast<const float*>(dev.upload(p.k_scale.data(), p.k_scale.size() * 4));
+    a.v_scale = static_cast<const float*>(dev.upload(p.v_scale.data(), p.v_scale.size() * 4));
+  }
+  if (fp8_q) a.q_scale = static_cast<const float*>(dev.upload(&p.q_scale, 4));
+  if (!q_weight_bits.empty()) {
+    a.q_norm_weight = dev.upload(q_weight_bits.data(), q_weight_bits.size());
+    a.k_norm_weight = dev.upload(k_weight_bits.data(), k_weight_bits.size());
+  }
   if (!p.table.empty()) {
     auto* table = static_cast<float*>(dev.upload(p.table.data(), p.table.size() * 4));
     a.cos = table + p.cos_offset;
@@ -274,18 +335,22 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     OutputReport o;
     o.name = p.buffer_names[b];
     const reference::Expected& w = want[b];
+    const int f8 = p.buffer_fp8[b];
+    const int eb = f8 >= 0 ? 1 : bytes;
+    auto value = [&](const unsigned char* e) {
+      return f8 >= 0 ? reference::fp8_decode(static_cast<reference::Fp8Format>(f8), *e) : reference::decode(s.dtype, e);
+    };
     for (size_t i = 0; i < w.exact.size(); ++i) {
-      const unsigned char* g = &got[i * bytes];
+      const unsigned char* g = &got[i * eb];
       std::string fail;
       if (w.exact[i]) {
         ++o.exact;
-        if (std::memcmp(g, &w.bits[i * bytes], bytes) != 0)
-          fail = "element " + std::to_string(i) + " should be unchanged/copied bit for bit: got " +
-                 format_g(reference::decode(s.dtype, g)) + ", want " +
-                 format_g(reference::decode(s.dtype, &w.bits[i * bytes]));
+        if (std::memcmp(g, &w.bits[i * eb], eb) != 0)
+          fail = "element " + std::to_string(i) + " should be unchanged/copied bit for bit: got " + format_g(value(g)) +
+                 ", want " + format_g(value(&w.bits[i * eb]));
       } else {
         ++o.rounded;
-        const double v = reference::decode(s.dtype, g);
+        const double v = value(g);
         const double err = std::fabs(v - w.value[i]);
         const double ratio = w.bound[i] > 0 ? err / w.bound[i] : (err == 0 ? 0 : INFINITY);
         if (!(err <= w.bound[i]) || std::isnan(v))

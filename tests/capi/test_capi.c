@@ -35,7 +35,7 @@ static void check_layout(void) {
   EXPECT(end == size, "fields cover the whole block");
   EXPECT(strcmp(f[0].name, "size") == 0 && f[0].offset == offsetof(ropegen_kernel_args, size), "size first");
   EXPECT(strcmp(f[1].name, "abi_version") == 0 && f[1].offset == offsetof(ropegen_kernel_args, abi_version), "version second");
-  EXPECT(strcmp(f[n - 1].name, "seq_lens") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, seq_lens),
+  EXPECT(strcmp(f[n - 1].name, "k_norm_weight") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, k_norm_weight),
          "last field");
 }
 

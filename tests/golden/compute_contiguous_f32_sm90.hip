@@ -60,6 +60,7 @@ RG_DEVICE void rg_set_word(uint2& r, int i, unsigned v) {
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
 RG_DEVICE double rg_rint(double x) { return rint(x); }
+RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
 
@@ -210,6 +211,14 @@ typedef struct ropegen_kernel_args {
                                  rows), elements between rows; 0: num_tokens */
   const void* seq_lens;     /* index-typed, one per token: the length of the token's sequence
                                (dynamic and longrope with choose = runtime) */
+
+  /* ---- fp8 scales and QK-RMSNorm weights (ABI version 4), device memory ---- */
+  const float* k_scale;     /* cache_dtype = fp8: k is stored as x / k_scale[0] (per_tensor) or
+                               x / k_scale[kv_head] (per_head) */
+  const float* v_scale;     /* the same for v */
+  const float* q_scale;     /* q_dtype = fp8: q_out holds q / q_scale[0] */
+  const void* q_norm_weight; /* qk_norm = rms(...): head_dim weights of the activation dtype */
+  const void* k_norm_weight;
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -280,6 +289,7 @@ constexpr int HEAD_GROUPS = 2;
 constexpr bool PREFETCH_FIRST = true;
 constexpr bool PDL = false;
 constexpr bool CHECKED = false;
+constexpr int BLOCK_THREADS = 256;
 constexpr int Q_HEADS = 8;
 constexpr int KV_HEADS = 1;
 constexpr bool HAS_Q = true;
@@ -290,6 +300,12 @@ constexpr bool COS_SIN_TABLE = false;
 constexpr bool CACHE_PAGED = false;
 constexpr bool CACHE_HND = true;
 constexpr int CACHE_BLOCK = 16;
+// fp8 stores (cache_dtype, q_dtype), their scales, and qk_norm.
+using CacheElem = Elem;
+constexpr bool SCALES_PER_HEAD = false;
+constexpr bool QK_NORM = false;
+constexpr float NORM_EPS = 0x1.0c6f7ap-20f;
+constexpr bool NORM_GEMMA = false;
 constexpr int NJ = 4;  // cos/sin values per thread
 constexpr int CS_ALIGN = 16;
 constexpr int NUM_TASKS = 10;
@@ -299,6 +315,10 @@ RG_DEVICE rg_segment row_segment(int i) {
   constexpr rg_segment row[NUM_SEGMENTS] = {{0, 64, true}};
   return row[i];
 }
+constexpr bool CACHE_FP8 = false;
+RG_DEVICE unsigned cache_encode2(float lo, float hi) { (void)lo; (void)hi; return 0u; }
+constexpr bool Q_FP8 = false;
+RG_DEVICE unsigned q_encode2(float lo, float hi) { (void)lo; (void)hi; return 0u; }
 constexpr int POSITION_ROWS = 1;
 constexpr bool POSITIONS_INTERLEAVED = false;
 constexpr int SECTION0 = 0;
@@ -381,14 +401,48 @@ RG_DEVICE void set(Vec& v, int i, float x) {
   rg_set_word(v, i >> 1, (i & 1) ? (w & 0xffffu) | (b << 16) : (w & 0xffff0000u) | b);
 }
 
-// One head row to process: read src, write dst (may be src) and dst2 (when not null),
-// rotate or copy.
+// How a row is stored: as Elem, or quantized to the fp8 cache type or the fp8 q type
+// (x / scale, rounded and saturated by the target's converter).
+enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2 };
+
+// One head row to process: read src, write dst (may be src) and dst2 (when not null, always
+// Elem), rotate or copy; qk_norm applies to the rows that rotate.
 struct Task {
   const Elem* src;
-  Elem* dst;
+  void* dst;
   Elem* dst2;
   bool rotate;
+  int store;     // Store
+  float scale;   // fp8 stores
+  bool is_q;     // which norm weights
 };
+
+// Stores a vector of VEC elements at element offset `off` of a row.
+RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
+  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
+    store_vec(static_cast<Elem*>(dst) + off, x);
+    return;
+  }
+  unsigned w[(VEC + 3) / 4];
+#pragma unroll
+  for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
+#pragma unroll
+  for (int i = 0; i < VEC; i += 2) {
+    const float lo = get(x, i) / scale, hi = i + 1 < VEC ? get(x, i + 1) / scale : lo;
+    const unsigned pair = store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+    w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
+  }
+  unsigned char* p = static_cast<unsigned char*>(dst) + off;
+  if (VEC == 1) {
+    *p = static_cast<unsigned char>(w[0]);
+    return;
+  }
+  using F8Vec = typename rg_raw<(VEC >= 2 ? VEC : 2)>::type;
+  F8Vec r{};
+#pragma unroll
+  for (int k = 0; k < (VEC + 3) / 4; ++k) rg_set_word(r, k, w[k]);
+  rg_store(reinterpret_cast<F8Vec*>(p), r);
+}
 
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
 RG_DEVICE long long head_stride(long long given) { return HEAD_STRIDES && given ? given : HEAD_DIM; }
@@ -420,16 +474,20 @@ RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h)
 
 RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
   const Elem* src = task_src(a, t, h);
-  if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out
+  if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
+    if (Q_FP8) {
+      unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
+      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true};
+    }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
-    return Task{src, out, nullptr, true};
+    return Task{src, out, nullptr, true, kElem, 1.0f, true};
   }
   if (HAS_Q) h -= Q_HEADS;
   Elem* k_out = SEPARATE_OUTPUTS && a.k_out && h < KV_HEADS
                     ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
                     : nullptr;
-  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr};  // rope: K
+  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false};  // rope: K
   // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
   // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
   const bool skip = CACHE_HND && !CACHE_PAGED
@@ -437,10 +495,12 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
                         : slot < 0;
   const bool is_v = h >= KV_HEADS;
   // A padding token's k_out row is still written (it is an activation, not a cache row).
-  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v};
+  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false};
   const int kv_head = is_v ? h - KV_HEADS : h;
-  Elem* cache = static_cast<Elem*>(is_v ? a.v_cache : a.k_cache);
-  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v};
+  CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
+  float scale = 1.0f;
+  if (CACHE_FP8) scale = (is_v ? a.v_scale : a.k_scale)[SCALES_PER_HEAD ? kv_head : 0];
+  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false};
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
@@ -511,6 +571,34 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
     const float x1 = get(v, 2 * i + 1);
     set(v, 2 * i, x0 * c[i] - x1 * s[i]);
     set(v, 2 * i + 1, x1 * c[i] + x0 * s[i]);
+  }
+}
+
+// The rotation and stores of one task, its row's vector(s) loaded.
+RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
+                      bool rot_lane, int off0, int off1) {
+  if (two_vectors) {
+    if (task.rotate) rotate_neox(x0, x1, c, s);
+    store_row(task.dst, off0, x0, task.store, task.scale);
+    store_row(task.dst, off1, x1, task.store, task.scale);
+    if (task.dst2) {
+      store_vec(task.dst2 + off0, x0);
+      store_vec(task.dst2 + off1, x1);
+    }
+  } else {
+    if (task.rotate && rot_lane) rotate_gptj(x0, c, s);
+    store_row(task.dst, off0, x0, task.store, task.scale);
+    if (task.dst2) store_vec(task.dst2 + off0, x0);
+  }
+}
+
+// qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
+RG_DEVICE void normalize(Vec& x, const Elem* weight, float r) {
+  const Vec w = load_vec(weight);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float wi = get(w, i);
+    set(x, i, get(x, i) * r * (NORM_GEMMA ? 1.0f + wi : wi));
   }
 }
 
@@ -650,6 +738,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
 
   if (PDL) rg_wait_prior_grid();
+  // A skipped token's threads leave before any barrier (the qk_norm loop below), so the
+  // barriers count only the threads that stay; all of those run the same iterations.
   if (skip_token) {
     if (lane == 0 && group == 0 && rg_block_y() == 0 &&
         rg_atomic_cas_u64(a.bounds_error, 0ull, 1ull) == 0ull) {
@@ -659,25 +749,60 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     }
     return;
   }
-  for (int h = h_first; h < NUM_TASKS; h += rg_grid_y() * HEAD_GROUPS) {
-    const Task task = task_for(a, t, h, slot);
-    if (!task.dst || !task.src) continue;
-    const bool fetched = PREFETCH_FIRST && h == h_first;
-    Vec x0 = fetched ? f0 : load_vec(task.src + off0);
-    if (two_vectors) {
-      Vec x1 = fetched ? f1 : load_vec(task.src + off1);
-      if (task.rotate) rotate_neox(x0, x1, c, s);
-      store_vec(task.dst + off0, x0);
-      store_vec(task.dst + off1, x1);
-      if (task.dst2) {
-        store_vec(task.dst2 + off0, x0);
-        store_vec(task.dst2 + off1, x1);
-      }
-    } else {
-      if (task.rotate && rot_lane) rotate_gptj(x0, c, s);
-      store_vec(task.dst + off0, x0);
-      if (task.dst2) store_vec(task.dst2 + off0, x0);
+  const int h_step = rg_grid_y() * HEAD_GROUPS;
+  if (!QK_NORM) {
+    for (int h = h_first; h < NUM_TASKS; h += h_step) {
+      const Task task = task_for(a, t, h, slot);
+      if (!task.dst || !task.src) continue;
+      const bool fetched = PREFETCH_FIRST && h == h_first;
+      const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
+      const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
     }
+    return;
+  }
+  // qk_norm: each rotated row's sum of squares is reduced over its LANES threads through
+  // block-shared memory, in a fixed order (the same result on every target).
+  RG_SHARED float partial[BLOCK_THREADS];
+  const int first_of_block = rg_block_y() * HEAD_GROUPS;
+  const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
+  for (int it = 0; it < iterations; ++it) {
+    const int h = h_first + it * h_step;
+    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
+    if (h < NUM_TASKS) task = task_for(a, t, h, slot);
+    const bool active = task.dst && task.src;
+    Vec x0{}, x1{};
+    float ss = 0.0f;
+    if (active) {
+      const bool fetched = PREFETCH_FIRST && h == h_first;
+      x0 = fetched ? f0 : load_vec(task.src + off0);
+      x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      if (task.rotate) {
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) {
+          const float e0 = get(x0, i);
+          ss += e0 * e0;
+          if (two_vectors) {
+            const float e1 = get(x1, i);
+            ss += e1 * e1;
+          }
+        }
+      }
+    }
+    partial[tid] = ss;
+    rg_barrier();
+    float sum = 0.0f;
+#pragma unroll
+    for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
+    rg_barrier();
+    if (!active) continue;
+    if (task.rotate) {
+      const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
+      const Elem* weight = static_cast<const Elem*>(task.is_q ? a.q_norm_weight : a.k_norm_weight);
+      normalize(x0, weight + off0, r);
+      if (two_vectors) normalize(x1, weight + off1, r);
+    }
+    finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
   }
 }
 

@@ -98,6 +98,13 @@ pub struct ropegen_kernel_args {
     pub k_out_stride: c_longlong,
     pub positions_stride: c_longlong,
     pub seq_lens: *const c_void,
+    /// fp8 stores: k_scale / v_scale (one float, or one per KV head) and q_scale, in device
+    /// memory; qk_norm = rms(...): head_dim weights of the activation dtype for q and k.
+    pub k_scale: *const f32,
+    pub v_scale: *const f32,
+    pub q_scale: *const f32,
+    pub q_norm_weight: *const c_void,
+    pub k_norm_weight: *const c_void,
 }
 
 impl ropegen_kernel_args {
@@ -133,6 +140,11 @@ impl ropegen_kernel_args {
             k_out_stride: 0,
             positions_stride: 0,
             seq_lens: std::ptr::null(),
+            k_scale: std::ptr::null(),
+            v_scale: std::ptr::null(),
+            q_scale: std::ptr::null(),
+            q_norm_weight: std::ptr::null(),
+            k_norm_weight: std::ptr::null(),
         }
     }
 }
@@ -329,7 +341,12 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize)> {
         k_out,
         k_out_stride,
         positions_stride,
-        seq_lens
+        seq_lens,
+        k_scale,
+        v_scale,
+        q_scale,
+        q_norm_weight,
+        k_norm_weight
     )
 }
 

@@ -17,7 +17,7 @@ fn kernel_args_layout() {
         panic!("{}", e);
     }
     let (fields, size, version) = kernel_args_layout_c();
-    assert_eq!(fields.len(), 29);
+    assert_eq!(fields.len(), 34);
     assert_eq!(size, size_of::<ropegen_kernel_args>());
     assert_eq!(version, ROPEGEN_KERNEL_ABI_VERSION);
     let a = ropegen_kernel_args::init();

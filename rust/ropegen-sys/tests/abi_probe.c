@@ -44,6 +44,11 @@ int main(void) {
   FIELD(ropegen_kernel_args, k_out_stride);
   FIELD(ropegen_kernel_args, positions_stride);
   FIELD(ropegen_kernel_args, seq_lens);
+  FIELD(ropegen_kernel_args, k_scale);
+  FIELD(ropegen_kernel_args, v_scale);
+  FIELD(ropegen_kernel_args, q_scale);
+  FIELD(ropegen_kernel_args, q_norm_weight);
+  FIELD(ropegen_kernel_args, k_norm_weight);
 
   STRUCT(ropegen_kernel_info);
   FIELD(ropegen_kernel_info, block_threads);

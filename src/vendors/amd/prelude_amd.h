@@ -50,6 +50,7 @@ RG_DEVICE float rg_as_float(unsigned u) { return __builtin_bit_cast(float, u); }
 RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f); }
 
 RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
+RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 // Kernel pointers are global memory; saying so keeps clang from falling back to flat
 // instructions where it cannot prove it (e.g. through a select of two pointers).
 template <class T> RG_DEVICE T rg_load(const T* p) {
