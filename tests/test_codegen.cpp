@@ -83,6 +83,28 @@ TEST_CASE("codegen: golden sources") {
                                         "cache=contiguous(order=hnd)").spec,
                         parse_target("sm_90"))
                    .source);
+  // One spec per newer feature family: MLA with an fp8 cache (NVIDIA), QK-RMSNorm + fp8
+  // cache on gfx942 (FNUZ), multimodal positions with longrope computed in the kernel.
+  check_golden("mla_fp8_sm90.hip",
+               generate(parse_spec_line("op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj "
+                                        "q_heads=128 cache_dtype=fp8_e4m3 cos_sin=compute(theta=10000,"
+                                        "scaling=deepseek_yarn(factor=40,original_max_position_embeddings=4096,"
+                                        "beta_fast=32,beta_slow=1,mscale=1,mscale_all_dim=1))").spec,
+                        parse_target("sm_90"))
+                   .source);
+  check_golden("qk_norm_fp8_gfx942.hip",
+               generate(parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 qk_norm=rms(eps=1e-6) "
+                                        "cache_dtype=fp8_e4m3 scales=per_head").spec,
+                        parse_target("gfx942"))
+                   .source);
+  check_golden("imrope_longrope_host.hip",
+               generate(parse_spec_line("op=rope head_dim=64 rotary_dim=16 q_heads=4 kv_heads=2 "
+                                        "positions=imrope(sections=[4,2,2]) cos_sin=compute(theta=10000,"
+                                        "scaling=longrope(short_factor=[1,1,1,1,1,1,1,1],"
+                                        "long_factor=[1,2,3,4,5,6,7,8],original_max_position_embeddings=4096,"
+                                        "max_position_embeddings=131072))").spec,
+                        parse_target("host"))
+                   .source);
   check_golden("kv_append_host.hip",
                generate(parse_spec_line("op=kv_append head_dim=96 kv_heads=4 dtype=f16 "
                                         "cache=paged(block=32,order=hnd)").spec,

@@ -402,3 +402,89 @@ TEST_CASE("errors: rotary_offset") {
   file("kernel k { head_dim = 128\n rotary_dim = 64\n rotary_offset = 7 }", "rotary_offset = 7 must be even", 3, 18);
   file("kernel k { op = kv_append\n rotary_offset = 8 }", "key 'rotary_offset' has no effect for op = kv_append", 2, 18);
 }
+
+TEST_CASE("errors: scaling families, positions and angles") {
+  oneline("cos_sin=compute(scaling=linear(factor=0))", "factor = 0 is out of range; expected more than 0", 39);
+  oneline("cos_sin=compute(scaling=llama3(factor=8,low_freq_factor=4,high_freq_factor=1,"
+          "original_max_position_embeddings=8192))",
+          "llama3(...): low_freq_factor = 4 is more than high_freq_factor = 1", 9);
+  oneline("rotary_dim=8 cos_sin=compute(scaling=longrope(short_factor=[1,1],long_factor=[1,2,3,4],"
+          "original_max_position_embeddings=4096,max_position_embeddings=8192))",
+          "longrope(...): short_factor has 2 values; expected rotary_dim / 2 = 4", 22);
+  oneline("rotary_dim=8 cos_sin=compute(scaling=longrope(short_factor=[1,1,0,1],long_factor=[1,2,3,4],"
+          "original_max_position_embeddings=4096,max_position_embeddings=8192))",
+          "short_factor[2] = 0 is out of range; expected more than 0 and at most 1e+06", 65);
+  oneline("cos_sin=compute(scaling=dynamic(factor=2,original_max_position_embeddings=4096,choose=static))",
+          "dynamic(...): choose = static needs max_model_len", 9);
+  oneline("cos_sin=compute(scaling=dynamic(factor=2,original_max_position_embeddings=4096,choose=sometimes))",
+          "invalid value 'sometimes' for choose; valid values: runtime, static", 0);
+  oneline("positions=mrope(sections=[16,24,16])", "mrope(...): sections add up to 56; they must add up to rotary_dim / 2 = 64",
+          11);
+  oneline("positions=imrope(sections=[24,20])", "sections must be a list of 3 integers", 27);
+  oneline("angle=exact", "angle = exact needs cos_sin = compute", 7);
+  oneline("op=kv_append positions=mrope(sections=[16,24,24])", "key 'positions' has no effect for op = kv_append", 24);
+}
+
+TEST_CASE("errors: fp8 caches, qk_norm and MLA") {
+  oneline("op=rope cache_dtype=fp8_e4m3", "key 'cache_dtype' has no effect for op = rope", 21);
+  oneline("cache_dtype=f32", "cache_dtype = f32 with dtype = bf16: a cache that is not fp8 has the activation dtype", 13);
+  oneline("scales=per_head", "scales = per_head needs an fp8 cache_dtype", 8);
+  oneline("q_dtype=fp8_e4m3", "q_dtype = fp8_e4m3 needs outputs = separate", 9);
+  oneline("qk_norm=rms(eps=0)", "eps = 0 is out of range", 17);
+  oneline("qk_norm=layer", "invalid value 'layer' for qk_norm; valid values: none, rms(", 9);
+  oneline("op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=160",
+          "rotary_offset + rotary_dim = 224 is more than head_dim = 192", 61);
+  oneline("op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 kv_lora_rank=500",
+          "kv_lora_rank = 500 is not a multiple of the vector width (8 bf16 elements = 16 bytes)", 78);
+  oneline("op=mla_rope_append kv_heads=1", "key 'kv_heads' has no effect for op = mla_rope_append", 29);
+  oneline("op=mla_rope_append qk_norm=rms(eps=1e-6)", "key 'qk_norm' has no effect for op = mla_rope_append", 28);
+  // The target decides the fp8 encoding; one without any is named with the targets that have them.
+  ParsedSpec f8 = parse_spec_line("cache_dtype=fp8_e4m3");
+  expect_error([&] { check_target(f8, parse_target("gfx90a")); }, ErrorKind::Spec,
+               "cache_dtype = fp8_e4m3 needs fp8 encodings (OCP or FNUZ), which target gfx90a (CDNA2) does not have; "
+               "targets with them: gfx942, gfx950, gfx1200, gfx1201, sm_89");
+  ParsedSpec fnuz = parse_spec_line("cache_dtype=fp8_e4m3fnuz");
+  expect_error([&] { check_target(fnuz, parse_target("sm_90")); }, ErrorKind::Spec,
+               "cache_dtype = fp8_e4m3fnuz needs the FNUZ fp8 encodings, which target sm_90 (Hopper) does not have; "
+               "targets with them: gfx942, host");
+  CHECK(target_can_run(f8.spec, parse_target("gfx942")));
+  CHECK(target_can_run(f8.spec, parse_target("sm_90")));
+}
+
+TEST_CASE("errors: fp8 scales and norm weights are checked at launch") {
+  auto rt = make_host_runtime();
+  alignas(64) static unsigned char buf[1 << 16];
+  alignas(64) static float table[1024];
+  static int idx[4] = {0, 1, 2, 3};
+  auto args = [&] {
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+    a.q = buf;
+    a.k = buf + 4096;
+    a.v = buf + 8192;
+    a.k_cache = buf + 16384;
+    a.v_cache = buf + 32768;
+    a.positions = idx;
+    a.slot_mapping = idx;
+    a.cos = table;
+    a.sin = table + 32;
+    a.cos_sin_stride = 64;
+    a.num_tokens = 2;
+    a.q_stride = 4 * 64;
+    a.k_stride = a.v_stride = 2 * 64;
+    return a;
+  };
+  auto load = [&](const char* text) {
+    GeneratedSource g = generate(parse_spec_line(text).spec, parse_target("host"));
+    return rt->load(select_compiler(g.target).compile(g, {}));
+  };
+  auto f8 = load("q_heads=4 kv_heads=2 head_dim=64 cache_dtype=fp8_e4m3 scales=per_head");
+  expect_error([&] { f8->launch(args()); }, ErrorKind::Launch,
+               "argument 'k_scale' is null but the fp8 cache stores x / scale (scales = per_head)");
+  auto norm = load("q_heads=4 kv_heads=2 head_dim=64 qk_norm=rms(eps=1e-6)");
+  expect_error([&] { norm->launch(args()); }, ErrorKind::Launch,
+               "argument 'q_norm_weight' is null but the spec says qk_norm = rms(...)");
+  auto mla = load("op=mla_rope_append head_dim=64 rotary_dim=32 rotary_offset=32 q_heads=4 kv_lora_rank=64");
+  ropegen_kernel_args m = args();
+  m.k_stride = 16;  // k_pe rows are rotary_dim = 32 wide
+  expect_error([&] { mla->launch(m); }, ErrorKind::Launch, "argument 'k_stride' = 16 is smaller than one token's row of 32 elements");
+}

@@ -215,3 +215,34 @@ TEST_CASE("fp8 kernels: run: dispatched encoders equal the integer code for ever
   MESSAGE("fp8 kernels on " << rt->device_name() << " (" << t.id() << "): " << blocks * 256 * per
                             << " float patterns x 4 formats, dispatched vs integer code, " << bad << " mismatches");
 }
+
+TEST_CASE("fp8 kernels: ISA: the fused kernels use the hardware conversions, no scratch") {
+  // The generated kernels themselves (rope_kv with an fp8 cache and qk_norm, MLA with an fp8
+  // cache): gfx942 converts to FNUZ, gfx1201 to OCP, each with the packed instruction.
+  const char* specs[] = {"head_dim=128 q_heads=32 kv_heads=8 cache_dtype=fp8_e4m3",
+                         "head_dim=128 q_heads=32 kv_heads=8 cache_dtype=fp8_e5m2 scales=per_head qk_norm=rms(eps=1e-6)",
+                         "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=128 "
+                         "cache_dtype=fp8_e4m3"};
+  const Compiler* c = test::usable("clang-amdgpu");
+  if (!c) return;
+  for (const char* target : {"gfx942", "gfx1201"}) {
+    for (const char* text : specs) {
+      const std::string where = std::string(target) + ": " + text;
+      CAPTURE(where);
+      const KernelSpec spec = parse_spec_line(text).spec;
+      const CodeObject co = c->compile(generate(spec, parse_target(target)), {});
+      std::string isa;
+      try {
+        isa = disassemble(co);
+      } catch (const Error& e) {
+        MESSAGE("skipping ISA check: " << std::string(e.what()));
+        return;
+      }
+      const bool e5m2 = spec.cache_dtype == StoreType::Fp8E5m2;
+      const size_t n = count(isa, e5m2 ? "v_cvt_pk_bf8_f32" : "v_cvt_pk_fp8_f32");
+      MESSAGE(where << ": " << n << (e5m2 ? " v_cvt_pk_bf8_f32" : " v_cvt_pk_fp8_f32"));
+      CHECK(n > 0);
+      CHECK(isa.find("scratch_") == std::string::npos);
+    }
+  }
+}

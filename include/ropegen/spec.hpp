@@ -16,7 +16,10 @@ struct Value;
 struct KernelDecl;
 }  // namespace dsl
 
-enum class Op { Rope, KvAppend, RopeKvAppend };
+/// What a kernel does: rotate q and k (rope), append k and v to a cache (kv_append), both
+/// (rope_kv_append), or DeepSeek's MLA step (mla_rope_append: rotate q's rope part in place,
+/// write kv_c || rotated k_pe as one cache row).
+enum class Op { Rope, KvAppend, RopeKvAppend, MlaRopeAppend };
 enum class Style { Neox, Gptj };
 enum class DType { F32, F16, BF16 };
 enum class IndexType { I32, I64 };
@@ -161,6 +164,7 @@ struct KernelSpec {
   StoreType q_dtype = StoreType::Auto;  ///< fp8: the rotated q goes to q_out in fp8 (q_scale)
   Scales scales = Scales::PerTensor;
   QkNorm qk_norm;
+  int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
   Positions positions;
 
   bool uses_rope() const { return op != Op::KvAppend; }

@@ -169,55 +169,31 @@ void bind_fp8(const char* flag, const char* encoder, const Target& target, Store
      << " }\n";
 }
 
-void bind_rope_kv(const KernelSpec& spec, const Target& target, const LaunchPlan& plan, const ArgAlignment& align,
-                  std::ostream& os) {
+/// The constants of templates/families/rows.h, which every family uses: vector and
+/// cos/sin shape, fp8 converters, position rows, the scaling family's frequencies.
+void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& plan, const ArgAlignment& align,
+               std::ostream& os) {
   const bool rotates = spec.uses_rope();
   const bool neox = rotates && spec.style == Style::Neox;
-  const int nj = cos_sin_per_lane(spec, plan.vec);
-  const std::vector<RowSegment> row = row_segments(spec);
-  os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
-     << "constexpr int KV_HEADS = " << spec.kv_heads << ";\n"
-     << "constexpr bool HAS_Q = " << (spec.uses_q() ? "true" : "false") << ";\n"
-     << "constexpr bool HAS_CACHE = " << (spec.uses_cache() ? "true" : "false") << ";\n"
-     << "constexpr bool ROTATES = " << (rotates ? "true" : "false") << ";\n"
+  os << "constexpr bool ROTATES = " << (rotates ? "true" : "false") << ";\n"
      << "constexpr bool NEOX = " << (neox ? "true" : "false") << ";\n"
      << "constexpr bool COS_SIN_TABLE = "
      << (!rotates || spec.cos_sin.source == CosSinSource::Table ? "true" : "false") << ";\n"
-     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
-     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
-     << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
-     << "// fp8 stores (cache_dtype, q_dtype), their scales, and qk_norm.\n"
-     << "using CacheElem = " << (spec.uses_cache() && is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n"
-     << "constexpr bool SCALES_PER_HEAD = " << (spec.scales == Scales::PerHead ? "true" : "false") << ";\n"
-     << "constexpr bool QK_NORM = " << (rotates && spec.qk_norm.on ? "true" : "false") << ";\n"
-     << "constexpr float NORM_EPS = " << float_literal(static_cast<float>(spec.qk_norm.eps)) << ";\n"
-     << "constexpr bool NORM_GEMMA = " << (spec.qk_norm.gemma ? "true" : "false") << ";\n"
-     << "constexpr int NJ = " << nj << ";  // cos/sin values per thread\n"
+     << "constexpr int NJ = " << cos_sin_per_lane(spec, plan.vec) << ";  // cos/sin values per thread\n"
      << "constexpr int CS_ALIGN = " << align.table_bytes << ";\n"
-     << "constexpr int NUM_TASKS = " << plan.num_tasks << ";\n"
-     << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
-     << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
-     << "RG_DEVICE rg_segment row_segment(int i) {\n"
-     << "  constexpr rg_segment row[NUM_SEGMENTS] = {";
-  for (size_t i = 0; i < row.size(); ++i)
-    os << (i ? ", " : "") << "{" << row[i].offset << ", " << row[i].length << ", " << (row[i].rotate ? "true" : "false")
-       << "}";
-  os << "};\n  return row[i];\n}\n";
-  // Position rows (multimodal RoPE): which row frequency index j reads is row_of(j) in the
-  // template, from these sections.
+     << "constexpr int ROTARY_DIM = " << spec.rotary_dim << ";\n";
+  // fp8 stores (cache_dtype, q_dtype).
   bind_fp8("CACHE_FP8", "cache_encode2", target, spec.cache_dtype, spec.uses_cache(), os);
   bind_fp8("Q_FP8", "q_encode2", target, spec.q_dtype, rotates, os);
+  // Position rows (multimodal RoPE): which row frequency index j reads is row_of(j) in the
+  // template, from these sections.
   const Positions& pr = spec.positions;
   const bool multi = rotates && pr.kind != PositionsKind::Single;
   os << "constexpr int POSITION_ROWS = " << (multi ? 3 : 1) << ";\n"
      << "constexpr bool POSITIONS_INTERLEAVED = " << (multi && pr.kind == PositionsKind::Imrope ? "true" : "false")
      << ";\n";
   for (int r = 0; r < 3; ++r) os << "constexpr int SECTION" << r << " = " << (multi ? pr.sections[r] : 0) << ";\n";
-  os << "constexpr bool ANGLE_EXACT = " << (rotates && spec.angle == Angle::Exact ? "true" : "false") << ";\n"
-     << "constexpr int ROTARY_DIM = " << spec.rotary_dim << ";\n"
-     << "constexpr bool HEAD_STRIDES = " << (spec.heads == Heads::Strided ? "true" : "false") << ";\n"
-     << "constexpr bool SEPARATE_OUTPUTS = " << (rotates && spec.outputs == Outputs::Separate ? "true" : "false")
-     << ";\n";
+  os << "constexpr bool ANGLE_EXACT = " << (rotates && spec.angle == Angle::Exact ? "true" : "false") << ";\n";
   // A table of the frequencies as floats (the fp32 angle) and as doubles (angle = exact).
   auto table = [&](const char* name, const std::vector<double>& v, bool as_double) {
     if (v.empty()) {
@@ -264,11 +240,55 @@ void bind_rope_kv(const KernelSpec& spec, const Target& target, const LaunchPlan
   }
 }
 
+/// The rope_kv family: one head row per task (Q heads, K heads, V heads), each row a list
+/// of segments that are rotated or copied.
+void bind_rope_kv(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const ArgAlignment&,
+                  std::ostream& os) {
+  const bool rotates = spec.uses_rope();
+  const std::vector<RowSegment> row = row_segments(spec);
+  os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
+     << "constexpr int KV_HEADS = " << spec.kv_heads << ";\n"
+     << "constexpr bool HAS_Q = " << (spec.uses_q() ? "true" : "false") << ";\n"
+     << "constexpr bool HAS_CACHE = " << (spec.uses_cache() ? "true" : "false") << ";\n"
+     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
+     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
+     << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
+     << "// fp8 cache scales and qk_norm.\n"
+     << "using CacheElem = " << (spec.uses_cache() && is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n"
+     << "constexpr bool SCALES_PER_HEAD = " << (spec.scales == Scales::PerHead ? "true" : "false") << ";\n"
+     << "constexpr bool QK_NORM = " << (rotates && spec.qk_norm.on ? "true" : "false") << ";\n"
+     << "constexpr float NORM_EPS = " << float_literal(static_cast<float>(spec.qk_norm.eps)) << ";\n"
+     << "constexpr bool NORM_GEMMA = " << (spec.qk_norm.gemma ? "true" : "false") << ";\n"
+     << "constexpr bool HEAD_STRIDES = " << (spec.heads == Heads::Strided ? "true" : "false") << ";\n"
+     << "constexpr bool SEPARATE_OUTPUTS = " << (rotates && spec.outputs == Outputs::Separate ? "true" : "false")
+     << ";\n"
+     << "constexpr int NUM_TASKS = " << plan.num_tasks << ";\n"
+     << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
+     << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
+     << "RG_DEVICE rg_segment row_segment(int i) {\n"
+     << "  constexpr rg_segment row[NUM_SEGMENTS] = {";
+  for (size_t i = 0; i < row.size(); ++i)
+    os << (i ? ", " : "") << "{" << row[i].offset << ", " << row[i].length << ", " << (row[i].rotate ? "true" : "false")
+       << "}";
+  os << "};\n  return row[i];\n}\n";
+}
+
+/// The mla family: q's rope part rotated in place; kv_c || rotated k_pe as one cache row.
+void bind_mla(const KernelSpec& spec, const Target&, const LaunchPlan&, const ArgAlignment&, std::ostream& os) {
+  os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
+     << "constexpr int ROTARY_OFFSET = " << spec.rotary_offset << ";\n"
+     << "constexpr int KV_LORA = " << spec.kv_lora_rank << ";\n"
+     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
+     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
+     << "using CacheElem = " << (is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n";
+}
+
 }  // namespace
 
 const std::vector<KernelFamily>& kernel_families() {
   static const std::vector<KernelFamily> families = {
       {"rope_kv", "rope_kv.hip", {Op::Rope, Op::KvAppend, Op::RopeKvAppend}, bind_rope_kv},
+      {"mla", "mla.hip", {Op::MlaRopeAppend}, bind_mla},
   };
   return families;
 }
@@ -287,7 +307,12 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
                                      target.id());
   }
   const bool neox = spec.uses_rope() && spec.style == Style::Neox;
-  const std::vector<RowSegment> row = row_segments(spec);
+  // mla: the rows a thread walks are the rotated stretches (q_pe, k_pe); kv_c is copied in
+  // whole vectors beside them, so the vector must tile it too.
+  const bool mla = spec.op == Op::MlaRopeAppend;
+  const std::vector<RowSegment> row =
+      mla ? std::vector<RowSegment>{{spec.rotary_offset, spec.rotary_dim, true}, {0, spec.kv_lora_rank, false}}
+          : row_segments(spec);
 
   // Widest vector (at most 16 bytes) that tiles every segment of the head row.
   int vec = 16 / dtype_bytes(spec.dtype);
@@ -299,12 +324,13 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   if (spec.uses_rope() && !neox && vec < 2) vec = 2;  // a GPT-J vector holds whole pairs; rot is even
   int lanes = 0;
   for (const RowSegment& sg : row) lanes += segment_lanes(sg, neox, vec);
+  if (mla) lanes = segment_lanes(row[0], neox, vec);
 
   LaunchPlan plan;
   plan.wave = wave;
   plan.vec = vec;
   plan.lanes_per_head = lanes;
-  plan.num_tasks = (spec.uses_q() ? spec.q_heads : 0) + spec.kv_heads * (spec.uses_cache() ? 2 : 1);
+  plan.num_tasks = mla ? spec.q_heads + 1 : (spec.uses_q() ? spec.q_heads : 0) + spec.kv_heads * (spec.uses_cache() ? 2 : 1);
   // About 256 threads per block, whole waves. Each head group walks about four head tasks
   // per token so cos/sin loads are shared; the rest of the block covers more tokens.
   const int items = std::max(1, 256 / lanes);
@@ -375,8 +401,10 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << "constexpr bool PDL = " << (spec.pdl == Pdl::On ? "true" : "false") << ";\n"
      << "constexpr bool CHECKED = " << (spec.checks == Checks::Bounds ? "true" : "false") << ";\n"
      << "constexpr int BLOCK_THREADS = " << plan.block_threads << ";\n";
+  bind_rows(spec, target, plan, out.align, os);
   family.bind(spec, target, plan, out.align, os);
   os << "}  // namespace rg_spec\n";
+  paste("rows.h");
   paste(family.template_file);
   os << "\n// ---- entry ----\n"
      << "RG_KERNEL(" << plan.block_threads << ") " << out.entry << "(ropegen_kernel_args args) {\n"

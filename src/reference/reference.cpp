@@ -216,9 +216,9 @@ struct Writer {
     o.bound[di] = b / scale + fp8_step(f, std::fabs(want) + b / scale) + 2 * kU * std::fabs(q);
   }
 
-  void copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale) {
+  void copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len = 0) {
     const Elem el = elem(dst_buf);
-    for (int e = 0; e < p.spec.head_dim; ++e) {
+    for (int e = 0; e < (len ? len : p.spec.head_dim); ++e) {
       const long long di = dst_off + e;
       if (el.fp8 >= 0) {
         exact_fp8(dst_buf, di, decode(p.spec.dtype, &p.buffers[src_buf][(src_off + e) * bytes]), scale);
@@ -232,13 +232,14 @@ struct Writer {
 
   /// pos(j): the position frequency index j uses; seq_len: the token's sequence length;
   /// `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`: fp8 stores.
+  /// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and 0 keep them).
   template <class PosFn>
   void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, PosFn pos_of, double seq_len,
-                  const std::vector<double>* weight, float scale) {
+                  const std::vector<double>* weight, float scale, int row_len = 0, int offset = -1) {
     const KernelSpec& s = p.spec;
-    const int D = s.head_dim;
+    const int D = row_len ? row_len : s.head_dim;
     const int d = s.rotary_dim;
-    const int r0 = s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
+    const int r0 = offset >= 0 ? offset : s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
     // The row the rotation reads: x, or with qk_norm y = x / sqrt(mean(x^2) + eps) * w (Gemma:
     // * (1 + w)), which the kernel computes in fp32 (error below (D + 8) u relative) and
     // rounds to the dtype; err holds each input's bound.
@@ -339,6 +340,22 @@ std::vector<Expected> expect(const Problem& p) {
     const double seq_len = p.seq_lens.empty() ? 0 : static_cast<double>(p.seq_lens[t]);
     const std::vector<double>* qw = s.qk_norm.on ? &p.q_norm_weight : nullptr;
     const std::vector<double>* kw = s.qk_norm.on ? &p.k_norm_weight : nullptr;
+    if (s.op == Op::MlaRopeAppend) {
+      // q_pe rotated in place; the cache row kv_c || rotated k_pe (one scale for the row).
+      for (int h = 0; h < s.q_heads; ++h) {
+        const long long off = p.q.offset + t * p.q.stride + h * D;
+        w.rotate_row(p.q.buffer, off, p.q.buffer, off, pos_of, seq_len, nullptr, 1.0f);
+      }
+      const long long slot = p.slots.empty() ? pos : p.slots[t];
+      if (slot < 0) continue;
+      if (s.cache.kind == CacheKind::Contiguous && s.cache.order == CacheOrder::Hnd && slot >= p.max_seq) continue;
+      const long long row = slot * (s.kv_lora_rank + s.rotary_dim);
+      const float sc = p.k_scale.empty() ? 1.0f : p.k_scale[0];
+      w.copy_row(p.v.buffer, p.v.offset + t * p.v.stride, p.k_cache, row, sc, s.kv_lora_rank);
+      w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride, p.k_cache, row + s.kv_lora_rank, pos_of, seq_len, nullptr,
+                   sc, s.rotary_dim, 0);
+      continue;
+    }
     if (s.op != Op::KvAppend) {
       for (int h = 0; h < s.q_heads; ++h) {
         const long long off = p.q.offset + t * p.q.stride + h * hs(p.q);

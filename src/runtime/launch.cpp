@@ -84,6 +84,12 @@ int store_bytes(const KernelSpec& s, StoreType t) {
   return t == StoreType::F32 ? 4 : 2;
 }
 
+/// mla_rope_append: q [tokens, q_heads, head_dim] (rope part in place), k = k_pe [tokens,
+/// rotary_dim], v = kv_c [tokens, kv_lora_rank], k_cache rows of kv_lora_rank + rotary_dim.
+template <class Rows>
+std::vector<ArgRequirement> mla_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target,
+                                             Rows&& rows);
+
 std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target) {
   std::vector<ArgRequirement> out;
   const std::string elem = to_string(s.dtype);
@@ -100,7 +106,9 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     r.min_stride = heads * hd;
     r.stride_multiple = al.row_elems;
     out.push_back(r);
+    return &out;
   };
+  if (s.op == Op::MlaRopeAppend) return mla_requirements(s, al, target, rows);
   if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
   rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write",
        s.uses_cache() ? "the op appends k to the cache" : "optional for op = rope: null rotates q only");
@@ -214,6 +222,63 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
   return out;
 }
 
+template <class Rows>
+std::vector<ArgRequirement> mla_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target,
+                                             Rows&& rows) {
+  rows("q", "q_stride", s.q_heads, "read_write", "op = mla_rope_append rotates q's rope part in place");
+  std::vector<ArgRequirement>& out = *rows("k", "k_stride", 1, "read", "k_pe: the rope part of the cache row");
+  out.back().shape = {kDimTokens, s.rotary_dim};
+  out.back().min_stride = s.rotary_dim;
+  rows("v", "v_stride", 1, "read", "kv_c: the latent part of the cache row");
+  out.back().shape = {kDimTokens, s.kv_lora_rank};
+  out.back().min_stride = s.kv_lora_rank;
+  const bool paged = s.cache.kind == CacheKind::Paged;
+  ArgRequirement pos{"positions"};
+  pos.why = "RoPE needs a position per token";
+  pos.dtype = s.index == IndexType::I32 ? "i32" : "i64";
+  pos.align = s.index == IndexType::I32 ? 4 : 8;
+  pos.shape = {kDimTokens};
+  out.push_back(pos);
+  ArgRequirement slots = pos;
+  slots.name = "slot_mapping";
+  slots.required = paged;
+  slots.why = paged ? "a paged cache needs a slot per token" : "optional: the position is the slot";
+  out.push_back(slots);
+  if (s.cos_sin.source == CosSinSource::Table)
+    for (const char* name : {"cos", "sin"}) {
+      ArgRequirement t{name};
+      t.why = "the spec says cos_sin = table";
+      t.dtype = "f32";
+      t.align = al.table_bytes;
+      t.shape = {kDimFree, s.rotary_dim / 2};
+      t.stride = "cos_sin_stride";
+      t.min_stride = s.rotary_dim / 2;
+      t.stride_multiple = al.table_elems;
+      out.push_back(t);
+    }
+  ArgRequirement c{"k_cache"};
+  c.why = "the op writes kv_c || k_pe rows to the cache";
+  c.dtype = store_name(s, s.cache_dtype, target);
+  c.access = "write";
+  c.align = al.row_elems * store_bytes(s, s.cache_dtype);
+  const long long row = s.kv_lora_rank + s.rotary_dim;
+  c.shape = paged ? std::vector<long long>{kDimFree, s.cache.block, row} : std::vector<long long>{kDimFree, row};
+  out.push_back(c);
+  if (is_fp8(s.cache_dtype)) {
+    ArgRequirement r{"k_scale"};
+    r.why = "the fp8 cache stores x / k_scale[0] (kv_c and k_pe)";
+    r.dtype = "f32";
+    r.align = 4;
+    r.shape = {1};
+    out.push_back(r);
+  }
+  for (ArgRequirement& r : out) {
+    r.offset = field(r.name).offset;
+    if (r.stride) r.stride_offset = field(r.stride).offset;
+  }
+  return out;
+}
+
 void check_args(const KernelSpec& spec, const ArgAlignment& al, const ropegen_kernel_args& a) {
   check_args(argument_requirements(spec, al, nullptr), spec, a);
 }
@@ -240,11 +305,12 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
     const long long stride = integer_at(a, r.stride_offset);
     if (stride < r.min_stride)
       bad(std::string("argument '") + r.stride + "' = " + std::to_string(stride) + " is smaller than " +
-          (r.shape.size() == 3 ? "one token's row of " + std::to_string(r.min_stride) + " elements"
-                               : "rotary_dim / 2 = " + std::to_string(r.min_stride)));
+          (std::strcmp(r.stride, "cos_sin_stride") != 0 ? "one token's row of " + std::to_string(r.min_stride) + " elements"
+                                                        : "rotary_dim / 2 = " + std::to_string(r.min_stride)));
     if (stride % r.stride_multiple != 0)
       bad(std::string("argument '") + r.stride + "' = " + std::to_string(stride) + " must be a multiple of " +
-          std::to_string(r.stride_multiple) + (r.shape.size() == 3 ? " elements (vector width)" : ""));
+          std::to_string(r.stride_multiple) +
+          (std::strcmp(r.stride, "cos_sin_stride") != 0 ? " elements (vector width)" : ""));
   }
   // Head strides (vLLM's padded heads): whole vectors, at least a head apart, and a token's
   // heads inside its row.

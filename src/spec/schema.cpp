@@ -91,7 +91,10 @@ template <class E>
 using Names = std::vector<std::pair<std::string, E>>;
 
 const Names<Op>& names(Op*) {
-  static const Names<Op> n = {{"rope", Op::Rope}, {"kv_append", Op::KvAppend}, {"rope_kv_append", Op::RopeKvAppend}};
+  static const Names<Op> n = {{"rope", Op::Rope},
+                              {"kv_append", Op::KvAppend},
+                              {"rope_kv_append", Op::RopeKvAppend},
+                              {"mla_rope_append", Op::MlaRopeAppend}};
   return n;
 }
 const Names<Style>& names(Style*) {
@@ -271,7 +274,9 @@ int cmp(const T& a, const T& b) {
 // ---- field kinds ----
 
 constexpr unsigned bit(Op op) { return 1u << static_cast<unsigned>(op); }
-constexpr unsigned kAllOps = bit(Op::Rope) | bit(Op::KvAppend) | bit(Op::RopeKvAppend);
+constexpr unsigned kRowOps = bit(Op::Rope) | bit(Op::KvAppend) | bit(Op::RopeKvAppend);  // the rope_kv family
+constexpr unsigned kMla = bit(Op::MlaRopeAppend);
+constexpr unsigned kAllOps = kRowOps | kMla;
 constexpr unsigned kRopeOps = bit(Op::Rope) | bit(Op::RopeKvAppend);  // they rotate (and read q)
 constexpr unsigned kCacheOps = bit(Op::KvAppend) | bit(Op::RopeKvAppend);
 
@@ -409,8 +414,9 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
         for (const dsl::Value& it : l.items) {
           if (it.kind != dsl::Value::Kind::Number)
             fail(it.loc, "expected a number in " + arg.name + ", found " + describe_value(it));
-          std::string problem = check_param(p, it.number, it.text);
-          if (!problem.empty()) fail(it.loc, arg.name + "[" + std::to_string(items.size()) + "]: " + problem);
+          std::string problem = RealRange{p.lo, p.hi, p.lo_open}.check(
+              arg.name + "[" + std::to_string(items.size()) + "]", it.number, it.text);
+          if (!problem.empty()) fail(it.loc, problem);
           items.push_back(it.number);
         }
         cs.lists.emplace_back(arg.name, std::move(items));
@@ -500,8 +506,9 @@ std::string check_cos_sin(const SpecField&, const KernelSpec& s) {
       }
       const std::vector<double>& l = c.list(sp.name);
       for (size_t i = 0; i < l.size(); ++i) {
-        std::string problem = check_param(sp, l[i], format_double(l[i]));
-        if (!problem.empty()) return sp.name + ("[" + std::to_string(i) + "]: ") + problem;
+        std::string problem =
+            RealRange{sp.lo, sp.hi, sp.lo_open}.check(sp.name + ("[" + std::to_string(i) + "]"), l[i]);
+        if (!problem.empty()) return problem;
       }
       continue;
     }
@@ -785,26 +792,26 @@ const std::vector<SpecField>& spec_fields() {
                                                      kAllOps, {"64", "128", "256"}),
       int_field<&KernelSpec::rotary_dim, 2, 1024>("rotary_dim", "even, 2..head_dim",
                                                        "rotated elements per head; the rest pass through",
-                                                       "head_dim", kRopeOps, {"32", "64"}),
+                                                       "head_dim", kRopeOps | kMla, {"32", "64"}),
       int_field<&KernelSpec::rotary_offset, 0, 1022>("rotary_offset", "even, 0..head_dim - rotary_dim",
                                                      "first rotated element (DeepSeek's q_pe after q_nope: 128)",
-                                                     nullptr, kRopeOps,
+                                                     nullptr, kRopeOps | kMla,
                                                      // examples may set other keys so they are valid alone
                                                      {"0 rotary_dim=64", "32 rotary_dim=64", "64 rotary_dim=64"},
                                                      /*omit_default=*/true),
       enum_field<Style, &KernelSpec::style>("style", "rotation pairs: neox (i, i + rot/2), gptj (2i, 2i + 1)",
-                                            kRopeOps),
+                                            kRopeOps | kMla),
       int_field<&KernelSpec::q_heads, 1, 1024>("q_heads", "1..1024, a multiple of kv_heads", "query heads",
-                                                    nullptr, kRopeOps, {"32", "64"}),
+                                                    nullptr, kRopeOps | kMla, {"32", "64"}),
       int_field<&KernelSpec::kv_heads, 1, 1024>("kv_heads", "1..1024", "key/value heads (GQA, MQA)", nullptr,
-                                                     kAllOps, {"1", "8", "16"}),
+                                                     kRowOps, {"1", "8", "16"}),
       enum_field<DType, &KernelSpec::dtype>("dtype", "element type of q, k, v and the cache", kAllOps),
       enum_field<IndexType, &KernelSpec::index>("index", "integer type of positions and slots", kAllOps),
       SpecField{"cos_sin",
                 kCosSinValues,
                 "fp32 tables indexed by position, or computed in the kernel",
                 nullptr,
-                kRopeOps,
+                kRopeOps | kMla,
                 false,
                 {"table", "compute(theta=10000)", "compute(theta=500000)", "compute(theta=10000,scaling=linear(factor=2))",
                  "compute(theta=10000,scaling=linear(factor=4))", "compute(scaling=ntk(factor=2))",
@@ -832,7 +839,7 @@ const std::vector<SpecField>& spec_fields() {
                 kCacheValues,
                 "KV-cache layout the kernel writes",
                 nullptr,
-                kCacheOps,
+                kCacheOps | kMla,
                 false,
                 {"paged(block=16)", "paged(block=32)", "paged(block=16,order=hnd)", "contiguous(order=hnd)",
                  "contiguous(order=nhd)"},
@@ -861,7 +868,7 @@ const std::vector<SpecField>& spec_fields() {
                                               "bounds: skip a token whose position is past the cos/sin table or "
                                               "negative, or whose slot is past the cache, and record the first "
                                               "in bounds_error",
-                                              kAllOps, /*omit_default=*/true),
+                                              kRowOps, /*omit_default=*/true),
       SpecField{"positions",
                 kPositionsValues,
                 "position rows per token: one, or t/h/w rows ([3, tokens], positions_stride apart) for multimodal "
@@ -879,12 +886,12 @@ const std::vector<SpecField>& spec_fields() {
                                             "cos_sin = compute: fp32 rounds p * inv_freq to fp32 (as the models "
                                             "were trained); exact reduces the angle in double (a few fp32 ulps "
                                             "from fp64 at any position below 2^24)",
-                                            kRopeOps, /*omit_default=*/true,
+                                            kRopeOps | kMla, /*omit_default=*/true,
                                             {"fp32 cos_sin=compute", "exact cos_sin=compute"}),
       enum_field<Heads, &KernelSpec::heads>("heads",
                                             "packed: a token's heads are head_dim apart; strided: "
                                             "q/k/v_head_stride apart (vLLM's padded heads)",
-                                            kAllOps, /*omit_default=*/true),
+                                            kRowOps, /*omit_default=*/true),
       enum_field<Outputs, &KernelSpec::outputs>("outputs",
                                                 "in_place: q and k are rotated where they are; separate: to q_out "
                                                 "and k_out (rope_kv_append: k to the cache and k_out)",
@@ -893,7 +900,7 @@ const std::vector<SpecField>& spec_fields() {
           "cache_dtype",
           "storage of the KV cache; auto: dtype; fp8 stores saturate(round(x / scale)) with the target's "
           "encoding (OCP, else FNUZ; _fnuz asks for FNUZ)",
-          kCacheOps, /*omit_default=*/true,
+          kCacheOps | kMla, /*omit_default=*/true,
           {"auto", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz", "f32 dtype=f32"}),
       enum_field<StoreType, &KernelSpec::q_dtype>(
           "q_dtype", "auto: q keeps dtype; fp8: the rotated q goes to q_out in fp8, scaled by q_scale", kRopeOps,
@@ -913,6 +920,10 @@ const std::vector<SpecField>& spec_fields() {
                 text_qk_norm,
                 check_qk_norm,
                 compare_qk_norm},
+      int_field<&KernelSpec::kv_lora_rank, 1, 8192>(
+          "kv_lora_rank", "1..8192, a multiple of the vector width (16 bytes)",
+          "mla_rope_append: width of the latent kv_c; a cache row is kv_c || rotated k_pe", nullptr, kMla,
+          {"512 op=mla_rope_append", "256 op=mla_rope_append"}),
   };
   return fields;
 }

@@ -90,7 +90,7 @@ std::string spec_fields_markdown() {
   std::string out = "| key | values | default | ops | meaning |\n|---|---|---|---|---|\n";
   for (const SpecField& f : spec_fields()) {
     std::string ops;
-    for (Op op : {Op::Rope, Op::KvAppend, Op::RopeKvAppend})
+    for (Op op : {Op::Rope, Op::KvAppend, Op::RopeKvAppend, Op::MlaRopeAppend})
       if (f.used_by(op)) ops += (ops.empty() ? "" : ", ") + std::string(to_string(op));
     std::string values = f.values;
     for (size_t i = 0; (i = values.find('|', i)) != std::string::npos; i += 2) values.replace(i, 1, "\\|");
@@ -162,6 +162,11 @@ void validate(const ParsedSpec& p) {
           fail(where("cos_sin"), std::string(fam.name) + "(...): " + sp.name + " has " +
                                      std::to_string(cs.list(sp.name).size()) + " values; expected rotary_dim / 2 = " +
                                      std::to_string(half));
+      if (cs.scaling == Scaling::Llama3 && cs.param("low_freq_factor") > cs.param("high_freq_factor"))
+        // Equal factors are valid (Llama 4 Scout ships low = high = 1): the smoothing band is empty.
+        fail(where("cos_sin"), "llama3(...): low_freq_factor = " + format_double(cs.param("low_freq_factor")) +
+                                   " is more than high_freq_factor = " + format_double(cs.param("high_freq_factor")) +
+                                   "; expected low_freq_factor <= high_freq_factor");
       if (cs.has("choose")) {
         const bool fixed = cs.param("choose") != 0;
         if (fixed && !cs.has("max_model_len"))
@@ -197,7 +202,11 @@ void validate(const ParsedSpec& p) {
   }
   if (s.uses_cache() && s.scales == Scales::PerHead && !is_fp8(s.cache_dtype))
     fail(where("scales"), "scales = per_head needs an fp8 cache_dtype (the scales quantize the cache)");
-  if (s.uses_q() && s.q_heads % s.kv_heads != 0) {
+  if (s.op == Op::MlaRopeAppend && s.kv_lora_rank % (16 / dtype_bytes(s.dtype)) != 0)
+    fail(where("kv_lora_rank"), "kv_lora_rank = " + std::to_string(s.kv_lora_rank) + " is not a multiple of the " +
+                                    "vector width (" + std::to_string(16 / dtype_bytes(s.dtype)) + " " +
+                                    to_string(s.dtype) + " elements = 16 bytes)");
+  if (s.op != Op::MlaRopeAppend && s.uses_q() && s.q_heads % s.kv_heads != 0) {
     fail(where(is_set("kv_heads") ? "kv_heads" : "q_heads"),
          "q_heads = " + std::to_string(s.q_heads) + " is not a multiple of kv_heads = " +
              std::to_string(s.kv_heads) + " (GQA/MQA need kv_heads to divide q_heads)");

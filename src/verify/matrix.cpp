@@ -217,6 +217,20 @@ std::vector<MatrixCase> verification_matrix() {
       "checks=bounds, computed cos/sin");
   add("checks=bounds pdl=on head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "checks=bounds, pdl");
   add("checks=bounds head_dim=128 q_heads=32 kv_heads=8", decode, "checks=bounds, head split");
+  // DeepSeek MLA: q_pe rotated in place after q_nope; kv_c || rotated k_pe rows, bf16 or fp8.
+  const std::string mla = "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 ";
+  add(mla + "style=gptj q_heads=16 dtype=bf16", tokens(37), "mla, gptj table");
+  add(mla + "style=gptj q_heads=8 dtype=bf16 cos_sin=compute(theta=10000,scaling=deepseek_yarn(factor=40,"
+            "original_max_position_embeddings=4096,beta_fast=32,beta_slow=1,mscale=1,mscale_all_dim=1))",
+      tokens(29), "mla, deepseek_yarn");
+  add(mla + "style=neox q_heads=8 dtype=f16 cache_dtype=fp8_e4m3", tokens(29), "mla, fp8 cache");
+  add(mla + "style=gptj q_heads=4 dtype=bf16 cache_dtype=fp8_e4m3fnuz index=i64", tokens(19), "mla, fnuz, i64");
+  add("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=4 dtype=f32 kv_lora_rank=64 "
+      "cache=contiguous(order=nhd)",
+      by_pos, "mla, contiguous, slot = position");
+  add(mla + "q_heads=4 dtype=bf16 cache=contiguous(order=hnd)", past, "mla, contiguous hnd: slots >= max_seq skipped");
+  add(mla + "style=gptj q_heads=128 dtype=bf16", decode, "mla, DeepSeek-V3 heads, head split");
+  add(mla + "style=gptj q_heads=16 dtype=bf16 pdl=on", tokens(9), "mla, pdl");
   return m;
 }
 

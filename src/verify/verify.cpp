@@ -85,8 +85,9 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   const ArgAlignment& al = kernel.align();
   const int bytes = dtype_bytes(s.dtype);
   const long long D = s.head_dim, T = c.tokens;
-  const long long HQ = s.uses_q() ? s.q_heads : 0, HK = s.kv_heads;
-  const long long HV = s.uses_cache() ? s.kv_heads : 0;
+  const bool mla = s.op == Op::MlaRopeAppend;
+  const long long HQ = s.uses_q() ? s.q_heads : 0, HK = mla ? 0 : s.kv_heads;
+  const long long HV = s.uses_cache() && !mla ? s.kv_heads : 0;
   std::mt19937_64 rng(c.seed);
   reference::Problem p;
   p.spec = s;
@@ -138,8 +139,19 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       return tv;
     };
     if (HQ) p.q = add("q", HQ);
-    if (!(c.without_k && s.op == Op::Rope)) p.k = add("k", HK);
+    if (!(c.without_k && s.op == Op::Rope) && !mla) p.k = add("k", HK);
     if (HV) p.v = add("v", HV);
+  }
+  if (mla) {  // k_pe [tokens, rotary_dim] and kv_c [tokens, kv_lora_rank], each with slack
+    auto add_rows = [&](const char* name, long long width) {
+      reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, width + slack, 0};
+      p.buffers.emplace_back();
+      fill(p.buffers.back(), std::max<long long>(1, T * tv.stride));
+      p.buffer_names.push_back(name);
+      return tv;
+    };
+    p.k = add_rows("k_pe", s.rotary_dim);
+    p.v = add_rows("kv_c", s.kv_lora_rank);
   }
   const bool fp8_q = s.uses_rope() && is_fp8(s.q_dtype);
   if ((c.out_of_place || fp8_q) && s.uses_rope()) {  // packed heads, a token stride with slack
@@ -186,9 +198,11 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       max_pos = std::max(max_pos, cache_slots + 8);
     }
     // Slack rows after the last head catch writes past the cache (compared like the rest).
-    const long long cache_elems = cache_slots * HK * D + (c.past_max_seq ? 8 * D : 0);
+    const long long row = mla ? s.kv_lora_rank + s.rotary_dim : HK * D;
+    const long long cache_elems = cache_slots * row + (c.past_max_seq ? 8 * row : 0);
     const int f = fp8_of("k_cache");
     for (const char* name : {"k_cache", "v_cache"}) {
+      if (mla && std::strcmp(name, "v_cache") == 0) break;  // one cache of kv_c || k_pe rows
       (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = static_cast<int>(p.buffers.size());
       p.buffers.emplace_back();
       p.buffer_fp8.resize(p.buffers.size(), -1);
@@ -200,7 +214,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     if (f >= 0) {
       // Scales that saturate some values (0.005), reach the subnormals (2), and lie between.
       const float pattern[] = {0.01f, 2.0f, 0.005f, 0.25f};
-      const long long n = s.scales == Scales::PerHead ? HK : 1;
+      const long long n = s.scales == Scales::PerHead && !mla ? HK : 1;
       for (long long h = 0; h < n; ++h) {
         p.k_scale.push_back(pattern[h % 4]);
         p.v_scale.push_back(pattern[(h + 1) % 4]);

@@ -491,31 +491,12 @@ constexpr bool PREFETCH_FIRST = true;
 constexpr bool PDL = false;
 constexpr bool CHECKED = false;
 constexpr int BLOCK_THREADS = 256;
-constexpr int Q_HEADS = 32;
-constexpr int KV_HEADS = 4;
-constexpr bool HAS_Q = false;
-constexpr bool HAS_CACHE = true;
 constexpr bool ROTATES = false;
 constexpr bool NEOX = false;
 constexpr bool COS_SIN_TABLE = true;
-constexpr bool CACHE_PAGED = true;
-constexpr bool CACHE_HND = true;
-constexpr int CACHE_BLOCK = 32;
-// fp8 stores (cache_dtype, q_dtype), their scales, and qk_norm.
-using CacheElem = Elem;
-constexpr bool SCALES_PER_HEAD = false;
-constexpr bool QK_NORM = false;
-constexpr float NORM_EPS = 0x1.0c6f7ap-20f;
-constexpr bool NORM_GEMMA = false;
 constexpr int NJ = 1;  // cos/sin values per thread
 constexpr int CS_ALIGN = 4;
-constexpr int NUM_TASKS = 8;
-// The head row, in order: [offset, offset + length) rotated or copied.
-constexpr int NUM_SEGMENTS = 1;
-RG_DEVICE rg_segment row_segment(int i) {
-  constexpr rg_segment row[NUM_SEGMENTS] = {{0, 96, false}};
-  return row[i];
-}
+constexpr int ROTARY_DIM = 96;
 constexpr bool CACHE_FP8 = false;
 RG_DEVICE unsigned cache_encode2(float lo, float hi) { (void)lo; (void)hi; return 0u; }
 constexpr bool Q_FP8 = false;
@@ -526,9 +507,6 @@ constexpr int SECTION0 = 0;
 constexpr int SECTION1 = 0;
 constexpr int SECTION2 = 0;
 constexpr bool ANGLE_EXACT = false;
-constexpr int ROTARY_DIM = 96;
-constexpr bool HEAD_STRIDES = false;
-constexpr bool SEPARATE_OUTPUTS = false;
 constexpr float ATTENTION = 1.0f;
 constexpr float ATTENTION_LONG = 1.0f;
 constexpr int LENGTH_RULE = 0;
@@ -538,22 +516,34 @@ RG_CONST_ARRAY float INV_FREQ[1] = {0};  // unused
 RG_CONST_ARRAY float INV_FREQ_LONG[1] = {0};  // unused
 RG_CONST_ARRAY double INV_FREQ_D[1] = {0};  // unused
 RG_CONST_ARRAY double INV_FREQ_LONG_D[1] = {0};  // unused
+constexpr int Q_HEADS = 32;
+constexpr int KV_HEADS = 4;
+constexpr bool HAS_Q = false;
+constexpr bool HAS_CACHE = true;
+constexpr bool CACHE_PAGED = true;
+constexpr bool CACHE_HND = true;
+constexpr int CACHE_BLOCK = 32;
+// fp8 cache scales and qk_norm.
+using CacheElem = Elem;
+constexpr bool SCALES_PER_HEAD = false;
+constexpr bool QK_NORM = false;
+constexpr float NORM_EPS = 0x1.0c6f7ap-20f;
+constexpr bool NORM_GEMMA = false;
+constexpr bool HEAD_STRIDES = false;
+constexpr bool SEPARATE_OUTPUTS = false;
+constexpr int NUM_TASKS = 8;
+// The head row, in order: [offset, offset + length) rotated or copied.
+constexpr int NUM_SEGMENTS = 1;
+RG_DEVICE rg_segment row_segment(int i) {
+  constexpr rg_segment row[NUM_SEGMENTS] = {{0, 96, false}};
+  return row[i];
+}
 }  // namespace rg_spec
 
-// ---- rope_kv.hip ----
-// RoPE and KV-cache append for a whole batch in one launch.
-//
-// Codegen binds the constants of namespace rg_spec (head sizes, dtype, vector width,
-// launch shape, the row's segments); this file is the algorithm. A head row is a list of
-// segments (row_segment(i)), each rotated or copied, split into "units" of one lane:
-//  - NeoX, rotated segment: one vector from each half, so a thread holds both elements of
-//    each of its pairs and every element is read exactly once;
-//  - GPT-J, rotated segment: one vector of adjacent pairs;
-//  - copied segment: one vector that passes through unchanged.
-// LANES threads cover one head row. A thread serves one token and walks the head tasks of
-// its head group (Q heads, then K heads, then V heads), reusing the cos/sin values it
-// loaded once for that token. Blocks cover TOKENS_PER_BLOCK tokens along x; the launch may
-// split the head tasks across blocks along y (decode batches).
+// ---- rows.h ----
+// Row helpers every family shares: raw vectors of VEC elements, fp8 stores, position
+// rows, and the cos/sin values of a token. Codegen binds the constants (namespace rg_spec)
+// they read; the family templates follow this file.
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -593,18 +583,6 @@ RG_DEVICE void set(Vec& v, int i, float x) {
 // (x / scale, rounded and saturated by the target's converter).
 enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2 };
 
-// One head row to process: read src, write dst (may be src) and dst2 (when not null, always
-// Elem), rotate or copy; qk_norm applies to the rows that rotate.
-struct Task {
-  const Elem* src;
-  void* dst;
-  Elem* dst2;
-  bool rotate;
-  int store;     // Store
-  float scale;   // fp8 stores
-  bool is_q;     // which norm weights
-};
-
 // Stores a vector of VEC elements at element offset `off` of a row.
 RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
   if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
@@ -630,65 +608,6 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) rg_set_word(r, k, w[k]);
   rg_store(reinterpret_cast<F8Vec*>(p), r);
-}
-
-// heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
-RG_DEVICE long long head_stride(long long given) { return HEAD_STRIDES && given ? given : HEAD_DIM; }
-
-// Row index (in units of HEAD_DIM elements) of a slot in the cache.
-RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
-  if (CACHE_PAGED) {
-    const long long block = slot / CACHE_BLOCK;
-    const long long offset = slot - block * CACHE_BLOCK;
-    return CACHE_HND ? (block * KV_HEADS + kv_head) * CACHE_BLOCK + offset
-                     : (block * CACHE_BLOCK + offset) * KV_HEADS + kv_head;
-  }
-  return CACHE_HND ? kv_head * max_seq + slot : slot * KV_HEADS + kv_head;
-}
-
-// Source row of head task h (Q heads, then K heads, then V heads) of token t; null for K
-// heads when op = rope is given no k.
-RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h) {
-  if (HAS_Q && h < Q_HEADS)
-    return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * head_stride(a.q_head_stride);
-  if (HAS_Q) h -= Q_HEADS;
-  const bool is_v = HAS_CACHE && h >= KV_HEADS;
-  const int kv_head = is_v ? h - KV_HEADS : h;
-  if (!HAS_CACHE && !a.k) return nullptr;
-  const Elem* src = is_v ? static_cast<const Elem*>(a.v) + t * a.v_stride
-                         : static_cast<const Elem*>(a.k) + t * a.k_stride;
-  return src + static_cast<long long>(kv_head) * head_stride(is_v ? a.v_head_stride : a.k_head_stride);
-}
-
-RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
-  const Elem* src = task_src(a, t, h);
-  if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
-    if (Q_FP8) {
-      unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
-      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true};
-    }
-    Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
-                        : const_cast<Elem*>(src);
-    return Task{src, out, nullptr, true, kElem, 1.0f, true};
-  }
-  if (HAS_Q) h -= Q_HEADS;
-  Elem* k_out = SEPARATE_OUTPUTS && a.k_out && h < KV_HEADS
-                    ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
-                    : nullptr;
-  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false};  // rope: K
-  // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
-  // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
-  const bool skip = CACHE_HND && !CACHE_PAGED
-                        ? static_cast<unsigned long long>(slot) >= static_cast<unsigned long long>(a.max_seq)
-                        : slot < 0;
-  const bool is_v = h >= KV_HEADS;
-  // A padding token's k_out row is still written (it is an activation, not a cache row).
-  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false};
-  const int kv_head = is_v ? h - KV_HEADS : h;
-  CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
-  float scale = 1.0f;
-  if (CACHE_FP8) scale = (is_v ? a.v_scale : a.k_scale)[SCALES_PER_HEAD ? kv_head : 0];
-  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false};
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
@@ -760,6 +679,151 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
     set(v, 2 * i, x0 * c[i] - x1 * s[i]);
     set(v, 2 * i + 1, x1 * c[i] + x0 * s[i]);
   }
+}
+
+// The NJ cos/sin values of frequency indices j0 .. j0 + NJ - 1 for token t: from the
+// tables, or computed (the scaling family's frequencies, the token's position rows and
+// sequence length, the attention factor).
+RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s) {
+  long long pos_row[POSITION_ROWS];
+#pragma unroll
+  for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
+  if (COS_SIN_TABLE) {
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
+      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
+      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + j0);
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) {
+        if (row_of(j0 + i) != r) continue;
+        c[i] = cv.e[i];
+        s[i] = sv.e[i];
+      }
+    }
+  } else {
+    // The token's frequency set: fixed, or chosen by its sequence length (longrope with
+    // choose = runtime), or scaled by it (dynamic with choose = runtime).
+    bool use_long = false;
+    double ln_base = 0;
+    if (LENGTH_RULE != 0) {
+      const double len = static_cast<double>(static_cast<const Index*>(a.seq_lens)[t]);
+      use_long = LENGTH_RULE == 2 && len > LENGTH_ORIGINAL;
+      if (LENGTH_RULE == 1) {
+        const double ratio = DYNAMIC_FACTOR * len / LENGTH_ORIGINAL - (DYNAMIC_FACTOR - 1);
+        ln_base = LN_THETA + (ratio > 1 ? DYNAMIC_EXPONENT * ln_d(ratio) : 0.0);
+      }
+    }
+    const float attention = use_long ? ATTENTION_LONG : ATTENTION;
+#pragma unroll
+    for (int i = 0; i < NJ; ++i) {
+      const int j = j0 + i;
+      const long long pos = pos_row[row_of(j)];
+      if (LENGTH_RULE == 1) {  // inv_freq_j = base'^(-2j/d), in double
+        const double inv = exp_d(-2.0 * j / ROTARY_DIM * ln_base);
+        if (ANGLE_EXACT) rg_sincos_exact(static_cast<double>(pos) * inv, &s[i], &c[i]);
+        else rg_sincos(static_cast<float>(pos) * static_cast<float>(inv), &s[i], &c[i]);
+      } else if (ANGLE_EXACT) {
+        rg_sincos_exact(static_cast<double>(pos) * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
+      } else {
+        rg_sincos(static_cast<float>(pos) * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
+      }
+      if (ATTENTION != 1.0f || ATTENTION_LONG != 1.0f) {  // the family's attention factor (a table holds it)
+        c[i] *= attention;
+        s[i] *= attention;
+      }
+    }
+  }
+}
+
+}  // namespace rg_kernel
+
+// ---- rope_kv.hip ----
+// RoPE and KV-cache append for a whole batch in one launch.
+//
+// Codegen binds the constants of namespace rg_spec (head sizes, dtype, vector width,
+// launch shape, the row's segments); this file is the algorithm. A head row is a list of
+// segments (row_segment(i)), each rotated or copied, split into "units" of one lane:
+//  - NeoX, rotated segment: one vector from each half, so a thread holds both elements of
+//    each of its pairs and every element is read exactly once;
+//  - GPT-J, rotated segment: one vector of adjacent pairs;
+//  - copied segment: one vector that passes through unchanged.
+// LANES threads cover one head row. A thread serves one token and walks the head tasks of
+// its head group (Q heads, then K heads, then V heads), reusing the cos/sin values it
+// loaded once for that token. Blocks cover TOKENS_PER_BLOCK tokens along x; the launch may
+// split the head tasks across blocks along y (decode batches).
+
+namespace rg_kernel {
+using namespace rg_spec;
+
+// One head row to process: read src, write dst (may be src) and dst2 (when not null, always
+// Elem), rotate or copy; qk_norm applies to the rows that rotate.
+struct Task {
+  const Elem* src;
+  void* dst;
+  Elem* dst2;
+  bool rotate;
+  int store;     // Store
+  float scale;   // fp8 stores
+  bool is_q;     // which norm weights
+};
+
+// heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
+RG_DEVICE long long head_stride(long long given) { return HEAD_STRIDES && given ? given : HEAD_DIM; }
+
+// Row index (in units of HEAD_DIM elements) of a slot in the cache.
+RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
+  if (CACHE_PAGED) {
+    const long long block = slot / CACHE_BLOCK;
+    const long long offset = slot - block * CACHE_BLOCK;
+    return CACHE_HND ? (block * KV_HEADS + kv_head) * CACHE_BLOCK + offset
+                     : (block * CACHE_BLOCK + offset) * KV_HEADS + kv_head;
+  }
+  return CACHE_HND ? kv_head * max_seq + slot : slot * KV_HEADS + kv_head;
+}
+
+// Source row of head task h (Q heads, then K heads, then V heads) of token t; null for K
+// heads when op = rope is given no k.
+RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h) {
+  if (HAS_Q && h < Q_HEADS)
+    return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * head_stride(a.q_head_stride);
+  if (HAS_Q) h -= Q_HEADS;
+  const bool is_v = HAS_CACHE && h >= KV_HEADS;
+  const int kv_head = is_v ? h - KV_HEADS : h;
+  if (!HAS_CACHE && !a.k) return nullptr;
+  const Elem* src = is_v ? static_cast<const Elem*>(a.v) + t * a.v_stride
+                         : static_cast<const Elem*>(a.k) + t * a.k_stride;
+  return src + static_cast<long long>(kv_head) * head_stride(is_v ? a.v_head_stride : a.k_head_stride);
+}
+
+RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
+  const Elem* src = task_src(a, t, h);
+  if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
+    if (Q_FP8) {
+      unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
+      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true};
+    }
+    Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
+                        : const_cast<Elem*>(src);
+    return Task{src, out, nullptr, true, kElem, 1.0f, true};
+  }
+  if (HAS_Q) h -= Q_HEADS;
+  Elem* k_out = SEPARATE_OUTPUTS && a.k_out && h < KV_HEADS
+                    ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
+                    : nullptr;
+  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false};  // rope: K
+  // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
+  // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
+  const bool skip = CACHE_HND && !CACHE_PAGED
+                        ? static_cast<unsigned long long>(slot) >= static_cast<unsigned long long>(a.max_seq)
+                        : slot < 0;
+  const bool is_v = h >= KV_HEADS;
+  // A padding token's k_out row is still written (it is an activation, not a cache row).
+  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false};
+  const int kv_head = is_v ? h - KV_HEADS : h;
+  CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
+  float scale = 1.0f;
+  if (CACHE_FP8) scale = (is_v ? a.v_scale : a.k_scale)[SCALES_PER_HEAD ? kv_head : 0];
+  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false};
 }
 
 // The rotation and stores of one task, its row's vector(s) loaded.
@@ -864,57 +928,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 
   float c[NJ];
   float s[NJ];
-  if (rot_lane && !skip_token) {
-    long long pos_row[POSITION_ROWS];
-#pragma unroll
-    for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
-    const int j0 = unit * NJ;
-    if (COS_SIN_TABLE) {
-#pragma unroll
-      for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
-        const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
-        const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + j0);
-#pragma unroll
-        for (int i = 0; i < NJ; ++i) {
-          if (row_of(j0 + i) != r) continue;
-          c[i] = cv.e[i];
-          s[i] = sv.e[i];
-        }
-      }
-    } else {
-      // The token's frequency set: fixed, or chosen by its sequence length (longrope with
-      // choose = runtime), or scaled by it (dynamic with choose = runtime).
-      bool use_long = false;
-      double ln_base = 0;
-      if (LENGTH_RULE != 0) {
-        const double len = static_cast<double>(static_cast<const Index*>(a.seq_lens)[t]);
-        use_long = LENGTH_RULE == 2 && len > LENGTH_ORIGINAL;
-        if (LENGTH_RULE == 1) {
-          const double ratio = DYNAMIC_FACTOR * len / LENGTH_ORIGINAL - (DYNAMIC_FACTOR - 1);
-          ln_base = LN_THETA + (ratio > 1 ? DYNAMIC_EXPONENT * ln_d(ratio) : 0.0);
-        }
-      }
-      const float attention = use_long ? ATTENTION_LONG : ATTENTION;
-#pragma unroll
-      for (int i = 0; i < NJ; ++i) {
-        const int j = j0 + i;
-        const long long pos = pos_row[row_of(j)];
-        if (LENGTH_RULE == 1) {  // inv_freq_j = base'^(-2j/d), in double
-          const double inv = exp_d(-2.0 * j / ROTARY_DIM * ln_base);
-          if (ANGLE_EXACT) rg_sincos_exact(static_cast<double>(pos) * inv, &s[i], &c[i]);
-          else rg_sincos(static_cast<float>(pos) * static_cast<float>(inv), &s[i], &c[i]);
-        } else if (ANGLE_EXACT) {
-          rg_sincos_exact(static_cast<double>(pos) * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
-        } else {
-          rg_sincos(static_cast<float>(pos) * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
-        }
-        if (ATTENTION != 1.0f || ATTENTION_LONG != 1.0f) {  // the family's attention factor (a table holds it)
-          c[i] *= attention;
-          s[i] *= attention;
-        }
-      }
-    }
-  } else {
+  if (rot_lane && !skip_token) cos_sin(a, t, unit * NJ, c, s);
+  else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
   }
@@ -942,6 +957,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot);
       if (!task.dst || !task.src) continue;
+      // A copied stretch of a row rotated in place stays where it is: nothing to move.
+      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2) continue;
       const bool fetched = PREFETCH_FIRST && h == h_first;
       const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
       const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;

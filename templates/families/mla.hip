@@ -1,0 +1,89 @@
+// DeepSeek MLA: RoPE on q's rope part in place, and the cache row kv_c || rotated k_pe.
+//
+// Per token: q [q_heads, HEAD_DIM] with the rotated stretch [ROTARY_OFFSET, + ROTARY_DIM)
+// (q_pe after q_nope, which is not touched); k_pe [ROTARY_DIM] (argument k) and the latent
+// kv_c [KV_LORA] (argument v) become one cache row of KV_LORA + ROTARY_DIM elements at the
+// token's slot (a negative slot skips the row; q is still rotated).
+// LANES threads cover one rotated stretch (NeoX: a vector from each half; GPT-J: one vector
+// of pairs); a thread loads its token's cos/sin once and walks the rows of its head group:
+// the q heads, then (row Q_HEADS) k_pe. The copy of kv_c is spread over the whole block.
+
+namespace rg_kernel {
+using namespace rg_spec;
+
+constexpr int ROW = KV_LORA + ROTARY_DIM;   // elements of a cache row
+constexpr int KVC_UNITS = KV_LORA / VEC;     // vectors of kv_c per token
+constexpr int ROWS = Q_HEADS + 1;            // rotated rows per token
+
+RG_DEVICE long long slot_of(const ropegen_kernel_args& a, long long t) {
+  return a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
+                        : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+}
+
+// Whether a slot is written: padding (< 0) is not; nor, in a contiguous(order = hnd) cache,
+// a slot at or past max_seq.
+RG_DEVICE bool writes(const ropegen_kernel_args& a, long long slot) {
+  return CACHE_HND && !CACHE_PAGED ? static_cast<unsigned long long>(slot) < static_cast<unsigned long long>(a.max_seq)
+                                   : slot >= 0;
+}
+
+RG_DEVICE void run(const ropegen_kernel_args& a) {
+  const int tid = rg_thread_x();
+  const int lane = tid % LANES;
+  const int item = tid / LANES;
+  const float scale = CACHE_FP8 ? a.k_scale[0] : 1.0f;
+  if (PDL) rg_allow_next_grid();
+
+  // Rotated rows: q_pe of every head, then k_pe into the cache.
+  const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + item / HEAD_GROUPS;
+  if (item < TOKENS_PER_BLOCK * HEAD_GROUPS && t < a.num_tokens) {
+    const int group = item % HEAD_GROUPS;
+    float c[NJ];
+    float s[NJ];
+    cos_sin(a, t, lane * NJ, c, s);
+    const long long slot = slot_of(a, t);
+    const int off0 = lane * VEC;
+    const int off1 = off0 + ROTARY_DIM / 2;
+    if (PDL) rg_wait_prior_grid();
+    for (int h = rg_block_y() * HEAD_GROUPS + group; h < ROWS; h += rg_grid_y() * HEAD_GROUPS) {
+      const bool is_q = h < Q_HEADS;
+      if (!is_q && !writes(a, slot)) continue;
+      const Elem* src = is_q ? static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM +
+                                   ROTARY_OFFSET
+                             : static_cast<const Elem*>(a.k) + t * a.k_stride;
+      Vec x0 = load_vec(src + off0);
+      if (NEOX) {
+        Vec x1 = load_vec(src + off1);
+        rotate_neox(x0, x1, c, s);
+        if (is_q) {
+          store_vec(const_cast<Elem*>(src) + off0, x0);
+          store_vec(const_cast<Elem*>(src) + off1, x1);
+        } else {
+          CacheElem* row = static_cast<CacheElem*>(a.k_cache) + slot * ROW + KV_LORA;
+          store_row(row, off0, x0, kCacheFp8, scale);
+          store_row(row, off1, x1, kCacheFp8, scale);
+        }
+      } else {
+        rotate_gptj(x0, c, s);
+        if (is_q) store_vec(const_cast<Elem*>(src) + off0, x0);
+        else store_row(static_cast<CacheElem*>(a.k_cache) + slot * ROW + KV_LORA, off0, x0, kCacheFp8, scale);
+      }
+    }
+  }
+
+  // kv_c: copied (or quantized) into the first KV_LORA elements of each written row, by the
+  // blocks of the first head split only.
+  if (rg_block_y() != 0) return;
+  if (PDL) rg_wait_prior_grid();
+  for (int u = tid; u < TOKENS_PER_BLOCK * KVC_UNITS; u += BLOCK_THREADS) {
+    const long long tt = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + u / KVC_UNITS;
+    if (tt >= a.num_tokens) break;
+    const long long slot = slot_of(a, tt);
+    if (!writes(a, slot)) continue;
+    const int off = (u % KVC_UNITS) * VEC;
+    const Vec x = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + off);
+    store_row(static_cast<CacheElem*>(a.k_cache) + slot * ROW, off, x, kCacheFp8, scale);
+  }
+}
+
+}  // namespace rg_kernel

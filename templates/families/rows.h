@@ -1,0 +1,195 @@
+// Row helpers every family shares: raw vectors of VEC elements, fp8 stores, position
+// rows, and the cos/sin values of a token. Codegen binds the constants (namespace rg_spec)
+// they read; the family templates follow this file.
+
+namespace rg_kernel {
+using namespace rg_spec;
+
+// A vector of VEC elements is held as its raw storage (16 bytes at most), so every load
+// and store is a single memory instruction; elements are unpacked with shifts.
+using Vec = typename rg_raw<VEC * static_cast<int>(sizeof(Elem))>::type;
+static_assert(sizeof(Vec) == VEC * sizeof(Elem), "no raw type of the vector's size");
+constexpr bool WIDE = sizeof(Elem) == 4;  // one element per 32-bit word, else two
+
+struct alignas(CS_ALIGN) CsVec {
+  float e[NJ];
+};
+
+RG_DEVICE Vec load_vec(const Elem* p) { return rg_load(reinterpret_cast<const Vec*>(p)); }
+RG_DEVICE void store_vec(Elem* p, const Vec& v) { rg_store(reinterpret_cast<Vec*>(p), v); }
+
+RG_DEVICE float get(const Vec& v, int i) {
+  const Elem* tag = nullptr;
+  if (WIDE) return rg_decode_bits(rg_word(v, i), tag);
+  const unsigned w = rg_word(v, i >> 1);
+  return rg_decode_bits((i & 1) ? w >> 16 : w & 0xffffu, tag);
+}
+
+RG_DEVICE void set(Vec& v, int i, float x) {
+  const Elem* tag = nullptr;
+  const unsigned b = rg_encode_bits(x, tag);
+  if (WIDE) {
+    rg_set_word(v, i, b);
+    return;
+  }
+  const unsigned w = rg_word(v, i >> 1);
+  rg_set_word(v, i >> 1, (i & 1) ? (w & 0xffffu) | (b << 16) : (w & 0xffff0000u) | b);
+}
+
+// How a row is stored: as Elem, or quantized to the fp8 cache type or the fp8 q type
+// (x / scale, rounded and saturated by the target's converter).
+enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2 };
+
+// Stores a vector of VEC elements at element offset `off` of a row.
+RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
+  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
+    store_vec(static_cast<Elem*>(dst) + off, x);
+    return;
+  }
+  unsigned w[(VEC + 3) / 4];
+#pragma unroll
+  for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
+#pragma unroll
+  for (int i = 0; i < VEC; i += 2) {
+    const float lo = get(x, i) / scale, hi = i + 1 < VEC ? get(x, i + 1) / scale : lo;
+    const unsigned pair = store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+    w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
+  }
+  unsigned char* p = static_cast<unsigned char*>(dst) + off;
+  if (VEC == 1) {
+    *p = static_cast<unsigned char>(w[0]);
+    return;
+  }
+  using F8Vec = typename rg_raw<(VEC >= 2 ? VEC : 2)>::type;
+  F8Vec r{};
+#pragma unroll
+  for (int k = 0; k < (VEC + 3) / 4; ++k) rg_set_word(r, k, w[k]);
+  rg_store(reinterpret_cast<F8Vec*>(p), r);
+}
+
+// Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
+RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
+  const long long stride = a.positions_stride ? a.positions_stride : a.num_tokens;
+  return static_cast<long long>(static_cast<const Index*>(a.positions)[r * stride + t]);
+}
+
+// The position row frequency index j reads (rope-math.md, multimodal RoPE).
+RG_DEVICE int row_of(int j) {
+  if (POSITION_ROWS == 1) return 0;
+  if (!POSITIONS_INTERLEAVED) return j < SECTION0 ? 0 : j < SECTION0 + SECTION1 ? 1 : 2;
+  if (j % 3 == 1 && j < 3 * SECTION1) return 1;
+  if (j % 3 == 2 && j < 3 * SECTION2) return 2;
+  return 0;
+}
+
+// ln(x) for x >= 1 in double (the dynamic family's base): x = m 2^e with m near 1 (the
+// exponent from x's float bits, exact powers of two), then 2 atanh((m - 1) / (m + 1)).
+RG_DEVICE double ln_d(double x) {
+  const int e = static_cast<int>((rg_as_uint(static_cast<float>(x)) >> 23) & 0xff) - 127;
+  double m = x * static_cast<double>(rg_as_float(static_cast<unsigned>(127 - e) << 23));
+  double k = e;
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    k += 1;
+  } else if (m < 0.7071067811865476) {
+    m *= 2;
+    k -= 1;
+  }
+  const double z = (m - 1) / (m + 1), z2 = z * z;
+  double sum = 0, term = z;
+#pragma unroll
+  for (int n = 1; n <= 25; n += 2) {
+    sum += term / n;
+    term *= z2;
+  }
+  return k * 0.69314718055994530942 + 2 * sum;
+}
+
+// exp(y) in double for -87 < y <= 0: y = k ln2 + r, |r| <= ln2 / 2, Taylor series of e^r.
+RG_DEVICE double exp_d(double y) {
+  const double k = rg_rint(y * 1.4426950408889634074);
+  const double r = (y - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+  double sum = 1, term = 1;
+#pragma unroll
+  for (int n = 1; n <= 16; ++n) {
+    term *= r / n;
+    sum += term;
+  }
+  return sum * static_cast<double>(rg_as_float(static_cast<unsigned>(127 + static_cast<int>(k)) << 23));
+}
+
+RG_DEVICE void rotate_neox(Vec& lo, Vec& hi, const float* c, const float* s) {
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float x0 = get(lo, i);
+    const float x1 = get(hi, i);
+    set(lo, i, x0 * c[i] - x1 * s[i]);
+    set(hi, i, x1 * c[i] + x0 * s[i]);
+  }
+}
+
+RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
+#pragma unroll
+  for (int i = 0; i < VEC / 2; ++i) {
+    const float x0 = get(v, 2 * i);
+    const float x1 = get(v, 2 * i + 1);
+    set(v, 2 * i, x0 * c[i] - x1 * s[i]);
+    set(v, 2 * i + 1, x1 * c[i] + x0 * s[i]);
+  }
+}
+
+// The NJ cos/sin values of frequency indices j0 .. j0 + NJ - 1 for token t: from the
+// tables, or computed (the scaling family's frequencies, the token's position rows and
+// sequence length, the attention factor).
+RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s) {
+  long long pos_row[POSITION_ROWS];
+#pragma unroll
+  for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
+  if (COS_SIN_TABLE) {
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
+      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
+      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + j0);
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) {
+        if (row_of(j0 + i) != r) continue;
+        c[i] = cv.e[i];
+        s[i] = sv.e[i];
+      }
+    }
+  } else {
+    // The token's frequency set: fixed, or chosen by its sequence length (longrope with
+    // choose = runtime), or scaled by it (dynamic with choose = runtime).
+    bool use_long = false;
+    double ln_base = 0;
+    if (LENGTH_RULE != 0) {
+      const double len = static_cast<double>(static_cast<const Index*>(a.seq_lens)[t]);
+      use_long = LENGTH_RULE == 2 && len > LENGTH_ORIGINAL;
+      if (LENGTH_RULE == 1) {
+        const double ratio = DYNAMIC_FACTOR * len / LENGTH_ORIGINAL - (DYNAMIC_FACTOR - 1);
+        ln_base = LN_THETA + (ratio > 1 ? DYNAMIC_EXPONENT * ln_d(ratio) : 0.0);
+      }
+    }
+    const float attention = use_long ? ATTENTION_LONG : ATTENTION;
+#pragma unroll
+    for (int i = 0; i < NJ; ++i) {
+      const int j = j0 + i;
+      const long long pos = pos_row[row_of(j)];
+      if (LENGTH_RULE == 1) {  // inv_freq_j = base'^(-2j/d), in double
+        const double inv = exp_d(-2.0 * j / ROTARY_DIM * ln_base);
+        if (ANGLE_EXACT) rg_sincos_exact(static_cast<double>(pos) * inv, &s[i], &c[i]);
+        else rg_sincos(static_cast<float>(pos) * static_cast<float>(inv), &s[i], &c[i]);
+      } else if (ANGLE_EXACT) {
+        rg_sincos_exact(static_cast<double>(pos) * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
+      } else {
+        rg_sincos(static_cast<float>(pos) * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
+      }
+      if (ATTENTION != 1.0f || ATTENTION_LONG != 1.0f) {  // the family's attention factor (a table holds it)
+        c[i] *= attention;
+        s[i] *= attention;
+      }
+    }
+  }
+}
+
+}  // namespace rg_kernel
