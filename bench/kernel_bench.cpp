@@ -5,6 +5,14 @@
 // unfused pair (rope, then kv_append) and a seed-style baseline (fp32, one 256-thread block
 // per token and head, scalar loads). Not a test.
 //
+// Rows with a `group` are measured against a baseline row of the same run and report
+// `ratio` = us / the baseline's us (`graph_ratio` likewise), the baseline named in
+// `ratio_to`: scaling families computed in the kernel against the cos/sin table, angle =
+// exact against fp32, multimodal positions against single, and the fused QK-RMSNorm and
+// fp8-cache kernels against their unfused sequences (hand-written norm and fp8-append
+// kernels beside ropegen's rope and kv_append). A fused row whose spec key the build does
+// not know is skipped with a printed note.
+//
 //   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR]
 //
 // The CSV goes beside the executable (the build tree's bench/) unless --csv says where, never
@@ -13,19 +21,23 @@
 //
 // The working set never sits in L2 between iterations: each launch uses the next of enough
 // buffer sets (offsets into one pool per tensor) to cover at least 4x the L2 size.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "compile/compile.hpp"
 #include "jit/jit.hpp"
+#include "reference/fp8.hpp"
 #include "ropegen/ropegen.hpp"
 
 using namespace ropegen;
@@ -74,15 +86,19 @@ struct Workload {
   long long cache_slots = 0;
   DevBuf q, k, v, kc, vc, pos, slots, table;
   DevBuf bounds;  // checks = bounds: the zeroed error buffer (in-range data: stays zero)
+  DevBuf seq_lens;            // runtime-length scaling (choose = runtime) only
+  DevBuf q_norm_w, k_norm_w;  // [head_dim] of the activation dtype each (QK-RMSNorm rows)
+  DevBuf scales;              // floats: k_scale, v_scale, q_scale (fp8 rows), all 1
   int eb = 2;
+  int cache_eb = 2;  // bytes per cache element: the dtype's, or 1 for an fp8 cache
 
   ropegen_kernel_args args(int set) const {
     ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
     a.q = q.c() + static_cast<size_t>(set) * q_set * eb;
     a.k = k.c() + static_cast<size_t>(set) * kv_set * eb;
     a.v = v.c() + static_cast<size_t>(set) * kv_set * eb;
-    a.k_cache = kc.c() + static_cast<size_t>(set) * cache_set * eb;
-    a.v_cache = vc.c() + static_cast<size_t>(set) * cache_set * eb;
+    a.k_cache = kc.c() + static_cast<size_t>(set) * cache_set * cache_eb;
+    a.v_cache = vc.c() + static_cast<size_t>(set) * cache_set * cache_eb;
     a.positions = pos.p;
     a.slot_mapping = slots.p;
     a.cos = reinterpret_cast<const float*>(table.p);
@@ -95,55 +111,102 @@ struct Workload {
     a.cache_slots = cache_slots;  // paged(block = 16) and contiguous alike: a multiple of 16
     a.table_rows = tokens;        // the table holds positions 0 .. tokens - 1
     a.bounds_error = static_cast<unsigned long long*>(bounds.p);
+    a.seq_lens = seq_lens.p;  // null unless the spec reads it
     return a;
   }
+  const float* k_scale() const { return static_cast<const float*>(scales.p); }
+  const float* v_scale() const { return static_cast<const float*>(scales.p) + 1; }
+  const float* q_scale() const { return static_cast<const float*>(scales.p) + 2; }
 };
 
-/// Bytes a launch must move at least: every input read once, every output written once.
-double ideal_bytes(const KernelSpec& s, long long T) {
+/// Bytes a launch must move at least: every input read once, every output written once,
+/// the cache at its stored width (`cache_eb` bytes per element; 0: the dtype's). Rope ops
+/// read one index per position row (multimodal: 3) and, with a run-time length, one
+/// sequence length per token; a table's cos + sin row is counted once per token.
+double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
   const double eb = dtype_bytes(s.dtype), ib = s.index == IndexType::I32 ? 4 : 8;
+  const double ceb = cache_eb > 0 ? cache_eb : eb;
   const double qe = static_cast<double>(s.q_heads) * s.head_dim, kve = static_cast<double>(s.kv_heads) * s.head_dim;
   const double table = s.cos_sin.source == CosSinSource::Table ? s.rotary_dim * 4.0 : 0;  // cos + sin row
+  const double pos = ib * (s.positions.kind == PositionsKind::Single ? 1 : 3) + (s.cos_sin.runtime_length() ? ib : 0);
   double per_token = 0;
-  if (s.op == Op::Rope) per_token = (2 * qe + 2 * kve) * eb + ib + table;
-  if (s.op == Op::KvAppend) per_token = 4 * kve * eb + ib;
-  if (s.op == Op::RopeKvAppend) per_token = (2 * qe + 4 * kve) * eb + 2 * ib + table;
+  if (s.op == Op::Rope) per_token = (2 * qe + 2 * kve) * eb + pos + table;
+  if (s.op == Op::KvAppend) per_token = 2 * kve * eb + 2 * kve * ceb + ib;
+  if (s.op == Op::RopeKvAppend) per_token = (2 * qe + 2 * kve) * eb + 2 * kve * ceb + pos + ib + table;
   return per_token * static_cast<double>(T);
 }
 
-Workload make_workload(Runtime& rt, const KernelSpec& s, long long T) {
+/// `cache_eb`: bytes per cache element (0: the dtype's; 1: an fp8 cache).
+Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_eb = 0) {
   Workload w;
   w.spec = s;
   w.tokens = T;
   w.eb = dtype_bytes(s.dtype);
-  const double per_set = std::max(1.0, ideal_bytes(s, T));
+  w.cache_eb = cache_eb > 0 ? cache_eb : w.eb;
+  const double per_set = std::max(1.0, ideal_bytes(s, T, w.cache_eb));
   w.sets = static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / per_set))));
   w.q_set = T * s.q_heads * s.head_dim;
   w.kv_set = T * s.kv_heads * s.head_dim;
   w.cache_slots = (T + 15) / 16 * 16;
   w.cache_set = w.cache_slots * s.kv_heads * s.head_dim;
-  auto pool = [&](long long elems) {
-    size_t bytes = static_cast<size_t>(elems) * w.sets * w.eb;
+  auto pool = [&](long long elems, int elem_bytes) {
+    size_t bytes = static_cast<size_t>(elems) * w.sets * elem_bytes;
     DevBuf b(rt, bytes);
     std::vector<char> init(std::min<size_t>(bytes, 64 << 20), 0x11);  // finite values in every dtype
     for (size_t off = 0; off < bytes; off += init.size())
       rt.copy_to_device(b.c() + off, init.data(), std::min(init.size(), bytes - off));
     return b;
   };
-  w.q = pool(w.q_set);
-  w.k = pool(w.kv_set);
-  w.v = pool(w.kv_set);
-  w.kc = pool(w.cache_set);
-  w.vc = pool(w.cache_set);
-  // Positions by id, slots in order (decode: one token per sequence).
-  std::vector<int> ids(static_cast<size_t>(T));
-  for (long long t = 0; t < T; ++t) ids[t] = static_cast<int>(t);
-  std::vector<long long> ids64(ids.begin(), ids.end());
+  w.q = pool(w.q_set, w.eb);
+  w.k = pool(w.kv_set, w.eb);
+  w.v = pool(w.kv_set, w.eb);
+  w.kc = pool(w.cache_set, w.cache_eb);
+  w.vc = pool(w.cache_set, w.cache_eb);
   const bool i64 = s.index == IndexType::I64;
-  w.pos = DevBuf(rt, T * (i64 ? 8 : 4));
-  w.slots = DevBuf(rt, T * (i64 ? 8 : 4));
-  rt.copy_to_device(w.pos.p, i64 ? static_cast<const void*>(ids64.data()) : ids.data(), T * (i64 ? 8 : 4));
-  rt.copy_to_device(w.slots.p, i64 ? static_cast<const void*>(ids64.data()) : ids.data(), T * (i64 ? 8 : 4));
+  auto indices = [&](const std::vector<long long>& v) {  // to the device in the spec's index type
+    const size_t ib = i64 ? 8 : 4;
+    DevBuf b(rt, std::max<size_t>(1, v.size()) * ib);
+    std::vector<int> v32(v.begin(), v.end());
+    if (!v.empty()) rt.copy_to_device(b.p, i64 ? static_cast<const void*>(v.data()) : v32.data(), v.size() * ib);
+    return b;
+  };
+  // Positions by id, slots in order (decode: one token per sequence).
+  std::vector<long long> ids(static_cast<size_t>(T));
+  for (long long t = 0; t < T; ++t) ids[t] = t;
+  w.slots = indices(ids);
+  if (s.positions.kind == PositionsKind::Single) {
+    w.pos = indices(ids);
+  } else {
+    // [3, T] rows (t, h, w), positions_stride 0 = T apart: the temporal row by id, height
+    // and width as a 32-wide image grid; every value a row of the table.
+    std::vector<long long> rows3(static_cast<size_t>(3 * T));
+    for (long long t = 0; t < T; ++t) {
+      rows3[t] = t;
+      rows3[T + t] = t / 32;
+      rows3[2 * T + t] = t % 32;
+    }
+    w.pos = indices(rows3);
+  }
+  if (s.cos_sin.runtime_length()) {
+    // Two sequences: the first half of the tokens at original_max_position_embeddings = 4096
+    // (short factors), the second half past it (long factors).
+    std::vector<long long> lens(static_cast<size_t>(T));
+    for (long long t = 0; t < T; ++t) lens[t] = t < T / 2 ? 4096 : 4096 + T;
+    w.seq_lens = indices(lens);
+  }
+  {
+    // Norm weights of 1.0 (0x3f80 in bf16, 0x3c00 in f16) and fp8 scales of 1.0f.
+    const unsigned short one = s.dtype == DType::F16 ? 0x3c00 : 0x3f80;
+    std::vector<unsigned short> ones16(static_cast<size_t>(s.head_dim), one);
+    std::vector<float> ones32(static_cast<size_t>(s.head_dim), 1.0f);
+    const void* src = s.dtype == DType::F32 ? static_cast<const void*>(ones32.data()) : ones16.data();
+    w.q_norm_w = DevBuf(rt, static_cast<size_t>(s.head_dim) * w.eb);
+    w.k_norm_w = DevBuf(rt, static_cast<size_t>(s.head_dim) * w.eb);
+    rt.copy_to_device(w.q_norm_w.p, src, static_cast<size_t>(s.head_dim) * w.eb);
+    rt.copy_to_device(w.k_norm_w.p, src, static_cast<size_t>(s.head_dim) * w.eb);
+    w.scales = DevBuf(rt, 4 * sizeof(float));
+    rt.copy_to_device(w.scales.p, ones32.data(), 3 * sizeof(float));
+  }
   std::vector<float> table(static_cast<size_t>(T) * s.rotary_dim);
   for (long long p = 0; p < T; ++p)
     for (int j = 0; j < s.rotary_dim / 2; ++j) {
@@ -198,11 +261,257 @@ struct Row {
   long long tokens;
   double us, bytes;
   double graph_us;  ///< -1: no graphs on this runtime
+  std::string group = "";               ///< rows compared with one baseline ("" for the plain rows)
+  std::string ratio_to = "";            ///< the baseline row, "shape: variant" at the same tokens
+  double ratio = -1, graph_ratio = -1;  ///< us / the baseline's us; -1: none
 };
+
+/// Constants of a hand-written baseline for a 16-bit activation dtype: the shape it was
+/// written for, pasted before its body.
+std::string baseline_constants(const KernelSpec& s) {
+  if (dtype_bytes(s.dtype) != 2 || s.index != IndexType::I32 || s.head_dim % 8 != 0)
+    throw Error(ErrorKind::Internal, "the hand-written baselines take bf16/f16, i32 indices, head_dim % 8 == 0");
+  return "using E = " + std::string(s.dtype == DType::BF16 ? "rg_bf16" : "rg_f16") +
+         ";\nusing V16 = rg_raw<16>::type;\nusing V8 = rg_raw<8>::type;\nconstexpr int kHd = " +
+         std::to_string(s.head_dim) + ", kQh = " + std::to_string(s.q_heads) +
+         ", kKvh = " + std::to_string(s.kv_heads) + ";\n";
+}
+
+/// Threads per block of the QK-RMSNorm baseline.
+constexpr int kNormThreads = 256;
+
+/// Passes of the norm baseline over a token's q and k heads (its tasks: grid y).
+int norm_passes(const KernelSpec& s) {
+  const int per_pass = kNormThreads / (s.head_dim / 8);
+  return (s.q_heads + s.kv_heads + per_pass - 1) / per_pass;
+}
+
+/// The unfused QK-RMSNorm (Qwen3's q_norm / k_norm before RoPE) as a hand-written kernel:
+/// every q and k head of a token normalised in place, y = x / sqrt(mean(x^2) + 1e-6) * w,
+/// fp32 sums. One block of 256 threads per token; 8 elements (16 bytes) per thread, a head
+/// per head_dim / 8 threads, heads in passes (grid y takes passes when there are few
+/// tokens). The sum of a head goes through block-shared memory (the prelude has no warp
+/// shuffles). Weights ([head_dim] of the dtype each) come in cos (q's) and sin (k's):
+/// fields this kernel has no other use for (q_out and k_out are refused by the launch
+/// checks unless a spec says outputs = separate).
+std::string norm_source(const KernelSpec& s) {
+  return baseline_constants(s) + "constexpr int kThreads = " + std::to_string(kNormThreads) + R"(;
+constexpr int kLanes = kHd / 8, kPerPass = kThreads / kLanes, kPasses = (kQh + kKvh + kPerPass - 1) / kPerPass;
+// 1 / sqrt(x) from the prelude's bit casts: an estimate and three Newton steps (fp32 accurate).
+RG_DEVICE float rg_bench_rsqrt(float x) {
+  float y = rg_as_float(0x5f3759dfu - (rg_as_uint(x) >> 1));
+  for (int i = 0; i < 3; ++i) y = y * (1.5f - 0.5f * x * y * y);
+  return y;
+}
+RG_KERNEL(256) rg_bench_qk_norm(ropegen_kernel_args a) {
+  // Two buffers, used by turns: a pass writes one while a slower thread may still read the
+  // other, so one barrier per pass suffices.
+  RG_SHARED float part[2][kThreads];
+  const long long t = rg_block_x();
+  const int tid = rg_thread_x(), lane = tid % kLanes, slot = tid / kLanes;
+  const E* tag = nullptr;
+  int buf = 0;
+  for (int pass = rg_block_y(); pass < kPasses; pass += rg_grid_y(), buf ^= 1) {
+    const int h = pass * kPerPass + slot;
+    const bool live = slot < kPerPass && h < kQh + kKvh;
+    V16* row = nullptr;
+    const V16* w = nullptr;
+    float f[8] = {};
+    float ss = 0;
+    if (live) {
+      row = reinterpret_cast<V16*>(h < kQh ? static_cast<E*>(a.q) + t * a.q_stride + h * kHd
+                                           : static_cast<E*>(a.k) + t * a.k_stride + (h - kQh) * kHd) + lane;
+      w = reinterpret_cast<const V16*>(h < kQh ? a.cos : a.sin) + lane;
+      const V16 x = rg_load(row);
+      for (int i = 0; i < 8; ++i) {
+        const unsigned word = rg_word(x, i / 2);
+        f[i] = rg_decode_bits(i % 2 ? word >> 16 : word & 0xffffu, tag);
+        ss += f[i] * f[i];
+      }
+    }
+    part[buf][tid] = ss;
+    rg_barrier();
+    float sum = 0;
+    for (int i = 0; i < kLanes; ++i) sum += part[buf][(slot < kPerPass ? slot : 0) * kLanes + i];
+    if (live) {
+      const float r = rg_bench_rsqrt(sum / kHd + 1e-6f);
+      const V16 wv = rg_load(w);
+      V16 y = {};
+      for (int i = 0; i < 8; i += 2) {
+        const unsigned ww = rg_word(wv, i / 2);
+        const unsigned lo = rg_encode_bits(f[i] * r * rg_decode_bits(ww & 0xffffu, tag), tag);
+        const unsigned hi = rg_encode_bits(f[i + 1] * r * rg_decode_bits(ww >> 16, tag), tag);
+        rg_set_word(y, i / 2, lo | hi << 16);
+      }
+      rg_store(row, y);
+    }
+  }
+}
+)";
+}
+
+/// Threads per block (= per token) of the fp8-append baseline: 8 elements each of k and v.
+int append_fp8_threads(const KernelSpec& s) { return 2 * s.kv_heads * s.head_dim / 8; }
+
+/// The unfused fp8 append as a hand-written kernel: a token's (already rotated) k and v
+/// quantized to OCP e4m3, q = saturate(round_nearest_even(x / scale)) with per-tensor
+/// scales read from device memory, into a paged NHD cache (a slot's row is slot * kv_heads
+/// * head_dim elements in; the block size does not enter). 8 elements per thread: 16 bytes
+/// in, 8 out; one block per token. k_scale comes in cos, v_scale in sin: fields this
+/// kernel has no other use for. Uses the target's fp8 encoders (templates/fp8.h with the
+/// vendor's hardware header, as emit() pastes them).
+std::string append_fp8_source(const KernelSpec& s, const Target& t) {
+  std::string fp8;
+  if (t.vendor == Vendor::Nvidia) fp8 += template_text("convert_fp8_nvidia.h");
+  if (t.vendor == Vendor::Amd) fp8 += template_text("convert_fp8_amd.h");
+  fp8 += template_text("fp8.h");
+  return fp8 + baseline_constants(s) + "constexpr int kThreads = " + std::to_string(append_fp8_threads(s)) + R"(;
+constexpr int kRowVecs = kKvh * kHd / 8;  // 16-byte vectors in a token's k (or v) row
+RG_KERNEL(kThreads) rg_bench_append_fp8(ropegen_kernel_args a) {
+  const long long t = rg_block_x();
+  const int tid = rg_thread_x();
+  const long long slot = static_cast<const int*>(a.slot_mapping)[t];
+  if (slot < 0) return;
+  const bool is_v = tid >= kRowVecs;
+  const int c = is_v ? tid - kRowVecs : tid;
+  const E* src = is_v ? static_cast<const E*>(a.v) + t * a.v_stride : static_cast<const E*>(a.k) + t * a.k_stride;
+  const float scale = is_v ? a.sin[0] : a.cos[0];
+  const E* tag = nullptr;
+  const V16 x = rg_load(reinterpret_cast<const V16*>(src) + c);
+  unsigned pair[4];
+  for (int i = 0; i < 4; ++i) {
+    const unsigned word = rg_word(x, i);
+    pair[i] = rg_fp8_encode2_e4m3(rg_decode_bits(word & 0xffffu, tag) / scale, rg_decode_bits(word >> 16, tag) / scale);
+  }
+  V8 y = {};
+  rg_set_word(y, 0, pair[0] | pair[1] << 16);
+  rg_set_word(y, 1, pair[2] | pair[3] << 16);
+  unsigned char* cache = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + slot * (kKvh * kHd);
+  rg_store(reinterpret_cast<V8*>(cache) + c, y);
+}
+)";
+}
+
+/// Runs the hand-written baselines once on a few tokens and compares them with the host
+/// (norm: within 1 ulp of an fp64 RMSNorm; fp8: the reference encoder's
+/// codes exactly): a wrong baseline would make every ratio against it meaningless.
+/// `norm` is checked as a rope spec (q, positions, cos, sin), `append` as kv_append.
+void check_baselines(Runtime& rt, void* stream, const KernelSpec& s, const Kernel& norm, const Kernel& append) {
+  const int T = 5, hd = s.head_dim, qh = s.q_heads, kvh = s.kv_heads, slots_n = 16;
+  const long long qn = static_cast<long long>(T) * qh * hd, kn = static_cast<long long>(T) * kvh * hd;
+  if (s.dtype != DType::BF16) return;  // the benchmark's dtype; the kernels take f16 the same way
+  auto to16 = [](float f) {            // to bf16, round to nearest even
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    return static_cast<unsigned short>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  };
+  auto from16 = [](unsigned short b) {
+    const unsigned u = static_cast<unsigned>(b) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  unsigned state = 12345;
+  auto rnd = [&] {  // in [-4, 4)
+    state = state * 1664525u + 1013904223u;
+    return (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 8.0f;
+  };
+  std::vector<unsigned short> q(qn), k(kn), v(kn), qw(hd), kw(hd);
+  for (auto* vec : {&q, &k, &v, &qw, &kw})
+    for (auto& e : *vec) e = to16(rnd());
+  const float scales[2] = {0.5f, 0.25f};
+  const std::vector<int> pos = {0, 1, 2, 3, 4}, slots = {3, 0, 7, -1, 12};
+  std::vector<unsigned char> cache(static_cast<size_t>(slots_n) * kvh * hd, 0xee);
+  DevBuf dq(rt, qn * 2), dk(rt, kn * 2), dv(rt, kn * 2), dqw(rt, hd * 2), dkw(rt, hd * 2), dpos(rt, T * 4),
+      dslots(rt, T * 4), dsc(rt, sizeof scales), dkc(rt, cache.size()), dvc(rt, cache.size());
+  rt.copy_to_device(dq.p, q.data(), qn * 2);
+  rt.copy_to_device(dk.p, k.data(), kn * 2);
+  rt.copy_to_device(dv.p, v.data(), kn * 2);
+  rt.copy_to_device(dqw.p, qw.data(), hd * 2);
+  rt.copy_to_device(dkw.p, kw.data(), hd * 2);
+  rt.copy_to_device(dpos.p, pos.data(), T * 4);
+  rt.copy_to_device(dslots.p, slots.data(), T * 4);
+  rt.copy_to_device(dsc.p, scales, sizeof scales);
+  rt.copy_to_device(dkc.p, cache.data(), cache.size());
+  rt.copy_to_device(dvc.p, cache.data(), cache.size());
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.num_tokens = T;
+  a.q = dq.p;
+  a.k = dk.p;
+  a.v = dv.p;
+  a.q_stride = static_cast<long long>(qh) * hd;
+  a.k_stride = a.v_stride = static_cast<long long>(kvh) * hd;
+  a.positions = dpos.p;
+  a.slot_mapping = dslots.p;
+  a.k_cache = dkc.p;
+  a.v_cache = dvc.p;
+  a.max_seq = a.cache_slots = slots_n;
+  ropegen_kernel_args n = a;  // norm: weights in cos (q) and sin (k)
+  n.cos = static_cast<const float*>(dqw.p);
+  n.sin = static_cast<const float*>(dkw.p);
+  n.cos_sin_stride = hd;
+  norm.launch(n, stream, 1 << 30);
+  ropegen_kernel_args f = a;  // append: scales in cos (k) and sin (v)
+  f.cos = static_cast<const float*>(dsc.p);
+  f.sin = static_cast<const float*>(dsc.p) + 1;
+  append.launch(f, stream);
+  rt.synchronize_stream(stream);
+  std::vector<unsigned short> q_out(qn), k_out(kn);
+  std::vector<unsigned char> kc(cache.size()), vc(cache.size());
+  rt.copy_to_host(q_out.data(), dq.p, qn * 2);
+  rt.copy_to_host(k_out.data(), dk.p, kn * 2);
+  rt.copy_to_host(kc.data(), dkc.p, kc.size());
+  rt.copy_to_host(vc.data(), dvc.p, vc.size());
+  double worst = 0;  // in ulps of the result
+  for (int t = 0; t < T; ++t)
+    for (int h = 0; h < qh + kvh; ++h) {
+      const bool isq = h < qh;
+      const size_t row = isq ? (static_cast<size_t>(t) * qh + h) * hd : (static_cast<size_t>(t) * kvh + h - qh) * hd;
+      const auto& in = isq ? q : k;
+      const auto& out = isq ? q_out : k_out;
+      const auto& w = isq ? qw : kw;
+      double ss = 0;
+      for (int i = 0; i < hd; ++i) ss += static_cast<double>(from16(in[row + i])) * from16(in[row + i]);
+      const double r = 1.0 / std::sqrt(ss / hd + 1e-6);
+      for (int i = 0; i < hd; ++i) {
+        const double want = from16(in[row + i]) * r * from16(w[i]), got = from16(out[row + i]);
+        const double ulp = std::ldexp(1.0, std::ilogb(std::max(std::fabs(want), 1e-30)) - 7);  // bf16's
+        worst = std::max(worst, std::fabs(got - want) / ulp);
+      }
+    }
+  if (!(worst <= 1.0))
+    throw Error(ErrorKind::Internal,
+                "the QK-RMSNorm baseline differs from the host by " + std::to_string(worst) + " ulps");
+  long long wrong = 0, checked = 0;
+  for (int t = 0; t < T; ++t)
+    for (int e = 0; e < kvh * hd; ++e)
+      for (int which = 0; which < 2; ++which) {
+        const auto& src = which ? v : k_out;  // k as the norm left it
+        const auto& got = which ? vc : kc;
+        const float x = from16(src[static_cast<size_t>(t) * kvh * hd + e]) / scales[which];
+        const size_t at = slots[t] >= 0 ? static_cast<size_t>(slots[t]) * kvh * hd + e : 0;
+        if (slots[t] < 0) continue;
+        ++checked;
+        wrong += got[at] != reference::fp8_encode(reference::Fp8Format::E4M3, x);
+      }
+  long long touched = 0;  // bytes of slots that no token maps to must stay 0xee
+  for (int sl = 0; sl < slots_n; ++sl)
+    if (std::find(slots.begin(), slots.end(), sl) == slots.end())
+      for (int e = 0; e < kvh * hd; ++e)
+        touched +=
+            (kc[static_cast<size_t>(sl) * kvh * hd + e] != 0xee) + (vc[static_cast<size_t>(sl) * kvh * hd + e] != 0xee);
+  if (wrong || touched)
+    throw Error(ErrorKind::Internal, "the fp8-append baseline wrote " + std::to_string(wrong) + " of " +
+                                         std::to_string(checked) + " codes wrong and " + std::to_string(touched) +
+                                         " bytes outside its slots");
+  std::printf("baselines checked on the device: QK-RMSNorm within %.2f ulps of fp64, fp8 append %lld codes exact\n",
+              worst, checked);
+}
 
 }  // namespace
 
 int run(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
   Options o;
   // Beside the executable: the build tree when run from it, the staging folder when copied.
   std::string here = ".";
@@ -262,18 +571,19 @@ int run(int argc, char** argv) {
 
   // Helper kernels: empty, and the seed-style baseline.
   const KernelSpec llama_f32 = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=f32").spec;
-  auto helper = [&](const std::string& body, const std::string& entry, int tasks, int threads) {
+  // `spec`: what the launch checks the arguments against (the fields the kernel reads).
+  auto helper = [&](const std::string& body, const std::string& entry, int tasks, int threads, const KernelSpec& spec) {
     LaunchPlan plan;
     plan.wave = target.default_wave;
     plan.tokens_per_block = 1;
     plan.head_groups = 1;
     plan.num_tasks = tasks;
     plan.block_threads = threads;
-    GeneratedSource g = wrap_kernel_body(body, entry, target, plan, llama_f32);
-    g.align = generate(llama_f32, target).align;
+    GeneratedSource g = wrap_kernel_body(body, entry, target, plan, spec);
+    g.align = generate(spec, target).align;
     return rt.load(select_compiler(target).compile(g, {}));
   };
-  auto empty = helper("RG_KERNEL(32) rg_empty(ropegen_kernel_args) {}\n", "rg_empty", 1, 32);
+  auto empty = helper("RG_KERNEL(32) rg_empty(ropegen_kernel_args) {}\n", "rg_empty", 1, 32, llama_f32);
   // One block of 256 threads per (token, head), scalar fp32 loads: the build-time kernels'
   // shape (64 of 256 threads busy for head_dim 128).
   const char* seed_src = R"(
@@ -298,8 +608,8 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
   static_cast<float*>(a.v_cache)[dst] = static_cast<const float*>(a.v)[t * a.v_stride + h * 128 + i];
 }
 )";
-  auto seed_rope = helper(seed_src, "rg_seed_rope", 40, 256);
-  auto seed_append = helper(seed_src, "rg_seed_append", 8, 256);
+  auto seed_rope = helper(seed_src, "rg_seed_rope", 40, 256, llama_f32);
+  auto seed_append = helper(seed_src, "rg_seed_append", 8, 256, llama_f32);
   const int all_heads = 1 << 30;  // parallelism hint: grid y covers every head
 
   double empty_us = 0, empty_graph_us = -1;
@@ -363,7 +673,8 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
   }
 
   std::vector<Row> rows;
-  auto run_spec = [&](const std::string& name, const std::string& text, long long T) {
+  // Returns the row's index (as the other row functions do).
+  auto run_spec = [&](const std::string& name, const std::string& text, long long T) -> size_t {
     KernelSpec s = parse_spec_line(text, "<bench>").spec;
     auto k = ctx->kernel(s);
     Workload w = make_workload(rt, s, T);
@@ -375,6 +686,7 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
     const LaunchPlan& p = k->build()->plan();  // what was built (ROPEGEN_PLAN included)
     rows.push_back({name, "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
                     s.canonical(), T, us, ideal_bytes(s, T), graph_us});
+    return rows.size() - 1;
   };
   auto run_unfused = [&](const std::string& name, const std::string& text, long long T) {
     KernelSpec fused = parse_spec_line(text, "<bench>").spec;
@@ -455,7 +767,7 @@ RG_KERNEL(256) rg_producer(ropegen_kernel_args a) {
   }
 }
 )";
-  auto producer = helper(producer_src, "rg_producer", 1, 256);
+  auto producer = helper(producer_src, "rg_producer", 1, 256, llama_f32);
   for (long long T : std::vector<long long>{1, 32, 256, 2048}) {
     for (const char* mode : {"off", "on"}) {
       KernelSpec s = parse_spec_line(llama + " pdl=" + mode, "<bench>").spec;
@@ -474,25 +786,223 @@ RG_KERNEL(256) rg_producer(ropegen_kernel_args a) {
     }
   }
 
-  std::printf("%-16s %-42s %7s %10s %12s %9s %7s %10s %7s\n", "shape", "variant", "tokens", "us/call", "ideal bytes",
-              "GB/s", "%copy", "graph us", "%copy");
+  // ---- Rows against a baseline measured in the same run (issues 9 and 10) ----
+  // ratio = us / the baseline's us, in stream and in graph mode.
+  auto relate = [&](size_t i, size_t base, const std::string& group) {
+    Row& r = rows[i];
+    const Row& b = rows[base];
+    r.group = group;
+    r.ratio_to = b.name + ": " + b.variant;
+    r.ratio = r.us / b.us;
+    r.graph_ratio = r.graph_us > 0 && b.graph_us > 0 ? r.graph_us / b.graph_us : -1;
+  };
+  // The fused row of a spec at T: the one already measured in this run, else measured now.
+  auto fused_row = [&](const std::string& name, const std::string& text, long long T) -> size_t {
+    const std::string canon = parse_spec_line(text, "<bench>").spec.canonical();
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (rows[i].spec == canon && rows[i].tokens == T && rows[i].variant.rfind("fused", 0) == 0) return i;
+    return run_spec(name, text, T);
+  };
+  std::vector<std::string> notes;  // fused rows skipped: printed after the table
+  // A spec whose keys this build may not know (the fused rows of a branch behind the
+  // spec): parsed, or a note and nothing.
+  auto parse_new = [&](const std::string& row, const std::string& text) -> std::unique_ptr<KernelSpec> {
+    try {
+      return std::make_unique<KernelSpec>(parse_spec_line(text, "<bench>").spec);
+    } catch (const Error& e) {
+      notes.push_back("skipped " + row + ": this build does not take '" + text + "': " + e.what());
+      std::printf("note: %s\n", notes.back().c_str());
+      return nullptr;
+    }
+  };
+  const std::vector<long long> long_counts =
+      o.quick ? std::vector<long long>{256} : std::vector<long long>{8192, 32768};
+
+  // 1. Scaling families computed in the kernel against the cos/sin table, and 2. angle =
+  // exact against the fp32 angle (Llama-3-8B shape, rope_kv_append).
+  std::string short_factor, long_factor;  // rotary_dim / 2 = 64 values each, rising with j
+  for (int j = 0; j < 64; ++j) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%.4g", j ? "," : "", 1.0 + 0.25 * j / 63.0);
+    short_factor += buf;
+    std::snprintf(buf, sizeof buf, "%s%.4g", j ? "," : "", 1.0 + 63.0 * (j / 63.0) * (j / 63.0));
+    long_factor += buf;
+  }
+  const std::string longrope = "cos_sin=compute(theta=10000,scaling=longrope(short_factor=[" + short_factor +
+                               "],long_factor=[" + long_factor +
+                               "],original_max_position_embeddings=4096,max_position_embeddings=131072";
+  const std::vector<std::pair<std::string, std::string>> families = {
+      {"scaling=llama3",
+       "cos_sin=compute(theta=500000,scaling=llama3(factor=8,low_freq_factor=1,high_freq_factor=4,"
+       "original_max_position_embeddings=8192))"},
+      {"scaling=yarn", "cos_sin=compute(theta=1000000,scaling=yarn(factor=4,original_max_position_embeddings=32768))"},
+      // choose = runtime reads seq_lens: half the tokens at 4096 (short), half above (long).
+      {"longrope runtime", longrope + "))"},
+      {"longrope static", longrope + ",choose=static,max_model_len=131072))"},
+  };
+  const std::string compute5 = llama + " cos_sin=compute(theta=500000)";
+  for (long long T : long_counts) {
+    const size_t table = fused_row("llama3-8b bf16", llama, T);
+    const size_t fp32 = fused_row("cos_sin=compute", compute5, T);
+    relate(fp32, table, "scaling");
+    for (const auto& [name, cs] : families) relate(run_spec(name, llama + " " + cs, T), table, "scaling");
+    relate(run_spec("angle=exact", compute5 + " angle=exact", T), fp32, "angle");
+  }
+
+  // 3. Multimodal positions ([3, tokens] rows) against single positions, with the table and
+  // computed (theta 1000000).
+  const std::string compute6 = llama + " cos_sin=compute(theta=1000000)";
+  for (long long T : {prefill}) {
+    const size_t table = fused_row("llama3-8b bf16", llama, T);
+    const size_t single = fused_row("single compute", compute6, T);
+    if (rows[single].group.empty()) rows[single].group = "positions";
+    for (const auto& [kind, positions] : std::vector<std::pair<std::string, std::string>>{
+             {"mrope", "positions=mrope(sections=[16,24,24])"}, {"imrope", "positions=imrope(sections=[24,20,20])"}}) {
+      relate(run_spec(kind + " table", llama + " " + positions, T), table, "positions");
+      relate(run_spec(kind + " compute", compute6 + " " + positions, T), single, "positions");
+    }
+  }
+
+  // 4, 5. Fused kernels of issue 10 against their unfused sequences, at decode sizes (in a
+  // graph the unfused sequence is several nodes, the fused kernel one) and one prefill size.
+  const KernelSpec llama_spec = parse_spec_line(llama, "<bench>").spec;
+  KernelSpec rope_spec = llama_spec, append_spec = llama_spec;
+  rope_spec.op = Op::Rope;
+  append_spec.op = Op::KvAppend;
+  auto rope_k = ctx->kernel(rope_spec);
+  auto append_k = ctx->kernel(append_spec);
+  auto norm_k = helper(norm_source(llama_spec), "rg_bench_qk_norm", norm_passes(llama_spec), kNormThreads, rope_spec);
+  auto append_fp8_k = helper(append_fp8_source(llama_spec, target), "rg_bench_append_fp8", 1,
+                             append_fp8_threads(llama_spec), append_spec);
+  check_baselines(rt, stream, llama_spec, *norm_k, *append_fp8_k);
+  const double eb = dtype_bytes(llama_spec.dtype), hd = llama_spec.head_dim;
+  const double qkv_row = (static_cast<double>(llama_spec.q_heads) + llama_spec.kv_heads) * hd * eb;  // q + k of a token
+  const std::vector<long long> pair_counts =
+      o.quick ? std::vector<long long>{1, 32, 256} : std::vector<long long>{1, 32, 256, prefill};
+  auto time_row = [&](Row r, int sets, const std::function<void(int)>& launch) -> size_t {
+    r.us = time_per_call_us(rt, stream, sets, launch, o.quick);
+    r.graph_us = graph_per_call_us(rt, stream, sets, launch, o.quick);
+    rows.push_back(r);
+    return rows.size() - 1;
+  };
+
+  // (a) QK-RMSNorm: norm (hand-written), then ropegen's rope, then its kv_append, against
+  // the fused qk_norm = rms(...) kernel (weights in q_norm_weight and k_norm_weight).
+  const std::string norm_text = llama + " qk_norm=rms(eps=1e-6)";
+  const std::unique_ptr<KernelSpec> norm_fused = parse_new("qk_norm fused", norm_text);
+  for (long long T : pair_counts) {
+    Workload w = make_workload(rt, llama_spec, T);
+    const double norm_bytes = 2 * qkv_row * static_cast<double>(T) + 2 * hd * eb;  // q, k read and written; weights
+    auto launch = [&](int set) {
+      const ropegen_kernel_args a = w.args(set);
+      ropegen_kernel_args n = a;  // the norm baseline takes its weights in cos and sin
+      n.cos = static_cast<const float*>(w.q_norm_w.p);
+      n.sin = static_cast<const float*>(w.k_norm_w.p);
+      norm_k->launch(n, stream, all_heads);
+      rope_k->launch(a, stream);
+      append_k->launch(a, stream);
+    };
+    const Row r{"qk_norm",
+                "unfused: norm + rope + kv_append",
+                llama_spec.canonical(),
+                T,
+                0,
+                norm_bytes + ideal_bytes(rope_spec, T) + ideal_bytes(append_spec, T),
+                0,
+                "qk_norm"};
+    const size_t base = time_row(r, w.sets, launch);
+    if (!norm_fused) continue;
+    auto k = ctx->kernel(*norm_fused);
+    Workload wf = make_workload(rt, *norm_fused, T);
+    const LaunchPlan& p = k->build()->plan();
+    const std::string variant =
+        "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups);
+    auto launch_fused = [&](int set) {
+      ropegen_kernel_args a = wf.args(set);
+      a.q_norm_weight = wf.q_norm_w.p;
+      a.k_norm_weight = wf.k_norm_w.p;
+      k->launch(a, stream);
+    };
+    const Row rf{"qk_norm", variant, norm_fused->canonical(), T, 0, ideal_bytes(*norm_fused, T) + 2 * hd * eb, 0};
+    relate(time_row(rf, wf.sets, launch_fused), base, "qk_norm");
+  }
+
+  // (b) fp8 e4m3 cache with per-tensor scales: ropegen's rope, then a hand-written append
+  // that quantizes, against the fused cache_dtype = fp8_e4m3 kernel (k_scale, v_scale).
+  // Bytes at the stored widths: the cache 1 byte per element.
+  const std::unique_ptr<KernelSpec> fp8_fused =
+      parse_new("fp8 cache fused", llama + " cache_dtype=fp8_e4m3 scales=per_tensor");
+  for (long long T : pair_counts) {
+    Workload w = make_workload(rt, llama_spec, T, 1);
+    auto launch = [&](int set) {
+      const ropegen_kernel_args a = w.args(set);
+      ropegen_kernel_args f = a;  // the append baseline takes its scales in cos and sin
+      f.cos = w.k_scale();
+      f.sin = w.v_scale();
+      rope_k->launch(a, stream);
+      append_fp8_k->launch(f, stream);
+    };
+    const Row r{"fp8 cache",
+                "unfused: rope + append-quantize",
+                llama_spec.canonical(),  // bf16 rope; the cache is the append kernel's fp8
+                T,
+                0,
+                ideal_bytes(rope_spec, T) + ideal_bytes(append_spec, T, 1) + 8,
+                0,
+                "fp8 cache"};
+    const size_t base = time_row(r, w.sets, launch);
+    if (!fp8_fused) continue;
+    auto k = ctx->kernel(*fp8_fused);
+    Workload wf = make_workload(rt, *fp8_fused, T, 1);
+    const LaunchPlan& p = k->build()->plan();
+    const std::string variant =
+        "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups);
+    auto launch_fused = [&](int set) {
+      ropegen_kernel_args a = wf.args(set);
+      a.k_scale = wf.k_scale();
+      a.v_scale = wf.v_scale();
+      k->launch(a, stream);
+    };
+    const Row rf{"fp8 cache", variant, fp8_fused->canonical(), T, 0, ideal_bytes(*fp8_fused, T, 1) + 8, 0};
+    relate(time_row(rf, wf.sets, launch_fused), base, "fp8 cache");
+  }
+
+  std::printf("%-16s %-42s %7s %10s %12s %9s %7s %10s %7s %7s %7s\n", "shape", "variant", "tokens", "us/call",
+              "ideal bytes", "GB/s", "%copy", "graph us", "%copy", "ratio", "g.ratio");
   std::ofstream csv(o.csv);
   if (!csv) throw Error(ErrorKind::Io, "cannot write the CSV to '" + o.csv + "'");
   csv << "device,copy_GBps,empty_launch_us,empty_graph_us,shape,variant,tokens,us_per_call,ideal_bytes,GBps,pct_copy,"
-         "graph_us_per_call,graph_pct_copy,spec\n";
+         "graph_us_per_call,graph_pct_copy,spec,group,ratio_to,ratio,graph_ratio\n";
   for (const Row& r : rows) {
     const double gbs = r.bytes / (r.us * 1e-6) / 1e9;
     const double graph_gbs = r.graph_us > 0 ? r.bytes / (r.graph_us * 1e-6) / 1e9 : 0;
     std::printf("%-16s %-42s %7lld %10.2f %12.0f %9.1f %6.1f%%", r.name.c_str(), r.variant.c_str(), r.tokens, r.us,
                 r.bytes, gbs, 100.0 * gbs / copy_gbs);
-    if (r.graph_us > 0) std::printf(" %10.2f %6.1f%%\n", r.graph_us, 100.0 * graph_gbs / copy_gbs);
-    else std::printf(" %10s %7s\n", "-", "-");
-    csv << '"' << rt.device_name() << "\"," << copy_gbs << ',' << empty_us << ',' << empty_graph_us << ",\""
-        << r.name << "\",\"" << r.variant << "\"," << r.tokens << ',' << r.us << ',' << r.bytes << ',' << gbs << ','
+    if (r.graph_us > 0)
+      std::printf(" %10.2f %6.1f%%", r.graph_us, 100.0 * graph_gbs / copy_gbs);
+    else
+      std::printf(" %10s %7s", "-", "-");
+    if (r.ratio > 0)
+      std::printf(" %7.3f", r.ratio);
+    else
+      std::printf(" %7s", "");
+    if (r.graph_ratio > 0) std::printf(" %7.3f", r.graph_ratio);
+    std::printf("\n");
+    csv << '"' << rt.device_name() << "\"," << copy_gbs << ',' << empty_us << ',' << empty_graph_us << ",\"" << r.name
+        << "\",\"" << r.variant << "\"," << r.tokens << ',' << r.us << ',' << r.bytes << ',' << gbs << ','
         << 100.0 * gbs / copy_gbs << ',' << r.graph_us << ',' << (r.graph_us > 0 ? 100.0 * graph_gbs / copy_gbs : -1)
-        << ",\"" << r.spec << "\"\n";
+        << ",\"" << r.spec << "\",\"" << r.group << "\",\"" << r.ratio_to << "\"," << r.ratio << ',' << r.graph_ratio
+        << '\n';
   }
-  std::printf("\nwrote %s\n", o.csv.c_str());
+  // Ratios with their baselines spelled out (the table's ratio columns, readable alone).
+  std::printf("\nratios to a baseline of this run (stream; graph):\n");
+  for (const Row& r : rows)
+    if (r.ratio > 0)
+      std::printf("  %-10s %-16s %7lld tokens: %.3f; %s  vs %s\n", r.group.c_str(), r.name.c_str(), r.tokens, r.ratio,
+                  r.graph_ratio > 0 ? std::to_string(r.graph_ratio).substr(0, 5).c_str() : "-", r.ratio_to.c_str());
+  for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
+  std::printf("\nwrote %s (%.0f s in all)\n", o.csv.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   rt.destroy_stream(stream);
   return 0;
 }

@@ -32,6 +32,9 @@ else
 fi
 run python env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 "${pytests[@]}"
 run python_bench env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 python3 python/bench_overhead.py
+# One run writes every row (the ratio groups of issues 9 and 10 included) to kernel_bench.csv
+# and its log, and prints its own running time; on an H100 about 1 to 2 minutes (estimated
+# from the row times in docs/performance.md: about 35 s for the older rows, 22 s for the new).
 run bench "$b/ropegen_kernel_bench" --csv "$out/kernel_bench.csv"
 run sweep "$b/ropegen_kernel_bench" --sweep
 exit $rc
