@@ -112,6 +112,13 @@ struct Workload {
     a.table_rows = tokens;        // the table holds positions 0 .. tokens - 1
     a.bounds_error = static_cast<unsigned long long*>(bounds.p);
     a.seq_lens = seq_lens.p;  // null unless the spec reads it
+    if (spec.op == Op::MlaRopeAppend) {  // k = k_pe [T, rot], v = kv_c [T, kv_lora]; one cache of rows
+      a.k = k.c() + static_cast<size_t>(set) * tokens * spec.rotary_dim * eb;
+      a.v = v.c() + static_cast<size_t>(set) * tokens * spec.kv_lora_rank * eb;
+      a.k_stride = spec.rotary_dim;
+      a.v_stride = spec.kv_lora_rank;
+      a.v_cache = nullptr;
+    }
     return a;
   }
   const float* k_scale() const { return static_cast<const float*>(scales.p); }
@@ -133,6 +140,8 @@ double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
   if (s.op == Op::Rope) per_token = (2 * qe + 2 * kve) * eb + pos + table;
   if (s.op == Op::KvAppend) per_token = 2 * kve * eb + 2 * kve * ceb + ib;
   if (s.op == Op::RopeKvAppend) per_token = (2 * qe + 2 * kve) * eb + 2 * kve * ceb + pos + ib + table;
+  if (s.op == Op::MlaRopeAppend)  // q_pe read and written; k_pe and kv_c read; one cache row written
+    per_token = 2.0 * s.q_heads * s.rotary_dim * eb + (s.rotary_dim + s.kv_lora_rank) * (eb + ceb) + pos + ib + table;
   return per_token * static_cast<double>(T);
 }
 
@@ -145,10 +154,11 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_
   w.cache_eb = cache_eb > 0 ? cache_eb : w.eb;
   const double per_set = std::max(1.0, ideal_bytes(s, T, w.cache_eb));
   w.sets = static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / per_set))));
+  const bool mla = s.op == Op::MlaRopeAppend;
   w.q_set = T * s.q_heads * s.head_dim;
-  w.kv_set = T * s.kv_heads * s.head_dim;
+  w.kv_set = mla ? T * s.kv_lora_rank : T * s.kv_heads * s.head_dim;  // mla: kv_c, the larger of k_pe and kv_c
   w.cache_slots = (T + 15) / 16 * 16;
-  w.cache_set = w.cache_slots * s.kv_heads * s.head_dim;
+  w.cache_set = w.cache_slots * (mla ? s.kv_lora_rank + s.rotary_dim : s.kv_heads * s.head_dim);
   auto pool = [&](long long elems, int elem_bytes) {
     size_t bytes = static_cast<size_t>(elems) * w.sets * elem_bytes;
     DevBuf b(rt, bytes);
@@ -878,7 +888,7 @@ RG_KERNEL(256) rg_producer(ropegen_kernel_args a) {
   const double eb = dtype_bytes(llama_spec.dtype), hd = llama_spec.head_dim;
   const double qkv_row = (static_cast<double>(llama_spec.q_heads) + llama_spec.kv_heads) * hd * eb;  // q + k of a token
   const std::vector<long long> pair_counts =
-      o.quick ? std::vector<long long>{1, 32, 256} : std::vector<long long>{1, 32, 256, prefill};
+      o.quick ? std::vector<long long>{1, 32, 256} : std::vector<long long>{1, 32, 256, prefill, 32768};
   auto time_row = [&](Row r, int sets, const std::function<void(int)>& launch) -> size_t {
     r.us = time_per_call_us(rt, stream, sets, launch, o.quick);
     r.graph_us = graph_per_call_us(rt, stream, sets, launch, o.quick);
@@ -965,6 +975,62 @@ RG_KERNEL(256) rg_producer(ropegen_kernel_args a) {
     };
     const Row rf{"fp8 cache", variant, fp8_fused->canonical(), T, 0, ideal_bytes(*fp8_fused, T, 1) + 8, 0};
     relate(time_row(rf, wf.sets, launch_fused), base, "fp8 cache");
+  }
+
+  // (c) DeepSeek MLA (V3 shape: 128 heads of 128 + 64, kv_lora_rank 512, GPT-J pairs): the
+  // unfused sequence is ropegen's rope on q_pe, its rope on k_pe, and a hand-written
+  // concat_and_cache kernel (kv_c || k_pe into the cache row), against op = mla_rope_append.
+  const std::string mla_text =
+      "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=128 dtype=bf16";
+  const KernelSpec mla_spec = parse_spec_line(mla_text, "<bench>").spec;
+  auto mla_k = ctx->kernel(mla_spec);
+  auto q_rope_k = ctx->kernel(parse_spec_line("op=rope head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj "
+                                              "q_heads=128 kv_heads=1 dtype=bf16", "<bench>").spec);
+  auto pe_rope_k =
+      ctx->kernel(parse_spec_line("op=rope head_dim=64 style=gptj q_heads=1 kv_heads=1 dtype=bf16", "<bench>").spec);
+  const char* concat_src = R"(
+RG_KERNEL(128) rg_bench_concat_mla(ropegen_kernel_args a) {
+  // One block per token: 72 threads copy the 16-byte vectors of kv_c (64) and k_pe (8).
+  const long long t = rg_block_x();
+  const int i = rg_thread_x();
+  if (i >= 72) return;
+  const long long slot = static_cast<const int*>(a.slot_mapping)[t];
+  if (slot < 0) return;
+  const uint4* src = i < 64 ? static_cast<const uint4*>(a.v) + t * (a.v_stride / 8) + i
+                            : static_cast<const uint4*>(a.k) + t * (a.k_stride / 8) + (i - 64);
+  static_cast<uint4*>(a.k_cache)[slot * 72 + i] = *src;
+}
+)";
+  // uint4 is the NVIDIA raw vector; elsewhere the concat baseline is left out.
+  std::shared_ptr<Kernel> concat_k;
+  if (target.vendor == Vendor::Nvidia) concat_k = helper(concat_src, "rg_bench_concat_mla", 1, 128, mla_spec);
+  std::vector<long long> mla_counts = pair_counts;
+  if (!o.quick) mla_counts.push_back(32768);
+  for (long long T : mla_counts) {
+    Workload w = make_workload(rt, mla_spec, T);
+    size_t base = rows.size();
+    if (concat_k) {
+      auto launch = [&](int set) {
+        const ropegen_kernel_args a = w.args(set);
+        ropegen_kernel_args q = a;
+        q.k = nullptr;  // q_pe only
+        q_rope_k->launch(q, stream);
+        ropegen_kernel_args pe = a;  // k_pe as the q of a one-head rope
+        pe.q = const_cast<void*>(static_cast<const void*>(a.k));
+        pe.q_stride = mla_spec.rotary_dim;
+        pe.k = nullptr;
+        pe_rope_k->launch(pe, stream);
+        concat_k->launch(a, stream);
+      };
+      const double bytes = ideal_bytes(mla_spec, T) + 2.0 * mla_spec.rotary_dim * eb * T;  // k_pe written once more
+      const Row r{"mla", "unfused: rope q_pe + rope k_pe + concat", mla_spec.canonical(), T, 0, bytes, 0, "mla"};
+      base = time_row(r, w.sets, launch);
+    }
+    const LaunchPlan& p = mla_k->build()->plan();
+    const Row rf{"mla", "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
+                 mla_spec.canonical(), T, 0, ideal_bytes(mla_spec, T), 0};
+    const size_t fused = time_row(rf, w.sets, [&](int set) { mla_k->launch(w.args(set), stream); });
+    if (concat_k) relate(fused, base, "mla");
   }
 
   std::printf("%-16s %-42s %7s %10s %12s %9s %7s %10s %7s %7s %7s\n", "shape", "variant", "tokens", "us/call",

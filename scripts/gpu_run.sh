@@ -18,6 +18,8 @@ run() { # name, command...
   [ $r -eq 0 ] || rc=1
 }
 run gpu_numerics env ROPEGEN_TEST_RUNTIME=cuda "$b/ropegen_numerics"
+run gpu_fp8 env ROPEGEN_TEST_RUNTIME=cuda "$b/ropegen_compile_tests" "--test-case=fp8 kernels: run*"
+run models bash -c "for f in models/*.rg; do $b/ropegen --verify --spec \$f --all --device 0 || exit 1; done"
 run api "$b/ropegen_api_tests"
 run gpu_block env ROPEGEN_TEST_RUNTIME=cuda "$b/ropegen_block_tests" "--test-case-exclude=*host:*,*compile:*"
 run compile_nvrtc "$b/ropegen_compile_tests" "--test-case=*nvrtc*"
@@ -37,4 +39,6 @@ run python_bench env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTEC
 # from the row times in docs/performance.md: about 35 s for the older rows, 22 s for the new).
 run bench "$b/ropegen_kernel_bench" --csv "$out/kernel_bench.csv"
 run sweep "$b/ropegen_kernel_bench" --sweep
+# The device returns a few files: the logs go back as one archive beside the summary and CSVs.
+(cd "$out" && tar czf logs.tgz ./*.log && rm -f ./*.log)
 exit $rc

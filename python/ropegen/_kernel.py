@@ -234,7 +234,9 @@ class Kernel:
             if check_device and not self._device_ok(v.device):
                 raise ArgumentError(name, f"is in {_device_str(v.device)} memory, expected {self._expect_device()}")
             # u64 (checks = bounds' error words): int64 memory holds the same bits (torch has no uint64).
-            if v.dtype != a["dtype"] and not (a["dtype"] == "u64" and v.dtype == "i64"):
+            # fp8 (a cache, an fp8 q_out): the format's tensor type, or its raw bytes as uint8.
+            if v.dtype != a["dtype"] and not (a["dtype"] == "u64" and v.dtype == "i64") \
+                    and not (a["dtype"].startswith("fp8") and v.dtype == "u8"):
                 raise ArgumentError(name, f"has dtype {v.dtype}, expected {a['dtype']}")
             if v.readonly and a["access"] != "read":
                 raise ArgumentError(name, f"is read-only, but the kernel writes it ({a['access']})")
@@ -260,18 +262,20 @@ class Kernel:
             # q, k, v given as [tokens, heads, head_dim] with padded heads (vLLM's layout):
             # the head stride goes to <name>_head_stride.
             head_field = f"{name}_head_stride"
-            if (stride_field and len(dims) == 3 and len(want) == 3 and head_field in _lib.KernelArgs.field_names
-                    and dims[1] > 1 and strides[2] == 1 and strides[1] != dims[2]):
+            padded = (stride_field and len(dims) == 3 and len(want) == 3 and head_field in _lib.KernelArgs.field_names
+                      and dims[1] > 1 and strides[2] == 1 and strides[1] != dims[2])
+            if padded:
                 ints[head_field] = strides[1]
                 first = 2
-                acc = strides[1] * dims[1]
-            acc = 1 if first < 2 else acc
+            acc = 1
             for i in range(len(dims) - 1, first - 1, -1):
                 if dims[i] != 1 and strides[i] != acc:
                     what = "inner dimensions" if stride_field else "all dimensions"
                     raise ArgumentError(name, f"has strides {list(strides)} for shape {list(dims)}; its {what} must "
                                               f"be contiguous (row-major), expected stride {acc} in dimension {i}")
                 acc *= dims[i]
+            if padded:
+                acc = strides[1] * dims[1]
             if stride_field:
                 s = strides[0] if dims[0] != 1 else max(strides[0], acc)
                 if s < a["min_stride"]:

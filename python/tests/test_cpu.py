@@ -355,6 +355,30 @@ class Layout(unittest.TestCase):
             k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
               slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table)
 
+    def test_fp8_cache_padded_heads_and_norm(self):
+        """An fp8 e4m3 cache as uint8 bytes with a per-tensor scale (OCP codes: 2.0 / 0.5 = 4.0
+        is 0x48, 3.0 / 0.5 = 6.0 is 0x4c); q and k with padded heads (heads = strided: the head
+        stride comes from the arrays); qk_norm with unit weights normalizes a constant row to 1."""
+        k = ropegen.kernel("head_dim=32 q_heads=2 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) "
+                           "cache_dtype=fp8_e4m3 heads=strided qk_norm=rms(eps=1e-6)", device="cpu")
+        qbuf = np.full((3, 2, 40), 7.0, np.float32)  # heads 40 apart: 8 padding elements each
+        q, kk = qbuf[:, :, :32], np.full((3, 1, 32), 2.0, np.float32)
+        v = np.full((3, 1, 32), 3.0, np.float32)
+        kc, vc = np.zeros((4, 1, 32), np.uint8), np.zeros((4, 1, 32), np.uint8)
+        table = np.concatenate([np.ones((8, 16), np.float32), np.zeros((8, 16), np.float32)], axis=1)  # no turn
+        ones = np.ones(32, np.float32)
+        scale = np.array([0.5], np.float32)
+        k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
+          slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table, k_scale=scale, v_scale=scale,
+          q_norm_weight=ones, k_norm_weight=ones)
+        # Normalized rows are 1.0 (k / 0.5 = 2.0 is code 0x40); v is copied: 6.0 is 0x4c.
+        self.assertTrue(np.allclose(q, 1.0, atol=1e-5) and (qbuf[:, :, 32:] == 7.0).all())
+        self.assertTrue((kc[[0, 1, 3]] == 0x40).all() and (kc[2] == 0).all())
+        self.assertTrue((vc[[0, 1, 3]] == 0x4c).all() and (vc[2] == 0).all())
+        with self.assertRaises(ropegen.ArgumentError):  # the scales are required
+            k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
+              slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table, q_norm_weight=ones, k_norm_weight=ones)
+
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")
 @unittest.skipIf(torch is None, NO_TORCH)
