@@ -105,8 +105,7 @@ RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const fl
 }
 
 // qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
-RG_DEVICE void normalize(Vec& x, const Elem* weight, float r) {
-  const Vec w = load_vec(weight);
+RG_DEVICE void normalize(Vec& x, const Vec& w, float r) {
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const float wi = get(w, i);
@@ -214,15 +213,45 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
   if (!QK_NORM) {
-    for (int h = h_first; h < NUM_TASKS; h += h_step) {
-      const Task task = task_for(a, t, h, slot);
-      if (!task.dst || !task.src) continue;
-      // A copied stretch of a row rotated in place stays where it is: nothing to move.
-      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2) continue;
-      const bool fetched = PREFETCH_FIRST && h == h_first;
-      const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
-      const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+    // A task is skipped when it has nowhere to go, and a copied stretch of a row rotated in
+    // place stays where it is: nothing to move.
+    auto moves = [&](const Task& tk) {
+      return tk.dst && tk.src && (rot_lane || tk.dst != static_cast<const void*>(tk.src) || tk.dst2);
+    };
+    if (!PIPELINE) {  // one row in flight per thread (AMD: the registers of full occupancy)
+      for (int h = h_first; h < NUM_TASKS; h += h_step) {
+        const Task task = task_for(a, t, h, slot);
+        if (!moves(task)) continue;
+        const bool fetched = PREFETCH_FIRST && h == h_first;
+        const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
+        const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+        finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+      }
+      return;
+    }
+    int h = h_first;
+    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
+    if (h < NUM_TASKS) task = task_for(a, t, h, slot);
+    Vec x0 = f0, x1 = f1;
+    if (!PREFETCH_FIRST && moves(task)) {
+      x0 = load_vec(task.src + off0);
+      if (two_vectors) x1 = load_vec(task.src + off1);
+    }
+    while (h < NUM_TASKS) {
+      // The next task's row is loaded before this one is stored.
+      const int hn = h + h_step;
+      Task next{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
+      if (hn < NUM_TASKS) next = task_for(a, t, hn, slot);
+      Vec y0{}, y1{};
+      if (moves(next)) {
+        y0 = load_vec(next.src + off0);
+        if (two_vectors) y1 = load_vec(next.src + off1);
+      }
+      if (moves(task)) finish(task, x0, two_vectors ? x1 : x0, c, s, two_vectors, rot_lane, off0, off1);
+      task = next;
+      x0 = y0;
+      x1 = y1;
+      h = hn;
     }
     return;
   }
@@ -236,12 +265,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
     if (h < NUM_TASKS) task = task_for(a, t, h, slot);
     const bool active = task.dst && task.src;
-    Vec x0{}, x1{};
+    Vec x0{}, x1{}, w0{}, w1{};
     float ss = 0.0f;
     if (active) {
       const bool fetched = PREFETCH_FIRST && h == h_first;
       x0 = fetched ? f0 : load_vec(task.src + off0);
       x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      if (task.rotate) {  // the weights load beside the row, before the reduction
+        const Elem* weight = static_cast<const Elem*>(task.is_q ? a.q_norm_weight : a.k_norm_weight);
+        w0 = load_vec(weight + off0);
+        if (two_vectors) w1 = load_vec(weight + off1);
+      }
       if (task.rotate) {
 #pragma unroll
         for (int i = 0; i < VEC; ++i) {
@@ -263,9 +297,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     if (!active) continue;
     if (task.rotate) {
       const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
-      const Elem* weight = static_cast<const Elem*>(task.is_q ? a.q_norm_weight : a.k_norm_weight);
-      normalize(x0, weight + off0, r);
-      if (two_vectors) normalize(x1, weight + off1, r);
+      normalize(x0, w0, r);
+      if (two_vectors) normalize(x1, w1, r);
     }
     finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
   }

@@ -142,10 +142,10 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 // tables, or computed (the scaling family's frequencies, the token's position rows and
 // sequence length, the attention factor).
 RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s) {
-  long long pos_row[POSITION_ROWS];
-#pragma unroll
-  for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
   if (COS_SIN_TABLE) {
+    long long pos_row[POSITION_ROWS];
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
       const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
@@ -171,18 +171,33 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
       }
     }
     const float attention = use_long ? ATTENTION_LONG : ATTENTION;
+    // The positions as the angle's type, converted once (fp32, or double for angle = exact).
+    float pf[POSITION_ROWS];
+    double pd[POSITION_ROWS];
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) {
+      const long long p = position(a, t, r);
+      pf[r] = static_cast<float>(p);
+      pd[r] = static_cast<double>(p);
+    }
 #pragma unroll
     for (int i = 0; i < NJ; ++i) {
       const int j = j0 + i;
-      const long long pos = pos_row[row_of(j)];
+      // The row is known only at run time (j0 is the lane's): selects, not an indexed array,
+      // keep the positions in registers.
+      const int r = row_of(j);
+      const float p32 = POSITION_ROWS == 1 || r == 0 ? pf[0] : r == 1 ? pf[POSITION_ROWS > 1 ? 1 : 0]
+                                                                      : pf[POSITION_ROWS > 2 ? 2 : 0];
+      const double p64 = POSITION_ROWS == 1 || r == 0 ? pd[0] : r == 1 ? pd[POSITION_ROWS > 1 ? 1 : 0]
+                                                                       : pd[POSITION_ROWS > 2 ? 2 : 0];
       if (LENGTH_RULE == 1) {  // inv_freq_j = base'^(-2j/d), in double
         const double inv = exp_d(-2.0 * j / ROTARY_DIM * ln_base);
-        if (ANGLE_EXACT) rg_sincos_exact(static_cast<double>(pos) * inv, &s[i], &c[i]);
-        else rg_sincos(static_cast<float>(pos) * static_cast<float>(inv), &s[i], &c[i]);
+        if (ANGLE_EXACT) rg_sincos_exact(p64 * inv, &s[i], &c[i]);
+        else rg_sincos(p32 * static_cast<float>(inv), &s[i], &c[i]);
       } else if (ANGLE_EXACT) {
-        rg_sincos_exact(static_cast<double>(pos) * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
+        rg_sincos_exact(p64 * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
       } else {
-        rg_sincos(static_cast<float>(pos) * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
+        rg_sincos(p32 * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
       }
       if (ATTENTION != 1.0f || ATTENTION_LONG != 1.0f) {  // the family's attention factor (a table holds it)
         c[i] *= attention;

@@ -488,6 +488,7 @@ constexpr int LANES = 12;
 constexpr int TOKENS_PER_BLOCK = 10;
 constexpr int HEAD_GROUPS = 2;
 constexpr bool PREFETCH_FIRST = true;
+constexpr bool PIPELINE = true;
 constexpr bool PDL = false;
 constexpr bool CHECKED = false;
 constexpr int BLOCK_THREADS = 256;
@@ -685,10 +686,10 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 // tables, or computed (the scaling family's frequencies, the token's position rows and
 // sequence length, the attention factor).
 RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s) {
-  long long pos_row[POSITION_ROWS];
-#pragma unroll
-  for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
   if (COS_SIN_TABLE) {
+    long long pos_row[POSITION_ROWS];
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
       const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
@@ -714,18 +715,33 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
       }
     }
     const float attention = use_long ? ATTENTION_LONG : ATTENTION;
+    // The positions as the angle's type, converted once (fp32, or double for angle = exact).
+    float pf[POSITION_ROWS];
+    double pd[POSITION_ROWS];
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) {
+      const long long p = position(a, t, r);
+      pf[r] = static_cast<float>(p);
+      pd[r] = static_cast<double>(p);
+    }
 #pragma unroll
     for (int i = 0; i < NJ; ++i) {
       const int j = j0 + i;
-      const long long pos = pos_row[row_of(j)];
+      // The row is known only at run time (j0 is the lane's): selects, not an indexed array,
+      // keep the positions in registers.
+      const int r = row_of(j);
+      const float p32 = POSITION_ROWS == 1 || r == 0 ? pf[0] : r == 1 ? pf[POSITION_ROWS > 1 ? 1 : 0]
+                                                                      : pf[POSITION_ROWS > 2 ? 2 : 0];
+      const double p64 = POSITION_ROWS == 1 || r == 0 ? pd[0] : r == 1 ? pd[POSITION_ROWS > 1 ? 1 : 0]
+                                                                       : pd[POSITION_ROWS > 2 ? 2 : 0];
       if (LENGTH_RULE == 1) {  // inv_freq_j = base'^(-2j/d), in double
         const double inv = exp_d(-2.0 * j / ROTARY_DIM * ln_base);
-        if (ANGLE_EXACT) rg_sincos_exact(static_cast<double>(pos) * inv, &s[i], &c[i]);
-        else rg_sincos(static_cast<float>(pos) * static_cast<float>(inv), &s[i], &c[i]);
+        if (ANGLE_EXACT) rg_sincos_exact(p64 * inv, &s[i], &c[i]);
+        else rg_sincos(p32 * static_cast<float>(inv), &s[i], &c[i]);
       } else if (ANGLE_EXACT) {
-        rg_sincos_exact(static_cast<double>(pos) * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
+        rg_sincos_exact(p64 * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
       } else {
-        rg_sincos(static_cast<float>(pos) * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
+        rg_sincos(p32 * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
       }
       if (ATTENTION != 1.0f || ATTENTION_LONG != 1.0f) {  // the family's attention factor (a table holds it)
         c[i] *= attention;
@@ -845,8 +861,7 @@ RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const fl
 }
 
 // qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
-RG_DEVICE void normalize(Vec& x, const Elem* weight, float r) {
-  const Vec w = load_vec(weight);
+RG_DEVICE void normalize(Vec& x, const Vec& w, float r) {
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const float wi = get(w, i);
@@ -954,15 +969,45 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
   if (!QK_NORM) {
-    for (int h = h_first; h < NUM_TASKS; h += h_step) {
-      const Task task = task_for(a, t, h, slot);
-      if (!task.dst || !task.src) continue;
-      // A copied stretch of a row rotated in place stays where it is: nothing to move.
-      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2) continue;
-      const bool fetched = PREFETCH_FIRST && h == h_first;
-      const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
-      const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+    // A task is skipped when it has nowhere to go, and a copied stretch of a row rotated in
+    // place stays where it is: nothing to move.
+    auto moves = [&](const Task& tk) {
+      return tk.dst && tk.src && (rot_lane || tk.dst != static_cast<const void*>(tk.src) || tk.dst2);
+    };
+    if (!PIPELINE) {  // one row in flight per thread (AMD: the registers of full occupancy)
+      for (int h = h_first; h < NUM_TASKS; h += h_step) {
+        const Task task = task_for(a, t, h, slot);
+        if (!moves(task)) continue;
+        const bool fetched = PREFETCH_FIRST && h == h_first;
+        const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
+        const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+        finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+      }
+      return;
+    }
+    int h = h_first;
+    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
+    if (h < NUM_TASKS) task = task_for(a, t, h, slot);
+    Vec x0 = f0, x1 = f1;
+    if (!PREFETCH_FIRST && moves(task)) {
+      x0 = load_vec(task.src + off0);
+      if (two_vectors) x1 = load_vec(task.src + off1);
+    }
+    while (h < NUM_TASKS) {
+      // The next task's row is loaded before this one is stored.
+      const int hn = h + h_step;
+      Task next{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
+      if (hn < NUM_TASKS) next = task_for(a, t, hn, slot);
+      Vec y0{}, y1{};
+      if (moves(next)) {
+        y0 = load_vec(next.src + off0);
+        if (two_vectors) y1 = load_vec(next.src + off1);
+      }
+      if (moves(task)) finish(task, x0, two_vectors ? x1 : x0, c, s, two_vectors, rot_lane, off0, off1);
+      task = next;
+      x0 = y0;
+      x1 = y1;
+      h = hn;
     }
     return;
   }
@@ -976,12 +1021,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
     if (h < NUM_TASKS) task = task_for(a, t, h, slot);
     const bool active = task.dst && task.src;
-    Vec x0{}, x1{};
+    Vec x0{}, x1{}, w0{}, w1{};
     float ss = 0.0f;
     if (active) {
       const bool fetched = PREFETCH_FIRST && h == h_first;
       x0 = fetched ? f0 : load_vec(task.src + off0);
       x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      if (task.rotate) {  // the weights load beside the row, before the reduction
+        const Elem* weight = static_cast<const Elem*>(task.is_q ? a.q_norm_weight : a.k_norm_weight);
+        w0 = load_vec(weight + off0);
+        if (two_vectors) w1 = load_vec(weight + off1);
+      }
       if (task.rotate) {
 #pragma unroll
         for (int i = 0; i < VEC; ++i) {
@@ -1003,9 +1053,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     if (!active) continue;
     if (task.rotate) {
       const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
-      const Elem* weight = static_cast<const Elem*>(task.is_q ? a.q_norm_weight : a.k_norm_weight);
-      normalize(x0, weight + off0, r);
-      if (two_vectors) normalize(x1, weight + off1, r);
+      normalize(x0, w0, r);
+      if (two_vectors) normalize(x1, w1, r);
     }
     finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
   }

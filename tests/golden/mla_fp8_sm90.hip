@@ -405,6 +405,7 @@ constexpr int LANES = 8;
 constexpr int TOKENS_PER_BLOCK = 1;
 constexpr int HEAD_GROUPS = 32;
 constexpr bool PREFETCH_FIRST = true;
+constexpr bool PIPELINE = true;
 constexpr bool PDL = false;
 constexpr bool CHECKED = false;
 constexpr int BLOCK_THREADS = 256;
@@ -599,10 +600,10 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 // tables, or computed (the scaling family's frequencies, the token's position rows and
 // sequence length, the attention factor).
 RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s) {
-  long long pos_row[POSITION_ROWS];
-#pragma unroll
-  for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
   if (COS_SIN_TABLE) {
+    long long pos_row[POSITION_ROWS];
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
       const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
@@ -628,18 +629,33 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
       }
     }
     const float attention = use_long ? ATTENTION_LONG : ATTENTION;
+    // The positions as the angle's type, converted once (fp32, or double for angle = exact).
+    float pf[POSITION_ROWS];
+    double pd[POSITION_ROWS];
+#pragma unroll
+    for (int r = 0; r < POSITION_ROWS; ++r) {
+      const long long p = position(a, t, r);
+      pf[r] = static_cast<float>(p);
+      pd[r] = static_cast<double>(p);
+    }
 #pragma unroll
     for (int i = 0; i < NJ; ++i) {
       const int j = j0 + i;
-      const long long pos = pos_row[row_of(j)];
+      // The row is known only at run time (j0 is the lane's): selects, not an indexed array,
+      // keep the positions in registers.
+      const int r = row_of(j);
+      const float p32 = POSITION_ROWS == 1 || r == 0 ? pf[0] : r == 1 ? pf[POSITION_ROWS > 1 ? 1 : 0]
+                                                                      : pf[POSITION_ROWS > 2 ? 2 : 0];
+      const double p64 = POSITION_ROWS == 1 || r == 0 ? pd[0] : r == 1 ? pd[POSITION_ROWS > 1 ? 1 : 0]
+                                                                       : pd[POSITION_ROWS > 2 ? 2 : 0];
       if (LENGTH_RULE == 1) {  // inv_freq_j = base'^(-2j/d), in double
         const double inv = exp_d(-2.0 * j / ROTARY_DIM * ln_base);
-        if (ANGLE_EXACT) rg_sincos_exact(static_cast<double>(pos) * inv, &s[i], &c[i]);
-        else rg_sincos(static_cast<float>(pos) * static_cast<float>(inv), &s[i], &c[i]);
+        if (ANGLE_EXACT) rg_sincos_exact(p64 * inv, &s[i], &c[i]);
+        else rg_sincos(p32 * static_cast<float>(inv), &s[i], &c[i]);
       } else if (ANGLE_EXACT) {
-        rg_sincos_exact(static_cast<double>(pos) * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
+        rg_sincos_exact(p64 * (use_long ? INV_FREQ_LONG_D[j] : INV_FREQ_D[j]), &s[i], &c[i]);
       } else {
-        rg_sincos(static_cast<float>(pos) * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
+        rg_sincos(p32 * (use_long ? INV_FREQ_LONG[j] : INV_FREQ[j]), &s[i], &c[i]);
       }
       if (ATTENTION != 1.0f || ATTENTION_LONG != 1.0f) {  // the family's attention factor (a table holds it)
         c[i] *= attention;
@@ -699,29 +715,51 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     const int off0 = lane * VEC;
     const int off1 = off0 + ROTARY_DIM / 2;
     if (PDL) rg_wait_prior_grid();
-    for (int h = rg_block_y() * HEAD_GROUPS + group; h < ROWS; h += rg_grid_y() * HEAD_GROUPS) {
-      const bool is_q = h < Q_HEADS;
-      if (!is_q && !writes(a, slot)) continue;
-      const Elem* src = is_q ? static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM +
-                                   ROTARY_OFFSET
-                             : static_cast<const Elem*>(a.k) + t * a.k_stride;
-      Vec x0 = load_vec(src + off0);
-      if (NEOX) {
-        Vec x1 = load_vec(src + off1);
-        rotate_neox(x0, x1, c, s);
+    // Row h's source (q_pe of head h, or k_pe for h = Q_HEADS), null when it is not written.
+    auto source = [&](int h) -> const Elem* {
+      if (h >= ROWS) return nullptr;
+      if (h < Q_HEADS)
+        return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM + ROTARY_OFFSET;
+      return writes(a, slot) ? static_cast<const Elem*>(a.k) + t * a.k_stride : nullptr;
+    };
+    const int step = rg_grid_y() * HEAD_GROUPS;
+    int h = rg_block_y() * HEAD_GROUPS + group;
+    const Elem* src = source(h);
+    Vec x0{}, x1{};
+    if (src) {
+      x0 = load_vec(src + off0);
+      if (NEOX) x1 = load_vec(src + off1);
+    }
+    while (h < ROWS) {
+      // The rows are disjoint: with PIPELINE the next row's loads go out before this row's
+      // stores.
+      const Elem* next = source(h + step);
+      Vec y0{}, y1{};
+      if (PIPELINE && next) {
+        y0 = load_vec(next + off0);
+        if (NEOX) y1 = load_vec(next + off1);
+      }
+      if (src) {
+        const bool is_q = h < Q_HEADS;
+        if (NEOX) rotate_neox(x0, x1, c, s);
+        else rotate_gptj(x0, c, s);
         if (is_q) {
           store_vec(const_cast<Elem*>(src) + off0, x0);
-          store_vec(const_cast<Elem*>(src) + off1, x1);
+          if (NEOX) store_vec(const_cast<Elem*>(src) + off1, x1);
         } else {
           CacheElem* row = static_cast<CacheElem*>(a.k_cache) + slot * ROW + KV_LORA;
           store_row(row, off0, x0, kCacheFp8, scale);
-          store_row(row, off1, x1, kCacheFp8, scale);
+          if (NEOX) store_row(row, off1, x1, kCacheFp8, scale);
         }
-      } else {
-        rotate_gptj(x0, c, s);
-        if (is_q) store_vec(const_cast<Elem*>(src) + off0, x0);
-        else store_row(static_cast<CacheElem*>(a.k_cache) + slot * ROW + KV_LORA, off0, x0, kCacheFp8, scale);
       }
+      if (!PIPELINE && next) {
+        y0 = load_vec(next + off0);
+        if (NEOX) y1 = load_vec(next + off1);
+      }
+      src = next;
+      x0 = y0;
+      x1 = y1;
+      h += step;
     }
   }
 
