@@ -251,6 +251,33 @@ TEST_CASE("templates: f32 -> f16/bf16 rounds to nearest even") {
   CHECK(checked > 300000);
 }
 
+TEST_CASE("templates: angle = exact stays within a few fp32 ulps of fp64 up to position 2^24") {
+  // cos/sin of p * inv_freq_j for every j of a 128-wide rotation (theta 10000 and 500000),
+  // at positions around 2^17, 2^20 and 2^24: the exact mode (double product and reduction)
+  // against the angle in long double, beside the default fp32 angle for comparison.
+  const long double two_pi = 6.283185307179586476925286766559L;
+  for (const long long base_pos : {1LL << 17, 1LL << 20, 1LL << 24}) {
+    double worst_exact = 0, worst_fp32 = 0;
+    for (const double theta : {10000.0, 500000.0})
+      for (int j = 0; j < 64; ++j)
+        for (long long p = base_pos - 64; p <= base_pos; p += 4) {
+          const double inv = std::pow(theta, -2.0 * j / 128);
+          const long double angle = static_cast<long double>(p) * static_cast<long double>(inv);
+          const long double r = std::fmod(angle, two_pi);
+          const double want_s = static_cast<double>(std::sin(r)), want_c = static_cast<double>(std::cos(r));
+          float s, c;
+          portable::rg_sincos_exact(static_cast<double>(p) * inv, &s, &c);
+          worst_exact = std::max(worst_exact, std::max(std::fabs(double{s} - want_s), std::fabs(double{c} - want_c)));
+          portable::rg_sincos(static_cast<float>(p) * static_cast<float>(inv), &s, &c);
+          worst_fp32 = std::max(worst_fp32, std::max(std::fabs(double{s} - want_s), std::fabs(double{c} - want_c)));
+        }
+    const double u = std::ldexp(1.0, -24);
+    MESSAGE("position ~2^" << std::log2(static_cast<double>(base_pos)) << ": angle = exact worst " << worst_exact / u
+                           << " u (" << worst_exact << "), fp32 angle worst " << worst_fp32 << " absolute");
+    CHECK(worst_exact <= 4 * u);
+  }
+}
+
 TEST_CASE("templates: portable sin/cos (AMD fallback) within 2 ulp") {
   std::mt19937 rng(11);
   double worst = 0;

@@ -15,7 +15,6 @@ struct LaunchPlan {
   int num_tasks = 1;         ///< head rows per token (Q heads + K heads [+ V heads])
   int block_threads = 1;     ///< threads per block (a multiple of the wave size)
   bool prefetch_first = false;  ///< load the first task's row before the position -> cos/sin chain
-  bool pipeline = false;        ///< load a thread's next row before storing its current one
 
   /// Grid for a launch of `num_tokens` tokens. `parallelism` is how many blocks the device
   /// wants in flight: when the tokens alone give fewer blocks, head tasks are split across

@@ -12,8 +12,7 @@ nlohmann::json plan_json(const LaunchPlan& p) {
           {"head_groups", p.head_groups},
           {"tasks_per_token", p.num_tasks},
           {"block_threads", p.block_threads},
-          {"prefetch_first", p.prefetch_first},
-          {"pipeline", p.pipeline}};
+          {"prefetch_first", p.prefetch_first}};
 }
 
 std::string Kernel::describe() const {

@@ -347,11 +347,6 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   // over the 64 VGPRs of full occupancy, and no AMD GPU is here to weigh the trade.
   // Under PDL the rows may only be read after the wait for the previous kernel.
   plan.prefetch_first = target.vendor != Vendor::Amd && spec.pdl == Pdl::Off;
-  // A thread's rows are disjoint, so the next row's loads may go out before the current
-  // row's stores: two rows in flight per thread instead of one (the stores would otherwise
-  // order every later load). Not on AMD, where the second set of vectors costs CDNA its
-  // full occupancy (64 VGPRs) with hipRTC.
-  plan.pipeline = target.vendor != Vendor::Amd;
   return plan;
 }
 
@@ -403,7 +398,6 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << "constexpr int TOKENS_PER_BLOCK = " << plan.tokens_per_block << ";\n"
      << "constexpr int HEAD_GROUPS = " << plan.head_groups << ";\n"
      << "constexpr bool PREFETCH_FIRST = " << (plan.prefetch_first ? "true" : "false") << ";\n"
-     << "constexpr bool PIPELINE = " << (plan.pipeline ? "true" : "false") << ";\n"
      << "constexpr bool PDL = " << (spec.pdl == Pdl::On ? "true" : "false") << ";\n"
      << "constexpr bool CHECKED = " << (spec.checks == Checks::Bounds ? "true" : "false") << ";\n"
      << "constexpr int BLOCK_THREADS = " << plan.block_threads << ";\n";

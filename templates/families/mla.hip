@@ -45,51 +45,29 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     const int off0 = lane * VEC;
     const int off1 = off0 + ROTARY_DIM / 2;
     if (PDL) rg_wait_prior_grid();
-    // Row h's source (q_pe of head h, or k_pe for h = Q_HEADS), null when it is not written.
-    auto source = [&](int h) -> const Elem* {
-      if (h >= ROWS) return nullptr;
-      if (h < Q_HEADS)
-        return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM + ROTARY_OFFSET;
-      return writes(a, slot) ? static_cast<const Elem*>(a.k) + t * a.k_stride : nullptr;
-    };
-    const int step = rg_grid_y() * HEAD_GROUPS;
-    int h = rg_block_y() * HEAD_GROUPS + group;
-    const Elem* src = source(h);
-    Vec x0{}, x1{};
-    if (src) {
-      x0 = load_vec(src + off0);
-      if (NEOX) x1 = load_vec(src + off1);
-    }
-    while (h < ROWS) {
-      // The rows are disjoint: with PIPELINE the next row's loads go out before this row's
-      // stores.
-      const Elem* next = source(h + step);
-      Vec y0{}, y1{};
-      if (PIPELINE && next) {
-        y0 = load_vec(next + off0);
-        if (NEOX) y1 = load_vec(next + off1);
-      }
-      if (src) {
-        const bool is_q = h < Q_HEADS;
-        if (NEOX) rotate_neox(x0, x1, c, s);
-        else rotate_gptj(x0, c, s);
+    for (int h = rg_block_y() * HEAD_GROUPS + group; h < ROWS; h += rg_grid_y() * HEAD_GROUPS) {
+      const bool is_q = h < Q_HEADS;
+      if (!is_q && !writes(a, slot)) continue;
+      const Elem* src = is_q ? static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM +
+                                   ROTARY_OFFSET
+                             : static_cast<const Elem*>(a.k) + t * a.k_stride;
+      Vec x0 = load_vec(src + off0);
+      if (NEOX) {
+        Vec x1 = load_vec(src + off1);
+        rotate_neox(x0, x1, c, s);
         if (is_q) {
           store_vec(const_cast<Elem*>(src) + off0, x0);
-          if (NEOX) store_vec(const_cast<Elem*>(src) + off1, x1);
+          store_vec(const_cast<Elem*>(src) + off1, x1);
         } else {
           CacheElem* row = static_cast<CacheElem*>(a.k_cache) + slot * ROW + KV_LORA;
           store_row(row, off0, x0, kCacheFp8, scale);
-          if (NEOX) store_row(row, off1, x1, kCacheFp8, scale);
+          store_row(row, off1, x1, kCacheFp8, scale);
         }
+      } else {
+        rotate_gptj(x0, c, s);
+        if (is_q) store_vec(const_cast<Elem*>(src) + off0, x0);
+        else store_row(static_cast<CacheElem*>(a.k_cache) + slot * ROW + KV_LORA, off0, x0, kCacheFp8, scale);
       }
-      if (!PIPELINE && next) {
-        y0 = load_vec(next + off0);
-        if (NEOX) y1 = load_vec(next + off1);
-      }
-      src = next;
-      x0 = y0;
-      x1 = y1;
-      h += step;
     }
   }
 

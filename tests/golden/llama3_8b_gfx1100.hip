@@ -307,7 +307,6 @@ constexpr int LANES = 8;
 constexpr int TOKENS_PER_BLOCK = 4;
 constexpr int HEAD_GROUPS = 8;
 constexpr bool PREFETCH_FIRST = false;
-constexpr bool PIPELINE = false;
 constexpr bool PDL = false;
 constexpr bool CHECKED = false;
 constexpr int BLOCK_THREADS = 256;
@@ -788,45 +787,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
   if (!QK_NORM) {
-    // A task is skipped when it has nowhere to go, and a copied stretch of a row rotated in
-    // place stays where it is: nothing to move.
-    auto moves = [&](const Task& tk) {
-      return tk.dst && tk.src && (rot_lane || tk.dst != static_cast<const void*>(tk.src) || tk.dst2);
-    };
-    if (!PIPELINE) {  // one row in flight per thread (AMD: the registers of full occupancy)
-      for (int h = h_first; h < NUM_TASKS; h += h_step) {
-        const Task task = task_for(a, t, h, slot);
-        if (!moves(task)) continue;
-        const bool fetched = PREFETCH_FIRST && h == h_first;
-        const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
-        const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-        finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
-      }
-      return;
-    }
-    int h = h_first;
-    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
-    if (h < NUM_TASKS) task = task_for(a, t, h, slot);
-    Vec x0 = f0, x1 = f1;
-    if (!PREFETCH_FIRST && moves(task)) {
-      x0 = load_vec(task.src + off0);
-      if (two_vectors) x1 = load_vec(task.src + off1);
-    }
-    while (h < NUM_TASKS) {
-      // The next task's row is loaded before this one is stored.
-      const int hn = h + h_step;
-      Task next{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
-      if (hn < NUM_TASKS) next = task_for(a, t, hn, slot);
-      Vec y0{}, y1{};
-      if (moves(next)) {
-        y0 = load_vec(next.src + off0);
-        if (two_vectors) y1 = load_vec(next.src + off1);
-      }
-      if (moves(task)) finish(task, x0, two_vectors ? x1 : x0, c, s, two_vectors, rot_lane, off0, off1);
-      task = next;
-      x0 = y0;
-      x1 = y1;
-      h = hn;
+    for (int h = h_first; h < NUM_TASKS; h += h_step) {
+      const Task task = task_for(a, t, h, slot);
+      if (!task.dst || !task.src) continue;
+      // A copied stretch of a row rotated in place stays where it is: nothing to move.
+      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2) continue;
+      const bool fetched = PREFETCH_FIRST && h == h_first;
+      const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
+      const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
     }
     return;
   }
