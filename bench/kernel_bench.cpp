@@ -683,6 +683,48 @@ RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
   }
 
   std::vector<Row> rows;
+  // The floor of a decode size: a plain copy of as many bytes as the fused Llama-3-8B bf16
+  // kernel moves at that size (half read, half written), 16 bytes per thread, in a graph.
+  // Where the fused kernel is close to it, the remaining time is the memory system's, not
+  // the kernel's.
+  {
+    const char* copy_src = R"(
+RG_KERNEL(256) rg_copy_bytes(ropegen_kernel_args a) {
+  using V = rg_raw<16>::type;
+  const long long i = static_cast<long long>(rg_block_x()) * 256 + rg_thread_x();
+  if (i >= a.num_tokens) return;  // num_tokens: 16-byte vectors to copy
+  static_cast<V*>(a.k_cache)[i] = static_cast<const V*>(a.q)[i];
+}
+)";
+    LaunchPlan plan;
+    plan.wave = target.default_wave;
+    plan.tokens_per_block = 256;
+    plan.head_groups = 1;
+    plan.num_tasks = 1;
+    plan.block_threads = 256;
+    GeneratedSource g = wrap_kernel_body(copy_src, "rg_copy_bytes", target, plan, llama_f32);
+    g.align = generate(llama_f32, target).align;
+    auto copy_k = rt.load(select_compiler(target).compile(g, {}));
+    const KernelSpec bf16 = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
+    Workload w = make_workload(rt, llama_f32, 1);
+    for (long long T : {1LL, 32LL, 256LL, 2048LL}) {
+      const double bytes = ideal_bytes(bf16, T);
+      const long long vecs = static_cast<long long>(std::ceil(bytes / 2 / 16));
+      const int sets = static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / bytes))));
+      DevBuf src(rt, static_cast<size_t>(vecs) * 16 * sets), dst(rt, static_cast<size_t>(vecs) * 16 * sets);
+      auto launch = [&](int set) {
+        ropegen_kernel_args a = w.args(0);
+        a.q = src.c() + static_cast<size_t>(set) * vecs * 16;
+        a.k_cache = dst.c() + static_cast<size_t>(set) * vecs * 16;
+        a.num_tokens = vecs;
+        copy_k->launch(a, stream, 1);
+      };
+      rows.push_back({"same-bytes copy", "copy of the fused bf16 kernel's bytes", "", T,
+                      time_per_call_us(rt, stream, sets, launch, o.quick), 2.0 * vecs * 16,
+                      graph_per_call_us(rt, stream, sets, launch, o.quick)});
+    }
+  }
+
   // Returns the row's index (as the other row functions do).
   auto run_spec = [&](const std::string& name, const std::string& text, long long T) -> size_t {
     KernelSpec s = parse_spec_line(text, "<bench>").spec;

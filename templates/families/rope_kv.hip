@@ -55,7 +55,8 @@ RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h)
   return src + static_cast<long long>(kv_head) * head_stride(is_v ? a.v_head_stride : a.k_head_stride);
 }
 
-RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot) {
+// `scales`: per_tensor k and v scales, loaded once at the kernel's start.
+RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot, const float* scales) {
   const Elem* src = task_src(a, t, h);
   if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
     if (Q_FP8) {
@@ -82,7 +83,7 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   const int kv_head = is_v ? h - KV_HEADS : h;
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
-  if (CACHE_FP8) scale = (is_v ? a.v_scale : a.k_scale)[SCALES_PER_HEAD ? kv_head : 0];
+  if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : scales[is_v ? 1 : 0];
   return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false};
 }
 
@@ -146,6 +147,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // Under PDL the next kernel may start launching now; this one reads q, k, v only after
   // the previous kernel is done (below), the indices and tables before.
   if (PDL) rg_allow_next_grid();
+  // fp8 cache with per-tensor scales: both scales load now, beside the other loads that do
+  // not depend on the previous kernel, not after the slot inside the task loop.
+  float scales[2] = {1.0f, 1.0f};
+  if (CACHE_FP8 && !SCALES_PER_HEAD) {
+    scales[0] = a.k_scale[0];
+    scales[1] = a.v_scale[0];
+  }
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
@@ -214,7 +222,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int h_step = rg_grid_y() * HEAD_GROUPS;
   if (!QK_NORM) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
-      const Task task = task_for(a, t, h, slot);
+      const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
       // A copied stretch of a row rotated in place stays where it is: nothing to move.
       if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2) continue;
@@ -233,7 +241,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   for (int it = 0; it < iterations; ++it) {
     const int h = h_first + it * h_step;
     Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
-    if (h < NUM_TASKS) task = task_for(a, t, h, slot);
+    if (h < NUM_TASKS) task = task_for(a, t, h, slot, scales);
     const bool active = task.dst && task.src;
     Vec x0{}, x1{}, w0{}, w1{};
     float ss = 0.0f;
