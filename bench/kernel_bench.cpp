@@ -1047,7 +1047,7 @@ RG_KERNEL(128) rg_bench_concat_mla(ropegen_kernel_args a) {
   std::shared_ptr<Kernel> concat_k;
   if (target.vendor == Vendor::Nvidia) concat_k = helper(concat_src, "rg_bench_concat_mla", 1, 128, mla_spec);
   std::vector<long long> mla_counts = pair_counts;
-  if (!o.quick) mla_counts.push_back(32768);
+  if (!o.quick && mla_counts.back() != 32768) mla_counts.push_back(32768);
   for (long long T : mla_counts) {
     Workload w = make_workload(rt, mla_spec, T);
     size_t base = rows.size();
