@@ -4,11 +4,25 @@
 # original_max_position_embeddings 4096, beta_fast 32, beta_slow 1, mscale 1.0,
 # mscale_all_dim 1.0} = deepseek_yarn here (attention factor g(40, 1) / g(40, 1) = 1).
 # Style: interleaved (gptj), as DeepSeek's reference code and vLLM (is_neox_style = False).
-# q_pe: rotates the last 64 elements of each 192-wide q head in place (the first 128, q_nope,
-# pass through). k_pe: the single 64-wide rotated key of MLA; in the cache it sits after the
-# 512-wide latent kv_c (a 576-wide row), which the planned mla_rope_append family writes; until
-# then this rope kernel rotates k_pe (pass it as k; q is a 1-head scratch).
+# mla: one launch per layer: q_pe (the last 64 elements of each 192-wide q head) rotated in
+# place, and the cache row kv_c (512) || rotated k_pe (64) written through the slot mapping
+# (k = k_pe, v = kv_c, k_cache = [blocks, 64, 576]; DeepSeek's vLLM cache uses block 64).
+# q_pe and k_pe: the same rotations as two plain rope kernels, for engines that write the
+# cache themselves (k_pe passed as the q of a 1-head kernel, k null).
 # Not in RoPE: the softmax scale is also multiplied by g(40, mscale_all_dim)^2.
+
+kernel mla {
+  op = mla_rope_append
+  head_dim = 192
+  rotary_dim = 64
+  rotary_offset = 128
+  style = gptj
+  q_heads = 128
+  kv_lora_rank = 512
+  dtype = bf16
+  cache = paged(block = 64)
+  cos_sin = compute(theta = 10000, scaling = deepseek_yarn(factor = 40, original_max_position_embeddings = 4096, beta_fast = 32, beta_slow = 1, mscale = 1, mscale_all_dim = 1))
+}
 
 kernel q_pe {
   op = rope

@@ -3,9 +3,11 @@
 # global layers (every 6th, sliding_window_pattern 6): rope_theta 1000000 with rope_scaling
 # {rope_type linear, factor 8.0}; local layers (sliding window 1024): rope_local_base_freq 10000,
 # no scaling. Style neox.
-# Not in this kernel: q/k RMSNorm before RoPE (Gemma's (1 + w) weights).
+# q/k RMSNorm before RoPE with Gemma's (1 + w) weights (rms_norm_eps 1e-6):
+# qk_norm = rms(eps = 1e-6, gemma = true).
 
 kernel gemma3_12b_global {
+  qk_norm = rms(eps = 1e-6, gemma = true)
   op = rope_kv_append
   head_dim = 256
   style = neox
@@ -17,6 +19,7 @@ kernel gemma3_12b_global {
 }
 
 kernel gemma3_12b_local {
+  qk_norm = rms(eps = 1e-6, gemma = true)
   op = rope_kv_append
   head_dim = 256
   style = neox
