@@ -330,7 +330,9 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   plan.wave = wave;
   plan.vec = vec;
   plan.lanes_per_head = lanes;
-  plan.num_tasks = mla ? spec.q_heads + 1 : (spec.uses_q() ? spec.q_heads : 0) + spec.kv_heads * (spec.uses_cache() ? 2 : 1);
+  // mla: q heads, k_pe, and kv_c in rotary_dim-wide chunks (mla.hip).
+  plan.num_tasks = mla ? spec.q_heads + 1 + spec.kv_lora_rank / spec.rotary_dim
+                       : (spec.uses_q() ? spec.q_heads : 0) + spec.kv_heads * (spec.uses_cache() ? 2 : 1);
   // About 256 threads per block, whole waves. Each head group walks about four head tasks
   // per token so cos/sin loads are shared; the rest of the block covers more tokens.
   const int items = std::max(1, 256 / lanes);

@@ -231,6 +231,8 @@ std::vector<MatrixCase> verification_matrix() {
   add(mla + "q_heads=4 dtype=bf16 cache=contiguous(order=hnd)", past, "mla, contiguous hnd: slots >= max_seq skipped");
   add(mla + "style=gptj q_heads=128 dtype=bf16", decode, "mla, DeepSeek-V3 heads, head split");
   add(mla + "style=gptj q_heads=16 dtype=bf16 pdl=on", tokens(9), "mla, pdl");
+  add(mla + "style=neox q_heads=4 dtype=bf16 kv_lora_rank=136 cache_dtype=fp8_e5m2", tokens(13),
+      "mla, kv_c not a multiple of rotary_dim (remainder copied apart)");
   return m;
 }
 

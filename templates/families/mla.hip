@@ -6,14 +6,18 @@
 // token's slot (a negative slot skips the row; q is still rotated).
 // LANES threads cover one rotated stretch (NeoX: a vector from each half; GPT-J: one vector
 // of pairs); a thread loads its token's cos/sin once and walks the rows of its head group:
-// the q heads, then (row Q_HEADS) k_pe. The copy of kv_c is spread over the whole block.
+// the q heads, then (row Q_HEADS) k_pe, then kv_c in ROTARY_DIM-wide chunks, copied with
+// the same lanes, so every thread has about the same work; a remainder of kv_c narrower than
+// a chunk is copied afterwards.
 
 namespace rg_kernel {
 using namespace rg_spec;
 
-constexpr int ROW = KV_LORA + ROTARY_DIM;   // elements of a cache row
-constexpr int KVC_UNITS = KV_LORA / VEC;     // vectors of kv_c per token
-constexpr int ROWS = Q_HEADS + 1;            // rotated rows per token
+constexpr int ROW = KV_LORA + ROTARY_DIM;             // elements of a cache row
+constexpr int KV_CHUNKS = KV_LORA / ROTARY_DIM;        // kv_c chunks walked as rows
+constexpr int KVC_REST = KV_LORA - KV_CHUNKS * ROTARY_DIM;
+constexpr int REST_UNITS = KVC_REST / VEC;             // vectors of the remainder per token
+constexpr int ROWS = Q_HEADS + 1 + KV_CHUNKS;          // rows per token
 
 RG_DEVICE long long slot_of(const ropegen_kernel_args& a, long long t) {
   return a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
@@ -46,41 +50,43 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     const int off1 = off0 + ROTARY_DIM / 2;
     if (PDL) rg_wait_prior_grid();
     for (int h = rg_block_y() * HEAD_GROUPS + group; h < ROWS; h += rg_grid_y() * HEAD_GROUPS) {
-      const bool is_q = h < Q_HEADS;
+      const bool is_q = h < Q_HEADS, is_pe = h == Q_HEADS;  // else chunk h - Q_HEADS - 1 of kv_c
       if (!is_q && !writes(a, slot)) continue;
-      const Elem* src = is_q ? static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM +
-                                   ROTARY_OFFSET
-                             : static_cast<const Elem*>(a.k) + t * a.k_stride;
+      const int chunk = h - Q_HEADS - 1;
+      const Elem* src = is_q    ? static_cast<const Elem*>(a.q) + t * a.q_stride +
+                                      static_cast<long long>(h) * HEAD_DIM + ROTARY_OFFSET
+                        : is_pe ? static_cast<const Elem*>(a.k) + t * a.k_stride
+                                : static_cast<const Elem*>(a.v) + t * a.v_stride + chunk * ROTARY_DIM;
+      CacheElem* row = static_cast<CacheElem*>(a.k_cache) + slot * ROW + (is_pe ? KV_LORA : chunk * ROTARY_DIM);
       Vec x0 = load_vec(src + off0);
       if (NEOX) {
         Vec x1 = load_vec(src + off1);
-        rotate_neox(x0, x1, c, s);
+        if (is_q || is_pe) rotate_neox(x0, x1, c, s);
         if (is_q) {
           store_vec(const_cast<Elem*>(src) + off0, x0);
           store_vec(const_cast<Elem*>(src) + off1, x1);
         } else {
-          CacheElem* row = static_cast<CacheElem*>(a.k_cache) + slot * ROW + KV_LORA;
           store_row(row, off0, x0, kCacheFp8, scale);
           store_row(row, off1, x1, kCacheFp8, scale);
         }
       } else {
-        rotate_gptj(x0, c, s);
+        if (is_q || is_pe) rotate_gptj(x0, c, s);
         if (is_q) store_vec(const_cast<Elem*>(src) + off0, x0);
-        else store_row(static_cast<CacheElem*>(a.k_cache) + slot * ROW + KV_LORA, off0, x0, kCacheFp8, scale);
+        else store_row(row, off0, x0, kCacheFp8, scale);
       }
     }
   }
 
-  // kv_c: copied (or quantized) into the first KV_LORA elements of each written row, by the
-  // blocks of the first head split only.
-  if (rg_block_y() != 0) return;
+  // The remainder of kv_c narrower than a chunk (kv_lora_rank not a multiple of rotary_dim),
+  // by the blocks of the first head split only.
+  if (REST_UNITS == 0 || rg_block_y() != 0) return;
   if (PDL) rg_wait_prior_grid();
-  for (int u = tid; u < TOKENS_PER_BLOCK * KVC_UNITS; u += BLOCK_THREADS) {
-    const long long tt = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + u / KVC_UNITS;
+  for (int u = tid; u < TOKENS_PER_BLOCK * REST_UNITS; u += BLOCK_THREADS) {
+    const long long tt = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + u / REST_UNITS;
     if (tt >= a.num_tokens) break;
     const long long slot = slot_of(a, tt);
     if (!writes(a, slot)) continue;
-    const int off = (u % KVC_UNITS) * VEC;
+    const int off = KV_CHUNKS * ROTARY_DIM + (u % REST_UNITS) * VEC;
     const Vec x = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + off);
     store_row(static_cast<CacheElem*>(a.k_cache) + slot * ROW, off, x, kCacheFp8, scale);
   }
