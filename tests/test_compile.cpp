@@ -158,6 +158,36 @@ TEST_CASE("compile: nvrtc for sm_80 and sm_90, cubin and PTX") {
   CHECK(text.find("ld.global.v4") != std::string::npos);  // 16-byte vector loads
 }
 
+TEST_CASE("compile: ISA: the newer families on sm_90 and gfx942 use no local memory") {
+  // Run-time selections (a row per frequency index, per-head scales, the fp8 stores) must
+  // stay in registers: an indexed array that does not becomes local memory (scratch).
+  const char* specs[] = {
+      "cache_dtype=fp8_e4m3",
+      "cache_dtype=fp8_e5m2 scales=per_head",
+      "cache_dtype=fp8_e4m3 q_dtype=fp8_e4m3 outputs=separate",
+      "qk_norm=rms(eps=1e-6)",
+      "qk_norm=rms(eps=1e-6,gemma=true) cache_dtype=fp8_e4m3 style=gptj",
+      "positions=mrope(sections=[16,24,24]) cos_sin=compute(theta=1000000)",
+      "positions=imrope(sections=[24,20,20])",
+      "angle=exact cos_sin=compute(theta=500000)",
+      "rotary_dim=64 cos_sin=compute(scaling=dynamic(factor=4,original_max_position_embeddings=4096))",
+      "heads=strided outputs=separate",
+      "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=128 cache_dtype=fp8_e4m3",
+  };
+  for (const auto& [backend, target] : {std::pair<const char*, const char*>{"nvrtc", "sm_90"}, {"clang-amdgpu", "gfx942"}}) {
+    const Compiler* c = usable(backend);
+    if (!c) continue;
+    for (const char* text : specs) {
+      const std::string where = std::string(target) + ": " + text;
+      CAPTURE(where);
+      const CodeObject co = c->compile(generate(parse_spec_line(text).spec, parse_target(target)), {});
+      const CodeObjectInfo info = inspect(co);
+      REQUIRE(info.kernels.size() == 1);
+      CHECK(info.kernels[0].scratch_bytes == 0);
+    }
+  }
+}
+
 TEST_CASE("compile: nvrtc for the added targets (sm_75, sm_90a, sm_100, sm_120)") {
   const Compiler* c = usable("nvrtc");
   if (!c) return;

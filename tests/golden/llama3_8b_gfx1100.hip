@@ -657,7 +657,7 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   const int kv_head = is_v ? h - KV_HEADS : h;
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
-  if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : scales[is_v ? 1 : 0];
+  if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : (is_v ? scales[1] : scales[0]);
   return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false};
 }
 
