@@ -302,7 +302,7 @@ TEST_CASE("compile: AMD register counts and occupancy of the default spec") {
       std::string why;
       if (!c) continue;
       if (!c->supports(target, &why)) {
-        MESSAGE("skipping " << t << " with " << name << ": " << why);
+        MESSAGE("skipping " << std::string(t) << " with " << std::string(name) << ": " << why);
         continue;
       }
       ++backends;
