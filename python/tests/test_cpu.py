@@ -355,6 +355,24 @@ class Layout(unittest.TestCase):
             k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
               slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table)
 
+    def test_mla_rope_append(self):
+        """DeepSeek MLA from Python: q_pe rotated in place (an identity turn here), the cache
+        row kv_c || k_pe written at the token's slot, a negative slot skipped."""
+        k = ropegen.kernel("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=2 "
+                           "kv_lora_rank=64 dtype=f32 style=gptj cache=paged(block=4)", device="cpu")
+        rng = np.random.default_rng(3)
+        q = rng.random((3, 2, 96), dtype=np.float32)
+        kpe, kvc = rng.random((3, 32), dtype=np.float32), rng.random((3, 64), dtype=np.float32)
+        cache = np.zeros((2, 4, 96), np.float32)
+        table = np.concatenate([np.ones((8, 16), np.float32), np.zeros((8, 16), np.float32)], axis=1)
+        q0 = q.copy()
+        k(q=q, k=kpe, v=kvc, k_cache=cache, positions=np.array([0, 1, 2], np.int32),
+          slot_mapping=np.array([0, 5, -1], np.int32), cos_sin_cache=table)
+        self.assertTrue(np.array_equal(q, q0))
+        self.assertTrue(np.array_equal(cache[0, 0], np.concatenate([kvc[0], kpe[0]])))
+        self.assertTrue(np.array_equal(cache[1, 1], np.concatenate([kvc[1], kpe[1]])))
+        self.assertEqual(int(np.count_nonzero(cache)), 2 * 96)
+
     def test_fp8_cache_padded_heads_and_norm(self):
         """An fp8 e4m3 cache as uint8 bytes with a per-tensor scale (OCP codes: 2.0 / 0.5 = 4.0
         is 0x48, 3.0 / 0.5 = 6.0 is 0x4c); q and k with padded heads (heads = strided: the head
