@@ -776,8 +776,10 @@ impl Kernel {
             // contiguous(order = hnd): max_seq slots per head; the length is checked above.
             return if max_seq > 0 { Some(max_seq as usize) } else { None };
         }
-        // paged: whole blocks of `block` slots; contiguous(order = nhd): one slot per row.
-        let block = if r.shape.len() == 4 { spec_number(&self.spec, "block=").unwrap_or(1) } else { 1 };
+        // paged: whole blocks of `block` slots ([blocks, block, heads, head_dim], or MLA's
+        // [blocks, block, row]); contiguous(order = nhd): one slot per row.
+        let mla_paged = r.shape.len() == 3 && self.spec.contains("op=mla_rope_append") && self.spec.contains("paged(");
+        let block = if r.shape.len() == 4 || mla_paged { spec_number(&self.spec, "block=").unwrap_or(1) } else { 1 };
         Some((len / fixed.max(1)).saturating_mul(block))
     }
 }
@@ -840,7 +842,9 @@ impl Element for i64 {
     const KIND: ElemKind = ElemKind { rust: "i64", dtypes: &["i64"] };
 }
 impl Element for u8 {
-    const KIND: ElemKind = ElemKind { rust: "u8", dtypes: &[] };
+    /// Bytes: the fp8 caches and fp8 q outputs, in whichever encoding the target uses.
+    const KIND: ElemKind =
+        ElemKind { rust: "u8", dtypes: &["fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz"] };
 }
 
 /// Index values readable on the host (positions, slot_mapping as host slices).
@@ -975,9 +979,17 @@ enum Field {
     Sin,
     KCache,
     VCache,
+    QOut,
+    KOut,
+    SeqLens,
+    KScale,
+    VScale,
+    QScale,
+    QNormWeight,
+    KNormWeight,
 }
 
-const FIELDS: [Field; 9] = [
+const FIELDS: [Field; 17] = [
     Field::Positions,
     Field::SlotMapping,
     Field::Q,
@@ -987,6 +999,14 @@ const FIELDS: [Field; 9] = [
     Field::Sin,
     Field::KCache,
     Field::VCache,
+    Field::QOut,
+    Field::KOut,
+    Field::SeqLens,
+    Field::KScale,
+    Field::VScale,
+    Field::QScale,
+    Field::QNormWeight,
+    Field::KNormWeight,
 ];
 
 impl Field {
@@ -1004,6 +1024,14 @@ impl Field {
             Field::Sin => "sin",
             Field::KCache => "k_cache",
             Field::VCache => "v_cache",
+            Field::QOut => "q_out",
+            Field::KOut => "k_out",
+            Field::SeqLens => "seq_lens",
+            Field::KScale => "k_scale",
+            Field::VScale => "v_scale",
+            Field::QScale => "q_scale",
+            Field::QNormWeight => "q_norm_weight",
+            Field::KNormWeight => "k_norm_weight",
         }
     }
     fn from_name(name: &str) -> Option<Field> {
@@ -1028,7 +1056,7 @@ impl Field {
 /// count elements. Unset pointers are null.
 pub struct Args<'a> {
     raw: sys::ropegen_kernel_args,
-    bufs: [Option<BufInfo>; 9],
+    bufs: [Option<BufInfo>; 17],
     _life: PhantomData<&'a mut ()>,
 }
 
@@ -1036,7 +1064,7 @@ impl<'a> Args<'a> {
     pub fn new(num_tokens: usize) -> Self {
         let mut raw = sys::ropegen_kernel_args::init();
         raw.num_tokens = num_tokens as i64;
-        Args { raw, bufs: [None; 9], _life: PhantomData }
+        Args { raw, bufs: [None; 17], _life: PhantomData }
     }
     /// Changes the token count (e.g. to reuse the arguments for a shorter batch).
     pub fn num_tokens(mut self, n: usize) -> Self {
@@ -1113,6 +1141,68 @@ impl<'a> Args<'a> {
         self.raw.bounds_error = buffer.ptr as *mut u64;
         self.raw.cache_slots = cache_slots as i64;
         self.raw.table_rows = table_rows as i64;
+        self
+    }
+    /// `heads = strided`: elements between the heads of q, k and v (0: head_dim).
+    pub fn head_strides(mut self, q: usize, k: usize, v: usize) -> Self {
+        self.raw.q_head_stride = q as i64;
+        self.raw.k_head_stride = k as i64;
+        self.raw.v_head_stride = v as i64;
+        self
+    }
+    /// `outputs = separate`: the rotated q goes here, `[tokens, q_heads, head_dim]` (fp8 with
+    /// `q_dtype = fp8_*`); `stride`: elements between tokens.
+    pub fn q_out<B: Into<MutBuf<'a>>>(mut self, out: B, stride: usize) -> Self {
+        let b = out.into();
+        self.raw.q_out = b.ptr;
+        self.raw.q_out_stride = stride as i64;
+        self.bufs[Field::QOut.slot()] = Some(b.info);
+        self
+    }
+    /// `outputs = separate`: the rotated k goes here (rope_kv_append: also to the cache).
+    pub fn k_out<B: Into<MutBuf<'a>>>(mut self, out: B, stride: usize) -> Self {
+        let b = out.into();
+        self.raw.k_out = b.ptr;
+        self.raw.k_out_stride = stride as i64;
+        self.bufs[Field::KOut.slot()] = Some(b.info);
+        self
+    }
+    /// `positions = mrope/imrope`: elements between the t, h and w rows of `positions`
+    /// (0: num_tokens).
+    pub fn positions_stride(mut self, stride: usize) -> Self {
+        self.raw.positions_stride = stride as i64;
+        self
+    }
+    /// `dynamic` / `longrope` with `choose = runtime`: each token's sequence length.
+    pub fn seq_lens<B: Into<ConstBuf<'a>>>(mut self, lens: B) -> Self {
+        let b = lens.into();
+        self.raw.seq_lens = b.ptr;
+        self.bufs[Field::SeqLens.slot()] = Some(b.info);
+        self
+    }
+    /// fp8 cache: the k and v scales (one f32, or one per KV head with `scales = per_head`).
+    pub fn scales<K: Into<ConstBuf<'a>>, V: Into<ConstBuf<'a>>>(mut self, k_scale: K, v_scale: V) -> Self {
+        let (k, v) = (k_scale.into(), v_scale.into());
+        self.raw.k_scale = k.ptr as *const f32;
+        self.raw.v_scale = v.ptr as *const f32;
+        self.bufs[Field::KScale.slot()] = Some(k.info);
+        self.bufs[Field::VScale.slot()] = Some(v.info);
+        self
+    }
+    /// fp8 q output: its scale (one f32).
+    pub fn q_scale<B: Into<ConstBuf<'a>>>(mut self, q_scale: B) -> Self {
+        let b = q_scale.into();
+        self.raw.q_scale = b.ptr as *const f32;
+        self.bufs[Field::QScale.slot()] = Some(b.info);
+        self
+    }
+    /// `qk_norm = rms(...)`: the head_dim weights of q and k (the activation dtype).
+    pub fn norm_weights<Q: Into<ConstBuf<'a>>, K: Into<ConstBuf<'a>>>(mut self, q: Q, k: K) -> Self {
+        let (q, k) = (q.into(), k.into());
+        self.raw.q_norm_weight = q.ptr;
+        self.raw.k_norm_weight = k.ptr;
+        self.bufs[Field::QNormWeight.slot()] = Some(q.info);
+        self.bufs[Field::KNormWeight.slot()] = Some(k.info);
         self
     }
     /// The argument block as it will be passed.
