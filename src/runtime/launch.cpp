@@ -84,6 +84,22 @@ int store_bytes(const KernelSpec& s, StoreType t) {
   return t == StoreType::F32 ? 4 : 2;
 }
 
+/// cos and sin, [positions, rotary_dim / 2] with cos_sin_stride, when the spec reads tables.
+void table_requirements(const KernelSpec& s, const ArgAlignment& al, std::vector<ArgRequirement>& out) {
+  if (s.cos_sin.source != CosSinSource::Table) return;
+  for (const char* name : {"cos", "sin"}) {
+    ArgRequirement t{name};
+    t.why = "the spec says cos_sin = table";
+    t.dtype = "f32";
+    t.align = al.table_bytes;
+    t.shape = {kDimFree, s.rotary_dim / 2};
+    t.stride = "cos_sin_stride";
+    t.min_stride = s.rotary_dim / 2;
+    t.stride_multiple = al.table_elems;
+    out.push_back(t);
+  }
+}
+
 /// mla_rope_append: q [tokens, q_heads, head_dim] (rope part in place), k = k_pe [tokens,
 /// rotary_dim], v = kv_c [tokens, kv_lora_rank], k_cache rows of kv_lora_rank + rotary_dim.
 template <class Rows>
@@ -157,19 +173,7 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     slots.shape = {kDimTokens};
     out.push_back(slots);
   }
-  if (s.uses_rope() && s.cos_sin.source == CosSinSource::Table) {
-    for (const char* name : {"cos", "sin"}) {
-      ArgRequirement t{name};
-      t.why = "the spec says cos_sin = table";
-      t.dtype = "f32";
-      t.align = al.table_bytes;
-      t.shape = {kDimFree, s.rotary_dim / 2};
-      t.stride = "cos_sin_stride";
-      t.min_stride = s.rotary_dim / 2;
-      t.stride_multiple = al.table_elems;
-      out.push_back(t);
-    }
-  }
+  if (s.uses_rope()) table_requirements(s, al, out);
   if (s.uses_cache()) {
     const long long kv = s.kv_heads, b = s.cache.block;
     const bool hnd = s.cache.order == CacheOrder::Hnd;
@@ -244,18 +248,7 @@ std::vector<ArgRequirement> mla_requirements(const KernelSpec& s, const ArgAlign
   slots.required = paged;
   slots.why = paged ? "a paged cache needs a slot per token" : "optional: the position is the slot";
   out.push_back(slots);
-  if (s.cos_sin.source == CosSinSource::Table)
-    for (const char* name : {"cos", "sin"}) {
-      ArgRequirement t{name};
-      t.why = "the spec says cos_sin = table";
-      t.dtype = "f32";
-      t.align = al.table_bytes;
-      t.shape = {kDimFree, s.rotary_dim / 2};
-      t.stride = "cos_sin_stride";
-      t.min_stride = s.rotary_dim / 2;
-      t.stride_multiple = al.table_elems;
-      out.push_back(t);
-    }
+  table_requirements(s, al, out);
   ArgRequirement c{"k_cache"};
   c.why = "the op writes kv_c || k_pe rows to the cache";
   c.dtype = store_name(s, s.cache_dtype, target);
