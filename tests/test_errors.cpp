@@ -39,6 +39,31 @@ void file(const std::string& text, const std::string& needle, int line, int col,
   expect_error([&] { parse_spec_file("t.rg", text); }, kind, needle, line, col);
 }
 
+// Host memory for launches of a 4-q-head, 2-kv-head, head_dim-64 kernel that must be
+// refused (or pass) on their arguments alone.
+alignas(64) unsigned char g_buf[1 << 16];
+alignas(64) float g_table[1024];
+int g_idx[4] = {0, 1, 2, 3};
+
+/// A valid argument block for that kernel over the buffers above: 2 tokens, every pointer set.
+ropegen_kernel_args host_args() {
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.q = g_buf;
+  a.k = g_buf + 4096;
+  a.v = g_buf + 8192;
+  a.k_cache = g_buf + 16384;
+  a.v_cache = g_buf + 32768;
+  a.positions = g_idx;
+  a.slot_mapping = g_idx;
+  a.cos = g_table;
+  a.sin = g_table + 32;
+  a.cos_sin_stride = 64;
+  a.num_tokens = 2;
+  a.q_stride = 4 * 64;
+  a.k_stride = a.v_stride = 2 * 64;
+  return a;
+}
+
 void oneline(const std::string& text, const std::string& needle, int col,
              ErrorKind kind = ErrorKind::Spec) {
   expect_error([&] { parse_spec_line(text); }, kind, needle, 1, col);
@@ -205,26 +230,7 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   auto rt = make_host_runtime();
   GeneratedSource g = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64").spec, parse_target("host"));
   auto kernel = rt->load(select_compiler(g.target).compile(g, {}));
-  alignas(64) static unsigned char buf[1 << 16];
-  alignas(64) static float table[1024];
-  static int idx[4] = {0, 1, 2, 3};
-  auto good = [&] {
-    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
-    a.q = buf;
-    a.k = buf + 4096;
-    a.v = buf + 8192;
-    a.k_cache = buf + 16384;
-    a.v_cache = buf + 32768;
-    a.positions = idx;
-    a.slot_mapping = idx;
-    a.cos = table;
-    a.sin = table + 32;
-    a.cos_sin_stride = 64;
-    a.num_tokens = 2;
-    a.q_stride = 4 * 64;
-    a.k_stride = a.v_stride = 2 * 64;
-    return a;
-  };
+  auto good = host_args;
   CHECK_NOTHROW(kernel->launch(good()));
   struct Case {
     const char* needle;
@@ -239,7 +245,7 @@ TEST_CASE("errors: launch arguments are checked before launching") {
       {"argument block has size 256 and ABI version 4", [](auto& a) { a.size -= 8; }},
       {"argument 'q_head_stride' = 72 needs heads = strided in the spec", [](auto& a) { a.q_head_stride = 72; }},
       {"argument 'q_out' is set but the spec has outputs = in_place (set outputs = separate)",
-       [](auto& a) { a.q_out = buf; }},
+       [](auto& a) { a.q_out = g_buf; }},
       {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
       {"argument 'q' is null",
        [](auto& a) {  // an empty block: the activations are named first
@@ -255,12 +261,12 @@ TEST_CASE("errors: launch arguments are checked before launching") {
       {"argument 'cos' is null but the spec says cos_sin = table", [](auto& a) { a.cos = nullptr; }},
       {"argument 'q_stride' = 100 is smaller than one token's row of 256 elements", [](auto& a) { a.q_stride = 100; }},
       {"argument 'k_stride' = 132 must be a multiple of 8 elements", [](auto& a) { a.k_stride = 132; }},
-      {"argument 'q' must be aligned to 16 bytes", [](auto& a) { a.q = buf + 2; }},
+      {"argument 'q' must be aligned to 16 bytes", [](auto& a) { a.q = g_buf + 2; }},
       // Index pointers are checked like the others: aligned to their element size.
       {"argument 'positions' must be aligned to 4 bytes (the size of its i32 elements)",
-       [](auto& a) { a.positions = reinterpret_cast<unsigned char*>(idx) + 2; }},
+       [](auto& a) { a.positions = reinterpret_cast<unsigned char*>(g_idx) + 2; }},
       {"argument 'slot_mapping' must be aligned to 4 bytes (the size of its i32 elements)",
-       [](auto& a) { a.slot_mapping = reinterpret_cast<unsigned char*>(idx) + 1; }},
+       [](auto& a) { a.slot_mapping = reinterpret_cast<unsigned char*>(g_idx) + 1; }},
       {"argument 'cos_sin_stride' = 16 is smaller than rotary_dim / 2 = 32", [](auto& a) { a.cos_sin_stride = 16; }},
   };
   for (const auto& c : cases) {
@@ -278,9 +284,9 @@ TEST_CASE("errors: launch arguments are checked before launching") {
       {"argument 'k_head_stride' = 68 must be a multiple of 8 elements", [](auto& a) { a.k_head_stride = 68; }},
       {"argument 'v_stride' = 128 is smaller than one token's 2 heads 72 apart (136 elements)",
        [](auto& a) { a.v_head_stride = 72; }},
-      {"argument 'q_out_stride' = 0 is smaller than one token's row of 256 elements", [](auto& a) { a.q_out = buf + 40960; }},
+      {"argument 'q_out_stride' = 0 is smaller than one token's row of 256 elements", [](auto& a) { a.q_out = g_buf + 40960; }},
       {"argument 'k_out' must be aligned to 16 bytes", [](auto& a) {
-         a.k_out = buf + 40962;
+         a.k_out = g_buf + 40962;
          a.k_out_stride = 128;
        }},
   };
@@ -453,26 +459,7 @@ TEST_CASE("errors: fp8 caches, qk_norm and MLA") {
 
 TEST_CASE("errors: fp8 scales and norm weights are checked at launch") {
   auto rt = make_host_runtime();
-  alignas(64) static unsigned char buf[1 << 16];
-  alignas(64) static float table[1024];
-  static int idx[4] = {0, 1, 2, 3};
-  auto args = [&] {
-    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
-    a.q = buf;
-    a.k = buf + 4096;
-    a.v = buf + 8192;
-    a.k_cache = buf + 16384;
-    a.v_cache = buf + 32768;
-    a.positions = idx;
-    a.slot_mapping = idx;
-    a.cos = table;
-    a.sin = table + 32;
-    a.cos_sin_stride = 64;
-    a.num_tokens = 2;
-    a.q_stride = 4 * 64;
-    a.k_stride = a.v_stride = 2 * 64;
-    return a;
-  };
+  auto args = host_args;
   auto load = [&](const char* text) {
     GeneratedSource g = generate(parse_spec_line(text).spec, parse_target("host"));
     return rt->load(select_compiler(g.target).compile(g, {}));

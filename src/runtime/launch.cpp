@@ -100,31 +100,35 @@ void table_requirements(const KernelSpec& s, const ArgAlignment& al, std::vector
   }
 }
 
-/// mla_rope_append: q [tokens, q_heads, head_dim] (rope part in place), k = k_pe [tokens,
-/// rotary_dim], v = kv_c [tokens, kv_lora_rank], k_cache rows of kv_lora_rank + rotary_dim.
-template <class Rows>
-std::vector<ArgRequirement> mla_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target,
-                                             Rows&& rows);
+/// A per-token index argument (positions, slot_mapping, seq_lens) of the spec's index type.
+ArgRequirement index_arg(const char* name, const KernelSpec& s, std::string why) {
+  ArgRequirement r{name};
+  r.why = std::move(why);
+  r.dtype = index_dtype(s);
+  r.align = index_bytes(s);
+  r.shape = {kDimTokens};
+  return r;
+}
 
-std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target) {
-  std::vector<ArgRequirement> out;
+/// An f32 scale argument of n values in device memory.
+ArgRequirement scale_arg(const char* name, long long n, std::string why) {
+  ArgRequirement r{name};
+  r.why = std::move(why);
+  r.dtype = "f32";
+  r.align = 4;
+  r.shape = {n};
+  return r;
+}
+
+/// The rope_kv family: q, k, v rows (and q_out, k_out), indices, tables, caches, fp8 scales,
+/// norm weights, the bounds buffer. `rows(name, stride, heads, access, why)` appends a
+/// [tokens, heads, head_dim] argument.
+template <class Rows>
+void rope_kv_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target, Rows&& rows,
+                          std::vector<ArgRequirement>& out) {
   const std::string elem = to_string(s.dtype);
   const long long hd = s.head_dim;
   const bool paged = s.cache.kind == CacheKind::Paged;
-  auto rows = [&](const char* name, const char* stride, int heads, const char* access, std::string why) {
-    ArgRequirement r{name};
-    r.why = std::move(why);
-    r.dtype = elem;
-    r.access = access;
-    r.align = al.tensor_bytes;
-    r.shape = {kDimTokens, heads, hd};
-    r.stride = stride;
-    r.min_stride = heads * hd;
-    r.stride_multiple = al.row_elems;
-    out.push_back(r);
-    return &out;
-  };
-  if (s.op == Op::MlaRopeAppend) return mla_requirements(s, al, target, rows);
   if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
   rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write",
        s.uses_cache() ? "the op appends k to the cache" : "optional for op = rope: null rotates q only");
@@ -142,13 +146,9 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     out.back().required = false;
   }
   if (s.uses_cache() || s.uses_rope()) {
-    ArgRequirement pos{"positions"};
+    ArgRequirement pos = index_arg("positions", s, s.uses_rope() ? "RoPE needs a position per token"
+                                                                 : "without slot_mapping a contiguous cache is written at each position");
     pos.required = s.uses_rope();
-    pos.why = s.uses_rope() ? "RoPE needs a position per token"
-                            : "without slot_mapping a contiguous cache is written at each position";
-    pos.dtype = index_dtype(s);
-    pos.align = index_bytes(s);
-    pos.shape = {kDimTokens};
     if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {
       pos.why = "RoPE needs t, h, w positions per token (rows positions_stride apart; 0: num_tokens)";
       pos.shape = {3, kDimTokens};
@@ -156,21 +156,13 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     pos.unless_slots = !s.uses_rope();
     out.push_back(pos);
   }
-  if (s.uses_rope() && s.cos_sin.runtime_length()) {
-    ArgRequirement len{"seq_lens"};
-    len.why = std::string(scaling_family(s.cos_sin.scaling).name) + " with choose = runtime reads each token's sequence length";
-    len.dtype = index_dtype(s);
-    len.align = index_bytes(s);
-    len.shape = {kDimTokens};
-    out.push_back(len);
-  }
+  if (s.uses_rope() && s.cos_sin.runtime_length())
+    out.push_back(index_arg("seq_lens", s, std::string(scaling_family(s.cos_sin.scaling).name) +
+                                               " with choose = runtime reads each token's sequence length"));
   if (s.uses_cache()) {
-    ArgRequirement slots{"slot_mapping"};
+    ArgRequirement slots =
+        index_arg("slot_mapping", s, paged ? "a paged cache needs a slot per token" : "optional: the position is the slot");
     slots.required = paged;
-    slots.why = paged ? "a paged cache needs a slot per token" : "optional: the position is the slot";
-    slots.dtype = index_dtype(s);
-    slots.align = index_bytes(s);
-    slots.shape = {kDimTokens};
     out.push_back(slots);
   }
   if (s.uses_rope()) table_requirements(s, al, out);
@@ -188,19 +180,11 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
       out.push_back(c);
     }
   }
-  auto scale = [&](const char* name, long long n, std::string why) {
-    ArgRequirement r{name};
-    r.why = std::move(why);
-    r.dtype = "f32";
-    r.align = 4;
-    r.shape = {n};
-    out.push_back(r);
-  };
   if (s.uses_cache() && is_fp8(s.cache_dtype))
     for (const char* name : {"k_scale", "v_scale"})
-      scale(name, s.scales == Scales::PerHead ? s.kv_heads : 1,
-            std::string("the fp8 cache stores x / scale (scales = ") + to_string(s.scales) + ")");
-  if (s.uses_rope() && is_fp8(s.q_dtype)) scale("q_scale", 1, "the fp8 q_out stores q / q_scale");
+      out.push_back(scale_arg(name, s.scales == Scales::PerHead ? s.kv_heads : 1,
+                              std::string("the fp8 cache stores x / scale (scales = ") + to_string(s.scales) + ")"));
+  if (s.uses_rope() && is_fp8(s.q_dtype)) out.push_back(scale_arg("q_scale", 1, "the fp8 q_out stores q / q_scale"));
   if (s.uses_rope() && s.qk_norm.on)
     for (const char* name : {"q_norm_weight", "k_norm_weight"}) {
       ArgRequirement w{name};
@@ -219,34 +203,25 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     e.shape = {4};
     out.push_back(e);
   }
-  for (ArgRequirement& r : out) {
-    r.offset = field(r.name).offset;
-    if (r.stride) r.stride_offset = field(r.stride).offset;
-  }
-  return out;
 }
 
+/// mla_rope_append: q [tokens, q_heads, head_dim] (rope part in place), k = k_pe [tokens,
+/// rotary_dim], v = kv_c [tokens, kv_lora_rank], k_cache rows of kv_lora_rank + rotary_dim.
 template <class Rows>
-std::vector<ArgRequirement> mla_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target,
-                                             Rows&& rows) {
+void mla_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target, Rows&& rows,
+                      std::vector<ArgRequirement>& out) {
   rows("q", "q_stride", s.q_heads, "read_write", "op = mla_rope_append rotates q's rope part in place");
-  std::vector<ArgRequirement>& out = *rows("k", "k_stride", 1, "read", "k_pe: the rope part of the cache row");
+  rows("k", "k_stride", 1, "read", "k_pe: the rope part of the cache row");
   out.back().shape = {kDimTokens, s.rotary_dim};
   out.back().min_stride = s.rotary_dim;
   rows("v", "v_stride", 1, "read", "kv_c: the latent part of the cache row");
   out.back().shape = {kDimTokens, s.kv_lora_rank};
   out.back().min_stride = s.kv_lora_rank;
   const bool paged = s.cache.kind == CacheKind::Paged;
-  ArgRequirement pos{"positions"};
-  pos.why = "RoPE needs a position per token";
-  pos.dtype = s.index == IndexType::I32 ? "i32" : "i64";
-  pos.align = s.index == IndexType::I32 ? 4 : 8;
-  pos.shape = {kDimTokens};
-  out.push_back(pos);
-  ArgRequirement slots = pos;
-  slots.name = "slot_mapping";
+  out.push_back(index_arg("positions", s, "RoPE needs a position per token"));
+  ArgRequirement slots =
+      index_arg("slot_mapping", s, paged ? "a paged cache needs a slot per token" : "optional: the position is the slot");
   slots.required = paged;
-  slots.why = paged ? "a paged cache needs a slot per token" : "optional: the position is the slot";
   out.push_back(slots);
   table_requirements(s, al, out);
   ArgRequirement c{"k_cache"};
@@ -257,14 +232,25 @@ std::vector<ArgRequirement> mla_requirements(const KernelSpec& s, const ArgAlign
   const long long row = s.kv_lora_rank + s.rotary_dim;
   c.shape = paged ? std::vector<long long>{kDimFree, s.cache.block, row} : std::vector<long long>{kDimFree, row};
   out.push_back(c);
-  if (is_fp8(s.cache_dtype)) {
-    ArgRequirement r{"k_scale"};
-    r.why = "the fp8 cache stores x / k_scale[0] (kv_c and k_pe)";
-    r.dtype = "f32";
-    r.align = 4;
-    r.shape = {1};
+  if (is_fp8(s.cache_dtype)) out.push_back(scale_arg("k_scale", 1, "the fp8 cache stores x / k_scale[0] (kv_c and k_pe)"));
+}
+
+std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target) {
+  std::vector<ArgRequirement> out;
+  auto rows = [&](const char* name, const char* stride, int heads, const char* access, std::string why) {
+    ArgRequirement r{name};
+    r.why = std::move(why);
+    r.dtype = to_string(s.dtype);
+    r.access = access;
+    r.align = al.tensor_bytes;
+    r.shape = {kDimTokens, heads, static_cast<long long>(s.head_dim)};
+    r.stride = stride;
+    r.min_stride = static_cast<long long>(heads) * s.head_dim;
+    r.stride_multiple = al.row_elems;
     out.push_back(r);
-  }
+  };
+  if (s.op == Op::MlaRopeAppend) mla_requirements(s, al, target, rows, out);
+  else rope_kv_requirements(s, al, target, rows, out);
   for (ArgRequirement& r : out) {
     r.offset = field(r.name).offset;
     if (r.stride) r.stride_offset = field(r.stride).offset;

@@ -102,11 +102,9 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   auto fp8_of = [&](const char* name) -> int {
     for (const ArgRequirement& r : kernel.arguments()) {
       if (std::strcmp(r.name, name) != 0) continue;
-      const std::pair<const char*, reference::Fp8Format> formats[] = {
-          {"fp8_e4m3", reference::Fp8Format::E4M3}, {"fp8_e5m2", reference::Fp8Format::E5M2},
-          {"fp8_e4m3fnuz", reference::Fp8Format::E4M3Fnuz}, {"fp8_e5m2fnuz", reference::Fp8Format::E5M2Fnuz}};
-      for (const auto& f : formats)
-        if (r.dtype == f.first) return static_cast<int>(f.second);
+      for (auto f : {reference::Fp8Format::E4M3, reference::Fp8Format::E5M2, reference::Fp8Format::E4M3Fnuz,
+                     reference::Fp8Format::E5M2Fnuz})
+        if (r.dtype == std::string("fp8_") + reference::to_string(f)) return static_cast<int>(f);
     }
     return -1;
   };

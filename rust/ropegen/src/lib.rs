@@ -776,10 +776,10 @@ impl Kernel {
             // contiguous(order = hnd): max_seq slots per head; the length is checked above.
             return if max_seq > 0 { Some(max_seq as usize) } else { None };
         }
-        // paged: whole blocks of `block` slots ([blocks, block, heads, head_dim], or MLA's
-        // [blocks, block, row]); contiguous(order = nhd): one slot per row.
-        let mla_paged = r.shape.len() == 3 && self.spec.contains("op=mla_rope_append") && self.spec.contains("paged(");
-        let block = if r.shape.len() == 4 || mla_paged { spec_number(&self.spec, "block=").unwrap_or(1) } else { 1 };
+        // paged: whole blocks of `block` slots (whatever the shape of a block: [block, heads,
+        // head_dim], [heads, block, head_dim] or MLA's [block, row]); contiguous(order = nhd):
+        // one slot per row.
+        let block = if self.spec.contains("cache=paged(") { spec_number(&self.spec, "block=").unwrap_or(1) } else { 1 };
         Some((len / fixed.max(1)).saturating_mul(block))
     }
 }
