@@ -35,8 +35,9 @@ constexpr long long kDimFree = -2;    ///< any size (cache blocks, table positio
 /// A pointer field of ropegen_kernel_args that a kernel reads: the one description that
 /// the launch checks and the bindings' checks (ropegen_kernel_describe) come from.
 struct ArgRequirement {
-  explicit ArgRequirement(const char* field) : name(field) {}
-  const char* name;            ///< field name
+  explicit ArgRequirement(const char* field_name) : name(field_name), field(field_name) {}
+  const char* name;            ///< the name the kernel's family gives it (MLA: "k_pe"); else the field's
+  const char* field;           ///< the field of ropegen_kernel_args it is passed in ("k")
   bool required = true;        ///< a null pointer is refused
   std::string why;             ///< why it is required
   std::string dtype;           ///< "bf16", "f16", "f32", "i32", "i64", "u64"

@@ -167,9 +167,10 @@ struct KernelSpec {
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
   Positions positions;
 
-  bool uses_rope() const { return op != Op::KvAppend; }
-  bool uses_cache() const { return op != Op::Rope; }
-  bool uses_q() const { return op != Op::KvAppend; }
+  /// What the op touches (its row in the family registry, src/families/registry.cpp).
+  bool uses_rope() const;   ///< rotates: positions and cos/sin
+  bool uses_cache() const;  ///< writes a KV cache
+  bool uses_q() const;      ///< reads q
   /// Whether the cache or the q output is stored in fp8 (scales apply).
   bool uses_fp8() const;
 
@@ -231,6 +232,14 @@ ParsedSpec parse_spec_line(const std::string& text, const std::string& source_na
 ParsedSpec parse_spec_line(const std::string& text, const ParsedSpec& base,
                            const std::string& source_name);
 
+/// Which ops use a spec field: those that rotate and/or write a cache, optionally only the
+/// ops of one family (src/families/<name>/).
+struct FieldUse {
+  bool rotates = false;          ///< only ops that rotate
+  bool caches = false;           ///< only ops that write a cache
+  const char* family = nullptr;  ///< only this family's ops
+};
+
 /// One field of a kernel spec: the single declaration that DSL lowering, range checks,
 /// canonical text, the in-memory request key, CLI flags, SpecBuilder::set and the
 /// documented key list derive from (src/spec/schema.cpp holds the table).
@@ -239,7 +248,7 @@ struct SpecField {
   const char* values;   ///< accepted values, as shown in help and docs
   const char* help;     ///< one line: what the field means
   const char* default_note;  ///< when the default follows another field ("head_dim"); else null
-  unsigned ops;         ///< bit (1 << Op) for each op that uses the field
+  FieldUse ops;         ///< the ops that use the field
   /// Left out of the canonical text while it has its default, so fields added later do not
   /// change the text, hash and cache keys of the specs that existed before them.
   bool omit_default;
@@ -255,7 +264,7 @@ struct SpecField {
   /// Three-way comparison of the field's value (the request key).
   int (*compare)(const KernelSpec& a, const KernelSpec& b);
 
-  bool used_by(Op op) const { return (ops >> static_cast<unsigned>(op)) & 1u; }
+  bool used_by(Op op) const;
   /// "--head-dim".
   std::string flag() const;
   /// The default as canonical text, or default_note.

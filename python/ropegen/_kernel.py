@@ -173,7 +173,8 @@ class Kernel:
         self.op_name = self.description.get("op")
         self.target = self.description.get("target", ctx.target)
         self.device = ctx.device
-        self.arguments = {a["name"]: a for a in self.description["arguments"]}
+        # Keyed by the block's field (a family may describe k as "k_pe": "field" says which).
+        self.arguments = {a.get("field", a["name"]): a for a in self.description["arguments"]}
         fields = set(_lib.KernelArgs.field_names)
         for name, a in self.arguments.items():
             for f in (name, a.get("stride")):

@@ -1,5 +1,6 @@
 #include "describe.hpp"
 
+#include "families/family.hpp"
 #include "ropegen/runtime.hpp"
 
 namespace ropegen {
@@ -30,8 +31,17 @@ nlohmann::json describe_kernel(const Build& b) {
       else if (d == kDimFree) shape.push_back(nullptr);
       else shape.push_back(d);
     }
-    nlohmann::json a = {{"name", r.name}, {"required", r.required}, {"why", r.why},   {"dtype", r.dtype},
-                        {"access", r.access}, {"align", r.align}, {"shape", shape}};
+    const std::string access = r.access;
+    nlohmann::json a = {{"name", r.name},
+                        {"field", r.field},
+                        {"required", r.required},
+                        {"optional", !r.required},
+                        {"written", access != "read"},
+                        {"why", r.why},
+                        {"dtype", r.dtype},
+                        {"access", r.access},
+                        {"align", r.align},
+                        {"shape", shape}};
     if (r.stride) {
       a["stride"] = r.stride;
       a["min_stride"] = r.min_stride;
@@ -43,6 +53,7 @@ nlohmann::json describe_kernel(const Build& b) {
                       {"spec", g.spec.canonical()},
                       {"hash", g.spec.hash()},
                       {"op", to_string(g.spec.op)},
+                      {"kernel_family", family_of(g.spec.op).name},
                       {"target", g.target.id()},
                       {"family", g.target.family},
                       {"wave", g.plan.wave},

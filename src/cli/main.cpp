@@ -213,7 +213,7 @@ std::vector<ParsedSpec> resolve_specs(const Flags& f) {
   }
   // The op after the overrides: the --op flag, else the one-line text's, else the file's.
   bool op_given = false;
-  Op new_op = Op::RopeKvAppend;
+  Op new_op = KernelSpec{}.op;
   for (const auto& kv : f.fields)
     if (kv.first == "op") {
       KernelSpec scratch;

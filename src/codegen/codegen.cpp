@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "../vendors/vendors.hpp"
+#include "families/family.hpp"
 #include "scaling.hpp"
 #include "ropegen/error.hpp"
 
@@ -32,12 +33,6 @@ int pow2_floor(int x) {
   return p;
 }
 
-/// Hex float literal: exact, and accepted by every compiler ropegen drives.
-std::string float_literal(float f) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%af", static_cast<double>(f));
-  return buf;
-}
 
 std::string double_literal(double d) {
   char buf[48];
@@ -55,6 +50,12 @@ const char* elem_type(DType t) {
 }
 
 }  // namespace
+
+std::string float_literal(float f) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%af", static_cast<double>(f));
+  return buf;
+}
 
 const std::string& template_text(const std::string& name) {
   {
@@ -121,16 +122,6 @@ PlanChoice parse_plan_choice(const std::string& text) {
   return c;
 }
 
-std::vector<RowSegment> row_segments(const KernelSpec& spec) {
-  if (!spec.uses_rope()) return {{0, spec.head_dim, false}};
-  const int r0 = spec.rotary_offset, r1 = spec.rotary_offset + spec.rotary_dim;
-  std::vector<RowSegment> row;
-  if (r0 > 0) row.push_back({0, r0, false});
-  row.push_back({r0, spec.rotary_dim, true});
-  if (r1 < spec.head_dim) row.push_back({r1, spec.head_dim - r1, false});
-  return row;
-}
-
 namespace {
 
 /// Lanes (threads) a segment needs at a vector width: a NeoX rotated segment takes one
@@ -151,8 +142,6 @@ bool tiles(const RowSegment& sg, bool neox, int vec) {
   return !(sg.rotate && neox) || (sg.length / 2) % vec == 0;
 }
 
-/// The rope_kv family: one head row per task (Q heads, K heads, V heads), each row a list
-/// of segments that are rotated or copied.
 /// The converter name of an fp8 store type on a target ("e4m3", "e5m2fnuz", ...).
 std::string fp8_suffix(const Target& target, StoreType t) {
   const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
@@ -169,7 +158,7 @@ void bind_fp8(const char* flag, const char* encoder, const Target& target, Store
      << " }\n";
 }
 
-/// The constants of templates/families/rows.h, which every family uses: vector and
+/// The constants of templates/rows.h, which every family uses: vector and
 /// cos/sin shape, fp8 converters, position rows, the scaling family's frequencies.
 void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& plan, const ArgAlignment& align,
                std::ostream& os) {
@@ -240,65 +229,7 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
   }
 }
 
-/// The rope_kv family: one head row per task (Q heads, K heads, V heads), each row a list
-/// of segments that are rotated or copied.
-void bind_rope_kv(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const ArgAlignment&,
-                  std::ostream& os) {
-  const bool rotates = spec.uses_rope();
-  const std::vector<RowSegment> row = row_segments(spec);
-  os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
-     << "constexpr int KV_HEADS = " << spec.kv_heads << ";\n"
-     << "constexpr bool HAS_Q = " << (spec.uses_q() ? "true" : "false") << ";\n"
-     << "constexpr bool HAS_CACHE = " << (spec.uses_cache() ? "true" : "false") << ";\n"
-     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
-     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
-     << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
-     << "// fp8 cache scales and qk_norm.\n"
-     << "using CacheElem = " << (spec.uses_cache() && is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n"
-     << "constexpr bool SCALES_PER_HEAD = " << (spec.scales == Scales::PerHead ? "true" : "false") << ";\n"
-     << "constexpr bool QK_NORM = " << (rotates && spec.qk_norm.on ? "true" : "false") << ";\n"
-     << "constexpr float NORM_EPS = " << float_literal(static_cast<float>(spec.qk_norm.eps)) << ";\n"
-     << "constexpr bool NORM_GEMMA = " << (spec.qk_norm.gemma ? "true" : "false") << ";\n"
-     << "constexpr bool HEAD_STRIDES = " << (spec.heads == Heads::Strided ? "true" : "false") << ";\n"
-     << "constexpr bool SEPARATE_OUTPUTS = " << (rotates && spec.outputs == Outputs::Separate ? "true" : "false")
-     << ";\n"
-     << "constexpr int NUM_TASKS = " << plan.num_tasks << ";\n"
-     << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
-     << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
-     << "RG_DEVICE rg_segment row_segment(int i) {\n"
-     << "  constexpr rg_segment row[NUM_SEGMENTS] = {";
-  for (size_t i = 0; i < row.size(); ++i)
-    os << (i ? ", " : "") << "{" << row[i].offset << ", " << row[i].length << ", " << (row[i].rotate ? "true" : "false")
-       << "}";
-  os << "};\n  return row[i];\n}\n";
-}
-
-/// The mla family: q's rope part rotated in place; kv_c || rotated k_pe as one cache row.
-void bind_mla(const KernelSpec& spec, const Target&, const LaunchPlan&, const ArgAlignment&, std::ostream& os) {
-  os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
-     << "constexpr int ROTARY_OFFSET = " << spec.rotary_offset << ";\n"
-     << "constexpr int KV_LORA = " << spec.kv_lora_rank << ";\n"
-     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
-     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
-     << "using CacheElem = " << (is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n";
-}
-
 }  // namespace
-
-const std::vector<KernelFamily>& kernel_families() {
-  static const std::vector<KernelFamily> families = {
-      {"rope_kv", "rope_kv.hip", {Op::Rope, Op::KvAppend, Op::RopeKvAppend}, bind_rope_kv},
-      {"mla", "mla.hip", {Op::MlaRopeAppend}, bind_mla},
-  };
-  return families;
-}
-
-const KernelFamily& family_for(Op op) {
-  for (const KernelFamily& f : kernel_families())
-    for (Op o : f.ops)
-      if (o == op) return f;
-  throw Error(ErrorKind::Internal, std::string("no kernel family serves op = ") + to_string(op));
-}
 
 LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& choice) {
   const int wave = spec.wave_for(target);
@@ -307,12 +238,11 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
                                      target.id());
   }
   const bool neox = spec.uses_rope() && spec.style == Style::Neox;
-  // mla: the rows a thread walks are the rotated stretches (q_pe, k_pe); kv_c is copied in
-  // whole vectors beside them, so the vector must tile it too.
-  const bool mla = spec.op == Op::MlaRopeAppend;
-  const std::vector<RowSegment> row =
-      mla ? std::vector<RowSegment>{{spec.rotary_offset, spec.rotary_dim, true}, {0, spec.kv_lora_rank, false}}
-          : row_segments(spec);
+  // The family's rows: the walked segments give the lanes, and the vector must tile those
+  // and the stretches copied beside them.
+  const PlanShape shape = family_of(spec.op).shape(spec);
+  std::vector<RowSegment> row = shape.walked;
+  row.insert(row.end(), shape.tiled.begin(), shape.tiled.end());
 
   // Widest vector (at most 16 bytes) that tiles every segment of the head row.
   int vec = 16 / dtype_bytes(spec.dtype);
@@ -323,16 +253,13 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   }
   if (spec.uses_rope() && !neox && vec < 2) vec = 2;  // a GPT-J vector holds whole pairs; rot is even
   int lanes = 0;
-  for (const RowSegment& sg : row) lanes += segment_lanes(sg, neox, vec);
-  if (mla) lanes = segment_lanes(row[0], neox, vec);
+  for (const RowSegment& sg : shape.walked) lanes += segment_lanes(sg, neox, vec);
 
   LaunchPlan plan;
   plan.wave = wave;
   plan.vec = vec;
   plan.lanes_per_head = lanes;
-  // mla: q heads, k_pe, and kv_c in rotary_dim-wide chunks (mla.hip).
-  plan.num_tasks = mla ? spec.q_heads + 1 + spec.kv_lora_rank / spec.rotary_dim
-                       : (spec.uses_q() ? spec.q_heads : 0) + spec.kv_heads * (spec.uses_cache() ? 2 : 1);
+  plan.num_tasks = shape.tasks_per_token;
   // About 256 threads per block, whole waves. Each head group walks about four head tasks
   // per token so cos/sin loads are shared; the rest of the block covers more tokens.
   const int items = std::max(1, 256 / lanes);
@@ -357,7 +284,7 @@ GeneratedSource generate(const KernelSpec& spec, const Target& target, const Pla
 }
 
 GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchPlan& plan) {
-  const KernelFamily& family = family_for(spec.op);
+  const Family& family = family_of(spec.op);
   const int nj = cos_sin_per_lane(spec, plan.vec);
 
   GeneratedSource out;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "families/family.hpp"
 #include "ropegen/plan.hpp"
 #include "ropegen/spec.hpp"
 #include "ropegen/target.hpp"
@@ -26,31 +27,8 @@ struct GeneratedSource {
 /// Parses "TOKENSxGROUPS" (e.g. "4x8"); throws Error(Spec) naming the text.
 PlanChoice parse_plan_choice(const std::string& text);
 
-/// A stretch of a head row: [offset, offset + length) rotated (pairs by the spec's style)
-/// or copied. A family's rows are lists of segments, so a new layout (a rotated part at
-/// the end of the head, a latent part beside a rotated one) is data, not a branch.
-struct RowSegment {
-  int offset = 0;
-  int length = 0;
-  bool rotate = false;
-};
-
-/// The head row of the rope_kv family for a spec.
-std::vector<RowSegment> row_segments(const KernelSpec& spec);
-
-/// A kernel family: one template file and the constants it needs bound, serving some ops.
-struct KernelFamily {
-  const char* name;           ///< "rope_kv"
-  const char* template_file;  ///< under templates/families/
-  std::vector<Op> ops;        ///< the ops it serves
-  /// Writes the family's constants (inside namespace rg_spec) for a spec and plan.
-  void (*bind)(const KernelSpec& spec, const Target& target, const LaunchPlan& plan, const ArgAlignment& align,
-               std::ostream& os);
-};
-
-/// Every family, and the one that serves an op (Error(Internal) if none does).
-const std::vector<KernelFamily>& kernel_families();
-const KernelFamily& family_for(Op op);
+/// Hex float literal: exact, and accepted by every compiler ropegen drives.
+std::string float_literal(float f);
 
 /// The launch plan for a spec on a target (pure: no text). Throws Error(Spec) if the spec's
 /// wave size is not supported by the target, or a plan choice makes a block over 1024 threads.

@@ -1,6 +1,7 @@
 #include "reference.hpp"
 
 #include "fp8.hpp"
+#include "families/family.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -159,164 +160,147 @@ namespace {
 
 const double kU = std::ldexp(1.0, -24);
 
+}  // namespace
 
-/// Element offset of (slot, kv_head, 0) in a cache, from the layouts in design.md.
-long long cache_offset(const KernelSpec& s, long long slot, int h, long long max_seq) {
-  const long long H = s.kv_heads, D = s.head_dim;
-  if (s.cache.kind == CacheKind::Contiguous) {
-    if (s.cache.order == CacheOrder::Hnd) return (h * max_seq + slot) * D;  // [H, S, D]
-    return (slot * H + h) * D;                                            // [S, H, D]
-  }
-  const long long B = s.cache.block, blk = slot / B, off = slot % B;
-  if (s.cache.order == CacheOrder::Nhd) return ((blk * B + off) * H + h) * D;  // [N, B, H, D]
-  return ((blk * H + h) * B + off) * D;                                        // [N, H, B, D]
+RowWriter::Elem RowWriter::elem(int buf) const {
+  const int f = buf < static_cast<int>(p.buffer_fp8.size()) ? p.buffer_fp8[static_cast<size_t>(buf)] : -1;
+  return {p.spec.dtype, f};
 }
 
-/// A buffer's element: the spec's dtype, or an fp8 format (cache or q output).
-struct Elem {
-  DType dtype;
-  int fp8;  // -1, or an Fp8Format
-  int bytes() const { return fp8 >= 0 ? 1 : dtype_bytes(dtype); }
-};
+/// An element of an fp8 buffer that must hold exactly encode(float(x) / scale): the
+/// kernel divides in fp32, then rounds once.
+void RowWriter::exact_fp8(int dst_buf, long long di, double x, float scale) {
+  Expected& o = out[dst_buf];
+  o.exact[di] = 1;
+  o.bits[di] = fp8_encode(static_cast<Fp8Format>(elem(dst_buf).fp8), static_cast<float>(x) / scale);
+}
 
-struct Writer {
-  const Problem& p;
-  std::vector<Expected>& out;
-  int bytes;  // of the activations
-
-  Elem elem(int buf) const {
-    const int f = buf < static_cast<int>(p.buffer_fp8.size()) ? p.buffer_fp8[static_cast<size_t>(buf)] : -1;
-    return {p.spec.dtype, f};
+/// A rounded element: `v` within `b` as the activation dtype would hold it; in an fp8
+/// buffer v / scale (saturated) within b / scale plus one step of the format there.
+void RowWriter::rounded(int dst_buf, long long di, double v, double b, float scale) {
+  Expected& o = out[dst_buf];
+  o.exact[di] = 0;
+  const Elem el = elem(dst_buf);
+  if (el.fp8 < 0) {
+    o.value[di] = v;
+    o.bound[di] = b;
+    return;
   }
+  const Fp8Format f = static_cast<Fp8Format>(el.fp8);
+  const double mx = fp8_max(f);
+  const double q = v / scale;
+  const double want = q > mx ? mx : q < -mx ? -mx : q;
+  o.value[di] = want;
+  o.bound[di] = b / scale + fp8_step(f, std::fabs(want) + b / scale) + 2 * kU * std::fabs(q);
+}
 
-  /// An element of an fp8 buffer that must hold exactly encode(float(x) / scale): the
-  /// kernel divides in fp32, then rounds once.
-  void exact_fp8(int dst_buf, long long di, double x, float scale) {
-    Expected& o = out[dst_buf];
-    o.exact[di] = 1;
-    o.bits[di] = fp8_encode(static_cast<Fp8Format>(elem(dst_buf).fp8), static_cast<float>(x) / scale);
-  }
-
-  /// A rounded element: `v` within `b` as the activation dtype would hold it; in an fp8
-  /// buffer v / scale (saturated) within b / scale plus one step of the format there.
-  void rounded(int dst_buf, long long di, double v, double b, float scale) {
-    Expected& o = out[dst_buf];
-    o.exact[di] = 0;
-    const Elem el = elem(dst_buf);
-    if (el.fp8 < 0) {
-      o.value[di] = v;
-      o.bound[di] = b;
-      return;
+void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len) {
+  const Elem el = elem(dst_buf);
+  for (int e = 0; e < (len ? len : p.spec.head_dim); ++e) {
+    const long long di = dst_off + e;
+    if (el.fp8 >= 0) {
+      exact_fp8(dst_buf, di, decode(p.spec.dtype, &p.buffers[src_buf][(src_off + e) * bytes]), scale);
+      continue;
     }
-    const Fp8Format f = static_cast<Fp8Format>(el.fp8);
-    const double mx = fp8_max(f);
-    const double q = v / scale;
-    const double want = q > mx ? mx : q < -mx ? -mx : q;
-    o.value[di] = want;
-    o.bound[di] = b / scale + fp8_step(f, std::fabs(want) + b / scale) + 2 * kU * std::fabs(q);
+    Expected& x = out[dst_buf];
+    x.exact[di] = 1;
+    std::memcpy(&x.bits[di * bytes], &p.buffers[src_buf][(src_off + e) * bytes], bytes);
   }
+}
 
-  void copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len = 0) {
-    const Elem el = elem(dst_buf);
-    for (int e = 0; e < (len ? len : p.spec.head_dim); ++e) {
-      const long long di = dst_off + e;
-      if (el.fp8 >= 0) {
-        exact_fp8(dst_buf, di, decode(p.spec.dtype, &p.buffers[src_buf][(src_off + e) * bytes]), scale);
-        continue;
-      }
-      Expected& x = out[dst_buf];
-      x.exact[di] = 1;
-      std::memcpy(&x.bits[di * bytes], &p.buffers[src_buf][(src_off + e) * bytes], bytes);
+/// pos(j): the position frequency index j uses; seq_len: the token's sequence length;
+/// `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`: fp8 stores.
+/// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and 0 keep them).
+void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
+                           const std::vector<double>* weight, float scale, int row_len, int offset) {
+  const double seq_len = this->seq_len(token);
+  const KernelSpec& s = p.spec;
+  const int D = row_len ? row_len : s.head_dim;
+  const int d = s.rotary_dim;
+  const int r0 = offset >= 0 ? offset : s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
+  // The row the rotation reads: x, or with qk_norm y = x / sqrt(mean(x^2) + eps) * w (Gemma:
+  // * (1 + w)), which the kernel computes in fp32 (error below (D + 8) u relative) and
+  // rounds to the dtype; err holds each input's bound.
+  std::vector<double> xs(static_cast<size_t>(D)), err(static_cast<size_t>(D), 0.0);
+  for (int e = 0; e < D; ++e) xs[e] = decode(s.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
+  if (weight) {
+    double sq = 0;
+    for (double v : xs) sq += v * v;
+    const double r = 1 / std::sqrt(sq / D + s.qk_norm.eps);
+    for (int e = 0; e < D; ++e) {
+      const double w = (*weight)[static_cast<size_t>(e)];
+      xs[e] = xs[e] * r * (s.qk_norm.gemma ? 1 + w : w);
+      err[e] = (D + 8) * kU * std::fabs(xs[e]) + (s.dtype != DType::F32 ? ulp(s.dtype, std::fabs(xs[e])) : 0);
     }
   }
-
-  /// pos(j): the position frequency index j uses; seq_len: the token's sequence length;
-  /// `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`: fp8 stores.
-  /// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and 0 keep them).
-  template <class PosFn>
-  void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, PosFn pos_of, double seq_len,
-                  const std::vector<double>* weight, float scale, int row_len = 0, int offset = -1) {
-    const KernelSpec& s = p.spec;
-    const int D = row_len ? row_len : s.head_dim;
-    const int d = s.rotary_dim;
-    const int r0 = offset >= 0 ? offset : s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
-    // The row the rotation reads: x, or with qk_norm y = x / sqrt(mean(x^2) + eps) * w (Gemma:
-    // * (1 + w)), which the kernel computes in fp32 (error below (D + 8) u relative) and
-    // rounds to the dtype; err holds each input's bound.
-    std::vector<double> xs(static_cast<size_t>(D)), err(static_cast<size_t>(D), 0.0);
-    for (int e = 0; e < D; ++e) xs[e] = decode(s.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
-    if (weight) {
-      double sq = 0;
-      for (double v : xs) sq += v * v;
-      const double r = 1 / std::sqrt(sq / D + s.qk_norm.eps);
-      for (int e = 0; e < D; ++e) {
-        const double w = (*weight)[static_cast<size_t>(e)];
-        xs[e] = xs[e] * r * (s.qk_norm.gemma ? 1 + w : w);
-        err[e] = (D + 8) * kU * std::fabs(xs[e]) + (s.dtype != DType::F32 ? ulp(s.dtype, std::fabs(xs[e])) : 0);
-      }
-    }
-    for (int row_e = 0; row_e < D; ++row_e) {
-      const int e = row_e - r0;  // index within the rotated stretch
-      const long long di = dst_off + row_e;
-      if (e < 0 || e >= d) {  // outside the rotated stretch: unchanged (normalized with qk_norm)
-        if (weight) {
-          rounded(dst_buf, di, xs[row_e], err[row_e], scale);
-        } else if (elem(dst_buf).fp8 >= 0) {
-          exact_fp8(dst_buf, di, xs[row_e], scale);
-        } else {
-          Expected& o = out[dst_buf];
-          o.exact[di] = 1;
-          std::memcpy(&o.bits[di * bytes], &p.buffers[src_buf][(src_off + row_e) * bytes], bytes);
-        }
-        continue;
-      }
-      // The pair (x0, x1) this element belongs to, and whether it is the first of the two.
-      int j, i0, i1;
-      if (s.style == Style::Neox) {
-        j = e < d / 2 ? e : e - d / 2;
-        i0 = j;
-        i1 = j + d / 2;
+  for (int row_e = 0; row_e < D; ++row_e) {
+    const int e = row_e - r0;  // index within the rotated stretch
+    const long long di = dst_off + row_e;
+    if (e < 0 || e >= d) {  // outside the rotated stretch: unchanged (normalized with qk_norm)
+      if (weight) {
+        rounded(dst_buf, di, xs[row_e], err[row_e], scale);
+      } else if (elem(dst_buf).fp8 >= 0) {
+        exact_fp8(dst_buf, di, xs[row_e], scale);
       } else {
-        j = e / 2;
-        i0 = 2 * j;
-        i1 = 2 * j + 1;
+        Expected& o = out[dst_buf];
+        o.exact[di] = 1;
+        std::memcpy(&o.bits[di * bytes], &p.buffers[src_buf][(src_off + row_e) * bytes], bytes);
       }
-      const long long pos = pos_of(j);
-      double c, sn, attention = 1, angle = 0;
-      bool computed = s.cos_sin.source == CosSinSource::Compute;
-      if (!computed) {
-        c = p.table[p.cos_offset + pos * p.table_stride + j];
-        sn = p.table[p.sin_offset + pos * p.table_stride + j];
-      } else {
-        const double inv = inv_freq(s.cos_sin, j, d, seq_len);
-        // angle = fp32: one fp32 multiply of fp32 values, as specified; exact: in double.
-        angle = s.angle == Angle::Exact ? static_cast<double>(pos) * inv
-                                        : static_cast<float>(pos) * static_cast<float>(inv);
-        attention = static_cast<float>(reference::attention(s.cos_sin, seq_len));
-        c = std::cos(angle) * attention;
-        sn = std::sin(angle) * attention;
-      }
-      const double x0 = xs[r0 + i0], x1 = xs[r0 + i1];
-      // First of the pair: x0 c - x1 s; second: x1 c + x0 s. The bound uses this element's
-      // own two products.
-      const double p_cos = e == i0 ? x0 * c : x1 * c;
-      const double p_sin = e == i0 ? -x1 * sn : x0 * sn;
-      const double v = p_cos + p_sin;
-      double b = 4 * kU * (std::fabs(p_cos) + std::fabs(p_sin));
-      b += (e == i0 ? err[r0 + i0] : err[r0 + i1]) * std::fabs(c) + (e == i0 ? err[r0 + i1] : err[r0 + i0]) * std::fabs(sn);
-      if (computed) b += 4 * kU * attention * (std::fabs(x0) + std::fabs(x1));
-      // dynamic with choose = runtime: the kernel computes inv_freq in double from the
-      // token's length, which may round to the neighbouring float: one fp32 ulp of the angle.
-      if (computed && s.angle == Angle::Fp32 && s.cos_sin.scaling == Scaling::Dynamic && s.cos_sin.runtime_length())
-        b += 2 * kU * std::fabs(angle) * attention * (std::fabs(x0) + std::fabs(x1));
-      if (attention != 1) b += 2 * kU * (std::fabs(p_cos) + std::fabs(p_sin));  // c * m, s * m in fp32
-      if (s.dtype != DType::F32) b += ulp(s.dtype, std::fabs(v) + b);
-      rounded(dst_buf, di, v, b, scale);
+      continue;
     }
+    // The pair (x0, x1) this element belongs to, and whether it is the first of the two.
+    int j, i0, i1;
+    if (s.style == Style::Neox) {
+      j = e < d / 2 ? e : e - d / 2;
+      i0 = j;
+      i1 = j + d / 2;
+    } else {
+      j = e / 2;
+      i0 = 2 * j;
+      i1 = 2 * j + 1;
+    }
+    const long long pos = position(token, j);
+    double c, sn, attention = 1, angle = 0;
+    bool computed = s.cos_sin.source == CosSinSource::Compute;
+    if (!computed) {
+      c = p.table[p.cos_offset + pos * p.table_stride + j];
+      sn = p.table[p.sin_offset + pos * p.table_stride + j];
+    } else {
+      const double inv = inv_freq(s.cos_sin, j, d, seq_len);
+      // angle = fp32: one fp32 multiply of fp32 values, as specified; exact: in double.
+      angle = s.angle == Angle::Exact ? static_cast<double>(pos) * inv
+                                      : static_cast<float>(pos) * static_cast<float>(inv);
+      attention = static_cast<float>(reference::attention(s.cos_sin, seq_len));
+      c = std::cos(angle) * attention;
+      sn = std::sin(angle) * attention;
+    }
+    const double x0 = xs[r0 + i0], x1 = xs[r0 + i1];
+    // First of the pair: x0 c - x1 s; second: x1 c + x0 s. The bound uses this element's
+    // own two products.
+    const double p_cos = e == i0 ? x0 * c : x1 * c;
+    const double p_sin = e == i0 ? -x1 * sn : x0 * sn;
+    const double v = p_cos + p_sin;
+    double b = 4 * kU * (std::fabs(p_cos) + std::fabs(p_sin));
+    b += (e == i0 ? err[r0 + i0] : err[r0 + i1]) * std::fabs(c) + (e == i0 ? err[r0 + i1] : err[r0 + i0]) * std::fabs(sn);
+    if (computed) b += 4 * kU * attention * (std::fabs(x0) + std::fabs(x1));
+    // dynamic with choose = runtime: the kernel computes inv_freq in double from the
+    // token's length, which may round to the neighbouring float: one fp32 ulp of the angle.
+    if (computed && s.angle == Angle::Fp32 && s.cos_sin.scaling == Scaling::Dynamic && s.cos_sin.runtime_length())
+      b += 2 * kU * std::fabs(angle) * attention * (std::fabs(x0) + std::fabs(x1));
+    if (attention != 1) b += 2 * kU * (std::fabs(p_cos) + std::fabs(p_sin));  // c * m, s * m in fp32
+    if (s.dtype != DType::F32) b += ulp(s.dtype, std::fabs(v) + b);
+    rounded(dst_buf, di, v, b, scale);
   }
-};
+}
 
-}  // namespace
+long long RowWriter::position(long long token, int j) const {
+  const long long rows_apart = p.positions_stride ? p.positions_stride : p.tokens;
+  return p.positions[static_cast<size_t>(position_row(p.spec.positions, j) * rows_apart + token)];
+}
+
+double RowWriter::seq_len(long long token) const {
+  return p.seq_lens.empty() ? 0 : static_cast<double>(p.seq_lens[static_cast<size_t>(token)]);
+}
 
 std::vector<Expected> expect(const Problem& p) {
   const KernelSpec& s = p.spec;
@@ -330,75 +314,9 @@ std::vector<Expected> expect(const Problem& p) {
     out[i].exact.assign(n, 1);
     out[i].bits = p.buffers[i];  // untouched elements keep their bytes
   }
-  Writer w{p, out, bytes};
-  const long long D = s.head_dim;
-  auto hs = [&](const TensorView& v) { return v.head_stride ? v.head_stride : D; };
-  const long long rows_apart = p.positions_stride ? p.positions_stride : p.tokens;
-  for (long long t = 0; t < p.tokens; ++t) {
-    const long long pos = p.positions.empty() ? 0 : p.positions[t];
-    auto pos_of = [&](int j) { return p.positions[position_row(s.positions, j) * rows_apart + t]; };
-    const double seq_len = p.seq_lens.empty() ? 0 : static_cast<double>(p.seq_lens[t]);
-    const std::vector<double>* qw = s.qk_norm.on ? &p.q_norm_weight : nullptr;
-    const std::vector<double>* kw = s.qk_norm.on ? &p.k_norm_weight : nullptr;
-    if (s.op == Op::MlaRopeAppend) {
-      // q_pe rotated in place; the cache row kv_c || rotated k_pe (one scale for the row).
-      for (int h = 0; h < s.q_heads; ++h) {
-        const long long off = p.q.offset + t * p.q.stride + h * D;
-        w.rotate_row(p.q.buffer, off, p.q.buffer, off, pos_of, seq_len, nullptr, 1.0f);
-      }
-      const long long slot = p.slots.empty() ? pos : p.slots[t];
-      if (slot < 0) continue;
-      if (s.cache.kind == CacheKind::Contiguous && s.cache.order == CacheOrder::Hnd && slot >= p.max_seq) continue;
-      const long long row = slot * (s.kv_lora_rank + s.rotary_dim);
-      const float sc = p.k_scale.empty() ? 1.0f : p.k_scale[0];
-      w.copy_row(p.v.buffer, p.v.offset + t * p.v.stride, p.k_cache, row, sc, s.kv_lora_rank);
-      w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride, p.k_cache, row + s.kv_lora_rank, pos_of, seq_len, nullptr,
-                   sc, s.rotary_dim, 0);
-      continue;
-    }
-    if (s.op != Op::KvAppend) {
-      for (int h = 0; h < s.q_heads; ++h) {
-        const long long off = p.q.offset + t * p.q.stride + h * hs(p.q);
-        if (p.q_out.buffer >= 0)
-          w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, pos_of, seq_len,
-                       qw, p.q_scale);
-        else
-          w.rotate_row(p.q.buffer, off, p.q.buffer, off, pos_of, seq_len, qw, 1.0f);
-      }
-    }
-    if (s.op == Op::Rope) {
-      for (int h = 0; h < s.kv_heads && p.k.buffer >= 0; ++h) {
-        const long long off = p.k.offset + t * p.k.stride + h * hs(p.k);
-        if (p.k_out.buffer >= 0)
-          w.rotate_row(p.k.buffer, off, p.k_out.buffer, p.k_out.offset + t * p.k_out.stride + h * D, pos_of, seq_len,
-                       kw, 1.0f);
-        else
-          w.rotate_row(p.k.buffer, off, p.k.buffer, off, pos_of, seq_len, kw, 1.0f);
-      }
-      continue;
-    }
-    // rope_kv_append with k_out: the rotated k is written there for every token, padding too.
-    if (s.op == Op::RopeKvAppend && p.k_out.buffer >= 0)
-      for (int h = 0; h < s.kv_heads; ++h)
-        w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride + h * hs(p.k), p.k_out.buffer,
-                     p.k_out.offset + t * p.k_out.stride + h * D, pos_of, seq_len, kw, 1.0f);
-    const long long slot = p.slots.empty() ? pos : p.slots[t];
-    if (slot < 0) continue;  // padding
-    // contiguous(order = hnd): [kv_heads, max_seq, head_dim]; a slot past max_seq is skipped.
-    if (s.cache.kind == CacheKind::Contiguous && s.cache.order == CacheOrder::Hnd && slot >= p.max_seq) continue;
-    for (int h = 0; h < s.kv_heads; ++h) {
-      const long long dst = cache_offset(s, slot, h, p.max_seq);
-      // fp8 caches: one scale, or one per KV head.
-      auto scale_of = [&](const std::vector<float>& sc) {
-        return sc.empty() ? 1.0f : sc[sc.size() == 1 ? 0 : static_cast<size_t>(h)];
-      };
-      const long long ksrc = p.k.offset + t * p.k.stride + h * hs(p.k);
-      const long long vsrc = p.v.offset + t * p.v.stride + h * hs(p.v);
-      if (s.op == Op::RopeKvAppend) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, pos_of, seq_len, kw, scale_of(p.k_scale));
-      else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst, scale_of(p.k_scale));
-      w.copy_row(p.v.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale));
-    }
-  }
+  RowWriter w{p, out, bytes};
+  const Family& family = family_of(s.op);
+  for (long long t = 0; t < p.tokens; ++t) family.expect_token(p, w, t);
   return out;
 }
 

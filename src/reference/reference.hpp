@@ -1,4 +1,5 @@
-// An independent double-precision model of the three ops. It shares no code with the
+// An independent double-precision model of the ops (each family's per-token model is in
+// src/families/<name>/, written with RowWriter). It shares no code with the
 // templates: its own decoding of f16/bf16, its own pair indexing, its own cache addressing,
 // written from design.md and rope-math.md.
 #pragma once
@@ -64,6 +65,40 @@ double ulp(DType t, double x);
 /// The step between neighbouring values of an fp8 format at magnitude |x| (the larger of
 /// the two steps around it).
 double fp8_step(Fp8Format f, double x);
+
+/// Writes the expected contents of rows: what a family's reference (expect_token in
+/// src/families/<name>/) is built from.
+class RowWriter {
+ public:
+  RowWriter(const Problem& problem, std::vector<Expected>& out, int bytes) : p(problem), out(out), bytes(bytes) {}
+  /// Copies a row of `len` elements (0: head_dim); into an fp8 buffer as encode(x / scale).
+  void copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len = 0);
+  /// Rotates a head row of token `token` (its positions and sequence length from the
+  /// problem). `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`:
+  /// fp8 stores; `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row:
+  /// 0 and -1 keep them).
+  void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
+                  const std::vector<double>* weight, float scale, int row_len = 0, int offset = -1);
+  /// The position frequency index j of a token reads (its position row).
+  long long position(long long token, int j) const;
+  /// The token's sequence length (0 when the problem has none).
+  double seq_len(long long token) const;
+
+ private:
+  /// A buffer's element: the spec's dtype, or an fp8 format (cache or q output).
+  struct Elem {
+    DType dtype;
+    int fp8;  // -1, or an Fp8Format
+    int bytes() const { return fp8 >= 0 ? 1 : dtype_bytes(dtype); }
+  };
+  Elem elem(int buf) const;
+  void exact_fp8(int dst_buf, long long di, double x, float scale);
+  void rounded(int dst_buf, long long di, double v, double b, float scale);
+
+  const Problem& p;
+  std::vector<Expected>& out;
+  int bytes;  // of the activations
+};
 
 /// Expected contents of every buffer after the op, with per-element error bounds:
 /// f32: 4u(|x0 c| + |x1 s|), u = 2^-24; f16/bf16: that plus one ulp of the dtype at the

@@ -10,6 +10,8 @@
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 #include "compile/compile.hpp"
+#include "families/family.hpp"
+#include "runtime/args.hpp"
 
 namespace ropegen {
 namespace {
@@ -68,50 +70,45 @@ const std::vector<ArgField>& kernel_args_fields() {
   return fields;
 }
 
-/// The element name of a store type on a target (fp8: the encoding the target uses), and
-/// its bytes.
-std::string store_name(const KernelSpec& s, StoreType t, const Target* target) {
-  if (t == StoreType::Auto) return to_string(s.dtype);
+std::string ArgContext::store_name(StoreType t) const {
+  if (t == StoreType::Auto) return to_string(spec.dtype);
   if (!is_fp8(t)) return to_string(t);
   const bool fnuz = target ? fp8_fnuz_on(target->caps, t) : (t == StoreType::Fp8E4m3Fnuz || t == StoreType::Fp8E5m2Fnuz);
   const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
   return std::string(e4m3 ? "fp8_e4m3" : "fp8_e5m2") + (fnuz ? "fnuz" : "");
 }
 
-int store_bytes(const KernelSpec& s, StoreType t) {
-  if (t == StoreType::Auto) return dtype_bytes(s.dtype);
+int ArgContext::store_bytes(StoreType t) const {
+  if (t == StoreType::Auto) return dtype_bytes(spec.dtype);
   if (is_fp8(t)) return 1;
   return t == StoreType::F32 ? 4 : 2;
 }
 
-/// cos and sin, [positions, rotary_dim / 2] with cos_sin_stride, when the spec reads tables.
-void table_requirements(const KernelSpec& s, const ArgAlignment& al, std::vector<ArgRequirement>& out) {
-  if (s.cos_sin.source != CosSinSource::Table) return;
+void ArgContext::tables(std::vector<ArgRequirement>& out) const {
+  if (spec.cos_sin.source != CosSinSource::Table) return;
   for (const char* name : {"cos", "sin"}) {
     ArgRequirement t{name};
     t.why = "the spec says cos_sin = table";
     t.dtype = "f32";
-    t.align = al.table_bytes;
-    t.shape = {kDimFree, s.rotary_dim / 2};
+    t.align = align.table_bytes;
+    t.shape = {kDimFree, spec.rotary_dim / 2};
     t.stride = "cos_sin_stride";
-    t.min_stride = s.rotary_dim / 2;
-    t.stride_multiple = al.table_elems;
+    t.min_stride = spec.rotary_dim / 2;
+    t.stride_multiple = align.table_elems;
     out.push_back(t);
   }
 }
 
-/// A per-token index argument (positions, slot_mapping, seq_lens) of the spec's index type.
-ArgRequirement index_arg(const char* name, const KernelSpec& s, std::string why) {
+ArgRequirement ArgContext::index(const char* name, std::string why) const {
   ArgRequirement r{name};
   r.why = std::move(why);
-  r.dtype = index_dtype(s);
-  r.align = index_bytes(s);
+  r.dtype = index_dtype(spec);
+  r.align = index_bytes(spec);
   r.shape = {kDimTokens};
   return r;
 }
 
-/// An f32 scale argument of n values in device memory.
-ArgRequirement scale_arg(const char* name, long long n, std::string why) {
+ArgRequirement ArgContext::scale(const char* name, long long n, std::string why) const {
   ArgRequirement r{name};
   r.why = std::move(why);
   r.dtype = "f32";
@@ -120,139 +117,26 @@ ArgRequirement scale_arg(const char* name, long long n, std::string why) {
   return r;
 }
 
-/// The rope_kv family: q, k, v rows (and q_out, k_out), indices, tables, caches, fp8 scales,
-/// norm weights, the bounds buffer. `rows(name, stride, heads, access, why)` appends a
-/// [tokens, heads, head_dim] argument.
-template <class Rows>
-void rope_kv_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target, Rows&& rows,
-                          std::vector<ArgRequirement>& out) {
-  const std::string elem = to_string(s.dtype);
-  const long long hd = s.head_dim;
-  const bool paged = s.cache.kind == CacheKind::Paged;
-  if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
-  rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write",
-       s.uses_cache() ? "the op appends k to the cache" : "optional for op = rope: null rotates q only");
-  if (!s.uses_cache()) out.back().required = false;
-  if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
-  if (s.uses_rope() && s.outputs == Outputs::Separate) {  // out-of-place outputs, heads packed
-    const bool q8 = is_fp8(s.q_dtype);
-    rows("q_out", "q_out_stride", s.q_heads, "write",
-         q8 ? "q_dtype = fp8: the rotated q is written here in fp8" : "optional: the rotated q goes here instead of in place");
-    out.back().required = q8;
-    out.back().dtype = store_name(s, s.q_dtype, target);
-    out.back().align = al.row_elems * store_bytes(s, s.q_dtype);
-    rows("k_out", "k_out_stride", s.kv_heads, "write",
-         s.uses_cache() ? "optional: the rotated k is also written here" : "optional: the rotated k goes here instead of in place");
-    out.back().required = false;
-  }
-  if (s.uses_cache() || s.uses_rope()) {
-    ArgRequirement pos = index_arg("positions", s, s.uses_rope() ? "RoPE needs a position per token"
-                                                                 : "without slot_mapping a contiguous cache is written at each position");
-    pos.required = s.uses_rope();
-    if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {
-      pos.why = "RoPE needs t, h, w positions per token (rows positions_stride apart; 0: num_tokens)";
-      pos.shape = {3, kDimTokens};
-    }
-    pos.unless_slots = !s.uses_rope();
-    out.push_back(pos);
-  }
-  if (s.uses_rope() && s.cos_sin.runtime_length())
-    out.push_back(index_arg("seq_lens", s, std::string(scaling_family(s.cos_sin.scaling).name) +
-                                               " with choose = runtime reads each token's sequence length"));
-  if (s.uses_cache()) {
-    ArgRequirement slots =
-        index_arg("slot_mapping", s, paged ? "a paged cache needs a slot per token" : "optional: the position is the slot");
-    slots.required = paged;
-    out.push_back(slots);
-  }
-  if (s.uses_rope()) table_requirements(s, al, out);
-  if (s.uses_cache()) {
-    const long long kv = s.kv_heads, b = s.cache.block;
-    const bool hnd = s.cache.order == CacheOrder::Hnd;
-    for (const char* name : {"k_cache", "v_cache"}) {
-      ArgRequirement c{name};
-      c.why = "the op appends to the cache";
-      c.dtype = store_name(s, s.cache_dtype, target);
-      c.access = "write";
-      c.align = al.row_elems * store_bytes(s, s.cache_dtype);
-      if (paged) c.shape = hnd ? std::vector<long long>{kDimFree, kv, b, hd} : std::vector<long long>{kDimFree, b, kv, hd};
-      else c.shape = hnd ? std::vector<long long>{kv, kDimFree, hd} : std::vector<long long>{kDimFree, kv, hd};
-      out.push_back(c);
-    }
-  }
-  if (s.uses_cache() && is_fp8(s.cache_dtype))
-    for (const char* name : {"k_scale", "v_scale"})
-      out.push_back(scale_arg(name, s.scales == Scales::PerHead ? s.kv_heads : 1,
-                              std::string("the fp8 cache stores x / scale (scales = ") + to_string(s.scales) + ")"));
-  if (s.uses_rope() && is_fp8(s.q_dtype)) out.push_back(scale_arg("q_scale", 1, "the fp8 q_out stores q / q_scale"));
-  if (s.uses_rope() && s.qk_norm.on)
-    for (const char* name : {"q_norm_weight", "k_norm_weight"}) {
-      ArgRequirement w{name};
-      w.why = "the spec says qk_norm = rms(...)";
-      w.dtype = elem;
-      w.align = al.tensor_bytes;
-      w.shape = {hd};
-      out.push_back(w);
-    }
-  if (s.checks == Checks::Bounds) {
-    ArgRequirement e{"bounds_error"};
-    e.why = "the spec says checks = bounds";
-    e.dtype = "u64";
-    e.access = "read_write";
-    e.align = 8;
-    e.shape = {4};
-    out.push_back(e);
-  }
-}
-
-/// mla_rope_append: q [tokens, q_heads, head_dim] (rope part in place), k = k_pe [tokens,
-/// rotary_dim], v = kv_c [tokens, kv_lora_rank], k_cache rows of kv_lora_rank + rotary_dim.
-template <class Rows>
-void mla_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target, Rows&& rows,
-                      std::vector<ArgRequirement>& out) {
-  rows("q", "q_stride", s.q_heads, "read_write", "op = mla_rope_append rotates q's rope part in place");
-  rows("k", "k_stride", 1, "read", "k_pe: the rope part of the cache row");
-  out.back().shape = {kDimTokens, s.rotary_dim};
-  out.back().min_stride = s.rotary_dim;
-  rows("v", "v_stride", 1, "read", "kv_c: the latent part of the cache row");
-  out.back().shape = {kDimTokens, s.kv_lora_rank};
-  out.back().min_stride = s.kv_lora_rank;
-  const bool paged = s.cache.kind == CacheKind::Paged;
-  out.push_back(index_arg("positions", s, "RoPE needs a position per token"));
-  ArgRequirement slots =
-      index_arg("slot_mapping", s, paged ? "a paged cache needs a slot per token" : "optional: the position is the slot");
-  slots.required = paged;
-  out.push_back(slots);
-  table_requirements(s, al, out);
-  ArgRequirement c{"k_cache"};
-  c.why = "the op writes kv_c || k_pe rows to the cache";
-  c.dtype = store_name(s, s.cache_dtype, target);
-  c.access = "write";
-  c.align = al.row_elems * store_bytes(s, s.cache_dtype);
-  const long long row = s.kv_lora_rank + s.rotary_dim;
-  c.shape = paged ? std::vector<long long>{kDimFree, s.cache.block, row} : std::vector<long long>{kDimFree, row};
-  out.push_back(c);
-  if (is_fp8(s.cache_dtype)) out.push_back(scale_arg("k_scale", 1, "the fp8 cache stores x / k_scale[0] (kv_c and k_pe)"));
+ArgRequirement ArgContext::rows(const char* name, const char* stride, long long heads, const char* access,
+                                std::string why) const {
+  ArgRequirement r{name};
+  r.why = std::move(why);
+  r.dtype = to_string(spec.dtype);
+  r.access = access;
+  r.align = align.tensor_bytes;
+  r.shape = {kDimTokens, heads, static_cast<long long>(spec.head_dim)};
+  r.stride = stride;
+  r.min_stride = heads * spec.head_dim;
+  r.stride_multiple = align.row_elems;
+  return r;
 }
 
 std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const ArgAlignment& al, const Target* target) {
   std::vector<ArgRequirement> out;
-  auto rows = [&](const char* name, const char* stride, int heads, const char* access, std::string why) {
-    ArgRequirement r{name};
-    r.why = std::move(why);
-    r.dtype = to_string(s.dtype);
-    r.access = access;
-    r.align = al.tensor_bytes;
-    r.shape = {kDimTokens, heads, static_cast<long long>(s.head_dim)};
-    r.stride = stride;
-    r.min_stride = static_cast<long long>(heads) * s.head_dim;
-    r.stride_multiple = al.row_elems;
-    out.push_back(r);
-  };
-  if (s.op == Op::MlaRopeAppend) mla_requirements(s, al, target, rows, out);
-  else rope_kv_requirements(s, al, target, rows, out);
+  family_of(s.op).requirements(ArgContext{s, al, target}, out);
   for (ArgRequirement& r : out) {
-    r.offset = field(r.name).offset;
+    r.name = arg_name(s, r.field);
+    r.offset = field(r.field).offset;
     if (r.stride) r.stride_offset = field(r.stride).offset;
   }
   return out;
@@ -312,7 +196,7 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
       bad(name + " is smaller than head_dim = " + std::to_string(spec.head_dim) + " (0 means packed heads)");
     int multiple = 1;
     for (const ArgRequirement& r : requirements)
-      if (std::strcmp(r.name, h.tensor) == 0) multiple = r.stride_multiple;
+      if (std::strcmp(r.field, h.tensor) == 0) multiple = r.stride_multiple;
     if (h.head_stride % multiple != 0)
       bad(name + " must be a multiple of " + std::to_string(multiple) + " elements (vector width)");
     const long long row = (h.heads - 1) * h.head_stride + spec.head_dim;

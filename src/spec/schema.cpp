@@ -2,8 +2,9 @@
 // check, canonical text and comparison. Everything else (lowering loop, canonical(), the
 // request key, CLI flags, SpecBuilder::set, docs) walks this table.
 //
-// To add a field: a member in KernelSpec (spec.hpp), one row in spec_fields() below, its
-// use in the family's template binding (codegen) and in the reference. The field-mutation
+// To add a field: a member in KernelSpec (spec.hpp), one row in spec_fields() below (or in
+// the family's spec_fields() when only one family reads it), its use in the family's
+// template binding and in its reference (src/families/<name>/). The field-mutation
 // test (tests/test_spec.cpp) then checks that the new field reaches the key and hash.
 #include <algorithm>
 #include <cmath>
@@ -14,6 +15,7 @@
 
 #include "detail.hpp"
 #include "dsl/dsl.hpp"
+#include "families/family.hpp"
 #include "ropegen/spec.hpp"
 
 namespace ropegen {
@@ -79,6 +81,22 @@ std::string join(const std::vector<std::string>& v) {
 
 void fail(const SourceLoc& loc, const std::string& msg) { throw Error(ErrorKind::Spec, msg, loc); }
 
+std::string describe_value(const dsl::Value& v) {
+  if (v.kind == dsl::Value::Kind::Call) return "'" + v.text + "(...)'";
+  if (v.kind == dsl::Value::Kind::List) return "a list";
+  return "'" + v.text + "'";
+}
+
+long long integer(const dsl::Value& v, const std::string& what, const IntRange& r) {
+  if (v.kind != dsl::Value::Kind::Number || !v.is_integer)
+    fail(v.loc, "expected an integer for " + what + ", found " + describe_value(v));
+  if (v.number < static_cast<double>(r.lo) || v.number > static_cast<double>(r.hi))
+    fail(v.loc, what + " = " + v.text + " is out of range; expected " + std::to_string(r.lo) + " to " +
+                    std::to_string(r.hi));
+  return static_cast<long long>(v.number);
+}
+
+
 }  // namespace spec_detail
 
 using namespace spec_detail;
@@ -91,10 +109,12 @@ template <class E>
 using Names = std::vector<std::pair<std::string, E>>;
 
 const Names<Op>& names(Op*) {
-  static const Names<Op> n = {{"rope", Op::Rope},
-                              {"kv_append", Op::KvAppend},
-                              {"rope_kv_append", Op::RopeKvAppend},
-                              {"mla_rope_append", Op::MlaRopeAppend}};
+  // The ops and their DSL names come from the family registry (src/families/registry.cpp).
+  static const Names<Op> n = [] {
+    Names<Op> out;
+    for (const OpRow& r : op_rows()) out.emplace_back(r.name, r.op);
+    return out;
+  }();
   return n;
 }
 const Names<Style>& names(Style*) {
@@ -181,11 +201,6 @@ const char* name_of(E v) {
 
 // ---- value helpers: the DSL's messages, shared with the checks of built specs ----
 
-std::string describe_value(const dsl::Value& v) {
-  if (v.kind == dsl::Value::Kind::Call) return "'" + v.text + "(...)'";
-  if (v.kind == dsl::Value::Kind::List) return "a list";
-  return "'" + v.text + "'";
-}
 
 /// Picks one of the named words; errors list the valid ones.
 template <typename E>
@@ -204,15 +219,6 @@ E pick(const dsl::Value& v, const std::string& what) {
   fail(v.loc, "invalid value " + describe_value(v) + " for " + what + "; valid values: " + join(valid) + hint);
 }
 
-struct IntRange {
-  long long lo, hi;
-  std::string check(const std::string& what, long long v) const {
-    if (v >= lo && v <= hi) return "";
-    return what + " = " + std::to_string(v) + " is out of range; expected " + std::to_string(lo) + " to " +
-           std::to_string(hi);
-  }
-};
-
 struct RealRange {
   double lo, hi;
   bool lo_open;
@@ -224,15 +230,6 @@ struct RealRange {
   }
   std::string check(const std::string& what, double v) const { return check(what, v, format_double(v)); }
 };
-
-long long integer(const dsl::Value& v, const std::string& what, const IntRange& r) {
-  if (v.kind != dsl::Value::Kind::Number || !v.is_integer)
-    fail(v.loc, "expected an integer for " + what + ", found " + describe_value(v));
-  if (v.number < static_cast<double>(r.lo) || v.number > static_cast<double>(r.hi))
-    fail(v.loc, what + " = " + v.text + " is out of range; expected " + std::to_string(r.lo) + " to " +
-                    std::to_string(r.hi));
-  return static_cast<long long>(v.number);
-}
 
 double real(const dsl::Value& v, const std::string& what, const RealRange& r) {
   if (v.kind != dsl::Value::Kind::Number)
@@ -266,42 +263,19 @@ bool is_call_named(const dsl::Value& v, const char* name) {
   return (v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call) && v.text == name;
 }
 
-template <class T>
-int cmp(const T& a, const T& b) {
-  return a < b ? -1 : b < a ? 1 : 0;
-}
-
 // ---- field kinds ----
 
-constexpr unsigned bit(Op op) { return 1u << static_cast<unsigned>(op); }
-constexpr unsigned kRowOps = bit(Op::Rope) | bit(Op::KvAppend) | bit(Op::RopeKvAppend);  // the rope_kv family
-constexpr unsigned kMla = bit(Op::MlaRopeAppend);
-constexpr unsigned kAllOps = kRowOps | kMla;
-constexpr unsigned kRopeOps = bit(Op::Rope) | bit(Op::RopeKvAppend);  // they rotate (and read q)
-constexpr unsigned kCacheOps = bit(Op::KvAppend) | bit(Op::RopeKvAppend);
-
-/// An integer member with a range.
-template <int KernelSpec::*M, long long Lo, long long Hi>
-SpecField int_field(const char* key, const char* values, const char* help, const char* note, unsigned ops,
-                    std::vector<const char*> examples, bool omit_default = false) {
-  return SpecField{key,
-                   values,
-                   help,
-                   note,
-                   ops,
-                   omit_default,
-                   std::move(examples),
-                   [](const SpecField& f, const dsl::Value& v, KernelSpec& s) {
-                     s.*M = static_cast<int>(integer(v, f.key, IntRange{Lo, Hi}));
-                   },
-                   [](const KernelSpec& s, std::string& out) { out += std::to_string(s.*M); },
-                   [](const SpecField& f, const KernelSpec& s) { return IntRange{Lo, Hi}.check(f.key, s.*M); },
-                   [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.*M, b.*M); }};
-}
+// Which ops use a field: by what they touch, and the family serving them.
+const FieldUse kAllOps{};
+const FieldUse kRotating{true, false, nullptr};
+const FieldUse kCaching{false, true, nullptr};
+const FieldUse kRowOps{false, false, "rope_kv"};            // the rope_kv family
+const FieldUse kRopeOps{true, false, "rope_kv"};            // rope_kv's rotating ops
+const FieldUse kCacheOps{false, true, "rope_kv"};           // rope_kv's cache ops
 
 /// An enum member; its names come from the enum's table.
 template <class E, E KernelSpec::*M>
-SpecField enum_field(const char* key, const char* help, unsigned ops, bool omit_default = false,
+SpecField enum_field(const char* key, const char* help, FieldUse ops, bool omit_default = false,
                      std::vector<const char*> examples = {}) {
   static const std::string values = [] {
     std::string v;
@@ -786,23 +760,24 @@ int Positions::row_of(int j) const {
 }
 
 const std::vector<SpecField>& spec_fields() {
-  static const std::vector<SpecField> fields = {
+  static const std::vector<SpecField> fields = [] {
+  std::vector<SpecField> rows = {
       enum_field<Op, &KernelSpec::op>("op", "what the kernel does", kAllOps),
       int_field<&KernelSpec::head_dim, 2, 1024>("head_dim", "even, 2..1024", "elements per head", nullptr,
                                                      kAllOps, {"64", "128", "256"}),
       int_field<&KernelSpec::rotary_dim, 2, 1024>("rotary_dim", "even, 2..head_dim",
                                                        "rotated elements per head; the rest pass through",
-                                                       "head_dim", kRopeOps | kMla, {"32", "64"}),
+                                                       "head_dim", kRotating, {"32", "64"}),
       int_field<&KernelSpec::rotary_offset, 0, 1022>("rotary_offset", "even, 0..head_dim - rotary_dim",
                                                      "first rotated element (DeepSeek's q_pe after q_nope: 128)",
-                                                     nullptr, kRopeOps | kMla,
+                                                     nullptr, kRotating,
                                                      // examples may set other keys so they are valid alone
                                                      {"0 rotary_dim=64", "32 rotary_dim=64", "64 rotary_dim=64"},
                                                      /*omit_default=*/true),
       enum_field<Style, &KernelSpec::style>("style", "rotation pairs: neox (i, i + rot/2), gptj (2i, 2i + 1)",
-                                            kRopeOps | kMla),
+                                            kRotating),
       int_field<&KernelSpec::q_heads, 1, 1024>("q_heads", "1..1024, a multiple of kv_heads", "query heads",
-                                                    nullptr, kRopeOps | kMla, {"32", "64"}),
+                                                    nullptr, kRotating, {"32", "64"}),
       int_field<&KernelSpec::kv_heads, 1, 1024>("kv_heads", "1..1024", "key/value heads (GQA, MQA)", nullptr,
                                                      kRowOps, {"1", "8", "16"}),
       enum_field<DType, &KernelSpec::dtype>("dtype", "element type of q, k, v and the cache", kAllOps),
@@ -811,7 +786,7 @@ const std::vector<SpecField>& spec_fields() {
                 kCosSinValues,
                 "fp32 tables indexed by position, or computed in the kernel",
                 nullptr,
-                kRopeOps | kMla,
+                kRotating,
                 false,
                 {"table", "compute(theta=10000)", "compute(theta=500000)", "compute(theta=10000,scaling=linear(factor=2))",
                  "compute(theta=10000,scaling=linear(factor=4))", "compute(scaling=ntk(factor=2))",
@@ -839,7 +814,7 @@ const std::vector<SpecField>& spec_fields() {
                 kCacheValues,
                 "KV-cache layout the kernel writes",
                 nullptr,
-                kCacheOps | kMla,
+                kCaching,
                 false,
                 {"paged(block=16)", "paged(block=32)", "paged(block=16,order=hnd)", "contiguous(order=hnd)",
                  "contiguous(order=nhd)"},
@@ -886,7 +861,7 @@ const std::vector<SpecField>& spec_fields() {
                                             "cos_sin = compute: fp32 rounds p * inv_freq to fp32 (as the models "
                                             "were trained); exact reduces the angle in double (a few fp32 ulps "
                                             "from fp64 at any position below 2^24)",
-                                            kRopeOps | kMla, /*omit_default=*/true,
+                                            kRotating, /*omit_default=*/true,
                                             {"fp32 cos_sin=compute", "exact cos_sin=compute"}),
       enum_field<Heads, &KernelSpec::heads>("heads",
                                             "packed: a token's heads are head_dim apart; strided: "
@@ -900,7 +875,7 @@ const std::vector<SpecField>& spec_fields() {
           "cache_dtype",
           "storage of the KV cache; auto: dtype; fp8 stores saturate(round(x / scale)) with the target's "
           "encoding (OCP, else FNUZ; _fnuz asks for FNUZ)",
-          kCacheOps | kMla, /*omit_default=*/true,
+          kCaching, /*omit_default=*/true,
           {"auto", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz", "f32 dtype=f32"}),
       enum_field<StoreType, &KernelSpec::q_dtype>(
           "q_dtype", "auto: q keeps dtype; fp8: the rotated q goes to q_out in fp8, scaled by q_scale", kRopeOps,
@@ -920,12 +895,20 @@ const std::vector<SpecField>& spec_fields() {
                 text_qk_norm,
                 check_qk_norm,
                 compare_qk_norm},
-      int_field<&KernelSpec::kv_lora_rank, 1, 8192>(
-          "kv_lora_rank", "1..8192, a multiple of the vector width (16 bytes)",
-          "mla_rope_append: width of the latent kv_c; a cache row is kv_c || rotated k_pe", nullptr, kMla,
-          {"512 op=mla_rope_append", "256 op=mla_rope_append"}),
   };
+  // Rows only one family reads come last, in registry order (src/families/<name>/).
+  for (const Family* f : families())
+    if (f->spec_fields)
+      for (SpecField& row : f->spec_fields()) rows.push_back(std::move(row));
+  return rows;
+  }();
   return fields;
+}
+
+bool SpecField::used_by(Op op) const {
+  const OpRow& r = op_row(op);
+  return (!ops.rotates || r.rotates) && (!ops.caches || r.caches) &&
+         (!ops.family || std::string(ops.family) == family_of(op).name);
 }
 
 const char* to_string(Op v) { return name_of(v); }

@@ -10,6 +10,7 @@
 
 #include "../common/process.hpp"
 #include "detail.hpp"
+#include "families/family.hpp"
 #include "dsl/dsl.hpp"
 #include "ropegen/spec.hpp"
 
@@ -90,8 +91,8 @@ std::string spec_fields_markdown() {
   std::string out = "| key | values | default | ops | meaning |\n|---|---|---|---|---|\n";
   for (const SpecField& f : spec_fields()) {
     std::string ops;
-    for (Op op : {Op::Rope, Op::KvAppend, Op::RopeKvAppend, Op::MlaRopeAppend})
-      if (f.used_by(op)) ops += (ops.empty() ? "" : ", ") + std::string(to_string(op));
+    for (const OpRow& r : op_rows())
+      if (f.used_by(r.op)) ops += (ops.empty() ? "" : ", ") + std::string(r.name);
     std::string values = f.values;
     for (size_t i = 0; (i = values.find('|', i)) != std::string::npos; i += 2) values.replace(i, 1, "\\|");
     out += std::string("| ") + f.key + " | " + values + " | " + f.default_text() + " | " + ops + " | " + f.help +
@@ -202,15 +203,17 @@ void validate(const ParsedSpec& p) {
   }
   if (s.uses_cache() && s.scales == Scales::PerHead && !is_fp8(s.cache_dtype))
     fail(where("scales"), "scales = per_head needs an fp8 cache_dtype (the scales quantize the cache)");
-  if (s.op == Op::MlaRopeAppend && s.kv_lora_rank % (16 / dtype_bytes(s.dtype)) != 0)
-    fail(where("kv_lora_rank"), "kv_lora_rank = " + std::to_string(s.kv_lora_rank) + " is not a multiple of the " +
-                                    "vector width (" + std::to_string(16 / dtype_bytes(s.dtype)) + " " +
-                                    to_string(s.dtype) + " elements = 16 bytes)");
-  if (s.op != Op::MlaRopeAppend && s.uses_q() && s.q_heads % s.kv_heads != 0) {
-    fail(where(is_set("kv_heads") ? "kv_heads" : "q_heads"),
-         "q_heads = " + std::to_string(s.q_heads) + " is not a multiple of kv_heads = " +
-             std::to_string(s.kv_heads) + " (GQA/MQA need kv_heads to divide q_heads)");
-  }
+  // The family's rules name a key, or "a,b": the first of them set explicitly, else the last.
+  family_of(s.op).validate(s, [&](const char* keys, const std::string& message) {
+    std::string list = keys, key;
+    for (size_t at = 0; at <= list.size();) {
+      const size_t comma = std::min(list.find(',', at), list.size());
+      key = list.substr(at, comma - at);
+      if (is_set(key.c_str())) break;
+      at = comma + 1;
+    }
+    fail(where(key.c_str()), message);
+  });
   // Keys that the op ignores are mistakes worth reporting, not silently dropped.
   for (const SpecField& f : spec_fields())
     if (!f.used_by(s.op) && is_set(f.key))

@@ -85,9 +85,29 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   const ArgAlignment& al = kernel.align();
   const int bytes = dtype_bytes(s.dtype);
   const long long D = s.head_dim, T = c.tokens;
-  const bool mla = s.op == Op::MlaRopeAppend;
-  const long long HQ = s.uses_q() ? s.q_heads : 0, HK = mla ? 0 : s.kv_heads;
-  const long long HV = s.uses_cache() && !mla ? s.kv_heads : 0;
+  // The buffers come from the kernel's own argument requirements (its family's list): a
+  // [tokens, heads, head_dim] tensor, or [tokens, width] rows (MLA's k_pe and kv_c).
+  auto req = [&](const char* field) -> const ArgRequirement* {
+    for (const ArgRequirement& r : kernel.arguments())
+      if (std::strcmp(r.field, field) == 0) return &r;
+    return nullptr;
+  };
+  struct Rows {
+    const char* name = nullptr;  // the family's name for it
+    long long heads = 0, width = 0;
+    bool per_head = false;  // [tokens, heads, head_dim]: head strides apply
+  };
+  auto rows_of = [&](const char* field) {
+    Rows r;
+    const ArgRequirement* a = req(field);
+    if (!a) return r;
+    r.name = a->name;
+    r.per_head = a->shape.size() == 3;
+    r.heads = r.per_head ? a->shape[1] : 1;
+    r.width = a->shape.back();
+    return r;
+  };
+  const Rows RQ = rows_of("q"), RK = rows_of("k"), RV = rows_of("v");
   std::mt19937_64 rng(c.seed);
   reference::Problem p;
   p.spec = s;
@@ -101,7 +121,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   // with random finite codes.
   auto fp8_of = [&](const char* name) -> int {
     for (const ArgRequirement& r : kernel.arguments()) {
-      if (std::strcmp(r.name, name) != 0) continue;
+      if (std::strcmp(r.field, name) != 0) continue;
       for (auto f : {reference::Fp8Format::E4M3, reference::Fp8Format::E5M2, reference::Fp8Format::E4M3Fnuz,
                      reference::Fp8Format::E5M2Fnuz})
         if (r.dtype == std::string("fp8_") + reference::to_string(f)) return static_cast<int>(f);
@@ -119,40 +139,32 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   // Row strides get a little slack (one vector) so stride handling is exercised; with
   // head_strides every head does too.
   const long long slack = al.row_elems;
-  const long long HS = c.head_strides ? D + slack : D;
   if (c.packed_qkv) {
-    const long long stride = (HQ + HK + HV) * D + slack;
+    long long stride = slack;
+    for (const Rows* r : {&RQ, &RK, &RV}) stride += r->heads * r->width;
     p.buffers.emplace_back();
     fill(p.buffers[0], T * stride);
     p.buffer_names.push_back("qkv");
     p.q = {0, 0, stride};
-    p.k = {0, HQ * D, stride};
-    p.v = {0, (HQ + HK) * D, stride};
+    p.k = {0, RQ.heads * RQ.width, stride};
+    p.v = {0, RQ.heads * RQ.width + RK.heads * RK.width, stride};
   } else {
-    auto add = [&](const char* name, long long heads) {
-      reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, heads * HS + slack, c.head_strides ? HS : 0};
+    auto add = [&](const Rows& r) {
+      const bool strided = c.head_strides && r.per_head;
+      const long long hs = strided ? r.width + slack : r.width;
+      reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, r.heads * hs + slack, strided ? hs : 0};
       p.buffers.emplace_back();
       fill(p.buffers.back(), std::max<long long>(1, T * tv.stride));
-      p.buffer_names.push_back(name);
+      p.buffer_names.push_back(r.name);
       return tv;
     };
-    if (HQ) p.q = add("q", HQ);
-    if (!(c.without_k && s.op == Op::Rope) && !mla) p.k = add("k", HK);
-    if (HV) p.v = add("v", HV);
+    if (RQ.name) p.q = add(RQ);
+    if (RK.name && !(c.without_k && !req("k")->required)) p.k = add(RK);
+    if (RV.name) p.v = add(RV);
   }
-  if (mla) {  // k_pe [tokens, rotary_dim] and kv_c [tokens, kv_lora_rank], each with slack
-    auto add_rows = [&](const char* name, long long width) {
-      reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, width + slack, 0};
-      p.buffers.emplace_back();
-      fill(p.buffers.back(), std::max<long long>(1, T * tv.stride));
-      p.buffer_names.push_back(name);
-      return tv;
-    };
-    p.k = add_rows("k_pe", s.rotary_dim);
-    p.v = add_rows("kv_c", s.kv_lora_rank);
-  }
-  const bool fp8_q = s.uses_rope() && is_fp8(s.q_dtype);
-  if ((c.out_of_place || fp8_q) && s.uses_rope()) {  // packed heads, a token stride with slack
+  const ArgRequirement* q_out = req("q_out");
+  const bool fp8_q = req("q_scale") != nullptr;
+  if (q_out && (c.out_of_place || q_out->required)) {  // packed heads, a token stride with slack
     auto add_out = [&](const char* name, long long heads) {
       reference::TensorView tv{static_cast<int>(p.buffers.size()), 0, heads * D + slack, 0};
       p.buffers.emplace_back();
@@ -164,8 +176,8 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       p.buffer_names.push_back(name);
       return tv;
     };
-    p.q_out = add_out("q_out", HQ);
-    if (p.k.buffer >= 0) p.k_out = add_out("k_out", HK);
+    p.q_out = add_out("q_out", RQ.heads);
+    if (p.k.buffer >= 0) p.k_out = add_out("k_out", RK.heads);
   }
 
   // Positions, slots and cache.
@@ -196,11 +208,15 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       max_pos = std::max(max_pos, cache_slots + 8);
     }
     // Slack rows after the last head catch writes past the cache (compared like the rest).
-    const long long row = mla ? s.kv_lora_rank + s.rotary_dim : HK * D;
+    // A slot's elements: the cache's fixed dimensions, less the block of a paged one.
+    long long row = 1;
+    for (long long d : req("k_cache")->shape)
+      if (d > 0) row *= d;
+    if (s.cache.kind == CacheKind::Paged) row /= s.cache.block;
     const long long cache_elems = cache_slots * row + (c.past_max_seq ? 8 * row : 0);
     const int f = fp8_of("k_cache");
     for (const char* name : {"k_cache", "v_cache"}) {
-      if (mla && std::strcmp(name, "v_cache") == 0) break;  // one cache of kv_c || k_pe rows
+      if (!req(name)) continue;  // MLA: one cache of kv_c || k_pe rows
       (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = static_cast<int>(p.buffers.size());
       p.buffers.emplace_back();
       p.buffer_fp8.resize(p.buffers.size(), -1);
@@ -210,13 +226,12 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       p.buffer_names.push_back(name);
     }
     if (f >= 0) {
-      // Scales that saturate some values (0.005), reach the subnormals (2), and lie between.
+      // Scales that saturate some values (0.005), reach the subnormals (2), and lie between:
+      // one, or one per KV head, as the kernel's scale arguments say.
       const float pattern[] = {0.01f, 2.0f, 0.005f, 0.25f};
-      const long long n = s.scales == Scales::PerHead && !mla ? HK : 1;
-      for (long long h = 0; h < n; ++h) {
-        p.k_scale.push_back(pattern[h % 4]);
+      for (long long h = 0; req("k_scale") && h < req("k_scale")->shape[0]; ++h) p.k_scale.push_back(pattern[h % 4]);
+      for (long long h = 0; req("v_scale") && h < req("v_scale")->shape[0]; ++h)
         p.v_scale.push_back(pattern[(h + 1) % 4]);
-      }
     }
   }
   if (p.positions.empty() && (rope || s.uses_cache())) {
@@ -311,10 +326,8 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   a.positions = encode_index(p.positions);
   a.slot_mapping = encode_index(p.slots);
   a.seq_lens = encode_index(p.seq_lens);
-  if (!p.k_scale.empty()) {
-    a.k_scale = static_cast<const float*>(dev.upload(p.k_scale.data(), p.k_scale.size() * 4));
-    a.v_scale = static_cast<const float*>(dev.upload(p.v_scale.data(), p.v_scale.size() * 4));
-  }
+  if (!p.k_scale.empty()) a.k_scale = static_cast<const float*>(dev.upload(p.k_scale.data(), p.k_scale.size() * 4));
+  if (!p.v_scale.empty()) a.v_scale = static_cast<const float*>(dev.upload(p.v_scale.data(), p.v_scale.size() * 4));
   if (fp8_q) a.q_scale = static_cast<const float*>(dev.upload(&p.q_scale, 4));
   if (!q_weight_bits.empty()) {
     a.q_norm_weight = dev.upload(q_weight_bits.data(), q_weight_bits.size());

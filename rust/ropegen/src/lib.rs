@@ -534,7 +534,8 @@ fn parse_arguments(v: &json::Value) -> Result<Vec<ArgRequirement>> {
     let mut out = Vec::new();
     for a in args {
         let s = |k: &str| a.get(k).and_then(|x| x.as_str()).map(|x| x.to_string());
-        let name = s("name").ok_or_else(|| bad("an argument without a name"))?;
+        // The block's field ("k"), where a family describes it under its own name ("k_pe").
+        let name = s("field").or_else(|| s("name")).ok_or_else(|| bad("an argument without a name"))?;
         let mut shape = Vec::new();
         for d in a.get("shape").and_then(|x| x.as_array()).unwrap_or(&[]) {
             shape.push(match d {

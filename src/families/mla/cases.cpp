@@ -1,0 +1,42 @@
+// The mla family's cases in the verification matrix: tables and deepseek_yarn, fp8 caches
+// (OCP and FNUZ), every cache layout, DeepSeek-V3's head count, pdl, a kv_c width that is
+// not a multiple of rotary_dim.
+#include <string>
+
+#include "families/mla/mla.hpp"
+#include "verify/verify.hpp"
+
+namespace ropegen {
+
+void mla_matrix(std::vector<MatrixCase>& m) {
+  auto add = [&](const std::string& spec, VerifyCase vc, const std::string& note) { m.push_back({spec, vc, note}); };
+  auto tokens = [](long long n) {
+    VerifyCase v;
+    v.tokens = n;
+    return v;
+  };
+  VerifyCase by_pos = tokens(31);
+  by_pos.slots_from_positions = true;
+  VerifyCase past = tokens(25);
+  past.past_max_seq = true;
+  VerifyCase decode = tokens(3);
+  decode.parallelism = 64;
+  // DeepSeek MLA: q_pe rotated in place after q_nope; kv_c || rotated k_pe rows, bf16 or fp8.
+  const std::string mla = "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 ";
+  add(mla + "style=gptj q_heads=16 dtype=bf16", tokens(37), "mla, gptj table");
+  add(mla + "style=gptj q_heads=8 dtype=bf16 cos_sin=compute(theta=10000,scaling=deepseek_yarn(factor=40,"
+            "original_max_position_embeddings=4096,beta_fast=32,beta_slow=1,mscale=1,mscale_all_dim=1))",
+      tokens(29), "mla, deepseek_yarn");
+  add(mla + "style=neox q_heads=8 dtype=f16 cache_dtype=fp8_e4m3", tokens(29), "mla, fp8 cache");
+  add(mla + "style=gptj q_heads=4 dtype=bf16 cache_dtype=fp8_e4m3fnuz index=i64", tokens(19), "mla, fnuz, i64");
+  add("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=4 dtype=f32 kv_lora_rank=64 "
+      "cache=contiguous(order=nhd)",
+      by_pos, "mla, contiguous, slot = position");
+  add(mla + "q_heads=4 dtype=bf16 cache=contiguous(order=hnd)", past, "mla, contiguous hnd: slots >= max_seq skipped");
+  add(mla + "style=gptj q_heads=128 dtype=bf16", decode, "mla, DeepSeek-V3 heads, head split");
+  add(mla + "style=gptj q_heads=16 dtype=bf16 pdl=on", tokens(9), "mla, pdl");
+  add(mla + "style=neox q_heads=4 dtype=bf16 kv_lora_rank=136 cache_dtype=fp8_e5m2", tokens(13),
+      "mla, kv_c not a multiple of rotary_dim (remainder copied apart)");
+}
+
+}  // namespace ropegen

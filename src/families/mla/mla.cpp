@@ -1,0 +1,66 @@
+// The mla family: mla_rope_append (DeepSeek MLA). q's rope part (q_pe, after q_nope) is
+// rotated in place; kv_c || rotated k_pe is written as one cache row (mla.hip). k_pe and
+// kv_c travel in the argument block's k and v fields.
+#include "families/mla/mla.hpp"
+
+#include "spec/detail.hpp"
+
+namespace ropegen {
+namespace {
+
+using spec_detail::int_field;
+
+std::vector<SpecField> spec_fields() {
+  return {int_field<&KernelSpec::kv_lora_rank, 1, 8192>(
+      "kv_lora_rank", "1..8192, a multiple of the vector width (16 bytes)",
+      "mla_rope_append: width of the latent kv_c; a cache row is kv_c || rotated k_pe", nullptr,
+      FieldUse{false, false, "mla"}, {"512 op=mla_rope_append", "256 op=mla_rope_append"})};
+}
+
+void validate(const KernelSpec& s, const RuleFailure& fail) {
+  if (s.kv_lora_rank % (16 / dtype_bytes(s.dtype)) != 0)
+    fail("kv_lora_rank", "kv_lora_rank = " + std::to_string(s.kv_lora_rank) + " is not a multiple of the " +
+                             "vector width (" + std::to_string(16 / dtype_bytes(s.dtype)) + " " + to_string(s.dtype) +
+                             " elements = 16 bytes)");
+}
+
+/// The lanes walk the rotated stretches (q_pe, k_pe); kv_c is copied in whole vectors beside
+/// them, so the vector must tile it too. Tasks: q heads, k_pe, and kv_c in rotary_dim-wide
+/// chunks (mla.hip).
+PlanShape shape(const KernelSpec& s) {
+  PlanShape out;
+  out.walked = {{s.rotary_offset, s.rotary_dim, true}};
+  out.tiled = {{0, s.kv_lora_rank, false}};
+  out.tasks_per_token = s.q_heads + 1 + s.kv_lora_rank / s.rotary_dim;
+  return out;
+}
+
+void bind(const KernelSpec& spec, const Target&, const LaunchPlan&, const ArgAlignment&, std::ostream& os) {
+  os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
+     << "constexpr int ROTARY_OFFSET = " << spec.rotary_offset << ";\n"
+     << "constexpr int KV_LORA = " << spec.kv_lora_rank << ";\n"
+     << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
+     << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
+     << "using CacheElem = " << (is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n";
+}
+
+}  // namespace
+
+const Family& mla_family() {
+  static const Family f = {
+      "mla",
+      "mla.hip",
+      {{Op::MlaRopeAppend, "mla_rope_append", true, true, true}},
+      {{"k", "k_pe"}, {"v", "kv_c"}},
+      spec_fields,
+      validate,
+      shape,
+      bind,
+      mla_requirements,
+      mla_expect_token,
+      mla_matrix,
+  };
+  return f;
+}
+
+}  // namespace ropegen

@@ -1,0 +1,93 @@
+// The rope_kv family's arguments: q, k, v rows (and q_out, k_out), indices, tables, caches,
+// fp8 scales, norm weights, the bounds buffer.
+#include "families/rope_kv/rope_kv.hpp"
+#include "runtime/args.hpp"
+
+namespace ropegen {
+
+void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& out) {
+  const KernelSpec& s = ctx.spec;
+  const ArgAlignment& al = ctx.align;
+  auto rows = [&](const char* name, const char* stride, long long heads, const char* access, std::string why) {
+    out.push_back(ctx.rows(name, stride, heads, access, std::move(why)));
+  };
+  const std::string elem = to_string(s.dtype);
+  const long long hd = s.head_dim;
+  const bool paged = s.cache.kind == CacheKind::Paged;
+  if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
+  rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write",
+       s.uses_cache() ? "the op appends k to the cache" : "optional for op = rope: null rotates q only");
+  if (!s.uses_cache()) out.back().required = false;
+  if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
+  if (s.uses_rope() && s.outputs == Outputs::Separate) {  // out-of-place outputs, heads packed
+    const bool q8 = is_fp8(s.q_dtype);
+    rows("q_out", "q_out_stride", s.q_heads, "write",
+         q8 ? "q_dtype = fp8: the rotated q is written here in fp8" : "optional: the rotated q goes here instead of in place");
+    out.back().required = q8;
+    out.back().dtype = ctx.store_name(s.q_dtype);
+    out.back().align = al.row_elems * ctx.store_bytes(s.q_dtype);
+    rows("k_out", "k_out_stride", s.kv_heads, "write",
+         s.uses_cache() ? "optional: the rotated k is also written here" : "optional: the rotated k goes here instead of in place");
+    out.back().required = false;
+  }
+  if (s.uses_cache() || s.uses_rope()) {
+    ArgRequirement pos = ctx.index("positions", s.uses_rope() ? "RoPE needs a position per token"
+                                                                 : "without slot_mapping a contiguous cache is written at each position");
+    pos.required = s.uses_rope();
+    if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {
+      pos.why = "RoPE needs t, h, w positions per token (rows positions_stride apart; 0: num_tokens)";
+      pos.shape = {3, kDimTokens};
+    }
+    pos.unless_slots = !s.uses_rope();
+    out.push_back(pos);
+  }
+  if (s.uses_rope() && s.cos_sin.runtime_length())
+    out.push_back(ctx.index("seq_lens", std::string(scaling_family(s.cos_sin.scaling).name) +
+                                               " with choose = runtime reads each token's sequence length"));
+  if (s.uses_cache()) {
+    ArgRequirement slots =
+        ctx.index("slot_mapping", paged ? "a paged cache needs a slot per token" : "optional: the position is the slot");
+    slots.required = paged;
+    out.push_back(slots);
+  }
+  if (s.uses_rope()) ctx.tables(out);
+  if (s.uses_cache()) {
+    const long long kv = s.kv_heads, b = s.cache.block;
+    const bool hnd = s.cache.order == CacheOrder::Hnd;
+    for (const char* name : {"k_cache", "v_cache"}) {
+      ArgRequirement c{name};
+      c.why = "the op appends to the cache";
+      c.dtype = ctx.store_name(s.cache_dtype);
+      c.access = "write";
+      c.align = al.row_elems * ctx.store_bytes(s.cache_dtype);
+      if (paged) c.shape = hnd ? std::vector<long long>{kDimFree, kv, b, hd} : std::vector<long long>{kDimFree, b, kv, hd};
+      else c.shape = hnd ? std::vector<long long>{kv, kDimFree, hd} : std::vector<long long>{kDimFree, kv, hd};
+      out.push_back(c);
+    }
+  }
+  if (s.uses_cache() && is_fp8(s.cache_dtype))
+    for (const char* name : {"k_scale", "v_scale"})
+      out.push_back(ctx.scale(name, s.scales == Scales::PerHead ? s.kv_heads : 1,
+                              std::string("the fp8 cache stores x / scale (scales = ") + to_string(s.scales) + ")"));
+  if (s.uses_rope() && is_fp8(s.q_dtype)) out.push_back(ctx.scale("q_scale", 1, "the fp8 q_out stores q / q_scale"));
+  if (s.uses_rope() && s.qk_norm.on)
+    for (const char* name : {"q_norm_weight", "k_norm_weight"}) {
+      ArgRequirement w{name};
+      w.why = "the spec says qk_norm = rms(...)";
+      w.dtype = elem;
+      w.align = al.tensor_bytes;
+      w.shape = {hd};
+      out.push_back(w);
+    }
+  if (s.checks == Checks::Bounds) {
+    ArgRequirement e{"bounds_error"};
+    e.why = "the spec says checks = bounds";
+    e.dtype = "u64";
+    e.access = "read_write";
+    e.align = 8;
+    e.shape = {4};
+    out.push_back(e);
+  }
+}
+
+}  // namespace ropegen

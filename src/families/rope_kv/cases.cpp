@@ -1,0 +1,223 @@
+// The rope_kv family's cases in the verification matrix (the numerics tests on the host in
+// CI and on the GPU machine, and `ropegen --verify --matrix`): every op x style x dtype x
+// cache layout, the scaling families, positions, layouts, fp8, QK-norm, checks, schedules.
+#include <string>
+
+#include "families/rope_kv/rope_kv.hpp"
+#include "verify/verify.hpp"
+
+namespace ropegen {
+
+void rope_kv_matrix(std::vector<MatrixCase>& m) {
+  auto add = [&](const std::string& spec, VerifyCase vc, const std::string& note) { m.push_back({spec, vc, note}); };
+  auto tokens = [](long long n) {
+    VerifyCase v;
+    v.tokens = n;
+    return v;
+  };
+  // Programmatic dependent launch: on sm_90 a cuLaunchKernelEx launch whose kernel reads
+  // q, k, v after griddepcontrol.wait; on the host the same template with no-op waits.
+  add("pdl=on" + std::string(" head_dim=128 q_heads=8 kv_heads=2 dtype=bf16"), tokens(37), "pdl, fused");
+  add("pdl=on op=rope head_dim=64 q_heads=4 kv_heads=4 dtype=f16", tokens(5), "pdl, rope");
+  // Scaling families computed in the kernel (frequencies and attention factor baked in).
+  for (const char* sc : {"llama3(factor=8,low_freq_factor=1,high_freq_factor=4,original_max_position_embeddings=8192)",
+                         "yarn(factor=4,original_max_position_embeddings=32768)",
+                         "deepseek_yarn(factor=40,original_max_position_embeddings=4096,beta_fast=32,beta_slow=1,"
+                         "mscale=1,mscale_all_dim=0.8)",
+                         "ntk(factor=2)", "ntk_alpha(alpha=1000)"})
+    add(std::string("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cos_sin=compute(theta=500000,scaling=") + sc + ")",
+        tokens(37), "scaling family");
+  add("op=rope style=gptj head_dim=192 rotary_dim=64 q_heads=4 kv_heads=4 dtype=f32 "
+      "cos_sin=compute(scaling=yarn(factor=4,original_max_position_embeddings=4096,attention_factor=0.7))",
+      tokens(19), "yarn with attention factor, partial rotary");
+  // The rotated stretch elsewhere in the head: DeepSeek's q_pe after q_nope (GPT-J pairs,
+  // deepseek_yarn), and a stretch in the middle of the head (NeoX, fused with the cache).
+  add("op=rope style=gptj head_dim=192 rotary_dim=64 rotary_offset=128 q_heads=4 kv_heads=4 dtype=bf16 "
+      "cos_sin=compute(scaling=deepseek_yarn(factor=40,original_max_position_embeddings=4096,beta_fast=32,"
+      "beta_slow=1,mscale=0.707,mscale_all_dim=0.707))",
+      tokens(21), "rotary_offset, DeepSeek-like");
+  add("head_dim=128 rotary_dim=64 rotary_offset=32 q_heads=8 kv_heads=2 dtype=f16", tokens(37),
+      "rotary_offset in the middle, fused");
+  add("head_dim=96 rotary_dim=2 rotary_offset=94 style=gptj q_heads=2 kv_heads=1 dtype=f32", tokens(5),
+      "rotary_offset: the last pair only");
+  // Families that read the sequence length at run time (seq_lens), and their static choice.
+  const std::string lr32 = "short_factor=[1,1.02,1.04,1.06,1.08,1.1,1.2,1.3,1.4,1.5,1.6,1.7,1.8,1.9,2,2.1],"
+                           "long_factor=[1,1.5,2,2.5,3,4,5,6,7,8,9,10,12,14,16,20],"
+                           "original_max_position_embeddings=4096,max_position_embeddings=131072";
+  for (const std::string& sc :
+       {std::string("dynamic(factor=4,original_max_position_embeddings=2048)"),
+        std::string("dynamic(factor=4,original_max_position_embeddings=2048,choose=static,max_model_len=8192)"),
+        "longrope(" + lr32 + ")", "longrope(" + lr32 + ",choose=static,max_model_len=131072)",
+        "longrope(" + lr32 + ",short_mscale=1.1,long_mscale=1.3)"})
+    for (const char* op : {"rope_kv_append", "rope"})
+      add(std::string("op=") + op + " head_dim=64 rotary_dim=32 q_heads=4 kv_heads=2 dtype=bf16 "
+                                    "cos_sin=compute(theta=10000,scaling=" + sc + ")",
+          tokens(29), "run-time length family");
+  add("op=rope style=gptj head_dim=96 rotary_dim=32 q_heads=2 kv_heads=1 dtype=f32 "
+      "cos_sin=compute(scaling=longrope(" + lr32 + "))",
+      tokens(17), "longrope, f32 gptj partial");
+  // Multimodal RoPE: three position rows, contiguous (mrope) or cycling (imrope) sections,
+  // with tables and computed cos/sin, every rope op.
+  for (const char* pos : {"mrope(sections=[16,24,24])", "imrope(sections=[24,20,20])"}) {
+    add(std::string("positions=") + pos + " head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "multimodal, table");
+    add(std::string("positions=") + pos + " head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cos_sin=compute(theta=1000000)",
+        tokens(37), "multimodal, computed");
+    add(std::string("op=rope positions=") + pos + " head_dim=128 q_heads=4 kv_heads=4 dtype=f32 style=gptj",
+        tokens(19), "multimodal, rope gptj");
+  }
+  add("positions=mrope(sections=[2,3,3]) head_dim=64 rotary_dim=16 q_heads=4 kv_heads=2 dtype=f16", tokens(19),
+      "multimodal, partial rotary");
+  // angle = exact at positions up to 2^24 (the fp32 angle would be off by up to ~1 rad).
+  VerifyCase huge = tokens(33);
+  huge.max_position = 1LL << 24;
+  for (const char* s : {"angle=exact cos_sin=compute(theta=10000) head_dim=128 q_heads=4 kv_heads=2 dtype=f32",
+                        "angle=exact cos_sin=compute(theta=500000,scaling=llama3(factor=8,low_freq_factor=1,"
+                        "high_freq_factor=4,original_max_position_embeddings=8192)) head_dim=128 q_heads=4 kv_heads=2",
+                        "angle=exact op=rope style=gptj cos_sin=compute(scaling=yarn(factor=4,"
+                        "original_max_position_embeddings=32768)) head_dim=64 q_heads=2 kv_heads=2 dtype=f32",
+                        "angle=exact positions=imrope(sections=[24,20,20]) cos_sin=compute(theta=5000000) head_dim=128 "
+                        "q_heads=4 kv_heads=2"})
+    add(s, huge, "angle = exact, far positions");
+  add("angle=exact cos_sin=compute(theta=10000,scaling=dynamic(factor=2,original_max_position_embeddings=1024)) "
+      "head_dim=64 q_heads=4 kv_heads=2 dtype=f32", tokens(29), "angle = exact, dynamic");
+  // Layouts: padded heads (head strides), out-of-place outputs, q only.
+  VerifyCase padded = tokens(23);
+  padded.head_strides = true;
+  add("heads=strided head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", padded, "head strides, fused");
+  add("heads=strided op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f16 style=gptj", padded, "head strides, rope");
+  add("heads=strided op=kv_append head_dim=64 kv_heads=2 dtype=f32", padded, "head strides, kv_append");
+  VerifyCase out = tokens(21);
+  out.out_of_place = true;
+  add("outputs=separate op=rope head_dim=128 rotary_dim=64 q_heads=8 kv_heads=2 dtype=bf16", out,
+      "q_out and k_out, rope");
+  add("outputs=separate head_dim=128 q_heads=8 kv_heads=2 dtype=f16", out, "q_out and k_out, fused (k also to the cache)");
+  out.head_strides = true;
+  add("outputs=separate heads=strided op=rope head_dim=64 q_heads=4 kv_heads=4 dtype=f32 style=gptj", out,
+      "out of place from padded heads");
+  VerifyCase q_only = tokens(19);
+  q_only.without_k = true;
+  add("op=rope head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=8 kv_heads=1 dtype=bf16", q_only,
+      "rope on q only (k null)");
+  q_only.out_of_place = true;
+  add("outputs=separate op=rope head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", q_only, "q only, to q_out");
+  // fp8 KV caches (the target's encoding; host: OCP, and FNUZ when asked), per-tensor and
+  // per-head scales, every layout, fp8 q output; V copies must match bit for bit.
+  for (const char* f8 : {"fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz"}) {
+    add(std::string("cache_dtype=") + f8 + " head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "fp8 cache");
+    add(std::string("cache_dtype=") + f8 + " scales=per_head op=kv_append head_dim=64 kv_heads=4 dtype=f16 "
+                                           "cache=contiguous(order=hnd)",
+        tokens(29), "fp8 cache, per-head scales, kv_append");
+  }
+  for (const char* c : {"paged(block=8,order=hnd)", "contiguous(order=nhd)"})
+    add(std::string("cache_dtype=fp8_e4m3 scales=per_head style=gptj dtype=f32 head_dim=64 q_heads=4 kv_heads=2 cache=") + c,
+        tokens(23), "fp8 cache layouts");
+  add("cache_dtype=fp8_e4m3 q_dtype=fp8_e4m3 outputs=separate head_dim=128 q_heads=8 kv_heads=2", tokens(21),
+      "fp8 q_out and cache");
+  add("q_dtype=fp8_e5m2 outputs=separate op=rope head_dim=64 rotary_dim=32 q_heads=4 kv_heads=2 dtype=f16", tokens(19),
+      "fp8 q_out, rope, partial");
+  add("cache_dtype=fp8_e4m3 head_dim=96 rotary_dim=2 rotary_offset=94 style=gptj q_heads=2 kv_heads=1 dtype=f32", tokens(5),
+      "fp8 cache, narrow vectors");
+  // QK-RMSNorm before RoPE: every op that rotates, both weight forms, partial rotary, fp8.
+  add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "qk_norm, fused");
+  add("qk_norm=rms(eps=1e-6,gemma=true) op=rope head_dim=256 q_heads=4 kv_heads=2 dtype=bf16", tokens(19),
+      "qk_norm gemma, rope, head_dim 256");
+  add("qk_norm=rms(eps=1e-5) style=gptj rotary_dim=64 head_dim=128 q_heads=4 kv_heads=4 dtype=f32", tokens(19),
+      "qk_norm, gptj partial");
+  add("qk_norm=rms(eps=1e-6) cache_dtype=fp8_e4m3 cos_sin=compute(theta=1000000) head_dim=128 q_heads=8 kv_heads=2",
+      tokens(29), "qk_norm + fp8 cache, computed");
+  VerifyCase norm_split = tokens(3);
+  norm_split.parallelism = 64;
+  add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=32 kv_heads=8 dtype=f16", norm_split, "qk_norm, head split");
+  add("qk_norm=rms(eps=1e-6) checks=bounds head_dim=64 q_heads=4 kv_heads=2", tokens(17), "qk_norm, checks");
+  add("qk_norm=rms(eps=1e-6) pdl=on head_dim=128 q_heads=8 kv_heads=2", tokens(33), "qk_norm, pdl");
+  add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2", tokens(2048), "qk_norm, prefill-sized");
+  // Every op x style x dtype x cache layout.
+  const char* dtypes[] = {"f32", "f16", "bf16"};
+  const char* styles[] = {"neox", "gptj"};
+  const char* caches[] = {"paged(block=16,order=nhd)", "paged(block=8,order=hnd)", "contiguous(order=hnd)",
+                          "contiguous(order=nhd)"};
+  const std::string shape = " head_dim=128 q_heads=8 kv_heads=2";
+  for (const char* d : dtypes) {
+    for (const char* s : styles) add("op=rope style=" + std::string(s) + " dtype=" + d + shape, tokens(37), "op x style x dtype");
+    for (const char* c : caches)
+      add("op=kv_append dtype=" + std::string(d) + " cache=" + c + " head_dim=128 kv_heads=2", tokens(37), "kv_append layouts");
+    for (const char* s : styles)
+      for (const char* c : caches)
+        add("op=rope_kv_append style=" + std::string(s) + " dtype=" + d + " cache=" + c + shape, tokens(37),
+            "fused: style x dtype x layout");
+  }
+  // Partial rotary and narrow vectors.
+  for (const char* s : {"head_dim=128 rotary_dim=64 style=neox q_heads=4 kv_heads=2",
+                        "head_dim=128 rotary_dim=64 style=gptj q_heads=4 kv_heads=2",
+                        "head_dim=96 rotary_dim=24 dtype=f16 q_heads=4 kv_heads=4",
+                        "head_dim=80 rotary_dim=32 dtype=f16 q_heads=4 kv_heads=4 op=rope",
+                        "head_dim=256 rotary_dim=64 style=gptj dtype=f32 q_heads=2 kv_heads=2",
+                        "head_dim=64 rotary_dim=2 q_heads=2 kv_heads=1",
+                        "head_dim=64 rotary_dim=6 style=gptj dtype=f32 q_heads=2 kv_heads=1"})
+    add(s, tokens(19), "partial rotary");
+  // GQA ratios 1, 4, 8 and MQA.
+  for (const char* h : {"q_heads=8 kv_heads=8", "q_heads=8 kv_heads=2", "q_heads=16 kv_heads=2", "q_heads=8 kv_heads=1"}) {
+    add(std::string("head_dim=64 ") + h, tokens(21), "GQA/MQA");
+    add(std::string("op=rope head_dim=64 style=gptj ") + h, tokens(21), "GQA/MQA rope");
+  }
+  // Index types, token counts, padding, packed QKV, slots from positions, table layouts.
+  add("index=i64 head_dim=64 q_heads=4 kv_heads=2", tokens(29), "i64 paged");
+  add("index=i64 op=kv_append cache=contiguous(order=nhd) head_dim=64 kv_heads=2", tokens(29), "i64 contiguous");
+  add("index=i64 op=rope head_dim=64 q_heads=4 kv_heads=2", tokens(29), "i64 rope");
+  for (long long t : {1LL, 2LL, 3LL, 5LL, 129LL}) add("head_dim=128 q_heads=8 kv_heads=2", tokens(t), "token count");
+  add("head_dim=128 q_heads=8 kv_heads=2", tokens(0), "zero tokens: nothing changes");
+  VerifyCase all_pad = tokens(17);
+  all_pad.padding = 1.0;
+  add("head_dim=64 q_heads=4 kv_heads=2 dtype=f16", all_pad, "every slot is padding: Q rotated, cache untouched");
+  VerifyCase packed = tokens(23);
+  packed.packed_qkv = true;
+  add("head_dim=128 q_heads=8 kv_heads=2", packed, "packed QKV");
+  add("op=rope head_dim=128 q_heads=8 kv_heads=2 style=gptj dtype=f16", packed, "packed QKV rope");
+  add("op=kv_append head_dim=64 kv_heads=2 dtype=f32", packed, "packed KV append");
+  VerifyCase by_pos = tokens(31);
+  by_pos.slots_from_positions = true;
+  add("head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)", by_pos, "contiguous, slot = position");
+  add("op=kv_append head_dim=64 kv_heads=2 cache=contiguous(order=nhd)", by_pos, "contiguous, slot = position");
+  VerifyCase past = tokens(25);
+  past.past_max_seq = true;
+  add("head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=hnd)", past, "contiguous hnd: slots >= max_seq skipped");
+  add("index=i64 op=kv_append head_dim=64 kv_heads=3 dtype=f32 cache=contiguous(order=hnd)", past,
+      "contiguous hnd i64: slots >= max_seq skipped");
+  past.slots_from_positions = true;
+  add("op=kv_append head_dim=32 kv_heads=2 cache=contiguous(order=hnd)", past,
+      "contiguous hnd: positions >= max_seq skipped");
+  VerifyCase split = tokens(27);
+  split.combined_table = false;
+  add("head_dim=128 q_heads=8 kv_heads=2 style=gptj", split, "separate cos and sin arrays");
+  add("head_dim=128 rotary_dim=96 q_heads=8 kv_heads=2 dtype=f32", split, "separate arrays, partial");
+  // cos/sin computed from theta, large positions.
+  VerifyCase far = tokens(33);
+  far.max_position = 1 << 20;
+  for (const char* s : {"cos_sin=compute head_dim=128 q_heads=4 kv_heads=2",
+                        "cos_sin=compute(theta=500000) dtype=f32 head_dim=128 q_heads=4 kv_heads=2 style=gptj",
+                        "cos_sin=compute(theta=500000,scaling=linear(factor=8)) dtype=f16 head_dim=64 q_heads=4 kv_heads=1",
+                        "cos_sin=compute(theta=10000,scaling=linear(factor=2)) op=rope dtype=f32 head_dim=80 rotary_dim=32 q_heads=2 kv_heads=2"})
+    add(s, far, "computed cos/sin");
+  // Schedules: wave64, heads split over grid y, a prefill-sized batch.
+  add("wave=64 head_dim=128 q_heads=8 kv_heads=2", tokens(37), "wave64 schedule");
+  add("wave=64 op=rope style=gptj dtype=f16 head_dim=64 q_heads=8 kv_heads=8", tokens(9), "wave64 schedule");
+  VerifyCase decode = tokens(3);
+  decode.parallelism = 64;
+  add("head_dim=128 q_heads=32 kv_heads=8", decode, "decode-like head split");
+  add("op=kv_append head_dim=128 kv_heads=8 dtype=f32", decode, "head split kv_append");
+  add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(2048), "prefill-sized batch");
+  // checks = bounds on in-range data: the same results, nothing recorded (verify() checks
+  // the bounds_error buffer), for every op, both table modes, padding and the head split.
+  add("checks=bounds head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "checks=bounds, fused");
+  add("checks=bounds op=rope style=gptj head_dim=64 q_heads=4 kv_heads=4 dtype=f16", split, "checks=bounds, rope");
+  add("checks=bounds op=kv_append head_dim=64 kv_heads=2 dtype=f32 cache=contiguous(order=hnd)", tokens(29),
+      "checks=bounds, kv_append");
+  add("checks=bounds op=kv_append head_dim=64 kv_heads=2 cache=contiguous(order=nhd)", by_pos,
+      "checks=bounds, slot = position");
+  add("checks=bounds cos_sin=compute index=i64 head_dim=128 q_heads=4 kv_heads=2 cache=paged(block=8,order=hnd)", far,
+      "checks=bounds, computed cos/sin");
+  add("checks=bounds pdl=on head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "checks=bounds, pdl");
+  add("checks=bounds head_dim=128 q_heads=32 kv_heads=8", decode, "checks=bounds, head split");
+}
+
+}  // namespace ropegen

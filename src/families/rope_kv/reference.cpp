@@ -1,0 +1,73 @@
+// The rope_kv family's reference for one token: q heads rotated (in place or to q_out),
+// k heads rotated (rope) or appended with v to the cache (rotated for rope_kv_append), at
+// the cache layouts of design.md. Independent of the template (rope_kv.hip).
+#include "families/rope_kv/rope_kv.hpp"
+#include "reference/reference.hpp"
+
+namespace ropegen {
+namespace {
+
+/// Element offset of (slot, kv_head, 0) in a cache, from the layouts in design.md.
+long long cache_offset(const KernelSpec& s, long long slot, int h, long long max_seq) {
+  const long long H = s.kv_heads, D = s.head_dim;
+  if (s.cache.kind == CacheKind::Contiguous) {
+    if (s.cache.order == CacheOrder::Hnd) return (h * max_seq + slot) * D;  // [H, S, D]
+    return (slot * H + h) * D;                                            // [S, H, D]
+  }
+  const long long B = s.cache.block, blk = slot / B, off = slot % B;
+  if (s.cache.order == CacheOrder::Nhd) return ((blk * B + off) * H + h) * D;  // [N, B, H, D]
+  return ((blk * H + h) * B + off) * D;                                        // [N, H, B, D]
+}
+
+}  // namespace
+
+void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t) {
+  const KernelSpec& s = p.spec;
+  const long long D = s.head_dim;
+  auto hs = [&](const reference::TensorView& v) { return v.head_stride ? v.head_stride : D; };
+  const long long pos = p.positions.empty() ? 0 : p.positions[static_cast<size_t>(t)];
+  const std::vector<double>* qw = s.qk_norm.on ? &p.q_norm_weight : nullptr;
+  const std::vector<double>* kw = s.qk_norm.on ? &p.k_norm_weight : nullptr;
+  if (s.uses_q()) {
+    for (int h = 0; h < s.q_heads; ++h) {
+      const long long off = p.q.offset + t * p.q.stride + h * hs(p.q);
+      if (p.q_out.buffer >= 0)
+        w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, t, qw, p.q_scale);
+      else
+        w.rotate_row(p.q.buffer, off, p.q.buffer, off, t, qw, 1.0f);
+    }
+  }
+  if (!s.uses_cache()) {
+    for (int h = 0; h < s.kv_heads && p.k.buffer >= 0; ++h) {
+      const long long off = p.k.offset + t * p.k.stride + h * hs(p.k);
+      if (p.k_out.buffer >= 0)
+        w.rotate_row(p.k.buffer, off, p.k_out.buffer, p.k_out.offset + t * p.k_out.stride + h * D, t, kw, 1.0f);
+      else
+        w.rotate_row(p.k.buffer, off, p.k.buffer, off, t, kw, 1.0f);
+    }
+    return;
+  }
+  // rope_kv_append (the cache op that rotates) with k_out: the rotated k is written there for every token, padding too.
+  if (s.uses_rope() && p.k_out.buffer >= 0)
+    for (int h = 0; h < s.kv_heads; ++h)
+      w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride + h * hs(p.k), p.k_out.buffer,
+                   p.k_out.offset + t * p.k_out.stride + h * D, t, kw, 1.0f);
+  const long long slot = p.slots.empty() ? pos : p.slots[t];
+  if (slot < 0) return;  // padding
+  // contiguous(order = hnd): [kv_heads, max_seq, head_dim]; a slot past max_seq is skipped.
+  if (s.cache.kind == CacheKind::Contiguous && s.cache.order == CacheOrder::Hnd && slot >= p.max_seq) return;
+  for (int h = 0; h < s.kv_heads; ++h) {
+    const long long dst = cache_offset(s, slot, h, p.max_seq);
+    // fp8 caches: one scale, or one per KV head.
+    auto scale_of = [&](const std::vector<float>& sc) {
+      return sc.empty() ? 1.0f : sc[sc.size() == 1 ? 0 : static_cast<size_t>(h)];
+    };
+    const long long ksrc = p.k.offset + t * p.k.stride + h * hs(p.k);
+    const long long vsrc = p.v.offset + t * p.v.stride + h * hs(p.v);
+    if (s.uses_rope()) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, t, kw, scale_of(p.k_scale));
+    else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst, scale_of(p.k_scale));
+    w.copy_row(p.v.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale));
+  }
+}
+
+}  // namespace ropegen
