@@ -8,7 +8,6 @@
 #include <mutex>
 #include <sstream>
 
-#include "../vendors/vendors.hpp"
 #include "families/family.hpp"
 #include "scaling.hpp"
 #include "ropegen/error.hpp"
@@ -98,7 +97,7 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
   out.plan = plan;
   out.entry = entry;
   std::ostringstream os;
-  const VendorInfo& dialect = vendor_info(target.vendor);
+  const Dialect& dialect = dialect_for(target.vendor);
   for (const auto& p : dialect.preludes) os << template_text(p);
   os << "#define ROPEGEN_KERNEL_SOURCE 1\n" << template_text("kernel_args.h") << template_text("rope_common.h") << body;
   if (dialect.host_launcher) {
@@ -305,7 +304,7 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << " tokens/block=" << plan.tokens_per_block << " head-groups=" << plan.head_groups
      << " tasks/token=" << plan.num_tasks << " block=" << plan.block_threads << "\n"
      << "// family: " << family.name << "\n";
-  const VendorInfo& dialect = vendor_info(target.vendor);
+  const Dialect& dialect = dialect_for(target.vendor);
   auto paste = [&](const std::string& name) {
     os << "\n// ---- " << name << " ----\n" << template_text(name);
   };

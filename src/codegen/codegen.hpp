@@ -27,6 +27,20 @@ struct GeneratedSource {
 /// Parses "TOKENSxGROUPS" (e.g. "4x8"); throws Error(Spec) naming the text.
 PlanChoice parse_plan_choice(const std::string& text);
 
+/// A vendor's dialect, as data: what generated source pastes for its targets. Each vendor's
+/// row in the vendor table (src/vendors/vendors.cpp) holds one; codegen reads it through
+/// dialect_for(), defined there, so codegen never includes the vendors.
+struct Dialect {
+  /// Embedded headers pasted before the common ones, in order (prelude first).
+  std::vector<std::string> preludes;
+  /// The fp8 converters (the vendor's hardware paths, then the portable code), pasted for
+  /// specs that store fp8.
+  std::vector<std::string> fp8_headers;
+  bool host_launcher = false;  ///< emit a launcher that runs the grid on the CPU
+};
+/// The dialect of a vendor's targets (src/vendors/vendors.cpp).
+const Dialect& dialect_for(Vendor vendor);
+
 /// Hex float literal: exact, and accepted by every compiler ropegen drives.
 std::string float_literal(float f);
 

@@ -16,12 +16,8 @@ struct VendorInfo {
   Vendor vendor;
   const char* name;          ///< "AMD", "NVIDIA", "host"
   const char* runtime_name;  ///< name in open_runtime(): "hip", "cuda", "host"
-  /// Dialect: embedded headers pasted before the common ones, in order (prelude first).
-  std::vector<std::string> preludes;
-  /// The fp8 converters (the vendor's hardware paths, then the portable code), pasted for
-  /// specs that store fp8.
-  std::vector<std::string> fp8_headers;
-  bool host_launcher;  ///< emit a launcher that runs the grid on the CPU
+  /// Dialect: what generated source pastes for its targets (codegen reads it as data).
+  Dialect dialect;
   /// Compiler backends, in order of preference.
   std::vector<std::unique_ptr<Compiler> (*)()> compilers;
   /// The runtime for a device of this vendor (device < 0: the caller's current one).
