@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "vendors/amd/amd.hpp"
+#include "vendors/nvidia/nvidia.hpp"
 #include "compile/compile.hpp"
 #include "jit/jit.hpp"
 #include "ropegen/ropegen.hpp"

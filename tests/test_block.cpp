@@ -10,6 +10,7 @@
 // ROPEGEN_REQUIRE_BACKENDS (as in test_compile.cpp).
 #include <doctest/doctest.h>
 
+#include "vendors/host/host.hpp"
 #include "backends.hpp"
 
 #include <cstdio>

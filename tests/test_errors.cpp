@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 
+#include "vendors/host/host.hpp"
 #include "codegen/codegen.hpp"
 #include "common/process.hpp"
 #include "compile/compile.hpp"

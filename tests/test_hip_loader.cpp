@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "vendors/amd/amd.hpp"
 #include "vendors/amd/amd_libs.hpp"
 #include "vendors/amd/amd.hpp"
 #include "codegen/codegen.hpp"

@@ -162,13 +162,6 @@ class Runtime {
   std::string selection_;
 };
 
-/// The CPU runtime: loads host-cxx shared objects and runs them in-process.
-std::unique_ptr<Runtime> make_host_runtime();
-/// CUDA through the driver API. device < 0: the current context's device, else device 0.
-/// Throws Error(Load) saying why when there is no driver or no device.
-std::unique_ptr<Runtime> make_cuda_runtime(int device = -1);
-/// HIP (AMD). Throws Error(Load) when there is no AMD GPU (checked before calling HIP).
-std::unique_ptr<Runtime> make_hip_runtime(int device = -1);
 /// "cuda", "hip", "host"; "gpu": the first GPU runtime that has the device, else
 /// Error(Load) naming what each GPU runtime found; "auto": the same, else the host, with
 /// the reason in Runtime::selection() (and on stderr with ROPEGEN_VERBOSE=1).

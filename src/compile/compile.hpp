@@ -60,9 +60,5 @@ const Compiler& select_compiler(const Target& target, const std::string& forced 
                                 std::string* skipped = nullptr);
 
 // Backend factories, one folder each under src/compile/.
-std::unique_ptr<Compiler> make_hiprtc_compiler();        ///< amd/: hipRTC + comgr (dlopen)
-std::unique_ptr<Compiler> make_clang_amdgpu_compiler();  ///< amd/: clang's AMDGPU backend
-std::unique_ptr<Compiler> make_nvrtc_compiler();         ///< nvidia/: NVRTC (dlopen)
-std::unique_ptr<Compiler> make_host_compiler();          ///< host/: the system C++ compiler
 
 }  // namespace ropegen

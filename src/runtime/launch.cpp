@@ -298,7 +298,7 @@ std::unique_ptr<Runtime> open_runtime(const std::string& name, int device) {
   }
   const std::string what = device >= 0 ? "GPU " + std::to_string(device) : "GPU";
   if (name == "gpu") throw Error(ErrorKind::Load, "no " + what + " found (" + tried + ")");
-  return chosen(make_host_runtime(), "auto: host, because no " + what + " was found (" + tried + ")");
+  return chosen(vendor_info(Vendor::Host).runtime(-1), "auto: host, because no " + what + " was found (" + tried + ")");
 }
 
 }  // namespace ropegen

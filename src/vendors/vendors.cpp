@@ -1,5 +1,8 @@
 #include "vendors.hpp"
 
+#include "amd/amd.hpp"
+#include "host/host.hpp"
+#include "nvidia/nvidia.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {

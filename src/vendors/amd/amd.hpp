@@ -3,8 +3,17 @@
 
 #include "../../compile/backend_util.hpp"
 #include "compile/compile.hpp"
+#include "ropegen/runtime.hpp"
 
 namespace ropegen {
+
+// The AMD vendor's factories, for its row in the vendor table (src/vendors/vendors.cpp).
+/// hipRTC + comgr (dlopen).
+std::unique_ptr<Compiler> make_hiprtc_compiler();
+/// clang's AMDGPU backend.
+std::unique_ptr<Compiler> make_clang_amdgpu_compiler();
+/// HIP (AMD). Throws Error(Load) when there is no AMD GPU (checked before calling HIP).
+std::unique_ptr<Runtime> make_hip_runtime(int device = -1);
 
 /// The target's default wave size (32 on RDNA, 64 on CDNA).
 inline int amd_default_wave(const Target& t) { return t.default_wave; }

@@ -8,6 +8,7 @@
 #include "../../compile/backend_util.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"
+#include "host.hpp"
 
 namespace ropegen {
 namespace {

@@ -9,6 +9,7 @@
 #include "../../common/process.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"
+#include "host.hpp"
 #include "ropegen/runtime.hpp"
 
 namespace ropegen {

@@ -8,6 +8,7 @@
 
 #include "../../common/dynlib.hpp"
 #include "ropegen/error.hpp"
+#include "nvidia.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/runtime.hpp"
 

@@ -11,6 +11,7 @@
 #include "../../compile/probe_cache.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"
+#include "nvidia.hpp"
 
 namespace ropegen {
 namespace {
