@@ -66,6 +66,7 @@ int main(void) {
   FIELD(ropegen_kernel_args_field, name);
   FIELD(ropegen_kernel_args_field, offset);
   FIELD(ropegen_kernel_args_field, size);
+  FIELD(ropegen_kernel_args_field, kind);
 
   STRUCT(ropegen_context_options);
   FIELD(ropegen_context_options, size);
@@ -84,6 +85,7 @@ int main(void) {
   FIELD(ropegen_bounds_error, kind);
 
   STRUCT(ropegen_status);
+  STRUCT(ropegen_field_kind);
 
   CONST(ROPEGEN_KERNEL_ABI_VERSION);
   CONST(ROPEGEN_OK);
@@ -98,6 +100,9 @@ int main(void) {
   CONST(ROPEGEN_ERROR_IO);
   CONST(ROPEGEN_ERROR_INTERNAL);
   CONST(ROPEGEN_BOUNDS_ERROR_BYTES);
+  CONST(ROPEGEN_FIELD_POINTER);
+  CONST(ROPEGEN_FIELD_INTEGER);
+  CONST(ROPEGEN_FIELD_FLOAT);
 
   /* The INIT macros' values, which ropegen-sys's init() functions reproduce. */
   {
