@@ -63,10 +63,15 @@ class _ContextOptions(ctypes.Structure):
                 ("verbose", ctypes.c_int)]
 
 
-# The one ABI version this binding's launch code knows how to fill: the header fields
-# (size, abi_version) and "everything else is a pointer or an int64 named in the
-# kernel's description". A library with another version is refused at import.
-SUPPORTED_ABI = (4,)
+# The oldest ABI version this binding's launch code knows how to fill. It fills the header
+# (size, abi_version) and num_tokens, the integer fields it knows by name when the table
+# has them (max_seq, cache_slots, table_rows, <field>_head_stride), the pointer and stride
+# fields a kernel's description names, and leaves every other field zero. Later versions
+# only append groups whose zero is the default (kernel_args.h), so they are accepted: a
+# field added to the header needs no change here. An older library is refused at import.
+MIN_ABI = 4
+_INTEGERS_BY_NAME = ("size", "abi_version", "num_tokens", "max_seq", "cache_slots", "table_rows", "q_head_stride",
+                     "k_head_stride", "v_head_stride")
 _INT_TYPES = {1: ctypes.c_uint8, 2: ctypes.c_uint16, 4: ctypes.c_uint32, 8: ctypes.c_int64}
 _FLOAT_TYPES = {4: ctypes.c_float, 8: ctypes.c_double}
 
@@ -160,14 +165,17 @@ class Library:
         self.pointer_fields = tuple(f[0] for f in self.layout if self.kinds[f[0]] == "pointer")
         self.args_size = size.value
         self.abi_version = abi.value
-        if self.abi_version not in SUPPORTED_ABI:
+        if self.abi_version < MIN_ABI:
             raise ImportError(f"ropegen: {self.path} has kernel argument ABI version {self.abi_version}; this "
-                              f"binding supports {', '.join(map(str, SUPPORTED_ABI))}")
+                              f"binding needs {MIN_ABI} or later")
         names = [f[0] for f in self.layout]
-        if names[:2] != ["size", "abi_version"]:
-            raise ImportError(f"ropegen: the argument block must start with size and abi_version, not {names[:2]}")
-        if self.kinds["size"] != "integer" or self.kinds["abi_version"] != "integer":
-            raise ImportError("ropegen: the argument block's size and abi_version must be integers")
+        if names[:2] != ["size", "abi_version"] or "num_tokens" not in names:
+            raise ImportError(f"ropegen: the argument block must start with size and abi_version and hold num_tokens "
+                              f"(fields: {', '.join(names)})")
+        for name in _INTEGERS_BY_NAME:
+            if name in self.kinds and self.kinds[name] != "integer":
+                raise ImportError(f"ropegen: argument field '{name}' is a {self.kinds[name]}; this binding fills it as "
+                                  f"an integer")
         self.KernelArgs = generate_args_struct([f + (self.kinds[f[0]],) for f in self.layout], self.args_size,
                                                self.abi_version)
         self.version = lib.ropegen_version_string().decode()

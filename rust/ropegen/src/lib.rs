@@ -31,10 +31,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What is checked where: this crate checks what it can see cheaply — a host slice's element
-//! type and length against the kernel's argument shapes (from `ropegen_kernel_describe`),
-//! positions inside the cos/sin tables and slots inside the cache when those are host
-//! slices, and that host slices go only to host kernels. The C library checks the rest
+//! What is checked where: this crate checks what it can see cheaply against the kernel's
+//! own description (`ropegen_kernel_describe`) — that every pointer set is an argument the
+//! kernel takes and every required one is set (by walking the pointer fields of the
+//! argument block's layout table, so a field added to the block needs no change here),
+//! that nothing the kernel writes was passed read-only, a host slice's element type and
+//! length against the kernel's argument shapes, positions inside the cos/sin tables and
+//! slots inside the cache when those are host slices, and that host slices go only to
+//! host kernels. The C library checks the rest
 //! before every launch (null pointers, strides, alignment, the argument block's ABI).
 //! Device pointers ([`DevicePtr`]) are unchecked beyond that: their constructor is unsafe.
 

@@ -142,7 +142,7 @@ fn fields_by_name() {
     // Every pointer field of the block can be set by name.
     let names: Vec<&str> =
         sys::kernel_args_layout_rust().into_iter().filter(|f| f.3 == sys::ROPEGEN_FIELD_POINTER).map(|f| f.0).collect();
-    assert_eq!(names.len(), 18);
+    assert!(names.contains(&"k_norm_weight") && names.len() >= 18, "{:?}", names);
     for n in names {
         let one = [0u8; 16];
         let a = Args::new(1).input(n, &one[..]);
