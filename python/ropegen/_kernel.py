@@ -153,7 +153,12 @@ def kernel(spec=None, *, context=None, device=None, **fields):
 
 
 class Kernel:
-    """A loaded kernel. Call it with the arguments named as in ropegen_kernel_args."""
+    """A loaded kernel. Call it with the arguments named as in ropegen_kernel_args, or as
+    the kernel's description names them (a family's own name for a field).
+
+    arguments: the description of each argument, keyed by the block field it is passed in;
+    names: field -> the kernel's name for it; mutated: the fields it writes; op: its
+    PyTorch operator (None without PyTorch), whose tensor parameters are field names."""
 
     def __init__(self, ctx, text):
         self.context = ctx
