@@ -31,7 +31,7 @@ FAMILIES = (
                          "outputs=separate"),
 )
 
-ROWS = 16  # cos/sin table rows, cache blocks or slots: every free dimension
+ROWS = 16  # cos/sin table rows: the free dimension of every argument but the caches
 
 
 def torch_dtype(torch, dtype):
@@ -43,23 +43,25 @@ def torch_dtype(torch, dtype):
 
 
 def inputs(kernel, tokens=5, device="cpu", seed=0):
-    """Tensors for every argument the kernel describes, keyed by its name for them: free
-    dimensions are ROWS; positions and slots select rows and slots inside them (one slot is
-    padding), sequence lengths cross the scaling's original length, scales and norm weights
-    are positive, what the kernel only writes starts at zero."""
+    """Tensors for every argument the kernel describes, keyed by its name for them: a
+    cache's free dimension (blocks or slots) is 2 * tokens, any other's ROWS; positions select
+    rows, slots are distinct (one is padding), sequence lengths cross the scaling's original
+    length, scales and norm weights are positive, what the kernel only writes starts at
+    zero."""
     import torch
     g = torch.Generator().manual_seed(seed)
     out = {}
     for field, a in kernel.arguments.items():
         name = kernel.names[field]
-        shape = [tokens if d == "tokens" else ROWS if d is None else d for d in a["shape"]]
+        free = 2 * tokens if field.endswith("cache") else ROWS
+        shape = [tokens if d == "tokens" else free if d is None else d for d in a["shape"]]
         dt = torch_dtype(torch, a["dtype"])
         if a["access"] == "write" or a["dtype"] == "u64":
             t = torch.zeros(shape, dtype=dt)
         elif field == "positions":
             t = torch.randint(0, ROWS, shape, generator=g, dtype=dt)
         elif field == "slot_mapping":
-            t = torch.randperm(ROWS, generator=g)[:tokens].to(dt)
+            t = torch.randperm(2 * tokens, generator=g)[:tokens].to(dt)
             t[tokens // 2] = -1
         elif field == "seq_lens":
             t = torch.randint(1, 4 * ROWS, shape, generator=g, dtype=dt)
