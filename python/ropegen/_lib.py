@@ -92,7 +92,8 @@ def generate_args_struct(fields, size, abi):
             pad += 1
         types = _FLOAT_TYPES if kind == "float" else _INT_TYPES
         if kind == "pointer" and fsize != ctypes.sizeof(ctypes.c_void_p):
-            raise ImportError(f"ropegen: pointer field '{name}' has size {fsize}, not {ctypes.sizeof(ctypes.c_void_p)}")
+            raise ImportError(f"ropegen: pointer field '{name}' has size {fsize}, not "
+                              f"{ctypes.sizeof(ctypes.c_void_p)}")
         if fsize not in types or kind not in ("pointer", "integer", "float"):
             raise ImportError(f"ropegen: argument field '{name}' ({kind}, {fsize} bytes) is not one this binding can "
                               f"hold")
