@@ -50,11 +50,21 @@ typedef struct ropegen_kernel_info {
   char origin[16];      /* where the code object came from: "compiled", "disk", "bundle" */
 } ropegen_kernel_info;
 
-/* One field of the argument block: name, byte offset and byte size. */
+/* What a field of the argument block holds: an address (a pointer of any type, e.g. q,
+ * cos, bounds_error), an integer (size, abi_version, counts and strides) or a
+ * floating-point number. Bindings take their tensor arguments from the pointer fields. */
+typedef enum ropegen_field_kind {
+  ROPEGEN_FIELD_POINTER = 1,
+  ROPEGEN_FIELD_INTEGER = 2,
+  ROPEGEN_FIELD_FLOAT = 3
+} ropegen_field_kind;
+
+/* One field of the argument block: name, byte offset, byte size and kind. */
 typedef struct ropegen_kernel_args_field {
   const char* name;
   size_t offset;
   size_t size;
+  ropegen_field_kind kind;
 } ropegen_kernel_args_field;
 
 /* The argument block as this library was compiled: its fields in order; *count receives

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ropegen/plan.hpp"
@@ -19,11 +20,24 @@ class Runtime;
 struct Build;
 struct CodeObject;
 
-/// One field of ropegen_kernel_args: name, byte offset, byte size (header order).
+/// What a field of ropegen_kernel_args holds (ropegen_field_kind in the C API).
+enum class ArgKind { Pointer, Integer, Float };
+/// The kind of a field of type T: a pointer, an integer (the header's size and version
+/// too) or a floating-point number; any other type is a compile error.
+template <class T>
+constexpr ArgKind arg_kind_of() {
+  static_assert(std::is_pointer<T>::value || std::is_integral<T>::value || std::is_floating_point<T>::value,
+                "ropegen_kernel_args fields are pointers, integers or floating-point numbers");
+  return std::is_pointer<T>::value          ? ArgKind::Pointer
+         : std::is_floating_point<T>::value ? ArgKind::Float
+                                            : ArgKind::Integer;
+}
+/// One field of ropegen_kernel_args: name, byte offset, byte size, kind (header order).
 struct ArgField {
   const char* name;
   size_t offset;
   size_t size;
+  ArgKind kind;
 };
 /// Every field of the argument block, in header order.
 const std::vector<ArgField>& kernel_args_fields();

@@ -7,7 +7,8 @@
 Arguments are named as in ropegen_kernel_args (include/ropegen/kernel_args.h) and checked
 against the kernel's own description before the launch; a mismatch raises ropegen.Error
 (ropegen.ArgumentError, also a ValueError) naming the argument. With PyTorch imported, each
-kernel has a custom operator (kernel.op) that torch.compile traces without graph breaks.
+kernel has a custom operator (kernel.op) that torch.compile traces without graph breaks; its
+tensor parameters are the pointer fields of the library's layout table, so every kernel has one.
 """
 from ._lib import ArgumentError, Error
 from ._kernel import Context, Kernel, context, kernel, parse_device, spec_text
@@ -18,6 +19,8 @@ library_path = _library.path
 KernelArgs = _library.KernelArgs  # generated from ropegen_kernel_args_layout()
 abi_version = _library.abi_version
 args_layout = tuple(_library.layout)  # (name, offset, size) per field, as the library reports
+args_kinds = dict(_library.kinds)  # field name -> "pointer", "integer" or "float" (ropegen_field_kind)
+pointer_fields = _library.pointer_fields  # the tensor arguments, header order: the operator's parameters
 
-__all__ = ["ArgumentError", "Context", "Error", "Kernel", "KernelArgs", "abi_version", "args_layout", "context",
-           "kernel", "library_path", "parse_device", "spec_text"]
+__all__ = ["ArgumentError", "Context", "Error", "Kernel", "KernelArgs", "abi_version", "args_kinds", "args_layout",
+           "context", "kernel", "library_path", "parse_device", "pointer_fields", "spec_text"]

@@ -2,18 +2,14 @@
 import ctypes
 import json
 import threading
-import weakref
 
-from . import _arrays
+from . import _arrays, _registry
 from ._arrays import View, view
-from ._lib import ArgumentError, Error, Library
+from ._lib import ArgumentError, Error, library
 
-_lib = Library()
+_lib = library()
 _lock = threading.RLock()
 _contexts = {}  # (runtime, device) -> Context, the default-options contexts
-# (canonical spec, device kind, device index) -> Kernel: what the PyTorch operator launches.
-# Weak: the registry never keeps a user's context alive.
-_registry = weakref.WeakValueDictionary()
 
 # Fields of the argument block filled from something other than a described pointer
 # argument: the header, num_tokens, and the size of a contiguous hnd cache.
@@ -157,7 +153,12 @@ def kernel(spec=None, *, context=None, device=None, **fields):
 
 
 class Kernel:
-    """A loaded kernel. Call it with the arguments named as in ropegen_kernel_args."""
+    """A loaded kernel. Call it with the arguments named as in ropegen_kernel_args, or as
+    the kernel's description names them (a family's own name for a field).
+
+    arguments: the description of each argument, keyed by the block field it is passed in;
+    names: field -> the kernel's name for it; mutated: the fields it writes; op: its
+    PyTorch operator (None without PyTorch), whose tensor parameters are field names."""
 
     def __init__(self, ctx, text):
         self.context = ctx
@@ -173,23 +174,55 @@ class Kernel:
         self.op_name = self.description.get("op")
         self.target = self.description.get("target", ctx.target)
         self.device = ctx.device
-        # Keyed by the block's field (a family may describe k as "k_pe": "field" says which).
-        self.arguments = {a.get("field", a["name"]): a for a in self.description["arguments"]}
-        fields = set(_lib.KernelArgs.field_names)
-        for name, a in self.arguments.items():
-            for f in (name, a.get("stride")):
-                if f and f not in fields:
-                    raise Error(f"kernel describes argument field '{f}', which the library's layout lacks", None, 3)
-        self.mutated = tuple(n for n, a in self.arguments.items() if a["access"] in ("write", "read_write"))
-        tables = [n for n in ("cos", "sin") if n in self.arguments]
-        self._half_rot = self.arguments["cos"]["shape"][1] if tables else None
-        self._plans = {}
+        self._set_arguments(self.description["arguments"])
         self.op = None
         if _arrays.torch_module() is not None:
-            from . import _torch
-            _torch.attach(self)
-        with _lock:
-            _registry.setdefault((self.spec,) + self.device, self)
+            from . import _torch  # noqa: F401  (sets the operator hook in _registry)
+        hook = _registry.hook()
+        if hook is not None:
+            self.op = hook.attach(self)
+        _registry.register(self)
+
+    def _set_arguments(self, described):
+        """The kernel's arguments from its description, keyed by the argument block's field
+        each one is passed in: an argument's "field", else its name (a family may read a
+        field under its own name, e.g. MLA's k_pe in k). Calls take either name."""
+        fields = set(_lib.KernelArgs.field_names)
+        self.arguments, self.names, self._aliases = {}, {}, {}
+        for a in described:
+            name = a["name"]
+            field = a.get("field", name)
+            for f in (field, a.get("stride")):
+                if f and f not in fields:
+                    raise Error(f"kernel describes argument field '{f}', which the library's layout lacks", None, 3)
+            if _lib.kinds[field] != "pointer" or field in self.arguments:
+                raise Error(f"kernel describes argument '{name}' in field '{field}', which is "
+                            + ("not a pointer" if _lib.kinds[field] != "pointer" else "described twice"), None, 3)
+            self.arguments[field] = a
+            self.names[field] = name
+            if name != field:
+                self._aliases[name] = field
+        self.mutated = tuple(f for f, a in self.arguments.items() if a["access"] in ("write", "read_write"))
+        tables = [f for f in ("cos", "sin") if f in self.arguments]
+        self._half_rot = self.arguments["cos"]["shape"][1] if tables else None
+        self._plans = {}
+
+    def _label(self, field):
+        """How errors name the argument passed in `field`: the kernel's name for it."""
+        return self.names.get(field, field)
+
+    def _field_names(self, arrays):
+        """Keyword arguments keyed by field: the kernel's own name for an argument (k_pe)
+        and its field name (k) both work; giving both is an error. None values are dropped."""
+        out = {}
+        for name, obj in arrays.items():
+            if obj is None:
+                continue
+            field = self._aliases.get(name, name)
+            if field in out:
+                raise ArgumentError(name, f"given twice: as '{self.names[field]}' and as its field '{field}'")
+            out[field] = obj
+        return out
 
     def _destroy(self):
         h = getattr(self, "_handle", None)
@@ -217,17 +250,18 @@ class Kernel:
     def _plan(self, views, check_device=True):
         """Checks shapes, dtypes, devices, strides and access; returns the integer fields
         (num_tokens, stride fields, max_seq). Alignment needs addresses: _check_addresses."""
+        takes = ", ".join(self.names[f] for f in self.arguments)
         for name in views:
             if name not in self.arguments:
                 if name in _lib.KernelArgs.field_names:
-                    raise ArgumentError(name, f"this kernel ({self.op_name}) does not take it; it takes "
-                                              f"{', '.join(self.arguments)}")
-                raise ArgumentError(name, f"unknown argument; this kernel takes {', '.join(self.arguments)}"
+                    raise ArgumentError(name, f"this kernel ({self.op_name}) does not take it; it takes {takes}")
+                raise ArgumentError(name, f"unknown argument; this kernel takes {takes}"
                                           + (" (or cos_sin_cache)" if self._half_rot else ""))
         ints = {}
         tokens_from = None
-        for name, a in self.arguments.items():
-            v = views.get(name)
+        for field, a in self.arguments.items():
+            name = self.names[field]  # errors name the argument as the kernel does
+            v = views.get(field)
             if v is None:
                 if a["required"]:
                     raise ArgumentError(name, f"missing: {a['why']}")
@@ -262,7 +296,7 @@ class Kernel:
             first = 1 if stride_field else 0
             # q, k, v given as [tokens, heads, head_dim] with padded heads (vLLM's layout):
             # the head stride goes to <name>_head_stride.
-            head_field = f"{name}_head_stride"
+            head_field = f"{field}_head_stride"
             padded = (stride_field and len(dims) == 3 and len(want) == 3 and head_field in _lib.KernelArgs.field_names
                       and dims[1] > 1 and strides[2] == 1 and strides[1] != dims[2])
             if padded:
@@ -286,41 +320,43 @@ class Kernel:
                     raise ArgumentError(name, f"row stride {s} ({stride_field}) must be a multiple of "
                                               f"{a['stride_multiple']} elements (the kernel's vector width)")
                 if ints.get(stride_field, s) != s:
-                    other = next(n for n, b in self.arguments.items() if b.get("stride") == stride_field and n in views)
+                    other = next(self.names[f] for f, b in self.arguments.items()
+                                 if b.get("stride") == stride_field and f in views)
                     raise ArgumentError(name, f"row stride {s} differs from {other}'s {ints[stride_field]}; both "
                                               f"share {stride_field}")
                 ints[stride_field] = s
             # A contiguous hnd cache ([kv_heads, max_seq, head_dim]) passes its slot count.
-            if name in ("k_cache", "v_cache") and len(want) == 3 and want[1] is None and _MAX_SEQ in _lib.KernelArgs.field_names:
+            if field in ("k_cache", "v_cache") and len(want) == 3 and want[1] is None and _MAX_SEQ in _lib.KernelArgs.field_names:
                 if ints.get(_MAX_SEQ, dims[1]) != dims[1]:
                     raise ArgumentError(name, f"has {dims[1]} slots per head, but k_cache has {ints[_MAX_SEQ]}")
                 ints[_MAX_SEQ] = dims[1]
             # checks = bounds: the slots the caches hold and the positions the table holds.
             if "bounds_error" in self.arguments:
-                if name in ("k_cache", "v_cache") and _CACHE_SLOTS in _lib.KernelArgs.field_names:
+                if field in ("k_cache", "v_cache") and _CACHE_SLOTS in _lib.KernelArgs.field_names:
                     slots = _prod(dims) // self.arguments["k"]["min_stride"]
                     if ints.get(_CACHE_SLOTS, slots) != slots:
                         raise ArgumentError(name, f"holds {slots} slots, but k_cache holds {ints[_CACHE_SLOTS]}")
                     ints[_CACHE_SLOTS] = slots
-                if name in ("cos", "sin") and _TABLE_ROWS in _lib.KernelArgs.field_names:
+                if field in ("cos", "sin") and _TABLE_ROWS in _lib.KernelArgs.field_names:
                     ints[_TABLE_ROWS] = min(dims[0], ints.get(_TABLE_ROWS, dims[0]))
         if tokens_from is None:
             ints[_TOKENS] = 0
         return ints
 
     def _check_addresses(self, views):
-        for name, v in views.items():
-            align = self.arguments[name]["align"]
+        for field, v in views.items():
+            align = self.arguments[field]["align"]
             if v.ptr % align:
-                raise ArgumentError(name, f"address {v.ptr:#x} is not aligned to {align} bytes (the kernel's vector "
-                                          f"width); offset views of a larger buffer must start on that boundary")
+                raise ArgumentError(self._label(field), f"address {v.ptr:#x} is not aligned to {align} bytes (the "
+                                                        f"kernel's vector width); offset views of a larger buffer "
+                                                        f"must start on that boundary")
 
     def _views(self, arrays, need_ptr=True):
+        """Views of the arrays keyed by field (arrays may name them as the kernel does)."""
         views = {}
         table = arrays.pop("cos_sin_cache", None)
-        for name, obj in arrays.items():
-            if obj is not None:
-                views[name] = view(name, obj, need_ptr)
+        for field, obj in self._field_names(arrays).items():
+            views[field] = view(self._label(field), obj, need_ptr)
         if table is not None:
             if self._half_rot is None:
                 raise ArgumentError("cos_sin_cache", f"this kernel ({self.spec}) reads no cos/sin table")
@@ -390,27 +426,16 @@ class Kernel:
         """k(q=..., k=..., v=..., k_cache=..., v_cache=..., positions=..., slot_mapping=...,
         cos=..., sin=... | cos_sin_cache=...). Under torch.compile the call is the custom
         operator ropegen::launch_*; eagerly it launches directly (the same checks)."""
-        if stream is None and self.op is not None and _is_compiling():
-            return _call_op(self, arrays)
+        hook = _registry.hook()  # the operator layer (ropegen._torch), None without PyTorch
+        if stream is None and self.op is not None and hook.is_compiling():
+            return hook.call(self, arrays)
         return self.launch(stream=stream, **arrays)
 
 
-def _not_compiling():
-    return False
+def _default_kernel(spec, device):
+    """A kernel for `spec` from the default context of `device` (kind, index)."""
+    return context("cpu" if device[0] == "cpu" else f"cuda:{device[1] or 0}").kernel(spec)
 
 
-# Set when a kernel is created with PyTorch imported (never while tracing): PyTorch's own
-# is_compiling, which dynamo folds to True, and the function that calls the operator.
-_is_compiling = _not_compiling
-_call_op = None
-
-
-def kernel_for(spec, device):
-    """The kernel the PyTorch operator launches for `spec` on `device` (kind, index): the
-    one created for it, else one from the default context of that device."""
-    k = _registry.get((spec,) + device)
-    if k is None and device[1] is not None:
-        k = _registry.get((spec, device[0], None))
-    if k is None:
-        k = context("cpu" if device[0] == "cpu" else f"cuda:{device[1] or 0}").kernel(spec)
-    return k
+# What the PyTorch operator launches when no kernel of its spec is registered on a device.
+_registry.set_factory(_default_kernel)

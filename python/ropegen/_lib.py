@@ -49,7 +49,12 @@ def load_library():
 
 
 class _Field(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("offset", ctypes.c_size_t), ("size", ctypes.c_size_t)]
+    _fields_ = [("name", ctypes.c_char_p), ("offset", ctypes.c_size_t), ("size", ctypes.c_size_t),
+                ("kind", ctypes.c_int)]
+
+
+# ropegen_field_kind: what a field of the argument block holds.
+FIELD_KINDS = {1: "pointer", 2: "integer", 3: "float"}
 
 
 class _ContextOptions(ctypes.Structure):
@@ -58,27 +63,41 @@ class _ContextOptions(ctypes.Structure):
                 ("verbose", ctypes.c_int)]
 
 
-# The one ABI version this binding's launch code knows how to fill: the header fields
-# (size, abi_version) and "everything else is a pointer or an int64 named in the
-# kernel's description". A library with another version is refused at import.
-SUPPORTED_ABI = (4,)
+# The oldest ABI version this binding's launch code knows how to fill. It fills the header
+# (size, abi_version) and num_tokens, the integer fields it knows by name when the table
+# has them (max_seq, cache_slots, table_rows, <field>_head_stride), the pointer and stride
+# fields a kernel's description names, and leaves every other field zero. Later versions
+# only append groups whose zero is the default (kernel_args.h), so they are accepted: a
+# field added to the header needs no change here. An older library is refused at import.
+MIN_ABI = 4
+_INTEGERS_BY_NAME = ("size", "abi_version", "num_tokens", "max_seq", "cache_slots", "table_rows", "q_head_stride",
+                     "k_head_stride", "v_head_stride")
 _INT_TYPES = {1: ctypes.c_uint8, 2: ctypes.c_uint16, 4: ctypes.c_uint32, 8: ctypes.c_int64}
+_FLOAT_TYPES = {4: ctypes.c_float, 8: ctypes.c_double}
 
 
 def generate_args_struct(fields, size, abi):
     """A ctypes Structure with the library's fields at the library's offsets (padding
-    where the table leaves gaps), checked against offsets and total size. Every field is an
-    integer of its size: pointers are stored as addresses."""
+    where the table leaves gaps), checked against offsets and total size. Fields are
+    (name, offset, size[, kind]); pointers and integers are integers of their size
+    (pointers are stored as addresses), floats are c_float or c_double."""
     members, at, pad = [], 0, 0
-    for name, offset, fsize in sorted(fields, key=lambda f: f[1]):
+    for f in sorted(fields, key=lambda f: f[1]):
+        name, offset, fsize = f[:3]
+        kind = f[3] if len(f) > 3 else "integer"
         if offset < at:
             raise ImportError(f"ropegen: argument field '{name}' at offset {offset} overlaps the previous field")
         if offset > at:
             members.append((f"_pad{pad}", ctypes.c_uint8 * (offset - at)))
             pad += 1
-        if fsize not in _INT_TYPES:
-            raise ImportError(f"ropegen: argument field '{name}' has size {fsize}, which this binding cannot hold")
-        members.append((name, _INT_TYPES[fsize]))
+        types = _FLOAT_TYPES if kind == "float" else _INT_TYPES
+        if kind == "pointer" and fsize != ctypes.sizeof(ctypes.c_void_p):
+            raise ImportError(f"ropegen: pointer field '{name}' has size {fsize}, not "
+                              f"{ctypes.sizeof(ctypes.c_void_p)}")
+        if fsize not in types or kind not in ("pointer", "integer", "float"):
+            raise ImportError(f"ropegen: argument field '{name}' ({kind}, {fsize} bytes) is not one this binding can "
+                              f"hold")
+        members.append((name, types[fsize]))
         at = offset + fsize
     if size < at:
         raise ImportError(f"ropegen: the argument block is {size} bytes, but its fields end at {at}")
@@ -87,7 +106,8 @@ def generate_args_struct(fields, size, abi):
     # _pack_ = 1: placement comes from the padding members alone, never from ctypes' rules.
     cls = type("KernelArgs", (ctypes.Structure,), {"_pack_": 1, "_fields_": members,
                                                     "__doc__": "ropegen_kernel_args, generated from the library's layout"})
-    for name, offset, fsize in fields:
+    for f in fields:
+        name, offset, fsize = f[:3]
         d = getattr(cls, name)
         if d.offset != offset or d.size != fsize:
             raise ImportError(f"ropegen: generated field '{name}' is at {d.offset}+{d.size}, library says {offset}+{fsize}")
@@ -135,15 +155,30 @@ class Library:
         n, size, abi = I(), I(), ctypes.c_uint()
         table = lib.ropegen_kernel_args_layout(ctypes.byref(n), ctypes.byref(size), ctypes.byref(abi))
         self.layout = [(table[i].name.decode(), table[i].offset, table[i].size) for i in range(n.value)]
+        self.kinds = {}
+        for i in range(n.value):
+            kind = FIELD_KINDS.get(table[i].kind)
+            if kind is None:
+                raise ImportError(f"ropegen: argument field '{self.layout[i][0]}' has kind {table[i].kind}, which "
+                                  f"this binding does not know")
+            self.kinds[self.layout[i][0]] = kind
+        # The tensor arguments a kernel may take: the pointer fields, in header order.
+        self.pointer_fields = tuple(f[0] for f in self.layout if self.kinds[f[0]] == "pointer")
         self.args_size = size.value
         self.abi_version = abi.value
-        if self.abi_version not in SUPPORTED_ABI:
+        if self.abi_version < MIN_ABI:
             raise ImportError(f"ropegen: {self.path} has kernel argument ABI version {self.abi_version}; this "
-                              f"binding supports {', '.join(map(str, SUPPORTED_ABI))}")
+                              f"binding needs {MIN_ABI} or later")
         names = [f[0] for f in self.layout]
-        if names[:2] != ["size", "abi_version"]:
-            raise ImportError(f"ropegen: the argument block must start with size and abi_version, not {names[:2]}")
-        self.KernelArgs = generate_args_struct(self.layout, self.args_size, self.abi_version)
+        if names[:2] != ["size", "abi_version"] or "num_tokens" not in names:
+            raise ImportError(f"ropegen: the argument block must start with size and abi_version and hold num_tokens "
+                              f"(fields: {', '.join(names)})")
+        for name in _INTEGERS_BY_NAME:
+            if name in self.kinds and self.kinds[name] != "integer":
+                raise ImportError(f"ropegen: argument field '{name}' is a {self.kinds[name]}; this binding fills it as "
+                                  f"an integer")
+        self.KernelArgs = generate_args_struct([f + (self.kinds[f[0]],) for f in self.layout], self.args_size,
+                                               self.abi_version)
         self.version = lib.ropegen_version_string().decode()
 
     def new_args(self):
@@ -157,3 +192,14 @@ class Library:
             name = self.lib.ropegen_status_string(status).decode()
             message = self.lib.ropegen_last_error().decode()
             raise Error(f"{what}: {message} ({name})", name, self.lib.ropegen_status_fault(status))
+
+
+_library = None
+
+
+def library():
+    """The library, loaded once (on first use: importing ropegen loads it)."""
+    global _library
+    if _library is None:
+        _library = Library()
+    return _library

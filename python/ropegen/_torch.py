@@ -7,19 +7,23 @@ the mutations it makes (torch.compile functionalizes them; CUDA graphs capture t
   neither:      no operator; calls launch eagerly
 
 ropegen::launch__q__k_cache__v_cache(str spec, Tensor? positions, ..., Tensor(a!)? q, ...)
-takes the kernel's canonical spec and the tensors by their C names."""
-import sys
+takes the kernel's canonical spec and the tensors by their field names in the argument
+block. The tensor parameters are the pointer fields of the library's layout table
+(ropegen_kernel_args_layout, header order), so every kernel has an operator and a pointer
+field added to kernel_args.h is a parameter with no change here.
+
+Importing this module sets the operator hook of ropegen._registry; it never touches
+another module's globals."""
 import threading
 
 import torch
 
-from . import _kernel
-from ._lib import Error
+from . import _registry
+from ._lib import Error, library
 
-# The pointer arguments of ropegen_kernel_args, in header order: the operator's schema.
-# A kernel argument not listed here can be launched eagerly (Kernel.launch) but not through
-# the operator; _kernel checks that every name the library describes is a field.
-OP_ARGS = ("positions", "slot_mapping", "q", "k", "v", "cos", "sin", "k_cache", "v_cache", "q_out", "k_out", "seq_lens")
+# The pointer fields of ropegen_kernel_args, in header order: the operator's tensor
+# parameters, from the library's own table.
+OP_ARGS = library().pointer_fields
 
 HAS_CUSTOM_OP = hasattr(torch.library, "custom_op") and hasattr(torch.library, "register_fake")
 HAS_LIBRARY = hasattr(torch.library, "Library")
@@ -38,7 +42,7 @@ def _device_of(tensors):
 
 def _run(spec, tensors):
     tensors = {n: t for n, t in tensors.items() if t is not None}
-    k = _kernel.kernel_for(spec, _device_of(tensors))
+    k = _registry.kernel_for(spec, _device_of(tensors))
     k.launch(**tensors)
 
 
@@ -47,12 +51,9 @@ def _fake(spec, tensors):
     tracing, as they would eagerly."""
     tensors = {n: t for n, t in tensors.items() if t is not None}
     dev = _device_of(tensors)
-    k = _kernel._registry.get((spec,) + dev) or _kernel._registry.get((spec, dev[0], None))
-    meta = dev[0] == "meta"
-    if k is None and meta:  # meta tensors have no device to match: any kernel of this spec
-        k = next((v for key, v in list(_kernel._registry.items()) if key[0] == spec), None)
+    k = _registry.lookup(spec, dev)
     if k is not None:
-        k._plan(k._views(dict(tensors), need_ptr=False), check_device=not meta)
+        k._plan(k._views(dict(tensors), need_ptr=False), check_device=dev[0] != "meta")
 
 
 def _op_name(mutated):
@@ -77,7 +78,7 @@ def _make_library_op(name, mutated):
     global _library
     if _library is None:
         _library = torch.library.Library("ropegen", "DEF")
-    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    letters = iter("abcdefghijklmnopqrstuvwxyz")  # one alias set per mutated tensor
     args = ", ".join(f"Tensor({next(letters)}!)? {n}=None" if n in mutated else f"Tensor? {n}=None" for n in OP_ARGS)
     _library.define(f"{name}(str spec, {args}) -> ()")
 
@@ -98,7 +99,7 @@ def _make_library_op(name, mutated):
 
 
 def operator(mutated):
-    """The operator for kernels that write `mutated` (a tuple of argument names)."""
+    """The operator for kernels that write `mutated` (a tuple of field names)."""
     with _lock:
         op = _ops.get(mutated)
         if op is None:
@@ -113,27 +114,43 @@ def operator(mutated):
         return op
 
 
-def call_op(kernel, arrays):
-    """kernel(...) through its operator (what torch.compile traces)."""
-    table = arrays.pop("cos_sin_cache", None)
-    if table is not None:
-        h = kernel._half_rot
-        if h is None:
-            raise Error(f"argument 'cos_sin_cache': this kernel ({kernel.spec}) reads no cos/sin table",
-                        "ROPEGEN_ERROR_LAUNCH", 1)
-        arrays["cos"], arrays["sin"] = table[:, :h], table[:, h:2 * h]
-    return kernel.op(kernel.spec, **arrays)
+def _not_compiling():
+    return False
 
 
-def attach(kernel):
-    """Gives a kernel its operator (kernel.op) when every argument it takes is in the
-    schema, and lets Kernel.__call__ route through it while torch.compile traces."""
-    if all(n in OP_ARGS for n in kernel.arguments):
-        kernel.op = operator(kernel.mutated)
-    if _kernel._call_op is None:
-        compiler = getattr(torch, "compiler", None)
-        if compiler is not None and hasattr(compiler, "is_compiling"):
-            _kernel._is_compiling = compiler.is_compiling
-        elif hasattr(getattr(torch, "_dynamo", None), "is_compiling"):
-            _kernel._is_compiling = torch._dynamo.is_compiling
-        _kernel._call_op = call_op
+def _compiling_probe():
+    """PyTorch's own is_compiling, which dynamo folds to True while tracing."""
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and hasattr(compiler, "is_compiling"):
+        return compiler.is_compiling
+    if hasattr(getattr(torch, "_dynamo", None), "is_compiling"):
+        return torch._dynamo.is_compiling
+    return _not_compiling
+
+
+class TorchHook(_registry.Hook):
+    def __init__(self):
+        self.is_compiling = _compiling_probe()
+
+    def attach(self, kernel):
+        """The kernel's operator: every argument a kernel takes is a pointer field, so every
+        kernel has one (None only for a torch without torch.library)."""
+        if not all(f in OP_ARGS for f in kernel.arguments):
+            return None
+        return operator(kernel.mutated)
+
+    def call(self, kernel, arrays):
+        """kernel(...) through its operator (what torch.compile traces): the family's
+        argument names become field names, cos_sin_cache becomes cos and sin."""
+        table = arrays.pop("cos_sin_cache", None)
+        arrays = kernel._field_names(arrays)
+        if table is not None:
+            h = kernel._half_rot
+            if h is None:
+                raise Error(f"argument 'cos_sin_cache': this kernel ({kernel.spec}) reads no cos/sin table",
+                            "ROPEGEN_ERROR_LAUNCH", 1)
+            arrays["cos"], arrays["sin"] = table[:, :h], table[:, h:2 * h]
+        return kernel.op(kernel.spec, **arrays)
+
+
+_registry.set_hook(TorchHook())

@@ -13,6 +13,7 @@ import paths  # noqa: E402,F401  (the package and library from a source checkout
 import ropegen  # noqa: E402
 from ropegen import _lib  # noqa: E402
 from cases import Case, run  # noqa: E402
+import families  # noqa: E402
 
 try:
     import torch
@@ -136,7 +137,7 @@ class Api(unittest.TestCase):
             ctx = k = None
             gc.collect()
         defaults = list(ropegen._kernel._contexts.values())
-        leaked = [k for k in list(ropegen._kernel._registry.values()) if not any(k.context is c for c in defaults)]
+        leaked = [k for k in ropegen._registry.kernels() if not any(k.context is c for c in defaults)]
         self.assertEqual(leaked, [], "kernels of dropped contexts stay registered")
 
     def test_spec_errors_carry_status(self):
@@ -467,6 +468,112 @@ class TorchOperator(unittest.TestCase):
         torch.testing.assert_close(out, out_eager, rtol=0, atol=0)
         for x, y in zip(a, b):  # the mutations reached the caller's tensors
             torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+@unittest.skipIf(torch is None, NO_TORCH)
+class EveryKernelHasAnOperator(unittest.TestCase):
+    """The operator's tensor parameters are the library's pointer fields, so a kernel of
+    every family and option that adds an argument (fp8 scales, fp8 q, QK-norm weights,
+    bounds_error, MLA, seq_lens, mrope positions, separate outputs) has one, and calling
+    through it writes the same bytes as the eager call."""
+
+    HAS_OPERATOR = hasattr(torch.library, "custom_op") or hasattr(torch.library, "Library") if torch else False
+
+    def kernels(self):
+        for label, spec in families.FAMILIES:
+            yield label, ropegen.kernel(spec.format(dtype="f32"), device="cpu")
+
+    def test_schema_is_the_layout_pointer_fields(self):
+        from ropegen import _torch
+        self.assertEqual(_torch.OP_ARGS, ropegen.pointer_fields)
+        self.assertEqual(ropegen.pointer_fields,
+                         tuple(n for n, _, _ in ropegen.args_layout if ropegen.args_kinds[n] == "pointer"))
+        self.assertIn("k_scale", ropegen.pointer_fields)
+        self.assertIn("bounds_error", ropegen.pointer_fields)
+        k = ropegen.kernel(families.FAMILIES[0][1].format(dtype="f32"), device="cpu")
+        if not self.HAS_OPERATOR:
+            self.skipTest("this PyTorch has no torch.library")
+        schema = str(k.op.default._schema) if hasattr(k.op, "default") else str(k.op._schema)
+        params = re.findall(r"Tensor(?:\(\w+!\))?\? (\w+)", schema)
+        self.assertEqual(tuple(params), ropegen.pointer_fields, schema)
+
+    def test_operator_gives_the_eager_bytes(self):
+        for label, k in self.kernels():
+            with self.subTest(label, spec=k.spec):
+                if self.HAS_OPERATOR:
+                    self.assertIsNotNone(k.op, f"{label}: no operator")
+                else:
+                    self.skipTest("this PyTorch has no torch.library")
+                a = families.inputs(k, seed=len(label))
+                b = {n: t.clone() for n, t in a.items()}
+                before = {n: t.clone() for n, t in a.items()}
+                k(**a)
+                k.op(k.spec, **k._field_names(b))  # the operator's parameters are field names
+                for n in a:
+                    self.assertTrue(families.same_bytes(a[n], b[n]), f"{label}: {n} differs from the eager call")
+                written = [n for n in a if k.arguments[k._aliases.get(n, n)]["access"] != "read"]
+                self.assertTrue(any(not families.same_bytes(a[n], before[n]) for n in written),
+                                f"{label}: the launch wrote nothing")
+
+    def test_family_names_of_fields(self):
+        """A family that reads a field under its own name (the description's "field" key, as
+        MLA describes k_pe in k and kv_c in v) takes either name; errors use the family's;
+        the operator and the ctypes launch fill the field."""
+        spec = dict(families.FAMILIES)["mla_rope_append"].format(dtype="f32")
+        plain = ropegen.kernel(spec, device="cpu")
+        k = ropegen.Context("host").kernel(spec)  # its own context: re-described below
+        described = [dict(a) for a in k.description["arguments"]]
+        for a in described:
+            if a["name"] in ("k", "v"):
+                a["field"], a["name"] = a["name"], {"k": "k_pe", "v": "kv_c"}[a["name"]]
+        k._set_arguments(described)
+        self.assertEqual(k.names["k"], "k_pe")
+        a = families.inputs(plain, seed=3)
+        by_family = {({"k": "k_pe", "v": "kv_c"}).get(n, n): t.clone() for n, t in a.items()}
+        by_field = {n: t.clone() for n, t in a.items()}
+        plain(**a)
+        k(**by_family)
+        k(**by_field)
+        for n in a:
+            m = {"k": "k_pe", "v": "kv_c"}.get(n, n)
+            self.assertTrue(families.same_bytes(a[n], by_family[m]), n)
+            self.assertTrue(families.same_bytes(a[n], by_field[n]), n)
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(**dict(by_family, k_pe=by_family["k_pe"][:, :16]))
+        self.assertEqual(e.exception.argument, "k_pe")
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(**dict(by_family, k=by_family["k_pe"]))
+        self.assertIn("given twice", str(e.exception))
+        missing = dict(by_family)
+        del missing["kv_c"]
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(**missing)
+        self.assertEqual(e.exception.argument, "kv_c")
+        if k.op is not None:  # the path torch.compile takes: family names become field names
+            again = {n: t.clone() for n, t in by_family.items()}
+            before = {n: t.clone() for n, t in by_family.items()}
+            k(**before)
+            ropegen._registry.hook().call(k, again)
+            for n in again:
+                self.assertTrue(families.same_bytes(before[n], again[n]), n)
+
+    @unittest.skipUnless(torch is not None and hasattr(torch, "compile"),
+                         f"torch.compile needs PyTorch 2.0+ (installed: {getattr(torch, '__version__', None)})")
+    def test_compile_fullgraph_every_family(self):
+        for label, k in self.kernels():
+            with self.subTest(label, spec=k.spec):
+                a = families.inputs(k, seed=len(label))
+                b = {n: t.clone() for n, t in a.items()}
+
+                def step(tensors):
+                    k(**tensors)
+
+                k(**a)
+                torch._dynamo.reset()
+                torch.compile(step, fullgraph=True, backend="aot_eager")(b)
+                for n in a:
+                    self.assertTrue(families.same_bytes(a[n], b[n]), f"{label}: {n} differs under torch.compile")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The package on an NVIDIA GPU through PyTorch: numerics against reference.py, the custom
-operator under torch.compile(fullgraph=True), CUDA graph capture and replay, and launches
-on a non-default stream. Skipped (with the reason) where PyTorch or CUDA is missing.
+operator under torch.compile(fullgraph=True) (for a kernel of every family and option that
+adds an argument too), CUDA graph capture and replay, and launches on a non-default stream. Skipped (with the reason) where PyTorch or CUDA is missing.
 
     ROPEGEN_LIB_DIR=build-gpu PYTHONPATH=python python3 -m pytest -rs python/tests/test_gpu.py
     (or python3 python/tests/test_gpu.py without pytest)"""
@@ -21,6 +21,7 @@ try:  # the NumPy reference model; the PyTorch-only tests below run without it
     NO_NUMPY = None
 except ImportError as e:
     NO_NUMPY = f"NumPy is not installed ({e})"
+import families  # noqa: E402
 
 if torch is None:
     SKIP = "PyTorch is not installed"
@@ -240,6 +241,46 @@ class Gpu(unittest.TestCase):
         a["cos"], a["sin"] = tab[:, :64], tab[:, 64:]
         torch.library.opcheck(k.op.default, (k.spec,), a,
                               test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class GpuFamilies(unittest.TestCase):
+    """A kernel of every family and option that adds an argument (families.FAMILIES), bf16
+    on the GPU: it has an operator, the operator writes the eager call's bytes, and so does
+    torch.compile(fullgraph=True) of a function calling it."""
+
+    def kernels(self):
+        for label, spec in families.FAMILIES:
+            yield label, ropegen.kernel(spec.format(dtype="bf16"), device="cuda")
+
+    def test_operator_gives_the_eager_bytes(self):
+        for label, k in self.kernels():
+            with self.subTest(label, spec=k.spec):
+                self.assertIsNotNone(k.op, f"{label}: no operator")
+                a = families.inputs(k, tokens=37, device="cuda", seed=len(label))
+                b = {n: t.clone() for n, t in a.items()}
+                k(**a)
+                k.op(k.spec, **k._field_names(b))
+                torch.cuda.synchronize()
+                for n in a:
+                    self.assertTrue(families.same_bytes(a[n], b[n]), f"{label}: {n} differs from the eager call")
+
+    @unittest.skipUnless(HAS_COMPILE, "torch.compile with torch.library.custom_op needs PyTorch 2.4+")
+    def test_compile_fullgraph_every_family(self):
+        for label, k in self.kernels():
+            with self.subTest(label, spec=k.spec):
+                a = families.inputs(k, tokens=37, device="cuda", seed=len(label))
+                b = {n: t.clone() for n, t in a.items()}
+
+                def step(tensors):
+                    k(**tensors)
+
+                k(**a)
+                torch._dynamo.reset()
+                torch.compile(step, fullgraph=True)(b)  # a graph break is an error
+                torch.cuda.synchronize()
+                for n in a:
+                    self.assertTrue(families.same_bytes(a[n], b[n]), f"{label}: {n} differs under torch.compile")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,15 @@ ropegen_status invalid(const char* fn, const char* what) {
   return ROPEGEN_ERROR_INVALID_ARGUMENT;
 }
 
+ropegen_field_kind field_kind(ropegen::ArgKind k) {
+  switch (k) {
+    case ropegen::ArgKind::Pointer: return ROPEGEN_FIELD_POINTER;
+    case ropegen::ArgKind::Integer: return ROPEGEN_FIELD_INTEGER;
+    case ropegen::ArgKind::Float: return ROPEGEN_FIELD_FLOAT;
+  }
+  return ROPEGEN_FIELD_INTEGER;
+}
+
 }  // namespace
 
 extern "C" {
@@ -195,7 +204,7 @@ const ropegen_kernel_args_field* ropegen_kernel_args_layout(size_t* count, size_
   // Same table as the launch checks use (kernel_args_fields), in C form.
   static const std::vector<ropegen_kernel_args_field> fields = [] {
     std::vector<ropegen_kernel_args_field> out;
-    for (const auto& f : ropegen::kernel_args_fields()) out.push_back({f.name, f.offset, f.size});
+    for (const auto& f : ropegen::kernel_args_fields()) out.push_back({f.name, f.offset, f.size, field_kind(f.kind)});
     return out;
   }();
   if (count) *count = fields.size();

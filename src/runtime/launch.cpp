@@ -48,9 +48,15 @@ int index_bytes(const KernelSpec& s) { return s.index == IndexType::I32 ? 4 : 8;
 
 }  // namespace
 
+/// A field of declared type T: its size and kind come from the type.
+template <class T>
+ArgField arg_field(const char* name, size_t offset) {
+  return ArgField{name, offset, sizeof(T), arg_kind_of<T>()};
+}
+
 const std::vector<ArgField>& kernel_args_fields() {
 #define ROPEGEN_FIELD(name) \
-  ArgField { #name, offsetof(ropegen_kernel_args, name), sizeof(static_cast<ropegen_kernel_args*>(nullptr)->name) }
+  arg_field<decltype(ropegen_kernel_args::name)>(#name, offsetof(ropegen_kernel_args, name))
   // In declaration order; tests/capi checks that the fields tile the whole block.
   static const std::vector<ArgField> fields = {
       ROPEGEN_FIELD(size),     ROPEGEN_FIELD(abi_version),    ROPEGEN_FIELD(num_tokens), ROPEGEN_FIELD(positions),

@@ -19,6 +19,48 @@ static int passed = 0, failed = 0;
     }                                                                   \
   } while (0)
 
+static const ropegen_kernel_args_field* find_field(const ropegen_kernel_args_field* f, size_t n, const char* name) {
+  size_t i;
+  for (i = 0; i < n; ++i)
+    if (strcmp(f[i].name, name) == 0) return &f[i];
+  return NULL;
+}
+
+/* The kind column: every field is a pointer, an integer or a float; a pointer is
+ * pointer-sized, an integer at most 8 bytes, a float 4 or 8. The header is integers;
+ * every pointer field of the header (typed ones too: cos, a float *, is a pointer, not a
+ * float) and some integers are checked by name against their C types. */
+static void check_kinds(const ropegen_kernel_args_field* f, size_t n) {
+  size_t i, pointers = 0;
+  static const char* const ptrs[] = {"positions", "slot_mapping", "q", "k", "v", "cos", "sin", "k_cache", "v_cache",
+                                     "bounds_error", "q_out", "k_out", "seq_lens", "k_scale", "v_scale", "q_scale",
+                                     "q_norm_weight", "k_norm_weight"};
+  static const char* const ints[] = {"size", "abi_version", "num_tokens", "q_stride", "cos_sin_stride", "max_seq",
+                                     "cache_slots", "table_rows", "q_head_stride", "positions_stride"};
+  for (i = 0; i < n; ++i) {
+    const int k = f[i].kind;
+    EXPECT(k == ROPEGEN_FIELD_POINTER || k == ROPEGEN_FIELD_INTEGER || k == ROPEGEN_FIELD_FLOAT, f[i].name);
+    if (k == ROPEGEN_FIELD_POINTER) {
+      EXPECT(f[i].size == sizeof(void*), f[i].name);
+      ++pointers;
+    } else if (k == ROPEGEN_FIELD_FLOAT) {
+      EXPECT(f[i].size == 4 || f[i].size == 8, f[i].name);
+    } else {
+      EXPECT(f[i].size <= 8, f[i].name);
+    }
+  }
+  EXPECT(f[0].kind == ROPEGEN_FIELD_INTEGER && f[1].kind == ROPEGEN_FIELD_INTEGER, "header fields are integers");
+  for (i = 0; i < sizeof ptrs / sizeof ptrs[0]; ++i) {
+    const ropegen_kernel_args_field* p = find_field(f, n, ptrs[i]);
+    EXPECT(p != NULL && p->kind == ROPEGEN_FIELD_POINTER, ptrs[i]);
+  }
+  for (i = 0; i < sizeof ints / sizeof ints[0]; ++i) {
+    const ropegen_kernel_args_field* p = find_field(f, n, ints[i]);
+    EXPECT(p != NULL && p->kind == ROPEGEN_FIELD_INTEGER, ints[i]);
+  }
+  EXPECT(pointers == sizeof ptrs / sizeof ptrs[0], "every pointer field of ABI version 4 is listed here");
+}
+
 /* The layout table describes the compiled header: fields in order, each at an offset no
  * earlier than the previous end, aligned to its own size, and together covering the
  * block up to its size (so a field missing from the table would leave a hole). */
@@ -37,6 +79,7 @@ static void check_layout(void) {
   EXPECT(strcmp(f[1].name, "abi_version") == 0 && f[1].offset == offsetof(ropegen_kernel_args, abi_version), "version second");
   EXPECT(strcmp(f[n - 1].name, "k_norm_weight") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, k_norm_weight),
          "last field");
+  check_kinds(f, n);
 }
 
 int main(void) {

@@ -177,13 +177,50 @@ pub struct ropegen_kernel_info {
     pub origin: [c_char; 16],
 }
 
-/// One field of the argument block: name, byte offset and byte size.
+/// `ropegen_field_kind` (a C enum: `int`-sized): what a field of the argument block holds.
+pub type ropegen_field_kind = c_int;
+/// An address (a pointer of any type).
+pub const ROPEGEN_FIELD_POINTER: ropegen_field_kind = 1;
+/// An integer: the header's size and version, counts and strides.
+pub const ROPEGEN_FIELD_INTEGER: ropegen_field_kind = 2;
+/// A floating-point number.
+pub const ROPEGEN_FIELD_FLOAT: ropegen_field_kind = 3;
+
+/// One field of the argument block: name, byte offset, byte size and kind.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ropegen_kernel_args_field {
     pub name: *const c_char,
     pub offset: usize,
     pub size: usize,
+    pub kind: ropegen_field_kind,
+}
+
+/// The kind of a field's Rust type, as `ropegen_field_kind`: pointers, integers and floats
+/// (a field of any other type does not compile into [`kernel_args_layout_rust`]).
+pub trait FieldKind {
+    const KIND: ropegen_field_kind;
+}
+impl<T> FieldKind for *const T {
+    const KIND: ropegen_field_kind = ROPEGEN_FIELD_POINTER;
+}
+impl<T> FieldKind for *mut T {
+    const KIND: ropegen_field_kind = ROPEGEN_FIELD_POINTER;
+}
+macro_rules! field_kinds {
+    ($kind:ident: $($t:ty),*) => { $(impl FieldKind for $t { const KIND: ropegen_field_kind = $kind; })* };
+}
+field_kinds!(ROPEGEN_FIELD_INTEGER: u8, i8, u16, i16, u32, i32, u64, i64, usize, isize);
+field_kinds!(ROPEGEN_FIELD_FLOAT: f32, f64);
+
+/// A kind's name as the C enum spells it ("pointer", "integer", "float"; "kind N" else).
+pub fn field_kind_name(kind: ropegen_field_kind) -> String {
+    match kind {
+        ROPEGEN_FIELD_POINTER => "pointer".to_string(),
+        ROPEGEN_FIELD_INTEGER => "integer".to_string(),
+        ROPEGEN_FIELD_FLOAT => "float".to_string(),
+        other => format!("kind {}", other),
+    }
 }
 
 /// Per-context JIT options; a null string or a negative flag keeps the environment's value.
@@ -297,10 +334,15 @@ extern "C" {
     ) -> ropegen_status;
 }
 
-/// The Rust copy of the argument block, field by field: (name, byte offset, byte size), in
-/// declaration order. The tests (and the `ropegen` crate, before its first launch) compare
-/// it with `ropegen_kernel_args_layout()`.
-pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize)> {
+/// One field of an argument block's layout: name, byte offset, byte size, kind
+/// (`ROPEGEN_FIELD_*`).
+pub type FieldLayout = (String, usize, usize, ropegen_field_kind);
+
+/// The Rust copy of the argument block, field by field: (name, byte offset, byte size,
+/// kind), in declaration order; the kind comes from each field's type ([`FieldKind`]). The
+/// tests (and the `ropegen` crate, before its first launch) compare it with
+/// `ropegen_kernel_args_layout()`.
+pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize, ropegen_field_kind)> {
     macro_rules! fields {
         ($($f:ident),*) => {{
             let a = std::mem::MaybeUninit::<ropegen_kernel_args>::uninit();
@@ -308,7 +350,7 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize)> {
             vec![$({
                 // addr_of! on a field of an uninitialised value: no read, no reference.
                 let p = unsafe { std::ptr::addr_of!((*a.as_ptr()).$f) };
-                (stringify!($f), p as usize - base, size_of_pointee(p))
+                (stringify!($f), p as usize - base, size_of_pointee(p), kind_of_pointee(p))
             }),*]
         }};
     }
@@ -354,8 +396,13 @@ fn size_of_pointee<T>(_: *const T) -> usize {
     std::mem::size_of::<T>()
 }
 
-/// The library's argument block: (fields as (name, offset, size), total size, ABI version).
-pub fn kernel_args_layout_c() -> (Vec<(String, usize, usize)>, usize, c_uint) {
+fn kind_of_pointee<T: FieldKind>(_: *const T) -> ropegen_field_kind {
+    T::KIND
+}
+
+/// The library's argument block: (fields as (name, offset, size, kind), total size, ABI
+/// version).
+pub fn kernel_args_layout_c() -> (Vec<FieldLayout>, usize, c_uint) {
     let (mut n, mut size, mut version) = (0usize, 0usize, 0 as c_uint);
     let mut out = Vec::new();
     unsafe {
@@ -363,27 +410,77 @@ pub fn kernel_args_layout_c() -> (Vec<(String, usize, usize)>, usize, c_uint) {
         for i in 0..n {
             let e = &*f.add(i);
             let name = std::ffi::CStr::from_ptr(e.name).to_string_lossy().into_owned();
-            out.push((name, e.offset, e.size));
+            out.push((name, e.offset, e.size, e.kind));
         }
     }
     (out, size, version)
 }
 
+/// The differences between two layouts of the argument block, one line each: a field on
+/// one side only (by name), a field whose offset, size or kind differ, and the order.
+/// Empty when they are the same.
+pub fn diff_layouts(ours: &[FieldLayout], theirs: &[FieldLayout]) -> Vec<String> {
+    let mut out = Vec::new();
+    let find = |v: &[FieldLayout], n: &str| v.iter().position(|f| f.0 == n);
+    for f in ours {
+        if find(theirs, &f.0).is_none() {
+            out.push(format!("field '{}' is in ropegen-sys's ropegen_kernel_args but not in the library's", f.0));
+        }
+    }
+    for f in theirs {
+        match find(ours, &f.0) {
+            None => out.push(format!(
+                "field '{}' ({}, offset {}, size {}) is in the library's ropegen_kernel_args but not in \
+                 ropegen-sys's: add it to the struct and to kernel_args_layout_rust()",
+                f.0,
+                field_kind_name(f.3),
+                f.1,
+                f.2
+            )),
+            Some(i) => {
+                let o = &ours[i];
+                if (o.1, o.2, o.3) != (f.1, f.2, f.3) {
+                    out.push(format!(
+                        "field '{}': ropegen-sys has offset {}, size {}, {}; the library offset {}, size {}, {}",
+                        f.0,
+                        o.1,
+                        o.2,
+                        field_kind_name(o.3),
+                        f.1,
+                        f.2,
+                        field_kind_name(f.3)
+                    ));
+                }
+            }
+        }
+    }
+    if out.is_empty() && ours != theirs {
+        let names = |v: &[FieldLayout]| v.iter().map(|f| f.0.clone()).collect::<Vec<_>>().join(", ");
+        out.push(format!("the fields are in another order:\n  ours   {}\n  theirs {}", names(ours), names(theirs)));
+    }
+    out
+}
+
 /// Ok when this crate's `ropegen_kernel_args` is the library's, field by field (names,
-/// offsets, sizes), in total size and in ABI version; else a message showing both.
+/// offsets, sizes, kinds), in total size and in ABI version; else a message naming each
+/// difference.
 pub fn check_kernel_args_layout() -> Result<(), String> {
-    let ours = kernel_args_layout_rust();
+    let ours: Vec<FieldLayout> =
+        kernel_args_layout_rust().iter().map(|&(n, o, s, k)| (n.to_string(), o, s, k)).collect();
     let (theirs, size, version) = kernel_args_layout_c();
-    let ours_cmp: Vec<(String, usize, usize)> = ours.iter().map(|&(n, o, s)| (n.to_string(), o, s)).collect();
     let our_size = std::mem::size_of::<ropegen_kernel_args>();
-    if ours_cmp != theirs || size != our_size || version != ROPEGEN_KERNEL_ABI_VERSION {
-        return Err(format!(
-            "ropegen-sys's ropegen_kernel_args (size {}, ABI version {}) does not match libropegen_c's \
-             (size {}, ABI version {}):\n  ours   {:?}\n  theirs {:?}",
-            our_size, ROPEGEN_KERNEL_ABI_VERSION, size, version, ours_cmp, theirs
+    let mut diffs = diff_layouts(&ours, &theirs);
+    if size != our_size || version != ROPEGEN_KERNEL_ABI_VERSION {
+        diffs.push(format!(
+            "ropegen-sys's block is {} bytes, ABI version {}; the library's {} bytes, ABI version {}",
+            our_size, ROPEGEN_KERNEL_ABI_VERSION, size, version
         ));
     }
-    Ok(())
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("ropegen-sys's ropegen_kernel_args does not match libropegen_c's:\n  {}", diffs.join("\n  ")))
+    }
 }
 
 /// Where build.rs found libropegen_c (ROPEGEN_LIB_DIR or the repository's build/).

@@ -1,10 +1,13 @@
 //! ropegen-sys against the C header.
 //!
 //! `kernel_args_layout`: the argument block against what the library reports at run time
-//! (ropegen_kernel_args_layout: names, offsets, sizes, total size, ABI version).
+//! (ropegen_kernel_args_layout: names, offsets, sizes, kinds, total size, ABI version);
+//! `a_field_on_one_side_only_fails`: that comparison names a field added on either side.
 //! `structs_match_c_probe`: every struct's size, alignment and field offsets/sizes, the
-//! status values and the INIT macros against `ropegen_abi_probe`, a C program CMake builds
-//! from ropegen.h next to libropegen_c (or $ROPEGEN_ABI_PROBE). A missing probe fails.
+//! status and field-kind values and the INIT macros against `ropegen_abi_probe`, a C
+//! program CMake builds from ropegen.h next to libropegen_c (or $ROPEGEN_ABI_PROBE); it
+//! lists the argument block's fields from the library's table, so a field added to
+//! kernel_args.h needs only ropegen-sys's struct and list to follow. A missing probe fails.
 use ropegen_sys::*;
 use std::ffi::CStr;
 use std::mem::{align_of, size_of, MaybeUninit};
@@ -17,12 +20,54 @@ fn kernel_args_layout() {
         panic!("{}", e);
     }
     let (fields, size, version) = kernel_args_layout_c();
-    assert_eq!(fields.len(), 34);
+    assert_eq!(fields.len(), kernel_args_layout_rust().len());
     assert_eq!(size, size_of::<ropegen_kernel_args>());
     assert_eq!(version, ROPEGEN_KERNEL_ABI_VERSION);
     let a = ropegen_kernel_args::init();
     assert_eq!(a.size as usize, size);
     assert_eq!(a.abi_version, version);
+    // The kind column: the header is integers; typed pointers (cos: *const f32, bounds_error:
+    // *mut u64) are pointers; pointers are pointer-sized.
+    let kind = |n: &str| fields.iter().find(|f| f.0 == n).map(|f| f.3).unwrap();
+    for n in ["size", "abi_version", "num_tokens", "q_stride", "max_seq", "positions_stride"] {
+        assert_eq!(kind(n), ROPEGEN_FIELD_INTEGER, "{}", n);
+    }
+    for n in ["positions", "q", "cos", "k_cache", "bounds_error", "seq_lens", "k_scale", "k_norm_weight"] {
+        assert_eq!(kind(n), ROPEGEN_FIELD_POINTER, "{}", n);
+    }
+    for f in &fields {
+        assert!(matches!(f.3, ROPEGEN_FIELD_POINTER | ROPEGEN_FIELD_INTEGER | ROPEGEN_FIELD_FLOAT), "{:?}", f);
+        if f.3 == ROPEGEN_FIELD_POINTER {
+            assert_eq!(f.2, size_of::<*const u8>(), "{:?}", f);
+        }
+    }
+}
+
+#[test]
+fn a_field_on_one_side_only_fails() {
+    let theirs = kernel_args_layout_c().0;
+    let ours: Vec<FieldLayout> =
+        kernel_args_layout_rust().iter().map(|&(n, o, s, k)| (n.to_string(), o, s, k)).collect();
+    assert!(diff_layouts(&ours, &theirs).is_empty(), "{:?}", diff_layouts(&ours, &theirs));
+    let end = ours.last().map(|f| f.1 + f.2).unwrap();
+    // A pointer field appended to kernel_args.h but not to ropegen-sys (and the reverse).
+    let mut added = theirs.clone();
+    added.push(("k_pe_scale".to_string(), end, 8, ROPEGEN_FIELD_POINTER));
+    let d = diff_layouts(&ours, &added);
+    assert_eq!(d.len(), 1, "{:?}", d);
+    assert!(d[0].contains("'k_pe_scale'") && d[0].contains("not in ropegen-sys's"), "{}", d[0]);
+    let d = diff_layouts(&added, &theirs);
+    assert!(d.len() == 1 && d[0].contains("'k_pe_scale'") && d[0].contains("not in the library's"), "{:?}", d);
+    // Same name, offset and size, another kind.
+    let mut retyped = theirs.clone();
+    let i = retyped.iter().position(|f| f.0 == "max_seq").unwrap();
+    retyped[i].3 = ROPEGEN_FIELD_FLOAT;
+    let d = diff_layouts(&ours, &retyped);
+    assert!(d.len() == 1 && d[0].contains("'max_seq'") && d[0].contains("float"), "{:?}", d);
+    // Two fields swapped.
+    let mut swapped = theirs.clone();
+    swapped.swap(3, 4);
+    assert!(!diff_layouts(&ours, &swapped).is_empty());
 }
 
 #[test]
@@ -75,7 +120,7 @@ fn rust_lines() -> Vec<String> {
         size_of::<ropegen_kernel_args>(),
         align_of::<ropegen_kernel_args>()
     ));
-    for (name, offset, size) in kernel_args_layout_rust() {
+    for (name, offset, size, _) in kernel_args_layout_rust() {
         out.push(format!("field ropegen_kernel_args.{} offset {} size {}", name, offset, size));
     }
     layout!(
@@ -93,13 +138,18 @@ fn rust_lines() -> Vec<String> {
             origin
         }
     );
-    layout!(out, ropegen_kernel_args_field { name, offset, size });
+    layout!(out, ropegen_kernel_args_field { name, offset, size, kind });
     layout!(out, ropegen_context_options { size, cache_dir, cache_path, compiler, dump_dir, no_compile, verbose });
     layout!(out, ropegen_bounds_error { violated, token, value, limit, kind });
     out.push(format!(
         "struct ropegen_status size {} align {}",
         size_of::<ropegen_status>(),
         align_of::<ropegen_status>()
+    ));
+    out.push(format!(
+        "struct ropegen_field_kind size {} align {}",
+        size_of::<ropegen_field_kind>(),
+        align_of::<ropegen_field_kind>()
     ));
     for (name, v) in [
         ("ROPEGEN_KERNEL_ABI_VERSION", ROPEGEN_KERNEL_ABI_VERSION as i64),
@@ -115,6 +165,9 @@ fn rust_lines() -> Vec<String> {
         ("ROPEGEN_ERROR_IO", ROPEGEN_ERROR_IO as i64),
         ("ROPEGEN_ERROR_INTERNAL", ROPEGEN_ERROR_INTERNAL as i64),
         ("ROPEGEN_BOUNDS_ERROR_BYTES", ROPEGEN_BOUNDS_ERROR_BYTES as i64),
+        ("ROPEGEN_FIELD_POINTER", ROPEGEN_FIELD_POINTER as i64),
+        ("ROPEGEN_FIELD_INTEGER", ROPEGEN_FIELD_INTEGER as i64),
+        ("ROPEGEN_FIELD_FLOAT", ROPEGEN_FIELD_FLOAT as i64),
     ] {
         out.push(format!("const {} {}", name, v));
     }

@@ -15,40 +15,15 @@
 
 int main(void) {
   STRUCT(ropegen_kernel_args);
-  FIELD(ropegen_kernel_args, size);
-  FIELD(ropegen_kernel_args, abi_version);
-  FIELD(ropegen_kernel_args, num_tokens);
-  FIELD(ropegen_kernel_args, positions);
-  FIELD(ropegen_kernel_args, slot_mapping);
-  FIELD(ropegen_kernel_args, q);
-  FIELD(ropegen_kernel_args, q_stride);
-  FIELD(ropegen_kernel_args, k);
-  FIELD(ropegen_kernel_args, k_stride);
-  FIELD(ropegen_kernel_args, v);
-  FIELD(ropegen_kernel_args, v_stride);
-  FIELD(ropegen_kernel_args, cos);
-  FIELD(ropegen_kernel_args, sin);
-  FIELD(ropegen_kernel_args, cos_sin_stride);
-  FIELD(ropegen_kernel_args, k_cache);
-  FIELD(ropegen_kernel_args, v_cache);
-  FIELD(ropegen_kernel_args, max_seq);
-  FIELD(ropegen_kernel_args, cache_slots);
-  FIELD(ropegen_kernel_args, table_rows);
-  FIELD(ropegen_kernel_args, bounds_error);
-  FIELD(ropegen_kernel_args, q_head_stride);
-  FIELD(ropegen_kernel_args, k_head_stride);
-  FIELD(ropegen_kernel_args, v_head_stride);
-  FIELD(ropegen_kernel_args, q_out);
-  FIELD(ropegen_kernel_args, q_out_stride);
-  FIELD(ropegen_kernel_args, k_out);
-  FIELD(ropegen_kernel_args, k_out_stride);
-  FIELD(ropegen_kernel_args, positions_stride);
-  FIELD(ropegen_kernel_args, seq_lens);
-  FIELD(ropegen_kernel_args, k_scale);
-  FIELD(ropegen_kernel_args, v_scale);
-  FIELD(ropegen_kernel_args, q_scale);
-  FIELD(ropegen_kernel_args, q_norm_weight);
-  FIELD(ropegen_kernel_args, k_norm_weight);
+  /* The argument block's fields from the library's table (offsetof and sizeof of the same
+   * header, compiled into libropegen_c; tests/capi checks that they tile the block), so a
+   * field added to kernel_args.h needs no line here: ropegen-sys's list must follow. */
+  {
+    size_t n = 0, i;
+    const ropegen_kernel_args_field* f = ropegen_kernel_args_layout(&n, NULL, NULL);
+    for (i = 0; i < n; ++i)
+      printf("field ropegen_kernel_args.%s offset %zu size %zu\n", f[i].name, f[i].offset, f[i].size);
+  }
 
   STRUCT(ropegen_kernel_info);
   FIELD(ropegen_kernel_info, block_threads);
@@ -66,6 +41,7 @@ int main(void) {
   FIELD(ropegen_kernel_args_field, name);
   FIELD(ropegen_kernel_args_field, offset);
   FIELD(ropegen_kernel_args_field, size);
+  FIELD(ropegen_kernel_args_field, kind);
 
   STRUCT(ropegen_context_options);
   FIELD(ropegen_context_options, size);
@@ -84,6 +60,7 @@ int main(void) {
   FIELD(ropegen_bounds_error, kind);
 
   STRUCT(ropegen_status);
+  STRUCT(ropegen_field_kind);
 
   CONST(ROPEGEN_KERNEL_ABI_VERSION);
   CONST(ROPEGEN_OK);
@@ -98,6 +75,9 @@ int main(void) {
   CONST(ROPEGEN_ERROR_IO);
   CONST(ROPEGEN_ERROR_INTERNAL);
   CONST(ROPEGEN_BOUNDS_ERROR_BYTES);
+  CONST(ROPEGEN_FIELD_POINTER);
+  CONST(ROPEGEN_FIELD_INTEGER);
+  CONST(ROPEGEN_FIELD_FLOAT);
 
   /* The INIT macros' values, which ropegen-sys's init() functions reproduce. */
   {

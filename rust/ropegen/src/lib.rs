@@ -31,10 +31,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What is checked where: this crate checks what it can see cheaply — a host slice's element
-//! type and length against the kernel's argument shapes (from `ropegen_kernel_describe`),
-//! positions inside the cos/sin tables and slots inside the cache when those are host
-//! slices, and that host slices go only to host kernels. The C library checks the rest
+//! What is checked where: this crate checks what it can see cheaply against the kernel's
+//! own description (`ropegen_kernel_describe`) — that every pointer set is an argument the
+//! kernel takes and every required one is set (by walking the pointer fields of the
+//! argument block's layout table, so a field added to the block needs no change here),
+//! that nothing the kernel writes was passed read-only, a host slice's element type and
+//! length against the kernel's argument shapes, positions inside the cos/sin tables and
+//! slots inside the cache when those are host slices, and that host slices go only to
+//! host kernels. The C library checks the rest
 //! before every launch (null pointers, strides, alignment, the argument block's ABI).
 //! Device pointers ([`DevicePtr`]) are unchecked beyond that: their constructor is unsafe.
 
@@ -512,7 +516,11 @@ pub enum Dim {
 /// `ropegen_kernel_describe`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArgRequirement {
+    /// The argument's name (the family's own, e.g. MLA's `k_pe`).
     pub name: String,
+    /// The field of the argument block it is passed in (`k` for MLA's `k_pe`): the
+    /// description's `"field"`, else the name.
+    pub field: String,
     /// A null pointer is refused.
     pub required: bool,
     pub why: String,
@@ -534,8 +542,7 @@ fn parse_arguments(v: &json::Value) -> Result<Vec<ArgRequirement>> {
     let mut out = Vec::new();
     for a in args {
         let s = |k: &str| a.get(k).and_then(|x| x.as_str()).map(|x| x.to_string());
-        // The block's field ("k"), where a family describes it under its own name ("k_pe").
-        let name = s("field").or_else(|| s("name")).ok_or_else(|| bad("an argument without a name"))?;
+        let name = s("name").ok_or_else(|| bad("an argument without a name"))?;
         let mut shape = Vec::new();
         for d in a.get("shape").and_then(|x| x.as_array()).unwrap_or(&[]) {
             shape.push(match d {
@@ -545,7 +552,9 @@ fn parse_arguments(v: &json::Value) -> Result<Vec<ArgRequirement>> {
                 other => return Err(bad(&format!("argument {}: unknown dimension {:?}", name, other))),
             });
         }
+        let field = s("field").unwrap_or_else(|| name.clone());
         out.push(ArgRequirement {
+            field,
             required: a.get("required").and_then(|x| x.as_bool()).unwrap_or(true),
             why: s("why").unwrap_or_default(),
             dtype: s("dtype").unwrap_or_default(),
@@ -620,42 +629,85 @@ impl Kernel {
         check(unsafe { sys::ropegen_kernel_launch(self.raw, &args.raw, stream.0) })
     }
 
-    /// The checks [`Kernel::launch`] makes in Rust before calling the library (host slices'
-    /// placement, element types and lengths, index ranges); the library's own checks run
-    /// at launch.
+    /// The kernel's argument passed in block field `field`.
+    fn argument_in(&self, field: &str) -> Option<&ArgRequirement> {
+        self.arguments.iter().find(|r| r.field == field)
+    }
+
+    /// The argument's name as the kernel gives it (the field's name if it takes none there).
+    fn label<'s>(&'s self, field: &'s str) -> &'s str {
+        self.argument_in(field).map(|r| r.name.as_str()).unwrap_or(field)
+    }
+
+    /// The checks [`Kernel::launch`] makes in Rust before calling the library, against the
+    /// kernel's own description: every pointer set is one the kernel takes, every required
+    /// one is set (unless there are no tokens), nothing the kernel writes was passed
+    /// read-only; host slices' placement, element types and lengths, index ranges. The
+    /// library's own checks run at launch.
     pub fn check_args(&self, args: &Args<'_>) -> Result<()> {
+        if let Some(m) = &args.bad {
+            return Err(launch_err(m.clone()));
+        }
         let n = args.raw.num_tokens;
-        for f in FIELDS.iter() {
-            if let Some((ctx, host_target)) = args.bufs[f.slot()].as_ref().and_then(|b| b.owner) {
+        let takes = || self.arguments.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ");
+        // Every pointer field of the block, whether set by a setter or in the raw block.
+        for (field, offset) in pointer_fields() {
+            if !pointer_at(&args.raw, offset).is_null() && self.argument_in(field).is_none() {
+                return Err(launch_err(format!(
+                    "argument '{}' is set, but this kernel does not take it ({}); it takes {}",
+                    field,
+                    self.spec,
+                    takes()
+                )));
+            }
+        }
+        for (field, b) in &args.bufs {
+            if let Some((ctx, host_target)) = b.owner {
                 // Another context's memory is fine only when both are the host runtime.
                 if ctx != Arc::as_ptr(&self.ctx) && !(host_target && self.host) {
                     return Err(launch_err(format!(
                         "argument '{}' is a DeviceBuffer of another Context than the kernel's ({})",
-                        f.name(),
+                        self.label(field),
                         self.info.target
                     )));
                 }
             }
-        }
-        if !self.host {
-            if let Some(f) = FIELDS.iter().find(|f| matches!(args.bufs[f.slot()].as_ref(), Some(b) if b.host)) {
+            if !self.host && b.host {
                 return Err(launch_err(format!(
                     "argument '{}' is a host slice but the kernel runs on {}: pass device memory (DeviceBuffer or DevicePtr)",
-                    f.name(),
+                    self.label(field),
                     self.info.target
                 )));
+            }
+            if let Some(r) = self.argument_in(field) {
+                if !b.writable && r.access != "read" {
+                    return Err(launch_err(format!(
+                        "argument '{}' was passed read-only, but the kernel writes it ({})",
+                        r.name, r.access
+                    )));
+                }
             }
         }
         if n <= 0 {
             return Ok(()); // nothing is read; the library checks the rest
         }
+        let fields = pointer_fields();
+        for r in self.arguments.iter().filter(|r| r.required) {
+            let set = fields.iter().find(|f| f.0 == r.field).map_or(false, |f| !pointer_at(&args.raw, f.1).is_null());
+            if !set {
+                return Err(launch_err(format!(
+                    "argument '{}' is null (not set), but this kernel needs it: {}",
+                    r.name, r.why
+                )));
+            }
+        }
         let n = n as usize;
         // Index values are read where the kernel would read them on this thread: host
         // slices (their type checked below), and DeviceBuffers of a host-runtime kernel.
-        let index = |f: Field| -> Option<IndexView> {
-            let b = args.bufs[f.slot()].as_ref()?;
+        let index = |field: &str| -> Option<IndexView> {
+            let b = args.buf(field)?;
             let readable = b.host || (self.host && b.owner.is_some());
-            let r = self.arguments.iter().find(|r| r.name == f.name())?;
+            let r = self.argument_in(field)?;
             let wide = r.dtype == "i64";
             let len = b.bytes? / if wide { 8 } else { 4 };
             if readable {
@@ -667,11 +719,7 @@ impl Kernel {
         let mut rotary_half = 0usize;
         let mut table_stride = 0usize;
         for r in &self.arguments {
-            let field = match Field::from_name(&r.name) {
-                Some(f) => f,
-                None => continue,
-            };
-            let b = match args.bufs[field.slot()].as_ref() {
+            let b = match args.buf(&r.field) {
                 Some(b) => b,
                 None => continue, // null: the library says whether that is allowed
             };
@@ -684,7 +732,7 @@ impl Kernel {
                 }
             }
             let fixed: usize = r.shape.iter().map(|d| if let Dim::Fixed(x) = d { *x as usize } else { 1 }).product();
-            let stride = r.stride.as_deref().and_then(|s| Field::stride_value(&args.raw, s)).unwrap_or(0);
+            let stride = r.stride.as_deref().and_then(|s| integer_field(&args.raw, s)).unwrap_or(0);
             let need = match r.shape.first() {
                 Some(Dim::Tokens) if r.shape.len() == 1 => n,
                 // Saturating: a huge stride must fail the check, not wrap around it.
@@ -715,22 +763,22 @@ impl Kernel {
         }
         // Index values, where they are readable and the memory they select has a known size.
         // A checks = bounds kernel checks them itself (skipping and recording what is out of range).
-        if self.arguments.iter().any(|r| r.name == "bounds_error") {
+        if self.argument_in("bounds_error").is_some() {
             return Ok(());
         }
-        let positions = index(Field::Positions);
+        let positions = index("positions");
         if let Some(ix) = positions {
             let max = unsafe { ix.max_checked(n) };
             if ix.min(n) < 0 && rotary_half > 0 {
                 return Err(launch_err("a position is negative".into()));
             }
-            for f in [Field::Cos, Field::Sin] {
-                if let Some(len) = args.bufs[f.slot()].as_ref().and_then(|b| b.elems(4)) {
+            for f in ["cos", "sin"] {
+                if let Some(len) = args.buf(f).and_then(|b| b.elems(4)) {
                     if max >= 0 && (max as usize).saturating_mul(table_stride).saturating_add(rotary_half) > len {
                         return Err(launch_err(format!(
                             "position {} is past the end of '{}' ({} elements, cos_sin_stride {})",
                             max,
-                            f.name(),
+                            self.label(f),
                             len,
                             table_stride
                         )));
@@ -739,13 +787,10 @@ impl Kernel {
             }
         }
         // Slots: slot_mapping when given (unreadable: unchecked), else the positions.
-        let slots = if args.bufs[Field::SlotMapping.slot()].is_some() { index(Field::SlotMapping) } else { positions };
+        let slots = if args.buf("slot_mapping").is_some() { index("slot_mapping") } else { positions };
         if let Some(ix) = slots {
-            for (f, r) in [Field::KCache, Field::VCache]
-                .iter()
-                .filter_map(|f| self.arguments.iter().find(|r| r.name == f.name()).map(|r| (*f, r)))
-            {
-                let b = match args.bufs[f.slot()].as_ref() {
+            for r in ["k_cache", "v_cache"].iter().filter_map(|f| self.argument_in(f)) {
+                let b = match args.buf(&r.field) {
                     Some(b) => b,
                     None => continue,
                 };
@@ -795,7 +840,7 @@ fn elem_size(dtype: &str) -> usize {
     match dtype {
         "f16" | "bf16" => 2,
         "f32" | "i32" => 4,
-        "i64" => 8,
+        "i64" | "u64" => 8,
         _ => 1,
     }
 }
@@ -883,6 +928,8 @@ struct BufInfo {
     host: bool,
     /// A DeviceBuffer: the context it came from, and whether that is the host runtime.
     owner: Option<(*const ContextInner, bool)>,
+    /// Passed as memory the kernel may write (a MutBuf).
+    writable: bool,
 }
 
 impl BufInfo {
@@ -915,6 +962,7 @@ impl<'a, T: Element> From<&'a mut [T]> for MutBuf<'a> {
             elem: Some(T::KIND),
             host: true,
             owner: None,
+            writable: true,
         };
         MutBuf { ptr: s.as_mut_ptr() as *mut c_void, info, _life: PhantomData }
     }
@@ -934,6 +982,7 @@ impl<'a, T: Element> From<&'a [T]> for ConstBuf<'a> {
             elem: Some(T::KIND),
             host: true,
             owner: None,
+            writable: false,
         };
         ConstBuf { ptr: s.as_ptr() as *const c_void, info, _life: PhantomData }
     }
@@ -947,7 +996,7 @@ impl<'a, T: Element> From<&'a Vec<T>> for ConstBuf<'a> {
 
 impl<'a> From<DevicePtr<'a>> for MutBuf<'a> {
     fn from(d: DevicePtr<'a>) -> Self {
-        MutBuf { ptr: d.ptr, info: d.info(), _life: PhantomData }
+        MutBuf { ptr: d.ptr, info: BufInfo { writable: true, ..d.info() }, _life: PhantomData }
     }
 }
 
@@ -959,7 +1008,7 @@ impl<'a> From<DevicePtr<'a>> for ConstBuf<'a> {
 
 impl<'a> From<&'a mut DeviceBuffer> for MutBuf<'a> {
     fn from(d: &'a mut DeviceBuffer) -> Self {
-        MutBuf { ptr: d.ptr, info: d.info(), _life: PhantomData }
+        MutBuf { ptr: d.ptr, info: BufInfo { writable: true, ..d.info() }, _life: PhantomData }
     }
 }
 
@@ -969,87 +1018,40 @@ impl<'a> From<&'a DeviceBuffer> for ConstBuf<'a> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Positions,
-    SlotMapping,
-    Q,
-    K,
-    V,
-    Cos,
-    Sin,
-    KCache,
-    VCache,
-    QOut,
-    KOut,
-    SeqLens,
-    KScale,
-    VScale,
-    QScale,
-    QNormWeight,
-    KNormWeight,
+/// The pointer fields of the argument block (name, byte offset), from ropegen-sys's
+/// layout table, whose kinds come from the fields' types and which [`check_abi`] checks
+/// against the library's: a pointer field added to the block is checked here with no
+/// change to this crate.
+fn pointer_fields() -> Vec<(&'static str, usize)> {
+    sys::kernel_args_layout_rust()
+        .into_iter()
+        .filter(|f| f.3 == sys::ROPEGEN_FIELD_POINTER)
+        .map(|f| (f.0, f.1))
+        .collect()
 }
 
-const FIELDS: [Field; 17] = [
-    Field::Positions,
-    Field::SlotMapping,
-    Field::Q,
-    Field::K,
-    Field::V,
-    Field::Cos,
-    Field::Sin,
-    Field::KCache,
-    Field::VCache,
-    Field::QOut,
-    Field::KOut,
-    Field::SeqLens,
-    Field::KScale,
-    Field::VScale,
-    Field::QScale,
-    Field::QNormWeight,
-    Field::KNormWeight,
-];
+fn block_bytes(a: &sys::ropegen_kernel_args) -> *const u8 {
+    a as *const sys::ropegen_kernel_args as *const u8
+}
 
-impl Field {
-    fn slot(self) -> usize {
-        self as usize
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Field::Positions => "positions",
-            Field::SlotMapping => "slot_mapping",
-            Field::Q => "q",
-            Field::K => "k",
-            Field::V => "v",
-            Field::Cos => "cos",
-            Field::Sin => "sin",
-            Field::KCache => "k_cache",
-            Field::VCache => "v_cache",
-            Field::QOut => "q_out",
-            Field::KOut => "k_out",
-            Field::SeqLens => "seq_lens",
-            Field::KScale => "k_scale",
-            Field::VScale => "v_scale",
-            Field::QScale => "q_scale",
-            Field::QNormWeight => "q_norm_weight",
-            Field::KNormWeight => "k_norm_weight",
-        }
-    }
-    fn from_name(name: &str) -> Option<Field> {
-        FIELDS.iter().copied().find(|f| f.name() == name)
-    }
-    fn stride_value(a: &sys::ropegen_kernel_args, name: &str) -> Option<usize> {
-        let v = match name {
-            "q_stride" => a.q_stride,
-            "k_stride" => a.k_stride,
-            "v_stride" => a.v_stride,
-            "cos_sin_stride" => a.cos_sin_stride,
-            "q_out_stride" => a.q_out_stride,
-            "k_out_stride" => a.k_out_stride,
+/// The pointer stored at `offset` of the block (a pointer field's offset from the layout).
+fn pointer_at(a: &sys::ropegen_kernel_args, offset: usize) -> *const c_void {
+    unsafe { ptr::read_unaligned(block_bytes(a).add(offset) as *const *const c_void) }
+}
+
+/// The value of an integer field by name (strides: elements, clamped at 0); None if the
+/// block has no such integer field.
+fn integer_field(a: &sys::ropegen_kernel_args, name: &str) -> Option<usize> {
+    let f = sys::kernel_args_layout_rust().into_iter().find(|f| f.0 == name && f.3 == sys::ROPEGEN_FIELD_INTEGER)?;
+    let p = unsafe { block_bytes(a).add(f.1) };
+    let v = unsafe {
+        match f.2 {
+            8 => ptr::read_unaligned(p as *const i64),
+            4 => ptr::read_unaligned(p as *const u32) as i64,
             _ => return None,
-        };
-        Some(v.max(0) as usize)
-    }
+        }
+    };
+    Some(v.max(0) as usize)
 }
 
 /// The arguments of one launch (`ropegen_kernel_args`), borrowing every buffer for `'a`:
@@ -1057,7 +1059,10 @@ impl Field {
 /// count elements. Unset pointers are null.
 pub struct Args<'a> {
     raw: sys::ropegen_kernel_args,
-    bufs: [Option<BufInfo>; 17],
+    /// What is known of each pointer set through a setter, by field name.
+    bufs: Vec<(&'static str, BufInfo)>,
+    /// A setter's error (a field name that is no pointer field), reported at launch.
+    bad: Option<String>,
     _life: PhantomData<&'a mut ()>,
 }
 
@@ -1065,7 +1070,48 @@ impl<'a> Args<'a> {
     pub fn new(num_tokens: usize) -> Self {
         let mut raw = sys::ropegen_kernel_args::init();
         raw.num_tokens = num_tokens as i64;
-        Args { raw, bufs: [None; 17], _life: PhantomData }
+        Args { raw, bufs: Vec::new(), bad: None, _life: PhantomData }
+    }
+    fn set_buf(&mut self, field: &'static str, info: BufInfo) {
+        match self.bufs.iter_mut().find(|b| b.0 == field) {
+            Some(b) => b.1 = info,
+            None => self.bufs.push((field, info)),
+        }
+    }
+    fn buf(&self, field: &str) -> Option<&BufInfo> {
+        self.bufs.iter().find(|b| b.0 == field).map(|b| &b.1)
+    }
+    /// Any pointer field by its name in the argument block, for memory the kernel may
+    /// write (a field with no setter of its own, e.g. one a newer library added). A name
+    /// that is no pointer field of the block is an error at launch.
+    pub fn buffer<B: Into<MutBuf<'a>>>(mut self, field: &str, buf: B) -> Self {
+        let b = buf.into();
+        self.set_pointer(field, b.ptr, b.info);
+        self
+    }
+    /// Any pointer field by its name, for memory the kernel only reads (a launch of a
+    /// kernel that writes the field is refused).
+    pub fn input<B: Into<ConstBuf<'a>>>(mut self, field: &str, buf: B) -> Self {
+        let b = buf.into();
+        self.set_pointer(field, b.ptr, b.info);
+        self
+    }
+    fn set_pointer(&mut self, field: &str, p: *const c_void, info: BufInfo) {
+        match pointer_fields().into_iter().find(|f| f.0 == field) {
+            Some((name, offset)) => {
+                let at = &mut self.raw as *mut sys::ropegen_kernel_args as *mut u8;
+                unsafe { ptr::write_unaligned(at.add(offset) as *mut *const c_void, p) };
+                self.set_buf(name, info);
+            }
+            None => {
+                let names: Vec<&str> = pointer_fields().iter().map(|f| f.0).collect();
+                self.bad = Some(format!(
+                    "argument '{}': the argument block has no pointer field of that name (pointer fields: {})",
+                    field,
+                    names.join(", ")
+                ))
+            }
+        }
     }
     /// Changes the token count (e.g. to reuse the arguments for a shorter batch).
     pub fn num_tokens(mut self, n: usize) -> Self {
@@ -1077,7 +1123,7 @@ impl<'a> Args<'a> {
         let b = q.into();
         self.raw.q = b.ptr;
         self.raw.q_stride = stride as i64;
-        self.bufs[Field::Q.slot()] = Some(b.info);
+        self.set_buf("q", b.info);
         self
     }
     /// Keys `[tokens, kv_heads, head_dim]` (op = rope: rotated in place; cache ops: read).
@@ -1085,7 +1131,7 @@ impl<'a> Args<'a> {
         let b = k.into();
         self.raw.k = b.ptr;
         self.raw.k_stride = stride as i64;
-        self.bufs[Field::K.slot()] = Some(b.info);
+        self.set_buf("k", b.info);
         self
     }
     /// Values `[tokens, kv_heads, head_dim]` (cache ops).
@@ -1093,14 +1139,14 @@ impl<'a> Args<'a> {
         let b = v.into();
         self.raw.v = b.ptr;
         self.raw.v_stride = stride as i64;
-        self.bufs[Field::V.slot()] = Some(b.info);
+        self.set_buf("v", b.info);
         self
     }
     /// One position per token (i32 or i64, as the spec's `index`).
     pub fn positions<B: Into<ConstBuf<'a>>>(mut self, p: B) -> Self {
         let b = p.into();
         self.raw.positions = b.ptr;
-        self.bufs[Field::Positions.slot()] = Some(b.info);
+        self.set_buf("positions", b.info);
         self
     }
     /// One cache slot per token; negative: padding, nothing is written. Optional for
@@ -1108,7 +1154,7 @@ impl<'a> Args<'a> {
     pub fn slot_mapping<B: Into<ConstBuf<'a>>>(mut self, s: B) -> Self {
         let b = s.into();
         self.raw.slot_mapping = b.ptr;
-        self.bufs[Field::SlotMapping.slot()] = Some(b.info);
+        self.set_buf("slot_mapping", b.info);
         self
     }
     /// fp32 tables: `cos[pos * stride + j]`, `sin[pos * stride + j]`, j < rotary_dim / 2.
@@ -1117,8 +1163,8 @@ impl<'a> Args<'a> {
         self.raw.cos = c.ptr as *const f32;
         self.raw.sin = s.ptr as *const f32;
         self.raw.cos_sin_stride = stride as i64;
-        self.bufs[Field::Cos.slot()] = Some(c.info);
-        self.bufs[Field::Sin.slot()] = Some(s.info);
+        self.set_buf("cos", c.info);
+        self.set_buf("sin", s.info);
         self
     }
     /// The K and V caches, in the spec's cache layout.
@@ -1126,8 +1172,22 @@ impl<'a> Args<'a> {
         let (k, v) = (k_cache.into(), v_cache.into());
         self.raw.k_cache = k.ptr;
         self.raw.v_cache = v.ptr;
-        self.bufs[Field::KCache.slot()] = Some(k.info);
-        self.bufs[Field::VCache.slot()] = Some(v.info);
+        self.set_buf("k_cache", k.info);
+        self.set_buf("v_cache", v.info);
+        self
+    }
+    /// The K cache alone: the one cache of `op = mla_rope_append` (its rows kv_c || k_pe).
+    pub fn k_cache<K: Into<MutBuf<'a>>>(mut self, k_cache: K) -> Self {
+        let k = k_cache.into();
+        self.raw.k_cache = k.ptr;
+        self.set_buf("k_cache", k.info);
+        self
+    }
+    /// The V cache alone.
+    pub fn v_cache<V: Into<MutBuf<'a>>>(mut self, v_cache: V) -> Self {
+        let v = v_cache.into();
+        self.raw.v_cache = v.ptr;
+        self.set_buf("v_cache", v.info);
         self
     }
     /// Slots per head of a `contiguous(order = hnd)` cache.
@@ -1140,6 +1200,7 @@ impl<'a> Args<'a> {
     /// blocks * block; contiguous: max_seq) and the positions the cos/sin table holds.
     pub fn bounds_error(mut self, buffer: &'a mut DeviceBuffer, cache_slots: usize, table_rows: usize) -> Self {
         self.raw.bounds_error = buffer.ptr as *mut u64;
+        self.set_buf("bounds_error", BufInfo { writable: true, ..buffer.info() });
         self.raw.cache_slots = cache_slots as i64;
         self.raw.table_rows = table_rows as i64;
         self
@@ -1157,7 +1218,7 @@ impl<'a> Args<'a> {
         let b = out.into();
         self.raw.q_out = b.ptr;
         self.raw.q_out_stride = stride as i64;
-        self.bufs[Field::QOut.slot()] = Some(b.info);
+        self.set_buf("q_out", b.info);
         self
     }
     /// `outputs = separate`: the rotated k goes here (rope_kv_append: also to the cache).
@@ -1165,7 +1226,7 @@ impl<'a> Args<'a> {
         let b = out.into();
         self.raw.k_out = b.ptr;
         self.raw.k_out_stride = stride as i64;
-        self.bufs[Field::KOut.slot()] = Some(b.info);
+        self.set_buf("k_out", b.info);
         self
     }
     /// `positions = mrope/imrope`: elements between the t, h and w rows of `positions`
@@ -1178,7 +1239,7 @@ impl<'a> Args<'a> {
     pub fn seq_lens<B: Into<ConstBuf<'a>>>(mut self, lens: B) -> Self {
         let b = lens.into();
         self.raw.seq_lens = b.ptr;
-        self.bufs[Field::SeqLens.slot()] = Some(b.info);
+        self.set_buf("seq_lens", b.info);
         self
     }
     /// fp8 cache: the k and v scales (one f32, or one per KV head with `scales = per_head`).
@@ -1186,15 +1247,15 @@ impl<'a> Args<'a> {
         let (k, v) = (k_scale.into(), v_scale.into());
         self.raw.k_scale = k.ptr as *const f32;
         self.raw.v_scale = v.ptr as *const f32;
-        self.bufs[Field::KScale.slot()] = Some(k.info);
-        self.bufs[Field::VScale.slot()] = Some(v.info);
+        self.set_buf("k_scale", k.info);
+        self.set_buf("v_scale", v.info);
         self
     }
     /// fp8 q output: its scale (one f32).
     pub fn q_scale<B: Into<ConstBuf<'a>>>(mut self, q_scale: B) -> Self {
         let b = q_scale.into();
         self.raw.q_scale = b.ptr as *const f32;
-        self.bufs[Field::QScale.slot()] = Some(b.info);
+        self.set_buf("q_scale", b.info);
         self
     }
     /// `qk_norm = rms(...)`: the head_dim weights of q and k (the activation dtype).
@@ -1202,8 +1263,8 @@ impl<'a> Args<'a> {
         let (q, k) = (q.into(), k.into());
         self.raw.q_norm_weight = q.ptr;
         self.raw.k_norm_weight = k.ptr;
-        self.bufs[Field::QNormWeight.slot()] = Some(q.info);
-        self.bufs[Field::KNormWeight.slot()] = Some(k.info);
+        self.set_buf("q_norm_weight", q.info);
+        self.set_buf("k_norm_weight", k.info);
         self
     }
     /// The argument block as it will be passed.
@@ -1271,7 +1332,7 @@ impl<'a> DevicePtr<'a> {
         self.ptr
     }
     fn info(&self) -> BufInfo {
-        BufInfo { ptr: self.ptr, bytes: self.bytes, elem: None, host: false, owner: None }
+        BufInfo { ptr: self.ptr, bytes: self.bytes, elem: None, host: false, owner: None, writable: false }
     }
 }
 
@@ -1313,7 +1374,7 @@ impl DeviceBuffer {
     }
     fn info(&self) -> BufInfo {
         let owner = Some((Arc::as_ptr(&self.ctx), self.ctx.target == "host"));
-        BufInfo { ptr: self.ptr, bytes: Some(self.bytes), elem: None, host: false, owner }
+        BufInfo { ptr: self.ptr, bytes: Some(self.bytes), elem: None, host: false, owner, writable: false }
     }
     fn fits(&self, bytes: usize) -> Result<()> {
         if bytes > self.bytes {

@@ -1,5 +1,6 @@
 //! The fused families of the ABI-4 arguments through the Rust API: an fp8 cache with its
-//! scales, QK-RMSNorm weights, DeepSeek MLA rows, and the errors when they are missing.
+//! scales, QK-RMSNorm weights, DeepSeek MLA rows (one cache), and the errors when they are
+//! missing or not taken.
 use ropegen::{Args, Context, Stream};
 
 #[test]
@@ -73,6 +74,7 @@ fn mla_rows() {
     let mut cache = ctx.alloc_from(&vec![0.0f32; 2 * 4 * 96]).unwrap();
     let mut unused = ctx.alloc_from(&[0.0f32; 1]).unwrap();
     {
+        // MLA takes one cache: a v_cache is refused before the launch, naming it.
         let args = Args::new(2)
             .q(&mut q, 2 * 96)
             .k(&mut kpe, 32)
@@ -81,6 +83,18 @@ fn mla_rows() {
             .slot_mapping(&slot)
             .cos_sin(&cos, &sin, 16)
             .caches(&mut cache, &mut unused);
+        let msg = kernel.launch(&args, Stream::DEFAULT).unwrap_err().to_string();
+        assert!(msg.contains("argument 'v_cache' is set, but this kernel does not take it"), "{}", msg);
+    }
+    {
+        let args = Args::new(2)
+            .q(&mut q, 2 * 96)
+            .k(&mut kpe, 32)
+            .v(&kvc, 64)
+            .positions(&pos)
+            .slot_mapping(&slot)
+            .cos_sin(&cos, &sin, 16)
+            .k_cache(&mut cache);
         kernel.launch(&args, Stream::DEFAULT).unwrap();
     }
     let c: Vec<f32> = cache.to_vec().unwrap();

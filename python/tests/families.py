@@ -1,0 +1,88 @@
+"""One kernel of every family and option that adds an argument to the argument block, and
+PyTorch inputs for any kernel built from nothing but its own description
+(ropegen_kernel_describe): test_cpu.py and test_gpu.py run each one eagerly, through its
+custom operator and under torch.compile, and compare the bytes."""
+
+# (label, spec with {dtype}): the arguments each adds are in the comment.
+FAMILIES = (
+    # k_scale, v_scale (one float each); the caches are fp8 bytes
+    ("fp8_cache_per_tensor", "head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cache=paged(block=4) "
+                             "cache_dtype=fp8_e4m3 scales=per_tensor"),
+    # k_scale, v_scale (one float per KV head)
+    ("fp8_cache_per_head", "head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cache=contiguous(order=nhd) "
+                           "cache_dtype=fp8_e5m2 scales=per_head"),
+    # q_out (fp8 bytes), k_out, q_scale
+    ("fp8_q_outputs_separate", "op=rope head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} outputs=separate "
+                               "q_dtype=fp8_e4m3"),
+    # q_norm_weight, k_norm_weight
+    ("qk_norm", "head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cache=paged(block=4) qk_norm=rms(eps=1e-6)"),
+    # bounds_error (u64 words: int64 in PyTorch)
+    ("checks_bounds", "head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cache=contiguous(order=nhd) checks=bounds"),
+    # the MLA family: k is k_pe [tokens, rotary_dim], v is kv_c [tokens, kv_lora_rank], one cache
+    ("mla_rope_append", "op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=2 kv_lora_rank=64 "
+                        "dtype={dtype} style=gptj cache=paged(block=4)"),
+    # seq_lens (and no cos/sin tables)
+    ("dynamic_runtime_seq_lens", "op=rope head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cos_sin=compute(theta=10000,"
+                                 "scaling=dynamic(factor=2,original_max_position_embeddings=16,choose=runtime))"),
+    # positions as [3, tokens]
+    ("mrope", "op=rope head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} positions=mrope(sections=[4,6,6])"),
+    # q_out, k_out beside the cache
+    ("outputs_separate", "head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cache=contiguous(order=nhd) "
+                         "outputs=separate"),
+)
+
+ROWS = 16  # cos/sin table rows: the free dimension of every argument but the caches
+
+
+def torch_dtype(torch, dtype):
+    """The PyTorch storage of a described dtype: fp8 as bytes, u64 as int64."""
+    if dtype.startswith("fp8"):
+        return torch.uint8
+    return {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "i32": torch.int32,
+            "i64": torch.int64, "u64": torch.int64}[dtype]
+
+
+def inputs(kernel, tokens=5, device="cpu", seed=0):
+    """Tensors for every argument the kernel describes, keyed by its name for them: a
+    cache's free dimension (blocks or slots) is 2 * tokens, any other's ROWS; positions select
+    rows, slots are distinct (one is padding), sequence lengths cross the scaling's original
+    length, scales and norm weights are positive, what the kernel only writes starts at
+    zero."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for field, a in kernel.arguments.items():
+        name = kernel.names[field]
+        free = 2 * tokens if field.endswith("cache") else ROWS
+        shape = [tokens if d == "tokens" else free if d is None else d for d in a["shape"]]
+        dt = torch_dtype(torch, a["dtype"])
+        if a["access"] == "write" or a["dtype"] == "u64":
+            t = torch.zeros(shape, dtype=dt)
+        elif field == "positions":
+            t = torch.randint(0, ROWS, shape, generator=g, dtype=dt)
+        elif field == "slot_mapping":
+            t = torch.randperm(2 * tokens, generator=g)[:tokens].to(dt)
+            t[tokens // 2] = -1
+        elif field == "seq_lens":
+            t = torch.randint(1, 4 * ROWS, shape, generator=g, dtype=dt)
+        elif field.endswith("_scale"):
+            t = (0.5 + torch.rand(shape, generator=g)).to(dt)
+        elif field.endswith("_weight"):
+            t = (1 + 0.25 * torch.randn(shape, generator=g)).to(dt)
+        else:
+            t = torch.randn(shape, generator=g).to(dt)
+        out[name] = t.to(device)
+    return out
+
+
+def bits(t):
+    """A tensor's bits as an integer tensor (floats compare by bit pattern, NaN included)."""
+    import torch
+    ints = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16,
+            torch.float64: torch.int64}
+    return t.view(ints[t.dtype]) if t.dtype in ints else t
+
+
+def same_bytes(a, b):
+    import torch
+    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(bits(a), bits(b))
