@@ -263,6 +263,9 @@ struct SpecField {
   std::string (*check)(const SpecField& f, const KernelSpec& s);
   /// Three-way comparison of the field's value (the request key).
   int (*compare)(const KernelSpec& a, const KernelSpec& b);
+  /// A store-type key (cache_dtype, q_dtype, ...): the member it sets; null otherwise. Target
+  /// checks, fp8 detection and the template's encoders walk these rows.
+  StoreType KernelSpec::*store = nullptr;
 
   bool used_by(Op op) const;
   /// "--head-dim".
@@ -273,6 +276,8 @@ struct SpecField {
 
 /// Every spec field, in canonical order.
 const std::vector<SpecField>& spec_fields();
+/// The store-type keys a spec's op uses, with their values (schema order).
+std::vector<std::pair<const SpecField*, StoreType>> store_types(const KernelSpec& spec);
 /// The field for a key, or null.
 const SpecField* find_spec_field(const std::string& key);
 /// The keys the DSL accepts, in canonical order.

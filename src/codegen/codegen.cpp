@@ -2,6 +2,7 @@
 #include "codegen/codegen.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -171,8 +172,16 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
      << "constexpr int CS_ALIGN = " << align.table_bytes << ";\n"
      << "constexpr int ROTARY_DIM = " << spec.rotary_dim << ";\n";
   // fp8 stores (cache_dtype, q_dtype).
-  bind_fp8("CACHE_FP8", "cache_encode2", target, spec.cache_dtype, spec.uses_cache(), os);
-  bind_fp8("Q_FP8", "q_encode2", target, spec.q_dtype, rotates, os);
+  // One flag and encoder per store-type key of the schema: cache_dtype -> CACHE_FP8 and
+  // cache_encode2 (false and a stub where the op does not use the key).
+  for (const SpecField& f : spec_fields()) {
+    if (!f.store) continue;
+    std::string prefix = f.key;
+    prefix = prefix.substr(0, prefix.rfind("_dtype"));
+    std::string flag;
+    for (char c : prefix) flag += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    bind_fp8((flag + "_FP8").c_str(), (prefix + "_encode2").c_str(), target, spec.*f.store, f.used_by(spec.op), os);
+  }
   // Position rows (multimodal RoPE): which row frequency index j reads is row_of(j) in the
   // template, from these sections.
   const Positions& pr = spec.positions;

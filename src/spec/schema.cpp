@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <map>
 #include <tuple>
+#include <type_traits>
 
 #include "detail.hpp"
 #include "dsl/dsl.hpp"
@@ -284,21 +285,24 @@ SpecField enum_field(const char* key, const char* help, FieldUse ops, bool omit_
   }();
   if (examples.empty())
     for (const auto& n : names_of<E>()) examples.push_back(n.first.c_str());
-  return SpecField{key,
-                   values.c_str(),
-                   help,
-                   nullptr,
-                   ops,
-                   omit_default,
-                   std::move(examples),
-                   [](const SpecField& f, const dsl::Value& v, KernelSpec& s) { s.*M = pick<E>(v, f.key); },
-                   [](const KernelSpec& s, std::string& out) { out += name_of(s.*M); },
-                   [](const SpecField& f, const KernelSpec& s) -> std::string {
-                     for (const auto& n : names_of<E>())
-                       if (n.second == s.*M) return "";
-                     return std::string(f.key) + " has an invalid value";
-                   },
-                   [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.*M, b.*M); }};
+  SpecField f{key,
+              values.c_str(),
+              help,
+              nullptr,
+              ops,
+              omit_default,
+              std::move(examples),
+              [](const SpecField& f, const dsl::Value& v, KernelSpec& s) { s.*M = pick<E>(v, f.key); },
+              [](const KernelSpec& s, std::string& out) { out += name_of(s.*M); },
+              [](const SpecField& f, const KernelSpec& s) -> std::string {
+                for (const auto& n : names_of<E>())
+                  if (n.second == s.*M) return "";
+                return std::string(f.key) + " has an invalid value";
+              },
+              [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.*M, b.*M); }};
+  // A StoreType member is a store-type key: the schema lists them (store_types()).
+  if constexpr (std::is_same_v<E, StoreType>) f.store = M;
+  return f;
 }
 
 // ---- the composite fields ----
@@ -926,7 +930,18 @@ bool is_fp8(StoreType t) {
   return t == StoreType::Fp8E4m3 || t == StoreType::Fp8E5m2 || t == StoreType::Fp8E4m3Fnuz || t == StoreType::Fp8E5m2Fnuz;
 }
 
-bool KernelSpec::uses_fp8() const { return (uses_cache() && is_fp8(cache_dtype)) || (uses_rope() && is_fp8(q_dtype)); }
+std::vector<std::pair<const SpecField*, StoreType>> store_types(const KernelSpec& s) {
+  std::vector<std::pair<const SpecField*, StoreType>> out;
+  for (const SpecField& f : spec_fields())
+    if (f.store && f.used_by(s.op)) out.emplace_back(&f, s.*f.store);
+  return out;
+}
+
+bool KernelSpec::uses_fp8() const {
+  for (const auto& st : store_types(*this))
+    if (is_fp8(st.second)) return true;
+  return false;
+}
 const char* to_string(Heads v) { return name_of(v); }
 const char* to_string(Outputs v) { return name_of(v); }
 

@@ -271,9 +271,8 @@ void check_target(const ParsedSpec& p, const Target& target) {
          "pdl = on needs programmatic dependent launch, which target " + target.id() + " (" + target.family +
              ") does not have; targets with it: " + valid);
   }
-  for (const char* key : {"cache_dtype", "q_dtype"}) {
-    const StoreType st = std::string(key) == "cache_dtype" ? (p.spec.uses_cache() ? p.spec.cache_dtype : StoreType::Auto)
-                                                           : (p.spec.uses_rope() ? p.spec.q_dtype : StoreType::Auto);
+  for (const auto& [field, st] : store_types(p.spec)) {
+    const char* key = field->key;
     if (target_stores(target.caps, st)) continue;
     const bool fnuz = st == StoreType::Fp8E4m3Fnuz || st == StoreType::Fp8E5m2Fnuz;
     std::string valid;
