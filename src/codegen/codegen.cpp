@@ -64,7 +64,7 @@ const std::string& template_text(const std::string& name) {
   }
   for (const auto& f : embedded::files())
     if (f.first == name) return f.second;
-  throw Error(ErrorKind::Internal, "no embedded template named '" + name + "'");
+  throw Error(ErrorKind::Codegen, "no embedded template named '" + name + "'");
 }
 
 std::vector<std::string> template_names() {
@@ -297,7 +297,7 @@ const KernelFamily& family_for(Op op) {
   for (const KernelFamily& f : kernel_families())
     for (Op o : f.ops)
       if (o == op) return f;
-  throw Error(ErrorKind::Internal, std::string("no kernel family serves op = ") + to_string(op));
+  throw Error(ErrorKind::Codegen, std::string("no kernel family serves op = ") + to_string(op));
 }
 
 LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& choice) {
