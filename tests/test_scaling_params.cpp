@@ -253,3 +253,14 @@ TEST_CASE("scaling params: longrope's lists are canonical in the family's order,
   CHECK(b.hash() == "e15eb4628b6e1946");
   CHECK(compare_specs(a, b) == 0);
 }
+
+TEST_CASE("scaling params: an empty list is named by its length, as before") {
+  try {
+    parse_spec_line("op=rope rotary_dim=8 cos_sin=compute(scaling=longrope(short_factor=[],long_factor=[1,2,3,4],"
+                    "original_max_position_embeddings=4096,max_position_embeddings=131072))");
+    FAIL("accepted an empty short_factor");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("longrope(...): short_factor has 0 values; expected rotary_dim / 2 = 4") !=
+          std::string::npos);
+  }
+}

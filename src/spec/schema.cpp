@@ -502,10 +502,7 @@ std::string check_cos_sin(const SpecField&, const KernelSpec& s) {
   const ScalingFamily& fam = scaling_family(c.scaling);
   for (const ScalingParam& sp : fam.params) {
     if (sp.list()) {
-      if (!sp.member.present(c.params)) {
-        if (sp.kind == ScalingParam::Required) return std::string(fam.name) + "(...) needs " + sp.name;
-        continue;
-      }
+      // Its length (rotary_dim / 2; an empty list included) is a cross-field rule (validate()).
       const std::vector<double>& l = *sp.member.items(c.params);
       for (size_t i = 0; i < l.size(); ++i) {
         std::string problem =
