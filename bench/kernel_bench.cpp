@@ -46,6 +46,22 @@ namespace {
 
 constexpr double kL2Bytes = 50.0 * 1024 * 1024;  // H100: 50 MiB
 
+}  // namespace
+
+namespace ropegen::bench {
+/// The baseline kernels (bench/kernels/*.hip), embedded by bench/CMakeLists.txt.
+const std::vector<std::pair<std::string, std::string>>& files();
+}  // namespace ropegen::bench
+
+namespace {
+
+/// A baseline kernel's text by file name.
+const std::string& bench_kernel(const std::string& name) {
+  for (const auto& f : ropegen::bench::files())
+    if (f.first == name) return f.second;
+  throw Error(ErrorKind::Internal, "no benchmark kernel named '" + name + "'");
+}
+
 struct Options {
   std::string runtime = "cuda";
   bool quick = false;
@@ -296,116 +312,37 @@ int norm_passes(const KernelSpec& s) {
   return (s.q_heads + s.kv_heads + per_pass - 1) / per_pass;
 }
 
-/// The unfused QK-RMSNorm (Qwen3's q_norm / k_norm before RoPE) as a hand-written kernel:
-/// every q and k head of a token normalised in place, y = x / sqrt(mean(x^2) + 1e-6) * w,
-/// fp32 sums. One block of 256 threads per token; 8 elements (16 bytes) per thread, a head
-/// per head_dim / 8 threads, heads in passes (grid y takes passes when there are few
-/// tokens). The sum of a head goes through block-shared memory (the prelude has no warp
-/// shuffles). Weights ([head_dim] of the dtype each) come in cos (q's) and sin (k's):
-/// fields this kernel has no other use for (q_out and k_out are refused by the launch
-/// checks unless a spec says outputs = separate).
+/// The unfused QK-RMSNorm (Qwen3's q_norm / k_norm before RoPE) as a hand-written kernel
+/// (kernels/qk_norm.hip) for the spec's shape: every q and k head of a token normalised in
+/// place with the weights in q_norm_weight and k_norm_weight. One block of kNormThreads
+/// threads per token, heads in passes (grid y takes passes when there are few tokens).
 std::string norm_source(const KernelSpec& s) {
-  return baseline_constants(s) + "constexpr int kThreads = " + std::to_string(kNormThreads) + R"(;
-constexpr int kLanes = kHd / 8, kPerPass = kThreads / kLanes, kPasses = (kQh + kKvh + kPerPass - 1) / kPerPass;
-// 1 / sqrt(x) from the prelude's bit casts: an estimate and three Newton steps (fp32 accurate).
-RG_DEVICE float rg_bench_rsqrt(float x) {
-  float y = rg_as_float(0x5f3759dfu - (rg_as_uint(x) >> 1));
-  for (int i = 0; i < 3; ++i) y = y * (1.5f - 0.5f * x * y * y);
-  return y;
-}
-RG_KERNEL(256) rg_bench_qk_norm(ropegen_kernel_args a) {
-  // Two buffers, used by turns: a pass writes one while a slower thread may still read the
-  // other, so one barrier per pass suffices.
-  RG_SHARED float part[2][kThreads];
-  const long long t = rg_block_x();
-  const int tid = rg_thread_x(), lane = tid % kLanes, slot = tid / kLanes;
-  const E* tag = nullptr;
-  int buf = 0;
-  for (int pass = rg_block_y(); pass < kPasses; pass += rg_grid_y(), buf ^= 1) {
-    const int h = pass * kPerPass + slot;
-    const bool live = slot < kPerPass && h < kQh + kKvh;
-    V16* row = nullptr;
-    const V16* w = nullptr;
-    float f[8] = {};
-    float ss = 0;
-    if (live) {
-      row = reinterpret_cast<V16*>(h < kQh ? static_cast<E*>(a.q) + t * a.q_stride + h * kHd
-                                           : static_cast<E*>(a.k) + t * a.k_stride + (h - kQh) * kHd) + lane;
-      w = reinterpret_cast<const V16*>(h < kQh ? a.cos : a.sin) + lane;
-      const V16 x = rg_load(row);
-      for (int i = 0; i < 8; ++i) {
-        const unsigned word = rg_word(x, i / 2);
-        f[i] = rg_decode_bits(i % 2 ? word >> 16 : word & 0xffffu, tag);
-        ss += f[i] * f[i];
-      }
-    }
-    part[buf][tid] = ss;
-    rg_barrier();
-    float sum = 0;
-    for (int i = 0; i < kLanes; ++i) sum += part[buf][(slot < kPerPass ? slot : 0) * kLanes + i];
-    if (live) {
-      const float r = rg_bench_rsqrt(sum / kHd + 1e-6f);
-      const V16 wv = rg_load(w);
-      V16 y = {};
-      for (int i = 0; i < 8; i += 2) {
-        const unsigned ww = rg_word(wv, i / 2);
-        const unsigned lo = rg_encode_bits(f[i] * r * rg_decode_bits(ww & 0xffffu, tag), tag);
-        const unsigned hi = rg_encode_bits(f[i + 1] * r * rg_decode_bits(ww >> 16, tag), tag);
-        rg_set_word(y, i / 2, lo | hi << 16);
-      }
-      rg_store(row, y);
-    }
-  }
-}
-)";
+  return baseline_constants(s) + "constexpr int kThreads = " + std::to_string(kNormThreads) + ";\n" +
+         bench_kernel("qk_norm.hip");
 }
 
 /// Threads per block (= per token) of the fp8-append baseline: 8 elements each of k and v.
 int append_fp8_threads(const KernelSpec& s) { return 2 * s.kv_heads * s.head_dim / 8; }
 
-/// The unfused fp8 append as a hand-written kernel: a token's (already rotated) k and v
-/// quantized to OCP e4m3, q = saturate(round_nearest_even(x / scale)) with per-tensor
-/// scales read from device memory, into a paged NHD cache (a slot's row is slot * kv_heads
-/// * head_dim elements in; the block size does not enter). 8 elements per thread: 16 bytes
-/// in, 8 out; one block per token. k_scale comes in cos, v_scale in sin: fields this
-/// kernel has no other use for. Uses the target's fp8 encoders (templates/fp8.h with the
-/// vendor's hardware header, as emit() pastes them).
+/// The unfused fp8 append as a hand-written kernel (kernels/append_fp8.hip) for the spec's
+/// shape: a token's (already rotated) k and v quantized to OCP e4m3 with the per-tensor
+/// scales in k_scale and v_scale, into a paged NHD cache; one block per token. Pasted after
+/// the target's fp8 encoders (templates/fp8.h with the vendor's hardware header, as emit()
+/// pastes them).
 std::string append_fp8_source(const KernelSpec& s, const Target& t) {
   std::string fp8;
   if (t.vendor == Vendor::Nvidia) fp8 += template_text("convert_fp8_nvidia.h");
   if (t.vendor == Vendor::Amd) fp8 += template_text("convert_fp8_amd.h");
   fp8 += template_text("fp8.h");
-  return fp8 + baseline_constants(s) + "constexpr int kThreads = " + std::to_string(append_fp8_threads(s)) + R"(;
-constexpr int kRowVecs = kKvh * kHd / 8;  // 16-byte vectors in a token's k (or v) row
-RG_KERNEL(kThreads) rg_bench_append_fp8(ropegen_kernel_args a) {
-  const long long t = rg_block_x();
-  const int tid = rg_thread_x();
-  const long long slot = static_cast<const int*>(a.slot_mapping)[t];
-  if (slot < 0) return;
-  const bool is_v = tid >= kRowVecs;
-  const int c = is_v ? tid - kRowVecs : tid;
-  const E* src = is_v ? static_cast<const E*>(a.v) + t * a.v_stride : static_cast<const E*>(a.k) + t * a.k_stride;
-  const float scale = is_v ? a.sin[0] : a.cos[0];
-  const E* tag = nullptr;
-  const V16 x = rg_load(reinterpret_cast<const V16*>(src) + c);
-  unsigned pair[4];
-  for (int i = 0; i < 4; ++i) {
-    const unsigned word = rg_word(x, i);
-    pair[i] = rg_fp8_encode2_e4m3(rg_decode_bits(word & 0xffffu, tag) / scale, rg_decode_bits(word >> 16, tag) / scale);
-  }
-  V8 y = {};
-  rg_set_word(y, 0, pair[0] | pair[1] << 16);
-  rg_set_word(y, 1, pair[2] | pair[3] << 16);
-  unsigned char* cache = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + slot * (kKvh * kHd);
-  rg_store(reinterpret_cast<V8*>(cache) + c, y);
-}
-)";
+  return fp8 + baseline_constants(s) + "constexpr int kThreads = " + std::to_string(append_fp8_threads(s)) + ";\n" +
+         bench_kernel("append_fp8.hip");
 }
 
 /// Runs the hand-written baselines once on a few tokens and compares them with the host
 /// (norm: within 1 ulp of an fp64 RMSNorm; fp8: the reference encoder's
 /// codes exactly): a wrong baseline would make every ratio against it meaningless.
-/// `norm` is checked as a rope spec (q, positions, cos, sin), `append` as kv_append.
+/// `norm` is checked as a rope spec with qk_norm (q, k, positions, the weights), `append`
+/// as kv_append with an fp8 cache (the scales).
 void check_baselines(Runtime& rt, void* stream, const KernelSpec& s, const Kernel& norm, const Kernel& append) {
   const int T = 5, hd = s.head_dim, qh = s.q_heads, kvh = s.kv_heads, slots_n = 16;
   const long long qn = static_cast<long long>(T) * qh * hd, kn = static_cast<long long>(T) * kvh * hd;
@@ -456,14 +393,13 @@ void check_baselines(Runtime& rt, void* stream, const KernelSpec& s, const Kerne
   a.k_cache = dkc.p;
   a.v_cache = dvc.p;
   a.max_seq = a.cache_slots = slots_n;
-  ropegen_kernel_args n = a;  // norm: weights in cos (q) and sin (k)
-  n.cos = static_cast<const float*>(dqw.p);
-  n.sin = static_cast<const float*>(dkw.p);
-  n.cos_sin_stride = hd;
+  ropegen_kernel_args n = a;
+  n.q_norm_weight = dqw.p;
+  n.k_norm_weight = dkw.p;
   norm.launch(n, stream, 1 << 30);
-  ropegen_kernel_args f = a;  // append: scales in cos (k) and sin (v)
-  f.cos = static_cast<const float*>(dsc.p);
-  f.sin = static_cast<const float*>(dsc.p) + 1;
+  ropegen_kernel_args f = a;
+  f.k_scale = static_cast<const float*>(dsc.p);
+  f.v_scale = static_cast<const float*>(dsc.p) + 1;
   append.launch(f, stream);
   rt.synchronize_stream(stream);
   std::vector<unsigned short> q_out(qn), k_out(kn);
@@ -518,11 +454,543 @@ void check_baselines(Runtime& rt, void* stream, const KernelSpec& s, const Kerne
               worst, checked);
 }
 
-}  // namespace
-
-int run(int argc, char** argv) {
-  const auto started = std::chrono::steady_clock::now();
+/// What every measured group shares: the options, the device, the rows measured so far and
+/// the row helpers.
+struct Bench {
   Options o;
+  Context* ctx = nullptr;
+  Runtime* rt = nullptr;
+  void* stream = nullptr;
+  Target target;
+  double copy_gbs = 0;
+  double empty_us = 0, empty_graph_us = -1;
+  std::vector<Row> rows;
+  std::vector<std::string> notes;  // fused rows skipped: printed after the table
+  const KernelSpec llama_f32 = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=f32").spec;
+  const std::string llama = "head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=paged(block=16,order=nhd)";
+  long long prefill = 8192;
+  static constexpr int kAllHeads = 1 << 30;  // parallelism hint: grid y covers every head
+
+  /// A hand-written kernel from its source text. `spec`: what the launch checks the
+  /// arguments against (the fields the kernel reads).
+  std::shared_ptr<Kernel> helper(const std::string& body, const std::string& entry, int tasks, int threads,
+                                 const KernelSpec& spec, int tokens_per_block = 1) const {
+    LaunchPlan plan;
+    plan.wave = target.default_wave;
+    plan.tokens_per_block = tokens_per_block;
+    plan.head_groups = 1;
+    plan.num_tasks = tasks;
+    plan.block_threads = threads;
+    GeneratedSource g = wrap_kernel_body(body, entry, target, plan, spec);
+    g.align = generate(spec, target).align;
+    return rt->load(select_compiler(target).compile(g, {}));
+  }
+
+  /// Appends a row timed in stream and graph mode; returns its index.
+  template <typename Launch>
+  size_t time_row(Row r, int sets, Launch&& launch) {
+    r.us = time_per_call_us(*rt, stream, sets, launch, o.quick);
+    r.graph_us = graph_per_call_us(*rt, stream, sets, launch, o.quick);
+    rows.push_back(r);
+    return rows.size() - 1;
+  }
+
+  /// The fused kernel of a spec at T tokens; returns the row's index.
+  size_t run_spec(const std::string& name, const std::string& text, long long T) {
+    KernelSpec s = parse_spec_line(text, "<bench>").spec;
+    auto k = ctx->kernel(s);
+    Workload w = make_workload(*rt, s, T);
+    auto launch = [&](int set) { k->launch(w.args(set), stream); };
+    double us = time_per_call_us(*rt, stream, w.sets, launch, o.quick);
+    double graph_us = graph_per_call_us(*rt, stream, w.sets, launch, o.quick);
+    if (s.checks == Checks::Bounds && read_bounds_error(*rt, w.bounds.p).violated)
+      throw Error(ErrorKind::Internal, "checks = bounds recorded a violation on in-range data: " + s.canonical());
+    const LaunchPlan& p = k->build()->plan();  // what was built (ROPEGEN_PLAN included)
+    rows.push_back({name, "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
+                    s.canonical(), T, us, ideal_bytes(s, T), graph_us});
+    return rows.size() - 1;
+  }
+
+  /// ropegen's rope, then its kv_append, for the fused spec's shape.
+  void run_unfused(const std::string& name, const std::string& text, long long T) {
+    KernelSpec fused = parse_spec_line(text, "<bench>").spec;
+    KernelSpec rope = fused, append = fused;
+    rope.op = Op::Rope;
+    append.op = Op::KvAppend;
+    auto kr = ctx->kernel(rope);
+    auto ka = ctx->kernel(append);
+    Workload w = make_workload(*rt, fused, T);
+    auto launch = [&](int set) {
+      ropegen_kernel_args a = w.args(set);
+      kr->launch(a, stream);
+      ka->launch(a, stream);
+    };
+    double us = time_per_call_us(*rt, stream, w.sets, launch, o.quick);
+    double graph_us = graph_per_call_us(*rt, stream, w.sets, launch, o.quick);
+    rows.push_back({name, "unfused rope + kv_append", fused.canonical(), T, us,
+                    ideal_bytes(rope, T) + ideal_bytes(append, T), graph_us});
+  }
+
+  /// ratio = us / the baseline's us, in stream and in graph mode.
+  void relate(size_t i, size_t base, const std::string& group) {
+    Row& r = rows[i];
+    const Row& b = rows[base];
+    r.group = group;
+    r.ratio_to = b.name + ": " + b.variant;
+    r.ratio = r.us / b.us;
+    r.graph_ratio = r.graph_us > 0 && b.graph_us > 0 ? r.graph_us / b.graph_us : -1;
+  }
+
+  /// The fused row of a spec at T: the one already measured in this run, else measured now.
+  size_t fused_row(const std::string& name, const std::string& text, long long T) {
+    const std::string canon = parse_spec_line(text, "<bench>").spec.canonical();
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (rows[i].spec == canon && rows[i].tokens == T && rows[i].variant.rfind("fused", 0) == 0) return i;
+    return run_spec(name, text, T);
+  }
+
+  /// A spec whose keys this build may not know (the fused rows of a branch behind the
+  /// spec): parsed, or a note and nothing.
+  std::unique_ptr<KernelSpec> parse_new(const std::string& row, const std::string& text) {
+    try {
+      return std::make_unique<KernelSpec>(parse_spec_line(text, "<bench>").spec);
+    } catch (const Error& e) {
+      notes.push_back("skipped " + row + ": this build does not take '" + text + "': " + e.what());
+      std::printf("note: %s\n", notes.back().c_str());
+      return nullptr;
+    }
+  }
+};
+
+/// Copy bandwidth: bytes read + written per second for a large device-to-device copy.
+void measure_copy_bandwidth(Bench& b) {
+  Runtime& rt = *b.rt;
+  const size_t copy_bytes = b.o.quick ? (64u << 20) : (1024u << 20);
+  DevBuf x(rt, copy_bytes), y(rt, copy_bytes);
+  std::vector<double> ms;
+  rt.copy_on_device(y.p, x.p, copy_bytes, b.stream);
+  for (int r = 0; r < 7; ++r)
+    ms.push_back(rt.time_ms([&] { rt.copy_on_device(y.p, x.p, copy_bytes, b.stream); }, b.stream));
+  b.copy_gbs = 2.0 * copy_bytes / (median(ms) * 1e-3) / 1e9;
+  std::printf("copy bandwidth: %.1f GB/s (device-to-device %zu MiB, read + write)\n", b.copy_gbs, copy_bytes >> 20);
+}
+
+/// The time of an empty kernel launch, back to back and as a graph node.
+void measure_empty_launch(Bench& b) {
+  auto empty = b.helper(bench_kernel("empty.hip"), "rg_empty", 1, 32, b.llama_f32);
+  Workload w = make_workload(*b.rt, b.llama_f32, 1);
+  ropegen_kernel_args a = w.args(0);
+  b.empty_us = time_per_call_us(*b.rt, b.stream, 1, [&](int) { empty->launch(a, b.stream, 1); }, b.o.quick);
+  b.empty_graph_us = graph_per_call_us(*b.rt, b.stream, 1, [&](int) { empty->launch(a, b.stream, 1); }, b.o.quick);
+  std::printf("empty kernel launch: %.2f us per launch (back to back, no host synchronisation)\n", b.empty_us);
+  if (b.empty_graph_us >= 0)
+    std::printf("empty kernel in a CUDA graph: %.2f us per node (the floor of graph mode)\n", b.empty_graph_us);
+  else
+    std::printf("graph mode: not available on this runtime\n");
+}
+
+/// Host-side cost of Kernel::launch (argument checks, grid, driver call): wall time of the
+/// enqueueing loop alone, for the decode kernel.
+void measure_host_side(Bench& b) {
+  KernelSpec s = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
+  auto k = b.ctx->kernel(s);
+  Workload w = make_workload(*b.rt, s, 1);
+  const int n = 1000;
+  std::vector<double> per;
+  for (int r = 0; r < 5; ++r) {
+    b.rt->synchronize_stream(b.stream);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) k->launch(w.args(i % w.sets), b.stream);
+    per.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / n);
+    b.rt->synchronize_stream(b.stream);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100000; ++i) b.ctx->kernel(s);
+  const double get_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 100000;
+  std::printf("host side: %.2f us per Kernel::launch (checks + driver enqueue), %.3f us per warm Context::kernel()\n\n",
+              median(per), get_us);
+}
+
+/// --sweep: launch plans (tokens per block x head groups) for the Llama-3-8B bf16 shape.
+void sweep_plans(Bench& b) {
+  const KernelSpec s = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
+  std::printf("%-8s %7s %10s %8s %10s %8s\n", "plan", "tokens", "us/call", "%copy", "graph us", "%copy");
+  for (long long T : {1LL, 32LL, 256LL, 2048LL, 8192LL}) {
+    Workload w = make_workload(*b.rt, s, T);
+    for (auto [tpb, hg] : std::vector<std::pair<int, int>>{{1, 8}, {1, 16}, {1, 32}, {2, 8}, {2, 16}, {4, 8},
+                                                            {8, 4}, {4, 4}, {16, 2}, {8, 8}, {2, 32}, {1, 64}}) {
+      JitOptions jo = JitOptions::from_env();
+      jo.plan = {tpb, hg};
+      Context c(open_runtime(b.o.runtime), jo);
+      auto k = c.kernel(s);
+      auto launch = [&](int set) { k->launch(w.args(set), b.stream); };
+      double us = time_per_call_us(*b.rt, b.stream, w.sets, launch, b.o.quick);
+      double graph_us = graph_per_call_us(*b.rt, b.stream, w.sets, launch, b.o.quick);
+      double gbs = ideal_bytes(s, T) / (us * 1e-6) / 1e9;
+      double graph_gbs = graph_us > 0 ? ideal_bytes(s, T) / (graph_us * 1e-6) / 1e9 : 0;
+      std::printf("%2dx%-5d %7lld %10.2f %7.1f%% %10.2f %7.1f%%\n", tpb, hg, T, us, 100 * gbs / b.copy_gbs, graph_us,
+                  100 * graph_gbs / b.copy_gbs);
+    }
+  }
+}
+
+/// The floor of a decode size: a plain copy of as many bytes as the fused Llama-3-8B bf16
+/// kernel moves at that size (half read, half written), 16 bytes per thread, in a graph.
+/// Where the fused kernel is close to it, the remaining time is the memory system's, not
+/// the kernel's.
+void same_bytes_copy(Bench& b) {
+  Runtime& rt = *b.rt;
+  auto copy_k = b.helper(bench_kernel("copy_bytes.hip"), "rg_copy_bytes", 1, 256, b.llama_f32, 256);
+  const KernelSpec bf16 = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
+  Workload w = make_workload(rt, b.llama_f32, 1);
+  for (long long T : {1LL, 32LL, 256LL, 2048LL}) {
+    const double bytes = ideal_bytes(bf16, T);
+    const long long vecs = static_cast<long long>(std::ceil(bytes / 2 / 16));
+    const int sets = static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / bytes))));
+    DevBuf src(rt, static_cast<size_t>(vecs) * 16 * sets), dst(rt, static_cast<size_t>(vecs) * 16 * sets);
+    auto launch = [&](int set) {
+      ropegen_kernel_args a = w.args(0);
+      a.q = src.c() + static_cast<size_t>(set) * vecs * 16;
+      a.k_cache = dst.c() + static_cast<size_t>(set) * vecs * 16;
+      a.num_tokens = vecs;
+      copy_k->launch(a, b.stream, 1);
+    };
+    b.time_row({"same-bytes copy", "copy of the fused bf16 kernel's bytes", "", T, 0, 2.0 * vecs * 16, 0}, sets,
+               launch);
+  }
+}
+
+/// The plain table: the Llama-3-8B bf16 kernel fused and unfused, computed cos/sin, the
+/// checked mode, other shapes and dtypes, and f32 beside the seed-style baseline (fp32,
+/// two kernels, one 256-thread block per token and head, scalar loads).
+void main_table(Bench& b) {
+  const std::string& llama = b.llama;
+  const std::vector<long long> token_counts = b.o.quick ? std::vector<long long>{1, 32, 256}
+                                                        : std::vector<long long>{1, 32, 256, 2048, 8192, 32768};
+  const long long prefill = b.prefill;
+  for (long long T : token_counts) {
+    b.run_spec("llama3-8b bf16", llama, T);
+    b.run_unfused("llama3-8b bf16", llama, T);
+  }
+  for (long long T : {prefill, b.o.quick ? 256LL : 32768LL}) {
+    b.run_spec("cos_sin=compute", llama + " cos_sin=compute(theta=500000)", T);
+  }
+  // The opt-in checked mode: the cost of the position and slot checks beside the plain rows.
+  for (long long T : {1LL, 256LL, prefill}) b.run_spec("checks=bounds", llama + " checks=bounds", T);
+  for (long long T : {1LL, prefill}) {
+    b.run_spec("head_dim 64", "head_dim=64 q_heads=32 kv_heads=8 dtype=bf16", T);
+    b.run_spec("head_dim 256", "head_dim=256 q_heads=32 kv_heads=8 dtype=bf16", T);
+    b.run_spec("gptj", llama + " style=gptj", T);
+    b.run_spec("f16", "head_dim=128 q_heads=32 kv_heads=8 dtype=f16", T);
+    b.run_spec("contiguous hnd", "head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=contiguous(order=hnd)", T);
+  }
+  const std::string& seed = bench_kernel("seed.hip");
+  auto seed_rope = b.helper(seed, "rg_seed_rope", 40, 256, b.llama_f32);
+  auto seed_append = b.helper(seed, "rg_seed_append", 8, 256, b.llama_f32);
+  KernelSpec rope = b.llama_f32, append = b.llama_f32;
+  rope.op = Op::Rope;
+  append.op = Op::KvAppend;
+  for (long long T : std::vector<long long>{1, 256, prefill, b.o.quick ? 256 : 32768}) {
+    b.run_spec("llama3-8b f32", "head_dim=128 q_heads=32 kv_heads=8 dtype=f32", T);
+    Workload w = make_workload(*b.rt, b.llama_f32, T);
+    auto launch = [&](int set) {
+      ropegen_kernel_args a = w.args(set);
+      seed_rope->launch(a, b.stream, Bench::kAllHeads);
+      seed_append->launch(a, b.stream, Bench::kAllHeads);
+    };
+    b.time_row({"seed-style f32", "baseline: 2 kernels, 256 thr/head, scalar", b.llama_f32.canonical(), T, 0,
+                ideal_bytes(rope, T) + ideal_bytes(append, T), 0},
+               w.sets, launch);
+  }
+}
+
+/// Programmatic dependent launch: a producer that writes q, k and v (as the end of a QKV
+/// projection would), then the fused kernel, without and with pdl = on. The producer lets
+/// its dependent launch early; with PDL the fused kernel loads its indices and cos/sin rows
+/// while the producer finishes, and waits for it before reading q, k, v.
+void producer_pdl(Bench& b) {
+  auto producer = b.helper(bench_kernel("producer.hip"), "rg_producer", 1, 256, b.llama_f32);
+  for (long long T : std::vector<long long>{1, 32, 256, 2048}) {
+    for (const char* mode : {"off", "on"}) {
+      KernelSpec s = parse_spec_line(b.llama + " pdl=" + mode, "<bench>").spec;
+      if (!target_can_run(s, b.target)) continue;
+      auto k = b.ctx->kernel(s);
+      Workload w = make_workload(*b.rt, s, T);
+      auto launch = [&](int set) {
+        ropegen_kernel_args a = w.args(set);
+        producer->launch(a, b.stream, 1);
+        k->launch(a, b.stream);
+      };
+      b.time_row({"producer+fused", std::string("pdl=") + mode, s.canonical(), T, 0,
+                  ideal_bytes(s, T) + 2.0 * static_cast<double>(T) * (32 + 16) * 128, 0},
+                 w.sets, launch);
+    }
+  }
+}
+
+// ---- Rows against a baseline measured in the same run (issues 9 and 10) ----
+
+/// 1. Scaling families computed in the kernel against the cos/sin table, and 2. angle =
+/// exact against the fp32 angle (Llama-3-8B shape, rope_kv_append).
+void scaling_and_angle(Bench& b) {
+  const std::vector<long long> long_counts =
+      b.o.quick ? std::vector<long long>{256} : std::vector<long long>{8192, 32768};
+  std::string short_factor, long_factor;  // rotary_dim / 2 = 64 values each, rising with j
+  for (int j = 0; j < 64; ++j) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%.4g", j ? "," : "", 1.0 + 0.25 * j / 63.0);
+    short_factor += buf;
+    std::snprintf(buf, sizeof buf, "%s%.4g", j ? "," : "", 1.0 + 63.0 * (j / 63.0) * (j / 63.0));
+    long_factor += buf;
+  }
+  const std::string longrope = "cos_sin=compute(theta=10000,scaling=longrope(short_factor=[" + short_factor +
+                               "],long_factor=[" + long_factor +
+                               "],original_max_position_embeddings=4096,max_position_embeddings=131072";
+  const std::vector<std::pair<std::string, std::string>> families = {
+      {"scaling=llama3",
+       "cos_sin=compute(theta=500000,scaling=llama3(factor=8,low_freq_factor=1,high_freq_factor=4,"
+       "original_max_position_embeddings=8192))"},
+      {"scaling=yarn", "cos_sin=compute(theta=1000000,scaling=yarn(factor=4,original_max_position_embeddings=32768))"},
+      // choose = runtime reads seq_lens: half the tokens at 4096 (short), half above (long).
+      {"longrope runtime", longrope + "))"},
+      {"longrope static", longrope + ",choose=static,max_model_len=131072))"},
+  };
+  const std::string compute5 = b.llama + " cos_sin=compute(theta=500000)";
+  for (long long T : long_counts) {
+    const size_t table = b.fused_row("llama3-8b bf16", b.llama, T);
+    const size_t fp32 = b.fused_row("cos_sin=compute", compute5, T);
+    b.relate(fp32, table, "scaling");
+    for (const auto& [name, cs] : families) b.relate(b.run_spec(name, b.llama + " " + cs, T), table, "scaling");
+    b.relate(b.run_spec("angle=exact", compute5 + " angle=exact", T), fp32, "angle");
+  }
+}
+
+/// 3. Multimodal positions ([3, tokens] rows) against single positions, with the table and
+/// computed (theta 1000000).
+void multimodal_positions(Bench& b) {
+  const std::string compute6 = b.llama + " cos_sin=compute(theta=1000000)";
+  for (long long T : {b.prefill}) {
+    const size_t table = b.fused_row("llama3-8b bf16", b.llama, T);
+    const size_t single = b.fused_row("single compute", compute6, T);
+    if (b.rows[single].group.empty()) b.rows[single].group = "positions";
+    for (const auto& [kind, positions] : std::vector<std::pair<std::string, std::string>>{
+             {"mrope", "positions=mrope(sections=[16,24,24])"}, {"imrope", "positions=imrope(sections=[24,20,20])"}}) {
+      b.relate(b.run_spec(kind + " table", b.llama + " " + positions, T), table, "positions");
+      b.relate(b.run_spec(kind + " compute", compute6 + " " + positions, T), single, "positions");
+    }
+  }
+}
+
+/// The pieces of the unfused sequences of 4 and 5: ropegen's rope and kv_append of the
+/// Llama shape and the hand-written norm and fp8-append kernels, checked against the host
+/// once before they are timed.
+struct Unfused {
+  KernelSpec spec, rope_spec, append_spec;
+  std::shared_ptr<Kernel> rope, append, norm, append_fp8;
+  std::vector<long long> counts;  // decode sizes and one prefill size
+};
+
+Unfused make_unfused(Bench& b) {
+  Unfused u;
+  u.spec = parse_spec_line(b.llama, "<bench>").spec;
+  u.rope_spec = u.append_spec = u.spec;
+  u.rope_spec.op = Op::Rope;
+  u.append_spec.op = Op::KvAppend;
+  u.rope = b.ctx->kernel(u.rope_spec);
+  u.append = b.ctx->kernel(u.append_spec);
+  // What the launches check: the norm reads q, k and the qk_norm weights (no table), the
+  // append writes an fp8 cache with per-tensor scales.
+  KernelSpec norm_checks = u.rope_spec, fp8_checks = u.append_spec;
+  norm_checks.cos_sin.source = CosSinSource::Compute;
+  norm_checks.qk_norm.on = true;
+  fp8_checks.cache_dtype = StoreType::Fp8E4m3;
+  u.norm = b.helper(norm_source(u.spec), "rg_bench_qk_norm", norm_passes(u.spec), kNormThreads, norm_checks);
+  u.append_fp8 = b.helper(append_fp8_source(u.spec, b.target), "rg_bench_append_fp8", 1, append_fp8_threads(u.spec),
+                          fp8_checks);
+  check_baselines(*b.rt, b.stream, u.spec, *u.norm, *u.append_fp8);
+  u.counts = b.o.quick ? std::vector<long long>{1, 32, 256} : std::vector<long long>{1, 32, 256, b.prefill, 32768};
+  return u;
+}
+
+/// "fused, plan TxG" of a built kernel.
+std::string fused_variant(const Kernel& k) {
+  const LaunchPlan& p = k.build()->plan();
+  return "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups);
+}
+
+/// 4. QK-RMSNorm: the hand-written norm, then ropegen's rope, then its kv_append, against the
+/// fused qk_norm = rms(...) kernel (weights in q_norm_weight and k_norm_weight); at decode
+/// sizes (in a graph the unfused sequence is several nodes, the fused kernel one) and one
+/// prefill size.
+void qk_norm_group(Bench& b, const Unfused& u) {
+  const double eb = dtype_bytes(u.spec.dtype), hd = u.spec.head_dim;
+  const double qkv_row = (static_cast<double>(u.spec.q_heads) + u.spec.kv_heads) * hd * eb;  // q + k of a token
+  const std::string norm_text = b.llama + " qk_norm=rms(eps=1e-6)";
+  const std::unique_ptr<KernelSpec> norm_fused = b.parse_new("qk_norm fused", norm_text);
+  for (long long T : u.counts) {
+    Workload w = make_workload(*b.rt, u.spec, T);
+    const double norm_bytes = 2 * qkv_row * static_cast<double>(T) + 2 * hd * eb;  // q, k read and written; weights
+    auto launch = [&](int set) {
+      const ropegen_kernel_args a = w.args(set);
+      ropegen_kernel_args n = a;
+      n.q_norm_weight = w.q_norm_w.p;
+      n.k_norm_weight = w.k_norm_w.p;
+      u.norm->launch(n, b.stream, Bench::kAllHeads);
+      u.rope->launch(a, b.stream);
+      u.append->launch(a, b.stream);
+    };
+    const Row r{"qk_norm",
+                "unfused: norm + rope + kv_append",
+                u.spec.canonical(),
+                T,
+                0,
+                norm_bytes + ideal_bytes(u.rope_spec, T) + ideal_bytes(u.append_spec, T),
+                0,
+                "qk_norm"};
+    const size_t base = b.time_row(r, w.sets, launch);
+    if (!norm_fused) continue;
+    auto k = b.ctx->kernel(*norm_fused);
+    Workload wf = make_workload(*b.rt, *norm_fused, T);
+    auto launch_fused = [&](int set) {
+      ropegen_kernel_args a = wf.args(set);
+      a.q_norm_weight = wf.q_norm_w.p;
+      a.k_norm_weight = wf.k_norm_w.p;
+      k->launch(a, b.stream);
+    };
+    const Row rf{"qk_norm", fused_variant(*k), norm_fused->canonical(), T, 0, ideal_bytes(*norm_fused, T) + 2 * hd * eb,
+                 0};
+    b.relate(b.time_row(rf, wf.sets, launch_fused), base, "qk_norm");
+  }
+}
+
+/// 5. fp8 e4m3 cache with per-tensor scales: ropegen's rope, then the hand-written append
+/// that quantizes, against the fused cache_dtype = fp8_e4m3 kernel (k_scale, v_scale).
+/// Bytes at the stored widths: the cache 1 byte per element.
+void fp8_cache_group(Bench& b, const Unfused& u) {
+  const std::unique_ptr<KernelSpec> fp8_fused =
+      b.parse_new("fp8 cache fused", b.llama + " cache_dtype=fp8_e4m3 scales=per_tensor");
+  for (long long T : u.counts) {
+    Workload w = make_workload(*b.rt, u.spec, T, 1);
+    auto launch = [&](int set) {
+      const ropegen_kernel_args a = w.args(set);
+      ropegen_kernel_args f = a;
+      f.k_scale = w.k_scale();
+      f.v_scale = w.v_scale();
+      u.rope->launch(a, b.stream);
+      u.append_fp8->launch(f, b.stream);
+    };
+    const Row r{"fp8 cache",
+                "unfused: rope + append-quantize",
+                u.spec.canonical(),  // bf16 rope; the cache is the append kernel's fp8
+                T,
+                0,
+                ideal_bytes(u.rope_spec, T) + ideal_bytes(u.append_spec, T, 1) + 8,
+                0,
+                "fp8 cache"};
+    const size_t base = b.time_row(r, w.sets, launch);
+    if (!fp8_fused) continue;
+    auto k = b.ctx->kernel(*fp8_fused);
+    Workload wf = make_workload(*b.rt, *fp8_fused, T, 1);
+    auto launch_fused = [&](int set) {
+      ropegen_kernel_args a = wf.args(set);
+      a.k_scale = wf.k_scale();
+      a.v_scale = wf.v_scale();
+      k->launch(a, b.stream);
+    };
+    const Row rf{"fp8 cache", fused_variant(*k), fp8_fused->canonical(), T, 0, ideal_bytes(*fp8_fused, T, 1) + 8, 0};
+    b.relate(b.time_row(rf, wf.sets, launch_fused), base, "fp8 cache");
+  }
+}
+
+/// 6. DeepSeek MLA (V3 shape: 128 heads of 128 + 64, kv_lora_rank 512, GPT-J pairs): the
+/// unfused sequence is ropegen's rope on q_pe, its rope on k_pe, and a hand-written
+/// concat_and_cache kernel (kv_c || k_pe into the cache row), against op = mla_rope_append.
+void mla_group(Bench& b, const Unfused& u) {
+  const std::string mla_text =
+      "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=128 dtype=bf16";
+  const KernelSpec mla_spec = parse_spec_line(mla_text, "<bench>").spec;
+  const double eb = dtype_bytes(u.spec.dtype);
+  auto mla_k = b.ctx->kernel(mla_spec);
+  auto q_rope_k = b.ctx->kernel(parse_spec_line("op=rope head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj "
+                                                "q_heads=128 kv_heads=1 dtype=bf16", "<bench>").spec);
+  auto pe_rope_k =
+      b.ctx->kernel(parse_spec_line("op=rope head_dim=64 style=gptj q_heads=1 kv_heads=1 dtype=bf16", "<bench>").spec);
+  // uint4 is the NVIDIA raw vector; elsewhere the concat baseline is left out.
+  std::shared_ptr<Kernel> concat_k;
+  if (b.target.vendor == Vendor::Nvidia)
+    concat_k = b.helper(bench_kernel("concat_mla.hip"), "rg_bench_concat_mla", 1, 128, mla_spec);
+  std::vector<long long> mla_counts = u.counts;
+  if (!b.o.quick && mla_counts.back() != 32768) mla_counts.push_back(32768);
+  for (long long T : mla_counts) {
+    Workload w = make_workload(*b.rt, mla_spec, T);
+    size_t base = b.rows.size();
+    if (concat_k) {
+      auto launch = [&](int set) {
+        const ropegen_kernel_args a = w.args(set);
+        ropegen_kernel_args q = a;
+        q.k = nullptr;  // q_pe only
+        q_rope_k->launch(q, b.stream);
+        ropegen_kernel_args pe = a;  // k_pe as the q of a one-head rope
+        pe.q = const_cast<void*>(static_cast<const void*>(a.k));
+        pe.q_stride = mla_spec.rotary_dim;
+        pe.k = nullptr;
+        pe_rope_k->launch(pe, b.stream);
+        concat_k->launch(a, b.stream);
+      };
+      const double bytes = ideal_bytes(mla_spec, T) + 2.0 * mla_spec.rotary_dim * eb * T;  // k_pe written once more
+      const Row r{"mla", "unfused: rope q_pe + rope k_pe + concat", mla_spec.canonical(), T, 0, bytes, 0, "mla"};
+      base = b.time_row(r, w.sets, launch);
+    }
+    const Row rf{"mla", fused_variant(*mla_k), mla_spec.canonical(), T, 0, ideal_bytes(mla_spec, T), 0};
+    const size_t fused = b.time_row(rf, w.sets, [&](int set) { mla_k->launch(w.args(set), b.stream); });
+    if (concat_k) b.relate(fused, base, "mla");
+  }
+}
+
+/// The table on stdout, the CSV, the ratios with their baselines and the notes.
+void report(const Bench& b, std::chrono::steady_clock::time_point started) {
+  const double copy_gbs = b.copy_gbs;
+  std::printf("%-16s %-42s %7s %10s %12s %9s %7s %10s %7s %7s %7s\n", "shape", "variant", "tokens", "us/call",
+              "ideal bytes", "GB/s", "%copy", "graph us", "%copy", "ratio", "g.ratio");
+  std::ofstream csv(b.o.csv);
+  if (!csv) throw Error(ErrorKind::Io, "cannot write the CSV to '" + b.o.csv + "'");
+  csv << "device,copy_GBps,empty_launch_us,empty_graph_us,shape,variant,tokens,us_per_call,ideal_bytes,GBps,pct_copy,"
+         "graph_us_per_call,graph_pct_copy,spec,group,ratio_to,ratio,graph_ratio\n";
+  for (const Row& r : b.rows) {
+    const double gbs = r.bytes / (r.us * 1e-6) / 1e9;
+    const double graph_gbs = r.graph_us > 0 ? r.bytes / (r.graph_us * 1e-6) / 1e9 : 0;
+    std::printf("%-16s %-42s %7lld %10.2f %12.0f %9.1f %6.1f%%", r.name.c_str(), r.variant.c_str(), r.tokens, r.us,
+                r.bytes, gbs, 100.0 * gbs / copy_gbs);
+    if (r.graph_us > 0)
+      std::printf(" %10.2f %6.1f%%", r.graph_us, 100.0 * graph_gbs / copy_gbs);
+    else
+      std::printf(" %10s %7s", "-", "-");
+    if (r.ratio > 0)
+      std::printf(" %7.3f", r.ratio);
+    else
+      std::printf(" %7s", "");
+    if (r.graph_ratio > 0) std::printf(" %7.3f", r.graph_ratio);
+    std::printf("\n");
+    csv << '"' << b.rt->device_name() << "\"," << copy_gbs << ',' << b.empty_us << ',' << b.empty_graph_us << ",\""
+        << r.name << "\",\"" << r.variant << "\"," << r.tokens << ',' << r.us << ',' << r.bytes << ',' << gbs << ','
+        << 100.0 * gbs / copy_gbs << ',' << r.graph_us << ',' << (r.graph_us > 0 ? 100.0 * graph_gbs / copy_gbs : -1)
+        << ",\"" << r.spec << "\",\"" << r.group << "\",\"" << r.ratio_to << "\"," << r.ratio << ',' << r.graph_ratio
+        << '\n';
+  }
+  // Ratios with their baselines spelled out (the table's ratio columns, readable alone).
+  std::printf("\nratios to a baseline of this run (stream; graph):\n");
+  for (const Row& r : b.rows)
+    if (r.ratio > 0)
+      std::printf("  %-10s %-16s %7lld tokens: %.3f; %s  vs %s\n", r.group.c_str(), r.name.c_str(), r.tokens, r.ratio,
+                  r.graph_ratio > 0 ? std::to_string(r.graph_ratio).substr(0, 5).c_str() : "-", r.ratio_to.c_str());
+  for (const std::string& n : b.notes) std::printf("note: %s\n", n.c_str());
+  std::printf("\nwrote %s (%.0f s in all)\n", b.o.csv.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+}
+
+/// Options from the command line; the CSV and the cache beside the executable unless given.
+/// Returns false (after the usage on stderr) on a wrong command line.
+bool parse_options(int argc, char** argv, Options& o) {
   // Beside the executable: the build tree when run from it, the staging folder when copied.
   std::string here = ".";
   {
@@ -549,569 +1017,53 @@ int run(int argc, char** argv) {
                    "  --csv        where to write the results (default %s)\n"
                    "  --cache-dir  private cache for the benchmark's kernels (default %s)\n",
                    argv[0], o.csv.c_str(), o.cache_dir.c_str());
-      return 2;
+      return false;
     }
   }
+  return true;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
+  Bench b;
+  if (!parse_options(argc, argv, b.o)) return 2;
+  b.prefill = b.o.quick ? 256 : 8192;
   // Every Jit of this process (the Context's and the sweep's) reads its options from the
   // environment: point them at the private cache.
-  setenv("ROPEGEN_CACHE_DIR", o.cache_dir.c_str(), 1);
+  setenv("ROPEGEN_CACHE_DIR", b.o.cache_dir.c_str(), 1);
   std::unique_ptr<Context> ctx;
   try {
-    ctx = Context::open(o.runtime);
+    ctx = Context::open(b.o.runtime);
   } catch (const Error& e) {
     std::fprintf(stderr, "kernel benchmark needs a device: %s\n", e.what());
     return 2;
   }
-  Runtime& rt = ctx->runtime();
-  void* stream = rt.create_stream();
-  const Target target = ctx->target();
-  std::printf("device: %s\n", rt.device_name().c_str());
+  b.ctx = ctx.get();
+  b.rt = &ctx->runtime();
+  b.stream = b.rt->create_stream();
+  b.target = ctx->target();
+  std::printf("device: %s\n", b.rt->device_name().c_str());
 
-  // 1. Copy bandwidth: bytes read + written per second for a large device-to-device copy.
-  const size_t copy_bytes = o.quick ? (64u << 20) : (1024u << 20);
-  double copy_gbs = 0;
-  {
-    DevBuf a(rt, copy_bytes), b(rt, copy_bytes);
-    std::vector<double> ms;
-    rt.copy_on_device(b.p, a.p, copy_bytes, stream);
-    for (int r = 0; r < 7; ++r) ms.push_back(rt.time_ms([&] { rt.copy_on_device(b.p, a.p, copy_bytes, stream); }, stream));
-    copy_gbs = 2.0 * copy_bytes / (median(ms) * 1e-3) / 1e9;
+  measure_copy_bandwidth(b);
+  measure_empty_launch(b);
+  measure_host_side(b);
+  if (b.o.sweep) {
+    sweep_plans(b);
+  } else {
+    same_bytes_copy(b);
+    main_table(b);
+    producer_pdl(b);
+    scaling_and_angle(b);
+    multimodal_positions(b);
+    const Unfused u = make_unfused(b);
+    qk_norm_group(b, u);
+    fp8_cache_group(b, u);
+    mla_group(b, u);
+    report(b, started);
   }
-  std::printf("copy bandwidth: %.1f GB/s (device-to-device %zu MiB, read + write)\n", copy_gbs, copy_bytes >> 20);
-
-  // Helper kernels: empty, and the seed-style baseline.
-  const KernelSpec llama_f32 = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=f32").spec;
-  // `spec`: what the launch checks the arguments against (the fields the kernel reads).
-  auto helper = [&](const std::string& body, const std::string& entry, int tasks, int threads, const KernelSpec& spec) {
-    LaunchPlan plan;
-    plan.wave = target.default_wave;
-    plan.tokens_per_block = 1;
-    plan.head_groups = 1;
-    plan.num_tasks = tasks;
-    plan.block_threads = threads;
-    GeneratedSource g = wrap_kernel_body(body, entry, target, plan, spec);
-    g.align = generate(spec, target).align;
-    return rt.load(select_compiler(target).compile(g, {}));
-  };
-  auto empty = helper("RG_KERNEL(32) rg_empty(ropegen_kernel_args) {}\n", "rg_empty", 1, 32, llama_f32);
-  // One block of 256 threads per (token, head), scalar fp32 loads: the build-time kernels'
-  // shape (64 of 256 threads busy for head_dim 128).
-  const char* seed_src = R"(
-RG_KERNEL(256) rg_seed_rope(ropegen_kernel_args a) {
-  const int t = rg_block_x(), h = rg_block_y(), i = rg_thread_x();
-  if (i >= 64) return;
-  float* x = h < 32 ? static_cast<float*>(a.q) + t * a.q_stride + h * 128
-                    : static_cast<float*>(a.k) + t * a.k_stride + (h - 32) * 128;
-  const int pos = static_cast<const int*>(a.positions)[t];
-  const float c = a.cos[pos * a.cos_sin_stride + i], s = a.sin[pos * a.cos_sin_stride + i];
-  const float x0 = x[i], x1 = x[i + 64];
-  x[i] = x0 * c - x1 * s;
-  x[i + 64] = x1 * c + x0 * s;
-}
-RG_KERNEL(256) rg_seed_append(ropegen_kernel_args a) {
-  const int t = rg_block_x(), h = rg_block_y(), i = rg_thread_x();
-  if (i >= 128) return;
-  const long long slot = static_cast<const int*>(a.slot_mapping)[t];
-  if (slot < 0) return;
-  const long long dst = (slot * 8 + h) * 128 + i;
-  static_cast<float*>(a.k_cache)[dst] = static_cast<const float*>(a.k)[t * a.k_stride + h * 128 + i];
-  static_cast<float*>(a.v_cache)[dst] = static_cast<const float*>(a.v)[t * a.v_stride + h * 128 + i];
-}
-)";
-  auto seed_rope = helper(seed_src, "rg_seed_rope", 40, 256, llama_f32);
-  auto seed_append = helper(seed_src, "rg_seed_append", 8, 256, llama_f32);
-  const int all_heads = 1 << 30;  // parallelism hint: grid y covers every head
-
-  double empty_us = 0, empty_graph_us = -1;
-  {
-    Workload w = make_workload(rt, llama_f32, 1);
-    ropegen_kernel_args a = w.args(0);
-    empty_us = time_per_call_us(rt, stream, 1, [&](int) { empty->launch(a, stream, 1); }, o.quick);
-    empty_graph_us = graph_per_call_us(rt, stream, 1, [&](int) { empty->launch(a, stream, 1); }, o.quick);
-  }
-  std::printf("empty kernel launch: %.2f us per launch (back to back, no host synchronisation)\n", empty_us);
-  if (empty_graph_us >= 0)
-    std::printf("empty kernel in a CUDA graph: %.2f us per node (the floor of graph mode)\n", empty_graph_us);
-  else
-    std::printf("graph mode: not available on this runtime\n");
-
-  // Host-side cost of Kernel::launch (argument checks, grid, driver call): wall time of the
-  // enqueueing loop alone, for the decode kernel.
-  {
-    KernelSpec s = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
-    auto k = ctx->kernel(s);
-    Workload w = make_workload(rt, s, 1);
-    const int n = 1000;
-    std::vector<double> per;
-    for (int r = 0; r < 5; ++r) {
-      rt.synchronize_stream(stream);
-      auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < n; ++i) k->launch(w.args(i % w.sets), stream);
-      per.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / n);
-      rt.synchronize_stream(stream);
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < 100000; ++i) ctx->kernel(s);
-    const double get_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 100000;
-    std::printf("host side: %.2f us per Kernel::launch (checks + driver enqueue), %.3f us per warm Context::kernel()\n\n",
-                median(per), get_us);
-  }
-
-  if (o.sweep) {
-    // Launch plans (tokens per block x head groups) for the Llama-3-8B bf16 shape.
-    const KernelSpec s = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
-    std::printf("%-8s %7s %10s %8s %10s %8s\n", "plan", "tokens", "us/call", "%copy", "graph us", "%copy");
-    for (long long T : {1LL, 32LL, 256LL, 2048LL, 8192LL}) {
-      Workload w = make_workload(rt, s, T);
-      for (auto [tpb, hg] : std::vector<std::pair<int, int>>{{1, 8}, {1, 16}, {1, 32}, {2, 8}, {2, 16}, {4, 8},
-                                                              {8, 4}, {4, 4}, {16, 2}, {8, 8}, {2, 32}, {1, 64}}) {
-        JitOptions jo = JitOptions::from_env();
-        jo.plan = {tpb, hg};
-        Context c(open_runtime(o.runtime), jo);
-        auto k = c.kernel(s);
-        auto launch = [&](int set) { k->launch(w.args(set), stream); };
-        double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
-        double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
-        double gbs = ideal_bytes(s, T) / (us * 1e-6) / 1e9;
-        double graph_gbs = graph_us > 0 ? ideal_bytes(s, T) / (graph_us * 1e-6) / 1e9 : 0;
-        std::printf("%2dx%-5d %7lld %10.2f %7.1f%% %10.2f %7.1f%%\n", tpb, hg, T, us, 100 * gbs / copy_gbs, graph_us,
-                    100 * graph_gbs / copy_gbs);
-      }
-    }
-    rt.destroy_stream(stream);
-    return 0;
-  }
-
-  std::vector<Row> rows;
-  // The floor of a decode size: a plain copy of as many bytes as the fused Llama-3-8B bf16
-  // kernel moves at that size (half read, half written), 16 bytes per thread, in a graph.
-  // Where the fused kernel is close to it, the remaining time is the memory system's, not
-  // the kernel's.
-  {
-    const char* copy_src = R"(
-RG_KERNEL(256) rg_copy_bytes(ropegen_kernel_args a) {
-  using V = rg_raw<16>::type;
-  const long long i = static_cast<long long>(rg_block_x()) * 256 + rg_thread_x();
-  if (i >= a.num_tokens) return;  // num_tokens: 16-byte vectors to copy
-  static_cast<V*>(a.k_cache)[i] = static_cast<const V*>(a.q)[i];
-}
-)";
-    LaunchPlan plan;
-    plan.wave = target.default_wave;
-    plan.tokens_per_block = 256;
-    plan.head_groups = 1;
-    plan.num_tasks = 1;
-    plan.block_threads = 256;
-    GeneratedSource g = wrap_kernel_body(copy_src, "rg_copy_bytes", target, plan, llama_f32);
-    g.align = generate(llama_f32, target).align;
-    auto copy_k = rt.load(select_compiler(target).compile(g, {}));
-    const KernelSpec bf16 = parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 dtype=bf16").spec;
-    Workload w = make_workload(rt, llama_f32, 1);
-    for (long long T : {1LL, 32LL, 256LL, 2048LL}) {
-      const double bytes = ideal_bytes(bf16, T);
-      const long long vecs = static_cast<long long>(std::ceil(bytes / 2 / 16));
-      const int sets = static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / bytes))));
-      DevBuf src(rt, static_cast<size_t>(vecs) * 16 * sets), dst(rt, static_cast<size_t>(vecs) * 16 * sets);
-      auto launch = [&](int set) {
-        ropegen_kernel_args a = w.args(0);
-        a.q = src.c() + static_cast<size_t>(set) * vecs * 16;
-        a.k_cache = dst.c() + static_cast<size_t>(set) * vecs * 16;
-        a.num_tokens = vecs;
-        copy_k->launch(a, stream, 1);
-      };
-      rows.push_back({"same-bytes copy", "copy of the fused bf16 kernel's bytes", "", T,
-                      time_per_call_us(rt, stream, sets, launch, o.quick), 2.0 * vecs * 16,
-                      graph_per_call_us(rt, stream, sets, launch, o.quick)});
-    }
-  }
-
-  // Returns the row's index (as the other row functions do).
-  auto run_spec = [&](const std::string& name, const std::string& text, long long T) -> size_t {
-    KernelSpec s = parse_spec_line(text, "<bench>").spec;
-    auto k = ctx->kernel(s);
-    Workload w = make_workload(rt, s, T);
-    auto launch = [&](int set) { k->launch(w.args(set), stream); };
-    double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
-    double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
-    if (s.checks == Checks::Bounds && read_bounds_error(rt, w.bounds.p).violated)
-      throw Error(ErrorKind::Internal, "checks = bounds recorded a violation on in-range data: " + s.canonical());
-    const LaunchPlan& p = k->build()->plan();  // what was built (ROPEGEN_PLAN included)
-    rows.push_back({name, "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
-                    s.canonical(), T, us, ideal_bytes(s, T), graph_us});
-    return rows.size() - 1;
-  };
-  auto run_unfused = [&](const std::string& name, const std::string& text, long long T) {
-    KernelSpec fused = parse_spec_line(text, "<bench>").spec;
-    KernelSpec rope = fused, append = fused;
-    rope.op = Op::Rope;
-    append.op = Op::KvAppend;
-    auto kr = ctx->kernel(rope);
-    auto ka = ctx->kernel(append);
-    Workload w = make_workload(rt, fused, T);
-    auto launch = [&](int set) {
-      ropegen_kernel_args a = w.args(set);
-      kr->launch(a, stream);
-      ka->launch(a, stream);
-    };
-    double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
-    double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
-    rows.push_back({name, "unfused rope + kv_append", fused.canonical(), T, us,
-                    ideal_bytes(rope, T) + ideal_bytes(append, T), graph_us});
-  };
-  auto run_seed = [&](long long T) {
-    Workload w = make_workload(rt, llama_f32, T);
-    KernelSpec rope = llama_f32, append = llama_f32;
-    rope.op = Op::Rope;
-    append.op = Op::KvAppend;
-    auto launch = [&](int set) {
-      ropegen_kernel_args a = w.args(set);
-      seed_rope->launch(a, stream, all_heads);
-      seed_append->launch(a, stream, all_heads);
-    };
-    double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
-    double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
-    rows.push_back({"seed-style f32", "baseline: 2 kernels, 256 thr/head, scalar", llama_f32.canonical(), T, us,
-                    ideal_bytes(rope, T) + ideal_bytes(append, T), graph_us});
-  };
-
-  const std::string llama = "head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=paged(block=16,order=nhd)";
-  std::vector<long long> token_counts = o.quick ? std::vector<long long>{1, 32, 256}
-                                                : std::vector<long long>{1, 32, 256, 2048, 8192, 32768};
-  const long long prefill = o.quick ? 256 : 8192;
-  for (long long T : token_counts) {
-    run_spec("llama3-8b bf16", llama, T);
-    run_unfused("llama3-8b bf16", llama, T);
-  }
-  for (long long T : {prefill, o.quick ? 256LL : 32768LL}) {
-    run_spec("cos_sin=compute", llama + " cos_sin=compute(theta=500000)", T);
-  }
-  // The opt-in checked mode: the cost of the position and slot checks beside the plain rows.
-  for (long long T : {1LL, 256LL, prefill}) run_spec("checks=bounds", llama + " checks=bounds", T);
-  for (long long T : {1LL, prefill}) {
-    run_spec("head_dim 64", "head_dim=64 q_heads=32 kv_heads=8 dtype=bf16", T);
-    run_spec("head_dim 256", "head_dim=256 q_heads=32 kv_heads=8 dtype=bf16", T);
-    run_spec("gptj", llama + " style=gptj", T);
-    run_spec("f16", "head_dim=128 q_heads=32 kv_heads=8 dtype=f16", T);
-    run_spec("contiguous hnd", "head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=contiguous(order=hnd)", T);
-  }
-  for (long long T : std::vector<long long>{1, 256, prefill, o.quick ? 256 : 32768}) {
-    run_spec("llama3-8b f32", "head_dim=128 q_heads=32 kv_heads=8 dtype=f32", T);
-    run_seed(T);
-  }
-
-  // Programmatic dependent launch: a producer that writes q, k and v (as the end of a QKV
-  // projection would), then the fused kernel, without and with pdl = on. The producer lets
-  // its dependent launch early; with PDL the fused kernel loads its indices and cos/sin rows
-  // while the producer finishes, and waits for it before reading q, k, v.
-  const char* producer_src = R"(
-RG_KERNEL(256) rg_producer(ropegen_kernel_args a) {
-  rg_allow_next_grid();
-  const long long t = rg_block_x();
-  if (t >= a.num_tokens) return;
-  unsigned* q = static_cast<unsigned*>(a.q) + t * a.q_stride / 2;
-  unsigned* k = static_cast<unsigned*>(a.k) + t * a.k_stride / 2;
-  unsigned* v = static_cast<unsigned*>(const_cast<void*>(a.v)) + t * a.v_stride / 2;
-  const unsigned one = 0x3f803f80u;  // two bf16 1.0
-  for (int i = rg_thread_x(); i < 32 * 128 / 2; i += 256) q[i] = one;
-  for (int i = rg_thread_x(); i < 8 * 128 / 2; i += 256) {
-    k[i] = one;
-    v[i] = one;
-  }
-}
-)";
-  auto producer = helper(producer_src, "rg_producer", 1, 256, llama_f32);
-  for (long long T : std::vector<long long>{1, 32, 256, 2048}) {
-    for (const char* mode : {"off", "on"}) {
-      KernelSpec s = parse_spec_line(llama + " pdl=" + mode, "<bench>").spec;
-      if (!target_can_run(s, target)) continue;
-      auto k = ctx->kernel(s);
-      Workload w = make_workload(rt, s, T);
-      auto launch = [&](int set) {
-        ropegen_kernel_args a = w.args(set);
-        producer->launch(a, stream, 1);
-        k->launch(a, stream);
-      };
-      double us = time_per_call_us(rt, stream, w.sets, launch, o.quick);
-      double graph_us = graph_per_call_us(rt, stream, w.sets, launch, o.quick);
-      rows.push_back({"producer+fused", std::string("pdl=") + mode, s.canonical(), T, us,
-                      ideal_bytes(s, T) + 2.0 * static_cast<double>(T) * (32 + 16) * 128, graph_us});
-    }
-  }
-
-  // ---- Rows against a baseline measured in the same run (issues 9 and 10) ----
-  // ratio = us / the baseline's us, in stream and in graph mode.
-  auto relate = [&](size_t i, size_t base, const std::string& group) {
-    Row& r = rows[i];
-    const Row& b = rows[base];
-    r.group = group;
-    r.ratio_to = b.name + ": " + b.variant;
-    r.ratio = r.us / b.us;
-    r.graph_ratio = r.graph_us > 0 && b.graph_us > 0 ? r.graph_us / b.graph_us : -1;
-  };
-  // The fused row of a spec at T: the one already measured in this run, else measured now.
-  auto fused_row = [&](const std::string& name, const std::string& text, long long T) -> size_t {
-    const std::string canon = parse_spec_line(text, "<bench>").spec.canonical();
-    for (size_t i = 0; i < rows.size(); ++i)
-      if (rows[i].spec == canon && rows[i].tokens == T && rows[i].variant.rfind("fused", 0) == 0) return i;
-    return run_spec(name, text, T);
-  };
-  std::vector<std::string> notes;  // fused rows skipped: printed after the table
-  // A spec whose keys this build may not know (the fused rows of a branch behind the
-  // spec): parsed, or a note and nothing.
-  auto parse_new = [&](const std::string& row, const std::string& text) -> std::unique_ptr<KernelSpec> {
-    try {
-      return std::make_unique<KernelSpec>(parse_spec_line(text, "<bench>").spec);
-    } catch (const Error& e) {
-      notes.push_back("skipped " + row + ": this build does not take '" + text + "': " + e.what());
-      std::printf("note: %s\n", notes.back().c_str());
-      return nullptr;
-    }
-  };
-  const std::vector<long long> long_counts =
-      o.quick ? std::vector<long long>{256} : std::vector<long long>{8192, 32768};
-
-  // 1. Scaling families computed in the kernel against the cos/sin table, and 2. angle =
-  // exact against the fp32 angle (Llama-3-8B shape, rope_kv_append).
-  std::string short_factor, long_factor;  // rotary_dim / 2 = 64 values each, rising with j
-  for (int j = 0; j < 64; ++j) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%s%.4g", j ? "," : "", 1.0 + 0.25 * j / 63.0);
-    short_factor += buf;
-    std::snprintf(buf, sizeof buf, "%s%.4g", j ? "," : "", 1.0 + 63.0 * (j / 63.0) * (j / 63.0));
-    long_factor += buf;
-  }
-  const std::string longrope = "cos_sin=compute(theta=10000,scaling=longrope(short_factor=[" + short_factor +
-                               "],long_factor=[" + long_factor +
-                               "],original_max_position_embeddings=4096,max_position_embeddings=131072";
-  const std::vector<std::pair<std::string, std::string>> families = {
-      {"scaling=llama3",
-       "cos_sin=compute(theta=500000,scaling=llama3(factor=8,low_freq_factor=1,high_freq_factor=4,"
-       "original_max_position_embeddings=8192))"},
-      {"scaling=yarn", "cos_sin=compute(theta=1000000,scaling=yarn(factor=4,original_max_position_embeddings=32768))"},
-      // choose = runtime reads seq_lens: half the tokens at 4096 (short), half above (long).
-      {"longrope runtime", longrope + "))"},
-      {"longrope static", longrope + ",choose=static,max_model_len=131072))"},
-  };
-  const std::string compute5 = llama + " cos_sin=compute(theta=500000)";
-  for (long long T : long_counts) {
-    const size_t table = fused_row("llama3-8b bf16", llama, T);
-    const size_t fp32 = fused_row("cos_sin=compute", compute5, T);
-    relate(fp32, table, "scaling");
-    for (const auto& [name, cs] : families) relate(run_spec(name, llama + " " + cs, T), table, "scaling");
-    relate(run_spec("angle=exact", compute5 + " angle=exact", T), fp32, "angle");
-  }
-
-  // 3. Multimodal positions ([3, tokens] rows) against single positions, with the table and
-  // computed (theta 1000000).
-  const std::string compute6 = llama + " cos_sin=compute(theta=1000000)";
-  for (long long T : {prefill}) {
-    const size_t table = fused_row("llama3-8b bf16", llama, T);
-    const size_t single = fused_row("single compute", compute6, T);
-    if (rows[single].group.empty()) rows[single].group = "positions";
-    for (const auto& [kind, positions] : std::vector<std::pair<std::string, std::string>>{
-             {"mrope", "positions=mrope(sections=[16,24,24])"}, {"imrope", "positions=imrope(sections=[24,20,20])"}}) {
-      relate(run_spec(kind + " table", llama + " " + positions, T), table, "positions");
-      relate(run_spec(kind + " compute", compute6 + " " + positions, T), single, "positions");
-    }
-  }
-
-  // 4, 5. Fused kernels of issue 10 against their unfused sequences, at decode sizes (in a
-  // graph the unfused sequence is several nodes, the fused kernel one) and one prefill size.
-  const KernelSpec llama_spec = parse_spec_line(llama, "<bench>").spec;
-  KernelSpec rope_spec = llama_spec, append_spec = llama_spec;
-  rope_spec.op = Op::Rope;
-  append_spec.op = Op::KvAppend;
-  auto rope_k = ctx->kernel(rope_spec);
-  auto append_k = ctx->kernel(append_spec);
-  auto norm_k = helper(norm_source(llama_spec), "rg_bench_qk_norm", norm_passes(llama_spec), kNormThreads, rope_spec);
-  auto append_fp8_k = helper(append_fp8_source(llama_spec, target), "rg_bench_append_fp8", 1,
-                             append_fp8_threads(llama_spec), append_spec);
-  check_baselines(rt, stream, llama_spec, *norm_k, *append_fp8_k);
-  const double eb = dtype_bytes(llama_spec.dtype), hd = llama_spec.head_dim;
-  const double qkv_row = (static_cast<double>(llama_spec.q_heads) + llama_spec.kv_heads) * hd * eb;  // q + k of a token
-  const std::vector<long long> pair_counts =
-      o.quick ? std::vector<long long>{1, 32, 256} : std::vector<long long>{1, 32, 256, prefill, 32768};
-  auto time_row = [&](Row r, int sets, const std::function<void(int)>& launch) -> size_t {
-    r.us = time_per_call_us(rt, stream, sets, launch, o.quick);
-    r.graph_us = graph_per_call_us(rt, stream, sets, launch, o.quick);
-    rows.push_back(r);
-    return rows.size() - 1;
-  };
-
-  // (a) QK-RMSNorm: norm (hand-written), then ropegen's rope, then its kv_append, against
-  // the fused qk_norm = rms(...) kernel (weights in q_norm_weight and k_norm_weight).
-  const std::string norm_text = llama + " qk_norm=rms(eps=1e-6)";
-  const std::unique_ptr<KernelSpec> norm_fused = parse_new("qk_norm fused", norm_text);
-  for (long long T : pair_counts) {
-    Workload w = make_workload(rt, llama_spec, T);
-    const double norm_bytes = 2 * qkv_row * static_cast<double>(T) + 2 * hd * eb;  // q, k read and written; weights
-    auto launch = [&](int set) {
-      const ropegen_kernel_args a = w.args(set);
-      ropegen_kernel_args n = a;  // the norm baseline takes its weights in cos and sin
-      n.cos = static_cast<const float*>(w.q_norm_w.p);
-      n.sin = static_cast<const float*>(w.k_norm_w.p);
-      norm_k->launch(n, stream, all_heads);
-      rope_k->launch(a, stream);
-      append_k->launch(a, stream);
-    };
-    const Row r{"qk_norm",
-                "unfused: norm + rope + kv_append",
-                llama_spec.canonical(),
-                T,
-                0,
-                norm_bytes + ideal_bytes(rope_spec, T) + ideal_bytes(append_spec, T),
-                0,
-                "qk_norm"};
-    const size_t base = time_row(r, w.sets, launch);
-    if (!norm_fused) continue;
-    auto k = ctx->kernel(*norm_fused);
-    Workload wf = make_workload(rt, *norm_fused, T);
-    const LaunchPlan& p = k->build()->plan();
-    const std::string variant =
-        "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups);
-    auto launch_fused = [&](int set) {
-      ropegen_kernel_args a = wf.args(set);
-      a.q_norm_weight = wf.q_norm_w.p;
-      a.k_norm_weight = wf.k_norm_w.p;
-      k->launch(a, stream);
-    };
-    const Row rf{"qk_norm", variant, norm_fused->canonical(), T, 0, ideal_bytes(*norm_fused, T) + 2 * hd * eb, 0};
-    relate(time_row(rf, wf.sets, launch_fused), base, "qk_norm");
-  }
-
-  // (b) fp8 e4m3 cache with per-tensor scales: ropegen's rope, then a hand-written append
-  // that quantizes, against the fused cache_dtype = fp8_e4m3 kernel (k_scale, v_scale).
-  // Bytes at the stored widths: the cache 1 byte per element.
-  const std::unique_ptr<KernelSpec> fp8_fused =
-      parse_new("fp8 cache fused", llama + " cache_dtype=fp8_e4m3 scales=per_tensor");
-  for (long long T : pair_counts) {
-    Workload w = make_workload(rt, llama_spec, T, 1);
-    auto launch = [&](int set) {
-      const ropegen_kernel_args a = w.args(set);
-      ropegen_kernel_args f = a;  // the append baseline takes its scales in cos and sin
-      f.cos = w.k_scale();
-      f.sin = w.v_scale();
-      rope_k->launch(a, stream);
-      append_fp8_k->launch(f, stream);
-    };
-    const Row r{"fp8 cache",
-                "unfused: rope + append-quantize",
-                llama_spec.canonical(),  // bf16 rope; the cache is the append kernel's fp8
-                T,
-                0,
-                ideal_bytes(rope_spec, T) + ideal_bytes(append_spec, T, 1) + 8,
-                0,
-                "fp8 cache"};
-    const size_t base = time_row(r, w.sets, launch);
-    if (!fp8_fused) continue;
-    auto k = ctx->kernel(*fp8_fused);
-    Workload wf = make_workload(rt, *fp8_fused, T, 1);
-    const LaunchPlan& p = k->build()->plan();
-    const std::string variant =
-        "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups);
-    auto launch_fused = [&](int set) {
-      ropegen_kernel_args a = wf.args(set);
-      a.k_scale = wf.k_scale();
-      a.v_scale = wf.v_scale();
-      k->launch(a, stream);
-    };
-    const Row rf{"fp8 cache", variant, fp8_fused->canonical(), T, 0, ideal_bytes(*fp8_fused, T, 1) + 8, 0};
-    relate(time_row(rf, wf.sets, launch_fused), base, "fp8 cache");
-  }
-
-  // (c) DeepSeek MLA (V3 shape: 128 heads of 128 + 64, kv_lora_rank 512, GPT-J pairs): the
-  // unfused sequence is ropegen's rope on q_pe, its rope on k_pe, and a hand-written
-  // concat_and_cache kernel (kv_c || k_pe into the cache row), against op = mla_rope_append.
-  const std::string mla_text =
-      "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=128 dtype=bf16";
-  const KernelSpec mla_spec = parse_spec_line(mla_text, "<bench>").spec;
-  auto mla_k = ctx->kernel(mla_spec);
-  auto q_rope_k = ctx->kernel(parse_spec_line("op=rope head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj "
-                                              "q_heads=128 kv_heads=1 dtype=bf16", "<bench>").spec);
-  auto pe_rope_k =
-      ctx->kernel(parse_spec_line("op=rope head_dim=64 style=gptj q_heads=1 kv_heads=1 dtype=bf16", "<bench>").spec);
-  const char* concat_src = R"(
-RG_KERNEL(128) rg_bench_concat_mla(ropegen_kernel_args a) {
-  // One block per token: 72 threads copy the 16-byte vectors of kv_c (64) and k_pe (8).
-  const long long t = rg_block_x();
-  const int i = rg_thread_x();
-  if (i >= 72) return;
-  const long long slot = static_cast<const int*>(a.slot_mapping)[t];
-  if (slot < 0) return;
-  const uint4* src = i < 64 ? static_cast<const uint4*>(a.v) + t * (a.v_stride / 8) + i
-                            : static_cast<const uint4*>(a.k) + t * (a.k_stride / 8) + (i - 64);
-  static_cast<uint4*>(a.k_cache)[slot * 72 + i] = *src;
-}
-)";
-  // uint4 is the NVIDIA raw vector; elsewhere the concat baseline is left out.
-  std::shared_ptr<Kernel> concat_k;
-  if (target.vendor == Vendor::Nvidia) concat_k = helper(concat_src, "rg_bench_concat_mla", 1, 128, mla_spec);
-  std::vector<long long> mla_counts = pair_counts;
-  if (!o.quick && mla_counts.back() != 32768) mla_counts.push_back(32768);
-  for (long long T : mla_counts) {
-    Workload w = make_workload(rt, mla_spec, T);
-    size_t base = rows.size();
-    if (concat_k) {
-      auto launch = [&](int set) {
-        const ropegen_kernel_args a = w.args(set);
-        ropegen_kernel_args q = a;
-        q.k = nullptr;  // q_pe only
-        q_rope_k->launch(q, stream);
-        ropegen_kernel_args pe = a;  // k_pe as the q of a one-head rope
-        pe.q = const_cast<void*>(static_cast<const void*>(a.k));
-        pe.q_stride = mla_spec.rotary_dim;
-        pe.k = nullptr;
-        pe_rope_k->launch(pe, stream);
-        concat_k->launch(a, stream);
-      };
-      const double bytes = ideal_bytes(mla_spec, T) + 2.0 * mla_spec.rotary_dim * eb * T;  // k_pe written once more
-      const Row r{"mla", "unfused: rope q_pe + rope k_pe + concat", mla_spec.canonical(), T, 0, bytes, 0, "mla"};
-      base = time_row(r, w.sets, launch);
-    }
-    const LaunchPlan& p = mla_k->build()->plan();
-    const Row rf{"mla", "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
-                 mla_spec.canonical(), T, 0, ideal_bytes(mla_spec, T), 0};
-    const size_t fused = time_row(rf, w.sets, [&](int set) { mla_k->launch(w.args(set), stream); });
-    if (concat_k) relate(fused, base, "mla");
-  }
-
-  std::printf("%-16s %-42s %7s %10s %12s %9s %7s %10s %7s %7s %7s\n", "shape", "variant", "tokens", "us/call",
-              "ideal bytes", "GB/s", "%copy", "graph us", "%copy", "ratio", "g.ratio");
-  std::ofstream csv(o.csv);
-  if (!csv) throw Error(ErrorKind::Io, "cannot write the CSV to '" + o.csv + "'");
-  csv << "device,copy_GBps,empty_launch_us,empty_graph_us,shape,variant,tokens,us_per_call,ideal_bytes,GBps,pct_copy,"
-         "graph_us_per_call,graph_pct_copy,spec,group,ratio_to,ratio,graph_ratio\n";
-  for (const Row& r : rows) {
-    const double gbs = r.bytes / (r.us * 1e-6) / 1e9;
-    const double graph_gbs = r.graph_us > 0 ? r.bytes / (r.graph_us * 1e-6) / 1e9 : 0;
-    std::printf("%-16s %-42s %7lld %10.2f %12.0f %9.1f %6.1f%%", r.name.c_str(), r.variant.c_str(), r.tokens, r.us,
-                r.bytes, gbs, 100.0 * gbs / copy_gbs);
-    if (r.graph_us > 0)
-      std::printf(" %10.2f %6.1f%%", r.graph_us, 100.0 * graph_gbs / copy_gbs);
-    else
-      std::printf(" %10s %7s", "-", "-");
-    if (r.ratio > 0)
-      std::printf(" %7.3f", r.ratio);
-    else
-      std::printf(" %7s", "");
-    if (r.graph_ratio > 0) std::printf(" %7.3f", r.graph_ratio);
-    std::printf("\n");
-    csv << '"' << rt.device_name() << "\"," << copy_gbs << ',' << empty_us << ',' << empty_graph_us << ",\"" << r.name
-        << "\",\"" << r.variant << "\"," << r.tokens << ',' << r.us << ',' << r.bytes << ',' << gbs << ','
-        << 100.0 * gbs / copy_gbs << ',' << r.graph_us << ',' << (r.graph_us > 0 ? 100.0 * graph_gbs / copy_gbs : -1)
-        << ",\"" << r.spec << "\",\"" << r.group << "\",\"" << r.ratio_to << "\"," << r.ratio << ',' << r.graph_ratio
-        << '\n';
-  }
-  // Ratios with their baselines spelled out (the table's ratio columns, readable alone).
-  std::printf("\nratios to a baseline of this run (stream; graph):\n");
-  for (const Row& r : rows)
-    if (r.ratio > 0)
-      std::printf("  %-10s %-16s %7lld tokens: %.3f; %s  vs %s\n", r.group.c_str(), r.name.c_str(), r.tokens, r.ratio,
-                  r.graph_ratio > 0 ? std::to_string(r.graph_ratio).substr(0, 5).c_str() : "-", r.ratio_to.c_str());
-  for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
-  std::printf("\nwrote %s (%.0f s in all)\n", o.csv.c_str(),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  rt.destroy_stream(stream);
+  b.rt->destroy_stream(b.stream);
   return 0;
 }
 

@@ -106,6 +106,12 @@ TEST_CASE("cache: miss, then disk hit in a new Jit, then memory hit") {
   CHECK(c.code->entry.rfind("ropegen_rope_", 0) == 0);
   CHECK(c.code->plan.block_threads > 0);
   CHECK(c.code->spec.canonical() == s.canonical());
+  // The whole plan comes back from disk, prefetch_first included (plan() and describe()
+  // agree after a disk hit).
+  const LaunchPlan want = plan(s, host());
+  CHECK(want.prefetch_first);  // the host target prefetches
+  CHECK(c.code->plan.prefetch_first == want.prefetch_first);
+  CHECK(c.code->plan.block_threads == want.block_threads);
 }
 
 TEST_CASE("cache: the key changes when any key field changes, and names no compiler") {
@@ -532,6 +538,7 @@ TEST_CASE("cache: every header field the request determines is checked; names ne
   const Edit edits[] = {
       {"its launch plan does not match the request", [](CodeObject& co) { co.plan.tokens_per_block = 0; }},
       {"its launch plan does not match the request", [](CodeObject& co) { co.plan.block_threads = 1 << 20; }},
+      {"its launch plan does not match the request", [](CodeObject& co) { co.plan.prefetch_first = !co.plan.prefetch_first; }},
       {"its argument alignment does not match the request", [](CodeObject& co) { co.align.tensor_bytes = 1; }},
       {"its entry symbol does not match the request", [](CodeObject& co) { co.entry = "../../../tmp/x"; }},
       {"its host entry symbol does not match the request", [](CodeObject& co) { co.host_entry = "system"; }},

@@ -14,6 +14,8 @@
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 #include "compile/inspect.hpp"
+#include "common/process.hpp"
+#include "jit/jit.hpp"
 
 using namespace ropegen;
 
@@ -125,6 +127,29 @@ TEST_CASE("compile: clang-amdgpu for the added targets (gfx908, gfx1031/1032, gf
     CHECK(info.kernels[0].scratch_bytes == 0);
     CHECK(info.code_object_version == amd_elf_code_object_version(co.bytes));
   }
+}
+
+TEST_CASE("compile: clang-amdgpu names its CDNA flag only in CDNA code objects, and their disk entries hit") {
+  const Compiler* c = usable("clang-amdgpu");
+  if (!c) return;
+  const std::string note = "CDNA: -fno-slp-vectorize";
+  CHECK(c->version().find(note) == std::string::npos);
+  for (const char* t : {"gfx90a", "gfx942"}) CHECK(c->version_for(parse_target(t)).find(note) != std::string::npos);
+  for (const char* t : {"gfx1030", "gfx1100", "gfx1201"})
+    CHECK(c->version_for(parse_target(t)) == c->version());
+  const std::string dir = detail::make_temp_dir("ropegen-clang-note");
+  for (const char* t : {"gfx1100", "gfx942"}) {
+    CAPTURE(t);
+    const Target target = parse_target(t);
+    JitOptions o;
+    o.cache_dir = dir;
+    o.compiler = "clang-amdgpu";
+    const Build built = Jit(o).build(parse_spec_line("").spec, target);
+    CHECK(built.origin == "compiled");
+    CHECK((built.code->backend_version.find(note) != std::string::npos) == (std::string(t) == "gfx942"));
+    CHECK(Jit(o).build(parse_spec_line("").spec, target).origin == "disk");  // matched on the same version text
+  }
+  detail::remove_tree(dir);
 }
 
 TEST_CASE("compile: clang-amdgpu code object version is pinned and a mismatch is caught") {

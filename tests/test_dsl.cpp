@@ -32,7 +32,7 @@ kernel small{op=rope head_dim=64 rotary_dim=32 style=gptj q_heads=4 kv_heads=4 d
   CHECK(a.cos_sin.source == CosSinSource::Compute);
   CHECK(a.cos_sin.theta == 500000.0);
   CHECK(a.cos_sin.scaling == Scaling::Linear);
-  CHECK(a.cos_sin.param("factor") == 2.0);
+  CHECK(a.cos_sin.params.factor == 2.0);
   CHECK(a.cache.kind == CacheKind::Paged);
   CHECK(a.cache.block == 16);
   CHECK(a.cache.order == CacheOrder::Nhd);
@@ -79,7 +79,7 @@ TEST_CASE("dsl: flag layers override a file's values") {
 TEST_CASE("dsl: numbers in several spellings") {
   CHECK(parse_spec_line("cos_sin=compute(theta=5e5)").spec.cos_sin.theta == 500000.0);
   CHECK(parse_spec_line("cos_sin=compute(theta=1000000.0)").spec.cos_sin.theta == 1e6);
-  CHECK(parse_spec_line("cos_sin=compute(scaling=linear(factor=0.5))").spec.cos_sin.param("factor") == 0.5);
+  CHECK(parse_spec_line("cos_sin=compute(scaling=linear(factor=0.5))").spec.cos_sin.params.factor == 0.5);
 }
 
 TEST_CASE("dsl: canonical text is itself a valid one-line spec (round trip)") {

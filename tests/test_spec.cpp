@@ -156,7 +156,7 @@ TEST_CASE("spec: a spec built in code gets the DSL's range messages") {
        [](KernelSpec& s) {
          s.cos_sin.source = CosSinSource::Compute;
          s.cos_sin.scaling = Scaling::Linear;
-         s.cos_sin.params = {{"factor", 0}};
+         s.cos_sin.params.factor = 0;
        }},
   };
   for (const Case& c : cases) {

@@ -10,7 +10,9 @@
 
 namespace ropegen {
 
-/// What went wrong, by stage. fault() says whose fault it is.
+/// What went wrong, by stage. fault() says whose fault it is. Codegen: no source could be
+/// generated for a valid spec (a template or kernel family is missing), always ropegen's
+/// own fault (the C API reports it as ROPEGEN_ERROR_INTERNAL).
 enum class ErrorKind { Parse, Spec, Target, Codegen, Compile, Load, Launch, Cache, Io, Internal };
 
 /// Whose fault an error is: the caller's input (spec text, flags, arguments, an

@@ -78,7 +78,7 @@ const char* ropegen_status_string(ropegen_status status);
 
 /* Message of the last failure on this thread ("" if none). */
 const char* ropegen_last_error(void);
-/* "0.1.0" */
+/* The library's version, e.g. "0.1.0" (the project VERSION in CMakeLists.txt). */
 const char* ropegen_version_string(void);
 
 /* runtime: "auto", "cuda", "hip" or "host"; device: -1 for the default. JIT options come

@@ -39,8 +39,8 @@ class SpecBuilder {
     s_.cos_sin.source = CosSinSource::Compute;
     s_.cos_sin.theta = theta;
     s_.cos_sin.scaling = linear_factor == 1.0 ? Scaling::None : Scaling::Linear;
-    s_.cos_sin.params.clear();
-    if (linear_factor != 1.0) s_.cos_sin.params.emplace_back("factor", linear_factor);
+    s_.cos_sin.params = ScalingParams{};
+    if (linear_factor != 1.0) s_.cos_sin.params.factor = linear_factor;
     return mark("cos_sin");
   }
   SpecBuilder& paged(int block, CacheOrder order = CacheOrder::Nhd) { s_.cache = {CacheKind::Paged, block, order}; return mark("cache"); }

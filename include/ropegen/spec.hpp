@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,24 +81,47 @@ const char* to_string(Outputs v);
 /// Bytes of one element of a storage dtype.
 int dtype_bytes(DType t);
 
+/// dynamic and longrope: the sequence length is read per token at run time (seq_lens), or
+/// chosen once at generation time from max_model_len (static, as vLLM does).
+enum class Choose { Runtime, Static };
+
+/// The scaling families' parameters, by the names of the models' configs. Which of them a
+/// family has, and whether each is required, defaulted or optional, is its row in
+/// scaling_families() (the one declaration the DSL, canonical text, range checks and
+/// comparison walk); family code reads the members. Required and defaulted parameters are
+/// plain values, optional ones are empty when not given. Members the family does not have
+/// keep these defaults (validate() refuses one that does not: "unknown argument").
+struct ScalingParams {
+  double factor = 1;                             ///< linear, ntk, yarn, deepseek_yarn, llama3, dynamic
+  double alpha = 0;                              ///< ntk_alpha
+  double original_max_position_embeddings = 0;   ///< yarn, deepseek_yarn, llama3, dynamic, longrope
+  double beta_fast = 32;                         ///< yarn (default 32), deepseek_yarn
+  double beta_slow = 1;                          ///< yarn (default 1), deepseek_yarn
+  std::optional<double> attention_factor;        ///< yarn, longrope (optional)
+  std::optional<double> mscale;                  ///< yarn (optional), deepseek_yarn (required)
+  std::optional<double> mscale_all_dim;          ///< yarn (optional), deepseek_yarn (required)
+  bool truncate = true;                          ///< yarn
+  double attn_factor = 1;                        ///< deepseek_yarn
+  double extrapolation_factor = 1;               ///< deepseek_yarn
+  double low_freq_factor = 0;                    ///< llama3
+  double high_freq_factor = 0;                   ///< llama3
+  Choose choose = Choose::Runtime;               ///< dynamic, longrope
+  std::optional<double> max_model_len;           ///< dynamic, longrope (with choose = static)
+  std::vector<double> short_factor;              ///< longrope: rotary_dim / 2 values
+  std::vector<double> long_factor;               ///< longrope: rotary_dim / 2 values
+  double max_position_embeddings = 0;            ///< longrope
+  std::optional<double> short_mscale;            ///< longrope
+  std::optional<double> long_mscale;             ///< longrope
+};
+
 /// How cos/sin are obtained.
 struct CosSin {
   CosSinSource source = CosSinSource::Table;
   double theta = 10000.0;       ///< base b, for Compute
   Scaling scaling = Scaling::None;
-  /// The family's parameters by name, in the family's declared order (scaling_families()):
-  /// required ones, defaults filled in, optional ones only when given. Booleans are 0 or 1;
-  /// a word parameter holds the index of its word.
-  std::vector<std::pair<std::string, double>> params;
-  /// List parameters (longrope's factors: rotary_dim / 2 values each), by name.
-  std::vector<std::pair<std::string, std::vector<double>>> lists;
+  /// The family's parameters (scaling_families() says which ones it has).
+  ScalingParams params;
 
-  /// A parameter's value, or `fallback` when it is absent.
-  double param(const std::string& name, double fallback = 0) const;
-  bool has(const std::string& name) const;
-  bool has_list(const std::string& name) const;
-  /// A list parameter (empty when absent).
-  const std::vector<double>& list(const std::string& name) const;
   /// Whether the family reads the sequence length at run time (argument seq_lens):
   /// dynamic and longrope with choose = runtime.
   bool runtime_length() const;
@@ -111,16 +135,34 @@ struct Positions {
   int row_of(int j) const;
 };
 
-/// One parameter of a scaling family.
+/// Where a scaling parameter lives in ScalingParams, and how the table walkers (DSL
+/// lowering, canonical text, range checks, comparison) read and write it without knowing
+/// its member. Made by scaling_member<&ScalingParams::m>() (src/spec/schema.cpp).
+struct ScalingMember {
+  enum Type { Real, Flag, Word, List } type;
+  /// Whether the value is there (an optional member that was not given is not).
+  bool (*present)(const ScalingParams&);
+  /// The value of a scalar: a number, 0/1 for a flag, the word's index for a word.
+  double (*get)(const ScalingParams&);
+  void (*set)(ScalingParams&, double);
+  /// The values of a list (null for a scalar).
+  const std::vector<double>* (*items)(const ScalingParams&);
+  void (*set_items)(ScalingParams&, std::vector<double>);
+};
+
+/// One parameter of a scaling family: the one declaration DSL lowering, canonical text,
+/// range checks, comparison and docs walk; family code reads the typed member directly.
 struct ScalingParam {
   const char* name;
   enum Kind { Required, Default, Optional } kind;
   double def;          ///< for Default
   double lo, hi;       ///< range; lo is exclusive when lo_open
   bool lo_open;
-  bool boolean;        ///< written true/false
-  bool list = false;   ///< a list of rotary_dim / 2 numbers, each in the range
+  ScalingMember member;                 ///< the member of ScalingParams that holds it
   std::vector<const char*> words = {};  ///< a word parameter: its words (value = index)
+
+  bool boolean() const { return member.type == ScalingMember::Flag; }  ///< written true/false
+  bool list() const { return member.type == ScalingMember::List; }     ///< rotary_dim / 2 numbers
 };
 /// A scaling family: its DSL name and parameters.
 struct ScalingFamily {

@@ -22,7 +22,7 @@
 
 namespace ropegen {
 
-const char* ropegen_version() { return "0.1.0"; }
+const char* ropegen_version() { return ROPEGEN_VERSION; }  // CMake's project VERSION
 
 namespace {
 
@@ -41,7 +41,8 @@ uint64_t get_u64(const std::string& s, size_t at) {
 [[noreturn]] void bad(const std::string& why) { throw Error(ErrorKind::Cache, why); }
 
 nlohmann::json plan_to_json(const LaunchPlan& p) {
-  return {p.wave, p.vec, p.lanes_per_head, p.tokens_per_block, p.head_groups, p.num_tasks, p.block_threads};
+  return {p.wave,        p.vec,           p.lanes_per_head, p.tokens_per_block,
+          p.head_groups, p.num_tasks,     p.block_threads,  p.prefetch_first};
 }
 /// An int field of a header: anything else (a float, a string, out of range) is damage,
 /// never a conversion (a float outside int's range is undefined behaviour).
@@ -62,6 +63,8 @@ LaunchPlan plan_from_json(const nlohmann::json& j) {
   p.head_groups = int_field(j.at(4));
   p.num_tasks = int_field(j.at(5));
   p.block_threads = int_field(j.at(6));
+  if (!j.at(7).is_boolean()) bad(std::string("bad metadata: a ") + j.at(7).type_name() + " value where a boolean belongs");
+  p.prefetch_first = j.at(7).get<bool>();
   return p;
 }
 
@@ -255,7 +258,7 @@ void check_entry(const CodeObject& co, const std::string& key_text, const CacheK
   const LaunchPlan &a = co.plan, &b = src.plan;
   if (a.wave != b.wave || a.vec != b.vec || a.lanes_per_head != b.lanes_per_head ||
       a.tokens_per_block != b.tokens_per_block || a.head_groups != b.head_groups || a.num_tasks != b.num_tasks ||
-      a.block_threads != b.block_threads)
+      a.block_threads != b.block_threads || a.prefetch_first != b.prefetch_first)
     differs("launch plan");
   const ArgAlignment &x = co.align, &y = src.align;
   if (x.tensor_bytes != y.tensor_bytes || x.row_elems != y.row_elems || x.table_bytes != y.table_bytes ||

@@ -12,8 +12,9 @@
 namespace ropegen {
 
 /// Bumped whenever the entry file layout or the key changes; part of every key.
-constexpr int kCacheFormatVersion = 2;
-/// ropegen's own version; part of every key.
+constexpr int kCacheFormatVersion = 3;
+/// ropegen's own version (CMake's project VERSION, the one definition: the CLI's --version
+/// and man page and the C API's ropegen_version_string() read it); part of every key.
 const char* ropegen_version();
 /// Name of a bundle's manifest: `sha256sum` lines ("<hex>  <file>") of its entries.
 constexpr const char* kBundleManifest = "SHA256SUMS";

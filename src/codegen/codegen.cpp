@@ -65,7 +65,7 @@ const std::string& template_text(const std::string& name) {
   }
   for (const auto& f : embedded::files())
     if (f.first == name) return f.second;
-  throw Error(ErrorKind::Internal, "no embedded template named '" + name + "'");
+  throw Error(ErrorKind::Codegen, "no embedded template named '" + name + "'");
 }
 
 std::vector<std::string> template_names() {
@@ -217,9 +217,9 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
        << "// Run-time length rule: 0 none, 1 dynamic (base from seq_lens), 2 longrope (long set\n"
        << "// when seq_lens > original_max_position_embeddings).\n"
        << "constexpr int LENGTH_RULE = " << rule << ";\n"
-       << "constexpr double LENGTH_ORIGINAL = " << double_literal(cs.param("original_max_position_embeddings", 0))
+       << "constexpr double LENGTH_ORIGINAL = " << double_literal(cs.params.original_max_position_embeddings)
        << ";\n"
-       << "constexpr double DYNAMIC_FACTOR = " << double_literal(cs.param("factor", 1)) << ";\n"
+       << "constexpr double DYNAMIC_FACTOR = " << double_literal(cs.params.factor) << ";\n"
        << "constexpr double DYNAMIC_EXPONENT = " << double_literal(exponent) << ";  // d / (d - 2)\n"
        << "constexpr double LN_THETA = " << double_literal(std::log(cs.theta)) << ";\n";
     table("INV_FREQ", rule == 1 || exact ? std::vector<double>{} : sf.inv_freq, false);

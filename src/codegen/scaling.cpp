@@ -21,10 +21,11 @@ double yarn_g(double s, double k) { return s <= 1 ? 1.0 : 0.1 * k * std::log(s) 
 /// YaRN blend of interpolated (f / factor) and extrapolated (f) frequencies; the mask is
 /// scaled by `extrapolation` (deepseek_yarn's extrapolation_factor; 1 for yarn).
 void yarn_blend(std::vector<double>& f, const CosSin& cs, int d, bool truncate, double extrapolation) {
-  const double factor = cs.param("factor"), L = cs.param("original_max_position_embeddings");
+  const ScalingParams& p = cs.params;
+  const double factor = p.factor, L = p.original_max_position_embeddings;
   const double b = cs.theta;
   auto corr = [&](double r) { return d * std::log(L / (2 * kPi * r)) / (2 * std::log(b)); };
-  double low = corr(cs.param("beta_fast")), high = corr(cs.param("beta_slow"));
+  double low = corr(p.beta_fast), high = corr(p.beta_slow);
   if (truncate) {
     low = std::floor(low);
     high = std::ceil(high);
@@ -43,37 +44,37 @@ void yarn_blend(std::vector<double>& f, const CosSin& cs, int d, bool truncate, 
 
 ScaledFrequencies scaled_frequencies(const CosSin& cs, int d) {
   ScaledFrequencies out;
+  const ScalingParams& p = cs.params;
   const double exponent = static_cast<double>(d) / (d - 2);
   switch (cs.scaling) {
     case Scaling::None: out.inv_freq = plain(cs.theta, d); break;
     case Scaling::Linear:
       out.inv_freq = plain(cs.theta, d);
-      for (double& f : out.inv_freq) f /= cs.param("factor");
+      for (double& f : out.inv_freq) f /= p.factor;
       break;
-    case Scaling::Ntk: out.inv_freq = plain(cs.theta * std::pow(cs.param("factor"), exponent), d); break;
-    case Scaling::NtkAlpha: out.inv_freq = plain(cs.theta * std::pow(cs.param("alpha"), exponent), d); break;
+    case Scaling::Ntk: out.inv_freq = plain(cs.theta * std::pow(p.factor, exponent), d); break;
+    case Scaling::NtkAlpha: out.inv_freq = plain(cs.theta * std::pow(p.alpha, exponent), d); break;
     case Scaling::Yarn: {
       out.inv_freq = plain(cs.theta, d);
-      yarn_blend(out.inv_freq, cs, d, cs.param("truncate", 1) != 0, 1.0);
-      const double factor = cs.param("factor");
-      if (cs.has("attention_factor")) out.attention = cs.param("attention_factor");
-      else if (cs.has("mscale") && cs.has("mscale_all_dim"))
-        out.attention = yarn_g(factor, cs.param("mscale")) / yarn_g(factor, cs.param("mscale_all_dim"));
+      yarn_blend(out.inv_freq, cs, d, p.truncate, 1.0);
+      const double factor = p.factor;
+      if (p.attention_factor) out.attention = *p.attention_factor;
+      else if (p.mscale && p.mscale_all_dim)
+        out.attention = yarn_g(factor, *p.mscale) / yarn_g(factor, *p.mscale_all_dim);
       else out.attention = yarn_g(factor, 1.0);
       break;
     }
     case Scaling::DeepseekYarn: {
       out.inv_freq = plain(cs.theta, d);
-      yarn_blend(out.inv_freq, cs, d, true, cs.param("extrapolation_factor", 1));
-      const double factor = cs.param("factor");
-      out.attention = yarn_g(factor, cs.param("mscale")) / yarn_g(factor, cs.param("mscale_all_dim")) *
-                      cs.param("attn_factor", 1);
+      yarn_blend(out.inv_freq, cs, d, true, p.extrapolation_factor);
+      const double factor = p.factor;
+      out.attention = yarn_g(factor, p.mscale.value()) / yarn_g(factor, p.mscale_all_dim.value()) * p.attn_factor;
       break;
     }
     case Scaling::Llama3: {
       out.inv_freq = plain(cs.theta, d);
-      const double factor = cs.param("factor"), lf = cs.param("low_freq_factor"), hf = cs.param("high_freq_factor");
-      const double L = cs.param("original_max_position_embeddings");
+      const double factor = p.factor, lf = p.low_freq_factor, hf = p.high_freq_factor;
+      const double L = p.original_max_position_embeddings;
       for (double& f : out.inv_freq) {
         const double wavelen = 2 * kPi / f;
         if (wavelen < L / hf) continue;
@@ -91,30 +92,30 @@ ScaledFrequencies scaled_frequencies(const CosSin& cs, int d) {
       // kernel scales the base per token from seq_lens, and this is the set for lengths
       // up to original_max_position_embeddings.
       double base = cs.theta;
-      if (cs.param("choose", 0) != 0) {
-        const double f = cs.param("factor"), L = cs.param("original_max_position_embeddings");
-        const double len = cs.param("max_model_len");
+      if (p.choose == Choose::Static) {
+        const double f = p.factor, L = p.original_max_position_embeddings;
+        const double len = p.max_model_len.value();
         if (len > L) base *= std::pow(f * len / L - (f - 1), exponent);
       }
       out.inv_freq = plain(base, d);
       break;
     }
     case Scaling::Longrope: {
-      const double L = cs.param("original_max_position_embeddings");
-      const double Lmax = cs.param("max_position_embeddings");
+      const double L = p.original_max_position_embeddings;
+      const double Lmax = p.max_position_embeddings;
       double m = Lmax > L ? std::sqrt(1 + std::log(Lmax / L) / std::log(L)) : 1.0;
-      if (cs.has("attention_factor")) m = cs.param("attention_factor");
-      auto with = [&](const char* list, const char* mscale, std::vector<double>& f, double& att) {
+      if (p.attention_factor) m = *p.attention_factor;
+      auto with = [&](const std::vector<double>& e, const std::optional<double>& mscale, std::vector<double>& f,
+                      double& att) {
         f = plain(cs.theta, d);
-        const std::vector<double>& e = cs.list(list);
         for (int j = 0; j < d / 2; ++j) f[j] /= e[j];
-        att = cs.has(mscale) ? cs.param(mscale) : m;
+        att = mscale.value_or(m);
       };
-      const bool runtime = cs.param("choose", 0) == 0;
-      const bool fixed_long = !runtime && cs.param("max_model_len") > L;
-      with(fixed_long ? "long_factor" : "short_factor", fixed_long ? "long_mscale" : "short_mscale", out.inv_freq,
+      const bool runtime = p.choose == Choose::Runtime;
+      const bool fixed_long = !runtime && p.max_model_len.value() > L;
+      with(fixed_long ? p.long_factor : p.short_factor, fixed_long ? p.long_mscale : p.short_mscale, out.inv_freq,
            out.attention);
-      if (runtime) with("long_factor", "long_mscale", out.inv_freq_long, out.attention_long);
+      if (runtime) with(p.long_factor, p.long_mscale, out.inv_freq_long, out.attention_long);
       break;
     }
   }

@@ -39,6 +39,12 @@ class Compiler {
   virtual std::string name() const = 0;
   /// Version text of the underlying compiler; part of cache keys. Empty if unavailable.
   virtual std::string version() const = 0;
+  /// The version a code object for `target` records (what a user cache entry is matched
+  /// on): version() plus the target-specific flags the backend adds, if any.
+  virtual std::string version_for(const Target& target) const {
+    (void)target;
+    return version();
+  }
   /// Which vendor's targets the backend is for.
   virtual Vendor vendor() const = 0;
   /// Whether the backend can run on this machine; if not, `why` says what is missing.

@@ -29,7 +29,7 @@ const Family& family_of(Op op) {
   for (const Family* f : families())
     for (const OpRow& r : f->ops)
       if (r.op == op) return *f;
-  throw Error(ErrorKind::Internal, "no kernel family serves op number " + std::to_string(static_cast<int>(op)));
+  throw Error(ErrorKind::Codegen, "no kernel family serves op number " + std::to_string(static_cast<int>(op)));
 }
 
 const OpRow& op_row(Op op) {

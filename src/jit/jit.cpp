@@ -161,7 +161,7 @@ struct Jit::Impl {
       chosen = &select_compiler(target, opts.compiler, &note);
       info.compiler_note = note;
     }
-    const CompilerMatch match = chosen ? CompilerMatch{chosen->name(), chosen->version()} : pinned;
+    const CompilerMatch match = chosen ? CompilerMatch{chosen->name(), chosen->version_for(target)} : pinned;
     auto load_user = [&](bool report) -> std::optional<CodeObject> {
       std::string problem;
       auto co = user.load(key, src, match, &problem);

@@ -64,18 +64,19 @@ double inv_freq(const CosSin& cs, int j, int d, double seq_len) {
   const double pi = std::acos(-1.0);
   const double base = cs.theta;
   const double plain = 1.0 / std::pow(base, 2.0 * j / d);
+  const ScalingParams& p = cs.params;
   switch (cs.scaling) {
     case Scaling::None: return plain;
-    case Scaling::Linear: return plain / cs.param("factor");
-    case Scaling::Ntk: return 1.0 / std::pow(base * std::pow(cs.param("factor"), d / (d - 2.0)), 2.0 * j / d);
-    case Scaling::NtkAlpha: return 1.0 / std::pow(base * std::pow(cs.param("alpha"), d / (d - 2.0)), 2.0 * j / d);
+    case Scaling::Linear: return plain / p.factor;
+    case Scaling::Ntk: return 1.0 / std::pow(base * std::pow(p.factor, d / (d - 2.0)), 2.0 * j / d);
+    case Scaling::NtkAlpha: return 1.0 / std::pow(base * std::pow(p.alpha, d / (d - 2.0)), 2.0 * j / d);
     case Scaling::Yarn:
     case Scaling::DeepseekYarn: {
-      const double L = cs.param("original_max_position_embeddings");
-      const bool trunc = cs.scaling == Scaling::DeepseekYarn || cs.param("truncate", 1) != 0;
+      const double L = p.original_max_position_embeddings;
+      const bool trunc = cs.scaling == Scaling::DeepseekYarn || p.truncate;
       // The dimension index at which a frequency makes r turns over L positions.
       auto dim_for = [&](double turns) { return d * std::log(L / (turns * 2 * pi)) / (2 * std::log(base)); };
-      double lo = dim_for(cs.param("beta_fast")), hi = dim_for(cs.param("beta_slow"));
+      double lo = dim_for(p.beta_fast), hi = dim_for(p.beta_slow);
       if (trunc) {
         lo = std::floor(lo);
         hi = std::ceil(hi);
@@ -86,30 +87,30 @@ double inv_freq(const CosSin& cs, int j, int d, double seq_len) {
       double t = (j - lo) / (hi - lo);
       t = t < 0 ? 0 : t > 1 ? 1 : t;
       double keep = 1 - t;  // share of the original (extrapolated) frequency
-      if (cs.scaling == Scaling::DeepseekYarn) keep *= cs.param("extrapolation_factor", 1);
-      return keep * plain + (1 - keep) * plain / cs.param("factor");
+      if (cs.scaling == Scaling::DeepseekYarn) keep *= p.extrapolation_factor;
+      return keep * plain + (1 - keep) * plain / p.factor;
     }
     case Scaling::Dynamic: {
       // The base grows once the sequence passes the trained length.
-      const double L = cs.param("original_max_position_embeddings"), f = cs.param("factor");
-      const double len = cs.param("choose", 0) != 0 ? cs.param("max_model_len") : seq_len;
+      const double L = p.original_max_position_embeddings, f = p.factor;
+      const double len = p.choose == Choose::Static ? p.max_model_len.value() : seq_len;
       double b = base;
       if (len > L) b = base * std::pow(f * len / L - (f - 1), d / (d - 2.0));
       return std::pow(b, -2.0 * j / d);
     }
     case Scaling::Longrope: {
-      const double L = cs.param("original_max_position_embeddings");
-      const double len = cs.param("choose", 0) != 0 ? cs.param("max_model_len") : seq_len;
-      return plain / cs.list(len > L ? "long_factor" : "short_factor")[static_cast<size_t>(j)];
+      const double L = p.original_max_position_embeddings;
+      const double len = p.choose == Choose::Static ? p.max_model_len.value() : seq_len;
+      return plain / (len > L ? p.long_factor : p.short_factor)[static_cast<size_t>(j)];
     }
     case Scaling::Llama3: {
-      const double L = cs.param("original_max_position_embeddings");
-      const double lf = cs.param("low_freq_factor"), hf = cs.param("high_freq_factor");
+      const double L = p.original_max_position_embeddings;
+      const double lf = p.low_freq_factor, hf = p.high_freq_factor;
       const double wl = 2 * pi / plain;
       if (wl < L / hf) return plain;
-      if (wl > L / lf) return plain / cs.param("factor");
+      if (wl > L / lf) return plain / p.factor;
       const double smooth = (L / wl - lf) / (hf - lf);
-      return smooth * plain + (1 - smooth) * plain / cs.param("factor");
+      return smooth * plain + (1 - smooth) * plain / p.factor;
     }
   }
   return plain;
@@ -135,24 +136,24 @@ int position_row(const Positions& p, int j) {
 }
 
 double attention(const CosSin& cs, double seq_len) {
+  const ScalingParams& p = cs.params;
   if (cs.scaling == Scaling::Longrope) {
-    const double L = cs.param("original_max_position_embeddings");
-    const double len = cs.param("choose", 0) != 0 ? cs.param("max_model_len") : seq_len;
-    const char* own = len > L ? "long_mscale" : "short_mscale";
-    if (cs.has(own)) return cs.param(own);
-    if (cs.has("attention_factor")) return cs.param("attention_factor");
-    const double ratio = cs.param("max_position_embeddings") / L;
+    const double L = p.original_max_position_embeddings;
+    const double len = p.choose == Choose::Static ? p.max_model_len.value() : seq_len;
+    const std::optional<double>& own = len > L ? p.long_mscale : p.short_mscale;
+    if (own) return *own;
+    if (p.attention_factor) return *p.attention_factor;
+    const double ratio = p.max_position_embeddings / L;
     return ratio > 1 ? std::sqrt(1 + std::log(ratio) / std::log(L)) : 1.0;
   }
-  const double f = cs.param("factor", 1);
+  const double f = p.factor;
   if (cs.scaling == Scaling::Yarn) {
-    if (cs.has("attention_factor")) return cs.param("attention_factor");
-    if (cs.has("mscale") && cs.has("mscale_all_dim"))
-      return mscale_of(f, cs.param("mscale")) / mscale_of(f, cs.param("mscale_all_dim"));
+    if (p.attention_factor) return *p.attention_factor;
+    if (p.mscale && p.mscale_all_dim) return mscale_of(f, *p.mscale) / mscale_of(f, *p.mscale_all_dim);
     return mscale_of(f, 1);
   }
   if (cs.scaling == Scaling::DeepseekYarn)
-    return cs.param("attn_factor", 1) * mscale_of(f, cs.param("mscale")) / mscale_of(f, cs.param("mscale_all_dim"));
+    return p.attn_factor * mscale_of(f, p.mscale.value()) / mscale_of(f, p.mscale_all_dim.value());
   return 1;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 
@@ -321,9 +322,9 @@ std::string family_syntax(const ScalingFamily& f) {
   bool first = true;
   for (const ScalingParam& p : f.params) {
     out += (first ? "" : ", ") + std::string(p.name);
-    if (p.list) out += " = [...]";
+    if (p.list()) out += " = [...]";
     if (p.kind == ScalingParam::Default)
-      out += " = " + (p.boolean            ? std::string(p.def ? "true" : "false")
+      out += " = " + (p.boolean()          ? std::string(p.def ? "true" : "false")
                       : !p.words.empty()   ? std::string(p.words[static_cast<size_t>(p.def)])
                                            : format_double(p.def));
     if (p.kind == ScalingParam::Optional) out += "?";
@@ -341,7 +342,7 @@ std::string families_list() {
 
 /// The range message of a parameter, or "".
 std::string check_param(const ScalingParam& p, double v, const std::string& spelled) {
-  if (p.boolean) return v == 0 || v == 1 ? "" : std::string(p.name) + " must be true or false";
+  if (p.boolean()) return v == 0 || v == 1 ? "" : std::string(p.name) + " must be true or false";
   return RealRange{p.lo, p.hi, p.lo_open}.check(p.name, v, spelled);
 }
 
@@ -383,7 +384,7 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
       const ScalingParam& p = *std::find_if(fam->params.begin(), fam->params.end(),
                                             [&](const ScalingParam& q) { return arg.name == q.name; });
       double value;
-      if (p.list) {
+      if (p.list()) {
         const dsl::Value& l = arg.value;
         if (l.kind != dsl::Value::Kind::List)
           fail(l.loc, "expected a list of numbers for " + arg.name + " (rotary_dim / 2 of them), found " +
@@ -397,7 +398,8 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
           if (!problem.empty()) fail(it.loc, problem);
           items.push_back(it.number);
         }
-        cs.lists.emplace_back(arg.name, std::move(items));
+        p.member.set_items(cs.params, std::move(items));
+        given[arg.name] = 0;
         return;
       }
       if (!p.words.empty()) {
@@ -407,7 +409,7 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
         if (w.kind != dsl::Value::Kind::Ident || at == valid.end())
           fail(w.loc, "invalid value " + describe_value(w) + " for " + arg.name + "; valid values: " + join(valid));
         value = static_cast<double>(at - valid.begin());
-      } else if (p.boolean) {
+      } else if (p.boolean()) {
         const dsl::Value& b = arg.value;
         if (b.kind != dsl::Value::Kind::Ident || (b.text != "true" && b.text != "false"))
           fail(b.loc, "expected true or false for " + arg.name + ", found " + describe_value(b));
@@ -422,14 +424,10 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
       given[arg.name] = value;
     });
     for (const ScalingParam& p : fam->params) {
-      if (p.list) {
-        if (!cs.has_list(p.name) && p.kind == ScalingParam::Required)
-          fail(sc.loc, std::string(fam->name) + "(...) needs " + p.name + " (" + family_syntax(*fam) + ")");
-        continue;
-      }
       auto it = given.find(p.name);
-      if (it != given.end()) cs.params.emplace_back(p.name, it->second);
-      else if (p.kind == ScalingParam::Default) cs.params.emplace_back(p.name, p.def);
+      if (it != given.end()) {
+        if (!p.list()) p.member.set(cs.params, it->second);
+      } else if (p.kind == ScalingParam::Default) p.member.set(cs.params, p.def);
       else if (p.kind == ScalingParam::Required)
         fail(sc.loc, std::string(fam->name) + "(...) needs " + p.name + " (" + family_syntax(*fam) + ")");
     }
@@ -448,20 +446,23 @@ void text_cos_sin(const KernelSpec& s, std::string& out) {
   if (!fam.params.empty()) {
     out += "(";
     bool first = true;
-    for (const auto& kv : c.params) {
-      const ScalingParam* p = nullptr;
-      for (const ScalingParam& q : fam.params)
-        if (kv.first == q.name) p = &q;
-      std::string v = format_double(kv.second);
-      if (p && p->boolean) v = kv.second ? "true" : "false";
-      if (p && !p->words.empty() && kv.second >= 0 && kv.second < static_cast<double>(p->words.size()))
-        v = p->words[static_cast<size_t>(kv.second)];
-      out += (first ? "" : ",") + kv.first + "=" + v;
+    // The family's numbers in its declared order, then its lists (the text's order since
+    // lists were added).
+    for (const ScalingParam& p : fam.params) {
+      if (p.list() || !p.member.present(c.params)) continue;
+      const double value = p.member.get(c.params);
+      std::string v = format_double(value);
+      if (p.boolean()) v = value ? "true" : "false";
+      if (!p.words.empty() && value >= 0 && value < static_cast<double>(p.words.size()))
+        v = p.words[static_cast<size_t>(value)];
+      out += (first ? "" : ",") + std::string(p.name) + "=" + v;
       first = false;
     }
-    for (const auto& kv : c.lists) {
-      out += (first ? "" : ",") + kv.first + "=[";
-      for (size_t i = 0; i < kv.second.size(); ++i) out += (i ? "," : "") + format_double(kv.second[i]);
+    for (const ScalingParam& p : fam.params) {
+      if (!p.list() || !p.member.present(c.params)) continue;
+      const std::vector<double>& l = *p.member.items(c.params);
+      out += (first ? "" : ",") + std::string(p.name) + "=[";
+      for (size_t i = 0; i < l.size(); ++i) out += (i ? "," : "") + format_double(l[i]);
       out += "]";
       first = false;
     }
@@ -477,12 +478,9 @@ std::string check_cos_sin(const SpecField&, const KernelSpec& s) {
   if (!p.empty()) return p;
   const ScalingFamily& fam = scaling_family(c.scaling);
   for (const ScalingParam& sp : fam.params) {
-    if (sp.list) {
-      if (!c.has_list(sp.name)) {
-        if (sp.kind == ScalingParam::Required) return std::string(fam.name) + "(...) needs " + sp.name;
-        continue;
-      }
-      const std::vector<double>& l = c.list(sp.name);
+    if (sp.list()) {
+      // Its length (rotary_dim / 2; an empty list included) is a cross-field rule (validate()).
+      const std::vector<double>& l = *sp.member.items(c.params);
       for (size_t i = 0; i < l.size(); ++i) {
         std::string problem =
             RealRange{sp.lo, sp.hi, sp.lo_open}.check(sp.name + ("[" + std::to_string(i) + "]"), l[i]);
@@ -490,21 +488,26 @@ std::string check_cos_sin(const SpecField&, const KernelSpec& s) {
       }
       continue;
     }
-    if (!c.has(sp.name)) {
+    if (!sp.member.present(c.params)) {
       if (sp.kind != ScalingParam::Optional) return std::string(fam.name) + "(...) needs " + sp.name;
       continue;
     }
-    std::string problem = check_param(sp, c.param(sp.name), format_double(c.param(sp.name)));
+    const double value = sp.member.get(c.params);
+    std::string problem = check_param(sp, value, format_double(value));
     if (!problem.empty()) return problem;
   }
-  for (const auto& kv : c.params)
-    if (std::none_of(fam.params.begin(), fam.params.end(),
-                     [&](const ScalingParam& sp) { return kv.first == sp.name && !sp.list; }))
-      return "unknown argument '" + kv.first + "' for " + fam.name + "(...)";
-  for (const auto& kv : c.lists)
-    if (std::none_of(fam.params.begin(), fam.params.end(),
-                     [&](const ScalingParam& sp) { return kv.first == sp.name && sp.list; }))
-      return "unknown argument '" + kv.first + "' for " + fam.name + "(...)";
+  // The members of other families' parameters keep their defaults (they reach no text).
+  const ScalingParams unset;
+  for (const ScalingFamily& other : scaling_families())
+    for (const ScalingParam& sp : other.params) {
+      if (std::any_of(fam.params.begin(), fam.params.end(),
+                      [&](const ScalingParam& q) { return std::string(q.name) == sp.name; }))
+        continue;
+      const bool set = sp.list() ? *sp.member.items(c.params) != *sp.member.items(unset)
+                                 : sp.member.present(c.params) != sp.member.present(unset) ||
+                                       sp.member.get(c.params) != sp.member.get(unset);
+      if (set) return "unknown argument '" + std::string(sp.name) + "' for " + fam.name + "(...)";
+    }
   return "";
 }
 
@@ -515,8 +518,18 @@ int compare_cos_sin(const KernelSpec& a, const KernelSpec& b) {
   if (x.source == CosSinSource::Table) return 0;
   if (int c = cmp(x.theta, y.theta)) return c;
   if (int c = cmp(x.scaling, y.scaling)) return c;
-  if (int c = cmp(x.params, y.params)) return c;
-  return cmp(x.lists, y.lists);
+  // The family's parameters only (members it does not have are not in the text either).
+  for (const ScalingParam& p : scaling_family(x.scaling).params) {
+    if (p.list()) {
+      if (int c = cmp(*p.member.items(x.params), *p.member.items(y.params))) return c;
+      continue;
+    }
+    const bool px = p.member.present(x.params), py = p.member.present(y.params);
+    if (int c = cmp(px, py)) return c;
+    if (px)
+      if (int c = cmp(p.member.get(x.params), p.member.get(y.params))) return c;
+  }
+  return 0;
 }
 
 void lower_cache(const SpecField&, const dsl::Value& v, KernelSpec& s) {
@@ -673,46 +686,118 @@ int compare_positions(const KernelSpec& a, const KernelSpec& b) {
   return cmp(a.positions.sections, b.positions.sections);
 }
 
+/// How the table walkers read and write a ScalingParams member of each type.
+template <class T>
+struct MemberOps;
+template <>
+struct MemberOps<double> {
+  static constexpr ScalingMember::Type type = ScalingMember::Real;
+  static bool present(const double&) { return true; }
+  static double get(const double& m) { return m; }
+  static void set(double& m, double v) { m = v; }
+};
+template <>
+struct MemberOps<std::optional<double>> {
+  static constexpr ScalingMember::Type type = ScalingMember::Real;
+  static bool present(const std::optional<double>& m) { return m.has_value(); }
+  static double get(const std::optional<double>& m) { return m.value_or(0); }
+  static void set(std::optional<double>& m, double v) { m = v; }
+};
+template <>
+struct MemberOps<bool> {
+  static constexpr ScalingMember::Type type = ScalingMember::Flag;
+  static bool present(const bool&) { return true; }
+  static double get(const bool& m) { return m ? 1 : 0; }
+  static void set(bool& m, double v) { m = v != 0; }
+};
+template <>
+struct MemberOps<Choose> {  // a word parameter: the value is the word's index
+  static constexpr ScalingMember::Type type = ScalingMember::Word;
+  static bool present(const Choose&) { return true; }
+  static double get(const Choose& m) { return static_cast<double>(static_cast<int>(m)); }
+  static void set(Choose& m, double v) { m = static_cast<Choose>(static_cast<int>(v)); }
+};
+template <>
+struct MemberOps<std::vector<double>> {
+  static constexpr ScalingMember::Type type = ScalingMember::List;
+  static bool present(const std::vector<double>& m) { return !m.empty(); }
+  static double get(const std::vector<double>&) { return 0; }
+  static void set(std::vector<double>&, double) {}
+};
+template <class>
+struct MemberType;
+template <class T>
+struct MemberType<T ScalingParams::*> {
+  using type = T;
+};
+
+/// The accessor of a ScalingParams member, for its row in scaling_families().
+template <auto M>
+ScalingMember at() {
+  using T = typename MemberType<decltype(M)>::type;
+  using O = MemberOps<T>;
+  ScalingMember m{O::type,
+                  [](const ScalingParams& p) { return O::present(p.*M); },
+                  [](const ScalingParams& p) { return O::get(p.*M); },
+                  [](ScalingParams& p, double v) { O::set(p.*M, v); },
+                  nullptr,
+                  nullptr};
+  if constexpr (std::is_same_v<T, std::vector<double>>) {
+    m.items = [](const ScalingParams& p) -> const std::vector<double>* { return &(p.*M); };
+    m.set_items = [](ScalingParams& p, std::vector<double> v) { p.*M = std::move(v); };
+  }
+  return m;
+}
+
 }  // namespace
 
 const std::vector<ScalingFamily>& scaling_families() {
   using P = ScalingParam;
+  using S = ScalingParams;
   const double big = 1e9;
-  const P factor{"factor", P::Required, 0, 0, 1e6, true, false};
-  const P omax{"original_max_position_embeddings", P::Required, 0, 0, big, true, false};
+  const P factor{"factor", P::Required, 0, 0, 1e6, true, at<&S::factor>()};
+  const P omax{"original_max_position_embeddings", P::Required, 0, 0, big, true, at<&S::original_max_position_embeddings>()};
   static const std::vector<ScalingFamily> families = {
       {Scaling::None, "none", {}},
       {Scaling::Linear, "linear", {factor}},
       {Scaling::Ntk, "ntk", {factor}},
-      {Scaling::NtkAlpha, "ntk_alpha", {{"alpha", P::Required, 0, 0, 1e6, true, false}}},
+      {Scaling::NtkAlpha, "ntk_alpha", {{"alpha", P::Required, 0, 0, 1e6, true, at<&S::alpha>()}}},
       {Scaling::Yarn,
        "yarn",
-       {factor, omax, {"beta_fast", P::Default, 32, 0, 1e6, true, false}, {"beta_slow", P::Default, 1, 0, 1e6, true, false},
-        {"attention_factor", P::Optional, 0, 0, 1e6, true, false}, {"mscale", P::Optional, 0, 0, 1e6, false, false},
-        {"mscale_all_dim", P::Optional, 0, 0, 1e6, false, false}, {"truncate", P::Default, 1, 0, 1, false, true}}},
+       {factor, omax, {"beta_fast", P::Default, 32, 0, 1e6, true, at<&S::beta_fast>()},
+        {"beta_slow", P::Default, 1, 0, 1e6, true, at<&S::beta_slow>()},
+        {"attention_factor", P::Optional, 0, 0, 1e6, true, at<&S::attention_factor>()},
+        {"mscale", P::Optional, 0, 0, 1e6, false, at<&S::mscale>()},
+        {"mscale_all_dim", P::Optional, 0, 0, 1e6, false, at<&S::mscale_all_dim>()},
+        {"truncate", P::Default, 1, 0, 1, false, at<&S::truncate>()}}},
       {Scaling::DeepseekYarn,
        "deepseek_yarn",
-       {factor, omax, {"beta_fast", P::Required, 0, 0, 1e6, true, false}, {"beta_slow", P::Required, 0, 0, 1e6, true, false},
-        {"mscale", P::Required, 0, 0, 1e6, false, false}, {"mscale_all_dim", P::Required, 0, 0, 1e6, false, false},
-        {"attn_factor", P::Default, 1, 0, 1e6, true, false}, {"extrapolation_factor", P::Default, 1, 0, 1e6, false, false}}},
+       {factor, omax, {"beta_fast", P::Required, 0, 0, 1e6, true, at<&S::beta_fast>()},
+        {"beta_slow", P::Required, 0, 0, 1e6, true, at<&S::beta_slow>()},
+        {"mscale", P::Required, 0, 0, 1e6, false, at<&S::mscale>()},
+        {"mscale_all_dim", P::Required, 0, 0, 1e6, false, at<&S::mscale_all_dim>()},
+        {"attn_factor", P::Default, 1, 0, 1e6, true, at<&S::attn_factor>()},
+        {"extrapolation_factor", P::Default, 1, 0, 1e6, false, at<&S::extrapolation_factor>()}}},
       {Scaling::Llama3,
        "llama3",
-       {factor, {"low_freq_factor", P::Required, 0, 0, 1e6, true, false},
-        {"high_freq_factor", P::Required, 0, 0, 1e6, true, false}, omax}},
+       {factor, {"low_freq_factor", P::Required, 0, 0, 1e6, true, at<&S::low_freq_factor>()},
+        {"high_freq_factor", P::Required, 0, 0, 1e6, true, at<&S::high_freq_factor>()}, omax}},
       // choose: runtime reads the sequence length (seq_lens) per token; static decides once
       // from max_model_len, as vLLM does.
       {Scaling::Dynamic,
        "dynamic",
-       {factor, omax, {"choose", P::Default, 0, 0, 1, false, false, false, {"runtime", "static"}},
-        {"max_model_len", P::Optional, 0, 0, big, true, false}}},
+       {factor, omax, {"choose", P::Default, 0, 0, 1, false, at<&S::choose>(), {"runtime", "static"}},
+        {"max_model_len", P::Optional, 0, 0, big, true, at<&S::max_model_len>()}}},
       {Scaling::Longrope,
        "longrope",
-       {{"short_factor", P::Required, 0, 0, 1e6, true, false, true}, {"long_factor", P::Required, 0, 0, 1e6, true, false, true},
-        omax, {"max_position_embeddings", P::Required, 0, 0, big, true, false},
-        {"attention_factor", P::Optional, 0, 0, 1e6, true, false}, {"short_mscale", P::Optional, 0, 0, 1e6, true, false},
-        {"long_mscale", P::Optional, 0, 0, 1e6, true, false},
-        {"choose", P::Default, 0, 0, 1, false, false, false, {"runtime", "static"}},
-        {"max_model_len", P::Optional, 0, 0, big, true, false}}},
+       {{"short_factor", P::Required, 0, 0, 1e6, true, at<&S::short_factor>()},
+        {"long_factor", P::Required, 0, 0, 1e6, true, at<&S::long_factor>()}, omax,
+        {"max_position_embeddings", P::Required, 0, 0, big, true, at<&S::max_position_embeddings>()},
+        {"attention_factor", P::Optional, 0, 0, 1e6, true, at<&S::attention_factor>()},
+        {"short_mscale", P::Optional, 0, 0, 1e6, true, at<&S::short_mscale>()},
+        {"long_mscale", P::Optional, 0, 0, 1e6, true, at<&S::long_mscale>()},
+        {"choose", P::Default, 0, 0, 1, false, at<&S::choose>(), {"runtime", "static"}},
+        {"max_model_len", P::Optional, 0, 0, big, true, at<&S::max_model_len>()}}},
   };
   return families;
 }
@@ -723,30 +808,9 @@ const ScalingFamily& scaling_family(Scaling id) {
   throw Error(ErrorKind::Internal, "no scaling family row");
 }
 
-double CosSin::param(const std::string& name, double fallback) const {
-  for (const auto& kv : params)
-    if (kv.first == name) return kv.second;
-  return fallback;
-}
-
-bool CosSin::has(const std::string& name) const {
-  return std::any_of(params.begin(), params.end(), [&](const auto& kv) { return kv.first == name; });
-}
-
-bool CosSin::has_list(const std::string& name) const {
-  return std::any_of(lists.begin(), lists.end(), [&](const auto& kv) { return kv.first == name; });
-}
-
-const std::vector<double>& CosSin::list(const std::string& name) const {
-  static const std::vector<double> none;
-  for (const auto& kv : lists)
-    if (kv.first == name) return kv.second;
-  return none;
-}
-
 bool CosSin::runtime_length() const {
   return source == CosSinSource::Compute && (scaling == Scaling::Dynamic || scaling == Scaling::Longrope) &&
-         param("choose", 0) == 0;
+         params.choose == Choose::Runtime;
 }
 
 int Positions::row_of(int j) const {

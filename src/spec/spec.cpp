@@ -158,22 +158,24 @@ void validate(const ParsedSpec& p) {
     const CosSin& cs = s.cos_sin;
     if (cs.source == CosSinSource::Compute) {
       const ScalingFamily& fam = scaling_family(cs.scaling);
-      for (const ScalingParam& sp : fam.params)
-        if (sp.list && cs.has_list(sp.name) && static_cast<int>(cs.list(sp.name).size()) != half)
-          fail(where("cos_sin"), std::string(fam.name) + "(...): " + sp.name + " has " +
-                                     std::to_string(cs.list(sp.name).size()) + " values; expected rotary_dim / 2 = " +
+      const ScalingParams& sp = cs.params;
+      for (const ScalingParam& row : fam.params)
+        if (row.list() && (row.kind == ScalingParam::Required || row.member.present(sp)) &&
+            static_cast<int>(row.member.items(sp)->size()) != half)
+          fail(where("cos_sin"), std::string(fam.name) + "(...): " + row.name + " has " +
+                                     std::to_string(row.member.items(sp)->size()) + " values; expected rotary_dim / 2 = " +
                                      std::to_string(half));
-      if (cs.scaling == Scaling::Llama3 && cs.param("low_freq_factor") > cs.param("high_freq_factor"))
+      if (cs.scaling == Scaling::Llama3 && sp.low_freq_factor > sp.high_freq_factor)
         // Equal factors are valid (Llama 4 Scout ships low = high = 1): the smoothing band is empty.
-        fail(where("cos_sin"), "llama3(...): low_freq_factor = " + format_double(cs.param("low_freq_factor")) +
-                                   " is more than high_freq_factor = " + format_double(cs.param("high_freq_factor")) +
+        fail(where("cos_sin"), "llama3(...): low_freq_factor = " + format_double(sp.low_freq_factor) +
+                                   " is more than high_freq_factor = " + format_double(sp.high_freq_factor) +
                                    "; expected low_freq_factor <= high_freq_factor");
-      if (cs.has("choose")) {
-        const bool fixed = cs.param("choose") != 0;
-        if (fixed && !cs.has("max_model_len"))
+      if (cs.scaling == Scaling::Dynamic || cs.scaling == Scaling::Longrope) {
+        const bool fixed = sp.choose == Choose::Static;
+        if (fixed && !sp.max_model_len)
           fail(where("cos_sin"), std::string(fam.name) + "(...): choose = static needs max_model_len (the length "
                                                           "the choice is made for, as vLLM's max_model_len)");
-        if (!fixed && cs.has("max_model_len"))
+        if (!fixed && sp.max_model_len)
           fail(where("cos_sin"), std::string(fam.name) + "(...): max_model_len is only used with choose = static; "
                                                           "choose = runtime reads each token's seq_lens");
       }

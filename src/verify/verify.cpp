@@ -251,7 +251,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   }
   if (rope && s.cos_sin.runtime_length()) {
     // Sequence lengths on both sides of original_max_position_embeddings.
-    const long long L = static_cast<long long>(s.cos_sin.param("original_max_position_embeddings"));
+    const long long L = static_cast<long long>(s.cos_sin.params.original_max_position_embeddings);
     std::uniform_int_distribution<long long> len_dist(1, 3 * L);
     for (long long t = 0; t < T; ++t) p.seq_lens.push_back(t % 4 == 0 ? L : t % 4 == 1 ? L + 1 : len_dist(rng));
   }

@@ -70,6 +70,7 @@ static void check_layout(void) {
   const ropegen_kernel_args_field* f = ropegen_kernel_args_layout(&n, &size, &version);
   EXPECT(f != NULL && n > 0, "layout table");
   EXPECT(size == sizeof(ropegen_kernel_args) && version == ROPEGEN_KERNEL_ABI_VERSION, "layout size and version");
+  EXPECT(strcmp(ropegen_version_string(), ROPEGEN_PROJECT_VERSION) == 0, "library version is the project VERSION");
   for (i = 0; i < n; ++i) {
     EXPECT(f[i].offset >= end && f[i].offset < end + f[i].size && f[i].offset % f[i].size == 0, f[i].name);
     end = f[i].offset + f[i].size;

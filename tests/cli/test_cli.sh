@@ -175,10 +175,28 @@ expect "matrix without verify" 2 "--matrix requires --verify" -- --matrix
 # Item 9: a mistyped command is an unknown command with a suggestion, not spec text.
 expect "mistyped bundle" 2 "unknown command 'bundel'; did you mean 'bundle'?" -- bundel
 expect "version as a command" 2 "did you mean '--version'?" -- version
+# One version: --version and the man page say the same.
+ver=$("$bin" --version)
+if [[ "$ver" =~ ^ropegen\ [0-9]+\.[0-9]+\.[0-9]+$ ]] && "$bin" --generate-man | head -1 | grep -qF "\"$ver\""; then
+  pass=$((pass + 1))
+else
+  echo "FAIL version: '$ver' is not 'ropegen X.Y.Z' or not the man page's"; fails=$((fails + 1))
+fi
 expect "list-targets as a command" 2 "did you mean '--list-targets'?" -- list-targets
 # Item 10: --list-targets says which compiler each target would use here.
 expect "list-targets names the compiler" 0 "host-cxx      yes" -- --list-targets
 expect_stdout "list-targets json availability" 0 '"available": true' -- --list-targets --json
+# Every capability is in the JSON, pdl included (sm_90 has it, gfx1100 not).
+if command -v python3 >/dev/null; then
+  if "$bin" --list-targets --json | python3 -c '
+import json, sys
+rows = {r["arch"]: r["caps"] for r in json.load(sys.stdin)}
+assert rows["sm_90"]["pdl"] is True and rows["gfx1100"]["pdl"] is False, rows["sm_90"]
+assert set(rows["sm_90"]) == {"fp8_ocp", "fp8_fnuz", "hw_f16", "hw_bf16", "hw_fp8", "pdl"}, sorted(rows["sm_90"])
+'; then pass=$((pass + 1)); else echo "FAIL list-targets json caps"; fails=$((fails + 1)); fi
+else
+  expect_stdout "list-targets json pdl" 0 '"pdl": true' -- --list-targets --json
+fi
 # Item 12: flags override a spec file; a changed op drops the keys it does not use, with a note.
 cat >"$work/models.rg" <<'RG'
 kernel m { head_dim = 128 q_heads = 8 kv_heads = 8 cache = paged(block = 32, order = hnd) }

@@ -40,8 +40,8 @@ std::vector<std::string> target_flags(const Target& t) {
   if (t.family.rfind("CDNA", 0) == 0) return {"-fno-slp-vectorize"};
   return {};
 }
-/// What target_flags() adds, in the version text: cache entries are matched on it, so entries
-/// built under another policy are rebuilt.
+/// What target_flags() adds, in the version text of a CDNA code object (version_for()): cache
+/// entries are matched on it, so entries built under another policy are rebuilt.
 constexpr const char* kTargetFlagsNote = "CDNA: -fno-slp-vectorize";
 
 const ClangInfo& clang_info() {
@@ -90,7 +90,7 @@ const ClangInfo& clang_info() {
     const int major = at == std::string::npos ? 0 : std::atoi(c.version.c_str() + at + 8);
     c.code_object_version = major >= 17 ? 5 : 4;
     if (!c.version.empty())
-      c.version += ", code object v" + std::to_string(c.code_object_version) + ", " + kTargetFlagsNote;
+      c.version += ", code object v" + std::to_string(c.code_object_version);
     c.cpus = j.value("cpus", std::vector<std::string>{});
     return c;
   }();
@@ -102,6 +102,10 @@ class ClangAmdgpuCompiler final : public Compiler {
   std::string name() const override { return "clang-amdgpu"; }
   Vendor vendor() const override { return Vendor::Amd; }
   std::string version() const override { return clang_info().version; }
+  std::string version_for(const Target& t) const override {
+    const std::string& v = clang_info().version;
+    return v.empty() || target_flags(t).empty() ? v : v + ", " + kTargetFlagsNote;
+  }
   bool available(std::string* why) const override {
     if (clang_info().problem.empty()) return true;
     if (why) *why = clang_info().problem;
@@ -144,7 +148,7 @@ class ClangAmdgpuCompiler final : public Compiler {
     if (r.exit_code != 0 || bytes.empty()) {
       detail::throw_compile_failure(*this, src, r.error, detail::join_command(argv), r.output);
     }
-    CodeObject co = make_amd_code_object(src, name(), version(), std::move(bytes));
+    CodeObject co = make_amd_code_object(src, name(), version_for(src.target), std::move(bytes));
     co.options = detail::join_command(argv);
     co.log = r.output;
     co.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

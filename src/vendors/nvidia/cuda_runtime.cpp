@@ -332,7 +332,11 @@ class CudaRuntime final : public Runtime {
     void* start = nullptr;
     void* stop = nullptr;
     check(d.cuEventCreate(&start, 0), "cuEventCreate");
-    check(d.cuEventCreate(&stop, 0), "cuEventCreate");
+    const CUresult r = d.cuEventCreate(&stop, 0);
+    if (r != 0) {  // the first event would leak
+      d.cuEventDestroy(start);
+      check(r, "cuEventCreate");
+    }
     float ms = 0;
     try {
       check(d.cuEventRecord(start, static_cast<CUstream>(stream)), "cuEventRecord");

@@ -1,0 +1,153 @@
+/* A stand-in for NVIDIA's driver library (libcuda.so.1), built by the test suite
+ * (tests/CMakeLists.txt): it exports the symbols ropegen's CUDA runtime loads, answers as
+ * one sm_90 device, and can fail a chosen cuEventCreate, so the runtime's error paths run
+ * without a GPU. It runs no GPU code; memory is host memory. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../hip_standin/standin.h"
+
+static void* g_current;
+static char g_primary;
+static int g_events_live;
+static int g_fail_event_create; /* the n-th next cuEventCreate fails (0: none) */
+
+/* Test controls. */
+STANDIN_EXPORT int standin_events_live(void) { return g_events_live; }
+STANDIN_EXPORT void standin_fail_event_create(int nth) { g_fail_event_create = nth; }
+
+STANDIN_EXPORT int cuInit(unsigned flags) {
+  (void)flags;
+  return 0;
+}
+STANDIN_EXPORT int cuDeviceGetCount(int* n) {
+  *n = 1;
+  return 0;
+}
+STANDIN_EXPORT int cuDeviceGet(int* d, int ordinal) {
+  *d = ordinal;
+  return 0;
+}
+STANDIN_EXPORT int cuDeviceGetAttribute(int* v, int attr, int dev) {
+  (void)dev;
+  *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? 132 : 0; /* sm_90, 132 SMs */
+  return 0;
+}
+STANDIN_EXPORT int cuDeviceGetName(char* name, int len, int dev) {
+  (void)dev;
+  strncpy(name, "CUDA stand-in", (size_t)len);
+  return 0;
+}
+STANDIN_EXPORT int cuDevicePrimaryCtxRetain(void** ctx, int dev) {
+  (void)dev;
+  *ctx = &g_primary;
+  return 0;
+}
+STANDIN_EXPORT int cuDevicePrimaryCtxRelease_v2(int dev) {
+  (void)dev;
+  return 0;
+}
+STANDIN_EXPORT int cuCtxGetCurrent(void** ctx) {
+  *ctx = g_current;
+  return 0;
+}
+STANDIN_EXPORT int cuCtxSetCurrent(void* ctx) {
+  g_current = ctx;
+  return 0;
+}
+STANDIN_EXPORT int cuCtxGetDevice(int* dev) {
+  *dev = 0;
+  return g_current ? 0 : 201; /* CUDA_ERROR_INVALID_CONTEXT */
+}
+STANDIN_EXPORT int cuCtxSynchronize(void) { return 0; }
+STANDIN_EXPORT int cuModuleLoadData(void** m, const void* image) {
+  (void)image;
+  *m = malloc(1);
+  return 0;
+}
+STANDIN_EXPORT int cuModuleUnload(void* m) {
+  free(m);
+  return 0;
+}
+STANDIN_EXPORT int cuModuleGetFunction(void** f, void* m, const char* name) {
+  (void)name;
+  *f = m;
+  return 0;
+}
+STANDIN_EXPORT int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                                  unsigned bz, unsigned shared, void* stream, void** params, void** extra) {
+  (void)f, (void)gx, (void)gy, (void)gz, (void)bx, (void)by, (void)bz, (void)shared, (void)stream, (void)params,
+      (void)extra;
+  standin_logf("cuLaunchKernel");
+  return 0;
+}
+STANDIN_EXPORT int cuMemAlloc_v2(unsigned long long* p, size_t n) {
+  *p = (unsigned long long)(uintptr_t)malloc(n);
+  return 0;
+}
+STANDIN_EXPORT int cuMemFree_v2(unsigned long long p) {
+  free((void*)(uintptr_t)p);
+  return 0;
+}
+STANDIN_EXPORT int cuMemcpyHtoD_v2(unsigned long long dst, const void* src, size_t n) {
+  memcpy((void*)(uintptr_t)dst, src, n);
+  return 0;
+}
+STANDIN_EXPORT int cuMemcpyDtoH_v2(void* dst, unsigned long long src, size_t n) {
+  memcpy(dst, (const void*)(uintptr_t)src, n);
+  return 0;
+}
+STANDIN_EXPORT int cuMemcpyDtoDAsync_v2(unsigned long long dst, unsigned long long src, size_t n, void* s) {
+  (void)s;
+  memcpy((void*)(uintptr_t)dst, (const void*)(uintptr_t)src, n);
+  return 0;
+}
+STANDIN_EXPORT int cuGetErrorString(int r, const char** s) {
+  *s = r == 2 ? "out of memory (stand-in)" : "stand-in error";
+  return 0;
+}
+STANDIN_EXPORT int cuStreamCreate(void** s, unsigned flags) {
+  (void)flags;
+  *s = malloc(1);
+  return 0;
+}
+STANDIN_EXPORT int cuStreamDestroy_v2(void* s) {
+  free(s);
+  return 0;
+}
+STANDIN_EXPORT int cuStreamSynchronize(void* s) {
+  (void)s;
+  return 0;
+}
+STANDIN_EXPORT int cuEventCreate(void** e, unsigned flags) {
+  (void)flags;
+  if (g_fail_event_create > 0 && --g_fail_event_create == 0) {
+    standin_logf("cuEventCreate failed");
+    return 2; /* CUDA_ERROR_OUT_OF_MEMORY */
+  }
+  *e = malloc(1);
+  ++g_events_live;
+  standin_logf("cuEventCreate");
+  return 0;
+}
+STANDIN_EXPORT int cuEventRecord(void* e, void* s) {
+  (void)e, (void)s;
+  return 0;
+}
+STANDIN_EXPORT int cuEventSynchronize(void* e) {
+  (void)e;
+  return 0;
+}
+/* A fixed device time, so a test can tell it from a host clock. */
+STANDIN_EXPORT int cuEventElapsedTime(float* ms, void* a, void* b) {
+  (void)a, (void)b;
+  *ms = 1.25f;
+  return 0;
+}
+STANDIN_EXPORT int cuEventDestroy_v2(void* e) {
+  if (e) --g_events_live;
+  free(e);
+  standin_logf("cuEventDestroy");
+  return 0;
+}
