@@ -20,6 +20,7 @@ std::string dump_failed_source(const GeneratedSource& src) {
       dir = env;
       mkdir(dir.c_str(), 0700);
     } else {
+      bound_temp_dirs("ropegen-failed", kMaxFailedDumps - 1);  // room for this one
       dir = make_temp_dir("ropegen-failed");
     }
     const std::string path = dir + "/" + src.entry + "." + src.target.arch + ".hip";

@@ -8,7 +8,7 @@ const std::vector<VendorInfo>& vendors() {
   static const std::vector<VendorInfo> table = {
       {Vendor::Nvidia, "NVIDIA", "cuda", {"prelude_nvidia.h", "convert_nvidia.h", "sincos_portable.h"},
        {"convert_fp8_nvidia.h", "fp8.h"}, false,
-       {make_nvrtc_compiler}, make_cuda_runtime},
+       {make_nvrtc_compiler}, make_cuda_runtime, {"cubin", "ptx"}},
       {Vendor::Amd,
        "AMD",
        "hip",
@@ -16,7 +16,8 @@ const std::vector<VendorInfo>& vendors() {
        {"convert_fp8_amd.h", "fp8.h"},
        false,
        {make_hiprtc_compiler, make_clang_amdgpu_compiler},
-       make_hip_runtime},
+       make_hip_runtime,
+       {"hsaco"}},
       {Vendor::Host,
        "host",
        "host",
@@ -24,7 +25,8 @@ const std::vector<VendorInfo>& vendors() {
        {"fp8.h"},
        true,
        {make_host_compiler},
-       [](int) { return make_host_runtime(); }},
+       [](int) { return make_host_runtime(); },
+       {"elf-so"}},
   };
   return table;
 }

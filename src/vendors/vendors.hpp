@@ -26,6 +26,8 @@ struct VendorInfo {
   std::vector<std::unique_ptr<Compiler> (*)()> compilers;
   /// The runtime for a device of this vendor (device < 0: the caller's current one).
   std::unique_ptr<Runtime> (*runtime)(int device);
+  /// The code-object formats (CodeObject::format) its compilers produce and its runtime loads.
+  std::vector<std::string> code_formats;
 };
 
 /// Every vendor; GPU vendors first, in the order "auto" tries their runtimes.
