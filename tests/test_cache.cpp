@@ -9,13 +9,16 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
 #include <thread>
 
 #include "cache/cache.hpp"
+#include "common/printable.hpp"
 #include "common/process.hpp"
+#include "compile/backend_util.hpp"
 #include "common/sha256.hpp"
 #include "jit/jit.hpp"
 #include "ropegen/error.hpp"
@@ -756,4 +759,184 @@ TEST_CASE("cache: header numbers of the wrong type or range are damage, never co
       CHECK(contains(e.message(), "where a 32-bit integer belongs"));
     }
   }
+}
+
+TEST_CASE("cache: an entry whose format is not its target's is refused and rebuilt; verify reports it") {
+  // Issue 26, item 2: a host entry claiming hsaco, cubin, "" or a NUL byte loaded as a hit and
+  // then failed in the loader; `cache verify` called it valid.
+  TempDir dir;
+  const KernelSpec s = spec("op=rope head_dim=16 q_heads=2 kv_heads=1 dtype=f32");
+  std::string path;
+  {
+    Jit jit(opts_for(dir.path));
+    path = jit.build(s, host()).path;
+  }
+  const std::string good = detail::read_file(path);
+  for (const std::string format : {std::string("hsaco"), std::string("cubin"), std::string("ptx"), std::string(),
+                                   std::string(1, '\0')}) {
+    CAPTURE(format);
+    std::string key_text;
+    CodeObject co = parse_entry(good, &key_text);
+    co.format = format;
+    detail::write_file(path, serialize_entry(CacheKey{key_text, hex64(fnv1a64(key_text))}, co));
+    const std::string problem = "its format '" + format + "' is not a code-object format of target host (elf-so)";
+    auto listed = DiskCache(dir.path, false).list();  // `cache verify`
+    REQUIRE(listed.size() == 1);
+    CHECK(!listed[0].valid);
+    CHECK(listed[0].problem == problem);
+    Jit jit(opts_for(dir.path));
+    Build b = jit.build(s, host());
+    CHECK(b.origin == "compiled");
+    auto w = jit.take_warnings();
+    REQUIRE(w.size() == 1);
+    CHECK(contains(w[0], detail::printable(problem) + "); rebuilding it"));  // a NUL shown as \x00
+    CHECK(w[0].find('\0') == std::string::npos);
+    CHECK(open_runtime("host")->load(*b.code) != nullptr);  // the rebuilt entry runs
+    CHECK(DiskCache(dir.path, false).list().at(0).valid);
+  }
+}
+
+TEST_CASE("cache: a size cap smaller than one entry keeps the entry just written, with one warning") {
+  // Issue 26, item 3: with ROPEGEN_CACHE_MAX_BYTES=0, 1 or 1K the entry just written was
+  // evicted at once, and its path was printed as if it existed.
+  for (const char* cap : {"0", "1", "1K"}) {
+    CAPTURE(cap);
+    TempDir dir;
+    EnvGuard env;
+    env.set("ROPEGEN_CACHE_MAX_BYTES", cap);
+    JitOptions o = JitOptions::from_env();
+    o.cache_dir = dir.path;
+    o.compiler = "host-cxx";
+    o.bundle_dirs.clear();
+    Jit jit(o);
+    std::vector<std::string> paths;
+    for (int hd : {16, 24}) {
+      std::string text = "op=rope head_dim=" + std::to_string(hd) + " q_heads=1 kv_heads=1 dtype=f32";
+      Build b = jit.build(spec(text.c_str()), host());
+      CHECK(b.origin == "compiled");
+      paths.push_back(b.path);
+      CHECK(access(b.path.c_str(), F_OK) == 0);  // the path reported is there
+    }
+    CHECK(access(paths[0].c_str(), F_OK) != 0);  // the older entry is evicted to honour the cap
+    auto w = jit.take_warnings();
+    REQUIRE(w.size() == 1);  // once per Jit, not once per store
+    CHECK(contains(w[0], "the cache size cap (ROPEGEN_CACHE_MAX_BYTES) of " + std::to_string(o.max_bytes) +
+                             " bytes is smaller than one entry"));
+    CHECK(contains(w[0], "each store keeps only the entry just written"));
+  }
+  // prune() itself: the kept path survives a cap of 0; everything else goes.
+  TempDir dir;
+  Jit jit(opts_for(dir.path));
+  const std::string a = jit.build(spec("op=rope head_dim=16 q_heads=1 kv_heads=1"), host()).path;
+  const std::string b = jit.build(spec("op=rope head_dim=24 q_heads=1 kv_heads=1"), host()).path;
+  CHECK(DiskCache(dir.path, false).prune(0, false, b) == 1);
+  CHECK(access(a.c_str(), F_OK) != 0);
+  CHECK(access(b.c_str(), F_OK) == 0);
+}
+
+TEST_CASE("cache: clear leaves young temporary files of live writers alone") {
+  // Issue 26, item 6: `cache clear` removed a live writer's .tmp-* file, whose rename then
+  // failed and turned that process's disk cache off. Like prune, clear waits 5 minutes.
+  TempDir dir;
+  Jit jit(opts_for(dir.path));
+  jit.build(spec("op=rope head_dim=16 q_heads=1 kv_heads=1"), host());
+  detail::write_file(dir.path + "/.tmp-old123", "partial entry of a writer that died");
+  detail::write_file(dir.path + "/.tmp-new456", "a writer still at work");
+  const timespec old[2] = {{time(nullptr) - kStaleTempSeconds - 60, 0}, {time(nullptr) - kStaleTempSeconds - 60, 0}};
+  REQUIRE(utimensat(AT_FDCWD, (dir.path + "/.tmp-old123").c_str(), old, 0) == 0);
+  DiskCache cache(dir.path, false);
+  CHECK(cache.clear() == 2);  // the entry and the stale temporary file
+  CHECK(cache.list().empty());
+  CHECK(access((dir.path + "/.tmp-old123").c_str(), F_OK) != 0);
+  CHECK(access((dir.path + "/.tmp-new456").c_str(), F_OK) == 0);
+}
+
+TEST_CASE("cache: ROPEGEN_NO_COMPILE with an invalid entry says that it exists and is invalid") {
+  // Issue 26, item 11: a zero-size entry read as "no cache entry exists".
+  TempDir dir;
+  const KernelSpec s = spec("op=rope head_dim=16 q_heads=1 kv_heads=1 dtype=f32");
+  std::string path;
+  {
+    Jit jit(opts_for(dir.path));
+    path = jit.build(s, host()).path;
+  }
+  detail::write_file(path, "");
+  JitOptions o = opts_for(dir.path);
+  o.no_compile = true;
+  Jit jit(o);
+  try {
+    jit.build(s, host());
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Cache);
+    const std::string w = e.what();
+    CAPTURE(w);
+    CHECK(contains(w, "ROPEGEN_NO_COMPILE is set and the cache entry for "));
+    CHECK(contains(w, " on host exists but is invalid: cache entry " + path +
+                          " is unusable (not a ropegen cache entry (bad magic or too short))"));
+    CHECK(!contains(w, "no cache entry exists"));
+  }
+  CHECK(jit.compiles() == 0);
+  CHECK(detail::read_file(path).empty());  // nothing was rebuilt
+}
+
+TEST_CASE("cache: scratch directories of killed compiles are removed by the next compile") {
+  // Issue 26, item 5: killed runs left ropegen-clang-*, ropegen-host-* and comgr-* behind.
+  TempDir scratch, dir;
+  EnvGuard env;
+  env.set("TMPDIR", scratch.path.c_str());
+  auto make = [&](const std::string& name, int64_t age) {
+    const std::string p = scratch.path + "/" + name;
+    REQUIRE(mkdir(p.c_str(), 0700) == 0);
+    detail::write_file(p + "/kernel.cpp", "left behind");
+    const timespec t[2] = {{time(nullptr) - age, 0}, {time(nullptr) - age, 0}};
+    REQUIRE(utimensat(AT_FDCWD, p.c_str(), t, 0) == 0);
+    return p;
+  };
+  const int64_t hour = detail::kStaleScratchSeconds;
+  const std::string stale[] = {make("ropegen-clang-aaaaaa", hour + 60), make("ropegen-host-bbbbbb", 2 * hour),
+                               make("comgr-cccccc", 10 * hour), make("ropegen-load-dddddd", hour + 1)};
+  const std::string young = make("ropegen-host-eeeeee", hour - 120);  // maybe a live compile
+  const std::string other = make("ropegen-mine", 10 * hour);          // not a scratch name
+  // A symlink with a scratch name is not followed.
+  const std::string target = make("kept-target", 10 * hour);
+  REQUIRE(symlink(target.c_str(), (scratch.path + "/ropegen-clang-link").c_str()) == 0);
+  Jit jit(opts_for(dir.path));
+  CHECK(jit.build(spec("op=rope head_dim=8 q_heads=1 kv_heads=1 dtype=f32"), host()).origin == "compiled");
+  for (const auto& p : stale) {
+    CAPTURE(p);
+    CHECK(access(p.c_str(), F_OK) != 0);
+  }
+  CHECK(access(young.c_str(), F_OK) == 0);
+  CHECK(access(other.c_str(), F_OK) == 0);
+  CHECK(access((target + "/kernel.cpp").c_str(), F_OK) == 0);
+  // The compile's own scratch directory is gone too: only what was left above remains.
+  int scratch_dirs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(scratch.path))
+    scratch_dirs += e.path().filename().string().rfind("ropegen-host-", 0) == 0;
+  CHECK(scratch_dirs == 1);
+}
+
+TEST_CASE("cache: failed-compile dumps are bounded in number") {
+  TempDir scratch;
+  EnvGuard env;
+  env.set("TMPDIR", scratch.path.c_str());
+  env.set("ROPEGEN_DUMP_DIR", nullptr);
+  const GeneratedSource g = generate(spec("op=rope head_dim=8 q_heads=1 kv_heads=1"), host());
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < detail::kMaxFailedDumps + 5; ++i) {
+    paths.push_back(detail::dump_failed_source(g));
+    REQUIRE(!paths.back().empty());
+    // Distinct ages, oldest first.
+    const std::string d = paths.back().substr(0, paths.back().rfind('/'));
+    const timespec t[2] = {{time(nullptr) - 1000 + static_cast<time_t>(i), 0},
+                           {time(nullptr) - 1000 + static_cast<time_t>(i), 0}};
+    REQUIRE(utimensat(AT_FDCWD, d.c_str(), t, 0) == 0);
+  }
+  size_t dumps = 0;
+  for (const auto& e : std::filesystem::directory_iterator(scratch.path))
+    dumps += e.path().filename().string().rfind("ropegen-failed-", 0) == 0;
+  CHECK(dumps == detail::kMaxFailedDumps);
+  CHECK(access(paths.front().c_str(), F_OK) != 0);  // the oldest went
+  CHECK(access(paths.back().c_str(), F_OK) == 0);   // the newest is kept
 }

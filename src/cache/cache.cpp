@@ -18,6 +18,7 @@
 
 #include "../common/process.hpp"
 #include "../common/sha256.hpp"
+#include "../spec/detail.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {
@@ -255,6 +256,11 @@ void check_entry(const CodeObject& co, const std::string& key_text, const CacheK
   auto differs = [](const char* what) { bad(std::string("its ") + what + " does not match the request"); };
   if (compare_specs(co.spec, src.spec) != 0) differs("spec");
   if (co.target_id != src.target.id()) differs("target");
+  // The format picks the loader and the inspector: it must be one the target's vendor loads.
+  const std::vector<std::string>& formats = dialect_for(src.target.vendor).code_formats;
+  if (std::find(formats.begin(), formats.end(), co.format) == formats.end())
+    bad("its format '" + co.format + "' is not a code-object format of target " + src.target.id() + " (" +
+        spec_detail::join(formats) + ")");
   const LaunchPlan &a = co.plan, &b = src.plan;
   if (a.wave != b.wave || a.vec != b.vec || a.lanes_per_head != b.lanes_per_head ||
       a.tokens_per_block != b.tokens_per_block || a.head_groups != b.head_groups || a.num_tasks != b.num_tasks ||
@@ -362,20 +368,34 @@ std::string DiskCache::store(const CacheKey& key, const CodeObject& co) const {
   return path;
 }
 
-CacheDirStats DiskCache::stats() const {
-  CacheDirStats out;
-  DIR* d = opendir(dir_.c_str());
+namespace {
+
+/// The temporary files of `dir` older than kStaleTempSeconds (left by writers that died),
+/// with their sizes. Younger ones may belong to a live writer and are never listed.
+std::vector<std::pair<std::string, uint64_t>> stale_temp_files(const std::string& dir) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  DIR* d = opendir(dir.c_str());
   if (!d) return out;
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   while (dirent* e = readdir(d)) {
     const std::string name = e->d_name;
     if (name.rfind(detail::kTempPrefix, 0) != 0) continue;
     struct stat st {};
-    if (lstat((dir_ + "/" + name).c_str(), &st) != 0 || now - st.st_mtime < kStaleTempSeconds) continue;
-    ++out.stale_temp_files;
-    out.stale_temp_bytes += static_cast<uint64_t>(st.st_size);
+    if (lstat((dir + "/" + name).c_str(), &st) != 0 || now - st.st_mtime < kStaleTempSeconds) continue;
+    out.emplace_back(dir + "/" + name, static_cast<uint64_t>(st.st_size));
   }
   closedir(d);
+  return out;
+}
+
+}  // namespace
+
+CacheDirStats DiskCache::stats() const {
+  CacheDirStats out;
+  for (const auto& [path, bytes] : stale_temp_files(dir_)) {
+    ++out.stale_temp_files;
+    out.stale_temp_bytes += bytes;
+  }
   return out;
 }
 
@@ -430,24 +450,10 @@ std::vector<CacheEntryInfo> DiskCache::list(bool read_entries) const {
   return out;
 }
 
-size_t DiskCache::prune(uint64_t max_bytes, bool check_entries) const {
+size_t DiskCache::prune(uint64_t max_bytes, bool check_entries, const std::string& keep) const {
   if (read_only_) bad("cache directory " + dir_ + " is read-only");
   size_t removed = 0;
-  if (stats().stale_temp_files > 0) {
-    const int64_t now = static_cast<int64_t>(std::time(nullptr));
-    std::vector<std::string> stale;
-    if (DIR* d = opendir(dir_.c_str())) {
-      while (dirent* e = readdir(d)) {
-        const std::string name = e->d_name;
-        struct stat st {};
-        if (name.rfind(detail::kTempPrefix, 0) == 0 && lstat((dir_ + "/" + name).c_str(), &st) == 0 &&
-            now - st.st_mtime >= kStaleTempSeconds)
-          stale.push_back(dir_ + "/" + name);
-      }
-      closedir(d);
-    }
-    for (const auto& p : stale) removed += unlink(p.c_str()) == 0 ? 1 : 0;
-  }
+  for (const auto& stale : stale_temp_files(dir_)) removed += unlink(stale.first.c_str()) == 0 ? 1 : 0;
   auto entries = list(check_entries);
   uint64_t total = 0;
   for (const auto& e : entries) total += e.bytes;
@@ -459,6 +465,7 @@ size_t DiskCache::prune(uint64_t max_bytes, bool check_entries) const {
   });
   for (const auto& e : entries) {
     if (total <= max_bytes && e.valid) break;
+    if (e.path == keep) continue;
     if (unlink(e.path.c_str()) == 0) {
       total -= e.bytes;
       ++removed;
@@ -475,11 +482,12 @@ size_t DiskCache::clear() const {
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    if (ends_with(name, kSuffix) || name.rfind(detail::kTempPrefix, 0) == 0) names.push_back(name);
+    if (ends_with(name, kSuffix)) names.push_back(name);
   }
   closedir(d);
   for (const auto& n : names)
     if (unlink((dir_ + "/" + n).c_str()) == 0) ++removed;
+  for (const auto& stale : stale_temp_files(dir_)) removed += unlink(stale.first.c_str()) == 0 ? 1 : 0;
   return removed;
 }
 

@@ -108,9 +108,11 @@ class DiskCache {
   CacheDirStats stats() const;
   /// Removes least-recently-used entries until the total is at most `max_bytes`; with
   /// `check_entries`, damaged entries go first whatever the total; stale temporary files
-  /// always go. Returns files removed.
-  size_t prune(uint64_t max_bytes, bool check_entries = true) const;
-  /// Removes every entry (and stray temp files). Returns the number removed.
+  /// always go. The entry at path `keep` (the one just stored) is never removed, even when
+  /// it alone is over the cap. Returns files removed.
+  size_t prune(uint64_t max_bytes, bool check_entries = true, const std::string& keep = "") const;
+  /// Removes every entry and the stale temporary files (a young one may be a live
+  /// writer's, whose rename would then fail). Returns the number removed.
   size_t clear() const;
 
  private:

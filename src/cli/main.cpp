@@ -2,6 +2,7 @@
 // source, compiled code object, or a verification run.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -100,6 +101,25 @@ struct Flags {
   long long tokens = 37;
   unsigned long long seed = 1;
 };
+
+/// A flag's value as a decimal number of at most `max`: CLI11 alone would read `-1` as 2^64-1
+/// for an unsigned flag, `0x10` as 16 and `010` as 8.
+CLI::Validator decimal(uint64_t max) {
+  return CLI::Validator(
+      [max](std::string& v) {
+        uint64_t n = 0;
+        return detail::parse_decimal(v, max, n) ? std::string()
+                                                : "'" + v + "' is not a decimal number from 0 to " + std::to_string(max);
+      },
+      "");
+}
+
+/// A flag whose value names something: an empty value is an error, never the default.
+CLI::Validator not_empty(const char* what) {
+  return CLI::Validator(
+      [what](std::string& v) { return v.empty() ? std::string("the value is empty; expected ") + what : std::string(); },
+      "");
+}
 
 /// One Jit per process, made on first use with the options of that call.
 Jit& shared_jit(const JitOptions& o) {
@@ -459,12 +479,19 @@ int run_cache(const std::string& action, const std::string& dir_flag, const std:
   // The cap the JIT evicts to (ROPEGEN_CACHE_MAX_BYTES, sizes with K/M/G), unless --max-bytes.
   uint64_t cap = JitOptions::from_env().max_bytes;
   if (!max_bytes.empty()) detail::parse_byte_size(max_bytes, cap);  // checked when parsed
-  // A directory the user names must exist: a typo would otherwise read as an empty cache.
-  if (!dir_flag.empty() && !std::filesystem::is_directory(dir_flag))
-    throw Error(ErrorKind::Io, "cache directory '" + dir_flag + "' does not exist");
   std::string why_none;
   const std::string dir = dir_flag.empty() ? default_cache_dir(&why_none) : dir_flag;
   if (dir.empty()) throw Error(ErrorKind::Cache, why_none + "; use --dir");
+  // A file is never a cache directory, wherever the name came from; a directory the user
+  // names must exist (a typo would otherwise read as an empty cache), the default may not yet.
+  const char* env_dir = std::getenv("ROPEGEN_CACHE_DIR");
+  const std::string from = !dir_flag.empty() ? "" : env_dir && *env_dir ? " (ROPEGEN_CACHE_DIR)" : " (the default)";
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(dir, ec);
+  if (std::filesystem::exists(st) && !std::filesystem::is_directory(st))
+    throw Error(ErrorKind::Io, "cache directory '" + dir + "'" + from + " is not a directory");
+  if (!dir_flag.empty() && !std::filesystem::exists(st))
+    throw Error(ErrorKind::Io, "cache directory '" + dir_flag + "' does not exist");
   DiskCache cache(dir, false);
   if (action == "clear") {
     size_t n = cache.clear();
@@ -828,14 +855,17 @@ int main(int argc, char** argv) {
     field_opts.emplace_back(opt, sf.key);
   }
   auto* arch_opt = app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host, or the --device's)");
-  auto* device_opt = app.add_option("--device", f.device, "GPU index (an error when there is no such GPU); without --arch the target is that GPU's");
+  auto* device_opt = app.add_option("--device", f.device, "GPU index (an error when there is no such GPU); without --arch the target is that GPU's")
+                         ->check(decimal(INT32_MAX));
   auto* verify_opt = app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
   auto* matrix_opt = app.add_flag("--matrix", f.matrix, "with --verify: run the whole verification matrix")->needs(verify_opt);
-  auto* spec_opt = app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks");
-  auto* kernel_opt = app.add_option("--kernel", f.kernel, "only this kernel of the spec file")->needs(spec_opt);
+  auto* spec_opt = app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks")->check(not_empty("a file"));
+  auto* kernel_opt =
+      app.add_option("--kernel", f.kernel, "only this kernel of the spec file")->needs(spec_opt)->check(not_empty("a kernel name"));
   // Spelled out for scripts that run a whole file (models/*.rg); it is already the default.
   auto* all_opt = app.add_flag("--all", "with --spec: every kernel of the file (the default without --kernel)")->needs(spec_opt);
-  auto* compiler_opt = app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)");
+  auto* compiler_opt = app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)")
+                           ->check(not_empty("a backend name"));
   auto* emit_opt = app.add_flag("--emit", f.emit, "print the generated source instead of compiling (with -o: write it there)");
   auto* disasm_opt = app.add_flag("--disasm", f.disasm, "print the ISA of the compiled kernel");
   auto* output_opt = app.add_option("-o,--output", f.output, "write the code object (with --emit: the source) to this file");
@@ -845,8 +875,9 @@ int main(int argc, char** argv) {
   auto* list_keys_opt = app.add_flag("--list-keys", list_keys, "print the spec keys (markdown table, as in docs/dsl.md) and exit");
   app.add_option("--tokens", f.tokens, "tokens for --verify (default 37, at most 16384: the reference keeps every element)")
       ->check(CLI::Range(0LL, 16384LL))
+      ->check(decimal(16384))
       ->needs(verify_opt);
-  app.add_option("--seed", f.seed, "random seed for --verify (default 1)")->needs(verify_opt);
+  app.add_option("--seed", f.seed, "random seed for --verify (default 1)")->check(decimal(UINT64_MAX))->needs(verify_opt);
   std::string generate_completion;
   bool generate_man = false;
   app.add_option("--generate-completion", generate_completion, "print a shell completion script")
@@ -870,7 +901,8 @@ int main(int argc, char** argv) {
   std::vector<CLI::App*> cache_subs;
   for (const auto& [name, help] : cache_actions) {
     CLI::App* sub = cache_cmd->add_subcommand(name, help);
-    sub->add_option("--dir", cache_dir, "cache directory, which must exist (default: $ROPEGEN_CACHE_DIR, else $XDG_CACHE_HOME/ropegen or ~/.cache/ropegen)");
+    sub->add_option("--dir", cache_dir, "cache directory, which must exist (default: $ROPEGEN_CACHE_DIR, else $XDG_CACHE_HOME/ropegen or ~/.cache/ropegen)")
+        ->check(not_empty("a directory"));
     sub->add_flag("--json", f.json, "machine-readable output, errors included");
     if (std::string(name) == "prune")
       sub->add_option("--max-bytes", max_bytes, "size cap: bytes, or with K, M, G (default $ROPEGEN_CACHE_MAX_BYTES, else 512M)")
@@ -885,12 +917,12 @@ int main(int argc, char** argv) {
   CLI::App* bundle_cmd = app.add_subcommand("bundle", "prebuild code objects for several targets into DIR");
   std::string bundle_archs, bundle_out;
   bundle_cmd->add_option("--arch", bundle_archs, "comma-separated targets, e.g. gfx90a,gfx942,gfx1100,sm_90")->required();
-  bundle_cmd->add_option("--spec", f.spec_file, "spec file (default: the spec from the flags)");
-  bundle_cmd->add_option("--kernel", f.kernel, "only this kernel of the spec file");
-  bundle_cmd->add_option("--compiler", f.compiler, "force a backend");
+  bundle_cmd->add_option("--spec", f.spec_file, "spec file (default: the spec from the flags)")->check(not_empty("a file"));
+  bundle_cmd->add_option("--kernel", f.kernel, "only this kernel of the spec file")->check(not_empty("a kernel name"));
+  bundle_cmd->add_option("--compiler", f.compiler, "force a backend")->check(not_empty("a backend name"));
   bundle_cmd->add_option("-o,--output", bundle_out, "output directory")->required();
   int bundle_jobs = 0;
-  bundle_cmd->add_option("-j,--jobs", bundle_jobs, "parallel builds (default: the number of cores)");
+  bundle_cmd->add_option("-j,--jobs", bundle_jobs, "parallel builds (default: the number of cores)")->check(decimal(1024));
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "../common/env.hpp"
 #include "families/family.hpp"
 #include "scaling.hpp"
 #include "ropegen/error.hpp"
@@ -113,12 +114,15 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
 }
 
 PlanChoice parse_plan_choice(const std::string& text) {
+  // Decimal numbers of 1..1024 each (a block holds at most 1024 threads), so nothing wraps.
+  const size_t x = text.find('x');
+  uint64_t tokens = 0, groups = 0;
+  if (x == std::string::npos || !detail::parse_decimal(text.substr(0, x), 1024, tokens) ||
+      !detail::parse_decimal(text.substr(x + 1), 1024, groups) || tokens < 1 || groups < 1)
+    throw Error(ErrorKind::Spec, "bad plan '" + text + "': expected TOKENSxGROUPS, each 1 to 1024, e.g. 4x8");
   PlanChoice c;
-  char x = 0;
-  char extra = 0;
-  if (std::sscanf(text.c_str(), "%d%c%d%c", &c.tokens_per_block, &x, &c.head_groups, &extra) != 3 || x != 'x' ||
-      c.tokens_per_block < 1 || c.head_groups < 1)
-    throw Error(ErrorKind::Spec, "bad plan '" + text + "': expected TOKENSxGROUPS, e.g. 4x8");
+  c.tokens_per_block = static_cast<int>(tokens);
+  c.head_groups = static_cast<int>(groups);
   return c;
 }
 

@@ -37,6 +37,9 @@ struct Dialect {
   /// specs that store fp8.
   std::vector<std::string> fp8_headers;
   bool host_launcher = false;  ///< emit a launcher that runs the grid on the CPU
+  /// Code-object formats its compilers produce ("hsaco", "cubin", ...): a cache entry of
+  /// any other format is refused for its targets.
+  std::vector<std::string> code_formats;
 };
 /// The dialect of a vendor's targets (src/vendors/vendors.cpp).
 const Dialect& dialect_for(Vendor vendor);

@@ -5,18 +5,28 @@
 #include <mutex>
 #include <set>
 
+#include "printable.hpp"
+
 namespace ropegen::detail {
+
+bool parse_decimal(const std::string& text, uint64_t max, uint64_t& out) {
+  if (text.empty()) return false;
+  uint64_t n = 0;
+  for (char c : text) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (d > max || n > (max - d) / 10) return false;
+    n = n * 10 + d;
+  }
+  out = n;
+  return true;
+}
 
 bool parse_byte_size(const std::string& text, uint64_t& out) {
   size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
   uint64_t n = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    const uint64_t d = static_cast<uint64_t>(text[i] - '0');
-    if (n > (UINT64_MAX - d) / 10) return false;
-    n = n * 10 + d;
-    ++i;
-  }
-  if (i == 0) return false;
+  if (!parse_decimal(text.substr(0, i), UINT64_MAX, n)) return false;
   std::string unit = text.substr(i);
   for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (unit == "B" || unit.empty()) {
@@ -39,7 +49,7 @@ void warn_env_once(const char* name, const std::string& value, const std::string
   static std::set<std::string> warned;
   std::lock_guard<std::mutex> lock(mu);
   if (!warned.insert(name).second) return;
-  std::fprintf(stderr, "ropegen: warning: %s=%s: %s\n", name, value.c_str(), problem.c_str());
+  std::fprintf(stderr, "ropegen: warning: %s=%s: %s\n", name, printable(value).c_str(), printable(problem).c_str());
 }
 
 }  // namespace ropegen::detail

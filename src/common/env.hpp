@@ -7,6 +7,10 @@
 
 namespace ropegen::detail {
 
+/// A decimal number of at most `max`: digits only (no sign, space, hex or octal prefix);
+/// false when the text is anything else or the number is larger.
+bool parse_decimal(const std::string& text, uint64_t max, uint64_t& out);
+
 /// "536870912", "64K", "512M", "1G", "1GiB" (binary units: K = 1024); false when the text is
 /// not a size or does not fit 64 bits.
 bool parse_byte_size(const std::string& text, uint64_t& out);

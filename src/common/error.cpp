@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "printable.hpp"
+
 namespace ropegen {
 
 const char* to_string(ErrorKind kind) {
@@ -52,23 +54,46 @@ std::string SourceLoc::line_text() const {
 
 namespace {
 
+/// One byte as printable() shows it.
+std::string shown(char c, char keep) {
+  const auto u = static_cast<unsigned char>(c);
+  if (c == keep || (u >= 0x20 && u != 0x7f)) return std::string(1, c);
+  static const char hex[] = "0123456789abcdef";
+  return std::string("\\x") + hex[u >> 4] + hex[u & 15];
+}
+
+}  // namespace
+
+std::string detail::printable(const std::string& text, char keep) {
+  std::string out;
+  for (char c : text) out += shown(c, keep);
+  return out;
+}
+
+namespace {
+
+using detail::printable;
+
 std::string format(ErrorKind kind, const std::string& message, const SourceLoc& loc, const ErrorContext& ctx) {
   std::ostringstream os;
   if (loc.known()) {
-    os << loc.file << ':' << loc.line << ':' << loc.col << ": error: " << message;
+    os << printable(loc.file, ' ') << ':' << loc.line << ':' << loc.col << ": error: " << printable(message, '\n');
     const std::string line_text = loc.line_text();
     if (!line_text.empty()) {
-      os << "\n  " << line_text << "\n  ";
-      // Keep tabs so the caret lines up under the same characters.
-      for (int i = 1; i < loc.col && i - 1 < static_cast<int>(line_text.size()); ++i)
-        os << (line_text[i - 1] == '\t' ? '\t' : ' ');
-      os << '^';
-      for (int i = 1; i < loc.length; ++i) os << '~';
+      os << "\n  " << printable(line_text, '\t') << "\n  ";
+      // Keep tabs so the caret lines up under the same characters; an escaped byte is 4 wide.
+      const size_t n = line_text.size();
+      for (size_t i = 0; i + 1 < static_cast<size_t>(loc.col) && i < n; ++i)
+        os << (line_text[i] == '\t' ? "\t" : std::string(shown(line_text[i], '\t').size(), ' '));
+      size_t width = 0;
+      for (size_t i = static_cast<size_t>(loc.col) - 1; i + 1 < static_cast<size_t>(loc.col + loc.length); ++i)
+        width += i < n ? shown(line_text[i], '\t').size() : 1;
+      os << '^' << std::string(width > 1 ? width - 1 : 0, '~');
     }
   } else {
     os << "error";
     if (fault_of(kind) == Fault::Internal) os << " (internal)";
-    os << ": " << message;
+    os << ": " << printable(message, '\n');
   }
   for (const auto& kv : ctx) {
     if (kv.second.empty()) continue;

@@ -1,14 +1,17 @@
 #include "process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include "ropegen/error.hpp"
@@ -72,9 +75,75 @@ ProcessResult run_process(const std::vector<std::string>& argv) {
   return r;
 }
 
-std::string make_temp_dir(const std::string& prefix) {
+namespace {
+
+std::string temp_root() {
   const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+  return base && *base ? base : "/tmp";
+}
+
+struct OwnDir {
+  std::string path;
+  int64_t mtime;
+};
+
+/// This user's directories (not symlinks) in temp_root() whose names start with one of
+/// `prefixes`, oldest first.
+std::vector<OwnDir> own_temp_dirs(const std::vector<std::string>& prefixes) {
+  std::vector<OwnDir> out;
+  const std::string root = temp_root();
+  DIR* d = opendir(root.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    bool match = false;
+    for (const auto& p : prefixes) match = match || name.rfind(p, 0) == 0;
+    struct stat st {};
+    if (!match || lstat((root + "/" + name).c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+      continue;
+    out.push_back({root + "/" + name, static_cast<int64_t>(st.st_mtime)});
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end(), [](const OwnDir& a, const OwnDir& b) { return a.mtime < b.mtime; });
+  return out;
+}
+
+}  // namespace
+
+size_t remove_stale_scratch_dirs() {
+  // The prefixes of make_temp_dir() in the backends, the host loader and --disasm; comgr's
+  // own (hipRTC) is "comgr-XXXXXX". Failed-compile dumps ("ropegen-failed") are meant to be
+  // read: bound_temp_dirs() keeps the newest of them instead.
+  static const std::vector<std::string> prefixes = {"ropegen-clang-", "ropegen-host-", "ropegen-load-",
+                                                    "ropegen-disasm-", "comgr-"};
+  size_t removed = 0;
+  try {
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    for (const OwnDir& d : own_temp_dirs(prefixes)) {
+      if (now - d.mtime < kStaleScratchSeconds) break;  // oldest first: the rest are younger
+      std::error_code ec;
+      removed += std::filesystem::remove_all(d.path, ec) > 0 && !ec ? 1 : 0;
+    }
+  } catch (...) {
+  }
+  return removed;
+}
+
+size_t bound_temp_dirs(const std::string& prefix, size_t keep) {
+  size_t removed = 0;
+  try {
+    const std::vector<OwnDir> dirs = own_temp_dirs({prefix + "-"});
+    for (size_t i = 0; i + keep < dirs.size(); ++i) {
+      std::error_code ec;
+      removed += std::filesystem::remove_all(dirs[i].path, ec) > 0 && !ec ? 1 : 0;
+    }
+  } catch (...) {
+  }
+  return removed;
+}
+
+std::string make_temp_dir(const std::string& prefix) {
+  std::string templ = temp_root() + "/" + prefix + "-XXXXXX";
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data()))

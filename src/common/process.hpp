@@ -21,6 +21,17 @@ ProcessResult run_process(const std::vector<std::string>& argv);
 
 /// Creates a fresh private temporary directory; throws Error(Io) on failure.
 std::string make_temp_dir(const std::string& prefix);
+/// Scratch directories older than this (modification time) belong to a process that died.
+constexpr int64_t kStaleScratchSeconds = 3600;
+/// Removes the scratch directories that killed compiles left in $TMPDIR (else /tmp): this
+/// user's directories named as ropegen's backends, loader and disassembler make them
+/// (`ropegen-clang-*`, ...) and as comgr makes them under hipRTC (`comgr-*`), not modified for
+/// kStaleScratchSeconds. Symlinks and other users' directories are left alone. Returns how
+/// many were removed; never throws.
+size_t remove_stale_scratch_dirs();
+/// Keeps at most `keep` of this user's directories `<prefix>-*` in $TMPDIR (else /tmp),
+/// removing the oldest; returns how many were removed. Never throws.
+size_t bound_temp_dirs(const std::string& prefix, size_t keep);
 /// Removes a directory tree, ignoring errors.
 void remove_tree(const std::string& path);
 /// Reads a whole file of at most `max_bytes`; throws Error(Io) naming `what` and the path.

@@ -1,7 +1,5 @@
 #include "backend_util.hpp"
 
-#include "../vendors/vendors.hpp"
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@ std::string dump_failed_source(const GeneratedSource& src) {
       dir = env;
       mkdir(dir.c_str(), 0700);
     } else {
+      bound_temp_dirs("ropegen-failed", kMaxFailedDumps - 1);  // room for this one
       dir = make_temp_dir("ropegen-failed");
     }
     const std::string path = dir + "/" + src.entry + "." + src.target.arch + ".hip";
@@ -53,14 +52,6 @@ void ensure_can_build(const Compiler& c, const Target& t) {
   throw Error(ErrorKind::Compile, c.name() + " cannot build for " + t.id() + ": " + why, {{"target", t.id()}});
 }
 
-bool same_vendor(const Compiler& c, const Target& t, std::string* why) {
-  if (c.vendor() == t.vendor) return true;
-  if (why) {
-    const std::string v = c.vendor() == Vendor::Host ? "target host" : std::string(vendor_info(c.vendor()).name) + " targets";
-    *why = "builds only for " + v + ", not " + t.id();
-  }
-  return false;
-}
 
 void throw_compile_failure(const Compiler& c, const GeneratedSource& src, const std::string& what,
                            const std::string& options, const std::string& log) {

@@ -1,6 +1,7 @@
 // Helpers shared by the compiler backends.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "compile/compile.hpp"
@@ -8,8 +9,10 @@
 namespace ropegen::detail {
 
 /// Writes a failing source where the user can read it: $ROPEGEN_DUMP_DIR if set, else a
-/// fresh temporary directory. Returns the path ("" if even that failed).
+/// fresh temporary directory `ropegen-failed-*`, of which the newest kMaxFailedDumps are
+/// kept. Returns the path ("" if even that failed).
 std::string dump_failed_source(const GeneratedSource& src);
+constexpr size_t kMaxFailedDumps = 16;
 
 /// A CodeObject with the fields every backend fills the same way.
 CodeObject base_code_object(const GeneratedSource& src, const std::string& backend,
@@ -20,8 +23,6 @@ CodeObject base_code_object(const GeneratedSource& src, const std::string& backe
 /// available and supports the target.
 void ensure_can_build(const Compiler& c, const Target& t);
 
-/// False (with `why`) when the target belongs to another vendor than the backend's.
-bool same_vendor(const Compiler& c, const Target& t, std::string* why);
 
 /// Throws the Error(Compile) of a failed compile: stage, target, options, log, and the path
 /// the source was dumped to.

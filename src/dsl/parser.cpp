@@ -34,8 +34,8 @@ SourceLoc Source::loc(size_t offset, size_t length) const {
   }
   line = lo;
   size_t start = line_starts_[line];
-  size_t end = text.find('\n', start);
-  if (end == std::string::npos) end = text.size();
+  // The next line's start, not a search: a search per token is quadratic in a line's length.
+  size_t end = line + 1 < line_starts_.size() ? line_starts_[line + 1] - 1 : text.size();
   if (end > start && text[end - 1] == '\r') --end;
   SourceLoc l;
   l.file = name_;

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "../common/env.hpp"
+#include "../common/printable.hpp"
 #include "../common/process.hpp"
 #include "compile/inspect.hpp"
 #include "ropegen/error.hpp"
@@ -75,9 +76,11 @@ struct Jit::Impl {
   std::vector<std::string> warnings;
   bool disk_writable = true;
   std::set<std::string> refused_dirs;  // warned about once
+  bool warned_cap = false;              // the size cap is below one entry: warned once
   size_t compiles = 0;
 
-  void warn(const std::string& w) {
+  void warn(const std::string& text) {
+    const std::string w = detail::printable(text);  // may quote a cache entry's bytes
     std::lock_guard<std::mutex> lock(mu);
     warnings.push_back(w);
     if (opts.verbose) std::fprintf(stderr, "ropegen: warning: %s\n", w.c_str());
@@ -135,13 +138,14 @@ struct Jit::Impl {
     // Bundles serve what was asked, built by any compiler unless one is pinned: no compiler
     // is probed, so a machine without compilers is served.
     const CompilerMatch pinned{opts.compiler, ""};
+    std::string unusable;  // the last entry found but refused, for ROPEGEN_NO_COMPILE's error
     for (const auto& dir : opts.bundle_dirs) {
       if (!trusted(dir, "skipping this bundle")) continue;
       DiskCache bundle(dir, true);
       std::string problem;
       if (auto co = bundle.load(key, src, pinned, &problem))
         return finish(std::move(*co), "bundle", bundle.path_for(key));
-      if (!problem.empty()) warn(problem);
+      if (!problem.empty()) warn(unusable = problem);
     }
     DiskCache user(opts.cache_dir, false);
     bool use_disk;
@@ -165,14 +169,17 @@ struct Jit::Impl {
     auto load_user = [&](bool report) -> std::optional<CodeObject> {
       std::string problem;
       auto co = user.load(key, src, match, &problem);
-      if (!co && report && !problem.empty()) warn(problem + "; rebuilding it");
+      if (!co && !problem.empty()) unusable = problem;
+      if (!co && report && !problem.empty()) warn(problem + (opts.no_compile ? "" : "; rebuilding it"));
       return co;
     };
     if (use_disk)
       if (auto co = load_user(true)) return finish(std::move(*co), "disk", user.path_for(key));
     if (opts.no_compile) {
-      throw Error(ErrorKind::Cache, "ROPEGEN_NO_COMPILE is set and no cache entry exists for " + src.entry + " on " +
-                                        target.id() + " (key " + key.hash + "):\n" + key.text +
+      const std::string which = src.entry + " on " + target.id();
+      const std::string what = unusable.empty() ? "no cache entry exists for " + which
+                                                : "the cache entry for " + which + " exists but is invalid: " + unusable;
+      throw Error(ErrorKind::Cache, "ROPEGEN_NO_COMPILE is set and " + what + " (key " + key.hash + "):\n" + key.text +
                                         (opts.compiler.empty() ? "" : "backend=" + opts.compiler + "\n"));
     }
     // One compile per key on this machine: wait for another process compiling the same key,
@@ -188,6 +195,8 @@ struct Jit::Impl {
       if (held.fd >= 0)
         if (auto co = load_user(false)) return finish(std::move(*co), "disk", user.path_for(key));
     }
+    // Scratch directories of compiles that were killed are removed by the next compile.
+    detail::remove_stale_scratch_dirs();
     CodeObject co = chosen->compile(src, copts);
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -198,7 +207,21 @@ struct Jit::Impl {
     if (use_disk) {
       try {
         path = user.store(key, co);
-        user.prune(opts.max_bytes, /*check_entries=*/false);  // sizes only: cheap after every store
+        // Sizes only: cheap after every store. The entry just written stays, even over the cap.
+        user.prune(opts.max_bytes, /*check_entries=*/false, path);
+        struct stat st {};
+        if (stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) > opts.max_bytes) {
+          bool first;
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            first = !warned_cap;
+            warned_cap = true;
+          }
+          if (first)
+            warn("the cache size cap (ROPEGEN_CACHE_MAX_BYTES) of " + std::to_string(opts.max_bytes) +
+                 " bytes is smaller than one entry (" + std::to_string(st.st_size) + " bytes of " + path +
+                 "): each store keeps only the entry just written");
+        }
       } catch (const Error& e) {
         {
           std::lock_guard<std::mutex> lock(mu);

@@ -29,4 +29,9 @@ const std::vector<VendorInfo>& vendors();
 /// The row of a vendor.
 const VendorInfo& vendor_info(Vendor vendor);
 
+namespace detail {
+/// False (with `why`) when the target belongs to another vendor than the backend's.
+bool same_vendor(const Compiler& c, const Target& t, std::string* why);
+}  // namespace detail
+
 }  // namespace ropegen

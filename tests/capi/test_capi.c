@@ -223,6 +223,10 @@ int main(void) {
   ropegen_copy_to_host(ctx, out, dq, sizeof out);
   /* NeoX pairs (0,2) and (1,3): (1,3) by 90 degrees -> (-3, 1); (2,4) unchanged. */
   EXPECT(out[0] == -3.0f && out[1] == 2.0f && out[2] == 1.0f && out[3] == 4.0f, "rotated values");
+  /* An empty copy may name NULL pointers; memcpy must never get them (UBSan: nonnull). */
+  EXPECT(ropegen_copy_to_host(ctx, NULL, NULL, 0) == ROPEGEN_OK, "empty copy to the host with NULL pointers");
+  EXPECT(ropegen_copy_to_device(ctx, NULL, NULL, 0) == ROPEGEN_OK, "empty copy to the device with NULL pointers");
+  EXPECT(ropegen_copy_to_host(ctx, out, NULL, sizeof out) == ROPEGEN_ERROR_INVALID_ARGUMENT, "non-empty copy from NULL");
 
   /* checks = bounds: token 1's position 5 is past the one-row table, so it is skipped and
    * recorded; token 0 is rotated as above. */

@@ -256,5 +256,49 @@ expect "man page options" 0 '\-\-head\-dim' -- --generate-man
 expect "generate-completion is hidden" 0 "Options:" -- --help
 expect_not "generate-completion not in help" "generate-completion" -- --help
 
+# Issue 26. Item 7: a cache directory that is a file fails every cache command, naming it.
+printf 'not a directory' >"$work/cache-file"
+for action in list stats verify prune clear; do
+  ROPEGEN_CACHE_DIR="$work/cache-file" expect "cache $action on a file from the environment" 1 \
+    "cache directory '$work/cache-file' (ROPEGEN_CACHE_DIR) is not a directory" -- cache "$action"
+done
+expect "cache --dir on a file" 1 "cache directory '$work/cache-file' is not a directory" -- cache list --dir "$work/cache-file"
+[ "$(cat "$work/cache-file")" = "not a directory" ] && pass=$((pass + 1)) || { echo "FAIL cache-file changed"; fails=$((fails + 1)); }
+# Item 8: numbers in flags are decimal, in range, never wrapped; names are never empty.
+expect "--device -1" 1 "--device: '-1' is not a decimal number from 0 to 2147483647" -- --head-dim 64 --device -1 --emit
+expect "--device -5" 1 "--device: '-5' is not a decimal number" -- --head-dim 64 --device -5 --verify
+expect "--device 0x10" 1 "--device: '0x10' is not a decimal number" -- --head-dim 64 --device 0x10 --emit
+expect "--seed -1" 1 "--seed: '-1' is not a decimal number from 0 to 18446744073709551615" -- --verify --seed -1
+expect "--tokens 0x10" 1 "--tokens: '0x10' is not a decimal number from 0 to 16384" -- --verify --tokens 0x10
+expect "--spec empty" 1 "--spec: the value is empty; expected a file" -- --spec "" --arch host --emit
+expect "--kernel empty" 1 "--kernel: the value is empty; expected a kernel name" -- --spec "$work/two.rg" --kernel "" --emit
+expect "--compiler empty" 1 "--compiler: the value is empty; expected a backend name" -- --head-dim 64 --arch host --compiler ""
+expect "bundle --compiler empty" 1 "--compiler: the value is empty" -- bundle --arch host --compiler "" -o "$work/b3"
+expect "bundle -j -1" 1 "--jobs: '-1' is not a decimal number" -- bundle --arch host -j -1 -o "$work/b3"
+expect "cache --dir empty" 1 "--dir: the value is empty; expected a directory" -- cache list --dir ""
+expect "--seed decimal" 0 "seed 18446744073709551615" -- --head-dim 64 --arch host --verify --tokens 2 --seed 18446744073709551615
+ROPEGEN_PLAN=99999999999x8 expect "plan that overflows" 0 \
+  "ropegen: warning: ROPEGEN_PLAN=99999999999x8: bad plan '99999999999x8': expected TOKENSxGROUPS, each 1 to 1024" -- --head-dim 64 --arch host --emit
+ROPEGEN_PLAN=99999999999x8 expect_not "plan that overflows is not wrapped" "1215752191" -- --head-dim 64 --arch host --emit
+# Item 9: control bytes of a spec file are escaped; the excerpt and caret stay.
+printf 'kernel k {\n  head_dim = 128 \0 q_heads = 4\n}\n' >"$work/nul.rg"
+expect "NUL in a spec file" 1 "$work/nul.rg:2:18: error: expected a key such as 'head_dim', found invalid character '\\x00'" -- --spec "$work/nul.rg" --emit
+expect "NUL excerpt" 1 "    head_dim = 128 \\x00 q_heads = 4" -- --spec "$work/nul.rg" --emit
+expect "NUL caret" 1 "                   ^~~~" -- --spec "$work/nul.rg" --emit
+printf 'kernel k {\n  dtype = bf16\033[2J\033]0;owned\007\n}\n' >"$work/esc.rg"
+expect "ESC in a spec file" 1 "found invalid character '\\x1b'" -- --spec "$work/esc.rg" --emit
+expect_not "ESC is not echoed raw" $'\033' -- --spec "$work/esc.rg" --emit
+ROPEGEN_PLAN=$'4\033[2Jx8' expect "ESC in an environment warning" 0 "ROPEGEN_PLAN=4\\x1b[2Jx8: bad plan" -- --head-dim 64 --arch host --emit
+# Item 3: a size cap below one entry keeps the entry just written (its path exists), with a warning.
+out=$(ROPEGEN_CACHE_DIR="$work/tiny-cache" ROPEGEN_CACHE_MAX_BYTES=1K "$bin" --head-dim 64 --arch host 2>&1); rc=$?
+path=$(sed -n 's/^code .*(elf-so) //p' <<<"$out")
+[ "$rc" -eq 0 ] && [ -n "$path" ] && [ -f "$path" ] &&
+  grep -qF "warning: the cache size cap (ROPEGEN_CACHE_MAX_BYTES) of 1024 bytes is smaller than one entry" <<<"$out" &&
+  pass=$((pass + 1)) || { echo "FAIL cap below one entry: exit $rc, path '$path'"; echo "$out" | tail -5; fails=$((fails + 1)); }
+# Item 11: an invalid entry with ROPEGEN_NO_COMPILE=1 is named as invalid, not as missing.
+: >"$path"
+ROPEGEN_CACHE_DIR="$work/tiny-cache" ROPEGEN_NO_COMPILE=1 expect "no-compile with a zero-size entry" 1 \
+  "exists but is invalid: cache entry $path is unusable (not a ropegen cache entry" -- --head-dim 64 --arch host
+
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]

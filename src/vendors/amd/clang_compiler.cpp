@@ -11,8 +11,9 @@
 #include <mutex>
 #include <sstream>
 
+#include "../vendors.hpp"
 #include "../../common/process.hpp"
-#include "../../compile/probe_cache.hpp"
+#include "cache/probe_cache.hpp"
 #include "amd.hpp"
 #include "ropegen/error.hpp"
 

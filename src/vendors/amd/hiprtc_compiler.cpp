@@ -12,9 +12,10 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "../vendors.hpp"
 #include "amd_libs.hpp"
 #include "../../common/process.hpp"
-#include "../../compile/probe_cache.hpp"
+#include "cache/probe_cache.hpp"
 #include "amd.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "../vendors.hpp"
 #include "../../common/process.hpp"
 #include "../../compile/backend_util.hpp"
 #include "compile/compile.hpp"

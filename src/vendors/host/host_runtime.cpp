@@ -80,9 +80,16 @@ class HostRuntime final : public Runtime {
     return p;
   }
   void free(void* ptr) override { std::free(ptr); }
-  void copy_to_device(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void copy_to_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void copy_on_device(void* dst, const void* src, size_t bytes, void*) override { std::memmove(dst, src, bytes); }
+  // An empty copy may name NULL pointers (the C API allows it), which memcpy must never get.
+  void copy_to_device(void* dst, const void* src, size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  void copy_on_device(void* dst, const void* src, size_t bytes, void*) override {
+    if (bytes) std::memmove(dst, src, bytes);
+  }
   void synchronize() override {}
 };
 

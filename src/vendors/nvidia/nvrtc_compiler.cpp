@@ -5,10 +5,11 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "../vendors.hpp"
 #include "../../common/dynlib.hpp"
 #include "../../common/process.hpp"
 #include "../../compile/backend_util.hpp"
-#include "../../compile/probe_cache.hpp"
+#include "cache/probe_cache.hpp"
 #include "compile/compile.hpp"
 #include "ropegen/error.hpp"
 #include "nvidia.hpp"

@@ -8,7 +8,7 @@
 #include <mutex>
 
 #include "../common/process.hpp"
-#include "cache/cache.hpp"
+#include "cache.hpp"
 
 namespace ropegen::detail {
 namespace {

@@ -1,13 +1,25 @@
-// The compiler registry and backend selection.
+// The compiler registry and backend selection, over the vendor table.
 #include <cstdlib>
 #include <memory>
 
-#include "../vendors/vendors.hpp"
-#include "backend_util.hpp"
 #include "compile/compile.hpp"
+#include "vendors.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {
+
+namespace detail {
+
+bool same_vendor(const Compiler& c, const Target& t, std::string* why) {
+  if (c.vendor() == t.vendor) return true;
+  if (why) {
+    const std::string v = c.vendor() == Vendor::Host ? "target host" : std::string(vendor_info(c.vendor()).name) + " targets";
+    *why = "builds only for " + v + ", not " + t.id();
+  }
+  return false;
+}
+
+}  // namespace detail
 
 const std::vector<const Compiler*>& compilers() {
   static const std::vector<std::unique_ptr<Compiler>> owned = [] {
