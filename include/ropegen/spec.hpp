@@ -65,7 +65,7 @@ enum class Pdl { Off, On };
 enum class Checks { None, Bounds };
 
 /// Name of an enum value as written in the DSL ("rope_kv_append", "bf16", ...). The names
-/// come from one table per enum (src/spec/schema.cpp), also used for parsing.
+/// come from one table per enum (src/schema/schema.cpp), also used for parsing.
 const char* to_string(Op v);
 const char* to_string(Style v);
 const char* to_string(DType v);
@@ -137,7 +137,7 @@ struct Positions {
 
 /// Where a scaling parameter lives in ScalingParams, and how the table walkers (DSL
 /// lowering, canonical text, range checks, comparison) read and write it without knowing
-/// its member. Made by scaling_member<&ScalingParams::m>() (src/spec/schema.cpp).
+/// its member. Made by scaling_member<&ScalingParams::m>() (src/schema/schema.cpp).
 struct ScalingMember {
   enum Type { Real, Flag, Word, List } type;
   /// Whether the value is there (an optional member that was not given is not).
@@ -284,7 +284,7 @@ struct FieldUse {
 
 /// One field of a kernel spec: the single declaration that DSL lowering, range checks,
 /// canonical text, the in-memory request key, CLI flags, SpecBuilder::set and the
-/// documented key list derive from (src/spec/schema.cpp holds the table).
+/// documented key list derive from (src/schema/schema.cpp holds the table).
 struct SpecField {
   const char* key;      ///< DSL key; the CLI flag is "--" + key with '_' -> '-'
   const char* values;   ///< accepted values, as shown in help and docs

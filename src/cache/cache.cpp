@@ -18,7 +18,7 @@
 
 #include "../common/process.hpp"
 #include "../common/sha256.hpp"
-#include "../spec/detail.hpp"
+#include "../schema/detail.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {

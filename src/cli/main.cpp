@@ -28,7 +28,7 @@
 #include "ropegen/ropegen.hpp"
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"
-#include "spec/detail.hpp"
+#include "schema/detail.hpp"
 #include "verify/verify.hpp"
 
 namespace {

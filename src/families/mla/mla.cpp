@@ -3,7 +3,7 @@
 // kv_c travel in the argument block's k and v fields.
 #include "families/mla/mla.hpp"
 
-#include "spec/detail.hpp"
+#include "schema/detail.hpp"
 
 namespace ropegen {
 namespace {
