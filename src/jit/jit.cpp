@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <future>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -118,72 +120,113 @@ struct Jit::Impl {
     return false;
   }
 
+  /// What a source found: the code object, its entry file ("" when memory-only) and the
+  /// origin reported ("bundle", "disk", "compiled").
+  struct Found {
+    CodeObject code;
+    std::string path;
+    const char* origin;
+  };
+  /// A place code objects come from, after the in-process map: one contract for all, tried
+  /// in order. `find` returns what it found, or nothing to pass to the next source; it
+  /// records an entry it found but refused in `unusable`, and throws for a failure that
+  /// must end the request (a compile error, ROPEGEN_NO_COMPILE).
+  struct CodeSource {
+    const char* name;
+    std::function<std::optional<Found>()> find;
+  };
+
+  /// The lookup chain of one request: read-only bundles, the user cache directory, then the
+  /// compiler (which waits for another process compiling the same key, then stores).
   Build build_uncached(const KernelSpec& spec, const Target& target, const CompileOptions& copts,
-                           std::chrono::steady_clock::time_point t0) {
+                       std::chrono::steady_clock::time_point t0) {
     GeneratedSource src = ropegen::generate(spec, target, opts.plan);
     const CacheKey key = make_cache_key(src, copts);
     Build info;
     info.generated = std::make_shared<const GeneratedSource>(src);
     info.key_hash = key.hash;
-    auto finish = [&](CodeObject co, const char* origin, std::string path) {
-      info.code = std::make_shared<const CodeObject>(std::move(co));
-      info.origin = origin;
-      info.path = std::move(path);
-      info.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (opts.verbose)
-        std::fprintf(stderr, "ropegen: %s %s for %s (%s, key %s) in %.1f ms\n", origin, info.code->entry.c_str(),
-                     target.id().c_str(), info.code->backend.c_str(), key.hash.c_str(), info.ms);
-      return info;
-    };
+    std::string unusable;  // the last entry found but refused, for ROPEGEN_NO_COMPILE's error
     // Bundles serve what was asked, built by any compiler unless one is pinned: no compiler
     // is probed, so a machine without compilers is served.
     const CompilerMatch pinned{opts.compiler, ""};
-    std::string unusable;  // the last entry found but refused, for ROPEGEN_NO_COMPILE's error
-    for (const auto& dir : opts.bundle_dirs) {
-      if (!trusted(dir, "skipping this bundle")) continue;
-      DiskCache bundle(dir, true);
-      std::string problem;
-      if (auto co = bundle.load(key, src, pinned, &problem))
-        return finish(std::move(*co), "bundle", bundle.path_for(key));
-      if (!problem.empty()) warn(unusable = problem);
-    }
     DiskCache user(opts.cache_dir, false);
-    bool use_disk;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      use_disk = disk_writable && !opts.cache_dir.empty();
-    }
-    if (use_disk && access(opts.cache_dir.c_str(), F_OK) == 0 && !trusted(opts.cache_dir, "caching in memory only")) {
-      std::lock_guard<std::mutex> lock(mu);
-      disk_writable = use_disk = false;
-    }
+    bool use_disk = false;
+    const Compiler* chosen = nullptr;
     // The user directory: without compiling, any compiler's entry; else the entry of the
     // compiler that would build it now (a compiler upgrade rebuilds).
-    std::string note;
-    const Compiler* chosen = nullptr;
-    if (!opts.no_compile) {
-      chosen = &select_compiler(target, opts.compiler, &note);
-      info.compiler_note = note;
-    }
-    const CompilerMatch match = chosen ? CompilerMatch{chosen->name(), chosen->version_for(target)} : pinned;
-    auto load_user = [&](bool report) -> std::optional<CodeObject> {
+    auto load_user = [&](bool report) -> std::optional<Found> {
+      const CompilerMatch match = chosen ? CompilerMatch{chosen->name(), chosen->version_for(target)} : pinned;
       std::string problem;
       auto co = user.load(key, src, match, &problem);
       if (!co && !problem.empty()) unusable = problem;
       if (!co && report && !problem.empty()) warn(problem + (opts.no_compile ? "" : "; rebuilding it"));
-      return co;
+      if (!co) return std::nullopt;
+      return Found{std::move(*co), user.path_for(key), "disk"};
     };
-    if (use_disk)
-      if (auto co = load_user(true)) return finish(std::move(*co), "disk", user.path_for(key));
-    if (opts.no_compile) {
-      const std::string which = src.entry + " on " + target.id();
-      const std::string what = unusable.empty() ? "no cache entry exists for " + which
-                                                : "the cache entry for " + which + " exists but is invalid: " + unusable;
-      throw Error(ErrorKind::Cache, "ROPEGEN_NO_COMPILE is set and " + what + " (key " + key.hash + "):\n" + key.text +
-                                        (opts.compiler.empty() ? "" : "backend=" + opts.compiler + "\n"));
+
+    std::vector<CodeSource> chain;
+    for (const auto& dir : opts.bundle_dirs)
+      chain.push_back({"bundle", [&, dir]() -> std::optional<Found> {
+                         if (!trusted(dir, "skipping this bundle")) return std::nullopt;
+                         DiskCache bundle(dir, true);
+                         std::string problem;
+                         if (auto co = bundle.load(key, src, pinned, &problem))
+                           return Found{std::move(*co), bundle.path_for(key), "bundle"};
+                         if (!problem.empty()) warn(unusable = problem);
+                         return std::nullopt;
+                       }});
+    chain.push_back({"user directory", [&]() -> std::optional<Found> {
+                       {
+                         std::lock_guard<std::mutex> lock(mu);
+                         use_disk = disk_writable && !opts.cache_dir.empty();
+                       }
+                       if (use_disk && access(opts.cache_dir.c_str(), F_OK) == 0 &&
+                           !trusted(opts.cache_dir, "caching in memory only")) {
+                         std::lock_guard<std::mutex> lock(mu);
+                         disk_writable = use_disk = false;
+                       }
+                       if (!opts.no_compile) {
+                         std::string note;
+                         chosen = &select_compiler(target, opts.compiler, &note);
+                         info.compiler_note = note;
+                       }
+                       return use_disk ? load_user(true) : std::nullopt;
+                     }});
+    chain.push_back({"compiler", [&]() -> std::optional<Found> {
+                       if (opts.no_compile) {
+                         const std::string which = src.entry + " on " + target.id();
+                         const std::string what =
+                             unusable.empty() ? "no cache entry exists for " + which
+                                              : "the cache entry for " + which + " exists but is invalid: " + unusable;
+                         throw Error(ErrorKind::Cache, "ROPEGEN_NO_COMPILE is set and " + what + " (key " + key.hash +
+                                                           "):\n" + key.text +
+                                                           (opts.compiler.empty() ? "" : "backend=" + opts.compiler + "\n"));
+                       }
+                       return compile_and_store(src, key, copts, user, use_disk, *chosen, load_user);
+                     }});
+
+    for (const CodeSource& source : chain) {
+      std::optional<Found> found = source.find();
+      if (!found) continue;
+      info.code = std::make_shared<const CodeObject>(std::move(found->code));
+      info.origin = found->origin;
+      info.path = std::move(found->path);
+      info.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (opts.verbose)
+        std::fprintf(stderr, "ropegen: %s %s for %s (%s, key %s) in %.1f ms\n", info.origin.c_str(),
+                     info.code->entry.c_str(), target.id().c_str(), info.code->backend.c_str(), key.hash.c_str(),
+                     info.ms);
+      return info;
     }
-    // One compile per key on this machine: wait for another process compiling the same key,
-    // then take its entry.
+    throw Error(ErrorKind::Internal, "the lookup chain ended without a code object");
+  }
+
+  /// The last source: one compile per key on this machine (wait for another process
+  /// compiling the same key, then take its entry), the compile, the dump, the store.
+  template <class LoadUser>
+  std::optional<Found> compile_and_store(const GeneratedSource& src, const CacheKey& key, const CompileOptions& copts,
+                                         DiskCache& user, bool use_disk, const Compiler& compiler,
+                                         LoadUser& load_user) {
     struct LockFile {
       int fd = -1;
       ~LockFile() {
@@ -193,11 +236,11 @@ struct Jit::Impl {
     if (use_disk) {
       held.fd = user.lock(key);
       if (held.fd >= 0)
-        if (auto co = load_user(false)) return finish(std::move(*co), "disk", user.path_for(key));
+        if (auto found = load_user(false)) return found;
     }
     // Scratch directories of compiles that were killed are removed by the next compile.
     detail::remove_stale_scratch_dirs();
-    CodeObject co = chosen->compile(src, copts);
+    CodeObject co = compiler.compile(src, copts);
     {
       std::lock_guard<std::mutex> lock(mu);
       ++compiles;
@@ -230,7 +273,7 @@ struct Jit::Impl {
         warn(e.message() + "; caching in memory only from now on");
       }
     }
-    return finish(std::move(co), "compiled", path);
+    return Found{std::move(co), path, "compiled"};
   }
 };
 
