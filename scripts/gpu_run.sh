@@ -38,7 +38,8 @@ run python_bench env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTEC
 # and its log, and prints its own running time; on an H100 about 1 to 2 minutes (estimated
 # from the row times in docs/performance.md: about 35 s for the older rows, 22 s for the new).
 run bench "$b/ropegen_kernel_bench" --csv "$out/kernel_bench.csv"
-run sweep "$b/ropegen_kernel_bench" --sweep
+# ROPEGEN_GPU_SWEEP=0 leaves the plan sweep out (it takes a few minutes).
+[ "${ROPEGEN_GPU_SWEEP:-1}" = 0 ] || run sweep "$b/ropegen_kernel_bench" --sweep
 # The device returns a few files: the logs go back as one archive beside the summary and CSVs.
 (cd "$out" && tar czf logs.tgz ./*.log && rm -f ./*.log)
 exit $rc
