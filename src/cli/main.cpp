@@ -29,6 +29,7 @@
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"
 #include "schema/detail.hpp"
+#include "schema/resolve.hpp"
 #include "verify/verify.hpp"
 
 namespace {
@@ -181,90 +182,6 @@ int list_targets(bool as_json, const std::string& forced) {
   return kOk;
 }
 
-/// The op a one-line text sets, if it sets one (the final op decides which flags act).
-bool op_of_line(const std::string& line, Op& op) {
-  if (line.empty()) return false;
-  dsl::Source src("<command line>", line);
-  for (const dsl::Entry& e : dsl::parse_entries(src).entries)
-    if (e.key == "op") {
-      KernelSpec scratch;
-      lower_field("op", e.value.text, scratch, "<command line>");
-      op = scratch.op;
-      return true;
-    }
-  return false;
-}
-
-/// Spec flags, each checked to hold exactly one value of its key ("--head-dim '64 dtype=f32'"
-/// is an error, not a second key), then joined into one-line text. A flag for a key the
-/// final op does not use is dropped when it equals the default (it says nothing).
-std::string flag_overrides(const Flags& f, Op final_op) {
-  std::string out;
-  const KernelSpec defaults;
-  for (const auto& kv : f.fields) {
-    KernelSpec value;
-    const SpecField& field = lower_field(kv.first, kv.second, value, "<command line>");
-    if (!field.used_by(final_op) && field.compare(defaults, value) == 0) continue;
-    out += (out.empty() ? "" : " ") + kv.first + "=" + kv.second;
-  }
-  return out;
-}
-
-std::vector<ParsedSpec> resolve_specs(const Flags& f) {
-  std::vector<ParsedSpec> specs;
-  if (!f.spec_file.empty()) {
-    specs = load_spec_file(f.spec_file);
-    if (!f.kernel.empty()) {
-      std::vector<ParsedSpec> picked;
-      std::string names;
-      for (auto& s : specs) {
-        names += (names.empty() ? "" : ", ") + s.spec.name;
-        if (s.spec.name == f.kernel) picked.push_back(s);
-      }
-      if (picked.empty())
-        throw Error(ErrorKind::Spec, "no kernel named '" + f.kernel + "' in " + f.spec_file +
-                                         " (it has: " + names + ")");
-      specs = picked;
-    }
-  } else {
-    if (!f.kernel.empty()) throw Error(ErrorKind::Spec, "--kernel needs --spec FILE");
-    specs.push_back(parse_spec_line("", "<command line>"));
-    specs.back().spec.name = "cli";
-  }
-  // The op after the overrides: the --op flag, else the one-line text's, else the file's.
-  bool op_given = false;
-  Op new_op = KernelSpec{}.op;
-  for (const auto& kv : f.fields)
-    if (kv.first == "op") {
-      KernelSpec scratch;
-      lower_field("op", kv.second, scratch, "<command line>");
-      new_op = scratch.op;
-      op_given = true;
-    }
-  if (!op_given) op_given = op_of_line(f.one_line, new_op);
-  for (auto& s : specs) {
-    const Op final_op = op_given ? new_op : s.spec.op;
-    std::string overrides = flag_overrides(f, final_op);
-    if (!f.one_line.empty()) overrides = f.one_line + (overrides.empty() ? "" : " " + overrides);
-    if (overrides.empty()) continue;
-    // A file's keys that the new op does not use go, with a note: the flags changed the op.
-    if (!f.spec_file.empty() && final_op != s.spec.op) {
-      std::string dropped;
-      for (const SpecField& field : spec_fields())
-        if (!field.used_by(final_op) && s.origin.keys.erase(field.key))
-          dropped += (dropped.empty() ? "" : ", ") + std::string(field.key);
-      if (!dropped.empty())
-        std::fprintf(stderr, "note: kernel '%s': op = %s does not use %s from %s; dropped\n", s.spec.name.c_str(),
-                     to_string(final_op), dropped.c_str(), f.spec_file.c_str());
-    }
-    const std::string name = s.spec.name;
-    s = f.spec_file.empty() ? parse_spec_line(overrides, "<command line>")
-                            : parse_spec_line(overrides, s, "<command line>");
-    s.spec.name = name;
-  }
-  return specs;
-}
-
 /// The runtime that runs `target` here: host, or the GPU (--device) of the target's vendor.
 std::unique_ptr<Runtime> runtime_for(const Target& target, int device) {
   std::unique_ptr<Runtime> rt = vendor_info(target.vendor).runtime(device);
@@ -321,6 +238,125 @@ void write_output(const std::string& path, const char* data, size_t size, const 
   if (!out) throw Error(ErrorKind::Io, std::string("cannot write ") + what + " to '" + path + "'");
 }
 
+/// --emit: the source a build would compile, to the output file or stdout (or in the JSON).
+void emit_source(const Flags& f, const GeneratedSource& gen, const std::string& out_path, json& j, json& out) {
+  if (!out_path.empty()) {
+    write_output(out_path, gen.source.data(), gen.source.size(), "the source");
+    j["written_to"] = out_path;
+    if (!f.json) std::printf("wrote    %s\n", out_path.c_str());
+  }
+  if (f.json) {
+    if (out_path.empty()) j["source"] = gen.source;
+    out.push_back(j);
+  } else if (out_path.empty()) {
+    std::cout << gen.source;
+  }
+}
+
+/// What was built: the code object's resources, compiler, cache origin and path (text and
+/// JSON), the code object to --output, its disassembly with --disasm.
+void report_build(const Flags& f, const ParsedSpec& ps, const Target& target, const Build& b,
+                  const std::string& out_path, json& j) {
+  const GeneratedSource& gen = *b.generated;
+  const CodeObject& co = *b.code;
+  // The disassembler runs before anything is printed, so a missing tool is the only output.
+  std::string disasm_text;
+  if (f.disasm) disasm_text = disassemble(co);
+  if (!f.json) {
+    std::printf("kernel   %s\nspec     %s\nhash     %s\ntarget   %s (%s), wave %d\n",
+                ps.spec.name.c_str(), ps.spec.canonical().c_str(), ps.spec.hash().c_str(),
+                target.id().c_str(), target.family.c_str(), gen.plan.wave);
+    std::printf("plan     vec=%d lanes/head=%d tokens/block=%d head-groups=%d block=%d\n",
+                gen.plan.vec, gen.plan.lanes_per_head, gen.plan.tokens_per_block,
+                gen.plan.head_groups, gen.plan.block_threads);
+    std::printf("entry    %s\n", gen.entry.c_str());
+  }
+  CodeObjectInfo ci = inspect(co);
+  json kernels = json::array();
+  for (const auto& k : ci.kernels) {
+    json kj = {{"name", k.name}};
+    put_count(kj, "wave", k.wave);
+    put_count(kj, "vgprs", k.vgprs);
+    put_count(kj, "agprs", k.agprs);
+    put_count(kj, "sgprs", k.sgprs);
+    put_count(kj, "registers", k.registers);
+    put_count(kj, "lds_bytes", k.lds_bytes);
+    put_count(kj, "scratch_bytes", k.scratch_bytes);
+    put_count(kj, "max_threads", k.max_threads);
+    put_count(kj, "spills", k.spills);
+    kernels.push_back(kj);
+  }
+  j["compiler"] = co.backend;
+  j["compiler_version"] = co.backend_version;
+  j["compiler_note"] = b.compiler_note.empty() ? json(nullptr) : json(b.compiler_note);
+  j["isa"] = ci.isa;
+  j["kernels"] = kernels;
+  j["cache"] = b.origin == "compiled" ? "miss" : "hit";
+  j["origin"] = b.origin;
+  j["compile_ms"] = co.compile_ms;
+  j["request_ms"] = b.ms;
+  j["code_object"] = {{"format", co.format},
+                      {"bytes", co.bytes.size()},
+                      {"path", b.path.empty() ? json(nullptr) : json(b.path)},
+                      {"key", b.key_hash}};
+  if (!f.json) {
+    std::printf("compiler %s (%s)\n", co.backend.c_str(), co.backend_version.c_str());
+    if (!b.compiler_note.empty()) std::printf("         fell back: %s\n", b.compiler_note.c_str());
+    for (const auto& k : ci.kernels) {
+      std::string res;
+      if (k.wave > 0) res += "wave " + std::to_string(k.wave) + ", ";
+      if (k.vgprs >= 0) res += std::to_string(k.vgprs) + " VGPRs, " + std::to_string(k.sgprs) + " SGPRs, ";
+      if (k.registers >= 0) res += std::to_string(k.registers) + " registers, ";
+      if (k.lds_bytes >= 0) res += "LDS " + std::to_string(k.lds_bytes) + " B, ";
+      if (k.scratch_bytes >= 0) res += "scratch " + std::to_string(k.scratch_bytes) + " B, ";
+      res += "isa " + ci.isa;
+      std::printf("resources %s: %s\n", k.name.c_str(), res.c_str());
+    }
+    if (b.origin == "compiled")
+      std::printf("cache    miss: compiled in %.0f ms\n", co.compile_ms);
+    else
+      std::printf("cache    hit (%s) in %.2f ms\n", b.origin.c_str(), b.ms);
+    std::printf("code     %zu bytes (%s) %s\n", co.bytes.size(), co.format.c_str(),
+                b.path.empty() ? "(memory only)" : b.path.c_str());
+  }
+  if (!out_path.empty()) {
+    write_output(out_path, reinterpret_cast<const char*>(co.bytes.data()), co.bytes.size(), "the code object");
+    j["written_to"] = out_path;
+    if (!f.json) std::printf("wrote    %s\n", out_path.c_str());
+  }
+  if (f.disasm) {
+    if (f.json) j["disasm"] = disasm_text;
+    else std::printf("%s", disasm_text.c_str());
+  }
+}
+
+/// --verify: runs the code object on this machine's runtime for the target against the
+/// reference; the report goes to the text and the JSON. True when it passed.
+bool verify_build(const Flags& f, const Target& target, const CodeObject& co, json& j) {
+  auto rt = runtime_for(target, f.device);
+  auto kernel = rt->load(co);
+  VerifyCase vc;
+  vc.tokens = f.tokens;
+  vc.seed = f.seed;
+  VerifyReport rep = verify(*rt, *kernel, vc);
+  json outputs = json::array();
+  for (const auto& o : rep.outputs)
+    outputs.push_back({{"output", o.name},
+                       {"rotated", o.rounded},
+                       {"exact", o.exact},
+                       {"max_abs_error", o.max_abs_error},
+                       {"max_error_over_bound", o.max_error_ratio},
+                       {"failures", o.failures}});
+  j["verify"] = {{"tokens", f.tokens}, {"seed", f.seed}, {"passed", rep.passed},
+                 {"tolerance", tolerance_text()}, {"outputs", outputs}};
+  if (!f.json) {
+    std::printf("verify   %lld tokens, seed %llu, on %s\n", f.tokens, f.seed, rt->device_name().c_str());
+    std::printf("tolerance %s\n%s", tolerance_text(), rep.describe().c_str());
+    std::printf("result   %s\n", rep.passed ? "PASS" : "FAIL");
+  }
+  return rep.passed;
+}
+
 int run(const Flags& f) {
   if (f.list_targets) return list_targets(f.json, f.compiler);
   Target target = parse_target(f.arch);
@@ -331,7 +367,9 @@ int run(const Flags& f) {
     if (!f.arch_given) target = gpu->target();
   }
   if (f.matrix) return run_matrix(target, f.device, f.json);
-  std::vector<ParsedSpec> specs = resolve_specs(f);
+  std::vector<std::string> notes;
+  std::vector<ParsedSpec> specs = resolve_specs({f.spec_file, f.kernel, f.one_line, f.fields}, &notes);
+  for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   json out = json::array();
   bool all_passed = true;
   JitOptions jo = JitOptions::from_env();
@@ -348,114 +386,13 @@ int run(const Flags& f) {
     const GeneratedSource& gen = *b.generated;
     json j = describe_kernel(b);
     if (f.emit) {
-      if (!out_path.empty()) {
-        write_output(out_path, gen.source.data(), gen.source.size(), "the source");
-        j["written_to"] = out_path;
-        if (!f.json) std::printf("wrote    %s\n", out_path.c_str());
-      }
-      if (f.json) {
-        if (out_path.empty()) j["source"] = gen.source;
-        out.push_back(j);
-      } else if (out_path.empty()) {
-        std::cout << gen.source;
-      }
+      emit_source(f, gen, out_path, j, out);
       continue;
     }
     const CodeObject& co = *b.code;
-    // The disassembler runs before anything is printed, so a missing tool is the only output.
-    std::string disasm_text;
-    if (f.disasm) disasm_text = disassemble(co);
-    if (!f.json) {
-      std::printf("kernel   %s\nspec     %s\nhash     %s\ntarget   %s (%s), wave %d\n",
-                  ps.spec.name.c_str(), ps.spec.canonical().c_str(), ps.spec.hash().c_str(),
-                  target.id().c_str(), target.family.c_str(), gen.plan.wave);
-      std::printf("plan     vec=%d lanes/head=%d tokens/block=%d head-groups=%d block=%d\n",
-                  gen.plan.vec, gen.plan.lanes_per_head, gen.plan.tokens_per_block,
-                  gen.plan.head_groups, gen.plan.block_threads);
-      std::printf("entry    %s\n", gen.entry.c_str());
-    }
-    CodeObjectInfo ci = inspect(co);
-    json kernels = json::array();
-    for (const auto& k : ci.kernels) {
-      json kj = {{"name", k.name}};
-      put_count(kj, "wave", k.wave);
-      put_count(kj, "vgprs", k.vgprs);
-      put_count(kj, "agprs", k.agprs);
-      put_count(kj, "sgprs", k.sgprs);
-      put_count(kj, "registers", k.registers);
-      put_count(kj, "lds_bytes", k.lds_bytes);
-      put_count(kj, "scratch_bytes", k.scratch_bytes);
-      put_count(kj, "max_threads", k.max_threads);
-      put_count(kj, "spills", k.spills);
-      kernels.push_back(kj);
-    }
-    j["compiler"] = co.backend;
-    j["compiler_version"] = co.backend_version;
-    j["compiler_note"] = b.compiler_note.empty() ? json(nullptr) : json(b.compiler_note);
-    j["isa"] = ci.isa;
-    j["kernels"] = kernels;
-    j["cache"] = b.origin == "compiled" ? "miss" : "hit";
-    j["origin"] = b.origin;
-    j["compile_ms"] = co.compile_ms;
-    j["request_ms"] = b.ms;
-    j["code_object"] = {{"format", co.format},
-                        {"bytes", co.bytes.size()},
-                        {"path", b.path.empty() ? json(nullptr) : json(b.path)},
-                        {"key", b.key_hash}};
-    if (!f.json) {
-      std::printf("compiler %s (%s)\n", co.backend.c_str(), co.backend_version.c_str());
-      if (!b.compiler_note.empty()) std::printf("         fell back: %s\n", b.compiler_note.c_str());
-      for (const auto& k : ci.kernels) {
-        std::string res;
-        if (k.wave > 0) res += "wave " + std::to_string(k.wave) + ", ";
-        if (k.vgprs >= 0) res += std::to_string(k.vgprs) + " VGPRs, " + std::to_string(k.sgprs) + " SGPRs, ";
-        if (k.registers >= 0) res += std::to_string(k.registers) + " registers, ";
-        if (k.lds_bytes >= 0) res += "LDS " + std::to_string(k.lds_bytes) + " B, ";
-        if (k.scratch_bytes >= 0) res += "scratch " + std::to_string(k.scratch_bytes) + " B, ";
-        res += "isa " + ci.isa;
-        std::printf("resources %s: %s\n", k.name.c_str(), res.c_str());
-      }
-      if (b.origin == "compiled")
-        std::printf("cache    miss: compiled in %.0f ms\n", co.compile_ms);
-      else
-        std::printf("cache    hit (%s) in %.2f ms\n", b.origin.c_str(), b.ms);
-      std::printf("code     %zu bytes (%s) %s\n", co.bytes.size(), co.format.c_str(),
-                  b.path.empty() ? "(memory only)" : b.path.c_str());
-    }
+    report_build(f, ps, target, b, out_path, j);
     for (const auto& w : jit.take_warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    if (!out_path.empty()) {
-      write_output(out_path, reinterpret_cast<const char*>(co.bytes.data()), co.bytes.size(), "the code object");
-      j["written_to"] = out_path;
-      if (!f.json) std::printf("wrote    %s\n", out_path.c_str());
-    }
-    if (f.disasm) {
-      if (f.json) j["disasm"] = disasm_text;
-      else std::printf("%s", disasm_text.c_str());
-    }
-    if (f.verify) {
-      auto rt = runtime_for(target, f.device);
-      auto kernel = rt->load(co);
-      VerifyCase vc;
-      vc.tokens = f.tokens;
-      vc.seed = f.seed;
-      VerifyReport rep = verify(*rt, *kernel, vc);
-      json outputs = json::array();
-      for (const auto& o : rep.outputs)
-        outputs.push_back({{"output", o.name},
-                           {"rotated", o.rounded},
-                           {"exact", o.exact},
-                           {"max_abs_error", o.max_abs_error},
-                           {"max_error_over_bound", o.max_error_ratio},
-                           {"failures", o.failures}});
-      j["verify"] = {{"tokens", f.tokens}, {"seed", f.seed}, {"passed", rep.passed},
-                     {"tolerance", tolerance_text()}, {"outputs", outputs}};
-      if (!f.json) {
-        std::printf("verify   %lld tokens, seed %llu, on %s\n", f.tokens, f.seed, rt->device_name().c_str());
-        std::printf("tolerance %s\n%s", tolerance_text(), rep.describe().c_str());
-        std::printf("result   %s\n", rep.passed ? "PASS" : "FAIL");
-      }
-      all_passed = all_passed && rep.passed;
-    }
+    if (f.verify) all_passed = verify_build(f, target, co, j) && all_passed;
     if (f.json) out.push_back(j);
     else if (specs.size() > 1) std::printf("\n");
   }
@@ -560,7 +497,9 @@ int run_bundle(const Flags& f, const std::string& archs, const std::string& out_
   list.erase(std::remove(list.begin(), list.end(), ' '), list.end());
   for (const auto& a : detail::split_nonempty(list, ',')) targets.push_back(parse_target(a));
   if (targets.empty()) throw Error(ErrorKind::Target, "bundle needs --arch with one or more targets");
-  std::vector<ParsedSpec> specs = resolve_specs(f);
+  std::vector<std::string> notes;
+  std::vector<ParsedSpec> specs = resolve_specs({f.spec_file, f.kernel, f.one_line, f.fields}, &notes);
+  for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   std::vector<std::pair<const Target*, const ParsedSpec*>> work;
   for (const auto& t : targets)
     for (const auto& ps : specs) {
