@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "cache/cache.hpp"
+#include "cache/probe_cache.hpp"
+#include "common/env.hpp"
 #include "common/printable.hpp"
 #include "common/process.hpp"
 #include "compile/backend_util.hpp"
@@ -939,4 +941,42 @@ TEST_CASE("cache: failed-compile dumps are bounded in number") {
   CHECK(dumps == detail::kMaxFailedDumps);
   CHECK(access(paths.front().c_str(), F_OK) != 0);  // the oldest went
   CHECK(access(paths.back().c_str(), F_OK) == 0);   // the newest is kept
+}
+
+TEST_CASE("cache: a request's options govern the probe cache and failed-compile dumps") {
+  TempDir home, mine, dumps;
+  EnvGuard env;
+  env.set("ROPEGEN_CACHE_DIR", home.path.c_str());  // what the environment says
+  env.set("ROPEGEN_DISABLE_DISK_CACHE", nullptr);
+  env.set("ROPEGEN_DUMP_DIR", home.path.c_str());
+  int probes = 0;
+  auto probe = [&] {
+    ++probes;
+    return nlohmann::json{{"version", "1"}};
+  };
+  const std::string probes_file = "/probes-2.json";
+  {
+    // A context with the disk cache off: probes are not remembered anywhere.
+    const detail::StageOptions off{"", "", 0};
+    detail::StageScope scope(off);
+    detail::cached_probe("test-tool", {}, probe);
+    detail::cached_probe("test-tool", {}, probe);
+    CHECK(probes == 2);
+    CHECK(access((home.path + probes_file).c_str(), F_OK) != 0);
+  }
+  {
+    // A context with its own directory: probes and dumps go there, not to the environment's.
+    const detail::StageOptions own{mine.path, dumps.path, 0};
+    detail::StageScope scope(own);
+    detail::cached_probe("test-tool", {}, probe);
+    detail::cached_probe("test-tool", {}, probe);
+    CHECK(probes == 3);
+    CHECK(access((mine.path + probes_file).c_str(), F_OK) == 0);
+    const std::string dumped = detail::dump_failed_source(generate(spec("op=rope head_dim=8 q_heads=1 kv_heads=1"), host()));
+    CHECK(dumped.rfind(dumps.path + "/", 0) == 0);
+  }
+  CHECK(access((home.path + probes_file).c_str(), F_OK) != 0);
+  // Outside a request, the environment's.
+  detail::cached_probe("test-tool", {}, probe);
+  CHECK(access((home.path + probes_file).c_str(), F_OK) == 0);
 }

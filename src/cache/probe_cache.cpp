@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "../common/env.hpp"
 #include "../common/process.hpp"
 #include "cache.hpp"
 
@@ -34,9 +35,15 @@ std::mutex g_mu;
 
 nlohmann::json cached_probe(const std::string& tool, const std::vector<std::string>& files,
                             const std::function<nlohmann::json()>& probe) {
-  const char* off = std::getenv("ROPEGEN_DISABLE_DISK_CACHE");
-  if (off && *off && std::string(off) != "0") return probe();
-  const std::string dir = default_cache_dir();
+  // The request's cache directory (a context's cache_dir), else the environment's.
+  std::string dir;
+  if (const StageOptions* o = stage_options()) {
+    dir = o->cache_dir;
+  } else {
+    const char* off = std::getenv("ROPEGEN_DISABLE_DISK_CACHE");
+    if (off && *off && std::string(off) != "0") return probe();
+    dir = default_cache_dir();
+  }
   // Only a private directory: the probes name the compilers ropegen runs.
   if (dir.empty() || (access(dir.c_str(), F_OK) == 0 && !untrusted_dir_reason(dir).empty())) return probe();
   const std::string path = dir + "/probes-2.json";

@@ -52,4 +52,13 @@ void warn_env_once(const char* name, const std::string& value, const std::string
   std::fprintf(stderr, "ropegen: warning: %s=%s: %s\n", name, printable(value).c_str(), printable(problem).c_str());
 }
 
+namespace {
+thread_local const StageOptions* t_stage = nullptr;
+}  // namespace
+
+const StageOptions* stage_options() { return t_stage; }
+
+StageScope::StageScope(const StageOptions& options) : previous_(t_stage) { t_stage = &options; }
+StageScope::~StageScope() { t_stage = previous_; }
+
 }  // namespace ropegen::detail

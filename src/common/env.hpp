@@ -18,4 +18,28 @@ bool parse_byte_size(const std::string& text, uint64_t& out);
 /// Prints "ropegen: warning: NAME=VALUE: PROBLEM" on stderr, once per variable per process.
 void warn_env_once(const char* name, const std::string& value, const std::string& problem);
 
+/// The options of the request a thread is serving (a Jit's cache directory, dump directory
+/// and verbosity), for the stages a request reaches through interfaces that take no options:
+/// the compilers' probe cache and their failed-compile dumps. A Jit sets them for each
+/// build (StageScope); outside a build they are the environment's (ROPEGEN_CACHE_DIR ...,
+/// ROPEGEN_DUMP_DIR, ROPEGEN_DISABLE_DISK_CACHE).
+struct StageOptions {
+  std::string cache_dir;  ///< where probes are remembered; "" : nowhere (probe each time)
+  std::string dump_dir;   ///< where failed compiles leave their source; "" : a bounded temp folder
+  int verbose = 0;
+};
+/// This thread's request options, or null outside a StageScope.
+const StageOptions* stage_options();
+/// Sets this thread's request options for its lifetime (nests: restores the previous).
+class StageScope {
+ public:
+  explicit StageScope(const StageOptions& options);
+  ~StageScope();
+  StageScope(const StageScope&) = delete;
+  StageScope& operator=(const StageScope&) = delete;
+
+ private:
+  const StageOptions* previous_;
+};
+
 }  // namespace ropegen::detail

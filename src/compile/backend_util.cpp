@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "../common/env.hpp"
 #include "../common/process.hpp"
 #include "ropegen/error.hpp"
 
@@ -12,8 +13,10 @@ namespace ropegen::detail {
 
 std::string dump_failed_source(const GeneratedSource& src) {
   try {
+    // The request's dump directory (a context's dump_dir), else the environment's.
     std::string dir;
-    const char* env = std::getenv("ROPEGEN_DUMP_DIR");
+    const StageOptions* o = stage_options();
+    const char* env = o ? o->dump_dir.c_str() : std::getenv("ROPEGEN_DUMP_DIR");
     if (env && *env) {
       dir = env;
       mkdir(dir.c_str(), 0700);

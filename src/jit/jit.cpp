@@ -140,6 +140,10 @@ struct Jit::Impl {
   /// compiler (which waits for another process compiling the same key, then stores).
   Build build_uncached(const KernelSpec& spec, const Target& target, const CompileOptions& copts,
                        std::chrono::steady_clock::time_point t0) {
+    // This Jit's options govern every stage the request reaches, the compilers' probe
+    // cache and failed-compile dumps included.
+    const detail::StageOptions stage{opts.cache_dir, opts.dump_dir, opts.verbose};
+    detail::StageScope scope(stage);
     GeneratedSource src = ropegen::generate(spec, target, opts.plan);
     const CacheKey key = make_cache_key(src, copts);
     Build info;
