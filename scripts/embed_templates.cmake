@@ -1,7 +1,8 @@
 # Writes a C++ file holding each input file's text as a raw string literal.
-# Usage: cmake -DOUT=file.cpp -DFILES="a|b|c" [-DNAMESPACE=ns] -P embed_templates.cmake
+# Usage: cmake -DOUT=file.cpp -DFILES="a|b|c" [-DNAMESPACE=ns] [-DROOT=dir] -P embed_templates.cmake
 # The files come back from NAMESPACE::files() (default ropegen::embedded: the kernel
-# templates; the benchmark embeds its baseline kernels under another namespace).
+# templates; the benchmark embeds its baseline kernels under another namespace), and their
+# paths relative to ROOT from NAMESPACE::paths() (for #line directives in generated source).
 string(REPLACE "|" ";" FILES "${FILES}")
 if(NOT NAMESPACE)
   set(NAMESPACE "ropegen::embedded")
@@ -20,7 +21,18 @@ foreach(path IN LISTS FILES)
   endif()
   string(APPEND body "    {\"${name}\", R\"rg_embed(${text})rg_embed\"},\n")
 endforeach()
-string(APPEND body "  };\n  return f;\n}\n}  // namespace ${NAMESPACE}\n")
+string(APPEND body "  };\n  return f;\n}\n")
+string(APPEND body "const std::vector<std::pair<std::string, std::string>>& paths() {\n")
+string(APPEND body "  static const std::vector<std::pair<std::string, std::string>> p = {\n")
+foreach(path IN LISTS FILES)
+  get_filename_component(name "${path}" NAME)
+  set(rel "${path}")
+  if(ROOT)
+    file(RELATIVE_PATH rel "${ROOT}" "${path}")
+  endif()
+  string(APPEND body "    {\"${name}\", \"${rel}\"},\n")
+endforeach()
+string(APPEND body "  };\n  return p;\n}\n}  // namespace ${NAMESPACE}\n")
 file(WRITE "${OUT}.tmp" "${body}")
 file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
 file(REMOVE "${OUT}.tmp")

@@ -277,6 +277,30 @@ TEST_CASE("compile: a broken template surfaces the GPU compiler's log") {
   }
 }
 
+TEST_CASE("compile: an error in a template names the template file and line (#line)") {
+  // Line 3 of the family's template breaks; every compiler that can run here must say so.
+  const std::string original = template_text("rope_kv.hip");
+  const size_t second = original.find('\n', original.find('\n') + 1);
+  override_template_for_testing("rope_kv.hip", original.substr(0, second + 1) + "int broken = undefined_name_here;\n" +
+                                                   original.substr(second + 1));
+  for (const char* name : {"host-cxx", "clang-amdgpu", "nvrtc"}) {
+    const Compiler* c = usable(name);
+    if (!c) continue;
+    const char* target = std::string(name) == "nvrtc" ? "sm_90" : std::string(name) == "host-cxx" ? "host" : "gfx1100";
+    try {
+      c->compile(generate(parse_spec_line("").spec, parse_target(target)), {});
+      FAIL("no error from " << name);
+    } catch (const Error& e) {
+      const std::string w = e.what();
+      CAPTURE(w);
+      // file:line (gcc, clang) or file(line) (NVRTC)
+      CHECK((w.find("src/families/rope_kv/rope_kv.hip:3") != std::string::npos ||
+             w.find("src/families/rope_kv/rope_kv.hip(3)") != std::string::npos));
+    }
+  }
+  override_template_for_testing("rope_kv.hip", "");
+}
+
 TEST_CASE("compile: AMD ISA has 128-bit global loads and stores, no scratch (default spec)") {
   const Compiler* c = usable("clang-amdgpu");
   if (!c) return;

@@ -190,7 +190,9 @@ TEST_CASE("errors: compiler selection and compile failures") {
     CHECK(e.kind() == ErrorKind::Compile);
     CHECK(w.find("host-cxx failed to compile ropegen_rope_") != std::string::npos);
     CHECK(w.find("compiler log:") != std::string::npos);
-    CHECK(w.find("this is not C++") != std::string::npos);  // the log quotes the bad line
+    // The log names the bad line by its template (#line): the compiler quotes it from the
+    // overridden text, or from the template file when one is at that path from its cwd.
+    CHECK((w.find("this is not C++") != std::string::npos || w.find("templates/rope_common.h:1:") != std::string::npos));
     CHECK(w.find("options: c++") != std::string::npos);
     CHECK(!e.context("source").empty());
     CHECK(e.context("target") == "host");

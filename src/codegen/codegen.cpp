@@ -19,6 +19,7 @@ namespace ropegen {
 namespace embedded {
 // Defined in the build-generated templates_embedded.cpp.
 extern const std::vector<std::pair<std::string, std::string>>& files();
+extern const std::vector<std::pair<std::string, std::string>>& paths();
 }  // namespace embedded
 
 namespace {
@@ -65,6 +66,12 @@ const std::string& template_text(const std::string& name) {
     if (it != overrides().end()) return it->second;
   }
   for (const auto& f : embedded::files())
+    if (f.first == name) return f.second;
+  throw Error(ErrorKind::Codegen, "no embedded template named '" + name + "'");
+}
+
+const std::string& template_path(const std::string& name) {
+  for (const auto& f : embedded::paths())
     if (f.first == name) return f.second;
   throw Error(ErrorKind::Codegen, "no embedded template named '" + name + "'");
 }
@@ -318,8 +325,15 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << " tasks/token=" << plan.num_tasks << " block=" << plan.block_threads << "\n"
      << "// family: " << family.name << "\n";
   const Dialect& dialect = dialect_for(target.vendor);
+  // #line directives: a compile error names the template file and line it came from; the
+  // lines generated here are numbered as in the dumped source (<entry>.<arch>.hip).
+  const std::string generated_file = out.entry + "." + target.arch + ".hip";
   auto paste = [&](const std::string& name) {
-    os << "\n// ---- " << name << " ----\n" << template_text(name);
+    const std::string& text = template_text(name);
+    os << "\n// ---- " << name << " ----\n#line 1 \"" << template_path(name) << "\"\n" << text;
+    if (text.empty() || text.back() != '\n') os << "\n";
+    const std::string so_far = os.str();
+    os << "#line " << std::count(so_far.begin(), so_far.end(), '\n') + 2 << " \"" << generated_file << "\"\n";
   };
   for (const auto& p : dialect.preludes) paste(p);
   os << "\n#define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block";

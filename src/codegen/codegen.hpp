@@ -64,6 +64,9 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
 
 /// Text of an embedded template or header, by file name ("rope_kv.hip", "kernel_args.h").
 const std::string& template_text(const std::string& name);
+/// The file an embedded template came from, relative to the source tree
+/// ("src/families/rope_kv/rope_kv.hip"): what the #line directives of generated source name.
+const std::string& template_path(const std::string& name);
 /// Names of all embedded templates.
 std::vector<std::string> template_names();
 

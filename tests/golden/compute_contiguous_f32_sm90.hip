@@ -5,6 +5,7 @@
 // family: rope_kv
 
 // ---- prelude_nvidia.h ----
+#line 1 "src/vendors/nvidia/prelude_nvidia.h"
 // Prelude for NVIDIA targets (NVRTC): CUDA's built-in indices and math, no includes.
 #define RG_DEVICE __device__ __forceinline__
 #define RG_KERNEL(threads) extern "C" __global__ void __launch_bounds__(threads)
@@ -63,8 +64,10 @@ RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
+#line 68 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- convert_nvidia.h ----
+#line 1 "src/vendors/nvidia/convert_nvidia.h"
 // f16/bf16 <-> fp32 with the hardware convert instructions, rounding to nearest even (bf16:
 // sm_80+; before that, integer code).
 RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
@@ -90,8 +93,10 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
 #endif
 }
+#line 97 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- sincos_portable.h ----
+#line 1 "templates/sincos_portable.h"
 // sin and cos of a float, the same code on every target: no device math library is
 // needed (AMD builds have none), no local memory is used (CUDA's sincosf keeps a stack
 // array for its slow path), and the host runs exactly what the GPUs run. Range reduction by pi/2 in double with a three-part constant
@@ -133,9 +138,11 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
+#line 142 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
+#line 1 "include/ropegen/kernel_args.h"
 /* ropegen kernel arguments: the one argument every generated kernel takes, by value.
  * C-compatible and free of includes: the same text is compiled into the generated kernels
  * (NVRTC, hipRTC, clang, host C++) and by the callers that fill it in. It is the single
@@ -234,8 +241,10 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
+#line 245 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- rope_common.h ----
+#line 1 "templates/rope_common.h"
 // Storage types shared by all kernels. Everything computes in fp32; a value is rounded
 // once, to nearest even, when it is stored. The bit conversions (rg_*_bits_*) come from
 // the target's convert_*.h: hardware instructions where the target has them, integer code
@@ -273,6 +282,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
+#line 286 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -350,6 +360,7 @@ RG_DEVICE rg_segment row_segment(int i) {
 }  // namespace rg_spec
 
 // ---- rows.h ----
+#line 1 "templates/rows.h"
 // Row helpers every family shares: raw vectors of VEC elements, fp8 stores, position
 // rows, and the cos/sin values of a token. Codegen binds the constants (namespace rg_spec)
 // they read; the family templates follow this file.
@@ -560,8 +571,10 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
+#line 575 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- rope_kv.hip ----
+#line 1 "src/families/rope_kv/rope_kv.hip"
 // RoPE and KV-cache append for a whole batch in one launch.
 //
 // Codegen binds the constants of namespace rg_spec (head sizes, dtype, vector width,
@@ -847,6 +860,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
+#line 864 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_a4629acb682c(ropegen_kernel_args args) {

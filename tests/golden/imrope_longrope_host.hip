@@ -5,6 +5,7 @@
 // family: rope_kv
 
 // ---- prelude_host.h ----
+#line 1 "src/vendors/host/prelude_host.h"
 // Prelude for the host target: the generated kernel runs as plain C++ on the CPU.
 // A launch runs the blocks in turn, and a block's threads one after another on the
 // launching thread's own stack, until one of them calls rg_barrier(). From there the rest
@@ -221,8 +222,10 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kern
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
+#line 226 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- raw_vector_ext.h ----
+#line 1 "templates/raw_vector_ext.h"
 // Raw types of 16, 8, 4 and 2 bytes for compilers with GCC/clang vector extensions (AMD
 // targets and the host): a vector load or store is one memory instruction
 // (global_load_b128 / global_load_dwordx4 on AMD). NVIDIA uses CUDA's uint4/uint2 instead.
@@ -242,8 +245,10 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
+#line 249 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- convert_bf16_soft.h ----
+#line 1 "templates/convert_bf16_soft.h"
 // bf16 <-> fp32 in integer code (targets without a bf16 convert instruction).
 RG_DEVICE float rg_bf16_bits_to_f32(unsigned b) { return rg_as_float(b << 16); }
 RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
@@ -251,8 +256,10 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40u;  // NaN stays a quiet NaN
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;                    // round to nearest even
 }
+#line 260 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- convert_f16_soft.h ----
+#line 1 "templates/convert_f16_soft.h"
 // f16 <-> fp32 in integer code (the host target; exact IEEE rounding to nearest even).
 RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
   const unsigned sign = (b & 0x8000u) << 16;
@@ -291,8 +298,10 @@ RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   }
   return sign | h;
 }
+#line 302 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- sincos_portable.h ----
+#line 1 "templates/sincos_portable.h"
 // sin and cos of a float, the same code on every target: no device math library is
 // needed (AMD builds have none), no local memory is used (CUDA's sincosf keeps a stack
 // array for its slow path), and the host runs exactly what the GPUs run. Range reduction by pi/2 in double with a three-part constant
@@ -334,9 +343,11 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
+#line 347 "ropegen_rope_b415ccdd6501.host.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
+#line 1 "include/ropegen/kernel_args.h"
 /* ropegen kernel arguments: the one argument every generated kernel takes, by value.
  * C-compatible and free of includes: the same text is compiled into the generated kernels
  * (NVRTC, hipRTC, clang, host C++) and by the callers that fill it in. It is the single
@@ -435,8 +446,10 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
+#line 450 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_common.h ----
+#line 1 "templates/rope_common.h"
 // Storage types shared by all kernels. Everything computes in fp32; a value is rounded
 // once, to nearest even, when it is stored. The bit conversions (rg_*_bits_*) come from
 // the target's convert_*.h: hardware instructions where the target has them, integer code
@@ -474,6 +487,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
+#line 491 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -548,6 +562,7 @@ RG_DEVICE rg_segment row_segment(int i) {
 }  // namespace rg_spec
 
 // ---- rows.h ----
+#line 1 "templates/rows.h"
 // Row helpers every family shares: raw vectors of VEC elements, fp8 stores, position
 // rows, and the cos/sin values of a token. Codegen binds the constants (namespace rg_spec)
 // they read; the family templates follow this file.
@@ -758,8 +773,10 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
+#line 777 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
+#line 1 "src/families/rope_kv/rope_kv.hip"
 // RoPE and KV-cache append for a whole batch in one launch.
 //
 // Codegen binds the constants of namespace rg_spec (head sizes, dtype, vector width,
@@ -1045,6 +1062,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
+#line 1066 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

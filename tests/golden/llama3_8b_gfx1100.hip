@@ -5,6 +5,7 @@
 // family: rope_kv
 
 // ---- prelude_amd.h ----
+#line 1 "src/vendors/amd/prelude_amd.h"
 // Prelude for AMD targets. Uses clang's AMDGPU builtins only, so the same text compiles
 // with hipRTC (which predefines the HIP keywords) and with clang -nogpuinc -nogpulib
 // (which does not, and has no ROCm device library for gfx11 here).
@@ -66,8 +67,10 @@ template <class T> RG_DEVICE T rg_load(const T* p) {
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
   *(__attribute__((address_space(1))) T*)p = v;
 }
+#line 71 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- raw_vector_ext.h ----
+#line 1 "templates/raw_vector_ext.h"
 // Raw types of 16, 8, 4 and 2 bytes for compilers with GCC/clang vector extensions (AMD
 // targets and the host): a vector load or store is one memory instruction
 // (global_load_b128 / global_load_dwordx4 on AMD). NVIDIA uses CUDA's uint4/uint2 instead.
@@ -87,8 +90,10 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
+#line 94 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- convert_bf16_amd.h ----
+#line 1 "src/vendors/amd/convert_bf16_amd.h"
 // bf16 <-> fp32 in integer code for AMD: the same results as templates/convert_bf16_soft.h,
 // with the NaN case as a select rather than an early return. From the early return the
 // compilers make a branch per converted element (exec-mask save, two paths, restore); the
@@ -101,8 +106,10 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   const unsigned rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // round to nearest even
   return (x & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
 }
+#line 110 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- convert_f16_amd.h ----
+#line 1 "src/vendors/amd/convert_f16_amd.h"
 // f16 <-> fp32 with the hardware convert instructions (v_cvt_f16_f32 rounds to nearest even).
 RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
   return static_cast<float>(__builtin_bit_cast(_Float16, static_cast<unsigned short>(b)));
@@ -110,8 +117,10 @@ RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
 RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   return __builtin_bit_cast(unsigned short, static_cast<_Float16>(f));
 }
+#line 121 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- sincos_portable.h ----
+#line 1 "templates/sincos_portable.h"
 // sin and cos of a float, the same code on every target: no device math library is
 // needed (AMD builds have none), no local memory is used (CUDA's sincosf keeps a stack
 // array for its slow path), and the host runs exactly what the GPUs run. Range reduction by pi/2 in double with a three-part constant
@@ -153,9 +162,11 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
+#line 166 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
+#line 1 "include/ropegen/kernel_args.h"
 /* ropegen kernel arguments: the one argument every generated kernel takes, by value.
  * C-compatible and free of includes: the same text is compiled into the generated kernels
  * (NVRTC, hipRTC, clang, host C++) and by the callers that fill it in. It is the single
@@ -254,8 +265,10 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
+#line 269 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_common.h ----
+#line 1 "templates/rope_common.h"
 // Storage types shared by all kernels. Everything computes in fp32; a value is rounded
 // once, to nearest even, when it is stored. The bit conversions (rg_*_bits_*) come from
 // the target's convert_*.h: hardware instructions where the target has them, integer code
@@ -293,6 +306,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
+#line 310 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -357,6 +371,7 @@ RG_DEVICE rg_segment row_segment(int i) {
 }  // namespace rg_spec
 
 // ---- rows.h ----
+#line 1 "templates/rows.h"
 // Row helpers every family shares: raw vectors of VEC elements, fp8 stores, position
 // rows, and the cos/sin values of a token. Codegen binds the constants (namespace rg_spec)
 // they read; the family templates follow this file.
@@ -567,8 +582,10 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
+#line 586 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
+#line 1 "src/families/rope_kv/rope_kv.hip"
 // RoPE and KV-cache append for a whole batch in one launch.
 //
 // Codegen binds the constants of namespace rg_spec (head sizes, dtype, vector width,
@@ -854,6 +871,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
+#line 875 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

@@ -5,6 +5,7 @@
 // family: mla
 
 // ---- prelude_nvidia.h ----
+#line 1 "src/vendors/nvidia/prelude_nvidia.h"
 // Prelude for NVIDIA targets (NVRTC): CUDA's built-in indices and math, no includes.
 #define RG_DEVICE __device__ __forceinline__
 #define RG_KERNEL(threads) extern "C" __global__ void __launch_bounds__(threads)
@@ -63,8 +64,10 @@ RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
+#line 68 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_nvidia.h ----
+#line 1 "src/vendors/nvidia/convert_nvidia.h"
 // f16/bf16 <-> fp32 with the hardware convert instructions, rounding to nearest even (bf16:
 // sm_80+; before that, integer code).
 RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
@@ -90,8 +93,10 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
 #endif
 }
+#line 97 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- sincos_portable.h ----
+#line 1 "templates/sincos_portable.h"
 // sin and cos of a float, the same code on every target: no device math library is
 // needed (AMD builds have none), no local memory is used (CUDA's sincosf keeps a stack
 // array for its slow path), and the host runs exactly what the GPUs run. Range reduction by pi/2 in double with a three-part constant
@@ -133,9 +138,11 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
+#line 142 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
+#line 1 "include/ropegen/kernel_args.h"
 /* ropegen kernel arguments: the one argument every generated kernel takes, by value.
  * C-compatible and free of includes: the same text is compiled into the generated kernels
  * (NVRTC, hipRTC, clang, host C++) and by the callers that fill it in. It is the single
@@ -234,8 +241,10 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
+#line 245 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
+#line 1 "templates/rope_common.h"
 // Storage types shared by all kernels. Everything computes in fp32; a value is rounded
 // once, to nearest even, when it is stored. The bit conversions (rg_*_bits_*) come from
 // the target's convert_*.h: hardware instructions where the target has them, integer code
@@ -273,8 +282,10 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
+#line 286 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
+#line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
 // fp32 -> OCP fp8 (e4m3, e5m2) with cvt.rn.satfinite (sm_89+, PTX ISA 7.8): round to
 // nearest even, finite overflow and inf to the largest finite value, the sign of zero
 // kept, as templates/fp8.h's integer code. NaN: the instruction may keep the input's sign
@@ -301,8 +312,10 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
+#line 316 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
+#line 1 "templates/fp8.h"
 // fp8 storage (rope-math.md, "fp8 formats"): fp32 -> code is saturate(round_nearest_even(x)),
 // code -> fp32 is exact. Four formats: OCP e4m3 (e4m3fn) and e5m2; FNUZ e4m3fnuz and
 // e5m2fnuz (AMD gfx942). For every float input the encoders give:
@@ -391,6 +404,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
+#line 408 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -452,6 +466,7 @@ using CacheElem = unsigned char;
 }  // namespace rg_spec
 
 // ---- rows.h ----
+#line 1 "templates/rows.h"
 // Row helpers every family shares: raw vectors of VEC elements, fp8 stores, position
 // rows, and the cos/sin values of a token. Codegen binds the constants (namespace rg_spec)
 // they read; the family templates follow this file.
@@ -662,8 +677,10 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
+#line 681 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
+#line 1 "src/families/mla/mla.hip"
 // DeepSeek MLA: RoPE on q's rope part in place, and the cache row kv_c || rotated k_pe.
 //
 // Per token: q [q_heads, HEAD_DIM] with the rotated stretch [ROTARY_OFFSET, + ROTARY_DIM)
@@ -759,6 +776,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
+#line 780 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {
