@@ -291,12 +291,16 @@ class Kernel:
                 raise ArgumentError(name, f"has shape {list(dims)}, expected {_fmt_shape(want)}"
                                           + (" or [num_tokens, " + str(_prod(want[1:])) + "]"
                                              if len(want) > 2 and want[0] == "tokens" else ""))
-            if want and want[0] == "tokens":
+            # num_tokens is the token dimension every argument shares (positions of mrope/imrope:
+            # [3, tokens], its second), so no argument holds fewer tokens than the kernel reads.
+            for i, w in enumerate(want[:len(dims)]):
+                if w != "tokens":
+                    continue
                 if tokens_from is None:
                     tokens_from = name
-                    ints[_TOKENS] = dims[0]
-                elif dims[0] != ints[_TOKENS]:
-                    raise ArgumentError(name, f"has {dims[0]} tokens, but {tokens_from} has {ints[_TOKENS]}")
+                    ints[_TOKENS] = dims[i]
+                elif dims[i] != ints[_TOKENS]:
+                    raise ArgumentError(name, f"has {dims[i]} tokens, but {tokens_from} has {ints[_TOKENS]}")
             stride_field = a.get("stride")
             first = 1 if stride_field else 0
             # q, k, v given as [tokens, heads, head_dim] with padded heads (vLLM's layout):

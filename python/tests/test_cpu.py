@@ -388,6 +388,17 @@ class Layout(unittest.TestCase):
               slot_mapping=np.zeros(5, np.int32), cos_sin_cache=table)
         self.assertIn("holds no cache slot", str(e.exception))
 
+    def test_mrope_positions_hold_every_token(self):
+        """positions = mrope: [3, tokens]; a second dimension other than q's token count is
+        refused (the kernel would read rows num_tokens apart, past a shorter array)."""
+        k = ropegen.kernel("op=rope head_dim=64 q_heads=2 kv_heads=1 dtype=f32 positions=mrope(sections=[8,12,12])",
+                           device="cpu")
+        q, table = np.ones((5, 2, 64), np.float32), np.ones((16, 64), np.float32)
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(q=q, positions=np.zeros((3, 2), np.int32), cos_sin_cache=table)
+        self.assertIn("has 2 tokens, but q has 5", str(e.exception))
+        k(q=q, positions=np.zeros((3, 5), np.int32), cos_sin_cache=table)
+
     def test_contiguous_hnd_max_seq_4_slots_0_to_7(self):
         """Issue 26: a [kv_heads = 2, max_seq = 4, head_dim] cache and slots 0..7: slots 4..7
         would land in head 1's rows (head 0) and past the cache (head 1). cache_slots = 4 from

@@ -25,7 +25,7 @@
 //! let k = ctx.kernel("op=rope_kv_append head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=contiguous(order=hnd)")?;
 //! let [q, key, v, kc, vc, pos, cos, sin] = ptrs.map(|p| unsafe { DevicePtr::new(p) });   // engine's device memory
 //! let args = Args::new(n).q(q, 32 * 128).k(key, 8 * 128).v(v, 8 * 128).positions(pos)
-//!     .cos_sin(cos, sin, 64).caches(kc, vc).max_seq(4096);
+//!     .cos_sin(cos, sin, 64).caches(kc, vc).max_seq(4096).limits(4096, 8192);
 //! k.launch(&args, unsafe { Stream::from_raw(stream) })?;   // Err(ropegen::Error): status, fault, message
 //! println!("{:?} {}", k.info(), k.describe());             // plan, alignments, entry, target, origin; JSON
 //! # Ok(()) }
@@ -36,11 +36,13 @@
 //! kernel takes and every required one is set (by walking the pointer fields of the
 //! argument block's layout table, so a field added to the block needs no change here),
 //! that nothing the kernel writes was passed read-only, a host slice's element type and
-//! length against the kernel's argument shapes, positions inside the cos/sin tables and
-//! slots inside the cache when those are host slices, and that host slices go only to
-//! host kernels. The C library checks the rest
-//! before every launch (null pointers, strides, alignment, the argument block's ABI).
-//! Device pointers ([`DevicePtr`]) are unchecked beyond that: their constructor is unsafe.
+//! length against the kernel's argument shapes, and that host slices go only to host
+//! kernels. Every launch passes the limits `cache_slots` and `table_rows` from the sizes of
+//! the caches and tables it knows (or [`Args::limits`]): the kernel skips a token whose slot
+//! is past the cache or whose position is outside the table. The C library checks the rest
+//! before every launch (null pointers, strides, alignment, the limits, the argument block's
+//! ABI). Device pointers of unknown size ([`DevicePtr::new`]) are unchecked beyond that:
+//! their constructor is unsafe.
 
 use std::ffi::{CStr, CString};
 use std::fmt;
@@ -755,6 +757,11 @@ impl Kernel {
             let stride = r.stride.as_deref().and_then(|s| integer_field(&args.raw, s)).unwrap_or(0);
             let need = match r.shape.first() {
                 Some(Dim::Tokens) if r.shape.len() == 1 => n,
+                // positions = mrope/imrope: [rows, tokens], positions_stride (0: num_tokens) apart
+                Some(Dim::Fixed(rows)) if r.shape.len() == 2 && r.shape[1] == Dim::Tokens => {
+                    let apart = integer_field(&args.raw, "positions_stride").filter(|&s| s > 0).unwrap_or(n);
+                    (*rows as usize).saturating_sub(1).saturating_mul(apart).saturating_add(n)
+                }
                 // Saturating: a huge stride must fail the check, not wrap around it.
                 Some(Dim::Tokens) => (n - 1).saturating_mul(stride.max(fixed)).saturating_add(fixed),
                 // cos / sin: [positions, rotary_dim / 2]: at least one row

@@ -372,3 +372,27 @@ fn device_buffer_indices_are_checked_on_the_host() {
     let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
     assert!(e.message().contains("'cos' holds 25 elements"), "{}", e.message());
 }
+
+#[test]
+fn mrope_positions_hold_every_token() {
+    // positions = mrope: [3, tokens] rows num_tokens apart; 3 x 2 positions for 5 tokens are
+    // refused before the launch (the kernel would read past them).
+    let ctx = Context::new("host", -1).unwrap();
+    let kernel =
+        ctx.kernel("op=rope head_dim=64 q_heads=2 kv_heads=1 dtype=f32 positions=mrope(sections=[8,12,12])").unwrap();
+    let (cos, sin) = tables(16, 64);
+    let (c, s) = (Aligned::from_slice(&cos), Aligned::from_slice(&sin));
+    let mut q = Aligned::from_slice(&random(5 * 128, 12));
+    let short: Vec<i32> = vec![0; 6];
+    let args = Args::new(5).q(&mut q[..], 128).positions(&short[..]).cos_sin(&c[..], &s[..], 32);
+    let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
+    assert!(e.message().contains("'positions' holds 6 elements but 5 tokens need at least 15"), "{}", e.message());
+    // Rows 8 apart (positions_stride): 2 * 8 + 5 = 21 elements.
+    let wide: Vec<i32> = vec![0; 20];
+    let args = Args::new(5).q(&mut q[..], 128).positions(&wide[..]).positions_stride(8).cos_sin(&c[..], &s[..], 32);
+    let e = kernel.launch(&args, Stream::DEFAULT).unwrap_err();
+    assert!(e.message().contains("need at least 21"), "{}", e.message());
+    let full: Vec<i32> = vec![0; 15];
+    let args = Args::new(5).q(&mut q[..], 128).positions(&full[..]).cos_sin(&c[..], &s[..], 32);
+    kernel.launch(&args, Stream::DEFAULT).unwrap();
+}
