@@ -13,7 +13,11 @@
 // kernels beside ropegen's rope and kv_append). A fused row whose spec key the build does
 // not know is skipped with a printed note.
 //
-//   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR]
+//   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR] [--no-limits]
+//
+// Every launch passes the limits cache_slots and table_rows (as the Python and Rust bindings
+// do; every index is in range); --no-limits leaves them 0 for kernels without checks = bounds
+// (a C caller that sets none), so the compare's cost can be read off two runs.
 //
 // The CSV goes beside the executable (the build tree's bench/) unless --csv says where, never
 // to the working directory; kernels are compiled into a private cache directory there too,
@@ -45,6 +49,7 @@ using namespace ropegen;
 namespace {
 
 constexpr double kL2Bytes = 50.0 * 1024 * 1024;  // H100: 50 MiB
+bool g_limits = true;  // pass cache_slots and table_rows (--no-limits: 0 unless checks = bounds)
 
 }  // namespace
 
@@ -68,6 +73,7 @@ struct Options {
   std::string csv;        // default: <directory of the executable>/kernel_bench.csv
   std::string cache_dir;  // default: <directory of the executable>/bench-cache
   bool sweep = false;  // try launch plans for the Llama shape instead of the full table
+  bool no_limits = false;  // leave cache_slots and table_rows 0 (checks = none kernels)
 };
 
 double median(std::vector<double> v) {
@@ -124,8 +130,9 @@ struct Workload {
     a.q_stride = static_cast<long long>(spec.q_heads) * spec.head_dim;
     a.k_stride = a.v_stride = static_cast<long long>(spec.kv_heads) * spec.head_dim;
     a.max_seq = cache_slots;
-    a.cache_slots = cache_slots;  // paged(block = 16) and contiguous alike: a multiple of 16
-    a.table_rows = tokens;        // the table holds positions 0 .. tokens - 1
+    const bool limits = g_limits || spec.checks == Checks::Bounds;
+    a.cache_slots = limits ? cache_slots : 0;  // paged(block = 16) and contiguous alike: a multiple of 16
+    a.table_rows = limits ? tokens : 0;        // the table holds positions 0 .. tokens - 1
     a.bounds_error = static_cast<unsigned long long*>(bounds.p);
     a.seq_lens = seq_lens.p;  // null unless the spec reads it
     if (spec.op == Op::MlaRopeAppend) {  // k = k_pe [T, rot], v = kv_c [T, kv_lora]; one cache of rows
@@ -392,7 +399,8 @@ void check_baselines(Runtime& rt, void* stream, const KernelSpec& s, const Kerne
   a.slot_mapping = dslots.p;
   a.k_cache = dkc.p;
   a.v_cache = dvc.p;
-  a.max_seq = a.cache_slots = slots_n;
+  a.max_seq = slots_n;
+  a.cache_slots = g_limits ? slots_n : 0;
   ropegen_kernel_args n = a;
   n.q_norm_weight = dqw.p;
   n.k_norm_weight = dkw.p;
@@ -1010,12 +1018,14 @@ bool parse_options(int argc, char** argv, Options& o) {
     else if (a == "--csv" && i + 1 < argc) o.csv = argv[++i];
     else if (a == "--sweep") o.sweep = true;
     else if (a == "--cache-dir" && i + 1 < argc) o.cache_dir = argv[++i];
+    else if (a == "--no-limits") o.no_limits = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR]\n"
+                   "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR] [--no-limits]\n"
                    "  --sweep      try launch plans for the Llama shape instead of the full table\n"
                    "  --csv        where to write the results (default %s)\n"
-                   "  --cache-dir  private cache for the benchmark's kernels (default %s)\n",
+                   "  --cache-dir  private cache for the benchmark's kernels (default %s)\n"
+                   "  --no-limits  pass cache_slots = table_rows = 0 (no limit) to kernels without checks = bounds\n",
                    argv[0], o.csv.c_str(), o.cache_dir.c_str());
       return false;
     }
@@ -1029,6 +1039,7 @@ int run(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   Bench b;
   if (!parse_options(argc, argv, b.o)) return 2;
+  g_limits = !b.o.no_limits;
   b.prefill = b.o.quick ? 256 : 8192;
   // Every Jit of this process (the Context's and the sweep's) reads its options from the
   // environment: point them at the private cache.

@@ -73,6 +73,33 @@ RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
   return static_cast<long long>(static_cast<const Index*>(a.positions)[r * stride + t]);
 }
 
+// The limits of kernel_args.h (table_rows, cache_slots): a token with a position outside the
+// cos/sin table or a slot at or past the cache is skipped whole, in every checks mode, before
+// anything is read through that index. A limit of 0 is no limit: one compare with 0, as before
+// limits existed. checks = bounds requires both limits it can use, also refuses a negative
+// position with computed cos/sin, and records the first such token.
+
+// Whether a position row of token t lies outside [0, table_rows) (cos_sin = table and
+// table_rows > 0), or is negative (computed cos/sin, checks = bounds); `value`: the first row's.
+RG_DEVICE bool position_outside(const ropegen_kernel_args& a, long long t, long long& value) {
+  if (!ROTATES || !(CHECKED || (COS_SIN_TABLE && a.table_rows > 0))) return false;
+  bool out = false;
+#pragma unroll
+  for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is the one reported
+    const long long pos = position(a, t, r);
+    if (COS_SIN_TABLE ? static_cast<unsigned long long>(pos) >= static_cast<unsigned long long>(a.table_rows) : pos < 0) {
+      out = true;
+      value = pos;
+    }
+  }
+  return out;
+}
+
+// Whether a slot lies at or past the cache (cache_slots > 0); a negative slot is padding.
+RG_DEVICE bool slot_outside(const ropegen_kernel_args& a, long long slot) {
+  return a.cache_slots > 0 && slot >= a.cache_slots;
+}
+
 // The position row frequency index j reads (rope-math.md, multimodal RoPE).
 RG_DEVICE int row_of(int j) {
   if (POSITION_ROWS == 1) return 0;

@@ -350,3 +350,89 @@ TEST_CASE("api: checks = bounds skips out-of-range tokens and records the first"
   CHECK(bad.outputs.back().name == "bounds");
   CHECK(bad.outputs.back().first_failure.find("recorded a bounds violation: token 2, slot") != std::string::npos);
 }
+
+TEST_CASE("api: contiguous(order = hnd) with max_seq 4 and slots 0..7 writes no other head's rows") {
+  // Issue 26, item 4: slots 4..7 of a [kv_heads = 2, max_seq = 4, head_dim] cache would land in
+  // head 1's rows (head 0) and past the cache (head 1). They are skipped: without cache_slots
+  // like padding (the cache row only), with cache_slots = max_seq the whole token.
+  auto ctx = Context::open("host");
+  Runtime& rt = ctx->runtime();
+  const int D = 64, KV = 2, HQ = 2, MAX_SEQ = 4, T = 8, ROWS = 16, HALF = 32;
+  auto values = [](size_t n, float base) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = base + 0.001f * static_cast<float>(i % 997);
+    return v;
+  };
+  const std::vector<float> q0 = values(T * HQ * D, 1.0f), k0 = values(T * KV * D, 2.0f), v0 = values(T * KV * D, 3.0f);
+  // The cache and, after it, as many slack rows again: none of them may change.
+  const std::vector<float> cache0 = values(2 * KV * MAX_SEQ * D, -1.0f);
+  std::vector<float> table(2 * ROWS * HALF);
+  for (int p = 0; p < ROWS; ++p)
+    for (int j = 0; j < HALF; ++j) {
+      table[p * HALF + j] = std::cos(0.1f * p * (j + 1));
+      table[(ROWS + p) * HALF + j] = std::sin(0.1f * p * (j + 1));
+    }
+  std::vector<int> idx(T);
+  for (int t = 0; t < T; ++t) idx[t] = t;
+  std::vector<void*> owned;
+  auto upload = [&](const void* data, size_t bytes) {
+    void* p = rt.alloc(bytes);
+    rt.copy_to_device(p, data, bytes);
+    owned.push_back(p);
+    return p;
+  };
+  auto download = [&](const void* p, size_t n) {
+    std::vector<float> v(n);
+    rt.copy_to_host(v.data(), p, n * sizeof(float));
+    return v;
+  };
+  for (const char* op : {"kv_append", "rope_kv_append"})
+    for (bool with_slots : {true, false})
+      for (long long cache_slots : {0, MAX_SEQ}) {
+        CAPTURE(op);
+        CAPTURE(with_slots);
+        CAPTURE(cache_slots);
+        const bool rope = std::string(op) == "rope_kv_append";
+        auto kernel = ctx->kernel(std::string("op=") + op + " head_dim=64 kv_heads=2" + (rope ? " q_heads=2" : "") +
+                                  " dtype=f32 cache=contiguous(order=hnd)");
+        ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+        a.num_tokens = T;
+        if (rope) {
+          a.q = upload(q0.data(), q0.size() * 4);
+          a.q_stride = HQ * D;
+          const float* tab = static_cast<const float*>(upload(table.data(), table.size() * 4));
+          a.cos = tab;
+          a.sin = tab + ROWS * HALF;
+          a.cos_sin_stride = HALF;
+        }
+        a.k = upload(k0.data(), k0.size() * 4);
+        a.v = upload(v0.data(), v0.size() * 4);
+        a.k_stride = a.v_stride = KV * D;
+        a.positions = upload(idx.data(), T * 4);
+        if (with_slots) a.slot_mapping = upload(idx.data(), T * 4);
+        a.k_cache = upload(cache0.data(), cache0.size() * 4);
+        a.v_cache = upload(cache0.data(), cache0.size() * 4);
+        a.max_seq = MAX_SEQ;
+        a.cache_slots = cache_slots;
+        kernel->launch(a);
+        rt.synchronize();
+        const std::vector<float> vc = download(a.v_cache, cache0.size());
+        // Slots 0..3 of each head hold tokens 0..3 of that head; nothing else changed.
+        std::vector<float> want = cache0;
+        for (int h = 0; h < KV; ++h)
+          for (int s = 0; s < MAX_SEQ; ++s)
+            std::copy(v0.begin() + (s * KV + h) * D, v0.begin() + (s * KV + h + 1) * D,
+                      want.begin() + (h * MAX_SEQ + s) * D);
+        CHECK(vc == want);
+        const std::vector<float> kc = download(a.k_cache, cache0.size());
+        CHECK(std::equal(kc.begin() + KV * MAX_SEQ * D, kc.end(), cache0.begin() + KV * MAX_SEQ * D));
+        if (rope) {
+          // Tokens 4..7: q rotated like padding without cache_slots, untouched with it.
+          const std::vector<float> q = download(a.q, q0.size());
+          for (int t = MAX_SEQ; t < T; ++t)
+            CHECK(std::equal(q.begin() + t * HQ * D, q.begin() + (t + 1) * HQ * D, q0.begin() + t * HQ * D) ==
+                  (cache_slots > 0));
+        }
+      }
+  for (void* p : owned) rt.free(p);
+}

@@ -272,6 +272,10 @@ TEST_CASE("errors: launch arguments are checked before launching") {
       {"argument 'slot_mapping' must be aligned to 4 bytes (the size of its i32 elements)",
        [](auto& a) { a.slot_mapping = reinterpret_cast<unsigned char*>(g_idx) + 1; }},
       {"argument 'cos_sin_stride' = 16 is smaller than rotary_dim / 2 = 32", [](auto& a) { a.cos_sin_stride = 16; }},
+      // The limits apply in every checks mode: 0 is none, a negative one or one past 2^56 is refused.
+      {"argument 'cache_slots' = -1 is negative (0 means no limit)", [](auto& a) { a.cache_slots = -1; }},
+      {"argument 'table_rows' = -5 is negative (0 means no limit)", [](auto& a) { a.table_rows = -5; }},
+      {"argument 'table_rows' = 72057594037927936 must be below 2^56", [](auto& a) { a.table_rows = 1LL << 56; }},
   };
   for (const auto& c : cases) {
     ropegen_kernel_args a = good();
@@ -324,8 +328,8 @@ TEST_CASE("errors: launch arguments are checked before launching") {
       {"argument 'bounds_error' must be aligned to 8 bytes (the size of its u64 elements)",
        [](auto& a) { a.bounds_error = reinterpret_cast<unsigned long long*>(reinterpret_cast<char*>(err) + 4); }},
       {"argument 'cache_slots' = 0 must be positive with checks = bounds", [](auto& a) { a.cache_slots = 0; }},
-      {"argument 'table_rows' = -1 must be positive with checks = bounds and cos_sin = table",
-       [](auto& a) { a.table_rows = -1; }},
+      {"argument 'table_rows' = 0 must be positive with checks = bounds and cos_sin = table",
+       [](auto& a) { a.table_rows = 0; }},
       {"argument 'cache_slots' = 72057594037927936 must be below 2^56", [](auto& a) { a.cache_slots = 1LL << 56; }},
   };
   for (const auto& c : checked_cases) {
@@ -333,8 +337,14 @@ TEST_CASE("errors: launch arguments are checked before launching") {
     c.mutate(a);
     expect_error([&] { ck->launch(a); }, ErrorKind::Launch, c.needle);
   }
-  // Without checks the three fields are ignored.
+  // Without checks the limits are optional (0: none) and bounds_error is not read.
   CHECK_NOTHROW(kernel->launch(good()));
+  {
+    ropegen_kernel_args a = good();
+    a.cache_slots = 64;
+    a.table_rows = 16;
+    CHECK_NOTHROW(kernel->launch(a));
+  }
   // A launch so large that rounding it up to whole blocks would overflow is refused.
   expect_error(
       [&] {

@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
     a.num_tokens = T;
     a.q_stride = QH * D;
     a.k_stride = a.v_stride = KVH * D;
+    a.cache_slots = blocks * B;  // the limits: a token past the cache or the table is skipped
+    a.table_rows = 64;
     kernel->launch(a, /*stream=*/nullptr);
     rt.synchronize();
     std::vector<unsigned short> vcache(zeros.size());

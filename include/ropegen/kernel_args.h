@@ -21,8 +21,9 @@ typedef struct ropegen_kernel_args {
 
   /* ---- per token: every op ---- */
   const void* positions;    /* index-typed, one per token */
-  const void* slot_mapping; /* index-typed cache slot per token, < 0 skips; optional for
-                               contiguous caches (then the position is the slot) */
+  const void* slot_mapping; /* index-typed cache slot per token, < 0 skips the cache write
+                               (padding); optional for contiguous caches (then the position
+                               is the slot); >= cache_slots: see the limits below */
 
   /* ---- activations: [tokens, heads, head_dim] rows, token stride in elements ---- */
   void* q;                  /* [tokens, q_heads, head_dim]; rotated in place (rope ops) unless
@@ -42,14 +43,20 @@ typedef struct ropegen_kernel_args {
   /* ---- KV cache: cache ops; layout from the spec's cache field ---- */
   void* k_cache;
   void* v_cache;
-  long long max_seq;        /* contiguous(order = hnd): slots per head in the cache */
+  long long max_seq;        /* contiguous(order = hnd): slots per head in the cache; a slot
+                               >= max_seq skips the cache write like padding */
 
-  /* ---- checks = bounds (ABI version 3); ignored otherwise ---- */
+  /* ---- limits (ABI version 3), read in every checks mode; 0: no limit. A token outside
+     them is skipped whole: q, k, q_out, k_out and the caches keep what they hold ---- */
   long long cache_slots;            /* slots the caches hold (paged: blocks * block;
-                                       contiguous: max_seq); slot >= cache_slots: skipped */
+                                       contiguous: max_seq; MLA: rows); cache ops: a slot
+                                       (the position without slot_mapping) >= cache_slots
+                                       is skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */
   long long table_rows;             /* positions the cos/sin table holds (cos_sin = table);
-                                       position < 0 or >= table_rows: skipped */
-  unsigned long long* bounds_error; /* device memory, 4 words zeroed by the caller:
+                                       a position (any row) < 0 or >= table_rows is
+                                       skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */
+  unsigned long long* bounds_error; /* checks = bounds only. Device memory, 4 words zeroed
+                                       by the caller:
                                        [0] = 1 once a violation was recorded, [1] = token,
                                        [2] = offending value (a signed 64-bit integer),
                                        [3] = limit | (kind << 56), kind 1 = position,

@@ -123,7 +123,9 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
  * the size the whole text needs. Bindings check their arguments from this, so a new spec
  * key or family needs no change in them. */
 ropegen_status ropegen_kernel_describe(const ropegen_kernel* kernel, char* buf, size_t len, size_t* needed);
-/* Checks the arguments, then launches on `stream` (CUstream / hipStream_t; NULL: default). */
+/* Checks the arguments, then launches on `stream` (CUstream / hipStream_t; NULL: default).
+ * Index values are not read on the host: set the limits cache_slots and table_rows
+ * (kernel_args.h) and the kernel skips a token whose slot or position lies past them. */
 ropegen_status ropegen_kernel_launch(const ropegen_kernel* kernel, const ropegen_kernel_args* args, void* stream);
 
 /* Device memory of the context's runtime (host runtime: aligned host memory). */

@@ -59,9 +59,11 @@ enum class CacheOrder { Hnd, Nhd };
 /// Programmatic dependent launch (NVIDIA sm_90+): overlap the kernel's start with the
 /// previous kernel in the stream; reads of q, k, v wait for it, indices and tables do not.
 enum class Pdl { Off, On };
-/// Checked mode for out-of-range buffer contents: with bounds, a token whose position is
-/// past the cos/sin table (or negative) or whose slot is past the cache is skipped and the
-/// first such token is recorded in the bounds_error buffer (ropegen_kernel_check).
+/// Checked mode for out-of-range buffer contents. In every mode a token whose position is
+/// outside the cos/sin table or whose slot is past the cache is skipped whole when the caller
+/// passes the limits (kernel_args.h: table_rows, cache_slots; 0: none). With bounds the limits
+/// are required, a negative position with computed cos/sin is skipped too, and the first
+/// skipped token is recorded in the bounds_error buffer (ropegen_kernel_check).
 enum class Checks { None, Bounds };
 
 /// Name of an enum value as written in the DSL ("rope_kv_append", "bf16", ...). The names

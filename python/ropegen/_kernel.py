@@ -1,6 +1,7 @@
 """Contexts, kernels, argument checks from the kernel's own description, and launches."""
 import ctypes
 import json
+import re
 import threading
 
 from . import _arrays, _registry
@@ -14,7 +15,9 @@ _contexts = {}  # (runtime, device) -> Context, the default-options contexts
 # Fields of the argument block filled from something other than a described pointer
 # argument: the header, num_tokens, and the size of a contiguous hnd cache.
 _TOKENS, _MAX_SEQ = "num_tokens", "max_seq"
-_CACHE_SLOTS, _TABLE_ROWS = "cache_slots", "table_rows"  # checks = bounds (ABI version 3)
+# The limits (ABI version 3), passed in every checks mode: the kernel skips a token whose slot
+# is past the caches or whose position is outside the cos/sin table.
+_CACHE_SLOTS, _TABLE_ROWS = "cache_slots", "table_rows"
 
 
 def _device_str(device):
@@ -203,6 +206,8 @@ class Kernel:
             if name != field:
                 self._aliases[name] = field
         self.mutated = tuple(f for f, a in self.arguments.items() if a["access"] in ("write", "read_write"))
+        block = re.search(r"cache=paged\(block=(\d+)", self.spec)
+        self._cache_block = int(block.group(1)) if block else 1  # slots per block of a paged cache
         tables = [f for f in ("cos", "sin") if f in self.arguments]
         self._half_rot = self.arguments["cos"]["shape"][1] if tables else None
         self._plans = {}
@@ -286,12 +291,16 @@ class Kernel:
                 raise ArgumentError(name, f"has shape {list(dims)}, expected {_fmt_shape(want)}"
                                           + (" or [num_tokens, " + str(_prod(want[1:])) + "]"
                                              if len(want) > 2 and want[0] == "tokens" else ""))
-            if want and want[0] == "tokens":
+            # num_tokens is the token dimension every argument shares (positions of mrope/imrope:
+            # [3, tokens], its second), so no argument holds fewer tokens than the kernel reads.
+            for i, w in enumerate(want[:len(dims)]):
+                if w != "tokens":
+                    continue
                 if tokens_from is None:
                     tokens_from = name
-                    ints[_TOKENS] = dims[0]
-                elif dims[0] != ints[_TOKENS]:
-                    raise ArgumentError(name, f"has {dims[0]} tokens, but {tokens_from} has {ints[_TOKENS]}")
+                    ints[_TOKENS] = dims[i]
+                elif dims[i] != ints[_TOKENS]:
+                    raise ArgumentError(name, f"has {dims[i]} tokens, but {tokens_from} has {ints[_TOKENS]}")
             stride_field = a.get("stride")
             first = 1 if stride_field else 0
             # q, k, v given as [tokens, heads, head_dim] with padded heads (vLLM's layout):
@@ -330,18 +339,28 @@ class Kernel:
                 if ints.get(_MAX_SEQ, dims[1]) != dims[1]:
                     raise ArgumentError(name, f"has {dims[1]} slots per head, but k_cache has {ints[_MAX_SEQ]}")
                 ints[_MAX_SEQ] = dims[1]
-            # checks = bounds: the slots the caches hold and the positions the table holds.
-            if "bounds_error" in self.arguments:
-                if field in ("k_cache", "v_cache") and _CACHE_SLOTS in _lib.KernelArgs.field_names:
-                    slots = _prod(dims) // self.arguments["k"]["min_stride"]
-                    if ints.get(_CACHE_SLOTS, slots) != slots:
-                        raise ArgumentError(name, f"holds {slots} slots, but k_cache holds {ints[_CACHE_SLOTS]}")
-                    ints[_CACHE_SLOTS] = slots
-                if field in ("cos", "sin") and _TABLE_ROWS in _lib.KernelArgs.field_names:
-                    ints[_TABLE_ROWS] = min(dims[0], ints.get(_TABLE_ROWS, dims[0]))
+            # The limits, in every checks mode: the slots the caches hold (the smaller cache's)
+            # and the positions the table holds. A cache or table with none is refused: a
+            # limit of 0 would mean no limit.
+            if field in ("k_cache", "v_cache") and _CACHE_SLOTS in _lib.KernelArgs.field_names:
+                slots = self._cache_slots(a, dims)
+                if slots == 0:
+                    raise ArgumentError(name, f"has shape {list(dims)}: it holds no cache slot")
+                ints[_CACHE_SLOTS] = min(slots, ints.get(_CACHE_SLOTS, slots))
+            if field in ("cos", "sin") and _TABLE_ROWS in _lib.KernelArgs.field_names:
+                if dims[0] == 0:
+                    raise ArgumentError(name, f"has shape {list(dims)}: it holds no position")
+                ints[_TABLE_ROWS] = min(dims[0], ints.get(_TABLE_ROWS, dims[0]))
         if tokens_from is None:
             ints[_TOKENS] = 0
         return ints
+
+    def _cache_slots(self, a, dims):
+        """Slots a cache of shape `dims` holds: its elements over one slot's (the fixed
+        dimensions of its description, less the block of a paged cache), e.g. [kv_heads,
+        max_seq, head_dim] -> max_seq, [blocks, block, kv_heads, head_dim] -> blocks * block."""
+        fixed = _prod(d for d in a["shape"] if isinstance(d, int))
+        return _prod(dims) // fixed * self._cache_block if fixed else 0
 
     def _check_addresses(self, views):
         for field, v in views.items():

@@ -356,6 +356,81 @@ class Layout(unittest.TestCase):
             k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, positions=np.array([0, 1, 2], np.int32),
               slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table)
 
+    def test_limits_skip_tokens_in_default_mode(self):
+        """checks = none: cache_slots and table_rows always come from the arrays' shapes; a
+        token whose slot is past the cache or whose position is outside the table is skipped
+        whole (q, k and the caches keep what they hold) instead of written out of bounds."""
+        k = ropegen.kernel("head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=paged(block=4)", device="cpu")
+        rng = np.random.default_rng(5)
+        q, kk, v = (rng.random((5, 1, 32), dtype=np.float32) for _ in range(3))
+        q0, k0 = q.copy(), kk.copy()
+        # The caches: 2 blocks of 4 slots, then a third block the kernel may not touch
+        # (the arrays given are views of the first two).
+        kc_all, vc_all = np.zeros((3, 4, 1, 32), np.float32), np.zeros((3, 4, 1, 32), np.float32)
+        angles = np.arange(8, dtype=np.float32)[:, None] * 0.1
+        table = np.concatenate([np.cos(angles).repeat(16, 1), np.sin(angles).repeat(16, 1)], axis=1)
+        # Token:     0  1  2   3   4
+        # position:  1  2  8  -1   3   (8 and -1 are outside the 8-row table)
+        # slot:      0  8  1   2   7   (8 is past the 8-slot cache)
+        k(q=q, k=kk, v=v, k_cache=kc_all[:2], v_cache=vc_all[:2], positions=np.array([1, 2, 8, -1, 3], np.int32),
+          slot_mapping=np.array([0, 8, 1, 2, 7], np.int32), cos_sin_cache=table)
+        for t in (1, 2, 3):
+            self.assertTrue(np.array_equal(q[t], q0[t]) and np.array_equal(kk[t], k0[t]), f"token {t} touched")
+        for t in (0, 4):
+            self.assertFalse(np.array_equal(q[t], q0[t]), f"token {t} not rotated")
+        vflat = vc_all.reshape(12, 32)
+        self.assertTrue(np.array_equal(vflat[0], v[0, 0]) and np.array_equal(vflat[7], v[4, 0]))
+        self.assertEqual(int(np.count_nonzero(vflat.any(axis=1))), 2, "only slots 0 and 7 written")
+        self.assertFalse(kc_all[2].any() or vc_all[2].any(), "the block past the cache was written")
+        # A cache that holds no slot cannot be a limit (0 means none): refused.
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(q=q, k=kk, v=v, k_cache=kc_all[:0], v_cache=vc_all[:0], positions=np.zeros(5, np.int32),
+              slot_mapping=np.zeros(5, np.int32), cos_sin_cache=table)
+        self.assertIn("holds no cache slot", str(e.exception))
+
+    def test_mrope_positions_hold_every_token(self):
+        """positions = mrope: [3, tokens]; a second dimension other than q's token count is
+        refused (the kernel would read rows num_tokens apart, past a shorter array)."""
+        k = ropegen.kernel("op=rope head_dim=64 q_heads=2 kv_heads=1 dtype=f32 positions=mrope(sections=[8,12,12])",
+                           device="cpu")
+        q, table = np.ones((5, 2, 64), np.float32), np.ones((16, 64), np.float32)
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(q=q, positions=np.zeros((3, 2), np.int32), cos_sin_cache=table)
+        self.assertIn("has 2 tokens, but q has 5", str(e.exception))
+        k(q=q, positions=np.zeros((3, 5), np.int32), cos_sin_cache=table)
+
+    def test_contiguous_hnd_max_seq_4_slots_0_to_7(self):
+        """Issue 26: a [kv_heads = 2, max_seq = 4, head_dim] cache and slots 0..7: slots 4..7
+        would land in head 1's rows (head 0) and past the cache (head 1). cache_slots = 4 from
+        the shape: those tokens are skipped whole; head 1's rows hold head 1's values."""
+        k = ropegen.kernel("op=kv_append head_dim=32 kv_heads=2 dtype=f32 cache=contiguous(order=hnd)", device="cpu")
+        rng = np.random.default_rng(6)
+        kk, v = rng.random((8, 2, 32), dtype=np.float32), rng.random((8, 2, 32), dtype=np.float32)
+        kc_all, vc_all = np.zeros((3, 4, 32), np.float32), np.zeros((3, 4, 32), np.float32)  # one head of slack
+        k(k=kk, v=v, k_cache=kc_all[:2], v_cache=vc_all[:2], slot_mapping=np.arange(8, dtype=np.int32))
+        for h in range(2):
+            self.assertTrue(np.array_equal(kc_all[h], kk[:4, h]) and np.array_equal(vc_all[h], v[:4, h]), f"head {h}")
+        self.assertFalse(kc_all[2].any() or vc_all[2].any(), "written past the cache")
+
+    def test_mla_slot_past_the_cache_skipped(self):
+        """MLA in the default mode: the cache of kv_c || k_pe rows gives cache_slots (2 blocks
+        of 4); slot 8 is skipped whole (q untouched)."""
+        k = ropegen.kernel("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=2 "
+                           "kv_lora_rank=64 dtype=f32 style=gptj cache=paged(block=4)", device="cpu")
+        rng = np.random.default_rng(7)
+        q = rng.random((2, 2, 96), dtype=np.float32)
+        kpe, kvc = rng.random((2, 32), dtype=np.float32), rng.random((2, 64), dtype=np.float32)
+        cache = np.zeros((3, 4, 96), np.float32)
+        angles = np.arange(8, dtype=np.float32)[:, None] * 0.1
+        table = np.concatenate([np.cos(angles).repeat(16, 1), np.sin(angles).repeat(16, 1)], axis=1)
+        q0 = q.copy()
+        k(q=q, k_pe=kpe, kv_c=kvc, k_cache=cache[:2], positions=np.array([1, 2], np.int32),
+          slot_mapping=np.array([3, 8], np.int32), cos_sin_cache=table)
+        self.assertTrue(np.array_equal(q[1], q0[1]))
+        self.assertFalse(np.array_equal(q[0], q0[0]))
+        self.assertTrue(np.array_equal(cache[0, 3, :64], kvc[0]))
+        self.assertEqual(int(np.count_nonzero(cache.reshape(12, 96).any(axis=1))), 1)
+
     def test_mla_rope_append(self):
         """DeepSeek MLA from Python: q_pe rotated in place (an identity turn here), the cache
         row kv_c || k_pe written at the token's slot, a negative slot skipped."""

@@ -303,6 +303,24 @@ double RowWriter::seq_len(long long token) const {
   return p.seq_lens.empty() ? 0 : static_cast<double>(p.seq_lens[static_cast<size_t>(token)]);
 }
 
+bool outside_limits(const Problem& p, long long t) {
+  const KernelSpec& s = p.spec;
+  const bool table = s.cos_sin.source == CosSinSource::Table;
+  if (s.uses_rope() && (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
+    const int rows = s.positions.kind == PositionsKind::Single ? 1 : 3;
+    const long long apart = p.positions_stride ? p.positions_stride : p.tokens;
+    for (int r = 0; r < rows; ++r) {
+      const long long pos = p.positions[static_cast<size_t>(r * apart + t)];
+      if (pos < 0 || (table && pos >= p.table_rows)) return true;
+    }
+  }
+  if (s.uses_cache() && p.cache_slots > 0) {
+    const long long slot = p.slots.empty() ? p.positions[static_cast<size_t>(t)] : p.slots[static_cast<size_t>(t)];
+    if (slot >= p.cache_slots) return true;
+  }
+  return false;
+}
+
 std::vector<Expected> expect(const Problem& p) {
   const KernelSpec& s = p.spec;
   const int bytes = dtype_bytes(s.dtype);

@@ -38,6 +38,8 @@ struct Problem {
   TensorView q_out, k_out;                          ///< out-of-place outputs (buffer -1: none)
   int k_cache = -1, v_cache = -1;                   ///< buffer indices
   long long max_seq = 0;                            ///< contiguous hnd
+  long long cache_slots = 0;                        ///< limit on slots (0: none), kernel_args.h
+  long long table_rows = 0;                         ///< limit on positions (0: none), cos_sin = table
   std::vector<long long> positions;                 ///< positions = mrope/imrope: 3 rows
   long long positions_stride = 0;                   ///< elements between rows; 0: tokens
   std::vector<long long> seq_lens;                  ///< per token (run-time length families)
@@ -99,6 +101,12 @@ class RowWriter {
   std::vector<Expected>& out;
   int bytes;  // of the activations
 };
+
+/// Whether token t lies outside the limits of the problem (kernel_args.h): a position row
+/// outside [0, table_rows) with cos_sin = table and table_rows > 0, a slot (the position
+/// without slots) at or past cache_slots > 0, and with checks = bounds a negative position.
+/// Such a token is skipped whole: every buffer keeps what it held.
+bool outside_limits(const Problem& p, long long t);
 
 /// Expected contents of every buffer after the op, with per-element error bounds:
 /// f32: 4u(|x0 c| + |x1 s|), u = 2^-24; f16/bf16: that plus one ulp of the dtype at the

@@ -223,12 +223,18 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
   if (spec.uses_cache() && spec.cache.kind == CacheKind::Contiguous && spec.cache.order == CacheOrder::Hnd &&
       a.max_seq <= 0)
     bad("argument 'max_seq' = " + std::to_string(a.max_seq) + " must be positive for a contiguous(order = hnd) cache");
+  // The limits (every checks mode; 0: none). Below 2^56: with checks = bounds a limit shares
+  // word 3 of bounds_error with the kind (bits 56..63), and one range for every mode.
+  constexpr long long kMaxLimit = 1LL << 56;
+  for (const auto& [name, value] : {std::pair<const char*, long long>{"cache_slots", a.cache_slots},
+                                    std::pair<const char*, long long>{"table_rows", a.table_rows}}) {
+    if (value < 0)
+      bad(std::string("argument '") + name + "' = " + std::to_string(value) +
+          " is negative (0 means no limit)");
+    if (value >= kMaxLimit)
+      bad(std::string("argument '") + name + "' = " + std::to_string(value) + " must be below 2^56");
+  }
   if (spec.checks == Checks::Bounds) {
-    // The limit shares word 3 of bounds_error with the kind (bits 56..63).
-    constexpr long long kMaxLimit = 1LL << 56;
-    if (a.cache_slots >= kMaxLimit || a.table_rows >= kMaxLimit)
-      bad(std::string("argument '") + (a.cache_slots >= kMaxLimit ? "cache_slots" : "table_rows") +
-          "' = " + std::to_string(a.cache_slots >= kMaxLimit ? a.cache_slots : a.table_rows) + " must be below 2^56");
     if (spec.uses_cache() && a.cache_slots <= 0)
       bad("argument 'cache_slots' = " + std::to_string(a.cache_slots) +
           " must be positive with checks = bounds (the slots the caches hold)");

@@ -908,9 +908,10 @@ const std::vector<SpecField>& spec_fields() {
                                         "stream finishes (NVIDIA sm_90+)",
                                         kAllOps, /*omit_default=*/true),
       enum_field<Checks, &KernelSpec::checks>("checks",
-                                              "bounds: skip a token whose position is past the cos/sin table or "
-                                              "negative, or whose slot is past the cache, and record the first "
-                                              "in bounds_error",
+                                              "bounds: require the limits (cache_slots, table_rows; they skip "
+                                              "out-of-range tokens in every mode), also skip a negative position "
+                                              "with computed cos/sin, and record the first skipped token in "
+                                              "bounds_error",
                                               kRowOps, /*omit_default=*/true),
       SpecField{"positions",
                 kPositionsValues,

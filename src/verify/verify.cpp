@@ -184,6 +184,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   const bool rope = s.uses_rope();
   long long max_pos = std::max<long long>(c.max_position, 1);
   long long cache_slots = 0;
+  std::vector<long long> planted;  // tokens out_of_range put outside the limits
   if (s.uses_cache()) {
     cache_slots = std::max<long long>(2 * T + 3, 8);
     if (s.cache.kind == CacheKind::Paged)
@@ -207,13 +208,22 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       for (long long t = 2; t < T; t += 3) idx[static_cast<size_t>(t)] = cache_slots + t % 8;
       max_pos = std::max(max_pos, cache_slots + 8);
     }
+    if (c.out_of_range) {  // slots at or past cache_slots (positions, when they are the slots)
+      auto& idx = p.slots.empty() ? p.positions : p.slots;
+      for (long long t = 2; t < T; t += 5) {
+        idx[static_cast<size_t>(t)] = cache_slots + t % 8;
+        planted.push_back(t);
+      }
+    }
     // Slack rows after the last head catch writes past the cache (compared like the rest).
     // A slot's elements: the cache's fixed dimensions, less the block of a paged one.
     long long row = 1;
     for (long long d : req("k_cache")->shape)
       if (d > 0) row *= d;
     if (s.cache.kind == CacheKind::Paged) row /= s.cache.block;
-    const long long cache_elems = cache_slots * row + (c.past_max_seq ? 8 * row : 0);
+    // Planted slots reach 8 past the cache: whole blocks of a paged cache.
+    const long long slack_slots = s.cache.kind == CacheKind::Paged ? (8 + s.cache.block - 1) / s.cache.block * s.cache.block : 8;
+    const long long cache_elems = cache_slots * row + (c.past_max_seq || c.out_of_range ? slack_slots * row : 0);
     const int f = fp8_of("k_cache");
     for (const char* name : {"k_cache", "v_cache"}) {
       if (!req(name)) continue;  // MLA: one cache of kv_c || k_pe rows
@@ -248,6 +258,17 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       for (int r = 0; r < 3; ++r)
         rows[static_cast<size_t>(r * p.positions_stride + t)] = r == 0 || t % 3 == 0 ? p.positions[t] : pos_dist(rng);
     p.positions = rows;
+  }
+  if (c.out_of_range && rope && s.cos_sin.source == CosSinSource::Table) {
+    // Positions outside the table: negative, or at or past its max_pos rows (one of the three
+    // rows of mrope/imrope positions); the table keeps its max_pos rows.
+    const long long rows = s.positions.kind == PositionsKind::Single ? 1 : 3;
+    const long long apart = p.positions_stride ? p.positions_stride : T;
+    for (long long t = 4; t < T; t += 5) {
+      const long long r = (t / 5) % rows;
+      p.positions[static_cast<size_t>(r * apart + t)] = t % 2 ? -1 - t % 3 : max_pos + t % 8;
+      planted.push_back(t);
+    }
   }
   if (rope && s.cos_sin.runtime_length()) {
     // Sequence lengths on both sides of original_max_position_embeddings.
@@ -342,10 +363,13 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   a.num_tokens = T;
   a.max_seq = p.max_seq;
   const bool checked = s.checks == Checks::Bounds;
+  if (checked || c.out_of_range) {
+    // The limits: the slots the caches hold and the rows of the table.
+    a.cache_slots = p.cache_slots = s.uses_cache() ? cache_slots : 0;
+    a.table_rows = p.table_rows = p.table.empty() ? 0 : max_pos;
+  }
   if (checked) {
-    // Every index is in range here, so the kernel must record nothing.
-    a.cache_slots = s.uses_cache() ? cache_slots : 0;
-    a.table_rows = p.table.empty() ? 0 : max_pos;
+    // Unless out_of_range planted tokens, every index is in range: nothing may be recorded.
     const unsigned long long zero[4] = {0, 0, 0, 0};
     a.bounds_error = static_cast<unsigned long long*>(dev.upload(zero, sizeof zero));
   }
@@ -397,13 +421,20 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     OutputReport o;
     o.name = "bounds";
     o.exact = 1;
-    if (e.violated) {
+    const std::string what = "token " + std::to_string(e.token) + ", " + (e.kind == 1 ? "position " : "slot ") +
+                             std::to_string(e.value) + ", limit " + std::to_string(e.limit);
+    if (e.violated && planted.empty()) {
       o.failures = 1;
-      o.first_failure = "the kernel recorded a bounds violation: token " + std::to_string(e.token) + ", " +
-                        (e.kind == 1 ? "position " : "slot ") + std::to_string(e.value) + ", limit " +
-                        std::to_string(e.limit);
-      report.passed = false;
+      o.first_failure = "the kernel recorded a bounds violation: " + what;
+    } else if (!e.violated && !planted.empty()) {
+      o.failures = 1;
+      o.first_failure = "the kernel recorded no bounds violation, but " + std::to_string(planted.size()) +
+                        " tokens are out of range (the first: " + std::to_string(planted.front()) + ")";
+    } else if (e.violated && std::find(planted.begin(), planted.end(), e.token) == planted.end()) {
+      o.failures = 1;
+      o.first_failure = "the kernel recorded a bounds violation of a token in range: " + what;
     }
+    if (o.failures) report.passed = false;
     report.outputs.push_back(o);
   }
   return report;

@@ -21,6 +21,10 @@ struct VerifyCase {
   bool slots_from_positions = false;  ///< contiguous caches: pass no slot_mapping
   bool past_max_seq = false;      ///< every third slot is >= max_seq (contiguous hnd skips them);
                                   ///< the caches get slack rows that must stay untouched
+  bool out_of_range = false;      ///< pass the limits (cache_slots, table_rows) and plant tokens past
+                                  ///< them: every fifth a slot at or past the cache (cache ops), every
+                                  ///< fifth another a position outside the table (cos_sin = table); the
+                                  ///< kernel skips them whole (checks = bounds: and records one)
   bool combined_table = true;     ///< one [max_pos, rot] cos|sin table (vLLM) vs two arrays
   long long max_position = 4096;  ///< positions are drawn below this
   bool head_strides = false;      ///< heads padded by one vector (q/k/v_head_stride, vLLM's layout)

@@ -371,8 +371,9 @@ typedef struct ropegen_kernel_args {
 
   /* ---- per token: every op ---- */
   const void* positions;    /* index-typed, one per token */
-  const void* slot_mapping; /* index-typed cache slot per token, < 0 skips; optional for
-                               contiguous caches (then the position is the slot) */
+  const void* slot_mapping; /* index-typed cache slot per token, < 0 skips the cache write
+                               (padding); optional for contiguous caches (then the position
+                               is the slot); >= cache_slots: see the limits below */
 
   /* ---- activations: [tokens, heads, head_dim] rows, token stride in elements ---- */
   void* q;                  /* [tokens, q_heads, head_dim]; rotated in place (rope ops) unless
@@ -392,14 +393,20 @@ typedef struct ropegen_kernel_args {
   /* ---- KV cache: cache ops; layout from the spec's cache field ---- */
   void* k_cache;
   void* v_cache;
-  long long max_seq;        /* contiguous(order = hnd): slots per head in the cache */
+  long long max_seq;        /* contiguous(order = hnd): slots per head in the cache; a slot
+                               >= max_seq skips the cache write like padding */
 
-  /* ---- checks = bounds (ABI version 3); ignored otherwise ---- */
+  /* ---- limits (ABI version 3), read in every checks mode; 0: no limit. A token outside
+     them is skipped whole: q, k, q_out, k_out and the caches keep what they hold ---- */
   long long cache_slots;            /* slots the caches hold (paged: blocks * block;
-                                       contiguous: max_seq); slot >= cache_slots: skipped */
+                                       contiguous: max_seq; MLA: rows); cache ops: a slot
+                                       (the position without slot_mapping) >= cache_slots
+                                       is skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */
   long long table_rows;             /* positions the cos/sin table holds (cos_sin = table);
-                                       position < 0 or >= table_rows: skipped */
-  unsigned long long* bounds_error; /* device memory, 4 words zeroed by the caller:
+                                       a position (any row) < 0 or >= table_rows is
+                                       skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */
+  unsigned long long* bounds_error; /* checks = bounds only. Device memory, 4 words zeroed
+                                       by the caller:
                                        [0] = 1 once a violation was recorded, [1] = token,
                                        [2] = offending value (a signed 64-bit integer),
                                        [3] = limit | (kind << 56), kind 1 = position,
@@ -446,7 +453,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 450 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 457 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -487,7 +494,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 491 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 498 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -628,6 +635,33 @@ RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
   return static_cast<long long>(static_cast<const Index*>(a.positions)[r * stride + t]);
 }
 
+// The limits of kernel_args.h (table_rows, cache_slots): a token with a position outside the
+// cos/sin table or a slot at or past the cache is skipped whole, in every checks mode, before
+// anything is read through that index. A limit of 0 is no limit: one compare with 0, as before
+// limits existed. checks = bounds requires both limits it can use, also refuses a negative
+// position with computed cos/sin, and records the first such token.
+
+// Whether a position row of token t lies outside [0, table_rows) (cos_sin = table and
+// table_rows > 0), or is negative (computed cos/sin, checks = bounds); `value`: the first row's.
+RG_DEVICE bool position_outside(const ropegen_kernel_args& a, long long t, long long& value) {
+  if (!ROTATES || !(CHECKED || (COS_SIN_TABLE && a.table_rows > 0))) return false;
+  bool out = false;
+#pragma unroll
+  for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is the one reported
+    const long long pos = position(a, t, r);
+    if (COS_SIN_TABLE ? static_cast<unsigned long long>(pos) >= static_cast<unsigned long long>(a.table_rows) : pos < 0) {
+      out = true;
+      value = pos;
+    }
+  }
+  return out;
+}
+
+// Whether a slot lies at or past the cache (cache_slots > 0); a negative slot is padding.
+RG_DEVICE bool slot_outside(const ropegen_kernel_args& a, long long slot) {
+  return a.cache_slots > 0 && slot >= a.cache_slots;
+}
+
 // The position row frequency index j reads (rope-math.md, multimodal RoPE).
 RG_DEVICE int row_of(int j) {
   if (POSITION_ROWS == 1) return 0;
@@ -763,7 +797,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 767 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 801 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -933,38 +967,18 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     }
   }
 
-  // checks = bounds: a token whose position is outside the table (or negative) or whose slot
-  // is past the cache is skipped whole, before anything is read through the index; one
-  // thread per token records the first violation (after the PDL wait, below).
+  // A token whose position is outside the table or whose slot is past the cache (the limits
+  // the caller passed; checks = bounds: always, and a negative position too) is skipped
+  // whole, before anything is read through the index: q, k, q_out, k_out and the cache keep
+  // what they hold. With checks = bounds one thread per token records the first such token
+  // (after the PDL wait, below).
   int bad_kind = 0;
-  long long bad_value = 0, bad_limit = 0;
-  if (CHECKED) {
-    if (ROTATES) {
-#pragma unroll
-      for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is recorded
-        const long long pos = position(a, t, r);
-        if (pos < 0 || (COS_SIN_TABLE && pos >= a.table_rows)) {
-          bad_kind = 1;
-          bad_value = pos;
-          bad_limit = COS_SIN_TABLE ? a.table_rows : 0;
-        }
-      }
-    }
-    if (HAS_CACHE && bad_kind == 0) {
-      const long long sl = a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
-                                          : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
-      if (sl >= a.cache_slots) {  // negative: padding, skipped below as without checks
-        bad_kind = 2;
-        bad_value = sl;
-        bad_limit = a.cache_slots;
-      }
-    }
-  }
-  const bool skip_token = CHECKED && bad_kind != 0;
+  long long bad_value = 0;
+  if (position_outside(a, t, bad_value)) bad_kind = 1;
 
   float c[NJ];
   float s[NJ];
-  if (rot_lane && !skip_token) cos_sin(a, t, unit * NJ, c, s);
+  if (rot_lane && bad_kind == 0) cos_sin(a, t, unit * NJ, c, s);
   else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
@@ -974,17 +988,22 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (HAS_CACHE) {
     slot = a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
                           : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    if (bad_kind == 0 && slot_outside(a, slot)) {  // negative: padding, skipped in task_for
+      bad_kind = 2;
+      bad_value = slot;
+    }
   }
 
   if (PDL) rg_wait_prior_grid();
   // A skipped token's threads leave before any barrier (the qk_norm loop below), so the
   // barriers count only the threads that stay; all of those run the same iterations.
-  if (skip_token) {
-    if (lane == 0 && group == 0 && rg_block_y() == 0 &&
+  if (bad_kind != 0) {
+    if (CHECKED && lane == 0 && group == 0 && rg_block_y() == 0 &&
         rg_atomic_cas_u64(a.bounds_error, 0ull, 1ull) == 0ull) {
+      const long long limit = bad_kind == 2 ? a.cache_slots : COS_SIN_TABLE ? a.table_rows : 0;
       a.bounds_error[1] = static_cast<unsigned long long>(t);
       a.bounds_error[2] = static_cast<unsigned long long>(bad_value);
-      a.bounds_error[3] = static_cast<unsigned long long>(bad_limit) | (static_cast<unsigned long long>(bad_kind) << 56);
+      a.bounds_error[3] = static_cast<unsigned long long>(limit) | (static_cast<unsigned long long>(bad_kind) << 56);
     }
     return;
   }
@@ -1052,7 +1071,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1056 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1075 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_kv_append_91e9b9842e0e(ropegen_kernel_args args) {

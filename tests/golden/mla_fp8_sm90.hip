@@ -166,8 +166,9 @@ typedef struct ropegen_kernel_args {
 
   /* ---- per token: every op ---- */
   const void* positions;    /* index-typed, one per token */
-  const void* slot_mapping; /* index-typed cache slot per token, < 0 skips; optional for
-                               contiguous caches (then the position is the slot) */
+  const void* slot_mapping; /* index-typed cache slot per token, < 0 skips the cache write
+                               (padding); optional for contiguous caches (then the position
+                               is the slot); >= cache_slots: see the limits below */
 
   /* ---- activations: [tokens, heads, head_dim] rows, token stride in elements ---- */
   void* q;                  /* [tokens, q_heads, head_dim]; rotated in place (rope ops) unless
@@ -187,14 +188,20 @@ typedef struct ropegen_kernel_args {
   /* ---- KV cache: cache ops; layout from the spec's cache field ---- */
   void* k_cache;
   void* v_cache;
-  long long max_seq;        /* contiguous(order = hnd): slots per head in the cache */
+  long long max_seq;        /* contiguous(order = hnd): slots per head in the cache; a slot
+                               >= max_seq skips the cache write like padding */
 
-  /* ---- checks = bounds (ABI version 3); ignored otherwise ---- */
+  /* ---- limits (ABI version 3), read in every checks mode; 0: no limit. A token outside
+     them is skipped whole: q, k, q_out, k_out and the caches keep what they hold ---- */
   long long cache_slots;            /* slots the caches hold (paged: blocks * block;
-                                       contiguous: max_seq); slot >= cache_slots: skipped */
+                                       contiguous: max_seq; MLA: rows); cache ops: a slot
+                                       (the position without slot_mapping) >= cache_slots
+                                       is skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */
   long long table_rows;             /* positions the cos/sin table holds (cos_sin = table);
-                                       position < 0 or >= table_rows: skipped */
-  unsigned long long* bounds_error; /* device memory, 4 words zeroed by the caller:
+                                       a position (any row) < 0 or >= table_rows is
+                                       skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */
+  unsigned long long* bounds_error; /* checks = bounds only. Device memory, 4 words zeroed
+                                       by the caller:
                                        [0] = 1 once a violation was recorded, [1] = token,
                                        [2] = offending value (a signed 64-bit integer),
                                        [3] = limit | (kind << 56), kind 1 = position,
@@ -241,7 +248,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 245 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 252 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -282,7 +289,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 286 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 293 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -312,7 +319,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 316 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 323 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -404,7 +411,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 408 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 415 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -542,6 +549,33 @@ RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
   return static_cast<long long>(static_cast<const Index*>(a.positions)[r * stride + t]);
 }
 
+// The limits of kernel_args.h (table_rows, cache_slots): a token with a position outside the
+// cos/sin table or a slot at or past the cache is skipped whole, in every checks mode, before
+// anything is read through that index. A limit of 0 is no limit: one compare with 0, as before
+// limits existed. checks = bounds requires both limits it can use, also refuses a negative
+// position with computed cos/sin, and records the first such token.
+
+// Whether a position row of token t lies outside [0, table_rows) (cos_sin = table and
+// table_rows > 0), or is negative (computed cos/sin, checks = bounds); `value`: the first row's.
+RG_DEVICE bool position_outside(const ropegen_kernel_args& a, long long t, long long& value) {
+  if (!ROTATES || !(CHECKED || (COS_SIN_TABLE && a.table_rows > 0))) return false;
+  bool out = false;
+#pragma unroll
+  for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is the one reported
+    const long long pos = position(a, t, r);
+    if (COS_SIN_TABLE ? static_cast<unsigned long long>(pos) >= static_cast<unsigned long long>(a.table_rows) : pos < 0) {
+      out = true;
+      value = pos;
+    }
+  }
+  return out;
+}
+
+// Whether a slot lies at or past the cache (cache_slots > 0); a negative slot is padding.
+RG_DEVICE bool slot_outside(const ropegen_kernel_args& a, long long slot) {
+  return a.cache_slots > 0 && slot >= a.cache_slots;
+}
+
 // The position row frequency index j reads (rope-math.md, multimodal RoPE).
 RG_DEVICE int row_of(int j) {
   if (POSITION_ROWS == 1) return 0;
@@ -677,7 +711,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 681 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 715 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -686,7 +720,9 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 // Per token: q [q_heads, HEAD_DIM] with the rotated stretch [ROTARY_OFFSET, + ROTARY_DIM)
 // (q_pe after q_nope, which is not touched); k_pe [ROTARY_DIM] (argument k) and the latent
 // kv_c [KV_LORA] (argument v) become one cache row of KV_LORA + ROTARY_DIM elements at the
-// token's slot (a negative slot skips the row; q is still rotated).
+// token's slot (a negative slot skips the row; q is still rotated). A token outside the
+// limits the caller passed (a position outside the cos/sin table, a slot at or past the
+// cache: rows.h) is skipped whole: q and the cache keep what they hold.
 // LANES threads cover one rotated stretch (NeoX: a vector from each half; GPT-J: one vector
 // of pairs); a thread loads its token's cos/sin once and walks the rows of its head group:
 // the q heads, then (row Q_HEADS) k_pe, then kv_c in ROTARY_DIM-wide chunks, copied with
@@ -725,14 +761,21 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + item / HEAD_GROUPS;
   if (item < TOKENS_PER_BLOCK * HEAD_GROUPS && t < a.num_tokens) {
     const int group = item % HEAD_GROUPS;
+    long long bad = 0;
+    bool skip = position_outside(a, t, bad);
     float c[NJ];
     float s[NJ];
-    cos_sin(a, t, lane * NJ, c, s);
+    if (!skip) cos_sin(a, t, lane * NJ, c, s);
+    else {
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
+    }
     const long long slot = slot_of(a, t);
+    skip = skip || slot_outside(a, slot);
     const int off0 = lane * VEC;
     const int off1 = off0 + ROTARY_DIM / 2;
     if (PDL) rg_wait_prior_grid();
-    for (int h = rg_block_y() * HEAD_GROUPS + group; h < ROWS; h += rg_grid_y() * HEAD_GROUPS) {
+    for (int h = rg_block_y() * HEAD_GROUPS + group; h < ROWS && !skip; h += rg_grid_y() * HEAD_GROUPS) {
       const bool is_q = h < Q_HEADS, is_pe = h == Q_HEADS;  // else chunk h - Q_HEADS - 1 of kv_c
       if (!is_q && !writes(a, slot)) continue;
       const int chunk = h - Q_HEADS - 1;
@@ -768,7 +811,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     const long long tt = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + u / REST_UNITS;
     if (tt >= a.num_tokens) break;
     const long long slot = slot_of(a, tt);
-    if (!writes(a, slot)) continue;
+    long long bad = 0;
+    if (!writes(a, slot) || slot_outside(a, slot) || position_outside(a, tt, bad)) continue;
     const int off = KV_CHUNKS * ROTARY_DIM + (u % REST_UNITS) * VEC;
     const Vec x = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + off);
     store_row(static_cast<CacheElem*>(a.k_cache) + slot * ROW, off, x, kCacheFp8, scale);
@@ -776,7 +820,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 780 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 824 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

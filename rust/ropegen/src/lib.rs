@@ -25,7 +25,7 @@
 //! let k = ctx.kernel("op=rope_kv_append head_dim=128 q_heads=32 kv_heads=8 dtype=bf16 cache=contiguous(order=hnd)")?;
 //! let [q, key, v, kc, vc, pos, cos, sin] = ptrs.map(|p| unsafe { DevicePtr::new(p) });   // engine's device memory
 //! let args = Args::new(n).q(q, 32 * 128).k(key, 8 * 128).v(v, 8 * 128).positions(pos)
-//!     .cos_sin(cos, sin, 64).caches(kc, vc).max_seq(4096);
+//!     .cos_sin(cos, sin, 64).caches(kc, vc).max_seq(4096).limits(4096, 8192);
 //! k.launch(&args, unsafe { Stream::from_raw(stream) })?;   // Err(ropegen::Error): status, fault, message
 //! println!("{:?} {}", k.info(), k.describe());             // plan, alignments, entry, target, origin; JSON
 //! # Ok(()) }
@@ -36,11 +36,13 @@
 //! kernel takes and every required one is set (by walking the pointer fields of the
 //! argument block's layout table, so a field added to the block needs no change here),
 //! that nothing the kernel writes was passed read-only, a host slice's element type and
-//! length against the kernel's argument shapes, positions inside the cos/sin tables and
-//! slots inside the cache when those are host slices, and that host slices go only to
-//! host kernels. The C library checks the rest
-//! before every launch (null pointers, strides, alignment, the argument block's ABI).
-//! Device pointers ([`DevicePtr`]) are unchecked beyond that: their constructor is unsafe.
+//! length against the kernel's argument shapes, and that host slices go only to host
+//! kernels. Every launch passes the limits `cache_slots` and `table_rows` from the sizes of
+//! the caches and tables it knows (or [`Args::limits`]): the kernel skips a token whose slot
+//! is past the cache or whose position is outside the table. The C library checks the rest
+//! before every launch (null pointers, strides, alignment, the limits, the argument block's
+//! ABI). Device pointers of unknown size ([`DevicePtr::new`]) are unchecked beyond that:
+//! their constructor is unsafe.
 
 use std::ffi::{CStr, CString};
 use std::fmt;
@@ -624,9 +626,44 @@ impl Kernel {
     /// host runtime the launch runs to completion on the calling thread; on a GPU it is
     /// enqueued, so device memory must outlive the work (DeviceBuffer's drop frees it
     /// through the runtime).
+    ///
+    /// The limits (`cache_slots`, `table_rows`) are always passed where the crate knows the
+    /// memory's size (slices, `DeviceBuffer`s, `DevicePtr::with_len`): a token whose slot is
+    /// past the cache or whose position is outside the cos/sin table is skipped whole by the
+    /// kernel, in every checks mode (`Args::limits` sets them for memory of unknown size).
     pub fn launch(&self, args: &Args<'_>, stream: Stream) -> Result<()> {
         self.check_args(args)?;
-        check(unsafe { sys::ropegen_kernel_launch(self.raw, &args.raw, stream.0) })
+        let mut raw = args.raw;
+        let (cache_slots, table_rows) = self.limits(args);
+        raw.cache_slots = cache_slots;
+        raw.table_rows = table_rows;
+        check(unsafe { sys::ropegen_kernel_launch(self.raw, &raw, stream.0) })
+    }
+
+    /// The limits a launch passes: what the caller set (`Args::limits`, `Args::bounds_error`)
+    /// and what the sizes of the caches and the tables allow, the smaller where both are
+    /// known; 0 (no limit) where neither is.
+    fn limits(&self, args: &Args<'_>) -> (i64, i64) {
+        let smaller = |a: i64, b: Option<usize>| match b {
+            Some(b) if a > 0 => a.min(b as i64),
+            Some(b) => b as i64,
+            None => a,
+        };
+        let mut cache_slots = args.raw.cache_slots;
+        for r in ["k_cache", "v_cache"].iter().filter_map(|f| self.argument_in(f)) {
+            let len = args.buf(&r.field).and_then(|b| b.elems(elem_size(&r.dtype)));
+            cache_slots = smaller(cache_slots, len.and_then(|l| self.cache_slots(r, l, args.raw.max_seq)));
+        }
+        let mut table_rows = args.raw.table_rows;
+        for r in ["cos", "sin"].iter().filter_map(|f| self.argument_in(f)) {
+            // [positions, rotary_dim / 2] rows, cos_sin_stride elements apart: position p
+            // reads elements p * stride .. p * stride + rotary_dim / 2.
+            let half: usize = r.shape.iter().map(|d| if let Dim::Fixed(x) = d { *x as usize } else { 1 }).product();
+            let stride = r.stride.as_deref().and_then(|s| integer_field(&args.raw, s)).unwrap_or(0).max(half).max(1);
+            let len = args.buf(&r.field).and_then(|b| b.elems(4));
+            table_rows = smaller(table_rows, len.map(|l| if l < half { 0 } else { (l - half) / stride + 1 }));
+        }
+        (cache_slots, table_rows)
     }
 
     /// The kernel's argument passed in block field `field`.
@@ -642,8 +679,9 @@ impl Kernel {
     /// The checks [`Kernel::launch`] makes in Rust before calling the library, against the
     /// kernel's own description: every pointer set is one the kernel takes, every required
     /// one is set (unless there are no tokens), nothing the kernel writes was passed
-    /// read-only; host slices' placement, element types and lengths, index ranges. The
-    /// library's own checks run at launch.
+    /// read-only; host slices' placement, element types and lengths (every buffer with a
+    /// known size holds `num_tokens` tokens). Index values are not read: the launch passes
+    /// the limits instead ([`Kernel::launch`]). The library's own checks run at launch.
     pub fn check_args(&self, args: &Args<'_>) -> Result<()> {
         if let Some(m) = &args.bad {
             return Err(launch_err(m.clone()));
@@ -702,22 +740,6 @@ impl Kernel {
             }
         }
         let n = n as usize;
-        // Index values are read where the kernel would read them on this thread: host
-        // slices (their type checked below), and DeviceBuffers of a host-runtime kernel.
-        let index = |field: &str| -> Option<IndexView> {
-            let b = args.buf(field)?;
-            let readable = b.host || (self.host && b.owner.is_some());
-            let r = self.argument_in(field)?;
-            let wide = r.dtype == "i64";
-            let len = b.bytes? / if wide { 8 } else { 4 };
-            if readable {
-                Some(IndexView { ptr: b.ptr, len, wide })
-            } else {
-                None
-            }
-        };
-        let mut rotary_half = 0usize;
-        let mut table_stride = 0usize;
         for r in &self.arguments {
             let b = match args.buf(&r.field) {
                 Some(b) => b,
@@ -735,14 +757,15 @@ impl Kernel {
             let stride = r.stride.as_deref().and_then(|s| integer_field(&args.raw, s)).unwrap_or(0);
             let need = match r.shape.first() {
                 Some(Dim::Tokens) if r.shape.len() == 1 => n,
+                // positions = mrope/imrope: [rows, tokens], positions_stride (0: num_tokens) apart
+                Some(Dim::Fixed(rows)) if r.shape.len() == 2 && r.shape[1] == Dim::Tokens => {
+                    let apart = integer_field(&args.raw, "positions_stride").filter(|&s| s > 0).unwrap_or(n);
+                    (*rows as usize).saturating_sub(1).saturating_mul(apart).saturating_add(n)
+                }
                 // Saturating: a huge stride must fail the check, not wrap around it.
                 Some(Dim::Tokens) => (n - 1).saturating_mul(stride.max(fixed)).saturating_add(fixed),
-                // cos / sin: [positions, rotary_dim / 2]
-                Some(Dim::Free) if r.shape.len() == 2 => {
-                    rotary_half = fixed;
-                    table_stride = stride.max(fixed);
-                    fixed
-                }
+                // cos / sin: [positions, rotary_dim / 2]: at least one row
+                Some(Dim::Free) if r.shape.len() == 2 => fixed,
                 // contiguous(order = hnd): [kv_heads, max_seq, head_dim]
                 _ if r.shape.get(1) == Some(&Dim::Free) => fixed.saturating_mul(args.raw.max_seq.max(0) as usize),
                 _ => fixed,
@@ -761,57 +784,8 @@ impl Kernel {
                 }
             }
         }
-        // Index values, where they are readable and the memory they select has a known size.
-        // A checks = bounds kernel checks them itself (skipping and recording what is out of range).
-        if self.argument_in("bounds_error").is_some() {
-            return Ok(());
-        }
-        let positions = index("positions");
-        if let Some(ix) = positions {
-            let max = unsafe { ix.max_checked(n) };
-            if ix.min(n) < 0 && rotary_half > 0 {
-                return Err(launch_err("a position is negative".into()));
-            }
-            for f in ["cos", "sin"] {
-                if let Some(len) = args.buf(f).and_then(|b| b.elems(4)) {
-                    if max >= 0 && (max as usize).saturating_mul(table_stride).saturating_add(rotary_half) > len {
-                        return Err(launch_err(format!(
-                            "position {} is past the end of '{}' ({} elements, cos_sin_stride {})",
-                            max,
-                            self.label(f),
-                            len,
-                            table_stride
-                        )));
-                    }
-                }
-            }
-        }
-        // Slots: slot_mapping when given (unreadable: unchecked), else the positions.
-        let slots = if args.buf("slot_mapping").is_some() { index("slot_mapping") } else { positions };
-        if let Some(ix) = slots {
-            for r in ["k_cache", "v_cache"].iter().filter_map(|f| self.argument_in(f)) {
-                let b = match args.buf(&r.field) {
-                    Some(b) => b,
-                    None => continue,
-                };
-                let len = match b.elems(elem_size(&r.dtype)) {
-                    Some(l) => l,
-                    None => continue,
-                };
-                // contiguous(order = hnd) without max_seq: the library refuses it, naming max_seq.
-                let cap = match self.cache_slots(r, len, args.raw.max_seq) {
-                    Some(c) => c,
-                    None => continue,
-                };
-                let max = unsafe { ix.max_checked(n) };
-                if max >= 0 && max as usize >= cap {
-                    return Err(launch_err(format!(
-                        "slot {} is outside '{}', which holds {} slots ({} elements)",
-                        max, r.name, cap, len
-                    )));
-                }
-            }
-        }
+        // Index values are not read here: where the sizes of the caches and tables are known
+        // the launch passes them as limits, and the kernel skips a token past them.
         Ok(())
     }
 
@@ -893,34 +867,8 @@ impl Element for u8 {
         ElemKind { rust: "u8", dtypes: &["fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz"] };
 }
 
-/// Index values readable on the host (positions, slot_mapping as host slices).
-#[derive(Clone, Copy, Debug)]
-struct IndexView {
-    ptr: *const c_void,
-    len: usize,
-    wide: bool,
-}
-
-impl IndexView {
-    unsafe fn get(&self, i: usize) -> i64 {
-        if self.wide {
-            *(self.ptr as *const i64).add(i)
-        } else {
-            *(self.ptr as *const i32).add(i) as i64
-        }
-    }
-    /// Largest of the first n values (-1 if none or n > len).
-    unsafe fn max_checked(&self, n: usize) -> i64 {
-        (0..n.min(self.len)).map(|i| self.get(i)).max().unwrap_or(-1)
-    }
-    fn min(&self, n: usize) -> i64 {
-        unsafe { (0..n.min(self.len)).map(|i| self.get(i)).min().unwrap_or(0) }
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 struct BufInfo {
-    ptr: *const c_void,
     bytes: Option<usize>,
     /// Host slices: their element type.
     elem: Option<ElemKind>,
@@ -957,7 +905,6 @@ pub struct ConstBuf<'a> {
 impl<'a, T: Element> From<&'a mut [T]> for MutBuf<'a> {
     fn from(s: &'a mut [T]) -> Self {
         let info = BufInfo {
-            ptr: s.as_ptr() as *const c_void,
             bytes: Some(std::mem::size_of_val(s)),
             elem: Some(T::KIND),
             host: true,
@@ -977,7 +924,6 @@ impl<'a, T: Element> From<&'a mut Vec<T>> for MutBuf<'a> {
 impl<'a, T: Element> From<&'a [T]> for ConstBuf<'a> {
     fn from(s: &'a [T]) -> Self {
         let info = BufInfo {
-            ptr: s.as_ptr() as *const c_void,
             bytes: Some(std::mem::size_of_val(s)),
             elem: Some(T::KIND),
             host: true,
@@ -1197,12 +1143,22 @@ impl<'a> Args<'a> {
     }
     /// `checks = bounds`: the error buffer (at least [`BOUNDS_ERROR_BYTES`], zeroed by the
     /// caller: [`Context::check_bounds`] reads it), the slots the caches hold (paged:
-    /// blocks * block; contiguous: max_seq) and the positions the cos/sin table holds.
+    /// blocks * block; contiguous: max_seq) and the positions the cos/sin table holds, as
+    /// [`Args::limits`].
     pub fn bounds_error(mut self, buffer: &'a mut DeviceBuffer, cache_slots: usize, table_rows: usize) -> Self {
         self.raw.bounds_error = buffer.ptr as *mut u64;
         self.set_buf("bounds_error", BufInfo { writable: true, ..buffer.info() });
-        self.raw.cache_slots = cache_slots as i64;
-        self.raw.table_rows = table_rows as i64;
+        self.limits(cache_slots, table_rows)
+    }
+    /// The limits (every checks mode; 0: none): the slots the caches hold (paged: blocks *
+    /// block; contiguous: max_seq; MLA: rows) and the positions the cos/sin table holds. A
+    /// token whose slot is at or past `cache_slots`, or whose position is negative or at or
+    /// past `table_rows`, is skipped whole. A launch derives both from the sizes of the
+    /// caches and tables it knows and passes the smaller; set them for memory of unknown
+    /// size ([`DevicePtr::new`]).
+    pub fn limits(mut self, cache_slots: usize, table_rows: usize) -> Self {
+        self.raw.cache_slots = cache_slots.min(i64::MAX as usize) as i64;
+        self.raw.table_rows = table_rows.min(i64::MAX as usize) as i64;
         self
     }
     /// `heads = strided`: elements between the heads of q, k and v (0: head_dim).
@@ -1332,7 +1288,7 @@ impl<'a> DevicePtr<'a> {
         self.ptr
     }
     fn info(&self) -> BufInfo {
-        BufInfo { ptr: self.ptr, bytes: self.bytes, elem: None, host: false, owner: None, writable: false }
+        BufInfo { bytes: self.bytes, elem: None, host: false, owner: None, writable: false }
     }
 }
 
@@ -1374,7 +1330,7 @@ impl DeviceBuffer {
     }
     fn info(&self) -> BufInfo {
         let owner = Some((Arc::as_ptr(&self.ctx), self.ctx.target == "host"));
-        BufInfo { ptr: self.ptr, bytes: Some(self.bytes), elem: None, host: false, owner, writable: false }
+        BufInfo { bytes: Some(self.bytes), elem: None, host: false, owner, writable: false }
     }
     fn fits(&self, bytes: usize) -> Result<()> {
         if bytes > self.bytes {

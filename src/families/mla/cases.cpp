@@ -37,6 +37,19 @@ void mla_matrix(std::vector<MatrixCase>& m) {
   add(mla + "style=gptj q_heads=16 dtype=bf16 pdl=on", tokens(9), "mla, pdl");
   add(mla + "style=neox q_heads=4 dtype=bf16 kv_lora_rank=136 cache_dtype=fp8_e5m2", tokens(13),
       "mla, kv_c not a multiple of rotary_dim (remainder copied apart)");
+  // The limits (cache_slots, table_rows) with tokens past them: skipped whole.
+  VerifyCase outside = tokens(37);
+  outside.out_of_range = true;
+  add(mla + "style=gptj q_heads=16 dtype=bf16", outside, "mla, limits");
+  add(mla + "style=neox q_heads=4 dtype=bf16 kv_lora_rank=136", outside, "mla, limits, kv_c remainder");
+  outside.slots_from_positions = true;
+  add("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=4 dtype=f32 kv_lora_rank=64 "
+      "cache=contiguous(order=nhd)",
+      outside, "mla, limits, slot = position");
+  VerifyCase outside_decode = tokens(9);
+  outside_decode.out_of_range = true;
+  outside_decode.parallelism = 64;
+  add(mla + "style=gptj q_heads=128 dtype=bf16", outside_decode, "mla, limits, head split");
 }
 
 }  // namespace ropegen

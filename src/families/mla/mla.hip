@@ -3,7 +3,9 @@
 // Per token: q [q_heads, HEAD_DIM] with the rotated stretch [ROTARY_OFFSET, + ROTARY_DIM)
 // (q_pe after q_nope, which is not touched); k_pe [ROTARY_DIM] (argument k) and the latent
 // kv_c [KV_LORA] (argument v) become one cache row of KV_LORA + ROTARY_DIM elements at the
-// token's slot (a negative slot skips the row; q is still rotated).
+// token's slot (a negative slot skips the row; q is still rotated). A token outside the
+// limits the caller passed (a position outside the cos/sin table, a slot at or past the
+// cache: rows.h) is skipped whole: q and the cache keep what they hold.
 // LANES threads cover one rotated stretch (NeoX: a vector from each half; GPT-J: one vector
 // of pairs); a thread loads its token's cos/sin once and walks the rows of its head group:
 // the q heads, then (row Q_HEADS) k_pe, then kv_c in ROTARY_DIM-wide chunks, copied with
@@ -42,14 +44,21 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + item / HEAD_GROUPS;
   if (item < TOKENS_PER_BLOCK * HEAD_GROUPS && t < a.num_tokens) {
     const int group = item % HEAD_GROUPS;
+    long long bad = 0;
+    bool skip = position_outside(a, t, bad);
     float c[NJ];
     float s[NJ];
-    cos_sin(a, t, lane * NJ, c, s);
+    if (!skip) cos_sin(a, t, lane * NJ, c, s);
+    else {
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
+    }
     const long long slot = slot_of(a, t);
+    skip = skip || slot_outside(a, slot);
     const int off0 = lane * VEC;
     const int off1 = off0 + ROTARY_DIM / 2;
     if (PDL) rg_wait_prior_grid();
-    for (int h = rg_block_y() * HEAD_GROUPS + group; h < ROWS; h += rg_grid_y() * HEAD_GROUPS) {
+    for (int h = rg_block_y() * HEAD_GROUPS + group; h < ROWS && !skip; h += rg_grid_y() * HEAD_GROUPS) {
       const bool is_q = h < Q_HEADS, is_pe = h == Q_HEADS;  // else chunk h - Q_HEADS - 1 of kv_c
       if (!is_q && !writes(a, slot)) continue;
       const int chunk = h - Q_HEADS - 1;
@@ -85,7 +94,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     const long long tt = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + u / REST_UNITS;
     if (tt >= a.num_tokens) break;
     const long long slot = slot_of(a, tt);
-    if (!writes(a, slot)) continue;
+    long long bad = 0;
+    if (!writes(a, slot) || slot_outside(a, slot) || position_outside(a, tt, bad)) continue;
     const int off = KV_CHUNKS * ROTARY_DIM + (u % REST_UNITS) * VEC;
     const Vec x = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + off);
     store_row(static_cast<CacheElem*>(a.k_cache) + slot * ROW, off, x, kCacheFp8, scale);

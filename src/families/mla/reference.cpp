@@ -7,6 +7,7 @@ namespace ropegen {
 
 void mla_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t) {
   const KernelSpec& s = p.spec;
+  if (reference::outside_limits(p, t)) return;  // skipped whole: q and the cache untouched
   const long long D = s.head_dim;
   const long long pos = p.positions.empty() ? 0 : p.positions[static_cast<size_t>(t)];
   // q_pe rotated in place; the cache row kv_c || rotated k_pe (one scale for the row).

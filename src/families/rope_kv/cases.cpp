@@ -218,6 +218,33 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       "checks=bounds, computed cos/sin");
   add("checks=bounds pdl=on head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "checks=bounds, pdl");
   add("checks=bounds head_dim=128 q_heads=32 kv_heads=8", decode, "checks=bounds, head split");
+  // The limits in every checks mode (issue 26): cache_slots and table_rows passed, some tokens
+  // past the cache or outside the table; they are skipped whole (checks = bounds: and one is
+  // recorded), for every op, cache layout, table form, qk_norm's barriers, mrope, the head split.
+  VerifyCase outside = tokens(37);
+  outside.out_of_range = true;
+  add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", outside, "limits: fused, paged");
+  add("op=rope style=gptj head_dim=64 q_heads=4 kv_heads=4 dtype=f16", outside, "limits: rope");
+  add("op=kv_append head_dim=64 kv_heads=2 dtype=f32 cache=paged(block=16,order=hnd)", outside,
+      "limits: kv_append, paged hnd");
+  add("head_dim=64 q_heads=4 kv_heads=2 dtype=f32 cache=contiguous(order=hnd) index=i64", outside,
+      "limits: contiguous hnd, i64");
+  add("qk_norm=rms(eps=1e-6) head_dim=64 q_heads=4 kv_heads=2 outputs=separate", outside,
+      "limits: qk_norm (barriers), k_out");
+  add("positions=mrope(sections=[16,24,24]) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", outside,
+      "limits: mrope rows");
+  add("cos_sin=compute head_dim=128 q_heads=4 kv_heads=2 pdl=on", outside, "limits: computed cos/sin (slots only), pdl");
+  add("checks=bounds head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", outside, "limits: checks=bounds records one");
+  VerifyCase outside_split = outside;
+  outside_split.combined_table = false;
+  outside_split.slots_from_positions = true;
+  add("head_dim=64 q_heads=4 kv_heads=2 cache=contiguous(order=nhd)", outside_split,
+      "limits: slot = position, separate arrays");
+  add("op=kv_append head_dim=64 kv_heads=2 cache=contiguous(order=nhd)", outside_split, "limits: kv_append by position");
+  VerifyCase outside_decode = tokens(9);
+  outside_decode.out_of_range = true;
+  outside_decode.parallelism = 64;
+  add("head_dim=128 q_heads=32 kv_heads=8", outside_decode, "limits: head split");
 }
 
 }  // namespace ropegen

@@ -23,6 +23,7 @@ long long cache_offset(const KernelSpec& s, long long slot, int h, long long max
 
 void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t) {
   const KernelSpec& s = p.spec;
+  if (reference::outside_limits(p, t)) return;  // skipped whole: q, k, q_out, k_out, caches untouched
   const long long D = s.head_dim;
   auto hs = [&](const reference::TensorView& v) { return v.head_stride ? v.head_stride : D; };
   const long long pos = p.positions.empty() ? 0 : p.positions[static_cast<size_t>(t)];

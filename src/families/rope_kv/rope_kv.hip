@@ -164,38 +164,18 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     }
   }
 
-  // checks = bounds: a token whose position is outside the table (or negative) or whose slot
-  // is past the cache is skipped whole, before anything is read through the index; one
-  // thread per token records the first violation (after the PDL wait, below).
+  // A token whose position is outside the table or whose slot is past the cache (the limits
+  // the caller passed; checks = bounds: always, and a negative position too) is skipped
+  // whole, before anything is read through the index: q, k, q_out, k_out and the cache keep
+  // what they hold. With checks = bounds one thread per token records the first such token
+  // (after the PDL wait, below).
   int bad_kind = 0;
-  long long bad_value = 0, bad_limit = 0;
-  if (CHECKED) {
-    if (ROTATES) {
-#pragma unroll
-      for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is recorded
-        const long long pos = position(a, t, r);
-        if (pos < 0 || (COS_SIN_TABLE && pos >= a.table_rows)) {
-          bad_kind = 1;
-          bad_value = pos;
-          bad_limit = COS_SIN_TABLE ? a.table_rows : 0;
-        }
-      }
-    }
-    if (HAS_CACHE && bad_kind == 0) {
-      const long long sl = a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
-                                          : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
-      if (sl >= a.cache_slots) {  // negative: padding, skipped below as without checks
-        bad_kind = 2;
-        bad_value = sl;
-        bad_limit = a.cache_slots;
-      }
-    }
-  }
-  const bool skip_token = CHECKED && bad_kind != 0;
+  long long bad_value = 0;
+  if (position_outside(a, t, bad_value)) bad_kind = 1;
 
   float c[NJ];
   float s[NJ];
-  if (rot_lane && !skip_token) cos_sin(a, t, unit * NJ, c, s);
+  if (rot_lane && bad_kind == 0) cos_sin(a, t, unit * NJ, c, s);
   else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
@@ -205,17 +185,22 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (HAS_CACHE) {
     slot = a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
                           : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    if (bad_kind == 0 && slot_outside(a, slot)) {  // negative: padding, skipped in task_for
+      bad_kind = 2;
+      bad_value = slot;
+    }
   }
 
   if (PDL) rg_wait_prior_grid();
   // A skipped token's threads leave before any barrier (the qk_norm loop below), so the
   // barriers count only the threads that stay; all of those run the same iterations.
-  if (skip_token) {
-    if (lane == 0 && group == 0 && rg_block_y() == 0 &&
+  if (bad_kind != 0) {
+    if (CHECKED && lane == 0 && group == 0 && rg_block_y() == 0 &&
         rg_atomic_cas_u64(a.bounds_error, 0ull, 1ull) == 0ull) {
+      const long long limit = bad_kind == 2 ? a.cache_slots : COS_SIN_TABLE ? a.table_rows : 0;
       a.bounds_error[1] = static_cast<unsigned long long>(t);
       a.bounds_error[2] = static_cast<unsigned long long>(bad_value);
-      a.bounds_error[3] = static_cast<unsigned long long>(bad_limit) | (static_cast<unsigned long long>(bad_kind) << 56);
+      a.bounds_error[3] = static_cast<unsigned long long>(limit) | (static_cast<unsigned long long>(bad_kind) << 56);
     }
     return;
   }
