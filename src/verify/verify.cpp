@@ -120,12 +120,11 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   // fp8 buffers (the cache, an fp8 q_out): the format the kernel's target encodes, filled
   // with random finite codes.
   auto fp8_of = [&](const char* name) -> int {
-    for (const ArgRequirement& r : kernel.arguments()) {
-      if (std::strcmp(r.field, name) != 0) continue;
-      for (auto f : {reference::Fp8Format::E4M3, reference::Fp8Format::E5M2, reference::Fp8Format::E4M3Fnuz,
-                     reference::Fp8Format::E5M2Fnuz})
-        if (r.dtype == std::string("fp8_") + reference::to_string(f)) return static_cast<int>(f);
-    }
+    const ArgRequirement* r = req(name);
+    if (!r) return -1;
+    for (auto f : {reference::Fp8Format::E4M3, reference::Fp8Format::E5M2, reference::Fp8Format::E4M3Fnuz,
+                   reference::Fp8Format::E5M2Fnuz})
+      if (r->dtype == std::string("fp8_") + reference::to_string(f)) return static_cast<int>(f);
     return -1;
   };
   auto fill_fp8 = [&](std::vector<unsigned char>& buf, long long elems, int format) {
@@ -239,9 +238,12 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       // Scales that saturate some values (0.005), reach the subnormals (2), and lie between:
       // one, or one per KV head, as the kernel's scale arguments say.
       const float pattern[] = {0.01f, 2.0f, 0.005f, 0.25f};
-      for (long long h = 0; req("k_scale") && h < req("k_scale")->shape[0]; ++h) p.k_scale.push_back(pattern[h % 4]);
-      for (long long h = 0; req("v_scale") && h < req("v_scale")->shape[0]; ++h)
-        p.v_scale.push_back(pattern[(h + 1) % 4]);
+      auto scales = [&](const char* name, std::vector<float>& out, int first) {
+        if (const ArgRequirement* r = req(name))
+          for (long long h = 0; h < r->shape[0]; ++h) out.push_back(pattern[(h + first) % 4]);
+      };
+      scales("k_scale", p.k_scale, 0);
+      scales("v_scale", p.v_scale, 1);
     }
   }
   if (p.positions.empty() && (rope || s.uses_cache())) {
