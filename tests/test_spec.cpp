@@ -206,3 +206,47 @@ TEST_CASE("spec: pdl is a key that existing specs do not see") {
     CHECK(e.loc().col == 17);  // at the value, like the other checks
   }
 }
+
+TEST_CASE("spec: quantized cache_dtype values, their parameters and their rules") {
+  using doctest::Contains;
+  // The canonical text names every parameter of the new formats; fp8 without per_token_head
+  // parameters keeps its bare name (the cache keys of existing specs do not change).
+  CHECK(parse_spec_line("cache_dtype=int4 scales=per_token_head").spec.canonical().find(
+            "cache_dtype=int4(round=rha,floor=1e-06)") != std::string::npos);
+  CHECK(parse_spec_line("cache_dtype=int8 scales=per_token_head").spec.canonical().find(
+            "cache_dtype=int8(round=rne,floor=1e-06)") != std::string::npos);
+  CHECK(parse_spec_line("cache_dtype=nvfp4").spec.canonical().find("cache_dtype=nvfp4(recipe=exact)") != std::string::npos);
+  CHECK(parse_spec_line("cache_dtype=mxfp4(scale_round=even)").spec.canonical().find("cache_dtype=mxfp4(scale_round=even)") !=
+        std::string::npos);
+  const std::string fp8 = parse_spec_line("cache_dtype=fp8_e4m3").spec.canonical();
+  CHECK(fp8.substr(fp8.size() - std::string(" cache_dtype=fp8_e4m3").size()) == " cache_dtype=fp8_e4m3");
+  CHECK(parse_spec_line("cache_dtype=fp8_e4m3fnuz(qmax=224) scales=per_token_head").spec.canonical().find(
+            "cache_dtype=fp8_e4m3fnuz(qmax=224,floor=1e-06)") != std::string::npos);
+  // Parameters change the identity; a repeated value resets them.
+  CHECK(parse_spec_line("cache_dtype=int8 scales=per_token_head").spec.hash() !=
+        parse_spec_line("cache_dtype=int8(round=trunc) scales=per_token_head").spec.hash());
+  ParsedSpec base = parse_spec_line("cache_dtype=int8(round=trunc,floor=0.001) scales=per_token_head");
+  CHECK(parse_spec_line("cache_dtype=int8", base, "<flag>").spec.codec.round == QuantRound::Rne);
+  // The rules, each naming what was wrong.
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=int8"), Contains("cache_dtype = int8 needs scales = per_token_head"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4 scales=per_token_head"), Contains("global scale per tensor"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=mxfp4 scales=per_token_head"), Contains("no global scale"));
+  CHECK_THROWS_WITH(parse_spec_line("scales=per_token_head"), Contains("per_token_head needs cache_dtype = int8, int4 or an fp8"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=int8(round=up) scales=per_token_head"),
+                    Contains("invalid value 'up' for round; valid values: rne, trunc, rha"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=bf16(round=rne)"), Contains("cache_dtype = bf16 takes no parameters"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4(scale_round=rceil)"), Contains("unknown argument 'scale_round'"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=int4(floor=0) scales=per_token_head"), Contains("floor = 0 is out of range"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=fp8_e4m3(qmax=224)"), Contains("need scales = per_token_head"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4 head_dim=72"), Contains("scale groups of 16 elements must tile a head"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=mxfp4 head_dim=80 rotary_dim=80"), Contains("groups of 32"));
+  CHECK_THROWS_WITH(parse_spec_line("op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 cache_dtype=nvfp4"),
+                    Contains("not available for op = mla_rope_append yet"));
+  CHECK_THROWS_WITH(parse_spec_line("q_dtype=int8 outputs=separate"), Contains("only fp8 formats"));
+  // fp8 with computed scales needs fp8 on the target, as fp8 does; the 4-bit and integer
+  // formats are integer code everywhere.
+  const Target gfx1100 = parse_target("gfx1100");
+  CHECK_FALSE(target_can_run(parse_spec_line("cache_dtype=fp8_e4m3 scales=per_token_head").spec, gfx1100));
+  CHECK(target_can_run(parse_spec_line("cache_dtype=nvfp4").spec, gfx1100));
+  CHECK(target_can_run(parse_spec_line("cache_dtype=int4 scales=per_token_head").spec, gfx1100));
+}

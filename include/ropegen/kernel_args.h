@@ -11,7 +11,7 @@
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 4
+#define ROPEGEN_KERNEL_ABI_VERSION 5
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -85,6 +85,14 @@ typedef struct ropegen_kernel_args {
   const float* q_scale;     /* q_dtype = fp8: q_out holds q / q_scale[0] */
   const void* q_norm_weight; /* qk_norm = rms(...): head_dim weights of the activation dtype */
   const void* k_norm_weight;
+
+  /* ---- quantized caches (ABI version 5), device memory written by the kernel ---- */
+  void* k_cache_scales;     /* the scales the kernel computes for the k cache, laid out as the
+                               cache with a head row of head_dim / group scales: f32 per (slot,
+                               head) for scales = per_token_head (int4: the zero point in the
+                               low 4 bits), e4m3 bytes per 16 elements (nvfp4), e8m0 bytes per
+                               32 (mxfp4) */
+  void* v_cache_scales;     /* the same for the v cache */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

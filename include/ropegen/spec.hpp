@@ -40,11 +40,34 @@ enum class Heads { Packed, Strided };
 enum class Outputs { InPlace, Separate };
 /// Storage type of the KV cache (and of an fp8 q output): auto is the activation dtype.
 /// fp8_e4m3 / fp8_e5m2 use the target's encoding (OCP where the target has it, else AMD's
-/// FNUZ); the _fnuz names ask for FNUZ explicitly (gfx942, host).
-enum class StoreType { Auto, F32, F16, BF16, Fp8E4m3, Fp8E5m2, Fp8E4m3Fnuz, Fp8E5m2Fnuz };
-/// Where fp8 scales come from: one float (per_tensor) or one per KV head (per_head), read
-/// from device memory (k_scale, v_scale) so a captured graph stays valid when they change.
-enum class Scales { PerTensor, PerHead };
+/// FNUZ); the _fnuz names ask for FNUZ explicitly (gfx942, host). The quantized caches
+/// (quant-formats.md): int8 (symmetric) and int4 (asymmetric, a zero point) with a scale per
+/// (token, head) computed in the kernel; nvfp4 (e2m1 codes, an e4m3 scale per 16 elements,
+/// an fp32 global scale); mxfp4 (e2m1 codes, an e8m0 scale per 32 elements).
+enum class StoreType { Auto, F32, F16, BF16, Fp8E4m3, Fp8E5m2, Fp8E4m3Fnuz, Fp8E5m2Fnuz, Int8, Int4, Nvfp4, Mxfp4 };
+/// Where cache scales come from: one float (per_tensor) or one per KV head (per_head), read
+/// from device memory (k_scale, v_scale) so a captured graph stays valid when they change;
+/// or one per (token, head) computed in the kernel from the row and written beside the
+/// cache (per_token_head: k_cache_scales, v_cache_scales).
+enum class Scales { PerTensor, PerHead, PerTokenHead };
+/// How a quantized cache rounds a scaled value to an integer code (int8, int4): to nearest,
+/// ties to even (rne); toward zero (trunc: vLLM's Triton int8 store); to nearest, ties away
+/// from zero (rha: vLLM's int4, (t +- 0.5) truncated).
+enum class QuantRound { Rne, Trunc, Rha };
+/// The NVFP4 recipe: exact (IEEE operations in FlashInfer's order, every vendor).
+enum class Nvfp4Recipe { Exact };
+/// How MXFP4 rounds a group's scale to a power of two (quant-formats.md): rceil (the
+/// smallest power of two >= amax * (1/6)), floor (OCP: floor_pow2(amax) / 4), even (Quark).
+enum class MxRound { Rceil, Floor, Even };
+/// The parameters of a quantized cache_dtype, written in parentheses after it
+/// (`int8(round = trunc)`, `mxfp4(scale_round = floor)`); each format reads its own.
+struct CacheCodec {
+  QuantRound round = QuantRound::Rne;     ///< int8 (default rne), int4 (default rha)
+  Nvfp4Recipe recipe = Nvfp4Recipe::Exact;  ///< nvfp4
+  MxRound scale_round = MxRound::Rceil;   ///< mxfp4
+  double floor = 1e-6;                    ///< per_token_head: smallest scale
+  double qmax = 0;                        ///< fp8 with per_token_head: the divisor; 0: the format's largest value
+};
 /// RMSNorm of each q and k head before the rotation (Qwen3, Gemma 3): none or rms(eps,
 /// gemma) with weights q_norm_weight and k_norm_weight (gemma: x * (1 + w)).
 struct QkNorm {
@@ -78,6 +101,8 @@ const char* to_string(Checks v);
 const char* to_string(Angle v);
 const char* to_string(StoreType v);
 const char* to_string(Scales v);
+const char* to_string(QuantRound v);
+const char* to_string(MxRound v);
 const char* to_string(Heads v);
 const char* to_string(Outputs v);
 /// Bytes of one element of a storage dtype.
@@ -205,6 +230,7 @@ struct KernelSpec {
   Heads heads = Heads::Packed;
   Outputs outputs = Outputs::InPlace;
   StoreType cache_dtype = StoreType::Auto;
+  CacheCodec codec;  ///< cache_dtype's parameters (quantized caches)
   StoreType q_dtype = StoreType::Auto;  ///< fp8: the rotated q goes to q_out in fp8 (q_scale)
   Scales scales = Scales::PerTensor;
   QkNorm qk_norm;
@@ -229,6 +255,14 @@ struct KernelSpec {
 
 /// Whether a store type is one of the fp8 formats.
 bool is_fp8(StoreType t);
+/// Whether a cache stores codes with scales it computes itself (int8, int4, nvfp4, mxfp4, or
+/// an fp8 cache_dtype with scales = per_token_head): the kernel writes k_cache_scales and
+/// v_cache_scales beside the cache.
+bool quantized_cache(const KernelSpec& s);
+/// Bits of one cache element (4, 8, 16, 32) and the elements each written scale covers
+/// (head_dim for per_token_head, 16 for nvfp4, 32 for mxfp4); 0 when the cache has none.
+int cache_bits(const KernelSpec& s);
+int cache_group(const KernelSpec& s);
 
 /// FNV-1a 64-bit hash of a byte string.
 uint64_t fnv1a64(const std::string& bytes);

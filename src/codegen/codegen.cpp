@@ -169,6 +169,32 @@ void bind_fp8(const char* flag, const char* encoder, const Target& target, Store
      << " }\n";
 }
 
+/// The codec of a quantized cache (templates/quant.h): the format, its group and bits, and
+/// its parameters; CACHE_QUANT = 0 where the cache stores values (the dtype, or fp8 with
+/// scales read from k_scale/v_scale).
+void bind_codec(const KernelSpec& spec, const Target& target, std::ostream& os) {
+  const bool q = quantized_cache(spec);
+  const StoreType t = spec.cache_dtype;
+  const int kind = !q ? 0 : t == StoreType::Int8 ? 1 : t == StoreType::Int4 ? 2 : is_fp8(t) ? 3
+                 : t == StoreType::Nvfp4 ? 4 : 5;
+  // fp8 with per_token_head: the divisor is the format's largest value unless the spec names one
+  // (vLLM divides e4m3fnuz by 224).
+  double qmax = kind == 1 ? 127 : 0;
+  if (kind == 3) {
+    const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
+    qmax = spec.codec.qmax ? spec.codec.qmax : e4m3 ? (fp8_fnuz_on(target.caps, t) ? 240 : 448) : 57344;
+  }
+  os << "// Quantized cache (templates/quant.h): 0 none, 1 int8, 2 int4, 3 fp8 per_token_head, 4 nvfp4, 5 mxfp4.\n"
+     << "constexpr int CACHE_QUANT = " << kind << ";\n"
+     << "constexpr int QUANT_BITS = " << (q ? cache_bits(spec) : 0) << ";\n"
+     << "constexpr int QUANT_GROUP = " << (q ? cache_group(spec) : 1) << ";\n"
+     << "constexpr int QUANT_ROUND = " << static_cast<int>(spec.codec.round) << ";  // rne, trunc, rha\n"
+     << "constexpr int MX_ROUND = " << static_cast<int>(spec.codec.scale_round) << ";  // rceil, floor, even\n"
+     << "constexpr float QUANT_QMAX = " << float_literal(static_cast<float>(qmax)) << ";\n"
+     << "constexpr float QUANT_FLOOR = " << float_literal(static_cast<float>(spec.codec.floor)) << ";\n"
+     << "constexpr int SCALE_BYTES = " << (q && spec.scales == Scales::PerTokenHead ? 4 : 1) << ";  // f32, or one byte\n";
+}
+
 /// The constants of templates/rows.h, which every family uses: vector and
 /// cos/sin shape, fp8 converters, position rows, the scaling family's frequencies.
 void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& plan, const ArgAlignment& align,
@@ -339,8 +365,13 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   os << "\n#define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block";
   paste("kernel_args.h");
   paste("rope_common.h");
-  if (spec.uses_fp8())
+  const bool quant = quantized_cache(spec);
+  // fp8 stores and quantized caches (nvfp4's block scales are e4m3) get the vendor's fp8
+  // instructions; every other kernel the portable code, which quant.h names.
+  if (spec.uses_fp8() || quant)
     for (const auto& h : dialect.fp8_headers) paste(h);
+  else
+    paste("fp8.h");
 
   // Bindings every family gets (element and index types, plan), then the family's own.
   os << "\n// ---- bindings for this spec ----\n"
@@ -357,9 +388,11 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
      << "constexpr bool CHECKED = " << (spec.checks == Checks::Bounds ? "true" : "false") << ";\n"
      << "constexpr int BLOCK_THREADS = " << plan.block_threads << ";\n";
   bind_rows(spec, target, plan, out.align, os);
+  bind_codec(spec, target, os);
   family.bind(spec, target, plan, out.align, os);
   os << "}  // namespace rg_spec\n";
   paste("rows.h");
+  paste("quant.h");  // the codec; a cache that is not quantized never calls it (CACHE_QUANT = 0)
   paste(family.template_file);
   os << "\n// ---- entry ----\n"
      << "RG_KERNEL(" << plan.block_threads << ") " << out.entry << "(ropegen_kernel_args args) {\n"

@@ -195,8 +195,45 @@ void RowWriter::rounded(int dst_buf, long long di, double v, double b, float sca
   o.bound[di] = b / scale + fp8_step(f, std::fabs(want) + b / scale) + 2 * kU * std::fabs(q);
 }
 
+/// A quantized row: exact rows get their codes and scales bit for bit; the others are
+/// checked after the launch against their values and bounds (QuantRow).
+void RowWriter::quant_row(int dst_buf, long long dst_off, const std::vector<double>& value,
+                          const std::vector<double>& bound, bool exact, float gs) {
+  const QuantFormat& f = p.quant;
+  const int sb = p.buffer_scales[static_cast<size_t>(dst_buf)];
+  const long long n = static_cast<long long>(value.size());
+  const long long data_off = dst_off * f.bits / 8, scale_off = dst_off / f.group * f.scale_bytes;
+  Expected& d = out[dst_buf];
+  Expected& sc = out[sb];
+  if (!exact) {
+    for (long long i = 0; i < n * f.bits / 8; ++i) d.exact[data_off + i] = 0;
+    for (long long i = 0; i < n / f.group * f.scale_bytes; ++i) sc.exact[scale_off + i] = 0;
+    d.quant_rows.push_back({data_off, sb, scale_off, value, bound, gs});
+    return;
+  }
+  for (long long g = 0; g < n / f.group; ++g) {
+    std::vector<float> x(static_cast<size_t>(f.group));
+    for (int i = 0; i < f.group; ++i) x[i] = static_cast<float>(value[static_cast<size_t>(g * f.group + i)]);
+    const QuantGroup q = quantize_group(f, x.data(), f.group, gs);
+    for (int b = 0; b < f.scale_bytes; ++b)
+      sc.bits[static_cast<size_t>(scale_off + g * f.scale_bytes + b)] = static_cast<unsigned char>(q.scale_bits >> (8 * b));
+    for (int i = 0; i < f.group; ++i) {
+      const long long bit = (g * f.group + i) * f.bits;  // element 2i in the low nibble
+      unsigned char& byte = d.bits[static_cast<size_t>(data_off + bit / 8)];
+      if (f.bits == 8) byte = q.codes[i];
+      else byte = static_cast<unsigned char>((byte & ~(0xf << (bit % 8))) | (q.codes[i] << (bit % 8)));
+    }
+  }
+}
+
 void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len) {
   const Elem el = elem(dst_buf);
+  if (quant(dst_buf)) {
+    std::vector<double> v(static_cast<size_t>(len ? len : p.spec.head_dim)), b(v.size(), 0.0);
+    for (size_t e = 0; e < v.size(); ++e) v[e] = decode(p.spec.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
+    quant_row(dst_buf, dst_off, v, b, true, scale);
+    return;
+  }
   for (int e = 0; e < (len ? len : p.spec.head_dim); ++e) {
     const long long di = dst_off + e;
     if (el.fp8 >= 0) {
@@ -234,11 +271,17 @@ void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long lon
       err[e] = (D + 8) * kU * std::fabs(xs[e]) + (s.dtype != DType::F32 ? ulp(s.dtype, std::fabs(xs[e])) : 0);
     }
   }
+  // A quantized destination takes the whole row at once (its scales depend on all of it).
+  const bool q = quant(dst_buf);
+  std::vector<double> qv(q ? static_cast<size_t>(D) : 0), qb(qv.size(), 0.0);
   for (int row_e = 0; row_e < D; ++row_e) {
     const int e = row_e - r0;  // index within the rotated stretch
     const long long di = dst_off + row_e;
     if (e < 0 || e >= d) {  // outside the rotated stretch: unchanged (normalized with qk_norm)
-      if (weight) {
+      if (q) {
+        qv[row_e] = xs[row_e];
+        qb[row_e] = weight ? err[row_e] : 0;
+      } else if (weight) {
         rounded(dst_buf, di, xs[row_e], err[row_e], scale);
       } else if (elem(dst_buf).fp8 >= 0) {
         exact_fp8(dst_buf, di, xs[row_e], scale);
@@ -290,8 +333,14 @@ void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long lon
       b += 2 * kU * std::fabs(angle) * attention * (std::fabs(x0) + std::fabs(x1));
     if (attention != 1) b += 2 * kU * (std::fabs(p_cos) + std::fabs(p_sin));  // c * m, s * m in fp32
     if (s.dtype != DType::F32) b += ulp(s.dtype, std::fabs(v) + b);
-    rounded(dst_buf, di, v, b, scale);
+    if (q) {
+      qv[row_e] = v;
+      qb[row_e] = b;
+    } else {
+      rounded(dst_buf, di, v, b, scale);
+    }
   }
+  if (q) quant_row(dst_buf, dst_off, qv, qb, false, scale);
 }
 
 long long RowWriter::position(long long token, int j) const {
@@ -326,7 +375,7 @@ std::vector<Expected> expect(const Problem& p) {
   const int bytes = dtype_bytes(s.dtype);
   std::vector<Expected> out(p.buffers.size());
   for (size_t i = 0; i < p.buffers.size(); ++i) {
-    const bool fp8 = i < p.buffer_fp8.size() && p.buffer_fp8[i] >= 0;
+    const bool fp8 = (i < p.buffer_fp8.size() && p.buffer_fp8[i] >= 0) || (i < p.buffer_raw.size() && p.buffer_raw[i]);
     const size_t n = p.buffers[i].size() / (fp8 ? 1 : bytes);
     out[i].value.assign(n, 0);
     out[i].bound.assign(n, 0);

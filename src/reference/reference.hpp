@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fp8.hpp"
+#include "quant.hpp"
 #include "ropegen/spec.hpp"
 
 namespace ropegen::reference {
@@ -44,7 +45,10 @@ struct Problem {
   long long positions_stride = 0;                   ///< elements between rows; 0: tokens
   std::vector<long long> seq_lens;                  ///< per token (run-time length families)
   std::vector<int> buffer_fp8;                      ///< per buffer: -1 (the dtype) or an Fp8Format
-  std::vector<float> k_scale, v_scale;              ///< fp8 cache: one, or one per KV head
+  std::vector<float> k_scale, v_scale;              ///< fp8 cache: one, or one per KV head; nvfp4: the global scale
+  std::vector<unsigned char> buffer_raw;            ///< per buffer: 1 = bytes (a quantized cache's codes, its scales)
+  std::vector<int> buffer_scales;                   ///< per buffer: a quantized cache's scale buffer (-1: none)
+  QuantFormat quant;                                ///< the quantized cache's format (quantized_cache(spec))
   float q_scale = 1;                                ///< fp8 q_out
   std::vector<double> q_norm_weight, k_norm_weight; ///< qk_norm weights (decoded)
   std::vector<long long> slots;                     ///< empty: slot = position (contiguous)
@@ -52,8 +56,19 @@ struct Problem {
   long long cos_offset = 0, sin_offset = 0, table_stride = 0;
 };
 
+/// A quantized cache row whose values the reference knows only within bounds (rotated or
+/// normalized): the kernel's codes and scales are checked against them after the launch.
+struct QuantRow {
+  long long data_off = 0;   ///< byte offset of the row's codes
+  int scale_buf = -1;       ///< the buffer of its scales
+  long long scale_off = 0;  ///< byte offset of its first scale
+  std::vector<double> value, bound;  ///< per element: the real value and the allowed distance
+  float gs = 1;             ///< nvfp4: the global scale
+};
+
 /// What one element of a buffer must hold after the launch.
 struct Expected {
+  std::vector<QuantRow> quant_rows;  ///< a quantized cache: its bounded rows
   std::vector<double> value;         ///< rotated elements: exact real result
   std::vector<double> bound;         ///< allowed |stored - value|
   std::vector<unsigned char> exact;  ///< 1: must equal the initial/copied bits exactly
@@ -94,6 +109,12 @@ class RowWriter {
     int bytes() const { return fp8 >= 0 ? 1 : dtype_bytes(dtype); }
   };
   Elem elem(int buf) const;
+  bool quant(int buf) const {
+    return buf < static_cast<int>(p.buffer_scales.size()) && p.buffer_scales[static_cast<size_t>(buf)] >= 0;
+  }
+  /// A row for a quantized cache: `value` exact where `bound` is 0 and `exact` says so.
+  void quant_row(int dst_buf, long long dst_off, const std::vector<double>& value, const std::vector<double>& bound,
+                 bool exact, float gs);
   void exact_fp8(int dst_buf, long long di, double x, float scale);
   void rounded(int dst_buf, long long di, double v, double b, float scale);
 

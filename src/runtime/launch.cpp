@@ -71,6 +71,8 @@ const std::vector<ArgField>& kernel_args_fields() {
       ROPEGEN_FIELD(q_out), ROPEGEN_FIELD(q_out_stride), ROPEGEN_FIELD(k_out), ROPEGEN_FIELD(k_out_stride),
       ROPEGEN_FIELD(positions_stride), ROPEGEN_FIELD(seq_lens), ROPEGEN_FIELD(k_scale), ROPEGEN_FIELD(v_scale),
       ROPEGEN_FIELD(q_scale), ROPEGEN_FIELD(q_norm_weight), ROPEGEN_FIELD(k_norm_weight),
+      // ABI version 5: the scales quantized caches write.
+      ROPEGEN_FIELD(k_cache_scales), ROPEGEN_FIELD(v_cache_scales),
   };
 #undef ROPEGEN_FIELD
   return fields;
@@ -78,6 +80,9 @@ const std::vector<ArgField>& kernel_args_fields() {
 
 std::string ArgContext::store_name(StoreType t) const {
   if (t == StoreType::Auto) return to_string(spec.dtype);
+  // Quantized caches are bytes: int8 codes, or two 4-bit codes per byte.
+  if (t == StoreType::Int8) return "i8";
+  if (t == StoreType::Int4 || t == StoreType::Nvfp4 || t == StoreType::Mxfp4) return "u8";
   if (!is_fp8(t)) return to_string(t);
   const bool fnuz = target ? fp8_fnuz_on(target->caps, t) : (t == StoreType::Fp8E4m3Fnuz || t == StoreType::Fp8E5m2Fnuz);
   const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
@@ -86,7 +91,8 @@ std::string ArgContext::store_name(StoreType t) const {
 
 int ArgContext::store_bytes(StoreType t) const {
   if (t == StoreType::Auto) return dtype_bytes(spec.dtype);
-  if (is_fp8(t)) return 1;
+  if (is_fp8(t) || t == StoreType::Int8 || t == StoreType::Int4 || t == StoreType::Nvfp4 || t == StoreType::Mxfp4)
+    return 1;
   return t == StoreType::F32 ? 4 : 2;
 }
 

@@ -155,11 +155,26 @@ const Names<StoreType>& names(StoreType*) {
   static const Names<StoreType> n = {{"auto", StoreType::Auto},          {"f32", StoreType::F32},
                                      {"f16", StoreType::F16},            {"bf16", StoreType::BF16},
                                      {"fp8_e4m3", StoreType::Fp8E4m3},   {"fp8_e5m2", StoreType::Fp8E5m2},
-                                     {"fp8_e4m3fnuz", StoreType::Fp8E4m3Fnuz}, {"fp8_e5m2fnuz", StoreType::Fp8E5m2Fnuz}};
+                                     {"fp8_e4m3fnuz", StoreType::Fp8E4m3Fnuz}, {"fp8_e5m2fnuz", StoreType::Fp8E5m2Fnuz},
+                                     {"int8", StoreType::Int8},          {"int4", StoreType::Int4},
+                                     {"nvfp4", StoreType::Nvfp4},        {"mxfp4", StoreType::Mxfp4}};
   return n;
 }
 const Names<Scales>& names(Scales*) {
-  static const Names<Scales> n = {{"per_tensor", Scales::PerTensor}, {"per_head", Scales::PerHead}};
+  static const Names<Scales> n = {
+      {"per_tensor", Scales::PerTensor}, {"per_head", Scales::PerHead}, {"per_token_head", Scales::PerTokenHead}};
+  return n;
+}
+const Names<QuantRound>& names(QuantRound*) {
+  static const Names<QuantRound> n = {{"rne", QuantRound::Rne}, {"trunc", QuantRound::Trunc}, {"rha", QuantRound::Rha}};
+  return n;
+}
+const Names<Nvfp4Recipe>& names(Nvfp4Recipe*) {
+  static const Names<Nvfp4Recipe> n = {{"exact", Nvfp4Recipe::Exact}};
+  return n;
+}
+const Names<MxRound>& names(MxRound*) {
+  static const Names<MxRound> n = {{"rceil", MxRound::Rceil}, {"floor", MxRound::Floor}, {"even", MxRound::Even}};
   return n;
 }
 const Names<CacheOrder>& names(CacheOrder*) {
@@ -635,6 +650,92 @@ int compare_qk_norm(const KernelSpec& a, const KernelSpec& b) {
   return cmp(a.qk_norm.gemma, b.qk_norm.gemma);
 }
 
+// cache_dtype: a store type, with the quantized formats' parameters in parentheses. Setting
+// it resets the parameters to the format's defaults; the canonical text of the formats that
+// existed before parameters (auto, f32, f16, bf16, fp8 without per_token_head parameters)
+// stays the bare name, so their cache keys do not change.
+const RealRange kScaleFloor{0, 1, true};
+const RealRange kQmax{0, 1e6, true};
+
+/// The parameters a cache_dtype value takes.
+std::vector<std::string> codec_params(StoreType t) {
+  if (t == StoreType::Int8 || t == StoreType::Int4) return {"round", "floor"};
+  if (t == StoreType::Nvfp4) return {"recipe"};
+  if (t == StoreType::Mxfp4) return {"scale_round"};
+  if (is_fp8(t)) return {"qmax", "floor"};
+  return {};
+}
+
+void lower_cache_dtype(const SpecField& f, const dsl::Value& v, KernelSpec& s) {
+  dsl::Value word = v;
+  if (word.kind == dsl::Value::Kind::Call) {
+    word.kind = dsl::Value::Kind::Ident;
+    word.args.clear();
+  }
+  const StoreType t = pick<StoreType>(word, f.key);
+  CacheCodec c;
+  if (t == StoreType::Int4) c.round = QuantRound::Rha;
+  if (v.kind == dsl::Value::Kind::Call) {
+    const std::vector<std::string> allowed = codec_params(t);
+    if (allowed.empty() && !v.args.empty())
+      fail(v.args.front().name_loc, std::string("cache_dtype = ") + to_string(t) + " takes no parameters");
+    for_args(v, allowed, [&](const dsl::Value::Arg& a) {
+      if (a.name == "round") c.round = pick<QuantRound>(a.value, "round");
+      else if (a.name == "floor") c.floor = real(a.value, "floor", kScaleFloor);
+      else if (a.name == "qmax") c.qmax = real(a.value, "qmax", kQmax);
+      else if (a.name == "recipe") c.recipe = pick<Nvfp4Recipe>(a.value, "recipe");
+      else c.scale_round = pick<MxRound>(a.value, "scale_round");
+    });
+  }
+  s.cache_dtype = t;
+  s.codec = c;
+}
+
+/// The parameters a cache_dtype's text shows: every one of the new formats, the fp8
+/// parameters only when they differ from the defaults.
+void text_cache_dtype(const KernelSpec& s, std::string& out) {
+  const StoreType t = s.cache_dtype;
+  const CacheCodec& c = s.codec;
+  out += name_of(t);
+  if (t == StoreType::Int8 || t == StoreType::Int4)
+    out += std::string("(round=") + name_of(c.round) + ",floor=" + format_double(c.floor) + ")";
+  else if (t == StoreType::Nvfp4)
+    out += std::string("(recipe=") + name_of(c.recipe) + ")";
+  else if (t == StoreType::Mxfp4)
+    out += std::string("(scale_round=") + name_of(c.scale_round) + ")";
+  else if (is_fp8(t) && (c.qmax != 0 || c.floor != 1e-6))
+    out += "(qmax=" + (c.qmax ? format_double(c.qmax) : std::string("auto")) + ",floor=" + format_double(c.floor) + ")";
+}
+
+std::string check_cache_dtype(const SpecField& f, const KernelSpec& s) {
+  bool named = false;
+  for (const auto& n : names_of<StoreType>()) named = named || n.second == s.cache_dtype;
+  if (!named) return std::string(f.key) + " has an invalid value";
+  const std::vector<std::string> params = codec_params(s.cache_dtype);
+  auto has = [&](const char* p) { return std::find(params.begin(), params.end(), p) != params.end(); };
+  if (has("floor")) {
+    const std::string e = kScaleFloor.check("floor", s.codec.floor);
+    if (!e.empty()) return e;
+  }
+  if (has("qmax") && s.codec.qmax != 0) return kQmax.check("qmax", s.codec.qmax);
+  return "";
+}
+
+int compare_cache_dtype(const KernelSpec& a, const KernelSpec& b) {
+  if (int c = cmp(a.cache_dtype, b.cache_dtype)) return c;
+  const std::vector<std::string> params = codec_params(a.cache_dtype);
+  for (const std::string& p : params) {
+    int c = 0;
+    if (p == "round") c = cmp(a.codec.round, b.codec.round);
+    else if (p == "floor") c = cmp(a.codec.floor, b.codec.floor);
+    else if (p == "qmax") c = cmp(a.codec.qmax, b.codec.qmax);
+    else if (p == "recipe") c = cmp(a.codec.recipe, b.codec.recipe);
+    else c = cmp(a.codec.scale_round, b.codec.scale_round);
+    if (c) return c;
+  }
+  return 0;
+}
+
 void lower_positions(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   Positions p;
   if (v.kind == dsl::Value::Kind::Ident && v.text == "single") {
@@ -940,18 +1041,40 @@ const std::vector<SpecField>& spec_fields() {
                                                 "in_place: q and k are rotated where they are; separate: to q_out "
                                                 "and k_out (rope_kv_append: k to the cache and k_out)",
                                                 kRopeOps, /*omit_default=*/true),
-      enum_field<StoreType, &KernelSpec::cache_dtype>(
-          "cache_dtype",
-          "storage of the KV cache; auto: dtype; fp8 stores saturate(round(x / scale)) with the target's "
-          "encoding (OCP, else FNUZ; _fnuz asks for FNUZ)",
-          kCaching, /*omit_default=*/true,
-          {"auto", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz", "f32 dtype=f32"}),
+      [] {
+        SpecField f{"cache_dtype",
+                    "auto | f32 | f16 | bf16 | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz (qmax = Q, floor = F) | "
+                    "int8 (round = rne | trunc | rha, floor = F) | int4 (round = rha | rne | trunc, floor = F) | "
+                    "nvfp4 (recipe = exact) | mxfp4 (scale_round = rceil | floor | even)",
+                    "storage of the KV cache; auto: dtype; fp8 stores saturate(round(x / scale)) with the target's "
+                    "encoding (OCP, else FNUZ; _fnuz asks for FNUZ); int8, int4 (with scales = per_token_head), "
+                    "nvfp4 and mxfp4 store codes and write their scales to k_cache_scales, v_cache_scales "
+                    "(docs/dsl.md, quantized caches)",
+                    nullptr,
+                    kCaching,
+                    /*omit_default=*/true,
+                    {"auto", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz", "f32 dtype=f32",
+                     "int8 scales=per_token_head", "int8(round=trunc) scales=per_token_head",
+                     "int4 scales=per_token_head", "fp8_e4m3(qmax=224) scales=per_token_head", "nvfp4",
+                     "mxfp4", "mxfp4(scale_round=floor)", "mxfp4(scale_round=even)"},
+                    lower_cache_dtype,
+                    text_cache_dtype,
+                    check_cache_dtype,
+                    compare_cache_dtype};
+        f.store = &KernelSpec::cache_dtype;
+        return f;
+      }(),
       enum_field<StoreType, &KernelSpec::q_dtype>(
           "q_dtype", "auto: q keeps dtype; fp8: the rotated q goes to q_out in fp8, scaled by q_scale", kRopeOps,
           /*omit_default=*/true, {"auto", "fp8_e4m3 outputs=separate", "fp8_e5m2 outputs=separate"}),
       enum_field<Scales, &KernelSpec::scales>(
-          "scales", "fp8 cache scales: one float (per_tensor) or one per KV head (per_head) in k_scale, v_scale",
-          kCacheOps, /*omit_default=*/true, {"per_tensor cache_dtype=fp8_e4m3", "per_head cache_dtype=fp8_e4m3"}),
+          "scales",
+          "cache scales: fp8 reads one float (per_tensor) or one per KV head (per_head) from k_scale, v_scale "
+          "(nvfp4: its global scale, per_tensor); per_token_head computes one per (token, head) from the row "
+          "(max(amax / qmax, floor)) and writes it to k_cache_scales, v_cache_scales (int8 and int4 need it)",
+          kCacheOps, /*omit_default=*/true,
+          {"per_tensor cache_dtype=fp8_e4m3", "per_head cache_dtype=fp8_e4m3",
+           "per_token_head cache_dtype=fp8_e4m3"}),
       SpecField{"qk_norm",
                 "none | rms(eps = E, gemma = false | true)",
                 "RMSNorm of each q and k head before RoPE (fp32, weights q_norm_weight and k_norm_weight; gemma: "
@@ -990,6 +1113,8 @@ const char* to_string(Checks v) { return name_of(v); }
 const char* to_string(Angle v) { return name_of(v); }
 const char* to_string(StoreType v) { return name_of(v); }
 const char* to_string(Scales v) { return name_of(v); }
+const char* to_string(QuantRound v) { return name_of(v); }
+const char* to_string(MxRound v) { return name_of(v); }
 
 bool is_fp8(StoreType t) {
   return t == StoreType::Fp8E4m3 || t == StoreType::Fp8E5m2 || t == StoreType::Fp8E4m3Fnuz || t == StoreType::Fp8E5m2Fnuz;
@@ -1000,6 +1125,34 @@ std::vector<std::pair<const SpecField*, StoreType>> store_types(const KernelSpec
   for (const SpecField& f : spec_fields())
     if (f.store && f.used_by(s.op)) out.emplace_back(&f, s.*f.store);
   return out;
+}
+
+bool quantized_cache(const KernelSpec& s) {
+  if (!s.uses_cache()) return false;
+  const StoreType t = s.cache_dtype;
+  return t == StoreType::Int8 || t == StoreType::Int4 || t == StoreType::Nvfp4 || t == StoreType::Mxfp4 ||
+         (is_fp8(t) && s.scales == Scales::PerTokenHead);
+}
+
+int cache_bits(const KernelSpec& s) {
+  switch (s.cache_dtype) {
+    case StoreType::Int4:
+    case StoreType::Nvfp4:
+    case StoreType::Mxfp4: return 4;
+    case StoreType::Int8: return 8;
+    case StoreType::Auto: return 8 * dtype_bytes(s.dtype);
+    case StoreType::F32: return 32;
+    case StoreType::F16:
+    case StoreType::BF16: return 16;
+    default: return 8;  // fp8
+  }
+}
+
+int cache_group(const KernelSpec& s) {
+  if (!quantized_cache(s)) return 0;
+  if (s.cache_dtype == StoreType::Nvfp4) return 16;
+  if (s.cache_dtype == StoreType::Mxfp4) return 32;
+  return s.head_dim;
 }
 
 bool KernelSpec::uses_fp8() const {

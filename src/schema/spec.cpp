@@ -191,7 +191,10 @@ void validate(const ParsedSpec& p) {
                                      "; they must add up to rotary_dim / 2 = " + std::to_string(half));
     }
   }
-  if (s.uses_cache() && s.cache_dtype != StoreType::Auto && !is_fp8(s.cache_dtype) &&
+  const StoreType ct = s.cache_dtype;
+  const bool int_cache = ct == StoreType::Int8 || ct == StoreType::Int4;
+  const bool fp4_cache = ct == StoreType::Nvfp4 || ct == StoreType::Mxfp4;
+  if (s.uses_cache() && ct != StoreType::Auto && !is_fp8(ct) && !int_cache && !fp4_cache &&
       std::string(to_string(s.cache_dtype)) != to_string(s.dtype))
     fail(where("cache_dtype"), std::string("cache_dtype = ") + to_string(s.cache_dtype) + " with dtype = " +
                                    to_string(s.dtype) + ": a cache that is not fp8 has the activation dtype");
@@ -205,6 +208,28 @@ void validate(const ParsedSpec& p) {
   }
   if (s.uses_cache() && s.scales == Scales::PerHead && !is_fp8(s.cache_dtype))
     fail(where("scales"), "scales = per_head needs an fp8 cache_dtype (the scales quantize the cache)");
+  if (s.uses_cache() && int_cache && s.scales != Scales::PerTokenHead)
+    fail(where("scales,cache_dtype"), std::string("cache_dtype = ") + to_string(ct) +
+                                          " needs scales = per_token_head (the kernel computes a scale per token "
+                                          "and head and writes it to k_cache_scales, v_cache_scales)");
+  if (s.uses_cache() && fp4_cache && s.scales != Scales::PerTensor)
+    fail(where("scales"), std::string("scales = ") + to_string(s.scales) + " with cache_dtype = " + to_string(ct) +
+                              ": " + (ct == StoreType::Nvfp4 ? "nvfp4 computes a scale per 16 elements and reads one "
+                                                               "global scale per tensor (k_scale, v_scale): per_tensor"
+                                                             : "mxfp4 computes a scale per 32 elements and has no "
+                                                               "global scale: leave scales at per_tensor"));
+  if (s.uses_cache() && s.scales == Scales::PerTokenHead && !int_cache && !is_fp8(ct))
+    fail(where("scales"), "scales = per_token_head needs cache_dtype = int8, int4 or an fp8 format");
+  if (s.uses_cache() && is_fp8(ct) && s.scales != Scales::PerTokenHead && (s.codec.qmax != 0 || s.codec.floor != 1e-6))
+    fail(where("cache_dtype"), std::string("cache_dtype = ") + to_string(ct) +
+                                   "(qmax, floor): the parameters of computed scales need scales = per_token_head");
+  if (s.uses_cache() && quantized_cache(s)) {
+    const int group = cache_group(s);
+    if (s.head_dim % group != 0 || (cache_bits(s) == 4 && s.head_dim % 2 != 0))
+      fail(where("head_dim"), "head_dim = " + std::to_string(s.head_dim) + " with cache_dtype = " + to_string(ct) +
+                                  ": the format's scale groups of " + std::to_string(group) +
+                                  " elements must tile a head");
+  }
   // The family's rules name a key, or "a,b": the first of them set explicitly, else the last.
   family_of(s.op).validate(s, [&](const char* keys, const std::string& message) {
     std::string list = keys, key;

@@ -75,6 +75,79 @@ std::string VerifyReport::describe() const {
   return os.str();
 }
 
+/// Checks the bounded rows of a quantized cache (rotated or normalized values): per group,
+/// the kernel's scale lies between the scales of the smallest and largest amax the bounds
+/// allow (every format's scale grows with amax), and each code decodes, with that scale,
+/// to within the value's bound plus one step of the format there (plus any saturation).
+static void check_quant_rows(const reference::QuantFormat& f, const std::vector<reference::QuantRow>& rows,
+                      const std::vector<unsigned char>& got, const std::vector<std::vector<unsigned char>>& results,
+                      OutputReport& o) {
+  auto fail = [&](const std::string& m) {
+    if (o.failures == 0) o.first_failure = m;
+    ++o.failures;
+  };
+  for (const reference::QuantRow& r : rows) {
+    const std::vector<unsigned char>& sc = results[static_cast<size_t>(r.scale_buf)];
+    const int n = static_cast<int>(r.value.size());
+    for (int g = 0; g < n / f.group; ++g) {
+      std::uint32_t bits = 0;
+      for (int b = 0; b < f.scale_bytes; ++b)
+        bits |= static_cast<std::uint32_t>(sc[static_cast<size_t>(r.scale_off + g * f.scale_bytes + b)]) << (8 * b);
+      // The extreme groups the bounds allow: each element at the low and at the high end.
+      std::vector<float> lo(static_cast<size_t>(f.group)), hi(lo.size());
+      for (int i = 0; i < f.group; ++i) {
+        const double v = r.value[static_cast<size_t>(g * f.group + i)], b = r.bound[static_cast<size_t>(g * f.group + i)];
+        const bool int4 = f.kind == reference::QuantKind::Int4;
+        // Symmetric formats: the magnitude shrinks or grows; int4: the range (max - min) does,
+        // with every value moved toward (lo) or away from (hi) the middle.
+        lo[i] = static_cast<float>(int4 ? v : std::max(0.0, std::fabs(v) - b));
+        hi[i] = static_cast<float>(int4 ? v : std::fabs(v) + b);
+      }
+      if (f.kind == reference::QuantKind::Int4) {  // spread hi, shrink lo, around the middle
+        double mx = -INFINITY, mn = INFINITY, bmax = 0;
+        for (int i = 0; i < f.group; ++i) {
+          mx = std::max(mx, r.value[static_cast<size_t>(g * f.group + i)]);
+          mn = std::min(mn, r.value[static_cast<size_t>(g * f.group + i)]);
+          bmax = std::max(bmax, r.bound[static_cast<size_t>(g * f.group + i)]);
+        }
+        lo = {static_cast<float>(mn + bmax), static_cast<float>(std::max(mn + bmax, mx - bmax))};
+        hi = {static_cast<float>(mn - bmax), static_cast<float>(mx + bmax)};
+      }
+      const double s_lo = reference::scale_value(f, reference::quantize_group(f, lo.data(), static_cast<int>(lo.size()), r.gs).scale_bits, r.gs);
+      const double s_hi = reference::scale_value(f, reference::quantize_group(f, hi.data(), static_cast<int>(hi.size()), r.gs).scale_bits, r.gs);
+      const double s = reference::scale_value(f, bits, r.gs);
+      ++o.exact;
+      if (!(s >= s_lo * (1 - 1e-6) && s <= s_hi * (1 + 1e-6)))
+        fail("quantized row at byte " + std::to_string(r.data_off) + ", group " + std::to_string(g) + ": scale " +
+             format_g(s) + " outside [" + format_g(s_lo) + ", " + format_g(s_hi) + "]");
+      for (int i = 0; i < f.group; ++i) {
+        const long long e = g * f.group + i, bit = e * f.bits;
+        const std::uint8_t byte = got[static_cast<size_t>(r.data_off + bit / 8)];
+        const std::uint8_t code = f.bits == 8 ? byte : static_cast<std::uint8_t>((byte >> (bit % 8)) & 0xf);
+        const double d = reference::dequantize(f, code, bits, r.gs);
+        const double v = r.value[static_cast<size_t>(e)], b = r.bound[static_cast<size_t>(e)];
+        double allowed = b * (1 + 1e-6) + 1e-30;
+        if (s > 0) {
+          const double zp = f.kind == reference::QuantKind::Int4 ? static_cast<double>(bits & 0xf) : 0.0;
+          const double t = (std::fabs(v) + b) / s;
+          double over = std::max(0.0, t - reference::code_max(f));
+          if (f.kind == reference::QuantKind::Int4)
+            over = std::max(0.0, (v + b) / s + zp - 15) + std::max(0.0, -((v - b) / s + zp));
+          allowed += s * (reference::code_step(f, std::min(t, reference::code_max(f))) + over);
+        }
+        const double err = std::fabs(d - v);
+        ++o.rounded;
+        o.max_abs_error = std::max(o.max_abs_error, err);
+        o.max_error_ratio = std::max(o.max_error_ratio, err / allowed);
+        if (!(err <= allowed))
+          fail("quantized row at byte " + std::to_string(r.data_off) + ", element " + std::to_string(e) + ": code " +
+               std::to_string(code) + " decodes to " + format_g(d) + ", want " + format_g(v) + " within " +
+               format_g(allowed));
+      }
+    }
+  }
+}
+
 VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   // The reference keeps every element in doubles; this bound also keeps every size below
   // (tokens * heads * head_dim * bytes) far from overflowing.
@@ -223,16 +296,46 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     // Planted slots reach 8 past the cache: whole blocks of a paged cache.
     const long long slack_slots = s.cache.kind == CacheKind::Paged ? (8 + s.cache.block - 1) / s.cache.block * s.cache.block : 8;
     const long long cache_elems = cache_slots * row + (c.past_max_seq || c.out_of_range ? slack_slots * row : 0);
-    const int f = fp8_of("k_cache");
+    // A quantized cache holds bytes (codes), with its scales beside it; both start random.
+    const bool quant = quantized_cache(s);
+    const int f = quant ? -1 : fp8_of("k_cache");
+    if (quant) {
+      const int element = fp8_of("k_cache");  // fp8 with per_token_head: the target's encoding
+      p.quant = reference::quant_format(s, element >= 0 ? static_cast<reference::Fp8Format>(element)
+                                                         : reference::Fp8Format::E4M3);
+    }
+    auto raw_buffer = [&](const char* name, long long bytes_) {
+      p.buffers.emplace_back(static_cast<size_t>(bytes_));
+      for (auto& b : p.buffers.back()) b = static_cast<unsigned char>(rng());
+      p.buffer_raw.resize(p.buffers.size(), 0);
+      p.buffer_raw.back() = 1;
+      p.buffer_names.push_back(name);
+    };
     for (const char* name : {"k_cache", "v_cache"}) {
       if (!req(name)) continue;  // MLA: one cache of kv_c || k_pe rows
-      (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = static_cast<int>(p.buffers.size());
+      const int index = static_cast<int>(p.buffers.size());
+      (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = index;
+      if (quant) {
+        raw_buffer(name, cache_elems);  // the shape counts bytes
+        const std::string scales = std::string(name) + "_scales";
+        p.buffer_scales.resize(p.buffers.size() + 1, -1);
+        p.buffer_scales[static_cast<size_t>(index)] = static_cast<int>(p.buffers.size());
+        raw_buffer(req(scales.c_str())->name, cache_elems / (s.head_dim * p.quant.bits / 8) *
+                                                          (s.head_dim / p.quant.group) * p.quant.scale_bytes);
+        continue;
+      }
       p.buffers.emplace_back();
       p.buffer_fp8.resize(p.buffers.size(), -1);
       p.buffer_fp8.back() = f;
       if (f >= 0) fill_fp8(p.buffers.back(), cache_elems, f);
       else fill(p.buffers.back(), cache_elems);
       p.buffer_names.push_back(name);
+    }
+    if (s.cache_dtype == StoreType::Nvfp4) {
+      // Global scales that put the block scales in e4m3's normal range (k) and past its
+      // largest value for large rows (v: sf saturates at 448).
+      p.k_scale = {0.02f};
+      p.v_scale = {0.0004f};
     }
     if (f >= 0) {
       // Scales that saturate some values (0.005), reach the subnormals (2), and lie between:
@@ -314,6 +417,8 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     }
   }
   p.buffer_fp8.resize(p.buffers.size(), -1);
+  p.buffer_raw.resize(p.buffers.size(), 0);
+  p.buffer_scales.resize(p.buffers.size(), -1);
 
   // Upload, launch, download.
   DeviceBuffers dev{rt, {}};
@@ -346,6 +451,8 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   a.positions_stride = p.positions_stride;
   a.k_cache = p.k_cache >= 0 ? bufs[p.k_cache] : nullptr;
   a.v_cache = p.v_cache >= 0 ? bufs[p.v_cache] : nullptr;
+  if (p.k_cache >= 0 && p.buffer_scales[p.k_cache] >= 0) a.k_cache_scales = bufs[p.buffer_scales[p.k_cache]];
+  if (p.v_cache >= 0 && p.buffer_scales[p.v_cache] >= 0) a.v_cache_scales = bufs[p.buffer_scales[p.v_cache]];
   a.positions = encode_index(p.positions);
   a.slot_mapping = encode_index(p.slots);
   a.seq_lens = encode_index(p.seq_lens);
@@ -380,20 +487,27 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
 
   std::vector<reference::Expected> want = reference::expect(p);
   VerifyReport report;
+  std::vector<std::vector<unsigned char>> results(p.buffers.size());
   for (size_t b = 0; b < p.buffers.size(); ++b) {
-    std::vector<unsigned char> got(p.buffers[b].size());
-    rt.copy_to_host(got.data(), bufs[b], got.size());
+    results[b].resize(p.buffers[b].size());
+    rt.copy_to_host(results[b].data(), bufs[b], results[b].size());
+  }
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    const std::vector<unsigned char>& got = results[b];
     OutputReport o;
     o.name = p.buffer_names[b];
     const reference::Expected& w = want[b];
     const int f8 = p.buffer_fp8[b];
-    const int eb = f8 >= 0 ? 1 : bytes;
+    const bool raw = p.buffer_raw[b];
+    const int eb = f8 >= 0 || raw ? 1 : bytes;
     auto value = [&](const unsigned char* e) {
+      if (raw) return static_cast<double>(*e);  // a byte of codes or scales
       return f8 >= 0 ? reference::fp8_decode(static_cast<reference::Fp8Format>(f8), *e) : reference::decode(s.dtype, e);
     };
     for (size_t i = 0; i < w.exact.size(); ++i) {
       const unsigned char* g = &got[i * eb];
       std::string fail;
+      if (raw && !w.exact[i]) continue;  // a bounded quantized row: checked below
       if (w.exact[i]) {
         ++o.exact;
         if (std::memcmp(g, &w.bits[i * eb], eb) != 0)
@@ -415,6 +529,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
         ++o.failures;
       }
     }
+    check_quant_rows(p.quant, w.quant_rows, got, results, o);
     if (o.failures) report.passed = false;
     report.outputs.push_back(o);
   }

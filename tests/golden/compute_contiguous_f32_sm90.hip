@@ -62,9 +62,10 @@ RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
 RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
+RG_DEVICE float rg_rintf(float x) { return rintf(x); }  // to nearest, ties to even
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 68 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 69 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- convert_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_nvidia.h"
@@ -93,7 +94,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
 #endif
 }
-#line 97 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 98 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -138,7 +139,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 142 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 143 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -156,7 +157,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 4
+#define ROPEGEN_KERNEL_ABI_VERSION 5
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -230,6 +231,14 @@ typedef struct ropegen_kernel_args {
   const float* q_scale;     /* q_dtype = fp8: q_out holds q / q_scale[0] */
   const void* q_norm_weight; /* qk_norm = rms(...): head_dim weights of the activation dtype */
   const void* k_norm_weight;
+
+  /* ---- quantized caches (ABI version 5), device memory written by the kernel ---- */
+  void* k_cache_scales;     /* the scales the kernel computes for the k cache, laid out as the
+                               cache with a head row of head_dim / group scales: f32 per (slot,
+                               head) for scales = per_token_head (int4: the zero point in the
+                               low 4 bits), e4m3 bytes per 16 elements (nvfp4), e8m0 bytes per
+                               32 (mxfp4) */
+  void* v_cache_scales;     /* the same for the v cache */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -248,7 +257,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 252 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 261 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -289,7 +298,99 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 293 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 302 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+
+// ---- fp8.h ----
+#line 1 "templates/fp8.h"
+// fp8 storage (rope-math.md, "fp8 formats"): fp32 -> code is saturate(round_nearest_even(x)),
+// code -> fp32 is exact. Four formats: OCP e4m3 (e4m3fn) and e5m2; FNUZ e4m3fnuz and
+// e5m2fnuz (AMD gfx942). For every float input the encoders give:
+//   - the nearest finite value; a tie goes to the even code (mantissa LSB 0);
+//   - beyond the largest finite value, and +-inf: the largest finite value of that sign
+//     (as NVIDIA's cvt.rn.satfinite; e5m2's inf code is never written);
+//   - NaN of any sign or payload: 0x7f in OCP formats, 0x80 in FNUZ;
+//   - a zero result keeps the sign in OCP (-0.0 and negatives that round to zero give
+//     0x80) and is 0x00 in FNUZ, which has no -0 (its 0x80 is NaN).
+// The integer code here (rg_fp8_soft_*) is portable. Where the vendor's convert_fp8_*.h
+// (pasted before this header) has instructions for the target, it defines RG_FP8_HW_OCP
+// or RG_FP8_HW_FNUZ and rg_fp8_hw_encode2_<format>, which give the same codes; the public
+// rg_fp8_encode_* use them. tests/test_fp8.cpp checks the integer code against the
+// reference (src/reference/fp8.cpp); test_fp8_kernels.cpp checks instructions against it.
+
+// Format constants: mantissa bits, bias, largest finite magnitude code, the NaN code and
+// whether the format is FNUZ (no -0, 0x80 the only NaN) or OCP e5m2 (inf at 0x7c).
+#define RG_FP8_E4M3 3, 7, 0x7eu, 0x7fu, false, false
+#define RG_FP8_E5M2 2, 15, 0x7bu, 0x7fu, false, true
+#define RG_FP8_E4M3FNUZ 3, 8, 0x7fu, 0x80u, true, false
+#define RG_FP8_E5M2FNUZ 2, 16, 0x7fu, 0x80u, true, false
+
+template <int M, int BIAS, unsigned MAX, unsigned NAN_CODE, bool FNUZ, bool IEEE>
+RG_DEVICE unsigned rg_fp8_soft_encode(float x) {
+  const unsigned u = rg_as_uint(x);
+  const unsigned a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return NAN_CODE;
+  unsigned mag = 0;  // float zeros and subnormals are far below half the smallest fp8 subnormal
+  if (a >= 0x00800000u) {
+    const int e = static_cast<int>(a >> 23) - 127 + BIAS;  // the fp8 biased exponent, if normal
+    const unsigned sig = (a & 0x7fffffu) | 0x800000u;       // 24-bit significand
+    // Bits of sig below the fp8 mantissa: 23 - M, and 1 - e more where the result is subnormal.
+    const int shift = 23 - M + (e < 1 ? 1 - e : 0);
+    if (shift <= 24) {  // else below half the smallest subnormal: zero
+      const unsigned q = sig >> shift, rest = sig & ((1u << shift) - 1u), half = 1u << (shift - 1);
+      const unsigned r = q + ((rest > half || (rest == half && (q & 1u))) ? 1u : 0u);
+      // A carry out of the mantissa moves to the next binade (or subnormal -> normal) by itself.
+      mag = e < 1 ? r : (static_cast<unsigned>(e) << M) + r - (1u << M);
+    }
+    if (mag > MAX) mag = MAX;  // finite overflow and inf saturate
+  }
+  if (FNUZ && mag == 0) return 0u;
+  return ((u >> 24) & 0x80u) | mag;
+}
+
+template <int M, int BIAS, unsigned MAX, unsigned NAN_CODE, bool FNUZ, bool IEEE>
+RG_DEVICE float rg_fp8_soft_decode(unsigned code) {
+  code &= 0xffu;
+  const unsigned sign = (code & 0x80u) << 24, mag = code & 0x7fu;
+  if (FNUZ ? code == 0x80u : mag > MAX) {
+    // OCP: e4m3's S.1111.111, e5m2's S.11111.xx (inf at xx = 00); FNUZ: 0x80.
+    return rg_as_float(sign | (IEEE && mag == 0x7cu ? 0x7f800000u : 0x7fc00000u));
+  }
+  const unsigned e = mag >> M, m = mag & ((1u << M) - 1u);
+  if (e == 0) {  // subnormal: m * 2^(1 - BIAS - M), exact in fp32
+    const float v = static_cast<float>(m) * rg_as_float(static_cast<unsigned>(127 + 1 - BIAS - M) << 23);
+    return rg_as_float(sign | rg_as_uint(v));
+  }
+  return rg_as_float(sign | ((e + 127u - BIAS) << 23) | (m << (23 - M)));
+}
+
+// Public names: rg_fp8_encode_<format>(x), rg_fp8_encode2_<format>(lo, hi) = two codes
+// packed as lo | hi << 8 (what the instructions convert at once), rg_fp8_decode_<format>.
+// The vendor header defines the encode2 of the formats its target converts in hardware.
+#ifndef RG_FP8_HW_OCP
+RG_DEVICE unsigned rg_fp8_encode2_e4m3(float lo, float hi) {
+  return rg_fp8_soft_encode<RG_FP8_E4M3>(lo) | rg_fp8_soft_encode<RG_FP8_E4M3>(hi) << 8;
+}
+RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
+  return rg_fp8_soft_encode<RG_FP8_E5M2>(lo) | rg_fp8_soft_encode<RG_FP8_E5M2>(hi) << 8;
+}
+#endif
+#ifndef RG_FP8_HW_FNUZ
+RG_DEVICE unsigned rg_fp8_encode2_e4m3fnuz(float lo, float hi) {
+  return rg_fp8_soft_encode<RG_FP8_E4M3FNUZ>(lo) | rg_fp8_soft_encode<RG_FP8_E4M3FNUZ>(hi) << 8;
+}
+RG_DEVICE unsigned rg_fp8_encode2_e5m2fnuz(float lo, float hi) {
+  return rg_fp8_soft_encode<RG_FP8_E5M2FNUZ>(lo) | rg_fp8_soft_encode<RG_FP8_E5M2FNUZ>(hi) << 8;
+}
+#endif
+RG_DEVICE unsigned rg_fp8_encode_e4m3(float x) { return rg_fp8_encode2_e4m3(x, x) & 0xffu; }
+RG_DEVICE unsigned rg_fp8_encode_e5m2(float x) { return rg_fp8_encode2_e5m2(x, x) & 0xffu; }
+RG_DEVICE unsigned rg_fp8_encode_e4m3fnuz(float x) { return rg_fp8_encode2_e4m3fnuz(x, x) & 0xffu; }
+RG_DEVICE unsigned rg_fp8_encode_e5m2fnuz(float x) { return rg_fp8_encode2_e5m2fnuz(x, x) & 0xffu; }
+RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3>(code); }
+RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
+RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
+RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
+#line 394 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -342,6 +443,15 @@ RG_CONST_ARRAY float INV_FREQ[32] = {
 RG_CONST_ARRAY double INV_FREQ_D[1] = {0};  // unused
 RG_CONST_ARRAY float INV_FREQ_LONG[1] = {0};  // unused
 RG_CONST_ARRAY double INV_FREQ_LONG_D[1] = {0};  // unused
+// Quantized cache (templates/quant.h): 0 none, 1 int8, 2 int4, 3 fp8 per_token_head, 4 nvfp4, 5 mxfp4.
+constexpr int CACHE_QUANT = 0;
+constexpr int QUANT_BITS = 0;
+constexpr int QUANT_GROUP = 1;
+constexpr int QUANT_ROUND = 0;  // rne, trunc, rha
+constexpr int MX_ROUND = 0;  // rceil, floor, even
+constexpr float QUANT_QMAX = 0x0p+0f;
+constexpr float QUANT_FLOOR = 0x1.0c6f7ap-20f;
+constexpr int SCALE_BYTES = 1;  // f32, or one byte
 constexpr int Q_HEADS = 8;
 constexpr int KV_HEADS = 1;
 constexpr bool HAS_Q = true;
@@ -408,7 +518,9 @@ RG_DEVICE void set(Vec& v, int i, float x) {
 
 // How a row is stored: as Elem, or quantized to the fp8 cache type or the fp8 q type
 // (x / scale, rounded and saturated by the target's converter).
-enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2 };
+// kCacheQuant: a quantized cache row, whose codes and scales the family stores through the
+// codec (templates/quant.h).
+enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2, kCacheQuant = 3 };
 
 // Stores a vector of VEC elements at element offset `off` of a row.
 RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
@@ -605,7 +717,133 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 609 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 721 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+
+// ---- quant.h ----
+#line 1 "templates/quant.h"
+// The codec of quantized caches (quant-formats.md), shared by the families: a row is cut
+// into groups of QUANT_GROUP elements, each group gets a scale computed from its values
+// (amax, or max and min for int4), and every element is stored as a code of QUANT_BITS bits.
+// Codegen binds CACHE_QUANT and the format's parameters (namespace rg_spec); this file has
+// the arithmetic, in the operation order the formats specify (fp32, IEEE division).
+//
+//   int8  (1): s = max(amax / 127, floor); code = round(clamp(x * (1 / s), -128, 127))
+//   int4  (2): s = max((max - min) / 15, floor); zp = clamp(rha(-min / s), 0, 15);
+//              code = clamp(rha(x / s + zp), 0, 15) (QUANT_ROUND replaces rha); the stored
+//              scale is s with zp in its low 4 bits
+//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE)
+//   nvfp4 (4): sf = amax / (6 gs) (0 unless amax > 0 and gs > 0); sfq = e4m3(sf);
+//              inv = 1 / (sfq * gs) (0 if sfq is 0); code = e2m1(x * inv)
+//   mxfp4 (5): e = the group's e8m0 exponent (MX_ROUND); code = e2m1(x * 2^(127 - e))
+// NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
+// (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests compare every function here with src/reference/quant.cpp.
+
+namespace rg_kernel {
+using namespace rg_spec;
+
+// The larger (smaller) of a and b, b left out when it is NaN of any kind (a max instruction
+// would let a signaling NaN through, quieted).
+RG_DEVICE float rg_quant_max(float a, float b) { return b > a ? b : a; }
+RG_DEVICE float rg_quant_min(float a, float b) { return b < a ? b : a; }
+
+// e2m1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 (codes 0..7), sign in bit 3; round to nearest,
+// ties to the even code, saturating at 6. The sign is x's sign bit (-0.0 and negatives that
+// round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0.
+RG_DEVICE unsigned rg_e2m1_encode(float x) {
+  if (x != x) return 0u;
+  const unsigned sign = (rg_as_uint(x) >> 28) & 0x8u;
+  const float a = rg_as_float(rg_as_uint(x) & 0x7fffffffu);
+  const unsigned m = a <= 0.25f ? 0u : a < 0.75f ? 1u : a <= 1.25f ? 2u : a < 1.75f ? 3u
+                   : a <= 2.5f ? 4u : a < 3.5f ? 5u : a <= 5.0f ? 6u : 7u;
+  return sign | m;
+}
+
+// mxfp4's scale byte (e8m0: 2^(e - 127)) for a group's amax, by MX_ROUND:
+//   0 rceil: t = amax * (1/6 in fp32); t's exponent field, plus one if its mantissa is nonzero
+//   1 floor: floor_pow2(amax) / 4 (OCP): amax's exponent field - 2
+//   2 even:  (bits(amax) + 0x200000) & 0xff800000, then / 4
+// clamped to 0..254 (255 is e8m0's NaN).
+RG_DEVICE unsigned rg_e8m0_scale(float amax, int rule) {
+  int e;
+  if (rule == 0) {
+    const unsigned t = rg_as_uint(amax * rg_as_float(0x3e2aaaabu));
+    e = static_cast<int>(t >> 23) + ((t & 0x7fffffu) != 0u ? 1 : 0);
+  } else if (rule == 1) {
+    e = static_cast<int>(rg_as_uint(amax) >> 23) - 2;
+  } else {
+    e = static_cast<int>(((rg_as_uint(amax) + 0x200000u) & 0xff800000u) >> 23) - 2;
+  }
+  return static_cast<unsigned>(e < 0 ? 0 : e > 254 ? 254 : e);
+}
+
+// 2^(127 - e) for a scale byte e in 0..254 (2^127 .. 2^-127, the last a subnormal).
+RG_DEVICE float rg_e8m0_inverse(unsigned e) {
+  const int k = 127 - static_cast<int>(e);
+  return k >= -126 ? rg_as_float(static_cast<unsigned>(k + 127) << 23) : rg_as_float(0x00400000u);
+}
+
+// Rounds a scaled value to an integer by QUANT_ROUND: 0 rne, 1 trunc, 2 rha (t +- 0.5, truncated).
+RG_DEVICE float rg_quant_round(float t) {
+  if (QUANT_ROUND == 0) return rg_rintf(t);
+  if (QUANT_ROUND == 1) return static_cast<float>(static_cast<int>(t));
+  return static_cast<float>(static_cast<int>(t < 0.0f ? t - 0.5f : t + 0.5f));
+}
+
+// A group's scale, from the largest and smallest of its values (NaN left out; hi = -inf and
+// lo = +inf when it has none): what the codes are computed with (`inv` multiplies, or for
+// int4 `s` divides, with the zero point `zp`) and the bits the scale tensor stores.
+struct QuantScale {
+  float inv;
+  float s;
+  float zp;
+  unsigned bits;  // f32 bits (int8, int4, fp8), an e4m3 byte (nvfp4), an e8m0 byte (mxfp4)
+};
+
+RG_DEVICE QuantScale quant_scale(float hi, float lo, float gs) {
+  const float amax = rg_quant_max(rg_quant_max(0.0f, hi), -lo);
+  QuantScale q{0.0f, 0.0f, 0.0f, 0u};
+  if (CACHE_QUANT == 1 || CACHE_QUANT == 3) {
+    q.s = rg_quant_max(amax / QUANT_QMAX, QUANT_FLOOR);
+    q.inv = 1.0f / q.s;
+    q.bits = rg_as_uint(q.s);
+  } else if (CACHE_QUANT == 2) {
+    const float mx = hi < lo ? 0.0f : hi, mn = hi < lo ? 0.0f : lo;  // a row of NaN: as zeros
+    q.s = rg_quant_max((mx - mn) / 15.0f, QUANT_FLOOR);
+    const float z = -mn / q.s;  // clamped before it is rounded: the same result, and no overflow
+    q.zp = z != z ? 0.0f : rg_quant_round(z < 0.0f ? 0.0f : z > 15.0f ? 15.0f : z);
+    q.bits = (rg_as_uint(q.s) & ~0xfu) | static_cast<unsigned>(q.zp);
+  } else if (CACHE_QUANT == 4) {
+    const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
+    q.bits = rg_fp8_encode_e4m3(sf);
+    const float sfq = rg_fp8_decode_e4m3(q.bits);
+    q.inv = sfq != 0.0f ? 1.0f / (sfq * gs) : 0.0f;
+  } else if (CACHE_QUANT == 5) {
+    q.bits = rg_e8m0_scale(amax, MX_ROUND);
+    q.inv = rg_e8m0_inverse(q.bits);
+  }
+  return q;
+}
+
+// The code of one element (QUANT_BITS bits, in the low bits of the result).
+RG_DEVICE unsigned quant_code(float x, const QuantScale& q) {
+  if (CACHE_QUANT == 1) {
+    float t = x * q.inv;  // NaN for a NaN x, and for +-inf when the scale is inf
+    if (t != t) return 0u;
+    t = t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
+    return static_cast<unsigned>(static_cast<int>(rg_quant_round(t))) & 0xffu;
+  }
+  if (CACHE_QUANT == 2) {
+    float t = x / q.s + q.zp;
+    if (t != t) return static_cast<unsigned>(q.zp);
+    t = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
+    return static_cast<unsigned>(rg_quant_round(t));
+  }
+  if (CACHE_QUANT == 3) return cache_encode2(x * q.inv, 0.0f) & 0xffu;
+  return rg_e2m1_encode(x * q.inv);
+}
+
+}  // namespace rg_kernel
+#line 847 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -634,8 +872,9 @@ struct Task {
   Elem* dst2;
   bool rotate;
   int store;     // Store
-  float scale;   // fp8 stores
+  float scale;   // fp8 stores; nvfp4: the global scale
   bool is_q;     // which norm weights
+  unsigned char* scales;  // quantized cache: the row's scales (k/v_cache_scales)
 };
 
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
@@ -672,17 +911,17 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
     if (Q_FP8) {
       unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
-      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true};
+      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true, nullptr};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
-    return Task{src, out, nullptr, true, kElem, 1.0f, true};
+    return Task{src, out, nullptr, true, kElem, 1.0f, true, nullptr};
   }
   if (HAS_Q) h -= Q_HEADS;
   Elem* k_out = SEPARATE_OUTPUTS && a.k_out && h < KV_HEADS
                     ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
                     : nullptr;
-  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false};  // rope: K
+  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false, nullptr};  // rope: K
   // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
   // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
   const bool skip = CACHE_HND && !CACHE_PAGED
@@ -690,30 +929,99 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
                         : slot < 0;
   const bool is_v = h >= KV_HEADS;
   // A padding token's k_out row is still written (it is an activation, not a cache row).
-  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false};
+  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false, nullptr};
   const int kv_head = is_v ? h - KV_HEADS : h;
+  const long long row = cache_row(slot, kv_head, a.max_seq);
+  if (CACHE_QUANT != 0) {  // codes (QUANT_BITS each) and the row's scales (templates/quant.h)
+    unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * QUANT_BITS / 8);
+    unsigned char* sc = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales) +
+                        row * (HEAD_DIM / QUANT_GROUP) * SCALE_BYTES;
+    return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], false, sc};
+  }
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
   if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : (is_v ? scales[1] : scales[0]);
-  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false};
+  return Task{src, cache + row * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false, nullptr};
+}
+
+// The rotation of one task's vector(s).
+RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const float* s, bool two_vectors,
+                      bool rot_lane) {
+  if (two_vectors) {
+    if (task.rotate) rotate_neox(x0, x1, c, s);
+  } else if (task.rotate && rot_lane) {
+    rotate_gptj(x0, c, s);
+  }
+}
+
+// The stores of one task's rotated vector(s); a quantized cache row's codes are stored by
+// store_quant (below) instead.
+RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
+  if (task.store != kCacheQuant) {
+    store_row(task.dst, off0, x0, task.store, task.scale);
+    if (two_vectors) store_row(task.dst, off1, x1, task.store, task.scale);
+  }
+  if (task.dst2) {
+    store_vec(task.dst2 + off0, x0);
+    if (two_vectors) store_vec(task.dst2 + off1, x1);
+  }
 }
 
 // The rotation and stores of one task, its row's vector(s) loaded.
 RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
                       bool rot_lane, int off0, int off1) {
-  if (two_vectors) {
-    if (task.rotate) rotate_neox(x0, x1, c, s);
-    store_row(task.dst, off0, x0, task.store, task.scale);
-    store_row(task.dst, off1, x1, task.store, task.scale);
-    if (task.dst2) {
-      store_vec(task.dst2 + off0, x0);
-      store_vec(task.dst2 + off1, x1);
-    }
-  } else {
-    if (task.rotate && rot_lane) rotate_gptj(x0, c, s);
-    store_row(task.dst, off0, x0, task.store, task.scale);
-    if (task.dst2) store_vec(task.dst2 + off0, x0);
+  rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+  store(task, x0, x1, two_vectors, off0, off1);
+}
+
+// Quantized caches: the largest and smallest value of a vector (NaN left out).
+RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
+  hi = -rg_as_float(0x7f800000u);
+  lo = rg_as_float(0x7f800000u);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float v = get(x, i);
+    hi = rg_quant_max(hi, v);
+    lo = rg_quant_min(lo, v);
   }
+}
+
+// Stores the codes of the vector at element `off` of a quantized row, with its group's
+// scale (written by the lane holding the group's first vector). `hi`, `lo`: the block-shared
+// ranges of the item's vectors (HEAD_DIM / VEC per item).
+RG_DEVICE void store_quant(const Task& task, const Vec& x, int off, const float* hi, const float* lo) {
+  constexpr int PER_GROUP = QUANT_GROUP / VEC;
+  const int first = off / QUANT_GROUP * PER_GROUP;
+  float h = hi[first], l = lo[first];
+  for (int k = 1; k < PER_GROUP; ++k) {
+    h = rg_quant_max(h, hi[first + k]);
+    l = rg_quant_min(l, lo[first + k]);
+  }
+  const QuantScale q = quant_scale(h, l, task.scale);
+  if (off % QUANT_GROUP == 0) {
+    unsigned char* sp = task.scales + (off / QUANT_GROUP) * SCALE_BYTES;
+    if (SCALE_BYTES == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
+    else *sp = static_cast<unsigned char>(q.bits);
+  }
+  constexpr int BYTES = VEC * (QUANT_BITS ? QUANT_BITS : 8) / 8;  // 1, 2, 4 or 8 (QUANT_BITS = 0: never called)
+  unsigned w[(BYTES + 3) / 4];
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const int bit = i * QUANT_BITS;  // element 2i in the low nibble of its byte
+    w[bit / 32] |= quant_code(get(x, i), q) << (bit % 32);
+  }
+  unsigned char* p = static_cast<unsigned char*>(task.dst) + off * QUANT_BITS / 8;
+  if (BYTES == 1) {
+    *p = static_cast<unsigned char>(w[0]);
+    return;
+  }
+  using Raw = typename rg_raw<(BYTES >= 2 ? BYTES : 2)>::type;
+  Raw r{};
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
+  rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
 // qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
@@ -761,7 +1069,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // fp8 cache with per-tensor scales: both scales load now, beside the other loads that do
   // not depend on the previous kernel, not after the slot inside the task loop.
   float scales[2] = {1.0f, 1.0f};
-  if (CACHE_FP8 && !SCALES_PER_HEAD) {
+  if ((CACHE_FP8 && !SCALES_PER_HEAD && CACHE_QUANT == 0) || CACHE_QUANT == 4) {  // nvfp4: the global scales
     scales[0] = a.k_scale[0];
     scales[1] = a.v_scale[0];
   }
@@ -816,7 +1124,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
-  if (!QK_NORM) {
+  if (!QK_NORM && CACHE_QUANT == 0) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
@@ -830,13 +1138,19 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   // qk_norm: each rotated row's sum of squares is reduced over its LANES threads through
-  // block-shared memory, in a fixed order (the same result on every target).
-  RG_SHARED float partial[BLOCK_THREADS];
+  // block-shared memory, in a fixed order (the same result on every target). A quantized
+  // cache: each vector's range goes to block-shared memory, and every lane reads its group's.
+  // Each shared array is written, then read after a barrier, then written again only after
+  // another barrier (with both, each one's barrier is the other's second).
+  RG_SHARED float partial[QK_NORM ? BLOCK_THREADS : 1];
+  constexpr int ROW_VECS = HEAD_DIM / VEC;
+  RG_SHARED float q_hi[CACHE_QUANT != 0 ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
+  RG_SHARED float q_lo[CACHE_QUANT != 0 ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   for (int it = 0; it < iterations; ++it) {
     const int h = h_first + it * h_step;
-    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
+    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false, nullptr};
     if (h < NUM_TASKS) task = task_for(a, t, h, slot, scales);
     const bool active = task.dst && task.src;
     Vec x0{}, x1{}, w0{}, w1{};
@@ -845,12 +1159,12 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       const bool fetched = PREFETCH_FIRST && h == h_first;
       x0 = fetched ? f0 : load_vec(task.src + off0);
       x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      if (task.rotate) {  // the weights load beside the row, before the reduction
+      if (QK_NORM && task.rotate) {  // the weights load beside the row, before the reduction
         const Elem* weight = static_cast<const Elem*>(task.is_q ? a.q_norm_weight : a.k_norm_weight);
         w0 = load_vec(weight + off0);
         if (two_vectors) w1 = load_vec(weight + off1);
       }
-      if (task.rotate) {
+      if (QK_NORM && task.rotate) {
 #pragma unroll
         for (int i = 0; i < VEC; ++i) {
           const float e0 = get(x0, i);
@@ -862,24 +1176,39 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         }
       }
     }
-    partial[tid] = ss;
-    rg_barrier();
-    float sum = 0.0f;
+    if (QK_NORM) {
+      partial[tid] = ss;
+      rg_barrier();
+      float sum = 0.0f;
 #pragma unroll
-    for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
-    rg_barrier();
-    if (!active) continue;
-    if (task.rotate) {
-      const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
-      normalize(x0, w0, r);
-      if (two_vectors) normalize(x1, w1, r);
+      for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
+      if (CACHE_QUANT == 0) rg_barrier();
+      if (active && task.rotate) {
+        const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
+        normalize(x0, w0, r);
+        if (two_vectors) normalize(x1, w1, r);
+      }
     }
-    finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+    if (active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+    if (CACHE_QUANT != 0) {
+      const bool quant = active && task.store == kCacheQuant;
+      if (quant) {
+        vec_range(x0, q_hi[item * ROW_VECS + off0 / VEC], q_lo[item * ROW_VECS + off0 / VEC]);
+        if (two_vectors) vec_range(x1, q_hi[item * ROW_VECS + off1 / VEC], q_lo[item * ROW_VECS + off1 / VEC]);
+      }
+      rg_barrier();
+      if (quant) {
+        store_quant(task, x0, off0, q_hi + item * ROW_VECS, q_lo + item * ROW_VECS);
+        if (two_vectors) store_quant(task, x1, off1, q_hi + item * ROW_VECS, q_lo + item * ROW_VECS);
+      }
+      if (!QK_NORM) rg_barrier();
+    }
+    if (active) store(task, x0, x1, two_vectors, off0, off1);
   }
 }
 
 }  // namespace rg_kernel
-#line 883 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 1212 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_a4629acb682c(ropegen_kernel_args args) {

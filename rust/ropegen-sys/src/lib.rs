@@ -10,7 +10,7 @@
 use std::os::raw::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
 
 /// `ROPEGEN_KERNEL_ABI_VERSION`: the version of `ropegen_kernel_args` this copy mirrors.
-pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 4;
+pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 5;
 
 /// `ropegen_status` (a C enum: `int`-sized on every platform ropegen builds for).
 pub type ropegen_status = c_int;
@@ -105,6 +105,9 @@ pub struct ropegen_kernel_args {
     pub q_scale: *const f32,
     pub q_norm_weight: *const c_void,
     pub k_norm_weight: *const c_void,
+    /// Quantized caches: the scales the kernel computes and writes beside the k and v caches.
+    pub k_cache_scales: *mut c_void,
+    pub v_cache_scales: *mut c_void,
 }
 
 impl ropegen_kernel_args {
@@ -145,6 +148,8 @@ impl ropegen_kernel_args {
             q_scale: std::ptr::null(),
             q_norm_weight: std::ptr::null(),
             k_norm_weight: std::ptr::null(),
+            k_cache_scales: std::ptr::null_mut(),
+            v_cache_scales: std::ptr::null_mut(),
         }
     }
 }
@@ -388,7 +393,9 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize, ropegen_fie
         v_scale,
         q_scale,
         q_norm_weight,
-        k_norm_weight
+        k_norm_weight,
+        k_cache_scales,
+        v_cache_scales
     )
 }
 

@@ -18,6 +18,11 @@ std::vector<SpecField> spec_fields() {
 }
 
 void validate(const KernelSpec& s, const RuleFailure& fail) {
+  const StoreType t = s.cache_dtype;
+  if (t == StoreType::Int8 || t == StoreType::Int4 || t == StoreType::Nvfp4 || t == StoreType::Mxfp4)
+    fail("cache_dtype", std::string("cache_dtype = ") + to_string(s.cache_dtype) +
+                            " is not available for op = mla_rope_append yet; its cache is the activation dtype "
+                            "(auto) or fp8 with k_scale");
   if (s.kv_lora_rank % (16 / dtype_bytes(s.dtype)) != 0)
     fail("kv_lora_rank", "kv_lora_rank = " + std::to_string(s.kv_lora_rank) + " is not a multiple of the " +
                              "vector width (" + std::to_string(16 / dtype_bytes(s.dtype)) + " " + to_string(s.dtype) +

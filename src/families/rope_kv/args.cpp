@@ -54,21 +54,48 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
   if (s.uses_cache()) {
     const long long kv = s.kv_heads, b = s.cache.block;
     const bool hnd = s.cache.order == CacheOrder::Hnd;
+    // A cache of `width` elements per (slot, head), laid out as the spec's cache field says.
+    auto cache_shape = [&](long long width) {
+      if (paged) return hnd ? std::vector<long long>{kDimFree, kv, b, width} : std::vector<long long>{kDimFree, b, kv, width};
+      return hnd ? std::vector<long long>{kv, kDimFree, width} : std::vector<long long>{kDimFree, kv, width};
+    };
+    const bool quant = quantized_cache(s);
+    const int bits = cache_bits(s);
     for (const char* name : {"k_cache", "v_cache"}) {
       ArgRequirement c{name};
       c.why = "the op appends to the cache";
       c.dtype = ctx.store_name(s.cache_dtype);
       c.access = "write";
-      c.align = al.row_elems * ctx.store_bytes(s.cache_dtype);
-      if (paged) c.shape = hnd ? std::vector<long long>{kDimFree, kv, b, hd} : std::vector<long long>{kDimFree, b, kv, hd};
-      else c.shape = hnd ? std::vector<long long>{kv, kDimFree, hd} : std::vector<long long>{kDimFree, kv, hd};
+      // 4-bit codes: two per byte, a head row of head_dim / 2 bytes.
+      c.align = bits == 4 ? al.row_elems / 2 : al.row_elems * ctx.store_bytes(s.cache_dtype);
+      c.shape = cache_shape(bits == 4 ? hd / 2 : hd);
       out.push_back(c);
     }
+    if (quant) {
+      const long long group = cache_group(s);
+      const bool f32 = s.scales == Scales::PerTokenHead;
+      for (const char* name : {"k_cache_scales", "v_cache_scales"}) {
+        ArgRequirement c{name};
+        c.why = f32 ? std::string("scales = per_token_head: the kernel writes each row's scale here") +
+                          (s.cache_dtype == StoreType::Int4 ? " (the zero point in its low 4 bits)" : "")
+                    : std::string(to_string(s.cache_dtype)) + ": the kernel writes a scale per " +
+                          std::to_string(group) + " elements here (" +
+                          (s.cache_dtype == StoreType::Nvfp4 ? "e4m3" : "e8m0") + ")";
+        c.dtype = f32 ? "f32" : s.cache_dtype == StoreType::Nvfp4 ? "fp8_e4m3" : "u8";
+        c.access = "write";
+        c.align = f32 ? 4 : 1;
+        c.shape = cache_shape(hd / group);
+        out.push_back(c);
+      }
+    }
   }
-  if (s.uses_cache() && is_fp8(s.cache_dtype))
+  if (s.uses_cache() && is_fp8(s.cache_dtype) && s.scales != Scales::PerTokenHead)
     for (const char* name : {"k_scale", "v_scale"})
       out.push_back(ctx.scale(name, s.scales == Scales::PerHead ? s.kv_heads : 1,
                               std::string("the fp8 cache stores x / scale (scales = ") + to_string(s.scales) + ")"));
+  if (s.uses_cache() && s.cache_dtype == StoreType::Nvfp4)
+    for (const char* name : {"k_scale", "v_scale"})
+      out.push_back(ctx.scale(name, 1, "nvfp4: the global decode scale gs (x ~= e2m1 * block scale * gs)"));
   if (s.uses_rope() && is_fp8(s.q_dtype)) out.push_back(ctx.scale("q_scale", 1, "the fp8 q_out stores q / q_scale"));
   if (s.uses_rope() && s.qk_norm.on)
     for (const char* name : {"q_norm_weight", "k_norm_weight"}) {

@@ -117,6 +117,51 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       "fp8 q_out, rope, partial");
   add("cache_dtype=fp8_e4m3 head_dim=96 rotary_dim=2 rotary_offset=94 style=gptj q_heads=2 kv_heads=1 dtype=f32", tokens(5),
       "fp8 cache, narrow vectors");
+  // Quantized caches (templates/quant.h): codes and scales computed in the kernel. Rows the
+  // kernel copies (v, kv_append) match the reference bit for bit, codes and scales; rotated
+  // rows lie within the bounds of their values (check_quant_rows).
+  const char* quants[] = {"nvfp4",
+                          "mxfp4",
+                          "mxfp4(scale_round=floor)",
+                          "mxfp4(scale_round=even)",
+                          "int8 scales=per_token_head",
+                          "int8(round=trunc) scales=per_token_head",
+                          "int4 scales=per_token_head",
+                          "fp8_e4m3 scales=per_token_head",
+                          "fp8_e5m2 scales=per_token_head",
+                          "fp8_e4m3fnuz(qmax=224) scales=per_token_head"};
+  for (const char* qf : quants) {
+    add(std::string("cache_dtype=") + qf + " head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "quantized cache");
+    add(std::string("cache_dtype=") + qf + " op=kv_append head_dim=64 kv_heads=4 dtype=f16 cache=paged(block=16,order=hnd)",
+        tokens(29), "quantized cache, kv_append (exact), hnd");
+  }
+  for (const char* c : {"paged(block=8,order=nhd)", "paged(block=32,order=hnd)", "contiguous(order=nhd)", "contiguous(order=hnd)"}) {
+    add(std::string("cache_dtype=nvfp4 style=gptj dtype=f32 head_dim=64 q_heads=4 kv_heads=2 cache=") + c, tokens(23),
+        "nvfp4 layouts");
+    add(std::string("cache_dtype=int4 scales=per_token_head dtype=bf16 head_dim=64 q_heads=4 kv_heads=1 cache=") + c,
+        tokens(23), "int4 layouts");
+  }
+  add("cache_dtype=nvfp4 qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=1 dtype=bf16", tokens(33),
+      "nvfp4 + qk_norm, MQA");
+  add("cache_dtype=int8 scales=per_token_head qk_norm=rms(eps=1e-6,gemma=true) head_dim=256 q_heads=8 kv_heads=2 dtype=bf16",
+      tokens(19), "int8 + gemma qk_norm, head_dim 256");
+  add("cache_dtype=mxfp4 head_dim=512 rotary_dim=64 q_heads=4 kv_heads=1 dtype=bf16 checks=bounds", tokens(17),
+      "mxfp4, head_dim 512, partial rotary, bounds");
+  add("cache_dtype=nvfp4 head_dim=64 q_heads=16 kv_heads=1 dtype=bf16 outputs=separate", tokens(41),
+      "nvfp4 with k_out, MQA");
+  add("cache_dtype=fp8_e4m3 scales=per_token_head head_dim=128 rotary_dim=64 rotary_offset=32 q_heads=8 kv_heads=2 dtype=f16",
+      tokens(37), "fp8 per_token_head, rotary_offset");
+  add("cache_dtype=int8 scales=per_token_head head_dim=96 rotary_dim=2 rotary_offset=94 style=gptj q_heads=2 kv_heads=1 dtype=f32",
+      tokens(5), "int8, narrow vectors");
+  {
+    VerifyCase oor = tokens(41);
+    oor.out_of_range = true;
+    add("cache_dtype=nvfp4 head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 checks=bounds", oor, "nvfp4, planted out-of-range tokens");
+    VerifyCase split = tokens(9);
+    split.parallelism = 4;
+    add("cache_dtype=int4 scales=per_token_head qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", split,
+        "int4 + qk_norm, split heads");
+  }
   // QK-RMSNorm before RoPE: every op that rotates, both weight forms, partial rotary, fp8.
   add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "qk_norm, fused");
   add("qk_norm=rms(eps=1e-6,gemma=true) op=rope head_dim=256 q_heads=4 kv_heads=2 dtype=bf16", tokens(19),

@@ -23,8 +23,9 @@ struct Task {
   Elem* dst2;
   bool rotate;
   int store;     // Store
-  float scale;   // fp8 stores
+  float scale;   // fp8 stores; nvfp4: the global scale
   bool is_q;     // which norm weights
+  unsigned char* scales;  // quantized cache: the row's scales (k/v_cache_scales)
 };
 
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
@@ -61,17 +62,17 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
     if (Q_FP8) {
       unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
-      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true};
+      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true, nullptr};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
-    return Task{src, out, nullptr, true, kElem, 1.0f, true};
+    return Task{src, out, nullptr, true, kElem, 1.0f, true, nullptr};
   }
   if (HAS_Q) h -= Q_HEADS;
   Elem* k_out = SEPARATE_OUTPUTS && a.k_out && h < KV_HEADS
                     ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
                     : nullptr;
-  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false};  // rope: K
+  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false, nullptr};  // rope: K
   // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
   // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
   const bool skip = CACHE_HND && !CACHE_PAGED
@@ -79,30 +80,99 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
                         : slot < 0;
   const bool is_v = h >= KV_HEADS;
   // A padding token's k_out row is still written (it is an activation, not a cache row).
-  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false};
+  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false, nullptr};
   const int kv_head = is_v ? h - KV_HEADS : h;
+  const long long row = cache_row(slot, kv_head, a.max_seq);
+  if (CACHE_QUANT != 0) {  // codes (QUANT_BITS each) and the row's scales (templates/quant.h)
+    unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * QUANT_BITS / 8);
+    unsigned char* sc = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales) +
+                        row * (HEAD_DIM / QUANT_GROUP) * SCALE_BYTES;
+    return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], false, sc};
+  }
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
   if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : (is_v ? scales[1] : scales[0]);
-  return Task{src, cache + cache_row(slot, kv_head, a.max_seq) * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false};
+  return Task{src, cache + row * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false, nullptr};
+}
+
+// The rotation of one task's vector(s).
+RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const float* s, bool two_vectors,
+                      bool rot_lane) {
+  if (two_vectors) {
+    if (task.rotate) rotate_neox(x0, x1, c, s);
+  } else if (task.rotate && rot_lane) {
+    rotate_gptj(x0, c, s);
+  }
+}
+
+// The stores of one task's rotated vector(s); a quantized cache row's codes are stored by
+// store_quant (below) instead.
+RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
+  if (task.store != kCacheQuant) {
+    store_row(task.dst, off0, x0, task.store, task.scale);
+    if (two_vectors) store_row(task.dst, off1, x1, task.store, task.scale);
+  }
+  if (task.dst2) {
+    store_vec(task.dst2 + off0, x0);
+    if (two_vectors) store_vec(task.dst2 + off1, x1);
+  }
 }
 
 // The rotation and stores of one task, its row's vector(s) loaded.
 RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
                       bool rot_lane, int off0, int off1) {
-  if (two_vectors) {
-    if (task.rotate) rotate_neox(x0, x1, c, s);
-    store_row(task.dst, off0, x0, task.store, task.scale);
-    store_row(task.dst, off1, x1, task.store, task.scale);
-    if (task.dst2) {
-      store_vec(task.dst2 + off0, x0);
-      store_vec(task.dst2 + off1, x1);
-    }
-  } else {
-    if (task.rotate && rot_lane) rotate_gptj(x0, c, s);
-    store_row(task.dst, off0, x0, task.store, task.scale);
-    if (task.dst2) store_vec(task.dst2 + off0, x0);
+  rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+  store(task, x0, x1, two_vectors, off0, off1);
+}
+
+// Quantized caches: the largest and smallest value of a vector (NaN left out).
+RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
+  hi = -rg_as_float(0x7f800000u);
+  lo = rg_as_float(0x7f800000u);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float v = get(x, i);
+    hi = rg_quant_max(hi, v);
+    lo = rg_quant_min(lo, v);
   }
+}
+
+// Stores the codes of the vector at element `off` of a quantized row, with its group's
+// scale (written by the lane holding the group's first vector). `hi`, `lo`: the block-shared
+// ranges of the item's vectors (HEAD_DIM / VEC per item).
+RG_DEVICE void store_quant(const Task& task, const Vec& x, int off, const float* hi, const float* lo) {
+  constexpr int PER_GROUP = QUANT_GROUP / VEC;
+  const int first = off / QUANT_GROUP * PER_GROUP;
+  float h = hi[first], l = lo[first];
+  for (int k = 1; k < PER_GROUP; ++k) {
+    h = rg_quant_max(h, hi[first + k]);
+    l = rg_quant_min(l, lo[first + k]);
+  }
+  const QuantScale q = quant_scale(h, l, task.scale);
+  if (off % QUANT_GROUP == 0) {
+    unsigned char* sp = task.scales + (off / QUANT_GROUP) * SCALE_BYTES;
+    if (SCALE_BYTES == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
+    else *sp = static_cast<unsigned char>(q.bits);
+  }
+  constexpr int BYTES = VEC * (QUANT_BITS ? QUANT_BITS : 8) / 8;  // 1, 2, 4 or 8 (QUANT_BITS = 0: never called)
+  unsigned w[(BYTES + 3) / 4];
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const int bit = i * QUANT_BITS;  // element 2i in the low nibble of its byte
+    w[bit / 32] |= quant_code(get(x, i), q) << (bit % 32);
+  }
+  unsigned char* p = static_cast<unsigned char*>(task.dst) + off * QUANT_BITS / 8;
+  if (BYTES == 1) {
+    *p = static_cast<unsigned char>(w[0]);
+    return;
+  }
+  using Raw = typename rg_raw<(BYTES >= 2 ? BYTES : 2)>::type;
+  Raw r{};
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
+  rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
 // qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
@@ -150,7 +220,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // fp8 cache with per-tensor scales: both scales load now, beside the other loads that do
   // not depend on the previous kernel, not after the slot inside the task loop.
   float scales[2] = {1.0f, 1.0f};
-  if (CACHE_FP8 && !SCALES_PER_HEAD) {
+  if ((CACHE_FP8 && !SCALES_PER_HEAD && CACHE_QUANT == 0) || CACHE_QUANT == 4) {  // nvfp4: the global scales
     scales[0] = a.k_scale[0];
     scales[1] = a.v_scale[0];
   }
@@ -205,7 +275,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
-  if (!QK_NORM) {
+  if (!QK_NORM && CACHE_QUANT == 0) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
@@ -219,13 +289,19 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   // qk_norm: each rotated row's sum of squares is reduced over its LANES threads through
-  // block-shared memory, in a fixed order (the same result on every target).
-  RG_SHARED float partial[BLOCK_THREADS];
+  // block-shared memory, in a fixed order (the same result on every target). A quantized
+  // cache: each vector's range goes to block-shared memory, and every lane reads its group's.
+  // Each shared array is written, then read after a barrier, then written again only after
+  // another barrier (with both, each one's barrier is the other's second).
+  RG_SHARED float partial[QK_NORM ? BLOCK_THREADS : 1];
+  constexpr int ROW_VECS = HEAD_DIM / VEC;
+  RG_SHARED float q_hi[CACHE_QUANT != 0 ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
+  RG_SHARED float q_lo[CACHE_QUANT != 0 ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   for (int it = 0; it < iterations; ++it) {
     const int h = h_first + it * h_step;
-    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false};
+    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false, nullptr};
     if (h < NUM_TASKS) task = task_for(a, t, h, slot, scales);
     const bool active = task.dst && task.src;
     Vec x0{}, x1{}, w0{}, w1{};
@@ -234,12 +310,12 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       const bool fetched = PREFETCH_FIRST && h == h_first;
       x0 = fetched ? f0 : load_vec(task.src + off0);
       x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      if (task.rotate) {  // the weights load beside the row, before the reduction
+      if (QK_NORM && task.rotate) {  // the weights load beside the row, before the reduction
         const Elem* weight = static_cast<const Elem*>(task.is_q ? a.q_norm_weight : a.k_norm_weight);
         w0 = load_vec(weight + off0);
         if (two_vectors) w1 = load_vec(weight + off1);
       }
-      if (task.rotate) {
+      if (QK_NORM && task.rotate) {
 #pragma unroll
         for (int i = 0; i < VEC; ++i) {
           const float e0 = get(x0, i);
@@ -251,19 +327,34 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         }
       }
     }
-    partial[tid] = ss;
-    rg_barrier();
-    float sum = 0.0f;
+    if (QK_NORM) {
+      partial[tid] = ss;
+      rg_barrier();
+      float sum = 0.0f;
 #pragma unroll
-    for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
-    rg_barrier();
-    if (!active) continue;
-    if (task.rotate) {
-      const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
-      normalize(x0, w0, r);
-      if (two_vectors) normalize(x1, w1, r);
+      for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
+      if (CACHE_QUANT == 0) rg_barrier();
+      if (active && task.rotate) {
+        const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
+        normalize(x0, w0, r);
+        if (two_vectors) normalize(x1, w1, r);
+      }
     }
-    finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+    if (active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+    if (CACHE_QUANT != 0) {
+      const bool quant = active && task.store == kCacheQuant;
+      if (quant) {
+        vec_range(x0, q_hi[item * ROW_VECS + off0 / VEC], q_lo[item * ROW_VECS + off0 / VEC]);
+        if (two_vectors) vec_range(x1, q_hi[item * ROW_VECS + off1 / VEC], q_lo[item * ROW_VECS + off1 / VEC]);
+      }
+      rg_barrier();
+      if (quant) {
+        store_quant(task, x0, off0, q_hi + item * ROW_VECS, q_lo + item * ROW_VECS);
+        if (two_vectors) store_quant(task, x1, off1, q_hi + item * ROW_VECS, q_lo + item * ROW_VECS);
+      }
+      if (!QK_NORM) rg_barrier();
+    }
+    if (active) store(task, x0, x1, two_vectors, off0, off1);
   }
 }
 

@@ -51,6 +51,7 @@ RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f);
 
 RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
+RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
 // Kernel pointers are global memory; saying so keeps clang from falling back to flat
 // instructions where it cannot prove it (e.g. through a select of two pointers).
 template <class T> RG_DEVICE T rg_load(const T* p) {
