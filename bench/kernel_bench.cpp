@@ -113,6 +113,10 @@ struct Workload {
   DevBuf scales;              // floats: k_scale, v_scale, q_scale (fp8 rows), all 1
   int eb = 2;
   int cache_eb = 2;  // bytes per cache element: the dtype's, or 1 for an fp8 cache
+  // Quantized caches: bytes per set of the codes (4-bit: two per byte) and of the scales the
+  // kernel writes (k_cache_scales, v_cache_scales); 0 for the other caches.
+  long long quant_set_bytes = 0, scale_set_bytes = 0;
+  DevBuf ksc, vsc;
 
   ropegen_kernel_args args(int set) const {
     ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
@@ -135,6 +139,16 @@ struct Workload {
     a.table_rows = limits ? tokens : 0;        // the table holds positions 0 .. tokens - 1
     a.bounds_error = static_cast<unsigned long long*>(bounds.p);
     a.seq_lens = seq_lens.p;  // null unless the spec reads it
+    if (quant_set_bytes) {
+      a.k_cache = kc.c() + static_cast<size_t>(set) * quant_set_bytes;
+      a.v_cache = vc.c() + static_cast<size_t>(set) * quant_set_bytes;
+      a.k_cache_scales = ksc.c() + static_cast<size_t>(set) * scale_set_bytes;
+      a.v_cache_scales = vsc.c() + static_cast<size_t>(set) * scale_set_bytes;
+      if (spec.cache_dtype == StoreType::Nvfp4) {  // the global scales
+        a.k_scale = static_cast<const float*>(scales.p);
+        a.v_scale = static_cast<const float*>(scales.p) + 1;
+      }
+    }
     if (spec.op == Op::MlaRopeAppend) {  // k = k_pe [T, rot], v = kv_c [T, kv_lora]; one cache of rows
       a.k = k.c() + static_cast<size_t>(set) * tokens * spec.rotary_dim * eb;
       a.v = v.c() + static_cast<size_t>(set) * tokens * spec.kv_lora_rank * eb;
@@ -155,7 +169,9 @@ struct Workload {
 /// sequence length per token; a table's cos + sin row is counted once per token.
 double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
   const double eb = dtype_bytes(s.dtype), ib = s.index == IndexType::I32 ? 4 : 8;
-  const double ceb = cache_eb > 0 ? cache_eb : eb;
+  double ceb = cache_eb > 0 ? cache_eb : eb;
+  if (quantized_cache(s))  // the codes, and the scales they write per element
+    ceb = cache_bits(s) / 8.0 + (s.scales == Scales::PerTokenHead ? 4.0 : 1.0) / cache_group(s);
   const double qe = static_cast<double>(s.q_heads) * s.head_dim, kve = static_cast<double>(s.kv_heads) * s.head_dim;
   const double table = s.cos_sin.source == CosSinSource::Table ? s.rotary_dim * 4.0 : 0;  // cos + sin row
   const double pos = ib * (s.positions.kind == PositionsKind::Single ? 1 : 3) + (s.cos_sin.runtime_length() ? ib : 0);
@@ -193,8 +209,17 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_
   w.q = pool(w.q_set, w.eb);
   w.k = pool(w.kv_set, w.eb);
   w.v = pool(w.kv_set, w.eb);
-  w.kc = pool(w.cache_set, w.cache_eb);
-  w.vc = pool(w.cache_set, w.cache_eb);
+  if (quantized_cache(s)) {
+    w.quant_set_bytes = w.cache_set * cache_bits(s) / 8;
+    w.scale_set_bytes = w.cache_set / cache_group(s) * (s.scales == Scales::PerTokenHead ? 4 : 1);
+    w.kc = pool(w.quant_set_bytes, 1);
+    w.vc = pool(w.quant_set_bytes, 1);
+    w.ksc = pool(w.scale_set_bytes, 1);
+    w.vsc = pool(w.scale_set_bytes, 1);
+  } else {
+    w.kc = pool(w.cache_set, w.cache_eb);
+    w.vc = pool(w.cache_set, w.cache_eb);
+  }
   const bool i64 = s.index == IndexType::I64;
   auto indices = [&](const std::vector<long long>& v) {  // to the device in the spec's index type
     const size_t ib = i64 ? 8 : 4;
@@ -910,6 +935,49 @@ void fp8_cache_group(Bench& b, const Unfused& u) {
   }
 }
 
+/// 7. Quantized caches (templates/quant.h) on the Llama shape: each format fused with RoPE
+/// against the bf16 kernel of the same shape (decode: no format should be slower), and
+/// against ropegen's rope followed by its kv_append of the same format (the separate
+/// quantize-append kernel). Bytes at the stored widths: codes and the scales written.
+void quant_cache_group(Bench& b, const Unfused& u) {
+  const char* formats[] = {"fp8_e4m3", "fp8_e4m3 scales=per_token_head", "int8 scales=per_token_head",
+                           "int4 scales=per_token_head", "nvfp4", "mxfp4"};
+  for (const char* f : formats) {
+    const std::string text = b.llama + " cache_dtype=" + f;
+    const std::unique_ptr<KernelSpec> fused = b.parse_new(std::string("quantized ") + f, text);
+    if (!fused) continue;
+    KernelSpec append = *fused;
+    append.op = Op::KvAppend;
+    auto k = b.ctx->kernel(*fused);
+    auto ka = b.ctx->kernel(append);
+    const std::string name = std::string("cache ") + f;
+    for (long long T : u.counts) {
+      Workload w = make_workload(*b.rt, *fused, T, is_fp8(fused->cache_dtype) ? 1 : 0);
+      auto args = [&](int set) {
+        ropegen_kernel_args a = w.args(set);
+        if (is_fp8(fused->cache_dtype) && fused->scales != Scales::PerTokenHead) {
+          a.k_scale = w.k_scale();
+          a.v_scale = w.v_scale();
+        }
+        return a;
+      };
+      const size_t bf16 = b.fused_row("fused", b.llama, T);
+      const Row ru{name, "unfused: rope + kv_append (same format)", fused->canonical(), T, 0,
+                   ideal_bytes(u.rope_spec, T) + ideal_bytes(append, T), 0};
+      const size_t unfused = b.time_row(ru, w.sets, [&](int set) {
+        const ropegen_kernel_args a = args(set);
+        u.rope->launch(a, b.stream);
+        ka->launch(a, b.stream);
+      });
+      const Row rf{name, fused_variant(*k), fused->canonical(), T, 0, ideal_bytes(*fused, T), 0};
+      const size_t i = b.time_row(rf, w.sets, [&](int set) { k->launch(args(set), b.stream); });
+      b.relate(i, bf16, "vs bf16");
+      // The unfused row's ratio to the fused one: fused is faster where it is > 1.
+      b.relate(unfused, i, "unfused/fused");
+    }
+  }
+}
+
 /// 6. DeepSeek MLA (V3 shape: 128 heads of 128 + 64, kv_lora_rank 512, GPT-J pairs): the
 /// unfused sequence is ropegen's rope on q_pe, its rope on k_pe, and a hand-written
 /// concat_and_cache kernel (kv_c || k_pe into the cache row), against op = mla_rope_append.
@@ -1071,6 +1139,7 @@ int run(int argc, char** argv) {
     const Unfused u = make_unfused(b);
     qk_norm_group(b, u);
     fp8_cache_group(b, u);
+    quant_cache_group(b, u);
     mla_group(b, u);
     report(b, started);
   }
