@@ -75,7 +75,7 @@ void compile_matrix(const Compiler& c, const std::string& target_id, int wave) {
 
 }  // namespace
 
-TEST_CASE("compile: hiprtc for gfx90a and gfx1030") {
+TEST_CASE("compile: hiprtc for gfx90a, gfx1030 and gfx906") {
   const Compiler* c = usable("hiprtc");
   if (!c) return;
   CHECK(c->supports(parse_target("gfx90a"), nullptr));
@@ -90,6 +90,16 @@ TEST_CASE("compile: hiprtc for gfx90a and gfx1030") {
     CHECK(inspect(c->compile(g, {})).code_object_version == 4);
   }
   compile_matrix(*c, "gfx90a:sramecc+:xnack-", 0);
+  // gfx906 (Vega 20): in comgr 5.2's list, so hipRTC builds it.
+  if (c->supports(parse_target("gfx906"), &why)) {
+    CodeObjectInfo info = inspect(c->compile(generate(parse_spec_line("head_dim=128").spec, parse_target("gfx906")), {}));
+    CHECK(info.isa.substr(0, info.isa.find(':')) == "gfx906");
+    REQUIRE(info.kernels.size() == 1);
+    CHECK(info.kernels[0].wave == 64);
+    CHECK(info.kernels[0].scratch_bytes == 0);
+  } else {
+    MESSAGE("hipRTC here does not list gfx906: " << why);
+  }
   compile_matrix(*c, "gfx1030", 0);
   compile_matrix(*c, "gfx1030", 64);
 }

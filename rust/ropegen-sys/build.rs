@@ -85,7 +85,10 @@ fn source_dir() -> PathBuf {
         if !d.is_empty() {
             let p = PathBuf::from(&d);
             if !is_ropegen(&p) {
-                fail(&format!("ROPEGEN_SOURCE_DIR={} is not ropegen's source (no CMakeLists.txt with project(ropegen))", d));
+                fail(&format!(
+                    "ROPEGEN_SOURCE_DIR={} is not ropegen's source (no CMakeLists.txt with project(ropegen))",
+                    d
+                ));
             }
             return p;
         }
@@ -127,18 +130,13 @@ fn build_from_source() {
         println!("cargo:rerun-if-changed={}", src.join(d).display());
     }
     run(
-        Command::new(&cmake)
-            .arg("-S")
-            .arg(&src)
-            .arg("-B")
-            .arg(&out)
-            .args([
-                "-DCMAKE_BUILD_TYPE=Release",
-                "-DROPEGEN_BUILD_TESTS=OFF",
-                "-DROPEGEN_BUILD_CLI=OFF",
-                "-DROPEGEN_BUILD_BENCH=OFF",
-                "-DROPEGEN_BUILD_STATIC_C=ON",
-            ]),
+        Command::new(&cmake).arg("-S").arg(&src).arg("-B").arg(&out).args([
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DROPEGEN_BUILD_TESTS=OFF",
+            "-DROPEGEN_BUILD_CLI=OFF",
+            "-DROPEGEN_BUILD_BENCH=OFF",
+            "-DROPEGEN_BUILD_STATIC_C=ON",
+        ]),
         "cmake (configure)",
     );
     run(

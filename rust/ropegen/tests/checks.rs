@@ -8,7 +8,9 @@ use ropegen::{Args, Stream, BOUNDS_ERROR_BYTES};
 fn checks_bounds_skips_and_records() {
     let ctx = common::test_context();
     let kernel = ctx
-        .kernel("op=rope_kv_append head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) checks=bounds")
+        .kernel(
+            "op=rope_kv_append head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) checks=bounds",
+        )
         .unwrap();
     let (d, rows, slots) = (32usize, 4usize, 4usize);
     let q0 = vec![1.0f32; 3 * d];

@@ -4,7 +4,8 @@
 
 /// The context of the tests that run on any runtime (numerics, families, checks): the one
 /// $ROPEGEN_TEST_RUNTIME names, `host` by default, `cuda` on an NVIDIA GPU
-/// (tests/rust_gpu.sh). Asking for a GPU that is not there fails the test, naming why.
+/// (rust/gpu_tests.sh, CTest rust_gpu). Asking for a GPU that is not there fails the test,
+/// naming why.
 pub fn test_context() -> ropegen::Context {
     let rt = std::env::var("ROPEGEN_TEST_RUNTIME").unwrap_or_else(|_| "host".to_string());
     let device = if rt == "host" { -1 } else { 0 };
