@@ -863,7 +863,8 @@ impl Element for i64 {
 }
 impl Element for u8 {
     /// Bytes: the fp8 caches and fp8 q outputs, in whichever encoding the target uses.
-    const KIND: ElemKind = ElemKind { rust: "u8", dtypes: &["fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz"] };
+    const KIND: ElemKind =
+        ElemKind { rust: "u8", dtypes: &["fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz"] };
 }
 
 #[derive(Clone, Copy, Debug)]
