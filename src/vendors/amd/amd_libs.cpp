@@ -143,6 +143,7 @@ AmdLib open_amd_library(const std::string& prefix, const std::vector<std::string
     }
     if (accept && !accept(l.handle)) {
       lib.tried = l.tried + (l.tried.empty() ? "" : "; ") + l.file + ": not the library sought";
+      dlclose(l.handle);  // drops the reference this dlopen took
       return false;
     }
     lib = l;
