@@ -25,6 +25,15 @@ run gpu_block env ROPEGEN_TEST_RUNTIME=cuda "$b/ropegen_block_tests" "--test-cas
 run compile_nvrtc "$b/ropegen_compile_tests" "--test-case=*nvrtc*"
 run cli_matrix "$b/ropegen" --verify --matrix --device 0
 run cli_verify "$b/ropegen" --head-dim 128 --arch sm_90 --verify --tokens 4096
+# The Rust crates' device-agnostic tests through CUDA, and the engine example compiled and
+# from an sm_90 bundle (staged by stage_gpu.sh when cargo was there).
+if [ -d "$b/rust" ]; then
+  run rust_gpu env LD_LIBRARY_PATH="$b" bash rust/gpu_tests.sh --binaries "$b/rust"
+  run engine_rs env LD_LIBRARY_PATH="$b" "$b/rust/engine-rs" --model models/llama-3.1-8b.rg --runtime cuda --device 0 \
+    --layers 32 --prefill 512 --decode 16
+  run engine_rs_bundle env LD_LIBRARY_PATH="$b" ROPEGEN_CACHE_DIR="$PWD/$b/cache-empty" "$b/rust/engine-rs" \
+    --model models/llama-3.1-8b.rg --runtime cuda --device 0 --bundle "$b/prebuilt-sm90"
+fi
 # The Python package from the source tree with the staged library: its CPU and GPU tests
 # (numerics against PyTorch, torch.compile, CUDA graphs, streams), then its overhead figures.
 if python3 -c "import pytest" 2>/dev/null; then

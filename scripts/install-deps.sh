@@ -21,11 +21,11 @@ packages=(
   python3-torch             # Python tests: PyTorch tensors, bf16, the custom operator (1.13 on Debian 12, CPU)
   python3-pytest            # runs python/tests (CTest falls back to unittest without it)
 )
-# Rust: the crates in rust/ build offline with Debian's cargo (rustc 1.63). A cargo already
-# on PATH or from rustup (~/.cargo/bin) is used as it is.
-if ! command -v cargo >/dev/null 2>&1 && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
-  packages+=(cargo)         # cargo + rustc: `cargo test` of rust/ and the Rust example
-fi
+# Rust: the crates in rust/ and the examples build offline with Debian's cargo (rustc 1.63,
+# the oldest Rust they promise), installed always: CI builds with it (/usr/bin/cargo, see
+# .ci/run). Elsewhere CMake prefers a rustup cargo (~/.cargo/bin) when there is one.
+packages+=(cargo)           # cargo + rustc: `cargo test` of rust/, the Rust examples
+packages+=(pkg-config)      # ropegen-sys finds an installed ropegen_c with it
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,4 +8,26 @@ cp build/ropegen build/libropegen_c.so build/tests/ropegen_numerics build/tests/
 strip build-gpu/* 2>/dev/null || true
 # The Python package runs from the working tree's python/ (pure Python) with this
 # libropegen_c.so: gpu_run.sh sets ROPEGEN_LIB_DIR=build-gpu and PYTHONPATH=python.
+# The Rust tests that run on any runtime, and engine-rs, linked against build/'s
+# libropegen_c.so (gpu_run.sh runs them with LD_LIBRARY_PATH=build-gpu), when cargo is here.
+cargo=$(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo")
+if [ -x "$cargo" ]; then
+  mkdir -p build-gpu/rust
+  export ROPEGEN_LIB_DIR="$PWD/build" CARGO_TARGET_DIR="$PWD/build/rust-target"
+  list=$("$cargo" test --offline --quiet --no-run --message-format=json --manifest-path rust/Cargo.toml -p ropegen \
+           --test migration --test fused --test dtypes --test families --test checks) || exit 1
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["target"]["name"], m["executable"])' <<<"$list" | while read -r name exe; do
+    cp "$exe" "build-gpu/rust/$name"
+  done
+  CARGO_TARGET_DIR="$PWD/build/engine-rs-shared" "$cargo" build --offline --quiet \
+    --manifest-path examples/engine-rs/Cargo.toml || exit 1
+  cp build/engine-rs-shared/debug/engine-rs build-gpu/rust/
+  strip build-gpu/rust/* 2>/dev/null || true
+  # An sm_90 bundle of one model, for engine-rs --bundle on the GPU machine.
+  build/ropegen bundle --arch sm_90 --spec models/llama-3.1-8b.rg -o build-gpu/prebuilt-sm90 >/dev/null
+fi
 du -sh build-gpu

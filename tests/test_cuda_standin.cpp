@@ -6,8 +6,10 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <memory>
 #include <string>
 
+#include "compile/compile.hpp"
 #include "vendors/nvidia/nvidia.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
@@ -59,4 +61,41 @@ TEST_CASE("cuda standin: timing leaves no event behind when an event cannot be c
   // Work that throws destroys both events too.
   CHECK_THROWS_AS(rt->time_ms([] { throw Error(ErrorKind::Launch, "work failed"); }, nullptr), Error);
   CHECK(live() == 0);
+}
+
+namespace {
+
+/// Constructed before main, so destroyed after the stand-in driver's exit-time teardown
+/// (registered by cuInit): a static context in an engine, as seen at exit.
+struct CudaExitHolder {
+  std::unique_ptr<Runtime> rt;
+  std::unique_ptr<Kernel> kernel;
+  void* stream = nullptr;
+  void* buffer = nullptr;
+  ~CudaExitHolder() {
+    if (rt) {
+      rt->free(buffer);
+      rt->destroy_stream(stream);
+    }
+    kernel.reset();
+    rt.reset();  // the primary context's release
+  }
+} g_cuda_exit_holder;
+
+}  // namespace
+
+TEST_CASE("cuda standin exit: objects destroyed after the driver's exit-time teardown make no CUDA calls") {
+  if (!in_standin() || !std::getenv("ROPEGEN_TEST_CUDA_EXIT")) return;
+  g_cuda_exit_holder.rt = make_cuda_runtime(0);
+  CodeObject co;
+  co.format = "cubin";
+  co.entry = "k";
+  co.target_id = "sm_90";
+  co.bytes = {0x7f, 'E', 'L', 'F'};
+  g_cuda_exit_holder.kernel = g_cuda_exit_holder.rt->load(co);
+  g_cuda_exit_holder.stream = g_cuda_exit_holder.rt->create_stream();
+  g_cuda_exit_holder.buffer = g_cuda_exit_holder.rt->alloc(64);
+  // The process then exits; the stand-in ends it with status 86 on any release call after
+  // its teardown, which CTest reports as a failure.
+  CHECK(g_cuda_exit_holder.buffer != nullptr);
 }

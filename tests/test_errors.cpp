@@ -161,7 +161,7 @@ TEST_CASE("errors: files and targets") {
   expect_error([] { load_spec_file("/nonexistent/x.rg"); }, ErrorKind::Io,
                "cannot open spec file '/nonexistent/x.rg'");
   expect_error([] { parse_target("gfx9000"); }, ErrorKind::Target,
-               "unknown target 'gfx9000'; known targets: gfx908, gfx90a, gfx942, gfx950, gfx1030");
+               "unknown target 'gfx9000'; known targets: gfx906, gfx908, gfx90a, gfx942, gfx950, gfx1030");
   expect_error([] { parse_target(""); }, ErrorKind::Target, "unknown target ''");
   expect_error([] { parse_target("gfx90a:xnack"); }, ErrorKind::Target,
                "bad feature 'xnack' in target 'gfx90a:xnack': expected NAME+ or NAME-");

@@ -445,3 +445,184 @@ TEST_CASE("hip loader probe_hit: a probe cache hit keys on the loaded files and 
   // Opening it gives the file the hint named.
   CHECK(file_of(AmdLibs::get().comgr(), "amd_comgr_get_isa_count") == comgr);
 }
+
+// ---- PyTorch and TheRock layouts (issue 24), the one-runtime rule, exit order ----
+
+namespace {
+
+const std::string kTorchLib = std::string(ROPEGEN_STANDIN_DIR) + "/torch/lib";
+const std::string kRockLib = std::string(ROPEGEN_STANDIN_DIR) + "/" + ROPEGEN_STANDIN_THEROCK;
+
+bool loaded(const std::string& path) {
+  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  return h != nullptr;
+}
+
+/// What a process with PyTorch's libraries must show: torch/lib's runtime, hipRTC and comgr,
+/// the ROCm release from hipRuntimeGetVersion, and the system's ROCm 5.2 never opened.
+void check_torch_libraries() {
+  AmdLibs& libs = AmdLibs::get();
+  CHECK(file_of(libs.hip(), "hipInit") == standin("torch/lib/libamdhip64.so"));
+  CHECK(file_of(libs.hiprtc(), "hiprtcCreateProgram") == standin("torch/lib/libhiprtc.so"));
+  CHECK(file_of(libs.comgr(), "amd_comgr_get_isa_count") == standin("torch/lib/libamd_comgr.so"));
+  CHECK_FALSE(loaded(standin("rocm52/libamdhip64.so.5")));
+  CHECK_FALSE(loaded("libamdhip64.so.5"));
+  const Compiler& c = hiprtc_backend();
+  std::string why;
+  CHECK_MESSAGE(c.available(&why), why);
+  const std::string v = c.version();
+  CAPTURE(v);
+  // libhiprtc.so has no version in its name and answers hiprtcVersion 42.0: the release is
+  // the runtime's (60241134 = 6.2), and ROCm 6 means code object v5.
+  CHECK(has(v, "hipRTC libhiprtc.so (ROCm 6.2 by hipRuntimeGetVersion 60241134, hiprtcVersion 42.0"));
+  CHECK(has(v, "code object v5"));
+  const std::string err = stand_in_compile_error("gfx90a");
+  CHECK(has(err, "standin hipRTC (torch)"));
+  CHECK(has(err, "-mcode-object-version=5"));
+  // hiprtcGetErrorString returned NULL for the failure: the code is named instead.
+  CHECK(has(err, "hipRTC error 6 (hiprtcGetErrorString has no text for it)"));
+  check_runtime("Standin R0600 torch", "gfx1100", 48);
+}
+
+}  // namespace
+
+TEST_CASE("hip loader torch: PyTorch's unversioned torch/lib libraries, loaded first, are used") {
+  if (!in_scenario("torch")) return;
+  // `import torch` on ROCm: its libamdhip64.so is in the process before ropegen looks; a
+  // system ROCm 5.2 is on the loader path.
+  void* h = dlopen((kTorchLib + "/libamdhip64.so").c_str(), RTLD_NOW | RTLD_GLOBAL);
+  REQUIRE_MESSAGE(h != nullptr, dlerror());
+  CHECK(AmdLibs::get().hip().already_loaded);
+  check_torch_libraries();
+}
+
+TEST_CASE("hip loader torch_first: ropegen first, ROPEGEN_HIP_LIB_DIR names torch/lib; torch then shares it") {
+  if (!in_scenario("torch_first")) return;
+  CHECK_FALSE(AmdLibs::get().hip().already_loaded);
+  check_torch_libraries();
+  // `import torch` afterwards opens the same file: one runtime, no error.
+  void* h = dlopen((kTorchLib + "/libamdhip64.so").c_str(), RTLD_NOW | RTLD_GLOBAL);
+  REQUIRE(h != nullptr);
+  CHECK(h == AmdLibs::get().hip().handle);
+  CHECK(detail::other_hip_runtime(AmdLibs::get().hip().file).empty());
+  CHECK_NOTHROW(make_hip_runtime(0));
+}
+
+TEST_CASE("hip loader torch_folder: a framework library already loaded puts its folder before the system") {
+  if (!in_scenario("torch_folder")) return;
+  // torch's own libraries (libc10.so here) are loaded, its HIP runtime not yet.
+  REQUIRE(dlopen((kTorchLib + "/libc10.so").c_str(), RTLD_NOW | RTLD_LOCAL) != nullptr);
+  CHECK(detail::framework_library_dirs() == std::vector<std::string>{standin("torch/lib")});
+  CHECK_FALSE(AmdLibs::get().hip().already_loaded);
+  check_torch_libraries();
+}
+
+TEST_CASE("hip loader two_runtimes: a second libamdhip64 in the process is an error naming both") {
+  if (!in_scenario("two_runtimes")) return;
+  auto rt = make_hip_runtime(0);  // the loader path's ROCm 6
+  const std::string ours = standin("rocm6/libamdhip64.so.6");
+  CHECK(AmdLibs::get().hip().file == ours);
+  CHECK(detail::other_hip_runtime(ours).empty());
+  // Then a framework loads its own copy (a different file).
+  REQUIRE(dlopen((kTorchLib + "/libamdhip64.so").c_str(), RTLD_NOW | RTLD_LOCAL) != nullptr);
+  const std::string theirs = standin("torch/lib/libamdhip64.so");
+  CHECK(detail::other_hip_runtime(ours) == theirs);
+  const std::string both = "two HIP runtimes in one process: ropegen uses " + ours + ", and " + theirs +
+                           " is loaded too";
+  CHECK_THROWS_WITH_AS(make_hip_runtime(0), doctest::Contains(both.c_str()), Error);
+  CHECK_THROWS_WITH_AS(make_hip_runtime(0), doctest::Contains("ROPEGEN_HIP_LIB_DIR"), Error);
+  // A runtime opened before the second copy came refuses to load kernels into it.
+  const GeneratedSource g = generate(parse_spec_line("head_dim=64").spec, parse_target("gfx1100"));
+  std::string bytes = "\x7f" "ELF";
+  bytes.resize(64, '\0');
+  CHECK_THROWS_WITH_AS(rt->load(make_amd_code_object(g, "test", "0", bytes)), doctest::Contains(both.c_str()), Error);
+}
+
+TEST_CASE("hip loader therock: a TheRock wheel's _rocm_sdk_core/lib runtime, hipRTC and comgr") {
+  if (!in_scenario("therock")) return;
+  // PyTorch built on TheRock loads the wheel's runtime; ROCM_PATH names another ROCm 7.
+  void* h = dlopen((kRockLib + "/libamdhip64.so.7").c_str(), RTLD_NOW | RTLD_GLOBAL);
+  REQUIRE_MESSAGE(h != nullptr, dlerror());
+  AmdLibs& libs = AmdLibs::get();
+  CHECK(file_of(libs.hip(), "hipInit") == standin(std::string(ROPEGEN_STANDIN_THEROCK) + "/libamdhip64.so.7"));
+  CHECK(file_of(libs.hiprtc(), "hiprtcCreateProgram") ==
+        standin(std::string(ROPEGEN_STANDIN_THEROCK) + "/libhiprtc.so.7"));
+  CHECK(file_of(libs.comgr(), "amd_comgr_get_isa_count") ==
+        standin(std::string(ROPEGEN_STANDIN_THEROCK) + "/libamd_comgr.so.3"));
+  CHECK_FALSE(loaded(standin("rocm7/lib/libamdhip64.so.7")));
+  const Compiler& c = hiprtc_backend();
+  CHECK(has(c.version(), "hipRTC libhiprtc.so.7 (hiprtcVersion"));
+  CHECK(has(c.version(), "comgr 3.99"));
+  CHECK(c.supports(parse_target("gfx1100"), nullptr));
+  CHECK(has(stand_in_compile_error("gfx1100"), "standin hipRTC (therock)"));
+  check_runtime("Standin R0600 therock", "gfx1100", 48);
+}
+
+TEST_CASE("hip loader therock_env: ROPEGEN_HIP_LIB_DIR finds the wheel's libraries before ROCM_PATH") {
+  if (!in_scenario("therock_env")) return;
+  AmdLibs& libs = AmdLibs::get();
+  CHECK_FALSE(libs.hip().already_loaded);
+  CHECK(file_of(libs.hip(), "hipInit") == standin(std::string(ROPEGEN_STANDIN_THEROCK) + "/libamdhip64.so.7"));
+  CHECK(file_of(libs.hiprtc(), "hiprtcCreateProgram") ==
+        standin(std::string(ROPEGEN_STANDIN_THEROCK) + "/libhiprtc.so.7"));
+  CHECK(has(hiprtc_backend().version(), "code object v5"));
+  check_runtime("Standin R0600 therock", "gfx1100", 48);
+  CHECK_FALSE(loaded(standin("rocm7/lib/libamdhip64.so.7")));
+}
+
+namespace {
+
+/// Constructed before main, so destroyed after every exit handler registered later, among
+/// them the HIP runtime's teardown: what a static context in an engine, or an interpreter
+/// freeing objects late, looks like.
+struct ExitHolder {
+  std::unique_ptr<Runtime> rt;
+  std::unique_ptr<Kernel> kernel;
+  void* stream = nullptr;
+  void* buffer = nullptr;
+  void* raw_buffer = nullptr;  // exit_control: freed with a direct call, not through ropegen
+  ~ExitHolder() {
+    if (raw_buffer) {
+      auto free_fn = reinterpret_cast<int (*)(void*)>(dlsym(AmdLibs::get().hip().handle, "hipFree"));
+      free_fn(raw_buffer);  // the stand-in ends the process here: the control works
+    }
+    if (rt) {
+      rt->free(buffer);
+      rt->destroy_stream(stream);
+    }
+    kernel.reset();
+    rt.reset();
+  }
+} g_exit_holder;
+
+void fill_exit_holder() {
+  g_exit_holder.rt = make_hip_runtime(0);
+  const GeneratedSource g = generate(parse_spec_line("head_dim=64").spec, parse_target("gfx1100"));
+  std::string bytes = "\x7f" "ELF";
+  bytes.resize(64, '\0');
+  g_exit_holder.kernel = g_exit_holder.rt->load(make_amd_code_object(g, "test", "0", bytes));
+  g_exit_holder.stream = g_exit_holder.rt->create_stream();
+  g_exit_holder.buffer = g_exit_holder.rt->alloc(64);
+}
+
+}  // namespace
+
+TEST_CASE("hip loader exit_order: objects destroyed after HIP's exit-time teardown make no HIP calls") {
+  if (!in_scenario("exit_order")) return;
+  fill_exit_holder();
+  // Released before exit, the same objects do call HIP: the skip is for exit only.
+  auto rt = make_hip_runtime(0);
+  clear_log(AmdLibs::get().hip());
+  void* p = rt->alloc(8);
+  rt->free(p);
+  CHECK(has(call_log(AmdLibs::get().hip()), "hipFree device 0"));
+  // The process then exits; the stand-in ends it with status 86 on any call after its
+  // teardown, which CTest reports as a failure.
+}
+
+TEST_CASE("hip loader exit_control: the stand-in catches a call after its teardown") {
+  if (!in_scenario("exit_control")) return;
+  fill_exit_holder();
+  auto alloc = reinterpret_cast<int (*)(void**, size_t)>(dlsym(AmdLibs::get().hip().handle, "hipMalloc"));
+  REQUIRE(alloc(&g_exit_holder.raw_buffer, 16) == 0);
+}

@@ -41,14 +41,16 @@ TEST_CASE("target: every table row parses to itself") {
   }
 }
 
-TEST_CASE("target: AMD GPUs of ROCm 6 and 7 (CDNA, RDNA2/3/3.5/4) are in the table") {
+TEST_CASE("target: AMD GPUs of ROCm 6 and 7 (GCN5, CDNA, RDNA2/3/3.5/4) are in the table") {
   struct Row {
     const char* arch;
     const char* family;
     int wave;
   };
-  for (const Row& r : {Row{"gfx908", "CDNA", 64}, Row{"gfx950", "CDNA4", 64}, Row{"gfx1031", "RDNA2", 32},
-                       Row{"gfx1032", "RDNA2", 32}, Row{"gfx1150", "RDNA3.5", 32}, Row{"gfx1151", "RDNA3.5", 32},
+  for (const Row& r : {Row{"gfx906", "GCN5", 64}, Row{"gfx908", "CDNA", 64}, Row{"gfx950", "CDNA4", 64},
+                       Row{"gfx1031", "RDNA2", 32}, Row{"gfx1032", "RDNA2", 32}, Row{"gfx1103", "RDNA3", 32},
+                       Row{"gfx1150", "RDNA3.5", 32}, Row{"gfx1151", "RDNA3.5", 32}, Row{"gfx1152", "RDNA3.5", 32},
+                       Row{"gfx1153", "RDNA3.5", 32},
                        Row{"gfx1200", "RDNA4", 32}, Row{"gfx1201", "RDNA4", 32}}) {
     CAPTURE(r.arch);
     const Target t = parse_target(r.arch);
@@ -111,9 +113,9 @@ TEST_CASE("targets: unknown spellings suggest the target meant") {
   CHECK(message("sm90").find("unknown target 'sm90'; did you mean 'sm_90'?") != std::string::npos);
   CHECK(message("SM_90").find("did you mean 'sm_90'?") != std::string::npos);
   CHECK(message("compute_80").find("did you mean 'sm_80'?") != std::string::npos);
-  CHECK(message("gfx110").find("did you mean 'gfx1100', 'gfx1101' or 'gfx1102'?") != std::string::npos);
+  CHECK(message("gfx110").find("did you mean 'gfx1100', 'gfx1101', 'gfx1102' or 'gfx1103'?") != std::string::npos);
   CHECK(message("GFX90A").find("did you mean 'gfx90a'?") != std::string::npos);
   // No guesses where there is nothing close: the list of known targets follows.
   CHECK(message("gfx1300").find("did you mean") == std::string::npos);
-  CHECK(message("gfx1300").find("known targets: gfx908") != std::string::npos);
+  CHECK(message("gfx1300").find("known targets: gfx906, gfx908") != std::string::npos);
 }

@@ -862,6 +862,18 @@ int main(int argc, char** argv) {
   bundle_cmd->add_option("-o,--output", bundle_out, "output directory")->required();
   int bundle_jobs = 0;
   bundle_cmd->add_option("-j,--jobs", bundle_jobs, "parallel builds (default: the number of cores)")->check(decimal(1024));
+  // The spec flags and one-line text work after `bundle` too (`bundle --arch sm_90
+  // --head-dim 64 -o DIR`), as before it.
+  std::string bundle_one_line;
+  auto* bundle_text_opt =
+      bundle_cmd->add_option("spec_text", bundle_one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
+  std::vector<CLI::Option*> bundle_field_opts;
+  std::vector<std::string> bundle_values(spec_fields().size());
+  for (size_t i = 0; i < spec_fields().size(); ++i) {
+    const SpecField& sf = spec_fields()[i];
+    const std::string help = std::string(sf.help) + " [" + sf.values + "; default " + sf.default_text() + "]";
+    bundle_field_opts.push_back(bundle_cmd->add_option(sf.flag(), bundle_values[i], help)->group("Spec fields"));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -879,6 +891,22 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < field_opts.size(); ++i)
     if (field_opts[i].first->count()) f.fields.emplace_back(field_opts[i].second, values[i]);
   try {
+    // Spec flags and text after `bundle` join those before it; one given in both places is
+    // ambiguous.
+    for (size_t i = 0; i < bundle_field_opts.size(); ++i) {
+      if (!bundle_field_opts[i]->count()) continue;
+      if (field_opts[i].first->count())
+        throw UsageError(std::string(spec_fields()[i].flag()) + " is given both before and after 'bundle': give it once");
+      f.fields.emplace_back(field_opts[i].second, bundle_values[i]);
+    }
+    if (bundle_text_opt->count()) {
+      if (spec_text_opt->count())
+        throw UsageError("spec text is given both before and after 'bundle': give it once");
+      if (bundle_one_line.find('=') == std::string::npos)
+        throw UsageError("bundle takes no argument '" + bundle_one_line +
+                         "' (spec text holds key=value pairs, e.g. \"head_dim=128\"; ropegen bundle --help)");
+      f.one_line = bundle_one_line;
+    }
     if (!generate_completion.empty()) {
       std::cout << (generate_completion == "bash" ? bash_completion(app) : zsh_completion(app));
       return kOk;

@@ -30,6 +30,7 @@ const std::vector<TargetInfo>& known_targets() {
   const TargetCaps hopper{true, false, true, true, true, true};  // + griddepcontrol (PDL)
   const TargetCaps host{true, true, false, false, false, true};  // integer code for every format; PDL a no-op
   static const std::vector<TargetInfo> table = {
+      {"gfx906", Vendor::Amd, "GCN5", 64, {64}, {"sramecc", "xnack"}, cdna},  // Vega 20 (MI50/MI60, Radeon VII)
       {"gfx908", Vendor::Amd, "CDNA", 64, {64}, {"sramecc", "xnack"}, cdna},
       {"gfx90a", Vendor::Amd, "CDNA2", 64, {64}, {"sramecc", "xnack"}, cdna},
       {"gfx942", Vendor::Amd, "CDNA3", 64, {64}, {"sramecc", "xnack"}, cdna3},
@@ -40,8 +41,11 @@ const std::vector<TargetInfo>& known_targets() {
       {"gfx1100", Vendor::Amd, "RDNA3", 32, {32, 64}, {}, rdna},
       {"gfx1101", Vendor::Amd, "RDNA3", 32, {32, 64}, {}, rdna},
       {"gfx1102", Vendor::Amd, "RDNA3", 32, {32, 64}, {}, rdna},
+      {"gfx1103", Vendor::Amd, "RDNA3", 32, {32, 64}, {}, rdna},  // Phoenix APUs
       {"gfx1150", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}, rdna},
       {"gfx1151", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}, rdna},
+      {"gfx1152", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}, rdna},
+      {"gfx1153", Vendor::Amd, "RDNA3.5", 32, {32, 64}, {}, rdna},  // clang >= 20 (19 does not know it)
       {"gfx1200", Vendor::Amd, "RDNA4", 32, {32, 64}, {}, rdna4},
       {"gfx1201", Vendor::Amd, "RDNA4", 32, {32, 64}, {}, rdna4},
       {"sm_75", Vendor::Nvidia, "Turing", 32, {32}, {}, turing},
@@ -69,7 +73,7 @@ bool Target::supports_wave(int wave) const {
 }
 
 /// "; did you mean 'sm_90'?" for the spellings people type: another case, "sm90" without
-/// the underscore, "compute_90", a prefix of a few targets ("gfx110" -> gfx1100..gfx1102).
+/// the underscore, "compute_90", a prefix of a few targets ("gfx110" -> gfx1100..gfx1103).
 /// No guesses by edit distance: gfx1300 is not a typo of gfx1200.
 static std::string target_hint(const std::string& arch) {
   std::string a;
@@ -83,7 +87,7 @@ static std::string target_hint(const std::string& arch) {
   if (a.size() >= 4)
     for (const auto& t : known_targets())
       if (std::string(t.arch).compare(0, a.size(), a) == 0) hits.push_back(t.arch);
-  if (hits.empty() || hits.size() > 3) return "";
+  if (hits.empty() || hits.size() > 4) return "";
   std::string out = "; did you mean ";
   for (size_t i = 0; i < hits.size(); ++i)
     out += (i == 0 ? "" : i + 1 == hits.size() ? " or " : ", ") + ("'" + hits[i] + "'");

@@ -122,6 +122,16 @@ grep -qF "cache    hit (bundle)" <<<"$out" && pass=$((pass + 1)) ||
   { echo "FAIL gfx1100 bundle without compilers"; echo "$out" | head; fails=$((fails + 1)); }
 expect "bundle that cannot be written fails" 1 "1 of 1 code objects were not written" -- --head-dim 32 bundle --arch host -o /proc/ropegen-bundle
 expect "bundle with an unknown target" 1 "unknown target 'gfx9'" -- bundle --arch gfx90a,gfx9 --spec "$work/two.rg" -o "$work/b2"
+# Spec flags and spec text after the subcommand, as the main command takes them.
+expect "bundle with spec flags after it" 0 "bundle   $work/b4: 1 code object and SHA256SUMS" -- bundle --arch host --head-dim 64 --q-heads 4 --kv-heads 2 -o "$work/b4"
+ROPEGEN_CACHE_PATH="$work/b4" ROPEGEN_NO_COMPILE=1 expect "bundle from flags serves that spec" 0 "cache    hit (bundle)" -- --head-dim 64 --q-heads 4 --kv-heads 2 --arch host
+ROPEGEN_CACHE_PATH="$work/b4" ROPEGEN_NO_COMPILE=1 expect "bundle from flags holds only that spec" 1 "ROPEGEN_NO_COMPILE" -- --head-dim 128 --q-heads 4 --kv-heads 2 --arch host
+expect "bundle with spec text after it" 0 "1 code object" -- bundle --arch host "head_dim=32 dtype=f16" -o "$work/b5"
+ROPEGEN_CACHE_PATH="$work/b5" ROPEGEN_NO_COMPILE=1 expect "bundle from text serves that spec" 0 "cache    hit (bundle)" -- --head-dim 32 --dtype f16 --arch host
+expect "bundle flag before and after" 2 "--head-dim is given both before and after 'bundle'" -- --head-dim 64 bundle --arch host --head-dim 32 -o "$work/b6"
+expect "bundle spec text before and after" 2 "spec text is given both before and after 'bundle'" -- head_dim=64 bundle --arch host head_dim=32 -o "$work/b6"
+expect "bundle with a bare word" 2 "bundle takes no argument 'llama'" -- bundle --arch host llama -o "$work/b6"
+expect "bundle with a bad flag value" 1 "head_dim" -- bundle --arch host --head-dim 63 -o "$work/b6"
 # The plan shown is the plan built, in text, --json and --emit (ROPEGEN_PLAN overrides it).
 ROPEGEN_PLAN=2x4 expect "plan override in text" 0 "tokens/block=2 head-groups=4" -- --head-dim 128 --arch sm_90
 ROPEGEN_PLAN=2x4 expect "plan override in --json" 0 '"head_groups": 4' -- --head-dim 128 --arch sm_90 --json

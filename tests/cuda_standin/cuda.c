@@ -1,10 +1,14 @@
 /* A stand-in for NVIDIA's driver library (libcuda.so.1), built by the test suite
  * (tests/CMakeLists.txt): it exports the symbols ropegen's CUDA runtime loads, answers as
  * one sm_90 device, and can fail a chosen cuEventCreate, so the runtime's error paths run
- * without a GPU. It runs no GPU code; memory is host memory. */
+ * without a GPU. It runs no GPU code; memory is host memory. cuInit registers an exit handler
+ * that tears the driver down; a release call after it prints what was called and ends the
+ * process with status 86 (the exit-order test). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../hip_standin/standin.h"
 
@@ -17,8 +21,19 @@ static int g_fail_event_create; /* the n-th next cuEventCreate fails (0: none) *
 STANDIN_EXPORT int standin_events_live(void) { return g_events_live; }
 STANDIN_EXPORT void standin_fail_event_create(int nth) { g_fail_event_create = nth; }
 
+static int g_torn_down;
+static void teardown(void) { g_torn_down = 1; }
+static void check_alive(const char* fn) {
+  if (!g_torn_down) return;
+  fprintf(stderr, "standin cuda: %s called after the driver shut down\n", fn);
+  fflush(stderr);
+  _exit(86);
+}
+
 STANDIN_EXPORT int cuInit(unsigned flags) {
+  static int registered;
   (void)flags;
+  if (!registered) registered = atexit(teardown) == 0;
   return 0;
 }
 STANDIN_EXPORT int cuDeviceGetCount(int* n) {
@@ -45,6 +60,7 @@ STANDIN_EXPORT int cuDevicePrimaryCtxRetain(void** ctx, int dev) {
   return 0;
 }
 STANDIN_EXPORT int cuDevicePrimaryCtxRelease_v2(int dev) {
+  check_alive("cuDevicePrimaryCtxRelease_v2");
   (void)dev;
   return 0;
 }
@@ -53,6 +69,7 @@ STANDIN_EXPORT int cuCtxGetCurrent(void** ctx) {
   return 0;
 }
 STANDIN_EXPORT int cuCtxSetCurrent(void* ctx) {
+  check_alive("cuCtxSetCurrent");
   g_current = ctx;
   return 0;
 }
@@ -67,6 +84,7 @@ STANDIN_EXPORT int cuModuleLoadData(void** m, const void* image) {
   return 0;
 }
 STANDIN_EXPORT int cuModuleUnload(void* m) {
+  check_alive("cuModuleUnload");
   free(m);
   return 0;
 }
@@ -87,6 +105,7 @@ STANDIN_EXPORT int cuMemAlloc_v2(unsigned long long* p, size_t n) {
   return 0;
 }
 STANDIN_EXPORT int cuMemFree_v2(unsigned long long p) {
+  check_alive("cuMemFree_v2");
   free((void*)(uintptr_t)p);
   return 0;
 }
@@ -113,6 +132,7 @@ STANDIN_EXPORT int cuStreamCreate(void** s, unsigned flags) {
   return 0;
 }
 STANDIN_EXPORT int cuStreamDestroy_v2(void* s) {
+  check_alive("cuStreamDestroy_v2");
   free(s);
   return 0;
 }

@@ -2,16 +2,32 @@
  * tests, which run on one thread). hipGetDeviceProperties fills the R0000 layout
  * (792 bytes) and, with STANDIN_R0600, hipGetDevicePropertiesR0600 fills the R0600 layout
  * (1472 bytes), each with its own name, arch and CU count at that layout's offsets.
- * $STANDIN_ARCH replaces the arch (an unknown GPU); $STANDIN_DEVICE_COUNT the count. */
+ * $STANDIN_ARCH replaces the arch (an unknown GPU); $STANDIN_DEVICE_COUNT the count.
+ * With STANDIN_HIP_VERSION, hipRuntimeGetVersion reports it (HIP_VERSION encoding).
+ * Exit order: hipInit registers an exit handler that tears the runtime down, as libamdhip64
+ * does; any call after it prints what was called and ends the process with status 86, so a
+ * test sees a destructor that calls into a runtime that shut down. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "standin.h"
 
 static int g_current;
+static int g_torn_down;
+
+static void teardown(void) { g_torn_down = 1; }
+
+/* A call into the runtime after its teardown: what real HIP answers with a crash or a hang. */
+static void check_alive(const char* fn) {
+  if (!g_torn_down) return;
+  fprintf(stderr, "standin %s: %s called after the HIP runtime shut down\n", STANDIN_TAG, fn);
+  fflush(stderr);
+  _exit(86);
+}
 
 static int device_count(void) {
   const char* n = getenv("STANDIN_DEVICE_COUNT");
@@ -19,18 +35,29 @@ static int device_count(void) {
 }
 
 STANDIN_EXPORT int hipInit(unsigned flags) {
+  static int registered;
   standin_logf("hipInit %u", flags);
+  if (!registered) registered = atexit(teardown) == 0;
   return 0;
 }
+#ifdef STANDIN_HIP_VERSION
+STANDIN_EXPORT int hipRuntimeGetVersion(int* v) {
+  standin_logf("hipRuntimeGetVersion");
+  *v = STANDIN_HIP_VERSION;
+  return 0;
+}
+#endif
 STANDIN_EXPORT int hipGetDeviceCount(int* n) {
   *n = device_count();
   return *n ? 0 : 100; /* hipErrorNoDevice */
 }
 STANDIN_EXPORT int hipGetDevice(int* d) {
+  check_alive("hipGetDevice");
   *d = g_current;
   return 0;
 }
 STANDIN_EXPORT int hipSetDevice(int d) {
+  check_alive("hipSetDevice");
   standin_logf("hipSetDevice %d", d);
   if (d < 0 || d >= device_count()) return 101; /* hipErrorInvalidDevice */
   g_current = d;
@@ -95,6 +122,7 @@ STANDIN_EXPORT int hipModuleLoadData(void** m, const void* image) {
   return 0;
 }
 STANDIN_EXPORT int hipModuleUnload(void* m) {
+  check_alive("hipModuleUnload");
   standin_logf("hipModuleUnload device %d", g_current);
   free(m);
   return 0;
@@ -119,6 +147,7 @@ STANDIN_EXPORT int hipMalloc(void** p, size_t n) {
   return *p ? 0 : 2;
 }
 STANDIN_EXPORT int hipFree(void* p) {
+  check_alive("hipFree");
   standin_logf("hipFree device %d", g_current);
   free(p);
   return 0;
@@ -152,6 +181,7 @@ STANDIN_EXPORT int hipStreamSynchronize(void* s) {
   return 0;
 }
 STANDIN_EXPORT int hipStreamDestroy(void* s) {
+  check_alive("hipStreamDestroy");
   standin_logf("hipStreamDestroy %p", s);
   free(s);
   return 0;

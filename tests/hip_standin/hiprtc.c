@@ -1,5 +1,8 @@
-/* hipRTC stand-in: inside libamdhip64 (ROCm 5.x, 6.x) or in libhiprtc (ROCm 7). Compiling
- * always fails with a log that repeats the options, so a test sees what ropegen passed. */
+/* hipRTC stand-in: inside libamdhip64 (ROCm 5.x, 6.x) or in libhiprtc (ROCm 7, PyTorch's
+ * unversioned libhiprtc.so). Compiling always fails with a log that repeats the options, so a
+ * test sees what ropegen passed. hiprtcVersion answers 42.0, which is no ROCm release: the
+ * ROCm version must come from elsewhere. With STANDIN_NULL_ERROR_STRING,
+ * hiprtcGetErrorString returns NULL, as some builds do for codes they do not name. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,4 +58,11 @@ STANDIN_EXPORT int hiprtcVersion(int* major, int* minor) {
   *minor = 0;
   return 0;
 }
+#ifdef STANDIN_NULL_ERROR_STRING
+STANDIN_EXPORT const char* hiprtcGetErrorString(int r) {
+  (void)r;
+  return NULL;
+}
+#else
 STANDIN_EXPORT const char* hiprtcGetErrorString(int r) { return r == 6 ? "HIPRTC_ERROR_COMPILATION" : "hiprtc error"; }
+#endif

@@ -490,5 +490,10 @@ pub fn check_kernel_args_layout() -> Result<(), String> {
     }
 }
 
-/// Where build.rs found libropegen_c (ROPEGEN_LIB_DIR or the repository's build/).
+/// Where build.rs found libropegen_c: `ROPEGEN_LIB_DIR`, pkg-config's libdir, or the CMake
+/// build folder when it built the library from source (which also holds `ropegen_abi_probe`).
 pub const LIB_DIR: &str = env!("ROPEGEN_LIB_DIR_USED");
+
+/// How libropegen_c is linked: `shared (ROPEGEN_LIB_DIR)`, `shared (pkg-config)` (both with an
+/// rpath for this crate's own binaries), or `static (built from <source folder>)`.
+pub const LINKAGE: &str = env!("ROPEGEN_LINKAGE");

@@ -1,12 +1,16 @@
 //! `checks = bounds` through the Rust API: an out-of-range slot and position are skipped
 //! (their rows untouched) and the first is recorded; in-range tokens are written.
-use ropegen::{Args, Context, Stream, BOUNDS_ERROR_BYTES};
+mod common;
+
+use ropegen::{Args, Stream, BOUNDS_ERROR_BYTES};
 
 #[test]
 fn checks_bounds_skips_and_records() {
-    let ctx = Context::new("host", -1).unwrap();
+    let ctx = common::test_context();
     let kernel = ctx
-        .kernel("op=rope_kv_append head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) checks=bounds")
+        .kernel(
+            "op=rope_kv_append head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) checks=bounds",
+        )
         .unwrap();
     let (d, rows, slots) = (32usize, 4usize, 4usize);
     let q0 = vec![1.0f32; 3 * d];

@@ -1,10 +1,11 @@
-//! Host slices of the other element types: bf16 and f16 as u16 bit patterns, i64 indices.
+//! The other element types: bf16 and f16 as u16 bit patterns, i64 indices (device buffers:
+//! host memory on the host runtime, GPU memory with ROPEGEN_TEST_RUNTIME=cuda).
 //! Reference: the same NeoX formula in f64 on the decoded inputs; tolerance: the fp32
 //! bound plus one ulp of the storage type at the result (README "Numerics").
 mod common;
 
-use common::{random, rope_reference, tables, Aligned};
-use ropegen::{Args, Context, Stream};
+use common::{random, rope_reference, tables, test_context};
+use ropegen::{Args, Stream};
 
 fn bf16_from_f32(x: f32) -> u16 {
     let b = x.to_bits();
@@ -42,7 +43,7 @@ fn f16_to_f32(h: u16) -> f32 {
 }
 
 fn check_half(dtype: &str, enc: fn(f32) -> u16, dec: fn(u16) -> f32, ulp_bits: i32) {
-    let ctx = Context::new("host", -1).unwrap();
+    let ctx = test_context();
     let (n, heads, hd) = (7usize, 4usize, 64usize);
     let kernel = ctx
         .kernel(&format!("op=rope head_dim={} q_heads={} kv_heads={} dtype={} index=i64", hd, heads, heads, dtype))
@@ -51,15 +52,16 @@ fn check_half(dtype: &str, enc: fn(f32) -> u16, dec: fn(u16) -> f32, ulp_bits: i
     let k_bits: Vec<u16> = random(n * heads * hd, 22).into_iter().map(enc).collect();
     let (cos, sin) = tables(n, hd);
     let positions: Vec<i64> = (0..n as i64).collect();
-    let mut q = Aligned::from_slice(&q_bits);
-    let mut k = Aligned::from_slice(&k_bits);
-    let (c, s) = (Aligned::from_slice(&cos), Aligned::from_slice(&sin));
-    let args = Args::new(n).q(&mut q[..], heads * hd).k(&mut k[..], heads * hd).positions(&positions[..]).cos_sin(
-        &c[..],
-        &s[..],
-        hd / 2,
-    );
+    let mut q_buf = ctx.alloc_from(&q_bits).unwrap();
+    let mut k_buf = ctx.alloc_from(&k_bits).unwrap();
+    let (c, s) = (ctx.alloc_from(&cos).unwrap(), ctx.alloc_from(&sin).unwrap());
+    let p = ctx.alloc_from(&positions).unwrap();
+    let args = Args::new(n).q(&mut q_buf, heads * hd).k(&mut k_buf, heads * hd).positions(&p).cos_sin(&c, &s, hd / 2);
     kernel.launch(&args, Stream::DEFAULT).unwrap();
+    drop(args);
+    ctx.synchronize().unwrap();
+    let q: Vec<u16> = q_buf.to_vec().unwrap();
+    let k: Vec<u16> = k_buf.to_vec().unwrap();
 
     let pos: Vec<usize> = (0..n).collect();
     for (what, before, after) in [("q", &q_bits, &q), ("k", &k_bits, &k)] {

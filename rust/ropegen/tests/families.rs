@@ -1,11 +1,13 @@
 //! The fused families of the ABI-4 arguments through the Rust API: an fp8 cache with its
 //! scales, QK-RMSNorm weights, DeepSeek MLA rows (one cache), and the errors when they are
 //! missing or not taken.
-use ropegen::{Args, Context, Stream};
+mod common;
+
+use ropegen::{Args, Stream};
 
 #[test]
 fn fp8_cache_and_qk_norm() {
-    let ctx = Context::new("host", -1).unwrap();
+    let ctx = common::test_context();
     let kernel = ctx
         .kernel("op=rope_kv_append head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) cache_dtype=fp8_e4m3 qk_norm=rms(eps=1e-6)")
         .unwrap();
@@ -57,7 +59,7 @@ fn fp8_cache_and_qk_norm() {
 
 #[test]
 fn mla_rows() {
-    let ctx = Context::new("host", -1).unwrap();
+    let ctx = common::test_context();
     let kernel = ctx
         .kernel("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=2 kv_lora_rank=64 dtype=f32 style=gptj cache=paged(block=4)")
         .unwrap();

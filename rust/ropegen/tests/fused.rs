@@ -4,7 +4,7 @@
 //! slot_mapping is null), V copied, k unchanged, every other cache slot untouched.
 mod common;
 
-use common::{assert_close, random, rope_reference, tables, Aligned};
+use common::{assert_close, random, rope_reference, tables, test_context};
 use ropegen::{Args, Context, Stream};
 
 const SENTINEL: f32 = -12345.5;
@@ -32,25 +32,32 @@ fn run(
     let pos: Vec<usize> = (start..start + n).collect();
     let positions: Vec<i32> = pos.iter().map(|&p| p as i32).collect();
 
-    let mut q = Aligned::from_slice(&q0);
-    let mut k = Aligned::from_slice(&k0);
-    let v = Aligned::from_slice(&v0);
-    let (c, s) = (Aligned::from_slice(&cos), Aligned::from_slice(&sin));
+    // Device buffers (aligned host memory on the host runtime): the same test runs on a GPU.
+    let mut q_buf = ctx.alloc_from(&q0).unwrap();
+    let mut k_buf = ctx.alloc_from(&k0).unwrap();
+    let v = ctx.alloc_from(&v0).unwrap();
+    let (c, s) = (ctx.alloc_from(&cos).unwrap(), ctx.alloc_from(&sin).unwrap());
+    let p = ctx.alloc_from(&positions).unwrap();
     let cache_len = kv_heads * max_seq * head_dim;
-    let mut kc = Aligned::from_slice(&vec![SENTINEL; cache_len]);
-    let mut vc = Aligned::from_slice(&vec![SENTINEL; cache_len]);
+    let mut kc_buf = ctx.alloc_from(&vec![SENTINEL; cache_len]).unwrap();
+    let mut vc_buf = ctx.alloc_from(&vec![SENTINEL; cache_len]).unwrap();
+    let slot_buf = slots.as_ref().map(|sl| ctx.alloc_from(sl).unwrap());
     let mut args = Args::new(n)
-        .q(&mut q[..], q_heads * head_dim)
-        .k(&mut k[..], kv_heads * head_dim)
-        .v(&v[..], kv_heads * head_dim)
-        .positions(&positions[..])
-        .cos_sin(&c[..], &s[..], head_dim / 2)
-        .caches(&mut kc[..], &mut vc[..])
+        .q(&mut q_buf, q_heads * head_dim)
+        .k(&mut k_buf, kv_heads * head_dim)
+        .v(&v, kv_heads * head_dim)
+        .positions(&p)
+        .cos_sin(&c, &s, head_dim / 2)
+        .caches(&mut kc_buf, &mut vc_buf)
         .max_seq(max_seq);
-    if let Some(sl) = &slots {
-        args = args.slot_mapping(&sl[..]);
+    if let Some(sb) = &slot_buf {
+        args = args.slot_mapping(sb);
     }
     kernel.launch(&args, Stream::DEFAULT).unwrap_or_else(|e| panic!("{}: {}", spec, e));
+    drop(args);
+    ctx.synchronize().unwrap();
+    let (q, k): (Vec<f32>, Vec<f32>) = (q_buf.to_vec().unwrap(), k_buf.to_vec().unwrap());
+    let (kc, vc): (Vec<f32>, Vec<f32>) = (kc_buf.to_vec().unwrap(), vc_buf.to_vec().unwrap());
 
     let (q_ref, q_bound) = rope_reference(&q0, &pos, q_heads, head_dim, &cos, &sin);
     let (k_rot, k_bound) = rope_reference(&k0, &pos, kv_heads, head_dim, &cos, &sin);
@@ -84,7 +91,7 @@ fn run(
 
 #[test]
 fn fused_contiguous_hnd_slot_is_position() {
-    let ctx = Context::new("host", -1).unwrap();
+    let ctx = test_context();
     // Prefill at the start of the cache, then decode steps further on.
     run(&ctx, 128, 32, 8, 0, 64, 256, None);
     run(&ctx, 128, 32, 8, 64, 1, 256, None);
@@ -94,7 +101,7 @@ fn fused_contiguous_hnd_slot_is_position() {
 
 #[test]
 fn fused_contiguous_hnd_with_slot_mapping() {
-    let ctx = Context::new("host", -1).unwrap();
+    let ctx = test_context();
     // Explicit slots, one negative (padding: Q still rotated, nothing written).
     run(&ctx, 128, 8, 2, 10, 5, 64, Some(vec![40, 3, -1, 63, 0]));
 }

@@ -9,12 +9,14 @@
 //! u = 2^-24 plus half an ulp of the result: a few fp32 roundings, nothing more.
 mod common;
 
-use common::{assert_close, random, rope_reference, tables, Aligned};
-use ropegen::{Args, Context, Stream};
+use common::{assert_close, random, rope_reference, tables, test_context};
+use ropegen::{Args, Stream};
 
 #[test]
 fn seed_rope_contract_all_shapes() {
-    let ctx = Context::new("host", -1).expect("host context");
+    // Device buffers: the runtime's memory (aligned host memory on the host runtime), so the
+    // same test runs on a GPU with ROPEGEN_TEST_RUNTIME=cuda.
+    let ctx = test_context();
     let mut cases = 0;
     for &head_dim in &[64usize, 128] {
         for &num_heads in &[1usize, 8, 32] {
@@ -26,7 +28,7 @@ fn seed_rope_contract_all_shapes() {
                 head_dim, num_heads, kv_heads
             );
             let kernel = ctx.kernel(&spec).unwrap_or_else(|e| panic!("{}: {}", spec, e));
-            assert_eq!(kernel.info().target, "host");
+            assert_eq!(kernel.info().target, ctx.target());
             for &seq_len in &[1usize, 7, 64] {
                 let half = head_dim / 2;
                 let q0 = random(seq_len * num_heads * head_dim, (seq_len * 1000 + num_heads * 10 + head_dim) as u64);
@@ -34,15 +36,20 @@ fn seed_rope_contract_all_shapes() {
                 let (cos, sin) = tables(seq_len, head_dim);
                 let positions: Vec<i32> = (0..seq_len as i32).collect();
 
-                let mut q = Aligned::from_slice(&q0);
-                let mut k = Aligned::from_slice(&k0);
-                let (cos_a, sin_a) = (Aligned::from_slice(&cos), Aligned::from_slice(&sin));
+                let mut q_buf = ctx.alloc_from(&q0).unwrap();
+                let mut k_buf = ctx.alloc_from(&k0).unwrap();
+                let (cos_a, sin_a) = (ctx.alloc_from(&cos).unwrap(), ctx.alloc_from(&sin).unwrap());
+                let pos_buf = ctx.alloc_from(&positions).unwrap();
                 let args = Args::new(seq_len)
-                    .q(&mut q[..], num_heads * head_dim)
-                    .k(&mut k[..], kv_heads * head_dim)
-                    .positions(&positions[..])
-                    .cos_sin(&cos_a[..], &sin_a[..], half);
+                    .q(&mut q_buf, num_heads * head_dim)
+                    .k(&mut k_buf, kv_heads * head_dim)
+                    .positions(&pos_buf)
+                    .cos_sin(&cos_a, &sin_a, half);
                 kernel.launch(&args, Stream::DEFAULT).unwrap_or_else(|e| panic!("{} seq {}: {}", spec, seq_len, e));
+                drop(args);
+                ctx.synchronize().unwrap();
+                let q: Vec<f32> = q_buf.to_vec().unwrap();
+                let k: Vec<f32> = k_buf.to_vec().unwrap();
 
                 let pos: Vec<usize> = (0..seq_len).collect();
                 let (q_ref, q_bound) = rope_reference(&q0, &pos, num_heads, head_dim, &cos, &sin);
@@ -66,7 +73,7 @@ fn seed_rope_contract_all_shapes() {
 /// scratch row here; Q is checked alone. Also the same kernel on device buffers.
 #[test]
 fn seed_rope_q_only_and_device_buffers() {
-    let ctx = Context::new("host", -1).unwrap();
+    let ctx = test_context();
     let (seq_len, num_heads, head_dim) = (64usize, 32usize, 128usize);
     let kernel =
         ctx.kernel(&format!("op=rope head_dim={} q_heads={} kv_heads=1 dtype=f32", head_dim, num_heads)).unwrap();

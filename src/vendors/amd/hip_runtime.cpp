@@ -12,6 +12,7 @@
 #include <new>
 #include <vector>
 
+#include "../../common/shutdown.hpp"
 #include "amd_libs.hpp"
 #include "hip_props.hpp"
 #include "ropegen/error.hpp"
@@ -100,6 +101,8 @@ struct Hip {
       return;
     }
     int r = hipInit(0);
+    // After hipInit, so that this handler runs before HIP's own exit-time teardown.
+    detail::watch_vendor_exit(0);
     if (r != 0) {
       // Without the kernel driver's device file (/dev/kfd; /dev/dxg on WSL2) HIP finds no GPU.
       struct stat st {};
@@ -119,6 +122,21 @@ Hip& hip() {
   static Hip h;
   return h;
 }
+
+/// One HIP runtime per process: a second libamdhip64 (a system ROCm beside PyTorch's copy)
+/// has its own devices, streams and modules, so nothing crosses between them correctly.
+void check_one_hip_runtime() {
+  const std::string other = detail::other_hip_runtime(hip().lib->file);
+  if (!other.empty())
+    throw Error(ErrorKind::Load,
+                "two HIP runtimes in one process: ropegen uses " + hip().lib->file + ", and " + other +
+                    " is loaded too (streams and memory of one are not valid in the other). Load one ROCm: "
+                    "import the framework (PyTorch) before ropegen creates a HIP context, or point "
+                    "ROPEGEN_HIP_LIB_DIR at the framework's library folder (e.g. torch/lib)");
+}
+
+/// Whether a destructor may still call into HIP: not once exit() has begun tearing it down.
+bool hip_alive() { return !detail::vendor_exit_started(); }
 
 void check(int r, const std::string& what, ErrorKind kind = ErrorKind::Launch) {
   if (r != 0) throw Error(kind, what + ": " + hip().err(r));
@@ -180,6 +198,10 @@ class HipKernel final : public Kernel {
             int parallelism)
       : Kernel(co), image_(std::move(image)), module_(m), fn_(f), device_(device), parallelism_(parallelism) {}
   ~HipKernel() override {
+    if (!hip_alive()) {
+      image_.release();  // HIP may still point at it; the process is ending
+      return;
+    }
     DeviceGuard g(device_, std::nothrow);
     hip().hipModuleUnload(module_);  // before image_ is unmapped
   }
@@ -208,6 +230,7 @@ class HipRuntime final : public Runtime {
   explicit HipRuntime(int device) {
     Hip& h = hip();
     if (!h.problem.empty()) throw Error(ErrorKind::Load, h.problem);
+    check_one_hip_runtime();
     int count = 0;
     check(h.hipGetDeviceCount(&count), "hipGetDeviceCount", ErrorKind::Load);
     if (count == 0) throw Error(ErrorKind::Load, "no AMD GPU: hipGetDeviceCount found none (" + h.lib->file + ")");
@@ -238,6 +261,7 @@ class HipRuntime final : public Runtime {
     if (co.format != "hsaco")
       throw Error(ErrorKind::Load,
                   "the HIP runtime loads AMDGPU code objects, not '" + co.format + "' for " + co.target_id);
+    check_one_hip_runtime();  // a framework may have loaded its own since the context opened
     DeviceGuard g(device_);
     auto image = std::make_unique<MappedImage>(co.bytes);
     hipModule_t m = nullptr;
@@ -258,7 +282,7 @@ class HipRuntime final : public Runtime {
     return p;
   }
   void free(void* p) override {
-    if (!p) return;
+    if (!p || !hip_alive()) return;
     DeviceGuard g(device_, std::nothrow);
     hip().hipFree(p);
   }
@@ -286,7 +310,7 @@ class HipRuntime final : public Runtime {
     return s;
   }
   void destroy_stream(void* s) override {
-    if (!s) return;
+    if (!s || !hip_alive()) return;
     DeviceGuard g(device_, std::nothrow);
     hip().hipStreamDestroy(static_cast<hipStream_t>(s));
   }

@@ -52,8 +52,15 @@ struct Hiprtc {
   std::string comgr_file;  // "" when comgr was not found
   std::string comgr_problem;
   std::once_flag comgr_once;
-  int rocm_major = -1;     // from the library's file name; -1 unknown
+  int rocm_major = -1;     // -1 unknown
+  std::string rocm_source;  // how rocm_major was told, for the version text; "" from the file name
   std::string problem;     // empty when usable
+
+  /// hiprtcGetErrorString's text; some builds return null for codes they do not name.
+  std::string err_text(int rc) const {
+    const char* s = err ? err(rc) : nullptr;
+    return s ? std::string(s) : "hipRTC error " + std::to_string(rc) + " (hiprtcGetErrorString has no text for it)";
+  }
 
   Hiprtc() {
     if (const char* off = std::getenv("ROPEGEN_DISABLE_HIPRTC"); off && std::string(off) == "1") {
@@ -82,6 +89,17 @@ struct Hiprtc {
     }
     file = detail::library_file(reinterpret_cast<void*>(create));
     rocm_major = detail::soname_major(file);
+    if (rocm_major < 0) {
+      // An unversioned file (PyTorch's wheels ship libhiprtc.so, libamdhip64.so): ask the
+      // library itself. hiprtcVersion does not follow ROCm releases (9.0 on ROCm 5.2), the
+      // HIP runtime it belongs to does.
+      detail::RocmVersion v = detail::rocm_version_of(rtc.handle);
+      if (v.major < 0) v = detail::rocm_version_of(libs.hip().handle);
+      if (v.major >= 0) {
+        rocm_major = v.major;
+        rocm_source = "ROCm " + std::to_string(v.major) + "." + std::to_string(v.minor) + " by " + v.source;
+      }
+    }
     // comgr is needed for the ISA list only, so a probe cache hit does not load it when
     // its file can be told without loading.
     comgr_file = libs.comgr_file_hint();
@@ -168,9 +186,11 @@ const HiprtcProbe& probe() {
         h.comgr_version(&cmaj, &cmin);
         comgr = "comgr " + std::to_string(cmaj) + "." + std::to_string(cmin);
       }
-      // hiprtcVersion's numbers do not follow ROCm releases; the library file name does.
-      // The code object version is part of the version text, so of every cache key.
-      const std::string version = "hipRTC " + h.file.substr(h.file.rfind('/') + 1) + " (hiprtcVersion " +
+      // hiprtcVersion's numbers do not follow ROCm releases; the library file name does, or
+      // for an unversioned file the HIP runtime's version (named then). The code object
+      // version is part of the version text, so of every cache key.
+      const std::string version = "hipRTC " + h.file.substr(h.file.rfind('/') + 1) + " (" +
+                                  (h.rocm_source.empty() ? "" : h.rocm_source + ", ") + "hiprtcVersion " +
                                   std::to_string(major) + "." + std::to_string(minor) + ", " + comgr +
                                   ", code object v" + std::to_string(h.code_object_version()) + ")";
       return nlohmann::json{{"version", version}, {"isas", isas}};
@@ -225,7 +245,7 @@ class HiprtcCompiler final : public Compiler {
     std::lock_guard<std::mutex> serial(one_at_a_time);
     hiprtcProgram prog = nullptr;
     int rc = h.create(&prog, src.source.c_str(), (src.entry + ".hip").c_str(), 0, nullptr, nullptr);
-    if (rc != 0) throw Error(ErrorKind::Compile, std::string("hiprtcCreateProgram: ") + h.err(rc));
+    if (rc != 0) throw Error(ErrorKind::Compile, "hiprtcCreateProgram: " + h.err_text(rc));
     rc = h.compile(prog, static_cast<int>(argv.size()), argv.data());
     std::string log;
     size_t n = 0;
@@ -241,7 +261,7 @@ class HiprtcCompiler final : public Compiler {
     }
     h.destroy(&prog);
     if (rc != 0 || bytes.empty()) {
-      detail::throw_compile_failure(*this, src, rc ? h.err(rc) : "no code produced", detail::join_command(options), log);
+      detail::throw_compile_failure(*this, src, rc ? h.err_text(rc) : "no code produced", detail::join_command(options), log);
     }
     CodeObject co = make_amd_code_object(src, name(), version(), std::move(bytes));
     co.options = detail::join_command(options);

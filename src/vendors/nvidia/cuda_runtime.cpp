@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "../../common/dynlib.hpp"
+#include "../../common/shutdown.hpp"
 #include "ropegen/error.hpp"
 #include "nvidia.hpp"
 #include "compile/compile.hpp"
@@ -118,6 +119,8 @@ struct Driver {
              lib.sym("cuGraphLaunch", cuGraphLaunch) && lib.sym("cuGraphExecDestroy", cuGraphExecDestroy) &&
              lib.sym("cuGraphDestroy", cuGraphDestroy);
     CUresult r = cuInit(0);
+    // After cuInit, so that this handler runs before the driver's own exit-time teardown.
+    detail::watch_vendor_exit(1);
     if (r != 0) problem = "cuInit failed: " + err(r);
   }
 
@@ -143,7 +146,9 @@ class CudaKernel final : public Kernel {
  public:
   CudaKernel(const CodeObject& co, CUmodule m, CUfunction f, CUcontext ctx, int parallelism)
       : Kernel(co), module_(m), fn_(f), ctx_(ctx), parallelism_(parallelism) {}
-  ~CudaKernel() override { driver().cuModuleUnload(module_); }
+  ~CudaKernel() override {
+    if (!detail::vendor_exit_started()) driver().cuModuleUnload(module_);
+  }
 
  protected:
   void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, void* stream) const override {
@@ -216,7 +221,7 @@ class CudaRuntime final : public Runtime {
     arch_ = "sm_" + std::to_string(major) + std::to_string(minor);
   }
   ~CudaRuntime() override {
-    if (!owns_primary_) return;
+    if (!owns_primary_ || detail::vendor_exit_started()) return;
     // Leave no thread pointing at a context this runtime may have been the last user of.
     CUcontext cur = nullptr;
     driver().cuCtxGetCurrent(&cur);
@@ -259,7 +264,7 @@ class CudaRuntime final : public Runtime {
     return reinterpret_cast<void*>(p);
   }
   void free(void* p) override {
-    if (p) driver().cuMemFree(reinterpret_cast<CUdeviceptr>(p));
+    if (p && !detail::vendor_exit_started()) driver().cuMemFree(reinterpret_cast<CUdeviceptr>(p));
   }
   void copy_to_device(void* dst, const void* src, size_t n) override {
     bind();
@@ -286,7 +291,7 @@ class CudaRuntime final : public Runtime {
     return s;
   }
   void destroy_stream(void* s) override {
-    if (s) driver().cuStreamDestroy(static_cast<CUstream>(s));
+    if (s && !detail::vendor_exit_started()) driver().cuStreamDestroy(static_cast<CUstream>(s));
   }
   void synchronize_stream(void* s) override {
     bind();

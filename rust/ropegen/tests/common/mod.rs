@@ -1,6 +1,16 @@
-//! Shared by the tests: aligned host buffers, the seed engine's RoPE formula in plain Rust
-//! (independent of ropegen), and the fp32 tolerance.
+//! Shared by the tests: the context the numerics run in, aligned host buffers, the seed
+//! engine's RoPE formula in plain Rust (independent of ropegen), and the fp32 tolerance.
 #![allow(dead_code)]
+
+/// The context of the tests that run on any runtime (numerics, families, checks): the one
+/// $ROPEGEN_TEST_RUNTIME names, `host` by default, `cuda` on an NVIDIA GPU
+/// (rust/gpu_tests.sh, CTest rust_gpu). Asking for a GPU that is not there fails the test,
+/// naming why.
+pub fn test_context() -> ropegen::Context {
+    let rt = std::env::var("ROPEGEN_TEST_RUNTIME").unwrap_or_else(|_| "host".to_string());
+    let device = if rt == "host" { -1 } else { 0 };
+    ropegen::Context::new(&rt, device).unwrap_or_else(|e| panic!("ROPEGEN_TEST_RUNTIME={}: {}", rt, e))
+}
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ops::{Deref, DerefMut};
