@@ -1,22 +1,32 @@
 // The codec of quantized caches (quant-formats.md), shared by the families: a row is cut
-// into groups of QUANT_GROUP elements, each group gets a scale computed from its values
-// (amax, or max and min for int4), and every element is stored as a code of QUANT_BITS bits.
-// Codegen binds CACHE_QUANT and the format's parameters (namespace rg_spec); this file has
-// the arithmetic, in the operation order the formats specify (fp32, IEEE division).
+// into groups of `group` elements, each group gets a scale computed from its values (amax,
+// or max and min for int4), and every element is stored as a code of `bits` bits. Codegen
+// binds each store's rg_codec (namespace rg_spec: CACHE_CODEC, Q_CODEC), a constant every
+// function here is given; this file has the arithmetic, in the operation order the formats
+// specify (fp32, IEEE division).
 //
 //   int8  (1): s = max(amax / 127, floor); code = round(clamp(x * (1 / s), -128, 127))
 //   int4  (2): s = max((max - min) / 15, floor); zp = clamp(rha(-min / s), 0, 15);
-//              code = clamp(rha(x / s + zp), 0, 15) (QUANT_ROUND replaces rha); the stored
+//              code = clamp(rha(x / s + zp), 0, 15) (the codec's round replaces rha); the stored
 //              scale is s with zp in its low 4 bits
 //   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE)
 //   nvfp4 (4): sf = amax / (6 gs) (0 unless amax > 0 and gs > 0); sfq = e4m3(sf);
 //              inv = 1 / (sfq * gs) (0 if sfq is 0); code = e2m1(x * inv)
-//   mxfp4 (5): e = the group's e8m0 exponent (MX_ROUND); code = e2m1(x * 2^(127 - e))
+//   mxfp4 (5): e = the group's e8m0 exponent (the codec's mx rule); code = e2m1(x * 2^(127 - e))
 // NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
-// (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests compare every function here with src/reference/quant.cpp.
+// (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests
+// compare every function here with src/reference/quant.cpp. Pasted after the fp8 encoders and
+// before the spec's bindings, which hold the rg_codec constants.
+
+// A quantized store's format and parameters (one per store: CACHE_CODEC, Q_CODEC). kind: 0 none, 1 int8, 2 int4, 3 fp8 with computed scales, 4 nvfp4,
+// 5 mxfp4; fp8: 0 e4m3, 1 e5m2, 2 e4m3fnuz, 3 e5m2fnuz (the target's encoding).
+struct rg_codec {
+  int kind, bits, group, round, mx;  // round: rne, trunc, rha; mx: rceil, floor, even
+  float qmax, floor;
+  int fp8, scale_bytes;
+};
 
 namespace rg_kernel {
-using namespace rg_spec;
 
 // The larger (smaller) of a and b, b left out when it is NaN of any kind (a max instruction
 // would let a signaling NaN through, quieted).
@@ -35,7 +45,7 @@ RG_DEVICE unsigned rg_e2m1_encode(float x) {
   return sign | m;
 }
 
-// mxfp4's scale byte (e8m0: 2^(e - 127)) for a group's amax, by MX_ROUND:
+// mxfp4's scale byte (e8m0: 2^(e - 127)) for a group's amax, by the rule:
 //   0 rceil: t = amax * (1/6 in fp32); t's exponent field, plus one if its mantissa is nonzero
 //   1 floor: floor_pow2(amax) / 4 (OCP): amax's exponent field - 2
 //   2 even:  (bits(amax) + 0x200000) & 0xff800000, then / 4
@@ -59,11 +69,19 @@ RG_DEVICE float rg_e8m0_inverse(unsigned e) {
   return k >= -126 ? rg_as_float(static_cast<unsigned>(k + 127) << 23) : rg_as_float(0x00400000u);
 }
 
-// Rounds a scaled value to an integer by QUANT_ROUND: 0 rne, 1 trunc, 2 rha (t +- 0.5, truncated).
-RG_DEVICE float rg_quant_round(float t) {
-  if (QUANT_ROUND == 0) return rg_rintf(t);
-  if (QUANT_ROUND == 1) return static_cast<float>(static_cast<int>(t));
+// Rounds a scaled value to an integer: 0 rne, 1 trunc, 2 rha (t +- 0.5, truncated).
+RG_DEVICE float rg_quant_round(int round, float t) {
+  if (round == 0) return rg_rintf(t);
+  if (round == 1) return static_cast<float>(static_cast<int>(t));
   return static_cast<float>(static_cast<int>(t < 0.0f ? t - 0.5f : t + 0.5f));
+}
+
+// An fp8 code of the codec's format (its encoder: the target's instructions where it has them).
+RG_DEVICE unsigned rg_quant_fp8(int format, float x) {
+  if (format == 0) return rg_fp8_encode_e4m3(x);
+  if (format == 1) return rg_fp8_encode_e5m2(x);
+  if (format == 2) return rg_fp8_encode_e4m3fnuz(x);
+  return rg_fp8_encode_e5m2fnuz(x);
 }
 
 // A group's scale, from the largest and smallest of its values (NaN left out; hi = -inf and
@@ -76,46 +94,46 @@ struct QuantScale {
   unsigned bits;  // f32 bits (int8, int4, fp8), an e4m3 byte (nvfp4), an e8m0 byte (mxfp4)
 };
 
-RG_DEVICE QuantScale quant_scale(float hi, float lo, float gs) {
+RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs) {
   const float amax = rg_quant_max(rg_quant_max(0.0f, hi), -lo);
   QuantScale q{0.0f, 0.0f, 0.0f, 0u};
-  if (CACHE_QUANT == 1 || CACHE_QUANT == 3) {
-    q.s = rg_quant_max(amax / QUANT_QMAX, QUANT_FLOOR);
+  if (c.kind == 1 || c.kind == 3) {
+    q.s = rg_quant_max(amax / c.qmax, c.floor);
     q.inv = 1.0f / q.s;
     q.bits = rg_as_uint(q.s);
-  } else if (CACHE_QUANT == 2) {
+  } else if (c.kind == 2) {
     const float mx = hi < lo ? 0.0f : hi, mn = hi < lo ? 0.0f : lo;  // a row of NaN: as zeros
-    q.s = rg_quant_max((mx - mn) / 15.0f, QUANT_FLOOR);
+    q.s = rg_quant_max((mx - mn) / 15.0f, c.floor);
     const float z = -mn / q.s;  // clamped before it is rounded: the same result, and no overflow
-    q.zp = z != z ? 0.0f : rg_quant_round(z < 0.0f ? 0.0f : z > 15.0f ? 15.0f : z);
+    q.zp = z != z ? 0.0f : rg_quant_round(c.round, z < 0.0f ? 0.0f : z > 15.0f ? 15.0f : z);
     q.bits = (rg_as_uint(q.s) & ~0xfu) | static_cast<unsigned>(q.zp);
-  } else if (CACHE_QUANT == 4) {
+  } else if (c.kind == 4) {
     const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
     q.bits = rg_fp8_encode_e4m3(sf);
     const float sfq = rg_fp8_decode_e4m3(q.bits);
     q.inv = sfq != 0.0f ? 1.0f / (sfq * gs) : 0.0f;
-  } else if (CACHE_QUANT == 5) {
-    q.bits = rg_e8m0_scale(amax, MX_ROUND);
+  } else if (c.kind == 5) {
+    q.bits = rg_e8m0_scale(amax, c.mx);
     q.inv = rg_e8m0_inverse(q.bits);
   }
   return q;
 }
 
-// The code of one element (QUANT_BITS bits, in the low bits of the result).
-RG_DEVICE unsigned quant_code(float x, const QuantScale& q) {
-  if (CACHE_QUANT == 1) {
+// The code of one element (c.bits bits, in the low bits of the result).
+RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
+  if (c.kind == 1) {
     float t = x * q.inv;  // NaN for a NaN x, and for +-inf when the scale is inf
     if (t != t) return 0u;
     t = t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
-    return static_cast<unsigned>(static_cast<int>(rg_quant_round(t))) & 0xffu;
+    return static_cast<unsigned>(static_cast<int>(rg_quant_round(c.round, t))) & 0xffu;
   }
-  if (CACHE_QUANT == 2) {
+  if (c.kind == 2) {
     float t = x / q.s + q.zp;
     if (t != t) return static_cast<unsigned>(q.zp);
     t = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
-    return static_cast<unsigned>(rg_quant_round(t));
+    return static_cast<unsigned>(rg_quant_round(c.round, t));
   }
-  if (CACHE_QUANT == 3) return cache_encode2(x * q.inv, 0.0f) & 0xffu;
+  if (c.kind == 3) return rg_quant_fp8(c.fp8, x * q.inv);
   return rg_e2m1_encode(x * q.inv);
 }
 

@@ -38,9 +38,9 @@ RG_DEVICE void set(Vec& v, int i, float x) {
 
 // How a row is stored: as Elem, or quantized to the fp8 cache type or the fp8 q type
 // (x / scale, rounded and saturated by the target's converter).
-// kCacheQuant: a quantized cache row, whose codes and scales the family stores through the
-// codec (templates/quant.h).
-enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2, kCacheQuant = 3 };
+// kCacheQuant, kQQuant: a quantized cache row, or an fp8 q_out row with a computed scale,
+// whose codes and scales the family stores through the codec (templates/quant.h).
+enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2, kCacheQuant = 3, kQQuant = 4 };
 
 // Stores a vector of VEC elements at element offset `off` of a row.
 RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {

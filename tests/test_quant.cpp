@@ -1,5 +1,5 @@
 // Quantized cache formats: the kernels' codec (templates/quant.h, compiled here as plain C++
-// once per format, with the host prelude's names) against the independent reference
+// with the host prelude's names, given each format's rg_codec) against the independent reference
 // (src/reference/quant.cpp), bit for bit on codes and scales; values pinned from the
 // published formulas; the round-trip error of each format.
 //   e2m1 and the e8m0 rules: all 65536 bf16 and all 65536 f16 inputs, every rounding
@@ -34,65 +34,20 @@ static inline unsigned rg_as_uint(float f) {
 static inline float rg_rintf(float x) { return __builtin_rintf(x); }
 #include "../templates/fp8.h"
 
-// One instance of the codec per format and parameters: the constants codegen binds.
-#define RG_CODEC(NS, KIND, BITS, GROUP, ROUND, MX, QMAX, ENCODE2)                          \
-  namespace NS::rg_spec {                                                                  \
-  constexpr int CACHE_QUANT = KIND, QUANT_BITS = BITS, QUANT_GROUP = GROUP;                \
-  constexpr int QUANT_ROUND = ROUND, MX_ROUND = MX;                                        \
-  constexpr float QUANT_QMAX = QMAX, QUANT_FLOOR = 1e-6f;                                  \
-  RG_DEVICE unsigned cache_encode2(float lo, float hi) { return ENCODE2(lo, hi); }         \
-  }
-RG_CODEC(int8_rne, 1, 8, 64, 0, 0, 127.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(int8_trunc, 1, 8, 64, 1, 0, 127.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(int8_rha, 1, 8, 64, 2, 0, 127.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(int4_rha, 2, 4, 64, 2, 0, 15.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(int4_rne, 2, 4, 64, 0, 0, 15.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(fp8_e4m3, 3, 8, 64, 0, 0, 448.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(fp8_e5m2, 3, 8, 64, 0, 0, 57344.0f, rg_fp8_encode2_e5m2)
-RG_CODEC(fp8_e4m3fnuz, 3, 8, 64, 0, 0, 224.0f, rg_fp8_encode2_e4m3fnuz)
-RG_CODEC(nvfp4, 4, 4, 16, 0, 0, 6.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(mx_rceil, 5, 4, 32, 0, 0, 6.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(mx_floor, 5, 4, 32, 0, 1, 6.0f, rg_fp8_encode2_e4m3)
-RG_CODEC(mx_even, 5, 4, 32, 0, 2, 6.0f, rg_fp8_encode2_e4m3)
-// clang-format off
-namespace int8_rne {
 #include "../templates/quant.h"
-}
-namespace int8_trunc {
-#include "../templates/quant.h"
-}
-namespace int8_rha {
-#include "../templates/quant.h"
-}
-namespace int4_rha {
-#include "../templates/quant.h"
-}
-namespace int4_rne {
-#include "../templates/quant.h"
-}
-namespace fp8_e4m3 {
-#include "../templates/quant.h"
-}
-namespace fp8_e5m2 {
-#include "../templates/quant.h"
-}
-namespace fp8_e4m3fnuz {
-#include "../templates/quant.h"
-}
-namespace nvfp4 {
-#include "../templates/quant.h"
-}
-namespace mx_rceil {
-#include "../templates/quant.h"
-}
-namespace mx_floor {
-#include "../templates/quant.h"
-}
-namespace mx_even {
-#include "../templates/quant.h"
-}
-// clang-format on
 #undef RG_DEVICE
+
+// One codec per format and parameters, as codegen binds them: kind, bits, group, round
+// (rne, trunc, rha), mx rule (rceil, floor, even), qmax, floor, fp8 format, scale bytes.
+namespace codecs {
+constexpr rg_codec int8_rne{1, 8, 64, 0, 0, 127.0f, 1e-6f, 0, 4}, int8_trunc{1, 8, 64, 1, 0, 127.0f, 1e-6f, 0, 4},
+    int8_rha{1, 8, 64, 2, 0, 127.0f, 1e-6f, 0, 4}, int4_rha{2, 4, 64, 2, 0, 15.0f, 1e-6f, 0, 4},
+    int4_rne{2, 4, 64, 0, 0, 15.0f, 1e-6f, 0, 4}, fp8_e4m3{3, 8, 64, 0, 0, 448.0f, 1e-6f, 0, 4},
+    fp8_e5m2{3, 8, 64, 0, 0, 57344.0f, 1e-6f, 1, 4}, fp8_e4m3fnuz{3, 8, 64, 0, 0, 224.0f, 1e-6f, 2, 4},
+    nvfp4{4, 4, 16, 0, 0, 6.0f, 1e-6f, 0, 1}, mx_rceil{5, 4, 32, 0, 0, 6.0f, 1e-6f, 0, 1},
+    mx_floor{5, 4, 32, 0, 1, 6.0f, 1e-6f, 0, 1}, mx_even{5, 4, 32, 0, 2, 6.0f, 1e-6f, 0, 1};
+}  // namespace codecs
+
 
 namespace ref = ropegen::reference;
 using ropegen::MxRound;
@@ -114,21 +69,17 @@ struct Result {
   std::vector<std::uint8_t> codes;
   std::uint32_t bits;
 };
-template <class Scale, class Code>
-Result run_codec(Scale scale, Code code, const std::vector<float>& x, float gs) {
+Result run_codec(const rg_codec c, const std::vector<float>& x, float gs) {
   float hi = -INFINITY, lo = INFINITY;
   for (float v : x) {  // as the kernel's vec_range, NaN left out
     hi = v > hi ? v : hi;
     lo = v < lo ? v : lo;
   }
-  const auto q = scale(hi, lo, gs);
+  const auto q = rg_kernel::quant_scale(c, hi, lo, gs);
   Result r{{}, q.bits};
-  for (float v : x) r.codes.push_back(static_cast<std::uint8_t>(code(v, q)));
+  for (float v : x) r.codes.push_back(static_cast<std::uint8_t>(rg_kernel::quant_code(c, v, q)));
   return r;
 }
-#define CODEC(NS) \
-  [](float h, float l, float g) { return NS::rg_kernel::quant_scale(h, l, g); }, \
-  [](float v, const NS::rg_kernel::QuantScale& q) { return NS::rg_kernel::quant_code(v, q); }
 
 struct Instance {
   const char* name;
@@ -153,29 +104,29 @@ ref::QuantFormat fmt(ref::QuantKind k, int bits, int group, QuantRound r = Quant
 const std::vector<Instance>& instances() {
   using K = ref::QuantKind;
   static const std::vector<Instance> v = {
-      {"int8 rne", fmt(K::Int8, 8, 64), [](const std::vector<float>& x, float g) { return run_codec(CODEC(int8_rne), x, g); }},
+      {"int8 rne", fmt(K::Int8, 8, 64), [](const std::vector<float>& x, float g) { return run_codec(codecs::int8_rne, x, g); }},
       {"int8 trunc", fmt(K::Int8, 8, 64, QuantRound::Trunc),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(int8_trunc), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::int8_trunc, x, g); }},
       {"int8 rha", fmt(K::Int8, 8, 64, QuantRound::Rha),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(int8_rha), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::int8_rha, x, g); }},
       {"int4 rha", fmt(K::Int4, 4, 64, QuantRound::Rha, MxRound::Rceil, 15),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(int4_rha), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::int4_rha, x, g); }},
       {"int4 rne", fmt(K::Int4, 4, 64, QuantRound::Rne, MxRound::Rceil, 15),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(int4_rne), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::int4_rne, x, g); }},
       {"fp8 e4m3", fmt(K::Fp8, 8, 64, QuantRound::Rne, MxRound::Rceil, 448, ref::Fp8Format::E4M3),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(fp8_e4m3), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::fp8_e4m3, x, g); }},
       {"fp8 e5m2", fmt(K::Fp8, 8, 64, QuantRound::Rne, MxRound::Rceil, 57344, ref::Fp8Format::E5M2),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(fp8_e5m2), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::fp8_e5m2, x, g); }},
       {"fp8 e4m3fnuz (qmax 224)", fmt(K::Fp8, 8, 64, QuantRound::Rne, MxRound::Rceil, 224, ref::Fp8Format::E4M3Fnuz),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(fp8_e4m3fnuz), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::fp8_e4m3fnuz, x, g); }},
       {"nvfp4", fmt(K::Nvfp4, 4, 16, QuantRound::Rne, MxRound::Rceil, 6),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(nvfp4), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::nvfp4, x, g); }},
       {"mxfp4 rceil", fmt(K::Mxfp4, 4, 32, QuantRound::Rne, MxRound::Rceil, 6),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(mx_rceil), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::mx_rceil, x, g); }},
       {"mxfp4 floor", fmt(K::Mxfp4, 4, 32, QuantRound::Rne, MxRound::Floor, 6),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(mx_floor), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::mx_floor, x, g); }},
       {"mxfp4 even", fmt(K::Mxfp4, 4, 32, QuantRound::Rne, MxRound::Even, 6),
-       [](const std::vector<float>& x, float g) { return run_codec(CODEC(mx_even), x, g); }},
+       [](const std::vector<float>& x, float g) { return run_codec(codecs::mx_even, x, g); }},
   };
   return v;
 }
@@ -205,7 +156,7 @@ std::string compare(const Instance& in, const std::vector<float>& x, float gs) {
 TEST_CASE("quant: e2m1 encoder against the reference (every bf16, f16, boundary, and a float sweep)") {
   long long failures = 0;
   auto check = [&](float x) {
-    const unsigned k = nvfp4::rg_kernel::rg_e2m1_encode(x), r = ref::e2m1_encode(x);
+    const unsigned k = rg_kernel::rg_e2m1_encode(x), r = ref::e2m1_encode(x);
     if (k != r && failures++ < 5) FAIL_CHECK("e2m1(" << x << " = " << std::hexfloat << x << "): " << k << " vs reference " << r);
   };
   for (unsigned h = 0; h < 65536; ++h) {
@@ -232,7 +183,7 @@ TEST_CASE("quant: e2m1 pins from the OCP MX specification's E2M1 table and round
                                              {-INFINITY, 0xf}, {0.2500001f, 0x1}, {2.4999998f, 0x4}};
   for (const auto& p : pins) {
     CHECK_MESSAGE(ref::e2m1_encode(p.first) == p.second, p.first);
-    CHECK_MESSAGE(nvfp4::rg_kernel::rg_e2m1_encode(p.first) == p.second, p.first);
+    CHECK_MESSAGE(rg_kernel::rg_e2m1_encode(p.first) == p.second, p.first);
   }
 }
 
@@ -241,7 +192,7 @@ TEST_CASE("quant: e8m0 scale rules against the reference, with pins") {
   long long failures = 0;
   for (int r = 0; r < 3; ++r) {
     auto check = [&](float a) {
-      const unsigned k = mx_rceil::rg_kernel::rg_e8m0_scale(a, r), w = ref::e8m0_scale(a, rules[r]);
+      const unsigned k = rg_kernel::rg_e8m0_scale(a, r), w = ref::e8m0_scale(a, rules[r]);
       if (k != w && failures++ < 5)
         FAIL_CHECK("rule " << r << ", amax " << std::hexfloat << a << ": " << k << " vs reference " << w);
     };

@@ -93,6 +93,8 @@ typedef struct ropegen_kernel_args {
                                low 4 bits), e4m3 bytes per 16 elements (nvfp4), e8m0 bytes per
                                32 (mxfp4) */
   void* v_cache_scales;     /* the same for the v cache */
+  float* q_out_scales;      /* q_scales = per_token_head: the kernel writes q_out's scale per
+                               (token, head) here, [tokens, q_heads] f32 */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

@@ -232,6 +232,9 @@ struct KernelSpec {
   StoreType cache_dtype = StoreType::Auto;
   CacheCodec codec;  ///< cache_dtype's parameters (quantized caches)
   StoreType q_dtype = StoreType::Auto;  ///< fp8: the rotated q goes to q_out in fp8 (q_scale)
+  /// fp8 q_out: one scale from q_scale (per_tensor), or one per (token, head) computed in the
+  /// kernel and written to q_out_scales (per_token_head).
+  Scales q_scales = Scales::PerTensor;
   Scales scales = Scales::PerTensor;
   QkNorm qk_norm;
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)

@@ -169,30 +169,44 @@ void bind_fp8(const char* flag, const char* encoder, const Target& target, Store
      << " }\n";
 }
 
-/// The codec of a quantized cache (templates/quant.h): the format, its group and bits, and
-/// its parameters; CACHE_QUANT = 0 where the cache stores values (the dtype, or fp8 with
-/// scales read from k_scale/v_scale).
+/// The fp8 format index of rg_codec (templates/rope_common.h) a store type has on a target.
+int codec_fp8(const Target& target, StoreType t) {
+  const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
+  return (e4m3 ? 0 : 1) + (fp8_fnuz_on(target.caps, t) ? 2 : 0);
+}
+
+/// The largest value of the codec's fp8 format index.
+double fp8_largest(int format) { return format == 0 ? 448 : format == 2 ? 240 : 57344; }
+
+/// One rg_codec constant: kind 0 none, 1 int8, 2 int4, 3 fp8 with computed scales, 4 nvfp4, 5 mxfp4.
+void emit_codec(const char* name, int kind, int bits, int group, const CacheCodec& c, double qmax, int fp8, int scale_bytes,
+                std::ostream& os) {
+  os << "constexpr rg_codec " << name << " = {" << kind << ", " << bits << ", " << group << ", "
+     << static_cast<int>(c.round) << ", " << static_cast<int>(c.scale_round) << ", "
+     << float_literal(static_cast<float>(qmax)) << ", " << float_literal(static_cast<float>(c.floor)) << ", " << fp8
+     << ", " << scale_bytes << "};\n";
+}
+
+/// The codecs of quantized stores (templates/quant.h): the cache's (cache_dtype with computed
+/// scales) and q_out's (q_scales = per_token_head); kind 0 where the store keeps values (the
+/// dtype, or fp8 with scales read from k_scale/v_scale/q_scale).
 void bind_codec(const KernelSpec& spec, const Target& target, std::ostream& os) {
   const bool q = quantized_cache(spec);
   const StoreType t = spec.cache_dtype;
   const int kind = !q ? 0 : t == StoreType::Int8 ? 1 : t == StoreType::Int4 ? 2 : is_fp8(t) ? 3
                  : t == StoreType::Nvfp4 ? 4 : 5;
+  const int fp8 = kind == 3 ? codec_fp8(target, t) : 0;
   // fp8 with per_token_head: the divisor is the format's largest value unless the spec names one
   // (vLLM divides e4m3fnuz by 224).
-  double qmax = kind == 1 ? 127 : 0;
-  if (kind == 3) {
-    const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
-    qmax = spec.codec.qmax ? spec.codec.qmax : e4m3 ? (fp8_fnuz_on(target.caps, t) ? 240 : 448) : 57344;
-  }
-  os << "// Quantized cache (templates/quant.h): 0 none, 1 int8, 2 int4, 3 fp8 per_token_head, 4 nvfp4, 5 mxfp4.\n"
-     << "constexpr int CACHE_QUANT = " << kind << ";\n"
-     << "constexpr int QUANT_BITS = " << (q ? cache_bits(spec) : 0) << ";\n"
-     << "constexpr int QUANT_GROUP = " << (q ? cache_group(spec) : 1) << ";\n"
-     << "constexpr int QUANT_ROUND = " << static_cast<int>(spec.codec.round) << ";  // rne, trunc, rha\n"
-     << "constexpr int MX_ROUND = " << static_cast<int>(spec.codec.scale_round) << ";  // rceil, floor, even\n"
-     << "constexpr float QUANT_QMAX = " << float_literal(static_cast<float>(qmax)) << ";\n"
-     << "constexpr float QUANT_FLOOR = " << float_literal(static_cast<float>(spec.codec.floor)) << ";\n"
-     << "constexpr int SCALE_BYTES = " << (q && spec.scales == Scales::PerTokenHead ? 4 : 1) << ";  // f32, or one byte\n";
+  const double qmax = kind == 1 ? 127 : kind == 3 ? (spec.codec.qmax ? spec.codec.qmax : fp8_largest(fp8)) : 0;
+  os << "// Quantized stores (templates/quant.h).\n";
+  emit_codec("CACHE_CODEC", kind, q ? cache_bits(spec) : 8, q ? cache_group(spec) : 1, spec.codec, qmax, fp8,
+             q && spec.scales == Scales::PerTokenHead ? 4 : 1, os);
+  const bool qq = spec.uses_rope() && is_fp8(spec.q_dtype) && spec.q_scales == Scales::PerTokenHead;
+  const int qf = qq ? codec_fp8(target, spec.q_dtype) : 0;
+  emit_codec("Q_CODEC", qq ? 3 : 0, 8, spec.head_dim, CacheCodec{}, fp8_largest(qf), qf, 4, os);
+  os << "constexpr int CACHE_QUANT = CACHE_CODEC.kind;\n"
+     << "constexpr int Q_QUANT = Q_CODEC.kind;\n";
 }
 
 /// The constants of templates/rows.h, which every family uses: vector and
@@ -297,6 +311,11 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
     if (ok) break;
   }
   if (spec.uses_rope() && !neox && vec < 2) vec = 2;  // a GPT-J vector holds whole pairs; rot is even
+  if (quantized_cache(spec) && cache_bits(spec) == 4 && vec < 2)
+    throw Error(ErrorKind::Spec, "cache_dtype = " + std::string(to_string(spec.cache_dtype)) +
+                                     ": a vector of 4-bit codes must fill whole bytes, but the row's stretches "
+                                     "(rotary_offset = " + std::to_string(spec.rotary_offset) + ", rotary_dim = " +
+                                     std::to_string(spec.rotary_dim) + ") allow only single elements");
   int lanes = 0;
   for (const RowSegment& sg : shape.walked) lanes += segment_lanes(sg, neox, vec);
 
@@ -372,6 +391,7 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
     for (const auto& h : dialect.fp8_headers) paste(h);
   else
     paste("fp8.h");
+  paste("quant.h");  // the codec; a store that is not quantized never calls it (kind 0)
 
   // Bindings every family gets (element and index types, plan), then the family's own.
   os << "\n// ---- bindings for this spec ----\n"
@@ -392,7 +412,6 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   family.bind(spec, target, plan, out.align, os);
   os << "}  // namespace rg_spec\n";
   paste("rows.h");
-  paste("quant.h");  // the codec; a cache that is not quantized never calls it (CACHE_QUANT = 0)
   paste(family.template_file);
   os << "\n// ---- entry ----\n"
      << "RG_KERNEL(" << plan.block_threads << ") " << out.entry << "(ropegen_kernel_args args) {\n"

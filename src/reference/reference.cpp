@@ -197,18 +197,20 @@ void RowWriter::rounded(int dst_buf, long long di, double v, double b, float sca
 
 /// A quantized row: exact rows get their codes and scales bit for bit; the others are
 /// checked after the launch against their values and bounds (QuantRow).
-void RowWriter::quant_row(int dst_buf, long long dst_off, const std::vector<double>& value,
+void RowWriter::quant_row(int dst_buf, long long dst_off, long long scale_row, const std::vector<double>& value,
                           const std::vector<double>& bound, bool exact, float gs) {
-  const QuantFormat& f = p.quant;
+  const QuantFormat& f = dst_buf == p.q_out.buffer ? p.q_quant : p.quant;
   const int sb = p.buffer_scales[static_cast<size_t>(dst_buf)];
   const long long n = static_cast<long long>(value.size());
-  const long long data_off = dst_off * f.bits / 8, scale_off = dst_off / f.group * f.scale_bytes;
+  // A row's scales: n / group of them, at its scale row (a cache's: the row's slot and head).
+  const long long data_off = dst_off * f.bits / 8;
+  const long long scale_off = (scale_row >= 0 ? scale_row : dst_off / n) * (n / f.group) * f.scale_bytes;
   Expected& d = out[dst_buf];
   Expected& sc = out[sb];
   if (!exact) {
     for (long long i = 0; i < n * f.bits / 8; ++i) d.exact[data_off + i] = 0;
     for (long long i = 0; i < n / f.group * f.scale_bytes; ++i) sc.exact[scale_off + i] = 0;
-    d.quant_rows.push_back({data_off, sb, scale_off, value, bound, gs});
+    d.quant_rows.push_back({&f, data_off, sb, scale_off, value, bound, gs});
     return;
   }
   for (long long g = 0; g < n / f.group; ++g) {
@@ -231,7 +233,7 @@ void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long 
   if (quant(dst_buf)) {
     std::vector<double> v(static_cast<size_t>(len ? len : p.spec.head_dim)), b(v.size(), 0.0);
     for (size_t e = 0; e < v.size(); ++e) v[e] = decode(p.spec.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
-    quant_row(dst_buf, dst_off, v, b, true, scale);
+    quant_row(dst_buf, dst_off, -1, v, b, true, scale);
     return;
   }
   for (int e = 0; e < (len ? len : p.spec.head_dim); ++e) {
@@ -250,7 +252,8 @@ void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long 
 /// `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`: fp8 stores.
 /// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and 0 keep them).
 void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
-                           const std::vector<double>* weight, float scale, int row_len, int offset) {
+                           const std::vector<double>* weight, float scale, int row_len, int offset,
+                           long long scale_row) {
   const double seq_len = this->seq_len(token);
   const KernelSpec& s = p.spec;
   const int D = row_len ? row_len : s.head_dim;
@@ -340,7 +343,7 @@ void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long lon
       rounded(dst_buf, di, v, b, scale);
     }
   }
-  if (q) quant_row(dst_buf, dst_off, qv, qb, false, scale);
+  if (q) quant_row(dst_buf, dst_off, scale_row, qv, qb, false, scale);
 }
 
 long long RowWriter::position(long long token, int j) const {

@@ -49,6 +49,7 @@ struct Problem {
   std::vector<unsigned char> buffer_raw;            ///< per buffer: 1 = bytes (a quantized cache's codes, its scales)
   std::vector<int> buffer_scales;                   ///< per buffer: a quantized cache's scale buffer (-1: none)
   QuantFormat quant;                                ///< the quantized cache's format (quantized_cache(spec))
+  QuantFormat q_quant;                              ///< q_out's, with q_scales = per_token_head
   float q_scale = 1;                                ///< fp8 q_out
   std::vector<double> q_norm_weight, k_norm_weight; ///< qk_norm weights (decoded)
   std::vector<long long> slots;                     ///< empty: slot = position (contiguous)
@@ -59,6 +60,7 @@ struct Problem {
 /// A quantized cache row whose values the reference knows only within bounds (rotated or
 /// normalized): the kernel's codes and scales are checked against them after the launch.
 struct QuantRow {
+  const QuantFormat* format = nullptr;  ///< Problem::quant or Problem::q_quant
   long long data_off = 0;   ///< byte offset of the row's codes
   int scale_buf = -1;       ///< the buffer of its scales
   long long scale_off = 0;  ///< byte offset of its first scale
@@ -94,8 +96,10 @@ class RowWriter {
   /// problem). `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`:
   /// fp8 stores; `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row:
   /// 0 and -1 keep them).
+  /// `scale_row`: a quantized destination's scale row (-1: dst_off / head_dim, a cache's).
   void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
-                  const std::vector<double>* weight, float scale, int row_len = 0, int offset = -1);
+                  const std::vector<double>* weight, float scale, int row_len = 0, int offset = -1,
+                  long long scale_row = -1);
   /// The position frequency index j of a token reads (its position row).
   long long position(long long token, int j) const;
   /// The token's sequence length (0 when the problem has none).
@@ -113,8 +117,8 @@ class RowWriter {
     return buf < static_cast<int>(p.buffer_scales.size()) && p.buffer_scales[static_cast<size_t>(buf)] >= 0;
   }
   /// A row for a quantized cache: `value` exact where `bound` is 0 and `exact` says so.
-  void quant_row(int dst_buf, long long dst_off, const std::vector<double>& value, const std::vector<double>& bound,
-                 bool exact, float gs);
+  void quant_row(int dst_buf, long long dst_off, long long scale_row, const std::vector<double>& value,
+                 const std::vector<double>& bound, bool exact, float gs);
   void exact_fp8(int dst_buf, long long di, double x, float scale);
   void rounded(int dst_buf, long long di, double v, double b, float scale);
 

@@ -72,7 +72,7 @@ const std::vector<ArgField>& kernel_args_fields() {
       ROPEGEN_FIELD(positions_stride), ROPEGEN_FIELD(seq_lens), ROPEGEN_FIELD(k_scale), ROPEGEN_FIELD(v_scale),
       ROPEGEN_FIELD(q_scale), ROPEGEN_FIELD(q_norm_weight), ROPEGEN_FIELD(k_norm_weight),
       // ABI version 5: the scales quantized caches write.
-      ROPEGEN_FIELD(k_cache_scales), ROPEGEN_FIELD(v_cache_scales),
+      ROPEGEN_FIELD(k_cache_scales), ROPEGEN_FIELD(v_cache_scales), ROPEGEN_FIELD(q_out_scales),
   };
 #undef ROPEGEN_FIELD
   return fields;

@@ -1075,6 +1075,12 @@ const std::vector<SpecField>& spec_fields() {
           kCacheOps, /*omit_default=*/true,
           {"per_tensor cache_dtype=fp8_e4m3", "per_head cache_dtype=fp8_e4m3",
            "per_token_head cache_dtype=fp8_e4m3"}),
+      enum_field<Scales, &KernelSpec::q_scales>(
+          "q_scales",
+          "fp8 q_out: divided by q_scale[0] (per_tensor), or by a scale per (token, head) computed in the kernel "
+          "(max(amax / the format's largest value, 1e-6)) and written to q_out_scales (per_token_head)",
+          kRopeOps, /*omit_default=*/true,
+          {"per_tensor q_dtype=fp8_e4m3 outputs=separate", "per_token_head q_dtype=fp8_e4m3 outputs=separate"}),
       SpecField{"qk_norm",
                 "none | rms(eps = E, gemma = false | true)",
                 "RMSNorm of each q and k head before RoPE (fp32, weights q_norm_weight and k_norm_weight; gemma: "

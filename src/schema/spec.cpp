@@ -206,6 +206,13 @@ void validate(const ParsedSpec& p) {
       fail(where("q_dtype"), std::string("q_dtype = ") + to_string(s.q_dtype) +
                                  " needs outputs = separate: the fp8 q is written to q_out");
   }
+  if (s.uses_rope() && s.q_scales != Scales::PerTensor) {
+    if (s.q_scales == Scales::PerHead)
+      fail(where("q_scales"), "q_scales = per_head: q's fp8 scale is per_tensor (q_scale) or per_token_head (computed)");
+    if (!is_fp8(s.q_dtype))
+      fail(where("q_scales,q_dtype"), "q_scales = per_token_head needs an fp8 q_dtype (and outputs = separate): the "
+                                      "kernel quantizes the rotated q to q_out and writes its scales to q_out_scales");
+  }
   if (s.uses_cache() && s.scales == Scales::PerHead && !is_fp8(s.cache_dtype))
     fail(where("scales"), "scales = per_head needs an fp8 cache_dtype (the scales quantize the cache)");
   if (s.uses_cache() && int_cache && s.scales != Scales::PerTokenHead)

@@ -79,7 +79,7 @@ std::string VerifyReport::describe() const {
 /// the kernel's scale lies between the scales of the smallest and largest amax the bounds
 /// allow (every format's scale grows with amax), and each code decodes, with that scale,
 /// to within the value's bound plus one step of the format there (plus any saturation).
-static void check_quant_rows(const reference::QuantFormat& f, const std::vector<reference::QuantRow>& rows,
+static void check_quant_rows(const std::vector<reference::QuantRow>& rows,
                       const std::vector<unsigned char>& got, const std::vector<std::vector<unsigned char>>& results,
                       OutputReport& o) {
   auto fail = [&](const std::string& m) {
@@ -87,6 +87,7 @@ static void check_quant_rows(const reference::QuantFormat& f, const std::vector<
     ++o.failures;
   };
   for (const reference::QuantRow& r : rows) {
+    const reference::QuantFormat& f = *r.format;
     const std::vector<unsigned char>& sc = results[static_cast<size_t>(r.scale_buf)];
     const int n = static_cast<int>(r.value.size());
     for (int g = 0; g < n / f.group; ++g) {
@@ -250,6 +251,27 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     };
     p.q_out = add_out("q_out", RQ.heads);
     if (p.k.buffer >= 0) p.k_out = add_out("k_out", RK.heads);
+    if (const ArgRequirement* qs = req("q_out_scales")) {
+      // q_scales = per_token_head: q_out holds fp8 codes with a computed scale per (token, head).
+      const int f = fp8_of("q_out");
+      p.q_quant.kind = reference::QuantKind::Fp8;
+      p.q_quant.fp8 = static_cast<reference::Fp8Format>(f);
+      p.q_quant.qmax = static_cast<float>(reference::fp8_max(p.q_quant.fp8));
+      p.q_quant.group = static_cast<int>(D);
+      p.q_quant.bits = 8;
+      p.q_quant.scale_bytes = 4;
+      const size_t qb = static_cast<size_t>(p.q_out.buffer);
+      p.buffer_fp8[qb] = -1;
+      p.buffer_raw.resize(p.buffers.size(), 0);
+      p.buffer_raw[qb] = 1;
+      p.buffer_scales.resize(p.buffers.size() + 1, -1);
+      p.buffer_scales[qb] = static_cast<int>(p.buffers.size());
+      p.buffers.emplace_back(static_cast<size_t>(std::max<long long>(1, T) * RQ.heads * 4));
+      for (auto& b : p.buffers.back()) b = static_cast<unsigned char>(rng());
+      p.buffer_raw.resize(p.buffers.size(), 0);
+      p.buffer_raw.back() = 1;
+      p.buffer_names.push_back(qs->name);
+    }
   }
 
   // Positions, slots and cache.
@@ -453,12 +475,14 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   a.v_cache = p.v_cache >= 0 ? bufs[p.v_cache] : nullptr;
   if (p.k_cache >= 0 && p.buffer_scales[p.k_cache] >= 0) a.k_cache_scales = bufs[p.buffer_scales[p.k_cache]];
   if (p.v_cache >= 0 && p.buffer_scales[p.v_cache] >= 0) a.v_cache_scales = bufs[p.buffer_scales[p.v_cache]];
+  if (p.q_out.buffer >= 0 && p.buffer_scales[p.q_out.buffer] >= 0)
+    a.q_out_scales = static_cast<float*>(bufs[p.buffer_scales[p.q_out.buffer]]);
   a.positions = encode_index(p.positions);
   a.slot_mapping = encode_index(p.slots);
   a.seq_lens = encode_index(p.seq_lens);
   if (!p.k_scale.empty()) a.k_scale = static_cast<const float*>(dev.upload(p.k_scale.data(), p.k_scale.size() * 4));
   if (!p.v_scale.empty()) a.v_scale = static_cast<const float*>(dev.upload(p.v_scale.data(), p.v_scale.size() * 4));
-  if (fp8_q) a.q_scale = static_cast<const float*>(dev.upload(&p.q_scale, 4));
+  if (fp8_q) a.q_scale = static_cast<const float*>(dev.upload(&p.q_scale, 4));  // per_tensor q_scales only
   if (!q_weight_bits.empty()) {
     a.q_norm_weight = dev.upload(q_weight_bits.data(), q_weight_bits.size());
     a.k_norm_weight = dev.upload(k_weight_bits.data(), k_weight_bits.size());
@@ -529,7 +553,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
         ++o.failures;
       }
     }
-    check_quant_rows(p.quant, w.quant_rows, got, results, o);
+    check_quant_rows(w.quant_rows, got, results, o);
     if (o.failures) report.passed = false;
     report.outputs.push_back(o);
   }

@@ -444,6 +444,8 @@ typedef struct ropegen_kernel_args {
                                low 4 bits), e4m3 bytes per 16 elements (nvfp4), e8m0 bytes per
                                32 (mxfp4) */
   void* v_cache_scales;     /* the same for the v cache */
+  float* q_out_scales;      /* q_scales = per_token_head: the kernel writes q_out's scale per
+                               (token, head) here, [tokens, q_heads] f32 */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -462,7 +464,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 466 "ropegen_rope_b415ccdd6501.host.hip"
+#line 468 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -503,7 +505,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 507 "ropegen_rope_b415ccdd6501.host.hip"
+#line 509 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -595,7 +597,151 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 599 "ropegen_rope_b415ccdd6501.host.hip"
+#line 601 "ropegen_rope_b415ccdd6501.host.hip"
+
+// ---- quant.h ----
+#line 1 "templates/quant.h"
+// The codec of quantized caches (quant-formats.md), shared by the families: a row is cut
+// into groups of `group` elements, each group gets a scale computed from its values (amax,
+// or max and min for int4), and every element is stored as a code of `bits` bits. Codegen
+// binds each store's rg_codec (namespace rg_spec: CACHE_CODEC, Q_CODEC), a constant every
+// function here is given; this file has the arithmetic, in the operation order the formats
+// specify (fp32, IEEE division).
+//
+//   int8  (1): s = max(amax / 127, floor); code = round(clamp(x * (1 / s), -128, 127))
+//   int4  (2): s = max((max - min) / 15, floor); zp = clamp(rha(-min / s), 0, 15);
+//              code = clamp(rha(x / s + zp), 0, 15) (the codec's round replaces rha); the stored
+//              scale is s with zp in its low 4 bits
+//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE)
+//   nvfp4 (4): sf = amax / (6 gs) (0 unless amax > 0 and gs > 0); sfq = e4m3(sf);
+//              inv = 1 / (sfq * gs) (0 if sfq is 0); code = e2m1(x * inv)
+//   mxfp4 (5): e = the group's e8m0 exponent (the codec's mx rule); code = e2m1(x * 2^(127 - e))
+// NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
+// (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests
+// compare every function here with src/reference/quant.cpp. Pasted after the fp8 encoders and
+// before the spec's bindings, which hold the rg_codec constants.
+
+// A quantized store's format and parameters (one per store: CACHE_CODEC, Q_CODEC). kind: 0 none, 1 int8, 2 int4, 3 fp8 with computed scales, 4 nvfp4,
+// 5 mxfp4; fp8: 0 e4m3, 1 e5m2, 2 e4m3fnuz, 3 e5m2fnuz (the target's encoding).
+struct rg_codec {
+  int kind, bits, group, round, mx;  // round: rne, trunc, rha; mx: rceil, floor, even
+  float qmax, floor;
+  int fp8, scale_bytes;
+};
+
+namespace rg_kernel {
+
+// The larger (smaller) of a and b, b left out when it is NaN of any kind (a max instruction
+// would let a signaling NaN through, quieted).
+RG_DEVICE float rg_quant_max(float a, float b) { return b > a ? b : a; }
+RG_DEVICE float rg_quant_min(float a, float b) { return b < a ? b : a; }
+
+// e2m1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 (codes 0..7), sign in bit 3; round to nearest,
+// ties to the even code, saturating at 6. The sign is x's sign bit (-0.0 and negatives that
+// round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0.
+RG_DEVICE unsigned rg_e2m1_encode(float x) {
+  if (x != x) return 0u;
+  const unsigned sign = (rg_as_uint(x) >> 28) & 0x8u;
+  const float a = rg_as_float(rg_as_uint(x) & 0x7fffffffu);
+  const unsigned m = a <= 0.25f ? 0u : a < 0.75f ? 1u : a <= 1.25f ? 2u : a < 1.75f ? 3u
+                   : a <= 2.5f ? 4u : a < 3.5f ? 5u : a <= 5.0f ? 6u : 7u;
+  return sign | m;
+}
+
+// mxfp4's scale byte (e8m0: 2^(e - 127)) for a group's amax, by the rule:
+//   0 rceil: t = amax * (1/6 in fp32); t's exponent field, plus one if its mantissa is nonzero
+//   1 floor: floor_pow2(amax) / 4 (OCP): amax's exponent field - 2
+//   2 even:  (bits(amax) + 0x200000) & 0xff800000, then / 4
+// clamped to 0..254 (255 is e8m0's NaN).
+RG_DEVICE unsigned rg_e8m0_scale(float amax, int rule) {
+  int e;
+  if (rule == 0) {
+    const unsigned t = rg_as_uint(amax * rg_as_float(0x3e2aaaabu));
+    e = static_cast<int>(t >> 23) + ((t & 0x7fffffu) != 0u ? 1 : 0);
+  } else if (rule == 1) {
+    e = static_cast<int>(rg_as_uint(amax) >> 23) - 2;
+  } else {
+    e = static_cast<int>(((rg_as_uint(amax) + 0x200000u) & 0xff800000u) >> 23) - 2;
+  }
+  return static_cast<unsigned>(e < 0 ? 0 : e > 254 ? 254 : e);
+}
+
+// 2^(127 - e) for a scale byte e in 0..254 (2^127 .. 2^-127, the last a subnormal).
+RG_DEVICE float rg_e8m0_inverse(unsigned e) {
+  const int k = 127 - static_cast<int>(e);
+  return k >= -126 ? rg_as_float(static_cast<unsigned>(k + 127) << 23) : rg_as_float(0x00400000u);
+}
+
+// Rounds a scaled value to an integer: 0 rne, 1 trunc, 2 rha (t +- 0.5, truncated).
+RG_DEVICE float rg_quant_round(int round, float t) {
+  if (round == 0) return rg_rintf(t);
+  if (round == 1) return static_cast<float>(static_cast<int>(t));
+  return static_cast<float>(static_cast<int>(t < 0.0f ? t - 0.5f : t + 0.5f));
+}
+
+// An fp8 code of the codec's format (its encoder: the target's instructions where it has them).
+RG_DEVICE unsigned rg_quant_fp8(int format, float x) {
+  if (format == 0) return rg_fp8_encode_e4m3(x);
+  if (format == 1) return rg_fp8_encode_e5m2(x);
+  if (format == 2) return rg_fp8_encode_e4m3fnuz(x);
+  return rg_fp8_encode_e5m2fnuz(x);
+}
+
+// A group's scale, from the largest and smallest of its values (NaN left out; hi = -inf and
+// lo = +inf when it has none): what the codes are computed with (`inv` multiplies, or for
+// int4 `s` divides, with the zero point `zp`) and the bits the scale tensor stores.
+struct QuantScale {
+  float inv;
+  float s;
+  float zp;
+  unsigned bits;  // f32 bits (int8, int4, fp8), an e4m3 byte (nvfp4), an e8m0 byte (mxfp4)
+};
+
+RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs) {
+  const float amax = rg_quant_max(rg_quant_max(0.0f, hi), -lo);
+  QuantScale q{0.0f, 0.0f, 0.0f, 0u};
+  if (c.kind == 1 || c.kind == 3) {
+    q.s = rg_quant_max(amax / c.qmax, c.floor);
+    q.inv = 1.0f / q.s;
+    q.bits = rg_as_uint(q.s);
+  } else if (c.kind == 2) {
+    const float mx = hi < lo ? 0.0f : hi, mn = hi < lo ? 0.0f : lo;  // a row of NaN: as zeros
+    q.s = rg_quant_max((mx - mn) / 15.0f, c.floor);
+    const float z = -mn / q.s;  // clamped before it is rounded: the same result, and no overflow
+    q.zp = z != z ? 0.0f : rg_quant_round(c.round, z < 0.0f ? 0.0f : z > 15.0f ? 15.0f : z);
+    q.bits = (rg_as_uint(q.s) & ~0xfu) | static_cast<unsigned>(q.zp);
+  } else if (c.kind == 4) {
+    const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
+    q.bits = rg_fp8_encode_e4m3(sf);
+    const float sfq = rg_fp8_decode_e4m3(q.bits);
+    q.inv = sfq != 0.0f ? 1.0f / (sfq * gs) : 0.0f;
+  } else if (c.kind == 5) {
+    q.bits = rg_e8m0_scale(amax, c.mx);
+    q.inv = rg_e8m0_inverse(q.bits);
+  }
+  return q;
+}
+
+// The code of one element (c.bits bits, in the low bits of the result).
+RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
+  if (c.kind == 1) {
+    float t = x * q.inv;  // NaN for a NaN x, and for +-inf when the scale is inf
+    if (t != t) return 0u;
+    t = t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
+    return static_cast<unsigned>(static_cast<int>(rg_quant_round(c.round, t))) & 0xffu;
+  }
+  if (c.kind == 2) {
+    float t = x / q.s + q.zp;
+    if (t != t) return static_cast<unsigned>(q.zp);
+    t = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
+    return static_cast<unsigned>(rg_quant_round(c.round, t));
+  }
+  if (c.kind == 3) return rg_quant_fp8(c.fp8, x * q.inv);
+  return rg_e2m1_encode(x * q.inv);
+}
+
+}  // namespace rg_kernel
+#line 745 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -645,15 +791,11 @@ RG_CONST_ARRAY float INV_FREQ_LONG[8] = {
     0x1.0624dep-9f, 0x1.1452f4p-11f, 0x1.2b97d8p-13f, 0x1.4b96bep-15f,
 };
 RG_CONST_ARRAY double INV_FREQ_LONG_D[1] = {0};  // unused
-// Quantized cache (templates/quant.h): 0 none, 1 int8, 2 int4, 3 fp8 per_token_head, 4 nvfp4, 5 mxfp4.
-constexpr int CACHE_QUANT = 0;
-constexpr int QUANT_BITS = 0;
-constexpr int QUANT_GROUP = 1;
-constexpr int QUANT_ROUND = 0;  // rne, trunc, rha
-constexpr int MX_ROUND = 0;  // rceil, floor, even
-constexpr float QUANT_QMAX = 0x0p+0f;
-constexpr float QUANT_FLOOR = 0x1.0c6f7ap-20f;
-constexpr int SCALE_BYTES = 1;  // f32, or one byte
+// Quantized stores (templates/quant.h).
+constexpr rg_codec CACHE_CODEC = {0, 8, 1, 0, 0, 0x0p+0f, 0x1.0c6f7ap-20f, 0, 1};
+constexpr rg_codec Q_CODEC = {0, 8, 64, 0, 0, 0x1.cp+8f, 0x1.0c6f7ap-20f, 0, 4};
+constexpr int CACHE_QUANT = CACHE_CODEC.kind;
+constexpr int Q_QUANT = Q_CODEC.kind;
 constexpr int Q_HEADS = 4;
 constexpr int KV_HEADS = 2;
 constexpr bool HAS_Q = true;
@@ -720,9 +862,9 @@ RG_DEVICE void set(Vec& v, int i, float x) {
 
 // How a row is stored: as Elem, or quantized to the fp8 cache type or the fp8 q type
 // (x / scale, rounded and saturated by the target's converter).
-// kCacheQuant: a quantized cache row, whose codes and scales the family stores through the
-// codec (templates/quant.h).
-enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2, kCacheQuant = 3 };
+// kCacheQuant, kQQuant: a quantized cache row, or an fp8 q_out row with a computed scale,
+// whose codes and scales the family stores through the codec (templates/quant.h).
+enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2, kCacheQuant = 3, kQQuant = 4 };
 
 // Stores a vector of VEC elements at element offset `off` of a row.
 RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
@@ -919,133 +1061,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 923 "ropegen_rope_b415ccdd6501.host.hip"
-
-// ---- quant.h ----
-#line 1 "templates/quant.h"
-// The codec of quantized caches (quant-formats.md), shared by the families: a row is cut
-// into groups of QUANT_GROUP elements, each group gets a scale computed from its values
-// (amax, or max and min for int4), and every element is stored as a code of QUANT_BITS bits.
-// Codegen binds CACHE_QUANT and the format's parameters (namespace rg_spec); this file has
-// the arithmetic, in the operation order the formats specify (fp32, IEEE division).
-//
-//   int8  (1): s = max(amax / 127, floor); code = round(clamp(x * (1 / s), -128, 127))
-//   int4  (2): s = max((max - min) / 15, floor); zp = clamp(rha(-min / s), 0, 15);
-//              code = clamp(rha(x / s + zp), 0, 15) (QUANT_ROUND replaces rha); the stored
-//              scale is s with zp in its low 4 bits
-//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE)
-//   nvfp4 (4): sf = amax / (6 gs) (0 unless amax > 0 and gs > 0); sfq = e4m3(sf);
-//              inv = 1 / (sfq * gs) (0 if sfq is 0); code = e2m1(x * inv)
-//   mxfp4 (5): e = the group's e8m0 exponent (MX_ROUND); code = e2m1(x * 2^(127 - e))
-// NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
-// (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests compare every function here with src/reference/quant.cpp.
-
-namespace rg_kernel {
-using namespace rg_spec;
-
-// The larger (smaller) of a and b, b left out when it is NaN of any kind (a max instruction
-// would let a signaling NaN through, quieted).
-RG_DEVICE float rg_quant_max(float a, float b) { return b > a ? b : a; }
-RG_DEVICE float rg_quant_min(float a, float b) { return b < a ? b : a; }
-
-// e2m1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 (codes 0..7), sign in bit 3; round to nearest,
-// ties to the even code, saturating at 6. The sign is x's sign bit (-0.0 and negatives that
-// round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0.
-RG_DEVICE unsigned rg_e2m1_encode(float x) {
-  if (x != x) return 0u;
-  const unsigned sign = (rg_as_uint(x) >> 28) & 0x8u;
-  const float a = rg_as_float(rg_as_uint(x) & 0x7fffffffu);
-  const unsigned m = a <= 0.25f ? 0u : a < 0.75f ? 1u : a <= 1.25f ? 2u : a < 1.75f ? 3u
-                   : a <= 2.5f ? 4u : a < 3.5f ? 5u : a <= 5.0f ? 6u : 7u;
-  return sign | m;
-}
-
-// mxfp4's scale byte (e8m0: 2^(e - 127)) for a group's amax, by MX_ROUND:
-//   0 rceil: t = amax * (1/6 in fp32); t's exponent field, plus one if its mantissa is nonzero
-//   1 floor: floor_pow2(amax) / 4 (OCP): amax's exponent field - 2
-//   2 even:  (bits(amax) + 0x200000) & 0xff800000, then / 4
-// clamped to 0..254 (255 is e8m0's NaN).
-RG_DEVICE unsigned rg_e8m0_scale(float amax, int rule) {
-  int e;
-  if (rule == 0) {
-    const unsigned t = rg_as_uint(amax * rg_as_float(0x3e2aaaabu));
-    e = static_cast<int>(t >> 23) + ((t & 0x7fffffu) != 0u ? 1 : 0);
-  } else if (rule == 1) {
-    e = static_cast<int>(rg_as_uint(amax) >> 23) - 2;
-  } else {
-    e = static_cast<int>(((rg_as_uint(amax) + 0x200000u) & 0xff800000u) >> 23) - 2;
-  }
-  return static_cast<unsigned>(e < 0 ? 0 : e > 254 ? 254 : e);
-}
-
-// 2^(127 - e) for a scale byte e in 0..254 (2^127 .. 2^-127, the last a subnormal).
-RG_DEVICE float rg_e8m0_inverse(unsigned e) {
-  const int k = 127 - static_cast<int>(e);
-  return k >= -126 ? rg_as_float(static_cast<unsigned>(k + 127) << 23) : rg_as_float(0x00400000u);
-}
-
-// Rounds a scaled value to an integer by QUANT_ROUND: 0 rne, 1 trunc, 2 rha (t +- 0.5, truncated).
-RG_DEVICE float rg_quant_round(float t) {
-  if (QUANT_ROUND == 0) return rg_rintf(t);
-  if (QUANT_ROUND == 1) return static_cast<float>(static_cast<int>(t));
-  return static_cast<float>(static_cast<int>(t < 0.0f ? t - 0.5f : t + 0.5f));
-}
-
-// A group's scale, from the largest and smallest of its values (NaN left out; hi = -inf and
-// lo = +inf when it has none): what the codes are computed with (`inv` multiplies, or for
-// int4 `s` divides, with the zero point `zp`) and the bits the scale tensor stores.
-struct QuantScale {
-  float inv;
-  float s;
-  float zp;
-  unsigned bits;  // f32 bits (int8, int4, fp8), an e4m3 byte (nvfp4), an e8m0 byte (mxfp4)
-};
-
-RG_DEVICE QuantScale quant_scale(float hi, float lo, float gs) {
-  const float amax = rg_quant_max(rg_quant_max(0.0f, hi), -lo);
-  QuantScale q{0.0f, 0.0f, 0.0f, 0u};
-  if (CACHE_QUANT == 1 || CACHE_QUANT == 3) {
-    q.s = rg_quant_max(amax / QUANT_QMAX, QUANT_FLOOR);
-    q.inv = 1.0f / q.s;
-    q.bits = rg_as_uint(q.s);
-  } else if (CACHE_QUANT == 2) {
-    const float mx = hi < lo ? 0.0f : hi, mn = hi < lo ? 0.0f : lo;  // a row of NaN: as zeros
-    q.s = rg_quant_max((mx - mn) / 15.0f, QUANT_FLOOR);
-    const float z = -mn / q.s;  // clamped before it is rounded: the same result, and no overflow
-    q.zp = z != z ? 0.0f : rg_quant_round(z < 0.0f ? 0.0f : z > 15.0f ? 15.0f : z);
-    q.bits = (rg_as_uint(q.s) & ~0xfu) | static_cast<unsigned>(q.zp);
-  } else if (CACHE_QUANT == 4) {
-    const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
-    q.bits = rg_fp8_encode_e4m3(sf);
-    const float sfq = rg_fp8_decode_e4m3(q.bits);
-    q.inv = sfq != 0.0f ? 1.0f / (sfq * gs) : 0.0f;
-  } else if (CACHE_QUANT == 5) {
-    q.bits = rg_e8m0_scale(amax, MX_ROUND);
-    q.inv = rg_e8m0_inverse(q.bits);
-  }
-  return q;
-}
-
-// The code of one element (QUANT_BITS bits, in the low bits of the result).
-RG_DEVICE unsigned quant_code(float x, const QuantScale& q) {
-  if (CACHE_QUANT == 1) {
-    float t = x * q.inv;  // NaN for a NaN x, and for +-inf when the scale is inf
-    if (t != t) return 0u;
-    t = t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
-    return static_cast<unsigned>(static_cast<int>(rg_quant_round(t))) & 0xffu;
-  }
-  if (CACHE_QUANT == 2) {
-    float t = x / q.s + q.zp;
-    if (t != t) return static_cast<unsigned>(q.zp);
-    t = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
-    return static_cast<unsigned>(rg_quant_round(t));
-  }
-  if (CACHE_QUANT == 3) return cache_encode2(x * q.inv, 0.0f) & 0xffu;
-  return rg_e2m1_encode(x * q.inv);
-}
-
-}  // namespace rg_kernel
-#line 1049 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1065 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1113,6 +1129,9 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
     if (Q_FP8) {
       unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
+      if (Q_QUANT != 0)  // the scale per (token, head) the kernel computes: q_out_scales [tokens, q_heads]
+        return Task{src, out, nullptr, true, kQQuant, 1.0f, true,
+                    reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h)};
       return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true, nullptr};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
@@ -1134,10 +1153,11 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false, nullptr};
   const int kv_head = is_v ? h - KV_HEADS : h;
   const long long row = cache_row(slot, kv_head, a.max_seq);
-  if (CACHE_QUANT != 0) {  // codes (QUANT_BITS each) and the row's scales (templates/quant.h)
-    unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * QUANT_BITS / 8);
+  if (CACHE_QUANT != 0) {  // codes (CACHE_CODEC.bits each) and the row's scales (templates/quant.h)
+    constexpr rg_codec C = CACHE_CODEC;
+    unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * C.bits / 8);
     unsigned char* sc = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales) +
-                        row * (HEAD_DIM / QUANT_GROUP) * SCALE_BYTES;
+                        row * (HEAD_DIM / C.group) * C.scale_bytes;
     return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], false, sc};
   }
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
@@ -1156,10 +1176,10 @@ RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const 
   }
 }
 
-// The stores of one task's rotated vector(s); a quantized cache row's codes are stored by
+// The stores of one task's rotated vector(s); a quantized row's codes are stored by
 // store_quant (below) instead.
 RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
-  if (task.store != kCacheQuant) {
+  if (task.store != kCacheQuant && task.store != kQQuant) {
     store_row(task.dst, off0, x0, task.store, task.scale);
     if (two_vectors) store_row(task.dst, off1, x1, task.store, task.scale);
   }
@@ -1188,33 +1208,17 @@ RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
   }
 }
 
-// Stores the codes of the vector at element `off` of a quantized row, with its group's
-// scale (written by the lane holding the group's first vector). `hi`, `lo`: the block-shared
-// ranges of the item's vectors (HEAD_DIM / VEC per item).
-RG_DEVICE void store_quant(const Task& task, const Vec& x, int off, const float* hi, const float* lo) {
-  constexpr int PER_GROUP = QUANT_GROUP / VEC;
-  const int first = off / QUANT_GROUP * PER_GROUP;
-  float h = hi[first], l = lo[first];
-  for (int k = 1; k < PER_GROUP; ++k) {
-    h = rg_quant_max(h, hi[first + k]);
-    l = rg_quant_min(l, lo[first + k]);
-  }
-  const QuantScale q = quant_scale(h, l, task.scale);
-  if (off % QUANT_GROUP == 0) {
-    unsigned char* sp = task.scales + (off / QUANT_GROUP) * SCALE_BYTES;
-    if (SCALE_BYTES == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
-    else *sp = static_cast<unsigned char>(q.bits);
-  }
-  constexpr int BYTES = VEC * (QUANT_BITS ? QUANT_BITS : 8) / 8;  // 1, 2, 4 or 8 (QUANT_BITS = 0: never called)
+// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
+template <int BYTES>
+RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
   unsigned w[(BYTES + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
-    const int bit = i * QUANT_BITS;  // element 2i in the low nibble of its byte
-    w[bit / 32] |= quant_code(get(x, i), q) << (bit % 32);
+    const int bit = i * C.bits;  // element 2i in the low nibble of its byte
+    w[bit / 32] |= quant_code(C, get(x, i), q) << (bit % 32);
   }
-  unsigned char* p = static_cast<unsigned char*>(task.dst) + off * QUANT_BITS / 8;
   if (BYTES == 1) {
     *p = static_cast<unsigned char>(w[0]);
     return;
@@ -1225,6 +1229,28 @@ RG_DEVICE void store_quant(const Task& task, const Vec& x, int off, const float*
   for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
+
+// Stores the codes of the vector at element `off` of a quantized row, with its group's
+// scale (written by the lane holding the group's first vector). `hi`, `lo`: the block-shared
+// ranges of the item's vectors (HEAD_DIM / VEC per item). `C`: the store's codec.
+RG_DEVICE void store_quant(const rg_codec C, const Task& task, const Vec& x, int off, const float* hi, const float* lo) {
+  const int PER_GROUP = C.group / VEC;
+  const int first = off / C.group * PER_GROUP;
+  float h = hi[first], l = lo[first];
+  for (int k = 1; k < PER_GROUP; ++k) {
+    h = rg_quant_max(h, hi[first + k]);
+    l = rg_quant_min(l, lo[first + k]);
+  }
+  const QuantScale q = quant_scale(C, h, l, task.scale);
+  if (off % C.group == 0) {
+    unsigned char* sp = task.scales + (off / C.group) * C.scale_bytes;
+    if (C.scale_bytes == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
+    else *sp = static_cast<unsigned char>(q.bits);
+  }
+  if (C.bits == 4) store_codes<(VEC >= 2 ? VEC / 2 : 1)>(C, q, x, static_cast<unsigned char*>(task.dst) + off / 2);
+  else store_codes<VEC>(C, q, x, static_cast<unsigned char*>(task.dst) + off);
+}
+
 
 // qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
 RG_DEVICE void normalize(Vec& x, const Vec& w, float r) {
@@ -1326,7 +1352,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
-  if (!QK_NORM && CACHE_QUANT == 0) {
+  if (!QK_NORM && CACHE_QUANT == 0 && Q_QUANT == 0) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
@@ -1346,8 +1372,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // another barrier (with both, each one's barrier is the other's second).
   RG_SHARED float partial[QK_NORM ? BLOCK_THREADS : 1];
   constexpr int ROW_VECS = HEAD_DIM / VEC;
-  RG_SHARED float q_hi[CACHE_QUANT != 0 ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
-  RG_SHARED float q_lo[CACHE_QUANT != 0 ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
+  constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
+  RG_SHARED float q_hi[QUANT ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
+  RG_SHARED float q_lo[QUANT ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   for (int it = 0; it < iterations; ++it) {
@@ -1384,7 +1411,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       float sum = 0.0f;
 #pragma unroll
       for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
-      if (CACHE_QUANT == 0) rg_barrier();
+      if (!QUANT) rg_barrier();
       if (active && task.rotate) {
         const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
         normalize(x0, w0, r);
@@ -1392,16 +1419,23 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       }
     }
     if (active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
-    if (CACHE_QUANT != 0) {
-      const bool quant = active && task.store == kCacheQuant;
+    if (QUANT) {
+      const bool quant = active && (task.store == kCacheQuant || task.store == kQQuant);
       if (quant) {
         vec_range(x0, q_hi[item * ROW_VECS + off0 / VEC], q_lo[item * ROW_VECS + off0 / VEC]);
         if (two_vectors) vec_range(x1, q_hi[item * ROW_VECS + off1 / VEC], q_lo[item * ROW_VECS + off1 / VEC]);
       }
       rg_barrier();
-      if (quant) {
-        store_quant(task, x0, off0, q_hi + item * ROW_VECS, q_lo + item * ROW_VECS);
-        if (two_vectors) store_quant(task, x1, off1, q_hi + item * ROW_VECS, q_lo + item * ROW_VECS);
+      if (quant) {  // one inlined copy per codec, each folded to its constants
+        const float* hi = q_hi + item * ROW_VECS;
+        const float* lo = q_lo + item * ROW_VECS;
+        if (CACHE_QUANT != 0 && task.store == kCacheQuant) {
+          store_quant(CACHE_CODEC, task, x0, off0, hi, lo);
+          if (two_vectors) store_quant(CACHE_CODEC, task, x1, off1, hi, lo);
+        } else if (Q_QUANT != 0) {
+          store_quant(Q_CODEC, task, x0, off0, hi, lo);
+          if (two_vectors) store_quant(Q_CODEC, task, x1, off1, hi, lo);
+        }
       }
       if (!QK_NORM) rg_barrier();
     }
@@ -1410,7 +1444,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1414 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1448 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

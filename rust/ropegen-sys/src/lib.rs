@@ -108,6 +108,8 @@ pub struct ropegen_kernel_args {
     /// Quantized caches: the scales the kernel computes and writes beside the k and v caches.
     pub k_cache_scales: *mut c_void,
     pub v_cache_scales: *mut c_void,
+    /// q_scales = per_token_head: q_out's scales per (token, head), written by the kernel.
+    pub q_out_scales: *mut f32,
 }
 
 impl ropegen_kernel_args {
@@ -150,6 +152,7 @@ impl ropegen_kernel_args {
             k_norm_weight: std::ptr::null(),
             k_cache_scales: std::ptr::null_mut(),
             v_cache_scales: std::ptr::null_mut(),
+            q_out_scales: std::ptr::null_mut(),
         }
     }
 }
@@ -395,7 +398,8 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize, ropegen_fie
         q_norm_weight,
         k_norm_weight,
         k_cache_scales,
-        v_cache_scales
+        v_cache_scales,
+        q_out_scales
     )
 }
 

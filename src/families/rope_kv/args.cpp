@@ -96,7 +96,17 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
   if (s.uses_cache() && s.cache_dtype == StoreType::Nvfp4)
     for (const char* name : {"k_scale", "v_scale"})
       out.push_back(ctx.scale(name, 1, "nvfp4: the global decode scale gs (x ~= e2m1 * block scale * gs)"));
-  if (s.uses_rope() && is_fp8(s.q_dtype)) out.push_back(ctx.scale("q_scale", 1, "the fp8 q_out stores q / q_scale"));
+  if (s.uses_rope() && is_fp8(s.q_dtype) && s.q_scales == Scales::PerTensor)
+    out.push_back(ctx.scale("q_scale", 1, "the fp8 q_out stores q / q_scale"));
+  if (s.uses_rope() && is_fp8(s.q_dtype) && s.q_scales == Scales::PerTokenHead) {
+    ArgRequirement qs{"q_out_scales"};
+    qs.why = "q_scales = per_token_head: the kernel writes q_out's scale per (token, head) here";
+    qs.dtype = "f32";
+    qs.access = "write";
+    qs.align = 4;
+    qs.shape = {kDimTokens, s.q_heads};
+    out.push_back(qs);
+  }
   if (s.uses_rope() && s.qk_norm.on)
     for (const char* name : {"q_norm_weight", "k_norm_weight"}) {
       ArgRequirement w{name};

@@ -162,6 +162,15 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     add("cache_dtype=int4 scales=per_token_head qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", split,
         "int4 + qk_norm, split heads");
   }
+  // Dynamic q quantization: fp8 q_out with a scale per (token, head) computed in the kernel.
+  add("q_dtype=fp8_e4m3 q_scales=per_token_head outputs=separate head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",
+      tokens(37), "fp8 q_out, per_token_head");
+  add("q_dtype=fp8_e4m3 q_scales=per_token_head outputs=separate cache_dtype=nvfp4 qk_norm=rms(eps=1e-6) head_dim=128 "
+      "q_heads=8 kv_heads=2 dtype=bf16", tokens(29), "fp8 q per_token_head + nvfp4 cache + qk_norm");
+  add("op=rope q_dtype=fp8_e5m2 q_scales=per_token_head outputs=separate head_dim=64 rotary_dim=32 q_heads=4 kv_heads=2 "
+      "dtype=f16 style=gptj", tokens(19), "fp8 q per_token_head, rope, partial");
+  add("q_dtype=fp8_e4m3fnuz q_scales=per_token_head outputs=separate cache_dtype=int8 scales=per_token_head head_dim=64 "
+      "q_heads=4 kv_heads=1 dtype=f32", tokens(23), "fnuz q per_token_head + int8 cache");
   // QK-RMSNorm before RoPE: every op that rotates, both weight forms, partial rotary, fp8.
   add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "qk_norm, fused");
   add("qk_norm=rms(eps=1e-6,gemma=true) op=rope head_dim=256 q_heads=4 kv_heads=2 dtype=bf16", tokens(19),

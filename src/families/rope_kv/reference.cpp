@@ -32,8 +32,9 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   if (s.uses_q()) {
     for (int h = 0; h < s.q_heads; ++h) {
       const long long off = p.q.offset + t * p.q.stride + h * hs(p.q);
-      if (p.q_out.buffer >= 0)
-        w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, t, qw, p.q_scale);
+      if (p.q_out.buffer >= 0)  // q_scales = per_token_head: its scale row is (token, head)
+        w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, t, qw, p.q_scale, 0,
+                     -1, t * s.q_heads + h);
       else
         w.rotate_row(p.q.buffer, off, p.q.buffer, off, t, qw, 1.0f);
     }

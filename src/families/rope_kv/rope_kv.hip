@@ -62,6 +62,9 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
     if (Q_FP8) {
       unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
+      if (Q_QUANT != 0)  // the scale per (token, head) the kernel computes: q_out_scales [tokens, q_heads]
+        return Task{src, out, nullptr, true, kQQuant, 1.0f, true,
+                    reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h)};
       return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true, nullptr};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
@@ -83,10 +86,11 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false, nullptr};
   const int kv_head = is_v ? h - KV_HEADS : h;
   const long long row = cache_row(slot, kv_head, a.max_seq);
-  if (CACHE_QUANT != 0) {  // codes (QUANT_BITS each) and the row's scales (templates/quant.h)
-    unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * QUANT_BITS / 8);
+  if (CACHE_QUANT != 0) {  // codes (CACHE_CODEC.bits each) and the row's scales (templates/quant.h)
+    constexpr rg_codec C = CACHE_CODEC;
+    unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * C.bits / 8);
     unsigned char* sc = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales) +
-                        row * (HEAD_DIM / QUANT_GROUP) * SCALE_BYTES;
+                        row * (HEAD_DIM / C.group) * C.scale_bytes;
     return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], false, sc};
   }
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
@@ -105,10 +109,10 @@ RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const 
   }
 }
 
-// The stores of one task's rotated vector(s); a quantized cache row's codes are stored by
+// The stores of one task's rotated vector(s); a quantized row's codes are stored by
 // store_quant (below) instead.
 RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
-  if (task.store != kCacheQuant) {
+  if (task.store != kCacheQuant && task.store != kQQuant) {
     store_row(task.dst, off0, x0, task.store, task.scale);
     if (two_vectors) store_row(task.dst, off1, x1, task.store, task.scale);
   }
@@ -137,33 +141,17 @@ RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
   }
 }
 
-// Stores the codes of the vector at element `off` of a quantized row, with its group's
-// scale (written by the lane holding the group's first vector). `hi`, `lo`: the block-shared
-// ranges of the item's vectors (HEAD_DIM / VEC per item).
-RG_DEVICE void store_quant(const Task& task, const Vec& x, int off, const float* hi, const float* lo) {
-  constexpr int PER_GROUP = QUANT_GROUP / VEC;
-  const int first = off / QUANT_GROUP * PER_GROUP;
-  float h = hi[first], l = lo[first];
-  for (int k = 1; k < PER_GROUP; ++k) {
-    h = rg_quant_max(h, hi[first + k]);
-    l = rg_quant_min(l, lo[first + k]);
-  }
-  const QuantScale q = quant_scale(h, l, task.scale);
-  if (off % QUANT_GROUP == 0) {
-    unsigned char* sp = task.scales + (off / QUANT_GROUP) * SCALE_BYTES;
-    if (SCALE_BYTES == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
-    else *sp = static_cast<unsigned char>(q.bits);
-  }
-  constexpr int BYTES = VEC * (QUANT_BITS ? QUANT_BITS : 8) / 8;  // 1, 2, 4 or 8 (QUANT_BITS = 0: never called)
+// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
+template <int BYTES>
+RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
   unsigned w[(BYTES + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
-    const int bit = i * QUANT_BITS;  // element 2i in the low nibble of its byte
-    w[bit / 32] |= quant_code(get(x, i), q) << (bit % 32);
+    const int bit = i * C.bits;  // element 2i in the low nibble of its byte
+    w[bit / 32] |= quant_code(C, get(x, i), q) << (bit % 32);
   }
-  unsigned char* p = static_cast<unsigned char*>(task.dst) + off * QUANT_BITS / 8;
   if (BYTES == 1) {
     *p = static_cast<unsigned char>(w[0]);
     return;
@@ -174,6 +162,28 @@ RG_DEVICE void store_quant(const Task& task, const Vec& x, int off, const float*
   for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
+
+// Stores the codes of the vector at element `off` of a quantized row, with its group's
+// scale (written by the lane holding the group's first vector). `hi`, `lo`: the block-shared
+// ranges of the item's vectors (HEAD_DIM / VEC per item). `C`: the store's codec.
+RG_DEVICE void store_quant(const rg_codec C, const Task& task, const Vec& x, int off, const float* hi, const float* lo) {
+  const int PER_GROUP = C.group / VEC;
+  const int first = off / C.group * PER_GROUP;
+  float h = hi[first], l = lo[first];
+  for (int k = 1; k < PER_GROUP; ++k) {
+    h = rg_quant_max(h, hi[first + k]);
+    l = rg_quant_min(l, lo[first + k]);
+  }
+  const QuantScale q = quant_scale(C, h, l, task.scale);
+  if (off % C.group == 0) {
+    unsigned char* sp = task.scales + (off / C.group) * C.scale_bytes;
+    if (C.scale_bytes == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
+    else *sp = static_cast<unsigned char>(q.bits);
+  }
+  if (C.bits == 4) store_codes<(VEC >= 2 ? VEC / 2 : 1)>(C, q, x, static_cast<unsigned char*>(task.dst) + off / 2);
+  else store_codes<VEC>(C, q, x, static_cast<unsigned char*>(task.dst) + off);
+}
+
 
 // qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
 RG_DEVICE void normalize(Vec& x, const Vec& w, float r) {
@@ -275,7 +285,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
-  if (!QK_NORM && CACHE_QUANT == 0) {
+  if (!QK_NORM && CACHE_QUANT == 0 && Q_QUANT == 0) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
@@ -295,8 +305,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // another barrier (with both, each one's barrier is the other's second).
   RG_SHARED float partial[QK_NORM ? BLOCK_THREADS : 1];
   constexpr int ROW_VECS = HEAD_DIM / VEC;
-  RG_SHARED float q_hi[CACHE_QUANT != 0 ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
-  RG_SHARED float q_lo[CACHE_QUANT != 0 ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
+  constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
+  RG_SHARED float q_hi[QUANT ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
+  RG_SHARED float q_lo[QUANT ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   for (int it = 0; it < iterations; ++it) {
@@ -333,7 +344,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       float sum = 0.0f;
 #pragma unroll
       for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
-      if (CACHE_QUANT == 0) rg_barrier();
+      if (!QUANT) rg_barrier();
       if (active && task.rotate) {
         const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
         normalize(x0, w0, r);
@@ -341,16 +352,23 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       }
     }
     if (active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
-    if (CACHE_QUANT != 0) {
-      const bool quant = active && task.store == kCacheQuant;
+    if (QUANT) {
+      const bool quant = active && (task.store == kCacheQuant || task.store == kQQuant);
       if (quant) {
         vec_range(x0, q_hi[item * ROW_VECS + off0 / VEC], q_lo[item * ROW_VECS + off0 / VEC]);
         if (two_vectors) vec_range(x1, q_hi[item * ROW_VECS + off1 / VEC], q_lo[item * ROW_VECS + off1 / VEC]);
       }
       rg_barrier();
-      if (quant) {
-        store_quant(task, x0, off0, q_hi + item * ROW_VECS, q_lo + item * ROW_VECS);
-        if (two_vectors) store_quant(task, x1, off1, q_hi + item * ROW_VECS, q_lo + item * ROW_VECS);
+      if (quant) {  // one inlined copy per codec, each folded to its constants
+        const float* hi = q_hi + item * ROW_VECS;
+        const float* lo = q_lo + item * ROW_VECS;
+        if (CACHE_QUANT != 0 && task.store == kCacheQuant) {
+          store_quant(CACHE_CODEC, task, x0, off0, hi, lo);
+          if (two_vectors) store_quant(CACHE_CODEC, task, x1, off1, hi, lo);
+        } else if (Q_QUANT != 0) {
+          store_quant(Q_CODEC, task, x0, off0, hi, lo);
+          if (two_vectors) store_quant(Q_CODEC, task, x1, off1, hi, lo);
+        }
       }
       if (!QK_NORM) rg_barrier();
     }
