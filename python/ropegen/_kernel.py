@@ -508,13 +508,20 @@ def _stream_address(stream):
 _launch = _lib.lib.ropegen_kernel_launch
 
 
+_current_raw_stream = None  # torch._C._cuda_getCurrentRawStream once PyTorch is seen
+
+
 def _raw_stream(index):
     """PyTorch's current stream on GPU `index`, as an address (CUDA or HIP)."""
-    torch = _arrays.torch_module()
-    get = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-    if get is not None:
-        return get(index if index is not None else torch.cuda.current_device())
-    return torch.cuda.current_stream(index).cuda_stream
+    global _current_raw_stream
+    get = _current_raw_stream
+    if get is None:
+        torch = _arrays.torch_module()
+        get = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+        if get is None:  # an older PyTorch: through the Stream object
+            return torch.cuda.current_stream(index).cuda_stream
+        _current_raw_stream = get
+    return get(index if index is not None else _arrays.torch_module().cuda.current_device())
 
 
 class _Probe:
