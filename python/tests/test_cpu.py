@@ -594,17 +594,22 @@ class ResolvedCalls(unittest.TestCase):
         bad = []
 
         def loop(i):
-            for _ in range(40):
-                a = {n: t.clone() for n, t in self.inputs(i).items()}
+            for _ in range(200):
+                a = {n: t.clone() for n, t in work[i].items()}
                 k(**a)
                 if not all(families.same_bytes(a[n], wants[i][n]) for n in a):
                     bad.append(i)
 
         threads = [threading.Thread(target=loop, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            sys.setswitchinterval(interval)
         self.assertEqual(bad, [])
 
     def test_numpy_arrays_take_the_full_path(self):
