@@ -54,9 +54,16 @@ def _run_cpu(spec, tensors):
 
 
 def _run_cuda(spec, tensors):
-    if not tensors:
-        raise Error("ropegen operator called without tensors", "ROPEGEN_ERROR_LAUNCH", 1)
-    _kernel(spec, "cuda", next(iter(tensors.values())).get_device())._launch_items(tensors, None)
+    """The CUDA dispatch key runs when any tensor is on a GPU: the kernel of the first GPU
+    tensor's device (the launch checks name any tensor elsewhere)."""
+    index = -1
+    for t in tensors.values():
+        index = t.get_device()
+        if index >= 0:
+            break
+    if index < 0:
+        raise Error("ropegen operator: no tensor on a GPU", "ROPEGEN_ERROR_LAUNCH", 1)
+    _kernel(spec, "cuda", index)._launch_items(tensors, None)
 
 
 def _device_of(tensors):

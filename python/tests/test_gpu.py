@@ -412,6 +412,9 @@ class ResolvedCallsGpu(unittest.TestCase):
             with self.assertRaises(RuntimeError) as e:
                 k.op(k.spec, cos=tab[:, :64], sin=tab[:, 64:], **dict(a, q=wide[:, :4096]))
             self.assertIn("row stride 6146 (q_stride) must be a multiple of 8", str(e.exception))
+            with self.assertRaises(RuntimeError) as e:  # positions (the first parameter) on the CPU
+                k.op(k.spec, cos=tab[:, :64], sin=tab[:, 64:], **dict(a, positions=a["positions"].cpu()))
+            self.assertIn("argument 'positions': is in cpu memory", str(e.exception))
 
 
 @unittest.skipIf(SKIP, SKIP or "")
