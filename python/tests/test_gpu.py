@@ -349,8 +349,9 @@ class CompiledValues(unittest.TestCase):
     def test_reshape_view_of_the_pre_kernel_clone(self):
         """The hazard of PyTorch's auto-functionalized v2 reinplacing (the pytorch issue 198031
         family): the pre-kernel clone of q returned as a reshape view may come back holding
-        the rotated values. The pure-torch operator and ropegen's run side by side: both
-        must agree (the cause is PyTorch's, not ropegen's registration); with
+        the rotated values. The pure-torch operator and ropegen's run side by side: ropegen's
+        values are never wrong where the pure-torch operator's are right (the cause is
+        PyTorch's, not ropegen's registration); with
         enable_auto_functionalized_v2 = False (the documented workaround) both must be
         right; while both are wrong under the default the test is an expected failure, and
         it passes once PyTorch fixes it."""
@@ -370,10 +371,11 @@ class CompiledValues(unittest.TestCase):
                     self.assertEqual(fixed, [], f"{label}/{who}: wrong even with enable_auto_functionalized_v2 = "
                                                 f"False ({'; '.join(report)})")
         text = "; ".join(report)
-        for label, _ in COMPILE_MODES:
-            self.assertEqual(bool(results[label, "ropegen"]), bool(results[label, "pure-torch"]),
-                             f"{label}: ropegen and the pure-torch operator disagree ({text})")
+        for label, _ in COMPILE_MODES:  # ropegen is never worse off than the pure-torch operator
+            self.assertFalse(results[label, "ropegen"] and not results[label, "pure-torch"],
+                             f"{label}: ropegen's values are wrong where the pure-torch operator's are right ({text})")
         self.assertEqual(results["aot_eager", "ropegen"], [], text)
+        self.assertEqual(results["aot_eager", "pure-torch"], [], text)
         if any(results.values()):
             expected_failure(self, f"PyTorch {torch.__version__} reinplacing hazard reproduced for both operators "
                                    f"({text})")
