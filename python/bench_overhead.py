@@ -1,23 +1,33 @@
 #!/usr/bin/env python3
-"""Host-side cost of one ropegen launch from Python, beside the C API's, and the time per
-launch inside a CUDA graph. A measurement, not a test.
+"""Host-side cost of one ropegen launch from Python, beside PyTorch's own floors measured in
+the same run, and the time per launch inside a CUDA graph. A measurement, not a test.
 
     ROPEGEN_LIB_DIR=build PYTHONPATH=python python3 python/bench_overhead.py [--tokens 1] [--calls 5000]
 
-On CUDA (Llama-3-8B bf16 spec, paged cache) it prints per call:
-  eager k(...)          Kernel.__call__: argument checks (cached per shape/stride/dtype),
-                        PyTorch's current stream, ropegen_kernel_launch through ctypes
-  operator k.op(...)    the same through torch.ops.ropegen (the dispatcher), what
-                        torch.compile'd code calls
-  C API (ctypes)        ropegen_kernel_launch with a prepared argument block: the floor for
-                        any ctypes caller
-  CUDA graph replay     GPU time per launch of a graph of --graph-calls launches
-Decode-sized launches (a few tokens) are faster on the GPU than their host-side cost, so the
-eager loops are host-bound and their wall time per call is the host cost. Without CUDA the
-host target runs the kernel inside the call, so the figures include the kernel itself."""
+Llama-3-8B bf16 spec, paged cache, q/k/v as views of one packed qkv tensor. Per call:
+  floors (PyTorch alone, no ropegen):
+    built-in in-place op          q.mul_(1.0): one ATen op through the dispatcher
+    empty custom_op, same args    torch.library.custom_op with ropegen's operator schema
+                                  (spec + every pointer field, the same mutations) and an
+                                  empty body, called with the same arguments
+    empty custom_op, 7 tensors    7 tensor arguments, 3 mutated, empty body
+    empty Library op, same args   the schema defined with torch.library.Library and an empty
+                                  Python implementation for the device (how ropegen registers)
+  ropegen:
+    eager k(...)                  Kernel.__call__ on a repeat call: the argument block resolved
+                                  for this key, addresses patched, ropegen_kernel_launch
+    operator k.op(...)            the same through torch.ops.ropegen (what compiled code calls)
+    C API (ctypes, prepared)      ropegen_kernel_launch with a prepared block: the floor for any
+                                  ctypes caller (the C checks and the driver launch)
+    CUDA graph replay             GPU time per launch in a graph of --graph-calls launches
+Decode-sized launches are faster on the GPU than their host-side cost, so the loops are host
+bound and wall time per call is the host cost. On the host target (CPU tensors, --device cpu)
+the kernel runs inside the call, so every ropegen row includes the kernel; the C API row is
+that kernel plus the C checks."""
 import argparse
 import ctypes
 import time
+import typing
 
 import torch
 
@@ -38,6 +48,34 @@ def per_call(fn, calls, sync):
     return best * 1e6
 
 
+def empty_ops(k):
+    """Empty operators with ropegen's operator schema: (label, callable) for
+    torch.library.custom_op (PyTorch 2.4+) and for torch.library.Library."""
+    fields = ropegen.pointer_fields
+    out = []
+    if hasattr(torch.library, "custom_op"):
+        params = ", ".join(f"{n}: typing.Optional[torch.Tensor] = None" for n in fields)
+        ns = {"typing": typing, "torch": torch}
+        exec(f"def empty(spec: str, {params}) -> None:\n    pass\n", ns)
+        torch.library.custom_op("ropegen_bench::empty_same_args", mutates_args=tuple(k.mutated))(ns["empty"])
+        out.append(("empty custom_op, same args", torch.ops.ropegen_bench.empty_same_args))
+
+        def empty7(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+                   positions: torch.Tensor, slot_mapping: torch.Tensor) -> None:
+            pass
+
+        torch.library.custom_op("ropegen_bench::empty7", mutates_args=("q", "k_cache", "v_cache"))(empty7)
+        out.append(("empty custom_op, 7 tensors (3 mutated)", torch.ops.ropegen_bench.empty7))
+    lib = torch.library.Library("ropegen_bench_lib", "DEF")
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    args = ", ".join(f"Tensor({next(letters)}!)? {n}=None" if n in k.mutated else f"Tensor? {n}=None" for n in fields)
+    lib.define(f"empty(str spec, {args}) -> ()")
+    for key in ("CPU", "CUDA"):
+        lib.impl("empty", lambda *a, **kw: None, key)
+    out.append(("empty Library op, same args", torch.ops.ropegen_bench_lib.empty))
+    return out, lib
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tokens", type=int, default=1)
@@ -54,13 +92,22 @@ def main():
              v_cache=torch.zeros(64, 16, 8, 128, **bf), positions=torch.arange(T, device=dev),
              slot_mapping=torch.arange(T, device=dev), cos_sin_cache=torch.randn(4096, 128, device=dev))
     sync = torch.cuda.synchronize if dev != "cpu" else (lambda: None)
-    rows = []
-    rows.append(("eager k(...)", per_call(lambda: k(**a), o.calls, sync)))
     opargs = dict(a)
     tab = opargs.pop("cos_sin_cache")
     opargs["cos"], opargs["sin"] = tab[:, :64], tab[:, 64:]
+    rows = []  # (group, label, us)
+    q = a["q"]
+    rows.append(("floor", "built-in in-place op q.mul_(1.0)", per_call(lambda: q.mul_(1.0), o.calls, sync)))
+    floors, _keep = empty_ops(k)
+    seven = dict((n, opargs[n]) for n in ("q", "k", "v", "k_cache", "v_cache", "positions", "slot_mapping"))
+    for label, op in floors:
+        if "7 tensors" in label:
+            rows.append(("floor", label, per_call(lambda: op(**seven), o.calls, sync)))
+        else:
+            rows.append(("floor", label, per_call(lambda: op(k.spec, **opargs), o.calls, sync)))
+    rows.append(("ropegen", "eager k(...)", per_call(lambda: k(**a), o.calls, sync)))
     if k.op is not None:
-        rows.append(("operator k.op(...)", per_call(lambda: k.op(k.spec, **opargs), o.calls, sync)))
+        rows.append(("ropegen", "operator k.op(...)", per_call(lambda: k.op(k.spec, **opargs), o.calls, sync)))
     # The C API with a prepared block: what remains is ctypes + ropegen_kernel_launch.
     views = k._views(dict(a))
     block = ropegen._library.new_args()
@@ -70,7 +117,8 @@ def main():
         setattr(block, name, value)
     stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream if dev != "cpu" else None)
     launch, handle, ref = ropegen._library.lib.ropegen_kernel_launch, k._handle, ctypes.byref(block)
-    rows.append(("C API (ctypes, prepared block)", per_call(lambda: launch(handle, ref, stream), o.calls, sync)))
+    rows.append(("ropegen", "C API (ctypes, prepared block)", per_call(lambda: launch(handle, ref, stream), o.calls,
+                                                                        sync)))
     if dev != "cpu":
         g = torch.cuda.CUDAGraph()
         s = torch.cuda.Stream()
@@ -90,12 +138,17 @@ def main():
             g.replay()
         end.record()
         end.synchronize()
-        rows.append((f"CUDA graph replay ({o.graph_calls} launches/graph)",
+        rows.append(("ropegen", f"CUDA graph replay ({o.graph_calls} launches/graph), GPU time",
                      start.elapsed_time(end) * 1e3 / (replays * o.graph_calls)))
-    name = torch.cuda.get_device_name() if dev != "cpu" else "host target (kernel runs inside the call)"
+    name = torch.cuda.get_device_name() if dev != "cpu" else "host target (the kernel runs inside the call)"
     print(f"ropegen {ropegen.__version__}, PyTorch {torch.__version__}, {name}, {T} token(s), {k.target}")
-    for label, us in rows:
-        print(f"  {label:44s} {us:8.2f} us/call")
+    for group, label, us in rows:
+        print(f"  {group:8s} {label:58s} {us:8.2f} us/call")
+    us = {label: v for _, label, v in rows}
+    op = us.get("operator k.op(...)")
+    for floor in ("empty custom_op, same args", "empty custom_op, 7 tensors (3 mutated)", "empty Library op, same args"):
+        if op is not None and floor in us:
+            print(f"  ratio    operator / {floor:44s} {op / us[floor]:8.2f}")
 
 
 if __name__ == "__main__":

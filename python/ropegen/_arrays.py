@@ -35,6 +35,23 @@ def torch_dtypes(torch):
     return _TORCH_DTYPES
 
 
+_FAST_TYPES = None
+
+
+def fast_tensor_types():
+    """The PyTorch tensor types whose calls Kernel may resolve once per key (plain tensors
+    and parameters; subclasses such as fake or functional tensors always take the full
+    path), or an empty set before torch is imported."""
+    global _FAST_TYPES
+    if _FAST_TYPES is None:
+        torch = sys.modules.get("torch")
+        nn = getattr(torch, "nn", None)
+        if nn is None or not hasattr(nn, "Parameter"):
+            return ()
+        _FAST_TYPES = frozenset((torch.Tensor, nn.Parameter))
+    return _FAST_TYPES
+
+
 class View:
     """What the checks need: address, shape, strides in elements, dtype name, device
     ("cpu", None) or ("cuda", index or None), whether it may be written, and the object

@@ -36,25 +36,34 @@ def _fmt_shape(shape):
     return "[" + ", ".join("num_tokens" if d == "tokens" else "any" if d is None else str(d) for d in shape) + "]"
 
 
+def _gpu_runtime():
+    """The C API runtime of PyTorch's GPU devices: "hip" on ROCm PyTorch (torch.version.hip
+    set; its devices are still named cuda), else "cuda"."""
+    torch = _arrays.torch_module()
+    version = getattr(torch, "version", None) if torch is not None else None
+    return "hip" if getattr(version, "hip", None) else "cuda"
+
+
 def parse_device(device):
     """(runtime, device index) for the C API, and the device arrays must be on:
-    None -> the current CUDA device if PyTorch sees one, else "auto"; "cpu"/"host";
-    "cuda", "cuda:N", N, torch.device."""
+    None -> the current GPU device if PyTorch sees one, else "auto"; "cpu"/"host";
+    "cuda", "cuda:N", N, torch.device. A GPU device is runtime "cuda", or "hip" under ROCm
+    PyTorch (whose devices are named cuda too)."""
     if device is None:
         torch = _arrays.torch_module()
         if torch is not None and torch.cuda.is_available():
-            return "cuda", torch.cuda.current_device()
+            return _gpu_runtime(), torch.cuda.current_device()
         return "auto", -1
     if isinstance(device, int):
-        return "cuda", device
+        return _gpu_runtime(), device
     text = str(device)
     if text in ("cpu", "host"):
         return "host", -1
     if text == "cuda":
         torch = _arrays.torch_module()
-        return "cuda", (torch.cuda.current_device() if torch is not None and torch.cuda.is_available() else 0)
+        return _gpu_runtime(), (torch.cuda.current_device() if torch is not None and torch.cuda.is_available() else 0)
     if text.startswith("cuda:") and text[5:].isdigit():
-        return "cuda", int(text[5:])
+        return _gpu_runtime(), int(text[5:])
     raise Error(f"device {device!r}: expected None, 'cpu', 'cuda', 'cuda:N', an index or a torch.device", None, 1)
 
 
@@ -69,7 +78,7 @@ class Context:
         opts = _ContextOptions(ctypes.sizeof(_ContextOptions), enc(cache_dir), enc(cache_path), enc(compiler),
                                enc(dump_dir), -1 if no_compile is None else int(bool(no_compile)),
                                -1 if verbose is None else int(bool(verbose)))
-        if runtime == "cuda":
+        if runtime in ("cuda", "hip"):
             _prime_torch_cuda(device)
         handle = ctypes.c_void_p()
         _lib.check(_lib.lib.ropegen_context_create_with_options(runtime.encode(), int(device), ctypes.byref(opts),
@@ -114,7 +123,8 @@ class Context:
 
 def _prime_torch_cuda(device):
     """With PyTorch present, let it make the device's primary context current first, so
-    ropegen and PyTorch share one context (ropegen's CUDA runtime works in the current one)."""
+    ropegen and PyTorch share one context (ropegen's CUDA and HIP runtimes work in the
+    current one)."""
     torch = _arrays.torch_module()
     if torch is not None and torch.cuda.is_available():
         idx = device if device >= 0 else torch.cuda.current_device()
@@ -210,7 +220,7 @@ class Kernel:
         self._cache_block = int(block.group(1)) if block else 1  # slots per block of a paged cache
         tables = [f for f in ("cos", "sin") if f in self.arguments]
         self._half_rot = self.arguments["cos"]["shape"][1] if tables else None
-        self._plans = {}
+        self._probes = {}  # argument names -> _Probe: the resolved calls (see _launch_items)
 
     def _label(self, field):
         """How errors name the argument passed in `field`: the kernel's name for it."""
@@ -301,7 +311,12 @@ class Kernel:
                     ints[_TOKENS] = dims[i]
                 elif dims[i] != ints[_TOKENS]:
                     raise ArgumentError(name, f"has {dims[i]} tokens, but {tokens_from} has {ints[_TOKENS]}")
-            stride_field = a.get("stride")
+            stride_field, min_stride, multiple = a.get("stride"), a.get("min_stride"), a.get("stride_multiple", 1)
+            if stride_field is None and len(want) > 1 and isinstance(want[0], int) \
+                    and _lib.kinds.get(f"{field}_stride") == "integer":
+                # A fixed number of rows ([3, tokens] positions of mrope/imrope): the ABI's
+                # <field>_stride is the distance between rows, at least one row.
+                stride_field = f"{field}_stride"
             first = 1 if stride_field else 0
             # q, k, v given as [tokens, heads, head_dim] with padded heads (vLLM's layout):
             # the head stride goes to <name>_head_stride.
@@ -322,12 +337,13 @@ class Kernel:
                 acc = strides[1] * dims[1]
             if stride_field:
                 s = strides[0] if dims[0] != 1 else max(strides[0], acc)
-                if s < a["min_stride"]:
+                least = acc if min_stride is None else min_stride
+                if s < least:
                     raise ArgumentError(name, f"row stride {s} ({stride_field}) is below the minimum "
-                                              f"{a['min_stride']} elements")
-                if s % a["stride_multiple"]:
+                                              f"{least} elements" + (" (one row)" if min_stride is None else ""))
+                if s % multiple:
                     raise ArgumentError(name, f"row stride {s} ({stride_field}) must be a multiple of "
-                                              f"{a['stride_multiple']} elements (the kernel's vector width)")
+                                              f"{multiple} elements (the kernel's vector width)")
                 if ints.get(stride_field, s) != s:
                     other = next(self.names[f] for f, b in self.arguments.items()
                                  if b.get("stride") == stride_field and f in views)
@@ -391,19 +407,40 @@ class Kernel:
                                    t.readonly, t.owner, t.itemsize, t.is_torch)
         return views
 
-    def _launch_views(self, views, stream, use_cache=True):
+    def _launch_items(self, arrays, stream):
+        """Launches with `arrays` (name -> array, as the caller named them). A call whose
+        arrays are all PyTorch tensors is keyed by their names, then (shapes, strides,
+        dtypes, devices); the first call of a key gets the full checks (_views, _plan,
+        _check_addresses) and resolves the argument block; a repeat call reads each tensor's
+        address, checks its alignment and patches the block's pointers. Any other call gets
+        the full checks."""
+        names = tuple(arrays)
+        probe = self._probes.get(names)
+        if probe is None:
+            if len(self._probes) >= 64:
+                self._probes.clear()
+            probe = self._probes[names] = _Probe(names)
+        got = probe.read(arrays, _arrays.fast_tensor_types())
         key = None
-        if use_cache:
-            key = tuple((n, v.shape, v.strides, v.dtype, v.device, v.readonly) for n, v in views.items())
-            ints = self._plans.get(key)
-        else:
-            ints = None
-        if ints is None:
-            ints = self._plan(views)
-            if key is not None:
-                if len(self._plans) > 256:
-                    self._plans.clear()
-                self._plans[key] = ints
+        if got is not None:
+            key, ptrs = got
+            last_key, r = probe.last
+            if key != last_key:
+                r = probe.resolved.get(key)
+                if r:
+                    probe.last = (key, r)
+            if r:
+                buf = r.buffer()
+                if r.fill(buf[0], ptrs):  # False: a misaligned address (the full path names it)
+                    if stream is None and r.device is not None:
+                        stream = _raw_stream(r.device)
+                    status = _launch(self._handle, buf[1], stream)
+                    if status:
+                        _lib.check(status, f"launch {self.spec}")
+                    return
+        items = [(n, t) for n, t in arrays.items() if t is not None]
+        views = self._views(dict(items))
+        ints = self._plan(views)
         self._check_addresses(views)
         a = _lib.new_args()
         for name, v in views.items():
@@ -412,15 +449,25 @@ class Kernel:
             setattr(a, name, value)
         if stream is None:
             stream = self._current_stream(views)
-        _lib.check(_lib.lib.ropegen_kernel_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
+        if key is not None and key not in probe.resolved:
+            if len(probe.resolved) >= 256:
+                probe.resolved.clear()
+                probe.last = (None, None)
+            r = _Resolved.make(self, [n for n, _ in items], ints, [t for _, t in items])
+            probe.resolved[key] = r or False  # False: this layout is always checked in full
+        _lib.check(_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
+
+    def _resolved_calls(self):
+        """The argument blocks resolved so far, one per call key (False: a key whose block
+        is never patched)."""
+        return [r for p in list(self._probes.values()) for r in list(p.resolved.values())]
 
     def _current_stream(self, views):
         if self.device[0] == "cpu":
             return None
-        torch = _arrays.torch_module()
         for v in views.values():
             if v.is_torch:
-                return torch.cuda.current_stream(v.device[1]).cuda_stream
+                return _raw_stream(v.device[1])
         import sys
         cupy = sys.modules.get("cupy")
         if cupy is not None:
@@ -431,24 +478,121 @@ class Kernel:
     def launch(self, stream=None, **arrays):
         """Checks every argument against the kernel's description and launches, without
         the PyTorch operator: on `stream` (an address, torch.cuda.Stream or cupy stream),
-        else PyTorch's (or CuPy's) current stream of the arrays' device, else the default."""
-        if stream is not None and not isinstance(stream, int):
-            for attr in ("cuda_stream", "ptr", "value"):  # torch.cuda.Stream, cupy Stream, c_void_p
-                if hasattr(stream, attr):
-                    stream = getattr(stream, attr)
-                    break
-            else:
-                raise Error(f"stream {stream!r}: expected an address, a torch.cuda.Stream or a CuPy stream", None, 1)
-        self._launch_views(self._views(arrays), stream)
+        else PyTorch's (or CuPy's) current stream of the arrays' device, else the default.
+        A repeat call with tensors of the same shapes, strides, dtypes and devices reuses
+        the checked argument block and only sets the addresses."""
+        self._launch_items(arrays, _stream_address(stream))
 
     def __call__(self, stream=None, **arrays):
         """k(q=..., k=..., v=..., k_cache=..., v_cache=..., positions=..., slot_mapping=...,
         cos=..., sin=... | cos_sin_cache=...). Under torch.compile the call is the custom
         operator ropegen::launch_*; eagerly it launches directly (the same checks)."""
-        hook = _registry.hook()  # the operator layer (ropegen._torch), None without PyTorch
-        if stream is None and self.op is not None and hook.is_compiling():
-            return hook.call(self, arrays)
-        return self.launch(stream=stream, **arrays)
+        if stream is None:
+            if self.op is not None and _registry._hook.is_compiling():
+                return _registry._hook.call(self, arrays)
+            self._launch_items(arrays, None)
+        else:
+            self._launch_items(arrays, _stream_address(stream))
+
+
+def _stream_address(stream):
+    """None, or the address of `stream`: an int, torch.cuda.Stream, CuPy stream or c_void_p."""
+    if stream is None or isinstance(stream, int):
+        return stream
+    for attr in ("cuda_stream", "ptr", "value"):  # torch.cuda.Stream, cupy Stream, c_void_p
+        if hasattr(stream, attr):
+            return getattr(stream, attr)
+    raise Error(f"stream {stream!r}: expected an address, a torch.cuda.Stream or a CuPy stream", None, 1)
+
+
+_launch = _lib.lib.ropegen_kernel_launch
+
+
+_current_raw_stream = None  # torch._C._cuda_getCurrentRawStream once PyTorch is seen
+
+
+def _raw_stream(index):
+    """PyTorch's current stream on GPU `index`, as an address (CUDA or HIP)."""
+    global _current_raw_stream
+    get = _current_raw_stream
+    if get is None:
+        torch = _arrays.torch_module()
+        get = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+        if get is None:  # an older PyTorch: through the Stream object
+            return torch.cuda.current_stream(index).cuda_stream
+        _current_raw_stream = get
+    return get(index if index is not None else _arrays.torch_module().cuda.current_device())
+
+
+class _Probe:
+    """The calls of one kernel made with one sequence of argument names: `read(arrays,
+    types)`, generated for the names, gives the call's key (each tensor's shape, strides,
+    dtype and device) and addresses, or None when an array is not a tensor of `types`;
+    `resolved` maps keys to their _Resolved (False: never patched), `last` is the most
+    recent (key, _Resolved), compared before the map is hashed."""
+    __slots__ = ("read", "resolved", "last")
+
+    def __init__(self, names):
+        ts = [f"t{i}" for i in range(len(names))]
+        body = "".join(f"    {t} = d[{n!r}]\n" for t, n in zip(ts, names))
+        test = " and ".join(f"type({t}) in fast" for t in ts) or "True"
+        key = "".join(f"{t}.shape, {t}.stride(), {t}.dtype, {t}.device, " for t in ts)
+        ptrs = ", ".join(f"{t}.data_ptr()" for t in ts)
+        src = (f"def read(d, fast):\n{body}    if {test}:\n        return ({key}), [{ptrs}]\n    return None\n")
+        ns = {}
+        exec(compile(src, "<ropegen call key>", "exec"), ns)
+        self.read, self.resolved, self.last = ns["read"], {}, (None, None)
+
+
+class _Resolved:
+    """The argument block of one call key, resolved by the full checks: the block's bytes
+    with every integer field set and the pointers zero, and `fill(words, ptrs)`, generated
+    for the key, which checks each address's alignment and writes it into its 8-byte word
+    (cos_sin_cache gives two: cos, and sin half a row further). Each thread patches its
+    own copy of the block."""
+    __slots__ = ("template", "fill", "device", "_local")
+
+    @staticmethod
+    def make(kernel, names, ints, tensors):
+        """None when the layout does not allow word patching (a block size or pointer offset
+        that is not a multiple of 8)."""
+        a = _lib.new_args()
+        for name, value in ints.items():
+            setattr(a, name, value)
+        template = bytes(a)
+        if len(template) % 8:
+            return None
+        checks, stores = [], []
+        for i, name in enumerate(names):
+            if name == "cos_sin_cache":
+                parts = (("cos", 0), ("sin", kernel._half_rot * tensors[i].element_size()))
+            else:
+                parts = ((kernel._aliases.get(name, name), 0),)
+            for field, add in parts:
+                offset = getattr(_lib.KernelArgs, field).offset
+                if offset % 8:
+                    return None
+                value = f"p[{i}] + {add}" if add else f"p[{i}]"
+                checks.append(f"(({value}) & {kernel.arguments[field]['align'] - 1})")
+                stores.append(f"    w[{offset // 8}] = {value}")
+        src = (f"def fill(w, p):\n    if {' | '.join(checks) or '0'}:\n        return False\n"
+               + "\n".join(stores) + ("\n" if stores else "") + "    return True\n")
+        ns = {}
+        exec(compile(src, f"<ropegen fill {kernel.spec}>", "exec"), ns)
+        r = _Resolved()
+        r.template, r.fill, r._local = template, ns["fill"], threading.local()
+        r.device = None
+        if kernel.device[0] != "cpu":
+            r.device = next(t.get_device() for t in tensors)
+        return r
+
+    def buffer(self):
+        """This thread's copy of the block: (its 8-byte words, the ctypes array to pass)."""
+        b = getattr(self._local, "b", None)
+        if b is None:
+            raw = bytearray(self.template)
+            b = self._local.b = (memoryview(raw).cast("q"), (ctypes.c_char * len(raw)).from_buffer(raw))
+        return b
 
 
 def _default_kernel(spec, device):

@@ -48,6 +48,24 @@ def load_library():
                       f"pip (it bundles the library) or set ROPEGEN_LIB_DIR to the CMake build directory")
 
 
+CLI_NAME = "ropegen"
+
+
+def find_cli():
+    """The `ropegen` command-line executable: the one beside the library this package
+    loads (the CMake build directory holds both; pip bundles both in the package)."""
+    tried = []
+    for lib in _candidates():
+        if os.path.exists(lib):
+            path = os.path.join(os.path.dirname(os.path.abspath(lib)), CLI_NAME)
+            if os.path.isfile(path) and os.access(path, os.X_OK):
+                return path
+            tried.append(path)
+    raise FileNotFoundError(f"the {CLI_NAME} executable was not found beside {LIB_NAME} (tried "
+                            f"{', '.join(tried) or 'no library found: ' + ', '.join(_candidates())}); install the "
+                            f"package with pip (it bundles both) or set ROPEGEN_LIB_DIR to the CMake build directory")
+
+
 class _Field(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("offset", ctypes.c_size_t), ("size", ctypes.c_size_t),
                 ("kind", ctypes.c_int)]

@@ -1,20 +1,24 @@
 """PyTorch operators: one per set of arguments a kernel writes, so each declares exactly
 the mutations it makes (torch.compile functionalizes them; CUDA graphs capture the launch).
 
-  torch >= 2.4: torch.library.custom_op + register_fake
-  older:        torch.library.Library("ropegen", "DEF") with a schema of mutable alias
-                annotations (Tensor(a!)?), implementations for CPU, CUDA and Meta
-  neither:      no operator; calls launch eagerly
-
 ropegen::launch__q__k_cache__v_cache(str spec, Tensor? positions, ..., Tensor(a!)? q, ...)
 takes the kernel's canonical spec and the tensors by their field names in the argument
 block. The tensor parameters are the pointer fields of the library's layout table
 (ropegen_kernel_args_layout, header order), so every kernel has an operator and a pointer
 field added to kernel_args.h is a parameter with no change here.
 
+Each operator is defined with torch.library.Library and given one Python implementation
+for the CPU and one for the CUDA dispatch key (ROCm PyTorch's GPUs use it too), and a fake
+implementation for tracing: register_fake (PyTorch 2.4+), impl_abstract (2.2, 2.3), else a
+Meta implementation. That is the dispatcher's shortest path to Python: torch.library.custom_op
+adds Python layers (autograd, in-place version bumps) around the same function on every
+call, which costs more than the launch (python/bench_overhead.py measures both). Nothing
+here has a gradient: no argument of a ropegen kernel is differentiable through it.
+
 Importing this module sets the operator hook of ropegen._registry; it never touches
 another module's globals."""
 import threading
+import weakref
 
 import torch
 
@@ -25,31 +29,53 @@ from ._lib import Error, library
 # parameters, from the library's own table.
 OP_ARGS = library().pointer_fields
 
-HAS_CUSTOM_OP = hasattr(torch.library, "custom_op") and hasattr(torch.library, "register_fake")
 HAS_LIBRARY = hasattr(torch.library, "Library")
 _ops = {}  # mutated names -> callable operator
 _lock = threading.Lock()
 _library = None
+_kernels = {}  # (spec, device kind, index) -> weak reference to the kernel the operator launches
+
+
+def _kernel(spec, kind, index):
+    ref = _kernels.get((spec, kind, index))
+    k = ref() if ref is not None else None
+    if k is None:
+        k = _registry.kernel_for(spec, (kind, index))
+        if len(_kernels) >= 1024:
+            _kernels.clear()
+        _kernels[(spec, kind, index)] = weakref.ref(k)
+    return k
+
+
+def _run_cpu(spec, tensors):
+    if not tensors:
+        raise Error("ropegen operator called without tensors", "ROPEGEN_ERROR_LAUNCH", 1)
+    _kernel(spec, "cpu", None)._launch_items(tensors, None)
+
+
+def _run_cuda(spec, tensors):
+    """The CUDA dispatch key runs when any tensor is on a GPU: the kernel of the first GPU
+    tensor's device (the launch checks name any tensor elsewhere)."""
+    index = -1
+    for t in tensors.values():
+        index = t.get_device()
+        if index >= 0:
+            break
+    if index < 0:
+        raise Error("ropegen operator: no tensor on a GPU", "ROPEGEN_ERROR_LAUNCH", 1)
+    _kernel(spec, "cuda", index)._launch_items(tensors, None)
 
 
 def _device_of(tensors):
-    for t in tensors.values():
-        if t is not None:
-            d = t.device
-            return ("cpu", None) if d.type == "cpu" else (d.type, d.index)
-    raise Error("ropegen operator called without tensors", "ROPEGEN_ERROR_LAUNCH", 1)
-
-
-def _run(spec, tensors):
-    tensors = {n: t for n, t in tensors.items() if t is not None}
-    k = _registry.kernel_for(spec, _device_of(tensors))
-    k.launch(**tensors)
+    d = next(iter(tensors.values())).device
+    return ("cpu", None) if d.type == "cpu" else (d.type, d.index)
 
 
 def _fake(spec, tensors):
     """Shape, dtype and stride checks on fake tensors (no addresses): errors surface while
     tracing, as they would eagerly."""
-    tensors = {n: t for n, t in tensors.items() if t is not None}
+    if not tensors:
+        raise Error("ropegen operator called without tensors", "ROPEGEN_ERROR_LAUNCH", 1)
     dev = _device_of(tensors)
     k = _registry.lookup(spec, dev)
     if k is not None:
@@ -60,41 +86,45 @@ def _op_name(mutated):
     return "launch" + "".join("__" + n for n in mutated) if mutated else "launch__none"
 
 
-def _make_custom_op(name, mutated):
-    T = "Optional[torch.Tensor]"
-    params = ", ".join(f"{n}: {T} = None" for n in OP_ARGS)
-    src = (f"def impl(spec: str, {params}) -> None:\n"
-           f"    run(spec, dict({', '.join(f'{n}={n}' for n in OP_ARGS)}))\n")
-    ns = {"Optional": __import__("typing").Optional, "torch": torch, "__name__": __name__}
-    exec(src, dict(ns, run=_run), ns)
-    fns = {}
-    exec(src, dict(ns, run=_fake), fns)
-    op = torch.library.custom_op(f"ropegen::{name}", mutates_args=tuple(mutated))(ns["impl"])
-    op.register_fake(fns["impl"])
-    return getattr(torch.ops.ropegen, name)
+def _implementation(run):
+    """impl(spec, positions=None, ..., k_norm_weight=None): the operator's parameters by
+    position or name; calls run(spec, {field: tensor}) with the tensors given."""
+    src = (f"def impl(spec, {', '.join(f'{n}=None' for n in OP_ARGS)}):\n    t = {{}}\n"
+           + "".join(f"    if {n} is not None:\n        t['{n}'] = {n}\n" for n in OP_ARGS)
+           + "    run(spec, t)\n")
+    ns = {"run": run}
+    exec(compile(src, "<ropegen operator>", "exec"), ns)
+    return ns["impl"]
 
 
-def _make_library_op(name, mutated):
+def _register_fake(name, fn):
+    """The fake implementation torch.compile traces with; False on a PyTorch without one."""
+    qualname = f"ropegen::{name}"
+    if hasattr(torch.library, "register_fake"):
+        torch.library.register_fake(qualname, fn, lib=_library)
+    elif hasattr(torch.library, "impl_abstract"):
+        torch.library.impl_abstract(qualname, fn, lib=_library)
+    else:
+        return False
+    return True
+
+
+def _make_op(name, mutated):
     global _library
     if _library is None:
         _library = torch.library.Library("ropegen", "DEF")
     letters = iter("abcdefghijklmnopqrstuvwxyz")  # one alias set per mutated tensor
     args = ", ".join(f"Tensor({next(letters)}!)? {n}=None" if n in mutated else f"Tensor? {n}=None" for n in OP_ARGS)
     _library.define(f"{name}(str spec, {args}) -> ()")
-
-    def impl(spec, *tensors):
-        _run(spec, dict(zip(OP_ARGS, tensors)))
-
-    def meta(spec, *tensors):
-        _fake(spec, dict(zip(OP_ARGS, tensors)))
-
-    _library.impl(name, impl, "CPU")
-    _library.impl(name, impl, "CUDA")
-    try:
-        _library.impl(name, meta, "Meta")
-        _library.impl(name, meta, "AutogradMeta")  # 1.13 has no autograd fallthrough for Meta
-    except Exception:  # a torch without Python Meta kernels: eager CPU/CUDA only
-        pass
+    _library.impl(name, _implementation(_run_cpu), "CPU")
+    _library.impl(name, _implementation(_run_cuda), "CUDA")
+    fake = _implementation(_fake)
+    if not _register_fake(name, fake):
+        try:
+            _library.impl(name, fake, "Meta")
+            _library.impl(name, fake, "AutogradMeta")  # 1.13 has no autograd fallthrough for Meta
+        except Exception:  # a torch without Python Meta kernels: eager CPU/CUDA only
+            pass
     return getattr(torch.ops.ropegen, name)
 
 
@@ -103,13 +133,9 @@ def operator(mutated):
     with _lock:
         op = _ops.get(mutated)
         if op is None:
-            name = _op_name(mutated)
-            if HAS_CUSTOM_OP:
-                op = _make_custom_op(name, mutated)
-            elif HAS_LIBRARY:
-                op = _make_library_op(name, mutated)
-            else:
+            if not HAS_LIBRARY:
                 return None
+            op = _make_op(_op_name(mutated), mutated)
             _ops[mutated] = op
         return op
 

@@ -476,6 +476,269 @@ class Layout(unittest.TestCase):
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")
 @unittest.skipIf(torch is None, NO_TORCH)
+class ResolvedCalls(unittest.TestCase):
+    """A repeat call with tensors of a resolved key (names, shapes, strides, dtypes,
+    devices) only patches the addresses; a call that differs in any of them gets the full
+    checks and the same errors as a first call."""
+
+    SPEC = "head_dim=64 q_heads=4 kv_heads=2 dtype=f32 cache=paged(block=16)"
+
+    def inputs(self, seed=0, T=5):
+        g = torch.Generator().manual_seed(seed)
+        qkv = torch.randn(T, 8 * 64 + 4, generator=g)  # packed rows with a gap: strided views
+        return dict(q=qkv[:, :256], k=qkv[:, 256:384], v=qkv[:, 384:512], k_cache=torch.zeros(4, 16, 2, 64),
+                    v_cache=torch.zeros(4, 16, 2, 64), positions=torch.randint(0, 32, (T,), generator=g,
+                                                                                  dtype=torch.int32),
+                    slot_mapping=torch.randperm(64, generator=g)[:T].to(torch.int32),
+                    cos_sin_cache=torch.randn(32, 64, generator=g))
+
+    def fresh_result(self, a):
+        """The same launch by a kernel of a new context: nothing resolved, full checks."""
+        b = {n: t.clone() for n, t in a.items()}
+        ropegen.Context("host").kernel(self.SPEC)(**b)
+        return b
+
+    def test_repeat_calls_write_their_own_tensors(self):
+        k = ropegen.Context("host").kernel(self.SPEC)
+        for seed in range(4):  # one key: the first call resolves it, the others patch addresses
+            a = self.inputs(seed)
+            want = self.fresh_result(a)
+            k(**a)
+            for n in a:
+                self.assertTrue(families.same_bytes(a[n], want[n]), f"call {seed}: {n}")
+        self.assertEqual(len(k._resolved_calls()), 1)
+        self.assertTrue(k._resolved_calls()[0], "the key was resolved")
+
+    def test_fast_repeat_then_wrong_stride(self):
+        k = ropegen.Context("host").kernel(self.SPEC)
+        a = self.inputs()
+        k(**a)
+        k(**a)  # the resolved key
+        wide = torch.randn(5, 8 * 64 + 2)  # row stride 514: not a multiple of the vector width
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(**dict(a, q=wide[:, :256]))
+        self.assertEqual(e.exception.argument, "q")
+        self.assertIn("row stride 514 (q_stride) must be a multiple of 4", str(e.exception))
+        with self.assertRaises(ropegen.ArgumentError) as e:  # inner dimensions strided
+            k(**dict(a, q=torch.randn(5, 4, 128)[:, :, ::2]))
+        self.assertIn("inner dimensions must be contiguous", str(e.exception))
+        k(**a)  # the resolved key still launches
+
+    def test_every_part_of_the_key_is_checked_again(self):
+        k = ropegen.Context("host").kernel(self.SPEC)
+        a = self.inputs()
+        k(**a)
+        cases = (("q", dict(q=a["q"].double()), r"has dtype f64, expected f32"),
+                 ("q", dict(q=torch.randn(5, 3, 64)), r"has shape \[5, 3, 64\]"),
+                 ("k", dict(k=torch.randn(4, 2, 64)), r"4 tokens, but q has 5"),
+                 ("positions", dict(positions=a["positions"].long()), r"dtype i64, expected i32"),
+                 ("k_cache", dict(k_cache=torch.zeros(8, 16, 2, 64)[::2]), r"all dimensions must be contiguous"),
+                 ("v", dict(v=torch.empty(5, 2, 64, device="meta")), r"is in meta memory"),
+                 ("cos_sin_cache", dict(cos_sin_cache=torch.randn(32, 32)), r"expected \[max_position, 64\]"))
+        for name, change, pattern in cases:
+            with self.subTest(name, pattern=pattern):
+                with self.assertRaises(ropegen.ArgumentError) as e:
+                    k(**dict(a, **change))
+                self.assertEqual(e.exception.argument, name)
+                self.assertRegex(str(e.exception), pattern)
+        with self.assertRaises(ropegen.ArgumentError) as e:  # a name the key does not hold
+            k(**dict(a, qq=a["q"]))
+        self.assertIn("unknown argument", str(e.exception))
+        missing = dict(a)
+        del missing["slot_mapping"]
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(**missing)
+        self.assertIn("missing", str(e.exception))
+
+    def test_misaligned_address_with_a_resolved_key(self):
+        """Same shapes, strides and dtypes as the resolved key, but q starts one element off
+        the vector boundary: the alignment is checked on every call."""
+        k = ropegen.Context("host").kernel(self.SPEC)
+        a = self.inputs()
+        k(**a)
+        buf = torch.randn(5 * (8 * 64 + 4) + 1)
+        q = buf[1:].view(5, 8 * 64 + 4)[:, :256]
+        self.assertEqual((q.shape, q.stride()), (a["q"].shape, a["q"].stride()))
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(**dict(a, q=q))
+        self.assertIn("not aligned to 16 bytes", str(e.exception))
+        tab = torch.randn(32 * 64 + 1)[1:].view(32, 64)  # sin is half a row further: both checked
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(**dict(a, cos_sin_cache=tab))
+        self.assertIn("'cos", str(e.exception))
+
+    def test_operator_repeat_calls_and_errors(self):
+        k = ropegen.kernel(self.SPEC, device="cpu")
+        if k.op is None:
+            self.skipTest("this PyTorch has no torch.library")
+        for seed in range(3):
+            a = self.inputs(seed)
+            want = self.fresh_result(a)
+            tab = a.pop("cos_sin_cache")
+            k.op(k.spec, cos=tab[:, :32], sin=tab[:, 32:], **a)
+            for n in a:
+                self.assertTrue(families.same_bytes(a[n], want[n]), f"call {seed}: {n}")
+        wide = torch.randn(5, 8 * 64 + 2)
+        with self.assertRaises(RuntimeError) as e:
+            k.op(k.spec, cos=tab[:, :32], sin=tab[:, 32:], **dict(a, q=wide[:, :256]))
+        self.assertIn("argument 'q': row stride 514 (q_stride) must be a multiple of 4", str(e.exception))
+
+    def test_threads_share_a_resolved_key(self):
+        """Threads launching one kernel with one key each patch their own copy of the block
+        (the host launch runs outside the GIL)."""
+        import threading
+        k = ropegen.Context("host").kernel(self.SPEC)
+        work = [self.inputs(seed) for seed in range(4)]
+        wants = [self.fresh_result(a) for a in work]
+        k(**self.inputs(9))  # resolved before the threads start
+        bad = []
+
+        def loop(i):
+            for _ in range(200):
+                a = {n: t.clone() for n, t in work[i].items()}
+                k(**a)
+                if not all(families.same_bytes(a[n], wants[i][n]) for n in a):
+                    bad.append(i)
+
+        threads = [threading.Thread(target=loop, args=(i,)) for i in range(4)]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            sys.setswitchinterval(interval)
+        self.assertEqual(bad, [])
+
+    def test_numpy_arrays_take_the_full_path(self):
+        k = ropegen.Context("host").kernel(self.SPEC)
+        a = {n: t.numpy() for n, t in self.inputs().items()}
+        k(**a)
+        k(**a)
+        self.assertEqual(k._resolved_calls(), [])
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+class Devices(unittest.TestCase):
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_rocm_pytorch_devices_use_the_hip_runtime(self):
+        """ROCm PyTorch names its GPUs cuda and sets torch.version.hip: those devices get the
+        C API's hip runtime (no AMD GPU here: the parse only)."""
+        saved = torch.version.hip
+        try:
+            torch.version.hip = "6.2.41133"
+            self.assertEqual(ropegen.parse_device("cuda:1"), ("hip", 1))
+            self.assertEqual(ropegen.parse_device(0), ("hip", 0))
+            self.assertEqual(ropegen.parse_device(torch.device("cuda", 2)), ("hip", 2))
+            self.assertEqual(ropegen.parse_device("cuda")[0], "hip")
+            self.assertEqual(ropegen.parse_device("cpu"), ("host", -1))
+            torch.version.hip = None
+            self.assertEqual(ropegen.parse_device("cuda:1"), ("cuda", 1))
+            self.assertEqual(ropegen.parse_device(torch.device("cuda", 0)), ("cuda", 0))
+        finally:
+            torch.version.hip = saved
+
+    def test_without_torch_a_gpu_is_cuda(self):
+        import subprocess
+        code = ("import sys; sys.modules['torch'] = None; import ropegen; "
+                "print(ropegen.parse_device('cuda:3'), ropegen.parse_device(1))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.strip(), "('cuda', 3) ('cuda', 1)")
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+class StridedPositions(unittest.TestCase):
+    """positions = mrope: [3, tokens] rows positions_stride apart, so a [3, T] view of a
+    wider [3, Tmax] buffer is accepted (the ABI's stride for that argument)."""
+
+    SPEC = "op=rope head_dim=64 q_heads=2 kv_heads=1 dtype=f32 positions=mrope(sections=[8,12,12])"
+
+    def test_view_of_a_wider_buffer(self):
+        k = ropegen.kernel(self.SPEC, device="cpu")
+        rng = np.random.default_rng(4)
+        T, TMAX = 5, 11
+        q, kk = rng.random((T, 2, 64), dtype=np.float32), rng.random((T, 1, 64), dtype=np.float32)
+        angles = np.arange(16, dtype=np.float32)[:, None] * np.linspace(0.05, 1, 32, dtype=np.float32)[None, :]
+        table = np.concatenate([np.cos(angles), np.sin(angles)], axis=1)
+        wide = rng.integers(0, 16, (3, TMAX)).astype(np.int32)
+        view = wide[:, :T]
+        self.assertFalse(view.flags.c_contiguous)
+        want_q, want_k = q.copy(), kk.copy()
+        k(q=want_q, k=want_k, positions=np.ascontiguousarray(view), cos_sin_cache=table)
+        k(q=q, k=kk, positions=view, cos_sin_cache=table)
+        self.assertTrue(np.array_equal(q, want_q) and np.array_equal(kk, want_k))
+        self.assertFalse(np.array_equal(q, rng.random((T, 2, 64), dtype=np.float32)))
+        if torch is not None:
+            tq, tk = torch.from_numpy(rng.random((T, 2, 64), dtype=np.float32)), None
+            tk = torch.from_numpy(rng.random((T, 1, 64), dtype=np.float32))
+            wq, wk = tq.clone(), tk.clone()
+            tw = torch.from_numpy(wide)
+            k(q=wq, k=wk, positions=tw[:, :T].contiguous(), cos_sin_cache=torch.from_numpy(table))
+            for _ in range(2):  # first call and the resolved repeat
+                a, b = tq.clone(), tk.clone()
+                k(q=a, k=b, positions=tw[:, :T], cos_sin_cache=torch.from_numpy(table))
+                self.assertTrue(torch.equal(a, wq) and torch.equal(b, wk))
+
+    def test_rows_closer_than_a_row_are_refused(self):
+        k = ropegen.kernel(self.SPEC, device="cpu")
+        q, table = np.ones((5, 2, 64), np.float32), np.ones((16, 64), np.float32)
+        rows = np.lib.stride_tricks.as_strided(np.zeros(8, np.int32), (3, 5), (0, 4))  # one row, broadcast
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(q=q, positions=rows, cos_sin_cache=table)
+        self.assertIn("row stride 0 (positions_stride) is below the minimum 5 elements (one row)", str(e.exception))
+        with self.assertRaises(ropegen.ArgumentError) as e:  # the tokens must be contiguous within a row
+            k(q=q, positions=np.zeros((3, 10), np.int32)[:, ::2], cos_sin_cache=table)
+        self.assertIn("inner dimensions must be contiguous", str(e.exception))
+
+    def test_single_positions_stay_contiguous(self):
+        """One position per token has no stride in the ABI: a strided view is refused."""
+        k = ropegen.kernel("op=rope head_dim=64 q_heads=2 kv_heads=1 dtype=f32", device="cpu")
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            k(q=np.ones((5, 2, 64), np.float32), positions=np.zeros(10, np.int32)[::2],
+              cos_sin_cache=np.ones((16, 64), np.float32))
+        self.assertIn("all dimensions must be contiguous", str(e.exception))
+
+
+class CommandLine(unittest.TestCase):
+    """`python -m ropegen` (and the `ropegen` script pip installs) runs the ropegen
+    executable beside the library the package loads."""
+
+    def run_module(self, *args, env=None):
+        import subprocess
+        return subprocess.run([sys.executable, "-m", "ropegen", *args], capture_output=True, text=True,
+                              env=env or os.environ)
+
+    def test_version_and_emit(self):
+        try:
+            cli = _lib.find_cli()
+        except FileNotFoundError as e:
+            self.skipTest(str(e))
+        out = self.run_module("--version")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.strip(), f"ropegen {ropegen.__version__}")
+        self.assertEqual(os.path.dirname(cli), os.path.dirname(os.path.abspath(ropegen.library_path)))
+        out = self.run_module("op=rope head_dim=32 q_heads=2 kv_heads=1", "--arch", "host", "--emit")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("ropegen_rope_", out.stdout)
+        out = self.run_module("--no-such-flag")
+        self.assertEqual(out.returncode, 2, out.stdout + out.stderr)  # the command's own exit status
+
+    def test_missing_executable_is_an_error(self):
+        import shutil
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(ropegen.library_path, d)  # a library with no command beside it
+            env = dict(os.environ, ROPEGEN_LIB=os.path.join(d, "libropegen_c.so"))
+            out = self.run_module("--version", env=env)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("the ropegen executable was not found beside libropegen_c.so", out.stderr)
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+@unittest.skipIf(torch is None, NO_TORCH)
 class TorchOperator(unittest.TestCase):
     def test_operator_registered_with_mutations(self):
         k = ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=f32", device="cpu")
