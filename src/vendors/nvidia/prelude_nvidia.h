@@ -55,9 +55,5 @@ RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast
 RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 RG_DEVICE float rg_rintf(float x) { return rintf(x); }  // to nearest, ties to even
-// Exchange within a warp: lane ^ m's value. The lanes that take part are those still
-// running (a token's lanes run or leave together, and partners are of one token).
-#define RG_HAS_SHUFFLE 1
-RG_DEVICE float rg_shuffle_xor(float v, int m) { return __shfl_xor_sync(__activemask(), v, m); }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
