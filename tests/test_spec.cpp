@@ -243,6 +243,10 @@ TEST_CASE("spec: quantized cache_dtype values, their parameters and their rules"
   CHECK_THROWS_WITH(parse_spec_line("op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 cache_dtype=nvfp4"),
                     Contains("not available for op = mla_rope_append yet"));
   CHECK_THROWS_WITH(parse_spec_line("q_dtype=int8 outputs=separate"), Contains("only fp8 formats"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4(v_scales=swizzled)"), Contains("needs cache = paged(order = hnd)"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4(v_scales=tiled)"), Contains("valid values: linear, swizzled"));
+  CHECK(parse_spec_line("cache_dtype=nvfp4(v_scales=swizzled) cache=paged(block=16,order=hnd)").spec.canonical().find(
+            "cache_dtype=nvfp4(recipe=exact,v_scales=swizzled)") != std::string::npos);
   CHECK_THROWS_WITH(parse_spec_line("q_scales=per_token_head"), Contains("q_scales = per_token_head needs an fp8 q_dtype"));
   CHECK_THROWS_WITH(parse_spec_line("q_scales=per_head q_dtype=fp8_e4m3 outputs=separate"), Contains("q_scales = per_head"));
   CHECK(parse_spec_line("q_scales=per_token_head q_dtype=fp8_e4m3 outputs=separate").spec.canonical().find(

@@ -67,6 +67,9 @@ struct CacheCodec {
   MxRound scale_round = MxRound::Rceil;   ///< mxfp4
   double floor = 1e-6;                    ///< per_token_head: smallest scale
   double qmax = 0;                        ///< fp8 with per_token_head: the divisor; 0: the format's largest value
+  /// nvfp4: the v cache's scales linear, or swizzled in groups of 4 tokens inside each (page,
+  /// head) tile (the layout trtllm-gen's attention reads; paged hnd, block % 4 == 0).
+  bool v_swizzled = false;
 };
 /// RMSNorm of each q and k head before the rotation (Qwen3, Gemma 3): none or rms(eps,
 /// gemma) with weights q_norm_weight and k_norm_weight (gemma: x * (1 + w)).

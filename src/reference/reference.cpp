@@ -198,19 +198,22 @@ void RowWriter::rounded(int dst_buf, long long di, double v, double b, float sca
 /// A quantized row: exact rows get their codes and scales bit for bit; the others are
 /// checked after the launch against their values and bounds (QuantRow).
 void RowWriter::quant_row(int dst_buf, long long dst_off, long long scale_row, const std::vector<double>& value,
-                          const std::vector<double>& bound, bool exact, float gs) {
+                          const std::vector<double>& bound, bool exact, float gs, long long scale_at, int scale_step) {
   const QuantFormat& f = dst_buf == p.q_out.buffer ? p.q_quant : p.quant;
   const int sb = p.buffer_scales[static_cast<size_t>(dst_buf)];
   const long long n = static_cast<long long>(value.size());
   // A row's scales: n / group of them, at its scale row (a cache's: the row's slot and head).
   const long long data_off = dst_off * f.bits / 8;
-  const long long scale_off = (scale_row >= 0 ? scale_row : dst_off / n) * (n / f.group) * f.scale_bytes;
+  const long long scale_off =
+      scale_at >= 0 ? scale_at : (scale_row >= 0 ? scale_row : dst_off / n) * (n / f.group) * f.scale_bytes;
+  const long long step = static_cast<long long>(scale_step) * f.scale_bytes;  // bytes between a row's scales
   Expected& d = out[dst_buf];
   Expected& sc = out[sb];
   if (!exact) {
     for (long long i = 0; i < n * f.bits / 8; ++i) d.exact[data_off + i] = 0;
-    for (long long i = 0; i < n / f.group * f.scale_bytes; ++i) sc.exact[scale_off + i] = 0;
-    d.quant_rows.push_back({&f, data_off, sb, scale_off, value, bound, gs});
+    for (long long g = 0; g < n / f.group; ++g)
+      for (int b = 0; b < f.scale_bytes; ++b) sc.exact[scale_off + g * step + b] = 0;
+    d.quant_rows.push_back({&f, data_off, sb, scale_off, scale_step, value, bound, gs});
     return;
   }
   for (long long g = 0; g < n / f.group; ++g) {
@@ -218,7 +221,7 @@ void RowWriter::quant_row(int dst_buf, long long dst_off, long long scale_row, c
     for (int i = 0; i < f.group; ++i) x[i] = static_cast<float>(value[static_cast<size_t>(g * f.group + i)]);
     const QuantGroup q = quantize_group(f, x.data(), f.group, gs);
     for (int b = 0; b < f.scale_bytes; ++b)
-      sc.bits[static_cast<size_t>(scale_off + g * f.scale_bytes + b)] = static_cast<unsigned char>(q.scale_bits >> (8 * b));
+      sc.bits[static_cast<size_t>(scale_off + g * step + b)] = static_cast<unsigned char>(q.scale_bits >> (8 * b));
     for (int i = 0; i < f.group; ++i) {
       const long long bit = (g * f.group + i) * f.bits;  // element 2i in the low nibble
       unsigned char& byte = d.bits[static_cast<size_t>(data_off + bit / 8)];
@@ -228,12 +231,13 @@ void RowWriter::quant_row(int dst_buf, long long dst_off, long long scale_row, c
   }
 }
 
-void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len) {
+void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len,
+                         long long scale_at, int scale_step) {
   const Elem el = elem(dst_buf);
   if (quant(dst_buf)) {
     std::vector<double> v(static_cast<size_t>(len ? len : p.spec.head_dim)), b(v.size(), 0.0);
     for (size_t e = 0; e < v.size(); ++e) v[e] = decode(p.spec.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
-    quant_row(dst_buf, dst_off, -1, v, b, true, scale);
+    quant_row(dst_buf, dst_off, -1, v, b, true, scale, scale_at, scale_step);
     return;
   }
   for (int e = 0; e < (len ? len : p.spec.head_dim); ++e) {

@@ -64,6 +64,7 @@ struct QuantRow {
   long long data_off = 0;   ///< byte offset of the row's codes
   int scale_buf = -1;       ///< the buffer of its scales
   long long scale_off = 0;  ///< byte offset of its first scale
+  int scale_step = 1;       ///< scales apart (4: nvfp4's swizzled v scales)
   std::vector<double> value, bound;  ///< per element: the real value and the allowed distance
   float gs = 1;             ///< nvfp4: the global scale
 };
@@ -91,7 +92,10 @@ class RowWriter {
  public:
   RowWriter(const Problem& problem, std::vector<Expected>& out, int bytes) : p(problem), out(out), bytes(bytes) {}
   /// Copies a row of `len` elements (0: head_dim); into an fp8 buffer as encode(x / scale).
-  void copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len = 0);
+  /// A quantized destination: its scales at byte `scale_at` (-1: the row's linear place),
+  /// `scale_step` scales apart.
+  void copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len = 0,
+                long long scale_at = -1, int scale_step = 1);
   /// Rotates a head row of token `token` (its positions and sequence length from the
   /// problem). `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`:
   /// fp8 stores; `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row:
@@ -118,7 +122,7 @@ class RowWriter {
   }
   /// A row for a quantized cache: `value` exact where `bound` is 0 and `exact` says so.
   void quant_row(int dst_buf, long long dst_off, long long scale_row, const std::vector<double>& value,
-                 const std::vector<double>& bound, bool exact, float gs);
+                 const std::vector<double>& bound, bool exact, float gs, long long scale_at = -1, int scale_step = 1);
   void exact_fp8(int dst_buf, long long di, double x, float scale);
   void rounded(int dst_buf, long long di, double v, double b, float scale);
 

@@ -660,7 +660,7 @@ const RealRange kQmax{0, 1e6, true};
 /// The parameters a cache_dtype value takes.
 std::vector<std::string> codec_params(StoreType t) {
   if (t == StoreType::Int8 || t == StoreType::Int4) return {"round", "floor"};
-  if (t == StoreType::Nvfp4) return {"recipe"};
+  if (t == StoreType::Nvfp4) return {"recipe", "v_scales"};
   if (t == StoreType::Mxfp4) return {"scale_round"};
   if (is_fp8(t)) return {"qmax", "floor"};
   return {};
@@ -684,6 +684,12 @@ void lower_cache_dtype(const SpecField& f, const dsl::Value& v, KernelSpec& s) {
       else if (a.name == "floor") c.floor = real(a.value, "floor", kScaleFloor);
       else if (a.name == "qmax") c.qmax = real(a.value, "qmax", kQmax);
       else if (a.name == "recipe") c.recipe = pick<Nvfp4Recipe>(a.value, "recipe");
+      else if (a.name == "v_scales") {
+        const dsl::Value& w = a.value;
+        if (w.kind != dsl::Value::Kind::Ident || (w.text != "linear" && w.text != "swizzled"))
+          fail(w.loc, "invalid value " + describe_value(w) + " for v_scales; valid values: linear, swizzled");
+        c.v_swizzled = w.text == "swizzled";
+      }
       else c.scale_round = pick<MxRound>(a.value, "scale_round");
     });
   }
@@ -700,7 +706,7 @@ void text_cache_dtype(const KernelSpec& s, std::string& out) {
   if (t == StoreType::Int8 || t == StoreType::Int4)
     out += std::string("(round=") + name_of(c.round) + ",floor=" + format_double(c.floor) + ")";
   else if (t == StoreType::Nvfp4)
-    out += std::string("(recipe=") + name_of(c.recipe) + ")";
+    out += std::string("(recipe=") + name_of(c.recipe) + (c.v_swizzled ? ",v_scales=swizzled" : "") + ")";
   else if (t == StoreType::Mxfp4)
     out += std::string("(scale_round=") + name_of(c.scale_round) + ")";
   else if (is_fp8(t) && (c.qmax != 0 || c.floor != 1e-6))
@@ -730,6 +736,7 @@ int compare_cache_dtype(const KernelSpec& a, const KernelSpec& b) {
     else if (p == "floor") c = cmp(a.codec.floor, b.codec.floor);
     else if (p == "qmax") c = cmp(a.codec.qmax, b.codec.qmax);
     else if (p == "recipe") c = cmp(a.codec.recipe, b.codec.recipe);
+    else if (p == "v_scales") c = cmp(a.codec.v_swizzled, b.codec.v_swizzled);
     else c = cmp(a.codec.scale_round, b.codec.scale_round);
     if (c) return c;
   }
@@ -1045,7 +1052,7 @@ const std::vector<SpecField>& spec_fields() {
         SpecField f{"cache_dtype",
                     "auto | f32 | f16 | bf16 | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz (qmax = Q, floor = F) | "
                     "int8 (round = rne | trunc | rha, floor = F) | int4 (round = rha | rne | trunc, floor = F) | "
-                    "nvfp4 (recipe = exact) | mxfp4 (scale_round = rceil | floor | even)",
+                    "nvfp4 (recipe = exact, v_scales = linear | swizzled) | mxfp4 (scale_round = rceil | floor | even)",
                     "storage of the KV cache; auto: dtype; fp8 stores saturate(round(x / scale)) with the target's "
                     "encoding (OCP, else FNUZ; _fnuz asks for FNUZ); int8, int4 (with scales = per_token_head), "
                     "nvfp4 and mxfp4 store codes and write their scales to k_cache_scales, v_cache_scales "
@@ -1056,6 +1063,7 @@ const std::vector<SpecField>& spec_fields() {
                     {"auto", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz", "f32 dtype=f32",
                      "int8 scales=per_token_head", "int8(round=trunc) scales=per_token_head",
                      "int4 scales=per_token_head", "fp8_e4m3(qmax=224) scales=per_token_head", "nvfp4",
+                     "nvfp4(v_scales=swizzled) cache=paged(block=16,order=hnd)",
                      "mxfp4", "mxfp4(scale_round=floor)", "mxfp4(scale_round=even)"},
                     lower_cache_dtype,
                     text_cache_dtype,

@@ -230,6 +230,11 @@ void validate(const ParsedSpec& p) {
   if (s.uses_cache() && is_fp8(ct) && s.scales != Scales::PerTokenHead && (s.codec.qmax != 0 || s.codec.floor != 1e-6))
     fail(where("cache_dtype"), std::string("cache_dtype = ") + to_string(ct) +
                                    "(qmax, floor): the parameters of computed scales need scales = per_token_head");
+  if (s.uses_cache() && ct == StoreType::Nvfp4 && s.codec.v_swizzled &&
+      (s.cache.kind != CacheKind::Paged || s.cache.order != CacheOrder::Hnd || s.cache.block % 4 != 0 ||
+       s.head_dim % 64 != 0))
+    fail(where("cache_dtype,cache"), "nvfp4(v_scales = swizzled) needs cache = paged(order = hnd) with block % 4 == 0 "
+                                     "and head_dim % 64 == 0 (4-token groups inside each page and head tile)");
   if (s.uses_cache() && quantized_cache(s)) {
     const int group = cache_group(s);
     if (s.head_dim % group != 0 || (cache_bits(s) == 4 && s.head_dim % 2 != 0))

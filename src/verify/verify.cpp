@@ -93,7 +93,8 @@ static void check_quant_rows(const std::vector<reference::QuantRow>& rows,
     for (int g = 0; g < n / f.group; ++g) {
       std::uint32_t bits = 0;
       for (int b = 0; b < f.scale_bytes; ++b)
-        bits |= static_cast<std::uint32_t>(sc[static_cast<size_t>(r.scale_off + g * f.scale_bytes + b)]) << (8 * b);
+        bits |= static_cast<std::uint32_t>(sc[static_cast<size_t>(r.scale_off + g * r.scale_step * f.scale_bytes + b)])
+                << (8 * b);
       // The extreme groups the bounds allow: each element at the low and at the high end.
       std::vector<float> lo(static_cast<size_t>(f.group)), hi(lo.size());
       for (int i = 0; i < f.group; ++i) {

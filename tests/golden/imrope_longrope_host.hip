@@ -812,6 +812,8 @@ constexpr bool NORM_GEMMA = false;
 constexpr bool HEAD_STRIDES = false;
 constexpr bool SEPARATE_OUTPUTS = false;
 constexpr int NUM_TASKS = 6;
+// nvfp4: v's scales in 4-token groups inside each (page, head) tile.
+constexpr bool V_SCALES_SWIZZLED = false;
 // The head row, in order: [offset, offset + length) rotated or copied.
 constexpr int NUM_SEGMENTS = 2;
 RG_DEVICE rg_segment row_segment(int i) {
@@ -1061,7 +1063,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1065 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1067 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1093,6 +1095,7 @@ struct Task {
   float scale;   // fp8 stores; nvfp4: the global scale
   bool is_q;     // which norm weights
   unsigned char* scales;  // quantized cache: the row's scales (k/v_cache_scales)
+  int scale_step;         // scales apart (1; 4 for swizzled v scales)
 };
 
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
@@ -1131,18 +1134,18 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
       unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
       if (Q_QUANT != 0)  // the scale per (token, head) the kernel computes: q_out_scales [tokens, q_heads]
         return Task{src, out, nullptr, true, kQQuant, 1.0f, true,
-                    reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h)};
-      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true, nullptr};
+                    reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h), 1};
+      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true, nullptr, 1};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
-    return Task{src, out, nullptr, true, kElem, 1.0f, true, nullptr};
+    return Task{src, out, nullptr, true, kElem, 1.0f, true, nullptr, 1};
   }
   if (HAS_Q) h -= Q_HEADS;
   Elem* k_out = SEPARATE_OUTPUTS && a.k_out && h < KV_HEADS
                     ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
                     : nullptr;
-  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false, nullptr};  // rope: K
+  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false, nullptr, 1};  // rope: K
   // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
   // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
   const bool skip = CACHE_HND && !CACHE_PAGED
@@ -1150,7 +1153,7 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
                         : slot < 0;
   const bool is_v = h >= KV_HEADS;
   // A padding token's k_out row is still written (it is an activation, not a cache row).
-  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false, nullptr};
+  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false, nullptr, 1};
   const int kv_head = is_v ? h - KV_HEADS : h;
   const long long row = cache_row(slot, kv_head, a.max_seq);
   if (CACHE_QUANT != 0) {  // codes (CACHE_CODEC.bits each) and the row's scales (templates/quant.h)
@@ -1158,12 +1161,18 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
     unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * C.bits / 8);
     unsigned char* sc = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales) +
                         row * (HEAD_DIM / C.group) * C.scale_bytes;
-    return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], false, sc};
+    if (V_SCALES_SWIZZLED && is_v) {  // tile (page, head) of [block, S]: (t / 4) * 4S + 4s + t % 4
+      const long long in_page = slot % CACHE_BLOCK;
+      sc = static_cast<unsigned char*>(a.v_cache_scales) + (row - in_page) * (HEAD_DIM / C.group) +
+           (in_page / 4) * 4 * (HEAD_DIM / C.group) + in_page % 4;
+      return Task{src, codes, k_out, false, kCacheQuant, scales[1], false, sc, 4};
+    }
+    return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], false, sc, 1};
   }
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
   if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : (is_v ? scales[1] : scales[0]);
-  return Task{src, cache + row * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false, nullptr};
+  return Task{src, cache + row * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false, nullptr, 1};
 }
 
 // The rotation of one task's vector(s).
@@ -1243,7 +1252,7 @@ RG_DEVICE void store_quant(const rg_codec C, const Task& task, const Vec& x, int
   }
   const QuantScale q = quant_scale(C, h, l, task.scale);
   if (off % C.group == 0) {
-    unsigned char* sp = task.scales + (off / C.group) * C.scale_bytes;
+    unsigned char* sp = task.scales + (off / C.group) * C.scale_bytes * task.scale_step;
     if (C.scale_bytes == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
     else *sp = static_cast<unsigned char>(q.bits);
   }
@@ -1379,7 +1388,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   for (int it = 0; it < iterations; ++it) {
     const int h = h_first + it * h_step;
-    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false, nullptr};
+    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false, nullptr, 1};
     if (h < NUM_TASKS) task = task_for(a, t, h, slot, scales);
     const bool active = task.dst && task.src;
     Vec x0{}, x1{}, w0{}, w1{};
@@ -1444,7 +1453,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1448 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1457 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

@@ -141,6 +141,10 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     add(std::string("cache_dtype=int4 scales=per_token_head dtype=bf16 head_dim=64 q_heads=4 kv_heads=1 cache=") + c,
         tokens(23), "int4 layouts");
   }
+  add("cache_dtype=nvfp4(v_scales=swizzled) cache=paged(block=16,order=hnd) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",
+      tokens(37), "nvfp4, swizzled v scales");
+  add("cache_dtype=nvfp4(v_scales=swizzled) op=kv_append cache=paged(block=8,order=hnd) head_dim=64 kv_heads=3 dtype=f16",
+      tokens(29), "nvfp4, swizzled v scales, kv_append");
   add("cache_dtype=nvfp4 qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=1 dtype=bf16", tokens(33),
       "nvfp4 + qk_norm, MQA");
   add("cache_dtype=int8 scales=per_token_head qk_norm=rms(eps=1e-6,gemma=true) head_dim=256 q_heads=8 kv_heads=2 dtype=bf16",

@@ -68,7 +68,15 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     const long long vsrc = p.v.offset + t * p.v.stride + h * hs(p.v);
     if (s.uses_rope()) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, t, kw, scale_of(p.k_scale));
     else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst, scale_of(p.k_scale));
-    w.copy_row(p.v.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale));
+    if (s.cache_dtype == StoreType::Nvfp4 && s.codec.v_swizzled) {
+      // trtllm-gen's v scale layout: in the (page, head) tile of [block, S = head_dim / 16]
+      // scales, scale s of the token at page offset t is at (t / 4) * 4S + 4s + t % 4.
+      const long long S = D / 16, B = s.cache.block, page = slot / B, t_in = slot % B;
+      const long long tile = (page * s.kv_heads + h) * B * S;
+      w.copy_row(p.v.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale), 0, tile + (t_in / 4) * 4 * S + t_in % 4, 4);
+    } else {
+      w.copy_row(p.v.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale));
+    }
   }
 }
 

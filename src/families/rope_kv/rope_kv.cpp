@@ -52,6 +52,9 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "constexpr bool SEPARATE_OUTPUTS = " << (rotates && spec.outputs == Outputs::Separate ? "true" : "false")
      << ";\n"
      << "constexpr int NUM_TASKS = " << plan.num_tasks << ";\n"
+     << "// nvfp4: v's scales in 4-token groups inside each (page, head) tile.\n"
+     << "constexpr bool V_SCALES_SWIZZLED = "
+     << (spec.uses_cache() && spec.cache_dtype == StoreType::Nvfp4 && spec.codec.v_swizzled ? "true" : "false") << ";\n"
      << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
      << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
      << "RG_DEVICE rg_segment row_segment(int i) {\n"
