@@ -32,6 +32,7 @@ Semantics (vLLM's, with what ropegen adds or refuses):
 """
 import math
 import threading
+import weakref
 
 import torch
 
@@ -48,7 +49,7 @@ _MAX_HEADS = 1024
 
 _lock = threading.Lock()
 _kernels = {}  # (spec, device) -> ropegen.Kernel
-_tables = {}  # (device, address, shape, strides, dtype) -> (version, fp32 copy)
+_tables = {}  # (device, address, shape, strides, dtype) -> (weak ref to the table, its version, fp32 copy)
 
 
 # ---- argument checks (shapes and dtypes only: shared by the eager and fake paths) ----------
@@ -209,19 +210,20 @@ def kernel_for(spec, device):
 
 
 def _fp32_table(table):
-    """cos_sin_cache as float32: itself, or a copy kept while the table is unchanged (its
-    address, layout and version counter)."""
+    """cos_sin_cache as float32: itself, or a copy kept while the same table object is alive
+    and unchanged (its version counter), so a step converts nothing and a captured CUDA graph
+    launches no conversion. A table freed and another allocated at its address is a miss."""
     if table.dtype == torch.float32:
         return table
     key = (str(table.device), table.data_ptr(), tuple(table.shape), tuple(table.stride()), table.dtype)
     hit = _tables.get(key)
-    if hit is not None and hit[0] == table._version:
-        return hit[1]
+    if hit is not None and hit[0]() is table and hit[1] == table._version:
+        return hit[2]
     copy = table.float()
     with _lock:
         if len(_tables) >= 16:
             _tables.clear()
-        _tables[key] = (table._version, copy)
+        _tables[key] = (weakref.ref(table), table._version, copy)
     return copy
 
 
@@ -250,6 +252,9 @@ def _cache_impl(key, value, key_cache, value_cache, slot_mapping, kv_cache_dtype
 def _fused_plan(positions, query, key, value, key_cache, value_cache, slot_mapping, head_size, cos_sin_cache, is_neox,
                 kv_cache_dtype, k_scale, v_scale):
     """(spec, args) of the fused kernel, or None where the shapes need the two operators."""
+    if positions.dim() != 1:
+        raise ArgumentError("positions", f"has shape {list(positions.shape)}, expected [num_tokens] (the fused "
+                                         f"operator takes tokens flattened)")
     rope = _rope_plan(positions, query, key, head_size, cos_sin_cache, is_neox)
     fields, args, nkv, hs = _cache_plan(key, value, key_cache, value_cache, slot_mapping, kv_cache_dtype, k_scale,
                                         v_scale, tokens=positions.numel(), head_size=head_size)

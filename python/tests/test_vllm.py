@@ -216,6 +216,12 @@ class RotaryEmbedding(unittest.TestCase):
         rv.rotary_embedding(positions, q2, None, hs, table, neox)
         torch.testing.assert_close(q2, ref_rotary(positions, query, hs, table, neox), **TOL[query.dtype])
         self.assertFalse(torch.equal(q1, q2))
+        # A new table of the same shape and dtype (possibly at the freed one's address) is converted too.
+        del table
+        other = cos_sin_cache(ROTARY_CASES[1][1], base=500000.0, dtype=query.dtype)
+        q3 = query.clone()
+        rv.rotary_embedding(positions, q3, None, hs, other, neox)
+        torch.testing.assert_close(q3, ref_rotary(positions, query, hs, other, neox), **TOL[query.dtype])
 
     def test_kernels_are_cached_by_shape(self):
         positions, query, key, hs, table, neox = _setup_rotary(ROTARY_CASES[0])
@@ -386,7 +392,8 @@ class Fused(unittest.TestCase):
         a = list(_setup_fused(FUSED_CASES[0]))
         for change, name in (({6: a[6][:5]}, "slot_mapping"), ({6: a[6].int()}, "slot_mapping"),
                              ({4: a[4][..., :64].contiguous(), 5: a[5][..., :64].contiguous()}, "key_cache"),
-                             ({10: "fp4"}, "kv_cache_dtype"), ({7: 64}, "cos_sin_cache")):
+                             ({10: "fp4"}, "kv_cache_dtype"), ({7: 64}, "cos_sin_cache"),
+                             ({0: a[0].view(3, 7)}, "positions")):
             b = list(a)
             for i, value in change.items():
                 b[i] = value
