@@ -252,7 +252,7 @@ class RotaryEmbedding(unittest.TestCase):
             args = dict(positions=positions, query=query, key=key, head_size=hs, cos_sin_cache=table, is_neox=neox)
             args.update(change)
             with self.subTest(argument=name, change=list(change)):
-                with self.assertRaises((ValueError, RuntimeError)) as e:
+                with self.assertRaises(RuntimeError if name == "is_neox" else ropegen.ArgumentError) as e:
                     rv.rotary_embedding(**args)
                 self.assertIn(f"argument '{name}'", str(e.exception))
 
@@ -331,7 +331,7 @@ class ReshapeAndCacheFlash(unittest.TestCase):
                         k_scale=ks, v_scale=vs)
             args.update(change)
             with self.subTest(argument=name, change=list(change)):
-                with self.assertRaises((ValueError, RuntimeError)) as e:
+                with self.assertRaises(ropegen.ArgumentError) as e:
                     rv.reshape_and_cache_flash(**args)
                 self.assertIn(f"argument '{name}'", str(e.exception))
 
@@ -398,7 +398,7 @@ class Fused(unittest.TestCase):
             for i, value in change.items():
                 b[i] = value
             with self.subTest(argument=name):
-                with self.assertRaises((ValueError, RuntimeError)) as e:
+                with self.assertRaises(ropegen.ArgumentError) as e:
                     rv.rotary_embedding_and_cache(*b)
                 self.assertIn(f"argument '{name}'", str(e.exception))
 
@@ -424,17 +424,31 @@ class Operators(unittest.TestCase):
             rv.rotary_embedding(positions, query, key, hs, table, neox)
         except NotImplementedError as e:
             self.skipTest(f"this PyTorch has no Python Meta kernels: {e}")
-        with self.assertRaises((ValueError, RuntimeError)) as e:
+        with self.assertRaises(ropegen.ArgumentError) as e:
             rv.rotary_embedding(positions, query, key, hs + 2, table, neox)
         self.assertIn("argument 'query'", str(e.exception))
         c = [x.to("meta") if isinstance(x, torch.Tensor) else x for x in _setup_cache(CACHE_CASES[4])]
         rv.reshape_and_cache_flash(*c)
         c[5] = "fp8_e3m4"
-        with self.assertRaises((ValueError, RuntimeError)) as e:
+        with self.assertRaises(ropegen.ArgumentError) as e:
             rv.reshape_and_cache_flash(*c)
         self.assertIn("argument 'kv_cache_dtype'", str(e.exception))
         f = [x.to("meta") if isinstance(x, torch.Tensor) else x for x in _setup_fused(FUSED_CASES[0])]
         rv.rotary_embedding_and_cache(*f)
+
+    @unittest.skipUnless(torch is not None and hasattr(torch.library, "opcheck"),
+                         f"torch.library.opcheck needs PyTorch 2.4+ (installed: {getattr(torch, '__version__', None)})")
+    def test_opcheck(self):
+        """PyTorch's operator checks (schema mutations, fake implementation, functionalization),
+        as vLLM's test_pos_encoding and test_cache run them on their own operators."""
+        ops = torch.ops.ropegen_vllm
+        positions, query, key, hs, table, neox = _setup_rotary(ROTARY_CASES[5])
+        torch.library.opcheck(ops.rotary_embedding.default, (positions, query, key, hs, table, neox))
+        torch.library.opcheck(ops.rotary_embedding.default, (positions, query, None, hs, table, neox))
+        key, value, kc, vc, slots, kv_dtype, ks, vs = _setup_cache(CACHE_CASES[4])
+        torch.library.opcheck(ops.reshape_and_cache_flash.default, (key, value, kc, vc, slots, kv_dtype, ks, vs))
+        f = [x.clone() if isinstance(x, torch.Tensor) else x for x in _setup_fused(FUSED_CASES[0])]
+        torch.library.opcheck(ops.rotary_embedding_and_cache.default, tuple(f))
 
     @unittest.skipUnless(torch is not None and hasattr(torch, "compile"),
                          f"torch.compile needs PyTorch 2.0+ (installed: {getattr(torch, '__version__', None)})")
