@@ -35,6 +35,24 @@ NO_TORCH = "PyTorch is not installed (Debian: python3-torch)"
 HAS_CUDA = torch is not None and torch.cuda.is_available()
 
 
+def _host_compiler_missing():
+    """The CPU cases compile for the host target with the system C++ compiler. A GPU machine
+    without one skips them with the reason; CTest sets ROPEGEN_TEST_REQUIRE_HOST=1, so there
+    a missing compiler fails instead."""
+    if torch is None:
+        return None
+    try:
+        ropegen.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32", device="cpu")
+    except ropegen.Error as e:
+        if e.fault == 2 and os.environ.get("ROPEGEN_TEST_REQUIRE_HOST") != "1":
+            return f"the host target cannot compile here: {e}"
+        raise
+    return None
+
+
+NO_HOST = _host_compiler_missing()
+
+
 # ---- the reference (plain PyTorch) ------------------------------------------------------------
 def cos_sin_cache(rot, max_position=8192, base=10000.0, dtype=None):
     """vLLM's RotaryEmbedding._compute_cos_sin_cache: [max_position, rot] = cos | sin."""
@@ -154,6 +172,7 @@ def _setup_rotary(case, seed=0):
 
 
 @unittest.skipIf(torch is None, NO_TORCH)
+@unittest.skipIf(NO_HOST, NO_HOST or "")
 class RotaryEmbedding(unittest.TestCase):
     def check(self, case, device="cpu"):
         positions, query, key, hs, table, neox = _setup_rotary(case)
@@ -280,6 +299,7 @@ def _setup_cache(case, num_tokens=42, num_heads=8, num_blocks=64, seed=0, extra_
 
 
 @unittest.skipIf(torch is None, NO_TORCH)
+@unittest.skipIf(NO_HOST, NO_HOST or "")
 class ReshapeAndCacheFlash(unittest.TestCase):
     def check(self, case):
         key, value, kc, vc, slots, kv_dtype, ks, vs = _setup_cache(case)
@@ -365,6 +385,7 @@ def _setup_fused(case, T=21, num_blocks=16, seed=0):
 
 
 @unittest.skipIf(torch is None, NO_TORCH)
+@unittest.skipIf(NO_HOST, NO_HOST or "")
 class Fused(unittest.TestCase):
     def test_cases(self):
         for case in FUSED_CASES:
@@ -404,6 +425,7 @@ class Fused(unittest.TestCase):
 
 
 @unittest.skipIf(torch is None, NO_TORCH)
+@unittest.skipIf(NO_HOST, NO_HOST or "")
 class Operators(unittest.TestCase):
     def test_schemas_declare_the_mutations(self):
         ops = torch.ops.ropegen_vllm
@@ -482,6 +504,8 @@ class Gpu(unittest.TestCase):
             with self.subTest(case=case):
                 RotaryEmbedding.check(self, case, device="cuda")
         for case in CACHE_CASES:
+            if getattr(torch.version, "hip", None) and case[3] != "auto":
+                continue  # the reference encodes OCP fp8; a gfx942 stores FNUZ
             with self.subTest(case=case):
                 key, value, kc, vc, slots, kv_dtype, ks, vs = (x.cuda() if isinstance(x, torch.Tensor) else x
                                                                for x in _setup_cache(case))
