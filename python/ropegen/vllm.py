@@ -25,7 +25,7 @@ Semantics (vLLM's, with what ropegen adds or refuses):
   its token unrotated (ropegen's bound; vLLM reads past the table).
 - reshape_and_cache_flash: key/value [>= T, nkv, head_size] (rows past slot_mapping's T are
   ignored, as vLLM's padded batches have them); caches [num_blocks, block_size, nkv,
-  head_size], contiguous; slot_mapping [T], a negative slot skips the token;
+  head_size] (NHD memory, or HND memory viewed as NHD); slot_mapping [T], a negative slot skips the token;
   kv_cache_dtype "auto" (caches in key's dtype), "fp8" / "fp8_e4m3" or "fp8_e5m2" (caches
   as uint8 or the torch float8 type; stores saturate(round(x / scale)), k_scale and v_scale
   one-element float32 tensors or Python floats).
@@ -156,11 +156,17 @@ def _cache_plan(key, value, key_cache, value_cache, slot_mapping, kv_cache_dtype
     if tuple(value_cache.shape) != tuple(key_cache.shape):
         raise ArgumentError("value_cache", f"has shape {list(value_cache.shape)}, expected key_cache's "
                                            f"{list(key_cache.shape)}")
+    orders = {}
     for name, c in (("key_cache", key_cache), ("value_cache", value_cache)):
-        if not c.is_contiguous():
-            raise ArgumentError(name, f"has strides {list(c.stride())} for shape {list(c.shape)}: a ropegen cache must "
-                                      f"be contiguous (a [num_blocks, 2, ...] kv_cache's [:, 0] view is not; give the "
-                                      f"caches their own storage or a [2, num_blocks, ...] kv_cache)")
+        # NHD in memory (contiguous), or HND in memory viewed as NHD (vLLM's HND stride order).
+        if c.is_contiguous():
+            orders[name] = ("nhd", c)
+        elif c.permute(0, 2, 1, 3).is_contiguous():
+            orders[name] = ("hnd", c.permute(0, 2, 1, 3))
+        else:
+            raise ArgumentError(name, f"has strides {list(c.stride())} for shape {list(c.shape)}: a ropegen cache is "
+                                      f"contiguous NHD or HND memory (a [num_blocks, 2, ...] kv_cache's [:, 0] view is "
+                                      f"neither; give the caches their own storage or a [2, num_blocks, ...] kv_cache)")
         if cache_dtype == "auto":
             if c.dtype != key.dtype:
                 raise ArgumentError(name, f"has dtype {c.dtype}, expected key's {key.dtype} (kv_cache_dtype 'auto')")
@@ -170,6 +176,10 @@ def _cache_plan(key, value, key_cache, value_cache, slot_mapping, kv_cache_dtype
     if hs < 2 or hs % 2 or hs > 1024 or nkv > _MAX_HEADS or block > 4096 or block < 1:
         raise ArgumentError("key_cache", f"has shape {list(key_cache.shape)}: ropegen takes head_size even in 2..1024, "
                                          f"at most {_MAX_HEADS} heads and blocks of 1..4096 slots")
+    order = orders["key_cache"][0]
+    if orders["value_cache"][0] != order:
+        raise ArgumentError("value_cache", f"is laid out {orders['value_cache'][0].upper()} in memory, key_cache "
+                                           f"{order.upper()}: both caches need one layout")
     want = tokens if tokens is not None else T
     if tokens is not None and T != tokens:
         raise ArgumentError("slot_mapping", f"has {T} tokens, but positions has {tokens}")
@@ -183,11 +193,12 @@ def _cache_plan(key, value, key_cache, value_cache, slot_mapping, kv_cache_dtype
         if t.shape[0] < want:
             raise ArgumentError(name, f"has {t.shape[0]} tokens, fewer than slot_mapping's {want}")
         rows[name] = t[:want]
-    args = dict(k=rows["key"], v=rows["value"], k_cache=key_cache, v_cache=value_cache, slot_mapping=slot_mapping)
+    args = dict(k=rows["key"], v=rows["value"], k_cache=orders["key_cache"][1], v_cache=orders["value_cache"][1],
+                slot_mapping=slot_mapping)
     if cache_dtype != "auto":
         args["k_scale"] = _scale("k_scale", k_scale, key.device)
         args["v_scale"] = _scale("v_scale", v_scale, key.device)
-    fields = (f"head_dim={hs} kv_heads={nkv} dtype={dtype} index={index} cache=paged(block={block},order=nhd)"
+    fields = (f"head_dim={hs} kv_heads={nkv} dtype={dtype} index={index} cache=paged(block={block},order={order})"
               + ("" if cache_dtype == "auto" else f" cache_dtype={cache_dtype}"))
     return fields, args, nkv, hs
 

@@ -113,14 +113,15 @@ def ref_cache(key, value, key_cache, value_cache, slot_mapping, kv_cache_dtype, 
     T = slot_mapping.shape[0]
     keep = slot_mapping >= 0
     slots = slot_mapping[keep].long()
+    block, offset = slots // key_cache.shape[1], slots % key_cache.shape[1]
     for x, cache, scale in ((key, key_cache, k_scale), (value, value_cache, v_scale)):
         rows = x[:T][keep]
-        flat = cache.view(-1, cache.shape[2], cache.shape[3])
         if kv_cache_dtype == "auto":
-            flat[slots] = rows
+            cache[block, offset] = rows
         else:
             fmt = "fp8_e4m3" if kv_cache_dtype in ("fp8", "fp8_e4m3") else kv_cache_dtype
-            flat.view(torch.uint8)[slots] = ref_fp8(rows, float(scale), fmt)
+            assert cache.dtype == torch.uint8
+            cache[block, offset] = ref_fp8(rows, float(scale), fmt)
 
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float16: dict(rtol=1e-3, atol=1e-3),
@@ -314,6 +315,23 @@ class ReshapeAndCacheFlash(unittest.TestCase):
         for case in CACHE_CASES:
             with self.subTest(case=case):
                 self.check(case)
+
+    def test_hnd_memory_viewed_as_nhd(self):
+        """A cache whose memory is [num_blocks, nkv, block, head_size] given as its NHD-shaped
+        permuted view (vLLM's HND stride order) gets an order=hnd kernel."""
+        for kv_dtype in ("auto", "fp8"):
+            with self.subTest(kv_cache_dtype=kv_dtype):
+                key, value, kc, vc, slots, kv_dtype, ks, vs = _setup_cache((64, 16, "bfloat16", kv_dtype))
+                kc, vc = (c.permute(0, 2, 1, 3).contiguous().permute(0, 2, 1, 3) for c in (kc, vc))
+                self.assertFalse(kc.is_contiguous())
+                want_k, want_v = kc.clone(), vc.clone()
+                ref_cache(key, value, want_k, want_v, slots, kv_dtype, ks, vs)
+                rv.reshape_and_cache_flash(key, value, kc, vc, slots, kv_dtype, ks, vs)
+                self.assertTrue(torch.equal(kc, want_k))
+                self.assertTrue(torch.equal(vc, want_v))
+                with self.assertRaises(ropegen.ArgumentError) as e:  # one layout for both caches
+                    rv.reshape_and_cache_flash(key, value, kc, vc.contiguous(), slots, kv_dtype, ks, vs)
+                self.assertIn("argument 'value_cache'", str(e.exception))
 
     def test_fp8_saturates_and_python_float_scales(self):
         key, value, kc, vc, slots, _, _, _ = _setup_cache((64, 16, "float32", "fp8"), num_tokens=10)
