@@ -48,7 +48,8 @@ typedef struct ropegen_kernel_args {
 
   /* ---- limits (ABI version 3), read in every checks mode; 0: no limit. A token outside
      them is skipped whole: q, k, q_out, k_out and the caches keep what they hold ---- */
-  long long cache_slots;            /* slots the caches hold (paged: blocks * block;
+  long long cache_slots;            /* slots the caches (and the scale tensors a quantized
+                                       cache writes) hold (paged: blocks * block;
                                        contiguous: max_seq; MLA: rows); cache ops: a slot
                                        (the position without slot_mapping) >= cache_slots
                                        is skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */

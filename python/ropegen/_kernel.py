@@ -18,6 +18,9 @@ _TOKENS, _MAX_SEQ = "num_tokens", "max_seq"
 # The limits (ABI version 3), passed in every checks mode: the kernel skips a token whose slot
 # is past the caches or whose position is outside the cos/sin table.
 _CACHE_SLOTS, _TABLE_ROWS = "cache_slots", "table_rows"
+# The tensors laid out by cache slot: the caches and the scales a quantized cache writes beside
+# them. The slot limit is the smallest of theirs, so no slot is written past any of them.
+_CACHE_FIELDS = ("k_cache", "v_cache", "k_cache_scales", "v_cache_scales")
 
 
 def _device_str(device):
@@ -351,14 +354,14 @@ class Kernel:
                                               f"share {stride_field}")
                 ints[stride_field] = s
             # A contiguous hnd cache ([kv_heads, max_seq, head_dim]) passes its slot count.
-            if field in ("k_cache", "v_cache") and len(want) == 3 and want[1] is None and _MAX_SEQ in _lib.KernelArgs.field_names:
+            if field in _CACHE_FIELDS and len(want) == 3 and want[1] is None and _MAX_SEQ in _lib.KernelArgs.field_names:
                 if ints.get(_MAX_SEQ, dims[1]) != dims[1]:
                     raise ArgumentError(name, f"has {dims[1]} slots per head, but k_cache has {ints[_MAX_SEQ]}")
                 ints[_MAX_SEQ] = dims[1]
             # The limits, in every checks mode: the slots the caches hold (the smaller cache's)
             # and the positions the table holds. A cache or table with none is refused: a
             # limit of 0 would mean no limit.
-            if field in ("k_cache", "v_cache") and _CACHE_SLOTS in _lib.KernelArgs.field_names:
+            if field in _CACHE_FIELDS and _CACHE_SLOTS in _lib.KernelArgs.field_names:
                 slots = self._cache_slots(a, dims)
                 if slots == 0:
                     raise ArgumentError(name, f"has shape {list(dims)}: it holds no cache slot")

@@ -388,6 +388,24 @@ class Layout(unittest.TestCase):
               slot_mapping=np.zeros(5, np.int32), cos_sin_cache=table)
         self.assertIn("holds no cache slot", str(e.exception))
 
+    def test_quantized_cache_scales_limit_the_slots(self):
+        """A quantized cache writes its scales beside it: the slot limit is the smallest of the
+        caches' and the scale tensors', so a slot the caches hold but a shorter scale tensor
+        does not is skipped, not written past the scales."""
+        k = ropegen.kernel("head_dim=32 q_heads=1 kv_heads=1 dtype=f32 cache=paged(block=4) cache_dtype=int8 "
+                           "scales=per_token_head", device="cpu")
+        rng = np.random.default_rng(6)
+        q, kk, v = (rng.random((2, 1, 32), dtype=np.float32) for _ in range(3))
+        kc, vc = np.zeros((2, 4, 1, 32), np.int8), np.zeros((2, 4, 1, 32), np.int8)  # 8 slots
+        ks_all, vs_all = np.zeros((2, 4, 1, 1), np.float32), np.zeros((2, 4, 1, 1), np.float32)
+        table = np.ones((8, 32), np.float32)
+        # Token 0 at slot 1, token 1 at slot 6: the caches hold it, the scales given (one block) do not.
+        k(q=q, k=kk, v=v, k_cache=kc, v_cache=vc, k_cache_scales=ks_all[:1], v_cache_scales=vs_all[:1],
+          positions=np.array([0, 1], np.int32), slot_mapping=np.array([1, 6], np.int32), cos_sin_cache=table)
+        self.assertTrue(vc[0, 1].any() and vs_all[0, 1, 0, 0] > 0, "token 0 not written")
+        self.assertFalse(vc[1].any() or kc[1].any(), "token 1 written past the scales' slots")
+        self.assertFalse(ks_all[1].any() or vs_all[1].any(), "scales written past the tensor given")
+
     def test_mrope_positions_hold_every_token(self):
         """positions = mrope: [3, tokens]; a second dimension other than q's token count is
         refused (the kernel would read rows num_tokens apart, past a shorter array)."""

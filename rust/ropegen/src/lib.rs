@@ -650,7 +650,9 @@ impl Kernel {
             None => a,
         };
         let mut cache_slots = args.raw.cache_slots;
-        for r in ["k_cache", "v_cache"].iter().filter_map(|f| self.argument_in(f)) {
+        // The caches and the scales a quantized cache writes beside them: the smallest of theirs.
+        let by_slot = ["k_cache", "v_cache", "k_cache_scales", "v_cache_scales"];
+        for r in by_slot.iter().filter_map(|f| self.argument_in(f)) {
             let len = args.buf(&r.field).and_then(|b| b.elems(elem_size(&r.dtype)));
             cache_slots = smaller(cache_slots, len.and_then(|l| self.cache_slots(r, l, args.raw.max_seq)));
         }
