@@ -218,7 +218,8 @@ typedef struct ropegen_kernel_args {
 
   /* ---- limits (ABI version 3), read in every checks mode; 0: no limit. A token outside
      them is skipped whole: q, k, q_out, k_out and the caches keep what they hold ---- */
-  long long cache_slots;            /* slots the caches hold (paged: blocks * block;
+  long long cache_slots;            /* slots the caches (and the scale tensors a quantized
+                                       cache writes) hold (paged: blocks * block;
                                        contiguous: max_seq; MLA: rows); cache ops: a slot
                                        (the position without slot_mapping) >= cache_slots
                                        is skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */
@@ -283,7 +284,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 287 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 288 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -324,7 +325,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 328 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 329 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -416,7 +417,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 420 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 421 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -560,7 +561,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 564 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 565 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -872,7 +873,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 876 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 877 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1262,7 +1263,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1266 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1267 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

@@ -194,7 +194,8 @@ typedef struct ropegen_kernel_args {
 
   /* ---- limits (ABI version 3), read in every checks mode; 0: no limit. A token outside
      them is skipped whole: q, k, q_out, k_out and the caches keep what they hold ---- */
-  long long cache_slots;            /* slots the caches hold (paged: blocks * block;
+  long long cache_slots;            /* slots the caches (and the scale tensors a quantized
+                                       cache writes) hold (paged: blocks * block;
                                        contiguous: max_seq; MLA: rows); cache ops: a slot
                                        (the position without slot_mapping) >= cache_slots
                                        is skipped. 0 .. 2^56 - 1; checks = bounds: > 0 */
@@ -259,7 +260,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 263 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 264 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -300,7 +301,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 304 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 305 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -330,7 +331,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 334 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 335 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -422,7 +423,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 426 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 427 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -566,7 +567,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 570 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 571 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -873,7 +874,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 877 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 878 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -982,7 +983,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 986 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 987 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {
