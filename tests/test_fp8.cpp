@@ -21,18 +21,7 @@
 
 #include "reference/fp8.hpp"
 
-// The host prelude's names, as templates/fp8.h uses them.
-#define RG_DEVICE static inline
-static inline float rg_as_float(unsigned u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-static inline unsigned rg_as_uint(float f) {
-  unsigned u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
+#include "host_names.hpp"
 #include "../templates/fp8.h"
 #undef RG_DEVICE
 

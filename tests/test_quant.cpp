@@ -20,18 +20,7 @@
 
 #include "reference/quant.hpp"
 
-#define RG_DEVICE static inline
-static inline float rg_as_float(unsigned u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-static inline unsigned rg_as_uint(float f) {
-  unsigned u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-static inline float rg_rintf(float x) { return __builtin_rintf(x); }
+#include "host_names.hpp"
 #include "../templates/fp8.h"
 
 #include "../templates/quant.h"

@@ -95,17 +95,10 @@ static void check_quant_rows(const std::vector<reference::QuantRow>& rows,
       for (int b = 0; b < f.scale_bytes; ++b)
         bits |= static_cast<std::uint32_t>(sc[static_cast<size_t>(r.scale_off + g * r.scale_step * f.scale_bytes + b)])
                 << (8 * b);
-      // The extreme groups the bounds allow: each element at the low and at the high end.
-      std::vector<float> lo(static_cast<size_t>(f.group)), hi(lo.size());
-      for (int i = 0; i < f.group; ++i) {
-        const double v = r.value[static_cast<size_t>(g * f.group + i)], b = r.bound[static_cast<size_t>(g * f.group + i)];
-        const bool int4 = f.kind == reference::QuantKind::Int4;
-        // Symmetric formats: the magnitude shrinks or grows; int4: the range (max - min) does,
-        // with every value moved toward (lo) or away from (hi) the middle.
-        lo[i] = static_cast<float>(int4 ? v : std::max(0.0, std::fabs(v) - b));
-        hi[i] = static_cast<float>(int4 ? v : std::fabs(v) + b);
-      }
-      if (f.kind == reference::QuantKind::Int4) {  // spread hi, shrink lo, around the middle
+      // The extreme groups the bounds allow. Symmetric formats: each magnitude shrunk (lo) or
+      // grown (hi) by its bound; int4: the range (max - min) shrunk or spread around the middle.
+      std::vector<float> lo, hi;
+      if (f.kind == reference::QuantKind::Int4) {
         double mx = -INFINITY, mn = INFINITY, bmax = 0;
         for (int i = 0; i < f.group; ++i) {
           mx = std::max(mx, r.value[static_cast<size_t>(g * f.group + i)]);
@@ -114,6 +107,12 @@ static void check_quant_rows(const std::vector<reference::QuantRow>& rows,
         }
         lo = {static_cast<float>(mn + bmax), static_cast<float>(std::max(mn + bmax, mx - bmax))};
         hi = {static_cast<float>(mn - bmax), static_cast<float>(mx + bmax)};
+      } else {
+        for (int i = 0; i < f.group; ++i) {
+          const double v = r.value[static_cast<size_t>(g * f.group + i)], b = r.bound[static_cast<size_t>(g * f.group + i)];
+          lo.push_back(static_cast<float>(std::max(0.0, std::fabs(v) - b)));
+          hi.push_back(static_cast<float>(std::fabs(v) + b));
+        }
       }
       const double s_lo = reference::scale_value(f, reference::quantize_group(f, lo.data(), static_cast<int>(lo.size()), r.gs).scale_bits, r.gs);
       const double s_hi = reference::scale_value(f, reference::quantize_group(f, hi.data(), static_cast<int>(hi.size()), r.gs).scale_bits, r.gs);
