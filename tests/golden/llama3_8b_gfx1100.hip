@@ -60,6 +60,13 @@ RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f);
 RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
+// Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
+// wave32 counts the low half only).
+#define RG_HAS_SHUFFLE 1
+RG_DEVICE float rg_shuffle_xor(float v, int m, int) {  // width: partners are active lanes of one row
+  const int lane = static_cast<int>(__builtin_amdgcn_mbcnt_hi(~0u, __builtin_amdgcn_mbcnt_lo(~0u, 0u)));
+  return rg_as_float(static_cast<unsigned>(__builtin_amdgcn_ds_bpermute((lane ^ m) << 2, static_cast<int>(rg_as_uint(v)))));
+}
 // Kernel pointers are global memory; saying so keeps clang from falling back to flat
 // instructions where it cannot prove it (e.g. through a select of two pointers).
 template <class T> RG_DEVICE T rg_load(const T* p) {
@@ -68,7 +75,7 @@ template <class T> RG_DEVICE T rg_load(const T* p) {
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
   *(__attribute__((address_space(1))) T*)p = v;
 }
-#line 72 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 79 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -91,7 +98,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 95 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 102 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- convert_bf16_amd.h ----
 #line 1 "src/vendors/amd/convert_bf16_amd.h"
@@ -107,7 +114,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   const unsigned rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // round to nearest even
   return (x & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
 }
-#line 111 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 118 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- convert_f16_amd.h ----
 #line 1 "src/vendors/amd/convert_f16_amd.h"
@@ -118,7 +125,7 @@ RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
 RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   return __builtin_bit_cast(unsigned short, static_cast<_Float16>(f));
 }
-#line 122 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 129 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -163,7 +170,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 167 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 174 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -284,7 +291,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 288 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 295 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -325,7 +332,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 329 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 336 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -417,7 +424,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 421 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 428 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -561,7 +568,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 565 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 572 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -624,6 +631,9 @@ constexpr bool SEPARATE_OUTPUTS = false;
 constexpr int NUM_TASKS = 48;
 // nvfp4: v's scales in 4-token groups inside each (page, head) tile.
 constexpr bool V_SCALES_SWIZZLED = false;
+// Quantized rows reduce their group ranges by exchanges within the warp where the shape
+// allows (one segment, LANES a power of two within a warp, groups inside a NeoX half).
+constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && true;
 // The head row, in order: [offset, offset + length) rotated or copied.
 constexpr int NUM_SEGMENTS = 1;
 RG_DEVICE rg_segment row_segment(int i) {
@@ -873,7 +883,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 877 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 887 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1008,13 +1018,6 @@ RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_ve
   }
 }
 
-// The rotation and stores of one task, its row's vector(s) loaded.
-RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
-                      bool rot_lane, int off0, int off1) {
-  rotate(task, x0, x1, c, s, two_vectors, rot_lane);
-  store(task, x0, x1, two_vectors, off0, off1);
-}
-
 // Quantized caches: the largest and smallest value of a vector (NaN left out).
 RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
   hi = -rg_as_float(0x7f800000u);
@@ -1049,17 +1052,9 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
-// Stores the codes of the vector at element `off` of a quantized row, with its group's
-// scale (written by the lane holding the group's first vector). `hi`, `lo`: the block-shared
-// ranges of the item's vectors (HEAD_DIM / VEC per item). `C`: the store's codec.
-RG_DEVICE void store_quant(const rg_codec C, const Task& task, const Vec& x, int off, const float* hi, const float* lo) {
-  const int PER_GROUP = C.group / VEC;
-  const int first = off / C.group * PER_GROUP;
-  float h = hi[first], l = lo[first];
-  for (int k = 1; k < PER_GROUP; ++k) {
-    h = rg_quant_max(h, hi[first + k]);
-    l = rg_quant_min(l, lo[first + k]);
-  }
+// Stores the codes of the vector at element `off` of a quantized row, given its group's
+// largest and smallest values; the lane holding the group's first vector writes the scale.
+RG_DEVICE void store_quant_range(const rg_codec C, const Task& task, const Vec& x, int off, float h, float l) {
   const QuantScale q = quant_scale(C, h, l, task.scale);
   if (off % C.group == 0) {
     unsigned char* sp = task.scales + (off / C.group) * C.scale_bytes * task.scale_step;
@@ -1070,6 +1065,61 @@ RG_DEVICE void store_quant(const rg_codec C, const Task& task, const Vec& x, int
   else store_codes<VEC>(C, q, x, static_cast<unsigned char*>(task.dst) + off);
 }
 
+// The group's range from block-shared memory: `hi`, `lo` hold the ranges of the item's
+// vectors (HEAD_DIM / VEC per item), written before a barrier.
+RG_DEVICE void store_quant(const rg_codec C, const Task& task, const Vec& x, int off, const float* hi, const float* lo) {
+  const int PER_GROUP = C.group / VEC;
+  const int first = off / C.group * PER_GROUP;
+  float h = hi[first], l = lo[first];
+  for (int k = 1; k < PER_GROUP; ++k) {
+    h = rg_quant_max(h, hi[first + k]);
+    l = rg_quant_min(l, lo[first + k]);
+  }
+  store_quant_range(C, task, x, off, h, l);
+}
+
+// The range over `lanes` consecutive, aligned lanes (a power of two), by exchanges within the warp.
+RG_DEVICE void range_reduce(float& h, float& l, int lanes) {
+  for (int m = 1; m < lanes; m <<= 1) {
+    h = rg_quant_max(h, rg_shuffle_xor(h, m, LANES));
+    l = rg_quant_min(l, rg_shuffle_xor(l, m, LANES));
+  }
+}
+
+// A quantized row by exchanges within the warp (QUANT_SHUFFLE: one segment, LANES a power of
+// two within a warp, groups that do not straddle the two NeoX halves): no barrier, no
+// block-shared memory. A row-wide group reduces over all LANES, both vectors; a smaller one
+// over its group / VEC lanes, each vector on its own.
+RG_DEVICE void store_quant_shuffle(const rg_codec C, const Task& task, const Vec& x0, const Vec& x1, bool two_vectors,
+                                   int off0, int off1) {
+  float h0, l0, h1 = -rg_as_float(0x7f800000u), l1 = rg_as_float(0x7f800000u);
+  vec_range(x0, h0, l0);
+  if (two_vectors) vec_range(x1, h1, l1);
+  if (C.group >= HEAD_DIM) {
+    h0 = rg_quant_max(h0, h1);
+    l0 = rg_quant_min(l0, l1);
+    range_reduce(h0, l0, LANES);
+    h1 = h0;
+    l1 = l0;
+  } else {
+    range_reduce(h0, l0, C.group / VEC);
+    if (two_vectors) range_reduce(h1, l1, C.group / VEC);
+  }
+  store_quant_range(C, task, x0, off0, h0, l0);
+  if (two_vectors) store_quant_range(C, task, x1, off1, h1, l1);
+}
+
+// The rotation and stores of one task, its row's vector(s) loaded (quantized rows: by
+// exchanges within the warp; the block-shared path stores them in run()).
+RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
+                      bool rot_lane, int off0, int off1) {
+  rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+  if (QUANT_SHUFFLE && CACHE_QUANT != 0 && task.store == kCacheQuant)
+    store_quant_shuffle(CACHE_CODEC, task, x0, x1, two_vectors, off0, off1);
+  else if (QUANT_SHUFFLE && Q_QUANT != 0 && task.store == kQQuant)
+    store_quant_shuffle(Q_CODEC, task, x0, x1, two_vectors, off0, off1);
+  store(task, x0, x1, two_vectors, off0, off1);
+}
 
 // qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
 RG_DEVICE void normalize(Vec& x, const Vec& w, float r) {
@@ -1171,7 +1221,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
-  if (!QK_NORM && CACHE_QUANT == 0 && Q_QUANT == 0) {
+  constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
+  constexpr bool QUANT_SHARED = QUANT && !QUANT_SHUFFLE;  // the group ranges go through block-shared memory
+  if (!QK_NORM && !QUANT_SHARED) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
@@ -1191,9 +1243,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // another barrier (with both, each one's barrier is the other's second).
   RG_SHARED float partial[QK_NORM ? BLOCK_THREADS : 1];
   constexpr int ROW_VECS = HEAD_DIM / VEC;
-  constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
-  RG_SHARED float q_hi[QUANT ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
-  RG_SHARED float q_lo[QUANT ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
+  RG_SHARED float q_hi[QUANT_SHARED ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
+  RG_SHARED float q_lo[QUANT_SHARED ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   for (int it = 0; it < iterations; ++it) {
@@ -1230,15 +1281,19 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       float sum = 0.0f;
 #pragma unroll
       for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
-      if (!QUANT) rg_barrier();
+      if (!QUANT_SHARED) rg_barrier();
       if (active && task.rotate) {
         const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
         normalize(x0, w0, r);
         if (two_vectors) normalize(x1, w1, r);
       }
     }
+    if (!QUANT_SHARED) {
+      if (active) finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+      continue;
+    }
     if (active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
-    if (QUANT) {
+    {
       const bool quant = active && (task.store == kCacheQuant || task.store == kQQuant);
       if (quant) {
         vec_range(x0, q_hi[item * ROW_VECS + off0 / VEC], q_lo[item * ROW_VECS + off0 / VEC]);
@@ -1263,7 +1318,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1267 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1322 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

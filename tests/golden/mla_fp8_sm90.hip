@@ -63,9 +63,18 @@ RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast
 RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 RG_DEVICE float rg_rintf(float x) { return rintf(x); }  // to nearest, ties to even
+// Exchange within a warp: lane ^ m's value, m < width. The lanes that take part are the
+// aligned `width` lanes (a power of two, at most 32) around this one, named in the mask, so the
+// call never waits for or reads a lane of another row (a row's lanes run or leave together).
+#define RG_HAS_SHUFFLE 1
+RG_DEVICE float rg_shuffle_xor(float v, int m, int width) {
+  const unsigned lane = threadIdx.x % 32u;
+  const unsigned mask = width >= 32 ? 0xffffffffu : ((1u << width) - 1u) << (lane & ~(width - 1u));
+  return __shfl_xor_sync(mask, v, m, width);
+}
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 69 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 78 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_nvidia.h"
@@ -94,7 +103,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
 #endif
 }
-#line 98 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 107 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -139,7 +148,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 143 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 152 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -260,7 +269,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 264 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 273 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -301,7 +310,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 305 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 314 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -331,7 +340,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 335 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 344 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -423,7 +432,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 427 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 436 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -567,7 +576,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 571 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 580 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -874,7 +883,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 878 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 887 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -983,7 +992,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 987 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 996 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

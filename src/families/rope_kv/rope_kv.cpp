@@ -19,6 +19,17 @@ std::vector<RowSegment> row_segments(const KernelSpec& spec) {
   return row;
 }
 
+/// Whether a quantized row's groups can be reduced by exchanges within the warp: the lanes of a
+/// row are LANES consecutive threads (a power of two, within one warp) walking one segment, and
+/// no group smaller than the row straddles the two NeoX halves.
+bool quant_shuffle(const KernelSpec& s, const LaunchPlan& plan) {
+  const int lanes = plan.lanes_per_head;
+  if (row_segments(s).size() != 1 || (lanes & (lanes - 1)) != 0 || lanes > plan.wave) return false;
+  const bool neox = s.uses_rope() && s.style == Style::Neox;
+  const int group = cache_group(s);
+  return !neox || group == 0 || group == s.head_dim || (s.head_dim / 2) % group == 0;
+}
+
 void validate(const KernelSpec& s, const RuleFailure& fail) {
   if (s.uses_q() && s.q_heads % s.kv_heads != 0)
     fail("kv_heads,q_heads", "q_heads = " + std::to_string(s.q_heads) + " is not a multiple of kv_heads = " +
@@ -55,6 +66,9 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// nvfp4: v's scales in 4-token groups inside each (page, head) tile.\n"
      << "constexpr bool V_SCALES_SWIZZLED = "
      << (spec.uses_cache() && spec.cache_dtype == StoreType::Nvfp4 && spec.codec.v_swizzled ? "true" : "false") << ";\n"
+     << "// Quantized rows reduce their group ranges by exchanges within the warp where the shape\n"
+     << "// allows (one segment, LANES a power of two within a warp, groups inside a NeoX half).\n"
+     << "constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && " << (quant_shuffle(spec, plan) ? "true" : "false") << ";\n"
      << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
      << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
      << "RG_DEVICE rg_segment row_segment(int i) {\n"

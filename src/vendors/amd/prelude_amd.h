@@ -52,6 +52,13 @@ RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f);
 RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
+// Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
+// wave32 counts the low half only).
+#define RG_HAS_SHUFFLE 1
+RG_DEVICE float rg_shuffle_xor(float v, int m, int) {  // width: partners are active lanes of one row
+  const int lane = static_cast<int>(__builtin_amdgcn_mbcnt_hi(~0u, __builtin_amdgcn_mbcnt_lo(~0u, 0u)));
+  return rg_as_float(static_cast<unsigned>(__builtin_amdgcn_ds_bpermute((lane ^ m) << 2, static_cast<int>(rg_as_uint(v)))));
+}
 // Kernel pointers are global memory; saying so keeps clang from falling back to flat
 // instructions where it cannot prove it (e.g. through a select of two pointers).
 template <class T> RG_DEVICE T rg_load(const T* p) {

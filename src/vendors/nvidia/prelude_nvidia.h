@@ -55,5 +55,14 @@ RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast
 RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 RG_DEVICE float rg_rintf(float x) { return rintf(x); }  // to nearest, ties to even
+// Exchange within a warp: lane ^ m's value, m < width. The lanes that take part are the
+// aligned `width` lanes (a power of two, at most 32) around this one, named in the mask, so the
+// call never waits for or reads a lane of another row (a row's lanes run or leave together).
+#define RG_HAS_SHUFFLE 1
+RG_DEVICE float rg_shuffle_xor(float v, int m, int width) {
+  const unsigned lane = threadIdx.x % 32u;
+  const unsigned mask = width >= 32 ? 0xffffffffu : ((1u << width) - 1u) << (lane & ~(width - 1u));
+  return __shfl_xor_sync(mask, v, m, width);
+}
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
