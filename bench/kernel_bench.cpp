@@ -74,7 +74,13 @@ struct Options {
   std::string cache_dir;  // default: <directory of the executable>/bench-cache
   bool sweep = false;  // try launch plans for the Llama shape instead of the full table
   bool no_limits = false;  // leave cache_slots and table_rows 0 (checks = none kernels)
+  std::string only;        // --only: the comma-separated groups to run (empty: all)
 };
+
+/// Whether --only lets group `name` run.
+bool wanted(const Options& o, const std::string& name) {
+  return o.only.empty() || ("," + o.only + ",").find("," + name + ",") != std::string::npos;
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -1087,9 +1093,11 @@ bool parse_options(int argc, char** argv, Options& o) {
     else if (a == "--sweep") o.sweep = true;
     else if (a == "--cache-dir" && i + 1 < argc) o.cache_dir = argv[++i];
     else if (a == "--no-limits") o.no_limits = true;
+    else if (a == "--only" && i + 1 < argc) o.only = argv[++i];
     else {
       std::fprintf(stderr,
                    "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR] [--no-limits]\n"
+                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,mla]\n"
                    "  --sweep      try launch plans for the Llama shape instead of the full table\n"
                    "  --csv        where to write the results (default %s)\n"
                    "  --cache-dir  private cache for the benchmark's kernels (default %s)\n"
@@ -1132,15 +1140,15 @@ int run(int argc, char** argv) {
     sweep_plans(b);
   } else {
     same_bytes_copy(b);
-    main_table(b);
-    producer_pdl(b);
-    scaling_and_angle(b);
-    multimodal_positions(b);
+    if (wanted(b.o, "main")) main_table(b);
+    if (wanted(b.o, "pdl")) producer_pdl(b);
+    if (wanted(b.o, "scaling")) scaling_and_angle(b);
+    if (wanted(b.o, "multimodal")) multimodal_positions(b);
     const Unfused u = make_unfused(b);
-    qk_norm_group(b, u);
-    fp8_cache_group(b, u);
-    quant_cache_group(b, u);
-    mla_group(b, u);
+    if (wanted(b.o, "qk_norm")) qk_norm_group(b, u);
+    if (wanted(b.o, "fp8")) fp8_cache_group(b, u);
+    if (wanted(b.o, "quant")) quant_cache_group(b, u);
+    if (wanted(b.o, "mla")) mla_group(b, u);
     report(b, started);
   }
   b.rt->destroy_stream(b.stream);
