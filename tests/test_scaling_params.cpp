@@ -97,6 +97,11 @@ const Pinned kPinned[] = {
      "max_position_embeddings=131072,attention_factor=1.2,short_mscale=1.1,long_mscale=1.3,choose=static,"
      "max_model_len=131072,short_factor=[1,1.5,1,1],long_factor=[1,2,3,4])) wave=auto",
      "501cfbf32e5deb39"},
+    {"op=rope head_dim=512 rotary_dim=512 cos_sin=compute(theta=1000000,scaling=proportional(partial_rotary_factor=0.25,"
+     "factor=8))",
+     "op=rope head_dim=512 rotary_dim=512 style=neox q_heads=32 kv_heads=8 dtype=bf16 index=i32 "
+     "cos_sin=compute(theta=1e+06,scaling=proportional(partial_rotary_factor=0.25,factor=8)) wave=auto",
+     "c282e9c7bfe2fce1"},
 };
 
 using Values = std::vector<double>;
@@ -125,6 +130,7 @@ const std::map<std::string, std::function<Values(const ScalingParams&)>>& typed(
       {"max_position_embeddings", [](const ScalingParams& p) { return Values{p.max_position_embeddings}; }},
       {"short_mscale", [opt](const ScalingParams& p) { return opt(p.short_mscale); }},
       {"long_mscale", [opt](const ScalingParams& p) { return opt(p.long_mscale); }},
+      {"partial_rotary_factor", [](const ScalingParams& p) { return Values{p.partial_rotary_factor}; }},
   };
   return m;
 }
@@ -140,6 +146,8 @@ Sample sample(const ScalingParam& p, bool distinct) {
   if (!p.words.empty()) return distinct ? Sample{p.words[1], {1}} : Sample{p.words[0], {0}};
   // high_freq_factor stays >= low_freq_factor (2 when not the one under test).
   if (std::string(p.name) == "high_freq_factor") return distinct ? Sample{"4.5", {4.5}} : Sample{"2", {2}};
+  // A share of the frequencies: at most 1.
+  if (std::string(p.name) == "partial_rotary_factor") return distinct ? Sample{"0.25", {0.25}} : Sample{"0.5", {0.5}};
   return distinct ? Sample{"1.5", {1.5}} : Sample{"2", {2}};
 }
 

@@ -15,10 +15,13 @@ struct LaunchPlan {
   int num_tasks = 1;         ///< head rows per token (Q heads + K heads [+ V heads])
   int block_threads = 1;     ///< threads per block (a multiple of the wave size)
   bool prefetch_first = false;  ///< load the first task's row before the position -> cos/sin chain
+  /// All of a token's head tasks run in one block (a reduction over the token's heads, as
+  /// qk_norm = rms(span = all_heads)): grid y stays 1.
+  bool whole_token = false;
 
   /// Grid for a launch of `num_tokens` tokens. `parallelism` is how many blocks the device
   /// wants in flight: when the tokens alone give fewer blocks, head tasks are split across
-  /// grid y. Returns {grid_x, grid_y}; {0, 0} for zero tokens.
+  /// grid y (never with whole_token). Returns {grid_x, grid_y}; {0, 0} for zero tokens.
   std::pair<unsigned, unsigned> grid(long long num_tokens, int parallelism) const;
 };
 

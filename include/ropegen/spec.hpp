@@ -26,7 +26,7 @@ enum class DType { F32, F16, BF16 };
 enum class IndexType { I32, I64 };
 enum class CosSinSource { Table, Compute };
 /// RoPE scaling families (rope-math.md), with the parameter names of the models' configs.
-enum class Scaling { None, Linear, Ntk, NtkAlpha, Yarn, DeepseekYarn, Llama3, Dynamic, Longrope };
+enum class Scaling { None, Linear, Ntk, NtkAlpha, Yarn, DeepseekYarn, Llama3, Dynamic, Longrope, Proportional };
 /// Where the angle's product and range reduction happen: fp32 (p * inv_freq rounded to fp32,
 /// as Hugging Face, vLLM and the models' training code) or exact (double, then sin/cos of
 /// the reduced angle in fp32: a few fp32 ulps from the fp64 result at any position < 2^24).
@@ -71,13 +71,31 @@ struct CacheCodec {
   /// head) tile (the layout trtllm-gen's attention reads; paged hnd, block % 4 == 0).
   bool v_swizzled = false;
 };
-/// RMSNorm of each q and k head before the rotation (Qwen3, Gemma 3): none or rms(eps,
-/// gemma) with weights q_norm_weight and k_norm_weight (gemma: x * (1 + w)).
+/// What a normalized value is multiplied by: w (Qwen3, Gemma 4), 1 + w (Gemma 3, written
+/// gemma = true) or nothing (Llama 4's L2 norm; its weights are not read).
+enum class NormWeight { W, OnePlusW, None };
+/// What one RMS spans: each head, or all of a token's q heads (and all its k heads) at once,
+/// with head_dim * heads weights (MiniMax-M2).
+enum class NormSpan { Head, AllHeads };
+/// Whether q and k are normalized before the rotation (Qwen3, Gemma) or after it (Llama 4).
+enum class NormOrder { Pre, Post };
+/// RMSNorm of q and k (Qwen3, Gemma 3, Llama 4, MiniMax-M2): none or rms(eps, weight, span,
+/// order) with weights q_norm_weight and k_norm_weight; statistics in fp32.
 struct QkNorm {
   bool on = false;
   double eps = 1e-6;
-  bool gemma = false;
+  NormWeight weight = NormWeight::W;
+  NormSpan span = NormSpan::Head;
+  NormOrder order = NormOrder::Pre;
 };
+/// Weightless RMSNorm of each v head before the cache write (Gemma 4): v / sqrt(mean(v^2) + eps).
+struct VNorm {
+  bool on = false;
+  double eps = 1e-6;
+};
+/// Where the cache's v rows come from: v, or k as it was given, before any norm and rotation
+/// (Gemma 4's K = V layers; v is then not read).
+enum class VSource { V, K };
 /// The position rows a token has: one, or three (t, h, w) for multimodal RoPE.
 enum class PositionsKind { Single, Mrope, Imrope };
 enum class CacheKind { Contiguous, Paged };
@@ -108,6 +126,10 @@ const char* to_string(QuantRound v);
 const char* to_string(MxRound v);
 const char* to_string(Heads v);
 const char* to_string(Outputs v);
+const char* to_string(NormWeight v);
+const char* to_string(NormSpan v);
+const char* to_string(NormOrder v);
+const char* to_string(VSource v);
 /// Bytes of one element of a storage dtype.
 int dtype_bytes(DType t);
 
@@ -142,6 +164,7 @@ struct ScalingParams {
   double max_position_embeddings = 0;            ///< longrope
   std::optional<double> short_mscale;            ///< longrope
   std::optional<double> long_mscale;             ///< longrope
+  double partial_rotary_factor = 1;              ///< proportional: the share of frequencies kept
 };
 
 /// How cos/sin are obtained.
@@ -240,6 +263,8 @@ struct KernelSpec {
   Scales q_scales = Scales::PerTensor;
   Scales scales = Scales::PerTensor;
   QkNorm qk_norm;
+  VNorm v_norm;              ///< cache ops: v's norm (Gemma 4)
+  VSource v_source = VSource::V;
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
   Positions positions;
 

@@ -13,7 +13,8 @@ nlohmann::json plan_json(const LaunchPlan& p) {
           {"head_groups", p.head_groups},
           {"tasks_per_token", p.num_tasks},
           {"block_threads", p.block_threads},
-          {"prefetch_first", p.prefetch_first}};
+          {"prefetch_first", p.prefetch_first},
+          {"whole_token", p.whole_token}};
 }
 
 std::string Kernel::describe() const {

@@ -42,8 +42,8 @@ uint64_t get_u64(const std::string& s, size_t at) {
 [[noreturn]] void bad(const std::string& why) { throw Error(ErrorKind::Cache, why); }
 
 nlohmann::json plan_to_json(const LaunchPlan& p) {
-  return {p.wave,        p.vec,           p.lanes_per_head, p.tokens_per_block,
-          p.head_groups, p.num_tasks,     p.block_threads,  p.prefetch_first};
+  return {p.wave,        p.vec,       p.lanes_per_head, p.tokens_per_block, p.head_groups,
+          p.num_tasks,   p.block_threads, p.prefetch_first, p.whole_token};
 }
 /// An int field of a header: anything else (a float, a string, out of range) is damage,
 /// never a conversion (a float outside int's range is undefined behaviour).
@@ -66,6 +66,11 @@ LaunchPlan plan_from_json(const nlohmann::json& j) {
   p.block_threads = int_field(j.at(6));
   if (!j.at(7).is_boolean()) bad(std::string("bad metadata: a ") + j.at(7).type_name() + " value where a boolean belongs");
   p.prefetch_first = j.at(7).get<bool>();
+  // whole_token came later: an entry written before it has 8 fields (its kernels never needed it).
+  if (j.size() > 8) {
+    if (!j.at(8).is_boolean()) bad(std::string("bad metadata: a ") + j.at(8).type_name() + " value where a boolean belongs");
+    p.whole_token = j.at(8).get<bool>();
+  }
   return p;
 }
 
@@ -264,7 +269,7 @@ void check_entry(const CodeObject& co, const std::string& key_text, const CacheK
   const LaunchPlan &a = co.plan, &b = src.plan;
   if (a.wave != b.wave || a.vec != b.vec || a.lanes_per_head != b.lanes_per_head ||
       a.tokens_per_block != b.tokens_per_block || a.head_groups != b.head_groups || a.num_tasks != b.num_tasks ||
-      a.block_threads != b.block_threads || a.prefetch_first != b.prefetch_first)
+      a.block_threads != b.block_threads || a.prefetch_first != b.prefetch_first || a.whole_token != b.whole_token)
     differs("launch plan");
   const ArgAlignment &x = co.align, &y = src.align;
   if (x.tensor_bytes != y.tensor_bytes || x.row_elems != y.row_elems || x.table_bytes != y.table_bytes ||

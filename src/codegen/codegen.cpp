@@ -94,7 +94,7 @@ std::pair<unsigned, unsigned> LaunchPlan::grid(long long num_tokens, int paralle
   long long gx = num_tokens / tokens_per_block + (num_tokens % tokens_per_block != 0);
   long long max_gy = (num_tasks + head_groups - 1) / head_groups;
   long long gy = 1;
-  if (gx < parallelism) gy = std::min<long long>(max_gy, (parallelism + gx - 1) / gx);
+  if (gx < parallelism && !whole_token) gy = std::min<long long>(max_gy, (parallelism + gx - 1) / gx);
   return {static_cast<unsigned>(gx), static_cast<unsigned>(std::max<long long>(1, gy))};
 }
 
@@ -324,6 +324,7 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   plan.vec = vec;
   plan.lanes_per_head = lanes;
   plan.num_tasks = shape.tasks_per_token;
+  plan.whole_token = shape.whole_token;
   // About 256 threads per block, whole waves. Each head group walks about four head tasks
   // per token so cos/sin loads are shared; the rest of the block covers more tokens.
   const int items = std::max(1, 256 / lanes);

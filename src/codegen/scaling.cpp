@@ -100,6 +100,12 @@ ScaledFrequencies scaled_frequencies(const CosSin& cs, int d) {
       out.inv_freq = plain(base, d);
       break;
     }
+    case Scaling::Proportional: {
+      out.inv_freq = plain(cs.theta, d);
+      const int kept = static_cast<int>(p.partial_rotary_factor * d / 2);
+      for (int j = 0; j < d / 2; ++j) out.inv_freq[j] = j < kept ? out.inv_freq[j] / p.factor : 0.0;
+      break;
+    }
     case Scaling::Longrope: {
       const double L = p.original_max_position_embeddings;
       const double Lmax = p.max_position_embeddings;

@@ -51,6 +51,7 @@ struct PlanShape {
   std::vector<RowSegment> walked;  ///< lanes per task: the sum over these segments
   std::vector<RowSegment> tiled;   ///< also tiled by the vector (copied beside the walk)
   int tasks_per_token = 1;
+  bool whole_token = false;  ///< a token's tasks reduce together: all of them in one block
 };
 
 /// Reports a cross-field rule a spec breaks: the key to point at, and the message.

@@ -103,6 +103,10 @@ double inv_freq(const CosSin& cs, int j, int d, double seq_len) {
       const double len = p.choose == Choose::Static ? p.max_model_len.value() : seq_len;
       return plain / (len > L ? p.long_factor : p.short_factor)[static_cast<size_t>(j)];
     }
+    case Scaling::Proportional:
+      // rope-math.md: n = int(p * D / 2) frequencies b^(-2j/D) (D the whole rotated head), the
+      // others 0, all over factor.
+      return j < std::floor(p.partial_rotary_factor * d / 2) ? plain / p.factor : 0.0;
     case Scaling::Llama3: {
       const double L = p.original_max_position_embeddings;
       const double lf = p.low_freq_factor, hf = p.high_freq_factor;
@@ -252,53 +256,78 @@ void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long 
   }
 }
 
+/// The norm of a row (reference.hpp's RowNorm) applied to `x` in place, with bounds `err`
+/// grown by the kernel's fp32 error: the sum over `count` squares ((count + 8) u relative),
+/// and the share of the inputs' own error in the mean square. With a given mean square
+/// (span = all_heads) its error is the caller's (count: the token's elements).
+void apply_norm(const RowNorm& n, std::vector<double>& x, std::vector<double>& err, DType dtype) {
+  const size_t D = x.size();
+  double sq = 0, dsq = 0;
+  for (size_t e = 0; e < D; ++e) {
+    sq += x[e] * x[e];
+    dsq += 2 * std::fabs(x[e]) * err[e];
+  }
+  const double ms = n.mean_square >= 0 ? n.mean_square : sq / static_cast<double>(D);
+  const double rel = n.mean_square >= 0 ? n.mean_square_rel : (sq > 0 ? dsq / sq : 0);
+  const double r = 1 / std::sqrt(ms + n.eps);
+  const double count = n.mean_square >= 0 ? n.count : static_cast<double>(D);
+  for (size_t e = 0; e < D; ++e) {
+    const double w = !n.weight ? 1 : n.one_plus ? 1 + n.weight[e] : n.weight[e];
+    const double v = x[e] * r * w;
+    // r's relative error is half the mean square's; the input's error scales with r * w.
+    err[e] = err[e] * r * std::fabs(w) + std::fabs(v) * (rel / 2 + (count + 8) * kU) +
+             (dtype != DType::F32 ? ulp(dtype, std::fabs(v)) : 0);
+    x[e] = v;
+  }
+}
+
 /// pos(j): the position frequency index j uses; seq_len: the token's sequence length;
-/// `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`: fp8 stores.
-/// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and 0 keep them).
+/// `norm`: this row's norm (null: none); `scale`: fp8 stores.
+/// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and -1 keep them).
 void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
-                           const std::vector<double>* weight, float scale, int row_len, int offset,
-                           long long scale_row) {
-  const double seq_len = this->seq_len(token);
+                           const RowNorm* norm, float scale, int row_len, int offset, long long scale_row) {
   const KernelSpec& s = p.spec;
   const int D = row_len ? row_len : s.head_dim;
-  const int d = s.rotary_dim;
   const int r0 = offset >= 0 ? offset : s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
-  // The row the rotation reads: x, or with qk_norm y = x / sqrt(mean(x^2) + eps) * w (Gemma:
-  // * (1 + w)), which the kernel computes in fp32 (error below (D + 8) u relative) and
-  // rounds to the dtype; err holds each input's bound.
+  // The row the rotation reads: x, or with a norm before it y = x / sqrt(mean(x^2) + eps) * w,
+  // which the kernel computes in fp32 and rounds to the dtype; err holds each input's bound.
   std::vector<double> xs(static_cast<size_t>(D)), err(static_cast<size_t>(D), 0.0);
   for (int e = 0; e < D; ++e) xs[e] = decode(s.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
-  if (weight) {
-    double sq = 0;
-    for (double v : xs) sq += v * v;
-    const double r = 1 / std::sqrt(sq / D + s.qk_norm.eps);
-    for (int e = 0; e < D; ++e) {
-      const double w = (*weight)[static_cast<size_t>(e)];
-      xs[e] = xs[e] * r * (s.qk_norm.gemma ? 1 + w : w);
-      err[e] = (D + 8) * kU * std::fabs(xs[e]) + (s.dtype != DType::F32 ? ulp(s.dtype, std::fabs(xs[e])) : 0);
-    }
-  }
+  if (norm && !norm->post) apply_norm(*norm, xs, err, s.dtype);
+  std::vector<double> v, b;
+  turn(xs, err, token, r0, v, b);
+  // A norm after the rotation (order = post) normalizes the turned row, which the kernel
+  // holds in the dtype (rounded once after the rotation, once after the norm, as the models'
+  // code does).
+  if (norm && norm->post) apply_norm(*norm, v, b, s.dtype);
   // A quantized destination takes the whole row at once (its scales depend on all of it).
   const bool q = quant(dst_buf);
-  std::vector<double> qv(q ? static_cast<size_t>(D) : 0), qb(qv.size(), 0.0);
   for (int row_e = 0; row_e < D; ++row_e) {
-    const int e = row_e - r0;  // index within the rotated stretch
     const long long di = dst_off + row_e;
-    if (e < 0 || e >= d) {  // outside the rotated stretch: unchanged (normalized with qk_norm)
-      if (q) {
-        qv[row_e] = xs[row_e];
-        qb[row_e] = weight ? err[row_e] : 0;
-      } else if (weight) {
-        rounded(dst_buf, di, xs[row_e], err[row_e], scale);
-      } else if (elem(dst_buf).fp8 >= 0) {
-        exact_fp8(dst_buf, di, xs[row_e], scale);
-      } else {
-        Expected& o = out[dst_buf];
-        o.exact[di] = 1;
-        std::memcpy(&o.bits[di * bytes], &p.buffers[src_buf][(src_off + row_e) * bytes], bytes);
-      }
-      continue;
+    const bool turned = row_e >= r0 && row_e < r0 + s.rotary_dim;
+    if (q || turned || norm) {
+      if (!q) rounded(dst_buf, di, v[row_e], b[row_e], scale);
+    } else if (elem(dst_buf).fp8 >= 0) {  // outside the rotated stretch and no norm: unchanged
+      exact_fp8(dst_buf, di, xs[row_e], scale);
+    } else {
+      Expected& o = out[dst_buf];
+      o.exact[di] = 1;
+      std::memcpy(&o.bits[di * bytes], &p.buffers[src_buf][(src_off + row_e) * bytes], bytes);
     }
+  }
+  if (q) quant_row(dst_buf, dst_off, scale_row, v, b, false, scale);
+}
+
+void RowWriter::turn(const std::vector<double>& xs, const std::vector<double>& err, long long token, int r0,
+                     std::vector<double>& v, std::vector<double>& b) const {
+  const double seq_len = this->seq_len(token);
+  const KernelSpec& s = p.spec;
+  const int D = static_cast<int>(xs.size());
+  const int d = s.rotary_dim;
+  v = xs;
+  b = err;
+  for (int row_e = r0; row_e < r0 + d && row_e < D; ++row_e) {
+    const int e = row_e - r0;  // index within the rotated stretch
     // The pair (x0, x1) this element belongs to, and whether it is the first of the two.
     int j, i0, i1;
     if (s.style == Style::Neox) {
@@ -330,24 +359,34 @@ void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long lon
     // own two products.
     const double p_cos = e == i0 ? x0 * c : x1 * c;
     const double p_sin = e == i0 ? -x1 * sn : x0 * sn;
-    const double v = p_cos + p_sin;
-    double b = 4 * kU * (std::fabs(p_cos) + std::fabs(p_sin));
-    b += (e == i0 ? err[r0 + i0] : err[r0 + i1]) * std::fabs(c) + (e == i0 ? err[r0 + i1] : err[r0 + i0]) * std::fabs(sn);
-    if (computed) b += 4 * kU * attention * (std::fabs(x0) + std::fabs(x1));
+    const double val = p_cos + p_sin;
+    double bnd = 4 * kU * (std::fabs(p_cos) + std::fabs(p_sin));
+    bnd += (e == i0 ? err[r0 + i0] : err[r0 + i1]) * std::fabs(c) + (e == i0 ? err[r0 + i1] : err[r0 + i0]) * std::fabs(sn);
+    if (computed) bnd += 4 * kU * attention * (std::fabs(x0) + std::fabs(x1));
     // dynamic with choose = runtime: the kernel computes inv_freq in double from the
     // token's length, which may round to the neighbouring float: one fp32 ulp of the angle.
     if (computed && s.angle == Angle::Fp32 && s.cos_sin.scaling == Scaling::Dynamic && s.cos_sin.runtime_length())
-      b += 2 * kU * std::fabs(angle) * attention * (std::fabs(x0) + std::fabs(x1));
-    if (attention != 1) b += 2 * kU * (std::fabs(p_cos) + std::fabs(p_sin));  // c * m, s * m in fp32
-    if (s.dtype != DType::F32) b += ulp(s.dtype, std::fabs(v) + b);
-    if (q) {
-      qv[row_e] = v;
-      qb[row_e] = b;
-    } else {
-      rounded(dst_buf, di, v, b, scale);
-    }
+      bnd += 2 * kU * std::fabs(angle) * attention * (std::fabs(x0) + std::fabs(x1));
+    if (attention != 1) bnd += 2 * kU * (std::fabs(p_cos) + std::fabs(p_sin));  // c * m, s * m in fp32
+    if (s.dtype != DType::F32) bnd += ulp(s.dtype, std::fabs(val) + bnd);  // held in the dtype
+    v[row_e] = val;
+    b[row_e] = bnd;
   }
-  if (q) quant_row(dst_buf, dst_off, scale_row, qv, qb, false, scale);
+}
+
+double RowWriter::square_sum(int src_buf, long long src_off, long long token, bool turned, double* error) const {
+  const KernelSpec& s = p.spec;
+  const int D = s.head_dim;
+  std::vector<double> xs(static_cast<size_t>(D)), err(static_cast<size_t>(D), 0.0), v, b;
+  for (int e = 0; e < D; ++e) xs[e] = decode(s.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
+  if (turned) turn(xs, err, token, s.rotary_offset, v, b);
+  else v = xs, b = err;
+  double sq = 0;
+  for (int e = 0; e < D; ++e) {
+    sq += v[e] * v[e];
+    if (error) *error += 2 * std::fabs(v[e]) * b[e];
+  }
+  return sq;
 }
 
 long long RowWriter::position(long long token, int j) const {

@@ -69,6 +69,20 @@ struct QuantRow {
   float gs = 1;             ///< nvfp4: the global scale
 };
 
+/// The norm of one row, as the reference applies it (qk_norm, v_norm): y = x * r * w with
+/// r = 1 / sqrt(mean square + eps), before or after the rotation.
+struct RowNorm {
+  const double* weight = nullptr;  ///< the row's head_dim weights; null: none
+  bool one_plus = false;           ///< multiply by 1 + w
+  double eps = 1e-6;
+  bool post = false;               ///< after the rotation (order = post)
+  /// span = all_heads: the token's mean square over its heads (< 0: this row's own), the
+  /// relative error the kernel's fp32 inputs may give it, and the number of squares summed.
+  double mean_square = -1;
+  double mean_square_rel = 0;
+  double count = 0;
+};
+
 /// What one element of a buffer must hold after the launch.
 struct Expected {
   std::vector<QuantRow> quant_rows;  ///< a quantized cache: its bounded rows
@@ -97,13 +111,15 @@ class RowWriter {
   void copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len = 0,
                 long long scale_at = -1, int scale_step = 1);
   /// Rotates a head row of token `token` (its positions and sequence length from the
-  /// problem). `weight`: the qk_norm weights of this row's tensor (null: no norm); `scale`:
-  /// fp8 stores; `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row:
-  /// 0 and -1 keep them).
+  /// problem). `norm`: the row's norm (null: none); `scale`: fp8 stores; `row_len` and
+  /// `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and -1 keep them; an
+  /// offset of head_dim leaves nothing to rotate: a normalized copy).
   /// `scale_row`: a quantized destination's scale row (-1: dst_off / head_dim, a cache's).
   void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
-                  const std::vector<double>* weight, float scale, int row_len = 0, int offset = -1,
-                  long long scale_row = -1);
+                  const RowNorm* norm, float scale, int row_len = 0, int offset = -1, long long scale_row = -1);
+  /// The sum of squares of a head row (rotated in double when `turned`), and into `error`
+  /// the bound on what the kernel's fp32 row may add to it.
+  double square_sum(int src_buf, long long src_off, long long token, bool turned, double* error) const;
   /// The position frequency index j of a token reads (its position row).
   long long position(long long token, int j) const;
   /// The token's sequence length (0 when the problem has none).
@@ -124,6 +140,10 @@ class RowWriter {
   void quant_row(int dst_buf, long long dst_off, long long scale_row, const std::vector<double>& value,
                  const std::vector<double>& bound, bool exact, float gs, long long scale_at = -1, int scale_step = 1);
   void exact_fp8(int dst_buf, long long di, double x, float scale);
+  /// The row rotated in double over [r0, r0 + rotary_dim) (the rest as given), with each
+  /// element's bound (rounded to the dtype, as the kernel holds it).
+  void turn(const std::vector<double>& xs, const std::vector<double>& err, long long token, int r0,
+            std::vector<double>& v, std::vector<double>& b) const;
   void rounded(int dst_buf, long long di, double v, double b, float scale);
 
   const Problem& p;

@@ -173,6 +173,23 @@ const Names<Nvfp4Recipe>& names(Nvfp4Recipe*) {
   static const Names<Nvfp4Recipe> n = {{"exact", Nvfp4Recipe::Exact}};
   return n;
 }
+const Names<NormWeight>& names(NormWeight*) {
+  static const Names<NormWeight> n = {
+      {"w", NormWeight::W}, {"one_plus_w", NormWeight::OnePlusW}, {"none", NormWeight::None}};
+  return n;
+}
+const Names<NormSpan>& names(NormSpan*) {
+  static const Names<NormSpan> n = {{"head", NormSpan::Head}, {"all_heads", NormSpan::AllHeads}};
+  return n;
+}
+const Names<NormOrder>& names(NormOrder*) {
+  static const Names<NormOrder> n = {{"pre", NormOrder::Pre}, {"post", NormOrder::Post}};
+  return n;
+}
+const Names<VSource>& names(VSource*) {
+  static const Names<VSource> n = {{"v", VSource::V}, {"k", VSource::K}};
+  return n;
+}
 const Names<MxRound>& names(MxRound*) {
   static const Names<MxRound> n = {{"rceil", MxRound::Rceil}, {"floor", MxRound::Floor}, {"even", MxRound::Even}};
   return n;
@@ -604,6 +621,9 @@ void lower_wave(const SpecField&, const dsl::Value& v, KernelSpec& s) {
 const IntRange kSection{0, 512};
 const RealRange kEps{0, 1, true};
 
+const char* const kQkNormValues =
+    "none, rms(eps = E, weight = w | one_plus_w | none, span = head | all_heads, order = pre | post)";
+
 void lower_qk_norm(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   QkNorm n;
   if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
@@ -614,29 +634,48 @@ void lower_qk_norm(const SpecField&, const dsl::Value& v, KernelSpec& s) {
     std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
                            ? suggestion(v.text, {"none", "rms"})
                            : "";
-    fail(v.loc, "invalid value " + describe_value(v) + " for qk_norm; valid values: none, rms(eps = E, gemma = "
-                                                       "false | true)" + hint);
+    fail(v.loc, "invalid value " + describe_value(v) + " for qk_norm; valid values: " + kQkNormValues + hint);
   }
   n.on = true;
-  for_args(v, {"eps", "gemma"}, [&](const dsl::Value::Arg& a) {
-    if (a.name == "eps") {
-      n.eps = real(a.value, "eps", kEps);
-      return;
+  const dsl::Value::Arg* gemma = nullptr;
+  const dsl::Value::Arg* weight = nullptr;
+  for_args(v, {"eps", "gemma", "weight", "span", "order"}, [&](const dsl::Value::Arg& a) {
+    if (a.name == "eps") n.eps = real(a.value, "eps", kEps);
+    else if (a.name == "weight") {
+      n.weight = pick<NormWeight>(a.value, "weight");
+      weight = &a;
+    } else if (a.name == "span") n.span = pick<NormSpan>(a.value, "span");
+    else if (a.name == "order") n.order = pick<NormOrder>(a.value, "order");
+    else {  // gemma = true is weight = one_plus_w, the spelling from before weight existed
+      const dsl::Value& b = a.value;
+      if (b.kind != dsl::Value::Kind::Ident || (b.text != "true" && b.text != "false"))
+        fail(b.loc, "expected true or false for gemma, found " + describe_value(b));
+      gemma = &a;
     }
-    const dsl::Value& b = a.value;
-    if (b.kind != dsl::Value::Kind::Ident || (b.text != "true" && b.text != "false"))
-      fail(b.loc, "expected true or false for gemma, found " + describe_value(b));
-    n.gemma = b.text == "true";
   });
+  if (gemma) {
+    const bool on = gemma->value.text == "true";
+    if (weight && (n.weight == NormWeight::OnePlusW) != on)
+      fail(gemma->name_loc, "gemma = " + gemma->value.text + " contradicts weight = " + to_string(n.weight) +
+                                " (gemma = true means weight = one_plus_w; give one of the two)");
+    if (on) n.weight = NormWeight::OnePlusW;
+  }
   s.qk_norm = n;
 }
 
+// rms(eps, gemma) as before weight, span and order existed (their cache keys stay); the
+// others only when they differ from the defaults.
 void text_qk_norm(const KernelSpec& s, std::string& out) {
-  if (!s.qk_norm.on) {
+  const QkNorm& n = s.qk_norm;
+  if (!n.on) {
     out += "none";
     return;
   }
-  out += "rms(eps=" + format_double(s.qk_norm.eps) + ",gemma=" + (s.qk_norm.gemma ? "true" : "false") + ")";
+  out += "rms(eps=" + format_double(n.eps) + ",gemma=" + (n.weight == NormWeight::OnePlusW ? "true" : "false");
+  if (n.weight == NormWeight::None) out += ",weight=none";
+  if (n.span != NormSpan::Head) out += std::string(",span=") + name_of(n.span);
+  if (n.order != NormOrder::Pre) out += std::string(",order=") + name_of(n.order);
+  out += ")";
 }
 
 std::string check_qk_norm(const SpecField&, const KernelSpec& s) {
@@ -647,7 +686,39 @@ int compare_qk_norm(const KernelSpec& a, const KernelSpec& b) {
   if (int c = cmp(a.qk_norm.on, b.qk_norm.on)) return c;
   if (!a.qk_norm.on) return 0;
   if (int c = cmp(a.qk_norm.eps, b.qk_norm.eps)) return c;
-  return cmp(a.qk_norm.gemma, b.qk_norm.gemma);
+  if (int c = cmp(a.qk_norm.weight, b.qk_norm.weight)) return c;
+  if (int c = cmp(a.qk_norm.span, b.qk_norm.span)) return c;
+  return cmp(a.qk_norm.order, b.qk_norm.order);
+}
+
+void lower_v_norm(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  VNorm n;
+  if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
+    s.v_norm = n;
+    return;
+  }
+  if (!is_call_named(v, "rms")) {
+    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
+                           ? suggestion(v.text, {"none", "rms"})
+                           : "";
+    fail(v.loc, "invalid value " + describe_value(v) + " for v_norm; valid values: none, rms(eps = E)" + hint);
+  }
+  n.on = true;
+  for_args(v, {"eps"}, [&](const dsl::Value::Arg& a) { n.eps = real(a.value, "eps", kEps); });
+  s.v_norm = n;
+}
+
+void text_v_norm(const KernelSpec& s, std::string& out) {
+  out += s.v_norm.on ? "rms(eps=" + format_double(s.v_norm.eps) + ")" : std::string("none");
+}
+
+std::string check_v_norm(const SpecField&, const KernelSpec& s) {
+  return s.v_norm.on ? kEps.check("eps", s.v_norm.eps) : "";
+}
+
+int compare_v_norm(const KernelSpec& a, const KernelSpec& b) {
+  if (int c = cmp(a.v_norm.on, b.v_norm.on)) return c;
+  return a.v_norm.on ? cmp(a.v_norm.eps, b.v_norm.eps) : 0;
 }
 
 // cache_dtype: a store type, with the quantized formats' parameters in parentheses. Setting
@@ -906,6 +977,12 @@ const std::vector<ScalingFamily>& scaling_families() {
         {"long_mscale", P::Optional, 0, 0, 1e6, true, at<&S::long_mscale>()},
         {"choose", P::Default, 0, 0, 1, false, at<&S::choose>(), {"runtime", "static"}},
         {"max_model_len", P::Optional, 0, 0, big, true, at<&S::max_model_len>()}}},
+      // Gemma 4's global layers: the first int(p * d / 2) frequencies of plain RoPE over the
+      // whole rotated stretch, the rest 0 (those pairs pass through), all divided by factor.
+      {Scaling::Proportional,
+       "proportional",
+       {{"partial_rotary_factor", P::Required, 0, 0, 1, true, at<&S::partial_rotary_factor>()},
+        {"factor", P::Default, 1, 0, 1e6, true, at<&S::factor>()}}},
   };
   return families;
 }
@@ -1090,17 +1167,34 @@ const std::vector<SpecField>& spec_fields() {
           kRopeOps, /*omit_default=*/true,
           {"per_tensor q_dtype=fp8_e4m3 outputs=separate", "per_token_head q_dtype=fp8_e4m3 outputs=separate"}),
       SpecField{"qk_norm",
-                "none | rms(eps = E, gemma = false | true)",
-                "RMSNorm of each q and k head before RoPE (fp32, weights q_norm_weight and k_norm_weight; gemma: "
-                "x * (1 + w))",
+                "none | rms(eps = E, weight = w | one_plus_w | none, span = head | all_heads, order = pre | post)",
+                "RMSNorm of q and k in fp32 (weights q_norm_weight, k_norm_weight): y = x / sqrt(mean(x^2) + eps) "
+                "* w (one_plus_w, also written gemma = true: * (1 + w); none: no weight); span = all_heads: one "
+                "RMS over all of a token's q heads and one over its k heads, weights heads * head_dim long; "
+                "order = post: after the rotation",
                 nullptr,
                 kRopeOps,
                 /*omit_default=*/true,
-                {"none", "rms(eps=1e-6)", "rms(eps=1e-5)", "rms(eps=1e-6,gemma=true)"},
+                {"none", "rms(eps=1e-6)", "rms(eps=1e-5)", "rms(eps=1e-6,gemma=true)", "rms(eps=1e-6,weight=none)",
+                 "rms(eps=1e-6,span=all_heads)", "rms(eps=1e-5,weight=none,order=post)"},
                 lower_qk_norm,
                 text_qk_norm,
                 check_qk_norm,
                 compare_qk_norm},
+      SpecField{"v_norm",
+                "none | rms(eps = E)",
+                "weightless RMSNorm of each v head before the cache write, in fp32: v / sqrt(mean(v^2) + eps)",
+                nullptr,
+                kCacheOps,
+                /*omit_default=*/true,
+                {"none", "rms(eps=1e-6)"},
+                lower_v_norm,
+                text_v_norm,
+                check_v_norm,
+                compare_v_norm},
+      enum_field<VSource, &KernelSpec::v_source>(
+          "v_source", "where the cache's v rows come from: v, or k as given (before any norm and rotation; v is "
+          "not read)", kCacheOps, /*omit_default=*/true, {"v", "k"}),
   };
   // Rows only one family reads come last, in registry order (src/families/<name>/).
   for (const Family* f : families())
@@ -1176,5 +1270,9 @@ bool KernelSpec::uses_fp8() const {
 }
 const char* to_string(Heads v) { return name_of(v); }
 const char* to_string(Outputs v) { return name_of(v); }
+const char* to_string(NormWeight v) { return name_of(v); }
+const char* to_string(NormSpan v) { return name_of(v); }
+const char* to_string(NormOrder v) { return name_of(v); }
+const char* to_string(VSource v) { return name_of(v); }
 
 }  // namespace ropegen

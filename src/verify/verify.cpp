@@ -430,13 +430,16 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   if (fp8_q) p.q_scale = 0.02f;
   std::vector<unsigned char> q_weight_bits, k_weight_bits;
   if (rope && s.qk_norm.on) {
-    // Weights around 1 (Gemma's around 0: it multiplies by 1 + w), random signs.
-    fill(q_weight_bits, D);
-    fill(k_weight_bits, D);
-    for (long long e = 0; e < D; ++e) {
+    // Weights around 1 (Gemma's around 0: it multiplies by 1 + w), random signs; span =
+    // all_heads: one per element of the token's heads.
+    const bool all = s.qk_norm.span == NormSpan::AllHeads;
+    const long long nq = all ? s.q_heads * D : D, nk = all ? s.kv_heads * D : D;
+    fill(q_weight_bits, nq);
+    fill(k_weight_bits, nk);
+    for (long long e = 0; e < nq; ++e)
       p.q_norm_weight.push_back(reference::decode(s.dtype, &q_weight_bits[static_cast<size_t>(e * bytes)]));
+    for (long long e = 0; e < nk; ++e)
       p.k_norm_weight.push_back(reference::decode(s.dtype, &k_weight_bits[static_cast<size_t>(e * bytes)]));
-    }
   }
   p.buffer_fp8.resize(p.buffers.size(), -1);
   p.buffer_raw.resize(p.buffers.size(), 0);

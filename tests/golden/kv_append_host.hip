@@ -802,7 +802,14 @@ using CacheElem = Elem;
 constexpr bool SCALES_PER_HEAD = false;
 constexpr bool QK_NORM = false;
 constexpr float NORM_EPS = 0x1.0c6f7ap-20f;
-constexpr bool NORM_GEMMA = false;
+// qk_norm's weight: 0 w, 1 1 + w, 2 none; one RMS over all of a token's q (k) heads; after RoPE.
+constexpr int NORM_WEIGHT = 0;
+constexpr bool NORM_ALL_HEADS = false;
+constexpr bool NORM_POST = false;
+// v_norm (weightless, per head) and v rows taken from k (K = V layers).
+constexpr bool V_NORM = false;
+constexpr float V_NORM_EPS = 0x1.0c6f7ap-20f;
+constexpr bool V_FROM_K = false;
 constexpr bool HEAD_STRIDES = false;
 constexpr bool SEPARATE_OUTPUTS = false;
 constexpr int NUM_TASKS = 8;
@@ -1060,7 +1067,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1064 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1071 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1081,8 +1088,11 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 namespace rg_kernel {
 using namespace rg_spec;
 
+// Which tensor a task's row belongs to: its norm (qk_norm's weights, v_norm) follows.
+enum { kRowQ = 0, kRowK = 1, kRowV = 2 };
+
 // One head row to process: read src, write dst (may be src) and dst2 (when not null, always
-// Elem), rotate or copy; qk_norm applies to the rows that rotate.
+// Elem), rotate or copy; qk_norm applies to the rows that rotate, v_norm to v's.
 struct Task {
   const Elem* src;
   void* dst;
@@ -1090,10 +1100,15 @@ struct Task {
   bool rotate;
   int store;     // Store
   float scale;   // fp8 stores; nvfp4: the global scale
-  bool is_q;     // which norm weights
+  int row;       // kRowQ, kRowK, kRowV
   unsigned char* scales;  // quantized cache: the row's scales (k/v_cache_scales)
   int scale_step;         // scales apart (1; 4 for swizzled v scales)
+  int head;               // the head within its tensor (span = all_heads weights)
 };
+
+// Whether a task's row is normalized, and by one RMS over the token's heads (all_heads).
+RG_DEVICE bool row_norm(const Task& t) { return (QK_NORM && t.rotate) || (V_NORM && t.row == kRowV); }
+RG_DEVICE bool token_norm(const Task& t) { return NORM_ALL_HEADS && t.rotate; }
 
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
 RG_DEVICE long long head_stride(long long given) { return HEAD_STRIDES && given ? given : HEAD_DIM; }
@@ -1115,8 +1130,8 @@ RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h)
   if (HAS_Q && h < Q_HEADS)
     return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * head_stride(a.q_head_stride);
   if (HAS_Q) h -= Q_HEADS;
-  const bool is_v = HAS_CACHE && h >= KV_HEADS;
-  const int kv_head = is_v ? h - KV_HEADS : h;
+  const bool is_v = HAS_CACHE && h >= KV_HEADS && !V_FROM_K;  // v_source = k: v's rows are k's
+  const int kv_head = HAS_CACHE && h >= KV_HEADS ? h - KV_HEADS : h;
   if (!HAS_CACHE && !a.k) return nullptr;
   const Elem* src = is_v ? static_cast<const Elem*>(a.v) + t * a.v_stride
                          : static_cast<const Elem*>(a.k) + t * a.k_stride;
@@ -1130,28 +1145,29 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
     if (Q_FP8) {
       unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
       if (Q_QUANT != 0)  // the scale per (token, head) the kernel computes: q_out_scales [tokens, q_heads]
-        return Task{src, out, nullptr, true, kQQuant, 1.0f, true,
-                    reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h), 1};
-      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], true, nullptr, 1};
+        return Task{src, out, nullptr, true, kQQuant, 1.0f, kRowQ,
+                    reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h), 1, h};
+      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], kRowQ, nullptr, 1, h};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
-    return Task{src, out, nullptr, true, kElem, 1.0f, true, nullptr, 1};
+    return Task{src, out, nullptr, true, kElem, 1.0f, kRowQ, nullptr, 1, h};
   }
   if (HAS_Q) h -= Q_HEADS;
   Elem* k_out = SEPARATE_OUTPUTS && a.k_out && h < KV_HEADS
                     ? static_cast<Elem*>(a.k_out) + t * a.k_out_stride + static_cast<long long>(h) * HEAD_DIM
                     : nullptr;
-  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, false, nullptr, 1};  // rope: K
+  if (!HAS_CACHE) return Task{src, k_out ? k_out : const_cast<Elem*>(src), nullptr, src != nullptr, kElem, 1.0f, kRowK, nullptr, 1, h};  // rope: K
   // Padding (a negative slot) is skipped; so is, in a contiguous(order = hnd) cache, a slot at
   // or past max_seq, which would land in the next head's rows: one unsigned compare for both.
   const bool skip = CACHE_HND && !CACHE_PAGED
                         ? static_cast<unsigned long long>(slot) >= static_cast<unsigned long long>(a.max_seq)
                         : slot < 0;
   const bool is_v = h >= KV_HEADS;
-  // A padding token's k_out row is still written (it is an activation, not a cache row).
-  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, false, nullptr, 1};
   const int kv_head = is_v ? h - KV_HEADS : h;
+  const int row_kind = is_v ? kRowV : kRowK;
+  // A padding token's k_out row is still written (it is an activation, not a cache row).
+  if (skip) return Task{src, k_out, nullptr, ROTATES && !is_v, kElem, 1.0f, row_kind, nullptr, 1, kv_head};
   const long long row = cache_row(slot, kv_head, a.max_seq);
   if (CACHE_QUANT != 0) {  // codes (CACHE_CODEC.bits each) and the row's scales (templates/quant.h)
     constexpr rg_codec C = CACHE_CODEC;
@@ -1162,14 +1178,14 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
       const long long in_page = slot % CACHE_BLOCK;
       sc = static_cast<unsigned char*>(a.v_cache_scales) + (row - in_page) * (HEAD_DIM / C.group) +
            (in_page / 4) * 4 * (HEAD_DIM / C.group) + in_page % 4;
-      return Task{src, codes, k_out, false, kCacheQuant, scales[1], false, sc, 4};
+      return Task{src, codes, k_out, false, kCacheQuant, scales[1], kRowV, sc, 4, kv_head};
     }
-    return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], false, sc, 1};
+    return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], row_kind, sc, 1, kv_head};
   }
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
   if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : (is_v ? scales[1] : scales[0]);
-  return Task{src, cache + row * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, false, nullptr, 1};
+  return Task{src, cache + row * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, row_kind, nullptr, 1, kv_head};
 }
 
 // The rotation of one task's vector(s).
@@ -1286,11 +1302,9 @@ RG_DEVICE void store_quant_shuffle(const rg_codec C, const Task& task, const Vec
   if (two_vectors) store_quant_range(C, task, x1, off1, h1, l1);
 }
 
-// The rotation and stores of one task, its row's vector(s) loaded (quantized rows: by
-// exchanges within the warp; the block-shared path stores them in run()).
-RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
-                      bool rot_lane, int off0, int off1) {
-  rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+// The stores of one task's finished vector(s) (quantized rows: by exchanges within the warp;
+// the block-shared path stores them in run()).
+RG_DEVICE void store_all(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
   if (QUANT_SHUFFLE && CACHE_QUANT != 0 && task.store == kCacheQuant)
     store_quant_shuffle(CACHE_CODEC, task, x0, x1, two_vectors, off0, off1);
   else if (QUANT_SHUFFLE && Q_QUANT != 0 && task.store == kQQuant)
@@ -1298,13 +1312,36 @@ RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const fl
   store(task, x0, x1, two_vectors, off0, off1);
 }
 
-// qk_norm: y = x * r * w (gemma: x * r * (1 + w)), r = 1 / sqrt(mean(x^2) + eps) over the head.
-RG_DEVICE void normalize(Vec& x, const Vec& w, float r) {
+// The rotation and stores of one task, its row's vector(s) loaded.
+RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
+                      bool rot_lane, int off0, int off1) {
+  rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+  store_all(task, x0, x1, two_vectors, off0, off1);
+}
+
+// A norm: y = x * r * w (NORM_WEIGHT 1: x * r * (1 + w); 2 and v rows: x * r), r = 1 /
+// sqrt(mean(x^2) + eps) over the head (span = all_heads: over the token's heads).
+RG_DEVICE void normalize(Vec& x, const Vec& w, float r, bool weighted) {
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const float wi = get(w, i);
-    set(x, i, get(x, i) * r * (NORM_GEMMA ? 1.0f + wi : wi));
+    set(x, i, weighted ? get(x, i) * r * (NORM_WEIGHT == 1 ? 1.0f + wi : wi) : get(x, i) * r);
   }
+}
+
+// The sum of squares of a lane's vector(s).
+RG_DEVICE float squares(const Vec& x0, const Vec& x1, bool two_vectors) {
+  float ss = 0.0f;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float e0 = get(x0, i);
+    ss += e0 * e0;
+    if (two_vectors) {
+      const float e1 = get(x1, i);
+      ss += e1 * e1;
+    }
+  }
+  return ss;
 }
 
 RG_DEVICE void run(const ropegen_kernel_args& a) {
@@ -1400,7 +1437,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int h_step = rg_grid_y() * HEAD_GROUPS;
   constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
   constexpr bool QUANT_SHARED = QUANT && !QUANT_SHUFFLE;  // the group ranges go through block-shared memory
-  if (!QK_NORM && !QUANT_SHARED) {
+  constexpr bool ROW_NORM = (QK_NORM && !NORM_ALL_HEADS) || V_NORM;  // a reduction over one row's lanes
+  if (!QK_NORM && !V_NORM && !QUANT_SHARED) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
@@ -1413,63 +1451,103 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     }
     return;
   }
-  // qk_norm: each rotated row's sum of squares is reduced over its LANES threads through
-  // block-shared memory, in a fixed order (the same result on every target). A quantized
-  // cache: each vector's range goes to block-shared memory, and every lane reads its group's.
-  // Each shared array is written, then read after a barrier, then written again only after
-  // another barrier (with both, each one's barrier is the other's second).
-  RG_SHARED float partial[QK_NORM ? BLOCK_THREADS : 1];
+  const int first_of_block = rg_block_y() * HEAD_GROUPS;
+  const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
+  // span = all_heads: one RMS over all of the token's q rows and one over its k rows. The plan
+  // keeps a token's head groups in one block (whole_token, grid y = 1); each lane sums the
+  // squares of its share of the rows it walks, then the sums are reduced in two fixed-order
+  // steps through block-shared memory (lanes of an item, then the token's items). The rows
+  // are read again by the loop below (from the caches: they were just read).
+  float r_tok[2] = {1.0f, 1.0f};  // q, k
+  if (NORM_ALL_HEADS) {
+    RG_SHARED float lane_sums[NORM_ALL_HEADS ? 2 * BLOCK_THREADS : 1];
+    RG_SHARED float item_sums[NORM_ALL_HEADS ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
+    float sums[2] = {0.0f, 0.0f};
+    for (int it = 0; it < iterations; ++it) {
+      const int h = h_first + it * h_step;
+      if (h >= NUM_TASKS) break;
+      const Task task = task_for(a, t, h, slot, scales);
+      if (!task.src || !token_norm(task)) continue;
+      const bool fetched = PREFETCH_FIRST && h == h_first;
+      Vec x0 = fetched ? f0 : load_vec(task.src + off0);
+      Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+      sums[task.row == kRowQ ? 0 : 1] += squares(x0, x1, two_vectors);
+    }
+    lane_sums[2 * tid] = sums[0];
+    lane_sums[2 * tid + 1] = sums[1];
+    rg_barrier();
+    if (lane == 0) {
+      float q = 0.0f, k = 0.0f;
+      for (int l = 0; l < LANES; ++l) {
+        q += lane_sums[2 * (item * LANES + l)];
+        k += lane_sums[2 * (item * LANES + l) + 1];
+      }
+      item_sums[2 * item] = q;
+      item_sums[2 * item + 1] = k;
+    }
+    rg_barrier();
+    const int token_first = item - group;  // the token's first item
+    float q = 0.0f, k = 0.0f;
+    for (int g = 0; g < HEAD_GROUPS; ++g) {
+      q += item_sums[2 * (token_first + g)];
+      k += item_sums[2 * (token_first + g) + 1];
+    }
+    r_tok[0] = 1.0f / rg_sqrt(q / (Q_HEADS * HEAD_DIM) + NORM_EPS);
+    r_tok[1] = 1.0f / rg_sqrt(k / (KV_HEADS * HEAD_DIM) + NORM_EPS);
+  }
+  // A norm over one row (qk_norm per head, v_norm): its sum of squares is reduced over its
+  // LANES threads through block-shared memory, in a fixed order (the same result on every
+  // target). A quantized cache: each vector's range goes to block-shared memory, and every
+  // lane reads its group's. Each shared array is written, then read after a barrier, then
+  // written again only after another barrier (with both, each one's barrier is the other's
+  // second).
+  RG_SHARED float partial[ROW_NORM ? BLOCK_THREADS : 1];
   constexpr int ROW_VECS = HEAD_DIM / VEC;
   RG_SHARED float q_hi[QUANT_SHARED ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
   RG_SHARED float q_lo[QUANT_SHARED ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
-  const int first_of_block = rg_block_y() * HEAD_GROUPS;
-  const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   for (int it = 0; it < iterations; ++it) {
     const int h = h_first + it * h_step;
-    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, false, nullptr, 1};
+    Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, kRowQ, nullptr, 1, 0};
     if (h < NUM_TASKS) task = task_for(a, t, h, slot, scales);
     const bool active = task.dst && task.src;
+    const bool norm = active && row_norm(task);
+    const bool weighted = norm && task.row != kRowV && NORM_WEIGHT != 2;
     Vec x0{}, x1{}, w0{}, w1{};
     float ss = 0.0f;
     if (active) {
       const bool fetched = PREFETCH_FIRST && h == h_first;
       x0 = fetched ? f0 : load_vec(task.src + off0);
       x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      if (QK_NORM && task.rotate) {  // the weights load beside the row, before the reduction
-        const Elem* weight = static_cast<const Elem*>(task.is_q ? a.q_norm_weight : a.k_norm_weight);
+      if (weighted) {  // the weights load beside the row, before the reduction
+        const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
+                             (NORM_ALL_HEADS ? task.head * HEAD_DIM : 0);
         w0 = load_vec(weight + off0);
         if (two_vectors) w1 = load_vec(weight + off1);
       }
-      if (QK_NORM && task.rotate) {
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) {
-          const float e0 = get(x0, i);
-          ss += e0 * e0;
-          if (two_vectors) {
-            const float e1 = get(x1, i);
-            ss += e1 * e1;
-          }
-        }
-      }
+      if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);  // order = post: normalize the rotated row
+      if (norm && !token_norm(task)) ss = squares(x0, x1, two_vectors);
     }
-    if (QK_NORM) {
+    float r = 1.0f;
+    if (ROW_NORM) {
       partial[tid] = ss;
       rg_barrier();
       float sum = 0.0f;
 #pragma unroll
       for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
       if (!QUANT_SHARED) rg_barrier();
-      if (active && task.rotate) {
-        const float r = 1.0f / rg_sqrt(sum / HEAD_DIM + NORM_EPS);
-        normalize(x0, w0, r);
-        if (two_vectors) normalize(x1, w1, r);
-      }
+      r = 1.0f / rg_sqrt(sum / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
     }
+    if (norm) {
+      if (token_norm(task)) r = r_tok[task.row == kRowQ ? 0 : 1];
+      normalize(x0, w0, r, weighted);
+      if (two_vectors) normalize(x1, w1, r, weighted);
+    }
+    if (!NORM_POST && active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
     if (!QUANT_SHARED) {
-      if (active) finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+      if (active) store_all(task, x0, x1, two_vectors, off0, off1);
       continue;
     }
-    if (active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
     {
       const bool quant = active && (task.store == kCacheQuant || task.store == kQQuant);
       if (quant) {
@@ -1488,14 +1566,14 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           if (two_vectors) store_quant(Q_CODEC, task, x1, off1, hi, lo);
         }
       }
-      if (!QK_NORM) rg_barrier();
+      if (!ROW_NORM) rg_barrier();
     }
     if (active) store(task, x0, x1, two_vectors, off0, off1);
   }
 }
 
 }  // namespace rg_kernel
-#line 1499 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1577 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_kv_append_91e9b9842e0e(ropegen_kernel_args args) {

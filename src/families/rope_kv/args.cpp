@@ -18,7 +18,7 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
   rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write",
        s.uses_cache() ? "the op appends k to the cache" : "optional for op = rope: null rotates q only");
   if (!s.uses_cache()) out.back().required = false;
-  if (s.uses_cache()) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
+  if (s.uses_cache() && s.v_source == VSource::V) rows("v", "v_stride", s.kv_heads, "read", "the op appends v to the cache");
   if (s.uses_rope() && s.outputs == Outputs::Separate) {  // out-of-place outputs, heads packed
     const bool q8 = is_fp8(s.q_dtype);
     rows("q_out", "q_out_stride", s.q_heads, "write",
@@ -107,15 +107,18 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
     qs.shape = {kDimTokens, s.q_heads};
     out.push_back(qs);
   }
-  if (s.uses_rope() && s.qk_norm.on)
+  if (s.uses_rope() && s.qk_norm.on && s.qk_norm.weight != NormWeight::None) {
+    const bool all = s.qk_norm.span == NormSpan::AllHeads;  // one weight per element of the token's heads
     for (const char* name : {"q_norm_weight", "k_norm_weight"}) {
       ArgRequirement w{name};
-      w.why = "the spec says qk_norm = rms(...)";
+      w.why = all ? "the spec says qk_norm = rms(span = all_heads): heads * head_dim weights"
+                  : "the spec says qk_norm = rms(...)";
       w.dtype = elem;
       w.align = al.tensor_bytes;
-      w.shape = {hd};
+      w.shape = {all ? (name[0] == 'q' ? s.q_heads : s.kv_heads) * hd : hd};
       out.push_back(w);
     }
+  }
   if (s.checks == Checks::Bounds) {
     ArgRequirement e{"bounds_error"};
     e.why = "the spec says checks = bounds";

@@ -189,6 +189,37 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
   add("qk_norm=rms(eps=1e-6) checks=bounds head_dim=64 q_heads=4 kv_heads=2", tokens(17), "qk_norm, checks");
   add("qk_norm=rms(eps=1e-6) pdl=on head_dim=128 q_heads=8 kv_heads=2", tokens(33), "qk_norm, pdl");
   add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2", tokens(2048), "qk_norm, prefill-sized");
+  // The 2026 norms: weightless and after RoPE (Llama 4), over all of a token's heads
+  // (MiniMax-M2: partial rotary; decode with a split the plan must refuse, prefill; after
+  // RoPE; with a quantized cache), v's own norm (Gemma 4), and v taken from k (K = V layers).
+  add("qk_norm=rms(eps=1e-5,weight=none,order=post) style=gptj head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",
+      tokens(37), "qk_norm weightless after RoPE (Llama 4)");
+  add("qk_norm=rms(eps=1e-6,weight=none) op=rope head_dim=64 q_heads=4 kv_heads=2 dtype=f32", tokens(9),
+      "qk_norm weightless, rope");
+  VerifyCase all_split = tokens(2);
+  all_split.parallelism = 64;
+  add("qk_norm=rms(eps=1e-6,span=all_heads) rotary_dim=64 head_dim=128 q_heads=12 kv_heads=2 dtype=bf16", all_split,
+      "qk_norm all_heads, decode (no head split)");
+  add("qk_norm=rms(eps=1e-6,span=all_heads) rotary_dim=64 head_dim=128 q_heads=12 kv_heads=2 dtype=bf16",
+      tokens(300), "qk_norm all_heads, prefill");
+  add("qk_norm=rms(eps=1e-6,span=all_heads,order=post) op=rope style=gptj head_dim=64 q_heads=6 kv_heads=3 dtype=f16",
+      tokens(23), "qk_norm all_heads after RoPE, rope");
+  add("qk_norm=rms(eps=1e-6,span=all_heads,gemma=true) cache_dtype=int8 scales=per_token_head head_dim=128 q_heads=8 "
+      "kv_heads=1 dtype=bf16", tokens(19), "qk_norm all_heads (1 + w) + int8 cache");
+  add("v_norm=rms(eps=1e-6) qk_norm=rms(eps=1e-6) head_dim=256 q_heads=8 kv_heads=2 dtype=bf16 "
+      "cos_sin=compute(theta=10000)", tokens(29), "v_norm (Gemma 4 sliding)");
+  add("v_norm=rms(eps=1e-6) v_source=k qk_norm=rms(eps=1e-6) head_dim=512 q_heads=8 kv_heads=1 dtype=bf16 "
+      "cos_sin=compute(theta=1000000,scaling=proportional(partial_rotary_factor=0.25))",
+      tokens(17), "K = V, v_norm, proportional RoPE (Gemma 4 global)");
+  add("v_norm=rms(eps=1e-6) cache_dtype=fp8_e4m3 op=kv_append head_dim=128 kv_heads=2 dtype=f16", tokens(19),
+      "v_norm, kv_append, fp8 cache");
+  add("v_norm=rms(eps=1e-6) v_source=k cache_dtype=nvfp4 head_dim=128 q_heads=4 kv_heads=2 dtype=bf16", tokens(21),
+      "K = V, v_norm, nvfp4 cache");
+  add("v_source=k head_dim=64 q_heads=4 kv_heads=2 dtype=f32 cache=paged(block=8,order=hnd)", tokens(13),
+      "v taken from k");
+  add("op=rope_kv_append style=neox head_dim=256 q_heads=4 kv_heads=2 dtype=f16 "
+      "cos_sin=compute(theta=10000,scaling=proportional(partial_rotary_factor=0.5,factor=2))",
+      tokens(19), "proportional RoPE with factor");
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};

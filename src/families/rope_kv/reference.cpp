@@ -27,10 +27,37 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   const long long D = s.head_dim;
   auto hs = [&](const reference::TensorView& v) { return v.head_stride ? v.head_stride : D; };
   const long long pos = p.positions.empty() ? 0 : p.positions[static_cast<size_t>(t)];
-  const std::vector<double>* qw = s.qk_norm.on ? &p.q_norm_weight : nullptr;
-  const std::vector<double>* kw = s.qk_norm.on ? &p.k_norm_weight : nullptr;
+  // qk_norm of q's or k's head h: its weights (span = all_heads: the head's stretch of the
+  // token's weights) and, with all_heads, the mean square over the token's heads of the
+  // tensor, rotated first with order = post.
+  const QkNorm& qn = s.qk_norm;
+  auto token_norm = [&](const reference::TensorView& x, int heads) {
+    reference::RowNorm n;
+    n.one_plus = qn.weight == NormWeight::OnePlusW;
+    n.eps = qn.eps;
+    n.post = qn.order == NormOrder::Post;
+    if (qn.span == NormSpan::AllHeads && x.buffer >= 0) {
+      double sq = 0, err = 0;
+      for (int h = 0; h < heads; ++h) sq += w.square_sum(x.buffer, x.offset + t * x.stride + h * hs(x), t, n.post, &err);
+      n.count = static_cast<double>(heads) * D;
+      n.mean_square = sq / n.count;
+      n.mean_square_rel = sq > 0 ? err / sq : 0;
+    }
+    return n;
+  };
+  const reference::RowNorm q_tok = token_norm(p.q, s.q_heads), k_tok = token_norm(p.k, s.kv_heads);
+  reference::RowNorm qn_h, kn_h;  // the head's (rebuilt per head: the weights move with all_heads)
+  auto norm_of = [&](bool is_q, int h) -> const reference::RowNorm* {
+    if (!s.uses_rope() || !qn.on) return nullptr;
+    reference::RowNorm& n = is_q ? qn_h : kn_h;
+    n = is_q ? q_tok : k_tok;
+    const std::vector<double>& wt = is_q ? p.q_norm_weight : p.k_norm_weight;
+    if (qn.weight != NormWeight::None) n.weight = wt.data() + (qn.span == NormSpan::AllHeads ? h * D : 0);
+    return &n;
+  };
   if (s.uses_q()) {
     for (int h = 0; h < s.q_heads; ++h) {
+      const reference::RowNorm* qw = norm_of(true, h);
       const long long off = p.q.offset + t * p.q.stride + h * hs(p.q);
       if (p.q_out.buffer >= 0)  // q_scales = per_token_head: its scale row is (token, head)
         w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, t, qw, p.q_scale, 0,
@@ -41,6 +68,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   }
   if (!s.uses_cache()) {
     for (int h = 0; h < s.kv_heads && p.k.buffer >= 0; ++h) {
+      const reference::RowNorm* kw = norm_of(false, h);
       const long long off = p.k.offset + t * p.k.stride + h * hs(p.k);
       if (p.k_out.buffer >= 0)
         w.rotate_row(p.k.buffer, off, p.k_out.buffer, p.k_out.offset + t * p.k_out.stride + h * D, t, kw, 1.0f);
@@ -53,7 +81,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   if (s.uses_rope() && p.k_out.buffer >= 0)
     for (int h = 0; h < s.kv_heads; ++h)
       w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride + h * hs(p.k), p.k_out.buffer,
-                   p.k_out.offset + t * p.k_out.stride + h * D, t, kw, 1.0f);
+                   p.k_out.offset + t * p.k_out.stride + h * D, t, norm_of(false, h), 1.0f);
   const long long slot = p.slots.empty() ? pos : p.slots[t];
   if (slot < 0) return;  // padding
   // contiguous(order = hnd): [kv_heads, max_seq, head_dim]; a slot past max_seq is skipped.
@@ -65,17 +93,23 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
       return sc.empty() ? 1.0f : sc[sc.size() == 1 ? 0 : static_cast<size_t>(h)];
     };
     const long long ksrc = p.k.offset + t * p.k.stride + h * hs(p.k);
-    const long long vsrc = p.v.offset + t * p.v.stride + h * hs(p.v);
-    if (s.uses_rope()) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, t, kw, scale_of(p.k_scale));
+    // v_source = k: v's rows are k's, as given (before k's norm and rotation).
+    const reference::TensorView& vv = s.v_source == VSource::K ? p.k : p.v;
+    const long long vsrc = vv.offset + t * vv.stride + h * hs(vv);
+    if (s.uses_rope()) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, t, norm_of(false, h), scale_of(p.k_scale));
     else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst, scale_of(p.k_scale));
-    if (s.cache_dtype == StoreType::Nvfp4 && s.codec.v_swizzled) {
+    if (s.v_norm.on) {  // weightless, over the head; nothing rotates (the stretch starts at head_dim)
+      reference::RowNorm vn;
+      vn.eps = s.v_norm.eps;
+      w.rotate_row(vv.buffer, vsrc, p.v_cache, dst, t, &vn, scale_of(p.v_scale), 0, static_cast<int>(D));
+    } else if (s.cache_dtype == StoreType::Nvfp4 && s.codec.v_swizzled) {
       // trtllm-gen's v scale layout: in the (page, head) tile of [block, S = head_dim / 16]
       // scales, scale s of the token at page offset t is at (t / 4) * 4S + 4s + t % 4.
       const long long S = D / 16, B = s.cache.block, page = slot / B, t_in = slot % B;
       const long long tile = (page * s.kv_heads + h) * B * S;
-      w.copy_row(p.v.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale), 0, tile + (t_in / 4) * 4 * S + t_in % 4, 4);
+      w.copy_row(vv.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale), 0, tile + (t_in / 4) * 4 * S + t_in % 4, 4);
     } else {
-      w.copy_row(p.v.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale));
+      w.copy_row(vv.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale));
     }
   }
 }

@@ -34,12 +34,16 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
   if (s.uses_q() && s.q_heads % s.kv_heads != 0)
     fail("kv_heads,q_heads", "q_heads = " + std::to_string(s.q_heads) + " is not a multiple of kv_heads = " +
                                  std::to_string(s.kv_heads) + " (GQA/MQA need kv_heads to divide q_heads)");
+  if (s.v_norm.on && s.cache_dtype == StoreType::Nvfp4 && s.codec.v_swizzled)
+    fail("v_norm", "v_norm with cache_dtype = nvfp4(v_scales = swizzled) is not supported: the swizzled v scales "
+                   "are written for copied rows only (use v_scales = linear)");
 }
 
 PlanShape shape(const KernelSpec& s) {
   PlanShape out;
   out.walked = row_segments(s);
   out.tasks_per_token = (s.uses_q() ? s.q_heads : 0) + s.kv_heads * (s.uses_cache() ? 2 : 1);
+  out.whole_token = s.uses_rope() && s.qk_norm.on && s.qk_norm.span == NormSpan::AllHeads;
   return out;
 }
 
@@ -58,7 +62,14 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "constexpr bool SCALES_PER_HEAD = " << (spec.scales == Scales::PerHead ? "true" : "false") << ";\n"
      << "constexpr bool QK_NORM = " << (rotates && spec.qk_norm.on ? "true" : "false") << ";\n"
      << "constexpr float NORM_EPS = " << float_literal(static_cast<float>(spec.qk_norm.eps)) << ";\n"
-     << "constexpr bool NORM_GEMMA = " << (spec.qk_norm.gemma ? "true" : "false") << ";\n"
+     << "// qk_norm's weight: 0 w, 1 1 + w, 2 none; one RMS over all of a token's q (k) heads; after RoPE.\n"
+     << "constexpr int NORM_WEIGHT = " << static_cast<int>(spec.qk_norm.weight) << ";\n"
+     << "constexpr bool NORM_ALL_HEADS = " << (rotates && spec.qk_norm.on && spec.qk_norm.span == NormSpan::AllHeads ? "true" : "false") << ";\n"
+     << "constexpr bool NORM_POST = " << (rotates && spec.qk_norm.on && spec.qk_norm.order == NormOrder::Post ? "true" : "false") << ";\n"
+     << "// v_norm (weightless, per head) and v rows taken from k (K = V layers).\n"
+     << "constexpr bool V_NORM = " << (spec.uses_cache() && spec.v_norm.on ? "true" : "false") << ";\n"
+     << "constexpr float V_NORM_EPS = " << float_literal(static_cast<float>(spec.v_norm.eps)) << ";\n"
+     << "constexpr bool V_FROM_K = " << (spec.uses_cache() && spec.v_source == VSource::K ? "true" : "false") << ";\n"
      << "constexpr bool HEAD_STRIDES = " << (spec.heads == Heads::Strided ? "true" : "false") << ";\n"
      << "constexpr bool SEPARATE_OUTPUTS = " << (rotates && spec.outputs == Outputs::Separate ? "true" : "false")
      << ";\n"
