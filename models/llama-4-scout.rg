@@ -4,9 +4,13 @@
 # original_max_position_embeddings 8192}.
 # Style: interleaved (gptj). Meta's and Hugging Face's Llama 4 rotate with complex numbers over
 # adjacent pairs (view_as_complex); vLLM builds its rotary with is_neox_style = False.
-# Not in this kernel: every 4th layer has no RoPE (no_rope_layers / no_rope_layer_interval 4),
-# QK L2-norm after RoPE on the RoPE layers (use_qk_norm), and the attention temperature tuning
-# of the NoPE layers (attn_temperature_tuning, floor_scale 8192, attn_scale 0.1).
+# The RoPE layers normalise q and k after RoPE (use_qk_norm: Llama4TextL2Norm, x / sqrt(mean(x^2)
+# + eps) in fp32 with no weight, eps = rms_norm_eps 1e-5): qk_norm = rms(eps = 1e-5, weight = none,
+# order = post).
+# Not in this kernel: every 4th layer has no RoPE (no_rope_layers / no_rope_layer_interval 4);
+# those layers scale q by the attention temperature (attn_temperature_tuning, floor_scale 8192,
+# attn_scale 0.1: q_temperature = llama4(attn_scale = 0.1, floor_scale = 8192)), but a kernel
+# that rotates nothing is not expressible yet.
 # Note: low_freq_factor == high_freq_factor (1.0), so llama3's middle band is empty; a copy of the
 # config (unsloth) with factor 8 / high_freq_factor 4 also circulates; the values above are those
 # of the meta-llama repository as quoted by several engines.
@@ -19,5 +23,6 @@ kernel llama4_scout {
   kv_heads = 8
   dtype = bf16
   cos_sin = compute(theta = 500000, scaling = llama3(factor = 16, low_freq_factor = 1, high_freq_factor = 1, original_max_position_embeddings = 8192))
+  qk_norm = rms(eps = 1e-5, weight = none, order = post)
   cache = paged(block = 16, order = nhd)
 }

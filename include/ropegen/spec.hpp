@@ -93,6 +93,16 @@ struct VNorm {
   bool on = false;
   double eps = 1e-6;
 };
+/// A factor q is multiplied by that depends on the token's position p (evaluated in fp32, q
+/// rounded once, after the rotation and norms): Llama 4's NoPE-layer temperature
+/// log(floor((p + 1) / floor_scale) + 1) * attn_scale + 1, or log-n scaling log(p + 1) /
+/// log(base) once p + 1 > base (1 before).
+struct QTemperature {
+  enum Kind { None, Llama4, Logn } kind = None;
+  double attn_scale = 0.1;    ///< llama4
+  double floor_scale = 8192;  ///< llama4
+  double base = 0;            ///< logn: the trained length
+};
 /// Where the cache's v rows come from: v, or k as it was given, before any norm and rotation
 /// (Gemma 4's K = V layers; v is then not read).
 enum class VSource { V, K };
@@ -265,6 +275,7 @@ struct KernelSpec {
   QkNorm qk_norm;
   VNorm v_norm;              ///< cache ops: v's norm (Gemma 4)
   VSource v_source = VSource::V;
+  QTemperature q_temperature;  ///< rotating ops with q
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
   Positions positions;
 

@@ -120,6 +120,16 @@ double inv_freq(const CosSin& cs, int j, int d, double seq_len) {
   return plain;
 }
 
+double q_factor(const QTemperature& q, long long p) {
+  if (q.kind == QTemperature::Llama4) {
+    // Llama 4: floor((p + 1) / floor_scale) of fp32 values, as the model's code divides.
+    const double steps = std::floor(static_cast<double>((static_cast<float>(p) + 1.0f) / static_cast<float>(q.floor_scale)));
+    return std::log(steps + 1) * q.attn_scale + 1;
+  }
+  if (q.kind == QTemperature::Logn) return p + 1 > q.base ? std::log(static_cast<double>(p + 1)) / std::log(q.base) : 1.0;
+  return 1;
+}
+
 int position_row(const Positions& p, int j) {
   if (p.kind == PositionsKind::Single) return 0;
   if (p.kind == PositionsKind::Mrope) {
@@ -285,7 +295,8 @@ void apply_norm(const RowNorm& n, std::vector<double>& x, std::vector<double>& e
 /// `norm`: this row's norm (null: none); `scale`: fp8 stores.
 /// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and -1 keep them).
 void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
-                           const RowNorm* norm, float scale, int row_len, int offset, long long scale_row) {
+                           const RowNorm* norm, float scale, int row_len, int offset, long long scale_row,
+                           double factor) {
   const KernelSpec& s = p.spec;
   const int D = row_len ? row_len : s.head_dim;
   const int r0 = offset >= 0 ? offset : s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
@@ -300,14 +311,20 @@ void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long lon
   // holds in the dtype (rounded once after the rotation, once after the norm, as the models'
   // code does).
   if (norm && norm->post) apply_norm(*norm, v, b, s.dtype);
+  // A factor (q_temperature) comes last: the held row times it in fp32, rounded again.
+  if (factor != 1)
+    for (int e = 0; e < D; ++e) {
+      v[e] *= factor;
+      b[e] = b[e] * factor + 8 * kU * std::fabs(v[e]) + (s.dtype != DType::F32 ? ulp(s.dtype, std::fabs(v[e])) : 0);
+    }
   // A quantized destination takes the whole row at once (its scales depend on all of it).
   const bool q = quant(dst_buf);
   for (int row_e = 0; row_e < D; ++row_e) {
     const long long di = dst_off + row_e;
     const bool turned = row_e >= r0 && row_e < r0 + s.rotary_dim;
-    if (q || turned || norm) {
+    if (q || turned || norm || factor != 1) {
       if (!q) rounded(dst_buf, di, v[row_e], b[row_e], scale);
-    } else if (elem(dst_buf).fp8 >= 0) {  // outside the rotated stretch and no norm: unchanged
+    } else if (elem(dst_buf).fp8 >= 0) {  // outside the rotated stretch, no norm, no factor: unchanged
       exact_fp8(dst_buf, di, xs[row_e], scale);
     } else {
       Expected& o = out[dst_buf];

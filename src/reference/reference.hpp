@@ -18,6 +18,8 @@ namespace ropegen::reference {
 /// on it (dynamic, longrope with choose = runtime); the static choice uses max_model_len.
 double inv_freq(const CosSin& cs, int j, int d, double seq_len = 0);
 double attention(const CosSin& cs, double seq_len = 0);
+/// q_temperature's factor at position p (rope-math.md's Llama 4 NoPE temperature, log-n).
+double q_factor(const QTemperature& q, long long p);
 /// The position row (0 = t, 1 = h, 2 = w) frequency index j of d/2 reads.
 int position_row(const Positions& p, int j);
 
@@ -115,8 +117,10 @@ class RowWriter {
   /// `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and -1 keep them; an
   /// offset of head_dim leaves nothing to rotate: a normalized copy).
   /// `scale_row`: a quantized destination's scale row (-1: dst_off / head_dim, a cache's).
+  /// `factor`: the finished row is multiplied by it last (q_temperature).
   void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
-                  const RowNorm* norm, float scale, int row_len = 0, int offset = -1, long long scale_row = -1);
+                  const RowNorm* norm, float scale, int row_len = 0, int offset = -1, long long scale_row = -1,
+                  double factor = 1);
   /// The sum of squares of a head row (rotated in double when `turned`), and into `error`
   /// the bound on what the kernel's fp32 row may add to it.
   double square_sum(int src_buf, long long src_off, long long token, bool turned, double* error) const;

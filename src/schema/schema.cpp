@@ -721,6 +721,68 @@ int compare_v_norm(const KernelSpec& a, const KernelSpec& b) {
   return a.v_norm.on ? cmp(a.v_norm.eps, b.v_norm.eps) : 0;
 }
 
+const RealRange kAttnScale{0, 1e3, true};
+const RealRange kFloorScale{0, 1e9, true};
+const RealRange kLognBase{1, 1e9, true};
+
+void lower_q_temperature(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  QTemperature q;
+  if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
+    s.q_temperature = q;
+    return;
+  }
+  if (is_call_named(v, "llama4")) {
+    q.kind = QTemperature::Llama4;
+    for_args(v, {"attn_scale", "floor_scale"}, [&](const dsl::Value::Arg& a) {
+      if (a.name == "attn_scale") q.attn_scale = real(a.value, "attn_scale", kAttnScale);
+      else q.floor_scale = real(a.value, "floor_scale", kFloorScale);
+    });
+  } else if (is_call_named(v, "logn")) {
+    q.kind = QTemperature::Logn;
+    bool base = false;
+    for_args(v, {"base"}, [&](const dsl::Value::Arg& a) {
+      q.base = real(a.value, "base", kLognBase);
+      base = true;
+    });
+    if (!base) fail(v.loc, "logn(...) needs base (the length from which q is scaled by log(p + 1) / log(base))");
+  } else {
+    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
+                           ? suggestion(v.text, {"none", "llama4", "logn"})
+                           : "";
+    fail(v.loc, "invalid value " + describe_value(v) +
+                    " for q_temperature; valid values: none, llama4(attn_scale = A, floor_scale = F), logn(base = N)" +
+                    hint);
+  }
+  s.q_temperature = q;
+}
+
+void text_q_temperature(const KernelSpec& s, std::string& out) {
+  const QTemperature& q = s.q_temperature;
+  if (q.kind == QTemperature::None) out += "none";
+  else if (q.kind == QTemperature::Llama4)
+    out += "llama4(attn_scale=" + format_double(q.attn_scale) + ",floor_scale=" + format_double(q.floor_scale) + ")";
+  else out += "logn(base=" + format_double(q.base) + ")";
+}
+
+std::string check_q_temperature(const SpecField&, const KernelSpec& s) {
+  const QTemperature& q = s.q_temperature;
+  if (q.kind == QTemperature::Llama4) {
+    std::string e = kAttnScale.check("attn_scale", q.attn_scale);
+    return e.empty() ? kFloorScale.check("floor_scale", q.floor_scale) : e;
+  }
+  return q.kind == QTemperature::Logn ? kLognBase.check("base", q.base) : "";
+}
+
+int compare_q_temperature(const KernelSpec& a, const KernelSpec& b) {
+  const QTemperature &x = a.q_temperature, &y = b.q_temperature;
+  if (int c = cmp(static_cast<int>(x.kind), static_cast<int>(y.kind))) return c;
+  if (x.kind == QTemperature::Llama4) {
+    if (int c = cmp(x.attn_scale, y.attn_scale)) return c;
+    return cmp(x.floor_scale, y.floor_scale);
+  }
+  return x.kind == QTemperature::Logn ? cmp(x.base, y.base) : 0;
+}
+
 // cache_dtype: a store type, with the quantized formats' parameters in parentheses. Setting
 // it resets the parameters to the format's defaults; the canonical text of the formats that
 // existed before parameters (auto, f32, f16, bf16, fp8 without per_token_head parameters)
@@ -1192,6 +1254,19 @@ const std::vector<SpecField>& spec_fields() {
                 text_v_norm,
                 check_v_norm,
                 compare_v_norm},
+      SpecField{"q_temperature",
+                "none | llama4(attn_scale = A, floor_scale = F) | logn(base = N)",
+                "q times a factor of the token's position p, in fp32 after the rotation and norms: llama4: "
+                "log(floor((p + 1) / floor_scale) + 1) * attn_scale + 1 (Llama 4's NoPE layers); logn: "
+                "log(p + 1) / log(base) once p + 1 > base",
+                nullptr,
+                kRopeOps,
+                /*omit_default=*/true,
+                {"none", "llama4(attn_scale=0.1,floor_scale=8192)", "logn(base=8192)"},
+                lower_q_temperature,
+                text_q_temperature,
+                check_q_temperature,
+                compare_q_temperature},
       enum_field<VSource, &KernelSpec::v_source>(
           "v_source", "where the cache's v rows come from: v, or k as given (before any norm and rotation; v is "
           "not read)", kCacheOps, /*omit_default=*/true, {"v", "k"}),

@@ -53,6 +53,8 @@ RG_DEVICE unsigned rg_as_uint(float f) {
 RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
+RG_DEVICE float rg_floorf(float x) { return __builtin_floorf(x); }
+RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }
 // No exchange within a warp: block-cooperative code uses block-shared memory here.
 #define RG_HAS_SHUFFLE 0
 RG_DEVICE float rg_shuffle_xor(float v, int, int) { return v; }
@@ -226,7 +228,7 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kern
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 230 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 232 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -249,7 +251,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 253 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 255 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- convert_bf16_soft.h ----
 #line 1 "templates/convert_bf16_soft.h"
@@ -260,7 +262,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40u;  // NaN stays a quiet NaN
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;                    // round to nearest even
 }
-#line 264 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 266 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- convert_f16_soft.h ----
 #line 1 "templates/convert_f16_soft.h"
@@ -302,7 +304,7 @@ RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   }
   return sign | h;
 }
-#line 306 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 308 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -347,7 +349,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 351 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 353 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -468,7 +470,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 472 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 474 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -509,7 +511,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 513 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 515 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -601,7 +603,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 605 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 607 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -745,7 +747,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 749 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 751 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -809,6 +811,12 @@ constexpr bool NORM_POST = false;
 // v_norm (weightless, per head) and v rows taken from k (K = V layers).
 constexpr bool V_NORM = false;
 constexpr float V_NORM_EPS = 0x1.0c6f7ap-20f;
+// q_temperature: 0 none, 1 llama4, 2 logn (a factor of the position, applied to q last).
+constexpr int Q_TEMPERATURE = 0;
+constexpr float Q_ATTN_SCALE = 0x1.99999ap-4f;
+constexpr float Q_FLOOR_SCALE = 0x1p+13f;
+constexpr float Q_LOGN_BASE = 0x0p+0f;
+constexpr float Q_LOG_BASE = 0x1p+0f;
 constexpr bool V_FROM_K = false;
 constexpr bool HEAD_STRIDES = false;
 constexpr bool SEPARATE_OUTPUTS = false;
@@ -1067,7 +1075,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1071 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1079 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1312,10 +1320,28 @@ RG_DEVICE void store_all(const Task& task, const Vec& x0, const Vec& x1, bool tw
   store(task, x0, x1, two_vectors, off0, off1);
 }
 
+// q_temperature's factor for position p, in fp32 as the models' code evaluates it.
+RG_DEVICE float temperature(long long p) {
+  const float p1 = static_cast<float>(p) + 1.0f;
+  if (Q_TEMPERATURE == 1) return rg_logf(rg_floorf(p1 / Q_FLOOR_SCALE) + 1.0f) * Q_ATTN_SCALE + 1.0f;
+  return p1 > Q_LOGN_BASE ? rg_logf(p1) / Q_LOG_BASE : 1.0f;
+}
+
+// q rows times q_temperature's factor `f`: the last step before the store.
+RG_DEVICE void temper(const Task& task, Vec& x0, Vec& x1, bool two_vectors, float f) {
+  if (Q_TEMPERATURE == 0 || task.row != kRowQ) return;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    set(x0, i, get(x0, i) * f);
+    if (two_vectors) set(x1, i, get(x1, i) * f);
+  }
+}
+
 // The rotation and stores of one task, its row's vector(s) loaded.
 RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
-                      bool rot_lane, int off0, int off1) {
+                      bool rot_lane, int off0, int off1, float f) {
   rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+  temper(task, x0, x1, two_vectors, f);
   store_all(task, x0, x1, two_vectors, off0, off1);
 }
 
@@ -1435,6 +1461,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
+  const float temp = Q_TEMPERATURE != 0 ? temperature(position(a, t, 0)) : 1.0f;
   constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
   constexpr bool QUANT_SHARED = QUANT && !QUANT_SHUFFLE;  // the group ranges go through block-shared memory
   constexpr bool ROW_NORM = (QK_NORM && !NORM_ALL_HEADS) || V_NORM;  // a reduction over one row's lanes
@@ -1442,12 +1469,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
-      // A copied stretch of a row rotated in place stays where it is: nothing to move.
-      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2) continue;
+      // A copied stretch of a row rotated in place stays where it is: nothing to move (unless
+      // q_temperature scales it).
+      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2 &&
+          !(Q_TEMPERATURE != 0 && task.row == kRowQ))
+        continue;
       const bool fetched = PREFETCH_FIRST && h == h_first;
       const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
       const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1, temp);
     }
     return;
   }
@@ -1544,6 +1574,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (two_vectors) normalize(x1, w1, r, weighted);
     }
     if (!NORM_POST && active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+    if (active) temper(task, x0, x1, two_vectors, temp);
     if (!QUANT_SHARED) {
       if (active) store_all(task, x0, x1, two_vectors, off0, off1);
       continue;
@@ -1573,7 +1604,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1577 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1608 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_kv_append_91e9b9842e0e(ropegen_kernel_args args) {

@@ -63,6 +63,8 @@ RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast
 RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 RG_DEVICE float rg_rintf(float x) { return rintf(x); }  // to nearest, ties to even
+RG_DEVICE float rg_floorf(float x) { return floorf(x); }
+RG_DEVICE float rg_logf(float x) { return logf(x); }  // CUDA's logf: within 1 ulp
 // Exchange within a warp: lane ^ m's value, m < width. The lanes that take part are the
 // aligned `width` lanes (a power of two, at most 32) around this one, named in the mask, so the
 // call never waits for or reads a lane of another row (a row's lanes run or leave together).
@@ -74,7 +76,7 @@ RG_DEVICE float rg_shuffle_xor(float v, int m, int width) {
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 78 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 80 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_nvidia.h"
@@ -103,7 +105,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
 #endif
 }
-#line 107 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 109 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -148,7 +150,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 152 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 154 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -269,7 +271,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 273 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 275 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -310,7 +312,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 314 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 316 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -340,7 +342,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 344 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 346 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -432,7 +434,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 436 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 438 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -576,7 +578,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 580 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 582 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -883,7 +885,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 887 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 889 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -992,7 +994,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 996 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 998 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

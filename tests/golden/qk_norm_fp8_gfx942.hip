@@ -60,6 +60,8 @@ RG_DEVICE unsigned rg_as_uint(float f) { return __builtin_bit_cast(unsigned, f);
 RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
+RG_DEVICE float rg_floorf(float x) { return __builtin_floorf(x); }
+RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }  // llvm.log.f32: the backend's accurate expansion
 // Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
 // wave32 counts the low half only).
 #define RG_HAS_SHUFFLE 1
@@ -75,7 +77,7 @@ template <class T> RG_DEVICE T rg_load(const T* p) {
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
   *(__attribute__((address_space(1))) T*)p = v;
 }
-#line 79 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 81 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -98,7 +100,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 102 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 104 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_bf16_amd.h ----
 #line 1 "src/vendors/amd/convert_bf16_amd.h"
@@ -114,7 +116,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   const unsigned rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // round to nearest even
   return (x & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
 }
-#line 118 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 120 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_f16_amd.h ----
 #line 1 "src/vendors/amd/convert_f16_amd.h"
@@ -125,7 +127,7 @@ RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
 RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   return __builtin_bit_cast(unsigned short, static_cast<_Float16>(f));
 }
-#line 129 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 131 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -170,7 +172,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 174 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 176 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -291,7 +293,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 295 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 297 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -332,7 +334,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 336 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 338 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_fp8_amd.h ----
 #line 1 "src/vendors/amd/convert_fp8_amd.h"
@@ -380,7 +382,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_fix2(static_cast<unsigned>(r), lo, hi, false);
 }
 #endif
-#line 384 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 386 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -472,7 +474,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 476 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 478 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -616,7 +618,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 620 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 622 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -680,6 +682,12 @@ constexpr bool NORM_POST = false;
 // v_norm (weightless, per head) and v rows taken from k (K = V layers).
 constexpr bool V_NORM = false;
 constexpr float V_NORM_EPS = 0x1.0c6f7ap-20f;
+// q_temperature: 0 none, 1 llama4, 2 logn (a factor of the position, applied to q last).
+constexpr int Q_TEMPERATURE = 0;
+constexpr float Q_ATTN_SCALE = 0x1.99999ap-4f;
+constexpr float Q_FLOOR_SCALE = 0x1p+13f;
+constexpr float Q_LOGN_BASE = 0x0p+0f;
+constexpr float Q_LOG_BASE = 0x1p+0f;
 constexpr bool V_FROM_K = false;
 constexpr bool HEAD_STRIDES = false;
 constexpr bool SEPARATE_OUTPUTS = false;
@@ -938,7 +946,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 942 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 950 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1183,10 +1191,28 @@ RG_DEVICE void store_all(const Task& task, const Vec& x0, const Vec& x1, bool tw
   store(task, x0, x1, two_vectors, off0, off1);
 }
 
+// q_temperature's factor for position p, in fp32 as the models' code evaluates it.
+RG_DEVICE float temperature(long long p) {
+  const float p1 = static_cast<float>(p) + 1.0f;
+  if (Q_TEMPERATURE == 1) return rg_logf(rg_floorf(p1 / Q_FLOOR_SCALE) + 1.0f) * Q_ATTN_SCALE + 1.0f;
+  return p1 > Q_LOGN_BASE ? rg_logf(p1) / Q_LOG_BASE : 1.0f;
+}
+
+// q rows times q_temperature's factor `f`: the last step before the store.
+RG_DEVICE void temper(const Task& task, Vec& x0, Vec& x1, bool two_vectors, float f) {
+  if (Q_TEMPERATURE == 0 || task.row != kRowQ) return;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    set(x0, i, get(x0, i) * f);
+    if (two_vectors) set(x1, i, get(x1, i) * f);
+  }
+}
+
 // The rotation and stores of one task, its row's vector(s) loaded.
 RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
-                      bool rot_lane, int off0, int off1) {
+                      bool rot_lane, int off0, int off1, float f) {
   rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+  temper(task, x0, x1, two_vectors, f);
   store_all(task, x0, x1, two_vectors, off0, off1);
 }
 
@@ -1306,6 +1332,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
+  const float temp = Q_TEMPERATURE != 0 ? temperature(position(a, t, 0)) : 1.0f;
   constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
   constexpr bool QUANT_SHARED = QUANT && !QUANT_SHUFFLE;  // the group ranges go through block-shared memory
   constexpr bool ROW_NORM = (QK_NORM && !NORM_ALL_HEADS) || V_NORM;  // a reduction over one row's lanes
@@ -1313,12 +1340,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
-      // A copied stretch of a row rotated in place stays where it is: nothing to move.
-      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2) continue;
+      // A copied stretch of a row rotated in place stays where it is: nothing to move (unless
+      // q_temperature scales it).
+      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2 &&
+          !(Q_TEMPERATURE != 0 && task.row == kRowQ))
+        continue;
       const bool fetched = PREFETCH_FIRST && h == h_first;
       const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
       const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1, temp);
     }
     return;
   }
@@ -1415,6 +1445,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (two_vectors) normalize(x1, w1, r, weighted);
     }
     if (!NORM_POST && active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+    if (active) temper(task, x0, x1, two_vectors, temp);
     if (!QUANT_SHARED) {
       if (active) store_all(task, x0, x1, two_vectors, off0, off1);
       continue;
@@ -1444,7 +1475,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1448 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 1479 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_6ffd9ab54326(ropegen_kernel_args args) {

@@ -217,6 +217,16 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       "K = V, v_norm, nvfp4 cache");
   add("v_source=k head_dim=64 q_heads=4 kv_heads=2 dtype=f32 cache=paged(block=8,order=hnd)", tokens(13),
       "v taken from k");
+  // q times a factor of the position (Llama 4's NoPE temperature with a small floor_scale so
+  // the factor moves within the test's positions; log-n), partial rotary: the copied stretch
+  // of q is scaled too.
+  add("q_temperature=llama4(attn_scale=0.1,floor_scale=4) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37),
+      "q_temperature llama4");
+  add("q_temperature=logn(base=16) op=rope rotary_dim=64 head_dim=128 q_heads=4 kv_heads=2 dtype=f16 style=gptj",
+      tokens(29), "q_temperature logn, partial rotary");
+  add("q_temperature=llama4(attn_scale=0.5,floor_scale=3) qk_norm=rms(eps=1e-5,weight=none,order=post) "
+      "q_dtype=fp8_e4m3 outputs=separate head_dim=64 q_heads=4 kv_heads=1 dtype=f32", tokens(23),
+      "q_temperature + post norm + fp8 q_out");
   add("op=rope_kv_append style=neox head_dim=256 q_heads=4 kv_heads=2 dtype=f16 "
       "cos_sin=compute(theta=10000,scaling=proportional(partial_rotary_factor=0.5,factor=2))",
       tokens(19), "proportional RoPE with factor");

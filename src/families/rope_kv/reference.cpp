@@ -56,14 +56,15 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     return &n;
   };
   if (s.uses_q()) {
+    const double f = reference::q_factor(s.q_temperature, pos);  // 1 without q_temperature
     for (int h = 0; h < s.q_heads; ++h) {
       const reference::RowNorm* qw = norm_of(true, h);
       const long long off = p.q.offset + t * p.q.stride + h * hs(p.q);
       if (p.q_out.buffer >= 0)  // q_scales = per_token_head: its scale row is (token, head)
         w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, t, qw, p.q_scale, 0,
-                     -1, t * s.q_heads + h);
+                     -1, t * s.q_heads + h, f);
       else
-        w.rotate_row(p.q.buffer, off, p.q.buffer, off, t, qw, 1.0f);
+        w.rotate_row(p.q.buffer, off, p.q.buffer, off, t, qw, 1.0f, 0, -1, -1, f);
     }
   }
   if (!s.uses_cache()) {

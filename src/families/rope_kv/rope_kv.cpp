@@ -3,6 +3,8 @@
 // (rope_kv.hip); optional QK-RMSNorm, fp8 stores, head strides, separate outputs.
 #include "families/rope_kv/rope_kv.hpp"
 
+#include <cmath>
+
 #include "codegen/codegen.hpp"
 
 namespace ropegen {
@@ -69,6 +71,12 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// v_norm (weightless, per head) and v rows taken from k (K = V layers).\n"
      << "constexpr bool V_NORM = " << (spec.uses_cache() && spec.v_norm.on ? "true" : "false") << ";\n"
      << "constexpr float V_NORM_EPS = " << float_literal(static_cast<float>(spec.v_norm.eps)) << ";\n"
+     << "// q_temperature: 0 none, 1 llama4, 2 logn (a factor of the position, applied to q last).\n"
+     << "constexpr int Q_TEMPERATURE = " << (spec.uses_q() && rotates ? static_cast<int>(spec.q_temperature.kind) : 0) << ";\n"
+     << "constexpr float Q_ATTN_SCALE = " << float_literal(static_cast<float>(spec.q_temperature.attn_scale)) << ";\n"
+     << "constexpr float Q_FLOOR_SCALE = " << float_literal(static_cast<float>(spec.q_temperature.floor_scale)) << ";\n"
+     << "constexpr float Q_LOGN_BASE = " << float_literal(static_cast<float>(spec.q_temperature.base)) << ";\n"
+     << "constexpr float Q_LOG_BASE = " << float_literal(static_cast<float>(spec.q_temperature.base > 1 ? std::log(spec.q_temperature.base) : 1.0)) << ";\n"
      << "constexpr bool V_FROM_K = " << (spec.uses_cache() && spec.v_source == VSource::K ? "true" : "false") << ";\n"
      << "constexpr bool HEAD_STRIDES = " << (spec.heads == Heads::Strided ? "true" : "false") << ";\n"
      << "constexpr bool SEPARATE_OUTPUTS = " << (rotates && spec.outputs == Outputs::Separate ? "true" : "false")

@@ -239,10 +239,28 @@ RG_DEVICE void store_all(const Task& task, const Vec& x0, const Vec& x1, bool tw
   store(task, x0, x1, two_vectors, off0, off1);
 }
 
+// q_temperature's factor for position p, in fp32 as the models' code evaluates it.
+RG_DEVICE float temperature(long long p) {
+  const float p1 = static_cast<float>(p) + 1.0f;
+  if (Q_TEMPERATURE == 1) return rg_logf(rg_floorf(p1 / Q_FLOOR_SCALE) + 1.0f) * Q_ATTN_SCALE + 1.0f;
+  return p1 > Q_LOGN_BASE ? rg_logf(p1) / Q_LOG_BASE : 1.0f;
+}
+
+// q rows times q_temperature's factor `f`: the last step before the store.
+RG_DEVICE void temper(const Task& task, Vec& x0, Vec& x1, bool two_vectors, float f) {
+  if (Q_TEMPERATURE == 0 || task.row != kRowQ) return;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    set(x0, i, get(x0, i) * f);
+    if (two_vectors) set(x1, i, get(x1, i) * f);
+  }
+}
+
 // The rotation and stores of one task, its row's vector(s) loaded.
 RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const float* s, bool two_vectors,
-                      bool rot_lane, int off0, int off1) {
+                      bool rot_lane, int off0, int off1, float f) {
   rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+  temper(task, x0, x1, two_vectors, f);
   store_all(task, x0, x1, two_vectors, off0, off1);
 }
 
@@ -362,6 +380,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
+  const float temp = Q_TEMPERATURE != 0 ? temperature(position(a, t, 0)) : 1.0f;
   constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
   constexpr bool QUANT_SHARED = QUANT && !QUANT_SHUFFLE;  // the group ranges go through block-shared memory
   constexpr bool ROW_NORM = (QK_NORM && !NORM_ALL_HEADS) || V_NORM;  // a reduction over one row's lanes
@@ -369,12 +388,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
-      // A copied stretch of a row rotated in place stays where it is: nothing to move.
-      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2) continue;
+      // A copied stretch of a row rotated in place stays where it is: nothing to move (unless
+      // q_temperature scales it).
+      if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2 &&
+          !(Q_TEMPERATURE != 0 && task.row == kRowQ))
+        continue;
       const bool fetched = PREFETCH_FIRST && h == h_first;
       const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
       const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1);
+      finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1, temp);
     }
     return;
   }
@@ -471,6 +493,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (two_vectors) normalize(x1, w1, r, weighted);
     }
     if (!NORM_POST && active) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+    if (active) temper(task, x0, x1, two_vectors, temp);
     if (!QUANT_SHARED) {
       if (active) store_all(task, x0, x1, two_vectors, off0, off1);
       continue;

@@ -55,6 +55,8 @@ RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast
 RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 RG_DEVICE float rg_rintf(float x) { return rintf(x); }  // to nearest, ties to even
+RG_DEVICE float rg_floorf(float x) { return floorf(x); }
+RG_DEVICE float rg_logf(float x) { return logf(x); }  // CUDA's logf: within 1 ulp
 // Exchange within a warp: lane ^ m's value, m < width. The lanes that take part are the
 // aligned `width` lanes (a power of two, at most 32) around this one, named in the mask, so the
 // call never waits for or reads a lane of another row (a row's lanes run or leave together).
