@@ -35,6 +35,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -185,6 +186,7 @@ double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
   if (s.op == Op::Rope) per_token = (2 * qe + 2 * kve) * eb + pos + table;
   if (s.op == Op::KvAppend) per_token = 2 * kve * eb + 2 * kve * ceb + ib;
   if (s.op == Op::RopeKvAppend) per_token = (2 * qe + 2 * kve) * eb + 2 * kve * ceb + pos + ib + table;
+  if (s.op != Op::Rope && s.v_source == VSource::K) per_token -= kve * eb;  // v is k: read once
   if (s.op == Op::MlaRopeAppend)  // q_pe read and written; k_pe and kv_c read; one cache row written
     per_token = 2.0 * s.q_heads * s.rotary_dim * eb + (s.rotary_dim + s.kv_lora_rank) * (eb + ceb) + pos + ib + table;
   return per_token * static_cast<double>(T);
@@ -259,15 +261,17 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_
     w.seq_lens = indices(lens);
   }
   {
-    // Norm weights of 1.0 (0x3f80 in bf16, 0x3c00 in f16) and fp8 scales of 1.0f.
+    // Norm weights of 1.0 (0x3f80 in bf16, 0x3c00 in f16) and fp8 scales of 1.0f; enough
+    // weights for qk_norm = rms(span = all_heads) (heads * head_dim).
     const unsigned short one = s.dtype == DType::F16 ? 0x3c00 : 0x3f80;
-    std::vector<unsigned short> ones16(static_cast<size_t>(s.head_dim), one);
-    std::vector<float> ones32(static_cast<size_t>(s.head_dim), 1.0f);
+    const size_t nw = static_cast<size_t>(s.head_dim) * std::max(1, s.q_heads);
+    std::vector<unsigned short> ones16(nw, one);
+    std::vector<float> ones32(std::max<size_t>(nw, 4), 1.0f);
     const void* src = s.dtype == DType::F32 ? static_cast<const void*>(ones32.data()) : ones16.data();
-    w.q_norm_w = DevBuf(rt, static_cast<size_t>(s.head_dim) * w.eb);
-    w.k_norm_w = DevBuf(rt, static_cast<size_t>(s.head_dim) * w.eb);
-    rt.copy_to_device(w.q_norm_w.p, src, static_cast<size_t>(s.head_dim) * w.eb);
-    rt.copy_to_device(w.k_norm_w.p, src, static_cast<size_t>(s.head_dim) * w.eb);
+    w.q_norm_w = DevBuf(rt, nw * w.eb);
+    w.k_norm_w = DevBuf(rt, nw * w.eb);
+    rt.copy_to_device(w.q_norm_w.p, src, nw * w.eb);
+    rt.copy_to_device(w.k_norm_w.p, src, nw * w.eb);
     w.scales = DevBuf(rt, 4 * sizeof(float));
     rt.copy_to_device(w.scales.p, ones32.data(), 3 * sizeof(float));
   }
@@ -945,6 +949,51 @@ void fp8_cache_group(Bench& b, const Unfused& u) {
 /// against the bf16 kernel of the same shape (decode: no format should be slower), and
 /// against ropegen's rope followed by its kv_append of the same format (the separate
 /// quantize-append kernel). Bytes at the stored widths: codes and the scales written.
+/// The 2026 norms and RoPE variants (issue: the 2026 model families): each at decode and
+/// prefill sizes, against the copy floor (every row's bytes), and the all-heads QK norm
+/// against the per-head one of the same shape (MiniMax-M2: 48/8 heads, rotary_dim 64).
+void norms_2026_group(Bench& b) {
+  struct Variant {
+    const char* name;
+    std::string text;
+    const char* relate_to;  // the name of the row it is compared with ("" : none)
+  };
+  const std::string minimax = "head_dim=128 rotary_dim=64 q_heads=48 kv_heads=8 dtype=bf16 "
+                              "cos_sin=compute(theta=5000000) cache=paged(block=16,order=nhd)";
+  const Variant variants[] = {
+      {"minimax per-head norm", minimax + " qk_norm=rms(eps=1e-6)", ""},
+      {"minimax all_heads norm", minimax + " qk_norm=rms(eps=1e-6,span=all_heads)", "minimax per-head norm"},
+      {"llama4 post norm", b.llama + " style=gptj qk_norm=rms(eps=1e-5,weight=none,order=post)", ""},
+      {"llama4 q_temperature", b.llama + " q_temperature=llama4(attn_scale=0.1,floor_scale=8192)", ""},
+      {"gemma4 sliding v_norm", "head_dim=256 q_heads=32 kv_heads=16 dtype=bf16 cos_sin=compute(theta=10000) "
+                                "qk_norm=rms(eps=1e-6) v_norm=rms(eps=1e-6)", ""},
+      {"gemma4 global k=v", "head_dim=512 q_heads=32 kv_heads=4 dtype=bf16 qk_norm=rms(eps=1e-6) v_norm=rms(eps=1e-6) "
+                            "v_source=k cos_sin=compute(theta=1000000,scaling=proportional(partial_rotary_factor=0.25))", ""},
+  };
+  const std::vector<long long> counts = b.o.quick ? std::vector<long long>{1, 32, 256}
+                                                  : std::vector<long long>{1, 32, b.prefill};
+  std::map<std::string, std::map<long long, size_t>> at;  // name -> T -> row
+  for (const Variant& v : variants) {
+    const std::unique_ptr<KernelSpec> spec = b.parse_new(v.name, v.text);
+    if (!spec) continue;
+    auto k = b.ctx->kernel(*spec);
+    for (long long T : counts) {
+      Workload w = make_workload(*b.rt, *spec, T);
+      auto launch = [&](int set) {
+        ropegen_kernel_args a = w.args(set);
+        a.q_norm_weight = w.q_norm_w.p;
+        a.k_norm_weight = w.k_norm_w.p;
+        k->launch(a, b.stream);
+      };
+      const Row r{v.name, fused_variant(*k), spec->canonical(), T, 0, ideal_bytes(*spec, T), 0};
+      const size_t i = b.time_row(r, w.sets, launch);
+      at[v.name][T] = i;
+      if (*v.relate_to && at.count(v.relate_to) && at[v.relate_to].count(T))
+        b.relate(i, at[v.relate_to][T], "all_heads/per_head");
+    }
+  }
+}
+
 void quant_cache_group(Bench& b, const Unfused& u) {
   const char* formats[] = {"fp8_e4m3", "fp8_e4m3 scales=per_token_head", "int8 scales=per_token_head",
                            "int4 scales=per_token_head", "nvfp4", "mxfp4"};
@@ -1097,7 +1146,7 @@ bool parse_options(int argc, char** argv, Options& o) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR] [--no-limits]\n"
-                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,mla]\n"
+                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,norms,mla]\n"
                    "  --sweep      try launch plans for the Llama shape instead of the full table\n"
                    "  --csv        where to write the results (default %s)\n"
                    "  --cache-dir  private cache for the benchmark's kernels (default %s)\n"
@@ -1148,6 +1197,7 @@ int run(int argc, char** argv) {
     if (wanted(b.o, "qk_norm")) qk_norm_group(b, u);
     if (wanted(b.o, "fp8")) fp8_cache_group(b, u);
     if (wanted(b.o, "quant")) quant_cache_group(b, u);
+    if (wanted(b.o, "norms")) norms_2026_group(b);
     if (wanted(b.o, "mla")) mla_group(b, u);
     report(b, started);
   }
