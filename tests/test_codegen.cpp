@@ -357,3 +357,13 @@ TEST_CASE("scaling families: frequencies against Hugging Face transformers and t
     for (int j = 0; j < 32; ++j) CHECK(sf.inv_freq[j] == doctest::Approx(reference::inv_freq(cs, j, 64)).epsilon(1e-13));
   }
 }
+
+TEST_CASE("plan: qk_norm = rms(span = all_heads) keeps a token's heads in one block") {
+  const KernelSpec s = parse_spec_line("qk_norm=rms(eps=1e-6,span=all_heads) q_heads=48 kv_heads=8").spec;
+  const LaunchPlan p = plan(s, parse_target("sm_90"));
+  CHECK(p.whole_token);
+  CHECK(p.grid(1, 132).second == 1u);  // one token, a GPU that wants 132 blocks: still one block row
+  const LaunchPlan per_head = plan(parse_spec_line("qk_norm=rms(eps=1e-6) q_heads=48 kv_heads=8").spec, parse_target("sm_90"));
+  CHECK_FALSE(per_head.whole_token);
+  CHECK(per_head.grid(1, 132).second > 1u);
+}

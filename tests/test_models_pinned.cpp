@@ -76,3 +76,38 @@ TEST_CASE("pinned: longrope attention factor for 131072 / 4096 (Phi-3 128k, Phi-
       8);
   check_family(cs, 8, 1.1902380714238083, {{0, 1.0}, {1, 0.05}, {3, 0.00025}});
 }
+
+TEST_CASE("pinned: Gemma 4 proportional RoPE (theta 1e6, head_dim 512, partial_rotary_factor 0.25)") {
+  // rope-math.md's Gemma 4 proportional frequencies, evaluated in python3 double:
+  //   n = int(0.25 * 512 // 2) = 64; inv_j = 1e6 ** (-2 j / 512) for j < 64, else 0.
+  // j = 63 is the last turning pair; from j = 64 the pairs (j, j + 256) pass through.
+  check_family(cos_sin_of("compute(theta=1000000,scaling=proportional(partial_rotary_factor=0.25))", 512), 512, 1.0,
+               {{0, 1.0},
+                {1, 0.9474635256553754},
+                {10, 0.5829415347136074},
+                {63, 0.033376246942920386},
+                {64, 0.0},
+                {65, 0.0},
+                {255, 0.0}});
+  // With factor 8 every kept frequency is divided by it (python3: 1e6 ** (-20 / 512) / 8).
+  check_family(cos_sin_of("compute(theta=1000000,scaling=proportional(partial_rotary_factor=0.25,factor=8))", 512), 512,
+               1.0, {{10, 0.07286769183920093}, {64, 0.0}});
+}
+
+TEST_CASE("pinned: Llama 4 NoPE-layer q temperature (attn_scale 0.1, floor_scale 8192)") {
+  // transformers' Llama 4 attention: log(floor((cache_position.float() + 1) / floor_scale) + 1)
+  // * attn_scale + 1, the floor's argument in fp32; python3 (struct-rounded fp32 division,
+  // math.log in double). The factor first leaves 1 at position 8191.
+  const QTemperature q = parse_spec_line("q_temperature=llama4(attn_scale=0.1,floor_scale=8192)", "<pinned>").spec.q_temperature;
+  const std::pair<long long, double> pins[] = {{0, 1.0},
+                                               {8190, 1.0},
+                                               {8191, 1.0693147180559945},
+                                               {16383, 1.109861228866811},
+                                               {24575, 1.138629436111989},
+                                               {100000, 1.2564949357461537},
+                                               {1000000, 1.4812184355372418}};
+  for (const auto& [pos, want] : pins) {
+    CAPTURE(pos);
+    CHECK(reference::q_factor(q, pos) == doctest::Approx(want).epsilon(kRel));
+  }
+}

@@ -258,3 +258,43 @@ TEST_CASE("spec: quantized cache_dtype values, their parameters and their rules"
   CHECK(target_can_run(parse_spec_line("cache_dtype=nvfp4").spec, gfx1100));
   CHECK(target_can_run(parse_spec_line("cache_dtype=int4 scales=per_token_head").spec, gfx1100));
 }
+
+TEST_CASE("spec: the 2026 norm, RoPE and q keys, their canonical text and their rules") {
+  using doctest::Contains;
+  // rms(eps, gemma) keeps the text it had before weight, span and order (cache keys stay);
+  // the new parameters appear only when they differ from the defaults.
+  const std::string plain = parse_spec_line("qk_norm=rms(eps=1e-6)").spec.canonical();
+  CHECK(plain.substr(plain.size() - 35) == " qk_norm=rms(eps=1e-06,gemma=false)");
+  CHECK(parse_spec_line("qk_norm=rms(eps=1e-6,weight=one_plus_w)").spec.hash() ==
+        parse_spec_line("qk_norm=rms(eps=1e-6,gemma=true)").spec.hash());
+  CHECK(parse_spec_line("qk_norm=rms(eps=1e-5,weight=none,span=all_heads,order=post)").spec.canonical().find(
+            "qk_norm=rms(eps=1e-05,gemma=false,weight=none,span=all_heads,order=post)") != std::string::npos);
+  CHECK(parse_spec_line("v_norm=rms(eps=1e-6) v_source=k").spec.canonical().find("v_norm=rms(eps=1e-06) v_source=k") !=
+        std::string::npos);
+  CHECK(parse_spec_line("").spec.canonical().find("v_norm") == std::string::npos);
+  CHECK(parse_spec_line("q_temperature=llama4(attn_scale=0.1,floor_scale=8192)").spec.canonical().find(
+            "q_temperature=llama4(attn_scale=0.1,floor_scale=8192)") != std::string::npos);
+  CHECK(parse_spec_line("q_temperature=llama4").spec.q_temperature.floor_scale == 8192);
+  // Each parameter changes the identity.
+  CHECK(parse_spec_line("qk_norm=rms(eps=1e-6,order=post)").spec.hash() != parse_spec_line("qk_norm=rms(eps=1e-6)").spec.hash());
+  CHECK(parse_spec_line("q_temperature=logn(base=4096)").spec.hash() !=
+        parse_spec_line("q_temperature=logn(base=8192)").spec.hash());
+  // The rules, each naming what was wrong.
+  CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(gemma=true,weight=w)"), Contains("gemma = true contradicts weight = w"));
+  CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(span=heads)"), Contains("valid values: head, all_heads"));
+  CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(order=after)"), Contains("valid values: pre, post"));
+  CHECK_THROWS_WITH(parse_spec_line("v_norm=layer"), Contains("valid values: none, rms(eps = E)"));
+  CHECK_THROWS_WITH(parse_spec_line("v_norm=rms(eps=2)"), Contains("eps = 2 is out of range"));
+  CHECK_THROWS_WITH(parse_spec_line("op=rope v_norm=rms(eps=1e-6)"), Contains("key 'v_norm' has no effect for op = rope"));
+  CHECK_THROWS_WITH(parse_spec_line("op=kv_append q_temperature=logn(base=8)"),
+                    Contains("key 'q_temperature' has no effect for op = kv_append"));
+  CHECK_THROWS_WITH(parse_spec_line("q_temperature=logn"), Contains("logn(...) needs base"));
+  CHECK_THROWS_WITH(parse_spec_line("q_temperature=logn(base=1)"), Contains("base = 1 is out of range"));
+  CHECK_THROWS_WITH(parse_spec_line("q_temperature=yarn"), Contains("valid values: none, llama4("));
+  CHECK_THROWS_WITH(parse_spec_line("v_norm=rms(eps=1e-6) cache_dtype=nvfp4(v_scales=swizzled) cache=paged(order=hnd)"),
+                    Contains("v_norm with cache_dtype = nvfp4(v_scales = swizzled) is not supported"));
+  CHECK_THROWS_WITH(parse_spec_line("head_dim=64 rotary_dim=64 cos_sin=compute(scaling=proportional(factor=2))"),
+                    Contains("partial_rotary_factor"));
+  CHECK_THROWS_WITH(parse_spec_line("cos_sin=compute(scaling=proportional(partial_rotary_factor=1.5))"),
+                    Contains("partial_rotary_factor = 1.5 is out of range"));
+}
