@@ -492,6 +492,47 @@ class Layout(unittest.TestCase):
               slot_mapping=np.array([0, 1, 3], np.int32), cos_sin_cache=table, q_norm_weight=ones, k_norm_weight=ones)
 
 
+    def test_2026_norms_against_numpy(self):
+        """MiniMax-M2's QK norm over all heads (heads * head_dim weights), Gemma 4's K = V with
+        a weightless v norm, and Llama 4's weightless norm after RoPE, each against NumPy in
+        float64 (the package derives the new argument shapes and the optional v from the
+        library's description)."""
+        D, H, KV, T, eps = 16, 4, 2, 3, 1e-6
+        rng = np.random.default_rng(11)
+        q0, k0 = rng.standard_normal((T, H, D)).astype(np.float32), rng.standard_normal((T, KV, D)).astype(np.float32)
+        wq, wk = rng.uniform(0.5, 1.5, H * D).astype(np.float32), rng.uniform(0.5, 1.5, KV * D).astype(np.float32)
+        pos = np.array([0, 3, 5], np.int32)
+        ang = np.arange(8)[:, None] * 10000.0 ** (-np.arange(D // 2) / (D // 2))
+        table = np.concatenate([np.cos(ang), np.sin(ang)], axis=1).astype(np.float32)
+
+        def turn(x):  # NeoX pairs (j, j + D/2) at each token's position
+            c, s = np.cos(ang[pos])[:, None, :], np.sin(ang[pos])[:, None, :]
+            a, b = x[..., :D // 2], x[..., D // 2:]
+            return np.concatenate([a * c - b * s, b * c + a * s], axis=-1)
+
+        def rms(x, axes):
+            return x / np.sqrt((x.astype(np.float64) ** 2).mean(axis=axes, keepdims=True) + eps)
+
+        k = ropegen.kernel(f"head_dim={D} q_heads={H} kv_heads={KV} dtype=f32 cache=contiguous(order=nhd) "
+                           "qk_norm=rms(eps=1e-6,span=all_heads) v_norm=rms(eps=1e-6) v_source=k", device="cpu")
+        q, kk = q0.copy(), k0.copy()
+        kc, vc = np.zeros((8, KV, D), np.float32), np.zeros((8, KV, D), np.float32)
+        k(q=q, k=kk, k_cache=kc, v_cache=vc, positions=pos, cos_sin_cache=table, q_norm_weight=wq, k_norm_weight=wk)
+        want_q = turn(rms(q0, (1, 2)) * wq.reshape(H, D))
+        want_k = turn(rms(k0, (1, 2)) * wk.reshape(KV, D))
+        self.assertTrue(np.allclose(q, want_q, atol=2e-5), np.abs(q - want_q).max())
+        self.assertTrue(np.allclose(kc[pos], want_k, atol=2e-5), np.abs(kc[pos] - want_k).max())
+        self.assertTrue(np.allclose(vc[pos], rms(k0, 2), atol=2e-5), np.abs(vc[pos] - rms(k0, 2)).max())
+        with self.assertRaises(ropegen.ArgumentError):  # all_heads weights are heads * head_dim long
+            k(q=q, k=kk, k_cache=kc, v_cache=vc, positions=pos, cos_sin_cache=table, q_norm_weight=wq[:D],
+              k_norm_weight=wk)
+
+        post = ropegen.kernel(f"op=rope head_dim={D} q_heads={H} kv_heads={KV} dtype=f32 "
+                              "qk_norm=rms(eps=1e-6,weight=none,order=post)", device="cpu")
+        q, kk = q0.copy(), k0.copy()
+        post(q=q, k=kk, positions=pos, cos_sin_cache=table)
+        self.assertTrue(np.allclose(q, rms(turn(q0), 2), atol=2e-5) and np.allclose(kk, rms(turn(k0), 2), atol=2e-5))
+
 @unittest.skipIf(NO_HOST, NO_HOST or "")
 @unittest.skipIf(torch is None, NO_TORCH)
 class ResolvedCalls(unittest.TestCase):
