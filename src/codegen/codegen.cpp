@@ -329,6 +329,9 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   // per token so cos/sin loads are shared; the rest of the block covers more tokens.
   const int items = std::max(1, 256 / lanes);
   plan.head_groups = std::min(items, pow2_floor(std::max(1, plan.num_tasks / 4)));
+  // A token in one block (a reduction over its heads) cannot spread its heads over grid y
+  // at decode sizes: it spreads them over the block instead, up to one task per group.
+  if (plan.whole_token) plan.head_groups = std::max(plan.head_groups, std::min(plan.num_tasks, 1024 / lanes));
   plan.tokens_per_block = std::max(1, items / plan.head_groups);
   if (choice.head_groups > 0) plan.head_groups = choice.head_groups;
   if (choice.tokens_per_block > 0) plan.tokens_per_block = choice.tokens_per_block;
