@@ -13,7 +13,8 @@
 // A token outside the limits the caller passed (a position outside the cos/sin table, a slot
 // at or past cache_slots) is skipped whole.
 // A row's scale needs all of its values, so one thread takes a whole row: the threads of a
-// token (its lane groups, and the head split over grid y) walk its rows.
+// token (its lane groups, and the head split over grid y) walk its rows, each in passes that
+// recompute the values from the inputs (L1-resident) rather than holding the row.
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -50,9 +51,50 @@ RG_DEVICE float ue8m0(float s) {
   return rg_as_float(static_cast<unsigned>(127 + e + (down ? 0 : 1)) << 23);
 }
 
-// Applies RoPE to a row of floats (rounded to Elem after), with token t's cos/sin.
-RG_DEVICE void rope_row(const ropegen_kernel_args& a, long long t, float* x) {
-#pragma unroll 1
+// A row's source: its elements and, for K with LAYERNORM, the norm's statistics and weights.
+struct RowSource {
+  const Elem* x;
+  float mean, r;     // LAYERNORM: the mean and 1 / sqrt(var + eps)
+  const float* w;    // LAYERNORM: weight and bias; null: the row as loaded
+  const float* b;
+};
+
+// Element i of the row before RoPE: as loaded, or normalized and rounded to Elem.
+RG_DEVICE float before_rope(const RowSource& src, int i) {
+  const float x = load_elem(src.x + i);
+  return src.w ? round_elem((x - src.mean) * src.r * src.w[i] + src.b[i]) : x;
+}
+
+// What a pass over a row does with each value: its amax (dst null), or its codes x / s
+// (divide) or x * inv at byte c of the row's place (K: in its block record, token tb of the
+// block; Q: tb < 0, the bytes in order).
+struct Pass {
+  float m;
+  unsigned char* dst;
+  float s, inv;
+  bool divide;
+  long long tb;
+};
+
+RG_DEVICE void visit(Pass& p, int c, float x) {
+  if (!p.dst) {
+    const float v = x < 0.0f ? -x : x;
+    p.m = v > p.m ? v : p.m;  // NaN left out
+    return;
+  }
+  const float v = p.divide ? x / p.s : x * p.inv;
+  const long long tb = p.tb;
+  const long long at = tb < 0 ? c
+                       : TILED ? (tb / 16) * 16 * HEAD_DIM + (c / 16) * 256 + (tb % 16) * 16 + c % 16
+                               : tb * HEAD_DIM + c;
+  p.dst[at] = static_cast<unsigned char>(indexer_fp8(v));
+}
+
+// Visits every element of the row after RoPE (rounded to Elem): the rotated pairs, NJ at a
+// time with their cos/sin, then the elements outside the rotated stretch. The row is not
+// stored: the passes over it (amax, then codes) recompute each value from the source by the
+// same operations, so they see the same values with no row array in local memory.
+RG_DEVICE void for_values(const ropegen_kernel_args& a, long long t, const RowSource& src, Pass& p) {
   for (int j0 = 0; j0 < ROTARY_DIM / 2; j0 += NJ) {
     float c[NJ];
     float s[NJ];
@@ -61,72 +103,59 @@ RG_DEVICE void rope_row(const ropegen_kernel_args& a, long long t, float* x) {
     for (int i = 0; i < NJ; ++i) {
       const int j = j0 + i;
       const int i0 = ROTARY_OFFSET + (NEOX ? j : 2 * j), i1 = ROTARY_OFFSET + (NEOX ? j + ROTARY_DIM / 2 : 2 * j + 1);
-      const float x0 = x[i0], x1 = x[i1];
-      x[i0] = round_elem(x0 * c[i] - x1 * s[i]);
-      x[i1] = round_elem(x1 * c[i] + x0 * s[i]);
+      const float x0 = before_rope(src, i0), x1 = before_rope(src, i1);
+      visit(p, i0, round_elem(x0 * c[i] - x1 * s[i]));
+      visit(p, i1, round_elem(x1 * c[i] + x0 * s[i]));
     }
   }
+  for (int i = 0; i < HEAD_DIM; ++i)
+    if (i < ROTARY_OFFSET || i >= ROTARY_OFFSET + ROTARY_DIM) visit(p, i, before_rope(src, i));
 }
 
-RG_DEVICE float amax_of(const float* x) {
-  float m = 0.0f;
-#pragma unroll 8
-  for (int i = 0; i < HEAD_DIM; ++i) {
-    const float v = x[i] < 0.0f ? -x[i] : x[i];
-    m = v > m ? v : m;  // NaN left out
-  }
-  return m;
+RG_DEVICE float amax_of(const ropegen_kernel_args& a, long long t, const RowSource& src) {
+  Pass p{0.0f, nullptr, 0.0f, 0.0f, false, -1};
+  for_values(a, t, src, p);
+  return p.m;
 }
 
 // K: normalize, rotate, quantize, and write the block record of the slot.
 RG_DEVICE void k_row(const ropegen_kernel_args& a, long long t, long long slot) {
-  float x[HEAD_DIM];
-  const Elem* src = static_cast<const Elem*>(a.k) + t * a.k_stride;
-#pragma unroll 8
-  for (int i = 0; i < HEAD_DIM; ++i) x[i] = load_elem(src + i);
-  if (LAYERNORM) {
-    const float* w = static_cast<const float*>(a.k_norm_weight);
-    const float* b = static_cast<const float*>(a.q_norm_weight);  // the bias (k_norm_bias)
+  RowSource src{static_cast<const Elem*>(a.k) + t * a.k_stride, 0.0f, 1.0f, nullptr, nullptr};
+  if (LAYERNORM) {  // two passes: the mean, then the variance around it
     float sum = 0.0f;
-    for (int i = 0; i < HEAD_DIM; ++i) sum += x[i];
-    const float mean = sum / HEAD_DIM;
+    for (int i = 0; i < HEAD_DIM; ++i) sum += load_elem(src.x + i);
+    src.mean = sum / HEAD_DIM;
     float var = 0.0f;
-    for (int i = 0; i < HEAD_DIM; ++i) var += (x[i] - mean) * (x[i] - mean);
-    const float r = 1.0f / rg_sqrt(var / HEAD_DIM + LN_EPS);
-    for (int i = 0; i < HEAD_DIM; ++i) x[i] = round_elem((x[i] - mean) * r * w[i] + b[i]);
+    for (int i = 0; i < HEAD_DIM; ++i) {
+      const float d = load_elem(src.x + i) - src.mean;
+      var += d * d;
+    }
+    src.r = 1.0f / rg_sqrt(var / HEAD_DIM + LN_EPS);
+    src.w = static_cast<const float*>(a.k_norm_weight);
+    src.b = static_cast<const float*>(a.q_norm_weight);  // the bias (k_norm_bias)
   }
-  rope_row(a, t, x);
-  float s = (amax_of(x) > 1e-4f ? amax_of(x) : 1e-4f) / FP8_MAX;
+  const float m = amax_of(a, t, src);
+  float s = (m > 1e-4f ? m : 1e-4f) / FP8_MAX;
   if (UE8M0) s = ue8m0(s);
   const float inv = 1.0f / s;
   unsigned char* rec = static_cast<unsigned char*>(a.k_cache) + (slot / BLOCK) * RECORD;
   const long long tb = slot % BLOCK;
-#pragma unroll 4
-  for (int c = 0; c < HEAD_DIM; ++c) {
-    const float v = K_DIVIDE ? x[c] / s : x[c] * inv;
-    const long long at = TILED ? (tb / 16) * 16 * HEAD_DIM + (c / 16) * 256 + (tb % 16) * 16 + c % 16 : tb * HEAD_DIM + c;
-    rec[at] = static_cast<unsigned char>(indexer_fp8(v));
-  }
+  Pass p{0.0f, rec, s, inv, K_DIVIDE, tb};
+  for_values(a, t, src, p);
   *reinterpret_cast<float*>(rec + BLOCK * HEAD_DIM + 4 * tb) = s;
 }
 
 // Q head h: rotate, quantize to q_out, and write its head weight.
 RG_DEVICE void q_row(const ropegen_kernel_args& a, long long t, int h) {
-  float x[HEAD_DIM];
-  const Elem* src = static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM;
-#pragma unroll 8
-  for (int i = 0; i < HEAD_DIM; ++i) x[i] = load_elem(src + i);
-  rope_row(a, t, x);
-  const float m = amax_of(x);
+  const RowSource src{static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM, 0.0f,
+                      1.0f, nullptr, nullptr};
+  const float m = amax_of(a, t, src);
   float qs = (m > 1e-10f ? m : 1e-10f) * INV_FP8_MAX;
   if (UE8M0) qs = ue8m0(qs);
   const float inv = 1.0f / qs;
   unsigned char* dst = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
-#pragma unroll 4
-  for (int c = 0; c < HEAD_DIM; ++c) {
-    const float v = x[c] * inv;
-    dst[c] = static_cast<unsigned char>(indexer_fp8(v));
-  }
+  Pass p{0.0f, dst, qs, inv, false, -1};
+  for_values(a, t, src, p);
   const float w = static_cast<const float*>(a.v)[t * a.v_stride + h];
   a.q_out_scales[t * Q_HEADS + h] = w * qs * WEIGHTS_SCALE;
 }
