@@ -225,6 +225,33 @@ TEST_CASE("compile: ISA: the newer families on sm_90 and gfx942 use no local mem
   }
 }
 
+TEST_CASE("compile: the indexer family for sm_90, gfx942 (FNUZ) and gfx1200") {
+  // One thread takes a whole 128-value row (a scale needs all of it) in passes that recompute
+  // the values rather than hold them; no scratch check: the DeepSeek-V3.2 spec (deepseek_yarn,
+  // ue8m0, layernorm) keeps 24 bytes of stack on sm_90 (docs/dsl.md, the indexer section).
+  const std::string base = "op=indexer_append rotary_dim=64 q_heads=64 cache=paged(block=64) ";
+  const char* variants[] = {
+      "k_norm=layernorm scale_fmt=ue8m0 cos_sin=compute(theta=10000)",
+      "style=gptj dtype=f16 k_quant=multiply k_cache_layout=tiled16",
+  };
+  for (const auto& [backend, target] : {std::pair<const char*, const char*>{"nvrtc", "sm_90"},
+                                        {"clang-amdgpu", "gfx942"}, {"clang-amdgpu", "gfx1200"}}) {
+    const Compiler* c = usable(backend);
+    if (!c) continue;
+    for (const char* v : variants) {
+      // gfx942 stores e4m3 as FNUZ: the divisor must be named.
+      const std::string text = base + v + (std::string(target) == "gfx942" ? " fp8_max=240" : "");
+      CAPTURE(text);
+      CAPTURE(target);
+      const GeneratedSource g = generate(parse_spec_line(text).spec, parse_target(target));
+      const CodeObject co = c->compile(g, {});
+      const CodeObjectInfo info = inspect(co);
+      REQUIRE(info.kernels.size() == 1);
+      CHECK(info.kernels[0].name == g.entry);
+    }
+  }
+}
+
 TEST_CASE("compile: nvrtc for the added targets (sm_75, sm_90a, sm_100, sm_120)") {
   const Compiler* c = usable("nvrtc");
   if (!c) return;

@@ -26,7 +26,7 @@ TEST_CASE("families: every registered family is complete") {
     CHECK(static_cast<bool>(f->shape));
     CHECK(static_cast<bool>(f->bind));
     CHECK(static_cast<bool>(f->requirements));
-    CHECK(static_cast<bool>(f->expect_token));
+    CHECK((f->expect_token || f->verify));  // the shared runner's model, or its own runner
     CHECK(static_cast<bool>(f->matrix));
     for (const OpRow& r : f->ops) {
       CHECK(ops.insert(r.name).second);
@@ -58,6 +58,21 @@ TEST_CASE("families: MLA's arguments carry its names and their fields") {
   CHECK(seen.count("k_pe") == 1);
   CHECK(seen.count("kv_c") == 1);
   CHECK(seen.count("k") == 0);
+}
+
+TEST_CASE("families: the indexer's arguments carry its names and their fields") {
+  const KernelSpec s = parse_spec_line("op=indexer_append rotary_dim=64 cache_dtype=fp8_e4m3 cache=paged(block=64) "
+                                       "k_norm=layernorm").spec;
+  std::set<std::string> seen;
+  for (const ArgRequirement& r : argument_requirements(s, ArgAlignment{})) {
+    seen.insert(r.name);
+    if (std::string(r.name) == "weights") CHECK(std::string(r.field) == "v");
+    if (std::string(r.name) == "head_weights") CHECK(std::string(r.field) == "q_out_scales");
+    if (std::string(r.name) == "k_norm_bias") CHECK(std::string(r.field) == "q_norm_weight");
+  }
+  for (const char* n : {"q", "k", "weights", "positions", "slot_mapping", "cos", "sin", "k_norm_weight", "k_norm_bias",
+                        "k_cache", "q_out", "head_weights"})
+    CHECK_MESSAGE(seen.count(n) == 1, n);
 }
 
 TEST_CASE("families: no stage outside src/families/ names an op") {

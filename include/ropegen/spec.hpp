@@ -19,8 +19,9 @@ struct KernelDecl;
 
 /// What a kernel does: rotate q and k (rope), append k and v to a cache (kv_append), both
 /// (rope_kv_append), or DeepSeek's MLA step (mla_rope_append: rotate q's rope part in place,
-/// write kv_c || rotated k_pe as one cache row).
-enum class Op { Rope, KvAppend, RopeKvAppend, MlaRopeAppend };
+/// write kv_c || rotated k_pe as one cache row), or DeepSeek-V3.2's sparse-attention indexer
+/// cache write (src/families/indexer/).
+enum class Op { Rope, KvAppend, RopeKvAppend, MlaRopeAppend, IndexerAppend };
 enum class Style { Neox, Gptj };
 enum class DType { F32, F16, BF16 };
 enum class IndexType { I32, I64 };
@@ -107,6 +108,18 @@ struct QTemperature {
 /// (Gemma 4's K = V layers; v is then not read).
 enum class VSource { V, K };
 /// The position rows a token has: one, or three (t, h, w) for multimodal RoPE.
+/// The sparse-attention indexer's cache write (DeepSeek-V3.2, src/families/indexer/): K's
+/// optional LayerNorm, the fp8 scale rules of K and Q, and the head-weights factor.
+struct IndexerParams {
+  bool layernorm = false;     ///< LayerNorm of k (fp32 weight and bias) before RoPE
+  double eps = 1e-6;          ///< its eps
+  bool ue8m0 = false;         ///< scales rounded up to a power of two, exp2f(ceilf(log2f(s)))
+  double fp8_max = 0;         ///< the divisor of amax; 0: 448 (OCP e4m3); FNUZ must name it
+  bool k_multiply = false;    ///< K codes from x * (1 / s) (AITER); false: x / s (vLLM)
+  double weights_scale = 1;   ///< head_weights = weights * q_s * weights_scale
+  bool tiled = false;         ///< cache values in 16 x 16-byte tiles (AITER's pre-shuffled readers)
+};
+
 enum class PositionsKind { Single, Mrope, Imrope };
 enum class CacheKind { Contiguous, Paged };
 enum class CacheOrder { Hnd, Nhd };
@@ -277,6 +290,7 @@ struct KernelSpec {
   VSource v_source = VSource::V;
   QTemperature q_temperature;  ///< rotating ops with q
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
+  IndexerParams indexer;   ///< indexer_append
   Positions positions;
 
   /// What the op touches (its row in the family registry, src/families/registry.cpp).

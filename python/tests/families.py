@@ -21,6 +21,10 @@ FAMILIES = (
     # the MLA family: k is k_pe [tokens, rotary_dim], v is kv_c [tokens, kv_lora_rank], one cache
     ("mla_rope_append", "op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=2 kv_lora_rank=64 "
                         "dtype={dtype} style=gptj cache=paged(block=4)"),
+    # the indexer family: weights (the v field, f32), k_norm_weight and k_norm_bias (f32), a
+    # byte cache of block records, q_out (fp8 bytes) and head_weights (f32); bf16 only
+    ("indexer_append", "op=indexer_append rotary_dim=64 q_heads=2 dtype=bf16 cache=paged(block=4) "
+                       "cache_dtype=fp8_e4m3 k_norm=layernorm scale_fmt=ue8m0"),
     # seq_lens (and no cos/sin tables)
     ("dynamic_runtime_seq_lens", "op=rope head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cos_sin=compute(theta=10000,"
                                  "scaling=dynamic(factor=2,original_max_position_embeddings=16,choose=runtime))"),
@@ -39,7 +43,7 @@ def torch_dtype(torch, dtype):
     if dtype.startswith("fp8"):
         return torch.uint8
     return {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "i32": torch.int32,
-            "i64": torch.int64, "u64": torch.int64}[dtype]
+            "i64": torch.int64, "u64": torch.int64, "u8": torch.uint8}[dtype]
 
 
 def inputs(kernel, tokens=5, device="cpu", seed=0):

@@ -21,6 +21,8 @@
 namespace ropegen {
 
 struct MatrixCase;     // verify/verify.hpp
+struct VerifyCase;
+struct VerifyReport;
 namespace reference {
 struct Problem;        // reference/reference.hpp
 class RowWriter;
@@ -75,10 +77,15 @@ struct Family {
                std::ostream& os);
   /// The pointer arguments a kernel of the spec reads and writes, in launch-check order.
   void (*requirements)(const ArgContext& ctx, std::vector<ArgRequirement>& out);
-  /// The reference's expected buffers for one token (the family's own model).
+  /// The reference's expected buffers for one token (the family's own model); null for a
+  /// family with its own verification runner.
   void (*expect_token)(const reference::Problem& p, reference::RowWriter& w, long long token);
   /// The family's cases in the verification matrix.
   void (*matrix)(std::vector<MatrixCase>& out);
+  /// Optional: the family's own verification runner (inputs, launch, comparison with its
+  /// reference), for outputs the shared runner (verify/verify.cpp) does not model, such as
+  /// the indexer's byte records. Null: the shared runner with expect_token.
+  VerifyReport (*verify)(Runtime& runtime, const Kernel& kernel, const VerifyCase& c);
 };
 
 /// Every family, in registry order.

@@ -2,6 +2,7 @@
 // src/families/, its line here and its docs (docs/architecture.md, "Add a family").
 #include <cstring>
 
+#include "families/indexer/indexer.hpp"
 #include "families/mla/mla.hpp"
 #include "families/rope_kv/rope_kv.hpp"
 #include "ropegen/error.hpp"
@@ -12,6 +13,7 @@ const std::vector<const Family*>& families() {
   static const std::vector<const Family*> all = {
       &rope_kv_family(),
       &mla_family(),
+      &indexer_family(),  // indexer_append (DeepSeek-V3.2's sparse-attention indexer cache)
   };
   return all;
 }

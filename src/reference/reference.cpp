@@ -447,6 +447,8 @@ std::vector<Expected> expect(const Problem& p) {
   }
   RowWriter w{p, out, bytes};
   const Family& family = family_of(s.op);
+  if (!family.expect_token)
+    throw Error(ErrorKind::Internal, std::string("family ") + family.name + " has its own verification runner");
   for (long long t = 0; t < p.tokens; ++t) family.expect_token(p, w, t);
   return out;
 }

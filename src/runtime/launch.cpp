@@ -217,8 +217,15 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
           std::to_string(h.heads) + " heads " + std::to_string(h.head_stride) + " apart (" + std::to_string(row) +
           " elements)");
   }
-  if ((a.q_out || a.k_out) && !(spec.uses_rope() && spec.outputs == Outputs::Separate))
-    bad(std::string("argument '") + (a.q_out ? "q_out" : "k_out") + "' is set but the spec has " +
+  // An output the family always writes (the indexer's fp8 q_out) needs no outputs key.
+  auto always = [&](const char* f) {
+    for (const ArgRequirement& r : requirements)
+      if (std::strcmp(r.field, f) == 0 && r.required && std::strcmp(r.access, "read") != 0) return true;
+    return false;
+  };
+  if (((a.q_out && !always("q_out")) || (a.k_out && !always("k_out"))) &&
+      !(spec.uses_rope() && spec.outputs == Outputs::Separate))
+    bad(std::string("argument '") + (a.q_out && !always("q_out") ? "q_out" : "k_out") + "' is set but the spec has " +
         (spec.uses_rope() ? "outputs = in_place (set outputs = separate)" : "op = kv_append, which rotates nothing"));
   if (spec.uses_rope() && !spec.uses_cache() && !a.k && a.k_out)
     bad("argument 'k_out' is set but 'k' is null: there is no k to rotate");

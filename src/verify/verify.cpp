@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "../reference/reference.hpp"
+#include "families/family.hpp"
 #include "ropegen/error.hpp"
 
 namespace ropegen {
@@ -156,6 +157,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     throw Error(ErrorKind::Spec,
                 "verify: tokens = " + std::to_string(c.tokens) + " is outside 0.." + std::to_string(kMaxVerifyTokens));
   const KernelSpec& s = kernel.spec();
+  if (const auto own = family_of(s.op).verify) return own(rt, kernel, c);  // its outputs, its runner
   const ArgAlignment& al = kernel.align();
   const int bytes = dtype_bytes(s.dtype);
   const long long D = s.head_dim, T = c.tokens;

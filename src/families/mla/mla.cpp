@@ -64,6 +64,7 @@ const Family& mla_family() {
       mla_requirements,
       mla_expect_token,
       mla_matrix,
+      nullptr,  // the shared verification runner
   };
   return f;
 }

@@ -115,6 +115,7 @@ const Family& rope_kv_family() {
       rope_kv_requirements,
       rope_kv_expect_token,
       rope_kv_matrix,
+      nullptr,  // the shared verification runner
   };
   return f;
 }
