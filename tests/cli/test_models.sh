@@ -4,7 +4,7 @@
 set -u
 bin="$1"
 dir="$2"
-min_files=24
+min_files=25
 shopt -s nullglob
 files=("$dir"/*.rg)
 fails=()
