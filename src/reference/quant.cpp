@@ -63,6 +63,17 @@ QuantFormat quant_format(const KernelSpec& s, Fp8Format fp8) {
   return f;
 }
 
+QuantFormat q_quant_format(const KernelSpec& s, Fp8Format fp8) {
+  QuantFormat f;
+  f.kind = QuantKind::Fp8;
+  f.fp8 = fp8;
+  f.qmax = static_cast<float>(fp8_max(fp8));
+  f.group = s.head_dim;
+  f.bits = 8;
+  f.scale_bytes = 4;
+  return f;
+}
+
 std::uint8_t e2m1_encode(double x) {
   if (std::isnan(x)) return 0;
   const std::uint8_t sign = std::signbit(x) ? 8 : 0;

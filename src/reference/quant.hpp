@@ -33,6 +33,9 @@ struct QuantFormat {
 /// The format of a spec's cache (quantized_cache(spec) must hold); `fp8` is the element
 /// format the target stores for an fp8 cache_dtype.
 QuantFormat quant_format(const KernelSpec& spec, Fp8Format fp8);
+/// The format of q_out with q_scales = per_token_head: `fp8` codes, one f32 scale per head row
+/// (max(amax / the format's largest value, 1e-6)).
+QuantFormat q_quant_format(const KernelSpec& spec, Fp8Format fp8);
 
 /// e2m1: round to the nearest of 0, 0.5, 1, 1.5, 2, 3, 4, 6, a tie to the even code,
 /// saturating at 6; the sign from x's sign bit; NaN gives 0.

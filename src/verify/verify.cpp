@@ -256,12 +256,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     if (const ArgRequirement* qs = req("q_out_scales")) {
       // q_scales = per_token_head: q_out holds fp8 codes with a computed scale per (token, head).
       const int f = fp8_of("q_out");
-      p.q_quant.kind = reference::QuantKind::Fp8;
-      p.q_quant.fp8 = static_cast<reference::Fp8Format>(f);
-      p.q_quant.qmax = static_cast<float>(reference::fp8_max(p.q_quant.fp8));
-      p.q_quant.group = static_cast<int>(D);
-      p.q_quant.bits = 8;
-      p.q_quant.scale_bytes = 4;
+      p.q_quant = reference::q_quant_format(s, static_cast<reference::Fp8Format>(f));
       const size_t qb = static_cast<size_t>(p.q_out.buffer);
       p.buffer_fp8[qb] = -1;
       p.buffer_raw.resize(p.buffers.size(), 0);
