@@ -242,11 +242,11 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   };
   const Case cases[] = {
       {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
-      {"argument block has size 0 and ABI version 0, but this kernel takes size 288 and ABI version 5",
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 320 and ABI version 6",
        [](auto& a) { a = ropegen_kernel_args{}; }},
-      {"argument block has size 288 and ABI version 4, but this kernel takes size 288 and ABI version 5",
-       [](auto& a) { a.abi_version = 4; }},
-      {"argument block has size 280 and ABI version 5", [](auto& a) { a.size -= 8; }},
+      {"argument block has size 320 and ABI version 5, but this kernel takes size 320 and ABI version 6",
+       [](auto& a) { a.abi_version = 5; }},
+      {"argument block has size 312 and ABI version 6", [](auto& a) { a.size -= 8; }},
       {"argument 'q_head_stride' = 72 needs heads = strided in the spec", [](auto& a) { a.q_head_stride = 72; }},
       {"argument 'q_out' is set but the spec has outputs = in_place (set outputs = separate)",
        [](auto& a) { a.q_out = g_buf; }},

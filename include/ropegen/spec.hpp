@@ -78,10 +78,22 @@ struct QkNorm {
   double eps = 1e-6;
   bool gemma = false;
 };
+/// window = ring(size = W, sinks = S): a sliding-window ring cache (rope_kv cache ops). The
+/// slot comes from the position: pos < S keeps slot pos, later ones cycle through W - S slots
+/// after the sinks padded to a page, within the sequence's pages from ring_base (kernel_args.h).
+struct RingWindow {
+  bool on = false;
+  int size = 0;   ///< W: tokens the window keeps, sinks included
+  int sinks = 0;  ///< S: first tokens kept forever
+};
+/// cache_tail = zero: the token that ends a run of written slots zeroes the rest of its page.
+enum class CacheTail { Keep, Zero };
 /// The position rows a token has: one, or three (t, h, w) for multimodal RoPE.
 enum class PositionsKind { Single, Mrope, Imrope };
 enum class CacheKind { Contiguous, Paged };
-enum class CacheOrder { Hnd, Nhd };
+/// Paged caches: nhd [blocks, block, kv_heads, head_dim], hnd [blocks, kv_heads, block, head_dim],
+/// strided: any layout with a contiguous head row, from the run-time cache strides (ABI 6).
+enum class CacheOrder { Hnd, Nhd, Strided };
 /// Programmatic dependent launch (NVIDIA sm_90+): overlap the kernel's start with the
 /// previous kernel in the stream; reads of q, k, v wait for it, indices and tables do not.
 enum class Pdl { Off, On };
@@ -241,6 +253,8 @@ struct KernelSpec {
   Scales scales = Scales::PerTensor;
   QkNorm qk_norm;
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
+  RingWindow window;       ///< rope_kv cache ops: a sliding-window ring cache
+  CacheTail cache_tail = CacheTail::Keep;  ///< rope_kv cache ops: zero the rest of a page
   Positions positions;
 
   /// What the op touches (its row in the family registry, src/families/registry.cpp).
