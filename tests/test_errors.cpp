@@ -150,6 +150,7 @@ TEST_CASE("errors: contradictions point at the key that breaks the rule") {
   // Cache addressing (issue 22): strided, ring and tail rules.
   file("kernel k { cache = contiguous(order = strided) }", "order = strided is for paged caches", 1, 39);
   file("kernel k { window = ring(sinks = 2) }", "window = ring(...) needs size = W", 1, 21);
+  file("kernel k { cache = contiguous(order = amd) }", "order = amd is for paged caches", 1, 39);
   file("kernel k { window = ring(size = 0) }", "size = 0 is out of range; expected 1 to", 1, 33);
   file("kernel k { window = sliding }", "invalid value 'sliding' for window; valid values: none, ring(size = W, sinks = S)", 1,
        21);
@@ -164,7 +165,16 @@ TEST_CASE("errors: contradictions point at the key that breaks the rule") {
            {"cache_tail=zero cache_dtype=nvfp4", "cache_tail = zero with cache_dtype = nvfp4 is not available yet"},
            {"op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 cache=paged(order=strided)",
             "cache = paged(order = strided) is not available for op = mla_rope_append yet"},
-           {"op=rope window=ring(size=8)", "key 'window' has no effect for op = rope"}})
+           {"op=rope window=ring(size=8)", "key 'window' has no effect for op = rope"},
+           {"head_dim=36 rotary_dim=36 cache=paged(order=amd)",
+            "cache = paged(order = amd) splits head_dim = 36 in pieces of x = 8 elements (16 bytes)"},
+           {"dtype=f32 cache=paged(block=6,order=amd_shuffle)",
+            "groups the block of 6 tokens by x = 4 (16 bytes): block must be a multiple of x"},
+           {"cache=paged(order=amd) cache_dtype=fp8_e4m3",
+            "cache = paged(order = amd) with cache_dtype = fp8_e4m3 is not available yet"},
+           {"cache=paged(order=amd) cache_tail=zero", "cache_tail = zero is not available with cache = paged(order = amd)"},
+           {"op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 cache=paged(order=amd_shuffle)",
+            "cache = paged(order = amd_shuffle) is not available for op = mla_rope_append yet"}})
     expect_error([&] { parse_spec_line(spec); }, ErrorKind::Spec, needle);
   // A wave the target cannot run: found when the target is known, still pointing at the line.
   auto specs = parse_spec_file("w.rg", "kernel k {\n  head_dim = 128\n  wave = 32\n}");

@@ -92,8 +92,11 @@ enum class CacheTail { Keep, Zero };
 enum class PositionsKind { Single, Mrope, Imrope };
 enum class CacheKind { Contiguous, Paged };
 /// Paged caches: nhd [blocks, block, kv_heads, head_dim], hnd [blocks, kv_heads, block, head_dim],
-/// strided: any layout with a contiguous head row, from the run-time cache strides (ABI 6).
-enum class CacheOrder { Hnd, Nhd, Strided };
+/// strided: any layout with a contiguous head row, from the run-time cache strides (ABI 6);
+/// amd: AMD paged attention's K split in 16-byte pieces [blocks, kv_heads, head_dim / x, block,
+/// x] (x = 16 bytes / element) and V [blocks, kv_heads, head_dim, block]; amd_shuffle: that K
+/// and the shuffled V [blocks, kv_heads, block / x, head_dim, x].
+enum class CacheOrder { Hnd, Nhd, Strided, Amd, AmdShuffle };
 /// Programmatic dependent launch (NVIDIA sm_90+): overlap the kernel's start with the
 /// previous kernel in the stream; reads of q, k, v wait for it, indices and tables do not.
 enum class Pdl { Off, On };

@@ -225,6 +225,27 @@ class CacheAddressing(unittest.TestCase):
         with self.assertRaisesRegex(ropegen.ArgumentError, r"'k_cache'.*dimension 3 must be contiguous"):
             kern(k=k, v=v, slot_mapping=slots, k_cache=torch.zeros((N, B, H, 2 * D))[..., ::2], v_cache=kv[:, 1])
 
+    def test_amd_layouts(self):
+        # K [N, H, D / x, B, x] (x = 4 f32 elements = 16 bytes); V [N, H, D, B] or [N, H, B / x, D, x].
+        N, H, D, B, x = 2, 2, 32, 8, 4
+        rng = np.random.default_rng(5)
+        k = rng.standard_normal((3, H, D)).astype(np.float32)
+        v = rng.standard_normal((3, H, D)).astype(np.float32)
+        slots = np.array([0, 13, -1], np.int32)
+        for order in ("amd", "amd_shuffle"):
+            with self.subTest(order=order):
+                kern = ropegen.kernel(f"op=kv_append dtype=f32 head_dim={D} kv_heads={H} "
+                                      f"cache=paged(block={B},order={order})", device="cpu")
+                kc = np.zeros((N, H, D // x, B, x), np.float32)
+                vc = np.zeros((N, H, D, B) if order == "amd" else (N, H, B // x, D, x), np.float32)
+                kern(k=k, v=v, slot_mapping=slots, k_cache=kc, v_cache=vc)
+                for t, s in enumerate(slots[:2]):
+                    page, off = divmod(int(s), B)
+                    np.testing.assert_array_equal(kc[page, :, :, off, :].reshape(H, D), k[t])
+                    got_v = vc[page, :, :, off] if order == "amd" else vc[page, :, off // x, :, off % x]
+                    np.testing.assert_array_equal(got_v, v[t])
+                self.assertEqual(np.count_nonzero(kc), 2 * H * D)
+
     def test_ring_window(self):
         kern = ropegen.kernel("op=kv_append dtype=f32 head_dim=32 kv_heads=1 cache=paged(block=4) "
                               "window=ring(size=10,sinks=2)", device="cpu")

@@ -178,7 +178,8 @@ const Names<MxRound>& names(MxRound*) {
   return n;
 }
 const Names<CacheOrder>& names(CacheOrder*) {
-  static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}, {"strided", CacheOrder::Strided}};
+  static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}, {"strided", CacheOrder::Strided},
+                                      {"amd", CacheOrder::Amd},       {"amd_shuffle", CacheOrder::AmdShuffle}};
   return n;
 }
 
@@ -306,7 +307,7 @@ const char* const kCosSinValues =
     "table | compute(theta = B, scaling = none | linear(...) | ntk(...) | ntk_alpha(...) | yarn(...) | "
     "deepseek_yarn(...) | llama3(...) | dynamic(...) | longrope(...))";
 const char* const kPositionsValues = "single | mrope(sections = [t, h, w]) | imrope(sections = [t, h, w])";
-const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd | strided) | contiguous(order = hnd | nhd)";
+const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd | strided | amd | amd_shuffle) | contiguous(order = hnd | nhd)";
 
 std::string family_syntax(const ScalingFamily& f) {
   std::string out = std::string(f.name) + "(";
@@ -530,9 +531,9 @@ void lower_cache(const SpecField&, const dsl::Value& v, KernelSpec& s) {
     c.order = CacheOrder::Hnd;
     for_args(v, {"order"}, [&](const dsl::Value::Arg& a) {
       c.order = pick<CacheOrder>(a.value, "order");
-      if (c.order == CacheOrder::Strided)
-        fail(a.value.loc, "order = strided is for paged caches (paged(block = B, order = strided)); a contiguous "
-                          "cache is hnd or nhd");
+      if (c.order != CacheOrder::Hnd && c.order != CacheOrder::Nhd)
+        fail(a.value.loc, std::string("order = ") + name_of(c.order) + " is for paged caches (paged(block = B, order = " +
+                              name_of(c.order) + ")); a contiguous cache is hnd or nhd");
     });
   } else if (is_call_named(v, "paged")) {
     c.kind = CacheKind::Paged;
@@ -545,7 +546,8 @@ void lower_cache(const SpecField&, const dsl::Value& v, KernelSpec& s) {
                            ? suggestion(v.text, {"contiguous", "paged"})
                            : "";
     fail(v.loc, "invalid value " + describe_value(v) +
-                    " for cache; valid values: contiguous(order = hnd | nhd), paged(block = B, order = nhd | hnd | strided)" +
+                    " for cache; valid values: contiguous(order = hnd | nhd), paged(block = B, order = nhd | hnd | strided | "
+                    "amd | amd_shuffle)" +
                     hint);
   }
   s.cache = c;
@@ -973,7 +975,8 @@ const std::vector<SpecField>& spec_fields() {
                 nullptr,
                 kCaching,
                 false,
-                {"paged(block=16)", "paged(block=32)", "paged(block=16,order=hnd)", "paged(block=16,order=strided)",
+                {"paged(block=16)", "paged(block=32)", "paged(block=16,order=hnd)", "paged(block=16,order=strided)", "paged(block=16,order=amd)",
+                 "paged(block=16,order=amd_shuffle)",
                  "contiguous(order=hnd)", "contiguous(order=nhd)"},
                 lower_cache,
                 text_cache,

@@ -529,10 +529,37 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   p.buffer_raw.resize(p.buffers.size(), 0);
   p.buffer_scales.resize(p.buffers.size(), -1);
 
+  // order = amd, amd_shuffle: the problem's caches hold the logical [N, B, H, D] order (what
+  // the reference writes); the kernel's memory holds each element where AMD's layouts put it
+  // (x = 16 bytes of elements): K [N, H, D / x, B, x], V [N, H, D, B] or [N, H, B / x, D, x].
+  const bool amd = s.uses_cache() && (s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle);
+  auto amd_place = [&](bool is_v, long long e) {  // logical element -> its place in memory
+    const long long B = s.cache.block, H = s.kv_heads, x = 16 / bytes;
+    const long long i = e % D, h = (e / D) % H, slot = e / (D * H), page = slot / B, t = slot % B;
+    const long long head = (page * H + h) * D * B;
+    if (!is_v) return head + (i / x) * B * x + t * x + i % x;
+    if (s.cache.order == CacheOrder::Amd) return head + i * B + t;
+    return head + (t / x) * D * x + i * x + t % x;
+  };
+  auto amd_buffer = [&](size_t b) { return amd && (static_cast<int>(b) == p.k_cache || static_cast<int>(b) == p.v_cache); };
+  auto amd_move = [&](size_t b, const std::vector<unsigned char>& from, bool to_memory) {
+    std::vector<unsigned char> out(from.size());
+    const bool is_v = static_cast<int>(b) == p.v_cache;
+    for (long long e = 0; e < static_cast<long long>(from.size()) / bytes; ++e) {
+      const long long m = amd_place(is_v, e);
+      std::memcpy(&out[static_cast<size_t>((to_memory ? m : e) * bytes)],
+                  &from[static_cast<size_t>((to_memory ? e : m) * bytes)], static_cast<size_t>(bytes));
+    }
+    return out;
+  };
+
   // Upload, launch, download.
   DeviceBuffers dev{rt, {}};
   std::vector<void*> bufs;
-  for (const auto& b : p.buffers) bufs.push_back(dev.upload(b.data(), b.size()));
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    const std::vector<unsigned char> data = amd_buffer(b) ? amd_move(b, p.buffers[b], true) : p.buffers[b];
+    bufs.push_back(dev.upload(data.data(), data.size()));
+  }
   auto encode_index = [&](const std::vector<long long>& v) -> void* {
     if (v.empty()) return nullptr;
     if (s.index == IndexType::I64) return dev.upload(v.data(), v.size() * 8);
@@ -609,6 +636,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     results[b].resize(p.buffers[b].size());
     rt.copy_to_host(results[b].data(), bufs[b], results[b].size());
+    if (amd_buffer(b)) results[b] = amd_move(b, results[b], false);
   }
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const std::vector<unsigned char>& got = results[b];

@@ -629,6 +629,10 @@ constexpr bool CACHE_HND = false;
 constexpr int CACHE_BLOCK = 16;
 // order = strided: the cache strides of the argument block (ABI 6) address the cache.
 constexpr bool CACHE_STRIDED = false;
+// order = amd (1) / amd_shuffle (2): K in 16-byte pieces of CACHE_X elements [N, H, D / X, B, X]; V
+// [N, H, D, B] (1) or [N, H, B / X, D, X] (2).
+constexpr int CACHE_AMD = 0;
+constexpr int CACHE_X = 8;
 // window = ring(size = W, sinks = S): the slot comes from ring_base and the position.
 constexpr bool RING = false;
 constexpr long long RING_WINDOW = 1;
@@ -895,7 +899,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 899 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 903 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -928,6 +932,7 @@ struct Task {
   bool is_q;     // which norm weights
   unsigned char* scales;  // quantized cache: the row's scales (k/v_cache_scales)
   int scale_step;         // scales apart (1; 4 for swizzled v scales)
+  int layout;             // 0: a contiguous row; order = amd, amd_shuffle: 1 K's pieces, 2 V's elements
 };
 
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
@@ -947,7 +952,13 @@ RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
 // Element offset of the row of (slot, kv_head) in k_cache and in v_cache (not quantized:
 // a quantized cache's codes and scales are addressed by cache_row). order = strided: the
 // run-time strides of the argument block (0: the nhd layout's), one set for K and V.
-RG_DEVICE long long cache_elem(const ropegen_kernel_args& a, long long slot, int kv_head) {
+RG_DEVICE long long cache_elem(const ropegen_kernel_args& a, long long slot, int kv_head, bool is_v) {
+  if (CACHE_AMD != 0) {  // the row's origin: K's first piece, V's first element (store_amd places the rest)
+    const long long page = slot / CACHE_BLOCK, t = slot - page * CACHE_BLOCK;
+    const long long head = (page * KV_HEADS + kv_head) * HEAD_DIM * CACHE_BLOCK;
+    if (!is_v) return head + t * CACHE_X;
+    return CACHE_AMD == 1 ? head + t : head + (t / CACHE_X) * HEAD_DIM * CACHE_X + t % CACHE_X;
+  }
   if (CACHE_STRIDED) {
     const long long head = a.cache_head_stride ? a.cache_head_stride : HEAD_DIM;
     const long long token = a.cache_token_stride ? a.cache_token_stride : KV_HEADS * HEAD_DIM;
@@ -1035,7 +1046,8 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
   if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : (is_v ? scales[1] : scales[0]);
-  return Task{src, cache + cache_elem(a, slot, kv_head), k_out, ROTATES && !is_v, kCacheFp8, scale, false, nullptr, 1};
+  return Task{src,   cache + cache_elem(a, slot, kv_head, is_v), k_out, ROTATES && !is_v, kCacheFp8, scale, false,
+              nullptr, 1,     CACHE_AMD == 0 ? 0 : is_v ? 2 : 1};
 }
 
 // cache_tail = zero: a token whose next token does not write slot + 1 of the same page ends
@@ -1055,7 +1067,7 @@ RG_DEVICE void clear_tail(const ropegen_kernel_args& a, long long t, long long s
     const int kv_head = is_v ? k - KV_HEADS : k;
     CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
     for (long long r = slot + 1; r < end; ++r) {
-      CacheElem* row = cache + cache_elem(a, r, kv_head);
+      CacheElem* row = cache + cache_elem(a, r, kv_head, is_v);
       store_row(row, off0, Vec{}, kCacheFp8, 1.0f);  // +0 in every element type (fp8 too)
       if (two_vectors) store_row(row, off1, Vec{}, kCacheFp8, 1.0f);
     }
@@ -1072,10 +1084,31 @@ RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const 
   }
 }
 
+// order = amd, amd_shuffle: K's row lies in 16-byte pieces of CACHE_X elements, CACHE_BLOCK *
+// CACHE_X apart (a vector never spans two: VEC divides CACHE_X); V's elements lie
+// CACHE_BLOCK (amd) or CACHE_X (amd_shuffle) apart, stored one by one.
+RG_DEVICE void store_amd(const Task& task, const Vec& x, int off) {
+  Elem* row = static_cast<Elem*>(task.dst);
+  if (task.layout == 1) {
+    store_vec(row + (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, x);
+    return;
+  }
+  constexpr long long STEP = CACHE_AMD == 1 ? CACHE_BLOCK : CACHE_X;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const long long at = (off + i) * STEP;
+    if (WIDE) reinterpret_cast<unsigned*>(row)[at] = rg_word(x, i);
+    else reinterpret_cast<unsigned short*>(row)[at] = static_cast<unsigned short>((rg_word(x, i >> 1) >> (16 * (i & 1))) & 0xffffu);
+  }
+}
+
 // The stores of one task's rotated vector(s); a quantized row's codes are stored by
 // store_quant (below) instead.
 RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
-  if (task.store != kCacheQuant && task.store != kQQuant) {
+  if (task.layout != 0) {
+    store_amd(task, x0, off0);
+    if (two_vectors) store_amd(task, x1, off1);
+  } else if (task.store != kCacheQuant && task.store != kQQuant) {
     store_row(task.dst, off0, x0, task.store, task.scale);
     if (two_vectors) store_row(task.dst, off1, x1, task.store, task.scale);
   }
@@ -1340,7 +1373,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1344 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1377 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

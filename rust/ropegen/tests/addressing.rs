@@ -89,3 +89,41 @@ fn ring_window_writes_the_ring_slot_of_each_position() {
     assert_eq!(got_k, want_k);
     assert_eq!(got_v, want_v);
 }
+
+#[test]
+fn amd_split_k_and_transposed_v() {
+    let ctx = test_context();
+    // f32: x = 4 elements (16 bytes). K [N, H, D / x, B, x], V [N, H, D, B].
+    let (d, h, b, x, pages) = (16usize, 2usize, 4usize, 4usize, 2usize);
+    let spec = format!("op=kv_append dtype=f32 head_dim={} kv_heads={} cache=paged(block={},order=amd)", d, h, b);
+    let kernel = ctx.kernel(&spec).unwrap();
+    let slots: Vec<i32> = vec![6, 1, 8]; // 8 lies past the 2 pages: skipped by the limit from the size
+    let n = slots.len();
+    let k0 = common::random(n * h * d, 41);
+    let v0 = common::random(n * h * d, 42);
+    let mut k = ctx.alloc_from(&k0).unwrap();
+    let v = ctx.alloc_from(&v0).unwrap();
+    let sl = ctx.alloc_from(&slots).unwrap();
+    let len = pages * h * d * b;
+    let mut kc = ctx.alloc_from(&vec![SENTINEL; len]).unwrap();
+    let mut vc = ctx.alloc_from(&vec![SENTINEL; len]).unwrap();
+    let args = Args::new(n).k(&mut k, h * d).v(&v, h * d).slot_mapping(&sl).caches(&mut kc, &mut vc);
+    kernel.launch(&args, Stream::DEFAULT).unwrap();
+    drop(args);
+    ctx.synchronize().unwrap();
+    let (got_k, got_v): (Vec<f32>, Vec<f32>) = (kc.to_vec().unwrap(), vc.to_vec().unwrap());
+    let mut want_k = vec![SENTINEL; len];
+    let mut want_v = want_k.clone();
+    for (t, &s) in slots.iter().enumerate().take(2) {
+        let (page, off) = (s as usize / b, s as usize % b);
+        for hh in 0..h {
+            for i in 0..d {
+                let head = (page * h + hh) * d * b;
+                want_k[head + (i / x) * b * x + off * x + i % x] = k0[(t * h + hh) * d + i];
+                want_v[head + i * b + off] = v0[(t * h + hh) * d + i];
+            }
+        }
+    }
+    assert_eq!(got_k, want_k);
+    assert_eq!(got_v, want_v);
+}

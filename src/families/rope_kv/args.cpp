@@ -76,6 +76,13 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
       // 4-bit codes: two per byte, a head row of head_dim / 2 bytes.
       c.align = bits == 4 ? al.row_elems / 2 : al.row_elems * ctx.store_bytes(s.cache_dtype);
       c.shape = cache_shape(bits == 4 ? hd / 2 : hd);
+      if (s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle) {
+        const long long x = 16 / dtype_bytes(s.dtype);  // elements per 16 bytes
+        const bool k = std::string(name) == "k_cache";
+        c.shape = k ? std::vector<long long>{kDimFree, kv, hd / x, b, x}
+                    : s.cache.order == CacheOrder::Amd ? std::vector<long long>{kDimFree, kv, hd, b}
+                                                       : std::vector<long long>{kDimFree, kv, b / x, hd, x};
+      }
       if (s.cache.order == CacheOrder::Strided) {  // [blocks, block, kv_heads, head_dim] as strides say
         c.dim_strides = {"cache_block_stride", "cache_token_stride", "cache_head_stride", nullptr};
         c.stride_multiple = al.row_elems;

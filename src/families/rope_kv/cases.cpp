@@ -224,6 +224,25 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=32 kv_heads=8 dtype=bf16" + strided, split,
         "strided, qk_norm, head split");
   }
+  // AMD paged attention's layouts (vLLM ROCm, AITER): K split by x = 16 bytes [N, H, D / x, B,
+  // x], V [N, H, D, B] (amd) or shuffled [N, H, B / x, D, x] (amd_shuffle); verify places the
+  // elements by its own formula.
+  for (const std::string o : {"amd", "amd_shuffle"}) {
+    add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cache=paged(block=16,order=" + o + ")", tokens(37),
+        "AMD layout " + o + ", fused");
+    add("op=kv_append head_dim=64 kv_heads=4 dtype=f32 cache=paged(block=8,order=" + o + ")", tokens(29),
+        "AMD layout " + o + ", kv_append f32");
+    add("style=gptj head_dim=64 rotary_dim=32 q_heads=4 kv_heads=1 dtype=f16 cache=paged(block=32,order=" + o + ")",
+        tokens(23), "AMD layout " + o + ", gptj partial, MQA");
+    VerifyCase oor = tokens(41);
+    oor.out_of_range = true;
+    add("checks=bounds head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 cache=paged(block=16,order=" + o + ")", oor,
+        "AMD layout " + o + ", planted out-of-range slots");
+    VerifyCase split = tokens(3);
+    split.parallelism = 64;
+    add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=32 kv_heads=8 cache=paged(block=16,order=" + o + ")", split,
+        "AMD layout " + o + ", qk_norm, head split");
+  }
   // Sliding-window ring caches (TensorRT-LLM's getKVTokenIdx): sinks, a bubble padding them to
   // a page, wrap-around; the slot from ring_base and the position.
   VerifyCase seqs = tokens(61);

@@ -27,7 +27,8 @@ long long cache_offset(const reference::Problem& p, long long slot, int h) {
     return (slot * H + h) * D;                                            // [S, H, D]
   }
   const long long B = s.cache.block, blk = slot / B, off = slot % B;
-  if (s.cache.order == CacheOrder::Nhd) return ((blk * B + off) * H + h) * D;  // [N, B, H, D]
+  // order = amd, amd_shuffle: the logical [N, B, H, D]; verify places the elements in memory.
+  if (s.cache.order != CacheOrder::Hnd) return ((blk * B + off) * H + h) * D;  // [N, B, H, D]
   return ((blk * H + h) * B + off) * D;                                        // [N, H, B, D]
 }
 

@@ -115,6 +115,22 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
   if (s.uses_cache() && s.cache.order == CacheOrder::Strided && quantized_cache(s))
     fail("cache,cache_dtype", std::string("cache = paged(order = strided) with cache_dtype = ") + to_string(s.cache_dtype) +
                                   " is not available yet: its scale tensors have no strides (use order = nhd or hnd)");
+  const bool amd = s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle;
+  if (s.uses_cache() && amd) {
+    const std::string o = std::string("cache = paged(order = ") + to_string(s.cache.order) + ")";
+    if (s.cache_dtype != StoreType::Auto)
+      fail("cache,cache_dtype", o + " with cache_dtype = " + to_string(s.cache_dtype) +
+                                    " is not available yet (the AMD layouts hold the activation dtype: auto)");
+    const int x = 16 / dtype_bytes(s.dtype);
+    if (s.head_dim % x != 0)
+      fail("cache,head_dim", o + " splits head_dim = " + std::to_string(s.head_dim) + " in pieces of x = " +
+                                 std::to_string(x) + " elements (16 bytes): head_dim must be a multiple of x");
+    if (s.cache.order == CacheOrder::AmdShuffle && s.cache.block % x != 0)
+      fail("cache", o + " groups the block of " + std::to_string(s.cache.block) + " tokens by x = " + std::to_string(x) +
+                        " (16 bytes): block must be a multiple of x");
+    if (s.cache_tail == CacheTail::Zero)
+      fail("cache,cache_tail", "cache_tail = zero is not available with " + o + " yet");
+  }
   if (s.uses_cache() && (s.window.on || s.cache_tail == CacheTail::Zero) && s.cache.kind != CacheKind::Paged)
     fail("cache", std::string(s.window.on ? "window = ring(...)" : "cache_tail = zero") +
                       " needs a paged cache (paged(block = B, order = ...)): it works within a sequence's pages");
@@ -145,6 +161,11 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
      << "// order = strided: the cache strides of the argument block (ABI 6) address the cache.\n"
      << "constexpr bool CACHE_STRIDED = " << (spec.cache.order == CacheOrder::Strided ? "true" : "false") << ";\n"
+     << "// order = amd (1) / amd_shuffle (2): K in 16-byte pieces of CACHE_X elements [N, H, D / X, B, X]; V\n"
+     << "// [N, H, D, B] (1) or [N, H, B / X, D, X] (2).\n"
+     << "constexpr int CACHE_AMD = "
+     << (spec.cache.order == CacheOrder::Amd ? 1 : spec.cache.order == CacheOrder::AmdShuffle ? 2 : 0) << ";\n"
+     << "constexpr int CACHE_X = " << 16 / (spec.dtype == DType::F32 ? 4 : 2) << ";\n"
      << "// window = ring(size = W, sinks = S): the slot comes from ring_base and the position.\n"
      << "constexpr bool RING = " << (spec.uses_cache() && spec.window.on ? "true" : "false") << ";\n"
      << "constexpr long long RING_WINDOW = " << (spec.window.on ? spec.window.size : 1) << ";\n"
