@@ -1094,7 +1094,7 @@ RG_DEVICE void store_amd(const Task& task, const Vec& x, int off) {
 // The stores of one task's rotated vector(s); a quantized row's codes are stored by
 // store_quant (below) instead.
 RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
-  if (task.layout != 0) {
+  if (CACHE_AMD != 0 && task.layout != 0) {  // constant false for every other layout
     store_amd(task, x0, off0);
     if (two_vectors) store_amd(task, x1, off1);
   } else if (task.store != kCacheQuant && task.store != kQQuant) {
