@@ -1033,6 +1033,39 @@ void quant_cache_group(Bench& b, const Unfused& u) {
   }
 }
 
+/// 8. Cache addressing (issue 22): cache = paged(order = strided) on the Llama shape, the
+/// strides read from the argument block at run time, against the packed nhd kernel (constant
+/// addressing) on the same bytes: the nhd layout through strides (the cost of the strides
+/// alone; the target is within 3% at the prefill size) and the hnd layout through strides.
+void strided_cache_group(Bench& b, const Unfused& u) {
+  std::string text = b.llama;
+  text.replace(text.find("order=nhd"), 9, "order=strided");
+  const std::unique_ptr<KernelSpec> strided = b.parse_new("strided cache", text);
+  if (!strided) return;
+  auto k = b.ctx->kernel(*strided);
+  const long long D = strided->head_dim, H = strided->kv_heads, B = strided->cache.block;
+  struct Layout {
+    const char* name;
+    long long block, token, head;
+  };
+  const Layout layouts[] = {{"strided nhd [N, B, H, D]", B * H * D, H * D, D}, {"strided hnd [N, H, B, D]", B * H * D, D, B * D}};
+  for (long long T : u.counts) {
+    Workload w = make_workload(*b.rt, *strided, T);
+    const size_t packed = b.fused_row("fused", b.llama, T);
+    for (const Layout& l : layouts) {
+      const Row r{"strided cache", l.name, strided->canonical(), T, 0, ideal_bytes(*strided, T), 0};
+      const size_t i = b.time_row(r, w.sets, [&](int set) {
+        ropegen_kernel_args a = w.args(set);
+        a.cache_block_stride = l.block;
+        a.cache_token_stride = l.token;
+        a.cache_head_stride = l.head;
+        k->launch(a, b.stream);
+      });
+      b.relate(i, packed, "strided vs packed");
+    }
+  }
+}
+
 /// 6. DeepSeek MLA (V3 shape: 128 heads of 128 + 64, kv_lora_rank 512, GPT-J pairs): the
 /// unfused sequence is ropegen's rope on q_pe, its rope on k_pe, and a hand-written
 /// concat_and_cache kernel (kv_c || k_pe into the cache row), against op = mla_rope_append.
@@ -1146,7 +1179,7 @@ bool parse_options(int argc, char** argv, Options& o) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR] [--no-limits]\n"
-                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,norms,mla]\n"
+                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,strided,norms,mla]\n"
                    "  --sweep      try launch plans for the Llama shape instead of the full table\n"
                    "  --csv        where to write the results (default %s)\n"
                    "  --cache-dir  private cache for the benchmark's kernels (default %s)\n"
@@ -1197,6 +1230,7 @@ int run(int argc, char** argv) {
     if (wanted(b.o, "qk_norm")) qk_norm_group(b, u);
     if (wanted(b.o, "fp8")) fp8_cache_group(b, u);
     if (wanted(b.o, "quant")) quant_cache_group(b, u);
+    if (wanted(b.o, "strided")) strided_cache_group(b, u);
     if (wanted(b.o, "norms")) norms_2026_group(b);
     if (wanted(b.o, "mla")) mla_group(b, u);
     report(b, started);

@@ -147,6 +147,35 @@ TEST_CASE("errors: contradictions point at the key that breaks the rule") {
   file("kernel k {\n  op = rope\n  cache = contiguous\n}", "key 'cache' has no effect for op = rope", 3, 11);
   file("kernel k {\n  op = kv_append\n  style = gptj\n}", "key 'style' has no effect for op = kv_append", 3, 11);
   file("kernel k {\n  op = kv_append\n  q_heads = 4\n}", "key 'q_heads' has no effect for op = kv_append", 3, 13);
+  // Cache addressing (issue 22): strided, ring and tail rules.
+  file("kernel k { cache = contiguous(order = strided) }", "order = strided is for paged caches", 1, 39);
+  file("kernel k { window = ring(sinks = 2) }", "window = ring(...) needs size = W", 1, 21);
+  file("kernel k { cache = contiguous(order = amd) }", "order = amd is for paged caches", 1, 39);
+  file("kernel k { window = ring(size = 0) }", "size = 0 is out of range; expected 1 to", 1, 33);
+  file("kernel k { window = sliding }", "invalid value 'sliding' for window; valid values: none, ring(size = W, sinks = S)", 1,
+       21);
+  file("kernel k { cache_tail = clear }", "invalid value 'clear' for cache_tail; valid values: keep, zero", 1, 25);
+  for (const auto& [spec, needle] : std::vector<std::pair<const char*, const char*>>{
+           {"window=ring(size=8,sinks=8)", "sinks = 8 is out of range; expected 0 to size - 1 = 7"},
+           {"cache_tail=zero cache=contiguous", "cache_tail = zero needs a paged cache"},
+           {"window=ring(size=8) cache=contiguous(order=nhd)", "window = ring(...) needs a paged cache"},
+           {"window=ring(size=8) cache_tail=zero", "cache_tail = zero would erase a ring cache's older tokens"},
+           {"cache=paged(order=strided) cache_dtype=int8 scales=per_token_head",
+            "cache = paged(order = strided) with cache_dtype = int8 is not available yet"},
+           {"cache_tail=zero cache_dtype=nvfp4", "cache_tail = zero with cache_dtype = nvfp4 is not available yet"},
+           {"op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 cache=paged(order=strided)",
+            "cache = paged(order = strided) is not available for op = mla_rope_append yet"},
+           {"op=rope window=ring(size=8)", "key 'window' has no effect for op = rope"},
+           {"head_dim=36 rotary_dim=36 cache=paged(order=amd)",
+            "cache = paged(order = amd) splits head_dim = 36 in pieces of x = 8 elements (16 bytes)"},
+           {"dtype=f32 cache=paged(block=6,order=amd_shuffle)",
+            "groups the block of 6 tokens by x = 4 (16 bytes): block must be a multiple of x"},
+           {"cache=paged(order=amd) cache_dtype=fp8_e4m3",
+            "cache = paged(order = amd) with cache_dtype = fp8_e4m3 is not available yet"},
+           {"cache=paged(order=amd) cache_tail=zero", "cache_tail = zero is not available with cache = paged(order = amd)"},
+           {"op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 cache=paged(order=amd_shuffle)",
+            "cache = paged(order = amd_shuffle) is not available for op = mla_rope_append yet"}})
+    expect_error([&] { parse_spec_line(spec); }, ErrorKind::Spec, needle);
   // A wave the target cannot run: found when the target is known, still pointing at the line.
   auto specs = parse_spec_file("w.rg", "kernel k {\n  head_dim = 128\n  wave = 32\n}");
   expect_error([&] { check_target(specs[0], parse_target("gfx90a")); }, ErrorKind::Spec,
@@ -242,11 +271,11 @@ TEST_CASE("errors: launch arguments are checked before launching") {
   };
   const Case cases[] = {
       {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
-      {"argument block has size 0 and ABI version 0, but this kernel takes size 288 and ABI version 5",
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 320 and ABI version 6",
        [](auto& a) { a = ropegen_kernel_args{}; }},
-      {"argument block has size 288 and ABI version 4, but this kernel takes size 288 and ABI version 5",
-       [](auto& a) { a.abi_version = 4; }},
-      {"argument block has size 280 and ABI version 5", [](auto& a) { a.size -= 8; }},
+      {"argument block has size 320 and ABI version 5, but this kernel takes size 320 and ABI version 6",
+       [](auto& a) { a.abi_version = 5; }},
+      {"argument block has size 312 and ABI version 6", [](auto& a) { a.size -= 8; }},
       {"argument 'q_head_stride' = 72 needs heads = strided in the spec", [](auto& a) { a.q_head_stride = 72; }},
       {"argument 'q_out' is set but the spec has outputs = in_place (set outputs = separate)",
        [](auto& a) { a.q_out = g_buf; }},
@@ -302,6 +331,79 @@ TEST_CASE("errors: launch arguments are checked before launching") {
     ropegen_kernel_args a = good();
     c.mutate(a);
     expect_error([&] { sk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // cache = paged(order = strided): the cache strides are whole vectors, not negative; with
+  // checks = bounds the rows of k_cache and v_cache may not overlap. Other layouts take none.
+  {
+    ropegen_kernel_args a = good();
+    a.cache_block_stride = 4096;
+    expect_error([&] { kernel->launch(a); }, ErrorKind::Launch,
+                 "argument 'cache_block_stride' = 4096 needs cache = paged(order = strided) in the spec");
+  }
+  GeneratedSource cs = generate(
+      parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 checks=bounds cache=paged(block=16,order=strided)").spec,
+      parse_target("host"));
+  auto csk = rt->load(select_compiler(cs.target).compile(cs, {}));
+  alignas(8) static unsigned long long cs_err[4] = {};
+  auto strided_args = [&] {
+    ropegen_kernel_args a = good();
+    a.bounds_error = cs_err;
+    a.cache_slots = 64;  // 4 pages of 16 tokens
+    a.table_rows = 16;
+    return a;
+  };
+  CHECK_NOTHROW(csk->launch(strided_args()));  // strides 0: the nhd layout's, separate K and V
+  {
+    ropegen_kernel_args a = strided_args();  // [N, 2, B, H, D]: v_cache one K page after k_cache
+    a.cache_block_stride = 2 * 16 * 2 * 64;
+    a.v_cache = static_cast<unsigned char*>(a.k_cache) + 16 * 2 * 64 * 2;
+    CHECK_NOTHROW(csk->launch(a));
+  }
+  const Case cache_stride_cases[] = {
+      {"argument 'cache_head_stride' = 68 must be a multiple of 8 elements (vector width)",
+       [](auto& a) { a.cache_head_stride = 68; }},
+      {"argument 'cache_token_stride' = -128 is negative (0 means the nhd layout's 128)",
+       [](auto& a) { a.cache_token_stride = -128; }},
+      {"argument 'cache_token_stride' = 96 is smaller than the 128 elements the cache's inner dimensions span",
+       [](auto& a) { a.cache_token_stride = 96; }},
+      {"argument 'cache_block_stride' = 1024 is smaller than the 2048 elements",
+       [](auto& a) { a.cache_block_stride = 1024; }},
+      {"argument 'v_cache' lies 32 elements from k_cache: K and V rows would overlap",
+       [](auto& a) { a.v_cache = static_cast<unsigned char*>(a.k_cache) + 64; }},
+      {"argument 'v_cache' lies 0 bytes from k_cache, inside k_cache's rows",
+       [](auto& a) { a.v_cache = a.k_cache; }},
+  };
+  for (const auto& c : cache_stride_cases) {
+    ropegen_kernel_args a = strided_args();
+    c.mutate(a);
+    expect_error([&] { csk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // window = ring(...): ring_base instead of slot_mapping.
+  GeneratedSource rs =
+      generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 window=ring(size=32,sinks=4)").spec, parse_target("host"));
+  auto rk = rt->load(select_compiler(rs.target).compile(rs, {}));
+  auto ring_args = [&] {
+    ropegen_kernel_args a = good();
+    a.slot_mapping = nullptr;
+    a.ring_base = g_idx;
+    return a;
+  };
+  CHECK_NOTHROW(rk->launch(ring_args()));
+  const Case ring_cases[] = {
+      {"argument 'slot_mapping' is set but the spec has window = ring(...)", [](auto& a) { a.slot_mapping = g_idx; }},
+      {"argument 'ring_base' is null but window = ring(...): the first slot of each token's sequence's pages",
+       [](auto& a) { a.ring_base = nullptr; }},
+  };
+  for (const auto& c : ring_cases) {
+    ropegen_kernel_args a = ring_args();
+    c.mutate(a);
+    expect_error([&] { rk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  {
+    ropegen_kernel_args a = good();
+    a.ring_base = g_idx;
+    expect_error([&] { kernel->launch(a); }, ErrorKind::Launch,
+                 "argument 'ring_base' is set but the spec has no window = ring(...)");
   }
   // max_seq matters only for contiguous(order = hnd).
   GeneratedSource h = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 cache=contiguous").spec, parse_target("host"));

@@ -4,6 +4,7 @@
 //   ROPEGEN_TEST_RUNTIME=cuda: compiled by NVRTC, run on the GPU; skipped with a printed
 //   reason where there is no NVIDIA driver or device.
 //   ROPEGEN_TEST_SHARD=i/n runs every n-th case from i.
+//   ROPEGEN_TEST_FILTER=text runs only the cases whose spec or note contains the text.
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -50,6 +51,11 @@ bool in_shard(size_t index) {
   return static_cast<int>(index % static_cast<size_t>(count)) == shard;
 }
 
+bool in_filter(const MatrixCase& c) {
+  const char* env = std::getenv("ROPEGEN_TEST_FILTER");
+  return !env || !*env || c.spec.find(env) != std::string::npos || c.note.find(env) != std::string::npos;
+}
+
 }  // namespace
 
 TEST_CASE("numerics: the verification matrix against the reference") {
@@ -58,7 +64,7 @@ TEST_CASE("numerics: the verification matrix against the reference") {
   const auto matrix = verification_matrix();
   size_t ran = 0;
   for (size_t i = 0; i < matrix.size(); ++i) {
-    if (!in_shard(i)) continue;
+    if (!in_shard(i) || !in_filter(matrix[i])) continue;
     const MatrixCase& c = matrix[i];
     CAPTURE(c.spec);
     CAPTURE(c.note);

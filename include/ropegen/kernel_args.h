@@ -11,7 +11,7 @@
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 5
+#define ROPEGEN_KERNEL_ABI_VERSION 6
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -96,6 +96,20 @@ typedef struct ropegen_kernel_args {
   void* v_cache_scales;     /* the same for the v cache */
   float* q_out_scales;      /* q_scales = per_token_head: the kernel writes q_out's scale per
                                (token, head) here, [tokens, q_heads] f32 */
+
+  /* ---- cache addressing (ABI version 6) ---- */
+  long long cache_block_stride; /* cache = paged(order = strided): elements between pages of
+                                   k_cache and of v_cache (one set of strides for both);
+                                   0: block * kv_heads * head_dim */
+  long long cache_token_stride; /* elements between the tokens of a page; 0: kv_heads * head_dim */
+  long long cache_head_stride;  /* elements between the heads of a token; 0: head_dim. K and V
+                                   in one tensor ([N, 2, B, H, D], [2, N, B, H, D], ...): v_cache
+                                   = k_cache + the K-to-V distance, the same strides */
+  const void* ring_base;        /* window = ring(...): index-typed, one per token: the first slot
+                                   of the token's sequence's own pages (a multiple of block; the
+                                   engine's base slot of that sequence, repeated per token); the
+                                   kernel writes slot ring_base + ring slot of the position; a
+                                   negative base is padding. slot_mapping is not read */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

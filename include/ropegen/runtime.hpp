@@ -59,6 +59,9 @@ struct ArgRequirement {
   int align = 1;               ///< bytes
   std::vector<long long> shape;  ///< dimensions, kDimTokens / kDimFree where not fixed
   const char* stride = nullptr;  ///< field holding the first dimension's stride (elements)
+  /// Fields holding each dimension's stride (elements; null: that dimension is packed), for
+  /// an argument addressed by run-time strides (a cache with order = strided); empty: none.
+  std::vector<const char*> dim_strides;
   long long min_stride = 0;      ///< at least this many elements
   int stride_multiple = 1;       ///< and a multiple of this
   bool unless_slots = false;     ///< also required when slot_mapping is null

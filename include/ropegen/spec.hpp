@@ -107,6 +107,16 @@ struct QTemperature {
 /// Where the cache's v rows come from: v, or k as it was given, before any norm and rotation
 /// (Gemma 4's K = V layers; v is then not read).
 enum class VSource { V, K };
+/// window = ring(size = W, sinks = S): a sliding-window ring cache (rope_kv cache ops). The
+/// slot comes from the position: pos < S keeps slot pos, later ones cycle through W - S slots
+/// after the sinks padded to a page, within the sequence's pages from ring_base (kernel_args.h).
+struct RingWindow {
+  bool on = false;
+  int size = 0;   ///< W: tokens the window keeps, sinks included
+  int sinks = 0;  ///< S: first tokens kept forever
+};
+/// cache_tail = zero: the token that ends a run of written slots zeroes the rest of its page.
+enum class CacheTail { Keep, Zero };
 /// The position rows a token has: one, or three (t, h, w) for multimodal RoPE.
 /// The sparse-attention indexer's cache write (DeepSeek-V3.2, src/families/indexer/): K's
 /// optional LayerNorm, the fp8 scale rules of K and Q, and the head-weights factor.
@@ -122,7 +132,12 @@ struct IndexerParams {
 
 enum class PositionsKind { Single, Mrope, Imrope };
 enum class CacheKind { Contiguous, Paged };
-enum class CacheOrder { Hnd, Nhd };
+/// Paged caches: nhd [blocks, block, kv_heads, head_dim], hnd [blocks, kv_heads, block, head_dim],
+/// strided: any layout with a contiguous head row, from the run-time cache strides (ABI 6);
+/// amd: AMD paged attention's K split in 16-byte pieces [blocks, kv_heads, head_dim / x, block,
+/// x] (x = 16 bytes / element) and V [blocks, kv_heads, head_dim, block]; amd_shuffle: that K
+/// and the shuffled V [blocks, kv_heads, block / x, head_dim, x].
+enum class CacheOrder { Hnd, Nhd, Strided, Amd, AmdShuffle };
 /// Programmatic dependent launch (NVIDIA sm_90+): overlap the kernel's start with the
 /// previous kernel in the stream; reads of q, k, v wait for it, indices and tables do not.
 enum class Pdl { Off, On };
@@ -291,6 +306,8 @@ struct KernelSpec {
   QTemperature q_temperature;  ///< rotating ops with q
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
   IndexerParams indexer;   ///< indexer_append
+  RingWindow window;       ///< rope_kv cache ops: a sliding-window ring cache
+  CacheTail cache_tail = CacheTail::Keep;  ///< rope_kv cache ops: zero the rest of a page
   Positions positions;
 
   /// What the op touches (its row in the family registry, src/families/registry.cpp).

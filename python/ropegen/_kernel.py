@@ -314,6 +314,29 @@ class Kernel:
                     ints[_TOKENS] = dims[i]
                 elif dims[i] != ints[_TOKENS]:
                     raise ArgumentError(name, f"has {dims[i]} tokens, but {tokens_from} has {ints[_TOKENS]}")
+            if a.get("dim_strides"):
+                # An argument addressed by run-time strides (a cache with order = strided): each
+                # dimension's stride goes to its field (k_cache and v_cache share them), a
+                # dimension without one must be contiguous. A stacked tensor passes its K and V
+                # halves as views ([N, 2, B, H, D] -> kv[:, 0], kv[:, 1]).
+                multiple = a.get("stride_multiple", 1)
+                for i, f in enumerate(a["dim_strides"]):
+                    st = strides[i]
+                    if f is None:
+                        if dims[i] != 1 and st != 1:
+                            raise ArgumentError(name, f"has strides {list(strides)} for shape {list(dims)}; dimension "
+                                                      f"{i} must be contiguous (stride 1)")
+                        continue
+                    st = st if dims[i] != 1 else 0  # one entry: any stride; 0 is the default
+                    if dims[i] != 1 and (st <= 0 or st % multiple):
+                        raise ArgumentError(name, f"stride {st} of dimension {i} ({f}) must be a positive multiple of "
+                                                  f"{multiple} elements (the kernel's vector width)")
+                    if ints.get(f, st) != st:
+                        other = next(self.names[g] for g, b in self.arguments.items()
+                                     if f in (b.get("dim_strides") or ()) and g in views and g != field)
+                        raise ArgumentError(name, f"stride {st} of dimension {i} differs from {other}'s {ints[f]}; "
+                                                  f"both share {f}")
+                    ints[f] = st
             stride_field, min_stride, multiple = a.get("stride"), a.get("min_stride"), a.get("stride_multiple", 1)
             if stride_field is None and len(want) > 1 and isinstance(want[0], int) \
                     and _lib.kinds.get(f"{field}_stride") == "integer":
@@ -330,6 +353,8 @@ class Kernel:
                 ints[head_field] = strides[1]
                 first = 2
             acc = 1
+            if a.get("dim_strides"):
+                first = len(dims)  # checked above
             for i in range(len(dims) - 1, first - 1, -1):
                 if dims[i] != 1 and strides[i] != acc:
                     what = "inner dimensions" if stride_field else "all dimensions"

@@ -171,6 +171,99 @@ class Api(unittest.TestCase):
 
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")
+class CacheAddressing(unittest.TestCase):
+    """cache = paged(order = strided): any [N, B, H, D] view with a contiguous head row, K and V
+    halves of one stacked tensor; window = ring(...) through ring_base. The package needs no
+    code of its own for them: the strides come from the kernel's description (dim_strides)."""
+
+    D, H, B, N = 32, 2, 4, 3
+    SPEC = "op=kv_append dtype=f32 head_dim=32 kv_heads=2 cache=paged(block=4,order=strided)"
+
+    def inputs(self, T=5):
+        rng = np.random.default_rng(7)
+        k = rng.standard_normal((T, self.H, self.D)).astype(np.float32)
+        v = rng.standard_normal((T, self.H, self.D)).astype(np.float32)
+        slots = np.array([0, 5, 11, -1, 6][:T], np.int32)
+        return k, v, slots
+
+    def expect(self, kc, vc, k, v, slots):
+        want_k, want_v = kc.clone(), vc.clone()
+        for t, s in enumerate(slots):
+            if s >= 0:
+                want_k[s // self.B, s % self.B] = torch.from_numpy(k[t])
+                want_v[s // self.B, s % self.B] = torch.from_numpy(v[t])
+        return want_k, want_v
+
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_stacked_and_permuted_layouts(self):
+        kern = ropegen.kernel(self.SPEC, device="cpu")
+        k, v, slots = self.inputs()
+        N, B, H, D = self.N, self.B, self.H, self.D
+        layouts = {
+            "[N, 2, B, H, D]": lambda: (lambda kv: (kv[:, 0], kv[:, 1]))(torch.full((N, 2, B, H, D), -7.0)),
+            "[2, N, B, H, D]": lambda: (lambda kv: (kv[0], kv[1]))(torch.full((2, N, B, H, D), -7.0)),
+            "[N, 2, H, B, D]": lambda: (lambda kv: (kv[:, 0].transpose(1, 2), kv[:, 1].transpose(1, 2)))(
+                torch.full((N, 2, H, B, D), -7.0)),
+            "[H, B, N, D]": lambda: tuple(torch.full((H, B, N, D), -7.0).permute(2, 1, 0, 3) for _ in range(2)),
+        }
+        for name, make in layouts.items():
+            with self.subTest(layout=name):
+                kc, vc = make()
+                want_k, want_v = self.expect(kc, vc, k, v, slots)
+                kern(k=k, v=v, slot_mapping=slots, k_cache=kc, v_cache=vc)
+                self.assertTrue(torch.equal(kc, want_k), name)
+                self.assertTrue(torch.equal(vc, want_v), name)
+
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_bad_cache_strides_name_the_argument(self):
+        kern = ropegen.kernel(self.SPEC, device="cpu")
+        k, v, slots = self.inputs()
+        N, B, H, D = self.N, self.B, self.H, self.D
+        kv = torch.zeros((N, 2, B, H, D))
+        with self.assertRaisesRegex(ropegen.ArgumentError, r"'v_cache'.*differs from k_cache's 512; both share cache_block_stride"):
+            kern(k=k, v=v, slot_mapping=slots, k_cache=kv[:, 0], v_cache=torch.zeros((N, H, B, D)).transpose(1, 2))
+        with self.assertRaisesRegex(ropegen.ArgumentError, r"'k_cache'.*dimension 3 must be contiguous"):
+            kern(k=k, v=v, slot_mapping=slots, k_cache=torch.zeros((N, B, H, 2 * D))[..., ::2], v_cache=kv[:, 1])
+
+    def test_amd_layouts(self):
+        # K [N, H, D / x, B, x] (x = 4 f32 elements = 16 bytes); V [N, H, D, B] or [N, H, B / x, D, x].
+        N, H, D, B, x = 2, 2, 32, 8, 4
+        rng = np.random.default_rng(5)
+        k = rng.standard_normal((3, H, D)).astype(np.float32)
+        v = rng.standard_normal((3, H, D)).astype(np.float32)
+        slots = np.array([0, 13, -1], np.int32)
+        for order in ("amd", "amd_shuffle"):
+            with self.subTest(order=order):
+                kern = ropegen.kernel(f"op=kv_append dtype=f32 head_dim={D} kv_heads={H} "
+                                      f"cache=paged(block={B},order={order})", device="cpu")
+                kc = np.zeros((N, H, D // x, B, x), np.float32)
+                vc = np.zeros((N, H, D, B) if order == "amd" else (N, H, B // x, D, x), np.float32)
+                kern(k=k, v=v, slot_mapping=slots, k_cache=kc, v_cache=vc)
+                for t, s in enumerate(slots[:2]):
+                    page, off = divmod(int(s), B)
+                    np.testing.assert_array_equal(kc[page, :, :, off, :].reshape(H, D), k[t])
+                    got_v = vc[page, :, :, off] if order == "amd" else vc[page, :, off // x, :, off % x]
+                    np.testing.assert_array_equal(got_v, v[t])
+                self.assertEqual(np.count_nonzero(kc), 2 * H * D)
+
+    def test_ring_window(self):
+        kern = ropegen.kernel("op=kv_append dtype=f32 head_dim=32 kv_heads=1 cache=paged(block=4) "
+                              "window=ring(size=10,sinks=2)", device="cpu")
+        rng = np.random.default_rng(3)
+        k = rng.standard_normal((5, 1, 32)).astype(np.float32)
+        v = rng.standard_normal((5, 1, 32)).astype(np.float32)
+        kc = np.full((6, 4, 1, 32), -7.0, np.float32)
+        vc = kc.copy()
+        # One sequence in pages 3 .. 5 (base slot 12); L = 8, bubble 2: position 11 wraps to slot 12 + 5.
+        kern(k=k, v=v, positions=np.array([0, 1, 2, 9, 11], np.int32), ring_base=np.full(5, 12, np.int32),
+             k_cache=kc, v_cache=vc)
+        want = np.full_like(kc, -7.0)
+        for t, slot in enumerate([12, 13, 16, 23, 17]):
+            want[slot // 4, slot % 4] = k[t]
+        np.testing.assert_array_equal(kc, want)
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
 class ArgumentErrors(unittest.TestCase):
     """Each mismatch raises ropegen.ArgumentError (a ropegen.Error and a ValueError) that
     names the argument and what was expected."""

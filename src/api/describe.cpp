@@ -48,6 +48,12 @@ nlohmann::json describe_kernel(const Build& b) {
       a["min_stride"] = r.min_stride;
       a["stride_multiple"] = r.stride_multiple;
     }
+    if (!r.dim_strides.empty()) {
+      nlohmann::json strides = nlohmann::json::array();
+      for (const char* f : r.dim_strides) strides.push_back(f ? nlohmann::json(f) : nlohmann::json(nullptr));
+      a["dim_strides"] = strides;
+      a["stride_multiple"] = r.stride_multiple;
+    }
     args.push_back(a);
   }
   nlohmann::json j = {{"kernel", g.spec.name},

@@ -291,6 +291,15 @@ void apply_norm(const RowNorm& n, std::vector<double>& x, std::vector<double>& e
   }
 }
 
+void RowWriter::zero_row(int dst_buf, long long dst_off) {
+  const int eb = elem(dst_buf).bytes();
+  Expected& x = out[static_cast<size_t>(dst_buf)];
+  for (long long e = 0; e < p.spec.head_dim; ++e) {
+    x.exact[static_cast<size_t>(dst_off + e)] = 1;
+    std::memset(&x.bits[static_cast<size_t>((dst_off + e) * eb)], 0, static_cast<size_t>(eb));
+  }
+}
+
 /// pos(j): the position frequency index j uses; seq_len: the token's sequence length;
 /// `norm`: this row's norm (null: none); `scale`: fp8 stores.
 /// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and -1 keep them).
@@ -415,6 +424,18 @@ double RowWriter::seq_len(long long token) const {
   return p.seq_lens.empty() ? 0 : static_cast<double>(p.seq_lens[static_cast<size_t>(token)]);
 }
 
+long long token_slot(const Problem& p, long long t) {
+  const KernelSpec& s = p.spec;
+  const long long pos = p.positions.empty() ? 0 : p.positions[static_cast<size_t>(t)];
+  if (!s.window.on) return p.slots.empty() ? pos : p.slots[static_cast<size_t>(t)];
+  // The ring: sinks first, then W - S slots from the first page boundary after them.
+  const long long S = s.window.sinks, W = s.window.size, B = s.cache.block;
+  const long long base = p.ring_base[static_cast<size_t>(t)];
+  const long long ring_start = (S + B - 1) / B * B;
+  if (base < 0 || pos < 0) return -1;
+  return pos < S ? base + pos : base + ring_start + (pos - S) % (W - S);
+}
+
 bool outside_limits(const Problem& p, long long t) {
   const KernelSpec& s = p.spec;
   const bool table = s.cos_sin.source == CosSinSource::Table;
@@ -427,8 +448,7 @@ bool outside_limits(const Problem& p, long long t) {
     }
   }
   if (s.uses_cache() && p.cache_slots > 0) {
-    const long long slot = p.slots.empty() ? p.positions[static_cast<size_t>(t)] : p.slots[static_cast<size_t>(t)];
-    if (slot >= p.cache_slots) return true;
+    if (token_slot(p, t) >= p.cache_slots) return true;
   }
   return false;
 }

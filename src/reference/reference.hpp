@@ -55,6 +55,10 @@ struct Problem {
   float q_scale = 1;                                ///< fp8 q_out
   std::vector<double> q_norm_weight, k_norm_weight; ///< qk_norm weights (decoded)
   std::vector<long long> slots;                     ///< empty: slot = position (contiguous)
+  std::vector<long long> ring_base;                 ///< window = ring: per token, its sequence's first slot
+  long long cache_strides[3] = {0, 0, 0};           ///< order = strided: head, token, page (elements)
+  long long v_cache_offset = 0;                     ///< elements before v_cache's origin in its buffer
+                                                    ///< (k and v in one buffer: the K-to-V distance)
   std::vector<float> table;                         ///< cos/sin storage
   long long cos_offset = 0, sin_offset = 0, table_stride = 0;
 };
@@ -124,6 +128,8 @@ class RowWriter {
   /// The sum of squares of a head row (rotated in double when `turned`), and into `error`
   /// the bound on what the kernel's fp32 row may add to it.
   double square_sum(int src_buf, long long src_off, long long token, bool turned, double* error) const;
+  /// Zeroes a row of head_dim elements (+0 in the buffer's element type).
+  void zero_row(int dst_buf, long long dst_off);
   /// The position frequency index j of a token reads (its position row).
   long long position(long long token, int j) const;
   /// The token's sequence length (0 when the problem has none).
@@ -154,6 +160,10 @@ class RowWriter {
   std::vector<Expected>& out;
   int bytes;  // of the activations
 };
+
+/// The cache slot of token t: slot_mapping's, else its position; window = ring: its ring slot
+/// in its sequence's pages from ring_base (-1: padding).
+long long token_slot(const Problem& p, long long t);
 
 /// Whether token t lies outside the limits of the problem (kernel_args.h): a position row
 /// outside [0, table_rows) with cos_sin = table and table_rows > 0, a slot (the position

@@ -1,4 +1,5 @@
 // Argument checks shared by every runtime, and the common launch path.
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +44,83 @@ long long integer_at(const ropegen_kernel_args& a, size_t offset) {
   return v;
 }
 
+/// cache = paged(order = strided): the cache strides (elements; 0: the nhd layout's) are
+/// positive whole vectors; with checks = bounds the head rows of k_cache and v_cache (pages of
+/// cache_slots / block, block tokens, kv_heads heads) may not overlap. Strides given to a
+/// kernel of another layout are refused.
+void check_cache_strides(const std::vector<ArgRequirement>& requirements, const KernelSpec& spec,
+                         const ropegen_kernel_args& a) {
+  struct Dim {
+    const char* field;
+    long long stride, extent;  // stride in elements
+  };
+  Dim dims[] = {{"cache_head_stride", a.cache_head_stride, spec.kv_heads},
+                {"cache_token_stride", a.cache_token_stride, spec.cache.block},
+                {"cache_block_stride", a.cache_block_stride, 0}};
+  const bool strided = spec.uses_cache() && spec.cache.order == CacheOrder::Strided;
+  for (const Dim& d : dims)
+    if (!strided && d.stride != 0)
+      bad(std::string("argument '") + d.field + "' = " + std::to_string(d.stride) +
+          " needs cache = paged(order = strided) in the spec (this kernel's cache layout is fixed)");
+  if (!strided) return;
+  const ArgRequirement* k = nullptr;
+  for (const ArgRequirement& r : requirements)
+    if (std::strcmp(r.field, "k_cache") == 0) k = &r;
+  const long long multiple = k ? k->stride_multiple : 1;
+  const long long D = spec.head_dim, H = spec.kv_heads, B = spec.cache.block;
+  const long long defaults[] = {D, H * D, B * H * D};
+  for (int i = 0; i < 3; ++i) {
+    Dim& d = dims[i];
+    if (d.stride < 0)
+      bad(std::string("argument '") + d.field + "' = " + std::to_string(d.stride) + " is negative (0 means the nhd layout's " +
+          std::to_string(defaults[i]) + ")");
+    if (d.stride % multiple != 0)
+      bad(std::string("argument '") + d.field + "' = " + std::to_string(d.stride) + " must be a multiple of " +
+          std::to_string(multiple) + " elements (vector width)");
+    if (d.stride == 0) d.stride = defaults[i];
+  }
+  if (spec.checks != Checks::Bounds || a.cache_slots <= 0) return;
+  // Overlap: sorted by stride, each dimension's stride must clear the span of the ones inside
+  // it (a head row of D elements first). K and V in one tensor: the K-to-V distance (v_cache -
+  // k_cache) is one more dimension of extent 2 unless V lies past K's whole span.
+  dims[2].extent = (a.cache_slots + B - 1) / B;
+  const long long bytes = k ? (k->dtype == "f32" ? 4 : k->dtype == "f16" || k->dtype == "bf16" ? 2 : 1) : 1;
+  std::vector<Dim> order(std::begin(dims), std::end(dims));
+  auto spans = [&](std::vector<Dim> v, std::string& clash) {  // the whole span in elements, or -1 at a clash
+    std::sort(v.begin(), v.end(), [](const Dim& x, const Dim& y) { return x.stride < y.stride; });
+    long long span = D;
+    for (const Dim& d : v) {
+      if (d.extent <= 1) continue;
+      if (d.stride < span) {
+        clash = std::string("argument '") + d.field + "' = " + std::to_string(d.stride) + " is smaller than the " +
+                std::to_string(span) + " elements the cache's inner dimensions span: rows of k_cache and v_cache " +
+                "would overlap (checks = bounds; strides " + std::to_string(dims[0].stride) + " per head, " +
+                std::to_string(dims[1].stride) + " per token, " + std::to_string(dims[2].stride) + " per page, " +
+                std::to_string(dims[2].extent) + " pages of cache_slots)";
+        return -1LL;
+      }
+      span += (d.extent - 1) * d.stride;
+    }
+    return span;
+  };
+  std::string clash;
+  const long long span = spans(order, clash);
+  if (span < 0) bad(clash);
+  if (a.k_cache && a.v_cache) {
+    const long long diff = reinterpret_cast<const char*>(a.v_cache) - reinterpret_cast<const char*>(a.k_cache);
+    const long long dist = diff < 0 ? -diff : diff;
+    if (dist >= span * bytes) return;  // separate tensors, or [2, N, ...]
+    if (dist % bytes != 0 || dist == 0)
+      bad("argument 'v_cache' lies " + std::to_string(diff) + " bytes from k_cache, inside k_cache's rows (checks = "
+          "bounds): K and V would overlap");
+    order.push_back({"v_cache", dist / bytes, 2});
+    if (spans(order, clash) < 0)
+      bad("argument 'v_cache' lies " + std::to_string(diff / bytes) + " elements from k_cache: K and V rows would " +
+          "overlap (checks = bounds; the K-to-V distance must clear the dimensions inside it, or k_cache's whole span of " +
+          std::to_string(span) + " elements)");
+  }
+}
+
 const char* index_dtype(const KernelSpec& s) { return s.index == IndexType::I32 ? "i32" : "i64"; }
 int index_bytes(const KernelSpec& s) { return s.index == IndexType::I32 ? 4 : 8; }
 
@@ -73,6 +151,9 @@ const std::vector<ArgField>& kernel_args_fields() {
       ROPEGEN_FIELD(q_scale), ROPEGEN_FIELD(q_norm_weight), ROPEGEN_FIELD(k_norm_weight),
       // ABI version 5: the scales quantized caches write.
       ROPEGEN_FIELD(k_cache_scales), ROPEGEN_FIELD(v_cache_scales), ROPEGEN_FIELD(q_out_scales),
+      // ABI version 6: cache addressing.
+      ROPEGEN_FIELD(cache_block_stride), ROPEGEN_FIELD(cache_token_stride), ROPEGEN_FIELD(cache_head_stride),
+      ROPEGEN_FIELD(ring_base),
   };
 #undef ROPEGEN_FIELD
   return fields;
@@ -217,6 +298,12 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
           std::to_string(h.heads) + " heads " + std::to_string(h.head_stride) + " apart (" + std::to_string(row) +
           " elements)");
   }
+  check_cache_strides(requirements, spec, a);
+  if (spec.uses_cache() && spec.window.on && a.slot_mapping)
+    bad("argument 'slot_mapping' is set but the spec has window = ring(...): the slot comes from ring_base and the "
+        "position (leave slot_mapping null)");
+  if (a.ring_base && !(spec.uses_cache() && spec.window.on))
+    bad("argument 'ring_base' is set but the spec has no window = ring(...)");
   // An output the family always writes (the indexer's fp8 q_out) needs no outputs key.
   auto always = [&](const char* f) {
     for (const ArgRequirement& r : requirements)

@@ -1,6 +1,8 @@
 // Helpers shared by the spec schema (schema.cpp) and lowering (spec.cpp); private.
 #pragma once
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,30 @@ struct IntRange {
            std::to_string(hi);
   }
 };
+
+/// Walks the named arguments of a call, rejecting unknown and repeated ones.
+template <class Fn>
+void for_args(const dsl::Value& call, const std::vector<std::string>& allowed, Fn&& fn) {
+  std::map<std::string, SourceLoc> seen;
+  for (const auto& a : call.args) {
+    if (std::find(allowed.begin(), allowed.end(), a.name) == allowed.end()) {
+      fail(a.name_loc, "unknown argument '" + a.name + "' for " + call.text + "(...)" +
+                           suggestion(a.name, allowed) + " (valid: " + join(allowed) + ")");
+    }
+    auto it = seen.find(a.name);
+    if (it != seen.end()) {
+      fail(a.name_loc, "argument '" + a.name + "' given twice (first at column " + std::to_string(it->second.col) +
+                           ")");
+    }
+    seen[a.name] = a.name_loc;
+    fn(a);
+  }
+}
+
+/// A call value (`name(...)`), as opposed to a bare word or number.
+inline bool is_call_named(const dsl::Value& v, const char* name) {
+  return (v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call) && v.text == name;
+}
 
 /// An integer value in a range, or an error at the value naming `what`.
 long long integer(const dsl::Value& v, const std::string& what, const IntRange& r);

@@ -195,7 +195,8 @@ const Names<MxRound>& names(MxRound*) {
   return n;
 }
 const Names<CacheOrder>& names(CacheOrder*) {
-  static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}};
+  static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}, {"strided", CacheOrder::Strided},
+                                      {"amd", CacheOrder::Amd},       {"amd_shuffle", CacheOrder::AmdShuffle}};
   return n;
 }
 
@@ -273,30 +274,6 @@ double real(const dsl::Value& v, const std::string& what, const RealRange& r) {
   return v.number;
 }
 
-/// Walks the named arguments of a call, rejecting unknown and repeated ones.
-template <class Fn>
-void for_args(const dsl::Value& call, const std::vector<std::string>& allowed, Fn&& fn) {
-  std::map<std::string, SourceLoc> seen;
-  for (const auto& a : call.args) {
-    if (std::find(allowed.begin(), allowed.end(), a.name) == allowed.end()) {
-      fail(a.name_loc, "unknown argument '" + a.name + "' for " + call.text + "(...)" +
-                           suggestion(a.name, allowed) + " (valid: " + join(allowed) + ")");
-    }
-    auto it = seen.find(a.name);
-    if (it != seen.end()) {
-      fail(a.name_loc, "argument '" + a.name + "' given twice (first at column " + std::to_string(it->second.col) +
-                           ")");
-    }
-    seen[a.name] = a.name_loc;
-    fn(a);
-  }
-}
-
-/// A call value (`name(...)`), as opposed to a bare word or number.
-bool is_call_named(const dsl::Value& v, const char* name) {
-  return (v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call) && v.text == name;
-}
-
 // ---- field kinds ----
 
 // Which ops use a field: by what they touch, and the family serving them.
@@ -347,7 +324,7 @@ const char* const kCosSinValues =
     "table | compute(theta = B, scaling = none | linear(...) | ntk(...) | ntk_alpha(...) | yarn(...) | "
     "deepseek_yarn(...) | llama3(...) | dynamic(...) | longrope(...))";
 const char* const kPositionsValues = "single | mrope(sections = [t, h, w]) | imrope(sections = [t, h, w])";
-const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd) | contiguous(order = hnd | nhd)";
+const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd | strided | amd | amd_shuffle) | contiguous(order = hnd | nhd)";
 
 std::string family_syntax(const ScalingFamily& f) {
   std::string out = std::string(f.name) + "(";
@@ -569,7 +546,12 @@ void lower_cache(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   if (is_call_named(v, "contiguous")) {
     c.kind = CacheKind::Contiguous;
     c.order = CacheOrder::Hnd;
-    for_args(v, {"order"}, [&](const dsl::Value::Arg& a) { c.order = pick<CacheOrder>(a.value, "order"); });
+    for_args(v, {"order"}, [&](const dsl::Value::Arg& a) {
+      c.order = pick<CacheOrder>(a.value, "order");
+      if (c.order != CacheOrder::Hnd && c.order != CacheOrder::Nhd)
+        fail(a.value.loc, std::string("order = ") + name_of(c.order) + " is for paged caches (paged(block = B, order = " +
+                              name_of(c.order) + ")); a contiguous cache is hnd or nhd");
+    });
   } else if (is_call_named(v, "paged")) {
     c.kind = CacheKind::Paged;
     for_args(v, {"block", "order"}, [&](const dsl::Value::Arg& a) {
@@ -581,7 +563,8 @@ void lower_cache(const SpecField&, const dsl::Value& v, KernelSpec& s) {
                            ? suggestion(v.text, {"contiguous", "paged"})
                            : "";
     fail(v.loc, "invalid value " + describe_value(v) +
-                    " for cache; valid values: contiguous(order = hnd | nhd), paged(block = B, order = nhd | hnd)" +
+                    " for cache; valid values: contiguous(order = hnd | nhd), paged(block = B, order = nhd | hnd | strided | "
+                    "amd | amd_shuffle)" +
                     hint);
   }
   s.cache = c;
@@ -1131,8 +1114,9 @@ const std::vector<SpecField>& spec_fields() {
                 nullptr,
                 kCaching,
                 false,
-                {"paged(block=16)", "paged(block=32)", "paged(block=16,order=hnd)", "contiguous(order=hnd)",
-                 "contiguous(order=nhd)"},
+                {"paged(block=16)", "paged(block=32)", "paged(block=16,order=hnd)", "paged(block=16,order=strided)", "paged(block=16,order=amd)",
+                 "paged(block=16,order=amd_shuffle)",
+                 "contiguous(order=hnd)", "contiguous(order=nhd)"},
                 lower_cache,
                 text_cache,
                 check_cache,

@@ -285,7 +285,64 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     std::iota(pool.begin(), pool.end(), 0);
     std::shuffle(pool.begin(), pool.end(), rng);
     std::uniform_real_distribution<double> u01(0, 1);
-    if (c.slots_from_positions && s.cache.kind == CacheKind::Contiguous) {
+    if (c.sequences) {
+      // Sequences of 1 .. 2 block + 3 tokens (window = ring: at most W - S, the ring's length,
+      // positions from 0 to 3 W so that they wrap), each in pages of its own.
+      if (s.cache.kind != CacheKind::Paged) throw Error(ErrorKind::Spec, "verify: sequences needs a paged cache");
+      const long long B = s.cache.block;
+      const long long W = s.window.size, S = s.window.sinks;
+      const long long ring_pages = s.window.on ? ((S + B - 1) / B * B + (W - S) + B - 1) / B : 0;
+      struct Seq {
+        long long first = 0, n = 0, start = 0;  // first token, tokens, position or page offset of the first
+      };
+      std::vector<Seq> seqs;
+      std::vector<long long> pad;  // padding tokens between sequences
+      long long pages = 0;
+      for (long long t = 0; t < T;) {
+        if (t > 0 && u01(rng) < 0.3) {
+          pad.push_back(t++);
+          continue;
+        }
+        Seq q;
+        q.first = t;
+        const long long most = s.window.on ? std::min<long long>(W - S, 2 * B + 3) : 2 * B + 3;
+        q.n = std::min<long long>(std::uniform_int_distribution<long long>(1, most)(rng), T - t);
+        q.start = s.window.on ? std::uniform_int_distribution<long long>(0, 3 * W)(rng)
+                              : std::uniform_int_distribution<long long>(0, B - 1)(rng);
+        pages += s.window.on ? ring_pages : (q.start + q.n + B - 1) / B;
+        seqs.push_back(q);
+        t += q.n;
+      }
+      cache_slots = (pages + 1) * B;  // one page nobody writes
+      std::vector<long long> order(static_cast<size_t>(s.window.on ? seqs.size() + 1 : pages + 1));
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), rng);
+      size_t next = 0;
+      if (s.window.on) {
+        p.ring_base.assign(static_cast<size_t>(T), -1);
+        p.positions.assign(static_cast<size_t>(T), 0);
+      } else {
+        p.slots.assign(static_cast<size_t>(T), -1);
+      }
+      for (const Seq& q : seqs) {
+        if (s.window.on) {  // a region of ring_pages consecutive pages
+          const long long base = order[next++] * ring_pages * B;
+          for (long long i = 0; i < q.n; ++i) {
+            p.ring_base[static_cast<size_t>(q.first + i)] = base;
+            p.positions[static_cast<size_t>(q.first + i)] = q.start + i;
+          }
+          max_pos = std::max(max_pos, q.start + q.n);
+        } else {  // pages anywhere in the cache, the first token at page offset start
+          std::vector<long long> own;
+          for (long long k = 0; k < (q.start + q.n + B - 1) / B; ++k) own.push_back(order[next++]);
+          for (long long i = 0; i < q.n; ++i)
+            p.slots[static_cast<size_t>(q.first + i)] = own[static_cast<size_t>((q.start + i) / B)] * B + (q.start + i) % B;
+        }
+      }
+      if (s.window.on) cache_slots = static_cast<long long>(seqs.size() + 1) * ring_pages * B;
+      p.max_seq = cache_slots;
+      if (s.window.on && !pad.empty()) p.positions[static_cast<size_t>(pad.front())] = 5;  // a padding base, any position
+    } else if (c.slots_from_positions && s.cache.kind == CacheKind::Contiguous) {
       p.positions.assign(pool.begin(), pool.begin() + T);  // distinct positions = slots
       max_pos = std::max(max_pos, cache_slots);
     } else {
@@ -330,8 +387,38 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       p.buffer_raw.back() = 1;
       p.buffer_names.push_back(name);
     };
+    const bool strided = s.cache.kind == CacheKind::Paged && s.cache.order == CacheOrder::Strided;
+    bool one_buffer = false;  // order = strided with a 2 in the layout: K and V in one buffer
+    long long strided_elems = 0;
+    if (strided) {
+      // Strides from the layout's letters, innermost (D) first; pages get cache_pad of slack.
+      const long long B = s.cache.block, H = s.kv_heads;
+      const long long pages = cache_elems / (B * H * D);
+      long long stride_of[4] = {0, 0, 0, 0};  // N, B, H, 2
+      long long acc = D;
+      for (size_t i = c.cache_layout.size(); i-- > 0;) {
+        const char l = c.cache_layout[i];
+        const int k = l == 'N' ? 0 : l == 'B' ? 1 : l == 'H' ? 2 : l == '2' ? 3 : -1;
+        if (k < 0 || stride_of[k] != 0) throw Error(ErrorKind::Spec, "verify: bad cache_layout " + c.cache_layout);
+        if (k == 0) acc += c.cache_pad;  // a page's slack: the dimensions outside N move with it
+        stride_of[k] = acc;
+        acc *= k == 0 ? pages : k == 1 ? B : k == 2 ? H : 2;
+      }
+      if (stride_of[0] == 0 || stride_of[1] == 0 || stride_of[2] == 0)
+        throw Error(ErrorKind::Spec, "verify: cache_layout " + c.cache_layout + " needs N, B and H");
+      p.cache_strides[0] = stride_of[2];
+      p.cache_strides[1] = stride_of[1];
+      p.cache_strides[2] = stride_of[0];
+      one_buffer = stride_of[3] != 0;
+      p.v_cache_offset = stride_of[3];
+      strided_elems = acc;
+    }
     for (const char* name : {"k_cache", "v_cache"}) {
       if (!req(name)) continue;  // MLA: one cache of kv_c || k_pe rows
+      if (one_buffer && std::strcmp(name, "v_cache") == 0) {
+        p.v_cache = p.k_cache;  // v_cache = k_cache + the K-to-V distance
+        continue;
+      }
       const int index = static_cast<int>(p.buffers.size());
       (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = index;
       if (quant) {
@@ -346,9 +433,9 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
       p.buffers.emplace_back();
       p.buffer_fp8.resize(p.buffers.size(), -1);
       p.buffer_fp8.back() = f;
-      if (f >= 0) fill_fp8(p.buffers.back(), cache_elems, f);
-      else fill(p.buffers.back(), cache_elems);
-      p.buffer_names.push_back(name);
+      if (f >= 0) fill_fp8(p.buffers.back(), strided ? strided_elems : cache_elems, f);
+      else fill(p.buffers.back(), strided ? strided_elems : cache_elems);
+      p.buffer_names.push_back(one_buffer ? "kv_cache" : name);
     }
     if (s.cache_dtype == StoreType::Nvfp4) {
       // Global scales that put the block scales in e4m3's normal range (k) and past its
@@ -442,10 +529,37 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   p.buffer_raw.resize(p.buffers.size(), 0);
   p.buffer_scales.resize(p.buffers.size(), -1);
 
+  // order = amd, amd_shuffle: the problem's caches hold the logical [N, B, H, D] order (what
+  // the reference writes); the kernel's memory holds each element where AMD's layouts put it
+  // (x = 16 bytes of elements): K [N, H, D / x, B, x], V [N, H, D, B] or [N, H, B / x, D, x].
+  const bool amd = s.uses_cache() && (s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle);
+  auto amd_place = [&](bool is_v, long long e) {  // logical element -> its place in memory
+    const long long B = s.cache.block, H = s.kv_heads, x = 16 / bytes;
+    const long long i = e % D, h = (e / D) % H, slot = e / (D * H), page = slot / B, t = slot % B;
+    const long long head = (page * H + h) * D * B;
+    if (!is_v) return head + (i / x) * B * x + t * x + i % x;
+    if (s.cache.order == CacheOrder::Amd) return head + i * B + t;
+    return head + (t / x) * D * x + i * x + t % x;
+  };
+  auto amd_buffer = [&](size_t b) { return amd && (static_cast<int>(b) == p.k_cache || static_cast<int>(b) == p.v_cache); };
+  auto amd_move = [&](size_t b, const std::vector<unsigned char>& from, bool to_memory) {
+    std::vector<unsigned char> out(from.size());
+    const bool is_v = static_cast<int>(b) == p.v_cache;
+    for (long long e = 0; e < static_cast<long long>(from.size()) / bytes; ++e) {
+      const long long m = amd_place(is_v, e);
+      std::memcpy(&out[static_cast<size_t>((to_memory ? m : e) * bytes)],
+                  &from[static_cast<size_t>((to_memory ? e : m) * bytes)], static_cast<size_t>(bytes));
+    }
+    return out;
+  };
+
   // Upload, launch, download.
   DeviceBuffers dev{rt, {}};
   std::vector<void*> bufs;
-  for (const auto& b : p.buffers) bufs.push_back(dev.upload(b.data(), b.size()));
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    const std::vector<unsigned char> data = amd_buffer(b) ? amd_move(b, p.buffers[b], true) : p.buffers[b];
+    bufs.push_back(dev.upload(data.data(), data.size()));
+  }
   auto encode_index = [&](const std::vector<long long>& v) -> void* {
     if (v.empty()) return nullptr;
     if (s.index == IndexType::I64) return dev.upload(v.data(), v.size() * 8);
@@ -473,6 +587,13 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   a.positions_stride = p.positions_stride;
   a.k_cache = p.k_cache >= 0 ? bufs[p.k_cache] : nullptr;
   a.v_cache = p.v_cache >= 0 ? bufs[p.v_cache] : nullptr;
+  if (p.v_cache_offset)  // K and V in one buffer
+    a.v_cache = static_cast<unsigned char*>(a.v_cache) +
+                p.v_cache_offset * (p.buffer_fp8[static_cast<size_t>(p.v_cache)] >= 0 ? 1 : bytes);
+  a.cache_head_stride = p.cache_strides[0];
+  a.cache_token_stride = p.cache_strides[1];
+  a.cache_block_stride = p.cache_strides[2];
+  a.ring_base = encode_index(p.ring_base);
   if (p.k_cache >= 0 && p.buffer_scales[p.k_cache] >= 0) a.k_cache_scales = bufs[p.buffer_scales[p.k_cache]];
   if (p.v_cache >= 0 && p.buffer_scales[p.v_cache] >= 0) a.v_cache_scales = bufs[p.buffer_scales[p.v_cache]];
   if (p.q_out.buffer >= 0 && p.buffer_scales[p.q_out.buffer] >= 0)
@@ -515,6 +636,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     results[b].resize(p.buffers[b].size());
     rt.copy_to_host(results[b].data(), bufs[b], results[b].size());
+    if (amd_buffer(b)) results[b] = amd_move(b, results[b], false);
   }
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const std::vector<unsigned char>& got = results[b];

@@ -30,6 +30,14 @@ struct VerifyCase {
   bool head_strides = false;      ///< heads padded by one vector (q/k/v_head_stride, vLLM's layout)
   bool out_of_place = false;      ///< rope ops write q_out and k_out (rope_kv_append: k_out too)
   bool without_k = false;         ///< op = rope: k is null, only q is rotated
+  /// cache = paged(order = strided): the cache's dimensions, outermost first, over N (pages),
+  /// B (tokens of a page), H (heads) and 2 (K then V: both caches in one buffer, v_cache at
+  /// the K-to-V distance); D is innermost. "NBH" is nhd, "NHB" hnd, "N2BH" a stacked 5-D cache.
+  std::string cache_layout = "NBH";
+  long long cache_pad = 0;        ///< elements of slack after each page (order = strided)
+  bool sequences = false;         ///< tokens come as sequences: consecutive slots in their own pages
+                                  ///< (paged caches; window = ring: consecutive positions from
+                                  ///< ring_base), a padding token between some sequences
   int parallelism = 0;            ///< launch hint; > 1 on the host splits heads over grid y
   uint64_t seed = 1;
   void* stream = nullptr;         ///< launch on this stream (nullptr: the default stream)

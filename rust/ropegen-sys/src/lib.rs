@@ -10,7 +10,7 @@
 use std::os::raw::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
 
 /// `ROPEGEN_KERNEL_ABI_VERSION`: the version of `ropegen_kernel_args` this copy mirrors.
-pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 5;
+pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 6;
 
 /// `ropegen_status` (a C enum: `int`-sized on every platform ropegen builds for).
 pub type ropegen_status = c_int;
@@ -110,6 +110,13 @@ pub struct ropegen_kernel_args {
     pub v_cache_scales: *mut c_void,
     /// q_scales = per_token_head: q_out's scales per (token, head), written by the kernel.
     pub q_out_scales: *mut f32,
+    /// cache = paged(order = strided): elements between pages, tokens of a page and heads of
+    /// both caches (0: the nhd layout's); K and V in one tensor: v_cache = k_cache + distance.
+    pub cache_block_stride: c_longlong,
+    pub cache_token_stride: c_longlong,
+    pub cache_head_stride: c_longlong,
+    /// window = ring: per token, the first slot of its sequence's pages (index-typed).
+    pub ring_base: *const c_void,
 }
 
 impl ropegen_kernel_args {
@@ -153,6 +160,10 @@ impl ropegen_kernel_args {
             k_cache_scales: std::ptr::null_mut(),
             v_cache_scales: std::ptr::null_mut(),
             q_out_scales: std::ptr::null_mut(),
+            cache_block_stride: 0,
+            cache_token_stride: 0,
+            cache_head_stride: 0,
+            ring_base: std::ptr::null(),
         }
     }
 }
@@ -399,7 +410,11 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize, ropegen_fie
         k_norm_weight,
         k_cache_scales,
         v_cache_scales,
-        q_out_scales
+        q_out_scales,
+        cache_block_stride,
+        cache_token_stride,
+        cache_head_stride,
+        ring_base
     )
 }
 

@@ -536,6 +536,9 @@ pub struct ArgRequirement {
     /// The field holding the first dimension's stride (elements).
     pub stride: Option<String>,
     pub stride_multiple: i64,
+    /// The fields holding each dimension's stride (elements; None: packed), for an argument
+    /// addressed by run-time strides (a cache with `order = strided`); empty: none.
+    pub dim_strides: Vec<Option<String>>,
 }
 
 fn parse_arguments(v: &json::Value) -> Result<Vec<ArgRequirement>> {
@@ -565,6 +568,11 @@ fn parse_arguments(v: &json::Value) -> Result<Vec<ArgRequirement>> {
             shape,
             stride: s("stride"),
             stride_multiple: a.get("stride_multiple").and_then(|x| x.as_i64()).unwrap_or(1),
+            dim_strides: a
+                .get("dim_strides")
+                .and_then(|x| x.as_array())
+                .map(|v| v.iter().map(|f| f.as_str().map(|t| t.to_string())).collect())
+                .unwrap_or_default(),
             name,
         });
     }
@@ -634,6 +642,9 @@ impl Kernel {
     pub fn launch(&self, args: &Args<'_>, stream: Stream) -> Result<()> {
         self.check_args(args)?;
         let mut raw = args.raw;
+        if let (Some(off), Some(k)) = (args.v_offset, self.argument_in("v_cache")) {
+            raw.v_cache = (raw.k_cache as *mut u8).wrapping_add(off.saturating_mul(elem_size(&k.dtype))) as *mut c_void;
+        }
         let (cache_slots, table_rows) = self.limits(args);
         raw.cache_slots = cache_slots;
         raw.table_rows = table_rows;
@@ -653,8 +664,13 @@ impl Kernel {
         // The caches and the scales a quantized cache writes beside them: the smallest of theirs.
         let by_slot = ["k_cache", "v_cache", "k_cache_scales", "v_cache_scales"];
         for r in by_slot.iter().filter_map(|f| self.argument_in(f)) {
-            let len = args.buf(&r.field).and_then(|b| b.elems(elem_size(&r.dtype)));
-            cache_slots = smaller(cache_slots, len.and_then(|l| self.cache_slots(r, l, args.raw.max_seq)));
+            let mut len = args.buf(&r.field).and_then(|b| b.elems(elem_size(&r.dtype)));
+            if r.field == "v_cache" {
+                if let Some(off) = args.v_offset {
+                    len = len.map(|l| l.saturating_sub(off)); // v_cache starts v_offset into the tensor
+                }
+            }
+            cache_slots = smaller(cache_slots, len.and_then(|l| self.cache_slots(r, l, &args.raw)));
         }
         let mut table_rows = args.raw.table_rows;
         for r in ["cos", "sin"].iter().filter_map(|f| self.argument_in(f)) {
@@ -792,8 +808,22 @@ impl Kernel {
     }
 
     /// Slots a cache buffer of `len` elements holds, for this kernel's cache layout.
-    fn cache_slots(&self, r: &ArgRequirement, len: usize, max_seq: i64) -> Option<usize> {
+    fn cache_slots(&self, r: &ArgRequirement, len: usize, raw: &sys::ropegen_kernel_args) -> Option<usize> {
+        let max_seq = raw.max_seq;
         let fixed: usize = r.shape.iter().map(|d| if let Dim::Fixed(x) = d { *x as usize } else { 1 }).product();
+        if r.dim_strides.len() == 4 && r.shape.len() == 4 {
+            // order = strided, [pages, block, heads, head_dim] at the run-time strides (0: the
+            // nhd layout's): the pages whose last element lies inside the buffer.
+            let dims: Vec<usize> =
+                r.shape.iter().map(|d| if let Dim::Fixed(x) = d { *x as usize } else { 1 }).collect();
+            let (b, h, d) = (dims[1], dims[2], dims[3]);
+            let get = |i: usize, default: usize| {
+                r.dim_strides[i].as_deref().and_then(|f| integer_field(raw, f)).filter(|&v| v > 0).unwrap_or(default)
+            };
+            let (ps, ts, hs) = (get(0, b * h * d), get(1, h * d), get(2, d));
+            let inner = (b - 1).saturating_mul(ts).saturating_add((h - 1).saturating_mul(hs)).saturating_add(d);
+            return Some(if len < inner { 0 } else { ((len - inner) / ps.max(1) + 1).saturating_mul(b) });
+        }
         if r.shape.get(1) == Some(&Dim::Free) {
             // contiguous(order = hnd): max_seq slots per head; the length is checked above.
             return if max_seq > 0 { Some(max_seq as usize) } else { None };
@@ -1011,6 +1041,8 @@ pub struct Args<'a> {
     bufs: Vec<(&'static str, BufInfo)>,
     /// A setter's error (a field name that is no pointer field), reported at launch.
     bad: Option<String>,
+    /// [`Args::stacked_caches`]: v_cache is k_cache plus this many cache elements.
+    v_offset: Option<usize>,
     _life: PhantomData<&'a mut ()>,
 }
 
@@ -1018,7 +1050,7 @@ impl<'a> Args<'a> {
     pub fn new(num_tokens: usize) -> Self {
         let mut raw = sys::ropegen_kernel_args::init();
         raw.num_tokens = num_tokens as i64;
-        Args { raw, bufs: Vec::new(), bad: None, _life: PhantomData }
+        Args { raw, bufs: Vec::new(), bad: None, v_offset: None, _life: PhantomData }
     }
     fn set_buf(&mut self, field: &'static str, info: BufInfo) {
         match self.bufs.iter_mut().find(|b| b.0 == field) {
@@ -1122,6 +1154,35 @@ impl<'a> Args<'a> {
         self.raw.v_cache = v.ptr;
         self.set_buf("k_cache", k.info);
         self.set_buf("v_cache", v.info);
+        self
+    }
+    /// K and V in one tensor (`cache = paged(order = strided)`: vLLM's and FlashInfer's
+    /// `[N, 2, B, H, D]`, `[2, N, B, H, D]`, `[N, 2, H, B, D]`): `kv` holds both, k_cache starts
+    /// at its first element and v_cache `v_offset` cache elements later (the K-to-V distance:
+    /// `B * H * D` for `[N, 2, B, H, D]`); the strides are [`Args::cache_strides`].
+    pub fn stacked_caches<B: Into<MutBuf<'a>>>(mut self, kv: B, v_offset: usize) -> Self {
+        let b = kv.into();
+        self.raw.k_cache = b.ptr;
+        self.raw.v_cache = b.ptr; // moved by v_offset elements of the kernel's cache type at launch
+        self.v_offset = Some(v_offset);
+        self.set_buf("k_cache", b.info.clone());
+        self.set_buf("v_cache", b.info);
+        self
+    }
+    /// `cache = paged(order = strided)`: elements between the pages, the tokens of a page and
+    /// the heads of a token, for both caches (0: the nhd layout's).
+    pub fn cache_strides(mut self, block: usize, token: usize, head: usize) -> Self {
+        self.raw.cache_block_stride = block as i64;
+        self.raw.cache_token_stride = token as i64;
+        self.raw.cache_head_stride = head as i64;
+        self
+    }
+    /// `window = ring(...)`: per token, the first slot of its sequence's pages (index-typed;
+    /// negative: padding). The kernel writes the ring slot of each position there.
+    pub fn ring_base<B: Into<ConstBuf<'a>>>(mut self, base: B) -> Self {
+        let b = base.into();
+        self.raw.ring_base = b.ptr;
+        self.set_buf("ring_base", b.info);
         self
     }
     /// The K cache alone: the one cache of `op = mla_rope_append` (its rows kv_c || k_pe).

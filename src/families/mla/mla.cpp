@@ -18,6 +18,10 @@ std::vector<SpecField> spec_fields() {
 }
 
 void validate(const KernelSpec& s, const RuleFailure& fail) {
+  if (s.cache.order == CacheOrder::Strided || s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle)
+    fail("cache", std::string("cache = paged(order = ") + to_string(s.cache.order) +
+                      ") is not available for op = mla_rope_append yet; its cache is paged(order = nhd) [blocks, "
+                      "block, row] or contiguous");
   const StoreType t = s.cache_dtype;
   if (t == StoreType::Int8 || t == StoreType::Int4 || t == StoreType::Nvfp4 || t == StoreType::Mxfp4)
     fail("cache_dtype", std::string("cache_dtype = ") + to_string(s.cache_dtype) +

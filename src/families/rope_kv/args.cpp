@@ -39,12 +39,19 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
       pos.shape = {3, kDimTokens};
     }
     pos.unless_slots = !s.uses_rope();
+    if (s.uses_cache() && s.window.on) {
+      pos.required = true;
+      if (!s.uses_rope()) pos.why = "window = ring(...): the ring slot comes from each token's position";
+    }
     out.push_back(pos);
   }
   if (s.uses_rope() && s.cos_sin.runtime_length())
     out.push_back(ctx.index("seq_lens", std::string(scaling_family(s.cos_sin.scaling).name) +
                                                " with choose = runtime reads each token's sequence length"));
-  if (s.uses_cache()) {
+  if (s.uses_cache() && s.window.on) {
+    out.push_back(ctx.index("ring_base", "window = ring(...): the first slot of each token's sequence's pages (a "
+                                         "negative base is padding)"));
+  } else if (s.uses_cache()) {
     ArgRequirement slots =
         ctx.index("slot_mapping", paged ? "a paged cache needs a slot per token" : "optional: the position is the slot");
     slots.required = paged;
@@ -69,6 +76,17 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
       // 4-bit codes: two per byte, a head row of head_dim / 2 bytes.
       c.align = bits == 4 ? al.row_elems / 2 : al.row_elems * ctx.store_bytes(s.cache_dtype);
       c.shape = cache_shape(bits == 4 ? hd / 2 : hd);
+      if (s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle) {
+        const long long x = 16 / dtype_bytes(s.dtype);  // elements per 16 bytes
+        const bool k = std::string(name) == "k_cache";
+        c.shape = k ? std::vector<long long>{kDimFree, kv, hd / x, b, x}
+                    : s.cache.order == CacheOrder::Amd ? std::vector<long long>{kDimFree, kv, hd, b}
+                                                       : std::vector<long long>{kDimFree, kv, b / x, hd, x};
+      }
+      if (s.cache.order == CacheOrder::Strided) {  // [blocks, block, kv_heads, head_dim] as strides say
+        c.dim_strides = {"cache_block_stride", "cache_token_stride", "cache_head_stride", nullptr};
+        c.stride_multiple = al.row_elems;
+      }
       out.push_back(c);
     }
     if (quant) {

@@ -230,6 +230,94 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
   add("op=rope_kv_append style=neox head_dim=256 q_heads=4 kv_heads=2 dtype=f16 "
       "cos_sin=compute(theta=10000,scaling=proportional(partial_rotary_factor=0.5,factor=2))",
       tokens(19), "proportional RoPE with factor");
+  // Cache addressing (issue 22): order = strided with the run-time cache strides. The six
+  // orders of vLLM's [N, B, H, D] (D contiguous), K and V in one tensor (vLLM's and
+  // FlashInfer's [N, 2, B, H, D], [2, N, B, H, D], FlashInfer's HND [N, 2, H, B, D]), slack
+  // between pages, fp8, checks = bounds (the overlap checks pass valid layouts).
+  const std::string strided = " cache=paged(block=16,order=strided)";
+  auto layout = [&](const char* l, long long pad, long long n) {
+    VerifyCase v = tokens(n);
+    v.cache_layout = l;
+    v.cache_pad = pad;
+    return v;
+  };
+  for (const char* l : {"NBH", "NHB", "BNH", "BHN", "HNB", "HBN"})
+    add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16" + strided, layout(l, 0, 37),
+        std::string("strided cache, vLLM permutation ") + l);
+  for (const char* l : {"N2BH", "2NBH", "N2HB"}) {
+    add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16" + strided, layout(l, 0, 37),
+        std::string("stacked K and V, ") + l);
+    add("op=kv_append head_dim=64 kv_heads=4 dtype=f16 cache=paged(block=8,order=strided)", layout(l, 0, 29),
+        std::string("stacked K and V, kv_append, ") + l);
+  }
+  add("style=gptj dtype=f32 head_dim=64 q_heads=4 kv_heads=2 cache=paged(block=8,order=strided)", layout("NHB", 8, 23),
+      "strided cache, slack between pages");
+  add("cache_dtype=fp8_e4m3 head_dim=128 q_heads=8 kv_heads=2 dtype=bf16" + strided, layout("N2HB", 0, 37),
+      "strided fp8 cache, stacked HND");
+  add("checks=bounds head_dim=128 q_heads=8 kv_heads=2 dtype=bf16" + strided, layout("N2BH", 16, 37),
+      "strided, checks=bounds");
+  {
+    VerifyCase oor = layout("HNB", 0, 41);
+    oor.out_of_range = true;
+    add("head_dim=64 q_heads=4 kv_heads=2 dtype=f16" + strided, oor, "strided, planted out-of-range slots");
+    VerifyCase split = layout("BHN", 0, 3);
+    split.parallelism = 64;
+    add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=32 kv_heads=8 dtype=bf16" + strided, split,
+        "strided, qk_norm, head split");
+  }
+  // AMD paged attention's layouts (vLLM ROCm, AITER): K split by x = 16 bytes [N, H, D / x, B,
+  // x], V [N, H, D, B] (amd) or shuffled [N, H, B / x, D, x] (amd_shuffle); verify places the
+  // elements by its own formula.
+  for (const std::string o : {"amd", "amd_shuffle"}) {
+    add("head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cache=paged(block=16,order=" + o + ")", tokens(37),
+        "AMD layout " + o + ", fused");
+    add("op=kv_append head_dim=64 kv_heads=4 dtype=f32 cache=paged(block=8,order=" + o + ")", tokens(29),
+        "AMD layout " + o + ", kv_append f32");
+    add("style=gptj head_dim=64 rotary_dim=32 q_heads=4 kv_heads=1 dtype=f16 cache=paged(block=32,order=" + o + ")",
+        tokens(23), "AMD layout " + o + ", gptj partial, MQA");
+    VerifyCase oor = tokens(41);
+    oor.out_of_range = true;
+    add("checks=bounds head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 cache=paged(block=16,order=" + o + ")", oor,
+        "AMD layout " + o + ", planted out-of-range slots");
+    VerifyCase split = tokens(3);
+    split.parallelism = 64;
+    add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=32 kv_heads=8 cache=paged(block=16,order=" + o + ")", split,
+        "AMD layout " + o + ", qk_norm, head split");
+  }
+  // Sliding-window ring caches (TensorRT-LLM's getKVTokenIdx): sinks, a bubble padding them to
+  // a page, wrap-around; the slot from ring_base and the position.
+  VerifyCase seqs = tokens(61);
+  seqs.sequences = true;
+  add("window=ring(size=20,sinks=3) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 cache=paged(block=8)", seqs,
+      "ring: sinks, bubble, wrap-around");
+  add("window=ring(size=48,sinks=0) head_dim=128 q_heads=8 kv_heads=2 dtype=f16 cache=paged(block=16,order=hnd)", seqs,
+      "ring: no sinks, hnd");
+  add("window=ring(size=37,sinks=16) op=kv_append head_dim=64 kv_heads=2 dtype=f32 cache=paged(block=16)", seqs,
+      "ring: sinks filling a page, kv_append");
+  add("window=ring(size=20,sinks=5) checks=bounds head_dim=64 q_heads=4 kv_heads=2 cache=paged(block=4)", seqs,
+      "ring: checks=bounds");
+  {
+    VerifyCase ring_strided = seqs;
+    ring_strided.cache_layout = "N2HB";
+    add("window=ring(size=24,sinks=2) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 cache=paged(block=8,order=strided)",
+        ring_strided, "ring in a stacked strided cache");
+  }
+  // cache_tail = zero: the end of each run of slots zeroes the rest of its page.
+  add("cache_tail=zero head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 cache=paged(block=16)", seqs, "tail zeroed, nhd");
+  add("cache_tail=zero op=kv_append head_dim=64 kv_heads=2 dtype=f16 cache=paged(block=8,order=hnd)", seqs,
+      "tail zeroed, kv_append hnd");
+  add("cache_tail=zero cache_dtype=fp8_e4m3 head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cache=paged(block=16)", seqs,
+      "tail zeroed, fp8");
+  {
+    VerifyCase tail_strided = seqs;
+    tail_strided.cache_layout = "2NBH";
+    add("cache_tail=zero checks=bounds head_dim=64 q_heads=4 kv_heads=2 dtype=f32 cache=paged(block=8,order=strided)",
+        tail_strided, "tail zeroed, stacked strided, checks=bounds");
+    VerifyCase tail_split = seqs;
+    tail_split.parallelism = 64;
+    add("cache_tail=zero qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 cache=paged(block=16)", tail_split,
+        "tail zeroed, qk_norm, head split");
+  }
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};

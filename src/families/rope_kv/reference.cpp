@@ -4,18 +4,31 @@
 #include "families/rope_kv/rope_kv.hpp"
 #include "reference/reference.hpp"
 
+#include <algorithm>
+
 namespace ropegen {
 namespace {
 
-/// Element offset of (slot, kv_head, 0) in a cache, from the layouts in design.md.
-long long cache_offset(const KernelSpec& s, long long slot, int h, long long max_seq) {
+/// Element offset of (slot, kv_head, 0) in a cache, from the layouts in design.md; order =
+/// strided: page * page stride + offset in page * token stride + head * head stride (0: nhd).
+long long cache_offset(const reference::Problem& p, long long slot, int h) {
+  const KernelSpec& s = p.spec;
+  const long long max_seq = p.max_seq;
   const long long H = s.kv_heads, D = s.head_dim;
+  if (s.cache.kind == CacheKind::Paged && s.cache.order == CacheOrder::Strided) {
+    const long long B = s.cache.block;
+    const long long hs = p.cache_strides[0] ? p.cache_strides[0] : D;
+    const long long ts = p.cache_strides[1] ? p.cache_strides[1] : H * D;
+    const long long ps = p.cache_strides[2] ? p.cache_strides[2] : B * H * D;
+    return (slot / B) * ps + (slot % B) * ts + h * hs;
+  }
   if (s.cache.kind == CacheKind::Contiguous) {
     if (s.cache.order == CacheOrder::Hnd) return (h * max_seq + slot) * D;  // [H, S, D]
     return (slot * H + h) * D;                                            // [S, H, D]
   }
   const long long B = s.cache.block, blk = slot / B, off = slot % B;
-  if (s.cache.order == CacheOrder::Nhd) return ((blk * B + off) * H + h) * D;  // [N, B, H, D]
+  // order = amd, amd_shuffle: the logical [N, B, H, D]; verify places the elements in memory.
+  if (s.cache.order != CacheOrder::Hnd) return ((blk * B + off) * H + h) * D;  // [N, B, H, D]
   return ((blk * H + h) * B + off) * D;                                        // [N, H, B, D]
 }
 
@@ -83,12 +96,12 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     for (int h = 0; h < s.kv_heads; ++h)
       w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride + h * hs(p.k), p.k_out.buffer,
                    p.k_out.offset + t * p.k_out.stride + h * D, t, norm_of(false, h), 1.0f);
-  const long long slot = p.slots.empty() ? pos : p.slots[t];
+  const long long slot = reference::token_slot(p, t);
   if (slot < 0) return;  // padding
   // contiguous(order = hnd): [kv_heads, max_seq, head_dim]; a slot past max_seq is skipped.
   if (s.cache.kind == CacheKind::Contiguous && s.cache.order == CacheOrder::Hnd && slot >= p.max_seq) return;
   for (int h = 0; h < s.kv_heads; ++h) {
-    const long long dst = cache_offset(s, slot, h, p.max_seq);
+    const long long dst = cache_offset(p, slot, h);
     // fp8 caches: one scale, or one per KV head.
     auto scale_of = [&](const std::vector<float>& sc) {
       return sc.empty() ? 1.0f : sc[sc.size() == 1 ? 0 : static_cast<size_t>(h)];
@@ -102,7 +115,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     if (s.v_norm.on) {  // weightless, over the head; nothing rotates (the stretch starts at head_dim)
       reference::RowNorm vn;
       vn.eps = s.v_norm.eps;
-      w.rotate_row(vv.buffer, vsrc, p.v_cache, dst, t, &vn, scale_of(p.v_scale), 0, static_cast<int>(D));
+      w.rotate_row(vv.buffer, vsrc, p.v_cache, p.v_cache_offset + dst, t, &vn, scale_of(p.v_scale), 0, static_cast<int>(D));
     } else if (s.cache_dtype == StoreType::Nvfp4 && s.codec.v_swizzled) {
       // trtllm-gen's v scale layout: in the (page, head) tile of [block, S = head_dim / 16]
       // scales, scale s of the token at page offset t is at (t / 4) * 4S + 4s + t % 4.
@@ -110,8 +123,22 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
       const long long tile = (page * s.kv_heads + h) * B * S;
       w.copy_row(vv.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale), 0, tile + (t_in / 4) * 4 * S + t_in % 4, 4);
     } else {
-      w.copy_row(vv.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale));
+      w.copy_row(vv.buffer, vsrc, p.v_cache, p.v_cache_offset + dst, scale_of(p.v_scale));
     }
+  }
+  if (s.cache_tail == CacheTail::Zero) {
+    // The token ends a run unless the next token writes the next slot of its page: then the
+    // rest of the page (below cache_slots) is zeroed in every head of both caches.
+    const long long B = s.cache.block;
+    long long end = (slot / B + 1) * B;
+    if (p.cache_slots > 0) end = std::min(end, p.cache_slots);
+    const bool run_goes_on = t + 1 < p.tokens && p.slots[static_cast<size_t>(t + 1)] == slot + 1;
+    if (!run_goes_on)
+      for (long long r = slot + 1; r < end; ++r)
+        for (int h = 0; h < s.kv_heads; ++h) {
+          w.zero_row(p.k_cache, cache_offset(p, r, h));
+          w.zero_row(p.v_cache, p.v_cache_offset + cache_offset(p, r, h));
+        }
   }
 }
 

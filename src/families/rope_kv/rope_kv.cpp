@@ -6,9 +6,98 @@
 #include <cmath>
 
 #include "codegen/codegen.hpp"
+#include "schema/detail.hpp"
 
 namespace ropegen {
 namespace {
+
+using namespace spec_detail;
+
+const IntRange kWindow{1, 1 << 30};
+
+// window = none | ring(size = W, sinks = S).
+void lower_window(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  RingWindow w;
+  if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
+    s.window = w;
+    return;
+  }
+  if (!is_call_named(v, "ring"))
+    fail(v.loc, "invalid value " + describe_value(v) + " for window; valid values: none, ring(size = W, sinks = S)" +
+                    (v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call ? suggestion(v.text, {"none", "ring"})
+                                                                                          : ""));
+  w.on = true;
+  bool has_size = false;
+  for_args(v, {"size", "sinks"}, [&](const dsl::Value::Arg& a) {
+    if (a.name == "size") {
+      w.size = static_cast<int>(integer(a.value, "size", kWindow));
+      has_size = true;
+    } else {
+      w.sinks = static_cast<int>(integer(a.value, "sinks", IntRange{0, (1 << 30) - 1}));
+    }
+  });
+  if (!has_size) fail(v.loc, "window = ring(...) needs size = W (the tokens the window keeps, sinks included)");
+  s.window = w;
+}
+
+void text_window(const KernelSpec& s, std::string& out) {
+  out += s.window.on ? "ring(size=" + std::to_string(s.window.size) + ",sinks=" + std::to_string(s.window.sinks) + ")"
+                     : "none";
+}
+
+std::string check_window(const SpecField&, const KernelSpec& s) {
+  if (!s.window.on) return "";
+  if (std::string e = kWindow.check("size", s.window.size); !e.empty()) return e;
+  if (s.window.sinks < 0 || s.window.sinks >= s.window.size)
+    return "sinks = " + std::to_string(s.window.sinks) + " is out of range; expected 0 to size - 1 = " +
+           std::to_string(s.window.size - 1);
+  return "";
+}
+
+int compare_window(const KernelSpec& a, const KernelSpec& b) {
+  if (int c = cmp(a.window.on, b.window.on)) return c;
+  if (!a.window.on) return 0;
+  if (int c = cmp(a.window.size, b.window.size)) return c;
+  return cmp(a.window.sinks, b.window.sinks);
+}
+
+// cache_tail = keep | zero.
+void lower_cache_tail(const SpecField&, const dsl::Value& v, KernelSpec& s) {
+  if (v.kind == dsl::Value::Kind::Ident && (v.text == "keep" || v.text == "zero")) {
+    s.cache_tail = v.text == "zero" ? CacheTail::Zero : CacheTail::Keep;
+    return;
+  }
+  fail(v.loc, "invalid value " + describe_value(v) + " for cache_tail; valid values: keep, zero" +
+                  (v.kind == dsl::Value::Kind::Ident ? suggestion(v.text, {"keep", "zero"}) : ""));
+}
+
+std::vector<SpecField> spec_fields() {
+  const FieldUse caching{false, true, "rope_kv"};
+  return {SpecField{"window",
+                    "none | ring(size = W, sinks = S)",
+                    "paged caches: ring(...) writes a sliding-window ring: position p < S keeps slot p, later ones "
+                    "slot S + bubble + (p - S) mod (W - S) (bubble pads the sinks to a page), from ring_base",
+                    nullptr,
+                    caching,
+                    /*omit_default=*/true,
+                    {"none", "ring(size=256,sinks=0)", "ring(size=100,sinks=4)"},
+                    lower_window,
+                    text_window,
+                    check_window,
+                    compare_window},
+          SpecField{"cache_tail",
+                    "keep | zero",
+                    "paged caches: zero: a token whose next token does not write the next slot of its page zeroes "
+                    "the rest of that page (for readers of whole pages)",
+                    nullptr,
+                    caching,
+                    /*omit_default=*/true,
+                    {"keep", "zero"},
+                    lower_cache_tail,
+                    [](const KernelSpec& s, std::string& out) { out += s.cache_tail == CacheTail::Zero ? "zero" : "keep"; },
+                    [](const SpecField&, const KernelSpec&) { return std::string(); },
+                    [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.cache_tail, b.cache_tail); }}};
+}
 
 /// The head row: copied stretches around the rotated one (all copied when nothing rotates).
 std::vector<RowSegment> row_segments(const KernelSpec& spec) {
@@ -39,6 +128,34 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
   if (s.v_norm.on && s.cache_dtype == StoreType::Nvfp4 && s.codec.v_swizzled)
     fail("v_norm", "v_norm with cache_dtype = nvfp4(v_scales = swizzled) is not supported: the swizzled v scales "
                    "are written for copied rows only (use v_scales = linear)");
+  if (s.uses_cache() && s.cache.order == CacheOrder::Strided && quantized_cache(s))
+    fail("cache,cache_dtype", std::string("cache = paged(order = strided) with cache_dtype = ") + to_string(s.cache_dtype) +
+                                  " is not available yet: its scale tensors have no strides (use order = nhd or hnd)");
+  const bool amd = s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle;
+  if (s.uses_cache() && amd) {
+    const std::string o = std::string("cache = paged(order = ") + to_string(s.cache.order) + ")";
+    if (s.cache_dtype != StoreType::Auto)
+      fail("cache,cache_dtype", o + " with cache_dtype = " + to_string(s.cache_dtype) +
+                                    " is not available yet (the AMD layouts hold the activation dtype: auto)");
+    const int x = 16 / dtype_bytes(s.dtype);
+    if (s.head_dim % x != 0)
+      fail("cache,head_dim", o + " splits head_dim = " + std::to_string(s.head_dim) + " in pieces of x = " +
+                                 std::to_string(x) + " elements (16 bytes): head_dim must be a multiple of x");
+    if (s.cache.order == CacheOrder::AmdShuffle && s.cache.block % x != 0)
+      fail("cache", o + " groups the block of " + std::to_string(s.cache.block) + " tokens by x = " + std::to_string(x) +
+                        " (16 bytes): block must be a multiple of x");
+    if (s.cache_tail == CacheTail::Zero)
+      fail("cache,cache_tail", "cache_tail = zero is not available with " + o + " yet");
+  }
+  if (s.uses_cache() && (s.window.on || s.cache_tail == CacheTail::Zero) && s.cache.kind != CacheKind::Paged)
+    fail("cache", std::string(s.window.on ? "window = ring(...)" : "cache_tail = zero") +
+                      " needs a paged cache (paged(block = B, order = ...)): it works within a sequence's pages");
+  if (s.uses_cache() && s.window.on && s.cache_tail == CacheTail::Zero)
+    fail("window,cache_tail", "cache_tail = zero would erase a ring cache's older tokens after the newest; use "
+                              "cache_tail = keep with window = ring(...)");
+  if (s.uses_cache() && s.cache_tail == CacheTail::Zero && quantized_cache(s))
+    fail("cache_tail,cache_dtype", std::string("cache_tail = zero with cache_dtype = ") + to_string(s.cache_dtype) +
+                                       " is not available yet (its scale tensors would need zeroing too)");
 }
 
 PlanShape shape(const KernelSpec& s) {
@@ -59,6 +176,20 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
      << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
      << "constexpr int CACHE_BLOCK = " << spec.cache.block << ";\n"
+     << "// order = strided: the cache strides of the argument block (ABI 6) address the cache.\n"
+     << "constexpr bool CACHE_STRIDED = " << (spec.cache.order == CacheOrder::Strided ? "true" : "false") << ";\n"
+     << "// order = amd (1) / amd_shuffle (2): K in 16-byte pieces of CACHE_X elements [N, H, D / X, B, X]; V\n"
+     << "// [N, H, D, B] (1) or [N, H, B / X, D, X] (2).\n"
+     << "constexpr int CACHE_AMD = "
+     << (spec.cache.order == CacheOrder::Amd ? 1 : spec.cache.order == CacheOrder::AmdShuffle ? 2 : 0) << ";\n"
+     << "constexpr int CACHE_X = " << 16 / (spec.dtype == DType::F32 ? 4 : 2) << ";\n"
+     << "// window = ring(size = W, sinks = S): the slot comes from ring_base and the position.\n"
+     << "constexpr bool RING = " << (spec.uses_cache() && spec.window.on ? "true" : "false") << ";\n"
+     << "constexpr long long RING_WINDOW = " << (spec.window.on ? spec.window.size : 1) << ";\n"
+     << "constexpr long long RING_SINKS = " << (spec.window.on ? spec.window.sinks : 0) << ";\n"
+     << "// cache_tail = zero: the end of a run of slots zeroes the rest of its page.\n"
+     << "constexpr bool CACHE_TAIL_ZERO = " << (spec.uses_cache() && spec.cache_tail == CacheTail::Zero ? "true" : "false")
+     << ";\n"
      << "// fp8 cache scales and qk_norm.\n"
      << "using CacheElem = " << (spec.uses_cache() && is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n"
      << "constexpr bool SCALES_PER_HEAD = " << (spec.scales == Scales::PerHead ? "true" : "false") << ";\n"
@@ -108,7 +239,7 @@ const Family& rope_kv_family() {
        {Op::KvAppend, "kv_append", false, true, false},
        {Op::RopeKvAppend, "rope_kv_append", true, true, true}},
       {},
-      nullptr,
+      spec_fields,
       validate,
       shape,
       bind,
