@@ -190,7 +190,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 5
+#define ROPEGEN_KERNEL_ABI_VERSION 6
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -275,6 +275,20 @@ typedef struct ropegen_kernel_args {
   void* v_cache_scales;     /* the same for the v cache */
   float* q_out_scales;      /* q_scales = per_token_head: the kernel writes q_out's scale per
                                (token, head) here, [tokens, q_heads] f32 */
+
+  /* ---- cache addressing (ABI version 6) ---- */
+  long long cache_block_stride; /* cache = paged(order = strided): elements between pages of
+                                   k_cache and of v_cache (one set of strides for both);
+                                   0: block * kv_heads * head_dim */
+  long long cache_token_stride; /* elements between the tokens of a page; 0: kv_heads * head_dim */
+  long long cache_head_stride;  /* elements between the heads of a token; 0: head_dim. K and V
+                                   in one tensor ([N, 2, B, H, D], [2, N, B, H, D], ...): v_cache
+                                   = k_cache + the K-to-V distance, the same strides */
+  const void* ring_base;        /* window = ring(...): index-typed, one per token: the first slot
+                                   of the token's sequence's own pages (a multiple of block; the
+                                   engine's base slot of that sequence, repeated per token); the
+                                   kernel writes slot ring_base + ring slot of the position; a
+                                   negative base is padding. slot_mapping is not read */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -293,7 +307,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 297 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 311 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -334,7 +348,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 338 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 352 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -426,7 +440,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 430 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 444 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -570,7 +584,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 574 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 588 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -622,6 +636,18 @@ constexpr bool HAS_CACHE = false;
 constexpr bool CACHE_PAGED = true;
 constexpr bool CACHE_HND = false;
 constexpr int CACHE_BLOCK = 16;
+// order = strided: the cache strides of the argument block (ABI 6) address the cache.
+constexpr bool CACHE_STRIDED = false;
+// order = amd (1) / amd_shuffle (2): K in 16-byte pieces of CACHE_X elements [N, H, D / X, B, X]; V
+// [N, H, D, B] (1) or [N, H, B / X, D, X] (2).
+constexpr int CACHE_AMD = 0;
+constexpr int CACHE_X = 8;
+// window = ring(size = W, sinks = S): the slot comes from ring_base and the position.
+constexpr bool RING = false;
+constexpr long long RING_WINDOW = 1;
+constexpr long long RING_SINKS = 0;
+// cache_tail = zero: the end of a run of slots zeroes the rest of its page.
+constexpr bool CACHE_TAIL_ZERO = false;
 // fp8 cache scales and qk_norm.
 using CacheElem = Elem;
 constexpr bool SCALES_PER_HEAD = false;
@@ -898,7 +924,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 902 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 928 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -935,6 +961,7 @@ struct Task {
   unsigned char* scales;  // quantized cache: the row's scales (k/v_cache_scales)
   int scale_step;         // scales apart (1; 4 for swizzled v scales)
   int head;               // the head within its tensor (span = all_heads weights)
+  int layout;             // 0: a contiguous row; order = amd, amd_shuffle: 1 K's pieces, 2 V's elements
 };
 
 // Whether a task's row is normalized, and by one RMS over the token's heads (all_heads).
@@ -953,6 +980,43 @@ RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
                      : (block * CACHE_BLOCK + offset) * KV_HEADS + kv_head;
   }
   return CACHE_HND ? kv_head * max_seq + slot : slot * KV_HEADS + kv_head;
+}
+
+// Element offset of the row of (slot, kv_head) in k_cache and in v_cache (not quantized:
+// a quantized cache's codes and scales are addressed by cache_row). order = strided: the
+// run-time strides of the argument block (0: the nhd layout's), one set for K and V.
+RG_DEVICE long long cache_elem(const ropegen_kernel_args& a, long long slot, int kv_head, bool is_v) {
+  if (CACHE_AMD != 0) {  // the row's origin: K's first piece, V's first element (store_amd places the rest)
+    const long long page = slot / CACHE_BLOCK, t = slot - page * CACHE_BLOCK;
+    const long long head = (page * KV_HEADS + kv_head) * HEAD_DIM * CACHE_BLOCK;
+    if (!is_v) return head + t * CACHE_X;
+    return CACHE_AMD == 1 ? head + t : head + (t / CACHE_X) * HEAD_DIM * CACHE_X + t % CACHE_X;
+  }
+  if (CACHE_STRIDED) {
+    const long long head = a.cache_head_stride ? a.cache_head_stride : HEAD_DIM;
+    const long long token = a.cache_token_stride ? a.cache_token_stride : KV_HEADS * HEAD_DIM;
+    const long long page = a.cache_block_stride ? a.cache_block_stride : CACHE_BLOCK * KV_HEADS * HEAD_DIM;
+    const long long block = slot / CACHE_BLOCK;
+    return block * page + (slot - block * CACHE_BLOCK) * token + kv_head * head;
+  }
+  return cache_row(slot, kv_head, a.max_seq) * HEAD_DIM;
+}
+
+// The cache slot of token t: slot_mapping[t], else its position (contiguous caches); window =
+// ring: ring_base[t] plus the ring slot of its position, -1 (padding) for a negative base or
+// position. Sinks keep their slot; later positions cycle through L = W - S slots after the
+// sinks, padded to a page (TensorRT-LLM's getKVTokenIdx).
+RG_DEVICE long long token_slot(const ropegen_kernel_args& a, long long t) {
+  if (RING) {
+    const long long pos = static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    const long long base = static_cast<long long>(static_cast<const Index*>(a.ring_base)[t]);
+    if (base < 0 || pos < 0) return -1;
+    constexpr long long BUBBLE = (CACHE_BLOCK - RING_SINKS % CACHE_BLOCK) % CACHE_BLOCK;
+    constexpr long long L = RING_WINDOW - RING_SINKS;
+    return base + (pos < RING_SINKS ? pos : RING_SINKS + BUBBLE + (pos - RING_SINKS) % L);
+  }
+  return a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
+                        : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
 }
 
 // Source row of head task h (Q heads, then K heads, then V heads) of token t; null for K
@@ -1016,7 +1080,32 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
   if (CACHE_FP8) scale = SCALES_PER_HEAD ? (is_v ? a.v_scale : a.k_scale)[kv_head] : (is_v ? scales[1] : scales[0]);
-  return Task{src, cache + row * HEAD_DIM, k_out, ROTATES && !is_v, kCacheFp8, scale, row_kind, nullptr, 1, kv_head};
+  return Task{src, cache + cache_elem(a, slot, kv_head, is_v), k_out, ROTATES && !is_v, kCacheFp8, scale, row_kind,
+              nullptr, 1, kv_head, CACHE_AMD == 0 ? 0 : is_v ? 2 : 1};
+}
+
+// cache_tail = zero: a token whose next token does not write slot + 1 of the same page ends
+// a run of written slots; its threads zero the rest of that page (below cache_slots when
+// set) in the K and V head rows of their tasks, so readers of whole pages read zeros there.
+// Nothing else in the launch writes those slots while a sequence's tokens come in slot order.
+RG_DEVICE void clear_tail(const ropegen_kernel_args& a, long long t, long long slot, int h_first, int h_step, int off0,
+                          int off1, bool two_vectors) {
+  if (slot < 0) return;
+  long long end = (slot / CACHE_BLOCK + 1) * CACHE_BLOCK;
+  if (a.cache_slots > 0 && end > a.cache_slots) end = a.cache_slots;
+  if (slot + 1 >= end || (t + 1 < a.num_tokens && token_slot(a, t + 1) == slot + 1)) return;
+  for (int h = h_first; h < NUM_TASKS; h += h_step) {
+    const int k = HAS_Q ? h - Q_HEADS : h;
+    if (k < 0) continue;
+    const bool is_v = k >= KV_HEADS;
+    const int kv_head = is_v ? k - KV_HEADS : k;
+    CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
+    for (long long r = slot + 1; r < end; ++r) {
+      CacheElem* row = cache + cache_elem(a, r, kv_head, is_v);
+      store_row(row, off0, Vec{}, kCacheFp8, 1.0f);  // +0 in every element type (fp8 too)
+      if (two_vectors) store_row(row, off1, Vec{}, kCacheFp8, 1.0f);
+    }
+  }
 }
 
 // The rotation of one task's vector(s).
@@ -1029,10 +1118,31 @@ RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const 
   }
 }
 
+// order = amd, amd_shuffle: K's row lies in 16-byte pieces of CACHE_X elements, CACHE_BLOCK *
+// CACHE_X apart (a vector never spans two: VEC divides CACHE_X); V's elements lie
+// CACHE_BLOCK (amd) or CACHE_X (amd_shuffle) apart, stored one by one.
+RG_DEVICE void store_amd(const Task& task, const Vec& x, int off) {
+  Elem* row = static_cast<Elem*>(task.dst);
+  if (task.layout == 1) {
+    store_vec(row + (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, x);
+    return;
+  }
+  constexpr long long STEP = CACHE_AMD == 1 ? CACHE_BLOCK : CACHE_X;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const long long at = (off + i) * STEP;
+    if (WIDE) reinterpret_cast<unsigned*>(row)[at] = rg_word(x, i);
+    else reinterpret_cast<unsigned short*>(row)[at] = static_cast<unsigned short>((rg_word(x, i >> 1) >> (16 * (i & 1))) & 0xffffu);
+  }
+}
+
 // The stores of one task's rotated vector(s); a quantized row's codes are stored by
 // store_quant (below) instead.
 RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
-  if (task.store != kCacheQuant && task.store != kQQuant) {
+  if (CACHE_AMD != 0 && task.layout != 0) {  // constant false for every other layout
+    store_amd(task, x0, off0);
+    if (two_vectors) store_amd(task, x1, off1);
+  } else if (task.store != kCacheQuant && task.store != kQQuant) {
     store_row(task.dst, off0, x0, task.store, task.scale);
     if (two_vectors) store_row(task.dst, off1, x1, task.store, task.scale);
   }
@@ -1262,8 +1372,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 
   long long slot = 0;
   if (HAS_CACHE) {
-    slot = a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
-                          : static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    slot = token_slot(a, t);
     if (bad_kind == 0 && slot_outside(a, slot)) {  // negative: padding, skipped in task_for
       bad_kind = 2;
       bad_value = slot;
@@ -1284,6 +1393,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     return;
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
+  if (CACHE_TAIL_ZERO) clear_tail(a, t, slot, h_first, h_step, off0, off1, two_vectors);
   const float temp = Q_TEMPERATURE != 0 ? temperature(position(a, t, 0)) : 1.0f;
   constexpr bool QUANT = CACHE_QUANT != 0 || Q_QUANT != 0;
   constexpr bool QUANT_SHARED = QUANT && !QUANT_SHUFFLE;  // the group ranges go through block-shared memory
@@ -1427,7 +1537,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1431 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1541 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

@@ -168,7 +168,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 5
+#define ROPEGEN_KERNEL_ABI_VERSION 6
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -253,6 +253,20 @@ typedef struct ropegen_kernel_args {
   void* v_cache_scales;     /* the same for the v cache */
   float* q_out_scales;      /* q_scales = per_token_head: the kernel writes q_out's scale per
                                (token, head) here, [tokens, q_heads] f32 */
+
+  /* ---- cache addressing (ABI version 6) ---- */
+  long long cache_block_stride; /* cache = paged(order = strided): elements between pages of
+                                   k_cache and of v_cache (one set of strides for both);
+                                   0: block * kv_heads * head_dim */
+  long long cache_token_stride; /* elements between the tokens of a page; 0: kv_heads * head_dim */
+  long long cache_head_stride;  /* elements between the heads of a token; 0: head_dim. K and V
+                                   in one tensor ([N, 2, B, H, D], [2, N, B, H, D], ...): v_cache
+                                   = k_cache + the K-to-V distance, the same strides */
+  const void* ring_base;        /* window = ring(...): index-typed, one per token: the first slot
+                                   of the token's sequence's own pages (a multiple of block; the
+                                   engine's base slot of that sequence, repeated per token); the
+                                   kernel writes slot ring_base + ring slot of the position; a
+                                   negative base is padding. slot_mapping is not read */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -271,7 +285,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 275 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 289 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -312,7 +326,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 316 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 330 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -342,7 +356,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 346 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 360 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -434,7 +448,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 438 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 452 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -578,7 +592,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 582 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 596 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -885,7 +899,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 889 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 903 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -994,7 +1008,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 998 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1012 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {
