@@ -1604,14 +1604,20 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   // span = all_heads: one RMS over all of the token's q rows and one over its k rows. The plan
-  // keeps a token's head groups in one block (whole_token, grid y = 1); each lane sums the
-  // squares of its share of the rows it walks, then the sums are reduced in two fixed-order
-  // steps through block-shared memory (lanes of an item, then the token's items). The rows
-  // are read again by the loop below (from the caches: they were just read).
+  // keeps a token's head groups in one block (whole_token, grid y = 1), most often one task
+  // per group (ONE_TASK: its row and weights stay in registers for the loop below); each lane
+  // sums the squares of its share, then the sums meet in fixed-order steps through
+  // block-shared memory: an item's lanes (lane 0: q, lane 1: k), then up to 8 chunks of the
+  // token's items, then every thread adds the chunks. No thread sums more than a few values.
+  constexpr bool ONE_TASK = NORM_ALL_HEADS && NUM_TASKS <= HEAD_GROUPS;
+  constexpr int CHUNKS = HEAD_GROUPS > 8 && HEAD_GROUPS * LANES >= 16 ? 8 : 0;
+  constexpr int PER_CHUNK = CHUNKS ? (HEAD_GROUPS + CHUNKS - 1) / CHUNKS : 1;
   float r_tok[2] = {1.0f, 1.0f};  // q, k
+  Vec kw0{}, kw1{};               // ONE_TASK: the task's weights, loaded beside its row
   if (NORM_ALL_HEADS) {
     RG_SHARED float lane_sums[NORM_ALL_HEADS ? 2 * BLOCK_THREADS : 1];
     RG_SHARED float item_sums[NORM_ALL_HEADS ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
+    RG_SHARED float chunk_sums[NORM_ALL_HEADS && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
     float sums[2] = {0.0f, 0.0f};
     for (int it = 0; it < iterations; ++it) {
       const int h = h_first + it * h_step;
@@ -1621,27 +1627,48 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       const bool fetched = PREFETCH_FIRST && h == h_first;
       Vec x0 = fetched ? f0 : load_vec(task.src + off0);
       Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      if (ONE_TASK && NORM_WEIGHT != 2) {
+        const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
+                             task.head * HEAD_DIM;
+        kw0 = load_vec(weight + off0);
+        if (two_vectors) kw1 = load_vec(weight + off1);
+      }
       if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
       sums[task.row == kRowQ ? 0 : 1] += squares(x0, x1, two_vectors);
     }
     lane_sums[2 * tid] = sums[0];
     lane_sums[2 * tid + 1] = sums[1];
     rg_barrier();
-    if (lane == 0) {
-      float q = 0.0f, k = 0.0f;
-      for (int l = 0; l < LANES; ++l) {
-        q += lane_sums[2 * (item * LANES + l)];
-        k += lane_sums[2 * (item * LANES + l) + 1];
+    if (lane < 2) {
+      for (int kind = lane; kind < 2; kind += LANES > 1 ? 2 : 1) {
+        float v = 0.0f;
+        for (int l = 0; l < LANES; ++l) v += lane_sums[2 * (item * LANES + l) + kind];
+        item_sums[2 * item + kind] = v;
       }
-      item_sums[2 * item] = q;
-      item_sums[2 * item + 1] = k;
     }
     rg_barrier();
     const int token_first = item - group;  // the token's first item
+    const int tok = item / HEAD_GROUPS;    // the token within the block
     float q = 0.0f, k = 0.0f;
-    for (int g = 0; g < HEAD_GROUPS; ++g) {
-      q += item_sums[2 * (token_first + g)];
-      k += item_sums[2 * (token_first + g) + 1];
+    if (CHUNKS) {
+      const int tt = group * LANES + lane;  // the thread within the token's threads
+      if (tt < 2 * CHUNKS) {
+        const int kind = tt % 2, chunk = tt / 2;
+        float v = 0.0f;
+        for (int g = chunk * PER_CHUNK; g < (chunk + 1) * PER_CHUNK && g < HEAD_GROUPS; ++g)
+          v += item_sums[2 * (token_first + g) + kind];
+        chunk_sums[2 * (tok * CHUNKS + chunk) + kind] = v;
+      }
+      rg_barrier();
+      for (int ch = 0; ch < CHUNKS; ++ch) {
+        q += chunk_sums[2 * (tok * CHUNKS + ch)];
+        k += chunk_sums[2 * (tok * CHUNKS + ch) + 1];
+      }
+    } else {
+      for (int g = 0; g < HEAD_GROUPS; ++g) {
+        q += item_sums[2 * (token_first + g)];
+        k += item_sums[2 * (token_first + g) + 1];
+      }
     }
     r_tok[0] = 1.0f / rg_sqrt(q / (Q_HEADS * HEAD_DIM) + NORM_EPS);
     r_tok[1] = 1.0f / rg_sqrt(k / (KV_HEADS * HEAD_DIM) + NORM_EPS);
@@ -1669,7 +1696,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       const bool fetched = PREFETCH_FIRST && h == h_first;
       x0 = fetched ? f0 : load_vec(task.src + off0);
       x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      if (weighted) {  // the weights load beside the row, before the reduction
+      if (weighted && ONE_TASK && token_norm(task)) {  // loaded beside the row, before the token's reduction
+        w0 = kw0;
+        w1 = kw1;
+      } else if (weighted) {  // the weights load beside the row, before the reduction
         const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
                              (NORM_ALL_HEADS ? task.head * HEAD_DIM : 0);
         w0 = load_vec(weight + off0);
@@ -1724,7 +1754,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1728 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1758 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {
