@@ -36,13 +36,17 @@ if [ -d "$b/rust" ]; then
 fi
 # The Python package from the source tree with the staged library: its CPU and GPU tests
 # (numerics against PyTorch, torch.compile, CUDA graphs, streams), then its overhead figures.
-if python3 -c "import pytest" 2>/dev/null; then
+# ROPEGEN_GPU_PYTHON=0 leaves them out (scripts/gpu_python.sh runs them in a call of their own).
+if [ "${ROPEGEN_GPU_PYTHON:-1}" = 0 ]; then :
+elif python3 -c "import pytest" 2>/dev/null; then
   pytests=(python3 -m pytest -rs -p no:cacheprovider python/tests)
 else
   pytests=(python3 -m unittest discover -v -s python/tests -p "test_*.py")
 fi
-run python env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 "${pytests[@]}"
-run python_bench env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 python3 python/bench_overhead.py
+if [ "${ROPEGEN_GPU_PYTHON:-1}" != 0 ]; then
+  run python env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 "${pytests[@]}"
+  run python_bench env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 python3 python/bench_overhead.py
+fi
 # One run writes every row (the ratio groups of issues 9 and 10 included) to kernel_bench.csv
 # and its log, and prints its own running time; on an H100 about 1 to 2 minutes (estimated
 # from the row times in docs/performance.md: about 35 s for the older rows, 22 s for the new).

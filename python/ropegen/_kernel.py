@@ -81,6 +81,8 @@ class Context:
         opts = _ContextOptions(ctypes.sizeof(_ContextOptions), enc(cache_dir), enc(cache_path), enc(compiler),
                                enc(dump_dir), -1 if no_compile is None else int(bool(no_compile)),
                                -1 if verbose is None else int(bool(verbose)))
+        if runtime in ("hip", "auto"):
+            hip_lib_dirs()
         if runtime in ("cuda", "hip"):
             _prime_torch_cuda(device)
         handle = ctypes.c_void_p()
@@ -122,6 +124,27 @@ class Context:
 
     def __repr__(self):
         return f"ropegen.Context(target={self.target!r}, device={_device_str(self.device)!r})"
+
+
+def hip_lib_dirs():
+    """Points ROPEGEN_HIP_LIB_DIR at PyTorch's lib folder when PyTorch is installed, so the HIP
+    runtime opens the libamdhip64 and libhiprtc that torch ships (or has loaded) rather than a
+    second system copy, also when ropegen is imported before torch. A folder the user set comes
+    first; torch is located, not imported. Returns the variable's value (None if unset)."""
+    import importlib.util
+    import os
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    lib = next((os.path.join(f, "lib") for f in folders if os.path.isdir(os.path.join(f, "lib"))), None)
+    current = os.environ.get("ROPEGEN_HIP_LIB_DIR")
+    if lib is not None:
+        parts = [p for p in (current or "").split(os.pathsep) if p]
+        if os.path.realpath(lib) not in {os.path.realpath(p) for p in parts}:
+            os.environ["ROPEGEN_HIP_LIB_DIR"] = os.pathsep.join(parts + [lib])
+    return os.environ.get("ROPEGEN_HIP_LIB_DIR")
 
 
 def _prime_torch_cuda(device):

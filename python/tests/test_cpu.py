@@ -792,6 +792,30 @@ class Devices(unittest.TestCase):
         finally:
             torch.version.hip = saved
 
+    def test_hip_runtime_looks_in_torchs_lib_folder_first(self):
+        """A context that may open HIP points ROPEGEN_HIP_LIB_DIR at the installed torch's lib
+        folder (after a folder the user set), without importing torch: a stand-in torch package
+        here, found on sys.path."""
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(os.path.join(d, "torch", "lib"))
+            with open(os.path.join(d, "torch", "__init__.py"), "w") as f:
+                f.write("raise RuntimeError('the stand-in torch must not be imported')\n")
+            lib = os.path.join(d, "torch", "lib")
+            code = ("import os, sys; import ropegen; ropegen.Context('auto'); "
+                    "print(os.environ.get('ROPEGEN_HIP_LIB_DIR')); print('torch' in sys.modules)")
+            for user, expected in ((None, lib), ("/opt/rocm-x/lib", "/opt/rocm-x/lib" + os.pathsep + lib),
+                                   (lib, lib)):
+                env = dict(os.environ)
+                env["PYTHONPATH"] = d + os.pathsep + env.get("PYTHONPATH", "")
+                env.pop("ROPEGEN_HIP_LIB_DIR", None)
+                if user is not None:
+                    env["ROPEGEN_HIP_LIB_DIR"] = user
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertEqual(out.stdout.split(), [expected, "False"])
+
     def test_without_torch_a_gpu_is_cuda(self):
         import subprocess
         code = ("import sys; sys.modules['torch'] = None; import ropegen; "
