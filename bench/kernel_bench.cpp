@@ -548,7 +548,7 @@ struct Bench {
     double graph_us = graph_per_call_us(*rt, stream, w.sets, launch, o.quick);
     if (s.checks == Checks::Bounds && read_bounds_error(*rt, w.bounds.p).violated)
       throw Error(ErrorKind::Internal, "checks = bounds recorded a violation on in-range data: " + s.canonical());
-    const LaunchPlan& p = k->build()->plan();  // what was built (ROPEGEN_PLAN included)
+    const LaunchPlan& p = k->plan();  // what was built (ROPEGEN_PLAN included)
     rows.push_back({name, "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups),
                     s.canonical(), T, us, ideal_bytes(s, T), graph_us});
     return rows.size() - 1;
@@ -857,7 +857,7 @@ Unfused make_unfused(Bench& b) {
 
 /// "fused, plan TxG" of a built kernel.
 std::string fused_variant(const Kernel& k) {
-  const LaunchPlan& p = k.build()->plan();
+  const LaunchPlan& p = k.plan();
   return "fused, plan " + std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups);
 }
 

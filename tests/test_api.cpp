@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/access.hpp"
 #include "vendors/amd/amd.hpp"
 #include "vendors/nvidia/nvidia.hpp"
 #include "compile/compile.hpp"
@@ -47,15 +48,15 @@ TEST_CASE("api: a Context serves kernels from memory after the first request") {
   auto ctx = Context::open("host");
   CHECK(ctx->target().id() == "host");
   auto a = ctx->kernel("op=rope head_dim=64 q_heads=4 kv_heads=2");
-  const size_t compiles = ctx->jit().compiles();
+  const size_t compiles = InternalAccess::jit(*ctx).compiles();
   auto b = ctx->kernel("op=rope head_dim=64 q_heads=4 kv_heads=2");
   CHECK(a.get() == b.get());
-  CHECK(ctx->jit().compiles() == compiles);
+  CHECK(InternalAccess::jit(*ctx).compiles() == compiles);
   // The kernel carries what was built for it.
-  REQUIRE(a->build() != nullptr);
-  CHECK(a->build()->generated->spec.canonical() == a->spec().canonical());
-  CHECK(a->build()->plan().block_threads == a->plan().block_threads);
-  CHECK(a->build()->code->entry == a->build()->generated->entry);
+  REQUIRE(InternalAccess::build(*a) != nullptr);
+  CHECK(InternalAccess::build(*a)->generated->spec.canonical() == a->spec().canonical());
+  CHECK(InternalAccess::build(*a)->plan().block_threads == a->plan().block_threads);
+  CHECK(InternalAccess::build(*a)->code->entry == InternalAccess::build(*a)->generated->entry);
   // Two kernels of different specs side by side, each correct.
   auto c = ctx->kernel("op=kv_append head_dim=64 kv_heads=2 dtype=f16 cache=contiguous(order=nhd)");
   CHECK(c.get() != a.get());

@@ -14,6 +14,7 @@
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"
+#include "schema/fields.hpp"
 
 using namespace ropegen;
 

@@ -7,6 +7,7 @@
 #include "ropegen/error.hpp"
 #include "dsl/dsl.hpp"
 #include "ropegen/spec.hpp"
+#include "schema/fields.hpp"
 
 using namespace ropegen;
 

@@ -6,13 +6,12 @@
 //   k->launch(a, stream);                                // checks arguments, then launches
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "ropegen/error.hpp"
 #include "ropegen/kernel_args.h"
+#include "ropegen/options.hpp"
 #include "ropegen/plan.hpp"
 #include "ropegen/runtime.hpp"
 #include "ropegen/spec.hpp"
@@ -56,11 +55,9 @@ class SpecBuilder {
   std::vector<std::string> set_;
 };
 
-class Jit;
-struct JitOptions;
-struct CompileOptions;
+struct InternalAccess;  // the library's own reach into Context and Kernel (src/api/access.hpp)
 
-/// One device (or the host) plus a Jit: asks for kernels by spec, compiles or loads them
+/// One device (or the host) plus its JIT: asks for kernels by spec, compiles or loads them
 /// from the cache, and keeps them loaded. Thread-safe; a warm kernel() is a map lookup.
 class Context {
  public:
@@ -75,9 +72,6 @@ class Context {
 
   Runtime& runtime() { return *runtime_; }
   const Target& target() const { return target_; }
-  /// The JIT behind this context (internal type; for tools and tests).
-  Jit& jit() { return *jit_; }
-
   /// The kernel for a spec on this context's device.
   std::shared_ptr<Kernel> kernel(const KernelSpec& spec);
   std::shared_ptr<Kernel> kernel(const KernelSpec& spec, const CompileOptions& opts);
@@ -88,11 +82,11 @@ class Context {
   bool verify(const Kernel& kernel, long long tokens = 37, unsigned long long seed = 1);
 
  private:
+  friend struct InternalAccess;
+  struct State;  // the JIT and the kernels loaded from its code objects (src/api/context.cpp)
   std::unique_ptr<Runtime> runtime_;
   Target target_;
-  std::unique_ptr<Jit> jit_;
-  mutable std::mutex mu_;
-  std::map<const void*, std::shared_ptr<Kernel>> loaded_;  // by code object
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace ropegen

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ropegen/code_object.hpp"
 #include "ropegen/plan.hpp"
 #include "ropegen/spec.hpp"
 #include "ropegen/target.hpp"
@@ -17,8 +18,7 @@
 namespace ropegen {
 
 class Runtime;
-struct Build;
-struct CodeObject;
+struct InternalAccess;  // the library's own reach into Context and Kernel (src/api/access.hpp)
 
 /// What a field of ropegen_kernel_args holds (ropegen_field_kind in the C API).
 enum class ArgKind { Pointer, Integer, Float };
@@ -83,15 +83,11 @@ class Kernel {
   const ArgAlignment& align() const { return align_; }
   /// The pointer arguments it reads and writes (argument_requirements for its target).
   const std::vector<ArgRequirement>& arguments() const { return requirements_; }
-  /// How this kernel was built (source, plan, code object, origin, key); null for a kernel
-  /// loaded directly from a CodeObject rather than through Context::kernel(). Build is an
-  /// internal type: embedders use describe().
-  const Build* build() const { return build_.get(); }
   /// The kernel as JSON, from its own build: spec, target, entry, plan, origin, arguments
-  /// (the same text as ropegen_kernel_describe).
+  /// (the same text as ropegen_kernel_describe). Error(Internal) for a kernel loaded directly
+  /// from a CodeObject (Runtime::load) rather than through Context::kernel(), which has no
+  /// build record.
   std::string describe() const;
-  /// Records the build a kernel was loaded from (Context does, once, before sharing it).
-  void set_build(std::shared_ptr<const Build> b) { build_ = std::move(b); }
   /// Checks the arguments, then launches on `stream` (nullptr: the default stream).
   /// `parallelism` overrides the blocks-in-flight hint (0: the runtime's).
   void launch(const ropegen_kernel_args& args, void* stream = nullptr, int parallelism = 0) const;
@@ -107,7 +103,10 @@ class Kernel {
   LaunchPlan plan_;
   ArgAlignment align_;
   std::vector<ArgRequirement> requirements_;  // computed once: launches only compare
-  std::shared_ptr<const Build> build_;
+  friend struct InternalAccess;
+  // How Context::kernel() built it (the JIT's record: source, code object, origin, key);
+  // null for a kernel loaded directly. Opaque here; src/api/access.hpp reads it.
+  std::shared_ptr<const void> build_;
 };
 
 /// Throws Error(Launch) naming the first argument that does not fit the kernel. Allocates

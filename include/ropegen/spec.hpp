@@ -12,11 +12,6 @@
 
 namespace ropegen {
 
-namespace dsl {
-struct Value;
-struct KernelDecl;
-}  // namespace dsl
-
 /// What a kernel does: rotate q and k (rope), append k and v to a cache (kv_append), both
 /// (rope_kv_append), or DeepSeek's MLA step (mla_rope_append: rotate q's rope part in place,
 /// write kv_c || rotated k_pe as one cache row), or DeepSeek-V3.2's sparse-attention indexer
@@ -355,11 +350,6 @@ struct ParsedSpec {
   SpecOrigin origin;
 };
 
-/// Lowers parsed entries onto a base spec (defaults, or values from a file), checking each
-/// key and value, then the cross-field rules. Entries override the base; a key repeated
-/// within one declaration is an error.
-ParsedSpec lower(const dsl::KernelDecl& decl, const ParsedSpec& base);
-
 /// Checks cross-field rules (rotary_dim <= head_dim, GQA ratio, fields the op ignores...),
 /// pointing at the explicitly set key that breaks them.
 void validate(const ParsedSpec& spec);
@@ -383,54 +373,6 @@ ParsedSpec parse_spec_line(const std::string& text, const std::string& source_na
 ParsedSpec parse_spec_line(const std::string& text, const ParsedSpec& base,
                            const std::string& source_name);
 
-/// Which ops use a spec field: those that rotate and/or write a cache, optionally only the
-/// ops of one family (src/families/<name>/).
-struct FieldUse {
-  bool rotates = false;          ///< only ops that rotate
-  bool caches = false;           ///< only ops that write a cache
-  const char* family = nullptr;  ///< only this family's ops
-};
-
-/// One field of a kernel spec: the single declaration that DSL lowering, range checks,
-/// canonical text, the in-memory request key, CLI flags, SpecBuilder::set and the
-/// documented key list derive from (src/schema/schema.cpp holds the table).
-struct SpecField {
-  const char* key;      ///< DSL key; the CLI flag is "--" + key with '_' -> '-'
-  const char* values;   ///< accepted values, as shown in help and docs
-  const char* help;     ///< one line: what the field means
-  const char* default_note;  ///< when the default follows another field ("head_dim"); else null
-  FieldUse ops;         ///< the ops that use the field
-  /// Left out of the canonical text while it has its default, so fields added later do not
-  /// change the text, hash and cache keys of the specs that existed before them.
-  bool omit_default;
-  /// Valid values, pairwise different in meaning (docs and the field-mutation test); an
-  /// example may end with other `key=value` entries it needs to be valid on its own.
-  std::vector<const char*> examples;
-  /// Parses and range-checks a DSL value into the spec; throws Error(Spec) at the value.
-  void (*lower)(const SpecField& f, const dsl::Value& v, KernelSpec& s);
-  /// Appends the canonical text of the field's value.
-  void (*text)(const KernelSpec& s, std::string& out);
-  /// Range check of a built value; "" when fine, else the same message the DSL gives.
-  std::string (*check)(const SpecField& f, const KernelSpec& s);
-  /// Three-way comparison of the field's value (the request key).
-  int (*compare)(const KernelSpec& a, const KernelSpec& b);
-  /// A store-type key (cache_dtype, q_dtype, ...): the member it sets; null otherwise. Target
-  /// checks, fp8 detection and the template's encoders walk these rows.
-  StoreType KernelSpec::*store = nullptr;
-
-  bool used_by(Op op) const;
-  /// "--head-dim".
-  std::string flag() const;
-  /// The default as canonical text, or default_note.
-  std::string default_text() const;
-};
-
-/// Every spec field, in canonical order.
-const std::vector<SpecField>& spec_fields();
-/// The store-type keys a spec's op uses, with their values (schema order).
-std::vector<std::pair<const SpecField*, StoreType>> store_types(const KernelSpec& spec);
-/// The field for a key, or null.
-const SpecField* find_spec_field(const std::string& key);
 /// The keys the DSL accepts, in canonical order.
 const std::vector<std::string>& spec_keys();
 /// Three-way comparison of two specs over the fields their op uses (the op first); 0 exactly
@@ -441,11 +383,5 @@ int compare_specs(const KernelSpec& a, const KernelSpec& b);
 /// caller set explicitly (for "has no effect for op" checks); `where` names the caller.
 void validate(const KernelSpec& spec, const std::string& where,
               const std::vector<std::string>& set_keys = {});
-/// Lowers one field given as DSL text onto `spec` (value syntax and range only; the
-/// cross-field rules run in validate()). Unknown keys get the DSL's message.
-const SpecField& lower_field(const std::string& key, const std::string& value, KernelSpec& spec,
-                             const std::string& source_name);
-/// The documented key table (markdown), as docs/dsl.md holds it.
-std::string spec_fields_markdown();
 
 }  // namespace ropegen

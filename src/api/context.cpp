@@ -1,9 +1,13 @@
 #include "ropegen/ropegen.hpp"
 
+#include "access.hpp"
 #include "jit/jit.hpp"
 #include "verify/verify.hpp"
+#include "schema/fields.hpp"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 namespace ropegen {
 
@@ -27,8 +31,17 @@ KernelSpec SpecBuilder::build() const {
 
 Context::Context(std::unique_ptr<Runtime> runtime) : Context(std::move(runtime), JitOptions::from_env()) {}
 
+struct Context::State {
+  explicit State(const JitOptions& options) : jit(options) {}
+  Jit jit;
+  std::mutex mu;
+  std::map<const void*, std::shared_ptr<Kernel>> loaded;  // by code object
+};
+
+Jit& InternalAccess::jit(Context& ctx) { return ctx.state_->jit; }
+
 Context::Context(std::unique_ptr<Runtime> runtime, const JitOptions& options)
-    : runtime_(std::move(runtime)), target_(runtime_->target()), jit_(std::make_unique<Jit>(options)) {}
+    : runtime_(std::move(runtime)), target_(runtime_->target()), state_(std::make_unique<State>(options)) {}
 
 Context::~Context() = default;
 
@@ -54,14 +67,15 @@ std::shared_ptr<Kernel> Context::kernel(const KernelSpec& spec, const CompileOpt
   p.spec = spec;
   p.origin.kernel.file = "<KernelSpec>";
   check_target(p, target_);  // the spec itself is validated by the Jit on a miss
-  Build b = jit_->build(spec, target_, opts);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = loaded_.find(b.code.get());
-  if (it != loaded_.end()) return it->second;
+  Build b = state_->jit.build(spec, target_, opts);
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto it = state_->loaded.find(b.code.get());
+  if (it != state_->loaded.end()) return it->second;
   // The kernel keeps its Build (and so its code object) alive.
   std::shared_ptr<Kernel> k = runtime_->load(*b.code);
-  k->set_build(std::make_shared<const Build>(std::move(b)));
-  loaded_.emplace(k->build()->code.get(), k);
+  const void* code = b.code.get();
+  InternalAccess::set_build(*k, std::make_shared<const Build>(std::move(b)));
+  state_->loaded.emplace(code, k);
   return k;
 }
 

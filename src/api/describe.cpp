@@ -1,5 +1,7 @@
 #include "describe.hpp"
 
+#include "access.hpp"
+
 #include "families/family.hpp"
 #include "ropegen/runtime.hpp"
 
@@ -18,8 +20,9 @@ nlohmann::json plan_json(const LaunchPlan& p) {
 }
 
 std::string Kernel::describe() const {
-  if (!build_) throw Error(ErrorKind::Internal, "this kernel was not loaded through a Context: no build record");
-  return describe_kernel(*build_).dump();
+  const Build* b = InternalAccess::build(*this);
+  if (!b) throw Error(ErrorKind::Internal, "this kernel was not loaded through a Context: no build record");
+  return describe_kernel(*b).dump();
 }
 
 nlohmann::json describe_kernel(const Build& b) {

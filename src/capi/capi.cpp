@@ -9,6 +9,7 @@
 #include "ropegen/ropegen.hpp"
 #include "verify/verify.hpp"
 #include "cache/cache.hpp"
+#include "api/access.hpp"
 #include "api/describe.hpp"
 #include "common/process.hpp"
 
@@ -172,7 +173,7 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
   if (!kernel) return invalid("ropegen_kernel_get_info", "kernel is NULL");
   if (!out) return invalid("ropegen_kernel_get_info", "out is NULL");
   std::memset(out, 0, sizeof *out);
-  const ropegen::Build* b = kernel->kernel->build();
+  const ropegen::Build* b = ropegen::InternalAccess::build(*kernel->kernel);
   if (!b) return invalid("ropegen_kernel_get_info", "kernel has no build record (internal)");
   const auto& p = b->plan();
   const auto& a = b->generated->align;

@@ -31,6 +31,7 @@
 #include "schema/detail.hpp"
 #include "schema/resolve.hpp"
 #include "verify/verify.hpp"
+#include "schema/fields.hpp"
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include "families/family.hpp"
 #include "scaling.hpp"
 #include "ropegen/error.hpp"
+#include "schema/fields.hpp"
 
 namespace ropegen {
 

@@ -6,30 +6,10 @@
 #include <vector>
 
 #include "codegen/codegen.hpp"
+#include "ropegen/code_object.hpp"
+#include "ropegen/options.hpp"
 
 namespace ropegen {
-
-/// Options a caller may add to a compile.
-struct CompileOptions {
-  std::vector<std::string> extra;  ///< appended to the backend's own flags
-};
-
-/// A compiled kernel: the bytes a runtime loads, with what it needs to launch them.
-struct CodeObject {
-  std::string backend;          ///< compiler that produced it ("host-cxx", ...)
-  std::string backend_version;
-  std::string target_id;        ///< Target::id() it was built for
-  std::string format;           ///< "elf-so" (host), "hsaco", "cubin", "ptx"
-  std::string entry;            ///< kernel symbol
-  std::string host_entry;       ///< host target: launcher symbol
-  LaunchPlan plan;
-  ArgAlignment align;
-  KernelSpec spec;
-  std::vector<unsigned char> bytes;
-  std::string options;          ///< the compiler command / flags used
-  std::string log;              ///< compiler output (warnings)
-  double compile_ms = 0;
-};
 
 /// One compiler backend. Implementations live under src/compile/<name>/.
 class Compiler {

@@ -28,6 +28,7 @@ struct Problem;        // reference/reference.hpp
 class RowWriter;
 }  // namespace reference
 struct ArgContext;     // runtime/args.hpp
+struct SpecField;      // schema/fields.hpp
 
 /// One op a family serves and what it touches. The core asks these traits, never the op.
 struct OpRow {

@@ -9,23 +9,9 @@
 
 #include "cache/cache.hpp"
 #include "compile/compile.hpp"
+#include "ropegen/options.hpp"
 
 namespace ropegen {
-
-/// Options of a Jit. from_env() reads the ROPEGEN_* variables (docs/env.md).
-struct JitOptions {
-  std::string cache_dir;                 ///< user cache directory; "" disables the disk cache
-  std::vector<std::string> bundle_dirs;  ///< read-only directories searched first
-  std::string compiler;                  ///< force a backend by name; "" = choose
-  bool no_compile = false;               ///< a miss is an error naming the key
-  std::string dump_dir;                  ///< write source, options, log, metadata per compile
-  uint64_t max_bytes = 512ull << 20;     ///< user cache size cap (LRU eviction)
-  int verbose = 0;                       ///< 1: one line per build on stderr
-  PlanChoice plan;                       ///< schedule override for tuning (ROPEGEN_PLAN)
-  std::string cache_note;                ///< why from_env() found no cache directory; warned once
-
-  static JitOptions from_env();
-};
 
 /// What a build request produced: everything a report needs, so nobody recomputes it.
 struct Build {

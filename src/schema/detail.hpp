@@ -9,6 +9,7 @@
 #include "dsl/dsl.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/spec.hpp"
+#include "fields.hpp"
 
 namespace ropegen::spec_detail {
 

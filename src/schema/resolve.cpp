@@ -1,6 +1,7 @@
 // Spec resolution for a request made of a spec file, a kernel name, one-line text and
 // per-key flags (the CLI's flags; any front end that layers overrides on a file).
 #include "schema/resolve.hpp"
+#include "schema/fields.hpp"
 
 #include "dsl/dsl.hpp"
 #include "ropegen/error.hpp"

@@ -19,6 +19,7 @@
 #include "dsl/dsl.hpp"
 #include "families/family.hpp"
 #include "ropegen/spec.hpp"
+#include "fields.hpp"
 
 namespace ropegen {
 namespace spec_detail {

@@ -13,6 +13,7 @@
 #include "families/family.hpp"
 #include "dsl/dsl.hpp"
 #include "ropegen/spec.hpp"
+#include "fields.hpp"
 
 namespace ropegen {
 

@@ -8,7 +8,7 @@ trap 'rm -rf "$work"' EXIT
 if [ "$mode" = package ]; then
   cmake --install "$build" --prefix "$work/prefix" > /dev/null
   # Only the embedding API is installed, and each public header stands on its own.
-  want="error.hpp kernel_args.h plan.hpp ropegen.h ropegen.hpp runtime.hpp spec.hpp target.hpp"
+  want="code_object.hpp error.hpp kernel_args.h options.hpp plan.hpp ropegen.h ropegen.hpp runtime.hpp spec.hpp target.hpp"
   have=$(cd "$work/prefix/include/ropegen" && ls | tr '\n' ' ' | sed 's/ $//')
   [ "$have" = "$want" ] || { echo "installed headers: '$have', expected '$want'"; exit 1; }
   for h in $want; do

@@ -8,6 +8,7 @@
 
 #include "codegen/codegen.hpp"
 #include "schema/detail.hpp"
+#include "schema/fields.hpp"
 
 namespace ropegen {
 namespace {

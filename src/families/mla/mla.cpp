@@ -4,6 +4,7 @@
 #include "families/mla/mla.hpp"
 
 #include "schema/detail.hpp"
+#include "schema/fields.hpp"
 
 namespace ropegen {
 namespace {
