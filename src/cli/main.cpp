@@ -772,65 +772,81 @@ std::string man_page(CLI::App& app) {
   return s;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // --json holds for errors too, including those of the command line itself.
-  bool json_errors = false;
-  for (int i = 1; i < argc; ++i) json_errors = json_errors || std::string(argv[i]) == "--json";
+/// The command line: the parser, its options and commands, and the values they fill.
+struct CommandLine {
   CLI::App app{"ropegen: just-in-time RoPE + KV-cache-append kernel compiler"};
-  app.set_version_flag("--version", std::string("ropegen ") + ropegen_version());
-  app.footer(exit_codes_help());
   Flags f;
-  auto* spec_text_opt =
-      app.add_option("spec_text", f.one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
-  // One flag per spec field, from the schema; values are collected in command-line order
-  // and the DSL parser checks them.
-  std::vector<std::pair<CLI::Option*, const char*>> field_opts;
-  std::vector<std::string> values(spec_fields().size());
+  // One flag per spec field, from the schema, before and after `bundle` (values in schema
+  // order; the DSL parser checks them).
+  std::vector<CLI::Option*> field_opts, bundle_field_opts;
+  std::vector<std::string> values, bundle_values;
+  CLI::Option *spec_text = nullptr, *arch = nullptr, *device = nullptr, *verify = nullptr, *matrix = nullptr,
+              *spec = nullptr, *kernel = nullptr, *all = nullptr, *compiler = nullptr, *emit = nullptr,
+              *disasm = nullptr, *output = nullptr, *list_targets = nullptr, *list_keys = nullptr,
+              *bundle_text = nullptr;
+  bool list_keys_set = false;
+  std::string generate_completion;
+  bool generate_man = false;
+  CLI::App* cache_cmd = nullptr;
+  std::vector<CLI::App*> cache_subs;
+  std::string cache_dir, max_bytes;
+  CLI::App* bundle_cmd = nullptr;
+  std::string bundle_archs, bundle_out, bundle_one_line;
+  int bundle_jobs = 0;
+};
+
+/// A flag per spec field on `app`, filling `values` (schema order).
+std::vector<CLI::Option*> add_spec_flags(CLI::App& app, std::vector<std::string>& values) {
+  std::vector<CLI::Option*> opts;
+  values.assign(spec_fields().size(), "");
   for (size_t i = 0; i < spec_fields().size(); ++i) {
     const SpecField& sf = spec_fields()[i];
     const std::string help = std::string(sf.help) + " [" + sf.values + "; default " + sf.default_text() + "]";
-    auto* opt = app.add_option(sf.flag(), values[i], help)->group("Spec fields");
-    field_opts.emplace_back(opt, sf.key);
+    opts.push_back(app.add_option(sf.flag(), values[i], help)->group("Spec fields"));
   }
-  auto* arch_opt = app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host, or the --device's)");
-  auto* device_opt = app.add_option("--device", f.device, "GPU index (an error when there is no such GPU); without --arch the target is that GPU's")
-                         ->check(decimal(INT32_MAX));
-  auto* verify_opt = app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
-  auto* matrix_opt = app.add_flag("--matrix", f.matrix, "with --verify: run the whole verification matrix")->needs(verify_opt);
-  auto* spec_opt = app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks")->check(not_empty("a file"));
-  auto* kernel_opt =
-      app.add_option("--kernel", f.kernel, "only this kernel of the spec file")->needs(spec_opt)->check(not_empty("a kernel name"));
+  return opts;
+}
+
+void add_main_options(CommandLine& c) {
+  CLI::App& app = c.app;
+  Flags& f = c.f;
+  app.set_version_flag("--version", std::string("ropegen ") + ropegen_version());
+  app.footer(exit_codes_help());
+  c.spec_text = app.add_option("spec_text", f.one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
+  c.field_opts = add_spec_flags(app, c.values);
+  c.arch = app.add_option("--arch,--target", f.arch, "target: gfx1100, gfx90a:xnack-, sm_90, host (default host, or the --device's)");
+  c.device = app.add_option("--device", f.device, "GPU index (an error when there is no such GPU); without --arch the target is that GPU's")
+                 ->check(decimal(INT32_MAX));
+  c.verify = app.add_flag("--verify", f.verify, "run on the target with random inputs against the reference");
+  c.matrix = app.add_flag("--matrix", f.matrix, "with --verify: run the whole verification matrix")->needs(c.verify);
+  c.spec = app.add_option("--spec", f.spec_file, "spec file with one or more kernel blocks")->check(not_empty("a file"));
+  c.kernel = app.add_option("--kernel", f.kernel, "only this kernel of the spec file")->needs(c.spec)->check(not_empty("a kernel name"));
   // Spelled out for scripts that run a whole file (models/*.rg); it is already the default.
-  auto* all_opt = app.add_flag("--all", "with --spec: every kernel of the file (the default without --kernel)")->needs(spec_opt);
-  auto* compiler_opt = app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)")
-                           ->check(not_empty("a backend name"));
-  auto* emit_opt = app.add_flag("--emit", f.emit, "print the generated source instead of compiling (with -o: write it there)");
-  auto* disasm_opt = app.add_flag("--disasm", f.disasm, "print the ISA of the compiled kernel");
-  auto* output_opt = app.add_option("-o,--output", f.output, "write the code object (with --emit: the source) to this file");
+  c.all = app.add_flag("--all", "with --spec: every kernel of the file (the default without --kernel)")->needs(c.spec);
+  c.compiler = app.add_option("--compiler", f.compiler, "force a backend: hiprtc, clang-amdgpu, nvrtc, host-cxx (default: $ROPEGEN_COMPILER, else by target)")
+                   ->check(not_empty("a backend name"));
+  c.emit = app.add_flag("--emit", f.emit, "print the generated source instead of compiling (with -o: write it there)");
+  c.disasm = app.add_flag("--disasm", f.disasm, "print the ISA of the compiled kernel");
+  c.output = app.add_option("-o,--output", f.output, "write the code object (with --emit: the source) to this file");
   app.add_flag("--json", f.json, "machine-readable output, errors included");
-  auto* list_targets_opt = app.add_flag("--list-targets", f.list_targets, "list known targets with the compiler each would use here, and exit");
-  bool list_keys = false;
-  auto* list_keys_opt = app.add_flag("--list-keys", list_keys, "print the spec keys (markdown table, as in docs/dsl.md) and exit");
+  c.list_targets = app.add_flag("--list-targets", f.list_targets, "list known targets with the compiler each would use here, and exit");
+  c.list_keys = app.add_flag("--list-keys", c.list_keys_set, "print the spec keys (markdown table, as in docs/dsl.md) and exit");
   app.add_option("--tokens", f.tokens, "tokens for --verify (default 37, at most 16384: the reference keeps every element)")
       ->check(CLI::Range(0LL, 16384LL))
       ->check(decimal(16384))
-      ->needs(verify_opt);
-  app.add_option("--seed", f.seed, "random seed for --verify (default 1)")->check(decimal(UINT64_MAX))->needs(verify_opt);
-  std::string generate_completion;
-  bool generate_man = false;
-  app.add_option("--generate-completion", generate_completion, "print a shell completion script")
+      ->needs(c.verify);
+  app.add_option("--seed", f.seed, "random seed for --verify (default 1)")->check(decimal(UINT64_MAX))->needs(c.verify);
+  app.add_option("--generate-completion", c.generate_completion, "print a shell completion script")
       ->check(CLI::IsMember({"bash", "zsh"}))
       ->group("");
-  app.add_flag("--generate-man", generate_man, "print the man page")->group("");
+  app.add_flag("--generate-man", c.generate_man, "print the man page")->group("");
+}
 
-  CLI::App* cache_cmd = app.add_subcommand("cache", "inspect or clean the user cache directory");
+void add_cache_command(CommandLine& c) {
+  c.cache_cmd = c.app.add_subcommand("cache", "inspect or clean the user cache directory");
   // The action is checked after parsing, so a misspelt one gets a suggestion.
-  cache_cmd->require_subcommand(0, 1);
-  cache_cmd->allow_extras();  // a misspelt action, reported below
-  std::string cache_dir;
-  std::string max_bytes;
+  c.cache_cmd->require_subcommand(0, 1);
+  c.cache_cmd->allow_extras();  // a misspelt action, reported by run_cache_command
   const std::pair<const char*, const char*> cache_actions[] = {
       {"list", "list the entries: target, backend, size, last use, entry point, spec"},
       {"stats", "entry count, total size and the size cap"},
@@ -838,146 +854,164 @@ int main(int argc, char** argv) {
       {"prune", "evict least-recently-used entries (damaged ones first) down to the size cap"},
       {"clear", "remove every entry"},
   };
-  std::vector<CLI::App*> cache_subs;
   for (const auto& [name, help] : cache_actions) {
-    CLI::App* sub = cache_cmd->add_subcommand(name, help);
-    sub->add_option("--dir", cache_dir, "cache directory, which must exist (default: $ROPEGEN_CACHE_DIR, else $XDG_CACHE_HOME/ropegen or ~/.cache/ropegen)")
+    CLI::App* sub = c.cache_cmd->add_subcommand(name, help);
+    sub->add_option("--dir", c.cache_dir, "cache directory, which must exist (default: $ROPEGEN_CACHE_DIR, else $XDG_CACHE_HOME/ropegen or ~/.cache/ropegen)")
         ->check(not_empty("a directory"));
-    sub->add_flag("--json", f.json, "machine-readable output, errors included");
+    sub->add_flag("--json", c.f.json, "machine-readable output, errors included");
     if (std::string(name) == "prune")
-      sub->add_option("--max-bytes", max_bytes, "size cap: bytes, or with K, M, G (default $ROPEGEN_CACHE_MAX_BYTES, else 512M)")
+      sub->add_option("--max-bytes", c.max_bytes, "size cap: bytes, or with K, M, G (default $ROPEGEN_CACHE_MAX_BYTES, else 512M)")
           ->check(CLI::Validator(
               [](std::string& v) {
                 uint64_t n = 0;
                 return detail::parse_byte_size(v, n) ? std::string() : "'" + v + "' is not a size (bytes, or with K, M, G: 512M, 1G)";
               },
               "SIZE"));
-    cache_subs.push_back(sub);
+    c.cache_subs.push_back(sub);
   }
-  CLI::App* bundle_cmd = app.add_subcommand("bundle", "prebuild code objects for several targets into DIR");
-  std::string bundle_archs, bundle_out;
-  bundle_cmd->add_option("--arch", bundle_archs, "comma-separated targets, e.g. gfx90a,gfx942,gfx1100,sm_90")->required();
-  bundle_cmd->add_option("--spec", f.spec_file, "spec file (default: the spec from the flags)")->check(not_empty("a file"));
-  bundle_cmd->add_option("--kernel", f.kernel, "only this kernel of the spec file")->check(not_empty("a kernel name"));
-  bundle_cmd->add_option("--compiler", f.compiler, "force a backend")->check(not_empty("a backend name"));
-  bundle_cmd->add_option("-o,--output", bundle_out, "output directory")->required();
-  int bundle_jobs = 0;
-  bundle_cmd->add_option("-j,--jobs", bundle_jobs, "parallel builds (default: the number of cores)")->check(decimal(1024));
+}
+
+void add_bundle_command(CommandLine& c) {
+  Flags& f = c.f;
+  CLI::App* b = c.bundle_cmd = c.app.add_subcommand("bundle", "prebuild code objects for several targets into DIR");
+  b->add_option("--arch", c.bundle_archs, "comma-separated targets, e.g. gfx90a,gfx942,gfx1100,sm_90")->required();
+  b->add_option("--spec", f.spec_file, "spec file (default: the spec from the flags)")->check(not_empty("a file"));
+  b->add_option("--kernel", f.kernel, "only this kernel of the spec file")->check(not_empty("a kernel name"));
+  b->add_option("--compiler", f.compiler, "force a backend")->check(not_empty("a backend name"));
+  b->add_option("-o,--output", c.bundle_out, "output directory")->required();
+  b->add_option("-j,--jobs", c.bundle_jobs, "parallel builds (default: the number of cores)")->check(decimal(1024));
   // The spec flags and one-line text work after `bundle` too (`bundle --arch sm_90
   // --head-dim 64 -o DIR`), as before it.
-  std::string bundle_one_line;
-  auto* bundle_text_opt =
-      bundle_cmd->add_option("spec_text", bundle_one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
-  std::vector<CLI::Option*> bundle_field_opts;
-  std::vector<std::string> bundle_values(spec_fields().size());
-  for (size_t i = 0; i < spec_fields().size(); ++i) {
-    const SpecField& sf = spec_fields()[i];
-    const std::string help = std::string(sf.help) + " [" + sf.values + "; default " + sf.default_text() + "]";
-    bundle_field_opts.push_back(bundle_cmd->add_option(sf.flag(), bundle_values[i], help)->group("Spec fields"));
+  c.bundle_text = b->add_option("spec_text", c.bundle_one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
+  c.bundle_field_opts = add_spec_flags(*b, c.bundle_values);
+}
+
+/// The spec flags and text given, before `bundle` and after it, into Flags; one given in both
+/// places is ambiguous.
+void collect_spec_input(CommandLine& c) {
+  Flags& f = c.f;
+  f.arch_given = c.arch->count() > 0;
+  for (size_t i = 0; i < c.field_opts.size(); ++i) {
+    const bool before = c.field_opts[i]->count() > 0, after = c.bundle_field_opts[i]->count() > 0;
+    if (before && after)
+      throw UsageError(std::string(spec_fields()[i].flag()) + " is given both before and after 'bundle': give it once");
+    if (before || after) f.fields.emplace_back(spec_fields()[i].key, before ? c.values[i] : c.bundle_values[i]);
   }
+  if (c.bundle_text->count()) {
+    if (c.spec_text->count()) throw UsageError("spec text is given both before and after 'bundle': give it once");
+    if (c.bundle_one_line.find('=') == std::string::npos)
+      throw UsageError("bundle takes no argument '" + c.bundle_one_line +
+                       "' (spec text holds key=value pairs, e.g. \"head_dim=128\"; ropegen bundle --help)");
+    f.one_line = c.bundle_one_line;
+  }
+}
+
+/// Flags that could not act are errors, not silently ignored; a bare word is a mistyped
+/// command or flag (spec text holds key=value pairs).
+void check_combinations(CommandLine& c) {
+  const Flags& f = c.f;
+  if (c.spec_text->count() && f.one_line.find('=') == std::string::npos) {
+    std::vector<std::string> names;
+    for (CLI::App* sub : c.app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
+    for (const CLI::Option* o : visible_options(c.app))
+      for (const auto& n : o->get_lnames()) names.push_back("--" + n);
+    throw UsageError("unknown command '" + f.one_line + "'" + spec_detail::suggestion(f.one_line, names) +
+                     " (commands: cache, bundle; spec text holds key=value pairs, e.g. \"head_dim=128\")");
+  }
+  const bool spec_input = !f.fields.empty() || c.spec_text->count() || c.spec->count() || c.kernel->count();
+  if (c.all->count() && c.kernel->count())
+    throw UsageError("--all runs every kernel of the file, and --kernel picks one: drop one");
+  if (c.output->count() && f.output.empty()) throw UsageError("-o needs a file name");
+  if (f.emit && f.disasm) throw UsageError("--disasm shows compiled code, and --emit does not compile: drop one");
+  if (f.emit && f.verify) throw UsageError("--verify runs compiled code, and --emit does not compile: drop one");
+  if (f.emit && c.compiler->count()) throw UsageError("--compiler picks a compiler, and --emit does not compile: drop one");
+  for (auto* only : {c.list_targets, c.list_keys}) {
+    if (!only->count()) continue;
+    const char* name = only == c.list_targets ? "--list-targets" : "--list-keys";
+    if (spec_input || c.emit->count() || c.disasm->count() || c.output->count() || c.verify->count() ||
+        c.device->count() || c.arch->count() || (only == c.list_keys && c.list_targets->count()))
+      throw UsageError(std::string(name) + " takes no spec, target or action flags (only --json" +
+                       (only == c.list_targets ? ", --compiler" : "") + ")");
+    if (only == c.list_keys && (f.json || c.compiler->count())) throw UsageError("--list-keys takes no other flags");
+  }
+  if (c.matrix->count() && (spec_input || c.output->count() || c.disasm->count()))
+    throw UsageError("--matrix runs its own specs: it takes no spec flags, -o or --disasm");
+}
+
+/// `ropegen cache ACTION`: the action given, or a usage error naming the ones there are.
+int run_cache_command(CommandLine& c) {
+  std::vector<std::string> actions;
+  const std::vector<std::string> extra = c.cache_cmd->remaining(true);
+  for (CLI::App* sub : c.cache_subs) {
+    if (*sub && !extra.empty())
+      throw UsageError("cache " + sub->get_name() + " takes no argument '" + extra[0] + "' (ropegen cache " +
+                       sub->get_name() + " --help)");
+    if (*sub) return run_cache(sub->get_name(), c.cache_dir, c.max_bytes, c.f.json);
+    actions.push_back(sub->get_name());
+  }
+  if (extra.empty()) throw UsageError("cache needs a command: " + spec_detail::join(actions) + " (ropegen cache --help)");
+  throw UsageError("unknown cache command '" + extra[0] + "'" + spec_detail::suggestion(extra[0], actions) +
+                   " (commands: " + spec_detail::join(actions) + ")");
+}
+
+/// After a successful parse: what the command line asks for.
+int dispatch(CommandLine& c) {
+  collect_spec_input(c);
+  if (!c.generate_completion.empty()) {
+    std::cout << (c.generate_completion == "bash" ? bash_completion(c.app) : zsh_completion(c.app));
+    return kOk;
+  }
+  if (c.generate_man) {
+    std::cout << man_page(c.app);
+    return kOk;
+  }
+  check_combinations(c);
+  if (c.list_keys_set) {
+    std::cout << spec_fields_markdown();
+    return kOk;
+  }
+  if (*c.cache_cmd) return run_cache_command(c);
+  if (*c.bundle_cmd) return run_bundle(c.f, c.bundle_archs, c.bundle_out, c.bundle_jobs);
+  return run(c.f);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // --json holds for errors too, including those of the command line itself.
+  bool json_errors = false;
+  for (int i = 1; i < argc; ++i) json_errors = json_errors || std::string(argv[i]) == "--json";
+  CommandLine c;
+  add_main_options(c);
+  add_cache_command(c);
+  add_bundle_command(c);
   try {
-    app.parse(argc, argv);
+    c.app.parse(argc, argv);
   } catch (const CLI::Success& e) {
-    return app.exit(e) == 0 ? kOk : kUsage;  // --help, --version
+    return c.app.exit(e) == 0 ? kOk : kUsage;  // --help, --version
   } catch (const CLI::ParseError& e) {
     // A value that is not one of its flag's (--tokens 99999, --device abc) is wrong input,
     // as --head-dim abc is; anything else is a command line that cannot act.
     const bool bad_value = dynamic_cast<const CLI::ValidationError*>(&e) || dynamic_cast<const CLI::ConversionError*>(&e);
     const int code = bad_value ? kError : kUsage;
     std::ostringstream text;
-    app.exit(e, text, text);
+    c.app.exit(e, text, text);
     return report_error(json_errors, code, bad_value ? "value" : "usage", "user", e.what(), text.str());
   }
-  f.arch_given = arch_opt->count() > 0;
-  for (size_t i = 0; i < field_opts.size(); ++i)
-    if (field_opts[i].first->count()) f.fields.emplace_back(field_opts[i].second, values[i]);
   try {
-    // Spec flags and text after `bundle` join those before it; one given in both places is
-    // ambiguous.
-    for (size_t i = 0; i < bundle_field_opts.size(); ++i) {
-      if (!bundle_field_opts[i]->count()) continue;
-      if (field_opts[i].first->count())
-        throw UsageError(std::string(spec_fields()[i].flag()) + " is given both before and after 'bundle': give it once");
-      f.fields.emplace_back(field_opts[i].second, bundle_values[i]);
-    }
-    if (bundle_text_opt->count()) {
-      if (spec_text_opt->count())
-        throw UsageError("spec text is given both before and after 'bundle': give it once");
-      if (bundle_one_line.find('=') == std::string::npos)
-        throw UsageError("bundle takes no argument '" + bundle_one_line +
-                         "' (spec text holds key=value pairs, e.g. \"head_dim=128\"; ropegen bundle --help)");
-      f.one_line = bundle_one_line;
-    }
-    if (!generate_completion.empty()) {
-      std::cout << (generate_completion == "bash" ? bash_completion(app) : zsh_completion(app));
-      return kOk;
-    }
-    if (generate_man) {
-      std::cout << man_page(app);
-      return kOk;
-    }
-    // Spec text holds key=value pairs; a bare word is a mistyped command or flag.
-    if (spec_text_opt->count() && f.one_line.find('=') == std::string::npos) {
-      std::vector<std::string> names;
-      for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
-      for (const CLI::Option* o : visible_options(app))
-        for (const auto& n : o->get_lnames()) names.push_back("--" + n);
-      throw UsageError("unknown command '" + f.one_line + "'" + spec_detail::suggestion(f.one_line, names) +
-                       " (commands: cache, bundle; spec text holds key=value pairs, e.g. \"head_dim=128\")");
-    }
-    // Flags that could not act are errors, not silently ignored.
-    const bool spec_input = !f.fields.empty() || spec_text_opt->count() || spec_opt->count() || kernel_opt->count();
-    if (all_opt->count() && kernel_opt->count())
-      throw UsageError("--all runs every kernel of the file, and --kernel picks one: drop one");
-    if (output_opt->count() && f.output.empty()) throw UsageError("-o needs a file name");
-    if (f.emit && f.disasm) throw UsageError("--disasm shows compiled code, and --emit does not compile: drop one");
-    if (f.emit && f.verify) throw UsageError("--verify runs compiled code, and --emit does not compile: drop one");
-    if (f.emit && compiler_opt->count()) throw UsageError("--compiler picks a compiler, and --emit does not compile: drop one");
-    for (auto* only : {list_targets_opt, list_keys_opt}) {
-      if (!only->count()) continue;
-      const char* name = only == list_targets_opt ? "--list-targets" : "--list-keys";
-      if (spec_input || emit_opt->count() || disasm_opt->count() || output_opt->count() || verify_opt->count() ||
-          device_opt->count() || arch_opt->count() || (only == list_keys_opt && list_targets_opt->count()))
-        throw UsageError(std::string(name) + " takes no spec, target or action flags (only --json" +
-                         (only == list_targets_opt ? ", --compiler" : "") + ")");
-      if (only == list_keys_opt && (f.json || compiler_opt->count()))
-        throw UsageError("--list-keys takes no other flags");
-    }
-    if (matrix_opt->count() && (spec_input || output_opt->count() || disasm_opt->count()))
-      throw UsageError("--matrix runs its own specs: it takes no spec flags, -o or --disasm");
-    if (list_keys) {
-      std::cout << spec_fields_markdown();
-      return kOk;
-    }
-    if (*cache_cmd) {
-      std::vector<std::string> actions;
-      const std::vector<std::string> extra = cache_cmd->remaining(true);
-      for (CLI::App* sub : cache_subs) {
-        if (*sub && !extra.empty())
-          throw UsageError("cache " + sub->get_name() + " takes no argument '" + extra[0] + "' (ropegen cache " +
-                           sub->get_name() + " --help)");
-        if (*sub) return run_cache(sub->get_name(), cache_dir, max_bytes, f.json);
-        actions.push_back(sub->get_name());
-      }
-      if (extra.empty())
-        throw UsageError("cache needs a command: " + spec_detail::join(actions) + " (ropegen cache --help)");
-      throw UsageError("unknown cache command '" + extra[0] + "'" + spec_detail::suggestion(extra[0], actions) +
-                       " (commands: " + spec_detail::join(actions) + ")");
-    }
-    if (*bundle_cmd) return run_bundle(f, bundle_archs, bundle_out, bundle_jobs);
-    return run(f);
+    return dispatch(c);
   } catch (const UsageError& e) {
-    return report_error(f.json || json_errors, kUsage, "usage", "user", e.what(),
+    return report_error(c.f.json || json_errors, kUsage, "usage", "user", e.what(),
                         std::string("error: ") + e.what() + "\nRun with --help for more information.");
   } catch (const Error& e) {
-    return report_error(f.json || json_errors, kError, to_string(e.kind()), to_string(e.fault()), e.message(),
+    return report_error(c.f.json || json_errors, kError, to_string(e.kind()), to_string(e.fault()), e.message(),
                         e.what(), &e.loc(), &e.context());
   } catch (const std::bad_alloc&) {
-    return report_error(f.json || json_errors, kError, "memory", "environment",
+    return report_error(c.f.json || json_errors, kError, "memory", "environment",
                         "out of memory (for --verify, try fewer --tokens)",
                         "error: out of memory (for --verify, try fewer --tokens)");
   } catch (const std::exception& e) {
-    return report_error(f.json || json_errors, kError, "internal", "internal", e.what(),
+    return report_error(c.f.json || json_errors, kError, "internal", "internal", e.what(),
                         std::string("error (internal): ") + e.what());
   }
 }
