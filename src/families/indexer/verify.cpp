@@ -11,40 +11,11 @@
 
 #include "families/indexer/indexer.hpp"
 #include "reference/reference.hpp"
+#include "verify/buffers.hpp"
 #include "verify/verify.hpp"
 
 namespace ropegen {
 namespace {
-
-/// Random dtype bits with exponents in [lo, hi] (unbiased) and either sign.
-void random_bits(DType t, std::mt19937_64& rng, int lo, int hi, unsigned char* out) {
-  const std::uint64_t r = rng();
-  const unsigned sign = r & 1;
-  const int e = lo + static_cast<int>((r >> 1) % static_cast<unsigned>(hi - lo + 1));
-  const std::uint16_t bits = t == DType::BF16
-                                 ? static_cast<std::uint16_t>((sign << 15) | ((e + 127) << 7) | ((r >> 8) & 0x7f))
-                                 : static_cast<std::uint16_t>((sign << 15) | ((e + 15) << 10) | ((r >> 8) & 0x3ff));
-  std::memcpy(out, &bits, 2);
-}
-
-struct Device {
-  Runtime& rt;
-  std::vector<void*> ptrs;
-  ~Device() {
-    for (void* p : ptrs) rt.free(p);
-  }
-  void* upload(const void* data, size_t bytes) {
-    void* p = rt.alloc(bytes ? bytes : 1);
-    ptrs.push_back(p);
-    if (bytes) rt.copy_to_device(p, data, bytes);
-    return p;
-  }
-  std::vector<unsigned char> download(const void* p, size_t bytes) {
-    std::vector<unsigned char> out(bytes);
-    rt.copy_to_host(out.data(), p, bytes);
-    return out;
-  }
-};
 
 struct Checker {
   OutputReport o;
@@ -145,12 +116,7 @@ VerifyReport indexer_verify(Runtime& rt, const Kernel& kernel, const VerifyCase&
   for (auto* b : {&cache, &q_out, &head_w})
     for (auto& x : *b) x = static_cast<unsigned char>(rng());
 
-  Device dev{rt, {}};
-  auto index = [&](const std::vector<long long>& v) -> void* {
-    if (s.index == IndexType::I64) return dev.upload(v.data(), v.size() * 8);
-    std::vector<std::int32_t> w(v.begin(), v.end());
-    return dev.upload(w.data(), w.size() * 4);
-  };
+  DeviceBuffers dev(rt);
   ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
   a.num_tokens = T;
   a.q = dev.upload(q.data(), q.size());
@@ -159,8 +125,8 @@ VerifyReport indexer_verify(Runtime& rt, const Kernel& kernel, const VerifyCase&
   a.k_stride = k_stride;
   a.v = dev.upload(weights.data(), weights.size() * 4);
   a.v_stride = w_stride;
-  a.positions = index(positions);
-  a.slot_mapping = index(slots);
+  a.positions = dev.upload_index(positions, s.index);
+  a.slot_mapping = dev.upload_index(slots, s.index);
   if (table) {
     auto* t = static_cast<float*>(dev.upload(cs.data(), cs.size() * 4));
     a.cos = t;
