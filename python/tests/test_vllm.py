@@ -94,6 +94,7 @@ FP8 = {"fp8_e4m3": (_fp8_values(4, 3, 7, 0x7E), 0x7F), "fp8_e5m2": (_fp8_values(
 def ref_fp8(x, scale, fmt):
     """uint8 codes of saturate(round_nearest_even(x / scale)), x / scale in fp32; NaN -> 0x7f | sign."""
     vals, nan = FP8[fmt]
+    vals = vals.to(x.device)
     y = (x.float() / scale).double()
     a = y.abs().clamp(max=float(vals[-1]))
     hi = torch.searchsorted(vals, a).clamp(max=len(vals) - 1)
