@@ -52,6 +52,10 @@ struct SpecField {
   /// A store-type key (cache_dtype, q_dtype, ...): the member it sets; null otherwise. Target
   /// checks, fp8 detection and the template's encoders walk these rows.
   StoreType KernelSpec::*store = nullptr;
+  /// A family's row: the key it follows in canonical order (a shared row, or one of the
+  /// family's rows before it), so moving a row into its family keeps the canonical text and
+  /// cache keys of every spec; null: after every row before it (a new row goes last).
+  const char* after = nullptr;
 
   bool used_by(Op op) const;
   /// "--head-dim".

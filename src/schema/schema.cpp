@@ -20,6 +20,7 @@
 #include "families/family.hpp"
 #include "ropegen/spec.hpp"
 #include "fields.hpp"
+#include "rows.hpp"
 
 namespace ropegen {
 namespace spec_detail {
@@ -106,216 +107,6 @@ using namespace spec_detail;
 
 namespace {
 
-// ---- enum names: one table per enum, for parsing and printing ----
-
-template <class E>
-using Names = std::vector<std::pair<std::string, E>>;
-
-const Names<Op>& names(Op*) {
-  // The ops and their DSL names come from the family registry (src/families/registry.cpp).
-  static const Names<Op> n = [] {
-    Names<Op> out;
-    for (const OpRow& r : op_rows()) out.emplace_back(r.name, r.op);
-    return out;
-  }();
-  return n;
-}
-const Names<Style>& names(Style*) {
-  static const Names<Style> n = {{"neox", Style::Neox}, {"gptj", Style::Gptj}};
-  return n;
-}
-const Names<DType>& names(DType*) {
-  static const Names<DType> n = {{"f32", DType::F32}, {"f16", DType::F16}, {"bf16", DType::BF16}};
-  return n;
-}
-const Names<IndexType>& names(IndexType*) {
-  static const Names<IndexType> n = {{"i32", IndexType::I32}, {"i64", IndexType::I64}};
-  return n;
-}
-const Names<Pdl>& names(Pdl*) {
-  static const Names<Pdl> n = {{"off", Pdl::Off}, {"on", Pdl::On}};
-  return n;
-}
-const Names<Checks>& names(Checks*) {
-  static const Names<Checks> n = {{"none", Checks::None}, {"bounds", Checks::Bounds}};
-  return n;
-}
-const Names<Angle>& names(Angle*) {
-  static const Names<Angle> n = {{"fp32", Angle::Fp32}, {"exact", Angle::Exact}};
-  return n;
-}
-const Names<Heads>& names(Heads*) {
-  static const Names<Heads> n = {{"packed", Heads::Packed}, {"strided", Heads::Strided}};
-  return n;
-}
-const Names<Outputs>& names(Outputs*) {
-  static const Names<Outputs> n = {{"in_place", Outputs::InPlace}, {"separate", Outputs::Separate}};
-  return n;
-}
-const Names<StoreType>& names(StoreType*) {
-  static const Names<StoreType> n = {{"auto", StoreType::Auto},          {"f32", StoreType::F32},
-                                     {"f16", StoreType::F16},            {"bf16", StoreType::BF16},
-                                     {"fp8_e4m3", StoreType::Fp8E4m3},   {"fp8_e5m2", StoreType::Fp8E5m2},
-                                     {"fp8_e4m3fnuz", StoreType::Fp8E4m3Fnuz}, {"fp8_e5m2fnuz", StoreType::Fp8E5m2Fnuz},
-                                     {"int8", StoreType::Int8},          {"int4", StoreType::Int4},
-                                     {"nvfp4", StoreType::Nvfp4},        {"mxfp4", StoreType::Mxfp4}};
-  return n;
-}
-const Names<Scales>& names(Scales*) {
-  static const Names<Scales> n = {
-      {"per_tensor", Scales::PerTensor}, {"per_head", Scales::PerHead}, {"per_token_head", Scales::PerTokenHead}};
-  return n;
-}
-const Names<QuantRound>& names(QuantRound*) {
-  static const Names<QuantRound> n = {{"rne", QuantRound::Rne}, {"trunc", QuantRound::Trunc}, {"rha", QuantRound::Rha}};
-  return n;
-}
-const Names<Nvfp4Recipe>& names(Nvfp4Recipe*) {
-  static const Names<Nvfp4Recipe> n = {{"exact", Nvfp4Recipe::Exact}};
-  return n;
-}
-const Names<NormWeight>& names(NormWeight*) {
-  static const Names<NormWeight> n = {
-      {"w", NormWeight::W}, {"one_plus_w", NormWeight::OnePlusW}, {"none", NormWeight::None}};
-  return n;
-}
-const Names<NormSpan>& names(NormSpan*) {
-  static const Names<NormSpan> n = {{"head", NormSpan::Head}, {"all_heads", NormSpan::AllHeads}};
-  return n;
-}
-const Names<NormOrder>& names(NormOrder*) {
-  static const Names<NormOrder> n = {{"pre", NormOrder::Pre}, {"post", NormOrder::Post}};
-  return n;
-}
-const Names<VSource>& names(VSource*) {
-  static const Names<VSource> n = {{"v", VSource::V}, {"k", VSource::K}};
-  return n;
-}
-const Names<MxRound>& names(MxRound*) {
-  static const Names<MxRound> n = {{"rceil", MxRound::Rceil}, {"floor", MxRound::Floor}, {"even", MxRound::Even}};
-  return n;
-}
-const Names<CacheOrder>& names(CacheOrder*) {
-  static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}, {"strided", CacheOrder::Strided},
-                                      {"amd", CacheOrder::Amd},       {"amd_shuffle", CacheOrder::AmdShuffle}};
-  return n;
-}
-
-template <class E>
-const Names<E>& names_of() {
-  return names(static_cast<E*>(nullptr));
-}
-
-// Other spellings users type, accepted as input only: canonical text, docs and errors use
-// the names above.
-template <class E>
-const Names<E>& aliases(E*) {
-  static const Names<E> none;
-  return none;
-}
-const Names<Style>& aliases(Style*) {
-  static const Names<Style> n = {{"rotate_half", Style::Neox}, {"interleaved", Style::Gptj}};
-  return n;
-}
-const Names<DType>& aliases(DType*) {
-  static const Names<DType> n = {
-      {"float32", DType::F32}, {"float16", DType::F16}, {"half", DType::F16}, {"bfloat16", DType::BF16}};
-  return n;
-}
-
-template <class E>
-const Names<E>& aliases_of() {
-  return aliases(static_cast<E*>(nullptr));
-}
-
-template <class E>
-const char* name_of(E v) {
-  for (const auto& n : names_of<E>())
-    if (n.second == v) return n.first.c_str();
-  return "?";
-}
-
-// ---- value helpers: the DSL's messages, shared with the checks of built specs ----
-
-
-/// Picks one of the named words; errors list the valid ones.
-template <typename E>
-E pick(const dsl::Value& v, const std::string& what) {
-  const Names<E>& options = names_of<E>();
-  std::vector<std::string> valid;
-  for (const auto& o : options) valid.push_back(o.first);
-  if (v.kind == dsl::Value::Kind::Ident) {
-    for (const auto& o : options)
-      if (o.first == v.text) return o.second;
-    for (const auto& o : aliases_of<E>())
-      if (o.first == v.text) return o.second;
-  }
-  std::string hint = v.kind == dsl::Value::Kind::Ident ? suggestion(v.text, valid) : "";
-  if (!hint.empty()) hint = " (" + hint.substr(2) + ")";
-  fail(v.loc, "invalid value " + describe_value(v) + " for " + what + "; valid values: " + join(valid) + hint);
-}
-
-struct RealRange {
-  double lo, hi;
-  bool lo_open;
-  std::string check(const std::string& what, double v, const std::string& spelled) const {
-    bool below = lo_open ? !(v > lo) : !(v >= lo);
-    if (!below && v <= hi) return "";
-    return what + " = " + spelled + " is out of range; expected " + (lo_open ? "more than " : "at least ") +
-           format_double(lo) + " and at most " + format_double(hi);
-  }
-  std::string check(const std::string& what, double v) const { return check(what, v, format_double(v)); }
-};
-
-double real(const dsl::Value& v, const std::string& what, const RealRange& r) {
-  if (v.kind != dsl::Value::Kind::Number)
-    fail(v.loc, "expected a number for " + what + ", found " + describe_value(v));
-  std::string problem = r.check(what, v.number, v.text);
-  if (!problem.empty()) fail(v.loc, problem);
-  return v.number;
-}
-
-// ---- field kinds ----
-
-// Which ops use a field: by what they touch, and the family serving them.
-const FieldUse kAllOps{};
-const FieldUse kRotating{true, false, nullptr};
-const FieldUse kCaching{false, true, nullptr};
-const FieldUse kRowOps{false, false, "rope_kv"};            // the rope_kv family
-const FieldUse kRopeOps{true, false, "rope_kv"};            // rope_kv's rotating ops
-const FieldUse kCacheOps{false, true, "rope_kv"};           // rope_kv's cache ops
-
-/// An enum member; its names come from the enum's table.
-template <class E, E KernelSpec::*M>
-SpecField enum_field(const char* key, const char* help, FieldUse ops, bool omit_default = false,
-                     std::vector<const char*> examples = {}) {
-  static const std::string values = [] {
-    std::string v;
-    for (const auto& n : names_of<E>()) v += (v.empty() ? "" : " | ") + n.first;
-    return v;
-  }();
-  if (examples.empty())
-    for (const auto& n : names_of<E>()) examples.push_back(n.first.c_str());
-  SpecField f{key,
-              values.c_str(),
-              help,
-              nullptr,
-              ops,
-              omit_default,
-              std::move(examples),
-              [](const SpecField& f, const dsl::Value& v, KernelSpec& s) { s.*M = pick<E>(v, f.key); },
-              [](const KernelSpec& s, std::string& out) { out += name_of(s.*M); },
-              [](const SpecField& f, const KernelSpec& s) -> std::string {
-                for (const auto& n : names_of<E>())
-                  if (n.second == s.*M) return "";
-                return std::string(f.key) + " has an invalid value";
-              },
-              [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.*M, b.*M); }};
-  // A StoreType member is a store-type key: the schema lists them (store_types()).
-  if constexpr (std::is_same_v<E, StoreType>) f.store = M;
-  return f;
-}
-
 // ---- the composite fields ----
 
 const RealRange kTheta{1.0, 1e12, true};
@@ -324,7 +115,6 @@ const IntRange kBlock{1, 4096};
 const char* const kCosSinValues =
     "table | compute(theta = B, scaling = none | linear(...) | ntk(...) | ntk_alpha(...) | yarn(...) | "
     "deepseek_yarn(...) | llama3(...) | dynamic(...) | longrope(...))";
-const char* const kPositionsValues = "single | mrope(sections = [t, h, w]) | imrope(sections = [t, h, w])";
 const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd | strided | amd | amd_shuffle) | contiguous(order = hnd | nhd)";
 
 std::string family_syntax(const ScalingFamily& f) {
@@ -602,171 +392,6 @@ void lower_wave(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   s.wave = static_cast<int>(w);
 }
 
-const IntRange kSection{0, 512};
-const RealRange kEps{0, 1, true};
-
-const char* const kQkNormValues =
-    "none, rms(eps = E, weight = w | one_plus_w | none, span = head | all_heads, order = pre | post)";
-
-void lower_qk_norm(const SpecField&, const dsl::Value& v, KernelSpec& s) {
-  QkNorm n;
-  if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
-    s.qk_norm = n;
-    return;
-  }
-  if (!is_call_named(v, "rms")) {
-    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
-                           ? suggestion(v.text, {"none", "rms"})
-                           : "";
-    fail(v.loc, "invalid value " + describe_value(v) + " for qk_norm; valid values: " + kQkNormValues + hint);
-  }
-  n.on = true;
-  const dsl::Value::Arg* gemma = nullptr;
-  const dsl::Value::Arg* weight = nullptr;
-  for_args(v, {"eps", "gemma", "weight", "span", "order"}, [&](const dsl::Value::Arg& a) {
-    if (a.name == "eps") n.eps = real(a.value, "eps", kEps);
-    else if (a.name == "weight") {
-      n.weight = pick<NormWeight>(a.value, "weight");
-      weight = &a;
-    } else if (a.name == "span") n.span = pick<NormSpan>(a.value, "span");
-    else if (a.name == "order") n.order = pick<NormOrder>(a.value, "order");
-    else {  // gemma = true is weight = one_plus_w, the spelling from before weight existed
-      const dsl::Value& b = a.value;
-      if (b.kind != dsl::Value::Kind::Ident || (b.text != "true" && b.text != "false"))
-        fail(b.loc, "expected true or false for gemma, found " + describe_value(b));
-      gemma = &a;
-    }
-  });
-  if (gemma) {
-    const bool on = gemma->value.text == "true";
-    if (weight && (n.weight == NormWeight::OnePlusW) != on)
-      fail(gemma->name_loc, "gemma = " + gemma->value.text + " contradicts weight = " + to_string(n.weight) +
-                                " (gemma = true means weight = one_plus_w; give one of the two)");
-    if (on) n.weight = NormWeight::OnePlusW;
-  }
-  s.qk_norm = n;
-}
-
-// rms(eps, gemma) as before weight, span and order existed (their cache keys stay); the
-// others only when they differ from the defaults.
-void text_qk_norm(const KernelSpec& s, std::string& out) {
-  const QkNorm& n = s.qk_norm;
-  if (!n.on) {
-    out += "none";
-    return;
-  }
-  out += "rms(eps=" + format_double(n.eps) + ",gemma=" + (n.weight == NormWeight::OnePlusW ? "true" : "false");
-  if (n.weight == NormWeight::None) out += ",weight=none";
-  if (n.span != NormSpan::Head) out += std::string(",span=") + name_of(n.span);
-  if (n.order != NormOrder::Pre) out += std::string(",order=") + name_of(n.order);
-  out += ")";
-}
-
-std::string check_qk_norm(const SpecField&, const KernelSpec& s) {
-  return s.qk_norm.on ? kEps.check("eps", s.qk_norm.eps) : "";
-}
-
-int compare_qk_norm(const KernelSpec& a, const KernelSpec& b) {
-  if (int c = cmp(a.qk_norm.on, b.qk_norm.on)) return c;
-  if (!a.qk_norm.on) return 0;
-  if (int c = cmp(a.qk_norm.eps, b.qk_norm.eps)) return c;
-  if (int c = cmp(a.qk_norm.weight, b.qk_norm.weight)) return c;
-  if (int c = cmp(a.qk_norm.span, b.qk_norm.span)) return c;
-  return cmp(a.qk_norm.order, b.qk_norm.order);
-}
-
-void lower_v_norm(const SpecField&, const dsl::Value& v, KernelSpec& s) {
-  VNorm n;
-  if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
-    s.v_norm = n;
-    return;
-  }
-  if (!is_call_named(v, "rms")) {
-    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
-                           ? suggestion(v.text, {"none", "rms"})
-                           : "";
-    fail(v.loc, "invalid value " + describe_value(v) + " for v_norm; valid values: none, rms(eps = E)" + hint);
-  }
-  n.on = true;
-  for_args(v, {"eps"}, [&](const dsl::Value::Arg& a) { n.eps = real(a.value, "eps", kEps); });
-  s.v_norm = n;
-}
-
-void text_v_norm(const KernelSpec& s, std::string& out) {
-  out += s.v_norm.on ? "rms(eps=" + format_double(s.v_norm.eps) + ")" : std::string("none");
-}
-
-std::string check_v_norm(const SpecField&, const KernelSpec& s) {
-  return s.v_norm.on ? kEps.check("eps", s.v_norm.eps) : "";
-}
-
-int compare_v_norm(const KernelSpec& a, const KernelSpec& b) {
-  if (int c = cmp(a.v_norm.on, b.v_norm.on)) return c;
-  return a.v_norm.on ? cmp(a.v_norm.eps, b.v_norm.eps) : 0;
-}
-
-const RealRange kAttnScale{0, 1e3, true};
-const RealRange kFloorScale{0, 1e9, true};
-const RealRange kLognBase{1, 1e9, true};
-
-void lower_q_temperature(const SpecField&, const dsl::Value& v, KernelSpec& s) {
-  QTemperature q;
-  if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
-    s.q_temperature = q;
-    return;
-  }
-  if (is_call_named(v, "llama4")) {
-    q.kind = QTemperature::Llama4;
-    for_args(v, {"attn_scale", "floor_scale"}, [&](const dsl::Value::Arg& a) {
-      if (a.name == "attn_scale") q.attn_scale = real(a.value, "attn_scale", kAttnScale);
-      else q.floor_scale = real(a.value, "floor_scale", kFloorScale);
-    });
-  } else if (is_call_named(v, "logn")) {
-    q.kind = QTemperature::Logn;
-    bool base = false;
-    for_args(v, {"base"}, [&](const dsl::Value::Arg& a) {
-      q.base = real(a.value, "base", kLognBase);
-      base = true;
-    });
-    if (!base) fail(v.loc, "logn(...) needs base (the length from which q is scaled by log(p + 1) / log(base))");
-  } else {
-    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
-                           ? suggestion(v.text, {"none", "llama4", "logn"})
-                           : "";
-    fail(v.loc, "invalid value " + describe_value(v) +
-                    " for q_temperature; valid values: none, llama4(attn_scale = A, floor_scale = F), logn(base = N)" +
-                    hint);
-  }
-  s.q_temperature = q;
-}
-
-void text_q_temperature(const KernelSpec& s, std::string& out) {
-  const QTemperature& q = s.q_temperature;
-  if (q.kind == QTemperature::None) out += "none";
-  else if (q.kind == QTemperature::Llama4)
-    out += "llama4(attn_scale=" + format_double(q.attn_scale) + ",floor_scale=" + format_double(q.floor_scale) + ")";
-  else out += "logn(base=" + format_double(q.base) + ")";
-}
-
-std::string check_q_temperature(const SpecField&, const KernelSpec& s) {
-  const QTemperature& q = s.q_temperature;
-  if (q.kind == QTemperature::Llama4) {
-    std::string e = kAttnScale.check("attn_scale", q.attn_scale);
-    return e.empty() ? kFloorScale.check("floor_scale", q.floor_scale) : e;
-  }
-  return q.kind == QTemperature::Logn ? kLognBase.check("base", q.base) : "";
-}
-
-int compare_q_temperature(const KernelSpec& a, const KernelSpec& b) {
-  const QTemperature &x = a.q_temperature, &y = b.q_temperature;
-  if (int c = cmp(static_cast<int>(x.kind), static_cast<int>(y.kind))) return c;
-  if (x.kind == QTemperature::Llama4) {
-    if (int c = cmp(x.attn_scale, y.attn_scale)) return c;
-    return cmp(x.floor_scale, y.floor_scale);
-  }
-  return x.kind == QTemperature::Logn ? cmp(x.base, y.base) : 0;
-}
-
 // cache_dtype: a store type, with the quantized formats' parameters in parentheses. Setting
 // it resets the parameters to the format's defaults; the canonical text of the formats that
 // existed before parameters (auto, f32, f16, bf16, fp8 without per_token_head parameters)
@@ -858,57 +483,6 @@ int compare_cache_dtype(const KernelSpec& a, const KernelSpec& b) {
     if (c) return c;
   }
   return 0;
-}
-
-void lower_positions(const SpecField&, const dsl::Value& v, KernelSpec& s) {
-  Positions p;
-  if (v.kind == dsl::Value::Kind::Ident && v.text == "single") {
-    s.positions = p;
-    return;
-  }
-  if (is_call_named(v, "mrope")) p.kind = PositionsKind::Mrope;
-  else if (is_call_named(v, "imrope")) p.kind = PositionsKind::Imrope;
-  else {
-    std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
-                           ? suggestion(v.text, {"single", "mrope", "imrope"})
-                           : "";
-    fail(v.loc, "invalid value " + describe_value(v) + " for positions; valid values: " + kPositionsValues + hint);
-  }
-  for_args(v, {"sections"}, [&](const dsl::Value::Arg& a) {
-    if (a.value.kind != dsl::Value::Kind::List || a.value.items.size() != 3)
-      fail(a.value.loc, "sections must be a list of 3 integers (frequency indices per t, h, w row), found " +
-                            (a.value.kind == dsl::Value::Kind::List
-                                 ? "a list of " + std::to_string(a.value.items.size())
-                                 : describe_value(a.value)));
-    for (const dsl::Value& it : a.value.items) p.sections.push_back(static_cast<int>(integer(it, "sections[i]", kSection)));
-  });
-  if (p.sections.empty()) fail(v.loc, std::string(v.text) + "(...) needs sections = [t, h, w]");
-  s.positions = p;
-}
-
-void text_positions(const KernelSpec& s, std::string& out) {
-  const Positions& p = s.positions;
-  if (p.kind == PositionsKind::Single) {
-    out += "single";
-    return;
-  }
-  out += p.kind == PositionsKind::Mrope ? "mrope(sections=[" : "imrope(sections=[";
-  for (size_t i = 0; i < p.sections.size(); ++i) out += (i ? "," : "") + std::to_string(p.sections[i]);
-  out += "])";
-}
-
-std::string check_positions(const SpecField&, const KernelSpec& s) {
-  const Positions& p = s.positions;
-  if (p.kind == PositionsKind::Single) return p.sections.empty() ? "" : "positions = single takes no sections";
-  if (p.sections.size() != 3) return "sections must be a list of 3 integers (frequency indices per t, h, w row)";
-  for (int x : p.sections)
-    if (std::string e = kSection.check("sections[i]", x); !e.empty()) return e;
-  return "";
-}
-
-int compare_positions(const KernelSpec& a, const KernelSpec& b) {
-  if (int c = cmp(a.positions.kind, b.positions.kind)) return c;
-  return cmp(a.positions.sections, b.positions.sections);
 }
 
 /// How the table walkers read and write a ScalingParams member of each type.
@@ -1077,8 +651,6 @@ const std::vector<SpecField>& spec_fields() {
                                             kRotating),
       int_field<&KernelSpec::q_heads, 1, 1024>("q_heads", "1..1024, a multiple of kv_heads", "query heads",
                                                     nullptr, kRotating, {"32", "64"}),
-      int_field<&KernelSpec::kv_heads, 1, 1024>("kv_heads", "1..1024", "key/value heads (GQA, MQA)", nullptr,
-                                                     kRowOps, {"1", "8", "16"}),
       enum_field<DType, &KernelSpec::dtype>("dtype", "element type of q, k, v and the cache", kAllOps),
       enum_field<IndexType, &KernelSpec::index>("index", "integer type of positions and slots", kAllOps),
       SpecField{"cos_sin",
@@ -1139,39 +711,12 @@ const std::vector<SpecField>& spec_fields() {
                                         "programmatic dependent launch: start while the previous kernel in the "
                                         "stream finishes (NVIDIA sm_90+)",
                                         kAllOps, /*omit_default=*/true),
-      enum_field<Checks, &KernelSpec::checks>("checks",
-                                              "bounds: require the limits (cache_slots, table_rows; they skip "
-                                              "out-of-range tokens in every mode), also skip a negative position "
-                                              "with computed cos/sin, and record the first skipped token in "
-                                              "bounds_error",
-                                              kRowOps, /*omit_default=*/true),
-      SpecField{"positions",
-                kPositionsValues,
-                "position rows per token: one, or t/h/w rows ([3, tokens], positions_stride apart) for multimodal "
-                "RoPE; sections split the rotary_dim / 2 frequencies among the rows, contiguous (mrope) or "
-                "cycling (imrope)",
-                nullptr,
-                kRopeOps,
-                /*omit_default=*/true,
-                {"single", "mrope(sections=[16,24,24])", "mrope(sections=[24,20,20])", "imrope(sections=[24,20,20])"},
-                lower_positions,
-                text_positions,
-                check_positions,
-                compare_positions},
       enum_field<Angle, &KernelSpec::angle>("angle",
                                             "cos_sin = compute: fp32 rounds p * inv_freq to fp32 (as the models "
                                             "were trained); exact reduces the angle in double (a few fp32 ulps "
                                             "from fp64 at any position below 2^24)",
                                             kRotating, /*omit_default=*/true,
                                             {"fp32 cos_sin=compute", "exact cos_sin=compute"}),
-      enum_field<Heads, &KernelSpec::heads>("heads",
-                                            "packed: a token's heads are head_dim apart; strided: "
-                                            "q/k/v_head_stride apart (vLLM's padded heads)",
-                                            kRowOps, /*omit_default=*/true),
-      enum_field<Outputs, &KernelSpec::outputs>("outputs",
-                                                "in_place: q and k are rotated where they are; separate: to q_out "
-                                                "and k_out (rope_kv_append: k to the cache and k_out)",
-                                                kRopeOps, /*omit_default=*/true),
       [] {
         SpecField f{"cache_dtype",
                     "auto | f32 | f16 | bf16 | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz (qmax = Q, floor = F) | "
@@ -1196,70 +741,24 @@ const std::vector<SpecField>& spec_fields() {
         f.store = &KernelSpec::cache_dtype;
         return f;
       }(),
-      enum_field<StoreType, &KernelSpec::q_dtype>(
-          "q_dtype", "auto: q keeps dtype; fp8: the rotated q goes to q_out in fp8, scaled by q_scale", kRopeOps,
-          /*omit_default=*/true, {"auto", "fp8_e4m3 outputs=separate", "fp8_e5m2 outputs=separate"}),
-      enum_field<Scales, &KernelSpec::scales>(
-          "scales",
-          "cache scales: fp8 reads one float (per_tensor) or one per KV head (per_head) from k_scale, v_scale "
-          "(nvfp4: its global scale, per_tensor); per_token_head computes one per (token, head) from the row "
-          "(max(amax / qmax, floor)) and writes it to k_cache_scales, v_cache_scales (int8 and int4 need it)",
-          kCacheOps, /*omit_default=*/true,
-          {"per_tensor cache_dtype=fp8_e4m3", "per_head cache_dtype=fp8_e4m3",
-           "per_token_head cache_dtype=fp8_e4m3"}),
-      enum_field<Scales, &KernelSpec::q_scales>(
-          "q_scales",
-          "fp8 q_out: divided by q_scale[0] (per_tensor), or by a scale per (token, head) computed in the kernel "
-          "(max(amax / the format's largest value, 1e-6)) and written to q_out_scales (per_token_head)",
-          kRopeOps, /*omit_default=*/true,
-          {"per_tensor q_dtype=fp8_e4m3 outputs=separate", "per_token_head q_dtype=fp8_e4m3 outputs=separate"}),
-      SpecField{"qk_norm",
-                "none | rms(eps = E, weight = w | one_plus_w | none, span = head | all_heads, order = pre | post)",
-                "RMSNorm of q and k in fp32 (weights q_norm_weight, k_norm_weight): y = x / sqrt(mean(x^2) + eps) "
-                "* w (one_plus_w, also written gemma = true: * (1 + w); none: no weight); span = all_heads: one "
-                "RMS over all of a token's q heads and one over its k heads, weights heads * head_dim long; "
-                "order = post: after the rotation",
-                nullptr,
-                kRopeOps,
-                /*omit_default=*/true,
-                {"none", "rms(eps=1e-6)", "rms(eps=1e-5)", "rms(eps=1e-6,gemma=true)", "rms(eps=1e-6,weight=none)",
-                 "rms(eps=1e-6,span=all_heads)", "rms(eps=1e-5,weight=none,order=post)"},
-                lower_qk_norm,
-                text_qk_norm,
-                check_qk_norm,
-                compare_qk_norm},
-      SpecField{"v_norm",
-                "none | rms(eps = E)",
-                "weightless RMSNorm of each v head before the cache write, in fp32: v / sqrt(mean(v^2) + eps)",
-                nullptr,
-                kCacheOps,
-                /*omit_default=*/true,
-                {"none", "rms(eps=1e-6)"},
-                lower_v_norm,
-                text_v_norm,
-                check_v_norm,
-                compare_v_norm},
-      SpecField{"q_temperature",
-                "none | llama4(attn_scale = A, floor_scale = F) | logn(base = N)",
-                "q times a factor of the token's position p, in fp32 after the rotation and norms: llama4: "
-                "log(floor((p + 1) / floor_scale) + 1) * attn_scale + 1 (Llama 4's NoPE layers); logn: "
-                "log(p + 1) / log(base) once p + 1 > base",
-                nullptr,
-                kRopeOps,
-                /*omit_default=*/true,
-                {"none", "llama4(attn_scale=0.1,floor_scale=8192)", "logn(base=8192)"},
-                lower_q_temperature,
-                text_q_temperature,
-                check_q_temperature,
-                compare_q_temperature},
-      enum_field<VSource, &KernelSpec::v_source>(
-          "v_source", "where the cache's v rows come from: v, or k as given (before any norm and rotation; v is "
-          "not read)", kCacheOps, /*omit_default=*/true, {"v", "k"}),
   };
-  // Rows only one family reads come last, in registry order (src/families/<name>/).
-  for (const Family* f : families())
-    if (f->spec_fields)
-      for (SpecField& row : f->spec_fields()) rows.push_back(std::move(row));
+  // Rows only one family reads (src/families/<name>/), in registry order: each after the
+  // row it names (SpecField::after), else last.
+  for (const Family* f : families()) {
+    if (!f->spec_fields) continue;
+    for (SpecField& row : f->spec_fields()) {
+      if (!row.after) {
+        rows.push_back(std::move(row));
+        continue;
+      }
+      auto at = std::find_if(rows.begin(), rows.end(),
+                             [&](const SpecField& r) { return std::string(r.key) == row.after; });
+      if (at == rows.end())
+        throw Error(ErrorKind::Internal, std::string("schema: family ") + f->name + "'s row '" + row.key +
+                                             "' follows '" + row.after + "', which no row before it has");
+      rows.insert(at + 1, std::move(row));
+    }
+  }
   return rows;
   }();
   return fields;

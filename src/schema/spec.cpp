@@ -183,14 +183,6 @@ void validate(const ParsedSpec& p) {
     }
     if (s.angle == Angle::Exact && cs.source != CosSinSource::Compute)
       fail(where("angle"), "angle = exact needs cos_sin = compute (with a table the caller computes the angles)");
-    if (s.positions.kind != PositionsKind::Single) {
-      int sum = 0;
-      for (int x : s.positions.sections) sum += x;
-      if (sum != half)
-        fail(where("positions"), std::string(s.positions.kind == PositionsKind::Mrope ? "mrope" : "imrope") +
-                                     "(...): sections add up to " + std::to_string(sum) +
-                                     "; they must add up to rotary_dim / 2 = " + std::to_string(half));
-    }
   }
   const StoreType ct = s.cache_dtype;
   const bool int_cache = ct == StoreType::Int8 || ct == StoreType::Int4;
@@ -199,38 +191,6 @@ void validate(const ParsedSpec& p) {
       std::string(to_string(s.cache_dtype)) != to_string(s.dtype))
     fail(where("cache_dtype"), std::string("cache_dtype = ") + to_string(s.cache_dtype) + " with dtype = " +
                                    to_string(s.dtype) + ": a cache that is not fp8 has the activation dtype");
-  if (s.uses_rope() && s.q_dtype != StoreType::Auto) {
-    if (!is_fp8(s.q_dtype))
-      fail(where("q_dtype"), std::string("q_dtype = ") + to_string(s.q_dtype) +
-                                 ": only fp8 formats (fp8_e4m3, fp8_e5m2, ...) or auto");
-    if (s.outputs != Outputs::Separate)
-      fail(where("q_dtype"), std::string("q_dtype = ") + to_string(s.q_dtype) +
-                                 " needs outputs = separate: the fp8 q is written to q_out");
-  }
-  if (s.uses_rope() && s.q_scales != Scales::PerTensor) {
-    if (s.q_scales == Scales::PerHead)
-      fail(where("q_scales"), "q_scales = per_head: q's fp8 scale is per_tensor (q_scale) or per_token_head (computed)");
-    if (!is_fp8(s.q_dtype))
-      fail(where("q_scales,q_dtype"), "q_scales = per_token_head needs an fp8 q_dtype (and outputs = separate): the "
-                                      "kernel quantizes the rotated q to q_out and writes its scales to q_out_scales");
-  }
-  if (s.uses_cache() && s.scales == Scales::PerHead && !is_fp8(s.cache_dtype))
-    fail(where("scales"), "scales = per_head needs an fp8 cache_dtype (the scales quantize the cache)");
-  if (s.uses_cache() && int_cache && s.scales != Scales::PerTokenHead)
-    fail(where("scales,cache_dtype"), std::string("cache_dtype = ") + to_string(ct) +
-                                          " needs scales = per_token_head (the kernel computes a scale per token "
-                                          "and head and writes it to k_cache_scales, v_cache_scales)");
-  if (s.uses_cache() && fp4_cache && s.scales != Scales::PerTensor)
-    fail(where("scales"), std::string("scales = ") + to_string(s.scales) + " with cache_dtype = " + to_string(ct) +
-                              ": " + (ct == StoreType::Nvfp4 ? "nvfp4 computes a scale per 16 elements and reads one "
-                                                               "global scale per tensor (k_scale, v_scale): per_tensor"
-                                                             : "mxfp4 computes a scale per 32 elements and has no "
-                                                               "global scale: leave scales at per_tensor"));
-  if (s.uses_cache() && s.scales == Scales::PerTokenHead && !int_cache && !is_fp8(ct))
-    fail(where("scales"), "scales = per_token_head needs cache_dtype = int8, int4 or an fp8 format");
-  if (s.uses_cache() && is_fp8(ct) && s.scales != Scales::PerTokenHead && (s.codec.qmax != 0 || s.codec.floor != 1e-6))
-    fail(where("cache_dtype"), std::string("cache_dtype = ") + to_string(ct) +
-                                   "(qmax, floor): the parameters of computed scales need scales = per_token_head");
   if (s.uses_cache() && ct == StoreType::Nvfp4 && s.codec.v_swizzled &&
       (s.cache.kind != CacheKind::Paged || s.cache.order != CacheOrder::Hnd || s.cache.block % 4 != 0 ||
        s.head_dim % 64 != 0))

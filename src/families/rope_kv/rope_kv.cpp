@@ -14,92 +14,6 @@ namespace {
 
 using namespace spec_detail;
 
-const IntRange kWindow{1, 1 << 30};
-
-// window = none | ring(size = W, sinks = S).
-void lower_window(const SpecField&, const dsl::Value& v, KernelSpec& s) {
-  RingWindow w;
-  if (v.kind == dsl::Value::Kind::Ident && v.text == "none") {
-    s.window = w;
-    return;
-  }
-  if (!is_call_named(v, "ring"))
-    fail(v.loc, "invalid value " + describe_value(v) + " for window; valid values: none, ring(size = W, sinks = S)" +
-                    (v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call ? suggestion(v.text, {"none", "ring"})
-                                                                                          : ""));
-  w.on = true;
-  bool has_size = false;
-  for_args(v, {"size", "sinks"}, [&](const dsl::Value::Arg& a) {
-    if (a.name == "size") {
-      w.size = static_cast<int>(integer(a.value, "size", kWindow));
-      has_size = true;
-    } else {
-      w.sinks = static_cast<int>(integer(a.value, "sinks", IntRange{0, (1 << 30) - 1}));
-    }
-  });
-  if (!has_size) fail(v.loc, "window = ring(...) needs size = W (the tokens the window keeps, sinks included)");
-  s.window = w;
-}
-
-void text_window(const KernelSpec& s, std::string& out) {
-  out += s.window.on ? "ring(size=" + std::to_string(s.window.size) + ",sinks=" + std::to_string(s.window.sinks) + ")"
-                     : "none";
-}
-
-std::string check_window(const SpecField&, const KernelSpec& s) {
-  if (!s.window.on) return "";
-  if (std::string e = kWindow.check("size", s.window.size); !e.empty()) return e;
-  if (s.window.sinks < 0 || s.window.sinks >= s.window.size)
-    return "sinks = " + std::to_string(s.window.sinks) + " is out of range; expected 0 to size - 1 = " +
-           std::to_string(s.window.size - 1);
-  return "";
-}
-
-int compare_window(const KernelSpec& a, const KernelSpec& b) {
-  if (int c = cmp(a.window.on, b.window.on)) return c;
-  if (!a.window.on) return 0;
-  if (int c = cmp(a.window.size, b.window.size)) return c;
-  return cmp(a.window.sinks, b.window.sinks);
-}
-
-// cache_tail = keep | zero.
-void lower_cache_tail(const SpecField&, const dsl::Value& v, KernelSpec& s) {
-  if (v.kind == dsl::Value::Kind::Ident && (v.text == "keep" || v.text == "zero")) {
-    s.cache_tail = v.text == "zero" ? CacheTail::Zero : CacheTail::Keep;
-    return;
-  }
-  fail(v.loc, "invalid value " + describe_value(v) + " for cache_tail; valid values: keep, zero" +
-                  (v.kind == dsl::Value::Kind::Ident ? suggestion(v.text, {"keep", "zero"}) : ""));
-}
-
-std::vector<SpecField> spec_fields() {
-  const FieldUse caching{false, true, "rope_kv"};
-  return {SpecField{"window",
-                    "none | ring(size = W, sinks = S)",
-                    "paged caches: ring(...) writes a sliding-window ring: position p < S keeps slot p, later ones "
-                    "slot S + bubble + (p - S) mod (W - S) (bubble pads the sinks to a page), from ring_base",
-                    nullptr,
-                    caching,
-                    /*omit_default=*/true,
-                    {"none", "ring(size=256,sinks=0)", "ring(size=100,sinks=4)"},
-                    lower_window,
-                    text_window,
-                    check_window,
-                    compare_window},
-          SpecField{"cache_tail",
-                    "keep | zero",
-                    "paged caches: zero: a token whose next token does not write the next slot of its page zeroes "
-                    "the rest of that page (for readers of whole pages)",
-                    nullptr,
-                    caching,
-                    /*omit_default=*/true,
-                    {"keep", "zero"},
-                    lower_cache_tail,
-                    [](const KernelSpec& s, std::string& out) { out += s.cache_tail == CacheTail::Zero ? "zero" : "keep"; },
-                    [](const SpecField&, const KernelSpec&) { return std::string(); },
-                    [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.cache_tail, b.cache_tail); }}};
-}
-
 /// The head row: copied stretches around the rotated one (all copied when nothing rotates).
 std::vector<RowSegment> row_segments(const KernelSpec& spec) {
   if (!spec.uses_rope()) return {{0, spec.head_dim, false}};
@@ -123,6 +37,50 @@ bool quant_shuffle(const KernelSpec& s, const LaunchPlan& plan) {
 }
 
 void validate(const KernelSpec& s, const RuleFailure& fail) {
+  if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {
+    int sum = 0;
+    for (int x : s.positions.sections) sum += x;
+    if (sum != s.rotary_dim / 2)
+      fail("positions", std::string(s.positions.kind == PositionsKind::Mrope ? "mrope" : "imrope") +
+                            "(...): sections add up to " + std::to_string(sum) +
+                            "; they must add up to rotary_dim / 2 = " + std::to_string(s.rotary_dim / 2));
+  }
+  // fp8 q, and the scales of q and of the cache.
+  const StoreType ct = s.cache_dtype;
+  const bool int_cache = ct == StoreType::Int8 || ct == StoreType::Int4;
+  const bool fp4_cache = ct == StoreType::Nvfp4 || ct == StoreType::Mxfp4;
+  if (s.uses_rope() && s.q_dtype != StoreType::Auto) {
+    if (!is_fp8(s.q_dtype))
+      fail("q_dtype", std::string("q_dtype = ") + to_string(s.q_dtype) +
+                                 ": only fp8 formats (fp8_e4m3, fp8_e5m2, ...) or auto");
+    if (s.outputs != Outputs::Separate)
+      fail("q_dtype", std::string("q_dtype = ") + to_string(s.q_dtype) +
+                                 " needs outputs = separate: the fp8 q is written to q_out");
+  }
+  if (s.uses_rope() && s.q_scales != Scales::PerTensor) {
+    if (s.q_scales == Scales::PerHead)
+      fail("q_scales", "q_scales = per_head: q's fp8 scale is per_tensor (q_scale) or per_token_head (computed)");
+    if (!is_fp8(s.q_dtype))
+      fail("q_scales,q_dtype", "q_scales = per_token_head needs an fp8 q_dtype (and outputs = separate): the "
+                                      "kernel quantizes the rotated q to q_out and writes its scales to q_out_scales");
+  }
+  if (s.uses_cache() && s.scales == Scales::PerHead && !is_fp8(s.cache_dtype))
+    fail("scales", "scales = per_head needs an fp8 cache_dtype (the scales quantize the cache)");
+  if (s.uses_cache() && int_cache && s.scales != Scales::PerTokenHead)
+    fail("scales,cache_dtype", std::string("cache_dtype = ") + to_string(ct) +
+                                          " needs scales = per_token_head (the kernel computes a scale per token "
+                                          "and head and writes it to k_cache_scales, v_cache_scales)");
+  if (s.uses_cache() && fp4_cache && s.scales != Scales::PerTensor)
+    fail("scales", std::string("scales = ") + to_string(s.scales) + " with cache_dtype = " + to_string(ct) +
+                              ": " + (ct == StoreType::Nvfp4 ? "nvfp4 computes a scale per 16 elements and reads one "
+                                                               "global scale per tensor (k_scale, v_scale): per_tensor"
+                                                             : "mxfp4 computes a scale per 32 elements and has no "
+                                                               "global scale: leave scales at per_tensor"));
+  if (s.uses_cache() && s.scales == Scales::PerTokenHead && !int_cache && !is_fp8(ct))
+    fail("scales", "scales = per_token_head needs cache_dtype = int8, int4 or an fp8 format");
+  if (s.uses_cache() && is_fp8(ct) && s.scales != Scales::PerTokenHead && (s.codec.qmax != 0 || s.codec.floor != 1e-6))
+    fail("cache_dtype", std::string("cache_dtype = ") + to_string(ct) +
+                                   "(qmax, floor): the parameters of computed scales need scales = per_token_head");
   if (s.uses_q() && s.q_heads % s.kv_heads != 0)
     fail("kv_heads,q_heads", "q_heads = " + std::to_string(s.q_heads) + " is not a multiple of kv_heads = " +
                                  std::to_string(s.kv_heads) + " (GQA/MQA need kv_heads to divide q_heads)");
@@ -240,7 +198,7 @@ const Family& rope_kv_family() {
        {Op::KvAppend, "kv_append", false, true, false},
        {Op::RopeKvAppend, "rope_kv_append", true, true, true}},
       {},
-      spec_fields,
+      rope_kv_spec_fields,
       validate,
       shape,
       bind,

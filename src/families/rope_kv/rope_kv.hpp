@@ -12,5 +12,6 @@ const Family& rope_kv_family();
 void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& out);  // args.cpp
 void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t);  // reference.cpp
 void rope_kv_matrix(std::vector<MatrixCase>& out);  // cases.cpp
+std::vector<SpecField> rope_kv_spec_fields();  // fields.cpp
 
 }  // namespace ropegen
