@@ -15,16 +15,16 @@
 
 // The templates are real code: compile the host prelude, the conversions and the AMD
 // fallback sin/cos right here.
-#include "../src/vendors/host/prelude_host.h"
-#include "../templates/raw_vector_ext.h"
-#include "../templates/convert_bf16_soft.h"
-#include "../templates/convert_f16_soft.h"
-#include "../templates/rope_common.h"
+#include "../../src/vendors/host/prelude_host.h"
+#include "../../templates/raw_vector_ext.h"
+#include "../../templates/convert_bf16_soft.h"
+#include "../../templates/convert_f16_soft.h"
+#include "../../templates/rope_common.h"
 namespace portable {
-#include "../templates/sincos_portable.h"
+#include "../../templates/sincos_portable.h"
 }
 namespace amd {
-#include "../src/vendors/amd/convert_bf16_amd.h"
+#include "../../src/vendors/amd/convert_bf16_amd.h"
 }
 
 using namespace ropegen;

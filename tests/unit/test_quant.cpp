@@ -21,9 +21,9 @@
 #include "reference/quant.hpp"
 
 #include "host_names.hpp"
-#include "../templates/fp8.h"
+#include "../../templates/fp8.h"
 
-#include "../templates/quant.h"
+#include "../../templates/quant.h"
 #undef RG_DEVICE
 
 // One codec per format and parameters, as codegen binds them: kind, bits, group, round

@@ -22,7 +22,7 @@
 #include "reference/fp8.hpp"
 
 #include "host_names.hpp"
-#include "../templates/fp8.h"
+#include "../../templates/fp8.h"
 #undef RG_DEVICE
 
 using ropegen::reference::Fp8Format;
