@@ -1,15 +1,24 @@
 // The family contract: every family in the registry is complete (template, ops, parts), its
-// names resolve, and no stage outside src/families/ names an op.
+// names resolve, and no stage outside src/families/ names an op. Then the indexer family.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "codegen/codegen.hpp"
 #include "families/family.hpp"
+#include "families/indexer/indexer.hpp"
+#include "jit/jit.hpp"
+#include "ropegen/ropegen.hpp"
 #include "ropegen/runtime.hpp"
 #include "verify/verify.hpp"
 
@@ -108,4 +117,340 @@ TEST_CASE("families: no stage outside src/families/ names an op") {
     for (const auto& o : offenders) all += o + "\n";
     return all;
   }());
+}
+
+// The indexer family (op = indexer_append): the kernel run on the host target against values
+// computed outside the project, its reference against the same values, a round trip through
+// a reader written from cache-layouts.md alone, and its spec errors.
+//
+// Pinned values: fp32 results by Python's IEEE single rounding (struct.pack('f', x)), e4m3
+// codes by hand from the format (bias 7, 3 mantissa bits: in [2^k, 2^(k+1)) the step is
+// 2^(k-3); code = sign << 7 | (k + 7) << 3 | mantissa), ties to even.
+
+namespace {
+
+const char* const kBase = "op=indexer_append rotary_dim=64 cache_dtype=fp8_e4m3 cache=paged(block=64) q_heads=1 ";
+
+std::uint16_t bf16(float f) {  // exact for the values used here
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  REQUIRE((u & 0xffffu) == 0);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+float as_float(std::uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+std::uint32_t bits(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+Context& host() {
+  static std::unique_ptr<Context> ctx = Context::open("host", -1, JitOptions::from_env());
+  return *ctx;
+}
+
+/// One launch on the host: bf16 q [T, H, 128] and k [T, 128] rows, f32 weights [T, H];
+/// positions all 0 with a one-row table (cos, sin per frequency), or computed cos/sin.
+struct Launch {
+  KernelSpec spec;
+  long long tokens = 1;
+  std::vector<std::uint16_t> q, k;
+  std::vector<float> weights, ln_w, ln_b, table;  // table: [rows, rot] = [cos | sin]
+  std::vector<long long> positions, slots;
+  std::vector<unsigned char> cache, q_out;
+  std::vector<float> head_w;
+
+  explicit Launch(const std::string& spec_text, long long t = 1) : spec(parse_spec_line(kBase + spec_text).spec), tokens(t) {
+    const long long H = spec.q_heads, D = spec.head_dim;
+    q.assign(static_cast<size_t>(t * H * D), 0);
+    k.assign(static_cast<size_t>(t * D), 0);
+    weights.assign(static_cast<size_t>(t * H), 1.0f);
+    positions.assign(static_cast<size_t>(t), 0);
+    slots.resize(static_cast<size_t>(t));
+    for (long long i = 0; i < t; ++i) slots[static_cast<size_t>(i)] = i;
+    // Position 0 of a table: cos 1, sin 0 (no rotation).
+    table.assign(static_cast<size_t>(spec.rotary_dim), 0.0f);
+    for (int j = 0; j < spec.rotary_dim / 2; ++j) table[static_cast<size_t>(j)] = 1.0f;
+    cache.assign(static_cast<size_t>(2 * indexer::block_bytes(spec)), 0xAB);
+    q_out.assign(static_cast<size_t>(t * H * D), 0xAB);
+    head_w.assign(static_cast<size_t>(t * H), -1.0f);
+  }
+
+  void run() {
+    Context& ctx = host();
+    auto kernel = ctx.kernel(spec);
+    Runtime& rt = ctx.runtime();
+    std::vector<void*> ptrs;
+    auto up = [&](const void* data, size_t n) {
+      void* p = rt.alloc(n ? n : 1);
+      if (n) rt.copy_to_device(p, data, n);
+      ptrs.push_back(p);
+      return p;
+    };
+    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+    const long long H = spec.q_heads, D = spec.head_dim;
+    a.num_tokens = tokens;
+    a.q = up(q.data(), q.size() * 2);
+    a.q_stride = H * D;
+    a.k = up(k.data(), k.size() * 2);
+    a.k_stride = D;
+    a.v = up(weights.data(), weights.size() * 4);
+    a.v_stride = H;
+    std::vector<std::int32_t> p32(positions.begin(), positions.end()), s32(slots.begin(), slots.end());
+    a.positions = up(p32.data(), p32.size() * 4);
+    a.slot_mapping = up(s32.data(), s32.size() * 4);
+    if (spec.cos_sin.source == CosSinSource::Table) {
+      auto* t = static_cast<float*>(up(table.data(), table.size() * 4));
+      a.cos = t;
+      a.sin = t + spec.rotary_dim / 2;
+      a.cos_sin_stride = spec.rotary_dim;
+    }
+    if (spec.indexer.layernorm) {
+      a.k_norm_weight = up(ln_w.data(), ln_w.size() * 4);
+      a.q_norm_weight = up(ln_b.data(), ln_b.size() * 4);
+    }
+    a.k_cache = up(cache.data(), cache.size());
+    a.q_out = up(q_out.data(), q_out.size());
+    a.q_out_stride = H * D;
+    a.q_out_scales = static_cast<float*>(up(head_w.data(), head_w.size() * 4));
+    kernel->launch(a);
+    rt.synchronize();
+    rt.copy_to_host(cache.data(), a.k_cache, cache.size());
+    rt.copy_to_host(q_out.data(), a.q_out, q_out.size());
+    rt.copy_to_host(head_w.data(), a.q_out_scales, head_w.size() * 4);
+    for (void* p : ptrs) rt.free(p);
+  }
+
+  // The record of `slot` as cache-layouts.md describes it (linear values).
+  unsigned char value(long long slot, int c) const {
+    const long long B = spec.cache.block, D = spec.head_dim;
+    return cache[static_cast<size_t>(slot / B * B * (D + 4) + slot % B * D + c)];
+  }
+  std::uint32_t scale(long long slot) const {
+    const long long B = spec.cache.block, D = spec.head_dim;
+    std::uint32_t u;
+    std::memcpy(&u, &cache[static_cast<size_t>(slot / B * B * (D + 4) + B * D + 4 * (slot % B))], 4);
+    return u;
+  }
+};
+
+/// k = [1, -0.5, 2^-10, 3, 0, ...]: amax 3.
+void k_pattern(Launch& l, long long t = 0) {
+  const float v[] = {1.0f, -0.5f, 0.0009765625f, 3.0f};
+  for (int i = 0; i < 4; ++i) l.k[static_cast<size_t>(t * 128 + i)] = bf16(v[i]);
+}
+
+/// e4m3 decoding from the format's definition (OCP e4m3fn: bias 7, S.1111.111 NaN).
+double e4m3(unsigned char c) {
+  const int e = (c >> 3) & 0xf, m = c & 7;
+  const double mag = e == 0 ? std::ldexp(m, -9) : std::ldexp(8 + m, e - 10);
+  return c & 0x80 ? -mag : mag;
+}
+
+}  // namespace
+
+TEST_CASE("indexer: K record bytes pinned (divide, multiply, ue8m0, the 1e-4 floor)") {
+  // s = fp32(3 / 448) = 0.0066964286 (0x3bdb6db7). x / s: 1 -> 149.333 -> 144 = 2^7 * 1.125:
+  // 0x71; -0.5 -> -74.667 -> -72 = -(2^6 * 1.125): 0xe9; 2^-10 -> 0.145833 -> 0.140625 =
+  // 2^-3 * 1.125: 0x21; 3 -> 448.0: 0x7e; 0 -> 0x00. Multiplying by fp32(1 / s) gives the same
+  // products here (Python: 149.33333, -74.666664, 0.14583333, 448.0).
+  for (const char* quant : {"k_quant=divide", "k_quant=multiply"}) {
+    CAPTURE(quant);
+    Launch l(quant);
+    k_pattern(l);
+    l.run();
+    CHECK(l.scale(0) == 0x3bdb6db7u);
+    const unsigned char want[] = {0x71, 0xe9, 0x21, 0x7e, 0x00};
+    for (int c = 0; c < 5; ++c) CHECK(l.value(0, c) == want[c]);
+    for (int c = 5; c < 128; ++c) CHECK(l.value(0, c) == 0x00);
+    // The reference gives the same bytes.
+    std::vector<double> row(128, 0.0);
+    row[0] = 1, row[1] = -0.5, row[2] = 0.0009765625, row[3] = 3;
+    const indexer::QuantizedRow r = indexer::quantize_k(l.spec, indexer::Encoding::E4m3, row);
+    CHECK(r.scale_bits == 0x3bdb6db7u);
+    for (int c = 0; c < 5; ++c) CHECK(r.codes[static_cast<size_t>(c)] == want[c]);
+    // The other slots of the block keep their bytes.
+    CHECK(l.value(1, 0) == 0xAB);
+    CHECK(l.scale(1) == 0xABABABABu);
+  }
+  SUBCASE("ue8m0: s = 2^ceil(log2(0.0066964)) = 2^-7") {
+    // x / 2^-7: 128 -> 0x70, -64 -> 0xe8, 0.125 -> 0x20, 384 = 2^8 * 1.5 -> 0x7c.
+    Launch l("scale_fmt=ue8m0");
+    k_pattern(l);
+    l.run();
+    CHECK(l.scale(0) == 0x3c000000u);
+    const unsigned char want[] = {0x70, 0xe8, 0x20, 0x7c};
+    for (int c = 0; c < 4; ++c) CHECK(l.value(0, c) == want[c]);
+  }
+  SUBCASE("a row below the floor: s = fp32(fp32(1e-4) / 448) = 2.2321429e-07 (0x346facad)") {
+    Launch l("");
+    l.k[0] = bf16(0.0000152587890625f);  // 2^-16, / s = 68.36 -> 72 = 2^6 * 1.125: 0x69
+    l.run();
+    CHECK(l.scale(0) == 0x346facadu);
+    CHECK(l.value(0, 0) == 0x69);
+  }
+}
+
+TEST_CASE("indexer: ue8m0 keeps a scale one ulp above a power of two (log2f rounds to the integer)") {
+  // fp8_max = 447.99993896484375 (a float), amax 14: s = fp32(14 / fp8_max) = 0.031250004
+  // (0x3d000001, 2^-5 one ulp up); log2 = -4.99999983, which fp32 rounds to -5.0 (its ulp
+  // at 4..8 is 2^-21): the scale is 2^-5 (0x3d000000), not 2^-4; 14 / 2^-5 = 448: 0x7e.
+  Launch l("scale_fmt=ue8m0 fp8_max=447.99993896484375");
+  l.k[5] = bf16(14.0f);
+  l.run();
+  CHECK(l.scale(0) == 0x3d000000u);
+  CHECK(l.value(0, 5) == 0x7e);
+  CHECK(bits(indexer::ue8m0(as_float(0x3d000001u))) == 0x3d000000u);
+}
+
+TEST_CASE("indexer: Q codes and head weights pinned") {
+  // q = [1, -0.5, 2, 0.75, 0 ...]: q_s = fp32(2 * fp32(1 / 448)) = 0.0044642859 (0x3b924925),
+  // 1 / q_s = 223.99998; q * that: 223.99998 -> 224 = 2^7 * 1.75: 0x76; -111.99999 -> -112:
+  // 0xee; 447.99997 -> 448: 0x7e; 167.99998 -> 160 = 2^7 * 1.25 (below the midpoint 168): 0x72.
+  // head weight: 0.5 * q_s * fp32(8192^-0.5) = 2.4661927e-05 (0x37cee116).
+  Launch l("weights_scale=0.011048543456039806");
+  const float v[] = {1.0f, -0.5f, 2.0f, 0.75f};
+  for (int i = 0; i < 4; ++i) l.q[static_cast<size_t>(i)] = bf16(v[i]);
+  l.weights[0] = 0.5f;
+  l.slots[0] = -1;  // padding: no record, but q is still written
+  l.run();
+  const unsigned char want[] = {0x76, 0xee, 0x7e, 0x72, 0x00};
+  for (int c = 0; c < 5; ++c) CHECK(l.q_out[static_cast<size_t>(c)] == want[c]);
+  CHECK(bits(l.head_w[0]) == 0x37cee116u);
+  for (size_t i = 0; i < l.cache.size(); ++i) REQUIRE(l.cache[i] == 0xAB);
+}
+
+TEST_CASE("indexer: RoPE pairs and tiled16 placement") {
+  // cos 0, sin 1 at every frequency: (x0, x1) -> (-x1, x0). neox pairs (j, j + 32): k[0] = 3
+  // moves to element 32; gptj pairs (2j, 2j + 1): to element 1.
+  for (const char* style : {"style=neox", "style=gptj"}) {
+    CAPTURE(style);
+    Launch l(style);
+    for (int j = 0; j < 32; ++j) {
+      l.table[static_cast<size_t>(j)] = 0.0f;
+      l.table[static_cast<size_t>(32 + j)] = 1.0f;
+    }
+    l.k[0] = bf16(3.0f);
+    l.run();
+    const int to = std::string(style) == "style=neox" ? 32 : 1;
+    CHECK(l.value(0, to) == 0x7e);  // 3 / fp32(3 / 448) = 448
+    CHECK(l.value(0, 0) == 0x00);
+  }
+  // tiled16: token 17 of a block of 64, byte 37 at (17/16)*16*128 + (37/16)*256 + (17%16)*16 + 37%16.
+  Launch l("k_cache_layout=tiled16", 18);
+  k_pattern(l, 17);
+  l.k[static_cast<size_t>(17 * 128 + 37)] = bf16(-3.0f);
+  l.run();
+  const long long at = 1 * 16 * 128 + 2 * 256 + 1 * 16 + 5;
+  CHECK(l.cache[static_cast<size_t>(at)] == 0xfe);  // -448
+  CHECK(l.cache[static_cast<size_t>(1 * 16 * 128 + 0 * 256 + 1 * 16 + 3)] == 0x7e);
+  std::uint32_t s17;
+  std::memcpy(&s17, &l.cache[static_cast<size_t>(64 * 128 + 4 * 17)], 4);
+  CHECK(s17 == 0x3bdb6db7u);
+}
+
+TEST_CASE("indexer: round trip through a reader written from the layout description") {
+  // Random bf16 rows, LayerNorm, computed cos/sin at random positions, random slots in two
+  // blocks: the reader dequantizes each record (code * scale) and must land within half an
+  // e4m3 step (plus the dtype's rounding) of the double-precision LayerNorm + RoPE.
+  Launch l("k_norm=layernorm cos_sin=compute(theta=10000) style=neox", 40);
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(-2, 2);
+  for (auto& x : l.k) {
+    float f = static_cast<float>(u(rng));
+    std::uint32_t b;
+    std::memcpy(&b, &f, 4);
+    x = static_cast<std::uint16_t>(b >> 16);  // truncated to bf16: exact
+  }
+  l.ln_w.resize(128);
+  l.ln_b.resize(128);
+  for (int i = 0; i < 128; ++i) {
+    l.ln_w[static_cast<size_t>(i)] = static_cast<float>(0.5 + u(rng) / 4);
+    l.ln_b[static_cast<size_t>(i)] = static_cast<float>(u(rng) / 8);
+  }
+  std::vector<long long> pool(128);
+  for (int i = 0; i < 128; ++i) pool[static_cast<size_t>(i)] = i;
+  std::shuffle(pool.begin(), pool.end(), rng);
+  for (long long t = 0; t < 40; ++t) {
+    l.slots[static_cast<size_t>(t)] = pool[static_cast<size_t>(t)];
+    l.positions[static_cast<size_t>(t)] = static_cast<long long>(rng() % 4096);
+  }
+  l.run();
+  for (long long t = 0; t < 40; ++t) {
+    CAPTURE(t);
+    std::vector<double> x(128);
+    double mean = 0, var = 0;
+    for (int i = 0; i < 128; ++i) {
+      float f;
+      const std::uint32_t b = static_cast<std::uint32_t>(l.k[static_cast<size_t>(t * 128 + i)]) << 16;
+      std::memcpy(&f, &b, 4);
+      x[static_cast<size_t>(i)] = f;
+      mean += f / 128.0;
+    }
+    for (double v : x) var += (v - mean) * (v - mean) / 128.0;
+    for (int i = 0; i < 128; ++i)
+      x[static_cast<size_t>(i)] = (x[static_cast<size_t>(i)] - mean) / std::sqrt(var + 1e-6) * l.ln_w[static_cast<size_t>(i)] +
+                                  l.ln_b[static_cast<size_t>(i)];
+    for (int j = 0; j < 32; ++j) {  // neox, theta 10000, d 64: the angle in fp32 as the models do
+      const float inv = static_cast<float>(std::pow(10000.0, -2.0 * j / 64));
+      const double a = static_cast<float>(l.positions[static_cast<size_t>(t)]) * inv;
+      const double x0 = x[static_cast<size_t>(j)], x1 = x[static_cast<size_t>(j + 32)];
+      x[static_cast<size_t>(j)] = x0 * std::cos(a) - x1 * std::sin(a);
+      x[static_cast<size_t>(j + 32)] = x1 * std::cos(a) + x0 * std::sin(a);
+    }
+    std::vector<double> mag(128);  // what the dtype roundings are relative to: the pair's size
+    for (int c = 0; c < 128; ++c) mag[static_cast<size_t>(c)] = std::fabs(x[static_cast<size_t>(c)]);
+    for (int j = 0; j < 32; ++j)
+      mag[static_cast<size_t>(j)] = mag[static_cast<size_t>(j + 32)] =
+          std::hypot(x[static_cast<size_t>(j)], x[static_cast<size_t>(j + 32)]);
+    const long long slot = l.slots[static_cast<size_t>(t)];
+    float s;
+    const std::uint32_t sb = l.scale(slot);
+    std::memcpy(&s, &sb, 4);
+    for (int c = 0; c < 128; ++c) {
+      const double got = e4m3(l.value(slot, c)) * s, want = x[static_cast<size_t>(c)];
+      // Half an e4m3 step at |want| / s (relative 2^-4), plus two bf16 roundings (2^-8 each).
+      const double tol = std::fabs(want) / 16 + mag[static_cast<size_t>(c)] * 2.0 / 256 + s * std::ldexp(1, -10);
+      CHECK(std::fabs(got - want) <= tol);
+    }
+  }
+}
+
+TEST_CASE("indexer: spec errors name the key" * doctest::test_suite("errors")) {
+  auto error = [](const std::string& text) {
+    try {
+      parse_spec_line(text);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string ok = "op=indexer_append rotary_dim=64 cache=paged(block=64) ";
+  CHECK(error(ok + "cache_dtype=fp8_e4m3 head_dim=64") .find("head_dim = 64") != std::string::npos);
+  CHECK(error(ok + "cache_dtype=fp8_e5m2").find("cache_dtype = fp8_e5m2") != std::string::npos);
+  CHECK(error(ok + "cache_dtype=fp8_e4m3fnuz").find("fp8_max = 224") != std::string::npos);
+  CHECK(error(ok + "cache_dtype=fp8_e4m3 dtype=f32").find("dtype = f32") != std::string::npos);
+  CHECK(error("op=indexer_append rotary_dim=64 cache_dtype=fp8_e4m3 cache=contiguous(order=nhd)").find("cache = paged") !=
+        std::string::npos);
+  CHECK(error(ok + "cache_dtype=fp8_e4m3 checks=bounds").find("checks = bounds") != std::string::npos);
+  CHECK(error("op=indexer_append rotary_dim=64 cache_dtype=fp8_e4m3 cache=paged(block=24) k_cache_layout=tiled16")
+            .find("B % 16") != std::string::npos);
+  CHECK(error(ok + "cache_dtype=fp8_e4m3 k_norm=rms").find("k_norm") != std::string::npos);
+  CHECK(error(ok + "cache_dtype=fp8_e4m3 scale_fmt=e8m0").find("scale_fmt") != std::string::npos);
+  CHECK(error(ok + "cache_dtype=fp8_e4m3 fp8_max=0").find("fp8_max") != std::string::npos);
+  CHECK(error(ok + "cache_dtype=fp8_e4m3 weights_scale=-1").find("weights_scale") != std::string::npos);
+  CHECK(error("op=rope_kv_append k_norm=layernorm").find("has no effect") != std::string::npos);
+  // An OCP request on an FNUZ-only target: refused when the source is generated.
+  try {
+    generate(parse_spec_line(ok + "cache_dtype=fp8_e4m3").spec, parse_target("gfx942"));
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("fp8_max") != std::string::npos);
+  }
 }
