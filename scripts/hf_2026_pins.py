@@ -2,7 +2,7 @@
 # where torch and transformers are installed; the GPU machine has both): Gemma 4's
 # proportional RoPE frequencies from transformers' rope initialiser when it has one, and
 # Llama 4's NoPE-layer temperature from the formula in transformers' Llama 4 attention,
-# evaluated in torch fp32. tests/test_models_pinned.cpp pins what this printed.
+# evaluated in torch fp32. tests/unit/test_codegen.cpp pins what this printed.
 import inspect, json
 import torch
 import transformers

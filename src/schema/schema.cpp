@@ -5,7 +5,7 @@
 // To add a field: a member in KernelSpec (spec.hpp), one row in spec_fields() below (or in
 // the family's spec_fields() when only one family reads it), its use in the family's
 // template binding and in its reference (src/families/<name>/). The field-mutation
-// test (tests/test_spec.cpp) then checks that the new field reaches the key and hash.
+// test (tests/unit/test_schema.cpp) then checks that the new field reaches the key and hash.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

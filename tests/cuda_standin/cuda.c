@@ -1,16 +1,16 @@
 /* A stand-in for NVIDIA's driver library (libcuda.so.1), built by the test suite
- * (tests/CMakeLists.txt): it exports the symbols ropegen's CUDA runtime loads, answers as
- * one sm_90 device, and can fail a chosen cuEventCreate, so the runtime's error paths run
- * without a GPU. It runs no GPU code; memory is host memory. cuInit registers an exit handler
- * that tears the driver down; a release call after it prints what was called and ends the
- * process with status 86 (the exit-order test). */
+ * (tests/cuda_standin/CMakeLists.txt): it exports the symbols ropegen's CUDA runtime loads,
+ * answers as one sm_90 device, and can fail a chosen cuEventCreate, so the runtime's error
+ * paths run without a GPU. It runs no GPU code; memory is host memory. cuInit registers an
+ * exit handler that tears the driver down; a release call after it prints what was called
+ * and ends the process with status 86 (the exit-order test). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../hip_standin/standin.h"
+#include "standin.h"
 
 static void* g_current;
 static char g_primary;

@@ -541,8 +541,8 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
 // The integer code here (rg_fp8_soft_*) is portable. Where the vendor's convert_fp8_*.h
 // (pasted before this header) has instructions for the target, it defines RG_FP8_HW_OCP
 // or RG_FP8_HW_FNUZ and rg_fp8_hw_encode2_<format>, which give the same codes; the public
-// rg_fp8_encode_* use them. tests/test_fp8.cpp checks the integer code against the
-// reference (src/reference/fp8.cpp); test_fp8_kernels.cpp checks instructions against it.
+// rg_fp8_encode_* use them. tests/unit/test_reference.cpp checks the integer code against
+// src/reference/fp8.cpp; tests/compile/test_fp8_kernels.cpp checks instructions against it.
 
 // Format constants: mantissa bits, bias, largest finite magnitude code, the NaN code and
 // whether the format is FNUZ (no -0, 0x80 the only NaN) or OCP e5m2 (inf at 0x7c).

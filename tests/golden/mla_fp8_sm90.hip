@@ -335,8 +335,8 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
 // kept, as templates/fp8.h's integer code. NaN: the instruction may keep the input's sign
 // (and, for e5m2, its quiet bit; CUDA's cuda_fp8.hpp emulation does), so a NaN input is
 // given the canonical 0x7f afterwards. The codes equal the integer code's for every input
-// (checked on the GPU by tests/test_fp8_kernels.cpp). FNUZ formats and older targets use
-// the integer code. Pasted before templates/fp8.h.
+// (checked on the GPU by tests/compile/test_fp8_kernels.cpp). FNUZ formats and older
+// targets use the integer code. Pasted before templates/fp8.h.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
 #define RG_FP8_HW_OCP 1
 RG_DEVICE unsigned rg_fp8_canonical_nan2(unsigned packed, float lo, float hi) {
@@ -372,8 +372,8 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
 // The integer code here (rg_fp8_soft_*) is portable. Where the vendor's convert_fp8_*.h
 // (pasted before this header) has instructions for the target, it defines RG_FP8_HW_OCP
 // or RG_FP8_HW_FNUZ and rg_fp8_hw_encode2_<format>, which give the same codes; the public
-// rg_fp8_encode_* use them. tests/test_fp8.cpp checks the integer code against the
-// reference (src/reference/fp8.cpp); test_fp8_kernels.cpp checks instructions against it.
+// rg_fp8_encode_* use them. tests/unit/test_reference.cpp checks the integer code against
+// src/reference/fp8.cpp; tests/compile/test_fp8_kernels.cpp checks instructions against it.
 
 // Format constants: mantissa bits, bias, largest finite magnitude code, the NaN code and
 // whether the format is FNUZ (no -0, 0x80 the only NaN) or OCP e5m2 (inf at 0x7c).

@@ -4,8 +4,9 @@
 // fills a 1472-byte struct; the unversioned export keeps the old R0000 layout (792 bytes,
 // ROCm 5.x). Build headers would pin one of them at compile time, so ropegen defines the
 // few fields it reads at fixed offsets and picks the layout by the symbol it resolves.
-// R0000 was checked with offsetof against ROCm 5.2's hip_runtime_api.h (tests/test_hip_loader.cpp
-// does so whenever the header is installed); R0600 follows ROCm 6's hipDeviceProp_tR0600.
+// R0000 was checked with offsetof against ROCm 5.2's hip_runtime_api.h
+// (tests/hip_loader/test_hip_loader.cpp does so whenever the header is installed); R0600
+// follows ROCm 6's hipDeviceProp_tR0600.
 #pragma once
 
 #include <cstddef>

@@ -3,7 +3,7 @@
 // runtime a host framework (PyTorch) already loaded. Needs no HIP headers: the device
 // properties layouts it reads are defined in hip_props.hpp.
 // No AMD GPU exists on the machines this project is built and tested on: this file is
-// tested against stand-in libraries (tests/hip_standin) and on its no-device path only.
+// tested against stand-in libraries (tests/hip_loader) and on its no-device path only.
 #include <sys/mman.h>
 #include <sys/stat.h>
 

@@ -3,8 +3,8 @@
 // kept, as templates/fp8.h's integer code. NaN: the instruction may keep the input's sign
 // (and, for e5m2, its quiet bit; CUDA's cuda_fp8.hpp emulation does), so a NaN input is
 // given the canonical 0x7f afterwards. The codes equal the integer code's for every input
-// (checked on the GPU by tests/test_fp8_kernels.cpp). FNUZ formats and older targets use
-// the integer code. Pasted before templates/fp8.h.
+// (checked on the GPU by tests/compile/test_fp8_kernels.cpp). FNUZ formats and older
+// targets use the integer code. Pasted before templates/fp8.h.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
 #define RG_FP8_HW_OCP 1
 RG_DEVICE unsigned rg_fp8_canonical_nan2(unsigned packed, float lo, float hi) {

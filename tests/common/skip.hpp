@@ -1,6 +1,6 @@
 // Skipping for a missing device: a test that needs a GPU which is not there records why, and
-// the suite's main (tests/main.cpp) exits with kSkipExitCode when nothing failed, so CTest
-// (SKIP_RETURN_CODE in tests/CMakeLists.txt) reports the test as skipped, not passed.
+// the suite's main (tests/common/main.cpp) exits with kSkipExitCode when nothing failed, so CTest
+// (SKIP_RETURN_CODE in the suites' CMakeLists.txt) reports the test as skipped, not passed.
 #pragma once
 
 #include <string>

@@ -7,7 +7,7 @@
 //   ROPEGEN_TEST_RUNTIME=cuda: the same launches on the GPU; skipped with a printed reason
 //   where there is no NVIDIA driver or device.
 // GPU compilers that are not installed are skipped with a printed reason, unless named in
-// ROPEGEN_REQUIRE_BACKENDS (as in test_compile.cpp).
+// ROPEGEN_REQUIRE_BACKENDS (as in tests/compile/test_compile.cpp).
 #include <doctest/doctest.h>
 
 #include "vendors/host/host.hpp"

@@ -1,9 +1,9 @@
 // ROCm library discovery and the HIP ABI, without an AMD GPU: stand-in libraries
-// (tests/hip_standin, built by tests/CMakeLists.txt) are named and laid out as ROCm 5.2,
-// 6.x and 7.x install them. Libraries are opened once per process, so each scenario is
-// its own CTest test (hip_loader_<scenario>) that sets the environment and runs the test
-// cases of that scenario; run outside CTest, a scenario case says so and does nothing.
-// These tests cover discovery and ABI logic only; nothing here ran on AMD hardware.
+// (tests/hip_loader/*.c, built by tests/hip_loader/CMakeLists.txt) are named and laid out
+// as ROCm 5.2, 6.x and 7.x install them. Libraries are opened once per process, so each
+// scenario is its own CTest test (hip_loader_<scenario>) that sets the environment and runs
+// the test cases of that scenario; run outside CTest, a scenario case says so and does
+// nothing. These tests cover discovery and ABI logic only; nothing here ran on AMD hardware.
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <limits.h>

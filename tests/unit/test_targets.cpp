@@ -1,10 +1,14 @@
-// Target table and target-id parsing.
+// Target table and target-id parsing (src/targets), and their errors.
 #include <doctest/doctest.h>
 
 #include "ropegen/error.hpp"
+#include "ropegen/spec.hpp"
 #include "ropegen/target.hpp"
 
+#include "expect_error.hpp"
+
 using namespace ropegen;
+using namespace ropegen::test;
 
 TEST_CASE("target: known ids and their facts") {
   Target t = parse_target("gfx1100");
@@ -118,4 +122,20 @@ TEST_CASE("targets: unknown spellings suggest the target meant") {
   // No guesses where there is nothing close: the list of known targets follows.
   CHECK(message("gfx1300").find("did you mean") == std::string::npos);
   CHECK(message("gfx1300").find("known targets: gfx906, gfx908") != std::string::npos);
+}
+
+TEST_CASE("errors: files and targets" * doctest::test_suite("errors")) {
+  expect_error([] { load_spec_file("/nonexistent/x.rg"); }, ErrorKind::Io,
+               "cannot open spec file '/nonexistent/x.rg'");
+  expect_error([] { parse_target("gfx9000"); }, ErrorKind::Target,
+               "unknown target 'gfx9000'; known targets: gfx906, gfx908, gfx90a, gfx942, gfx950, gfx1030");
+  expect_error([] { parse_target(""); }, ErrorKind::Target, "unknown target ''");
+  expect_error([] { parse_target("gfx90a:xnack"); }, ErrorKind::Target,
+               "bad feature 'xnack' in target 'gfx90a:xnack': expected NAME+ or NAME-");
+  expect_error([] { parse_target("gfx90a:wave64+"); }, ErrorKind::Target,
+               "target gfx90a has no feature 'wave64'; valid features: sramecc, xnack");
+  expect_error([] { parse_target("gfx1100:xnack-"); }, ErrorKind::Target,
+               "target gfx1100 has no feature 'xnack' (it takes no features)");
+  expect_error([] { parse_target("gfx90a:xnack-:xnack+"); }, ErrorKind::Target,
+               "feature 'xnack' given twice");
 }

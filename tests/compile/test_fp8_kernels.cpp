@@ -179,7 +179,7 @@ TEST_CASE("fp8 kernels: run: dispatched encoders equal the integer code for ever
   auto k = rt->load(select_compiler(t).compile(wrap(kCompare, "rg_fp8_compare", t, 256), {}));
   // GPU: all 2^32 patterns, 4096 blocks of 256 threads, 4096 patterns each. Host: the
   // integer code against itself, so only the kernel path is checked: 2^20 patterns
-  // around 1.0 (the converters' own tests are in test_fp8.cpp).
+  // around 1.0 (the converters' own tests are in tests/unit/test_reference.cpp).
   const bool gpu = t.vendor != Vendor::Host;
   const long long per = gpu ? 4096 : 256, blocks = gpu ? 4096 : 16;
   const long long first = gpu ? 0 : 0x3f800000 - (1 << 19);

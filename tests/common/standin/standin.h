@@ -1,5 +1,6 @@
 /* Stand-ins for ROCm's libamdhip64, libhiprtc and libamd_comgr, built by the test suite
- * with the file names and sonames of ROCm 5.2, 6.x and 7.x (tests/CMakeLists.txt). They
+ * with the file names and sonames of ROCm 5.2, 6.x and 7.x (tests/hip_loader/CMakeLists.txt);
+ * this header and log.c are shared with the libcuda stand-in (tests/cuda_standin/). They
  * export the symbols ropegen calls, record each call, and answer with values that tell
  * which library and which struct layout ropegen used. They run no GPU code. */
 #pragma once

@@ -1,5 +1,5 @@
 // The host prelude's names that templates/fp8.h and templates/quant.h use, for tests that
-// compile those templates as plain C++ (test_fp8.cpp, test_quant.cpp).
+// compile those templates as plain C++ (tests/unit/test_reference.cpp).
 #pragma once
 
 #include <cstring>

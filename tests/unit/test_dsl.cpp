@@ -1,12 +1,18 @@
-// Parser: the accepted forms of the DSL.
+// Parser: the accepted forms of the DSL, its parse errors, and random and mutated text.
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <random>
+#include <string>
 
 #include "dsl/dsl.hpp"
+#include "ropegen/error.hpp"
 #include "ropegen/spec.hpp"
 
+#include "expect_error.hpp"
+
 using namespace ropegen;
+using namespace ropegen::test;
 
 TEST_CASE("dsl: a file with comments, several kernels and nested values") {
   const std::string text = R"(# two kernels
@@ -179,4 +185,92 @@ TEST_CASE("dsl: parsing time is linear in the length of a line") {
   CHECK(n_line > 150000);
   MESSAGE("one line of " << line.size() << " bytes: " << t_line << " s; one entry per line: " << t_lines << " s");
   CHECK(t_line < 4 * t_lines + 1.0);
+}
+
+TEST_CASE("dsl: lists parse with locations; a malformed list names what was wrong") {
+  dsl::Source src("<t>", "f = [1.0, 1.02, 3]");
+  dsl::KernelDecl d = dsl::parse_entries(src);
+  REQUIRE(d.entries.size() == 1);
+  const dsl::Value& v = d.entries[0].value;
+  CHECK(v.kind == dsl::Value::Kind::List);
+  REQUIRE(v.items.size() == 3);
+  CHECK(v.items[1].number == doctest::Approx(1.02));
+  CHECK(v.items[2].loc.col == 17);
+  CHECK(dsl::parse_entries(dsl::Source("<t>", "f = []")).entries[0].value.items.empty());
+  CHECK_THROWS_WITH(dsl::parse_entries(dsl::Source("<t>", "f = [1, 2")),
+                    doctest::Contains("missing ']' to close the list"));
+  CHECK_THROWS_WITH(dsl::parse_entries(dsl::Source("<t>", "f = [1 2]")),
+                    doctest::Contains("expected ',' or ']' in a list"));
+  // No field takes a list yet: the value is rejected with the field's own message.
+  CHECK_THROWS_WITH(parse_spec_line("head_dim=[1,2]"), doctest::Contains("expected an integer for head_dim, found a list"));
+}
+
+TEST_CASE("errors: parse" * doctest::test_suite("errors")) {
+  const auto P = ErrorKind::Parse;
+  file("head_dim = 128", "expected 'kernel NAME {' but found a name 'head_dim'", 1, 1, P);
+  file("kernel { }", "expected a kernel name after 'kernel'", 1, 8, P);
+  file("kernel k head_dim = 1", "expected '{' after 'kernel k'", 1, 10, P);
+  file("kernel k {\n head_dim = 128\n", "missing '}' to close kernel 'k' opened here", 1, 10, P);
+  file("kernel a {\n head_dim = 64\nkernel b { }", "missing '}' to close kernel 'a' before the next 'kernel'", 3, 1, P);
+  file("kernel k { = 3 }", "expected a key such as 'head_dim', found '='", 1, 12, P);
+  file("kernel k { head_dim 128 }", "expected '=' after 'head_dim'", 1, 21, P);
+  file("kernel k { head_dim = }", "expected a value for 'head_dim', found '}'", 1, 23, P);
+  file("kernel k { cache = paged(16) }", "expected an argument name in 'paged(...)'", 1, 26, P);
+  file("kernel k { cache = paged(block 16) }", "expected '=' after argument 'block'", 1, 32, P);
+  file("kernel k { cache = paged(block = 16", "missing ')' to close 'paged(' opened here", 1, 25, P);
+  file("kernel k { cache = paged(block = 16 order = nhd) }", "expected ',' or ')' in 'paged(...)'", 1, 37, P);
+  file("kernel k { head_dim = 12x }", "'12x' is not a number", 1, 23, P);
+  file("kernel k { cos_sin = compute(theta = 1e999) }", "number '1e999' is out of range", 1, 38, P);
+  file("# nothing here\n", "no kernel found", 1, 1, P);
+  file("kernel k { head_dim = 128 @ }", "invalid character '@'", 1, 27, P);
+  oneline("kernel k { }", "kernel blocks belong in a spec file", 1, P);
+}
+
+TEST_CASE("errors: numbers are decimal" * doctest::test_suite("errors")) {
+  const auto P = ErrorKind::Parse;
+  file("kernel k { head_dim = 0x80 }", "'0x80' is not a number (numbers are decimal", 1, 23, P);
+  file("kernel k { cos_sin = compute(theta = 0x1p4) }", "'0x1p4' is not a number", 1, 38, P);
+  oneline("head_dim=+0x40", "'+0x40' is not a number", 10, P);
+  CHECK(parse_spec_line("head_dim=128 cos_sin=compute(theta=5e5)").spec.head_dim == 128);
+}
+
+// Bad input never crashes: random and mutated DSL text gives ropegen::Error or a result.
+TEST_CASE("robustness: mutated and random spec text is parsed or rejected with ropegen::Error") {
+  const std::string seed =
+      "kernel k {\n  op = rope_kv_append\n  head_dim = 128 # c\n  cos_sin = compute(theta = 5e5, scaling = "
+      "linear(factor = 2))\n  cache = paged(block = 16, order = nhd)\n}\n";
+  const std::string alphabet = "kernel{}()=,;#\n \t_azAZ09.-+e\xff\x80";
+  std::mt19937 rng(42);
+  int parsed = 0, rejected = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string text = seed;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      size_t at = rng() % (text.size() + 1);
+      switch (rng() % 3) {
+        case 0: text.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+        case 1: if (at < text.size()) text.erase(at, 1); break;
+        default: if (at < text.size()) text[at] = alphabet[rng() % alphabet.size()]; break;
+      }
+    }
+    if (i % 10 == 0) {  // pure noise too
+      text.clear();
+      for (int c = 0, n = static_cast<int>(rng() % 64); c < n; ++c) text += static_cast<char>(rng() % 256);
+    }
+    try {
+      auto specs = parse_spec_file("fuzz.rg", text);
+      for (const auto& s : specs) CHECK(!s.spec.canonical().empty());
+      ++parsed;
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).size() > 0);
+      ++rejected;
+    }
+    try {
+      parse_spec_line(text.substr(0, text.size() / 2));
+    } catch (const Error&) {
+    }
+  }
+  MESSAGE(parsed << " parsed, " << rejected << " rejected");
+  CHECK(parsed > 0);
+  CHECK(rejected > 0);
 }

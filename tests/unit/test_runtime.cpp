@@ -1,0 +1,272 @@
+// src/runtime: a kernel's arguments are checked before it launches; each refusal names the
+// argument and the rule (kernels built and loaded on the host target).
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+
+#include "vendors/host/host.hpp"
+#include "codegen/codegen.hpp"
+#include "compile/compile.hpp"
+#include "ropegen/error.hpp"
+#include "ropegen/runtime.hpp"
+#include "ropegen/spec.hpp"
+
+#include "expect_error.hpp"
+
+using namespace ropegen;
+using namespace ropegen::test;
+
+namespace {
+
+// Host memory for launches of a 4-q-head, 2-kv-head, head_dim-64 kernel that must be
+// refused (or pass) on their arguments alone.
+alignas(64) unsigned char g_buf[1 << 16];
+alignas(64) float g_table[1024];
+int g_idx[4] = {0, 1, 2, 3};
+
+/// A valid argument block for that kernel over the buffers above: 2 tokens, every pointer set.
+ropegen_kernel_args host_args() {
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.q = g_buf;
+  a.k = g_buf + 4096;
+  a.v = g_buf + 8192;
+  a.k_cache = g_buf + 16384;
+  a.v_cache = g_buf + 32768;
+  a.positions = g_idx;
+  a.slot_mapping = g_idx;
+  a.cos = g_table;
+  a.sin = g_table + 32;
+  a.cos_sin_stride = 64;
+  a.num_tokens = 2;
+  a.q_stride = 4 * 64;
+  a.k_stride = a.v_stride = 2 * 64;
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("errors: launch arguments are checked before launching" * doctest::test_suite("errors")) {
+  auto rt = make_host_runtime();
+  GeneratedSource g = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64").spec, parse_target("host"));
+  auto kernel = rt->load(select_compiler(g.target).compile(g, {}));
+  auto good = host_args;
+  CHECK_NOTHROW(kernel->launch(good()));
+  struct Case {
+    const char* needle;
+    std::function<void(ropegen_kernel_args&)> mutate;
+  };
+  const Case cases[] = {
+      {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 320 and ABI version 6",
+       [](auto& a) { a = ropegen_kernel_args{}; }},
+      {"argument block has size 320 and ABI version 5, but this kernel takes size 320 and ABI version 6",
+       [](auto& a) { a.abi_version = 5; }},
+      {"argument block has size 312 and ABI version 6", [](auto& a) { a.size -= 8; }},
+      {"argument 'q_head_stride' = 72 needs heads = strided in the spec", [](auto& a) { a.q_head_stride = 72; }},
+      {"argument 'q_out' is set but the spec has outputs = in_place (set outputs = separate)",
+       [](auto& a) { a.q_out = g_buf; }},
+      {"argument 'q' is null but op = rope_kv_append rotates q", [](auto& a) { a.q = nullptr; }},
+      {"argument 'q' is null",
+       [](auto& a) {  // an empty block: the activations are named first
+         a = ROPEGEN_KERNEL_ARGS_INIT;
+         a.num_tokens = 2;
+       }},
+      {"argument 'k' is null", [](auto& a) { a.k = nullptr; }},
+      {"argument 'v' is null", [](auto& a) { a.v = nullptr; }},
+      {"argument 'k_cache' is null", [](auto& a) { a.k_cache = nullptr; }},
+      {"argument 'slot_mapping' is null but a paged cache needs a slot per token",
+       [](auto& a) { a.slot_mapping = nullptr; }},
+      {"argument 'positions' is null but RoPE needs a position per token", [](auto& a) { a.positions = nullptr; }},
+      {"argument 'cos' is null but the spec says cos_sin = table", [](auto& a) { a.cos = nullptr; }},
+      {"argument 'q_stride' = 100 is smaller than one token's row of 256 elements", [](auto& a) { a.q_stride = 100; }},
+      {"argument 'k_stride' = 132 must be a multiple of 8 elements", [](auto& a) { a.k_stride = 132; }},
+      {"argument 'q' must be aligned to 16 bytes", [](auto& a) { a.q = g_buf + 2; }},
+      // Index pointers are checked like the others: aligned to their element size.
+      {"argument 'positions' must be aligned to 4 bytes (the size of its i32 elements)",
+       [](auto& a) { a.positions = reinterpret_cast<unsigned char*>(g_idx) + 2; }},
+      {"argument 'slot_mapping' must be aligned to 4 bytes (the size of its i32 elements)",
+       [](auto& a) { a.slot_mapping = reinterpret_cast<unsigned char*>(g_idx) + 1; }},
+      {"argument 'cos_sin_stride' = 16 is smaller than rotary_dim / 2 = 32", [](auto& a) { a.cos_sin_stride = 16; }},
+      // The limits apply in every checks mode: 0 is none, a negative one or one past 2^56 is refused.
+      {"argument 'cache_slots' = -1 is negative (0 means no limit)", [](auto& a) { a.cache_slots = -1; }},
+      {"argument 'table_rows' = -5 is negative (0 means no limit)", [](auto& a) { a.table_rows = -5; }},
+      {"argument 'table_rows' = 72057594037927936 must be below 2^56", [](auto& a) { a.table_rows = 1LL << 56; }},
+  };
+  for (const auto& c : cases) {
+    ropegen_kernel_args a = good();
+    c.mutate(a);
+    expect_error([&] { kernel->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // heads = strided and outputs = separate: head strides and out-of-place rows are checked.
+  GeneratedSource st = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 heads=strided outputs=separate").spec,
+                                parse_target("host"));
+  auto sk = rt->load(select_compiler(st.target).compile(st, {}));
+  CHECK_NOTHROW(sk->launch(good()));
+  const Case strided_cases[] = {
+      {"argument 'q_head_stride' = 32 is smaller than head_dim = 64", [](auto& a) { a.q_head_stride = 32; }},
+      {"argument 'k_head_stride' = 68 must be a multiple of 8 elements", [](auto& a) { a.k_head_stride = 68; }},
+      {"argument 'v_stride' = 128 is smaller than one token's 2 heads 72 apart (136 elements)",
+       [](auto& a) { a.v_head_stride = 72; }},
+      {"argument 'q_out_stride' = 0 is smaller than one token's row of 256 elements", [](auto& a) { a.q_out = g_buf + 40960; }},
+      {"argument 'k_out' must be aligned to 16 bytes", [](auto& a) {
+         a.k_out = g_buf + 40962;
+         a.k_out_stride = 128;
+       }},
+  };
+  for (const auto& c : strided_cases) {
+    ropegen_kernel_args a = good();
+    c.mutate(a);
+    expect_error([&] { sk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // cache = paged(order = strided): the cache strides are whole vectors, not negative; with
+  // checks = bounds the rows of k_cache and v_cache may not overlap. Other layouts take none.
+  {
+    ropegen_kernel_args a = good();
+    a.cache_block_stride = 4096;
+    expect_error([&] { kernel->launch(a); }, ErrorKind::Launch,
+                 "argument 'cache_block_stride' = 4096 needs cache = paged(order = strided) in the spec");
+  }
+  GeneratedSource cs = generate(
+      parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 checks=bounds cache=paged(block=16,order=strided)").spec,
+      parse_target("host"));
+  auto csk = rt->load(select_compiler(cs.target).compile(cs, {}));
+  alignas(8) static unsigned long long cs_err[4] = {};
+  auto strided_args = [&] {
+    ropegen_kernel_args a = good();
+    a.bounds_error = cs_err;
+    a.cache_slots = 64;  // 4 pages of 16 tokens
+    a.table_rows = 16;
+    return a;
+  };
+  CHECK_NOTHROW(csk->launch(strided_args()));  // strides 0: the nhd layout's, separate K and V
+  {
+    ropegen_kernel_args a = strided_args();  // [N, 2, B, H, D]: v_cache one K page after k_cache
+    a.cache_block_stride = 2 * 16 * 2 * 64;
+    a.v_cache = static_cast<unsigned char*>(a.k_cache) + 16 * 2 * 64 * 2;
+    CHECK_NOTHROW(csk->launch(a));
+  }
+  const Case cache_stride_cases[] = {
+      {"argument 'cache_head_stride' = 68 must be a multiple of 8 elements (vector width)",
+       [](auto& a) { a.cache_head_stride = 68; }},
+      {"argument 'cache_token_stride' = -128 is negative (0 means the nhd layout's 128)",
+       [](auto& a) { a.cache_token_stride = -128; }},
+      {"argument 'cache_token_stride' = 96 is smaller than the 128 elements the cache's inner dimensions span",
+       [](auto& a) { a.cache_token_stride = 96; }},
+      {"argument 'cache_block_stride' = 1024 is smaller than the 2048 elements",
+       [](auto& a) { a.cache_block_stride = 1024; }},
+      {"argument 'v_cache' lies 32 elements from k_cache: K and V rows would overlap",
+       [](auto& a) { a.v_cache = static_cast<unsigned char*>(a.k_cache) + 64; }},
+      {"argument 'v_cache' lies 0 bytes from k_cache, inside k_cache's rows",
+       [](auto& a) { a.v_cache = a.k_cache; }},
+  };
+  for (const auto& c : cache_stride_cases) {
+    ropegen_kernel_args a = strided_args();
+    c.mutate(a);
+    expect_error([&] { csk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // window = ring(...): ring_base instead of slot_mapping.
+  GeneratedSource rs =
+      generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 window=ring(size=32,sinks=4)").spec, parse_target("host"));
+  auto rk = rt->load(select_compiler(rs.target).compile(rs, {}));
+  auto ring_args = [&] {
+    ropegen_kernel_args a = good();
+    a.slot_mapping = nullptr;
+    a.ring_base = g_idx;
+    return a;
+  };
+  CHECK_NOTHROW(rk->launch(ring_args()));
+  const Case ring_cases[] = {
+      {"argument 'slot_mapping' is set but the spec has window = ring(...)", [](auto& a) { a.slot_mapping = g_idx; }},
+      {"argument 'ring_base' is null but window = ring(...): the first slot of each token's sequence's pages",
+       [](auto& a) { a.ring_base = nullptr; }},
+  };
+  for (const auto& c : ring_cases) {
+    ropegen_kernel_args a = ring_args();
+    c.mutate(a);
+    expect_error([&] { rk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  {
+    ropegen_kernel_args a = good();
+    a.ring_base = g_idx;
+    expect_error([&] { kernel->launch(a); }, ErrorKind::Launch,
+                 "argument 'ring_base' is set but the spec has no window = ring(...)");
+  }
+  // max_seq matters only for contiguous(order = hnd).
+  GeneratedSource h = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 cache=contiguous").spec, parse_target("host"));
+  auto hk = rt->load(select_compiler(h.target).compile(h, {}));
+  expect_error([&] { hk->launch(good()); }, ErrorKind::Launch,
+               "argument 'max_seq' = 0 must be positive for a contiguous(order = hnd) cache");
+  // checks = bounds: the error buffer is a required pointer; cache_slots and table_rows
+  // must be given (the caches and the table a token is checked against).
+  GeneratedSource cb =
+      generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 checks=bounds").spec, parse_target("host"));
+  auto ck = rt->load(select_compiler(cb.target).compile(cb, {}));
+  alignas(8) static unsigned long long err[4] = {};
+  auto checked = [&] {
+    ropegen_kernel_args a = good();
+    a.bounds_error = err;
+    a.cache_slots = 64;
+    a.table_rows = 16;
+    return a;
+  };
+  CHECK_NOTHROW(ck->launch(checked()));
+  CHECK(err[0] == 0);
+  const Case checked_cases[] = {
+      {"argument 'bounds_error' is null but the spec says checks = bounds", [](auto& a) { a.bounds_error = nullptr; }},
+      {"argument 'bounds_error' must be aligned to 8 bytes (the size of its u64 elements)",
+       [](auto& a) { a.bounds_error = reinterpret_cast<unsigned long long*>(reinterpret_cast<char*>(err) + 4); }},
+      {"argument 'cache_slots' = 0 must be positive with checks = bounds", [](auto& a) { a.cache_slots = 0; }},
+      {"argument 'table_rows' = 0 must be positive with checks = bounds and cos_sin = table",
+       [](auto& a) { a.table_rows = 0; }},
+      {"argument 'cache_slots' = 72057594037927936 must be below 2^56", [](auto& a) { a.cache_slots = 1LL << 56; }},
+  };
+  for (const auto& c : checked_cases) {
+    ropegen_kernel_args a = checked();
+    c.mutate(a);
+    expect_error([&] { ck->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // Without checks the limits are optional (0: none) and bounds_error is not read.
+  CHECK_NOTHROW(kernel->launch(good()));
+  {
+    ropegen_kernel_args a = good();
+    a.cache_slots = 64;
+    a.table_rows = 16;
+    CHECK_NOTHROW(kernel->launch(a));
+  }
+  // A launch so large that rounding it up to whole blocks would overflow is refused.
+  expect_error(
+      [&] {
+        ropegen_kernel_args a = good();
+        a.num_tokens = std::numeric_limits<long long>::max();
+        kernel->launch(a);
+      },
+      ErrorKind::Launch, "is too large for one launch");
+  // Sizes whose rounding would wrap are refused, not served with a tiny buffer.
+  expect_error([&] { rt->alloc(SIZE_MAX - 100); }, ErrorKind::Launch, "bytes is too large");
+  // Loading a code object for another runtime is refused, not crashed on.
+  CodeObject foreign;
+  foreign.format = "cubin";
+  foreign.target_id = "sm_90";
+  expect_error([&] { rt->load(foreign); }, ErrorKind::Load, "the host runtime loads host-cxx shared objects");
+}
+
+TEST_CASE("errors: fp8 scales and norm weights are checked at launch" * doctest::test_suite("errors")) {
+  auto rt = make_host_runtime();
+  auto args = host_args;
+  auto load = [&](const char* text) {
+    GeneratedSource g = generate(parse_spec_line(text).spec, parse_target("host"));
+    return rt->load(select_compiler(g.target).compile(g, {}));
+  };
+  auto f8 = load("q_heads=4 kv_heads=2 head_dim=64 cache_dtype=fp8_e4m3 scales=per_head");
+  expect_error([&] { f8->launch(args()); }, ErrorKind::Launch,
+               "argument 'k_scale' is null but the fp8 cache stores x / scale (scales = per_head)");
+  auto norm = load("q_heads=4 kv_heads=2 head_dim=64 qk_norm=rms(eps=1e-6)");
+  expect_error([&] { norm->launch(args()); }, ErrorKind::Launch,
+               "argument 'q_norm_weight' is null but the spec says qk_norm = rms(...)");
+  auto mla = load("op=mla_rope_append head_dim=64 rotary_dim=32 rotary_offset=32 q_heads=4 kv_lora_rank=64");
+  ropegen_kernel_args m = args();
+  m.k_stride = 16;  // k_pe rows are rotary_dim = 32 wide
+  expect_error([&] { mla->launch(m); }, ErrorKind::Launch, "argument 'k_stride' = 16 is smaller than one token's row of 32 elements");
+}
