@@ -53,6 +53,11 @@ fi
 run bench "$b/ropegen_kernel_bench" --csv "$out/kernel_bench.csv"
 # ROPEGEN_GPU_SWEEP=0 leaves the plan sweep out (it takes a few minutes).
 [ "${ROPEGEN_GPU_SWEEP:-1}" = 0 ] || run sweep "$b/ropegen_kernel_bench" --sweep
+# ropegen against FlashInfer's kernels (staged only when the build had ROPEGEN_FLASHINFER_INCLUDE):
+# outputs cross-checked, then stream and graph timings; a mismatch makes it exit 1.
+if [ -x "$b/ropegen_peers_bench" ]; then
+  run peers "$b/ropegen_peers_bench" --csv "$out/peers.csv"
+fi
 # The device returns a few files: the logs go back as one archive beside the summary and CSVs.
 (cd "$out" && tar czf logs.tgz ./*.log && rm -f ./*.log)
 exit $rc

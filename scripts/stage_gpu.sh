@@ -5,6 +5,8 @@ set -eu
 rm -rf build-gpu && mkdir -p build-gpu
 cp build/ropegen build/libropegen_c.so build/tests/ropegen_numerics build/tests/ropegen_api_tests build/tests/ropegen_block_tests \
    build/tests/ropegen_compile_tests build/bench/ropegen_kernel_bench build/bench/ropegen_compile_bench build-gpu/
+# The peers benchmark against FlashInfer, when the build has it (ROPEGEN_FLASHINFER_INCLUDE).
+if [ -x build/bench/ropegen_peers_bench ]; then cp build/bench/ropegen_peers_bench build-gpu/; fi
 strip build-gpu/* 2>/dev/null || true
 # The Python package runs from the working tree's python/ (pure Python) with this
 # libropegen_c.so: gpu_run.sh sets ROPEGEN_LIB_DIR=build-gpu and PYTHONPATH=python.

@@ -1,0 +1,741 @@
+// Peers benchmark: ropegen's generated RoPE + paged-KV-append kernels against FlashInfer's
+// CUDA kernels, on the same buffers in one run. Built only when the CMake option
+// ROPEGEN_FLASHINFER_INCLUDE names a FlashInfer include folder (bench/peers/CMakeLists.txt);
+// FlashInfer's kernels are header-only templates instantiated here. Not a test.
+//
+//   ropegen_peers_bench [--csv FILE] [--quick] [--tokens LIST] [--cache-dir DIR] [--self-test]
+//
+// For each shape (bf16, paged NHD cache of 16-token pages) and token count:
+//  - ropegen: op = rope_kv_append, outputs = separate (q rotated to q_out; k rotated into the
+//    cache, v copied into it), cos_sin = table, one slot per token in slot_mapping;
+//  - FlashInfer "fused": RopeQuantizeAppendPagedKVCache with the cache type = the activation
+//    type (bf16) and both scales 1 (q to q_rope_out, k and v into the pages);
+//  - FlashInfer "rope+append": BatchQKApplyRotaryPosIdsCosSinCache (q, k to separate
+//    outputs) then AppendPagedKVCache (the rotated k and v into the pages), two launches.
+// One launch of each from the same inputs is compared byte for byte (q_out, every page of
+// the k and v caches); the result is printed and written to the CSV, a mismatch included.
+// Then each is timed back to back on a stream (CUDA events around N launches) and inside a
+// CUDA graph (N launches captured, the graph replayed, event-timed), rotating through
+// enough buffer sets to cover 4x the L2 size so no launch finds its data in L2. An empty
+// kernel and a device-to-device copy are timed in the same run as the floor and the
+// bandwidth ceiling.
+//
+// Table and page mapping (both sides read the same device buffers):
+//  - one fp32 table [rows, rot]: cos(p * theta_j) in the first rot/2 columns, sin in the
+//    last rot/2 (FlashInfer's cos_sin_cache; ropegen's cos = table, sin = table + rot/2,
+//    cos_sin_stride = rot), plus one zero row of padding (FlashInfer's GPT-J path loads a
+//    full vector from the half-row offset);
+//  - FlashInfer: one request (batch_indices all 0, indptr {0, pages}) whose page table
+//    `indices` lists the pages in reverse, positions[t] = t; ropegen: slot_mapping[t] =
+//    indices[t / 16] * 16 + t % 16 — the same page and row for every token.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+// Before any FlashInfer header: replaces flashinfer/fastdiv.cuh (see the header).
+#include "flashinfer_fastdiv_compat.cuh"
+
+#include <flashinfer/page.cuh>
+#include <flashinfer/pos_enc.cuh>
+
+#include "ropegen/ropegen.hpp"
+
+namespace {
+
+using bf16 = __nv_bfloat16;
+constexpr double kL2Bytes = 50.0 * 1024 * 1024;  // H100: 50 MiB
+constexpr int kPage = 16;
+
+/// A CUDA runtime failure: thrown with the call and its message.
+struct CudaFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw CudaFailure(std::string(what) + ": " + cudaGetErrorString(e));
+}
+#define CK(call) check((call), #call)
+
+struct Options {
+  std::string csv;
+  std::string cache_dir;
+  bool quick = false;
+  std::vector<long long> tokens = {1, 32, 256, 2048, 8192, 32768};
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Device memory freed on scope exit.
+struct Dev {
+  void* p = nullptr;
+  size_t bytes = 0;
+  Dev() = default;
+  explicit Dev(size_t n) : bytes(n) { CK(cudaMalloc(&p, std::max<size_t>(n, 16))); }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  Dev(Dev&& o) noexcept : p(o.p), bytes(o.bytes) { o.p = nullptr; }
+  Dev& operator=(Dev&& o) noexcept {
+    std::swap(p, o.p);
+    std::swap(bytes, o.bytes);
+    return *this;
+  }
+  ~Dev() {
+    if (p) cudaFree(p);
+  }
+  template <typename T>
+  T* as(size_t elem_offset = 0) const {
+    return static_cast<T*>(p) + elem_offset;
+  }
+};
+
+__global__ void empty_kernel() {}
+
+// ---- host-side bf16 -------------------------------------------------------------------
+
+uint16_t to_bf16(float f) {  // round to nearest even
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+float from_bf16(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// ---- shapes -----------------------------------------------------------------------------
+
+struct Shape {
+  std::string name;  // for the table and the CSV
+  int q_heads, kv_heads, head_dim;
+  bool gptj;  // style = gptj (FlashInfer: interleave = true)
+  bool llama;  // 32768 tokens too (memory allowing)
+  std::string spec() const {
+    return "op=rope_kv_append head_dim=" + std::to_string(head_dim) + " q_heads=" + std::to_string(q_heads) +
+           " kv_heads=" + std::to_string(kv_heads) + " dtype=bf16 style=" + (gptj ? "gptj" : "neox") +
+           " index=i32 cos_sin=table outputs=separate cache=paged(block=16,order=nhd)";
+  }
+};
+
+/// Everything one shape at one token count needs: `sets` copies of every buffer a launch
+/// reads or writes (the L2 rotation), and the index arrays and table they share.
+struct Workload {
+  Shape s;
+  long long T = 0;
+  int sets = 1;
+  long long pages = 0, table_rows = 0;
+  size_t q_elems = 0, kv_elems = 0, cache_elems = 0;  // per set
+  Dev q, k, v, q_out, k_rot, kc, vc;                  // pools of `sets` sets
+  Dev positions, slots, batch_idx, fi_positions, indices, indptr, last_len, table;
+
+  bf16* qp(int set) const { return q.as<bf16>(set * q_elems); }
+  bf16* kp(int set) const { return k.as<bf16>(set * kv_elems); }
+  bf16* vp(int set) const { return v.as<bf16>(set * kv_elems); }
+  bf16* qop(int set) const { return q_out.as<bf16>(set * q_elems); }
+  bf16* krp(int set) const { return k_rot.as<bf16>(set * kv_elems); }
+  bf16* kcp(int set) const { return kc.as<bf16>(set * cache_elems); }
+  bf16* vcp(int set) const { return vc.as<bf16>(set * cache_elems); }
+
+  /// Bytes one launch of the fused kernels must move at least.
+  double bytes() const {
+    const double per_token = (2.0 * s.q_heads + 4.0 * s.kv_heads) * s.head_dim * 2 + 8 + 4.0 * s.head_dim;
+    return per_token * T;
+  }
+};
+
+/// Bytes of device memory a workload takes (to skip a shape that cannot fit).
+size_t workload_bytes(const Shape& s, long long T, int sets) {
+  const size_t qe = static_cast<size_t>(T) * s.q_heads * s.head_dim;
+  const size_t kve = static_cast<size_t>(T) * s.kv_heads * s.head_dim;
+  const size_t ce = static_cast<size_t>((T + kPage - 1) / kPage) * kPage * s.kv_heads * s.head_dim;
+  return static_cast<size_t>(sets) * 2 * (2 * qe + 3 * kve + 2 * ce) + static_cast<size_t>(T + 2) * s.head_dim * 4;
+}
+
+int sets_for(const Shape& s, long long T) {
+  const double per_token = (2.0 * s.q_heads + 4.0 * s.kv_heads) * s.head_dim * 2 + 8 + 4.0 * s.head_dim;
+  return static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / (per_token * T)))));
+}
+
+Workload make_workload(const Shape& s, long long T, int sets, unsigned seed) {
+  Workload w;
+  w.s = s;
+  w.T = T;
+  w.sets = sets;
+  w.pages = (T + kPage - 1) / kPage;
+  w.table_rows = T + 1024;
+  w.q_elems = static_cast<size_t>(T) * s.q_heads * s.head_dim;
+  w.kv_elems = static_cast<size_t>(T) * s.kv_heads * s.head_dim;
+  w.cache_elems = static_cast<size_t>(w.pages) * kPage * s.kv_heads * s.head_dim;
+  w.q = Dev(w.q_elems * sets * 2);
+  w.k = Dev(w.kv_elems * sets * 2);
+  w.v = Dev(w.kv_elems * sets * 2);
+  w.q_out = Dev(w.q_elems * sets * 2);
+  w.k_rot = Dev(w.kv_elems * sets * 2);
+  w.kc = Dev(w.cache_elems * sets * 2);
+  w.vc = Dev(w.cache_elems * sets * 2);
+  // Inputs: bf16 values in [-4, 4) for set 0, copied to the other sets on the device.
+  unsigned state = seed;
+  auto rnd = [&] {
+    state = state * 1664525u + 1013904223u;
+    return to_bf16((static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 8.0f);
+  };
+  auto fill = [&](const Dev& pool, size_t elems) {
+    std::vector<uint16_t> h(elems);
+    for (auto& e : h) e = rnd();
+    CK(cudaMemcpy(pool.p, h.data(), elems * 2, cudaMemcpyHostToDevice));
+    for (int i = 1; i < sets; ++i)
+      CK(cudaMemcpy(pool.as<uint16_t>(i * elems), pool.p, elems * 2, cudaMemcpyDeviceToDevice));
+  };
+  fill(w.q, w.q_elems);
+  fill(w.k, w.kv_elems);
+  fill(w.v, w.kv_elems);
+  CK(cudaMemset(w.q_out.p, 0, w.q_out.bytes));
+  CK(cudaMemset(w.k_rot.p, 0, w.k_rot.bytes));
+  CK(cudaMemset(w.kc.p, 0, w.kc.bytes));
+  CK(cudaMemset(w.vc.p, 0, w.vc.bytes));
+  // Indices (int32 on both sides). Positions spread over the table, not equal to the token.
+  std::vector<int32_t> pos(T), slots(T), zeros(T, 0), fi_pos(T), indices(w.pages), indptr = {0, static_cast<int32_t>(w.pages)},
+      last = {static_cast<int32_t>((T - 1) % kPage + 1)};
+  for (long long p = 0; p < w.pages; ++p) indices[p] = static_cast<int32_t>(w.pages - 1 - p);
+  for (long long t = 0; t < T; ++t) {
+    pos[t] = static_cast<int32_t>((t * 37 + 11) % w.table_rows);
+    fi_pos[t] = static_cast<int32_t>(t);
+    slots[t] = indices[t / kPage] * kPage + static_cast<int32_t>(t % kPage);
+  }
+  auto upload = [](const std::vector<int32_t>& h) {
+    Dev d(h.size() * 4);
+    CK(cudaMemcpy(d.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+    return d;
+  };
+  w.positions = upload(pos);
+  w.slots = upload(slots);
+  w.batch_idx = upload(zeros);
+  w.fi_positions = upload(fi_pos);
+  w.indices = upload(indices);
+  w.indptr = upload(indptr);
+  w.last_len = upload(last);
+  // The table: [rows + 1, rot], cos first, sin second; the extra row is zero padding.
+  const int rot = s.head_dim;
+  std::vector<float> table(static_cast<size_t>(w.table_rows + 1) * rot, 0.0f);
+  for (long long p = 0; p < w.table_rows; ++p)
+    for (int j = 0; j < rot / 2; ++j) {
+      const double a = static_cast<double>(p) * std::pow(10000.0, -2.0 * j / rot);
+      table[p * rot + j] = static_cast<float>(std::cos(a));
+      table[p * rot + rot / 2 + j] = static_cast<float>(std::sin(a));
+    }
+  w.table = Dev(table.size() * 4);
+  CK(cudaMemcpy(w.table.p, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+  return w;
+}
+
+// ---- the launches -----------------------------------------------------------------------
+
+ropegen_kernel_args ropegen_args(const Workload& w, int set) {
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  const Shape& s = w.s;
+  a.num_tokens = w.T;
+  a.positions = w.positions.p;
+  a.slot_mapping = w.slots.p;
+  a.q = w.qp(set);
+  a.q_stride = static_cast<long long>(s.q_heads) * s.head_dim;
+  a.k = w.kp(set);
+  a.k_stride = static_cast<long long>(s.kv_heads) * s.head_dim;
+  a.v = w.vp(set);
+  a.v_stride = a.k_stride;
+  a.cos = w.table.as<float>();
+  a.sin = w.table.as<float>(s.head_dim / 2);
+  a.cos_sin_stride = s.head_dim;
+  a.k_cache = w.kcp(set);
+  a.v_cache = w.vcp(set);
+  a.max_seq = w.pages * kPage;
+  a.cache_slots = w.pages * kPage;  // the limits, as the Python and Rust bindings pass them
+  a.table_rows = w.table_rows;
+  a.q_out = w.qop(set);
+  a.q_out_stride = a.q_stride;
+  return a;
+}
+
+flashinfer::paged_kv_t<bf16, int32_t> fi_cache(const Workload& w, int set) {
+  return flashinfer::paged_kv_t<bf16, int32_t>(
+      static_cast<uint32_t>(w.s.kv_heads), kPage, static_cast<uint32_t>(w.s.head_dim), 1, flashinfer::QKVLayout::kNHD,
+      w.kcp(set), w.vcp(set), w.indices.as<int32_t>(), w.indptr.as<int32_t>(), w.last_len.as<int32_t>());
+}
+
+void fi_check(cudaError_t e, const char* entry) {
+  if (e != cudaSuccess) throw CudaFailure(std::string("FlashInfer ") + entry + ": " + cudaGetErrorString(e));
+}
+
+/// FlashInfer's fused rope + append (its fp8 quantize-append with bf16 as the cache type).
+void fi_fused(const Workload& w, int set, cudaStream_t st) {
+  const Shape& s = w.s;
+  const size_t qn = static_cast<size_t>(s.q_heads) * s.head_dim, kn = static_cast<size_t>(s.kv_heads) * s.head_dim,
+               hd = s.head_dim;
+  fi_check(flashinfer::RopeQuantizeAppendPagedKVCache<bf16, int32_t, int32_t, bf16>(
+               w.qp(set), w.kp(set), /*q_nope_in=*/w.qp(set), /*k_nope_in=*/w.kp(set), w.vp(set), w.qop(set),
+               /*q_nope_out=*/w.qop(set), fi_cache(w, set), w.batch_idx.as<int32_t>(), w.fi_positions.as<int32_t>(),
+               w.table.as<float>(), w.positions.as<int32_t>(), static_cast<uint32_t>(w.T), s.q_heads, s.kv_heads,
+               /*rope_dim=*/s.head_dim, /*no_rope_dim=*/0, qn, hd, qn, hd, qn, hd, qn, hd, kn, hd, kn, hd, kn, hd,
+               /*quant_scale_q=*/1.0f, /*quant_scale_kv=*/1.0f, s.gptj, /*enable_pdl=*/false, st),
+           "RopeQuantizeAppendPagedKVCache");
+}
+
+/// FlashInfer's unfused pair: rope to separate outputs, then the paged append.
+void fi_rope_append(const Workload& w, int set, cudaStream_t st) {
+  const Shape& s = w.s;
+  const size_t qn = static_cast<size_t>(s.q_heads) * s.head_dim, kn = static_cast<size_t>(s.kv_heads) * s.head_dim,
+               hd = s.head_dim;
+  fi_check(flashinfer::BatchQKApplyRotaryPosIdsCosSinCache<bf16, int32_t>(
+               w.qp(set), w.kp(set), w.qop(set), w.krp(set), w.table.as<float>(), w.positions.as<int32_t>(),
+               static_cast<uint32_t>(w.T), s.q_heads, s.kv_heads, s.head_dim, s.head_dim, qn, hd, kn, hd, qn, hd, kn, hd,
+               s.gptj, st),
+           "BatchQKApplyRotaryPosIdsCosSinCache");
+  fi_check(flashinfer::AppendPagedKVCache<bf16, int32_t>(fi_cache(w, set), w.krp(set), w.vp(set),
+                                                          w.batch_idx.as<int32_t>(), w.fi_positions.as<int32_t>(),
+                                                          static_cast<uint32_t>(w.T), kn, hd, kn, hd, st),
+           "AppendPagedKVCache");
+}
+
+// ---- the cross-check --------------------------------------------------------------------
+
+struct Compare {
+  long long mismatches = 0, elements = 0;
+  double max_ulps = 0;  // the largest difference in bf16 units (ulps of the larger value)
+  std::string text() const {
+    char buf[160];
+    if (mismatches == 0)
+      std::snprintf(buf, sizeof buf, "match (%lld elements)", elements);
+    else
+      std::snprintf(buf, sizeof buf, "MISMATCH %lld of %lld elements, max %.0f bf16 ulps", mismatches, elements,
+                    max_ulps);
+    return buf;
+  }
+};
+
+void compare_into(Compare& c, const std::vector<uint16_t>& a, const std::vector<uint16_t>& b) {
+  c.elements += static_cast<long long>(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == b[i]) continue;
+    ++c.mismatches;
+    const float x = from_bf16(a[i]), y = from_bf16(b[i]);
+    double ulps;
+    if (!std::isfinite(x) || !std::isfinite(y)) {
+      ulps = INFINITY;
+    } else {
+      const double big = std::max({std::fabs(static_cast<double>(x)), std::fabs(static_cast<double>(y)), 1e-30});
+      const double ulp = std::ldexp(1.0, std::ilogb(big) - 7);
+      ulps = std::fabs(static_cast<double>(x) - y) / ulp;
+    }
+    c.max_ulps = std::max(c.max_ulps, ulps);
+  }
+}
+
+std::vector<uint16_t> download(const void* p, size_t elems) {
+  std::vector<uint16_t> h(elems);
+  CK(cudaMemcpy(h.data(), p, elems * 2, cudaMemcpyDeviceToHost));
+  return h;
+}
+
+/// The outputs of set 0 after one launch of `run` from cleared outputs: q_out, k cache,
+/// v cache.
+std::vector<std::vector<uint16_t>> outputs_of(const Workload& w, cudaStream_t st, const std::function<void()>& run) {
+  CK(cudaMemsetAsync(w.qop(0), 0, w.q_elems * 2, st));
+  CK(cudaMemsetAsync(w.krp(0), 0, w.kv_elems * 2, st));
+  CK(cudaMemsetAsync(w.kcp(0), 0, w.cache_elems * 2, st));
+  CK(cudaMemsetAsync(w.vcp(0), 0, w.cache_elems * 2, st));
+  run();
+  CK(cudaStreamSynchronize(st));
+  CK(cudaGetLastError());
+  return {download(w.qop(0), w.q_elems), download(w.kcp(0), w.cache_elems), download(w.vcp(0), w.cache_elems)};
+}
+
+Compare cross_check(const std::vector<std::vector<uint16_t>>& mine, const std::vector<std::vector<uint16_t>>& theirs) {
+  Compare c;
+  for (size_t i = 0; i < mine.size(); ++i) compare_into(c, mine[i], theirs[i]);
+  return c;
+}
+
+// ---- timing -----------------------------------------------------------------------------
+
+struct Timer {
+  cudaStream_t st;
+  cudaEvent_t a, b;
+  explicit Timer(cudaStream_t s) : st(s) {
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+  }
+  ~Timer() {
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+  }
+  template <typename F>
+  double ms(F&& f) {
+    CK(cudaEventRecord(a, st));
+    f();
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
+    float m = 0;
+    CK(cudaEventElapsedTime(&m, a, b));
+    return m;
+  }
+};
+
+/// Median microseconds per launch of `launch(set)` back to back on the stream.
+double stream_us(cudaStream_t st, int sets, const std::function<void(int)>& launch, bool quick) {
+  Timer t(st);
+  int next = 0;
+  auto batch = [&](int n) { return t.ms([&] { for (int i = 0; i < n; ++i) launch(next++ % sets); }); };
+  batch(3);
+  const double probe = batch(10) / 10.0;
+  const int n = static_cast<int>(std::clamp((quick ? 0.5 : 3.0) / std::max(probe, 1e-4), 20.0, 5000.0));
+  std::vector<double> per;
+  for (int r = 0; r < (quick ? 3 : 7); ++r) per.push_back(batch(n) * 1000.0 / n);
+  return median(per);
+}
+
+/// Median microseconds per launch inside a CUDA graph of max(sets, 200) launches.
+double graph_us(cudaStream_t st, int sets, const std::function<void(int)>& launch, bool quick) {
+  const int calls = std::max(sets, 200);
+  cudaGraph_t g = nullptr;
+  CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  try {
+    for (int i = 0; i < calls; ++i) launch(i % sets);
+  } catch (...) {
+    cudaStreamEndCapture(st, &g);
+    if (g) cudaGraphDestroy(g);
+    throw;
+  }
+  CK(cudaStreamEndCapture(st, &g));
+  cudaGraphExec_t ge = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&ge, g, 0);
+  cudaGraphDestroy(g);
+  CK(e);
+  Timer t(st);
+  std::vector<double> per;
+  try {
+    CK(cudaGraphLaunch(ge, st));  // warm up
+    CK(cudaStreamSynchronize(st));
+    const int replays = quick ? 2 : 5;
+    for (int r = 0; r < (quick ? 3 : 5); ++r)
+      per.push_back(t.ms([&] { for (int i = 0; i < replays; ++i) CK(cudaGraphLaunch(ge, st)); }) * 1000.0 /
+                    (static_cast<double>(replays) * calls));
+  } catch (...) {
+    cudaGraphExecDestroy(ge);
+    throw;
+  }
+  cudaGraphExecDestroy(ge);
+  return median(per);
+}
+
+// ---- the run ----------------------------------------------------------------------------
+
+struct Row {
+  std::string shape, entry, mode;
+  long long tokens;
+  double ropegen_us = -1, flashinfer_us = -1, bytes = 0;
+  std::string check;
+};
+
+std::string here_dir() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  const std::string exe(buf, static_cast<size_t>(n));
+  return exe.substr(0, exe.rfind('/'));
+}
+
+/// The compat divider against / and % (host side; the device uses the same formula with
+/// __umulhi). Returns the number of wrong results.
+long long fastdiv_self_test() {
+  std::vector<uint32_t> divisors;
+  for (uint32_t d = 1; d <= 4096; ++d) divisors.push_back(d);
+  for (int b = 12; b < 32; ++b)
+    for (long long delta : {-3LL, -1LL, 0LL, 1LL, 3LL}) {
+      const long long d = (1LL << b) + delta;
+      if (d >= 1 && d <= 0xffffffffLL) divisors.push_back(static_cast<uint32_t>(d));
+    }
+  divisors.push_back(0xffffffffu);
+  divisors.push_back(0xfffffffeu);
+  divisors.push_back(0x80000001u);
+  unsigned state = 7;
+  auto rnd = [&] {
+    state = state * 1664525u + 1013904223u;
+    return state;
+  };
+  for (int i = 0; i < 2000; ++i) divisors.push_back(rnd() | 1u), divisors.push_back(rnd() >> (rnd() % 32) | 1u);
+  long long wrong = 0, checked = 0;
+  for (uint32_t d : divisors) {
+    const flashinfer::uint_fastdiv fd(d);
+    std::vector<uint32_t> ns = {0, 1, d - 1, d, d + 1, 2 * d - 1, 2 * d, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu};
+    for (int i = 0; i < 2000; ++i) ns.push_back(rnd());
+    for (int i = 0; i < 200; ++i) ns.push_back(rnd() % 100000);
+    for (uint32_t n : ns) {
+      uint32_t q, r;
+      fd.divmod(n, q, r);
+      ++checked;
+      if (q != n / d || r != n % d || n / fd != n / d || n % fd != n % d || static_cast<unsigned>(fd) != d) {
+        if (wrong < 5) std::fprintf(stderr, "fastdiv: %u / %u gave %u rem %u\n", n, d, q, r);
+        ++wrong;
+      }
+    }
+  }
+  // Every n below 2^20 for the page sizes that matter.
+  for (uint32_t d : {1u, 2u, 3u, 7u, 16u, 32u, 64u, 128u, 256u, 1000u}) {
+    const flashinfer::uint_fastdiv fd(d);
+    for (uint32_t n = 0; n < (1u << 20); ++n) {
+      ++checked;
+      if (n / fd != n / d || n % fd != n % d) ++wrong;
+    }
+  }
+  std::printf("fastdiv compat: %lld of %lld divisions wrong (%zu divisors)\n", wrong, checked, divisors.size());
+  return wrong;
+}
+
+void usage(FILE* f, const char* argv0, const Options& o) {
+  std::fprintf(f,
+               "usage: %s [--csv FILE] [--quick] [--tokens LIST] [--cache-dir DIR] [--self-test]\n"
+               "  ropegen's rope_kv_append kernels against FlashInfer's (RopeQuantizeAppendPagedKVCache with a bf16\n"
+               "  cache; BatchQKApplyRotaryPosIdsCosSinCache + AppendPagedKVCache) on the same buffers: outputs\n"
+               "  cross-checked byte for byte, then timed on a stream and in a CUDA graph (L2 flushed)\n"
+               "  --csv FILE     where to write the rows (default %s)\n"
+               "  --quick        fewer repetitions\n"
+               "  --tokens LIST  comma-separated token counts (default 1,32,256,2048,8192,32768; 32768: Llama only)\n"
+               "  --cache-dir    private cache for ropegen's kernels (default %s)\n"
+               "  --self-test    check the FastDiv replacement header against / and %% (no GPU needed)\n",
+               argv0, o.csv.c_str(), o.cache_dir.c_str());
+}
+
+int run(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
+  Options o;
+  const std::string here = here_dir();
+  o.csv = here + "/peers.csv";
+  o.cache_dir = here + "/peers-cache";
+  bool self_test = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--csv" && i + 1 < argc) o.csv = argv[++i];
+    else if (a == "--cache-dir" && i + 1 < argc) o.cache_dir = argv[++i];
+    else if (a == "--quick") o.quick = true;
+    else if (a == "--self-test") self_test = true;
+    else if (a == "--tokens" && i + 1 < argc) {
+      o.tokens.clear();
+      std::string list = argv[++i];
+      size_t at = 0;
+      while (at <= list.size()) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        const long long t = std::atoll(list.substr(at, comma - at).c_str());
+        if (t <= 0) {
+          std::fprintf(stderr, "--tokens: '%s' is not a positive count\n", list.substr(at, comma - at).c_str());
+          return 2;
+        }
+        o.tokens.push_back(t);
+        at = comma + 1;
+      }
+    } else if (a == "--help" || a == "-h") {
+      usage(stdout, argv[0], o);
+      return 0;
+    } else {
+      usage(stderr, argv[0], o);
+      return 2;
+    }
+  }
+  if (self_test) return fastdiv_self_test() == 0 ? 0 : 1;
+
+  int devices = 0;
+  const cudaError_t de = cudaGetDeviceCount(&devices);
+  if (de != cudaSuccess || devices == 0) {
+    std::fprintf(stderr, "ropegen_peers_bench: no CUDA device (%s)\n",
+                 de != cudaSuccess ? cudaGetErrorString(de) : "the driver reports 0 devices");
+    return 2;
+  }
+  CK(cudaSetDevice(0));
+  CK(cudaFree(nullptr));  // the primary context exists and is current: ropegen's runtime uses it
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s (sm_%d%d, %d SMs, L2 %d MiB)\n", prop.name, prop.major, prop.minor,
+              prop.multiProcessorCount, prop.l2CacheSize >> 20);
+  if (prop.major < 9)
+    std::printf("note: built for sm_90; this device is sm_%d%d (FlashInfer's kernels may fail to launch)\n",
+                prop.major, prop.minor);
+
+  setenv("ROPEGEN_CACHE_DIR", o.cache_dir.c_str(), 1);
+  std::unique_ptr<ropegen::Context> ctx;
+  try {
+    ctx = ropegen::Context::open("cuda");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ropegen_peers_bench: ropegen could not open the CUDA device: %s\n", e.what());
+    return 2;
+  }
+  cudaStream_t st;
+  CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+
+  std::vector<Row> rows;
+  std::vector<std::string> notes;
+  int failures = 0;
+
+  // The floor and the ceiling: an empty kernel, a device-to-device copy.
+  double empty_stream = stream_us(st, 1, [&](int) { empty_kernel<<<1, 1, 0, st>>>(); }, o.quick);
+  double empty_graph = graph_us(st, 1, [&](int) { empty_kernel<<<1, 1, 0, st>>>(); }, o.quick);
+  std::printf("empty kernel: %.2f us (stream), %.2f us (graph)\n", empty_stream, empty_graph);
+  rows.push_back({"empty_kernel", "-", "stream", 0, -1, -1, 0, ""});
+  rows.back().ropegen_us = empty_stream;
+  rows.push_back({"empty_kernel", "-", "graph", 0, -1, -1, 0, ""});
+  rows.back().ropegen_us = empty_graph;
+  double copy_gbs = 0;
+  {
+    const size_t bytes = 256u << 20;
+    Dev x(bytes), y(bytes);
+    CK(cudaMemset(x.p, 1, bytes));
+    Timer t(st);
+    std::vector<double> ms;
+    for (int r = 0; r < 7; ++r) ms.push_back(t.ms([&] { CK(cudaMemcpyAsync(y.p, x.p, bytes, cudaMemcpyDeviceToDevice, st)); }));
+    const double m = median(ms);
+    copy_gbs = 2.0 * bytes / (m * 1e-3) / 1e9;
+    std::printf("copy bandwidth: %.1f GB/s (device-to-device %zu MiB, read + write)\n", copy_gbs, bytes >> 20);
+    rows.push_back({"d2d_copy_256MiB", "-", "stream", 0, m * 1000.0, -1, 2.0 * bytes, ""});
+  }
+
+  const std::vector<Shape> shapes = {
+      {"llama3_8b_neox", 32, 8, 128, false, true},
+      {"llama3_8b_gptj", 32, 8, 128, true, true},
+      {"mqa_hd64_neox", 8, 1, 64, false, false},
+  };
+  struct Entry {
+    const char* name;
+    void (*fn)(const Workload&, int, cudaStream_t);
+  };
+  const Entry entries[] = {{"fused", fi_fused}, {"rope+append", fi_rope_append}};
+
+  std::printf("\n%-16s %7s %-11s %-6s %11s %14s %8s %6s  %s\n", "shape", "tokens", "flashinfer", "mode", "ropegen_us",
+              "flashinfer_us", "fi/rg", "%copy", "check");
+  for (const Shape& s : shapes) {
+    std::shared_ptr<ropegen::Kernel> kernel;
+    try {
+      kernel = ctx->kernel(s.spec());
+    } catch (const std::exception& e) {
+      std::printf("%s: ropegen could not build '%s': %s\n", s.name.c_str(), s.spec().c_str(), e.what());
+      ++failures;
+      continue;
+    }
+    for (long long T : o.tokens) {
+      if (T > 8192 && !s.llama) continue;
+      const int sets = sets_for(s, T);
+      size_t free_b = 0, total_b = 0;
+      CK(cudaMemGetInfo(&free_b, &total_b));
+      if (workload_bytes(s, T, sets) > free_b * 0.9) {
+        notes.push_back(s.name + " at " + std::to_string(T) + " tokens skipped: needs " +
+                        std::to_string(workload_bytes(s, T, sets) >> 20) + " MiB, " + std::to_string(free_b >> 20) +
+                        " MiB free");
+        continue;
+      }
+      try {
+        Workload w = make_workload(s, T, sets, 1234u + static_cast<unsigned>(T));
+        auto rg = [&](int set) { kernel->launch(ropegen_args(w, set), st); };
+        const auto mine = outputs_of(w, st, [&] { rg(0); });
+        const double rg_stream = stream_us(st, sets, rg, o.quick);
+        const double rg_graph = graph_us(st, sets, rg, o.quick);
+        for (const Entry& e : entries) {
+          Row base{s.name, e.name, "", T, -1, -1, w.bytes(), ""};
+          std::string check_text;
+          try {
+            const auto theirs = outputs_of(w, st, [&] { e.fn(w, 0, st); });
+            const Compare c = cross_check(mine, theirs);
+            check_text = c.text();
+            if (c.mismatches) ++failures;
+          } catch (const std::exception& ex) {
+            check_text = std::string("ERROR ") + ex.what();
+            ++failures;
+          }
+          for (const char* mode : {"stream", "graph"}) {
+            Row r = base;
+            r.mode = mode;
+            r.check = check_text;
+            r.ropegen_us = std::string(mode) == "stream" ? rg_stream : rg_graph;
+            if (check_text.rfind("ERROR", 0) != 0) {
+              try {
+                auto fi = [&](int set) { e.fn(w, set, st); };
+                r.flashinfer_us = std::string(mode) == "stream" ? stream_us(st, sets, fi, o.quick)
+                                                                : graph_us(st, sets, fi, o.quick);
+              } catch (const std::exception& ex) {
+                r.check += std::string("; timing ERROR ") + ex.what();
+                ++failures;
+                cudaGetLastError();
+              }
+            }
+            const double ratio = r.flashinfer_us > 0 ? r.flashinfer_us / r.ropegen_us : -1;
+            const double pct = 100.0 * (r.bytes / (r.ropegen_us * 1e-6) / 1e9) / copy_gbs;
+            std::printf("%-16s %7lld %-11s %-6s %11.2f %14.2f %8.2f %5.0f%%  %s\n", s.name.c_str(), T, e.name, mode,
+                        r.ropegen_us, r.flashinfer_us, ratio, pct, r.check.c_str());
+            std::fflush(stdout);
+            rows.push_back(r);
+          }
+        }
+      } catch (const std::exception& ex) {
+        std::printf("%-16s %7lld ERROR %s\n", s.name.c_str(), T, ex.what());
+        ++failures;
+        const cudaError_t sticky = cudaGetLastError();
+        if (sticky == cudaErrorIllegalAddress || sticky == cudaErrorLaunchFailure) {
+          std::printf("the device is in an error state (%s): stopping\n", cudaGetErrorString(sticky));
+          goto done;
+        }
+      }
+    }
+  }
+done:
+  notes.push_back("fp8 quantize-append left out: FlashInfer's RopeQuantizeAppendPagedKVCache quantizes the fp32 rotated k "
+                  "times a reciprocal scale (and q to fp8 always), ropegen rounds the rotated k to bf16 first and divides "
+                  "by the scale, so the codes may differ by design");
+  notes.push_back("MLA append left out: FlashInfer's paged_kv_mla_t keeps ckv and kpe in separate page arrays; the mapping "
+                  "onto ropegen's one-row MLA cache is not written yet");
+  for (const auto& n : notes) std::printf("note: %s\n", n.c_str());
+
+  if (FILE* f = std::fopen(o.csv.c_str(), "w")) {
+    std::fprintf(f, "shape,tokens,flashinfer_entry,mode,ropegen_us,flashinfer_us,ratio_flashinfer_over_ropegen,"
+                    "min_bytes,ropegen_pct_of_copy,check,device\n");
+    for (const Row& r : rows) {
+      const double ratio = r.flashinfer_us > 0 && r.ropegen_us > 0 ? r.flashinfer_us / r.ropegen_us : -1;
+      const double pct = r.bytes > 0 && r.tokens > 0 ? 100.0 * (r.bytes / (r.ropegen_us * 1e-6) / 1e9) / copy_gbs : -1;
+      std::string check = r.check;
+      std::replace(check.begin(), check.end(), ',', ';');
+      std::fprintf(f, "%s,%lld,%s,%s,%.3f,%.3f,%.3f,%.0f,%.1f,%s,%s\n", r.shape.c_str(), r.tokens, r.entry.c_str(),
+                   r.mode.c_str(), r.ropegen_us, r.flashinfer_us, ratio, r.bytes, pct, check.c_str(), prop.name);
+    }
+    std::fclose(f);
+    std::printf("\nwrote %s", o.csv.c_str());
+  } else {
+    std::fprintf(stderr, "could not write %s\n", o.csv.c_str());
+    ++failures;
+  }
+  std::printf(" (%.0f s in all; %d failure%s)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), failures,
+              failures == 1 ? "" : "s");
+  cudaStreamDestroy(st);
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ropegen_peers_bench: %s\n", e.what());
+    return 1;
+  }
+}
