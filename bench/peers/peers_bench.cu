@@ -105,6 +105,18 @@ struct Dev {
 
 __global__ void empty_kernel() {}
 
+/// The compat divider on the device (__umulhi), for fastdiv_device_check.
+__global__ void fastdiv_kernel(const uint32_t* ns, int count, flashinfer::uint_fastdiv d, uint32_t* out) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) {
+    uint32_t q, r;
+    d.divmod(ns[i], q, r);
+    out[2 * i] = q;
+    out[2 * i + 1] = ns[i] % d;
+    if (ns[i] / d != q) out[2 * i] = ~q;  // the operator and divmod must agree
+  }
+}
+
 // ---- host-side bf16 -------------------------------------------------------------------
 
 uint16_t to_bf16(float f) {  // round to nearest even
@@ -506,6 +518,33 @@ long long fastdiv_self_test() {
   return wrong;
 }
 
+/// The compat divider on the device against the host's / and %: the page lookups of both
+/// FlashInfer kernels go through it. Returns the number of wrong results.
+long long fastdiv_device_check(cudaStream_t st) {
+  unsigned state = 11;
+  auto rnd = [&] {
+    state = state * 1664525u + 1013904223u;
+    return state;
+  };
+  const int count = 1 << 16;
+  std::vector<uint32_t> ns(count);
+  for (int i = 0; i < count; ++i) ns[i] = i < count / 2 ? static_cast<uint32_t>(i) : rnd();
+  ns[count - 1] = 0xffffffffu;
+  Dev dn(count * 4), dout(count * 8);
+  CK(cudaMemcpy(dn.p, ns.data(), count * 4, cudaMemcpyHostToDevice));
+  long long wrong = 0;
+  std::vector<uint32_t> out(2 * count);
+  for (uint32_t d : {1u, 2u, 7u, 16u, 64u, 1000u, 65537u, 0x80000001u, 0xffffffffu, rnd() | 1u, rnd() >> 9 | 1u}) {
+    fastdiv_kernel<<<count / 256, 256, 0, st>>>(dn.as<uint32_t>(), count, flashinfer::uint_fastdiv(d), dout.as<uint32_t>());
+    CK(cudaGetLastError());
+    CK(cudaStreamSynchronize(st));
+    CK(cudaMemcpy(out.data(), dout.p, count * 8, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < count; ++i) wrong += out[2 * i] != ns[i] / d || out[2 * i + 1] != ns[i] % d;
+  }
+  std::printf("fastdiv compat on the device: %lld of %d divisions wrong\n", wrong, 11 * count);
+  return wrong;
+}
+
 void usage(FILE* f, const char* argv0, const Options& o) {
   std::fprintf(f,
                "usage: %s [--csv FILE] [--quick] [--tokens LIST] [--cache-dir DIR] [--self-test]\n"
@@ -588,6 +627,7 @@ int run(int argc, char** argv) {
   std::vector<Row> rows;
   std::vector<std::string> notes;
   int failures = 0;
+  if (fastdiv_device_check(st)) ++failures;
 
   // The floor and the ceiling: an empty kernel, a device-to-device copy.
   double empty_stream = stream_us(st, 1, [&](int) { empty_kernel<<<1, 1, 0, st>>>(); }, o.quick);
