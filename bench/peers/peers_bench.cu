@@ -12,6 +12,9 @@
 //    type (bf16) and both scales 1 (q to q_rope_out, k and v into the pages);
 //  - FlashInfer "rope+append": BatchQKApplyRotaryPosIdsCosSinCache (q, k to separate
 //    outputs) then AppendPagedKVCache (the rotated k and v into the pages), two launches.
+//  - MLA (DeepSeek-V3 shape): ropegen's mla_rope_append against FlashInfer's
+//    BatchQKApplyRotaryPosIdsCosSinCache (q_pe in place, k_pe) + AppendPagedKVMlaCache
+//    (see MlaWorkload).
 // One launch of each from the same inputs is compared byte for byte (q_out, every page of
 // the k and v caches); the result is printed and written to the CSV, a mismatch included.
 // Then each is timed back to back on a stream (CUDA events around N launches) and inside a
@@ -545,6 +548,215 @@ long long fastdiv_device_check(cudaStream_t st) {
   return wrong;
 }
 
+// ---- MLA (DeepSeek-V3 shape) ------------------------------------------------------------
+//
+// ropegen: op = mla_rope_append (q_pe rotated in place inside q [T, 128, 192] at offset 128,
+// k_pe [T, 64] rotated and kv_c [T, 512] copied into one cache row kv_c || k_pe, paged by 16).
+// FlashInfer, the same work as its DeepSeek path does it: BatchQKApplyRotaryPosIdsCosSinCache
+// on q_pe (in place, head stride 192) and k_pe (to a separate buffer), then
+// AppendPagedKVMlaCache with paged_kv_mla_t's ckv and kpe views set on the one cache
+// (kpe = ckv + 512, both with a row stride of 576 and a page stride of 16 * 576).
+// FlashInfer's fused RopeQuantizeAppendPagedMLACache is not compared: it also copies a q_nope
+// of kv_lora_rank (absorbed) width, which ropegen's kernel leaves alone.
+
+struct MlaWorkload {
+  static constexpr int kHeads = 128, kHd = 192, kRot = 64, kOff = 128, kLora = 512, kRow = kLora + kRot;
+  long long T = 0, pages = 0, table_rows = 0;
+  int sets = 1;
+  size_t q_elems = 0, pe_elems = 0, ckv_elems = 0, cache_elems = 0;
+  Dev q, q_pristine, kpe, ckv, krot, cache;
+  Dev positions, slots, batch_idx, fi_positions, indices, indptr, last_len, table;
+  bf16* qp(int s) const { return q.as<bf16>(s * q_elems); }
+  bf16* kpep(int s) const { return kpe.as<bf16>(s * pe_elems); }
+  bf16* ckvp(int s) const { return ckv.as<bf16>(s * ckv_elems); }
+  bf16* krotp(int s) const { return krot.as<bf16>(s * pe_elems); }
+  bf16* cachep(int s) const { return cache.as<bf16>(s * cache_elems); }
+  static double per_token_bytes() { return 2.0 * kHeads * kRot * 2 + (kRot + kLora) * 2 * 2 + 8 + 4.0 * kRot; }
+  double bytes() const { return per_token_bytes() * T; }
+};
+
+MlaWorkload make_mla(long long T, unsigned seed) {
+  using M = MlaWorkload;
+  MlaWorkload w;
+  w.T = T;
+  w.sets = static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / (M::per_token_bytes() * T)))));
+  w.pages = (T + kPage - 1) / kPage;
+  w.table_rows = T + 1024;
+  w.q_elems = static_cast<size_t>(T) * M::kHeads * M::kHd;
+  w.pe_elems = static_cast<size_t>(T) * M::kRot;
+  w.ckv_elems = static_cast<size_t>(T) * M::kLora;
+  w.cache_elems = static_cast<size_t>(w.pages) * kPage * M::kRow;
+  w.q = Dev(w.q_elems * w.sets * 2);
+  w.q_pristine = Dev(w.q_elems * 2);
+  w.kpe = Dev(w.pe_elems * w.sets * 2);
+  w.ckv = Dev(w.ckv_elems * w.sets * 2);
+  w.krot = Dev(w.pe_elems * w.sets * 2);
+  w.cache = Dev(w.cache_elems * w.sets * 2);
+  unsigned state = seed;
+  auto rnd = [&] {
+    state = state * 1664525u + 1013904223u;
+    return to_bf16((static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 8.0f);
+  };
+  auto fill = [&](const Dev& pool, size_t elems) {
+    std::vector<uint16_t> h(elems);
+    for (auto& e : h) e = rnd();
+    CK(cudaMemcpy(pool.p, h.data(), elems * 2, cudaMemcpyHostToDevice));
+    for (int i = 1; i < w.sets; ++i)
+      CK(cudaMemcpy(pool.as<uint16_t>(i * elems), pool.p, elems * 2, cudaMemcpyDeviceToDevice));
+  };
+  fill(w.q, w.q_elems);
+  fill(w.kpe, w.pe_elems);
+  fill(w.ckv, w.ckv_elems);
+  CK(cudaMemcpy(w.q_pristine.p, w.q.p, w.q_elems * 2, cudaMemcpyDeviceToDevice));
+  CK(cudaMemset(w.krot.p, 0, w.krot.bytes));
+  CK(cudaMemset(w.cache.p, 0, w.cache.bytes));
+  std::vector<int32_t> pos(T), slots(T), zeros(T, 0), fi_pos(T), indices(w.pages),
+      indptr = {0, static_cast<int32_t>(w.pages)}, last = {static_cast<int32_t>((T - 1) % kPage + 1)};
+  for (long long p = 0; p < w.pages; ++p) indices[p] = static_cast<int32_t>(w.pages - 1 - p);
+  for (long long t = 0; t < T; ++t) {
+    pos[t] = static_cast<int32_t>((t * 37 + 11) % w.table_rows);
+    fi_pos[t] = static_cast<int32_t>(t);
+    slots[t] = indices[t / kPage] * kPage + static_cast<int32_t>(t % kPage);
+  }
+  auto upload = [](const std::vector<int32_t>& h) {
+    Dev d(h.size() * 4);
+    CK(cudaMemcpy(d.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+    return d;
+  };
+  w.positions = upload(pos);
+  w.slots = upload(slots);
+  w.batch_idx = upload(zeros);
+  w.fi_positions = upload(fi_pos);
+  w.indices = upload(indices);
+  w.indptr = upload(indptr);
+  w.last_len = upload(last);
+  std::vector<float> table(static_cast<size_t>(w.table_rows + 1) * M::kRot, 0.0f);  // + a zero row
+  for (long long p = 0; p < w.table_rows; ++p)
+    for (int j = 0; j < M::kRot / 2; ++j) {
+      const double a = static_cast<double>(p) * std::pow(10000.0, -2.0 * j / M::kRot);
+      table[p * M::kRot + j] = static_cast<float>(std::cos(a));
+      table[p * M::kRot + M::kRot / 2 + j] = static_cast<float>(std::sin(a));
+    }
+  w.table = Dev(table.size() * 4);
+  CK(cudaMemcpy(w.table.p, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+  return w;
+}
+
+ropegen_kernel_args mla_ropegen_args(const MlaWorkload& w, int set) {
+  using M = MlaWorkload;
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.num_tokens = w.T;
+  a.positions = w.positions.p;
+  a.slot_mapping = w.slots.p;
+  a.q = w.qp(set);
+  a.q_stride = static_cast<long long>(M::kHeads) * M::kHd;
+  a.k = w.kpep(set);  // k_pe
+  a.k_stride = M::kRot;
+  a.v = w.ckvp(set);  // kv_c
+  a.v_stride = M::kLora;
+  a.cos = w.table.as<float>();
+  a.sin = w.table.as<float>(M::kRot / 2);
+  a.cos_sin_stride = M::kRot;
+  a.k_cache = w.cachep(set);  // one cache of rows; v_cache stays null
+  a.max_seq = w.pages * kPage;
+  a.cache_slots = w.pages * kPage;
+  a.table_rows = w.table_rows;
+  return a;
+}
+
+void fi_mla(const MlaWorkload& w, int set, cudaStream_t st) {
+  using M = MlaWorkload;
+  bf16* q_pe = w.qp(set) + M::kOff;
+  fi_check(flashinfer::BatchQKApplyRotaryPosIdsCosSinCache<bf16, int32_t>(
+               q_pe, w.kpep(set), /*q_rope=*/q_pe, w.krotp(set), w.table.as<float>(), w.positions.as<int32_t>(),
+               static_cast<uint32_t>(w.T), M::kHeads, /*num_kv_heads=*/1, M::kRot, /*head_dim=*/M::kRot,
+               static_cast<size_t>(M::kHeads) * M::kHd, M::kHd, M::kRot, M::kRot,
+               static_cast<size_t>(M::kHeads) * M::kHd, M::kHd, M::kRot, M::kRot, /*interleave=*/true, st),
+           "BatchQKApplyRotaryPosIdsCosSinCache (MLA q_pe, k_pe)");
+  flashinfer::paged_kv_mla_t<bf16, int32_t> cache(kPage, M::kLora, M::kRot, 1, w.cachep(set), w.cachep(set) + M::kLora,
+                                                  w.indices.as<int32_t>(), w.indptr.as<int32_t>(),
+                                                  w.last_len.as<int32_t>());
+  cache.stride_page_ckv = cache.stride_page_kpe = kPage * M::kRow;  // both views on ropegen's rows
+  cache.stride_n_ckv = cache.stride_n_kpe = M::kRow;
+  fi_check(flashinfer::AppendPagedKVMlaCache<bf16, int32_t>(cache, w.ckvp(set), w.krotp(set), w.batch_idx.as<int32_t>(),
+                                                             w.fi_positions.as<int32_t>(), static_cast<uint32_t>(w.T),
+                                                             M::kLora, M::kRot, st),
+           "AppendPagedKVMlaCache");
+}
+
+/// The MLA rows: one cross-check, then stream and graph timings per token count.
+void mla_rows(ropegen::Context& ctx, cudaStream_t st, const Options& o, double copy_gbs, std::vector<Row>& rows,
+              int& failures) {
+  const std::string spec =
+      "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=128 kv_lora_rank=512 "
+      "dtype=bf16 index=i32 cos_sin=table cache=paged(block=16,order=nhd)";
+  std::shared_ptr<ropegen::Kernel> kernel;
+  try {
+    kernel = ctx.kernel(spec);
+  } catch (const std::exception& e) {
+    std::printf("mla: ropegen could not build '%s': %s\n", spec.c_str(), e.what());
+    ++failures;
+    return;
+  }
+  const char* name = "deepseek_v3_mla";
+  for (long long T : o.tokens) {
+    if (T > 8192) continue;
+    try {
+      MlaWorkload w = make_mla(T, 4321u + static_cast<unsigned>(T));
+      auto rg = [&](int set) { kernel->launch(mla_ropegen_args(w, set), st); };
+      auto fi = [&](int set) { fi_mla(w, set, st); };
+      // q is rotated in place: set 0's q is restored before each side's launch.
+      auto outputs = [&](const std::function<void()>& run) {
+        CK(cudaMemcpyAsync(w.qp(0), w.q_pristine.p, w.q_elems * 2, cudaMemcpyDeviceToDevice, st));
+        CK(cudaMemsetAsync(w.krotp(0), 0, w.pe_elems * 2, st));
+        CK(cudaMemsetAsync(w.cachep(0), 0, w.cache_elems * 2, st));
+        run();
+        CK(cudaStreamSynchronize(st));
+        CK(cudaGetLastError());
+        return std::vector<std::vector<uint16_t>>{download(w.qp(0), w.q_elems), download(w.cachep(0), w.cache_elems)};
+      };
+      const auto mine = outputs([&] { rg(0); });
+      std::string check_text;
+      bool fi_ok = true;
+      try {
+        const auto theirs = outputs([&] { fi(0); });
+        const Compare c = cross_check(mine, theirs);
+        check_text = c.text();
+        if (c.mismatches) ++failures;
+      } catch (const std::exception& ex) {
+        check_text = std::string("ERROR ") + ex.what();
+        fi_ok = false;
+        ++failures;
+      }
+      for (const char* mode : {"stream", "graph"}) {
+        const bool graph = std::string(mode) == "graph";
+        Row r{name, "rope+append_mla", mode, T, -1, -1, w.bytes(), check_text};
+        r.ropegen_us = graph ? graph_us(st, w.sets, rg, o.quick) : stream_us(st, w.sets, rg, o.quick);
+        if (fi_ok) {
+          try {
+            r.flashinfer_us = graph ? graph_us(st, w.sets, fi, o.quick) : stream_us(st, w.sets, fi, o.quick);
+          } catch (const std::exception& ex) {
+            r.check += std::string("; timing ERROR ") + ex.what();
+            ++failures;
+            cudaGetLastError();
+          }
+        }
+        const double ratio = r.flashinfer_us > 0 ? r.flashinfer_us / r.ropegen_us : -1;
+        const double pct = 100.0 * (r.bytes / (r.ropegen_us * 1e-6) / 1e9) / copy_gbs;
+        std::printf("%-16s %7lld %-11s %-6s %11.2f %14.2f %8.2f %5.0f%%  %s\n", name, T, r.entry.c_str(), mode,
+                    r.ropegen_us, r.flashinfer_us, ratio, pct, r.check.c_str());
+        std::fflush(stdout);
+        rows.push_back(r);
+      }
+    } catch (const std::exception& ex) {
+      std::printf("%-16s %7lld ERROR %s\n", name, T, ex.what());
+      ++failures;
+      const cudaError_t sticky = cudaGetLastError();
+      if (sticky == cudaErrorIllegalAddress || sticky == cudaErrorLaunchFailure) throw;
+    }
+  }
+}
+
 void usage(FILE* f, const char* argv0, const Options& o) {
   std::fprintf(f,
                "usage: %s [--csv FILE] [--quick] [--tokens LIST] [--cache-dir DIR] [--self-test]\n"
@@ -737,12 +949,15 @@ int run(int argc, char** argv) {
       }
     }
   }
+  try {
+    mla_rows(*ctx, st, o, copy_gbs, rows, failures);
+  } catch (const std::exception& ex) {
+    std::printf("the device is in an error state after the MLA rows (%s): stopping\n", ex.what());
+  }
 done:
   notes.push_back("fp8 quantize-append left out: FlashInfer's RopeQuantizeAppendPagedKVCache quantizes the fp32 rotated k "
                   "times a reciprocal scale (and q to fp8 always), ropegen rounds the rotated k to bf16 first and divides "
                   "by the scale, so the codes may differ by design");
-  notes.push_back("MLA append left out: FlashInfer's paged_kv_mla_t keeps ckv and kpe in separate page arrays; the mapping "
-                  "onto ropegen's one-row MLA cache is not written yet");
   for (const auto& n : notes) std::printf("note: %s\n", n.c_str());
 
   if (FILE* f = std::fopen(o.csv.c_str(), "w")) {
