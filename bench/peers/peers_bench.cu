@@ -55,6 +55,10 @@
 
 #include "ropegen/ropegen.hpp"
 
+#ifndef ROPEGEN_FLASHINFER_COMMIT
+#define ROPEGEN_FLASHINFER_COMMIT "unknown"
+#endif
+
 namespace {
 
 using bf16 = __nv_bfloat16;
@@ -256,6 +260,9 @@ Workload make_workload(const Shape& s, long long T, int sets, unsigned seed) {
     }
   w.table = Dev(table.size() * 4);
   CK(cudaMemcpy(w.table.p, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+  // The fills ran on the legacy stream (device-to-device copies and memsets return before
+  // they finish); the launches go to a non-blocking stream, which does not wait for them.
+  CK(cudaDeviceSynchronize());
   return w;
 }
 
@@ -639,6 +646,9 @@ MlaWorkload make_mla(long long T, unsigned seed) {
     }
   w.table = Dev(table.size() * 4);
   CK(cudaMemcpy(w.table.p, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+  // The fills ran on the legacy stream (device-to-device copies and memsets return before
+  // they finish); the launches go to a non-blocking stream, which does not wait for them.
+  CK(cudaDeviceSynchronize());
   return w;
 }
 
@@ -806,7 +816,10 @@ int run(int argc, char** argv) {
       return 2;
     }
   }
-  if (self_test) return fastdiv_self_test() == 0 ? 0 : 1;
+  if (self_test) {
+    std::printf("flashinfer: %s\n", ROPEGEN_FLASHINFER_COMMIT);
+    return fastdiv_self_test() == 0 ? 0 : 1;
+  }
 
   int devices = 0;
   const cudaError_t de = cudaGetDeviceCount(&devices);
@@ -819,6 +832,7 @@ int run(int argc, char** argv) {
   CK(cudaFree(nullptr));  // the primary context exists and is current: ropegen's runtime uses it
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("flashinfer: %s\n", ROPEGEN_FLASHINFER_COMMIT);
   std::printf("device: %s (sm_%d%d, %d SMs, L2 %d MiB)\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount, prop.l2CacheSize >> 20);
   if (prop.major < 9)
@@ -962,14 +976,15 @@ done:
 
   if (FILE* f = std::fopen(o.csv.c_str(), "w")) {
     std::fprintf(f, "shape,tokens,flashinfer_entry,mode,ropegen_us,flashinfer_us,ratio_flashinfer_over_ropegen,"
-                    "min_bytes,ropegen_pct_of_copy,check,device\n");
+                    "min_bytes,ropegen_pct_of_copy,check,device,flashinfer_commit\n");
     for (const Row& r : rows) {
       const double ratio = r.flashinfer_us > 0 && r.ropegen_us > 0 ? r.flashinfer_us / r.ropegen_us : -1;
       const double pct = r.bytes > 0 && r.tokens > 0 ? 100.0 * (r.bytes / (r.ropegen_us * 1e-6) / 1e9) / copy_gbs : -1;
       std::string check = r.check;
       std::replace(check.begin(), check.end(), ',', ';');
-      std::fprintf(f, "%s,%lld,%s,%s,%.3f,%.3f,%.3f,%.0f,%.1f,%s,%s\n", r.shape.c_str(), r.tokens, r.entry.c_str(),
-                   r.mode.c_str(), r.ropegen_us, r.flashinfer_us, ratio, r.bytes, pct, check.c_str(), prop.name);
+      std::fprintf(f, "%s,%lld,%s,%s,%.3f,%.3f,%.3f,%.0f,%.1f,%s,%s,%s\n", r.shape.c_str(), r.tokens, r.entry.c_str(),
+                   r.mode.c_str(), r.ropegen_us, r.flashinfer_us, ratio, r.bytes, pct, check.c_str(), prop.name,
+                   ROPEGEN_FLASHINFER_COMMIT);
     }
     std::fclose(f);
     std::printf("\nwrote %s", o.csv.c_str());
