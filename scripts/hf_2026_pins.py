@@ -41,3 +41,29 @@ pos = torch.tensor([0, 8190, 8191, 16383, 24575, 100000, 1000000], dtype=torch.i
 t = torch.log(torch.floor((pos.float() + 1.0) / 8192.0) + 1.0) * 0.1 + 1.0
 out["llama4_temperature"] = {str(int(p)): float(v) for p, v in zip(pos, t)}
 print(json.dumps(out, indent=1))
+# Qwen2-VL's vision tower 2-D RoPE (head_dim 80 = 1280 / 16, theta 10000): transformers'
+# VisionRotaryEmbedding(head_dim // 2) gives the frequencies of one coordinate; a token's
+# rotary_pos_emb is those of its row followed by those of its column (rot_pos_emb), and
+# apply_rotary_pos_emb_vision rotates with cos/sin of [emb, emb] (NeoX halves) in fp32. q is a
+# fixed fp32 pattern; the test runs ropegen's positions = vision(sections = [20, 20]) kernel on
+# the same q and positions and compares these values.
+try:
+    from transformers.models.qwen2_vl import modeling_qwen2_vl as qv
+    D, T = 80, 4
+    hw = [(0, 0), (3, 5), (17, 2), (40, 63)]
+    q = torch.tensor([[[((t * 131 + e * 17) % 97) / 48.5 - 1.0 for e in range(D)]] for t in range(T)], dtype=torch.float32)
+    rot = qv.VisionRotaryEmbedding(D // 2)
+    full = rot(64)  # [64, D / 4]: position x frequency
+    emb = torch.cat([torch.cat([full[h], full[w]]) for h, w in hw]).reshape(T, D // 2)
+    params = list(inspect.signature(qv.apply_rotary_pos_emb_vision).parameters)
+    if params[:2] == ["q", "k"]:
+        e2 = torch.cat((emb, emb), dim=-1)
+        got, _ = qv.apply_rotary_pos_emb_vision(q, q.clone(), e2.cos(), e2.sin())
+    else:
+        got = qv.apply_rotary_pos_emb_vision(q.unsqueeze(0), emb).squeeze(0)
+    picks = [(t, e) for t in range(T) for e in (0, 1, 19, 20, 21, 39, 40, 41, 59, 60, 79)]
+    out["qwen2_vl_vision"] = {"signature": params, "inv_freq": [float(x) for x in rot.inv_freq[:3]],
+                              "values": {f"{t},{e}": float(got[t, 0, e]) for t, e in picks}}
+except Exception as e:
+    out["qwen2_vl_vision_error"] = repr(e)
+print(json.dumps({k: out[k] for k in out if k.startswith("qwen2_vl")}, indent=1))

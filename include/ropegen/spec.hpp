@@ -125,7 +125,7 @@ struct IndexerParams {
   bool tiled = false;         ///< cache values in 16 x 16-byte tiles (AITER's pre-shuffled readers)
 };
 
-enum class PositionsKind { Single, Mrope, Imrope };
+enum class PositionsKind { Single, Mrope, Imrope, Vision };
 enum class CacheKind { Contiguous, Paged };
 /// Paged caches: nhd [blocks, block, kv_heads, head_dim], hnd [blocks, kv_heads, block, head_dim],
 /// strided: any layout with a contiguous head row, from the run-time cache strides (ABI 6);
@@ -213,12 +213,22 @@ struct CosSin {
   bool runtime_length() const;
 };
 
-/// The position rows of a token: positions = single | mrope(sections) | imrope(sections).
+/// The position rows of a token: positions = single | mrope(sections) | imrope(sections) |
+/// vision(sections).
 struct Positions {
   PositionsKind kind = PositionsKind::Single;
-  std::vector<int> sections;  ///< mrope/imrope: frequency indices per row (t, h, w), sum d/2
-  /// The row (0 = t, 1 = h, 2 = w) that frequency index j of d/2 reads.
+  /// mrope/imrope: frequency indices per row (t, h, w); vision: per row (row, column); sum d/2
+  std::vector<int> sections;
+  /// The row (mrope/imrope: 0 = t, 1 = h, 2 = w; vision: 0 = row, 1 = column) that frequency
+  /// index j of d/2 reads.
   int row_of(int j) const;
+  /// Position rows per token: 1 (single), 2 (vision), 3 (mrope, imrope).
+  int rows() const { return kind == PositionsKind::Single ? 1 : kind == PositionsKind::Vision ? 2 : 3; }
+  /// vision: the index of j within its section, which gives its frequency (the exponent
+  /// restarts in the column section); j otherwise.
+  int frequency_index(int j) const {
+    return kind == PositionsKind::Vision && j >= sections[0] ? j - sections[0] : j;
+  }
 };
 
 /// Where a scaling parameter lives in ScalingParams, and how the table walkers (DSL

@@ -238,10 +238,11 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
   // template, from these sections.
   const Positions& pr = spec.positions;
   const bool multi = rotates && pr.kind != PositionsKind::Single;
-  os << "constexpr int POSITION_ROWS = " << (multi ? 3 : 1) << ";\n"
+  os << "constexpr int POSITION_ROWS = " << (multi ? pr.rows() : 1) << ";\n"
      << "constexpr bool POSITIONS_INTERLEAVED = " << (multi && pr.kind == PositionsKind::Imrope ? "true" : "false")
      << ";\n";
-  for (int r = 0; r < 3; ++r) os << "constexpr int SECTION" << r << " = " << (multi ? pr.sections[r] : 0) << ";\n";
+  for (int r = 0; r < 3; ++r)
+    os << "constexpr int SECTION" << r << " = " << (multi && r < pr.rows() ? pr.sections[r] : 0) << ";\n";
   os << "constexpr bool ANGLE_EXACT = " << (rotates && spec.angle == Angle::Exact ? "true" : "false") << ";\n";
   // A table of the frequencies as floats (the fp32 angle) and as doubles (angle = exact).
   auto table = [&](const char* name, const std::vector<double>& v, bool as_double) {
@@ -258,7 +259,13 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
   const CosSin& cs = spec.cos_sin;
   if (rotates && cs.source == CosSinSource::Compute) {
     // The scaling family's inv_freq_j and attention factor, computed in double (rope-math.md).
-    const ScaledFrequencies sf = scaled_frequencies(cs, spec.rotary_dim);
+    ScaledFrequencies sf = scaled_frequencies(cs, spec.rotary_dim);
+    if (pr.kind == PositionsKind::Vision) {
+      // Vision 2-D RoPE: index j's frequency is that of j' (its index within its section) in a
+      // rotary of rotary_dim / 2 dimensions: b^(-4j' / rotary_dim) (scaling = none).
+      for (int j = 0; j < spec.rotary_dim / 2; ++j)
+        sf.inv_freq[j] = std::pow(cs.theta, -4.0 * pr.frequency_index(j) / spec.rotary_dim);
+    }
     const bool exact = spec.angle == Angle::Exact;
     const int rule = !cs.runtime_length() ? 0 : cs.scaling == Scaling::Dynamic ? 1 : 2;
     const double exponent = static_cast<double>(spec.rotary_dim) / (spec.rotary_dim - 2);

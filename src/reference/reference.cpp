@@ -132,6 +132,7 @@ double q_factor(const QTemperature& q, long long p) {
 
 int position_row(const Positions& p, int j) {
   if (p.kind == PositionsKind::Single) return 0;
+  if (p.kind == PositionsKind::Vision) return j < p.sections[0] ? 0 : 1;  // row, then column
   if (p.kind == PositionsKind::Mrope) {
     int end = 0;
     for (int r = 0; r < 3; ++r)
@@ -372,7 +373,11 @@ void RowWriter::turn(const std::vector<double>& xs, const std::vector<double>& e
       c = p.table[p.cos_offset + pos * p.table_stride + j];
       sn = p.table[p.sin_offset + pos * p.table_stride + j];
     } else {
-      const double inv = inv_freq(s.cos_sin, j, d, seq_len);
+      // Vision 2-D RoPE (rope-math.md): j < s0 turns by row * b^(-4j/d), the rest by
+      // column * b^(-4(j - s0)/d): the frequencies of a d / 2 rotary, restarted per section.
+      const bool vision = s.positions.kind == PositionsKind::Vision;
+      const int jf = vision && j >= s.positions.sections[0] ? j - s.positions.sections[0] : j;
+      const double inv = vision ? std::pow(s.cos_sin.theta, -4.0 * jf / d) : inv_freq(s.cos_sin, j, d, seq_len);
       // angle = fp32: one fp32 multiply of fp32 values, as specified; exact: in double.
       angle = s.angle == Angle::Exact ? static_cast<double>(pos) * inv
                                       : static_cast<float>(pos) * static_cast<float>(inv);
@@ -440,7 +445,7 @@ bool outside_limits(const Problem& p, long long t) {
   const KernelSpec& s = p.spec;
   const bool table = s.cos_sin.source == CosSinSource::Table;
   if (s.uses_rope() && (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
-    const int rows = s.positions.kind == PositionsKind::Single ? 1 : 3;
+    const int rows = s.positions.kind == PositionsKind::Single ? 1 : s.positions.kind == PositionsKind::Vision ? 2 : 3;
     const long long apart = p.positions_stride ? p.positions_stride : p.tokens;
     for (int r = 0; r < rows; ++r) {
       const long long pos = p.positions[static_cast<size_t>(r * apart + t)];

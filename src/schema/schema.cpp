@@ -620,6 +620,7 @@ bool CosSin::runtime_length() const {
 
 int Positions::row_of(int j) const {
   if (kind == PositionsKind::Single) return 0;
+  if (kind == PositionsKind::Vision) return j < sections[0] ? 0 : 1;
   if (kind == PositionsKind::Mrope) {  // contiguous sections
     if (j < sections[0]) return 0;
     return j < sections[0] + sections[1] ? 1 : 2;

@@ -494,20 +494,21 @@ void ProblemBuilder::add_positions() {
     for (long long t = 0; t < T_; ++t) p.positions.push_back(pos_dist(rng_));
   }
   if (rope && s_.positions.kind != PositionsKind::Single) {
-    // Three rows (t, h, w) with slack between them; every third token is text (the same
-    // position in each row), the others get their own h and w.
+    // Three rows (t, h, w; vision: two, row and column) with slack between them; every third
+    // token is text (the same position in each row), the others get their own h and w.
+    const int nrows = s_.positions.rows();
     p.positions_stride = T_ + 3;
-    std::vector<long long> rows(static_cast<size_t>(3 * p.positions_stride), 0);
+    std::vector<long long> rows(static_cast<size_t>(nrows * p.positions_stride), 0);
     std::uniform_int_distribution<long long> pos_dist(0, max_pos - 1);
     for (long long t = 0; t < T_; ++t)
-      for (int r = 0; r < 3; ++r)
+      for (int r = 0; r < nrows; ++r)
         rows[static_cast<size_t>(r * p.positions_stride + t)] = r == 0 || t % 3 == 0 ? p.positions[t] : pos_dist(rng_);
     p.positions = rows;
   }
   if (c_.out_of_range && rope && s_.cos_sin.source == CosSinSource::Table) {
     // Positions outside the table: negative, or at or past its max_pos rows (one of the three
     // rows of mrope/imrope positions); the table keeps its max_pos rows.
-    const long long rows = s_.positions.kind == PositionsKind::Single ? 1 : 3;
+    const long long rows = s_.positions.rows();
     const long long apart = p.positions_stride ? p.positions_stride : T_;
     for (long long t = 4; t < T_; t += 5) {
       const long long r = (t / 5) % rows;

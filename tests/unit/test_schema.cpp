@@ -696,6 +696,11 @@ TEST_CASE("errors: scaling families, positions and angles" * doctest::test_suite
   oneline("positions=mrope(sections=[16,24,16])", "mrope(...): sections add up to 56; they must add up to rotary_dim / 2 = 64",
           11);
   oneline("positions=imrope(sections=[24,20])", "sections must be a list of 3 integers", 27);
+  oneline("positions=vision(sections=[24,20,20])", "sections must be a list of 2 integers (frequency indices per row, column row)", 27);
+  oneline("positions=vision(sections=[32,30])", "vision(...): sections add up to 62; they must add up to rotary_dim / 2 = 64", 11);
+  oneline("positions=vision(sections=[32,32]) cos_sin=compute(scaling=linear(factor=2))",
+          "positions = vision(...) with cos_sin = compute(scaling = linear)", 0);
+  oneline("positions=visoin(sections=[32,32])", "did you mean 'vision'?", 11);
   oneline("angle=exact", "angle = exact needs cos_sin = compute", 7);
   oneline("op=kv_append positions=mrope(sections=[16,24,24])", "key 'positions' has no effect for op = kv_append", 24);
 }

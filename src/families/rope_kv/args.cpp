@@ -35,8 +35,10 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
                                                                  : "without slot_mapping a contiguous cache is written at each position");
     pos.required = s.uses_rope();
     if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {
-      pos.why = "RoPE needs t, h, w positions per token (rows positions_stride apart; 0: num_tokens)";
-      pos.shape = {3, kDimTokens};
+      pos.why = s.positions.kind == PositionsKind::Vision
+                    ? "vision RoPE needs row and column positions per token (rows positions_stride apart; 0: num_tokens)"
+                    : "RoPE needs t, h, w positions per token (rows positions_stride apart; 0: num_tokens)";
+      pos.shape = {s.positions.rows(), kDimTokens};
     }
     pos.unless_slots = !s.uses_rope();
     if (s.uses_cache() && s.window.on) {

@@ -67,6 +67,16 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
   }
   add("positions=mrope(sections=[2,3,3]) head_dim=64 rotary_dim=16 q_heads=4 kv_heads=2 dtype=f16", tokens(19),
       "multimodal, partial rotary");
+  // Vision towers' 2-D RoPE: row and column rows, the exponent restarting in the column
+  // section; head_dim 80 (Qwen2/2.5-VL) and 72 (Qwen3-VL), a table and computed, uneven sections.
+  add("op=rope positions=vision(sections=[20,20]) head_dim=80 q_heads=16 kv_heads=16 dtype=bf16 "
+      "cos_sin=compute(theta=10000)", tokens(37), "vision 2-D, computed");
+  add("op=rope positions=vision(sections=[20,20]) head_dim=80 q_heads=16 kv_heads=16 dtype=f16", tokens(29),
+      "vision 2-D, table");
+  add("op=rope positions=vision(sections=[18,18]) head_dim=72 q_heads=16 kv_heads=16 dtype=f32 "
+      "cos_sin=compute(theta=10000)", tokens(23), "vision 2-D, head_dim 72");
+  add("positions=vision(sections=[20,12]) head_dim=64 q_heads=8 kv_heads=2 dtype=bf16 cos_sin=compute(theta=10000)",
+      tokens(19), "vision 2-D, uneven sections, with the cache");
   // angle = exact at positions up to 2^24 (the fp32 angle would be off by up to ~1 rad).
   VerifyCase huge = tokens(33);
   huge.max_position = 1LL << 24;

@@ -20,7 +20,12 @@ const FieldUse kRowOps{false, false, "rope_kv"};   // every op of the family
 const FieldUse kRopeOps{true, false, "rope_kv"};   // the ops that rotate
 const FieldUse kCacheOps{false, true, "rope_kv"};  // the ops that write a cache
 
-const char* const kPositionsValues = "single | mrope(sections = [t, h, w]) | imrope(sections = [t, h, w])";
+const char* const kPositionsValues =
+    "single | mrope(sections = [t, h, w]) | imrope(sections = [t, h, w]) | vision(sections = [row, column])";
+
+/// What a positions kind's sections list: its size and the rows they name.
+int section_count(PositionsKind k) { return k == PositionsKind::Vision ? 2 : 3; }
+const char* section_rows(PositionsKind k) { return k == PositionsKind::Vision ? "row, column" : "t, h, w"; }
 
 const IntRange kSection{0, 512};
 const RealRange kEps{0, 1, true};
@@ -196,21 +201,25 @@ void lower_positions(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   }
   if (is_call_named(v, "mrope")) p.kind = PositionsKind::Mrope;
   else if (is_call_named(v, "imrope")) p.kind = PositionsKind::Imrope;
+  else if (is_call_named(v, "vision")) p.kind = PositionsKind::Vision;
   else {
     std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
-                           ? suggestion(v.text, {"single", "mrope", "imrope"})
+                           ? suggestion(v.text, {"single", "mrope", "imrope", "vision"})
                            : "";
     fail(v.loc, "invalid value " + describe_value(v) + " for positions; valid values: " + kPositionsValues + hint);
   }
+  const size_t n = static_cast<size_t>(section_count(p.kind));
   for_args(v, {"sections"}, [&](const dsl::Value::Arg& a) {
-    if (a.value.kind != dsl::Value::Kind::List || a.value.items.size() != 3)
-      fail(a.value.loc, "sections must be a list of 3 integers (frequency indices per t, h, w row), found " +
+    if (a.value.kind != dsl::Value::Kind::List || a.value.items.size() != n)
+      fail(a.value.loc, "sections must be a list of " + std::to_string(n) + " integers (frequency indices per " +
+                            section_rows(p.kind) + " row), found " +
                             (a.value.kind == dsl::Value::Kind::List
                                  ? "a list of " + std::to_string(a.value.items.size())
                                  : describe_value(a.value)));
     for (const dsl::Value& it : a.value.items) p.sections.push_back(static_cast<int>(integer(it, "sections[i]", kSection)));
   });
-  if (p.sections.empty()) fail(v.loc, std::string(v.text) + "(...) needs sections = [t, h, w]");
+  if (p.sections.empty())
+    fail(v.loc, std::string(v.text) + "(...) needs sections = [" + section_rows(p.kind) + "]");
   s.positions = p;
 }
 
@@ -220,7 +229,9 @@ void text_positions(const KernelSpec& s, std::string& out) {
     out += "single";
     return;
   }
-  out += p.kind == PositionsKind::Mrope ? "mrope(sections=[" : "imrope(sections=[";
+  out += p.kind == PositionsKind::Mrope    ? "mrope(sections=["
+         : p.kind == PositionsKind::Imrope ? "imrope(sections=["
+                                           : "vision(sections=[";
   for (size_t i = 0; i < p.sections.size(); ++i) out += (i ? "," : "") + std::to_string(p.sections[i]);
   out += "])";
 }
@@ -228,7 +239,10 @@ void text_positions(const KernelSpec& s, std::string& out) {
 std::string check_positions(const SpecField&, const KernelSpec& s) {
   const Positions& p = s.positions;
   if (p.kind == PositionsKind::Single) return p.sections.empty() ? "" : "positions = single takes no sections";
-  if (p.sections.size() != 3) return "sections must be a list of 3 integers (frequency indices per t, h, w row)";
+  const size_t n = static_cast<size_t>(section_count(p.kind));
+  if (p.sections.size() != n)
+    return "sections must be a list of " + std::to_string(n) + " integers (frequency indices per " +
+           section_rows(p.kind) + " row)";
   for (int x : p.sections)
     if (std::string e = kSection.check("sections[i]", x); !e.empty()) return e;
   return "";
@@ -315,11 +329,13 @@ std::vector<SpecField> rope_kv_spec_fields() {
                 kPositionsValues,
                 "position rows per token: one, or t/h/w rows ([3, tokens], positions_stride apart) for multimodal "
                 "RoPE; sections split the rotary_dim / 2 frequencies among the rows, contiguous (mrope) or "
-                "cycling (imrope)",
+                "cycling (imrope); vision: row and column rows ([2, tokens]) of a vision tower's 2-D RoPE, the "
+                "frequency exponent restarting in the column section (b^(-4j'/rotary_dim), j' within its section)",
                 nullptr,
                 kRopeOps,
                 /*omit_default=*/true,
-                {"single", "mrope(sections=[16,24,24])", "mrope(sections=[24,20,20])", "imrope(sections=[24,20,20])"},
+                {"single", "mrope(sections=[16,24,24])", "mrope(sections=[24,20,20])", "imrope(sections=[24,20,20])",
+                 "vision(sections=[32,32])"},
                 lower_positions,
                 text_positions,
                 check_positions,

@@ -41,10 +41,17 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
     int sum = 0;
     for (int x : s.positions.sections) sum += x;
     if (sum != s.rotary_dim / 2)
-      fail("positions", std::string(s.positions.kind == PositionsKind::Mrope ? "mrope" : "imrope") +
+      fail("positions", std::string(s.positions.kind == PositionsKind::Mrope    ? "mrope"
+                                    : s.positions.kind == PositionsKind::Imrope ? "imrope"
+                                                                                : "vision") +
                             "(...): sections add up to " + std::to_string(sum) +
                             "; they must add up to rotary_dim / 2 = " + std::to_string(s.rotary_dim / 2));
   }
+  if (s.uses_rope() && s.positions.kind == PositionsKind::Vision && s.cos_sin.source == CosSinSource::Compute &&
+      s.cos_sin.scaling != Scaling::None)
+    fail("cos_sin,positions", std::string("positions = vision(...) with cos_sin = compute(scaling = ") +
+                                  scaling_family(s.cos_sin.scaling).name +
+                                  "): the vision towers' 2-D RoPE has no scaling family (scaling = none, or a table)");
   // fp8 q, and the scales of q and of the cache.
   const StoreType ct = s.cache_dtype;
   const bool int_cache = ct == StoreType::Int8 || ct == StoreType::Int4;
