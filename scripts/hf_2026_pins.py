@@ -52,15 +52,30 @@ try:
     D, T = 80, 4
     hw = [(0, 0), (3, 5), (17, 2), (40, 63)]
     q = torch.tensor([[[((t * 131 + e * 17) % 97) / 48.5 - 1.0 for e in range(D)]] for t in range(T)], dtype=torch.float32)
-    rot = qv.VisionRotaryEmbedding(D // 2)
-    full = rot(64)  # [64, D / 4]: position x frequency
-    emb = torch.cat([torch.cat([full[h], full[w]]) for h, w in hw]).reshape(T, D // 2)
+    # Older releases: VisionRotaryEmbedding(head_dim // 2) gives the angles of one coordinate,
+    # concatenated row then column by rot_pos_emb; later ones: Qwen2VLVisionRotaryEmbedding(config)
+    # with rope_type "axial" returns cos/sin of [row | column | row | column] for position_ids [N, 2].
+    import types
+    names = [n for n in dir(qv) if n.endswith("VisionRotaryEmbedding")]
+    out["qwen2_vl_vision_class"] = names[0]
+    cls = getattr(qv, names[0])
     params = list(inspect.signature(qv.apply_rotary_pos_emb_vision).parameters)
-    if params[:2] == ["q", "k"]:
-        e2 = torch.cat((emb, emb), dim=-1)
-        got, _ = qv.apply_rotary_pos_emb_vision(q, q.clone(), e2.cos(), e2.sin())
+    if "config" in inspect.signature(cls.__init__).parameters:
+        cfg = types.SimpleNamespace(rope_parameters={"rope_type": "axial", "rope_theta": 10000.0}, head_dim=D,
+                                    embed_dim=1280, num_attention_heads=16)
+        rot = cls(cfg)
+        # position_ids as its recomposition reads them: [N, 2], (h, w) per patch.
+        cos, sin = rot(q, torch.tensor(hw, dtype=torch.int64))
+        got, _ = qv.apply_rotary_pos_emb_vision(q, q.clone(), cos, sin)
     else:
-        got = qv.apply_rotary_pos_emb_vision(q.unsqueeze(0), emb).squeeze(0)
+        rot = cls(D // 2)
+        full = rot(64)  # [64, D / 4]: position x frequency
+        emb = torch.cat([torch.cat([full[h], full[w]]) for h, w in hw]).reshape(T, D // 2)
+        if params[:2] == ["q", "k"]:
+            e2 = torch.cat((emb, emb), dim=-1)
+            got, _ = qv.apply_rotary_pos_emb_vision(q, q.clone(), e2.cos(), e2.sin())
+        else:
+            got = qv.apply_rotary_pos_emb_vision(q.unsqueeze(0), emb).squeeze(0)
     picks = [(t, e) for t in range(T) for e in (0, 1, 19, 20, 21, 39, 40, 41, 59, 60, 79)]
     out["qwen2_vl_vision"] = {"signature": params, "inv_freq": [float(x) for x in rot.inv_freq[:3]],
                               "values": {f"{t},{e}": float(got[t, 0, e]) for t, e in picks}}

@@ -255,6 +255,103 @@ double e4m3(unsigned char c) {
 
 }  // namespace
 
+TEST_CASE("pinned: Qwen2-VL vision tower 2-D RoPE (head_dim 80, theta 10000)") {
+  // transformers 5.17 (torch 2.11) on the H100 machine, scripts/hf_2026_pins.py "qwen2_vl_vision":
+  // Qwen2VLVisionRotaryEmbedding (rope_type axial: inv_freq 10000^(-i/20), i even < 40) and
+  // apply_rotary_pos_emb_vision in fp32: a patch's 40 angles are its row's 20 then its
+  // column's 20, on q[t][e] = ((131 t + 17 e) % 97) / 48.5 - 1 at the (row, column) positions
+  // below. ropegen's positions = vision(sections = [20, 20]) kernel
+  // on the host target must give the same values (fp32 sin/cos: a few ulps of the angle apart).
+  const std::vector<std::pair<long long, long long>> hw = {{0, 0}, {3, 5}, {17, 2}, {40, 63}};
+  const std::vector<std::pair<std::pair<long long, long long>, double>> pins = {
+      {{0, 0}, -1.0},
+      {{0, 1}, -0.6494845151901245},
+      {{0, 19}, -0.34020617604255676},
+      {{0, 20}, 0.010309278033673763},
+      {{0, 21}, 0.36082473397254944},
+      {{0, 39}, 0.6701030731201172},
+      {{0, 40}, -0.9793814420700073},
+      {{0, 41}, -0.6288659572601318},
+      {{0, 59}, -0.3195876181125641},
+      {{0, 60}, 0.030927835032343864},
+      {{0, 79}, 0.6907216310501099},
+      {{1, 0}, 0.33525794744491577},
+      {{1, 1}, -0.08477054536342621},
+      {{1, 19}, 0.36064332723617554},
+      {{1, 20}, 0.9036733508110046},
+      {{1, 21}, 0.9259572625160217},
+      {{1, 39}, -0.6283837556838989},
+      {{1, 40}, 0.23337438702583313},
+      {{1, 41}, 0.02605309709906578},
+      {{1, 59}, 0.3816148042678833},
+      {{1, 60}, -0.4744923710823059},
+      {{1, 79}, -0.6087455749511719},
+      {{2, 0}, 0.29573118686676025},
+      {{2, 1}, 0.5450997948646545},
+      {{2, 19}, -0.9356688261032104},
+      {{2, 20}, 0.7601208686828613},
+      {{2, 21}, 0.1341681182384491},
+      {{2, 39}, 0.07213553041219711},
+      {{2, 40}, -0.50284743309021},
+      {{2, 41}, -0.9311662912368774},
+      {{2, 59}, -0.9200500845909119},
+      {{2, 60}, -0.298369824886322},
+      {{2, 79}, 0.0928063690662384},
+      {{3, 0}, 1.2511157989501953},
+      {{3, 1}, -0.4879576861858368},
+      {{3, 19}, -0.2357361614704132},
+      {{3, 20}, 0.08937358856201172},
+      {{3, 21}, -0.6440836787223816},
+      {{3, 39}, 0.7652313709259033},
+      {{3, 40}, -0.08386707305908203},
+      {{3, 41}, -0.5804124474525452},
+      {{3, 59}, -0.21799367666244507},
+      {{3, 60}, 0.15110893547534943},
+      {{3, 79}, 0.8014949560165405}};
+  const long long T = 4, D = 80;
+  const KernelSpec spec =
+      parse_spec_line("op=rope head_dim=80 q_heads=1 kv_heads=1 dtype=f32 positions=vision(sections=[20,20]) "
+                      "cos_sin=compute(theta=10000)")
+          .spec;
+  std::vector<float> q(static_cast<size_t>(T * D));
+  for (long long t = 0; t < T; ++t)
+    for (long long e = 0; e < D; ++e) q[static_cast<size_t>(t * D + e)] = static_cast<float>((t * 131 + e * 17) % 97) / 48.5f - 1.0f;
+  std::vector<float> k = q;
+  std::vector<std::int32_t> pos(static_cast<size_t>(2 * T));
+  for (long long t = 0; t < T; ++t) {
+    pos[static_cast<size_t>(t)] = static_cast<std::int32_t>(hw[static_cast<size_t>(t)].first);       // row ids
+    pos[static_cast<size_t>(T + t)] = static_cast<std::int32_t>(hw[static_cast<size_t>(t)].second);  // column ids
+  }
+  Context& ctx = host();
+  auto kernel = ctx.kernel(spec);
+  Runtime& rt = ctx.runtime();
+  void* dq = rt.alloc(q.size() * 4);
+  void* dk = rt.alloc(k.size() * 4);
+  void* dp = rt.alloc(pos.size() * 4);
+  rt.copy_to_device(dq, q.data(), q.size() * 4);
+  rt.copy_to_device(dk, k.data(), k.size() * 4);
+  rt.copy_to_device(dp, pos.data(), pos.size() * 4);
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.num_tokens = T;
+  a.q = dq;
+  a.q_stride = D;
+  a.k = dk;
+  a.k_stride = D;
+  a.positions = dp;
+  kernel->launch(a);
+  rt.synchronize();
+  rt.copy_to_host(q.data(), dq, q.size() * 4);
+  rt.copy_to_host(k.data(), dk, k.size() * 4);
+  for (void* p : {dq, dk, dp}) rt.free(p);
+  for (const auto& [te, want] : pins) {
+    CAPTURE(te.first);
+    CAPTURE(te.second);
+    const size_t i = static_cast<size_t>(te.first * D + te.second);
+    CHECK(q[i] == doctest::Approx(want).epsilon(2e-5));
+    CHECK(k[i] == q[i]);  // k was the same row: the same rotation
+  }
+}
+
 TEST_CASE("indexer: K record bytes pinned (divide, multiply, ue8m0, the 1e-4 floor)") {
   // s = fp32(3 / 448) = 0.0066964286 (0x3bdb6db7). x / s: 1 -> 149.333 -> 144 = 2^7 * 1.125:
   // 0x71; -0.5 -> -74.667 -> -72 = -(2^6 * 1.125): 0xe9; 2^-10 -> 0.145833 -> 0.140625 =
