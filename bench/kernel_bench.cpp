@@ -156,6 +156,10 @@ struct Workload {
         a.v_scale = static_cast<const float*>(scales.p) + 1;
       }
     }
+    if (spec.qk_norm.on && spec.qk_norm.weight != NormWeight::None) {  // the weights the norm reads (all ones)
+      a.q_norm_weight = q_norm_w.p;
+      a.k_norm_weight = k_norm_w.p;
+    }
     if (spec.op == Op::MlaRopeAppend) {  // k = k_pe [T, rot], v = kv_c [T, kv_lora]; one cache of rows
       a.k = k.c() + static_cast<size_t>(set) * tokens * spec.rotary_dim * eb;
       a.v = v.c() + static_cast<size_t>(set) * tokens * spec.kv_lora_rank * eb;
@@ -895,10 +899,7 @@ void qk_norm_group(Bench& b, const Unfused& u) {
     auto k = b.ctx->kernel(*norm_fused);
     Workload wf = make_workload(*b.rt, *norm_fused, T);
     auto launch_fused = [&](int set) {
-      ropegen_kernel_args a = wf.args(set);
-      a.q_norm_weight = wf.q_norm_w.p;
-      a.k_norm_weight = wf.k_norm_w.p;
-      k->launch(a, b.stream);
+      k->launch(wf.args(set), b.stream);
     };
     const Row rf{"qk_norm", fused_variant(*k), norm_fused->canonical(), T, 0, ideal_bytes(*norm_fused, T) + 2 * hd * eb,
                  0};
@@ -980,10 +981,7 @@ void norms_2026_group(Bench& b) {
     for (long long T : counts) {
       Workload w = make_workload(*b.rt, *spec, T);
       auto launch = [&](int set) {
-        ropegen_kernel_args a = w.args(set);
-        a.q_norm_weight = w.q_norm_w.p;
-        a.k_norm_weight = w.k_norm_w.p;
-        k->launch(a, b.stream);
+        k->launch(w.args(set), b.stream);
       };
       const Row r{v.name, fused_variant(*k), spec->canonical(), T, 0, ideal_bytes(*spec, T), 0};
       const size_t i = b.time_row(r, w.sets, launch);

@@ -200,6 +200,45 @@ int sets_for(const Shape& s, long long T) {
   return static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / (per_token * T)))));
 }
 
+/// The indices and the cos/sin table both sides read, uploaded into a workload (the rope
+/// shapes' and MLA's alike): int32 positions spread over the table (not equal to the token),
+/// ropegen's slots and FlashInfer's page table (pages listed in reverse, one request, its
+/// positions the token index), and one fp32 table [rows + 1, rot] with cos in the first half
+/// and sin in the second (the extra row is zero: FlashInfer's GPT-J path reads a full vector
+/// past the last row's half).
+template <class W>
+void upload_indices_and_table(W& w, long long T, int rot) {
+  std::vector<int32_t> pos(T), slots(T), zeros(T, 0), fi_pos(T), indices(w.pages),
+      indptr = {0, static_cast<int32_t>(w.pages)}, last = {static_cast<int32_t>((T - 1) % kPage + 1)};
+  for (long long p = 0; p < w.pages; ++p) indices[p] = static_cast<int32_t>(w.pages - 1 - p);
+  for (long long t = 0; t < T; ++t) {
+    pos[t] = static_cast<int32_t>((t * 37 + 11) % w.table_rows);
+    fi_pos[t] = static_cast<int32_t>(t);
+    slots[t] = indices[t / kPage] * kPage + static_cast<int32_t>(t % kPage);
+  }
+  auto upload = [](const std::vector<int32_t>& h) {
+    Dev d(h.size() * 4);
+    CK(cudaMemcpy(d.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+    return d;
+  };
+  w.positions = upload(pos);
+  w.slots = upload(slots);
+  w.batch_idx = upload(zeros);
+  w.fi_positions = upload(fi_pos);
+  w.indices = upload(indices);
+  w.indptr = upload(indptr);
+  w.last_len = upload(last);
+  std::vector<float> table(static_cast<size_t>(w.table_rows + 1) * rot, 0.0f);
+  for (long long p = 0; p < w.table_rows; ++p)
+    for (int j = 0; j < rot / 2; ++j) {
+      const double a = static_cast<double>(p) * std::pow(10000.0, -2.0 * j / rot);
+      table[p * rot + j] = static_cast<float>(std::cos(a));
+      table[p * rot + rot / 2 + j] = static_cast<float>(std::sin(a));
+    }
+  w.table = Dev(table.size() * 4);
+  CK(cudaMemcpy(w.table.p, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+}
+
 Workload make_workload(const Shape& s, long long T, int sets, unsigned seed) {
   Workload w;
   w.s = s;
@@ -237,38 +276,7 @@ Workload make_workload(const Shape& s, long long T, int sets, unsigned seed) {
   CK(cudaMemset(w.k_rot.p, 0, w.k_rot.bytes));
   CK(cudaMemset(w.kc.p, 0, w.kc.bytes));
   CK(cudaMemset(w.vc.p, 0, w.vc.bytes));
-  // Indices (int32 on both sides). Positions spread over the table, not equal to the token.
-  std::vector<int32_t> pos(T), slots(T), zeros(T, 0), fi_pos(T), indices(w.pages), indptr = {0, static_cast<int32_t>(w.pages)},
-      last = {static_cast<int32_t>((T - 1) % kPage + 1)};
-  for (long long p = 0; p < w.pages; ++p) indices[p] = static_cast<int32_t>(w.pages - 1 - p);
-  for (long long t = 0; t < T; ++t) {
-    pos[t] = static_cast<int32_t>((t * 37 + 11) % w.table_rows);
-    fi_pos[t] = static_cast<int32_t>(t);
-    slots[t] = indices[t / kPage] * kPage + static_cast<int32_t>(t % kPage);
-  }
-  auto upload = [](const std::vector<int32_t>& h) {
-    Dev d(h.size() * 4);
-    CK(cudaMemcpy(d.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
-    return d;
-  };
-  w.positions = upload(pos);
-  w.slots = upload(slots);
-  w.batch_idx = upload(zeros);
-  w.fi_positions = upload(fi_pos);
-  w.indices = upload(indices);
-  w.indptr = upload(indptr);
-  w.last_len = upload(last);
-  // The table: [rows + 1, rot], cos first, sin second; the extra row is zero padding.
-  const int rot = s.head_dim;
-  std::vector<float> table(static_cast<size_t>(w.table_rows + 1) * rot, 0.0f);
-  for (long long p = 0; p < w.table_rows; ++p)
-    for (int j = 0; j < rot / 2; ++j) {
-      const double a = static_cast<double>(p) * std::pow(10000.0, -2.0 * j / rot);
-      table[p * rot + j] = static_cast<float>(std::cos(a));
-      table[p * rot + rot / 2 + j] = static_cast<float>(std::sin(a));
-    }
-  w.table = Dev(table.size() * 4);
-  CK(cudaMemcpy(w.table.p, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+  upload_indices_and_table(w, T, s.head_dim);
   // The fills ran on the legacy stream (device-to-device copies and memsets return before
   // they finish); the launches go to a non-blocking stream, which does not wait for them.
   const float ones[3] = {1.0f, 1.0f, 1.0f};
@@ -698,35 +706,7 @@ MlaWorkload make_mla(long long T, unsigned seed) {
   CK(cudaMemcpy(w.q_pristine.p, w.q.p, w.q_elems * 2, cudaMemcpyDeviceToDevice));
   CK(cudaMemset(w.krot.p, 0, w.krot.bytes));
   CK(cudaMemset(w.cache.p, 0, w.cache.bytes));
-  std::vector<int32_t> pos(T), slots(T), zeros(T, 0), fi_pos(T), indices(w.pages),
-      indptr = {0, static_cast<int32_t>(w.pages)}, last = {static_cast<int32_t>((T - 1) % kPage + 1)};
-  for (long long p = 0; p < w.pages; ++p) indices[p] = static_cast<int32_t>(w.pages - 1 - p);
-  for (long long t = 0; t < T; ++t) {
-    pos[t] = static_cast<int32_t>((t * 37 + 11) % w.table_rows);
-    fi_pos[t] = static_cast<int32_t>(t);
-    slots[t] = indices[t / kPage] * kPage + static_cast<int32_t>(t % kPage);
-  }
-  auto upload = [](const std::vector<int32_t>& h) {
-    Dev d(h.size() * 4);
-    CK(cudaMemcpy(d.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
-    return d;
-  };
-  w.positions = upload(pos);
-  w.slots = upload(slots);
-  w.batch_idx = upload(zeros);
-  w.fi_positions = upload(fi_pos);
-  w.indices = upload(indices);
-  w.indptr = upload(indptr);
-  w.last_len = upload(last);
-  std::vector<float> table(static_cast<size_t>(w.table_rows + 1) * M::kRot, 0.0f);  // + a zero row
-  for (long long p = 0; p < w.table_rows; ++p)
-    for (int j = 0; j < M::kRot / 2; ++j) {
-      const double a = static_cast<double>(p) * std::pow(10000.0, -2.0 * j / M::kRot);
-      table[p * M::kRot + j] = static_cast<float>(std::cos(a));
-      table[p * M::kRot + M::kRot / 2 + j] = static_cast<float>(std::sin(a));
-    }
-  w.table = Dev(table.size() * 4);
-  CK(cudaMemcpy(w.table.p, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+  upload_indices_and_table(w, T, M::kRot);
   // The fills ran on the legacy stream (device-to-device copies and memsets return before
   // they finish); the launches go to a non-blocking stream, which does not wait for them.
   CK(cudaDeviceSynchronize());

@@ -1289,6 +1289,23 @@ RG_DEVICE void normalize(Vec& x, const Vec& w, float r, bool weighted) {
 }
 
 // The sum of squares of a lane's vector(s).
+// A task's row as its lanes hold it: the first task's from the prefetch, the others loaded.
+RG_DEVICE void load_row(const Task& task, bool fetched, const Vec& f0, const Vec& f1, int off0, int off1,
+                        bool two_vectors, Vec& x0, Vec& x1) {
+  x0 = fetched ? f0 : load_vec(task.src + off0);
+  x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+}
+
+// The norm weights of a task's row: its head's stretch of heads * head_dim weights (span =
+// all_heads), else the head_dim weights every head shares.
+RG_DEVICE void load_weights(const ropegen_kernel_args& a, const Task& task, int off0, int off1, bool two_vectors,
+                            Vec& w0, Vec& w1) {
+  const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
+                       (NORM_ALL_HEADS ? task.head * HEAD_DIM : 0);
+  w0 = load_vec(weight + off0);
+  if (two_vectors) w1 = load_vec(weight + off1);
+}
+
 RG_DEVICE float squares(const Vec& x0, const Vec& x1, bool two_vectors) {
   float ss = 0.0f;
 #pragma unroll
@@ -1437,15 +1454,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (h >= NUM_TASKS) break;
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.src || !token_norm(task)) continue;
-      const bool fetched = PREFETCH_FIRST && h == h_first;
-      Vec x0 = fetched ? f0 : load_vec(task.src + off0);
-      Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
-      if (ONE_TASK && NORM_WEIGHT != 2) {
-        const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
-                             task.head * HEAD_DIM;
-        kw0 = load_vec(weight + off0);
-        if (two_vectors) kw1 = load_vec(weight + off1);
-      }
+      Vec x0, x1;
+      load_row(task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
+      if (ONE_TASK && NORM_WEIGHT != 2) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
       if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
       sums[task.row == kRowQ ? 0 : 1] += squares(x0, x1, two_vectors);
     }
@@ -1506,17 +1517,12 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     Vec x0{}, x1{}, w0{}, w1{};
     float ss = 0.0f;
     if (active) {
-      const bool fetched = PREFETCH_FIRST && h == h_first;
-      x0 = fetched ? f0 : load_vec(task.src + off0);
-      x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      load_row(task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
       if (weighted && ONE_TASK && token_norm(task)) {  // loaded beside the row, before the token's reduction
         w0 = kw0;
         w1 = kw1;
       } else if (weighted) {  // the weights load beside the row, before the reduction
-        const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
-                             (NORM_ALL_HEADS ? task.head * HEAD_DIM : 0);
-        w0 = load_vec(weight + off0);
-        if (two_vectors) w1 = load_vec(weight + off1);
+        load_weights(a, task, off0, off1, two_vectors, w0, w1);
       }
       if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);  // order = post: normalize the rotated row
       if (norm && !token_norm(task)) ss = squares(x0, x1, two_vectors);
@@ -1567,7 +1573,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1571 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1577 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {
