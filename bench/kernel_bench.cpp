@@ -1109,6 +1109,61 @@ void mla_group(Bench& b, const Unfused& u) {
   }
 }
 
+/// The summary of each measured line (shape and variant), one CSV row each, beside the full
+/// CSV (`<name>_summary.csv`) and on stdout: us at the fewest tokens, % of the copy bandwidth
+/// at the most, and the ratios to the line's baseline (smallest and largest) with the baseline
+/// named; inside a CUDA graph where the runtime has graphs (mode "graph"), else back to back
+/// on the stream (mode "stream", the host). Returns the file's path.
+std::string write_summary(const Bench& b) {
+  struct Line {
+    std::string name, variant, ratio_to;
+    const Row* fewest = nullptr;
+    const Row* most = nullptr;
+    double ratio_min = -1, ratio_max = -1;
+    int rows = 0;
+  };
+  const bool graphs = b.empty_graph_us > 0;
+  const auto us = [&](const Row& r) { return graphs ? r.graph_us : r.us; };
+  std::vector<Line> lines;
+  for (const Row& r : b.rows) {
+    auto it = std::find_if(lines.begin(), lines.end(),
+                           [&](const Line& l) { return l.name == r.name && l.variant == r.variant; });
+    if (it == lines.end()) it = lines.insert(lines.end(), Line{r.name, r.variant, r.ratio_to});
+    Line& l = *it;
+    ++l.rows;
+    if (!l.fewest || r.tokens < l.fewest->tokens) l.fewest = &r;
+    if (!l.most || r.tokens > l.most->tokens) l.most = &r;
+    const double ratio = graphs ? r.graph_ratio : r.ratio;
+    if (ratio > 0) {
+      l.ratio_min = l.ratio_min < 0 ? ratio : std::min(l.ratio_min, ratio);
+      l.ratio_max = std::max(l.ratio_max, ratio);
+      if (l.ratio_to.empty()) l.ratio_to = r.ratio_to;
+    }
+  }
+  const std::string path = b.o.csv.substr(0, b.o.csv.rfind(".csv") == std::string::npos ? b.o.csv.size()
+                                                                                         : b.o.csv.rfind(".csv")) +
+                           "_summary.csv";
+  std::ofstream out(path);
+  if (!out) throw Error(ErrorKind::Io, "cannot write the summary CSV to '" + path + "'");
+  const char* mode = graphs ? "graph" : "stream";
+  out << "device,mode,copy_GBps,empty_us,shape,variant,rows,tokens_fewest,us_fewest,tokens_most,pct_copy_most,"
+         "ratio_min,ratio_max,ratio_to\n";
+  std::printf("\nsummary (%s): shape, variant, us at the fewest tokens, %%copy at the most, ratio to the baseline\n",
+              mode);
+  for (const Line& l : lines) {
+    const auto pct = [&](const Row& r) { return us(r) > 0 ? 100.0 * (r.bytes / (us(r) * 1e-6) / 1e9) / b.copy_gbs : -1.0; };
+    out << '"' << b.rt->device_name() << "\"," << mode << ',' << b.copy_gbs << ','
+        << (graphs ? b.empty_graph_us : b.empty_us) << ",\"" << l.name << "\",\"" << l.variant << "\"," << l.rows << ','
+        << l.fewest->tokens << ',' << us(*l.fewest) << ',' << l.most->tokens << ',' << pct(*l.most) << ','
+        << l.ratio_min << ',' << l.ratio_max << ",\"" << l.ratio_to << "\"\n";
+    std::printf("  %-22s %-40s %7lld: %7.2f us  %7lld: %5.1f%%", l.name.c_str(), l.variant.c_str(), l.fewest->tokens,
+                us(*l.fewest), l.most->tokens, pct(*l.most));
+    if (l.ratio_min > 0) std::printf("  ratio %.3f..%.3f vs %s", l.ratio_min, l.ratio_max, l.ratio_to.c_str());
+    std::printf("\n");
+  }
+  return path;
+}
+
 /// The table on stdout, the CSV, the ratios with their baselines and the notes.
 void report(const Bench& b, std::chrono::steady_clock::time_point started) {
   const double copy_gbs = b.copy_gbs;
@@ -1146,7 +1201,8 @@ void report(const Bench& b, std::chrono::steady_clock::time_point started) {
       std::printf("  %-10s %-16s %7lld tokens: %.3f; %s  vs %s\n", r.group.c_str(), r.name.c_str(), r.tokens, r.ratio,
                   r.graph_ratio > 0 ? std::to_string(r.graph_ratio).substr(0, 5).c_str() : "-", r.ratio_to.c_str());
   for (const std::string& n : b.notes) std::printf("note: %s\n", n.c_str());
-  std::printf("\nwrote %s (%.0f s in all)\n", b.o.csv.c_str(),
+  const std::string summary = write_summary(b);
+  std::printf("\nwrote %s and %s (%.0f s in all)\n", b.o.csv.c_str(), summary.c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 

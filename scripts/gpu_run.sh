@@ -6,7 +6,8 @@ out=${OUT:-gpu-out}  # the device tool collects $OUT; else ./gpu-out
 mkdir -p "$out"
 b=build-gpu
 export ROPEGEN_CACHE_DIR="$PWD/$b/cache"
-nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.txt" 2>&1
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.txt" 2>&1
+echo "commit $(cat "$b/commit.txt" 2>/dev/null || echo unknown)" | tee -a "$out/gpu.txt" "$out/summary.txt"
 rc=0
 run() { # name, command...
   local name="$1"; shift
@@ -47,8 +48,9 @@ if [ "${ROPEGEN_GPU_PYTHON:-1}" != 0 ]; then
   run python env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 "${pytests[@]}"
   run python_bench env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 python3 python/bench_overhead.py
 fi
-# One run writes every row (the ratio groups of issues 9 and 10 included) to kernel_bench.csv
-# and its log, and prints its own running time; on an H100 about 1 to 2 minutes (estimated
+# One run writes every row (the ratio groups of issues 9 and 10 included) to kernel_bench.csv,
+# one line per measured shape and variant to kernel_bench_summary.csv, and its log, and
+# prints its own running time; on an H100 about 1 to 2 minutes (estimated
 # from the row times in docs/performance.md: about 35 s for the older rows, 22 s for the new).
 run bench "$b/ropegen_kernel_bench" --csv "$out/kernel_bench.csv"
 # ROPEGEN_GPU_SWEEP=0 leaves the plan sweep out (it takes a few minutes).

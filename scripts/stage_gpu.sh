@@ -8,6 +8,9 @@ cp build/ropegen build/libropegen_c.so build/tests/ropegen_numerics build/tests/
 # The peers benchmark against FlashInfer, when the build has it (ROPEGEN_FLASHINFER_INCLUDE).
 if [ -x build/bench/ropegen_peers_bench ]; then cp build/bench/ropegen_peers_bench build-gpu/; fi
 strip build-gpu/* 2>/dev/null || true
+# The commit the binaries were built from (with "-dirty" for uncommitted changes): gpu_run.sh
+# writes it beside the device, driver and results, so each table names what produced it.
+git describe --always --dirty --abbrev=12 > build-gpu/commit.txt 2>/dev/null || echo unknown > build-gpu/commit.txt
 # The Python package runs from the working tree's python/ (pure Python) with this
 # libropegen_c.so: gpu_run.sh sets ROPEGEN_LIB_DIR=build-gpu and PYTHONPATH=python.
 # The Rust tests that run on any runtime, and engine-rs, linked against build/'s
