@@ -1140,9 +1140,8 @@ std::string write_summary(const Bench& b) {
       if (l.ratio_to.empty()) l.ratio_to = r.ratio_to;
     }
   }
-  const std::string path = b.o.csv.substr(0, b.o.csv.rfind(".csv") == std::string::npos ? b.o.csv.size()
-                                                                                         : b.o.csv.rfind(".csv")) +
-                           "_summary.csv";
+  const size_t ext = b.o.csv.rfind(".csv");
+  const std::string path = b.o.csv.substr(0, ext == std::string::npos ? b.o.csv.size() : ext) + "_summary.csv";
   std::ofstream out(path);
   if (!out) throw Error(ErrorKind::Io, "cannot write the summary CSV to '" + path + "'");
   const char* mode = graphs ? "graph" : "stream";

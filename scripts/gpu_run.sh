@@ -38,13 +38,12 @@ fi
 # The Python package from the source tree with the staged library: its CPU and GPU tests
 # (numerics against PyTorch, torch.compile, CUDA graphs, streams), then its overhead figures.
 # ROPEGEN_GPU_PYTHON=0 leaves them out (scripts/gpu_python.sh runs them in a call of their own).
-if [ "${ROPEGEN_GPU_PYTHON:-1}" = 0 ]; then :
-elif python3 -c "import pytest" 2>/dev/null; then
-  pytests=(python3 -m pytest -rs -p no:cacheprovider python/tests)
-else
-  pytests=(python3 -m unittest discover -v -s python/tests -p "test_*.py")
-fi
 if [ "${ROPEGEN_GPU_PYTHON:-1}" != 0 ]; then
+  if python3 -c "import pytest" 2>/dev/null; then
+    pytests=(python3 -m pytest -rs -p no:cacheprovider python/tests)
+  else
+    pytests=(python3 -m unittest discover -v -s python/tests -p "test_*.py")
+  fi
   run python env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 "${pytests[@]}"
   run python_bench env ROPEGEN_LIB_DIR="$b" PYTHONPATH=python PYTHONDONTWRITEBYTECODE=1 python3 python/bench_overhead.py
 fi

@@ -2,7 +2,9 @@
 # where torch and transformers are installed; the GPU machine has both): Gemma 4's
 # proportional RoPE frequencies from transformers' rope initialiser when it has one, and
 # Llama 4's NoPE-layer temperature from the formula in transformers' Llama 4 attention,
-# evaluated in torch fp32. tests/unit/test_codegen.cpp pins what this printed.
+# evaluated in torch fp32, and Qwen2-VL's vision-tower 2-D RoPE applied to a fixed q. Prints
+# one JSON object at the end. tests/unit/test_codegen.cpp pins the first two,
+# tests/unit/test_families.cpp the vision values.
 import inspect, json
 import torch
 import transformers
@@ -40,7 +42,6 @@ except Exception as e:
 pos = torch.tensor([0, 8190, 8191, 16383, 24575, 100000, 1000000], dtype=torch.int64)
 t = torch.log(torch.floor((pos.float() + 1.0) / 8192.0) + 1.0) * 0.1 + 1.0
 out["llama4_temperature"] = {str(int(p)): float(v) for p, v in zip(pos, t)}
-print(json.dumps(out, indent=1))
 # Qwen2-VL's vision tower 2-D RoPE (head_dim 80 = 1280 / 16, theta 10000): transformers'
 # VisionRotaryEmbedding(head_dim // 2) gives the frequencies of one coordinate; a token's
 # rotary_pos_emb is those of its row followed by those of its column (rot_pos_emb), and
@@ -81,4 +82,4 @@ try:
                               "values": {f"{t},{e}": float(got[t, 0, e]) for t, e in picks}}
 except Exception as e:
     out["qwen2_vl_vision_error"] = repr(e)
-print(json.dumps({k: out[k] for k in out if k.startswith("qwen2_vl")}, indent=1))
+print(json.dumps(out, indent=1))

@@ -200,6 +200,20 @@ int sets_for(const Shape& s, long long T) {
   return static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / (per_token * T)))));
 }
 
+/// Fills `elems` bf16 values in [-4, 4) of set 0 of `pool` from the generator `state` (a
+/// linear congruential one, advanced in place so consecutive fills continue its sequence) and
+/// copies them to the other `sets` on the device.
+void fill_sets(const Dev& pool, size_t elems, int sets, unsigned& state) {
+  std::vector<uint16_t> h(elems);
+  for (auto& e : h) {
+    state = state * 1664525u + 1013904223u;
+    e = to_bf16((static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 8.0f);
+  }
+  CK(cudaMemcpy(pool.p, h.data(), elems * 2, cudaMemcpyHostToDevice));
+  for (int i = 1; i < sets; ++i)
+    CK(cudaMemcpy(pool.as<uint16_t>(i * elems), pool.p, elems * 2, cudaMemcpyDeviceToDevice));
+}
+
 /// The indices and the cos/sin table both sides read, uploaded into a workload (the rope
 /// shapes' and MLA's alike): int32 positions spread over the table (not equal to the token),
 /// ropegen's slots and FlashInfer's page table (pages listed in reverse, one request, its
@@ -258,17 +272,7 @@ Workload make_workload(const Shape& s, long long T, int sets, unsigned seed) {
   w.vc = Dev(w.cache_elems * sets * 2);
   // Inputs: bf16 values in [-4, 4) for set 0, copied to the other sets on the device.
   unsigned state = seed;
-  auto rnd = [&] {
-    state = state * 1664525u + 1013904223u;
-    return to_bf16((static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 8.0f);
-  };
-  auto fill = [&](const Dev& pool, size_t elems) {
-    std::vector<uint16_t> h(elems);
-    for (auto& e : h) e = rnd();
-    CK(cudaMemcpy(pool.p, h.data(), elems * 2, cudaMemcpyHostToDevice));
-    for (int i = 1; i < sets; ++i)
-      CK(cudaMemcpy(pool.as<uint16_t>(i * elems), pool.p, elems * 2, cudaMemcpyDeviceToDevice));
-  };
+  auto fill = [&](const Dev& pool, size_t elems) { fill_sets(pool, elems, sets, state); };
   fill(w.q, w.q_elems);
   fill(w.k, w.kv_elems);
   fill(w.v, w.kv_elems);
@@ -689,17 +693,7 @@ MlaWorkload make_mla(long long T, unsigned seed) {
   w.krot = Dev(w.pe_elems * w.sets * 2);
   w.cache = Dev(w.cache_elems * w.sets * 2);
   unsigned state = seed;
-  auto rnd = [&] {
-    state = state * 1664525u + 1013904223u;
-    return to_bf16((static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 8.0f);
-  };
-  auto fill = [&](const Dev& pool, size_t elems) {
-    std::vector<uint16_t> h(elems);
-    for (auto& e : h) e = rnd();
-    CK(cudaMemcpy(pool.p, h.data(), elems * 2, cudaMemcpyHostToDevice));
-    for (int i = 1; i < w.sets; ++i)
-      CK(cudaMemcpy(pool.as<uint16_t>(i * elems), pool.p, elems * 2, cudaMemcpyDeviceToDevice));
-  };
+  auto fill = [&](const Dev& pool, size_t elems) { fill_sets(pool, elems, w.sets, state); };
   fill(w.q, w.q_elems);
   fill(w.kpe, w.pe_elems);
   fill(w.ckv, w.ckv_elems);

@@ -445,7 +445,7 @@ bool outside_limits(const Problem& p, long long t) {
   const KernelSpec& s = p.spec;
   const bool table = s.cos_sin.source == CosSinSource::Table;
   if (s.uses_rope() && (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
-    const int rows = s.positions.kind == PositionsKind::Single ? 1 : s.positions.kind == PositionsKind::Vision ? 2 : 3;
+    const int rows = s.positions.rows();
     const long long apart = p.positions_stride ? p.positions_stride : p.tokens;
     for (int r = 0; r < rows; ++r) {
       const long long pos = p.positions[static_cast<size_t>(r * apart + t)];
