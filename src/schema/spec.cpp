@@ -146,7 +146,24 @@ void validate(const ParsedSpec& p) {
       fail(where("rotary_dim"), "rotary_dim = " + std::to_string(s.rotary_dim) + " must be even");
     if (s.rotary_dim > s.head_dim)
       fail(where("rotary_dim"), "rotary_dim = " + std::to_string(s.rotary_dim) +
-                                    " must be at least 2 and at most head_dim = " + std::to_string(s.head_dim));
+                                    " must be at most head_dim = " + std::to_string(s.head_dim));
+    // rotary_dim = 0: a layer without RoPE (Llama 4's NoPE layers). The rest of the kernel
+    // (norms, q_temperature, outputs, the cache write) stays; what only shapes a rotation is refused.
+    if (s.rotary_dim == 0) {
+      const char* nothing = "rotary_dim = 0 rotates nothing: ";
+      if (s.rotary_offset != 0)
+        fail(where("rotary_offset"), nothing + std::string("rotary_offset = ") + std::to_string(s.rotary_offset) +
+                                         " has no rotated stretch to place (leave it 0)");
+      if (s.cos_sin.source == CosSinSource::Table)
+        fail(where("cos_sin"), nothing + std::string("cos_sin = table would pass tables no thread reads (in the DSL leave cos_sin unset; in code set "
+                                                   "cos_sin.source = compute)"));
+      else if (s.cos_sin.scaling != Scaling::None)
+        fail(where("cos_sin"), nothing + std::string("cos_sin = compute(scaling = ") + scaling_family(s.cos_sin.scaling).name +
+                                   ") has no frequencies to scale (leave cos_sin unset)");
+      if (s.positions.kind != PositionsKind::Single)
+        fail(where("positions"), nothing + std::string("positions with several rows select frequencies, and there are none "
+                                                       "(leave positions unset)"));
+    }
     if (s.rotary_offset % 2 != 0)
       fail(where("rotary_offset"), "rotary_offset = " + std::to_string(s.rotary_offset) + " must be even");
     if (s.rotary_offset + s.rotary_dim > s.head_dim)
@@ -248,6 +265,8 @@ ParsedSpec lower(const dsl::KernelDecl& decl, const ParsedSpec& base) {
   }
   // rotary_dim follows head_dim unless set explicitly.
   if (!out.origin.keys.count("rotary_dim")) out.spec.rotary_dim = out.spec.head_dim;
+  // rotary_dim = 0 reads no cos/sin: unless set, cos_sin is compute(), which passes no tables.
+  if (out.spec.rotary_dim == 0 && !out.origin.keys.count("cos_sin")) out.spec.cos_sin.source = CosSinSource::Compute;
   validate(out);
   return out;
 }

@@ -283,6 +283,21 @@ TEST_CASE("spec: the 2026 norm, RoPE and q keys, their canonical text and their 
   CHECK_THROWS_WITH(parse_spec_line("op=kv_append q_temperature=logn(base=8)"),
                     Contains("key 'q_temperature' has no effect for op = kv_append"));
   CHECK_THROWS_WITH(parse_spec_line("q_temperature=logn"), Contains("logn(...) needs base"));
+  // rotary_dim = 0 (a layer without RoPE): cos_sin defaults to compute (no tables), and what
+  // only shapes a rotation is refused, naming the key.
+  const KernelSpec nope = parse_spec_line("rotary_dim=0 q_temperature=llama4").spec;
+  CHECK(nope.rotary_dim == 0);
+  CHECK(nope.cos_sin.source == CosSinSource::Compute);
+  CHECK(parse_spec_line(nope.canonical()).spec.hash() == nope.hash());
+  CHECK_THROWS_WITH(parse_spec_line("rotary_dim=0 cos_sin=table"), Contains("cos_sin = table would pass tables"));
+  CHECK_THROWS_WITH(parse_spec_line("rotary_dim=0 rotary_offset=4"), Contains("rotary_offset = 4 has no rotated stretch"));
+  CHECK_THROWS_WITH(parse_spec_line("rotary_dim=0 cos_sin=compute(scaling=linear(factor=2))"),
+                    Contains("compute(scaling = linear) has no frequencies to scale"));
+  CHECK_THROWS_WITH(parse_spec_line("rotary_dim=0 positions=mrope(sections=[1,1,1])"),
+                    Contains("positions with several rows"));
+  CHECK_THROWS_WITH(parse_spec_line("op=mla_rope_append head_dim=64 kv_lora_rank=64 rotary_dim=0"),
+                    Contains("op = mla_rope_append rotates its rope part"));
+  CHECK_THROWS_WITH(parse_spec_line("rotary_dim=-2"), Contains("rotary_dim"));
   CHECK_THROWS_WITH(parse_spec_line("q_temperature=logn(base=1)"), Contains("base = 1 is out of range"));
   CHECK_THROWS_WITH(parse_spec_line("q_temperature=yarn"), Contains("valid values: none, llama4("));
   CHECK_THROWS_WITH(parse_spec_line("v_norm=rms(eps=1e-6) cache_dtype=nvfp4(v_scales=swizzled) cache=paged(order=hnd)"),
@@ -592,7 +607,7 @@ TEST_CASE("errors: keys and values" * doctest::test_suite("errors")) {
 TEST_CASE("errors: contradictions point at the key that breaks the rule" * doctest::test_suite("errors")) {
   file("kernel k {\n  head_dim = 127\n}", "head_dim = 127 must be even", 2, 14);
   file("kernel k {\n  rotary_dim = 63\n  head_dim = 128\n}", "rotary_dim = 63 must be even", 2, 16);
-  file("kernel k {\n  head_dim = 64\n  rotary_dim = 128\n}", "rotary_dim = 128 must be at least 2 and at most head_dim = 64", 3, 16);
+  file("kernel k {\n  head_dim = 64\n  rotary_dim = 128\n}", "rotary_dim = 128 must be at most head_dim = 64", 3, 16);
   file("kernel k {\n  q_heads = 32\n  kv_heads = 6\n}", "q_heads = 32 is not a multiple of kv_heads = 6", 3, 14);
   file("kernel k {\n  op = rope\n  cache = contiguous\n}", "key 'cache' has no effect for op = rope", 3, 11);
   file("kernel k {\n  op = kv_append\n  style = gptj\n}", "key 'style' has no effect for op = kv_append", 3, 11);

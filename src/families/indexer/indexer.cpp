@@ -135,6 +135,9 @@ std::vector<SpecField> spec_fields() {
 #undef RG_IDX
 
 void validate(const KernelSpec& s, const RuleFailure& fail) {
+  if (s.rotary_dim == 0)
+    fail("rotary_dim", "rotary_dim = 0: op = indexer_append rotates its rope part; a layer without RoPE is op = rope or "
+                       "rope_kv_append with rotary_dim = 0");
   if (s.dtype == DType::F32)
     fail("dtype", "dtype = f32: op = indexer_append reads bf16 or f16 activations (its roundings are to that dtype)");
   if (s.head_dim != 128)

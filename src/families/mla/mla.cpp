@@ -19,6 +19,9 @@ std::vector<SpecField> spec_fields() {
 }
 
 void validate(const KernelSpec& s, const RuleFailure& fail) {
+  if (s.rotary_dim == 0)
+    fail("rotary_dim", "rotary_dim = 0: op = mla_rope_append rotates its rope part; a layer without RoPE is op = rope or "
+                       "rope_kv_append with rotary_dim = 0");
   if (s.cache.order == CacheOrder::Strided || s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle)
     fail("cache", std::string("cache = paged(order = ") + to_string(s.cache.order) +
                       ") is not available for op = mla_rope_append yet; its cache is paged(order = nhd) [blocks, "

@@ -31,7 +31,8 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
     out.back().required = false;
   }
   if (s.uses_cache() || s.uses_rope()) {
-    ArgRequirement pos = ctx.index("positions", s.uses_rope() ? "RoPE needs a position per token"
+    ArgRequirement pos = ctx.index("positions", s.uses_rope() ? s.rotary_dim ? "RoPE needs a position per token"
+                                                                             : "rotary_dim = 0 still reads each token's position (q_temperature, checks = bounds, a contiguous cache's slot)"
                                                                  : "without slot_mapping a contiguous cache is written at each position");
     pos.required = s.uses_rope();
     if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {

@@ -241,6 +241,15 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
   add("q_temperature=llama4(attn_scale=0.5,floor_scale=3) qk_norm=rms(eps=1e-5,weight=none,order=post) "
       "q_dtype=fp8_e4m3 outputs=separate head_dim=64 q_heads=4 kv_heads=1 dtype=f32", tokens(23),
       "q_temperature + post norm + fp8 q_out");
+  // rotary_dim = 0: layers without RoPE (Llama 4's NoPE layers): q times the temperature, the
+  // cache written; nothing rotates, with a norm, fp8 caches, q only.
+  add("rotary_dim=0 q_temperature=llama4(attn_scale=0.1,floor_scale=4) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",
+      tokens(37), "NoPE (rotary_dim = 0), q_temperature, fused");
+  add("rotary_dim=0 qk_norm=rms(eps=1e-5,weight=none) outputs=separate cache_dtype=fp8_e4m3 head_dim=64 q_heads=4 "
+      "kv_heads=1 dtype=f16 cache=paged(block=8,order=hnd)",
+      tokens(19), "NoPE, qk_norm, separate outputs, fp8 cache");
+  add("rotary_dim=0 op=rope q_temperature=logn(base=4) head_dim=96 q_heads=2 kv_heads=1 dtype=f32", tokens(13),
+      "NoPE, rope op: q times logn");
   add("op=rope_kv_append style=neox head_dim=256 q_heads=4 kv_heads=2 dtype=f16 "
       "cos_sin=compute(theta=10000,scaling=proportional(partial_rotary_factor=0.5,factor=2))",
       tokens(19), "proportional RoPE with factor");

@@ -14,9 +14,10 @@ namespace {
 
 using namespace spec_detail;
 
-/// The head row: copied stretches around the rotated one (all copied when nothing rotates).
+/// The head row: copied stretches around the rotated one (all copied when nothing rotates:
+/// op = kv_append, or rotary_dim = 0).
 std::vector<RowSegment> row_segments(const KernelSpec& spec) {
-  if (!spec.uses_rope()) return {{0, spec.head_dim, false}};
+  if (!spec.uses_rope() || spec.rotary_dim == 0) return {{0, spec.head_dim, false}};
   const int r0 = spec.rotary_offset, r1 = spec.rotary_offset + spec.rotary_dim;
   std::vector<RowSegment> row;
   if (r0 > 0) row.push_back({0, r0, false});
