@@ -70,7 +70,12 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
+// positions = grid: frame, row and column of the token's one position p in the grid.
 RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
+  if (POSITIONS_GRID) {
+    const long long p = static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    return r == 0 ? p / (a.grid_h * a.grid_w) : r == 1 ? (p / a.grid_w) % a.grid_h : p % a.grid_w;
+  }
   const long long stride = a.positions_stride ? a.positions_stride : a.num_tokens;
   return static_cast<long long>(static_cast<const Index*>(a.positions)[r * stride + t]);
 }
@@ -85,6 +90,10 @@ RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
 // table_rows > 0), or is negative (computed cos/sin, checks = bounds); `value`: the first row's.
 RG_DEVICE bool position_outside(const ropegen_kernel_args& a, long long t, long long& value) {
   if (!ROTATES || !(CHECKED || (COS_SIN_TABLE && a.table_rows > 0))) return false;
+  if (POSITIONS_GRID && !COS_SIN_TABLE) {  // the token's own position: a negative one gives a negative row
+    value = static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    return value < 0;
+  }
   bool out = false;
 #pragma unroll
   for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is the one reported

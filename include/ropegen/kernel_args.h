@@ -11,7 +11,7 @@
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 6
+#define ROPEGEN_KERNEL_ABI_VERSION 7
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -110,6 +110,18 @@ typedef struct ropegen_kernel_args {
                                    engine's base slot of that sequence, repeated per token); the
                                    kernel writes slot ring_base + ring slot of the position; a
                                    negative base is padding. slot_mapping is not read */
+
+  /* ---- sums across launches and token grids (ABI version 7) ---- */
+  float* norm_sums;             /* qk_norm = rms(span = all_heads, sums = write | read): [tokens, 2] f32,
+                                   per token the sum of squares of its q heads' elements, then of its
+                                   k heads' (the heads of this launch). sums = write: the kernel
+                                   writes them and nothing else; sums = read: the kernel reads them
+                                   (added over the ranks, e.g. by an all-reduce) and divides by
+                                   ranks * heads * head_dim */
+  long long grid_h;             /* positions = grid(...): the height and width of the token grid. A
+                                   token's position p (its index in its video, frames outermost) is */
+  long long grid_w;             /* frame p / (grid_h * grid_w), row (p / grid_w) % grid_h, column
+                                   p % grid_w; both > 0 there, 0 otherwise */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

@@ -75,6 +75,10 @@ enum class NormWeight { W, OnePlusW, None };
 enum class NormSpan { Head, AllHeads };
 /// Whether q and k are normalized before the rotation (Qwen3, Gemma) or after it (Llama 4).
 enum class NormOrder { Pre, Post };
+/// span = all_heads under tensor parallelism: the token's sums of squares computed here and
+/// normalized with (none), only written to norm_sums (write: the first launch of the
+/// protocol), or read from norm_sums after the ranks added them (read: the second launch).
+enum class NormSums { None, Write, Read };
 /// RMSNorm of q and k (Qwen3, Gemma 3, Llama 4, MiniMax-M2): none or rms(eps, weight, span,
 /// order) with weights q_norm_weight and k_norm_weight; statistics in fp32.
 struct QkNorm {
@@ -83,6 +87,8 @@ struct QkNorm {
   NormWeight weight = NormWeight::W;
   NormSpan span = NormSpan::Head;
   NormOrder order = NormOrder::Pre;
+  NormSums sums = NormSums::None;  ///< span = all_heads: the sums across launches (kernel_args.h norm_sums)
+  int ranks = 1;                   ///< sums = read: the ranks whose sums were added (divisor ranks * heads * head_dim)
 };
 /// Weightless RMSNorm of each v head before the cache write (Gemma 4): v / sqrt(mean(v^2) + eps).
 struct VNorm {
@@ -125,7 +131,9 @@ struct IndexerParams {
   bool tiled = false;         ///< cache values in 16 x 16-byte tiles (AITER's pre-shuffled readers)
 };
 
-enum class PositionsKind { Single, Mrope, Imrope, Vision };
+/// grid: video DiTs' 3-D positions, computed in the kernel from one position per token (its
+/// index in the frame x height x width grid) and the grid's height and width (kernel_args.h).
+enum class PositionsKind { Single, Mrope, Imrope, Vision, Grid };
 enum class CacheKind { Contiguous, Paged };
 /// Paged caches: nhd [blocks, block, kv_heads, head_dim], hnd [blocks, kv_heads, block, head_dim],
 /// strided: any layout with a contiguous head row, from the run-time cache strides (ABI 6);
@@ -162,6 +170,7 @@ const char* to_string(Outputs v);
 const char* to_string(NormWeight v);
 const char* to_string(NormSpan v);
 const char* to_string(NormOrder v);
+const char* to_string(NormSums v);
 const char* to_string(VSource v);
 /// Bytes of one element of a storage dtype.
 int dtype_bytes(DType t);
@@ -217,16 +226,23 @@ struct CosSin {
 /// vision(sections).
 struct Positions {
   PositionsKind kind = PositionsKind::Single;
-  /// mrope/imrope: frequency indices per row (t, h, w); vision: per row (row, column); sum d/2
+  /// mrope/imrope/grid: frequency indices per row (t, h, w); vision: per row (row, column); sum d/2
   std::vector<int> sections;
   /// The row (mrope/imrope: 0 = t, 1 = h, 2 = w; vision: 0 = row, 1 = column) that frequency
   /// index j of d/2 reads.
   int row_of(int j) const;
-  /// Position rows per token: 1 (single), 2 (vision), 3 (mrope, imrope).
+  /// Position rows per token the frequencies read: 1 (single), 2 (vision), 3 (mrope, imrope,
+  /// grid).
   int rows() const { return kind == PositionsKind::Single ? 1 : kind == PositionsKind::Vision ? 2 : 3; }
+  /// Position rows per token the caller passes: rows(), except grid's one (the rest computed).
+  int input_rows() const { return kind == PositionsKind::Grid ? 1 : rows(); }
   /// vision: the index of j within its section, which gives its frequency (the exponent
   /// restarts in the column section); j otherwise.
   int frequency_index(int j) const {
+    if (kind == PositionsKind::Grid) {
+      const int r = row_of(j);
+      return j - (r > 0 ? sections[0] : 0) - (r > 1 ? sections[1] : 0);
+    }
     return kind == PositionsKind::Vision && j >= sections[0] ? j - sections[0] : j;
   }
 };

@@ -240,7 +240,9 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
   const bool multi = rotates && pr.kind != PositionsKind::Single;
   os << "constexpr int POSITION_ROWS = " << (multi ? pr.rows() : 1) << ";\n"
      << "constexpr bool POSITIONS_INTERLEAVED = " << (multi && pr.kind == PositionsKind::Imrope ? "true" : "false")
-     << ";\n";
+     << ";\n"
+     << "// positions = grid: one position per token; its frame, row and column come from grid_h, grid_w.\n"
+     << "constexpr bool POSITIONS_GRID = " << (multi && pr.kind == PositionsKind::Grid ? "true" : "false") << ";\n";
   for (int r = 0; r < 3; ++r)
     os << "constexpr int SECTION" << r << " = " << (multi && r < pr.rows() ? pr.sections[r] : 0) << ";\n";
   os << "constexpr bool ANGLE_EXACT = " << (rotates && spec.angle == Angle::Exact ? "true" : "false") << ";\n";
@@ -265,6 +267,11 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
       // rotary of rotary_dim / 2 dimensions: b^(-4j' / rotary_dim) (scaling = none).
       for (int j = 0; j < spec.rotary_dim / 2; ++j)
         sf.inv_freq[j] = std::pow(cs.theta, -4.0 * pr.frequency_index(j) / spec.rotary_dim);
+    } else if (pr.kind == PositionsKind::Grid) {
+      // 3-D grid RoPE: each section of n indices is a rotary of its own, 2n dimensions:
+      // b^(-2j' / 2n) = b^(-j' / n), j' within the section.
+      for (int j = 0; j < spec.rotary_dim / 2; ++j)
+        sf.inv_freq[j] = std::pow(cs.theta, -static_cast<double>(pr.frequency_index(j)) / pr.sections[pr.row_of(j)]);
     }
     const bool exact = spec.angle == Angle::Exact;
     const int rule = !cs.runtime_length() ? 0 : cs.scaling == Scaling::Dynamic ? 1 : 2;

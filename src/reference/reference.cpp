@@ -133,7 +133,7 @@ double q_factor(const QTemperature& q, long long p) {
 int position_row(const Positions& p, int j) {
   if (p.kind == PositionsKind::Single) return 0;
   if (p.kind == PositionsKind::Vision) return j < p.sections[0] ? 0 : 1;  // row, then column
-  if (p.kind == PositionsKind::Mrope) {
+  if (p.kind == PositionsKind::Mrope || p.kind == PositionsKind::Grid) {  // contiguous sections
     int end = 0;
     for (int r = 0; r < 3; ++r)
       if (j < (end += p.sections[r])) return r;
@@ -377,7 +377,16 @@ void RowWriter::turn(const std::vector<double>& xs, const std::vector<double>& e
       // column * b^(-4(j - s0)/d): the frequencies of a d / 2 rotary, restarted per section.
       const bool vision = s.positions.kind == PositionsKind::Vision;
       const int jf = vision && j >= s.positions.sections[0] ? j - s.positions.sections[0] : j;
-      const double inv = vision ? std::pow(s.cos_sin.theta, -4.0 * jf / d) : inv_freq(s.cos_sin, j, d, seq_len);
+      double inv = vision ? std::pow(s.cos_sin.theta, -4.0 * jf / d) : inv_freq(s.cos_sin, j, d, seq_len);
+      if (s.positions.kind == PositionsKind::Grid) {
+        // 3-D grid RoPE (rope-math.md): section r of n_r indices is a rotary of 2 n_r
+        // dimensions of its own: b^(-2 i / (2 n_r)), i the index within the section.
+        const std::vector<int>& sec = s.positions.sections;
+        const int r = position_row(s.positions, j);
+        int start = 0;
+        for (int k = 0; k < r; ++k) start += sec[static_cast<size_t>(k)];
+        inv = std::pow(s.cos_sin.theta, -2.0 * (j - start) / (2.0 * sec[static_cast<size_t>(r)]));
+      }
       // angle = fp32: one fp32 multiply of fp32 values, as specified; exact: in double.
       angle = s.angle == Angle::Exact ? static_cast<double>(pos) * inv
                                       : static_cast<float>(pos) * static_cast<float>(inv);
@@ -420,7 +429,26 @@ double RowWriter::square_sum(int src_buf, long long src_off, long long token, bo
   return sq;
 }
 
+namespace {
+
+/// positions = grid: the frame, row and column of token t's index in the grid (frames
+/// outermost, then rows), with C's truncating division for a negative index.
+void grid_position(const Problem& p, long long t, long long out[3]) {
+  const long long i = p.positions[static_cast<size_t>(t)];
+  const long long frame = p.grid_h * p.grid_w;
+  out[0] = i / frame;
+  out[1] = (i % frame) / p.grid_w;
+  out[2] = i % p.grid_w;
+}
+
+}  // namespace
+
 long long RowWriter::position(long long token, int j) const {
+  if (p.spec.positions.kind == PositionsKind::Grid) {
+    long long fhw[3];
+    grid_position(p, token, fhw);
+    return fhw[position_row(p.spec.positions, j)];
+  }
   const long long rows_apart = p.positions_stride ? p.positions_stride : p.tokens;
   return p.positions[static_cast<size_t>(position_row(p.spec.positions, j) * rows_apart + token)];
 }
@@ -444,7 +472,14 @@ long long token_slot(const Problem& p, long long t) {
 bool outside_limits(const Problem& p, long long t) {
   const KernelSpec& s = p.spec;
   const bool table = s.cos_sin.source == CosSinSource::Table;
-  if (s.uses_rope() && (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
+  if (s.uses_rope() && s.positions.kind == PositionsKind::Grid &&
+      (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
+    long long fhw[3];
+    grid_position(p, t, fhw);
+    if (p.positions[static_cast<size_t>(t)] < 0) return true;  // some row is negative
+    for (long long v : fhw)
+      if (table && v >= p.table_rows) return true;
+  } else if (s.uses_rope() && (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
     const int rows = s.positions.rows();
     const long long apart = p.positions_stride ? p.positions_stride : p.tokens;
     for (int r = 0; r < rows; ++r) {

@@ -59,6 +59,8 @@ struct Problem {
   long long cache_strides[3] = {0, 0, 0};           ///< order = strided: head, token, page (elements)
   long long v_cache_offset = 0;                     ///< elements before v_cache's origin in its buffer
                                                     ///< (k and v in one buffer: the K-to-V distance)
+  std::vector<float> norm_sums;                     ///< qk_norm sums = read: [tokens, 2] (q, k), as the kernel reads them
+  long long grid_h = 0, grid_w = 0;                 ///< positions = grid: the token grid's height and width
   std::vector<float> table;                         ///< cos/sin storage
   long long cos_offset = 0, sin_offset = 0, table_stride = 0;
 };

@@ -154,6 +154,8 @@ const std::vector<ArgField>& kernel_args_fields() {
       // ABI version 6: cache addressing.
       ROPEGEN_FIELD(cache_block_stride), ROPEGEN_FIELD(cache_token_stride), ROPEGEN_FIELD(cache_head_stride),
       ROPEGEN_FIELD(ring_base),
+      // ABI version 7: sums across launches (all-heads QK norm under tensor parallelism), token grids.
+      ROPEGEN_FIELD(norm_sums), ROPEGEN_FIELD(grid_h), ROPEGEN_FIELD(grid_w),
   };
 #undef ROPEGEN_FIELD
   return fields;
@@ -304,6 +306,21 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
         "position (leave slot_mapping null)");
   if (a.ring_base && !(spec.uses_cache() && spec.window.on))
     bad("argument 'ring_base' is set but the spec has no window = ring(...)");
+  // positions = grid: the grid's height and width, each positive and below 2^31 (their product
+  // and a position's frame stay in 64 bits); zero elsewhere.
+  const bool grid = spec.uses_rope() && spec.positions.kind == PositionsKind::Grid;
+  for (const auto& [name, value] : {std::pair<const char*, long long>{"grid_h", a.grid_h},
+                                    std::pair<const char*, long long>{"grid_w", a.grid_w}}) {
+    if (!grid && value != 0)
+      bad(std::string("argument '") + name + "' = " + std::to_string(value) +
+          " is set but the spec has no positions = grid(...) (leave it 0)");
+    if (grid && (value <= 0 || value >= (1LL << 31)))
+      bad(std::string("argument '") + name + "' = " + std::to_string(value) +
+          " must be in 1 .. 2^31 - 1 for positions = grid(...) (the token grid's " +
+          (name[5] == 'h' ? "height" : "width") + ")");
+  }
+  if (a.norm_sums && !(spec.uses_rope() && spec.qk_norm.on && spec.qk_norm.sums != NormSums::None))
+    bad("argument 'norm_sums' is set but the spec has no qk_norm = rms(span = all_heads, sums = write | read)");
   // An output the family always writes (the indexer's fp8 q_out) needs no outputs key.
   auto always = [&](const char* f) {
     for (const ArgRequirement& r : requirements)

@@ -94,6 +94,10 @@ inline const Names<NormSpan>& names(NormSpan*) {
   static const Names<NormSpan> n = {{"head", NormSpan::Head}, {"all_heads", NormSpan::AllHeads}};
   return n;
 }
+inline const Names<NormSums>& names(NormSums*) {
+  static const Names<NormSums> n = {{"none", NormSums::None}, {"write", NormSums::Write}, {"read", NormSums::Read}};
+  return n;
+}
 inline const Names<NormOrder>& names(NormOrder*) {
   static const Names<NormOrder> n = {{"pre", NormOrder::Pre}, {"post", NormOrder::Post}};
   return n;

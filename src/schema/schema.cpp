@@ -621,7 +621,7 @@ bool CosSin::runtime_length() const {
 int Positions::row_of(int j) const {
   if (kind == PositionsKind::Single) return 0;
   if (kind == PositionsKind::Vision) return j < sections[0] ? 0 : 1;
-  if (kind == PositionsKind::Mrope) {  // contiguous sections
+  if (kind == PositionsKind::Mrope || kind == PositionsKind::Grid) {  // contiguous sections
     if (j < sections[0]) return 0;
     return j < sections[0] + sections[1] ? 1 : 2;
   }
@@ -833,6 +833,7 @@ const char* to_string(Outputs v) { return name_of(v); }
 const char* to_string(NormWeight v) { return name_of(v); }
 const char* to_string(NormSpan v) { return name_of(v); }
 const char* to_string(NormOrder v) { return name_of(v); }
+const char* to_string(NormSums v) { return name_of(v); }
 const char* to_string(VSource v) { return name_of(v); }
 
 }  // namespace ropegen

@@ -493,7 +493,12 @@ void ProblemBuilder::add_positions() {
     std::uniform_int_distribution<long long> pos_dist(0, max_pos - 1);
     for (long long t = 0; t < T_; ++t) p.positions.push_back(pos_dist(rng_));
   }
-  if (rope && s_.positions.kind != PositionsKind::Single) {
+  if (rope && s_.positions.kind == PositionsKind::Grid) {
+    // One index per token into a grid of 3 x 5 per frame (the case may name others); the
+    // frames follow from max_pos.
+    p.grid_h = c_.grid_h;
+    p.grid_w = c_.grid_w;
+  } else if (rope && s_.positions.kind != PositionsKind::Single) {
     // Three rows (t, h, w; vision: two, row and column) with slack between them; every third
     // token is text (the same position in each row), the others get their own h and w.
     const int nrows = s_.positions.rows();
@@ -508,7 +513,7 @@ void ProblemBuilder::add_positions() {
   if (c_.out_of_range && rope && s_.cos_sin.source == CosSinSource::Table) {
     // Positions outside the table: negative, or at or past its max_pos rows (one of the three
     // rows of mrope/imrope positions); the table keeps its max_pos rows.
-    const long long rows = s_.positions.rows();
+    const long long rows = s_.positions.input_rows();
     const long long apart = p.positions_stride ? p.positions_stride : T_;
     for (long long t = 4; t < T_; t += 5) {
       const long long r = (t / 5) % rows;
@@ -557,6 +562,17 @@ void ProblemBuilder::add_table() {
 void ProblemBuilder::add_norm_weights() {
   reference::Problem& p = in_.p;
   if (!s_.uses_rope() || !s_.qk_norm.on) return;
+  const QkNorm& qn = s_.qk_norm;
+  if (qn.sums != NormSums::None) {
+    // sums = read: as if added over the ranks, ranks * heads * head_dim times a mean square
+    // drawn from [0.05, 2]; sums = write: the kernel's output, starting at -1 (the sums are
+    // checked apart, tests/api).
+    std::uniform_real_distribution<double> ms(0.05, 2.0);
+    for (long long t = 0; t < T_; ++t)
+      for (long long heads : {s_.q_heads, s_.kv_heads})
+        p.norm_sums.push_back(qn.sums == NormSums::Read ? static_cast<float>(qn.ranks * heads * D_ * ms(rng_)) : -1.0f);
+    if (qn.sums == NormSums::Write) return;  // reads no weights
+  }
   const bool all = s_.qk_norm.span == NormSpan::AllHeads;
   const long long nq = all ? s_.q_heads * D_ : D_, nk = all ? s_.kv_heads * D_ : D_;
   fill(in_.q_weight_bits, nq);
@@ -660,6 +676,10 @@ void upload_side_inputs(ropegen_kernel_args& a, DeviceBuffers& dev, const Inputs
     return v.empty() ? nullptr : dev.upload_index(v, p.spec.index);
   };
   a.ring_base = index(p.ring_base);
+  a.grid_h = p.grid_h;
+  a.grid_w = p.grid_w;
+  if (!p.norm_sums.empty())
+    a.norm_sums = static_cast<float*>(dev.upload(p.norm_sums.data(), p.norm_sums.size() * 4));
   a.positions = index(p.positions);
   a.slot_mapping = index(p.slots);
   a.seq_lens = index(p.seq_lens);

@@ -39,6 +39,7 @@ struct VerifyCase {
                                   ///< (paged caches; window = ring: consecutive positions from
                                   ///< ring_base), a padding token between some sequences
   int parallelism = 0;            ///< launch hint; > 1 on the host splits heads over grid y
+  long long grid_h = 3, grid_w = 5;  ///< positions = grid: the token grid's height and width
   uint64_t seed = 1;
   void* stream = nullptr;         ///< launch on this stream (nullptr: the default stream)
 };

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -436,4 +438,183 @@ TEST_CASE("api: contiguous(order = hnd) with max_seq 4 and slots 0..7 writes no 
         }
       }
   for (void* p : owned) rt.free(p);
+}
+
+TEST_CASE("api: the all-heads QK norm across launches: two ranks' sums, added, give the unsplit result") {
+  // MiniMax-M2's norm under tensor parallelism: heads split over two ranks; each rank's first
+  // launch (sums = write, op = rope) writes its tokens' sums of squares, the caller adds them
+  // (the all-reduce), each rank's second launch (sums = read, ranks = 2) normalizes, rotates
+  // and writes its cache. Compared with the one-launch kernel over all heads, on the host and,
+  // where there is one, on the CUDA GPU.
+  std::vector<std::unique_ptr<Context>> ctxs;
+  ctxs.push_back(Context::open("host"));
+  try {
+    ctxs.push_back(Context::open("cuda"));
+  } catch (const Error& e) {
+    MESSAGE("the CUDA part of this test does not run here: " << std::string(e.what()));
+  }
+  const std::string base = " head_dim=64 rotary_dim=32 cos_sin=compute(theta=10000) cache=paged(block=4,order=nhd)";
+  struct Variant {
+    const char* dtype;
+    const char* norm;  // the qk_norm arguments every launch shares
+    double tol;        // relative: the sums meet in another order
+  };
+  for (const Variant& var : {Variant{"f32", "eps=1e-6,span=all_heads", 2e-6},
+                             Variant{"bf16", "eps=1e-5,span=all_heads,weight=none,order=post", 1.0 / 128}}) {
+    for (auto& ctx : ctxs) {
+      const std::string dtype_name = var.dtype;
+      CAPTURE(dtype_name);
+      CAPTURE(ctx->runtime().selection());
+      Runtime& rt = ctx->runtime();
+      const bool bf = std::string(var.dtype) == "bf16";
+      const int T = 7, D = 64, HQ = 8, HK = 2, R = 2, SLOTS = 16, eb = bf ? 2 : 4;
+      const std::string dt = std::string(" dtype=") + var.dtype;
+      auto unsplit = ctx->kernel("op=rope_kv_append q_heads=8 kv_heads=2" + dt + base + " qk_norm=rms(" + var.norm + ")");
+      auto sums = ctx->kernel("op=rope q_heads=4 kv_heads=1" + dt +
+                              " head_dim=64 rotary_dim=32 cos_sin=compute(theta=10000) qk_norm=rms(" + var.norm +
+                              ",sums=write)");
+      auto apply = ctx->kernel("op=rope_kv_append q_heads=4 kv_heads=1" + dt + base + " qk_norm=rms(" + var.norm +
+                               ",sums=read,ranks=2)");
+      // Inputs in the dtype's bits: values (37 i % 101) / 50 - 1 and weights 0.5 + (i % 13) / 16.
+      auto bits = [&](size_t n, int mul, int add) {
+        std::vector<unsigned char> v(n * eb);
+        for (size_t i = 0; i < n; ++i) {
+          float x = static_cast<float>((mul * static_cast<long long>(i) + add) % 101) / 50.0f - 1.0f;
+          if (mul == 0) x = 0.5f + static_cast<float>(i % 13) / 16.0f;
+          std::uint32_t u;
+          std::memcpy(&u, &x, 4);
+          if (bf) {
+            const std::uint16_t h = static_cast<std::uint16_t>(u >> 16);  // exact: x has few bits
+            std::memcpy(&v[i * 2], &h, 2);
+          } else {
+            std::memcpy(&v[i * 4], &u, 4);
+          }
+        }
+        return v;
+      };
+      auto value = [&](const std::vector<unsigned char>& v, size_t i) {
+        std::uint32_t u = 0;
+        if (bf) {
+          std::uint16_t h;
+          std::memcpy(&h, &v[i * 2], 2);
+          u = static_cast<std::uint32_t>(h) << 16;
+        } else {
+          std::memcpy(&u, &v[i * 4], 4);
+        }
+        float x;
+        std::memcpy(&x, &u, 4);
+        return static_cast<double>(x);
+      };
+      const std::vector<unsigned char> q0 = bits(T * HQ * D, 37, 3), k0 = bits(T * HK * D, 29, 5),
+                                       v0 = bits(T * HK * D, 31, 7), qw = bits(HQ * D, 0, 0), kw = bits(HK * D, 0, 0);
+      const std::vector<int> pos = {0, 3, 9, 100, 4095, 17, 2}, slot = {0, 1, 2, -1, 5, 8, 15};
+      std::vector<void*> owned;
+      auto up = [&](const void* data, size_t n) {
+        void* p = rt.alloc(n);
+        rt.copy_to_device(p, data, n);
+        owned.push_back(p);
+        return p;
+      };
+      auto down = [&](const void* p, size_t n) {
+        std::vector<unsigned char> v(n);
+        rt.copy_to_host(v.data(), p, n);
+        return v;
+      };
+      void* dpos = up(pos.data(), pos.size() * 4);
+      void* dslot = up(slot.data(), slot.size() * 4);
+      const std::vector<unsigned char> cache0(SLOTS * HK * D * eb, 0);
+      // The unsplit launch.
+      ropegen_kernel_args u = ROPEGEN_KERNEL_ARGS_INIT;
+      u.num_tokens = T;
+      u.q = up(q0.data(), q0.size());
+      u.k = up(k0.data(), k0.size());
+      u.v = up(v0.data(), v0.size());
+      u.q_stride = HQ * D;
+      u.k_stride = u.v_stride = HK * D;
+      u.positions = dpos;
+      u.slot_mapping = dslot;
+      u.k_cache = up(cache0.data(), cache0.size());
+      u.v_cache = up(cache0.data(), cache0.size());
+      if (!bf) {
+        u.q_norm_weight = up(qw.data(), qw.size());
+        u.k_norm_weight = up(kw.data(), kw.size());
+      }
+      unsplit->launch(u);
+      rt.synchronize();
+      const std::vector<unsigned char> uq = down(u.q, q0.size()), ukc = down(u.k_cache, cache0.size());
+      // The ranks: q heads 4r..4r+3 and kv head r, views into the same full tensors.
+      ropegen_kernel_args w[R], a[R];
+      void* dq = up(q0.data(), q0.size());
+      void* dk = up(k0.data(), k0.size());
+      void* dv = up(v0.data(), v0.size());
+      std::vector<float> zero(2 * T, -1.0f);
+      void* rank_sums[R];
+      void* rank_kc[R];
+      void* rank_vc[R];
+      const std::vector<unsigned char> rank_cache0(SLOTS * D * eb, 0);
+      for (int r = 0; r < R; ++r) {
+        w[r] = ROPEGEN_KERNEL_ARGS_INIT;
+        w[r].num_tokens = T;
+        w[r].q = static_cast<unsigned char*>(dq) + r * 4 * D * eb;
+        w[r].k = static_cast<unsigned char*>(dk) + r * D * eb;
+        w[r].q_stride = HQ * D;
+        w[r].k_stride = HK * D;
+        w[r].positions = dpos;
+        rank_sums[r] = up(zero.data(), zero.size() * 4);
+        w[r].norm_sums = static_cast<float*>(rank_sums[r]);
+        sums->launch(w[r]);
+      }
+      rt.synchronize();
+      // Neither first launch touches q or k.
+      CHECK(down(dq, q0.size()) == q0);
+      CHECK(down(dk, k0.size()) == k0);
+      // The all-reduce, and the sums against double sums of squares of the rank's rows (order =
+      // post: the kernel's rotated rows, which these sums cannot see: only pre is compared).
+      std::vector<float> total(2 * T, 0.0f);
+      for (int r = 0; r < R; ++r) {
+        const std::vector<unsigned char> s = down(rank_sums[r], total.size() * 4);
+        std::vector<float> f(total.size());
+        std::memcpy(f.data(), s.data(), s.size());
+        for (size_t i = 0; i < total.size(); ++i) total[i] += f[i];
+        if (std::string(var.norm).find("post") == std::string::npos)
+          for (int t = 0; t < T; ++t) {
+            double sq = 0, sk = 0;
+            for (int e = 0; e < 4 * D; ++e) sq += std::pow(value(q0, t * HQ * D + r * 4 * D + e), 2);
+            for (int e = 0; e < D; ++e) sk += std::pow(value(k0, t * HK * D + r * D + e), 2);
+            CHECK(f[2 * t] == doctest::Approx(sq).epsilon(1e-6));
+            CHECK(f[2 * t + 1] == doctest::Approx(sk).epsilon(1e-6));
+          }
+      }
+      void* dtotal = up(total.data(), total.size() * 4);
+      for (int r = 0; r < R; ++r) {
+        a[r] = w[r];
+        a[r].norm_sums = static_cast<float*>(dtotal);
+        a[r].v = static_cast<unsigned char*>(dv) + r * D * eb;
+        a[r].v_stride = HK * D;
+        a[r].slot_mapping = dslot;
+        rank_kc[r] = up(rank_cache0.data(), rank_cache0.size());
+        rank_vc[r] = up(rank_cache0.data(), rank_cache0.size());
+        a[r].k_cache = rank_kc[r];
+        a[r].v_cache = rank_vc[r];
+        if (!bf) {
+          a[r].q_norm_weight = static_cast<const unsigned char*>(u.q_norm_weight) + r * 4 * D * eb;
+          a[r].k_norm_weight = static_cast<const unsigned char*>(u.k_norm_weight) + r * D * eb;
+        }
+        apply->launch(a[r]);
+      }
+      rt.synchronize();
+      const std::vector<unsigned char> sq_ = down(dq, q0.size());
+      int compared = 0;
+      for (size_t i = 0; i < q0.size() / eb; ++i, ++compared)
+        REQUIRE(value(sq_, i) == doctest::Approx(value(uq, i)).epsilon(var.tol));
+      for (int r = 0; r < R; ++r) {
+        const std::vector<unsigned char> kc = down(rank_kc[r], rank_cache0.size());
+        for (int s = 0; s < SLOTS; ++s)
+          for (int e = 0; e < D; ++e, ++compared)
+            REQUIRE(value(kc, s * D + e) == doctest::Approx(value(ukc, (s * HK + r) * D + e)).epsilon(var.tol));
+      }
+      CHECK(compared == T * HQ * D + R * SLOTS * D);
+      for (void* p : owned) rt.free(p);
+    }
+  }
 }

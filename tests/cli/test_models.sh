@@ -4,7 +4,7 @@
 set -u
 bin="$1"
 dir="$2"
-min_files=26
+min_files=27
 shopt -s nullglob
 files=("$dir"/*.rg)
 fails=()

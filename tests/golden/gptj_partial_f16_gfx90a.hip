@@ -190,7 +190,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 6
+#define ROPEGEN_KERNEL_ABI_VERSION 7
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -289,6 +289,18 @@ typedef struct ropegen_kernel_args {
                                    engine's base slot of that sequence, repeated per token); the
                                    kernel writes slot ring_base + ring slot of the position; a
                                    negative base is padding. slot_mapping is not read */
+
+  /* ---- sums across launches and token grids (ABI version 7) ---- */
+  float* norm_sums;             /* qk_norm = rms(span = all_heads, sums = write | read): [tokens, 2] f32,
+                                   per token the sum of squares of its q heads' elements, then of its
+                                   k heads' (the heads of this launch). sums = write: the kernel
+                                   writes them and nothing else; sums = read: the kernel reads them
+                                   (added over the ranks, e.g. by an all-reduce) and divides by
+                                   ranks * heads * head_dim */
+  long long grid_h;             /* positions = grid(...): the height and width of the token grid. A
+                                   token's position p (its index in its video, frames outermost) is */
+  long long grid_w;             /* frame p / (grid_h * grid_w), row (p / grid_w) % grid_h, column
+                                   p % grid_w; both > 0 there, 0 otherwise */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -307,7 +319,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 311 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 323 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -348,7 +360,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 352 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 364 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -440,7 +452,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 444 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 456 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -584,7 +596,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 588 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 600 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -611,6 +623,8 @@ constexpr bool Q_FP8 = false;
 RG_DEVICE unsigned q_encode2(float lo, float hi) { (void)lo; (void)hi; return 0u; }
 constexpr int POSITION_ROWS = 1;
 constexpr bool POSITIONS_INTERLEAVED = false;
+// positions = grid: one position per token; its frame, row and column come from grid_h, grid_w.
+constexpr bool POSITIONS_GRID = false;
 constexpr int SECTION0 = 0;
 constexpr int SECTION1 = 0;
 constexpr int SECTION2 = 0;
@@ -656,6 +670,10 @@ constexpr float NORM_EPS = 0x1.0c6f7ap-20f;
 // qk_norm's weight: 0 w, 1 1 + w, 2 none; one RMS over all of a token's q (k) heads; after RoPE.
 constexpr int NORM_WEIGHT = 0;
 constexpr bool NORM_ALL_HEADS = false;
+// span = all_heads across launches: 0 the sums stay in the kernel, 1 written to norm_sums
+// (nothing else), 2 read from norm_sums, divided by NORM_RANKS * heads * head_dim.
+constexpr int NORM_SUMS = 0;
+constexpr float NORM_RANKS = 1.0f;
 constexpr bool NORM_POST = false;
 // v_norm (weightless, per head) and v rows taken from k (K = V layers).
 constexpr bool V_NORM = false;
@@ -757,7 +775,12 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
+// positions = grid: frame, row and column of the token's one position p in the grid.
 RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
+  if (POSITIONS_GRID) {
+    const long long p = static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    return r == 0 ? p / (a.grid_h * a.grid_w) : r == 1 ? (p / a.grid_w) % a.grid_h : p % a.grid_w;
+  }
   const long long stride = a.positions_stride ? a.positions_stride : a.num_tokens;
   return static_cast<long long>(static_cast<const Index*>(a.positions)[r * stride + t]);
 }
@@ -772,6 +795,10 @@ RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
 // table_rows > 0), or is negative (computed cos/sin, checks = bounds); `value`: the first row's.
 RG_DEVICE bool position_outside(const ropegen_kernel_args& a, long long t, long long& value) {
   if (!ROTATES || !(CHECKED || (COS_SIN_TABLE && a.table_rows > 0))) return false;
+  if (POSITIONS_GRID && !COS_SIN_TABLE) {  // the token's own position: a negative one gives a negative row
+    value = static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    return value < 0;
+  }
   bool out = false;
 #pragma unroll
   for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is the one reported
@@ -924,7 +951,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 928 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 955 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1439,12 +1466,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // sums the squares of its share, then the sums meet in fixed-order steps through
   // block-shared memory: an item's lanes (lane 0: q, lane 1: k), then up to 8 chunks of the
   // token's items, then every thread adds the chunks. No thread sums more than a few values.
-  constexpr bool ONE_TASK = NORM_ALL_HEADS && NUM_TASKS <= HEAD_GROUPS;
+  // sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added over the ranks by
+  // the caller; sums = write (1): the sums go to norm_sums and the kernel ends there.
+  constexpr bool ONE_TASK = NORM_ALL_HEADS && NORM_SUMS != 2 && NUM_TASKS <= HEAD_GROUPS;
   constexpr int CHUNKS = HEAD_GROUPS > 8 && HEAD_GROUPS * LANES >= 16 ? 8 : 0;
   constexpr int PER_CHUNK = CHUNKS ? (HEAD_GROUPS + CHUNKS - 1) / CHUNKS : 1;
   float r_tok[2] = {1.0f, 1.0f};  // q, k
   Vec kw0{}, kw1{};               // ONE_TASK: the task's weights, loaded beside its row
-  if (NORM_ALL_HEADS) {
+  if (NORM_ALL_HEADS && NORM_SUMS == 2) {
+    r_tok[0] = 1.0f / rg_sqrt(a.norm_sums[2 * t] / (NORM_RANKS * (Q_HEADS * HEAD_DIM)) + NORM_EPS);
+    r_tok[1] = 1.0f / rg_sqrt(a.norm_sums[2 * t + 1] / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
+  } else if (NORM_ALL_HEADS) {
     RG_SHARED float lane_sums[NORM_ALL_HEADS ? 2 * BLOCK_THREADS : 1];
     RG_SHARED float item_sums[NORM_ALL_HEADS ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
     RG_SHARED float chunk_sums[NORM_ALL_HEADS && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
@@ -1456,7 +1488,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (!task.src || !token_norm(task)) continue;
       Vec x0, x1;
       load_row(task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
-      if (ONE_TASK && NORM_WEIGHT != 2) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
+      if (ONE_TASK && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
       if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
       sums[task.row == kRowQ ? 0 : 1] += squares(x0, x1, two_vectors);
     }
@@ -1494,8 +1526,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         k += item_sums[2 * (token_first + g) + 1];
       }
     }
-    r_tok[0] = 1.0f / rg_sqrt(q / (Q_HEADS * HEAD_DIM) + NORM_EPS);
-    r_tok[1] = 1.0f / rg_sqrt(k / (KV_HEADS * HEAD_DIM) + NORM_EPS);
+    if (NORM_SUMS == 1) {  // every thread of the token holds both sums; one writes them
+      if (group == 0 && lane == 0) {
+        a.norm_sums[2 * t] = q;
+        a.norm_sums[2 * t + 1] = k;
+      }
+      return;
+    }
+    r_tok[0] = 1.0f / rg_sqrt(q / (NORM_RANKS * (Q_HEADS * HEAD_DIM)) + NORM_EPS);
+    r_tok[1] = 1.0f / rg_sqrt(k / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
   }
   // A norm over one row (qk_norm per head, v_norm): its sum of squares is reduced over its
   // LANES threads through block-shared memory, in a fixed order (the same result on every
@@ -1573,7 +1612,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1577 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1616 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

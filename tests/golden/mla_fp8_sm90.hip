@@ -168,7 +168,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 6
+#define ROPEGEN_KERNEL_ABI_VERSION 7
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -267,6 +267,18 @@ typedef struct ropegen_kernel_args {
                                    engine's base slot of that sequence, repeated per token); the
                                    kernel writes slot ring_base + ring slot of the position; a
                                    negative base is padding. slot_mapping is not read */
+
+  /* ---- sums across launches and token grids (ABI version 7) ---- */
+  float* norm_sums;             /* qk_norm = rms(span = all_heads, sums = write | read): [tokens, 2] f32,
+                                   per token the sum of squares of its q heads' elements, then of its
+                                   k heads' (the heads of this launch). sums = write: the kernel
+                                   writes them and nothing else; sums = read: the kernel reads them
+                                   (added over the ranks, e.g. by an all-reduce) and divides by
+                                   ranks * heads * head_dim */
+  long long grid_h;             /* positions = grid(...): the height and width of the token grid. A
+                                   token's position p (its index in its video, frames outermost) is */
+  long long grid_w;             /* frame p / (grid_h * grid_w), row (p / grid_w) % grid_h, column
+                                   p % grid_w; both > 0 there, 0 otherwise */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -285,7 +297,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 289 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 301 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -326,7 +338,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 330 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 342 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -356,7 +368,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 360 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 372 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -448,7 +460,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 452 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 464 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -592,7 +604,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 596 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 608 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -619,6 +631,8 @@ constexpr bool Q_FP8 = false;
 RG_DEVICE unsigned q_encode2(float lo, float hi) { (void)lo; (void)hi; return 0u; }
 constexpr int POSITION_ROWS = 1;
 constexpr bool POSITIONS_INTERLEAVED = false;
+// positions = grid: one position per token; its frame, row and column come from grid_h, grid_w.
+constexpr bool POSITIONS_GRID = false;
 constexpr int SECTION0 = 0;
 constexpr int SECTION1 = 0;
 constexpr int SECTION2 = 0;
@@ -732,7 +746,12 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
+// positions = grid: frame, row and column of the token's one position p in the grid.
 RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
+  if (POSITIONS_GRID) {
+    const long long p = static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    return r == 0 ? p / (a.grid_h * a.grid_w) : r == 1 ? (p / a.grid_w) % a.grid_h : p % a.grid_w;
+  }
   const long long stride = a.positions_stride ? a.positions_stride : a.num_tokens;
   return static_cast<long long>(static_cast<const Index*>(a.positions)[r * stride + t]);
 }
@@ -747,6 +766,10 @@ RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {
 // table_rows > 0), or is negative (computed cos/sin, checks = bounds); `value`: the first row's.
 RG_DEVICE bool position_outside(const ropegen_kernel_args& a, long long t, long long& value) {
   if (!ROTATES || !(CHECKED || (COS_SIN_TABLE && a.table_rows > 0))) return false;
+  if (POSITIONS_GRID && !COS_SIN_TABLE) {  // the token's own position: a negative one gives a negative row
+    value = static_cast<long long>(static_cast<const Index*>(a.positions)[t]);
+    return value < 0;
+  }
   bool out = false;
 #pragma unroll
   for (int r = POSITION_ROWS - 1; r >= 0; --r) {  // the first bad row is the one reported
@@ -899,7 +922,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 903 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 926 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1008,7 +1031,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1012 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1035 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

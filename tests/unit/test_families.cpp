@@ -352,6 +352,99 @@ TEST_CASE("pinned: Qwen2-VL vision tower 2-D RoPE (head_dim 80, theta 10000)") {
   }
 }
 
+TEST_CASE("pinned: Wan 2.1 3-D grid RoPE (head_dim 128, sections 22 / 21 / 21, grid 2 x 3 x 5)") {
+  // scripts/wan_grid_pins.py (torch 1.13, this machine): Wan 2.1's rope_params / rope_apply
+  // (wan/modules/model.py) evaluated in float64 on q[t][e] = ((131 t + 17 e) % 97) / 48.5 - 1
+  // for the 30 tokens of a 2-frame 3 x 5 grid: frame angles theta^(-2i/44), row and column
+  // angles theta^(-2i/42), adjacent channel pairs. ropegen's positions = grid(sections = [22,
+  // 21, 21]) kernel (style = gptj), given each token's index and grid_h = 3, grid_w = 5, on the
+  // host target must give the same values (its fp32 angle and sin/cos: a few ulps apart).
+  const std::vector<std::pair<std::pair<long long, long long>, double>> pins = {
+      {{0, 0}, -1.0},
+      {{0, 1}, -0.6494845151901245},
+      {{0, 42}, -0.27835050225257874},
+      {{0, 43}, 0.07216494530439377},
+      {{0, 44}, 0.42268040776252747},
+      {{0, 45}, 0.7731958627700806},
+      {{0, 86}, -0.8556700944900513},
+      {{0, 87}, -0.5051546096801758},
+      {{0, 126}, -0.8350515365600586},
+      {{0, 127}, -0.4845360815525055},
+      {{7, 0}, -0.09278350323438644},
+      {{7, 1}, 0.25773194432258606},
+      {{7, 42}, 0.6288659572601318},
+      {{7, 43}, 0.9793814420700073},
+      {{7, 44}, -0.09313452783053672},
+      {{7, 45}, -0.7365462198543078},
+      {{7, 86}, -0.3870446730690559},
+      {{7, 87}, -0.12044576611500198},
+      {{7, 126}, 0.07203386730824847},
+      {{7, 127}, 0.42270276601614554},
+      {{16, 0}, -0.3601500385498326},
+      {{16, 1}, 0.4885310926610077},
+      {{16, 42}, 0.9382524327571284},
+      {{16, 43}, -0.7111975911683295},
+      {{16, 44}, -0.36082473397254944},
+      {{16, 45}, -0.010309278033673763},
+      {{16, 86}, -0.4036176935748955},
+      {{16, 87}, 0.6879622886015562},
+      {{16, 126}, 0.38132979595913225},
+      {{16, 127}, 0.7320178814956717},
+      {{29, 0}, -0.09313452783053672},
+      {{29, 1}, -0.7365462198543078},
+      {{29, 42}, 0.05148528067837314},
+      {{29, 43}, 0.4020696797815414},
+      {{29, 44}, 0.5023727538063117},
+      {{29, 45}, 1.0575617050419888},
+      {{29, 86}, 0.21103279153278626},
+      {{29, 87}, 0.5124625408032258},
+      {{29, 126}, -0.5050586043419429},
+      {{29, 127}, -0.15495243988969298}};
+  const long long T = 30, D = 128;
+  const KernelSpec spec = parse_spec_line("op=rope head_dim=128 q_heads=1 kv_heads=1 dtype=f32 style=gptj "
+                                          "positions=grid(sections=[22,21,21]) cos_sin=compute(theta=10000)")
+                              .spec;
+  std::vector<float> q(static_cast<size_t>(T * D));
+  for (long long t = 0; t < T; ++t)
+    for (long long e = 0; e < D; ++e) q[static_cast<size_t>(t * D + e)] = static_cast<float>((t * 131 + e * 17) % 97) / 48.5f - 1.0f;
+  std::vector<float> k = q;
+  std::vector<std::int32_t> pos(static_cast<size_t>(T));
+  for (long long t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = static_cast<std::int32_t>(t);
+  Context& ctx = host();
+  auto kernel = ctx.kernel(spec);
+  Runtime& rt = ctx.runtime();
+  void* dq = rt.alloc(q.size() * 4);
+  void* dk = rt.alloc(k.size() * 4);
+  void* dp = rt.alloc(pos.size() * 4);
+  rt.copy_to_device(dq, q.data(), q.size() * 4);
+  rt.copy_to_device(dk, k.data(), k.size() * 4);
+  rt.copy_to_device(dp, pos.data(), pos.size() * 4);
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.num_tokens = T;
+  a.q = dq;
+  a.q_stride = D;
+  a.k = dk;
+  a.k_stride = D;
+  a.positions = dp;
+  a.grid_h = 3;
+  a.grid_w = 5;
+  kernel->launch(a);
+  rt.synchronize();
+  rt.copy_to_host(q.data(), dq, q.size() * 4);
+  rt.copy_to_host(k.data(), dk, k.size() * 4);
+  for (const auto& [te, want] : pins) {
+    CAPTURE(te.first);
+    CAPTURE(te.second);
+    const size_t i = static_cast<size_t>(te.first * D + te.second);
+    CHECK(q[i] == doctest::Approx(want).epsilon(2e-5));
+    CHECK(k[i] == q[i]);
+  }
+  // The grid's height and width are the caller's: without them the launch is refused.
+  a.grid_h = 0;
+  CHECK_THROWS_WITH(kernel->launch(a), doctest::Contains("argument 'grid_h' = 0 must be in 1 .. 2^31 - 1"));
+  for (void* p : {dq, dk, dp}) rt.free(p);
+}
+
 TEST_CASE("indexer: K record bytes pinned (divide, multiply, ue8m0, the 1e-4 floor)") {
   // s = fp32(3 / 448) = 0.0066964286 (0x3bdb6db7). x / s: 1 -> 149.333 -> 144 = 2^7 * 1.125:
   // 0x71; -0.5 -> -74.667 -> -72 = -(2^6 * 1.125): 0xe9; 2^-10 -> 0.145833 -> 0.140625 =

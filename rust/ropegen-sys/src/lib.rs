@@ -10,7 +10,7 @@
 use std::os::raw::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
 
 /// `ROPEGEN_KERNEL_ABI_VERSION`: the version of `ropegen_kernel_args` this copy mirrors.
-pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 6;
+pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 7;
 
 /// `ropegen_status` (a C enum: `int`-sized on every platform ropegen builds for).
 pub type ropegen_status = c_int;
@@ -117,6 +117,12 @@ pub struct ropegen_kernel_args {
     pub cache_head_stride: c_longlong,
     /// window = ring: per token, the first slot of its sequence's pages (index-typed).
     pub ring_base: *const c_void,
+    /// qk_norm = rms(span = all_heads, sums = write | read): [tokens, 2] f32 sums of squares
+    /// (q heads, then k heads), written (write) or read after the ranks added them (read).
+    pub norm_sums: *mut f32,
+    /// positions = grid(...): the token grid's height and width (0 otherwise).
+    pub grid_h: c_longlong,
+    pub grid_w: c_longlong,
 }
 
 impl ropegen_kernel_args {
@@ -164,6 +170,9 @@ impl ropegen_kernel_args {
             cache_token_stride: 0,
             cache_head_stride: 0,
             ring_base: std::ptr::null(),
+            norm_sums: std::ptr::null_mut(),
+            grid_h: 0,
+            grid_w: 0,
         }
     }
 }
@@ -414,7 +423,10 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize, ropegen_fie
         cache_block_stride,
         cache_token_stride,
         cache_head_stride,
-        ring_base
+        ring_base,
+        norm_sums,
+        grid_h,
+        grid_w
     )
 }
 

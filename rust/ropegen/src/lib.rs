@@ -1286,6 +1286,22 @@ impl<'a> Args<'a> {
         self.set_buf("k_norm_weight", k.info);
         self
     }
+    /// `qk_norm = rms(span = all_heads, sums = write | read)`: [tokens, 2] f32 sums of squares
+    /// per token (q heads, then k heads): written by the first launch (`sums = write`), read
+    /// by the second (`sums = read`) after the ranks added them.
+    pub fn norm_sums<B: Into<MutBuf<'a>>>(mut self, sums: B) -> Self {
+        let b = sums.into();
+        self.raw.norm_sums = b.ptr as *mut f32;
+        self.set_buf("norm_sums", b.info);
+        self
+    }
+    /// `positions = grid(...)`: the token grid's height and width; each token's position is
+    /// its index in the frames x height x width grid.
+    pub fn grid(mut self, height: usize, width: usize) -> Self {
+        self.raw.grid_h = height as i64;
+        self.raw.grid_w = width as i64;
+        self
+    }
     /// The argument block as it will be passed.
     pub fn as_raw(&self) -> &sys::ropegen_kernel_args {
         &self.raw

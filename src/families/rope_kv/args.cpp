@@ -35,7 +35,10 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
                                                                              : "rotary_dim = 0 still reads each token's position (q_temperature, checks = bounds, a contiguous cache's slot)"
                                                                  : "without slot_mapping a contiguous cache is written at each position");
     pos.required = s.uses_rope();
-    if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {
+    if (s.uses_rope() && s.positions.kind == PositionsKind::Grid) {
+      pos.why = "grid RoPE needs each token's index in its video's frames x grid_h x grid_w grid (grid_h, grid_w: "
+                "the argument block's integers)";
+    } else if (s.uses_rope() && s.positions.kind != PositionsKind::Single) {
       pos.why = s.positions.kind == PositionsKind::Vision
                     ? "vision RoPE needs row and column positions per token (rows positions_stride apart; 0: num_tokens)"
                     : "RoPE needs t, h, w positions per token (rows positions_stride apart; 0: num_tokens)";
@@ -128,7 +131,20 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
     qs.shape = {kDimTokens, s.q_heads};
     out.push_back(qs);
   }
-  if (s.uses_rope() && s.qk_norm.on && s.qk_norm.weight != NormWeight::None) {
+  if (s.uses_rope() && s.qk_norm.on && s.qk_norm.sums != NormSums::None) {
+    const bool write = s.qk_norm.sums == NormSums::Write;
+    ArgRequirement ns{"norm_sums"};
+    ns.why = write ? "qk_norm = rms(sums = write): the kernel writes each token's sums of squares (q heads, then k heads)"
+                   : "qk_norm = rms(sums = read): each token's sums of squares (q heads, then k heads), added over "
+                     "the ranks";
+    ns.dtype = "f32";
+    ns.access = write ? "write" : "read";
+    ns.align = 4;
+    ns.shape = {kDimTokens, 2};
+    out.push_back(ns);
+  }
+  // sums = write reads no weights: its sums are of the unweighted rows.
+  if (s.uses_rope() && s.qk_norm.on && s.qk_norm.weight != NormWeight::None && s.qk_norm.sums != NormSums::Write) {
     const bool all = s.qk_norm.span == NormSpan::AllHeads;  // one weight per element of the token's heads
     for (const char* name : {"q_norm_weight", "k_norm_weight"}) {
       ArgRequirement w{name};

@@ -241,6 +241,29 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
   add("q_temperature=llama4(attn_scale=0.5,floor_scale=3) qk_norm=rms(eps=1e-5,weight=none,order=post) "
       "q_dtype=fp8_e4m3 outputs=separate head_dim=64 q_heads=4 kv_heads=1 dtype=f32", tokens(23),
       "q_temperature + post norm + fp8 q_out");
+  // The all-heads norm across launches (tensor parallelism): the second launch with sums read
+  // from norm_sums (added over 2 ranks, one rank), order = post, a cache op and fp8; the first
+  // launch's q and k stay as they are (its sums are checked in tests/api).
+  add("qk_norm=rms(eps=1e-6,span=all_heads,sums=read,ranks=2) rotary_dim=64 head_dim=128 q_heads=12 kv_heads=2 "
+      "dtype=bf16", tokens(19), "all_heads norm, sums read (2 ranks)");
+  add("qk_norm=rms(eps=1e-6,span=all_heads,sums=read,order=post,weight=none) op=rope style=gptj head_dim=64 q_heads=6 "
+      "kv_heads=3 dtype=f16 outputs=separate", tokens(13), "all_heads norm, sums read, post");
+  add("qk_norm=rms(eps=1e-6,span=all_heads,sums=write) op=rope rotary_dim=64 head_dim=128 q_heads=12 kv_heads=2 "
+      "dtype=bf16", tokens(19), "all_heads norm, sums written (q, k untouched)");
+  // 3-D grid positions (video DiTs): Wan's sections of head_dim 128 (22, 21, 21), interleaved
+  // pairs; HunyuanVideo's [16, 56, 56] channels (8, 28, 28) with a fused cache write; a table.
+  {
+    VerifyCase g = tokens(37);
+    g.max_position = 4 * 3 * 5;  // 4 frames of the 3 x 5 grid
+    add("positions=grid(sections=[22,21,21]) style=gptj op=rope head_dim=128 q_heads=4 kv_heads=4 dtype=bf16 "
+        "cos_sin=compute(theta=10000)", g, "grid positions (Wan 2.1 sections)");
+    g.grid_h = 6;
+    g.grid_w = 2;
+    add("positions=grid(sections=[8,28,28]) style=gptj head_dim=128 q_heads=8 kv_heads=8 dtype=f32 "
+        "cos_sin=compute(theta=256)", g, "grid positions (HunyuanVideo sections), fused");
+    add("positions=grid(sections=[4,6,6]) head_dim=64 rotary_dim=32 q_heads=4 kv_heads=2 dtype=f16 cos_sin=table "
+        "checks=bounds", g, "grid positions, table, checks = bounds");
+  }
   // rotary_dim = 0: layers without RoPE (Llama 4's NoPE layers): q times the temperature, the
   // cache written; nothing rotates, with a norm, fp8 caches, q only.
   add("rotary_dim=0 q_temperature=llama4(attn_scale=0.1,floor_scale=4) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",

@@ -21,7 +21,8 @@ const FieldUse kRopeOps{true, false, "rope_kv"};   // the ops that rotate
 const FieldUse kCacheOps{false, true, "rope_kv"};  // the ops that write a cache
 
 const char* const kPositionsValues =
-    "single | mrope(sections = [t, h, w]) | imrope(sections = [t, h, w]) | vision(sections = [row, column])";
+    "single | mrope(sections = [t, h, w]) | imrope(sections = [t, h, w]) | vision(sections = [row, column]) | "
+    "grid(sections = [t, h, w])";
 
 /// What a positions kind's sections list: its size and the rows they name.
 int section_count(PositionsKind k) { return k == PositionsKind::Vision ? 2 : 3; }
@@ -30,8 +31,11 @@ const char* section_rows(PositionsKind k) { return k == PositionsKind::Vision ? 
 const IntRange kSection{0, 512};
 const RealRange kEps{0, 1, true};
 
+const IntRange kRanks{1, 1 << 16};
+
 const char* const kQkNormValues =
-    "none, rms(eps = E, weight = w | one_plus_w | none, span = head | all_heads, order = pre | post)";
+    "none, rms(eps = E, weight = w | one_plus_w | none, span = head | all_heads, order = pre | post, sums = none | "
+    "write | read, ranks = N)";
 
 /// A norm key's value: false for none, true for rms(...) (whose arguments the caller reads);
 /// anything else is an error at the value listing `valid`.
@@ -55,8 +59,10 @@ void lower_qk_norm(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   n.on = true;
   const dsl::Value::Arg* gemma = nullptr;
   const dsl::Value::Arg* weight = nullptr;
-  for_args(v, {"eps", "gemma", "weight", "span", "order"}, [&](const dsl::Value::Arg& a) {
+  for_args(v, {"eps", "gemma", "weight", "span", "order", "sums", "ranks"}, [&](const dsl::Value::Arg& a) {
     if (a.name == "eps") n.eps = real(a.value, "eps", kEps);
+    else if (a.name == "sums") n.sums = pick<NormSums>(a.value, "sums");
+    else if (a.name == "ranks") n.ranks = static_cast<int>(integer(a.value, "ranks", kRanks));
     else if (a.name == "weight") {
       n.weight = pick<NormWeight>(a.value, "weight");
       weight = &a;
@@ -91,11 +97,15 @@ void text_qk_norm(const KernelSpec& s, std::string& out) {
   if (n.weight == NormWeight::None) out += ",weight=none";
   if (n.span != NormSpan::Head) out += std::string(",span=") + name_of(n.span);
   if (n.order != NormOrder::Pre) out += std::string(",order=") + name_of(n.order);
+  if (n.sums != NormSums::None) out += std::string(",sums=") + name_of(n.sums);
+  if (n.ranks != 1) out += ",ranks=" + std::to_string(n.ranks);
   out += ")";
 }
 
 std::string check_qk_norm(const SpecField&, const KernelSpec& s) {
-  return s.qk_norm.on ? kEps.check("eps", s.qk_norm.eps) : "";
+  if (!s.qk_norm.on) return "";
+  if (std::string e = kRanks.check("ranks", s.qk_norm.ranks); !e.empty()) return e;
+  return kEps.check("eps", s.qk_norm.eps);
 }
 
 int compare_qk_norm(const KernelSpec& a, const KernelSpec& b) {
@@ -104,6 +114,8 @@ int compare_qk_norm(const KernelSpec& a, const KernelSpec& b) {
   if (int c = cmp(a.qk_norm.eps, b.qk_norm.eps)) return c;
   if (int c = cmp(a.qk_norm.weight, b.qk_norm.weight)) return c;
   if (int c = cmp(a.qk_norm.span, b.qk_norm.span)) return c;
+  if (int c = cmp(a.qk_norm.sums, b.qk_norm.sums)) return c;
+  if (int c = cmp(a.qk_norm.ranks, b.qk_norm.ranks)) return c;
   return cmp(a.qk_norm.order, b.qk_norm.order);
 }
 
@@ -202,9 +214,10 @@ void lower_positions(const SpecField&, const dsl::Value& v, KernelSpec& s) {
   if (is_call_named(v, "mrope")) p.kind = PositionsKind::Mrope;
   else if (is_call_named(v, "imrope")) p.kind = PositionsKind::Imrope;
   else if (is_call_named(v, "vision")) p.kind = PositionsKind::Vision;
+  else if (is_call_named(v, "grid")) p.kind = PositionsKind::Grid;
   else {
     std::string hint = v.kind == dsl::Value::Kind::Ident || v.kind == dsl::Value::Kind::Call
-                           ? suggestion(v.text, {"single", "mrope", "imrope", "vision"})
+                           ? suggestion(v.text, {"single", "mrope", "imrope", "vision", "grid"})
                            : "";
     fail(v.loc, "invalid value " + describe_value(v) + " for positions; valid values: " + kPositionsValues + hint);
   }
@@ -231,6 +244,7 @@ void text_positions(const KernelSpec& s, std::string& out) {
   }
   out += p.kind == PositionsKind::Mrope    ? "mrope(sections=["
          : p.kind == PositionsKind::Imrope ? "imrope(sections=["
+         : p.kind == PositionsKind::Grid   ? "grid(sections=["
                                            : "vision(sections=[";
   for (size_t i = 0; i < p.sections.size(); ++i) out += (i ? "," : "") + std::to_string(p.sections[i]);
   out += "])";
@@ -330,12 +344,15 @@ std::vector<SpecField> rope_kv_spec_fields() {
                 "position rows per token: one, or t/h/w rows ([3, tokens], positions_stride apart) for multimodal "
                 "RoPE; sections split the rotary_dim / 2 frequencies among the rows, contiguous (mrope) or "
                 "cycling (imrope); vision: row and column rows ([2, tokens]) of a vision tower's 2-D RoPE, the "
-                "frequency exponent restarting in the column section (b^(-4j'/rotary_dim), j' within its section)",
+                "frequency exponent restarting in the column section (b^(-4j'/rotary_dim), j' within its section); "
+                "grid: video DiTs' 3-D RoPE, one position per token (its index in the frames x grid_h x grid_w grid, "
+                "whose height and width the argument block passes) giving frame, row and column, each section "
+                "with its own frequencies b^(-j'/n) (n: the section's size, j' within it)",
                 nullptr,
                 kRopeOps,
                 /*omit_default=*/true,
                 {"single", "mrope(sections=[16,24,24])", "mrope(sections=[24,20,20])", "imrope(sections=[24,20,20])",
-                 "vision(sections=[32,32])"},
+                 "vision(sections=[32,32])", "grid(sections=[22,21,21]) style=gptj"},
                 lower_positions,
                 text_positions,
                 check_positions,
@@ -372,16 +389,20 @@ std::vector<SpecField> rope_kv_spec_fields() {
           {"per_tensor q_dtype=fp8_e4m3 outputs=separate", "per_token_head q_dtype=fp8_e4m3 outputs=separate"}));
   rows.back().after = "scales";
   rows.push_back(SpecField{"qk_norm",
-                "none | rms(eps = E, weight = w | one_plus_w | none, span = head | all_heads, order = pre | post)",
+                "none | rms(eps = E, weight = w | one_plus_w | none, span = head | all_heads, order = pre | post, "
+                "sums = none | write | read, ranks = N)",
                 "RMSNorm of q and k in fp32 (weights q_norm_weight, k_norm_weight): y = x / sqrt(mean(x^2) + eps) "
                 "* w (one_plus_w, also written gemma = true: * (1 + w); none: no weight); span = all_heads: one "
                 "RMS over all of a token's q heads and one over its k heads, weights heads * head_dim long; "
-                "order = post: after the rotation",
+                "order = post: after the rotation; sums (span = all_heads under tensor parallelism): write "
+                "(op = rope) only writes each token's sums of squares to norm_sums, read normalizes with the sums "
+                "read from norm_sums (added over the ranks) divided by ranks * heads * head_dim",
                 nullptr,
                 kRopeOps,
                 /*omit_default=*/true,
                 {"none", "rms(eps=1e-6)", "rms(eps=1e-5)", "rms(eps=1e-6,gemma=true)", "rms(eps=1e-6,weight=none)",
-                 "rms(eps=1e-6,span=all_heads)", "rms(eps=1e-5,weight=none,order=post)"},
+                 "rms(eps=1e-6,span=all_heads)", "rms(eps=1e-5,weight=none,order=post)",
+                 "rms(eps=1e-6,span=all_heads,sums=read,ranks=2)"},
                 lower_qk_norm,
                 text_qk_norm,
                 check_qk_norm,

@@ -58,7 +58,17 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     }
     return n;
   };
-  const reference::RowNorm q_tok = token_norm(p.q, s.q_heads), k_tok = token_norm(p.k, s.kv_heads);
+  // sums = write: the launch writes only the sums (checked apart); q and k keep what they hold.
+  if (s.uses_rope() && qn.on && qn.sums == NormSums::Write) return;
+  reference::RowNorm q_tok = token_norm(p.q, s.q_heads), k_tok = token_norm(p.k, s.kv_heads);
+  if (s.uses_rope() && qn.on && qn.sums == NormSums::Read)  // the given sums, over ranks * heads * head_dim
+    for (int kind = 0; kind < 2; ++kind) {
+      reference::RowNorm& n = kind == 0 ? q_tok : k_tok;
+      n.count = static_cast<double>(qn.ranks) * (kind == 0 ? s.q_heads : s.kv_heads) * D;
+      n.mean_square = p.norm_sums[static_cast<size_t>(2 * t + kind)] / n.count;
+      n.mean_square_rel = 4 * 5.96e-8;  // the kernel's fp32 divisor and quotient
+      n.count = 1;
+    }
   reference::RowNorm qn_h, kn_h;  // the head's (rebuilt per head: the weights move with all_heads)
   auto norm_of = [&](bool is_q, int h) -> const reference::RowNorm* {
     if (!s.uses_rope() || !qn.on) return nullptr;

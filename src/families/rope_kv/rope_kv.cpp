@@ -44,15 +44,38 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
     if (sum != s.rotary_dim / 2)
       fail("positions", std::string(s.positions.kind == PositionsKind::Mrope    ? "mrope"
                                     : s.positions.kind == PositionsKind::Imrope ? "imrope"
+                                    : s.positions.kind == PositionsKind::Grid   ? "grid"
                                                                                 : "vision") +
                             "(...): sections add up to " + std::to_string(sum) +
                             "; they must add up to rotary_dim / 2 = " + std::to_string(s.rotary_dim / 2));
   }
-  if (s.uses_rope() && s.positions.kind == PositionsKind::Vision && s.cos_sin.source == CosSinSource::Compute &&
-      s.cos_sin.scaling != Scaling::None)
-    fail("cos_sin,positions", std::string("positions = vision(...) with cos_sin = compute(scaling = ") +
-                                  scaling_family(s.cos_sin.scaling).name +
-                                  "): the vision towers' 2-D RoPE has no scaling family (scaling = none, or a table)");
+  const bool sectioned = s.positions.kind == PositionsKind::Vision || s.positions.kind == PositionsKind::Grid;
+  if (s.uses_rope() && sectioned && s.cos_sin.source == CosSinSource::Compute && s.cos_sin.scaling != Scaling::None)
+    fail("cos_sin,positions",
+         std::string("positions = ") + (s.positions.kind == PositionsKind::Grid ? "grid" : "vision") +
+             "(...) with cos_sin = compute(scaling = " + scaling_family(s.cos_sin.scaling).name + "): the " +
+             (s.positions.kind == PositionsKind::Grid ? "3-D grid RoPE" : "vision towers' 2-D RoPE") +
+             " has per-section frequencies and no scaling family (scaling = none, or a table)");
+  // The all-heads norm across launches (tensor parallelism): sums = write | read, ranks.
+  const QkNorm& qn = s.qk_norm;
+  if (s.uses_rope() && qn.on && qn.sums != NormSums::None && qn.span != NormSpan::AllHeads)
+    fail("qk_norm", std::string("qk_norm = rms(sums = ") + to_string(qn.sums) +
+                        ") needs span = all_heads: a per-head norm has no sums to add across ranks");
+  if (s.uses_rope() && qn.on && qn.ranks != 1 && qn.sums != NormSums::Read)
+    fail("qk_norm", "qk_norm = rms(ranks = " + std::to_string(qn.ranks) +
+                        ") divides sums added over ranks: it needs sums = read");
+  if (s.uses_rope() && qn.on && qn.sums == NormSums::Write) {
+    if (s.op != Op::Rope)
+      fail("op,qk_norm", std::string("qk_norm = rms(sums = write) writes only each token's sums of squares; it needs "
+                                     "op = rope (op = ") + to_string(s.op) +
+                             "'s cache write belongs to the second launch, sums = read)");
+    else if (s.outputs == Outputs::Separate || s.q_dtype != StoreType::Auto || s.q_temperature.kind != QTemperature::None)
+      fail("qk_norm", std::string("qk_norm = rms(sums = write) writes only the sums: ") +
+                          (s.outputs == Outputs::Separate ? "outputs = separate"
+                           : s.q_dtype != StoreType::Auto ? "q_dtype"
+                                                          : "q_temperature") +
+                          " belongs to the second launch (sums = read)");
+  }
   // fp8 q, and the scales of q and of the cache.
   const StoreType ct = s.cache_dtype;
   const bool int_cache = ct == StoreType::Int8 || ct == StoreType::Int4;
@@ -129,7 +152,8 @@ PlanShape shape(const KernelSpec& s) {
   PlanShape out;
   out.walked = row_segments(s);
   out.tasks_per_token = (s.uses_q() ? s.q_heads : 0) + s.kv_heads * (s.uses_cache() ? 2 : 1);
-  out.whole_token = s.uses_rope() && s.qk_norm.on && s.qk_norm.span == NormSpan::AllHeads;
+  // A token's heads meet in one block to add their squares; with sums = read they come added.
+  out.whole_token = s.uses_rope() && s.qk_norm.on && s.qk_norm.span == NormSpan::AllHeads && s.qk_norm.sums != NormSums::Read;
   return out;
 }
 
@@ -165,6 +189,10 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// qk_norm's weight: 0 w, 1 1 + w, 2 none; one RMS over all of a token's q (k) heads; after RoPE.\n"
      << "constexpr int NORM_WEIGHT = " << static_cast<int>(spec.qk_norm.weight) << ";\n"
      << "constexpr bool NORM_ALL_HEADS = " << (rotates && spec.qk_norm.on && spec.qk_norm.span == NormSpan::AllHeads ? "true" : "false") << ";\n"
+     << "// span = all_heads across launches: 0 the sums stay in the kernel, 1 written to norm_sums\n"
+     << "// (nothing else), 2 read from norm_sums, divided by NORM_RANKS * heads * head_dim.\n"
+     << "constexpr int NORM_SUMS = " << (rotates && spec.qk_norm.on ? static_cast<int>(spec.qk_norm.sums) : 0) << ";\n"
+     << "constexpr float NORM_RANKS = " << (rotates && spec.qk_norm.on ? spec.qk_norm.ranks : 1) << ".0f;\n"
      << "constexpr bool NORM_POST = " << (rotates && spec.qk_norm.on && spec.qk_norm.order == NormOrder::Post ? "true" : "false") << ";\n"
      << "// v_norm (weightless, per head) and v rows taken from k (K = V layers).\n"
      << "constexpr bool V_NORM = " << (spec.uses_cache() && spec.v_norm.on ? "true" : "false") << ";\n"

@@ -509,12 +509,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // sums the squares of its share, then the sums meet in fixed-order steps through
   // block-shared memory: an item's lanes (lane 0: q, lane 1: k), then up to 8 chunks of the
   // token's items, then every thread adds the chunks. No thread sums more than a few values.
-  constexpr bool ONE_TASK = NORM_ALL_HEADS && NUM_TASKS <= HEAD_GROUPS;
+  // sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added over the ranks by
+  // the caller; sums = write (1): the sums go to norm_sums and the kernel ends there.
+  constexpr bool ONE_TASK = NORM_ALL_HEADS && NORM_SUMS != 2 && NUM_TASKS <= HEAD_GROUPS;
   constexpr int CHUNKS = HEAD_GROUPS > 8 && HEAD_GROUPS * LANES >= 16 ? 8 : 0;
   constexpr int PER_CHUNK = CHUNKS ? (HEAD_GROUPS + CHUNKS - 1) / CHUNKS : 1;
   float r_tok[2] = {1.0f, 1.0f};  // q, k
   Vec kw0{}, kw1{};               // ONE_TASK: the task's weights, loaded beside its row
-  if (NORM_ALL_HEADS) {
+  if (NORM_ALL_HEADS && NORM_SUMS == 2) {
+    r_tok[0] = 1.0f / rg_sqrt(a.norm_sums[2 * t] / (NORM_RANKS * (Q_HEADS * HEAD_DIM)) + NORM_EPS);
+    r_tok[1] = 1.0f / rg_sqrt(a.norm_sums[2 * t + 1] / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
+  } else if (NORM_ALL_HEADS) {
     RG_SHARED float lane_sums[NORM_ALL_HEADS ? 2 * BLOCK_THREADS : 1];
     RG_SHARED float item_sums[NORM_ALL_HEADS ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
     RG_SHARED float chunk_sums[NORM_ALL_HEADS && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
@@ -526,7 +531,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (!task.src || !token_norm(task)) continue;
       Vec x0, x1;
       load_row(task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
-      if (ONE_TASK && NORM_WEIGHT != 2) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
+      if (ONE_TASK && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
       if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
       sums[task.row == kRowQ ? 0 : 1] += squares(x0, x1, two_vectors);
     }
@@ -564,8 +569,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         k += item_sums[2 * (token_first + g) + 1];
       }
     }
-    r_tok[0] = 1.0f / rg_sqrt(q / (Q_HEADS * HEAD_DIM) + NORM_EPS);
-    r_tok[1] = 1.0f / rg_sqrt(k / (KV_HEADS * HEAD_DIM) + NORM_EPS);
+    if (NORM_SUMS == 1) {  // every thread of the token holds both sums; one writes them
+      if (group == 0 && lane == 0) {
+        a.norm_sums[2 * t] = q;
+        a.norm_sums[2 * t + 1] = k;
+      }
+      return;
+    }
+    r_tok[0] = 1.0f / rg_sqrt(q / (NORM_RANKS * (Q_HEADS * HEAD_DIM)) + NORM_EPS);
+    r_tok[1] = 1.0f / rg_sqrt(k / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
   }
   // A norm over one row (qk_norm per head, v_norm): its sum of squares is reduced over its
   // LANES threads through block-shared memory, in a fixed order (the same result on every
