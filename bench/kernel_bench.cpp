@@ -117,6 +117,7 @@ struct Workload {
   DevBuf bounds;  // checks = bounds: the zeroed error buffer (in-range data: stays zero)
   DevBuf seq_lens;            // runtime-length scaling (choose = runtime) only
   DevBuf q_norm_w, k_norm_w;  // [head_dim] of the activation dtype each (QK-RMSNorm rows)
+  DevBuf norm_sums;           // qk_norm sums = write | read: [T, 2] f32
   DevBuf scales;              // floats: k_scale, v_scale, q_scale (fp8 rows), all 1
   int eb = 2;
   int cache_eb = 2;  // bytes per cache element: the dtype's, or 1 for an fp8 cache
@@ -156,7 +157,13 @@ struct Workload {
         a.v_scale = static_cast<const float*>(scales.p) + 1;
       }
     }
-    if (spec.qk_norm.on && spec.qk_norm.weight != NormWeight::None) {  // the weights the norm reads (all ones)
+    if (spec.qk_norm.on && spec.qk_norm.sums != NormSums::None) a.norm_sums = static_cast<float*>(norm_sums.p);
+    if (spec.positions.kind == PositionsKind::Grid) {  // ids as indices into frames of 16 x 32
+      a.grid_h = 16;
+      a.grid_w = 32;
+    }
+    if (spec.qk_norm.on && spec.qk_norm.weight != NormWeight::None &&
+        spec.qk_norm.sums != NormSums::Write) {  // the weights the norm reads (all ones)
       a.q_norm_weight = q_norm_w.p;
       a.k_norm_weight = k_norm_w.p;
     }
@@ -185,11 +192,14 @@ double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
     ceb = cache_bits(s) / 8.0 + (s.scales == Scales::PerTokenHead ? 4.0 : 1.0) / cache_group(s);
   const double qe = static_cast<double>(s.q_heads) * s.head_dim, kve = static_cast<double>(s.kv_heads) * s.head_dim;
   const double table = s.cos_sin.source == CosSinSource::Table ? s.rotary_dim * 4.0 : 0;  // cos + sin row
-  const double pos = ib * (s.positions.kind == PositionsKind::Single ? 1 : 3) + (s.cos_sin.runtime_length() ? ib : 0);
+  const double pos = ib * s.positions.input_rows() + (s.cos_sin.runtime_length() ? ib : 0);
   double per_token = 0;
-  if (s.op == Op::Rope) per_token = (2 * qe + 2 * kve) * eb + pos + table;
-  if (s.op == Op::KvAppend) per_token = 2 * kve * eb + 2 * kve * ceb + ib;
-  if (s.op == Op::RopeKvAppend) per_token = (2 * qe + 2 * kve) * eb + 2 * kve * ceb + pos + ib + table;
+  if (s.qk_norm.on && s.qk_norm.sums == NormSums::Write)  // q and k read, two sums written
+    return ((qe + kve) * eb + pos + table + 8) * static_cast<double>(T);
+  if (s.qk_norm.on && s.qk_norm.sums == NormSums::Read) per_token += 8;  // the token's two sums
+  if (s.op == Op::Rope) per_token += (2 * qe + 2 * kve) * eb + pos + table;
+  if (s.op == Op::KvAppend) per_token += 2 * kve * eb + 2 * kve * ceb + ib;
+  if (s.op == Op::RopeKvAppend) per_token += (2 * qe + 2 * kve) * eb + 2 * kve * ceb + pos + ib + table;
   if (s.op != Op::Rope && s.v_source == VSource::K) per_token -= kve * eb;  // v is k: read once
   if (s.op == Op::MlaRopeAppend)  // q_pe read and written; k_pe and kv_c read; one cache row written
     per_token = 2.0 * s.q_heads * s.rotary_dim * eb + (s.rotary_dim + s.kv_lora_rank) * (eb + ceb) + pos + ib + table;
@@ -244,7 +254,7 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_
   std::vector<long long> ids(static_cast<size_t>(T));
   for (long long t = 0; t < T; ++t) ids[t] = t;
   w.slots = indices(ids);
-  if (s.positions.kind == PositionsKind::Single) {
+  if (s.positions.input_rows() == 1) {  // single; grid: each token's index in the grid
     w.pos = indices(ids);
   } else {
     // [3, T] rows (t, h, w), positions_stride 0 = T apart: the temporal row by id, height
@@ -272,6 +282,15 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_
     std::vector<unsigned short> ones16(nw, one);
     std::vector<float> ones32(std::max<size_t>(nw, 4), 1.0f);
     const void* src = s.dtype == DType::F32 ? static_cast<const void*>(ones32.data()) : ones16.data();
+    if (s.qk_norm.on && s.qk_norm.sums != NormSums::None) {  // sums of squares as if of unit values
+      std::vector<float> sums(static_cast<size_t>(2 * T));
+      for (long long t = 0; t < T; ++t) {
+        sums[static_cast<size_t>(2 * t)] = static_cast<float>(s.qk_norm.ranks * s.q_heads * s.head_dim);
+        sums[static_cast<size_t>(2 * t + 1)] = static_cast<float>(s.qk_norm.ranks * s.kv_heads * s.head_dim);
+      }
+      w.norm_sums = DevBuf(rt, sums.size() * 4);
+      rt.copy_to_device(w.norm_sums.p, sums.data(), sums.size() * 4);
+    }
     w.q_norm_w = DevBuf(rt, nw * w.eb);
     w.k_norm_w = DevBuf(rt, nw * w.eb);
     rt.copy_to_device(w.q_norm_w.p, src, nw * w.eb);
@@ -968,6 +987,13 @@ void norms_2026_group(Bench& b) {
       {"llama4 q_temperature", b.llama + " q_temperature=llama4(attn_scale=0.1,floor_scale=8192)", ""},
       {"gemma4 sliding v_norm", "head_dim=256 q_heads=32 kv_heads=16 dtype=bf16 cos_sin=compute(theta=10000) "
                                 "qk_norm=rms(eps=1e-6) v_norm=rms(eps=1e-6)", ""},
+      {"minimax TP2 sums=write", "op=rope head_dim=128 rotary_dim=64 q_heads=24 kv_heads=4 dtype=bf16 "
+                                 "cos_sin=compute(theta=5000000) qk_norm=rms(eps=1e-6,span=all_heads,sums=write)", ""},
+      {"minimax TP2 sums=read", "head_dim=128 rotary_dim=64 q_heads=24 kv_heads=4 dtype=bf16 cos_sin=compute(theta=5000000) "
+                                "cache=paged(block=16,order=nhd) qk_norm=rms(eps=1e-6,span=all_heads,sums=read,ranks=2)", ""},
+      {"llama4 NoPE", b.llama + " rotary_dim=0 q_temperature=llama4(attn_scale=0.1,floor_scale=8192)", ""},
+      {"wan 3-D grid", "op=rope head_dim=128 q_heads=40 kv_heads=40 dtype=bf16 style=gptj cos_sin=compute(theta=10000) "
+                       "positions=grid(sections=[22,21,21]) qk_norm=rms(eps=1e-6,span=all_heads)", ""},
       {"gemma4 global k=v", "head_dim=512 q_heads=32 kv_heads=4 dtype=bf16 qk_norm=rms(eps=1e-6) v_norm=rms(eps=1e-6) "
                             "v_source=k cos_sin=compute(theta=1000000,scaling=proportional(partial_rotary_factor=0.25))", ""},
   };

@@ -458,7 +458,7 @@ class Kernel:
                                    t.readonly, t.owner, t.itemsize, t.is_torch)
         return views
 
-    def _launch_items(self, arrays, stream):
+    def _launch_items(self, arrays, stream, grid=None):
         """Launches with `arrays` (name -> array, as the caller named them). A call whose
         arrays are all PyTorch tensors is keyed by their names, then (shapes, strides,
         dtypes, devices); the first call of a key gets the full checks (_views, _plan,
@@ -475,6 +475,8 @@ class Kernel:
         key = None
         if got is not None:
             key, ptrs = got
+            if grid is not None:  # positions = grid: the grid's height and width are part of the block
+                key = (key, grid)
             last_key, r = probe.last
             if key != last_key:
                 r = probe.resolved.get(key)
@@ -492,6 +494,8 @@ class Kernel:
         items = [(n, t) for n, t in arrays.items() if t is not None]
         views = self._views(dict(items))
         ints = self._plan(views)
+        if grid is not None:
+            ints.update(_grid_ints(grid))
         self._check_addresses(views)
         a = _lib.new_args()
         for name, v in views.items():
@@ -526,24 +530,39 @@ class Kernel:
         return None
 
     # ---- calls -----------------------------------------------------------------------
-    def launch(self, stream=None, **arrays):
+    def launch(self, stream=None, grid=None, **arrays):
         """Checks every argument against the kernel's description and launches, without
         the PyTorch operator: on `stream` (an address, torch.cuda.Stream or cupy stream),
         else PyTorch's (or CuPy's) current stream of the arrays' device, else the default.
         A repeat call with tensors of the same shapes, strides, dtypes and devices reuses
-        the checked argument block and only sets the addresses."""
-        self._launch_items(arrays, _stream_address(stream))
+        the checked argument block and only sets the addresses. positions = grid(...) kernels
+        take grid=(height, width) of the token grid."""
+        self._launch_items(arrays, _stream_address(stream), grid)
 
-    def __call__(self, stream=None, **arrays):
+    def __call__(self, stream=None, grid=None, **arrays):
         """k(q=..., k=..., v=..., k_cache=..., v_cache=..., positions=..., slot_mapping=...,
-        cos=..., sin=... | cos_sin_cache=...). Under torch.compile the call is the custom
-        operator ropegen::launch_*; eagerly it launches directly (the same checks)."""
+        cos=..., sin=... | cos_sin_cache=...[, grid=(height, width)]). Under torch.compile the
+        call is the custom operator ropegen::launch_*; eagerly it launches directly (the same
+        checks)."""
         if stream is None:
             if self.op is not None and _registry._hook.is_compiling():
-                return _registry._hook.call(self, arrays)
-            self._launch_items(arrays, None)
+                return _registry._hook.call(self, arrays, grid)
+            self._launch_items(arrays, None, grid)
         else:
-            self._launch_items(arrays, _stream_address(stream))
+            self._launch_items(arrays, _stream_address(stream), grid)
+
+
+def _grid_ints(grid):
+    """grid=(height, width) as the argument block's grid_h, grid_w (the launch checks their
+    range and whether the spec reads them)."""
+    try:
+        h, w = grid
+        h, w = int(h), int(w)
+    except (TypeError, ValueError):
+        raise ArgumentError("grid", f"expected (height, width) of the token grid, got {grid!r}") from None
+    if not hasattr(_lib.KernelArgs, "grid_h"):
+        raise ArgumentError("grid", f"the library {_lib.library().path} has no grid_h/grid_w (kernel argument ABI 7)")
+    return {"grid_h": h, "grid_w": w}
 
 
 def _stream_address(stream):

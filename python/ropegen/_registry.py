@@ -70,8 +70,8 @@ class Hook:
         """True while a tracer (torch.compile) runs the caller's code."""
         return False
 
-    def call(self, kernel, arrays):
-        """kernel(**arrays) through its operator."""
+    def call(self, kernel, arrays, grid=None):
+        """kernel(**arrays[, grid]) through its operator."""
         raise NotImplementedError
 
 

@@ -23,6 +23,7 @@ import weakref
 import torch
 
 from . import _registry
+from ._kernel import _grid_ints
 from ._lib import Error, library
 
 # The pointer fields of ropegen_kernel_args, in header order: the operator's tensor
@@ -47,13 +48,18 @@ def _kernel(spec, kind, index):
     return k
 
 
-def _run_cpu(spec, tensors):
+# The integer fields the caller gives (not derived from tensor shapes): positions = grid's
+# height and width, when the library has them (ABI 7). The operator takes them as ints.
+OP_INTS = tuple(n for n in ("grid_h", "grid_w") if n in library().kinds)
+
+
+def _run_cpu(spec, tensors, grid=None):
     if not tensors:
         raise Error("ropegen operator called without tensors", "ROPEGEN_ERROR_LAUNCH", 1)
-    _kernel(spec, "cpu", None)._launch_items(tensors, None)
+    _kernel(spec, "cpu", None)._launch_items(tensors, None, grid)
 
 
-def _run_cuda(spec, tensors):
+def _run_cuda(spec, tensors, grid=None):
     """The CUDA dispatch key runs when any tensor is on a GPU: the kernel of the first GPU
     tensor's device (the launch checks name any tensor elsewhere)."""
     index = -1
@@ -63,7 +69,7 @@ def _run_cuda(spec, tensors):
             break
     if index < 0:
         raise Error("ropegen operator: no tensor on a GPU", "ROPEGEN_ERROR_LAUNCH", 1)
-    _kernel(spec, "cuda", index)._launch_items(tensors, None)
+    _kernel(spec, "cuda", index)._launch_items(tensors, None, grid)
 
 
 def _device_of(tensors):
@@ -71,7 +77,7 @@ def _device_of(tensors):
     return ("cpu", None) if d.type == "cpu" else (d.type, d.index)
 
 
-def _fake(spec, tensors):
+def _fake(spec, tensors, grid=None):
     """Shape, dtype and stride checks on fake tensors (no addresses): errors surface while
     tracing, as they would eagerly."""
     if not tensors:
@@ -87,11 +93,14 @@ def _op_name(mutated):
 
 
 def _implementation(run):
-    """impl(spec, positions=None, ..., k_norm_weight=None): the operator's parameters by
-    position or name; calls run(spec, {field: tensor}) with the tensors given."""
-    src = (f"def impl(spec, {', '.join(f'{n}=None' for n in OP_ARGS)}):\n    t = {{}}\n"
+    """impl(spec, positions=None, ..., k_norm_weight=None[, grid_h=0, grid_w=0]): the
+    operator's parameters by position or name; calls run(spec, {field: tensor}, grid) with
+    the tensors given (grid: (grid_h, grid_w) when either is set, else None)."""
+    ints = "".join(f", {n}=0" for n in OP_INTS)
+    grid = "(grid_h, grid_w) if grid_h or grid_w else None" if OP_INTS else "None"
+    src = (f"def impl(spec, {', '.join(f'{n}=None' for n in OP_ARGS)}{ints}):\n    t = {{}}\n"
            + "".join(f"    if {n} is not None:\n        t['{n}'] = {n}\n" for n in OP_ARGS)
-           + "    run(spec, t)\n")
+           + f"    run(spec, t, {grid})\n")
     ns = {"run": run}
     exec(compile(src, "<ropegen operator>", "exec"), ns)
     return ns["impl"]
@@ -115,6 +124,7 @@ def _make_op(name, mutated):
         _library = torch.library.Library("ropegen", "DEF")
     letters = iter("abcdefghijklmnopqrstuvwxyz")  # one alias set per mutated tensor
     args = ", ".join(f"Tensor({next(letters)}!)? {n}=None" if n in mutated else f"Tensor? {n}=None" for n in OP_ARGS)
+    args += "".join(f", int {n}=0" for n in OP_INTS)
     _library.define(f"{name}(str spec, {args}) -> ()")
     _library.impl(name, _implementation(_run_cpu), "CPU")
     _library.impl(name, _implementation(_run_cuda), "CUDA")
@@ -165,7 +175,7 @@ class TorchHook(_registry.Hook):
             return None
         return operator(kernel.mutated)
 
-    def call(self, kernel, arrays):
+    def call(self, kernel, arrays, grid=None):
         """kernel(...) through its operator (what torch.compile traces): the family's
         argument names become field names, cos_sin_cache becomes cos and sin."""
         table = arrays.pop("cos_sin_cache", None)
@@ -176,6 +186,8 @@ class TorchHook(_registry.Hook):
                 raise Error(f"argument 'cos_sin_cache': this kernel ({kernel.spec}) reads no cos/sin table",
                             "ROPEGEN_ERROR_LAUNCH", 1)
             arrays["cos"], arrays["sin"] = table[:, :h], table[:, h:2 * h]
+        if grid is not None:
+            arrays.update(_grid_ints(grid))
         return kernel.op(kernel.spec, **arrays)
 
 

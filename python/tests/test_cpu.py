@@ -264,6 +264,108 @@ class CacheAddressing(unittest.TestCase):
 
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")
+class Variants2026(unittest.TestCase):
+    """positions = grid(...) takes grid=(height, width); the all-heads norm's sums go
+    through norm_sums; rotary_dim = 0 rotates nothing."""
+
+    GRID = "op=rope head_dim=16 q_heads=2 kv_heads=1 dtype=f32 style=gptj positions=grid(sections=[2,3,3]) " \
+           "cos_sin=compute(theta=100)"
+
+    @staticmethod
+    def grid_reference(x, idx, h, w, sections=(2, 3, 3), theta=100.0):
+        """3-D RoPE written from rope-math.md in float64: index j of section r (n_r indices)
+        turns adjacent pair (2j, 2j + 1) by pos_r * theta^(-j'/n_r)."""
+        out = x.astype(np.float64).copy()
+        for t, p in enumerate(idx):
+            pos = (p // (h * w), (p % (h * w)) // w, p % w)
+            j = 0
+            for r, n in enumerate(sections):
+                for jp in range(n):
+                    a = pos[r] * theta ** (-jp / n)
+                    c, s = np.cos(a), np.sin(a)
+                    x0, x1 = x[t, :, 2 * j].astype(np.float64), x[t, :, 2 * j + 1].astype(np.float64)
+                    out[t, :, 2 * j], out[t, :, 2 * j + 1] = x0 * c - x1 * s, x1 * c + x0 * s
+                    j += 1
+        return out
+
+    def test_grid_positions(self):
+        kern = ropegen.kernel(self.GRID, device="cpu")
+        rng = np.random.default_rng(5)
+        q = rng.standard_normal((7, 2, 16)).astype(np.float32)
+        k = rng.standard_normal((7, 1, 16)).astype(np.float32)
+        idx = np.array([0, 1, 5, 11, 14, 23, 29], np.int32)  # a 2 x 3 x 5 grid
+        want_q, want_k = self.grid_reference(q, idx, 3, 5), self.grid_reference(k, idx, 3, 5)
+        for call in range(2):  # the second call takes the resolved block
+            qq, kk = q.copy(), k.copy()
+            kern(q=qq, k=kk, positions=idx, grid=(3, 5))
+            np.testing.assert_allclose(qq, want_q, atol=2e-5)
+            np.testing.assert_allclose(kk, want_k, atol=2e-5)
+        # Another grid is another block, not the resolved one.
+        qq = q.copy()
+        kern(q=qq, k=k.copy(), positions=idx, grid=(5, 3))
+        np.testing.assert_allclose(qq, self.grid_reference(q, idx, 5, 3), atol=2e-5)
+        with self.assertRaisesRegex(ropegen.Error, r"grid_h' = 0 must be in 1 \.\. 2\^31 - 1"):
+            kern(q=q.copy(), k=k.copy(), positions=idx)
+        with self.assertRaisesRegex(ropegen.Error, "expected \\(height, width\\)"):
+            kern(q=q.copy(), k=k.copy(), positions=idx, grid=3)
+        plain = ropegen.kernel("op=rope head_dim=16 q_heads=2 kv_heads=1 dtype=f32 cos_sin=compute(theta=100)", device="cpu")
+        with self.assertRaisesRegex(ropegen.Error, "no positions = grid"):
+            plain(q=q.copy(), k=k.copy(), positions=idx, grid=(3, 5))
+
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_grid_positions_through_the_operator(self):
+        kern = ropegen.kernel(self.GRID, device="cpu")
+        if kern.op is None:
+            self.skipTest("this PyTorch has no torch.library")
+        rng = np.random.default_rng(6)
+        q = torch.from_numpy(rng.standard_normal((4, 2, 16)).astype(np.float32))
+        k = torch.from_numpy(rng.standard_normal((4, 1, 16)).astype(np.float32))
+        idx = torch.tensor([0, 7, 16, 29], dtype=torch.int32)
+        want = self.grid_reference(q.numpy(), idx.numpy(), 3, 5)
+        kern.op(kern.spec, q=q, k=k, positions=idx, grid_h=3, grid_w=5)
+        np.testing.assert_allclose(q.numpy(), want, atol=2e-5)
+
+    def test_norm_sums_protocol(self):
+        # One rank: the sums the first launch writes, given to the second, normalize as the
+        # one-launch kernel does (the same sums in the same order: equal to the last bit).
+        base = "head_dim=32 q_heads=4 kv_heads=2 dtype=f32 cos_sin=compute(theta=10000) style=gptj"
+        one = ropegen.kernel(f"op=rope {base} qk_norm=rms(eps=1e-6,span=all_heads)", device="cpu")
+        write = ropegen.kernel(f"op=rope {base} qk_norm=rms(eps=1e-6,span=all_heads,sums=write)", device="cpu")
+        read = ropegen.kernel(f"op=rope {base} qk_norm=rms(eps=1e-6,span=all_heads,sums=read)", device="cpu")
+        rng = np.random.default_rng(7)
+        q = rng.standard_normal((5, 4, 32)).astype(np.float32)
+        k = rng.standard_normal((5, 2, 32)).astype(np.float32)
+        pos = np.arange(5, dtype=np.int32)
+        wq, wk = np.full(4 * 32, 0.5, np.float32), np.full(2 * 32, 2.0, np.float32)
+        q1, k1 = q.copy(), k.copy()
+        one(q=q1, k=k1, positions=pos, q_norm_weight=wq, k_norm_weight=wk)
+        sums = np.zeros((5, 2), np.float32)
+        q2, k2 = q.copy(), k.copy()
+        write(q=q2, k=k2, positions=pos, norm_sums=sums)
+        np.testing.assert_array_equal(q2, q)  # the first launch writes only the sums
+        np.testing.assert_allclose(sums[:, 0], (q.astype(np.float64) ** 2).sum(axis=(1, 2)), rtol=1e-6)
+        np.testing.assert_allclose(sums[:, 1], (k.astype(np.float64) ** 2).sum(axis=(1, 2)), rtol=1e-6)
+        read(q=q2, k=k2, positions=pos, norm_sums=sums, q_norm_weight=wq, k_norm_weight=wk)
+        np.testing.assert_allclose(q2, q1, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(k2, k1, rtol=1e-6, atol=1e-6)
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            read(q=q.copy(), k=k.copy(), positions=pos, q_norm_weight=wq, k_norm_weight=wk)
+        self.assertEqual(e.exception.argument, "norm_sums")
+
+    def test_rotary_dim_zero(self):
+        kern = ropegen.kernel("op=rope head_dim=32 rotary_dim=0 q_heads=2 kv_heads=1 dtype=f32 "
+                              "q_temperature=llama4(attn_scale=0.5,floor_scale=2)", device="cpu")
+        q = np.ones((3, 2, 32), np.float32)
+        k = np.full((3, 1, 32), 3.0, np.float32)
+        pos = np.array([0, 1, 5], np.int32)
+        kern(q=q, k=k, positions=pos)
+        f = [np.float32(np.log(np.floor((p + 1) / 2) + 1) * 0.5 + 1) for p in pos]  # rope-math.md
+        for t in range(3):
+            np.testing.assert_allclose(q[t], f[t], rtol=1e-6)
+        np.testing.assert_array_equal(k, 3.0)  # k is not rotated (nor scaled)
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
 class ArgumentErrors(unittest.TestCase):
     """Each mismatch raises ropegen.ArgumentError (a ropegen.Error and a ValueError) that
     names the argument and what was expected."""

@@ -80,7 +80,10 @@ TEST_CASE("numerics: the verification matrix against the reference") {
     CHECK(r.passed);
     long long rotated = 0;
     for (const auto& o : r.outputs) rotated += o.rounded;
-    if (spec.uses_rope() && c.vc.tokens > 0 && c.vc.padding < 1.0) CHECK(rotated > 0);
+    // A rope kernel changes some rows, except the first launch of the all-heads norm across
+    // launches (sums = write), which writes only norm_sums (tests/api checks them).
+    const bool sums_only = spec.qk_norm.on && spec.qk_norm.sums == NormSums::Write;
+    if (spec.uses_rope() && !sums_only && c.vc.tokens > 0 && c.vc.padding < 1.0) CHECK(rotated > 0);
     ++ran;
   }
   MESSAGE("ran " << ran << " of " << matrix.size() << " matrix cases on " << runtime_name());
