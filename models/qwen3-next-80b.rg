@@ -5,9 +5,10 @@
 # Uncertain: rope_theta. The class default is 10000; the checkpoint's config is quoted by
 # engines as 10000000, which is used here.
 # Gated attention: the q projection gives per head [q_h (256) | gate_h (256)], interleaved head
-# by head. The kernel reads q with a head stride of 512 (heads = strided; pass the view of the
-# q halves) and writes the rotated q packed to q_out (outputs = separate); the gate halves are
-# a strided view the engine passes to its sigmoid after attention, nothing to move here.
+# by head: gate = interleaved. The kernel reads the q projection's output as it is ([tokens, 16,
+# 512]), writes the normalized, rotated q packed to q_out (outputs = separate) and each gate
+# half packed to gate_out, for the sigmoid the engine applies after attention. No QKV bias
+# (attention_bias false in the class defaults).
 # QK norm multiplies by 1 + w (Qwen3NextRMSNorm): qk_norm = rms(eps = 1e-6, weight = one_plus_w).
 # Style: neox (rotate_half). The linear-attention (Gated DeltaNet) layers have no RoPE.
 
@@ -21,7 +22,7 @@ kernel qwen3_next_80b {
   dtype = bf16
   cos_sin = compute(theta = 10000000)
   qk_norm = rms(eps = 1e-6, weight = one_plus_w)
-  heads = strided
+  gate = interleaved
   outputs = separate
   cache = paged(block = 16, order = nhd)
 }

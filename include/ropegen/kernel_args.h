@@ -122,6 +122,13 @@ typedef struct ropegen_kernel_args {
                                    token's position p (its index in its video, frames outermost) is */
   long long grid_w;             /* frame p / (grid_h * grid_w), row (p / grid_w) % grid_h, column
                                    p % grid_w; both > 0 there, 0 otherwise */
+  const void* q_bias;           /* bias = qkv: added to q's rows as they are read ([q_heads, head_dim];
+                                   gate = interleaved: [q_heads, 2 * head_dim], q then gate), */
+  const void* k_bias;           /* k's ([kv_heads, head_dim]) and v's, in the activation dtype, in fp32 */
+  const void* v_bias;           /* and rounded to the dtype, before the norms and the rotation */
+  void* gate_out;               /* gate = interleaved: each q head's gate half, [tokens, q_heads,
+                                   head_dim] with heads packed */
+  long long gate_out_stride;    /* elements between tokens of gate_out */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

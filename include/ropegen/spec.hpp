@@ -108,6 +108,10 @@ struct QTemperature {
 /// Where the cache's v rows come from: v, or k as it was given, before any norm and rotation
 /// (Gemma 4's K = V layers; v is then not read).
 enum class VSource { V, K };
+/// A bias added to q, k and v as they are read (a QKV projection without its bias epilogue).
+enum class Bias { None, Qkv };
+/// Gated attention (Qwen3-Next, Qwen3.5): q's rows hold per head [q_h | gate_h].
+enum class Gate { None, Interleaved };
 /// window = ring(size = W, sinks = S): a sliding-window ring cache (rope_kv cache ops). The
 /// slot comes from the position: pos < S keeps slot pos, later ones cycle through W - S slots
 /// after the sinks padded to a page, within the sequence's pages from ring_base (kernel_args.h).
@@ -172,6 +176,8 @@ const char* to_string(NormSpan v);
 const char* to_string(NormOrder v);
 const char* to_string(NormSums v);
 const char* to_string(VSource v);
+const char* to_string(Bias v);
+const char* to_string(Gate v);
 /// Bytes of one element of a storage dtype.
 int dtype_bytes(DType t);
 
@@ -324,6 +330,8 @@ struct KernelSpec {
   QkNorm qk_norm;
   VNorm v_norm;              ///< cache ops: v's norm (Gemma 4)
   VSource v_source = VSource::V;
+  Bias bias = Bias::None;      ///< q_bias, k_bias, v_bias added as the rows are read
+  Gate gate = Gate::None;      ///< rotating ops with q: the gate halves of q's rows go to gate_out
   QTemperature q_temperature;  ///< rotating ops with q
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
   IndexerParams indexer;   ///< indexer_append

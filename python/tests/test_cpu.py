@@ -352,6 +352,27 @@ class Variants2026(unittest.TestCase):
             read(q=q.copy(), k=k.copy(), positions=pos, q_norm_weight=wq, k_norm_weight=wk)
         self.assertEqual(e.exception.argument, "norm_sums")
 
+    def test_gate_and_bias(self):
+        # rotary_dim = 0 keeps the expectation to the bias add itself (fp32: one rounding).
+        kern = ropegen.kernel("op=rope head_dim=16 rotary_dim=0 q_heads=2 kv_heads=1 dtype=f32 gate=interleaved "
+                              "bias=qkv", device="cpu")
+        rng = np.random.default_rng(8)
+        q = rng.standard_normal((3, 2, 32)).astype(np.float32)  # per head [q | gate]
+        k = rng.standard_normal((3, 1, 16)).astype(np.float32)
+        qb = rng.standard_normal(2 * 32).astype(np.float32)
+        kb = rng.standard_normal(16).astype(np.float32)
+        gate = np.zeros((3, 2, 16), np.float32)
+        q0, k0 = q.copy(), k.copy()
+        kern(q=q, k=k, positions=np.arange(3, dtype=np.int32), q_bias=qb, k_bias=kb, gate_out=gate)
+        qb2 = qb.reshape(2, 32)
+        np.testing.assert_array_equal(gate, q0[:, :, 16:] + qb2[:, 16:])
+        np.testing.assert_array_equal(q[:, :, :16], q0[:, :, :16] + qb2[:, :16])
+        np.testing.assert_array_equal(q[:, :, 16:], q0[:, :, 16:])  # the gate halves stay in q
+        np.testing.assert_array_equal(k, k0 + kb.reshape(1, 16))
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            kern(q=q0.copy(), k=k0.copy(), positions=np.arange(3, dtype=np.int32), q_bias=qb, k_bias=kb)
+        self.assertEqual(e.exception.argument, "gate_out")
+
     def test_rotary_dim_zero(self):
         kern = ropegen.kernel("op=rope head_dim=32 rotary_dim=0 q_heads=2 kv_heads=1 dtype=f32 "
                               "q_temperature=llama4(attn_scale=0.5,floor_scale=2)", device="cpu")

@@ -246,19 +246,34 @@ void RowWriter::quant_row(int dst_buf, long long dst_off, long long scale_row, c
   }
 }
 
+double RowWriter::input(int buf, long long off, int e) const {
+  const double x = decode(p.spec.dtype, &p.buffers[static_cast<size_t>(buf)][static_cast<size_t>((off + e) * bytes)]);
+  if (!bias) return x;
+  // fp32 sum of two fp32 values (exact in double, then rounded once to fp32), then to the
+  // dtype, round to nearest even: a power-of-two ulp makes the quotient exact.
+  const double f = static_cast<float>(x + bias[e]);
+  if (p.spec.dtype == DType::F32 || f == 0) return f;
+  const double q = ulp(p.spec.dtype, std::fabs(f));
+  return std::nearbyint(f / q) * q;
+}
+
 void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long dst_off, float scale, int len,
                          long long scale_at, int scale_step) {
   const Elem el = elem(dst_buf);
   if (quant(dst_buf)) {
     std::vector<double> v(static_cast<size_t>(len ? len : p.spec.head_dim)), b(v.size(), 0.0);
-    for (size_t e = 0; e < v.size(); ++e) v[e] = decode(p.spec.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
+    for (size_t e = 0; e < v.size(); ++e) v[e] = input(src_buf, src_off, static_cast<int>(e));
     quant_row(dst_buf, dst_off, -1, v, b, true, scale, scale_at, scale_step);
     return;
   }
   for (int e = 0; e < (len ? len : p.spec.head_dim); ++e) {
     const long long di = dst_off + e;
     if (el.fp8 >= 0) {
-      exact_fp8(dst_buf, di, decode(p.spec.dtype, &p.buffers[src_buf][(src_off + e) * bytes]), scale);
+      exact_fp8(dst_buf, di, input(src_buf, src_off, e), scale);
+      continue;
+    }
+    if (bias) {  // the biased value, rounded to the dtype: exactly what the kernel must store
+      rounded(dst_buf, di, input(src_buf, src_off, e), 0, scale);
       continue;
     }
     Expected& x = out[dst_buf];
@@ -313,7 +328,7 @@ void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long lon
   // The row the rotation reads: x, or with a norm before it y = x / sqrt(mean(x^2) + eps) * w,
   // which the kernel computes in fp32 and rounds to the dtype; err holds each input's bound.
   std::vector<double> xs(static_cast<size_t>(D)), err(static_cast<size_t>(D), 0.0);
-  for (int e = 0; e < D; ++e) xs[e] = decode(s.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
+  for (int e = 0; e < D; ++e) xs[e] = input(src_buf, src_off, e);
   if (norm && !norm->post) apply_norm(*norm, xs, err, s.dtype);
   std::vector<double> v, b;
   turn(xs, err, token, r0, v, b);
@@ -334,6 +349,8 @@ void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long lon
     const bool turned = row_e >= r0 && row_e < r0 + s.rotary_dim;
     if (q || turned || norm || factor != 1) {
       if (!q) rounded(dst_buf, di, v[row_e], b[row_e], scale);
+    } else if (bias && elem(dst_buf).fp8 < 0) {  // the biased input, stored as it is
+      rounded(dst_buf, di, xs[row_e], 0, scale);
     } else if (elem(dst_buf).fp8 >= 0) {  // outside the rotated stretch, no norm, no factor: unchanged
       exact_fp8(dst_buf, di, xs[row_e], scale);
     } else {
@@ -418,7 +435,7 @@ double RowWriter::square_sum(int src_buf, long long src_off, long long token, bo
   const KernelSpec& s = p.spec;
   const int D = s.head_dim;
   std::vector<double> xs(static_cast<size_t>(D)), err(static_cast<size_t>(D), 0.0), v, b;
-  for (int e = 0; e < D; ++e) xs[e] = decode(s.dtype, &p.buffers[src_buf][(src_off + e) * bytes]);
+  for (int e = 0; e < D; ++e) xs[e] = input(src_buf, src_off, e);
   if (turned) turn(xs, err, token, s.rotary_offset, v, b);
   else v = xs, b = err;
   double sq = 0;

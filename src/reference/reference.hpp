@@ -60,6 +60,8 @@ struct Problem {
   long long v_cache_offset = 0;                     ///< elements before v_cache's origin in its buffer
                                                     ///< (k and v in one buffer: the K-to-V distance)
   std::vector<float> norm_sums;                     ///< qk_norm sums = read: [tokens, 2] (q, k), as the kernel reads them
+  std::vector<double> q_bias, k_bias, v_bias;       ///< bias = qkv (decoded): q's over its whole row (gate included)
+  TensorView gate_out;                              ///< gate = interleaved: the gate halves' destination
   long long grid_h = 0, grid_w = 0;                 ///< positions = grid: the token grid's height and width
   std::vector<float> table;                         ///< cos/sin storage
   long long cos_offset = 0, sin_offset = 0, table_stride = 0;
@@ -136,6 +138,9 @@ class RowWriter {
   long long position(long long token, int j) const;
   /// The token's sequence length (0 when the problem has none).
   double seq_len(long long token) const;
+  /// bias = qkv: the bias of the rows read next (head_dim values, or the row's length), added
+  /// to each element read and rounded to the dtype as the kernel does; null: none.
+  const double* bias = nullptr;
 
  private:
   /// A buffer's element: the spec's dtype, or an fp8 format (cache or q output).
@@ -145,6 +150,9 @@ class RowWriter {
     int bytes() const { return fp8 >= 0 ? 1 : dtype_bytes(dtype); }
   };
   Elem elem(int buf) const;
+  /// Element e of the row at `off` of buffer `buf` as the kernel reads it: decoded, plus the
+  /// bias when one is set (then rounded to the dtype).
+  double input(int buf, long long off, int e) const;
   bool quant(int buf) const {
     return buf < static_cast<int>(p.buffer_scales.size()) && p.buffer_scales[static_cast<size_t>(buf)] >= 0;
   }

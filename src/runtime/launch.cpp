@@ -156,6 +156,9 @@ const std::vector<ArgField>& kernel_args_fields() {
       ROPEGEN_FIELD(ring_base),
       // ABI version 7: sums across launches (all-heads QK norm under tensor parallelism), token grids.
       ROPEGEN_FIELD(norm_sums), ROPEGEN_FIELD(grid_h), ROPEGEN_FIELD(grid_w),
+      // and QKV biases, the gate halves of gated attention.
+      ROPEGEN_FIELD(q_bias), ROPEGEN_FIELD(k_bias), ROPEGEN_FIELD(v_bias), ROPEGEN_FIELD(gate_out),
+      ROPEGEN_FIELD(gate_out_stride),
   };
 #undef ROPEGEN_FIELD
   return fields;
@@ -282,8 +285,13 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
       {"q", "q_head_stride", a.q, a.q_head_stride, a.q_stride, spec.uses_q() ? spec.q_heads : 0},
       {"k", "k_head_stride", a.k, a.k_head_stride, a.k_stride, spec.kv_heads},
       {"v", "v_head_stride", a.v, a.v_head_stride, a.v_stride, spec.uses_cache() ? spec.kv_heads : 0}};
+  const bool gated = spec.uses_rope() && spec.gate == Gate::Interleaved;
+  if (gated && a.q_head_stride != 0 && a.q_head_stride != 2LL * spec.head_dim)
+    bad("argument 'q_head_stride' = " + std::to_string(a.q_head_stride) + ": with gate = interleaved q's heads are " +
+        std::to_string(2 * spec.head_dim) + " elements apart (each head's q, then its gate; leave it 0)");
   for (const HeadLayout& h : layouts) {
     if (h.head_stride == 0 || !h.ptr || h.heads == 0) continue;
+    if (gated && std::strcmp(h.field, "q_head_stride") == 0) continue;  // checked above
     const std::string name = std::string("argument '") + h.field + "' = " + std::to_string(h.head_stride);
     if (spec.heads != Heads::Strided && h.head_stride != spec.head_dim)
       bad(name + " needs heads = strided in the spec (this kernel's heads are packed, head_dim apart)");

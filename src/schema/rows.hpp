@@ -102,6 +102,14 @@ inline const Names<NormOrder>& names(NormOrder*) {
   static const Names<NormOrder> n = {{"pre", NormOrder::Pre}, {"post", NormOrder::Post}};
   return n;
 }
+inline const Names<Bias>& names(Bias*) {
+  static const Names<Bias> n = {{"none", Bias::None}, {"qkv", Bias::Qkv}};
+  return n;
+}
+inline const Names<Gate>& names(Gate*) {
+  static const Names<Gate> n = {{"none", Gate::None}, {"interleaved", Gate::Interleaved}};
+  return n;
+}
 inline const Names<VSource>& names(VSource*) {
   static const Names<VSource> n = {{"v", VSource::V}, {"k", VSource::K}};
   return n;

@@ -835,5 +835,7 @@ const char* to_string(NormSpan v) { return name_of(v); }
 const char* to_string(NormOrder v) { return name_of(v); }
 const char* to_string(NormSums v) { return name_of(v); }
 const char* to_string(VSource v) { return name_of(v); }
+const char* to_string(Bias v) { return name_of(v); }
+const char* to_string(Gate v) { return name_of(v); }
 
 }  // namespace ropegen

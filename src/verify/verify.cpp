@@ -76,6 +76,7 @@ struct Inputs {
   std::vector<long long> planted;  // tokens out_of_range put outside the limits
   bool fp8_q = false;              // q_out holds fp8 codes with a per-tensor q_scale
   std::vector<unsigned char> q_weight_bits, k_weight_bits;  // qk_norm weights, dtype bits
+  std::vector<unsigned char> bias_bits[3];                  // bias = qkv: q, k, v biases, dtype bits
 };
 
 /// Builds one case's problem: buffers shaped by the kernel's own argument requirements (its
@@ -107,6 +108,7 @@ class ProblemBuilder {
   void add_positions();
   void add_table();
   void add_norm_weights();
+  void add_biases();
 
   const Kernel& kernel_;
   const KernelSpec& s_;
@@ -145,6 +147,7 @@ Inputs ProblemBuilder::build() {
   add_table();
   if (in_.fp8_q) p.q_scale = 0.02f;
   add_norm_weights();
+  add_biases();
   p.buffer_fp8.resize(p.buffers.size(), -1);
   p.buffer_raw.resize(p.buffers.size(), 0);
   p.buffer_scales.resize(p.buffers.size(), -1);
@@ -235,6 +238,14 @@ void ProblemBuilder::add_activations() {
 /// stride with slack; an fp8 q_out holds random codes of its format.
 void ProblemBuilder::add_outputs() {
   reference::Problem& p = in_.p;
+  if (req("gate_out")) {  // gate = interleaved: q's heads are 2 * head_dim apart; the gates go here
+    if (p.q.head_stride == 0) p.q.head_stride = 2 * D_;
+    p.gate_out = {static_cast<int>(p.buffers.size()), 0, rq_.heads * D_ + slack_, 0};
+    p.buffers.emplace_back();
+    fill(p.buffers.back(), std::max<long long>(1, T_ * p.gate_out.stride));
+    p.buffer_names.push_back("gate_out");
+    p.buffer_fp8.resize(p.buffers.size(), -1);
+  }
   const ArgRequirement* q_out = req("q_out");
   if (!q_out || !(c_.out_of_place || q_out->required)) return;
   auto add_out = [&](const char* name, long long heads) {
@@ -559,6 +570,20 @@ void ProblemBuilder::add_table() {
 
 /// qk_norm: weights around 1 (Gemma's around 0: it multiplies by 1 + w), random signs;
 /// span = all_heads: one per element of the token's heads. Kept as dtype bits and decoded.
+/// bias = qkv: random q, k and v biases of the lengths the kernel describes.
+void ProblemBuilder::add_biases() {
+  reference::Problem& p = in_.p;
+  std::vector<double>* dst[3] = {&p.q_bias, &p.k_bias, &p.v_bias};
+  const char* names[3] = {"q_bias", "k_bias", "v_bias"};
+  for (int i = 0; i < 3; ++i) {
+    const ArgRequirement* r = req(names[i]);
+    if (!r) continue;
+    fill(in_.bias_bits[i], r->shape[0]);
+    for (long long e = 0; e < r->shape[0]; ++e)
+      dst[i]->push_back(reference::decode(s_.dtype, &in_.bias_bits[i][static_cast<size_t>(e * bytes_)]));
+  }
+}
+
 void ProblemBuilder::add_norm_weights() {
   reference::Problem& p = in_.p;
   if (!s_.uses_rope() || !s_.qk_norm.on) return;
@@ -651,6 +676,8 @@ void point_at_buffers(ropegen_kernel_args& a, const reference::Problem& p, const
   a.q_out_stride = p.q_out.stride;
   a.k_out = elem_ptr(p.k_out);
   a.k_out_stride = p.k_out.stride;
+  a.gate_out = elem_ptr(p.gate_out);
+  a.gate_out_stride = p.gate_out.stride;
   a.positions_stride = p.positions_stride;
   a.k_cache = p.k_cache >= 0 ? bufs[p.k_cache] : nullptr;
   a.v_cache = p.v_cache >= 0 ? bufs[p.v_cache] : nullptr;
@@ -686,6 +713,9 @@ void upload_side_inputs(ropegen_kernel_args& a, DeviceBuffers& dev, const Inputs
   if (!p.k_scale.empty()) a.k_scale = static_cast<const float*>(dev.upload(p.k_scale.data(), p.k_scale.size() * 4));
   if (!p.v_scale.empty()) a.v_scale = static_cast<const float*>(dev.upload(p.v_scale.data(), p.v_scale.size() * 4));
   if (in.fp8_q) a.q_scale = static_cast<const float*>(dev.upload(&p.q_scale, 4));  // per_tensor q_scales only
+  const void** biases[3] = {&a.q_bias, &a.k_bias, &a.v_bias};
+  for (int i = 0; i < 3; ++i)
+    if (!in.bias_bits[i].empty()) *biases[i] = dev.upload(in.bias_bits[i].data(), in.bias_bits[i].size());
   if (!in.q_weight_bits.empty()) {
     a.q_norm_weight = dev.upload(in.q_weight_bits.data(), in.q_weight_bits.size());
     a.k_norm_weight = dev.upload(in.k_weight_bits.data(), in.k_weight_bits.size());

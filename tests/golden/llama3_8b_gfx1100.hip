@@ -301,6 +301,13 @@ typedef struct ropegen_kernel_args {
                                    token's position p (its index in its video, frames outermost) is */
   long long grid_w;             /* frame p / (grid_h * grid_w), row (p / grid_w) % grid_h, column
                                    p % grid_w; both > 0 there, 0 otherwise */
+  const void* q_bias;           /* bias = qkv: added to q's rows as they are read ([q_heads, head_dim];
+                                   gate = interleaved: [q_heads, 2 * head_dim], q then gate), */
+  const void* k_bias;           /* k's ([kv_heads, head_dim]) and v's, in the activation dtype, in fp32 */
+  const void* v_bias;           /* and rounded to the dtype, before the norms and the rotation */
+  void* gate_out;               /* gate = interleaved: each q head's gate half, [tokens, q_heads,
+                                   head_dim] with heads packed */
+  long long gate_out_stride;    /* elements between tokens of gate_out */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -319,7 +326,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 323 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 330 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -360,7 +367,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 364 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 371 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -452,7 +459,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 456 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 463 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -596,7 +603,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 600 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 607 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -685,6 +692,10 @@ constexpr float Q_FLOOR_SCALE = 0x1p+13f;
 constexpr float Q_LOGN_BASE = 0x0p+0f;
 constexpr float Q_LOG_BASE = 0x1p+0f;
 constexpr bool V_FROM_K = false;
+// gate = interleaved: q's heads are [q | gate], 2 * head_dim apart; the last Q_HEADS tasks
+// copy the gate halves to gate_out. bias = qkv: q_bias, k_bias, v_bias added as rows are read.
+constexpr bool GATED = false;
+constexpr bool HAS_BIAS = false;
 constexpr bool HEAD_STRIDES = false;
 constexpr bool SEPARATE_OUTPUTS = false;
 constexpr int NUM_TASKS = 48;
@@ -951,7 +962,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 955 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 966 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -972,8 +983,9 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 namespace rg_kernel {
 using namespace rg_spec;
 
-// Which tensor a task's row belongs to: its norm (qk_norm's weights, v_norm) follows.
-enum { kRowQ = 0, kRowK = 1, kRowV = 2 };
+// Which tensor a task's row belongs to: its norm (qk_norm's weights, v_norm) and its bias
+// follow. kRowGate: the gate half of a q head (gate = interleaved), copied to gate_out.
+enum { kRowQ = 0, kRowK = 1, kRowV = 2, kRowGate = 3 };
 
 // One head row to process: read src, write dst (may be src) and dst2 (when not null, always
 // Elem), rotate or copy; qk_norm applies to the rows that rotate, v_norm to v's.
@@ -997,6 +1009,12 @@ RG_DEVICE bool token_norm(const Task& t) { return NORM_ALL_HEADS && t.rotate; }
 
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
 RG_DEVICE long long head_stride(long long given) { return HEAD_STRIDES && given ? given : HEAD_DIM; }
+// q's head stride: gate = interleaved puts each head's gate after its q (2 * head_dim apart).
+RG_DEVICE long long q_head_stride(const ropegen_kernel_args& a) {
+  return GATED ? 2LL * HEAD_DIM : head_stride(a.q_head_stride);
+}
+// The first gate task (gate = interleaved): the last Q_HEADS tasks.
+constexpr int GATE_FIRST = GATED ? NUM_TASKS - Q_HEADS : NUM_TASKS;
 
 // Row index (in units of HEAD_DIM elements) of a slot in the cache.
 RG_DEVICE long long cache_row(long long slot, int kv_head, long long max_seq) {
@@ -1049,8 +1067,11 @@ RG_DEVICE long long token_slot(const ropegen_kernel_args& a, long long t) {
 // Source row of head task h (Q heads, then K heads, then V heads) of token t; null for K
 // heads when op = rope is given no k.
 RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h) {
+  if (GATED && h >= GATE_FIRST)  // the gate half of q head h - GATE_FIRST
+    return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h - GATE_FIRST) * q_head_stride(a) +
+           HEAD_DIM;
   if (HAS_Q && h < Q_HEADS)
-    return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * head_stride(a.q_head_stride);
+    return static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * q_head_stride(a);
   if (HAS_Q) h -= Q_HEADS;
   const bool is_v = HAS_CACHE && h >= KV_HEADS && !V_FROM_K;  // v_source = k: v's rows are k's
   const int kv_head = HAS_CACHE && h >= KV_HEADS ? h - KV_HEADS : h;
@@ -1063,6 +1084,11 @@ RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h)
 // `scales`: per_tensor k and v scales, loaded once at the kernel's start.
 RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot, const float* scales) {
   const Elem* src = task_src(a, t, h);
+  if (GATED && h >= GATE_FIRST) {  // copied to gate_out, heads packed
+    const int g = h - GATE_FIRST;
+    return Task{src, static_cast<Elem*>(a.gate_out) + t * a.gate_out_stride + static_cast<long long>(g) * HEAD_DIM,
+                nullptr, false, kElem, 1.0f, kRowGate, nullptr, 1, g};
+  }
   if (HAS_Q && h < Q_HEADS) {  // q in place, or to q_out (fp8: q / q_scale)
     if (Q_FP8) {
       unsigned char* out = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
@@ -1123,7 +1149,7 @@ RG_DEVICE void clear_tail(const ropegen_kernel_args& a, long long t, long long s
   if (slot + 1 >= end || (t + 1 < a.num_tokens && token_slot(a, t + 1) == slot + 1)) return;
   for (int h = h_first; h < NUM_TASKS; h += h_step) {
     const int k = HAS_Q ? h - Q_HEADS : h;
-    if (k < 0) continue;
+    if (k < 0 || k >= 2 * KV_HEADS) continue;  // q's tasks, and the gate halves after the cache's
     const bool is_v = k >= KV_HEADS;
     const int kv_head = is_v ? k - KV_HEADS : k;
     CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
@@ -1316,11 +1342,34 @@ RG_DEVICE void normalize(Vec& x, const Vec& w, float r, bool weighted) {
 }
 
 // The sum of squares of a lane's vector(s).
-// A task's row as its lanes hold it: the first task's from the prefetch, the others loaded.
-RG_DEVICE void load_row(const Task& task, bool fetched, const Vec& f0, const Vec& f1, int off0, int off1,
-                        bool two_vectors, Vec& x0, Vec& x1) {
+// bias = qkv: the bias of a task's row (q's rows over q and gate, 2 * head_dim per head when
+// gated; k's and v's head_dim per head).
+RG_DEVICE const Elem* row_bias(const ropegen_kernel_args& a, const Task& task) {
+  const long long qs = GATED ? 2LL * HEAD_DIM : HEAD_DIM;
+  if (task.row == kRowQ) return static_cast<const Elem*>(a.q_bias) + task.head * qs;
+  if (task.row == kRowGate) return static_cast<const Elem*>(a.q_bias) + task.head * qs + HEAD_DIM;
+  return static_cast<const Elem*>(task.row == kRowK ? a.k_bias : a.v_bias) + static_cast<long long>(task.head) * HEAD_DIM;
+}
+
+// x + bias in fp32, rounded to the element type (what a separate bias add would store).
+RG_DEVICE Vec add_bias(Vec x, const Elem* bias) {
+  const Vec b = load_vec(bias);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) set(x, i, get(x, i) + get(b, i));
+  return x;
+}
+
+// A task's row as its lanes hold it: the first task's from the prefetch, the others loaded;
+// bias = qkv: with its bias added.
+RG_DEVICE void load_row(const ropegen_kernel_args& a, const Task& task, bool fetched, const Vec& f0, const Vec& f1,
+                        int off0, int off1, bool two_vectors, Vec& x0, Vec& x1) {
   x0 = fetched ? f0 : load_vec(task.src + off0);
   x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+  if (HAS_BIAS) {
+    const Elem* b = row_bias(a, task);
+    x0 = add_bias(x0, b + off0);
+    x1 = two_vectors ? add_bias(x1, b + off1) : x0;
+  }
 }
 
 // The norm weights of a task's row: its head's stretch of heads * head_dim weights (span =
@@ -1447,13 +1496,12 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
       // A copied stretch of a row rotated in place stays where it is: nothing to move (unless
-      // q_temperature scales it).
+      // q_temperature scales it or a bias is added).
       if (!rot_lane && task.dst == static_cast<const void*>(task.src) && !task.dst2 &&
-          !(Q_TEMPERATURE != 0 && task.row == kRowQ))
+          !(Q_TEMPERATURE != 0 && task.row == kRowQ) && !HAS_BIAS)
         continue;
-      const bool fetched = PREFETCH_FIRST && h == h_first;
-      const Vec x0 = fetched ? f0 : load_vec(task.src + off0);
-      const Vec x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+      Vec x0, x1;
+      load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
       finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1, temp);
     }
     return;
@@ -1487,7 +1535,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.src || !token_norm(task)) continue;
       Vec x0, x1;
-      load_row(task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
+      load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
       if (ONE_TASK && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
       if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
       sums[task.row == kRowQ ? 0 : 1] += squares(x0, x1, two_vectors);
@@ -1556,7 +1604,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     Vec x0{}, x1{}, w0{}, w1{};
     float ss = 0.0f;
     if (active) {
-      load_row(task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
+      load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
       if (weighted && ONE_TASK && token_norm(task)) {  // loaded beside the row, before the token's reduction
         w0 = kw0;
         w1 = kw1;
@@ -1612,7 +1660,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1616 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1664 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

@@ -279,6 +279,13 @@ typedef struct ropegen_kernel_args {
                                    token's position p (its index in its video, frames outermost) is */
   long long grid_w;             /* frame p / (grid_h * grid_w), row (p / grid_w) % grid_h, column
                                    p % grid_w; both > 0 there, 0 otherwise */
+  const void* q_bias;           /* bias = qkv: added to q's rows as they are read ([q_heads, head_dim];
+                                   gate = interleaved: [q_heads, 2 * head_dim], q then gate), */
+  const void* k_bias;           /* k's ([kv_heads, head_dim]) and v's, in the activation dtype, in fp32 */
+  const void* v_bias;           /* and rounded to the dtype, before the norms and the rotation */
+  void* gate_out;               /* gate = interleaved: each q head's gate half, [tokens, q_heads,
+                                   head_dim] with heads packed */
+  long long gate_out_stride;    /* elements between tokens of gate_out */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -297,7 +304,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 301 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 308 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -338,7 +345,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 342 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 349 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -368,7 +375,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 372 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 379 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -460,7 +467,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 464 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 471 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -604,7 +611,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 608 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 615 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -922,7 +929,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 926 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 933 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1031,7 +1038,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1035 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1042 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

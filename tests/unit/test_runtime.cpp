@@ -59,11 +59,11 @@ TEST_CASE("errors: launch arguments are checked before launching" * doctest::tes
   };
   const Case cases[] = {
       {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
-      {"argument block has size 0 and ABI version 0, but this kernel takes size 344 and ABI version 7",
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 384 and ABI version 7",
        [](auto& a) { a = ropegen_kernel_args{}; }},
-      {"argument block has size 344 and ABI version 6, but this kernel takes size 344 and ABI version 7",
+      {"argument block has size 384 and ABI version 6, but this kernel takes size 384 and ABI version 7",
        [](auto& a) { a.abi_version = 6; }},
-      {"argument block has size 336 and ABI version 7", [](auto& a) { a.size -= 8; }},
+      {"argument block has size 376 and ABI version 7", [](auto& a) { a.size -= 8; }},
       {"argument 'grid_h' = 3 is set but the spec has no positions = grid(...) (leave it 0)", [](auto& a) { a.grid_h = 3; }},
       {"argument 'norm_sums' is set but the spec has no qk_norm = rms(span = all_heads, sums = write | read)",
        [](auto& a) { a.norm_sums = reinterpret_cast<float*>(g_buf); }},

@@ -298,6 +298,26 @@ TEST_CASE("spec: the 2026 norm, RoPE and q keys, their canonical text and their 
   CHECK_THROWS_WITH(parse_spec_line("op=mla_rope_append head_dim=64 kv_lora_rank=64 rotary_dim=0"),
                     Contains("op = mla_rope_append rotates its rope part"));
   CHECK_THROWS_WITH(parse_spec_line("rotary_dim=-2"), Contains("rotary_dim"));
+  // The 2026 cross-launch norm, grid positions, QKV bias and gate: canonical text and rules.
+  CHECK(parse_spec_line("qk_norm=rms(eps=1e-6,span=all_heads,sums=read,ranks=2)").spec.canonical().find(
+            "qk_norm=rms(eps=1e-06,gemma=false,span=all_heads,sums=read,ranks=2)") != std::string::npos);
+  CHECK(parse_spec_line("gate=interleaved bias=qkv").spec.canonical().find("bias=qkv gate=interleaved") !=
+        std::string::npos);
+  CHECK(parse_spec_line("").spec.canonical().find("gate") == std::string::npos);
+  CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(sums=read)"), Contains("needs span = all_heads"));
+  CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(span=all_heads,ranks=2)"), Contains("it needs sums = read"));
+  CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(span=all_heads,sums=write)"), Contains("it needs op = rope"));
+  CHECK_THROWS_WITH(parse_spec_line("op=rope qk_norm=rms(span=all_heads,sums=write) gate=interleaved"),
+                    Contains("gate = interleaved belongs to the second launch"));
+  CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(span=all_heads,sums=read,ranks=0)"), Contains("ranks = 0"));
+  CHECK_THROWS_WITH(parse_spec_line("gate=interleaved heads=strided"), Contains("cannot be combined with heads = strided"));
+  CHECK_THROWS_WITH(parse_spec_line("bias=qkv v_source=k"), Contains("bias = qkv with v_source = k"));
+  CHECK_THROWS_WITH(parse_spec_line("op=kv_append gate=interleaved"), Contains("key 'gate' has no effect for op = kv_append"));
+  CHECK_THROWS_WITH(parse_spec_line("positions=grid(sections=[1,2,3]) head_dim=64"),
+                    Contains("grid(...): sections add up to 6; they must add up to rotary_dim / 2 = 32"));
+  CHECK_THROWS_WITH(parse_spec_line("positions=grid(sections=[10,11,11]) head_dim=64 cos_sin=compute(scaling=linear(factor=2))"),
+                    Contains("the 3-D grid RoPE has per-section frequencies"));
+  CHECK_THROWS_WITH(parse_spec_line("positions=grid(sections=[10,11])"), Contains("sections must be a list of 3"));
   CHECK_THROWS_WITH(parse_spec_line("q_temperature=logn(base=1)"), Contains("base = 1 is out of range"));
   CHECK_THROWS_WITH(parse_spec_line("q_temperature=yarn"), Contains("valid values: none, llama4("));
   CHECK_THROWS_WITH(parse_spec_line("v_norm=rms(eps=1e-6) cache_dtype=nvfp4(v_scales=swizzled) cache=paged(order=hnd)"),

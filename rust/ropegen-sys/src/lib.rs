@@ -123,6 +123,13 @@ pub struct ropegen_kernel_args {
     /// positions = grid(...): the token grid's height and width (0 otherwise).
     pub grid_h: c_longlong,
     pub grid_w: c_longlong,
+    /// bias = qkv: biases added to q, k and v as they are read (the activation dtype).
+    pub q_bias: *const c_void,
+    pub k_bias: *const c_void,
+    pub v_bias: *const c_void,
+    /// gate = interleaved: each q head's gate half, [tokens, q_heads, head_dim].
+    pub gate_out: *mut c_void,
+    pub gate_out_stride: c_longlong,
 }
 
 impl ropegen_kernel_args {
@@ -173,6 +180,11 @@ impl ropegen_kernel_args {
             norm_sums: std::ptr::null_mut(),
             grid_h: 0,
             grid_w: 0,
+            q_bias: std::ptr::null(),
+            k_bias: std::ptr::null(),
+            v_bias: std::ptr::null(),
+            gate_out: std::ptr::null_mut(),
+            gate_out_stride: 0,
         }
     }
 }
@@ -426,7 +438,12 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize, ropegen_fie
         ring_base,
         norm_sums,
         grid_h,
-        grid_w
+        grid_w,
+        q_bias,
+        k_bias,
+        v_bias,
+        gate_out,
+        gate_out_stride
     )
 }
 

@@ -1302,6 +1302,37 @@ impl<'a> Args<'a> {
         self.raw.grid_w = width as i64;
         self
     }
+    /// `bias = qkv`: q's bias, added to its rows as they are read (the activation dtype;
+    /// `[q_heads, head_dim]`, or `[q_heads, 2 * head_dim]` with `gate = interleaved`).
+    pub fn q_bias<B: Into<ConstBuf<'a>>>(mut self, bias: B) -> Self {
+        let b = bias.into();
+        self.raw.q_bias = b.ptr;
+        self.set_buf("q_bias", b.info);
+        self
+    }
+    /// `bias = qkv`: k's bias, `[kv_heads, head_dim]`.
+    pub fn k_bias<B: Into<ConstBuf<'a>>>(mut self, bias: B) -> Self {
+        let b = bias.into();
+        self.raw.k_bias = b.ptr;
+        self.set_buf("k_bias", b.info);
+        self
+    }
+    /// `bias = qkv` (cache ops): v's bias, `[kv_heads, head_dim]`.
+    pub fn v_bias<B: Into<ConstBuf<'a>>>(mut self, bias: B) -> Self {
+        let b = bias.into();
+        self.raw.v_bias = b.ptr;
+        self.set_buf("v_bias", b.info);
+        self
+    }
+    /// `gate = interleaved`: where each q head's gate half goes, `[tokens, q_heads, head_dim]`
+    /// rows `stride` elements apart.
+    pub fn gate_out<B: Into<MutBuf<'a>>>(mut self, out: B, stride: usize) -> Self {
+        let b = out.into();
+        self.raw.gate_out = b.ptr;
+        self.raw.gate_out_stride = stride as i64;
+        self.set_buf("gate_out", b.info);
+        self
+    }
     /// The argument block as it will be passed.
     pub fn as_raw(&self) -> &sys::ropegen_kernel_args {
         &self.raw

@@ -14,7 +14,15 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
   const std::string elem = to_string(s.dtype);
   const long long hd = s.head_dim;
   const bool paged = s.cache.kind == CacheKind::Paged;
-  if (s.uses_q()) rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
+  const bool gated = s.uses_rope() && s.gate == Gate::Interleaved;
+  if (s.uses_q()) {
+    rows("q", "q_stride", s.q_heads, "read_write", "op = " + std::string(to_string(s.op)) + " rotates q");
+    if (gated) {  // each head's q, then its gate
+      out.back().shape[2] = 2 * hd;
+      out.back().min_stride = 2 * hd * s.q_heads;
+      out.back().why += " (gate = interleaved: each head's q then its gate, 2 * head_dim per head)";
+    }
+  }
   rows("k", "k_stride", s.kv_heads, s.uses_cache() ? "read" : "read_write",
        s.uses_cache() ? "the op appends k to the cache" : "optional for op = rope: null rotates q only");
   if (!s.uses_cache()) out.back().required = false;
@@ -29,6 +37,22 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
     rows("k_out", "k_out_stride", s.kv_heads, "write",
          s.uses_cache() ? "optional: the rotated k is also written here" : "optional: the rotated k goes here instead of in place");
     out.back().required = false;
+  }
+  if (gated)
+    rows("gate_out", "gate_out_stride", s.q_heads, "write",
+         "gate = interleaved: the kernel writes each q head's gate half here (heads packed)");
+  if (s.bias == Bias::Qkv) {
+    auto bias = [&](const char* name, long long n, const char* why) {
+      ArgRequirement b{name};
+      b.why = std::string("bias = qkv: ") + why;
+      b.dtype = elem;
+      b.align = al.tensor_bytes;
+      b.shape = {n};
+      out.push_back(b);
+    };
+    if (s.uses_q()) bias("q_bias", s.q_heads * hd * (gated ? 2 : 1), gated ? "added to q's rows, gate halves included" : "added to q's rows");
+    bias("k_bias", s.kv_heads * hd, "added to k's rows");
+    if (s.uses_cache() && s.v_source == VSource::V) bias("v_bias", s.kv_heads * hd, "added to v's rows");
   }
   if (s.uses_cache() || s.uses_rope()) {
     ArgRequirement pos = ctx.index("positions", s.uses_rope() ? s.rotary_dim ? "RoPE needs a position per token"

@@ -264,6 +264,26 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     add("positions=grid(sections=[4,6,6]) head_dim=64 rotary_dim=32 q_heads=4 kv_heads=2 dtype=f16 cos_sin=table "
         "checks=bounds", g, "grid positions, table, checks = bounds");
   }
+  // QKV biases and gated attention (Qwen3-Next / Qwen3.5: q rows [q_h | gate_h]): the biases
+  // before the norm and the rotation, the gate halves to gate_out; with a one_plus_w norm,
+  // partial rotary and separate outputs (Qwen3-Next's layout), fp8 and nvfp4 caches, GPT-J,
+  // the all-heads norm, packed QKV rows.
+  add("gate=interleaved bias=qkv qk_norm=rms(eps=1e-6,weight=one_plus_w) outputs=separate head_dim=256 rotary_dim=64 "
+      "q_heads=4 kv_heads=2 dtype=bf16 cos_sin=compute(theta=10000000)",
+      tokens(19), "gated attention with biases (Qwen3-Next layout)");
+  add("gate=interleaved head_dim=128 q_heads=8 kv_heads=2 dtype=f16 style=gptj cache_dtype=fp8_e4m3", tokens(23),
+      "gated attention, fp8 cache");
+  add("bias=qkv head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cache_dtype=nvfp4", tokens(17), "qkv bias, nvfp4 cache");
+  add("bias=qkv op=kv_append head_dim=64 kv_heads=2 dtype=f32 cache=contiguous(order=hnd)", tokens(13),
+      "qkv bias, kv_append");
+  add("bias=qkv gate=interleaved op=rope qk_norm=rms(eps=1e-6,span=all_heads) head_dim=64 q_heads=6 kv_heads=2 "
+      "dtype=f16", tokens(11), "qkv bias, gate, all-heads norm, rope");
+  {
+    VerifyCase packed = tokens(21);
+    packed.packed_qkv = true;
+    add("bias=qkv gate=interleaved head_dim=64 rotary_dim=32 q_heads=4 kv_heads=1 dtype=bf16", packed,
+        "qkv bias, gate, packed QKV rows");
+  }
   // rotary_dim = 0: layers without RoPE (Llama 4's NoPE layers): q times the temperature, the
   // cache written; nothing rotates, with a norm, fp8 caches, q only.
   add("rotary_dim=0 q_temperature=llama4(attn_scale=0.1,floor_scale=4) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",

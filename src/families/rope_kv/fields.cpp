@@ -438,6 +438,17 @@ std::vector<SpecField> rope_kv_spec_fields() {
           "v_source", "where the cache's v rows come from: v, or k as given (before any norm and rotation; v is "
           "not read)", kCacheOps, /*omit_default=*/true, {"v", "k"}));
   rows.back().after = "q_temperature";
+  rows.push_back(enum_field<Bias, &KernelSpec::bias>(
+          "bias", "qkv: q, k and v plus q_bias, k_bias and v_bias (the activation dtype; q's over its whole row, the "
+          "gate halves included), added in fp32 and rounded to the dtype as the rows are read, before the norms and "
+          "the rotation (a QKV projection whose GEMM has no bias epilogue)", kRowOps, /*omit_default=*/true,
+          {"none", "qkv"}));
+  rows.back().after = "v_source";
+  rows.push_back(enum_field<Gate, &KernelSpec::gate>(
+          "gate", "interleaved: q's rows hold per head [q_h | gate_h] (Qwen3-Next, Qwen3.5 gated attention): q is "
+          "read 2 * head_dim per head and each gate half is written to gate_out [tokens, q_heads, head_dim] (the "
+          "engine applies the sigmoid after attention)", kRopeOps, /*omit_default=*/true, {"none", "interleaved"}));
+  rows.back().after = "bias";
   rows.push_back(SpecField{"window",
                     "none | ring(size = W, sinks = S)",
                     "paged caches: ring(...) writes a sliding-window ring: position p < S keeps slot p, later ones "

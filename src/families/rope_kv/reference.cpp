@@ -36,6 +36,7 @@ long long cache_offset(const reference::Problem& p, long long slot, int h) {
 
 void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t) {
   const KernelSpec& s = p.spec;
+  w.bias = nullptr;
   if (reference::outside_limits(p, t)) return;  // skipped whole: q, k, q_out, k_out, caches untouched
   const long long D = s.head_dim;
   auto hs = [&](const reference::TensorView& v) { return v.head_stride ? v.head_stride : D; };
@@ -44,6 +45,14 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   // token's weights) and, with all_heads, the mean square over the token's heads of the
   // tensor, rotated first with order = post.
   const QkNorm& qn = s.qk_norm;
+  // bias = qkv: each row's bias (kind 0 q, 1 k, 2 v, 3 q's gate half), null without one.
+  const bool gated = s.uses_rope() && s.gate == Gate::Interleaved;
+  auto bias_of = [&](int kind, int h) -> const double* {
+    const std::vector<double>& b = kind == 1 ? p.k_bias : kind == 2 ? p.v_bias : p.q_bias;
+    if (b.empty()) return nullptr;
+    if (kind == 0 || kind == 3) return b.data() + h * (gated ? 2 * D : D) + (kind == 3 ? D : 0);
+    return b.data() + h * D;
+  };
   auto token_norm = [&](const reference::TensorView& x, int heads) {
     reference::RowNorm n;
     n.one_plus = qn.weight == NormWeight::OnePlusW;
@@ -51,7 +60,11 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     n.post = qn.order == NormOrder::Post;
     if (qn.span == NormSpan::AllHeads && x.buffer >= 0) {
       double sq = 0, err = 0;
-      for (int h = 0; h < heads; ++h) sq += w.square_sum(x.buffer, x.offset + t * x.stride + h * hs(x), t, n.post, &err);
+      for (int h = 0; h < heads; ++h) {
+        w.bias = bias_of(&x == &p.q ? 0 : 1, h);
+        sq += w.square_sum(x.buffer, x.offset + t * x.stride + h * hs(x), t, n.post, &err);
+      }
+      w.bias = nullptr;
       n.count = static_cast<double>(heads) * D;
       n.mean_square = sq / n.count;
       n.mean_square_rel = sq > 0 ? err / sq : 0;
@@ -83,6 +96,12 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     for (int h = 0; h < s.q_heads; ++h) {
       const reference::RowNorm* qw = norm_of(true, h);
       const long long off = p.q.offset + t * p.q.stride + h * hs(p.q);
+      if (gated) {  // the gate half, biased, to gate_out (heads packed)
+        w.bias = bias_of(3, h);
+        w.copy_row(p.q.buffer, off + D, p.gate_out.buffer, p.gate_out.offset + t * p.gate_out.stride + h * D, 1.0f,
+                   static_cast<int>(D));
+      }
+      w.bias = bias_of(0, h);
       if (p.q_out.buffer >= 0)  // q_scales = per_token_head: its scale row is (token, head)
         w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, t, qw, p.q_scale, 0,
                      -1, t * s.q_heads + h, f);
@@ -93,6 +112,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   if (!s.uses_cache()) {
     for (int h = 0; h < s.kv_heads && p.k.buffer >= 0; ++h) {
       const reference::RowNorm* kw = norm_of(false, h);
+      w.bias = bias_of(1, h);
       const long long off = p.k.offset + t * p.k.stride + h * hs(p.k);
       if (p.k_out.buffer >= 0)
         w.rotate_row(p.k.buffer, off, p.k_out.buffer, p.k_out.offset + t * p.k_out.stride + h * D, t, kw, 1.0f);
@@ -103,9 +123,11 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   }
   // rope_kv_append (the cache op that rotates) with k_out: the rotated k is written there for every token, padding too.
   if (s.uses_rope() && p.k_out.buffer >= 0)
-    for (int h = 0; h < s.kv_heads; ++h)
+    for (int h = 0; h < s.kv_heads; ++h) {
+      w.bias = bias_of(1, h);
       w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride + h * hs(p.k), p.k_out.buffer,
                    p.k_out.offset + t * p.k_out.stride + h * D, t, norm_of(false, h), 1.0f);
+    }
   const long long slot = reference::token_slot(p, t);
   if (slot < 0) return;  // padding
   // contiguous(order = hnd): [kv_heads, max_seq, head_dim]; a slot past max_seq is skipped.
@@ -120,8 +142,10 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     // v_source = k: v's rows are k's, as given (before k's norm and rotation).
     const reference::TensorView& vv = s.v_source == VSource::K ? p.k : p.v;
     const long long vsrc = vv.offset + t * vv.stride + h * hs(vv);
+    w.bias = bias_of(1, h);
     if (s.uses_rope()) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, t, norm_of(false, h), scale_of(p.k_scale));
     else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst, scale_of(p.k_scale));
+    w.bias = s.v_source == VSource::K ? nullptr : bias_of(2, h);  // v_source = k refuses bias = qkv
     if (s.v_norm.on) {  // weightless, over the head; nothing rotates (the stretch starts at head_dim)
       reference::RowNorm vn;
       vn.eps = s.v_norm.eps;
@@ -136,6 +160,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
       w.copy_row(vv.buffer, vsrc, p.v_cache, p.v_cache_offset + dst, scale_of(p.v_scale));
     }
   }
+  w.bias = nullptr;
   if (s.cache_tail == CacheTail::Zero) {
     // The token ends a run unless the next token writes the next slot of its page: then the
     // rest of the page (below cache_slots) is zeroed in every head of both caches.

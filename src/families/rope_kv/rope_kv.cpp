@@ -56,6 +56,12 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
              "(...) with cos_sin = compute(scaling = " + scaling_family(s.cos_sin.scaling).name + "): the " +
              (s.positions.kind == PositionsKind::Grid ? "3-D grid RoPE" : "vision towers' 2-D RoPE") +
              " has per-section frequencies and no scaling family (scaling = none, or a table)");
+  if (s.uses_rope() && s.gate == Gate::Interleaved && s.heads == Heads::Strided)
+    fail("gate,heads", "gate = interleaved sets q's head stride (2 * head_dim: each head's q then its gate); it "
+                       "cannot be combined with heads = strided");
+  if (s.uses_cache() && s.bias == Bias::Qkv && s.v_source == VSource::K)
+    fail("bias,v_source", "bias = qkv with v_source = k: the v rows are k as given; which bias they take is not "
+                          "defined (add k's bias before the launch)");
   // The all-heads norm across launches (tensor parallelism): sums = write | read, ranks.
   const QkNorm& qn = s.qk_norm;
   if (s.uses_rope() && qn.on && qn.sums != NormSums::None && qn.span != NormSpan::AllHeads)
@@ -69,10 +75,12 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
       fail("op,qk_norm", std::string("qk_norm = rms(sums = write) writes only each token's sums of squares; it needs "
                                      "op = rope (op = ") + to_string(s.op) +
                              "'s cache write belongs to the second launch, sums = read)");
-    else if (s.outputs == Outputs::Separate || s.q_dtype != StoreType::Auto || s.q_temperature.kind != QTemperature::None)
+    else if (s.outputs == Outputs::Separate || s.q_dtype != StoreType::Auto ||
+             s.q_temperature.kind != QTemperature::None || s.gate != Gate::None)
       fail("qk_norm", std::string("qk_norm = rms(sums = write) writes only the sums: ") +
                           (s.outputs == Outputs::Separate ? "outputs = separate"
                            : s.q_dtype != StoreType::Auto ? "q_dtype"
+                           : s.gate != Gate::None         ? "gate = interleaved"
                                                           : "q_temperature") +
                           " belongs to the second launch (sums = read)");
   }
@@ -151,7 +159,9 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
 PlanShape shape(const KernelSpec& s) {
   PlanShape out;
   out.walked = row_segments(s);
-  out.tasks_per_token = (s.uses_q() ? s.q_heads : 0) + s.kv_heads * (s.uses_cache() ? 2 : 1);
+  // Tasks: q heads, k heads, v heads (cache ops), then the gate halves of q (gate = interleaved).
+  out.tasks_per_token = (s.uses_q() ? s.q_heads : 0) + s.kv_heads * (s.uses_cache() ? 2 : 1) +
+                        (s.uses_rope() && s.gate == Gate::Interleaved ? s.q_heads : 0);
   // A token's heads meet in one block to add their squares; with sums = read they come added.
   out.whole_token = s.uses_rope() && s.qk_norm.on && s.qk_norm.span == NormSpan::AllHeads && s.qk_norm.sums != NormSums::Read;
   return out;
@@ -204,6 +214,10 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "constexpr float Q_LOGN_BASE = " << float_literal(static_cast<float>(spec.q_temperature.base)) << ";\n"
      << "constexpr float Q_LOG_BASE = " << float_literal(static_cast<float>(spec.q_temperature.base > 1 ? std::log(spec.q_temperature.base) : 1.0)) << ";\n"
      << "constexpr bool V_FROM_K = " << (spec.uses_cache() && spec.v_source == VSource::K ? "true" : "false") << ";\n"
+     << "// gate = interleaved: q's heads are [q | gate], 2 * head_dim apart; the last Q_HEADS tasks\n"
+     << "// copy the gate halves to gate_out. bias = qkv: q_bias, k_bias, v_bias added as rows are read.\n"
+     << "constexpr bool GATED = " << (rotates && spec.gate == Gate::Interleaved ? "true" : "false") << ";\n"
+     << "constexpr bool HAS_BIAS = " << (spec.bias == Bias::Qkv ? "true" : "false") << ";\n"
      << "constexpr bool HEAD_STRIDES = " << (spec.heads == Heads::Strided ? "true" : "false") << ";\n"
      << "constexpr bool SEPARATE_OUTPUTS = " << (rotates && spec.outputs == Outputs::Separate ? "true" : "false")
      << ";\n"
