@@ -902,6 +902,8 @@ class Devices(unittest.TestCase):
         """ROCm PyTorch names its GPUs cuda and sets torch.version.hip: those devices get the
         C API's hip runtime (no AMD GPU here: the parse only)."""
         saved = torch.version.hip
+        if torch.cuda.is_available():  # initialise CUDA first: a lazy init under the faked hip version looks for amdsmi
+            torch.cuda.current_device()
         try:
             torch.version.hip = "6.2.41133"
             self.assertEqual(ropegen.parse_device("cuda:1"), ("hip", 1))
