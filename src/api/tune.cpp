@@ -104,14 +104,26 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
   report.reps = reps;
 
   // Every candidate, built, loaded and checked against the reference once: a schedule that
-  // computes wrong results is never timed or kept.
+  // computes wrong results is never timed or kept. Codegen's own plan comes first, and the
+  // inputs are made from it before any other candidate is built (a family whose inputs
+  // cannot be made for timing is refused before the compiles).
   struct Built {
     PlanChoice choice;
     std::shared_ptr<Kernel> kernel;
   };
   std::vector<Built> built;
+  DeviceBuffers dev(rt);
+  ropegen_kernel_args args{};
   for (const PlanChoice& c : candidates(spec, target_, options.set)) {
     std::shared_ptr<Kernel> k = state_->load(rt, jit.build(spec, target_, CompileOptions{}, c));
+    if (c.empty()) {
+      // One set of inputs for every candidate and bucket: sized for the largest bucket.
+      VerifyCase in;
+      in.tokens = buckets.back();
+      in.padding = 0;  // every token does its work
+      in.stream = options.stream;
+      args = prepare_inputs(*k, in, dev);
+    }
     VerifyCase vc;
     vc.stream = options.stream;
     if (!ropegen::verify(rt, *k, vc).passed) {
@@ -122,14 +134,6 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
     }
     built.push_back({c, k});
   }
-
-  // One set of inputs for every candidate and bucket: sized for the largest bucket.
-  DeviceBuffers dev(rt);
-  VerifyCase vc;
-  vc.tokens = buckets.back();
-  vc.padding = 0;  // every token does its work
-  vc.stream = options.stream;
-  ropegen_kernel_args args = prepare_inputs(*built.front().kernel, vc, dev);
 
   TunedRecord record;
   record.key_text = tuned_key_text(spec, target_, report.device);

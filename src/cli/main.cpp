@@ -621,7 +621,8 @@ std::vector<long long> parse_buckets(const std::string& text) {
 /// `ropegen tune`: times the candidate plans of each spec on the target's device per token
 /// bucket and keeps the winners in the user cache directory (Context::tune).
 int run_tune(const Flags& f, const std::string& bucket_text, int reps, TuneSet set, bool store) {
-  const Target target = parse_target(f.arch);
+  Target target = parse_target(f.arch);
+  if (f.device >= 0 && !f.arch_given) target = open_runtime("gpu", f.device)->target();  // that GPU's
   std::vector<std::string> notes;
   std::vector<ParsedSpec> specs = resolve_specs({f.spec_file, f.kernel, f.one_line, f.fields}, &notes);
   for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
@@ -1082,6 +1083,11 @@ void check_combinations(CommandLine& c) {
                        (only == c.list_targets ? ", --compiler" : "") + ")");
     if (only == c.list_keys && (f.json || c.compiler->count())) throw UsageError("--list-keys takes no other flags");
   }
+  if (*c.tune_cmd)
+    for (const CLI::Option* o : {c.verify, c.emit, c.disasm, c.output, c.list_targets, c.list_keys, c.device})
+      if (o->count())
+        throw UsageError(o->get_name() + " does not act with 'tune' (tune takes --arch, --device, --buckets, "
+                         "--reps, --quick, --full, --no-store and a spec after it; ropegen tune --help)");
   if (c.matrix->count() && (spec_input || c.output->count() || c.disasm->count()))
     throw UsageError("--matrix runs its own specs: it takes no spec flags, -o or --disasm");
 }

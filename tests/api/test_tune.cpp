@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <climits>
+#include <filesystem>
+#include <vector>
 #include <fstream>
 #include <string>
 
@@ -23,10 +25,19 @@ namespace {
 
 const char* kSpec = "op=rope_kv_append head_dim=64 q_heads=4 kv_heads=2";
 
-/// A fresh private cache directory per test.
+/// A fresh private cache directory per test, removed when the test program ends.
 std::string temp_dir() {
+  struct Dirs {
+    std::vector<std::string> made;
+    ~Dirs() {
+      std::error_code ec;
+      for (const auto& d : made) std::filesystem::remove_all(d, ec);
+    }
+  };
+  static Dirs dirs;
   char tmpl[] = "/tmp/ropegen-tune-XXXXXX";
   REQUIRE(mkdtemp(tmpl) != nullptr);
+  dirs.made.push_back(tmpl);
   return tmpl;
 }
 

@@ -55,6 +55,8 @@ expect "bad spec" 1 "head_dim" -- tune --arch host --head-dim 63
 expect "arch before and after" 2 "--arch is given both before and after 'tune'" -- --arch host tune --arch host --head-dim 64
 expect "flag before and after" 2 "--head-dim is given both before and after 'tune'" -- --head-dim 64 tune --head-dim 32
 expect "a GPU target without its GPU" 1 "NVIDIA" -- tune --arch sm_90 --head-dim 64
+expect "a GPU index without the GPU" 1 "no GPU 0 found" -- tune --device 0 --head-dim 64
+expect "an action flag with tune" 2 "--verify does not act with 'tune'" -- --verify tune --arch host --head-dim 64
 
 # A bundle carries the tuned plans of its specs: the record, the plans' code objects, all
 # in the manifest.
