@@ -138,17 +138,31 @@ std::string store_tuned(const std::string& dir, const TunedRecord& record) {
   return path;
 }
 
-std::vector<TunedFile> tuned_records_for(const std::string& dir, const KernelSpec& spec, const Target& target) {
+namespace {
+
+/// The value of line `name=` of a record's key.
+std::string key_line(const std::string& key_text, const std::string& name) {
+  const std::string tag = name + "=";
+  size_t at = 0;
+  while (at < key_text.size()) {
+    size_t end = key_text.find('\n', at);
+    if (end == std::string::npos) end = key_text.size();
+    if (key_text.compare(at, tag.size(), tag) == 0) return key_text.substr(at + tag.size(), end - at - tag.size());
+    at = end + 1;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<TunedFile> list_tuned(const std::string& dir) {
   std::vector<TunedFile> out;
-  // The key without its last line (the device): every device's record of this spec and target.
-  std::string prefix = tuned_key_text(spec, target, "");
-  prefix.pop_back();
   DIR* d = opendir(dir.c_str());
   if (!d) return out;
   std::vector<std::string> names;
+  const size_t n = std::strlen(kTunedSuffix);
   while (dirent* e = readdir(d)) {
     const std::string name = e->d_name;
-    const size_t n = std::strlen(kTunedSuffix);
     if (name.size() > n && name.compare(name.size() - n, n, kTunedSuffix) == 0) names.push_back(name);
   }
   closedir(d);
@@ -157,15 +171,29 @@ std::vector<TunedFile> tuned_records_for(const std::string& dir, const KernelSpe
     TunedFile f;
     f.path = dir + "/" + name;
     std::string why;
-    if (!read_trusted_file(f.path, &f.bytes, &why)) continue;
     try {
+      if (!read_trusted_file(f.path, &f.bytes, &why)) bad(why.empty() ? "unreadable" : why);
       f.record = parse_tuned(f.bytes);
-    } catch (const Error&) {
-      continue;
+      if (tuned_path(dir, f.record.key_text) != f.path) bad("file name does not match its key");
+      f.spec = key_line(f.record.key_text, "spec");
+      f.target = key_line(f.record.key_text, "target");
+      f.device = key_line(f.record.key_text, "device");
+      f.valid = true;
+    } catch (const Error& e) {
+      f.problem = e.message();
     }
-    if (f.record.key_text.rfind(prefix, 0) != 0 || tuned_path(dir, f.record.key_text) != f.path) continue;
     out.push_back(std::move(f));
   }
+  return out;
+}
+
+std::vector<TunedFile> tuned_records_for(const std::string& dir, const KernelSpec& spec, const Target& target) {
+  // The key without its last line (the device): every device's record of this spec and target.
+  std::string prefix = tuned_key_text(spec, target, "");
+  prefix.pop_back();
+  std::vector<TunedFile> out;
+  for (TunedFile& f : list_tuned(dir))
+    if (f.valid && f.record.key_text.rfind(prefix, 0) == 0) out.push_back(std::move(f));
   return out;
 }
 

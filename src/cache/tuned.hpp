@@ -60,12 +60,19 @@ std::optional<TunedRecord> load_tuned(const std::string& dir, bool bundle, const
 /// created 0700). Returns its path. Throws Error(Cache).
 std::string store_tuned(const std::string& dir, const TunedRecord& record);
 
-/// The trusted, intact records in `dir` whose key is for `spec` on `target` (any device):
-/// what `ropegen bundle` copies. Returns (path, bytes, record) each; others are skipped.
+/// A record file of a directory, for listings.
 struct TunedFile {
   std::string path, bytes;
+  bool valid = false;
+  std::string problem;  ///< why it is not valid
   TunedRecord record;
+  std::string spec, target, device;  ///< from its key (valid records)
 };
+/// Every record file of `dir` (sorted by name), each read and checked as load_tuned does,
+/// and its file name against its key's hash.
+std::vector<TunedFile> list_tuned(const std::string& dir);
+/// The valid records in `dir` whose key is for `spec` on `target` (any device): what
+/// `ropegen bundle` copies.
 std::vector<TunedFile> tuned_records_for(const std::string& dir, const KernelSpec& spec, const Target& target);
 
 /// The most tokens each bucket serves: bucket i serves num_tokens up to the geometric

@@ -461,9 +461,26 @@ int run_cache(const std::string& action, const std::string& dir_flag, const std:
     }
     rows.push_back(r);
   }
+  // Tuned-plans records (ropegen tune) beside the entries: listed, and checked by verify.
+  const std::vector<TunedFile> records = list_tuned(dir);
+  json tuned_rows = json::array();
+  for (const TunedFile& t : records) {
+    bad += t.valid ? 0 : 1;
+    json r = {{"path", t.path}, {"valid", t.valid}};
+    if (t.valid) {
+      json buckets = json::array();
+      for (const TunedBucketPlan& b : t.record.buckets)
+        buckets.push_back({{"tokens", b.tokens}, {"tokens_per_block", b.choice.tokens_per_block},
+                           {"head_groups", b.choice.head_groups}});
+      r.update({{"spec", t.spec}, {"target", t.target}, {"device", t.device}, {"buckets", buckets}});
+    } else {
+      r["problem"] = t.problem;
+    }
+    tuned_rows.push_back(r);
+  }
   const CacheDirStats extra = cache.stats();
   if (as_json) {
-    std::cout << json{{"dir", dir}, {"entries", rows}, {"bytes", total}, {"invalid", bad},
+    std::cout << json{{"dir", dir}, {"entries", rows}, {"tuned", tuned_rows}, {"bytes", total}, {"invalid", bad},
                       {"stale_temp_files", extra.stale_temp_files}, {"stale_temp_bytes", extra.stale_temp_bytes},
                       {"max_bytes", cap}}.dump(2) << "\n";
   } else if (action == "list") {
@@ -475,16 +492,30 @@ int run_cache(const std::string& action, const std::string& dir_flag, const std:
                     e.spec.c_str());
     for (const auto& e : entries)
       if (!e.valid) std::printf("INVALID %s: %s\n", e.path.c_str(), e.problem.c_str());
-    std::printf("%zu entries (%zu invalid), %llu bytes, in %s\n", entries.size(), bad,
-                static_cast<unsigned long long>(total), dir.c_str());
+    for (const TunedFile& t : records) {
+      if (!t.valid) {
+        std::printf("INVALID %s: %s\n", t.path.c_str(), t.problem.c_str());
+        continue;
+      }
+      std::string plans;
+      for (const TunedBucketPlan& b : t.record.buckets)
+        plans += (plans.empty() ? "" : " ") + std::to_string(b.tokens) + ":" + std::to_string(b.choice.tokens_per_block) +
+                 "x" + std::to_string(b.choice.head_groups);
+      std::printf("tuned    %-10s %s [%s] %s\n", t.target.c_str(), t.device.c_str(), plans.c_str(), t.spec.c_str());
+    }
+    std::printf("%zu entries, %zu tuned-plans records (%zu invalid), %llu bytes, in %s\n", entries.size(),
+                records.size(), bad, static_cast<unsigned long long>(total), dir.c_str());
   } else if (action == "verify") {
     for (const auto& e : entries)
       if (!e.valid) std::printf("INVALID %s: %s\n", e.path.c_str(), e.problem.c_str());
-    std::printf("%zu entries, %zu invalid, in %s\n", entries.size(), bad, dir.c_str());
+    for (const TunedFile& t : records)
+      if (!t.valid) std::printf("INVALID %s: %s\n", t.path.c_str(), t.problem.c_str());
+    std::printf("%zu entries, %zu invalid, in %s\n", entries.size() + records.size(), bad, dir.c_str());
   } else {
     std::printf("dir      %s\nentries  %zu (%zu invalid)\nbytes    %llu\ncap      %llu\n", dir.c_str(),
                 entries.size(), bad, static_cast<unsigned long long>(total),
                 static_cast<unsigned long long>(cap));
+    std::printf("tuned    %zu tuned-plans records\n", records.size());
     std::printf("stale    %zu temporary files (%llu bytes; prune removes them)\n", extra.stale_temp_files,
                 static_cast<unsigned long long>(extra.stale_temp_bytes));
   }

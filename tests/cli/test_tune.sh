@@ -71,6 +71,14 @@ n=$(ls "$work/bundle"/*.rgco | wc -l)
 out=$("$bin" bundle --arch host --head-dim 128 -o "$work/bundle2" 2>&1)
 grep -qF "1 code object and SHA256SUMS" <<<"$out" && ! ls "$work/bundle2"/*.rgtune >/dev/null 2>&1 && ok ||
   { fail "bundle of an untuned spec"; echo "$out"; }
+# `cache list` shows the records; `cache verify` checks them.
+expect "cache list shows records" 0 "tuned    host       host [1:" -- cache list
+expect "cache stats counts records" 0 "tuned    2 tuned-plans records" -- cache stats
+cp "$record" "$work/record.bak"
+chmod 600 "$record"; printf '{"format": "ropegen-tuned-plans", "version": 1, "key": "k", "buckets": [{"tokens": 0' >"$record"
+expect "cache verify finds a damaged record" 1 "INVALID $record: not JSON" -- cache verify
+cp "$work/record.bak" "$record"
+expect "cache verify passes again" 0 ", 0 invalid," -- cache verify
 # `cache clear` removes records too.
 expect "cache clear removes records" 0 "removed" -- cache clear
 ! ls "$work/cache"/*.rgtune >/dev/null 2>&1 && ok || fail "cache clear left a tuned-plans record"
