@@ -66,6 +66,9 @@ struct TuneReport {
   std::string target;       ///< target id
   std::string device;       ///< Runtime::device_name(): tuned plans are kept per device
   int reps = 0;             ///< timed repetitions per candidate (the median is reported)
+  /// How launches were timed: "graph" (a GPU, inside a captured graph), "stream" (a GPU
+  /// without graphs: events on the stream) or "host" (a steady clock).
+  std::string mode;
   std::vector<TuneBucket> buckets;
   std::string record;       ///< the tuned-plans file written ("" when not stored)
 };

@@ -100,9 +100,11 @@ std::shared_ptr<Kernel> Context::State::tuned_kernel(Runtime& rt, const Target& 
     try {
       made = build_tuned(rt, target, spec, opts, *rec, path);
     } catch (const Error& e) {
-      if (e.kind() != ErrorKind::Spec) throw;  // a compile or load failure is the caller's to see
-      jit.warn("tuned-plans record " + path + " holds a plan this spec cannot use (" + e.message() +
-               "); using codegen's plan");
+      // A plan codegen refuses, or one that cannot be built or loaded here (a bundle without
+      // its code object under ROPEGEN_NO_COMPILE): codegen's plan serves, or fails on its own.
+      jit.warn("tuned-plans record " + path +
+               (e.kind() == ErrorKind::Spec ? " holds a plan this spec cannot use (" : " holds a plan that cannot be built (") +
+               e.message() + "); using codegen's plan");
     }
   }
   std::lock_guard<std::mutex> lock(mu);

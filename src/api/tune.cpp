@@ -94,7 +94,9 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
     throw Error(ErrorKind::Spec, "tune: reps = " + std::to_string(options.reps) + " is outside 0..10000");
   const bool host = target_.vendor == Vendor::Host;
   const int reps = options.reps > 0 ? options.reps : host ? 3 : 15;
-  const int inner = host ? 1 : 10;  // launches per timed repetition: a GPU event pair resolves ~us
+  // Launches per timed repetition: one on the host; on a GPU enough that a decode-sized
+  // kernel's few microseconds are resolved.
+  const int inner = host ? 1 : 20;
 
   Jit& jit = state_->jit;
   TuneReport report;
@@ -107,15 +109,18 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
   // computes wrong results is never timed or kept. Codegen's own plan comes first, and the
   // inputs are made from it before any other candidate is built (a family whose inputs
   // cannot be made for timing is refused before the compiles).
+  // Loaded for this run only (not kept in the context's map): the losers unload with it.
   struct Built {
     PlanChoice choice;
+    Build build;  // keeps the code object alive beside its kernel
     std::shared_ptr<Kernel> kernel;
   };
   std::vector<Built> built;
   DeviceBuffers dev(rt);
   ropegen_kernel_args args{};
   for (const PlanChoice& c : candidates(spec, target_, options.set)) {
-    std::shared_ptr<Kernel> k = state_->load(rt, jit.build(spec, target_, CompileOptions{}, c));
+    Build b = jit.build(spec, target_, CompileOptions{}, c);
+    std::shared_ptr<Kernel> k = rt.load(*b.code);
     if (c.empty()) {
       // One set of inputs for every candidate and bucket: sized for the largest bucket.
       VerifyCase in;
@@ -132,23 +137,49 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
                " fails verification; not timed");
       continue;
     }
-    built.push_back({c, k});
+    built.push_back({c, std::move(b), k});
   }
 
   TunedRecord record;
   record.key_text = tuned_key_text(spec, target_, report.device);
+  // On a GPU, launches are timed inside a graph where the runtime has graphs (what an engine
+  // replays at decode: no host launch gaps between kernels of a few microseconds), else on the
+  // stream with events. A graph needs a created stream: one of the caller's, else our own.
+  void* stream = options.stream;
+  struct OwnStream {
+    Runtime& rt;
+    void* s = nullptr;
+    ~OwnStream() {
+      if (s) rt.destroy_stream(s);
+    }
+  } own{rt};
+  bool graphs = !host;
+  if (graphs && !stream) stream = own.s = rt.create_stream();
+  report.mode = host ? "host" : "graph";
+  auto time_us = [&](const Kernel& k) {
+    auto launches = [&] {
+      for (int i = 0; i < inner; ++i) k.launch(args, stream);
+    };
+    if (graphs) {
+      try {
+        return rt.graph_time_ms(launches, stream, 3) * 1000.0 / inner;
+      } catch (const Error&) {
+        graphs = false;  // no graphs on this runtime or driver: events on the stream from now on
+        report.mode = "stream";
+      }
+    }
+    return rt.time_ms(launches, stream) * 1000.0 / inner;
+  };
+
   for (long long tokens : buckets) {
     args.num_tokens = tokens;
     TuneBucket tb;
     tb.tokens = tokens;
     for (const Built& b : built) {
       const Kernel& k = *b.kernel;
-      for (int w = 0; w < 2; ++w) k.launch(args, options.stream);  // warm: caches, clocks
+      for (int w = 0; w < 2; ++w) k.launch(args, stream);  // warm: caches, clocks
       std::vector<double> times;
-      for (int r = 0; r < reps; ++r)
-        times.push_back(rt.time_ms([&] {
-          for (int i = 0; i < inner; ++i) k.launch(args, options.stream);
-        }, options.stream) * 1000.0 / inner);
+      for (int r = 0; r < reps; ++r) times.push_back(time_us(k));
       TuneCandidate tc;
       tc.choice = b.choice;
       tc.plan = k.plan();
@@ -172,7 +203,7 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
     record.buckets.push_back(p);
     report.buckets.push_back(std::move(tb));
   }
-  rt.synchronize_stream(options.stream);
+  rt.synchronize_stream(stream);
 
   if (options.store) {
     const std::string& dir = jit.options().cache_dir;

@@ -685,13 +685,14 @@ int run_tune(const Flags& f, const std::string& bucket_text, int reps, TuneSet s
                            {"candidates", cands}});
       }
       out.push_back({{"kernel", ps.spec.name}, {"spec", r.spec}, {"target", r.target}, {"device", r.device},
-                     {"reps", r.reps}, {"record", r.record.empty() ? json(nullptr) : json(r.record)},
+                     {"reps", r.reps}, {"mode", r.mode}, {"record", r.record.empty() ? json(nullptr) : json(r.record)},
                      {"buckets", buckets}});
       continue;
     }
     const size_t n = r.buckets.empty() ? 0 : r.buckets.front().candidates.size();
-    std::printf("tune %s on %s (%s): %zu plan%s, median of %d\n", ps.spec.name.c_str(), r.target.c_str(),
-                r.device.c_str(), n, n == 1 ? "" : "s", r.reps);
+    std::printf("tune %s on %s (%s): %zu plan%s, median of %d, timed %s\n", ps.spec.name.c_str(), r.target.c_str(),
+                r.device.c_str(), n, n == 1 ? "" : "s", r.reps,
+                r.mode == "graph" ? "in a graph" : r.mode == "stream" ? "on the stream" : "by the host clock");
     std::printf("%8s  %-16s %10s  %-16s %10s  %s\n", "tokens", "default plan", "us", "best plan", "us", "default/best");
     for (const TuneBucket& b : r.buckets)
       std::printf("%8lld  %-16s %10.2f  %-16s %10.2f  %.2fx\n", b.tokens, plan_text(b.default_plan).c_str(),
