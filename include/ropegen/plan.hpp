@@ -55,7 +55,7 @@ struct TuneBucket {
   long long tokens = 0;     ///< num_tokens of the timed launches
   LaunchPlan default_plan;  ///< codegen's choice (no override)
   double default_us = 0;
-  LaunchPlan best_plan;     ///< the winner (the default when nothing beat it)
+  LaunchPlan best_plan;     ///< the winner: codegen's unless another is more than 2% faster
   double best_us = 0;
   std::vector<TuneCandidate> candidates;  ///< every schedule timed, the default first
 };

@@ -36,12 +36,6 @@ Context::Context(std::unique_ptr<Runtime> runtime) : Context(std::move(runtime),
 
 namespace {
 
-std::string options_text(const CompileOptions& opts) {
-  std::string out;
-  for (const auto& o : opts.extra) out += o + '\n';
-  return out;
-}
-
 /// A kernel holding tuned plans: every launch goes to the plan of its token count
 /// (Kernel::launch picks among them), never through this object's own launch.
 class TunedKernel final : public Kernel {
@@ -87,28 +81,19 @@ std::optional<TunedRecord> Context::State::find_record(const std::string& key_te
 
 std::shared_ptr<Kernel> Context::State::tuned_kernel(Runtime& rt, const Target& target, const KernelSpec& spec,
                                                    const CompileOptions& opts) {
-  TunedKey key{spec, options_text(opts)};
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = tuned.find(key);
-    if (it != tuned.end()) return it->second;
-  }
-  validate(spec, "<KernelSpec>");  // before its canonical text keys a record
-  std::shared_ptr<Kernel> made;
   std::string path;
-  if (auto rec = find_record(tuned_key_text(spec, target, rt.device_name()), &path)) {
-    try {
-      made = build_tuned(rt, target, spec, opts, *rec, path);
-    } catch (const Error& e) {
-      // A plan codegen refuses, or one that cannot be built or loaded here (a bundle without
-      // its code object under ROPEGEN_NO_COMPILE): codegen's plan serves, or fails on its own.
-      jit.warn("tuned-plans record " + path +
-               (e.kind() == ErrorKind::Spec ? " holds a plan this spec cannot use (" : " holds a plan that cannot be built (") +
-               e.message() + "); using codegen's plan");
-    }
+  auto rec = find_record(tuned_key_text(spec, target, rt.device_name()), &path);
+  if (!rec) return nullptr;
+  try {
+    return build_tuned(rt, target, spec, opts, *rec, path);
+  } catch (const Error& e) {
+    // A plan codegen refuses, or one that cannot be built or loaded here (a bundle without
+    // its code object under ROPEGEN_NO_COMPILE): codegen's plan serves, or fails on its own.
+    jit.warn("tuned-plans record " + path +
+             (e.kind() == ErrorKind::Spec ? " holds a plan this spec cannot use (" : " holds a plan that cannot be built (") +
+             e.message() + "); using codegen's plan");
+    return nullptr;
   }
-  std::lock_guard<std::mutex> lock(mu);
-  return tuned.emplace(key, made).first->second;
 }
 
 std::shared_ptr<Kernel> Context::State::build_tuned(Runtime& rt, const Target& target, const KernelSpec& spec,
@@ -142,7 +127,7 @@ Jit& InternalAccess::jit(Context& ctx) { return ctx.state_->jit; }
 
 void InternalAccess::forget_tuned(Context& ctx, const KernelSpec& spec) {
   std::lock_guard<std::mutex> lock(ctx.state_->mu);
-  auto& m = ctx.state_->tuned;
+  auto& m = ctx.state_->kernels;
   for (auto it = m.begin(); it != m.end();)
     it = compare_specs(it->first.spec, spec) == 0 ? m.erase(it) : std::next(it);
 }
@@ -170,15 +155,22 @@ bool Context::verify(const Kernel& kernel, long long tokens, unsigned long long 
 }
 
 std::shared_ptr<Kernel> Context::kernel(const KernelSpec& spec, const CompileOptions& opts) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    auto it = state_->kernels.find(KernelKeyView{spec, opts.extra});
+    if (it != state_->kernels.end()) return it->second;
+  }
   ParsedSpec p;
   p.spec = spec;
   p.origin.kernel.file = "<KernelSpec>";
-  check_target(p, target_);  // the spec itself is validated by the Jit on a miss
+  check_target(p, target_);
+  validate(spec, "<KernelSpec>");  // before its canonical text keys a tuned-plans record
+  std::shared_ptr<Kernel> k;
   // An explicit schedule (JitOptions::plan, ROPEGEN_PLAN) wins over tuned plans.
-  if (state_->jit.options().plan.empty()) {
-    if (auto k = state_->tuned_kernel(*runtime_, target_, spec, opts)) return k;
-  }
-  return state_->load(*runtime_, state_->jit.build(spec, target_, opts));
+  if (state_->jit.options().plan.empty()) k = state_->tuned_kernel(*runtime_, target_, spec, opts);
+  if (!k) k = state_->load(*runtime_, state_->jit.build(spec, target_, opts));
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->kernels.emplace(KernelKey{spec, opts.extra}, k).first->second;
 }
 
 std::shared_ptr<Kernel> Context::kernel(const std::string& spec_text) {

@@ -1,4 +1,4 @@
-// The state behind a Context (its JIT, the kernels it loaded, the tuned plans it looked up),
+// The state behind a Context (its JIT, the kernels it loaded and returned, with their tuned plans),
 // shared by the files of src/api/ that implement Context.
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cache/tuned.hpp"
 #include "jit/jit.hpp"
@@ -14,13 +15,22 @@
 
 namespace ropegen {
 
-/// A spec and compile options: what a kernel with tuned plans was looked up for.
-struct TunedKey {
+/// What a context was asked for: a spec and compile options. `KernelKey` owns them (the
+/// map's keys); `KernelKeyView` refers to a request's, so a warm lookup copies nothing.
+struct KernelKey {
   KernelSpec spec;
-  std::string options;
-  bool operator<(const TunedKey& o) const {
-    if (int c = compare_specs(spec, o.spec)) return c < 0;
-    return options < o.options;
+  std::vector<std::string> options;
+};
+struct KernelKeyView {
+  const KernelSpec& spec;
+  const std::vector<std::string>& options;
+};
+struct KernelKeyLess {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    if (int c = compare_specs(a.spec, b.spec)) return c < 0;
+    return a.options < b.options;
   }
 };
 
@@ -29,9 +39,9 @@ struct Context::State {
   Jit jit;
   std::mutex mu;
   std::map<const void*, std::shared_ptr<Kernel>> loaded;  // by code object
-  // Kernels of tuned plans by spec, looked up once per spec and options (null: no usable
-  // record, so codegen's plan serves it).
-  std::map<TunedKey, std::shared_ptr<Kernel>> tuned;
+  // The kernel returned for each spec and options: a warm kernel() is this one lookup. Its
+  // tuned plans, if any, were looked up when it was first asked for (forget() drops a spec).
+  std::map<KernelKey, std::shared_ptr<Kernel>, KernelKeyLess> kernels;
 
   /// The kernel of a build: loaded once per code object.
   std::shared_ptr<Kernel> load(Runtime& rt, Build b);
@@ -39,7 +49,7 @@ struct Context::State {
   /// user cache directory; a refused record is warned about and skipped.
   std::optional<TunedRecord> find_record(const std::string& key_text, std::string* path);
   /// A kernel holding the tuned plans of `spec`, or null when there are none (or they cannot
-  /// be built: warned, codegen's plan serves).
+  /// be built: warned, codegen's plan serves). Not memoized here: kernels is.
   std::shared_ptr<Kernel> tuned_kernel(Runtime& rt, const Target& target, const KernelSpec& spec,
                                        const CompileOptions& opts);
   std::shared_ptr<Kernel> build_tuned(Runtime& rt, const Target& target, const KernelSpec& spec,

@@ -54,6 +54,9 @@ std::vector<PlanChoice> candidates(const KernelSpec& spec, const Target& target,
   return out;
 }
 
+/// How much faster than codegen's plan another plan must be to win a bucket.
+constexpr double kTuneMargin = 0.02;
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -99,6 +102,17 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
   const int inner = host ? 1 : 20;
 
   Jit& jit = state_->jit;
+  // Where the winners go, checked before anything is compiled or timed.
+  if (options.store) {
+    const std::string& dir = jit.options().cache_dir;
+    if (dir.empty())
+      throw Error(ErrorKind::Cache, "tune: no user cache directory to keep the tuned plans in (" +
+                                        (jit.options().cache_note.empty() ? std::string("the disk cache is disabled")
+                                                                          : jit.options().cache_note) +
+                                        "); set ROPEGEN_CACHE_DIR, or tune without storing");
+    const std::string why = access(dir.c_str(), F_OK) == 0 ? untrusted_dir_reason(dir) : "";
+    if (!why.empty()) throw Error(ErrorKind::Cache, "tune: not writing tuned plans to " + dir + ": " + why);
+  }
   TuneReport report;
   report.spec = spec.canonical();
   report.target = target_.id();
@@ -186,10 +200,12 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
       tc.us = median(times);
       tb.candidates.push_back(tc);
     }
+    // Another plan wins only by more than kTuneMargin: within it, timing noise could pick a
+    // different "winner" each run, and codegen's plan is kept.
     const TuneCandidate& def = tb.candidates.front();
     const TuneCandidate* best = &def;
     for (const TuneCandidate& c : tb.candidates)
-      if (c.us < best->us) best = &c;
+      if (c.us < best->us && c.us < def.us * (1 - kTuneMargin)) best = &c;
     tb.default_plan = def.plan;
     tb.default_us = def.us;
     tb.best_plan = best->plan;
@@ -206,15 +222,7 @@ TuneReport Context::tune(const KernelSpec& spec, const TuneOptions& options) {
   rt.synchronize_stream(stream);
 
   if (options.store) {
-    const std::string& dir = jit.options().cache_dir;
-    if (dir.empty())
-      throw Error(ErrorKind::Cache, "tune: no user cache directory to keep the tuned plans in (" +
-                                        (jit.options().cache_note.empty() ? std::string("the disk cache is disabled")
-                                                                          : jit.options().cache_note) +
-                                        "); set ROPEGEN_CACHE_DIR, or tune without storing");
-    const std::string why = access(dir.c_str(), F_OK) == 0 ? untrusted_dir_reason(dir) : "";
-    if (!why.empty()) throw Error(ErrorKind::Cache, "tune: not writing tuned plans to " + dir + ": " + why);
-    report.record = store_tuned(dir, record);
+    report.record = store_tuned(jit.options().cache_dir, record);
     InternalAccess::forget_tuned(*this, spec);
   }
   return report;
