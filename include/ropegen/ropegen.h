@@ -36,7 +36,9 @@ int ropegen_status_fault(ropegen_status status);
 typedef struct ropegen_context ropegen_context; /* one device (or the host) + a JIT */
 typedef struct ropegen_kernel ropegen_kernel;   /* a loaded kernel; owned by the caller */
 
-/* Launch shape and argument requirements of a kernel, from the kernel's own build. */
+/* Launch shape and argument requirements of a kernel, from the kernel's own build. For a
+ * kernel holding tuned plans (ropegen_tune) the plan fields are its first bucket's;
+ * ropegen_kernel_describe lists every plan with the token counts it serves. */
 typedef struct ropegen_kernel_info {
   int block_threads;
   int wave;
