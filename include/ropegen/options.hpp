@@ -31,4 +31,20 @@ struct JitOptions {
   static JitOptions from_env();
 };
 
+/// Which schedules Context::tune times.
+enum class TuneSet {
+  Auto,   ///< Full on a GPU, Quick on the host (whose timings only exercise the path)
+  Quick,  ///< tokens_per_block 1, 4, 16 x head_groups 1, codegen's, the most
+  Full,   ///< tokens_per_block 1, 2, 4, 8, 16 x head_groups 1, 2, 4, ... up to the head tasks
+};
+
+/// Options of one tuning run (Context::tune, `ropegen tune`, ropegen_tune).
+struct TuneOptions {
+  std::vector<long long> buckets;  ///< token counts, increasing; empty: default_tune_buckets(target)
+  int reps = 0;                    ///< timed repetitions per candidate (median); 0: 15 on a GPU, 3 on the host
+  TuneSet set = TuneSet::Auto;
+  bool store = true;               ///< keep the winners in the user cache directory
+  void* stream = nullptr;          ///< stream to time on (nullptr: the default); never one being captured
+};
+
 }  // namespace ropegen

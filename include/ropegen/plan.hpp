@@ -1,7 +1,9 @@
 // A kernel's launch plan and the alignment its arguments need: what Kernel reports.
 #pragma once
 
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace ropegen {
 
@@ -39,6 +41,36 @@ struct PlanChoice {
   int tokens_per_block = 0;
   int head_groups = 0;
   bool empty() const { return tokens_per_block == 0 && head_groups == 0; }
+};
+
+/// One schedule timed by Context::tune.
+struct TuneCandidate {
+  PlanChoice choice;        ///< the override timed (empty: codegen's own choice)
+  LaunchPlan plan;          ///< the plan it gave
+  double us = 0;            ///< median time of one launch, microseconds
+};
+
+/// One token bucket of a tuning run: codegen's plan against the fastest candidate.
+struct TuneBucket {
+  long long tokens = 0;     ///< num_tokens of the timed launches
+  LaunchPlan default_plan;  ///< codegen's choice (no override)
+  double default_us = 0;
+  LaunchPlan best_plan;     ///< the winner: codegen's unless another is more than 2% faster
+  double best_us = 0;
+  std::vector<TuneCandidate> candidates;  ///< every schedule timed, the default first
+};
+
+/// What Context::tune measured and kept.
+struct TuneReport {
+  std::string spec;         ///< canonical spec
+  std::string target;       ///< target id
+  std::string device;       ///< Runtime::device_name(): tuned plans are kept per device
+  int reps = 0;             ///< timed repetitions per candidate (the median is reported)
+  /// How launches were timed: "graph" (a GPU, inside a captured graph), "stream" (a GPU
+  /// without graphs: events on the stream) or "host" (a steady clock).
+  std::string mode;
+  std::vector<TuneBucket> buckets;
+  std::string record;       ///< the tuned-plans file written ("" when not stored)
 };
 
 }  // namespace ropegen

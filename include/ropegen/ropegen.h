@@ -36,7 +36,9 @@ int ropegen_status_fault(ropegen_status status);
 typedef struct ropegen_context ropegen_context; /* one device (or the host) + a JIT */
 typedef struct ropegen_kernel ropegen_kernel;   /* a loaded kernel; owned by the caller */
 
-/* Launch shape and argument requirements of a kernel, from the kernel's own build. */
+/* Launch shape and argument requirements of a kernel, from the kernel's own build. For a
+ * kernel holding tuned plans (ropegen_tune) the plan fields are its first bucket's;
+ * ropegen_kernel_describe lists every plan with the token counts it serves. */
 typedef struct ropegen_kernel_info {
   int block_threads;
   int wave;
@@ -159,6 +161,40 @@ ropegen_status ropegen_kernel_check(ropegen_context* ctx, const void* bounds_err
  * 1 or 0. */
 ropegen_status ropegen_kernel_verify(ropegen_context* ctx, const ropegen_kernel* kernel, long long tokens,
                                      unsigned long long seed, int* passed);
+
+/* Options of ropegen_tune; ROPEGEN_TUNE_OPTIONS_INIT gives the defaults. */
+typedef struct ropegen_tune_options {
+  size_t size;               /* sizeof(ropegen_tune_options), from the INIT macro */
+  const long long* buckets;  /* token counts, increasing; NULL: 1,32,256,2048,8192 (host: 1,32,256) */
+  size_t num_buckets;        /* entries of buckets (0 with NULL) */
+  int reps;                  /* timed repetitions per plan, the median kept; 0: 15 (host: 3) */
+  int set;                   /* plans timed: 0 auto (full on a GPU, quick on the host), 1 quick, 2 full */
+  int store;                 /* 1: keep the winners in the user cache directory; 0: report only */
+  void* stream;              /* CUstream / hipStream_t to time on (NULL: default); never one capturing a graph */
+} ropegen_tune_options;
+#define ROPEGEN_TUNE_OPTIONS_INIT {sizeof(ropegen_tune_options), NULL, 0, 0, 0, 1, NULL}
+
+/* One token bucket of a tuning run: codegen's plan against the fastest one. */
+typedef struct ropegen_tune_result {
+  long long tokens;              /* the bucket */
+  int default_tokens_per_block;  /* codegen's plan */
+  int default_head_groups;
+  double default_us;             /* its median time per launch, microseconds */
+  int best_tokens_per_block;     /* the winner (codegen's when nothing beat it) */
+  int best_head_groups;
+  double best_us;
+  int candidates;                /* plans timed */
+} ropegen_tune_result;
+
+/* Times the candidate plans of `spec` per token bucket on the context's device and, with
+ * options->store, keeps each bucket's winner for (spec, target, device) in the user cache
+ * directory: later ropegen_kernel_create calls for the spec return a kernel that picks the
+ * plan by num_tokens at launch (docs/cache.md, Tuned plans). `options` may be NULL (the
+ * defaults). `results` receives one entry per bucket; `capacity` must be at least the
+ * number of buckets (checked before anything runs); *count (may be NULL) receives it.
+ * ROPEGEN_ERROR_LAUNCH when the stream is capturing a graph. */
+ropegen_status ropegen_tune(ropegen_context* ctx, const char* spec, const ropegen_tune_options* options,
+                            ropegen_tune_result* results, size_t capacity, size_t* count);
 
 #ifdef __cplusplus
 }

@@ -80,6 +80,13 @@ class Context {
   /// Runs a kernel of this context on random inputs against the independent reference
   /// (what `ropegen --verify` does); true when every output is within its bound.
   bool verify(const Kernel& kernel, long long tokens = 37, unsigned long long seed = 1);
+  /// Times the candidate schedules of a spec on this device per token bucket (random valid
+  /// inputs, the median of several launches) and, with options.store, keeps each bucket's
+  /// winner in the user cache directory for (spec, target, device): later kernel() calls
+  /// for the spec, in any process, return a kernel holding those plans and pick one per
+  /// launch by num_tokens (docs/cache.md, Tuned plans). Error(Launch) when options.stream is
+  /// capturing a graph: tuning never runs inside a capture.
+  TuneReport tune(const KernelSpec& spec, const TuneOptions& options = {});
 
  private:
   friend struct InternalAccess;
@@ -88,5 +95,9 @@ class Context {
   Target target_;
   std::unique_ptr<State> state_;
 };
+
+/// The token buckets Context::tune times when none are given: 1, 32, 256, 2048, 8192 on a
+/// GPU; 1, 32, 256 on the host (which runs blocks one after another).
+std::vector<long long> default_tune_buckets(const Target& target);
 
 }  // namespace ropegen

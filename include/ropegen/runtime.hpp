@@ -79,7 +79,13 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   const KernelSpec& spec() const { return spec_; }
+  /// The plan (a kernel holding tuned plans: the plan of its first token bucket).
   const LaunchPlan& plan() const { return plan_; }
+  /// The plan a launch of `num_tokens` tokens runs: plan(), or for a kernel holding tuned
+  /// plans (Context::kernel after Context::tune) the plan of the bucket nearest num_tokens.
+  const LaunchPlan& plan_for(long long num_tokens) const { return select(num_tokens).plan_; }
+  /// Plans held (1, or one per distinct tuned plan).
+  size_t plans() const { return variants_.empty() ? 1 : variants_.size(); }
   const ArgAlignment& align() const { return align_; }
   /// The pointer arguments it reads and writes (argument_requirements for its target).
   const std::vector<ArgRequirement>& arguments() const { return requirements_; }
@@ -103,6 +109,18 @@ class Kernel {
   LaunchPlan plan_;
   ArgAlignment align_;
   std::vector<ArgRequirement> requirements_;  // computed once: launches only compare
+  /// A tuned kernel's plans: each serves launches up to max_tokens (increasing; the last
+  /// is LLONG_MAX). Empty for a kernel of one plan. The launch picks by a compare.
+  struct Variant {
+    long long max_tokens;
+    std::shared_ptr<const Kernel> kernel;
+  };
+  std::vector<Variant> variants_;
+  const Kernel& select(long long num_tokens) const {
+    for (const Variant& v : variants_)
+      if (num_tokens <= v.max_tokens) return *v.kernel;
+    return *this;
+  }
   friend struct InternalAccess;
   // How Context::kernel() built it (the JIT's record: source, code object, origin, key);
   // null for a kernel loaded directly. Opaque here; src/api/access.hpp reads it.
@@ -161,6 +179,9 @@ class Runtime {
   virtual void* create_stream() { return nullptr; }
   virtual void destroy_stream(void* /*stream*/) {}
   virtual void synchronize_stream(void* stream) { (void)stream; synchronize(); }
+  /// Whether `stream` is capturing a graph (CUDA/HIP stream capture); false on the host and
+  /// where the driver cannot tell. Context::tune refuses a capturing stream.
+  virtual bool stream_capturing(void* stream) { (void)stream; return false; }
   /// Device time of what `work` enqueues on `stream`, in milliseconds (events on GPUs,
   /// a steady clock on the host).
   virtual double time_ms(const std::function<void()>& work, void* stream);

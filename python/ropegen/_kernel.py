@@ -112,6 +112,36 @@ class Context:
     def synchronize(self):
         _lib.check(_lib.lib.ropegen_synchronize(self._handle), "synchronize")
 
+    # ropegen_tune_options.set: which plans are timed.
+    _TUNE_SETS = {"auto": 0, "quick": 1, "full": 2}
+
+    def tune(self, spec=None, *, buckets=None, reps=0, plans="auto", store=True, stream=None, **fields):
+        """Times the candidate plans of a spec per token bucket on this context's device and,
+        with store, keeps each bucket's winner in the user cache directory: kernels asked for
+        afterwards pick their plan by num_tokens (ropegen_tune, docs/cache.md). Returns one
+        dict per bucket: tokens, default_plan and best_plan ((tokens_per_block, head_groups)),
+        default_us, best_us, candidates. plans: "auto", "quick" or "full"."""
+        from ._lib import _TuneOptions, _TuneResult
+        text = spec_text(spec, **fields)
+        if plans not in self._TUNE_SETS:
+            raise ValueError(f"plans must be one of {', '.join(self._TUNE_SETS)}, not {plans!r}")
+        if buckets is not None:
+            buckets = [int(b) for b in buckets]
+        n = len(buckets) if buckets is not None else 5
+        arr = (ctypes.c_longlong * max(n, 1))(*(buckets or []))
+        opts = _TuneOptions(ctypes.sizeof(_TuneOptions), arr if buckets is not None else None,
+                            n if buckets is not None else 0, int(reps), self._TUNE_SETS[plans], int(bool(store)),
+                            _stream_address(stream) if stream is not None else None)
+        results = (_TuneResult * n)()
+        count = ctypes.c_size_t()
+        _lib.check(_lib.lib.ropegen_tune(self._handle, text.encode(), ctypes.byref(opts), results, n,
+                                         ctypes.byref(count)), f"tune {text!r}")
+        with _lock:
+            self._kernels.pop(text, None)  # the next kernel() gets the tuned plans
+        return [{"tokens": r.tokens, "default_plan": (r.default_tokens_per_block, r.default_head_groups),
+                 "default_us": r.default_us, "best_plan": (r.best_tokens_per_block, r.best_head_groups),
+                 "best_us": r.best_us, "candidates": r.candidates} for r in results[:count.value]]
+
     def __del__(self):
         # Kernels and their context form a cycle (ctx._kernels, kernel.context), which the
         # garbage collector finalizes in any order: kernels go first, whichever runs first.

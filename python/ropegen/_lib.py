@@ -81,6 +81,19 @@ class _ContextOptions(ctypes.Structure):
                 ("verbose", ctypes.c_int)]
 
 
+class _TuneOptions(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_size_t), ("buckets", ctypes.POINTER(ctypes.c_longlong)),
+                ("num_buckets", ctypes.c_size_t), ("reps", ctypes.c_int), ("set", ctypes.c_int),
+                ("store", ctypes.c_int), ("stream", ctypes.c_void_p)]
+
+
+class _TuneResult(ctypes.Structure):
+    _fields_ = [("tokens", ctypes.c_longlong), ("default_tokens_per_block", ctypes.c_int),
+                ("default_head_groups", ctypes.c_int), ("default_us", ctypes.c_double),
+                ("best_tokens_per_block", ctypes.c_int), ("best_head_groups", ctypes.c_int),
+                ("best_us", ctypes.c_double), ("candidates", ctypes.c_int)]
+
+
 # The oldest ABI version this binding's launch code knows how to fill. It fills the header
 # (size, abi_version) and num_tokens, the integer fields it knows by name when the table
 # has them (max_seq, cache_slots, table_rows, <field>_head_stride), the pointer and stride
@@ -169,6 +182,9 @@ class Library:
         lib.ropegen_kernel_launch.argtypes = [P, P, P]
         lib.ropegen_synchronize.restype = S
         lib.ropegen_synchronize.argtypes = [P]
+        lib.ropegen_tune.restype = S
+        lib.ropegen_tune.argtypes = [P, ctypes.c_char_p, ctypes.POINTER(_TuneOptions), ctypes.POINTER(_TuneResult), I,
+                                     ctypes.POINTER(I)]
 
         n, size, abi = I(), I(), ctypes.c_uint()
         table = lib.ropegen_kernel_args_layout(ctypes.byref(n), ctypes.byref(size), ctypes.byref(abi))

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "jit/jit.hpp"
 #include "ropegen/ropegen.hpp"
@@ -17,6 +19,14 @@ struct InternalAccess {
   static const Build* build(const Kernel& k) { return static_cast<const Build*>(k.build_.get()); }
   /// Records the build a kernel was loaded from (Context does, once, before sharing it).
   static void set_build(Kernel& k, std::shared_ptr<const Build> b) { k.build_ = std::move(b); }
+  /// Makes `k` a kernel of several plans: each entry serves launches up to its token count
+  /// (increasing; the last LLONG_MAX). Context does, once, before sharing it.
+  static void set_plans(Kernel& k, const std::vector<std::pair<long long, std::shared_ptr<const Kernel>>>& plans) {
+    k.variants_.clear();
+    for (const auto& p : plans) k.variants_.push_back({p.first, p.second});
+  }
+  /// Forgets the tuned plans a context looked up for `spec` (after Context::tune stored new ones).
+  static void forget_tuned(Context& ctx, const KernelSpec& spec);
 };
 
 }  // namespace ropegen

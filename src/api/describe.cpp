@@ -1,5 +1,7 @@
 #include "describe.hpp"
 
+#include <climits>
+
 #include "access.hpp"
 
 #include "families/family.hpp"
@@ -71,6 +73,17 @@ nlohmann::json describe_kernel(const Build& b) {
                       {"plan", plan_json(g.plan)},
                       {"source_hash", g.source_hash},
                       {"arguments", args}};
+  j["plan_source"] = b.plan_source;
+  if (!b.tuned.empty()) {
+    // A kernel of tuned plans: which plan serves which token counts, and the record.
+    nlohmann::json plans = nlohmann::json::array();
+    for (const Build::TunedPlan& t : b.tuned)
+      plans.push_back({{"bucket", t.bucket},
+                       {"max_tokens", t.max_tokens == LLONG_MAX ? nlohmann::json(nullptr) : nlohmann::json(t.max_tokens)},
+                       {"plan", plan_json(t.plan)},
+                       {"origin", t.origin}});
+    j["tuned"] = {{"record", b.tuned_record}, {"plans", plans}};
+  }
   if (b.code) {
     j["origin"] = b.origin;
     j["key"] = b.key_hash;

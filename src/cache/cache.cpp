@@ -171,6 +171,14 @@ std::string key_field(const std::string& key_text, const std::string& name) {
 
 }  // namespace
 
+bool read_trusted_file(const std::string& path, std::string* out, std::string* why) {
+  return read_entry_file(path, out, why);
+}
+
+std::map<std::string, std::string> read_bundle_manifest(const std::string& dir) { return read_manifest(dir); }
+
+bool make_cache_dirs(const std::string& dir) { return mkdirs(dir); }
+
 CacheKey make_cache_key(const GeneratedSource& src, const CompileOptions& opts) {
   CacheKey k;
   k.text = "format=" + std::to_string(kCacheFormatVersion) + "\nropegen=" + ropegen_version() +
@@ -487,7 +495,7 @@ size_t DiskCache::clear() const {
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    if (ends_with(name, kSuffix)) names.push_back(name);
+    if (ends_with(name, kSuffix) || ends_with(name, kTunedSuffix)) names.push_back(name);
   }
   closedir(d);
   for (const auto& n : names)
@@ -500,7 +508,7 @@ size_t write_bundle_manifest(const std::string& dir) {
   std::vector<std::string> names;
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* e = readdir(d))
-      if (ends_with(e->d_name, kSuffix)) names.push_back(e->d_name);
+      if (ends_with(e->d_name, kSuffix) || ends_with(e->d_name, kTunedSuffix)) names.push_back(e->d_name);
     closedir(d);
   }
   std::sort(names.begin(), names.end());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@ constexpr int kCacheFormatVersion = 3;
 const char* ropegen_version();
 /// Name of a bundle's manifest: `sha256sum` lines ("<hex>  <file>") of its entries.
 constexpr const char* kBundleManifest = "SHA256SUMS";
+/// Suffix of a tuned-plans record (cache/tuned.hpp) in a cache directory or bundle.
+constexpr const char* kTunedSuffix = ".rgtune";
 /// Temporary files older than this are stale (a writer died): prune removes them.
 constexpr int64_t kStaleTempSeconds = 300;
 
@@ -55,6 +58,17 @@ void check_entry(const CodeObject& co, const std::string& key_text, const CacheK
 /// The same check with the request recomputed from the entry itself (its spec, target and
 /// schedule), for `ropegen cache verify`, which has no request.
 void check_entry(const CodeObject& co, const std::string& key_text);
+
+/// Reads a file of a cache directory or bundle only if ropegen may trust it: a regular file
+/// (no symbolic link, FIFO or device) owned by this user or root and not writable by group
+/// or others, checked on the open descriptor. Returns false with `why` ("" when the file
+/// does not exist).
+bool read_trusted_file(const std::string& path, std::string* out, std::string* why);
+/// Creates `dir` and its missing parents with mode 0700; false (errno set) on failure.
+bool make_cache_dirs(const std::string& dir);
+/// The manifest of a bundle directory: file name -> SHA-256 hex. Throws Error(Cache) naming
+/// the manifest when it is missing, refused or malformed.
+std::map<std::string, std::string> read_bundle_manifest(const std::string& dir);
 
 /// Why ropegen must not load code from directory `dir` ("" when it may): it is not a
 /// directory, is owned by another user (root excepted), or is writable by group or others.

@@ -288,4 +288,49 @@ ropegen_status ropegen_kernel_verify(ropegen_context* ctx, const ropegen_kernel*
   });
 }
 
+ropegen_status ropegen_tune(ropegen_context* ctx, const char* spec, const ropegen_tune_options* options,
+                            ropegen_tune_result* results, size_t capacity, size_t* count) {
+  const char* fn = "ropegen_tune";
+  if (count) *count = 0;
+  if (!ctx) return invalid(fn, "ctx is NULL");
+  if (!spec) return invalid(fn, "spec is NULL");
+  if (!results && capacity > 0) return invalid(fn, "results is NULL but capacity is not 0");
+  const ropegen_tune_options defaults = ROPEGEN_TUNE_OPTIONS_INIT;
+  if (!options) options = &defaults;
+  if (options->size != sizeof(ropegen_tune_options))
+    return invalid(fn, ("options->size is " + std::to_string(options->size) + ", expected " +
+                        std::to_string(sizeof(ropegen_tune_options)) + " (use ROPEGEN_TUNE_OPTIONS_INIT)")
+                           .c_str());
+  if (!options->buckets && options->num_buckets) return invalid(fn, "options->buckets is NULL but num_buckets is not 0");
+  if (options->set < 0 || options->set > 2) return invalid(fn, "options->set must be 0 (auto), 1 (quick) or 2 (full)");
+  if (options->reps < 0) return invalid(fn, "options->reps is negative");
+  ropegen::TuneOptions to;
+  if (options->buckets) to.buckets.assign(options->buckets, options->buckets + options->num_buckets);
+  to.reps = options->reps;
+  to.set = static_cast<ropegen::TuneSet>(options->set);
+  to.store = options->store != 0;
+  to.stream = options->stream;
+  const size_t n = to.buckets.empty() ? ropegen::default_tune_buckets(ctx->ctx->target()).size() : to.buckets.size();
+  if (capacity < n)
+    return invalid(fn, ("capacity " + std::to_string(capacity) + " is less than the " + std::to_string(n) + " buckets")
+                           .c_str());
+  return guard([&] {
+    const ropegen::TuneReport r = ctx->ctx->tune(ropegen::parse_spec_line(spec, "<spec>").spec, to);
+    for (size_t i = 0; i < r.buckets.size(); ++i) {
+      const ropegen::TuneBucket& b = r.buckets[i];
+      ropegen_tune_result& o = results[i];
+      o = ropegen_tune_result{};
+      o.tokens = b.tokens;
+      o.default_tokens_per_block = b.default_plan.tokens_per_block;
+      o.default_head_groups = b.default_plan.head_groups;
+      o.default_us = b.default_us;
+      o.best_tokens_per_block = b.best_plan.tokens_per_block;
+      o.best_head_groups = b.best_plan.head_groups;
+      o.best_us = b.best_us;
+      o.candidates = static_cast<int>(b.candidates.size());
+    }
+    if (count) *count = r.buckets.size();
+  });
+}
+
 }  // extern "C"

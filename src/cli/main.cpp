@@ -16,9 +16,11 @@
 
 #include "../common/env.hpp"
 #include "../common/process.hpp"
+#include "../api/access.hpp"
 #include "../api/describe.hpp"
 #include "../vendors/vendors.hpp"
 #include "cache/cache.hpp"
+#include "cache/tuned.hpp"
 #include "codegen/codegen.hpp"
 #include "compile/inspect.hpp"
 #include "jit/jit.hpp"
@@ -184,12 +186,13 @@ int list_targets(bool as_json, const std::string& forced) {
 }
 
 /// The runtime that runs `target` here: host, or the GPU (--device) of the target's vendor.
-std::unique_ptr<Runtime> runtime_for(const Target& target, int device) {
+/// `what` names the action that needs it in the error ("--verify", "tune").
+std::unique_ptr<Runtime> runtime_for(const Target& target, int device, const char* what = "--verify") {
   std::unique_ptr<Runtime> rt = vendor_info(target.vendor).runtime(device);
   if (target.vendor == Vendor::Host) return rt;
   const Target have = rt->target();
   if (have.arch != target.arch)
-    throw Error(ErrorKind::Target, "--verify for " + target.id() + " needs that GPU, but the device is " +
+    throw Error(ErrorKind::Target, std::string(what) + " for " + target.id() + " needs that GPU, but the device is " +
                                        rt->device_name() + "; use --arch " + have.id() + " or --device N");
   return rt;
 }
@@ -458,9 +461,26 @@ int run_cache(const std::string& action, const std::string& dir_flag, const std:
     }
     rows.push_back(r);
   }
+  // Tuned-plans records (ropegen tune) beside the entries: listed, and checked by verify.
+  const std::vector<TunedFile> records = list_tuned(dir);
+  json tuned_rows = json::array();
+  for (const TunedFile& t : records) {
+    bad += t.valid ? 0 : 1;
+    json r = {{"path", t.path}, {"valid", t.valid}};
+    if (t.valid) {
+      json buckets = json::array();
+      for (const TunedBucketPlan& b : t.record.buckets)
+        buckets.push_back({{"tokens", b.tokens}, {"tokens_per_block", b.choice.tokens_per_block},
+                           {"head_groups", b.choice.head_groups}});
+      r.update({{"spec", t.spec}, {"target", t.target}, {"device", t.device}, {"buckets", buckets}});
+    } else {
+      r["problem"] = t.problem;
+    }
+    tuned_rows.push_back(r);
+  }
   const CacheDirStats extra = cache.stats();
   if (as_json) {
-    std::cout << json{{"dir", dir}, {"entries", rows}, {"bytes", total}, {"invalid", bad},
+    std::cout << json{{"dir", dir}, {"entries", rows}, {"tuned", tuned_rows}, {"bytes", total}, {"invalid", bad},
                       {"stale_temp_files", extra.stale_temp_files}, {"stale_temp_bytes", extra.stale_temp_bytes},
                       {"max_bytes", cap}}.dump(2) << "\n";
   } else if (action == "list") {
@@ -472,16 +492,30 @@ int run_cache(const std::string& action, const std::string& dir_flag, const std:
                     e.spec.c_str());
     for (const auto& e : entries)
       if (!e.valid) std::printf("INVALID %s: %s\n", e.path.c_str(), e.problem.c_str());
-    std::printf("%zu entries (%zu invalid), %llu bytes, in %s\n", entries.size(), bad,
-                static_cast<unsigned long long>(total), dir.c_str());
+    for (const TunedFile& t : records) {
+      if (!t.valid) {
+        std::printf("INVALID %s: %s\n", t.path.c_str(), t.problem.c_str());
+        continue;
+      }
+      std::string plans;
+      for (const TunedBucketPlan& b : t.record.buckets)
+        plans += (plans.empty() ? "" : " ") + std::to_string(b.tokens) + ":" + std::to_string(b.choice.tokens_per_block) +
+                 "x" + std::to_string(b.choice.head_groups);
+      std::printf("tuned    %-10s %s [%s] %s\n", t.target.c_str(), t.device.c_str(), plans.c_str(), t.spec.c_str());
+    }
+    std::printf("%zu entries, %zu tuned-plans records (%zu invalid), %llu bytes, in %s\n", entries.size(),
+                records.size(), bad, static_cast<unsigned long long>(total), dir.c_str());
   } else if (action == "verify") {
     for (const auto& e : entries)
       if (!e.valid) std::printf("INVALID %s: %s\n", e.path.c_str(), e.problem.c_str());
-    std::printf("%zu entries, %zu invalid, in %s\n", entries.size(), bad, dir.c_str());
+    for (const TunedFile& t : records)
+      if (!t.valid) std::printf("INVALID %s: %s\n", t.path.c_str(), t.problem.c_str());
+    std::printf("%zu entries, %zu invalid, in %s\n", entries.size() + records.size(), bad, dir.c_str());
   } else {
     std::printf("dir      %s\nentries  %zu (%zu invalid)\nbytes    %llu\ncap      %llu\n", dir.c_str(),
                 entries.size(), bad, static_cast<unsigned long long>(total),
                 static_cast<unsigned long long>(cap));
+    std::printf("tuned    %zu tuned-plans records\n", records.size());
     std::printf("stale    %zu temporary files (%llu bytes; prune removes them)\n", extra.stale_temp_files,
                 static_cast<unsigned long long>(extra.stale_temp_bytes));
   }
@@ -515,6 +549,33 @@ int run_bundle(const Flags& f, const std::string& archs, const std::string& out_
   jo.max_bytes = ~0ull;
   if (!f.compiler.empty()) jo.compiler = f.compiler;
   Jit jit(jo);
+  // Tuned plans travel with the bundle: the user cache directory's records for each spec and
+  // target (any device) are copied, and their plans built beside the default ones.
+  const std::string user_dir = JitOptions::from_env().cache_dir;
+  std::vector<std::pair<size_t, PlanChoice>> tuned_work;  // (work item, plan)
+  size_t records = 0;
+  if (!user_dir.empty() && user_dir != out_dir && untrusted_dir_reason(user_dir).empty()) {
+    for (size_t i = 0; i < work.size(); ++i)
+      for (const TunedFile& tf : tuned_records_for(user_dir, work[i].second->spec, *work[i].first)) {
+        if (!make_cache_dirs(out_dir)) throw Error(ErrorKind::Io, "cannot create " + out_dir);
+        detail::write_file(tuned_path(out_dir, tf.record.key_text), tf.bytes, 0600, /*sync=*/true);
+        ++records;
+        for (const TunedBucketPlan& b : tf.record.buckets) tuned_work.emplace_back(i, b.choice);
+      }
+  }
+  for (const auto& [i, choice] : tuned_work) {
+    try {
+      Build b = jit.build(work[i].second->spec, *work[i].first, CompileOptions{}, choice);
+      if (b.origin == "compiled")
+        std::printf("tuned    %-8s %-22s plan %dx%d built\n", work[i].second->spec.name.c_str(),
+                    work[i].first->id().c_str(), choice.tokens_per_block, choice.head_groups);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "error: bundle %s: tuned plan %dx%d of %s for %s: %s\n", out_dir.c_str(),
+                   choice.tokens_per_block, choice.head_groups, work[i].second->spec.name.c_str(),
+                   work[i].first->id().c_str(), e.what());
+      return kError;
+    }
+  }
   const size_t total = work.size();
   if (jobs <= 0) jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::mutex mu;
@@ -559,9 +620,88 @@ int run_bundle(const Flags& f, const std::string& archs, const std::string& out_
                  total - written, total);
     return kError;
   }
-  write_bundle_manifest(out_dir);
-  std::printf("bundle   %s: %zu code object%s and %s; use with ROPEGEN_CACHE_PATH=%s\n", out_dir.c_str(), total,
-              total == 1 ? "" : "s", kBundleManifest, out_dir.c_str());
+  const size_t listed = write_bundle_manifest(out_dir);
+  const size_t objects = listed - records;
+  const std::string tuned_note =
+      records ? ", " + std::to_string(records) + " tuned-plans record" + (records == 1 ? "" : "s") : "";
+  std::printf("bundle   %s: %zu code object%s%s and %s; use with ROPEGEN_CACHE_PATH=%s\n", out_dir.c_str(), objects,
+              objects == 1 ? "" : "s", tuned_note.c_str(), kBundleManifest, out_dir.c_str());
+  return kOk;
+}
+
+/// "TxG (N threads)": a plan as `ropegen tune` prints it.
+std::string plan_text(const LaunchPlan& p) {
+  return std::to_string(p.tokens_per_block) + "x" + std::to_string(p.head_groups) + " (" +
+         std::to_string(p.block_threads) + " thr)";
+}
+
+/// --buckets "1,32,256": token counts, each a decimal number.
+std::vector<long long> parse_buckets(const std::string& text) {
+  std::vector<long long> out;
+  for (const std::string& w : detail::split_nonempty(text, ',')) {
+    uint64_t n = 0;
+    if (!detail::parse_decimal(w, static_cast<uint64_t>(kMaxVerifyTokens), n) || n == 0)
+      throw Error(ErrorKind::Spec, "bad --buckets '" + text + "': '" + w + "' is not a token count from 1 to " +
+                                       std::to_string(kMaxVerifyTokens));
+    out.push_back(static_cast<long long>(n));
+  }
+  if (out.empty()) throw Error(ErrorKind::Spec, "bad --buckets '" + text + "': no token counts (e.g. 1,32,256)");
+  return out;
+}
+
+/// `ropegen tune`: times the candidate plans of each spec on the target's device per token
+/// bucket and keeps the winners in the user cache directory (Context::tune).
+int run_tune(const Flags& f, const std::string& bucket_text, int reps, TuneSet set, bool store) {
+  Target target = parse_target(f.arch);
+  if (f.device >= 0 && !f.arch_given) target = open_runtime("gpu", f.device)->target();  // that GPU's
+  std::vector<std::string> notes;
+  std::vector<ParsedSpec> specs = resolve_specs({f.spec_file, f.kernel, f.one_line, f.fields}, &notes);
+  for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+  TuneOptions to;
+  if (!bucket_text.empty()) to.buckets = parse_buckets(bucket_text);
+  to.reps = reps;
+  to.set = set;
+  to.store = store;
+  JitOptions jo = JitOptions::from_env();
+  if (!f.compiler.empty()) jo.compiler = f.compiler;
+  Context ctx(runtime_for(target, f.device, "tune"), jo);
+  json out = json::array();
+  for (const ParsedSpec& ps : specs) {
+    check_target(ps, target);
+    const TuneReport r = ctx.tune(ps.spec, to);
+    for (const auto& w : InternalAccess::jit(ctx).take_warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    if (f.json) {
+      json buckets = json::array();
+      for (const TuneBucket& b : r.buckets) {
+        json cands = json::array();
+        for (const TuneCandidate& t : b.candidates)
+          cands.push_back({{"plan", plan_json(t.plan)}, {"default", t.choice.empty()}, {"us", t.us}});
+        buckets.push_back({{"tokens", b.tokens},
+                           {"default_plan", plan_json(b.default_plan)},
+                           {"default_us", b.default_us},
+                           {"best_plan", plan_json(b.best_plan)},
+                           {"best_us", b.best_us},
+                           {"speedup", b.best_us > 0 ? b.default_us / b.best_us : 1.0},
+                           {"candidates", cands}});
+      }
+      out.push_back({{"kernel", ps.spec.name}, {"spec", r.spec}, {"target", r.target}, {"device", r.device},
+                     {"reps", r.reps}, {"mode", r.mode}, {"record", r.record.empty() ? json(nullptr) : json(r.record)},
+                     {"buckets", buckets}});
+      continue;
+    }
+    const size_t n = r.buckets.empty() ? 0 : r.buckets.front().candidates.size();
+    std::printf("tune %s on %s (%s): %zu plan%s, median of %d, timed %s\n", ps.spec.name.c_str(), r.target.c_str(),
+                r.device.c_str(), n, n == 1 ? "" : "s", r.reps,
+                r.mode == "graph" ? "in a graph" : r.mode == "stream" ? "on the stream" : "by the host clock");
+    std::printf("%8s  %-16s %10s  %-16s %10s  %s\n", "tokens", "default plan", "us", "best plan", "us", "default/best");
+    for (const TuneBucket& b : r.buckets)
+      std::printf("%8lld  %-16s %10.2f  %-16s %10.2f  %.2fx\n", b.tokens, plan_text(b.default_plan).c_str(),
+                  b.default_us, plan_text(b.best_plan).c_str(), b.best_us, b.best_us > 0 ? b.default_us / b.best_us : 1.0);
+    if (!r.record.empty()) std::printf("kept in  %s\n", r.record.c_str());
+    else std::printf("not kept (--no-store)\n");
+    if (specs.size() > 1) std::printf("\n");
+  }
+  if (f.json) std::cout << out.dump(2) << "\n";
   return kOk;
 }
 
@@ -793,6 +933,15 @@ struct CommandLine {
   CLI::App* bundle_cmd = nullptr;
   std::string bundle_archs, bundle_out, bundle_one_line;
   int bundle_jobs = 0;
+  // `tune`: its own spec flags and text, as `bundle` has.
+  CLI::App* tune_cmd = nullptr;
+  std::vector<CLI::Option*> tune_field_opts;
+  std::vector<std::string> tune_values;
+  CLI::Option* tune_text = nullptr;
+  CLI::Option* tune_arch = nullptr;
+  std::string tune_one_line, tune_buckets;
+  int tune_reps = 0;
+  bool tune_quick = false, tune_full = false, tune_no_store = false;
 };
 
 /// A flag per spec field on `app`, filling `values` (schema order).
@@ -886,23 +1035,55 @@ void add_bundle_command(CommandLine& c) {
   c.bundle_field_opts = add_spec_flags(*b, c.bundle_values);
 }
 
-/// The spec flags and text given, before `bundle` and after it, into Flags; one given in both
-/// places is ambiguous.
+void add_tune_command(CommandLine& c) {
+  Flags& f = c.f;
+  CLI::App* t = c.tune_cmd = c.app.add_subcommand(
+      "tune", "time the candidate plans of a spec per token bucket on the target's device and keep the winners");
+  c.tune_arch = t->add_option("--arch,--target", f.arch, "target whose device runs the timings: host, sm_90, gfx942, ... (default host)");
+  t->add_option("--device", f.device, "GPU index")->check(decimal(INT32_MAX));
+  t->add_option("--spec", f.spec_file, "spec file (default: the spec from the flags)")->check(not_empty("a file"));
+  t->add_option("--kernel", f.kernel, "only this kernel of the spec file")->check(not_empty("a kernel name"));
+  t->add_option("--compiler", f.compiler, "force a backend")->check(not_empty("a backend name"));
+  t->add_option("--buckets", c.tune_buckets, "token counts to time, increasing (default 1,32,256,2048,8192; host 1,32,256)")
+      ->check(not_empty("token counts, e.g. 1,32,256"));
+  t->add_option("--reps", c.tune_reps, "timed repetitions per plan, the median kept (default 15; host 3)")
+      ->check(decimal(10000));
+  auto* quick = t->add_flag("--quick", c.tune_quick, "fewer plans: tokens per block 1, 4, 16 x head groups 1, codegen's, the most (the host's default)");
+  t->add_flag("--full", c.tune_full, "every plan: tokens per block 1..16 x head groups 1, 2, 4, ... (a GPU's default)")->excludes(quick);
+  t->add_flag("--no-store", c.tune_no_store, "report only; keep nothing in the cache");
+  t->add_flag("--json", f.json, "machine-readable output, errors included");
+  c.tune_text = t->add_option("spec_text", c.tune_one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
+  c.tune_field_opts = add_spec_flags(*t, c.tune_values);
+}
+
+/// The spec flags and text given, before `bundle` or `tune` and after it, into Flags; one
+/// given in both places is ambiguous.
 void collect_spec_input(CommandLine& c) {
   Flags& f = c.f;
   f.arch_given = c.arch->count() > 0;
+  const bool tune = c.tune_cmd && *c.tune_cmd;
+  const char* cmd = tune ? "tune" : "bundle";
+  const std::vector<CLI::Option*>& after_opts = tune ? c.tune_field_opts : c.bundle_field_opts;
+  const std::vector<std::string>& after_values = tune ? c.tune_values : c.bundle_values;
   for (size_t i = 0; i < c.field_opts.size(); ++i) {
-    const bool before = c.field_opts[i]->count() > 0, after = c.bundle_field_opts[i]->count() > 0;
+    const bool before = c.field_opts[i]->count() > 0, after = after_opts[i]->count() > 0;
     if (before && after)
-      throw UsageError(std::string(spec_fields()[i].flag()) + " is given both before and after 'bundle': give it once");
-    if (before || after) f.fields.emplace_back(spec_fields()[i].key, before ? c.values[i] : c.bundle_values[i]);
+      throw UsageError(std::string(spec_fields()[i].flag()) + " is given both before and after '" + cmd +
+                       "': give it once");
+    if (before || after) f.fields.emplace_back(spec_fields()[i].key, before ? c.values[i] : after_values[i]);
   }
-  if (c.bundle_text->count()) {
-    if (c.spec_text->count()) throw UsageError("spec text is given both before and after 'bundle': give it once");
-    if (c.bundle_one_line.find('=') == std::string::npos)
-      throw UsageError("bundle takes no argument '" + c.bundle_one_line +
-                       "' (spec text holds key=value pairs, e.g. \"head_dim=128\"; ropegen bundle --help)");
-    f.one_line = c.bundle_one_line;
+  CLI::Option* text = tune ? c.tune_text : c.bundle_text;
+  const std::string& line = tune ? c.tune_one_line : c.bundle_one_line;
+  if (text->count()) {
+    if (c.spec_text->count()) throw UsageError(std::string("spec text is given both before and after '") + cmd + "': give it once");
+    if (line.find('=') == std::string::npos)
+      throw UsageError(std::string(cmd) + " takes no argument '" + line +
+                       "' (spec text holds key=value pairs, e.g. \"head_dim=128\"; ropegen " + cmd + " --help)");
+    f.one_line = line;
+  }
+  if (tune && c.tune_arch->count()) {
+    if (c.arch->count()) throw UsageError("--arch is given both before and after 'tune': give it once");
+    f.arch_given = true;
   }
 }
 
@@ -916,7 +1097,7 @@ void check_combinations(CommandLine& c) {
     for (const CLI::Option* o : visible_options(c.app))
       for (const auto& n : o->get_lnames()) names.push_back("--" + n);
     throw UsageError("unknown command '" + f.one_line + "'" + spec_detail::suggestion(f.one_line, names) +
-                     " (commands: cache, bundle; spec text holds key=value pairs, e.g. \"head_dim=128\")");
+                     " (commands: cache, bundle, tune; spec text holds key=value pairs, e.g. \"head_dim=128\")");
   }
   const bool spec_input = !f.fields.empty() || c.spec_text->count() || c.spec->count() || c.kernel->count();
   if (c.all->count() && c.kernel->count())
@@ -934,6 +1115,11 @@ void check_combinations(CommandLine& c) {
                        (only == c.list_targets ? ", --compiler" : "") + ")");
     if (only == c.list_keys && (f.json || c.compiler->count())) throw UsageError("--list-keys takes no other flags");
   }
+  if (*c.tune_cmd)
+    for (const CLI::Option* o : {c.verify, c.emit, c.disasm, c.output, c.list_targets, c.list_keys, c.device})
+      if (o->count())
+        throw UsageError(o->get_name() + " does not act with 'tune' (tune takes --arch, --device, --buckets, "
+                         "--reps, --quick, --full, --no-store and a spec after it; ropegen tune --help)");
   if (c.matrix->count() && (spec_input || c.output->count() || c.disasm->count()))
     throw UsageError("--matrix runs its own specs: it takes no spec flags, -o or --disasm");
 }
@@ -972,6 +1158,9 @@ int dispatch(CommandLine& c) {
   }
   if (*c.cache_cmd) return run_cache_command(c);
   if (*c.bundle_cmd) return run_bundle(c.f, c.bundle_archs, c.bundle_out, c.bundle_jobs);
+  if (*c.tune_cmd)
+    return run_tune(c.f, c.tune_buckets, c.tune_reps,
+                    c.tune_quick ? TuneSet::Quick : c.tune_full ? TuneSet::Full : TuneSet::Auto, !c.tune_no_store);
   return run(c.f);
 }
 
@@ -985,6 +1174,7 @@ int main(int argc, char** argv) {
   add_main_options(c);
   add_cache_command(c);
   add_bundle_command(c);
+  add_tune_command(c);
   try {
     c.app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -30,9 +30,11 @@ namespace {
 struct RequestKey {
   KernelSpec spec;
   std::string target, compiler, options;
+  int tokens_per_block = 0, head_groups = 0;  // the schedule override (0: codegen's)
   bool operator<(const RequestKey& o) const {
     if (int c = compare_specs(spec, o.spec)) return c < 0;
-    return std::tie(target, compiler, options) < std::tie(o.target, o.compiler, o.options);
+    return std::tie(target, compiler, options, tokens_per_block, head_groups) <
+           std::tie(o.target, o.compiler, o.options, o.tokens_per_block, o.head_groups);
   }
 };
 
@@ -139,14 +141,15 @@ struct Jit::Impl {
   /// The lookup chain of one request: read-only bundles, the user cache directory, then the
   /// compiler (which waits for another process compiling the same key, then stores).
   Build build_uncached(const KernelSpec& spec, const Target& target, const CompileOptions& copts,
-                       std::chrono::steady_clock::time_point t0) {
+                       const PlanChoice& plan, std::chrono::steady_clock::time_point t0) {
     // This Jit's options govern every stage the request reaches, the compilers' probe
     // cache and failed-compile dumps included.
     const detail::StageOptions stage{opts.cache_dir, opts.dump_dir, opts.verbose};
     detail::StageScope scope(stage);
-    GeneratedSource src = ropegen::generate(spec, target, opts.plan);
+    GeneratedSource src = ropegen::generate(spec, target, plan);
     const CacheKey key = make_cache_key(src, copts);
     Build info;
+    if (!plan.empty()) info.plan_source = "override";
     info.generated = std::make_shared<const GeneratedSource>(src);
     info.key_hash = key.hash;
     std::string unusable;  // the last entry found but refused, for ROPEGEN_NO_COMPILE's error
@@ -305,9 +308,15 @@ std::vector<std::string> Jit::take_warnings() {
   return out;
 }
 
+void Jit::warn(const std::string& text) { impl_->warn(text); }
+
 Build Jit::build(const KernelSpec& spec, const Target& target, const CompileOptions& copts) {
+  return build(spec, target, copts, impl_->opts.plan);
+}
+
+Build Jit::build(const KernelSpec& spec, const Target& target, const CompileOptions& copts, const PlanChoice& plan) {
   const auto t0 = std::chrono::steady_clock::now();
-  RequestKey rk{spec, target.id(), impl_->opts.compiler, {}};
+  RequestKey rk{spec, target.id(), impl_->opts.compiler, {}, plan.tokens_per_block, plan.head_groups};
   for (const auto& o : copts.extra) rk.options += o + '\n';
   std::promise<Build> promise;
   std::shared_future<Build> future;
@@ -332,7 +341,7 @@ Build Jit::build(const KernelSpec& spec, const Target& target, const CompileOpti
   try {
     // Validated here, on a miss: a spec found in the map passed this when it was added.
     validate(spec, "<KernelSpec>");
-    Build info = impl_->build_uncached(spec, target, copts, t0);
+    Build info = impl_->build_uncached(spec, target, copts, plan, t0);
     promise.set_value(info);
     return info;
   } catch (...) {

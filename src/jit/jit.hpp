@@ -23,6 +23,18 @@ struct Build {
   std::string key_hash;
   std::string compiler_note;  ///< backends skipped before the one used, and why
   double ms = 0;              ///< wall time of this request (code->compile_ms: of the compile)
+  /// Where the schedule came from: "codegen", "override" (JitOptions::plan / ROPEGEN_PLAN)
+  /// or "tuned" (a kernel holding the tuned plans of tuned_record).
+  std::string plan_source = "codegen";
+  /// A tuned kernel's plans, by bucket: the bucket timed, the most tokens it serves, its
+  /// plan and where its code object came from.
+  struct TunedPlan {
+    long long bucket = 0, max_tokens = 0;
+    LaunchPlan plan;
+    std::string origin;
+  };
+  std::vector<TunedPlan> tuned;
+  std::string tuned_record;   ///< the tuned-plans file the plans came from
   const LaunchPlan& plan() const { return generated->plan; }
 };
 
@@ -36,6 +48,10 @@ class Jit {
   Jit& operator=(const Jit&) = delete;
 
   Build build(const KernelSpec& spec, const Target& target, const CompileOptions& opts = {});
+  /// The same with this schedule instead of the options' (tuning and tuned plans).
+  Build build(const KernelSpec& spec, const Target& target, const CompileOptions& opts, const PlanChoice& plan);
+  /// Adds a warning (what take_warnings returns; on stderr with verbose).
+  void warn(const std::string& text);
   /// The source build() would compile for a spec (the options' plan override applied).
   GeneratedSource generate(const KernelSpec& spec, const Target& target) const;
   /// Warnings collected so far (corrupt entries rebuilt, disk cache unwritable, ...); clears them.

@@ -395,6 +395,7 @@ Kernel::Kernel(const CodeObject& co)
 }
 
 void Kernel::launch(const ropegen_kernel_args& args, void* stream, int parallelism) const {
+  if (!variants_.empty()) return select(args.num_tokens).launch(args, stream, parallelism);
   check_args(requirements_, spec_, args);
   if (args.num_tokens == 0) return;
   auto grid = plan_.grid(args.num_tokens, parallelism > 0 ? parallelism : default_parallelism());

@@ -922,6 +922,18 @@ OutputReport check_bounds(Runtime& rt, const unsigned long long* record, const s
 
 }  // namespace
 
+ropegen_kernel_args prepare_inputs(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev) {
+  if (c.tokens < 1 || c.tokens > kMaxVerifyTokens)
+    throw Error(ErrorKind::Spec,
+                "tokens = " + std::to_string(c.tokens) + " is outside 1.." + std::to_string(kMaxVerifyTokens));
+  if (family_of(kernel.spec().op).verify)
+    throw Error(ErrorKind::Spec, std::string("op = ") + to_string(kernel.spec().op) +
+                                     " builds its inputs in its family's own runner: timing it is not supported yet");
+  Inputs in = ProblemBuilder(kernel, c).build();
+  const std::vector<void*> bufs = upload_buffers(dev, in.p);
+  return fill_args(dev, bufs, in, c);
+}
+
 VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   // The reference keeps every element in doubles; this bound also keeps every size below
   // (tokens * heads * head_dim * bytes) far from overflowing.

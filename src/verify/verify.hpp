@@ -65,6 +65,13 @@ struct VerifyReport {
 /// Builds random inputs for the kernel's spec, launches it, and checks every buffer.
 VerifyReport verify(Runtime& runtime, const Kernel& kernel, const VerifyCase& c);
 
+class DeviceBuffers;
+/// The inputs of a timing run (Context::tune) in `dev`: the problem verify() builds for
+/// `c` (random valid values; positions and slots inside their bounds), uploaded, and its
+/// argument block, which fits a launch of any num_tokens up to c.tokens. Error(Spec) for a
+/// family that builds its inputs in its own runner (op = indexer_append).
+ropegen_kernel_args prepare_inputs(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev);
+
 /// One entry of the verification matrix: a one-line spec, a launch shape, and why it is there.
 struct MatrixCase {
   std::string spec;

@@ -1,6 +1,7 @@
 /* A stand-in for NVIDIA's driver library (libcuda.so.1), built by the test suite
  * (tests/cuda_standin/CMakeLists.txt): it exports the symbols ropegen's CUDA runtime loads,
- * answers as one sm_90 device, and can fail a chosen cuEventCreate, so the runtime's error
+ * answers as one sm_90 device, can fail a chosen cuEventCreate and can report a stream as
+ * capturing a graph (standin_set_capturing), so the runtime's error
  * paths run without a GPU. It runs no GPU code; memory is host memory. cuInit registers an
  * exit handler that tears the driver down; a release call after it prints what was called
  * and ends the process with status 86 (the exit-order test). */
@@ -134,6 +135,13 @@ STANDIN_EXPORT int cuStreamCreate(void** s, unsigned flags) {
 STANDIN_EXPORT int cuStreamDestroy_v2(void* s) {
   check_alive("cuStreamDestroy_v2");
   free(s);
+  return 0;
+}
+/* The stream a test marks as capturing a graph (cuStreamIsCapturing says so for it alone). */
+static void* g_capturing;
+STANDIN_EXPORT void standin_set_capturing(void* s) { g_capturing = s; }
+STANDIN_EXPORT int cuStreamIsCapturing(void* s, int* status) {
+  *status = s && s == g_capturing ? 1 /* CU_STREAM_CAPTURE_STATUS_ACTIVE */ : 0;
   return 0;
 }
 STANDIN_EXPORT int cuStreamSynchronize(void* s) {

@@ -12,6 +12,7 @@
 #include "compile/compile.hpp"
 #include "vendors/nvidia/nvidia.hpp"
 #include "ropegen/error.hpp"
+#include "ropegen/ropegen.hpp"
 #include "ropegen/runtime.hpp"
 
 using namespace ropegen;
@@ -61,6 +62,28 @@ TEST_CASE("cuda standin: timing leaves no event behind when an event cannot be c
   // Work that throws destroys both events too.
   CHECK_THROWS_AS(rt->time_ms([] { throw Error(ErrorKind::Launch, "work failed"); }, nullptr), Error);
   CHECK(live() == 0);
+}
+
+TEST_CASE("cuda standin: tune refuses a stream that is capturing a graph") {
+  if (!in_standin()) return;
+  JitOptions o;
+  o.cache_dir = "";
+  Context ctx(make_cuda_runtime(0), o);  // loads the stand-in driver
+  auto set_capturing = standin_fn<void (*)(void*)>("standin_set_capturing");
+  Runtime& rt = ctx.runtime();
+  void* s = rt.create_stream();
+  CHECK_FALSE(rt.stream_capturing(s));
+  set_capturing(s);
+  CHECK(rt.stream_capturing(s));
+  CHECK_FALSE(rt.stream_capturing(nullptr));
+  TuneOptions to;
+  to.stream = s;
+  to.buckets = {1};
+  to.store = false;
+  CHECK_THROWS_WITH_AS(ctx.tune(parse_spec_line("head_dim=64", "<test>").spec, to),
+                       doctest::Contains("the stream is capturing a graph; tune before capture"), Error);
+  set_capturing(nullptr);
+  rt.destroy_stream(s);
 }
 
 namespace {

@@ -298,6 +298,60 @@ impl Default for ropegen_context_options {
     }
 }
 
+/// Options of `ropegen_tune`; start from [`ropegen_tune_options::init`]
+/// (`ROPEGEN_TUNE_OPTIONS_INIT`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ropegen_tune_options {
+    pub size: usize,
+    /// Token counts, increasing; null: 1, 32, 256, 2048, 8192 (host: 1, 32, 256).
+    pub buckets: *const c_longlong,
+    pub num_buckets: usize,
+    /// Timed repetitions per plan (median); 0: 15 (host: 3).
+    pub reps: c_int,
+    /// 0 auto, 1 quick, 2 full.
+    pub set: c_int,
+    /// 1: keep the winners in the user cache directory.
+    pub store: c_int,
+    /// CUstream / hipStream_t (null: the default); never one capturing a graph.
+    pub stream: *mut c_void,
+}
+
+impl ropegen_tune_options {
+    /// `ROPEGEN_TUNE_OPTIONS_INIT`: default buckets, repetitions and plans; the winners kept.
+    pub fn init() -> Self {
+        ropegen_tune_options {
+            size: std::mem::size_of::<ropegen_tune_options>(),
+            buckets: std::ptr::null(),
+            num_buckets: 0,
+            reps: 0,
+            set: 0,
+            store: 1,
+            stream: std::ptr::null_mut(),
+        }
+    }
+}
+
+impl Default for ropegen_tune_options {
+    fn default() -> Self {
+        Self::init()
+    }
+}
+
+/// One token bucket of a tuning run: codegen's plan against the fastest one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ropegen_tune_result {
+    pub tokens: c_longlong,
+    pub default_tokens_per_block: c_int,
+    pub default_head_groups: c_int,
+    pub default_us: f64,
+    pub best_tokens_per_block: c_int,
+    pub best_head_groups: c_int,
+    pub best_us: f64,
+    pub candidates: c_int,
+}
+
 extern "C" {
     pub fn ropegen_status_fault(status: ropegen_status) -> c_int;
     pub fn ropegen_kernel_args_layout(
@@ -371,6 +425,15 @@ extern "C" {
         tokens: c_longlong,
         seed: c_ulonglong,
         passed: *mut c_int,
+    ) -> ropegen_status;
+
+    pub fn ropegen_tune(
+        ctx: *mut ropegen_context,
+        spec: *const c_char,
+        options: *const ropegen_tune_options,
+        results: *mut ropegen_tune_result,
+        capacity: usize,
+        count: *mut usize,
     ) -> ropegen_status;
 }
 

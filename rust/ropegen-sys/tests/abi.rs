@@ -141,6 +141,20 @@ fn rust_lines() -> Vec<String> {
     layout!(out, ropegen_kernel_args_field { name, offset, size, kind });
     layout!(out, ropegen_context_options { size, cache_dir, cache_path, compiler, dump_dir, no_compile, verbose });
     layout!(out, ropegen_bounds_error { violated, token, value, limit, kind });
+    layout!(out, ropegen_tune_options { size, buckets, num_buckets, reps, set, store, stream });
+    layout!(
+        out,
+        ropegen_tune_result {
+            tokens,
+            default_tokens_per_block,
+            default_head_groups,
+            default_us,
+            best_tokens_per_block,
+            best_head_groups,
+            best_us,
+            candidates
+        }
+    );
     out.push(format!(
         "struct ropegen_status size {} align {}",
         size_of::<ropegen_status>(),
@@ -178,6 +192,15 @@ fn rust_lines() -> Vec<String> {
         o.no_compile,
         o.verbose,
         (o.cache_dir.is_null() && o.cache_path.is_null() && o.compiler.is_null() && o.dump_dir.is_null()) as i32
+    ));
+    let t = ropegen_tune_options::init();
+    out.push(format!(
+        "init ropegen_tune_options size {} reps {} set {} store {} nulls {}",
+        t.size,
+        t.reps,
+        t.set,
+        t.store,
+        (t.buckets.is_null() && t.num_buckets == 0 && t.stream.is_null()) as i32
     ));
     let a = ropegen_kernel_args::init();
     out.push(format!("init ropegen_kernel_args size {} abi_version {}", a.size, a.abi_version));

@@ -59,6 +59,25 @@ int main(void) {
   FIELD(ropegen_bounds_error, limit);
   FIELD(ropegen_bounds_error, kind);
 
+  STRUCT(ropegen_tune_options);
+  FIELD(ropegen_tune_options, size);
+  FIELD(ropegen_tune_options, buckets);
+  FIELD(ropegen_tune_options, num_buckets);
+  FIELD(ropegen_tune_options, reps);
+  FIELD(ropegen_tune_options, set);
+  FIELD(ropegen_tune_options, store);
+  FIELD(ropegen_tune_options, stream);
+
+  STRUCT(ropegen_tune_result);
+  FIELD(ropegen_tune_result, tokens);
+  FIELD(ropegen_tune_result, default_tokens_per_block);
+  FIELD(ropegen_tune_result, default_head_groups);
+  FIELD(ropegen_tune_result, default_us);
+  FIELD(ropegen_tune_result, best_tokens_per_block);
+  FIELD(ropegen_tune_result, best_head_groups);
+  FIELD(ropegen_tune_result, best_us);
+  FIELD(ropegen_tune_result, candidates);
+
   STRUCT(ropegen_status);
   STRUCT(ropegen_field_kind);
 
@@ -84,6 +103,9 @@ int main(void) {
     ropegen_context_options o = ROPEGEN_CONTEXT_OPTIONS_INIT;
     printf("init ropegen_context_options size %zu no_compile %d verbose %d nulls %d\n", o.size, o.no_compile,
            o.verbose, !o.cache_dir && !o.cache_path && !o.compiler && !o.dump_dir);
+    ropegen_tune_options t = ROPEGEN_TUNE_OPTIONS_INIT;
+    printf("init ropegen_tune_options size %zu reps %d set %d store %d nulls %d\n", t.size, t.reps, t.set, t.store,
+           !t.buckets && !t.num_buckets && !t.stream);
     ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
     printf("init ropegen_kernel_args size %u abi_version %u\n", a.size, a.abi_version);
   }

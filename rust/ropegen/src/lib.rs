@@ -421,6 +421,89 @@ impl Context {
         check(unsafe { sys::ropegen_kernel_verify(self.inner.raw, kernel.raw, tokens, seed, &mut passed) })?;
         Ok(passed == 1)
     }
+
+    /// Times the candidate plans of `spec` per token bucket on this context's device and,
+    /// with `options.store`, keeps each bucket's winner in the user cache directory: kernels
+    /// asked for afterwards pick their plan by `num_tokens` (`ropegen_tune`, docs/cache.md).
+    /// Never inside a graph capture.
+    pub fn tune(&self, spec: &str, options: &TuneOptions) -> Result<Vec<TuneResult>> {
+        let text = c_string("spec", spec)?;
+        let mut o = sys::ropegen_tune_options::init();
+        if let Some(b) = &options.buckets {
+            o.buckets = b.as_ptr();
+            o.num_buckets = b.len();
+        }
+        o.reps = options.reps;
+        o.set = match options.plans {
+            TunePlans::Auto => 0,
+            TunePlans::Quick => 1,
+            TunePlans::Full => 2,
+        };
+        o.store = options.store as i32;
+        o.stream = options.stream;
+        let capacity = options.buckets.as_ref().map_or(5, |b| b.len());
+        let mut results = vec![sys::ropegen_tune_result::default(); capacity];
+        let mut count = 0usize;
+        check(unsafe {
+            sys::ropegen_tune(self.inner.raw, text.as_ptr(), &o, results.as_mut_ptr(), capacity, &mut count)
+        })?;
+        results.truncate(count);
+        Ok(results
+            .iter()
+            .map(|r| TuneResult {
+                tokens: r.tokens,
+                default_plan: (r.default_tokens_per_block, r.default_head_groups),
+                default_us: r.default_us,
+                best_plan: (r.best_tokens_per_block, r.best_head_groups),
+                best_us: r.best_us,
+                candidates: r.candidates,
+            })
+            .collect())
+    }
+}
+
+/// Which plans [`Context::tune`] times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TunePlans {
+    /// Full on a GPU, quick on the host.
+    #[default]
+    Auto,
+    /// tokens per block 1, 4, 16 x head groups 1, codegen's, the most.
+    Quick,
+    /// tokens per block 1, 2, 4, 8, 16 x head groups 1, 2, 4, ... up to the head tasks.
+    Full,
+}
+
+/// Options of [`Context::tune`]; `TuneOptions::default()` gives the library's defaults.
+#[derive(Clone, Debug)]
+pub struct TuneOptions {
+    /// Token counts, increasing; None: 1, 32, 256, 2048, 8192 (host: 1, 32, 256).
+    pub buckets: Option<Vec<i64>>,
+    /// Timed repetitions per plan (median); 0: 15 (host: 3).
+    pub reps: i32,
+    pub plans: TunePlans,
+    /// Keep the winners in the user cache directory.
+    pub store: bool,
+    /// CUstream / hipStream_t to time on (null: the default).
+    pub stream: *mut std::os::raw::c_void,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        TuneOptions { buckets: None, reps: 0, plans: TunePlans::Auto, store: true, stream: std::ptr::null_mut() }
+    }
+}
+
+/// One token bucket of a tuning run: plans as (tokens_per_block, head_groups), times in
+/// microseconds (median per launch).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TuneResult {
+    pub tokens: i64,
+    pub default_plan: (i32, i32),
+    pub default_us: f64,
+    pub best_plan: (i32, i32),
+    pub best_us: f64,
+    pub candidates: i32,
 }
 
 /// Bytes of a `checks = bounds` error buffer (4 u64 words).

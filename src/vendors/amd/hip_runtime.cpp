@@ -57,6 +57,7 @@ struct Hip {
   int (*hipEventElapsedTime)(float*, hipEvent_t, hipEvent_t) = nullptr;
   int (*hipEventDestroy)(hipEvent_t) = nullptr;
   const char* (*hipGetErrorString)(int) = nullptr;
+  int (*hipStreamIsCapturing)(hipStream_t, int*) = nullptr;  // optional: Context::tune's check
   std::string problem;
 
   Hip() {
@@ -96,6 +97,7 @@ struct Hip {
     l.sym("hipEventElapsedTime", hipEventElapsedTime, &missing);
     l.sym("hipEventDestroy", hipEventDestroy, &missing);
     l.sym("hipGetErrorString", hipGetErrorString, &missing);
+    l.sym("hipStreamIsCapturing", hipStreamIsCapturing);  // optional (ROCm 5.3+)
     if (!missing.empty()) {
       problem = "incomplete HIP runtime " + l.file + ": missing " + missing;
       return;
@@ -313,6 +315,13 @@ class HipRuntime final : public Runtime {
     if (!s || !hip_alive()) return;
     DeviceGuard g(device_, std::nothrow);
     hip().hipStreamDestroy(static_cast<hipStream_t>(s));
+  }
+  bool stream_capturing(void* s) override {
+    if (!hip().hipStreamIsCapturing) return false;
+    DeviceGuard g(device_);
+    int status = 0;  // hipStreamCaptureStatusNone
+    check(hip().hipStreamIsCapturing(static_cast<hipStream_t>(s), &status), "hipStreamIsCapturing");
+    return status != 0;
   }
   void synchronize_stream(void* s) override {
     DeviceGuard g(device_);

@@ -84,6 +84,7 @@ struct Driver {
   CUresult (*cuGraphLaunch)(void*, CUstream) = nullptr;
   CUresult (*cuGraphExecDestroy)(void*) = nullptr;
   CUresult (*cuGraphDestroy)(void*) = nullptr;
+  CUresult (*cuStreamIsCapturing)(CUstream, int*) = nullptr;  // optional: Context::tune's check
   bool graphs = false;
   std::string problem;
 
@@ -113,6 +114,7 @@ struct Driver {
       return;
     }
     cuLaunchKernelEx = reinterpret_cast<decltype(cuLaunchKernelEx)>(dlsym(lib.handle(), "cuLaunchKernelEx"));
+    cuStreamIsCapturing = reinterpret_cast<decltype(cuStreamIsCapturing)>(dlsym(lib.handle(), "cuStreamIsCapturing"));
     graphs = lib.sym("cuStreamBeginCapture_v2", cuStreamBeginCapture) &&
              lib.sym("cuStreamEndCapture", cuStreamEndCapture) &&
              lib.sym("cuGraphInstantiateWithFlags", cuGraphInstantiateWithFlags) &&
@@ -296,6 +298,13 @@ class CudaRuntime final : public Runtime {
   void synchronize_stream(void* s) override {
     bind();
     check(driver().cuStreamSynchronize(static_cast<CUstream>(s)), "cuStreamSynchronize");
+  }
+  bool stream_capturing(void* s) override {
+    bind();
+    int status = 0;  // CU_STREAM_CAPTURE_STATUS_NONE
+    if (!driver().cuStreamIsCapturing) return false;
+    check(driver().cuStreamIsCapturing(static_cast<CUstream>(s), &status), "cuStreamIsCapturing");
+    return status != 0;
   }
   double graph_time_ms(const std::function<void()>& work, void* stream, int replays) override {
     bind();
