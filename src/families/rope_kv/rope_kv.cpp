@@ -228,11 +228,6 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// Quantized rows reduce their group ranges by exchanges within the warp where the shape\n"
      << "// allows (one segment, LANES a power of two within a warp, groups inside a NeoX half).\n"
      << "constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && " << (quant_shuffle(spec, plan) ? "true" : "false") << ";\n"
-     << "// A row's sum of squares (qk_norm per head, v_norm) by exchanges within the warp where its\n"
-     << "// LANES threads are a power of two within one: no block-shared memory, no barrier.\n"
-     << "constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && "
-     << ((plan.lanes_per_head & (plan.lanes_per_head - 1)) == 0 && plan.lanes_per_head <= plan.wave ? "true" : "false")
-     << ";\n"
      << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
      << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
      << "RG_DEVICE rg_segment row_segment(int i) {\n"

@@ -617,12 +617,12 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     r_tok[1] = 1.0f / rg_sqrt(k / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
   }
   // A norm over one row (qk_norm per head, v_norm): its sum of squares is reduced over its
-  // LANES threads by a butterfly of warp exchanges (ROW_SHUFFLE: LANES a power of two within a
-  // warp), else through block-shared memory; each in a fixed order. A quantized cache: each vector's range goes to block-shared memory, and every
+  // LANES threads through block-shared memory, in a fixed order (the same result on every
+  // target). A quantized cache: each vector's range goes to block-shared memory, and every
   // lane reads its group's. Each shared array is written, then read after a barrier, then
   // written again only after another barrier (with both, each one's barrier is the other's
   // second).
-  RG_SHARED float partial[ROW_NORM && !ROW_SHUFFLE ? BLOCK_THREADS : 1];
+  RG_SHARED float partial[ROW_NORM ? BLOCK_THREADS : 1];
   constexpr int ROW_VECS = HEAD_DIM / VEC;
   RG_SHARED float q_hi[QUANT_SHARED ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
   RG_SHARED float q_lo[QUANT_SHARED ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
@@ -647,11 +647,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (norm && !token_norm(task)) ss = squares(x0, x1, two_vectors);
     }
     float r = 1.0f;
-    if (ROW_NORM && ROW_SHUFFLE) {  // a butterfly over the row's lanes: every lane gets the same sum
-      float sum = ss;
-      for (int m = 1; m < LANES; m <<= 1) sum += rg_shuffle_xor(sum, m, LANES);
-      r = 1.0f / rg_sqrt(sum / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
-    } else if (ROW_NORM) {
+    if (ROW_NORM) {
       partial[tid] = ss;
       rg_barrier();
       float sum = 0.0f;
@@ -689,7 +685,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           if (two_vectors) store_quant(Q_CODEC, task, x1, off1, hi, lo);
         }
       }
-      if (!ROW_NORM || ROW_SHUFFLE) rg_barrier();
+      if (!ROW_NORM) rg_barrier();
     }
     if (active) store(task, x0, x1, two_vectors, off0, off1);
   }
