@@ -255,6 +255,53 @@ double e4m3(unsigned char c) {
 
 }  // namespace
 
+/// A pinned rotation on the host: one f32 head of q[t][e] = ((131 t + 17 e) % 97) / 48.5 - 1
+/// (and k the same rows) rotated by `spec` at the given positions (and grid), each pin
+/// (token, element) checked against the model's value; k must match q.
+using Pins = std::vector<std::pair<std::pair<long long, long long>, double>>;
+void check_pinned_rotation(const KernelSpec& spec, long long T, const std::vector<std::int32_t>& pos, const Pins& pins,
+                           long long grid_h = 0, long long grid_w = 0) {
+  const long long D = spec.head_dim;
+  std::vector<float> q(static_cast<size_t>(T * D));
+  for (long long t = 0; t < T; ++t)
+    for (long long e = 0; e < D; ++e) q[static_cast<size_t>(t * D + e)] = static_cast<float>((t * 131 + e * 17) % 97) / 48.5f - 1.0f;
+  std::vector<float> k = q;
+  Context& ctx = host();
+  auto kernel = ctx.kernel(spec);
+  Runtime& rt = ctx.runtime();
+  void* dq = rt.alloc(q.size() * 4);
+  void* dk = rt.alloc(k.size() * 4);
+  void* dp = rt.alloc(pos.size() * 4);
+  rt.copy_to_device(dq, q.data(), q.size() * 4);
+  rt.copy_to_device(dk, k.data(), k.size() * 4);
+  rt.copy_to_device(dp, pos.data(), pos.size() * 4);
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.num_tokens = T;
+  a.q = dq;
+  a.q_stride = D;
+  a.k = dk;
+  a.k_stride = D;
+  a.positions = dp;
+  a.grid_h = grid_h;
+  a.grid_w = grid_w;
+  kernel->launch(a);
+  rt.synchronize();
+  rt.copy_to_host(q.data(), dq, q.size() * 4);
+  rt.copy_to_host(k.data(), dk, k.size() * 4);
+  if (spec.positions.kind == PositionsKind::Grid) {  // the grid's height and width are the caller's
+    a.grid_h = 0;
+    CHECK_THROWS_WITH(kernel->launch(a), doctest::Contains("argument 'grid_h' = 0 must be in 1 .. 2^31 - 1"));
+  }
+  for (void* p : {dq, dk, dp}) rt.free(p);
+  for (const auto& [te, want] : pins) {
+    CAPTURE(te.first);
+    CAPTURE(te.second);
+    const size_t i = static_cast<size_t>(te.first * D + te.second);
+    CHECK(q[i] == doctest::Approx(want).epsilon(2e-5));
+    CHECK(k[i] == q[i]);  // k was the same row: the same rotation
+  }
+}
+
 TEST_CASE("pinned: Qwen2-VL vision tower 2-D RoPE (head_dim 80, theta 10000)") {
   // transformers 5.17 (torch 2.11) on the H100 machine, scripts/hf_2026_pins.py "qwen2_vl_vision":
   // Qwen2VLVisionRotaryEmbedding (rope_type axial: inv_freq 10000^(-i/20), i even < 40) and
@@ -263,7 +310,7 @@ TEST_CASE("pinned: Qwen2-VL vision tower 2-D RoPE (head_dim 80, theta 10000)") {
   // below. ropegen's positions = vision(sections = [20, 20]) kernel
   // on the host target must give the same values (fp32 sin/cos: a few ulps of the angle apart).
   const std::vector<std::pair<long long, long long>> hw = {{0, 0}, {3, 5}, {17, 2}, {40, 63}};
-  const std::vector<std::pair<std::pair<long long, long long>, double>> pins = {
+  const Pins pins = {
       {{0, 0}, -1.0},
       {{0, 1}, -0.6494845151901245},
       {{0, 19}, -0.34020617604255676},
@@ -308,48 +355,17 @@ TEST_CASE("pinned: Qwen2-VL vision tower 2-D RoPE (head_dim 80, theta 10000)") {
       {{3, 59}, -0.21799367666244507},
       {{3, 60}, 0.15110893547534943},
       {{3, 79}, 0.8014949560165405}};
-  const long long T = 4, D = 80;
+  const long long T = 4;
   const KernelSpec spec =
       parse_spec_line("op=rope head_dim=80 q_heads=1 kv_heads=1 dtype=f32 positions=vision(sections=[20,20]) "
                       "cos_sin=compute(theta=10000)")
           .spec;
-  std::vector<float> q(static_cast<size_t>(T * D));
-  for (long long t = 0; t < T; ++t)
-    for (long long e = 0; e < D; ++e) q[static_cast<size_t>(t * D + e)] = static_cast<float>((t * 131 + e * 17) % 97) / 48.5f - 1.0f;
-  std::vector<float> k = q;
   std::vector<std::int32_t> pos(static_cast<size_t>(2 * T));
   for (long long t = 0; t < T; ++t) {
     pos[static_cast<size_t>(t)] = static_cast<std::int32_t>(hw[static_cast<size_t>(t)].first);       // row ids
     pos[static_cast<size_t>(T + t)] = static_cast<std::int32_t>(hw[static_cast<size_t>(t)].second);  // column ids
   }
-  Context& ctx = host();
-  auto kernel = ctx.kernel(spec);
-  Runtime& rt = ctx.runtime();
-  void* dq = rt.alloc(q.size() * 4);
-  void* dk = rt.alloc(k.size() * 4);
-  void* dp = rt.alloc(pos.size() * 4);
-  rt.copy_to_device(dq, q.data(), q.size() * 4);
-  rt.copy_to_device(dk, k.data(), k.size() * 4);
-  rt.copy_to_device(dp, pos.data(), pos.size() * 4);
-  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
-  a.num_tokens = T;
-  a.q = dq;
-  a.q_stride = D;
-  a.k = dk;
-  a.k_stride = D;
-  a.positions = dp;
-  kernel->launch(a);
-  rt.synchronize();
-  rt.copy_to_host(q.data(), dq, q.size() * 4);
-  rt.copy_to_host(k.data(), dk, k.size() * 4);
-  for (void* p : {dq, dk, dp}) rt.free(p);
-  for (const auto& [te, want] : pins) {
-    CAPTURE(te.first);
-    CAPTURE(te.second);
-    const size_t i = static_cast<size_t>(te.first * D + te.second);
-    CHECK(q[i] == doctest::Approx(want).epsilon(2e-5));
-    CHECK(k[i] == q[i]);  // k was the same row: the same rotation
-  }
+  check_pinned_rotation(spec, T, pos, pins);
 }
 
 TEST_CASE("pinned: Wan 2.1 3-D grid RoPE (head_dim 128, sections 22 / 21 / 21, grid 2 x 3 x 5)") {
@@ -359,7 +375,7 @@ TEST_CASE("pinned: Wan 2.1 3-D grid RoPE (head_dim 128, sections 22 / 21 / 21, g
   // angles theta^(-2i/42), adjacent channel pairs. ropegen's positions = grid(sections = [22,
   // 21, 21]) kernel (style = gptj), given each token's index and grid_h = 3, grid_w = 5, on the
   // host target must give the same values (its fp32 angle and sin/cos: a few ulps apart).
-  const std::vector<std::pair<std::pair<long long, long long>, double>> pins = {
+  const Pins pins = {
       {{0, 0}, -1.0},
       {{0, 1}, -0.6494845151901245},
       {{0, 42}, -0.27835050225257874},
@@ -400,49 +416,13 @@ TEST_CASE("pinned: Wan 2.1 3-D grid RoPE (head_dim 128, sections 22 / 21 / 21, g
       {{29, 87}, 0.5124625408032258},
       {{29, 126}, -0.5050586043419429},
       {{29, 127}, -0.15495243988969298}};
-  const long long T = 30, D = 128;
+  const long long T = 30;
   const KernelSpec spec = parse_spec_line("op=rope head_dim=128 q_heads=1 kv_heads=1 dtype=f32 style=gptj "
                                           "positions=grid(sections=[22,21,21]) cos_sin=compute(theta=10000)")
                               .spec;
-  std::vector<float> q(static_cast<size_t>(T * D));
-  for (long long t = 0; t < T; ++t)
-    for (long long e = 0; e < D; ++e) q[static_cast<size_t>(t * D + e)] = static_cast<float>((t * 131 + e * 17) % 97) / 48.5f - 1.0f;
-  std::vector<float> k = q;
   std::vector<std::int32_t> pos(static_cast<size_t>(T));
   for (long long t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = static_cast<std::int32_t>(t);
-  Context& ctx = host();
-  auto kernel = ctx.kernel(spec);
-  Runtime& rt = ctx.runtime();
-  void* dq = rt.alloc(q.size() * 4);
-  void* dk = rt.alloc(k.size() * 4);
-  void* dp = rt.alloc(pos.size() * 4);
-  rt.copy_to_device(dq, q.data(), q.size() * 4);
-  rt.copy_to_device(dk, k.data(), k.size() * 4);
-  rt.copy_to_device(dp, pos.data(), pos.size() * 4);
-  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
-  a.num_tokens = T;
-  a.q = dq;
-  a.q_stride = D;
-  a.k = dk;
-  a.k_stride = D;
-  a.positions = dp;
-  a.grid_h = 3;
-  a.grid_w = 5;
-  kernel->launch(a);
-  rt.synchronize();
-  rt.copy_to_host(q.data(), dq, q.size() * 4);
-  rt.copy_to_host(k.data(), dk, k.size() * 4);
-  for (const auto& [te, want] : pins) {
-    CAPTURE(te.first);
-    CAPTURE(te.second);
-    const size_t i = static_cast<size_t>(te.first * D + te.second);
-    CHECK(q[i] == doctest::Approx(want).epsilon(2e-5));
-    CHECK(k[i] == q[i]);
-  }
-  // The grid's height and width are the caller's: without them the launch is refused.
-  a.grid_h = 0;
-  CHECK_THROWS_WITH(kernel->launch(a), doctest::Contains("argument 'grid_h' = 0 must be in 1 .. 2^31 - 1"));
-  for (void* p : {dq, dk, dp}) rt.free(p);
+  check_pinned_rotation(spec, T, pos, pins, 3, 5);
 }
 
 TEST_CASE("indexer: K record bytes pinned (divide, multiply, ue8m0, the 1e-4 floor)") {
