@@ -5,24 +5,7 @@ set -u
 bin="$1"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0
-pass=0
-
-# expect NAME WANT_RC NEEDLE -- ARGS...
-expect() {
-  local name="$1" want="$2" needle="$3"
-  shift 4
-  local out rc
-  out=$("$bin" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL $name: exit $rc, want $want"; echo "$out" | head -20; fails=$((fails + 1)); return
-  fi
-  if ! grep -qF -- "$needle" <<<"$out"; then
-    echo "FAIL $name: output lacks '$needle'"; echo "$out" | head -20; fails=$((fails + 1)); return
-  fi
-  pass=$((pass + 1))
-}
+. "$(dirname "$0")/expect.sh"  # fails, pass, expect
 
 # expect_json NAME WANT_RC JQ_LIKE_NEEDLE -- ARGS...: stdout alone (stderr dropped) holds the needle.
 expect_stdout() {
