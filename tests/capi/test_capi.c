@@ -7,17 +7,7 @@
 
 #include "ropegen/ropegen.h"
 
-static int passed = 0, failed = 0;
-
-#define EXPECT(cond, what)                                              \
-  do {                                                                  \
-    if (cond) {                                                         \
-      ++passed;                                                         \
-    } else {                                                            \
-      ++failed;                                                         \
-      printf("FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, what, ropegen_last_error()); \
-    }                                                                   \
-  } while (0)
+#include "expect.h" /* passed, failed, EXPECT */
 
 static const ropegen_kernel_args_field* find_field(const ropegen_kernel_args_field* f, size_t n, const char* name) {
   size_t i;

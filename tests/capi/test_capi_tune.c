@@ -11,17 +11,7 @@
 
 #include "ropegen/ropegen.h"
 
-static int passed = 0, failed = 0;
-
-#define EXPECT(cond, what)                                                                         \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      ++passed;                                                                                    \
-    } else {                                                                                       \
-      ++failed;                                                                                    \
-      printf("FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, what, ropegen_last_error()); \
-    }                                                                                              \
-  } while (0)
+#include "expect.h" /* passed, failed, EXPECT */
 
 /* Removes the files of a flat directory, then the directory. */
 static void remove_dir(const char* dir) {
