@@ -14,6 +14,7 @@ import ropegen  # noqa: E402
 from ropegen import _lib  # noqa: E402
 from cases import Case, run  # noqa: E402
 import families  # noqa: E402
+import host  # noqa: E402
 
 try:
     import torch
@@ -23,20 +24,7 @@ NO_TORCH = "PyTorch is not installed (Debian: python3-torch)"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _host_compiler_missing():
-    """These tests compile for the host target with the system C++ compiler. A GPU machine
-    without one skips them with the reason; CTest sets ROPEGEN_TEST_REQUIRE_HOST=1, so there
-    a missing compiler fails instead."""
-    try:
-        ropegen.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32", device="cpu")
-    except ropegen.Error as e:
-        if e.fault == 2 and os.environ.get("ROPEGEN_TEST_REQUIRE_HOST") != "1":
-            return f"the host target cannot compile here: {e}"
-        raise
-    return None
-
-
-NO_HOST = _host_compiler_missing()
+NO_HOST = host.compiler_missing()
 
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")

@@ -8,21 +8,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import paths  # noqa: E402,F401  (the package and library from a source checkout)
 import ropegen  # noqa: E402
+import host  # noqa: E402
 
 SPEC = "op=rope_kv_append head_dim=32 q_heads=4 kv_heads=2 dtype=f32"
 
 
-def _host_missing():
-    try:
-        ropegen.Context("host", cache_dir="").kernel(SPEC)
-    except ropegen.Error as e:
-        if e.fault == 2 and os.environ.get("ROPEGEN_TEST_REQUIRE_HOST") != "1":
-            return f"the host target cannot compile here: {e}"
-        raise
-    return None
-
-
-NO_HOST = _host_missing()
+NO_HOST = host.compiler_missing()
 
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")

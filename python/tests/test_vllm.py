@@ -28,29 +28,13 @@ except ImportError:
     torch = None
 
 if torch is not None:
+    import host  # noqa: E402  (imports ropegen)
     import ropegen  # noqa: E402
     from ropegen import vllm as rv  # noqa: E402
 
 NO_TORCH = "PyTorch is not installed (Debian: python3-torch)"
 HAS_CUDA = torch is not None and torch.cuda.is_available()
-
-
-def _host_compiler_missing():
-    """The CPU cases compile for the host target with the system C++ compiler. A GPU machine
-    without one skips them with the reason; CTest sets ROPEGEN_TEST_REQUIRE_HOST=1, so there
-    a missing compiler fails instead."""
-    if torch is None:
-        return None
-    try:
-        ropegen.kernel("op=rope head_dim=32 q_heads=2 kv_heads=1 dtype=f32", device="cpu")
-    except ropegen.Error as e:
-        if e.fault == 2 and os.environ.get("ROPEGEN_TEST_REQUIRE_HOST") != "1":
-            return f"the host target cannot compile here: {e}"
-        raise
-    return None
-
-
-NO_HOST = _host_compiler_missing()
+NO_HOST = host.compiler_missing() if torch is not None else None
 
 
 # ---- the reference (plain PyTorch) ------------------------------------------------------------
