@@ -448,26 +448,23 @@ double RowWriter::square_sum(int src_buf, long long src_off, long long token, bo
 
 namespace {
 
-/// positions = grid: the frame, row and column of token t's index in the grid (frames
-/// outermost, then rows), with C's truncating division for a negative index.
-void grid_position(const Problem& p, long long t, long long out[3]) {
-  const long long i = p.positions[static_cast<size_t>(t)];
-  const long long frame = p.grid_h * p.grid_w;
-  out[0] = i / frame;
-  out[1] = (i % frame) / p.grid_w;
-  out[2] = i % p.grid_w;
+/// Position row r (0 = t, 1 = h, 2 = w) of token t: the stored row, or with positions = grid
+/// the frame, row or column of the token's index in the grid (frames outermost, then rows;
+/// C's truncating division for a negative index).
+long long row_position(const Problem& p, long long t, int r) {
+  if (p.spec.positions.kind == PositionsKind::Grid) {
+    const long long i = p.positions[static_cast<size_t>(t)];
+    const long long frame = p.grid_h * p.grid_w;
+    return r == 0 ? i / frame : r == 1 ? (i % frame) / p.grid_w : i % p.grid_w;
+  }
+  const long long rows_apart = p.positions_stride ? p.positions_stride : p.tokens;
+  return p.positions[static_cast<size_t>(r * rows_apart + t)];
 }
 
 }  // namespace
 
 long long RowWriter::position(long long token, int j) const {
-  if (p.spec.positions.kind == PositionsKind::Grid) {
-    long long fhw[3];
-    grid_position(p, token, fhw);
-    return fhw[position_row(p.spec.positions, j)];
-  }
-  const long long rows_apart = p.positions_stride ? p.positions_stride : p.tokens;
-  return p.positions[static_cast<size_t>(position_row(p.spec.positions, j) * rows_apart + token)];
+  return row_position(p, token, position_row(p.spec.positions, j));
 }
 
 double RowWriter::seq_len(long long token) const {
@@ -489,18 +486,11 @@ long long token_slot(const Problem& p, long long t) {
 bool outside_limits(const Problem& p, long long t) {
   const KernelSpec& s = p.spec;
   const bool table = s.cos_sin.source == CosSinSource::Table;
-  if (s.uses_rope() && s.positions.kind == PositionsKind::Grid &&
-      (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
-    long long fhw[3];
-    grid_position(p, t, fhw);
-    if (p.positions[static_cast<size_t>(t)] < 0) return true;  // some row is negative
-    for (long long v : fhw)
-      if (table && v >= p.table_rows) return true;
-  } else if (s.uses_rope() && (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
-    const int rows = s.positions.rows();
-    const long long apart = p.positions_stride ? p.positions_stride : p.tokens;
-    for (int r = 0; r < rows; ++r) {
-      const long long pos = p.positions[static_cast<size_t>(r * apart + t)];
+  if (s.uses_rope() && (s.checks == Checks::Bounds || (table && p.table_rows > 0))) {
+    // positions = grid: a negative index (which gives some row a negative value) is outside.
+    if (s.positions.kind == PositionsKind::Grid && p.positions[static_cast<size_t>(t)] < 0) return true;
+    for (int r = 0; r < s.positions.rows(); ++r) {
+      const long long pos = row_position(p, t, r);
       if (pos < 0 || (table && pos >= p.table_rows)) return true;
     }
   }
