@@ -345,8 +345,11 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   const int items = std::max(1, 256 / lanes);
   plan.head_groups = std::min(items, pow2_floor(std::max(1, plan.num_tasks / 4)));
   // A token in one block (a reduction over its heads) cannot spread its heads over grid y
-  // at decode sizes: it spreads them over the block instead, up to one task per group.
-  if (plan.whole_token) plan.head_groups = std::max(plan.head_groups, std::min(plan.num_tasks, 1024 / lanes));
+  // at decode sizes: it spreads them over the block instead, about four tasks per group (whose
+  // rows stay in registers across the reduction) in blocks of about 256 threads, several of
+  // which share a multiprocessor so one block's loads overlap another's reduction.
+  if (plan.whole_token)
+    plan.head_groups = std::min({plan.num_tasks, 1024 / lanes, std::max(items, (plan.num_tasks + 3) / 4)});
   plan.tokens_per_block = std::max(1, items / plan.head_groups);
   if (choice.head_groups > 0) plan.head_groups = choice.head_groups;
   if (choice.tokens_per_block > 0) plan.tokens_per_block = choice.tokens_per_block;

@@ -119,6 +119,12 @@ expect "bundle with a bad flag value" 1 "head_dim" -- bundle --arch host --head-
 ROPEGEN_PLAN=2x4 expect "plan override in text" 0 "tokens/block=2 head-groups=4" -- --head-dim 128 --arch sm_90
 ROPEGEN_PLAN=2x4 expect "plan override in --json" 0 '"head_groups": 4' -- --head-dim 128 --arch sm_90 --json
 ROPEGEN_PLAN=2x4 expect "plan override in --emit" 0 "tokens/block=2 head-groups=4" -- --head-dim 128 --arch sm_90 --emit
+# span = all_heads under other plans: 1x1 puts 64 tasks in a group (rows read again after the
+# token's reduction), 1x8 eight (the most a group keeps in registers), 2x16 two tokens a block.
+allh="head_dim=128 rotary_dim=64 q_heads=48 kv_heads=8 dtype=bf16 cache=paged(block=16) qk_norm=rms(eps=1e-6,span=all_heads)"
+for p in 1x1 1x8 2x16; do
+  ROPEGEN_PLAN=$p expect "all_heads norm under plan $p" 0 "result   PASS" -- --arch host --verify --tokens 5 "$allh"
+done
 # Input that must not hang: a spec from /dev/zero, a FIFO in the cache.
 out=$(timeout 60 "$bin" --spec /dev/zero --arch host 2>&1); rc=$?
 [ "$rc" -eq 1 ] && grep -qF "spec file '/dev/zero' is larger than 16 MiB" <<<"$out" && pass=$((pass + 1)) ||

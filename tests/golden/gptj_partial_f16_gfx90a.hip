@@ -704,6 +704,11 @@ constexpr bool V_SCALES_SWIZZLED = false;
 // Quantized rows reduce their group ranges by exchanges within the warp where the shape
 // allows (one segment, LANES a power of two within a warp, groups inside a NeoX half).
 constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && false;
+// A row's sum of squares (qk_norm per head, v_norm) by exchanges within the warp where its
+// LANES threads are a power of two within one (no block-shared memory, no barrier); the
+// block-shared path adds in the same pairwise order, so every target gets the same sums.
+constexpr bool ROW_POW2 = true;
+constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && ROW_POW2;
 // The head row, in order: [offset, offset + length) rotated or copied.
 constexpr int NUM_SEGMENTS = 2;
 RG_DEVICE rg_segment row_segment(int i) {
@@ -962,7 +967,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 966 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 971 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1382,6 +1387,16 @@ RG_DEVICE void load_weights(const ropegen_kernel_args& a, const Task& task, int 
   if (two_vectors) w1 = load_vec(weight + off1);
 }
 
+// v[i] with i known only at run time, by selects over the unrolled indices (the array stays in
+// registers, as an indexed local array would not).
+template <int N> RG_DEVICE Vec pick(const Vec (&v)[N], int i) {
+  Vec r = v[0];
+#pragma unroll
+  for (int k = 1; k < N; ++k)
+    if (i == k) r = v[k];
+  return r;
+}
+
 RG_DEVICE float squares(const Vec& x0, const Vec& x1, bool two_vectors) {
   float ss = 0.0f;
 #pragma unroll
@@ -1509,18 +1524,23 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
   // span = all_heads: one RMS over all of the token's q rows and one over its k rows. The plan
-  // keeps a token's head groups in one block (whole_token, grid y = 1), most often one task
-  // per group (ONE_TASK: its row and weights stay in registers for the loop below); each lane
-  // sums the squares of its share, then the sums meet in fixed-order steps through
+  // keeps a token's head groups in one block (whole_token, grid y = 1), a few tasks per group
+  // (KEEP of them at most: their rows and weights stay in registers for the loop below, read
+  // once); each lane sums the squares of its share, then the sums meet in fixed-order steps through
   // block-shared memory: an item's lanes (lane 0: q, lane 1: k), then up to 8 chunks of the
   // token's items, then every thread adds the chunks. No thread sums more than a few values.
   // sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added over the ranks by
   // the caller; sums = write (1): the sums go to norm_sums and the kernel ends there.
-  constexpr bool ONE_TASK = NORM_ALL_HEADS && NORM_SUMS != 2 && NUM_TASKS <= HEAD_GROUPS;
+  constexpr int TASKS_PER_GROUP = (NUM_TASKS + HEAD_GROUPS - 1) / HEAD_GROUPS;  // grid y = 1
+  constexpr int KEEP = NORM_ALL_HEADS && NORM_SUMS != 2 && TASKS_PER_GROUP <= 8 ? TASKS_PER_GROUP : 0;
   constexpr int CHUNKS = HEAD_GROUPS > 8 && HEAD_GROUPS * LANES >= 16 ? 8 : 0;
   constexpr int PER_CHUNK = CHUNKS ? (HEAD_GROUPS + CHUNKS - 1) / CHUNKS : 1;
   float r_tok[2] = {1.0f, 1.0f};  // q, k
-  Vec kw0{}, kw1{};               // ONE_TASK: the task's weights, loaded beside its row
+  Vec kx0[KEEP ? KEEP : 1] = {}, kx1[KEEP ? KEEP : 1] = {};  // KEEP: the tasks' rows, as read
+  // One task per group also keeps its weights; with more, registers are dearer than reading the
+  // weights (the same for every token, so cached) after the reduction.
+  constexpr bool KEEP_WEIGHTS = KEEP == 1;
+  Vec kw0{}, kw1{};
   if (NORM_ALL_HEADS && NORM_SUMS == 2) {
     r_tok[0] = 1.0f / rg_sqrt(a.norm_sums[2 * t] / (NORM_RANKS * (Q_HEADS * HEAD_DIM)) + NORM_EPS);
     r_tok[1] = 1.0f / rg_sqrt(a.norm_sums[2 * t + 1] / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
@@ -1529,16 +1549,24 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     RG_SHARED float item_sums[NORM_ALL_HEADS ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
     RG_SHARED float chunk_sums[NORM_ALL_HEADS && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
     float sums[2] = {0.0f, 0.0f};
-    for (int it = 0; it < iterations; ++it) {
+#pragma unroll
+    for (int it = 0; it < (KEEP ? KEEP : iterations); ++it) {
       const int h = h_first + it * h_step;
       if (h >= NUM_TASKS) break;
       const Task task = task_for(a, t, h, slot, scales);
-      if (!task.src || !token_norm(task)) continue;
+      if (!task.src || (!KEEP && !token_norm(task))) continue;
       Vec x0, x1;
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
-      if (ONE_TASK && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
+      if (KEEP) {  // every row the group writes, normalized or not, is read here once
+        kx0[KEEP ? it : 0] = x0;
+        kx1[KEEP ? it : 0] = x1;
+        if (!token_norm(task)) continue;
+        if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
+      }
       if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
-      sums[task.row == kRowQ ? 0 : 1] += squares(x0, x1, two_vectors);
+      const float sq = squares(x0, x1, two_vectors);  // selects, not an indexed array: registers
+      if (task.row == kRowQ) sums[0] += sq;
+      else sums[1] += sq;
     }
     lane_sums[2 * tid] = sums[0];
     lane_sums[2 * tid + 1] = sums[1];
@@ -1585,12 +1613,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     r_tok[1] = 1.0f / rg_sqrt(k / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
   }
   // A norm over one row (qk_norm per head, v_norm): its sum of squares is reduced over its
-  // LANES threads through block-shared memory, in a fixed order (the same result on every
-  // target). A quantized cache: each vector's range goes to block-shared memory, and every
+  // LANES threads by exchanges within the warp (ROW_SHUFFLE), else through block-shared memory,
+  // in a fixed order: pairwise where LANES is a power of two (what the exchanges compute),
+  // lane by lane otherwise; the same result on every target. A quantized cache: each vector's range goes to block-shared memory, and every
   // lane reads its group's. Each shared array is written, then read after a barrier, then
   // written again only after another barrier (with both, each one's barrier is the other's
   // second).
-  RG_SHARED float partial[ROW_NORM ? BLOCK_THREADS : 1];
+  RG_SHARED float partial[ROW_NORM && !ROW_SHUFFLE ? BLOCK_THREADS : 1];
   constexpr int ROW_VECS = HEAD_DIM / VEC;
   RG_SHARED float q_hi[QUANT_SHARED ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
   RG_SHARED float q_lo[QUANT_SHARED ? TOKENS_PER_BLOCK * HEAD_GROUPS * ROW_VECS : 1];
@@ -1604,8 +1633,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     Vec x0{}, x1{}, w0{}, w1{};
     float ss = 0.0f;
     if (active) {
-      load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
-      if (weighted && ONE_TASK && token_norm(task)) {  // loaded beside the row, before the token's reduction
+      if (KEEP) {  // read before the token's reduction
+        x0 = pick(kx0, it);
+        x1 = pick(kx1, it);
+      } else {
+        load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
+      }
+      if (weighted && KEEP_WEIGHTS && token_norm(task)) {
         w0 = kw0;
         w1 = kw1;
       } else if (weighted) {  // the weights load beside the row, before the reduction
@@ -1615,17 +1649,31 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (norm && !token_norm(task)) ss = squares(x0, x1, two_vectors);
     }
     float r = 1.0f;
-    if (ROW_NORM) {
+    if (ROW_NORM && ROW_SHUFFLE) {  // a butterfly: every lane of the row gets the pairwise sum
+      float sum = ss;
+#pragma unroll
+      for (int m = 1; m < LANES; m <<= 1) sum += rg_shuffle_xor(sum, m, LANES);
+      r = 1.0f / rg_sqrt(sum / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
+    } else if (ROW_NORM) {
       partial[tid] = ss;
       rg_barrier();
-      float sum = 0.0f;
+      float v[LANES];
 #pragma unroll
-      for (int l = 0; l < LANES; ++l) sum += partial[item * LANES + l];
+      for (int l = 0; l < LANES; ++l) v[l] = partial[item * LANES + l];
+      if (ROW_POW2) {  // (l0 + l1) + (l2 + l3), ...: the butterfly's order
+#pragma unroll
+        for (int w = 1; w < LANES; w <<= 1)
+#pragma unroll
+          for (int l = 0; l + w < LANES; l += 2 * w) v[l] += v[l + w];
+      } else {
+#pragma unroll
+        for (int l = 1; l < LANES; ++l) v[0] += v[l];
+      }
       if (!QUANT_SHARED) rg_barrier();
-      r = 1.0f / rg_sqrt(sum / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
+      r = 1.0f / rg_sqrt(v[0] / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
     }
     if (norm) {
-      if (token_norm(task)) r = r_tok[task.row == kRowQ ? 0 : 1];
+      if (token_norm(task)) r = task.row == kRowQ ? r_tok[0] : r_tok[1];
       normalize(x0, w0, r, weighted);
       if (two_vectors) normalize(x1, w1, r, weighted);
     }
@@ -1653,14 +1701,14 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           if (two_vectors) store_quant(Q_CODEC, task, x1, off1, hi, lo);
         }
       }
-      if (!ROW_NORM) rg_barrier();
+      if (!ROW_NORM || ROW_SHUFFLE) rg_barrier();
     }
     if (active) store(task, x0, x1, two_vectors, off0, off1);
   }
 }
 
 }  // namespace rg_kernel
-#line 1664 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1712 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

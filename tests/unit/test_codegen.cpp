@@ -370,6 +370,11 @@ TEST_CASE("plan: qk_norm = rms(span = all_heads) keeps a token's heads in one bl
   const LaunchPlan p = plan(s, parse_target("sm_90"));
   CHECK(p.whole_token);
   CHECK(p.grid(1, 132).second == 1u);  // one token, a GPU that wants 132 blocks: still one block row
+  // A few tasks per head group (kept in registers across the reduction), blocks of about 256.
+  CHECK((p.num_tasks + p.head_groups - 1) / p.head_groups <= 4);
+  CHECK(p.block_threads <= 256);
+  const LaunchPlan wide = plan(parse_spec_line("qk_norm=rms(span=all_heads) q_heads=128 kv_heads=8").spec, parse_target("sm_90"));
+  CHECK((wide.num_tasks + wide.head_groups - 1) / wide.head_groups <= 4);
   const LaunchPlan per_head = plan(parse_spec_line("qk_norm=rms(eps=1e-6) q_heads=48 kv_heads=8").spec, parse_target("sm_90"));
   CHECK_FALSE(per_head.whole_token);
   CHECK(per_head.grid(1, 132).second > 1u);

@@ -26,12 +26,18 @@ std::vector<RowSegment> row_segments(const KernelSpec& spec) {
   return row;
 }
 
+/// Whether a row's LANES threads are a power of two within one wave (aligned, so one row's
+/// lanes never share an exchange with another row's).
+bool pow2_lanes(const LaunchPlan& plan) {
+  const int lanes = plan.lanes_per_head;
+  return (lanes & (lanes - 1)) == 0 && lanes <= plan.wave;
+}
+
 /// Whether a quantized row's groups can be reduced by exchanges within the warp: the lanes of a
 /// row are LANES consecutive threads (a power of two, within one warp) walking one segment, and
 /// no group smaller than the row straddles the two NeoX halves.
 bool quant_shuffle(const KernelSpec& s, const LaunchPlan& plan) {
-  const int lanes = plan.lanes_per_head;
-  if (row_segments(s).size() != 1 || (lanes & (lanes - 1)) != 0 || lanes > plan.wave) return false;
+  if (row_segments(s).size() != 1 || !pow2_lanes(plan)) return false;
   const bool neox = s.uses_rope() && s.style == Style::Neox;
   const int group = cache_group(s);
   return !neox || group == 0 || group == s.head_dim || (s.head_dim / 2) % group == 0;
@@ -228,6 +234,11 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// Quantized rows reduce their group ranges by exchanges within the warp where the shape\n"
      << "// allows (one segment, LANES a power of two within a warp, groups inside a NeoX half).\n"
      << "constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && " << (quant_shuffle(spec, plan) ? "true" : "false") << ";\n"
+     << "// A row's sum of squares (qk_norm per head, v_norm) by exchanges within the warp where its\n"
+     << "// LANES threads are a power of two within one (no block-shared memory, no barrier); the\n"
+     << "// block-shared path adds in the same pairwise order, so every target gets the same sums.\n"
+     << "constexpr bool ROW_POW2 = " << (pow2_lanes(plan) ? "true" : "false") << ";\n"
+     << "constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && ROW_POW2;\n"
      << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
      << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
      << "RG_DEVICE rg_segment row_segment(int i) {\n"
