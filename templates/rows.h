@@ -179,15 +179,17 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 // The NJ cos/sin values of frequency indices j0 .. j0 + NJ - 1 for token t: from the
 // tables, or computed (the scaling family's frequencies, the token's position rows and
 // sequence length, the attention factor).
-RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s) {
+// cos_sin = table(per_head = true): `head` picks the KV head's table within the position's row.
+RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s, int head = 0) {
   if (COS_SIN_TABLE) {
+    const int col = j0 + (COS_SIN_PER_HEAD ? head * (ROTARY_DIM / 2) : 0);  // j0: the frequency index
     long long pos_row[POSITION_ROWS];
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
-      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
-      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + j0);
+      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + col);
+      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + col);
 #pragma unroll
       for (int i = 0; i < NJ; ++i) {
         if (row_of(j0 + i) != r) continue;

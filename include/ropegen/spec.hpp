@@ -218,6 +218,9 @@ struct ScalingParams {
 /// How cos/sin are obtained.
 struct CosSin {
   CosSinSource source = CosSinSource::Table;
+  /// Table: one table per KV head ([rows, kv_heads, rotary_dim / 2] per position row); query
+  /// head h reads its KV head's (h / (q_heads / kv_heads)). cos_sin = table(per_head = true).
+  bool per_head = false;
   double theta = 10000.0;       ///< base b, for Compute
   Scaling scaling = Scaling::None;
   /// The family's parameters (scaling_families() says which ones it has).

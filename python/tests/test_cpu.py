@@ -276,6 +276,40 @@ class Variants2026(unittest.TestCase):
                     j += 1
         return out
 
+    def test_per_head_tables(self):
+        """cos_sin = table(per_head = true): [positions, kv_heads * rot/2] tables (or the
+        combined cos_sin_cache); q head h turns by table h // (q_heads / kv_heads), NeoX
+        halves, written here from the definition in float64."""
+        kern = ropegen.kernel("op=rope head_dim=8 q_heads=4 kv_heads=2 dtype=f32 cos_sin=table(per_head=true)",
+                              device="cpu")
+        rng = np.random.default_rng(11)
+        T, P = 5, 9
+        q = rng.standard_normal((T, 4, 8)).astype(np.float32)
+        k = rng.standard_normal((T, 2, 8)).astype(np.float32)
+        pos = np.array([0, 3, 8, 1, 5], np.int32)
+        ang = rng.uniform(-3, 3, (P, 2, 4))
+        cos, sin = np.cos(ang).astype(np.float32).reshape(P, 8), np.sin(ang).astype(np.float32).reshape(P, 8)
+
+        def want(x, head_of):
+            out = x.astype(np.float64).copy()
+            for t in range(T):
+                for h in range(x.shape[1]):
+                    c = cos.reshape(P, 2, 4)[pos[t], head_of(h)].astype(np.float64)
+                    s = sin.reshape(P, 2, 4)[pos[t], head_of(h)].astype(np.float64)
+                    x0, x1 = x[t, h, :4].astype(np.float64), x[t, h, 4:].astype(np.float64)
+                    out[t, h, :4], out[t, h, 4:] = x0 * c - x1 * s, x1 * c + x0 * s
+            return out
+
+        qq, kk = q.copy(), k.copy()
+        kern(q=qq, k=kk, positions=pos, cos=cos, sin=sin)
+        np.testing.assert_allclose(qq, want(q, lambda h: h // 2), atol=2e-6)
+        np.testing.assert_allclose(kk, want(k, lambda h: h), atol=2e-6)
+        qq, kk = q.copy(), k.copy()
+        kern(q=qq, k=kk, positions=pos, cos_sin_cache=np.concatenate([cos, sin], axis=1))
+        np.testing.assert_allclose(qq, want(q, lambda h: h // 2), atol=2e-6)
+        with self.assertRaisesRegex(ropegen.ArgumentError, r"expected \[max_position, 16\]"):
+            kern(q=q.copy(), k=k.copy(), positions=pos, cos_sin_cache=np.ones((P, 8), np.float32))
+
     def test_grid_positions(self):
         kern = ropegen.kernel(self.GRID, device="cpu")
         rng = np.random.default_rng(5)

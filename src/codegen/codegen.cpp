@@ -220,6 +220,8 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
      << "constexpr bool NEOX = " << (neox ? "true" : "false") << ";\n"
      << "constexpr bool COS_SIN_TABLE = "
      << (!rotates || spec.cos_sin.source == CosSinSource::Table ? "true" : "false") << ";\n"
+     << "constexpr bool COS_SIN_PER_HEAD = "
+     << (rotates && spec.cos_sin.source == CosSinSource::Table && spec.cos_sin.per_head ? "true" : "false") << ";\n"
      << "constexpr int NJ = " << cos_sin_per_lane(spec, plan.vec) << ";  // cos/sin values per thread\n"
      << "constexpr int CS_ALIGN = " << align.table_bytes << ";\n"
      << "constexpr int ROTARY_DIM = " << spec.rotary_dim << ";\n";

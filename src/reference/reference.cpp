@@ -387,8 +387,9 @@ void RowWriter::turn(const std::vector<double>& xs, const std::vector<double>& e
     double c, sn, attention = 1, angle = 0;
     bool computed = s.cos_sin.source == CosSinSource::Compute;
     if (!computed) {
-      c = p.table[p.cos_offset + pos * p.table_stride + j];
-      sn = p.table[p.sin_offset + pos * p.table_stride + j];
+      const long long col = j + (s.cos_sin.per_head ? static_cast<long long>(table_head) * (d / 2) : 0);
+      c = p.table[p.cos_offset + pos * p.table_stride + col];
+      sn = p.table[p.sin_offset + pos * p.table_stride + col];
     } else {
       // Vision 2-D RoPE (rope-math.md): j < s0 turns by row * b^(-4j/d), the rest by
       // column * b^(-4(j - s0)/d): the frequencies of a d / 2 rotary, restarted per section.

@@ -141,6 +141,8 @@ class RowWriter {
   /// bias = qkv: the bias of the rows read next (head_dim values, or the row's length), added
   /// to each element read and rounded to the dtype as the kernel does; null: none.
   const double* bias = nullptr;
+  /// cos_sin = table(per_head = true): the KV head whose table turns the rows read next.
+  int table_head = 0;
 
  private:
   /// A buffer's element: the spec's dtype, or an fp8 format (cache or q output).

@@ -186,12 +186,14 @@ void ArgContext::tables(std::vector<ArgRequirement>& out) const {
   if (spec.cos_sin.source != CosSinSource::Table) return;
   for (const char* name : {"cos", "sin"}) {
     ArgRequirement t{name};
-    t.why = "the spec says cos_sin = table";
+    // table(per_head = true): a position's row holds kv_heads tables, one after another.
+    const long long row = static_cast<long long>(spec.rotary_dim / 2) * (spec.cos_sin.per_head ? spec.kv_heads : 1);
+    t.why = spec.cos_sin.per_head ? "the spec says cos_sin = table(per_head = true)" : "the spec says cos_sin = table";
     t.dtype = "f32";
     t.align = align.table_bytes;
-    t.shape = {kDimFree, spec.rotary_dim / 2};
+    t.shape = {kDimFree, row};
     t.stride = "cos_sin_stride";
-    t.min_stride = spec.rotary_dim / 2;
+    t.min_stride = row;
     t.stride_multiple = align.table_elems;
     out.push_back(t);
   }

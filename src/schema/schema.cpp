@@ -113,7 +113,7 @@ const RealRange kTheta{1.0, 1e12, true};
 const IntRange kBlock{1, 4096};
 
 const char* const kCosSinValues =
-    "table | compute(theta = B, scaling = none | linear(...) | ntk(...) | ntk_alpha(...) | yarn(...) | "
+    "table | table(per_head = true) | compute(theta = B, scaling = none | linear(...) | ntk(...) | ntk_alpha(...) | yarn(...) | "
     "deepseek_yarn(...) | llama3(...) | dynamic(...) | longrope(...))";
 const char* const kCacheValues = "paged(block = 1..4096, order = nhd | hnd | strided | amd | amd_shuffle) | contiguous(order = hnd | nhd)";
 
@@ -152,9 +152,19 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
     s.cos_sin = cs;
     return;
   }
+  if (is_call_named(v, "table")) {
+    for_args(v, {"per_head"}, [&](const dsl::Value::Arg& a) {
+      const dsl::Value& b = a.value;
+      if (b.kind != dsl::Value::Kind::Ident || (b.text != "true" && b.text != "false"))
+        fail(b.loc, "expected true or false for per_head, found " + describe_value(b));
+      cs.per_head = b.text == "true";
+    });
+    s.cos_sin = cs;
+    return;
+  }
   if (!is_call_named(v, "compute"))
-    fail(v.loc, "invalid value " + describe_value(v) + " for cos_sin; valid values: table, compute(theta = B, "
-                                                       "scaling = S)");
+    fail(v.loc, "invalid value " + describe_value(v) + " for cos_sin; valid values: table, table(per_head = true), "
+                                                       "compute(theta = B, scaling = S)");
   cs.source = CosSinSource::Compute;
   for_args(v, {"theta", "scaling"}, [&](const dsl::Value::Arg& a) {
     if (a.name == "theta") {
@@ -238,7 +248,7 @@ void lower_cos_sin(const SpecField&, const dsl::Value& v, KernelSpec& s) {
 void text_cos_sin(const KernelSpec& s, std::string& out) {
   const CosSin& c = s.cos_sin;
   if (c.source == CosSinSource::Table) {
-    out += "table";
+    out += c.per_head ? "table(per_head=true)" : "table";  // the plain table's text (and cache keys) as before
     return;
   }
   const ScalingFamily& fam = scaling_family(c.scaling);
@@ -315,7 +325,7 @@ int compare_cos_sin(const KernelSpec& a, const KernelSpec& b) {
   // Parameters that do not reach the kernel (theta of a table) do not make a difference.
   const CosSin &x = a.cos_sin, &y = b.cos_sin;
   if (int c = cmp(x.source, y.source)) return c;
-  if (x.source == CosSinSource::Table) return 0;
+  if (x.source == CosSinSource::Table) return cmp(x.per_head, y.per_head);
   if (int c = cmp(x.theta, y.theta)) return c;
   if (int c = cmp(x.scaling, y.scaling)) return c;
   // The family's parameters only (members it does not have are not in the text either).
@@ -660,7 +670,7 @@ const std::vector<SpecField>& spec_fields() {
                 nullptr,
                 kRotating,
                 false,
-                {"table", "compute(theta=10000)", "compute(theta=500000)", "compute(theta=10000,scaling=linear(factor=2))",
+                {"table", "table(per_head=true)", "compute(theta=10000)", "compute(theta=500000)", "compute(theta=10000,scaling=linear(factor=2))",
                  "compute(theta=10000,scaling=linear(factor=4))", "compute(scaling=ntk(factor=2))",
                  "compute(scaling=ntk_alpha(alpha=2))",
                  "compute(scaling=yarn(factor=4,original_max_position_embeddings=32768))",

@@ -542,13 +542,18 @@ void ProblemBuilder::add_positions() {
 
 /// cos_sin = table: real cos/sin values of plain RoPE, rounded to fp32, for max_pos rows;
 /// one [max_pos, rot] = [cos | sin] table (vLLM) or two arrays with padded rows.
+/// table(per_head = true): a row holds kv_heads tables, head h's frequencies scaled by
+/// 1 + h / 4, so a row turned by another head's table shows.
 void ProblemBuilder::add_table() {
   reference::Problem& p = in_.p;
   if (!s_.uses_rope() || s_.cos_sin.source != CosSinSource::Table) return;
   const ArgAlignment& al = kernel_.align();
-  const long long max_pos = in_.max_pos, half = s_.rotary_dim / 2;
-  auto angle = [&](long long pos, long long j) {
-    return static_cast<double>(pos) * std::pow(10000.0, -2.0 * j / s_.rotary_dim);
+  const long long max_pos = in_.max_pos, rot2 = s_.rotary_dim / 2;
+  const long long half = rot2 * (s_.cos_sin.per_head ? s_.kv_heads : 1);  // a position's values of cos (or sin)
+  auto angle = [&](long long pos, long long hj) {
+    const long long head = hj / rot2, j = hj % rot2;
+    return static_cast<double>(pos) * std::pow(10000.0, -2.0 * static_cast<double>(j) / s_.rotary_dim) *
+           (1.0 + 0.25 * static_cast<double>(head));
   };
   if (c_.combined_table) {
     p.table_stride = 2 * half;  // [max_pos, rot] = [cos | sin]

@@ -621,6 +621,7 @@ constexpr int BLOCK_THREADS = 256;
 constexpr bool ROTATES = true;
 constexpr bool NEOX = true;
 constexpr bool COS_SIN_TABLE = true;
+constexpr bool COS_SIN_PER_HEAD = false;
 constexpr int NJ = 8;  // cos/sin values per thread
 constexpr int CS_ALIGN = 16;
 constexpr int ROTARY_DIM = 128;
@@ -900,15 +901,17 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 // The NJ cos/sin values of frequency indices j0 .. j0 + NJ - 1 for token t: from the
 // tables, or computed (the scaling family's frequencies, the token's position rows and
 // sequence length, the attention factor).
-RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s) {
+// cos_sin = table(per_head = true): `head` picks the KV head's table within the position's row.
+RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s, int head = 0) {
   if (COS_SIN_TABLE) {
+    const int col = j0 + (COS_SIN_PER_HEAD ? head * (ROTARY_DIM / 2) : 0);  // j0: the frequency index
     long long pos_row[POSITION_ROWS];
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
-      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
-      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + j0);
+      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + col);
+      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + col);
 #pragma unroll
       for (int i = 0; i < NJ; ++i) {
         if (row_of(j0 + i) != r) continue;
@@ -967,7 +970,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 971 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 974 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1011,6 +1014,14 @@ struct Task {
 // Whether a task's row is normalized, and by one RMS over the token's heads (all_heads).
 RG_DEVICE bool row_norm(const Task& t) { return (QK_NORM && t.rotate) || (V_NORM && t.row == kRowV); }
 RG_DEVICE bool token_norm(const Task& t) { return NORM_ALL_HEADS && t.rotate; }
+
+// cos_sin = table(per_head = true): a rotating task's cos/sin, from its KV head's table (a q
+// head reads its group's, so q and k of a group turn alike); loaded per task.
+RG_DEVICE void head_cos_sin(const ropegen_kernel_args& a, long long t, const Task& task, int j0, bool rot_lane,
+                            float* c, float* s) {
+  if (!COS_SIN_PER_HEAD || !rot_lane || !task.rotate) return;
+  cos_sin(a, t, j0, c, s, task.row == kRowQ ? task.head / (Q_HEADS / KV_HEADS) : task.head);
+}
 
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
 RG_DEVICE long long head_stride(long long given) { return HEAD_STRIDES && given ? given : HEAD_DIM; }
@@ -1472,7 +1483,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 
   float c[NJ];
   float s[NJ];
-  if (rot_lane && bad_kind == 0) cos_sin(a, t, unit * NJ, c, s);
+  if (rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD) cos_sin(a, t, unit * NJ, c, s);  // per head: in the task loops
   else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
@@ -1517,6 +1528,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         continue;
       Vec x0, x1;
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
+      head_cos_sin(a, t, task, unit * NJ, rot_lane, c, s);
       finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1, temp);
     }
     return;
@@ -1563,7 +1575,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         if (!token_norm(task)) continue;
         if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
       }
-      if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+      if (NORM_POST) {
+        head_cos_sin(a, t, task, unit * NJ, rot_lane, c, s);
+        rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+      }
       const float sq = squares(x0, x1, two_vectors);  // selects, not an indexed array: registers
       if (task.row == kRowQ) sums[0] += sq;
       else sums[1] += sq;
@@ -1628,6 +1643,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, kRowQ, nullptr, 1, 0};
     if (h < NUM_TASKS) task = task_for(a, t, h, slot, scales);
     const bool active = task.dst && task.src;
+    if (active) head_cos_sin(a, t, task, unit * NJ, rot_lane, c, s);
     const bool norm = active && row_norm(task);
     const bool weighted = norm && task.row != kRowV && NORM_WEIGHT != 2;
     Vec x0{}, x1{}, w0{}, w1{};
@@ -1708,7 +1724,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1712 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1728 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

@@ -629,6 +629,7 @@ constexpr int BLOCK_THREADS = 256;
 constexpr bool ROTATES = true;
 constexpr bool NEOX = false;
 constexpr bool COS_SIN_TABLE = false;
+constexpr bool COS_SIN_PER_HEAD = false;
 constexpr int NJ = 4;  // cos/sin values per thread
 constexpr int CS_ALIGN = 16;
 constexpr int ROTARY_DIM = 64;
@@ -862,15 +863,17 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
 // The NJ cos/sin values of frequency indices j0 .. j0 + NJ - 1 for token t: from the
 // tables, or computed (the scaling family's frequencies, the token's position rows and
 // sequence length, the attention factor).
-RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s) {
+// cos_sin = table(per_head = true): `head` picks the KV head's table within the position's row.
+RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float* c, float* s, int head = 0) {
   if (COS_SIN_TABLE) {
+    const int col = j0 + (COS_SIN_PER_HEAD ? head * (ROTARY_DIM / 2) : 0);  // j0: the frequency index
     long long pos_row[POSITION_ROWS];
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) pos_row[r] = position(a, t, r);
 #pragma unroll
     for (int r = 0; r < POSITION_ROWS; ++r) {  // one vector load per row; each j takes its row's
-      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + j0);
-      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + j0);
+      const CsVec cv = *reinterpret_cast<const CsVec*>(a.cos + pos_row[r] * a.cos_sin_stride + col);
+      const CsVec sv = *reinterpret_cast<const CsVec*>(a.sin + pos_row[r] * a.cos_sin_stride + col);
 #pragma unroll
       for (int i = 0; i < NJ; ++i) {
         if (row_of(j0 + i) != r) continue;
@@ -929,7 +932,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 933 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 936 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1038,7 +1041,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1042 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1045 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

@@ -302,6 +302,24 @@ void check_pinned_rotation(const KernelSpec& spec, long long T, const std::vecto
   }
 }
 
+/// The two vision pins: ropegen's positions = vision(sections = [20, 20]) kernel (head_dim 80,
+/// theta 10000) at four patches' (row, column) positions, passed as [2, tokens]: the row ids,
+/// then the column ids.
+void check_pinned_vision(const Pins& pins) {
+  const std::vector<std::pair<std::int32_t, std::int32_t>> hw = {{0, 0}, {3, 5}, {17, 2}, {40, 63}};
+  const long long T = static_cast<long long>(hw.size());
+  const KernelSpec spec =
+      parse_spec_line("op=rope head_dim=80 q_heads=1 kv_heads=1 dtype=f32 positions=vision(sections=[20,20]) "
+                      "cos_sin=compute(theta=10000)")
+          .spec;
+  std::vector<std::int32_t> pos(static_cast<size_t>(2 * T));
+  for (size_t t = 0; t < hw.size(); ++t) {
+    pos[t] = hw[t].first;
+    pos[hw.size() + t] = hw[t].second;
+  }
+  check_pinned_rotation(spec, T, pos, pins);
+}
+
 TEST_CASE("pinned: Qwen2-VL vision tower 2-D RoPE (head_dim 80, theta 10000)") {
   // transformers 5.17 (torch 2.11) on the H100 machine, scripts/hf_2026_pins.py "qwen2_vl_vision":
   // Qwen2VLVisionRotaryEmbedding (rope_type axial: inv_freq 10000^(-i/20), i even < 40) and
@@ -309,7 +327,6 @@ TEST_CASE("pinned: Qwen2-VL vision tower 2-D RoPE (head_dim 80, theta 10000)") {
   // column's 20, on q[t][e] = ((131 t + 17 e) % 97) / 48.5 - 1 at the (row, column) positions
   // below. ropegen's positions = vision(sections = [20, 20]) kernel
   // on the host target must give the same values (fp32 sin/cos: a few ulps of the angle apart).
-  const std::vector<std::pair<long long, long long>> hw = {{0, 0}, {3, 5}, {17, 2}, {40, 63}};
   const Pins pins = {
       {{0, 0}, -1.0},
       {{0, 1}, -0.6494845151901245},
@@ -355,17 +372,64 @@ TEST_CASE("pinned: Qwen2-VL vision tower 2-D RoPE (head_dim 80, theta 10000)") {
       {{3, 59}, -0.21799367666244507},
       {{3, 60}, 0.15110893547534943},
       {{3, 79}, 0.8014949560165405}};
-  const long long T = 4;
-  const KernelSpec spec =
-      parse_spec_line("op=rope head_dim=80 q_heads=1 kv_heads=1 dtype=f32 positions=vision(sections=[20,20]) "
-                      "cos_sin=compute(theta=10000)")
-          .spec;
-  std::vector<std::int32_t> pos(static_cast<size_t>(2 * T));
-  for (long long t = 0; t < T; ++t) {
-    pos[static_cast<size_t>(t)] = static_cast<std::int32_t>(hw[static_cast<size_t>(t)].first);       // row ids
-    pos[static_cast<size_t>(T + t)] = static_cast<std::int32_t>(hw[static_cast<size_t>(t)].second);  // column ids
-  }
-  check_pinned_rotation(spec, T, pos, pins);
+  check_pinned_vision(pins);
+}
+
+TEST_CASE("pinned: llama.cpp VISION rotation (GGML_ROPE_TYPE_VISION, head_dim 80, sections 20 x 4)") {
+  // scripts/llamacpp_vision_pins.py (numpy 1.24, this machine): ggml's CPU rope in VISION mode
+  // as clip.cpp calls it for a Qwen2-VL tower (n_dims = 40 = head_dim / 2, sections [20, 20,
+  // 20, 20], positions [row, column, row, column]): angles by repeated float32 multiplication
+  // with theta_scale = 10000^(-2/40), restarted at each section, pairs (j, j + 40), on the q
+  // and (row, column) positions of the Qwen2-VL pin above. Sections 2 and 3 are past the 40
+  // pairs, so the mode is ropegen's positions = vision(sections = [20, 20]); the same kernel on
+  // the host target must give these values too (fp32 products against repeated ones: within
+  // the tolerance).
+  const Pins pins = {
+      {{0, 0}, -1.0},
+      {{0, 1}, -0.6494845151901245},
+      {{0, 19}, -0.34020617604255676},
+      {{0, 20}, 0.010309278033673763},
+      {{0, 21}, 0.36082473397254944},
+      {{0, 39}, 0.6701030731201172},
+      {{0, 40}, -0.9793814420700073},
+      {{0, 41}, -0.6288659572601318},
+      {{0, 59}, -0.3195876181125641},
+      {{0, 60}, 0.030927835032343864},
+      {{0, 79}, 0.6907216310501099},
+      {{1, 0}, 0.33525794744491577},
+      {{1, 1}, -0.0847705528140068},
+      {{1, 19}, 0.36064332723617554},
+      {{1, 20}, 0.9036733508110046},
+      {{1, 21}, 0.9259570240974426},
+      {{1, 39}, -0.6283837556838989},
+      {{1, 40}, 0.23337438702583313},
+      {{1, 41}, 0.02605307288467884},
+      {{1, 59}, 0.3816148042678833},
+      {{1, 60}, -0.4744923710823059},
+      {{1, 79}, -0.6087455749511719},
+      {{2, 0}, 0.29573118686676025},
+      {{2, 1}, 0.5451006889343262},
+      {{2, 19}, -0.9356688261032104},
+      {{2, 20}, 0.7601208686828613},
+      {{2, 21}, 0.13416814804077148},
+      {{2, 39}, 0.07213553041219711},
+      {{2, 40}, -0.50284743309021},
+      {{2, 41}, -0.9311657547950745},
+      {{2, 59}, -0.9200500845909119},
+      {{2, 60}, -0.298369824886322},
+      {{2, 79}, 0.0928063690662384},
+      {{3, 0}, 1.2511157989501953},
+      {{3, 1}, -0.48795661330223083},
+      {{3, 19}, -0.2357361614704132},
+      {{3, 20}, 0.08937358856201172},
+      {{3, 21}, -0.6440843939781189},
+      {{3, 39}, 0.7652313709259033},
+      {{3, 40}, -0.08386707305908203},
+      {{3, 41}, -0.5804134011268616},
+      {{3, 59}, -0.21799367666244507},
+      {{3, 60}, 0.15110893547534943},
+      {{3, 79}, 0.8014949560165405}};
+  check_pinned_vision(pins);
 }
 
 TEST_CASE("pinned: Wan 2.1 3-D grid RoPE (head_dim 128, sections 22 / 21 / 21, grid 2 x 3 x 5)") {

@@ -305,6 +305,15 @@ TEST_CASE("spec: the 2026 norm, RoPE and q keys, their canonical text and their 
         std::string::npos);
   CHECK(parse_spec_line("").spec.canonical().find("gate") == std::string::npos);
   CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(sums=read)"), Contains("needs span = all_heads"));
+  // cos_sin = table(per_head = true): its own canonical text (a plain table's stays "table").
+  CHECK(parse_spec_line("cos_sin=table(per_head=true)").spec.canonical().find("cos_sin=table(per_head=true)") !=
+        std::string::npos);
+  CHECK(parse_spec_line("cos_sin=table(per_head=false)").spec.canonical() == parse_spec_line("cos_sin=table").spec.canonical());
+  CHECK_THROWS_WITH(parse_spec_line("op=mla_rope_append cos_sin=table(per_head=true)"),
+                    Contains("op = mla_rope_append rotates one shared rope part"));
+  CHECK_THROWS_WITH(parse_spec_line("op=indexer_append rotary_dim=64 cache_dtype=fp8_e4m3 cache=paged(block=64) "
+                                    "q_heads=64 cos_sin=table(per_head=true)"),
+                    Contains("op = indexer_append rotates one shared rope part"));
   CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(span=all_heads,ranks=2)"), Contains("it needs sums = read"));
   CHECK_THROWS_WITH(parse_spec_line("qk_norm=rms(span=all_heads,sums=write)"), Contains("it needs op = rope"));
   CHECK_THROWS_WITH(parse_spec_line("op=rope qk_norm=rms(span=all_heads,sums=write) gate=interleaved"),
@@ -610,7 +619,9 @@ TEST_CASE("errors: keys and values" * doctest::test_suite("errors")) {
   file("kernel k { cache = paged(block = 0) }", "block = 0 is out of range; expected 1 to 4096", 1, 34);
   file("kernel k { cache = paged(order = xyz) }", "invalid value 'xyz' for order; valid values: hnd, nhd", 1, 34);
   file("kernel k { cache = ring }", "invalid value 'ring' for cache; valid values: contiguous(order = hnd | nhd)", 1, 20);
-  file("kernel k { cos_sin = tables }", "invalid value 'tables' for cos_sin; valid values: table, compute(", 1, 22);
+  file("kernel k { cos_sin = tables }", "invalid value 'tables' for cos_sin; valid values: table, table(per_head = true), compute(", 1, 22);
+  file("kernel k { cos_sin = table(per_head = 1) }", "expected true or false for per_head, found '1'", 1, 39);
+  file("kernel k { cos_sin = table(per_kv = true) }", "unknown argument 'per_kv' for table(...)", 1, 28);
   file("kernel k { cos_sin = compute(theta = -5) }", "theta = -5 is out of range; expected more than 1", 1, 38);
   file("kernel k { cos_sin = compute(scaling = yarn) }", "scaling yarn needs its parameters: yarn(factor, original_max_position_embeddings, beta_fast = 32", 1, 40);
   file("kernel k { cos_sin = compute(scaling = yarm(factor = 2)) }", "invalid scaling 'yarm(...)'; valid: none, linear(factor), ntk(factor)", 1, 40);

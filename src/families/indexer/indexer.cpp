@@ -135,6 +135,9 @@ std::vector<SpecField> spec_fields() {
 #undef RG_IDX
 
 void validate(const KernelSpec& s, const RuleFailure& fail) {
+  if (s.cos_sin.per_head)
+    fail("cos_sin", "cos_sin = table(per_head = true): op = indexer_append rotates one shared rope part, not per-head rows; "
+                    "per-head tables are for op = rope and rope_kv_append");
   if (s.rotary_dim == 0)
     fail("rotary_dim", "rotary_dim = 0: op = indexer_append rotates its rope part; a layer without RoPE is op = rope or "
                        "rope_kv_append with rotary_dim = 0");

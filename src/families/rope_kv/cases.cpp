@@ -293,6 +293,22 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       tokens(19), "NoPE, qk_norm, separate outputs, fp8 cache");
   add("rotary_dim=0 op=rope q_temperature=logn(base=4) head_dim=96 q_heads=2 kv_heads=1 dtype=f32", tokens(13),
       "NoPE, rope op: q times logn");
+  // cos_sin = table(per_head = true): one table per KV head (its frequencies scaled by
+  // 1 + h / 4 in the verifier's table); a q head turns by its group's. GQA fused with a paged
+  // cache, GPT-J pairs with mrope rows and an all-heads norm (order = post), a per-head norm
+  // with an fp8 cache and planted out-of-range positions.
+  add("cos_sin=table(per_head=true) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "per-head tables, fused");
+  add("cos_sin=table(per_head=true) op=rope style=gptj head_dim=64 rotary_dim=32 q_heads=6 kv_heads=3 dtype=f32 "
+      "positions=mrope(sections=[4,6,6]) qk_norm=rms(eps=1e-6,span=all_heads,order=post,weight=none)",
+      tokens(19), "per-head tables, mrope, all-heads norm after RoPE");
+  {
+    VerifyCase oor = tokens(23);
+    oor.out_of_range = true;
+    oor.combined_table = false;  // cos and sin in two arrays, rows padded
+    add("cos_sin=table(per_head=true) qk_norm=rms(eps=1e-6) cache_dtype=fp8_e4m3 head_dim=128 q_heads=4 kv_heads=4 "
+        "dtype=f16 cache=paged(block=16,order=hnd)",
+        oor, "per-head tables, qk_norm, fp8 cache, out-of-range positions");
+  }
   add("op=rope_kv_append style=neox head_dim=256 q_heads=4 kv_heads=2 dtype=f16 "
       "cos_sin=compute(theta=10000,scaling=proportional(partial_rotary_factor=0.5,factor=2))",
       tokens(19), "proportional RoPE with factor");

@@ -37,6 +37,7 @@ long long cache_offset(const reference::Problem& p, long long slot, int h) {
 void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t) {
   const KernelSpec& s = p.spec;
   w.bias = nullptr;
+  w.table_head = 0;
   if (reference::outside_limits(p, t)) return;  // skipped whole: q, k, q_out, k_out, caches untouched
   const long long D = s.head_dim;
   auto hs = [&](const reference::TensorView& v) { return v.head_stride ? v.head_stride : D; };
@@ -45,6 +46,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   // token's weights) and, with all_heads, the mean square over the token's heads of the
   // tensor, rotated first with order = post.
   const QkNorm& qn = s.qk_norm;
+  const int group = s.q_heads / s.kv_heads;  // q heads per KV head
   // bias = qkv: each row's bias (kind 0 q, 1 k, 2 v, 3 q's gate half), null without one.
   const bool gated = s.uses_rope() && s.gate == Gate::Interleaved;
   auto bias_of = [&](int kind, int h) -> const double* {
@@ -62,6 +64,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
       double sq = 0, err = 0;
       for (int h = 0; h < heads; ++h) {
         w.bias = bias_of(&x == &p.q ? 0 : 1, h);
+        w.table_head = &x == &p.q ? h / group : h;
         sq += w.square_sum(x.buffer, x.offset + t * x.stride + h * hs(x), t, n.post, &err);
       }
       w.bias = nullptr;
@@ -102,6 +105,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
                    static_cast<int>(D));
       }
       w.bias = bias_of(0, h);
+      w.table_head = h / group;  // a q head turns by its KV head's table (cos_sin = table(per_head = true))
       if (p.q_out.buffer >= 0)  // q_scales = per_token_head: its scale row is (token, head)
         w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, t, qw, p.q_scale, 0,
                      -1, t * s.q_heads + h, f);
@@ -113,6 +117,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     for (int h = 0; h < s.kv_heads && p.k.buffer >= 0; ++h) {
       const reference::RowNorm* kw = norm_of(false, h);
       w.bias = bias_of(1, h);
+      w.table_head = h;
       const long long off = p.k.offset + t * p.k.stride + h * hs(p.k);
       if (p.k_out.buffer >= 0)
         w.rotate_row(p.k.buffer, off, p.k_out.buffer, p.k_out.offset + t * p.k_out.stride + h * D, t, kw, 1.0f);
@@ -125,6 +130,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   if (s.uses_rope() && p.k_out.buffer >= 0)
     for (int h = 0; h < s.kv_heads; ++h) {
       w.bias = bias_of(1, h);
+      w.table_head = h;
       w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride + h * hs(p.k), p.k_out.buffer,
                    p.k_out.offset + t * p.k_out.stride + h * D, t, norm_of(false, h), 1.0f);
     }
@@ -143,6 +149,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     const reference::TensorView& vv = s.v_source == VSource::K ? p.k : p.v;
     const long long vsrc = vv.offset + t * vv.stride + h * hs(vv);
     w.bias = bias_of(1, h);
+    w.table_head = h;
     if (s.uses_rope()) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, t, norm_of(false, h), scale_of(p.k_scale));
     else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst, scale_of(p.k_scale));
     w.bias = s.v_source == VSource::K ? nullptr : bias_of(2, h);  // v_source = k refuses bias = qkv

@@ -39,6 +39,14 @@ struct Task {
 RG_DEVICE bool row_norm(const Task& t) { return (QK_NORM && t.rotate) || (V_NORM && t.row == kRowV); }
 RG_DEVICE bool token_norm(const Task& t) { return NORM_ALL_HEADS && t.rotate; }
 
+// cos_sin = table(per_head = true): a rotating task's cos/sin, from its KV head's table (a q
+// head reads its group's, so q and k of a group turn alike); loaded per task.
+RG_DEVICE void head_cos_sin(const ropegen_kernel_args& a, long long t, const Task& task, int j0, bool rot_lane,
+                            float* c, float* s) {
+  if (!COS_SIN_PER_HEAD || !rot_lane || !task.rotate) return;
+  cos_sin(a, t, j0, c, s, task.row == kRowQ ? task.head / (Q_HEADS / KV_HEADS) : task.head);
+}
+
 // heads = strided: the caller's head stride (0: head_dim); packed: head_dim.
 RG_DEVICE long long head_stride(long long given) { return HEAD_STRIDES && given ? given : HEAD_DIM; }
 // q's head stride: gate = interleaved puts each head's gate after its q (2 * head_dim apart).
@@ -499,7 +507,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 
   float c[NJ];
   float s[NJ];
-  if (rot_lane && bad_kind == 0) cos_sin(a, t, unit * NJ, c, s);
+  if (rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD) cos_sin(a, t, unit * NJ, c, s);  // per head: in the task loops
   else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
@@ -544,6 +552,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         continue;
       Vec x0, x1;
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
+      head_cos_sin(a, t, task, unit * NJ, rot_lane, c, s);
       finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1, temp);
     }
     return;
@@ -590,7 +599,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         if (!token_norm(task)) continue;
         if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
       }
-      if (NORM_POST) rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+      if (NORM_POST) {
+        head_cos_sin(a, t, task, unit * NJ, rot_lane, c, s);
+        rotate(task, x0, x1, c, s, two_vectors, rot_lane);
+      }
       const float sq = squares(x0, x1, two_vectors);  // selects, not an indexed array: registers
       if (task.row == kRowQ) sums[0] += sq;
       else sums[1] += sq;
@@ -655,6 +667,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     Task task{nullptr, nullptr, nullptr, false, kElem, 1.0f, kRowQ, nullptr, 1, 0};
     if (h < NUM_TASKS) task = task_for(a, t, h, slot, scales);
     const bool active = task.dst && task.src;
+    if (active) head_cos_sin(a, t, task, unit * NJ, rot_lane, c, s);
     const bool norm = active && row_norm(task);
     const bool weighted = norm && task.row != kRowV && NORM_WEIGHT != 2;
     Vec x0{}, x1{}, w0{}, w1{};
