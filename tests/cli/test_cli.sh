@@ -136,7 +136,7 @@ out=$(ROPEGEN_CACHE_DIR="$work/fifo-cache" timeout 60 "$bin" cache verify 2>&1);
 printf 'partial' > "$work/fifo-cache/.tmp-dead01" && touch -d '1 hour ago' "$work/fifo-cache/.tmp-dead01"
 ROPEGEN_CACHE_DIR="$work/fifo-cache" expect "stats count stale temporary files" 0 "stale    1 temporary files (7 bytes" -- cache stats
 ROPEGEN_CACHE_DIR="$work/fifo-cache" expect "prune removes them" 0 "removed 2 entries" -- cache prune
-expect "list keys" 0 "| cos_sin | table \\| compute" -- --list-keys
+expect "list keys" 0 "| cos_sin | table \\| table(per_head = true) \\| compute" -- --list-keys
 
 # Issue 12, item 1: --device asks for a GPU; one that is not there is an error naming what was found.
 if ! [ -e /dev/nvidia0 ] && ! [ -e /dev/kfd ]; then
