@@ -125,6 +125,8 @@ struct Workload {
   // kernel writes (k_cache_scales, v_cache_scales); 0 for the other caches.
   long long quant_set_bytes = 0, scale_set_bytes = 0;
   DevBuf ksc, vsc;
+  DevBuf bias;      // bias = qkv: q's (with gate: 2 * q_heads rows), k's and v's biases, one buffer
+  DevBuf gate_out;  // gate = interleaved: [T, q_heads, head_dim] per set
 
   ropegen_kernel_args args(int set) const {
     ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
@@ -158,6 +160,19 @@ struct Workload {
       }
     }
     if (spec.qk_norm.on && spec.qk_norm.sums != NormSums::None) a.norm_sums = static_cast<float*>(norm_sums.p);
+    const long long qe = static_cast<long long>(spec.q_heads) * spec.head_dim;
+    const long long kve = static_cast<long long>(spec.kv_heads) * spec.head_dim;
+    const bool gated = spec.gate == Gate::Interleaved;
+    if (spec.bias == Bias::Qkv) {
+      a.q_bias = bias.c();
+      a.k_bias = bias.c() + (gated ? 2 : 1) * qe * eb;
+      a.v_bias = bias.c() + ((gated ? 2 : 1) * qe + kve) * eb;
+    }
+    if (gated) {  // q rows [q_h | gate_h]: twice the stride; the gates to gate_out
+      a.q_stride = 2 * qe;
+      a.gate_out = gate_out.c() + static_cast<size_t>(set) * tokens * qe * eb;
+      a.gate_out_stride = qe;
+    }
     if (spec.positions.kind == PositionsKind::Grid) {  // ids as indices into frames of 16 x 32
       a.grid_h = 16;
       a.grid_w = 32;
@@ -201,6 +216,7 @@ double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
   if (s.op == Op::KvAppend) per_token += 2 * kve * eb + 2 * kve * ceb + ib;
   if (s.op == Op::RopeKvAppend) per_token += (2 * qe + 2 * kve) * eb + 2 * kve * ceb + pos + ib + table;
   if (s.op != Op::Rope && s.v_source == VSource::K) per_token -= kve * eb;  // v is k: read once
+  if (s.gate == Gate::Interleaved) per_token += 2 * qe * eb;                  // the gates read and written
   if (s.op == Op::MlaRopeAppend)  // q_pe read and written; k_pe and kv_c read; one cache row written
     per_token = 2.0 * s.q_heads * s.rotary_dim * eb + (s.rotary_dim + s.kv_lora_rank) * (eb + ceb) + pos + ib + table;
   return per_token * static_cast<double>(T);
@@ -216,7 +232,7 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_
   const double per_set = std::max(1.0, ideal_bytes(s, T, w.cache_eb));
   w.sets = static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / per_set))));
   const bool mla = s.op == Op::MlaRopeAppend;
-  w.q_set = T * s.q_heads * s.head_dim;
+  w.q_set = T * s.q_heads * s.head_dim * (s.gate == Gate::Interleaved ? 2 : 1);
   w.kv_set = mla ? T * s.kv_lora_rank : T * s.kv_heads * s.head_dim;  // mla: kv_c, the larger of k_pe and kv_c
   w.cache_slots = (T + 15) / 16 * 16;
   w.cache_set = w.cache_slots * (mla ? s.kv_lora_rank + s.rotary_dim : s.kv_heads * s.head_dim);
@@ -229,6 +245,12 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_
     return b;
   };
   w.q = pool(w.q_set, w.eb);
+  if (s.bias == Bias::Qkv) {  // the sets share one bias (weights of the layer)
+    w.bias = DevBuf(rt, static_cast<size_t>(2 * s.q_heads + 2 * s.kv_heads) * s.head_dim * w.eb);
+    std::vector<char> init(static_cast<size_t>(2 * s.q_heads + 2 * s.kv_heads) * s.head_dim * w.eb, 0x11);
+    rt.copy_to_device(w.bias.p, init.data(), init.size());
+  }
+  if (s.gate == Gate::Interleaved) w.gate_out = pool(T * s.q_heads * s.head_dim, w.eb);
   w.k = pool(w.kv_set, w.eb);
   w.v = pool(w.kv_set, w.eb);
   if (quantized_cache(s)) {
@@ -991,6 +1013,7 @@ void norms_2026_group(Bench& b) {
                                  "cos_sin=compute(theta=5000000) qk_norm=rms(eps=1e-6,span=all_heads,sums=write)", ""},
       {"minimax TP2 sums=read", "head_dim=128 rotary_dim=64 q_heads=24 kv_heads=4 dtype=bf16 cos_sin=compute(theta=5000000) "
                                 "cache=paged(block=16,order=nhd) qk_norm=rms(eps=1e-6,span=all_heads,sums=read,ranks=2)", ""},
+      {"qwen3-next gate+bias", b.llama + " gate=interleaved bias=qkv qk_norm=rms(eps=1e-6,weight=one_plus_w)", ""},
       {"llama4 NoPE", b.llama + " rotary_dim=0 q_temperature=llama4(attn_scale=0.1,floor_scale=8192)", ""},
       {"wan 3-D grid", "op=rope head_dim=128 q_heads=40 kv_heads=40 dtype=bf16 style=gptj cos_sin=compute(theta=10000) "
                        "positions=grid(sections=[22,21,21]) qk_norm=rms(eps=1e-6,span=all_heads)", ""},
