@@ -709,7 +709,7 @@ constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && true;
 // LANES threads are a power of two within one (no block-shared memory, no barrier); the
 // block-shared path adds in the same pairwise order, so every target gets the same sums.
 constexpr bool ROW_POW2 = true;
-constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && ROW_POW2;
+constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && true;
 // The head row, in order: [offset, offset + length) rotated or copied.
 constexpr int NUM_SEGMENTS = 1;
 RG_DEVICE rg_segment row_segment(int i) {
@@ -1535,17 +1535,16 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
-  // span = all_heads: one RMS over all of the token's q rows and one over its k rows. The plan
-  // keeps a token's head groups in one block (whole_token, grid y = 1), a few tasks per group
-  // (KEEP of them at most: their rows and weights stay in registers for the loop below, read
-  // once); each lane sums the squares of its share, then the sums meet in fixed-order steps through
-  // block-shared memory: an item's lanes (lane 0: q, lane 1: k), then up to 8 chunks of the
-  // token's items, then every thread adds the chunks. No thread sums more than a few values.
-  // sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added over the ranks by
-  // the caller; sums = write (1): the sums go to norm_sums and the kernel ends there.
   // Every row a group writes is read once, before the loop below, when a group walks at most
-  // KEEP tasks (8): a thread's loads are all in flight together, the rows stay in registers
-  // across the reductions' barriers, and the all-heads sums are taken from them.
+  // KEEP tasks (8): a thread's loads are all in flight together and the rows stay in registers
+  // across the reductions' barriers.
+  // span = all_heads: one RMS over all of the token's q rows and one over its k rows. The plan
+  // keeps a token's head groups in one block (whole_token, grid y = 1), a few tasks per group;
+  // each lane sums the squares of its share (of the kept rows), then the sums meet in
+  // fixed-order steps through block-shared memory: an item's lanes (lane 0: q, lane 1: k), then
+  // up to 8 chunks of the token's items, then every thread adds the chunks. No thread sums more
+  // than a few values. sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added
+  // over the ranks by the caller; sums = write (1): the sums go to norm_sums and the kernel ends.
   constexpr int TASKS_PER_GROUP = (NUM_TASKS + HEAD_GROUPS - 1) / HEAD_GROUPS;  // grid y = 1; fewer with more
   constexpr int KEEP = TASKS_PER_GROUP <= 8 ? TASKS_PER_GROUP : 0;
   constexpr bool SUMS_HERE = NORM_ALL_HEADS && NORM_SUMS != 2;  // this launch adds the token's squares
@@ -1641,9 +1640,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   // A norm over one row (qk_norm per head, v_norm): its sum of squares is reduced over its
   // LANES threads by exchanges within the warp (ROW_SHUFFLE), else through block-shared memory,
-  // in a fixed order: pairwise where LANES is a power of two (what the exchanges compute),
-  // lane by lane otherwise; the same result on every target. A quantized cache: each vector's range goes to block-shared memory, and every
-  // lane reads its group's. Each shared array is written, then read after a barrier, then
+  // in a fixed order: pairwise where LANES is a power of two (what the exchanges compute), lane
+  // by lane otherwise; the same result on every target. A quantized cache: each vector's range
+  // goes to block-shared memory, and every lane reads its group's. Each shared array is written, then read after a barrier, then
   // written again only after another barrier (with both, each one's barrier is the other's
   // second).
   RG_SHARED float partial[ROW_NORM && !ROW_SHUFFLE ? BLOCK_THREADS : 1];
@@ -1736,7 +1735,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1740 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1739 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {
