@@ -93,7 +93,7 @@ def _plan(torch):
     h = hashlib.sha256()
     for part in (source, torch.__version__, os.path.realpath(torch_dir), str(getattr(torch.version, "cuda", None)),
                  str(getattr(torch.version, "hip", None)), sys.version, sysconfig.get_config_var("EXT_SUFFIX") or "",
-                 os.path.realpath(cxx_path), " ".join(cmd)):
+                 os.path.realpath(cxx_path), " ".join(c for c in cmd if c != SOURCE)):
         h.update(part if isinstance(part, bytes) else part.encode())
         h.update(b"\0")
     return cmd, f"{MODULE}-{h.hexdigest()[:20]}"
