@@ -294,9 +294,15 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
 
     def run_script(self, **env):
         e = dict(os.environ, **env)
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(ropegen.__file__)))
+        e["PYTHONPATH"] = os.pathsep.join([package_parent] + [p for p in [e.get("PYTHONPATH")] if p])
+        e.setdefault("ROPEGEN_LIB_DIR", os.path.dirname(ropegen.library_path))
         out = subprocess.run([sys.executable, "-c", self.SCRIPT], env=e, capture_output=True, text=True, timeout=300)
         self.assertEqual(out.returncode, 0, out.stderr)
-        return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+        try:
+            return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+        except (ValueError, IndexError):
+            self.fail(f"no result from the script: stdout {out.stdout!r}, stderr {out.stderr!r}")
 
     @unittest.skipIf(NO_HOST, NO_HOST or "")
     def test_env_switch_turns_it_off(self):
@@ -317,7 +323,7 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
             self.assertIn("no C++ compiler", none["reason"])
             self.assertEqual(os.listdir(d), [])
         off, _ = self.run_script(ROPEGEN_NO_TORCH_EXT="1")
-        self.assertEqual((none["q"], none["kc"]), (off["q"], off["kc"]))
+        self.assertEqual((none["q"], none["kc"]), (off["q"], off["kc"]), (none, off))
 
     @unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
     def test_a_failed_build_is_not_retried(self):
