@@ -10,7 +10,8 @@ resolved key comes back to Python's own path, so checks and errors are Python's 
 The extension is compiled on first use with the system C++ compiler against PyTorch's own
 headers (no pybind11, CUDA or HIP headers) and cached per PyTorch build, compiler and flags
 in ROPEGEN_TORCH_EXT_DIR (default $XDG_CACHE_HOME/ropegen/torch-ext, else
-~/.cache/ropegen/torch-ext). Without headers, compiler or Python.h, or with
+~/.cache/ropegen/torch-ext, else $XDG_RUNTIME_DIR/ropegen/torch-ext, else a folder of the
+user's in the temporary directory: the first this user owns and nobody else may write). Without headers, compiler or Python.h, or with
 ROPEGEN_NO_TORCH_EXT=1, the package runs on ctypes alone: `reason()` says why. A build that
 fails leaves its log beside the cache entry and is not tried again until that log is removed.
 """
@@ -43,13 +44,22 @@ def disabled():
     return os.environ.get("ROPEGEN_NO_TORCH_EXT", "") not in ("", "0")
 
 
-def cache_dir():
-    """Where built extensions are kept: ROPEGEN_TORCH_EXT_DIR, else the user cache folder."""
+def cache_dirs():
+    """Where built extensions may be kept, in order: ROPEGEN_TORCH_EXT_DIR alone when set,
+    else $XDG_CACHE_HOME, ~/.cache, $XDG_RUNTIME_DIR (each + ropegen/torch-ext), then a
+    folder of this user's in the temporary directory."""
     d = os.environ.get("ROPEGEN_TORCH_EXT_DIR")
     if d:
-        return d
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "ropegen", "torch-ext")
+        return [d]
+    out = []
+    for base in (os.environ.get("XDG_CACHE_HOME"), os.path.join(os.path.expanduser("~"), ".cache"),
+                 os.environ.get("XDG_RUNTIME_DIR")):
+        if base and os.path.isabs(base):
+            out.append(os.path.join(base, "ropegen", "torch-ext"))
+    import tempfile
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    out.append(os.path.join(tempfile.gettempdir(), f"ropegen-torch-ext-{uid}"))
+    return out
 
 
 def _private_dir(path):
@@ -81,7 +91,12 @@ def _plan(torch):
     torch_dir = os.path.dirname(os.path.abspath(torch.__file__))
     include, lib = os.path.join(torch_dir, "include"), os.path.join(torch_dir, "lib")
     extra = shlex.split(os.environ.get("ROPEGEN_TORCH_EXT_CXXFLAGS", ""))
-    dirs = [include] + [f[2:] for f in extra if f.startswith("-I") and len(f) > 2]
+    dirs = [include]
+    for i, f in enumerate(extra):  # -I/dir, -I /dir, -isystem /dir
+        if f.startswith("-I") and len(f) > 2:
+            dirs.append(f[2:])
+        elif f in ("-I", "-isystem") and i + 1 < len(extra):
+            dirs.append(extra[i + 1])
     if not any(os.path.exists(os.path.join(d, _HEADER)) for d in dirs):
         raise _Skip(f"PyTorch's C++ headers are missing ({os.path.join(include, _HEADER)}; Debian: libtorch-dev)")
     abi = int(bool(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", True)))
@@ -115,10 +130,14 @@ def _load_file(path):
 
 def _build(torch):
     cmd, name = _plan(torch)
-    folder = cache_dir()
-    bad = _private_dir(folder)
-    if bad:
-        raise _Skip(f"no usable cache folder: {bad} (ROPEGEN_TORCH_EXT_DIR)")
+    why = []
+    for folder in cache_dirs():
+        bad = _private_dir(folder)
+        if not bad:
+            break
+        why.append(bad)
+    else:
+        raise _Skip(f"no usable cache folder: {'; '.join(why)} (ROPEGEN_TORCH_EXT_DIR)")
     so, failed = os.path.join(folder, name + ".so"), os.path.join(folder, name + ".failed.log")
     if os.path.exists(so):
         return _load_file(so)

@@ -292,8 +292,9 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
                       q=a["q"].view(torch.int32).sum().item(), kc=a["k_cache"].view(torch.int32).sum().item())))
 """
 
-    def run_script(self, **env):
-        e = dict(os.environ, **env)
+    def run_script(self, drop=(), **env):
+        e = {n: v for n, v in os.environ.items() if n not in drop}
+        e.update(env)
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(ropegen.__file__)))
         e["PYTHONPATH"] = os.pathsep.join([package_parent] + [p for p in [e.get("PYTHONPATH")] if p])
         e.setdefault("ROPEGEN_LIB_DIR", os.path.dirname(ropegen.library_path))
@@ -340,13 +341,21 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
             off, _ = self.run_script(ROPEGEN_NO_TORCH_EXT="1")
             self.assertEqual((failed["q"], failed["kc"]), (off["q"], off["kc"]))
 
-    @unittest.skipIf(NO_EXT, NO_EXT or "")
+    @unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
     def test_cache_folder_must_be_private(self):
         with tempfile.TemporaryDirectory() as d:
             os.chmod(d, 0o777)
             shared, _ = self.run_script(ROPEGEN_TORCH_EXT_DIR=d)
             self.assertFalse(shared["launcher"])
             self.assertIn("writable by other users", shared["reason"])
+        with tempfile.TemporaryDirectory() as xdg, tempfile.TemporaryDirectory() as home:
+            os.makedirs(os.path.join(xdg, "ropegen", "torch-ext"))
+            os.chmod(os.path.join(xdg, "ropegen", "torch-ext"), 0o777)
+            # The next folder: ~/.cache/ropegen/torch-ext.
+            fallback, _ = self.run_script(drop=("ROPEGEN_TORCH_EXT_DIR",), XDG_CACHE_HOME=xdg, HOME=home)
+            self.assertTrue(fallback["launcher"], fallback["reason"])
+            built = os.listdir(os.path.join(home, ".cache", "ropegen", "torch-ext"))
+            self.assertTrue(any(f.endswith(".so") for f in built), built)
 
     @unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
     def test_a_refused_key_turns_it_off(self):
