@@ -192,6 +192,7 @@ def module():
                 _module, _reason = None, str(e)
             except Exception as e:  # a load error: the ctypes path still works
                 _module, _reason = None, f"{type(e).__name__}: {e}"
+                warnings.warn(f"ropegen: the PyTorch fast path is off: {_reason}", RuntimeWarning, stacklevel=3)
             _tried = True
     return _module
 

@@ -292,6 +292,14 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
                       q=a["q"].view(torch.int32).sum().item(), kc=a["k_cache"].view(torch.int32).sum().item())))
 """
 
+    _reference = None
+
+    def reference(self):
+        """The script's result with the fast path off (run once per test run)."""
+        if Switches._reference is None:
+            Switches._reference = self.run_script(ROPEGEN_NO_TORCH_EXT="1")[0]
+        return Switches._reference
+
     def run_script(self, drop=(), **env):
         e = {n: v for n, v in os.environ.items() if n not in drop}
         e.update(env)
@@ -307,7 +315,7 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
 
     @unittest.skipIf(NO_HOST, NO_HOST or "")
     def test_env_switch_turns_it_off(self):
-        off, _ = self.run_script(ROPEGEN_NO_TORCH_EXT="1")
+        off = self.reference()
         self.assertFalse(off["launcher"])
         self.assertIn("ROPEGEN_NO_TORCH_EXT", off["reason"])
         if NO_EXT:
@@ -323,7 +331,7 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
             self.assertFalse(none["launcher"])
             self.assertIn("no C++ compiler", none["reason"])
             self.assertEqual(os.listdir(d), [])
-        off, _ = self.run_script(ROPEGEN_NO_TORCH_EXT="1")
+        off = self.reference()
         self.assertEqual((none["q"], none["kc"]), (off["q"], off["kc"]), (none, off))
 
     @unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
@@ -338,8 +346,20 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
             again, err = self.run_script(CXX="false", ROPEGEN_TORCH_EXT_DIR=d)
             self.assertIn("failed before", again["reason"])
             self.assertNotIn("building the PyTorch fast path failed", err)
-            off, _ = self.run_script(ROPEGEN_NO_TORCH_EXT="1")
+            off = self.reference()
             self.assertEqual((failed["q"], failed["kc"]), (off["q"], off["kc"]))
+
+    @unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
+    def test_a_broken_cache_entry_warns_and_falls_back(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, _torch_ext._plan(torch)[1] + ".so"), "wb") as f:
+                f.write(b"not a shared object")
+            broken, err = self.run_script(ROPEGEN_TORCH_EXT_DIR=d)
+            self.assertFalse(broken["launcher"])
+            self.assertIn("ImportError", broken["reason"])
+            self.assertIn("the PyTorch fast path is off", err)
+        off = self.reference()
+        self.assertEqual((broken["q"], broken["kc"]), (off["q"], off["kc"]))
 
     @unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
     def test_cache_folder_must_be_private(self):
