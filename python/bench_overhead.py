@@ -15,7 +15,10 @@ Llama-3-8B bf16 spec, paged cache, q/k/v as views of one packed qkv tensor. Per 
                                   Python implementation for the device (how ropegen registers)
   ropegen:
     eager k(...)                  Kernel.__call__ on a repeat call: the argument block resolved
-                                  for this key, addresses patched, ropegen_kernel_launch
+                                  for this key, addresses patched, ropegen_kernel_launch (through
+                                  the C++ fast path when it is built, see the header line)
+    eager k(...), Python path     the same with the C++ fast path off for this kernel: Python
+                                  reads the key and addresses, patches the block, calls ctypes
     operator k.op(...)            the same through torch.ops.ropegen (what compiled code calls)
     C API (ctypes, prepared)      ropegen_kernel_launch with a prepared block: the floor for any
                                   ctypes caller (the C checks and the driver launch)
@@ -106,6 +109,12 @@ def main():
         else:
             rows.append(("floor", label, per_call(lambda: op(k.spec, **opargs), o.calls, sync)))
     rows.append(("ropegen", "eager k(...)", per_call(lambda: k(**a), o.calls, sync)))
+    fast = k._fast
+    if fast is not None:  # the same kernel with the C++ fast path off: Python's own repeat path
+        k._fast = None
+        rows.append(("ropegen", "eager k(...), Python path (C++ fast path off)", per_call(lambda: k(**a), o.calls,
+                                                                                         sync)))
+        k._fast = fast
     if k.op is not None:
         rows.append(("ropegen", "operator k.op(...)", per_call(lambda: k.op(k.spec, **opargs), o.calls, sync)))
     # The C API with a prepared block: what remains is ctypes + ropegen_kernel_launch.
@@ -141,7 +150,10 @@ def main():
         rows.append(("ropegen", f"CUDA graph replay ({o.graph_calls} launches/graph), GPU time",
                      start.elapsed_time(end) * 1e3 / (replays * o.graph_calls)))
     name = torch.cuda.get_device_name() if dev != "cpu" else "host target (the kernel runs inside the call)"
+    from ropegen import _torch_ext
     print(f"ropegen {ropegen.__version__}, PyTorch {torch.__version__}, {name}, {T} token(s), {k.target}")
+    why = _torch_ext.reason()
+    print("  C++ fast path: " + ("on" if fast is not None else f"off ({why})"))
     for group, label, us in rows:
         print(f"  {group:8s} {label:58s} {us:8.2f} us/call")
     us = {label: v for _, label, v in rows}

@@ -69,7 +69,7 @@ setup(
     version="0.1.0",
     description="JIT-compiled RoPE + KV-cache kernels (Python binding of ropegen's C API)",
     packages=["ropegen"],
-    package_data={"ropegen": [LIB, CLI]},
+    package_data={"ropegen": [LIB, CLI, "csrc/fast.cpp"]},  # csrc: the optional PyTorch fast path (_torch_ext)
     entry_points={"console_scripts": ["ropegen = ropegen.__main__:main"]},
     python_requires=">=3.8",
     cmdclass={"build_py": BuildPy},

@@ -19,6 +19,8 @@ packages=(
   python3-venv              # the python_install test installs the package into a fresh venv
   python3-numpy             # Python tests: reference model and NumPy arrays (__array_interface__, DLPack)
   python3-torch             # Python tests: PyTorch tensors, bf16, the custom operator (1.13 on Debian 12, CPU)
+  libtorch-dev              # PyTorch's C++ headers (python3-torch only recommends them): the Python package's
+                            # optional C++ fast path (python/ropegen/csrc/fast.cpp) is built and tested with them
   python3-pytest            # runs python/tests (CTest falls back to unittest without it)
 )
 # Rust: the crates in rust/ and the examples build offline with Debian's cargo (rustc 1.63,

@@ -250,6 +250,14 @@ class Kernel:
         hook = _registry.hook()
         if hook is not None:
             self.op = hook.attach(self)
+        # The C++ fast path (_torch_ext, built when PyTorch's headers and a compiler are
+        # present): its Launcher holds the keys resolved here and launches their repeat calls.
+        self._launcher = self._fast = None
+        if _arrays.torch_module() is not None:
+            from . import _torch_ext
+            self._launcher = _torch_ext.launcher(self, _launch_address, _arrays.fast_tensor_types(), _raw_stream)
+            if self._launcher is not None:
+                self._fast = self._launcher.launch
         _registry.register(self)
 
     def _set_arguments(self, described):
@@ -298,6 +306,7 @@ class Kernel:
     def _destroy(self):
         h = getattr(self, "_handle", None)
         self._handle = None
+        self._launcher = self._fast = None
         if h and _lib is not None:
             _lib.lib.ropegen_kernel_destroy(h)
 
@@ -494,7 +503,17 @@ class Kernel:
         dtypes, devices); the first call of a key gets the full checks (_views, _plan,
         _check_addresses) and resolves the argument block; a repeat call reads each tensor's
         address, checks its alignment and patches the block's pointers. Any other call gets
-        the full checks."""
+        the full checks. With the C++ fast path, each resolved key (without grid) is handed
+        to the kernel's Launcher, which launches its repeat calls; what it does not take
+        (another key, a misaligned address, anything not a plain tensor) comes here."""
+        fast = self._fast if grid is None else None
+        if fast is not None:
+            done = fast(arrays, stream)
+            if done is True:
+                return
+            if done is not False:
+                _lib.check(done, f"launch {self.spec}")
+                return
         names = tuple(arrays)
         probe = self._probes.get(names)
         if probe is None:
@@ -515,6 +534,8 @@ class Kernel:
             if r:
                 buf = r.buffer()
                 if r.fill(buf[0], ptrs):  # False: a misaligned address (the full path names it)
+                    if fast is not None:  # a key the Launcher no longer holds (it keeps fewer)
+                        self._fast_add(arrays, key, ptrs, r)
                     if stream is None and r.device is not None:
                         stream = _raw_stream(r.device)
                     status = _launch(self._handle, buf[1], stream)
@@ -540,7 +561,20 @@ class Kernel:
                 probe.last = (None, None)
             r = _Resolved.make(self, [n for n, _ in items], ints, [t for _, t in items])
             probe.resolved[key] = r or False  # False: this layout is always checked in full
+            if r and fast is not None:
+                self._fast_add(arrays, key, got[1], r)
         _lib.check(_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
+
+    def _fast_add(self, arrays, key, ptrs, r):
+        """Hands a resolved key to the C++ Launcher. It reads the tensors itself and
+        compares them with the key and addresses Python read; where they differ (a PyTorch
+        whose tensor object it cannot read) it refuses, and the fast path is turned off."""
+        try:
+            self._launcher.add(arrays, key, ptrs, r.template, r.stores, r.device)
+        except ValueError as e:
+            from . import _torch_ext
+            self._launcher = self._fast = None
+            _torch_ext.disable(str(e))
 
     def _resolved_calls(self):
         """The argument blocks resolved so far, one per call key (False: a key whose block
@@ -606,6 +640,7 @@ def _stream_address(stream):
 
 
 _launch = _lib.lib.ropegen_kernel_launch
+_launch_address = ctypes.cast(_launch, ctypes.c_void_p).value  # the same function, for the C++ fast path
 
 
 _current_raw_stream = None  # torch._C._cuda_getCurrentRawStream once PyTorch is seen
@@ -650,7 +685,7 @@ class _Resolved:
     for the key, which checks each address's alignment and writes it into its 8-byte word
     (cos_sin_cache gives two: cos, and sin half a row further). Each thread patches its
     own copy of the block."""
-    __slots__ = ("template", "fill", "device", "_local")
+    __slots__ = ("template", "fill", "device", "stores", "_local")
 
     @staticmethod
     def make(kernel, names, ints, tensors):
@@ -662,7 +697,7 @@ class _Resolved:
         template = bytes(a)
         if len(template) % 8:
             return None
-        checks, stores = [], []
+        words = []  # (tensor index, byte offset in the block, bytes added, alignment)
         for i, name in enumerate(names):
             if name == "cos_sin_cache":
                 parts = (("cos", 0), ("sin", kernel._half_rot * tensors[i].element_size()))
@@ -672,15 +707,18 @@ class _Resolved:
                 offset = getattr(_lib.KernelArgs, field).offset
                 if offset % 8:
                     return None
-                value = f"p[{i}] + {add}" if add else f"p[{i}]"
-                checks.append(f"(({value}) & {kernel.arguments[field]['align'] - 1})")
-                stores.append(f"    w[{offset // 8}] = {value}")
+                words.append((i, offset, add, kernel.arguments[field]["align"]))
+        checks, stores = [], []
+        for i, offset, add, align in words:
+            value = f"p[{i}] + {add}" if add else f"p[{i}]"
+            checks.append(f"(({value}) & {align - 1})")
+            stores.append(f"    w[{offset // 8}] = {value}")
         src = (f"def fill(w, p):\n    if {' | '.join(checks) or '0'}:\n        return False\n"
                + "\n".join(stores) + ("\n" if stores else "") + "    return True\n")
         ns = {}
         exec(compile(src, f"<ropegen fill {kernel.spec}>", "exec"), ns)
         r = _Resolved()
-        r.template, r.fill, r._local = template, ns["fill"], threading.local()
+        r.template, r.fill, r._local, r.stores = template, ns["fill"], threading.local(), tuple(words)
         r.device = None
         if kernel.device[0] != "cpu":
             r.device = next(t.get_device() for t in tensors)

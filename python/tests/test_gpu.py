@@ -425,6 +425,46 @@ class ResolvedCallsGpu(unittest.TestCase):
             self.assertIn("argument 'positions': is in cpu memory", str(e.exception))
 
 
+    def test_cxx_fast_path_streams_and_graphs(self):
+        """Repeat calls through the C++ fast path (when built) write the Python path's bytes on
+        PyTorch's current stream, a side stream and inside a CUDA graph."""
+        k = ropegen.kernel(Gpu.SPEC, device="cuda")
+        if k._launcher is None:
+            from ropegen import _torch_ext
+            self.skipTest(f"the C++ fast path is not available here: {_torch_ext.reason()}")
+        slow = ropegen.Context(*ropegen.parse_device("cuda")).kernel(Gpu.SPEC)
+        slow._launcher = slow._fast = None
+        k(**llama_inputs(9, packed=True, seed=40))  # resolves the key
+        side = torch.cuda.Stream()
+        for seed, stream in ((41, None), (42, side)):
+            a = llama_inputs(9, packed=True, seed=seed)
+            b = {n: t.clone() for n, t in a.items()}
+            qkv = a["q"].as_strided((9, 48 * 128), (48 * 128, 1)).clone()  # b's q, k, v: one packed buffer too
+            b.update(q=qkv[:, :4096], k=qkv[:, 4096:5120], v=qkv[:, 5120:])
+            hits = k._launcher.stats()["hits"]
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream or torch.cuda.current_stream()):
+                k(**a)
+                slow(**b)
+            torch.cuda.synchronize()
+            self.assertEqual(k._launcher.stats()["hits"], hits + 1)
+            for n in a:
+                self.assertTrue(families.same_bytes(a[n], b[n]), f"seed {seed}: {n}")
+        a = llama_inputs(9, packed=True, seed=43)
+        b = {n: t.clone() for n, t in a.items()}
+        qkv = a["q"].as_strided((9, 48 * 128), (48 * 128, 1)).clone()
+        b.update(q=qkv[:, :4096], k=qkv[:, 4096:5120], v=qkv[:, 5120:])
+        g = torch.cuda.CUDAGraph()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.graph(g):
+            k(**a)
+        g.replay()
+        slow(**b)
+        torch.cuda.synchronize()
+        for n in a:  # the replay ran the kernel once (capture does not run it), as slow(**b) did
+            self.assertTrue(families.same_bytes(a[n], b[n]), f"graph: {n}")
+
+
 @unittest.skipIf(SKIP, SKIP or "")
 class GpuFamilies(unittest.TestCase):
     """A kernel of every family and option that adds an argument (families.FAMILIES), bf16
