@@ -29,7 +29,7 @@ import time
 import warnings
 
 MODULE = "_ropegen_fast"
-VERSION = 1  # fast.cpp's VERSION: the interface this file calls
+VERSION = 2  # fast.cpp's VERSION: the interface this file calls
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "fast.cpp")
 _HEADER = os.path.join("ATen", "core", "TensorBase.h")
 
@@ -128,6 +128,42 @@ def _load_file(path):
     return mod
 
 
+# Run in a child process on a built module before any process uses it: the module reads
+# PyTorch's tensor objects by their layout, and a PyTorch laid out otherwise must crash the
+# child (which then marks the entry failed), never the caller.
+_CHECK = r"""
+import importlib.machinery, importlib.util, sys
+import torch
+path, name = sys.argv[1], sys.argv[2]
+loader = importlib.machinery.ExtensionFileLoader(name, path)
+mod = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
+loader.exec_module(mod)
+base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+ts = [base, base[:, 1:5], base.t(), torch.zeros(3, 5, dtype=torch.bfloat16)[1:],
+      torch.nn.Parameter(torch.ones(7)), torch.zeros((), dtype=torch.int64)]
+if torch.cuda.is_available():
+    ts.append(torch.zeros(5, 8, device="cuda")[:, 2:])
+for t in ts:
+    got, want = mod.probe(t), (t.data_ptr(), tuple(t.shape), tuple(t.stride()))
+    if got != want:
+        sys.exit(f"read {got} from a tensor that is {want}")
+"""
+
+
+def _check_in_child(so):
+    """None when a child process reads fresh tensors through `so` as Python sees them; else why not."""
+    try:
+        out = subprocess.run([sys.executable, "-c", _CHECK, so, MODULE], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"its check process did not run: {e}"
+    if out.returncode == 0:
+        return None
+    how = f"signal {-out.returncode}" if out.returncode < 0 else f"exit {out.returncode}"
+    return (f"it cannot read this PyTorch's tensor objects (its check process ended with {how}): "
+            + out.stdout.decode(errors="replace")[-2000:])
+
+
 def _build(torch):
     cmd, name = _plan(torch)
     why = []
@@ -139,7 +175,8 @@ def _build(torch):
     else:
         raise _Skip(f"no usable cache folder: {'; '.join(why)} (ROPEGEN_TORCH_EXT_DIR)")
     so, failed = os.path.join(folder, name + ".so"), os.path.join(folder, name + ".failed.log")
-    if os.path.exists(so):
+    checked = os.path.join(folder, name + ".checked")  # written once a child process read tensors through it
+    if os.path.exists(so) and os.path.exists(checked):
         return _load_file(so)
     if os.path.exists(failed):
         raise _Skip(f"its build failed before; the log is {failed} (remove it to try again)")
@@ -170,6 +207,18 @@ def _build(torch):
                 warnings.warn(f"ropegen: building the PyTorch fast path failed (log: {failed}); calls take the "
                               f"ctypes path", RuntimeWarning, stacklevel=4)
                 raise _Skip(f"its build failed; the log is {failed} (remove it to try again)")
+        if os.path.exists(failed):
+            raise _Skip(f"its build or check failed before; the log is {failed} (remove it to try again)")
+        if not os.path.exists(checked):
+            bad = _check_in_child(so)
+            if bad:
+                with open(failed, "w") as f:
+                    f.write(bad + "\n")
+                warnings.warn(f"ropegen: the PyTorch fast path is off: {bad.splitlines()[0]} (log: {failed})",
+                              RuntimeWarning, stacklevel=4)
+                raise _Skip(f"{bad.splitlines()[0]}; the log is {failed}")
+            with open(checked, "w") as f:
+                f.write("tensor objects read as Python reads them\n")
     return _load_file(so)
 
 

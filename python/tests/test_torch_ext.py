@@ -356,10 +356,23 @@ print(json.dumps(dict(reason=_torch_ext.reason(), launcher=k._launcher is not No
                 f.write(b"not a shared object")
             broken, err = self.run_script(ROPEGEN_TORCH_EXT_DIR=d)
             self.assertFalse(broken["launcher"])
-            self.assertIn("ImportError", broken["reason"])
+            self.assertIn("its check process ended with exit 1", broken["reason"])
             self.assertIn("the PyTorch fast path is off", err)
+            with open(os.path.join(d, _torch_ext._plan(torch)[1] + ".failed.log")) as f:
+                self.assertIn("ImportError", f.read())
         off = self.reference()
         self.assertEqual((broken["q"], broken["kc"]), (off["q"], off["kc"]))
+
+    def test_a_crashing_check_process_names_the_signal(self):
+        # A PyTorch whose tensor objects are laid out otherwise crashes the check process (as
+        # PyTorch 2.11 did on the H100 machine before the check existed), never the caller.
+        saved = _torch_ext._CHECK
+        try:
+            _torch_ext._CHECK = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+            why = _torch_ext._check_in_child("unused.so")
+        finally:
+            _torch_ext._CHECK = saved
+        self.assertIn("its check process ended with signal 11", why)
 
     @unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
     def test_cache_folder_must_be_private(self):

@@ -375,8 +375,32 @@ PyObject* Launcher_new(PyTypeObject* type, PyObject*, PyObject*) {
 
 PyTypeObject LauncherType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
+// probe(tensor) -> (address, sizes, strides): what this module reads from a tensor object.
+// _torch_ext runs it in a child process on fresh tensors before the module serves any call:
+// a PyTorch whose tensor objects are laid out otherwise crashes the child, not the caller.
+PyObject* probe(PyObject*, PyObject* obj) {
+  const at::TensorBase& t = unpack(obj);
+  PyObject* sizes = PyTuple_New(static_cast<Py_ssize_t>(t.dim()));
+  PyObject* strides = PyTuple_New(static_cast<Py_ssize_t>(t.dim()));
+  if (!sizes || !strides) {
+    Py_XDECREF(sizes);
+    Py_XDECREF(strides);
+    return nullptr;
+  }
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    PyTuple_SET_ITEM(sizes, i, PyLong_FromLongLong(t.sizes()[i]));
+    PyTuple_SET_ITEM(strides, i, PyLong_FromLongLong(t.strides()[i]));
+  }
+  return Py_BuildValue("(KNN)", static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(t.data_ptr())), sizes,
+                       strides);
+}
+
+PyMethodDef module_methods[] = {
+    {"probe", probe, METH_O, "probe(tensor) -> (address, sizes, strides) as this module reads them"},
+    {nullptr, nullptr, 0, nullptr}};
+
 PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_ropegen_fast",
-                          "ropegen's C++ fast path for repeat calls with PyTorch tensors", -1, nullptr};
+                          "ropegen's C++ fast path for repeat calls with PyTorch tensors", -1, module_methods};
 
 }  // namespace
 
@@ -398,7 +422,7 @@ PyMODINIT_FUNC PyInit__ropegen_fast(void) {
     Py_DECREF(m);
     return nullptr;
   }
-  if (PyModule_AddIntConstant(m, "VERSION", 1) < 0) {
+  if (PyModule_AddIntConstant(m, "VERSION", 2) < 0) {
     Py_DECREF(m);
     return nullptr;
   }
