@@ -1535,9 +1535,11 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   const int first_of_block = rg_block_y() * HEAD_GROUPS;
   const int iterations = (NUM_TASKS - first_of_block + h_step - 1) / h_step;  // the same for the whole block
-  // Every row a group writes is read once, before the loop below, when a group walks at most
-  // KEEP tasks (8): a thread's loads are all in flight together and the rows stay in registers
-  // across the reductions' barriers.
+  // span = all_heads: every row a group writes is read once, before the token's reduction, when
+  // a group walks at most KEEP tasks (8): a thread's loads are all in flight together and the
+  // rows stay in registers across the reduction's barriers. (Kept rows for the per-head norms
+  // too measured slower on the H100: 47% of the copy bandwidth at 8192 tokens against 55% for
+  // MiniMax's per-head norm, 76% against 95% for Gemma 4's global layer; so they read per task.)
   // span = all_heads: one RMS over all of the token's q rows and one over its k rows. The plan
   // keeps a token's head groups in one block (whole_token, grid y = 1), a few tasks per group;
   // each lane sums the squares of its share (of the kept rows), then the sums meet in
@@ -1546,8 +1548,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // than a few values. sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added
   // over the ranks by the caller; sums = write (1): the sums go to norm_sums and the kernel ends.
   constexpr int TASKS_PER_GROUP = (NUM_TASKS + HEAD_GROUPS - 1) / HEAD_GROUPS;  // grid y = 1; fewer with more
-  constexpr int KEEP = TASKS_PER_GROUP <= 8 ? TASKS_PER_GROUP : 0;
   constexpr bool SUMS_HERE = NORM_ALL_HEADS && NORM_SUMS != 2;  // this launch adds the token's squares
+  constexpr int KEEP = SUMS_HERE && TASKS_PER_GROUP <= 8 ? TASKS_PER_GROUP : 0;
   constexpr int CHUNKS = HEAD_GROUPS > 8 && HEAD_GROUPS * LANES >= 16 ? 8 : 0;
   constexpr int PER_CHUNK = CHUNKS ? (HEAD_GROUPS + CHUNKS - 1) / CHUNKS : 1;
   float r_tok[2] = {1.0f, 1.0f};  // q, k
@@ -1735,7 +1737,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1739 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1741 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {
