@@ -29,7 +29,7 @@ import time
 import warnings
 
 MODULE = "_ropegen_fast"
-VERSION = 2  # fast.cpp's VERSION: the interface this file calls
+VERSION = 3  # fast.cpp's VERSION: the interface this file calls
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "fast.cpp")
 _HEADER = os.path.join("ATen", "core", "TensorBase.h")
 
@@ -134,10 +134,11 @@ def _load_file(path):
 _CHECK = r"""
 import importlib.machinery, importlib.util, sys
 import torch
-path, name = sys.argv[1], sys.argv[2]
+path, name, layout = sys.argv[1], sys.argv[2], int(sys.argv[3])
 loader = importlib.machinery.ExtensionFileLoader(name, path)
 mod = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
 loader.exec_module(mod)
+mod.set_layout(layout)
 base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
 ts = [base, base[:, 1:5], base.t(), torch.zeros(3, 5, dtype=torch.bfloat16)[1:],
       torch.nn.Parameter(torch.ones(7)), torch.zeros((), dtype=torch.int64)]
@@ -150,18 +151,31 @@ for t in ts:
 """
 
 
-def _check_in_child(so):
-    """None when a child process reads fresh tensors through `so` as Python sees them; else why not."""
+LAYOUTS = ("MaybeOwned<Tensor>", "Tensor")  # how PyTorch's tensor object holds its tensor: fast.cpp's set_layout
+
+
+def _check_in_child(so, layout):
+    """None when a child process reads fresh tensors through `so` (tensor objects read as
+    LAYOUTS[layout]) as Python sees them; else why not."""
     try:
-        out = subprocess.run([sys.executable, "-c", _CHECK, so, MODULE], stdout=subprocess.PIPE,
+        out = subprocess.run([sys.executable, "-c", _CHECK, so, MODULE, str(layout)], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"its check process did not run: {e}"
     if out.returncode == 0:
         return None
     how = f"signal {-out.returncode}" if out.returncode < 0 else f"exit {out.returncode}"
-    return (f"it cannot read this PyTorch's tensor objects (its check process ended with {how}): "
-            + out.stdout.decode(errors="replace")[-2000:])
+    return (f"it cannot read this PyTorch's tensor objects as {LAYOUTS[layout]} (its check process ended with "
+            f"{how}): " + out.stdout.decode(errors="replace")[-2000:])
+
+
+def _load_checked(so, checked):
+    """The module at `so`, set to the layout its check found (the number in `checked`)."""
+    mod = _load_file(so)
+    with open(checked) as f:
+        layout = int(f.read().split()[0])
+    mod.set_layout(layout)
+    return mod
 
 
 def _build(torch):
@@ -177,7 +191,7 @@ def _build(torch):
     so, failed = os.path.join(folder, name + ".so"), os.path.join(folder, name + ".failed.log")
     checked = os.path.join(folder, name + ".checked")  # written once a child process read tensors through it
     if os.path.exists(so) and os.path.exists(checked):
-        return _load_file(so)
+        return _load_checked(so, checked)
     if os.path.exists(failed):
         raise _Skip(f"its build failed before; the log is {failed} (remove it to try again)")
     import fcntl
@@ -210,16 +224,22 @@ def _build(torch):
         if os.path.exists(failed):
             raise _Skip(f"its build or check failed before; the log is {failed} (remove it to try again)")
         if not os.path.exists(checked):
-            bad = _check_in_child(so)
-            if bad:
+            bad = []
+            for layout in range(len(LAYOUTS)):  # the first layout a child process reads right
+                why = _check_in_child(so, layout)
+                if why is None:
+                    with open(checked, "w") as f:
+                        f.write(f"{layout} tensor objects hold a {LAYOUTS[layout]}: read as Python reads them\n")
+                    break
+                bad.append(why)
+            else:
                 with open(failed, "w") as f:
-                    f.write(bad + "\n")
-                warnings.warn(f"ropegen: the PyTorch fast path is off: {bad.splitlines()[0]} (log: {failed})",
-                              RuntimeWarning, stacklevel=4)
-                raise _Skip(f"{bad.splitlines()[0]}; the log is {failed}")
-            with open(checked, "w") as f:
-                f.write("tensor objects read as Python reads them\n")
-    return _load_file(so)
+                    f.write("\n\n".join(bad) + "\n")
+                first = " / ".join(b.split(":")[0] for b in bad)
+                warnings.warn(f"ropegen: the PyTorch fast path is off: {first} (log: {failed})", RuntimeWarning,
+                              stacklevel=4)
+                raise _Skip(f"{first}; the log is {failed}")
+    return _load_checked(so, checked)
 
 
 def module():

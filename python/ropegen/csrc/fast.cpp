@@ -31,15 +31,26 @@
 namespace {
 
 // PyTorch's Python tensor object (torch/csrc/autograd/python_variable.h), whose header needs
-// pybind11. Only the start is declared: the object header, then the tensor. MaybeOwned<Tensor>
-// and MaybeOwned<TensorBase> have one layout (a flag, then the tensor's one pointer), and
-// Launcher.add checks what it reads against what Python read from the same tensors.
-struct TensorObject {
+// pybind11. Only the start is declared: the object header, then the tensor, held either as a
+// MaybeOwned<Tensor> (a flag, then the tensor's one pointer; PyTorch 1.10 on) or as the Tensor
+// itself (newer PyTorch). Which one is a run-time choice (set_layout): _torch_ext tries each
+// in a child process before any process uses this module, and Launcher.add also checks what it
+// reads against what Python read from the same tensors.
+struct TensorObjectMaybeOwned {
   PyObject_HEAD
   c10::MaybeOwned<at::TensorBase> cdata;
 };
+struct TensorObjectPlain {
+  PyObject_HEAD
+  at::TensorBase cdata;
+};
 
-inline const at::TensorBase& unpack(PyObject* obj) { return *reinterpret_cast<TensorObject*>(obj)->cdata; }
+int g_layout = 0;  // 0: MaybeOwned, 1: the Tensor itself
+
+inline const at::TensorBase& unpack(PyObject* obj) {
+  if (g_layout == 1) return reinterpret_cast<TensorObjectPlain*>(obj)->cdata;
+  return *reinterpret_cast<TensorObjectMaybeOwned*>(obj)->cdata;
+}
 
 using LaunchFn = int (*)(const void* kernel, const void* args, void* stream);
 
@@ -395,8 +406,20 @@ PyObject* probe(PyObject*, PyObject* obj) {
                        strides);
 }
 
+PyObject* set_layout(PyObject*, PyObject* arg) {
+  const long v = PyLong_AsLong(arg);
+  if (v == -1 && PyErr_Occurred()) return nullptr;
+  if (v != 0 && v != 1) {
+    PyErr_SetString(PyExc_ValueError, "layout must be 0 (MaybeOwned) or 1 (the Tensor itself)");
+    return nullptr;
+  }
+  g_layout = static_cast<int>(v);
+  Py_RETURN_NONE;
+}
+
 PyMethodDef module_methods[] = {
     {"probe", probe, METH_O, "probe(tensor) -> (address, sizes, strides) as this module reads them"},
+    {"set_layout", set_layout, METH_O, "set_layout(0 | 1): PyTorch's tensor object holds a MaybeOwned or a Tensor"},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_ropegen_fast",
@@ -422,7 +445,7 @@ PyMODINIT_FUNC PyInit__ropegen_fast(void) {
     Py_DECREF(m);
     return nullptr;
   }
-  if (PyModule_AddIntConstant(m, "VERSION", 2) < 0) {
+  if (PyModule_AddIntConstant(m, "VERSION", 3) < 0) {
     Py_DECREF(m);
     return nullptr;
   }
