@@ -90,3 +90,20 @@ def bits(t):
 def same_bytes(a, b):
     import torch
     return a.shape == b.shape and a.dtype == b.dtype and torch.equal(bits(a), bits(b))
+
+
+def race(loop, threads=4):
+    """Runs loop(0) .. loop(threads - 1) on threads at once, the interpreter switching between
+    them as often as it can (repeat-call state shared by threads is what the callers test)."""
+    import sys
+    import threading
+    ts = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)

@@ -883,7 +883,6 @@ class ResolvedCalls(unittest.TestCase):
     def test_threads_share_a_resolved_key(self):
         """Threads launching one kernel with one key each patch their own copy of the block
         (the host launch runs outside the GIL)."""
-        import threading
         k = ropegen.Context("host").kernel(self.SPEC)
         work = [self.inputs(seed) for seed in range(4)]
         wants = [self.fresh_result(a) for a in work]
@@ -897,16 +896,7 @@ class ResolvedCalls(unittest.TestCase):
                 if not all(families.same_bytes(a[n], wants[i][n]) for n in a):
                     bad.append(i)
 
-        threads = [threading.Thread(target=loop, args=(i,)) for i in range(4)]
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
-        try:
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        finally:
-            sys.setswitchinterval(interval)
+        families.race(loop)
         self.assertEqual(bad, [])
 
     def test_numpy_arrays_take_the_full_path(self):

@@ -174,7 +174,6 @@ class SameResults(unittest.TestCase):
         self.assertEqual(fast._launcher.stats()["hits"], before + 1)
 
     def test_threads(self):
-        import threading
         k = fast_path(SPEC)
         work = [packed(seed) for seed in range(4)]
         wants = []
@@ -191,16 +190,7 @@ class SameResults(unittest.TestCase):
                 if not all(families.same_bytes(a[n], wants[i][n]) for n in ("q", "k", "k_cache", "v_cache")):
                     bad.append(i)
 
-        threads = [threading.Thread(target=loop, args=(i,)) for i in range(4)]
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(1e-6)
-        try:
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        finally:
-            sys.setswitchinterval(interval)
+        families.race(loop)
         self.assertEqual(bad, [])
         self.assertGreaterEqual(k._launcher.stats()["hits"], 800)
 

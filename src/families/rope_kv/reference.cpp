@@ -55,6 +55,12 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     if (kind == 0 || kind == 3) return b.data() + h * (gated ? 2 * D : D) + (kind == 3 ? D : 0);
     return b.data() + h * D;
   };
+  // The rows of q's (kind 0) or k's (kind 1) head h read next: their bias, and the KV head
+  // whose table turns them (cos_sin = table(per_head = true): a q head turns by its group's).
+  auto read_rows_of = [&](int kind, int h) {
+    w.bias = bias_of(kind, h);
+    w.table_head = kind == 0 ? h / group : h;
+  };
   auto token_norm = [&](const reference::TensorView& x, int heads) {
     reference::RowNorm n;
     n.one_plus = qn.weight == NormWeight::OnePlusW;
@@ -63,8 +69,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     if (qn.span == NormSpan::AllHeads && x.buffer >= 0) {
       double sq = 0, err = 0;
       for (int h = 0; h < heads; ++h) {
-        w.bias = bias_of(&x == &p.q ? 0 : 1, h);
-        w.table_head = &x == &p.q ? h / group : h;
+        read_rows_of(&x == &p.q ? 0 : 1, h);
         sq += w.square_sum(x.buffer, x.offset + t * x.stride + h * hs(x), t, n.post, &err);
       }
       w.bias = nullptr;
@@ -104,8 +109,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
         w.copy_row(p.q.buffer, off + D, p.gate_out.buffer, p.gate_out.offset + t * p.gate_out.stride + h * D, 1.0f,
                    static_cast<int>(D));
       }
-      w.bias = bias_of(0, h);
-      w.table_head = h / group;  // a q head turns by its KV head's table (cos_sin = table(per_head = true))
+      read_rows_of(0, h);
       if (p.q_out.buffer >= 0)  // q_scales = per_token_head: its scale row is (token, head)
         w.rotate_row(p.q.buffer, off, p.q_out.buffer, p.q_out.offset + t * p.q_out.stride + h * D, t, qw, p.q_scale, 0,
                      -1, t * s.q_heads + h, f);
@@ -116,8 +120,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   if (!s.uses_cache()) {
     for (int h = 0; h < s.kv_heads && p.k.buffer >= 0; ++h) {
       const reference::RowNorm* kw = norm_of(false, h);
-      w.bias = bias_of(1, h);
-      w.table_head = h;
+      read_rows_of(1, h);
       const long long off = p.k.offset + t * p.k.stride + h * hs(p.k);
       if (p.k_out.buffer >= 0)
         w.rotate_row(p.k.buffer, off, p.k_out.buffer, p.k_out.offset + t * p.k_out.stride + h * D, t, kw, 1.0f);
@@ -129,8 +132,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
   // rope_kv_append (the cache op that rotates) with k_out: the rotated k is written there for every token, padding too.
   if (s.uses_rope() && p.k_out.buffer >= 0)
     for (int h = 0; h < s.kv_heads; ++h) {
-      w.bias = bias_of(1, h);
-      w.table_head = h;
+      read_rows_of(1, h);
       w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride + h * hs(p.k), p.k_out.buffer,
                    p.k_out.offset + t * p.k_out.stride + h * D, t, norm_of(false, h), 1.0f);
     }
@@ -148,8 +150,7 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     // v_source = k: v's rows are k's, as given (before k's norm and rotation).
     const reference::TensorView& vv = s.v_source == VSource::K ? p.k : p.v;
     const long long vsrc = vv.offset + t * vv.stride + h * hs(vv);
-    w.bias = bias_of(1, h);
-    w.table_head = h;
+    read_rows_of(1, h);
     if (s.uses_rope()) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, t, norm_of(false, h), scale_of(p.k_scale));
     else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst, scale_of(p.k_scale));
     w.bias = s.v_source == VSource::K ? nullptr : bias_of(2, h);  // v_source = k refuses bias = qkv
