@@ -1539,15 +1539,14 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // than a few values. sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added
   // over the ranks by the caller; sums = write (1): the sums go to norm_sums and the kernel ends.
   constexpr int TASKS_PER_GROUP = (NUM_TASKS + HEAD_GROUPS - 1) / HEAD_GROUPS;  // grid y = 1; fewer with more
-  constexpr bool SUMS_HERE = NORM_ALL_HEADS && NORM_SUMS != 2;  // this launch adds the token's squares
-  constexpr int KEEP = SUMS_HERE && TASKS_PER_GROUP <= 8 ? TASKS_PER_GROUP : 0;
+  constexpr int KEEP = NORM_ALL_HEADS && NORM_SUMS != 2 && TASKS_PER_GROUP <= 8 ? TASKS_PER_GROUP : 0;
   constexpr int CHUNKS = HEAD_GROUPS > 8 && HEAD_GROUPS * LANES >= 16 ? 8 : 0;
   constexpr int PER_CHUNK = CHUNKS ? (HEAD_GROUPS + CHUNKS - 1) / CHUNKS : 1;
   float r_tok[2] = {1.0f, 1.0f};  // q, k
   Vec kx0[KEEP ? KEEP : 1] = {}, kx1[KEEP ? KEEP : 1] = {};  // KEEP: the tasks' rows, as read
   // One task per group also keeps its weights; with more, registers are dearer than reading the
   // weights (the same for every token, so cached) after the reduction.
-  constexpr bool KEEP_WEIGHTS = KEEP == 1 && SUMS_HERE;
+  constexpr bool KEEP_WEIGHTS = KEEP == 1;
   Vec kw0{}, kw1{};
   float sums[2] = {0.0f, 0.0f};  // all_heads: this thread's share of the token's q and k squares
   // The squares of a row about to be normalized over the token (rotated first with order = post).
@@ -1560,17 +1559,6 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     if (task.row == kRowQ) sums[0] += sq;
     else sums[1] += sq;
   };
-#pragma unroll
-  for (int it = 0; it < KEEP; ++it) {
-    const int h = h_first + it * h_step;
-    if (h >= NUM_TASKS) break;
-    const Task task = task_for(a, t, h, slot, scales);
-    if (!task.src) continue;
-    load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, kx0[it], kx1[it]);
-    if (!SUMS_HERE || !token_norm(task)) continue;
-    if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
-    add_squares(task, kx0[it], kx1[it]);
-  }
   if (NORM_ALL_HEADS && NORM_SUMS == 2) {
     r_tok[0] = 1.0f / rg_sqrt(a.norm_sums[2 * t] / (NORM_RANKS * (Q_HEADS * HEAD_DIM)) + NORM_EPS);
     r_tok[1] = 1.0f / rg_sqrt(a.norm_sums[2 * t + 1] / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
@@ -1578,6 +1566,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     RG_SHARED float lane_sums[NORM_ALL_HEADS ? 2 * BLOCK_THREADS : 1];
     RG_SHARED float item_sums[NORM_ALL_HEADS ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
     RG_SHARED float chunk_sums[NORM_ALL_HEADS && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
+#pragma unroll
+    for (int it = 0; it < KEEP; ++it) {  // every row the group writes, kept
+      const int h = h_first + it * h_step;
+      if (h >= NUM_TASKS) break;
+      const Task task = task_for(a, t, h, slot, scales);
+      if (!task.src) continue;
+      load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, kx0[it], kx1[it]);
+      if (!token_norm(task)) continue;
+      if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
+      add_squares(task, kx0[it], kx1[it]);
+    }
     for (int it = 0; !KEEP && it < iterations; ++it) {  // more tasks than registers: read here, again below
       const int h = h_first + it * h_step;
       if (h >= NUM_TASKS) break;
@@ -1728,7 +1727,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1732 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 1731 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_a4629acb682c(ropegen_kernel_args args) {
