@@ -16,6 +16,10 @@
 # uses the same yarn-scaled frequencies as MLA (the reference shares freqs_cis), its neox
 # pairing (rope-math.md; DeepSeek's MLA is interleaved), and k_quant (vLLM divides, AITER
 # multiplies; they agree with ue8m0 scales). On gfx942 (FNUZ) add fp8_max = 224 or 240.
+# MLA cache: the 656-byte fp8_ds_mla record vLLM writes for this model (kv_cache_dtype
+# "fp8_ds_mla"; cache-layouts.md): 512 e4m3 bytes of kv_c / s_t in 4 tiles of 128, the 4 fp32
+# tile scales max(amax / 448, FLT_MIN), the 64 rotated k_pe values in bf16. On gfx942 vLLM
+# writes e4m3fnuz bytes with divisor 224: spell the record out with qmax = 224 there.
 
 kernel mla {
   op = mla_rope_append
@@ -27,6 +31,7 @@ kernel mla {
   kv_lora_rank = 512
   dtype = bf16
   cache = paged(block = 64)
+  cache_record = fp8_ds_mla
   cos_sin = compute(theta = 10000, scaling = deepseek_yarn(factor = 40, original_max_position_embeddings = 4096, beta_fast = 32, beta_slow = 1, mscale = 1, mscale_all_dim = 1))
 }
 

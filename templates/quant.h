@@ -9,7 +9,8 @@
 //   int4  (2): s = max((max - min) / 15, floor); zp = clamp(rha(-min / s), 0, 15);
 //              code = clamp(rha(x / s + zp), 0, 15) (the codec's round replaces rha); the stored
 //              scale is s with zp in its low 4 bits
-//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE)
+//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE), or
+//              fp8(x / s) where the codec divides (vLLM's fp8_ds_mla store)
 //   nvfp4 (4): sf = amax / (6 gs) (0 unless amax > 0 and gs > 0); sfq = e4m3(sf);
 //              inv = 1 / (sfq * gs) (0 if sfq is 0); code = e2m1(x * inv)
 //   mxfp4 (5): e = the group's e8m0 exponent (the codec's mx rule); code = e2m1(x * 2^(127 - e))
@@ -24,6 +25,7 @@ struct rg_codec {
   int kind, bits, group, round, mx;  // round: rne, trunc, rha; mx: rceil, floor, even
   float qmax, floor;
   int fp8, scale_bytes;
+  int divide;  // fp8: x / s instead of x * (1 / s)
 };
 
 namespace rg_kernel {
@@ -133,7 +135,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
     t = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
     return static_cast<unsigned>(rg_quant_round(c.round, t));
   }
-  if (c.kind == 3) return rg_quant_fp8(c.fp8, x * q.inv);
+  if (c.kind == 3) return rg_quant_fp8(c.fp8, c.divide ? x / q.s : x * q.inv);
   return rg_e2m1_encode(x * q.inv);
 }
 

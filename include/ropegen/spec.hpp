@@ -302,6 +302,29 @@ struct CacheLayout {
   CacheOrder order = CacheOrder::Nhd;
 };
 
+/// One part of a cache row declared as a byte record (cache_record), in byte order.
+struct RecordPart {
+  enum class Kind { Values, Scales, Pad };
+  Kind kind = Kind::Values;
+  /// values: the source field ("kv_c", "k_pe"); scales: the field whose scales these are.
+  std::string field;
+  /// values: auto (the activation dtype, copied or rotated as the op computes it), an fp8
+  /// format (one fp32 scale per group, computed), nvfp4 (e2m1 codes, an e4m3 scale per 16
+  /// elements, the global scale from k_scale[0]) or mxfp4 (e2m1, an e8m0 scale per 32).
+  StoreType format = StoreType::Auto;
+  int group = 0;     ///< values, quantized: elements per scale
+  CacheCodec codec;  ///< values, quantized: qmax and floor (fp8), scale_round (mxfp4)
+  bool divide = false;  ///< values, fp8: codes of x / s (vLLM's stores) instead of x * (1 / s)
+  int bytes = 0;        ///< pad: bytes left as they are
+  bool operator==(const RecordPart& o) const;
+};
+/// A cache row as a byte record (op = mla_rope_append): its parts in order and its size.
+struct CacheRecord {
+  std::vector<RecordPart> parts;  ///< empty: the row is the family's plain row
+  int size = 0;                   ///< bytes per row
+  bool used() const { return !parts.empty(); }
+};
+
 /// A kernel description. parse_* return validated specs; one built field by field is
 /// checked with validate().
 struct KernelSpec {
@@ -337,6 +360,7 @@ struct KernelSpec {
   Gate gate = Gate::None;      ///< rotating ops with q: the gate halves of q's rows go to gate_out
   QTemperature q_temperature;  ///< rotating ops with q
   int kv_lora_rank = 512;  ///< mla_rope_append: latent width (kv_c)
+  CacheRecord cache_record;  ///< mla_rope_append: the cache row as a declared byte record
   IndexerParams indexer;   ///< indexer_append
   RingWindow window;       ///< rope_kv cache ops: a sliding-window ring cache
   CacheTail cache_tail = CacheTail::Keep;  ///< rope_kv cache ops: zero the rest of a page

@@ -170,6 +170,8 @@ void bind_fp8(const char* flag, const char* encoder, const Target& target, Store
      << " }\n";
 }
 
+}  // namespace
+
 /// The fp8 format index of rg_codec (templates/rope_common.h) a store type has on a target.
 int codec_fp8(const Target& target, StoreType t) {
   const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;
@@ -181,12 +183,14 @@ double fp8_largest(int format) { return format == 0 ? 448 : format == 2 ? 240 : 
 
 /// One rg_codec constant: kind 0 none, 1 int8, 2 int4, 3 fp8 with computed scales, 4 nvfp4, 5 mxfp4.
 void emit_codec(const char* name, int kind, int bits, int group, const CacheCodec& c, double qmax, int fp8, int scale_bytes,
-                std::ostream& os) {
+                std::ostream& os, bool divide) {
   os << "constexpr rg_codec " << name << " = {" << kind << ", " << bits << ", " << group << ", "
      << static_cast<int>(c.round) << ", " << static_cast<int>(c.scale_round) << ", "
      << float_literal(static_cast<float>(qmax)) << ", " << float_literal(static_cast<float>(c.floor)) << ", " << fp8
-     << ", " << scale_bytes << "};\n";
+     << ", " << scale_bytes << ", " << (divide ? 1 : 0) << "};\n";
 }
+
+namespace {
 
 /// The codecs of quantized stores (templates/quant.h): the cache's (cache_dtype with computed
 /// scales) and q_out's (q_scales = per_token_head); kind 0 where the store keeps values (the

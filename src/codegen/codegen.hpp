@@ -44,6 +44,15 @@ struct Dialect {
 /// The dialect of a vendor's targets (src/vendors/vendors.cpp).
 const Dialect& dialect_for(Vendor vendor);
 
+/// The fp8 format index of rg_codec (templates/quant.h) a store type has on a target, and
+/// that format's largest value.
+int codec_fp8(const Target& target, StoreType t);
+double fp8_largest(int format);
+/// One rg_codec constant (templates/quant.h): kind 0 none, 1 int8, 2 int4, 3 fp8 with
+/// computed scales, 4 nvfp4, 5 mxfp4; `divide`: fp8 codes of x / s.
+void emit_codec(const char* name, int kind, int bits, int group, const CacheCodec& c, double qmax, int fp8, int scale_bytes,
+                std::ostream& os, bool divide = false);
+
 /// Hex float literal: exact, and accepted by every compiler ropegen drives.
 std::string float_literal(float f);
 

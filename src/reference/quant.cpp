@@ -135,7 +135,7 @@ QuantGroup quantize_group(const QuantFormat& f, const float* x, int n, float gs)
       const float inv = 1.0f / s;
       g.scale_bits = bits_of_f32(s);
       for (int i = 0; i < n; ++i) {
-        const float t = x[i] * inv;
+        const float t = f.divide ? x[i] / s : x[i] * inv;
         if (f.kind == QuantKind::Fp8) {
           g.codes[i] = fp8_encode(f.fp8, t);
         } else if (std::isnan(t)) {

@@ -28,6 +28,7 @@ struct QuantFormat {
   int group = 0;        ///< elements per scale
   int bits = 8;         ///< per code
   int scale_bytes = 4;  ///< f32 (int8, int4, fp8) or 1 (an e4m3 or e8m0 byte)
+  bool divide = false;  ///< fp8: codes of x / s (vLLM's fp8_ds_mla) instead of x * (1 / s)
 };
 
 /// The format of a spec's cache (quantized_cache(spec) must hold); `fp8` is the element

@@ -282,6 +282,18 @@ void RowWriter::copy_row(int src_buf, long long src_off, int dst_buf, long long 
   }
 }
 
+void RowWriter::exact_bytes(int dst_buf, long long at, const std::vector<unsigned char>& b) {
+  const int eb = elem(dst_buf).bytes();
+  if (at % eb != 0 || b.size() % static_cast<size_t>(eb) != 0)
+    throw Error(ErrorKind::Internal, "reference: exact bytes at " + std::to_string(at) + " are not whole elements");
+  Expected& x = out[static_cast<size_t>(dst_buf)];
+  for (size_t i = 0; i < b.size(); i += static_cast<size_t>(eb)) {
+    const long long di = (at + static_cast<long long>(i)) / eb;
+    x.exact[static_cast<size_t>(di)] = 1;
+    std::memcpy(&x.bits[static_cast<size_t>(di) * eb], &b[i], static_cast<size_t>(eb));
+  }
+}
+
 /// The norm of a row (reference.hpp's RowNorm) applied to `x` in place, with bounds `err`
 /// grown by the kernel's fp32 error: the sum over `count` squares ((count + 8) u relative),
 /// and the share of the inputs' own error in the mean square. With a given mean square

@@ -52,6 +52,7 @@ struct Problem {
   std::vector<int> buffer_scales;                   ///< per buffer: a quantized cache's scale buffer (-1: none)
   QuantFormat quant;                                ///< the quantized cache's format (quantized_cache(spec))
   QuantFormat q_quant;                              ///< q_out's, with q_scales = per_token_head
+  Fp8Format record_fp8 = Fp8Format::E4M3;           ///< cache_record: the target's encoding of kv_c's fp8 format
   float q_scale = 1;                                ///< fp8 q_out
   std::vector<double> q_norm_weight, k_norm_weight; ///< qk_norm weights (decoded)
   std::vector<long long> slots;                     ///< empty: slot = position (contiguous)
@@ -132,6 +133,9 @@ class RowWriter {
   /// The sum of squares of a head row (rotated in double when `turned`), and into `error`
   /// the bound on what the kernel's fp32 row may add to it.
   double square_sum(int src_buf, long long src_off, long long token, bool turned, double* error) const;
+  /// Bytes the kernel must store at byte `at` of a dtype-typed buffer, bit for bit (a
+  /// record's codes and scales): whole elements of the dtype.
+  void exact_bytes(int dst_buf, long long at, const std::vector<unsigned char>& b);
   /// Zeroes a row of head_dim elements (+0 in the buffer's element type).
   void zero_row(int dst_buf, long long dst_off);
   /// The position frequency index j of a token reads (its position row).

@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "../reference/reference.hpp"
+#include "api/access.hpp"
+#include "jit/jit.hpp"
 #include "families/family.hpp"
 #include "ropegen/error.hpp"
 #include "verify/buffers.hpp"
@@ -99,6 +101,7 @@ class ProblemBuilder {
   void add_outputs();
   void add_q_out_scales(const ArgRequirement& qs);
   void add_cache();
+  void add_record_cache(long long bytes);
   void place_tokens();
   void place_sequences(std::uniform_real_distribution<double>& u01);
   void plant_past_cache();
@@ -287,6 +290,10 @@ void ProblemBuilder::add_cache() {
   place_tokens();
   plant_past_cache();
   const long long elems = cache_elems();
+  if (s_.cache_record.used()) {
+    add_record_cache(elems);
+    return;
+  }
   // A quantized cache holds bytes (codes), with its scales beside it; both start random.
   const bool quant = quantized_cache(s_);
   const int f = quant ? -1 : fp8_of("k_cache");
@@ -323,6 +330,30 @@ void ProblemBuilder::add_cache() {
     p.buffer_names.push_back(one_buffer ? "kv_cache" : name);
   }
   add_cache_scales(f);
+}
+
+/// cache_record: one buffer of `bytes` (the shape counts bytes), typed as the dtype so the
+/// rotated values in it compare within bounds and the codes and scales as whole elements;
+/// the target's encoding of a part's fp8 format, and nvfp4's global scale.
+void ProblemBuilder::add_record_cache(long long bytes) {
+  reference::Problem& p = in_.p;
+  p.k_cache = static_cast<int>(p.buffers.size());
+  p.buffers.emplace_back();
+  p.buffer_fp8.resize(p.buffers.size(), -1);
+  fill(p.buffers.back(), bytes / bytes_);
+  p.buffer_names.push_back("k_cache");
+  const Build* b = InternalAccess::build(kernel_);
+  for (const RecordPart& part : s_.cache_record.parts) {
+    if (part.kind != RecordPart::Kind::Values) continue;
+    if (is_fp8(part.format)) {
+      const bool e4m3 = part.format == StoreType::Fp8E4m3 || part.format == StoreType::Fp8E4m3Fnuz;
+      const bool fnuz = b ? fp8_fnuz_on(b->generated->target.caps, part.format)
+                          : part.format == StoreType::Fp8E4m3Fnuz || part.format == StoreType::Fp8E5m2Fnuz;
+      p.record_fp8 = e4m3 ? (fnuz ? reference::Fp8Format::E4M3Fnuz : reference::Fp8Format::E4M3)
+                          : (fnuz ? reference::Fp8Format::E5M2Fnuz : reference::Fp8Format::E5M2);
+    }
+    if (part.format == StoreType::Nvfp4) p.k_scale = {0.02f};
+  }
 }
 
 /// Where the tokens go: a cache of 2 tokens + 3 slots (at least 8; whole pages), filled by

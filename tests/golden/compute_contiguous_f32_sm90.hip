@@ -452,7 +452,8 @@ RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decod
 //   int4  (2): s = max((max - min) / 15, floor); zp = clamp(rha(-min / s), 0, 15);
 //              code = clamp(rha(x / s + zp), 0, 15) (the codec's round replaces rha); the stored
 //              scale is s with zp in its low 4 bits
-//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE)
+//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE), or
+//              fp8(x / s) where the codec divides (vLLM's fp8_ds_mla store)
 //   nvfp4 (4): sf = amax / (6 gs) (0 unless amax > 0 and gs > 0); sfq = e4m3(sf);
 //              inv = 1 / (sfq * gs) (0 if sfq is 0); code = e2m1(x * inv)
 //   mxfp4 (5): e = the group's e8m0 exponent (the codec's mx rule); code = e2m1(x * 2^(127 - e))
@@ -467,6 +468,7 @@ struct rg_codec {
   int kind, bits, group, round, mx;  // round: rne, trunc, rha; mx: rceil, floor, even
   float qmax, floor;
   int fp8, scale_bytes;
+  int divide;  // fp8: x / s instead of x * (1 / s)
 };
 
 namespace rg_kernel {
@@ -576,12 +578,12 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
     t = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
     return static_cast<unsigned>(rg_quant_round(c.round, t));
   }
-  if (c.kind == 3) return rg_quant_fp8(c.fp8, x * q.inv);
+  if (c.kind == 3) return rg_quant_fp8(c.fp8, c.divide ? x / q.s : x * q.inv);
   return rg_e2m1_encode(x * q.inv);
 }
 
 }  // namespace rg_kernel
-#line 585 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 587 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -638,8 +640,8 @@ RG_CONST_ARRAY double INV_FREQ_D[1] = {0};  // unused
 RG_CONST_ARRAY float INV_FREQ_LONG[1] = {0};  // unused
 RG_CONST_ARRAY double INV_FREQ_LONG_D[1] = {0};  // unused
 // Quantized stores (templates/quant.h).
-constexpr rg_codec CACHE_CODEC = {0, 8, 1, 0, 0, 0x0p+0f, 0x1.0c6f7ap-20f, 0, 1};
-constexpr rg_codec Q_CODEC = {0, 8, 64, 0, 0, 0x1.cp+8f, 0x1.0c6f7ap-20f, 0, 4};
+constexpr rg_codec CACHE_CODEC = {0, 8, 1, 0, 0, 0x0p+0f, 0x1.0c6f7ap-20f, 0, 1, 0};
+constexpr rg_codec Q_CODEC = {0, 8, 64, 0, 0, 0x1.cp+8f, 0x1.0c6f7ap-20f, 0, 4, 0};
 constexpr int CACHE_QUANT = CACHE_CODEC.kind;
 constexpr int Q_QUANT = Q_CODEC.kind;
 constexpr int Q_HEADS = 8;
@@ -780,6 +782,40 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) rg_set_word(r, k, w[k]);
   rg_store(reinterpret_cast<F8Vec*>(p), r);
+}
+
+// Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
+RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
+  hi = -rg_as_float(0x7f800000u);
+  lo = rg_as_float(0x7f800000u);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float v = get(x, i);
+    hi = rg_quant_max(hi, v);
+    lo = rg_quant_min(lo, v);
+  }
+}
+
+// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
+template <int BYTES>
+RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
+  unsigned w[(BYTES + 3) / 4];
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const int bit = i * C.bits;  // element 2i in the low nibble of its byte
+    w[bit / 32] |= quant_code(C, get(x, i), q) << (bit % 32);
+  }
+  if (BYTES == 1) {
+    *p = static_cast<unsigned char>(w[0]);
+    return;
+  }
+  using Raw = typename rg_raw<(BYTES >= 2 ? BYTES : 2)>::type;
+  Raw r{};
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
+  rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
@@ -961,7 +997,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 965 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 1001 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1210,40 +1246,6 @@ RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_ve
     store_vec(task.dst2 + off0, x0);
     if (two_vectors) store_vec(task.dst2 + off1, x1);
   }
-}
-
-// Quantized caches: the largest and smallest value of a vector (NaN left out).
-RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
-  hi = -rg_as_float(0x7f800000u);
-  lo = rg_as_float(0x7f800000u);
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const float v = get(x, i);
-    hi = rg_quant_max(hi, v);
-    lo = rg_quant_min(lo, v);
-  }
-}
-
-// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
-template <int BYTES>
-RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
-  unsigned w[(BYTES + 3) / 4];
-#pragma unroll
-  for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const int bit = i * C.bits;  // element 2i in the low nibble of its byte
-    w[bit / 32] |= quant_code(C, get(x, i), q) << (bit % 32);
-  }
-  if (BYTES == 1) {
-    *p = static_cast<unsigned char>(w[0]);
-    return;
-  }
-  using Raw = typename rg_raw<(BYTES >= 2 ? BYTES : 2)>::type;
-  Raw r{};
-#pragma unroll
-  for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
-  rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
 // Stores the codes of the vector at element `off` of a quantized row, given its group's
@@ -1727,7 +1729,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1731 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 1733 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_a4629acb682c(ropegen_kernel_args args) {

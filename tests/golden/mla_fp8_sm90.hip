@@ -482,7 +482,8 @@ RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decod
 //   int4  (2): s = max((max - min) / 15, floor); zp = clamp(rha(-min / s), 0, 15);
 //              code = clamp(rha(x / s + zp), 0, 15) (the codec's round replaces rha); the stored
 //              scale is s with zp in its low 4 bits
-//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE)
+//   fp8   (3): s = max(amax / qmax, floor); code = fp8(x * (1 / s)) (saturating, RNE), or
+//              fp8(x / s) where the codec divides (vLLM's fp8_ds_mla store)
 //   nvfp4 (4): sf = amax / (6 gs) (0 unless amax > 0 and gs > 0); sfq = e4m3(sf);
 //              inv = 1 / (sfq * gs) (0 if sfq is 0); code = e2m1(x * inv)
 //   mxfp4 (5): e = the group's e8m0 exponent (the codec's mx rule); code = e2m1(x * 2^(127 - e))
@@ -497,6 +498,7 @@ struct rg_codec {
   int kind, bits, group, round, mx;  // round: rne, trunc, rha; mx: rceil, floor, even
   float qmax, floor;
   int fp8, scale_bytes;
+  int divide;  // fp8: x / s instead of x * (1 / s)
 };
 
 namespace rg_kernel {
@@ -606,12 +608,12 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
     t = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
     return static_cast<unsigned>(rg_quant_round(c.round, t));
   }
-  if (c.kind == 3) return rg_quant_fp8(c.fp8, x * q.inv);
+  if (c.kind == 3) return rg_quant_fp8(c.fp8, c.divide ? x / q.s : x * q.inv);
   return rg_e2m1_encode(x * q.inv);
 }
 
 }  // namespace rg_kernel
-#line 615 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 617 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -668,8 +670,8 @@ RG_CONST_ARRAY double INV_FREQ_D[1] = {0};  // unused
 RG_CONST_ARRAY float INV_FREQ_LONG[1] = {0};  // unused
 RG_CONST_ARRAY double INV_FREQ_LONG_D[1] = {0};  // unused
 // Quantized stores (templates/quant.h).
-constexpr rg_codec CACHE_CODEC = {0, 8, 1, 0, 0, 0x0p+0f, 0x1.0c6f7ap-20f, 0, 1};
-constexpr rg_codec Q_CODEC = {0, 8, 192, 0, 0, 0x1.cp+8f, 0x1.0c6f7ap-20f, 0, 4};
+constexpr rg_codec CACHE_CODEC = {0, 8, 1, 0, 0, 0x0p+0f, 0x1.0c6f7ap-20f, 0, 1, 0};
+constexpr rg_codec Q_CODEC = {0, 8, 192, 0, 0, 0x1.cp+8f, 0x1.0c6f7ap-20f, 0, 4, 0};
 constexpr int CACHE_QUANT = CACHE_CODEC.kind;
 constexpr int Q_QUANT = Q_CODEC.kind;
 constexpr int Q_HEADS = 128;
@@ -678,6 +680,12 @@ constexpr int KV_LORA = 512;
 constexpr bool CACHE_PAGED = true;
 constexpr bool CACHE_HND = false;
 using CacheElem = unsigned char;
+constexpr bool CACHE_RECORD = false;
+constexpr int REC_BYTES = 0;
+constexpr int REC_KVC_AT = -1;
+constexpr int REC_KVC_SCALES_AT = -1;
+constexpr int REC_PE_AT = -1;
+constexpr rg_codec REC_CODEC = {0, 8, 1, 0, 0, 0x0p+0f, 0x1.0c6f7ap-20f, 0, 1, 0};
 }  // namespace rg_spec
 
 // ---- rows.h ----
@@ -751,6 +759,40 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) rg_set_word(r, k, w[k]);
   rg_store(reinterpret_cast<F8Vec*>(p), r);
+}
+
+// Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
+RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
+  hi = -rg_as_float(0x7f800000u);
+  lo = rg_as_float(0x7f800000u);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float v = get(x, i);
+    hi = rg_quant_max(hi, v);
+    lo = rg_quant_min(lo, v);
+  }
+}
+
+// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
+template <int BYTES>
+RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
+  unsigned w[(BYTES + 3) / 4];
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const int bit = i * C.bits;  // element 2i in the low nibble of its byte
+    w[bit / 32] |= quant_code(C, get(x, i), q) << (bit % 32);
+  }
+  if (BYTES == 1) {
+    *p = static_cast<unsigned char>(w[0]);
+    return;
+  }
+  using Raw = typename rg_raw<(BYTES >= 2 ? BYTES : 2)>::type;
+  Raw r{};
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
+  rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
@@ -932,7 +974,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 936 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 978 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -949,6 +991,9 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 // the q heads, then (row Q_HEADS) k_pe, then kv_c in ROTARY_DIM-wide chunks, copied with
 // the same lanes, so every thread has about the same work; a remainder of kv_c narrower than
 // a chunk is copied afterwards.
+// cache_record: the row is a byte record of REC_BYTES (record.cpp binds its parts' offsets):
+// the rotated k_pe goes to REC_PE_AT in the dtype, and kv_c is stored by a pass of its own
+// after the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT.
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -956,8 +1001,8 @@ using namespace rg_spec;
 constexpr int ROW = KV_LORA + ROTARY_DIM;             // elements of a cache row
 constexpr int KV_CHUNKS = KV_LORA / ROTARY_DIM;        // kv_c chunks walked as rows
 constexpr int KVC_REST = KV_LORA - KV_CHUNKS * ROTARY_DIM;
-constexpr int REST_UNITS = KVC_REST / VEC;             // vectors of the remainder per token
-constexpr int ROWS = Q_HEADS + 1 + KV_CHUNKS;          // rows per token
+constexpr int REST_UNITS = CACHE_RECORD ? 0 : KVC_REST / VEC;  // vectors of the remainder per token
+constexpr int ROWS = Q_HEADS + 1 + (CACHE_RECORD ? 0 : KV_CHUNKS);  // rows per token
 
 RG_DEVICE long long slot_of(const ropegen_kernel_args& a, long long t) {
   return a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
@@ -969,6 +1014,62 @@ RG_DEVICE long long slot_of(const ropegen_kernel_args& a, long long t) {
 RG_DEVICE bool writes(const ropegen_kernel_args& a, long long slot) {
   return CACHE_HND && !CACHE_PAGED ? static_cast<unsigned long long>(slot) < static_cast<unsigned long long>(a.max_seq)
                                    : slot >= 0;
+}
+
+// cache_record: kv_c of the block's tokens in the record's format. Each thread takes vectors
+// of the block's tokens; a quantized group's range goes through block-shared memory (one
+// barrier, reached by every thread of the block), then each vector stores its codes and the
+// group's first vector the group's scale. A token that is skipped (padding, outside the limits)
+// writes nothing.
+constexpr int KV_VECS = KV_LORA / VEC;
+constexpr int REC_UNITS = TOKENS_PER_BLOCK * KV_VECS;
+constexpr int REC_ITERS = CACHE_RECORD ? (REC_UNITS + BLOCK_THREADS - 1) / BLOCK_THREADS : 1;
+constexpr bool REC_QUANT = CACHE_RECORD && REC_CODEC.kind != 0;
+
+RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid) {
+  RG_SHARED float hi_s[REC_QUANT ? REC_UNITS : 1];
+  RG_SHARED float lo_s[REC_QUANT ? REC_UNITS : 1];
+  Vec x[REC_ITERS];
+  unsigned char* rec[REC_ITERS];
+#pragma unroll
+  for (int it = 0; it < REC_ITERS; ++it) {
+    const int u = it * BLOCK_THREADS + tid;
+    rec[it] = nullptr;
+    const long long tt = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + u / KV_VECS;
+    if (u >= REC_UNITS || tt >= a.num_tokens) continue;
+    const long long slot = slot_of(a, tt);
+    long long bad = 0;
+    if (!writes(a, slot) || slot_outside(a, slot) || position_outside(a, tt, bad)) continue;
+    x[it] = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + (u % KV_VECS) * VEC);
+    rec[it] = static_cast<unsigned char*>(a.k_cache) + slot * REC_BYTES;
+    if (REC_QUANT) vec_range(x[it], hi_s[u], lo_s[u]);
+  }
+  if (REC_QUANT) rg_barrier();
+  const float gs = REC_CODEC.kind == 4 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale
+#pragma unroll
+  for (int it = 0; it < REC_ITERS; ++it) {
+    if (!rec[it]) continue;
+    const int u = it * BLOCK_THREADS + tid;
+    const int e = (u % KV_VECS) * VEC;  // kv_c's element
+    if (!REC_QUANT) {
+      store_vec(reinterpret_cast<Elem*>(rec[it] + REC_KVC_AT) + e, x[it]);
+      continue;
+    }
+    constexpr int PER_GROUP = REC_QUANT ? REC_CODEC.group / VEC : 1;
+    const int first = u - (u % KV_VECS) % PER_GROUP;
+    float h = hi_s[first], l = lo_s[first];
+    for (int k = 1; k < PER_GROUP; ++k) {
+      h = rg_quant_max(h, hi_s[first + k]);
+      l = rg_quant_min(l, lo_s[first + k]);
+    }
+    const QuantScale q = quant_scale(REC_CODEC, h, l, gs);
+    if (e % REC_CODEC.group == 0) {
+      unsigned char* sp = rec[it] + REC_KVC_SCALES_AT + (e / REC_CODEC.group) * REC_CODEC.scale_bytes;
+      if (REC_CODEC.scale_bytes == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
+      else *sp = static_cast<unsigned char>(q.bits);
+    }
+    store_codes<(REC_QUANT ? VEC * REC_CODEC.bits / 8 : 1)>(REC_CODEC, q, x[it], rec[it] + REC_KVC_AT + e * REC_CODEC.bits / 8);
+  }
 }
 
 RG_DEVICE void run(const ropegen_kernel_args& a) {
@@ -1004,7 +1105,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
                                       static_cast<long long>(h) * HEAD_DIM + ROTARY_OFFSET
                         : is_pe ? static_cast<const Elem*>(a.k) + t * a.k_stride
                                 : static_cast<const Elem*>(a.v) + t * a.v_stride + chunk * ROTARY_DIM;
-      CacheElem* row = static_cast<CacheElem*>(a.k_cache) + slot * ROW + (is_pe ? KV_LORA : chunk * ROTARY_DIM);
+      void* row = CACHE_RECORD ? static_cast<void*>(static_cast<unsigned char*>(a.k_cache) + slot * REC_BYTES + REC_PE_AT)
+                               : static_cast<void*>(static_cast<CacheElem*>(a.k_cache) + slot * ROW +
+                                                    (is_pe ? KV_LORA : chunk * ROTARY_DIM));
       Vec x0 = load_vec(src + off0);
       if (NEOX) {
         Vec x1 = load_vec(src + off1);
@@ -1024,6 +1127,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     }
   }
 
+  if (CACHE_RECORD) {  // kv_c into the records, by the blocks of the first head split
+    if (rg_block_y() != 0) return;
+    if (PDL) rg_wait_prior_grid();
+    record_kv_c(a, tid);
+    return;
+  }
+
   // The remainder of kv_c narrower than a chunk (kv_lora_rank not a multiple of rotary_dim),
   // by the blocks of the first head split only.
   if (REST_UNITS == 0 || rg_block_y() != 0) return;
@@ -1041,7 +1151,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1045 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1155 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

@@ -26,14 +26,18 @@ void mla_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& out) {
   out.push_back(slots);
   ctx.tables(out);
   ArgRequirement c{"k_cache"};
-  c.why = "the op writes kv_c || k_pe rows to the cache";
-  c.dtype = ctx.store_name(s.cache_dtype);
+  const bool record = s.cache_record.used();
+  c.why = record ? "the op writes each token's cache_record (kv_c, its scales, the rotated k_pe) as bytes"
+                 : "the op writes kv_c || k_pe rows to the cache";
+  c.dtype = record ? "u8" : ctx.store_name(s.cache_dtype);
   c.access = "write";
-  c.align = al.row_elems * ctx.store_bytes(s.cache_dtype);
-  const long long row = s.kv_lora_rank + s.rotary_dim;
+  c.align = record ? 16 : al.row_elems * ctx.store_bytes(s.cache_dtype);
+  const long long row = record ? s.cache_record.size : s.kv_lora_rank + s.rotary_dim;
   c.shape = paged ? std::vector<long long>{kDimFree, s.cache.block, row} : std::vector<long long>{kDimFree, row};
   out.push_back(c);
   if (is_fp8(s.cache_dtype)) out.push_back(ctx.scale("k_scale", 1, "the fp8 cache stores x / k_scale[0] (kv_c and k_pe)"));
+  if (record && record_layout(s).kvc.format == StoreType::Nvfp4)
+    out.push_back(ctx.scale("k_scale", 1, "the record's nvfp4 kv_c: k_scale[0] is the global scale (fp32)"));
 }
 
 }  // namespace ropegen

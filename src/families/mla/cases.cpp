@@ -50,6 +50,24 @@ void mla_matrix(std::vector<MatrixCase>& m) {
   outside_decode.out_of_range = true;
   outside_decode.parallelism = 64;
   add(mla + "style=gptj q_heads=128 dtype=bf16", outside_decode, "mla, limits, head split");
+  // cache_record: DeepSeek-V3.2's fp8_ds_mla and records declared in the spec (every kv_c
+  // format, the parts in another order with padding), paged and contiguous, the limits.
+  const std::string ds = mla + "q_heads=16 dtype=bf16 cache=paged(block=64) ";
+  add(ds + "style=gptj cache_record=fp8_ds_mla", tokens(37), "mla record: fp8_ds_mla (656 B)");
+  add(ds + "style=neox cache_record=fp8_ds_mla", outside, "mla record: fp8_ds_mla, limits");
+  add(ds + "style=gptj cache_record=fp8_ds_mla", outside_decode, "mla record: fp8_ds_mla, decode, head split");
+  add(mla + "q_heads=8 dtype=f16 cache=paged(block=16) cache_record=record(parts=[kv_c(format=fp8_e5m2,group=64,"
+            "floor=1e-6,quantize=multiply),scales(of=kv_c),k_pe(format=auto)],size=784)",
+      tokens(29), "mla record: e5m2, groups of 64, multiply, f16");
+  add(ds + "cache_record=record(parts=[kv_c(format=nvfp4),scales(of=kv_c),k_pe(format=auto)],size=416)", tokens(23),
+      "mla record: nvfp4 kv_c (e4m3 scales per 16, global scale)");
+  add(ds + "cache_record=record(parts=[k_pe(format=auto),pad(bytes=16),scales(of=kv_c),kv_c(format=mxfp4,"
+            "scale_round=floor)],size=416)",
+      tokens(23), "mla record: mxfp4, k_pe first, padding");
+  add("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=4 dtype=f32 kv_lora_rank=64 "
+      "cache=contiguous(order=nhd) cache_record=record(parts=[kv_c(format=auto),pad(bytes=32),k_pe(format=auto)],"
+      "size=416)",
+      by_pos, "mla record: copied kv_c, f32, contiguous");
 }
 
 }  // namespace ropegen

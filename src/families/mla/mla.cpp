@@ -3,6 +3,7 @@
 // kv_c travel in the argument block's k and v fields.
 #include "families/mla/mla.hpp"
 
+#include "codegen/codegen.hpp"
 #include "schema/detail.hpp"
 #include "schema/fields.hpp"
 
@@ -15,7 +16,8 @@ std::vector<SpecField> spec_fields() {
   return {int_field<&KernelSpec::kv_lora_rank, 1, 8192>(
       "kv_lora_rank", "1..8192, a multiple of the vector width (16 bytes)",
       "mla_rope_append: width of the latent kv_c; a cache row is kv_c || rotated k_pe", nullptr,
-      FieldUse{false, false, "mla"}, {"512 op=mla_rope_append", "256 op=mla_rope_append"})};
+      FieldUse{false, false, "mla"}, {"512 op=mla_rope_append", "256 op=mla_rope_append"}),
+          cache_record_field()};
 }
 
 void validate(const KernelSpec& s, const RuleFailure& fail) {
@@ -30,6 +32,13 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
                       ") is not available for op = mla_rope_append yet; its cache is paged(order = nhd) [blocks, "
                       "block, row] or contiguous");
   const StoreType t = s.cache_dtype;
+  if (s.cache_record.used()) {
+    if (t != StoreType::Auto)
+      fail("cache_dtype", std::string("cache_dtype = ") + to_string(t) +
+                              " with cache_record: the record names each part's format; leave cache_dtype = auto");
+    const std::string bad = record_problem(s);
+    if (!bad.empty()) fail("cache_record", bad);
+  }
   if (t == StoreType::Int8 || t == StoreType::Int4 || t == StoreType::Nvfp4 || t == StoreType::Mxfp4)
     fail("cache_dtype", std::string("cache_dtype = ") + to_string(s.cache_dtype) +
                             " is not available for op = mla_rope_append yet; its cache is the activation dtype "
@@ -47,17 +56,37 @@ PlanShape shape(const KernelSpec& s) {
   PlanShape out;
   out.walked = {{s.rotary_offset, s.rotary_dim, true}};
   out.tiled = {{0, s.kv_lora_rank, false}};
-  out.tasks_per_token = s.q_heads + 1 + s.kv_lora_rank / s.rotary_dim;
+  // A record's kv_c is stored by a pass of its own after the rows (mla.hip), not as tasks.
+  out.tasks_per_token = s.q_heads + 1 + (s.cache_record.used() ? 0 : s.kv_lora_rank / s.rotary_dim);
   return out;
 }
 
-void bind(const KernelSpec& spec, const Target&, const LaunchPlan&, const ArgAlignment&, std::ostream& os) {
+/// cache_record: the parts' byte offsets and kv_c's codec (kind 0: copied in the dtype).
+void bind_record(const KernelSpec& spec, const Target& target, std::ostream& os) {
+  const bool used = spec.cache_record.used();
+  const RecordLayout l = used ? record_layout(spec) : RecordLayout{};
+  const RecordPart& v = l.kvc;
+  const StoreType f = v.format;
+  const int kind = !used || f == StoreType::Auto ? 0 : is_fp8(f) ? 3 : f == StoreType::Nvfp4 ? 4 : 5;
+  const int fp8 = kind == 3 ? codec_fp8(target, f) : 0;
+  const double qmax = kind == 3 ? (v.codec.qmax ? v.codec.qmax : fp8_largest(fp8)) : 0;
+  os << "constexpr bool CACHE_RECORD = " << (used ? "true" : "false") << ";\n"
+     << "constexpr int REC_BYTES = " << l.size << ";\n"
+     << "constexpr int REC_KVC_AT = " << l.kvc_at << ";\n"
+     << "constexpr int REC_KVC_SCALES_AT = " << l.kvc_scales_at << ";\n"
+     << "constexpr int REC_PE_AT = " << l.pe_at << ";\n";
+  emit_codec("REC_CODEC", kind, kind >= 4 ? 4 : 8, kind ? v.group : 1, v.codec, qmax, fp8, kind == 3 ? 4 : 1, os,
+             v.divide);
+}
+
+void bind(const KernelSpec& spec, const Target& target, const LaunchPlan&, const ArgAlignment&, std::ostream& os) {
   os << "constexpr int Q_HEADS = " << spec.q_heads << ";\n"
      << "constexpr int ROTARY_OFFSET = " << spec.rotary_offset << ";\n"
      << "constexpr int KV_LORA = " << spec.kv_lora_rank << ";\n"
      << "constexpr bool CACHE_PAGED = " << (spec.cache.kind == CacheKind::Paged ? "true" : "false") << ";\n"
      << "constexpr bool CACHE_HND = " << (spec.cache.order == CacheOrder::Hnd ? "true" : "false") << ";\n"
      << "using CacheElem = " << (is_fp8(spec.cache_dtype) ? "unsigned char" : "Elem") << ";\n";
+  bind_record(spec, target, os);
 }
 
 }  // namespace

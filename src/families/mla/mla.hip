@@ -11,6 +11,9 @@
 // the q heads, then (row Q_HEADS) k_pe, then kv_c in ROTARY_DIM-wide chunks, copied with
 // the same lanes, so every thread has about the same work; a remainder of kv_c narrower than
 // a chunk is copied afterwards.
+// cache_record: the row is a byte record of REC_BYTES (record.cpp binds its parts' offsets):
+// the rotated k_pe goes to REC_PE_AT in the dtype, and kv_c is stored by a pass of its own
+// after the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT.
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -18,8 +21,8 @@ using namespace rg_spec;
 constexpr int ROW = KV_LORA + ROTARY_DIM;             // elements of a cache row
 constexpr int KV_CHUNKS = KV_LORA / ROTARY_DIM;        // kv_c chunks walked as rows
 constexpr int KVC_REST = KV_LORA - KV_CHUNKS * ROTARY_DIM;
-constexpr int REST_UNITS = KVC_REST / VEC;             // vectors of the remainder per token
-constexpr int ROWS = Q_HEADS + 1 + KV_CHUNKS;          // rows per token
+constexpr int REST_UNITS = CACHE_RECORD ? 0 : KVC_REST / VEC;  // vectors of the remainder per token
+constexpr int ROWS = Q_HEADS + 1 + (CACHE_RECORD ? 0 : KV_CHUNKS);  // rows per token
 
 RG_DEVICE long long slot_of(const ropegen_kernel_args& a, long long t) {
   return a.slot_mapping ? static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t])
@@ -31,6 +34,62 @@ RG_DEVICE long long slot_of(const ropegen_kernel_args& a, long long t) {
 RG_DEVICE bool writes(const ropegen_kernel_args& a, long long slot) {
   return CACHE_HND && !CACHE_PAGED ? static_cast<unsigned long long>(slot) < static_cast<unsigned long long>(a.max_seq)
                                    : slot >= 0;
+}
+
+// cache_record: kv_c of the block's tokens in the record's format. Each thread takes vectors
+// of the block's tokens; a quantized group's range goes through block-shared memory (one
+// barrier, reached by every thread of the block), then each vector stores its codes and the
+// group's first vector the group's scale. A token that is skipped (padding, outside the limits)
+// writes nothing.
+constexpr int KV_VECS = KV_LORA / VEC;
+constexpr int REC_UNITS = TOKENS_PER_BLOCK * KV_VECS;
+constexpr int REC_ITERS = CACHE_RECORD ? (REC_UNITS + BLOCK_THREADS - 1) / BLOCK_THREADS : 1;
+constexpr bool REC_QUANT = CACHE_RECORD && REC_CODEC.kind != 0;
+
+RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid) {
+  RG_SHARED float hi_s[REC_QUANT ? REC_UNITS : 1];
+  RG_SHARED float lo_s[REC_QUANT ? REC_UNITS : 1];
+  Vec x[REC_ITERS];
+  unsigned char* rec[REC_ITERS];
+#pragma unroll
+  for (int it = 0; it < REC_ITERS; ++it) {
+    const int u = it * BLOCK_THREADS + tid;
+    rec[it] = nullptr;
+    const long long tt = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + u / KV_VECS;
+    if (u >= REC_UNITS || tt >= a.num_tokens) continue;
+    const long long slot = slot_of(a, tt);
+    long long bad = 0;
+    if (!writes(a, slot) || slot_outside(a, slot) || position_outside(a, tt, bad)) continue;
+    x[it] = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + (u % KV_VECS) * VEC);
+    rec[it] = static_cast<unsigned char*>(a.k_cache) + slot * REC_BYTES;
+    if (REC_QUANT) vec_range(x[it], hi_s[u], lo_s[u]);
+  }
+  if (REC_QUANT) rg_barrier();
+  const float gs = REC_CODEC.kind == 4 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale
+#pragma unroll
+  for (int it = 0; it < REC_ITERS; ++it) {
+    if (!rec[it]) continue;
+    const int u = it * BLOCK_THREADS + tid;
+    const int e = (u % KV_VECS) * VEC;  // kv_c's element
+    if (!REC_QUANT) {
+      store_vec(reinterpret_cast<Elem*>(rec[it] + REC_KVC_AT) + e, x[it]);
+      continue;
+    }
+    constexpr int PER_GROUP = REC_QUANT ? REC_CODEC.group / VEC : 1;
+    const int first = u - (u % KV_VECS) % PER_GROUP;
+    float h = hi_s[first], l = lo_s[first];
+    for (int k = 1; k < PER_GROUP; ++k) {
+      h = rg_quant_max(h, hi_s[first + k]);
+      l = rg_quant_min(l, lo_s[first + k]);
+    }
+    const QuantScale q = quant_scale(REC_CODEC, h, l, gs);
+    if (e % REC_CODEC.group == 0) {
+      unsigned char* sp = rec[it] + REC_KVC_SCALES_AT + (e / REC_CODEC.group) * REC_CODEC.scale_bytes;
+      if (REC_CODEC.scale_bytes == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
+      else *sp = static_cast<unsigned char>(q.bits);
+    }
+    store_codes<(REC_QUANT ? VEC * REC_CODEC.bits / 8 : 1)>(REC_CODEC, q, x[it], rec[it] + REC_KVC_AT + e * REC_CODEC.bits / 8);
+  }
 }
 
 RG_DEVICE void run(const ropegen_kernel_args& a) {
@@ -66,7 +125,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
                                       static_cast<long long>(h) * HEAD_DIM + ROTARY_OFFSET
                         : is_pe ? static_cast<const Elem*>(a.k) + t * a.k_stride
                                 : static_cast<const Elem*>(a.v) + t * a.v_stride + chunk * ROTARY_DIM;
-      CacheElem* row = static_cast<CacheElem*>(a.k_cache) + slot * ROW + (is_pe ? KV_LORA : chunk * ROTARY_DIM);
+      void* row = CACHE_RECORD ? static_cast<void*>(static_cast<unsigned char*>(a.k_cache) + slot * REC_BYTES + REC_PE_AT)
+                               : static_cast<void*>(static_cast<CacheElem*>(a.k_cache) + slot * ROW +
+                                                    (is_pe ? KV_LORA : chunk * ROTARY_DIM));
       Vec x0 = load_vec(src + off0);
       if (NEOX) {
         Vec x1 = load_vec(src + off1);
@@ -84,6 +145,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         else store_row(row, off0, x0, kCacheFp8, scale);
       }
     }
+  }
+
+  if (CACHE_RECORD) {  // kv_c into the records, by the blocks of the first head split
+    if (rg_block_y() != 0) return;
+    if (PDL) rg_wait_prior_grid();
+    record_kv_c(a, tid);
+    return;
   }
 
   // The remainder of kv_c narrower than a chunk (kv_lora_rank not a multiple of rotary_dim),

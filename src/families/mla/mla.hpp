@@ -13,4 +13,22 @@ void mla_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& out); 
 void mla_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t);  // reference.cpp
 void mla_matrix(std::vector<MatrixCase>& out);  // cases.cpp
 
+// cache_record (record.cpp): the row as a declared byte record.
+struct SpecField;
+SpecField cache_record_field();
+/// Bytes a record part takes in a spec's row.
+int record_part_bytes(const KernelSpec& s, const RecordPart& p);
+/// "" when the spec's record is well formed (each field once, a quantized field's scales
+/// placed, parts aligned, within size), else what is wrong.
+std::string record_problem(const KernelSpec& s);
+/// Where a well-formed record's parts start (bytes) and kv_c's format.
+struct RecordLayout {
+  int size = 0;
+  RecordPart kvc;          ///< kv_c's values part
+  int kvc_at = -1;         ///< kv_c's values
+  int kvc_scales_at = -1;  ///< kv_c's scales (quantized kv_c)
+  int pe_at = -1;          ///< the rotated k_pe (activation dtype)
+};
+RecordLayout record_layout(const KernelSpec& s);
+
 }  // namespace ropegen

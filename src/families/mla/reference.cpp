@@ -1,9 +1,72 @@
 // The mla family's reference for one token: q_pe rotated in place in each q head; the cache
-// row kv_c || rotated k_pe (one fp8 scale for the row). Independent of the template (mla.hip).
+// row kv_c || rotated k_pe (one fp8 scale for the row), or the token's cache_record: kv_c in
+// the record's format with its scales, computed with src/reference/quant.cpp, and the
+// rotated k_pe, each at the offset its parts give. Independent of the template (mla.hip).
 #include "families/mla/mla.hpp"
 #include "reference/reference.hpp"
 
 namespace ropegen {
+
+namespace {
+
+/// kv_c's format in a record, from the part alone (quant-formats.md).
+reference::QuantFormat record_format(const reference::Problem& p, const RecordPart& v) {
+  reference::QuantFormat f;
+  f.group = v.group;
+  if (is_fp8(v.format)) {
+    f.kind = reference::QuantKind::Fp8;
+    f.fp8 = p.record_fp8;
+    f.qmax = static_cast<float>(v.codec.qmax ? v.codec.qmax : reference::fp8_max(p.record_fp8));
+    f.floor = static_cast<float>(v.codec.floor);
+    f.divide = v.divide;
+  } else if (v.format == StoreType::Nvfp4) {
+    f.kind = reference::QuantKind::Nvfp4;
+    f.qmax = 6;
+    f.bits = 4;
+    f.scale_bytes = 1;
+  } else {
+    f.kind = reference::QuantKind::Mxfp4;
+    f.qmax = 6;
+    f.bits = 4;
+    f.scale_bytes = 1;
+    f.scale_round = v.codec.scale_round;
+  }
+  return f;
+}
+
+/// The record of token t at byte `rec` of the cache: kv_c's codes and scales exact, k_pe rotated.
+void expect_record(const reference::Problem& p, reference::RowWriter& w, long long t, long long rec) {
+  const KernelSpec& s = p.spec;
+  const RecordLayout l = record_layout(s);
+  const int eb = dtype_bytes(s.dtype);
+  const long long src = p.v.offset + t * p.v.stride;
+  if (l.kvc.format == StoreType::Auto) {
+    w.copy_row(p.v.buffer, src, p.k_cache, (rec + l.kvc_at) / eb, 1.0f, s.kv_lora_rank);
+  } else {
+    const reference::QuantFormat f = record_format(p, l.kvc);
+    const float gs = l.kvc.format == StoreType::Nvfp4 ? p.k_scale.at(0) : 1.0f;
+    std::vector<float> x(static_cast<size_t>(s.kv_lora_rank));
+    const std::vector<unsigned char>& in = p.buffers[static_cast<size_t>(p.v.buffer)];
+    for (int e = 0; e < s.kv_lora_rank; ++e)
+      x[static_cast<size_t>(e)] = static_cast<float>(reference::decode(s.dtype, &in[static_cast<size_t>((src + e) * eb)]));
+    std::vector<unsigned char> codes(static_cast<size_t>(s.kv_lora_rank * f.bits / 8), 0), scales;
+    for (int g = 0; g * f.group < s.kv_lora_rank; ++g) {
+      const reference::QuantGroup q = reference::quantize_group(f, &x[static_cast<size_t>(g * f.group)], f.group, gs);
+      for (int i = 0; i < f.group; ++i) {
+        const int e = g * f.group + i;
+        if (f.bits == 8) codes[static_cast<size_t>(e)] = q.codes[static_cast<size_t>(i)];
+        else codes[static_cast<size_t>(e / 2)] |= static_cast<unsigned char>(q.codes[static_cast<size_t>(i)] << (4 * (e % 2)));
+      }
+      for (int b = 0; b < f.scale_bytes; ++b) scales.push_back(static_cast<unsigned char>(q.scale_bits >> (8 * b)));
+    }
+    w.exact_bytes(p.k_cache, rec + l.kvc_at, codes);
+    w.exact_bytes(p.k_cache, rec + l.kvc_scales_at, scales);
+  }
+  w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride, p.k_cache, (rec + l.pe_at) / eb, t, nullptr, 1.0f,
+               s.rotary_dim, 0);
+}
+
+}  // namespace
 
 void mla_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t) {
   const KernelSpec& s = p.spec;
@@ -18,6 +81,10 @@ void mla_expect_token(const reference::Problem& p, reference::RowWriter& w, long
   const long long slot = p.slots.empty() ? pos : p.slots[t];
   if (slot < 0) return;
   if (s.cache.kind == CacheKind::Contiguous && s.cache.order == CacheOrder::Hnd && slot >= p.max_seq) return;
+  if (s.cache_record.used()) {
+    expect_record(p, w, t, slot * s.cache_record.size);
+    return;
+  }
   const long long row = slot * (s.kv_lora_rank + s.rotary_dim);
   const float sc = p.k_scale.empty() ? 1.0f : p.k_scale[0];
   w.copy_row(p.v.buffer, p.v.offset + t * p.v.stride, p.k_cache, row, sc, s.kv_lora_rank);

@@ -245,40 +245,6 @@ RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_ve
   }
 }
 
-// Quantized caches: the largest and smallest value of a vector (NaN left out).
-RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
-  hi = -rg_as_float(0x7f800000u);
-  lo = rg_as_float(0x7f800000u);
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const float v = get(x, i);
-    hi = rg_quant_max(hi, v);
-    lo = rg_quant_min(lo, v);
-  }
-}
-
-// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
-template <int BYTES>
-RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
-  unsigned w[(BYTES + 3) / 4];
-#pragma unroll
-  for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const int bit = i * C.bits;  // element 2i in the low nibble of its byte
-    w[bit / 32] |= quant_code(C, get(x, i), q) << (bit % 32);
-  }
-  if (BYTES == 1) {
-    *p = static_cast<unsigned char>(w[0]);
-    return;
-  }
-  using Raw = typename rg_raw<(BYTES >= 2 ? BYTES : 2)>::type;
-  Raw r{};
-#pragma unroll
-  for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
-  rg_store(reinterpret_cast<Raw*>(p), r);
-}
-
 // Stores the codes of the vector at element `off` of a quantized row, given its group's
 // largest and smallest values; the lane holding the group's first vector writes the scale.
 RG_DEVICE void store_quant_range(const rg_codec C, const Task& task, const Vec& x, int off, float h, float l) {
