@@ -705,6 +705,51 @@ class Layout(unittest.TestCase):
         self.assertTrue(np.array_equal(cache[1, 1], np.concatenate([kvc[1], kpe[1]])))
         self.assertEqual(int(np.count_nonzero(cache)), 2 * 96)
 
+    def test_mla_record_round_trip(self):
+        """cache_record: a DeepSeek-style record (kv_c as e4m3 codes of x / s in tiles of 128,
+        the 4 fp32 tile scales, then k_pe) read back by a reader written from the layout in
+        docs/dsl.md alone: each kv_c value within half an e4m3 step of its code times the tile's
+        scale, the tile's largest value at code 0x7e (448), k_pe as given (an identity turn), the
+        padding and the rows not written untouched."""
+        spec = ("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=2 dtype=f32 style=gptj "
+                "cache=paged(block=4) cache_record=record(parts=[kv_c(format=fp8_e4m3,group=128,qmax=448,"
+                "floor=1.1754943508222875e-38,quantize=divide),scales(of=kv_c),pad(bytes=16),k_pe(format=auto)],"
+                "size=672)")
+        k = ropegen.kernel(spec, device="cpu")
+        rng = np.random.default_rng(11)
+        T = 3
+        q = rng.standard_normal((T, 2, 96)).astype(np.float32)
+        kpe = rng.standard_normal((T, 32)).astype(np.float32)
+        kvc = (rng.standard_normal((T, 512)) * np.exp(rng.uniform(-6, 3, (T, 512)))).astype(np.float32)
+        cache = np.full((2, 4, 672), 0xA5, np.uint8)
+        table = np.concatenate([np.ones((8, 16), np.float32), np.zeros((8, 16), np.float32)], axis=1)
+        slots = np.array([5, 0, -1], np.int32)
+        k(q=q, k=kpe, v=kvc, k_cache=cache, positions=np.array([1, 2, 3], np.int32), slot_mapping=slots,
+          cos_sin_cache=table)
+        e4m3 = np.array([(m / 8.0) * 2.0 ** -6 if e == 0 else (1 + m / 8.0) * 2.0 ** (e - 7)
+                         for e in range(16) for m in range(8)])  # code & 0x7f -> magnitude (0x7f: NaN)
+        rows = cache.reshape(8, 672)
+        for t, slot in enumerate(slots):
+            if slot < 0:
+                continue
+            r = rows[slot]
+            codes = r[:512]
+            scales = r[512:528].view(np.float32)
+            self.assertTrue((codes & 0x7F != 0x7F).all(), "no NaN codes")
+            got = np.where(codes & 0x80, -1.0, 1.0) * e4m3[codes & 0x7F] * np.repeat(scales.astype(np.float64), 128)
+            x = kvc[t].astype(np.float64)
+            for g in range(4):
+                tile = x[g * 128:(g + 1) * 128]
+                self.assertEqual(np.float32(scales[g]), np.float32(np.abs(tile).max()) / np.float32(448))
+                self.assertEqual(int(codes[g * 128 + int(np.abs(tile).argmax())] & 0x7F), 0x7E)
+            s = np.repeat(scales.astype(np.float64), 128)
+            step = np.where(np.abs(x / s) < 2.0 ** -6, 2.0 ** -9, 2.0 ** (np.floor(np.log2(np.abs(x / s) + 1e-300)) - 3))
+            self.assertTrue((np.abs(got - x) <= s * step / 2 * (1 + 1e-6)).all(), f"token {t}: kv_c off by more than half a step")
+            self.assertTrue((r[528:544] == 0xA5).all(), "the padding is left as it was")
+            self.assertTrue(np.array_equal(r[544:672].view(np.float32), kpe[t]))
+        untouched = [i for i in range(8) if i not in (0, 5)]
+        self.assertTrue((rows[untouched] == 0xA5).all())
+
     def test_fp8_cache_padded_heads_and_norm(self):
         """An fp8 e4m3 cache as uint8 bytes with a per-tensor scale (OCP codes: 2.0 / 0.5 = 4.0
         is 0x48, 3.0 / 0.5 = 6.0 is 0x4c); q and k with padded heads (heads = strided: the head
