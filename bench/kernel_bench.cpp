@@ -219,6 +219,9 @@ double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
   if (s.gate == Gate::Interleaved) per_token += 2 * qe * eb;                  // the gates read and written
   if (s.op == Op::MlaRopeAppend)  // q_pe read and written; k_pe and kv_c read; one cache row written
     per_token = 2.0 * s.q_heads * s.rotary_dim * eb + (s.rotary_dim + s.kv_lora_rank) * (eb + ceb) + pos + ib + table;
+  if (s.op == Op::MlaRopeAppend && s.cache_record.used())  // the record's bytes written instead of a row
+    per_token = 2.0 * s.q_heads * s.rotary_dim * eb + (s.rotary_dim + s.kv_lora_rank) * eb + s.cache_record.size + pos +
+                ib + table;
   return per_token * static_cast<double>(T);
 }
 
@@ -1122,6 +1125,8 @@ void mla_group(Bench& b, const Unfused& u) {
   const KernelSpec mla_spec = parse_spec_line(mla_text, "<bench>").spec;
   const double eb = dtype_bytes(u.spec.dtype);
   auto mla_k = b.ctx->kernel(mla_spec);
+  const KernelSpec rec_spec = parse_spec_line(mla_text + " cache_record=fp8_ds_mla", "<bench>").spec;
+  auto rec_k = b.ctx->kernel(rec_spec);
   auto q_rope_k = b.ctx->kernel(parse_spec_line("op=rope head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj "
                                                 "q_heads=128 kv_heads=1 dtype=bf16", "<bench>").spec);
   auto pe_rope_k =
@@ -1155,6 +1160,11 @@ void mla_group(Bench& b, const Unfused& u) {
     const Row rf{"mla", fused_variant(*mla_k), mla_spec.canonical(), T, 0, ideal_bytes(mla_spec, T), 0};
     const size_t fused = b.time_row(rf, w.sets, [&](int set) { mla_k->launch(w.args(set), b.stream); });
     if (concat_k) b.relate(fused, base, "mla");
+    // DeepSeek-V3.2's fp8_ds_mla record (656 bytes per token: kv_c quantized per tile of 128,
+    // its scales, the rotated k_pe), on the same buffers (the cache pool holds 1152 bytes a slot).
+    const Row rr{"mla fp8_ds_mla record", fused_variant(*rec_k), rec_spec.canonical(), T, 0, ideal_bytes(rec_spec, T), 0};
+    const size_t rec = b.time_row(rr, w.sets, [&](int set) { rec_k->launch(w.args(set), b.stream); });
+    b.relate(rec, fused, "mla");
   }
 }
 
