@@ -219,6 +219,8 @@ double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
   if (s.gate == Gate::Interleaved) per_token += 2 * qe * eb;                  // the gates read and written
   if (s.op == Op::MlaRopeAppend)  // q_pe read and written; k_pe and kv_c read; one cache row written
     per_token = 2.0 * s.q_heads * s.rotary_dim * eb + (s.rotary_dim + s.kv_lora_rank) * (eb + ceb) + pos + ib + table;
+  if (s.op == Op::IndexerAppend)  // q read, q_out fp8 and its head weights; weights read; k read; its record
+    per_token = qe * eb + s.head_dim * eb + s.q_heads * 4.0 + pos + ib + qe + s.q_heads * 4.0 + s.head_dim + 4;
   if (s.op == Op::MlaRopeAppend && s.cache_record.used())  // the record's bytes written instead of a row
     per_token = 2.0 * s.q_heads * s.rotary_dim * eb + (s.rotary_dim + s.kv_lora_rank) * eb + s.cache_record.size + pos +
                 ib + table;
@@ -1168,6 +1170,47 @@ void mla_group(Bench& b, const Unfused& u) {
   }
 }
 
+/// The sparse-attention indexer (op = indexer_append, DeepSeek-V3.2's shape): per token q
+/// [64, 128] read and written as fp8 with a scale per head, the head weights read and
+/// written, k [128] through LayerNorm, RoPE and fp8 into its block record (128 + 4 bytes).
+void indexer_group(Bench& b, const Unfused& u) {
+  const std::string text = "op=indexer_append head_dim=128 rotary_dim=64 style=neox q_heads=64 dtype=bf16 "
+                           "cache=paged(block=64) cache_dtype=fp8_e4m3 k_norm=layernorm(eps=1e-6) scale_fmt=ue8m0 "
+                           "k_quant=divide weights_scale=0.011048543456039806 cos_sin=compute(theta=10000)";
+  const std::unique_ptr<KernelSpec> spec = b.parse_new("indexer", text);
+  if (!spec) return;
+  auto k = b.ctx->kernel(*spec);
+  const long long D = spec->head_dim, H = spec->q_heads;
+  std::vector<float> ln(static_cast<size_t>(2 * D), 1.0f);
+  for (long long i = D; i < 2 * D; ++i) ln[static_cast<size_t>(i)] = 0.0f;  // weight 1, bias 0
+  DevBuf lnw(*b.rt, ln.size() * 4);
+  b.rt->copy_to_device(lnw.p, ln.data(), ln.size() * 4);
+  for (long long T : u.counts) {
+    Workload w = make_workload(*b.rt, *spec, T);
+    const size_t qo = static_cast<size_t>(T * H * D), qs = static_cast<size_t>(T * H * 4);
+    const long long records = (T + spec->cache.block - 1) / spec->cache.block * spec->cache.block;
+    DevBuf qout(*b.rt, qo * w.sets), qsc(*b.rt, qs * w.sets), wts(*b.rt, qs * w.sets);
+    DevBuf cache(*b.rt, static_cast<size_t>(records * (D + 4)) * w.sets);
+    auto launch = [&](int set) {
+      ropegen_kernel_args a = w.args(set);
+      a.k_stride = D;
+      a.v = wts.c() + set * qs;  // the head weights (fp32, [T, H])
+      a.v_stride = H;
+      a.k_cache = cache.c() + set * static_cast<size_t>(records * (D + 4));
+      a.v_cache = nullptr;
+      a.q_out = qout.c() + set * qo;
+      a.q_out_stride = H * D;
+      a.q_out_scales = reinterpret_cast<float*>(qsc.c() + set * qs);
+      a.k_norm_weight = lnw.p;
+      a.q_norm_weight = static_cast<const float*>(lnw.p) + D;
+      a.cache_slots = g_limits ? records : 0;
+      k->launch(a, b.stream);
+    };
+    const Row r{"indexer", fused_variant(*k), spec->canonical(), T, 0, ideal_bytes(*spec, T), 0};
+    b.time_row(r, w.sets, launch);
+  }
+}
+
 /// The summary of each measured line (shape and variant), one CSV row each, beside the full
 /// CSV (`<name>_summary.csv`) and on stdout: us at the fewest tokens, % of the copy bandwidth
 /// at the most, and the ratios to the line's baseline (smallest and largest) with the baseline
@@ -1291,7 +1334,7 @@ bool parse_options(int argc, char** argv, Options& o) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR] [--no-limits]\n"
-                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,strided,norms,mla]\n"
+                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,strided,norms,mla,indexer]\n"
                    "  --sweep      try launch plans for the Llama shape instead of the full table\n"
                    "  --csv        where to write the results (default %s)\n"
                    "  --cache-dir  private cache for the benchmark's kernels (default %s)\n"
@@ -1343,6 +1386,7 @@ int run(int argc, char** argv) {
     if (wanted(b.o, "fp8")) fp8_cache_group(b, u);
     if (wanted(b.o, "quant")) quant_cache_group(b, u);
     if (wanted(b.o, "strided")) strided_cache_group(b, u);
+    if (wanted(b.o, "indexer")) indexer_group(b, u);
     if (wanted(b.o, "norms")) norms_2026_group(b);
     if (wanted(b.o, "mla")) mla_group(b, u);
     report(b, started);
