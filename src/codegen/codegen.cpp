@@ -136,10 +136,12 @@ PlanChoice parse_plan_choice(const std::string& text) {
 
 namespace {
 
-/// Lanes (threads) a segment needs at a vector width: a NeoX rotated segment takes one
-/// vector from each half per lane.
+/// Lanes (threads) a segment needs at a vector width: on a NeoX row a lane takes one vector
+/// from each half of a rotated segment, and of a copied one whose halves are whole vectors
+/// (so a partial rotation's copied rest takes half the lanes: fewer lanes, more often a power
+/// of two for the norms' exchanges); else one vector.
 int segment_lanes(const RowSegment& sg, bool neox, int vec) {
-  return sg.rotate && neox ? sg.length / (2 * vec) : sg.length / vec;
+  return neox && (sg.rotate || sg.length % (2 * vec) == 0) ? sg.length / (2 * vec) : sg.length / vec;
 }
 
 /// cos/sin values a rotating lane holds: one per pair its vector(s) cover.

@@ -1394,7 +1394,7 @@ RG_DEVICE void clear_tail(const ropegen_kernel_args& a, long long t, long long s
 RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const float* s, bool two_vectors,
                       bool rot_lane) {
   if (two_vectors) {
-    if (task.rotate) rotate_neox(x0, x1, c, s);
+    if (task.rotate && rot_lane) rotate_neox(x0, x1, c, s);
   } else if (task.rotate && rot_lane) {
     rotate_gptj(x0, c, s);
   }
@@ -1616,16 +1616,19 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 #pragma unroll
   for (int i = 0; i < NUM_SEGMENTS; ++i) {
     const rg_segment sg = row_segment(i);
-    const int units = sg.rotate && NEOX ? sg.length / (2 * VEC) : sg.length / VEC;
+    // NeoX: a vector from each half of a rotated segment, and of a copied one whose halves
+    // are whole vectors (codegen's segment_lanes counts the same).
+    const bool paired = NEOX && (sg.rotate || sg.length % (2 * VEC) == 0);
+    const int units = paired ? sg.length / (2 * VEC) : sg.length / VEC;
     if (lane >= first && lane < first + units) {
       unit = lane - first;
       off0 = sg.offset + unit * VEC;
-      half = sg.rotate && NEOX ? sg.length / 2 : 0;
+      half = paired ? sg.length / 2 : 0;
       rot_lane = sg.rotate;
     }
     first += units;
   }
-  const bool two_vectors = NEOX && rot_lane;  // also for copies: same lanes, same vectors
+  const bool two_vectors = half != 0;  // a NeoX pair: rotated, or copied in halves
   const int off1 = off0 + half;
 
   // The first task's source row depends on neither the position nor the slot: with
@@ -1915,7 +1918,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1919 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1922 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_kv_append_91e9b9842e0e(ropegen_kernel_args args) {

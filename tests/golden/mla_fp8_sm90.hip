@@ -1017,19 +1017,25 @@ RG_DEVICE bool writes(const ropegen_kernel_args& a, long long slot) {
 }
 
 // cache_record: kv_c of the block's tokens in the record's format. Each thread takes vectors
-// of the block's tokens; a quantized group's range goes through block-shared memory (one
-// barrier, reached by every thread of the block), then each vector stores its codes and the
-// group's first vector the group's scale. A token that is skipped (padding, outside the limits)
+// of the block's tokens; a quantized group's range is reduced over its lanes by exchanges
+// within the warp (REC_SHUFFLE: the group's vectors sit in aligned, consecutive lanes, all
+// of one token, so they run or skip together), else through block-shared memory (one barrier,
+// reached by every thread of the block); then each vector stores its codes and the group's
+// first vector the group's scale. A token that is skipped (padding, outside the limits)
 // writes nothing.
 constexpr int KV_VECS = KV_LORA / VEC;
 constexpr int REC_UNITS = TOKENS_PER_BLOCK * KV_VECS;
 constexpr int REC_ITERS = CACHE_RECORD ? (REC_UNITS + BLOCK_THREADS - 1) / BLOCK_THREADS : 1;
 constexpr bool REC_QUANT = CACHE_RECORD && REC_CODEC.kind != 0;
+constexpr int PER_GROUP = REC_QUANT ? REC_CODEC.group / VEC : 1;  // vectors per scale
+constexpr bool REC_SHUFFLE = RG_HAS_SHUFFLE && REC_QUANT && (PER_GROUP & (PER_GROUP - 1)) == 0 && PER_GROUP <= 32 &&
+                             BLOCK_THREADS % PER_GROUP == 0;
 
 RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid) {
-  RG_SHARED float hi_s[REC_QUANT ? REC_UNITS : 1];
-  RG_SHARED float lo_s[REC_QUANT ? REC_UNITS : 1];
+  RG_SHARED float hi_s[REC_QUANT && !REC_SHUFFLE ? REC_UNITS : 1];
+  RG_SHARED float lo_s[REC_QUANT && !REC_SHUFFLE ? REC_UNITS : 1];
   Vec x[REC_ITERS];
+  float hi[REC_ITERS], lo[REC_ITERS];
   unsigned char* rec[REC_ITERS];
 #pragma unroll
   for (int it = 0; it < REC_ITERS; ++it) {
@@ -1042,9 +1048,20 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid) {
     if (!writes(a, slot) || slot_outside(a, slot) || position_outside(a, tt, bad)) continue;
     x[it] = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + (u % KV_VECS) * VEC);
     rec[it] = static_cast<unsigned char*>(a.k_cache) + slot * REC_BYTES;
-    if (REC_QUANT) vec_range(x[it], hi_s[u], lo_s[u]);
+    if (!REC_QUANT) continue;
+    vec_range(x[it], hi[it], lo[it]);
+    if (REC_SHUFFLE) {
+#pragma unroll
+      for (int m = 1; m < PER_GROUP; m <<= 1) {
+        hi[it] = rg_quant_max(hi[it], rg_shuffle_xor(hi[it], m, PER_GROUP));
+        lo[it] = rg_quant_min(lo[it], rg_shuffle_xor(lo[it], m, PER_GROUP));
+      }
+    } else {
+      hi_s[u] = hi[it];
+      lo_s[u] = lo[it];
+    }
   }
-  if (REC_QUANT) rg_barrier();
+  if (REC_QUANT && !REC_SHUFFLE) rg_barrier();
   const float gs = REC_CODEC.kind == 4 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale
 #pragma unroll
   for (int it = 0; it < REC_ITERS; ++it) {
@@ -1055,12 +1072,15 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid) {
       store_vec(reinterpret_cast<Elem*>(rec[it] + REC_KVC_AT) + e, x[it]);
       continue;
     }
-    constexpr int PER_GROUP = REC_QUANT ? REC_CODEC.group / VEC : 1;
-    const int first = u - (u % KV_VECS) % PER_GROUP;
-    float h = hi_s[first], l = lo_s[first];
-    for (int k = 1; k < PER_GROUP; ++k) {
-      h = rg_quant_max(h, hi_s[first + k]);
-      l = rg_quant_min(l, lo_s[first + k]);
+    float h = hi[it], l = lo[it];
+    if (!REC_SHUFFLE) {  // the group's vectors in order from the first
+      const int first = u - (u % KV_VECS) % PER_GROUP;
+      h = hi_s[first];
+      l = lo_s[first];
+      for (int k = 1; k < PER_GROUP; ++k) {
+        h = rg_quant_max(h, hi_s[first + k]);
+        l = rg_quant_min(l, lo_s[first + k]);
+      }
     }
     const QuantScale q = quant_scale(REC_CODEC, h, l, gs);
     if (e % REC_CODEC.group == 0) {
@@ -1127,8 +1147,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     }
   }
 
-  if (CACHE_RECORD) {  // kv_c into the records, by the blocks of the first head split
-    if (rg_block_y() != 0) return;
+  if (CACHE_RECORD) {  // kv_c into the records, by the blocks of the last head split (the fewest rows)
+    if (rg_block_y() != rg_grid_y() - 1) return;
     if (PDL) rg_wait_prior_grid();
     record_kv_c(a, tid);
     return;
@@ -1151,7 +1171,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1155 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1175 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

@@ -146,7 +146,12 @@ TEST_CASE("codegen: the plan follows vector width and wave size") {
   // Partial rotary where the halves are not vector-aligned narrows the vector.
   GeneratedSource narrow = generate(parse_spec_line("head_dim=96 rotary_dim=24").spec, parse_target("sm_90"));
   CHECK(narrow.plan.vec == 4);
-  CHECK(narrow.plan.lanes_per_head == 3 + 18);
+  CHECK(narrow.plan.lanes_per_head == 3 + 9);  // the copied 72 in pairs of vectors from its halves
+  // A NeoX partial rotation's copied rest in pairs too: MiniMax-M2's row (64 of 128 rotated)
+  // takes 4 + 4 lanes, a power of two (the per-head norm's sums by exchanges in the warp).
+  GeneratedSource minimax = generate(parse_spec_line("head_dim=128 rotary_dim=64 qk_norm=rms(eps=1e-6)").spec,
+                                     parse_target("sm_90"));
+  CHECK(minimax.plan.lanes_per_head == 8);
   GeneratedSource one = generate(parse_spec_line("head_dim=64 rotary_dim=2").spec, parse_target("sm_90"));
   CHECK(one.plan.vec == 1);
 }
