@@ -160,12 +160,14 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
                    "table_rows still skip tokens");
 }
 
-/// The lanes walk the rotated stretch; tasks: the q heads and k (indexer.hip has each thread
-/// take whole rows: the scale of a row needs all of it).
+/// The lanes walk the whole row: the stretches before, inside and after the rotation (as
+/// indexer.hip's row_segment); tasks: the q heads and k.
 PlanShape shape(const KernelSpec& s) {
   PlanShape out;
-  out.walked = {{s.rotary_offset, s.rotary_dim, true}};
-  out.tiled = {{0, s.head_dim, false}};
+  const int r1 = s.rotary_offset + s.rotary_dim;
+  if (s.rotary_offset > 0) out.walked.push_back({0, s.rotary_offset, false});
+  out.walked.push_back({s.rotary_offset, s.rotary_dim, true});
+  if (r1 < s.head_dim) out.walked.push_back({r1, s.head_dim - r1, false});
   out.tasks_per_token = s.q_heads + 1;
   return out;
 }

@@ -12,9 +12,9 @@
 //     q_out = e4m3(q * (1 / q_s)); head_weights[h] = weights[h] * q_s * WEIGHTS_SCALE.
 // A token outside the limits the caller passed (a position outside the cos/sin table, a slot
 // at or past cache_slots) is skipped whole.
-// A row's scale needs all of its values, so one thread takes a whole row: the threads of a
-// token (its lane groups, and the head split over grid y) walk its rows, each in passes that
-// recompute the values from the inputs (L1-resident) rather than holding the row.
+// A row's LANES threads hold it in registers (two vectors each on a NeoX row): the LayerNorm's
+// sums and the amax meet across them (below); a token's rows are split over its head groups
+// and grid y.
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -51,128 +51,179 @@ RG_DEVICE float ue8m0(float s) {
   return rg_as_float(static_cast<unsigned>(127 + e + (down ? 0 : 1)) << 23);
 }
 
-// A row's source: its elements and, for K with LAYERNORM, the norm's statistics and weights.
-struct RowSource {
-  const Elem* x;
-  float mean, r;     // LAYERNORM: the mean and 1 / sqrt(var + eps)
-  const float* w;    // LAYERNORM: weight and bias; null: the row as loaded
-  const float* b;
-};
+// A row is walked by LANES threads, as rope_kv walks a head (codegen's segment_lanes counts
+// the same lanes): the row's stretches before, inside and after the rotation; on a NeoX row a
+// lane holds one vector from each half of a stretch whose halves are whole vectors (the
+// rotated one always), else one vector. A row's statistics (LayerNorm's sum and sum of
+// squares, the amax) meet by exchanges within the warp (ROW_SHUFFLE: LANES a power of two
+// within a warp), else through block-shared memory in lane order (every thread of the block
+// passes the same barriers: the row loop runs a count of iterations the whole block shares).
+constexpr int NUM_SEGMENTS = 3;
+RG_DEVICE rg_segment row_segment(int i) {
+  const rg_segment row[NUM_SEGMENTS] = {{0, ROTARY_OFFSET, false},
+                                        {ROTARY_OFFSET, ROTARY_DIM, true},
+                                        {ROTARY_OFFSET + ROTARY_DIM, HEAD_DIM - ROTARY_OFFSET - ROTARY_DIM, false}};
+  return row[i];
+}
+constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && (LANES & (LANES - 1)) == 0 && LANES <= 32;
 
-// Element i of the row before RoPE: as loaded, or normalized and rounded to Elem.
-RG_DEVICE float before_rope(const RowSource& src, int i) {
-  const float x = load_elem(src.x + i);
-  return src.w ? round_elem((x - src.mean) * src.r * src.w[i] + src.b[i]) : x;
+// Sum (max: the larger, NaN left out) of v over the row's lanes; the same on every lane.
+template <bool MAX>
+RG_DEVICE float row_reduce(float v, float* partial, int tid, int item, int lane) {
+  if (ROW_SHUFFLE) {
+#pragma unroll
+    for (int m = 1; m < LANES; m <<= 1) {
+      const float o = rg_shuffle_xor(v, m, LANES);
+      v = MAX ? (o > v ? o : v) : v + o;
+    }
+    return v;
+  }
+  partial[tid] = v;
+  rg_barrier();
+  float r = partial[item * LANES];
+  for (int l = 1; l < LANES; ++l) {
+    const float o = partial[item * LANES + l];
+    r = MAX ? (o > r ? o : r) : r + o;
+  }
+  rg_barrier();
+  (void)lane;
+  return r;
 }
 
-// What a pass over a row does with each value: its amax (dst null), or its codes x / s
-// (divide) or x * inv at byte c of the row's place (K: in its block record, token tb of the
-// block; Q: tb < 0, the bytes in order).
-struct Pass {
-  float m;
-  unsigned char* dst;
-  float s, inv;
-  bool divide;
-  long long tb;
-};
-
-RG_DEVICE void visit(Pass& p, int c, float x) {
-  if (!p.dst) {
-    const float v = x < 0.0f ? -x : x;
-    p.m = v > p.m ? v : p.m;  // NaN left out
+// The fp8 codes of a vector (x / s or x * inv), stored as one access where the place is aligned.
+RG_DEVICE void store_codes8(unsigned char* p, const Vec& x, float s, float inv, bool divide) {
+  unsigned w[(VEC + 3) / 4];
+#pragma unroll
+  for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    const float v = get(x, i);
+    w[i / 4] |= (indexer_fp8(divide ? v / s : v * inv) & 0xffu) << (8 * (i % 4));
+  }
+  if (VEC >= 2 && reinterpret_cast<unsigned long long>(p) % VEC == 0) {
+    using Raw = typename rg_raw<(VEC >= 2 ? (VEC > 16 ? 16 : VEC) : 2)>::type;
+    Raw r{};
+#pragma unroll
+    for (int k = 0; k < (VEC + 3) / 4; ++k) rg_set_word(r, k, w[k]);
+    rg_store(reinterpret_cast<Raw*>(p), r);
     return;
   }
-  const float v = p.divide ? x / p.s : x * p.inv;
-  const long long tb = p.tb;
-  const long long at = tb < 0 ? c
-                       : TILED ? (tb / 16) * 16 * HEAD_DIM + (c / 16) * 256 + (tb % 16) * 16 + c % 16
-                               : tb * HEAD_DIM + c;
-  p.dst[at] = static_cast<unsigned char>(indexer_fp8(v));
-}
-
-// Visits every element of the row after RoPE (rounded to Elem): the rotated pairs, NJ at a
-// time with their cos/sin, then the elements outside the rotated stretch. The row is not
-// stored: the passes over it (amax, then codes) recompute each value from the source by the
-// same operations, so they see the same values with no row array in local memory.
-RG_DEVICE void for_values(const ropegen_kernel_args& a, long long t, const RowSource& src, Pass& p) {
-  for (int j0 = 0; j0 < ROTARY_DIM / 2; j0 += NJ) {
-    float c[NJ];
-    float s[NJ];
-    cos_sin(a, t, j0, c, s);
 #pragma unroll
-    for (int i = 0; i < NJ; ++i) {
-      const int j = j0 + i;
-      const int i0 = ROTARY_OFFSET + (NEOX ? j : 2 * j), i1 = ROTARY_OFFSET + (NEOX ? j + ROTARY_DIM / 2 : 2 * j + 1);
-      const float x0 = before_rope(src, i0), x1 = before_rope(src, i1);
-      visit(p, i0, round_elem(x0 * c[i] - x1 * s[i]));
-      visit(p, i1, round_elem(x1 * c[i] + x0 * s[i]));
-    }
-  }
-  for (int i = 0; i < HEAD_DIM; ++i)
-    if (i < ROTARY_OFFSET || i >= ROTARY_OFFSET + ROTARY_DIM) visit(p, i, before_rope(src, i));
+  for (int i = 0; i < VEC; ++i) p[i] = static_cast<unsigned char>(w[i / 4] >> (8 * (i % 4)));
 }
 
-RG_DEVICE float amax_of(const ropegen_kernel_args& a, long long t, const RowSource& src) {
-  Pass p{0.0f, nullptr, 0.0f, 0.0f, false, -1};
-  for_values(a, t, src, p);
-  return p.m;
-}
-
-// K: normalize, rotate, quantize, and write the block record of the slot.
-RG_DEVICE void k_row(const ropegen_kernel_args& a, long long t, long long slot) {
-  RowSource src{static_cast<const Elem*>(a.k) + t * a.k_stride, 0.0f, 1.0f, nullptr, nullptr};
-  if (LAYERNORM) {  // two passes: the mean, then the variance around it
-    float sum = 0.0f;
-    for (int i = 0; i < HEAD_DIM; ++i) sum += load_elem(src.x + i);
-    src.mean = sum / HEAD_DIM;
-    float var = 0.0f;
-    for (int i = 0; i < HEAD_DIM; ++i) {
-      const float d = load_elem(src.x + i) - src.mean;
-      var += d * d;
-    }
-    src.r = 1.0f / rg_sqrt(var / HEAD_DIM + LN_EPS);
-    src.w = static_cast<const float*>(a.k_norm_weight);
-    src.b = static_cast<const float*>(a.q_norm_weight);  // the bias (k_norm_bias)
-  }
-  const float m = amax_of(a, t, src);
-  float s = (m > 1e-4f ? m : 1e-4f) / FP8_MAX;
-  if (UE8M0) s = ue8m0(s);
-  const float inv = 1.0f / s;
-  unsigned char* rec = static_cast<unsigned char*>(a.k_cache) + (slot / BLOCK) * RECORD;
-  const long long tb = slot % BLOCK;
-  Pass p{0.0f, rec, s, inv, K_DIVIDE, tb};
-  for_values(a, t, src, p);
-  *reinterpret_cast<float*>(rec + BLOCK * HEAD_DIM + 4 * tb) = s;
-}
-
-// Q head h: rotate, quantize to q_out, and write its head weight.
-RG_DEVICE void q_row(const ropegen_kernel_args& a, long long t, int h) {
-  const RowSource src{static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(h) * HEAD_DIM, 0.0f,
-                      1.0f, nullptr, nullptr};
-  const float m = amax_of(a, t, src);
-  float qs = (m > 1e-10f ? m : 1e-10f) * INV_FP8_MAX;
-  if (UE8M0) qs = ue8m0(qs);
-  const float inv = 1.0f / qs;
-  unsigned char* dst = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM;
-  Pass p{0.0f, dst, qs, inv, false, -1};
-  for_values(a, t, src, p);
-  const float w = static_cast<const float*>(a.v)[t * a.v_stride + h];
-  a.q_out_scales[t * Q_HEADS + h] = w * qs * WEIGHTS_SCALE;
+// Where code c of K's row goes in its block record (token tb of the block).
+RG_DEVICE long long k_at(long long tb, int c) {
+  return TILED ? (tb / 16) * 16 * HEAD_DIM + (c / 16) * 256 + (tb % 16) * 16 + c % 16 : tb * HEAD_DIM + c;
 }
 
 RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int tid = rg_thread_x();
-  constexpr int PER_TOKEN = HEAD_GROUPS * LANES;  // threads of a token in one block
-  const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + tid / PER_TOKEN;
+  const int lane = tid % LANES;
+  const int item = tid / LANES;
   if (PDL) rg_allow_next_grid();
-  if (tid >= TOKENS_PER_BLOCK * PER_TOKEN || t >= a.num_tokens) return;
-  if (PDL) rg_wait_prior_grid();
+  if (item >= TOKENS_PER_BLOCK * HEAD_GROUPS) return;
+  const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + item / HEAD_GROUPS;
+  if (t >= a.num_tokens) return;
+  const int group = item % HEAD_GROUPS;
   long long bad = 0;
   const long long slot = static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t]);
   if (position_outside(a, t, bad) || slot_outside(a, slot)) return;
-  for (int r = rg_block_y() * PER_TOKEN + tid % PER_TOKEN; r < ROWS; r += rg_grid_y() * PER_TOKEN) {
-    if (r < Q_HEADS) q_row(a, t, r);
-    else if (slot >= 0) k_row(a, t, slot);
+
+  // The stretch and unit this lane covers.
+  int first = 0, unit = 0, off0 = 0, half = 0;
+  bool rot_lane = false;
+#pragma unroll
+  for (int i = 0; i < NUM_SEGMENTS; ++i) {
+    const rg_segment sg = row_segment(i);
+    const bool paired = NEOX && (sg.rotate || sg.length % (2 * VEC) == 0);
+    const int units = paired ? sg.length / (2 * VEC) : sg.length / VEC;
+    if (lane >= first && lane < first + units) {
+      unit = lane - first;
+      off0 = sg.offset + unit * VEC;
+      half = paired ? sg.length / 2 : 0;
+      rot_lane = sg.rotate;
+    }
+    first += units;
+  }
+  const bool two = half != 0;
+  const int off1 = off0 + half;
+  float c[NJ], s[NJ];
+  if (rot_lane) cos_sin(a, t, unit * NJ, c, s);
+  if (PDL) rg_wait_prior_grid();
+
+  RG_SHARED float partial[ROW_SHUFFLE ? 1 : BLOCK_THREADS];
+  const int step = rg_grid_y() * HEAD_GROUPS;
+  const int iterations = (ROWS + step - 1) / step;
+  for (int it = 0; it < iterations; ++it) {
+    const int r = rg_block_y() * HEAD_GROUPS + group + it * step;
+    const bool is_k = r == Q_HEADS;
+    const bool active = r < ROWS && (!is_k || slot >= 0);  // padding: no K record
+    if (ROW_SHUFFLE && !active) continue;  // a row's lanes skip together
+    Vec x0{}, x1{};
+    if (active) {
+      const Elem* src = is_k ? static_cast<const Elem*>(a.k) + t * a.k_stride
+                             : static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(r) * HEAD_DIM;
+      x0 = load_vec(src + off0);
+      x1 = two ? load_vec(src + off1) : x0;
+    }
+    if (LAYERNORM && (is_k || !ROW_SHUFFLE)) {  // K: two passes, the mean, then the variance around it
+      float sum = 0.0f;
+      if (active && is_k)
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) sum += get(x0, i) + (two ? get(x1, i) : 0.0f);
+      const float mean = row_reduce<false>(sum, partial, tid, item, lane) / HEAD_DIM;
+      float var = 0.0f;
+      if (active && is_k)
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) {
+          const float d0 = get(x0, i) - mean, d1 = two ? get(x1, i) - mean : 0.0f;
+          var += d0 * d0 + d1 * d1;
+        }
+      const float rs = 1.0f / rg_sqrt(row_reduce<false>(var, partial, tid, item, lane) / HEAD_DIM + LN_EPS);
+      if (active && is_k) {
+        const float* w = static_cast<const float*>(a.k_norm_weight);
+        const float* b = static_cast<const float*>(a.q_norm_weight);  // the bias (k_norm_bias)
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) {
+          set(x0, i, (get(x0, i) - mean) * rs * w[off0 + i] + b[off0 + i]);
+          if (two) set(x1, i, (get(x1, i) - mean) * rs * w[off1 + i] + b[off1 + i]);
+        }
+      }
+    }
+    if (active && rot_lane) {
+      if (NEOX) rotate_neox(x0, x1, c, s);
+      else rotate_gptj(x0, c, s);
+    }
+    float m = 0.0f;
+    if (active)
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) {
+        const float v0 = get(x0, i), v1 = two ? get(x1, i) : 0.0f;
+        const float a0 = v0 < 0.0f ? -v0 : v0, a1 = v1 < 0.0f ? -v1 : v1;
+        m = a0 > m ? a0 : m;  // NaN left out
+        m = a1 > m ? a1 : m;
+      }
+    m = row_reduce<true>(m, partial, tid, item, lane);
+    if (!active) continue;
+    if (is_k) {
+      float sc = (m > 1e-4f ? m : 1e-4f) / FP8_MAX;
+      if (UE8M0) sc = ue8m0(sc);
+      const float inv = 1.0f / sc;
+      unsigned char* rec = static_cast<unsigned char*>(a.k_cache) + (slot / BLOCK) * RECORD;
+      const long long tb = slot % BLOCK;
+      store_codes8(rec + k_at(tb, off0), x0, sc, inv, K_DIVIDE);
+      if (two) store_codes8(rec + k_at(tb, off1), x1, sc, inv, K_DIVIDE);
+      if (lane == 0) *reinterpret_cast<float*>(rec + BLOCK * HEAD_DIM + 4 * tb) = sc;
+    } else {
+      float qs = (m > 1e-10f ? m : 1e-10f) * INV_FP8_MAX;
+      if (UE8M0) qs = ue8m0(qs);
+      const float inv = 1.0f / qs;
+      unsigned char* dst = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(r) * HEAD_DIM;
+      store_codes8(dst + off0, x0, qs, inv, false);
+      if (two) store_codes8(dst + off1, x1, qs, inv, false);
+      if (lane == 0) a.q_out_scales[t * Q_HEADS + r] = static_cast<const float*>(a.v)[t * a.v_stride + r] * qs * WEIGHTS_SCALE;
+    }
   }
 }
 
