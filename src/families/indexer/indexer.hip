@@ -96,9 +96,10 @@ RG_DEVICE void store_codes8(unsigned char* p, const Vec& x, float s, float inv, 
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const float v = get(x, i);
-    w[i / 4] |= (indexer_fp8(divide ? v / s : v * inv) & 0xffu) << (8 * (i % 4));
+  for (int i = 0; i < VEC; i += 2) {  // two codes per conversion (the pair instruction where the target has one)
+    const float v0 = get(x, i), v1 = i + 1 < VEC ? get(x, i + 1) : v0;
+    const unsigned pair = indexer_fp8x2(divide ? v0 / s : v0 * inv, divide ? v1 / s : v1 * inv);
+    w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
   if (VEC >= 2 && reinterpret_cast<unsigned long long>(p) % VEC == 0) {
     using Raw = typename rg_raw<(VEC >= 2 ? (VEC > 16 ? 16 : VEC) : 2)>::type;
@@ -155,18 +156,27 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   RG_SHARED float partial[ROW_SHUFFLE ? 1 : BLOCK_THREADS];
   const int step = rg_grid_y() * HEAD_GROUPS;
   const int iterations = (ROWS + step - 1) / step;
+  // Row `it`'s vectors; the next row's are loaded before this one's reductions (its loads in
+  // flight behind this row's exchanges and stores).
+  const int r0 = rg_block_y() * HEAD_GROUPS + group;
+  auto fetch = [&](int it, Vec& y0, Vec& y1) {
+    const int r = r0 + it * step;
+    const bool is_k = r == Q_HEADS;
+    if (!(r < ROWS && (!is_k || slot >= 0))) return;
+    const Elem* src = is_k ? static_cast<const Elem*>(a.k) + t * a.k_stride
+                           : static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(r) * HEAD_DIM;
+    y0 = load_vec(src + off0);
+    y1 = two ? load_vec(src + off1) : y0;
+  };
+  Vec n0{}, n1{};
+  fetch(0, n0, n1);
   for (int it = 0; it < iterations; ++it) {
-    const int r = rg_block_y() * HEAD_GROUPS + group + it * step;
+    const int r = r0 + it * step;
     const bool is_k = r == Q_HEADS;
     const bool active = r < ROWS && (!is_k || slot >= 0);  // padding: no K record
+    Vec x0 = n0, x1 = n1;
+    if (it + 1 < iterations) fetch(it + 1, n0, n1);
     if (ROW_SHUFFLE && !active) continue;  // a row's lanes skip together
-    Vec x0{}, x1{};
-    if (active) {
-      const Elem* src = is_k ? static_cast<const Elem*>(a.k) + t * a.k_stride
-                             : static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(r) * HEAD_DIM;
-      x0 = load_vec(src + off0);
-      x1 = two ? load_vec(src + off1) : x0;
-    }
     if (LAYERNORM && (is_k || !ROW_SHUFFLE)) {  // K: two passes, the mean, then the variance around it
       float sum = 0.0f;
       if (active && is_k)
