@@ -25,10 +25,11 @@ static void check_kinds(const ropegen_kernel_args_field* f, size_t n) {
   static const char* const ptrs[] = {"positions", "slot_mapping", "q", "k", "v", "cos", "sin", "k_cache", "v_cache",
                                      "bounds_error", "q_out", "k_out", "seq_lens", "k_scale", "v_scale", "q_scale",
                                      "q_norm_weight", "k_norm_weight", "k_cache_scales", "v_cache_scales", "q_out_scales",
-                                     "ring_base", "norm_sums", "q_bias", "k_bias", "v_bias", "gate_out"};
+                                     "ring_base", "norm_sums", "q_bias", "k_bias", "v_bias", "gate_out", "layers"};
   static const char* const ints[] = {"size", "abi_version", "num_tokens", "q_stride", "cos_sin_stride", "max_seq",
                                      "cache_slots", "table_rows", "q_head_stride", "positions_stride",
-                                     "cache_block_stride", "cache_token_stride", "cache_head_stride", "grid_h", "grid_w", "gate_out_stride"};
+                                     "cache_block_stride", "cache_token_stride", "cache_head_stride", "grid_h", "grid_w", "gate_out_stride",
+                                     "num_layers", "q_layer_stride", "k_layer_stride", "v_layer_stride"};
   for (i = 0; i < n; ++i) {
     const int k = f[i].kind;
     EXPECT(k == ROPEGEN_FIELD_POINTER || k == ROPEGEN_FIELD_INTEGER || k == ROPEGEN_FIELD_FLOAT, f[i].name);
@@ -70,7 +71,7 @@ static void check_layout(void) {
   EXPECT(end == size, "fields cover the whole block");
   EXPECT(strcmp(f[0].name, "size") == 0 && f[0].offset == offsetof(ropegen_kernel_args, size), "size first");
   EXPECT(strcmp(f[1].name, "abi_version") == 0 && f[1].offset == offsetof(ropegen_kernel_args, abi_version), "version second");
-  EXPECT(strcmp(f[n - 1].name, "gate_out_stride") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, gate_out_stride),
+  EXPECT(strcmp(f[n - 1].name, "v_layer_stride") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, v_layer_stride),
          "last field");
   check_kinds(f, n);
 }

@@ -59,11 +59,16 @@ TEST_CASE("errors: launch arguments are checked before launching" * doctest::tes
   };
   const Case cases[] = {
       {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
-      {"argument block has size 0 and ABI version 0, but this kernel takes size 384 and ABI version 7",
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 424 and ABI version 8",
        [](auto& a) { a = ropegen_kernel_args{}; }},
-      {"argument block has size 384 and ABI version 6, but this kernel takes size 384 and ABI version 7",
-       [](auto& a) { a.abi_version = 6; }},
-      {"argument block has size 376 and ABI version 7", [](auto& a) { a.size -= 8; }},
+      {"argument block has size 424 and ABI version 7, but this kernel takes size 424 and ABI version 8",
+       [](auto& a) { a.abi_version = 7; }},
+      {"argument block has size 416 and ABI version 8", [](auto& a) { a.size -= 8; }},
+      // layers = one: the layer fields stay zero (num_layers 1 is the one layer).
+      {"argument 'num_layers' is set but the spec has layers = one", [](auto& a) { a.num_layers = 2; }},
+      {"argument 'layers' is set but the spec has layers = one",
+       [](auto& a) { a.layers = reinterpret_cast<const ropegen_layer_args*>(g_buf); }},
+      {"argument 'k_layer_stride' is set but the spec has layers = one", [](auto& a) { a.k_layer_stride = 8; }},
       {"argument 'grid_h' = 3 is set but the spec has no positions = grid(...) (leave it 0)", [](auto& a) { a.grid_h = 3; }},
       {"argument 'norm_sums' is set but the spec has no qk_norm = rms(span = all_heads, sums = write | read)",
        [](auto& a) { a.norm_sums = reinterpret_cast<float*>(g_buf); }},
@@ -122,6 +127,36 @@ TEST_CASE("errors: launch arguments are checked before launching" * doctest::tes
     ropegen_kernel_args a = good();
     c.mutate(a);
     expect_error([&] { sk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // layers = many: num_layers in 1 .. 65535, the record array given, the layer strides whole
+  // vectors (q's nonzero: it is rotated in place), the per-layer pointers only in the records.
+  GeneratedSource ls = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 layers=many").spec, parse_target("host"));
+  auto lk = rt->load(select_compiler(ls.target).compile(ls, {}));
+  alignas(64) static ropegen_layer_args records[2] = {};
+  records[0].k_cache = records[1].k_cache = g_buf + 16384;  // one cache: writes the same slots twice
+  records[0].v_cache = records[1].v_cache = g_buf + 32768;
+  auto layered = [&] {
+    ropegen_kernel_args a = good();
+    a.k_cache = a.v_cache = nullptr;
+    a.num_layers = 2;
+    a.layers = records;
+    a.q_layer_stride = 512;
+    return a;
+  };
+  CHECK_NOTHROW(lk->launch(layered()));
+  const Case layer_cases[] = {
+      {"argument 'num_layers' = 0 must be in 1 .. 65535 with layers = many", [](auto& a) { a.num_layers = 0; }},
+      {"argument 'num_layers' = 65536 must be in 1 .. 65535", [](auto& a) { a.num_layers = 65536; }},
+      {"argument 'layers' is null but the spec says layers = many", [](auto& a) { a.layers = nullptr; }},
+      {"argument 'k_cache' is set, but with layers = many each layer's k_cache comes from its record (layers[l].k_cache)",
+       [](auto& a) { a.k_cache = g_buf + 16384; }},
+      {"argument 'q_layer_stride' = 0: every layer would write the same q", [](auto& a) { a.q_layer_stride = 0; }},
+      {"argument 'v_layer_stride' = 12 must be a multiple of 8 elements", [](auto& a) { a.v_layer_stride = 12; }},
+  };
+  for (const auto& c : layer_cases) {
+    ropegen_kernel_args a = layered();
+    c.mutate(a);
+    expect_error([&] { lk->launch(a); }, ErrorKind::Launch, c.needle);
   }
   // cache = paged(order = strided): the cache strides are whole vectors, not negative; with
   // checks = bounds the rows of k_cache and v_cache may not overlap. Other layouts take none.
