@@ -474,11 +474,13 @@ void Kernel::launch(const ropegen_kernel_args& args, void* stream, int paralleli
   if (!variants_.empty()) return select(args.num_tokens).launch(args, stream, parallelism);
   check_args(requirements_, spec_, args);
   if (args.num_tokens == 0) return;
-  auto grid = plan_.grid(args.num_tokens, parallelism > 0 ? parallelism : default_parallelism());
+  // layers = many: one block of grid z per layer (check_args has bounded num_layers); the
+  // layers share the parallelism the head split over grid y aims for.
+  const unsigned layers = spec_.layers == Layers::Many ? static_cast<unsigned>(args.num_layers) : 1u;
+  const int wanted = parallelism > 0 ? parallelism : default_parallelism();
+  auto grid = plan_.grid(args.num_tokens, std::max(1, wanted / static_cast<int>(layers)));
   if (grid.first == 0 || static_cast<long long>(grid.first) * plan_.tokens_per_block < args.num_tokens)
     bad("argument 'num_tokens' = " + std::to_string(args.num_tokens) + " is too large for one launch");
-  // layers = many: one block of grid z per layer (check_args has bounded num_layers).
-  const unsigned layers = spec_.layers == Layers::Many ? static_cast<unsigned>(args.num_layers) : 1u;
   launch_checked(args, grid.first, grid.second, layers, stream);
 }
 
