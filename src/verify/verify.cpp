@@ -84,7 +84,10 @@ struct Inputs {
 /// from one generator in a fixed order.
 class ProblemBuilder {
  public:
-  ProblemBuilder(const Kernel& kernel, const VerifyCase& c);
+  /// `layer`: 0 for a single-layer run; layer l + 1 of a layers = many run draws its contents
+  /// from a seed of its own and places its tokens as every other layer does (its own
+  /// generator, seeded by the case), so the layers' buffers have the same sizes.
+  ProblemBuilder(const Kernel& kernel, const VerifyCase& c, int layer = 0);
   Inputs build();
 
  private:
@@ -118,10 +121,12 @@ class ProblemBuilder {
   const long long slack_;  // row strides get one vector of slack (head strides too)
   Rows rq_, rk_, rv_;
   std::mt19937_64 rng_;
+  std::mt19937_64 place_rng_;  // layers = many: the token placement's generator
+  std::mt19937_64* place_;     // what places the tokens: rng_, or place_rng_ for a layer
   Inputs in_;
 };
 
-ProblemBuilder::ProblemBuilder(const Kernel& kernel, const VerifyCase& c)
+ProblemBuilder::ProblemBuilder(const Kernel& kernel, const VerifyCase& c, int layer)
     : kernel_(kernel),
       s_(kernel.spec()),
       c_(c),
@@ -132,7 +137,9 @@ ProblemBuilder::ProblemBuilder(const Kernel& kernel, const VerifyCase& c)
       rq_(rows_of("q")),
       rk_(rows_of("k")),
       rv_(rows_of("v")),
-      rng_(c.seed) {}
+      rng_(c.seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(layer)),
+      place_rng_(c.seed),
+      place_(layer ? &place_rng_ : &rng_) {}
 
 Inputs ProblemBuilder::build() {
   reference::Problem& p = in_.p;
@@ -336,7 +343,7 @@ void ProblemBuilder::place_tokens() {
   p.max_seq = cache_slots;
   std::vector<long long> pool(static_cast<size_t>(cache_slots));
   std::iota(pool.begin(), pool.end(), 0);
-  std::shuffle(pool.begin(), pool.end(), rng_);
+  std::shuffle(pool.begin(), pool.end(), *place_);
   std::uniform_real_distribution<double> u01(0, 1);
   if (c_.sequences) {
     place_sequences(u01);
@@ -346,7 +353,7 @@ void ProblemBuilder::place_tokens() {
   } else {
     p.slots.assign(pool.begin(), pool.begin() + T_);
     for (auto& slot : p.slots)
-      if (u01(rng_) < c_.padding) slot = -1;
+      if (u01(*place_) < c_.padding) slot = -1;
     if (T_ > 1) p.slots[1] = -1;  // at least one padding token whenever there are two
   }
 }
@@ -367,16 +374,16 @@ void ProblemBuilder::place_sequences(std::uniform_real_distribution<double>& u01
   std::vector<long long> pad;  // padding tokens between sequences
   long long pages = 0;
   for (long long t = 0; t < T_;) {
-    if (t > 0 && u01(rng_) < 0.3) {
+    if (t > 0 && u01(*place_) < 0.3) {
       pad.push_back(t++);
       continue;
     }
     Seq q;
     q.first = t;
     const long long most = s_.window.on ? std::min<long long>(W - S, 2 * B + 3) : 2 * B + 3;
-    q.n = std::min<long long>(std::uniform_int_distribution<long long>(1, most)(rng_), T_ - t);
-    q.start = s_.window.on ? std::uniform_int_distribution<long long>(0, 3 * W)(rng_)
-                           : std::uniform_int_distribution<long long>(0, B - 1)(rng_);
+    q.n = std::min<long long>(std::uniform_int_distribution<long long>(1, most)(*place_), T_ - t);
+    q.start = s_.window.on ? std::uniform_int_distribution<long long>(0, 3 * W)(*place_)
+                           : std::uniform_int_distribution<long long>(0, B - 1)(*place_);
     pages += s_.window.on ? ring_pages : (q.start + q.n + B - 1) / B;
     seqs.push_back(q);
     t += q.n;
@@ -385,7 +392,7 @@ void ProblemBuilder::place_sequences(std::uniform_real_distribution<double>& u01
   cache_slots = (pages + 1) * B;  // one page nobody writes
   std::vector<long long> order(static_cast<size_t>(s_.window.on ? seqs.size() + 1 : pages + 1));
   std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng_);
+  std::shuffle(order.begin(), order.end(), *place_);
   size_t next = 0;
   if (s_.window.on) {
     p.ring_base.assign(static_cast<size_t>(T_), -1);
@@ -969,9 +976,7 @@ struct LayeredRun {
 LayeredRun prepare_layers(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev, int count) {
   LayeredRun run;
   for (int l = 0; l < count; ++l) {
-    VerifyCase cl = c;
-    cl.seed = c.seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(l);
-    run.layers.push_back(ProblemBuilder(kernel, cl).build());
+    run.layers.push_back(ProblemBuilder(kernel, c, l + 1).build());
     if (l) share_tokens(run.layers[0], run.layers.back());
   }
   const reference::Problem& p0 = run.layers[0].p;

@@ -543,6 +543,12 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
   add(lay + "cache=contiguous(order=hnd) op=kv_append head_dim=64 kv_heads=4 dtype=f32 index=i64", tokens(19),
       "layers: contiguous hnd cache, kv_append");
   add(lay + "checks=bounds head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", outside, "layers: checks=bounds, limits");
+  add(lay + "window=ring(size=20,sinks=3) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 cache=paged(block=8)", seqs,
+      "layers: ring caches, ring_base shared");
+  add(lay + "cache_tail=zero head_dim=64 q_heads=4 kv_heads=2 dtype=f16 cache=paged(block=16)", seqs,
+      "layers: each layer's page tails zeroed");
+  add(lay + "cache=paged(block=16,order=amd_shuffle) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", tokens(23),
+      "layers: AMD shuffled layouts");
   {
     VerifyCase v = tokens(5);
     v.parallelism = 64;  // decode: heads split over grid y, layers over grid z
