@@ -248,12 +248,14 @@ class Kernel:
         if _arrays.torch_module() is not None:
             from . import _torch  # noqa: F401  (sets the operator hook in _registry)
         hook = _registry.hook()
-        if hook is not None:
+        # layers = many takes lists of arrays, which neither the operator's schema nor the C++
+        # fast path holds yet: such a kernel launches eagerly (torch.compile breaks the graph).
+        if hook is not None and not self._layered:
             self.op = hook.attach(self)
         # The C++ fast path (_torch_ext, built when PyTorch's headers and a compiler are
         # present): its Launcher holds the keys resolved here and launches their repeat calls.
         self._launcher = self._fast = None
-        if _arrays.torch_module() is not None:
+        if _arrays.torch_module() is not None and not self._layered:
             from . import _torch_ext
             self._launcher = _torch_ext.launcher(self, _launch_address, _arrays.fast_tensor_types(), _raw_stream)
             if self._launcher is not None:

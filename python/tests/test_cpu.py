@@ -460,6 +460,7 @@ class Variants2026(unittest.TestCase):
         self.assertTrue(torch.equal(q, q1))
         for a, b in zip(kc + vc, kc1 + vc1):
             self.assertTrue(torch.equal(a, b))
+        self.assertIsNone(many.op)  # lists are no operator arguments yet: eager launches only
 
     def test_rotary_dim_zero(self):
         kern = ropegen.kernel("op=rope head_dim=32 rotary_dim=0 q_heads=2 kv_heads=1 dtype=f32 "
