@@ -549,6 +549,8 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       "layers: each layer's page tails zeroed");
   add(lay + "cache=paged(block=16,order=amd_shuffle) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", tokens(23),
       "layers: AMD shuffled layouts");
+  add(lay + "pdl=on cache_dtype=fp8_e4m3 scales=per_token_head head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(29),
+      "layers: pdl (records read before the wait), fp8 per_token_head scale tensors");
   {
     VerifyCase v = tokens(5);
     v.parallelism = 64;  // decode: heads split over grid y, layers over grid z
