@@ -10,7 +10,8 @@
 // `ratio_to`: scaling families computed in the kernel against the cos/sin table, angle =
 // exact against fp32, multimodal positions against single, and the fused QK-RMSNorm and
 // fp8-cache kernels against their unfused sequences (hand-written norm and fp8-append
-// kernels beside ropegen's rope and kv_append). A fused row whose spec key the build does
+// kernels beside ropegen's rope and kv_append), and one launch over L layers (layers = many)
+// against L single-layer launches. A fused row whose spec key the build does
 // not know is skipped with a printed note.
 //
 //   ropegen_kernel_bench [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR] [--no-limits]
@@ -227,8 +228,9 @@ double ideal_bytes(const KernelSpec& s, long long T, int cache_eb = 0) {
   return per_token * static_cast<double>(T);
 }
 
-/// `cache_eb`: bytes per cache element (0: the dtype's; 1: an fp8 cache).
-Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_eb = 0) {
+/// `cache_eb`: bytes per cache element (0: the dtype's; 1: an fp8 cache). `min_sets`: at least
+/// this many buffer sets (a launch over that many layers takes one set per layer).
+Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_eb = 0, int min_sets = 1) {
   Workload w;
   w.spec = s;
   w.tokens = T;
@@ -236,6 +238,7 @@ Workload make_workload(Runtime& rt, const KernelSpec& s, long long T, int cache_
   w.cache_eb = cache_eb > 0 ? cache_eb : w.eb;
   const double per_set = std::max(1.0, ideal_bytes(s, T, w.cache_eb));
   w.sets = static_cast<int>(std::min(8192.0, std::max(1.0, std::ceil(4 * kL2Bytes / per_set))));
+  w.sets = std::max(w.sets, min_sets);
   const bool mla = s.op == Op::MlaRopeAppend;
   w.q_set = T * s.q_heads * s.head_dim * (s.gate == Gate::Interleaved ? 2 : 1);
   w.kv_set = mla ? T * s.kv_lora_rank : T * s.kv_heads * s.head_dim;  // mla: kv_c, the larger of k_pe and kv_c
@@ -1118,6 +1121,52 @@ void strided_cache_group(Bench& b, const Unfused& u) {
   }
 }
 
+/// 9. One launch over many layers (issue 22): layers = many on the Llama shape, L layers in
+/// one launch (grid z; each layer its own q, k, v one buffer set apart, its own caches from
+/// its record) against L launches of the packed single-layer kernel on the same buffer sets.
+/// ratio = multi-layer / L single-layer launches: the per-layer cost of the multi-layer kernel
+/// against the packed kernel's (the target is within 3% at the prefill size, graph mode);
+/// below 1 at decode sizes, where L launches cost more than their bytes.
+void layers_group(Bench& b, const Unfused& u) {
+  const std::unique_ptr<KernelSpec> many = b.parse_new("layers", b.llama + " layers=many");
+  if (!many) return;
+  KernelSpec one = *many;
+  one.layers = Layers::One;
+  auto km = b.ctx->kernel(*many);
+  auto k1 = b.ctx->kernel(one);
+  for (long long T : u.counts)
+    for (int L : {4, 32}) {
+      if (L == 32 && T > 256) continue;  // 32 layers: the decode sizes, where launches dominate
+      Workload w = make_workload(*b.rt, one, T, 0, L);
+      const int groups = w.sets / L;  // each call: L consecutive buffer sets, one per layer
+      std::vector<ropegen_layer_args> records(static_cast<size_t>(groups * L));
+      for (int i = 0; i < groups * L; ++i) {
+        const ropegen_kernel_args a = w.args(i);
+        records[static_cast<size_t>(i)].k_cache = a.k_cache;
+        records[static_cast<size_t>(i)].v_cache = a.v_cache;
+      }
+      DevBuf rec(*b.rt, records.size() * sizeof(ropegen_layer_args));
+      b.rt->copy_to_device(rec.p, records.data(), records.size() * sizeof(ropegen_layer_args));
+      const std::string name = "layers x" + std::to_string(L);
+      const Row r1{name, std::to_string(L) + " single-layer launches (packed kernel)", one.canonical(), T, 0,
+                   L * ideal_bytes(one, T), 0};
+      const size_t singles = b.time_row(r1, groups, [&](int g) {
+        for (int l = 0; l < L; ++l) k1->launch(w.args(g * L + l), b.stream);
+      });
+      const Row rm{name, "one launch, layers = many (grid z)", many->canonical(), T, 0, L * ideal_bytes(*many, T), 0};
+      const size_t i = b.time_row(rm, groups, [&](int g) {
+        ropegen_kernel_args a = w.args(g * L);
+        a.k_cache = a.v_cache = nullptr;  // from the records
+        a.num_layers = L;
+        a.layers = static_cast<const ropegen_layer_args*>(rec.p) + static_cast<size_t>(g) * L;
+        a.q_layer_stride = w.q_set;
+        a.k_layer_stride = a.v_layer_stride = w.kv_set;
+        km->launch(a, b.stream);
+      });
+      b.relate(i, singles, "layers vs single-layer");
+    }
+}
+
 /// 6. DeepSeek MLA (V3 shape: 128 heads of 128 + 64, kv_lora_rank 512, GPT-J pairs): the
 /// unfused sequence is ropegen's rope on q_pe, its rope on k_pe, and a hand-written
 /// concat_and_cache kernel (kv_c || k_pe into the cache row), against op = mla_rope_append.
@@ -1334,7 +1383,7 @@ bool parse_options(int argc, char** argv, Options& o) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--runtime cuda|host] [--quick] [--sweep] [--csv FILE] [--cache-dir DIR] [--no-limits]\n"
-                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,strided,norms,mla,indexer]\n"
+                   "       [--only main,pdl,scaling,multimodal,qk_norm,fp8,quant,strided,norms,mla,indexer,layers]\n"
                    "  --sweep      try launch plans for the Llama shape instead of the full table\n"
                    "  --csv        where to write the results (default %s)\n"
                    "  --cache-dir  private cache for the benchmark's kernels (default %s)\n"
@@ -1389,6 +1438,7 @@ int run(int argc, char** argv) {
     if (wanted(b.o, "indexer")) indexer_group(b, u);
     if (wanted(b.o, "norms")) norms_2026_group(b);
     if (wanted(b.o, "mla")) mla_group(b, u);
+    if (wanted(b.o, "layers")) layers_group(b, u);
     report(b, started);
   }
   b.rt->destroy_stream(b.stream);

@@ -11,7 +11,29 @@
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 7
+#define ROPEGEN_KERNEL_ABI_VERSION 8
+
+/* layers = many (ABI version 8): one layer's own pointers, one record per layer in the device
+ * array ropegen_kernel_args.layers. Each member replaces the block's field of the same name
+ * for that layer (the block's own stays null); what the spec does not use stays null. */
+typedef struct ropegen_layer_args {
+  void* k_cache;
+  void* v_cache;
+  void* k_cache_scales;
+  void* v_cache_scales;
+  const float* k_scale;
+  const float* v_scale;
+  const float* q_scale;
+  void* q_out;
+  void* k_out;
+  float* q_out_scales;
+  void* gate_out;
+  const void* q_norm_weight;
+  const void* k_norm_weight;
+  const void* q_bias;
+  const void* k_bias;
+  const void* v_bias;
+} ropegen_layer_args;
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -129,6 +151,16 @@ typedef struct ropegen_kernel_args {
   void* gate_out;               /* gate = interleaved: each q head's gate half, [tokens, q_heads,
                                    head_dim] with heads packed */
   long long gate_out_stride;    /* elements between tokens of gate_out */
+
+  /* ---- many layers in one launch (ABI version 8): layers = many; zero otherwise ---- */
+  long long num_layers;              /* the layers this launch writes, 1 .. 65535 (grid z) */
+  const ropegen_layer_args* layers;  /* device memory: num_layers records; layer l takes its caches,
+                                        scales, outputs, norm weights and biases from layers[l] */
+  long long q_layer_stride;          /* elements from layer l's q to layer l + 1's: layer l reads q +
+                                        l * q_layer_stride (rows and head strides as for one layer) */
+  long long k_layer_stride;          /* of k */
+  long long v_layer_stride;          /* of v; positions, slot_mapping, ring_base, seq_lens, cos, sin
+                                        and bounds_error are shared by the layers */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */

@@ -121,6 +121,9 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
  * "dtype" ("bf16", "f16", "f32", "i32", "i64", "u64"), "access" ("read", "write", "read_write"),
  * "align" (bytes), "shape" (dimensions; "tokens" is num_tokens, null is free) and
  * "stride" (the field giving the token or position stride, with its "stride_multiple").
+ * layers = many: an argument each layer owns has "layer_offset" (its byte offset in the
+ * layer's ropegen_layer_args record; the block's own field stays NULL), q, k and v have
+ * "layer_stride" (the field moving them per layer), and "layers" is the record array.
  * Writes at most len bytes including the terminating NUL; *needed (if not NULL) receives
  * the size the whole text needs. Bindings check their arguments from this, so a new spec
  * key or family needs no change in them. */

@@ -67,7 +67,14 @@ struct ArgRequirement {
   bool unless_slots = false;     ///< also required when slot_mapping is null
   size_t offset = 0;             ///< byte offset of the field in ropegen_kernel_args
   size_t stride_offset = 0;      ///< byte offset of the stride field
+  /// layers = many: the byte offset of the argument in each layer's record (ropegen_layer_args,
+  /// the device array `layers`); the block's own field stays null. -1: it is in the block.
+  long long layer_offset = -1;
+  /// layers = many: the field of the layer stride that moves it per layer (q, k, v); null: none.
+  const char* layer_stride = nullptr;
 };
+/// Every field of ropegen_layer_args (layers = many), in header order.
+const std::vector<ArgField>& layer_args_fields();
 /// The pointer arguments of a kernel for a spec, in the order the launch checks them
 /// (activations, per-token indices, tables, caches).
 /// `target` names fp8 element types by the encoding the target uses (null: as the spec says).
@@ -100,7 +107,8 @@ class Kernel {
 
  protected:
   explicit Kernel(const CodeObject& co);
-  virtual void launch_checked(const ropegen_kernel_args& args, unsigned grid_x, unsigned grid_y,
+  /// grid_z: the layers of a layers = many launch (args.num_layers), else 1.
+  virtual void launch_checked(const ropegen_kernel_args& args, unsigned grid_x, unsigned grid_y, unsigned grid_z,
                               void* stream) const = 0;
   virtual int default_parallelism() const = 0;
 

@@ -122,6 +122,9 @@ struct RingWindow {
 };
 /// cache_tail = zero: the token that ends a run of written slots zeroes the rest of its page.
 enum class CacheTail { Keep, Zero };
+/// layers = many: one launch writes many layers (grid z), each with its own caches, scales,
+/// weights and outputs (kernel_args.h: num_layers, layers, the layer strides of q, k, v).
+enum class Layers { One, Many };
 /// The position rows a token has: one, or three (t, h, w) for multimodal RoPE.
 /// The sparse-attention indexer's cache write (DeepSeek-V3.2, src/families/indexer/): K's
 /// optional LayerNorm, the fp8 scale rules of K and Q, and the head-weights factor.
@@ -364,6 +367,7 @@ struct KernelSpec {
   IndexerParams indexer;   ///< indexer_append
   RingWindow window;       ///< rope_kv cache ops: a sliding-window ring cache
   CacheTail cache_tail = CacheTail::Keep;  ///< rope_kv cache ops: zero the rest of a page
+  Layers layers = Layers::One;             ///< rope_kv cache ops: many layers in one launch
   Positions positions;
 
   /// What the op touches (its row in the family registry, src/families/registry.cpp).

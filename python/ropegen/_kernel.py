@@ -248,12 +248,14 @@ class Kernel:
         if _arrays.torch_module() is not None:
             from . import _torch  # noqa: F401  (sets the operator hook in _registry)
         hook = _registry.hook()
-        if hook is not None:
+        # layers = many takes lists of arrays, which neither the operator's schema nor the C++
+        # fast path holds yet: such a kernel launches eagerly (torch.compile breaks the graph).
+        if hook is not None and not self._layered:
             self.op = hook.attach(self)
         # The C++ fast path (_torch_ext, built when PyTorch's headers and a compiler are
         # present): its Launcher holds the keys resolved here and launches their repeat calls.
         self._launcher = self._fast = None
-        if _arrays.torch_module() is not None:
+        if _arrays.torch_module() is not None and not self._layered:
             from . import _torch_ext
             self._launcher = _torch_ext.launcher(self, _launch_address, _arrays.fast_tensor_types(), _raw_stream)
             if self._launcher is not None:
@@ -285,6 +287,12 @@ class Kernel:
         tables = [f for f in ("cos", "sin") if f in self.arguments]
         self._half_rot = self.arguments["cos"]["shape"][1] if tables else None
         self._probes = {}  # argument names -> _Probe: the resolved calls (see _launch_items)
+        # layers = many: the arguments each layer owns (its record's members) and those moved
+        # by a layer stride (q, k, v); the record arrays built so far, by their words.
+        self._layer_own = {f: a["layer_offset"] for f, a in self.arguments.items() if "layer_offset" in a}
+        self._layer_moved = {f: a["layer_stride"] for f, a in self.arguments.items() if a.get("layer_stride")}
+        self._layered = "layers" in self.arguments
+        self._records = {}
 
     def _label(self, field):
         """How errors name the argument passed in `field`: the kernel's name for it."""
@@ -306,6 +314,11 @@ class Kernel:
     def _destroy(self):
         h = getattr(self, "_handle", None)
         self._handle = None
+        ctx = getattr(getattr(self, "context", None), "_handle", None)
+        for ptr in (getattr(self, "_records", None) or {}).values():
+            if ctx and _lib is not None:
+                _lib.lib.ropegen_free(ctx, ptr)
+        self._records = {}
         self._launcher = self._fast = None
         if h and _lib is not None:
             _lib.lib.ropegen_kernel_destroy(h)
@@ -327,12 +340,13 @@ class Kernel:
             return "host memory (CPU tensors or NumPy arrays): the kernel's target is host"
         return f"{_device_str(self.device)} memory: the kernel's target is {self.target}"
 
-    def _plan(self, views, check_device=True):
+    def _plan(self, views, check_device=True, skip=()):
         """Checks shapes, dtypes, devices, strides and access; returns the integer fields
-        (num_tokens, stride fields, max_seq). Alignment needs addresses: _check_addresses."""
-        takes = ", ".join(self.names[f] for f in self.arguments)
+        (num_tokens, stride fields, max_seq). Alignment needs addresses: _check_addresses.
+        `skip`: arguments not checked here (layers = many: the record array)."""
+        takes = ", ".join(self.names[f] for f in self.arguments if f not in skip)
         for name in views:
-            if name not in self.arguments:
+            if name not in self.arguments or name in skip:
                 if name in _lib.KernelArgs.field_names:
                     raise ArgumentError(name, f"this kernel ({self.op_name}) does not take it; it takes {takes}")
                 raise ArgumentError(name, f"unknown argument; this kernel takes {takes}"
@@ -340,6 +354,8 @@ class Kernel:
         ints = {}
         tokens_from = None
         for field, a in self.arguments.items():
+            if field in skip:
+                continue
             name = self.names[field]  # errors name the argument as the kernel does
             v = views.get(field)
             if v is None:
@@ -506,6 +522,8 @@ class Kernel:
         the full checks. With the C++ fast path, each resolved key (without grid) is handed
         to the kernel's Launcher, which launches its repeat calls; what it does not take
         (another key, a misaligned address, anything not a plain tensor) comes here."""
+        if self._layered:
+            return self._launch_layers(arrays, stream, grid)
         fast = self._fast if grid is None else None
         if fast is not None:
             done = fast(arrays, stream)
@@ -563,6 +581,85 @@ class Kernel:
             probe.resolved[key] = r or False  # False: this layout is always checked in full
             if r and fast is not None:
                 self._fast_add(arrays, key, got[1], r)
+        _lib.check(_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
+
+    def _launch_layers(self, arrays, stream, grid):
+        """layers = many: one launch over the layers. q, k and v (the arguments moved by a
+        layer stride) are each one array with the layers outermost ([layers, tokens, ...]);
+        every argument a layer owns (its caches, scales, norm weights, biases, outputs) is a
+        list or tuple of one array per layer; the rest (positions, slots, cos/sin) are shared.
+        Each layer's arguments get the checks of a single-layer launch. The records
+        (ropegen_layer_args) are copied to device memory once per set of addresses and kept
+        while the kernel lives: make the first call of a set before a CUDA graph capture."""
+        arrays = self._field_names(arrays)
+        if "layers" in arrays:
+            raise ArgumentError("layers", "is built from the per-layer lists (k_cache=[...], ...); do not pass it")
+        count = None
+        for f, obj in arrays.items():
+            if f in self._layer_own:
+                if not isinstance(obj, (list, tuple)):
+                    raise ArgumentError(self._label(f), "layers = many: give a list with one array per layer")
+                if count is not None and len(obj) != count:
+                    raise ArgumentError(self._label(f), f"has {len(obj)} layers, but another list has {count}")
+                count = len(obj)
+        if not count or count > 65535:
+            raise ArgumentError("k_cache", f"layers = many: {count or 0} layers given (lists of 1 .. 65535 arrays)")
+        strides = {}
+        for f in self._layer_moved:
+            obj = arrays.get(f)
+            if obj is None:
+                continue
+            whole = view(self._label(f), obj, True)
+            if len(whole.shape) < 2 or whole.shape[0] != count:
+                raise ArgumentError(self._label(f), f"has shape {list(whole.shape)}; layers = many takes [{count} "
+                                                    f"layers, tokens, ...] (the layers outermost)")
+            strides[self._layer_moved[f]] = whole.strides[0]
+        layers = []
+        for l in range(count):
+            given = {f: (obj[l] if f in self._layer_own or f in self._layer_moved else obj) for f, obj in arrays.items()}
+            views = self._views(given)
+            ints = self._plan(views, skip=("layers",))
+            self._check_addresses(views)
+            layers.append((views, ints))
+        views, ints = layers[0]
+        for _, other in layers[1:]:
+            for name, value in other.items():
+                if name == _CACHE_SLOTS:  # the smallest layer's caches bound every layer
+                    ints[name] = min(value, ints[name])
+                elif ints.get(name) != value:
+                    raise ArgumentError(name, f"differs between the layers ({ints.get(name)} and {value}); one "
+                                              f"launch gives every layer the same")
+        words = self.arguments["layers"]["shape"][1]
+        record = (ctypes.c_uint64 * (words * count))()
+        for l, (lv, _) in enumerate(layers):
+            for f, offset in self._layer_own.items():
+                if f in lv:
+                    record[l * words + offset // 8] = lv[f].ptr
+        key = bytes(record)
+        ptr = self._records.get(key)
+        if ptr is None:
+            if len(self._records) >= 64:
+                for old in self._records.values():
+                    _lib.lib.ropegen_free(self.context._handle, old)
+                self._records.clear()
+            p = ctypes.c_void_p()
+            _lib.check(_lib.lib.ropegen_alloc(self.context._handle, ctypes.sizeof(record), ctypes.byref(p)),
+                       "layers = many: the record array")
+            _lib.check(_lib.lib.ropegen_copy_to_device(self.context._handle, p, record, ctypes.sizeof(record)),
+                       "layers = many: the record array")
+            ptr = self._records[key] = p.value
+        if grid is not None:
+            ints.update(_grid_ints(grid))
+        a = _lib.new_args()
+        for name, v in views.items():
+            if name not in self._layer_own:
+                setattr(a, name, v.ptr)
+        for name, value in list(ints.items()) + list(strides.items()):
+            setattr(a, name, value)
+        a.num_layers = count
+        a.layers = ptr
+        if stream is None:
+            stream = self._current_stream(views)
         _lib.check(_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
 
     def _fast_add(self, arrays, key, ptrs, r):

@@ -182,6 +182,13 @@ class Library:
         lib.ropegen_kernel_launch.argtypes = [P, P, P]
         lib.ropegen_synchronize.restype = S
         lib.ropegen_synchronize.argtypes = [P]
+        # Device memory of the context (layers = many: the kernel's per-layer records).
+        lib.ropegen_alloc.restype = S
+        lib.ropegen_alloc.argtypes = [P, I, ctypes.POINTER(P)]
+        lib.ropegen_free.restype = S
+        lib.ropegen_free.argtypes = [P, P]
+        lib.ropegen_copy_to_device.restype = S
+        lib.ropegen_copy_to_device.argtypes = [P, P, P, I]
         lib.ropegen_tune.restype = S
         lib.ropegen_tune.argtypes = [P, ctypes.c_char_p, ctypes.POINTER(_TuneOptions), ctypes.POINTER(_TuneResult), I,
                                      ctypes.POINTER(I)]

@@ -395,6 +395,73 @@ class Variants2026(unittest.TestCase):
             kern(q=q0.copy(), k=k0.copy(), positions=np.arange(3, dtype=np.int32), q_bias=qb, k_bias=kb)
         self.assertEqual(e.exception.argument, "gate_out")
 
+    def test_many_layers_in_one_launch(self):
+        """layers = many: q, k, v as [layers, tokens, ...], each layer's caches (and a quantized
+        cache's scales, norm weights, k_out) as lists; the one launch writes what the
+        single-layer kernel writes for each layer alone, byte for byte."""
+        L, T, rng = 3, 9, np.random.default_rng(22)
+        pos = rng.integers(0, 64, T).astype(np.int32)
+        slots = np.array([0, 5, -1, 31, 16, 2, 17, 30, 8], np.int32)
+        table = rng.standard_normal((64, 64)).astype(np.float32)
+        for extra in ("", " cache_dtype=int8 scales=per_token_head qk_norm=rms(eps=1e-6) outputs=separate"):
+            with self.subTest(extra=extra):
+                one = ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=f32" + extra, device="cpu")
+                many = ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=f32 layers=many" + extra, device="cpu")
+                quant = "int8" in extra
+                q = rng.standard_normal((L, T, 4, 64)).astype(np.float32)
+                k = rng.standard_normal((L, T, 2, 64)).astype(np.float32)
+                v = rng.standard_normal((L, T, 2, 64)).astype(np.float32)
+                cache = lambda: np.zeros((2, 16, 2, 64), np.int8 if quant else np.float32)
+                own = lambda: dict(k_cache=[cache() for _ in range(L)], v_cache=[cache() for _ in range(L)],
+                                   **(dict(k_cache_scales=[np.zeros((2, 16, 2, 1), np.float32) for _ in range(L)],
+                                           v_cache_scales=[np.zeros((2, 16, 2, 1), np.float32) for _ in range(L)],
+                                           k_out=[np.zeros((T, 2, 64), np.float32) for _ in range(L)]) if quant else {}))
+                weights = [rng.standard_normal(64).astype(np.float32) for _ in range(2 * L)]
+                norm = lambda l: dict(q_norm_weight=weights[2 * l], k_norm_weight=weights[2 * l + 1]) if quant else {}
+                shared = dict(positions=pos, slot_mapping=slots, cos_sin_cache=table)
+                mine, theirs, q1 = own(), own(), q.copy()
+                for l in range(L):
+                    one(q=q1[l], k=k[l], v=v[l], **{f: x[l] for f, x in theirs.items()}, **norm(l), **shared)
+                q2 = q.copy()
+                layered_norm = {f: [norm(l)[f] for l in range(L)] for f in norm(0)}
+                many(q=q2, k=k, v=v, **mine, **layered_norm, **shared)
+                np.testing.assert_array_equal(q2, q1)
+                for f in mine:
+                    for l in range(L):
+                        np.testing.assert_array_equal(mine[f][l], theirs[f][l], err_msg=f"{f}[{l}]")
+                self.assertTrue(all(np.any(c) for c in mine["k_cache"]))
+                many(q=q2, k=k, v=v, **mine, **layered_norm, **shared)  # the records are kept
+                self.assertEqual(len(many._records), 1)
+                with self.assertRaises(ropegen.ArgumentError) as e:
+                    many(q=q2, k=k, v=v, **dict(mine, v_cache=mine["v_cache"][:2]), **layered_norm, **shared)
+                self.assertIn("has 2 layers", str(e.exception))
+                with self.assertRaises(ropegen.ArgumentError) as e:
+                    many(q=q2[0], k=k, v=v, **mine, **layered_norm, **shared)
+                self.assertIn("layers = many takes [3 layers, tokens, ...]", str(e.exception))
+                with self.assertRaises(ropegen.ArgumentError) as e:
+                    many(q=q2, k=k, v=v, **dict(mine, k_cache=mine["k_cache"][0]), **layered_norm, **shared)
+                self.assertIn("give a list with one array per layer", str(e.exception))
+
+    @unittest.skipIf(torch is None, NO_TORCH)
+    def test_many_layers_torch(self):
+        """layers = many with PyTorch tensors (bf16): lists of cache tensors, eager calls."""
+        L, T = 2, 5
+        many = ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 layers=many", device="cpu")
+        one = ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", device="cpu")
+        torch.manual_seed(3)
+        q, k, v = (torch.randn(L, T, h, 64).bfloat16() for h in (4, 2, 2))
+        shared = dict(positions=torch.arange(T, dtype=torch.int32), slot_mapping=torch.tensor([3, 0, -1, 9, 4],
+                      dtype=torch.int32), cos_sin_cache=torch.randn(16, 64))
+        kc, vc = ([torch.zeros(1, 16, 2, 64).bfloat16() for _ in range(L)] for _ in range(2))
+        kc1, vc1, q1 = [x.clone() for x in kc], [x.clone() for x in vc], q.clone()
+        many(q=q, k=k, v=v, k_cache=kc, v_cache=vc, **shared)
+        for l in range(L):
+            one(q=q1[l], k=k[l], v=v[l], k_cache=kc1[l], v_cache=vc1[l], **shared)
+        self.assertTrue(torch.equal(q, q1))
+        for a, b in zip(kc + vc, kc1 + vc1):
+            self.assertTrue(torch.equal(a, b))
+        self.assertIsNone(many.op)  # lists are no operator arguments yet: eager launches only
+
     def test_rotary_dim_zero(self):
         kern = ropegen.kernel("op=rope head_dim=32 rotary_dim=0 q_heads=2 kv_heads=1 dtype=f32 "
                               "q_temperature=llama4(attn_scale=0.5,floor_scale=2)", device="cpu")

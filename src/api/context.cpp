@@ -43,7 +43,7 @@ class TunedKernel final : public Kernel {
   explicit TunedKernel(const CodeObject& co) : Kernel(co) {}
 
  protected:
-  void launch_checked(const ropegen_kernel_args&, unsigned, unsigned, void*) const override {
+  void launch_checked(const ropegen_kernel_args&, unsigned, unsigned, unsigned, void*) const override {
     throw Error(ErrorKind::Internal, "a kernel of tuned plans launches through one of its plans");
   }
   int default_parallelism() const override { return 1; }

@@ -53,6 +53,9 @@ nlohmann::json describe_kernel(const Build& b) {
       a["min_stride"] = r.min_stride;
       a["stride_multiple"] = r.stride_multiple;
     }
+    // layers = many: where a layer's own argument lies in its record, and q, k, v's layer stride.
+    if (r.layer_offset >= 0) a["layer_offset"] = r.layer_offset;
+    if (r.layer_stride) a["layer_stride"] = r.layer_stride;
     if (!r.dim_strides.empty()) {
       nlohmann::json strides = nlohmann::json::array();
       for (const char* f : r.dim_strides) strides.push_back(f ? nlohmann::json(f) : nlohmann::json(nullptr));

@@ -113,8 +113,9 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
   if (dialect.host_launcher) {
     out.host_entry = entry + "_host";
     os << "\nextern \"C\" void " << out.host_entry
-       << "(unsigned grid_x, unsigned grid_y, unsigned block_x, const ropegen_kernel_args* args) {\n"
-       << "  rg_host_run(grid_x, grid_y, block_x, [&] { " << entry << "(*args); });\n}\n";
+       << "(unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x, "
+          "const ropegen_kernel_args* args) {\n"
+       << "  rg_host_run(grid_x, grid_y, grid_z, block_x, [&] { " << entry << "(*args); });\n}\n";
   }
   out.source = os.str();
   out.source_hash = hex64(fnv1a64(out.source));
@@ -443,15 +444,19 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   os << "}  // namespace rg_spec\n";
   paste("rows.h");
   paste(family.template_file);
+  // layers = many: the body runs on its layer's argument block (grid z picks the layer).
+  const bool many = spec.layers == Layers::Many;
+  if (many) paste("layers.h");
   os << "\n// ---- entry ----\n"
      << "RG_KERNEL(" << plan.block_threads << ") " << out.entry << "(ropegen_kernel_args args) {\n"
-     << "  rg_kernel::run(args);\n"
+     << (many ? "  rg_kernel::run(rg_layers::layer_args(args, rg_block_z()));\n" : "  rg_kernel::run(args);\n")
      << "}\n";
   if (dialect.host_launcher) {
     out.host_entry = out.entry + "_host";
     os << "\nextern \"C\" void " << out.host_entry
-       << "(unsigned grid_x, unsigned grid_y, unsigned block_x, const ropegen_kernel_args* args) {\n"
-       << "  rg_host_run(grid_x, grid_y, block_x, [&] { " << out.entry << "(*args); });\n"
+       << "(unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x, "
+          "const ropegen_kernel_args* args) {\n"
+       << "  rg_host_run(grid_x, grid_y, grid_z, block_x, [&] { " << out.entry << "(*args); });\n"
        << "}\n";
   }
   out.source = os.str();

@@ -121,6 +121,37 @@ void check_cache_strides(const std::vector<ArgRequirement>& requirements, const 
   }
 }
 
+/// layers = many: num_layers in 1 .. 65535 (grid z), the record array given, q's layer stride
+/// nonzero when q is rotated in place over several layers; every layer field zero otherwise.
+void check_layers(const std::vector<ArgRequirement>& requirements, const KernelSpec& spec,
+                  const ropegen_kernel_args& a) {
+  if (spec.layers != Layers::Many) {
+    if (a.num_layers > 1 || a.num_layers < 0 || a.layers || a.q_layer_stride || a.k_layer_stride || a.v_layer_stride)
+      bad(std::string("argument '") +
+          (a.num_layers > 1 || a.num_layers < 0 ? "num_layers"
+           : a.layers                           ? "layers"
+           : a.q_layer_stride                   ? "q_layer_stride"
+           : a.k_layer_stride                   ? "k_layer_stride"
+                                                : "v_layer_stride") +
+          "' is set but the spec has layers = one (set layers = many for one launch over many layers)");
+    return;
+  }
+  if (a.num_layers < 1 || a.num_layers > 65535)
+    bad("argument 'num_layers' = " + std::to_string(a.num_layers) +
+        " must be in 1 .. 65535 with layers = many (one block of grid z per layer)");
+  if (!a.layers) bad("argument 'layers' is null but the spec says layers = many (one ropegen_layer_args per layer)");
+  for (const ArgRequirement& r : requirements) {
+    if (!r.layer_stride) continue;
+    const long long stride = integer_at(a, field(r.layer_stride).offset);
+    if (stride % r.stride_multiple != 0)
+      bad(std::string("argument '") + r.layer_stride + "' = " + std::to_string(stride) + " must be a multiple of " +
+          std::to_string(r.stride_multiple) + " elements (vector width)");
+    if (stride == 0 && a.num_layers > 1 && std::strcmp(r.access, "read") != 0)
+      bad(std::string("argument '") + r.layer_stride + "' = 0: every layer would write the same " + r.name +
+          " (layer l's is " + r.name + " + l * " + r.layer_stride + ")");
+  }
+}
+
 const char* index_dtype(const KernelSpec& s) { return s.index == IndexType::I32 ? "i32" : "i64"; }
 int index_bytes(const KernelSpec& s) { return s.index == IndexType::I32 ? 4 : 8; }
 
@@ -159,6 +190,24 @@ const std::vector<ArgField>& kernel_args_fields() {
       // and QKV biases, the gate halves of gated attention.
       ROPEGEN_FIELD(q_bias), ROPEGEN_FIELD(k_bias), ROPEGEN_FIELD(v_bias), ROPEGEN_FIELD(gate_out),
       ROPEGEN_FIELD(gate_out_stride),
+      // ABI version 8: many layers in one launch.
+      ROPEGEN_FIELD(num_layers), ROPEGEN_FIELD(layers), ROPEGEN_FIELD(q_layer_stride), ROPEGEN_FIELD(k_layer_stride),
+      ROPEGEN_FIELD(v_layer_stride),
+  };
+#undef ROPEGEN_FIELD
+  return fields;
+}
+
+const std::vector<ArgField>& layer_args_fields() {
+#define ROPEGEN_FIELD(name) \
+  arg_field<decltype(ropegen_layer_args::name)>(#name, offsetof(ropegen_layer_args, name))
+  static const std::vector<ArgField> fields = {
+      ROPEGEN_FIELD(k_cache),       ROPEGEN_FIELD(v_cache),       ROPEGEN_FIELD(k_cache_scales),
+      ROPEGEN_FIELD(v_cache_scales), ROPEGEN_FIELD(k_scale),      ROPEGEN_FIELD(v_scale),
+      ROPEGEN_FIELD(q_scale),       ROPEGEN_FIELD(q_out),         ROPEGEN_FIELD(k_out),
+      ROPEGEN_FIELD(q_out_scales),  ROPEGEN_FIELD(gate_out),      ROPEGEN_FIELD(q_norm_weight),
+      ROPEGEN_FIELD(k_norm_weight), ROPEGEN_FIELD(q_bias),        ROPEGEN_FIELD(k_bias),
+      ROPEGEN_FIELD(v_bias),
   };
 #undef ROPEGEN_FIELD
   return fields;
@@ -239,6 +288,24 @@ std::vector<ArgRequirement> argument_requirements(const KernelSpec& s, const Arg
     r.offset = field(r.field).offset;
     if (r.stride) r.stride_offset = field(r.stride).offset;
   }
+  if (s.layers == Layers::Many) {
+    // One launch, many layers: q, k, v move by their layer strides; every other argument that
+    // is a layer's own comes from its record; the record array is one more argument.
+    for (ArgRequirement& r : out) {
+      if (std::strcmp(r.field, "q") == 0) r.layer_stride = "q_layer_stride";
+      if (std::strcmp(r.field, "k") == 0) r.layer_stride = "k_layer_stride";
+      if (std::strcmp(r.field, "v") == 0) r.layer_stride = "v_layer_stride";
+      for (const ArgField& f : layer_args_fields())
+        if (std::strcmp(f.name, r.field) == 0) r.layer_offset = static_cast<long long>(f.offset);
+    }
+    ArgRequirement l{"layers"};
+    l.why = "the spec says layers = many: one ropegen_layer_args record per layer (num_layers of them)";
+    l.dtype = "u64";
+    l.align = 8;
+    l.shape = {kDimFree, static_cast<long long>(sizeof(ropegen_layer_args) / 8)};
+    l.offset = field("layers").offset;
+    out.push_back(l);
+  }
   return out;
 }
 
@@ -255,8 +322,15 @@ void check_args(const std::vector<ArgRequirement>& requirements, const KernelSpe
         " (initialise it with ROPEGEN_KERNEL_ARGS_INIT from the kernel_args.h of this ropegen)");
   if (a.num_tokens < 0) bad("argument 'num_tokens' = " + std::to_string(a.num_tokens) + " is negative");
   if (a.num_tokens == 0) return;
+  check_layers(requirements, spec, a);
   for (const ArgRequirement& r : requirements) {
     const void* p = pointer_at(a, r.offset);
+    if (r.layer_offset >= 0) {  // layers = many: in each layer's record, which the host cannot read
+      if (p)
+        bad(std::string("argument '") + r.name + "' is set, but with layers = many each layer's " + r.name +
+            " comes from its record (layers[l]." + r.field + "); leave it null");
+      continue;
+    }
     if (!p) {
       // positions may be left out of a contiguous append only when slot_mapping is given.
       const bool needed = r.required || (r.unless_slots && !a.slot_mapping);
@@ -400,10 +474,14 @@ void Kernel::launch(const ropegen_kernel_args& args, void* stream, int paralleli
   if (!variants_.empty()) return select(args.num_tokens).launch(args, stream, parallelism);
   check_args(requirements_, spec_, args);
   if (args.num_tokens == 0) return;
-  auto grid = plan_.grid(args.num_tokens, parallelism > 0 ? parallelism : default_parallelism());
+  // layers = many: one block of grid z per layer (check_args has bounded num_layers); the
+  // layers share the parallelism the head split over grid y aims for.
+  const unsigned layers = spec_.layers == Layers::Many ? static_cast<unsigned>(args.num_layers) : 1u;
+  const int wanted = parallelism > 0 ? parallelism : default_parallelism();
+  auto grid = plan_.grid(args.num_tokens, std::max(1, wanted / static_cast<int>(layers)));
   if (grid.first == 0 || static_cast<long long>(grid.first) * plan_.tokens_per_block < args.num_tokens)
     bad("argument 'num_tokens' = " + std::to_string(args.num_tokens) + " is too large for one launch");
-  launch_checked(args, grid.first, grid.second, stream);
+  launch_checked(args, grid.first, grid.second, layers, stream);
 }
 
 }  // namespace ropegen

@@ -51,6 +51,10 @@ inline const Names<Checks>& names(Checks*) {
   static const Names<Checks> n = {{"none", Checks::None}, {"bounds", Checks::Bounds}};
   return n;
 }
+inline const Names<Layers>& names(Layers*) {
+  static const Names<Layers> n = {{"one", Layers::One}, {"many", Layers::Many}};
+  return n;
+}
 inline const Names<Angle>& names(Angle*) {
   static const Names<Angle> n = {{"fp32", Angle::Fp32}, {"exact", Angle::Exact}};
   return n;

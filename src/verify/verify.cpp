@@ -86,7 +86,10 @@ struct Inputs {
 /// from one generator in a fixed order.
 class ProblemBuilder {
  public:
-  ProblemBuilder(const Kernel& kernel, const VerifyCase& c);
+  /// `layer`: 0 for a single-layer run; layer l + 1 of a layers = many run draws its contents
+  /// from a seed of its own and places its tokens as every other layer does (its own
+  /// generator, seeded by the case), so the layers' buffers have the same sizes.
+  ProblemBuilder(const Kernel& kernel, const VerifyCase& c, int layer = 0);
   Inputs build();
 
  private:
@@ -121,10 +124,12 @@ class ProblemBuilder {
   const long long slack_;  // row strides get one vector of slack (head strides too)
   Rows rq_, rk_, rv_;
   std::mt19937_64 rng_;
+  std::mt19937_64 place_rng_;  // layers = many: the token placement's generator
+  std::mt19937_64* place_;     // what places the tokens: rng_, or place_rng_ for a layer
   Inputs in_;
 };
 
-ProblemBuilder::ProblemBuilder(const Kernel& kernel, const VerifyCase& c)
+ProblemBuilder::ProblemBuilder(const Kernel& kernel, const VerifyCase& c, int layer)
     : kernel_(kernel),
       s_(kernel.spec()),
       c_(c),
@@ -135,7 +140,9 @@ ProblemBuilder::ProblemBuilder(const Kernel& kernel, const VerifyCase& c)
       rq_(rows_of("q")),
       rk_(rows_of("k")),
       rv_(rows_of("v")),
-      rng_(c.seed) {}
+      rng_(c.seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(layer)),
+      place_rng_(c.seed),
+      place_(layer ? &place_rng_ : &rng_) {}
 
 Inputs ProblemBuilder::build() {
   reference::Problem& p = in_.p;
@@ -367,7 +374,7 @@ void ProblemBuilder::place_tokens() {
   p.max_seq = cache_slots;
   std::vector<long long> pool(static_cast<size_t>(cache_slots));
   std::iota(pool.begin(), pool.end(), 0);
-  std::shuffle(pool.begin(), pool.end(), rng_);
+  std::shuffle(pool.begin(), pool.end(), *place_);
   std::uniform_real_distribution<double> u01(0, 1);
   if (c_.sequences) {
     place_sequences(u01);
@@ -377,7 +384,7 @@ void ProblemBuilder::place_tokens() {
   } else {
     p.slots.assign(pool.begin(), pool.begin() + T_);
     for (auto& slot : p.slots)
-      if (u01(rng_) < c_.padding) slot = -1;
+      if (u01(*place_) < c_.padding) slot = -1;
     if (T_ > 1) p.slots[1] = -1;  // at least one padding token whenever there are two
   }
 }
@@ -398,16 +405,16 @@ void ProblemBuilder::place_sequences(std::uniform_real_distribution<double>& u01
   std::vector<long long> pad;  // padding tokens between sequences
   long long pages = 0;
   for (long long t = 0; t < T_;) {
-    if (t > 0 && u01(rng_) < 0.3) {
+    if (t > 0 && u01(*place_) < 0.3) {
       pad.push_back(t++);
       continue;
     }
     Seq q;
     q.first = t;
     const long long most = s_.window.on ? std::min<long long>(W - S, 2 * B + 3) : 2 * B + 3;
-    q.n = std::min<long long>(std::uniform_int_distribution<long long>(1, most)(rng_), T_ - t);
-    q.start = s_.window.on ? std::uniform_int_distribution<long long>(0, 3 * W)(rng_)
-                           : std::uniform_int_distribution<long long>(0, B - 1)(rng_);
+    q.n = std::min<long long>(std::uniform_int_distribution<long long>(1, most)(*place_), T_ - t);
+    q.start = s_.window.on ? std::uniform_int_distribution<long long>(0, 3 * W)(*place_)
+                           : std::uniform_int_distribution<long long>(0, B - 1)(*place_);
     pages += s_.window.on ? ring_pages : (q.start + q.n + B - 1) / B;
     seqs.push_back(q);
     t += q.n;
@@ -416,7 +423,7 @@ void ProblemBuilder::place_sequences(std::uniform_real_distribution<double>& u01
   cache_slots = (pages + 1) * B;  // one page nobody writes
   std::vector<long long> order(static_cast<size_t>(s_.window.on ? seqs.size() + 1 : pages + 1));
   std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng_);
+  std::shuffle(order.begin(), order.end(), *place_);
   size_t next = 0;
   if (s_.window.on) {
     p.ring_base.assign(static_cast<size_t>(T_), -1);
@@ -956,6 +963,142 @@ OutputReport check_bounds(Runtime& rt, const unsigned long long* record, const s
   return o;
 }
 
+// ---------------------------------------------------------------------------------------
+// layers = many: one launch over several layers.
+
+/// The token side of a problem (positions, slots, table, limits) made `from`'s: the layers of
+/// one launch share them. Every buffer must have the same size in both.
+void share_tokens(const Inputs& from, Inputs& to) {
+  const reference::Problem& f = from.p;
+  reference::Problem& t = to.p;
+  bool same = f.buffers.size() == t.buffers.size();
+  for (size_t b = 0; same && b < f.buffers.size(); ++b) same = f.buffers[b].size() == t.buffers[b].size();
+  if (!same) throw Error(ErrorKind::Internal, "verify: the layers' problems have buffers of different sizes");
+  t.positions = f.positions;
+  t.positions_stride = f.positions_stride;
+  t.seq_lens = f.seq_lens;
+  t.slots = f.slots;
+  t.ring_base = f.ring_base;
+  t.table = f.table;
+  t.cos_offset = f.cos_offset;
+  t.sin_offset = f.sin_offset;
+  t.table_stride = f.table_stride;
+  t.grid_h = f.grid_h;
+  t.grid_w = f.grid_w;
+  t.max_seq = f.max_seq;
+  t.norm_sums = f.norm_sums;
+  to.max_pos = from.max_pos;
+  to.cache_slots = from.cache_slots;
+  to.planted = from.planted;
+}
+
+/// A layered run's problems, the device buffers each layer's argument block points at, and
+/// the one argument block of the launch.
+struct LayeredRun {
+  std::vector<Inputs> layers;
+  std::vector<std::vector<void*>> bufs;
+  ropegen_kernel_args args = ROPEGEN_KERNEL_ARGS_INIT;
+};
+
+/// Builds `count` layers' problems (their own activations, caches, scales, weights, outputs;
+/// shared tokens) and uploads them: each buffer q, k or v lies in is one device buffer holding
+/// every layer's copy (a whole number of 256 bytes apart: the layer strides), the rest are
+/// separate buffers per layer, pointed at by the layers' records.
+LayeredRun prepare_layers(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev, int count) {
+  LayeredRun run;
+  for (int l = 0; l < count; ++l) {
+    run.layers.push_back(ProblemBuilder(kernel, c, l + 1).build());
+    if (l) share_tokens(run.layers[0], run.layers.back());
+  }
+  const reference::Problem& p0 = run.layers[0].p;
+  const int bytes = dtype_bytes(p0.spec.dtype);
+  // The activation buffers: every layer's copy in one device buffer, `apart` bytes between them.
+  std::vector<void*> joined(p0.buffers.size(), nullptr);
+  std::vector<long long> apart(p0.buffers.size(), 0);
+  for (const reference::TensorView* tv : {&p0.q, &p0.k, &p0.v}) {
+    const int b = tv->buffer;
+    if (b < 0 || joined[static_cast<size_t>(b)]) continue;
+    const size_t size = p0.buffers[static_cast<size_t>(b)].size();
+    const size_t step = (size + 255) / 256 * 256;
+    std::vector<unsigned char> all(step * static_cast<size_t>(count), 0);
+    for (int l = 0; l < count; ++l)
+      std::memcpy(&all[step * static_cast<size_t>(l)], run.layers[static_cast<size_t>(l)].p.buffers[static_cast<size_t>(b)].data(), size);
+    joined[static_cast<size_t>(b)] = dev.upload(all.data(), all.size());
+    apart[static_cast<size_t>(b)] = static_cast<long long>(step);
+  }
+  std::vector<ropegen_layer_args> records(static_cast<size_t>(count));
+  for (int l = 0; l < count; ++l) {
+    Inputs& in = run.layers[static_cast<size_t>(l)];
+    std::vector<void*> bufs;
+    for (size_t b = 0; b < in.p.buffers.size(); ++b) {
+      if (joined[b]) {
+        bufs.push_back(static_cast<unsigned char*>(joined[b]) + apart[b] * l);
+        continue;
+      }
+      const std::vector<unsigned char> data = amd_buffer(in.p, b) ? amd_move(in.p, b, in.p.buffers[b], true) : in.p.buffers[b];
+      bufs.push_back(dev.upload(data.data(), data.size()));
+    }
+    const ropegen_kernel_args a = fill_args(dev, bufs, in, c);
+    ropegen_layer_args& r = records[static_cast<size_t>(l)];
+    r.k_cache = a.k_cache;
+    r.v_cache = a.v_cache;
+    r.k_cache_scales = a.k_cache_scales;
+    r.v_cache_scales = a.v_cache_scales;
+    r.k_scale = a.k_scale;
+    r.v_scale = a.v_scale;
+    r.q_scale = a.q_scale;
+    r.q_out = a.q_out;
+    r.k_out = a.k_out;
+    r.q_out_scales = a.q_out_scales;
+    r.gate_out = a.gate_out;
+    r.q_norm_weight = a.q_norm_weight;
+    r.k_norm_weight = a.k_norm_weight;
+    r.q_bias = a.q_bias;
+    r.k_bias = a.k_bias;
+    r.v_bias = a.v_bias;
+    if (l == 0) run.args = a;  // the shared fields (indices, table, limits, bounds record)
+    run.bufs.push_back(std::move(bufs));
+  }
+  ropegen_kernel_args& a = run.args;
+  a.k_cache = a.v_cache = a.k_cache_scales = a.v_cache_scales = a.q_out = a.k_out = a.gate_out = nullptr;
+  a.k_scale = a.v_scale = a.q_scale = nullptr;
+  a.q_out_scales = nullptr;
+  a.q_norm_weight = a.k_norm_weight = a.q_bias = a.k_bias = a.v_bias = nullptr;
+  a.num_layers = count;
+  a.layers = static_cast<const ropegen_layer_args*>(dev.upload(records.data(), records.size() * sizeof(ropegen_layer_args)));
+  auto layer_stride = [&](const reference::TensorView& tv) {
+    return tv.buffer < 0 ? 0 : apart[static_cast<size_t>(tv.buffer)] / bytes;
+  };
+  a.q_layer_stride = layer_stride(p0.q);
+  a.k_layer_stride = layer_stride(p0.k);
+  a.v_layer_stride = layer_stride(p0.v);
+  return run;
+}
+
+/// layers = many: one launch over the layers; each layer's buffers against the reference of
+/// its own problem (the single-layer kernel's), bit for bit where that one is.
+VerifyReport verify_layers(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
+  DeviceBuffers dev(rt);
+  const LayeredRun run = prepare_layers(kernel, c, dev, c.layers > 0 ? c.layers : 3);
+  kernel.launch(run.args, c.stream, c.parallelism);
+  rt.synchronize_stream(c.stream);
+  VerifyReport report;
+  for (size_t l = 0; l < run.layers.size(); ++l) {
+    const reference::Problem& p = run.layers[l].p;
+    const std::vector<reference::Expected> want = reference::expect(p);
+    const std::vector<std::vector<unsigned char>> results = read_back(dev, p, run.bufs[l]);
+    for (size_t b = 0; b < p.buffers.size(); ++b) {
+      report.outputs.push_back(compare_output(p, b, want[b], results));
+      report.outputs.back().name = "layer " + std::to_string(l) + " " + report.outputs.back().name;
+    }
+  }
+  if (kernel.spec().checks == Checks::Bounds)
+    report.outputs.push_back(check_bounds(rt, run.args.bounds_error, run.layers[0].planted));
+  for (const OutputReport& o : report.outputs)
+    if (o.failures) report.passed = false;
+  return report;
+}
+
 }  // namespace
 
 ropegen_kernel_args prepare_inputs(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev) {
@@ -965,6 +1108,7 @@ ropegen_kernel_args prepare_inputs(const Kernel& kernel, const VerifyCase& c, De
   if (family_of(kernel.spec().op).verify)
     throw Error(ErrorKind::Spec, std::string("op = ") + to_string(kernel.spec().op) +
                                      " builds its inputs in its family's own runner: timing it is not supported yet");
+  if (kernel.spec().layers == Layers::Many) return prepare_layers(kernel, c, dev, c.layers > 0 ? c.layers : 1).args;
   Inputs in = ProblemBuilder(kernel, c).build();
   const std::vector<void*> bufs = upload_buffers(dev, in.p);
   return fill_args(dev, bufs, in, c);
@@ -977,6 +1121,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
     throw Error(ErrorKind::Spec,
                 "verify: tokens = " + std::to_string(c.tokens) + " is outside 0.." + std::to_string(kMaxVerifyTokens));
   if (const auto own = family_of(kernel.spec().op).verify) return own(rt, kernel, c);  // its outputs, its runner
+  if (kernel.spec().layers == Layers::Many) return verify_layers(rt, kernel, c);
   Inputs in = ProblemBuilder(kernel, c).build();
   DeviceBuffers dev(rt);
   const std::vector<void*> bufs = upload_buffers(dev, in.p);

@@ -40,6 +40,7 @@ struct VerifyCase {
                                   ///< ring_base), a padding token between some sequences
   int parallelism = 0;            ///< launch hint; > 1 on the host splits heads over grid y
   long long grid_h = 3, grid_w = 5;  ///< positions = grid: the token grid's height and width
+  int layers = 0;                 ///< layers = many: the layers of the launch (0: 3; timing: 1)
   uint64_t seed = 1;
   void* stream = nullptr;         ///< launch on this stream (nullptr: the default stream)
 };

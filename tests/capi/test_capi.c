@@ -25,10 +25,11 @@ static void check_kinds(const ropegen_kernel_args_field* f, size_t n) {
   static const char* const ptrs[] = {"positions", "slot_mapping", "q", "k", "v", "cos", "sin", "k_cache", "v_cache",
                                      "bounds_error", "q_out", "k_out", "seq_lens", "k_scale", "v_scale", "q_scale",
                                      "q_norm_weight", "k_norm_weight", "k_cache_scales", "v_cache_scales", "q_out_scales",
-                                     "ring_base", "norm_sums", "q_bias", "k_bias", "v_bias", "gate_out"};
+                                     "ring_base", "norm_sums", "q_bias", "k_bias", "v_bias", "gate_out", "layers"};
   static const char* const ints[] = {"size", "abi_version", "num_tokens", "q_stride", "cos_sin_stride", "max_seq",
                                      "cache_slots", "table_rows", "q_head_stride", "positions_stride",
-                                     "cache_block_stride", "cache_token_stride", "cache_head_stride", "grid_h", "grid_w", "gate_out_stride"};
+                                     "cache_block_stride", "cache_token_stride", "cache_head_stride", "grid_h", "grid_w", "gate_out_stride",
+                                     "num_layers", "q_layer_stride", "k_layer_stride", "v_layer_stride"};
   for (i = 0; i < n; ++i) {
     const int k = f[i].kind;
     EXPECT(k == ROPEGEN_FIELD_POINTER || k == ROPEGEN_FIELD_INTEGER || k == ROPEGEN_FIELD_FLOAT, f[i].name);
@@ -70,7 +71,7 @@ static void check_layout(void) {
   EXPECT(end == size, "fields cover the whole block");
   EXPECT(strcmp(f[0].name, "size") == 0 && f[0].offset == offsetof(ropegen_kernel_args, size), "size first");
   EXPECT(strcmp(f[1].name, "abi_version") == 0 && f[1].offset == offsetof(ropegen_kernel_args, abi_version), "version second");
-  EXPECT(strcmp(f[n - 1].name, "gate_out_stride") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, gate_out_stride),
+  EXPECT(strcmp(f[n - 1].name, "v_layer_stride") == 0 && f[n - 1].offset == offsetof(ropegen_kernel_args, v_layer_stride),
          "last field");
   check_kinds(f, n);
 }
@@ -272,6 +273,60 @@ int main(void) {
     ropegen_free(ctx, dp2);
     ropegen_free(ctx, derr);
     ropegen_kernel_destroy(cr);
+  }
+
+  /* layers = many from C: two layers' k, v one layer stride apart, each layer's caches in its
+   * ropegen_layer_args record (device memory); the verifier runs three layers too. */
+  {
+    ropegen_kernel* lk = NULL;
+    EXPECT(ropegen_kernel_create(ctx, "op=kv_append head_dim=4 kv_heads=1 dtype=f32 cache=contiguous(order=nhd) layers=many",
+                                 &lk) == ROPEGEN_OK,
+           "layers = many kernel");
+    EXPECT(ropegen_kernel_verify(ctx, lk, 9, 3, &ok) == ROPEGEN_OK && ok == 1, "layers = many verified");
+    float kv[16] = {1, 2, 3, 4, 5, 6, 7, 8, /* v: */ -1, -2, -3, -4, -5, -6, -7, -8}, zero8[8] = {0};
+    int slot = 1;
+    void *dkv = NULL, *dslot = NULL, *caches[4] = {NULL, NULL, NULL, NULL}, *drec = NULL;
+    ropegen_alloc(ctx, sizeof kv, &dkv);
+    ropegen_alloc(ctx, sizeof slot, &dslot);
+    ropegen_copy_to_device(ctx, dkv, kv, sizeof kv);
+    ropegen_copy_to_device(ctx, dslot, &slot, sizeof slot);
+    ropegen_layer_args rec[2];
+    memset(rec, 0, sizeof rec);
+    for (int i = 0; i < 4; ++i) {
+      ropegen_alloc(ctx, sizeof zero8, &caches[i]);
+      ropegen_copy_to_device(ctx, caches[i], zero8, sizeof zero8);
+    }
+    rec[0].k_cache = caches[0];
+    rec[0].v_cache = caches[1];
+    rec[1].k_cache = caches[2];
+    rec[1].v_cache = caches[3];
+    ropegen_alloc(ctx, sizeof rec, &drec);
+    ropegen_copy_to_device(ctx, drec, rec, sizeof rec);
+    ropegen_kernel_args l = ROPEGEN_KERNEL_ARGS_INIT;
+    l.num_tokens = 1;
+    l.k = dkv;
+    l.v = (float*)dkv + 8;
+    l.k_stride = l.v_stride = 4;
+    l.slot_mapping = dslot;
+    l.num_layers = 2;
+    l.k_layer_stride = l.v_layer_stride = 4;
+    EXPECT(ropegen_kernel_launch(lk, &l, NULL) == ROPEGEN_ERROR_LAUNCH &&
+               strstr(ropegen_last_error(), "argument 'layers' is null") != NULL,
+           "layers = many needs the records");
+    l.layers = (const ropegen_layer_args*)drec;
+    EXPECT(ropegen_kernel_launch(lk, &l, NULL) == ROPEGEN_OK, "layers = many launch");
+    ropegen_synchronize(ctx);
+    float got[8];
+    for (int i = 0; i < 4; ++i) {
+      const float* want = kv + (i % 2) * 8 + (i / 2) * 4; /* layer i / 2, k then v */
+      ropegen_copy_to_host(ctx, got, caches[i], sizeof got);
+      EXPECT(got[0] == 0 && got[3] == 0 && memcmp(got + 4, want, 4 * sizeof(float)) == 0, "each layer's cache row");
+      ropegen_free(ctx, caches[i]);
+    }
+    ropegen_free(ctx, dkv);
+    ropegen_free(ctx, dslot);
+    ropegen_free(ctx, drec);
+    ropegen_kernel_destroy(lk);
   }
 
   ropegen_kernel_destroy(k);

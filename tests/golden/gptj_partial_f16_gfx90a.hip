@@ -28,6 +28,7 @@
 RG_DEVICE int rg_thread_x() { return static_cast<int>(__builtin_amdgcn_workitem_id_x()); }
 RG_DEVICE int rg_block_x() { return static_cast<int>(__builtin_amdgcn_workgroup_id_x()); }
 RG_DEVICE int rg_block_y() { return static_cast<int>(__builtin_amdgcn_workgroup_id_y()); }
+RG_DEVICE int rg_block_z() { return static_cast<int>(__builtin_amdgcn_workgroup_id_z()); }
 // Number of work-groups in y, from the HSA dispatch packet: grid_size_y (work-items, at
 // byte 16) over workgroup_size_y (at byte 6).
 RG_DEVICE int rg_grid_y() {
@@ -77,7 +78,7 @@ template <class T> RG_DEVICE T rg_load(const T* p) {
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
   *(__attribute__((address_space(1))) T*)p = v;
 }
-#line 81 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 82 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -100,7 +101,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 104 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 105 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- convert_bf16_amd.h ----
 #line 1 "src/vendors/amd/convert_bf16_amd.h"
@@ -116,7 +117,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   const unsigned rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // round to nearest even
   return (x & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
 }
-#line 120 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 121 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- convert_f16_amd.h ----
 #line 1 "src/vendors/amd/convert_f16_amd.h"
@@ -127,7 +128,7 @@ RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
 RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   return __builtin_bit_cast(unsigned short, static_cast<_Float16>(f));
 }
-#line 131 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 132 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -172,7 +173,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 176 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 177 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -190,7 +191,29 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 7
+#define ROPEGEN_KERNEL_ABI_VERSION 8
+
+/* layers = many (ABI version 8): one layer's own pointers, one record per layer in the device
+ * array ropegen_kernel_args.layers. Each member replaces the block's field of the same name
+ * for that layer (the block's own stays null); what the spec does not use stays null. */
+typedef struct ropegen_layer_args {
+  void* k_cache;
+  void* v_cache;
+  void* k_cache_scales;
+  void* v_cache_scales;
+  const float* k_scale;
+  const float* v_scale;
+  const float* q_scale;
+  void* q_out;
+  void* k_out;
+  float* q_out_scales;
+  void* gate_out;
+  const void* q_norm_weight;
+  const void* k_norm_weight;
+  const void* q_bias;
+  const void* k_bias;
+  const void* v_bias;
+} ropegen_layer_args;
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -308,6 +331,16 @@ typedef struct ropegen_kernel_args {
   void* gate_out;               /* gate = interleaved: each q head's gate half, [tokens, q_heads,
                                    head_dim] with heads packed */
   long long gate_out_stride;    /* elements between tokens of gate_out */
+
+  /* ---- many layers in one launch (ABI version 8): layers = many; zero otherwise ---- */
+  long long num_layers;              /* the layers this launch writes, 1 .. 65535 (grid z) */
+  const ropegen_layer_args* layers;  /* device memory: num_layers records; layer l takes its caches,
+                                        scales, outputs, norm weights and biases from layers[l] */
+  long long q_layer_stride;          /* elements from layer l's q to layer l + 1's: layer l reads q +
+                                        l * q_layer_stride (rows and head strides as for one layer) */
+  long long k_layer_stride;          /* of k */
+  long long v_layer_stride;          /* of v; positions, slot_mapping, ring_base, seq_lens, cos, sin
+                                        and bounds_error are shared by the layers */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -326,7 +359,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 330 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 363 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -367,7 +400,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 371 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 404 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -459,7 +492,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 463 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 496 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -605,7 +638,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 609 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 642 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1006,7 +1039,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1010 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1043 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1741,7 +1774,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1745 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1778 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

@@ -28,7 +28,7 @@
 #define RG_SHARED static thread_local
 
 struct rg_host_index {
-  unsigned thread_x, block_x, block_y, grid_y;
+  unsigned thread_x, block_x, block_y, block_z, grid_y;
 };
 // The running thread's indices. Fibers share the OS thread, so a fiber sets thread_x
 // again whenever it gets control back (see rg_barrier).
@@ -37,6 +37,7 @@ static thread_local rg_host_index rg_index;
 RG_DEVICE int rg_thread_x() { return static_cast<int>(rg_index.thread_x); }
 RG_DEVICE int rg_block_x() { return static_cast<int>(rg_index.block_x); }
 RG_DEVICE int rg_block_y() { return static_cast<int>(rg_index.block_y); }
+RG_DEVICE int rg_block_z() { return static_cast<int>(rg_index.block_z); }
 RG_DEVICE int rg_grid_y() { return static_cast<int>(rg_index.grid_y); }
 
 RG_DEVICE float rg_as_float(unsigned u) {
@@ -203,7 +204,7 @@ template <class T> struct rg_host_unref { using type = T; };
 template <class T> struct rg_host_unref<T&> { using type = T; };
 
 template <class Kernel>
-static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kernel&& kernel) {
+static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x, Kernel&& kernel) {
   rg_host_launch s;
   s.block_threads = block_x;
   s.kernel = const_cast<void*>(static_cast<const void*>(&kernel));
@@ -211,24 +212,26 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kern
   rg_host_launch* const outer = rg_launch;
   rg_launch = &s;
   rg_index.grid_y = grid_y;
-  for (unsigned by = 0; by < grid_y; ++by)
-    for (unsigned bx = 0; bx < grid_x; ++bx)
-      for (unsigned tx = 0; tx < block_x; ++tx) {
-        rg_index.block_x = bx;
-        rg_index.block_y = by;
-        rg_index.thread_x = tx;
-        kernel();
-        if (s.cooperative) {
-          s.finish(s, tx);
-          break;
+  for (unsigned bz = 0; bz < grid_z; ++bz)
+    for (unsigned by = 0; by < grid_y; ++by)
+      for (unsigned bx = 0; bx < grid_x; ++bx)
+        for (unsigned tx = 0; tx < block_x; ++tx) {
+          rg_index.block_x = bx;
+          rg_index.block_y = by;
+          rg_index.block_z = bz;
+          rg_index.thread_x = tx;
+          kernel();
+          if (s.cooperative) {
+            s.finish(s, tx);
+            break;
+          }
         }
-      }
   rg_launch = outer;
   if (s.release) s.release(s);
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 232 "ropegen_rope_b415ccdd6501.host.hip"
+#line 235 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -251,7 +254,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 255 "ropegen_rope_b415ccdd6501.host.hip"
+#line 258 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- convert_bf16_soft.h ----
 #line 1 "templates/convert_bf16_soft.h"
@@ -262,7 +265,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40u;  // NaN stays a quiet NaN
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;                    // round to nearest even
 }
-#line 266 "ropegen_rope_b415ccdd6501.host.hip"
+#line 269 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- convert_f16_soft.h ----
 #line 1 "templates/convert_f16_soft.h"
@@ -304,7 +307,7 @@ RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   }
   return sign | h;
 }
-#line 308 "ropegen_rope_b415ccdd6501.host.hip"
+#line 311 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -349,7 +352,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 353 "ropegen_rope_b415ccdd6501.host.hip"
+#line 356 "ropegen_rope_b415ccdd6501.host.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -367,7 +370,29 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 7
+#define ROPEGEN_KERNEL_ABI_VERSION 8
+
+/* layers = many (ABI version 8): one layer's own pointers, one record per layer in the device
+ * array ropegen_kernel_args.layers. Each member replaces the block's field of the same name
+ * for that layer (the block's own stays null); what the spec does not use stays null. */
+typedef struct ropegen_layer_args {
+  void* k_cache;
+  void* v_cache;
+  void* k_cache_scales;
+  void* v_cache_scales;
+  const float* k_scale;
+  const float* v_scale;
+  const float* q_scale;
+  void* q_out;
+  void* k_out;
+  float* q_out_scales;
+  void* gate_out;
+  const void* q_norm_weight;
+  const void* k_norm_weight;
+  const void* q_bias;
+  const void* k_bias;
+  const void* v_bias;
+} ropegen_layer_args;
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -485,6 +510,16 @@ typedef struct ropegen_kernel_args {
   void* gate_out;               /* gate = interleaved: each q head's gate half, [tokens, q_heads,
                                    head_dim] with heads packed */
   long long gate_out_stride;    /* elements between tokens of gate_out */
+
+  /* ---- many layers in one launch (ABI version 8): layers = many; zero otherwise ---- */
+  long long num_layers;              /* the layers this launch writes, 1 .. 65535 (grid z) */
+  const ropegen_layer_args* layers;  /* device memory: num_layers records; layer l takes its caches,
+                                        scales, outputs, norm weights and biases from layers[l] */
+  long long q_layer_stride;          /* elements from layer l's q to layer l + 1's: layer l reads q +
+                                        l * q_layer_stride (rows and head strides as for one layer) */
+  long long k_layer_stride;          /* of k */
+  long long v_layer_stride;          /* of v; positions, slot_mapping, ring_base, seq_lens, cos, sin
+                                        and bounds_error are shared by the layers */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -503,7 +538,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 507 "ropegen_rope_b415ccdd6501.host.hip"
+#line 542 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -544,7 +579,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 548 "ropegen_rope_b415ccdd6501.host.hip"
+#line 583 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -636,7 +671,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 640 "ropegen_rope_b415ccdd6501.host.hip"
+#line 675 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -782,7 +817,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 786 "ropegen_rope_b415ccdd6501.host.hip"
+#line 821 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1193,7 +1228,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1197 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1232 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1928,13 +1963,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1932 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1967 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {
   rg_kernel::run(args);
 }
 
-extern "C" void ropegen_rope_b415ccdd6501_host(unsigned grid_x, unsigned grid_y, unsigned block_x, const ropegen_kernel_args* args) {
-  rg_host_run(grid_x, grid_y, block_x, [&] { ropegen_rope_b415ccdd6501(*args); });
+extern "C" void ropegen_rope_b415ccdd6501_host(unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x, const ropegen_kernel_args* args) {
+  rg_host_run(grid_x, grid_y, grid_z, block_x, [&] { ropegen_rope_b415ccdd6501(*args); });
 }

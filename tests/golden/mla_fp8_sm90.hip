@@ -16,6 +16,7 @@
 RG_DEVICE int rg_thread_x() { return static_cast<int>(threadIdx.x); }
 RG_DEVICE int rg_block_x() { return static_cast<int>(blockIdx.x); }
 RG_DEVICE int rg_block_y() { return static_cast<int>(blockIdx.y); }
+RG_DEVICE int rg_block_z() { return static_cast<int>(blockIdx.z); }
 RG_DEVICE int rg_grid_y() { return static_cast<int>(gridDim.y); }
 // Block-wide barrier; shared and global writes before it are visible to the block after it.
 RG_DEVICE void rg_barrier() { __syncthreads(); }
@@ -76,7 +77,7 @@ RG_DEVICE float rg_shuffle_xor(float v, int m, int width) {
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 80 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 81 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_nvidia.h"
@@ -105,7 +106,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
 #endif
 }
-#line 109 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 110 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -150,7 +151,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 154 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 155 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -168,7 +169,29 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
 #ifndef ROPEGEN_KERNEL_ARGS_H
 #define ROPEGEN_KERNEL_ARGS_H
 
-#define ROPEGEN_KERNEL_ABI_VERSION 7
+#define ROPEGEN_KERNEL_ABI_VERSION 8
+
+/* layers = many (ABI version 8): one layer's own pointers, one record per layer in the device
+ * array ropegen_kernel_args.layers. Each member replaces the block's field of the same name
+ * for that layer (the block's own stays null); what the spec does not use stays null. */
+typedef struct ropegen_layer_args {
+  void* k_cache;
+  void* v_cache;
+  void* k_cache_scales;
+  void* v_cache_scales;
+  const float* k_scale;
+  const float* v_scale;
+  const float* q_scale;
+  void* q_out;
+  void* k_out;
+  float* q_out_scales;
+  void* gate_out;
+  const void* q_norm_weight;
+  const void* k_norm_weight;
+  const void* q_bias;
+  const void* k_bias;
+  const void* v_bias;
+} ropegen_layer_args;
 
 typedef struct ropegen_kernel_args {
   /* ---- header ---- */
@@ -286,6 +309,16 @@ typedef struct ropegen_kernel_args {
   void* gate_out;               /* gate = interleaved: each q head's gate half, [tokens, q_heads,
                                    head_dim] with heads packed */
   long long gate_out_stride;    /* elements between tokens of gate_out */
+
+  /* ---- many layers in one launch (ABI version 8): layers = many; zero otherwise ---- */
+  long long num_layers;              /* the layers this launch writes, 1 .. 65535 (grid z) */
+  const ropegen_layer_args* layers;  /* device memory: num_layers records; layer l takes its caches,
+                                        scales, outputs, norm weights and biases from layers[l] */
+  long long q_layer_stride;          /* elements from layer l's q to layer l + 1's: layer l reads q +
+                                        l * q_layer_stride (rows and head strides as for one layer) */
+  long long k_layer_stride;          /* of k */
+  long long v_layer_stride;          /* of v; positions, slot_mapping, ring_base, seq_lens, cos, sin
+                                        and bounds_error are shared by the layers */
 } ropegen_kernel_args;
 
 #ifndef ROPEGEN_KERNEL_SOURCE /* defined by the generated kernels, which only read the block */
@@ -304,7 +337,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 308 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 341 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -345,7 +378,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 349 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 382 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -375,7 +408,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 379 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 412 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -467,7 +500,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 471 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 504 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -613,7 +646,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 617 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 650 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -974,7 +1007,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 978 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1011 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1171,7 +1204,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1175 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1208 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

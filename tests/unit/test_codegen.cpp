@@ -99,6 +99,11 @@ TEST_CASE("codegen: golden sources") {
                                         "beta_fast=32,beta_slow=1,mscale=1,mscale_all_dim=1))").spec,
                         parse_target("sm_90"))
                    .source);
+  // layers = many: the single-layer body run on its layer's argument block (layers.h, grid z).
+  check_golden("layers_fp8_sm90.hip",
+               generate(parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 layers=many cache_dtype=fp8_e4m3").spec,
+                        parse_target("sm_90"))
+                   .source);
   check_golden("qk_norm_fp8_gfx942.hip",
                generate(parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 qk_norm=rms(eps=1e-6) "
                                         "cache_dtype=fp8_e4m3 scales=per_head").spec,

@@ -2,9 +2,13 @@
 // argument and the rule (kernels built and loaded on the host target).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "vendors/host/host.hpp"
 #include "codegen/codegen.hpp"
@@ -59,11 +63,16 @@ TEST_CASE("errors: launch arguments are checked before launching" * doctest::tes
   };
   const Case cases[] = {
       {"argument 'num_tokens' = -1 is negative", [](auto& a) { a.num_tokens = -1; }},
-      {"argument block has size 0 and ABI version 0, but this kernel takes size 384 and ABI version 7",
+      {"argument block has size 0 and ABI version 0, but this kernel takes size 424 and ABI version 8",
        [](auto& a) { a = ropegen_kernel_args{}; }},
-      {"argument block has size 384 and ABI version 6, but this kernel takes size 384 and ABI version 7",
-       [](auto& a) { a.abi_version = 6; }},
-      {"argument block has size 376 and ABI version 7", [](auto& a) { a.size -= 8; }},
+      {"argument block has size 424 and ABI version 7, but this kernel takes size 424 and ABI version 8",
+       [](auto& a) { a.abi_version = 7; }},
+      {"argument block has size 416 and ABI version 8", [](auto& a) { a.size -= 8; }},
+      // layers = one: the layer fields stay zero (num_layers 1 is the one layer).
+      {"argument 'num_layers' is set but the spec has layers = one", [](auto& a) { a.num_layers = 2; }},
+      {"argument 'layers' is set but the spec has layers = one",
+       [](auto& a) { a.layers = reinterpret_cast<const ropegen_layer_args*>(g_buf); }},
+      {"argument 'k_layer_stride' is set but the spec has layers = one", [](auto& a) { a.k_layer_stride = 8; }},
       {"argument 'grid_h' = 3 is set but the spec has no positions = grid(...) (leave it 0)", [](auto& a) { a.grid_h = 3; }},
       {"argument 'norm_sums' is set but the spec has no qk_norm = rms(span = all_heads, sums = write | read)",
        [](auto& a) { a.norm_sums = reinterpret_cast<float*>(g_buf); }},
@@ -122,6 +131,36 @@ TEST_CASE("errors: launch arguments are checked before launching" * doctest::tes
     ropegen_kernel_args a = good();
     c.mutate(a);
     expect_error([&] { sk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
+  // layers = many: num_layers in 1 .. 65535, the record array given, the layer strides whole
+  // vectors (q's nonzero: it is rotated in place), the per-layer pointers only in the records.
+  GeneratedSource ls = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 layers=many").spec, parse_target("host"));
+  auto lk = rt->load(select_compiler(ls.target).compile(ls, {}));
+  alignas(64) static ropegen_layer_args records[2] = {};
+  records[0].k_cache = records[1].k_cache = g_buf + 16384;  // one cache: writes the same slots twice
+  records[0].v_cache = records[1].v_cache = g_buf + 32768;
+  auto layered = [&] {
+    ropegen_kernel_args a = good();
+    a.k_cache = a.v_cache = nullptr;
+    a.num_layers = 2;
+    a.layers = records;
+    a.q_layer_stride = 512;
+    return a;
+  };
+  CHECK_NOTHROW(lk->launch(layered()));
+  const Case layer_cases[] = {
+      {"argument 'num_layers' = 0 must be in 1 .. 65535 with layers = many", [](auto& a) { a.num_layers = 0; }},
+      {"argument 'num_layers' = 65536 must be in 1 .. 65535", [](auto& a) { a.num_layers = 65536; }},
+      {"argument 'layers' is null but the spec says layers = many", [](auto& a) { a.layers = nullptr; }},
+      {"argument 'k_cache' is set, but with layers = many each layer's k_cache comes from its record (layers[l].k_cache)",
+       [](auto& a) { a.k_cache = g_buf + 16384; }},
+      {"argument 'q_layer_stride' = 0: every layer would write the same q", [](auto& a) { a.q_layer_stride = 0; }},
+      {"argument 'v_layer_stride' = 12 must be a multiple of 8 elements", [](auto& a) { a.v_layer_stride = 12; }},
+  };
+  for (const auto& c : layer_cases) {
+    ropegen_kernel_args a = layered();
+    c.mutate(a);
+    expect_error([&] { lk->launch(a); }, ErrorKind::Launch, c.needle);
   }
   // cache = paged(order = strided): the cache strides are whole vectors, not negative; with
   // checks = bounds the rows of k_cache and v_cache may not overlap. Other layouts take none.
@@ -272,4 +311,119 @@ TEST_CASE("errors: fp8 scales and norm weights are checked at launch" * doctest:
   ropegen_kernel_args m = args();
   m.k_stride = 16;  // k_pe rows are rotary_dim = 32 wide
   expect_error([&] { mla->launch(m); }, ErrorKind::Launch, "argument 'k_stride' = 16 is smaller than one token's row of 32 elements");
+}
+
+// layers = many: one launch over three layers writes, for each layer, the bytes that the
+// layers = one kernel writes for that layer alone (q rotated in place, caches, their scales,
+// k_out), on a plain bf16 cache and on an nvfp4 cache with per-layer QK-RMSNorm weights.
+TEST_CASE("runtime: a layers = many launch writes each layer's bytes as the single-layer kernel does") {
+  auto rt = make_host_runtime();
+  auto load = [&](const std::string& text) {
+    GeneratedSource g = generate(parse_spec_line(text).spec, parse_target("host"));
+    return rt->load(select_compiler(g.target).compile(g, {}));
+  };
+  constexpr int L = 3, T = 7, QH = 4, KVH = 2, D = 64, SLOTS = 32, POS = 64;
+  unsigned state = 7;
+  auto bf16 = [&] {  // a random bf16 in about [-4, 4)
+    state = state * 1664525u + 1013904223u;
+    const float f = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 8.0f;
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    return static_cast<unsigned short>(u >> 16);
+  };
+  std::vector<float> table(POS * D);  // cos | sin rows of rot = D
+  for (int p = 0; p < POS; ++p)
+    for (int j = 0; j < D / 2; ++j) {
+      const double a = p * std::pow(10000.0, -2.0 * j / D);
+      table[p * D + j] = static_cast<float>(std::cos(a));
+      table[p * D + D / 2 + j] = static_cast<float>(std::sin(a));
+    }
+  int pos[T] = {3, 9, 0, 63, 17, 5, 40}, slots[T] = {0, 5, -1, 31, 16, 2, 17};
+  for (const char* extra : {"", " cache_dtype=nvfp4 qk_norm=rms(eps=1e-6) outputs=separate"}) {
+    CAPTURE(extra);
+    const std::string one = std::string("q_heads=4 kv_heads=2 head_dim=64 dtype=bf16") + extra;
+    auto k1 = load(one);
+    auto km = load(one + " layers=many");
+    const bool nvfp4 = std::strstr(extra, "nvfp4") != nullptr;
+    const size_t qn = static_cast<size_t>(T) * QH * D, kn = static_cast<size_t>(T) * KVH * D;
+    const size_t cache_bytes = static_cast<size_t>(SLOTS) * KVH * D * (nvfp4 ? 1 : 4) / 2;  // nvfp4: 2 codes a byte
+    const size_t scale_bytes = nvfp4 ? static_cast<size_t>(SLOTS) * KVH * D / 16 : 0;
+    // Every layer's inputs and outputs, twice: [0] for the one launch, [1] for the L launches.
+    std::vector<unsigned short> q[2], k(L * kn), v(L * kn), w(L * 2 * D);
+    std::vector<unsigned char> caches[2], scales[2];
+    std::vector<unsigned short> k_out[2];
+    q[0].resize(L * qn);
+    for (auto& e : q[0]) e = bf16();
+    for (auto& e : k) e = bf16();
+    for (auto& e : v) e = bf16();
+    for (auto& e : w) e = bf16();
+    q[1] = q[0];
+    for (int c = 0; c < 2; ++c) {
+      caches[c].assign(L * 2 * cache_bytes, 0xee);
+      scales[c].assign(L * 2 * scale_bytes + 1, 0xdd);
+      k_out[c].assign(L * kn, 0x7777);
+    }
+    const float gs[2] = {0.75f, 1.5f};  // nvfp4's global scales, k then v
+    auto base = [&](int c, int l) {
+      ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+      a.num_tokens = T;
+      a.q = q[c].data() + l * qn;
+      a.k = k.data() + l * kn;
+      a.v = v.data() + l * kn;
+      a.q_stride = QH * D;
+      a.k_stride = a.v_stride = KVH * D;
+      a.positions = pos;
+      a.slot_mapping = slots;
+      a.cos = table.data();
+      a.sin = table.data() + D / 2;
+      a.cos_sin_stride = D;
+      a.cache_slots = SLOTS;
+      a.table_rows = POS;
+      return a;
+    };
+    auto own = [&](int c, int l) {  // layer l's own pointers
+      ropegen_layer_args r{};
+      r.k_cache = caches[c].data() + (2 * l) * cache_bytes;
+      r.v_cache = caches[c].data() + (2 * l + 1) * cache_bytes;
+      if (nvfp4) {
+        r.k_cache_scales = scales[c].data() + (2 * l) * scale_bytes;
+        r.v_cache_scales = scales[c].data() + (2 * l + 1) * scale_bytes;
+        r.k_scale = &gs[0];
+        r.v_scale = &gs[1];
+        r.q_norm_weight = w.data() + l * 2 * D;
+        r.k_norm_weight = w.data() + l * 2 * D + D;
+        r.k_out = k_out[c].data() + l * kn;
+      }
+      return r;
+    };
+    for (int l = 0; l < L; ++l) {  // the single-layer kernel, layer by layer
+      ropegen_kernel_args a = base(1, l);
+      const ropegen_layer_args r = own(1, l);
+      a.k_cache = r.k_cache;
+      a.v_cache = r.v_cache;
+      a.k_cache_scales = r.k_cache_scales;
+      a.v_cache_scales = r.v_cache_scales;
+      a.k_scale = r.k_scale;
+      a.v_scale = r.v_scale;
+      a.q_norm_weight = r.q_norm_weight;
+      a.k_norm_weight = r.k_norm_weight;
+      a.k_out = r.k_out;
+      a.k_out_stride = r.k_out ? KVH * D : 0;
+      k1->launch(a);
+    }
+    std::vector<ropegen_layer_args> records;
+    for (int l = 0; l < L; ++l) records.push_back(own(0, l));
+    ropegen_kernel_args a = base(0, 0);
+    a.k_out_stride = nvfp4 ? KVH * D : 0;
+    a.num_layers = L;
+    a.layers = records.data();
+    a.q_layer_stride = static_cast<long long>(qn);
+    a.k_layer_stride = a.v_layer_stride = static_cast<long long>(kn);
+    km->launch(a);
+    CHECK(q[0] == q[1]);
+    CHECK(caches[0] == caches[1]);
+    CHECK(scales[0] == scales[1]);
+    CHECK(k_out[0] == k_out[1]);
+    CHECK(caches[0] != std::vector<unsigned char>(caches[0].size(), 0xee));  // something was written
+  }
 }

@@ -670,7 +670,15 @@ TEST_CASE("errors: contradictions point at the key that breaks the rule" * docte
             "cache = paged(order = amd) with cache_dtype = fp8_e4m3 is not available yet"},
            {"cache=paged(order=amd) cache_tail=zero", "cache_tail = zero is not available with cache = paged(order = amd)"},
            {"op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 cache=paged(order=amd_shuffle)",
-            "cache = paged(order = amd_shuffle) is not available for op = mla_rope_append yet"}})
+            "cache = paged(order = amd_shuffle) is not available for op = mla_rope_append yet"},
+           // One launch over many layers (issue 22): rope_kv's cache ops only.
+           {"op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 layers=many",
+            "key 'layers' has no effect for op = mla_rope_append"},
+           {"op=indexer_append layers=many", "key 'layers' has no effect for op = indexer_append"},
+           {"op=rope layers=many", "key 'layers' has no effect for op = rope"},
+           {"layers=several", "invalid value 'several' for layers; valid values: one, many"},
+           {"layers=many qk_norm=rms(eps=1e-6,span=all_heads,sums=read)",
+            "layers = many with qk_norm = rms(sums = ...) is not available yet"}})
     expect_error([&] { parse_spec_line(spec); }, ErrorKind::Spec, needle);
   // A wave the target cannot run: found when the target is known, still pointing at the line.
   auto specs = parse_spec_file("w.rg", "kernel k {\n  head_dim = 128\n  wave = 32\n}");

@@ -10,7 +10,7 @@
 use std::os::raw::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
 
 /// `ROPEGEN_KERNEL_ABI_VERSION`: the version of `ropegen_kernel_args` this copy mirrors.
-pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 7;
+pub const ROPEGEN_KERNEL_ABI_VERSION: c_uint = 8;
 
 /// `ropegen_status` (a C enum: `int`-sized on every platform ropegen builds for).
 pub type ropegen_status = c_int;
@@ -130,6 +130,60 @@ pub struct ropegen_kernel_args {
     /// gate = interleaved: each q head's gate half, [tokens, q_heads, head_dim].
     pub gate_out: *mut c_void,
     pub gate_out_stride: c_longlong,
+    /// layers = many (ABI version 8): the layers of the launch (grid z), 1 ..= 65535.
+    pub num_layers: c_longlong,
+    /// layers = many: device memory, one `ropegen_layer_args` record per layer.
+    pub layers: *const ropegen_layer_args,
+    /// layers = many: elements from layer l's q (k, v) to layer l + 1's.
+    pub q_layer_stride: c_longlong,
+    pub k_layer_stride: c_longlong,
+    pub v_layer_stride: c_longlong,
+}
+
+/// `ropegen_layer_args`: one layer's own pointers in a layers = many launch (device memory,
+/// one record per layer); each replaces the argument block's field of the same name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ropegen_layer_args {
+    pub k_cache: *mut c_void,
+    pub v_cache: *mut c_void,
+    pub k_cache_scales: *mut c_void,
+    pub v_cache_scales: *mut c_void,
+    pub k_scale: *const f32,
+    pub v_scale: *const f32,
+    pub q_scale: *const f32,
+    pub q_out: *mut c_void,
+    pub k_out: *mut c_void,
+    pub q_out_scales: *mut f32,
+    pub gate_out: *mut c_void,
+    pub q_norm_weight: *const c_void,
+    pub k_norm_weight: *const c_void,
+    pub q_bias: *const c_void,
+    pub k_bias: *const c_void,
+    pub v_bias: *const c_void,
+}
+
+impl Default for ropegen_layer_args {
+    fn default() -> Self {
+        ropegen_layer_args {
+            k_cache: std::ptr::null_mut(),
+            v_cache: std::ptr::null_mut(),
+            k_cache_scales: std::ptr::null_mut(),
+            v_cache_scales: std::ptr::null_mut(),
+            k_scale: std::ptr::null(),
+            v_scale: std::ptr::null(),
+            q_scale: std::ptr::null(),
+            q_out: std::ptr::null_mut(),
+            k_out: std::ptr::null_mut(),
+            q_out_scales: std::ptr::null_mut(),
+            gate_out: std::ptr::null_mut(),
+            q_norm_weight: std::ptr::null(),
+            k_norm_weight: std::ptr::null(),
+            q_bias: std::ptr::null(),
+            k_bias: std::ptr::null(),
+            v_bias: std::ptr::null(),
+        }
+    }
 }
 
 impl ropegen_kernel_args {
@@ -185,6 +239,11 @@ impl ropegen_kernel_args {
             v_bias: std::ptr::null(),
             gate_out: std::ptr::null_mut(),
             gate_out_stride: 0,
+            num_layers: 0,
+            layers: std::ptr::null(),
+            q_layer_stride: 0,
+            k_layer_stride: 0,
+            v_layer_stride: 0,
         }
     }
 }
@@ -506,7 +565,12 @@ pub fn kernel_args_layout_rust() -> Vec<(&'static str, usize, usize, ropegen_fie
         k_bias,
         v_bias,
         gate_out,
-        gate_out_stride
+        gate_out_stride,
+        num_layers,
+        layers,
+        q_layer_stride,
+        k_layer_stride,
+        v_layer_stride
     )
 }
 

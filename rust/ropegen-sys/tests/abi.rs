@@ -125,6 +125,27 @@ fn rust_lines() -> Vec<String> {
     }
     layout!(
         out,
+        ropegen_layer_args {
+            k_cache,
+            v_cache,
+            k_cache_scales,
+            v_cache_scales,
+            k_scale,
+            v_scale,
+            q_scale,
+            q_out,
+            k_out,
+            q_out_scales,
+            gate_out,
+            q_norm_weight,
+            k_norm_weight,
+            q_bias,
+            k_bias,
+            v_bias
+        }
+    );
+    layout!(
+        out,
         ropegen_kernel_info {
             block_threads,
             wave,

@@ -25,6 +25,24 @@ int main(void) {
       printf("field ropegen_kernel_args.%s offset %zu size %zu\n", f[i].name, f[i].offset, f[i].size);
   }
 
+  STRUCT(ropegen_layer_args);
+  FIELD(ropegen_layer_args, k_cache);
+  FIELD(ropegen_layer_args, v_cache);
+  FIELD(ropegen_layer_args, k_cache_scales);
+  FIELD(ropegen_layer_args, v_cache_scales);
+  FIELD(ropegen_layer_args, k_scale);
+  FIELD(ropegen_layer_args, v_scale);
+  FIELD(ropegen_layer_args, q_scale);
+  FIELD(ropegen_layer_args, q_out);
+  FIELD(ropegen_layer_args, k_out);
+  FIELD(ropegen_layer_args, q_out_scales);
+  FIELD(ropegen_layer_args, gate_out);
+  FIELD(ropegen_layer_args, q_norm_weight);
+  FIELD(ropegen_layer_args, k_norm_weight);
+  FIELD(ropegen_layer_args, q_bias);
+  FIELD(ropegen_layer_args, k_bias);
+  FIELD(ropegen_layer_args, v_bias);
+
   STRUCT(ropegen_kernel_info);
   FIELD(ropegen_kernel_info, block_threads);
   FIELD(ropegen_kernel_info, wave);

@@ -391,6 +391,15 @@ impl Context {
         Ok(DeviceBuffer { ptr: p, bytes, ctx: self.inner.clone() })
     }
 
+    /// `layers = many`: device memory holding the records (one per layer) for
+    /// [`Args::layers`].
+    pub fn alloc_layers(&self, records: &[sys::ropegen_layer_args]) -> Result<DeviceBuffer> {
+        let bytes = std::mem::size_of_val(records);
+        let b = self.alloc(bytes.max(1))?;
+        check(unsafe { sys::ropegen_copy_to_device(self.inner.raw, b.ptr, records.as_ptr() as *const c_void, bytes) })?;
+        Ok(b)
+    }
+
     /// Device memory holding a copy of `data`.
     pub fn alloc_from<T: Element>(&self, data: &[T]) -> Result<DeviceBuffer> {
         let mut b = self.alloc(std::mem::size_of_val(data))?;
@@ -622,6 +631,11 @@ pub struct ArgRequirement {
     /// The fields holding each dimension's stride (elements; None: packed), for an argument
     /// addressed by run-time strides (a cache with `order = strided`); empty: none.
     pub dim_strides: Vec<Option<String>>,
+    /// `layers = many`: the byte offset of the argument in each layer's record
+    /// (`sys::ropegen_layer_args`); None: it is passed in the argument block.
+    pub layer_offset: Option<i64>,
+    /// `layers = many`: the field of the layer stride that moves it per layer (q, k, v).
+    pub layer_stride: Option<String>,
 }
 
 fn parse_arguments(v: &json::Value) -> Result<Vec<ArgRequirement>> {
@@ -656,6 +670,8 @@ fn parse_arguments(v: &json::Value) -> Result<Vec<ArgRequirement>> {
                 .and_then(|x| x.as_array())
                 .map(|v| v.iter().map(|f| f.as_str().map(|t| t.to_string())).collect())
                 .unwrap_or_default(),
+            layer_offset: a.get("layer_offset").and_then(|x| x.as_i64()),
+            layer_stride: s("layer_stride"),
             name,
         });
     }
@@ -831,7 +847,8 @@ impl Kernel {
             return Ok(()); // nothing is read; the library checks the rest
         }
         let fields = pointer_fields();
-        for r in self.arguments.iter().filter(|r| r.required) {
+        // layers = many: a layer's own arguments are in its record (the library refuses them here).
+        for r in self.arguments.iter().filter(|r| r.required && r.layer_offset.is_none()) {
             let set = fields.iter().find(|f| f.0 == r.field).map_or(false, |f| !pointer_at(&args.raw, f.1).is_null());
             if !set {
                 return Err(launch_err(format!(
@@ -870,6 +887,12 @@ impl Kernel {
                 // contiguous(order = hnd): [kv_heads, max_seq, head_dim]
                 _ if r.shape.get(1) == Some(&Dim::Free) => fixed.saturating_mul(args.raw.max_seq.max(0) as usize),
                 _ => fixed,
+            };
+            // layers = many: q, k, v hold every layer, layer_stride elements apart.
+            let layers = args.raw.num_layers.max(1) as usize;
+            let need = match r.layer_stride.as_deref().and_then(|f| integer_field(&args.raw, f)) {
+                Some(apart) => need.saturating_add((layers - 1).saturating_mul(apart)),
+                None => need,
             };
             if let Some(len) = b.elems(elem_size(&r.dtype)) {
                 if len < need {
@@ -1250,6 +1273,24 @@ impl<'a> Args<'a> {
         self.v_offset = Some(v_offset);
         self.set_buf("k_cache", b.info.clone());
         self.set_buf("v_cache", b.info);
+        self
+    }
+    /// `layers = many`: the device array of `num_layers` records (one
+    /// `sys::ropegen_layer_args` per layer: its caches, scales, weights, biases, outputs;
+    /// [`Context::alloc_layers`] makes one). The records hold raw pointers: the buffers they
+    /// point at must outlive the launch, which the borrow checker does not see.
+    pub fn layers(mut self, records: &'a DeviceBuffer, num_layers: usize) -> Self {
+        self.raw.layers = records.as_raw() as *const sys::ropegen_layer_args;
+        self.raw.num_layers = num_layers as i64;
+        self.set_buf("layers", records.info());
+        self
+    }
+    /// `layers = many`: elements from layer l's q (k, v) to layer l + 1's; the buffers given
+    /// for q, k and v hold every layer.
+    pub fn layer_strides(mut self, q: usize, k: usize, v: usize) -> Self {
+        self.raw.q_layer_stride = q as i64;
+        self.raw.k_layer_stride = k as i64;
+        self.raw.v_layer_stride = v as i64;
         self
     }
     /// `cache = paged(order = strided)`: elements between the pages, the tokens of a page and

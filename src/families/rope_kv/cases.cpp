@@ -514,6 +514,49 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
   outside_decode.out_of_range = true;
   outside_decode.parallelism = 64;
   add("head_dim=128 q_heads=32 kv_heads=8", outside_decode, "limits: head split");
+
+  // One launch, many layers (layers = many): three layers with their own q, k, v (the layer
+  // strides), caches, scales, weights and outputs (their records), shared tokens; each layer
+  // against the single-layer reference.
+  const std::string lay = "layers=many ";
+  add(lay + "head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(37), "layers: bf16, paged nhd");
+  add(lay + "head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cache_dtype=fp8_e4m3 scales=per_head", tokens(37),
+      "layers: fp8 cache, per-layer per-head scales");
+  add(lay + "head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cache_dtype=nvfp4 cache=paged(block=16,order=hnd)", tokens(29),
+      "layers: nvfp4 cache, per-layer scale tensors and global scales");
+  add(lay + "cache_dtype=int8 scales=per_token_head op=kv_append head_dim=64 kv_heads=2 dtype=f16", tokens(23),
+      "layers: int8 cache, kv_append");
+  {
+    VerifyCase v = tokens(31);
+    v.cache_layout = "N2BH";  // K and V in one buffer per layer
+    add(lay + "head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 cache=paged(block=8,order=strided)", v,
+        "layers: strided cache, K and V stacked");
+  }
+  {
+    VerifyCase v = tokens(21);
+    v.packed_qkv = true;  // q, k, v of a layer in one buffer: one layer stride moves all three
+    add(lay + "qk_norm=rms(eps=1e-6) outputs=separate bias=qkv head_dim=64 q_heads=4 kv_heads=2 dtype=f32", v,
+        "layers: packed QKV, per-layer norm weights, biases, q_out and k_out");
+  }
+  add(lay + "gate=interleaved q_dtype=fp8_e4m3 outputs=separate head_dim=64 q_heads=4 kv_heads=2 dtype=bf16",
+      tokens(17), "layers: gate_out, fp8 q_out with per-layer q_scale");
+  add(lay + "cache=contiguous(order=hnd) op=kv_append head_dim=64 kv_heads=4 dtype=f32 index=i64", tokens(19),
+      "layers: contiguous hnd cache, kv_append");
+  add(lay + "checks=bounds head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", outside, "layers: checks=bounds, limits");
+  add(lay + "window=ring(size=20,sinks=3) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 cache=paged(block=8)", seqs,
+      "layers: ring caches, ring_base shared");
+  add(lay + "cache_tail=zero head_dim=64 q_heads=4 kv_heads=2 dtype=f16 cache=paged(block=16)", seqs,
+      "layers: each layer's page tails zeroed");
+  add(lay + "cache=paged(block=16,order=amd_shuffle) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", tokens(23),
+      "layers: AMD shuffled layouts");
+  add(lay + "pdl=on cache_dtype=fp8_e4m3 scales=per_token_head head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", tokens(29),
+      "layers: pdl (records read before the wait), fp8 per_token_head scale tensors");
+  {
+    VerifyCase v = tokens(5);
+    v.parallelism = 64;  // decode: heads split over grid y, layers over grid z
+    v.layers = 4;
+    add(lay + "head_dim=128 q_heads=32 kv_heads=8 dtype=bf16", v, "layers: decode, four layers, head split");
+  }
 }
 
 }  // namespace ropegen

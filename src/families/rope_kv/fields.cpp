@@ -1,7 +1,7 @@
 // The rope_kv family's spec rows: the keys only rope, kv_append and rope_kv_append read.
 // Each row follows the key it followed when the schema held it (SpecField::after), so the
 // canonical text, hash and cache keys of every spec stay as they were; window and cache_tail
-// came later and go last.
+// came later and go last, then layers.
 #include <string>
 #include <vector>
 
@@ -473,6 +473,12 @@ std::vector<SpecField> rope_kv_spec_fields() {
                     [](const KernelSpec& s, std::string& out) { out += s.cache_tail == CacheTail::Zero ? "zero" : "keep"; },
                     [](const SpecField&, const KernelSpec&) { return std::string(); },
                     [](const KernelSpec& a, const KernelSpec& b) { return cmp(a.cache_tail, b.cache_tail); }});
+  rows.push_back(enum_field<Layers, &KernelSpec::layers>(
+          "layers",
+          "many: one launch writes num_layers layers (grid z): layer l reads q, k, v at l times q_layer_stride, "
+          "k_layer_stride, v_layer_stride and takes its caches, scales, norm weights, biases and outputs from the "
+          "device array layers[l] (ropegen_layer_args); positions, slots and cos/sin are shared",
+          kCacheOps, /*omit_default=*/true, {"one", "many"}));
   return rows;
 }
 

@@ -209,11 +209,12 @@ class HipKernel final : public Kernel {
   }
 
  protected:
-  void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, void* stream) const override {
+  void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, unsigned gz,
+                      void* stream) const override {
     DeviceGuard g(device_);  // the calling thread may be on another device
     ropegen_kernel_args copy = args;
     void* params[] = {&copy};
-    check(hip().hipModuleLaunchKernel(fn_, gx, gy, 1, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
+    check(hip().hipModuleLaunchKernel(fn_, gx, gy, gz, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
                                       static_cast<hipStream_t>(stream), params, nullptr),
           "hipModuleLaunchKernel");
   }

@@ -20,6 +20,7 @@
 RG_DEVICE int rg_thread_x() { return static_cast<int>(__builtin_amdgcn_workitem_id_x()); }
 RG_DEVICE int rg_block_x() { return static_cast<int>(__builtin_amdgcn_workgroup_id_x()); }
 RG_DEVICE int rg_block_y() { return static_cast<int>(__builtin_amdgcn_workgroup_id_y()); }
+RG_DEVICE int rg_block_z() { return static_cast<int>(__builtin_amdgcn_workgroup_id_z()); }
 // Number of work-groups in y, from the HSA dispatch packet: grid_size_y (work-items, at
 // byte 16) over workgroup_size_y (at byte 6).
 RG_DEVICE int rg_grid_y() {

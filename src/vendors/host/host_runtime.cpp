@@ -15,7 +15,8 @@
 namespace ropegen {
 namespace {
 
-using HostLaunchFn = void (*)(unsigned, unsigned, unsigned, const ropegen_kernel_args*);
+// The generated host entry: grid x, y, z, block x, the argument block.
+using HostLaunchFn = void (*)(unsigned, unsigned, unsigned, unsigned, const ropegen_kernel_args*);
 
 class HostKernel final : public Kernel {
  public:
@@ -24,9 +25,9 @@ class HostKernel final : public Kernel {
   ~HostKernel() override { dlclose(handle_); }
 
  protected:
-  void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy,
+  void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, unsigned gz,
                       void* /*stream*/) const override {
-    fn_(gx, gy, static_cast<unsigned>(plan().block_threads), &args);
+    fn_(gx, gy, gz, static_cast<unsigned>(plan().block_threads), &args);
   }
   int default_parallelism() const override { return 1; }
 

@@ -20,7 +20,7 @@
 #define RG_SHARED static thread_local
 
 struct rg_host_index {
-  unsigned thread_x, block_x, block_y, grid_y;
+  unsigned thread_x, block_x, block_y, block_z, grid_y;
 };
 // The running thread's indices. Fibers share the OS thread, so a fiber sets thread_x
 // again whenever it gets control back (see rg_barrier).
@@ -29,6 +29,7 @@ static thread_local rg_host_index rg_index;
 RG_DEVICE int rg_thread_x() { return static_cast<int>(rg_index.thread_x); }
 RG_DEVICE int rg_block_x() { return static_cast<int>(rg_index.block_x); }
 RG_DEVICE int rg_block_y() { return static_cast<int>(rg_index.block_y); }
+RG_DEVICE int rg_block_z() { return static_cast<int>(rg_index.block_z); }
 RG_DEVICE int rg_grid_y() { return static_cast<int>(rg_index.grid_y); }
 
 RG_DEVICE float rg_as_float(unsigned u) {
@@ -195,7 +196,7 @@ template <class T> struct rg_host_unref { using type = T; };
 template <class T> struct rg_host_unref<T&> { using type = T; };
 
 template <class Kernel>
-static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kernel&& kernel) {
+static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned grid_z, unsigned block_x, Kernel&& kernel) {
   rg_host_launch s;
   s.block_threads = block_x;
   s.kernel = const_cast<void*>(static_cast<const void*>(&kernel));
@@ -203,18 +204,20 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned block_x, Kern
   rg_host_launch* const outer = rg_launch;
   rg_launch = &s;
   rg_index.grid_y = grid_y;
-  for (unsigned by = 0; by < grid_y; ++by)
-    for (unsigned bx = 0; bx < grid_x; ++bx)
-      for (unsigned tx = 0; tx < block_x; ++tx) {
-        rg_index.block_x = bx;
-        rg_index.block_y = by;
-        rg_index.thread_x = tx;
-        kernel();
-        if (s.cooperative) {
-          s.finish(s, tx);
-          break;
+  for (unsigned bz = 0; bz < grid_z; ++bz)
+    for (unsigned by = 0; by < grid_y; ++by)
+      for (unsigned bx = 0; bx < grid_x; ++bx)
+        for (unsigned tx = 0; tx < block_x; ++tx) {
+          rg_index.block_x = bx;
+          rg_index.block_y = by;
+          rg_index.block_z = bz;
+          rg_index.thread_x = tx;
+          kernel();
+          if (s.cooperative) {
+            s.finish(s, tx);
+            break;
+          }
         }
-      }
   rg_launch = outer;
   if (s.release) s.release(s);
 }

@@ -153,7 +153,8 @@ class CudaKernel final : public Kernel {
   }
 
  protected:
-  void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, void* stream) const override {
+  void launch_checked(const ropegen_kernel_args& args, unsigned gx, unsigned gy, unsigned gz,
+                      void* stream) const override {
     // Engines launch from their own threads: make this kernel's context current there.
     CUcontext cur = nullptr;
     driver().cuCtxGetCurrent(&cur);
@@ -168,12 +169,12 @@ class CudaKernel final : public Kernel {
       CUlaunchAttribute attr{};
       attr.id = kAttrProgrammaticStreamSerialization;
       attr.value.programmatic_stream_serialization_allowed = 1;
-      CUlaunchConfig cfg{gx, gy, 1, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
+      CUlaunchConfig cfg{gx, gy, gz, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
                          static_cast<CUstream>(stream), &attr, 1};
       check(driver().cuLaunchKernelEx(&cfg, fn_, params, nullptr), "cuLaunchKernelEx");
       return;
     }
-    check(driver().cuLaunchKernel(fn_, gx, gy, 1, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
+    check(driver().cuLaunchKernel(fn_, gx, gy, gz, static_cast<unsigned>(plan().block_threads), 1, 1, 0,
                                   static_cast<CUstream>(stream), params, nullptr),
           "cuLaunchKernel");
   }

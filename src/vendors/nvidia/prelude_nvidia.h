@@ -8,6 +8,7 @@
 RG_DEVICE int rg_thread_x() { return static_cast<int>(threadIdx.x); }
 RG_DEVICE int rg_block_x() { return static_cast<int>(blockIdx.x); }
 RG_DEVICE int rg_block_y() { return static_cast<int>(blockIdx.y); }
+RG_DEVICE int rg_block_z() { return static_cast<int>(blockIdx.z); }
 RG_DEVICE int rg_grid_y() { return static_cast<int>(gridDim.y); }
 // Block-wide barrier; shared and global writes before it are visible to the block after it.
 RG_DEVICE void rg_barrier() { __syncthreads(); }
