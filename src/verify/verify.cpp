@@ -9,8 +9,6 @@
 #include <sstream>
 
 #include "../reference/reference.hpp"
-#include "api/access.hpp"
-#include "jit/jit.hpp"
 #include "families/family.hpp"
 #include "ropegen/error.hpp"
 #include "verify/buffers.hpp"
@@ -341,7 +339,7 @@ void ProblemBuilder::add_cache() {
 
 /// cache_record: one buffer of `bytes` (the shape counts bytes), typed as the dtype so the
 /// rotated values in it compare within bounds and the codes and scales as whole elements;
-/// the target's encoding of a part's fp8 format, and nvfp4's global scale.
+/// nvfp4's global scale. The encoding of its fp8 format: record_encoding (below).
 void ProblemBuilder::add_record_cache(long long bytes) {
   reference::Problem& p = in_.p;
   p.k_cache = static_cast<int>(p.buffers.size());
@@ -349,17 +347,18 @@ void ProblemBuilder::add_record_cache(long long bytes) {
   p.buffer_fp8.resize(p.buffers.size(), -1);
   fill(p.buffers.back(), bytes / bytes_);
   p.buffer_names.push_back("k_cache");
-  const Build* b = InternalAccess::build(kernel_);
-  for (const RecordPart& part : s_.cache_record.parts) {
-    if (part.kind != RecordPart::Kind::Values) continue;
-    if (is_fp8(part.format)) {
-      const bool e4m3 = part.format == StoreType::Fp8E4m3 || part.format == StoreType::Fp8E4m3Fnuz;
-      const bool fnuz = b ? fp8_fnuz_on(b->generated->target.caps, part.format)
-                          : part.format == StoreType::Fp8E4m3Fnuz || part.format == StoreType::Fp8E5m2Fnuz;
-      p.record_fp8 = e4m3 ? (fnuz ? reference::Fp8Format::E4M3Fnuz : reference::Fp8Format::E4M3)
-                          : (fnuz ? reference::Fp8Format::E5M2Fnuz : reference::Fp8Format::E5M2);
-    }
-    if (part.format == StoreType::Nvfp4) p.k_scale = {0.02f};
+  for (const RecordPart& part : s_.cache_record.parts)
+    if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4) p.k_scale = {0.02f};
+}
+
+/// cache_record: the encoding `target` gives kv_c's fp8 format (the reference writes its codes).
+void record_encoding(reference::Problem& p, const Target& target) {
+  for (const RecordPart& part : p.spec.cache_record.parts) {
+    if (part.kind != RecordPart::Kind::Values || !is_fp8(part.format)) continue;
+    const bool e4m3 = part.format == StoreType::Fp8E4m3 || part.format == StoreType::Fp8E4m3Fnuz;
+    const bool fnuz = fp8_fnuz_on(target.caps, part.format);
+    p.record_fp8 = e4m3 ? (fnuz ? reference::Fp8Format::E4M3Fnuz : reference::Fp8Format::E4M3)
+                        : (fnuz ? reference::Fp8Format::E5M2Fnuz : reference::Fp8Format::E5M2);
   }
 }
 
@@ -1123,6 +1122,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   if (const auto own = family_of(kernel.spec().op).verify) return own(rt, kernel, c);  // its outputs, its runner
   if (kernel.spec().layers == Layers::Many) return verify_layers(rt, kernel, c);
   Inputs in = ProblemBuilder(kernel, c).build();
+  record_encoding(in.p, rt.target());
   DeviceBuffers dev(rt);
   const std::vector<void*> bufs = upload_buffers(dev, in.p);
   const ropegen_kernel_args a = fill_args(dev, bufs, in, c);

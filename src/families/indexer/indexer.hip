@@ -156,10 +156,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   RG_SHARED float partial[ROW_SHUFFLE ? 1 : BLOCK_THREADS];
   const int step = rg_grid_y() * HEAD_GROUPS;
   const int iterations = (ROWS + step - 1) / step;
-  // Row `it`'s vectors; the next row's are loaded before this one's reductions (its loads in
-  // flight behind this row's exchanges and stores).
+  // Row `it`'s vectors (and a q row's head weight); the next row's are loaded before this one's
+  // reductions (its loads in flight behind this row's exchanges and stores).
   const int r0 = rg_block_y() * HEAD_GROUPS + group;
-  auto fetch = [&](int it, Vec& y0, Vec& y1) {
+  auto fetch = [&](int it, Vec& y0, Vec& y1, float& wt) {
     const int r = r0 + it * step;
     const bool is_k = r == Q_HEADS;
     if (!(r < ROWS && (!is_k || slot >= 0))) return;
@@ -167,15 +167,18 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
                            : static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(r) * HEAD_DIM;
     y0 = load_vec(src + off0);
     y1 = two ? load_vec(src + off1) : y0;
+    if (!is_k && lane == 0) wt = static_cast<const float*>(a.v)[t * a.v_stride + r];  // q head r's weight
   };
   Vec n0{}, n1{};
-  fetch(0, n0, n1);
+  float nw = 0.0f;
+  fetch(0, n0, n1, nw);
   for (int it = 0; it < iterations; ++it) {
     const int r = r0 + it * step;
     const bool is_k = r == Q_HEADS;
     const bool active = r < ROWS && (!is_k || slot >= 0);  // padding: no K record
     Vec x0 = n0, x1 = n1;
-    if (it + 1 < iterations) fetch(it + 1, n0, n1);
+    const float weight = nw;
+    if (it + 1 < iterations) fetch(it + 1, n0, n1, nw);
     if (ROW_SHUFFLE && !active) continue;  // a row's lanes skip together
     if (LAYERNORM && (is_k || !ROW_SHUFFLE)) {  // K: two passes, the mean, then the variance around it
       float sum = 0.0f;
@@ -232,7 +235,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       unsigned char* dst = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(r) * HEAD_DIM;
       store_codes8(dst + off0, x0, qs, inv, false);
       if (two) store_codes8(dst + off1, x1, qs, inv, false);
-      if (lane == 0) a.q_out_scales[t * Q_HEADS + r] = static_cast<const float*>(a.v)[t * a.v_stride + r] * qs * WEIGHTS_SCALE;
+      if (lane == 0) a.q_out_scales[t * Q_HEADS + r] = weight * qs * WEIGHTS_SCALE;
     }
   }
 }

@@ -51,24 +51,38 @@ constexpr int PER_GROUP = REC_QUANT ? REC_CODEC.group / VEC : 1;  // vectors per
 constexpr bool REC_SHUFFLE = RG_HAS_SHUFFLE && REC_QUANT && (PER_GROUP & (PER_GROUP - 1)) == 0 && PER_GROUP <= 32 &&
                              BLOCK_THREADS % PER_GROUP == 0;
 
-RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid) {
-  RG_SHARED float hi_s[REC_QUANT && !REC_SHUFFLE ? REC_UNITS : 1];
-  RG_SHARED float lo_s[REC_QUANT && !REC_SHUFFLE ? REC_UNITS : 1];
+// A thread's kv_c vectors and their records, loaded at the kernel's start (before the rows)
+// so the loads are in flight while the thread walks its rows.
+struct RecordIn {
   Vec x[REC_ITERS];
-  float hi[REC_ITERS], lo[REC_ITERS];
   unsigned char* rec[REC_ITERS];
+};
+
+RG_DEVICE void record_load(const ropegen_kernel_args& a, int tid, RecordIn& in) {
 #pragma unroll
   for (int it = 0; it < REC_ITERS; ++it) {
     const int u = it * BLOCK_THREADS + tid;
-    rec[it] = nullptr;
+    in.rec[it] = nullptr;
     const long long tt = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + u / KV_VECS;
     if (u >= REC_UNITS || tt >= a.num_tokens) continue;
     const long long slot = slot_of(a, tt);
     long long bad = 0;
     if (!writes(a, slot) || slot_outside(a, slot) || position_outside(a, tt, bad)) continue;
-    x[it] = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + (u % KV_VECS) * VEC);
-    rec[it] = static_cast<unsigned char*>(a.k_cache) + slot * REC_BYTES;
-    if (!REC_QUANT) continue;
+    in.x[it] = load_vec(static_cast<const Elem*>(a.v) + tt * a.v_stride + (u % KV_VECS) * VEC);
+    in.rec[it] = static_cast<unsigned char*>(a.k_cache) + slot * REC_BYTES;
+  }
+}
+
+RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn& in) {
+  RG_SHARED float hi_s[REC_QUANT && !REC_SHUFFLE ? REC_UNITS : 1];
+  RG_SHARED float lo_s[REC_QUANT && !REC_SHUFFLE ? REC_UNITS : 1];
+  const Vec* x = in.x;
+  unsigned char* const* rec = in.rec;
+  float hi[REC_ITERS], lo[REC_ITERS];
+#pragma unroll
+  for (int it = 0; it < REC_ITERS; ++it) {
+    const int u = it * BLOCK_THREADS + tid;
+    if (!rec[it] || !REC_QUANT) continue;
     vec_range(x[it], hi[it], lo[it]);
     if (REC_SHUFFLE) {
 #pragma unroll
@@ -118,6 +132,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int item = tid / LANES;
   const float scale = CACHE_FP8 ? a.k_scale[0] : 1.0f;
   if (PDL) rg_allow_next_grid();
+  // cache_record: the last head split's blocks load their tokens' kv_c first (stored after the rows).
+  const bool records = CACHE_RECORD && rg_block_y() == rg_grid_y() - 1;
+  RecordIn rin;
+  if (records) {
+    if (PDL) rg_wait_prior_grid();
+    record_load(a, tid, rin);
+  }
 
   // Rotated rows: q_pe of every head, then k_pe into the cache.
   const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + item / HEAD_GROUPS;
@@ -168,9 +189,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
 
   if (CACHE_RECORD) {  // kv_c into the records, by the blocks of the last head split (the fewest rows)
-    if (rg_block_y() != rg_grid_y() - 1) return;
-    if (PDL) rg_wait_prior_grid();
-    record_kv_c(a, tid);
+    if (records) record_kv_c(a, tid, rin);
     return;
   }
 
