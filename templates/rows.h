@@ -103,6 +103,34 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
+// The stretch of the walked row (codegen's row_segment) a lane covers: its unit within the
+// stretch, the first vector's element and the distance to the second (0: one vector), and
+// whether it rotates. On a NeoX row a lane takes one vector from each half of a rotated
+// stretch, and of a copied one whose halves are whole vectors; else one vector (codegen's
+// segment_lanes counts the lanes by the same rule).
+struct LaneUnit {
+  int unit, off0, half;
+  bool rotate;
+};
+RG_DEVICE LaneUnit lane_unit(int lane) {
+  LaneUnit u{0, 0, 0, false};
+  int first = 0;
+#pragma unroll
+  for (int i = 0; i < NUM_SEGMENTS; ++i) {
+    const rg_segment sg = row_segment(i);
+    const bool paired = NEOX && (sg.rotate || sg.length % (2 * VEC) == 0);
+    const int units = paired ? sg.length / (2 * VEC) : sg.length / VEC;
+    if (lane >= first && lane < first + units) {
+      u.unit = lane - first;
+      u.off0 = sg.offset + u.unit * VEC;
+      u.half = paired ? sg.length / 2 : 0;
+      u.rotate = sg.rotate;
+    }
+    first += units;
+  }
+  return u;
+}
+
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
 // positions = grid: frame, row and column of the token's one position p in the grid.
 RG_DEVICE long long position(const ropegen_kernel_args& a, long long t, int r) {

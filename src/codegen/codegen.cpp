@@ -232,6 +232,17 @@ void bind_rows(const KernelSpec& spec, const Target& target, const LaunchPlan& p
      << "constexpr int NJ = " << cos_sin_per_lane(spec, plan.vec) << ";  // cos/sin values per thread\n"
      << "constexpr int CS_ALIGN = " << align.table_bytes << ";\n"
      << "constexpr int ROTARY_DIM = " << spec.rotary_dim << ";\n";
+  // The row the lanes walk (the family's PlanShape::walked): rows.h's lane_unit maps a lane
+  // to its stretch by the rule segment_lanes counts with.
+  const std::vector<RowSegment> walked = family_of(spec.op).shape(spec).walked;
+  os << "// The head row the lanes walk, in order: [offset, offset + length) rotated or copied.\n"
+     << "constexpr int NUM_SEGMENTS = " << walked.size() << ";\n"
+     << "RG_DEVICE rg_segment row_segment(int i) {\n"
+     << "  constexpr rg_segment row[NUM_SEGMENTS] = {";
+  for (size_t i = 0; i < walked.size(); ++i)
+    os << (i ? ", " : "") << "{" << walked[i].offset << ", " << walked[i].length << ", "
+       << (walked[i].rotate ? "true" : "false") << "}";
+  os << "};\n  return row[i];\n}\n";
   // fp8 stores (cache_dtype, q_dtype).
   // One flag and encoder per store-type key of the schema: cache_dtype -> CACHE_FP8 and
   // cache_encode2 (false and a stub where the op does not use the key).

@@ -668,6 +668,12 @@ constexpr bool COS_SIN_PER_HEAD = false;
 constexpr int NJ = 4;  // cos/sin values per thread
 constexpr int CS_ALIGN = 16;
 constexpr int ROTARY_DIM = 64;
+// The head row the lanes walk, in order: [offset, offset + length) rotated or copied.
+constexpr int NUM_SEGMENTS = 1;
+RG_DEVICE rg_segment row_segment(int i) {
+  constexpr rg_segment row[NUM_SEGMENTS] = {{128, 64, true}};
+  return row[i];
+}
 constexpr bool CACHE_FP8 = true;
 RG_DEVICE unsigned cache_encode2(float lo, float hi) { return rg_fp8_encode2_e4m3(lo, hi); }
 constexpr bool Q_FP8 = false;
@@ -826,6 +832,34 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
   rg_store(reinterpret_cast<Raw*>(p), r);
+}
+
+// The stretch of the walked row (codegen's row_segment) a lane covers: its unit within the
+// stretch, the first vector's element and the distance to the second (0: one vector), and
+// whether it rotates. On a NeoX row a lane takes one vector from each half of a rotated
+// stretch, and of a copied one whose halves are whole vectors; else one vector (codegen's
+// segment_lanes counts the lanes by the same rule).
+struct LaneUnit {
+  int unit, off0, half;
+  bool rotate;
+};
+RG_DEVICE LaneUnit lane_unit(int lane) {
+  LaneUnit u{0, 0, 0, false};
+  int first = 0;
+#pragma unroll
+  for (int i = 0; i < NUM_SEGMENTS; ++i) {
+    const rg_segment sg = row_segment(i);
+    const bool paired = NEOX && (sg.rotate || sg.length % (2 * VEC) == 0);
+    const int units = paired ? sg.length / (2 * VEC) : sg.length / VEC;
+    if (lane >= first && lane < first + units) {
+      u.unit = lane - first;
+      u.off0 = sg.offset + u.unit * VEC;
+      u.half = paired ? sg.length / 2 : 0;
+      u.rotate = sg.rotate;
+    }
+    first += units;
+  }
+  return u;
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
@@ -1007,7 +1041,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1011 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1045 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1223,7 +1257,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1227 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1261 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

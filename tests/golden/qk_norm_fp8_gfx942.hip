@@ -708,6 +708,12 @@ constexpr bool COS_SIN_PER_HEAD = false;
 constexpr int NJ = 8;  // cos/sin values per thread
 constexpr int CS_ALIGN = 16;
 constexpr int ROTARY_DIM = 128;
+// The head row the lanes walk, in order: [offset, offset + length) rotated or copied.
+constexpr int NUM_SEGMENTS = 1;
+RG_DEVICE rg_segment row_segment(int i) {
+  constexpr rg_segment row[NUM_SEGMENTS] = {{0, 128, true}};
+  return row[i];
+}
 constexpr bool CACHE_FP8 = true;
 RG_DEVICE unsigned cache_encode2(float lo, float hi) { return rg_fp8_encode2_e4m3fnuz(lo, hi); }
 constexpr bool Q_FP8 = false;
@@ -793,12 +799,6 @@ constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && true;
 // block-shared path adds in the same pairwise order, so every target gets the same sums.
 constexpr bool ROW_POW2 = true;
 constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && true;
-// The head row, in order: [offset, offset + length) rotated or copied.
-constexpr int NUM_SEGMENTS = 1;
-RG_DEVICE rg_segment row_segment(int i) {
-  constexpr rg_segment row[NUM_SEGMENTS] = {{0, 128, true}};
-  return row[i];
-}
 }  // namespace rg_spec
 
 // ---- rows.h ----
@@ -906,6 +906,34 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
   rg_store(reinterpret_cast<Raw*>(p), r);
+}
+
+// The stretch of the walked row (codegen's row_segment) a lane covers: its unit within the
+// stretch, the first vector's element and the distance to the second (0: one vector), and
+// whether it rotates. On a NeoX row a lane takes one vector from each half of a rotated
+// stretch, and of a copied one whose halves are whole vectors; else one vector (codegen's
+// segment_lanes counts the lanes by the same rule).
+struct LaneUnit {
+  int unit, off0, half;
+  bool rotate;
+};
+RG_DEVICE LaneUnit lane_unit(int lane) {
+  LaneUnit u{0, 0, 0, false};
+  int first = 0;
+#pragma unroll
+  for (int i = 0; i < NUM_SEGMENTS; ++i) {
+    const rg_segment sg = row_segment(i);
+    const bool paired = NEOX && (sg.rotate || sg.length % (2 * VEC) == 0);
+    const int units = paired ? sg.length / (2 * VEC) : sg.length / VEC;
+    if (lane >= first && lane < first + units) {
+      u.unit = lane - first;
+      u.off0 = sg.offset + u.unit * VEC;
+      u.half = paired ? sg.length / 2 : 0;
+      u.rotate = sg.rotate;
+    }
+    first += units;
+  }
+  return u;
 }
 
 // Position row r (0 = t, 1 = h, 2 = w) of token t; one row unless positions = mrope/imrope.
@@ -1087,7 +1115,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1091 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 1119 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1514,24 +1542,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (t >= a.num_tokens) return;
   const int group = item % HEAD_GROUPS;
 
-  // The segment and unit this lane covers.
-  int first = 0, unit = 0, off0 = 0, half = 0;
-  bool rot_lane = false;
-#pragma unroll
-  for (int i = 0; i < NUM_SEGMENTS; ++i) {
-    const rg_segment sg = row_segment(i);
-    // NeoX: a vector from each half of a rotated segment, and of a copied one whose halves
-    // are whole vectors (codegen's segment_lanes counts the same).
-    const bool paired = NEOX && (sg.rotate || sg.length % (2 * VEC) == 0);
-    const int units = paired ? sg.length / (2 * VEC) : sg.length / VEC;
-    if (lane >= first && lane < first + units) {
-      unit = lane - first;
-      off0 = sg.offset + unit * VEC;
-      half = paired ? sg.length / 2 : 0;
-      rot_lane = sg.rotate;
-    }
-    first += units;
-  }
+  // The stretch and unit this lane covers (rows.h).
+  const LaneUnit lu = lane_unit(lane);
+  const int unit = lu.unit, off0 = lu.off0, half = lu.half;
+  const bool rot_lane = lu.rotate;
   const bool two_vectors = half != 0;  // a NeoX pair: rotated, or copied in halves
   const int off1 = off0 + half;
 
@@ -1822,7 +1836,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1826 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 1840 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_6ffd9ab54326(ropegen_kernel_args args) {

@@ -51,20 +51,13 @@ RG_DEVICE float ue8m0(float s) {
   return rg_as_float(static_cast<unsigned>(127 + e + (down ? 0 : 1)) << 23);
 }
 
-// A row is walked by LANES threads, as rope_kv walks a head (codegen's segment_lanes counts
-// the same lanes): the row's stretches before, inside and after the rotation; on a NeoX row a
-// lane holds one vector from each half of a stretch whose halves are whole vectors (the
-// rotated one always), else one vector. A row's statistics (LayerNorm's sum and sum of
+// A row is walked by LANES threads, as rope_kv walks a head (rows.h's lane_unit over the
+// stretches before, inside and after the rotation that shape() names): on a NeoX row a lane
+// holds one vector from each half of a stretch whose halves are whole vectors (the rotated one
+// always), else one vector. A row's statistics (LayerNorm's sum and sum of
 // squares, the amax) meet by exchanges within the warp (ROW_SHUFFLE: LANES a power of two
 // within a warp), else through block-shared memory in lane order (every thread of the block
 // passes the same barriers: the row loop runs a count of iterations the whole block shares).
-constexpr int NUM_SEGMENTS = 3;
-RG_DEVICE rg_segment row_segment(int i) {
-  const rg_segment row[NUM_SEGMENTS] = {{0, ROTARY_OFFSET, false},
-                                        {ROTARY_OFFSET, ROTARY_DIM, true},
-                                        {ROTARY_OFFSET + ROTARY_DIM, HEAD_DIM - ROTARY_OFFSET - ROTARY_DIM, false}};
-  return row[i];
-}
 constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && (LANES & (LANES - 1)) == 0 && LANES <= 32;
 
 // Sum (max: the larger, NaN left out) of v over the row's lanes; the same on every lane.
@@ -131,22 +124,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const long long slot = static_cast<long long>(static_cast<const Index*>(a.slot_mapping)[t]);
   if (position_outside(a, t, bad) || slot_outside(a, slot)) return;
 
-  // The stretch and unit this lane covers.
-  int first = 0, unit = 0, off0 = 0, half = 0;
-  bool rot_lane = false;
-#pragma unroll
-  for (int i = 0; i < NUM_SEGMENTS; ++i) {
-    const rg_segment sg = row_segment(i);
-    const bool paired = NEOX && (sg.rotate || sg.length % (2 * VEC) == 0);
-    const int units = paired ? sg.length / (2 * VEC) : sg.length / VEC;
-    if (lane >= first && lane < first + units) {
-      unit = lane - first;
-      off0 = sg.offset + unit * VEC;
-      half = paired ? sg.length / 2 : 0;
-      rot_lane = sg.rotate;
-    }
-    first += units;
-  }
+  // The stretch and unit this lane covers (rows.h).
+  const LaneUnit lu = lane_unit(lane);
+  const int unit = lu.unit, off0 = lu.off0, half = lu.half;
+  const bool rot_lane = lu.rotate;
   const bool two = half != 0;
   const int off1 = off0 + half;
   float c[NJ], s[NJ];

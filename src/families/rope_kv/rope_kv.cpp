@@ -242,15 +242,7 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// block-shared path adds in the same pairwise order, so every target gets the same sums.\n"
      << "constexpr bool ROW_POW2 = " << ((plan.lanes_per_head & (plan.lanes_per_head - 1)) == 0 ? "true" : "false")
      << ";\n"
-     << "constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && " << (pow2_lanes(plan) ? "true" : "false") << ";\n"
-     << "// The head row, in order: [offset, offset + length) rotated or copied.\n"
-     << "constexpr int NUM_SEGMENTS = " << row.size() << ";\n"
-     << "RG_DEVICE rg_segment row_segment(int i) {\n"
-     << "  constexpr rg_segment row[NUM_SEGMENTS] = {";
-  for (size_t i = 0; i < row.size(); ++i)
-    os << (i ? ", " : "") << "{" << row[i].offset << ", " << row[i].length << ", " << (row[i].rotate ? "true" : "false")
-       << "}";
-  os << "};\n  return row[i];\n}\n";
+     << "constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && " << (pow2_lanes(plan) ? "true" : "false") << ";\n";
 }
 
 }  // namespace

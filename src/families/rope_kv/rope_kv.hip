@@ -421,24 +421,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (t >= a.num_tokens) return;
   const int group = item % HEAD_GROUPS;
 
-  // The segment and unit this lane covers.
-  int first = 0, unit = 0, off0 = 0, half = 0;
-  bool rot_lane = false;
-#pragma unroll
-  for (int i = 0; i < NUM_SEGMENTS; ++i) {
-    const rg_segment sg = row_segment(i);
-    // NeoX: a vector from each half of a rotated segment, and of a copied one whose halves
-    // are whole vectors (codegen's segment_lanes counts the same).
-    const bool paired = NEOX && (sg.rotate || sg.length % (2 * VEC) == 0);
-    const int units = paired ? sg.length / (2 * VEC) : sg.length / VEC;
-    if (lane >= first && lane < first + units) {
-      unit = lane - first;
-      off0 = sg.offset + unit * VEC;
-      half = paired ? sg.length / 2 : 0;
-      rot_lane = sg.rotate;
-    }
-    first += units;
-  }
+  // The stretch and unit this lane covers (rows.h).
+  const LaneUnit lu = lane_unit(lane);
+  const int unit = lu.unit, off0 = lu.off0, half = lu.half;
+  const bool rot_lane = lu.rotate;
   const bool two_vectors = half != 0;  // a NeoX pair: rotated, or copied in halves
   const int off1 = off0 + half;
 
