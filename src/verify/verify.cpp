@@ -79,6 +79,10 @@ struct Inputs {
   std::vector<unsigned char> bias_bits[3];                  // bias = qkv: q, k, v biases, dtype bits
 };
 
+/// nvfp4's global scale for k (a cache_dtype, or a record's kv_c): one that puts the block
+/// scales in e4m3's normal range.
+constexpr float kNvfp4Global = 0.02f;
+
 /// Builds one case's problem: buffers shaped by the kernel's own argument requirements (its
 /// family's list), filled with random contents. The seed fixes every value: the steps draw
 /// from one generator in a fixed order.
@@ -348,7 +352,7 @@ void ProblemBuilder::add_record_cache(long long bytes) {
   fill(p.buffers.back(), bytes / bytes_);
   p.buffer_names.push_back("k_cache");
   for (const RecordPart& part : s_.cache_record.parts)
-    if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4) p.k_scale = {0.02f};
+    if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4) p.k_scale = {kNvfp4Global};
 }
 
 /// cache_record: the encoding `target` gives kv_c's fp8 format (the reference writes its codes).
@@ -517,7 +521,7 @@ void ProblemBuilder::add_cache_scales(int fp8) {
   if (s_.cache_dtype == StoreType::Nvfp4) {
     // Global scales that put the block scales in e4m3's normal range (k) and past its
     // largest value for large rows (v: sf saturates at 448).
-    p.k_scale = {0.02f};
+    p.k_scale = {kNvfp4Global};
     p.v_scale = {0.0004f};
   }
   if (fp8 < 0) return;

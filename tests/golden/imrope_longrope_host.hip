@@ -988,6 +988,21 @@ RG_DEVICE void set(Vec& v, int i, float x) {
 // whose codes and scales the family stores through the codec (templates/quant.h).
 enum Store { kElem = 0, kCacheFp8 = 1, kQFp8 = 2, kCacheQuant = 3, kQQuant = 4 };
 
+// BYTES bytes (1, 2, 4 or 8) of codes packed into words (byte k of the run in bits 8 (k % 4)
+// of w[k / 4]) stored at p as one access.
+template <int BYTES>
+RG_DEVICE void store_packed(unsigned char* p, const unsigned* w) {
+  if (BYTES == 1) {
+    *p = static_cast<unsigned char>(w[0]);
+    return;
+  }
+  using Raw = typename rg_raw<(BYTES >= 2 ? BYTES : 2)>::type;
+  Raw r{};
+#pragma unroll
+  for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
+  rg_store(reinterpret_cast<Raw*>(p), r);
+}
+
 // Stores a vector of VEC elements at element offset `off` of a row.
 RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
   if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
@@ -1003,16 +1018,7 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
     const unsigned pair = store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
-  unsigned char* p = static_cast<unsigned char*>(dst) + off;
-  if (VEC == 1) {
-    *p = static_cast<unsigned char>(w[0]);
-    return;
-  }
-  using F8Vec = typename rg_raw<(VEC >= 2 ? VEC : 2)>::type;
-  F8Vec r{};
-#pragma unroll
-  for (int k = 0; k < (VEC + 3) / 4; ++k) rg_set_word(r, k, w[k]);
-  rg_store(reinterpret_cast<F8Vec*>(p), r);
+  store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
@@ -1038,15 +1044,13 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
     const int bit = i * C.bits;  // element 2i in the low nibble of its byte
     w[bit / 32] |= quant_code(C, get(x, i), q) << (bit % 32);
   }
-  if (BYTES == 1) {
-    *p = static_cast<unsigned char>(w[0]);
-    return;
-  }
-  using Raw = typename rg_raw<(BYTES >= 2 ? BYTES : 2)>::type;
-  Raw r{};
-#pragma unroll
-  for (int k = 0; k < (BYTES + 3) / 4; ++k) rg_set_word(r, k, w[k]);
-  rg_store(reinterpret_cast<Raw*>(p), r);
+  store_packed<BYTES>(p, w);
+}
+
+// A group's scale bits at p: an f32 (scale_bytes 4) or one e4m3 / e8m0 byte.
+RG_DEVICE void store_scale(const rg_codec C, unsigned char* p, unsigned bits) {
+  if (C.scale_bytes == 4) *reinterpret_cast<unsigned*>(p) = bits;
+  else *p = static_cast<unsigned char>(bits);
 }
 
 // The stretch of the walked row (codegen's row_segment) a lane covers: its unit within the
@@ -1256,7 +1260,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1260 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1264 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1512,9 +1516,7 @@ RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_ve
 RG_DEVICE void store_quant_range(const rg_codec C, const Task& task, const Vec& x, int off, float h, float l) {
   const QuantScale q = quant_scale(C, h, l, task.scale);
   if (off % C.group == 0) {
-    unsigned char* sp = task.scales + (off / C.group) * C.scale_bytes * task.scale_step;
-    if (C.scale_bytes == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
-    else *sp = static_cast<unsigned char>(q.bits);
+    store_scale(C, task.scales + (off / C.group) * C.scale_bytes * task.scale_step, q.bits);
   }
   if (C.bits == 4) store_codes<(VEC >= 2 ? VEC / 2 : 1)>(C, q, x, static_cast<unsigned char*>(task.dst) + off / 2);
   else store_codes<VEC>(C, q, x, static_cast<unsigned char*>(task.dst) + off);
@@ -1977,7 +1979,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1981 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1983 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

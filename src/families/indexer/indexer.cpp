@@ -192,8 +192,6 @@ void bind(const KernelSpec& spec, const Target& target, const LaunchPlan&, const
      << "constexpr bool TILED = " << (ix.tiled ? "true" : "false") << ";\n"
      // The target's encoding (templates/fp8.h; its instructions where the spec names an fp8
      // cache_dtype, which pastes the vendor's fp8 header).
-     << "RG_DEVICE unsigned indexer_fp8(float x) { return rg_fp8_encode_" << (fnuz ? "e4m3fnuz" : "e4m3")
-     << "(x); }\n"
      << "RG_DEVICE unsigned indexer_fp8x2(float lo, float hi) { return rg_fp8_encode2_" << (fnuz ? "e4m3fnuz" : "e4m3")
      << "(lo, hi); }\n";
 }

@@ -22,14 +22,6 @@ using namespace rg_spec;
 constexpr int ROWS = Q_HEADS + 1;
 constexpr int RECORD = BLOCK * (HEAD_DIM + 4);  // bytes of a block record
 
-// x rounded to Elem (the activation dtype) and back.
-RG_DEVICE float round_elem(float x) {
-  const Elem* tag = nullptr;
-  return rg_decode_bits(rg_encode_bits(x, tag), tag);
-}
-
-RG_DEVICE float load_elem(const Elem* p) { return rg_to_f32(*p); }
-
 // exp2f(ceilf(log2f(s))) for a positive normal s, as the peers write it, with a correctly
 // rounded log2f: log2f(s) = e + d, d = log2(1 + m 2^-23) > 0 for a mantissa m > 0, rounds
 // down to the integer e when d is below half an ulp of e + d: then the scale is 2^e < s.
@@ -62,7 +54,7 @@ constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && (LANES & (LANES - 1)) == 0 && LAN
 
 // Sum (max: the larger, NaN left out) of v over the row's lanes; the same on every lane.
 template <bool MAX>
-RG_DEVICE float row_reduce(float v, float* partial, int tid, int item, int lane) {
+RG_DEVICE float row_reduce(float v, float* partial, int tid, int item) {
   if (ROW_SHUFFLE) {
 #pragma unroll
     for (int m = 1; m < LANES; m <<= 1) {
@@ -79,7 +71,6 @@ RG_DEVICE float row_reduce(float v, float* partial, int tid, int item, int lane)
     r = MAX ? (o > r ? o : r) : r + o;
   }
   rg_barrier();
-  (void)lane;
   return r;
 }
 
@@ -94,12 +85,8 @@ RG_DEVICE void store_codes8(unsigned char* p, const Vec& x, float s, float inv, 
     const unsigned pair = indexer_fp8x2(divide ? v0 / s : v0 * inv, divide ? v1 / s : v1 * inv);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
-  if (VEC >= 2 && reinterpret_cast<unsigned long long>(p) % VEC == 0) {
-    using Raw = typename rg_raw<(VEC >= 2 ? (VEC > 16 ? 16 : VEC) : 2)>::type;
-    Raw r{};
-#pragma unroll
-    for (int k = 0; k < (VEC + 3) / 4; ++k) rg_set_word(r, k, w[k]);
-    rg_store(reinterpret_cast<Raw*>(p), r);
+  if (reinterpret_cast<unsigned long long>(p) % VEC == 0) {
+    store_packed<VEC>(p, w);
     return;
   }
 #pragma unroll
@@ -166,7 +153,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (active && is_k)
 #pragma unroll
         for (int i = 0; i < VEC; ++i) sum += get(x0, i) + (two ? get(x1, i) : 0.0f);
-      const float mean = row_reduce<false>(sum, partial, tid, item, lane) / HEAD_DIM;
+      const float mean = row_reduce<false>(sum, partial, tid, item) / HEAD_DIM;
       float var = 0.0f;
       if (active && is_k)
 #pragma unroll
@@ -174,7 +161,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           const float d0 = get(x0, i) - mean, d1 = two ? get(x1, i) - mean : 0.0f;
           var += d0 * d0 + d1 * d1;
         }
-      const float rs = 1.0f / rg_sqrt(row_reduce<false>(var, partial, tid, item, lane) / HEAD_DIM + LN_EPS);
+      const float rs = 1.0f / rg_sqrt(row_reduce<false>(var, partial, tid, item) / HEAD_DIM + LN_EPS);
       if (active && is_k) {
         const float* w = static_cast<const float*>(a.k_norm_weight);
         const float* b = static_cast<const float*>(a.q_norm_weight);  // the bias (k_norm_bias)
@@ -198,7 +185,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
         m = a0 > m ? a0 : m;  // NaN left out
         m = a1 > m ? a1 : m;
       }
-    m = row_reduce<true>(m, partial, tid, item, lane);
+    m = row_reduce<true>(m, partial, tid, item);
     if (!active) continue;
     if (is_k) {
       float sc = (m > 1e-4f ? m : 1e-4f) / FP8_MAX;

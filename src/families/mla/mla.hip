@@ -117,11 +117,8 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
       }
     }
     const QuantScale q = quant_scale(REC_CODEC, h, l, gs);
-    if (e % REC_CODEC.group == 0) {
-      unsigned char* sp = rec[it] + REC_KVC_SCALES_AT + (e / REC_CODEC.group) * REC_CODEC.scale_bytes;
-      if (REC_CODEC.scale_bytes == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
-      else *sp = static_cast<unsigned char>(q.bits);
-    }
+    if (e % REC_CODEC.group == 0)
+      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + (e / REC_CODEC.group) * REC_CODEC.scale_bytes, q.bits);
     store_codes<(REC_QUANT ? VEC * REC_CODEC.bits / 8 : 1)>(REC_CODEC, q, x[it], rec[it] + REC_KVC_AT + e * REC_CODEC.bits / 8);
   }
 }

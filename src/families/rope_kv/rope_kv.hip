@@ -250,9 +250,7 @@ RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_ve
 RG_DEVICE void store_quant_range(const rg_codec C, const Task& task, const Vec& x, int off, float h, float l) {
   const QuantScale q = quant_scale(C, h, l, task.scale);
   if (off % C.group == 0) {
-    unsigned char* sp = task.scales + (off / C.group) * C.scale_bytes * task.scale_step;
-    if (C.scale_bytes == 4) *reinterpret_cast<unsigned*>(sp) = q.bits;
-    else *sp = static_cast<unsigned char>(q.bits);
+    store_scale(C, task.scales + (off / C.group) * C.scale_bytes * task.scale_step, q.bits);
   }
   if (C.bits == 4) store_codes<(VEC >= 2 ? VEC / 2 : 1)>(C, q, x, static_cast<unsigned char*>(task.dst) + off / 2);
   else store_codes<VEC>(C, q, x, static_cast<unsigned char*>(task.dst) + off);
