@@ -938,7 +938,6 @@ constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && false;
 // A row's sum of squares (qk_norm per head, v_norm) by exchanges within the warp where its
 // LANES threads are a power of two within one (no block-shared memory, no barrier); the
 // block-shared path adds in the same pairwise order, so every target gets the same sums.
-constexpr bool ROW_POW2 = true;
 constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && true;
 }  // namespace rg_spec
 
@@ -1051,6 +1050,25 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
 RG_DEVICE void store_scale(const rg_codec C, unsigned char* p, unsigned bits) {
   if (C.scale_bytes == 4) *reinterpret_cast<unsigned*>(p) = bits;
   else *p = static_cast<unsigned char>(bits);
+}
+
+// The sum of a row's LANES partial values (p[0 .. LANES), from block-shared memory) in the
+// order a warp's exchanges add them: pairwise where LANES is a power of two ((l0 + l1) +
+// (l2 + l3), ...), else lane by lane; so a target without exchanges gets the same sum.
+RG_DEVICE float lanes_sum(const float* p) {
+  float v[LANES];
+#pragma unroll
+  for (int l = 0; l < LANES; ++l) v[l] = p[l];
+  if ((LANES & (LANES - 1)) == 0) {
+#pragma unroll
+    for (int w = 1; w < LANES; w <<= 1)
+#pragma unroll
+      for (int l = 0; l + w < LANES; l += 2 * w) v[l] += v[l + w];
+  } else {
+#pragma unroll
+    for (int l = 1; l < LANES; ++l) v[0] += v[l];
+  }
+  return v[0];
 }
 
 // The stretch of the walked row (codegen's row_segment) a lane covers: its unit within the
@@ -1260,7 +1278,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1264 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1282 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1928,20 +1946,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     } else if (ROW_NORM) {
       partial[tid] = ss;
       rg_barrier();
-      float v[LANES];
-#pragma unroll
-      for (int l = 0; l < LANES; ++l) v[l] = partial[item * LANES + l];
-      if (ROW_POW2) {  // (l0 + l1) + (l2 + l3), ...: the butterfly's order
-#pragma unroll
-        for (int w = 1; w < LANES; w <<= 1)
-#pragma unroll
-          for (int l = 0; l + w < LANES; l += 2 * w) v[l] += v[l + w];
-      } else {
-#pragma unroll
-        for (int l = 1; l < LANES; ++l) v[0] += v[l];
-      }
+      const float sum = lanes_sum(partial + item * LANES);  // the butterfly's order (rows.h)
       if (!QUANT_SHARED) rg_barrier();
-      r = 1.0f / rg_sqrt(v[0] / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
+      r = 1.0f / rg_sqrt(sum / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
     }
     if (norm) {
       if (token_norm(task)) r = task.row == kRowQ ? r_tok[0] : r_tok[1];
@@ -1979,7 +1986,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1983 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1990 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

@@ -838,6 +838,25 @@ RG_DEVICE void store_scale(const rg_codec C, unsigned char* p, unsigned bits) {
   else *p = static_cast<unsigned char>(bits);
 }
 
+// The sum of a row's LANES partial values (p[0 .. LANES), from block-shared memory) in the
+// order a warp's exchanges add them: pairwise where LANES is a power of two ((l0 + l1) +
+// (l2 + l3), ...), else lane by lane; so a target without exchanges gets the same sum.
+RG_DEVICE float lanes_sum(const float* p) {
+  float v[LANES];
+#pragma unroll
+  for (int l = 0; l < LANES; ++l) v[l] = p[l];
+  if ((LANES & (LANES - 1)) == 0) {
+#pragma unroll
+    for (int w = 1; w < LANES; w <<= 1)
+#pragma unroll
+      for (int l = 0; l + w < LANES; l += 2 * w) v[l] += v[l + w];
+  } else {
+#pragma unroll
+    for (int l = 1; l < LANES; ++l) v[0] += v[l];
+  }
+  return v[0];
+}
+
 // The stretch of the walked row (codegen's row_segment) a lane covers: its unit within the
 // stretch, the first vector's element and the distance to the second (0: one vector), and
 // whether it rotates. On a NeoX row a lane takes one vector from each half of a rotated
@@ -1045,7 +1064,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1049 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1068 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1258,7 +1277,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1262 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1281 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

@@ -48,7 +48,7 @@ RG_DEVICE float ue8m0(float s) {
 // holds one vector from each half of a stretch whose halves are whole vectors (the rotated one
 // always), else one vector. A row's statistics (LayerNorm's sum and sum of
 // squares, the amax) meet by exchanges within the warp (ROW_SHUFFLE: LANES a power of two
-// within a warp), else through block-shared memory in lane order (every thread of the block
+// within a warp), else through block-shared memory, summed in the exchanges' order (every thread of the block
 // passes the same barriers: the row loop runs a count of iterations the whole block shares).
 constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && (LANES & (LANES - 1)) == 0 && LANES <= 32;
 
@@ -66,10 +66,13 @@ RG_DEVICE float row_reduce(float v, float* partial, int tid, int item) {
   partial[tid] = v;
   rg_barrier();
   float r = partial[item * LANES];
-  for (int l = 1; l < LANES; ++l) {
-    const float o = partial[item * LANES + l];
-    r = MAX ? (o > r ? o : r) : r + o;
-  }
+  if (MAX)
+    for (int l = 1; l < LANES; ++l) {
+      const float o = partial[item * LANES + l];
+      r = o > r ? o : r;
+    }
+  else
+    r = lanes_sum(partial + item * LANES);  // the exchanges' order: the same sum on every target
   rg_barrier();
   return r;
 }

@@ -240,8 +240,6 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// A row's sum of squares (qk_norm per head, v_norm) by exchanges within the warp where its\n"
      << "// LANES threads are a power of two within one (no block-shared memory, no barrier); the\n"
      << "// block-shared path adds in the same pairwise order, so every target gets the same sums.\n"
-     << "constexpr bool ROW_POW2 = " << ((plan.lanes_per_head & (plan.lanes_per_head - 1)) == 0 ? "true" : "false")
-     << ";\n"
      << "constexpr bool ROW_SHUFFLE = RG_HAS_SHUFFLE && " << (pow2_lanes(plan) ? "true" : "false") << ";\n";
 }
 

@@ -662,20 +662,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     } else if (ROW_NORM) {
       partial[tid] = ss;
       rg_barrier();
-      float v[LANES];
-#pragma unroll
-      for (int l = 0; l < LANES; ++l) v[l] = partial[item * LANES + l];
-      if (ROW_POW2) {  // (l0 + l1) + (l2 + l3), ...: the butterfly's order
-#pragma unroll
-        for (int w = 1; w < LANES; w <<= 1)
-#pragma unroll
-          for (int l = 0; l + w < LANES; l += 2 * w) v[l] += v[l + w];
-      } else {
-#pragma unroll
-        for (int l = 1; l < LANES; ++l) v[0] += v[l];
-      }
+      const float sum = lanes_sum(partial + item * LANES);  // the butterfly's order (rows.h)
       if (!QUANT_SHARED) rg_barrier();
-      r = 1.0f / rg_sqrt(v[0] / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
+      r = 1.0f / rg_sqrt(sum / HEAD_DIM + (task.row == kRowV ? V_NORM_EPS : NORM_EPS));
     }
     if (norm) {
       if (token_norm(task)) r = task.row == kRowQ ? r_tok[0] : r_tok[1];
