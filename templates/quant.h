@@ -30,6 +30,54 @@ struct rg_codec {
 
 namespace rg_kernel {
 
+// x / s for many x and one s, bit for bit the IEEE quotient (the division the formats specify),
+// without a division per element: y = 1 / s once (IEEE), then per element q = x * y and one
+// FMA correction, q + (x - q * s) * y (Markstein's correction: with y the correctly rounded
+// reciprocal and q within an ulp of x / s, the corrected quotient is the correctly rounded
+// one). The correction is exact only where nothing overflows or underflows, so the true
+// division stays for the rest: a divisor outside [2^-120, 2^120], a quotient outside
+// [-2^120, 2^120] or NaN (an inf or NaN x, an overflowing quotient), a nonzero x below
+// 2^-100 in magnitude. An exact q (remainder 0, e.g. x = +-0) is kept as it is, sign
+// included. tests/unit/test_reference.cpp compares it with x / s on every bf16 and f16 x
+// for thousands of divisors, every power of two among them, and random floats.
+struct rg_divisor {
+  float s, y;
+  bool fast;
+};
+RG_DEVICE rg_divisor rg_make_divisor(float s) {
+  const float a = rg_as_float(rg_as_uint(s) & 0x7fffffffu);
+  return rg_divisor{s, 1.0f / s, a >= rg_as_float(0x03800000u) && a <= rg_as_float(0x7b800000u)};
+}
+// The corrected quotient; `slow` is set where the true division must replace it.
+RG_DEVICE float rg_div_fast(float x, const rg_divisor& d, bool& slow) {
+  float q = x * d.y;
+  const float r = rg_fmaf(-q, d.s, x);
+  if (r != 0.0f) q = rg_fmaf(r, d.y, q);
+  const float ax = rg_as_float(rg_as_uint(x) & 0x7fffffffu), aq = rg_as_float(rg_as_uint(q) & 0x7fffffffu);
+  slow = slow || !d.fast || !(aq <= rg_as_float(0x7b800000u)) || (ax < rg_as_float(0x0d800000u) && ax != 0.0f);  // 2^120, 2^-100
+  return q;
+}
+RG_DEVICE float rg_div(float x, const rg_divisor& d) {
+  bool slow = false;
+  const float q = rg_div_fast(x, d, slow);
+  return slow ? x / d.s : q;
+}
+// N quotients in place, the true divisions (rare) in one branch for all of them rather than
+// one per element.
+template <int N>
+RG_DEVICE void rg_div_n(float (&v)[N], const rg_divisor& d) {
+  float q[N];
+  bool slow = false;
+#pragma unroll
+  for (int i = 0; i < N; ++i) q[i] = rg_div_fast(v[i], d, slow);
+  if (slow) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) q[i] = v[i] / d.s;
+  }
+#pragma unroll
+  for (int i = 0; i < N; ++i) v[i] = q[i];
+}
+
 // The larger (smaller) of a and b, b left out when it is NaN of any kind (a max instruction
 // would let a signaling NaN through, quieted).
 RG_DEVICE float rg_quant_max(float a, float b) { return b > a ? b : a; }
@@ -38,13 +86,17 @@ RG_DEVICE float rg_quant_min(float a, float b) { return b < a ? b : a; }
 // e2m1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 (codes 0..7), sign in bit 3; round to nearest,
 // ties to the even code, saturating at 6. The sign is x's sign bit (-0.0 and negatives that
 // round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0.
+// The code's magnitude counts the rounding boundaries |x| passes (a tie goes to the even
+// code: > at 0.25, 1.25, 2.5 and 5, >= at 0.75, 1.75 and 3.5): independent compares and
+// adds, no branch per element (a chain of selects compiled to branches, a fifth of a
+// decode launch's time).
 RG_DEVICE unsigned rg_e2m1_encode(float x) {
-  if (x != x) return 0u;
   const unsigned sign = (rg_as_uint(x) >> 28) & 0x8u;
   const float a = rg_as_float(rg_as_uint(x) & 0x7fffffffu);
-  const unsigned m = a <= 0.25f ? 0u : a < 0.75f ? 1u : a <= 1.25f ? 2u : a < 1.75f ? 3u
-                   : a <= 2.5f ? 4u : a < 3.5f ? 5u : a <= 5.0f ? 6u : 7u;
-  return sign | m;
+  const unsigned m = static_cast<unsigned>(a > 0.25f) + static_cast<unsigned>(a >= 0.75f) +
+                     static_cast<unsigned>(a > 1.25f) + static_cast<unsigned>(a >= 1.75f) +
+                     static_cast<unsigned>(a > 2.5f) + static_cast<unsigned>(a >= 3.5f) + static_cast<unsigned>(a > 5.0f);
+  return x != x ? 0u : sign | m;
 }
 
 // mxfp4's scale byte (e8m0: 2^(e - 127)) for a group's amax, by the rule:
@@ -94,14 +146,16 @@ struct QuantScale {
   float s;
   float zp;
   unsigned bits;  // f32 bits (int8, int4, fp8), an e4m3 byte (nvfp4), an e8m0 byte (mxfp4)
+  rg_divisor div;  // s, where the codes divide by it (int4, fp8 with divide)
 };
 
 RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs) {
   const float amax = rg_quant_max(rg_quant_max(0.0f, hi), -lo);
-  QuantScale q{0.0f, 0.0f, 0.0f, 0u};
+  QuantScale q{0.0f, 0.0f, 0.0f, 0u, rg_divisor{1.0f, 1.0f, true}};
   if (c.kind == 1 || c.kind == 3) {
     q.s = rg_quant_max(amax / c.qmax, c.floor);
-    q.inv = 1.0f / q.s;
+    if (c.divide) q.div = rg_make_divisor(q.s);
+    else q.inv = 1.0f / q.s;
     q.bits = rg_as_uint(q.s);
   } else if (c.kind == 2) {
     const float mx = hi < lo ? 0.0f : hi, mn = hi < lo ? 0.0f : lo;  // a row of NaN: as zeros
@@ -109,6 +163,7 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
     const float z = -mn / q.s;  // clamped before it is rounded: the same result, and no overflow
     q.zp = z != z ? 0.0f : rg_quant_round(c.round, z < 0.0f ? 0.0f : z > 15.0f ? 15.0f : z);
     q.bits = (rg_as_uint(q.s) & ~0xfu) | static_cast<unsigned>(q.zp);
+    q.div = rg_make_divisor(q.s);
   } else if (c.kind == 4) {
     const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
     q.bits = rg_fp8_encode_e4m3(sf);
@@ -121,22 +176,29 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
   return q;
 }
 
-// The code of one element (c.bits bits, in the low bits of the result).
-RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
-  if (c.kind == 1) {
-    float t = x * q.inv;  // NaN for a NaN x, and for +-inf when the scale is inf
-    if (t != t) return 0u;
-    t = t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
+// Whether the codes divide by the scale (int4, fp8 with divide) rather than multiply by its inverse.
+RG_DEVICE bool quant_divides(const rg_codec c) { return c.kind == 2 || (c.kind == 3 && c.divide != 0); }
+
+// The code of one element (c.bits bits, in the low bits of the result) from its scaled value
+// t: x / s where the codec divides (quant_divides), else x * inv; int4's zero point is added
+// here. NaN is replaced by the value whose code it gets (selects, not a branch per element).
+RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q) {
+  if (c.kind == 1) {  // t is NaN for a NaN x, and for +-inf when the scale is inf
+    t = t != t ? 0.0f : t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
     return static_cast<unsigned>(static_cast<int>(rg_quant_round(c.round, t))) & 0xffu;
   }
   if (c.kind == 2) {
-    float t = x / q.s + q.zp;
-    if (t != t) return static_cast<unsigned>(q.zp);
-    t = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
+    t += q.zp;
+    t = t != t ? q.zp : t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
     return static_cast<unsigned>(rg_quant_round(c.round, t));
   }
-  if (c.kind == 3) return rg_quant_fp8(c.fp8, c.divide ? x / q.s : x * q.inv);
-  return rg_e2m1_encode(x * q.inv);
+  if (c.kind == 3) return rg_quant_fp8(c.fp8, t);
+  return rg_e2m1_encode(t);
+}
+
+// The code of one element.
+RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
+  return quant_code_of(c, quant_divides(c) ? rg_div(x, q.div) : x * q.inv, q);
 }
 
 }  // namespace rg_kernel

@@ -16,3 +16,4 @@ static inline unsigned rg_as_uint(float f) {
   return u;
 }
 static inline float rg_rintf(float x) { return __builtin_rintf(x); }
+static inline float rg_fmaf(float a, float b, float c) { return __builtin_fmaf(a, b, c); }

@@ -439,6 +439,54 @@ std::string compare(const Instance& in, const std::vector<float>& x, float gs) {
 
 }  // namespace
 
+TEST_CASE("quant: rg_div (one reciprocal per divisor) is the IEEE quotient x / s, bit for bit") {
+  // Divisors: every power of two (subnormal to 2^127, both signs), scales of the kinds the
+  // formats compute (amax / 448, / 57344, / 127, / 15, the 1e-6 floor), the edges of the fast
+  // path's range and their neighbours, zero, inf, NaN, and random bit patterns.
+  std::vector<float> divisors;
+  for (int e = -149; e <= 127; ++e)
+    for (float sgn : {1.0f, -1.0f}) divisors.push_back(sgn * std::ldexp(1.0f, e));
+  for (float q : {448.0f, 57344.0f, 127.0f, 15.0f, 240.0f, 224.0f})
+    for (unsigned h = 0x3000; h < 0x4800; h += 97) divisors.push_back(bf16(h) / q);
+  for (std::uint32_t b : {0x03800000u, 0x7b800000u, 0x0d800000u, 0x00800000u, 0x7f7fffffu, 0x358637bdu})
+    for (int d = -2; d <= 2; ++d) divisors.push_back(f32(b + static_cast<std::uint32_t>(d)));
+  for (float v : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f, 3.0f, 0.1f, 6.0f}) divisors.push_back(v);
+  std::mt19937 rng(20261207);
+  for (int i = 0; i < 300; ++i) divisors.push_back(f32(static_cast<std::uint32_t>(rng())));
+  long long failures = 0, checked = 0;
+  auto check = [&](float x, const rg_kernel::rg_divisor& d, float s) {
+    const float k = rg_kernel::rg_div(x, d), r = x / s;
+    ++checked;
+    if (rg_as_uint(k) != rg_as_uint(r) && !(k != k && r != r) && failures++ < 5)
+      FAIL_CHECK(std::hexfloat << x << " / " << s << ": " << k << " vs IEEE " << r);
+  };
+  for (float s : divisors) {
+    const rg_kernel::rg_divisor d = rg_kernel::rg_make_divisor(s);
+    for (unsigned h = 0; h < 65536; ++h) {
+      check(bf16(h), d, s);
+      check(f16(h), d, s);
+    }
+    // rg_div_n: 8 quotients at once, the true division for all of them when one needs it
+    // (runs of 8 bf16 values, some with an inf, NaN, zero or tiny element among them).
+    for (unsigned h = 0; h < 65536; h += 8 * 61) {
+      float v[8];
+      for (int i = 0; i < 8; ++i) v[i] = bf16(h + static_cast<unsigned>(i));
+      const float in[8] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+      rg_kernel::rg_div_n(v, d);
+      for (int i = 0; i < 8; ++i)
+        if (rg_as_uint(v[i]) != rg_as_uint(in[i] / s) && !(v[i] != v[i] && in[i] != in[i]) && failures++ < 5)
+          FAIL_CHECK("rg_div_n: " << in[i] << " / " << s << ": " << v[i] << " vs IEEE " << in[i] / s);
+    }
+  }
+  // Random float x (every exponent) against random and special divisors.
+  for (int i = 0; i < 4000000; ++i) {
+    const float s = (i & 7) == 0 ? divisors[rng() % divisors.size()] : f32(static_cast<std::uint32_t>(rng()));
+    check(f32(static_cast<std::uint32_t>(rng())), rg_kernel::rg_make_divisor(s), s);
+  }
+  MESSAGE("rg_div: " << checked << " quotients, " << divisors.size() << " divisors");
+  CHECK(failures == 0);
+}
+
 TEST_CASE("quant: e2m1 encoder against the reference (every bf16, f16, boundary, and a float sweep)") {
   long long failures = 0;
   auto check = [&](float x) {

@@ -54,6 +54,7 @@ RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
 RG_DEVICE float rg_floorf(float x) { return __builtin_floorf(x); }
+RG_DEVICE float rg_fmaf(float a, float b, float c) { return __builtin_fmaf(a, b, c); }  // one rounding
 RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }  // llvm.log.f32: the backend's accurate expansion
 // Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
 // wave32 counts the low half only).

@@ -47,6 +47,7 @@ RG_DEVICE double rg_rint(double x) { return __builtin_rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
 RG_DEVICE float rg_floorf(float x) { return __builtin_floorf(x); }
+RG_DEVICE float rg_fmaf(float a, float b, float c) { return __builtin_fmaf(a, b, c); }  // one rounding
 RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }
 // No exchange within a warp: block-cooperative code uses block-shared memory here.
 #define RG_HAS_SHUFFLE 0

@@ -57,6 +57,7 @@ RG_DEVICE double rg_rint(double x) { return rint(x); }
 RG_DEVICE float rg_sqrt(float x) { return __fsqrt_rn(x); }  // IEEE, rounded to nearest
 RG_DEVICE float rg_rintf(float x) { return rintf(x); }  // to nearest, ties to even
 RG_DEVICE float rg_floorf(float x) { return floorf(x); }
+RG_DEVICE float rg_fmaf(float a, float b, float c) { return __fmaf_rn(a, b, c); }  // one rounding
 RG_DEVICE float rg_logf(float x) { return logf(x); }  // CUDA's logf: within 1 ulp
 // Exchange within a warp: lane ^ m's value, m < width. The lanes that take part are the
 // aligned `width` lanes (a power of two, at most 32) around this one, named in the mask, so the
