@@ -1,4 +1,5 @@
 """Contexts, kernels, argument checks from the kernel's own description, and launches."""
+import array
 import ctypes
 import json
 import re
@@ -302,6 +303,7 @@ class Kernel:
         self._layer_moved = {f: a["layer_stride"] for f, a in self.arguments.items() if a.get("layer_stride")}
         self._layered = "layers" in self.arguments
         self._records = {}  # record words -> _Records
+        self._layer_resolved = {}  # layers = many: call key -> _LayerResolved (False: never patched)
 
     def _label(self, field):
         """How errors name the argument passed in `field`: the kernel's name for it."""
@@ -649,7 +651,25 @@ class Kernel:
     def _launch_layers(self, arrays, stream, grid):
         """layers = many: one launch over the layers (_layer_plan checks the arguments). The
         records (ropegen_layer_args) go to device memory once per set of addresses
-        (_record_array) and are kept while the kernel lives."""
+        (_record_array) and are kept while the kernel lives. A call whose arrays (and every
+        list's) are PyTorch tensors is keyed like a single-layer call (names, then each
+        tensor's shape, strides, dtype and device, a list's one by one, and grid): its first
+        call gets the full checks and resolves the block (_LayerResolved); a repeat call reads
+        the addresses, checks their alignment and patches the block and the record words.
+        The C++ fast path does not take these calls (Kernel.fast_reason)."""
+        key = _layer_key(arrays, _arrays.fast_tensor_types(), grid) if grid is None or type(grid) is tuple else None
+        r = self._layer_resolved.get(key) if key is not None else None
+        if r:
+            got = r.fill(arrays)
+            if got is not None:  # None: a misaligned address (the full path names it)
+                buf, record = got
+                buf[0][r.layers_word] = self._record_array(record, r.gpu)
+                if stream is None and r.gpu is not None:
+                    stream = _raw_stream(r.gpu)
+                status = _launch(self._handle, buf[1], stream)
+                if status:
+                    _lib.check(status, f"launch {self.spec}")
+                return
         layers, ints = self._layer_plan(arrays)
         words = self.arguments["layers"]["shape"][1]
         record = (ctypes.c_uint64 * (words * len(layers)))()
@@ -661,12 +681,20 @@ class Kernel:
         if grid is not None:
             ints.update(_grid_ints(grid))
         a = _lib.new_args()
+        for name, value in ints.items():
+            setattr(a, name, value)
+        template = bytes(a)
         for name, v in views.items():
             if name not in self._layer_own:
                 setattr(a, name, v.ptr)
-        for name, value in ints.items():
-            setattr(a, name, value)
-        a.layers = self._record_array(record, views)
+        gpu = None
+        if self.device[0] != "cpu":
+            gpu = next((v.device[1] for v in views.values() if v.is_torch), None)
+        a.layers = self._record_array(bytes(record), gpu)
+        if key is not None and key not in self._layer_resolved:
+            if len(self._layer_resolved) >= 256:
+                self._layer_resolved.clear()
+            self._layer_resolved[key] = _LayerResolved.make(self, arrays, template, ints, gpu) or False
         if stream is None:
             stream = self._current_stream(views)
         _lib.check(_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
@@ -674,18 +702,19 @@ class Kernel:
     # Record arrays kept per kernel, beyond those a CUDA graph captured (which stay).
     _MAX_RECORDS = 64
 
-    def _record_array(self, record, views):
-        """The device address of `record` (the layers' ropegen_layer_args words), copied to
-        device memory on the first call with its set of addresses and kept: a repeat call
-        copies nothing, so eager calls, the operator and a CUDA graph capture launch the
-        kernel alone. A record array a capture used is kept while the kernel lives (the graph
-        reads it on every replay); the others are dropped past _MAX_RECORDS sets. The copy is a
-        host-to-device copy, which a capture would record with a host buffer of this call
-        (stale or freed at replay): a set of addresses first seen while the current stream is
-        capturing is refused, naming the warm-up call that builds it."""
-        key = bytes(record)
+    def _record_array(self, record, gpu):
+        """The device address of `record` (bytes: the layers' ropegen_layer_args words),
+        copied to device memory on the first call with its set of addresses and kept: a
+        repeat call copies nothing, so eager calls, the operator and a CUDA graph capture
+        launch the kernel alone. `gpu`: the PyTorch GPU the tensors are on (the array is then
+        a PyTorch tensor), else None (ropegen_alloc). A record array a capture used is kept
+        while the kernel lives (the graph reads it on every replay); the others are dropped
+        past _MAX_RECORDS sets. The copy is a host-to-device copy, which a capture would record
+        with a host buffer of this call (stale or freed at replay): a set of addresses first
+        seen while the current stream is capturing is refused, naming the warm-up call that
+        builds it."""
         capturing = self._capturing()
-        r = self._records.get(key)
+        r = self._records.get(record)
         if r is not None:
             if capturing:
                 r.captured = True
@@ -703,27 +732,26 @@ class Kernel:
                     del self._records[k]
                     if old.owner is None:
                         _lib.lib.ropegen_free(ctx, old.ptr)
-        torch = _arrays.torch_module() if self.device[0] != "cpu" else None
-        gpu = next((v.device[1] for v in views.values() if v.is_torch), None) if torch is not None else None
         if gpu is not None:
             # PyTorch's memory and a copy on its current stream of the device, waited for: the
             # array is complete before this launch, on any stream, and the block is not one a
             # kernel still queued on this stream reads.
-            owner = torch.empty(len(record), dtype=torch.int64, device=f"cuda:{gpu}")
-            owner.copy_(torch.frombuffer(bytearray(key), dtype=torch.int64))
+            torch = _arrays.torch_module()
+            owner = torch.empty(len(record) // 8, dtype=torch.int64, device=f"cuda:{gpu}")
+            owner.copy_(torch.frombuffer(bytearray(record), dtype=torch.int64))
             r = _Records(owner.data_ptr(), owner)
         else:
             p = ctypes.c_void_p()
-            _lib.check(_lib.lib.ropegen_alloc(self.context._handle, ctypes.sizeof(record), ctypes.byref(p)),
+            _lib.check(_lib.lib.ropegen_alloc(self.context._handle, len(record), ctypes.byref(p)),
                        "layers = many: the record array")
             r = _Records(p.value, None)
             try:
-                _lib.check(_lib.lib.ropegen_copy_to_device(self.context._handle, p, record, ctypes.sizeof(record)),
+                _lib.check(_lib.lib.ropegen_copy_to_device(self.context._handle, p, record, len(record)),
                            "layers = many: the record array")
             except Error:
                 _lib.lib.ropegen_free(self.context._handle, p)
                 raise
-        self._records[key] = r
+        self._records[record] = r
         return r.ptr
 
     def _capturing(self):
@@ -836,6 +864,91 @@ class _Records:
 
     def __init__(self, ptr, owner):
         self.ptr, self.owner, self.captured = ptr, owner, False
+
+
+def _layer_key(arrays, fast, grid):
+    """A layers = many call's key: the names, then each tensor's shape, strides, dtype and
+    device (a list's one by one), and grid; None unless every array is a tensor of `fast`."""
+    parts = [grid]
+    for n, t in arrays.items():
+        if t is None:
+            parts.append(n)
+        elif isinstance(t, (list, tuple)):
+            sub = [n]
+            for x in t:
+                if type(x) not in fast:
+                    return None
+                sub.append((x.shape, x.stride(), x.dtype, x.device))
+            parts.append(tuple(sub))
+        elif type(t) in fast:
+            parts.append((n, t.shape, t.stride(), t.dtype, t.device))
+        else:
+            return None
+    return tuple(parts)
+
+
+class _LayerResolved:
+    """A layers = many call key's argument block (every integer field set, pointers zero)
+    and where each address goes: a shared or layer-moved tensor's into the block (q, k, v
+    give layer 0's), a per-layer list's tensors into the record words of their layers.
+    `fill(arrays)` gives (this thread's block: its words and the ctypes array, the record
+    bytes), or None when an address is misaligned."""
+    __slots__ = ("template", "shared", "own", "size", "words", "layers_word", "gpu", "_local")
+
+    @staticmethod
+    def make(kernel, arrays, template, ints, gpu):
+        """None when the layout does not allow word patching, or when a layer stride moves
+        q, k or v by bytes that are not a multiple of its alignment (then each layer's
+        address is checked on the full path)."""
+        if len(template) % 8 or _lib.KernelArgs.layers.offset % 8:
+            return None
+        r = _LayerResolved()
+        r.template, r.shared, r.own, r.gpu = template, [], [], gpu
+        r.words = kernel.arguments["layers"]["shape"][1]
+        r.layers_word = _lib.KernelArgs.layers.offset // 8
+        count = ints["num_layers"]
+        r.size = r.words * count
+        for name, t in arrays.items():
+            if t is None:
+                continue
+            if name == "cos_sin_cache":
+                parts = (("cos", 0), ("sin", kernel._half_rot * t.element_size()))
+            else:
+                parts = ((kernel._aliases.get(name, name), 0),)
+            for field, add in parts:
+                align = kernel.arguments[field]["align"]
+                if field in kernel._layer_own:
+                    r.own.append((name, kernel._layer_own[field] // 8, align))
+                    continue
+                offset = getattr(_lib.KernelArgs, field).offset
+                if offset % 8:
+                    return None
+                if field in kernel._layer_moved and (t.stride(0) * t.element_size()) % align:
+                    return None
+                r.shared.append((name, offset // 8, add, align))
+        r._local = threading.local()
+        return r
+
+    def fill(self, arrays):
+        b = getattr(self._local, "b", None)
+        if b is None:
+            raw = bytearray(self.template)
+            b = self._local.b = (memoryview(raw).cast("Q"), (ctypes.c_char * len(raw)).from_buffer(raw))
+        w = b[0]
+        for name, word, add, align in self.shared:
+            p = arrays[name].data_ptr() + add
+            if p & (align - 1):
+                return None
+            w[word] = p
+        rec = array.array("Q", bytes(8 * self.size))
+        words = self.words
+        for name, word, align in self.own:
+            for l, t in enumerate(arrays[name]):
+                p = t.data_ptr()
+                if p & (align - 1):
+                    return None
+                rec[l * words + word] = p
+        return b, rec.tobytes()
 
 
 class _Probe:

@@ -1294,6 +1294,33 @@ class ManyLayersOperator(unittest.TestCase):
                         self.assertEqual(b["bounds_error"].tolist(), [1, 1, 1000, 40 | (2 << 56)])
                 self.assertEqual(len(many._records), 4, "one record array per set of addresses: b and c of 2 seeds")
 
+    def test_repeat_calls_patch_the_addresses(self):
+        """A repeat call of a resolved key (every tensor's shape, strides, dtype and device,
+        a list's one by one) patches the block and the record words with its own addresses;
+        a misaligned one takes the full path, which names it."""
+        for label, spec in families.LAYERED:
+            spec = spec.format(dtype="f32")
+            with self.subTest(label, spec=spec):
+                many = ropegen.Context("host").kernel(spec)
+                one = ropegen.kernel(families.single_layer_spec(spec), device="cpu")
+                for seed in range(4):
+                    a = families.layer_inputs(many, one, seed=seed)
+                    b = families.clone_layers(a)
+                    many(**b)
+                    self.single_layers(many, one, a)
+                    self.assertEqual(families.same_layers(a, b), [], f"{label} call {seed}")
+                self.assertEqual(len(many._layer_resolved), 1)
+                self.assertTrue(all(many._layer_resolved.values()), "the key was resolved for patching")
+                self.assertEqual(len(many._records), 4)
+                c = families.layer_inputs(many, one, seed=9)
+                t = c["k_cache"][1]
+                wide = torch.zeros(t.numel() + 1, dtype=t.dtype)
+                c["k_cache"][1] = wide[1:].view(t.shape)  # the same shape and strides, 4 bytes off
+                with self.assertRaises(ropegen.ArgumentError) as e:
+                    many(**c)
+                self.assertEqual(e.exception.argument, "k_cache")
+                self.assertIn("is not aligned", str(e.exception))
+
     def test_operator_checks_every_layer(self):
         many = ropegen.kernel(families.LAYERED[0][1].format(dtype="f32"), device="cpu")
         one = ropegen.kernel(families.single_layer_spec(many.spec), device="cpu")
