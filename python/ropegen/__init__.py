@@ -8,7 +8,8 @@ Arguments are named as in ropegen_kernel_args (include/ropegen/kernel_args.h) an
 against the kernel's own description before the launch; a mismatch raises ropegen.Error
 (ropegen.ArgumentError, also a ValueError) naming the argument. With PyTorch imported, each
 kernel has a custom operator (kernel.op) that torch.compile traces without graph breaks; its
-tensor parameters are the pointer fields of the library's layout table, so every kernel has one.
+tensor parameters are the pointer fields of the library's layout table, so every kernel has one
+(layers = many: each argument a layer owns is a Tensor[] list, one tensor per layer).
 Where PyTorch's C++ headers and a compiler are present, repeat calls with PyTorch tensors launch from a
 small C++ extension built on first use (ropegen._torch_ext; ROPEGEN_NO_TORCH_EXT=1 turns it off).
 `from ropegen import vllm` (PyTorch needed) has operators with vLLM's signatures: rotary_embedding,

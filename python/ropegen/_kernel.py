@@ -1,4 +1,5 @@
 """Contexts, kernels, argument checks from the kernel's own description, and launches."""
+import array
 import ctypes
 import json
 import re
@@ -248,18 +249,27 @@ class Kernel:
         if _arrays.torch_module() is not None:
             from . import _torch  # noqa: F401  (sets the operator hook in _registry)
         hook = _registry.hook()
-        # layers = many takes lists of arrays, which neither the operator's schema nor the C++
-        # fast path holds yet: such a kernel launches eagerly (torch.compile breaks the graph).
-        if hook is not None and not self._layered:
-            self.op = hook.attach(self)
+        if hook is not None:
+            self.op = hook.attach(self)  # layers = many: an operator with Tensor[] per-layer lists
         # The C++ fast path (_torch_ext, built when PyTorch's headers and a compiler are
         # present): its Launcher holds the keys resolved here and launches their repeat calls.
+        # fast_reason: None while it does, else why this kernel's calls take the Python path.
         self._launcher = self._fast = None
-        if _arrays.torch_module() is not None and not self._layered:
+        self.fast_reason = "PyTorch is not imported"
+        if self._layered:
+            # Its Launcher patches the addresses of one tensor per argument into one block; a
+            # layers = many call takes lists and a record array in device memory built from
+            # their addresses (_record_array), which it does not hold.
+            self.fast_reason = ("layers = many: the C++ fast path takes one tensor per argument, not the "
+                                "per-layer lists and their record array; calls take the Python path")
+        elif _arrays.torch_module() is not None:
             from . import _torch_ext
             self._launcher = _torch_ext.launcher(self, _launch_address, _arrays.fast_tensor_types(), _raw_stream)
             if self._launcher is not None:
                 self._fast = self._launcher.launch
+                self.fast_reason = None
+            else:
+                self.fast_reason = _torch_ext.reason() or "no Launcher for this kernel"
         _registry.register(self)
 
     def _set_arguments(self, described):
@@ -292,7 +302,8 @@ class Kernel:
         self._layer_own = {f: a["layer_offset"] for f, a in self.arguments.items() if "layer_offset" in a}
         self._layer_moved = {f: a["layer_stride"] for f, a in self.arguments.items() if a.get("layer_stride")}
         self._layered = "layers" in self.arguments
-        self._records = {}
+        self._records = {}  # record words -> _Records
+        self._layer_resolved = {}  # layers = many: call key -> _LayerResolved (False: never patched)
 
     def _label(self, field):
         """How errors name the argument passed in `field`: the kernel's name for it."""
@@ -315,9 +326,9 @@ class Kernel:
         h = getattr(self, "_handle", None)
         self._handle = None
         ctx = getattr(getattr(self, "context", None), "_handle", None)
-        for ptr in (getattr(self, "_records", None) or {}).values():
-            if ctx and _lib is not None:
-                _lib.lib.ropegen_free(ctx, ptr)
+        for r in (getattr(self, "_records", None) or {}).values():
+            if ctx and _lib is not None and r.owner is None:
+                _lib.lib.ropegen_free(ctx, r.ptr)
         self._records = {}
         self._launcher = self._fast = None
         if h and _lib is not None:
@@ -583,14 +594,14 @@ class Kernel:
                 self._fast_add(arrays, key, got[1], r)
         _lib.check(_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
 
-    def _launch_layers(self, arrays, stream, grid):
-        """layers = many: one launch over the layers. q, k and v (the arguments moved by a
-        layer stride) are each one array with the layers outermost ([layers, tokens, ...]);
-        every argument a layer owns (its caches, scales, norm weights, biases, outputs) is a
-        list or tuple of one array per layer; the rest (positions, slots, cos/sin) are shared.
-        Each layer's arguments get the checks of a single-layer launch. The records
-        (ropegen_layer_args) are copied to device memory once per set of addresses and kept
-        while the kernel lives: make the first call of a set before a CUDA graph capture."""
+    def _layer_plan(self, arrays, need_ptr=True, check_device=True):
+        """layers = many: the checks of one launch over the layers. q, k and v (the arguments
+        moved by a layer stride) are each one array with the layers outermost ([layers,
+        tokens, ...]); every argument a layer owns (its caches, scales, norm weights, biases,
+        outputs) is a list or tuple of one array per layer; the rest (positions, slots,
+        cos/sin) are shared. Each layer's arguments get the checks of a single-layer launch.
+        Returns (the layers' views and ints, the launch's ints with the layer strides and
+        num_layers). need_ptr=False: fake tensors (the operator's fake implementation)."""
         arrays = self._field_names(arrays)
         if "layers" in arrays:
             raise ArgumentError("layers", "is built from the per-layer lists (k_cache=[...], ...); do not pass it")
@@ -602,6 +613,9 @@ class Kernel:
                 if count is not None and len(obj) != count:
                     raise ArgumentError(self._label(f), f"has {len(obj)} layers, but another list has {count}")
                 count = len(obj)
+            elif isinstance(obj, (list, tuple)):
+                raise ArgumentError(self._label(f), "is shared by the layers (or moved by a layer stride): give one "
+                                                    "array, not a list")
         if not count or count > 65535:
             raise ArgumentError("k_cache", f"layers = many: {count or 0} layers given (lists of 1 .. 65535 arrays)")
         strides = {}
@@ -609,7 +623,7 @@ class Kernel:
             obj = arrays.get(f)
             if obj is None:
                 continue
-            whole = view(self._label(f), obj, True)
+            whole = view(self._label(f), obj, need_ptr)
             if len(whole.shape) < 2 or whole.shape[0] != count:
                 raise ArgumentError(self._label(f), f"has shape {list(whole.shape)}; layers = many takes [{count} "
                                                     f"layers, tokens, ...] (the layers outermost)")
@@ -617,11 +631,12 @@ class Kernel:
         layers = []
         for l in range(count):
             given = {f: (obj[l] if f in self._layer_own or f in self._layer_moved else obj) for f, obj in arrays.items()}
-            views = self._views(given)
-            ints = self._plan(views, skip=("layers",))
-            self._check_addresses(views)
+            views = self._views(given, need_ptr)
+            ints = self._plan(views, check_device, skip=("layers",))
+            if need_ptr:
+                self._check_addresses(views)
             layers.append((views, ints))
-        views, ints = layers[0]
+        ints = dict(layers[0][1])
         for _, other in layers[1:]:
             for name, value in other.items():
                 if name == _CACHE_SLOTS:  # the smallest layer's caches bound every layer
@@ -629,38 +644,123 @@ class Kernel:
                 elif ints.get(name) != value:
                     raise ArgumentError(name, f"differs between the layers ({ints.get(name)} and {value}); one "
                                               f"launch gives every layer the same")
+        ints.update(strides)
+        ints["num_layers"] = count
+        return layers, ints
+
+    def _launch_layers(self, arrays, stream, grid):
+        """layers = many: one launch over the layers (_layer_plan checks the arguments). The
+        records (ropegen_layer_args) go to device memory once per set of addresses
+        (_record_array) and are kept while the kernel lives. A call whose arrays (and every
+        list's) are PyTorch tensors is keyed like a single-layer call (names, then each
+        tensor's shape, strides, dtype and device, a list's one by one, and grid): its first
+        call gets the full checks and resolves the block (_LayerResolved); a repeat call reads
+        the addresses, checks their alignment and patches the block and the record words.
+        The C++ fast path does not take these calls (Kernel.fast_reason)."""
+        key = _layer_key(arrays, _arrays.fast_tensor_types(), grid) if grid is None or type(grid) is tuple else None
+        r = self._layer_resolved.get(key) if key is not None else None
+        if r:
+            got = r.fill(arrays)
+            if got is not None:  # None: a misaligned address (the full path names it)
+                buf, record = got
+                buf[0][r.layers_word] = self._record_array(record, r.gpu)
+                if stream is None and r.gpu is not None:
+                    stream = _raw_stream(r.gpu)
+                status = _launch(self._handle, buf[1], stream)
+                if status:
+                    _lib.check(status, f"launch {self.spec}")
+                return
+        layers, ints = self._layer_plan(arrays)
         words = self.arguments["layers"]["shape"][1]
-        record = (ctypes.c_uint64 * (words * count))()
+        record = (ctypes.c_uint64 * (words * len(layers)))()
         for l, (lv, _) in enumerate(layers):
             for f, offset in self._layer_own.items():
                 if f in lv:
                     record[l * words + offset // 8] = lv[f].ptr
-        key = bytes(record)
-        ptr = self._records.get(key)
-        if ptr is None:
-            if len(self._records) >= 64:
-                for old in self._records.values():
-                    _lib.lib.ropegen_free(self.context._handle, old)
-                self._records.clear()
-            p = ctypes.c_void_p()
-            _lib.check(_lib.lib.ropegen_alloc(self.context._handle, ctypes.sizeof(record), ctypes.byref(p)),
-                       "layers = many: the record array")
-            _lib.check(_lib.lib.ropegen_copy_to_device(self.context._handle, p, record, ctypes.sizeof(record)),
-                       "layers = many: the record array")
-            ptr = self._records[key] = p.value
+        views = layers[0][0]
         if grid is not None:
             ints.update(_grid_ints(grid))
         a = _lib.new_args()
+        for name, value in ints.items():
+            setattr(a, name, value)
+        template = bytes(a)
         for name, v in views.items():
             if name not in self._layer_own:
                 setattr(a, name, v.ptr)
-        for name, value in list(ints.items()) + list(strides.items()):
-            setattr(a, name, value)
-        a.num_layers = count
-        a.layers = ptr
+        gpu = None
+        if self.device[0] != "cpu":
+            gpu = next((v.device[1] for v in views.values() if v.is_torch), None)
+        a.layers = self._record_array(bytes(record), gpu)
+        if key is not None and key not in self._layer_resolved:
+            if len(self._layer_resolved) >= 256:
+                self._layer_resolved.clear()
+            self._layer_resolved[key] = _LayerResolved.make(self, arrays, template, ints, gpu) or False
         if stream is None:
             stream = self._current_stream(views)
         _lib.check(_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
+
+    # Record arrays kept per kernel, beyond those a CUDA graph captured (which stay).
+    _MAX_RECORDS = 64
+
+    def _record_array(self, record, gpu):
+        """The device address of `record` (bytes: the layers' ropegen_layer_args words),
+        copied to device memory on the first call with its set of addresses and kept: a
+        repeat call copies nothing, so eager calls, the operator and a CUDA graph capture
+        launch the kernel alone. `gpu`: the PyTorch GPU the tensors are on (the array is then
+        a PyTorch tensor), else None (ropegen_alloc). A record array a capture used is kept
+        while the kernel lives (the graph reads it on every replay); the others are dropped
+        past _MAX_RECORDS sets. The copy is a host-to-device copy, which a capture would record
+        with a host buffer of this call (stale or freed at replay): a set of addresses first
+        seen while the current stream is capturing is refused, naming the warm-up call that
+        builds it."""
+        capturing = self._capturing()
+        r = self._records.get(record)
+        if r is not None:
+            if capturing:
+                r.captured = True
+            return r.ptr
+        if capturing:
+            raise ArgumentError("layers", "layers = many: these per-layer tensors' record array "
+                                          "(ropegen_layer_args) is not in device memory yet, and its host-to-device "
+                                          "copy cannot be captured in a CUDA graph: make one eager call with the same "
+                                          "tensors before the capture (a warm-up run); the graph then reads the kept "
+                                          "array")
+        if len(self._records) >= self._MAX_RECORDS:
+            ctx = self.context._handle
+            for k, old in list(self._records.items()):
+                if not old.captured:
+                    del self._records[k]
+                    if old.owner is None:
+                        _lib.lib.ropegen_free(ctx, old.ptr)
+        if gpu is not None:
+            # PyTorch's memory and a copy on its current stream of the device, waited for: the
+            # array is complete before this launch, on any stream, and the block is not one a
+            # kernel still queued on this stream reads.
+            torch = _arrays.torch_module()
+            owner = torch.empty(len(record) // 8, dtype=torch.int64, device=f"cuda:{gpu}")
+            owner.copy_(torch.frombuffer(bytearray(record), dtype=torch.int64))
+            r = _Records(owner.data_ptr(), owner)
+        else:
+            p = ctypes.c_void_p()
+            _lib.check(_lib.lib.ropegen_alloc(self.context._handle, len(record), ctypes.byref(p)),
+                       "layers = many: the record array")
+            r = _Records(p.value, None)
+            try:
+                _lib.check(_lib.lib.ropegen_copy_to_device(self.context._handle, p, record, len(record)),
+                           "layers = many: the record array")
+            except Error:
+                _lib.lib.ropegen_free(self.context._handle, p)
+                raise
+        self._records[record] = r
+        return r.ptr
+
+    def _capturing(self):
+        """Whether PyTorch's current stream (of the current device) is capturing a CUDA graph."""
+        if self.device[0] == "cpu":
+            return False
+        torch = _arrays.torch_module()
+        probe = getattr(getattr(torch, "cuda", None), "is_current_stream_capturing", None) if torch else None
+        return bool(probe and torch.cuda.is_available() and probe())
 
     def _fast_add(self, arrays, key, ptrs, r):
         """Hands a resolved key to the C++ Launcher. It reads the tensors itself and
@@ -754,6 +854,101 @@ def _raw_stream(index):
             return torch.cuda.current_stream(index).cuda_stream
         _current_raw_stream = get
     return get(index if index is not None else _arrays.torch_module().cuda.current_device())
+
+
+class _Records:
+    """A layers = many record array in device memory: its address, the PyTorch tensor that
+    owns it (None: ropegen_alloc's, freed with the kernel) and whether a CUDA graph capture
+    used it (then it is kept while the kernel lives)."""
+    __slots__ = ("ptr", "owner", "captured")
+
+    def __init__(self, ptr, owner):
+        self.ptr, self.owner, self.captured = ptr, owner, False
+
+
+def _layer_key(arrays, fast, grid):
+    """A layers = many call's key: the names, then each tensor's shape, strides, dtype and
+    device (a list's one by one), and grid; None unless every array is a tensor of `fast`."""
+    parts = [grid]
+    for n, t in arrays.items():
+        if t is None:
+            parts.append(n)
+        elif isinstance(t, (list, tuple)):
+            sub = [n]
+            for x in t:
+                if type(x) not in fast:
+                    return None
+                sub.append((x.shape, x.stride(), x.dtype, x.device))
+            parts.append(tuple(sub))
+        elif type(t) in fast:
+            parts.append((n, t.shape, t.stride(), t.dtype, t.device))
+        else:
+            return None
+    return tuple(parts)
+
+
+class _LayerResolved:
+    """A layers = many call key's argument block (every integer field set, pointers zero)
+    and where each address goes: a shared or layer-moved tensor's into the block (q, k, v
+    give layer 0's), a per-layer list's tensors into the record words of their layers.
+    `fill(arrays)` gives (this thread's block: its words and the ctypes array, the record
+    bytes), or None when an address is misaligned."""
+    __slots__ = ("template", "shared", "own", "size", "words", "layers_word", "gpu", "_local")
+
+    @staticmethod
+    def make(kernel, arrays, template, ints, gpu):
+        """None when the layout does not allow word patching, or when a layer stride moves
+        q, k or v by bytes that are not a multiple of its alignment (then each layer's
+        address is checked on the full path)."""
+        if len(template) % 8 or _lib.KernelArgs.layers.offset % 8:
+            return None
+        r = _LayerResolved()
+        r.template, r.shared, r.own, r.gpu = template, [], [], gpu
+        r.words = kernel.arguments["layers"]["shape"][1]
+        r.layers_word = _lib.KernelArgs.layers.offset // 8
+        count = ints["num_layers"]
+        r.size = r.words * count
+        for name, t in arrays.items():
+            if t is None:
+                continue
+            if name == "cos_sin_cache":
+                parts = (("cos", 0), ("sin", kernel._half_rot * t.element_size()))
+            else:
+                parts = ((kernel._aliases.get(name, name), 0),)
+            for field, add in parts:
+                align = kernel.arguments[field]["align"]
+                if field in kernel._layer_own:
+                    r.own.append((name, kernel._layer_own[field] // 8, align))
+                    continue
+                offset = getattr(_lib.KernelArgs, field).offset
+                if offset % 8:
+                    return None
+                if field in kernel._layer_moved and (t.stride(0) * t.element_size()) % align:
+                    return None
+                r.shared.append((name, offset // 8, add, align))
+        r._local = threading.local()
+        return r
+
+    def fill(self, arrays):
+        b = getattr(self._local, "b", None)
+        if b is None:
+            raw = bytearray(self.template)
+            b = self._local.b = (memoryview(raw).cast("Q"), (ctypes.c_char * len(raw)).from_buffer(raw))
+        w = b[0]
+        for name, word, add, align in self.shared:
+            p = arrays[name].data_ptr() + add
+            if p & (align - 1):
+                return None
+            w[word] = p
+        rec = array.array("Q", bytes(8 * self.size))
+        words = self.words
+        for name, word, align in self.own:
+            for l, t in enumerate(arrays[name]):
+                p = t.data_ptr()
+                if p & (align - 1):
+                    return None
+                rec[l * words + word] = p
+        return b, rec.tobytes()
 
 
 class _Probe:

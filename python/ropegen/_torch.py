@@ -7,6 +7,14 @@ block. The tensor parameters are the pointer fields of the library's layout tabl
 (ropegen_kernel_args_layout, header order), so every kernel has an operator and a pointer
 field added to kernel_args.h is a parameter with no change here.
 
+A layers = many kernel has an operator of its own per (mutated fields, per-layer fields):
+ropegen::launch_layers__q__k_cache__v_cache__per__k_cache__v_cache(str spec, ...,
+Tensor(a!)? q, ..., Tensor(b!)[]? k_cache, Tensor(c!)[]? v_cache, ...): each argument a layer
+owns (its describe "layer_offset") is a list with one tensor per layer (Tensor[]?, with an
+alias set of its own when written), q, k and v are one tensor each with the layers outermost,
+the record array `layers` is no parameter (the implementation builds it from the lists'
+addresses, Kernel._record_array).
+
 Each operator is defined with torch.library.Library and given one Python implementation
 for the CPU and one for the CUDA dispatch key (ROCm PyTorch's GPUs use it too), and a fake
 implementation for tracing: register_fake (PyTorch 2.4+), impl_abstract (2.2, 2.3), else a
@@ -59,11 +67,20 @@ def _run_cpu(spec, tensors, grid=None):
     _kernel(spec, "cpu", None)._launch_items(tensors, None, grid)
 
 
+def _each(tensors):
+    """The tensors of an operator call, a per-layer list's one by one."""
+    for t in tensors.values():
+        if isinstance(t, (list, tuple)):
+            yield from t
+        else:
+            yield t
+
+
 def _run_cuda(spec, tensors, grid=None):
     """The CUDA dispatch key runs when any tensor is on a GPU: the kernel of the first GPU
     tensor's device (the launch checks name any tensor elsewhere)."""
     index = -1
-    for t in tensors.values():
+    for t in _each(tensors):
         index = t.get_device()
         if index >= 0:
             break
@@ -73,33 +90,43 @@ def _run_cuda(spec, tensors, grid=None):
 
 
 def _device_of(tensors):
-    d = next(iter(tensors.values())).device
+    d = next(_each(tensors)).device
     return ("cpu", None) if d.type == "cpu" else (d.type, d.index)
 
 
 def _fake(spec, tensors, grid=None):
     """Shape, dtype and stride checks on fake tensors (no addresses): errors surface while
-    tracing, as they would eagerly."""
-    if not tensors:
+    tracing, as they would eagerly (layers = many: each layer's, as its launch checks them)."""
+    if not any(True for _ in _each(tensors)):
         raise Error("ropegen operator called without tensors", "ROPEGEN_ERROR_LAUNCH", 1)
     dev = _device_of(tensors)
     k = _registry.lookup(spec, dev)
-    if k is not None:
+    if k is None:
+        return
+    if k._layered:
+        k._layer_plan(dict(tensors), need_ptr=False, check_device=dev[0] != "meta")
+    else:
         k._plan(k._views(dict(tensors), need_ptr=False), check_device=dev[0] != "meta")
+
+
+def _layer_op_name(mutated, own):
+    return "launch_layers" + "".join("__" + n for n in mutated) + "__per" + "".join("__" + n for n in own)
 
 
 def _op_name(mutated):
     return "launch" + "".join("__" + n for n in mutated) if mutated else "launch__none"
 
 
-def _implementation(run):
+def _implementation(run, params=None):
     """impl(spec, positions=None, ..., k_norm_weight=None[, grid_h=0, grid_w=0]): the
-    operator's parameters by position or name; calls run(spec, {field: tensor}, grid) with
-    the tensors given (grid: (grid_h, grid_w) when either is set, else None)."""
+    operator's parameters by position or name (`params`, default OP_ARGS); calls
+    run(spec, {field: tensor or list}, grid) with the tensors given (grid: (grid_h, grid_w)
+    when either is set, else None)."""
+    params = OP_ARGS if params is None else params
     ints = "".join(f", {n}=0" for n in OP_INTS)
     grid = "(grid_h, grid_w) if grid_h or grid_w else None" if OP_INTS else "None"
-    src = (f"def impl(spec, {', '.join(f'{n}=None' for n in OP_ARGS)}{ints}):\n    t = {{}}\n"
-           + "".join(f"    if {n} is not None:\n        t['{n}'] = {n}\n" for n in OP_ARGS)
+    src = (f"def impl(spec, {', '.join(f'{n}=None' for n in params)}{ints}):\n    t = {{}}\n"
+           + "".join(f"    if {n} is not None:\n        t['{n}'] = {n}\n" for n in params)
            + f"    run(spec, t, {grid})\n")
     ns = {"run": run}
     exec(compile(src, "<ropegen operator>", "exec"), ns)
@@ -118,17 +145,26 @@ def _register_fake(name, fn):
     return True
 
 
-def _make_op(name, mutated):
+def _make_op(name, mutated, own=None):
+    """own: None, or a layers = many operator's per-layer fields (Tensor[]? lists; the record
+    array `layers` is no parameter)."""
     global _library
     if _library is None:
         _library = torch.library.Library("ropegen", "DEF")
-    letters = iter("abcdefghijklmnopqrstuvwxyz")  # one alias set per mutated tensor
-    args = ", ".join(f"Tensor({next(letters)}!)? {n}=None" if n in mutated else f"Tensor? {n}=None" for n in OP_ARGS)
+    letters = iter("abcdefghijklmnopqrstuvwxyz")  # one alias set per mutated tensor or list
+    params = OP_ARGS if own is None else tuple(n for n in OP_ARGS if n != "layers")
+    own = own or ()
+
+    def param(n):
+        kind = "Tensor" + (f"({next(letters)}!)" if n in mutated else "")
+        return f"{kind}[]? {n}=None" if n in own else f"{kind}? {n}=None"
+
+    args = ", ".join(param(n) for n in params)
     args += "".join(f", int {n}=0" for n in OP_INTS)
     _library.define(f"{name}(str spec, {args}) -> ()")
-    _library.impl(name, _implementation(_run_cpu), "CPU")
-    _library.impl(name, _implementation(_run_cuda), "CUDA")
-    fake = _implementation(_fake)
+    _library.impl(name, _implementation(_run_cpu, params), "CPU")
+    _library.impl(name, _implementation(_run_cuda, params), "CUDA")
+    fake = _implementation(_fake, params)
     if not _register_fake(name, fake):
         try:
             _library.impl(name, fake, "Meta")
@@ -138,15 +174,18 @@ def _make_op(name, mutated):
     return getattr(torch.ops.ropegen, name)
 
 
-def operator(mutated):
-    """The operator for kernels that write `mutated` (a tuple of field names)."""
+def operator(mutated, own=None):
+    """The operator for kernels that write `mutated` (a tuple of field names); own: a layers
+    = many kernel's per-layer fields (in OP_ARGS order), each taken as a list per layer."""
+    key = mutated if own is None else (mutated, own)
     with _lock:
-        op = _ops.get(mutated)
+        op = _ops.get(key)
         if op is None:
             if not HAS_LIBRARY:
                 return None
-            op = _make_op(_op_name(mutated), mutated)
-            _ops[mutated] = op
+            name = _op_name(mutated) if own is None else _layer_op_name(mutated, own)
+            op = _make_op(name, mutated, own)
+            _ops[key] = op
         return op
 
 
@@ -173,6 +212,8 @@ class TorchHook(_registry.Hook):
         kernel has one (None only for a torch without torch.library)."""
         if not all(f in OP_ARGS for f in kernel.arguments):
             return None
+        if kernel._layered:
+            return operator(kernel.mutated, tuple(f for f in OP_ARGS if f in kernel._layer_own))
         return operator(kernel.mutated)
 
     def call(self, kernel, arrays, grid=None):
@@ -186,6 +227,8 @@ class TorchHook(_registry.Hook):
                 raise Error(f"argument 'cos_sin_cache': this kernel ({kernel.spec}) reads no cos/sin table",
                             "ROPEGEN_ERROR_LAUNCH", 1)
             arrays["cos"], arrays["sin"] = table[:, :h], table[:, h:2 * h]
+        if kernel._layered:  # the schema's Tensor[] takes lists
+            arrays = {n: list(t) if isinstance(t, tuple) else t for n, t in arrays.items()}
         if grid is not None:
             arrays.update(_grid_ints(grid))
         return kernel.op(kernel.spec, **arrays)

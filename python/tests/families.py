@@ -43,7 +43,7 @@ def torch_dtype(torch, dtype):
     if dtype.startswith("fp8"):
         return torch.uint8
     return {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "i32": torch.int32,
-            "i64": torch.int64, "u64": torch.int64, "u8": torch.uint8}[dtype]
+            "i64": torch.int64, "u64": torch.int64, "u8": torch.uint8, "i8": torch.int8}[dtype]
 
 
 def inputs(kernel, tokens=5, device="cpu", seed=0):
@@ -107,3 +107,75 @@ def race(loop, threads=4):
             t.join()
     finally:
         sys.setswitchinterval(interval)
+
+
+# layers = many kernels (kv_append, rope_kv_append): every per-layer argument a record holds
+# in one of them (caches, quantized caches' scales, fp8 scales, norm weights, biases, outputs,
+# gate_out) and bounds_error shared by the layers.
+LAYERED = (
+    ("layers_bf16_paged", "head_dim=64 q_heads=4 kv_heads=2 dtype={dtype} cache=paged(block=4) layers=many"),
+    ("layers_int8_norm_outputs", "head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cache=paged(block=4) layers=many "
+                                 "cache_dtype=int8 scales=per_token_head qk_norm=rms(eps=1e-6) outputs=separate"),
+    ("layers_fp8_per_head_bias_gate", "head_dim=32 q_heads=4 kv_heads=2 dtype={dtype} cache=contiguous(order=nhd) "
+                                      "layers=many cache_dtype=fp8_e4m3 scales=per_head bias=qkv gate=interleaved"),
+    ("layers_kv_append_bounds", "op=kv_append head_dim=32 kv_heads=2 dtype={dtype} cache=paged(block=4) layers=many "
+                                "checks=bounds"),
+)
+
+
+def single_layer_spec(spec):
+    """The layers = one spec of a layers = many spec."""
+    return spec.replace(" layers=many", "")
+
+
+def layer_inputs(many, one, layers=3, tokens=5, seed=0, device="cpu"):
+    """A layers = many call's tensors, keyed by its names: layer l's come from inputs(one,
+    seed=seed + l); q, k and v stacked with the layers outermost, every argument a layer owns
+    a list with one tensor per layer, the shared ones (positions, slots, tables,
+    bounds_error) layer 0's."""
+    import torch
+    per = [inputs(one, tokens, device=device, seed=seed + l) for l in range(layers)]
+    out = {}
+    for field in many.arguments:
+        if field == "layers":
+            continue
+        name = many.names[field]
+        if field in many._layer_own:
+            out[name] = [p[name] for p in per]
+        elif field in many._layer_moved:
+            out[name] = torch.stack([p[name] for p in per])
+        else:
+            out[name] = per[0][name]
+    return out
+
+
+def clone_layers(args):
+    """A deep copy of layer_inputs() (lists copied tensor by tensor)."""
+    return {n: [t.clone() for t in v] if isinstance(v, (list, tuple)) else v.clone() for n, v in args.items()}
+
+
+def copy_layers(dst, src):
+    """Copies the values of one layer_inputs() dict into another's tensors, in place."""
+    for n, v in src.items():
+        for d, t in zip(dst[n], v) if isinstance(v, (list, tuple)) else ((dst[n], v),):
+            d.copy_(t)
+
+
+def per_layer(many, args, l):
+    """Layer l's arguments for the single-layer kernel, as views of `args` (so its writes land
+    there): its own tensors, row l of q, k and v, the shared ones."""
+    out = {}
+    for name, v in args.items():
+        field = many._aliases.get(name, name)
+        out[name] = v[l] if field in many._layer_own or field in many._layer_moved else v
+    return out
+
+
+def same_layers(a, b):
+    """The names whose tensors (or any list element) differ between two layer_inputs() dicts."""
+    bad = []
+    for n in a:
+        xs, ys = (a[n], b[n]) if isinstance(a[n], (list, tuple)) else ([a[n]], [b[n]])
+        bad += [f"{n}[{i}]" if isinstance(a[n], (list, tuple)) else n
+                for i, (x, y) in enumerate(zip(xs, ys)) if not same_bytes(x, y)]
+    return bad

@@ -460,7 +460,10 @@ class Variants2026(unittest.TestCase):
         self.assertTrue(torch.equal(q, q1))
         for a, b in zip(kc + vc, kc1 + vc1):
             self.assertTrue(torch.equal(a, b))
-        self.assertIsNone(many.op)  # lists are no operator arguments yet: eager launches only
+        if hasattr(torch.library, "Library"):  # its operator takes the lists (ManyLayersOperator)
+            self.assertIsNotNone(many.op)
+        self.assertIsNone(many._launcher)  # the C++ fast path does not take lists: the Python path
+        self.assertIn("layers = many", many.fast_reason)
 
     def test_rotary_dim_zero(self):
         kern = ropegen.kernel("op=rope head_dim=32 rotary_dim=0 q_heads=2 kv_heads=1 dtype=f32 "
@@ -1231,6 +1234,180 @@ class TorchOperator(unittest.TestCase):
         torch.testing.assert_close(out, out_eager, rtol=0, atol=0)
         for x, y in zip(a, b):  # the mutations reached the caller's tensors
             torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+@unittest.skipIf(NO_HOST, NO_HOST or "")
+@unittest.skipIf(torch is None, NO_TORCH)
+class ManyLayersOperator(unittest.TestCase):
+    """layers = many through its PyTorch operator: per-layer lists (Tensor[]? in the schema,
+    Tensor(x!)[]? where written), the record array built from their addresses, the fake
+    implementation's per-layer checks, torch.compile; each against single-layer launches of
+    every layer, byte for byte."""
+
+    HAS_OPERATOR = hasattr(torch.library, "Library") if torch else False
+
+    def kernels(self, dtype="f32"):
+        for label, spec in families.LAYERED:
+            spec = spec.format(dtype=dtype)
+            yield label, ropegen.kernel(spec, device="cpu"), ropegen.kernel(families.single_layer_spec(spec),
+                                                                            device="cpu")
+
+    def single_layers(self, many, one, args):
+        for l in range(len(args["k_cache"])):
+            one(**families.per_layer(many, args, l))
+
+    def setUp(self):
+        if not self.HAS_OPERATOR:
+            self.skipTest("this PyTorch has no torch.library")
+
+    def test_schema_takes_lists(self):
+        many = ropegen.kernel(families.LAYERED[1][1].format(dtype="f32"), device="cpu")
+        schema = str(many.op.default._schema) if hasattr(many.op, "default") else str(many.op._schema)
+        self.assertIn("ropegen::launch_layers__q__", schema)  # the fields it writes, then those a layer owns
+        self.assertIn("__per__k_cache__v_cache__q_out__k_out__q_norm_weight", schema)
+        for written in ("k_cache", "v_cache", "k_cache_scales", "v_cache_scales", "k_out"):
+            self.assertRegex(schema, r"Tensor\(\w+!\)\[\]\? " + written + r"\b")
+        for read in ("q_norm_weight", "k_norm_weight"):
+            self.assertRegex(schema, r"Tensor\[\]\? " + read + r"\b")
+        self.assertRegex(schema, r"Tensor\(\w+!\)\? q\b")  # rotated in place, [layers, tokens, ...]
+        self.assertRegex(schema, r"Tensor\? k\b")
+        self.assertRegex(schema, r"Tensor\? positions\b")
+        self.assertNotRegex(schema, r"\blayers=")  # the record array is built, not passed
+        one = ropegen.kernel(families.single_layer_spec(many.spec), device="cpu")
+        self.assertIsNot(many.op, one.op)
+
+    def test_operator_writes_the_single_layer_bytes(self):
+        for label, many, one in self.kernels():
+            with self.subTest(label, spec=many.spec):
+                for seed in range(2):
+                    a = families.layer_inputs(many, one, seed=seed)
+                    if "bounds_error" in a:  # a slot past the cache: skipped in every layer, recorded once
+                        a["slot_mapping"][1] = 1000
+                    b, c, before = families.clone_layers(a), families.clone_layers(a), families.clone_layers(a)
+                    many.op(many.spec, **many._field_names(b))
+                    many(**c)  # the eager call: the same record array (built once per set of addresses)
+                    self.single_layers(many, one, a)
+                    self.assertEqual(families.same_layers(a, b), [], f"{label}: the operator differs")
+                    self.assertEqual(families.same_layers(a, c), [], f"{label}: the eager call differs")
+                    self.assertNotEqual(families.same_layers(a, before), [], f"{label}: nothing was written")
+                    if "bounds_error" in a:
+                        self.assertEqual(b["bounds_error"].tolist(), [1, 1, 1000, 40 | (2 << 56)])
+                self.assertEqual(len(many._records), 4, "one record array per set of addresses: b and c of 2 seeds")
+
+    def test_repeat_calls_patch_the_addresses(self):
+        """A repeat call of a resolved key (every tensor's shape, strides, dtype and device,
+        a list's one by one) patches the block and the record words with its own addresses;
+        a misaligned one takes the full path, which names it."""
+        for label, spec in families.LAYERED:
+            spec = spec.format(dtype="f32")
+            with self.subTest(label, spec=spec):
+                many = ropegen.Context("host").kernel(spec)
+                one = ropegen.kernel(families.single_layer_spec(spec), device="cpu")
+                for seed in range(4):
+                    a = families.layer_inputs(many, one, seed=seed)
+                    b = families.clone_layers(a)
+                    many(**b)
+                    self.single_layers(many, one, a)
+                    self.assertEqual(families.same_layers(a, b), [], f"{label} call {seed}")
+                self.assertEqual(len(many._layer_resolved), 1)
+                self.assertTrue(all(many._layer_resolved.values()), "the key was resolved for patching")
+                self.assertEqual(len(many._records), 4)
+                c = families.layer_inputs(many, one, seed=9)
+                t = c["k_cache"][1]
+                wide = torch.zeros(t.numel() + 1, dtype=t.dtype)
+                c["k_cache"][1] = wide[1:].view(t.shape)  # the same shape and strides, 4 bytes off
+                with self.assertRaises(ropegen.ArgumentError) as e:
+                    many(**c)
+                self.assertEqual(e.exception.argument, "k_cache")
+                self.assertIn("is not aligned", str(e.exception))
+
+    def test_operator_checks_every_layer(self):
+        many = ropegen.kernel(families.LAYERED[0][1].format(dtype="f32"), device="cpu")
+        one = ropegen.kernel(families.single_layer_spec(many.spec), device="cpu")
+        a = families.layer_inputs(many, one)
+        a["v_cache"][2] = a["v_cache"][2][:, :, :1]
+        with self.assertRaises(RuntimeError) as e:  # through the dispatcher: the message survives
+            many.op(many.spec, **a)
+        self.assertIn("argument 'v_cache': has shape [10, 4, 1, 64]", str(e.exception))
+        a = families.layer_inputs(many, one)
+        a["k_cache"] = a["k_cache"][:2]
+        with self.assertRaises(RuntimeError) as e:
+            many.op(many.spec, **a)
+        self.assertRegex(str(e.exception), "has [23] layers, but another list has [23]")
+        a = families.layer_inputs(many, one)
+        a["positions"] = [a["positions"]] * 3
+        with self.assertRaises((RuntimeError, TypeError)):  # a shared argument as a list: Tensor? refuses it
+            many.op(many.spec, **a)
+
+    def test_meta_tensors(self):
+        """The fake implementation runs every layer's checks without addresses."""
+        many = ropegen.kernel(families.LAYERED[1][1].format(dtype="f32"), device="cpu")
+        one = ropegen.kernel(families.single_layer_spec(many.spec), device="cpu")
+        meta = lambda v: [t.to("meta") for t in v] if isinstance(v, list) else v.to("meta")
+        args = {n: meta(v) for n, v in families.layer_inputs(many, one).items()}
+        try:
+            many.op(many.spec, **args)
+        except NotImplementedError as e:
+            self.skipTest(f"this PyTorch has no Python Meta kernels: {e}")
+        args["k_norm_weight"] = args["k_norm_weight"][:2] + [torch.empty(31, device="meta")]
+        with self.assertRaises(RuntimeError) as e:
+            many.op(many.spec, **args)
+        self.assertIn("argument 'k_norm_weight': has shape [31]", str(e.exception))
+        args["k_norm_weight"] = args["k_norm_weight"][:2]
+        with self.assertRaises(RuntimeError) as e:
+            many.op(many.spec, **args)
+        self.assertIn("has 2 layers", str(e.exception))
+
+    def test_record_arrays_and_graph_capture(self):
+        """A CUDA graph capture (the current stream capturing, simulated here) launches with
+        the record array of an earlier call's addresses and keeps it; a set of addresses first
+        seen while capturing is refused (its host-to-device copy would be captured)."""
+        many = ropegen.Context("host").kernel(families.LAYERED[0][1].format(dtype="f32"))
+        one = ropegen.kernel(families.single_layer_spec(many.spec), device="cpu")
+        warm = families.layer_inputs(many, one)
+        many(**families.clone_layers(warm))  # another set of addresses
+        many(**warm)  # the warm-up call
+        self.assertEqual(len(many._records), 2)
+        many._capturing = lambda: True
+        want = families.clone_layers(warm)
+        self.single_layers(many, one, want)
+        many(**warm)  # the same addresses: the kept array, nothing copied
+        self.assertEqual(families.same_layers(warm, want), [])
+        captured = [r for r in many._records.values() if r.captured]
+        self.assertEqual(len(captured), 1)
+        with self.assertRaises(ropegen.ArgumentError) as e:
+            many(**families.clone_layers(warm))
+        self.assertIn("make one eager call with the same tensors before the capture", str(e.exception))
+        self.assertEqual(len(many._records), 2)
+        del many._capturing
+        for seed in range(many._MAX_RECORDS + 3):  # past the limit: the others are dropped, not the captured
+            many(**families.layer_inputs(many, one, seed=seed))
+        self.assertLessEqual(len(many._records), many._MAX_RECORDS)
+        self.assertIn(captured[0], list(many._records.values()))
+
+    def test_norm_sums_refused_with_many_layers(self):
+        """norm_sums has no per-layer place in the record: the spec is refused, naming both keys."""
+        with self.assertRaises(ropegen.Error) as e:
+            ropegen.kernel("head_dim=64 q_heads=4 kv_heads=2 dtype=f32 layers=many "
+                           "qk_norm=rms(span=all_heads,sums=read)", device="cpu")
+        self.assertIn("layers = many", str(e.exception))
+        self.assertIn("qk_norm = rms(sums = ...)", str(e.exception))
+
+    @unittest.skipUnless(torch is not None and hasattr(torch, "compile"),
+                         f"torch.compile needs PyTorch 2.0+ (installed: {getattr(torch, '__version__', None)})")
+    def test_compile_fullgraph(self):
+        for label, many, one in self.kernels():
+            with self.subTest(label, spec=many.spec):
+                a = families.layer_inputs(many, one, seed=5)
+                b = families.clone_layers(a)
+
+                def step(tensors):
+                    many(**tensors)
+
+                self.single_layers(many, one, a)
+                torch._dynamo.reset()
+                torch.compile(step, fullgraph=True, backend="aot_eager")(b)
+                self.assertEqual(families.same_layers(a, b), [], f"{label}: differs under torch.compile")
 
 
 @unittest.skipIf(NO_HOST, NO_HOST or "")

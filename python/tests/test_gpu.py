@@ -2,7 +2,8 @@
 operator under torch.compile(fullgraph=True) (for a kernel of every family and option that
 adds an argument too), compiled values against eager bit for bit (inductor, aot_eager,
 reduce-overhead; PyTorch's reinplacing hazard beside a pure-torch operator), resolved repeat
-calls and their checks, CUDA graph capture and replay, and launches on a non-default stream.
+calls and their checks, CUDA graph capture and replay, and launches on a non-default stream;
+layers = many through its operator, a CUDA graph and torch.compile.
 Skipped (with the reason) where PyTorch or CUDA is missing.
 
     ROPEGEN_LIB_DIR=build-gpu PYTHONPATH=python python3 -m pytest -rs python/tests/test_gpu.py
@@ -503,6 +504,73 @@ class GpuFamilies(unittest.TestCase):
                 torch.cuda.synchronize()
                 for n in a:
                     self.assertTrue(families.same_bytes(a[n], b[n]), f"{label}: {n} differs under torch.compile")
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class GpuManyLayers(unittest.TestCase):
+    """layers = many on the GPU (families.LAYERED, bf16): the operator and the eager call
+    against single-layer launches of every layer, a CUDA graph that captured the launch
+    (its record array built by the warm-up call) replayed with new values, a capture of
+    addresses no call has seen refused, and torch.compile(fullgraph=True)."""
+
+    def kernels(self):
+        for label, spec in families.LAYERED:
+            spec = spec.format(dtype="bf16")
+            yield (label, ropegen.kernel(spec, device="cuda"),
+                   ropegen.kernel(families.single_layer_spec(spec), device="cuda"))
+
+    def single_layers(self, many, one, args):
+        for l in range(len(args["k_cache"])):
+            one(**families.per_layer(many, args, l))
+        torch.cuda.synchronize()
+
+    def test_operator_gives_the_single_layer_bytes(self):
+        for label, many, one in self.kernels():
+            with self.subTest(label, spec=many.spec):
+                self.assertIsNotNone(many.op, f"{label}: no operator")
+                a = families.layer_inputs(many, one, tokens=37, device="cuda", seed=len(label))
+                b, c = families.clone_layers(a), families.clone_layers(a)
+                many(**b)
+                many.op(many.spec, **many._field_names(c))
+                self.single_layers(many, one, a)
+                self.assertEqual(families.same_layers(a, b), [], f"{label}: the eager call differs")
+                self.assertEqual(families.same_layers(a, c), [], f"{label}: the operator differs")
+
+    def test_cuda_graph_capture_and_replay(self):
+        for label, many, one in self.kernels():
+            with self.subTest(label, spec=many.spec):
+                a = families.layer_inputs(many, one, tokens=37, device="cuda", seed=1)
+                many(**a)  # the warm-up call: it builds the record array the graph reads
+                torch.cuda.synchronize()
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    many.op(many.spec, **many._field_names(a))
+                families.copy_layers(a, families.layer_inputs(many, one, tokens=37, device="cuda", seed=2))
+                want = families.clone_layers(a)
+                graph.replay()
+                torch.cuda.synchronize()
+                self.single_layers(many, one, want)
+                self.assertEqual(families.same_layers(a, want), [], f"{label}: the replay differs")
+                cold = families.clone_layers(a)
+                with self.assertRaises(ropegen.ArgumentError) as e:
+                    with torch.cuda.graph(torch.cuda.CUDAGraph()):
+                        many(**cold)
+                self.assertIn("before the capture", str(e.exception))
+
+    @unittest.skipUnless(HAS_COMPILE, "torch.compile with torch.library.custom_op needs PyTorch 2.4+")
+    def test_compile_fullgraph(self):
+        for label, many, one in self.kernels():
+            with self.subTest(label, spec=many.spec):
+                a = families.layer_inputs(many, one, tokens=37, device="cuda", seed=3)
+                b = families.clone_layers(a)
+
+                def step(tensors):
+                    many(**tensors)
+
+                torch._dynamo.reset()
+                torch.compile(step, fullgraph=True)(b)  # a graph break is an error
+                self.single_layers(many, one, a)
+                self.assertEqual(families.same_layers(a, b), [], f"{label}: differs under torch.compile")
 
 
 if __name__ == "__main__":

@@ -196,6 +196,37 @@ class SameResults(unittest.TestCase):
 
 
 @unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
+class ManyLayersTakeThePythonPath(unittest.TestCase):
+    """A layers = many kernel has no Launcher (its calls take per-layer lists and a record
+    array built from their addresses): with the extension loaded, its kernel says why, and
+    its repeat calls, eager and through the operator, go through Python and write what
+    single-layer launches write."""
+
+    def test_repeat_calls_without_a_launcher(self):
+        for label, spec in families.LAYERED:
+            spec = spec.format(dtype="f32")
+            with self.subTest(label, spec=spec):
+                many = ropegen.Context("host").kernel(spec)
+                one = fast_path(families.single_layer_spec(spec))
+                self.assertIsNone(many._launcher)
+                self.assertIsNone(one.fast_reason)
+                self.assertIn("layers = many", many.fast_reason)
+                for seed in range(3):
+                    a = families.layer_inputs(many, one, seed=seed)
+                    b, c = families.clone_layers(a), families.clone_layers(a)
+                    many(**b)
+                    if many.op is not None:
+                        ropegen._registry.hook().call(many, c)  # what torch.compile traces
+                    else:
+                        many(**c)
+                    for l in range(len(a["k_cache"])):
+                        one(**families.per_layer(many, a, l))
+                    self.assertEqual(families.same_layers(a, b), [], f"{label} call {seed}")
+                    self.assertEqual(families.same_layers(a, c), [], f"{label} operator {seed}")
+                self.assertGreaterEqual(one._launcher.stats()["hits"], 2)
+
+
+@unittest.skipIf(NO_HOST or NO_EXT, NO_HOST or NO_EXT or "")
 class SameErrors(unittest.TestCase):
     """After a repeat call launched from C++, a call that differs from the resolved key gets
     Python's full checks: the same exception, argument and message as without the fast path."""
