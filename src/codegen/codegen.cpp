@@ -426,9 +426,11 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   os << "\n#define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block";
   paste("kernel_args.h");
   paste("rope_common.h");
-  const bool quant = quantized_cache(spec);
-  // fp8 stores and quantized caches (nvfp4's block scales are e4m3) get the vendor's fp8
-  // instructions; every other kernel the portable code, which quant.h names.
+  bool quant = quantized_cache(spec);
+  for (const RecordPart& part : spec.cache_record.parts)  // a record's quantized values
+    if (part.kind == RecordPart::Kind::Values && part.format != StoreType::Auto) quant = true;
+  // fp8 stores and quantized caches or records (nvfp4's block scales are e4m3) get the
+  // vendor's fp8 instructions; every other kernel the portable code, which quant.h names.
   if (spec.uses_fp8() || quant)
     for (const auto& h : dialect.fp8_headers) paste(h);
   else

@@ -431,10 +431,10 @@ namespace {
 
 // The quantized caches of issue 21 (bf16, rope_kv_append, head_dim 128 unless named), and
 // which fp8 encoding their fp8 codes use: none, the target's (OCP, else FNUZ: gfx942 FNUZ,
-// gfx1201 OCP; gfx1100 has none and refuses the spec), OCP only (nvfp4's e4m3 scales,
-// fp8_ds_mla's e4m3 codes: integer code on gfx942) or FNUZ only (cache_dtype: refused where
-// the target has no FNUZ). MLA records are refused nowhere: their fp8 codes are integer code
-// on every target today (see kQuantSoftwareFp8).
+// gfx1201 OCP; gfx1100 has none and refuses the spec; an MLA record's e4m3 kv_c likewise),
+// OCP only (nvfp4's e4m3 scales: integer code on gfx942) or FNUZ only (cache_dtype: refused
+// where the target has no FNUZ). MLA records are refused nowhere: where the target has no
+// converter for their format, their codes are integer code.
 enum class Fp8 { None, TargetEncoding, Ocp, Fnuz };
 struct QuantCase {
   const char* label;
@@ -456,7 +456,7 @@ const QuantCase kQuantCases[] = {
     {"mxfp4", "cache_dtype=mxfp4", Fp8::None, false, false},
     {"q fp8_e4m3 q_scales=per_token_head", "q_dtype=fp8_e4m3 q_scales=per_token_head outputs=separate",
      Fp8::TargetEncoding, false, false},
-    {"MLA fp8_ds_mla", RG_MLA_SPEC "cache_record=fp8_ds_mla", Fp8::Ocp, false, true},
+    {"MLA fp8_ds_mla", RG_MLA_SPEC "cache_record=fp8_ds_mla", Fp8::TargetEncoding, false, true},
     {"MLA fp8_ds_mla as e4m3fnuz, qmax 224",
      RG_MLA_SPEC "cache_record=record(parts=[kv_c(format=fp8_e4m3fnuz,group=128,qmax=224,floor=1.1754943508222875e-38,"
                  "quantize=divide),scales(of=kv_c),k_pe(format=auto)],size=656)",
@@ -481,27 +481,14 @@ struct OverOccupancy {
 const OverOccupancy kQuantOverOccupancy[] = {
     {"fp8_e4m3 per_token_head", "gfx942", 76},        // 6 of 8 waves
     {"fp8_e4m3fnuz per_token_head", "gfx942", 76},    // 6 of 8
-    {"int4 per_token_head", "gfx942", 68},            // 7 of 8
-    {"int4 head_dim 64", "gfx942", 68},               // 7 of 8
-    {"int4 head_dim 256", "gfx942", 68},              // 7 of 8
-    {"nvfp4", "gfx942", 75},                          // 6 of 8
-    {"nvfp4 head_dim 64", "gfx942", 75},              // 6 of 8
-    {"nvfp4 head_dim 256", "gfx942", 75},             // 6 of 8
-    {"mxfp4", "gfx942", 72},                          // 7 of 8
+    {"int4 per_token_head", "gfx942", 72},            // 7 of 8
+    {"int4 head_dim 64", "gfx942", 72},               // 7 of 8
+    {"int4 head_dim 256", "gfx942", 72},              // 7 of 8
+    {"nvfp4", "gfx942", 73},                          // 6 of 8
+    {"nvfp4 head_dim 64", "gfx942", 73},              // 6 of 8
+    {"nvfp4 head_dim 256", "gfx942", 73},             // 6 of 8
+    {"mxfp4", "gfx942", 70},                          // 7 of 8
     {"q fp8_e4m3 q_scales=per_token_head", "gfx942", 85},  // 5 of 8
-};
-
-// Expected failures: the target has the packed conversion for the format, the kernel does not
-// use it. MLA records' fp8 kv_c codes are integer code on every target (codegen pastes the
-// vendor's fp8 encoders only for fp8 cache_dtype/q_dtype and quantized caches, not for a
-// cache_record). Strict, as above: an entry whose kernel now converts in hardware fails.
-struct SoftwareFp8 {
-  const char* label;
-  const char* target;
-};
-const SoftwareFp8 kQuantSoftwareFp8[] = {
-    {"MLA fp8_ds_mla", "gfx1201"},
-    {"MLA fp8_ds_mla as e4m3fnuz, qmax 224", "gfx942"},
 };
 
 }  // namespace
@@ -564,17 +551,9 @@ TEST_CASE("compile: AMD quantized caches (issue 21): no scratch, full occupancy,
       // code elsewhere; every format here is e4m3, so no bf8 conversion anywhere.
       const bool hw = (q.fp8 == Fp8::TargetEncoding && (fnuz || ocp)) || (q.fp8 == Fp8::Ocp && ocp) ||
                       (q.fp8 == Fp8::Fnuz && fnuz);
-      bool software = false;
-      for (const SoftwareFp8& o : kQuantSoftwareFp8)
-        software = software || (std::string(o.label) == q.label && std::string(o.target) == t);
       const size_t fp8 = count(isa, "v_cvt_pk_fp8_f32"), bf8 = count(isa, "v_cvt_pk_bf8_f32");
       MESSAGE(where << ": " << fp8 << " v_cvt_pk_fp8_f32, " << count(isa, "v_cvt_i32_f32") << " v_cvt_i32_f32");
-      if (software) {
-        CHECK_MESSAGE(hw, "kQuantSoftwareFp8 names a target without the conversion");
-        CHECK_MESSAGE(fp8 == 0, "now converts in hardware: remove it from kQuantSoftwareFp8");
-      } else {
-        CHECK((fp8 > 0) == hw);
-      }
+      CHECK((fp8 > 0) == hw);
       CHECK(bf8 == 0);
       if (q.integer) CHECK(count(isa, "v_cvt_i32_f32") > 0);
       CHECK(isa.find("scratch_") == std::string::npos);
@@ -586,11 +565,6 @@ TEST_CASE("compile: AMD quantized caches (issue 21): no scratch, full occupancy,
     bool known = false;
     for (const QuantCase& q : kQuantCases) known = known || std::string(o.label) == q.label;
     CHECK_MESSAGE(known, "kQuantOverOccupancy names no case: " << o.label);
-  }
-  for (const SoftwareFp8& o : kQuantSoftwareFp8) {
-    bool known = false;
-    for (const QuantCase& q : kQuantCases) known = known || std::string(o.label) == q.label;
-    CHECK_MESSAGE(known, "kQuantSoftwareFp8 names no case: " << o.label);
   }
   MESSAGE("quantized caches: " << compiled << " kernels compiled, " << refused << " refused by target");
 }
