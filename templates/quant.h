@@ -62,20 +62,19 @@ RG_DEVICE float rg_div(float x, const rg_divisor& d) {
   const float q = rg_div_fast(x, d, slow);
   return slow ? x / d.s : q;
 }
-// N quotients in place, the true divisions (rare) in one branch for all of them rather than
-// one per element.
-template <int N>
-RG_DEVICE void rg_div_n(float (&v)[N], const rg_divisor& d) {
-  float q[N];
+// Two quotients in place, the true divisions (rare) in one branch for the pair rather than one
+// per element. A pair, not a whole vector: the registers a vector's quotients and inputs would
+// hold at once cost occupancy (measured on the H100: 62 -> 72 registers, 9% slower at 8192 tokens).
+RG_DEVICE void rg_div2(float& a, float& b, const rg_divisor& d) {
   bool slow = false;
-#pragma unroll
-  for (int i = 0; i < N; ++i) q[i] = rg_div_fast(v[i], d, slow);
+  const float qa = rg_div_fast(a, d, slow), qb = rg_div_fast(b, d, slow);
   if (slow) {
-#pragma unroll
-    for (int i = 0; i < N; ++i) q[i] = v[i] / d.s;
+    a = a / d.s;
+    b = b / d.s;
+  } else {
+    a = qa;
+    b = qb;
   }
-#pragma unroll
-  for (int i = 0; i < N; ++i) v[i] = q[i];
 }
 
 // The larger (smaller) of a and b, b left out when it is NaN of any kind (a max instruction

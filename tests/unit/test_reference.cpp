@@ -466,16 +466,17 @@ TEST_CASE("quant: rg_div (one reciprocal per divisor) is the IEEE quotient x / s
       check(bf16(h), d, s);
       check(f16(h), d, s);
     }
-    // rg_div_n: 8 quotients at once, the true division for all of them when one needs it
-    // (runs of 8 bf16 values, some with an inf, NaN, zero or tiny element among them).
-    for (unsigned h = 0; h < 65536; h += 8 * 61) {
-      float v[8];
-      for (int i = 0; i < 8; ++i) v[i] = bf16(h + static_cast<unsigned>(i));
-      const float in[8] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
-      rg_kernel::rg_div_n(v, d);
-      for (int i = 0; i < 8; ++i)
-        if (rg_as_uint(v[i]) != rg_as_uint(in[i] / s) && !(v[i] != v[i] && in[i] != in[i]) && failures++ < 5)
-          FAIL_CHECK("rg_div_n: " << in[i] << " / " << s << ": " << v[i] << " vs IEEE " << in[i] / s);
+    // rg_div2: a pair, the true division for both when one needs it (each bf16 value beside
+    // one that does: an inf, NaN, zero or tiny element, or a plain one).
+    for (unsigned h = 0; h < 65536; h += 7) {
+      for (unsigned other : {0x7f80u, 0x7fc1u, 0x8000u, 0x0001u, 0x3f80u}) {
+        float a = bf16(h), b = bf16(other);
+        const float ia = a, ib = b;
+        rg_kernel::rg_div2(a, b, d);
+        for (const auto& [got, in] : {std::pair<float, float>{a, ia}, std::pair<float, float>{b, ib}})
+          if (rg_as_uint(got) != rg_as_uint(in / s) && !(got != got && in != in) && failures++ < 5)
+            FAIL_CHECK("rg_div2: " << in << " / " << s << ": " << got << " vs IEEE " << in / s);
+      }
     }
   }
   // Random float x (every exponent) against random and special divisors.

@@ -82,13 +82,15 @@ RG_DEVICE void store_codes8(unsigned char* p, const Vec& x, float s, float inv, 
   unsigned w[(VEC + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
-  float v[VEC];  // x / s (one reciprocal for the vector, quant.h) or x * inv
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) v[i] = divide ? get(x, i) : get(x, i) * inv;
-  if (divide) rg_div_n(v, rg_make_divisor(s));
+  const rg_divisor d = rg_make_divisor(divide ? s : 1.0f);  // x / s: one reciprocal for the row (quant.h)
 #pragma unroll
   for (int i = 0; i < VEC; i += 2) {  // two codes per conversion (the pair instruction where the target has one)
-    const float v0 = v[i], v1 = i + 1 < VEC ? v[i + 1] : v0;
+    float v0 = get(x, i), v1 = i + 1 < VEC ? get(x, i + 1) : v0;
+    if (divide) rg_div2(v0, v1, d);
+    else {
+      v0 *= inv;
+      v1 *= inv;
+    }
     const unsigned pair = indexer_fp8x2(v0, v1);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
