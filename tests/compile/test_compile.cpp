@@ -481,9 +481,9 @@ struct OverOccupancy {
 const OverOccupancy kQuantOverOccupancy[] = {
     {"fp8_e4m3 per_token_head", "gfx942", 76},        // 6 of 8 waves
     {"fp8_e4m3fnuz per_token_head", "gfx942", 76},    // 6 of 8
-    {"int4 per_token_head", "gfx942", 72},            // 7 of 8
-    {"int4 head_dim 64", "gfx942", 72},               // 7 of 8
-    {"int4 head_dim 256", "gfx942", 72},              // 7 of 8
+    {"int4 per_token_head", "gfx942", 68},            // 7 of 8
+    {"int4 head_dim 64", "gfx942", 68},               // 7 of 8
+    {"int4 head_dim 256", "gfx942", 68},              // 7 of 8
     {"nvfp4", "gfx942", 73},                          // 6 of 8
     {"nvfp4 head_dim 64", "gfx942", 73},              // 6 of 8
     {"nvfp4 head_dim 256", "gfx942", 73},             // 6 of 8

@@ -517,6 +517,11 @@ namespace rg_kernel {
 // 2^-100 in magnitude. An exact q (remainder 0, e.g. x = +-0) is kept as it is, sign
 // included. tests/unit/test_reference.cpp compares it with x / s on every bf16 and f16 x
 // for thousands of divisors, every power of two among them, and random floats.
+// RG_RECIPROCAL_DIV (the vendor prelude's): 0 where the target's IEEE division is short and
+// has no branch (AMD: v_div_scale, v_div_fmas, v_div_fixup), so rg_div2 keeps it.
+#ifndef RG_RECIPROCAL_DIV
+#define RG_RECIPROCAL_DIV 1
+#endif
 struct rg_divisor {
   float s, y;
   bool fast;
@@ -543,6 +548,11 @@ RG_DEVICE float rg_div(float x, const rg_divisor& d) {
 // per element. A pair, not a whole vector: the registers a vector's quotients and inputs would
 // hold at once cost occupancy (measured on the H100: 62 -> 72 registers, 9% slower at 8192 tokens).
 RG_DEVICE void rg_div2(float& a, float& b, const rg_divisor& d) {
+  if (!RG_RECIPROCAL_DIV) {  // the target's division has no branch: it stays
+    a = a / d.s;
+    b = b / d.s;
+    return;
+  }
   bool slow = false;
   const float qa = rg_div_fast(a, d, slow), qb = rg_div_fast(b, d, slow);
   if (slow) {
@@ -678,7 +688,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 682 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 692 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1151,7 +1161,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1155 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 1165 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1859,7 +1869,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1863 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 1873 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_a4629acb682c(ropegen_kernel_args args) {

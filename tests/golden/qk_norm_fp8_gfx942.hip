@@ -63,6 +63,8 @@ RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
 RG_DEVICE float rg_floorf(float x) { return __builtin_floorf(x); }
 RG_DEVICE float rg_fmaf(float a, float b, float c) { return __builtin_fmaf(a, b, c); }  // one rounding
+// templates/quant.h: the IEEE division has no branch here (v_div_scale, v_div_fmas, v_div_fixup)
+#define RG_RECIPROCAL_DIV 0
 RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }  // llvm.log.f32: the backend's accurate expansion
 // Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
 // wave32 counts the low half only).
@@ -79,7 +81,7 @@ template <class T> RG_DEVICE T rg_load(const T* p) {
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
   *(__attribute__((address_space(1))) T*)p = v;
 }
-#line 83 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 85 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -102,7 +104,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 106 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 108 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_bf16_amd.h ----
 #line 1 "src/vendors/amd/convert_bf16_amd.h"
@@ -118,7 +120,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   const unsigned rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // round to nearest even
   return (x & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
 }
-#line 122 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 124 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_f16_amd.h ----
 #line 1 "src/vendors/amd/convert_f16_amd.h"
@@ -129,7 +131,7 @@ RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
 RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   return __builtin_bit_cast(unsigned short, static_cast<_Float16>(f));
 }
-#line 133 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 135 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -174,7 +176,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 178 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 180 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -360,7 +362,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 364 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 366 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -401,7 +403,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 405 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 407 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_fp8_amd.h ----
 #line 1 "src/vendors/amd/convert_fp8_amd.h"
@@ -449,7 +451,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_fix2(static_cast<unsigned>(r), lo, hi, false);
 }
 #endif
-#line 453 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 455 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -541,7 +543,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 545 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 547 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -587,6 +589,11 @@ namespace rg_kernel {
 // 2^-100 in magnitude. An exact q (remainder 0, e.g. x = +-0) is kept as it is, sign
 // included. tests/unit/test_reference.cpp compares it with x / s on every bf16 and f16 x
 // for thousands of divisors, every power of two among them, and random floats.
+// RG_RECIPROCAL_DIV (the vendor prelude's): 0 where the target's IEEE division is short and
+// has no branch (AMD: v_div_scale, v_div_fmas, v_div_fixup), so rg_div2 keeps it.
+#ifndef RG_RECIPROCAL_DIV
+#define RG_RECIPROCAL_DIV 1
+#endif
 struct rg_divisor {
   float s, y;
   bool fast;
@@ -613,6 +620,11 @@ RG_DEVICE float rg_div(float x, const rg_divisor& d) {
 // per element. A pair, not a whole vector: the registers a vector's quotients and inputs would
 // hold at once cost occupancy (measured on the H100: 62 -> 72 registers, 9% slower at 8192 tokens).
 RG_DEVICE void rg_div2(float& a, float& b, const rg_divisor& d) {
+  if (!RG_RECIPROCAL_DIV) {  // the target's division has no branch: it stays
+    a = a / d.s;
+    b = b / d.s;
+    return;
+  }
   bool slow = false;
   const float qa = rg_div_fast(a, d, slow), qb = rg_div_fast(b, d, slow);
   if (slow) {
@@ -748,7 +760,7 @@ RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
 }
 
 }  // namespace rg_kernel
-#line 752 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 764 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1208,7 +1220,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1212 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 1224 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1916,7 +1928,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1920 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 1932 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_6ffd9ab54326(ropegen_kernel_args args) {

@@ -55,6 +55,8 @@ RG_DEVICE float rg_sqrt(float x) { return __builtin_sqrtf(x); }
 RG_DEVICE float rg_rintf(float x) { return __builtin_rintf(x); }  // to nearest, ties to even
 RG_DEVICE float rg_floorf(float x) { return __builtin_floorf(x); }
 RG_DEVICE float rg_fmaf(float a, float b, float c) { return __builtin_fmaf(a, b, c); }  // one rounding
+// templates/quant.h: the IEEE division has no branch here (v_div_scale, v_div_fmas, v_div_fixup)
+#define RG_RECIPROCAL_DIV 0
 RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }  // llvm.log.f32: the backend's accurate expansion
 // Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
 // wave32 counts the low half only).
