@@ -27,9 +27,11 @@ def torch_dtypes(torch):
         _TORCH_DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16", torch.int32: "i32",
                          torch.int64: "i64", torch.float64: "f64", torch.int16: "i16", torch.int8: "i8",
                          torch.uint8: "u8"}
-        # fp8 caches and q outputs (torch >= 2.1 has these types; uint8 tensors work everywhere).
+        # fp8 caches and q outputs (torch >= 2.1 has these types), nvfp4/mxfp4 caches as e2m1
+        # code pairs and mxfp4's e8m0 scales (torch >= 2.8); uint8 tensors work everywhere.
         for name, ours in (("float8_e4m3fn", "fp8_e4m3"), ("float8_e5m2", "fp8_e5m2"),
-                           ("float8_e4m3fnuz", "fp8_e4m3fnuz"), ("float8_e5m2fnuz", "fp8_e5m2fnuz")):
+                           ("float8_e4m3fnuz", "fp8_e4m3fnuz"), ("float8_e5m2fnuz", "fp8_e5m2fnuz"),
+                           ("float4_e2m1fn_x2", "e2m1x2"), ("float8_e8m0fnu", "e8m0")):
             if hasattr(torch, name):
                 _TORCH_DTYPES[getattr(torch, name)] = ours
     return _TORCH_DTYPES

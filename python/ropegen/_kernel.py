@@ -376,9 +376,10 @@ class Kernel:
             if check_device and not self._device_ok(v.device):
                 raise ArgumentError(name, f"is in {_device_str(v.device)} memory, expected {self._expect_device()}")
             # u64 (checks = bounds' error words): int64 memory holds the same bits (torch has no uint64).
-            # fp8 (a cache, an fp8 q_out): the format's tensor type, or its raw bytes as uint8.
+            # Byte formats (fp8 caches and q_out, e2m1 code pairs, e8m0 scales): the format's
+            # tensor type where PyTorch has it, or the raw bytes as uint8.
             if v.dtype != a["dtype"] and not (a["dtype"] == "u64" and v.dtype == "i64") \
-                    and not (a["dtype"].startswith("fp8") and v.dtype == "u8"):
+                    and not (a["dtype"].startswith(("fp8", "e2m1x2", "e8m0")) and v.dtype == "u8"):
                 raise ArgumentError(name, f"has dtype {v.dtype}, expected {a['dtype']}")
             if v.readonly and a["access"] != "read":
                 raise ArgumentError(name, f"is read-only, but the kernel writes it ({a['access']})")

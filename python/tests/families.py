@@ -40,7 +40,7 @@ ROWS = 16  # cos/sin table rows: the free dimension of every argument but the ca
 
 def torch_dtype(torch, dtype):
     """The PyTorch storage of a described dtype: fp8 as bytes, u64 as int64."""
-    if dtype.startswith("fp8"):
+    if dtype.startswith(("fp8", "e2m1x2", "e8m0")):
         return torch.uint8
     return {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "i32": torch.int32,
             "i64": torch.int64, "u64": torch.int64, "u8": torch.uint8, "i8": torch.int8}[dtype]

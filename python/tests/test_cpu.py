@@ -714,6 +714,43 @@ class Layout(unittest.TestCase):
         self.assertFalse(vc[1].any() or kc[1].any(), "token 1 written past the scales' slots")
         self.assertFalse(ks_all[1].any() or vs_all[1].any(), "scales written past the tensor given")
 
+    def test_e2m1_caches_and_e8m0_scales_are_bytes_or_their_torch_types(self):
+        """nvfp4 and mxfp4 caches are described as e2m1 code pairs (e2m1x2), mxfp4's scales as
+        e8m0 bytes: uint8 arrays are taken, another dtype is refused by name, and where the
+        installed PyTorch has float4_e2m1fn_x2 / float8_e8m0fnu a view of that type writes the
+        same bytes as the uint8 tensor."""
+        specs = {"nvfp4": "cache_dtype=nvfp4", "mxfp4": "cache_dtype=mxfp4"}
+        for name, text in specs.items():
+            k = ropegen.kernel("head_dim=64 q_heads=2 kv_heads=1 dtype=f32 cache=paged(block=4) " + text, device="cpu")
+            self.assertEqual(k.arguments["k_cache"]["dtype"], "e2m1x2", name)
+            self.assertEqual(k.arguments["k_cache_scales"]["dtype"], "fp8_e4m3" if name == "nvfp4" else "e8m0", name)
+            rng = np.random.default_rng(7)
+            q, kk, v = (rng.standard_normal((3, h, 64)).astype(np.float32) for h in (2, 1, 1))
+            table = rng.standard_normal((8, 64)).astype(np.float32)
+            args = dict(q=q, k=kk, v=v, positions=np.array([0, 3, 5], np.int32),
+                        slot_mapping=np.array([0, 1, 6], np.int32), cos_sin_cache=table)
+            if name == "nvfp4":
+                args.update(k_scale=np.ones(1, np.float32), v_scale=np.ones(1, np.float32))
+            kc, vc = np.zeros((2, 4, 1, 32), np.uint8), np.zeros((2, 4, 1, 32), np.uint8)
+            groups = 64 // (16 if name == "nvfp4" else 32)
+            ks, vs = np.zeros((2, 4, 1, groups), np.uint8), np.zeros((2, 4, 1, groups), np.uint8)
+            k(k_cache=kc, v_cache=vc, k_cache_scales=ks, v_cache_scales=vs, **{n: a.copy() for n, a in args.items()})
+            self.assertTrue(kc.any() and vc.any() and ks.any(), name)
+            with self.assertRaises(ropegen.ArgumentError) as e:
+                k(k_cache=kc.view(np.int8), v_cache=vc, k_cache_scales=ks, v_cache_scales=vs,
+                  **{n: a.copy() for n, a in args.items()})
+            self.assertIn("expected e2m1x2", str(e.exception))
+            if torch is None or not hasattr(torch, "float4_e2m1fn_x2"):
+                continue  # PyTorch before 2.8: uint8 only
+            tk = torch.zeros((2, 4, 1, 32), dtype=torch.uint8)
+            tv, tks = torch.zeros_like(tk), torch.zeros((2, 4, 1, groups), dtype=torch.uint8)
+            tvs = torch.zeros_like(tks)
+            scale_view = torch.float8_e4m3fn if name == "nvfp4" else torch.float8_e8m0fnu
+            targs = {n: torch.from_numpy(a.copy()) for n, a in args.items()}
+            k(k_cache=tk.view(torch.float4_e2m1fn_x2), v_cache=tv.view(torch.float4_e2m1fn_x2),
+              k_cache_scales=tks.view(scale_view), v_cache_scales=tvs.view(scale_view), **targs)
+            self.assertTrue(np.array_equal(tk.numpy(), kc) and np.array_equal(tks.numpy(), ks), name)
+
     def test_mrope_positions_hold_every_token(self):
         """positions = mrope: [3, tokens]; a second dimension other than q's token count is
         refused (the kernel would read rows num_tokens apart, past a shorter array)."""

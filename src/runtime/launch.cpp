@@ -215,9 +215,11 @@ const std::vector<ArgField>& layer_args_fields() {
 
 std::string ArgContext::store_name(StoreType t) const {
   if (t == StoreType::Auto) return to_string(spec.dtype);
-  // Quantized caches are bytes: int8 codes, or two 4-bit codes per byte.
+  // Quantized caches are bytes: int8 codes, int4 codes two per byte, e2m1 codes two per byte
+  // ("e2m1x2": PyTorch's float4_e2m1fn_x2, or the raw bytes).
   if (t == StoreType::Int8) return "i8";
-  if (t == StoreType::Int4 || t == StoreType::Nvfp4 || t == StoreType::Mxfp4) return "u8";
+  if (t == StoreType::Int4) return "u8";
+  if (t == StoreType::Nvfp4 || t == StoreType::Mxfp4) return "e2m1x2";
   if (!is_fp8(t)) return to_string(t);
   const bool fnuz = target ? fp8_fnuz_on(target->caps, t) : (t == StoreType::Fp8E4m3Fnuz || t == StoreType::Fp8E5m2Fnuz);
   const bool e4m3 = t == StoreType::Fp8E4m3 || t == StoreType::Fp8E4m3Fnuz;

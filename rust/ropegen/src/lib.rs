@@ -1000,9 +1000,12 @@ impl Element for i64 {
     const KIND: ElemKind = ElemKind { rust: "i64", dtypes: &["i64"] };
 }
 impl Element for u8 {
-    /// Bytes: the fp8 caches and fp8 q outputs, in whichever encoding the target uses.
-    const KIND: ElemKind =
-        ElemKind { rust: "u8", dtypes: &["fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz"] };
+    /// Bytes: the fp8 caches and fp8 q outputs, in whichever encoding the target uses, the
+    /// int4 and nvfp4/mxfp4 caches (code pairs; e2m1x2) and mxfp4's e8m0 scales.
+    const KIND: ElemKind = ElemKind {
+        rust: "u8",
+        dtypes: &["u8", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz", "fp8_e5m2fnuz", "e2m1x2", "e8m0"],
+    };
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -129,7 +129,7 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
                     : std::string(to_string(s.cache_dtype)) + ": the kernel writes a scale per " +
                           std::to_string(group) + " elements here (" +
                           (s.cache_dtype == StoreType::Nvfp4 ? "e4m3" : "e8m0") + ")";
-        c.dtype = f32 ? "f32" : s.cache_dtype == StoreType::Nvfp4 ? "fp8_e4m3" : "u8";
+        c.dtype = f32 ? "f32" : s.cache_dtype == StoreType::Nvfp4 ? "fp8_e4m3" : "e8m0";
         c.access = "write";
         c.align = f32 ? 4 : 1;
         c.shape = cache_shape(hd / group);
