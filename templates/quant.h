@@ -62,11 +62,6 @@ RG_DEVICE float rg_div_fast(float x, const rg_divisor& d, bool& slow) {
   slow = slow || !d.fast || !(aq <= rg_as_float(0x7b800000u)) || (ax < rg_as_float(0x0d800000u) && ax != 0.0f);  // 2^120, 2^-100
   return q;
 }
-RG_DEVICE float rg_div(float x, const rg_divisor& d) {
-  bool slow = false;
-  const float q = rg_div_fast(x, d, slow);
-  return slow ? x / d.s : q;
-}
 // Two quotients in place, the true divisions (rare) in one branch for the pair rather than one
 // per element. A pair, not a whole vector: the registers a vector's quotients and inputs would
 // hold at once cost occupancy (measured on the H100: 62 -> 72 registers, 9% slower at 8192 tokens).
@@ -205,9 +200,15 @@ RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q)
   return rg_e2m1_encode(t);
 }
 
-// The code of one element.
-RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
-  return quant_code_of(c, quant_divides(c) ? rg_div(x, q.div) : x * q.inv, q);
+// The codes of two elements of a group (a pair: the codecs that divide do it by rg_div2).
+RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, float x1, unsigned& c0, unsigned& c1) {
+  if (quant_divides(c)) rg_div2(x0, x1, q.div);
+  else {
+    x0 *= q.inv;
+    x1 *= q.inv;
+  }
+  c0 = quant_code_of(c, x0, q);
+  c1 = quant_code_of(c, x1, q);
 }
 
 }  // namespace rg_kernel

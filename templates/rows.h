@@ -97,16 +97,12 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
 #pragma unroll
-  for (int i = 0; i < VEC; i += 2) {  // a pair of scaled values: x / s (rg_div2) or x * inv
-    float t0 = get(x, i), t1 = i + 1 < VEC ? get(x, i + 1) : t0;
-    if (quant_divides(C)) rg_div2(t0, t1, q.div);
-    else {
-      t0 *= q.inv;
-      t1 *= q.inv;
-    }
+  for (int i = 0; i < VEC; i += 2) {  // codes by pairs (quant.h)
+    unsigned c0, c1;
+    quant_codes2(C, q, get(x, i), i + 1 < VEC ? get(x, i + 1) : get(x, i), c0, c1);
     const int bit = i * C.bits;  // element 2i in the low nibble of its byte
-    w[bit / 32] |= quant_code_of(C, t0, q) << (bit % 32);
-    if (i + 1 < VEC) w[(bit + C.bits) / 32] |= quant_code_of(C, t1, q) << ((bit + C.bits) % 32);
+    w[bit / 32] |= c0 << (bit % 32);
+    if (i + 1 < VEC) w[(bit + C.bits) / 32] |= c1 << ((bit + C.bits) % 32);
   }
   store_packed<BYTES>(p, w);
 }

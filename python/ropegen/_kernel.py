@@ -566,11 +566,7 @@ class Kernel:
                 if r.fill(buf[0], ptrs):  # False: a misaligned address (the full path names it)
                     if fast is not None:  # a key the Launcher no longer holds (it keeps fewer)
                         self._fast_add(arrays, key, ptrs, r)
-                    if stream is None and r.device is not None:
-                        stream = _raw_stream(r.device)
-                    status = _launch(self._handle, buf[1], stream)
-                    if status:
-                        _lib.check(status, f"launch {self.spec}")
+                    self._launch_resolved(buf[1], stream, r.device)
                     return
         items = [(n, t) for n, t in arrays.items() if t is not None]
         views = self._views(dict(items))
@@ -594,6 +590,16 @@ class Kernel:
             if r and fast is not None:
                 self._fast_add(arrays, key, got[1], r)
         _lib.check(_launch(self._handle, ctypes.byref(a), stream), f"launch {self.spec}")
+
+    def _launch_resolved(self, block, stream, device):
+        """A resolved call's launch (single-layer and layered): on the given stream, else the
+        current one of the resolved arrays' GPU (None: the host); the error text is built only
+        when the launch fails."""
+        if stream is None and device is not None:
+            stream = _raw_stream(device)
+        status = _launch(self._handle, block, stream)
+        if status:
+            _lib.check(status, f"launch {self.spec}")
 
     def _layer_plan(self, arrays, need_ptr=True, check_device=True):
         """layers = many: the checks of one launch over the layers. q, k and v (the arguments
@@ -665,11 +671,7 @@ class Kernel:
             if got is not None:  # None: a misaligned address (the full path names it)
                 buf, record = got
                 buf[0][r.layers_word] = self._record_array(record, r.gpu)
-                if stream is None and r.gpu is not None:
-                    stream = _raw_stream(r.gpu)
-                status = _launch(self._handle, buf[1], stream)
-                if status:
-                    _lib.check(status, f"launch {self.spec}")
+                self._launch_resolved(buf[1], stream, r.gpu)
                 return
         layers, ints = self._layer_plan(arrays)
         words = self.arguments["layers"]["shape"][1]

@@ -563,11 +563,6 @@ RG_DEVICE float rg_div_fast(float x, const rg_divisor& d, bool& slow) {
   slow = slow || !d.fast || !(aq <= rg_as_float(0x7b800000u)) || (ax < rg_as_float(0x0d800000u) && ax != 0.0f);  // 2^120, 2^-100
   return q;
 }
-RG_DEVICE float rg_div(float x, const rg_divisor& d) {
-  bool slow = false;
-  const float q = rg_div_fast(x, d, slow);
-  return slow ? x / d.s : q;
-}
 // Two quotients in place, the true divisions (rare) in one branch for the pair rather than one
 // per element. A pair, not a whole vector: the registers a vector's quotients and inputs would
 // hold at once cost occupancy (measured on the H100: 62 -> 72 registers, 9% slower at 8192 tokens).
@@ -706,13 +701,19 @@ RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q)
   return rg_e2m1_encode(t);
 }
 
-// The code of one element.
-RG_DEVICE unsigned quant_code(const rg_codec c, float x, const QuantScale& q) {
-  return quant_code_of(c, quant_divides(c) ? rg_div(x, q.div) : x * q.inv, q);
+// The codes of two elements of a group (a pair: the codecs that divide do it by rg_div2).
+RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, float x1, unsigned& c0, unsigned& c1) {
+  if (quant_divides(c)) rg_div2(x0, x1, q.div);
+  else {
+    x0 *= q.inv;
+    x1 *= q.inv;
+  }
+  c0 = quant_code_of(c, x0, q);
+  c1 = quant_code_of(c, x1, q);
 }
 
 }  // namespace rg_kernel
-#line 716 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 717 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -927,16 +928,12 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
 #pragma unroll
-  for (int i = 0; i < VEC; i += 2) {  // a pair of scaled values: x / s (rg_div2) or x * inv
-    float t0 = get(x, i), t1 = i + 1 < VEC ? get(x, i + 1) : t0;
-    if (quant_divides(C)) rg_div2(t0, t1, q.div);
-    else {
-      t0 *= q.inv;
-      t1 *= q.inv;
-    }
+  for (int i = 0; i < VEC; i += 2) {  // codes by pairs (quant.h)
+    unsigned c0, c1;
+    quant_codes2(C, q, get(x, i), i + 1 < VEC ? get(x, i + 1) : get(x, i), c0, c1);
     const int bit = i * C.bits;  // element 2i in the low nibble of its byte
-    w[bit / 32] |= quant_code_of(C, t0, q) << (bit % 32);
-    if (i + 1 < VEC) w[(bit + C.bits) / 32] |= quant_code_of(C, t1, q) << ((bit + C.bits) % 32);
+    w[bit / 32] |= c0 << (bit % 32);
+    if (i + 1 < VEC) w[(bit + C.bits) / 32] |= c1 << ((bit + C.bits) % 32);
   }
   store_packed<BYTES>(p, w);
 }
@@ -1173,7 +1170,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1177 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1174 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1881,7 +1878,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1885 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1882 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {
