@@ -914,11 +914,7 @@ class _LayerResolved:
         for name, t in arrays.items():
             if t is None:
                 continue
-            if name == "cos_sin_cache":
-                parts = (("cos", 0), ("sin", kernel._half_rot * t.element_size()))
-            else:
-                parts = ((kernel._aliases.get(name, name), 0),)
-            for field, add in parts:
+            for field, add in _arg_parts(kernel, name, t):
                 align = kernel.arguments[field]["align"]
                 if field in kernel._layer_own:
                     r.own.append((name, kernel._layer_own[field] // 8, align))
@@ -933,10 +929,7 @@ class _LayerResolved:
         return r
 
     def fill(self, arrays):
-        b = getattr(self._local, "b", None)
-        if b is None:
-            raw = bytearray(self.template)
-            b = self._local.b = (memoryview(raw).cast("Q"), (ctypes.c_char * len(raw)).from_buffer(raw))
+        b = _thread_block(self._local, self.template)
         w = b[0]
         for name, word, add, align in self.shared:
             p = arrays[name].data_ptr() + add
@@ -994,11 +987,7 @@ class _Resolved:
             return None
         words = []  # (tensor index, byte offset in the block, bytes added, alignment)
         for i, name in enumerate(names):
-            if name == "cos_sin_cache":
-                parts = (("cos", 0), ("sin", kernel._half_rot * tensors[i].element_size()))
-            else:
-                parts = ((kernel._aliases.get(name, name), 0),)
-            for field, add in parts:
+            for field, add in _arg_parts(kernel, name, tensors[i]):
                 offset = getattr(_lib.KernelArgs, field).offset
                 if offset % 8:
                     return None
@@ -1021,11 +1010,25 @@ class _Resolved:
 
     def buffer(self):
         """This thread's copy of the block: (its 8-byte words, the ctypes array to pass)."""
-        b = getattr(self._local, "b", None)
-        if b is None:
-            raw = bytearray(self.template)
-            b = self._local.b = (memoryview(raw).cast("q"), (ctypes.c_char * len(raw)).from_buffer(raw))
-        return b
+        return _thread_block(self._local, self.template)
+
+
+def _arg_parts(kernel, name, t):
+    """The block fields an array's address goes to, each with the bytes added to it:
+    cos_sin_cache gives two (cos, and sin half a row further), any other array its field."""
+    if name == "cos_sin_cache":
+        return (("cos", 0), ("sin", kernel._half_rot * t.element_size()))
+    return ((kernel._aliases.get(name, name), 0),)
+
+
+def _thread_block(local, template):
+    """This thread's copy of a resolved argument block, made on first use: (its 8-byte
+    words, the ctypes array to pass). Each thread patches its own copy."""
+    b = getattr(local, "b", None)
+    if b is None:
+        raw = bytearray(template)
+        b = local.b = (memoryview(raw).cast("q"), (ctypes.c_char * len(raw)).from_buffer(raw))
+    return b
 
 
 def _default_kernel(spec, device):
