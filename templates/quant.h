@@ -89,12 +89,29 @@ RG_DEVICE float rg_quant_min(float a, float b) { return b < a ? b : a; }
 
 // e2m1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 (codes 0..7), sign in bit 3; round to nearest,
 // ties to the even code, saturating at 6. The sign is x's sign bit (-0.0 and negatives that
-// round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0.
-// The code's magnitude counts the rounding boundaries |x| passes (a tie goes to the even
-// code: > at 0.25, 1.25, 2.5 and 5, >= at 0.75, 1.75 and 3.5): independent compares and
-// adds, no branch per element (a chain of selects compiled to branches, a fifth of a
-// decode launch's time).
-RG_DEVICE unsigned rg_e2m1_encode(float x) {
+// round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0. Two encoders of the same
+// bytes, selects only (a chain of selects compiled to branches, a fifth of a decode launch's
+// time); RG_E2M1_BY_BITS (the vendor prelude's) picks one, by registers and instructions on
+// the target (gfx942: the compares, 70-73 VGPRs against 74-75):
+// - by bits: below 2 the magnitudes step by 0.5, so the code is rint(2|x|) (0..4, ties to
+//   even); from 2 on e2m1 keeps one mantissa bit, so |x|'s fp32 bits rounded to one mantissa
+//   bit (nearest, ties to even) give exponent and bit, 4 + 2 (E - 128) + m, saturated at 7;
+// - by compares: the code's magnitude counts the rounding boundaries |x| passes (a tie goes
+//   to the even code: > at 0.25, 1.25, 2.5 and 5, >= at 0.75, 1.75 and 3.5).
+#ifndef RG_E2M1_BY_BITS
+#define RG_E2M1_BY_BITS 1
+#endif
+RG_DEVICE unsigned rg_e2m1_by_bits(float x) {
+  const unsigned u = rg_as_uint(x);
+  const unsigned b = u & 0x7fffffffu;
+  const float a = rg_as_float(b);
+  const bool small = a < 2.0f;
+  const unsigned lo = static_cast<unsigned>(rg_rintf(small ? a + a : 0.0f));
+  const unsigned r = ((b + 0x1fffffu + ((b >> 22) & 1u)) >> 22) - 252u;  // a >= 2: 4..
+  const unsigned m = small ? lo : r < 7u ? r : 7u;
+  return x != x ? 0u : ((u >> 28) & 0x8u) | m;
+}
+RG_DEVICE unsigned rg_e2m1_by_compares(float x) {
   const unsigned sign = (rg_as_uint(x) >> 28) & 0x8u;
   const float a = rg_as_float(rg_as_uint(x) & 0x7fffffffu);
   const unsigned m = static_cast<unsigned>(a > 0.25f) + static_cast<unsigned>(a >= 0.75f) +
@@ -102,6 +119,7 @@ RG_DEVICE unsigned rg_e2m1_encode(float x) {
                      static_cast<unsigned>(a > 2.5f) + static_cast<unsigned>(a >= 3.5f) + static_cast<unsigned>(a > 5.0f);
   return x != x ? 0u : sign | m;
 }
+RG_DEVICE unsigned rg_e2m1_encode(float x) { return RG_E2M1_BY_BITS ? rg_e2m1_by_bits(x) : rg_e2m1_by_compares(x); }
 
 // mxfp4's scale byte (e8m0: 2^(e - 127)) for a group's amax, by the rule:
 //   0 rceil: t = amax * (1/6 in fp32); t's exponent field, plus one if its mantissa is nonzero
@@ -194,6 +212,7 @@ RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q)
   if (c.kind == 2) {
     t += q.zp;
     t = t != t ? q.zp : t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
+    if (c.round == 2) return static_cast<unsigned>(t + 0.5f);  // rha of t >= 0 (-0.0 included)
     return static_cast<unsigned>(rg_quant_round(c.round, t));
   }
   if (c.kind == 3) return rg_quant_fp8(c.fp8, t);

@@ -35,3 +35,20 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
+
+// Packed max and min of the two 16-bit elements of a word (NaN left out), by the storage
+// type's tag: the target's instructions where its convert header has them (RG_PACKED_MINMAX),
+// else never called (the callers test RG_PACKED_MINMAX, a constant).
+#ifndef RG_PACKED_MINMAX
+#define RG_PACKED_MINMAX 0
+RG_DEVICE unsigned rg_bf16x2_max(unsigned a, unsigned) { return a; }
+RG_DEVICE unsigned rg_bf16x2_min(unsigned a, unsigned) { return a; }
+RG_DEVICE unsigned rg_f16x2_max(unsigned a, unsigned) { return a; }
+RG_DEVICE unsigned rg_f16x2_min(unsigned a, unsigned) { return a; }
+#endif
+RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_bf16*) { return rg_bf16x2_max(a, b); }
+RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_bf16*) { return rg_bf16x2_min(a, b); }
+RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_max(a, b); }
+RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
+RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
+RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }

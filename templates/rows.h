@@ -79,15 +79,44 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
+// Two elements a word (bf16, f16) where the target has packed max and min: a tree over the
+// words, then the two halves (the same values: the max of 16-bit values is one of them).
+constexpr bool PACKED_RANGE = RG_PACKED_MINMAX && !WIDE && VEC >= 4;
 RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
   hi = -rg_as_float(0x7f800000u);
   lo = rg_as_float(0x7f800000u);
+  const Elem* tag = nullptr;
+  if (PACKED_RANGE) {
+    unsigned mx = rg_word(x, 0), mn = mx;
+#pragma unroll
+    for (int k = 1; k < VEC / 2; ++k) {
+      mx = rg_max2_bits(mx, rg_word(x, k), tag);
+      mn = rg_min2_bits(mn, rg_word(x, k), tag);
+    }
+    hi = rg_quant_max(rg_quant_max(hi, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
+    lo = rg_quant_min(rg_quant_min(lo, rg_decode_bits(mn & 0xffffu, tag)), rg_decode_bits(mn >> 16, tag));
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const float v = get(x, i);
     hi = rg_quant_max(hi, v);
     lo = rg_quant_min(lo, v);
   }
+}
+
+// The largest |x| of a vector, at least m (NaN left out).
+RG_DEVICE float vec_absmax(const Vec& x, float m) {
+  const Elem* tag = nullptr;
+  if (PACKED_RANGE) {
+    unsigned mx = rg_word(x, 0) & 0x7fff7fffu;
+#pragma unroll
+    for (int k = 1; k < VEC / 2; ++k) mx = rg_max2_bits(mx, rg_word(x, k) & 0x7fff7fffu, tag);
+    return rg_quant_max(rg_quant_max(m, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
+  }
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) m = rg_quant_max(m, rg_as_float(rg_as_uint(get(x, i)) & 0x7fffffffu));
+  return m;
 }
 
 // The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.

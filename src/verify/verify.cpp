@@ -99,6 +99,7 @@ class ProblemBuilder {
   Rows rows_of(const char* field) const;
   int fp8_of(const char* name) const;
   void fill(std::vector<unsigned char>& buf, long long elems);
+  void plant_specials(std::vector<unsigned char>& buf, long long stride, const Rows& r);
   void fill_fp8(std::vector<unsigned char>& buf, long long elems, int format);
   void raw_buffer(const char* name, long long bytes);
 
@@ -244,6 +245,30 @@ void ProblemBuilder::add_activations() {
   if (rq_.name) p.q = add(rq_);
   if (rk_.name && !(c_.without_k && !req("k")->required)) p.k = add(rk_);
   if (rv_.name) p.v = add(rv_);
+  if (c_.specials) {
+    if (rv_.name) plant_specials(p.buffers[static_cast<size_t>(p.v.buffer)], p.v.stride, rv_);
+    if (rk_.name && !s_.uses_rope() && p.k.buffer >= 0) plant_specials(p.buffers[static_cast<size_t>(p.k.buffer)], p.k.stride, rk_);
+  }
+}
+
+/// VerifyCase::specials: special values among a tensor's elements (every token's rows; the
+/// slack between rows keeps its random values), and token 1's first row all NaN.
+void ProblemBuilder::plant_specials(std::vector<unsigned char>& buf, long long stride, const Rows& r) {
+  const bool f32 = s_.dtype == DType::F32, bf16 = s_.dtype == DType::BF16;
+  // quiet NaN, signaling NaN, +inf, -inf, -0.0, the largest finite value, its negation
+  const std::uint32_t f32v[] = {0x7fc00000u, 0x7f800001u, 0x7f800000u, 0xff800000u, 0x80000000u, 0x7f7fffffu, 0xff7fffffu};
+  const std::uint16_t bf16v[] = {0x7fc0, 0x7f81, 0x7f80, 0xff80, 0x8000, 0x7f7f, 0xff7f};
+  const std::uint16_t f16v[] = {0x7e00, 0x7c01, 0x7c00, 0xfc00, 0x8000, 0x7bff, 0xfbff};
+  auto put = [&](long long elem, int kind) {
+    unsigned char* out = &buf[static_cast<size_t>(elem) * bytes_];
+    if (f32) std::memcpy(out, &f32v[kind], 4);
+    else std::memcpy(out, bf16 ? &bf16v[kind] : &f16v[kind], 2);
+  };
+  const long long row = r.heads * r.width;
+  for (long long t = 0; t < T_; ++t)
+    for (long long i = (t * 5) % 11; i < row; i += 11) put(t * stride + i, static_cast<int>((t + i) % 7));
+  if (T_ > 1)
+    for (long long i = 0; i < r.width; ++i) put(stride + i, static_cast<int>(i % 2));  // NaN of both kinds
 }
 
 /// q_out and k_out (out of place, or a q_out the op always writes): packed heads, a token

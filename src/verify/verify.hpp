@@ -41,6 +41,11 @@ struct VerifyCase {
   int parallelism = 0;            ///< launch hint; > 1 on the host splits heads over grid y
   long long grid_h = 3, grid_w = 5;  ///< positions = grid: the token grid's height and width
   int layers = 0;                 ///< layers = many: the layers of the launch (0: 3; timing: 1)
+  /// Plant special values among v's elements (and k's where the op does not rotate it): quiet
+  /// and signaling NaN, +-inf, -0.0 and the dtype's largest finite value, about one element in
+  /// eleven, and a v row of NaN alone; for the rows a kernel copies bit for bit (quantized caches:
+  /// the codes and scales of NaN-containing and infinite groups, on every target).
+  bool specials = false;
   uint64_t seed = 1;
   void* stream = nullptr;         ///< launch on this stream (nullptr: the default stream)
 };

@@ -107,7 +107,34 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
 #endif
 }
-#line 111 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+
+// Packed max and min of two 16-bit elements a word (sm_80+: max/min.bf16x2, .f16x2): each
+// half the larger (smaller) of its pair, a NaN operand left out (the other returned; two NaN
+// give a NaN). rows.h's vector ranges take them where RG_PACKED_MINMAX is 1.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define RG_PACKED_MINMAX 1
+RG_DEVICE unsigned rg_bf16x2_max(unsigned a, unsigned b) {
+  unsigned d;
+  asm("max.bf16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+RG_DEVICE unsigned rg_bf16x2_min(unsigned a, unsigned b) {
+  unsigned d;
+  asm("min.bf16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+RG_DEVICE unsigned rg_f16x2_max(unsigned a, unsigned b) {
+  unsigned d;
+  asm("max.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+RG_DEVICE unsigned rg_f16x2_min(unsigned a, unsigned b) {
+  unsigned d;
+  asm("min.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+#endif
+#line 138 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -152,7 +179,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 156 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 183 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -338,7 +365,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 342 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 369 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -379,7 +406,24 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 383 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+
+// Packed max and min of the two 16-bit elements of a word (NaN left out), by the storage
+// type's tag: the target's instructions where its convert header has them (RG_PACKED_MINMAX),
+// else never called (the callers test RG_PACKED_MINMAX, a constant).
+#ifndef RG_PACKED_MINMAX
+#define RG_PACKED_MINMAX 0
+RG_DEVICE unsigned rg_bf16x2_max(unsigned a, unsigned) { return a; }
+RG_DEVICE unsigned rg_bf16x2_min(unsigned a, unsigned) { return a; }
+RG_DEVICE unsigned rg_f16x2_max(unsigned a, unsigned) { return a; }
+RG_DEVICE unsigned rg_f16x2_min(unsigned a, unsigned) { return a; }
+#endif
+RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_bf16*) { return rg_bf16x2_max(a, b); }
+RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_bf16*) { return rg_bf16x2_min(a, b); }
+RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_max(a, b); }
+RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
+RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
+RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
+#line 427 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -409,7 +453,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 413 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 457 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -501,7 +545,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 505 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 549 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -596,12 +640,29 @@ RG_DEVICE float rg_quant_min(float a, float b) { return b < a ? b : a; }
 
 // e2m1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 (codes 0..7), sign in bit 3; round to nearest,
 // ties to the even code, saturating at 6. The sign is x's sign bit (-0.0 and negatives that
-// round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0.
-// The code's magnitude counts the rounding boundaries |x| passes (a tie goes to the even
-// code: > at 0.25, 1.25, 2.5 and 5, >= at 0.75, 1.75 and 3.5): independent compares and
-// adds, no branch per element (a chain of selects compiled to branches, a fifth of a
-// decode launch's time).
-RG_DEVICE unsigned rg_e2m1_encode(float x) {
+// round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0. Two encoders of the same
+// bytes, selects only (a chain of selects compiled to branches, a fifth of a decode launch's
+// time); RG_E2M1_BY_BITS (the vendor prelude's) picks one, by registers and instructions on
+// the target (gfx942: the compares, 70-73 VGPRs against 74-75):
+// - by bits: below 2 the magnitudes step by 0.5, so the code is rint(2|x|) (0..4, ties to
+//   even); from 2 on e2m1 keeps one mantissa bit, so |x|'s fp32 bits rounded to one mantissa
+//   bit (nearest, ties to even) give exponent and bit, 4 + 2 (E - 128) + m, saturated at 7;
+// - by compares: the code's magnitude counts the rounding boundaries |x| passes (a tie goes
+//   to the even code: > at 0.25, 1.25, 2.5 and 5, >= at 0.75, 1.75 and 3.5).
+#ifndef RG_E2M1_BY_BITS
+#define RG_E2M1_BY_BITS 1
+#endif
+RG_DEVICE unsigned rg_e2m1_by_bits(float x) {
+  const unsigned u = rg_as_uint(x);
+  const unsigned b = u & 0x7fffffffu;
+  const float a = rg_as_float(b);
+  const bool small = a < 2.0f;
+  const unsigned lo = static_cast<unsigned>(rg_rintf(small ? a + a : 0.0f));
+  const unsigned r = ((b + 0x1fffffu + ((b >> 22) & 1u)) >> 22) - 252u;  // a >= 2: 4..
+  const unsigned m = small ? lo : r < 7u ? r : 7u;
+  return x != x ? 0u : ((u >> 28) & 0x8u) | m;
+}
+RG_DEVICE unsigned rg_e2m1_by_compares(float x) {
   const unsigned sign = (rg_as_uint(x) >> 28) & 0x8u;
   const float a = rg_as_float(rg_as_uint(x) & 0x7fffffffu);
   const unsigned m = static_cast<unsigned>(a > 0.25f) + static_cast<unsigned>(a >= 0.75f) +
@@ -609,6 +670,7 @@ RG_DEVICE unsigned rg_e2m1_encode(float x) {
                      static_cast<unsigned>(a > 2.5f) + static_cast<unsigned>(a >= 3.5f) + static_cast<unsigned>(a > 5.0f);
   return x != x ? 0u : sign | m;
 }
+RG_DEVICE unsigned rg_e2m1_encode(float x) { return RG_E2M1_BY_BITS ? rg_e2m1_by_bits(x) : rg_e2m1_by_compares(x); }
 
 // mxfp4's scale byte (e8m0: 2^(e - 127)) for a group's amax, by the rule:
 //   0 rceil: t = amax * (1/6 in fp32); t's exponent field, plus one if its mantissa is nonzero
@@ -701,6 +763,7 @@ RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q)
   if (c.kind == 2) {
     t += q.zp;
     t = t != t ? q.zp : t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // clamped before it is rounded: the same code
+    if (c.round == 2) return static_cast<unsigned>(t + 0.5f);  // rha of t >= 0 (-0.0 included)
     return static_cast<unsigned>(rg_quant_round(c.round, t));
   }
   if (c.kind == 3) return rg_quant_fp8(c.fp8, t);
@@ -719,7 +782,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 723 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 786 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -916,15 +979,44 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
+// Two elements a word (bf16, f16) where the target has packed max and min: a tree over the
+// words, then the two halves (the same values: the max of 16-bit values is one of them).
+constexpr bool PACKED_RANGE = RG_PACKED_MINMAX && !WIDE && VEC >= 4;
 RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
   hi = -rg_as_float(0x7f800000u);
   lo = rg_as_float(0x7f800000u);
+  const Elem* tag = nullptr;
+  if (PACKED_RANGE) {
+    unsigned mx = rg_word(x, 0), mn = mx;
+#pragma unroll
+    for (int k = 1; k < VEC / 2; ++k) {
+      mx = rg_max2_bits(mx, rg_word(x, k), tag);
+      mn = rg_min2_bits(mn, rg_word(x, k), tag);
+    }
+    hi = rg_quant_max(rg_quant_max(hi, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
+    lo = rg_quant_min(rg_quant_min(lo, rg_decode_bits(mn & 0xffffu, tag)), rg_decode_bits(mn >> 16, tag));
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const float v = get(x, i);
     hi = rg_quant_max(hi, v);
     lo = rg_quant_min(lo, v);
   }
+}
+
+// The largest |x| of a vector, at least m (NaN left out).
+RG_DEVICE float vec_absmax(const Vec& x, float m) {
+  const Elem* tag = nullptr;
+  if (PACKED_RANGE) {
+    unsigned mx = rg_word(x, 0) & 0x7fff7fffu;
+#pragma unroll
+    for (int k = 1; k < VEC / 2; ++k) mx = rg_max2_bits(mx, rg_word(x, k) & 0x7fff7fffu, tag);
+    return rg_quant_max(rg_quant_max(m, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
+  }
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) m = rg_quant_max(m, rg_as_float(rg_as_uint(get(x, i)) & 0x7fffffffu));
+  return m;
 }
 
 // The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
@@ -1176,7 +1268,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1180 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 1272 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1884,7 +1976,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1888 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 1980 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- layers.h ----
 #line 1 "templates/layers.h"
@@ -1926,7 +2018,7 @@ RG_DEVICE ropegen_kernel_args layer_args(const ropegen_kernel_args& a, int layer
 }
 
 }  // namespace rg_layers
-#line 1930 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 2022 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_5b18de713d42(ropegen_kernel_args args) {

@@ -495,11 +495,12 @@ TEST_CASE("quant: rg_div2 (one reciprocal per divisor) is the IEEE quotient x / 
   CHECK(failures == 0);
 }
 
-TEST_CASE("quant: e2m1 encoder against the reference (every bf16, f16, boundary, and a float sweep)") {
+TEST_CASE("quant: both e2m1 encoders against the reference (every bf16, f16, boundary, and a float sweep)") {
   long long failures = 0;
   auto check = [&](float x) {
-    const unsigned k = rg_kernel::rg_e2m1_encode(x), r = ref::e2m1_encode(x);
-    if (k != r && failures++ < 5) FAIL_CHECK("e2m1(" << x << " = " << std::hexfloat << x << "): " << k << " vs reference " << r);
+    const unsigned r = ref::e2m1_encode(x);
+    for (unsigned k : {rg_kernel::rg_e2m1_by_bits(x), rg_kernel::rg_e2m1_by_compares(x)})  // the two encoders (quant.h)
+      if (k != r && failures++ < 5) FAIL_CHECK("e2m1(" << x << " = " << std::hexfloat << x << "): " << k << " vs reference " << r);
   };
   for (unsigned h = 0; h < 65536; ++h) {
     check(bf16(h));

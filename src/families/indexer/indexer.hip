@@ -35,12 +35,19 @@ RG_DEVICE float ue8m0(float s) {
   int p = -1;  // e = 0: log2f(s) = d > 0, never 0
   if (e != 0) {
     const int a = e < 0 ? -e : e;
-    p = 0;
-    while ((2 << p) <= a) ++p;
+    p = static_cast<int>(rg_as_uint(static_cast<float>(a)) >> 23) - 127;  // floor(log2(a)), a <= 127 exact
     if (e < 0 && (a & (a - 1)) == 0) --p;
   }
   const bool down = p >= 0 && static_cast<float>(m) * 2.8853900817779268f < static_cast<float>(1 << p);
   return rg_as_float(static_cast<unsigned>(127 + e + (down ? 0 : 1)) << 23);
+}
+
+// 1 / s, IEEE; with UE8M0 scales (powers of two) from the exponent alone where 2^-e is a normal
+// float (every scale the kernel computes from finite rows), else the division.
+RG_DEVICE float reciprocal(float s) {
+  const unsigned e = rg_as_uint(s) >> 23;  // s > 0
+  if (UE8M0 && e >= 1u && e <= 253u) return rg_as_float((254u - e) << 23);
+  return 1.0f / s;
 }
 
 // A row is walked by LANES threads, as rope_kv walks a head (rows.h's lane_unit over the
@@ -185,21 +192,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (NEOX) rotate_neox(x0, x1, c, s);
       else rotate_gptj(x0, c, s);
     }
-    float m = 0.0f;
-    if (active)
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) {
-        const float v0 = get(x0, i), v1 = two ? get(x1, i) : 0.0f;
-        const float a0 = v0 < 0.0f ? -v0 : v0, a1 = v1 < 0.0f ? -v1 : v1;
-        m = a0 > m ? a0 : m;  // NaN left out
-        m = a1 > m ? a1 : m;
-      }
+    float m = 0.0f;  // the row's amax, NaN left out (rows.h)
+    if (active) {
+      m = vec_absmax(x0, m);
+      if (two) m = vec_absmax(x1, m);
+    }
     m = row_reduce<true>(m, partial, tid, item);
     if (!active) continue;
     if (is_k) {
       float sc = (m > 1e-4f ? m : 1e-4f) / FP8_MAX;
       if (UE8M0) sc = ue8m0(sc);
-      const float inv = 1.0f / sc;
+      const float inv = reciprocal(sc);
       unsigned char* rec = static_cast<unsigned char*>(a.k_cache) + (slot / BLOCK) * RECORD;
       const long long tb = slot % BLOCK;
       store_codes8(rec + k_at(tb, off0), x0, sc, inv, K_DIVIDE);
@@ -208,7 +211,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     } else {
       float qs = (m > 1e-10f ? m : 1e-10f) * INV_FP8_MAX;
       if (UE8M0) qs = ue8m0(qs);
-      const float inv = 1.0f / qs;
+      const float inv = reciprocal(qs);
       unsigned char* dst = static_cast<unsigned char*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(r) * HEAD_DIM;
       store_codes8(dst + off0, x0, qs, inv, false);
       if (two) store_codes8(dst + off1, x1, qs, inv, false);

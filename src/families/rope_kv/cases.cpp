@@ -145,6 +145,18 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     add(std::string("cache_dtype=") + qf + " op=kv_append head_dim=64 kv_heads=4 dtype=f16 cache=paged(block=16,order=hnd)",
         tokens(29), "quantized cache, kv_append (exact), hnd");
   }
+  // NaN (quiet, signaling, a whole row), +-inf, -0.0 and the largest finite values among the
+  // copied rows: the groups' ranges (packed max and min where the target has them) leave NaN
+  // out, on every target, bit for bit with the reference.
+  VerifyCase special = tokens(23);
+  special.specials = true;
+  for (const char* qf : {"nvfp4", "mxfp4", "int8 scales=per_token_head", "int4 scales=per_token_head",
+                         "fp8_e4m3 scales=per_token_head"}) {
+    add(std::string("cache_dtype=") + qf + " head_dim=128 q_heads=4 kv_heads=2 dtype=bf16", special,
+        "quantized cache, special values in v");
+    add(std::string("cache_dtype=") + qf + " op=kv_append head_dim=64 kv_heads=2 dtype=f16", special,
+        "quantized cache, special values in k and v, kv_append");
+  }
   for (const char* c : {"paged(block=8,order=nhd)", "paged(block=32,order=hnd)", "contiguous(order=nhd)", "contiguous(order=hnd)"}) {
     add(std::string("cache_dtype=nvfp4 style=gptj dtype=f32 head_dim=64 q_heads=4 kv_heads=2 cache=") + c, tokens(23),
         "nvfp4 layouts");

@@ -57,6 +57,8 @@ RG_DEVICE float rg_floorf(float x) { return __builtin_floorf(x); }
 RG_DEVICE float rg_fmaf(float a, float b, float c) { return __builtin_fmaf(a, b, c); }  // one rounding
 // templates/quant.h: the IEEE division has no branch here (v_div_scale, v_div_fmas, v_div_fixup)
 #define RG_RECIPROCAL_DIV 0
+// templates/quant.h: e2m1 codes by compares (gfx942: 70-73 VGPRs, against 74-75 by bits)
+#define RG_E2M1_BY_BITS 0
 RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }  // llvm.log.f32: the backend's accurate expansion
 // Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
 // wave32 counts the low half only).

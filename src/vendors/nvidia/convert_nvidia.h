@@ -23,3 +23,30 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
 #endif
 }
+
+// Packed max and min of two 16-bit elements a word (sm_80+: max/min.bf16x2, .f16x2): each
+// half the larger (smaller) of its pair, a NaN operand left out (the other returned; two NaN
+// give a NaN). rows.h's vector ranges take them where RG_PACKED_MINMAX is 1.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define RG_PACKED_MINMAX 1
+RG_DEVICE unsigned rg_bf16x2_max(unsigned a, unsigned b) {
+  unsigned d;
+  asm("max.bf16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+RG_DEVICE unsigned rg_bf16x2_min(unsigned a, unsigned b) {
+  unsigned d;
+  asm("min.bf16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+RG_DEVICE unsigned rg_f16x2_max(unsigned a, unsigned b) {
+  unsigned d;
+  asm("max.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+RG_DEVICE unsigned rg_f16x2_min(unsigned a, unsigned b) {
+  unsigned d;
+  asm("min.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+#endif
