@@ -430,30 +430,35 @@ RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; 
 // fp32 -> OCP fp8 (e4m3, e5m2) with cvt.rn.satfinite (sm_89+, PTX ISA 7.8): round to
 // nearest even, finite overflow and inf to the largest finite value, the sign of zero
 // kept, as templates/fp8.h's integer code. NaN: the instruction may keep the input's sign
-// (and, for e5m2, its quiet bit; CUDA's cuda_fp8.hpp emulation does), so a NaN input is
-// given the canonical 0x7f afterwards. The codes equal the integer code's for every input
-// (checked on the GPU by tests/compile/test_fp8_kernels.cpp). FNUZ formats and older
-// targets use the integer code. Pasted before templates/fp8.h.
+// (and, for e5m2, its quiet bit; CUDA's cuda_fp8.hpp emulation does), so a NaN code is made
+// the canonical 0x7f afterwards, found by its bits: with saturation no finite input gives
+// e4m3's 0x7f (or e5m2's 0x7c..0x7f) in the low 7 bits, so a byte whose low 7 bits reach
+// that is NaN (integer steps on the pair, not two float compares and selects per pair).
+// The codes equal the integer code's for every input (checked on the GPU by
+// tests/compile/test_fp8_kernels.cpp). FNUZ formats and older targets use the integer code.
+// Pasted before templates/fp8.h.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
 #define RG_FP8_HW_OCP 1
-RG_DEVICE unsigned rg_fp8_canonical_nan2(unsigned packed, float lo, float hi) {
-  if (lo != lo) packed = (packed & 0xff00u) | 0x7fu;
-  if (hi != hi) packed = (packed & 0x00ffu) | 0x7f00u;
-  return packed;
+// Each byte of a pair whose low 7 bits are at least `first` (0x7f e4m3, 0x7c e5m2) becomes 0x7f.
+RG_DEVICE unsigned rg_fp8_canonical_nan2(unsigned packed, unsigned first) {
+  const unsigned top = ((packed & 0x7f7fu) + (0x80u - first) * 0x0101u) & 0x8080u;  // 0x80 in each NaN byte
+  if (first == 0x7fu) return packed & ~top;  // e4m3: a NaN byte is S.1111.111, its sign cleared
+  const unsigned nan = top >> 7;
+  return (packed & ~(nan * 0xffu)) | (nan * 0x7fu);
 }
 // The instruction writes its first source to the upper byte.
 RG_DEVICE unsigned rg_fp8_encode2_e4m3(float lo, float hi) {
   unsigned short r;
   asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(r) : "f"(hi), "f"(lo));
-  return rg_fp8_canonical_nan2(r, lo, hi);
+  return rg_fp8_canonical_nan2(r, 0x7fu);
 }
 RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   unsigned short r;
   asm("cvt.rn.satfinite.e5m2x2.f32 %0, %1, %2;" : "=h"(r) : "f"(hi), "f"(lo));
-  return rg_fp8_canonical_nan2(r, lo, hi);
+  return rg_fp8_canonical_nan2(r, 0x7cu);
 }
 #endif
-#line 457 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 462 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -545,7 +550,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 549 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 554 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -782,7 +787,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 786 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 791 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1268,7 +1273,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1272 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 1277 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1641,8 +1646,11 @@ RG_DEVICE Vec add_bias(Vec x, const Elem* bias) {
 // bias = qkv: with its bias added.
 RG_DEVICE void load_row(const ropegen_kernel_args& a, const Task& task, bool fetched, const Vec& f0, const Vec& f1,
                         int off0, int off1, bool two_vectors, Vec& x0, Vec& x1) {
+  // One lane's vectors load together: x1 is read again from x0's place when the lane holds
+  // one vector (the same value), not copied from x0, which would wait for x0's load before
+  // the second one is issued (two memory round trips per row; seen in the H100's SASS).
   x0 = fetched ? f0 : load_vec(task.src + off0);
-  x1 = two_vectors ? (fetched ? f1 : load_vec(task.src + off1)) : x0;
+  x1 = fetched ? f1 : load_vec(task.src + (two_vectors ? off1 : off0));
   if (HAS_BIAS) {
     const Elem* b = row_bias(a, task);
     x0 = add_bias(x0, b + off0);
@@ -1976,7 +1984,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1980 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 1988 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- layers.h ----
 #line 1 "templates/layers.h"
@@ -2018,7 +2026,7 @@ RG_DEVICE ropegen_kernel_args layer_args(const ropegen_kernel_args& a, int layer
 }
 
 }  // namespace rg_layers
-#line 2022 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 2030 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_5b18de713d42(ropegen_kernel_args args) {

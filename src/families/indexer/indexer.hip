@@ -133,8 +133,21 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const bool rot_lane = lu.rotate;
   const bool two = half != 0;
   const int off1 = off0 + half;
+  // cos_sin = compute: one head group's rotating lanes compute the token's cos/sin and the
+  // block's other groups read them from block-shared memory after a barrier (every group
+  // computing them was an eighth of the kernel's instructions); tables: each lane loads its own.
+  constexpr bool SHARED_CS = !COS_SIN_TABLE && HEAD_GROUPS > 1;
+  constexpr int HALF_ROT = ROTARY_DIM / 2;
+  RG_SHARED float cs_shared[SHARED_CS ? 2 * TOKENS_PER_BLOCK * HALF_ROT : 1];
+  float* const cs_token = cs_shared + 2 * (item / HEAD_GROUPS) * HALF_ROT;  // the token's cos, then sin
   float c[NJ], s[NJ];
-  if (rot_lane) cos_sin(a, t, unit * NJ, c, s);
+  if (rot_lane && (!SHARED_CS || group == 0)) cos_sin(a, t, unit * NJ, c, s);
+  if (SHARED_CS && rot_lane && group == 0)
+#pragma unroll
+    for (int i = 0; i < NJ; ++i) {
+      cs_token[unit * NJ + i] = c[i];
+      cs_token[HALF_ROT + unit * NJ + i] = s[i];
+    }
   if (PDL) rg_wait_prior_grid();
 
   RG_SHARED float partial[ROW_SHUFFLE ? 1 : BLOCK_THREADS];
@@ -150,12 +163,21 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     const Elem* src = is_k ? static_cast<const Elem*>(a.k) + t * a.k_stride
                            : static_cast<const Elem*>(a.q) + t * a.q_stride + static_cast<long long>(r) * HEAD_DIM;
     y0 = load_vec(src + off0);
-    y1 = two ? load_vec(src + off1) : y0;
+    y1 = load_vec(src + (two ? off1 : off0));  // not y0 copied: that waits for y0's load (rope_kv's load_row)
     if (!is_k && lane == 0) wt = static_cast<const float*>(a.v)[t * a.v_stride + r];  // q head r's weight
   };
   Vec n0{}, n1{};
   float nw = 0.0f;
   fetch(0, n0, n1, nw);
+  if (SHARED_CS) {  // the token's first row in flight meanwhile
+    rg_barrier();
+    if (rot_lane && group != 0)
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) {
+        c[i] = cs_token[unit * NJ + i];
+        s[i] = cs_token[HALF_ROT + unit * NJ + i];
+      }
+  }
   for (int it = 0; it < iterations; ++it) {
     const int r = r0 + it * step;
     const bool is_k = r == Q_HEADS;
