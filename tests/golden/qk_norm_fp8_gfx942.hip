@@ -1752,10 +1752,24 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   long long bad_value = 0;
   if (position_outside(a, t, bad_value)) bad_kind = 1;
 
+  // cos_sin = compute: the token's cos/sin are computed by one head group's rotating lanes and
+  // read by the block's other groups from block-shared memory after a barrier (below), instead
+  // of by every group (the indexer measured an eighth of its instructions there); tables: each
+  // lane loads its own; per head: in the task loops.
+  constexpr bool SHARED_CS = ROTATES && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS > 1;
+  RG_SHARED float cs_shared[SHARED_CS ? 2 * TOKENS_PER_BLOCK * (ROTARY_DIM / 2) : 1];
+  float* const cs_token = cs_shared + 2 * (item / HEAD_GROUPS) * (ROTARY_DIM / 2);  // the token's cos, then sin
   float c[NJ];
   float s[NJ];
-  if (rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD) cos_sin(a, t, unit * NJ, c, s);  // per head: in the task loops
-  else {
+  if (rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD && (!SHARED_CS || group == 0)) {
+    cos_sin(a, t, unit * NJ, c, s);
+    if (SHARED_CS)
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) {
+        cs_token[unit * NJ + i] = c[i];
+        cs_token[ROTARY_DIM / 2 + unit * NJ + i] = s[i];
+      }
+  } else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
   }
@@ -1781,6 +1795,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       a.bounds_error[3] = static_cast<unsigned long long>(limit) | (static_cast<unsigned long long>(bad_kind) << 56);
     }
     return;
+  }
+  if (SHARED_CS) {  // every thread that stays passes it (a skipped token's threads have left)
+    rg_barrier();
+    if (rot_lane && group != 0)
+#pragma unroll
+      for (int i = 0; i < NJ; ++i) {
+        c[i] = cs_token[unit * NJ + i];
+        s[i] = cs_token[ROTARY_DIM / 2 + unit * NJ + i];
+      }
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
   if (CACHE_TAIL_ZERO) clear_tail(a, t, slot, h_first, h_step, off0, off1, two_vectors);
@@ -1996,7 +2019,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2000 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 2023 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_6ffd9ab54326(ropegen_kernel_args args) {
