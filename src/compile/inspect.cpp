@@ -149,8 +149,11 @@ CodeObjectInfo inspect_cubin(const CodeObject& co) {
       p = next;
     }
   }
+  // The kernel's static shared memory: .nv.shared.<kernel> (ptxas adds .nv.shared.reserved.N
+  // sections of its own, often empty, after it: not the kernel's).
   for (const Section& s : sections)
-    if (s.name.rfind(".nv.shared.", 0) == 0) r.lds_bytes = static_cast<int>(s.size);
+    if (s.name.rfind(".nv.shared.", 0) == 0 && s.name.rfind(".nv.shared.reserved.", 0) != 0)
+      r.lds_bytes = static_cast<int>(s.size);
   if (r.lds_bytes < 0) r.lds_bytes = 0;
   info.kernels.push_back(r);
   return info;

@@ -58,7 +58,10 @@ void compile_matrix(const Compiler& c, const std::string& target_id, int wave) {
       CHECK(co.format == "hsaco");
       CHECK(info.isa.substr(0, info.isa.find(':')) == t.arch);
       CHECK(k.wave == g.plan.wave);
-      CHECK(k.lds_bytes == 0);
+      // Block-shared memory only for computed cos/sin shared by four or more head groups.
+      const KernelSpec& sp = g.spec;
+      const bool shared_cs = sp.uses_rope() && sp.cos_sin.source == CosSinSource::Compute && g.plan.head_groups >= 4;
+      CHECK(k.lds_bytes == (shared_cs ? 2 * g.plan.tokens_per_block * (sp.rotary_dim / 2) * 4 : 0));
       CHECK(k.spills == 0);
       CHECK(k.vgprs > 0);
       CHECK(k.max_threads == g.plan.block_threads);

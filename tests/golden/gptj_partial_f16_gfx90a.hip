@@ -1706,9 +1706,10 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 
   // cos_sin = compute: the token's cos/sin are computed by one head group's rotating lanes and
   // read by the block's other groups from block-shared memory after a barrier (below), instead
-  // of by every group (the indexer measured an eighth of its instructions there); tables: each
+  // of by every group (the indexer measured an eighth of its instructions there), where four or
+  // more groups would compute the same values; tables: each
   // lane loads its own; per head: in the task loops.
-  constexpr bool SHARED_CS = ROTATES && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS > 1;
+  constexpr bool SHARED_CS = ROTATES && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS >= 4;
   RG_SHARED float cs_shared[SHARED_CS ? 2 * TOKENS_PER_BLOCK * (ROTARY_DIM / 2) : 1];
   float* const cs_token = cs_shared + 2 * (item / HEAD_GROUPS) * (ROTARY_DIM / 2);  // the token's cos, then sin
   float c[NJ];
@@ -1971,7 +1972,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1975 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1976 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

@@ -136,7 +136,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // cos_sin = compute: one head group's rotating lanes compute the token's cos/sin and the
   // block's other groups read them from block-shared memory after a barrier (every group
   // computing them was an eighth of the kernel's instructions); tables: each lane loads its own.
-  constexpr bool SHARED_CS = !COS_SIN_TABLE && HEAD_GROUPS > 1;
+  constexpr bool SHARED_CS = !COS_SIN_TABLE && HEAD_GROUPS >= 4;
   constexpr int HALF_ROT = ROTARY_DIM / 2;
   RG_SHARED float cs_shared[SHARED_CS ? 2 * TOKENS_PER_BLOCK * HALF_ROT : 1];
   float* const cs_token = cs_shared + 2 * (item / HEAD_GROUPS) * HALF_ROT;  // the token's cos, then sin
