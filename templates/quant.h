@@ -207,6 +207,17 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
     x0 *= q.inv;
     x1 *= q.inv;
   }
+#ifdef RG_E2M1_HW
+  // e2m1 (nvfp4, mxfp4) where the target converts pairs (codegen defines RG_E2M1_HW from its
+  // caps and pastes the vendor's rg_e2m1_hw_encode2 before this file): x0 in the low nibble,
+  // the bytes of rg_e2m1_encode.
+  if (c.kind == 4 || c.kind == 5) {
+    const unsigned b = rg_e2m1_hw_encode2(x0, x1);
+    c0 = b & 0xfu;
+    c1 = b >> 4;
+    return;
+  }
+#endif
   c0 = quant_code_of(c, x0, q);
   c1 = quant_code_of(c, x1, q);
 }

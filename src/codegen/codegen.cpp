@@ -426,15 +426,27 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   os << "\n#define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block";
   paste("kernel_args.h");
   paste("rope_common.h");
-  bool quant = quantized_cache(spec);
+  const auto is_e2m1 = [](StoreType t) { return t == StoreType::Nvfp4 || t == StoreType::Mxfp4; };
+  bool quant = quantized_cache(spec), e2m1 = quant && is_e2m1(spec.cache_dtype);
   for (const RecordPart& part : spec.cache_record.parts)  // a record's quantized values
-    if (part.kind == RecordPart::Kind::Values && part.format != StoreType::Auto) quant = true;
+    if (part.kind == RecordPart::Kind::Values && part.format != StoreType::Auto) {
+      quant = true;
+      e2m1 = e2m1 || is_e2m1(part.format);
+    }
   // fp8 stores and quantized caches or records (nvfp4's block scales are e4m3) get the
   // vendor's fp8 instructions; every other kernel the portable code, which quant.h names.
   if (spec.uses_fp8() || quant)
     for (const auto& h : dialect.fp8_headers) paste(h);
   else
     paste("fp8.h");
+  // e2m1 codes (nvfp4, mxfp4) by the target's conversion instruction where its caps say it has
+  // one: quant.h encodes pairs with the vendor's rg_e2m1_hw_encode2 instead of integer code.
+  if (e2m1 && target.caps.hw_e2m1) {
+    if (dialect.e2m1_header.empty())
+      throw Error(ErrorKind::Internal, "target " + target.id() + " has hw_e2m1 but its vendor no e2m1 header");
+    os << "\n#define RG_E2M1_HW 1  // the target's caps: hw_e2m1";
+    paste(dialect.e2m1_header);
+  }
   paste("quant.h");  // the codec; a store that is not quantized never calls it (kind 0)
 
   // Bindings every family gets (element and index types, plan), then the family's own.

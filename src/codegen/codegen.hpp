@@ -40,6 +40,10 @@ struct Dialect {
   /// Code-object formats its compilers produce ("hsaco", "cubin", ...): a cache entry of
   /// any other format is refused for its targets.
   std::vector<std::string> code_formats;
+  /// The e2m1 pair converter (defines rg_e2m1_hw_encode2), pasted after `#define RG_E2M1_HW
+  /// 1` and before templates/quant.h for nvfp4 and mxfp4 stores on targets whose caps have
+  /// hw_e2m1; empty where the vendor has no such instruction.
+  std::string e2m1_header;
 };
 /// The dialect of a vendor's targets (src/vendors/vendors.cpp).
 const Dialect& dialect_for(Vendor vendor);

@@ -885,12 +885,23 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
     x0 *= q.inv;
     x1 *= q.inv;
   }
+#ifdef RG_E2M1_HW
+  // e2m1 (nvfp4, mxfp4) where the target converts pairs (codegen defines RG_E2M1_HW from its
+  // caps and pastes the vendor's rg_e2m1_hw_encode2 before this file): x0 in the low nibble,
+  // the bytes of rg_e2m1_encode.
+  if (c.kind == 4 || c.kind == 5) {
+    const unsigned b = rg_e2m1_hw_encode2(x0, x1);
+    c0 = b & 0xfu;
+    c1 = b >> 4;
+    return;
+  }
+#endif
   c0 = quant_code_of(c, x0, q);
   c1 = quant_code_of(c, x1, q);
 }
 
 }  // namespace rg_kernel
-#line 894 "ropegen_rope_b415ccdd6501.host.hip"
+#line 905 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1357,7 +1368,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1361 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1372 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -2065,7 +2076,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2069 "ropegen_rope_b415ccdd6501.host.hip"
+#line 2080 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

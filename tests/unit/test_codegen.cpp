@@ -117,6 +117,12 @@ TEST_CASE("codegen: golden sources") {
                                         "max_position_embeddings=131072))").spec,
                         parse_target("host"))
                    .source);
+  // The arch-specific Blackwell target: nvfp4 codes by the e2m1 conversion instruction
+  // (RG_E2M1_HW and the NVIDIA e2m1 header before quant.h).
+  check_golden("nvfp4_sm100a.hip",
+               generate(parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 cache_dtype=nvfp4").spec,
+                        parse_target("sm_100a"))
+                   .source);
   check_golden("kv_append_host.hip",
                generate(parse_spec_line("op=kv_append head_dim=96 kv_heads=4 dtype=f16 "
                                         "cache=paged(block=32,order=hnd)").spec,

@@ -196,7 +196,7 @@ TEST_CASE("spec: pdl is a key that existing specs do not see") {
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("pdl = on needs programmatic dependent launch, which target gfx1100 (RDNA3) "
-                                     "does not have; targets with it: sm_90, sm_90a, sm_100, sm_120, host") != std::string::npos);
+                                     "does not have; targets with it: sm_90, sm_90a, sm_100, sm_100a, sm_120, sm_120a, host") != std::string::npos);
     CHECK(e.loc().col == 17);  // at the value, like the other checks
   }
 }
