@@ -23,6 +23,8 @@ struct TargetCaps {
   /// f32 pair -> e2m1x2 conversion instruction (cvt.rn.satfinite.e2m1x2.f32, PTX ISA 8.6:
   /// NVIDIA's arch-specific sm_100a and sm_120a); else e2m1 codes are integer code
   bool hw_e2m1 = false;
+  /// NVIDIA's approximate reciprocal rcp.approx.ftz.f32 (every sm_*): nvfp4 recipe = trtllm
+  bool rcp_approx = false;
 };
 
 /// A parsed target id with the facts codegen and the compilers need.

@@ -161,7 +161,7 @@ int list_targets(bool as_json, const std::string& forced) {
                     {"available", !comp.back().name.empty()},
                     {"caps", {{"fp8_ocp", t.caps.fp8_ocp}, {"fp8_fnuz", t.caps.fp8_fnuz}, {"hw_f16", t.caps.hw_f16},
                               {"hw_bf16", t.caps.hw_bf16}, {"hw_fp8", t.caps.hw_fp8}, {"pdl", t.caps.pdl},
-                              {"hw_e2m1", t.caps.hw_e2m1}}}});
+                              {"hw_e2m1", t.caps.hw_e2m1}, {"rcp_approx", t.caps.rcp_approx}}}});
     if (comp.back().name.empty()) rows.back()["unavailable_because"] = comp.back().why;
   }
   if (as_json) {

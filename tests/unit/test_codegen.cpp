@@ -130,6 +130,20 @@ TEST_CASE("codegen: golden sources") {
                    .source);
 }
 
+TEST_CASE("codegen: nvfp4 recipe = trtllm and its reciprocal kernel exist only where the vendor has rcp.approx") {
+  const KernelSpec s = parse_spec_line("head_dim=128 cache_dtype=nvfp4(recipe=trtllm)").spec;
+  const GeneratedSource g = generate(s, parse_target("sm_90"));
+  CHECK(g.source.find("#define RG_RCP_APPROX 1") != std::string::npos);
+  CHECK(g.source.find("rcp.approx.ftz.f32") != std::string::npos);
+  CHECK(rcp_approx_kernel(parse_target("sm_80")).source.find("rg_rcp_table") != std::string::npos);
+  for (const char* t : {"host", "gfx942"}) {
+    CAPTURE(t);
+    const std::string want = "use recipe = exact on " + std::string(t);
+    CHECK_THROWS_WITH(generate(s, parse_target(t)), doctest::Contains(want.c_str()));
+    CHECK_THROWS_WITH(rcp_approx_kernel(parse_target(t)), doctest::Contains(want.c_str()));
+  }
+}
+
 TEST_CASE("codegen: the plan follows vector width and wave size") {
   const KernelSpec s = parse_spec_line("head_dim=128").spec;  // bf16, neox, 32 q / 8 kv
   GeneratedSource w32 = generate(s, parse_target("gfx1100"));
