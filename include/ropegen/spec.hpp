@@ -50,8 +50,10 @@ enum class Scales { PerTensor, PerHead, PerTokenHead };
 /// ties to even (rne); toward zero (trunc: vLLM's Triton int8 store); to nearest, ties away
 /// from zero (rha: vLLM's int4, (t +- 0.5) truncated).
 enum class QuantRound { Rne, Trunc, Rha };
-/// The NVFP4 recipe: exact (IEEE operations in FlashInfer's order, every vendor).
-enum class Nvfp4Recipe { Exact };
+/// The NVFP4 recipe: exact (IEEE operations in FlashInfer's order, every vendor); trtllm
+/// (TensorRT-LLM's order with NVIDIA's approximate reciprocal rcp.approx.ftz.f32: NVIDIA
+/// targets only).
+enum class Nvfp4Recipe { Exact, Trtllm };
 /// How MXFP4 rounds a group's scale to a power of two (quant-formats.md): rceil (the
 /// smallest power of two >= amax * (1/6)), floor (OCP: floor_pow2(amax) / 4), even (Quark).
 enum class MxRound { Rceil, Floor, Even };

@@ -20,6 +20,11 @@ struct TargetCaps {
   bool hw_bf16 = false;   ///< f32 -> bf16 conversion instruction (round to nearest even)
   bool hw_fp8 = false;    ///< fp8 conversion instructions (else integer code)
   bool pdl = false;       ///< programmatic dependent launch (griddepcontrol); the host accepts it as a no-op
+  /// f32 pair -> e2m1x2 conversion instruction (cvt.rn.satfinite.e2m1x2.f32, PTX ISA 8.6:
+  /// NVIDIA's arch-specific sm_100a and sm_120a); else e2m1 codes are integer code
+  bool hw_e2m1 = false;
+  /// NVIDIA's approximate reciprocal rcp.approx.ftz.f32 (every sm_*): nvfp4 recipe = trtllm
+  bool rcp_approx = false;
 };
 
 /// A parsed target id with the facts codegen and the compilers need.

@@ -160,15 +160,16 @@ int list_targets(bool as_json, const std::string& forced) {
                     {"compiler", c},
                     {"available", !comp.back().name.empty()},
                     {"caps", {{"fp8_ocp", t.caps.fp8_ocp}, {"fp8_fnuz", t.caps.fp8_fnuz}, {"hw_f16", t.caps.hw_f16},
-                              {"hw_bf16", t.caps.hw_bf16}, {"hw_fp8", t.caps.hw_fp8}, {"pdl", t.caps.pdl}}}});
+                              {"hw_bf16", t.caps.hw_bf16}, {"hw_fp8", t.caps.hw_fp8}, {"pdl", t.caps.pdl},
+                              {"hw_e2m1", t.caps.hw_e2m1}, {"rcp_approx", t.caps.rcp_approx}}}});
     if (comp.back().name.empty()) rows.back()["unavailable_because"] = comp.back().why;
   }
   if (as_json) {
     std::cout << rows.dump(2) << "\n";
     return kOk;
   }
-  std::printf("%-9s %-7s %-8s %-5s %-8s %-10s %-13s %-9s %s\n", "target", "vendor", "family", "wave", "allowed",
-              "fp8", "compiler", "available", "features");
+  std::printf("%-9s %-7s %-8s %-5s %-8s %-10s %-5s %-13s %-9s %s\n", "target", "vendor", "family", "wave", "allowed",
+              "fp8", "e2m1", "compiler", "available", "features");
   size_t i = 0;
   for (const auto& t : known_targets()) {
     const TargetCompiler& c = comp[i++];
@@ -176,22 +177,27 @@ int list_targets(bool as_json, const std::string& forced) {
     for (int w : t.waves) waves += (waves.empty() ? "" : ",") + std::to_string(w);
     for (const auto& f : t.features) feats += (feats.empty() ? "" : ", ") + f + "+/-";
     const char* fp8 = t.caps.fp8_ocp && t.caps.fp8_fnuz ? "ocp, fnuz" : t.caps.fp8_ocp ? "ocp" : t.caps.fp8_fnuz ? "fnuz" : "-";
-    std::printf("%-9s %-7s %-8s %-5d %-8s %-10s %-13s %-9s %s\n", t.arch, to_string(t.vendor), t.family,
-                t.default_wave, waves.c_str(), fp8, c.name.empty() ? "-" : c.name.c_str(),
+    std::printf("%-9s %-7s %-8s %-5d %-8s %-10s %-5s %-13s %-9s %s\n", t.arch, to_string(t.vendor), t.family,
+                t.default_wave, waves.c_str(), fp8, t.caps.hw_e2m1 ? "hw" : "-", c.name.empty() ? "-" : c.name.c_str(),
                 c.name.empty() ? "no" : "yes", feats.empty() ? "-" : feats.c_str());
   }
   std::printf("\n'compiler' is what a build for the target would use on this machine (--compiler or\n"
-              "$ROPEGEN_COMPILER forces one); --json gives the reason where none is available.\n");
+              "$ROPEGEN_COMPILER forces one); --json gives the reason where none is available. 'e2m1'\n"
+              "hw: nvfp4/mxfp4 codes by the conversion instruction (else integer code, the same bytes).\n");
   return kOk;
 }
 
 /// The runtime that runs `target` here: host, or the GPU (--device) of the target's vendor.
-/// `what` names the action that needs it in the error ("--verify", "tune").
-std::unique_ptr<Runtime> runtime_for(const Target& target, int device, const char* what = "--verify") {
+/// `what` names the action that needs it in the error ("--verify", "tune"). `loads_code`: the
+/// caller loads a code object built for `target` itself (not a Context, which builds for the
+/// device's own target), so an arch-specific target (sm_90a, sm_100a, sm_120a) may run on its
+/// base architecture's GPU.
+std::unique_ptr<Runtime> runtime_for(const Target& target, int device, const char* what = "--verify",
+                                     bool loads_code = false) {
   std::unique_ptr<Runtime> rt = vendor_info(target.vendor).runtime(device);
   if (target.vendor == Vendor::Host) return rt;
   const Target have = rt->target();
-  if (have.arch != target.arch)
+  if (have.arch != target.arch && !(loads_code && have.arch + "a" == target.arch))
     throw Error(ErrorKind::Target, std::string(what) + " for " + target.id() + " needs that GPU, but the device is " +
                                        rt->device_name() + "; use --arch " + have.id() + " or --device N");
   return rt;
@@ -337,7 +343,7 @@ void report_build(const Flags& f, const ParsedSpec& ps, const Target& target, co
 /// --verify: runs the code object on this machine's runtime for the target against the
 /// reference; the report goes to the text and the JSON. True when it passed.
 bool verify_build(const Flags& f, const Target& target, const CodeObject& co, json& j) {
-  auto rt = runtime_for(target, f.device);
+  auto rt = runtime_for(target, f.device, "--verify", true);
   auto kernel = rt->load(co);
   VerifyCase vc;
   vc.tokens = f.tokens;

@@ -122,6 +122,28 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
   return out;
 }
 
+GeneratedSource rcp_approx_kernel(const Target& target) {
+  const Dialect& d = dialect_for(target.vendor);
+  if (d.rcp_approx_header.empty())
+    throw Error(ErrorKind::Spec, "recipe = trtllm uses NVIDIA's approximate reciprocal; use recipe = exact on " +
+                                     target.id());
+  const char* body = R"(
+RG_KERNEL(64) rg_rcp_table(ropegen_kernel_args a) {
+  const long long i = static_cast<long long>(rg_block_x()) * 64 + rg_thread_x();
+  if (i < a.max_seq) static_cast<float*>(a.q)[i] = rg_rcp_approx_ftz(static_cast<const float*>(a.v)[i]);
+}
+)";
+  LaunchPlan plan;
+  plan.wave = target.default_wave;
+  plan.block_threads = 64;
+  plan.tokens_per_block = 1;
+  plan.head_groups = 1;
+  plan.num_tasks = 1;
+  const KernelSpec carrier = parse_spec_line("op=rope head_dim=64 q_heads=1 kv_heads=1 cos_sin=compute(theta=10000)").spec;
+  return wrap_kernel_body("#define RG_RCP_APPROX 1\n" + template_text(d.rcp_approx_header) + body, "rg_rcp_table",
+                          target, plan, carrier);
+}
+
 PlanChoice parse_plan_choice(const std::string& text) {
   // Decimal numbers of 1..1024 each (a block holds at most 1024 threads), so nothing wraps.
   const size_t x = text.find('x');
@@ -187,8 +209,10 @@ double fp8_largest(int format) { return format == 0 ? 448 : format == 2 ? 240 : 
 /// One rg_codec constant: kind 0 none, 1 int8, 2 int4, 3 fp8 with computed scales, 4 nvfp4, 5 mxfp4.
 void emit_codec(const char* name, int kind, int bits, int group, const CacheCodec& c, double qmax, int fp8, int scale_bytes,
                 std::ostream& os, bool divide) {
+  // rule: the scale rule of the format (mxfp4's rounding, nvfp4's recipe).
+  const int rule = kind == 4 ? static_cast<int>(c.recipe) : static_cast<int>(c.scale_round);
   os << "constexpr rg_codec " << name << " = {" << kind << ", " << bits << ", " << group << ", "
-     << static_cast<int>(c.round) << ", " << static_cast<int>(c.scale_round) << ", "
+     << static_cast<int>(c.round) << ", " << rule << ", "
      << float_literal(static_cast<float>(qmax)) << ", " << float_literal(static_cast<float>(c.floor)) << ", " << fp8
      << ", " << scale_bytes << ", " << (divide ? 1 : 0) << "};\n";
 }
@@ -426,15 +450,35 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   os << "\n#define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block";
   paste("kernel_args.h");
   paste("rope_common.h");
-  bool quant = quantized_cache(spec);
+  const auto is_e2m1 = [](StoreType t) { return t == StoreType::Nvfp4 || t == StoreType::Mxfp4; };
+  bool quant = quantized_cache(spec), e2m1 = quant && is_e2m1(spec.cache_dtype);
   for (const RecordPart& part : spec.cache_record.parts)  // a record's quantized values
-    if (part.kind == RecordPart::Kind::Values && part.format != StoreType::Auto) quant = true;
+    if (part.kind == RecordPart::Kind::Values && part.format != StoreType::Auto) {
+      quant = true;
+      e2m1 = e2m1 || is_e2m1(part.format);
+    }
   // fp8 stores and quantized caches or records (nvfp4's block scales are e4m3) get the
   // vendor's fp8 instructions; every other kernel the portable code, which quant.h names.
   if (spec.uses_fp8() || quant)
     for (const auto& h : dialect.fp8_headers) paste(h);
   else
     paste("fp8.h");
+  // e2m1 codes (nvfp4, mxfp4) by the target's conversion instruction where its caps say it has
+  // one: quant.h encodes pairs with the vendor's rg_e2m1_hw_encode2 instead of integer code.
+  if (e2m1 && target.caps.hw_e2m1) {
+    if (dialect.e2m1_header.empty())
+      throw Error(ErrorKind::Internal, "target " + target.id() + " has hw_e2m1 but its vendor no e2m1 header");
+    os << "\n#define RG_E2M1_HW 1  // the target's caps: hw_e2m1";
+    paste(dialect.e2m1_header);
+  }
+  // nvfp4 recipe = trtllm: NVIDIA's approximate reciprocal (check_target refuses it elsewhere).
+  if (quantized_cache(spec) && spec.cache_dtype == StoreType::Nvfp4 && spec.codec.recipe == Nvfp4Recipe::Trtllm) {
+    if (dialect.rcp_approx_header.empty())
+      throw Error(ErrorKind::Spec, "recipe = trtllm uses NVIDIA's approximate reciprocal; use recipe = exact on " +
+                                       target.id());
+    os << "\n#define RG_RCP_APPROX 1  // cache_dtype = nvfp4(recipe = trtllm)";
+    paste(dialect.rcp_approx_header);
+  }
   paste("quant.h");  // the codec; a store that is not quantized never calls it (kind 0)
 
   // Bindings every family gets (element and index types, plan), then the family's own.

@@ -40,9 +40,24 @@ struct Dialect {
   /// Code-object formats its compilers produce ("hsaco", "cubin", ...): a cache entry of
   /// any other format is refused for its targets.
   std::vector<std::string> code_formats;
+  /// The e2m1 pair converter (defines rg_e2m1_hw_encode2), pasted after `#define RG_E2M1_HW
+  /// 1` and before templates/quant.h for nvfp4 and mxfp4 stores on targets whose caps have
+  /// hw_e2m1; empty where the vendor has no such instruction.
+  std::string e2m1_header;
+  /// The approximate reciprocal (defines rg_rcp_approx_ftz), pasted after `#define
+  /// RG_RCP_APPROX 1` before templates/quant.h for nvfp4 recipe = trtllm; empty where the
+  /// vendor has none (the recipe is refused there).
+  std::string rcp_approx_header;
 };
 /// The dialect of a vendor's targets (src/vendors/vendors.cpp).
 const Dialect& dialect_for(Vendor vendor);
+
+/// A kernel of the vendor's approximate reciprocal alone (Dialect::rcp_approx_header, the
+/// instruction of nvfp4 recipe = trtllm): thread i of blocks of 64 writes rg_rcp_approx_ftz(v[i])
+/// to q[i] for i < max_seq; launched like an op = rope kernel (q, k, positions set, num_tokens
+/// blocks). src/verify runs it for the values the trtllm reference needs. Error(Spec) where
+/// the vendor has no such instruction.
+GeneratedSource rcp_approx_kernel(const Target& target);
 
 /// The fp8 format index of rg_codec (templates/quant.h) a store type has on a target, and
 /// that format's largest value.

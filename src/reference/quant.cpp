@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "reference/reference.hpp"
+#include "ropegen/error.hpp"
 
 namespace ropegen::reference {
 namespace {
@@ -53,7 +54,7 @@ QuantFormat quant_format(const KernelSpec& s, Fp8Format fp8) {
   switch (s.cache_dtype) {
     case StoreType::Int8: f.kind = QuantKind::Int8; f.qmax = 127; break;
     case StoreType::Int4: f.kind = QuantKind::Int4; f.qmax = 15; break;
-    case StoreType::Nvfp4: f.kind = QuantKind::Nvfp4; f.qmax = 6; break;
+    case StoreType::Nvfp4: f.kind = QuantKind::Nvfp4; f.qmax = 6; f.recipe = s.codec.recipe; break;
     case StoreType::Mxfp4: f.kind = QuantKind::Mxfp4; f.qmax = 6; break;
     default:
       f.kind = QuantKind::Fp8;
@@ -160,6 +161,20 @@ QuantGroup quantize_group(const QuantFormat& f, const float* x, int n, float gs)
       break;
     }
     case QuantKind::Nvfp4: {
+      if (f.recipe == Nvfp4Recipe::Trtllm) {
+        // TensorRT-LLM's order (cvt_warp_fp16_to_fp4): enc = 1 / gs (IEEE); sf = enc * (amax *
+        // rcp(6)); sfq = e4m3(sf); inv = rcp(sfq * rcp(enc)), guarded by amax != 0.
+        if (!f.rcp) throw Error(ErrorKind::Internal, "reference: nvfp4 recipe = trtllm needs the approximate reciprocal");
+        const bool valid = gs > 0;
+        const float enc = valid ? 1.0f / gs : 0.0f;
+        const float r6 = f.rcp(6.0f);
+        const std::uint8_t sfq = valid ? fp8_encode(Fp8Format::E4M3, enc * (famax * r6)) : 0;
+        const float sfv = static_cast<float>(fp8_decode(Fp8Format::E4M3, sfq));
+        const float inv = valid && famax != 0 ? f.rcp(sfv * f.rcp(enc)) : 0.0f;
+        g.scale_bits = sfq;
+        for (int i = 0; i < n; ++i) g.codes[i] = e2m1_encode(x[i] * inv);
+        break;
+      }
       const float sf = famax > 0 && gs > 0 ? famax / (6.0f * gs) : 0.0f;
       const std::uint8_t sfq = fp8_encode(Fp8Format::E4M3, sf);
       const float sfv = static_cast<float>(fp8_decode(Fp8Format::E4M3, sfq));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "fp8.hpp"
@@ -29,6 +30,12 @@ struct QuantFormat {
   int bits = 8;         ///< per code
   int scale_bytes = 4;  ///< f32 (int8, int4, fp8) or 1 (an e4m3 or e8m0 byte)
   bool divide = false;  ///< fp8: codes of x / s (vLLM's fp8_ds_mla) instead of x * (1 / s)
+  Nvfp4Recipe recipe = Nvfp4Recipe::Exact;  ///< nvfp4
+  /// nvfp4 recipe = trtllm: the approximate reciprocal (NVIDIA's rcp.approx.ftz.f32), given
+  /// as a function because the host cannot compute it: src/verify passes the values the
+  /// device returned; the unit tests pass functions of their own. Unset: quantize_group
+  /// throws Error(Internal) for that recipe.
+  std::function<float(float)> rcp;
 };
 
 /// The format of a spec's cache (quantized_cache(spec) must hold); `fp8` is the element

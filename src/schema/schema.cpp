@@ -732,7 +732,7 @@ const std::vector<SpecField>& spec_fields() {
         SpecField f{"cache_dtype",
                     "auto | f32 | f16 | bf16 | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz (qmax = Q, floor = F) | "
                     "int8 (round = rne | trunc | rha, floor = F) | int4 (round = rha | rne | trunc, floor = F) | "
-                    "nvfp4 (recipe = exact, v_scales = linear | swizzled) | mxfp4 (scale_round = rceil | floor | even)",
+                    "nvfp4 (recipe = exact | trtllm, v_scales = linear | swizzled) | mxfp4 (scale_round = rceil | floor | even)",
                     "storage of the KV cache; auto: dtype; fp8 stores saturate(round(x / scale)) with the target's "
                     "encoding (OCP, else FNUZ; _fnuz asks for FNUZ); int8, int4 (with scales = per_token_head), "
                     "nvfp4 and mxfp4 store codes and write their scales to k_cache_scales, v_cache_scales "

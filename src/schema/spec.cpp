@@ -290,6 +290,13 @@ void check_target(const ParsedSpec& p, const Target& target) {
          "pdl = on needs programmatic dependent launch, which target " + target.id() + " (" + target.family +
              ") does not have; targets with it: " + valid);
   }
+  if (p.spec.cache_dtype == StoreType::Nvfp4 && p.spec.codec.recipe == Nvfp4Recipe::Trtllm && !target.caps.rcp_approx) {
+    auto it = p.origin.keys.find("cache_dtype");
+    fail(it != p.origin.keys.end() ? it->second : p.origin.kernel,
+         "cache_dtype = nvfp4(recipe = trtllm) cannot be built for target " + target.id() + " (" + target.family +
+             "): recipe = trtllm uses NVIDIA's approximate reciprocal (rcp.approx.ftz.f32); use recipe = exact on " +
+             target.id());
+  }
   for (const auto& [field, st] : store_types(p.spec)) {
     const char* key = field->key;
     if (target_stores(target.caps, st)) continue;

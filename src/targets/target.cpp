@@ -18,16 +18,20 @@ const char* to_string(Vendor vendor) {
 }
 
 const std::vector<TargetInfo>& known_targets() {
-  // Capabilities: {fp8_ocp, fp8_fnuz, hw_f16, hw_bf16, hw_fp8, pdl}.
+  // Capabilities: {fp8_ocp, fp8_fnuz, hw_f16, hw_bf16, hw_fp8, pdl, hw_e2m1, rcp_approx}.
   const TargetCaps cdna{false, false, true, false, false};
   const TargetCaps cdna3{false, true, true, false, true};   // v_cvt_pk_fp8_f32 (FNUZ)
   const TargetCaps cdna4{true, false, true, true, true};   // OCP fp8, v_cvt_pk_bf16_f32
   const TargetCaps rdna{false, false, true, false, false};
   const TargetCaps rdna4{true, false, true, false, true};  // OCP fp8 conversions
-  const TargetCaps turing{false, false, true, false, false};  // no bf16 conversions before sm_80
-  const TargetCaps ampere{false, false, true, true, false};
-  const TargetCaps ada{true, false, true, true, true};     // cvt.rn.satfinite.e4m3x2/e5m2x2
-  const TargetCaps hopper{true, false, true, true, true, true};  // + griddepcontrol (PDL)
+  // Every NVIDIA target has rcp.approx.ftz.f32 (nvfp4 recipe = trtllm).
+  const TargetCaps turing{false, false, true, false, false, false, false, true};  // no bf16 conversions before sm_80
+  const TargetCaps ampere{false, false, true, true, false, false, false, true};
+  const TargetCaps ada{true, false, true, true, true, false, false, true};  // cvt.rn.satfinite.e4m3x2/e5m2x2
+  const TargetCaps hopper{true, false, true, true, true, true, false, true};  // + griddepcontrol (PDL)
+  // Arch-specific Blackwell: + cvt.rn.satfinite.e2m1x2.f32 (PTX ISA 8.6, sm_100a / sm_120a only:
+  // code for them runs on compute capability 10.0 / 12.0 exactly, not on later GPUs).
+  const TargetCaps blackwell_a{true, false, true, true, true, true, true, true};
   const TargetCaps host{true, true, false, false, false, true};  // integer code for every format; PDL a no-op
   static const std::vector<TargetInfo> table = {
       {"gfx906", Vendor::Amd, "GCN5", 64, {64}, {"sramecc", "xnack"}, cdna},  // Vega 20 (MI50/MI60, Radeon VII)
@@ -55,7 +59,9 @@ const std::vector<TargetInfo>& known_targets() {
       {"sm_90", Vendor::Nvidia, "Hopper", 32, {32}, {}, hopper},
       {"sm_90a", Vendor::Nvidia, "Hopper", 32, {32}, {}, hopper},  // arch-specific (wgmma, setmaxnreg)
       {"sm_100", Vendor::Nvidia, "Blackwell", 32, {32}, {}, hopper},
+      {"sm_100a", Vendor::Nvidia, "Blackwell", 32, {32}, {}, blackwell_a},  // arch-specific (B200/GB200)
       {"sm_120", Vendor::Nvidia, "Blackwell", 32, {32}, {}, hopper},  // GeForce / RTX Pro Blackwell
+      {"sm_120a", Vendor::Nvidia, "Blackwell", 32, {32}, {}, blackwell_a},  // arch-specific
       // The host target emulates either wave layout, so CI runs both schedules.
       {"host", Vendor::Host, "CPU", 32, {32, 64}, {}, host},
   };

@@ -4,11 +4,15 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <sstream>
 
 #include "../reference/reference.hpp"
+#include "codegen/codegen.hpp"
+#include "compile/compile.hpp"
 #include "families/family.hpp"
 #include "ropegen/error.hpp"
 #include "verify/buffers.hpp"
@@ -378,6 +382,63 @@ void ProblemBuilder::add_record_cache(long long bytes) {
   p.buffer_names.push_back("k_cache");
   for (const RecordPart& part : s_.cache_record.parts)
     if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4) p.k_scale = {kNvfp4Global};
+}
+
+/// Approximate reciprocals (rcp.approx.ftz.f32) of `in`, computed by the device of `rt` with
+/// codegen's rcp_approx_kernel (the vendor's instruction alone), one value per thread.
+std::vector<float> device_reciprocals(Runtime& rt, const std::vector<float>& in) {
+  const Target t = rt.target();
+  const GeneratedSource g = rcp_approx_kernel(t);
+  const std::unique_ptr<Kernel> k = rt.load(select_compiler(t).compile(g, {}));
+  const long long n = static_cast<long long>(in.size()), blocks = (n + 63) / 64;
+  std::vector<float> out(in.size(), 0.0f);
+  DeviceBuffers dev(rt);
+  void* d_in = dev.upload(in.data(), in.size() * 4);
+  void* d_out = dev.upload(out.data(), out.size() * 4);
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.q = a.k = d_out;  // op=rope's checks see a q and a k; the kernel writes q
+  a.v = d_in;
+  a.positions = d_in;
+  a.q_stride = a.k_stride = 64;
+  a.num_tokens = blocks;
+  a.max_seq = n;  // unused by op=rope: the count
+  k->launch(a, nullptr, 1);
+  rt.synchronize();
+  rt.copy_to_host(out.data(), d_out, out.size() * 4);
+  return out;
+}
+
+/// nvfp4 recipe = trtllm: the reference's approximate reciprocal, from the device that runs
+/// the kernel. The inputs the recipe takes are few: 6, enc = 1 / gs for each global scale,
+/// then sfq * rcp(enc) for every e4m3 value sfq; computed there in two launches (the second's
+/// inputs need the first's results) and looked up by the reference, which fails (Internal)
+/// on any other input rather than guess.
+void device_recipe_reciprocals(reference::Problem& p, Runtime& rt) {
+  if (p.quant.kind != reference::QuantKind::Nvfp4 || p.quant.recipe != Nvfp4Recipe::Trtllm) return;
+  auto bits = [](float f) {
+    std::uint32_t b;
+    std::memcpy(&b, &f, 4);
+    return b;
+  };
+  std::vector<float> first = {6.0f};
+  for (const std::vector<float>* s : {&p.k_scale, &p.v_scale})
+    if (!s->empty() && (*s)[0] > 0) first.push_back(1.0f / (*s)[0]);
+  const std::vector<float> r1 = device_reciprocals(rt, first);
+  std::vector<float> second;
+  for (size_t i = 1; i < first.size(); ++i)
+    for (unsigned c = 0; c < 0x7f; ++c)  // every finite non-negative e4m3 value, 0 included
+      second.push_back(static_cast<float>(reference::fp8_decode(reference::Fp8Format::E4M3, static_cast<std::uint8_t>(c))) * r1[i]);
+  const std::vector<float> r2 = device_reciprocals(rt, second);
+  auto table = std::make_shared<std::map<std::uint32_t, float>>();
+  for (size_t i = 0; i < first.size(); ++i) (*table)[bits(first[i])] = r1[i];
+  for (size_t i = 0; i < second.size(); ++i) (*table)[bits(second[i])] = r2[i];
+  p.quant.rcp = [table, bits](float x) {
+    const auto it = table->find(bits(x));
+    if (it == table->end())
+      throw Error(ErrorKind::Internal, "verify: the reference needs rcp.approx.ftz.f32(" + format_g(x) +
+                                           "), which was not computed on the device");
+    return it->second;
+  };
 }
 
 /// cache_record: the encoding `target` gives kv_c's fp8 format (the reference writes its codes).
@@ -1107,7 +1168,8 @@ LayeredRun prepare_layers(const Kernel& kernel, const VerifyCase& c, DeviceBuffe
 /// its own problem (the single-layer kernel's), bit for bit where that one is.
 VerifyReport verify_layers(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   DeviceBuffers dev(rt);
-  const LayeredRun run = prepare_layers(kernel, c, dev, c.layers > 0 ? c.layers : 3);
+  LayeredRun run = prepare_layers(kernel, c, dev, c.layers > 0 ? c.layers : 3);
+  for (Inputs& in : run.layers) device_recipe_reciprocals(in.p, rt);
   kernel.launch(run.args, c.stream, c.parallelism);
   rt.synchronize_stream(c.stream);
   VerifyReport report;
@@ -1152,6 +1214,7 @@ VerifyReport verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   if (kernel.spec().layers == Layers::Many) return verify_layers(rt, kernel, c);
   Inputs in = ProblemBuilder(kernel, c).build();
   record_encoding(in.p, rt.target());
+  device_recipe_reciprocals(in.p, rt);
   DeviceBuffers dev(rt);
   const std::vector<void*> bufs = upload_buffers(dev, in.p);
   const ropegen_kernel_args a = fill_args(dev, bufs, in, c);

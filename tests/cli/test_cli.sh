@@ -191,7 +191,9 @@ if command -v python3 >/dev/null; then
 import json, sys
 rows = {r["arch"]: r["caps"] for r in json.load(sys.stdin)}
 assert rows["sm_90"]["pdl"] is True and rows["gfx1100"]["pdl"] is False, rows["sm_90"]
-assert set(rows["sm_90"]) == {"fp8_ocp", "fp8_fnuz", "hw_f16", "hw_bf16", "hw_fp8", "pdl"}, sorted(rows["sm_90"])
+assert set(rows["sm_90"]) == {"fp8_ocp", "fp8_fnuz", "hw_f16", "hw_bf16", "hw_fp8", "pdl", "hw_e2m1", "rcp_approx"}, sorted(rows["sm_90"])
+assert [a for a, c in rows.items() if c["hw_e2m1"]] == ["sm_100a", "sm_120a"], rows
+assert all(c["rcp_approx"] == a.startswith("sm_") for a, c in rows.items()), rows
 '; then pass=$((pass + 1)); else echo "FAIL list-targets json caps"; fails=$((fails + 1)); fi
 else
   expect_stdout "list-targets json pdl" 0 '"pdl": true' -- --list-targets --json

@@ -291,6 +291,33 @@ TEST_CASE("compile: nvrtc for the added targets (sm_75, sm_90a, sm_100, sm_120)"
   }
 }
 
+TEST_CASE("compile: nvrtc: nvfp4 recipe = trtllm takes rcp.approx.ftz.f32, recipe = exact does not") {
+  const Compiler* c = usable("nvrtc");
+  if (!c) return;
+  for (const char* arch : {"sm_90", "sm_100a"}) {
+    const Target t = parse_target(arch);
+    for (const char* recipe : {"trtllm", "exact"}) {
+      const std::string text = std::string("head_dim=128 q_heads=32 kv_heads=8 cache_dtype=nvfp4(recipe=") + recipe + ")";
+      CAPTURE(arch);
+      CAPTURE(text);
+      const GeneratedSource g = generate(parse_spec_line(text).spec, t);
+      CHECK((g.source.find("#define RG_RCP_APPROX 1") != std::string::npos) == (std::string(recipe) == "trtllm"));
+      const CodeObject ptx = c->compile(g, {{"--ptx"}});
+      const size_t n = count(std::string(ptx.bytes.begin(), ptx.bytes.end()), "rcp.approx.ftz.f32");
+      if (std::string(recipe) == "trtllm") CHECK(n > 0);
+      else CHECK(n == 0);
+      const CodeObjectInfo info = inspect(c->compile(g, {}));
+      CHECK(info.kernels.at(0).scratch_bytes == 0);
+      MESSAGE(std::string(arch) << " " << std::string(recipe) << ": " << n << " rcp.approx.ftz.f32, " << info.kernels.at(0).registers << " registers");
+    }
+  }
+  // The verifier's kernel of the instruction alone (codegen's rcp_approx_kernel).
+  const GeneratedSource k = rcp_approx_kernel(parse_target("sm_90"));
+  const CodeObject ptx = c->compile(k, {{"--ptx"}});
+  CHECK(count(std::string(ptx.bytes.begin(), ptx.bytes.end()), "rcp.approx.ftz.f32") == 1);
+  CHECK(inspect(c->compile(k, {})).kernels.at(0).name == "rg_rcp_table");
+}
+
 TEST_CASE("compile: selection by target and the fallback note") {
   std::string note;
   if (backend("clang-amdgpu")->available(nullptr)) {

@@ -708,7 +708,10 @@ RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decod
 //              fp8(x / s) where the codec divides (vLLM's fp8_ds_mla store)
 //   nvfp4 (4): sf = amax / (6 gs) (0 unless amax > 0 and gs > 0); sfq = e4m3(sf);
 //              inv = 1 / (sfq * gs) (0 if sfq is 0); code = e2m1(x * inv)
-//   mxfp4 (5): e = the group's e8m0 exponent (the codec's mx rule); code = e2m1(x * 2^(127 - e))
+//              recipe trtllm (rule 1, NVIDIA: RG_RCP_APPROX): enc = 1 / gs; sf = enc * (amax *
+//              rcp(6)); sfq = e4m3(sf); inv = rcp(sfq * rcp(enc)) (0 if amax is 0), rcp the
+//              approximate reciprocal
+//   mxfp4 (5): e = the group's e8m0 exponent (the codec's rule); code = e2m1(x * 2^(127 - e))
 // NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
 // (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests
 // compare every function here with src/reference/quant.cpp. Pasted after the fp8 encoders and
@@ -717,7 +720,7 @@ RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decod
 // A quantized store's format and parameters (one per store: CACHE_CODEC, Q_CODEC). kind: 0 none, 1 int8, 2 int4, 3 fp8 with computed scales, 4 nvfp4,
 // 5 mxfp4; fp8: 0 e4m3, 1 e5m2, 2 e4m3fnuz, 3 e5m2fnuz (the target's encoding).
 struct rg_codec {
-  int kind, bits, group, round, mx;  // round: rne, trunc, rha; mx: rceil, floor, even
+  int kind, bits, group, round, rule;  // round: rne, trunc, rha; rule: mxfp4's rceil, floor, even; nvfp4's exact, trtllm
   float qmax, floor;
   int fp8, scale_bytes;
   int divide;  // fp8: x / s instead of x * (1 / s)
@@ -882,12 +885,25 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
     q.bits = (rg_as_uint(q.s) & ~0xfu) | static_cast<unsigned>(q.zp);
     q.div = rg_make_divisor(q.s);
   } else if (c.kind == 4) {
+#ifdef RG_RCP_APPROX
+    // recipe = trtllm: TensorRT-LLM's cvt_warp_fp16_to_fp4 with SFScaleVal = enc = 1 / gs (an
+    // IEEE division: ropegen reads the decode scale gs). Its guard is amax != 0, so a group
+    // whose scale rounds to 0 gets inv = rcp(0) = inf (codes +-6, NaN -> 0 for zeros); a gs that
+    // is not > 0 writes scale 0 and codes 0, as recipe exact.
+    if (c.rule == 1) {
+      const float enc = gs > 0.0f ? 1.0f / gs : 0.0f;
+      q.bits = gs > 0.0f ? rg_fp8_encode_e4m3(enc * (amax * rg_rcp_approx_ftz(6.0f))) : 0u;
+      const float sfq = rg_fp8_decode_e4m3(q.bits);
+      q.inv = gs > 0.0f && amax != 0.0f ? rg_rcp_approx_ftz(sfq * rg_rcp_approx_ftz(enc)) : 0.0f;
+      return q;
+    }
+#endif
     const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
     q.bits = rg_fp8_encode_e4m3(sf);
     const float sfq = rg_fp8_decode_e4m3(q.bits);
     q.inv = sfq != 0.0f ? 1.0f / (sfq * gs) : 0.0f;
   } else if (c.kind == 5) {
-    q.bits = rg_e8m0_scale(amax, c.mx);
+    q.bits = rg_e8m0_scale(amax, c.rule);
     q.inv = rg_e8m0_inverse(q.bits);
   }
   return q;
@@ -921,12 +937,23 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
     x0 *= q.inv;
     x1 *= q.inv;
   }
+#ifdef RG_E2M1_HW
+  // e2m1 (nvfp4, mxfp4) where the target converts pairs (codegen defines RG_E2M1_HW from its
+  // caps and pastes the vendor's rg_e2m1_hw_encode2 before this file): x0 in the low nibble,
+  // the bytes of rg_e2m1_encode.
+  if (c.kind == 4 || c.kind == 5) {
+    const unsigned b = rg_e2m1_hw_encode2(x0, x1);
+    c0 = b & 0xfu;
+    c1 = b >> 4;
+    return;
+  }
+#endif
   c0 = quant_code_of(c, x0, q);
   c1 = quant_code_of(c, x1, q);
 }
 
 }  // namespace rg_kernel
-#line 930 "ropegen_rope_b415ccdd6501.host.hip"
+#line 957 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1422,7 +1449,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1426 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1453 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -2157,7 +2184,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2161 "ropegen_rope_b415ccdd6501.host.hip"
+#line 2188 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

@@ -71,7 +71,7 @@ TEST_CASE("numerics: the verification matrix against the reference") {
     CAPTURE(c.vc.tokens);
     KernelSpec spec = parse_spec_line(c.spec).spec;
     if (!target_can_run(spec, ctx->target())) {
-      MESSAGE("not on this target (wave, pdl): " << c.spec);
+      MESSAGE("not on this target (wave, pdl, nvfp4 recipe): " << c.spec);
       continue;
     }
     auto kernel = ctx->kernel(spec);

@@ -117,11 +117,31 @@ TEST_CASE("codegen: golden sources") {
                                         "max_position_embeddings=131072))").spec,
                         parse_target("host"))
                    .source);
+  // The arch-specific Blackwell target: nvfp4 codes by the e2m1 conversion instruction
+  // (RG_E2M1_HW and the NVIDIA e2m1 header before quant.h).
+  check_golden("nvfp4_sm100a.hip",
+               generate(parse_spec_line("head_dim=128 q_heads=32 kv_heads=8 cache_dtype=nvfp4").spec,
+                        parse_target("sm_100a"))
+                   .source);
   check_golden("kv_append_host.hip",
                generate(parse_spec_line("op=kv_append head_dim=96 kv_heads=4 dtype=f16 "
                                         "cache=paged(block=32,order=hnd)").spec,
                         parse_target("host"))
                    .source);
+}
+
+TEST_CASE("codegen: nvfp4 recipe = trtllm and its reciprocal kernel exist only where the vendor has rcp.approx") {
+  const KernelSpec s = parse_spec_line("head_dim=128 cache_dtype=nvfp4(recipe=trtllm)").spec;
+  const GeneratedSource g = generate(s, parse_target("sm_90"));
+  CHECK(g.source.find("#define RG_RCP_APPROX 1") != std::string::npos);
+  CHECK(g.source.find("rcp.approx.ftz.f32") != std::string::npos);
+  CHECK(rcp_approx_kernel(parse_target("sm_80")).source.find("rg_rcp_table") != std::string::npos);
+  for (const char* t : {"host", "gfx942"}) {
+    CAPTURE(t);
+    const std::string want = "use recipe = exact on " + std::string(t);
+    CHECK_THROWS_WITH(generate(s, parse_target(t)), doctest::Contains(want.c_str()));
+    CHECK_THROWS_WITH(rcp_approx_kernel(parse_target(t)), doctest::Contains(want.c_str()));
+  }
 }
 
 TEST_CASE("codegen: the plan follows vector width and wave size") {

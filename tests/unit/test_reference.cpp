@@ -38,6 +38,12 @@
 #include "host_names.hpp"
 #include "../../templates/fp8.h"
 
+// nvfp4 recipe = trtllm: the approximate reciprocal the codec calls (on NVIDIA the device's
+// rcp.approx.ftz.f32, which the host cannot compute); here the function a test sets, the same
+// one the reference is given, so codec and reference are compared on their operation order.
+float (*g_rcp)(float) = nullptr;
+float rg_rcp_approx_ftz(float x) { return g_rcp(x); }
+#define RG_RCP_APPROX 1
 #include "../../templates/quant.h"
 #undef RG_DEVICE
 
@@ -331,8 +337,20 @@ constexpr rg_codec int8_rne{1, 8, 64, 0, 0, 127.0f, 1e-6f, 0, 4}, int8_trunc{1, 
     int4_rne{2, 4, 64, 0, 0, 15.0f, 1e-6f, 0, 4}, fp8_e4m3{3, 8, 64, 0, 0, 448.0f, 1e-6f, 0, 4},
     fp8_e5m2{3, 8, 64, 0, 0, 57344.0f, 1e-6f, 1, 4}, fp8_e4m3fnuz{3, 8, 64, 0, 0, 224.0f, 1e-6f, 2, 4},
     nvfp4{4, 4, 16, 0, 0, 6.0f, 1e-6f, 0, 1}, mx_rceil{5, 4, 32, 0, 0, 6.0f, 1e-6f, 0, 1},
-    mx_floor{5, 4, 32, 0, 1, 6.0f, 1e-6f, 0, 1}, mx_even{5, 4, 32, 0, 2, 6.0f, 1e-6f, 0, 1};
+    mx_floor{5, 4, 32, 0, 1, 6.0f, 1e-6f, 0, 1}, mx_even{5, 4, 32, 0, 2, 6.0f, 1e-6f, 0, 1},
+    nvfp4_trtllm{4, 4, 16, 0, 1, 6.0f, 1e-6f, 0, 1};
 }  // namespace codecs
+
+// Reciprocals for the trtllm instances: the IEEE one, and one an ulp high with subnormal
+// inputs and results flushed (rcp.approx.ftz.f32 is within an ulp and flushes; its exact
+// values are the device's).
+float rcp_ieee(float x) { return 1.0f / x; }
+float rcp_ulp_high(float x) {
+  if (std::fpclassify(x) == FP_SUBNORMAL) x = std::copysign(0.0f, x);
+  const float r = 1.0f / x;
+  if (std::fpclassify(r) == FP_SUBNORMAL) return std::copysign(0.0f, r);
+  return std::isfinite(r) && r != 0 ? std::nextafter(r, std::copysign(INFINITY, r)) : r;
+}
 
 
 namespace ref = ropegen::reference;
@@ -392,6 +410,13 @@ ref::QuantFormat fmt(ref::QuantKind k, int bits, int group, QuantRound r = Quant
   return f;
 }
 
+ref::QuantFormat trtllm(float (*rcp)(float)) {
+  ref::QuantFormat f = fmt(ref::QuantKind::Nvfp4, 4, 16, QuantRound::Rne, MxRound::Rceil, 6);
+  f.recipe = ropegen::Nvfp4Recipe::Trtllm;
+  f.rcp = rcp;
+  return f;
+}
+
 const std::vector<Instance>& instances() {
   using K = ref::QuantKind;
   static const std::vector<Instance> v = {
@@ -418,6 +443,16 @@ const std::vector<Instance>& instances() {
        [](const std::vector<float>& x, float g) { return run_codec(codecs::mx_floor, x, g); }},
       {"mxfp4 even", fmt(K::Mxfp4, 4, 32, QuantRound::Rne, MxRound::Even, 6),
        [](const std::vector<float>& x, float g) { return run_codec(codecs::mx_even, x, g); }},
+      {"nvfp4 trtllm (IEEE reciprocal)", trtllm(rcp_ieee),
+       [](const std::vector<float>& x, float g) {
+         g_rcp = rcp_ieee;
+         return run_codec(codecs::nvfp4_trtllm, x, g);
+       }},
+      {"nvfp4 trtllm (reciprocal an ulp high, ftz)", trtllm(rcp_ulp_high),
+       [](const std::vector<float>& x, float g) {
+         g_rcp = rcp_ulp_high;
+         return run_codec(codecs::nvfp4_trtllm, x, g);
+       }},
   };
   return v;
 }
@@ -614,6 +649,68 @@ TEST_CASE("quant: every format's groups against the reference, bit for bit") {
     }
     CHECK(failures == 0);
   }
+}
+
+TEST_CASE("quant: nvfp4 recipe trtllm: TensorRT-LLM's order, the reciprocal's inputs and its guard") {
+  // cvt_warp_fp16_to_fp4 (TensorRT-LLM, FlashInfer's copy of quantization_utils.cuh) with
+  // SFScaleVal = enc = 1 / gs: sf = enc * (amax * rcp(6)), sfq = e4m3(sf), inv = rcp(sfq *
+  // rcp(enc)) where amax != 0. The reference asks for exactly those three reciprocals.
+  std::vector<float> asked;
+  ref::QuantFormat f = trtllm(nullptr);
+  f.rcp = [&asked](float x) {
+    asked.push_back(x);
+    return 1.0f / x;
+  };
+  std::vector<float> x(16, 0.0f);
+  x[0] = 3.0f;
+  x[1] = -1.0f;
+  x[2] = 0.5f;
+  const ref::QuantGroup g = ref::quantize_group(f, x.data(), 16, 0.5f);
+  // enc = 2; sf = 2 * (3 * fp32(1/6)) = 1 (e4m3 0x38); inv = 1 / (1 * (1 / 2)) = 2.
+  REQUIRE(asked.size() == 3);
+  CHECK(asked[0] == 6.0f);
+  CHECK(asked[1] == 2.0f);
+  CHECK(asked[2] == 0.5f);
+  CHECK(g.scale_bits == 0x38u);
+  CHECK(g.codes[0] == 0x7u);  // 6
+  CHECK(g.codes[1] == 0xcu);  // -2
+  CHECK(g.codes[2] == 0x2u);  // 1
+  CHECK(g.codes[3] == 0x0u);
+  // The guard is amax != 0, not sfq != 0: a group whose block scale rounds to 0 gets inv =
+  // rcp(0) = inf, so its nonzero values code as +-6 and its zeros (0 * inf is NaN) as 0x0;
+  // recipe exact writes scale 0 and codes 0 there.
+  std::vector<float> small(16, 0.0f);
+  small[0] = 1e-5f;
+  small[1] = -1e-5f;
+  const ref::QuantGroup t = ref::quantize_group(f, small.data(), 16, 1.0f);
+  CHECK(t.scale_bits == 0u);
+  CHECK(t.codes[0] == 0x7u);
+  CHECK(t.codes[1] == 0xfu);
+  CHECK(t.codes[2] == 0x0u);
+  ref::QuantFormat exact = f;
+  exact.recipe = ropegen::Nvfp4Recipe::Exact;
+  const ref::QuantGroup e = ref::quantize_group(exact, small.data(), 16, 1.0f);
+  CHECK(e.scale_bits == 0u);
+  CHECK(e.codes[0] == 0x0u);
+  CHECK(e.codes[1] == 0x8u);  // -1e-5 * 0 = -0.0: the sign kept
+  // A global scale that is not > 0: scale 0 and codes of zero (x * 0, signed), as recipe exact.
+  for (float gs : {0.0f, -1.0f, NAN}) {
+    const ref::QuantGroup z = ref::quantize_group(f, x.data(), 16, gs);
+    const ref::QuantGroup ze = ref::quantize_group(exact, x.data(), 16, gs);
+    CHECK(z.scale_bits == 0u);
+    CHECK(z.codes == ze.codes);
+    for (std::uint8_t c : z.codes) CHECK((c & 7u) == 0u);
+  }
+  // The codec (templates/quant.h) agrees, with the same reciprocal.
+  g_rcp = rcp_ieee;
+  const Result k = run_codec(codecs::nvfp4_trtllm, small, 1.0f);
+  CHECK(k.bits == 0u);
+  CHECK(k.codes[0] == 0x7u);
+  CHECK(k.codes[1] == 0xfu);
+  CHECK(k.codes[2] == 0x0u);
+  // Without the reciprocal the reference refuses rather than guess.
+  const ref::QuantFormat none = trtllm(nullptr);
+  CHECK_THROWS(ref::quantize_group(none, x.data(), 16, 0.5f));
 }
 
 TEST_CASE("quant: pinned groups from the published formulas") {

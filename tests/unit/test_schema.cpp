@@ -196,9 +196,42 @@ TEST_CASE("spec: pdl is a key that existing specs do not see") {
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("pdl = on needs programmatic dependent launch, which target gfx1100 (RDNA3) "
-                                     "does not have; targets with it: sm_90, sm_90a, sm_100, sm_120, host") != std::string::npos);
+                                     "does not have; targets with it: sm_90, sm_90a, sm_100, sm_100a, sm_120, sm_120a, host") != std::string::npos);
     CHECK(e.loc().col == 17);  // at the value, like the other checks
   }
+}
+
+TEST_CASE("spec: nvfp4 recipe = trtllm: TensorRT-LLM's order, built for NVIDIA targets only") {
+  const ParsedSpec p = parse_spec_line("head_dim=128 cache_dtype=nvfp4(recipe=trtllm)");
+  CHECK(p.spec.codec.recipe == Nvfp4Recipe::Trtllm);
+  CHECK(p.spec.canonical().find("cache_dtype=nvfp4(recipe=trtllm)") != std::string::npos);
+  CHECK(p.spec.hash() != parse_spec_line("head_dim=128 cache_dtype=nvfp4").spec.hash());
+  CHECK(parse_spec_line("cache_dtype=nvfp4(recipe=trtllm,v_scales=swizzled) cache=paged(block=16,order=hnd)")
+            .spec.canonical()
+            .find("cache_dtype=nvfp4(recipe=trtllm,v_scales=swizzled)") != std::string::npos);
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4(recipe=fast)"),
+                    doctest::Contains("invalid value 'fast' for recipe; valid values: exact, trtllm"));
+  // Every NVIDIA target has the approximate reciprocal; no other target builds the recipe.
+  for (const auto& info : known_targets()) {
+    const Target t = parse_target(info.arch);
+    CAPTURE(t.id());
+    CHECK(t.caps.rcp_approx == (t.vendor == Vendor::Nvidia));
+    if (t.caps.rcp_approx) {
+      CHECK_NOTHROW(check_target(p, t));
+      continue;
+    }
+    try {
+      check_target(p, t);
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Spec);
+      CHECK(std::string(e.what()).find("recipe = trtllm uses NVIDIA's approximate reciprocal (rcp.approx.ftz.f32); "
+                                       "use recipe = exact on " + t.id()) != std::string::npos);
+      CHECK(e.loc().col == 26);  // at the value
+    }
+  }
+  CHECK_FALSE(target_can_run(p.spec, parse_target("host")));
+  CHECK(target_can_run(parse_spec_line("head_dim=128 cache_dtype=nvfp4").spec, parse_target("host")));
 }
 
 TEST_CASE("spec: quantized cache_dtype values, their parameters and their rules") {

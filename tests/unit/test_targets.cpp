@@ -92,7 +92,8 @@ TEST_CASE("targets: NVIDIA sm_75, sm_90a, sm_100 and sm_120 with their capabilit
     bool fp8_ocp, hw_bf16;
   };
   for (const Row& r : {Row{"sm_75", "Turing", false, false}, Row{"sm_90a", "Hopper", true, true},
-                       Row{"sm_100", "Blackwell", true, true}, Row{"sm_120", "Blackwell", true, true}}) {
+                       Row{"sm_100", "Blackwell", true, true}, Row{"sm_100a", "Blackwell", true, true},
+                       Row{"sm_120", "Blackwell", true, true}, Row{"sm_120a", "Blackwell", true, true}}) {
     CAPTURE(r.arch);
     const Target t = parse_target(r.arch);
     CHECK(t.vendor == Vendor::Nvidia);
@@ -102,6 +103,28 @@ TEST_CASE("targets: NVIDIA sm_75, sm_90a, sm_100 and sm_120 with their capabilit
     CHECK(t.caps.hw_fp8 == r.fp8_ocp);
     CHECK(t.caps.hw_bf16 == r.hw_bf16);  // bf16 conversions from sm_80
     CHECK_FALSE(t.caps.fp8_fnuz);
+  }
+}
+
+TEST_CASE("targets: the e2m1 conversion only on the arch-specific Blackwell targets") {
+  // cvt.rn.satfinite.e2m1x2.f32 (PTX ISA 8.6) exists on sm_100a and sm_120a, not on the plain
+  // sm_100 / sm_120 (code for those must run on later GPUs too) nor on any other target.
+  for (const auto& info : known_targets()) {
+    CAPTURE(info.arch);
+    const std::string a = info.arch;
+    CHECK(parse_target(a).caps.hw_e2m1 == (a == "sm_100a" || a == "sm_120a"));
+  }
+  // Everything else of the "a" targets is their base target's.
+  for (const char* base : {"sm_100", "sm_120"}) {
+    CAPTURE(base);
+    const Target b = parse_target(base), a = parse_target(std::string(base) + "a");
+    CHECK(a.family == b.family);
+    CHECK(a.waves == b.waves);
+    CHECK(a.caps.fp8_ocp == b.caps.fp8_ocp);
+    CHECK(a.caps.hw_fp8 == b.caps.hw_fp8);
+    CHECK(a.caps.hw_bf16 == b.caps.hw_bf16);
+    CHECK(a.caps.pdl == b.caps.pdl);
+    CHECK(a.id() == std::string(base) + "a");
   }
 }
 
@@ -119,6 +142,12 @@ TEST_CASE("targets: unknown spellings suggest the target meant") {
   CHECK(message("compute_80").find("did you mean 'sm_80'?") != std::string::npos);
   CHECK(message("gfx110").find("did you mean 'gfx1100', 'gfx1101', 'gfx1102' or 'gfx1103'?") != std::string::npos);
   CHECK(message("GFX90A").find("did you mean 'gfx90a'?") != std::string::npos);
+  // The arch-specific targets: NVCC's and NVRTC's spellings, another case.
+  CHECK(message("sm100a").find("did you mean 'sm_100a'?") != std::string::npos);
+  CHECK(message("compute_120a").find("did you mean 'sm_120a'?") != std::string::npos);
+  CHECK(message("SM_100A").find("did you mean 'sm_100a'?") != std::string::npos);
+  CHECK(message("sm_10").find("did you mean 'sm_100' or 'sm_100a'?") != std::string::npos);
+  CHECK(message("sm_100f").find("did you mean") == std::string::npos);  // family targets: not in the table
   // No guesses where there is nothing close: the list of known targets follows.
   CHECK(message("gfx1300").find("did you mean") == std::string::npos);
   CHECK(message("gfx1300").find("known targets: gfx906, gfx908") != std::string::npos);

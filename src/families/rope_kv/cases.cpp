@@ -129,8 +129,10 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       "fp8 cache, narrow vectors");
   // Quantized caches (templates/quant.h): codes and scales computed in the kernel. Rows the
   // kernel copies (v, kv_append) match the reference bit for bit, codes and scales; rotated
-  // rows lie within the bounds of their values (check_quant_rows).
+  // rows lie within the bounds of their values (check_quant_rows). nvfp4(recipe=trtllm) runs on
+  // NVIDIA targets only (the reference takes rcp.approx.ftz.f32's values from the device).
   const char* quants[] = {"nvfp4",
+                          "nvfp4(recipe=trtllm)",
                           "mxfp4",
                           "mxfp4(scale_round=floor)",
                           "mxfp4(scale_round=even)",
