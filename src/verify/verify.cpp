@@ -322,6 +322,12 @@ void ProblemBuilder::add_cache() {
     }
     const int index = static_cast<int>(p.buffers.size());
     (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = index;
+    if (quant && s_.codec.scales_at != ScalesAt::Tensor) {  // codes and scales in one buffer (its own scales)
+      raw_buffer(name, elems);  // the shape counts bytes, the scales' included
+      p.buffer_scales.resize(p.buffers.size(), -1);
+      p.buffer_scales[static_cast<size_t>(index)] = index;
+      continue;
+    }
     if (quant) {
       raw_buffer(name, elems);  // the shape counts bytes
       const std::string scales = std::string(name) + "_scales";
@@ -355,8 +361,16 @@ void ProblemBuilder::add_record_cache(long long bytes) {
     if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4) p.k_scale = {kNvfp4Global};
 }
 
-/// cache_record: the encoding `target` gives kv_c's fp8 format (the reference writes its codes).
+/// The encodings `target` gives the fp8 formats the reference writes as bytes: cache_record's
+/// kv_c, and an fp8 cache with inline scales (its description says u8, not the encoding).
 void record_encoding(reference::Problem& p, const Target& target) {
+  const KernelSpec& s = p.spec;
+  if (quantized_cache(s) && is_fp8(s.cache_dtype) && s.codec.scales_at != ScalesAt::Tensor) {
+    const bool e4m3 = s.cache_dtype == StoreType::Fp8E4m3 || s.cache_dtype == StoreType::Fp8E4m3Fnuz;
+    const bool fnuz = fp8_fnuz_on(target.caps, s.cache_dtype);
+    p.quant = reference::quant_format(s, e4m3 ? (fnuz ? reference::Fp8Format::E4M3Fnuz : reference::Fp8Format::E4M3)
+                                              : (fnuz ? reference::Fp8Format::E5M2Fnuz : reference::Fp8Format::E5M2));
+  }
   for (const RecordPart& part : p.spec.cache_record.parts) {
     if (part.kind != RecordPart::Kind::Values || !is_fp8(part.format)) continue;
     const bool e4m3 = part.format == StoreType::Fp8E4m3 || part.format == StoreType::Fp8E4m3Fnuz;
@@ -733,8 +747,11 @@ void point_at_buffers(ropegen_kernel_args& a, const reference::Problem& p, const
   a.cache_head_stride = p.cache_strides[0];
   a.cache_token_stride = p.cache_strides[1];
   a.cache_block_stride = p.cache_strides[2];
-  if (p.k_cache >= 0 && p.buffer_scales[p.k_cache] >= 0) a.k_cache_scales = bufs[p.buffer_scales[p.k_cache]];
-  if (p.v_cache >= 0 && p.buffer_scales[p.v_cache] >= 0) a.v_cache_scales = bufs[p.buffer_scales[p.v_cache]];
+  // Inline scales (a cache whose scales are its own buffer): the scale tensors stay null.
+  if (p.k_cache >= 0 && p.buffer_scales[p.k_cache] >= 0 && p.buffer_scales[p.k_cache] != p.k_cache)
+    a.k_cache_scales = bufs[p.buffer_scales[p.k_cache]];
+  if (p.v_cache >= 0 && p.buffer_scales[p.v_cache] >= 0 && p.buffer_scales[p.v_cache] != p.v_cache)
+    a.v_cache_scales = bufs[p.buffer_scales[p.v_cache]];
   if (p.q_out.buffer >= 0 && p.buffer_scales[p.q_out.buffer] >= 0)
     a.q_out_scales = static_cast<float*>(bufs[p.buffer_scales[p.q_out.buffer]]);
   a.num_tokens = p.tokens;
@@ -1011,6 +1028,7 @@ LayeredRun prepare_layers(const Kernel& kernel, const VerifyCase& c, DeviceBuffe
   LayeredRun run;
   for (int l = 0; l < count; ++l) {
     run.layers.push_back(ProblemBuilder(kernel, c, l + 1).build());
+    record_encoding(run.layers.back().p, dev.runtime().target());
     if (l) share_tokens(run.layers[0], run.layers.back());
   }
   const reference::Problem& p0 = run.layers[0].p;
