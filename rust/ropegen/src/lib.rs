@@ -620,7 +620,7 @@ pub struct ArgRequirement {
     pub why: String,
     /// "bf16", "f16", "f32", "i32", "i64".
     pub dtype: String,
-    /// "read", "write", "read_write".
+    /// "read", "write", "read_write"; "unused": accepted, never touched (k_cache_scales with inline scales).
     pub access: String,
     /// Bytes.
     pub align: i64,
@@ -835,7 +835,7 @@ impl Kernel {
                 )));
             }
             if let Some(r) = self.argument_in(field) {
-                if !b.writable && r.access != "read" {
+                if !b.writable && (r.access == "write" || r.access == "read_write") {
                     return Err(launch_err(format!(
                         "argument '{}' was passed read-only, but the kernel writes it ({})",
                         r.name, r.access
