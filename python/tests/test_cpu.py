@@ -749,6 +749,10 @@ class Layout(unittest.TestCase):
                 ki, vi = np.zeros((2, B, H, C + 4), np.uint8), np.zeros((2, B, H, C + 4), np.uint8)
             inl(k_cache=ki, v_cache=vi, **extra, **{n: a.copy() for n, a in args.items()})
             self.assertTrue(kc.any() and vc.any(), name)
+            if name == "nvfp4":  # K and V pages in one allocation [N, 2, page]: its halves as views
+                kv = np.zeros((2, 2, B * H * (C + S)), np.uint8)
+                inl(k_cache=kv[:, 0], v_cache=kv[:, 1], **extra, **{n: a.copy() for n, a in args.items()})
+                self.assertTrue(np.array_equal(kv[:, 0], ki) and np.array_equal(kv[:, 1], vi), name)
             for codes, scales, got in ((kc, ks, ki), (vc, vs, vi)):
                 if name == "nvfp4":
                     self.assertTrue(np.array_equal(got[:, :B * H * C].reshape(codes.shape), codes), name)

@@ -322,6 +322,18 @@ void ProblemBuilder::add_cache() {
     }
     const int index = static_cast<int>(p.buffers.size());
     (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = index;
+    if (quant && s_.codec.scales_at == ScalesAt::Page && c_.cache_layout == "N2") {
+      // K and V pages in one buffer, [N, 2, page] with cache_pad bytes after each pair:
+      // cache_block_stride = 2 pages + pad, v_cache one page after k_cache.
+      const long long page = cache_record_bytes(s_), pages = elems / page;
+      p.cache_strides[2] = 2 * page + c_.cache_pad;
+      p.v_cache_offset = page;
+      p.v_cache = index;
+      raw_buffer("kv_cache", pages * p.cache_strides[2]);
+      p.buffer_scales.resize(p.buffers.size(), -1);
+      p.buffer_scales[static_cast<size_t>(index)] = index;
+      break;
+    }
     if (quant && s_.codec.scales_at != ScalesAt::Tensor) {  // codes and scales in one buffer (its own scales)
       raw_buffer(name, elems);  // the shape counts bytes, the scales' included
       p.buffer_scales.resize(p.buffers.size(), -1);
@@ -743,7 +755,10 @@ void point_at_buffers(ropegen_kernel_args& a, const reference::Problem& p, const
   a.v_cache = p.v_cache >= 0 ? bufs[p.v_cache] : nullptr;
   if (p.v_cache_offset)  // K and V in one buffer
     a.v_cache = static_cast<unsigned char*>(a.v_cache) +
-                p.v_cache_offset * (p.buffer_fp8[static_cast<size_t>(p.v_cache)] >= 0 ? 1 : bytes);
+                p.v_cache_offset * (p.buffer_fp8[static_cast<size_t>(p.v_cache)] >= 0 ||
+                                            p.buffer_raw[static_cast<size_t>(p.v_cache)]
+                                        ? 1
+                                        : bytes);
   a.cache_head_stride = p.cache_strides[0];
   a.cache_token_stride = p.cache_strides[1];
   a.cache_block_stride = p.cache_strides[2];

@@ -482,7 +482,10 @@ typedef struct ropegen_kernel_args {
   /* ---- cache addressing (ABI version 6) ---- */
   long long cache_block_stride; /* cache = paged(order = strided): elements between pages of
                                    k_cache and of v_cache (one set of strides for both);
-                                   0: block * kv_heads * head_dim */
+                                   0: block * kv_heads * head_dim. A quantized cache with
+                                   scales_at = page: bytes between pages (0: one page of
+                                   codes and scales; K and V pages in one allocation:
+                                   twice that, v_cache one page after k_cache) */
   long long cache_token_stride; /* elements between the tokens of a page; 0: kv_heads * head_dim */
   long long cache_head_stride;  /* elements between the heads of a token; 0: head_dim. K and V
                                    in one tensor ([N, 2, B, H, D], [2, N, B, H, D], ...): v_cache
@@ -539,7 +542,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 543 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 546 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -580,7 +583,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 584 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 587 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -672,7 +675,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 676 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 679 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -890,7 +893,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 894 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 897 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1373,7 +1376,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1377 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1380 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1550,7 +1553,9 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
       constexpr long long ROWS = static_cast<long long>(CACHE_BLOCK) * KV_HEADS;  // rows a page
       const long long page = slot / CACHE_BLOCK;
       at = row - page * ROWS;
-      unsigned char* page_at = base + page * ROWS * (CODE_BYTES + SCALE_BYTES);
+      // Pages cache_block_stride bytes apart (K and V pages in one allocation), 0: packed.
+      const long long stride = a.cache_block_stride ? a.cache_block_stride : ROWS * (CODE_BYTES + SCALE_BYTES);
+      unsigned char* page_at = base + page * stride;
       codes = page_at + at * CODE_BYTES;
       region = page_at + ROWS * CODE_BYTES;
     } else if (SCALES_AT == 2) {
@@ -2107,7 +2112,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2111 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 2116 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_kv_append_91e9b9842e0e(ropegen_kernel_args args) {

@@ -281,7 +281,10 @@ typedef struct ropegen_kernel_args {
   /* ---- cache addressing (ABI version 6) ---- */
   long long cache_block_stride; /* cache = paged(order = strided): elements between pages of
                                    k_cache and of v_cache (one set of strides for both);
-                                   0: block * kv_heads * head_dim */
+                                   0: block * kv_heads * head_dim. A quantized cache with
+                                   scales_at = page: bytes between pages (0: one page of
+                                   codes and scales; K and V pages in one allocation:
+                                   twice that, v_cache one page after k_cache) */
   long long cache_token_stride; /* elements between the tokens of a page; 0: kv_heads * head_dim */
   long long cache_head_stride;  /* elements between the heads of a token; 0: head_dim. K and V
                                    in one tensor ([N, 2, B, H, D], [2, N, B, H, D], ...): v_cache
@@ -338,7 +341,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 342 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 345 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -379,7 +382,7 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   rg_from_f32(x, e);
   return e.bits;
 }
-#line 383 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 386 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -409,7 +412,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, lo, hi);
 }
 #endif
-#line 413 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 416 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -501,7 +504,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 505 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 508 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -719,7 +722,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 723 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 726 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1165,7 +1168,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1169 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1172 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1378,7 +1381,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1382 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1385 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

@@ -208,6 +208,38 @@ TEST_CASE("errors: launch arguments are checked before launching" * doctest::tes
     c.mutate(a);
     expect_error([&] { csk->launch(a); }, ErrorKind::Launch, c.needle);
   }
+  // scales_at = page: cache_block_stride is the bytes between pages (0: one page of 16 * 2 *
+  // (32 + 4) = 1152 bytes), a multiple of the page's alignment and at least one page; K and V
+  // pages in one allocation are 2 pages apart. The other strides stay refused.
+  GeneratedSource ps = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 cache_dtype=nvfp4(scales_at=page)").spec,
+                                parse_target("host"));
+  auto pk = rt->load(select_compiler(ps.target).compile(ps, {}));
+  auto page_args = [&] {
+    ropegen_kernel_args a = good();  // k_cache_scales, v_cache_scales: null (unused)
+    a.k_scale = a.v_scale = g_table;
+    return a;
+  };
+  CHECK_NOTHROW(pk->launch(page_args()));
+  {
+    ropegen_kernel_args a = page_args();  // [N, 2, page]
+    a.cache_block_stride = 2 * 1152;
+    a.v_cache = static_cast<unsigned char*>(a.k_cache) + 1152;
+    CHECK_NOTHROW(pk->launch(a));
+  }
+  const Case page_stride_cases[] = {
+      {"argument 'cache_block_stride' = 1000 must be 0 (pages 1152 bytes apart) or a multiple of 16 bytes of at least "
+       "one page (1152 bytes",
+       [](auto& a) { a.cache_block_stride = 1000; }},
+      {"argument 'cache_block_stride' = 1024 must be 0", [](auto& a) { a.cache_block_stride = 1024; }},
+      {"argument 'cache_block_stride' = -2304 must be 0", [](auto& a) { a.cache_block_stride = -2304; }},
+      {"argument 'cache_token_stride' = 64 needs cache = paged(order = strided) in the spec",
+       [](auto& a) { a.cache_token_stride = 64; }},
+  };
+  for (const auto& c : page_stride_cases) {
+    ropegen_kernel_args a = page_args();
+    c.mutate(a);
+    expect_error([&] { pk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
   // window = ring(...): ring_base instead of slot_mapping.
   GeneratedSource rs =
       generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 window=ring(size=32,sinks=4)").spec, parse_target("host"));

@@ -115,6 +115,10 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
         c.dtype = "u8";
         c.align = std::min(c.align, cache_record_align(s));
         c.shape = at == ScalesAt::Row ? cache_shape(record) : std::vector<long long>{kDimFree, record};
+        if (at == ScalesAt::Page) {  // pages cache_block_stride bytes apart (K and V pages interleaved)
+          c.dim_strides = {"cache_block_stride", nullptr};
+          c.stride_multiple = cache_record_align(s);
+        }
         c.why = at == ScalesAt::Row
                     ? "the op appends to the cache: each (slot, head) row is head_dim * bits / 8 code bytes, then its "
                       "fp32 scale (scales_at = row)"

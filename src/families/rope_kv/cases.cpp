@@ -205,6 +205,18 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       "dtype=f32 cache=contiguous(order=nhd)", tokens(19), "int8 trunc, scale after each row, narrow record alignment");
   add("cache_dtype=nvfp4(scales_at=page) op=kv_append cache=paged(block=3,order=nhd) head_dim=32 kv_heads=1 dtype=bf16",
       tokens(13), "nvfp4, scales per page, pages 2-byte aligned (split code stores)");
+  {  // K and V pages in one buffer ([N, 2, page], vLLM's nvfp4 KV cache): cache_block_stride
+    VerifyCase kv = tokens(29);
+    kv.cache_layout = "N2";
+    add("cache_dtype=nvfp4(scales_at=page) cache=paged(block=16,order=nhd) head_dim=128 q_heads=8 kv_heads=2 "
+        "dtype=bf16", kv, "nvfp4, scales per page, K and V pages interleaved");
+    kv.cache_pad = 48;
+    add("cache_dtype=nvfp4(v_scales=swizzled,scales_at=page) cache=paged(block=8,order=hnd) head_dim=64 q_heads=4 "
+        "kv_heads=2 dtype=f16 checks=bounds", kv, "nvfp4 swizzled v, K and V pages interleaved with slack, bounds");
+    kv.cache_pad = 0;
+    add("cache_dtype=int8(scales_at=page) scales=per_token_head op=kv_append cache=paged(block=8,order=hnd) "
+        "head_dim=64 kv_heads=2 dtype=bf16", kv, "int8, scales per page, K and V pages interleaved");
+  }
   add("cache_dtype=nvfp4(scales_at=page) layers=many head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", tokens(13),
       "layers = many, nvfp4 scales per page");
   add("cache_dtype=fp8_e5m2(scales_at=row) scales=per_token_head qk_norm=rms(eps=1e-6) head_dim=256 q_heads=8 "

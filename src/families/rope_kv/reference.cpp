@@ -41,6 +41,8 @@ long long cache_offset(const reference::Problem& p, long long slot, int h) {
 ///    at r * C; r = t * H + h for nhd, h * B + t for hnd), then their scales (r * S after
 ///    B * H * C); nvfp4's swizzled v scales: the (page, head) tile of [B, S] at h * B * S of
 ///    the page's scales, scale s of page offset t at (t / 4) * 4S + 4s + t % 4;
+///    Pages are cache_strides[2] bytes apart when set (K and V pages in one buffer, v's origin
+///    v_cache_offset bytes in).
 ///  - row: row r's C code bytes at r * (C + 4), its fp32 scale right after them.
 struct QuantPlace {
   long long codes;  ///< element offset (of the cache's code width)
@@ -64,7 +66,8 @@ QuantPlace quant_place(const reference::Problem& p, long long slot, int h, bool 
   const long long n = slot / B, t = slot % B;
   long long scales = 0;  // the byte its page's (its tile's) scales start at
   if (s.codec.scales_at == ScalesAt::Page) {
-    const long long page = n * B * H * (C + S);
+    const long long stride = p.cache_strides[2] ? p.cache_strides[2] : B * H * (C + S);
+    const long long page = n * stride + (v ? p.v_cache_offset : 0);
     const long long r = s.cache.order == CacheOrder::Hnd ? h * B + t : t * H + h;
     q.codes = (page + r * C) * 8 / f.bits;
     q.scale = page + B * H * C + r * S;

@@ -171,7 +171,9 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
       constexpr long long ROWS = static_cast<long long>(CACHE_BLOCK) * KV_HEADS;  // rows a page
       const long long page = slot / CACHE_BLOCK;
       at = row - page * ROWS;
-      unsigned char* page_at = base + page * ROWS * (CODE_BYTES + SCALE_BYTES);
+      // Pages cache_block_stride bytes apart (K and V pages in one allocation), 0: packed.
+      const long long stride = a.cache_block_stride ? a.cache_block_stride : ROWS * (CODE_BYTES + SCALE_BYTES);
+      unsigned char* page_at = base + page * stride;
       codes = page_at + at * CODE_BYTES;
       region = page_at + ROWS * CODE_BYTES;
     } else if (SCALES_AT == 2) {
