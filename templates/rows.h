@@ -119,8 +119,30 @@ RG_DEVICE float vec_absmax(const Vec& x, float m) {
   return m;
 }
 
-// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
-template <int BYTES>
+// BYTES bytes of packed codes at p, an address aligned to ALIGN bytes (a power of two): one
+// access when ALIGN >= BYTES, else BYTES / ALIGN accesses of ALIGN bytes (the records of a
+// cache with inline scales need not align as a vector's codes would).
+template <int BYTES, int ALIGN>
+RG_DEVICE void store_packed_aligned(unsigned char* p, const unsigned* w) {
+  if (ALIGN >= BYTES) {
+    store_packed<BYTES>(p, w);
+    return;
+  }
+  constexpr int A = ALIGN < BYTES ? ALIGN : BYTES;
+#pragma unroll
+  for (int k = 0; k < BYTES / A; ++k) {
+    if (A >= 4) {
+      store_packed<A>(p + k * A, w + k * A / 4);
+    } else {
+      const unsigned part = w[(k * A) / 4] >> (8 * ((k * A) % 4));
+      store_packed<A>(p + k * A, &part);
+    }
+  }
+}
+
+// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte,
+// at an address aligned to ALIGN bytes.
+template <int BYTES, int ALIGN = 16>
 RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
   unsigned w[(BYTES + 3) / 4];
 #pragma unroll
@@ -133,7 +155,7 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
     w[bit / 32] |= c0 << (bit % 32);
     if (i + 1 < VEC) w[(bit + C.bits) / 32] |= c1 << ((bit + C.bits) % 32);
   }
-  store_packed<BYTES>(p, w);
+  store_packed_aligned<BYTES, ALIGN>(p, w);
 }
 
 // A group's scale bits at p: an f32 (scale_bytes 4) or one e4m3 / e8m0 byte.

@@ -122,7 +122,10 @@ typedef struct ropegen_kernel_args {
   /* ---- cache addressing (ABI version 6) ---- */
   long long cache_block_stride; /* cache = paged(order = strided): elements between pages of
                                    k_cache and of v_cache (one set of strides for both);
-                                   0: block * kv_heads * head_dim */
+                                   0: block * kv_heads * head_dim. A quantized cache with
+                                   scales_at = page: bytes between pages (0: one page of
+                                   codes and scales; K and V pages in one allocation:
+                                   twice that, v_cache one page after k_cache) */
   long long cache_token_stride; /* elements between the tokens of a page; 0: kv_heads * head_dim */
   long long cache_head_stride;  /* elements between the heads of a token; 0: head_dim. K and V
                                    in one tensor ([N, 2, B, H, D], [2, N, B, H, D], ...): v_cache

@@ -118,7 +118,8 @@ ropegen_status ropegen_kernel_get_info(const ropegen_kernel* kernel, ropegen_ker
 /* The kernel described as JSON, from its own build: its canonical spec, target, entry,
  * plan, origin, and "arguments": one object per pointer of ropegen_kernel_args the kernel
  * reads, in the order the launch checks them, with "name", "required" (a null pointer is refused), "why",
- * "dtype" ("bf16", "f16", "f32", "i32", "i64", "u64"), "access" ("read", "write", "read_write"),
+ * "dtype" ("bf16", "f16", "f32", "i32", "i64", "u64"), "access" ("read", "write", "read_write";
+ * "unused": an argument the spec leaves untouched, null accepted, e.g. k_cache_scales with inline scales),
  * "align" (bytes), "shape" (dimensions; "tokens" is num_tokens, null is free) and
  * "stride" (the field giving the token or position stride, with its "stride_multiple").
  * layers = many: an argument each layer owns has "layer_offset" (its byte offset in the

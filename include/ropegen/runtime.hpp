@@ -55,7 +55,7 @@ struct ArgRequirement {
   bool required = true;        ///< a null pointer is refused
   std::string why;             ///< why it is required
   std::string dtype;           ///< "bf16", "f16", "f32", "i32", "i64", "u64"
-  const char* access = "read"; ///< "read", "write", "read_write"
+  const char* access = "read"; ///< "read", "write", "read_write"; "unused": accepted, never touched
   int align = 1;               ///< bytes
   std::vector<long long> shape;  ///< dimensions, kDimTokens / kDimFree where not fixed
   const char* stride = nullptr;  ///< field holding the first dimension's stride (elements)

@@ -57,6 +57,12 @@ enum class Nvfp4Recipe { Exact, Trtllm };
 /// How MXFP4 rounds a group's scale to a power of two (quant-formats.md): rceil (the
 /// smallest power of two >= amax * (1/6)), floor (OCP: floor_pow2(amax) / 4), even (Quark).
 enum class MxRound { Rceil, Floor, Even };
+/// Where a quantized cache's scales live (docs/dsl.md, quantized caches): in the tensors
+/// k_cache_scales / v_cache_scales (tensor); inside each page of the cache after the page's
+/// codes, `[codes B*H*D*bits/8 | scales B*H*(D/group)*scale_bytes]` (page, vLLM's nvfp4 cache);
+/// after each (token, head) row's codes, `D*bits/8` code bytes then the fp32 scale (row,
+/// vLLM's per-token-head caches).
+enum class ScalesAt { Tensor, Page, Row };
 /// The parameters of a quantized cache_dtype, written in parentheses after it
 /// (`int8(round = trunc)`, `mxfp4(scale_round = floor)`); each format reads its own.
 struct CacheCodec {
@@ -68,6 +74,7 @@ struct CacheCodec {
   /// nvfp4: the v cache's scales linear, or swizzled in groups of 4 tokens inside each (page,
   /// head) tile (the layout trtllm-gen's attention reads; paged hnd, block % 4 == 0).
   bool v_swizzled = false;
+  ScalesAt scales_at = ScalesAt::Tensor;  ///< every quantized format: where its scales are written
 };
 /// What a normalized value is multiplied by: w (Qwen3, Gemma 4), 1 + w (Gemma 3, written
 /// gemma = true) or nothing (Llama 4's L2 norm; its weights are not read).
@@ -174,6 +181,7 @@ const char* to_string(StoreType v);
 const char* to_string(Scales v);
 const char* to_string(QuantRound v);
 const char* to_string(MxRound v);
+const char* to_string(ScalesAt v);
 const char* to_string(Heads v);
 const char* to_string(Outputs v);
 const char* to_string(NormWeight v);
@@ -398,6 +406,14 @@ bool quantized_cache(const KernelSpec& s);
 /// (head_dim for per_token_head, 16 for nvfp4, 32 for mxfp4); 0 when the cache has none.
 int cache_bits(const KernelSpec& s);
 int cache_group(const KernelSpec& s);
+/// A quantized cache with inline scales (scales_at = page | row): the bytes of one record,
+/// codes and scales together (row: a (token, head) row; page: a page of one side, K or V);
+/// 0 with scales_at = tensor or no quantized cache.
+long long cache_record_bytes(const KernelSpec& s);
+/// The alignment (bytes, a power of two, at most 16) every record of an inline-scale cache
+/// starts at, given an aligned base: the largest power of two dividing cache_record_bytes;
+/// 16 without inline scales. Code stores wider than it are split (rope_kv.hip).
+int cache_record_align(const KernelSpec& s);
 
 /// FNV-1a 64-bit hash of a byte string.
 uint64_t fnv1a64(const std::string& bytes);

@@ -381,7 +381,7 @@ class Kernel:
             if v.dtype != a["dtype"] and not (a["dtype"] == "u64" and v.dtype == "i64") \
                     and not (a["dtype"].startswith(("fp8", "e2m1x2", "e8m0")) and v.dtype == "u8"):
                 raise ArgumentError(name, f"has dtype {v.dtype}, expected {a['dtype']}")
-            if v.readonly and a["access"] != "read":
+            if v.readonly and a["access"] in ("write", "read_write"):
                 raise ArgumentError(name, f"is read-only, but the kernel writes it ({a['access']})")
             want, dims, strides = a["shape"], v.shape, v.strides
             if len(dims) == len(want):

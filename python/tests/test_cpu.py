@@ -714,6 +714,53 @@ class Layout(unittest.TestCase):
         self.assertFalse(vc[1].any() or kc[1].any(), "token 1 written past the scales' slots")
         self.assertFalse(ks_all[1].any() or vs_all[1].any(), "scales written past the tensor given")
 
+    def test_inline_scales_write_the_separate_bytes_in_the_cache(self):
+        """cache_dtype = nvfp4(scales_at = page) and int8(scales_at = row): the cache is bytes
+        holding the codes and scales that scales_at = tensor writes to the cache and its scale
+        tensors, at the layout's places; k_cache_scales and v_cache_scales are unused (not
+        given)."""
+        B, H, D = 4, 1, 64
+        rng = np.random.default_rng(8)
+        q, kk, v = (rng.standard_normal((3, h, D)).astype(np.float32) for h in (2, H, H))
+        table = rng.standard_normal((8, D)).astype(np.float32)
+        args = dict(q=q, k=kk, v=v, positions=np.array([0, 3, 5], np.int32),
+                    slot_mapping=np.array([0, 1, 6], np.int32), cos_sin_cache=table)
+        common = f"head_dim={D} q_heads=2 kv_heads={H} dtype=f32 cache=paged(block={B}) "
+        for name, sep_text, inl_text, code_dtype, S in (
+                ("nvfp4", "cache_dtype=nvfp4", "cache_dtype=nvfp4(scales_at=page)", np.uint8, D // 16),
+                ("int8", "cache_dtype=int8 scales=per_token_head", "cache_dtype=int8(scales_at=row) scales=per_token_head",
+                 np.int8, 4)):
+            sep = ropegen.kernel(common + sep_text, device="cpu")
+            inl = ropegen.kernel(common + inl_text, device="cpu")
+            for side in ("k_cache_scales", "v_cache_scales"):
+                self.assertEqual(inl.arguments[side]["access"], "unused", name)
+                self.assertFalse(inl.arguments[side]["required"], name)
+            self.assertEqual(inl.arguments["k_cache"]["dtype"], "u8", name)
+            extra = dict(k_scale=np.ones(1, np.float32), v_scale=np.full(1, 0.5, np.float32)) if name == "nvfp4" else {}
+            C = D // 2 if name == "nvfp4" else D
+            kc, vc = np.zeros((2, B, H, C), code_dtype), np.zeros((2, B, H, C), code_dtype)
+            ks, vs = (np.zeros((2, B, H, S), np.uint8), np.zeros((2, B, H, S), np.uint8)) if name == "nvfp4" else \
+                (np.zeros((2, B, H, 1), np.float32), np.zeros((2, B, H, 1), np.float32))
+            sep(k_cache=kc, v_cache=vc, k_cache_scales=ks, v_cache_scales=vs, **extra,
+                **{n: a.copy() for n, a in args.items()})
+            if name == "nvfp4":  # [pages, B * H * (C + S)]: each page's codes, then their scales
+                ki, vi = np.zeros((2, B * H * (C + S)), np.uint8), np.zeros((2, B * H * (C + S)), np.uint8)
+            else:  # [pages, B, H, C + 4]: each row's codes, then its fp32 scale
+                ki, vi = np.zeros((2, B, H, C + 4), np.uint8), np.zeros((2, B, H, C + 4), np.uint8)
+            inl(k_cache=ki, v_cache=vi, **extra, **{n: a.copy() for n, a in args.items()})
+            self.assertTrue(kc.any() and vc.any(), name)
+            if name == "nvfp4":  # K and V pages in one allocation [N, 2, page]: its halves as views
+                kv = np.zeros((2, 2, B * H * (C + S)), np.uint8)
+                inl(k_cache=kv[:, 0], v_cache=kv[:, 1], **extra, **{n: a.copy() for n, a in args.items()})
+                self.assertTrue(np.array_equal(kv[:, 0], ki) and np.array_equal(kv[:, 1], vi), name)
+            for codes, scales, got in ((kc, ks, ki), (vc, vs, vi)):
+                if name == "nvfp4":
+                    self.assertTrue(np.array_equal(got[:, :B * H * C].reshape(codes.shape), codes), name)
+                    self.assertTrue(np.array_equal(got[:, B * H * C:].reshape(scales.shape), scales), name)
+                else:
+                    self.assertTrue(np.array_equal(got[..., :C].view(np.int8), codes), name)
+                    self.assertTrue(np.array_equal(got[..., C:].copy().view(np.float32), scales), name)
+
     def test_e2m1_caches_and_e8m0_scales_are_bytes_or_their_torch_types(self):
         """nvfp4 and mxfp4 caches are described as e2m1 code pairs (e2m1x2), mxfp4's scales as
         e8m0 bytes: uint8 arrays are taken, another dtype is refused by name, and where the

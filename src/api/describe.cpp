@@ -42,7 +42,7 @@ nlohmann::json describe_kernel(const Build& b) {
                         {"field", r.field},
                         {"required", r.required},
                         {"optional", !r.required},
-                        {"written", access != "read"},
+                        {"written", access == "write" || access == "read_write"},
                         {"why", r.why},
                         {"dtype", r.dtype},
                         {"access", r.access},

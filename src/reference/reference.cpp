@@ -333,7 +333,7 @@ void RowWriter::zero_row(int dst_buf, long long dst_off) {
 /// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and -1 keep them).
 void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
                            const RowNorm* norm, float scale, int row_len, int offset, long long scale_row,
-                           double factor) {
+                           double factor, long long scale_at) {
   const KernelSpec& s = p.spec;
   const int D = row_len ? row_len : s.head_dim;
   const int r0 = offset >= 0 ? offset : s.rotary_offset;  // the rotated stretch is [r0, r0 + d)
@@ -371,7 +371,7 @@ void RowWriter::rotate_row(int src_buf, long long src_off, int dst_buf, long lon
       std::memcpy(&o.bits[di * bytes], &p.buffers[src_buf][(src_off + row_e) * bytes], bytes);
     }
   }
-  if (q) quant_row(dst_buf, dst_off, scale_row, v, b, false, scale);
+  if (q) quant_row(dst_buf, dst_off, scale_row, v, b, false, scale, scale_at);
 }
 
 void RowWriter::turn(const std::vector<double>& xs, const std::vector<double>& err, long long token, int r0,

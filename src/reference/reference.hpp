@@ -49,7 +49,8 @@ struct Problem {
   std::vector<int> buffer_fp8;                      ///< per buffer: -1 (the dtype) or an Fp8Format
   std::vector<float> k_scale, v_scale;              ///< fp8 cache: one, or one per KV head; nvfp4: the global scale
   std::vector<unsigned char> buffer_raw;            ///< per buffer: 1 = bytes (a quantized cache's codes, its scales)
-  std::vector<int> buffer_scales;                   ///< per buffer: a quantized cache's scale buffer (-1: none)
+  std::vector<int> buffer_scales;                   ///< per buffer: a quantized cache's scale buffer (-1: none;
+                                                    ///< the buffer itself: scales_at = page | row)
   QuantFormat quant;                                ///< the quantized cache's format (quantized_cache(spec))
   QuantFormat q_quant;                              ///< q_out's, with q_scales = per_token_head
   Fp8Format record_fp8 = Fp8Format::E4M3;           ///< cache_record: the target's encoding of kv_c's fp8 format
@@ -126,10 +127,11 @@ class RowWriter {
   /// `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and -1 keep them; an
   /// offset of head_dim leaves nothing to rotate: a normalized copy).
   /// `scale_row`: a quantized destination's scale row (-1: dst_off / head_dim, a cache's).
-  /// `factor`: the finished row is multiplied by it last (q_temperature).
+  /// `factor`: the finished row is multiplied by it last (q_temperature). `scale_at`: a
+  /// quantized destination's scales at this byte of its scale buffer (-1: by scale_row).
   void rotate_row(int src_buf, long long src_off, int dst_buf, long long dst_off, long long token,
                   const RowNorm* norm, float scale, int row_len = 0, int offset = -1, long long scale_row = -1,
-                  double factor = 1);
+                  double factor = 1, long long scale_at = -1);
   /// The sum of squares of a head row (rotated in double when `turned`), and into `error`
   /// the bound on what the kernel's fp32 row may add to it.
   double square_sum(int src_buf, long long src_off, long long token, bool turned, double* error) const;

@@ -58,6 +58,17 @@ void check_cache_strides(const std::vector<ArgRequirement>& requirements, const 
                 {"cache_token_stride", a.cache_token_stride, spec.cache.block},
                 {"cache_block_stride", a.cache_block_stride, 0}};
   const bool strided = spec.uses_cache() && spec.cache.order == CacheOrder::Strided;
+  // scales_at = page: cache_block_stride is the bytes between pages (0: one page), K and V
+  // pages in one allocation; a multiple of the page's alignment, not within a page.
+  const long long page = spec.uses_cache() && spec.codec.scales_at == ScalesAt::Page ? cache_record_bytes(spec) : 0;
+  if (page > 0) {
+    const long long s = a.cache_block_stride, align = cache_record_align(spec);
+    if (s < 0 || s % align != 0 || (s != 0 && s < page))
+      bad("argument 'cache_block_stride' = " + std::to_string(s) + " must be 0 (pages " + std::to_string(page) +
+          " bytes apart) or a multiple of " + std::to_string(align) + " bytes of at least one page (" +
+          std::to_string(page) + " bytes: codes and scales of block * kv_heads rows)");
+    dims[2].stride = 0;  // checked here; the others as for every fixed layout
+  }
   for (const Dim& d : dims)
     if (!strided && d.stride != 0)
       bad(std::string("argument '") + d.field + "' = " + std::to_string(d.stride) +

@@ -122,6 +122,10 @@ inline const Names<MxRound>& names(MxRound*) {
   static const Names<MxRound> n = {{"rceil", MxRound::Rceil}, {"floor", MxRound::Floor}, {"even", MxRound::Even}};
   return n;
 }
+inline const Names<ScalesAt>& names(ScalesAt*) {
+  static const Names<ScalesAt> n = {{"tensor", ScalesAt::Tensor}, {"page", ScalesAt::Page}, {"row", ScalesAt::Row}};
+  return n;
+}
 inline const Names<CacheOrder>& names(CacheOrder*) {
   static const Names<CacheOrder> n = {{"hnd", CacheOrder::Hnd}, {"nhd", CacheOrder::Nhd}, {"strided", CacheOrder::Strided},
                                       {"amd", CacheOrder::Amd},       {"amd_shuffle", CacheOrder::AmdShuffle}};

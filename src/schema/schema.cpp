@@ -411,10 +411,10 @@ const RealRange kQmax{0, 1e6, true};
 
 /// The parameters a cache_dtype value takes.
 std::vector<std::string> codec_params(StoreType t) {
-  if (t == StoreType::Int8 || t == StoreType::Int4) return {"round", "floor"};
-  if (t == StoreType::Nvfp4) return {"recipe", "v_scales"};
-  if (t == StoreType::Mxfp4) return {"scale_round"};
-  if (is_fp8(t)) return {"qmax", "floor"};
+  if (t == StoreType::Int8 || t == StoreType::Int4) return {"round", "floor", "scales_at"};
+  if (t == StoreType::Nvfp4) return {"recipe", "v_scales", "scales_at"};
+  if (t == StoreType::Mxfp4) return {"scale_round", "scales_at"};
+  if (is_fp8(t)) return {"qmax", "floor", "scales_at"};
   return {};
 }
 
@@ -441,7 +441,7 @@ void lower_cache_dtype(const SpecField& f, const dsl::Value& v, KernelSpec& s) {
         if (w.kind != dsl::Value::Kind::Ident || (w.text != "linear" && w.text != "swizzled"))
           fail(w.loc, "invalid value " + describe_value(w) + " for v_scales; valid values: linear, swizzled");
         c.v_swizzled = w.text == "swizzled";
-      }
+      } else if (a.name == "scales_at") c.scales_at = pick<ScalesAt>(a.value, "scales_at");
       else c.scale_round = pick<MxRound>(a.value, "scale_round");
     });
   }
@@ -451,16 +451,21 @@ void lower_cache_dtype(const SpecField& f, const dsl::Value& v, KernelSpec& s) {
 
 /// The parameters a cache_dtype's text shows: every one of the new formats, the fp8
 /// parameters only when they differ from the defaults.
+/// scales_at only when it is not tensor (the texts from before it existed stay as they were).
 void text_cache_dtype(const KernelSpec& s, std::string& out) {
   const StoreType t = s.cache_dtype;
   const CacheCodec& c = s.codec;
+  const std::string at = c.scales_at != ScalesAt::Tensor ? std::string(",scales_at=") + name_of(c.scales_at) : "";
   out += name_of(t);
   if (t == StoreType::Int8 || t == StoreType::Int4)
-    out += std::string("(round=") + name_of(c.round) + ",floor=" + format_double(c.floor) + ")";
+    out += std::string("(round=") + name_of(c.round) + ",floor=" + format_double(c.floor) + at + ")";
   else if (t == StoreType::Nvfp4)
-    out += std::string("(recipe=") + name_of(c.recipe) + (c.v_swizzled ? ",v_scales=swizzled" : "") + ")";
+    out += std::string("(recipe=") + name_of(c.recipe) + (c.v_swizzled ? ",v_scales=swizzled" : "") + at + ")";
   else if (t == StoreType::Mxfp4)
-    out += std::string("(scale_round=") + name_of(c.scale_round) + ")";
+    out += std::string("(scale_round=") + name_of(c.scale_round) + at + ")";
+  else if (is_fp8(t) && !at.empty())  // qmax only when given (no "auto": the text parses back)
+    out += "(" + (c.qmax ? "qmax=" + format_double(c.qmax) + "," : std::string()) + "floor=" + format_double(c.floor) +
+           at + ")";
   else if (is_fp8(t) && (c.qmax != 0 || c.floor != 1e-6))
     out += "(qmax=" + (c.qmax ? format_double(c.qmax) : std::string("auto")) + ",floor=" + format_double(c.floor) + ")";
 }
@@ -489,6 +494,7 @@ int compare_cache_dtype(const KernelSpec& a, const KernelSpec& b) {
     else if (p == "qmax") c = cmp(a.codec.qmax, b.codec.qmax);
     else if (p == "recipe") c = cmp(a.codec.recipe, b.codec.recipe);
     else if (p == "v_scales") c = cmp(a.codec.v_swizzled, b.codec.v_swizzled);
+    else if (p == "scales_at") c = cmp(a.codec.scales_at, b.codec.scales_at);
     else c = cmp(a.codec.scale_round, b.codec.scale_round);
     if (c) return c;
   }
@@ -732,11 +738,14 @@ const std::vector<SpecField>& spec_fields() {
         SpecField f{"cache_dtype",
                     "auto | f32 | f16 | bf16 | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz (qmax = Q, floor = F) | "
                     "int8 (round = rne | trunc | rha, floor = F) | int4 (round = rha | rne | trunc, floor = F) | "
-                    "nvfp4 (recipe = exact | trtllm, v_scales = linear | swizzled) | mxfp4 (scale_round = rceil | floor | even)",
+                    "nvfp4 (recipe = exact | trtllm, v_scales = linear | swizzled) | mxfp4 (scale_round = rceil | floor | even); "
+                    "every quantized format also (scales_at = tensor | page | row)",
                     "storage of the KV cache; auto: dtype; fp8 stores saturate(round(x / scale)) with the target's "
                     "encoding (OCP, else FNUZ; _fnuz asks for FNUZ); int8, int4 (with scales = per_token_head), "
                     "nvfp4 and mxfp4 store codes and write their scales to k_cache_scales, v_cache_scales "
-                    "(docs/dsl.md, quantized caches)",
+                    "(scales_at = tensor), inside each page after its codes (page: [codes | scales] per page and "
+                    "side, vLLM's nvfp4 cache) or after each (token, head) row's codes (row: per_token_head, "
+                    "head_dim * bits / 8 code bytes then the fp32 scale) (docs/dsl.md, quantized caches)",
                     nullptr,
                     kCaching,
                     /*omit_default=*/true,
@@ -744,7 +753,9 @@ const std::vector<SpecField>& spec_fields() {
                      "int8 scales=per_token_head", "int8(round=trunc) scales=per_token_head",
                      "int4 scales=per_token_head", "fp8_e4m3(qmax=224) scales=per_token_head", "nvfp4",
                      "nvfp4(v_scales=swizzled) cache=paged(block=16,order=hnd)",
-                     "mxfp4", "mxfp4(scale_round=floor)", "mxfp4(scale_round=even)"},
+                     "mxfp4", "mxfp4(scale_round=floor)", "mxfp4(scale_round=even)",
+                     "nvfp4(scales_at=page) cache=paged(block=16,order=nhd)",
+                     "int8(scales_at=row) scales=per_token_head"},
                     lower_cache_dtype,
                     text_cache_dtype,
                     check_cache_dtype,
@@ -793,6 +804,7 @@ const char* to_string(StoreType v) { return name_of(v); }
 const char* to_string(Scales v) { return name_of(v); }
 const char* to_string(QuantRound v) { return name_of(v); }
 const char* to_string(MxRound v) { return name_of(v); }
+const char* to_string(ScalesAt v) { return name_of(v); }
 
 bool is_fp8(StoreType t) {
   return t == StoreType::Fp8E4m3 || t == StoreType::Fp8E5m2 || t == StoreType::Fp8E4m3Fnuz || t == StoreType::Fp8E5m2Fnuz;
@@ -831,6 +843,21 @@ int cache_group(const KernelSpec& s) {
   if (s.cache_dtype == StoreType::Nvfp4) return 16;
   if (s.cache_dtype == StoreType::Mxfp4) return 32;
   return s.head_dim;
+}
+
+long long cache_record_bytes(const KernelSpec& s) {
+  if (!quantized_cache(s) || s.codec.scales_at == ScalesAt::Tensor) return 0;
+  const long long group = cache_group(s);
+  const long long scale_bytes = s.scales == Scales::PerTokenHead ? 4 : 1;
+  const long long row = s.head_dim * cache_bits(s) / 8 + s.head_dim / group * scale_bytes;
+  return s.codec.scales_at == ScalesAt::Row ? row : row * s.cache.block * s.kv_heads;
+}
+
+int cache_record_align(const KernelSpec& s) {
+  const long long r = cache_record_bytes(s);
+  int a = 16;
+  while (r > 0 && r % a != 0) a /= 2;
+  return a;
 }
 
 bool KernelSpec::uses_fp8() const {

@@ -213,6 +213,30 @@ void validate(const ParsedSpec& p) {
        s.head_dim % 64 != 0))
     fail(where("cache_dtype,cache"), "nvfp4(v_scales = swizzled) needs cache = paged(order = hnd) with block % 4 == 0 "
                                      "and head_dim % 64 == 0 (4-token groups inside each page and head tile)");
+  // scales_at = page | row: the scales inside the cache's own records (docs/dsl.md).
+  const ScalesAt at = s.codec.scales_at;
+  if (s.uses_cache() && at != ScalesAt::Tensor) {
+    const std::string named = std::string("cache_dtype = ") + to_string(ct) + "(scales_at = " + to_string(at) + ")";
+    if (!quantized_cache(s))
+      fail(where("cache_dtype,scales"), named + " needs scales = per_token_head: with scales = " + to_string(s.scales) +
+                                            " the kernel writes no scales to place");
+    if (at == ScalesAt::Row && s.scales != Scales::PerTokenHead)
+      fail(where("cache_dtype"), named + ": row places one fp32 scale after each (token, head) row, which is "
+                                         "scales = per_token_head's (int8, int4, fp8); " + to_string(ct) +
+                                         "'s group scales go per page (scales_at = page) or in tensors (tensor)");
+    if (s.cache.kind != CacheKind::Paged && at == ScalesAt::Page)
+      fail(where("cache_dtype,cache"), named + " needs a paged cache (cache = paged(block = B, order = nhd | hnd)): "
+                                               "the scales follow each page's codes");
+    if (s.cache.kind == CacheKind::Paged && s.cache.order != CacheOrder::Nhd && s.cache.order != CacheOrder::Hnd)
+      fail(where("cache_dtype,cache"), named + " with cache = paged(order = " + to_string(s.cache.order) +
+                                           "): inline scales are laid out for order = nhd or hnd only");
+    const long long code_bytes = static_cast<long long>(s.head_dim) * cache_bits(s) / 8;
+    if (s.scales == Scales::PerTokenHead && code_bytes % 4 != 0)
+      fail(where("cache_dtype,head_dim"),
+           named + " with head_dim = " + std::to_string(s.head_dim) + ": a row's " + std::to_string(code_bytes) +
+               " code bytes must be a multiple of 4, so that every fp32 scale " +
+               (at == ScalesAt::Row ? "after a row" : "after a page's codes") + " is 4-byte aligned");
+  }
   if (s.uses_cache() && quantized_cache(s)) {
     const int group = cache_group(s);
     if (s.head_dim % group != 0 || (cache_bits(s) == 4 && s.head_dim % 2 != 0))

@@ -30,6 +30,8 @@ class DeviceBuffers {
   void* upload_index(const std::vector<long long>& v, IndexType t);
   /// `bytes` bytes of a device buffer, back on the host.
   std::vector<unsigned char> download(const void* p, size_t bytes);
+  /// The runtime the buffers live on.
+  Runtime& runtime() const { return rt_; }
 
  private:
   Runtime& rt_;

@@ -351,6 +351,24 @@ void ProblemBuilder::add_cache() {
     }
     const int index = static_cast<int>(p.buffers.size());
     (std::strcmp(name, "k_cache") == 0 ? p.k_cache : p.v_cache) = index;
+    if (quant && s_.codec.scales_at == ScalesAt::Page && c_.cache_layout == "N2") {
+      // K and V pages in one buffer, [N, 2, page] with cache_pad bytes after each pair:
+      // cache_block_stride = 2 pages + pad, v_cache one page after k_cache.
+      const long long page = cache_record_bytes(s_), pages = elems / page;
+      p.cache_strides[2] = 2 * page + c_.cache_pad;
+      p.v_cache_offset = page;
+      p.v_cache = index;
+      raw_buffer("kv_cache", pages * p.cache_strides[2]);
+      p.buffer_scales.resize(p.buffers.size(), -1);
+      p.buffer_scales[static_cast<size_t>(index)] = index;
+      break;
+    }
+    if (quant && s_.codec.scales_at != ScalesAt::Tensor) {  // codes and scales in one buffer (its own scales)
+      raw_buffer(name, elems);  // the shape counts bytes, the scales' included
+      p.buffer_scales.resize(p.buffers.size(), -1);
+      p.buffer_scales[static_cast<size_t>(index)] = index;
+      continue;
+    }
     if (quant) {
       raw_buffer(name, elems);  // the shape counts bytes
       const std::string scales = std::string(name) + "_scales";
@@ -441,8 +459,16 @@ void device_recipe_reciprocals(reference::Problem& p, Runtime& rt) {
   };
 }
 
-/// cache_record: the encoding `target` gives kv_c's fp8 format (the reference writes its codes).
+/// The encodings `target` gives the fp8 formats the reference writes as bytes: cache_record's
+/// kv_c, and an fp8 cache with inline scales (its description says u8, not the encoding).
 void record_encoding(reference::Problem& p, const Target& target) {
+  const KernelSpec& s = p.spec;
+  if (quantized_cache(s) && is_fp8(s.cache_dtype) && s.codec.scales_at != ScalesAt::Tensor) {
+    const bool e4m3 = s.cache_dtype == StoreType::Fp8E4m3 || s.cache_dtype == StoreType::Fp8E4m3Fnuz;
+    const bool fnuz = fp8_fnuz_on(target.caps, s.cache_dtype);
+    p.quant = reference::quant_format(s, e4m3 ? (fnuz ? reference::Fp8Format::E4M3Fnuz : reference::Fp8Format::E4M3)
+                                              : (fnuz ? reference::Fp8Format::E5M2Fnuz : reference::Fp8Format::E5M2));
+  }
   for (const RecordPart& part : p.spec.cache_record.parts) {
     if (part.kind != RecordPart::Kind::Values || !is_fp8(part.format)) continue;
     const bool e4m3 = part.format == StoreType::Fp8E4m3 || part.format == StoreType::Fp8E4m3Fnuz;
@@ -815,12 +841,18 @@ void point_at_buffers(ropegen_kernel_args& a, const reference::Problem& p, const
   a.v_cache = p.v_cache >= 0 ? bufs[p.v_cache] : nullptr;
   if (p.v_cache_offset)  // K and V in one buffer
     a.v_cache = static_cast<unsigned char*>(a.v_cache) +
-                p.v_cache_offset * (p.buffer_fp8[static_cast<size_t>(p.v_cache)] >= 0 ? 1 : bytes);
+                p.v_cache_offset * (p.buffer_fp8[static_cast<size_t>(p.v_cache)] >= 0 ||
+                                            p.buffer_raw[static_cast<size_t>(p.v_cache)]
+                                        ? 1
+                                        : bytes);
   a.cache_head_stride = p.cache_strides[0];
   a.cache_token_stride = p.cache_strides[1];
   a.cache_block_stride = p.cache_strides[2];
-  if (p.k_cache >= 0 && p.buffer_scales[p.k_cache] >= 0) a.k_cache_scales = bufs[p.buffer_scales[p.k_cache]];
-  if (p.v_cache >= 0 && p.buffer_scales[p.v_cache] >= 0) a.v_cache_scales = bufs[p.buffer_scales[p.v_cache]];
+  // Inline scales (a cache whose scales are its own buffer): the scale tensors stay null.
+  if (p.k_cache >= 0 && p.buffer_scales[p.k_cache] >= 0 && p.buffer_scales[p.k_cache] != p.k_cache)
+    a.k_cache_scales = bufs[p.buffer_scales[p.k_cache]];
+  if (p.v_cache >= 0 && p.buffer_scales[p.v_cache] >= 0 && p.buffer_scales[p.v_cache] != p.v_cache)
+    a.v_cache_scales = bufs[p.buffer_scales[p.v_cache]];
   if (p.q_out.buffer >= 0 && p.buffer_scales[p.q_out.buffer] >= 0)
     a.q_out_scales = static_cast<float*>(bufs[p.buffer_scales[p.q_out.buffer]]);
   a.num_tokens = p.tokens;
@@ -1097,6 +1129,7 @@ LayeredRun prepare_layers(const Kernel& kernel, const VerifyCase& c, DeviceBuffe
   LayeredRun run;
   for (int l = 0; l < count; ++l) {
     run.layers.push_back(ProblemBuilder(kernel, c, l + 1).build());
+    record_encoding(run.layers.back().p, dev.runtime().target());
     if (l) share_tokens(run.layers[0], run.layers.back());
   }
   const reference::Problem& p0 = run.layers[0].p;

@@ -33,6 +33,8 @@ struct VerifyCase {
   /// cache = paged(order = strided): the cache's dimensions, outermost first, over N (pages),
   /// B (tokens of a page), H (heads) and 2 (K then V: both caches in one buffer, v_cache at
   /// the K-to-V distance); D is innermost. "NBH" is nhd, "NHB" hnd, "N2BH" a stacked 5-D cache.
+  /// A quantized cache with scales_at = page: "N2" puts K's and V's pages in one buffer, each
+  /// K page followed by its V page (cache_pad bytes after each pair).
   std::string cache_layout = "NBH";
   long long cache_pad = 0;        ///< elements of slack after each page (order = strided)
   bool sequences = false;         ///< tokens come as sequences: consecutive slots in their own pages

@@ -495,6 +495,9 @@ const QuantCase kQuantCases[] = {
     {"nvfp4 head_dim 256", "head_dim=256 cache_dtype=nvfp4", Fp8::Ocp, false, false},
     {"int4 head_dim 64", "head_dim=64 cache_dtype=int4 scales=per_token_head", Fp8::None, true, false},
     {"int4 head_dim 256", "head_dim=256 cache_dtype=int4 scales=per_token_head", Fp8::None, true, false},
+    // Inline scales: per page (nvfp4), after each row (int8: 132-byte rows, split code stores).
+    {"nvfp4 scales_at=page", "cache_dtype=nvfp4(scales_at=page)", Fp8::Ocp, false, false},
+    {"int8 scales_at=row", "cache_dtype=int8(scales_at=row) scales=per_token_head", Fp8::None, true, false},
 };
 #undef RG_MLA_SPEC
 
@@ -518,6 +521,7 @@ const OverOccupancy kQuantOverOccupancy[] = {
     {"nvfp4 head_dim 64", "gfx942", 73},              // 6 of 8
     {"nvfp4 head_dim 256", "gfx942", 73},             // 6 of 8
     {"mxfp4", "gfx942", 70},                          // 7 of 8
+    {"nvfp4 scales_at=page", "gfx942", 75},           // 6 of 8 (as nvfp4's scale tensors)
     {"q fp8_e4m3 q_scales=per_token_head", "gfx942", 85},  // 5 of 8
 };
 

@@ -307,7 +307,10 @@ typedef struct ropegen_kernel_args {
   /* ---- cache addressing (ABI version 6) ---- */
   long long cache_block_stride; /* cache = paged(order = strided): elements between pages of
                                    k_cache and of v_cache (one set of strides for both);
-                                   0: block * kv_heads * head_dim */
+                                   0: block * kv_heads * head_dim. A quantized cache with
+                                   scales_at = page: bytes between pages (0: one page of
+                                   codes and scales; K and V pages in one allocation:
+                                   twice that, v_cache one page after k_cache) */
   long long cache_token_stride; /* elements between the tokens of a page; 0: kv_heads * head_dim */
   long long cache_head_stride;  /* elements between the heads of a token; 0: head_dim. K and V
                                    in one tensor ([N, 2, B, H, D], [2, N, B, H, D], ...): v_cache
@@ -364,7 +367,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 368 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 371 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -422,7 +425,7 @@ RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return 
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
 RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
-#line 426 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 429 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -514,7 +517,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 518 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 521 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -778,7 +781,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 782 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 785 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -883,6 +886,10 @@ constexpr bool SEPARATE_OUTPUTS = false;
 constexpr int NUM_TASKS = 32;
 // nvfp4: v's scales in 4-token groups inside each (page, head) tile.
 constexpr bool V_SCALES_SWIZZLED = false;
+// Quantized caches: the scales in k/v_cache_scales (0), inside each page after its codes (1)
+// or after each row's codes (2); every record (page or row) starts CACHE_RECORD_ALIGN-aligned.
+constexpr int SCALES_AT = 0;
+constexpr int CACHE_RECORD_ALIGN = 16;
 // Quantized rows reduce their group ranges by exchanges within the warp where the shape
 // allows (one segment, LANES a power of two within a warp, groups inside a NeoX half).
 constexpr bool QUANT_SHUFFLE = RG_HAS_SHUFFLE && false;
@@ -1015,8 +1022,30 @@ RG_DEVICE float vec_absmax(const Vec& x, float m) {
   return m;
 }
 
-// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
-template <int BYTES>
+// BYTES bytes of packed codes at p, an address aligned to ALIGN bytes (a power of two): one
+// access when ALIGN >= BYTES, else BYTES / ALIGN accesses of ALIGN bytes (the records of a
+// cache with inline scales need not align as a vector's codes would).
+template <int BYTES, int ALIGN>
+RG_DEVICE void store_packed_aligned(unsigned char* p, const unsigned* w) {
+  if (ALIGN >= BYTES) {
+    store_packed<BYTES>(p, w);
+    return;
+  }
+  constexpr int A = ALIGN < BYTES ? ALIGN : BYTES;
+#pragma unroll
+  for (int k = 0; k < BYTES / A; ++k) {
+    if (A >= 4) {
+      store_packed<A>(p + k * A, w + k * A / 4);
+    } else {
+      const unsigned part = w[(k * A) / 4] >> (8 * ((k * A) % 4));
+      store_packed<A>(p + k * A, &part);
+    }
+  }
+}
+
+// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte,
+// at an address aligned to ALIGN bytes.
+template <int BYTES, int ALIGN = 16>
 RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
   unsigned w[(BYTES + 3) / 4];
 #pragma unroll
@@ -1029,7 +1058,7 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
     w[bit / 32] |= c0 << (bit % 32);
     if (i + 1 < VEC) w[(bit + C.bits) / 32] |= c1 << ((bit + C.bits) % 32);
   }
-  store_packed<BYTES>(p, w);
+  store_packed_aligned<BYTES, ALIGN>(p, w);
 }
 
 // A group's scale bits at p: an f32 (scale_bytes 4) or one e4m3 / e8m0 byte.
@@ -1264,7 +1293,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1268 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1297 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1429,13 +1458,32 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   const long long row = cache_row(slot, kv_head, a.max_seq);
   if (CACHE_QUANT != 0) {  // codes (CACHE_CODEC.bits each) and the row's scales (templates/quant.h)
     constexpr rg_codec C = CACHE_CODEC;
-    unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * C.bits / 8);
-    unsigned char* sc = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales) +
-                        row * (HEAD_DIM / C.group) * C.scale_bytes;
+    constexpr long long CODE_BYTES = HEAD_DIM * C.bits / 8, SCALE_BYTES = (HEAD_DIM / C.group) * C.scale_bytes;
+    unsigned char* base = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache);
+    // The scales' region and the row within it: the scale tensor and the cache row (SCALES_AT
+    // 0); the page's scales after its codes and the row within the page (1); row 2: the
+    // scales follow the row's codes.
+    long long at = row;
+    unsigned char* codes = base + row * CODE_BYTES;
+    unsigned char* region = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales);
+    if (SCALES_AT == 1) {
+      constexpr long long ROWS = static_cast<long long>(CACHE_BLOCK) * KV_HEADS;  // rows a page
+      const long long page = slot / CACHE_BLOCK;
+      at = row - page * ROWS;
+      // Pages cache_block_stride bytes apart (K and V pages in one allocation), 0: packed.
+      const long long stride = a.cache_block_stride ? a.cache_block_stride : ROWS * (CODE_BYTES + SCALE_BYTES);
+      unsigned char* page_at = base + page * stride;
+      codes = page_at + at * CODE_BYTES;
+      region = page_at + ROWS * CODE_BYTES;
+    } else if (SCALES_AT == 2) {
+      codes = base + row * (CODE_BYTES + SCALE_BYTES);
+      region = codes + CODE_BYTES;
+      at = 0;
+    }
+    unsigned char* sc = region + at * SCALE_BYTES;
     if (V_SCALES_SWIZZLED && is_v) {  // tile (page, head) of [block, S]: (t / 4) * 4S + 4s + t % 4
       const long long in_page = slot % CACHE_BLOCK;
-      sc = static_cast<unsigned char*>(a.v_cache_scales) + (row - in_page) * (HEAD_DIM / C.group) +
-           (in_page / 4) * 4 * (HEAD_DIM / C.group) + in_page % 4;
+      sc = region + (at - in_page) * (HEAD_DIM / C.group) + (in_page / 4) * 4 * (HEAD_DIM / C.group) + in_page % 4;
       return Task{src, codes, k_out, false, kCacheQuant, scales[1], kRowV, sc, 4, kv_head};
     }
     return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], row_kind, sc, 1, kv_head};
@@ -1522,8 +1570,17 @@ RG_DEVICE void store_quant_range(const rg_codec C, const Task& task, const Vec& 
   if (off % C.group == 0) {
     store_scale(C, task.scales + (off / C.group) * C.scale_bytes * task.scale_step, q.bits);
   }
-  if (C.bits == 4) store_codes<(VEC >= 2 ? VEC / 2 : 1)>(C, q, x, static_cast<unsigned char*>(task.dst) + off / 2);
-  else store_codes<VEC>(C, q, x, static_cast<unsigned char*>(task.dst) + off);
+  // A cache with inline scales: its records may align less than a vector's codes (ALIGN).
+  constexpr int ALIGN = CACHE_RECORD_ALIGN;
+  const bool cache = task.store == kCacheQuant;
+  unsigned char* p = static_cast<unsigned char*>(task.dst) + (C.bits == 4 ? off / 2 : off);
+  if (C.bits == 4) {
+    if (cache) store_codes<(VEC >= 2 ? VEC / 2 : 1), ALIGN>(C, q, x, p);
+    else store_codes<(VEC >= 2 ? VEC / 2 : 1)>(C, q, x, p);
+  } else {
+    if (cache) store_codes<VEC, ALIGN>(C, q, x, p);
+    else store_codes<VEC>(C, q, x, p);
+  }
 }
 
 // The group's range from block-shared memory: `hi`, `lo` hold the ranges of the item's
@@ -1999,7 +2056,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2003 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 2060 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

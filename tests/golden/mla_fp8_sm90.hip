@@ -308,7 +308,10 @@ typedef struct ropegen_kernel_args {
   /* ---- cache addressing (ABI version 6) ---- */
   long long cache_block_stride; /* cache = paged(order = strided): elements between pages of
                                    k_cache and of v_cache (one set of strides for both);
-                                   0: block * kv_heads * head_dim */
+                                   0: block * kv_heads * head_dim. A quantized cache with
+                                   scales_at = page: bytes between pages (0: one page of
+                                   codes and scales; K and V pages in one allocation:
+                                   twice that, v_cache one page after k_cache) */
   long long cache_token_stride; /* elements between the tokens of a page; 0: kv_heads * head_dim */
   long long cache_head_stride;  /* elements between the heads of a token; 0: head_dim. K and V
                                    in one tensor ([N, 2, B, H, D], [2, N, B, H, D], ...): v_cache
@@ -365,7 +368,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 369 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 372 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -423,7 +426,7 @@ RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return 
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
 RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
-#line 427 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 430 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -458,7 +461,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, 0x7cu);
 }
 #endif
-#line 462 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 465 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -550,7 +553,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 554 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 557 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -814,7 +817,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 818 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 821 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1018,8 +1021,30 @@ RG_DEVICE float vec_absmax(const Vec& x, float m) {
   return m;
 }
 
-// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte.
-template <int BYTES>
+// BYTES bytes of packed codes at p, an address aligned to ALIGN bytes (a power of two): one
+// access when ALIGN >= BYTES, else BYTES / ALIGN accesses of ALIGN bytes (the records of a
+// cache with inline scales need not align as a vector's codes would).
+template <int BYTES, int ALIGN>
+RG_DEVICE void store_packed_aligned(unsigned char* p, const unsigned* w) {
+  if (ALIGN >= BYTES) {
+    store_packed<BYTES>(p, w);
+    return;
+  }
+  constexpr int A = ALIGN < BYTES ? ALIGN : BYTES;
+#pragma unroll
+  for (int k = 0; k < BYTES / A; ++k) {
+    if (A >= 4) {
+      store_packed<A>(p + k * A, w + k * A / 4);
+    } else {
+      const unsigned part = w[(k * A) / 4] >> (8 * ((k * A) % 4));
+      store_packed<A>(p + k * A, &part);
+    }
+  }
+}
+
+// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte,
+// at an address aligned to ALIGN bytes.
+template <int BYTES, int ALIGN = 16>
 RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
   unsigned w[(BYTES + 3) / 4];
 #pragma unroll
@@ -1032,7 +1057,7 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
     w[bit / 32] |= c0 << (bit % 32);
     if (i + 1 < VEC) w[(bit + C.bits) / 32] |= c1 << ((bit + C.bits) % 32);
   }
-  store_packed<BYTES>(p, w);
+  store_packed_aligned<BYTES, ALIGN>(p, w);
 }
 
 // A group's scale bits at p: an f32 (scale_bytes 4) or one e4m3 / e8m0 byte.
@@ -1267,7 +1292,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1271 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1296 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1480,7 +1505,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1484 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1509 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

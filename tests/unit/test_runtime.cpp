@@ -208,6 +208,38 @@ TEST_CASE("errors: launch arguments are checked before launching" * doctest::tes
     c.mutate(a);
     expect_error([&] { csk->launch(a); }, ErrorKind::Launch, c.needle);
   }
+  // scales_at = page: cache_block_stride is the bytes between pages (0: one page of 16 * 2 *
+  // (32 + 4) = 1152 bytes), a multiple of the page's alignment and at least one page; K and V
+  // pages in one allocation are 2 pages apart. The other strides stay refused.
+  GeneratedSource ps = generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 cache_dtype=nvfp4(scales_at=page)").spec,
+                                parse_target("host"));
+  auto pk = rt->load(select_compiler(ps.target).compile(ps, {}));
+  auto page_args = [&] {
+    ropegen_kernel_args a = good();  // k_cache_scales, v_cache_scales: null (unused)
+    a.k_scale = a.v_scale = g_table;
+    return a;
+  };
+  CHECK_NOTHROW(pk->launch(page_args()));
+  {
+    ropegen_kernel_args a = page_args();  // [N, 2, page]
+    a.cache_block_stride = 2 * 1152;
+    a.v_cache = static_cast<unsigned char*>(a.k_cache) + 1152;
+    CHECK_NOTHROW(pk->launch(a));
+  }
+  const Case page_stride_cases[] = {
+      {"argument 'cache_block_stride' = 1000 must be 0 (pages 1152 bytes apart) or a multiple of 16 bytes of at least "
+       "one page (1152 bytes",
+       [](auto& a) { a.cache_block_stride = 1000; }},
+      {"argument 'cache_block_stride' = 1024 must be 0", [](auto& a) { a.cache_block_stride = 1024; }},
+      {"argument 'cache_block_stride' = -2304 must be 0", [](auto& a) { a.cache_block_stride = -2304; }},
+      {"argument 'cache_token_stride' = 64 needs cache = paged(order = strided) in the spec",
+       [](auto& a) { a.cache_token_stride = 64; }},
+  };
+  for (const auto& c : page_stride_cases) {
+    ropegen_kernel_args a = page_args();
+    c.mutate(a);
+    expect_error([&] { pk->launch(a); }, ErrorKind::Launch, c.needle);
+  }
   // window = ring(...): ring_base instead of slot_mapping.
   GeneratedSource rs =
       generate(parse_spec_line("q_heads=4 kv_heads=2 head_dim=64 window=ring(size=32,sinks=4)").spec, parse_target("host"));
@@ -425,5 +457,135 @@ TEST_CASE("runtime: a layers = many launch writes each layer's bytes as the sing
     CHECK(scales[0] == scales[1]);
     CHECK(k_out[0] == k_out[1]);
     CHECK(caches[0] != std::vector<unsigned char>(caches[0].size(), 0xee));  // something was written
+  }
+}
+
+// scales_at = page | row: a reader that knows only the layout formula (docs/dsl.md) finds in
+// the inline cache the codes and scales the scales_at = tensor kernel writes to the cache and
+// its scale tensors, byte for byte: the same data, moved. The scale tensors stay null.
+TEST_CASE("runtime: inline cache scales hold the separate tensors' codes and scales at the layout's bytes") {
+  auto rt = make_host_runtime();
+  auto load = [&](const std::string& text) {
+    GeneratedSource g = generate(parse_spec_line(text).spec, parse_target("host"));
+    return rt->load(select_compiler(g.target).compile(g, {}));
+  };
+  constexpr int T = 9, QH = 4, H = 2, D = 64, B = 8, PAGES = 4, SLOTS = B * PAGES, POS = 64;
+  unsigned state = 11;
+  auto bf16 = [&] {
+    state = state * 1664525u + 1013904223u;
+    const float f = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 8.0f;
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    return static_cast<unsigned short>(u >> 16);
+  };
+  std::vector<float> table(POS * D);
+  for (int p = 0; p < POS; ++p)
+    for (int j = 0; j < D / 2; ++j) {
+      const double a = p * std::pow(10000.0, -2.0 * j / D);
+      table[p * D + j] = static_cast<float>(std::cos(a));
+      table[p * D + D / 2 + j] = static_cast<float>(std::sin(a));
+    }
+  int pos[T] = {3, 9, 0, 63, 17, 5, 40, 22, 8}, slots[T] = {0, 5, -1, 31, 16, 2, 17, 9, 10};
+  struct Case {
+    const char* separate;  // cache_dtype with its scales in tensors
+    const char* inline_;   // the same with scales_at
+    const char* extra;     // the rest of the spec
+  };
+  const Case cases[] = {
+      {"nvfp4", "nvfp4(scales_at=page)", " cache=paged(block=8,order=nhd)"},
+      {"nvfp4(v_scales=swizzled)", "nvfp4(v_scales=swizzled,scales_at=page)", " cache=paged(block=8,order=hnd)"},
+      {"mxfp4", "mxfp4(scales_at=page)", " cache=paged(block=8,order=hnd)"},
+      {"int8", "int8(scales_at=page)", " scales=per_token_head cache=paged(block=8,order=nhd)"},
+      {"int8", "int8(scales_at=row)", " scales=per_token_head cache=paged(block=8,order=nhd)"},
+      {"int4", "int4(scales_at=row)", " scales=per_token_head cache=paged(block=8,order=hnd)"},
+      {"fp8_e4m3", "fp8_e4m3(scales_at=row)", " scales=per_token_head cache=paged(block=8,order=nhd)"},
+      {"fp8_e5m2", "fp8_e5m2(scales_at=page)", " scales=per_token_head cache=paged(block=8,order=hnd)"},
+  };
+  for (const Case& c : cases) {
+    const std::string common = "q_heads=4 kv_heads=2 head_dim=64 dtype=bf16 cache_dtype=";
+    const std::string sep = common + c.separate + c.extra, inl = common + c.inline_ + c.extra;
+    CAPTURE(sep);
+    CAPTURE(inl);
+    const KernelSpec spec = parse_spec_line(inl).spec;
+    const bool hnd = spec.cache.order == CacheOrder::Hnd;
+    const bool f32 = spec.scales == Scales::PerTokenHead;
+    const int bits = cache_bits(spec), group = cache_group(spec);
+    const int CB = D * bits / 8, S = D / group * (f32 ? 4 : 1);
+    const bool swizzled = spec.codec.v_swizzled;
+    auto separate = load(sep), inline_k = load(inl);
+    std::vector<unsigned short> q(T * QH * D), k(T * H * D), v(T * H * D);
+    for (auto& e : q) e = bf16();
+    for (auto& e : k) e = bf16();
+    for (auto& e : v) e = bf16();
+    std::vector<unsigned short> q2 = q;
+    const float gs[2] = {0.75f, 1.5f};
+    auto args = [&](std::vector<unsigned short>& qq) {
+      ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+      a.num_tokens = T;
+      a.q = qq.data();
+      a.k = k.data();
+      a.v = v.data();
+      a.q_stride = QH * D;
+      a.k_stride = a.v_stride = H * D;
+      a.positions = pos;
+      a.slot_mapping = slots;
+      a.cos = table.data();
+      a.sin = table.data() + D / 2;
+      a.cos_sin_stride = D;
+      if (spec.cache_dtype == StoreType::Nvfp4) {
+        a.k_scale = &gs[0];
+        a.v_scale = &gs[1];
+      }
+      return a;
+    };
+    // scales_at = tensor: caches [SLOTS * H rows of CB] and scales [SLOTS * H rows of S].
+    std::vector<unsigned char> kc(SLOTS * H * CB, 0xee), vc(kc), ks(SLOTS * H * S, 0xee), vs(ks);  // as the inline caches start
+    ropegen_kernel_args a = args(q);
+    a.k_cache = kc.data();
+    a.v_cache = vc.data();
+    a.k_cache_scales = ks.data();
+    a.v_cache_scales = vs.data();
+    separate->launch(a);
+    // Inline: the same bytes and no scale tensors.
+    std::vector<unsigned char> ki(SLOTS * H * (CB + S), 0xee), vi(ki);
+    ropegen_kernel_args b = args(q2);
+    b.k_cache = ki.data();
+    b.v_cache = vi.data();
+    inline_k->launch(b);
+    CHECK(q == q2);
+    // The reader: only the layout formula of docs/dsl.md.
+    long long written = 0;
+    for (int side = 0; side < 2; ++side) {
+      const std::vector<unsigned char>& codes = side ? vc : kc;
+      const std::vector<unsigned char>& scales = side ? vs : ks;
+      const std::vector<unsigned char>& got = side ? vi : ki;
+      const bool swz = side == 1 && swizzled;
+      for (int n = 0; n < PAGES; ++n)
+        for (int t = 0; t < B; ++t)
+          for (int h = 0; h < H; ++h) {
+            const long long row = hnd ? (static_cast<long long>(n) * H + h) * B + t : (static_cast<long long>(n) * B + t) * H + h;
+            const long long in_page = hnd ? h * B + t : t * H + h;
+            long long code_at, scale_at;
+            if (spec.codec.scales_at == ScalesAt::Row) {
+              code_at = row * (CB + S);
+              scale_at = code_at + CB;
+            } else {
+              const long long page = static_cast<long long>(n) * B * H * (CB + S);
+              code_at = page + in_page * CB;
+              scale_at = page + static_cast<long long>(B) * H * CB + in_page * S;
+              if (swz) scale_at = page + static_cast<long long>(B) * H * CB + h * B * S + (t / 4) * 4 * S + t % 4;
+            }
+            for (int i = 0; i < CB; ++i) CHECK(got[code_at + i] == codes[row * CB + i]);
+            for (int g = 0; g < S; ++g) {
+              // The tensor's scale byte g of this row (swizzled: scale g of the (page, head) tile).
+              const long long want = swz ? (static_cast<long long>(n) * H + h) * B * S + (t / 4) * 4 * S + 4 * g + t % 4
+                                         : row * S + g;
+              const long long at = swz ? scale_at + 4 * g : scale_at + g;
+              CHECK(got[at] == scales[want]);
+            }
+            written += codes[row * CB] != 0xee;
+          }
+    }
+    CHECK(written > 0);
   }
 }

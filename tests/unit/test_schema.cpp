@@ -792,6 +792,54 @@ TEST_CASE("errors: scaling families, positions and angles" * doctest::test_suite
   oneline("op=kv_append positions=mrope(sections=[16,24,24])", "key 'positions' has no effect for op = kv_append", 24);
 }
 
+TEST_CASE("spec: scales_at, its canonical text and its parse back") {
+  // Specs without it keep their text; each placement shows itself and parses back to the same spec.
+  CHECK(parse_spec_line("cache_dtype=int8 scales=per_token_head").spec.canonical().find("scales_at") == std::string::npos);
+  for (const char* line : {"cache_dtype=nvfp4(scales_at=page)", "cache_dtype=nvfp4(v_scales=swizzled,scales_at=page) cache=paged(order=hnd)",
+                           "cache_dtype=mxfp4(scales_at=page)", "cache_dtype=int4(scales_at=row) scales=per_token_head",
+                           "cache_dtype=int8(scales_at=page) scales=per_token_head",
+                           "cache_dtype=fp8_e4m3(scales_at=row) scales=per_token_head",
+                           "cache_dtype=fp8_e4m3(qmax=224,floor=1e-5,scales_at=row) scales=per_token_head",
+                           "cache_dtype=int8(scales_at=tensor) scales=per_token_head"}) {
+    CAPTURE(line);
+    const KernelSpec s = parse_spec_line(line).spec;
+    const std::string text = s.canonical();
+    CHECK((text.find("scales_at=") != std::string::npos) == (s.codec.scales_at != ScalesAt::Tensor));
+    CHECK(parse_spec_line(text).spec.canonical() == text);
+    CHECK(parse_spec_line(text).spec.codec.scales_at == s.codec.scales_at);
+  }
+  CHECK(parse_spec_line("cache_dtype=int4(scales_at=row) scales=per_token_head head_dim=64").spec.codec.scales_at ==
+        ScalesAt::Row);
+  CHECK(cache_record_bytes(parse_spec_line("cache_dtype=int4(scales_at=row) scales=per_token_head head_dim=64").spec) == 36);
+  CHECK(cache_record_bytes(parse_spec_line("cache_dtype=nvfp4(scales_at=page) cache=paged(block=16) kv_heads=2").spec) ==
+        16 * 2 * (64 + 8));
+  CHECK(cache_record_align(parse_spec_line("cache_dtype=int8(scales_at=row) scales=per_token_head").spec) == 4);
+  CHECK(cache_record_align(parse_spec_line("cache_dtype=int8 scales=per_token_head").spec) == 16);
+}
+
+TEST_CASE("errors: inline cache scales (scales_at)" * doctest::test_suite("errors")) {
+  using doctest::Contains;
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=int8(scales_at=inline) scales=per_token_head"),
+                    Contains("invalid value 'inline' for scales_at; valid values: tensor, page, row"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=fp8_e4m3(scales_at=row)"),
+                    Contains("cache_dtype = fp8_e4m3(scales_at = row) needs scales = per_token_head"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4(scales_at=row)"),
+                    Contains("row places one fp32 scale after each (token, head) row"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=mxfp4(scales_at=row)"),
+                    Contains("mxfp4's group scales go per page (scales_at = page)"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4(scales_at=page) cache=contiguous(order=nhd)"),
+                    Contains("cache_dtype = nvfp4(scales_at = page) needs a paged cache"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=int8(scales_at=row) scales=per_token_head cache=paged(order=strided)"),
+                    Contains("with cache = paged(order = strided): inline scales are laid out for order = nhd or hnd only"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=nvfp4(scales_at=page) cache=paged(order=amd)"),
+                    Contains("with cache = paged(order = amd): inline scales are laid out for order = nhd or hnd only"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=int4(scales_at=row) scales=per_token_head head_dim=68"),
+                    Contains("a row's 34 code bytes must be a multiple of 4"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=int8(scales_at=page) scales=per_token_head head_dim=66 rotary_dim=64"),
+                    Contains("a row's 66 code bytes must be a multiple of 4"));
+  CHECK_THROWS_WITH(parse_spec_line("cache_dtype=bf16(scales_at=row)"), Contains("cache_dtype = bf16 takes no parameters"));
+}
+
 TEST_CASE("errors: fp8 caches, qk_norm and MLA" * doctest::test_suite("errors")) {
   oneline("op=rope cache_dtype=fp8_e4m3", "key 'cache_dtype' has no effect for op = rope", 21);
   oneline("cache_dtype=f32", "cache_dtype = f32 with dtype = bf16: a cache that is not fp8 has the activation dtype", 13);

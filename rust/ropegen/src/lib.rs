@@ -620,7 +620,7 @@ pub struct ArgRequirement {
     pub why: String,
     /// "bf16", "f16", "f32", "i32", "i64".
     pub dtype: String,
-    /// "read", "write", "read_write".
+    /// "read", "write", "read_write"; "unused": accepted, never touched (k_cache_scales with inline scales).
     pub access: String,
     /// Bytes.
     pub align: i64,
@@ -835,7 +835,7 @@ impl Kernel {
                 )));
             }
             if let Some(r) = self.argument_in(field) {
-                if !b.writable && r.access != "read" {
+                if !b.writable && (r.access == "write" || r.access == "read_write") {
                     return Err(launch_err(format!(
                         "argument '{}' was passed read-only, but the kernel writes it ({})",
                         r.name, r.access
@@ -929,6 +929,14 @@ impl Kernel {
             let (ps, ts, hs) = (get(0, b * h * d), get(1, h * d), get(2, d));
             let inner = (b - 1).saturating_mul(ts).saturating_add((h - 1).saturating_mul(hs)).saturating_add(d);
             return Some(if len < inner { 0 } else { ((len - inner) / ps.max(1) + 1).saturating_mul(b) });
+        }
+        if r.dim_strides.len() == 2 && r.shape.len() == 2 {
+            // scales_at = page, [pages, page bytes]: pages cache_block_stride bytes apart (0: one
+            // page; K and V pages in one allocation: two); the pages that end inside the buffer.
+            let page = fixed.max(1);
+            let ps = r.dim_strides[0].as_deref().and_then(|f| integer_field(raw, f)).filter(|&v| v > 0).unwrap_or(page);
+            let block = spec_number(&self.spec, "block=").unwrap_or(1);
+            return Some(if len < page { 0 } else { ((len - page) / ps.max(1) + 1).saturating_mul(block) });
         }
         if r.shape.get(1) == Some(&Dim::Free) {
             // contiguous(order = hnd): max_seq slots per head; the length is checked above.

@@ -127,3 +127,43 @@ fn amd_split_k_and_transposed_v() {
     assert_eq!(got_k, want_k);
     assert_eq!(got_v, want_v);
 }
+
+#[test]
+fn inline_scale_pages_of_k_and_v_in_one_buffer() {
+    // cache_dtype = int8(scales_at = page): each page of a side is [codes | scales]; K's and V's
+    // pages interleaved in one u8 buffer ([N, 2, page], cache_block_stride = 2 pages) hold the
+    // bytes that two separate page buffers get, and the slot past the cache is skipped.
+    let ctx = test_context();
+    let (d, h, b, pages) = (32usize, 2usize, 4usize, 3usize);
+    let spec = format!(
+        "op=kv_append dtype=f32 head_dim={} kv_heads={} cache=paged(block={}) cache_dtype=int8(scales_at=page) \
+         scales=per_token_head",
+        d, h, b
+    );
+    let kernel = ctx.kernel(&spec).unwrap();
+    let page = b * h * (d + 4); // codes, then one f32 scale per row
+    let slots: Vec<i32> = vec![0, 5, 11, -1, 12, 6];
+    let n = slots.len();
+    let k0 = common::random(n * h * d, 41);
+    let v0 = common::random(n * h * d, 42);
+    let mut k = ctx.alloc_from(&k0).unwrap();
+    let v = ctx.alloc_from(&v0).unwrap();
+    let sl = ctx.alloc_from(&slots).unwrap();
+    let mut kc = ctx.alloc_from(&vec![0xeeu8; pages * page]).unwrap();
+    let mut vc = ctx.alloc_from(&vec![0xeeu8; pages * page]).unwrap();
+    let args = Args::new(n).k(&mut k, h * d).v(&v, h * d).slot_mapping(&sl).caches(&mut kc, &mut vc);
+    kernel.launch(&args, Stream::DEFAULT).unwrap();
+    drop(args);
+    let mut kv = ctx.alloc_from(&vec![0xeeu8; pages * 2 * page]).unwrap();
+    let args =
+        Args::new(n).k(&mut k, h * d).v(&v, h * d).slot_mapping(&sl).stacked_caches(&mut kv, page).cache_strides(2 * page, 0, 0);
+    kernel.launch(&args, Stream::DEFAULT).unwrap();
+    drop(args);
+    ctx.synchronize().unwrap();
+    let (kc, vc, kv): (Vec<u8>, Vec<u8>, Vec<u8>) = (kc.to_vec().unwrap(), vc.to_vec().unwrap(), kv.to_vec().unwrap());
+    assert!(kc.iter().any(|&x| x != 0xee));
+    for p in 0..pages {
+        assert_eq!(&kv[2 * p * page..(2 * p + 1) * page], &kc[p * page..(p + 1) * page], "K page {}", p);
+        assert_eq!(&kv[(2 * p + 1) * page..(2 * p + 2) * page], &vc[p * page..(p + 1) * page], "V page {}", p);
+    }
+}

@@ -1,5 +1,7 @@
 // The rope_kv family's arguments: q, k, v rows (and q_out, k_out), indices, tables, caches,
 // fp8 scales, norm weights, the bounds buffer.
+#include <algorithm>
+
 #include "families/rope_kv/rope_kv.hpp"
 #include "runtime/args.hpp"
 
@@ -98,6 +100,9 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
     };
     const bool quant = quantized_cache(s);
     const int bits = cache_bits(s);
+    // scales_at = page | row: records of codes and scales (bytes), cache_record_bytes each.
+    const ScalesAt at = quant ? s.codec.scales_at : ScalesAt::Tensor;
+    const long long record = cache_record_bytes(s);
     for (const char* name : {"k_cache", "v_cache"}) {
       ArgRequirement c{name};
       c.why = "the op appends to the cache";
@@ -106,6 +111,20 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
       // 4-bit codes: two per byte, a head row of head_dim / 2 bytes.
       c.align = bits == 4 ? al.row_elems / 2 : al.row_elems * ctx.store_bytes(s.cache_dtype);
       c.shape = cache_shape(bits == 4 ? hd / 2 : hd);
+      if (at != ScalesAt::Tensor) {  // bytes of codes and scales; as aligned as a record is
+        c.dtype = "u8";
+        c.align = std::min(c.align, cache_record_align(s));
+        c.shape = at == ScalesAt::Row ? cache_shape(record) : std::vector<long long>{kDimFree, record};
+        if (at == ScalesAt::Page) {  // pages cache_block_stride bytes apart (K and V pages interleaved)
+          c.dim_strides = {"cache_block_stride", nullptr};
+          c.stride_multiple = cache_record_align(s);
+        }
+        c.why = at == ScalesAt::Row
+                    ? "the op appends to the cache: each (slot, head) row is head_dim * bits / 8 code bytes, then its "
+                      "fp32 scale (scales_at = row)"
+                    : "the op appends to the cache: each page is [codes of block * kv_heads rows | their scales] "
+                      "(scales_at = page)";
+      }
       if (s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle) {
         const long long x = 16 / dtype_bytes(s.dtype);  // elements per 16 bytes
         const bool k = std::string(name) == "k_cache";
@@ -133,6 +152,12 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
         c.access = "write";
         c.align = f32 ? 4 : 1;
         c.shape = cache_shape(hd / group);
+        if (at != ScalesAt::Tensor) {  // not read: null is accepted
+          c.required = false;
+          c.access = "unused";
+          c.why = std::string("unused: scales_at = ") + to_string(at) + " writes the scales inside " +
+                  (name[0] == 'k' ? "k_cache" : "v_cache") + " (null accepted)";
+        }
         out.push_back(c);
       }
     }

@@ -190,6 +190,51 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     add("cache_dtype=int4 scales=per_token_head qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16", split,
         "int4 + qk_norm, split heads");
   }
+  // Inline scales (scales_at = page | row): codes and scales in the cache's own records, the
+  // scale tensors null; the reference places the bytes by the layout formulas.
+  add("cache_dtype=nvfp4(scales_at=page) cache=paged(block=16,order=nhd) head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",
+      tokens(37), "nvfp4, scales per page, nhd");
+  add("cache_dtype=nvfp4(scales_at=page) op=kv_append cache=paged(block=8,order=hnd) head_dim=64 kv_heads=3 dtype=f16",
+      tokens(29), "nvfp4, scales per page, hnd, kv_append");
+  add("cache_dtype=nvfp4(v_scales=swizzled,scales_at=page) cache=paged(block=16,order=hnd) head_dim=128 q_heads=8 "
+      "kv_heads=2 dtype=bf16", tokens(37), "nvfp4, scales per page, swizzled v");
+  add("cache_dtype=nvfp4(v_scales=swizzled,scales_at=page) op=kv_append cache=paged(block=4,order=hnd) head_dim=64 "
+      "kv_heads=1 dtype=f16", tokens(23), "nvfp4, scales per page, swizzled v, kv_append, block 4");
+  add("cache_dtype=mxfp4(scales_at=page) cache=paged(block=8,order=nhd) style=gptj head_dim=64 q_heads=6 kv_heads=3 "
+      "dtype=f32", tokens(23), "mxfp4, scales per page");
+  add("cache_dtype=int8(scales_at=page) scales=per_token_head cache=paged(block=8,order=hnd) head_dim=64 q_heads=4 "
+      "kv_heads=2 dtype=bf16", tokens(23), "int8, scales per page");
+  for (const char* c : {"paged(block=16,order=nhd)", "paged(block=8,order=hnd)", "contiguous(order=nhd)",
+                        "contiguous(order=hnd)"}) {
+    add(std::string("cache_dtype=int8(scales_at=row) scales=per_token_head head_dim=128 q_heads=8 kv_heads=2 "
+                    "dtype=bf16 cache=") + c, tokens(29), "int8, scale after each row");
+    add(std::string("cache_dtype=fp8_e4m3(scales_at=row) scales=per_token_head head_dim=64 q_heads=4 kv_heads=2 "
+                    "dtype=f16 cache=") + c, tokens(23), "fp8 per_token_head, scale after each row");
+  }
+  add("cache_dtype=int4(scales_at=row) scales=per_token_head head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",
+      tokens(37), "int4, scale after each row");
+  add("cache_dtype=int4(scales_at=row) scales=per_token_head op=kv_append head_dim=64 kv_heads=3 dtype=f16 "
+      "cache=paged(block=8,order=hnd)", tokens(29), "int4, scale after each row, kv_append, hnd");
+  add("cache_dtype=int8(round=trunc,scales_at=row) scales=per_token_head op=kv_append head_dim=96 kv_heads=2 "
+      "dtype=f32 cache=contiguous(order=nhd)", tokens(19), "int8 trunc, scale after each row, narrow record alignment");
+  add("cache_dtype=nvfp4(scales_at=page) op=kv_append cache=paged(block=3,order=nhd) head_dim=32 kv_heads=1 dtype=bf16",
+      tokens(13), "nvfp4, scales per page, pages 2-byte aligned (split code stores)");
+  {  // K and V pages in one buffer ([N, 2, page], vLLM's nvfp4 KV cache): cache_block_stride
+    VerifyCase kv = tokens(29);
+    kv.cache_layout = "N2";
+    add("cache_dtype=nvfp4(scales_at=page) cache=paged(block=16,order=nhd) head_dim=128 q_heads=8 kv_heads=2 "
+        "dtype=bf16", kv, "nvfp4, scales per page, K and V pages interleaved");
+    kv.cache_pad = 48;
+    add("cache_dtype=nvfp4(v_scales=swizzled,scales_at=page) cache=paged(block=8,order=hnd) head_dim=64 q_heads=4 "
+        "kv_heads=2 dtype=f16 checks=bounds", kv, "nvfp4 swizzled v, K and V pages interleaved with slack, bounds");
+    kv.cache_pad = 0;
+    add("cache_dtype=int8(scales_at=page) scales=per_token_head op=kv_append cache=paged(block=8,order=hnd) "
+        "head_dim=64 kv_heads=2 dtype=bf16", kv, "int8, scales per page, K and V pages interleaved");
+  }
+  add("cache_dtype=nvfp4(scales_at=page) layers=many head_dim=64 q_heads=4 kv_heads=2 dtype=bf16", tokens(13),
+      "layers = many, nvfp4 scales per page");
+  add("cache_dtype=fp8_e5m2(scales_at=row) scales=per_token_head qk_norm=rms(eps=1e-6) head_dim=256 q_heads=8 "
+      "kv_heads=2 dtype=bf16", tokens(19), "fp8 e5m2 + qk_norm, scale after each row, head_dim 256");
   // Dynamic q quantization: fp8 q_out with a scale per (token, head) computed in the kernel.
   add("q_dtype=fp8_e4m3 q_scales=per_token_head outputs=separate head_dim=128 q_heads=8 kv_heads=2 dtype=bf16",
       tokens(37), "fp8 q_out, per_token_head");

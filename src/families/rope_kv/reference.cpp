@@ -32,6 +32,55 @@ long long cache_offset(const reference::Problem& p, long long slot, int h) {
   return ((blk * H + h) * B + off) * D;                                        // [N, H, B, D]
 }
 
+/// Where a quantized cache keeps the row of (slot, h): the element (codes of `bits` bits)
+/// its codes start at and the byte of its first scale, in the cache's buffer (scales_at =
+/// page | row) or in its scale tensor (tensor), from the layouts of docs/dsl.md: with C =
+/// head_dim * bits / 8 code bytes and S = (head_dim / group) * scale_bytes scale bytes a row,
+///  - tensor: codes at row * C of the cache, scales at row * S of the scale tensor;
+///  - page: page n of a side at n * B * H * (C + S), its rows' codes first (row r of the page
+///    at r * C; r = t * H + h for nhd, h * B + t for hnd), then their scales (r * S after
+///    B * H * C); nvfp4's swizzled v scales: the (page, head) tile of [B, S] at h * B * S of
+///    the page's scales, scale s of page offset t at (t / 4) * 4S + 4s + t % 4;
+///    Pages are cache_strides[2] bytes apart when set (K and V pages in one buffer, v's origin
+///    v_cache_offset bytes in).
+///  - row: row r's C code bytes at r * (C + 4), its fp32 scale right after them.
+struct QuantPlace {
+  long long codes;  ///< element offset (of the cache's code width)
+  long long scale;  ///< byte offset
+  int step = 1;     ///< scales apart (4: swizzled)
+};
+
+QuantPlace quant_place(const reference::Problem& p, long long slot, int h, bool v) {
+  const KernelSpec& s = p.spec;
+  const reference::QuantFormat& f = p.quant;
+  const long long D = s.head_dim, H = s.kv_heads, B = s.cache.block;
+  const long long C = D * f.bits / 8, S = D / f.group * f.scale_bytes;
+  const bool swizzled = v && s.cache_dtype == StoreType::Nvfp4 && s.codec.v_swizzled;
+  const long long row = cache_offset(p, slot, h) / D;  // the (slot, head) row's index in the cache
+  QuantPlace q{row * D, row * S};
+  if (s.codec.scales_at == ScalesAt::Row) {
+    q.codes = row * (C + 4) * 8 / f.bits;
+    q.scale = row * (C + 4) + C;
+    return q;
+  }
+  const long long n = slot / B, t = slot % B;
+  long long scales = 0;  // the byte its page's (its tile's) scales start at
+  if (s.codec.scales_at == ScalesAt::Page) {
+    const long long stride = p.cache_strides[2] ? p.cache_strides[2] : B * H * (C + S);
+    const long long page = n * stride + (v ? p.v_cache_offset : 0);
+    const long long r = s.cache.order == CacheOrder::Hnd ? h * B + t : t * H + h;
+    q.codes = (page + r * C) * 8 / f.bits;
+    q.scale = page + B * H * C + r * S;
+    scales = page + B * H * C;
+  }
+  if (swizzled) {  // hnd: the (page, head) tile; scales from the tensor's origin or the page's region
+    const long long tile = scales + ((s.codec.scales_at == ScalesAt::Page ? 0 : n * H) + h) * B * S;
+    q.scale = tile + (t / 4) * 4 * S + t % 4;
+    q.step = 4;
+  }
+  return q;
+}
+
 }  // namespace
 
 void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, long long t) {
@@ -151,21 +200,22 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     const reference::TensorView& vv = s.v_source == VSource::K ? p.k : p.v;
     const long long vsrc = vv.offset + t * vv.stride + h * hs(vv);
     read_rows_of(1, h);
-    if (s.uses_rope()) w.rotate_row(p.k.buffer, ksrc, p.k_cache, dst, t, norm_of(false, h), scale_of(p.k_scale));
-    else w.copy_row(p.k.buffer, ksrc, p.k_cache, dst, scale_of(p.k_scale));
+    // A quantized cache: its codes and scales where quant_place puts them.
+    const bool quant = quantized_cache(s);
+    const QuantPlace kq = quant ? quant_place(p, slot, h, false) : QuantPlace{dst, -1};
+    const QuantPlace vq = quant ? quant_place(p, slot, h, true) : QuantPlace{p.v_cache_offset + dst, -1};
+    if (s.uses_rope())
+      w.rotate_row(p.k.buffer, ksrc, p.k_cache, kq.codes, t, norm_of(false, h), scale_of(p.k_scale), 0, -1, -1, 1,
+                   kq.scale);
+    else w.copy_row(p.k.buffer, ksrc, p.k_cache, kq.codes, scale_of(p.k_scale), 0, kq.scale);
     w.bias = s.v_source == VSource::K ? nullptr : bias_of(2, h);  // v_source = k refuses bias = qkv
     if (s.v_norm.on) {  // weightless, over the head; nothing rotates (the stretch starts at head_dim)
       reference::RowNorm vn;
       vn.eps = s.v_norm.eps;
-      w.rotate_row(vv.buffer, vsrc, p.v_cache, p.v_cache_offset + dst, t, &vn, scale_of(p.v_scale), 0, static_cast<int>(D));
-    } else if (s.cache_dtype == StoreType::Nvfp4 && s.codec.v_swizzled) {
-      // trtllm-gen's v scale layout: in the (page, head) tile of [block, S = head_dim / 16]
-      // scales, scale s of the token at page offset t is at (t / 4) * 4S + 4s + t % 4.
-      const long long S = D / 16, B = s.cache.block, page = slot / B, t_in = slot % B;
-      const long long tile = (page * s.kv_heads + h) * B * S;
-      w.copy_row(vv.buffer, vsrc, p.v_cache, dst, scale_of(p.v_scale), 0, tile + (t_in / 4) * 4 * S + t_in % 4, 4);
+      w.rotate_row(vv.buffer, vsrc, p.v_cache, vq.codes, t, &vn, scale_of(p.v_scale), 0, static_cast<int>(D), -1, 1,
+                   vq.scale);
     } else {
-      w.copy_row(vv.buffer, vsrc, p.v_cache, p.v_cache_offset + dst, scale_of(p.v_scale));
+      w.copy_row(vv.buffer, vsrc, p.v_cache, vq.codes, scale_of(p.v_scale), 0, vq.scale, vq.step);
     }
   }
   w.bias = nullptr;

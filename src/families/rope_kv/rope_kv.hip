@@ -159,13 +159,32 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
   const long long row = cache_row(slot, kv_head, a.max_seq);
   if (CACHE_QUANT != 0) {  // codes (CACHE_CODEC.bits each) and the row's scales (templates/quant.h)
     constexpr rg_codec C = CACHE_CODEC;
-    unsigned char* codes = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache) + row * (HEAD_DIM * C.bits / 8);
-    unsigned char* sc = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales) +
-                        row * (HEAD_DIM / C.group) * C.scale_bytes;
+    constexpr long long CODE_BYTES = HEAD_DIM * C.bits / 8, SCALE_BYTES = (HEAD_DIM / C.group) * C.scale_bytes;
+    unsigned char* base = static_cast<unsigned char*>(is_v ? a.v_cache : a.k_cache);
+    // The scales' region and the row within it: the scale tensor and the cache row (SCALES_AT
+    // 0); the page's scales after its codes and the row within the page (1); row 2: the
+    // scales follow the row's codes.
+    long long at = row;
+    unsigned char* codes = base + row * CODE_BYTES;
+    unsigned char* region = static_cast<unsigned char*>(is_v ? a.v_cache_scales : a.k_cache_scales);
+    if (SCALES_AT == 1) {
+      constexpr long long ROWS = static_cast<long long>(CACHE_BLOCK) * KV_HEADS;  // rows a page
+      const long long page = slot / CACHE_BLOCK;
+      at = row - page * ROWS;
+      // Pages cache_block_stride bytes apart (K and V pages in one allocation), 0: packed.
+      const long long stride = a.cache_block_stride ? a.cache_block_stride : ROWS * (CODE_BYTES + SCALE_BYTES);
+      unsigned char* page_at = base + page * stride;
+      codes = page_at + at * CODE_BYTES;
+      region = page_at + ROWS * CODE_BYTES;
+    } else if (SCALES_AT == 2) {
+      codes = base + row * (CODE_BYTES + SCALE_BYTES);
+      region = codes + CODE_BYTES;
+      at = 0;
+    }
+    unsigned char* sc = region + at * SCALE_BYTES;
     if (V_SCALES_SWIZZLED && is_v) {  // tile (page, head) of [block, S]: (t / 4) * 4S + 4s + t % 4
       const long long in_page = slot % CACHE_BLOCK;
-      sc = static_cast<unsigned char*>(a.v_cache_scales) + (row - in_page) * (HEAD_DIM / C.group) +
-           (in_page / 4) * 4 * (HEAD_DIM / C.group) + in_page % 4;
+      sc = region + (at - in_page) * (HEAD_DIM / C.group) + (in_page / 4) * 4 * (HEAD_DIM / C.group) + in_page % 4;
       return Task{src, codes, k_out, false, kCacheQuant, scales[1], kRowV, sc, 4, kv_head};
     }
     return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], row_kind, sc, 1, kv_head};
@@ -252,8 +271,17 @@ RG_DEVICE void store_quant_range(const rg_codec C, const Task& task, const Vec& 
   if (off % C.group == 0) {
     store_scale(C, task.scales + (off / C.group) * C.scale_bytes * task.scale_step, q.bits);
   }
-  if (C.bits == 4) store_codes<(VEC >= 2 ? VEC / 2 : 1)>(C, q, x, static_cast<unsigned char*>(task.dst) + off / 2);
-  else store_codes<VEC>(C, q, x, static_cast<unsigned char*>(task.dst) + off);
+  // A cache with inline scales: its records may align less than a vector's codes (ALIGN).
+  constexpr int ALIGN = CACHE_RECORD_ALIGN;
+  const bool cache = task.store == kCacheQuant;
+  unsigned char* p = static_cast<unsigned char*>(task.dst) + (C.bits == 4 ? off / 2 : off);
+  if (C.bits == 4) {
+    if (cache) store_codes<(VEC >= 2 ? VEC / 2 : 1), ALIGN>(C, q, x, p);
+    else store_codes<(VEC >= 2 ? VEC / 2 : 1)>(C, q, x, p);
+  } else {
+    if (cache) store_codes<VEC, ALIGN>(C, q, x, p);
+    else store_codes<VEC>(C, q, x, p);
+  }
 }
 
 // The group's range from block-shared memory: `hi`, `lo` hold the ranges of the item's
