@@ -95,13 +95,13 @@ RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
     }
     hi = rg_quant_max(rg_quant_max(hi, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
     lo = rg_quant_min(rg_quant_min(lo, rg_decode_bits(mn & 0xffffu, tag)), rg_decode_bits(mn >> 16, tag));
-    return;
-  }
+  } else {
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const float v = get(x, i);
-    hi = rg_quant_max(hi, v);
-    lo = rg_quant_min(lo, v);
+    for (int i = 0; i < VEC; ++i) {
+      const float v = get(x, i);
+      hi = rg_quant_max(hi, v);
+      lo = rg_quant_min(lo, v);
+    }
   }
 }
 
@@ -112,10 +112,11 @@ RG_DEVICE float vec_absmax(const Vec& x, float m) {
     unsigned mx = rg_word(x, 0) & 0x7fff7fffu;
 #pragma unroll
     for (int k = 1; k < VEC / 2; ++k) mx = rg_max2_bits(mx, rg_word(x, k) & 0x7fff7fffu, tag);
-    return rg_quant_max(rg_quant_max(m, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
-  }
+    m = rg_quant_max(rg_quant_max(m, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
+  } else {
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) m = rg_quant_max(m, rg_as_float(rg_as_uint(get(x, i)) & 0x7fffffffu));
+    for (int i = 0; i < VEC; ++i) m = rg_quant_max(m, rg_as_float(rg_as_uint(get(x, i)) & 0x7fffffffu));
+  }
   return m;
 }
 

@@ -1034,13 +1034,13 @@ RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
     }
     hi = rg_quant_max(rg_quant_max(hi, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
     lo = rg_quant_min(rg_quant_min(lo, rg_decode_bits(mn & 0xffffu, tag)), rg_decode_bits(mn >> 16, tag));
-    return;
-  }
+  } else {
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const float v = get(x, i);
-    hi = rg_quant_max(hi, v);
-    lo = rg_quant_min(lo, v);
+    for (int i = 0; i < VEC; ++i) {
+      const float v = get(x, i);
+      hi = rg_quant_max(hi, v);
+      lo = rg_quant_min(lo, v);
+    }
   }
 }
 
@@ -1051,10 +1051,11 @@ RG_DEVICE float vec_absmax(const Vec& x, float m) {
     unsigned mx = rg_word(x, 0) & 0x7fff7fffu;
 #pragma unroll
     for (int k = 1; k < VEC / 2; ++k) mx = rg_max2_bits(mx, rg_word(x, k) & 0x7fff7fffu, tag);
-    return rg_quant_max(rg_quant_max(m, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
-  }
+    m = rg_quant_max(rg_quant_max(m, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
+  } else {
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) m = rg_quant_max(m, rg_as_float(rg_as_uint(get(x, i)) & 0x7fffffffu));
+    for (int i = 0; i < VEC; ++i) m = rg_quant_max(m, rg_as_float(rg_as_uint(get(x, i)) & 0x7fffffffu));
+  }
   return m;
 }
 
@@ -1329,7 +1330,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1333 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 1334 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1829,7 +1830,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // of by every group (the indexer measured an eighth of its instructions there), where four or
   // more groups would compute the same values; tables: each
   // lane loads its own; per head: in the task loops.
-  constexpr bool SHARED_CS = ROTATES && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS >= 4;
+  constexpr bool SHARED_CS = ROTATES && ROTARY_DIM > 0 && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS >= 4;
   RG_SHARED float cs_shared[SHARED_CS ? 2 * TOKENS_PER_BLOCK * (ROTARY_DIM / 2) : 1];
   float* const cs_token = cs_shared + 2 * (item / HEAD_GROUPS) * (ROTARY_DIM / 2);  // the token's cos, then sin
   float c[NJ];
@@ -2092,7 +2093,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2096 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 2097 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- layers.h ----
 #line 1 "templates/layers.h"
@@ -2134,7 +2135,7 @@ RG_DEVICE ropegen_kernel_args layer_args(const ropegen_kernel_args& a, int layer
 }
 
 }  // namespace rg_layers
-#line 2138 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 2139 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_5b18de713d42(ropegen_kernel_args args) {

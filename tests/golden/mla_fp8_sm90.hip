@@ -997,13 +997,13 @@ RG_DEVICE void vec_range(const Vec& x, float& hi, float& lo) {
     }
     hi = rg_quant_max(rg_quant_max(hi, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
     lo = rg_quant_min(rg_quant_min(lo, rg_decode_bits(mn & 0xffffu, tag)), rg_decode_bits(mn >> 16, tag));
-    return;
-  }
+  } else {
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    const float v = get(x, i);
-    hi = rg_quant_max(hi, v);
-    lo = rg_quant_min(lo, v);
+    for (int i = 0; i < VEC; ++i) {
+      const float v = get(x, i);
+      hi = rg_quant_max(hi, v);
+      lo = rg_quant_min(lo, v);
+    }
   }
 }
 
@@ -1014,10 +1014,11 @@ RG_DEVICE float vec_absmax(const Vec& x, float m) {
     unsigned mx = rg_word(x, 0) & 0x7fff7fffu;
 #pragma unroll
     for (int k = 1; k < VEC / 2; ++k) mx = rg_max2_bits(mx, rg_word(x, k) & 0x7fff7fffu, tag);
-    return rg_quant_max(rg_quant_max(m, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
-  }
+    m = rg_quant_max(rg_quant_max(m, rg_decode_bits(mx & 0xffffu, tag)), rg_decode_bits(mx >> 16, tag));
+  } else {
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) m = rg_quant_max(m, rg_as_float(rg_as_uint(get(x, i)) & 0x7fffffffu));
+    for (int i = 0; i < VEC; ++i) m = rg_quant_max(m, rg_as_float(rg_as_uint(get(x, i)) & 0x7fffffffu));
+  }
   return m;
 }
 
@@ -1292,7 +1293,7 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
 }
 
 }  // namespace rg_kernel
-#line 1296 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1297 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1505,7 +1506,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1509 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1510 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

@@ -352,6 +352,9 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       tokens(19), "NoPE, qk_norm, separate outputs, fp8 cache");
   add("rotary_dim=0 op=rope q_temperature=logn(base=4) head_dim=96 q_heads=2 kv_heads=1 dtype=f32", tokens(13),
       "NoPE, rope op: q times logn");
+  add("rotary_dim=0 cos_sin=compute(theta=500000) q_temperature=llama4(attn_scale=0.1,floor_scale=4) head_dim=128 "
+      "q_heads=32 kv_heads=8 dtype=bf16",
+      tokens(21), "NoPE with computed cos/sin (Llama 4's spec), eight head groups");
   // cos_sin = table(per_head = true): one table per KV head (its frequencies scaled by
   // 1 + h / 4 in the verifier's table); a q head turns by its group's. GQA fused with a paged
   // cache, GPT-J pairs with mrope rows and an all-heads norm (order = post), a per-head norm

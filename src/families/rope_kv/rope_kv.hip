@@ -494,7 +494,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // of by every group (the indexer measured an eighth of its instructions there), where four or
   // more groups would compute the same values; tables: each
   // lane loads its own; per head: in the task loops.
-  constexpr bool SHARED_CS = ROTATES && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS >= 4;
+  constexpr bool SHARED_CS = ROTATES && ROTARY_DIM > 0 && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS >= 4;
   RG_SHARED float cs_shared[SHARED_CS ? 2 * TOKENS_PER_BLOCK * (ROTARY_DIM / 2) : 1];
   float* const cs_token = cs_shared + 2 * (item / HEAD_GROUPS) * (ROTARY_DIM / 2);  // the token's cos, then sin
   float c[NJ];
