@@ -434,7 +434,8 @@ void lower_cache_dtype(const SpecField& f, const dsl::Value& v, KernelSpec& s) {
     for_args(v, allowed, [&](const dsl::Value::Arg& a) {
       if (a.name == "round") c.round = pick<QuantRound>(a.value, "round");
       else if (a.name == "floor") c.floor = real(a.value, "floor", kScaleFloor);
-      else if (a.name == "qmax") c.qmax = real(a.value, "qmax", kQmax);
+      else if (a.name == "qmax")  // auto: the format's largest value (the canonical text writes it so)
+        c.qmax = a.value.kind == dsl::Value::Kind::Ident && a.value.text == "auto" ? 0 : real(a.value, "qmax", kQmax);
       else if (a.name == "recipe") c.recipe = pick<Nvfp4Recipe>(a.value, "recipe");
       else if (a.name == "v_scales") {
         const dsl::Value& w = a.value;
@@ -736,7 +737,7 @@ const std::vector<SpecField>& spec_fields() {
                                             {"fp32 cos_sin=compute", "exact cos_sin=compute"}),
       [] {
         SpecField f{"cache_dtype",
-                    "auto | f32 | f16 | bf16 | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz (qmax = Q, floor = F) | "
+                    "auto | f32 | f16 | bf16 | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz (qmax = Q | auto, floor = F) | "
                     "int8 (round = rne | trunc | rha, floor = F) | int4 (round = rha | rne | trunc, floor = F) | "
                     "nvfp4 (recipe = exact | trtllm, v_scales = linear | swizzled) | mxfp4 (scale_round = rceil | floor | even); "
                     "every quantized format also (scales_at = tensor | page | row)",

@@ -817,6 +817,19 @@ TEST_CASE("spec: scales_at, its canonical text and its parse back") {
   CHECK(cache_record_align(parse_spec_line("cache_dtype=int8 scales=per_token_head").spec) == 16);
 }
 
+TEST_CASE("spec: an fp8 cache's floor without qmax parses back from its canonical text (qmax=auto)") {
+  for (const char* line : {"cache_dtype=fp8_e4m3(floor=1e-5) scales=per_token_head",
+                           "cache_dtype=fp8_e5m2(qmax=auto,floor=1e-7) scales=per_token_head",
+                           "cache_dtype=fp8_e4m3(qmax=300) scales=per_token_head"}) {
+    CAPTURE(line);
+    const KernelSpec s = parse_spec_line(line).spec;
+    const std::string text = s.canonical();
+    CHECK(parse_spec_line(text).spec.canonical() == text);
+    CHECK(parse_spec_line(text).spec.hash() == s.hash());
+  }
+  CHECK(parse_spec_line("cache_dtype=fp8_e4m3(qmax=auto) scales=per_token_head").spec.codec.qmax == 0);
+}
+
 TEST_CASE("errors: inline cache scales (scales_at)" * doctest::test_suite("errors")) {
   using doctest::Contains;
   CHECK_THROWS_WITH(parse_spec_line("cache_dtype=int8(scales_at=inline) scales=per_token_head"),
