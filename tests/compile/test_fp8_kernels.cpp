@@ -20,6 +20,7 @@
 #include "compile/inspect.hpp"
 #include "ropegen/error.hpp"
 #include "ropegen/runtime.hpp"
+#include "pattern_sweep.hpp"
 #include "skip.hpp"
 
 using namespace ropegen;
@@ -177,42 +178,13 @@ TEST_CASE("fp8 kernels: run: dispatched encoders equal the integer code for ever
   }
   const Target t = rt->target();
   auto k = rt->load(select_compiler(t).compile(wrap(kCompare, "rg_fp8_compare", t, 256), {}));
-  // GPU: all 2^32 patterns, 4096 blocks of 256 threads, 4096 patterns each. Host: the
-  // integer code against itself, so only the kernel path is checked: 2^20 patterns
-  // around 1.0 (the converters' own tests are in tests/unit/test_reference.cpp).
+  // Host: the integer code against itself, so only the kernel path is checked.
   const bool gpu = t.vendor != Vendor::Host;
-  const long long per = gpu ? 4096 : 256, blocks = gpu ? 4096 : 16;
-  const long long first = gpu ? 0 : 0x3f800000 - (1 << 19);
-  std::vector<unsigned> result(static_cast<size_t>(2 * blocks * 256), ~0u);
-  std::vector<float> dummy(64, 0.0f);
-  const size_t bytes = result.size() * sizeof(unsigned);
-  void* d_out = rt->alloc(bytes);
-  void* d_dummy = rt->alloc(dummy.size() * sizeof(float));
-  rt->copy_to_device(d_out, result.data(), bytes);
-  rt->copy_to_device(d_dummy, dummy.data(), dummy.size() * sizeof(float));
-  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
-  a.q = a.k = d_dummy;
-  a.v = d_dummy;
-  a.positions = d_dummy;
-  a.k_cache = d_out;
-  a.num_tokens = blocks;
-  a.q_stride = a.k_stride = 64;
-  a.v_stride = per;    // unused by op=rope: the kernel's patterns per thread
-  a.max_seq = first;  // likewise: the first pattern
-  k->launch(a, nullptr, 1);
-  rt->synchronize();
-  rt->copy_to_host(result.data(), d_out, bytes);
-  rt->free(d_out);
-  rt->free(d_dummy);
-  long long bad = 0;
-  unsigned last = 0;
-  for (size_t g = 0; g < result.size() / 2; ++g) {
-    bad += result[2 * g];
-    if (result[2 * g]) last = result[2 * g + 1];
-  }
-  CAPTURE(last);
+  const ropegen_test::SweepResult sweep = ropegen_test::run_pattern_sweep(*rt, *k, gpu);
+  const long long bad = sweep.bad;
+  CAPTURE(sweep.last);
   CHECK(bad == 0);
-  MESSAGE("fp8 kernels on " << rt->device_name() << " (" << t.id() << "): " << blocks * 256 * per
+  MESSAGE("fp8 kernels on " << rt->device_name() << " (" << t.id() << "): " << sweep.patterns
                             << " float patterns x 4 formats, dispatched vs integer code, " << bad << " mismatches");
 }
 
