@@ -1307,8 +1307,32 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
   }
 }
 
+// cos_sin = compute with four or more head groups a block: one group's rotating lanes compute
+// the token's cos/sin and put them in block-shared memory, and after a barrier the other
+// groups' rotating lanes take them there, instead of every group computing the same values (an
+// eighth of the indexer's instructions on the H100). A family declares the block's array of
+// SHARED_CS_FLOATS (RG_SHARED in its kernel body) and passes its token's part of it
+// (2 * ROTARY_DIM / 2 floats a token: cos, then sin).
+constexpr bool SHARED_CS = ROTATES && ROTARY_DIM > 0 && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS >= 4;
+constexpr int SHARED_CS_FLOATS = SHARED_CS ? 2 * TOKENS_PER_BLOCK * (ROTARY_DIM / 2) : 1;
+RG_DEVICE float* shared_cs_token(float* shared, int item) { return shared + 2 * (item / HEAD_GROUPS) * (ROTARY_DIM / 2); }
+RG_DEVICE void put_shared_cs(float* token, int unit, const float* c, const float* s) {
+#pragma unroll
+  for (int i = 0; i < NJ; ++i) {
+    token[unit * NJ + i] = c[i];
+    token[ROTARY_DIM / 2 + unit * NJ + i] = s[i];
+  }
+}
+RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) {
+#pragma unroll
+  for (int i = 0; i < NJ; ++i) {
+    c[i] = token[unit * NJ + i];
+    s[i] = token[ROTARY_DIM / 2 + unit * NJ + i];
+  }
+}
+
 }  // namespace rg_kernel
-#line 1312 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 1336 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1618,6 +1642,11 @@ RG_DEVICE void range_reduce(float& h, float& l, int lanes) {
     l = rg_quant_min(l, rg_shuffle_xor(l, m, LANES));
   }
 }
+// The largest value over `lanes` consecutive, aligned lanes, as range_reduce's h.
+RG_DEVICE float max_reduce(float h, int lanes) {
+  for (int m = 1; m < lanes; m <<= 1) h = rg_quant_max(h, rg_shuffle_xor(h, m, LANES));
+  return h;
+}
 
 // A quantized row by exchanges within the warp (QUANT_SHUFFLE: one segment, LANES a power of
 // two within a warp, groups that do not straddle the two NeoX halves): no barrier, no
@@ -1630,12 +1659,12 @@ RG_DEVICE void store_quant_shuffle(const rg_codec C, const Task& task, const Vec
                                    int off0, int off1) {
   if (C.kind != 2) {
     float a0 = vec_absmax(x0, 0.0f), a1 = two_vectors ? vec_absmax(x1, 0.0f) : 0.0f;
-    const int lanes = C.group >= HEAD_DIM ? LANES : C.group / VEC;
-    if (C.group >= HEAD_DIM) a0 = rg_quant_max(a0, a1);
-    for (int m = 1; m < lanes; m <<= 1) a0 = rg_quant_max(a0, rg_shuffle_xor(a0, m, LANES));
-    if (C.group >= HEAD_DIM) a1 = a0;
-    else if (two_vectors)
-      for (int m = 1; m < lanes; m <<= 1) a1 = rg_quant_max(a1, rg_shuffle_xor(a1, m, LANES));
+    if (C.group >= HEAD_DIM) {
+      a0 = a1 = max_reduce(rg_quant_max(a0, a1), LANES);
+    } else {
+      a0 = max_reduce(a0, C.group / VEC);
+      if (two_vectors) a1 = max_reduce(a1, C.group / VEC);
+    }
     store_quant_range(C, task, x0, off0, a0, -a0);
     if (two_vectors) store_quant_range(C, task, x1, off1, a1, -a1);
     return;
@@ -1818,24 +1847,15 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   long long bad_value = 0;
   if (position_outside(a, t, bad_value)) bad_kind = 1;
 
-  // cos_sin = compute: the token's cos/sin are computed by one head group's rotating lanes and
-  // read by the block's other groups from block-shared memory after a barrier (below), instead
-  // of by every group (the indexer measured an eighth of its instructions there), where four or
-  // more groups would compute the same values; tables: each
-  // lane loads its own; per head: in the task loops.
-  constexpr bool SHARED_CS = ROTATES && ROTARY_DIM > 0 && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS >= 4;
-  RG_SHARED float cs_shared[SHARED_CS ? 2 * TOKENS_PER_BLOCK * (ROTARY_DIM / 2) : 1];
-  float* const cs_token = cs_shared + 2 * (item / HEAD_GROUPS) * (ROTARY_DIM / 2);  // the token's cos, then sin
+  // cos_sin = compute: computed by one head group, taken by the others after a barrier
+  // (below; rows.h's SHARED_CS); tables: each lane loads its own; per head: in the task loops.
+  RG_SHARED float cs_shared[SHARED_CS_FLOATS];
+  float* const cs_token = shared_cs_token(cs_shared, item);
   float c[NJ];
   float s[NJ];
   if (rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD && (!SHARED_CS || group == 0)) {
     cos_sin(a, t, unit * NJ, c, s);
-    if (SHARED_CS)
-#pragma unroll
-      for (int i = 0; i < NJ; ++i) {
-        cs_token[unit * NJ + i] = c[i];
-        cs_token[ROTARY_DIM / 2 + unit * NJ + i] = s[i];
-      }
+    if (SHARED_CS) put_shared_cs(cs_token, unit, c, s);
   } else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
@@ -1865,12 +1885,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   if (SHARED_CS) {  // every thread that stays passes it (a skipped token's threads have left)
     rg_barrier();
-    if (rot_lane && group != 0)
-#pragma unroll
-      for (int i = 0; i < NJ; ++i) {
-        c[i] = cs_token[unit * NJ + i];
-        s[i] = cs_token[ROTARY_DIM / 2 + unit * NJ + i];
-      }
+    if (rot_lane && group != 0) take_shared_cs(cs_token, unit, c, s);
   }
   const int h_step = rg_grid_y() * HEAD_GROUPS;
   if (CACHE_TAIL_ZERO) clear_tail(a, t, slot, h_first, h_step, off0, off1, two_vectors);
@@ -2086,7 +2101,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2090 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 2105 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_a4629acb682c(ropegen_kernel_args args) {

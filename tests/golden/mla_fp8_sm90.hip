@@ -1292,8 +1292,32 @@ RG_DEVICE void cos_sin(const ropegen_kernel_args& a, long long t, int j0, float*
   }
 }
 
+// cos_sin = compute with four or more head groups a block: one group's rotating lanes compute
+// the token's cos/sin and put them in block-shared memory, and after a barrier the other
+// groups' rotating lanes take them there, instead of every group computing the same values (an
+// eighth of the indexer's instructions on the H100). A family declares the block's array of
+// SHARED_CS_FLOATS (RG_SHARED in its kernel body) and passes its token's part of it
+// (2 * ROTARY_DIM / 2 floats a token: cos, then sin).
+constexpr bool SHARED_CS = ROTATES && ROTARY_DIM > 0 && !COS_SIN_TABLE && !COS_SIN_PER_HEAD && HEAD_GROUPS >= 4;
+constexpr int SHARED_CS_FLOATS = SHARED_CS ? 2 * TOKENS_PER_BLOCK * (ROTARY_DIM / 2) : 1;
+RG_DEVICE float* shared_cs_token(float* shared, int item) { return shared + 2 * (item / HEAD_GROUPS) * (ROTARY_DIM / 2); }
+RG_DEVICE void put_shared_cs(float* token, int unit, const float* c, const float* s) {
+#pragma unroll
+  for (int i = 0; i < NJ; ++i) {
+    token[unit * NJ + i] = c[i];
+    token[ROTARY_DIM / 2 + unit * NJ + i] = s[i];
+  }
+}
+RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) {
+#pragma unroll
+  for (int i = 0; i < NJ; ++i) {
+    c[i] = token[unit * NJ + i];
+    s[i] = token[ROTARY_DIM / 2 + unit * NJ + i];
+  }
+}
+
 }  // namespace rg_kernel
-#line 1297 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1321 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1506,7 +1530,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1510 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1534 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

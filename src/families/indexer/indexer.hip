@@ -133,21 +133,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const bool rot_lane = lu.rotate;
   const bool two = half != 0;
   const int off1 = off0 + half;
-  // cos_sin = compute: one head group's rotating lanes compute the token's cos/sin and the
-  // block's other groups read them from block-shared memory after a barrier (every group
-  // computing them was an eighth of the kernel's instructions); tables: each lane loads its own.
-  constexpr bool SHARED_CS = !COS_SIN_TABLE && HEAD_GROUPS >= 4;
-  constexpr int HALF_ROT = ROTARY_DIM / 2;
-  RG_SHARED float cs_shared[SHARED_CS ? 2 * TOKENS_PER_BLOCK * HALF_ROT : 1];
-  float* const cs_token = cs_shared + 2 * (item / HEAD_GROUPS) * HALF_ROT;  // the token's cos, then sin
+  // cos_sin = compute: computed by one head group, taken by the others after a barrier
+  // (below; rows.h's SHARED_CS); tables: each lane loads its own.
+  RG_SHARED float cs_shared[SHARED_CS_FLOATS];
+  float* const cs_token = shared_cs_token(cs_shared, item);
   float c[NJ], s[NJ];
   if (rot_lane && (!SHARED_CS || group == 0)) cos_sin(a, t, unit * NJ, c, s);
-  if (SHARED_CS && rot_lane && group == 0)
-#pragma unroll
-    for (int i = 0; i < NJ; ++i) {
-      cs_token[unit * NJ + i] = c[i];
-      cs_token[HALF_ROT + unit * NJ + i] = s[i];
-    }
+  if (SHARED_CS && rot_lane && group == 0) put_shared_cs(cs_token, unit, c, s);
   if (PDL) rg_wait_prior_grid();
 
   RG_SHARED float partial[ROW_SHUFFLE ? 1 : BLOCK_THREADS];
@@ -171,12 +163,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   fetch(0, n0, n1, nw);
   if (SHARED_CS) {  // the token's first row in flight meanwhile
     rg_barrier();
-    if (rot_lane && group != 0)
-#pragma unroll
-      for (int i = 0; i < NJ; ++i) {
-        c[i] = cs_token[unit * NJ + i];
-        s[i] = cs_token[HALF_ROT + unit * NJ + i];
-      }
+    if (rot_lane && group != 0) take_shared_cs(cs_token, unit, c, s);
   }
   for (int it = 0; it < iterations; ++it) {
     const int r = r0 + it * step;
