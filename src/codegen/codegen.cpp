@@ -122,11 +122,20 @@ GeneratedSource wrap_kernel_body(const std::string& body, const std::string& ent
   return out;
 }
 
-GeneratedSource rcp_approx_kernel(const Target& target) {
+namespace {
+/// The vendor's approximate-reciprocal header (nvfp4 recipe = trtllm); Error(Spec) where it has
+/// none (check_target refuses the recipe there first, with the spec's location).
+const std::string& rcp_approx_header(const Target& target) {
   const Dialect& d = dialect_for(target.vendor);
   if (d.rcp_approx_header.empty())
     throw Error(ErrorKind::Spec, "recipe = trtllm uses NVIDIA's approximate reciprocal; use recipe = exact on " +
                                      target.id());
+  return d.rcp_approx_header;
+}
+}  // namespace
+
+GeneratedSource rcp_approx_kernel(const Target& target) {
+  const std::string& header = rcp_approx_header(target);
   const char* body = R"(
 RG_KERNEL(64) rg_rcp_table(ropegen_kernel_args a) {
   const long long i = static_cast<long long>(rg_block_x()) * 64 + rg_thread_x();
@@ -140,7 +149,7 @@ RG_KERNEL(64) rg_rcp_table(ropegen_kernel_args a) {
   plan.head_groups = 1;
   plan.num_tasks = 1;
   const KernelSpec carrier = parse_spec_line("op=rope head_dim=64 q_heads=1 kv_heads=1 cos_sin=compute(theta=10000)").spec;
-  return wrap_kernel_body("#define RG_RCP_APPROX 1\n" + template_text(d.rcp_approx_header) + body, "rg_rcp_table",
+  return wrap_kernel_body("#define RG_RCP_APPROX 1\n" + template_text(header) + body, "rg_rcp_table",
                           target, plan, carrier);
 }
 
@@ -473,11 +482,9 @@ GeneratedSource emit(const KernelSpec& spec, const Target& target, const LaunchP
   }
   // nvfp4 recipe = trtllm: NVIDIA's approximate reciprocal (check_target refuses it elsewhere).
   if (quantized_cache(spec) && spec.cache_dtype == StoreType::Nvfp4 && spec.codec.recipe == Nvfp4Recipe::Trtllm) {
-    if (dialect.rcp_approx_header.empty())
-      throw Error(ErrorKind::Spec, "recipe = trtllm uses NVIDIA's approximate reciprocal; use recipe = exact on " +
-                                       target.id());
+    const std::string& header = rcp_approx_header(target);
     os << "\n#define RG_RCP_APPROX 1  // cache_dtype = nvfp4(recipe = trtllm)";
-    paste(dialect.rcp_approx_header);
+    paste(header);
   }
   paste("quant.h");  // the codec; a store that is not quantized never calls it (kind 0)
 
