@@ -165,24 +165,28 @@ RG_DEVICE void store_scale(const rg_codec C, unsigned char* p, unsigned bits) {
   else *p = static_cast<unsigned char>(bits);
 }
 
-// The sum of a row's LANES partial values (p[0 .. LANES), from block-shared memory) in the
-// order a warp's exchanges add them: pairwise where LANES is a power of two ((l0 + l1) +
-// (l2 + l3), ...), else lane by lane; so a target without exchanges gets the same sum.
-RG_DEVICE float lanes_sum(const float* p) {
-  float v[LANES];
+// The sum of N values p[0], p[stride], ... p[(N - 1) * stride] (block-shared memory) in the
+// order a warp's exchanges add N lanes' values: pairwise where N is a power of two ((l0 + l1)
+// + (l2 + l3), ...), else one by one; so a target without exchanges gets the same sum.
+template <int N>
+RG_DEVICE float pairwise_sum(const float* p, int stride = 1) {
+  float v[N];
 #pragma unroll
-  for (int l = 0; l < LANES; ++l) v[l] = p[l];
-  if ((LANES & (LANES - 1)) == 0) {
+  for (int l = 0; l < N; ++l) v[l] = p[l * stride];
+  if ((N & (N - 1)) == 0) {
 #pragma unroll
-    for (int w = 1; w < LANES; w <<= 1)
+    for (int w = 1; w < N; w <<= 1)
 #pragma unroll
-      for (int l = 0; l + w < LANES; l += 2 * w) v[l] += v[l + w];
+      for (int l = 0; l + w < N; l += 2 * w) v[l] += v[l + w];
   } else {
 #pragma unroll
-    for (int l = 1; l < LANES; ++l) v[0] += v[l];
+    for (int l = 1; l < N; ++l) v[0] += v[l];
   }
   return v[0];
 }
+
+// The sum of a row's LANES partial values (p[0 .. LANES)), as its lanes' exchanges add them.
+RG_DEVICE float lanes_sum(const float* p) { return pairwise_sum<LANES>(p); }
 
 // The stretch of the walked row (codegen's row_segment) a lane covers: its unit within the
 // stretch, the first vector's element and the distance to the second (0: one vector), and

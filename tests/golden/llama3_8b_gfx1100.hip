@@ -866,6 +866,10 @@ constexpr bool NORM_ALL_HEADS = false;
 // (nothing else), 2 read from norm_sums, divided by NORM_RANKS * heads * head_dim.
 constexpr int NORM_SUMS = 0;
 constexpr float NORM_RANKS = 1.0f;
+// span = all_heads: a token's squares meet over TOKEN_WIDTH lanes by exchanges, then over its
+// TOKEN_PARTS waves through block-shared memory (0: the token's threads are not a power of two).
+constexpr int TOKEN_WIDTH = 32;
+constexpr int TOKEN_PARTS = 2;
 constexpr bool NORM_POST = false;
 // v_norm (weightless, per head) and v rows taken from k (K = V layers).
 constexpr bool V_NORM = false;
@@ -1068,24 +1072,28 @@ RG_DEVICE void store_scale(const rg_codec C, unsigned char* p, unsigned bits) {
   else *p = static_cast<unsigned char>(bits);
 }
 
-// The sum of a row's LANES partial values (p[0 .. LANES), from block-shared memory) in the
-// order a warp's exchanges add them: pairwise where LANES is a power of two ((l0 + l1) +
-// (l2 + l3), ...), else lane by lane; so a target without exchanges gets the same sum.
-RG_DEVICE float lanes_sum(const float* p) {
-  float v[LANES];
+// The sum of N values p[0], p[stride], ... p[(N - 1) * stride] (block-shared memory) in the
+// order a warp's exchanges add N lanes' values: pairwise where N is a power of two ((l0 + l1)
+// + (l2 + l3), ...), else one by one; so a target without exchanges gets the same sum.
+template <int N>
+RG_DEVICE float pairwise_sum(const float* p, int stride = 1) {
+  float v[N];
 #pragma unroll
-  for (int l = 0; l < LANES; ++l) v[l] = p[l];
-  if ((LANES & (LANES - 1)) == 0) {
+  for (int l = 0; l < N; ++l) v[l] = p[l * stride];
+  if ((N & (N - 1)) == 0) {
 #pragma unroll
-    for (int w = 1; w < LANES; w <<= 1)
+    for (int w = 1; w < N; w <<= 1)
 #pragma unroll
-      for (int l = 0; l + w < LANES; l += 2 * w) v[l] += v[l + w];
+      for (int l = 0; l + w < N; l += 2 * w) v[l] += v[l + w];
   } else {
 #pragma unroll
-    for (int l = 1; l < LANES; ++l) v[0] += v[l];
+    for (int l = 1; l < N; ++l) v[0] += v[l];
   }
   return v[0];
 }
+
+// The sum of a row's LANES partial values (p[0 .. LANES)), as its lanes' exchanges add them.
+RG_DEVICE float lanes_sum(const float* p) { return pairwise_sum<LANES>(p); }
 
 // The stretch of the walked row (codegen's row_segment) a lane covers: its unit within the
 // stretch, the first vector's element and the distance to the second (0: one vector), and
@@ -1318,7 +1326,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1322 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1330 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1785,6 +1793,41 @@ RG_DEVICE float squares(const Vec& x0, const Vec& x1, bool two_vectors) {
   return ss;
 }
 
+// span = all_heads, the token's threads a power of two: its q and k squares meet in one
+// pairwise tree over the token's threads in thread order: over TOKEN_WIDTH lanes by exchanges
+// within the wave (a target without them adds the same tree from block-shared memory), then the
+// TOKEN_PARTS waves' sums through block-shared memory, one barrier (none with one part). Every
+// thread of the token ends with both sums.
+RG_DEVICE void token_tree_sums(float& q, float& k, unsigned tid) {
+  RG_SHARED float part_sums[NORM_ALL_HEADS && TOKEN_WIDTH ? 2 * BLOCK_THREADS / TOKEN_WIDTH : 1];
+  constexpr int W = TOKEN_WIDTH ? TOKEN_WIDTH : 1;
+  if (RG_HAS_SHUFFLE) {
+#pragma unroll
+    for (int m = 1; m < W; m <<= 1) {
+      q += rg_shuffle_xor(q, m, W);
+      k += rg_shuffle_xor(k, m, W);
+    }
+    if (TOKEN_PARTS == 1) return;
+    if (tid % W == 0) {
+      part_sums[2 * (tid / W)] = q;
+      part_sums[2 * (tid / W) + 1] = k;
+    }
+  } else {
+    RG_SHARED float lane_sums[NORM_ALL_HEADS && TOKEN_WIDTH && !RG_HAS_SHUFFLE ? 2 * BLOCK_THREADS : 1];
+    lane_sums[tid] = q;
+    lane_sums[BLOCK_THREADS + tid] = k;
+    rg_barrier();
+    if (tid % W == 0) {
+      part_sums[2 * (tid / W)] = pairwise_sum<W>(lane_sums + tid);
+      part_sums[2 * (tid / W) + 1] = pairwise_sum<W>(lane_sums + BLOCK_THREADS + tid);
+    }
+  }
+  rg_barrier();
+  const int first = static_cast<int>(tid / (W * TOKEN_PARTS)) * TOKEN_PARTS;  // the token's first part
+  q = pairwise_sum<TOKEN_PARTS>(part_sums + 2 * first, 2);
+  k = pairwise_sum<TOKEN_PARTS>(part_sums + 2 * first + 1, 2);
+}
+
 RG_DEVICE void run(const ropegen_kernel_args& a) {
   const unsigned tid = static_cast<unsigned>(rg_thread_x());  // unsigned: lane is known to be in [0, LANES)
   const int lane = static_cast<int>(tid % LANES);
@@ -1904,10 +1947,11 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // MiniMax's per-head norm, 76% against 95% for Gemma 4's global layer; so they read per task.)
   // span = all_heads: one RMS over all of the token's q rows and one over its k rows. The plan
   // keeps a token's head groups in one block (whole_token, grid y = 1), a few tasks per group;
-  // each lane sums the squares of its share (of the kept rows), then the sums meet in
-  // fixed-order steps through block-shared memory: an item's lanes (lane 0: q, lane 1: k), then
-  // up to 8 chunks of the token's items, then every thread adds the chunks. No thread sums more
-  // than a few values. sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added
+  // each lane sums the squares of its share (of the kept rows), then the sums meet in a fixed
+  // order: one pairwise tree (token_tree_sums) where the token's threads are a power of two,
+  // else steps through block-shared memory: an item's lanes (lane 0: q, lane 1: k), then up to
+  // 8 chunks of the token's items, then every thread adds the chunks. No thread sums more than
+  // a few values. sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added
   // over the ranks by the caller; sums = write (1): the sums go to norm_sums and the kernel ends.
   constexpr int TASKS_PER_GROUP = (NUM_TASKS + HEAD_GROUPS - 1) / HEAD_GROUPS;  // grid y = 1; fewer with more
   constexpr int KEEP = NORM_ALL_HEADS && NORM_SUMS != 2 && TASKS_PER_GROUP <= 8 ? TASKS_PER_GROUP : 0;
@@ -1934,9 +1978,6 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     r_tok[0] = 1.0f / rg_sqrt(a.norm_sums[2 * t] / (NORM_RANKS * (Q_HEADS * HEAD_DIM)) + NORM_EPS);
     r_tok[1] = 1.0f / rg_sqrt(a.norm_sums[2 * t + 1] / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
   } else if (NORM_ALL_HEADS) {
-    RG_SHARED float lane_sums[NORM_ALL_HEADS ? 2 * BLOCK_THREADS : 1];
-    RG_SHARED float item_sums[NORM_ALL_HEADS ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
-    RG_SHARED float chunk_sums[NORM_ALL_HEADS && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
 #pragma unroll
     for (int it = 0; it < KEEP; ++it) {  // every row the group writes, kept
       const int h = h_first + it * h_step;
@@ -1957,38 +1998,46 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
       add_squares(task, x0, x1);
     }
-    lane_sums[2 * tid] = sums[0];
-    lane_sums[2 * tid + 1] = sums[1];
-    rg_barrier();
-    if (lane < 2) {
-      for (int kind = lane; kind < 2; kind += LANES > 1 ? 2 : 1) {
-        float v = 0.0f;
-        for (int l = 0; l < LANES; ++l) v += lane_sums[2 * (item * LANES + l) + kind];
-        item_sums[2 * item + kind] = v;
-      }
-    }
-    rg_barrier();
-    const int token_first = item - group;  // the token's first item
-    const int tok = item / HEAD_GROUPS;    // the token within the block
-    float q = 0.0f, k = 0.0f;
-    if (CHUNKS) {
-      const int tt = group * LANES + lane;  // the thread within the token's threads
-      if (tt < 2 * CHUNKS) {
-        const int kind = tt % 2, chunk = tt / 2;
-        float v = 0.0f;
-        for (int g = chunk * PER_CHUNK; g < (chunk + 1) * PER_CHUNK && g < HEAD_GROUPS; ++g)
-          v += item_sums[2 * (token_first + g) + kind];
-        chunk_sums[2 * (tok * CHUNKS + chunk) + kind] = v;
+    float q = sums[0], k = sums[1];
+    if (TOKEN_WIDTH) {
+      token_tree_sums(q, k, tid);
+    } else {
+      RG_SHARED float lane_sums[NORM_ALL_HEADS && !TOKEN_WIDTH ? 2 * BLOCK_THREADS : 1];
+      RG_SHARED float item_sums[NORM_ALL_HEADS && !TOKEN_WIDTH ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
+      RG_SHARED float chunk_sums[NORM_ALL_HEADS && !TOKEN_WIDTH && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
+      lane_sums[2 * tid] = sums[0];
+      lane_sums[2 * tid + 1] = sums[1];
+      rg_barrier();
+      if (lane < 2) {
+        for (int kind = lane; kind < 2; kind += LANES > 1 ? 2 : 1) {
+          float v = 0.0f;
+          for (int l = 0; l < LANES; ++l) v += lane_sums[2 * (item * LANES + l) + kind];
+          item_sums[2 * item + kind] = v;
+        }
       }
       rg_barrier();
-      for (int ch = 0; ch < CHUNKS; ++ch) {
-        q += chunk_sums[2 * (tok * CHUNKS + ch)];
-        k += chunk_sums[2 * (tok * CHUNKS + ch) + 1];
-      }
-    } else {
-      for (int g = 0; g < HEAD_GROUPS; ++g) {
-        q += item_sums[2 * (token_first + g)];
-        k += item_sums[2 * (token_first + g) + 1];
+      const int token_first = item - group;  // the token's first item
+      const int tok = item / HEAD_GROUPS;    // the token within the block
+      q = k = 0.0f;
+      if (CHUNKS) {
+        const int tt = group * LANES + lane;  // the thread within the token's threads
+        if (tt < 2 * CHUNKS) {
+          const int kind = tt % 2, chunk = tt / 2;
+          float v = 0.0f;
+          for (int g = chunk * PER_CHUNK; g < (chunk + 1) * PER_CHUNK && g < HEAD_GROUPS; ++g)
+            v += item_sums[2 * (token_first + g) + kind];
+          chunk_sums[2 * (tok * CHUNKS + chunk) + kind] = v;
+        }
+        rg_barrier();
+        for (int ch = 0; ch < CHUNKS; ++ch) {
+          q += chunk_sums[2 * (tok * CHUNKS + ch)];
+          k += chunk_sums[2 * (tok * CHUNKS + ch) + 1];
+        }
+      } else {
+        for (int g = 0; g < HEAD_GROUPS; ++g) {
+          q += item_sums[2 * (token_first + g)];
+          k += item_sums[2 * (token_first + g) + 1];
+        }
       }
     }
     if (NORM_SUMS == 1) {  // every thread of the token holds both sums; one writes them
@@ -2087,7 +2136,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2091 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 2140 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

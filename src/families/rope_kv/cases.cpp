@@ -275,6 +275,8 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
       tokens(23), "qk_norm all_heads after RoPE, rope");
   add("qk_norm=rms(eps=1e-6,span=all_heads) op=rope head_dim=64 q_heads=2 kv_heads=1 dtype=bf16", tokens(13),
       "qk_norm all_heads, 3 tasks (the items summed directly)");
+  add("qk_norm=rms(eps=1e-6,span=all_heads) op=rope head_dim=64 q_heads=3 kv_heads=1 dtype=bf16", tokens(37),
+      "qk_norm all_heads, 16 threads a token (one exchange tree, no block-shared memory)");
   add("qk_norm=rms(eps=1e-6,span=all_heads) head_dim=256 q_heads=64 kv_heads=8 dtype=bf16", tokens(5),
       "qk_norm all_heads, more tasks than groups (rows read twice)");
   add("qk_norm=rms(eps=1e-6,span=all_heads,gemma=true) cache_dtype=int8 scales=per_token_head head_dim=128 q_heads=8 "

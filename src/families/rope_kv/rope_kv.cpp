@@ -3,6 +3,7 @@
 // (rope_kv.hip); optional QK-RMSNorm, fp8 stores, head strides, separate outputs.
 #include "families/rope_kv/rope_kv.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "codegen/codegen.hpp"
@@ -31,6 +32,14 @@ std::vector<RowSegment> row_segments(const KernelSpec& spec) {
 bool pow2_lanes(const LaunchPlan& plan) {
   const int lanes = plan.lanes_per_head;
   return (lanes & (lanes - 1)) == 0 && lanes <= plan.wave;
+}
+
+/// span = all_heads: the lanes over which a token's squares meet by exchanges within the wave
+/// (the token's head_groups x lanes threads, at most a wave), when those threads are a power of
+/// two (so each wave holds whole tokens or a token whole waves); else 0, the general path.
+int token_width(const LaunchPlan& plan) {
+  const int threads = plan.head_groups * plan.lanes_per_head;
+  return (threads & (threads - 1)) == 0 ? std::min(threads, plan.wave) : 0;
 }
 
 /// Whether a quantized row's groups can be reduced by exchanges within the warp: the lanes of a
@@ -212,6 +221,11 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// (nothing else), 2 read from norm_sums, divided by NORM_RANKS * heads * head_dim.\n"
      << "constexpr int NORM_SUMS = " << (rotates && spec.qk_norm.on ? static_cast<int>(spec.qk_norm.sums) : 0) << ";\n"
      << "constexpr float NORM_RANKS = " << (rotates && spec.qk_norm.on ? spec.qk_norm.ranks : 1) << ".0f;\n"
+     << "// span = all_heads: a token's squares meet over TOKEN_WIDTH lanes by exchanges, then over its\n"
+     << "// TOKEN_PARTS waves through block-shared memory (0: the token's threads are not a power of two).\n"
+     << "constexpr int TOKEN_WIDTH = " << token_width(plan) << ";\n"
+     << "constexpr int TOKEN_PARTS = "
+     << (token_width(plan) ? plan.head_groups * plan.lanes_per_head / token_width(plan) : 1) << ";\n"
      << "constexpr bool NORM_POST = " << (rotates && spec.qk_norm.on && spec.qk_norm.order == NormOrder::Post ? "true" : "false") << ";\n"
      << "// v_norm (weightless, per head) and v rows taken from k (K = V layers).\n"
      << "constexpr bool V_NORM = " << (spec.uses_cache() && spec.v_norm.on ? "true" : "false") << ";\n"

@@ -461,6 +461,41 @@ RG_DEVICE float squares(const Vec& x0, const Vec& x1, bool two_vectors) {
   return ss;
 }
 
+// span = all_heads, the token's threads a power of two: its q and k squares meet in one
+// pairwise tree over the token's threads in thread order: over TOKEN_WIDTH lanes by exchanges
+// within the wave (a target without them adds the same tree from block-shared memory), then the
+// TOKEN_PARTS waves' sums through block-shared memory, one barrier (none with one part). Every
+// thread of the token ends with both sums.
+RG_DEVICE void token_tree_sums(float& q, float& k, unsigned tid) {
+  RG_SHARED float part_sums[NORM_ALL_HEADS && TOKEN_WIDTH ? 2 * BLOCK_THREADS / TOKEN_WIDTH : 1];
+  constexpr int W = TOKEN_WIDTH ? TOKEN_WIDTH : 1;
+  if (RG_HAS_SHUFFLE) {
+#pragma unroll
+    for (int m = 1; m < W; m <<= 1) {
+      q += rg_shuffle_xor(q, m, W);
+      k += rg_shuffle_xor(k, m, W);
+    }
+    if (TOKEN_PARTS == 1) return;
+    if (tid % W == 0) {
+      part_sums[2 * (tid / W)] = q;
+      part_sums[2 * (tid / W) + 1] = k;
+    }
+  } else {
+    RG_SHARED float lane_sums[NORM_ALL_HEADS && TOKEN_WIDTH && !RG_HAS_SHUFFLE ? 2 * BLOCK_THREADS : 1];
+    lane_sums[tid] = q;
+    lane_sums[BLOCK_THREADS + tid] = k;
+    rg_barrier();
+    if (tid % W == 0) {
+      part_sums[2 * (tid / W)] = pairwise_sum<W>(lane_sums + tid);
+      part_sums[2 * (tid / W) + 1] = pairwise_sum<W>(lane_sums + BLOCK_THREADS + tid);
+    }
+  }
+  rg_barrier();
+  const int first = static_cast<int>(tid / (W * TOKEN_PARTS)) * TOKEN_PARTS;  // the token's first part
+  q = pairwise_sum<TOKEN_PARTS>(part_sums + 2 * first, 2);
+  k = pairwise_sum<TOKEN_PARTS>(part_sums + 2 * first + 1, 2);
+}
+
 RG_DEVICE void run(const ropegen_kernel_args& a) {
   const unsigned tid = static_cast<unsigned>(rg_thread_x());  // unsigned: lane is known to be in [0, LANES)
   const int lane = static_cast<int>(tid % LANES);
@@ -580,10 +615,11 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   // MiniMax's per-head norm, 76% against 95% for Gemma 4's global layer; so they read per task.)
   // span = all_heads: one RMS over all of the token's q rows and one over its k rows. The plan
   // keeps a token's head groups in one block (whole_token, grid y = 1), a few tasks per group;
-  // each lane sums the squares of its share (of the kept rows), then the sums meet in
-  // fixed-order steps through block-shared memory: an item's lanes (lane 0: q, lane 1: k), then
-  // up to 8 chunks of the token's items, then every thread adds the chunks. No thread sums more
-  // than a few values. sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added
+  // each lane sums the squares of its share (of the kept rows), then the sums meet in a fixed
+  // order: one pairwise tree (token_tree_sums) where the token's threads are a power of two,
+  // else steps through block-shared memory: an item's lanes (lane 0: q, lane 1: k), then up to
+  // 8 chunks of the token's items, then every thread adds the chunks. No thread sums more than
+  // a few values. sums = read (NORM_SUMS 2): the token's sums come from norm_sums, added
   // over the ranks by the caller; sums = write (1): the sums go to norm_sums and the kernel ends.
   constexpr int TASKS_PER_GROUP = (NUM_TASKS + HEAD_GROUPS - 1) / HEAD_GROUPS;  // grid y = 1; fewer with more
   constexpr int KEEP = NORM_ALL_HEADS && NORM_SUMS != 2 && TASKS_PER_GROUP <= 8 ? TASKS_PER_GROUP : 0;
@@ -610,9 +646,6 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     r_tok[0] = 1.0f / rg_sqrt(a.norm_sums[2 * t] / (NORM_RANKS * (Q_HEADS * HEAD_DIM)) + NORM_EPS);
     r_tok[1] = 1.0f / rg_sqrt(a.norm_sums[2 * t + 1] / (NORM_RANKS * (KV_HEADS * HEAD_DIM)) + NORM_EPS);
   } else if (NORM_ALL_HEADS) {
-    RG_SHARED float lane_sums[NORM_ALL_HEADS ? 2 * BLOCK_THREADS : 1];
-    RG_SHARED float item_sums[NORM_ALL_HEADS ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
-    RG_SHARED float chunk_sums[NORM_ALL_HEADS && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
 #pragma unroll
     for (int it = 0; it < KEEP; ++it) {  // every row the group writes, kept
       const int h = h_first + it * h_step;
@@ -633,38 +666,46 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
       add_squares(task, x0, x1);
     }
-    lane_sums[2 * tid] = sums[0];
-    lane_sums[2 * tid + 1] = sums[1];
-    rg_barrier();
-    if (lane < 2) {
-      for (int kind = lane; kind < 2; kind += LANES > 1 ? 2 : 1) {
-        float v = 0.0f;
-        for (int l = 0; l < LANES; ++l) v += lane_sums[2 * (item * LANES + l) + kind];
-        item_sums[2 * item + kind] = v;
-      }
-    }
-    rg_barrier();
-    const int token_first = item - group;  // the token's first item
-    const int tok = item / HEAD_GROUPS;    // the token within the block
-    float q = 0.0f, k = 0.0f;
-    if (CHUNKS) {
-      const int tt = group * LANES + lane;  // the thread within the token's threads
-      if (tt < 2 * CHUNKS) {
-        const int kind = tt % 2, chunk = tt / 2;
-        float v = 0.0f;
-        for (int g = chunk * PER_CHUNK; g < (chunk + 1) * PER_CHUNK && g < HEAD_GROUPS; ++g)
-          v += item_sums[2 * (token_first + g) + kind];
-        chunk_sums[2 * (tok * CHUNKS + chunk) + kind] = v;
+    float q = sums[0], k = sums[1];
+    if (TOKEN_WIDTH) {
+      token_tree_sums(q, k, tid);
+    } else {
+      RG_SHARED float lane_sums[NORM_ALL_HEADS && !TOKEN_WIDTH ? 2 * BLOCK_THREADS : 1];
+      RG_SHARED float item_sums[NORM_ALL_HEADS && !TOKEN_WIDTH ? 2 * TOKENS_PER_BLOCK * HEAD_GROUPS : 1];
+      RG_SHARED float chunk_sums[NORM_ALL_HEADS && !TOKEN_WIDTH && CHUNKS ? 2 * TOKENS_PER_BLOCK * CHUNKS : 1];
+      lane_sums[2 * tid] = sums[0];
+      lane_sums[2 * tid + 1] = sums[1];
+      rg_barrier();
+      if (lane < 2) {
+        for (int kind = lane; kind < 2; kind += LANES > 1 ? 2 : 1) {
+          float v = 0.0f;
+          for (int l = 0; l < LANES; ++l) v += lane_sums[2 * (item * LANES + l) + kind];
+          item_sums[2 * item + kind] = v;
+        }
       }
       rg_barrier();
-      for (int ch = 0; ch < CHUNKS; ++ch) {
-        q += chunk_sums[2 * (tok * CHUNKS + ch)];
-        k += chunk_sums[2 * (tok * CHUNKS + ch) + 1];
-      }
-    } else {
-      for (int g = 0; g < HEAD_GROUPS; ++g) {
-        q += item_sums[2 * (token_first + g)];
-        k += item_sums[2 * (token_first + g) + 1];
+      const int token_first = item - group;  // the token's first item
+      const int tok = item / HEAD_GROUPS;    // the token within the block
+      q = k = 0.0f;
+      if (CHUNKS) {
+        const int tt = group * LANES + lane;  // the thread within the token's threads
+        if (tt < 2 * CHUNKS) {
+          const int kind = tt % 2, chunk = tt / 2;
+          float v = 0.0f;
+          for (int g = chunk * PER_CHUNK; g < (chunk + 1) * PER_CHUNK && g < HEAD_GROUPS; ++g)
+            v += item_sums[2 * (token_first + g) + kind];
+          chunk_sums[2 * (tok * CHUNKS + chunk) + kind] = v;
+        }
+        rg_barrier();
+        for (int ch = 0; ch < CHUNKS; ++ch) {
+          q += chunk_sums[2 * (tok * CHUNKS + ch)];
+          k += chunk_sums[2 * (tok * CHUNKS + ch) + 1];
+        }
+      } else {
+        for (int g = 0; g < HEAD_GROUPS; ++g) {
+          q += item_sums[2 * (token_first + g)];
+          k += item_sums[2 * (token_first + g) + 1];
+        }
       }
     }
     if (NORM_SUMS == 1) {  // every thread of the token holds both sums; one writes them
