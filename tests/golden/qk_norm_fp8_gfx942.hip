@@ -1501,7 +1501,7 @@ RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h)
   return src + static_cast<long long>(kv_head) * head_stride(is_v ? a.v_head_stride : a.k_head_stride);
 }
 
-// `scales`: per_tensor k and v scales, loaded once at the kernel's start.
+// `scales`: the per_tensor k, v and q scales, loaded once at the kernel's start.
 RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot, const float* scales) {
   const Elem* src = task_src(a, t, h);
   if (GATED && h >= GATE_FIRST) {  // copied to gate_out, heads packed
@@ -1515,7 +1515,7 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
       if (Q_QUANT != 0)  // the scale per (token, head) the kernel computes: q_out_scales [tokens, q_heads]
         return Task{src, out, nullptr, true, kQQuant, 1.0f, kRowQ,
                     reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h), 1, h};
-      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], kRowQ, nullptr, 1, h};
+      return Task{src, out, nullptr, true, kQFp8, scales[2], kRowQ, nullptr, 1, h};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
@@ -1900,11 +1900,14 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (PDL) rg_allow_next_grid();
   // fp8 cache with per-tensor scales: both scales load now, beside the other loads that do
   // not depend on the previous kernel, not after the slot inside the task loop.
-  float scales[2] = {1.0f, 1.0f};
+  // So does q's static fp8 scale: loaded in the task, it was a memory round trip after the
+  // position -> cos/sin chain, on every q thread's path at decode sizes.
+  float scales[3] = {1.0f, 1.0f, 1.0f};
   if ((CACHE_FP8 && !SCALES_PER_HEAD && CACHE_QUANT == 0) || CACHE_QUANT == 4) {  // nvfp4: the global scales
     scales[0] = a.k_scale[0];
     scales[1] = a.v_scale[0];
   }
+  if (HAS_Q && Q_FP8 && Q_QUANT == 0) scales[2] = a.q_scale[0];
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
@@ -2184,7 +2187,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2188 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 2191 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_6ffd9ab54326(ropegen_kernel_args args) {
