@@ -410,11 +410,19 @@ RG_DEVICE void put_shared_cs(float* token, int unit, const float* c, const float
     token[ROTARY_DIM / 2 + unit * NJ + i] = s[i];
   }
 }
-RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) {
+// RG_SHARED_CS_EACH_ROW (the vendor prelude's): whether a family that walks several rows a
+// thread takes them again for each row rather than keeping them in registers across its loop.
+#ifndef RG_SHARED_CS_EACH_ROW
+#define RG_SHARED_CS_EACH_ROW 1
+#endif
+// each_use: read where used, every time (volatile: the compiler may not hoist the reads out of
+// a loop and keep the values in registers across it).
+RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, bool each_use = false) {
+  const volatile float* v = token;
 #pragma unroll
   for (int i = 0; i < NJ; ++i) {
-    c[i] = token[unit * NJ + i];
-    s[i] = token[ROTARY_DIM / 2 + unit * NJ + i];
+    c[i] = each_use ? v[unit * NJ + i] : token[unit * NJ + i];
+    s[i] = each_use ? v[ROTARY_DIM / 2 + unit * NJ + i] : token[ROTARY_DIM / 2 + unit * NJ + i];
   }
 }
 

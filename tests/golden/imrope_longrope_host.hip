@@ -1502,16 +1502,24 @@ RG_DEVICE void put_shared_cs(float* token, int unit, const float* c, const float
     token[ROTARY_DIM / 2 + unit * NJ + i] = s[i];
   }
 }
-RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) {
+// RG_SHARED_CS_EACH_ROW (the vendor prelude's): whether a family that walks several rows a
+// thread takes them again for each row rather than keeping them in registers across its loop.
+#ifndef RG_SHARED_CS_EACH_ROW
+#define RG_SHARED_CS_EACH_ROW 1
+#endif
+// each_use: read where used, every time (volatile: the compiler may not hoist the reads out of
+// a loop and keep the values in registers across it).
+RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, bool each_use = false) {
+  const volatile float* v = token;
 #pragma unroll
   for (int i = 0; i < NJ; ++i) {
-    c[i] = token[unit * NJ + i];
-    s[i] = token[ROTARY_DIM / 2 + unit * NJ + i];
+    c[i] = each_use ? v[unit * NJ + i] : token[unit * NJ + i];
+    s[i] = each_use ? v[ROTARY_DIM / 2 + unit * NJ + i] : token[ROTARY_DIM / 2 + unit * NJ + i];
   }
 }
 
 }  // namespace rg_kernel
-#line 1515 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1523 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1638,7 +1646,7 @@ RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h)
   return src + static_cast<long long>(kv_head) * head_stride(is_v ? a.v_head_stride : a.k_head_stride);
 }
 
-// `scales`: the per_tensor k, v and q scales, loaded once at the kernel's start.
+// `scales`: per_tensor k and v scales, loaded once at the kernel's start.
 RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot, const float* scales) {
   const Elem* src = task_src(a, t, h);
   if (GATED && h >= GATE_FIRST) {  // copied to gate_out, heads packed
@@ -1652,7 +1660,7 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
       if (Q_QUANT != 0)  // the scale per (token, head) the kernel computes: q_out_scales [tokens, q_heads]
         return Task{src, out, nullptr, true, kQQuant, 1.0f, kRowQ,
                     reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h), 1, h};
-      return Task{src, out, nullptr, true, kQFp8, scales[2], kRowQ, nullptr, 1, h};
+      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], kRowQ, nullptr, 1, h};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
@@ -2037,14 +2045,11 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (PDL) rg_allow_next_grid();
   // fp8 cache with per-tensor scales: both scales load now, beside the other loads that do
   // not depend on the previous kernel, not after the slot inside the task loop.
-  // So does q's static fp8 scale: loaded in the task, it was a memory round trip after the
-  // position -> cos/sin chain, on every q thread's path at decode sizes.
-  float scales[3] = {1.0f, 1.0f, 1.0f};
+  float scales[2] = {1.0f, 1.0f};
   if ((CACHE_FP8 && !SCALES_PER_HEAD && CACHE_QUANT == 0) || CACHE_QUANT == 4) {  // nvfp4: the global scales
     scales[0] = a.k_scale[0];
     scales[1] = a.v_scale[0];
   }
-  if (HAS_Q && Q_FP8 && Q_QUANT == 0) scales[2] = a.q_scale[0];
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
@@ -2070,9 +2075,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   float* const cs_token = shared_cs_token(cs_shared, item);
   float c[NJ];
   float s[NJ];
-  if (rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD && (!SHARED_CS || group == 0)) {
+  // span = all_heads with sums = write and order = pre rotates nothing: no cos/sin (shared, the
+  // values would be stored and a barrier waited for; the kernel ran 1.7x longer on the H100).
+  constexpr bool NEEDS_CS = !(NORM_SUMS == 1 && !NORM_POST);
+  constexpr bool SHARE_CS = SHARED_CS && NEEDS_CS;
+  if (NEEDS_CS && rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD && (!SHARE_CS || group == 0)) {
     cos_sin(a, t, unit * NJ, c, s);
-    if (SHARED_CS) put_shared_cs(cs_token, unit, c, s);
+    if (SHARE_CS) put_shared_cs(cs_token, unit, c, s);
   } else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
@@ -2100,7 +2109,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     }
     return;
   }
-  if (SHARED_CS) {  // every thread that stays passes it (a skipped token's threads have left)
+  if (SHARE_CS) {  // every thread that stays passes it (a skipped token's threads have left)
     rg_barrier();
     if (rot_lane && group != 0) take_shared_cs(cs_token, unit, c, s);
   }
@@ -2324,7 +2333,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2328 "ropegen_rope_b415ccdd6501.host.hip"
+#line 2337 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

@@ -1312,16 +1312,24 @@ RG_DEVICE void put_shared_cs(float* token, int unit, const float* c, const float
     token[ROTARY_DIM / 2 + unit * NJ + i] = s[i];
   }
 }
-RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) {
+// RG_SHARED_CS_EACH_ROW (the vendor prelude's): whether a family that walks several rows a
+// thread takes them again for each row rather than keeping them in registers across its loop.
+#ifndef RG_SHARED_CS_EACH_ROW
+#define RG_SHARED_CS_EACH_ROW 1
+#endif
+// each_use: read where used, every time (volatile: the compiler may not hoist the reads out of
+// a loop and keep the values in registers across it).
+RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, bool each_use = false) {
+  const volatile float* v = token;
 #pragma unroll
   for (int i = 0; i < NJ; ++i) {
-    c[i] = token[unit * NJ + i];
-    s[i] = token[ROTARY_DIM / 2 + unit * NJ + i];
+    c[i] = each_use ? v[unit * NJ + i] : token[unit * NJ + i];
+    s[i] = each_use ? v[ROTARY_DIM / 2 + unit * NJ + i] : token[ROTARY_DIM / 2 + unit * NJ + i];
   }
 }
 
 }  // namespace rg_kernel
-#line 1325 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1333 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1534,7 +1542,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1538 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1546 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

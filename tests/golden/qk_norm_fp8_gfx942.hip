@@ -67,6 +67,9 @@ RG_DEVICE float rg_fmaf(float a, float b, float c) { return __builtin_fmaf(a, b,
 #define RG_RECIPROCAL_DIV 0
 // templates/quant.h: e2m1 codes by compares (gfx942: 70-73 VGPRs, against 74-75 by bits)
 #define RG_E2M1_BY_BITS 0
+// templates/rows.h: the shared cos/sin kept in registers across the indexer's rows (read again
+// each row: gfx942 106 -> 121 VGPRs, gfx1201 95 -> 143)
+#define RG_SHARED_CS_EACH_ROW 0
 RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }  // llvm.log.f32: the backend's accurate expansion
 // Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
 // wave32 counts the low half only).
@@ -83,7 +86,7 @@ template <class T> RG_DEVICE T rg_load(const T* p) {
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
   *(__attribute__((address_space(1))) T*)p = v;
 }
-#line 87 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 90 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -106,7 +109,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 110 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 113 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_bf16_amd.h ----
 #line 1 "src/vendors/amd/convert_bf16_amd.h"
@@ -122,7 +125,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   const unsigned rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // round to nearest even
   return (x & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
 }
-#line 126 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 129 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_f16_amd.h ----
 #line 1 "src/vendors/amd/convert_f16_amd.h"
@@ -133,7 +136,7 @@ RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
 RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   return __builtin_bit_cast(unsigned short, static_cast<_Float16>(f));
 }
-#line 137 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 140 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -178,7 +181,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 182 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 185 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -367,7 +370,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 371 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 374 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -425,7 +428,7 @@ RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return 
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
 RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
-#line 429 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 432 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- convert_fp8_amd.h ----
 #line 1 "src/vendors/amd/convert_fp8_amd.h"
@@ -473,7 +476,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_fix2(static_cast<unsigned>(r), lo, hi, false);
 }
 #endif
-#line 477 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 480 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -565,7 +568,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 569 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 572 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -829,7 +832,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 833 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 836 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1365,16 +1368,24 @@ RG_DEVICE void put_shared_cs(float* token, int unit, const float* c, const float
     token[ROTARY_DIM / 2 + unit * NJ + i] = s[i];
   }
 }
-RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) {
+// RG_SHARED_CS_EACH_ROW (the vendor prelude's): whether a family that walks several rows a
+// thread takes them again for each row rather than keeping them in registers across its loop.
+#ifndef RG_SHARED_CS_EACH_ROW
+#define RG_SHARED_CS_EACH_ROW 1
+#endif
+// each_use: read where used, every time (volatile: the compiler may not hoist the reads out of
+// a loop and keep the values in registers across it).
+RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, bool each_use = false) {
+  const volatile float* v = token;
 #pragma unroll
   for (int i = 0; i < NJ; ++i) {
-    c[i] = token[unit * NJ + i];
-    s[i] = token[ROTARY_DIM / 2 + unit * NJ + i];
+    c[i] = each_use ? v[unit * NJ + i] : token[unit * NJ + i];
+    s[i] = each_use ? v[ROTARY_DIM / 2 + unit * NJ + i] : token[ROTARY_DIM / 2 + unit * NJ + i];
   }
 }
 
 }  // namespace rg_kernel
-#line 1378 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 1389 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1501,7 +1512,7 @@ RG_DEVICE const Elem* task_src(const ropegen_kernel_args& a, long long t, int h)
   return src + static_cast<long long>(kv_head) * head_stride(is_v ? a.v_head_stride : a.k_head_stride);
 }
 
-// `scales`: the per_tensor k, v and q scales, loaded once at the kernel's start.
+// `scales`: per_tensor k and v scales, loaded once at the kernel's start.
 RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long long slot, const float* scales) {
   const Elem* src = task_src(a, t, h);
   if (GATED && h >= GATE_FIRST) {  // copied to gate_out, heads packed
@@ -1515,7 +1526,7 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
       if (Q_QUANT != 0)  // the scale per (token, head) the kernel computes: q_out_scales [tokens, q_heads]
         return Task{src, out, nullptr, true, kQQuant, 1.0f, kRowQ,
                     reinterpret_cast<unsigned char*>(a.q_out_scales + t * Q_HEADS + h), 1, h};
-      return Task{src, out, nullptr, true, kQFp8, scales[2], kRowQ, nullptr, 1, h};
+      return Task{src, out, nullptr, true, kQFp8, a.q_scale[0], kRowQ, nullptr, 1, h};
     }
     Elem* out = SEPARATE_OUTPUTS && a.q_out ? static_cast<Elem*>(a.q_out) + t * a.q_out_stride + static_cast<long long>(h) * HEAD_DIM
                         : const_cast<Elem*>(src);
@@ -1900,14 +1911,11 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   if (PDL) rg_allow_next_grid();
   // fp8 cache with per-tensor scales: both scales load now, beside the other loads that do
   // not depend on the previous kernel, not after the slot inside the task loop.
-  // So does q's static fp8 scale: loaded in the task, it was a memory round trip after the
-  // position -> cos/sin chain, on every q thread's path at decode sizes.
-  float scales[3] = {1.0f, 1.0f, 1.0f};
+  float scales[2] = {1.0f, 1.0f};
   if ((CACHE_FP8 && !SCALES_PER_HEAD && CACHE_QUANT == 0) || CACHE_QUANT == 4) {  // nvfp4: the global scales
     scales[0] = a.k_scale[0];
     scales[1] = a.v_scale[0];
   }
-  if (HAS_Q && Q_FP8 && Q_QUANT == 0) scales[2] = a.q_scale[0];
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
   if (PREFETCH_FIRST && h_first < NUM_TASKS) {
@@ -1933,9 +1941,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   float* const cs_token = shared_cs_token(cs_shared, item);
   float c[NJ];
   float s[NJ];
-  if (rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD && (!SHARED_CS || group == 0)) {
+  // span = all_heads with sums = write and order = pre rotates nothing: no cos/sin (shared, the
+  // values would be stored and a barrier waited for; the kernel ran 1.7x longer on the H100).
+  constexpr bool NEEDS_CS = !(NORM_SUMS == 1 && !NORM_POST);
+  constexpr bool SHARE_CS = SHARED_CS && NEEDS_CS;
+  if (NEEDS_CS && rot_lane && bad_kind == 0 && !COS_SIN_PER_HEAD && (!SHARE_CS || group == 0)) {
     cos_sin(a, t, unit * NJ, c, s);
-    if (SHARED_CS) put_shared_cs(cs_token, unit, c, s);
+    if (SHARE_CS) put_shared_cs(cs_token, unit, c, s);
   } else {
 #pragma unroll
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
@@ -1963,7 +1975,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     }
     return;
   }
-  if (SHARED_CS) {  // every thread that stays passes it (a skipped token's threads have left)
+  if (SHARE_CS) {  // every thread that stays passes it (a skipped token's threads have left)
     rg_barrier();
     if (rot_lane && group != 0) take_shared_cs(cs_token, unit, c, s);
   }
@@ -2187,7 +2199,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2191 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 2203 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_6ffd9ab54326(ropegen_kernel_args args) {

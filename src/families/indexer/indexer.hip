@@ -161,9 +161,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   Vec n0{}, n1{};
   float nw = 0.0f;
   fetch(0, n0, n1, nw);
+  // The groups take the shared cos/sin row by row (below; RG_SHARED_CS_EACH_ROW), not once
+  // before the loop: read again each row, they need no registers across it (sm_90: 80 -> 64
+  // registers, a third more warps resident).
+  constexpr bool CS_EACH_ROW = SHARED_CS && RG_SHARED_CS_EACH_ROW;
   if (SHARED_CS) {  // the token's first row in flight meanwhile
     rg_barrier();
-    if (rot_lane && group != 0) take_shared_cs(cs_token, unit, c, s);
+    if (!CS_EACH_ROW && rot_lane && group != 0) take_shared_cs(cs_token, unit, c, s);
   }
   for (int it = 0; it < iterations; ++it) {
     const int r = r0 + it * step;
@@ -198,6 +202,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       }
     }
     if (active && rot_lane) {
+      if (CS_EACH_ROW) take_shared_cs(cs_token, unit, c, s, true);
       if (NEOX) rotate_neox(x0, x1, c, s);
       else rotate_gptj(x0, c, s);
     }

@@ -59,6 +59,9 @@ RG_DEVICE float rg_fmaf(float a, float b, float c) { return __builtin_fmaf(a, b,
 #define RG_RECIPROCAL_DIV 0
 // templates/quant.h: e2m1 codes by compares (gfx942: 70-73 VGPRs, against 74-75 by bits)
 #define RG_E2M1_BY_BITS 0
+// templates/rows.h: the shared cos/sin kept in registers across the indexer's rows (read again
+// each row: gfx942 106 -> 121 VGPRs, gfx1201 95 -> 143)
+#define RG_SHARED_CS_EACH_ROW 0
 RG_DEVICE float rg_logf(float x) { return __builtin_logf(x); }  // llvm.log.f32: the backend's accurate expansion
 // Exchange within a wave: lane ^ m's value (ds_bpermute; the lane id from mbcnt, which in
 // wave32 counts the low half only).
