@@ -1981,6 +1981,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   constexpr bool ROW_NORM = (QK_NORM && !NORM_ALL_HEADS) || V_NORM;  // a reduction over one row's lanes
   if (!QK_NORM && !V_NORM && !QUANT_SHARED) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
+      // With PREFETCH_FIRST every task's row was loaded one task ahead: the next one's loads
+      // are issued now, in flight behind this task's rotation and stores (a thread walks
+      // several tasks from a few hundred tokens up). Rows of different tasks never overlap.
+      const Vec p0 = f0, p1 = f1;
+      if (PREFETCH_FIRST && h + h_step < NUM_TASKS) {
+        const Elem* next = task_src(a, t, h + h_step);
+        if (next) {
+          f0 = load_vec(next + off0);
+          if (two_vectors) f1 = load_vec(next + off1);
+        }
+      }
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
       // A copied stretch of a row rotated in place stays where it is: nothing to move (unless
@@ -1989,7 +2000,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           !(Q_TEMPERATURE != 0 && task.row == kRowQ) && !HAS_BIAS)
         continue;
       Vec x0, x1;
-      load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
+      load_row(a, task, PREFETCH_FIRST, p0, p1, off0, off1, two_vectors, x0, x1);
       head_cos_sin(a, t, task, unit * NJ, rot_lane, c, s);
       finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1, temp);
     }
@@ -2196,7 +2207,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2200 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 2211 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- layers.h ----
 #line 1 "templates/layers.h"
@@ -2238,7 +2249,7 @@ RG_DEVICE ropegen_kernel_args layer_args(const ropegen_kernel_args& a, int layer
 }
 
 }  // namespace rg_layers
-#line 2242 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
+#line 2253 "ropegen_rope_kv_append_5b18de713d42.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_5b18de713d42(ropegen_kernel_args args) {

@@ -1947,6 +1947,17 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   constexpr bool ROW_NORM = (QK_NORM && !NORM_ALL_HEADS) || V_NORM;  // a reduction over one row's lanes
   if (!QK_NORM && !V_NORM && !QUANT_SHARED) {
     for (int h = h_first; h < NUM_TASKS; h += h_step) {
+      // With PREFETCH_FIRST every task's row was loaded one task ahead: the next one's loads
+      // are issued now, in flight behind this task's rotation and stores (a thread walks
+      // several tasks from a few hundred tokens up). Rows of different tasks never overlap.
+      const Vec p0 = f0, p1 = f1;
+      if (PREFETCH_FIRST && h + h_step < NUM_TASKS) {
+        const Elem* next = task_src(a, t, h + h_step);
+        if (next) {
+          f0 = load_vec(next + off0);
+          if (two_vectors) f1 = load_vec(next + off1);
+        }
+      }
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
       // A copied stretch of a row rotated in place stays where it is: nothing to move (unless
@@ -1955,7 +1966,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           !(Q_TEMPERATURE != 0 && task.row == kRowQ) && !HAS_BIAS)
         continue;
       Vec x0, x1;
-      load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, x0, x1);
+      load_row(a, task, PREFETCH_FIRST, p0, p1, off0, off1, two_vectors, x0, x1);
       head_cos_sin(a, t, task, unit * NJ, rot_lane, c, s);
       finish(task, x0, x1, c, s, two_vectors, rot_lane, off0, off1, temp);
     }
@@ -2162,7 +2173,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2166 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 2177 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {
