@@ -323,12 +323,14 @@ struct RecordPart {
   std::string field;
   /// values: auto (the activation dtype, copied or rotated as the op computes it), an fp8
   /// format (one fp32 scale per group, computed), nvfp4 (e2m1 codes, an e4m3 scale per 16
-  /// elements, the global scale from k_scale[0]) or mxfp4 (e2m1, an e8m0 scale per 32).
+  /// elements, the global scale from k_scale[0]) or mxfp4 (e2m1, an e8m0 scale per 32);
+  /// k_pe: auto or an fp8 format, one scale for the row (k_scale).
   StoreType format = StoreType::Auto;
   int group = 0;     ///< values, quantized: elements per scale
   CacheCodec codec;  ///< values, quantized: qmax and floor (fp8), scale_round (mxfp4)
   bool divide = false;  ///< values, fp8: codes of x / s (vLLM's stores) instead of x * (1 / s)
   int bytes = 0;        ///< pad: bytes left as they are
+  bool k_scale = false;  ///< values, k_pe in fp8: codes of x / k_scale[0] (false: of x, unscaled)
   bool operator==(const RecordPart& o) const;
 };
 /// A cache row as a byte record (op = mla_rope_append): its parts in order and its size.

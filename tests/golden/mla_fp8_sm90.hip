@@ -895,6 +895,9 @@ constexpr int REC_BYTES = 0;
 constexpr int REC_KVC_AT = -1;
 constexpr int REC_KVC_SCALES_AT = -1;
 constexpr int REC_PE_AT = -1;
+constexpr bool REC_PE_K_SCALE = false;
+constexpr bool REC_PE_FP8 = false;
+RG_DEVICE unsigned rec_pe_encode2(float lo, float hi) { (void)lo; (void)hi; return 0u; }
 constexpr rg_codec REC_CODEC = {0, 8, 1, 0, 0, 0x0p+0f, 0x1.0c6f7ap-20f, 0, 1, 0};
 }  // namespace rg_spec
 
@@ -959,12 +962,17 @@ RG_DEVICE void store_packed(unsigned char* p, const unsigned* w) {
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
-// Stores a vector of VEC elements at element offset `off` of a row.
-RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
-  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
-    store_vec(static_cast<Elem*>(dst) + off, x);
-    return;
-  }
+// The fp8 stores' pair encoders, by tag: the cache's and q_out's (a family adds a tag and an
+// encode2 of its own: mla's record k_pe).
+struct CacheFp8 {};
+struct QFp8 {};
+RG_DEVICE unsigned encode2(CacheFp8, float lo, float hi) { return cache_encode2(lo, hi); }
+RG_DEVICE unsigned encode2(QFp8, float lo, float hi) { return q_encode2(lo, hi); }
+
+// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of tag E, at
+// element (byte) offset `off` of a row of codes.
+template <class E>
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale) {
   unsigned w[(VEC + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
@@ -974,10 +982,20 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 #pragma unroll
   for (int i = 0; i < VEC; i += 2) {
     const float lo = get(x, i) / scale, hi = i + 1 < VEC ? get(x, i + 1) / scale : lo;
-    const unsigned pair = store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+    const unsigned pair = encode2(E{}, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
+}
+
+// Stores a vector of VEC elements at element offset `off` of a row.
+RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
+  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
+    store_vec(static_cast<Elem*>(dst) + off, x);
+    return;
+  }
+  if (store == kCacheFp8) store_fp8_row<CacheFp8>(dst, off, x, scale);
+  else store_fp8_row<QFp8>(dst, off, x, scale);
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
@@ -1317,7 +1335,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1321 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1339 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1335,8 +1353,9 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 // the same lanes, so every thread has about the same work; a remainder of kv_c narrower than
 // a chunk is copied afterwards.
 // cache_record: the row is a byte record of REC_BYTES (record.cpp binds its parts' offsets):
-// the rotated k_pe goes to REC_PE_AT in the dtype, and kv_c is stored by a pass of its own
-// after the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT.
+// the rotated k_pe goes to REC_PE_AT in the dtype or as fp8 codes (REC_PE_FP8: of x /
+// k_scale[0] with REC_PE_K_SCALE, else of x), and kv_c is stored by a pass of its own after
+// the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT.
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -1446,11 +1465,20 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
   }
 }
 
+// A cache row's vector: kv_c or k_pe (rows.h's cache store), or a record's fp8 k_pe (the
+// only such row with a record) by its own encoder.
+struct PeFp8 {};
+RG_DEVICE unsigned encode2(PeFp8, float lo, float hi) { return rec_pe_encode2(lo, hi); }
+RG_DEVICE void store_kv(void* row, int off, const Vec& x, float scale) {
+  if (REC_PE_FP8) store_fp8_row<PeFp8>(row, off, x, scale);
+  else store_row(row, off, x, kCacheFp8, scale);
+}
+
 RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int tid = rg_thread_x();
   const int lane = tid % LANES;
   const int item = tid / LANES;
-  const float scale = CACHE_FP8 ? a.k_scale[0] : 1.0f;
+  const float scale = CACHE_FP8 || REC_PE_K_SCALE ? a.k_scale[0] : 1.0f;
   if (PDL) rg_allow_next_grid();
   // cache_record: the last head split's blocks load their tokens' kv_c first (stored after the rows).
   const bool records = CACHE_RECORD && rg_block_y() == rg_grid_y() - 1;
@@ -1497,13 +1525,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           store_vec(const_cast<Elem*>(src) + off0, x0);
           store_vec(const_cast<Elem*>(src) + off1, x1);
         } else {
-          store_row(row, off0, x0, kCacheFp8, scale);
-          store_row(row, off1, x1, kCacheFp8, scale);
+          store_kv(row, off0, x0, scale);
+          store_kv(row, off1, x1, scale);
         }
       } else {
         if (is_q || is_pe) rotate_gptj(x0, c, s);
         if (is_q) store_vec(const_cast<Elem*>(src) + off0, x0);
-        else store_row(row, off0, x0, kCacheFp8, scale);
+        else store_kv(row, off0, x0, scale);
       }
     }
   }
@@ -1530,7 +1558,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1534 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1562 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

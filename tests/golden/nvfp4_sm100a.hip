@@ -1027,12 +1027,17 @@ RG_DEVICE void store_packed(unsigned char* p, const unsigned* w) {
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
-// Stores a vector of VEC elements at element offset `off` of a row.
-RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
-  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
-    store_vec(static_cast<Elem*>(dst) + off, x);
-    return;
-  }
+// The fp8 stores' pair encoders, by tag: the cache's and q_out's (a family adds a tag and an
+// encode2 of its own: mla's record k_pe).
+struct CacheFp8 {};
+struct QFp8 {};
+RG_DEVICE unsigned encode2(CacheFp8, float lo, float hi) { return cache_encode2(lo, hi); }
+RG_DEVICE unsigned encode2(QFp8, float lo, float hi) { return q_encode2(lo, hi); }
+
+// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of tag E, at
+// element (byte) offset `off` of a row of codes.
+template <class E>
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale) {
   unsigned w[(VEC + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
@@ -1042,10 +1047,20 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 #pragma unroll
   for (int i = 0; i < VEC; i += 2) {
     const float lo = get(x, i) / scale, hi = i + 1 < VEC ? get(x, i + 1) / scale : lo;
-    const unsigned pair = store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+    const unsigned pair = encode2(E{}, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
+}
+
+// Stores a vector of VEC elements at element offset `off` of a row.
+RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
+  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
+    store_vec(static_cast<Elem*>(dst) + off, x);
+    return;
+  }
+  if (store == kCacheFp8) store_fp8_row<CacheFp8>(dst, off, x, scale);
+  else store_fp8_row<QFp8>(dst, off, x, scale);
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
@@ -1385,7 +1400,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1389 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 1404 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -2154,7 +2169,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2158 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 2173 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_233eb9d2e5f8(ropegen_kernel_args args) {

@@ -15,7 +15,7 @@ namespace ropegen {
 bool RecordPart::operator==(const RecordPart& o) const {
   return kind == o.kind && field == o.field && format == o.format && group == o.group && codec.qmax == o.codec.qmax &&
          codec.floor == o.codec.floor && codec.scale_round == o.codec.scale_round && divide == o.divide &&
-         bytes == o.bytes;
+         bytes == o.bytes && k_scale == o.k_scale;
 }
 
 namespace {
@@ -50,13 +50,43 @@ CacheRecord fp8_ds_mla() {
 
 bool quantized(const RecordPart& p) { return p.kind == RecordPart::Kind::Values && p.format != StoreType::Auto; }
 
+/// k_pe's values: the rotated row in the dtype (auto) or as fp8 codes of x / k_scale[0]
+/// (scale = k_scale) or of x itself (scale = none), saturating: one scale for the row, none
+/// stored in the record.
+RecordPart lower_pe(const dsl::Value& v, const dsl::Value& format) {
+  RecordPart p;
+  p.field = v.text;
+  p.format = pick<StoreType>(format, "format");
+  if (p.format != StoreType::Auto && !is_fp8(p.format))
+    fail(format.loc, std::string("k_pe(format = ") + to_string(p.format) +
+                         ") is not a k_pe format; valid: auto (the dtype), fp8_e4m3, fp8_e5m2, fp8_e4m3fnuz, "
+                         "fp8_e5m2fnuz (one scale for the row: scale = none | k_scale)");
+  bool scale_given = false;
+  for_args(v, is_fp8(p.format) ? std::vector<std::string>{"format", "scale"} : std::vector<std::string>{"format"},
+           [&](const dsl::Value::Arg& a) {
+             if (a.name != "scale") return;
+             const dsl::Value& w = a.value;
+             if (w.kind != dsl::Value::Kind::Ident || (w.text != "none" && w.text != "k_scale"))
+               fail(w.loc, "invalid value " + describe_value(w) +
+                               " for k_pe's scale; valid values: none (codes of x), k_scale (codes of x / k_scale[0])");
+             p.k_scale = w.text == "k_scale";
+             scale_given = true;
+           });
+  if (is_fp8(p.format) && !scale_given)
+    fail(v.loc, "k_pe(format = " + std::string(to_string(p.format)) +
+                    ") needs scale = none (codes of x, unscaled) | k_scale (codes of x / k_scale[0])");
+  return p;
+}
+
 RecordPart lower_values(const dsl::Value& v) {
   RecordPart p;
   p.field = v.text;
   const dsl::Value* format = nullptr;
   for (const auto& a : v.args)
     if (a.name == "format") format = &a.value;
+  if (!format && v.text == "k_pe") fail(v.loc, "k_pe(...) needs format = auto | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz");
   if (!format) fail(v.loc, v.text + "(...) needs format = auto | fp8_e4m3 | fp8_e5m2 | fp8_e4m3fnuz | fp8_e5m2fnuz | nvfp4 | mxfp4");
+  if (v.text == "k_pe") return lower_pe(v, *format);
   p.format = pick<StoreType>(*format, "format");
   std::vector<std::string> allowed = {"format"};
   if (is_fp8(p.format)) allowed = {"format", "group", "qmax", "floor", "quantize"};
@@ -154,7 +184,9 @@ void text_part(const RecordPart& p, std::string& out) {
     out += "pad(bytes=" + std::to_string(p.bytes) + ")";
   } else {
     out += p.field + "(format=" + name_of(p.format);
-    if (is_fp8(p.format))
+    if (p.field == "k_pe" && is_fp8(p.format))
+      out += std::string(",scale=") + (p.k_scale ? "k_scale" : "none");
+    else if (is_fp8(p.format))
       out += ",group=" + std::to_string(p.group) + ",qmax=" + (p.codec.qmax ? format_double(p.codec.qmax) : "auto") +
              ",floor=" + format_double(p.codec.floor) + ",quantize=" + (p.divide ? "divide" : "multiply");
     else if (p.format == StoreType::Mxfp4)
@@ -232,9 +264,12 @@ std::string record_problem(const KernelSpec& s) {
     }
     const std::string f = field;
     if (values != 1) return "the record names " + f + "'s values " + std::to_string(values) + " times; it needs " + f + "(format = ...) once";
-    if (f == "k_pe" && quantized(*v))
-      return "k_pe(format = " + std::string(to_string(v->format)) +
-             ") is not available yet: a record stores the rotated k_pe in the activation dtype (format = auto)";
+    if (f == "k_pe" && quantized(*v)) {  // fp8 codes with one scale for the row, not stored
+      if (scales)
+        return "scales(of = k_pe) names scales that k_pe(format = " + std::string(to_string(v->format)) +
+               ") does not store: its codes share one scale, k_scale[0] or none (scale = k_scale | none)";
+      continue;
+    }
     if (quantized(*v) && scales != 1)
       return f + "(format = " + to_string(v->format) + ") needs its scales placed once: scales(of = " + f + ")";
     if (!quantized(*v) && scales)
@@ -274,6 +309,7 @@ RecordLayout record_layout(const KernelSpec& s) {
       l.kvc = p;
       l.kvc_at = at;
     } else if (p.kind == RecordPart::Kind::Values && p.field == "k_pe") {
+      l.pe = p;
       l.pe_at = at;
     } else if (p.kind == RecordPart::Kind::Scales && p.field == "kv_c") {
       l.kvc_scales_at = at;
@@ -285,8 +321,8 @@ RecordLayout record_layout(const KernelSpec& s) {
 
 SpecField cache_record_field() {
   return SpecField{"cache_record",
-                   "none | fp8_ds_mla | record(parts = [kv_c(format = F, ...), scales(of = kv_c), k_pe(format = auto), "
-                   "pad(bytes = N), ...], size = N)",
+                   "none | fp8_ds_mla | record(parts = [kv_c(format = F, ...), scales(of = kv_c), k_pe(format = auto | "
+                   "fp8 format, scale = none | k_scale), pad(bytes = N), ...], size = N)",
                    "mla_rope_append: the cache row as a byte record: its parts in byte order (kv_c and k_pe values in "
                    "a format, a quantized field's scales, padding) and its size; fp8_ds_mla is DeepSeek-V3.2's "
                    "656-byte record (docs/dsl.md, records)",
@@ -296,6 +332,8 @@ SpecField cache_record_field() {
                    {"none op=mla_rope_append",
                     "fp8_ds_mla op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128",
                     "record(parts=[kv_c(format=nvfp4),scales(of=kv_c),k_pe(format=auto)],size=416) "
+                    "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128",
+                    "record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],size=352) "
                     "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128"},
                    lower_record,
                    text_record,

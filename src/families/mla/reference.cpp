@@ -1,7 +1,8 @@
 // The mla family's reference for one token: q_pe rotated in place in each q head; the cache
 // row kv_c || rotated k_pe (one fp8 scale for the row), or the token's cache_record: kv_c in
 // the record's format with its scales, computed with src/reference/quant.cpp, and the
-// rotated k_pe, each at the offset its parts give. Independent of the template (mla.hip).
+// rotated k_pe (in the dtype, or its fp8 codes, of x / k_scale[0] or of x), each at the
+// offset its parts give. Independent of the template (mla.hip).
 #include "families/mla/mla.hpp"
 #include "reference/reference.hpp"
 
@@ -34,7 +35,8 @@ reference::QuantFormat record_format(const reference::Problem& p, const RecordPa
   return f;
 }
 
-/// The record of token t at byte `rec` of the cache: kv_c's codes and scales exact, k_pe rotated.
+/// The record of token t at byte `rec` of the cache: kv_c's codes and scales exact, k_pe
+/// rotated (its fp8 codes between those of the rotation's bounds).
 void expect_record(const reference::Problem& p, reference::RowWriter& w, long long t, long long rec) {
   const KernelSpec& s = p.spec;
   const RecordLayout l = record_layout(s);
@@ -61,6 +63,12 @@ void expect_record(const reference::Problem& p, reference::RowWriter& w, long lo
     }
     w.exact_bytes(p.k_cache, rec + l.kvc_at, codes);
     w.exact_bytes(p.k_cache, rec + l.kvc_scales_at, scales);
+  }
+  if (is_fp8(l.pe.format)) {
+    const float sc = l.pe.k_scale ? p.k_scale.at(0) : 1.0f;
+    w.rotate_codes(p.k.buffer, p.k.offset + t * p.k.stride, p.k_cache, rec + l.pe_at, t, s.rotary_dim,
+                   p.record_pe_fp8, sc);
+    return;
   }
   w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride, p.k_cache, (rec + l.pe_at) / eb, t, nullptr, 1.0f,
                s.rotary_dim, 0);
