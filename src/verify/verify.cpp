@@ -400,7 +400,9 @@ void ProblemBuilder::add_record_cache(long long bytes) {
   fill(p.buffers.back(), bytes / bytes_);
   p.buffer_names.push_back("k_cache");
   for (const RecordPart& part : s_.cache_record.parts)
-    if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4) p.k_scale = {kNvfp4Global};
+    if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4 &&
+        part.codec.recipe == Nvfp4Recipe::Exact)
+      p.k_scale = {kNvfp4Global};
   // k_pe's k_scale: one that saturates the larger rotated values (|x| > 448 * 0.01 in e4m3).
   for (const RecordPart& part : s_.cache_record.parts)
     if (part.kind == RecordPart::Kind::Values && part.k_scale && p.k_scale.empty()) p.k_scale = {0.01f};

@@ -540,6 +540,8 @@ RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decod
 //              recipe trtllm (rule 1, NVIDIA: RG_RCP_APPROX): enc = 1 / gs; sf = enc * (amax *
 //              rcp(6)); sfq = e4m3(sf); inv = rcp(sfq * rcp(enc)) (0 if amax is 0), rcp the
 //              approximate reciprocal
+//              recipe round_up (rule 2, MLA records): sf = max(amax / 6, 2^-9); sfq = e4m3(sf),
+//              the next e4m3 value up where it decodes below sf (448 stays); inv = 1 / sfq; gs unused
 //   mxfp4 (5): e = the group's e8m0 exponent (the codec's rule); code = e2m1(x * 2^(127 - e))
 // NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
 // (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests
@@ -727,6 +729,13 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
       return q;
     }
 #endif
+    if (c.rule == 2) {  // round_up: the scale never below amax / 6, so no code saturates
+      const float sf = rg_quant_max(amax / 6.0f, rg_as_float(0x3b000000u));  // 2^-9
+      q.bits = rg_fp8_encode_e4m3(sf);
+      if (rg_fp8_decode_e4m3(q.bits) < sf && q.bits < 0x7eu) q.bits += 1u;  // positive e4m3 codes are ordered
+      q.inv = 1.0f / rg_fp8_decode_e4m3(q.bits);
+      return q;
+    }
     const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
     q.bits = rg_fp8_encode_e4m3(sf);
     const float sfq = rg_fp8_decode_e4m3(q.bits);
@@ -782,7 +791,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 786 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 795 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1347,7 +1356,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1351 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 1360 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -2116,7 +2125,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2120 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 2129 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_a4629acb682c(ropegen_kernel_args args) {

@@ -575,6 +575,8 @@ RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decod
 //              recipe trtllm (rule 1, NVIDIA: RG_RCP_APPROX): enc = 1 / gs; sf = enc * (amax *
 //              rcp(6)); sfq = e4m3(sf); inv = rcp(sfq * rcp(enc)) (0 if amax is 0), rcp the
 //              approximate reciprocal
+//              recipe round_up (rule 2, MLA records): sf = max(amax / 6, 2^-9); sfq = e4m3(sf),
+//              the next e4m3 value up where it decodes below sf (448 stays); inv = 1 / sfq; gs unused
 //   mxfp4 (5): e = the group's e8m0 exponent (the codec's rule); code = e2m1(x * 2^(127 - e))
 // NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
 // (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests
@@ -762,6 +764,13 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
       return q;
     }
 #endif
+    if (c.rule == 2) {  // round_up: the scale never below amax / 6, so no code saturates
+      const float sf = rg_quant_max(amax / 6.0f, rg_as_float(0x3b000000u));  // 2^-9
+      q.bits = rg_fp8_encode_e4m3(sf);
+      if (rg_fp8_decode_e4m3(q.bits) < sf && q.bits < 0x7eu) q.bits += 1u;  // positive e4m3 codes are ordered
+      q.inv = 1.0f / rg_fp8_decode_e4m3(q.bits);
+      return q;
+    }
     const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
     q.bits = rg_fp8_encode_e4m3(sf);
     const float sfq = rg_fp8_decode_e4m3(q.bits);
@@ -817,7 +826,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 821 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 830 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -894,6 +903,7 @@ constexpr bool CACHE_RECORD = false;
 constexpr int REC_BYTES = 0;
 constexpr int REC_KVC_AT = -1;
 constexpr int REC_KVC_SCALES_AT = -1;
+constexpr int REC_KVC_SCALE_T = 1;  // scales(of = kv_c, transpose = R)
 constexpr int REC_PE_AT = -1;
 constexpr bool REC_PE_K_SCALE = false;
 constexpr bool REC_PE_FP8 = false;
@@ -1335,7 +1345,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1339 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1349 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1355,7 +1365,8 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 // cache_record: the row is a byte record of REC_BYTES (record.cpp binds its parts' offsets):
 // the rotated k_pe goes to REC_PE_AT in the dtype or as fp8 codes (REC_PE_FP8: of x /
 // k_scale[0] with REC_PE_K_SCALE, else of x), and kv_c is stored by a pass of its own after
-// the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT.
+// the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT (group
+// s at slot (s % T) * (groups / T) + s / T, T = REC_KVC_SCALE_T: 1 keeps group order).
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -1438,7 +1449,7 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
     }
   }
   if (REC_QUANT && !REC_SHUFFLE) rg_barrier();
-  const float gs = REC_CODEC.kind == 4 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale
+  const float gs = REC_CODEC.kind == 4 && REC_CODEC.rule != 2 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale (not round_up's)
 #pragma unroll
   for (int it = 0; it < REC_ITERS; ++it) {
     if (!rec[it]) continue;
@@ -1459,8 +1470,11 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
       }
     }
     const QuantScale q = quant_scale(REC_CODEC, h, l, gs);
-    if (e % REC_CODEC.group == 0)
-      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + (e / REC_CODEC.group) * REC_CODEC.scale_bytes, q.bits);
+    if (e % REC_CODEC.group == 0) {
+      constexpr int GROUPS = KV_LORA / (REC_QUANT ? REC_CODEC.group : 1);
+      const int g = e / REC_CODEC.group, slot = (g % REC_KVC_SCALE_T) * (GROUPS / REC_KVC_SCALE_T) + g / REC_KVC_SCALE_T;
+      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + slot * REC_CODEC.scale_bytes, q.bits);
+    }
     store_codes<(REC_QUANT ? VEC * REC_CODEC.bits / 8 : 1)>(REC_CODEC, q, x[it], rec[it] + REC_KVC_AT + e * REC_CODEC.bits / 8);
   }
 }
@@ -1558,7 +1572,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1562 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1576 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

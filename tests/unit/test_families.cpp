@@ -897,6 +897,56 @@ TEST_CASE("pinned: an fp8 k_pe in a record (vLLM's nvfp4_ds_mla writer: unscaled
   CHECK(scaled[55] == 0x7c);
 }
 
+/// vLLM's nvfp4_ds_mla record, pinned by hand from its writer's formula (vllm-project/vllm,
+/// csrc/libtorch_stable/nvfp4_ds_mla_cache_kernels.cu): per 16 kv_c values sf = e4m3(max(amax / 6,
+/// 2^-9)), the next e4m3 value up where that decodes below it (and below 448), codes
+/// e2m1(x * (1 / sf)) (element 2i in the low nibble); k_pe as unscaled e4m3 at [256, 320); the
+/// scale of block s at byte 320 + 8 (s % 4) + s / 4. Worked blocks:
+///   0: sixteen 1.0: sf = 1/6 -> 0.171875 (0x23, >= 1/6: kept), 1.0 * 5.818 -> 6: codes 0x77;
+///   1: 3, 1, 0.25, -1.5, zeros: sf 0.5 (0x30), x * 2 -> 6, 2, 0.5, -3: bytes 0x47, 0xd1, zeros;
+///   2: sixteen 1.0546875: sf 0.17578125 -> nearest 0.171875 is below it -> 0.1875 (0x24),
+///      x * 5.333 = 5.625 -> 6: codes 0x77 (recipe exact, gs 1, would keep 0x23);
+///   3: sixteen 0.00099945 (bf16 0x3a83): sf = 2^-9 (0x01), x * 512 = 0.5117 -> 0.5: 0x11;
+///   4..31 zeros: sf = 2^-9 (0x01), codes 0, except 5: 4000, 448: sf 666.7 saturates to 448
+///      (0x7e, not bumped past it), x / 448 -> 8.93 -> 6, 1 -> 2: byte 0x27.
+TEST_CASE("pinned: vLLM's nvfp4_ds_mla record (concat_and_cache_nvfp4_ds_mla, worked by hand)") {
+  std::vector<std::uint16_t> kvc(512, 0x0000);
+  for (int i = 0; i < 16; ++i) kvc[static_cast<size_t>(i)] = 0x3f80;
+  const std::uint16_t block1[4] = {0x4040, 0x3f80, 0x3e80, 0xbfc0};
+  std::copy(block1, block1 + 4, kvc.begin() + 16);
+  for (int i = 32; i < 48; ++i) kvc[static_cast<size_t>(i)] = 0x3f87;
+  for (int i = 48; i < 64; ++i) kvc[static_cast<size_t>(i)] = 0x3a83;
+  kvc[80] = 0x457a;
+  kvc[81] = 0x43e0;
+  std::vector<std::uint16_t> kpe(64, 0x3f80);
+  std::vector<unsigned char> want(352, 0x00);
+  for (int b = 0; b < 8; ++b) want[static_cast<size_t>(b)] = want[static_cast<size_t>(16 + b)] = 0x77;
+  want[8] = 0x47;
+  want[9] = 0xd1;
+  for (int b = 24; b < 32; ++b) want[static_cast<size_t>(b)] = 0x11;
+  want[40] = 0x27;
+  for (int b = 256; b < 320; ++b) want[static_cast<size_t>(b)] = 0x38;
+  for (int b = 320; b < 352; ++b) want[static_cast<size_t>(b)] = 0x01;
+  want[320] = 0x23;  // block 0
+  want[328] = 0x30;  // block 1 at 8 (1 % 4) + 1 / 4 = 8
+  want[336] = 0x24;  // block 2 at 16
+  want[344] = 0x01;  // block 3 at 24
+  want[329] = 0x7e;  // block 5 at 8 + 1 = 9
+  const std::vector<unsigned char> got = mla_record_of("nvfp4_ds_mla", kvc.data(), kpe.data());
+  REQUIRE(got.size() == 352);
+  for (size_t i = 0; i < 352; ++i) {
+    CAPTURE(i);
+    CHECK(static_cast<int>(got[i]) == static_cast<int>(want[i]));
+  }
+  // The same blocks with recipe = exact (global scale 1) and scales in order differ where the
+  // pins say: block 2's scale (0x23) and the scale order.
+  const std::vector<unsigned char> exact = mla_record_of(
+      "record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],size=352)", kvc.data(),
+      kpe.data(), 1.0f);
+  CHECK(exact[322] == 0x23);
+  CHECK(exact[321] == 0x30);
+}
+
 TEST_CASE("mla records: an fp8 k_pe's spelling, canonical text and refusals") {
   const std::string mla = "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 dtype=bf16 cache_record=";
   auto text = [&](const std::string& r) { return parse_spec_line(mla + r).spec.canonical(); };
@@ -926,4 +976,19 @@ TEST_CASE("mla records: an fp8 k_pe's spelling, canonical text and refusals") {
             .find("unknown argument 'scale' for kv_c") != std::string::npos);
   CHECK(error("record(parts=[kv_c(format=auto),k_pe(format=fp8_e4m3,scale=none),scales(of=k_pe)],size=1104)")
             .find("scales(of = k_pe) names scales that k_pe(format = fp8_e4m3) does not store") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=nvfp4,recipe=trtllm),scales(of=kv_c),k_pe(format=auto)],size=416)")
+            .find("kv_c(format = nvfp4, recipe = trtllm) is not available") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=nvfp4),scales(of=kv_c,transpose=3),k_pe(format=auto)],size=416)")
+            .find("scales(of = kv_c, transpose = 3) must divide the 32 scales") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=fp8_e4m3,group=128,recipe=round_up),scales(of=kv_c),k_pe(format=auto)],size=656)")
+            .find("unknown argument 'recipe' for kv_c") != std::string::npos);
+  try {
+    parse_spec_line("cache_dtype=nvfp4(recipe=round_up)");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("recipe = round_up is an MLA record's kv_c rule") != std::string::npos);
+  }
+  CHECK(text("nvfp4_ds_mla") == text("record(parts=[kv_c(format=nvfp4,recipe=round_up),k_pe(format=fp8_e4m3,scale=none),"
+                                     "scales(of=kv_c,transpose=4)],size=352)"));
+  CHECK(text("nvfp4_ds_mla").find("scales(of=kv_c,transpose=4)") != std::string::npos);
 }

@@ -85,6 +85,13 @@ void mla_matrix(std::vector<MatrixCase>& m) {
       "cache=contiguous(order=nhd) cache_record=record(parts=[kv_c(format=auto),k_pe(format=fp8_e4m3fnuz,scale=none),"
       "pad(bytes=16)],size=304)",
       by_pos, "mla record: e4m3fnuz k_pe unscaled, f32, contiguous");
+  // vLLM's nvfp4_ds_mla (round_up block scales, no global scale, scales transposed), and
+  // transposed scales of another format.
+  add(ds + "style=gptj cache_record=nvfp4_ds_mla", tokens(37), "mla record: nvfp4_ds_mla (352 B)");
+  add(ds + "style=neox cache_record=nvfp4_ds_mla", outside_decode, "mla record: nvfp4_ds_mla, limits, decode, head split");
+  add(ds + "style=gptj cache_record=record(parts=[kv_c(format=mxfp4,scale_round=rceil),scales(of=kv_c,transpose=2),"
+           "k_pe(format=auto)],size=400)",
+      tokens(19), "mla record: mxfp4 kv_c, scales transposed (2)");
 }
 
 }  // namespace ropegen

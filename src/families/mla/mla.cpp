@@ -75,6 +75,7 @@ void bind_record(const KernelSpec& spec, const Target& target, std::ostream& os)
      << "constexpr int REC_BYTES = " << l.size << ";\n"
      << "constexpr int REC_KVC_AT = " << l.kvc_at << ";\n"
      << "constexpr int REC_KVC_SCALES_AT = " << l.kvc_scales_at << ";\n"
+     << "constexpr int REC_KVC_SCALE_T = " << l.kvc_scale_transpose << ";  // scales(of = kv_c, transpose = R)\n"
      << "constexpr int REC_PE_AT = " << l.pe_at << ";\n"
      << "constexpr bool REC_PE_K_SCALE = " << (used && l.pe.k_scale ? "true" : "false") << ";\n";
   bind_fp8("REC_PE_FP8", "rec_pe_encode2", target, l.pe.format, used, os);

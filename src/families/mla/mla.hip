@@ -14,7 +14,8 @@
 // cache_record: the row is a byte record of REC_BYTES (record.cpp binds its parts' offsets):
 // the rotated k_pe goes to REC_PE_AT in the dtype or as fp8 codes (REC_PE_FP8: of x /
 // k_scale[0] with REC_PE_K_SCALE, else of x), and kv_c is stored by a pass of its own after
-// the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT.
+// the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT (group
+// s at slot (s % T) * (groups / T) + s / T, T = REC_KVC_SCALE_T: 1 keeps group order).
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -97,7 +98,7 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
     }
   }
   if (REC_QUANT && !REC_SHUFFLE) rg_barrier();
-  const float gs = REC_CODEC.kind == 4 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale
+  const float gs = REC_CODEC.kind == 4 && REC_CODEC.rule != 2 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale (not round_up's)
 #pragma unroll
   for (int it = 0; it < REC_ITERS; ++it) {
     if (!rec[it]) continue;
@@ -118,8 +119,11 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
       }
     }
     const QuantScale q = quant_scale(REC_CODEC, h, l, gs);
-    if (e % REC_CODEC.group == 0)
-      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + (e / REC_CODEC.group) * REC_CODEC.scale_bytes, q.bits);
+    if (e % REC_CODEC.group == 0) {
+      constexpr int GROUPS = KV_LORA / (REC_QUANT ? REC_CODEC.group : 1);
+      const int g = e / REC_CODEC.group, slot = (g % REC_KVC_SCALE_T) * (GROUPS / REC_KVC_SCALE_T) + g / REC_KVC_SCALE_T;
+      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + slot * REC_CODEC.scale_bytes, q.bits);
+    }
     store_codes<(REC_QUANT ? VEC * REC_CODEC.bits / 8 : 1)>(REC_CODEC, q, x[it], rec[it] + REC_KVC_AT + e * REC_CODEC.bits / 8);
   }
 }
