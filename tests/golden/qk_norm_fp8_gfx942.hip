@@ -1017,17 +1017,20 @@ RG_DEVICE void store_packed(unsigned char* p, const unsigned* w) {
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
-// The fp8 stores' pair encoders, by tag: the cache's and q_out's (a family adds a tag and an
-// encode2 of its own: mla's record k_pe).
-struct CacheFp8 {};
-struct QFp8 {};
-RG_DEVICE unsigned encode2(CacheFp8, float lo, float hi) { return cache_encode2(lo, hi); }
-RG_DEVICE unsigned encode2(QFp8, float lo, float hi) { return q_encode2(lo, hi); }
+// The fp8 stores' pair encoders, by the type of `enc`: the cache's or q_out's (RowFp8, the
+// store's kind chosen per pair, as one loop for both); a family adds a type and an encode2
+// of its own (mla's record k_pe).
+struct RowFp8 {
+  int store;  // kCacheFp8: cache_encode2, else q_encode2
+};
+RG_DEVICE unsigned encode2(const RowFp8& e, float lo, float hi) {
+  return e.store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+}
 
-// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of tag E, at
+// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, at
 // element (byte) offset `off` of a row of codes.
 template <class E>
-RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale) {
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
   unsigned w[(VEC + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
@@ -1037,7 +1040,7 @@ RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale) {
 #pragma unroll
   for (int i = 0; i < VEC; i += 2) {
     const float lo = get(x, i) / scale, hi = i + 1 < VEC ? get(x, i + 1) / scale : lo;
-    const unsigned pair = encode2(E{}, lo, hi);
+    const unsigned pair = encode2(enc, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
@@ -1049,8 +1052,7 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
     store_vec(static_cast<Elem*>(dst) + off, x);
     return;
   }
-  if (store == kCacheFp8) store_fp8_row<CacheFp8>(dst, off, x, scale);
-  else store_fp8_row<QFp8>(dst, off, x, scale);
+  store_fp8_row(dst, off, x, scale, RowFp8{store});
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
@@ -1390,7 +1392,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1394 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 1396 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -2159,7 +2161,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2163 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
+#line 2165 "ropegen_rope_kv_append_6ffd9ab54326.gfx942.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_6ffd9ab54326(ropegen_kernel_args args) {

@@ -133,7 +133,7 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
 struct PeFp8 {};
 RG_DEVICE unsigned encode2(PeFp8, float lo, float hi) { return rec_pe_encode2(lo, hi); }
 RG_DEVICE void store_kv(void* row, int off, const Vec& x, float scale) {
-  if (REC_PE_FP8) store_fp8_row<PeFp8>(row, off, x, scale);
+  if (REC_PE_FP8) store_fp8_row(row, off, x, scale, PeFp8{});
   else store_row(row, off, x, kCacheFp8, scale);
 }
 
