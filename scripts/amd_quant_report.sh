@@ -28,6 +28,8 @@ mkdir -p "$ROPEGEN_CACHE_DIR"
 
 MLA="op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 style=gptj q_heads=128 kv_lora_rank=512 cache=paged(block=64)"
 MLA_FNUZ="cache_record=record(parts=[kv_c(format=fp8_e4m3fnuz,group=128,qmax=224,floor=1.1754943508222875e-38,quantize=divide),scales(of=kv_c),k_pe(format=auto)],size=656)"
+MLA_PE_SCALED="cache_record=record(parts=[kv_c(format=fp8_e4m3,group=128,qmax=448,floor=1.1754943508222875e-38,quantize=divide),scales(of=kv_c),k_pe(format=fp8_e4m3,scale=k_scale)],size=592)"
+MLA_PE_352="cache_record=record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],size=352)"
 # label | spec (bf16, head_dim 128, rope_kv_append unless it says otherwise) | targets
 FORMATS=(
   "fp8_e4m3 per_tensor|cache_dtype=fp8_e4m3|gfx942 gfx1100 gfx1201"
@@ -40,6 +42,9 @@ FORMATS=(
   "q fp8_e4m3 q_scales=per_token_head|q_dtype=fp8_e4m3 q_scales=per_token_head outputs=separate|gfx942 gfx1100 gfx1201"
   "MLA fp8_ds_mla|$MLA cache_record=fp8_ds_mla|gfx942 gfx1100 gfx1201"
   "MLA fp8_ds_mla as e4m3fnuz, qmax 224|$MLA $MLA_FNUZ|gfx942"
+  "MLA fp8 kv_c, e4m3 k_pe / k_scale|$MLA $MLA_PE_SCALED|gfx942 gfx1100 gfx1201"
+  "MLA nvfp4 kv_c, e4m3 k_pe unscaled (352 B)|$MLA $MLA_PE_352|gfx942 gfx1100 gfx1201"
+  "MLA nvfp4_ds_mla|$MLA cache_record=nvfp4_ds_mla|gfx942 gfx1100 gfx1201"
   "nvfp4 head_dim 64|head_dim=64 cache_dtype=nvfp4|gfx942 gfx1100 gfx1201"
   "nvfp4 head_dim 256|head_dim=256 cache_dtype=nvfp4|gfx942 gfx1100 gfx1201"
   "int4 head_dim 64|head_dim=64 cache_dtype=int4 scales=per_token_head|gfx942 gfx1100 gfx1201"

@@ -16,6 +16,8 @@
 //              recipe trtllm (rule 1, NVIDIA: RG_RCP_APPROX): enc = 1 / gs; sf = enc * (amax *
 //              rcp(6)); sfq = e4m3(sf); inv = rcp(sfq * rcp(enc)) (0 if amax is 0), rcp the
 //              approximate reciprocal
+//              recipe round_up (rule 2, MLA records): sf = max(amax / 6, 2^-9); sfq = e4m3(sf),
+//              the next e4m3 value up where it decodes below sf (448 stays); inv = 1 / sfq; gs unused
 //   mxfp4 (5): e = the group's e8m0 exponent (the codec's rule); code = e2m1(x * 2^(127 - e))
 // NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
 // (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests
@@ -203,6 +205,13 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
       return q;
     }
 #endif
+    if (c.rule == 2) {  // round_up: the scale never below amax / 6, so no code saturates
+      const float sf = rg_quant_max(amax / 6.0f, rg_as_float(0x3b000000u));  // 2^-9
+      q.bits = rg_fp8_encode_e4m3(sf);
+      if (rg_fp8_decode_e4m3(q.bits) < sf && q.bits < 0x7eu) q.bits += 1u;  // positive e4m3 codes are ordered
+      q.inv = 1.0f / rg_fp8_decode_e4m3(q.bits);
+      return q;
+    }
     const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
     q.bits = rg_fp8_encode_e4m3(sf);
     const float sfq = rg_fp8_decode_e4m3(q.bits);

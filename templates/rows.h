@@ -57,12 +57,20 @@ RG_DEVICE void store_packed(unsigned char* p, const unsigned* w) {
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
-// Stores a vector of VEC elements at element offset `off` of a row.
-RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
-  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
-    store_vec(static_cast<Elem*>(dst) + off, x);
-    return;
-  }
+// The fp8 stores' pair encoders, by the type of `enc`: the cache's or q_out's (RowFp8, the
+// store's kind chosen per pair, as one loop for both); a family adds a type and an encode2
+// of its own (mla's record k_pe).
+struct RowFp8 {
+  int store;  // kCacheFp8: cache_encode2, else q_encode2
+};
+RG_DEVICE unsigned encode2(const RowFp8& e, float lo, float hi) {
+  return e.store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+}
+
+// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, at
+// element (byte) offset `off` of a row of codes.
+template <class E>
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
   unsigned w[(VEC + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
@@ -72,10 +80,19 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 #pragma unroll
   for (int i = 0; i < VEC; i += 2) {
     const float lo = get(x, i) / scale, hi = i + 1 < VEC ? get(x, i + 1) / scale : lo;
-    const unsigned pair = store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+    const unsigned pair = encode2(enc, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
+}
+
+// Stores a vector of VEC elements at element offset `off` of a row.
+RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
+  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
+    store_vec(static_cast<Elem*>(dst) + off, x);
+    return;
+  }
+  store_fp8_row(dst, off, x, scale, RowFp8{store});
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).

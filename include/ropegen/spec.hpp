@@ -52,8 +52,9 @@ enum class Scales { PerTensor, PerHead, PerTokenHead };
 enum class QuantRound { Rne, Trunc, Rha };
 /// The NVFP4 recipe: exact (IEEE operations in FlashInfer's order, every vendor); trtllm
 /// (TensorRT-LLM's order with NVIDIA's approximate reciprocal rcp.approx.ftz.f32: NVIDIA
-/// targets only).
-enum class Nvfp4Recipe { Exact, Trtllm };
+/// targets only); round_up (an MLA record's kv_c only, vLLM's nvfp4_ds_mla: the block scale
+/// e4m3 of max(amax / 6, 2^-9) rounded up to the next e4m3 value, no global scale).
+enum class Nvfp4Recipe { Exact, Trtllm, RoundUp };
 /// How MXFP4 rounds a group's scale to a power of two (quant-formats.md): rceil (the
 /// smallest power of two >= amax * (1/6)), floor (OCP: floor_pow2(amax) / 4), even (Quark).
 enum class MxRound { Rceil, Floor, Even };
@@ -323,12 +324,17 @@ struct RecordPart {
   std::string field;
   /// values: auto (the activation dtype, copied or rotated as the op computes it), an fp8
   /// format (one fp32 scale per group, computed), nvfp4 (e2m1 codes, an e4m3 scale per 16
-  /// elements, the global scale from k_scale[0]) or mxfp4 (e2m1, an e8m0 scale per 32).
+  /// elements, the global scale from k_scale[0]) or mxfp4 (e2m1, an e8m0 scale per 32);
+  /// k_pe: auto or an fp8 format, one scale for the row (k_scale).
   StoreType format = StoreType::Auto;
   int group = 0;     ///< values, quantized: elements per scale
   CacheCodec codec;  ///< values, quantized: qmax and floor (fp8), scale_round (mxfp4)
   bool divide = false;  ///< values, fp8: codes of x / s (vLLM's stores) instead of x * (1 / s)
   int bytes = 0;        ///< pad: bytes left as they are
+  bool k_scale = false;  ///< values, k_pe in fp8: codes of x / k_scale[0] (false: of x, unscaled)
+  /// scales: 1 in group order; R: the n scales as an [n / R, R] matrix stored transposed
+  /// (group s at slot (s % R) * (n / R) + s / R).
+  int transpose = 1;
   bool operator==(const RecordPart& o) const;
 };
 /// A cache row as a byte record (op = mla_rope_append): its parts in order and its size.

@@ -194,8 +194,8 @@ std::string fp8_suffix(const Target& target, StoreType t) {
   return std::string(e4m3 ? "e4m3" : "e5m2") + (fp8_fnuz_on(target.caps, t) ? "fnuz" : "");
 }
 
-/// Binds an fp8 store type: `flag` (whether it is fp8) and `encoder(lo, hi)`, two codes
-/// with lo in bits 0-7.
+}  // namespace
+
 void bind_fp8(const char* flag, const char* encoder, const Target& target, StoreType t, bool used, std::ostream& os) {
   const bool fp8 = used && is_fp8(t);
   os << "constexpr bool " << flag << " = " << (fp8 ? "true" : "false") << ";\n"
@@ -203,8 +203,6 @@ void bind_fp8(const char* flag, const char* encoder, const Target& target, Store
      << (fp8 ? "return rg_fp8_encode2_" + fp8_suffix(target, t) + "(lo, hi);" : std::string("(void)lo; (void)hi; return 0u;"))
      << " }\n";
 }
-
-}  // namespace
 
 /// The fp8 format index of rg_codec (templates/rope_common.h) a store type has on a target.
 int codec_fp8(const Target& target, StoreType t) {

@@ -68,6 +68,10 @@ double fp8_largest(int format);
 void emit_codec(const char* name, int kind, int bits, int group, const CacheCodec& c, double qmax, int fp8, int scale_bytes,
                 std::ostream& os, bool divide = false);
 
+/// Binds an fp8 store type: `flag` (whether it is fp8: `used` and an fp8 type) and
+/// `encoder(lo, hi)`, two codes of the target's encoding with lo in bits 0-7 (a stub otherwise).
+void bind_fp8(const char* flag, const char* encoder, const Target& target, StoreType t, bool used, std::ostream& os);
+
 /// Hex float literal: exact, and accepted by every compiler ropegen drives.
 std::string float_literal(float f);
 

@@ -175,6 +175,18 @@ QuantGroup quantize_group(const QuantFormat& f, const float* x, int n, float gs)
         for (int i = 0; i < n; ++i) g.codes[i] = e2m1_encode(x[i] * inv);
         break;
       }
+      if (f.recipe == Nvfp4Recipe::RoundUp) {
+        // vLLM's nvfp4_ds_mla block scale: the smallest e4m3 value at least max(amax / 6, 2^-9)
+        // (448 where none is), no global scale.
+        const float want = std::max(famax / 6.0f, std::ldexp(1.0f, -9));
+        std::uint8_t sfq = 0x7e;
+        for (int c = 0x7d; c >= 1; --c)
+          if (fp8_decode(Fp8Format::E4M3, static_cast<std::uint8_t>(c)) >= want) sfq = static_cast<std::uint8_t>(c);
+        const float inv = 1.0f / static_cast<float>(fp8_decode(Fp8Format::E4M3, sfq));
+        g.scale_bits = sfq;
+        for (int i = 0; i < n; ++i) g.codes[i] = e2m1_encode(x[i] * inv);
+        break;
+      }
       const float sf = famax > 0 && gs > 0 ? famax / (6.0f * gs) : 0.0f;
       const std::uint8_t sfq = fp8_encode(Fp8Format::E4M3, sf);
       const float sfv = static_cast<float>(fp8_decode(Fp8Format::E4M3, sfq));

@@ -294,6 +294,27 @@ void RowWriter::exact_bytes(int dst_buf, long long at, const std::vector<unsigne
   }
 }
 
+void RowWriter::rotate_codes(int src_buf, long long src_off, int dst_buf, long long at, long long token, int len,
+                             Fp8Format f, float scale) {
+  const int eb = elem(dst_buf).bytes();
+  if (at % eb != 0 || len % eb != 0)
+    throw Error(ErrorKind::Internal, "reference: fp8 codes at " + std::to_string(at) + " are not whole elements");
+  std::vector<double> xs(static_cast<size_t>(len)), err(xs.size(), 0.0), v, b;
+  for (int e = 0; e < len; ++e) xs[static_cast<size_t>(e)] = input(src_buf, src_off, e);
+  turn(xs, err, token, 0, v, b);
+  // The kernel's value x lies in [v - b, v + b] and is a float: it is at least the float
+  // nearest v - b and at most the one nearest v + b; x / scale (fp32) and the encoding keep
+  // that order, so its code lies between the codes of the ends.
+  CodeRange r;
+  r.at = at;
+  r.format = f;
+  for (size_t e = 0; e < v.size(); ++e) {
+    r.lo.push_back(fp8_encode(f, static_cast<float>(v[e] - b[e]) / scale));
+    r.hi.push_back(fp8_encode(f, static_cast<float>(v[e] + b[e]) / scale));
+  }
+  out[static_cast<size_t>(dst_buf)].code_ranges.push_back(std::move(r));
+}
+
 /// The norm of a row (reference.hpp's RowNorm) applied to `x` in place, with bounds `err`
 /// grown by the kernel's fp32 error: the sum over `count` squares ((count + 8) u relative),
 /// and the share of the inputs' own error in the mean square. With a given mean square

@@ -54,6 +54,7 @@ struct Problem {
   QuantFormat quant;                                ///< the quantized cache's format (quantized_cache(spec))
   QuantFormat q_quant;                              ///< q_out's, with q_scales = per_token_head
   Fp8Format record_fp8 = Fp8Format::E4M3;           ///< cache_record: the target's encoding of kv_c's fp8 format
+  Fp8Format record_pe_fp8 = Fp8Format::E4M3;        ///< cache_record: the target's encoding of k_pe's fp8 format
   float q_scale = 1;                                ///< fp8 q_out
   std::vector<double> q_norm_weight, k_norm_weight; ///< qk_norm weights (decoded)
   std::vector<long long> slots;                     ///< empty: slot = position (contiguous)
@@ -95,9 +96,19 @@ struct RowNorm {
   double count = 0;
 };
 
+/// fp8 codes of rotated values (a record's fp8 k_pe), each known to lie between two codes:
+/// the byte at `at + i` must be lo[i] where lo[i] == hi[i], else decode, in `format`, within
+/// [decode(lo[i]), decode(hi[i])]. The elements of the buffer they cover are checked only here.
+struct CodeRange {
+  long long at = 0;  ///< byte offset in the buffer
+  Fp8Format format = Fp8Format::E4M3;
+  std::vector<unsigned char> lo, hi;
+};
+
 /// What one element of a buffer must hold after the launch.
 struct Expected {
   std::vector<QuantRow> quant_rows;  ///< a quantized cache: its bounded rows
+  std::vector<CodeRange> code_ranges;  ///< fp8 codes of bounded values (whole elements of the buffer)
   std::vector<double> value;         ///< rotated elements: exact real result
   std::vector<double> bound;         ///< allowed |stored - value|
   std::vector<unsigned char> exact;  ///< 1: must equal the initial/copied bits exactly
@@ -135,6 +146,12 @@ class RowWriter {
   /// The sum of squares of a head row (rotated in double when `turned`), and into `error`
   /// the bound on what the kernel's fp32 row may add to it.
   double square_sum(int src_buf, long long src_off, long long token, bool turned, double* error) const;
+  /// Rotates the `len`-element row of token `token` (all of it the rotated stretch, as MLA's
+  /// k_pe) and expects its fp8 codes in format `f`, of the row as the dtype holds it divided
+  /// by `scale` (saturating), at byte `at` of a dtype-typed buffer: one code where the
+  /// rotation's bound admits one, else the codes between those of the bound's ends.
+  void rotate_codes(int src_buf, long long src_off, int dst_buf, long long at, long long token, int len,
+                    Fp8Format f, float scale);
   /// Bytes the kernel must store at byte `at` of a dtype-typed buffer, bit for bit (a
   /// record's codes and scales): whole elements of the dtype.
   void exact_bytes(int dst_buf, long long at, const std::vector<unsigned char>& b);

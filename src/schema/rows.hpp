@@ -86,7 +86,8 @@ inline const Names<QuantRound>& names(QuantRound*) {
   return n;
 }
 inline const Names<Nvfp4Recipe>& names(Nvfp4Recipe*) {
-  static const Names<Nvfp4Recipe> n = {{"exact", Nvfp4Recipe::Exact}, {"trtllm", Nvfp4Recipe::Trtllm}};
+  static const Names<Nvfp4Recipe> n = {
+      {"exact", Nvfp4Recipe::Exact}, {"trtllm", Nvfp4Recipe::Trtllm}, {"round_up", Nvfp4Recipe::RoundUp}};
   return n;
 }
 inline const Names<NormWeight>& names(NormWeight*) {

@@ -436,8 +436,12 @@ void lower_cache_dtype(const SpecField& f, const dsl::Value& v, KernelSpec& s) {
       else if (a.name == "floor") c.floor = real(a.value, "floor", kScaleFloor);
       else if (a.name == "qmax")  // auto: the format's largest value (the canonical text writes it so)
         c.qmax = a.value.kind == dsl::Value::Kind::Ident && a.value.text == "auto" ? 0 : real(a.value, "qmax", kQmax);
-      else if (a.name == "recipe") c.recipe = pick<Nvfp4Recipe>(a.value, "recipe");
-      else if (a.name == "v_scales") {
+      else if (a.name == "recipe") {
+        c.recipe = pick<Nvfp4Recipe>(a.value, "recipe");
+        if (c.recipe == Nvfp4Recipe::RoundUp)
+          fail(a.value.loc, "recipe = round_up is an MLA record's kv_c rule (kv_c(format = nvfp4, recipe = round_up)); "
+                            "cache_dtype = nvfp4 takes recipe = exact | trtllm");
+      } else if (a.name == "v_scales") {
         const dsl::Value& w = a.value;
         if (w.kind != dsl::Value::Kind::Ident || (w.text != "linear" && w.text != "swizzled"))
           fail(w.loc, "invalid value " + describe_value(w) + " for v_scales; valid values: linear, swizzled");
@@ -482,6 +486,9 @@ std::string check_cache_dtype(const SpecField& f, const KernelSpec& s) {
     if (!e.empty()) return e;
   }
   if (has("qmax") && s.codec.qmax != 0) return kQmax.check("qmax", s.codec.qmax);
+  if (has("recipe") && s.codec.recipe == Nvfp4Recipe::RoundUp)
+    return "recipe = round_up is an MLA record's kv_c rule (kv_c(format = nvfp4, recipe = round_up)); "
+           "cache_dtype = nvfp4 takes recipe = exact | trtllm";
   return "";
 }
 

@@ -390,7 +390,8 @@ void ProblemBuilder::add_cache() {
 
 /// cache_record: one buffer of `bytes` (the shape counts bytes), typed as the dtype so the
 /// rotated values in it compare within bounds and the codes and scales as whole elements;
-/// nvfp4's global scale. The encoding of its fp8 format: record_encoding (below).
+/// nvfp4's global scale, an fp8 k_pe's k_scale (the same k_scale[0] when both read it). The
+/// encodings of its fp8 formats: record_encoding (below).
 void ProblemBuilder::add_record_cache(long long bytes) {
   reference::Problem& p = in_.p;
   p.k_cache = static_cast<int>(p.buffers.size());
@@ -399,7 +400,12 @@ void ProblemBuilder::add_record_cache(long long bytes) {
   fill(p.buffers.back(), bytes / bytes_);
   p.buffer_names.push_back("k_cache");
   for (const RecordPart& part : s_.cache_record.parts)
-    if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4) p.k_scale = {kNvfp4Global};
+    if (part.kind == RecordPart::Kind::Values && part.format == StoreType::Nvfp4 &&
+        part.codec.recipe == Nvfp4Recipe::Exact)
+      p.k_scale = {kNvfp4Global};
+  // k_pe's k_scale: one that saturates the larger rotated values (|x| > 448 * 0.01 in e4m3).
+  for (const RecordPart& part : s_.cache_record.parts)
+    if (part.kind == RecordPart::Kind::Values && part.k_scale && p.k_scale.empty()) p.k_scale = {0.01f};
 }
 
 /// Approximate reciprocals (rcp.approx.ftz.f32) of `in`, computed by the device of `rt` with
@@ -460,7 +466,7 @@ void device_recipe_reciprocals(reference::Problem& p, Runtime& rt) {
 }
 
 /// The encodings `target` gives the fp8 formats the reference writes as bytes: cache_record's
-/// kv_c, and an fp8 cache with inline scales (its description says u8, not the encoding).
+/// kv_c and k_pe, and an fp8 cache with inline scales (its description says u8, not the encoding).
 void record_encoding(reference::Problem& p, const Target& target) {
   const KernelSpec& s = p.spec;
   if (quantized_cache(s) && is_fp8(s.cache_dtype) && s.codec.scales_at != ScalesAt::Tensor) {
@@ -473,8 +479,9 @@ void record_encoding(reference::Problem& p, const Target& target) {
     if (part.kind != RecordPart::Kind::Values || !is_fp8(part.format)) continue;
     const bool e4m3 = part.format == StoreType::Fp8E4m3 || part.format == StoreType::Fp8E4m3Fnuz;
     const bool fnuz = fp8_fnuz_on(target.caps, part.format);
-    p.record_fp8 = e4m3 ? (fnuz ? reference::Fp8Format::E4M3Fnuz : reference::Fp8Format::E4M3)
-                        : (fnuz ? reference::Fp8Format::E5M2Fnuz : reference::Fp8Format::E5M2);
+    (part.field == "k_pe" ? p.record_pe_fp8 : p.record_fp8) =
+        e4m3 ? (fnuz ? reference::Fp8Format::E4M3Fnuz : reference::Fp8Format::E4M3)
+             : (fnuz ? reference::Fp8Format::E5M2Fnuz : reference::Fp8Format::E5M2);
   }
 }
 
@@ -1006,6 +1013,26 @@ void check_quant_rows(const std::vector<reference::QuantRow>& rows, const std::v
   }
 }
 
+/// Checks fp8 codes of bounded values (a record's fp8 k_pe): each byte is the one code its
+/// range admits, or decodes between the codes of the range's ends.
+void check_code_ranges(const std::vector<reference::CodeRange>& ranges, const std::vector<unsigned char>& got,
+                       OutputReport& o) {
+  for (const reference::CodeRange& r : ranges)
+    for (size_t i = 0; i < r.lo.size(); ++i) {
+      const std::uint8_t c = got[static_cast<size_t>(r.at) + i];
+      const double d = reference::fp8_decode(r.format, c), lo = reference::fp8_decode(r.format, r.lo[i]),
+                   hi = reference::fp8_decode(r.format, r.hi[i]);
+      const bool one = r.lo[i] == r.hi[i];
+      ++(one ? o.exact : o.rounded);
+      if (one ? c == r.lo[i] : d >= lo && d <= hi) continue;
+      if (o.failures == 0)
+        o.first_failure = "fp8 code at byte " + std::to_string(r.at + static_cast<long long>(i)) + ": got " +
+                          std::to_string(c) + " (" + format_g(d) + "), want " +
+                          (one ? "code " + std::to_string(r.lo[i]) : "a code in [" + format_g(lo) + ", " + format_g(hi) + "]");
+      ++o.failures;
+    }
+}
+
 /// Every buffer back on the host, the caches in the logical order the reference writes.
 std::vector<std::vector<unsigned char>> read_back(DeviceBuffers& dev, const reference::Problem& p,
                                                   const std::vector<void*>& bufs) {
@@ -1032,9 +1059,14 @@ OutputReport compare_output(const reference::Problem& p, size_t b, const referen
     if (raw) return static_cast<double>(*e);  // a byte of codes or scales
     return f8 >= 0 ? reference::fp8_decode(static_cast<reference::Fp8Format>(f8), *e) : reference::decode(p.spec.dtype, e);
   };
+  // Elements holding fp8 codes of bounded values: checked by their code ranges below.
+  std::vector<unsigned char> ranged(w.exact.size(), 0);
+  for (const reference::CodeRange& r : w.code_ranges)
+    for (size_t i = 0; i < r.lo.size(); i += static_cast<size_t>(eb)) ranged[static_cast<size_t>(r.at) / eb + i / eb] = 1;
   for (size_t i = 0; i < w.exact.size(); ++i) {
     const unsigned char* g = &got[i * eb];
     std::string fail;
+    if (ranged[i]) continue;
     if (raw && !w.exact[i]) continue;  // a bounded quantized row: checked below
     if (w.exact[i]) {
       ++o.exact;
@@ -1058,6 +1090,7 @@ OutputReport compare_output(const reference::Problem& p, size_t b, const referen
     }
   }
   check_quant_rows(w.quant_rows, got, results, o);
+  check_code_ranges(w.code_ranges, got, o);
   return o;
 }
 

@@ -513,6 +513,15 @@ const QuantCase kQuantCases[] = {
      RG_MLA_SPEC "cache_record=record(parts=[kv_c(format=fp8_e4m3fnuz,group=128,qmax=224,floor=1.1754943508222875e-38,"
                  "quantize=divide),scales(of=kv_c),k_pe(format=auto)],size=656)",
      Fp8::Fnuz, false, true},
+    {"MLA fp8 kv_c, e4m3 k_pe / k_scale",
+     RG_MLA_SPEC "cache_record=record(parts=[kv_c(format=fp8_e4m3,group=128,qmax=448,floor=1.1754943508222875e-38,"
+                 "quantize=divide),scales(of=kv_c),k_pe(format=fp8_e4m3,scale=k_scale)],size=592)",
+     Fp8::TargetEncoding, false, true},
+    {"MLA nvfp4 kv_c, e4m3 k_pe unscaled (352 B)",
+     RG_MLA_SPEC "cache_record=record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],"
+                 "size=352)",
+     Fp8::TargetEncoding, false, true},  // k_pe's e4m3 in the target's encoding (nvfp4's scales OCP)
+    {"MLA nvfp4_ds_mla", RG_MLA_SPEC "cache_record=nvfp4_ds_mla", Fp8::TargetEncoding, false, true},
     {"nvfp4 head_dim 64", "head_dim=64 cache_dtype=nvfp4", Fp8::Ocp, false, false},
     {"nvfp4 head_dim 256", "head_dim=256 cache_dtype=nvfp4", Fp8::Ocp, false, false},
     {"int4 head_dim 64", "head_dim=64 cache_dtype=int4 scales=per_token_head", Fp8::None, true, false},
@@ -545,6 +554,10 @@ const OverOccupancy kQuantOverOccupancy[] = {
     {"mxfp4", "gfx942", 68},                          // 7 of 8
     {"nvfp4 scales_at=page", "gfx942", 73},           // 6 of 8
     {"q fp8_e4m3 q_scales=per_token_head", "gfx942", 77},  // 6 of 8
+    // An fp8 k_pe's conversions while the record's kv_c vectors are held (fp8_ds_mla: 62).
+    {"MLA fp8 kv_c, e4m3 k_pe / k_scale", "gfx942", 65},            // 7 of 8
+    {"MLA nvfp4 kv_c, e4m3 k_pe unscaled (352 B)", "gfx942", 65},  // 7 of 8
+    {"MLA nvfp4_ds_mla", "gfx942", 65},                            // 7 of 8
 };
 
 }  // namespace

@@ -51,6 +51,9 @@ const char* const kE2m1Specs[] = {
     "head_dim=64 cache=paged(block=16,order=hnd) cache_dtype=nvfp4(v_scales=swizzled)",
     "op=kv_append head_dim=256 kv_heads=4 cache_dtype=mxfp4(scale_round=even)",
     RG_MLA_E2M1 "cache_record=record(parts=[kv_c(format=nvfp4),scales(of=kv_c),k_pe(format=auto)],size=416)",
+    RG_MLA_E2M1 "cache_record=record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],"
+                "size=352)",
+    RG_MLA_E2M1 "cache_record=nvfp4_ds_mla",
     RG_MLA_E2M1 "cache_record=record(parts=[k_pe(format=auto),pad(bytes=16),scales(of=kv_c),kv_c(format=mxfp4,"
                 "scale_round=floor)],size=416)",
 };

@@ -543,6 +543,8 @@ RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decod
 //              recipe trtllm (rule 1, NVIDIA: RG_RCP_APPROX): enc = 1 / gs; sf = enc * (amax *
 //              rcp(6)); sfq = e4m3(sf); inv = rcp(sfq * rcp(enc)) (0 if amax is 0), rcp the
 //              approximate reciprocal
+//              recipe round_up (rule 2, MLA records): sf = max(amax / 6, 2^-9); sfq = e4m3(sf),
+//              the next e4m3 value up where it decodes below sf (448 stays); inv = 1 / sfq; gs unused
 //   mxfp4 (5): e = the group's e8m0 exponent (the codec's rule); code = e2m1(x * 2^(127 - e))
 // NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
 // (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests
@@ -730,6 +732,13 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
       return q;
     }
 #endif
+    if (c.rule == 2) {  // round_up: the scale never below amax / 6, so no code saturates
+      const float sf = rg_quant_max(amax / 6.0f, rg_as_float(0x3b000000u));  // 2^-9
+      q.bits = rg_fp8_encode_e4m3(sf);
+      if (rg_fp8_decode_e4m3(q.bits) < sf && q.bits < 0x7eu) q.bits += 1u;  // positive e4m3 codes are ordered
+      q.inv = 1.0f / rg_fp8_decode_e4m3(q.bits);
+      return q;
+    }
     const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
     q.bits = rg_fp8_encode_e4m3(sf);
     const float sfq = rg_fp8_decode_e4m3(q.bits);
@@ -785,7 +794,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 789 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 798 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -968,12 +977,20 @@ RG_DEVICE void store_packed(unsigned char* p, const unsigned* w) {
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
-// Stores a vector of VEC elements at element offset `off` of a row.
-RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
-  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
-    store_vec(static_cast<Elem*>(dst) + off, x);
-    return;
-  }
+// The fp8 stores' pair encoders, by the type of `enc`: the cache's or q_out's (RowFp8, the
+// store's kind chosen per pair, as one loop for both); a family adds a type and an encode2
+// of its own (mla's record k_pe).
+struct RowFp8 {
+  int store;  // kCacheFp8: cache_encode2, else q_encode2
+};
+RG_DEVICE unsigned encode2(const RowFp8& e, float lo, float hi) {
+  return e.store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+}
+
+// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, at
+// element (byte) offset `off` of a row of codes.
+template <class E>
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
   unsigned w[(VEC + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
@@ -983,10 +1000,19 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 #pragma unroll
   for (int i = 0; i < VEC; i += 2) {
     const float lo = get(x, i) / scale, hi = i + 1 < VEC ? get(x, i + 1) / scale : lo;
-    const unsigned pair = store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+    const unsigned pair = encode2(enc, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
+}
+
+// Stores a vector of VEC elements at element offset `off` of a row.
+RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
+  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
+    store_vec(static_cast<Elem*>(dst) + off, x);
+    return;
+  }
+  store_fp8_row(dst, off, x, scale, RowFp8{store});
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
@@ -1338,7 +1364,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, 
 }
 
 }  // namespace rg_kernel
-#line 1342 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1368 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -2173,7 +2199,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2177 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 2203 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

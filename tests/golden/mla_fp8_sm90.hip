@@ -577,6 +577,8 @@ RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decod
 //              recipe trtllm (rule 1, NVIDIA: RG_RCP_APPROX): enc = 1 / gs; sf = enc * (amax *
 //              rcp(6)); sfq = e4m3(sf); inv = rcp(sfq * rcp(enc)) (0 if amax is 0), rcp the
 //              approximate reciprocal
+//              recipe round_up (rule 2, MLA records): sf = max(amax / 6, 2^-9); sfq = e4m3(sf),
+//              the next e4m3 value up where it decodes below sf (448 stays); inv = 1 / sfq; gs unused
 //   mxfp4 (5): e = the group's e8m0 exponent (the codec's rule); code = e2m1(x * 2^(127 - e))
 // NaN inputs are left out of amax, max and min; their code is 0 (int8), the zero point
 // (int4), fp8's NaN code (fp8), 0x0 (e2m1); so is an inf divided by an inf scale. The tests
@@ -764,6 +766,13 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
       return q;
     }
 #endif
+    if (c.rule == 2) {  // round_up: the scale never below amax / 6, so no code saturates
+      const float sf = rg_quant_max(amax / 6.0f, rg_as_float(0x3b000000u));  // 2^-9
+      q.bits = rg_fp8_encode_e4m3(sf);
+      if (rg_fp8_decode_e4m3(q.bits) < sf && q.bits < 0x7eu) q.bits += 1u;  // positive e4m3 codes are ordered
+      q.inv = 1.0f / rg_fp8_decode_e4m3(q.bits);
+      return q;
+    }
     const float sf = amax > 0.0f && gs > 0.0f ? amax / (6.0f * gs) : 0.0f;
     q.bits = rg_fp8_encode_e4m3(sf);
     const float sfq = rg_fp8_decode_e4m3(q.bits);
@@ -819,7 +828,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 823 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 832 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -896,7 +905,11 @@ constexpr bool CACHE_RECORD = false;
 constexpr int REC_BYTES = 0;
 constexpr int REC_KVC_AT = -1;
 constexpr int REC_KVC_SCALES_AT = -1;
+constexpr int REC_KVC_SCALE_T = 1;  // scales(of = kv_c, transpose = R)
 constexpr int REC_PE_AT = -1;
+constexpr bool REC_PE_K_SCALE = false;
+constexpr bool REC_PE_FP8 = false;
+RG_DEVICE unsigned rec_pe_encode2(float lo, float hi) { (void)lo; (void)hi; return 0u; }
 constexpr rg_codec REC_CODEC = {0, 8, 1, 0, 0, 0x0p+0f, 0x1.0c6f7ap-20f, 0, 1, 0};
 }  // namespace rg_spec
 
@@ -961,12 +974,20 @@ RG_DEVICE void store_packed(unsigned char* p, const unsigned* w) {
   rg_store(reinterpret_cast<Raw*>(p), r);
 }
 
-// Stores a vector of VEC elements at element offset `off` of a row.
-RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
-  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
-    store_vec(static_cast<Elem*>(dst) + off, x);
-    return;
-  }
+// The fp8 stores' pair encoders, by the type of `enc`: the cache's or q_out's (RowFp8, the
+// store's kind chosen per pair, as one loop for both); a family adds a type and an encode2
+// of its own (mla's record k_pe).
+struct RowFp8 {
+  int store;  // kCacheFp8: cache_encode2, else q_encode2
+};
+RG_DEVICE unsigned encode2(const RowFp8& e, float lo, float hi) {
+  return e.store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+}
+
+// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, at
+// element (byte) offset `off` of a row of codes.
+template <class E>
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
   unsigned w[(VEC + 3) / 4];
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
@@ -976,10 +997,19 @@ RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scal
 #pragma unroll
   for (int i = 0; i < VEC; i += 2) {
     const float lo = get(x, i) / scale, hi = i + 1 < VEC ? get(x, i + 1) / scale : lo;
-    const unsigned pair = store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
+    const unsigned pair = encode2(enc, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
+}
+
+// Stores a vector of VEC elements at element offset `off` of a row.
+RG_DEVICE void store_row(void* dst, int off, const Vec& x, int store, float scale) {
+  if (store == kElem || (store == kCacheFp8 && !CACHE_FP8) || (store == kQFp8 && !Q_FP8)) {
+    store_vec(static_cast<Elem*>(dst) + off, x);
+    return;
+  }
+  store_fp8_row(dst, off, x, scale, RowFp8{store});
 }
 
 // Quantized stores (the codec of templates/quant.h): the largest and smallest value of a vector (NaN left out).
@@ -1331,7 +1361,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, 
 }
 
 }  // namespace rg_kernel
-#line 1335 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1365 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1349,8 +1379,10 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, 
 // the same lanes, so every thread has about the same work; a remainder of kv_c narrower than
 // a chunk is copied afterwards.
 // cache_record: the row is a byte record of REC_BYTES (record.cpp binds its parts' offsets):
-// the rotated k_pe goes to REC_PE_AT in the dtype, and kv_c is stored by a pass of its own
-// after the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT.
+// the rotated k_pe goes to REC_PE_AT in the dtype or as fp8 codes (REC_PE_FP8: of x /
+// k_scale[0] with REC_PE_K_SCALE, else of x), and kv_c is stored by a pass of its own after
+// the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT (group
+// s at slot (s % T) * (groups / T) + s / T, T = REC_KVC_SCALE_T: 1 keeps group order).
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -1433,7 +1465,7 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
     }
   }
   if (REC_QUANT && !REC_SHUFFLE) rg_barrier();
-  const float gs = REC_CODEC.kind == 4 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale
+  const float gs = REC_CODEC.kind == 4 && REC_CODEC.rule != 2 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale (not round_up's)
 #pragma unroll
   for (int it = 0; it < REC_ITERS; ++it) {
     if (!rec[it]) continue;
@@ -1454,17 +1486,29 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
       }
     }
     const QuantScale q = quant_scale(REC_CODEC, h, l, gs);
-    if (e % REC_CODEC.group == 0)
-      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + (e / REC_CODEC.group) * REC_CODEC.scale_bytes, q.bits);
+    if (e % REC_CODEC.group == 0) {
+      constexpr int GROUPS = KV_LORA / (REC_QUANT ? REC_CODEC.group : 1);
+      const int g = e / REC_CODEC.group, slot = (g % REC_KVC_SCALE_T) * (GROUPS / REC_KVC_SCALE_T) + g / REC_KVC_SCALE_T;
+      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + slot * REC_CODEC.scale_bytes, q.bits);
+    }
     store_codes<(REC_QUANT ? VEC * REC_CODEC.bits / 8 : 1)>(REC_CODEC, q, x[it], rec[it] + REC_KVC_AT + e * REC_CODEC.bits / 8);
   }
+}
+
+// A cache row's vector: kv_c or k_pe (rows.h's cache store), or a record's fp8 k_pe (the
+// only such row with a record) by its own encoder.
+struct PeFp8 {};
+RG_DEVICE unsigned encode2(PeFp8, float lo, float hi) { return rec_pe_encode2(lo, hi); }
+RG_DEVICE void store_kv(void* row, int off, const Vec& x, float scale) {
+  if (REC_PE_FP8) store_fp8_row(row, off, x, scale, PeFp8{});
+  else store_row(row, off, x, kCacheFp8, scale);
 }
 
 RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int tid = rg_thread_x();
   const int lane = tid % LANES;
   const int item = tid / LANES;
-  const float scale = CACHE_FP8 ? a.k_scale[0] : 1.0f;
+  const float scale = CACHE_FP8 || REC_PE_K_SCALE ? a.k_scale[0] : 1.0f;
   if (PDL) rg_allow_next_grid();
   // cache_record: the last head split's blocks load their tokens' kv_c first (stored after the rows).
   const bool records = CACHE_RECORD && rg_block_y() == rg_grid_y() - 1;
@@ -1511,13 +1555,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           store_vec(const_cast<Elem*>(src) + off0, x0);
           store_vec(const_cast<Elem*>(src) + off1, x1);
         } else {
-          store_row(row, off0, x0, kCacheFp8, scale);
-          store_row(row, off1, x1, kCacheFp8, scale);
+          store_kv(row, off0, x0, scale);
+          store_kv(row, off1, x1, scale);
         }
       } else {
         if (is_q || is_pe) rotate_gptj(x0, c, s);
         if (is_q) store_vec(const_cast<Elem*>(src) + off0, x0);
-        else store_row(row, off0, x0, kCacheFp8, scale);
+        else store_kv(row, off0, x0, scale);
       }
     }
   }
@@ -1544,7 +1588,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1548 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1592 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

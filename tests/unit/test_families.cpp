@@ -689,6 +689,61 @@ TEST_CASE("indexer: spec errors name the key" * doctest::test_suite("errors")) {
   }
 }
 
+/// The record an mla_rope_append kernel (q_heads 1, bf16, gptj, cos 1 and sin 0: k_pe is
+/// stored unturned) writes for one token at slot 3, from kv_c's 512 and k_pe's 64 bf16 bits;
+/// `k_scale`: k_scale[0] (0: none passed). The cache starts as 0x5a bytes.
+static std::vector<unsigned char> mla_record_of(const std::string& record, const std::uint16_t* kvc_bits,
+                                         const std::uint16_t* kpe_bits, float k_scale = 0) {
+  const KernelSpec spec = parse_spec_line("op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 q_heads=1 "
+                                          "dtype=bf16 style=gptj cache=paged(block=16) cache_record=" + record)
+                              .spec;
+  Context& ctx = host();
+  auto kernel = ctx.kernel(spec);
+  Runtime& rt = ctx.runtime();
+  std::vector<std::uint16_t> q(192, 0x3f80);
+  std::vector<float> table(2 * 64, 0.0f);
+  for (int j = 0; j < 32; ++j) table[static_cast<size_t>(j)] = 1.0f;  // cos 1, sin 0: no turn
+  const std::int32_t pos = 0, slot = 3;
+  std::vector<unsigned char> cache(16 * static_cast<size_t>(spec.cache_record.size), 0x5a);
+  void* dq = rt.alloc(q.size() * 2);
+  void* dk = rt.alloc(64 * 2);
+  void* dv = rt.alloc(512 * 2);
+  void* dt = rt.alloc(table.size() * 4);
+  void* dp = rt.alloc(4);
+  void* ds = rt.alloc(4);
+  void* dc = rt.alloc(cache.size());
+  void* dscale = rt.alloc(4);
+  rt.copy_to_device(dq, q.data(), q.size() * 2);
+  rt.copy_to_device(dk, kpe_bits, 64 * 2);
+  rt.copy_to_device(dv, kvc_bits, 512 * 2);
+  rt.copy_to_device(dt, table.data(), table.size() * 4);
+  rt.copy_to_device(dp, &pos, 4);
+  rt.copy_to_device(ds, &slot, 4);
+  rt.copy_to_device(dc, cache.data(), cache.size());
+  rt.copy_to_device(dscale, &k_scale, 4);
+  ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
+  a.num_tokens = 1;
+  a.q = dq;
+  a.q_stride = 192;
+  a.k = dk;
+  a.k_stride = 64;
+  a.v = dv;
+  a.v_stride = 512;
+  a.cos = static_cast<const float*>(dt);
+  a.sin = static_cast<const float*>(dt) + 32;
+  a.cos_sin_stride = 64;
+  a.positions = dp;
+  a.slot_mapping = ds;
+  a.k_cache = dc;
+  if (k_scale != 0) a.k_scale = static_cast<const float*>(dscale);
+  kernel->launch(a);
+  rt.synchronize();
+  rt.copy_to_host(cache.data(), dc, cache.size());
+  for (void* p : {dq, dk, dv, dt, dp, ds, dc, dscale}) rt.free(p);
+  return std::vector<unsigned char>(cache.begin() + 3 * spec.cache_record.size,
+                                    cache.begin() + 4 * spec.cache_record.size);
+}
+
 /// DeepSeek-V3.2's fp8_ds_mla record, pinned from vLLM's formula evaluated with PyTorch's own
 /// float8_e4m3fn conversion (scripts/ds_mla_pins.py on the H100 machine, PyTorch 2.11.0+cu130):
 /// per tile of 128 kv_c values s = max(amax / 448, FLT_MIN), codes e4m3(x / s), then the 4
@@ -776,53 +831,8 @@ TEST_CASE("pinned: DeepSeek-V3.2 fp8_ds_mla record (vLLM's concat_and_cache_ds_m
     0x38, 0x01, 0x00, 0x8e, 0x01, 0x33, 0x80, 0xb3, 0xa7, 0x02, 0x39, 0x13, 0x0d, 0x80, 0x04, 0x80,
     0xdb, 0xb6, 0xed, 0x3c, 0x00, 0x00, 0x90, 0x3c, 0x00, 0x00, 0x80, 0x00, 0x6e, 0xdb, 0x0e, 0x40,
   };
-  auto record_of = [&](const std::string& record) {
-    const KernelSpec spec = parse_spec_line("op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 q_heads=1 "
-                                            "dtype=bf16 style=gptj cache=paged(block=16) cache_record=" + record)
-                                .spec;
-    Context& ctx = host();
-    auto kernel = ctx.kernel(spec);
-    Runtime& rt = ctx.runtime();
-    std::vector<std::uint16_t> q(192, 0x3f80), kpe(64, 0x3f80);
-    std::vector<float> table(2 * 64, 0.0f);
-    for (int j = 0; j < 32; ++j) table[static_cast<size_t>(j)] = 1.0f;  // cos 1, sin 0: no turn
-    const std::int32_t pos = 0, slot = 3;
-    std::vector<unsigned char> cache(16 * static_cast<size_t>(spec.cache_record.size), 0x5a);
-    void* dq = rt.alloc(q.size() * 2);
-    void* dk = rt.alloc(kpe.size() * 2);
-    void* dv = rt.alloc(512 * 2);
-    void* dt = rt.alloc(table.size() * 4);
-    void* dp = rt.alloc(4);
-    void* ds = rt.alloc(4);
-    void* dc = rt.alloc(cache.size());
-    rt.copy_to_device(dq, q.data(), q.size() * 2);
-    rt.copy_to_device(dk, kpe.data(), kpe.size() * 2);
-    rt.copy_to_device(dv, kvc_bits, 512 * 2);
-    rt.copy_to_device(dt, table.data(), table.size() * 4);
-    rt.copy_to_device(dp, &pos, 4);
-    rt.copy_to_device(ds, &slot, 4);
-    rt.copy_to_device(dc, cache.data(), cache.size());
-    ropegen_kernel_args a = ROPEGEN_KERNEL_ARGS_INIT;
-    a.num_tokens = 1;
-    a.q = dq;
-    a.q_stride = 192;
-    a.k = dk;
-    a.k_stride = 64;
-    a.v = dv;
-    a.v_stride = 512;
-    a.cos = static_cast<const float*>(dt);
-    a.sin = static_cast<const float*>(dt) + 32;
-    a.cos_sin_stride = 64;
-    a.positions = dp;
-    a.slot_mapping = ds;
-    a.k_cache = dc;
-    kernel->launch(a);
-    rt.synchronize();
-    rt.copy_to_host(cache.data(), dc, cache.size());
-    for (void* p : {dq, dk, dv, dt, dp, ds, dc}) rt.free(p);
-    return std::vector<unsigned char>(cache.begin() + 3 * spec.cache_record.size,
-                                      cache.begin() + 4 * spec.cache_record.size);
-  };
+  const std::vector<std::uint16_t> kpe(64, 0x3f80);
+  auto record_of = [&](const std::string& record) { return mla_record_of(record, kvc_bits, kpe.data()); };
   const std::vector<unsigned char> got = record_of("fp8_ds_mla");
   REQUIRE(got.size() == 656);
   int wrong = 0;
@@ -838,4 +848,147 @@ TEST_CASE("pinned: DeepSeek-V3.2 fp8_ds_mla record (vLLM's concat_and_cache_ds_m
   int apart = 0;
   for (int i = 0; i < 528; ++i) apart += mul[static_cast<size_t>(i)] != pinned[i];
   CHECK(apart >= 30);  // the 30, and any of the generated values that round apart too
+}
+
+/// A record's fp8 k_pe, pinned by hand from the published formula: vLLM's nvfp4_ds_mla writer
+/// (vllm-project/vllm, csrc/libtorch_stable/nvfp4_ds_mla_cache_kernels.cu) stores each rotated
+/// bf16 k_pe value x as __nv_fp8_e4m3(float(x)): e4m3, round to nearest even, saturating at
+/// 448, no scale. Worked values (e4m3 = sign | exponent + 7 (4 bits) | 3 mantissa bits):
+///   1.0 -> 0x38; 0.30078125 = 1.203125 * 2^-2 -> 1.25 * 2^-2 = 0x2a; 1.0625 (a tie) -> 1.0 =
+///   0x38 (mantissa 000 even); 1.1875 (a tie) -> 1.25 = 0x3a; 500, 464 -> 448 = 0x7e; -1000 ->
+///   0xfe; 2^-10 (a tie between 0 and the subnormal 2^-9) -> 0x00; 1.5 * 2^-9 (a tie) -> 2^-8 =
+///   0x02; -0.0 and -2^-11 -> 0x80; 0.75 -> 0x34; 240 -> 0x77; 2^-6 -> 0x08; 1.125 * 2^-6 ->
+///   0x09; 100 = 1.5625 * 2^6 (a tie) -> 96 = 0x6c.
+/// scale = k_scale (k_scale[0] = 0.25, so x / 0.25 is exact): 1.0 -> 4 = 0x48, 100 -> 400 (a
+/// tie) -> 384 = 0x7c, 0.30078125 -> 1.203125 -> 1.25 = 0x3a, 240 -> 960 -> 448 = 0x7e.
+TEST_CASE("pinned: an fp8 k_pe in a record (vLLM's nvfp4_ds_mla writer: unscaled e4m3; and x / k_scale)") {
+  std::uint16_t kpe[64];
+  for (std::uint16_t& b : kpe) b = 0x3f80;  // 1.0
+  // The signed zeros at even elements: GPT-J's first of a pair is x0 c - x1 s = -0 - 0 = -0
+  // (the second, x1 c + x0 s, would turn -0 into +0).
+  const std::uint16_t given[16] = {0x3f80, 0x3e9a, 0x3f88, 0x3f98, 0x43fa, 0x43e8, 0xc47a, 0x3a80,
+                                   0x8000, 0x3b40, 0xba00, 0x3f40, 0x4370, 0x3c80, 0x3c90, 0x42c8};
+  std::copy(given, given + 16, kpe + 40);
+  const unsigned char want[16] = {0x38, 0x2a, 0x38, 0x3a, 0x7e, 0x7e, 0xfe, 0x00,
+                                  0x80, 0x02, 0x80, 0x34, 0x77, 0x08, 0x09, 0x6c};
+  std::vector<std::uint16_t> kvc(512);
+  for (size_t i = 0; i < kvc.size(); ++i) kvc[i] = static_cast<std::uint16_t>(0x3c00 + i);
+  // k_pe first, then kv_c copied: the record's bytes [0, 64) are k_pe's codes.
+  const std::vector<unsigned char> got =
+      mla_record_of("record(parts=[k_pe(format=fp8_e4m3,scale=none),kv_c(format=auto)],size=1088)", kvc.data(), kpe);
+  REQUIRE(got.size() == 1088);
+  for (int i = 0; i < 64; ++i) {
+    CAPTURE(i);
+    CHECK(got[static_cast<size_t>(i)] == (i >= 40 && i < 56 ? want[i - 40] : 0x38));
+  }
+  for (int i = 0; i < 512; ++i) CHECK((got[64 + 2 * static_cast<size_t>(i)] | got[65 + 2 * static_cast<size_t>(i)] << 8) == kvc[static_cast<size_t>(i)]);
+  // The 352-byte placement (nvfp4 codes, k_pe, scales): k_pe at [256, 320).
+  const std::vector<unsigned char> at256 = mla_record_of(
+      "record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],size=352)", kvc.data(), kpe,
+      1.0f);
+  REQUIRE(at256.size() == 352);
+  CHECK(std::equal(at256.begin() + 256, at256.begin() + 320, got.begin()));
+  // scale = k_scale: codes of x / k_scale[0].
+  const std::vector<unsigned char> scaled = mla_record_of(
+      "record(parts=[k_pe(format=fp8_e4m3,scale=k_scale),kv_c(format=auto)],size=1088)", kvc.data(), kpe, 0.25f);
+  CHECK(scaled[0] == 0x48);
+  CHECK(scaled[41] == 0x3a);
+  CHECK(scaled[52] == 0x7e);
+  CHECK(scaled[55] == 0x7c);
+}
+
+/// vLLM's nvfp4_ds_mla record, pinned by hand from its writer's formula (vllm-project/vllm,
+/// csrc/libtorch_stable/nvfp4_ds_mla_cache_kernels.cu): per 16 kv_c values sf = e4m3(max(amax / 6,
+/// 2^-9)), the next e4m3 value up where that decodes below it (and below 448), codes
+/// e2m1(x * (1 / sf)) (element 2i in the low nibble); k_pe as unscaled e4m3 at [256, 320); the
+/// scale of block s at byte 320 + 8 (s % 4) + s / 4. Worked blocks:
+///   0: sixteen 1.0: sf = 1/6 -> 0.171875 (0x23, >= 1/6: kept), 1.0 * 5.818 -> 6: codes 0x77;
+///   1: 3, 1, 0.25, -1.5, zeros: sf 0.5 (0x30), x * 2 -> 6, 2, 0.5, -3: bytes 0x47, 0xd1, zeros;
+///   2: sixteen 1.0546875: sf 0.17578125 -> nearest 0.171875 is below it -> 0.1875 (0x24),
+///      x * 5.333 = 5.625 -> 6: codes 0x77 (recipe exact, gs 1, would keep 0x23);
+///   3: sixteen 0.00099945 (bf16 0x3a83): sf = 2^-9 (0x01), x * 512 = 0.5117 -> 0.5: 0x11;
+///   4..31 zeros: sf = 2^-9 (0x01), codes 0, except 5: 4000, 448: sf 666.7 saturates to 448
+///      (0x7e, not bumped past it), x / 448 -> 8.93 -> 6, 1 -> 2: byte 0x27.
+TEST_CASE("pinned: vLLM's nvfp4_ds_mla record (concat_and_cache_nvfp4_ds_mla, worked by hand)") {
+  std::vector<std::uint16_t> kvc(512, 0x0000);
+  for (int i = 0; i < 16; ++i) kvc[static_cast<size_t>(i)] = 0x3f80;
+  const std::uint16_t block1[4] = {0x4040, 0x3f80, 0x3e80, 0xbfc0};
+  std::copy(block1, block1 + 4, kvc.begin() + 16);
+  for (int i = 32; i < 48; ++i) kvc[static_cast<size_t>(i)] = 0x3f87;
+  for (int i = 48; i < 64; ++i) kvc[static_cast<size_t>(i)] = 0x3a83;
+  kvc[80] = 0x457a;
+  kvc[81] = 0x43e0;
+  std::vector<std::uint16_t> kpe(64, 0x3f80);
+  std::vector<unsigned char> want(352, 0x00);
+  for (int b = 0; b < 8; ++b) want[static_cast<size_t>(b)] = want[static_cast<size_t>(16 + b)] = 0x77;
+  want[8] = 0x47;
+  want[9] = 0xd1;
+  for (int b = 24; b < 32; ++b) want[static_cast<size_t>(b)] = 0x11;
+  want[40] = 0x27;
+  for (int b = 256; b < 320; ++b) want[static_cast<size_t>(b)] = 0x38;
+  for (int b = 320; b < 352; ++b) want[static_cast<size_t>(b)] = 0x01;
+  want[320] = 0x23;  // block 0
+  want[328] = 0x30;  // block 1 at 8 (1 % 4) + 1 / 4 = 8
+  want[336] = 0x24;  // block 2 at 16
+  want[344] = 0x01;  // block 3 at 24
+  want[329] = 0x7e;  // block 5 at 8 + 1 = 9
+  const std::vector<unsigned char> got = mla_record_of("nvfp4_ds_mla", kvc.data(), kpe.data());
+  REQUIRE(got.size() == 352);
+  for (size_t i = 0; i < 352; ++i) {
+    CAPTURE(i);
+    CHECK(static_cast<int>(got[i]) == static_cast<int>(want[i]));
+  }
+  // The same blocks with recipe = exact (global scale 1) and scales in order differ where the
+  // pins say: block 2's scale (0x23) and the scale order.
+  const std::vector<unsigned char> exact = mla_record_of(
+      "record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],size=352)", kvc.data(),
+      kpe.data(), 1.0f);
+  CHECK(exact[322] == 0x23);
+  CHECK(exact[321] == 0x30);
+}
+
+TEST_CASE("mla records: an fp8 k_pe's spelling, canonical text and refusals") {
+  const std::string mla = "op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 dtype=bf16 cache_record=";
+  auto text = [&](const std::string& r) { return parse_spec_line(mla + r).spec.canonical(); };
+  CHECK(text("record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],size=352)")
+            .find("k_pe(format=fp8_e4m3,scale=none)") != std::string::npos);
+  CHECK(text("record(parts=[kv_c(format=auto),k_pe(format = fp8_e5m2, scale = k_scale)],size=1088)")
+            .find("k_pe(format=fp8_e5m2,scale=k_scale)") != std::string::npos);
+  auto error = [&](const std::string& r) {
+    try {
+      parse_spec_line(mla + r);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error("record(parts=[kv_c(format=auto),k_pe(format=fp8_e4m3)],size=1088)").find("k_pe(format = fp8_e4m3) needs scale") !=
+        std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=auto),k_pe(format=fp8_e4m3,scale=k_scale,group=64)],size=1088)")
+            .find("unknown argument 'group' for k_pe") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=auto),k_pe(format=auto,scale=none)],size=1088)")
+            .find("unknown argument 'scale' for k_pe") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=auto),k_pe(format=fp8_e4m3,scale=q_scale)],size=1088)")
+            .find("for k_pe's scale") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=auto),k_pe(format=nvfp4)],size=1088)").find("k_pe(format = nvfp4) is not a k_pe format") !=
+        std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=fp8_e4m3,group=128,scale=none),scales(of=kv_c),k_pe(format=auto)],size=656)")
+            .find("unknown argument 'scale' for kv_c") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=auto),k_pe(format=fp8_e4m3,scale=none),scales(of=k_pe)],size=1104)")
+            .find("scales(of = k_pe) names scales that k_pe(format = fp8_e4m3) does not store") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=nvfp4,recipe=trtllm),scales(of=kv_c),k_pe(format=auto)],size=416)")
+            .find("kv_c(format = nvfp4, recipe = trtllm) is not available") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=nvfp4),scales(of=kv_c,transpose=3),k_pe(format=auto)],size=416)")
+            .find("scales(of = kv_c, transpose = 3) must divide the 32 scales") != std::string::npos);
+  CHECK(error("record(parts=[kv_c(format=fp8_e4m3,group=128,recipe=round_up),scales(of=kv_c),k_pe(format=auto)],size=656)")
+            .find("unknown argument 'recipe' for kv_c") != std::string::npos);
+  try {
+    parse_spec_line("cache_dtype=nvfp4(recipe=round_up)");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("recipe = round_up is an MLA record's kv_c rule") != std::string::npos);
+  }
+  CHECK(text("nvfp4_ds_mla") == text("record(parts=[kv_c(format=nvfp4,recipe=round_up),k_pe(format=fp8_e4m3,scale=none),"
+                                     "scales(of=kv_c,transpose=4)],size=352)"));
+  CHECK(text("nvfp4_ds_mla").find("scales(of=kv_c,transpose=4)") != std::string::npos);
 }

@@ -36,8 +36,15 @@ void mla_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& out) {
   c.shape = paged ? std::vector<long long>{kDimFree, s.cache.block, row} : std::vector<long long>{kDimFree, row};
   out.push_back(c);
   if (is_fp8(s.cache_dtype)) out.push_back(ctx.scale("k_scale", 1, "the fp8 cache stores x / k_scale[0] (kv_c and k_pe)"));
-  if (record && record_layout(s).kvc.format == StoreType::Nvfp4)
-    out.push_back(ctx.scale("k_scale", 1, "the record's nvfp4 kv_c: k_scale[0] is the global scale (fp32)"));
+  const RecordLayout l = record ? record_layout(s) : RecordLayout{};
+  // nvfp4's global scale (recipe = exact; round_up has none).
+  const bool nvfp4 = record && l.kvc.format == StoreType::Nvfp4 && l.kvc.codec.recipe == Nvfp4Recipe::Exact,
+             pe = record && l.pe.k_scale;
+  if (nvfp4 || pe)
+    out.push_back(ctx.scale("k_scale", 1,
+                            nvfp4 && pe ? "k_scale[0]: the record's nvfp4 kv_c's global scale, and k_pe's fp8 codes are of x / k_scale[0]"
+                            : nvfp4     ? "the record's nvfp4 kv_c: k_scale[0] is the global scale (fp32)"
+                                        : "the record's fp8 k_pe: its codes are of x / k_scale[0] (fp32)"));
 }
 
 }  // namespace ropegen

@@ -51,7 +51,7 @@ void mla_matrix(std::vector<MatrixCase>& m) {
   outside_decode.parallelism = 64;
   add(mla + "style=gptj q_heads=128 dtype=bf16", outside_decode, "mla, limits, head split");
   // cache_record: DeepSeek-V3.2's fp8_ds_mla and records declared in the spec (every kv_c
-  // format, the parts in another order with padding), paged and contiguous, the limits.
+  // format, fp8 k_pe, the parts in another order with padding), paged and contiguous, the limits.
   const std::string ds = mla + "q_heads=16 dtype=bf16 cache=paged(block=64) ";
   add(ds + "style=gptj cache_record=fp8_ds_mla", tokens(37), "mla record: fp8_ds_mla (656 B)");
   add(ds + "style=neox cache_record=fp8_ds_mla", outside, "mla record: fp8_ds_mla, limits");
@@ -68,6 +68,30 @@ void mla_matrix(std::vector<MatrixCase>& m) {
       "cache=contiguous(order=nhd) cache_record=record(parts=[kv_c(format=auto),pad(bytes=32),k_pe(format=auto)],"
       "size=416)",
       by_pos, "mla record: copied kv_c, f32, contiguous");
+  // fp8 k_pe (one scale for the row, none stored): unscaled e4m3 after nvfp4 codes (the
+  // 352-byte placement of vLLM's nvfp4_ds_mla writer, with ropegen's nvfp4 rule and scale
+  // order), x / k_scale[0] after fp8_ds_mla's kv_c, e5m2 first, FNUZ in f32.
+  const std::string pe352 =
+      "cache_record=record(parts=[kv_c(format=nvfp4),k_pe(format=fp8_e4m3,scale=none),scales(of=kv_c)],size=352)";
+  add(ds + "style=gptj " + pe352, tokens(37), "mla record: nvfp4 kv_c, e4m3 k_pe unscaled (352 B)");
+  add(ds + "style=neox " + pe352, outside_decode, "mla record: e4m3 k_pe unscaled, limits, decode, head split");
+  add(ds + "style=neox cache_record=record(parts=[kv_c(format=fp8_e4m3,group=128,qmax=448,"
+           "floor=1.1754943508222875e-38,quantize=divide),scales(of=kv_c),k_pe(format=fp8_e4m3,scale=k_scale)],size=592)",
+      tokens(29), "mla record: e4m3 k_pe / k_scale after fp8 kv_c (592 B)");
+  add(mla + "q_heads=8 dtype=f16 style=gptj cache=paged(block=16) cache_record=record(parts=[k_pe(format=fp8_e5m2,"
+            "scale=k_scale),kv_c(format=auto)],size=1088)",
+      tokens(23), "mla record: e5m2 k_pe / k_scale first, copied kv_c, f16");
+  add("op=mla_rope_append head_dim=96 rotary_dim=32 rotary_offset=64 q_heads=4 dtype=f32 kv_lora_rank=64 "
+      "cache=contiguous(order=nhd) cache_record=record(parts=[kv_c(format=auto),k_pe(format=fp8_e4m3fnuz,scale=none),"
+      "pad(bytes=16)],size=304)",
+      by_pos, "mla record: e4m3fnuz k_pe unscaled, f32, contiguous");
+  // vLLM's nvfp4_ds_mla (round_up block scales, no global scale, scales transposed), and
+  // transposed scales of another format.
+  add(ds + "style=gptj cache_record=nvfp4_ds_mla", tokens(37), "mla record: nvfp4_ds_mla (352 B)");
+  add(ds + "style=neox cache_record=nvfp4_ds_mla", outside_decode, "mla record: nvfp4_ds_mla, limits, decode, head split");
+  add(ds + "style=gptj cache_record=record(parts=[kv_c(format=mxfp4,scale_round=rceil),scales(of=kv_c,transpose=2),"
+           "k_pe(format=auto)],size=400)",
+      tokens(19), "mla record: mxfp4 kv_c, scales transposed (2)");
 }
 
 }  // namespace ropegen

@@ -61,7 +61,8 @@ PlanShape shape(const KernelSpec& s) {
   return out;
 }
 
-/// cache_record: the parts' byte offsets and kv_c's codec (kind 0: copied in the dtype).
+/// cache_record: the parts' byte offsets, kv_c's codec (kind 0: copied in the dtype) and
+/// k_pe's fp8 store (REC_PE_FP8, its encoder rec_pe_encode2, REC_PE_K_SCALE: x / k_scale[0]).
 void bind_record(const KernelSpec& spec, const Target& target, std::ostream& os) {
   const bool used = spec.cache_record.used();
   const RecordLayout l = used ? record_layout(spec) : RecordLayout{};
@@ -74,7 +75,10 @@ void bind_record(const KernelSpec& spec, const Target& target, std::ostream& os)
      << "constexpr int REC_BYTES = " << l.size << ";\n"
      << "constexpr int REC_KVC_AT = " << l.kvc_at << ";\n"
      << "constexpr int REC_KVC_SCALES_AT = " << l.kvc_scales_at << ";\n"
-     << "constexpr int REC_PE_AT = " << l.pe_at << ";\n";
+     << "constexpr int REC_KVC_SCALE_T = " << l.kvc_scale_transpose << ";  // scales(of = kv_c, transpose = R)\n"
+     << "constexpr int REC_PE_AT = " << l.pe_at << ";\n"
+     << "constexpr bool REC_PE_K_SCALE = " << (used && l.pe.k_scale ? "true" : "false") << ";\n";
+  bind_fp8("REC_PE_FP8", "rec_pe_encode2", target, l.pe.format, used, os);
   emit_codec("REC_CODEC", kind, kind >= 4 ? 4 : 8, kind ? v.group : 1, v.codec, qmax, fp8, kind == 3 ? 4 : 1, os,
              v.divide);
 }

@@ -12,8 +12,10 @@
 // the same lanes, so every thread has about the same work; a remainder of kv_c narrower than
 // a chunk is copied afterwards.
 // cache_record: the row is a byte record of REC_BYTES (record.cpp binds its parts' offsets):
-// the rotated k_pe goes to REC_PE_AT in the dtype, and kv_c is stored by a pass of its own
-// after the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT.
+// the rotated k_pe goes to REC_PE_AT in the dtype or as fp8 codes (REC_PE_FP8: of x /
+// k_scale[0] with REC_PE_K_SCALE, else of x), and kv_c is stored by a pass of its own after
+// the rows (record_kv_c), in REC_CODEC's format with its scales at REC_KVC_SCALES_AT (group
+// s at slot (s % T) * (groups / T) + s / T, T = REC_KVC_SCALE_T: 1 keeps group order).
 
 namespace rg_kernel {
 using namespace rg_spec;
@@ -96,7 +98,7 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
     }
   }
   if (REC_QUANT && !REC_SHUFFLE) rg_barrier();
-  const float gs = REC_CODEC.kind == 4 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale
+  const float gs = REC_CODEC.kind == 4 && REC_CODEC.rule != 2 ? a.k_scale[0] : 1.0f;  // nvfp4's global scale (not round_up's)
 #pragma unroll
   for (int it = 0; it < REC_ITERS; ++it) {
     if (!rec[it]) continue;
@@ -117,17 +119,29 @@ RG_DEVICE void record_kv_c(const ropegen_kernel_args& a, int tid, const RecordIn
       }
     }
     const QuantScale q = quant_scale(REC_CODEC, h, l, gs);
-    if (e % REC_CODEC.group == 0)
-      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + (e / REC_CODEC.group) * REC_CODEC.scale_bytes, q.bits);
+    if (e % REC_CODEC.group == 0) {
+      constexpr int GROUPS = KV_LORA / (REC_QUANT ? REC_CODEC.group : 1);
+      const int g = e / REC_CODEC.group, slot = (g % REC_KVC_SCALE_T) * (GROUPS / REC_KVC_SCALE_T) + g / REC_KVC_SCALE_T;
+      store_scale(REC_CODEC, rec[it] + REC_KVC_SCALES_AT + slot * REC_CODEC.scale_bytes, q.bits);
+    }
     store_codes<(REC_QUANT ? VEC * REC_CODEC.bits / 8 : 1)>(REC_CODEC, q, x[it], rec[it] + REC_KVC_AT + e * REC_CODEC.bits / 8);
   }
+}
+
+// A cache row's vector: kv_c or k_pe (rows.h's cache store), or a record's fp8 k_pe (the
+// only such row with a record) by its own encoder.
+struct PeFp8 {};
+RG_DEVICE unsigned encode2(PeFp8, float lo, float hi) { return rec_pe_encode2(lo, hi); }
+RG_DEVICE void store_kv(void* row, int off, const Vec& x, float scale) {
+  if (REC_PE_FP8) store_fp8_row(row, off, x, scale, PeFp8{});
+  else store_row(row, off, x, kCacheFp8, scale);
 }
 
 RG_DEVICE void run(const ropegen_kernel_args& a) {
   const int tid = rg_thread_x();
   const int lane = tid % LANES;
   const int item = tid / LANES;
-  const float scale = CACHE_FP8 ? a.k_scale[0] : 1.0f;
+  const float scale = CACHE_FP8 || REC_PE_K_SCALE ? a.k_scale[0] : 1.0f;
   if (PDL) rg_allow_next_grid();
   // cache_record: the last head split's blocks load their tokens' kv_c first (stored after the rows).
   const bool records = CACHE_RECORD && rg_block_y() == rg_grid_y() - 1;
@@ -174,13 +188,13 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
           store_vec(const_cast<Elem*>(src) + off0, x0);
           store_vec(const_cast<Elem*>(src) + off1, x1);
         } else {
-          store_row(row, off0, x0, kCacheFp8, scale);
-          store_row(row, off1, x1, kCacheFp8, scale);
+          store_kv(row, off0, x0, scale);
+          store_kv(row, off1, x1, scale);
         }
       } else {
         if (is_q || is_pe) rotate_gptj(x0, c, s);
         if (is_q) store_vec(const_cast<Elem*>(src) + off0, x0);
-        else store_row(row, off0, x0, kCacheFp8, scale);
+        else store_kv(row, off0, x0, scale);
       }
     }
   }

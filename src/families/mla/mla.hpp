@@ -27,7 +27,9 @@ struct RecordLayout {
   RecordPart kvc;          ///< kv_c's values part
   int kvc_at = -1;         ///< kv_c's values
   int kvc_scales_at = -1;  ///< kv_c's scales (quantized kv_c)
-  int pe_at = -1;          ///< the rotated k_pe (activation dtype)
+  int kvc_scale_transpose = 1;  ///< their order: scales(of = kv_c, transpose = R)
+  RecordPart pe;           ///< k_pe's values part (the dtype, or fp8 codes)
+  int pe_at = -1;          ///< the rotated k_pe
 };
 RecordLayout record_layout(const KernelSpec& s);
 

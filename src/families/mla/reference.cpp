@@ -1,7 +1,8 @@
 // The mla family's reference for one token: q_pe rotated in place in each q head; the cache
 // row kv_c || rotated k_pe (one fp8 scale for the row), or the token's cache_record: kv_c in
 // the record's format with its scales, computed with src/reference/quant.cpp, and the
-// rotated k_pe, each at the offset its parts give. Independent of the template (mla.hip).
+// rotated k_pe (in the dtype, or its fp8 codes, of x / k_scale[0] or of x), each at the
+// offset its parts give. Independent of the template (mla.hip).
 #include "families/mla/mla.hpp"
 #include "reference/reference.hpp"
 
@@ -24,6 +25,7 @@ reference::QuantFormat record_format(const reference::Problem& p, const RecordPa
     f.qmax = 6;
     f.bits = 4;
     f.scale_bytes = 1;
+    f.recipe = v.codec.recipe;
   } else {
     f.kind = reference::QuantKind::Mxfp4;
     f.qmax = 6;
@@ -34,7 +36,8 @@ reference::QuantFormat record_format(const reference::Problem& p, const RecordPa
   return f;
 }
 
-/// The record of token t at byte `rec` of the cache: kv_c's codes and scales exact, k_pe rotated.
+/// The record of token t at byte `rec` of the cache: kv_c's codes and scales exact, k_pe
+/// rotated (its fp8 codes between those of the rotation's bounds).
 void expect_record(const reference::Problem& p, reference::RowWriter& w, long long t, long long rec) {
   const KernelSpec& s = p.spec;
   const RecordLayout l = record_layout(s);
@@ -44,23 +47,35 @@ void expect_record(const reference::Problem& p, reference::RowWriter& w, long lo
     w.copy_row(p.v.buffer, src, p.k_cache, (rec + l.kvc_at) / eb, 1.0f, s.kv_lora_rank);
   } else {
     const reference::QuantFormat f = record_format(p, l.kvc);
-    const float gs = l.kvc.format == StoreType::Nvfp4 ? p.k_scale.at(0) : 1.0f;
+    const bool global = l.kvc.format == StoreType::Nvfp4 && l.kvc.codec.recipe == Nvfp4Recipe::Exact;
+    const float gs = global ? p.k_scale.at(0) : 1.0f;
     std::vector<float> x(static_cast<size_t>(s.kv_lora_rank));
     const std::vector<unsigned char>& in = p.buffers[static_cast<size_t>(p.v.buffer)];
     for (int e = 0; e < s.kv_lora_rank; ++e)
       x[static_cast<size_t>(e)] = static_cast<float>(reference::decode(s.dtype, &in[static_cast<size_t>((src + e) * eb)]));
-    std::vector<unsigned char> codes(static_cast<size_t>(s.kv_lora_rank * f.bits / 8), 0), scales;
-    for (int g = 0; g * f.group < s.kv_lora_rank; ++g) {
+    // Group g's scale at slot (g % T) * (groups / T) + g / T of the scales part.
+    const int groups = s.kv_lora_rank / f.group, T = l.kvc_scale_transpose;
+    std::vector<unsigned char> codes(static_cast<size_t>(s.kv_lora_rank * f.bits / 8), 0),
+        scales(static_cast<size_t>(groups * f.scale_bytes), 0);
+    for (int g = 0; g < groups; ++g) {
       const reference::QuantGroup q = reference::quantize_group(f, &x[static_cast<size_t>(g * f.group)], f.group, gs);
       for (int i = 0; i < f.group; ++i) {
         const int e = g * f.group + i;
         if (f.bits == 8) codes[static_cast<size_t>(e)] = q.codes[static_cast<size_t>(i)];
         else codes[static_cast<size_t>(e / 2)] |= static_cast<unsigned char>(q.codes[static_cast<size_t>(i)] << (4 * (e % 2)));
       }
-      for (int b = 0; b < f.scale_bytes; ++b) scales.push_back(static_cast<unsigned char>(q.scale_bits >> (8 * b)));
+      const int slot = (g % T) * (groups / T) + g / T;
+      for (int b = 0; b < f.scale_bytes; ++b)
+        scales[static_cast<size_t>(slot * f.scale_bytes + b)] = static_cast<unsigned char>(q.scale_bits >> (8 * b));
     }
     w.exact_bytes(p.k_cache, rec + l.kvc_at, codes);
     w.exact_bytes(p.k_cache, rec + l.kvc_scales_at, scales);
+  }
+  if (is_fp8(l.pe.format)) {
+    const float sc = l.pe.k_scale ? p.k_scale.at(0) : 1.0f;
+    w.rotate_codes(p.k.buffer, p.k.offset + t * p.k.stride, p.k_cache, rec + l.pe_at, t, s.rotary_dim,
+                   p.record_pe_fp8, sc);
+    return;
   }
   w.rotate_row(p.k.buffer, p.k.offset + t * p.k.stride, p.k_cache, (rec + l.pe_at) / eb, t, nullptr, 1.0f,
                s.rotary_dim, 0);
