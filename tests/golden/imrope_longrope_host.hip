@@ -231,9 +231,8 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned grid_z, unsig
   if (s.release) s.release(s);
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
-RG_DEVICE void rg_prefetch(const void*) {}  // nothing to bring closer
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 237 "ropegen_rope_b415ccdd6501.host.hip"
+#line 236 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -256,7 +255,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 260 "ropegen_rope_b415ccdd6501.host.hip"
+#line 259 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- convert_bf16_soft.h ----
 #line 1 "templates/convert_bf16_soft.h"
@@ -267,7 +266,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40u;  // NaN stays a quiet NaN
   return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;                    // round to nearest even
 }
-#line 271 "ropegen_rope_b415ccdd6501.host.hip"
+#line 270 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- convert_f16_soft.h ----
 #line 1 "templates/convert_f16_soft.h"
@@ -309,7 +308,7 @@ RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   }
   return sign | h;
 }
-#line 313 "ropegen_rope_b415ccdd6501.host.hip"
+#line 312 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -354,7 +353,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 358 "ropegen_rope_b415ccdd6501.host.hip"
+#line 357 "ropegen_rope_b415ccdd6501.host.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -543,7 +542,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 547 "ropegen_rope_b415ccdd6501.host.hip"
+#line 546 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -601,7 +600,7 @@ RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return 
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
 RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
-#line 605 "ropegen_rope_b415ccdd6501.host.hip"
+#line 604 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -693,7 +692,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 697 "ropegen_rope_b415ccdd6501.host.hip"
+#line 696 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -966,7 +965,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 970 "ropegen_rope_b415ccdd6501.host.hip"
+#line 969 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1546,7 +1545,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, 
 }
 
 }  // namespace rg_kernel
-#line 1550 "ropegen_rope_b415ccdd6501.host.hip"
+#line 1549 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1988,13 +1987,6 @@ RG_DEVICE void load_weights(const ropegen_kernel_args& a, const Task& task, int 
   w0 = load_vec(weight + off0);
   if (two_vectors) w1 = load_vec(weight + off1);
 }
-// The same weights brought into L1 (no registers): read before a reduction, loaded after it.
-RG_DEVICE void prefetch_weights(const ropegen_kernel_args& a, const Task& task, int off0, int off1, bool two_vectors) {
-  const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
-                       (NORM_ALL_HEADS ? task.head * HEAD_DIM : 0);
-  rg_prefetch(weight + off0);
-  if (two_vectors) rg_prefetch(weight + off1);
-}
 
 // v[i] with i known only at run time, by selects over the unrolled indices (the array stays in
 // registers, as an indexed local array would not).
@@ -2229,9 +2221,6 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, kx0[it], kx1[it]);
       if (!token_norm(task)) continue;
       if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
-      // More tasks: their weights come into L1 now, beside the rows, and load from there after
-      // the reduction (not a memory round trip on the path from the token's sums to its stores).
-      else if (NORM_WEIGHT != 2 && NORM_SUMS == 0) prefetch_weights(a, task, off0, off1, two_vectors);
       add_squares(task, kx0[it], kx1[it]);
     }
     for (int it = 0; !KEEP && it < iterations; ++it) {  // more tasks than registers: read here, again below
@@ -2381,7 +2370,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2385 "ropegen_rope_b415ccdd6501.host.hip"
+#line 2374 "ropegen_rope_b415ccdd6501.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_b415ccdd6501(ropegen_kernel_args args) {

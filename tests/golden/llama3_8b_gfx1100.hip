@@ -80,14 +80,13 @@ RG_DEVICE float rg_shuffle_xor(float v, int m, int) {  // width: partners are ac
 }
 // Kernel pointers are global memory; saying so keeps clang from falling back to flat
 // instructions where it cannot prove it (e.g. through a select of two pointers).
-RG_DEVICE void rg_prefetch(const void*) {}  // no prefetch instruction is used here (no AMD GPU to weigh one)
 template <class T> RG_DEVICE T rg_load(const T* p) {
   return *(const __attribute__((address_space(1))) T*)p;  // C cast: may change address space
 }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) {
   *(__attribute__((address_space(1))) T*)p = v;
 }
-#line 91 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 90 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- raw_vector_ext.h ----
 #line 1 "templates/raw_vector_ext.h"
@@ -110,7 +109,7 @@ RG_DEVICE void rg_set_word(rg_u32x4& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(rg_u32x2& r, int i, unsigned v) { r[i] = v; }
 RG_DEVICE void rg_set_word(unsigned& r, int, unsigned v) { r = v; }
 RG_DEVICE void rg_set_word(unsigned short& r, int, unsigned v) { r = static_cast<unsigned short>(v); }
-#line 114 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 113 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- convert_bf16_amd.h ----
 #line 1 "src/vendors/amd/convert_bf16_amd.h"
@@ -126,7 +125,7 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
   const unsigned rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // round to nearest even
   return (x & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
 }
-#line 130 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 129 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- convert_f16_amd.h ----
 #line 1 "src/vendors/amd/convert_f16_amd.h"
@@ -137,7 +136,7 @@ RG_DEVICE float rg_f16_bits_to_f32(unsigned b) {
 RG_DEVICE unsigned rg_f32_to_f16_bits(float f) {
   return __builtin_bit_cast(unsigned short, static_cast<_Float16>(f));
 }
-#line 141 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 140 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -182,7 +181,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 186 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 185 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -371,7 +370,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 375 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 374 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -429,7 +428,7 @@ RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return 
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
 RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
-#line 433 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 432 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -521,7 +520,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 525 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 524 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -794,7 +793,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 798 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 797 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1364,7 +1363,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, 
 }
 
 }  // namespace rg_kernel
-#line 1368 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1367 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1806,13 +1805,6 @@ RG_DEVICE void load_weights(const ropegen_kernel_args& a, const Task& task, int 
   w0 = load_vec(weight + off0);
   if (two_vectors) w1 = load_vec(weight + off1);
 }
-// The same weights brought into L1 (no registers): read before a reduction, loaded after it.
-RG_DEVICE void prefetch_weights(const ropegen_kernel_args& a, const Task& task, int off0, int off1, bool two_vectors) {
-  const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
-                       (NORM_ALL_HEADS ? task.head * HEAD_DIM : 0);
-  rg_prefetch(weight + off0);
-  if (two_vectors) rg_prefetch(weight + off1);
-}
 
 // v[i] with i known only at run time, by selects over the unrolled indices (the array stays in
 // registers, as an indexed local array would not).
@@ -2047,9 +2039,6 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, kx0[it], kx1[it]);
       if (!token_norm(task)) continue;
       if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
-      // More tasks: their weights come into L1 now, beside the rows, and load from there after
-      // the reduction (not a memory round trip on the path from the token's sums to its stores).
-      else if (NORM_WEIGHT != 2 && NORM_SUMS == 0) prefetch_weights(a, task, off0, off1, two_vectors);
       add_squares(task, kx0[it], kx1[it]);
     }
     for (int it = 0; !KEEP && it < iterations; ++it) {  // more tasks than registers: read here, again below
@@ -2199,7 +2188,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2203 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 2192 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

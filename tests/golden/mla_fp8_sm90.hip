@@ -77,10 +77,8 @@ RG_DEVICE float rg_shuffle_xor(float v, int m, int width) {
   return __shfl_xor_sync(mask, v, m, width);
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
-// Brings the line holding p into L1 without a register or a wait: a later load of it hits there.
-RG_DEVICE void rg_prefetch(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 84 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 82 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_nvidia.h"
@@ -136,7 +134,7 @@ RG_DEVICE unsigned rg_f16x2_min(unsigned a, unsigned b) {
   return d;
 }
 #endif
-#line 140 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 138 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -181,7 +179,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 185 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 183 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -370,7 +368,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 374 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 372 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -428,7 +426,7 @@ RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return 
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
 RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
-#line 432 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 430 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -463,7 +461,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, 0x7cu);
 }
 #endif
-#line 467 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 465 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -555,7 +553,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 559 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 557 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -828,7 +826,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 832 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 830 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1361,7 +1359,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, 
 }
 
 }  // namespace rg_kernel
-#line 1365 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1363 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1588,7 +1586,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1592 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1590 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

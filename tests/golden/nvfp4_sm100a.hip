@@ -77,10 +77,8 @@ RG_DEVICE float rg_shuffle_xor(float v, int m, int width) {
   return __shfl_xor_sync(mask, v, m, width);
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
-// Brings the line holding p into L1 without a register or a wait: a later load of it hits there.
-RG_DEVICE void rg_prefetch(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
-#line 84 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 82 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- convert_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_nvidia.h"
@@ -136,7 +134,7 @@ RG_DEVICE unsigned rg_f16x2_min(unsigned a, unsigned b) {
   return d;
 }
 #endif
-#line 140 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 138 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- sincos_portable.h ----
 #line 1 "templates/sincos_portable.h"
@@ -181,7 +179,7 @@ RG_DEVICE void rg_sincos_exact(double x, float* s, float* c) {
   r = r - k * 0x1.a62633145c06ep-58;                         // the rest
   rg_sincos_reduced(r, k, s, c);
 }
-#line 185 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 183 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 #define ROPEGEN_KERNEL_SOURCE 1  // kernel_args.h: the kernel only reads the block
 // ---- kernel_args.h ----
@@ -370,7 +368,7 @@ static inline ropegen_kernel_args ropegen_kernel_args_init(void) {
 #endif
 
 #endif /* ROPEGEN_KERNEL_ARGS_H */
-#line 374 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 372 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- rope_common.h ----
 #line 1 "templates/rope_common.h"
@@ -428,7 +426,7 @@ RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return 
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
 RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
-#line 432 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 430 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- convert_fp8_nvidia.h ----
 #line 1 "src/vendors/nvidia/convert_fp8_nvidia.h"
@@ -463,7 +461,7 @@ RG_DEVICE unsigned rg_fp8_encode2_e5m2(float lo, float hi) {
   return rg_fp8_canonical_nan2(r, 0x7cu);
 }
 #endif
-#line 467 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 465 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -555,7 +553,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 559 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 557 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 #define RG_E2M1_HW 1  // the target's caps: hw_e2m1
 // ---- convert_e2m1_nvidia.h ----
@@ -586,7 +584,7 @@ RG_DEVICE unsigned rg_e2m1_hw_encode2(float lo, float hi) {
   b = hi != hi ? b & 0x0fu : b;
   return b;
 }
-#line 590 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 588 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -859,7 +857,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 863 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 861 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1429,7 +1427,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, 
 }
 
 }  // namespace rg_kernel
-#line 1433 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 1431 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1871,13 +1869,6 @@ RG_DEVICE void load_weights(const ropegen_kernel_args& a, const Task& task, int 
   w0 = load_vec(weight + off0);
   if (two_vectors) w1 = load_vec(weight + off1);
 }
-// The same weights brought into L1 (no registers): read before a reduction, loaded after it.
-RG_DEVICE void prefetch_weights(const ropegen_kernel_args& a, const Task& task, int off0, int off1, bool two_vectors) {
-  const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
-                       (NORM_ALL_HEADS ? task.head * HEAD_DIM : 0);
-  rg_prefetch(weight + off0);
-  if (two_vectors) rg_prefetch(weight + off1);
-}
 
 // v[i] with i known only at run time, by selects over the unrolled indices (the array stays in
 // registers, as an indexed local array would not).
@@ -2112,9 +2103,6 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, kx0[it], kx1[it]);
       if (!token_norm(task)) continue;
       if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
-      // More tasks: their weights come into L1 now, beside the rows, and load from there after
-      // the reduction (not a memory round trip on the path from the token's sums to its stores).
-      else if (NORM_WEIGHT != 2 && NORM_SUMS == 0) prefetch_weights(a, task, off0, off1, two_vectors);
       add_squares(task, kx0[it], kx1[it]);
     }
     for (int it = 0; !KEEP && it < iterations; ++it) {  // more tasks than registers: read here, again below
@@ -2264,7 +2252,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2268 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 2256 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_233eb9d2e5f8(ropegen_kernel_args args) {

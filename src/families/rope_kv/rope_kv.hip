@@ -436,13 +436,6 @@ RG_DEVICE void load_weights(const ropegen_kernel_args& a, const Task& task, int 
   w0 = load_vec(weight + off0);
   if (two_vectors) w1 = load_vec(weight + off1);
 }
-// The same weights brought into L1 (no registers): read before a reduction, loaded after it.
-RG_DEVICE void prefetch_weights(const ropegen_kernel_args& a, const Task& task, int off0, int off1, bool two_vectors) {
-  const Elem* weight = static_cast<const Elem*>(task.row == kRowQ ? a.q_norm_weight : a.k_norm_weight) +
-                       (NORM_ALL_HEADS ? task.head * HEAD_DIM : 0);
-  rg_prefetch(weight + off0);
-  if (two_vectors) rg_prefetch(weight + off1);
-}
 
 // v[i] with i known only at run time, by selects over the unrolled indices (the array stays in
 // registers, as an indexed local array would not).
@@ -677,9 +670,6 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       load_row(a, task, PREFETCH_FIRST && h == h_first, f0, f1, off0, off1, two_vectors, kx0[it], kx1[it]);
       if (!token_norm(task)) continue;
       if (KEEP_WEIGHTS && NORM_WEIGHT != 2 && NORM_SUMS == 0) load_weights(a, task, off0, off1, two_vectors, kw0, kw1);
-      // More tasks: their weights come into L1 now, beside the rows, and load from there after
-      // the reduction (not a memory round trip on the path from the token's sums to its stores).
-      else if (NORM_WEIGHT != 2 && NORM_SUMS == 0) prefetch_weights(a, task, off0, off1, two_vectors);
       add_squares(task, kx0[it], kx1[it]);
     }
     for (int it = 0; !KEEP && it < iterations; ++it) {  // more tasks than registers: read here, again below

@@ -72,7 +72,6 @@ RG_DEVICE float rg_shuffle_xor(float v, int m, int) {  // width: partners are ac
 }
 // Kernel pointers are global memory; saying so keeps clang from falling back to flat
 // instructions where it cannot prove it (e.g. through a select of two pointers).
-RG_DEVICE void rg_prefetch(const void*) {}  // no prefetch instruction is used here (no AMD GPU to weigh one)
 template <class T> RG_DEVICE T rg_load(const T* p) {
   return *(const __attribute__((address_space(1))) T*)p;  // C cast: may change address space
 }

@@ -223,5 +223,4 @@ static void rg_host_run(unsigned grid_x, unsigned grid_y, unsigned grid_z, unsig
   if (s.release) s.release(s);
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
-RG_DEVICE void rg_prefetch(const void*) {}  // nothing to bring closer
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }

@@ -69,6 +69,4 @@ RG_DEVICE float rg_shuffle_xor(float v, int m, int width) {
   return __shfl_xor_sync(mask, v, m, width);
 }
 template <class T> RG_DEVICE T rg_load(const T* p) { return *p; }
-// Brings the line holding p into L1 without a register or a wait: a later load of it hits there.
-RG_DEVICE void rg_prefetch(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
 template <class T> RG_DEVICE void rg_store(T* p, const T& v) { *p = v; }
