@@ -1347,19 +1347,26 @@ RG_DEVICE void put_shared_cs(float* token, int unit, const float* c, const float
 #ifndef RG_SHARED_CS_EACH_ROW
 #define RG_SHARED_CS_EACH_ROW 1
 #endif
-// each_use: read where used, every time (volatile: the compiler may not hoist the reads out of
-// a loop and keep the values in registers across it).
-RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s, bool each_use = false) {
-  const volatile float* v = token;
+// EACH_USE: read where used, every time (volatile: the compiler may not hoist the reads out of
+// a loop and keep the values in registers across it). A template argument, not a run-time
+// flag: with a flag NVRTC made every take volatile (both arms load the same place), and the
+// kernels that take once lost their plain loads.
+template <class P>
+RG_DEVICE void take_shared_cs_through(P p, int unit, float* c, float* s) {
 #pragma unroll
   for (int i = 0; i < NJ; ++i) {
-    c[i] = each_use ? v[unit * NJ + i] : token[unit * NJ + i];
-    s[i] = each_use ? v[ROTARY_DIM / 2 + unit * NJ + i] : token[ROTARY_DIM / 2 + unit * NJ + i];
+    c[i] = p[unit * NJ + i];
+    s[i] = p[ROTARY_DIM / 2 + unit * NJ + i];
   }
+}
+template <bool EACH_USE = false>
+RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) {
+  if (EACH_USE) take_shared_cs_through(static_cast<const volatile float*>(token), unit, c, s);
+  else take_shared_cs_through(token, unit, c, s);
 }
 
 }  // namespace rg_kernel
-#line 1363 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1370 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1586,7 +1593,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1590 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1597 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

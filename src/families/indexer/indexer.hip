@@ -202,7 +202,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       }
     }
     if (active && rot_lane) {
-      if (CS_EACH_ROW) take_shared_cs(cs_token, unit, c, s, true);
+      if (CS_EACH_ROW) take_shared_cs<true>(cs_token, unit, c, s);
       if (NEOX) rotate_neox(x0, x1, c, s);
       else rotate_gptj(x0, c, s);
     }
