@@ -28,6 +28,7 @@ struct Problem;        // reference/reference.hpp
 class RowWriter;
 }  // namespace reference
 struct ArgContext;     // runtime/args.hpp
+class DeviceBuffers;   // verify/buffers.hpp
 struct SpecField;      // schema/fields.hpp
 
 /// One op a family serves and what it touches. The core asks these traits, never the op.
@@ -87,6 +88,9 @@ struct Family {
   /// reference), for outputs the shared runner (verify/verify.cpp) does not model, such as
   /// the indexer's byte records. Null: the shared runner with expect_token.
   VerifyReport (*verify)(Runtime& runtime, const Kernel& kernel, const VerifyCase& c);
+  /// With its own runner: the inputs of a timing run (Context::tune), uploaded to `dev`, as
+  /// that runner builds them for `c`, and their argument block. Null: tuning is refused.
+  ropegen_kernel_args (*prepare)(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev);
 };
 
 /// Every family, in registry order.

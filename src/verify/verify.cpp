@@ -1261,9 +1261,11 @@ ropegen_kernel_args prepare_inputs(const Kernel& kernel, const VerifyCase& c, De
   if (c.tokens < 1 || c.tokens > kMaxVerifyTokens)
     throw Error(ErrorKind::Spec,
                 "tokens = " + std::to_string(c.tokens) + " is outside 1.." + std::to_string(kMaxVerifyTokens));
-  if (family_of(kernel.spec().op).verify)
+  const Family& family = family_of(kernel.spec().op);
+  if (family.prepare) return family.prepare(kernel, c, dev);  // its own runner's inputs
+  if (family.verify)
     throw Error(ErrorKind::Spec, std::string("op = ") + to_string(kernel.spec().op) +
-                                     " builds its inputs in its family's own runner: timing it is not supported yet");
+                                     " builds its inputs in its family's own runner, which makes none for timing");
   if (kernel.spec().layers == Layers::Many) return prepare_layers(kernel, c, dev, c.layers > 0 ? c.layers : 1).args;
   Inputs in = ProblemBuilder(kernel, c).build();
   const std::vector<void*> bufs = upload_buffers(dev, in.p);

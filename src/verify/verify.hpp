@@ -76,8 +76,8 @@ VerifyReport verify(Runtime& runtime, const Kernel& kernel, const VerifyCase& c)
 class DeviceBuffers;
 /// The inputs of a timing run (Context::tune) in `dev`: the problem verify() builds for
 /// `c` (random valid values; positions and slots inside their bounds), uploaded, and its
-/// argument block, which fits a launch of any num_tokens up to c.tokens. Error(Spec) for a
-/// family that builds its inputs in its own runner (op = indexer_append).
+/// argument block, which fits a launch of any num_tokens up to c.tokens. A family with its
+/// own runner makes them itself (Family::prepare: the indexer); Error(Spec) where it makes none.
 ropegen_kernel_args prepare_inputs(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev);
 
 /// One entry of the verification matrix: a one-line spec, a launch shape, and why it is there.

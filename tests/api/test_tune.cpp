@@ -122,6 +122,33 @@ TEST_CASE("api: tune on the host keeps the winners, and a new Context's kernel h
   }
 }
 
+TEST_CASE("api: tune times the indexer on inputs its own runner makes, and its tuned kernel verifies") {
+  // op = indexer_append builds its inputs in its family's runner (Family::prepare), not the
+  // shared one: tuning it used to be refused.
+  const std::string dir = temp_dir();
+  auto ctx = host_context(dir);
+  const KernelSpec ix = parse_spec_line("op=indexer_append head_dim=128 rotary_dim=64 q_heads=4 dtype=bf16 "
+                                        "cache=paged(block=16) cache_dtype=fp8_e4m3 k_norm=layernorm(eps=1e-6)",
+                                        "<test>")
+                            .spec;
+  TuneOptions to;
+  to.buckets = {1, 16};
+  to.reps = 1;
+  const TuneReport r = ctx->tune(ix, to);
+  REQUIRE(r.buckets.size() == 2);
+  for (const TuneBucket& b : r.buckets) {
+    CHECK(b.candidates.size() > 1);
+    CHECK(b.best_us > 0);
+    CHECK(b.best_us <= b.default_us);
+  }
+  auto k = ctx->kernel(ix);
+  CHECK(InternalAccess::build(*k)->plan_source == "tuned");
+  for (long long n : {1ll, 16ll, 23ll}) {
+    CAPTURE(n);
+    CHECK(ctx->verify(*k, n));
+  }
+}
+
 TEST_CASE("api: a kernel of tuned plans picks its plan by num_tokens and launches it") {
   const std::string dir = temp_dir();
   auto ctx = host_context(dir);

@@ -220,6 +220,7 @@ const Family& indexer_family() {
       nullptr,  // its own runner (verify.cpp) compares the byte records
       indexer_matrix,
       indexer_verify,
+      indexer_prepare,
   };
   return f;
 }

@@ -15,6 +15,7 @@ const Family& indexer_family();
 void indexer_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& out);  // args.cpp
 void indexer_matrix(std::vector<MatrixCase>& out);                                    // cases.cpp
 VerifyReport indexer_verify(Runtime& runtime, const Kernel& kernel, const VerifyCase& c);  // verify.cpp
+ropegen_kernel_args indexer_prepare(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev);  // verify.cpp
 
 namespace indexer {
 

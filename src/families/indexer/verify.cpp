@@ -328,6 +328,18 @@ VerifyReport Comparison::report() {
 
 }  // namespace
 
+ropegen_kernel_args indexer_prepare(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev) {
+  const KernelSpec& s = kernel.spec();
+  check_case(c);
+  if (c.tokens < 1) throw Error(ErrorKind::Spec, "tokens = " + std::to_string(c.tokens) + " is below 1");
+  std::mt19937_64 rng(c.seed);
+  Inputs in;
+  random_activations(s, c.tokens, rng, in);
+  const long long cache_slots = place_tokens(s, c, rng, in);
+  random_outputs(s, c.tokens, cache_slots, rng, in);
+  return fill_args(s, c.tokens, in, dev);
+}
+
 VerifyReport indexer_verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   const KernelSpec& s = kernel.spec();
   check_case(c);

@@ -109,6 +109,7 @@ const Family& mla_family() {
       mla_expect_token,
       mla_matrix,
       nullptr,  // the shared verification runner
+      nullptr,  // its timing inputs too (verify/verify.cpp's prepare_inputs)
   };
   return f;
 }

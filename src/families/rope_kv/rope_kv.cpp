@@ -279,6 +279,7 @@ const Family& rope_kv_family() {
       rope_kv_expect_token,
       rope_kv_matrix,
       nullptr,  // the shared verification runner
+      nullptr,  // its timing inputs too (verify/verify.cpp's prepare_inputs)
   };
   return f;
 }
