@@ -1789,6 +1789,17 @@ RG_DEVICE Vec add_bias(Vec x, const Elem* bias) {
 
 // A task's row as its lanes hold it: the first task's from the prefetch, the others loaded;
 // bias = qkv: with its bias added.
+// Task h's source row loaded ahead (PREFETCH_FIRST) into f0, f1; they keep what they hold
+// past the last task or for a task without a source.
+RG_DEVICE void prefetch_row(const ropegen_kernel_args& a, long long t, int h, int off0, int off1, bool two_vectors,
+                            Vec& f0, Vec& f1) {
+  if (h >= NUM_TASKS) return;
+  const Elem* src = task_src(a, t, h);
+  if (!src) return;
+  f0 = load_vec(src + off0);
+  if (two_vectors) f1 = load_vec(src + off1);
+}
+
 RG_DEVICE void load_row(const ropegen_kernel_args& a, const Task& task, bool fetched, const Vec& f0, const Vec& f1,
                         int off0, int off1, bool two_vectors, Vec& x0, Vec& x1) {
   // One lane's vectors load together: x1 is read again from x0's place when the lane holds
@@ -1903,13 +1914,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   }
   const int h_first = rg_block_y() * HEAD_GROUPS + group;
   Vec f0{}, f1{};
-  if (PREFETCH_FIRST && h_first < NUM_TASKS) {
-    const Elem* src = task_src(a, t, h_first);
-    if (src) {
-      f0 = load_vec(src + off0);
-      if (two_vectors) f1 = load_vec(src + off1);
-    }
-  }
+  if (PREFETCH_FIRST) prefetch_row(a, t, h_first, off0, off1, two_vectors, f0, f1);
 
   // A token whose position is outside the table or whose slot is past the cache (the limits
   // the caller passed; checks = bounds: always, and a negative position too) is skipped
@@ -1976,13 +1981,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       // are issued now, in flight behind this task's rotation and stores (a thread walks
       // several tasks from a few hundred tokens up). Rows of different tasks never overlap.
       const Vec p0 = f0, p1 = f1;
-      if (PREFETCH_FIRST && h + h_step < NUM_TASKS) {
-        const Elem* next = task_src(a, t, h + h_step);
-        if (next) {
-          f0 = load_vec(next + off0);
-          if (two_vectors) f1 = load_vec(next + off1);
-        }
-      }
+      if (PREFETCH_FIRST) prefetch_row(a, t, h + h_step, off0, off1, two_vectors, f0, f1);
       const Task task = task_for(a, t, h, slot, scales);
       if (!task.dst || !task.src) continue;
       // A copied stretch of a row rotated in place stays where it is: nothing to move (unless
@@ -2195,7 +2194,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2199 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 2198 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

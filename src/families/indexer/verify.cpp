@@ -326,36 +326,33 @@ VerifyReport Comparison::report() {
   return report;
 }
 
-}  // namespace
-
-ropegen_kernel_args indexer_prepare(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev) {
-  const KernelSpec& s = kernel.spec();
+/// The inputs of case `c` (random from c.seed) in `in`, uploaded to `dev`; their argument block.
+ropegen_kernel_args make_inputs(const KernelSpec& s, const VerifyCase& c, Inputs& in, DeviceBuffers& dev) {
   check_case(c);
-  if (c.tokens < 1) throw Error(ErrorKind::Spec, "tokens = " + std::to_string(c.tokens) + " is below 1");
   std::mt19937_64 rng(c.seed);
-  Inputs in;
   random_activations(s, c.tokens, rng, in);
   const long long cache_slots = place_tokens(s, c, rng, in);
   random_outputs(s, c.tokens, cache_slots, rng, in);
   return fill_args(s, c.tokens, in, dev);
 }
 
+}  // namespace
+
+ropegen_kernel_args indexer_prepare(const Kernel& kernel, const VerifyCase& c, DeviceBuffers& dev) {
+  Inputs in;
+  return make_inputs(kernel.spec(), c, in, dev);
+}
+
 VerifyReport indexer_verify(Runtime& rt, const Kernel& kernel, const VerifyCase& c) {
   const KernelSpec& s = kernel.spec();
-  check_case(c);
   const long long T = c.tokens;
-  std::mt19937_64 rng(c.seed);
   // The fp8 encoding the kernel's target stores (its q_out dtype names it).
   indexer::Encoding enc = indexer::Encoding::E4m3;
   for (const ArgRequirement& r : kernel.arguments())
     if (std::strcmp(r.field, "q_out") == 0 && r.dtype == "fp8_e4m3fnuz") enc = indexer::Encoding::E4m3Fnuz;
   Inputs in;
-  random_activations(s, T, rng, in);
-  const long long cache_slots = place_tokens(s, c, rng, in);
-  random_outputs(s, T, cache_slots, rng, in);
-
   DeviceBuffers dev(rt);
-  const ropegen_kernel_args a = fill_args(s, T, in, dev);
+  const ropegen_kernel_args a = make_inputs(s, c, in, dev);
   kernel.launch(a, c.stream, c.parallelism);
   rt.synchronize_stream(c.stream);
   const Results got{dev.download(a.k_cache, in.cache.size()), dev.download(a.q_out, in.q_out.size()),
