@@ -36,6 +36,17 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   return e.bits;
 }
 
+// Two elements' bits in one word (x0 in the low half), for the 16-bit types: the target's
+// packed convert where its convert header has one (RG_PACKED_CVT), else two conversions.
+#ifndef RG_PACKED_CVT
+#define RG_PACKED_CVT 0
+RG_DEVICE unsigned rg_f32x2_to_bf16x2_bits(float lo, float hi) { return rg_f32_to_bf16_bits(lo) | (rg_f32_to_bf16_bits(hi) << 16); }
+RG_DEVICE unsigned rg_f32x2_to_f16x2_bits(float lo, float hi) { return rg_f32_to_f16_bits(lo) | (rg_f32_to_f16_bits(hi) << 16); }
+#endif
+RG_DEVICE unsigned rg_encode2_bits(float x0, float, const float*) { return rg_as_uint(x0); }  // fp32: one element a word, not called
+RG_DEVICE unsigned rg_encode2_bits(float x0, float x1, const rg_bf16*) { return rg_f32x2_to_bf16x2_bits(x0, x1); }
+RG_DEVICE unsigned rg_encode2_bits(float x0, float x1, const rg_f16*) { return rg_f32x2_to_f16x2_bits(x0, x1); }
+
 // Packed max and min of the two 16-bit elements of a word (NaN left out), by the storage
 // type's tag: the target's instructions where its convert header has them (RG_PACKED_MINMAX),
 // else never called (the callers test RG_PACKED_MINMAX, a constant).

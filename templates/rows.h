@@ -36,6 +36,30 @@ RG_DEVICE void set(Vec& v, int i, float x) {
   rg_set_word(v, i >> 1, (i & 1) ? (w & 0xffffu) | (b << 16) : (w & 0xffff0000u) | b);
 }
 
+// Elements i and i + 1 of v (i even) from x0 and x1; for the 16-bit types one word, by the
+// target's packed convert where it has one.
+RG_DEVICE void set2(Vec& v, int i, float x0, float x1) {
+  if (WIDE) {
+    set(v, i, x0);
+    set(v, i + 1, x1);
+    return;
+  }
+  const Elem* tag = nullptr;
+  rg_set_word(v, i >> 1, rg_encode2_bits(x0, x1, tag));
+}
+
+// v[i] = f(i, v[i]) for every element, by pairs where VEC is even (one packed convert each).
+template <class F>
+RG_DEVICE void map_vec(Vec& v, F f) {
+  if (VEC % 2 == 0) {
+#pragma unroll
+    for (int i = 0; i < VEC; i += 2) set2(v, i, f(i, get(v, i)), f(i + 1, get(v, i + 1)));
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) set(v, i, f(i, get(v, i)));
+}
+
 // How a row is stored: as Elem, or quantized to the fp8 cache type or the fp8 q type
 // (x / scale, rounded and saturated by the target's converter).
 // kCacheQuant, kQQuant: a quantized cache row, or an fp8 q_out row with a computed scale,
@@ -321,6 +345,16 @@ RG_DEVICE double exp_d(double y) {
 }
 
 RG_DEVICE void rotate_neox(Vec& lo, Vec& hi, const float* c, const float* s) {
+  if (VEC % 2 == 0) {  // elements by pairs: one packed convert each (set2)
+#pragma unroll
+    for (int i = 0; i < VEC; i += 2) {
+      const float a0 = get(lo, i), a1 = get(lo, i + 1);
+      const float b0 = get(hi, i), b1 = get(hi, i + 1);
+      set2(lo, i, a0 * c[i] - b0 * s[i], a1 * c[i + 1] - b1 * s[i + 1]);
+      set2(hi, i, b0 * c[i] + a0 * s[i], b1 * c[i + 1] + a1 * s[i + 1]);
+    }
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const float x0 = get(lo, i);
@@ -335,8 +369,7 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
   for (int i = 0; i < VEC / 2; ++i) {
     const float x0 = get(v, 2 * i);
     const float x1 = get(v, 2 * i + 1);
-    set(v, 2 * i, x0 * c[i] - x1 * s[i]);
-    set(v, 2 * i + 1, x1 * c[i] + x0 * s[i]);
+    set2(v, 2 * i, x0 * c[i] - x1 * s[i], x1 * c[i] + x0 * s[i]);
   }
 }
 

@@ -412,6 +412,17 @@ RG_DEVICE unsigned rg_encode_bits(float x, const rg_f16*) {
   return e.bits;
 }
 
+// Two elements' bits in one word (x0 in the low half), for the 16-bit types: the target's
+// packed convert where its convert header has one (RG_PACKED_CVT), else two conversions.
+#ifndef RG_PACKED_CVT
+#define RG_PACKED_CVT 0
+RG_DEVICE unsigned rg_f32x2_to_bf16x2_bits(float lo, float hi) { return rg_f32_to_bf16_bits(lo) | (rg_f32_to_bf16_bits(hi) << 16); }
+RG_DEVICE unsigned rg_f32x2_to_f16x2_bits(float lo, float hi) { return rg_f32_to_f16_bits(lo) | (rg_f32_to_f16_bits(hi) << 16); }
+#endif
+RG_DEVICE unsigned rg_encode2_bits(float x0, float, const float*) { return rg_as_uint(x0); }  // fp32: one element a word, not called
+RG_DEVICE unsigned rg_encode2_bits(float x0, float x1, const rg_bf16*) { return rg_f32x2_to_bf16x2_bits(x0, x1); }
+RG_DEVICE unsigned rg_encode2_bits(float x0, float x1, const rg_f16*) { return rg_f32x2_to_f16x2_bits(x0, x1); }
+
 // Packed max and min of the two 16-bit elements of a word (NaN left out), by the storage
 // type's tag: the target's instructions where its convert header has them (RG_PACKED_MINMAX),
 // else never called (the callers test RG_PACKED_MINMAX, a constant).
@@ -428,7 +439,7 @@ RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned b, const rg_f16*) { return 
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned b, const rg_f16*) { return rg_f16x2_min(a, b); }
 RG_DEVICE unsigned rg_max2_bits(unsigned a, unsigned, const float*) { return a; }  // fp32: one element a word
 RG_DEVICE unsigned rg_min2_bits(unsigned a, unsigned, const float*) { return a; }
-#line 432 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 443 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- fp8.h ----
 #line 1 "templates/fp8.h"
@@ -520,7 +531,7 @@ RG_DEVICE float rg_fp8_decode_e4m3(unsigned code) { return rg_fp8_soft_decode<RG
 RG_DEVICE float rg_fp8_decode_e5m2(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2>(code); }
 RG_DEVICE float rg_fp8_decode_e4m3fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E4M3FNUZ>(code); }
 RG_DEVICE float rg_fp8_decode_e5m2fnuz(unsigned code) { return rg_fp8_soft_decode<RG_FP8_E5M2FNUZ>(code); }
-#line 524 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 535 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- quant.h ----
 #line 1 "templates/quant.h"
@@ -637,7 +648,7 @@ RG_DEVICE unsigned rg_e2m1_by_bits(float x) {
   const unsigned b = u & 0x7fffffffu;
   const float a = rg_as_float(b);
   const bool small = a < 2.0f;
-  const unsigned lo = static_cast<unsigned>(rg_rintf(small ? a + a : 0.0f));
+  const unsigned lo = rg_as_uint((small ? a + a : 0.0f) + 8388608.0f) & 0x7u;  // rint(2|x|): + 2^23, its low bits
   const unsigned r = ((b + 0x1fffffu + ((b >> 22) & 1u)) >> 22) - 252u;  // a >= 2: 4..
   const unsigned m = small ? lo : r < 7u ? r : 7u;
   return x != x ? 0u : ((u >> 28) & 0x8u) | m;
@@ -758,6 +769,9 @@ RG_DEVICE bool quant_divides(const rg_codec c) { return c.kind == 2 || (c.kind =
 RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q) {
   if (c.kind == 1) {  // t is NaN for a NaN x, and for +-inf when the scale is inf
     t = t != t ? 0.0f : t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
+    // rne: t + 1.5 * 2^23 is rounded to an integer, whose low byte is the code (one add for
+    // rint and the float-to-int conversion, at an eighth of the adds' rate on NVIDIA GPUs)
+    if (c.round == 0) return rg_as_uint(t + 12582912.0f) & 0xffu;
     return static_cast<unsigned>(static_cast<int>(rg_quant_round(c.round, t))) & 0xffu;
   }
   if (c.kind == 2) {
@@ -770,8 +784,49 @@ RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q)
   return rg_e2m1_encode(t);
 }
 
+// int4's codes of a pair without the quotients x / s: t' = fma(x, 1 / s, zp) is within 2^-17
+// of the specified t = fl(fl(x / s) + zp) where the codes are decided (|t| <= 16.5: twice
+// |x / s| 2^-24 for the reciprocal's and the quotient's roundings, an ulp for the sums'), so
+// where t' is at least 2^-16 from every rounding boundary of the codec's round (the halves for
+// rne and rha, whose codes there are both rint(t'); the integers for trunc, an x of +-0 aside,
+// whose t' is zp exactly) both give round(clamp(t, 0, 15)) alike. Returns false, codes unset,
+// where a pair has an element that close, a NaN t' (it stays NaN through the selects and
+// fails the test), or a scale outside the divisor's fast range: rg_div2's quotients decide
+// those. rne and rha round by adding 2^23 (the code is the sum's low bits), two adds instead
+// of two conversions (rint, float to int), which run at an eighth of the adds' rate on NVIDIA
+// GPUs. tests/unit/test_reference.cpp compares it with the division on every bf16 and f16 x
+// for many scales and zero points, and on each boundary's neighbours.
+RG_DEVICE bool int4_codes2_by_reciprocal(const rg_codec c, const QuantScale& q, float x0, float x1, unsigned& c0,
+                                         unsigned& c1) {
+  if (!RG_RECIPROCAL_DIV || !q.div.fast) return false;
+  float t0 = rg_fmaf(x0, q.div.y, q.zp), t1 = rg_fmaf(x1, q.div.y, q.zp);
+  const float eps = rg_as_float(0x37800000u);  // 2^-16
+  if (c.round == 1) {  // trunc: the boundaries are the integers 1 to 15 (0.5 < t' < 15.5 holds them all)
+    const float e0 = rg_as_float(rg_as_uint(t0 - rg_rintf(t0)) & 0x7fffffffu);
+    const float e1 = rg_as_float(rg_as_uint(t1 - rg_rintf(t1)) & 0x7fffffffu);
+    if (t0 != t0 || t1 != t1 || (e0 < eps && x0 != 0.0f && t0 > 0.5f && t0 < 15.5f) ||
+        (e1 < eps && x1 != 0.0f && t1 > 0.5f && t1 < 15.5f))
+      return false;
+    c0 = static_cast<unsigned>(t0 < 0.0f ? 0.0f : t0 > 15.0f ? 15.0f : t0);
+    c1 = static_cast<unsigned>(t1 < 0.0f ? 0.0f : t1 > 15.0f ? 15.0f : t1);
+    return true;
+  }
+  t0 = t0 < 0.0f ? 0.0f : t0 > 15.0f ? 15.0f : t0;  // NaN stays NaN
+  t1 = t1 < 0.0f ? 0.0f : t1 > 15.0f ? 15.0f : t1;
+  const float big = 8388608.0f;  // 2^23: t + 2^23 is rounded to an integer (to nearest, ties to even)
+  const float m0 = t0 + big, m1 = t1 + big;
+  const float e0 = rg_as_float(rg_as_uint(t0 - (m0 - big)) & 0x7fffffffu);
+  const float e1 = rg_as_float(rg_as_uint(t1 - (m1 - big)) & 0x7fffffffu);
+  const float h0 = rg_as_float(rg_as_uint(e0 - 0.5f) & 0x7fffffffu), h1 = rg_as_float(rg_as_uint(e1 - 0.5f) & 0x7fffffffu);
+  if (!(h0 >= eps) || !(h1 >= eps)) return false;
+  c0 = rg_as_uint(m0) & 0xfu;
+  c1 = rg_as_uint(m1) & 0xfu;
+  return true;
+}
+
 // The codes of two elements of a group (a pair: the codecs that divide do it by rg_div2).
 RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, float x1, unsigned& c0, unsigned& c1) {
+  if (c.kind == 2 && int4_codes2_by_reciprocal(c, q, x0, x1, c0, c1)) return;
   if (quant_divides(c)) rg_div2(x0, x1, q.div);
   else {
     x0 *= q.inv;
@@ -793,7 +848,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 797 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 852 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -953,6 +1008,30 @@ RG_DEVICE void set(Vec& v, int i, float x) {
   }
   const unsigned w = rg_word(v, i >> 1);
   rg_set_word(v, i >> 1, (i & 1) ? (w & 0xffffu) | (b << 16) : (w & 0xffff0000u) | b);
+}
+
+// Elements i and i + 1 of v (i even) from x0 and x1; for the 16-bit types one word, by the
+// target's packed convert where it has one.
+RG_DEVICE void set2(Vec& v, int i, float x0, float x1) {
+  if (WIDE) {
+    set(v, i, x0);
+    set(v, i + 1, x1);
+    return;
+  }
+  const Elem* tag = nullptr;
+  rg_set_word(v, i >> 1, rg_encode2_bits(x0, x1, tag));
+}
+
+// v[i] = f(i, v[i]) for every element, by pairs where VEC is even (one packed convert each).
+template <class F>
+RG_DEVICE void map_vec(Vec& v, F f) {
+  if (VEC % 2 == 0) {
+#pragma unroll
+    for (int i = 0; i < VEC; i += 2) set2(v, i, f(i, get(v, i)), f(i + 1, get(v, i + 1)));
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) set(v, i, f(i, get(v, i)));
 }
 
 // How a row is stored: as Elem, or quantized to the fp8 cache type or the fp8 q type
@@ -1240,6 +1319,16 @@ RG_DEVICE double exp_d(double y) {
 }
 
 RG_DEVICE void rotate_neox(Vec& lo, Vec& hi, const float* c, const float* s) {
+  if (VEC % 2 == 0) {  // elements by pairs: one packed convert each (set2)
+#pragma unroll
+    for (int i = 0; i < VEC; i += 2) {
+      const float a0 = get(lo, i), a1 = get(lo, i + 1);
+      const float b0 = get(hi, i), b1 = get(hi, i + 1);
+      set2(lo, i, a0 * c[i] - b0 * s[i], a1 * c[i + 1] - b1 * s[i + 1]);
+      set2(hi, i, b0 * c[i] + a0 * s[i], b1 * c[i + 1] + a1 * s[i + 1]);
+    }
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const float x0 = get(lo, i);
@@ -1254,8 +1343,7 @@ RG_DEVICE void rotate_gptj(Vec& v, const float* c, const float* s) {
   for (int i = 0; i < VEC / 2; ++i) {
     const float x0 = get(v, 2 * i);
     const float x1 = get(v, 2 * i + 1);
-    set(v, 2 * i, x0 * c[i] - x1 * s[i]);
-    set(v, 2 * i + 1, x1 * c[i] + x0 * s[i]);
+    set2(v, 2 * i, x0 * c[i] - x1 * s[i], x1 * c[i] + x0 * s[i]);
   }
 }
 
@@ -1370,7 +1458,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1374 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 1462 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1744,11 +1832,9 @@ RG_DEVICE float temperature(long long p) {
 // q rows times q_temperature's factor `f`: the last step before the store.
 RG_DEVICE void temper(const Task& task, Vec& x0, Vec& x1, bool two_vectors, float f) {
   if (Q_TEMPERATURE == 0 || task.row != kRowQ) return;
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    set(x0, i, get(x0, i) * f);
-    if (two_vectors) set(x1, i, get(x1, i) * f);
-  }
+  auto times_f = [&](int, float x) { return x * f; };
+  map_vec(x0, times_f);
+  if (two_vectors) map_vec(x1, times_f);
 }
 
 // The rotation and stores of one task, its row's vector(s) loaded.
@@ -1762,11 +1848,10 @@ RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const fl
 // A norm: y = x * r * w (NORM_WEIGHT 1: x * r * (1 + w); 2 and v rows: x * r), r = 1 /
 // sqrt(mean(x^2) + eps) over the head (span = all_heads: over the token's heads).
 RG_DEVICE void normalize(Vec& x, const Vec& w, float r, bool weighted) {
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
+  map_vec(x, [&](int i, float xi) {
     const float wi = get(w, i);
-    set(x, i, weighted ? get(x, i) * r * (NORM_WEIGHT == 1 ? 1.0f + wi : wi) : get(x, i) * r);
-  }
+    return weighted ? xi * r * (NORM_WEIGHT == 1 ? 1.0f + wi : wi) : xi * r;
+  });
 }
 
 // The sum of squares of a lane's vector(s).
@@ -1782,8 +1867,7 @@ RG_DEVICE const Elem* row_bias(const ropegen_kernel_args& a, const Task& task) {
 // x + bias in fp32, rounded to the element type (what a separate bias add would store).
 RG_DEVICE Vec add_bias(Vec x, const Elem* bias) {
   const Vec b = load_vec(bias);
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) set(x, i, get(x, i) + get(b, i));
+  map_vec(x, [&](int i, float xi) { return xi + get(b, i); });
   return x;
 }
 
@@ -2194,7 +2278,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2198 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
+#line 2282 "ropegen_rope_kv_append_981d06e3da7c.gfx1100.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_981d06e3da7c(ropegen_kernel_args args) {

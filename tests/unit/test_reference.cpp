@@ -530,6 +530,62 @@ TEST_CASE("quant: rg_div2 (one reciprocal per divisor) is the IEEE quotient x / 
   CHECK(failures == 0);
 }
 
+TEST_CASE("quant: int4's codes by the reciprocal are the codes of the IEEE quotient (every bf16 and f16, each boundary)") {
+  // The definition (docs/dsl.md): t = fl(fl(x / s) + zp); NaN -> zp; else round(clamp(t, 0, 15))
+  // by rne, trunc, or rha ((t + 0.5) in fp32, truncated). Scales from groups of many ranges
+  // (zero points 0 to 15), the floor, and the ends of the reciprocal's fast range.
+  auto defined = [](int round, float x, float s, float zp) -> unsigned {
+    const float t = x / s + zp;
+    if (t != t) return static_cast<unsigned>(zp);
+    const float u = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;
+    if (round == 0) return static_cast<unsigned>(std::nearbyint(u));
+    if (round == 1) return static_cast<unsigned>(u);
+    return static_cast<unsigned>(u + 0.5f);
+  };
+  std::vector<std::pair<float, float>> ranges;  // (hi, lo) of a group
+  std::mt19937 rng(4);
+  for (int zp = 0; zp <= 15; ++zp)
+    for (float m : {1.0f, 0.37f, 3.3e-3f, 11.0f, 2.5e4f, 1e-5f})
+      ranges.push_back({m * static_cast<float>(15 - zp), -m * static_cast<float>(zp) - m * 0.01f * static_cast<float>(rng() % 7)});
+  for (int i = 0; i < 24; ++i) ranges.push_back({bf16(0x3c00u + rng() % 0x0c00u), -bf16(0x3c00u + rng() % 0x0c00u)});
+  ranges.push_back({1e-9f, -1e-9f});                     // the floor
+  ranges.push_back({3e37f, -2e37f});                     // a scale above the fast range: the division
+  ranges.push_back({f32(0x7b800000u) * 14.0f, 0.0f});  // near its top
+  long long failures = 0, checked = 0, fast = 0;
+  for (int round = 0; round <= 2; ++round) {
+    const rg_codec c{2, 4, 64, round, 0, 15.0f, 1e-6f, 0, 4};
+    for (const auto& [hi, lo] : ranges) {
+      const auto q = rg_kernel::quant_scale(c, hi, lo, 1.0f);
+      auto check = [&](float x) {
+        // A pair of x and a plain partner (the fast path), and x beside a NaN (always the division).
+        for (float other : {0.0f, NAN}) {
+          unsigned c0 = 99, c1 = 99;
+          fast += rg_kernel::int4_codes2_by_reciprocal(c, q, x, other, c0, c1) ? 1 : 0;
+          rg_kernel::quant_codes2(c, q, x, other, c0, c1);
+          ++checked;
+          const unsigned want = defined(round, x, q.s, q.zp);
+          if ((c0 != want || c1 != defined(round, other, q.s, q.zp)) && failures++ < 8)
+            FAIL_CHECK("int4 round " << round << ": x = " << std::hexfloat << x << " s = " << q.s << " zp = " << q.zp
+                                      << ": code " << c0 << " (partner " << c1 << ") vs " << want);
+        }
+      };
+      for (unsigned h = 0; h < 65536; ++h) {
+        check(bf16(h));
+        check(f16(h));
+      }
+      // Each rounding boundary's x (k + 0.5 and k, from -1 to 17, minus zp, times s) and 6
+      // float ulps either side.
+      for (int k2 = -2; k2 <= 34; ++k2) {
+        const float x0 = (static_cast<float>(k2) * 0.5f - q.zp) * q.s;
+        for (int d = -6; d <= 6; ++d) check(f32(rg_as_uint(x0) + static_cast<std::uint32_t>(d)));
+      }
+    }
+  }
+  MESSAGE("int4 by reciprocal: " << checked << " pairs, " << fast << " decided without the division");
+  CHECK(fast > checked / 4);  // the fast path is the common one (a NaN partner sends half to the division)
+  CHECK(failures == 0);
+}
+
 TEST_CASE("quant: both e2m1 encoders against the reference (every bf16, f16, boundary, and a float sweep)") {
   long long failures = 0;
   auto check = [&](float x) {

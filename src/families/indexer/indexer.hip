@@ -194,11 +194,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
       if (active && is_k) {
         const float* w = static_cast<const float*>(a.k_norm_weight);
         const float* b = static_cast<const float*>(a.q_norm_weight);  // the bias (k_norm_bias)
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) {
-          set(x0, i, (get(x0, i) - mean) * rs * w[off0 + i] + b[off0 + i]);
-          if (two) set(x1, i, (get(x1, i) - mean) * rs * w[off1 + i] + b[off1 + i]);
-        }
+        map_vec(x0, [&](int i, float x) { return (x - mean) * rs * w[off0 + i] + b[off0 + i]; });
+        if (two) map_vec(x1, [&](int i, float x) { return (x - mean) * rs * w[off1 + i] + b[off1 + i]; });
       }
     }
     if (active && rot_lane) {

@@ -368,11 +368,9 @@ RG_DEVICE float temperature(long long p) {
 // q rows times q_temperature's factor `f`: the last step before the store.
 RG_DEVICE void temper(const Task& task, Vec& x0, Vec& x1, bool two_vectors, float f) {
   if (Q_TEMPERATURE == 0 || task.row != kRowQ) return;
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
-    set(x0, i, get(x0, i) * f);
-    if (two_vectors) set(x1, i, get(x1, i) * f);
-  }
+  auto times_f = [&](int, float x) { return x * f; };
+  map_vec(x0, times_f);
+  if (two_vectors) map_vec(x1, times_f);
 }
 
 // The rotation and stores of one task, its row's vector(s) loaded.
@@ -386,11 +384,10 @@ RG_DEVICE void finish(const Task& task, Vec x0, Vec x1, const float* c, const fl
 // A norm: y = x * r * w (NORM_WEIGHT 1: x * r * (1 + w); 2 and v rows: x * r), r = 1 /
 // sqrt(mean(x^2) + eps) over the head (span = all_heads: over the token's heads).
 RG_DEVICE void normalize(Vec& x, const Vec& w, float r, bool weighted) {
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) {
+  map_vec(x, [&](int i, float xi) {
     const float wi = get(w, i);
-    set(x, i, weighted ? get(x, i) * r * (NORM_WEIGHT == 1 ? 1.0f + wi : wi) : get(x, i) * r);
-  }
+    return weighted ? xi * r * (NORM_WEIGHT == 1 ? 1.0f + wi : wi) : xi * r;
+  });
 }
 
 // The sum of squares of a lane's vector(s).
@@ -406,8 +403,7 @@ RG_DEVICE const Elem* row_bias(const ropegen_kernel_args& a, const Task& task) {
 // x + bias in fp32, rounded to the element type (what a separate bias add would store).
 RG_DEVICE Vec add_bias(Vec x, const Elem* bias) {
   const Vec b = load_vec(bias);
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) set(x, i, get(x, i) + get(b, i));
+  map_vec(x, [&](int i, float xi) { return xi + get(b, i); });
   return x;
 }
 

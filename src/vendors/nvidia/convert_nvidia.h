@@ -24,6 +24,24 @@ RG_DEVICE unsigned rg_f32_to_bf16_bits(float f) {
 #endif
 }
 
+// Two floats to a word of two bf16 (f16): lo in the low half, one convert instruction for the
+// pair (sm_80+: cvt.rn.bf16x2.f32 / cvt.rn.f16x2.f32, round to nearest even, each half as
+// the single convert gives it) instead of one per element and a merge. rope_common.h's
+// rg_encode2_bits takes them where RG_PACKED_CVT is 1.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define RG_PACKED_CVT 1
+RG_DEVICE unsigned rg_f32x2_to_bf16x2_bits(float lo, float hi) {
+  unsigned d;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+RG_DEVICE unsigned rg_f32x2_to_f16x2_bits(float lo, float hi) {
+  unsigned d;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+#endif
+
 // Packed max and min of two 16-bit elements a word (sm_80+: max/min.bf16x2, .f16x2): each
 // half the larger (smaller) of its pair, a NaN operand left out (the other returned; two NaN
 // give a NaN). rows.h's vector ranges take them where RG_PACKED_MINMAX is 1.
