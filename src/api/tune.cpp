@@ -35,6 +35,15 @@ std::vector<PlanChoice> candidates(const KernelSpec& spec, const Target& target,
   else
     groups = {1, most};
   groups.push_back(def.head_groups);
+  // Balanced counts beside codegen's: where the token's tasks do not divide among its groups
+  // (the indexer's 65 rows over 16 groups: one group walks a fifth task while the others
+  // wait), the fewest groups that keep its number of passes (13: five tasks each) and the
+  // fewest that need one pass less (17: four).
+  const int passes = (def.num_tasks + def.head_groups - 1) / def.head_groups;
+  if (def.num_tasks % def.head_groups != 0) {
+    groups.push_back((def.num_tasks + passes - 1) / passes);
+    if (passes > 1) groups.push_back((def.num_tasks + passes - 2) / (passes - 1));
+  }
   std::vector<PlanChoice> out{PlanChoice{}};
   std::vector<std::pair<int, int>> seen{{def.tokens_per_block, def.head_groups}};
   for (int t : tokens)
