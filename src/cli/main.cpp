@@ -1054,8 +1054,8 @@ void add_tune_command(CommandLine& c) {
       ->check(not_empty("token counts, e.g. 1,32,256"));
   t->add_option("--reps", c.tune_reps, "timed repetitions per plan, the median kept (default 15; host 3)")
       ->check(decimal(10000));
-  auto* quick = t->add_flag("--quick", c.tune_quick, "fewer plans: tokens per block 1, 4, 16 x head groups 1, codegen's, the most (the host's default)");
-  t->add_flag("--full", c.tune_full, "every plan: tokens per block 1..16 x head groups 1, 2, 4, ... (a GPU's default)")->excludes(quick);
+  auto* quick = t->add_flag("--quick", c.tune_quick, "fewer plans: tokens per block 1, 4, 16 x head groups 1, codegen's, the most, and the balanced counts (the host's default)");
+  t->add_flag("--full", c.tune_full, "every plan: tokens per block 1..16 x head groups 1, 2, 4, ... and the balanced counts (a GPU's default)")->excludes(quick);
   t->add_flag("--no-store", c.tune_no_store, "report only; keep nothing in the cache");
   t->add_flag("--json", f.json, "machine-readable output, errors included");
   c.tune_text = t->add_option("spec_text", c.tune_one_line, "spec in one-line form, e.g. \"head_dim=128 dtype=bf16\"");
