@@ -776,12 +776,13 @@ RG_DEVICE float rg_quant_round(int round, float t) {
   return static_cast<float>(static_cast<int>(t < 0.0f ? t - 0.5f : t + 0.5f));
 }
 
-// An fp8 code of the codec's format (its encoder: the target's instructions where it has them).
-RG_DEVICE unsigned rg_quant_fp8(int format, float x) {
-  if (format == 0) return rg_fp8_encode_e4m3(x);
-  if (format == 1) return rg_fp8_encode_e5m2(x);
-  if (format == 2) return rg_fp8_encode_e4m3fnuz(x);
-  return rg_fp8_encode_e5m2fnuz(x);
+// Two fp8 codes of the codec's format, lo | hi << 8, by its encoder: one pair instruction
+// where the target converts (a code alone would convert a pair and keep half of it).
+RG_DEVICE unsigned rg_quant_fp8x2(int format, float lo, float hi) {
+  if (format == 0) return rg_fp8_encode2_e4m3(lo, hi);
+  if (format == 1) return rg_fp8_encode2_e5m2(lo, hi);
+  if (format == 2) return rg_fp8_encode2_e4m3fnuz(lo, hi);
+  return rg_fp8_encode2_e5m2fnuz(lo, hi);
 }
 
 // A group's scale, from the largest and smallest of its values (NaN left out; hi = -inf and
@@ -845,7 +846,7 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
 // Whether the codes divide by the scale (int4, fp8 with divide) rather than multiply by its inverse.
 RG_DEVICE bool quant_divides(const rg_codec c) { return c.kind == 2 || (c.kind == 3 && c.divide != 0); }
 
-// The code of one element (c.bits bits, in the low bits of the result) from its scaled value
+// The code of one element of int8, int4, nvfp4 or mxfp4 (c.bits bits, in the low bits of the result) from its scaled value
 // t: x / s where the codec divides (quant_divides), else x * inv; int4's zero point is added
 // here. NaN is replaced by the value whose code it gets (selects, not a branch per element).
 RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q) {
@@ -862,8 +863,7 @@ RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q)
     if (c.round == 2) return static_cast<unsigned>(t + 0.5f);  // rha of t >= 0 (-0.0 included)
     return static_cast<unsigned>(rg_quant_round(c.round, t));
   }
-  if (c.kind == 3) return rg_quant_fp8(c.fp8, t);
-  return rg_e2m1_encode(t);
+  return rg_e2m1_encode(t);  // nvfp4, mxfp4 (fp8's codes are made by pairs: quant_codes2)
 }
 
 // int4's codes of a pair without the quotients x / s: t' = fma(x, 1 / s, zp) is within 2^-17
@@ -914,6 +914,12 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
     x0 *= q.inv;
     x1 *= q.inv;
   }
+  if (c.kind == 3) {  // fp8: the pair's codes by one conversion
+    const unsigned b = rg_quant_fp8x2(c.fp8, x0, x1);
+    c0 = b & 0xffu;
+    c1 = (b >> 8) & 0xffu;
+    return;
+  }
 #ifdef RG_E2M1_HW
   // e2m1 (nvfp4, mxfp4) where the target converts pairs (codegen defines RG_E2M1_HW from its
   // caps and pastes the vendor's rg_e2m1_hw_encode2 before this file): x0 in the low nibble,
@@ -930,7 +936,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 934 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 940 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1540,7 +1546,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1544 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 1550 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -2360,7 +2366,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2364 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 2370 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_233eb9d2e5f8(ropegen_kernel_args args) {
