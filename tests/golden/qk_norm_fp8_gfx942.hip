@@ -812,9 +812,9 @@ RG_DEVICE QuantScale quant_scale(const rg_codec c, float hi, float lo, float gs)
 // Whether the codes divide by the scale (int4, fp8 with divide) rather than multiply by its inverse.
 RG_DEVICE bool quant_divides(const rg_codec c) { return c.kind == 2 || (c.kind == 3 && c.divide != 0); }
 
-// The code of one element of int8, int4, nvfp4 or mxfp4 (c.bits bits, in the low bits of the result) from its scaled value
-// t: x / s where the codec divides (quant_divides), else x * inv; int4's zero point is added
-// here. NaN is replaced by the value whose code it gets (selects, not a branch per element).
+// The code of one element of int8, int4, nvfp4 or mxfp4 (c.bits bits, in the low bits of the
+// result) from its scaled value t: x / s where the codec divides (quant_divides), else x * inv;
+// int4's zero point is added here. NaN is replaced by the value whose code it gets (selects, not a branch per element).
 RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q) {
   if (c.kind == 1) {  // t is NaN for a NaN x, and for +-inf when the scale is inf
     t = t != t ? 0.0f : t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
