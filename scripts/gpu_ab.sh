@@ -12,8 +12,9 @@
 #                    deepseek-v3.2:mla)
 #
 # The older build's benchmark is build-gpu/old_kernel_bench (its commit in
-# build-gpu/old_commit.txt), staged by hand: build that commit's ropegen_kernel_bench here and
-# copy it in after stage_gpu.sh. Without it the A half is left out.
+# build-gpu/old_commit.txt): stage_gpu.sh copies it from build-old-bench/ where that commit's
+# ropegen_kernel_bench and a commit.txt were put (built in a worktree of that commit). Without
+# it the A half is left out.
 set -u
 out=${OUT:-gpu-out}
 mkdir -p "$out"

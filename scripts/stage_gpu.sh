@@ -7,6 +7,12 @@ cp build/ropegen build/libropegen_c.so build/tests/ropegen_numerics build/tests/
    build/tests/ropegen_compile_tests build/bench/ropegen_kernel_bench build/bench/ropegen_compile_bench build-gpu/
 # The peers benchmark against FlashInfer, when the build has it (ROPEGEN_FLASHINFER_INCLUDE).
 if [ -x build/bench/ropegen_peers_bench ]; then cp build/bench/ropegen_peers_bench build-gpu/; fi
+# An older commit's kernel benchmark for scripts/gpu_ab.sh's A/B, where one was built and kept
+# in build-old-bench/ (its ropegen_kernel_bench and commit.txt).
+if [ -x build-old-bench/ropegen_kernel_bench ]; then
+  cp build-old-bench/ropegen_kernel_bench build-gpu/old_kernel_bench
+  cp build-old-bench/commit.txt build-gpu/old_commit.txt 2>/dev/null || echo unknown > build-gpu/old_commit.txt
+fi
 strip build-gpu/* 2>/dev/null || true
 # The commit the binaries were built from (with "-dirty" for uncommitted changes): gpu_run.sh
 # writes it beside the device, driver and results, so each table names what produced it.
