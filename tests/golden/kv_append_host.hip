@@ -801,6 +801,13 @@ RG_DEVICE void rg_div2(float& a, float& b, const rg_divisor& d) {
 RG_DEVICE float rg_quant_max(float a, float b) { return b > a ? b : a; }
 RG_DEVICE float rg_quant_min(float a, float b) { return b < a ? b : a; }
 
+// rint(t) for |t| < 2^22, biased by 1.5 * 2^23: the sum is rounded to an integer (to nearest,
+// ties to even), so its low mantissa bits are rint(t)'s two's-complement low bits and the sum
+// minus the bias is rint(t). One add where rint and a float-to-int conversion would be two
+// (conversions run at an eighth of the adds' rate on NVIDIA GPUs).
+constexpr float kRintBias = 12582912.0f;
+RG_DEVICE float rg_rint_biased(float t) { return t + kRintBias; }
+
 // e2m1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 (codes 0..7), sign in bit 3; round to nearest,
 // ties to the even code, saturating at 6. The sign is x's sign bit (-0.0 and negatives that
 // round to 0 give 0x8, as FlashInfer's encoder); NaN gives 0x0. Two encoders of the same
@@ -820,7 +827,7 @@ RG_DEVICE unsigned rg_e2m1_by_bits(float x) {
   const unsigned b = u & 0x7fffffffu;
   const float a = rg_as_float(b);
   const bool small = a < 2.0f;
-  const unsigned lo = rg_as_uint((small ? a + a : 0.0f) + 8388608.0f) & 0x7u;  // rint(2|x|): + 2^23, its low bits
+  const unsigned lo = rg_as_uint(rg_rint_biased(small ? a + a : 0.0f)) & 0x7u;  // rint(2|x|), 0..4
   const unsigned r = ((b + 0x1fffffu + ((b >> 22) & 1u)) >> 22) - 252u;  // a >= 2: 4..
   const unsigned m = small ? lo : r < 7u ? r : 7u;
   return x != x ? 0u : ((u >> 28) & 0x8u) | m;
@@ -938,13 +945,12 @@ RG_DEVICE bool quant_divides(const rg_codec c) { return c.kind == 2 || (c.kind =
 
 // The code of one element of int8, int4, nvfp4 or mxfp4 (c.bits bits, in the low bits of the
 // result) from its scaled value t: x / s where the codec divides (quant_divides), else x * inv;
-// int4's zero point is added here. NaN is replaced by the value whose code it gets (selects, not a branch per element).
+// int4's zero point is added here. NaN is replaced by the value whose code it gets (selects,
+// not a branch per element).
 RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q) {
   if (c.kind == 1) {  // t is NaN for a NaN x, and for +-inf when the scale is inf
     t = t != t ? 0.0f : t < -128.0f ? -128.0f : t > 127.0f ? 127.0f : t;
-    // rne: t + 1.5 * 2^23 is rounded to an integer, whose low byte is the code (one add for
-    // rint and the float-to-int conversion, at an eighth of the adds' rate on NVIDIA GPUs)
-    if (c.round == 0) return rg_as_uint(t + 12582912.0f) & 0xffu;
+    if (c.round == 0) return rg_as_uint(rg_rint_biased(t)) & 0xffu;  // rne: rint's low byte
     return static_cast<unsigned>(static_cast<int>(rg_quant_round(c.round, t))) & 0xffu;
   }
   if (c.kind == 2) {
@@ -956,49 +962,39 @@ RG_DEVICE unsigned quant_code_of(const rg_codec c, float t, const QuantScale& q)
   return rg_e2m1_encode(t);  // nvfp4, mxfp4 (fp8's codes are made by pairs: quant_codes2)
 }
 
-// int4's codes of a pair without the quotients x / s: t' = fma(x, 1 / s, zp) is within 2^-17
-// of the specified t = fl(fl(x / s) + zp) where the codes are decided (|t| <= 16.5: twice
+// int4's code of x without the quotient x / s: t' = fma(x, 1 / s, zp) is within 2^-17 of
+// the specified t = fl(fl(x / s) + zp) where the codes are decided (|t| <= 16.5: twice
 // |x / s| 2^-24 for the reciprocal's and the quotient's roundings, an ulp for the sums'), so
 // where t' is at least 2^-16 from every rounding boundary of the codec's round (the halves for
-// rne and rha, whose codes there are both rint(t'); the integers for trunc, an x of +-0 aside,
-// whose t' is zp exactly) both give round(clamp(t, 0, 15)) alike. Returns false, codes unset,
-// where a pair has an element that close, a NaN t' (it stays NaN through the selects and
-// fails the test), or a scale outside the divisor's fast range: rg_div2's quotients decide
-// those. rne and rha round by adding 2^23 (the code is the sum's low bits), two adds instead
-// of two conversions (rint, float to int), which run at an eighth of the adds' rate on NVIDIA
-// GPUs. tests/unit/test_reference.cpp compares it with the division on every bf16 and f16 x
-// for many scales and zero points, and on each boundary's neighbours.
-RG_DEVICE bool int4_codes2_by_reciprocal(const rg_codec c, const QuantScale& q, float x0, float x1, unsigned& c0,
-                                         unsigned& c1) {
+// rne and rha, whose codes there are both rint(t'); the integers 1 to 15 for trunc, an x of
+// +-0 aside, whose t' is zp exactly) both give round(clamp(t, 0, 15)) alike. Returns false,
+// code unset, where x is that close, t' is NaN (it stays NaN through the selects and fails
+// the test), or the scale is outside the divisor's fast range: rg_div2's quotients decide
+// those. rne and rha round by rg_rint_biased. tests/unit/test_reference.cpp compares it with
+// the division on every bf16 and f16 x for many scales and zero points, and on each
+// boundary's neighbours.
+RG_DEVICE bool int4_code_by_reciprocal(const rg_codec c, const QuantScale& q, float x, unsigned& code) {
   if (!RG_RECIPROCAL_DIV || !q.div.fast) return false;
-  float t0 = rg_fmaf(x0, q.div.y, q.zp), t1 = rg_fmaf(x1, q.div.y, q.zp);
+  const float t = rg_fmaf(x, q.div.y, q.zp);
   const float eps = rg_as_float(0x37800000u);  // 2^-16
-  if (c.round == 1) {  // trunc: the boundaries are the integers 1 to 15 (0.5 < t' < 15.5 holds them all)
-    const float e0 = rg_as_float(rg_as_uint(t0 - rg_rintf(t0)) & 0x7fffffffu);
-    const float e1 = rg_as_float(rg_as_uint(t1 - rg_rintf(t1)) & 0x7fffffffu);
-    if (t0 != t0 || t1 != t1 || (e0 < eps && x0 != 0.0f && t0 > 0.5f && t0 < 15.5f) ||
-        (e1 < eps && x1 != 0.0f && t1 > 0.5f && t1 < 15.5f))
-      return false;
-    c0 = static_cast<unsigned>(t0 < 0.0f ? 0.0f : t0 > 15.0f ? 15.0f : t0);
-    c1 = static_cast<unsigned>(t1 < 0.0f ? 0.0f : t1 > 15.0f ? 15.0f : t1);
+  if (c.round == 1) {  // trunc
+    const float e = rg_as_float(rg_as_uint(t - rg_rintf(t)) & 0x7fffffffu);
+    if (t != t || (e < eps && x != 0.0f && t > 0.5f && t < 15.5f)) return false;
+    code = static_cast<unsigned>(t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t);
     return true;
   }
-  t0 = t0 < 0.0f ? 0.0f : t0 > 15.0f ? 15.0f : t0;  // NaN stays NaN
-  t1 = t1 < 0.0f ? 0.0f : t1 > 15.0f ? 15.0f : t1;
-  const float big = 8388608.0f;  // 2^23: t + 2^23 is rounded to an integer (to nearest, ties to even)
-  const float m0 = t0 + big, m1 = t1 + big;
-  const float e0 = rg_as_float(rg_as_uint(t0 - (m0 - big)) & 0x7fffffffu);
-  const float e1 = rg_as_float(rg_as_uint(t1 - (m1 - big)) & 0x7fffffffu);
-  const float h0 = rg_as_float(rg_as_uint(e0 - 0.5f) & 0x7fffffffu), h1 = rg_as_float(rg_as_uint(e1 - 0.5f) & 0x7fffffffu);
-  if (!(h0 >= eps) || !(h1 >= eps)) return false;
-  c0 = rg_as_uint(m0) & 0xfu;
-  c1 = rg_as_uint(m1) & 0xfu;
+  const float u = t < 0.0f ? 0.0f : t > 15.0f ? 15.0f : t;  // NaN stays NaN
+  const float m = rg_rint_biased(u);
+  const float e = rg_as_float(rg_as_uint(u - (m - kRintBias)) & 0x7fffffffu);
+  if (!(rg_as_float(rg_as_uint(e - 0.5f) & 0x7fffffffu) >= eps)) return false;
+  code = rg_as_uint(m) & 0xfu;
   return true;
 }
 
 // The codes of two elements of a group (a pair: the codecs that divide do it by rg_div2).
 RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, float x1, unsigned& c0, unsigned& c1) {
-  if (c.kind == 2 && int4_codes2_by_reciprocal(c, q, x0, x1, c0, c1)) return;
+  // int4: a pair whose codes both come without the division (the division's path for both else)
+  if (c.kind == 2 && int4_code_by_reciprocal(c, q, x0, c0) && int4_code_by_reciprocal(c, q, x1, c1)) return;
   if (quant_divides(c)) rg_div2(x0, x1, q.div);
   else {
     x0 *= q.inv;
@@ -1026,7 +1022,7 @@ RG_DEVICE void quant_codes2(const rg_codec c, const QuantScale& q, float x0, flo
 }
 
 }  // namespace rg_kernel
-#line 1030 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1026 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- bindings for this spec ----
 namespace rg_spec {
@@ -1636,7 +1632,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1640 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 1636 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -2456,7 +2452,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2460 "ropegen_kv_append_91e9b9842e0e.host.hip"
+#line 2456 "ropegen_kv_append_91e9b9842e0e.host.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_kv_append_91e9b9842e0e(ropegen_kernel_args args) {
