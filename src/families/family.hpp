@@ -56,6 +56,9 @@ struct PlanShape {
   std::vector<RowSegment> tiled;   ///< also tiled by the vector (copied beside the walk)
   int tasks_per_token = 1;
   bool whole_token = false;  ///< a token's tasks reduce together: all of them in one block
+  /// A task's row stays in registers across a reduction over it (a norm, scales computed in
+  /// the kernel): on CDNA such kernels take 8-byte vectors (codegen's plan).
+  bool holds_rows = false;
 };
 
 /// Reports a cross-field rule a spec breaks: the key to point at, and the message.

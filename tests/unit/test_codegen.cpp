@@ -181,6 +181,32 @@ TEST_CASE("codegen: the plan follows vector width and wave size") {
   CHECK(one.plan.vec == 1);
 }
 
+TEST_CASE("codegen: on CDNA, kernels that hold rows across a reduction take 8-byte vectors") {
+  // Over 64 VGPRs with 16-byte vectors on gfx942 (7 or 6 of 8 waves); the compile test checks
+  // that every quantized case is at full occupancy with the plan chosen here.
+  for (const char* line : {"cache_dtype=int4 scales=per_token_head", "cache_dtype=nvfp4", "cache_dtype=mxfp4",
+                           "cache_dtype=fp8_e4m3fnuz scales=per_token_head",
+                           "q_dtype=fp8_e4m3fnuz q_scales=per_token_head outputs=separate",
+                           "head_dim=128 rotary_dim=64 q_heads=48 qk_norm=rms(span=all_heads)",
+                           "head_dim=256 qk_norm=rms(gemma=true)", "v_norm=rms(eps=1e-6)"}) {
+    CAPTURE(line);
+    const KernelSpec s = parse_spec_line(line).spec;
+    CHECK(generate(s, parse_target("gfx942")).plan.vec == 4);
+    CHECK(generate(s, parse_target("gfx90a")).plan.vec == 4);
+    CHECK(generate(s, parse_target("gfx1201")).plan.vec == 8);  // RDNA: 96 VGPRs at full occupancy
+    CHECK(generate(s, parse_target("sm_90")).plan.vec == 8);
+    CHECK(generate(s, parse_target("host")).plan.vec == 8);
+  }
+  // The rest keeps 16 bytes: a plain bf16 row, a static-scale fp8 cache, an MLA bf16 cache.
+  for (const char* line : {"head_dim=128", "cache_dtype=fp8_e4m3fnuz"}) {
+    CAPTURE(line);
+    CHECK(generate(parse_spec_line(line).spec, parse_target("gfx942")).plan.vec == 8);
+  }
+  // f32 rows: 8 bytes are two elements.
+  CHECK(generate(parse_spec_line("dtype=f32 cache_dtype=int8 scales=per_token_head").spec, parse_target("gfx942"))
+            .plan.vec == 2);
+}
+
 TEST_CASE("codegen: grid covers every token and splits heads only when blocks are few") {
   GeneratedSource g = generate(parse_spec_line("").spec, parse_target("sm_90"));
   const LaunchPlan& p = g.plan;

@@ -182,6 +182,8 @@ PlanShape shape(const KernelSpec& s) {
                         (s.uses_rope() && s.gate == Gate::Interleaved ? s.q_heads : 0);
   // A token's heads meet in one block to add their squares; with sums = read they come added.
   out.whole_token = s.uses_rope() && s.qk_norm.on && s.qk_norm.span == NormSpan::AllHeads && s.qk_norm.sums != NormSums::Read;
+  out.holds_rows = quantized_cache(s) || (s.uses_rope() && (s.qk_norm.on || s.q_scales == Scales::PerTokenHead)) ||
+                   s.v_norm.on;
   return out;
 }
 
