@@ -768,9 +768,16 @@ void main_table(Bench& b) {
     b.run_spec("llama3-8b bf16", llama, T);
     b.run_unfused("llama3-8b bf16", llama, T);
   }
-  for (long long T : {prefill, b.o.quick ? 256LL : 32768LL}) {
+  // Computed cos/sin at decode too: no cos/sin row load after the position's (models/
+  // llama-3.1-8b.rg computes them, with llama3 scaling).
+  for (long long T : {1LL, 32LL, prefill, b.o.quick ? 256LL : 32768LL}) {
     b.run_spec("cos_sin=compute", llama + " cos_sin=compute(theta=500000)", T);
   }
+  for (long long T : {1LL, 32LL})
+    b.run_spec("llama3 scaling (model file)",
+               llama + " cos_sin=compute(theta=500000,scaling=llama3(factor=8,low_freq_factor=1,high_freq_factor=4,"
+                       "original_max_position_embeddings=8192))",
+               T);
   // The opt-in checked mode: the cost of the position and slot checks beside the plain rows.
   for (long long T : {1LL, 256LL, prefill}) b.run_spec("checks=bounds", llama + " checks=bounds", T);
   for (long long T : {1LL, prefill}) {
