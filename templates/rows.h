@@ -91,11 +91,10 @@ RG_DEVICE unsigned encode2(const RowFp8& e, float lo, float hi) {
   return e.store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
 }
 
-// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, at
-// element (byte) offset `off` of a row of codes.
+// The fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, packed into
+// words (code k in bits 8 (k % 4) of w[k / 4]).
 template <class E>
-RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
-  unsigned w[(VEC + 3) / 4];
+RG_DEVICE void fp8_words(const Vec& x, float scale, const E& enc, unsigned* w) {
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
   // x / scale, the IEEE division per element: the quotients by one reciprocal (rg_div2, as the
@@ -107,6 +106,13 @@ RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, cons
     const unsigned pair = encode2(enc, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
+}
+
+// Stores the fp8 codes of a vector (fp8_words) at element (byte) offset `off` of a row of codes.
+template <class E>
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
+  unsigned w[(VEC + 3) / 4];
+  fp8_words(x, scale, enc, w);
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
 }
 

@@ -412,6 +412,9 @@ bool quantized_cache(const KernelSpec& s);
 /// (head_dim for per_token_head, 16 for nvfp4, 32 for mxfp4); 0 when the cache has none.
 int cache_bits(const KernelSpec& s);
 int cache_group(const KernelSpec& s);
+/// cache = paged(order = amd | amd_shuffle): the elements x of one 16-byte piece of the cache
+/// (8 for f16/bf16, 4 for f32, 16 for an fp8 cache).
+int amd_piece_elems(const KernelSpec& s);
 /// A quantized cache with inline scales (scales_at = page | row): the bytes of one record,
 /// codes and scales together (row: a (token, head) row; page: a page of one side, K or V);
 /// 0 with scales_at = tensor or no quantized cache.

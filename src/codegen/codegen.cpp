@@ -377,11 +377,12 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
     if (ok) break;
   }
   // CDNA (wave 64): a SIMD's 512 VGPRs a lane give 8 waves (full occupancy) at 64 VGPRs or
-  // fewer. Kernels that keep their rows in registers across a reduction (norms, scales
-  // computed in the kernel) needed 65-77 with 16-byte vectors on gfx942 and 40-61 with 8-byte
-  // ones (clang 19; docs/performance.md, "Quantized caches on AMD"): they take 8 bytes, twice
-  // the lanes per row. A halved vector still tiles what the wider one tiled.
-  if (shape.holds_rows && target.vendor == Vendor::Amd && wave == 64)
+  // fewer. The kernels a family marks (PlanShape::narrow_on_cdna: rows kept in registers
+  // across a reduction, fp8 codes stored a byte at a time) needed 65-77 with 16-byte vectors on
+  // gfx942 and 40-61 with 8-byte ones (clang 19; docs/performance.md, "Quantized caches on
+  // AMD"): they take 8 bytes, twice the lanes per row. A halved vector still tiles what the
+  // wider one tiled.
+  if (shape.narrow_on_cdna && target.vendor == Vendor::Amd && wave == 64)
     vec = std::min(vec, std::max(1, 8 / dtype_bytes(spec.dtype)));
   if (spec.uses_rope() && !neox && vec < 2) vec = 2;  // a GPT-J vector holds whole pairs; rot is even
   if (quantized_cache(spec) && cache_bits(spec) == 4 && vec < 2)

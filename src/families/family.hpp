@@ -56,9 +56,11 @@ struct PlanShape {
   std::vector<RowSegment> tiled;   ///< also tiled by the vector (copied beside the walk)
   int tasks_per_token = 1;
   bool whole_token = false;  ///< a token's tasks reduce together: all of them in one block
-  /// A task's row stays in registers across a reduction over it (a norm, scales computed in
-  /// the kernel): on CDNA such kernels take 8-byte vectors (codegen's plan).
-  bool holds_rows = false;
+  /// The kernel takes 8-byte vectors on CDNA (codegen's plan): with 16-byte ones it needs more
+  /// than the 64 VGPRs of full occupancy (rows held in registers across a reduction: norms,
+  /// scales computed in the kernel; fp8 codes stored a byte at a time in AMD's V layouts).
+  /// tests/compile requires full occupancy of such kernels on gfx942.
+  bool narrow_on_cdna = false;
 };
 
 /// Reports a cross-field rule a spec breaks: the key to point at, and the message.

@@ -846,6 +846,8 @@ int cache_bits(const KernelSpec& s) {
   }
 }
 
+int amd_piece_elems(const KernelSpec& s) { return 16 * 8 / cache_bits(s); }
+
 int cache_group(const KernelSpec& s) {
   if (!quantized_cache(s)) return 0;
   if (s.cache_dtype == StoreType::Nvfp4) return 16;

@@ -789,7 +789,7 @@ bool amd_buffer(const reference::Problem& p, size_t b) {
 
 /// A logical element of a cache -> its place in memory.
 long long amd_place(const KernelSpec& s, bool is_v, long long e) {
-  const long long B = s.cache.block, H = s.kv_heads, D = s.head_dim, x = 16 / dtype_bytes(s.dtype);
+  const long long B = s.cache.block, H = s.kv_heads, D = s.head_dim, x = amd_piece_elems(s);
   const long long i = e % D, h = (e / D) % H, slot = e / (D * H), page = slot / B, t = slot % B;
   const long long head = (page * H + h) * D * B;
   if (!is_v) return head + (i / x) * B * x + t * x + i % x;
@@ -800,7 +800,7 @@ long long amd_place(const KernelSpec& s, bool is_v, long long e) {
 /// Cache buffer b's bytes moved from the logical order to memory's (to_memory) or back.
 std::vector<unsigned char> amd_move(const reference::Problem& p, size_t b, const std::vector<unsigned char>& from,
                                     bool to_memory) {
-  const int bytes = dtype_bytes(p.spec.dtype);
+  const int bytes = cache_bits(p.spec) / 8;  // an element of the cache: the dtype's, or an fp8 code
   std::vector<unsigned char> out(from.size());
   const bool is_v = static_cast<int>(b) == p.v_cache;
   for (long long e = 0; e < static_cast<long long>(from.size()) / bytes; ++e) {

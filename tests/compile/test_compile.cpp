@@ -500,6 +500,11 @@ struct QuantCase {
   "kv_lora_rank=512 cache=paged(block=64) "
 const QuantCase kQuantCases[] = {
     {"fp8_e4m3 per_tensor", "cache_dtype=fp8_e4m3", Fp8::TargetEncoding, false, false},
+    // AMD paged attention's layouts with an fp8 cache (16 codes a piece; V's codes one byte each).
+    {"fp8_e4m3 per_tensor, order = amd", "cache_dtype=fp8_e4m3 cache=paged(block=16,order=amd)", Fp8::TargetEncoding,
+     false, false},
+    {"fp8_e4m3 per_tensor, order = amd_shuffle", "cache_dtype=fp8_e4m3 cache=paged(block=16,order=amd_shuffle)",
+     Fp8::TargetEncoding, false, false},
     {"fp8_e4m3 per_token_head", "cache_dtype=fp8_e4m3 scales=per_token_head", Fp8::TargetEncoding, false, false},
     {"fp8_e4m3fnuz per_token_head", "cache_dtype=fp8_e4m3fnuz scales=per_token_head", Fp8::Fnuz, false, false},
     {"int8 per_token_head", "cache_dtype=int8 scales=per_token_head", Fp8::None, true, false},

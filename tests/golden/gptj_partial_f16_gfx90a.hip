@@ -1067,11 +1067,10 @@ RG_DEVICE unsigned encode2(const RowFp8& e, float lo, float hi) {
   return e.store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
 }
 
-// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, at
-// element (byte) offset `off` of a row of codes.
+// The fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, packed into
+// words (code k in bits 8 (k % 4) of w[k / 4]).
 template <class E>
-RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
-  unsigned w[(VEC + 3) / 4];
+RG_DEVICE void fp8_words(const Vec& x, float scale, const E& enc, unsigned* w) {
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
   // x / scale, the IEEE division per element: the quotients by one reciprocal (rg_div2, as the
@@ -1083,6 +1082,13 @@ RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, cons
     const unsigned pair = encode2(enc, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
+}
+
+// Stores the fp8 codes of a vector (fp8_words) at element (byte) offset `off` of a row of codes.
+template <class E>
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
+  unsigned w[(VEC + 3) / 4];
+  fp8_words(x, scale, enc, w);
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
 }
 
@@ -1460,7 +1466,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1464 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1470 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1696,16 +1702,25 @@ RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const 
   }
 }
 
-// order = amd, amd_shuffle: K's row lies in 16-byte pieces of CACHE_X elements, CACHE_BLOCK *
-// CACHE_X apart (a vector never spans two: VEC divides CACHE_X); V's elements lie
-// CACHE_BLOCK (amd) or CACHE_X (amd_shuffle) apart, stored one by one.
+// order = amd, amd_shuffle: K's row lies in 16-byte pieces of CACHE_X elements (of the cache:
+// fp8 codes are bytes), CACHE_BLOCK * CACHE_X apart (a vector never spans two: VEC divides
+// CACHE_X); V's elements lie CACHE_BLOCK (amd) or CACHE_X (amd_shuffle) apart, stored one by one
+// (an fp8 cache's codes encoded by pairs, x / scale as store_row's).
 RG_DEVICE void store_amd(const Task& task, const Vec& x, int off) {
-  Elem* row = static_cast<Elem*>(task.dst);
   if (task.layout == 1) {
-    store_vec(row + (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, x);
+    store_row(task.dst, (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, x, task.store, task.scale);
     return;
   }
   constexpr long long STEP = CACHE_AMD == 1 ? CACHE_BLOCK : CACHE_X;
+  if (CACHE_FP8) {
+    unsigned w[(VEC + 3) / 4];
+    fp8_words(x, task.scale, RowFp8{kCacheFp8}, w);
+    unsigned char* row = static_cast<unsigned char*>(task.dst) + off * STEP;  // the rest: constant offsets
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) rg_store(row + i * STEP, static_cast<unsigned char>(w[i / 4] >> (8 * (i % 4))));
+    return;
+  }
+  Elem* row = static_cast<Elem*>(task.dst);
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const long long at = (off + i) * STEP;
@@ -2280,7 +2295,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2284 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 2299 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

@@ -1081,11 +1081,10 @@ RG_DEVICE unsigned encode2(const RowFp8& e, float lo, float hi) {
   return e.store == kCacheFp8 ? cache_encode2(lo, hi) : q_encode2(lo, hi);
 }
 
-// Stores the fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, at
-// element (byte) offset `off` of a row of codes.
+// The fp8 codes of a vector of VEC elements, x / scale by the encoder of `enc`, packed into
+// words (code k in bits 8 (k % 4) of w[k / 4]).
 template <class E>
-RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
-  unsigned w[(VEC + 3) / 4];
+RG_DEVICE void fp8_words(const Vec& x, float scale, const E& enc, unsigned* w) {
 #pragma unroll
   for (int k = 0; k < (VEC + 3) / 4; ++k) w[k] = 0;
   // x / scale, the IEEE division per element: the quotients by one reciprocal (rg_div2, as the
@@ -1097,6 +1096,13 @@ RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, cons
     const unsigned pair = encode2(enc, lo, hi);
     w[i / 4] |= (i + 1 < VEC ? pair & 0xffffu : pair & 0xffu) << (8 * (i % 4));
   }
+}
+
+// Stores the fp8 codes of a vector (fp8_words) at element (byte) offset `off` of a row of codes.
+template <class E>
+RG_DEVICE void store_fp8_row(void* dst, int off, const Vec& x, float scale, const E& enc) {
+  unsigned w[(VEC + 3) / 4];
+  fp8_words(x, scale, enc, w);
   store_packed<VEC>(static_cast<unsigned char*>(dst) + off, w);
 }
 
@@ -1474,7 +1480,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1478 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1484 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1701,7 +1707,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1705 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1711 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

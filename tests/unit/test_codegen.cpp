@@ -181,14 +181,16 @@ TEST_CASE("codegen: the plan follows vector width and wave size") {
   CHECK(one.plan.vec == 1);
 }
 
-TEST_CASE("codegen: on CDNA, kernels that hold rows across a reduction take 8-byte vectors") {
+TEST_CASE("codegen: on CDNA, kernels that hold rows across a reduction (or store fp8 bytes one by one) take 8-byte "
+          "vectors") {
   // Over 64 VGPRs with 16-byte vectors on gfx942 (7 or 6 of 8 waves); the compile test checks
   // that every quantized case is at full occupancy with the plan chosen here.
   for (const char* line : {"cache_dtype=int4 scales=per_token_head", "cache_dtype=nvfp4", "cache_dtype=mxfp4",
                            "cache_dtype=fp8_e4m3fnuz scales=per_token_head",
                            "q_dtype=fp8_e4m3fnuz q_scales=per_token_head outputs=separate",
                            "head_dim=128 rotary_dim=64 q_heads=48 qk_norm=rms(span=all_heads)",
-                           "head_dim=256 qk_norm=rms(gemma=true)", "v_norm=rms(eps=1e-6)"}) {
+                           "head_dim=256 qk_norm=rms(gemma=true)", "v_norm=rms(eps=1e-6)",
+                           "cache_dtype=fp8_e4m3fnuz cache=paged(block=16,order=amd_shuffle)"}) {
     CAPTURE(line);
     const KernelSpec s = parse_spec_line(line).spec;
     CHECK(generate(s, parse_target("gfx942")).plan.vec == 4);

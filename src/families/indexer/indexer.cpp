@@ -169,7 +169,7 @@ PlanShape shape(const KernelSpec& s) {
   out.walked.push_back({s.rotary_offset, s.rotary_dim, true});
   if (r1 < s.head_dim) out.walked.push_back({r1, s.head_dim - r1, false});
   out.tasks_per_token = s.q_heads + 1;
-  out.holds_rows = true;  // fp8 with a scale per 128 values (and the K side's LayerNorm)
+  out.narrow_on_cdna = true;  // fp8 with a scale per 128 values (and the K side's LayerNorm)
   return out;
 }
 

@@ -59,7 +59,7 @@ PlanShape shape(const KernelSpec& s) {
   // A record's kv_c is stored by a pass of its own after the rows (mla.hip), not as tasks.
   out.tasks_per_token = s.q_heads + 1 + (s.cache_record.used() ? 0 : s.kv_lora_rank / s.rotary_dim);
   // A record's quantized kv_c: each tile's amax before its codes.
-  out.holds_rows = s.cache_record.used() && record_layout(s).kvc.format != StoreType::Auto;
+  out.narrow_on_cdna = s.cache_record.used() && record_layout(s).kvc.format != StoreType::Auto;
   return out;
 }
 

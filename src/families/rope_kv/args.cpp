@@ -126,7 +126,7 @@ void rope_kv_requirements(const ArgContext& ctx, std::vector<ArgRequirement>& ou
                       "(scales_at = page)";
       }
       if (s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle) {
-        const long long x = 16 / dtype_bytes(s.dtype);  // elements per 16 bytes
+        const long long x = amd_piece_elems(s);  // elements per 16 bytes
         const bool k = std::string(name) == "k_cache";
         c.shape = k ? std::vector<long long>{kDimFree, kv, hd / x, b, x}
                     : s.cache.order == CacheOrder::Amd ? std::vector<long long>{kDimFree, kv, hd, b}

@@ -429,6 +429,15 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     split.parallelism = 64;
     add("qk_norm=rms(eps=1e-6) head_dim=128 q_heads=32 kv_heads=8 cache=paged(block=16,order=" + o + ")", split,
         "AMD layout " + o + ", qk_norm, head split");
+    // fp8 caches with given scales (vLLM ROCm's fp8 KV cache): x = 16 codes a piece.
+    add("cache_dtype=fp8_e4m3 head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 cache=paged(block=16,order=" + o + ")",
+        tokens(37), "AMD layout " + o + ", fp8 per-tensor");
+    add("cache_dtype=fp8_e4m3fnuz scales=per_head op=kv_append head_dim=64 kv_heads=4 dtype=f32 "
+        "cache=paged(block=32,order=" + o + ")",
+        tokens(29), "AMD layout " + o + ", fp8 fnuz per-head, kv_append f32");
+    add("cache_dtype=fp8_e5m2 style=gptj head_dim=64 rotary_dim=32 q_heads=4 kv_heads=1 dtype=f16 "
+        "cache=paged(block=16,order=" + o + ")",
+        tokens(23), "AMD layout " + o + ", fp8 e5m2, gptj partial, MQA");
   }
   // Sliding-window ring caches (TensorRT-LLM's getKVTokenIdx): sinks, a bubble padding them to
   // a page, wrap-around; the slot from ring_base and the position.

@@ -147,10 +147,12 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
   const bool amd = s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle;
   if (s.uses_cache() && amd) {
     const std::string o = std::string("cache = paged(order = ") + to_string(s.cache.order) + ")";
-    if (s.cache_dtype != StoreType::Auto)
+    if (s.cache_dtype != StoreType::Auto && (!is_fp8(s.cache_dtype) || quantized_cache(s)))
       fail("cache,cache_dtype", o + " with cache_dtype = " + to_string(s.cache_dtype) +
-                                    " is not available yet (the AMD layouts hold the activation dtype: auto)");
-    const int x = 16 / dtype_bytes(s.dtype);
+                                    (quantized_cache(s) ? " and scales computed in the kernel" : "") +
+                                    " is not available yet (the AMD layouts hold the activation dtype, auto, or "
+                                    "fp8 with given scales: per_tensor or per_head)");
+    const int x = amd_piece_elems(s);
     if (s.head_dim % x != 0)
       fail("cache,head_dim", o + " splits head_dim = " + std::to_string(s.head_dim) + " in pieces of x = " +
                                  std::to_string(x) + " elements (16 bytes): head_dim must be a multiple of x");
@@ -182,8 +184,10 @@ PlanShape shape(const KernelSpec& s) {
                         (s.uses_rope() && s.gate == Gate::Interleaved ? s.q_heads : 0);
   // A token's heads meet in one block to add their squares; with sums = read they come added.
   out.whole_token = s.uses_rope() && s.qk_norm.on && s.qk_norm.span == NormSpan::AllHeads && s.qk_norm.sums != NormSums::Read;
-  out.holds_rows = quantized_cache(s) || (s.uses_rope() && (s.qk_norm.on || s.q_scales == Scales::PerTokenHead)) ||
-                   s.v_norm.on;
+  out.narrow_on_cdna = quantized_cache(s) || (s.uses_rope() && (s.qk_norm.on || s.q_scales == Scales::PerTokenHead)) ||
+                   s.v_norm.on ||
+                   (s.uses_cache() && is_fp8(s.cache_dtype) &&
+                    (s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle));
   return out;
 }
 
@@ -203,7 +207,7 @@ void bind(const KernelSpec& spec, const Target&, const LaunchPlan& plan, const A
      << "// [N, H, D, B] (1) or [N, H, B / X, D, X] (2).\n"
      << "constexpr int CACHE_AMD = "
      << (spec.cache.order == CacheOrder::Amd ? 1 : spec.cache.order == CacheOrder::AmdShuffle ? 2 : 0) << ";\n"
-     << "constexpr int CACHE_X = " << 16 / (spec.dtype == DType::F32 ? 4 : 2) << ";\n"
+     << "constexpr int CACHE_X = " << amd_piece_elems(spec) << ";\n"
      << "// window = ring(size = W, sinks = S): the slot comes from ring_base and the position.\n"
      << "constexpr bool RING = " << (spec.uses_cache() && spec.window.on ? "true" : "false") << ";\n"
      << "constexpr long long RING_WINDOW = " << (spec.window.on ? spec.window.size : 1) << ";\n"

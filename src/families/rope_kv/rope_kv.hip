@@ -230,16 +230,25 @@ RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const 
   }
 }
 
-// order = amd, amd_shuffle: K's row lies in 16-byte pieces of CACHE_X elements, CACHE_BLOCK *
-// CACHE_X apart (a vector never spans two: VEC divides CACHE_X); V's elements lie
-// CACHE_BLOCK (amd) or CACHE_X (amd_shuffle) apart, stored one by one.
+// order = amd, amd_shuffle: K's row lies in 16-byte pieces of CACHE_X elements (of the cache:
+// fp8 codes are bytes), CACHE_BLOCK * CACHE_X apart (a vector never spans two: VEC divides
+// CACHE_X); V's elements lie CACHE_BLOCK (amd) or CACHE_X (amd_shuffle) apart, stored one by one
+// (an fp8 cache's codes encoded by pairs, x / scale as store_row's).
 RG_DEVICE void store_amd(const Task& task, const Vec& x, int off) {
-  Elem* row = static_cast<Elem*>(task.dst);
   if (task.layout == 1) {
-    store_vec(row + (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, x);
+    store_row(task.dst, (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, x, task.store, task.scale);
     return;
   }
   constexpr long long STEP = CACHE_AMD == 1 ? CACHE_BLOCK : CACHE_X;
+  if (CACHE_FP8) {
+    unsigned w[(VEC + 3) / 4];
+    fp8_words(x, task.scale, RowFp8{kCacheFp8}, w);
+    unsigned char* row = static_cast<unsigned char*>(task.dst) + off * STEP;  // the rest: constant offsets
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) rg_store(row + i * STEP, static_cast<unsigned char>(w[i / 4] >> (8 * (i % 4))));
+    return;
+  }
+  Elem* row = static_cast<Elem*>(task.dst);
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const long long at = (off + i) * STEP;
