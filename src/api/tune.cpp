@@ -36,9 +36,9 @@ std::vector<PlanChoice> candidates(const KernelSpec& spec, const Target& target,
     groups = {1, most};
   groups.push_back(def.head_groups);
   // Balanced counts beside codegen's: where the token's tasks do not divide among its groups
-  // (the indexer's 65 rows over 16 groups: one group walks a fifth task while the others
-  // wait), the fewest groups that keep its number of passes (13: five tasks each) and the
-  // fewest that need one pass less (17: four).
+  // (the MLA kernel's 129 rows over 32 groups: one group walks a fifth task while the others
+  // wait), the fewest groups that keep its number of passes (26: five tasks each) and the
+  // fewest that need one pass less (33: four).
   const int passes = (def.num_tasks + def.head_groups - 1) / def.head_groups;
   if (def.num_tasks % def.head_groups != 0) {
     groups.push_back((def.num_tasks + passes - 1) / passes);

@@ -399,10 +399,11 @@ LaunchPlan plan(const KernelSpec& spec, const Target& target, const PlanChoice& 
   plan.lanes_per_head = lanes;
   plan.num_tasks = shape.tasks_per_token;
   plan.whole_token = shape.whole_token;
-  // About 256 threads per block, whole waves. Each head group walks about four head tasks
-  // per token so cos/sin loads are shared; the rest of the block covers more tokens.
-  const int items = std::max(1, 256 / lanes);
-  plan.head_groups = std::min(items, pow2_floor(std::max(1, plan.num_tasks / 4)));
+  // About 256 threads per block (the family's count), whole waves. Each head group walks
+  // about four head tasks per token (the family's count) so cos/sin loads are shared; the rest
+  // of the block covers more tokens.
+  const int items = std::max(1, shape.block_threads / lanes);
+  plan.head_groups = std::min(items, pow2_floor(std::max(1, plan.num_tasks / shape.tasks_per_group)));
   // A token in one block (a reduction over its heads) cannot spread its heads over grid y
   // at decode sizes: it spreads them over the block instead, about four tasks per group (whose
   // rows stay in registers across the reduction) in blocks of about 256 threads, several of

@@ -61,6 +61,9 @@ struct PlanShape {
   /// scales computed in the kernel; fp8 codes stored a byte at a time in AMD's V layouts).
   /// tests/compile requires full occupancy of such kernels on gfx942.
   bool narrow_on_cdna = false;
+  /// Codegen's default schedule: about this many head tasks per group and threads per block.
+  int tasks_per_group = 4;
+  int block_threads = 256;
 };
 
 /// Reports a cross-field rule a spec breaks: the key to point at, and the message.

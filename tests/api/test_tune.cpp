@@ -127,7 +127,7 @@ TEST_CASE("api: tune times the indexer on inputs its own runner makes, and its t
   // shared one: tuning it used to be refused.
   const std::string dir = temp_dir();
   auto ctx = host_context(dir);
-  const KernelSpec ix = parse_spec_line("op=indexer_append head_dim=128 rotary_dim=64 q_heads=8 dtype=bf16 "
+  const KernelSpec ix = parse_spec_line("op=indexer_append head_dim=128 rotary_dim=64 q_heads=16 dtype=bf16 "
                                         "cache=paged(block=16) cache_dtype=fp8_e4m3 k_norm=layernorm(eps=1e-6)",
                                         "<test>")
                             .spec;
@@ -140,8 +140,9 @@ TEST_CASE("api: tune times the indexer on inputs its own runner makes, and its t
     CHECK(b.candidates.size() > 1);
     CHECK(b.best_us > 0);
     CHECK(b.best_us <= b.default_us);
-    // 9 rows (8 q, k) over codegen's 2 groups take 5 passes; 3 groups (a balanced count, not a
-    // power of two) take 3, and were built, checked against the reference and timed.
+    // 17 rows (16 q, k) over codegen's 2 groups (about 8 rows a group) take 9 passes; 3 groups
+    // (a balanced count, not a power of two) take 6, and were built, checked against the
+    // reference and timed.
     CHECK(b.default_plan.head_groups == 2);
     bool balanced = false;
     for (const TuneCandidate& c : b.candidates) balanced = balanced || c.plan.head_groups == 3;

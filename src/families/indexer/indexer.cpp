@@ -170,6 +170,12 @@ PlanShape shape(const KernelSpec& s) {
   if (r1 < s.head_dim) out.walked.push_back({r1, s.head_dim - r1, false});
   out.tasks_per_token = s.q_heads + 1;
   out.narrow_on_cdna = true;  // fp8 with a scale per 128 values (and the K side's LayerNorm)
+  // 8 tasks a group in 128-thread blocks: DeepSeek-V3.2's 65 rows as 2 tokens x 8 groups, timed
+  // by `ropegen tune` on the H100 (graph mode) against the generic 2 x 16 in 256 threads: 4.81 /
+  // 5.00 / 6.81 / 85.96 us at 1 / 32 / 256 / 8192 tokens against 4.70 / 5.32 / 8.77 / 92.60
+  // (docs/performance.md, "Indexer plan").
+  out.tasks_per_group = 8;
+  out.block_threads = 128;
   return out;
 }
 
