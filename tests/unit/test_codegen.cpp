@@ -199,7 +199,7 @@ TEST_CASE("codegen: on CDNA, kernels that hold rows across a reduction (or store
     CHECK(generate(s, parse_target("sm_90")).plan.vec == 8);
     CHECK(generate(s, parse_target("host")).plan.vec == 8);
   }
-  // The rest keeps 16 bytes: a plain bf16 row, a static-scale fp8 cache, an MLA bf16 cache.
+  // The rest keeps 16 bytes: a plain bf16 row, a static-scale fp8 cache in the nhd layout.
   for (const char* line : {"head_dim=128", "cache_dtype=fp8_e4m3fnuz"}) {
     CAPTURE(line);
     CHECK(generate(parse_spec_line(line).spec, parse_target("gfx942")).plan.vec == 8);

@@ -184,10 +184,9 @@ PlanShape shape(const KernelSpec& s) {
                         (s.uses_rope() && s.gate == Gate::Interleaved ? s.q_heads : 0);
   // A token's heads meet in one block to add their squares; with sums = read they come added.
   out.whole_token = s.uses_rope() && s.qk_norm.on && s.qk_norm.span == NormSpan::AllHeads && s.qk_norm.sums != NormSums::Read;
+  const bool amd_layout = s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle;
   out.narrow_on_cdna = quantized_cache(s) || (s.uses_rope() && (s.qk_norm.on || s.q_scales == Scales::PerTokenHead)) ||
-                   s.v_norm.on ||
-                   (s.uses_cache() && is_fp8(s.cache_dtype) &&
-                    (s.cache.order == CacheOrder::Amd || s.cache.order == CacheOrder::AmdShuffle));
+                       s.v_norm.on || (s.uses_cache() && is_fp8(s.cache_dtype) && amd_layout);
   return out;
 }
 
