@@ -2107,6 +2107,11 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   int bad_kind = 0;
   long long bad_value = 0;
   if (position_outside(a, t, bad_value)) bad_kind = 1;
+  // The slot's load goes out before cos/sin are computed (checked after them): computing
+  // waits for the position and the frequencies, and a load issued after it would add a
+  // memory round trip to a decode launch's chain.
+  long long slot = 0;
+  if (HAS_CACHE) slot = token_slot(a, t);
 
   // cos_sin = compute: computed by one head group, taken by the others after a barrier
   // (below; rows.h's SHARED_CS); tables: each lane loads its own; per head: in the task loops.
@@ -2126,13 +2131,9 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
     for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
   }
 
-  long long slot = 0;
-  if (HAS_CACHE) {
-    slot = token_slot(a, t);
-    if (bad_kind == 0 && slot_outside(a, slot)) {  // negative: padding, skipped in task_for
-      bad_kind = 2;
-      bad_value = slot;
-    }
+  if (HAS_CACHE && bad_kind == 0 && slot_outside(a, slot)) {  // negative: padding, skipped in task_for
+    bad_kind = 2;
+    bad_value = slot;
   }
 
   if (PDL) rg_wait_prior_grid();
@@ -2377,7 +2378,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2381 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
+#line 2382 "ropegen_rope_kv_append_233eb9d2e5f8.sm_100a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_233eb9d2e5f8(ropegen_kernel_args args) {
