@@ -1641,6 +1641,8 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
   const long long t = static_cast<long long>(rg_block_x()) * TOKENS_PER_BLOCK + item / HEAD_GROUPS;
   if (item < TOKENS_PER_BLOCK * HEAD_GROUPS && t < a.num_tokens) {
     const int group = item % HEAD_GROUPS;
+    // The slot's load goes out before cos/sin are computed, checked after them (rope_kv's run).
+    const long long slot = slot_of(a, t);
     long long bad = 0;
     bool skip = position_outside(a, t, bad);
     float c[NJ];
@@ -1650,7 +1652,6 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 #pragma unroll
       for (int i = 0; i < NJ; ++i) c[i] = s[i] = 0.0f;
     }
-    const long long slot = slot_of(a, t);
     skip = skip || slot_outside(a, slot);
     const int off0 = lane * VEC;
     const int off1 = off0 + ROTARY_DIM / 2;
@@ -1707,7 +1708,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1711 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1712 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {
