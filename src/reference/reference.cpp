@@ -349,6 +349,15 @@ void RowWriter::zero_row(int dst_buf, long long dst_off) {
   }
 }
 
+void RowWriter::zero_bytes(int buf, long long at, long long n, int step) {
+  Expected& x = out[static_cast<size_t>(buf)];
+  for (long long i = 0; i < n; ++i) {
+    const size_t b = static_cast<size_t>(at + i * step);
+    x.exact[b] = 1;
+    x.bits[b] = 0;
+  }
+}
+
 /// pos(j): the position frequency index j uses; seq_len: the token's sequence length;
 /// `norm`: this row's norm (null: none); `scale`: fp8 stores.
 /// `row_len` and `offset` replace head_dim and rotary_offset (MLA's k_pe row: 0 and -1 keep them).

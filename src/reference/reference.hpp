@@ -157,6 +157,9 @@ class RowWriter {
   void exact_bytes(int dst_buf, long long at, const std::vector<unsigned char>& b);
   /// Zeroes a row of head_dim elements (+0 in the buffer's element type).
   void zero_row(int dst_buf, long long dst_off);
+  /// `n` zero bytes of buffer `buf` at bytes at, at + step, at + 2 step, ... (step 1: a run;
+  /// 4: nvfp4's swizzled v scales, one byte each, 4 apart).
+  void zero_bytes(int buf, long long at, long long n, int step);
   /// The position frequency index j of a token reads (its position row).
   long long position(long long token, int j) const;
   /// The token's sequence length (0 when the problem has none).

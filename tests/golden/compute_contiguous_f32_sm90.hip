@@ -1710,6 +1710,23 @@ RG_DEVICE void clear_tail(const ropegen_kernel_args& a, long long t, long long s
   for (int h = h_first; h < NUM_TASKS; h += h_step) {
     const int k = HAS_Q ? h - Q_HEADS : h;
     if (k < 0 || k >= 2 * KV_HEADS) continue;  // q's tasks, and the gate halves after the cache's
+    if (CACHE_QUANT != 0) {  // a quantized row: its codes and its scales (zero bytes: value 0)
+      constexpr rg_codec C = CACHE_CODEC;
+      const float none[2] = {1.0f, 1.0f};
+      for (long long r = slot + 1; r < end; ++r) {
+        const Task z = task_for(a, t, h, r, none);
+        for (int part = 0; part < (two_vectors ? 2 : 1); ++part) {
+          const int off = part ? off1 : off0;
+          unsigned char* codes = static_cast<unsigned char*>(z.dst) + off * C.bits / 8;
+#pragma unroll
+          for (int b = 0; b < VEC * C.bits / 8; ++b) rg_store(codes + b, static_cast<unsigned char>(0));
+          if (off % C.group == 0)
+            for (int b = 0; b < C.scale_bytes; ++b)
+              rg_store(z.scales + (off / C.group) * C.scale_bytes * z.scale_step + b, static_cast<unsigned char>(0));
+        }
+      }
+      continue;
+    }
     const bool is_v = k >= KV_HEADS;
     const int kv_head = is_v ? k - KV_HEADS : k;
     CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
@@ -2325,7 +2342,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2329 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
+#line 2346 "ropegen_rope_kv_append_a4629acb682c.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_kv_append_a4629acb682c(ropegen_kernel_args args) {

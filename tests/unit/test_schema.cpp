@@ -691,7 +691,6 @@ TEST_CASE("errors: contradictions point at the key that breaks the rule" * docte
            {"window=ring(size=8) cache_tail=zero", "cache_tail = zero would erase a ring cache's older tokens"},
            {"cache=paged(order=strided) cache_dtype=int8 scales=per_token_head",
             "cache = paged(order = strided) with cache_dtype = int8 is not available yet"},
-           {"cache_tail=zero cache_dtype=nvfp4", "cache_tail = zero with cache_dtype = nvfp4 is not available yet"},
            {"op=mla_rope_append head_dim=192 rotary_dim=64 rotary_offset=128 cache=paged(order=strided)",
             "cache = paged(order = strided) is not available for op = mla_rope_append yet"},
            {"op=rope window=ring(size=8)", "key 'window' has no effect for op = rope"},

@@ -473,6 +473,22 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     add("cache_tail=zero qk_norm=rms(eps=1e-6) head_dim=128 q_heads=8 kv_heads=2 cache=paged(block=16)", tail_split,
         "tail zeroed, qk_norm, head split");
   }
+  // Quantized caches: the tail's codes and scales are zero bytes.
+  add("cache_tail=zero cache_dtype=int8 scales=per_token_head head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 "
+      "cache=paged(block=16)",
+      seqs, "tail zeroed, int8 per_token_head");
+  add("cache_tail=zero cache_dtype=int4 scales=per_token_head op=kv_append head_dim=64 kv_heads=2 dtype=f16 "
+      "cache=paged(block=8,order=hnd)",
+      seqs, "tail zeroed, int4 kv_append hnd");
+  add("cache_tail=zero cache_dtype=nvfp4(v_scales=swizzled) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 "
+      "cache=paged(block=16,order=hnd)",
+      seqs, "tail zeroed, nvfp4 with swizzled v scales");
+  add("cache_tail=zero cache_dtype=mxfp4(scales_at=page) head_dim=64 q_heads=4 kv_heads=2 dtype=bf16 "
+      "cache=paged(block=16)",
+      seqs, "tail zeroed, mxfp4 scales in the page");
+  add("cache_tail=zero cache_dtype=fp8_e4m3(scales_at=row) scales=per_token_head head_dim=128 q_heads=8 kv_heads=2 "
+      "dtype=f32 cache=paged(block=16)",
+      seqs, "tail zeroed, fp8 per_token_head scales after each row");
   // Every op x style x dtype x cache layout.
   const char* dtypes[] = {"f32", "f16", "bf16"};
   const char* styles[] = {"neox", "gptj"};

@@ -229,6 +229,16 @@ void rope_kv_expect_token(const reference::Problem& p, reference::RowWriter& w, 
     if (!run_goes_on)
       for (long long r = slot + 1; r < end; ++r)
         for (int h = 0; h < s.kv_heads; ++h) {
+          if (quantized_cache(s)) {  // its codes and its scales: zero bytes
+            for (const bool v : {false, true}) {
+              const QuantPlace q = quant_place(p, r, h, v);
+              const int buf = v ? p.v_cache : p.k_cache;
+              w.zero_bytes(buf, q.codes * p.quant.bits / 8, s.head_dim * p.quant.bits / 8, 1);
+              w.zero_bytes(p.buffer_scales[static_cast<size_t>(buf)], q.scale,
+                           s.head_dim / p.quant.group * p.quant.scale_bytes, q.step);
+            }
+            continue;
+          }
           w.zero_row(p.k_cache, cache_offset(p, r, h));
           w.zero_row(p.v_cache, p.v_cache_offset + cache_offset(p, r, h));
         }

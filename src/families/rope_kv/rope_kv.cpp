@@ -171,9 +171,6 @@ void validate(const KernelSpec& s, const RuleFailure& fail) {
   if (s.uses_cache() && s.layers == Layers::Many && s.uses_rope() && qn.on && qn.sums != NormSums::None)
     fail("layers,qk_norm", "layers = many with qk_norm = rms(sums = ...) is not available yet (norm_sums has no "
                            "per-layer place in ropegen_layer_args)");
-  if (s.uses_cache() && s.cache_tail == CacheTail::Zero && quantized_cache(s))
-    fail("cache_tail,cache_dtype", std::string("cache_tail = zero with cache_dtype = ") + to_string(s.cache_dtype) +
-                                       " is not available yet (its scale tensors would need zeroing too)");
 }
 
 PlanShape shape(const KernelSpec& s) {
