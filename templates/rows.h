@@ -188,11 +188,10 @@ RG_DEVICE void store_packed_aligned(unsigned char* p, const unsigned* w) {
   }
 }
 
-// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte,
-// at an address aligned to ALIGN bytes.
-template <int BYTES, int ALIGN = 16>
-RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
-  unsigned w[(BYTES + 3) / 4];
+// The codes of a vector packed into words, BYTES bytes (1, 2, 4 or 8), element 2i in the low
+// nibble of a byte (byte k in bits 8 (k % 4) of w[k / 4]).
+template <int BYTES>
+RG_DEVICE void code_words(const rg_codec C, const QuantScale& q, const Vec& x, unsigned* w) {
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
 #pragma unroll
@@ -203,6 +202,13 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
     w[bit / 32] |= c0 << (bit % 32);
     if (i + 1 < VEC) w[(bit + C.bits) / 32] |= c1 << ((bit + C.bits) % 32);
   }
+}
+
+// The codes of a vector (code_words) at an address aligned to ALIGN bytes.
+template <int BYTES, int ALIGN = 16>
+RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
+  unsigned w[(BYTES + 3) / 4];
+  code_words<BYTES>(C, q, x, w);
   store_packed_aligned<BYTES, ALIGN>(p, w);
 }
 

@@ -1164,11 +1164,10 @@ RG_DEVICE void store_packed_aligned(unsigned char* p, const unsigned* w) {
   }
 }
 
-// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte,
-// at an address aligned to ALIGN bytes.
-template <int BYTES, int ALIGN = 16>
-RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
-  unsigned w[(BYTES + 3) / 4];
+// The codes of a vector packed into words, BYTES bytes (1, 2, 4 or 8), element 2i in the low
+// nibble of a byte (byte k in bits 8 (k % 4) of w[k / 4]).
+template <int BYTES>
+RG_DEVICE void code_words(const rg_codec C, const QuantScale& q, const Vec& x, unsigned* w) {
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
 #pragma unroll
@@ -1179,6 +1178,13 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
     w[bit / 32] |= c0 << (bit % 32);
     if (i + 1 < VEC) w[(bit + C.bits) / 32] |= c1 << ((bit + C.bits) % 32);
   }
+}
+
+// The codes of a vector (code_words) at an address aligned to ALIGN bytes.
+template <int BYTES, int ALIGN = 16>
+RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
+  unsigned w[(BYTES + 3) / 4];
+  code_words<BYTES>(C, q, x, w);
   store_packed_aligned<BYTES, ALIGN>(p, w);
 }
 
@@ -1466,7 +1472,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1470 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 1476 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- rope_kv.hip ----
 #line 1 "src/families/rope_kv/rope_kv.hip"
@@ -1653,13 +1659,17 @@ RG_DEVICE Task task_for(const ropegen_kernel_args& a, long long t, int h, long l
       region = codes + CODE_BYTES;
       at = 0;
     }
+    // order = amd, amd_shuffle (8-bit codes, scale tensors): the row's origin as cache_elem's
+    // (store_quant_range places each code).
+    if (CACHE_AMD != 0) codes = base + cache_elem(a, slot, kv_head, is_v);
     unsigned char* sc = region + at * SCALE_BYTES;
     if (V_SCALES_SWIZZLED && is_v) {  // tile (page, head) of [block, S]: (t / 4) * 4S + 4s + t % 4
       const long long in_page = slot % CACHE_BLOCK;
       sc = region + (at - in_page) * (HEAD_DIM / C.group) + (in_page / 4) * 4 * (HEAD_DIM / C.group) + in_page % 4;
       return Task{src, codes, k_out, false, kCacheQuant, scales[1], kRowV, sc, 4, kv_head};
     }
-    return Task{src, codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], row_kind, sc, 1, kv_head};
+    return Task{src,      codes, k_out, ROTATES && !is_v, kCacheQuant, is_v ? scales[1] : scales[0], row_kind, sc, 1,
+                kv_head, CACHE_AMD == 0 ? 0 : is_v ? 2 : 1};
   }
   CacheElem* cache = static_cast<CacheElem*>(is_v ? a.v_cache : a.k_cache);
   float scale = 1.0f;
@@ -1741,15 +1751,18 @@ RG_DEVICE void store_amd(const Task& task, const Vec& x, int off) {
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     const long long at = (off + i) * STEP;
-    if (WIDE) reinterpret_cast<unsigned*>(row)[at] = rg_word(x, i);
-    else reinterpret_cast<unsigned short*>(row)[at] = static_cast<unsigned short>((rg_word(x, i >> 1) >> (16 * (i & 1))) & 0xffffu);
+    if (WIDE) rg_store(reinterpret_cast<unsigned*>(row) + at, rg_word(x, i));
+    else
+      rg_store(reinterpret_cast<unsigned short*>(row) + at,
+               static_cast<unsigned short>((rg_word(x, i >> 1) >> (16 * (i & 1))) & 0xffffu));
   }
 }
 
 // The stores of one task's rotated vector(s); a quantized row's codes are stored by
 // store_quant (below) instead.
 RG_DEVICE void store(const Task& task, const Vec& x0, const Vec& x1, bool two_vectors, int off0, int off1) {
-  if (CACHE_AMD != 0 && task.layout != 0) {  // constant false for every other layout
+  if (CACHE_AMD != 0 && CACHE_QUANT == 0 && task.layout != 0) {  // constant false for every other layout (and the
+                                                                   // quantized caches': store_quant_range)
     store_amd(task, x0, off0);
     if (two_vectors) store_amd(task, x1, off1);
   } else if (task.store != kCacheQuant && task.store != kQQuant) {
@@ -1772,6 +1785,20 @@ RG_DEVICE void store_quant_range(const rg_codec C, const Task& task, const Vec& 
   // A cache with inline scales: its records may align less than a vector's codes (ALIGN).
   constexpr int ALIGN = CACHE_RECORD_ALIGN;
   const bool cache = task.store == kCacheQuant;
+  if (CACHE_AMD != 0 && task.layout != 0) {  // 8-bit codes in AMD's layouts: placed as store_amd places fp8 codes
+    unsigned w[(VEC + 3) / 4];
+    code_words<VEC>(C, q, x, w);
+    unsigned char* row = static_cast<unsigned char*>(task.dst);
+    if (task.layout == 1) {
+      store_packed<VEC>(row + (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, w);
+      return;
+    }
+    constexpr long long STEP = CACHE_AMD == 1 ? CACHE_BLOCK : CACHE_X;
+    row += off * STEP;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) rg_store(row + i * STEP, static_cast<unsigned char>(w[i / 4] >> (8 * (i % 4))));
+    return;
+  }
   unsigned char* p = static_cast<unsigned char*>(task.dst) + (C.bits == 4 ? off / 2 : off);
   if (C.bits == 4) {
     if (cache) store_codes<(VEC >= 2 ? VEC / 2 : 1), ALIGN>(C, q, x, p);
@@ -2313,7 +2340,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2317 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 2344 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {

@@ -1178,11 +1178,10 @@ RG_DEVICE void store_packed_aligned(unsigned char* p, const unsigned* w) {
   }
 }
 
-// The codes of a vector, BYTES bytes (1, 2, 4 or 8), element 2i in the low nibble of a byte,
-// at an address aligned to ALIGN bytes.
-template <int BYTES, int ALIGN = 16>
-RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
-  unsigned w[(BYTES + 3) / 4];
+// The codes of a vector packed into words, BYTES bytes (1, 2, 4 or 8), element 2i in the low
+// nibble of a byte (byte k in bits 8 (k % 4) of w[k / 4]).
+template <int BYTES>
+RG_DEVICE void code_words(const rg_codec C, const QuantScale& q, const Vec& x, unsigned* w) {
 #pragma unroll
   for (int k = 0; k < (BYTES + 3) / 4; ++k) w[k] = 0;
 #pragma unroll
@@ -1193,6 +1192,13 @@ RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, 
     w[bit / 32] |= c0 << (bit % 32);
     if (i + 1 < VEC) w[(bit + C.bits) / 32] |= c1 << ((bit + C.bits) % 32);
   }
+}
+
+// The codes of a vector (code_words) at an address aligned to ALIGN bytes.
+template <int BYTES, int ALIGN = 16>
+RG_DEVICE void store_codes(const rg_codec C, const QuantScale& q, const Vec& x, unsigned char* p) {
+  unsigned w[(BYTES + 3) / 4];
+  code_words<BYTES>(C, q, x, w);
   store_packed_aligned<BYTES, ALIGN>(p, w);
 }
 
@@ -1480,7 +1486,7 @@ RG_DEVICE void take_shared_cs(const float* token, int unit, float* c, float* s) 
 }
 
 }  // namespace rg_kernel
-#line 1484 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1490 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- mla.hip ----
 #line 1 "src/families/mla/mla.hip"
@@ -1708,7 +1714,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 1712 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
+#line 1718 "ropegen_mla_rope_append_fd1246ec0f92.sm_90.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_mla_rope_append_fd1246ec0f92(ropegen_kernel_args args) {

@@ -698,11 +698,12 @@ TEST_CASE("errors: contradictions point at the key that breaks the rule" * docte
             "cache = paged(order = amd) splits head_dim = 36 in pieces of x = 8 elements (16 bytes)"},
            {"dtype=f32 cache=paged(block=6,order=amd_shuffle)",
             "groups the block of 6 tokens by x = 4 (16 bytes): block must be a multiple of x"},
-           {"cache=paged(order=amd) cache_dtype=fp8_e4m3 scales=per_token_head",
-            "cache = paged(order = amd) with cache_dtype = fp8_e4m3 and scales computed in the kernel is not "
-            "available yet"},
-           {"cache=paged(order=amd_shuffle) cache_dtype=int8 scales=per_token_head",
-            "cache = paged(order = amd_shuffle) with cache_dtype = int8 and scales computed in the kernel"},
+           {"cache=paged(order=amd) cache_dtype=int4 scales=per_token_head",
+            "cache = paged(order = amd) with cache_dtype = int4 is not available yet"},
+           {"cache=paged(order=amd_shuffle) cache_dtype=nvfp4",
+            "cache = paged(order = amd_shuffle) with cache_dtype = nvfp4 is not available yet"},
+           {"cache=paged(order=amd) cache_dtype=int8(scales_at=row) scales=per_token_head",
+            "inline scales are laid out for order = nhd or hnd only"},
            // An fp8 cache's piece holds 16 codes: head_dim and (amd_shuffle) block by 16.
            {"head_dim=136 rotary_dim=136 cache=paged(order=amd) cache_dtype=fp8_e4m3",
             "cache = paged(order = amd) splits head_dim = 136 in pieces of x = 16 elements (16 bytes)"},

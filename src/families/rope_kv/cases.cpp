@@ -438,6 +438,13 @@ void rope_kv_matrix(std::vector<MatrixCase>& m) {
     add("cache_dtype=fp8_e5m2 style=gptj head_dim=64 rotary_dim=32 q_heads=4 kv_heads=1 dtype=f16 "
         "cache=paged(block=16,order=" + o + ")",
         tokens(23), "AMD layout " + o + ", fp8 e5m2, gptj partial, MQA");
+    // 8-bit codes with per-(token, head) scales computed in the kernel, in their scale tensors.
+    add("cache_dtype=int8 scales=per_token_head head_dim=128 q_heads=8 kv_heads=2 dtype=bf16 "
+        "cache=paged(block=16,order=" + o + ")",
+        tokens(37), "AMD layout " + o + ", int8 per_token_head");
+    add("cache_dtype=fp8_e4m3 scales=per_token_head qk_norm=rms(eps=1e-6) head_dim=64 q_heads=4 kv_heads=2 dtype=f16 "
+        "cache=paged(block=32,order=" + o + ")",
+        tokens(29), "AMD layout " + o + ", fp8 per_token_head, qk_norm");
   }
   // Sliding-window ring caches (TensorRT-LLM's getKVTokenIdx): sinks, a bubble padding them to
   // a page, wrap-around; the slot from ring_base and the position.
