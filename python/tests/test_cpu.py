@@ -234,6 +234,42 @@ class CacheAddressing(unittest.TestCase):
                     np.testing.assert_array_equal(got_v, v[t])
                 self.assertEqual(np.count_nonzero(kc), 2 * H * D)
 
+    def test_amd_layouts_fp8_and_int8(self):
+        # 1-byte codes: x = 16 codes a piece. The same kernel in the nhd layout gives the codes
+        # (and int8's scales); the AMD layouts must hold those bytes where the layout puts them.
+        N, H, D, B, x = 2, 2, 32, 16, 16
+        rng = np.random.default_rng(6)
+        k = rng.standard_normal((3, H, D)).astype(np.float32)
+        v = rng.standard_normal((3, H, D)).astype(np.float32)
+        slots = np.array([0, 29, -1], np.int32)
+        for fmt in ("cache_dtype=fp8_e4m3", "cache_dtype=int8 scales=per_token_head"):
+            extra = {} if "int8" in fmt else dict(k_scale=np.full(1, 0.5, np.float32), v_scale=np.full(1, 2.0, np.float32))
+            spec = f"op=kv_append dtype=f32 head_dim={D} kv_heads={H} {fmt} cache=paged(block={B},order=%s)"
+            code = np.int8 if "int8" in fmt else np.uint8
+            want_k = np.zeros((N, B, H, D), code)
+            want_v = want_k.copy()
+            scales = {}
+            if "int8" in fmt:
+                scales = dict(k_cache_scales=np.zeros((N, B, H, 1), np.float32),
+                              v_cache_scales=np.zeros((N, B, H, 1), np.float32))
+            ropegen.kernel(spec % "nhd", device="cpu")(k=k, v=v, slot_mapping=slots, k_cache=want_k, v_cache=want_v,
+                                                        **extra, **scales)
+            for order in ("amd", "amd_shuffle"):
+                with self.subTest(fmt=fmt, order=order):
+                    kc = np.zeros((N, H, D // x, B, x), code)
+                    vc = np.zeros((N, H, D, B) if order == "amd" else (N, H, B // x, D, x), code)
+                    got_scales = {n: np.zeros_like(a) for n, a in scales.items()}
+                    ropegen.kernel(spec % order, device="cpu")(k=k, v=v, slot_mapping=slots, k_cache=kc, v_cache=vc,
+                                                               **extra, **got_scales)
+                    for s in slots[:2]:
+                        page, off = divmod(int(s), B)
+                        np.testing.assert_array_equal(kc[page, :, :, off, :].reshape(H, D), want_k[page, off])
+                        got_v = vc[page, :, :, off] if order == "amd" else vc[page, :, off // x, :, off % x]
+                        np.testing.assert_array_equal(got_v, want_v[page, off])
+                    self.assertEqual(np.count_nonzero(kc), np.count_nonzero(want_k))
+                    for n, a in scales.items():
+                        np.testing.assert_array_equal(got_scales[n], a)
+
     def test_ring_window(self):
         kern = ropegen.kernel("op=kv_append dtype=f32 head_dim=32 kv_heads=1 cache=paged(block=4) "
                               "window=ring(size=10,sinks=2)", device="cpu")
