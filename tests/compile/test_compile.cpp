@@ -581,16 +581,7 @@ TEST_CASE("compile: AMD quantized caches (issue 21): no scratch, full occupancy,
       CHECK(k.scratch_bytes == 0);
       CHECK(k.spills <= 0);
       CHECK(k.agprs <= 0);
-      // Full occupancy (CDNA: 8-byte vectors, codegen's plan), but for one kernel measured
-      // below it (clang 19.1.7, 2026-12-07): fp8 codes with computed scales placed in AMD's
-      // layouts, 67 VGPRs on gfx942 (7 of 8 waves; int8 in the same layout: 61). Strict: it
-      // fails once it reaches full occupancy (then remove this) or needs more VGPRs.
-      if (std::string(t) == "gfx942" && std::string(q.label) == "fp8_e4m3 per_token_head, order = amd_shuffle") {
-        CHECK_MESSAGE(w < full_waves(target), "now at full occupancy: remove this exception");
-        CHECK(k.vgprs <= 67);
-      } else {
-        CHECK(w == full_waves(target));
-      }
+      CHECK(w == full_waves(target));  // full occupancy (CDNA: 8-byte vectors, codegen's plan)
       std::string isa;
       try {
         isa = disassemble(co);

@@ -1730,27 +1730,40 @@ RG_DEVICE void rotate(const Task& task, Vec& x0, Vec& x1, const float* c, const 
 }
 
 // order = amd, amd_shuffle: K's row lies in 16-byte pieces of CACHE_X elements (of the cache:
-// fp8 codes are bytes), CACHE_BLOCK * CACHE_X apart (a vector never spans two: VEC divides
-// CACHE_X); V's elements lie CACHE_BLOCK (amd) or CACHE_X (amd_shuffle) apart, stored one by one
-// (an fp8 cache's codes encoded by pairs, x / scale as store_row's).
-RG_DEVICE void store_amd(const Task& task, const Vec& x, int off) {
+// 1-byte codes are bytes), CACHE_BLOCK * CACHE_X apart (a vector never spans two: VEC divides
+// CACHE_X); V's elements lie CACHE_BLOCK (amd) or CACHE_X (amd_shuffle) apart, stored one by one.
+constexpr long long AMD_V_STEP = CACHE_AMD == 1 ? CACHE_BLOCK : CACHE_X;
+RG_DEVICE long long amd_k_piece(int off) { return (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X; }
+
+// The 1-byte codes of the vector at element `off` (packed into words: fp8_words, code_words)
+// where the task's layout puts them: K's in their piece at once, V's byte by byte.
+RG_DEVICE void store_amd_codes(const Task& task, int off, const unsigned* w) {
+  unsigned char* row = static_cast<unsigned char*>(task.dst);
   if (task.layout == 1) {
-    store_row(task.dst, (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, x, task.store, task.scale);
+    store_packed<VEC>(row + amd_k_piece(off), w);
     return;
   }
-  constexpr long long STEP = CACHE_AMD == 1 ? CACHE_BLOCK : CACHE_X;
+  row += off * AMD_V_STEP;  // the rest: constant offsets
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) rg_store(row + i * AMD_V_STEP, static_cast<unsigned char>(w[i / 4] >> (8 * (i % 4))));
+}
+
+// A vector in the dtype, or as fp8 codes (x / scale, encoded by pairs as store_row's).
+RG_DEVICE void store_amd(const Task& task, const Vec& x, int off) {
   if (CACHE_FP8) {
     unsigned w[(VEC + 3) / 4];
     fp8_words(x, task.scale, RowFp8{kCacheFp8}, w);
-    unsigned char* row = static_cast<unsigned char*>(task.dst) + off * STEP;  // the rest: constant offsets
-#pragma unroll
-    for (int i = 0; i < VEC; ++i) rg_store(row + i * STEP, static_cast<unsigned char>(w[i / 4] >> (8 * (i % 4))));
+    store_amd_codes(task, off, w);
+    return;
+  }
+  if (task.layout == 1) {
+    store_vec(static_cast<Elem*>(task.dst) + amd_k_piece(off), x);
     return;
   }
   Elem* row = static_cast<Elem*>(task.dst);
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
-    const long long at = (off + i) * STEP;
+    const long long at = (off + i) * AMD_V_STEP;
     if (WIDE) rg_store(reinterpret_cast<unsigned*>(row) + at, rg_word(x, i));
     else
       rg_store(reinterpret_cast<unsigned short*>(row) + at,
@@ -1785,18 +1798,10 @@ RG_DEVICE void store_quant_range(const rg_codec C, const Task& task, const Vec& 
   // A cache with inline scales: its records may align less than a vector's codes (ALIGN).
   constexpr int ALIGN = CACHE_RECORD_ALIGN;
   const bool cache = task.store == kCacheQuant;
-  if (CACHE_AMD != 0 && task.layout != 0) {  // 8-bit codes in AMD's layouts: placed as store_amd places fp8 codes
+  if (CACHE_AMD != 0 && task.layout != 0) {  // 8-bit codes in AMD's layouts
     unsigned w[(VEC + 3) / 4];
     code_words<VEC>(C, q, x, w);
-    unsigned char* row = static_cast<unsigned char*>(task.dst);
-    if (task.layout == 1) {
-      store_packed<VEC>(row + (off / CACHE_X) * CACHE_BLOCK * CACHE_X + off % CACHE_X, w);
-      return;
-    }
-    constexpr long long STEP = CACHE_AMD == 1 ? CACHE_BLOCK : CACHE_X;
-    row += off * STEP;
-#pragma unroll
-    for (int i = 0; i < VEC; ++i) rg_store(row + i * STEP, static_cast<unsigned char>(w[i / 4] >> (8 * (i % 4))));
+    store_amd_codes(task, off, w);
     return;
   }
   unsigned char* p = static_cast<unsigned char*>(task.dst) + (C.bits == 4 ? off / 2 : off);
@@ -2340,7 +2345,7 @@ RG_DEVICE void run(const ropegen_kernel_args& a) {
 }
 
 }  // namespace rg_kernel
-#line 2344 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
+#line 2349 "ropegen_rope_dc6838b5a06e.gfx90a.hip"
 
 // ---- entry ----
 RG_KERNEL(256) ropegen_rope_dc6838b5a06e(ropegen_kernel_args args) {
